@@ -1,0 +1,44 @@
+"""The one Settings class of cpeguard: everything configurable, read from CPEGUARD_* env vars."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """cpeguard's configuration; every field can be set as ``CPEGUARD_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CPEGUARD_", extra="ignore")
+
+    home: Path = Field(default=Path("data"), description="where state lives")
+    invalid_risk: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="an engagement at or above this risk is not paid"
+    )
+    hold_invalid_share: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="a post whose invalid share of claimed engagements reaches this is held for review",
+    )
+    account_flag_risk: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="an account at or above this risk is flagged for review"
+    )
+    creator_flag_invalid_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="a creator with this share of its claimed engagement invalid (bought) is flagged",
+    )
+    default_unit_price: float = Field(
+        default=1.0, ge=0.0, description="price per counted engagement when no campaigns file is given"
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,44 @@
+"""Combine window detections into one risk, reason and evidence per engagement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from detectors.base import Detection
+
+
+def combine(detections: Sequence[Detection], *, n_events: int, invalid_risk: float) -> pd.DataFrame:
+    """Per engagement: ``risk`` (noisy-OR of the detectors), ``invalid``, ``reason`` and ``evidence``.
+
+    The reason names the detector with the strongest score; it and its evidence
+    sentence are empty where the engagement stays valid.
+    """
+    if not detections:
+        return pd.DataFrame({
+            "risk": np.zeros(n_events),
+            "invalid": np.zeros(n_events, dtype=bool),
+            "reason": pd.Series([""] * n_events, dtype="str"),
+            "evidence": pd.Series([""] * n_events, dtype="str"),
+        })
+    scores = np.vstack([d.event_score for d in detections])
+    risk = 1.0 - np.prod(1.0 - np.clip(scores, 0.0, 1.0), axis=0)
+    strongest = np.argmax(scores, axis=0)
+    invalid = risk >= invalid_risk
+    names = np.array([d.name for d in detections] + [""], dtype=object)
+    reason_idx = np.where(invalid, strongest, len(detections))
+    evidence = np.full(n_events, "", dtype=object)
+    for i, detection in enumerate(detections):
+        chosen = invalid & (strongest == i) & (detection.event_group >= 0)
+        if not chosen.any() or detection.groups.empty:
+            continue
+        by_group = detection.groups.set_index("group_id")["evidence"]
+        evidence[chosen] = by_group.reindex(detection.event_group[chosen]).fillna("").to_numpy()
+    return pd.DataFrame({
+        "risk": risk,
+        "invalid": invalid,
+        "reason": pd.Series(names[reason_idx], dtype="str"),
+        "evidence": pd.Series(evidence, dtype="str"),
+    })

@@ -1,0 +1,137 @@
+"""The money decision: per post pay, discount (only valid engagements) or hold for review."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.schema import PAID_ACTIONS
+
+PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
+NOT_BUYING_REASONS = frozenset({"duplicate"})
+
+
+def unit_prices(
+    engagements: pd.DataFrame, campaigns: pd.DataFrame | None, *, default_unit_price: float
+) -> np.ndarray:
+    """The unit price of each engagement: its campaign's price for its action, 0 if not paid."""
+    is_paid = engagements["action"].isin(PAID_ACTIONS).to_numpy()
+    price = np.where(is_paid, default_unit_price, 0.0)
+    if campaigns is None or campaigns.empty:
+        return price
+    table = campaigns.set_index("campaign_id")[list(PRICE_COLUMNS.values())]
+    table.columns = list(PRICE_COLUMNS)
+    long = table.stack()
+    keys = pd.MultiIndex.from_arrays([engagements["campaign_id"], engagements["action"]])
+    found = long.reindex(keys).to_numpy(dtype=np.float64)
+    return np.where(is_paid, np.where(np.isnan(found), default_unit_price, found), 0.0)
+
+
+def decide_posts(
+    engagements: pd.DataFrame, *, price: np.ndarray, hold_invalid_share: float
+) -> pd.DataFrame:
+    """One decision per post from scored engagements (one row per distinct event_id).
+
+    ``claimed`` counts every reported paid engagement, replays included; ``valid``
+    those not invalid. A post is held when the invalid share of its claimed
+    engagements reaches ``hold_invalid_share``; then nothing is payable until review.
+    """
+    is_paid = engagements["action"].isin(PAID_ACTIONS).to_numpy()
+    copies = engagements["copies"].to_numpy()
+    invalid = engagements["invalid"].to_numpy(dtype=bool)
+    frame = pd.DataFrame({
+        "campaign_id": engagements["campaign_id"].to_numpy(),
+        "post_id": engagements["post_id"].to_numpy(),
+        "creator_id": engagements["creator_id"].to_numpy(),
+        "claimed": np.where(is_paid, copies, 0),
+        "valid": (is_paid & ~invalid).astype(np.int64),
+        "claimed_amount": price * copies,
+        "valid_amount": np.where(invalid, 0.0, price),
+        "risk_sum": np.where(is_paid, engagements["risk"].to_numpy() * copies, 0.0),
+    })
+    posts = frame.groupby(["campaign_id", "post_id", "creator_id"], sort=True, observed=True).sum()
+    posts = posts.reset_index()
+    claimed = posts["claimed"].to_numpy()
+    invalid_share = np.where(claimed > 0, 1.0 - posts["valid"].to_numpy() / np.maximum(claimed, 1), 0.0)
+    decision = np.where(
+        invalid_share >= hold_invalid_share, "hold", np.where(posts["valid"] < claimed, "discount", "pay")
+    )
+    is_hold = decision == "hold"
+    posts["risk"] = np.clip(invalid_share, 0.0, 1.0)
+    posts["mean_event_risk"] = np.where(claimed > 0, posts["risk_sum"] / np.maximum(claimed, 1), 0.0)
+    posts["decision"] = pd.Series(decision, dtype="str")
+    posts["payable"] = np.where(is_hold, 0.0, posts["valid_amount"]).round(6)
+    posts["held_amount"] = np.where(is_hold, posts["valid_amount"], 0.0).round(6)
+    posts["withheld_amount"] = (posts["claimed_amount"] - posts["payable"]).round(6)
+    posts["reasons"] = _reasons_per_post(engagements, invalid).reindex(posts["post_id"]).fillna("").to_numpy()
+    posts["reasons"] = posts["reasons"].astype("str")
+    return posts.drop(columns=["risk_sum"])
+
+
+def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Series:
+    """Reason codes of a post's invalid engagements, most frequent first, joined by ';'."""
+    bad = engagements.loc[invalid, ["post_id", "reason"]]
+    if bad.empty:
+        return pd.Series(dtype="str")
+    counts = bad.value_counts().reset_index(name="n").sort_values(["post_id", "n", "reason"],
+                                                                   ascending=[True, False, True])
+    return counts.groupby("post_id", sort=False)["reason"].agg(";".join)
+
+
+def flag_accounts(
+    engagements: pd.DataFrame,
+    posts: pd.DataFrame,
+    *,
+    account_flag_risk: float,
+    creator_flag_invalid_share: float,
+) -> pd.DataFrame:
+    """Engaging accounts and creators with risk, whether to review them, and why.
+
+    An engager's risk is the highest risk among its engagements. A creator's risk
+    is the share of its claimed engagement found invalid for reasons a creator
+    can be responsible for (not the platform's own replays); camouflage from bots
+    it did not buy stays a small share of a popular creator's engagement.
+    """
+    invalid = engagements["invalid"].to_numpy(dtype=bool)
+    users = pd.DataFrame({
+        "account_id": engagements["user_id"].to_numpy(),
+        "risk": engagements["risk"].to_numpy(),
+        "n_invalid": invalid.astype(np.int64),
+    }).groupby("account_id", sort=True).agg(risk=("risk", "max"), n_invalid=("n_invalid", "sum"))
+    user_reasons = _top_reasons(engagements.loc[invalid], key="user_id")
+    users["role"] = "engager"
+    users["flagged"] = (users["risk"] >= account_flag_risk) & (users["n_invalid"] > 0)
+    users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
+    users = users.reset_index()
+
+    is_buying = invalid & ~engagements["reason"].isin(NOT_BUYING_REASONS).to_numpy()
+    is_paid = engagements["action"].isin(PAID_ACTIONS).to_numpy()
+    per_creator = pd.DataFrame({
+        "account_id": engagements["creator_id"].to_numpy(),
+        "claimed": is_paid.astype(np.int64),
+        "bought": (is_paid & is_buying).astype(np.int64),
+    }).groupby("account_id", sort=True).sum()
+    creators = pd.DataFrame(index=per_creator.index)
+    creators["risk"] = per_creator["bought"] / per_creator["claimed"].clip(lower=1)
+    creators["role"] = "creator"
+    creators["flagged"] = creators["risk"] >= creator_flag_invalid_share
+    creators["reasons"] = (
+        _top_reasons(engagements.loc[is_buying], key="creator_id").reindex(creators.index).fillna("")
+        .astype("str")
+    )
+    creators = creators.reset_index()
+    columns = ["account_id", "role", "risk", "flagged", "reasons"]
+    accounts = pd.concat([users[columns], creators[columns]], ignore_index=True)
+    accounts["account_id"] = accounts["account_id"].astype("str")
+    accounts["role"] = accounts["role"].astype("str")
+    accounts["risk"] = accounts["risk"].astype("float64").clip(0.0, 1.0)
+    accounts["flagged"] = accounts["flagged"].astype(bool)
+    return accounts
+
+
+def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
+    if bad.empty:
+        return pd.Series(dtype="str")
+    counts = bad[[key, "reason"]].value_counts().reset_index(name="n")
+    counts = counts.sort_values([key, "n", "reason"], ascending=[True, False, True])
+    return counts.groupby(key, sort=False)["reason"].agg(";".join)

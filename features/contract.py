@@ -1,0 +1,243 @@
+"""Coerce raw contract frames into clean ones: whole-file errors raise, bad rows are rejected.
+
+Pure functions: a raw frame (as read from Parquet or CSV) and the name of its
+source in, clean frame plus rejected rows out. Reading files is the caller's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from features.schema import (
+    CAMPAIGN_OPTIONAL,
+    CAMPAIGN_REQUIRED,
+    EVENT_OPTIONAL,
+    EVENT_REQUIRED,
+    POST_OPTIONAL,
+    POST_REQUIRED,
+    TS_DTYPE,
+)
+
+Kind = Literal["id", "str", "ts", "count", "price"]
+
+_EVENT_KINDS: dict[str, Kind] = {
+    "event_id": "id",
+    "platform": "id",
+    "campaign_id": "id",
+    "post_id": "id",
+    "creator_id": "id",
+    "user_id": "id",
+    "action": "id",
+    "ts": "ts",
+    "device_id": "str",
+    "ip": "str",
+    "user_created_at": "ts",
+    "user_followers": "count",
+    "comment_text": "str",
+}
+_POST_KINDS: dict[str, Kind] = {
+    "post_id": "id",
+    "creator_id": "id",
+    "campaign_id": "id",
+    "platform": "id",
+    "published_at": "ts",
+    "views": "count",
+    "studio_id": "str",
+}
+_CAMPAIGN_KINDS: dict[str, Kind] = {
+    "campaign_id": "id",
+    "currency": "id",
+    "price_like": "price",
+    "price_favorite": "price",
+    "price_comment": "price",
+    "price_share": "price",
+    "window_start": "ts",
+    "window_end": "ts",
+}
+_REJECT_COLUMNS = ("source_file", "source_row", "column", "reason", "value")
+
+
+class ContractError(ValueError):
+    """A whole input file breaks the data contract (unreadable, missing column, wrong type)."""
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A clean frame, the rows rejected from it, and the optional columns it lacks."""
+
+    frame: pd.DataFrame
+    rejects: pd.DataFrame
+    missing_optional: tuple[str, ...] = field(default_factory=tuple)
+
+
+def empty_rejects() -> pd.DataFrame:
+    """A rejects frame with no rows."""
+    return pd.DataFrame(
+        {
+            "source_file": pd.Series(dtype="str"),
+            "source_row": pd.Series(dtype="int64"),
+            "column": pd.Series(dtype="str"),
+            "reason": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="str"),
+        }
+    )
+
+
+def clean_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
+    """Clean engagement events; adds ``source_row`` (1-based data row in the file)."""
+    cleaned = _clean(raw, source=source, required=EVENT_REQUIRED, optional=EVENT_OPTIONAL,
+                     kinds=_EVENT_KINDS)
+    frame = cleaned.frame
+    frame["action"] = frame["action"].str.lower()
+    frame["platform"] = frame["platform"].str.lower()
+    return cleaned
+
+
+def clean_posts(raw: pd.DataFrame, *, source: str) -> Cleaned:
+    """Clean posts; a post_id given twice keeps its first row and rejects the others."""
+    cleaned = _clean(raw, source=source, required=POST_REQUIRED, optional=POST_OPTIONAL,
+                     kinds=_POST_KINDS)
+    return _reject_repeated_keys(cleaned, key="post_id", source=source)
+
+
+def clean_campaigns(raw: pd.DataFrame, *, source: str) -> Cleaned:
+    """Clean campaigns; a campaign_id given twice keeps its first row and rejects the others."""
+    cleaned = _clean(raw, source=source, required=CAMPAIGN_REQUIRED, optional=CAMPAIGN_OPTIONAL,
+                     kinds=_CAMPAIGN_KINDS)
+    return _reject_repeated_keys(cleaned, key="campaign_id", source=source)
+
+
+def _clean(
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    kinds: dict[str, Kind],
+) -> Cleaned:
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        raise ContractError(f"{source}: missing required column {', '.join(repr(c) for c in missing)}")
+    n = len(raw)
+    source_row = np.arange(1, n + 1, dtype=np.int64)
+    out: dict[str, pd.Series] = {}
+    bad = np.zeros(n, dtype=bool)
+    problems: list[pd.DataFrame] = []
+    absent = tuple(c for c in optional if c not in raw.columns)
+    for column in (*required, *optional):
+        kind = kinds[column]
+        if column in absent:
+            out[column] = _null_column(kind, n)
+            continue
+        values, reason = _coerce(raw[column].reset_index(drop=True), kind=kind, source=source,
+                                 column=column, is_required=column in required)
+        out[column] = values
+        is_bad = reason.notna().to_numpy()
+        if is_bad.any():
+            bad |= is_bad
+            problems.append(pd.DataFrame({
+                "source_file": source,
+                "source_row": source_row[is_bad],
+                "column": column,
+                "reason": reason[is_bad].to_numpy(),
+                "value": raw[column].reset_index(drop=True)[is_bad].astype("str").to_numpy(),
+            }))
+    frame = pd.DataFrame(out)
+    extra = [c for c in raw.columns if c not in frame.columns]
+    for column in extra:
+        frame[column] = raw[column].reset_index(drop=True)
+    frame["source_row"] = source_row
+    rejects = (pd.concat(problems, ignore_index=True).sort_values(["source_row", "column"],
+               kind="stable", ignore_index=True) if problems else empty_rejects())
+    return Cleaned(frame=frame.loc[~bad].reset_index(drop=True), rejects=rejects,
+                   missing_optional=absent)
+
+
+def _null_column(kind: Kind, n: int) -> pd.Series:
+    if kind == "ts":
+        return pd.Series(pd.NaT, index=range(n), dtype=TS_DTYPE)
+    if kind == "count":
+        return pd.Series(pd.NA, index=range(n), dtype="Int64")
+    if kind == "price":
+        return pd.Series(np.nan, index=range(n), dtype="float64")
+    return pd.Series(None, index=range(n), dtype="str")
+
+
+def _coerce(
+    values: pd.Series, *, kind: Kind, source: str, column: str, is_required: bool
+) -> tuple[pd.Series, pd.Series]:
+    """Coerce one column; return the values and a per-row reason (NA where fine)."""
+    is_null = values.isna().to_numpy()
+    reason = pd.Series(None, index=values.index, dtype="str")
+    if kind in ("id", "str"):
+        text = values.astype("str").str.strip() if len(values) else values.astype("str")
+        text = text.where(~is_null)
+        if kind == "id":
+            is_empty = is_null | (text.str.len().fillna(0).to_numpy() == 0)
+            reason[is_empty] = f"empty {column}"
+        return text, reason
+    if kind == "ts":
+        parsed = _to_timestamps(values, source=source, column=column)
+        failed = parsed.isna().to_numpy() & ~is_null
+        _refuse_if_all_failed(failed, is_null, source=source, column=column, what="timestamp")
+        reason[failed] = "unparseable timestamp"
+        if is_required:
+            reason[is_null] = f"empty {column}"
+        return parsed, reason
+    numbers = pd.to_numeric(values, errors="coerce")
+    failed = numbers.isna().to_numpy() & ~is_null
+    _refuse_if_all_failed(failed, is_null, source=source, column=column, what="number")
+    reason[failed] = "not a number"
+    if is_required:
+        reason[is_null] = f"empty {column}"
+    reason[(numbers < 0).fillna(False).to_numpy()] = f"negative {column}"
+    if kind == "count":
+        fractional = (numbers.notna() & (numbers % 1 != 0)).to_numpy()
+        reason[fractional] = f"{column} is not a whole number"
+        numbers = numbers.where(~fractional).round().astype("Int64")
+    else:
+        numbers = numbers.astype("float64")
+    return numbers, reason
+
+
+def _to_timestamps(values: pd.Series, *, source: str, column: str) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype(TS_DTYPE)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.dt.tz_localize("UTC").astype(TS_DTYPE)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not values.isna().all():
+        raise ContractError(
+            f"{source}: column {column!r} holds numbers ({values.dtype}), not timestamps; "
+            "write ISO 8601 strings or a timestamp type"
+        )
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    return parsed.astype(TS_DTYPE)
+
+
+def _refuse_if_all_failed(
+    failed: np.ndarray, is_null: np.ndarray, *, source: str, column: str, what: str
+) -> None:
+    present = int((~is_null).sum())
+    if present >= 3 and int(failed.sum()) == present:
+        raise ContractError(f"{source}: column {column!r} cannot be read as a {what} in any row")
+
+
+def _reject_repeated_keys(cleaned: Cleaned, *, key: str, source: str) -> Cleaned:
+    frame = cleaned.frame
+    repeated = frame[key].duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return cleaned
+    extra = pd.DataFrame({
+        "source_file": source,
+        "source_row": frame.loc[repeated, "source_row"].to_numpy(),
+        "column": key,
+        "reason": f"repeated {key}",
+        "value": frame.loc[repeated, key].to_numpy(),
+    })
+    rejects = pd.concat([cleaned.rejects, extra], ignore_index=True)
+    return Cleaned(frame=frame.loc[~repeated].reset_index(drop=True), rejects=rejects,
+                   missing_optional=cleaned.missing_optional)

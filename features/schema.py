@@ -1,0 +1,152 @@
+"""The data contract (shared/design/DATA_CONTRACT.md) as pandera models.
+
+Raw files are coerced and cleaned row by row in :mod:`features.contract`; the
+models here declare the clean frames every later step receives.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+TS_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
+PAID_ACTIONS: tuple[str, ...] = ("like", "favorite", "comment", "share")
+KNOWN_PLATFORMS: tuple[str, ...] = ("douyin", "kuaishou", "xiaohongshu", "channels")
+
+EVENT_REQUIRED: tuple[str, ...] = (
+    "event_id",
+    "platform",
+    "campaign_id",
+    "post_id",
+    "creator_id",
+    "user_id",
+    "action",
+    "ts",
+)
+EVENT_OPTIONAL: tuple[str, ...] = (
+    "device_id",
+    "ip",
+    "user_created_at",
+    "user_followers",
+    "comment_text",
+)
+POST_REQUIRED: tuple[str, ...] = ("post_id", "creator_id", "campaign_id", "platform", "published_at")
+POST_OPTIONAL: tuple[str, ...] = ("views", "studio_id")
+CAMPAIGN_REQUIRED: tuple[str, ...] = (
+    "campaign_id",
+    "currency",
+    "price_like",
+    "price_favorite",
+    "price_comment",
+    "price_share",
+)
+CAMPAIGN_OPTIONAL: tuple[str, ...] = ("window_start", "window_end")
+
+
+class Events(pa.DataFrameModel):
+    """Clean engagement events: one row per reported engagement (replays included)."""
+
+    event_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
+    platform: Series[pd.StringDtype]
+    campaign_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
+    post_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
+    creator_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
+    user_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
+    action: Series[pd.StringDtype]
+    ts: Series[TS_DTYPE]  # type: ignore[valid-type]
+    device_id: Series[pd.StringDtype] = pa.Field(nullable=True)
+    ip: Series[pd.StringDtype] = pa.Field(nullable=True)
+    user_created_at: Series[TS_DTYPE] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    user_followers: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    comment_text: Series[pd.StringDtype] = pa.Field(nullable=True)
+    source_row: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = False
+
+
+class Posts(pa.DataFrameModel):
+    """Clean posts."""
+
+    post_id: Series[pd.StringDtype] = pa.Field(unique=True)
+    creator_id: Series[pd.StringDtype]
+    campaign_id: Series[pd.StringDtype]
+    platform: Series[pd.StringDtype]
+    published_at: Series[TS_DTYPE]  # type: ignore[valid-type]
+    views: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    studio_id: Series[pd.StringDtype] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+
+class Campaigns(pa.DataFrameModel):
+    """Clean campaigns with unit prices per counted action."""
+
+    campaign_id: Series[pd.StringDtype] = pa.Field(unique=True)
+    currency: Series[pd.StringDtype]
+    price_like: Series[float] = pa.Field(ge=0)
+    price_favorite: Series[float] = pa.Field(ge=0)
+    price_comment: Series[float] = pa.Field(ge=0)
+    price_share: Series[float] = pa.Field(ge=0)
+    window_start: Series[TS_DTYPE] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    window_end: Series[TS_DTYPE] = pa.Field(nullable=True)  # type: ignore[valid-type]
+
+    class Config:
+        strict = False
+
+
+class Rejects(pa.DataFrameModel):
+    """Rows that could not be accepted, with where they came from and why."""
+
+    source_file: Series[pd.StringDtype]
+    source_row: Series[int] = pa.Field(ge=1)
+    column: Series[pd.StringDtype]
+    reason: Series[pd.StringDtype]
+    value: Series[pd.StringDtype] = pa.Field(nullable=True)
+
+
+class EngagementVerdicts(pa.DataFrameModel):
+    """``engagements.parquet``: one row per distinct event_id."""
+
+    event_id: Series[pd.StringDtype] = pa.Field(unique=True)
+    post_id: Series[pd.StringDtype]
+    user_id: Series[pd.StringDtype]
+    action: Series[pd.StringDtype]
+    risk: Series[float] = pa.Field(ge=0, le=1)
+    invalid: Series[bool]
+    reason: Series[pd.StringDtype]
+
+    class Config:
+        strict = False
+
+
+class PostDecisions(pa.DataFrameModel):
+    """``posts.parquet``: the payment decision per post."""
+
+    campaign_id: Series[pd.StringDtype]
+    post_id: Series[pd.StringDtype]
+    creator_id: Series[pd.StringDtype]
+    claimed: Series[int] = pa.Field(ge=0)
+    valid: Series[int] = pa.Field(ge=0)
+    risk: Series[float] = pa.Field(ge=0, le=1)
+    decision: Series[pd.StringDtype] = pa.Field(isin=["pay", "discount", "hold"])
+    payable: Series[float] = pa.Field(ge=0)
+    reasons: Series[pd.StringDtype]
+
+    class Config:
+        strict = False
+
+
+class AccountFlags(pa.DataFrameModel):
+    """``accounts.parquet``: accounts the risk team should review."""
+
+    account_id: Series[pd.StringDtype]
+    role: Series[pd.StringDtype] = pa.Field(isin=["engager", "creator"])
+    risk: Series[float] = pa.Field(ge=0, le=1)
+    flagged: Series[bool]
+    reasons: Series[pd.StringDtype]
+
+    class Config:
+        strict = False

@@ -1,0 +1,70 @@
+"""Reading contract files and writing scoring outputs: the only file I/O of batch scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.contract import Cleaned, ContractError, clean_campaigns, clean_events, clean_posts
+
+ENGAGEMENT_COLUMNS = ("event_id", "post_id", "user_id", "action", "risk", "invalid", "reason")
+ENGAGEMENT_EXTRA = ("campaign_id", "creator_id", "copies", "unit_price", "evidence")
+POST_COLUMNS = ("campaign_id", "post_id", "creator_id", "claimed", "valid", "risk", "decision",
+                "payable", "reasons")
+POST_EXTRA = ("claimed_amount", "held_amount", "withheld_amount")
+ACCOUNT_COLUMNS = ("account_id", "role", "risk", "flagged", "reasons")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet or CSV file as a frame; CSV values are read as text and coerced later."""
+    if not path.exists():
+        raise ContractError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pq.read_table(path).to_pandas()
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ContractError(f"{path}: cannot be read ({first_line})") from error
+    raise ContractError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
+
+
+def read_events(path: Path) -> Cleaned:
+    """Clean events from a file; bad rows become rejects, whole-file problems raise."""
+    return clean_events(read_table(path), source=str(path))
+
+
+def read_posts(path: Path) -> Cleaned:
+    """Clean posts from a file."""
+    return clean_posts(read_table(path), source=str(path))
+
+
+def read_campaigns(path: Path) -> Cleaned:
+    """Clean campaigns from a file."""
+    return clean_campaigns(read_table(path), source=str(path))
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet without its index, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def engagements_output(engagements: pd.DataFrame) -> pd.DataFrame:
+    """The contract's engagements.parquet columns (plus additive extras)."""
+    return engagements[list(ENGAGEMENT_COLUMNS + ENGAGEMENT_EXTRA)].reset_index(drop=True)
+
+
+def posts_output(posts: pd.DataFrame) -> pd.DataFrame:
+    """The contract's posts.parquet columns (plus additive extras)."""
+    return posts[list(POST_COLUMNS + POST_EXTRA)].reset_index(drop=True)
+
+
+def accounts_output(accounts: pd.DataFrame) -> pd.DataFrame:
+    """The contract's accounts.parquet columns."""
+    return accounts[list(ACCOUNT_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,133 @@
+"""End to end: the CLI as a subprocess on a small simulated set, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.schema import AccountFlags, EngagementVerdicts, PostDecisions
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def scored_dir(small_sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("scored")
+    result = run_cli("score", "--events", small_sim_dir / "events.parquet", "--posts",
+                     small_sim_dir / "posts.parquet", "--campaigns", small_sim_dir / "campaigns.parquet",
+                     "--out", out)
+    assert "Decisions per post" in result.stdout
+    return out
+
+
+def test_score_writes_the_three_contract_outputs(scored_dir: Path, small_sim_dir: Path):
+    engagements = pd.read_parquet(scored_dir / "engagements.parquet")
+    posts = pd.read_parquet(scored_dir / "posts.parquet")
+    accounts = pd.read_parquet(scored_dir / "accounts.parquet")
+    EngagementVerdicts.validate(engagements)
+    PostDecisions.validate(posts)
+    AccountFlags.validate(accounts)
+    assert list(engagements.columns[:7]) == ["event_id", "post_id", "user_id", "action", "risk", "invalid",
+                                             "reason"]
+    assert list(posts.columns[:9]) == ["campaign_id", "post_id", "creator_id", "claimed", "valid", "risk",
+                                       "decision", "payable", "reasons"]
+    assert list(accounts.columns) == ["account_id", "role", "risk", "flagged", "reasons"]
+    events = pd.read_parquet(small_sim_dir / "events.parquet")
+    assert len(engagements) == events["event_id"].nunique()
+    assert (engagements.loc[engagements["invalid"], "reason"] != "").all()
+    assert (engagements.loc[~engagements["invalid"], "reason"] == "").all()
+    assert set(posts["decision"]) <= {"pay", "discount", "hold"}
+
+
+def test_score_payable_uses_campaign_prices(scored_dir: Path, small_sim_dir: Path):
+    engagements = pd.read_parquet(scored_dir / "engagements.parquet")
+    posts = pd.read_parquet(scored_dir / "posts.parquet")
+    campaigns = pd.read_parquet(small_sim_dir / "campaigns.parquet").set_index("campaign_id")
+    like = engagements[engagements["action"] == "like"].iloc[0]
+    assert like["unit_price"] == pytest.approx(campaigns.loc[like["campaign_id"], "price_like"])
+    paid = engagements[~engagements["invalid"]].merge(posts[["post_id", "decision"]], on="post_id")
+    expected = paid.loc[paid["decision"] != "hold"].groupby("post_id")["unit_price"].sum()
+    got = posts.set_index("post_id")["payable"].reindex(expected.index)
+    assert got.to_numpy() == pytest.approx(expected.to_numpy())
+
+
+def test_evaluate_writes_metrics(scored_dir: Path, small_sim_dir: Path, tmp_path: Path):
+    out = tmp_path / "m.json"
+    result = run_cli("evaluate", "--scored", scored_dir, "--truth", small_sim_dir / "truth", "--json", out)
+    assert "Detection quality" in result.stdout
+    metrics = json.loads(out.read_text())
+    for key in ("roc_auc", "average_precision", "precision", "recall", "honest_flagged_share",
+                "recall_by_scheme", "creator_precision", "creator_recall", "fraud_payout_withheld_share",
+                "honest_payout_withheld_share"):
+        assert key in metrics
+    assert metrics["recall_by_scheme"]["replay"] == 1.0
+
+
+def test_score_csv_and_parquet_give_the_same_result(small_sim_dir: Path, tmp_path: Path):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").head(3000)
+    events.to_parquet(tmp_path / "e.parquet", index=False)
+    csv = events.copy()
+    for column in ("ts", "user_created_at"):
+        csv[column] = csv[column].map(lambda t: t.isoformat() if pd.notna(t) else "")
+    csv.to_csv(tmp_path / "e.csv", index=False)
+    run_cli("score", "--events", tmp_path / "e.parquet", "--out", tmp_path / "a")
+    run_cli("score", "--events", tmp_path / "e.csv", "--out", tmp_path / "b")
+    for name in ("engagements", "posts", "accounts"):
+        a = pd.read_parquet(tmp_path / "a" / f"{name}.parquet")
+        b = pd.read_parquet(tmp_path / "b" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
+def test_score_missing_column_is_one_line_error_without_traceback(small_sim_dir: Path, tmp_path: Path):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").head(50).drop(columns=["post_id"])
+    events.to_parquet(tmp_path / "e.parquet", index=False)
+    result = run_cli("score", "--events", tmp_path / "e.parquet", "--out", tmp_path / "o", check=False)
+    assert result.returncode == 2
+    assert "missing required column 'post_id'" in result.stderr
+    assert str(tmp_path / "e.parquet") in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_score_empty_file_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "e.csv").write_text("")
+    result = run_cli("score", "--events", tmp_path / "e.csv", "--out", tmp_path / "o", check=False)
+    assert result.returncode == 2
+    assert "e.csv" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_score_header_only_file_scores_nothing(small_sim_dir: Path, tmp_path: Path):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").head(0)
+    events.to_csv(tmp_path / "e.csv", index=False)
+    run_cli("score", "--events", tmp_path / "e.csv", "--out", tmp_path / "o")
+    assert len(pd.read_parquet(tmp_path / "o" / "engagements.parquet")) == 0
+
+
+def test_score_bad_rows_are_rejected_and_good_rows_scored(small_sim_dir: Path, tmp_path: Path):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").head(200).astype({"ts": "str"})
+    events["partner_note"] = "kept quietly"
+    events.loc[3, "ts"] = "31/02/2026 25:00"
+    events.loc[7, "user_id"] = ""
+    events.loc[9, "user_followers"] = -1
+    events.to_csv(tmp_path / "e.csv", index=False)
+    result = run_cli("score", "--events", tmp_path / "e.csv", "--out", tmp_path / "o")
+    rejects = pd.read_parquet(tmp_path / "o" / "rejects.parquet")
+    assert sorted(rejects["source_row"]) == [4, 8, 10]
+    assert set(rejects["reason"]) == {"unparseable timestamp", "empty user_id", "negative user_followers"}
+    engagements = pd.read_parquet(tmp_path / "o" / "engagements.parquet")
+    assert len(engagements) == events.drop(index=[3, 7, 9])["event_id"].nunique()
+    assert "3 rejected rows" in result.stdout
+    assert "partner_note" not in result.stderr
+
+
+def test_score_without_optional_columns_says_which_signals_were_not_used(small_sim_dir: Path, tmp_path: Path):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").head(500)
+    events = events.drop(columns=["device_id", "ip", "user_created_at", "user_followers", "comment_text"])
+    events.to_parquet(tmp_path / "e.parquet", index=False)
+    result = run_cli("score", "--events", tmp_path / "e.parquet", "--out", tmp_path / "o")
+    assert "signal not used: device_farm (no device_id)" in result.stdout
+    assert len(pd.read_parquet(tmp_path / "o" / "engagements.parquet")) == events["event_id"].nunique()

@@ -1,0 +1,61 @@
+import numpy as np
+import pandas as pd
+
+from detectors.policy import decide_posts, flag_accounts, unit_prices
+
+
+def _scored(invalid_by_post: dict[str, list[bool]], *, action: str = "like") -> pd.DataFrame:
+    rows = []
+    for post, flags in invalid_by_post.items():
+        for i, is_invalid in enumerate(flags):
+            rows.append({
+                "event_id": f"{post}-{i}", "campaign_id": "c1", "post_id": post, "creator_id": f"k{post}",
+                "user_id": f"u{i}", "action": action, "copies": 1, "invalid": is_invalid,
+                "risk": 0.9 if is_invalid else 0.0, "reason": "lockstep" if is_invalid else "",
+            })
+    return pd.DataFrame(rows)
+
+
+def test_decide_posts_pay_discount_hold():
+    engagements = _scored({"a": [False] * 10, "b": [True] * 2 + [False] * 8, "c": [True] * 7 + [False] * 3})
+    posts = decide_posts(engagements, price=np.full(len(engagements), 0.5), hold_invalid_share=0.6)
+    posts = posts.set_index("post_id")
+    assert posts.loc["a", "decision"] == "pay" and posts.loc["a", "payable"] == 5.0
+    assert posts.loc["b", "decision"] == "discount" and posts.loc["b", "payable"] == 4.0
+    assert posts.loc["c", "decision"] == "hold" and posts.loc["c", "payable"] == 0.0
+    assert posts.loc["c", "held_amount"] == 1.5
+    assert posts.loc["c", "reasons"] == "lockstep"
+    assert posts.loc["b", "claimed"] == 10 and posts.loc["b", "valid"] == 8
+
+
+def test_decide_posts_counts_replay_copies_as_claimed_not_valid():
+    engagements = _scored({"a": [False] * 4})
+    engagements.loc[0, "copies"] = 3
+    posts = decide_posts(engagements, price=np.ones(4), hold_invalid_share=0.6)
+    assert posts.loc[0, "claimed"] == 6
+    assert posts.loc[0, "valid"] == 4
+    assert posts.loc[0, "decision"] == "discount"
+    assert posts.loc[0, "withheld_amount"] == 2.0
+
+
+def test_unit_prices_use_campaign_prices_and_zero_for_unpaid_actions():
+    engagements = pd.DataFrame({"campaign_id": ["c1", "c1", "c2", "c1"],
+                                "action": ["like", "comment", "like", "view"]})
+    campaigns = pd.DataFrame({"campaign_id": ["c1"], "price_like": [0.1], "price_favorite": [0.2],
+                              "price_comment": [0.5], "price_share": [0.8]})
+    price = unit_prices(engagements, campaigns, default_unit_price=1.0)
+    assert price.tolist() == [0.1, 0.5, 1.0, 0.0]
+
+
+def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
+    engagements = pd.concat([
+        _scored({"bought": [True] * 8 + [False] * 2}),
+        _scored({"popular": [True] * 2 + [False] * 98}),
+    ], ignore_index=True)
+    posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.6)
+    accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
+    creators = accounts[accounts["role"] == "creator"].set_index("account_id")
+    assert creators.loc["kbought", "flagged"]
+    assert not creators.loc["kpopular", "flagged"]
+    engagers = accounts[accounts["role"] == "engager"]
+    assert engagers["flagged"].sum() == 8  # u0..u7 had an invalid engagement

@@ -1,0 +1,41 @@
+import numpy as np
+import pandas as pd
+
+from detectors.rules import device_farms, duplicates, new_accounts
+from features.dedup import distinct_engagements
+from tests.factories import BASE_TS, clean, raw_event, raw_events
+
+
+def test_duplicates_scores_recounts_only():
+    raw = pd.DataFrame([raw_event(0, user_id="u"), raw_event(3, user_id="u"), raw_event(1)])
+    detection = duplicates(distinct_engagements(clean(raw)))
+    assert detection.event_score.tolist() == [0.0, 1.0, 0.0]
+    assert "1 engagements re-counted" in detection.groups.loc[0, "evidence"]
+
+
+def test_device_farms_ignores_households_and_scores_farms():
+    household = raw_events(3, device_id="home")
+    farm = pd.DataFrame([raw_event(10 + i, device_id="farm") for i in range(12)])
+    events = distinct_engagements(clean(pd.concat([household, farm], ignore_index=True)))
+    detection = device_farms(events)
+    assert np.all(detection.event_score[:3] == 0)
+    assert np.all(detection.event_score[3:] == 1.0)
+    assert detection.groups.loc[0, "n_accounts"] == 12
+    assert "12 accounts share one device" in detection.groups.loc[0, "evidence"]
+
+
+def test_device_farms_without_device_column_finds_nothing():
+    events = distinct_engagements(clean(raw_events(4).drop(columns=["device_id"])))
+    assert device_farms(events).event_score.sum() == 0
+
+
+def test_new_accounts_is_weak_evidence_that_fades_with_age():
+    raw = pd.DataFrame([
+        raw_event(0, user_created_at=(BASE_TS - pd.Timedelta(minutes=5)).isoformat()),
+        raw_event(1, user_created_at=(BASE_TS - pd.Timedelta(hours=30)).isoformat()),
+        raw_event(2),
+    ])
+    score = new_accounts(distinct_engagements(clean(raw))).event_score
+    assert 0.35 < score[0] <= 0.4
+    assert 0 < score[1] < score[0]
+    assert score[2] == 0
