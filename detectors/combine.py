@@ -10,21 +10,37 @@ import pandas as pd
 from detectors.base import Detection
 
 
-def combine(detections: Sequence[Detection], *, n_events: int, invalid_risk: float) -> pd.DataFrame:
+def combine(
+    detections: Sequence[Detection],
+    *,
+    n_events: int,
+    invalid_risk: float,
+    weak: frozenset[str] = frozenset(),
+    weak_cap: float = 0.45,
+) -> pd.DataFrame:
     """Per engagement: ``risk`` (noisy-OR of the detectors), ``invalid``, ``reason`` and ``evidence``.
 
+    Detectors named in ``weak`` (timing, text, account oddity) describe things
+    honest users also do; without structural evidence from the other detectors
+    their combined risk stays at ``weak_cap``, below the invalid threshold, so a
+    pile of weak hints never withholds an honest creator's pay on its own.
     The reason names the detector with the strongest score; it and its evidence
     sentence are empty where the engagement stays valid.
     """
     if not detections:
-        return pd.DataFrame({
-            "risk": np.zeros(n_events),
-            "invalid": np.zeros(n_events, dtype=bool),
-            "reason": pd.Series([""] * n_events, dtype="str"),
-            "evidence": pd.Series([""] * n_events, dtype="str"),
-        })
-    scores = np.vstack([d.event_score for d in detections])
-    risk = 1.0 - np.prod(1.0 - np.clip(scores, 0.0, 1.0), axis=0)
+        return pd.DataFrame(
+            {
+                "risk": np.zeros(n_events),
+                "invalid": np.zeros(n_events, dtype=bool),
+                "reason": pd.Series([""] * n_events, dtype="str"),
+                "evidence": pd.Series([""] * n_events, dtype="str"),
+            }
+        )
+    scores = np.clip(np.vstack([d.event_score for d in detections]), 0.0, 1.0)
+    is_weak = np.array([d.name in weak for d in detections])
+    weak_risk = np.minimum(1.0 - np.prod(1.0 - scores[is_weak], axis=0), weak_cap)
+    strong_risk = 1.0 - np.prod(1.0 - scores[~is_weak], axis=0)
+    risk = 1.0 - (1.0 - strong_risk) * (1.0 - weak_risk)
     strongest = np.argmax(scores, axis=0)
     invalid = risk >= invalid_risk
     names = np.array([d.name for d in detections] + [""], dtype=object)
@@ -36,9 +52,11 @@ def combine(detections: Sequence[Detection], *, n_events: int, invalid_risk: flo
             continue
         by_group = detection.groups.set_index("group_id")["evidence"]
         evidence[chosen] = by_group.reindex(detection.event_group[chosen]).fillna("").to_numpy()
-    return pd.DataFrame({
-        "risk": risk,
-        "invalid": invalid,
-        "reason": pd.Series(names[reason_idx], dtype="str"),
-        "evidence": pd.Series(evidence, dtype="str"),
-    })
+    return pd.DataFrame(
+        {
+            "risk": risk,
+            "invalid": invalid,
+            "reason": pd.Series(names[reason_idx], dtype="str"),
+            "evidence": pd.Series(evidence, dtype="str"),
+        }
+    )

@@ -6,18 +6,22 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
+from features.accounts import duplicated_comments
+from features.timing import action_triples, burst_excess
 
 
 def duplicates(engagements: pd.DataFrame) -> Detection:
     """Re-counted engagements (same user, post and action under a new id) score 1."""
     is_recount = engagements["is_recount"].to_numpy(dtype=bool)
     n_dup = int(is_recount.sum())
-    groups = pd.DataFrame({
-        "group_id": [0],
-        "n_accounts": [int(engagements.loc[is_recount, "user_id"].nunique())],
-        "n_posts": [int(engagements.loc[is_recount, "post_id"].nunique())],
-        "evidence": [f"duplicate: {n_dup} engagements re-counted under new event ids"],
-    })
+    groups = pd.DataFrame(
+        {
+            "group_id": [0],
+            "n_accounts": [int(engagements.loc[is_recount, "user_id"].nunique())],
+            "n_posts": [int(engagements.loc[is_recount, "post_id"].nunique())],
+            "evidence": [f"duplicate: {n_dup} engagements re-counted under new event ids"],
+        }
+    )
     return Detection(
         name="duplicate",
         event_score=is_recount.astype(np.float64),
@@ -63,11 +67,13 @@ def device_farms(
         .fillna(0)
         .astype("int64")
     )
-    groups = pd.DataFrame({
-        "group_id": np.arange(len(farm_devices), dtype=np.int64),
-        "n_accounts": farm_devices.to_numpy().astype(np.int64),
-        "n_posts": posts.to_numpy(),
-    })
+    groups = pd.DataFrame(
+        {
+            "group_id": np.arange(len(farm_devices), dtype=np.int64),
+            "n_accounts": farm_devices.to_numpy().astype(np.int64),
+            "n_posts": posts.to_numpy(),
+        }
+    )
     groups["evidence"] = [
         f"device_farm: {a} accounts share one device, engaging {p} posts"
         for a, p in zip(groups["n_accounts"], groups["n_posts"], strict=True)
@@ -88,10 +94,116 @@ def new_accounts(engagements: pd.DataFrame, *, max_age_h: float = 48.0) -> Detec
     age_h = np.where(np.isnan(age_h), np.inf, np.maximum(age_h, 0.0))
     score = 0.4 * np.clip(1.0 - age_h / max_age_h, 0.0, 1.0)
     is_new = score > 0
-    groups = pd.DataFrame({
-        "group_id": [0],
-        "n_accounts": [int(engagements.loc[is_new, "user_id"].nunique())],
-        "n_posts": [int(engagements.loc[is_new, "post_id"].nunique())],
-        "evidence": [f"new_account: engaged within {max_age_h:.0f} h of registering"],
-    })
+    groups = pd.DataFrame(
+        {
+            "group_id": [0],
+            "n_accounts": [int(engagements.loc[is_new, "user_id"].nunique())],
+            "n_posts": [int(engagements.loc[is_new, "post_id"].nunique())],
+            "evidence": [f"new_account: engaged within {max_age_h:.0f} h of registering"],
+        }
+    )
     return Detection("new_account", score, np.where(is_new, 0, -1).astype(np.int64), groups)
+
+
+def bursts(engagements: pd.DataFrame, *, weight: float = 0.45, bin_s: float = 120.0) -> Detection:
+    """Events surplus to their post's own rhythm inside a short burst (weight x excess share).
+
+    Viral pickups and fan clubs also burst, so a burst alone does not invalidate
+    an engagement; it adds to other evidence about the same events.
+    """
+    n = len(engagements)
+    excess = burst_excess(engagements, bin_s=bin_s)
+    score = weight * excess
+    in_burst = excess >= 0.5
+    if not in_burst.any():
+        return Detection.empty("burst", n)
+    posts, post_ids = pd.factorize(engagements["post_id"])
+    burst_posts = np.unique(posts[in_burst])
+    group_of_post = np.full(len(post_ids), -1, dtype=np.int64)
+    group_of_post[burst_posts] = np.arange(len(burst_posts))
+    event_group = np.where(in_burst, group_of_post[posts], -1)
+    frame = pd.DataFrame(
+        {"g": event_group[in_burst], "u": engagements["user_id"].to_numpy()[in_burst], "x": excess[in_burst]}
+    )
+    per_group = frame.groupby("g").agg(n=("u", "size"), n_accounts=("u", "nunique"), x=("x", "mean"))
+    groups = pd.DataFrame(
+        {
+            "group_id": per_group.index.to_numpy(dtype=np.int64),
+            "n_accounts": per_group["n_accounts"].to_numpy(dtype=np.int64),
+            "n_posts": 1,
+            "post_id": post_ids[burst_posts],
+        }
+    )
+    ratio = 1.0 / np.maximum(1.0 - per_group["x"].to_numpy(), 1e-3)
+    groups["evidence"] = [
+        f"burst: {n_} engagements on post {p} inside {bin_s / 60:.0f}-minute windows, "
+        f"{r:.0f}x the post's surrounding rate"
+        for n_, p, r in zip(per_group["n"], groups["post_id"], ratio, strict=True)
+    ]
+    return Detection("burst", score, event_group.astype(np.int64), groups)
+
+
+def scripted_actions(
+    engagements: pd.DataFrame, *, triple_weight: float = 0.3, template_weight: float = 0.35
+) -> Detection:
+    """Like + favorite + comment triples within a minute, and comment texts many accounts repeat.
+
+    Both are what click-farm workers on scripts do; an enthusiastic fan may do
+    either, so each is partial evidence (the two together reach 0.55).
+    """
+    n = len(engagements)
+    is_triple = action_triples(engagements)
+    is_template = duplicated_comments(engagements)
+    if not (is_triple.any() or is_template.any()):
+        return Detection.empty("scripted", n)
+    score = 1.0 - (1.0 - triple_weight * is_triple) * (1.0 - template_weight * is_template)
+    hit = is_triple | is_template
+    groups = pd.DataFrame(
+        {
+            "group_id": [0],
+            "n_accounts": [int(engagements.loc[hit, "user_id"].nunique())],
+            "n_posts": [int(engagements.loc[hit, "post_id"].nunique())],
+            "evidence": [
+                f"scripted: {int(is_triple.sum()):,} like+favorite+comment triples within a minute, "
+                f"{int(is_template.sum()):,} comments whose text at least 3 accounts repeat"
+            ],
+        }
+    )
+    return Detection("scripted", score, np.where(hit, 0, -1).astype(np.int64), groups)
+
+
+def spread_to_accounts(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    min_share: float = 0.3,
+    min_score: float = 0.5,
+    weight: float = 0.9,
+) -> Detection:
+    """Extend a group detector's verdict from an account's caught engagements to all of its others.
+
+    A farm account that engages bought posts in a group also engages honest posts
+    to look normal (camouflage); those engagements are just as inflated. An account
+    whose share of engagements caught at ``min_score`` or more reaches
+    ``min_share`` gets ``weight`` x its strongest score on every engagement, with
+    the group that caught it. Honest users caught by chance on one post of many
+    stay below the share.
+    """
+    caught = detection.event_score >= min_score
+    if not caught.any():
+        return detection
+    users, _ = pd.factorize(engagements["user_id"])
+    n_users = users.max() + 1
+    share = np.bincount(users, weights=caught, minlength=n_users) / np.bincount(users, minlength=n_users)
+    strongest = np.zeros(n_users)
+    np.maximum.at(strongest, users, np.where(caught, detection.event_score, 0.0))
+    group = np.full(n_users, -1, dtype=np.int64)
+    order = np.argsort(np.where(caught, detection.event_score, -1.0), kind="stable")
+    group[users[order]] = np.where(caught[order], detection.event_group[order], group[users[order]])
+    is_spread = share[users] >= min_share
+    spread_score = np.where(is_spread, weight * strongest[users], 0.0)
+    score = np.maximum(detection.event_score, spread_score)
+    event_group = np.where(
+        (spread_score > detection.event_score) & (group[users] >= 0), group[users], detection.event_group
+    )
+    return Detection(detection.name, score, event_group.astype(np.int64), detection.groups)

@@ -7,18 +7,36 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from detectors.anomaly import account_anomalies
 from detectors.base import Detection
 from detectors.combine import combine
+from detectors.dense import dense_blocks
+from detectors.infra import shared_infrastructure
+from detectors.lockstep import lockstep_groups
 from detectors.policy import decide_posts, flag_accounts, unit_prices
-from detectors.rules import device_farms, duplicates, new_accounts
+from detectors.rings import rings
+from detectors.rules import (
+    bursts,
+    device_farms,
+    duplicates,
+    new_accounts,
+    scripted_actions,
+    spread_to_accounts,
+)
+from features.accounts import account_features
 from features.dedup import distinct_engagements
+from features.timing import publication_times
 
 WindowDetector = Callable[[pd.DataFrame], Detection]
 
 SIGNAL_INPUTS: dict[str, str] = {
     "device_farm": "device_id",
+    "ip_farm": "ip",
     "new_account": "user_created_at",
+    "scripted comments": "comment_text",
 }
+GROUP_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "device_farm", "ip_farm"})
+WEAK_DETECTORS = frozenset({"burst", "scripted", "new_account", "anomaly"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,7 @@ class ScoringParams:
     account_flag_risk: float = 0.5
     creator_flag_invalid_share: float = 0.2
     default_unit_price: float = 1.0
+    disabled: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,12 @@ def window_detectors() -> list[tuple[str, WindowDetector]]:
         ("duplicate", duplicates),
         ("device_farm", device_farms),
         ("new_account", new_accounts),
+        ("burst", bursts),
+        ("scripted", scripted_actions),
+        ("ip_farm", shared_infrastructure),
+        ("lockstep", lockstep_groups),
+        ("dense_block", dense_blocks),
+        ("ring", rings),
     ]
 
 
@@ -64,6 +89,7 @@ def unavailable_signals(events: pd.DataFrame) -> tuple[str, ...]:
 def score_window(
     events: pd.DataFrame,
     *,
+    posts: pd.DataFrame | None = None,
     campaigns: pd.DataFrame | None = None,
     params: ScoringParams | None = None,
     progress: Callable[[str], None] | None = None,
@@ -73,10 +99,22 @@ def score_window(
     engagements = distinct_engagements(events)
     detections: list[Detection] = []
     for name, detector in window_detectors():
+        if name in params.disabled:
+            continue
         if progress is not None:
             progress(name)
-        detections.append(detector(engagements))
-    verdicts = combine(detections, n_events=len(engagements), invalid_risk=params.invalid_risk)
+        detection = detector(engagements)
+        if name in GROUP_DETECTORS:
+            detection = spread_to_accounts(detection, engagements)
+        detections.append(detection)
+    if "anomaly" not in params.disabled:
+        if progress is not None:
+            progress("anomaly")
+        features = account_features(engagements, publication_times(engagements, posts))
+        detections.append(account_anomalies(engagements, features))
+    verdicts = combine(
+        detections, n_events=len(engagements), invalid_risk=params.invalid_risk, weak=WEAK_DETECTORS
+    )
     for column in verdicts.columns:
         engagements[column] = verdicts[column].to_numpy()
     price = unit_prices(engagements, campaigns, default_unit_price=params.default_unit_price)

@@ -50,15 +50,21 @@ def run_batch(
         cleaned = read_campaigns(campaigns_path)
         campaigns = cleaned.frame
         rejects.append(cleaned.rejects)
+    posts = None
     if posts_path is not None:
-        rejects.append(read_posts(posts_path).rejects)
-    scored = score_window(events.frame, campaigns=campaigns, params=params, progress=notify)
+        cleaned = read_posts(posts_path)
+        posts = cleaned.frame
+        rejects.append(cleaned.rejects)
+    scored = score_window(events.frame, posts=posts, campaigns=campaigns, params=params, progress=notify)
     notify("write")
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
     write_parquet(engagements_output(scored.engagements), out_dir / "engagements.parquet")
     write_parquet(posts_output(scored.posts), out_dir / "posts.parquet")
     write_parquet(accounts_output(scored.accounts), out_dir / "accounts.parquet")
     write_parquet(all_rejects, out_dir / "rejects.parquet")
-    return BatchResult(scored=scored, rejects=all_rejects,
-                       n_rows_read=len(events.frame) + len(events.rejects.drop_duplicates("source_row")),
-                       out_dir=out_dir)
+    return BatchResult(
+        scored=scored,
+        rejects=all_rejects,
+        n_rows_read=len(events.frame) + len(events.rejects.drop_duplicates("source_row")),
+        out_dir=out_dir,
+    )

@@ -33,15 +33,10 @@ def evaluate(
     return metrics
 
 
-def _join_truth(
-    engagements: pd.DataFrame, posts: pd.DataFrame, truth: pd.DataFrame
-) -> pd.DataFrame:
+def _join_truth(engagements: pd.DataFrame, posts: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     truth = truth.drop_duplicates("event_id")
     joined = engagements.merge(
-        truth[
-            ["event_id", "invalid", "scheme"]
-            + (["copies"] if "copies" in truth else [])
-        ],
+        truth[["event_id", "invalid", "scheme"] + (["copies"] if "copies" in truth else [])],
         on="event_id",
         how="inner",
         suffixes=("", "_truth"),
@@ -49,15 +44,13 @@ def _join_truth(
     )
     missing = len(truth) - len(joined)
     if missing:
-        raise ValueError(
-            f"{missing} truth events have no scored engagement; score the same events"
-        )
+        raise ValueError(f"{missing} truth events have no scored engagement; score the same events")
     held = posts.loc[posts["decision"] == "hold", "post_id"]
     joined["is_held"] = joined["post_id"].isin(held)
     if "unit_price" not in joined:
         joined["unit_price"] = 1.0
     if "copies" not in joined:
-        joined["copies"] = joined["copies_truth"] if "copies_truth" in joined else 1
+        joined["copies"] = joined.get("copies_truth", 1)
     return joined
 
 
@@ -69,9 +62,7 @@ def _event_metrics(joined: pd.DataFrame) -> dict[str, float]:
     both_classes = 0 < y.sum() < len(y)
     out = {
         "roc_auc": float(roc_auc_score(y, risk)) if both_classes else float("nan"),
-        "average_precision": float(average_precision_score(y, risk))
-        if both_classes
-        else float("nan"),
+        "average_precision": float(average_precision_score(y, risk)) if both_classes else float("nan"),
         "precision": true_pos / max(int(flagged.sum()), 1),
         "recall": true_pos / max(int(y.sum()), 1),
         "honest_flagged_share": int((~y & flagged).sum()) / max(int((~y).sum()), 1),
@@ -84,18 +75,12 @@ def _event_metrics(joined: pd.DataFrame) -> dict[str, float]:
 
 def _recall_by_scheme(joined: pd.DataFrame) -> dict[str, float]:
     fraud = joined.loc[joined["invalid_truth"].astype(bool)]
-    return {
-        str(k): float(v) for k, v in fraud.groupby("scheme")["invalid"].mean().items()
-    }
+    return {str(k): float(v) for k, v in fraud.groupby("scheme")["invalid"].mean().items()}
 
 
-def _creator_metrics(
-    accounts: pd.DataFrame, truth_creators: pd.DataFrame
-) -> dict[str, float]:
+def _creator_metrics(accounts: pd.DataFrame, truth_creators: pd.DataFrame) -> dict[str, float]:
     bought = truth_creators.groupby("creator_id")["bought"].any()
-    creators = accounts.loc[accounts["role"] == "creator"].set_index("account_id")[
-        "flagged"
-    ]
+    creators = accounts.loc[accounts["role"] == "creator"].set_index("account_id")["flagged"]
     flagged = creators.reindex(bought.index).fillna(False).astype(bool)
     true_pos = int((flagged & bought).sum())
     return {
@@ -122,10 +107,6 @@ def _money_metrics(joined: pd.DataFrame) -> dict[str, float]:
     honest_paid = np.where(is_fraud, 0.0, paid)
     return {
         "claimed_amount": float((price * copies).sum()),
-        "fraud_payout_withheld_share": float(
-            1 - fraud_paid.sum() / max(fraud_claimed.sum(), 1e-9)
-        ),
-        "honest_payout_withheld_share": float(
-            1 - honest_paid.sum() / max(honest_claimed.sum(), 1e-9)
-        ),
+        "fraud_payout_withheld_share": float(1 - fraud_paid.sum() / max(fraud_claimed.sum(), 1e-9)),
+        "honest_payout_withheld_share": float(1 - honest_paid.sum() / max(honest_claimed.sum(), 1e-9)),
     }

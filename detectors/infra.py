@@ -1,0 +1,87 @@
+"""Shared infrastructure: accounts behind one device or IP that engage the same post together."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.stats import poisson
+
+from detectors.base import Detection
+
+
+def shared_infrastructure(
+    engagements: pd.DataFrame,
+    *,
+    column: str = "ip",
+    name: str = "ip_farm",
+    min_accounts: int = 5,
+    min_lift: float = 8.0,
+    max_log10_p: float = -8.0,
+) -> Detection:
+    """Events of accounts that share a ``column`` value and engage the same post far beyond chance.
+
+    A carrier NAT puts hundreds of unrelated users behind one IP, and a household
+    shares a device, so sharing alone proves little. What a farm shows is the
+    concentration: many accounts of one device or IP on one post, when the
+    account-post pairs behind that value, spread over posts like everyone's,
+    would put only ``pairs_key x audience_post / pairs_all`` there by chance.
+    Pairs reaching ``min_accounts``,
+    ``min_lift`` x that expectation and a Poisson tail below ``10**max_log10_p``
+    are scored by lift.
+    """
+    n = len(engagements)
+    if column not in engagements or engagements[column].isna().all():
+        return Detection.empty(name, n)
+    keys, key_values = pd.factorize(engagements[column])
+    users, _ = pd.factorize(engagements["user_id"])
+    posts, post_values = pd.factorize(engagements["post_id"])
+    has = keys >= 0
+    n_users = int(users.max()) + 1
+    n_posts = int(posts.max()) + 1
+    accounts_per_post = _distinct_count(posts, users, n_posts, n_users)
+    pair = keys[has].astype(np.int64) * n_posts + posts[has]
+    triple = np.unique(pair * n_users + users[has])
+    pair_of_triple = triple // n_users
+    pairs, observed = np.unique(pair_of_triple, return_counts=True)
+    key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
+    # a key's account-post pairs spread over posts like everyone's do
+    mass_per_key = np.bincount(key_of_pair, weights=observed, minlength=len(key_values))
+    total_mass = max(int(accounts_per_post.sum()), 1)
+    expected = mass_per_key[key_of_pair] * accounts_per_post[post_of_pair] / total_mass
+    lift = observed / np.maximum(expected, 1e-9)
+    log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
+    is_farm = (observed >= min_accounts) & (lift >= min_lift) & (log10_p <= max_log10_p)
+    if not is_farm.any():
+        return Detection.empty(name, n)
+    farm_pairs = pairs[is_farm]
+    group_ids = np.arange(len(farm_pairs), dtype=np.int64)
+    score_of_pair = np.clip(np.log10(lift[is_farm] / min_lift) / 2 + 0.7, 0.7, 1.0)
+    event_pair = np.full(n, -1, dtype=np.int64)
+    event_pair[has] = pair
+    where = np.searchsorted(farm_pairs, event_pair)
+    where = np.clip(where, 0, len(farm_pairs) - 1)
+    hit = (event_pair >= 0) & (farm_pairs[where] == event_pair)
+    score = np.where(hit, score_of_pair[where], 0.0)
+    event_group = np.where(hit, group_ids[where], -1)
+    what = "device" if column == "device_id" else "IP"
+    groups = pd.DataFrame({
+        "group_id": group_ids,
+        "n_accounts": observed[is_farm].astype(np.int64),
+        "n_posts": 1,
+        "post_id": post_values[post_of_pair[is_farm]],
+        "lift": lift[is_farm],
+    })
+    groups["evidence"] = [
+        f"{name}: {a} accounts behind one {what} engaged post {p}, {x:.0f}x what chance predicts"
+        for a, p, x in zip(groups["n_accounts"], groups["post_id"], groups["lift"], strict=True)
+    ]
+    return Detection(name, score.astype(np.float64), event_group.astype(np.int64), groups)
+
+
+def _distinct_count(
+    keys: npt.NDArray[np.intp], users: npt.NDArray[np.intp], n_keys: int, n_users: int
+) -> npt.NDArray[np.int64]:
+    """Per key: how many distinct users."""
+    pairs = np.unique(keys.astype(np.int64) * n_users + users)
+    return np.bincount(pairs // n_users, minlength=n_keys).astype(np.int64)

@@ -1,0 +1,110 @@
+"""Per engaging account: rate and breadth, reaction, age, followers, shared infrastructure, text."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.timing import action_triples, china_hour, reaction_s
+
+ACCOUNT_FEATURES: tuple[str, ...] = (
+    "n_engagements",
+    "n_posts",
+    "n_creators",
+    "n_campaigns",
+    "posts_per_active_day",
+    "median_reaction_s",
+    "age_days",
+    "followers",
+    "device_accounts",
+    "ip_accounts",
+    "duplicate_comment_share",
+    "triple_share",
+    "night_share",
+)
+
+
+def accounts_sharing(engagements: pd.DataFrame, *, column: str) -> npt.NDArray[np.float64]:
+    """Per event: how many accounts in the window use the same ``column`` value (NaN where missing)."""
+    n = len(engagements)
+    if column not in engagements or engagements[column].isna().all():
+        return np.full(n, np.nan)
+    codes, uniques = pd.factorize(engagements[column])
+    users, _ = pd.factorize(engagements["user_id"])
+    has = codes >= 0
+    pair = np.unique(codes[has].astype(np.int64) * (users.max() + 1) + users[has])
+    per_key = np.bincount(pair // (users.max() + 1), minlength=len(uniques))
+    out = np.full(n, np.nan)
+    out[has] = per_key[codes[has]]
+    return out
+
+
+def duplicated_comments(engagements: pd.DataFrame, *, min_accounts: int = 3) -> npt.NDArray[np.bool_]:
+    """Per event: a comment whose normalised text was posted by at least ``min_accounts`` accounts."""
+    n = len(engagements)
+    if "comment_text" not in engagements or engagements["comment_text"].isna().all():
+        return np.zeros(n, dtype=bool)
+    text = engagements["comment_text"].str.lower().str.replace(r"[\W_]+", "", regex=True)
+    has = text.notna().to_numpy() & (text.str.len().fillna(0).to_numpy() >= 4)
+    if not has.any():
+        return np.zeros(n, dtype=bool)
+    texts, uniques = pd.factorize(text[has])
+    users, _ = pd.factorize(engagements["user_id"].to_numpy()[has])
+    width = users.max() + 1
+    per_text = np.bincount(np.unique(texts.astype(np.int64) * width + users) // width, minlength=len(uniques))
+    out = np.zeros(n, dtype=bool)
+    out[np.flatnonzero(has)] = per_text[texts] >= min_accounts
+    return out
+
+
+def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.DataFrame:
+    """One row per engaging account (index ``user_id``) with the columns in ``ACCOUNT_FEATURES``."""
+    t = engagements["ts"]
+    day = (t.to_numpy(dtype="datetime64[us]").astype(np.int64) // (86_400 * 10**6)).astype(np.int64)
+    if "user_created_at" in engagements:
+        age = (t - engagements["user_created_at"]).dt.total_seconds().to_numpy() / 86_400
+    else:
+        age = np.full(len(engagements), np.nan)
+    followers = (
+        engagements["user_followers"].astype("float64").to_numpy()
+        if "user_followers" in engagements
+        else np.full(len(engagements), np.nan)
+    )
+    users, user_ids = pd.factorize(engagements["user_id"], sort=True)
+    frame = pd.DataFrame(
+        {
+            "user": users,
+            "post_id": pd.factorize(engagements["post_id"])[0],
+            "creator_id": pd.factorize(engagements["creator_id"])[0],
+            "campaign_id": pd.factorize(engagements["campaign_id"])[0],
+            "day": day,
+            "reaction_s": reaction_s(engagements, published_at),
+            "age_days": age,
+            "followers": followers,
+            "device_accounts": accounts_sharing(engagements, column="device_id"),
+            "ip_accounts": accounts_sharing(engagements, column="ip"),
+            "dup_comment": duplicated_comments(engagements),
+            "triple": action_triples(engagements),
+            "night": np.isin(china_hour(engagements), [2, 3, 4, 5, 6]),
+        }
+    )
+    grouped = frame.groupby("user", sort=True)
+    out = grouped.agg(
+        n_engagements=("post_id", "size"),
+        n_posts=("post_id", "nunique"),
+        n_creators=("creator_id", "nunique"),
+        n_campaigns=("campaign_id", "nunique"),
+        active_days=("day", "nunique"),
+        median_reaction_s=("reaction_s", "median"),
+        age_days=("age_days", "median"),
+        followers=("followers", "median"),
+        device_accounts=("device_accounts", "max"),
+        ip_accounts=("ip_accounts", "max"),
+        duplicate_comment_share=("dup_comment", "mean"),
+        triple_share=("triple", "mean"),
+        night_share=("night", "mean"),
+    )
+    out["posts_per_active_day"] = out["n_posts"] / out["active_days"]
+    out.index = pd.Index(user_ids, name="user_id")
+    return out[list(ACCOUNT_FEATURES)]
