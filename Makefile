@@ -29,7 +29,7 @@ check: $(STAMP)
 	$(BIN)/lint-imports
 
 test: check
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --nbmake tests notebooks
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -43,20 +43,31 @@ def combine(
     risk = 1.0 - (1.0 - strong_risk) * (1.0 - weak_risk)
     strongest = np.argmax(scores, axis=0)
     invalid = risk >= invalid_risk
-    names = np.array([d.name for d in detections] + [""], dtype=object)
-    reason_idx = np.where(invalid, strongest, len(detections))
-    evidence = np.full(n_events, "", dtype=object)
+    names = [d.name for d in detections]
+    reason_idx = np.where(invalid, strongest, -1)
+    texts: list[str] = []
+    evidence_idx = np.full(n_events, -1, dtype=np.int64)
     for i, detection in enumerate(detections):
         chosen = invalid & (strongest == i) & (detection.event_group >= 0)
         if not chosen.any() or detection.groups.empty:
             continue
-        by_group = detection.groups.set_index("group_id")["evidence"]
-        evidence[chosen] = by_group.reindex(detection.event_group[chosen]).fillna("").to_numpy()
+        by_group = detection.groups.set_index("group_id")["evidence"].astype("str")
+        position = pd.Series(np.arange(len(by_group)) + len(texts), index=by_group.index)
+        evidence_idx[chosen] = position.reindex(detection.event_group[chosen]).fillna(-1).to_numpy(np.int64)
+        texts.extend(by_group.tolist())
     return pd.DataFrame(
         {
             "risk": risk,
             "invalid": invalid,
-            "reason": pd.Series(names[reason_idx], dtype="str"),
-            "evidence": pd.Series(evidence, dtype="str"),
+            "reason": _labels(reason_idx, names),
+            "evidence": _labels(evidence_idx, texts),
         }
     )
+
+
+def _labels(index: np.ndarray, labels: list[str]) -> pd.Categorical:
+    """A categorical of ``labels[index]`` with "" where ``index`` is -1."""
+    categories = pd.Index(["", *dict.fromkeys(labels)], dtype="str")
+    lookup = categories.get_indexer(pd.Index(labels, dtype="str")) if labels else np.zeros(0, dtype=np.int64)
+    codes = np.where(index >= 0, lookup[np.maximum(index, 0)] if len(lookup) else 0, 0)
+    return pd.Categorical.from_codes(codes, categories=categories)

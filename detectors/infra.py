@@ -8,6 +8,7 @@ import pandas as pd
 from scipy.stats import poisson
 
 from detectors.base import Detection
+from features.codes import codes, distinct, distinct_counts
 
 
 def shared_infrastructure(
@@ -33,20 +34,20 @@ def shared_infrastructure(
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
         return Detection.empty(name, n)
-    keys, key_values = pd.factorize(engagements[column])
-    users, _ = pd.factorize(engagements["user_id"])
-    posts, post_values = pd.factorize(engagements["post_id"])
+    keys = codes(engagements[column])
+    users = codes(engagements["user_id"])
+    posts = codes(engagements["post_id"])
     has = keys >= 0
     n_users = int(users.max()) + 1
     n_posts = int(posts.max()) + 1
     accounts_per_post = _distinct_count(posts, users, n_posts, n_users)
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
-    triple = np.unique(pair * n_users + users[has])
+    triple = distinct(pair * n_users + users[has])
     pair_of_triple = triple // n_users
-    pairs, observed = np.unique(pair_of_triple, return_counts=True)
+    pairs, observed = distinct_counts(pair_of_triple)
     key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
     # a key's account-post pairs spread over posts like everyone's do
-    mass_per_key = np.bincount(key_of_pair, weights=observed, minlength=len(key_values))
+    mass_per_key = np.bincount(key_of_pair, weights=observed, minlength=int(keys.max()) + 1)
     total_mass = max(int(accounts_per_post.sum()), 1)
     expected = mass_per_key[key_of_pair] * accounts_per_post[post_of_pair] / total_mass
     lift = observed / np.maximum(expected, 1e-9)
@@ -69,7 +70,7 @@ def shared_infrastructure(
         "group_id": group_ids,
         "n_accounts": observed[is_farm].astype(np.int64),
         "n_posts": 1,
-        "post_id": post_values[post_of_pair[is_farm]],
+        "post_id": engagements["post_id"].to_numpy()[_first_row(posts, post_of_pair[is_farm])],
         "lift": lift[is_farm],
     })
     groups["evidence"] = [
@@ -83,5 +84,13 @@ def _distinct_count(
     keys: npt.NDArray[np.intp], users: npt.NDArray[np.intp], n_keys: int, n_users: int
 ) -> npt.NDArray[np.int64]:
     """Per key: how many distinct users."""
-    pairs = np.unique(keys.astype(np.int64) * n_users + users)
+    pairs = distinct(keys.astype(np.int64) * n_users + users)
     return np.bincount(pairs // n_users, minlength=n_keys).astype(np.int64)
+
+
+def _first_row(row_codes: npt.NDArray[np.int64], wanted: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """For each wanted code, the first row that carries it."""
+    first = np.full(int(row_codes.max()) + 1, -1, dtype=np.int64)
+    rows = np.arange(len(row_codes), dtype=np.int64)
+    first[row_codes[::-1]] = rows[::-1]
+    return first[wanted]

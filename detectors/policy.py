@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.codes import distinct_counts, is_in
 from features.schema import PAID_ACTIONS
 
 PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
@@ -15,7 +16,7 @@ def unit_prices(
     engagements: pd.DataFrame, campaigns: pd.DataFrame | None, *, default_unit_price: float
 ) -> np.ndarray:
     """The unit price of each engagement: its campaign's price for its action, 0 if not paid."""
-    is_paid = engagements["action"].isin(PAID_ACTIONS).to_numpy()
+    is_paid = is_in(engagements["action"], PAID_ACTIONS)
     price = np.where(is_paid, default_unit_price, 0.0)
     if campaigns is None or campaigns.empty:
         return price
@@ -27,28 +28,28 @@ def unit_prices(
     return np.where(is_paid, np.where(np.isnan(found), default_unit_price, found), 0.0)
 
 
-def decide_posts(
-    engagements: pd.DataFrame, *, price: np.ndarray, hold_invalid_share: float
-) -> pd.DataFrame:
+def decide_posts(engagements: pd.DataFrame, *, price: np.ndarray, hold_invalid_share: float) -> pd.DataFrame:
     """One decision per post from scored engagements (one row per distinct event_id).
 
     ``claimed`` counts every reported paid engagement, replays included; ``valid``
     those not invalid. A post is held when the invalid share of its claimed
     engagements reaches ``hold_invalid_share``; then nothing is payable until review.
     """
-    is_paid = engagements["action"].isin(PAID_ACTIONS).to_numpy()
+    is_paid = is_in(engagements["action"], PAID_ACTIONS)
     copies = engagements["copies"].to_numpy()
     invalid = engagements["invalid"].to_numpy(dtype=bool)
-    frame = pd.DataFrame({
-        "campaign_id": engagements["campaign_id"].to_numpy(),
-        "post_id": engagements["post_id"].to_numpy(),
-        "creator_id": engagements["creator_id"].to_numpy(),
-        "claimed": np.where(is_paid, copies, 0),
-        "valid": (is_paid & ~invalid).astype(np.int64),
-        "claimed_amount": price * copies,
-        "valid_amount": np.where(invalid, 0.0, price),
-        "risk_sum": np.where(is_paid, engagements["risk"].to_numpy() * copies, 0.0),
-    })
+    frame = pd.DataFrame(
+        {
+            "campaign_id": engagements["campaign_id"].array,
+            "post_id": engagements["post_id"].array,
+            "creator_id": engagements["creator_id"].array,
+            "claimed": np.where(is_paid, copies, 0),
+            "valid": (is_paid & ~invalid).astype(np.int64),
+            "claimed_amount": price * copies,
+            "valid_amount": np.where(invalid, 0.0, price),
+            "risk_sum": np.where(is_paid, engagements["risk"].to_numpy() * copies, 0.0),
+        }
+    )
     posts = frame.groupby(["campaign_id", "post_id", "creator_id"], sort=True, observed=True).sum()
     posts = posts.reset_index()
     claimed = posts["claimed"].to_numpy()
@@ -70,12 +71,7 @@ def decide_posts(
 
 def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Series:
     """Reason codes of a post's invalid engagements, most frequent first, joined by ';'."""
-    bad = engagements.loc[invalid, ["post_id", "reason"]]
-    if bad.empty:
-        return pd.Series(dtype="str")
-    counts = bad.value_counts().reset_index(name="n").sort_values(["post_id", "n", "reason"],
-                                                                   ascending=[True, False, True])
-    return counts.groupby("post_id", sort=False)["reason"].agg(";".join)
+    return _top_reasons(engagements.loc[invalid], key="post_id")
 
 
 def flag_accounts(
@@ -93,11 +89,17 @@ def flag_accounts(
     it did not buy stays a small share of a popular creator's engagement.
     """
     invalid = engagements["invalid"].to_numpy(dtype=bool)
-    users = pd.DataFrame({
-        "account_id": engagements["user_id"].to_numpy(),
-        "risk": engagements["risk"].to_numpy(),
-        "n_invalid": invalid.astype(np.int64),
-    }).groupby("account_id", sort=True).agg(risk=("risk", "max"), n_invalid=("n_invalid", "sum"))
+    users = (
+        pd.DataFrame(
+            {
+                "account_id": engagements["user_id"].array,
+                "risk": engagements["risk"].to_numpy(),
+                "n_invalid": invalid.astype(np.int64),
+            }
+        )
+        .groupby("account_id", sort=True, observed=True)
+        .agg(risk=("risk", "max"), n_invalid=("n_invalid", "sum"))
+    )
     user_reasons = _top_reasons(engagements.loc[invalid], key="user_id")
     users["role"] = "engager"
     users["flagged"] = (users["risk"] >= account_flag_risk) & (users["n_invalid"] > 0)
@@ -105,18 +107,26 @@ def flag_accounts(
     users = users.reset_index()
 
     is_buying = invalid & ~engagements["reason"].isin(NOT_BUYING_REASONS).to_numpy()
-    is_paid = engagements["action"].isin(PAID_ACTIONS).to_numpy()
-    per_creator = pd.DataFrame({
-        "account_id": engagements["creator_id"].to_numpy(),
-        "claimed": is_paid.astype(np.int64),
-        "bought": (is_paid & is_buying).astype(np.int64),
-    }).groupby("account_id", sort=True).sum()
+    is_paid = is_in(engagements["action"], PAID_ACTIONS)
+    per_creator = (
+        pd.DataFrame(
+            {
+                "account_id": engagements["creator_id"].array,
+                "claimed": is_paid.astype(np.int64),
+                "bought": (is_paid & is_buying).astype(np.int64),
+            }
+        )
+        .groupby("account_id", sort=True, observed=True)
+        .sum()
+    )
     creators = pd.DataFrame(index=per_creator.index)
     creators["risk"] = per_creator["bought"] / per_creator["claimed"].clip(lower=1)
     creators["role"] = "creator"
     creators["flagged"] = creators["risk"] >= creator_flag_invalid_share
     creators["reasons"] = (
-        _top_reasons(engagements.loc[is_buying], key="creator_id").reindex(creators.index).fillna("")
+        _top_reasons(engagements.loc[is_buying], key="creator_id")
+        .reindex(creators.index)
+        .fillna("")
         .astype("str")
     )
     creators = creators.reset_index()
@@ -130,8 +140,14 @@ def flag_accounts(
 
 
 def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
+    """Per ``key`` value: its rows' reason codes, most frequent first, joined by ';'."""
     if bad.empty:
         return pd.Series(dtype="str")
-    counts = bad[[key, "reason"]].value_counts().reset_index(name="n")
-    counts = counts.sort_values([key, "n", "reason"], ascending=[True, False, True])
-    return counts.groupby(key, sort=False)["reason"].agg(";".join)
+    keys, key_labels = pd.factorize(bad[key])
+    reasons, reason_labels = pd.factorize(bad["reason"])
+    width = len(reason_labels)
+    pairs, n = distinct_counts(keys.astype(np.int64) * width + reasons)
+    counts = pd.DataFrame({"k": pairs // width, "n": n, "reason": np.asarray(reason_labels, dtype=object)[pairs % width]})
+    counts = counts.sort_values(["k", "n", "reason"], ascending=[True, False, True])
+    joined = counts.groupby("k", sort=True)["reason"].agg(";".join)
+    return pd.Series(joined.to_numpy(), index=pd.Index(np.asarray(key_labels, dtype=object)[joined.index]))

@@ -112,6 +112,8 @@ def score_window(
             progress("anomaly")
         features = account_features(engagements, publication_times(engagements, posts))
         detections.append(account_anomalies(engagements, features))
+    if progress is not None:
+        progress("decide")
     verdicts = combine(
         detections, n_events=len(engagements), invalid_risk=params.invalid_risk, weak=WEAK_DETECTORS
     )

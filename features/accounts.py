@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.codes import codes, distinct
 from features.timing import action_triples, china_hour, reaction_s
 
 ACCOUNT_FEATURES: tuple[str, ...] = (
@@ -30,13 +31,14 @@ def accounts_sharing(engagements: pd.DataFrame, *, column: str) -> npt.NDArray[n
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
         return np.full(n, np.nan)
-    codes, uniques = pd.factorize(engagements[column])
-    users, _ = pd.factorize(engagements["user_id"])
-    has = codes >= 0
-    pair = np.unique(codes[has].astype(np.int64) * (users.max() + 1) + users[has])
-    per_key = np.bincount(pair // (users.max() + 1), minlength=len(uniques))
+    keys = codes(engagements[column])
+    users = codes(engagements["user_id"])
+    has = keys >= 0
+    width = users.max() + 1
+    pair = distinct(keys[has] * width + users[has])
+    per_key = np.bincount(pair // width, minlength=keys.max() + 1)
     out = np.full(n, np.nan)
-    out[has] = per_key[codes[has]]
+    out[has] = per_key[keys[has]]
     return out
 
 
@@ -50,9 +52,9 @@ def duplicated_comments(engagements: pd.DataFrame, *, min_accounts: int = 3) -> 
     if not has.any():
         return np.zeros(n, dtype=bool)
     texts, uniques = pd.factorize(text[has])
-    users, _ = pd.factorize(engagements["user_id"].to_numpy()[has])
+    users = codes(engagements["user_id"])[has]
     width = users.max() + 1
-    per_text = np.bincount(np.unique(texts.astype(np.int64) * width + users) // width, minlength=len(uniques))
+    per_text = np.bincount(distinct(texts.astype(np.int64) * width + users) // width, minlength=len(uniques))
     out = np.zeros(n, dtype=bool)
     out[np.flatnonzero(has)] = per_text[texts] >= min_accounts
     return out
@@ -75,9 +77,9 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
     frame = pd.DataFrame(
         {
             "user": users,
-            "post_id": pd.factorize(engagements["post_id"])[0],
-            "creator_id": pd.factorize(engagements["creator_id"])[0],
-            "campaign_id": pd.factorize(engagements["campaign_id"])[0],
+            "post_id": codes(engagements["post_id"]),
+            "creator_id": codes(engagements["creator_id"]),
+            "campaign_id": codes(engagements["campaign_id"]),
             "day": day,
             "reaction_s": reaction_s(engagements, published_at),
             "age_days": age,

@@ -89,25 +89,32 @@ def empty_rejects() -> pd.DataFrame:
 
 def clean_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean engagement events; adds ``source_row`` (1-based data row in the file)."""
-    cleaned = _clean(raw, source=source, required=EVENT_REQUIRED, optional=EVENT_OPTIONAL,
-                     kinds=_EVENT_KINDS)
+    cleaned = _clean(raw, source=source, required=EVENT_REQUIRED, optional=EVENT_OPTIONAL, kinds=_EVENT_KINDS)
     frame = cleaned.frame
-    frame["action"] = frame["action"].str.lower()
-    frame["platform"] = frame["platform"].str.lower()
+    for column in ("action", "platform"):
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            lowered = pd.Series(values.cat.categories.astype("str")).str.lower()
+            new_codes, categories = pd.factorize(lowered)
+            row_codes = values.cat.codes.to_numpy()
+            mapped = np.where(row_codes >= 0, new_codes[np.maximum(row_codes, 0)], -1)
+            frame[column] = pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str"))
+        else:
+            frame[column] = values.str.lower()
     return cleaned
 
 
 def clean_posts(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean posts; a post_id given twice keeps its first row and rejects the others."""
-    cleaned = _clean(raw, source=source, required=POST_REQUIRED, optional=POST_OPTIONAL,
-                     kinds=_POST_KINDS)
+    cleaned = _clean(raw, source=source, required=POST_REQUIRED, optional=POST_OPTIONAL, kinds=_POST_KINDS)
     return _reject_repeated_keys(cleaned, key="post_id", source=source)
 
 
 def clean_campaigns(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean campaigns; a campaign_id given twice keeps its first row and rejects the others."""
-    cleaned = _clean(raw, source=source, required=CAMPAIGN_REQUIRED, optional=CAMPAIGN_OPTIONAL,
-                     kinds=_CAMPAIGN_KINDS)
+    cleaned = _clean(
+        raw, source=source, required=CAMPAIGN_REQUIRED, optional=CAMPAIGN_OPTIONAL, kinds=_CAMPAIGN_KINDS
+    )
     return _reject_repeated_keys(cleaned, key="campaign_id", source=source)
 
 
@@ -133,28 +140,41 @@ def _clean(
         if column in absent:
             out[column] = _null_column(kind, n)
             continue
-        values, reason = _coerce(raw[column].reset_index(drop=True), kind=kind, source=source,
-                                 column=column, is_required=column in required)
+        values, reason = _coerce(
+            raw[column].reset_index(drop=True),
+            kind=kind,
+            source=source,
+            column=column,
+            is_required=column in required,
+        )
         out[column] = values
         is_bad = reason.notna().to_numpy()
         if is_bad.any():
             bad |= is_bad
-            problems.append(pd.DataFrame({
-                "source_file": source,
-                "source_row": source_row[is_bad],
-                "column": column,
-                "reason": reason[is_bad].to_numpy(),
-                "value": raw[column].reset_index(drop=True)[is_bad].astype("str").to_numpy(),
-            }))
+            problems.append(
+                pd.DataFrame(
+                    {
+                        "source_file": source,
+                        "source_row": source_row[is_bad],
+                        "column": column,
+                        "reason": reason[is_bad].to_numpy(),
+                        "value": raw[column].reset_index(drop=True)[is_bad].astype("str").to_numpy(),
+                    }
+                )
+            )
     frame = pd.DataFrame(out)
     extra = [c for c in raw.columns if c not in frame.columns]
     for column in extra:
         frame[column] = raw[column].reset_index(drop=True)
     frame["source_row"] = source_row
-    rejects = (pd.concat(problems, ignore_index=True).sort_values(["source_row", "column"],
-               kind="stable", ignore_index=True) if problems else empty_rejects())
-    return Cleaned(frame=frame.loc[~bad].reset_index(drop=True), rejects=rejects,
-                   missing_optional=absent)
+    rejects = (
+        pd.concat(problems, ignore_index=True).sort_values(
+            ["source_row", "column"], kind="stable", ignore_index=True
+        )
+        if problems
+        else empty_rejects()
+    )
+    return Cleaned(frame=frame.loc[~bad].reset_index(drop=True), rejects=rejects, missing_optional=absent)
 
 
 def _null_column(kind: Kind, n: int) -> pd.Series:
@@ -173,6 +193,8 @@ def _coerce(
     """Coerce one column; return the values and a per-row reason (NA where fine)."""
     is_null = values.isna().to_numpy()
     reason = pd.Series(None, index=values.index, dtype="str")
+    if kind in ("id", "str") and isinstance(values.dtype, pd.CategoricalDtype):
+        return _coerce_categorical(values, kind=kind, column=column, reason=reason)
     if kind in ("id", "str"):
         text = values.astype("str").str.strip() if len(values) else values.astype("str")
         text = text.where(~is_null)
@@ -204,6 +226,31 @@ def _coerce(
     return numbers, reason
 
 
+def _coerce_categorical(
+    values: pd.Series, *, kind: Kind, column: str, reason: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """Strip a dictionary-encoded text column through its categories, not its rows."""
+    original = pd.Series(values.cat.categories.astype("str"))
+    stripped = original.str.strip()
+    is_clean = bool((stripped.str.len() > 0).all()) and bool((stripped == original).all())
+    if is_clean:
+        if kind == "id":
+            reason[values.cat.codes.to_numpy() < 0] = f"empty {column}"
+        return values, reason
+    new_codes, categories = pd.factorize(stripped)
+    row_codes = values.cat.codes.to_numpy()
+    mapped = np.where(row_codes >= 0, new_codes[np.maximum(row_codes, 0)], -1)
+    is_blank = np.zeros(len(categories) + 1, dtype=bool)
+    is_blank[:-1] = pd.Series(categories).str.len().to_numpy() == 0
+    is_empty = (mapped < 0) | is_blank[np.where(mapped >= 0, mapped, len(categories))]
+    if kind == "id":
+        reason[is_empty] = f"empty {column}"
+    mapped = np.where(is_empty, -1, mapped)
+    text = pd.Series(pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str")),
+                     index=values.index)
+    return text, reason
+
+
 def _to_timestamps(values: pd.Series, *, source: str, column: str) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype(TS_DTYPE)
@@ -231,13 +278,18 @@ def _reject_repeated_keys(cleaned: Cleaned, *, key: str, source: str) -> Cleaned
     repeated = frame[key].duplicated(keep="first").to_numpy()
     if not repeated.any():
         return cleaned
-    extra = pd.DataFrame({
-        "source_file": source,
-        "source_row": frame.loc[repeated, "source_row"].to_numpy(),
-        "column": key,
-        "reason": f"repeated {key}",
-        "value": frame.loc[repeated, key].to_numpy(),
-    })
+    extra = pd.DataFrame(
+        {
+            "source_file": source,
+            "source_row": frame.loc[repeated, "source_row"].to_numpy(),
+            "column": key,
+            "reason": f"repeated {key}",
+            "value": frame.loc[repeated, key].to_numpy(),
+        }
+    )
     rejects = pd.concat([cleaned.rejects, extra], ignore_index=True)
-    return Cleaned(frame=frame.loc[~repeated].reset_index(drop=True), rejects=rejects,
-                   missing_optional=cleaned.missing_optional)
+    return Cleaned(
+        frame=frame.loc[~repeated].reset_index(drop=True),
+        rejects=rejects,
+        missing_optional=cleaned.missing_optional,
+    )

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.codes import codes, equals, is_in
+
 CHINA_UTC_OFFSET_H = 8
 TRIPLE_ACTIONS = ("like", "favorite", "comment")
 
@@ -56,7 +58,7 @@ def burst_excess(
     n = len(engagements)
     if n == 0:
         return np.zeros(0)
-    post_codes, _ = pd.factorize(engagements["post_id"])
+    post_codes = codes(engagements["post_id"])
     t = _seconds(engagements["ts"])
     bins = np.floor(t / bin_s).astype(np.int64)
     key = pd.DataFrame({"p": post_codes, "b": bins})
@@ -85,22 +87,20 @@ def burst_excess(
 def action_triples(engagements: pd.DataFrame, *, within_s: float = 60.0) -> npt.NDArray[np.bool_]:
     """Per event: part of a like + favorite + comment by one account on one post within ``within_s``."""
     n = len(engagements)
-    is_triple_action = engagements["action"].isin(TRIPLE_ACTIONS).to_numpy()
+    is_triple_action = is_in(engagements["action"], TRIPLE_ACTIONS)
     if not is_triple_action.any():
         return np.zeros(n, dtype=bool)
     idx = np.flatnonzero(is_triple_action)
-    users, _ = pd.factorize(engagements["user_id"].to_numpy()[idx])
-    posts, _ = pd.factorize(engagements["post_id"].to_numpy()[idx])
-    pair = users.astype(np.int64) * (posts.max() + 1) + posts
+    users = codes(engagements["user_id"])[idx]
+    posts = codes(engagements["post_id"])[idx]
+    pair = users * (posts.max() + 1) + posts
     pair_codes, uniques = pd.factorize(pair)
     t = _seconds(engagements["ts"])[idx]
     t_min = np.full(len(uniques), np.inf)
     t_max = np.full(len(uniques), -np.inf)
     np.minimum.at(t_min, pair_codes, t)
     np.maximum.at(t_max, pair_codes, t)
-    action_bit = np.select(
-        [engagements["action"].to_numpy()[idx] == a for a in TRIPLE_ACTIONS], [1, 2, 4], default=0
-    )
+    action_bit = np.select([equals(engagements["action"], a)[idx] for a in TRIPLE_ACTIONS], [1, 2, 4], default=0)
     kinds = np.zeros(len(uniques), dtype=np.int64)
     np.bitwise_or.at(kinds, pair_codes, action_bit)
     is_triple = (kinds == 7) & (t_max - t_min <= within_s)

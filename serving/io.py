@@ -12,10 +12,22 @@ from features.contract import Cleaned, ContractError, clean_campaigns, clean_eve
 
 ENGAGEMENT_COLUMNS = ("event_id", "post_id", "user_id", "action", "risk", "invalid", "reason")
 ENGAGEMENT_EXTRA = ("campaign_id", "creator_id", "copies", "unit_price", "evidence")
-POST_COLUMNS = ("campaign_id", "post_id", "creator_id", "claimed", "valid", "risk", "decision",
-                "payable", "reasons")
+POST_COLUMNS = (
+    "campaign_id",
+    "post_id",
+    "creator_id",
+    "claimed",
+    "valid",
+    "risk",
+    "decision",
+    "payable",
+    "reasons",
+)
 POST_EXTRA = ("claimed_amount", "held_amount", "withheld_amount")
 ACCOUNT_COLUMNS = ("account_id", "role", "risk", "flagged", "reasons")
+
+
+DICTIONARY_COLUMNS = ("platform", "campaign_id", "post_id", "creator_id", "user_id", "action", "device_id", "ip")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -25,7 +37,9 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pq.read_table(path).to_pandas()
+            names = pq.read_schema(path).names
+            encoded = [c for c in DICTIONARY_COLUMNS if c in names]
+            return pq.read_table(path, read_dictionary=encoded).to_pandas()
         if suffix in (".csv", ".txt"):
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as error:
@@ -57,14 +71,23 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def engagements_output(engagements: pd.DataFrame) -> pd.DataFrame:
     """The contract's engagements.parquet columns (plus additive extras)."""
-    return engagements[list(ENGAGEMENT_COLUMNS + ENGAGEMENT_EXTRA)].reset_index(drop=True)
+    return _plain(engagements[list(ENGAGEMENT_COLUMNS + ENGAGEMENT_EXTRA)])
 
 
 def posts_output(posts: pd.DataFrame) -> pd.DataFrame:
     """The contract's posts.parquet columns (plus additive extras)."""
-    return posts[list(POST_COLUMNS + POST_EXTRA)].reset_index(drop=True)
+    return _plain(posts[list(POST_COLUMNS + POST_EXTRA)])
 
 
 def accounts_output(accounts: pd.DataFrame) -> pd.DataFrame:
     """The contract's accounts.parquet columns."""
-    return accounts[list(ACCOUNT_COLUMNS)].reset_index(drop=True)
+    return _plain(accounts[list(ACCOUNT_COLUMNS)])
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical id and reason columns back to plain strings, as the contract promises."""
+    out = frame.reset_index(drop=True)
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype("str")
+    return out
