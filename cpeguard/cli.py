@@ -13,18 +13,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cpeguard.settings import Settings, get_settings
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-app = typer.Typer(help="cpeguard: find inflated engagement in CPE campaigns before the money moves.",
-                  no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_show_locals=False)
+from cpeguard.settings import Settings, get_settings
+from detectors.scorer import ScoringParams
+
+app = typer.Typer(
+    help="cpeguard: find inflated engagement in CPE campaigns before the money moves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 errors = Console(stderr=True)
 
 
-def _scoring_params(settings: Settings) -> object:
-    from detectors.scorer import ScoringParams
-
+def _scoring_params(settings: Settings) -> ScoringParams:
     return ScoringParams(
         invalid_risk=settings.invalid_risk,
         hold_invalid_share=settings.hold_invalid_share,
@@ -41,7 +45,8 @@ def simulate(
     scale: Annotated[float, typer.Option(min=0.001, help="1.0 is about 100,000 events")] = 1.0,
 ) -> None:
     """Write a simulated multi-platform KOC campaign set with ground truth."""
-    from training.simulator import SimConfig, simulate as run_simulation, write_simulated_set
+    from training.simulator import SimConfig, write_simulated_set
+    from training.simulator import simulate as run_simulation
 
     started = time.perf_counter()
     with console.status("simulating campaigns"):
@@ -63,17 +68,29 @@ def score(
 ) -> None:
     """Score a window of engagement events and decide what each post is paid."""
     from features.contract import ContractError
-    from serving.batch import run_batch
+    from serving.batch import BATCH_STEPS, run_batch
 
     settings = get_settings()
     started = time.perf_counter()
     try:
-        with console.status("scoring") as status:
+        with Progress(
+            TextColumn("scoring: {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=True,
+        ) as bar:
+            task = bar.add_task("read", total=len(BATCH_STEPS))
+
+            def advance(step: str) -> None:
+                bar.update(task, description=step, completed=BATCH_STEPS.index(step) if step in BATCH_STEPS else None)
+
             result = run_batch(
-                events_path=events, out_dir=out, posts_path=posts, campaigns_path=campaigns,
-                params=_scoring_params(settings),  # type: ignore[arg-type]
-                progress=lambda step: status.update(f"scoring: {step}"),
+                events_path=events,
+                out_dir=out,
+                posts_path=posts,
+                campaigns_path=campaigns,
+                params=_scoring_params(settings),
+                progress=advance,
             )
+            bar.update(task, completed=len(BATCH_STEPS))
     except ContractError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
@@ -90,12 +107,25 @@ def _print_summary(result: object, *, seconds: float) -> None:
         table.add_column(column, justify="right" if column != "decision" else "left")
     for decision in ("pay", "discount", "hold"):
         rows = posts[posts["decision"] == decision]
-        table.add_row(decision, f"{len(rows):,}", f"{rows['claimed'].sum():,}", f"{rows['valid'].sum():,}",
-                      f"{rows['claimed_amount'].sum():,.2f}", f"{rows['payable'].sum():,.2f}",
-                      f"{rows['withheld_amount'].sum():,.2f}")
-    table.add_row("total", f"{len(posts):,}", f"{posts['claimed'].sum():,}", f"{posts['valid'].sum():,}",
-                  f"{posts['claimed_amount'].sum():,.2f}", f"{posts['payable'].sum():,.2f}",
-                  f"{posts['withheld_amount'].sum():,.2f}", style="bold")
+        table.add_row(
+            decision,
+            f"{len(rows):,}",
+            f"{rows['claimed'].sum():,}",
+            f"{rows['valid'].sum():,}",
+            f"{rows['claimed_amount'].sum():,.2f}",
+            f"{rows['payable'].sum():,.2f}",
+            f"{rows['withheld_amount'].sum():,.2f}",
+        )
+    table.add_row(
+        "total",
+        f"{len(posts):,}",
+        f"{posts['claimed'].sum():,}",
+        f"{posts['valid'].sum():,}",
+        f"{posts['claimed_amount'].sum():,.2f}",
+        f"{posts['payable'].sum():,.2f}",
+        f"{posts['withheld_amount'].sum():,.2f}",
+        style="bold",
+    )
     console.print(table)
     eng = result.scored.engagements
     bad = eng[eng["invalid"]]
@@ -119,8 +149,9 @@ def _print_summary(result: object, *, seconds: float) -> None:
         console.print(f"[yellow]signal not used:[/] {signal}")
     if len(result.rejects):
         console.print(f"[yellow]rejected rows written to[/] {result.out_dir / 'rejects.parquet'}")
-    console.print(f"outputs in {result.out_dir}/: engagements.parquet posts.parquet accounts.parquet "
-                  "rejects.parquet")
+    console.print(
+        f"outputs in {result.out_dir}/: engagements.parquet posts.parquet accounts.parquet rejects.parquet"
+    )
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -62,8 +63,8 @@ class ScoredWindow:
     unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
 
 
-def window_detectors() -> list[tuple[str, WindowDetector]]:
-    """The window detectors run on every window, in order."""
+def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, WindowDetector]]:
+    """The window detectors run on every window, in order (``posts`` gives publication times)."""
     return [
         ("duplicate", duplicates),
         ("device_farm", device_farms),
@@ -71,7 +72,7 @@ def window_detectors() -> list[tuple[str, WindowDetector]]:
         ("burst", bursts),
         ("scripted", scripted_actions),
         ("ip_farm", shared_infrastructure),
-        ("lockstep", lockstep_groups),
+        ("lockstep", partial(lockstep_groups, posts=posts)),
         ("dense_block", dense_blocks),
         ("ring", rings),
     ]
@@ -98,7 +99,7 @@ def score_window(
     params = params or ScoringParams()
     engagements = distinct_engagements(events)
     detections: list[Detection] = []
-    for name, detector in window_detectors():
+    for name, detector in window_detectors(posts):
         if name in params.disabled:
             continue
         if progress is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from detectors.scorer import ScoredWindow, ScoringParams, score_window
+from detectors.scorer import ScoredWindow, ScoringParams, score_window, window_detectors
 from features.contract import empty_rejects
 from serving.io import (
     accounts_output,
@@ -19,6 +19,9 @@ from serving.io import (
     read_posts,
     write_parquet,
 )
+
+
+BATCH_STEPS: tuple[str, ...] = ("read", *(name for name, _ in window_detectors()), "anomaly", "decide", "write")
 
 
 @dataclass(frozen=True)
