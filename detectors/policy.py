@@ -80,13 +80,17 @@ def flag_accounts(
     *,
     account_flag_risk: float,
     creator_flag_invalid_share: float,
+    ring_creators: frozenset[str] = frozenset(),
+    min_post_claimed: int = 20,
 ) -> pd.DataFrame:
     """Engaging accounts and creators with risk, whether to review them, and why.
 
     An engager's risk is the highest risk among its engagements. A creator's risk
-    is the share of its claimed engagement found invalid for reasons a creator
-    can be responsible for (not the platform's own replays); camouflage from bots
-    it did not buy stays a small share of a popular creator's engagement.
+    is the largest share, over its posts with at least ``min_post_claimed``
+    claimed engagements, of claimed engagement found invalid for reasons a
+    creator can be responsible for (not the platform's own replays): a buyer
+    buys for a post, and camouflage from bots a creator did not buy stays a small
+    share of a popular post. Members of a detected ring are buyers outright.
     """
     invalid = engagements["invalid"].to_numpy(dtype=bool)
     users = (
@@ -108,19 +112,23 @@ def flag_accounts(
 
     is_buying = invalid & ~engagements["reason"].isin(NOT_BUYING_REASONS).to_numpy()
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
-    per_creator = (
+    per_post = (
         pd.DataFrame(
             {
                 "account_id": engagements["creator_id"].array,
+                "post_id": engagements["post_id"].array,
                 "claimed": is_paid.astype(np.int64),
                 "bought": (is_paid & is_buying).astype(np.int64),
             }
         )
-        .groupby("account_id", sort=True, observed=True)
+        .groupby(["account_id", "post_id"], sort=True, observed=True)
         .sum()
     )
-    creators = pd.DataFrame(index=per_creator.index)
-    creators["risk"] = per_creator["bought"] / per_creator["claimed"].clip(lower=1)
+    share = per_post["bought"] / per_post["claimed"].clip(lower=1)
+    share = share.where(per_post["claimed"] >= min_post_claimed, 0.0)
+    creators = pd.DataFrame({"risk": share.groupby(level="account_id", observed=True).max()})
+    in_ring = creators.index.astype("str").isin(list(ring_creators))
+    creators.loc[in_ring, "risk"] = 1.0
     creators["role"] = "creator"
     creators["flagged"] = creators["risk"] >= creator_flag_invalid_share
     creators["reasons"] = (

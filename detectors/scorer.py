@@ -15,7 +15,7 @@ from detectors.dense import dense_blocks
 from detectors.infra import shared_infrastructure
 from detectors.lockstep import lockstep_groups
 from detectors.policy import decide_posts, flag_accounts, unit_prices
-from detectors.rings import rings
+from detectors.rings import ring_creators, rings
 from detectors.rules import (
     bursts,
     device_farms,
@@ -122,16 +122,18 @@ def score_window(
         engagements[column] = verdicts[column].to_numpy()
     price = unit_prices(engagements, campaigns, default_unit_price=params.default_unit_price)
     engagements["unit_price"] = price
-    posts = decide_posts(engagements, price=price, hold_invalid_share=params.hold_invalid_share)
+    decided = decide_posts(engagements, price=price, hold_invalid_share=params.hold_invalid_share)
+    ring = next((d for d in detections if d.name == "ring"), None)
     accounts = flag_accounts(
         engagements,
-        posts,
+        decided,
+        ring_creators=frozenset(ring_creators(ring)) if ring is not None else frozenset(),
         account_flag_risk=params.account_flag_risk,
         creator_flag_invalid_share=params.creator_flag_invalid_share,
     )
     return ScoredWindow(
         engagements=engagements,
-        posts=posts,
+        posts=decided,
         accounts=accounts,
         detections=tuple(detections),
         unavailable_signals=unavailable_signals(events),

@@ -105,8 +105,13 @@ def _money_metrics(joined: pd.DataFrame) -> dict[str, float]:
     fraud_paid = np.where(is_fraud, paid, 0.0)
     honest_claimed = np.where(is_fraud, 0.0, price)
     honest_paid = np.where(is_fraud, 0.0, paid)
+    honest_held = np.where(
+        ~is_fraud & ~joined["invalid"].to_numpy(dtype=bool) & joined["is_held"].to_numpy(dtype=bool), price, 0.0
+    )
     return {
         "claimed_amount": float((price * copies).sum()),
         "fraud_payout_withheld_share": float(1 - fraud_paid.sum() / max(fraud_claimed.sum(), 1e-9)),
         "honest_payout_withheld_share": float(1 - honest_paid.sum() / max(honest_claimed.sum(), 1e-9)),
+        # the part of it that is valid but waits on a held post: paid at the review deadline by default
+        "honest_payout_held_share": float(honest_held.sum() / max(honest_claimed.sum(), 1e-9)),
     }

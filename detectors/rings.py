@@ -1,0 +1,643 @@
+"""Mutual-engagement rings ("pods"): creators whose accounts engage each other's posts, repeatedly.
+
+A ring is a group of creators of one platform, each with its own account and a
+few alts, who engage every member's posts so that everybody's paid engagement is
+inflated.  A ring leaves two traces in a window, and must show both:
+
+1. **Reciprocity** on the creator graph.  A creator's accounts are its own account
+   plus the accounts sharing a rare device or IP with it (:mod:`features.graph`).
+   Creators whose accounts engaged each other's posts are tied; triangles of ties
+   that share an edge chain into communities (clique percolation), and each
+   community is peeled until every member is tied to ``min_tie_share`` of the
+   others and both gives and receives engagement inside the group.
+2. **A concentrated pool** of other accounts: accounts that engaged several
+   members and little else (``min_account_focus``), more than their activity
+   explains.  The null is local to the group's audience, so niche fans of
+   popular creators, who share engagers by chance, are no evidence.
+
+Significance, per group, against what degrees predict by chance:
+
+- reciprocal engagement: events by members' accounts on other members' posts
+  against ``sum out(A) * in(B) / events on the platform`` (Poisson tail);
+- pool: accounts whose concentration passes an adaptive binomial threshold,
+  against the number chance predicts from the engagers' degrees (Poisson tail);
+- coverage: members' accounts engaged at least ``min_coverage`` of the other
+  members' posts (a pod engages every post; studio-mates now and then);
+- at least ``min_alt_accounts`` ring accounts besides the creators' own.
+
+A ring that passes grows by the free creators whose posts most of its pool
+engaged and who reciprocate with a member, and is tested again.  Scored: events
+by ring accounts (members' own accounts, their associated accounts that engaged
+another member, the pool) on the ring's posts.  Everything else, including the
+members' honest audience, scores 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from detectors.base import Detection
+from features.graph import (
+    GraphIndex,
+    account_creator_pairs,
+    account_owner,
+    creator_edge_codes,
+    creator_post_counts,
+    graph_index,
+    reciprocal_edges,
+    triangle_communities,
+)
+
+NAME = "ring"
+_MAX_LOG10 = 300.0
+_LN10 = float(np.log(10.0))
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+_GROUP_COLUMNS: dict[str, str] = {
+    "group_id": "int64",
+    "n_accounts": "int64",
+    "n_posts": "int64",
+    "n_creators": "int64",
+    "n_events": "int64",
+    "creators": "str",
+    "platform": "str",
+    "n_alt_accounts": "int64",
+    "n_pool_accounts": "int64",
+    "expected_pool": "float64",
+    "coverage": "float64",
+    "reciprocal_pairs": "int64",
+    "reciprocal_log10": "float64",
+    "pool_log10": "float64",
+    "evidence": "str",
+}
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The thresholds of one ``rings`` call."""
+
+    min_creators: int
+    min_tie_share: float
+    min_coverage: float
+    min_alt_accounts: int
+    min_group_log10: float
+    min_pool_log10: float
+    min_account_log10: float
+    max_pool_fdr: float
+    min_account_focus: float
+
+
+@dataclass(frozen=True)
+class _Ring:
+    """A ring that passed its tests: members, accounts with scores, and its statistics."""
+
+    creators: IntArray
+    accounts: IntArray
+    account_score: FloatArray
+    pool_accounts: IntArray  # the other accounts concentrated on the ring
+    n_alt: int
+    expected_pool: float
+    coverage: float
+    reciprocal_pairs: int
+    reciprocal_log10: float
+    pool_log10: float
+
+
+def rings(
+    engagements: pd.DataFrame,
+    *,
+    min_creators: int = 4,
+    min_tie_share: float = 0.5,
+    min_coverage: float = 0.4,
+    min_alt_accounts: int = 2,
+    min_group_log10: float = 6.0,
+    min_pool_log10: float = 4.0,
+    min_account_log10: float = 2.0,
+    max_pool_fdr: float = 0.1,
+    min_account_focus: float = 1.0 / 3.0,
+    max_device_accounts: int = 8,
+    max_ip_accounts: int = 8,
+    min_pool_share: float = 0.5,
+) -> Detection:
+    """Score engagements inside mutual-engagement rings of creators and their alt accounts.
+
+    Parameters
+    ----------
+    engagements:
+        One row per engagement with ``user_id``, ``post_id``, ``creator_id`` and
+        ``platform``; ``device_id`` and ``ip`` are used when present.  The frame is
+        not modified; rows with a missing id are never flagged.
+    min_creators:
+        Smallest ring (pods have 4-15 creators; a pair is never a ring).
+    min_tie_share:
+        Share of the other members each member must have engaged in both directions.
+    min_coverage:
+        Share of the other members' posts the members' accounts must have engaged.
+    min_alt_accounts:
+        Ring accounts besides the creators' own (associated or concentrated).
+    min_group_log10, min_pool_log10:
+        -log10 p thresholds of the group's reciprocal-engagement and pool tests.
+    min_account_log10, max_pool_fdr:
+        An account joins the pool when its concentration on the group reaches a
+        -log10 p threshold: the lowest of ``min_account_log10 + 0.5 k`` (k = 0..8)
+        at which chance accounts for at most ``max_pool_fdr`` of those passing.
+    min_account_focus:
+        Share of an account's creators (on the platform) that must be members for
+        it to join the pool: pool accounts engage the ring "and little else", so a
+        heavy honest user who also engaged a few members stays out.
+    max_device_accounts, max_ip_accounts:
+        Keys used by more accounts (farms, carrier NAT) do not associate accounts.
+    min_pool_share:
+        A creator outside a found ring joins it when at least this share of the
+        ring's concentrated accounts engaged its posts and it reciprocates with a
+        member (its own account may be lazy while its alts, unlinked, do the work).
+
+    Returns
+    -------
+    Detection
+        ``name="ring"``.  ``event_score`` is ``1 - 0.5 ** z`` on ring events, z >= 1
+        the weakest group test in units of its threshold (an account joining
+        through the pool is capped by its own test); 0 elsewhere.  ``groups`` has
+        group_id, n_accounts, n_posts, n_creators, n_events, creators (';'-joined
+        ids), platform, n_alt_accounts, n_pool_accounts, expected_pool, coverage,
+        reciprocal_pairs, reciprocal_log10, pool_log10 and evidence.
+    """
+    if min_creators < 3 or min_alt_accounts < 0:
+        raise ValueError("min_creators must be >= 3 and min_alt_accounts >= 0")
+    if not (0.0 < min_tie_share <= 1.0 and 0.0 <= min_coverage <= 1.0):
+        raise ValueError("min_tie_share must be in (0, 1] and min_coverage in [0, 1]")
+    if min(min_group_log10, min_pool_log10, min_account_log10) <= 0:
+        raise ValueError("the log10 thresholds must be positive")
+    if not (0.0 < max_pool_fdr < 1.0 and 0.0 <= min_account_focus <= 1.0):
+        raise ValueError("max_pool_fdr must be in (0, 1) and min_account_focus in [0, 1]")
+    opts = _Options(
+        int(min_creators),
+        float(min_tie_share),
+        float(min_coverage),
+        int(min_alt_accounts),
+        float(min_group_log10),
+        float(min_pool_log10),
+        float(min_account_log10),
+        float(max_pool_fdr),
+        float(min_account_focus),
+    )
+    n_events = len(engagements)
+    index = graph_index(engagements)
+    if index.n_creators < opts.min_creators:
+        return _empty(n_events)
+    owner, _ = account_owner(
+        engagements, index=index, max_device_accounts=max_device_accounts, max_ip_accounts=max_ip_accounts
+    )
+    edges = creator_edge_codes(index, owner)
+    candidates = _candidates(edges, opts)
+    if not candidates:
+        return _empty(n_events)
+    window = _Window(index, owner, edges, _PoolModel.build(index), creator_post_counts(index))
+    found = _accept(candidates, window, opts, min_pool_share=float(min_pool_share))
+    if not found:
+        return _empty(n_events)
+    return _detection(found, index, n_events)
+
+
+def ring_creators(detection: Detection) -> set[str]:
+    """The creator ids of every ring in a ``rings`` detection (each is a buyer)."""
+    if detection.groups.empty or "creators" not in detection.groups:
+        return set()
+    return {c for joined in detection.groups["creators"] for c in str(joined).split(";") if c}
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What the group tests read: codes, owners, creator edges, the pool model and post counts."""
+
+    index: GraphIndex
+    owner: IntArray
+    edges: pd.DataFrame
+    pool: _PoolModel
+    posts: IntArray
+
+
+def _accept(
+    candidates: list[IntArray], window: _Window, opts: _Options, *, min_pool_share: float
+) -> list[_Ring]:
+    """Test candidates in order, grow the rings that pass, and give each creator one ring."""
+    taken = np.zeros(window.index.n_creators, dtype=bool)
+    found: list[_Ring] = []
+    for candidate in candidates:
+        members = candidate[~taken[candidate]]
+        if len(members) < opts.min_creators:
+            continue
+        ring = _test(members, window, opts)
+        if ring is None:
+            continue
+        grown = _grow(ring, window, taken, min_pool_share=min_pool_share)
+        if len(grown) > len(ring.creators):
+            ring = _test(grown, window, opts) or ring
+        taken[ring.creators] = True
+        found.append(ring)
+    return found
+
+
+def _grow(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], *, min_pool_share: float) -> IntArray:
+    """The ring plus free creators its pool engages and that reciprocate with a member."""
+    pool = window.pool
+    if len(ring.pool_accounts) == 0:
+        return ring.creators
+    reached = pool.creator[_gather(pool.account_ptr, None, ring.pool_accounts)]
+    is_candidate = np.bincount(reached, minlength=window.index.n_creators) >= min_pool_share * len(
+        ring.pool_accounts
+    )
+    is_candidate[ring.creators] = False
+    is_candidate &= ~taken
+    if not is_candidate.any():
+        return ring.creators
+    source, target = window.edges["source"].to_numpy(), window.edges["target"].to_numpy()
+    gives = np.isin(target, ring.creators) & is_candidate[source]
+    gets = np.isin(source, ring.creators) & is_candidate[target]
+    n_creators = window.index.n_creators
+    both = np.intersect1d(
+        source[gives] * n_creators + target[gives], target[gets] * n_creators + source[gets]
+    )
+    return np.union1d(ring.creators, both // n_creators).astype(np.int64)
+
+
+def _candidates(edges: pd.DataFrame, opts: _Options) -> list[IntArray]:
+    """Peeled triangle communities of the reciprocal creator graph, largest community first.
+
+    Clique percolation (k=3) chains triangles that share an edge, so a dense ring
+    is one community while studio pairs, stars around a heavy creator and rings
+    joined by a stray edge are not.  A community is peeled, its core kept, and
+    the rest peeled again.
+    """
+    ties = reciprocal_edges(edges)
+    communities = sorted(
+        triangle_communities(ties["creator_a"].to_numpy(), ties["creator_b"].to_numpy()),
+        key=lambda c: (-len(c), int(c[0])),
+    )
+    out: list[IntArray] = []
+    for community in communities:
+        remaining = community
+        while len(remaining) >= opts.min_creators:
+            core = _peel(remaining, ties, edges, opts)
+            if len(core) < opts.min_creators:
+                break
+            out.append(core)
+            remaining = np.setdiff1d(remaining, core)
+    return out
+
+
+def _block(members: IntArray, edges: pd.DataFrame, column: str) -> FloatArray:
+    """Dense members x members matrix of one edge column (0 where no edge)."""
+    source = edges["source"].to_numpy()
+    target = edges["target"].to_numpy()
+    inside = np.isin(source, members) & np.isin(target, members)
+    out = np.zeros((len(members), len(members)), dtype=np.float64)
+    out[np.searchsorted(members, source[inside]), np.searchsorted(members, target[inside])] = edges[
+        column
+    ].to_numpy()[inside]
+    return out
+
+
+def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, opts: _Options) -> IntArray:
+    """Drop the weakest member until each is tied to ``min_tie_share`` of the others and mutual.
+
+    Mutual: its accounts engaged a member's posts and a member engaged its posts.
+    A heavy honest creator who engages everybody gets few ties back, so it goes
+    first; ties are broken by the events it gave the group, then by creator code.
+    """
+    a, b = ties["creator_a"].to_numpy(), ties["creator_b"].to_numpy()
+    inside = np.isin(a, members) & np.isin(b, members)
+    ia, ib = np.searchsorted(members, a[inside]), np.searchsorted(members, b[inside])
+    tied = np.zeros((len(members), len(members)), dtype=np.int64)
+    tied[ia, ib] = tied[ib, ia] = 1
+    gives = _block(members, edges, "n_events")
+    degree, n_out, n_in = tied.sum(axis=1), (gives > 0).sum(axis=1), (gives > 0).sum(axis=0)
+    given = gives.sum(axis=1)
+    alive = np.ones(len(members), dtype=bool)
+    while (n_alive := int(alive.sum())) >= opts.min_creators:
+        need = np.ceil(opts.min_tie_share * (n_alive - 1) - 1e-9)
+        weak = alive & ((degree < need) | (n_out == 0) | (n_in == 0))
+        if not weak.any():
+            return members[alive]
+        candidates = np.flatnonzero(weak)
+        worst = candidates[np.lexsort((given[candidates], degree[candidates]))[0]]
+        alive[worst] = False
+        degree -= tied[:, worst]
+        n_out -= gives[:, worst] > 0
+        n_in -= gives[worst, :] > 0
+    return np.zeros(0, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@dataclass(frozen=True)
+class _PoolModel:
+    """Distinct account x creator pairs, sorted by account, with a CSR index by creator."""
+
+    account: IntArray  # per pair
+    creator: IntArray  # per pair
+    degree: IntArray  # per pair: the account's number of creators on that platform
+    account_ptr: IntArray  # pairs of account a: [account_ptr[a], account_ptr[a + 1])
+    creator_ptr: IntArray  # pairs of creator c: creator_rows[creator_ptr[c]:creator_ptr[c + 1]]
+    creator_rows: IntArray
+
+    @classmethod
+    def build(cls, index: GraphIndex) -> _PoolModel:
+        """The pool model of a window."""
+        pairs = account_creator_pairs(index)
+        account = pairs["account"].to_numpy()
+        creator = pairs["creator"].to_numpy()
+        return cls(
+            account=account,
+            creator=creator,
+            degree=pairs["degree"].to_numpy(),
+            account_ptr=np.r_[0, np.cumsum(np.bincount(account, minlength=index.n_accounts))].astype(
+                np.int64
+            ),
+            creator_ptr=np.r_[0, np.cumsum(np.bincount(creator, minlength=index.n_creators))].astype(
+                np.int64
+            ),
+            creator_rows=np.argsort(creator, kind="stable").astype(np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class _PoolView:
+    """The accounts engaging one group of creators and how concentrated on it each is."""
+
+    accounts: IntArray
+    account_log10: FloatArray
+    threshold_log10: float  # inf when no threshold keeps chance below max_pool_fdr
+    is_concentrated: npt.NDArray[np.bool_]
+    engaged_other: npt.NDArray[np.bool_]  # engaged a member other than the account's owner
+    expected: float  # concentrated accounts chance predicts
+
+
+def _gather(ptr: IntArray, rows: IntArray | None, keys: IntArray) -> IntArray:
+    """Concatenated rows of several keys of a CSR index (``rows=None``: the identity)."""
+    starts, lens = ptr[keys], ptr[keys + 1] - ptr[keys]
+    positions = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+    return positions if rows is None else rows[positions]
+
+
+def _test(members: IntArray, window: _Window, opts: _Options) -> _Ring | None:
+    """The ring of a candidate if it passes the coverage, reciprocity, pool and alt tests."""
+    coverage, reciprocal_log10, reciprocal_pairs = _reciprocity(members, window)
+    if coverage < opts.min_coverage or reciprocal_log10 < opts.min_group_log10:
+        return None
+    view = _pool(members, window, opts)
+    accounts, concentrated, account_log10 = view.accounts, view.is_concentrated, view.account_log10
+    pool_log10 = float(_poisson_log10(np.array([int(concentrated.sum())]), np.array([view.expected]))[0])
+    if pool_log10 < opts.min_pool_log10:
+        return None
+    own_accounts = window.index.creator_account[members]
+    owned = np.isin(window.owner[accounts], members)
+    own = np.isin(accounts, own_accounts)
+    chosen = concentrated | (owned & (own | view.engaged_other))
+    n_alt = int((~own[chosen]).sum())
+    if n_alt < opts.min_alt_accounts:
+        return None
+    group_score = float(
+        _strength(
+            min(
+                reciprocal_log10 / opts.min_group_log10,
+                pool_log10 / opts.min_pool_log10,
+                coverage / max(opts.min_coverage, 1e-9),
+            )
+        )
+    )
+    # an account that joins only through the pool is as strong as its own concentration test
+    score = np.where(
+        owned[chosen],
+        group_score,
+        np.minimum(group_score, _strength(account_log10[chosen] / view.threshold_log10)),
+    )
+    lazy_own = np.setdiff1d(own_accounts, accounts[chosen])  # creators' accounts count even if idle
+    return _Ring(
+        creators=members,
+        accounts=np.concatenate([accounts[chosen], lazy_own]),
+        account_score=np.concatenate([score, np.full(len(lazy_own), group_score)]),
+        pool_accounts=accounts[concentrated],
+        n_alt=n_alt,
+        expected_pool=view.expected,
+        coverage=coverage,
+        reciprocal_pairs=reciprocal_pairs,
+        reciprocal_log10=reciprocal_log10,
+        pool_log10=pool_log10,
+    )
+
+
+def _reciprocity(members: IntArray, window: _Window) -> tuple[float, float, int]:
+    """Coverage of members' posts by other members, -log10 p of their mutual events, reciprocal pairs."""
+    events = _block(members, window.edges, "n_events")
+    engaged = _block(members, window.edges, "n_posts")
+    expected = _block(members, window.edges, "expected_events")
+    coverage = float(engaged.sum() / max((len(members) - 1) * window.posts[members].sum(), 1))
+    log10 = float(_poisson_log10(np.array([events.sum()]), np.array([expected.sum()]))[0])
+    return coverage, log10, int(((events > 0) & (events.T > 0)).sum() // 2)
+
+
+def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
+    """Accounts engaging the group and how concentrated on it each is, against its own audience.
+
+    The null is local, so that creators of one niche sharing fans is no evidence:
+    each engager's picks beyond its first hit on the group land on the group with
+    the chance ``p`` its other engagers show, ``sum(x - 1) / sum(d - 1)`` over
+    engagers that are neither members' accounts nor already concentrated (x
+    members engaged of d creators on the platform).  An account's test is
+    ``P(Bin(d - 1, p) >= x - 1)``.  Its threshold adapts to the group: the lowest of
+    ``min_account_log10 + 0.5 k`` (k = 0..8) at which chance explains at most
+    ``max_pool_fdr`` of the accounts that pass.
+    """
+    pool = window.pool
+    rows = np.sort(_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
+    account = pool.account[rows]
+    start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
+    accounts, hits = account[start], np.diff(np.r_[start, len(account)])
+    degree = pool.degree[rows][start]
+    background = ~np.isin(window.owner[accounts], members)
+    eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
+    view = _concentration(accounts, hits, degree, background, eligible, opts)
+    if view.is_concentrated.any():  # re-estimate p without the pool it found
+        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, opts)
+    other = pool.creator[rows] != window.owner[account]
+    return _PoolView(
+        accounts=accounts,
+        account_log10=view.account_log10,
+        threshold_log10=view.threshold_log10,
+        is_concentrated=view.is_concentrated,
+        engaged_other=np.add.reduceat(other, start) > 0 if len(rows) else np.zeros(0, dtype=bool),
+        expected=view.expected,
+    )
+
+
+def _concentration(
+    accounts: IntArray,
+    hits: IntArray,
+    degree: IntArray,
+    background: npt.NDArray[np.bool_],
+    eligible: npt.NDArray[np.bool_],
+    opts: _Options,
+) -> _PoolView:
+    """Per-account concentration tests with ``p`` estimated on the ``background`` engagers."""
+    spare = np.maximum(degree - 1, 0)
+    p = float(np.clip((hits - 1)[background].sum() / max(spare[background].sum(), 1), 1e-6, 0.999))
+    is_focused = eligible & (hits >= 2) & (hits >= opts.min_account_focus * degree)
+    account_log10 = np.where(is_focused, _binom_log10(hits - 1, spare, p), 0.0)
+    chance = _ChanceTable.build(np.bincount(degree, minlength=2).astype(np.float64), p)
+    threshold, expected = np.inf, 0.0
+    for t in opts.min_account_log10 + 0.5 * np.arange(9):
+        n_pass, n_chance = int((account_log10 >= t).sum()), chance.expected(t)
+        if n_pass and n_chance <= opts.max_pool_fdr * n_pass:
+            threshold, expected = float(t), n_chance
+            break
+    empty = np.zeros(len(accounts), dtype=bool)
+    return _PoolView(accounts, account_log10, threshold, account_log10 >= threshold, empty, expected)
+
+
+@dataclass(frozen=True)
+class _ChanceTable:
+    """-log10 P(Bin(d - 1, p) >= x - 1) for every engager degree d and 2 <= x <= d."""
+
+    accounts: FloatArray  # per degree segment: engagers with that degree
+    start: IntArray  # segment starts in log10
+    log10: FloatArray
+
+    @classmethod
+    def build(cls, hist: FloatArray, p: float) -> _ChanceTable:
+        """The table of one group's engagers (``hist[d]`` engagers of degree d)."""
+        degrees = np.flatnonzero(hist)
+        degrees = degrees[degrees >= 2]
+        reps = degrees - 1
+        start = np.cumsum(reps) - reps
+        hits = 2 + np.arange(int(reps.sum())) - np.repeat(start, reps)
+        return cls(hist[degrees], start.astype(np.int64), _binom_log10(hits - 1, np.repeat(reps, reps), p))
+
+    def expected(self, threshold_log10: float) -> float:
+        """Engagers expected to pass ``threshold_log10`` if their extra picks fell at random."""
+        if len(self.start) == 0:
+            return 0.0
+        weakest = np.minimum.reduceat(np.where(self.log10 >= threshold_log10, self.log10, np.inf), self.start)
+        return float((self.accounts * 10.0**-weakest).sum())
+
+
+# --------------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What a ring's scored events add up to."""
+
+    n_events: int
+    n_posts: int
+    n_accounts: int
+    creators: str
+
+
+def _detection(found: list[_Ring], index: GraphIndex, n_events: int) -> Detection:
+    """Per-event scores and groups of the accepted rings, most events first."""
+    ring_of_creator = np.full(index.n_creators, -1, dtype=np.int64)
+    for g, ring in enumerate(found):
+        ring_of_creator[ring.creators] = g
+    ring_of_row = ring_of_creator[index.creator]
+    row_score = _row_scores(found, index, ring_of_row)
+    hit = row_score > 0
+    counts = [
+        _Counts(
+            n_events=int((hit & (ring_of_row == g)).sum()),
+            n_posts=len(np.unique(index.post[hit & (ring_of_row == g)])),
+            n_accounts=len(np.unique(index.account[hit & (ring_of_row == g)])),
+            creators=";".join(sorted(str(c) for c in index.creator_ids[r.creators])),
+        )
+        for g, r in enumerate(found)
+    ]
+    order = sorted(range(len(found)), key=lambda g: (-counts[g].n_events, counts[g].creators))
+    group_of_ring = np.empty(len(found), dtype=np.int64)
+    group_of_ring[order] = np.arange(len(found))
+    event_score = np.zeros(n_events, dtype=np.float64)
+    event_group = np.full(n_events, -1, dtype=np.int64)
+    event_score[index.rows[hit]] = row_score[hit]
+    event_group[index.rows[hit]] = group_of_ring[ring_of_row[hit]]
+    groups = pd.DataFrame([_group_row(i, found[g], counts[g], index) for i, g in enumerate(order)])
+    return Detection(NAME, event_score, event_group, groups.astype(_GROUP_COLUMNS))
+
+
+def _row_scores(found: list[_Ring], index: GraphIndex, ring_of_row: IntArray) -> FloatArray:
+    """Per usable row: its account's score in the ring of its post's creator, 0 if not a ring account."""
+    keys = np.concatenate([g * index.n_accounts + r.accounts for g, r in enumerate(found)])
+    scores = np.concatenate([r.account_score for r in found])
+    order = np.argsort(keys, kind="stable")
+    keys, scores = keys[order], scores[order]
+    row_key = np.where(ring_of_row >= 0, ring_of_row * index.n_accounts + index.account, -1)
+    pos = np.clip(np.searchsorted(keys, row_key), 0, len(keys) - 1)
+    return np.where((ring_of_row >= 0) & (keys[pos] == row_key), scores[pos], 0.0)
+
+
+def _empty(n_events: int) -> Detection:
+    """A detection that found no ring, with every column of the groups frame."""
+    groups = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in _GROUP_COLUMNS.items()})
+    return Detection(
+        NAME, np.zeros(n_events, dtype=np.float64), np.full(n_events, -1, dtype=np.int64), groups
+    )
+
+
+def _group_row(group_id: int, ring: _Ring, counts: _Counts, index: GraphIndex) -> dict[str, object]:
+    """One row of the groups frame with its evidence sentence."""
+    k = len(ring.creators)
+    platform = str(index.platform_ids[int(np.bincount(index.creator_platform[ring.creators]).argmax())])
+    evidence = (
+        f"ring: {k} creators and {ring.n_alt} alt accounts engaged each other's posts"
+        f" {counts.n_events} times"
+        f" ({ring.reciprocal_pairs} of {k * (k - 1) // 2} creator pairs both ways, {ring.coverage:.0%} of"
+        f" members' posts covered; {len(ring.pool_accounts)} accounts concentrated on the ring vs"
+        f" {ring.expected_pool:.1f} expected by chance)"
+    )
+    return {
+        "group_id": group_id,
+        "n_accounts": counts.n_accounts,
+        "n_posts": counts.n_posts,
+        "n_creators": k,
+        "n_events": counts.n_events,
+        "creators": counts.creators,
+        "platform": platform,
+        "n_alt_accounts": ring.n_alt,
+        "n_pool_accounts": len(ring.pool_accounts),
+        "expected_pool": ring.expected_pool,
+        "coverage": ring.coverage,
+        "reciprocal_pairs": ring.reciprocal_pairs,
+        "reciprocal_log10": ring.reciprocal_log10,
+        "pool_log10": ring.pool_log10,
+        "evidence": evidence,
+    }
+
+
+def _strength(z: FloatArray | float) -> FloatArray:
+    """Evidence in units of its threshold (>= 1 passes) as a score in [0.5, 1)."""
+    return np.asarray(1.0 - 0.5 ** np.maximum(z, 1.0), dtype=np.float64)
+
+
+def _poisson_log10(observed: FloatArray | IntArray, mean: FloatArray) -> FloatArray:
+    """-log10 P(X >= observed) for X ~ Poisson(mean); 0 where nothing was observed."""
+    x = np.asarray(observed, dtype=np.float64)
+    mu = np.maximum(np.asarray(mean, dtype=np.float64), 1e-12)
+    with np.errstate(divide="ignore"):
+        log_sf = stats.poisson.logsf(x - 1, mu)
+        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.poisson.logpmf(x, mu))
+    return np.where(x > 0, np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10), 0.0)
+
+
+def _binom_log10(hits: IntArray, trials: IntArray, p: float) -> FloatArray:
+    """-log10 P(X >= hits) for X ~ Binomial(trials, p)."""
+    x = np.asarray(hits, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        log_sf = stats.binom.logsf(x - 1, n, p)
+        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.binom.logpmf(x, n, p))
+    return np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10)
