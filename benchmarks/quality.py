@@ -12,6 +12,8 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +31,61 @@ from training.evaluation import evaluate
 from training.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).parent / "results"
-ABLATE_DETECTORS = ("lockstep", "dense_block", "ring", "device_farm", "burst", "scripted", "new_account",
-                    "anomaly")
-ABLATE_COLUMNS = {"no device_id": ["device_id"], "no ip": ["ip"], "no account age": ["user_created_at"],
-                  "no device, ip, age, followers, text": ["device_id", "ip", "user_created_at",
-                                                          "user_followers", "comment_text"]}
-HEADLINE = ("average_precision", "precision_at_recall_95", "precision", "recall", "honest_flagged_share",
-            "min_scheme_recall", "fraud_payout_withheld_share", "honest_payout_withheld_share",
-            "creator_precision", "creator_recall")
+ABLATE_DETECTORS = (
+    "lockstep",
+    "dense_block",
+    "ring",
+    "device_farm",
+    "burst",
+    "scripted",
+    "new_account",
+    "anomaly",
+)
+ABLATE_COLUMNS = {
+    "no device_id": ["device_id"],
+    "no ip": ["ip"],
+    "no account age": ["user_created_at"],
+    "no device, ip, age, followers, text": [
+        "device_id",
+        "ip",
+        "user_created_at",
+        "user_followers",
+        "comment_text",
+    ],
+}
+HEADLINE = (
+    "average_precision",
+    "precision_at_recall_95",
+    "precision",
+    "recall",
+    "honest_flagged_share",
+    "min_scheme_recall",
+    "fraud_payout_withheld_share",
+    "honest_payout_withheld_share",
+    "honest_payout_held_share",
+    "creator_precision",
+    "creator_recall",
+)
 
 
-def _metrics(sim: Any, engagements: pd.DataFrame, posts: pd.DataFrame, accounts: pd.DataFrame) -> dict[str, Any]:
-    m = evaluate(engagements=engagements, posts=posts, accounts=accounts, truth_events=sim.truth_events,
-                 truth_creators=sim.truth_creators)
+def _metrics(
+    sim: Any, engagements: pd.DataFrame, posts: pd.DataFrame, accounts: pd.DataFrame
+) -> dict[str, Any]:
+    m = evaluate(
+        engagements=engagements,
+        posts=posts,
+        accounts=accounts,
+        truth_events=sim.truth_events,
+        truth_creators=sim.truth_creators,
+    )
     m["min_scheme_recall"] = min(m["recall_by_scheme"].values())
     return m
 
 
 def _full(sim: Any, events: pd.DataFrame, *, disabled: frozenset[str] = frozenset()) -> dict[str, Any]:
-    scored = score_window(events, posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams(disabled=disabled))
+    scored = score_window(
+        events, posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams(disabled=disabled)
+    )
     return _metrics(sim, scored.engagements, scored.posts, scored.accounts)
 
 
@@ -61,7 +99,7 @@ def _as_scored(sim: Any, events: pd.DataFrame, risk: np.ndarray, *, invalid: np.
     engagements["reason"] = np.where(invalid, "baseline", "")
     price = unit_prices(engagements, sim.campaigns, default_unit_price=1.0)
     engagements["unit_price"] = price
-    posts = decide_posts(engagements, price=price, hold_invalid_share=0.6)
+    posts = decide_posts(engagements, price=price, hold_invalid_share=0.9)
     accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
     return _metrics(sim, engagements, posts, accounts)
 
@@ -94,27 +132,38 @@ def main() -> None:
         started = time.perf_counter()
         sim = simulate(SimConfig(seed=seed, scale=args.scale))
         events = clean_events(sim.events, source=f"seed {seed}").frame
-        variants: dict[str, Any] = {
-            "full system": lambda: _full(sim, events),
-            "baseline: IsolationForest on account features": lambda: _iforest_baseline(sim, events, seed=seed),
-            "baseline: dense-block peeling alone": lambda: _dense_baseline(sim, events),
-        }
+        variants: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("full system", partial(_full, sim, events)),
+            (
+                "baseline: IsolationForest on account features",
+                partial(_iforest_baseline, sim, events, seed=seed),
+            ),
+            ("baseline: dense-block peeling alone", partial(_dense_baseline, sim, events)),
+        ]
         if not args.no_ablations:
-            for name in ABLATE_DETECTORS:
-                variants[f"without {name}"] = lambda name=name: _full(sim, events, disabled=frozenset({name}))
+            for detector in ABLATE_DETECTORS:
+                variants.append(
+                    (f"without {detector}", partial(_full, sim, events, disabled=frozenset({detector})))
+                )
             for label, columns in ABLATE_COLUMNS.items():
-                variants[label] = lambda columns=columns: _full(sim, events.drop(columns=columns))
-        for name, run in variants.items():
+                variants.append((label, partial(_full, sim, events.drop(columns=columns))))
+        for name, run in variants:
             result = run()
             result["seed"] = seed
             runs.setdefault(name, []).append(result)
         full = runs["full system"][-1]
-        print(f"seed {seed}: {len(events):,} events, AP {full['average_precision']:.4f}, "
-              f"min scheme recall {full['min_scheme_recall']:.3f}, honest flagged "
-              f"{full['honest_flagged_share']:.4%} ({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"seed {seed}: {len(events):,} events, AP {full['average_precision']:.4f}, "
+            f"min scheme recall {full['min_scheme_recall']:.3f}, honest flagged "
+            f"{full['honest_flagged_share']:.4%} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
     RESULTS.mkdir(exist_ok=True)
-    report = {"command": f"python benchmarks/quality.py --seeds {args.seeds} --scale {args.scale}",
-              "date": time.strftime("%Y-%m-%d"), "runs": runs}
+    report = {
+        "command": f"python benchmarks/quality.py --seeds {args.seeds} --scale {args.scale}",
+        "date": time.strftime("%Y-%m-%d"),
+        "runs": runs,
+    }
     (RESULTS / "quality.json").write_text(json.dumps(report, indent=2, default=float))
     _print_tables(runs)
 
@@ -131,16 +180,31 @@ def _print_tables(runs: dict[str, list[dict[str, Any]]]) -> None:
     print("| seed | " + " | ".join(schemes) + " |")
     print("|---" * (len(schemes) + 1) + "|")
     for r in full:
-        print(f"| {r['seed']} | " + " | ".join(f"{r['recall_by_scheme'].get(s, float('nan')):.3f}" for s in schemes)
-              + " |")
+        print(
+            f"| {r['seed']} | "
+            + " | ".join(f"{r['recall_by_scheme'].get(s, float('nan')):.3f}" for s in schemes)
+            + " |"
+        )
     print("\nBaselines and ablations (median over seeds)\n")
-    cols = ("average_precision", "precision", "recall", "min_scheme_recall", "honest_flagged_share",
-            "fraud_payout_withheld_share", "honest_payout_withheld_share", "creator_precision",
-            "creator_recall")
+    cols = (
+        "average_precision",
+        "precision",
+        "recall",
+        "min_scheme_recall",
+        "honest_flagged_share",
+        "fraud_payout_withheld_share",
+        "honest_payout_withheld_share",
+        "creator_precision",
+        "creator_recall",
+    )
     print("| variant | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for name, results in runs.items():
-        print(f"| {name} | " + " | ".join(f"{statistics.median(r[c] for r in results):.4f}" for c in cols) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{statistics.median(r[c] for r in results):.4f}" for c in cols)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

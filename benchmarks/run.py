@@ -35,8 +35,17 @@ finally:
 
 
 def _timed_score(sim: Path, out: Path) -> tuple[float, float]:
-    args = ["score", "--events", str(sim / "events.parquet"), "--posts", str(sim / "posts.parquet"),
-            "--campaigns", str(sim / "campaigns.parquet"), "--out", str(out)]
+    args = [
+        "score",
+        "--events",
+        str(sim / "events.parquet"),
+        "--posts",
+        str(sim / "posts.parquet"),
+        "--campaigns",
+        str(sim / "campaigns.parquet"),
+        "--out",
+        str(out),
+    ]
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, check=True)
     process_wall = time.perf_counter() - started
@@ -66,24 +75,44 @@ def main() -> None:
                 wall, peak = _timed_score(sim_dir, Path(tmp) / f"out{size}-{i}")
                 walls.append(wall)
                 rss.append(peak)
-                print(f"{n_events:>10,} events  run {i + 1}: {wall:6.1f} s  peak RSS {peak:,.0f} MiB", flush=True)
+                print(
+                    f"{n_events:>10,} events  run {i + 1}: {wall:6.1f} s  peak RSS {peak:,.0f} MiB",
+                    flush=True,
+                )
             median = statistics.median(walls)
-            rows.append({"target_events": size, "events": n_events, "repeats": args.repeats,
-                         "wall_s_median": round(median, 2), "wall_s_all": [round(w, 2) for w in walls],
-                         "events_per_s": round(n_events / median), "peak_rss_mib": round(max(rss))})
+            rows.append(
+                {
+                    "target_events": size,
+                    "events": n_events,
+                    "repeats": args.repeats,
+                    "wall_s_median": round(median, 2),
+                    "wall_s_all": [round(w, 2) for w in walls],
+                    "events_per_s": round(n_events / median),
+                    "peak_rss_mib": round(max(rss)),
+                }
+            )
     base = next((r for r in rows if r["target_events"] == 1_000_000), None)
     for row in rows:
         row["time_vs_1m"] = round(row["wall_s_median"] / base["wall_s_median"], 2) if base else None
-    report = {"benchmark": "cpeguard score end to end (process start, read, detect, write)",
-              "command": "make bench  # python benchmarks/run.py", "machine": {
-                  "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-              "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    report = {
+        "benchmark": "cpeguard score end to end (process start, read, detect, write)",
+        "command": "make bench  # python benchmarks/run.py",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "score_speed.json").write_text(json.dumps(report, indent=2))
     print("\n| events | wall s (median) | events/s | peak RSS MiB | time vs 1M |\n|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['events']:,} | {r['wall_s_median']} | {r['events_per_s']:,} | {r['peak_rss_mib']:,} | "
-              f"{r['time_vs_1m']} |")
+        print(
+            f"| {r['events']:,} | {r['wall_s_median']} | {r['events_per_s']:,} | {r['peak_rss_mib']:,} | "
+            f"{r['time_vs_1m']} |"
+        )
 
 
 if __name__ == "__main__":

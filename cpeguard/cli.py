@@ -11,9 +11,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
-
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from cpeguard.settings import Settings, get_settings
 from detectors.scorer import ScoringParams
@@ -32,6 +31,8 @@ def _scoring_params(settings: Settings) -> ScoringParams:
     return ScoringParams(
         invalid_risk=settings.invalid_risk,
         hold_invalid_share=settings.hold_invalid_share,
+        hold_uncertain_share=settings.hold_uncertain_share,
+        review_risk=settings.review_risk,
         account_flag_risk=settings.account_flag_risk,
         creator_flag_invalid_share=settings.creator_flag_invalid_share,
         default_unit_price=settings.default_unit_price,
@@ -74,13 +75,19 @@ def score(
     started = time.perf_counter()
     try:
         with Progress(
-            TextColumn("scoring: {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=True,
+            TextColumn("scoring: {task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         ) as bar:
             task = bar.add_task("read", total=len(BATCH_STEPS))
 
             def advance(step: str) -> None:
-                bar.update(task, description=step, completed=BATCH_STEPS.index(step) if step in BATCH_STEPS else None)
+                bar.update(
+                    task, description=step, completed=BATCH_STEPS.index(step) if step in BATCH_STEPS else None
+                )
 
             result = run_batch(
                 events_path=events,

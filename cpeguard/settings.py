@@ -19,10 +19,22 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0, le=1.0, description="an engagement at or above this risk is not paid"
     )
     hold_invalid_share: float = Field(
-        default=0.6,
+        default=0.9,
         ge=0.0,
         le=1.0,
         description="a post whose invalid share of claimed engagements reaches this is held for review",
+    )
+    hold_uncertain_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="a post with this share of claimed engagements of uncertain risk is held for review",
+    )
+    review_risk: float = Field(
+        default=0.46,
+        ge=0.0,
+        le=1.0,
+        description="risk from which an engagement counts as uncertain (above the 0.45 cap of weak signals)",
     )
     account_flag_risk: float = Field(
         default=0.5, ge=0.0, le=1.0, description="an account at or above this risk is flagged for review"

@@ -109,6 +109,7 @@ def account_anomalies(
     *,
     weight: float = 0.3,
     top_share: float = 0.02,
+    min_engagements: int = 2,
     random_state: int = 0,
 ) -> Detection:
     """Weak per-event evidence from how unusual the engaging account is in this window.
@@ -118,6 +119,8 @@ def account_anomalies(
     Honest users can be odd too, so this never invalidates an engagement alone.
     """
     n = len(engagements)
+    # one engagement says too little about an account to call it unusual
+    features = features[features["n_engagements"] >= min_engagements]
     if len(features) < 50:
         return Detection.empty("anomaly", n)
     model = AccountAnomalyEnsemble(contamination=max(top_share, 0.01), random_state=random_state)
@@ -139,4 +142,6 @@ def account_anomalies(
             ],
         }
     )
-    return Detection("anomaly", np.asarray(score, dtype=np.float64), np.where(is_odd, 0, -1).astype(np.int64), groups)
+    return Detection(
+        "anomaly", np.asarray(score, dtype=np.float64), np.where(is_odd, 0, -1).astype(np.int64), groups
+    )

@@ -49,7 +49,11 @@ class Detection:
             event_score=np.zeros(n_events, dtype=np.float64),
             event_group=np.full(n_events, -1, dtype=np.int64),
             groups=pd.DataFrame(
-                {"group_id": pd.Series(dtype="int64"), "n_accounts": pd.Series(dtype="int64"),
-                 "n_posts": pd.Series(dtype="int64"), "evidence": pd.Series(dtype="string")}
+                {
+                    "group_id": pd.Series(dtype="int64"),
+                    "n_accounts": pd.Series(dtype="int64"),
+                    "n_posts": pd.Series(dtype="int64"),
+                    "evidence": pd.Series(dtype="string"),
+                }
             ),
         )

@@ -570,9 +570,11 @@ def _detection(graph: _Graph, event_edge: IntArray, blocks: list[_Block]) -> Det
         block_rows = graph.rows[block.edges]
         coverage = np.bincount(block_rows, minlength=graph.n_users)[block_rows] / block.posts.size
         edge_group[block.edges] = group_id
-        # Strength of the block (0 at lift 1, towards 1 as the lift grows) times the
-        # account's own coverage of the block: a farm's busiest accounts score highest.
-        edge_score[block.edges] = np.clip((1.0 - 1.0 / block.lift) * np.sqrt(coverage), 0.0, 1.0)
+        # The block passed the significance test, so a member edge starts at even odds;
+        # above that, the block's strength (0 at lift 1, towards 1 as the lift grows)
+        # times the account's own coverage of it: a farm's busiest accounts score highest.
+        strength = (1.0 - 1.0 / block.lift) * np.sqrt(coverage)
+        edge_score[block.edges] = np.clip(0.5 + 0.5 * strength, 0.0, 1.0)
     has_edge = event_edge >= 0
     groups = pd.DataFrame.from_records(
         [_group_record(group_id, block) for group_id, block in enumerate(blocks)]

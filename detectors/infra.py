@@ -66,13 +66,15 @@ def shared_infrastructure(
     score = np.where(hit, score_of_pair[where], 0.0)
     event_group = np.where(hit, group_ids[where], -1)
     what = "device" if column == "device_id" else "IP"
-    groups = pd.DataFrame({
-        "group_id": group_ids,
-        "n_accounts": observed[is_farm].astype(np.int64),
-        "n_posts": 1,
-        "post_id": engagements["post_id"].to_numpy()[_first_row(posts, post_of_pair[is_farm])],
-        "lift": lift[is_farm],
-    })
+    groups = pd.DataFrame(
+        {
+            "group_id": group_ids,
+            "n_accounts": observed[is_farm].astype(np.int64),
+            "n_posts": 1,
+            "post_id": engagements["post_id"].to_numpy()[_first_row(posts, post_of_pair[is_farm])],
+            "lift": lift[is_farm],
+        }
+    )
     groups["evidence"] = [
         f"{name}: {a} accounts behind one {what} engaged post {p}, {x:.0f}x what chance predicts"
         for a, p, x in zip(groups["n_accounts"], groups["post_id"], groups["lift"], strict=True)

@@ -28,12 +28,24 @@ def unit_prices(
     return np.where(is_paid, np.where(np.isnan(found), default_unit_price, found), 0.0)
 
 
-def decide_posts(engagements: pd.DataFrame, *, price: np.ndarray, hold_invalid_share: float) -> pd.DataFrame:
+def decide_posts(
+    engagements: pd.DataFrame,
+    *,
+    price: np.ndarray,
+    hold_invalid_share: float,
+    hold_uncertain_share: float = 0.2,
+    review_risk: float = 0.3,
+    invalid_risk: float = 0.5,
+) -> pd.DataFrame:
     """One decision per post from scored engagements (one row per distinct event_id).
 
     ``claimed`` counts every reported paid engagement, replays included; ``valid``
-    those not invalid. A post is held when the invalid share of its claimed
-    engagements reaches ``hold_invalid_share``; then nothing is payable until review.
+    those not invalid. Clear verdicts are settled at once: invalid engagements
+    are withheld (``discount``) and the rest paid. A post is held, nothing payable
+    until review, when automation is unsure of much of it (``hold_uncertain_share``
+    of its claimed engagements between ``review_risk`` and ``invalid_risk``) or when
+    nearly all of it is invalid (``hold_invalid_share``), where a human should
+    look before anything is paid.
     """
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     copies = engagements["copies"].to_numpy()
@@ -48,15 +60,21 @@ def decide_posts(engagements: pd.DataFrame, *, price: np.ndarray, hold_invalid_s
             "claimed_amount": price * copies,
             "valid_amount": np.where(invalid, 0.0, price),
             "risk_sum": np.where(is_paid, engagements["risk"].to_numpy() * copies, 0.0),
+            "uncertain": (
+                is_paid
+                & ~invalid
+                & (engagements["risk"].to_numpy() >= review_risk)
+                & (engagements["risk"].to_numpy() < invalid_risk)
+            ).astype(np.int64),
         }
     )
     posts = frame.groupby(["campaign_id", "post_id", "creator_id"], sort=True, observed=True).sum()
     posts = posts.reset_index()
     claimed = posts["claimed"].to_numpy()
     invalid_share = np.where(claimed > 0, 1.0 - posts["valid"].to_numpy() / np.maximum(claimed, 1), 0.0)
-    decision = np.where(
-        invalid_share >= hold_invalid_share, "hold", np.where(posts["valid"] < claimed, "discount", "pay")
-    )
+    uncertain_share = posts["uncertain"].to_numpy() / np.maximum(claimed, 1)
+    is_unsure = (invalid_share >= hold_invalid_share) | (uncertain_share >= hold_uncertain_share)
+    decision = np.where(is_unsure, "hold", np.where(posts["valid"] < claimed, "discount", "pay"))
     is_hold = decision == "hold"
     posts["risk"] = np.clip(invalid_share, 0.0, 1.0)
     posts["mean_event_risk"] = np.where(claimed > 0, posts["risk_sum"] / np.maximum(claimed, 1), 0.0)
@@ -66,7 +84,7 @@ def decide_posts(engagements: pd.DataFrame, *, price: np.ndarray, hold_invalid_s
     posts["withheld_amount"] = (posts["claimed_amount"] - posts["payable"]).round(6)
     posts["reasons"] = _reasons_per_post(engagements, invalid).reindex(posts["post_id"]).fillna("").to_numpy()
     posts["reasons"] = posts["reasons"].astype("str")
-    return posts.drop(columns=["risk_sum"])
+    return posts.drop(columns=["risk_sum", "uncertain"])
 
 
 def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Series:
@@ -80,6 +98,7 @@ def flag_accounts(
     *,
     account_flag_risk: float,
     creator_flag_invalid_share: float,
+    is_bought: np.ndarray | None = None,
     ring_creators: frozenset[str] = frozenset(),
     min_post_claimed: int = 20,
 ) -> pd.DataFrame:
@@ -90,7 +109,9 @@ def flag_accounts(
     claimed engagements, of claimed engagement found invalid for reasons a
     creator can be responsible for (not the platform's own replays): a buyer
     buys for a post, and camouflage from bots a creator did not buy stays a small
-    share of a popular post. Members of a detected ring are buyers outright.
+    share of a popular post. ``is_bought`` narrows what counts to engagements
+    caught on the post itself (not only through their account's record elsewhere).
+    Members of a detected ring are buyers outright.
     """
     invalid = engagements["invalid"].to_numpy(dtype=bool)
     users = (
@@ -110,7 +131,9 @@ def flag_accounts(
     users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
     users = users.reset_index()
 
-    is_buying = invalid & ~engagements["reason"].isin(NOT_BUYING_REASONS).to_numpy()
+    is_buying = invalid & ~is_in(engagements["reason"], tuple(NOT_BUYING_REASONS))
+    if is_bought is not None:
+        is_buying &= is_bought
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     per_post = (
         pd.DataFrame(
@@ -155,7 +178,9 @@ def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
     reasons, reason_labels = pd.factorize(bad["reason"])
     width = len(reason_labels)
     pairs, n = distinct_counts(keys.astype(np.int64) * width + reasons)
-    counts = pd.DataFrame({"k": pairs // width, "n": n, "reason": np.asarray(reason_labels, dtype=object)[pairs % width]})
+    counts = pd.DataFrame(
+        {"k": pairs // width, "n": n, "reason": np.asarray(reason_labels, dtype=object)[pairs % width]}
+    )
     counts = counts.sort_values(["k", "n", "reason"], ascending=[True, False, True])
     joined = counts.groupby("k", sort=True)["reason"].agg(";".join)
     return pd.Series(joined.to_numpy(), index=pd.Index(np.asarray(key_labels, dtype=object)[joined.index]))

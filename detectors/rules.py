@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from features.accounts import duplicated_comments
+from features.accounts import accounts_sharing, duplicated_comments
+from features.codes import codes, distinct
 from features.timing import action_triples, burst_excess
 
 
@@ -41,37 +42,28 @@ def device_farms(
     n = len(engagements)
     if "device_id" not in engagements or engagements["device_id"].isna().all():
         return Detection.empty("device_farm", n)
-    device = engagements["device_id"]
-    has_device = device.notna().to_numpy()
-    codes, _ = pd.factorize(device)
-    accounts = (
-        pd.DataFrame({"d": codes[has_device], "u": engagements["user_id"].to_numpy()[has_device]})
-        .drop_duplicates()
-        .groupby("d")["u"]
-        .size()
-    )
-    per_event = np.zeros(n, dtype=np.int64)
-    per_event[has_device] = accounts.reindex(codes[has_device]).to_numpy()
+    device = codes(engagements["device_id"])
+    has_device = device >= 0
+    per_device = accounts_sharing(engagements, column="device_id")
+    per_event = np.where(has_device, np.nan_to_num(per_device), 0).astype(np.int64)
     span = max(farm_accounts - household_accounts, 1)
     score = np.clip((per_event - household_accounts) / span, 0.0, 1.0)
-    farm_devices = accounts[accounts > household_accounts]
-    group_of_device = pd.Series(np.arange(len(farm_devices)), index=farm_devices.index)
-    event_group = np.full(n, -1, dtype=np.int64)
     in_farm = score > 0
-    event_group[in_farm] = group_of_device.reindex(codes[in_farm]).to_numpy()
-    posts = (
-        pd.DataFrame({"d": codes[in_farm], "p": engagements["post_id"].to_numpy()[in_farm]})
-        .groupby("d")["p"]
-        .nunique()
-        .reindex(farm_devices.index)
-        .fillna(0)
-        .astype("int64")
+    farm_codes, farm_first = np.unique(device[in_farm], return_index=True)
+    group_of = np.full(int(device.max()) + 1, -1, dtype=np.int64)
+    group_of[farm_codes] = np.arange(len(farm_codes))
+    event_group = np.where(in_farm, group_of[np.maximum(device, 0)], -1).astype(np.int64)
+    posts = codes(engagements["post_id"])
+    n_posts_of = np.bincount(
+        distinct(event_group[in_farm] * (posts.max() + 1) + posts[in_farm]) // (posts.max() + 1),
+        minlength=len(farm_codes),
     )
+    farm_devices = per_event[np.flatnonzero(in_farm)[farm_first]]
     groups = pd.DataFrame(
         {
-            "group_id": np.arange(len(farm_devices), dtype=np.int64),
-            "n_accounts": farm_devices.to_numpy().astype(np.int64),
-            "n_posts": posts.to_numpy(),
+            "group_id": np.arange(len(farm_codes), dtype=np.int64),
+            "n_accounts": farm_devices.astype(np.int64),
+            "n_posts": n_posts_of.astype(np.int64),
         }
     )
     groups["evidence"] = [
@@ -207,3 +199,31 @@ def spread_to_accounts(
         (spread_score > detection.event_score) & (group[users] >= 0), group[users], detection.event_group
     )
     return Detection(detection.name, score, event_group.astype(np.int64), detection.groups)
+
+
+def weight_by_focus(
+    detection: Detection, engagements: pd.DataFrame, *, floor: float = 0.3, full: float = 0.7
+) -> Detection:
+    """Scale a block detector's scores by how much of each account's activity lies in its block.
+
+    A seller's pool account works for the pool: most of what it engages in the
+    window is inside the block. A heavy honest user who follows several of the
+    block's creators also lands in it, but most of its engagement is elsewhere.
+    The factor rises linearly from 0 at ``floor`` to 1 at ``full`` (share of the
+    account's distinct posts that are block edges).
+    """
+    in_block = detection.event_group >= 0
+    if not in_block.any():
+        return detection
+    users = codes(engagements["user_id"])
+    posts = codes(engagements["post_id"])
+    width = int(posts.max()) + 1
+    n_users = int(users.max()) + 1
+    all_pairs = distinct(users * width + posts)
+    block_pairs = distinct(users[in_block] * width + posts[in_block])
+    degree = np.bincount(all_pairs // width, minlength=n_users)
+    inside = np.bincount(block_pairs // width, minlength=n_users)
+    focus = inside / np.maximum(degree, 1)
+    factor = np.clip((focus - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
+    score = detection.event_score * np.where(in_block, factor, 1.0)
+    return Detection(detection.name, score, detection.event_group, detection.groups)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 
+import numpy as np
 import pandas as pd
 
 from detectors.anomaly import account_anomalies
@@ -23,6 +24,7 @@ from detectors.rules import (
     new_accounts,
     scripted_actions,
     spread_to_accounts,
+    weight_by_focus,
 )
 from features.accounts import account_features
 from features.dedup import distinct_engagements
@@ -37,6 +39,9 @@ SIGNAL_INPUTS: dict[str, str] = {
     "scripted comments": "comment_text",
 }
 GROUP_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "device_farm", "ip_farm"})
+# evidence about an engagement on its own post, not about the account in general: what a
+# creator buys. Camouflage reaches honest posts only through account-level evidence.
+POST_LEVEL_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "burst", "scripted", "ip_farm"})
 WEAK_DETECTORS = frozenset({"burst", "scripted", "new_account", "anomaly"})
 
 
@@ -45,7 +50,9 @@ class ScoringParams:
     """The thresholds of one scoring run (taken from Settings by the entry layer)."""
 
     invalid_risk: float = 0.5
-    hold_invalid_share: float = 0.6
+    hold_invalid_share: float = 0.9
+    hold_uncertain_share: float = 0.2
+    review_risk: float = 0.46
     account_flag_risk: float = 0.5
     creator_flag_invalid_share: float = 0.2
     default_unit_price: float = 1.0
@@ -99,12 +106,17 @@ def score_window(
     params = params or ScoringParams()
     engagements = distinct_engagements(events)
     detections: list[Detection] = []
+    direct: list[np.ndarray] = []
     for name, detector in window_detectors(posts):
         if name in params.disabled:
             continue
         if progress is not None:
             progress(name)
         detection = detector(engagements)
+        if name == "dense_block":
+            detection = weight_by_focus(detection, engagements)
+        if name in POST_LEVEL_DETECTORS:
+            direct.append(detection.event_score)
         if name in GROUP_DETECTORS:
             detection = spread_to_accounts(detection, engagements)
         detections.append(detection)
@@ -122,11 +134,24 @@ def score_window(
         engagements[column] = verdicts[column].to_numpy()
     price = unit_prices(engagements, campaigns, default_unit_price=params.default_unit_price)
     engagements["unit_price"] = price
-    decided = decide_posts(engagements, price=price, hold_invalid_share=params.hold_invalid_share)
+    decided = decide_posts(
+        engagements,
+        price=price,
+        hold_invalid_share=params.hold_invalid_share,
+        hold_uncertain_share=params.hold_uncertain_share,
+        review_risk=params.review_risk,
+        invalid_risk=params.invalid_risk,
+    )
     ring = next((d for d in detections if d.name == "ring"), None)
+    is_direct = (
+        1.0 - np.prod(1.0 - np.vstack(direct), axis=0) >= params.invalid_risk
+        if direct
+        else np.zeros(len(engagements), dtype=bool)
+    )
     accounts = flag_accounts(
         engagements,
         decided,
+        is_bought=engagements["invalid"].to_numpy(dtype=bool) & is_direct,
         ring_creators=frozenset(ring_creators(ring)) if ring is not None else frozenset(),
         account_flag_risk=params.account_flag_risk,
         creator_flag_invalid_share=params.creator_flag_invalid_share,

@@ -74,13 +74,10 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
         else np.full(len(engagements), np.nan)
     )
     users, user_ids = pd.factorize(engagements["user_id"], sort=True)
+    n_users = len(user_ids)
     frame = pd.DataFrame(
         {
             "user": users,
-            "post_id": codes(engagements["post_id"]),
-            "creator_id": codes(engagements["creator_id"]),
-            "campaign_id": codes(engagements["campaign_id"]),
-            "day": day,
             "reaction_s": reaction_s(engagements, published_at),
             "age_days": age,
             "followers": followers,
@@ -93,11 +90,6 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
     )
     grouped = frame.groupby("user", sort=True)
     out = grouped.agg(
-        n_engagements=("post_id", "size"),
-        n_posts=("post_id", "nunique"),
-        n_creators=("creator_id", "nunique"),
-        n_campaigns=("campaign_id", "nunique"),
-        active_days=("day", "nunique"),
         median_reaction_s=("reaction_s", "median"),
         age_days=("age_days", "median"),
         followers=("followers", "median"),
@@ -107,6 +99,23 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
         triple_share=("triple", "mean"),
         night_share=("night", "mean"),
     )
+    out["n_engagements"] = np.bincount(users, minlength=n_users)
+    for name, values in (
+        ("n_posts", codes(engagements["post_id"])),
+        ("n_creators", codes(engagements["creator_id"])),
+        ("n_campaigns", codes(engagements["campaign_id"])),
+        ("active_days", day - day.min(initial=0)),
+    ):
+        out[name] = _distinct_per_user(users, values, n_users)
     out["posts_per_active_day"] = out["n_posts"] / out["active_days"]
     out.index = pd.Index(user_ids, name="user_id")
     return out[list(ACCOUNT_FEATURES)]
+
+
+def _distinct_per_user(
+    users: npt.NDArray[np.intp], values: npt.NDArray[np.int64], n_users: int
+) -> npt.NDArray[np.int64]:
+    """Per user code: how many distinct ``values`` it has."""
+    width = int(values.max(initial=0)) + 1
+    pairs = distinct(users.astype(np.int64) * width + values)
+    return np.bincount(pairs // width, minlength=n_users).astype(np.int64)

@@ -246,8 +246,9 @@ def _coerce_categorical(
     if kind == "id":
         reason[is_empty] = f"empty {column}"
     mapped = np.where(is_empty, -1, mapped)
-    text = pd.Series(pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str")),
-                     index=values.index)
+    text = pd.Series(
+        pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str")), index=values.index
+    )
     return text, reason
 
 

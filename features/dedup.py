@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CATEGORICAL_COLUMNS = ("platform", "campaign_id", "post_id", "creator_id", "user_id", "action", "device_id", "ip")
+CATEGORICAL_COLUMNS = (
+    "platform",
+    "campaign_id",
+    "post_id",
+    "creator_id",
+    "user_id",
+    "action",
+    "device_id",
+    "ip",
+)
 
 
 def distinct_engagements(events: pd.DataFrame) -> pd.DataFrame:

@@ -100,7 +100,9 @@ def action_triples(engagements: pd.DataFrame, *, within_s: float = 60.0) -> npt.
     t_max = np.full(len(uniques), -np.inf)
     np.minimum.at(t_min, pair_codes, t)
     np.maximum.at(t_max, pair_codes, t)
-    action_bit = np.select([equals(engagements["action"], a)[idx] for a in TRIPLE_ACTIONS], [1, 2, 4], default=0)
+    action_bit = np.select(
+        [equals(engagements["action"], a)[idx] for a in TRIPLE_ACTIONS], [1, 2, 4], default=0
+    )
     kinds = np.zeros(len(uniques), dtype=np.int64)
     np.bitwise_or.at(kinds, pair_codes, action_bit)
     is_triple = (kinds == 7) & (t_max - t_min <= within_s)

@@ -20,8 +20,13 @@ from serving.io import (
     write_parquet,
 )
 
-
-BATCH_STEPS: tuple[str, ...] = ("read", *(name for name, _ in window_detectors()), "anomaly", "decide", "write")
+BATCH_STEPS: tuple[str, ...] = (
+    "read",
+    *(name for name, _ in window_detectors()),
+    "anomaly",
+    "decide",
+    "write",
+)
 
 
 @dataclass(frozen=True)

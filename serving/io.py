@@ -27,7 +27,16 @@ POST_EXTRA = ("claimed_amount", "held_amount", "withheld_amount")
 ACCOUNT_COLUMNS = ("account_id", "role", "risk", "flagged", "reasons")
 
 
-DICTIONARY_COLUMNS = ("platform", "campaign_id", "post_id", "creator_id", "user_id", "action", "device_id", "ip")
+DICTIONARY_COLUMNS = (
+    "platform",
+    "campaign_id",
+    "post_id",
+    "creator_id",
+    "user_id",
+    "action",
+    "device_id",
+    "ip",
+)
 
 
 def read_table(path: Path) -> pd.DataFrame:

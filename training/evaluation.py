@@ -106,7 +106,9 @@ def _money_metrics(joined: pd.DataFrame) -> dict[str, float]:
     honest_claimed = np.where(is_fraud, 0.0, price)
     honest_paid = np.where(is_fraud, 0.0, paid)
     honest_held = np.where(
-        ~is_fraud & ~joined["invalid"].to_numpy(dtype=bool) & joined["is_held"].to_numpy(dtype=bool), price, 0.0
+        ~is_fraud & ~joined["invalid"].to_numpy(dtype=bool) & joined["is_held"].to_numpy(dtype=bool),
+        price,
+        0.0,
     )
     return {
         "claimed_amount": float((price * copies).sum()),

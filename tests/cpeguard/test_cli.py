@@ -17,9 +17,17 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def scored_dir(small_sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scored")
-    result = run_cli("score", "--events", small_sim_dir / "events.parquet", "--posts",
-                     small_sim_dir / "posts.parquet", "--campaigns", small_sim_dir / "campaigns.parquet",
-                     "--out", out)
+    result = run_cli(
+        "score",
+        "--events",
+        small_sim_dir / "events.parquet",
+        "--posts",
+        small_sim_dir / "posts.parquet",
+        "--campaigns",
+        small_sim_dir / "campaigns.parquet",
+        "--out",
+        out,
+    )
     assert "Decisions per post" in result.stdout
     return out
 
@@ -31,10 +39,26 @@ def test_score_writes_the_three_contract_outputs(scored_dir: Path, small_sim_dir
     EngagementVerdicts.validate(engagements)
     PostDecisions.validate(posts)
     AccountFlags.validate(accounts)
-    assert list(engagements.columns[:7]) == ["event_id", "post_id", "user_id", "action", "risk", "invalid",
-                                             "reason"]
-    assert list(posts.columns[:9]) == ["campaign_id", "post_id", "creator_id", "claimed", "valid", "risk",
-                                       "decision", "payable", "reasons"]
+    assert list(engagements.columns[:7]) == [
+        "event_id",
+        "post_id",
+        "user_id",
+        "action",
+        "risk",
+        "invalid",
+        "reason",
+    ]
+    assert list(posts.columns[:9]) == [
+        "campaign_id",
+        "post_id",
+        "creator_id",
+        "claimed",
+        "valid",
+        "risk",
+        "decision",
+        "payable",
+        "reasons",
+    ]
     assert list(accounts.columns) == ["account_id", "role", "risk", "flagged", "reasons"]
     events = pd.read_parquet(small_sim_dir / "events.parquet")
     assert len(engagements) == events["event_id"].nunique()
@@ -60,9 +84,18 @@ def test_evaluate_writes_metrics(scored_dir: Path, small_sim_dir: Path, tmp_path
     result = run_cli("evaluate", "--scored", scored_dir, "--truth", small_sim_dir / "truth", "--json", out)
     assert "Detection quality" in result.stdout
     metrics = json.loads(out.read_text())
-    for key in ("roc_auc", "average_precision", "precision", "recall", "honest_flagged_share",
-                "recall_by_scheme", "creator_precision", "creator_recall", "fraud_payout_withheld_share",
-                "honest_payout_withheld_share"):
+    for key in (
+        "roc_auc",
+        "average_precision",
+        "precision",
+        "recall",
+        "honest_flagged_share",
+        "recall_by_scheme",
+        "creator_precision",
+        "creator_recall",
+        "fraud_payout_withheld_share",
+        "honest_payout_withheld_share",
+    ):
         assert key in metrics
     assert metrics["recall_by_scheme"]["replay"] == 1.0
 

@@ -8,11 +8,20 @@ def _scored(invalid_by_post: dict[str, list[bool]], *, action: str = "like") -> 
     rows = []
     for post, flags in invalid_by_post.items():
         for i, is_invalid in enumerate(flags):
-            rows.append({
-                "event_id": f"{post}-{i}", "campaign_id": "c1", "post_id": post, "creator_id": f"k{post}",
-                "user_id": f"u{i}", "action": action, "copies": 1, "invalid": is_invalid,
-                "risk": 0.9 if is_invalid else 0.0, "reason": "lockstep" if is_invalid else "",
-            })
+            rows.append(
+                {
+                    "event_id": f"{post}-{i}",
+                    "campaign_id": "c1",
+                    "post_id": post,
+                    "creator_id": f"k{post}",
+                    "user_id": f"u{i}",
+                    "action": action,
+                    "copies": 1,
+                    "invalid": is_invalid,
+                    "risk": 0.9 if is_invalid else 0.0,
+                    "reason": "lockstep" if is_invalid else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -39,19 +48,30 @@ def test_decide_posts_counts_replay_copies_as_claimed_not_valid():
 
 
 def test_unit_prices_use_campaign_prices_and_zero_for_unpaid_actions():
-    engagements = pd.DataFrame({"campaign_id": ["c1", "c1", "c2", "c1"],
-                                "action": ["like", "comment", "like", "view"]})
-    campaigns = pd.DataFrame({"campaign_id": ["c1"], "price_like": [0.1], "price_favorite": [0.2],
-                              "price_comment": [0.5], "price_share": [0.8]})
+    engagements = pd.DataFrame(
+        {"campaign_id": ["c1", "c1", "c2", "c1"], "action": ["like", "comment", "like", "view"]}
+    )
+    campaigns = pd.DataFrame(
+        {
+            "campaign_id": ["c1"],
+            "price_like": [0.1],
+            "price_favorite": [0.2],
+            "price_comment": [0.5],
+            "price_share": [0.8],
+        }
+    )
     price = unit_prices(engagements, campaigns, default_unit_price=1.0)
     assert price.tolist() == [0.1, 0.5, 1.0, 0.0]
 
 
 def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
-    engagements = pd.concat([
-        _scored({"bought": [True] * 8 + [False] * 2}),
-        _scored({"popular": [True] * 2 + [False] * 98}),
-    ], ignore_index=True)
+    engagements = pd.concat(
+        [
+            _scored({"bought": [True] * 8 + [False] * 2}),
+            _scored({"popular": [True] * 2 + [False] * 98}),
+        ],
+        ignore_index=True,
+    )
     posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.6)
     accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
     creators = accounts[accounts["role"] == "creator"].set_index("account_id")

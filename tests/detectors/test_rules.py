@@ -30,11 +30,13 @@ def test_device_farms_without_device_column_finds_nothing():
 
 
 def test_new_accounts_is_weak_evidence_that_fades_with_age():
-    raw = pd.DataFrame([
-        raw_event(0, user_created_at=(BASE_TS - pd.Timedelta(minutes=5)).isoformat()),
-        raw_event(1, user_created_at=(BASE_TS - pd.Timedelta(hours=30)).isoformat()),
-        raw_event(2),
-    ])
+    raw = pd.DataFrame(
+        [
+            raw_event(0, user_created_at=(BASE_TS - pd.Timedelta(minutes=5)).isoformat()),
+            raw_event(1, user_created_at=(BASE_TS - pd.Timedelta(hours=30)).isoformat()),
+            raw_event(2),
+        ]
+    )
     score = new_accounts(distinct_engagements(clean(raw))).event_score
     assert 0.35 < score[0] <= 0.4
     assert 0 < score[1] < score[0]

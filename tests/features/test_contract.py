@@ -22,13 +22,15 @@ def test_clean_events_missing_required_column_names_file_and_column():
 
 
 def test_clean_events_rejects_only_bad_rows_with_reason_and_row():
-    raw = pd.DataFrame([
-        raw_event(0),
-        raw_event(1, ts="not a time"),
-        raw_event(2, user_id=""),
-        raw_event(3, user_followers=-4),
-        raw_event(4),
-    ])
+    raw = pd.DataFrame(
+        [
+            raw_event(0),
+            raw_event(1, ts="not a time"),
+            raw_event(2, user_id=""),
+            raw_event(3, user_followers=-4),
+            raw_event(4),
+        ]
+    )
     cleaned = clean_events(raw, source="events.csv")
     assert cleaned.frame["event_id"].tolist() == ["e0", "e4"]
     rejects = cleaned.rejects.set_index("source_row")
@@ -79,13 +81,15 @@ def test_clean_events_parses_offsets_to_utc():
 
 
 def test_clean_posts_rejects_repeated_post_ids():
-    raw = pd.DataFrame({
-        "post_id": ["p1", "p1", "p2"],
-        "creator_id": ["k1", "k1", "k2"],
-        "campaign_id": ["c", "c", "c"],
-        "platform": ["douyin"] * 3,
-        "published_at": ["2026-11-01T00:00:00Z"] * 3,
-    })
+    raw = pd.DataFrame(
+        {
+            "post_id": ["p1", "p1", "p2"],
+            "creator_id": ["k1", "k1", "k2"],
+            "campaign_id": ["c", "c", "c"],
+            "platform": ["douyin"] * 3,
+            "published_at": ["2026-11-01T00:00:00Z"] * 3,
+        }
+    )
     cleaned = clean_posts(raw, source="posts.csv")
     assert cleaned.frame["post_id"].tolist() == ["p1", "p2"]
     assert cleaned.rejects["reason"].tolist() == ["repeated post_id"]
@@ -93,14 +97,16 @@ def test_clean_posts_rejects_repeated_post_ids():
 
 
 def test_clean_campaigns_rejects_negative_prices():
-    raw = pd.DataFrame({
-        "campaign_id": ["c1", "c2"],
-        "currency": ["CNY", "CNY"],
-        "price_like": ["0.1", "-1"],
-        "price_favorite": ["0.2", "0.2"],
-        "price_comment": ["0.5", "0.5"],
-        "price_share": ["0.8", "0.8"],
-    })
+    raw = pd.DataFrame(
+        {
+            "campaign_id": ["c1", "c2"],
+            "currency": ["CNY", "CNY"],
+            "price_like": ["0.1", "-1"],
+            "price_favorite": ["0.2", "0.2"],
+            "price_comment": ["0.5", "0.5"],
+            "price_share": ["0.8", "0.8"],
+        }
+    )
     cleaned = clean_campaigns(raw, source="campaigns.csv")
     assert cleaned.frame["campaign_id"].tolist() == ["c1"]
     assert cleaned.rejects.loc[0, "reason"] == "negative price_like"

@@ -13,11 +13,13 @@ def test_distinct_engagements_counts_replays_once_with_copies():
 
 
 def test_distinct_engagements_marks_later_recount_of_same_user_post_action():
-    raw = pd.DataFrame([
-        raw_event(5, user_id="u1", event_id="late"),
-        raw_event(1, user_id="u1", event_id="early"),
-        raw_event(2, user_id="u1", event_id="fav", action="favorite"),
-    ])
+    raw = pd.DataFrame(
+        [
+            raw_event(5, user_id="u1", event_id="late"),
+            raw_event(1, user_id="u1", event_id="early"),
+            raw_event(2, user_id="u1", event_id="fav", action="favorite"),
+        ]
+    )
     distinct = distinct_engagements(clean(raw)).set_index("event_id")
     assert distinct.loc["late", "is_recount"]
     assert not distinct.loc["early", "is_recount"]
