@@ -10,6 +10,7 @@ import pandas as pd
 from pyod.models.base import BaseDetector
 from pyod.models.iforest import IForest
 from pyod.models.pca import PCA
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -74,7 +75,9 @@ class AccountAnomalyEnsemble(BaseDetector):  # type: ignore[misc]
         if len(X) > self.max_fit_rows:
             rows = np.random.default_rng(self.random_state).choice(len(X), self.max_fit_rows, replace=False)
             X = X[np.sort(rows)]
-        self.scaler_ = make_pipeline(FunctionTransformer(_signed_log), RobustScaler()).fit(X)
+        self.scaler_ = make_pipeline(
+            FunctionTransformer(_signed_log), VarianceThreshold(), RobustScaler()
+        ).fit(X)
         Z = self.scaler_.transform(X)
         self.members_ = [
             IForest(
@@ -126,7 +129,10 @@ def account_anomalies(
     model = AccountAnomalyEnsemble(contamination=max(top_share, 0.01), random_state=random_state)
     X = features.astype("float64")
     values = X.fillna(X.median()).fillna(0.0).to_numpy()
-    ensemble = model.fit(values).decision_function(values)
+    try:
+        ensemble = model.fit(values).decision_function(values)
+    except ValueError:  # every feature constant in this window: nothing is unusual
+        return Detection.empty("anomaly", n)
     cut = 1.0 - top_share
     per_account = weight * np.clip((ensemble - cut) / top_share, 0.0, 1.0)
     score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()

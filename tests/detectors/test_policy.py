@@ -67,7 +67,7 @@ def test_unit_prices_use_campaign_prices_and_zero_for_unpaid_actions():
 def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
     engagements = pd.concat(
         [
-            _scored({"bought": [True] * 8 + [False] * 2}),
+            _scored({"bought": [True] * 16 + [False] * 4}),
             _scored({"popular": [True] * 2 + [False] * 98}),
         ],
         ignore_index=True,
@@ -78,4 +78,31 @@ def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
     assert creators.loc["kbought", "flagged"]
     assert not creators.loc["kpopular", "flagged"]
     engagers = accounts[accounts["role"] == "engager"]
-    assert engagers["flagged"].sum() == 8  # u0..u7 had an invalid engagement
+    assert engagers["flagged"].sum() == 16  # u0..u15 had an invalid engagement
+
+
+def test_flag_accounts_counts_only_post_level_evidence_and_rings_as_buying():
+    engagements = _scored({"camouflaged": [True] * 10 + [False] * 20, "ring": [False] * 30})
+    posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.9)
+    accounts = flag_accounts(
+        engagements,
+        posts,
+        account_flag_risk=0.5,
+        creator_flag_invalid_share=0.2,
+        is_bought=np.zeros(len(engagements), dtype=bool),
+        ring_creators=frozenset({"kring"}),
+    )
+    creators = accounts[accounts["role"] == "creator"].set_index("account_id")
+    assert not creators.loc["kcamouflaged", "flagged"]
+    assert creators.loc["kring", "flagged"]
+
+
+def test_decide_posts_holds_when_much_of_a_post_is_uncertain():
+    engagements = _scored({"a": [False] * 10})
+    engagements.loc[:4, "risk"] = 0.47
+    posts = decide_posts(
+        engagements, price=np.ones(10), hold_invalid_share=0.9, hold_uncertain_share=0.2, review_risk=0.46
+    )
+    assert posts.loc[0, "decision"] == "hold"
+    assert posts.loc[0, "payable"] == 0.0
+    assert posts.loc[0, "held_amount"] == 10.0
