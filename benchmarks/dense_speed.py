@@ -41,7 +41,9 @@ def main() -> None:
         "median": median,
     }
     (RESULTS / "dense_speed.json").write_text(json.dumps(report, indent=2))
-    print("\n| edges | FRAUDAR port s | vectorised peeling s | speed-up | row Jaccard | full dense_blocks s |")
+    print(
+        "\n| edges | FRAUDAR port s | vectorised peeling s | speed-up | row Jaccard | full dense_blocks s |"
+    )
     print("|---|---|---|---|---|---|")
     print(
         f"| {int(median['n_edges']):,} | {median['reference_s']:.2f} | {median['vectorised_s']:.2f} | "
