@@ -28,8 +28,9 @@ def main() -> None:
         result["seed"] = seed
         runs.append(result)
         print(
-            f"seed {seed}: reference {result['reference_s']:.2f} s, vectorised {result['vectorised_s']:.2f} s "
-            f"({result['speed_ratio']:.1f}x), row Jaccard {result['row_jaccard']:.3f}",
+            f"seed {seed}: reference {result['reference_s']:.2f} s, "
+            f"vectorised {result['vectorised_s']:.2f} s ({result['speed_ratio']:.1f}x), "
+            f"row Jaccard {result['row_jaccard']:.3f}",
             flush=True,
         )
     median = {key: statistics.median(float(r[key]) for r in runs) for key in runs[0] if key != "seed"}

@@ -15,6 +15,7 @@ from detectors.combine import combine
 from detectors.dense import dense_blocks
 from detectors.infra import shared_infrastructure
 from detectors.lockstep import lockstep_groups
+from detectors.parallel import run_detectors
 from detectors.policy import decide_posts, flag_accounts, unit_prices
 from detectors.rings import ring_creators, rings
 from detectors.rules import (
@@ -42,6 +43,9 @@ GROUP_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "device_farm", "
 # evidence about an engagement on its own post, not about the account in general: what a
 # creator buys. Camouflage reaches honest posts only through account-level evidence.
 POST_LEVEL_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "burst", "scripted", "ip_farm"})
+COST_RANK = {
+    name: rank for rank, name in enumerate(("lockstep", "dense_block", "anomaly", "ring", "ip_farm"))
+}
 WEAK_DETECTORS = frozenset({"burst", "scripted", "new_account", "anomaly"})
 
 
@@ -57,6 +61,8 @@ class ScoringParams:
     creator_flag_invalid_share: float = 0.2
     default_unit_price: float = 1.0
     disabled: frozenset[str] = frozenset()
+    workers: int = 2
+    parallel_from_events: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,12 @@ class ScoredWindow:
     accounts: pd.DataFrame
     detections: tuple[Detection, ...]
     unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _anomalies(engagements: pd.DataFrame, *, posts: pd.DataFrame | None) -> Detection:
+    """The pyod ensemble over this window's account features."""
+    features = account_features(engagements, publication_times(engagements, posts))
+    return account_anomalies(engagements, features)
 
 
 def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, WindowDetector]]:
@@ -105,14 +117,18 @@ def score_window(
     """Score a window of clean events (a campaign x period, or several campaigns)."""
     params = params or ScoringParams()
     engagements = distinct_engagements(events)
+    tasks = [(name, detector) for name, detector in window_detectors(posts) if name not in params.disabled]
+    if "anomaly" not in params.disabled:
+        tasks.append(("anomaly", partial(_anomalies, posts=posts)))
+    # the costliest first, so that two workers finish together
+    order = sorted(range(len(tasks)), key=lambda i: COST_RANK.get(tasks[i][0], len(COST_RANK)))
+    workers = params.workers if len(engagements) >= params.parallel_from_events else 1
+    found = run_detectors([tasks[i] for i in order], engagements, workers=workers, progress=progress)
+    by_name = {tasks[i][0]: detection for i, detection in zip(order, found, strict=True)}
     detections: list[Detection] = []
     direct: list[np.ndarray] = []
-    for name, detector in window_detectors(posts):
-        if name in params.disabled:
-            continue
-        if progress is not None:
-            progress(name)
-        detection = detector(engagements)
+    for name, _ in tasks:
+        detection = by_name[name]
         if name == "dense_block":
             detection = weight_by_focus(detection, engagements)
         if name in POST_LEVEL_DETECTORS:
@@ -120,11 +136,6 @@ def score_window(
         if name in GROUP_DETECTORS:
             detection = spread_to_accounts(detection, engagements)
         detections.append(detection)
-    if "anomaly" not in params.disabled:
-        if progress is not None:
-            progress("anomaly")
-        features = account_features(engagements, publication_times(engagements, posts))
-        detections.append(account_anomalies(engagements, features))
     if progress is not None:
         progress("decide")
     verdicts = combine(

@@ -22,6 +22,7 @@ from serving.io import (
 
 BATCH_STEPS: tuple[str, ...] = (
     "read",
+    "detectors",
     *(name for name, _ in window_detectors()),
     "anomaly",
     "decide",

@@ -1,0 +1,32 @@
+import numpy as np
+import pandas as pd
+
+from detectors.parallel import run_detectors
+from detectors.rules import device_farms, duplicates, new_accounts
+from detectors.scorer import ScoringParams, score_window
+from features.contract import clean_events
+from features.dedup import distinct_engagements
+from training.simulator import SimConfig, simulate
+
+
+def test_run_detectors_in_forked_workers_matches_serial():
+    events = distinct_engagements(
+        clean_events(simulate(SimConfig(seed=4, scale=0.05)).events, source="sim").frame
+    )
+    tasks = [("duplicate", duplicates), ("device_farm", device_farms), ("new_account", new_accounts)]
+    serial = run_detectors(tasks, events, workers=1)
+    forked = run_detectors(tasks, events, workers=2)
+    assert [d.name for d in forked] == ["duplicate", "device_farm", "new_account"]
+    for a, b in zip(serial, forked, strict=True):
+        np.testing.assert_array_equal(a.event_score, b.event_score)
+        np.testing.assert_array_equal(a.event_group, b.event_group)
+        pd.testing.assert_frame_equal(a.groups, b.groups)
+
+
+def test_score_window_parallel_equals_serial():
+    sim = simulate(SimConfig(seed=8, scale=0.1))
+    events = clean_events(sim.events, source="sim").frame
+    serial = score_window(events, posts=sim.posts, params=ScoringParams(workers=1))
+    parallel = score_window(events, posts=sim.posts, params=ScoringParams(workers=2, parallel_from_events=0))
+    pd.testing.assert_frame_equal(serial.engagements, parallel.engagements)
+    pd.testing.assert_frame_equal(serial.posts, parallel.posts)
