@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 SEED ?= 7
-SCALE ?= 1.0
+SCALE ?= 3.0
 
 .PHONY: demo test check format bench clean
 
