@@ -32,6 +32,8 @@ from training.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).parent / "results"
 ABLATE_DETECTORS = (
+    "pool",
+    "ip_farm",
     "lockstep",
     "dense_block",
     "ring",

@@ -17,6 +17,7 @@ from detectors.infra import shared_infrastructure
 from detectors.lockstep import lockstep_groups
 from detectors.parallel import run_detectors
 from detectors.policy import decide_posts, flag_accounts, unit_prices
+from detectors.pools import seller_pools
 from detectors.rings import ring_creators, rings
 from detectors.rules import (
     bursts,
@@ -39,10 +40,10 @@ SIGNAL_INPUTS: dict[str, str] = {
     "new_account": "user_created_at",
     "scripted comments": "comment_text",
 }
-GROUP_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "device_farm", "ip_farm"})
+GROUP_DETECTORS = frozenset({"lockstep", "dense_block", "pool", "ring", "device_farm", "ip_farm"})
 # evidence about an engagement on its own post, not about the account in general: what a
 # creator buys. Camouflage reaches honest posts only through account-level evidence.
-POST_LEVEL_DETECTORS = frozenset({"lockstep", "dense_block", "ring", "burst", "scripted", "ip_farm"})
+POST_LEVEL_DETECTORS = frozenset({"lockstep", "dense_block", "pool", "ring", "burst", "scripted", "ip_farm"})
 COST_RANK = {
     name: rank for rank, name in enumerate(("lockstep", "dense_block", "anomaly", "ring", "ip_farm"))
 }
@@ -93,6 +94,7 @@ def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, Windo
         ("ip_farm", shared_infrastructure),
         ("lockstep", partial(lockstep_groups, posts=posts)),
         ("dense_block", dense_blocks),
+        ("pool", seller_pools),
         ("ring", rings),
     ]
 
