@@ -6,7 +6,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -17,6 +17,10 @@ from rich.table import Table
 from cpeguard.settings import Settings, get_settings
 from detectors.scorer import ScoringParams
 
+if TYPE_CHECKING:
+    from serving.config import ServiceConfig
+    from serving.keys import KeyService
+
 app = typer.Typer(
     help="cpeguard: find inflated engagement in CPE campaigns before the money moves.",
     no_args_is_help=True,
@@ -25,6 +29,10 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _scoring_params(settings: Settings) -> ScoringParams:
@@ -197,6 +205,90 @@ def evaluate(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         console.print(f"metrics written to {json_out}")
+
+
+def _service_config(settings: Settings) -> ServiceConfig:
+    from serving.config import ServiceConfig
+
+    return ServiceConfig(
+        home=settings.home,
+        database_url=settings.database_url,
+        params=_scoring_params(settings),
+        signoff_withheld_share=settings.signoff_withheld_share,
+        max_body_bytes=settings.max_body_bytes,
+        max_batch_events=settings.max_batch_events,
+        sync_detection_max_events=settings.sync_detection_max_events,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+) -> None:
+    """Run the settlement API under uvicorn (state under CPEGUARD_HOME, database CPEGUARD_DATABASE_URL)."""
+    import uvicorn
+
+    from serving.app import create_app
+
+    uvicorn.run(create_app(_service_config(get_settings())), host=host, port=port, log_level="info")
+
+
+def _key_service() -> KeyService:
+    from serving.db import Repository, make_engine, migrate
+    from serving.keys import KeyService
+
+    config = _service_config(get_settings())
+    config.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    migrate(engine)
+    return KeyService(repository=Repository(engine))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="billing, reviewer or admin")],
+    name: Annotated[str, typer.Option(help="who or what holds the key")] = "",
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from serving.auth import Role
+
+    if role not in {r.value for r in Role}:
+        errors.print(f"[bold red]error:[/] --role must be billing, reviewer or admin, not {role!r}")
+        raise typer.Exit(code=2)
+    info, secret = _key_service().create(role=Role(role), name=name or role)
+    console.print(f"created {info.role} key {info.key_id} ({info.name}); it is shown only once:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (ids, names, roles, whether revoked; never the secrets)."""
+    table = Table(title="API keys")
+    for column in ("id", "name", "role", "created", "revoked"):
+        table.add_column(column)
+    for key in _key_service().list():
+        table.add_row(
+            key.key_id,
+            key.name,
+            key.role,
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by `keys list`")]) -> None:
+    """Revoke an API key."""
+    from serving.errors import NotFound
+
+    try:
+        info = _key_service().revoke(key_id)
+    except NotFound as error:
+        errors.print(f"[bold red]error:[/] {error.detail}")
+        raise typer.Exit(code=2) from None
+    console.print(f"revoked key {info.key_id} ({info.name})")
 
 
 if __name__ == "__main__":

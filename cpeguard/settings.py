@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     default_unit_price: float = Field(
         default=1.0, ge=0.0, description="price per counted engagement when no campaigns file is given"
     )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the API database (e.g. postgresql+psycopg://...); "
+        "default: an SQLite file under home",
+    )
+    signoff_withheld_share: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="a settlement withholding more than this share of claimed payout needs sign-off",
+    )
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="largest request body (413)")
+    max_batch_events: int = Field(default=50_000, ge=1, description="most events in one JSON batch (413)")
+    sync_detection_max_events: int = Field(
+        default=200_000, ge=0, description="detection runs over more events go to a background job"
+    )
 
 
 @lru_cache

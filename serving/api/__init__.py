@@ -1,0 +1,1 @@
+"""The v1 routes: thin handlers that parse, call a service and return its answer."""

@@ -1,0 +1,29 @@
+"""POST /v1/detections and GET /v1/detections/{run_id}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from serving.api.deps import AnyKey, BillingKey, ServicesDep
+from serving.schemas import DetectionIn, DetectionOut
+
+router = APIRouter(prefix="/v1/detections", tags=["detections"])
+
+
+@router.post(
+    "", status_code=201, responses={202: {"model": DetectionOut, "description": "running in the background"}}
+)
+def post_detection(
+    request: DetectionIn, principal: BillingKey, services: ServicesDep, response: Response
+) -> DetectionOut:
+    """Run detection over every campaign's events in a period; long runs continue in the background."""
+    run = services.detection.start(start=request.period_start, end=request.period_end, actor=principal)
+    if run.status in ("queued", "running"):
+        response.status_code = 202
+    return run
+
+
+@router.get("/{run_id}")
+def get_detection(run_id: str, principal: AnyKey, services: ServicesDep) -> DetectionOut:
+    """A detection run's status, progress and summary."""
+    return services.detection.status(run_id)

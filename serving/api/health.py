@@ -1,0 +1,34 @@
+"""Liveness, readiness and Prometheus metrics (no key needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from serving.api.deps import ServicesDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Database, event store and model are reachable."""
+    checks = {
+        "database": services.repository.ping(),
+        "event_store": services.store.is_reachable(),
+        "model": services.model.is_ready(),
+    }
+    body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
+    return JSONResponse(body, status_code=200 if all(checks.values()) else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics: request latency, decisions by outcome, money held."""
+    return Response(services.metrics.exposition(), media_type="text/plain; version=0.0.4")

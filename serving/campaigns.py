@@ -1,0 +1,61 @@
+"""Campaign registration: platform, currency, unit prices, settlement window."""
+
+from __future__ import annotations
+
+from serving.auth import Principal
+from serving.db.models import Campaign
+from serving.db.repository import Repository, as_utc, utcnow
+from serving.errors import NotFound
+from serving.schemas import CampaignIn, CampaignOut
+
+
+class CampaignService:
+    """Creates or replaces a campaign's terms (settlements already made keep the terms they used)."""
+
+    def __init__(self, *, repository: Repository) -> None:
+        self.repository = repository
+
+    def put(self, campaign_id: str, terms: CampaignIn, *, actor: Principal) -> CampaignOut:
+        """Create or replace a campaign."""
+        values = terms.model_dump()
+        values["window_start"] = as_utc(terms.window_start)
+        values["window_end"] = as_utc(terms.window_end)
+        with self.repository.session() as session:
+            row = session.get(Campaign, campaign_id)
+            if row is None:
+                row = Campaign(campaign_id=campaign_id, updated_at=utcnow(), **values)
+                session.add(row)
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.updated_at = utcnow()
+            self.repository.audit(
+                session,
+                actor=actor.key_id,
+                role=actor.role,
+                action="campaign.put",
+                target=f"campaign:{campaign_id}",
+                detail={k: str(v) for k, v in values.items()},
+            )
+        return _out(row)
+
+    def get(self, campaign_id: str) -> CampaignOut:
+        """One campaign."""
+        row = self.repository.campaign(campaign_id)
+        if row is None:
+            raise NotFound(f"no campaign {campaign_id!r}")
+        return _out(row)
+
+
+def _out(row: Campaign) -> CampaignOut:
+    return CampaignOut(
+        campaign_id=row.campaign_id,
+        platform=row.platform,
+        currency=row.currency,
+        price_like=row.price_like,
+        price_favorite=row.price_favorite,
+        price_comment=row.price_comment,
+        price_share=row.price_share,
+        window_start=as_utc(row.window_start),
+        window_end=as_utc(row.window_end),
+    )

@@ -1,0 +1,37 @@
+"""Plain configuration of the settlement service, built by the entry layer from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from detectors.scorer import ScoringParams
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the API needs to run; serving never reads Settings itself."""
+
+    home: Path
+    database_url: str | None = None
+    params: ScoringParams = field(default_factory=ScoringParams)
+    signoff_withheld_share: float = 0.3
+    max_body_bytes: int = 50 * 1024 * 1024
+    max_batch_events: int = 50_000
+    sync_detection_max_events: int = 200_000
+    model_version: str = "window-scorer-0.1.0"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL; an SQLite file under ``home`` when none is given."""
+        return self.database_url or f"sqlite:///{(self.home / 'cpeguard.db').resolve()}"
+
+    @property
+    def events_dir(self) -> Path:
+        """Root of the partitioned Parquet event store."""
+        return self.home / "events"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where detection runs keep their per-event verdicts."""
+        return self.home / "runs"

@@ -1,0 +1,164 @@
+"""The database tables of the settlement service (SQLAlchemy 2 declarative)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MONEY = Numeric(18, 2)
+PRICE = Numeric(18, 6)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Campaign(Base):
+    """A CPE campaign with its unit prices and settlement window."""
+
+    __tablename__ = "campaigns"
+    campaign_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(8))
+    price_like: Mapped[Decimal] = mapped_column(PRICE)
+    price_favorite: Mapped[Decimal] = mapped_column(PRICE)
+    price_comment: Mapped[Decimal] = mapped_column(PRICE)
+    price_share: Mapped[Decimal] = mapped_column(PRICE)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IngestBatch(Base):
+    """One accepted ingest request; its id orders arrivals."""
+
+    __tablename__ = "ingest_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(300))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoredEvent(Base):
+    """The index of stored events: one row per distinct event_id (the Parquet store holds the rest)."""
+
+    __tablename__ = "events"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    __table_args__ = (Index("ix_events_ts", "ts"), Index("ix_events_campaign_ts", "campaign_id", "ts"))
+
+
+class DetectionRun(Base):
+    """A detection run over a period of all campaigns' events."""
+
+    __tablename__ = "detection_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(32), default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    n_events: Mapped[int] = mapped_column(Integer, default=0)
+    last_batch_id: Mapped[int] = mapped_column(Integer, default=0)
+    model_version: Mapped[str] = mapped_column(String(64))
+    rules_version: Mapped[str] = mapped_column(String(64))
+    input_hash: Mapped[str] = mapped_column(String(64), default="")
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+    error: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Settlement(Base):
+    """A settlement: its response body is stored verbatim and never changes."""
+
+    __tablename__ = "settlements"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(200))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_amount: Mapped[Decimal] = mapped_column(MONEY)
+    payable_amount: Mapped[Decimal] = mapped_column(MONEY)
+    held_amount: Mapped[Decimal] = mapped_column(MONEY)
+    body: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "period_start", "period_end", name="uq_settlement_period"),
+    )
+
+
+class SettlementPost(Base):
+    """One post's line of a settlement (for adjustments and account look-ups)."""
+
+    __tablename__ = "settlement_posts"
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), primary_key=True)
+    post_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    creator_id: Mapped[str] = mapped_column(String(200), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    payable: Mapped[Decimal] = mapped_column(MONEY)
+    held_amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class Adjustment(Base):
+    """A release or clawback appended beside a settlement."""
+
+    __tablename__ = "adjustments"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), index=True)
+    post_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """An append-only audit row (database triggers refuse updates and deletes)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")

@@ -1,0 +1,134 @@
+"""Fixtures of the settlement API: a real app on a real SQLite file or PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from serving.app import create_app
+from serving.auth import Role
+from serving.config import ServiceConfig
+from serving.model import ScoreFn
+from training.simulator import SimConfig, SimulatedSet, simulate
+
+POSTGRES_URL = os.environ.get(
+    "CPEGUARD_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running app with one key per role."""
+
+    client: TestClient
+    billing: dict[str, str]
+    reviewer: dict[str, str]
+    admin: dict[str, str]
+    config: ServiceConfig
+
+
+@pytest.fixture(scope="session")
+def sim() -> SimulatedSet:
+    """A small simulated campaign set (about 8k events, 4 campaigns, every scheme on)."""
+    return simulate(SimConfig(seed=3, scale=0.05))
+
+
+def event_rows(events: pd.DataFrame) -> list[dict[str, object]]:
+    """Events as JSON-ready contract rows."""
+    out = events.copy()
+    for column in ("ts", "user_created_at"):
+        out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out["user_followers"] = out["user_followers"].astype("float64")
+    records: list[dict[str, object]] = out.astype(object).where(out.notna(), None).to_dict(orient="records")  # type: ignore[assignment]
+    for record in records:
+        if record["user_followers"] is not None:
+            record["user_followers"] = int(record["user_followers"])  # type: ignore[call-overload]
+    return records
+
+
+def campaign_terms(campaigns: pd.DataFrame, campaign_id: str) -> dict[str, str]:
+    """A simulated campaign as the PUT /v1/campaigns body."""
+    row: Any = campaigns.set_index("campaign_id").loc[campaign_id]
+    return {
+        "platform": "douyin",
+        "currency": str(row["currency"]),
+        **{f"price_{a}": f"{float(row[f'price_{a}']):.2f}" for a in ("like", "favorite", "comment", "share")},
+        "window_start": row["window_start"].isoformat(),
+        "window_end": row["window_end"].isoformat(),
+    }
+
+
+def _postgres_database() -> Iterator[str]:
+    admin_url = make_url(POSTGRES_URL)
+    name = f"cpg_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        engine.dispose()
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}: {type(error).__name__}")
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the embedded SQLite file under home) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    yield from _postgres_database()
+
+
+def make_api(
+    home: Path, database_url: str | None, *, score_fn: ScoreFn | None = None, **overrides: Any
+) -> Iterator[Api]:
+    """Start the app (lifespan included) and create one key per role."""
+    config = ServiceConfig(home=home, database_url=database_url, **overrides)
+    app = create_app(config, score_fn=score_fn)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        keys = app.state.services.keys
+        headers = {
+            role.value: {"Authorization": f"Bearer {keys.create(role=role, name=role.value)[1]}"}
+            for role in Role
+        }
+        yield Api(
+            client=client,
+            billing=headers["billing"],
+            reviewer=headers["reviewer"],
+            admin=headers["admin"],
+            config=config,
+        )
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str | None) -> Iterator[Api]:
+    """The app on SQLite and on PostgreSQL."""
+    yield from make_api(tmp_path / "home", database_url)
+
+
+@pytest.fixture
+def sqlite_api(tmp_path: Path) -> Iterator[Api]:
+    """The app on its embedded SQLite file."""
+    yield from make_api(tmp_path / "home", None)

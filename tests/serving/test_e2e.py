@@ -1,0 +1,128 @@
+"""End to end: `cpeguard keys create` and `cpeguard serve` as real processes, parallel clients."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CLI
+from tests.serving.conftest import campaign_terms
+from training.simulator import SimulatedSet
+
+pytestmark = pytest.mark.e2e
+PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:00:00Z"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(home: Path, database_url: str | None) -> dict[str, str]:
+    env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("CPEGUARD_DATABASE_URL", None)
+    if database_url is not None:
+        env["CPEGUARD_DATABASE_URL"] = database_url
+    return env
+
+
+def _key(env: dict[str, str], role: str) -> str:
+    done = subprocess.run(
+        [*CLI, "keys", "create", "--role", role, "--name", f"e2e {role}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
+    """A uvicorn server on a loopback port, and keys made by the CLI."""
+    env = _env(tmp_path / "home", database_url)
+    keys = {role: _key(env, role) for role in ("billing", "reviewer")}
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not become ready")
+        yield base, keys
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_e2e_settle_once_replay_adjust_audit(server: tuple[str, dict[str, str]], sim: SimulatedSet) -> None:
+    base, keys = server
+    billing = {"Authorization": f"Bearer {keys['billing']}"}
+    reviewer = {"Authorization": f"Bearer {keys['reviewer']}"}
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for campaign in ("cmp002", "cmp003"):
+            terms = campaign_terms(sim.campaigns, campaign)
+            assert client.put(f"/v1/campaigns/{campaign}", json=terms, headers=billing).status_code == 200
+        events = sim.events[sim.events["campaign_id"].isin(["cmp002", "cmp003"])]
+        buffer = io.BytesIO()
+        events.to_parquet(buffer, index=False)
+        files = {"file": ("events.parquet", buffer.getvalue(), "application/octet-stream")}
+        uploaded = client.post("/v1/events", files=files, headers=billing)
+        assert uploaded.status_code == 200 and uploaded.json()["accepted"] == events["event_id"].nunique()
+
+        def settle(key: str, campaign: str) -> httpx.Response:
+            body = {"campaign_id": campaign, **PERIOD}
+            return client.post("/v1/settlements", json=body, headers={**billing, "Idempotency-Key": key})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            same_key = list(pool.map(lambda _: settle("same-key", "cmp002"), range(8)))
+            other_keys = list(pool.map(lambda i: settle(f"key-{i}", "cmp003"), range(8)))
+        assert sorted(r.status_code for r in same_key) == [200] * 7 + [201]
+        assert len({r.content for r in same_key}) == 1
+        created = [r for r in other_keys if r.status_code == 201]
+        assert len(created) == 1 and all(r.status_code == 409 for r in other_keys if r.status_code != 201)
+        winner = created[0].json()["settlement_id"]
+        assert all(winner in r.json()["detail"] for r in other_keys if r.status_code == 409)
+
+        settlement = same_key[0].json()
+        sid = settlement["settlement_id"]
+        assert settle("same-key", "cmp002").content == same_key[0].content
+        paid = next(p for p in settlement["posts"] if float(p["payable"]) > 0)
+        adjustment = {
+            "post_id": paid["post_id"],
+            "kind": "clawback",
+            "amount": "0.10",
+            "reason": "dispute 17",
+        }
+        made = client.post(f"/v1/settlements/{sid}/adjustments", json=adjustment, headers=reviewer)
+        assert made.status_code == 201, made.text
+        assert client.get(f"/v1/settlements/{sid}", headers=billing).content == same_key[0].content
+        trail = client.get("/v1/audit", params={"target": sid}, headers=reviewer).json()
+        assert [row["action"] for row in trail] == [
+            "settlement.create",
+            *["settlement.replay"] * 8,
+            "adjustment.clawback",
+        ]
+        assert client.get("/metrics").status_code == 200
