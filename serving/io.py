@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract import Cleaned, ContractError, clean_campaigns, clean_events, clean_posts
+from features.dedup import CATEGORICAL_COLUMNS
 
 ENGAGEMENT_COLUMNS = ("event_id", "post_id", "user_id", "action", "risk", "invalid", "reason")
 ENGAGEMENT_EXTRA = ("campaign_id", "creator_id", "copies", "unit_price", "evidence")
@@ -27,16 +28,7 @@ POST_EXTRA = ("claimed_amount", "held_amount", "withheld_amount")
 ACCOUNT_COLUMNS = ("account_id", "role", "risk", "flagged", "reasons")
 
 
-DICTIONARY_COLUMNS = (
-    "platform",
-    "campaign_id",
-    "post_id",
-    "creator_id",
-    "user_id",
-    "action",
-    "device_id",
-    "ip",
-)
+DICTIONARY_COLUMNS = CATEGORICAL_COLUMNS
 
 
 def read_table(path: Path) -> pd.DataFrame:

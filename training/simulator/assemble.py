@@ -7,6 +7,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from features.schema import EVENT_OPTIONAL, EVENT_REQUIRED
 from training.simulator.blocks import (
     ACCOUNT_SHIFT,
     ACTIONS,
@@ -35,21 +36,7 @@ from training.simulator.market import Market
 from training.simulator.replay import Replays
 from training.simulator.world import World
 
-EVENT_COLUMNS = (
-    "event_id",
-    "platform",
-    "campaign_id",
-    "post_id",
-    "creator_id",
-    "user_id",
-    "action",
-    "ts",
-    "device_id",
-    "ip",
-    "user_created_at",
-    "user_followers",
-    "comment_text",
-)
+EVENT_COLUMNS = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
 PAID_ACTIONS = 4  # action codes below this are paid
 ACCOUNT_LOCAL_BITS = 26  # world pool stays below 2**26 accounts up to MAX_SCALE
 NULL_SHARE = {"device": 0.02, "ip": 0.02, "created": 0.02, "followers": 0.01}
