@@ -1,0 +1,428 @@
+"""Settlement API benchmark: a real ``cpeguard serve`` on loopback, on SQLite and on PostgreSQL.
+
+Run: ``.venv/bin/python -m benchmarks.api [--databases sqlite,postgresql] [--events 100000]``.
+
+For each database it starts ``cpeguard serve`` as a subprocess on a free loopback port
+(SQLite file in a temporary home; PostgreSQL: a fresh database, dropped afterwards),
+creates a billing and a reviewer key with ``cpeguard keys create`` and measures with httpx:
+
+1. ingest rate of a simulated set: one half as a single Parquet upload, the other
+   half as JSON batches (events/s each);
+2. a detection run over the whole period (wall seconds until done);
+3. ``POST /v1/settlements`` latency for the largest campaign: a campaign and period
+   settle only once, so each request settles a distinct period (``period_end`` shifted
+   back one second per request, all inside the finished detection run); then
+   idempotent replays of the first request (same key, same body);
+4. ``GET /v1/settlements/{id}`` latency at a paced 200 requests/s for 10 s.
+
+Results go to ``benchmarks/results/api.json``; a Markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from training.simulator import SimConfig, simulate
+
+CLI = [sys.executable, "-m", "cpeguard.cli"]
+RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
+POSTGRES_URL = os.environ.get(
+    "CPEGUARD_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PERIOD_START = datetime(2025, 3, 1, tzinfo=UTC)
+PERIOD_END = datetime(2025, 5, 1, tzinfo=UTC)
+JSON_BATCH = 5_000
+N_SETTLE = 50
+N_REPLAY = 100
+GET_RATE = 200
+GET_SECONDS = 10
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pct(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values) * 1000.0
+    return {
+        "n": len(values),
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+        "max_ms": round(float(arr.max()), 2),
+    }
+
+
+def event_rows(events: pd.DataFrame) -> list[dict[str, object]]:
+    """Events as JSON-ready contract rows."""
+    out = events.copy()
+    for column in ("ts", "user_created_at"):
+        out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out["user_followers"] = out["user_followers"].astype("float64")
+    records: list[dict[str, Any]] = out.astype(object).where(out.notna(), None).to_dict(orient="records")  # type: ignore[assignment]
+    for record in records:
+        if record["user_followers"] is not None:
+            record["user_followers"] = int(record["user_followers"])
+    return records
+
+
+def campaign_terms(campaigns: pd.DataFrame, campaign_id: str) -> dict[str, str]:
+    """A simulated campaign as the PUT /v1/campaigns body."""
+    row: Any = campaigns.set_index("campaign_id").loc[campaign_id]
+    return {
+        "platform": "douyin",
+        "currency": str(row["currency"]),
+        **{f"price_{a}": f"{float(row[f'price_{a}']):.2f}" for a in ("like", "favorite", "comment", "share")},
+        "window_start": row["window_start"].isoformat(),
+        "window_end": row["window_end"].isoformat(),
+    }
+
+
+@contextmanager
+def _postgres_database() -> Iterator[str]:
+    admin_url = make_url(POSTGRES_URL)
+    name = f"cpg_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@contextmanager
+def _server(home: Path, database_url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
+    env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("CPEGUARD_DATABASE_URL", None)
+    if database_url is not None:
+        env["CPEGUARD_DATABASE_URL"] = database_url
+    keys: dict[str, str] = {}
+    for role in ("billing", "reviewer"):
+        done = subprocess.run(
+            [*CLI, "keys", "create", "--role", role, "--name", f"bench {role}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        keys[role] = done.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    log = (home / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not become ready")
+        yield base, keys
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+        log.close()
+
+
+async def _paced_gets(base: str, path: str, headers: dict[str, str]) -> tuple[list[float], dict[str, int]]:
+    total = GET_RATE * GET_SECONDS
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10, limits=limits) as client:
+        await client.get(path)  # warm the connection and the cache
+        t0 = time.perf_counter()
+
+        async def one(i: int) -> None:
+            delay = t0 + i / GET_RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            started = time.perf_counter()
+            try:
+                response = await client.get(path)
+                status = str(response.status_code)
+            except httpx.HTTPError as error:
+                status = type(error).__name__
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+    return latencies, statuses
+
+
+def _count(statuses: dict[str, int], code: int) -> None:
+    statuses[str(code)] = statuses.get(str(code), 0) + 1
+
+
+def bench_database(
+    database: str, events: pd.DataFrame, campaigns: pd.DataFrame, largest: str
+) -> dict[str, Any]:
+    """Every measurement against one fresh server on one database."""
+    result: dict[str, Any] = {"database": database}
+    with tempfile.TemporaryDirectory(prefix="cpeguard-bench-") as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        with (
+            _postgres_database() if database == "postgresql" else _nullcontext() as database_url,
+            _server(home, database_url) as (base, keys),
+        ):
+            billing = {"Authorization": f"Bearer {keys['billing']}"}
+            with httpx.Client(base_url=base, timeout=600) as client:
+                for campaign in campaigns["campaign_id"]:
+                    answer = client.put(
+                        f"/v1/campaigns/{campaign}", json=campaign_terms(campaigns, campaign), headers=billing
+                    )
+                    answer.raise_for_status()
+
+                # 1. ingest: a random half as one Parquet file, the other half as JSON batches
+                order = np.random.default_rng(0).permutation(len(events))
+                half = len(events) // 2
+                file_part = events.iloc[np.sort(order[:half])]
+                json_part = events.iloc[np.sort(order[half:])]
+                buffer = io.BytesIO()
+                file_part.to_parquet(buffer, index=False)
+                files = {"file": ("events.parquet", buffer.getvalue(), "application/octet-stream")}
+                started = time.perf_counter()
+                uploaded = client.post("/v1/events", files=files, headers=billing)
+                file_s = time.perf_counter() - started
+                uploaded.raise_for_status()
+                file_body = uploaded.json()
+                rows = event_rows(json_part)
+                bodies = [
+                    json.dumps({"events": rows[i : i + JSON_BATCH]}).encode()
+                    for i in range(0, len(rows), JSON_BATCH)
+                ]
+                json_accepted = json_duplicates = json_rejected = 0
+                started = time.perf_counter()
+                for body in bodies:
+                    answer = client.post(
+                        "/v1/events", content=body, headers={**billing, "Content-Type": "application/json"}
+                    )
+                    answer.raise_for_status()
+                    got = answer.json()
+                    json_accepted += int(got["accepted"])
+                    json_duplicates += int(got["duplicates"])
+                    json_rejected += (
+                        len(got["rejected"]) if isinstance(got["rejected"], list) else int(got["rejected"])
+                    )
+                json_s = time.perf_counter() - started
+                result["ingest"] = {
+                    "file": {
+                        "rows": len(file_part),
+                        "bytes": len(buffer.getvalue()),
+                        "seconds": round(file_s, 3),
+                        "events_per_s": round(len(file_part) / file_s),
+                        "accepted": file_body["accepted"],
+                        "duplicates": file_body["duplicates"],
+                    },
+                    "json": {
+                        "rows": len(json_part),
+                        "batches": len(bodies),
+                        "batch_size": JSON_BATCH,
+                        "seconds": round(json_s, 3),
+                        "events_per_s": round(len(json_part) / json_s),
+                        "accepted": json_accepted,
+                        "duplicates": json_duplicates,
+                        "rejected": json_rejected,
+                    },
+                }
+
+                # 2. detection over the whole period
+                period = {"period_start": _iso(PERIOD_START), "period_end": _iso(PERIOD_END)}
+                started = time.perf_counter()
+                answer = client.post("/v1/detections", json=period, headers=billing)
+                answer.raise_for_status()
+                run = answer.json()
+                post_status = answer.status_code
+                while run["status"] in ("queued", "running"):
+                    time.sleep(0.2)
+                    run = client.get(f"/v1/detections/{run['run_id']}", headers=billing).json()
+                detection_s = time.perf_counter() - started
+                result["detection"] = {
+                    "run_id": run["run_id"],
+                    "status": run["status"],
+                    "post_status": post_status,
+                    "n_events": run["n_events"],
+                    "seconds": round(detection_s, 3),
+                }
+                if run["status"] != "done":
+                    raise RuntimeError(f"detection run failed: {run}")
+
+                # 3. settlements over distinct periods, then replays of the first
+                latencies: list[float] = []
+                statuses: dict[str, int] = {}
+                first: tuple[str, dict[str, str]] | None = None
+                request_body: dict[str, str]
+                settlement_id = ""
+                for i in range(N_SETTLE):
+                    request_body = {
+                        "campaign_id": largest,
+                        "period_start": _iso(PERIOD_START),
+                        "period_end": _iso(PERIOD_END - timedelta(seconds=i)),
+                    }
+                    key = f"bench-{uuid.uuid4().hex}"
+                    started = time.perf_counter()
+                    answer = client.post(
+                        "/v1/settlements", json=request_body, headers={**billing, "Idempotency-Key": key}
+                    )
+                    latencies.append(time.perf_counter() - started)
+                    _count(statuses, answer.status_code)
+                    if answer.status_code == 201 and first is None:
+                        first = (key, request_body)
+                        settled = answer.json()
+                        settlement_id = settled["settlement_id"]
+                        result["settlement_posts"] = len(settled["posts"])
+                        result["settlement_detection_run"] = settled.get("detection_run_id")
+                result["settle"] = {**_pct(latencies), "statuses": statuses}
+                if first is None:
+                    raise RuntimeError(f"no settlement was created: {statuses}")
+                replay_latencies: list[float] = []
+                replay_statuses: dict[str, int] = {}
+                for _ in range(N_REPLAY):
+                    started = time.perf_counter()
+                    answer = client.post(
+                        "/v1/settlements", json=first[1], headers={**billing, "Idempotency-Key": first[0]}
+                    )
+                    replay_latencies.append(time.perf_counter() - started)
+                    _count(replay_statuses, answer.status_code)
+                result["replay"] = {**_pct(replay_latencies), "statuses": replay_statuses}
+
+            # 4. paced GETs of the settlement (after a sequential baseline of 100)
+            sequential: list[float] = []
+            with httpx.Client(base_url=base, timeout=60) as client:
+                for _ in range(100):
+                    started = time.perf_counter()
+                    client.get(f"/v1/settlements/{settlement_id}", headers=billing).raise_for_status()
+                    sequential.append(time.perf_counter() - started)
+            result["get_sequential"] = _pct(sequential)
+            started = time.perf_counter()
+            get_latencies, get_statuses = asyncio.run(
+                _paced_gets(base, f"/v1/settlements/{settlement_id}", billing)
+            )
+            get_s = time.perf_counter() - started
+            result["get"] = {
+                **_pct(get_latencies),
+                "target_rate_per_s": GET_RATE,
+                "achieved_rate_per_s": round(len(get_latencies) / get_s, 1),
+                "statuses": get_statuses,
+            }
+            log = (home / "serve.log").read_text(errors="replace")
+            result["server_log_errors"] = [
+                line for line in log.splitlines() if "Traceback" in line or " 500 " in line or "ERROR" in line
+            ][:20]
+    return result
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+
+    scale = args.events / 100_000
+    sim = simulate(SimConfig(seed=0, scale=scale))
+    events = sim.events
+    sizes = events.groupby("campaign_id").agg(events=("event_id", "size"), posts=("post_id", "nunique"))
+    largest = str(sizes["events"].idxmax())
+    machine = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    results: dict[str, Any] = {
+        "command": " ".join([".venv/bin/python -m benchmarks.api", *sys.argv[1:]]),
+        "machine": machine,
+        "simulation": {
+            "seed": 0,
+            "scale": scale,
+            "rows": len(events),
+            "distinct_event_ids": int(events["event_id"].nunique()),
+            "campaigns": len(sizes),
+            "largest_campaign": largest,
+            "largest_campaign_events": int(sizes["events"][largest]),
+            "largest_campaign_posts": int(sizes["posts"][largest]),
+        },
+        "settle_method": (
+            f"{N_SETTLE} settlements of {largest}, each a distinct period "
+            f"[{_iso(PERIOD_START)}, {_iso(PERIOD_END)} - i s], all covered by the finished detection run; "
+            f"then {N_REPLAY} replays of the first (same Idempotency-Key, same body)"
+        ),
+        "get_method": f"{GET_RATE * GET_SECONDS} GETs of one settlement paced at {GET_RATE}/s (httpx async)",
+        "databases": [],
+    }
+    for database in args.databases.split(","):
+        print(f"benchmarking {database} ...", flush=True)
+        results["databases"].append(bench_database(database.strip(), events, sim.campaigns, largest))
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print()
+    print(
+        "| database | JSON ingest ev/s | file ingest ev/s | detection s (N events) "
+        "| POST settlement p50/p99 ms | replay p50/p99 ms | GET p50/p99 ms at 200 req/s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in results["databases"]:
+        print(
+            f"| {row['database']} | {row['ingest']['json']['events_per_s']:,} "
+            f"| {row['ingest']['file']['events_per_s']:,} "
+            f"| {row['detection']['seconds']:.1f} ({row['detection']['n_events']:,}) "
+            f"| {row['settle']['p50_ms']:.0f} / {row['settle']['p99_ms']:.0f} "
+            f"| {row['replay']['p50_ms']:.1f} / {row['replay']['p99_ms']:.1f} "
+            f"| {row['get']['p50_ms']:.1f} / {row['get']['p99_ms']:.1f} |"
+        )
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
