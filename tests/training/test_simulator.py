@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.schema import EVENT_REQUIRED
 from training.simulator import SimConfig, SimulatedSet, simulate, write_simulated_set
 
 EVENT_COLUMNS = [
@@ -59,16 +60,7 @@ def test_simulate_events_follow_the_contract(sim: SimulatedSet) -> None:
         "follow",
     }
     assert set(events["platform"]) <= {"douyin", "kuaishou", "xiaohongshu", "channels"}
-    for column in (
-        "event_id",
-        "platform",
-        "campaign_id",
-        "post_id",
-        "creator_id",
-        "user_id",
-        "action",
-        "ts",
-    ):
+    for column in EVENT_REQUIRED:
         assert events[column].notna().all(), column
 
 
