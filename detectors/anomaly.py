@@ -98,6 +98,29 @@ class AccountAnomalyEnsemble(BaseDetector):  # type: ignore[misc]
         X = validate_data(self, X, reset=False)
         return self._ensemble(self.scaler_.transform(X))
 
+    def screened_decision_function(self, X: Any, *, at_least: float) -> npt.NDArray[np.float64]:
+        """``decision_function`` where a row's score can reach ``at_least``, a bound below it elsewhere.
+
+        The score is the mean of the members' training percentiles, each at most 1,
+        so a row whose PCA percentile is below ``2 * at_least - 1`` cannot reach
+        ``at_least``; it gets ``(1 + pca percentile) / 2``, an upper bound below
+        ``at_least``, and the isolation forest (the costly member) scores only the
+        other rows. Rows at or above ``at_least`` get exactly their ensemble score.
+        """
+        check_is_fitted(self, "members_")
+        Z = self.scaler_.transform(validate_data(self, X, reset=False))
+        forest, pca = self.members_
+        forest_train, pca_train = self.train_scores_
+        pca_pct = np.searchsorted(pca_train, pca.decision_function(Z), side="right") / len(pca_train)
+        out = np.asarray((1.0 + pca_pct) / 2.0, dtype=np.float64)
+        rows = np.flatnonzero(pca_pct >= 2.0 * at_least - 1.0)
+        if len(rows):
+            forest_pct = np.searchsorted(forest_train, forest.decision_function(Z[rows]), side="right") / len(
+                forest_train
+            )
+            out[rows] = np.mean([forest_pct, pca_pct[rows]], axis=0)
+        return out
+
     def _ensemble(self, Z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         percentiles = [
             np.searchsorted(train, member.decision_function(Z), side="right") / len(train)
@@ -129,11 +152,11 @@ def account_anomalies(
     model = AccountAnomalyEnsemble(contamination=max(top_share, 0.01), random_state=random_state)
     X = features.astype("float64")
     values = X.fillna(X.median()).fillna(0.0).to_numpy()
+    cut = 1.0 - top_share
     try:
-        ensemble = model.fit(values).decision_function(values)
+        ensemble = model.fit(values).screened_decision_function(values, at_least=cut)
     except ValueError:  # every feature constant in this window: nothing is unusual
         return Detection.empty("anomaly", n)
-    cut = 1.0 - top_share
     per_account = weight * np.clip((ensemble - cut) / top_share, 0.0, 1.0)
     score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()
     score = np.nan_to_num(score, nan=0.0)

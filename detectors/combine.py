@@ -36,12 +36,21 @@ def combine(
                 "evidence": pd.Series([""] * n_events, dtype="str"),
             }
         )
-    scores = np.clip(np.vstack([d.event_score for d in detections]), 0.0, 1.0)
-    is_weak = np.array([d.name in weak for d in detections])
-    weak_risk = np.minimum(1.0 - np.prod(1.0 - scores[is_weak], axis=0), weak_cap)
-    strong_risk = 1.0 - np.prod(1.0 - scores[~is_weak], axis=0)
+    # one detector at a time: no detectors x events matrix
+    weak_keep = np.ones(n_events)
+    strong_keep = np.ones(n_events)
+    best = np.full(n_events, -1.0)
+    strongest = np.zeros(n_events, dtype=np.int64)
+    for i, detection in enumerate(detections):
+        score = np.clip(detection.event_score, 0.0, 1.0)
+        keep = weak_keep if detection.name in weak else strong_keep
+        keep *= 1.0 - score
+        is_stronger = score > best
+        strongest[is_stronger] = i
+        np.maximum(best, score, out=best)
+    weak_risk = np.minimum(1.0 - weak_keep, weak_cap)
+    strong_risk = 1.0 - strong_keep
     risk = 1.0 - (1.0 - strong_risk) * (1.0 - weak_risk)
-    strongest = np.argmax(scores, axis=0)
     invalid = risk >= invalid_risk
     names = [d.name for d in detections]
     reason_idx = np.where(invalid, strongest, -1)

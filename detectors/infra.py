@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.stats import poisson
 
 from detectors.base import Detection
 from features.codes import codes, distinct, distinct_counts
@@ -31,6 +30,8 @@ def shared_infrastructure(
     ``min_lift`` x that expectation and a Poisson tail below ``10**max_log10_p``
     are scored by lift.
     """
+    from scipy.stats import poisson  # imported on first use, in a detector thread
+
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
         return Detection.empty(name, n)
@@ -71,7 +72,7 @@ def shared_infrastructure(
             "group_id": group_ids,
             "n_accounts": observed[is_farm].astype(np.int64),
             "n_posts": 1,
-            "post_id": engagements["post_id"].to_numpy()[_first_row(posts, post_of_pair[is_farm])],
+            "post_id": engagements["post_id"].iloc[_first_row(posts, post_of_pair[is_farm])].to_numpy(),
             "lift": lift[is_farm],
         }
     )

@@ -1,21 +1,15 @@
-"""Run independent window detectors side by side in forked worker processes."""
+"""Run independent window detectors side by side in threads."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import pandas as pd
 
 from detectors.base import Detection
 
 Task = tuple[str, Callable[[pd.DataFrame], Detection]]
-
-# Set only for the lifetime of one run_detectors call, so that forked workers
-# inherit the window instead of receiving it pickled.
-_SHARED: dict[str, Any] = {}
 
 
 def run_detectors(
@@ -27,23 +21,29 @@ def run_detectors(
 ) -> list[Detection]:
     """Each task's detection of ``window``, in task order.
 
-    With ``workers`` > 1 on a platform that forks, tasks run in that many forked
-    processes (each detector is a pure function of the window, so the result is
-    the same); otherwise, or when forking fails, one after another here.
+    With ``workers`` > 1 the tasks run in that many threads of this process.
+    Detectors are pure functions of the window and never write to it, and their
+    heavy parts (numpy sorts and ufuncs, pandas' grouped reductions, the trees
+    of the isolation forest) release the GIL, so two threads use two cores
+    without copying the window or pickling results back. ``progress`` is called
+    from the calling thread with each task's name as it starts (serially) or
+    finishes (threads).
     """
-    if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or len(tasks) <= 1:
         return _serial(tasks, window, progress=progress)
-    _SHARED["tasks"], _SHARED["window"] = list(tasks), window
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            if progress is not None:
-                progress("detectors")
-            return list(pool.map(_run_task, range(len(tasks))))
-    except (OSError, RuntimeError):
-        return _serial(tasks, window, progress=progress)
-    finally:
-        _SHARED.clear()
+    results: dict[int, Detection] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detector") as pool:
+        pending: dict[Future[Detection], int] = {
+            pool.submit(detector, window): i for i, (_, detector) in enumerate(tasks)
+        }
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = pending.pop(future)
+                results[i] = future.result()
+                if progress is not None:
+                    progress(tasks[i][0])
+    return [results[i] for i in range(len(tasks))]
 
 
 def _serial(
@@ -55,8 +55,3 @@ def _serial(
             progress(name)
         results.append(detector(window))
     return results
-
-
-def _run_task(index: int) -> Detection:
-    _, detector = _SHARED["tasks"][index]
-    return detector(_SHARED["window"])  # type: ignore[no-any-return]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features.codes import distinct_counts, is_in
-from features.schema import PAID_ACTIONS
+from features.columns import PAID_ACTIONS
 
 PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
 NOT_BUYING_REASONS = frozenset({"duplicate"})
@@ -89,7 +89,7 @@ def decide_posts(
 
 def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Series:
     """Reason codes of a post's invalid engagements, most frequent first, joined by ';'."""
-    return _top_reasons(engagements.loc[invalid], key="post_id")
+    return _top_reasons(engagements.loc[invalid, ["post_id", "reason"]], key="post_id")
 
 
 def flag_accounts(
@@ -125,7 +125,7 @@ def flag_accounts(
         .groupby("account_id", sort=True, observed=True)
         .agg(risk=("risk", "max"), n_invalid=("n_invalid", "sum"))
     )
-    user_reasons = _top_reasons(engagements.loc[invalid], key="user_id")
+    user_reasons = _top_reasons(engagements.loc[invalid, ["user_id", "reason"]], key="user_id")
     users["role"] = "engager"
     users["flagged"] = (users["risk"] >= account_flag_risk) & (users["n_invalid"] > 0)
     users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
@@ -155,7 +155,7 @@ def flag_accounts(
     creators["role"] = "creator"
     creators["flagged"] = creators["risk"] >= creator_flag_invalid_share
     creators["reasons"] = (
-        _top_reasons(engagements.loc[is_buying], key="creator_id")
+        _top_reasons(engagements.loc[is_buying, ["creator_id", "reason"]], key="creator_id")
         .reindex(creators.index)
         .fillna("")
         .astype("str")
@@ -181,6 +181,13 @@ def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
     counts = pd.DataFrame(
         {"k": pairs // width, "n": n, "reason": np.asarray(reason_labels, dtype=object)[pairs % width]}
     )
-    counts = counts.sort_values(["k", "n", "reason"], ascending=[True, False, True])
-    joined = counts.groupby("k", sort=True)["reason"].agg(";".join)
+    # most keys have one reason; only the others need sorting and joining
+    is_several = np.bincount(counts["k"].to_numpy())[counts["k"].to_numpy()] > 1
+    several = counts[is_several].sort_values(["k", "n", "reason"], ascending=[True, False, True])
+    joined = pd.concat(
+        [
+            counts.loc[~is_several].set_index("k")["reason"],
+            several.groupby("k", sort=True)["reason"].agg(";".join),
+        ]
+    ).sort_index()
     return pd.Series(joined.to_numpy(), index=pd.Index(np.asarray(key_labels, dtype=object)[joined.index]))

@@ -39,12 +39,21 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from detectors.base import Detection
+from detectors.ring_tests import (
+    FloatArray,
+    IntArray,
+    _block,
+    _gather,
+    _Options,
+    _PoolModel,
+    _Ring,
+    _test,
+    _Window,
+)
 from features.graph import (
     GraphIndex,
-    account_creator_pairs,
     account_owner,
     creator_edge_codes,
     creator_post_counts,
@@ -54,11 +63,6 @@ from features.graph import (
 )
 
 NAME = "ring"
-_MAX_LOG10 = 300.0
-_LN10 = float(np.log(10.0))
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 _GROUP_COLUMNS: dict[str, str] = {
     "group_id": "int64",
     "n_accounts": "int64",
@@ -76,37 +80,6 @@ _GROUP_COLUMNS: dict[str, str] = {
     "pool_log10": "float64",
     "evidence": "str",
 }
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The thresholds of one ``rings`` call."""
-
-    min_creators: int
-    min_tie_share: float
-    min_coverage: float
-    min_alt_accounts: int
-    min_group_log10: float
-    min_pool_log10: float
-    min_account_log10: float
-    max_pool_fdr: float
-    min_account_focus: float
-
-
-@dataclass(frozen=True)
-class _Ring:
-    """A ring that passed its tests: members, accounts with scores, and its statistics."""
-
-    creators: IntArray
-    accounts: IntArray
-    account_score: FloatArray
-    pool_accounts: IntArray  # the other accounts concentrated on the ring
-    n_alt: int
-    expected_pool: float
-    coverage: float
-    reciprocal_pairs: int
-    reciprocal_log10: float
-    pool_log10: float
 
 
 def rings(
@@ -212,17 +185,6 @@ def ring_creators(detection: Detection) -> set[str]:
     return {c for joined in detection.groups["creators"] for c in str(joined).split(";") if c}
 
 
-@dataclass(frozen=True)
-class _Window:
-    """What the group tests read: codes, owners, creator edges, the pool model and post counts."""
-
-    index: GraphIndex
-    owner: IntArray
-    edges: pd.DataFrame
-    pool: _PoolModel
-    posts: IntArray
-
-
 def _accept(
     candidates: list[IntArray], window: _Window, opts: _Options, *, min_pool_share: float
 ) -> list[_Ring]:
@@ -292,18 +254,6 @@ def _candidates(edges: pd.DataFrame, opts: _Options) -> list[IntArray]:
     return out
 
 
-def _block(members: IntArray, edges: pd.DataFrame, column: str) -> FloatArray:
-    """Dense members x members matrix of one edge column (0 where no edge)."""
-    source = edges["source"].to_numpy()
-    target = edges["target"].to_numpy()
-    inside = np.isin(source, members) & np.isin(target, members)
-    out = np.zeros((len(members), len(members)), dtype=np.float64)
-    out[np.searchsorted(members, source[inside]), np.searchsorted(members, target[inside])] = edges[
-        column
-    ].to_numpy()[inside]
-    return out
-
-
 def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, opts: _Options) -> IntArray:
     """Drop the weakest member until each is tied to ``min_tie_share`` of the others and mutual.
 
@@ -332,200 +282,6 @@ def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, opts: _Opt
         n_out -= gives[:, worst] > 0
         n_in -= gives[worst, :] > 0
     return np.zeros(0, dtype=np.int64)
-
-
-# --------------------------------------------------------------------------- tests
-
-
-@dataclass(frozen=True)
-class _PoolModel:
-    """Distinct account x creator pairs, sorted by account, with a CSR index by creator."""
-
-    account: IntArray  # per pair
-    creator: IntArray  # per pair
-    degree: IntArray  # per pair: the account's number of creators on that platform
-    account_ptr: IntArray  # pairs of account a: [account_ptr[a], account_ptr[a + 1])
-    creator_ptr: IntArray  # pairs of creator c: creator_rows[creator_ptr[c]:creator_ptr[c + 1]]
-    creator_rows: IntArray
-
-    @classmethod
-    def build(cls, index: GraphIndex) -> _PoolModel:
-        """The pool model of a window."""
-        pairs = account_creator_pairs(index)
-        account = pairs["account"].to_numpy()
-        creator = pairs["creator"].to_numpy()
-        return cls(
-            account=account,
-            creator=creator,
-            degree=pairs["degree"].to_numpy(),
-            account_ptr=np.r_[0, np.cumsum(np.bincount(account, minlength=index.n_accounts))].astype(
-                np.int64
-            ),
-            creator_ptr=np.r_[0, np.cumsum(np.bincount(creator, minlength=index.n_creators))].astype(
-                np.int64
-            ),
-            creator_rows=np.argsort(creator, kind="stable").astype(np.int64),
-        )
-
-
-@dataclass(frozen=True)
-class _PoolView:
-    """The accounts engaging one group of creators and how concentrated on it each is."""
-
-    accounts: IntArray
-    account_log10: FloatArray
-    threshold_log10: float  # inf when no threshold keeps chance below max_pool_fdr
-    is_concentrated: npt.NDArray[np.bool_]
-    engaged_other: npt.NDArray[np.bool_]  # engaged a member other than the account's owner
-    expected: float  # concentrated accounts chance predicts
-
-
-def _gather(ptr: IntArray, rows: IntArray | None, keys: IntArray) -> IntArray:
-    """Concatenated rows of several keys of a CSR index (``rows=None``: the identity)."""
-    starts, lens = ptr[keys], ptr[keys + 1] - ptr[keys]
-    positions = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
-    return positions if rows is None else rows[positions]
-
-
-def _test(members: IntArray, window: _Window, opts: _Options) -> _Ring | None:
-    """The ring of a candidate if it passes the coverage, reciprocity, pool and alt tests."""
-    coverage, reciprocal_log10, reciprocal_pairs = _reciprocity(members, window)
-    if coverage < opts.min_coverage or reciprocal_log10 < opts.min_group_log10:
-        return None
-    view = _pool(members, window, opts)
-    accounts, concentrated, account_log10 = view.accounts, view.is_concentrated, view.account_log10
-    pool_log10 = float(_poisson_log10(np.array([int(concentrated.sum())]), np.array([view.expected]))[0])
-    if pool_log10 < opts.min_pool_log10:
-        return None
-    own_accounts = window.index.creator_account[members]
-    owned = np.isin(window.owner[accounts], members)
-    own = np.isin(accounts, own_accounts)
-    chosen = concentrated | (owned & (own | view.engaged_other))
-    n_alt = int((~own[chosen]).sum())
-    if n_alt < opts.min_alt_accounts:
-        return None
-    group_score = float(
-        _strength(
-            min(
-                reciprocal_log10 / opts.min_group_log10,
-                pool_log10 / opts.min_pool_log10,
-                coverage / max(opts.min_coverage, 1e-9),
-            )
-        )
-    )
-    # an account that joins only through the pool is as strong as its own concentration test
-    score = np.where(
-        owned[chosen],
-        group_score,
-        np.minimum(group_score, _strength(account_log10[chosen] / view.threshold_log10)),
-    )
-    lazy_own = np.setdiff1d(own_accounts, accounts[chosen])  # creators' accounts count even if idle
-    return _Ring(
-        creators=members,
-        accounts=np.concatenate([accounts[chosen], lazy_own]),
-        account_score=np.concatenate([score, np.full(len(lazy_own), group_score)]),
-        pool_accounts=accounts[concentrated],
-        n_alt=n_alt,
-        expected_pool=view.expected,
-        coverage=coverage,
-        reciprocal_pairs=reciprocal_pairs,
-        reciprocal_log10=reciprocal_log10,
-        pool_log10=pool_log10,
-    )
-
-
-def _reciprocity(members: IntArray, window: _Window) -> tuple[float, float, int]:
-    """Coverage of members' posts by other members, -log10 p of their mutual events, reciprocal pairs."""
-    events = _block(members, window.edges, "n_events")
-    engaged = _block(members, window.edges, "n_posts")
-    expected = _block(members, window.edges, "expected_events")
-    coverage = float(engaged.sum() / max((len(members) - 1) * window.posts[members].sum(), 1))
-    log10 = float(_poisson_log10(np.array([events.sum()]), np.array([expected.sum()]))[0])
-    return coverage, log10, int(((events > 0) & (events.T > 0)).sum() // 2)
-
-
-def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
-    """Accounts engaging the group and how concentrated on it each is, against its own audience.
-
-    The null is local, so that creators of one niche sharing fans is no evidence:
-    each engager's picks beyond its first hit on the group land on the group with
-    the chance ``p`` its other engagers show, ``sum(x - 1) / sum(d - 1)`` over
-    engagers that are neither members' accounts nor already concentrated (x
-    members engaged of d creators on the platform).  An account's test is
-    ``P(Bin(d - 1, p) >= x - 1)``.  Its threshold adapts to the group: the lowest of
-    ``min_account_log10 + 0.5 k`` (k = 0..8) at which chance explains at most
-    ``max_pool_fdr`` of the accounts that pass.
-    """
-    pool = window.pool
-    rows = np.sort(_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
-    account = pool.account[rows]
-    start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
-    accounts, hits = account[start], np.diff(np.r_[start, len(account)])
-    degree = pool.degree[rows][start]
-    background = ~np.isin(window.owner[accounts], members)
-    eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
-    view = _concentration(accounts, hits, degree, background, eligible, opts)
-    if view.is_concentrated.any():  # re-estimate p without the pool it found
-        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, opts)
-    other = pool.creator[rows] != window.owner[account]
-    return _PoolView(
-        accounts=accounts,
-        account_log10=view.account_log10,
-        threshold_log10=view.threshold_log10,
-        is_concentrated=view.is_concentrated,
-        engaged_other=np.add.reduceat(other, start) > 0 if len(rows) else np.zeros(0, dtype=bool),
-        expected=view.expected,
-    )
-
-
-def _concentration(
-    accounts: IntArray,
-    hits: IntArray,
-    degree: IntArray,
-    background: npt.NDArray[np.bool_],
-    eligible: npt.NDArray[np.bool_],
-    opts: _Options,
-) -> _PoolView:
-    """Per-account concentration tests with ``p`` estimated on the ``background`` engagers."""
-    spare = np.maximum(degree - 1, 0)
-    p = float(np.clip((hits - 1)[background].sum() / max(spare[background].sum(), 1), 1e-6, 0.999))
-    is_focused = eligible & (hits >= 2) & (hits >= opts.min_account_focus * degree)
-    account_log10 = np.where(is_focused, _binom_log10(hits - 1, spare, p), 0.0)
-    chance = _ChanceTable.build(np.bincount(degree, minlength=2).astype(np.float64), p)
-    threshold, expected = np.inf, 0.0
-    for t in opts.min_account_log10 + 0.5 * np.arange(9):
-        n_pass, n_chance = int((account_log10 >= t).sum()), chance.expected(t)
-        if n_pass and n_chance <= opts.max_pool_fdr * n_pass:
-            threshold, expected = float(t), n_chance
-            break
-    empty = np.zeros(len(accounts), dtype=bool)
-    return _PoolView(accounts, account_log10, threshold, account_log10 >= threshold, empty, expected)
-
-
-@dataclass(frozen=True)
-class _ChanceTable:
-    """-log10 P(Bin(d - 1, p) >= x - 1) for every engager degree d and 2 <= x <= d."""
-
-    accounts: FloatArray  # per degree segment: engagers with that degree
-    start: IntArray  # segment starts in log10
-    log10: FloatArray
-
-    @classmethod
-    def build(cls, hist: FloatArray, p: float) -> _ChanceTable:
-        """The table of one group's engagers (``hist[d]`` engagers of degree d)."""
-        degrees = np.flatnonzero(hist)
-        degrees = degrees[degrees >= 2]
-        reps = degrees - 1
-        start = np.cumsum(reps) - reps
-        hits = 2 + np.arange(int(reps.sum())) - np.repeat(start, reps)
-        return cls(hist[degrees], start.astype(np.int64), _binom_log10(hits - 1, np.repeat(reps, reps), p))
-
-    def expected(self, threshold_log10: float) -> float:
-        """Engagers expected to pass ``threshold_log10`` if their extra picks fell at random."""
-        if len(self.start) == 0:
-            return 0.0
-        weakest = np.minimum.reduceat(np.where(self.log10 >= threshold_log10, self.log10, np.inf), self.start)
-        return float((self.accounts * 10.0**-weakest).sum())
 
 
 # --------------------------------------------------------------------------- output
@@ -616,28 +372,3 @@ def _group_row(group_id: int, ring: _Ring, counts: _Counts, index: GraphIndex) -
         "pool_log10": ring.pool_log10,
         "evidence": evidence,
     }
-
-
-def _strength(z: FloatArray | float) -> FloatArray:
-    """Evidence in units of its threshold (>= 1 passes) as a score in [0.5, 1)."""
-    return np.asarray(1.0 - 0.5 ** np.maximum(z, 1.0), dtype=np.float64)
-
-
-def _poisson_log10(observed: FloatArray | IntArray, mean: FloatArray) -> FloatArray:
-    """-log10 P(X >= observed) for X ~ Poisson(mean); 0 where nothing was observed."""
-    x = np.asarray(observed, dtype=np.float64)
-    mu = np.maximum(np.asarray(mean, dtype=np.float64), 1e-12)
-    with np.errstate(divide="ignore"):
-        log_sf = stats.poisson.logsf(x - 1, mu)
-        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.poisson.logpmf(x, mu))
-    return np.where(x > 0, np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10), 0.0)
-
-
-def _binom_log10(hits: IntArray, trials: IntArray, p: float) -> FloatArray:
-    """-log10 P(X >= hits) for X ~ Binomial(trials, p)."""
-    x = np.asarray(hits, dtype=np.float64)
-    n = np.asarray(trials, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        log_sf = stats.binom.logsf(x - 1, n, p)
-        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.binom.logpmf(x, n, p))
-    return np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10)

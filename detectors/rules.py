@@ -115,7 +115,7 @@ def bursts(engagements: pd.DataFrame, *, weight: float = 0.45, bin_s: float = 12
     group_of_post[burst_posts] = np.arange(len(burst_posts))
     event_group = np.where(in_burst, group_of_post[posts], -1)
     frame = pd.DataFrame(
-        {"g": event_group[in_burst], "u": engagements["user_id"].to_numpy()[in_burst], "x": excess[in_burst]}
+        {"g": event_group[in_burst], "u": codes(engagements["user_id"])[in_burst], "x": excess[in_burst]}
     )
     per_group = frame.groupby("g").agg(n=("u", "size"), n_accounts=("u", "nunique"), x=("x", "mean"))
     groups = pd.DataFrame(
@@ -184,21 +184,27 @@ def spread_to_accounts(
     caught = detection.event_score >= min_score
     if not caught.any():
         return detection
-    users, _ = pd.factorize(engagements["user_id"])
-    n_users = users.max() + 1
-    share = np.bincount(users, weights=caught, minlength=n_users) / np.bincount(users, minlength=n_users)
-    strongest = np.zeros(n_users)
-    np.maximum.at(strongest, users, np.where(caught, detection.event_score, 0.0))
-    group = np.full(n_users, -1, dtype=np.int64)
-    order = np.argsort(np.where(caught, detection.event_score, -1.0), kind="stable")
-    group[users[order]] = np.where(caught[order], detection.event_group[order], group[users[order]])
-    is_spread = share[users] >= min_share
-    spread_score = np.where(is_spread, weight * strongest[users], 0.0)
-    score = np.maximum(detection.event_score, spread_score)
-    event_group = np.where(
-        (spread_score > detection.event_score) & (group[users] >= 0), group[users], detection.event_group
+    users = codes(engagements["user_id"])
+    n_users = int(users.max()) + 1
+    share = np.bincount(users, weights=caught, minlength=n_users) / np.maximum(
+        np.bincount(users, minlength=n_users), 1
     )
-    return Detection(detection.name, score, event_group.astype(np.int64), detection.groups)
+    # per account, the strongest caught event and its group (the last such row on ties):
+    # assignments in ascending score order leave the strongest one standing
+    rows = np.flatnonzero(caught)
+    order = rows[np.argsort(detection.event_score[rows], kind="stable")]
+    strongest = np.zeros(n_users)
+    strongest[users[order]] = detection.event_score[order]
+    group = np.full(n_users, -1, dtype=np.int64)
+    group[users[order]] = detection.event_group[order]
+    spread_score = np.where(share >= min_share, weight * strongest, 0.0)[users]
+    is_raised = np.flatnonzero(spread_score > detection.event_score)
+    score = detection.event_score.copy()
+    score[is_raised] = spread_score[is_raised]
+    event_group = detection.event_group.astype(np.int64)  # a copy
+    raised_group = group[users[is_raised]]
+    event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
+    return Detection(detection.name, score, event_group, detection.groups)
 
 
 def weight_by_focus(

@@ -47,11 +47,15 @@ def duplicated_comments(engagements: pd.DataFrame, *, min_accounts: int = 3) -> 
     n = len(engagements)
     if "comment_text" not in engagements or engagements["comment_text"].isna().all():
         return np.zeros(n, dtype=bool)
-    text = engagements["comment_text"].str.lower().str.replace(r"[\W_]+", "", regex=True)
-    has = text.notna().to_numpy() & (text.str.len().fillna(0).to_numpy() >= 4)
+    # normalise each distinct text once: templated comments repeat a handful of texts
+    raw_codes, raw_texts = pd.factorize(engagements["comment_text"])
+    normalised = pd.Series(raw_texts, dtype="str").str.lower().str.replace(r"[\W_]+", "", regex=True)
+    text_of_raw, uniques = pd.factorize(normalised)
+    is_long = np.append(normalised.str.len().to_numpy() >= 4, False)
+    has = (raw_codes >= 0) & is_long[raw_codes]
     if not has.any():
         return np.zeros(n, dtype=bool)
-    texts, uniques = pd.factorize(text[has])
+    texts = text_of_raw[raw_codes[has]]
     users = codes(engagements["user_id"])[has]
     width = users.max() + 1
     per_text = np.bincount(distinct(texts.astype(np.int64) * width + users) // width, minlength=len(uniques))
@@ -78,28 +82,28 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
     frame = pd.DataFrame(
         {
             "user": users,
-            "reaction_s": reaction_s(engagements, published_at),
+            "median_reaction_s": reaction_s(engagements, published_at),
             "age_days": age,
             "followers": followers,
-            "device_accounts": accounts_sharing(engagements, column="device_id"),
-            "ip_accounts": accounts_sharing(engagements, column="ip"),
-            "dup_comment": duplicated_comments(engagements),
-            "triple": action_triples(engagements),
-            "night": np.isin(china_hour(engagements), [2, 3, 4, 5, 6]),
         }
     )
-    grouped = frame.groupby("user", sort=True)
-    out = grouped.agg(
-        median_reaction_s=("reaction_s", "median"),
-        age_days=("age_days", "median"),
-        followers=("followers", "median"),
-        device_accounts=("device_accounts", "max"),
-        ip_accounts=("ip_accounts", "max"),
-        duplicate_comment_share=("dup_comment", "mean"),
-        triple_share=("triple", "mean"),
-        night_share=("night", "mean"),
-    )
-    out["n_engagements"] = np.bincount(users, minlength=n_users)
+    out = frame.groupby("user", sort=True).median()
+    n_engagements = np.bincount(users, minlength=n_users)
+    for name, per_event in (
+        ("device_accounts", accounts_sharing(engagements, column="device_id")),
+        ("ip_accounts", accounts_sharing(engagements, column="ip")),
+    ):
+        # the largest per account, NaN where it has none (as a grouped max)
+        largest = np.full(n_users, np.nan)
+        np.fmax.at(largest, users, per_event)
+        out[name] = largest
+    for name, is_hit in (
+        ("duplicate_comment_share", duplicated_comments(engagements)),
+        ("triple_share", action_triples(engagements)),
+        ("night_share", np.isin(china_hour(engagements), [2, 3, 4, 5, 6])),
+    ):
+        out[name] = np.bincount(users, weights=is_hit, minlength=n_users) / n_engagements
+    out["n_engagements"] = n_engagements
     for name, values in (
         ("n_posts", codes(engagements["post_id"])),
         ("n_creators", codes(engagements["creator_id"])),

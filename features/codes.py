@@ -48,3 +48,21 @@ def distinct_counts(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], np
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     counts = np.diff(np.r_[starts, len(ordered)])
     return np.asarray(ordered[starts], dtype=np.int64), counts.astype(np.int64)
+
+
+def distinct_inverse(
+    x: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(x, return_inverse=True, return_counts=True)`` by one sort (faster here)."""
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) == 0:
+        return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    is_first = np.empty(len(x), dtype=bool)
+    is_first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=is_first[1:])
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(is_first) - 1
+    starts = np.flatnonzero(is_first)
+    return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)

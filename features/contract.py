@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from features.schema import (
+from features.columns import (
     CAMPAIGN_OPTIONAL,
     CAMPAIGN_REQUIRED,
     EVENT_OPTIONAL,
@@ -148,7 +149,7 @@ def _clean(
             is_required=column in required,
         )
         out[column] = values
-        is_bad = reason.notna().to_numpy()
+        is_bad = ~pd.isna(reason)
         if is_bad.any():
             bad |= is_bad
             problems.append(
@@ -157,7 +158,7 @@ def _clean(
                         "source_file": source,
                         "source_row": source_row[is_bad],
                         "column": column,
-                        "reason": reason[is_bad].to_numpy(),
+                        "reason": reason[is_bad],
                         "value": raw[column].reset_index(drop=True)[is_bad].astype("str").to_numpy(),
                     }
                 )
@@ -189,10 +190,11 @@ def _null_column(kind: Kind, n: int) -> pd.Series:
 
 def _coerce(
     values: pd.Series, *, kind: Kind, source: str, column: str, is_required: bool
-) -> tuple[pd.Series, pd.Series]:
-    """Coerce one column; return the values and a per-row reason (NA where fine)."""
+) -> tuple[pd.Series, npt.NDArray[np.object_]]:
+    """Coerce one column; return the values and a per-row reason (None where fine)."""
     is_null = values.isna().to_numpy()
-    reason = pd.Series(None, index=values.index, dtype="str")
+    # a plain object array: setting a few reasons in a million-row string Series copies it each time
+    reason: npt.NDArray[np.object_] = np.full(len(values), None, dtype=object)
     if kind in ("id", "str") and isinstance(values.dtype, pd.CategoricalDtype):
         return _coerce_categorical(values, kind=kind, column=column, reason=reason)
     if kind in ("id", "str"):
@@ -227,8 +229,8 @@ def _coerce(
 
 
 def _coerce_categorical(
-    values: pd.Series, *, kind: Kind, column: str, reason: pd.Series
-) -> tuple[pd.Series, pd.Series]:
+    values: pd.Series, *, kind: Kind, column: str, reason: npt.NDArray[np.object_]
+) -> tuple[pd.Series, npt.NDArray[np.object_]]:
     """Strip a dictionary-encoded text column through its categories, not its rows."""
     original = pd.Series(values.cat.categories.astype("str"))
     stripped = original.str.strip()

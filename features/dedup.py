@@ -29,11 +29,14 @@ def distinct_engagements(events: pd.DataFrame) -> pd.DataFrame:
     """
     event_codes, event_ids = pd.factorize(events["event_id"])
     copies = np.bincount(event_codes, minlength=len(event_ids))
+    # codes number event ids in order of first appearance, so the first rows come sorted
+    # and the k-th of them carries code k (assigning backwards leaves each code's first row)
     first_row = np.full(len(event_ids), len(events), dtype=np.int64)
-    np.minimum.at(first_row, event_codes, np.arange(len(events), dtype=np.int64))
-    keep = np.sort(first_row)
-    distinct = events.iloc[keep].reset_index(drop=True)
-    distinct["copies"] = copies[event_codes[keep]].astype(np.int64)
+    first_row[event_codes[::-1]] = np.arange(len(events) - 1, -1, -1, dtype=np.int64)
+    is_replayed = len(event_ids) < len(events)
+    distinct = events.iloc[first_row] if is_replayed else events
+    distinct = distinct.reset_index(drop=True)
+    distinct["copies"] = copies.astype(np.int64)
     for column in CATEGORICAL_COLUMNS:
         if column in distinct and not isinstance(distinct[column].dtype, pd.CategoricalDtype):
             column_codes, uniques = pd.factorize(distinct[column])
@@ -49,8 +52,16 @@ def _later_repeats(distinct: pd.DataFrame) -> np.ndarray:
     action = distinct["action"].cat.codes.to_numpy().astype(np.int64)
     key = (user * (post.max(initial=0) + 1) + post) * (action.max(initial=0) + 1) + action
     t = distinct["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
-    order = np.lexsort((distinct["source_row"].to_numpy(), t, key))
-    sorted_key = key[order]
     repeated = np.zeros(len(distinct), dtype=bool)
-    repeated[order[1:]] = sorted_key[1:] == sorted_key[:-1]
+    if len(distinct) < 2:
+        return repeated
+    # only keys seen more than once need ordering by time, then source row
+    by_key = np.argsort(key, kind="stable")
+    sorted_key = key[by_key]
+    same_as_next = sorted_key[1:] == sorted_key[:-1]
+    rows = by_key[np.r_[same_as_next, False] | np.r_[False, same_as_next]]
+    if len(rows) == 0:
+        return repeated
+    order = rows[np.lexsort((distinct["source_row"].to_numpy()[rows], t[rows], key[rows]))]
+    repeated[order[1:]] = key[order[1:]] == key[order[:-1]]
     return repeated

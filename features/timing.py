@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.codes import codes, equals, is_in
+from features.codes import codes, distinct_counts, equals, is_in
 
 CHINA_UTC_OFFSET_H = 8
 TRIPLE_ACTIONS = ("like", "favorite", "comment")
@@ -27,7 +27,8 @@ def publication_times(engagements: pd.DataFrame, posts: pd.DataFrame | None = No
     if posts is None or posts.empty or "published_at" not in posts:
         return first
     given = posts.drop_duplicates("post_id").set_index("post_id")["published_at"]
-    return given.reindex(first.index).fillna(first).combine(first, min)
+    given = given.reindex(first.index).fillna(first)
+    return given.where(given <= first, first)
 
 
 def reaction_s(engagements: pd.DataFrame, published_at: pd.Series) -> npt.NDArray[np.float64]:
@@ -61,27 +62,26 @@ def burst_excess(
     post_codes = codes(engagements["post_id"])
     t = _seconds(engagements["ts"])
     bins = np.floor(t / bin_s).astype(np.int64)
-    key = pd.DataFrame({"p": post_codes, "b": bins})
-    counts = key.value_counts().rename("n").reset_index().sort_values(["p", "b"], ignore_index=True)
+    first_bin = int(bins.min())
+    # (post, bin) as one sorted integer key; posts stay apart by far more than ``k`` bins
+    key = post_codes * (1 << 40) + (bins - first_bin)
+    keys, counts = distinct_counts(key)
     k = max(round(context_s / bin_s), 1)
-    p_arr = counts["p"].to_numpy()
-    b_arr = counts["b"].to_numpy()
-    n_arr = counts["n"].to_numpy().astype(np.float64)
+    n_arr = counts.astype(np.float64)
     cum = np.concatenate([[0.0], np.cumsum(n_arr)])
 
-    def _window_sum(lo_b: npt.NDArray[np.int64], hi_b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        # events of the same post in bins [lo_b, hi_b], via sorted (post, bin) search
-        lo = np.searchsorted(p_arr * (1 << 40) + b_arr, p_arr * (1 << 40) + lo_b, side="left")
-        hi = np.searchsorted(p_arr * (1 << 40) + b_arr, p_arr * (1 << 40) + hi_b, side="right")
+    def _window_sum(lo_off: int, hi_off: int) -> npt.NDArray[np.float64]:
+        # events of the same post in bins [bin + lo_off, bin + hi_off]
+        lo = np.searchsorted(keys, keys + lo_off, side="left")
+        hi = np.searchsorted(keys, keys + hi_off, side="right")
         return cum[hi] - cum[lo]
 
-    left = _window_sum(b_arr - k, b_arr - 1) / k
-    right = _window_sum(b_arr + 1, b_arr + k) / k
+    left = _window_sum(-k, -1) / k
+    right = _window_sum(1, k) / k
     expected = np.maximum((left + right) / 2, np.maximum(left, right) / 2)
     expected = np.maximum(expected, 1.0)
     excess = np.where(n_arr >= min_count, np.clip(1.0 - expected / n_arr, 0.0, 1.0), 0.0)
-    lookup = pd.Series(excess, index=pd.MultiIndex.from_arrays([p_arr, b_arr]))
-    return np.asarray(lookup.reindex(pd.MultiIndex.from_arrays([post_codes, bins])), dtype=np.float64)
+    return np.asarray(excess[np.searchsorted(keys, key)], dtype=np.float64)
 
 
 def action_triples(engagements: pd.DataFrame, *, within_s: float = 60.0) -> npt.NDArray[np.bool_]:

@@ -38,9 +38,7 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            names = pq.read_schema(path).names
-            encoded = [c for c in DICTIONARY_COLUMNS if c in names]
-            return pq.read_table(path, read_dictionary=encoded).to_pandas()
+            return _with_categorical_ids(pq.read_table(path).to_pandas())
         if suffix in (".csv", ".txt"):
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as error:
@@ -64,10 +62,33 @@ def read_campaigns(path: Path) -> Cleaned:
     return clean_campaigns(read_table(path), source=str(path))
 
 
+def _with_categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Id columns as categoricals of their distinct values in order of first appearance.
+
+    Factorising the plain strings once is faster than asking Arrow for dictionary
+    columns: those come in one dictionary per batch, which pandas then unifies.
+    """
+    for column in DICTIONARY_COLUMNS:
+        if column in frame and not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            codes, uniques = pd.factorize(frame[column])
+            frame[column] = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
+    return frame
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write a frame as Parquet without its index, creating the folder."""
+    """Write a frame as Parquet without its index, creating the folder.
+
+    Categorical columns are written as plain strings (decoded by Arrow, much
+    faster than in pandas), as the contract promises.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    columns = [
+        column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+        for column in table.columns
+    ]
+    # the pandas metadata would still call the decoded columns categorical
+    pq.write_table(pa.table(columns, names=table.column_names).replace_schema_metadata(None), path)
 
 
 def engagements_output(engagements: pd.DataFrame) -> pd.DataFrame:
@@ -86,9 +107,5 @@ def accounts_output(accounts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categorical id and reason columns back to plain strings, as the contract promises."""
-    out = frame.reset_index(drop=True)
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype):
-            out[column] = out[column].astype("str")
-    return out
+    """The frame with a fresh index; ``write_parquet`` writes its categoricals as plain strings."""
+    return frame.reset_index(drop=True)

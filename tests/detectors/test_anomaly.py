@@ -62,3 +62,16 @@ def test_anomaly_ensemble_rejects_bad_contamination_in_fit_not_init():
     model = AccountAnomalyEnsemble(contamination=0.9)
     with pytest.raises(ValueError, match="contamination"):
         model.fit(np.zeros((10, 2)))
+
+
+@pytest.mark.parametrize("at_least", [0.5, 0.9, 0.98])
+def test_screened_decision_function_is_exact_where_a_row_can_reach_the_cut(at_least):
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(3_000, 4)), rng.normal(6.0, 1.0, size=(30, 4))])
+    model = AccountAnomalyEnsemble(n_estimators=20, random_state=0).fit(X)
+    full = model.decision_function(X)
+    screened = model.screened_decision_function(X, at_least=at_least)
+    reaches = full >= at_least
+    assert reaches.sum() >= 30
+    np.testing.assert_array_equal(screened[reaches], full[reaches])
+    assert (screened[~reaches] < at_least).all()

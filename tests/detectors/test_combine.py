@@ -14,3 +14,16 @@ def test_combine_names_the_strongest_detector_and_its_evidence():
     assert out["reason"].tolist() == ["lockstep", "", ""]
     assert out.loc[0, "evidence"] == "lockstep: 3"
     assert np.isclose(out.loc[0, "risk"], 1 - 0.1 * 0.8)
+
+
+def test_combine_caps_weak_evidence_and_keeps_the_first_of_equally_strong_detectors():
+    groups = pd.DataFrame({"group_id": [0], "n_accounts": [1], "n_posts": [1], "evidence": ["x"]})
+    weak = Detection("burst", np.array([0.45, 0.9]), np.array([0, 0]), groups)
+    also_weak = Detection("anomaly", np.array([0.45, 0.0]), np.array([0, -1]), groups)
+    strong = Detection("ring", np.array([0.0, 0.9]), np.array([-1, 0]), groups)
+    weak_names = frozenset({"burst", "anomaly"})
+    out = combine([weak, also_weak, strong], n_events=2, invalid_risk=0.5, weak=weak_names)
+    assert np.isclose(out.loc[0, "risk"], 0.45)  # two weak hints stay at the cap
+    assert not out.loc[0, "invalid"]
+    assert out.loc[1, "invalid"]
+    assert out.loc[1, "reason"] == "burst"  # a tie goes to the first detector

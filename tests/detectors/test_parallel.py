@@ -9,15 +9,15 @@ from features.dedup import distinct_engagements
 from training.simulator import SimConfig, simulate
 
 
-def test_run_detectors_in_forked_workers_matches_serial():
+def test_run_detectors_in_threads_matches_serial():
     events = distinct_engagements(
         clean_events(simulate(SimConfig(seed=4, scale=0.05)).events, source="sim").frame
     )
     tasks = [("duplicate", duplicates), ("device_farm", device_farms), ("new_account", new_accounts)]
     serial = run_detectors(tasks, events, workers=1)
-    forked = run_detectors(tasks, events, workers=2)
-    assert [d.name for d in forked] == ["duplicate", "device_farm", "new_account"]
-    for a, b in zip(serial, forked, strict=True):
+    threaded = run_detectors(tasks, events, workers=2)
+    assert [d.name for d in threaded] == ["duplicate", "device_farm", "new_account"]
+    for a, b in zip(serial, threaded, strict=True):
         np.testing.assert_array_equal(a.event_score, b.event_score)
         np.testing.assert_array_equal(a.event_group, b.event_group)
         pd.testing.assert_frame_equal(a.groups, b.groups)

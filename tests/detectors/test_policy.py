@@ -106,3 +106,16 @@ def test_decide_posts_holds_when_much_of_a_post_is_uncertain():
     assert posts.loc[0, "decision"] == "hold"
     assert posts.loc[0, "payable"] == 0.0
     assert posts.loc[0, "held_amount"] == 10.0
+
+
+def test_top_reasons_orders_an_accounts_reasons_by_count_then_name():
+    from detectors.policy import _top_reasons
+
+    bad = pd.DataFrame(
+        {
+            "user_id": pd.Categorical(["u1", "u1", "u1", "u2", "u1", "u3", "u3"]),
+            "reason": pd.Categorical(["ring", "lockstep", "ring", "pool", "dense_block", "pool", "ip_farm"]),
+        }
+    )
+    reasons = _top_reasons(bad, key="user_id")
+    assert reasons.to_dict() == {"u1": "ring;dense_block;lockstep", "u2": "pool", "u3": "ip_farm;pool"}

@@ -31,3 +31,9 @@ def test_distinct_engagements_does_not_mutate_input():
     before = events.copy()
     distinct_engagements(events)
     pd.testing.assert_frame_equal(events, before)
+
+
+def test_distinct_engagements_of_no_events_and_of_one_event():
+    one = clean(pd.DataFrame([raw_event(0)]))
+    assert distinct_engagements(one.iloc[:0])["is_recount"].tolist() == []
+    assert distinct_engagements(one)["is_recount"].tolist() == [False]

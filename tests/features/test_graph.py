@@ -10,15 +10,14 @@ import pandas as pd
 import pytest
 
 from features.graph import (
-    account_creator_pairs,
     creator_accounts,
     creator_engagement_edges,
     creator_graph,
     graph_index,
     reciprocal_edges,
-    shared_engager_edges,
     triangle_communities,
 )
+from features.shared_engagers import account_creator_pairs, shared_engager_edges
 
 T0 = pd.Timestamp("2026-03-02", tz="UTC")
 
