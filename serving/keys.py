@@ -1,12 +1,21 @@
-"""API keys: create, list, revoke, authenticate; every use is audited."""
+"""API keys: create, list, revoke, authenticate; every use is audited.
+
+Authentication keeps each valid key's principal for ``cache_seconds`` so a request
+costs one SHA-256 and a dict look-up, not a query. A revocation through this service
+takes effect at once; one made by another process (``cpeguard keys revoke``) within
+``cache_seconds``. Each use is queued on the audit log's background writer.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
+from serving.audit import AuditLog
 from serving.auth import KEY_PREFIX, Principal, Role, hash_key, new_key
 from serving.db.models import ApiKey
 from serving.db.repository import Repository, as_utc, utcnow
@@ -27,8 +36,14 @@ class KeyInfo:
 class KeyService:
     """Key management and authentication."""
 
-    def __init__(self, *, repository: Repository) -> None:
+    def __init__(
+        self, *, repository: Repository, audit: AuditLog | None = None, cache_seconds: float = 2.0
+    ) -> None:
         self.repository = repository
+        self.audit = audit or AuditLog(repository=repository)
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache_lock = threading.Lock()
 
     def create(self, *, role: Role, name: str) -> tuple[KeyInfo, str]:
         """A new key; the secret is returned once and only its hash is kept."""
@@ -61,26 +76,52 @@ class KeyService:
                 self.repository.audit(
                     session, actor="cli", role="admin", action="key.revoke", target=f"key:{key_id}"
                 )
+        with self._cache_lock:  # after the commit, so no look-up can cache the key again
+            self._cache = {d: hit for d, hit in self._cache.items() if hit[0].key_id != key_id}
         return _info(row)
 
     def authenticate(self, secret: str, *, method: str, path: str) -> Principal | None:
-        """The principal behind a live key (and an audit row of its use), or None."""
+        """The principal behind a live key (its use queued for the audit log), or None."""
+        principal = self.cached(secret)
+        if principal is None:
+            principal = self.lookup(secret)
+        if principal is not None:
+            self.record_use(principal, method=method, path=path)
+        return principal
+
+    def cached(self, secret: str) -> Principal | None:
+        """The principal of a key checked within ``cache_seconds`` (no I/O), else None."""
+        digest = hash_key(secret)
+        with self._cache_lock:
+            hit = self._cache.get(digest)
+        if hit is None or time.monotonic() - hit[1] > self.cache_seconds:
+            return None
+        return hit[0]
+
+    def lookup(self, secret: str) -> Principal | None:
+        """The principal of a live key, read from the database (and cached), or None."""
         if not secret.startswith(KEY_PREFIX):
             return None
-        row = self.repository.key_by_hash(hash_key(secret))
+        digest = hash_key(secret)
+        row = self.repository.key_by_hash(digest)
         if row is None or row.revoked_at is not None:
+            with self._cache_lock:
+                self._cache.pop(digest, None)
             return None
         principal = Principal(key_id=row.id, name=row.name, role=Role(row.role))
-        with self.repository.session() as session:
-            self.repository.audit(
-                session,
-                actor=row.id,
-                role=row.role,
-                action="key.use",
-                target=f"key:{row.id}",
-                detail={"method": method, "path": path},
-            )
+        with self._cache_lock:
+            self._cache[digest] = (principal, time.monotonic())
         return principal
+
+    def record_use(self, principal: Principal, *, method: str, path: str) -> None:
+        """Queue the audit row of one use of a key."""
+        self.audit.record_later(
+            actor=principal.key_id,
+            role=principal.role.value,
+            action="key.use",
+            target=f"key:{principal.key_id}",
+            detail={"method": method, "path": path},
+        )
 
 
 def _info(row: ApiKey) -> KeyInfo:

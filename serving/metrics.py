@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -46,8 +47,8 @@ class Metrics:
 
     def record_settlement(self, settlement: SettlementOut) -> None:
         """Count a new settlement's decisions and money."""
-        for line in settlement.posts:
-            self.decisions.labels(decision=line.decision).inc()
+        for decision, n in Tally(line.decision for line in settlement.posts).items():
+            self.decisions.labels(decision=decision).inc(n)
         self.held.labels(currency=settlement.currency).inc(float(settlement.totals.held))
         self.withheld.labels(currency=settlement.currency).inc(float(settlement.totals.withheld))
         if settlement.needs_signoff:

@@ -3,38 +3,71 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from detectors.policy import decide_posts, unit_prices
 from features.codes import is_in
 from features.schema import PAID_ACTIONS
 from serving.auth import Principal
-from serving.db.models import Adjustment, Campaign, Settlement, SettlementPost
+from serving.db.models import Campaign, DetectionRun, Settlement
 from serving.db.repository import Repository, as_utc, utcnow
-from serving.detection import DetectionService, campaigns_frame, events_hash, to_decimal
-from serving.errors import Conflict, Invalid, NotFound, Unavailable
+from serving.detection import DetectionService, campaigns_frame, to_decimal
+from serving.errors import Conflict, NotFound, Unavailable
 from serving.metrics import Metrics
-from serving.schemas import AdjustmentIn, AdjustmentOut, PostLine, SettlementIn, SettlementOut, Totals
+from serving.schemas import PostLine, SettlementIn, SettlementOut, Totals
 from serving.store import EventStore
+from serving.verdicts import RunVerdicts, VerdictIndex, events_hash
 
 DETECTION_UNAVAILABLE = "detection_unavailable"
 _ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)
-class SettleResult:
-    """The stored body of a settlement, and whether this call replayed it."""
+class StoredAnswer:
+    """The stored body of an idempotent request's answer, and whether this call replayed it."""
 
     body: bytes
     is_replay: bool
+
+
+class BodyCache:
+    """Settlement bodies by id, least recently used dropped past ``max_bytes`` (they never change)."""
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, settlement_id: str) -> bytes | None:
+        """The cached body, if any."""
+        with self._lock:
+            body = self._bodies.get(settlement_id)
+            if body is not None:
+                self._bodies.move_to_end(settlement_id)
+            return body
+
+    def put(self, settlement_id: str, body: bytes) -> None:
+        """Keep a body (a body larger than the whole cache is not kept)."""
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            if settlement_id in self._bodies:
+                return
+            self._bodies[settlement_id] = body
+            self._size += len(body)
+            while self._size > self.max_bytes:
+                _, dropped = self._bodies.popitem(last=False)
+                self._size -= len(dropped)
 
 
 @dataclass(frozen=True)
@@ -43,6 +76,9 @@ class _Decided:
     run_id: str | None
     input_hash: str
     n_events: int
+    # the model that made the verdicts (a run's own, not whichever model is active now)
+    model_version: str
+    rules_version: str
 
 
 class SettlementService:
@@ -56,14 +92,33 @@ class SettlementService:
         detection: DetectionService,
         signoff_withheld_share: float,
         metrics: Metrics,
+        body_cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.repository = repository
         self.store = store
         self.detection = detection
         self.signoff_withheld_share = signoff_withheld_share
         self.metrics = metrics
+        self.bodies = BodyCache(max_bytes=body_cache_bytes)
+        self.verdict_index = VerdictIndex()
+        self._runs: dict[str, DetectionRun] = {}  # finished runs never change
+        self._covered: dict[tuple[str, str], bool] = {}
+        detection.done_listeners.append(self.prepare)
 
-    def settle(self, request: SettlementIn, *, idempotency_key: str, actor: Principal) -> SettleResult:
+    def prepare(self, run_id: str) -> None:
+        """Index a finished run's verdicts for settling and check them against the stored events.
+
+        Called when the run's verdicts are written, so the first settlement after the run
+        pays for neither (see ``_covers``).
+        """
+        indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
+        run = self.repository.run(run_id)
+        if run is None:
+            return
+        for campaign_id in indexed.campaign_ids():
+            self._check_covered(run, indexed, campaign_id)
+
+    def settle(self, request: SettlementIn, *, idempotency_key: str, actor: Principal) -> StoredAnswer:
         """Settle a campaign's period once; a replay returns the stored body, a clash raises 409."""
         start, end = as_utc(request.period_start), as_utc(request.period_end)
         request_hash = _request_hash(request.campaign_id, start, end)
@@ -85,74 +140,29 @@ class SettlementService:
             if existing is None:
                 raise
             return existing
+        self.bodies.put(settlement_id, body)
         self.metrics.record_settlement(out)
-        return SettleResult(body=body, is_replay=False)
+        return StoredAnswer(body=body, is_replay=False)
 
     def get(self, settlement_id: str) -> bytes:
         """The stored body of a settlement, exactly as first returned."""
+        body = self.bodies.get(settlement_id)
+        if body is not None:
+            return body
         settlement = self.repository.settlement(settlement_id)
         if settlement is None:
             raise NotFound(f"no settlement {settlement_id!r}")
-        return settlement.body.encode()
+        body = settlement.body.encode()
+        self.bodies.put(settlement_id, body)
+        return body
 
-    def adjust(self, settlement_id: str, request: AdjustmentIn, *, actor: Principal) -> AdjustmentOut:
-        """Append a release (of held money) or clawback (of paid money) to one post of a settlement."""
-        with self.repository.session() as session:
-            settlement = session.get(Settlement, settlement_id, with_for_update=True)
-            if settlement is None:
-                raise NotFound(f"no settlement {settlement_id!r}")
-            line = session.get(SettlementPost, (settlement_id, request.post_id))
-            if line is None:
-                raise NotFound(f"post_id: post {request.post_id!r} is not in settlement {settlement_id}")
-            prior = [
-                a for a in self.repository.adjustments(session, settlement_id) if a.post_id == line.post_id
-            ]
-            released = sum((a.amount for a in prior if a.kind == "release"), _ZERO)
-            clawed = sum((a.amount for a in prior if a.kind == "clawback"), _ZERO)
-            room = (
-                line.held_amount - released if request.kind == "release" else line.payable + released - clawed
-            )
-            if request.amount > room:
-                raise Invalid(
-                    f"amount: a {request.kind} of {request.amount} exceeds the {room} available "
-                    f"on post {line.post_id}"
-                )
-            adjustment = Adjustment(
-                id=f"adj_{uuid.uuid4().hex}",
-                settlement_id=settlement_id,
-                post_id=line.post_id,
-                kind=request.kind,
-                amount=request.amount,
-                reason=request.reason,
-                actor=actor.key_id,
-                created_at=utcnow(),
-            )
-            session.add(adjustment)
-            self.repository.audit(
-                session,
-                actor=actor.key_id,
-                role=actor.role,
-                action=f"adjustment.{request.kind}",
-                target=settlement_id,
-                detail={
-                    "adjustment_id": adjustment.id,
-                    "post_id": line.post_id,
-                    "amount": str(request.amount),
-                    "reason": request.reason,
-                },
-            )
-        return _adjustment_out(adjustment)
-
-    def adjustments(self, settlement_id: str) -> list[AdjustmentOut]:
-        """A settlement's adjustments, oldest first."""
-        if self.repository.settlement(settlement_id) is None:
-            raise NotFound(f"no settlement {settlement_id!r}")
-        with self.repository.session() as session:
-            return [_adjustment_out(a) for a in self.repository.adjustments(session, settlement_id)]
+    def cached(self, settlement_id: str) -> bytes | None:
+        """The body if this process holds it (no I/O): settlements never change once returned."""
+        return self.bodies.get(settlement_id)
 
     def _recorded(
         self, key: str, request_hash: str, campaign_id: str, start: datetime, end: datetime, actor: Principal
-    ) -> SettleResult | None:
+    ) -> StoredAnswer | None:
         by_key = self.repository.settlement_by_key(key)
         if by_key is not None:
             if by_key.request_hash != request_hash:
@@ -163,7 +173,7 @@ class SettlementService:
                 self.repository.audit(
                     session, actor=actor.key_id, role=actor.role, action="settlement.replay", target=by_key.id
                 )
-            return SettleResult(body=by_key.body.encode(), is_replay=True)
+            return StoredAnswer(body=by_key.body.encode(), is_replay=True)
         by_period = self.repository.settlement_by_period(campaign_id, start, end)
         if by_period is not None:
             raise Conflict(
@@ -172,28 +182,32 @@ class SettlementService:
         return None
 
     def _decide(self, campaign: Campaign, start: datetime, end: datetime, actor: Principal) -> _Decided:
-        try:
-            events = self.store.read(start=start, end=end, campaign_id=campaign.campaign_id)
-        except OSError:
-            raise Unavailable("event store unavailable; nothing was recorded") from None
+        model = self.detection.model
+        params = model.params
         prices = campaigns_frame([campaign])
-        params = self.detection.model.params
-        if events.empty:
-            return _Decided(posts=_no_posts(), run_id=None, input_hash=events_hash(events), n_events=0)
-        try:
-            run_id = self.detection.current_run(
-                start=start, end=end, campaign_id=campaign.campaign_id, actor=actor
+        campaign_id = campaign.campaign_id
+        if not self.repository.has_events(start=start, end=end, campaign_id=campaign_id):
+            return _Decided(
+                posts=_no_posts(),
+                run_id=None,
+                input_hash=events_hash(pd.DataFrame()),
+                n_events=0,
+                model_version=model.version,
+                rules_version=model.rules_version,
             )
-            verdicts = self.detection.verdicts(run_id)
-            ts = pd.to_datetime(verdicts["ts"], utc=True)
-            mine = verdicts.loc[
-                ((verdicts["campaign_id"] == campaign.campaign_id) & (ts >= start) & (ts < end)).to_numpy()
-            ].reset_index(drop=True)
-            if len(mine) != len(events):
+        try:
+            run_id = self.detection.current_run(start=start, end=end, campaign_id=campaign_id, actor=actor)
+            indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
+            window = indexed.window(
+                campaign_id, start, end, prices=prices, default_unit_price=params.default_unit_price
+            )
+            if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
+                self.repository.count_events(start=start, end=end, campaign_id=campaign_id)
+            ):
                 raise RuntimeError("detection verdicts do not cover every event of the period")
             posts = decide_posts(
-                mine,
-                price=unit_prices(mine, prices, default_unit_price=params.default_unit_price),
+                window.verdicts,
+                price=window.price,
                 hold_invalid_share=params.hold_invalid_share,
                 hold_uncertain_share=params.hold_uncertain_share,
                 review_risk=params.review_risk,
@@ -201,21 +215,66 @@ class SettlementService:
             )
         except Exception:
             # fail safe: without a verdict nothing is paid; everything waits for a human
+            try:
+                events = self.store.read(start=start, end=end, campaign_id=campaign_id)
+            except OSError:
+                raise Unavailable("event store unavailable; nothing was recorded") from None
             posts = _held_for_review(events, prices, default_unit_price=params.default_unit_price)
-            run_id = None
-        return _Decided(posts=posts, run_id=run_id, input_hash=events_hash(events), n_events=len(events))
+            return _Decided(
+                posts=posts,
+                run_id=None,
+                input_hash=events_hash(events),
+                n_events=len(events),
+                model_version=model.version,
+                rules_version=model.rules_version,
+            )
+        run = self._runs.get(run_id) or self.repository.run(run_id)
+        return _Decided(
+            posts=posts,
+            run_id=run_id,
+            input_hash=window.input_hash,
+            n_events=len(window.verdicts),
+            model_version=run.model_version if run is not None else model.version,
+            rules_version=run.rules_version if run is not None else model.rules_version,
+        )
+
+    def _covers(self, run_id: str, indexed: RunVerdicts, campaign_id: str) -> bool:
+        """Whether the run's verdicts are exactly the campaign's stored events, in any window.
+
+        True when no batch arrived since the run began and, over the run's whole period,
+        the campaign has as many stored events as verdicts (checked once per run and
+        campaign). The run read every event committed before it began, so equal counts
+        mean equal sets. Otherwise the caller counts the window's events itself.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self.repository.run(run_id)
+            if run is None or run.status != "done":
+                return False
+            self._runs[run_id] = run
+        if self.repository.last_batch_id() > run.last_batch_id:
+            return False
+        return self._check_covered(run, indexed, campaign_id)
+
+    def _check_covered(self, run: DetectionRun, indexed: RunVerdicts, campaign_id: str) -> bool:
+        key = (run.id, campaign_id)
+        if key not in self._covered:
+            stored = self.repository.count_events(
+                start=as_utc(run.period_start), end=as_utc(run.period_end), campaign_id=campaign_id
+            )
+            self._covered[key] = stored == indexed.campaign_size(campaign_id)
+        return self._covered[key]
 
     def _build(
         self, settlement_id: str, campaign: Campaign, start: datetime, end: datetime, decided: _Decided
     ) -> SettlementOut:
-        lines = [_line(row) for row in decided.posts.sort_values("post_id").itertuples()]
+        lines = _lines(decided.posts)
         claimed = sum((line.claimed_amount for line in lines), _ZERO)
         payable = sum((line.payable for line in lines), _ZERO)
         held = sum((line.held_amount for line in lines), _ZERO)
         withheld = claimed - payable
         share = round(float(withheld / claimed), 6) if claimed > 0 else 0.0
         needs_signoff = share > self.signoff_withheld_share
-        model = self.detection.model
         return SettlementOut(
             settlement_id=settlement_id,
             campaign_id=campaign.campaign_id,
@@ -225,8 +284,8 @@ class SettlementService:
             status="needs_signoff" if needs_signoff else "settled",
             needs_signoff=needs_signoff,
             detection_run_id=decided.run_id,
-            model_version=model.version,
-            rules_version=model.rules_version,
+            model_version=decided.model_version,
+            rules_version=decided.rules_version,
             input_hash=decided.input_hash,
             n_events=decided.n_events,
             totals=Totals(
@@ -259,21 +318,20 @@ class SettlementService:
                 )
             )
             session.flush()
-            if out.posts:
-                session.execute(
-                    insert(SettlementPost),
-                    [
-                        {
-                            "settlement_id": out.settlement_id,
-                            "post_id": line.post_id,
-                            "creator_id": line.creator_id,
-                            "decision": line.decision,
-                            "payable": line.payable,
-                            "held_amount": line.held_amount,
-                        }
-                        for line in out.posts
-                    ],
-                )
+            self.repository.add_settlement_posts(
+                session,
+                [
+                    (
+                        out.settlement_id,
+                        line.post_id,
+                        line.creator_id,
+                        line.decision,
+                        line.payable,
+                        line.held_amount,
+                    )
+                    for line in out.posts
+                ],
+            )
             self.repository.audit(
                 session,
                 actor=actor.key_id,
@@ -297,20 +355,23 @@ def _request_hash(campaign_id: str, start: datetime, end: datetime) -> str:
     return hashlib.sha256(f"{campaign_id}\x1f{start.isoformat()}\x1f{end.isoformat()}".encode()).hexdigest()
 
 
-def _line(row: object) -> PostLine:
-    reasons = str(getattr(row, "reasons", "") or "")
-    return PostLine(
-        post_id=str(row.post_id),  # type: ignore[attr-defined]
-        creator_id=str(row.creator_id),  # type: ignore[attr-defined]
-        claimed=int(row.claimed),  # type: ignore[attr-defined]
-        valid=int(row.valid),  # type: ignore[attr-defined]
-        decision=str(row.decision),  # type: ignore[attr-defined, arg-type]
-        claimed_amount=to_decimal(row.claimed_amount),  # type: ignore[attr-defined]
-        payable=to_decimal(row.payable),  # type: ignore[attr-defined]
-        held_amount=to_decimal(row.held_amount),  # type: ignore[attr-defined]
-        withheld_amount=to_decimal(row.claimed_amount) - to_decimal(row.payable),  # type: ignore[attr-defined]
-        reasons=[r for r in reasons.split(";") if r],
-    )
+def _lines(posts: pd.DataFrame) -> list[PostLine]:
+    """One line per post, by post_id."""
+    ordered = posts.assign(post_id=posts["post_id"].astype("str")).sort_values("post_id")
+    reasons = ordered["reasons"] if "reasons" in ordered else pd.Series("", index=ordered.index)
+    columns = {
+        "post_id": ordered["post_id"].tolist(),
+        "creator_id": ordered["creator_id"].astype("str").tolist(),
+        "claimed": ordered["claimed"].astype("int64").tolist(),
+        "valid": ordered["valid"].astype("int64").tolist(),
+        "decision": ordered["decision"].astype("str").tolist(),
+        "claimed_amount": [to_decimal(v) for v in ordered["claimed_amount"].tolist()],
+        "payable": [to_decimal(v) for v in ordered["payable"].tolist()],
+        "held_amount": [to_decimal(v) for v in ordered["held_amount"].tolist()],
+        "reasons": [[r for r in text.split(";") if r] for text in reasons.fillna("").astype("str").tolist()],
+    }
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return [PostLine(**row, withheld_amount=row["claimed_amount"] - row["payable"]) for row in rows]
 
 
 def _no_posts() -> pd.DataFrame:
@@ -355,16 +416,3 @@ def _held_for_review(
     posts["held_amount"] = posts["claimed_amount"]
     posts["reasons"] = DETECTION_UNAVAILABLE
     return posts
-
-
-def _adjustment_out(adjustment: Adjustment) -> AdjustmentOut:
-    return AdjustmentOut(
-        adjustment_id=adjustment.id,
-        settlement_id=adjustment.settlement_id,
-        post_id=adjustment.post_id,
-        kind=adjustment.kind,
-        amount=adjustment.amount,
-        reason=adjustment.reason,
-        actor=adjustment.actor,
-        created_at=as_utc(adjustment.created_at),
-    )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from serving.api.deps import AnyKey, ReviewerKey, ServicesDep
-from serving.db.repository import as_utc
 from serving.schemas import AccountOut, AuditOut, Problem
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -28,15 +26,4 @@ def get_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     """The latest audit rows (of one target, e.g. a settlement id); the log cannot be edited."""
-    return [
-        AuditOut(
-            id=e.id,
-            at=as_utc(e.at),
-            actor=e.actor,
-            role=e.role,
-            action=e.action,
-            target=e.target,
-            detail=json.loads(e.detail),
-        )
-        for e in services.repository.audit_entries(target=target, limit=limit)
-    ]
+    return services.audit.entries(target=target, limit=limit)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from serving.accounts import AccountService
+from serving.audit import AuditLog
 from serving.auth import Principal, Role
 from serving.campaigns import CampaignService
 from serving.config import ServiceConfig
+from serving.corrections import CorrectionService
 from serving.db.repository import Repository
 from serving.detection import DetectionService
 from serving.ingest import IngestService
@@ -38,9 +41,11 @@ class Services:
     detection: DetectionService
     settlements: SettlementService
     accounts: AccountService
+    corrections: CorrectionService
+    audit: AuditLog
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The app's services."""
     services: Services = request.app.state.services
     return services
@@ -50,26 +55,34 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `cpeguard keys create`")
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller behind the bearer key; 401 without a valid one."""
+    """The caller behind the bearer key; 401 without a valid one.
+
+    A key checked within the last seconds is answered from memory on the event loop;
+    otherwise the database look-up runs in the thread pool.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401, "missing API key: send Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"}
         )
-    principal = services.keys.authenticate(
-        credentials.credentials, method=request.method, path=request.url.path
-    )
+    keys = services.keys
+    principal = keys.cached(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(keys.lookup, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
+    if services.audit.pending >= services.audit.max_pending:
+        await run_in_threadpool(services.audit.flush)  # the writer is behind: catch up off the loop
+    keys.record_use(principal, method=request.method, path=request.url.path)
     return principal
 
 
-def _require(*roles: Role) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+def _require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
             allowed = " or ".join(r.value for r in roles)
             raise HTTPException(403, f"role {principal.role.value} may not do this; needs {allowed}")

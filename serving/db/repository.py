@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.models import (
@@ -20,10 +20,14 @@ from serving.db.models import (
     IngestBatch,
     Settlement,
     SettlementPost,
+    SettlementSignoff,
     StoredEvent,
 )
 
 _CHUNK = 5000
+_COPY_POSTS = (
+    "COPY settlement_posts (settlement_id, post_id, creator_id, decision, payable, held_amount) FROM STDIN"
+)
 
 
 def utcnow() -> datetime:
@@ -80,6 +84,12 @@ class Repository:
                 detail=json.dumps(detail or {}, sort_keys=True, default=str),
             )
         )
+
+    def add_audit_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append queued audit rows (columns of ``AuditEntry`` but ``id``) in one transaction."""
+        if rows:
+            with self.session() as session:
+                session.execute(insert(AuditEntry), list(rows))
 
     def audit_entries(self, *, target: str | None, limit: int) -> Sequence[AuditEntry]:
         """The latest audit rows, newest last (of one target, or all)."""
@@ -141,6 +151,14 @@ class Repository:
                 query = query.where(StoredEvent.campaign_id == campaign_id)
             return int(session.scalar(query) or 0)
 
+    def has_events(self, *, start: datetime, end: datetime, campaign_id: str) -> bool:
+        """Whether the campaign has any stored event in ``[start, end)`` (one index probe)."""
+        with self.session() as session:
+            query = select(StoredEvent.event_id).where(
+                StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= start, StoredEvent.ts < end
+            )
+            return session.scalar(query.limit(1)) is not None
+
     def last_batch_id(
         self, *, start: datetime | None = None, end: datetime | None = None, campaign_id: str | None = None
     ) -> int:
@@ -168,6 +186,17 @@ class Repository:
             if run is not None:
                 for key, value in values.items():
                     setattr(run, key, value)
+
+    def fail_unfinished_runs(self, *, error: str) -> list[str]:
+        """Mark every queued or running detection run failed; returns their ids."""
+        with self.session() as session:
+            query = select(DetectionRun).where(DetectionRun.status.in_(("queued", "running")))
+            runs = session.scalars(query.with_for_update()).all()
+            for run in runs:
+                run.status = "failed"
+                run.error = error
+                run.finished_at = utcnow()
+            return [run.id for run in runs]
 
     def covering_run(self, *, start: datetime, end: datetime) -> DetectionRun | None:
         """The latest finished run whose period covers ``[start, end)``."""
@@ -240,7 +269,36 @@ class Repository:
                 seen.append(settlement_id)
         return seen[:limit]
 
+    def add_settlement_posts(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount).
+
+        PostgreSQL takes them with COPY in the session's transaction; others with executemany.
+        """
+        if not rows:
+            return
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            with driver.cursor() as cursor, cursor.copy(_COPY_POSTS) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        names = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
+        table = cast(Table, SettlementPost.__table__)  # core insert: no ORM bookkeeping per row
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+
     def adjustments(self, session: Session, settlement_id: str) -> Sequence[Adjustment]:
         """A settlement's adjustments, oldest first."""
         query = select(Adjustment).where(Adjustment.settlement_id == settlement_id)
         return session.scalars(query.order_by(Adjustment.created_at, Adjustment.id)).all()
+
+    def adjustment_by_key(self, key: str) -> Adjustment | None:
+        """The adjustment made under an idempotency key."""
+        with self.session() as session:
+            return session.scalars(select(Adjustment).where(Adjustment.idempotency_key == key)).first()
+
+    def signoff_of(self, session: Session, settlement_id: str) -> SettlementSignoff | None:
+        """The sign-off of a settlement, if given."""
+        query = select(SettlementSignoff).where(SettlementSignoff.settlement_id == settlement_id)
+        return session.scalars(query).first()

@@ -98,18 +98,26 @@ def test_adjustments_are_appended_and_bounded(api: Api, sim: SimulatedSet) -> No
         "amount": "0.50",
         "reason": "creator confessed",
     }
-    assert api.client.post(url, json=clawback, headers=api.billing).status_code == 403
-    made = api.client.post(url, json=clawback, headers=api.reviewer)
+
+    def key(name: str) -> dict[str, str]:
+        return {"Idempotency-Key": name}
+
+    assert api.client.post(url, json=clawback, headers={**api.billing, **key("a1")}).status_code == 403
+    made = api.client.post(url, json=clawback, headers={**api.reviewer, **key("a1")})
     assert made.status_code == 201, made.text
     assert made.json()["settlement_id"] == settlement["settlement_id"]
     too_much = {**clawback, "amount": str(float(paid["payable"]) + 1)}
-    refused = api.client.post(url, json=too_much, headers=api.admin)
+    refused = api.client.post(url, json=too_much, headers={**api.admin, **key("a2")})
     assert refused.status_code == 422 and "exceeds" in refused.json()["detail"]
     release = {"post_id": paid["post_id"], "kind": "release", "amount": "0.01", "reason": "x"}
     if paid["held_amount"] == "0.00":
-        assert api.client.post(url, json=release, headers=api.reviewer).status_code == 422
-    missing = api.client.post(url, json={**clawback, "post_id": "nope"}, headers=api.reviewer)
+        assert api.client.post(url, json=release, headers={**api.reviewer, **key("a3")}).status_code == 422
+    missing = api.client.post(
+        url, json={**clawback, "post_id": "nope"}, headers={**api.reviewer, **key("a4")}
+    )
     assert missing.status_code == 404
+    no_key = api.client.post(url, json=clawback, headers=api.reviewer)
+    assert no_key.status_code == 422 and "Idempotency-Key" in no_key.json()["detail"]
     listed = api.client.get(url, headers=api.billing).json()
     assert [a["adjustment_id"] for a in listed] == [made.json()["adjustment_id"]]
     unchanged = api.client.get(f"/v1/settlements/{settlement['settlement_id']}", headers=api.billing)

@@ -20,6 +20,7 @@ from training.simulator import SimulatedSet
 
 pytestmark = pytest.mark.e2e
 PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:00:00Z"}
+MAX_BODY_BYTES = 2_000_000
 
 
 def _free_port() -> int:
@@ -29,7 +30,13 @@ def _free_port() -> int:
 
 
 def _env(home: Path, database_url: str | None) -> dict[str, str]:
-    env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "CPEGUARD_HOME": str(home),
+        "CPEGUARD_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
     env.pop("CPEGUARD_DATABASE_URL", None)
     if database_url is not None:
         env["CPEGUARD_DATABASE_URL"] = database_url
@@ -116,13 +123,48 @@ def test_e2e_settle_once_replay_adjust_audit(server: tuple[str, dict[str, str]],
             "amount": "0.10",
             "reason": "dispute 17",
         }
-        made = client.post(f"/v1/settlements/{sid}/adjustments", json=adjustment, headers=reviewer)
+        url = f"/v1/settlements/{sid}/adjustments"
+        made = client.post(url, json=adjustment, headers={**reviewer, "Idempotency-Key": "adj-1"})
         assert made.status_code == 201, made.text
+        again = client.post(url, json=adjustment, headers={**reviewer, "Idempotency-Key": "adj-1"})
+        assert again.status_code == 200 and again.content == made.content
+        second = {**adjustment, "amount": "0.05", "reason": "dispute 18"}
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            racing = list(
+                pool.map(
+                    lambda _: client.post(url, json=second, headers={**reviewer, "Idempotency-Key": "adj-2"}),
+                    range(6),
+                )
+            )
+        assert sorted(r.status_code for r in racing) == [200] * 5 + [201]
+        assert len({r.content for r in racing}) == 1
+        assert len(client.get(url, headers=reviewer).json()) == 2
         assert client.get(f"/v1/settlements/{sid}", headers=billing).content == same_key[0].content
         trail = client.get("/v1/audit", params={"target": sid}, headers=reviewer).json()
         assert [row["action"] for row in trail] == [
             "settlement.create",
             *["settlement.replay"] * 8,
             "adjustment.clawback",
+            "adjustment.replay",
+            "adjustment.clawback",
+            *["adjustment.replay"] * 5,
         ]
         assert client.get("/metrics").status_code == 200
+
+
+def test_e2e_chunked_body_over_the_limit_is_413(server: tuple[str, dict[str, str]]) -> None:
+    base, keys = server
+    headers = {"Authorization": f"Bearer {keys['billing']}", "Content-Type": "application/json"}
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"events": ['
+        for _ in range(MAX_BODY_BYTES // 1000 + 10):
+            yield b'{"event_id": "' + b"x" * 980 + b'"},'
+        yield b"{}]}"
+
+    with httpx.Client(base_url=base, timeout=60) as client:
+        request = client.build_request("POST", "/v1/events", content=chunks(), headers=headers)
+        assert "content-length" not in request.headers
+        answer = client.send(request)
+        assert answer.status_code == 413 and f"{MAX_BODY_BYTES} bytes" in answer.json()["detail"]
+        assert client.get("/healthz").status_code == 200

@@ -1,0 +1,273 @@
+"""Settlement operations: idempotent adjustments, sign-off, interrupted runs, chunked 413, audit, caches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from serving.audit import AuditLog
+from serving.auth import Principal, Role
+from serving.db.engine import make_engine, migrate
+from serving.db.models import DetectionRun
+from serving.db.repository import Repository, utcnow
+from serving.keys import KeyService
+from serving.verdicts import events_hash
+from tests.serving.conftest import Api, campaign_terms, event_rows, make_api
+from tests.serving.test_api import CAMPAIGN, PERIOD, SETTLE, _load, _settle
+from training.simulator import SimulatedSet
+
+
+def _repository(api: Api) -> Repository:
+    return api.client.app.state.services.repository  # type: ignore[attr-defined,no-any-return]
+
+
+def test_adjustment_idempotency_key_replays_and_conflicts(api: Api, sim: SimulatedSet) -> None:
+    _load(api, sim)
+    settlement = _settle(api, "key-1").json()
+    url = f"/v1/settlements/{settlement['settlement_id']}/adjustments"
+    paid = next(p for p in settlement["posts"] if float(p["payable"]) > 0)
+    body = {"post_id": paid["post_id"], "kind": "clawback", "amount": "0.25", "reason": "dispute 9"}
+    headers = {**api.reviewer, "Idempotency-Key": "adj-1"}
+    made = api.client.post(url, json=body, headers=headers)
+    assert made.status_code == 201, made.text
+    replay = api.client.post(url, json=body, headers={**api.admin, "Idempotency-Key": "adj-1"})
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == made.content
+    other = api.client.post(url, json={**body, "amount": "0.26"}, headers=headers)
+    assert other.status_code == 409
+    assert (
+        "different body" in other.json()["detail"] and made.json()["adjustment_id"] in other.json()["detail"]
+    )
+    listed = api.client.get(url, headers=api.billing).json()
+    assert [a["adjustment_id"] for a in listed] == [made.json()["adjustment_id"]]
+    trail = api.client.get("/v1/audit", params={"target": settlement["settlement_id"]}, headers=api.admin)
+    assert [r["action"] for r in trail.json()] == [
+        "settlement.create",
+        "adjustment.clawback",
+        "adjustment.replay",
+    ]
+
+
+def test_signoff_of_a_capped_settlement_is_recorded_once(
+    tmp_path: Path, database_url: str | None, sim: SimulatedSet
+) -> None:
+    for api in make_api(tmp_path / "home", database_url, signoff_withheld_share=0.0):
+        _load(api, sim)
+        first = _settle(api, "key-1")
+        settlement = first.json()
+        assert settlement["status"] == "needs_signoff"
+        url = f"/v1/settlements/{settlement['settlement_id']}/signoff"
+        assert api.client.get(url, headers=api.billing).status_code == 404
+        note = {"note": "held posts checked: bought likes"}
+        assert api.client.post(url, json=note, headers=api.billing).status_code == 403
+        assert api.client.post(url, json={"note": ""}, headers=api.reviewer).status_code == 422
+        signed = api.client.post(url, json=note, headers=api.reviewer)
+        assert signed.status_code == 201, signed.text
+        assert signed.json()["settlement_id"] == settlement["settlement_id"]
+        assert signed.json()["role"] == "reviewer"
+        again = api.client.post(url, json=note, headers=api.admin)
+        assert again.status_code == 409 and signed.json()["signoff_id"] in again.json()["detail"]
+        assert api.client.get(url, headers=api.billing).json() == signed.json()
+        unchanged = api.client.get(f"/v1/settlements/{settlement['settlement_id']}", headers=api.billing)
+        assert unchanged.content == first.content
+        trail = api.client.get("/v1/audit", params={"target": settlement["settlement_id"]}, headers=api.admin)
+        assert [r["action"] for r in trail.json()] == ["settlement.create", "settlement.signoff"]
+        with pytest.raises(Exception, match="append-only"), _repository(api).engine.begin() as connection:
+            connection.execute(text("UPDATE settlement_signoffs SET note = 'x'"))
+        # nothing withheld: no sign-off needed
+        empty = _settle(
+            api,
+            "key-2",
+            {**SETTLE, "period_start": "2024-01-01T00:00:00Z", "period_end": "2024-02-01T00:00:00Z"},
+        ).json()
+        assert empty["status"] == "settled"
+        refused = api.client.post(
+            f"/v1/settlements/{empty['settlement_id']}/signoff", json=note, headers=api.reviewer
+        )
+        assert refused.status_code == 409 and "does not need" in refused.json()["detail"]
+        assert (
+            api.client.post("/v1/settlements/nope/signoff", json=note, headers=api.reviewer).status_code
+            == 404
+        )
+
+
+def test_runs_cut_off_by_a_restart_are_marked_failed(tmp_path: Path, database_url: str | None) -> None:
+    home = tmp_path / "home"
+    for api in make_api(home, database_url):
+        with _repository(api).session() as session:
+            for run_id, status in (("det_cut_running", "running"), ("det_cut_queued", "queued")):
+                session.add(
+                    DetectionRun(
+                        id=run_id,
+                        period_start=pd.Timestamp("2025-03-01", tz="UTC"),
+                        period_end=pd.Timestamp("2025-04-01", tz="UTC"),
+                        status=status,
+                        step="read",
+                        progress=0.1,
+                        n_events=10,
+                        last_batch_id=0,
+                        model_version="m",
+                        rules_version="r",
+                        input_hash="",
+                        summary="{}",
+                        error="",
+                        actor="test",
+                        created_at=utcnow(),
+                    )
+                )
+        assert (
+            api.client.get("/v1/detections/det_cut_running", headers=api.reviewer).json()["status"]
+            == "running"
+        )
+    for api in make_api(home, database_url):  # the restart
+        for run_id in ("det_cut_running", "det_cut_queued"):
+            run = api.client.get(f"/v1/detections/{run_id}", headers=api.reviewer).json()
+            assert run["status"] == "failed" and "interrupted" in run["error"]
+
+
+def _chunks(payload: bytes, size: int) -> Iterator[bytes]:
+    for i in range(0, len(payload), size):
+        yield payload[i : i + size]
+
+
+def test_chunked_bodies_are_counted_for_the_size_limit(tmp_path: Path, sim: SimulatedSet) -> None:
+    for api in make_api(tmp_path / "home", None, max_body_bytes=20_000):
+        import json
+
+        headers = {**api.billing, "Content-Type": "application/json"}
+        big = json.dumps({"events": event_rows(sim.events.head(200))}).encode()
+        assert len(big) > 20_000
+        request = api.client.build_request("POST", "/v1/events", content=_chunks(big, 4096), headers=headers)
+        assert "content-length" not in request.headers and request.headers["transfer-encoding"] == "chunked"
+        refused = api.client.send(request)
+        assert refused.status_code == 413 and "20000 bytes" in refused.json()["detail"]
+        small = json.dumps({"events": event_rows(sim.events.head(3))}).encode()
+        accepted = api.client.post("/v1/events", content=_chunks(small, 100), headers=headers)
+        assert accepted.status_code == 200 and accepted.json()["accepted"] == 3
+
+
+def test_key_uses_are_written_behind_and_flushed_at_shutdown(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    home = tmp_path / "home"
+    for api in make_api(home, database_url):
+        audit = api.client.app.state.services.audit  # type: ignore[attr-defined]
+        audit.flush_every_s = 60.0  # only a read or the shutdown writes them now
+        for _ in range(5):
+            api.client.get("/v1/detections/none", headers=api.billing)
+        assert audit.pending >= 5
+        url = api.config.resolved_database_url
+    repository = Repository(make_engine(url))
+    try:
+        uses = [e for e in repository.audit_entries(target=None, limit=1000) if e.action == "key.use"]
+        assert len([e for e in uses if '"/v1/detections/none"' in e.detail]) == 5
+    finally:
+        repository.engine.dispose()
+
+
+def test_audit_rows_stay_queued_while_the_database_refuses(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'late.db'}")
+    repository = Repository(engine)
+    audit = AuditLog(repository=repository, flush_every_s=60.0)
+    try:
+        for i in range(3):
+            audit.record_later(actor=f"k{i}", role="billing", action="key.use", target=f"key:k{i}")
+        with pytest.raises(Exception, match="audit_log"):
+            audit.flush()  # no table yet
+        assert audit.pending == 3
+        migrate(engine)
+        assert audit.flush() == 3 and audit.pending == 0
+        assert [e.actor for e in repository.audit_entries(target=None, limit=10)] == ["k0", "k1", "k2"]
+    finally:
+        audit.close()
+        engine.dispose()
+
+
+def test_audit_rows_refused_at_shutdown_are_spilled_and_recovered(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'spill.db'}")
+    spill = tmp_path / "audit-spill"
+    try:
+        audit = AuditLog(repository=Repository(engine), flush_every_s=60.0, spill_dir=spill)
+        audit.record_later(actor="k1", role="admin", action="key.use", target="key:k1", detail={"path": "/x"})
+        audit.close()  # no table: the row goes to the spill file, not away
+        assert len(list(spill.glob("audit-*.jsonl"))) == 1
+        migrate(engine)
+        restarted = AuditLog(repository=Repository(engine), spill_dir=spill)
+        assert restarted.recover() == 1 and not list(spill.glob("audit-*.jsonl"))
+        (row,) = restarted.entries(target="key:k1", limit=10)
+        assert row.actor == "k1" and row.detail == {"path": "/x"}
+    finally:
+        engine.dispose()
+
+
+def test_key_cache_honours_revocation_by_another_process(tmp_path: Path, sim: SimulatedSet) -> None:
+    for api in make_api(tmp_path / "home", None):
+        services = api.client.app.state.services  # type: ignore[attr-defined]
+        services.keys.cache_seconds = 0.3
+        assert api.client.get("/v1/detections/x", headers=api.billing).status_code == 404
+        key_id = api.billing["Authorization"].split("_")[1]
+        other = Repository(make_engine(api.config.resolved_database_url))  # as `cpeguard keys revoke` does
+        try:
+            KeyService(repository=other).revoke(key_id)
+        finally:
+            other.engine.dispose()
+        time.sleep(0.4)
+        assert api.client.get("/v1/detections/x", headers=api.billing).status_code == 401
+
+
+def test_settlement_hash_is_the_hash_of_the_stored_events_and_bodies_survive_restart(
+    tmp_path: Path, sim: SimulatedSet
+) -> None:
+    home = tmp_path / "home"
+    for api in make_api(home, None):
+        _load(api, sim)
+        api.client.put(
+            "/v1/campaigns/cmp003", json=campaign_terms(sim.campaigns, "cmp003"), headers=api.billing
+        )
+        first = _settle(api, "key-1")
+        body = first.json()
+        store = api.client.app.state.services.store  # type: ignore[attr-defined]
+        events = store.read(
+            start=pd.Timestamp(PERIOD["period_start"]),
+            end=pd.Timestamp(PERIOD["period_end"]),
+            campaign_id=CAMPAIGN,
+        )
+        assert body["n_events"] == len(events) > 0
+        assert body["input_hash"] == events_hash(events)
+        # a narrower period of the same run: its own slice and hash
+        narrow = {**SETTLE, "period_end": "2025-03-20T00:00:00Z"}
+        part = _settle(api, "key-2", narrow).json()
+        expected = events.loc[events["ts"] < pd.Timestamp("2025-03-20", tz="UTC")]
+        assert part["detection_run_id"] == body["detection_run_id"]
+        assert part["n_events"] == len(expected) and part["input_hash"] == events_hash(expected)
+    for api in make_api(home, None):  # a new process reads the stored body, not a cache
+        fetched = api.client.get(f"/v1/settlements/{body['settlement_id']}", headers=api.billing)
+        assert fetched.content == first.content
+
+
+def test_verdicts_of_events_the_database_never_recorded_never_pay(api: Api, sim: SimulatedSet) -> None:
+    _load(api, sim)
+    # a part file left by an ingest whose transaction failed: in the store, not in the database
+    stray = sim.events[sim.events["campaign_id"] == CAMPAIGN].head(2).assign(event_id=["stray1", "stray2"])
+    api.client.app.state.services.store.append(stray.reset_index(drop=True), batch_id="stray")  # type: ignore[attr-defined]
+    run = api.client.post("/v1/detections", json=PERIOD, headers=api.billing).json()
+    assert run["status"] == "done"
+    body = _settle(api, "key-1").json()
+    assert body["detection_run_id"] is None and body["posts"]
+    assert all(p["decision"] == "hold" and p["reasons"] == ["detection_unavailable"] for p in body["posts"])
+
+
+def test_cached_principal_is_the_stored_key(tmp_path: Path) -> None:
+    for api in make_api(tmp_path / "home", None):
+        keys = api.client.app.state.services.keys  # type: ignore[attr-defined]
+        secret = api.reviewer["Authorization"].removeprefix("Bearer ")
+        assert keys.cached(secret) is None
+        principal = keys.authenticate(secret, method="GET", path="/x")
+        assert isinstance(principal, Principal) and principal.role is Role.REVIEWER
+        assert keys.cached(secret) == principal
+        assert keys.cached("cpg_unknown") is None and keys.lookup("cpg_unknown") is None
