@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from detectors.anomaly import account_anomalies
 from detectors.base import Detection
 from detectors.combine import combine
 from detectors.dense import dense_blocks
@@ -32,6 +32,9 @@ from features.accounts import account_features
 from features.dedup import distinct_engagements
 from features.timing import publication_times
 
+if TYPE_CHECKING:
+    from detectors.fitted import FittedState
+
 WindowDetector = Callable[[pd.DataFrame], Detection]
 
 SIGNAL_INPUTS: dict[str, str] = {
@@ -45,7 +48,7 @@ GROUP_DETECTORS = frozenset({"lockstep", "dense_block", "pool", "ring", "device_
 # creator buys. Camouflage reaches honest posts only through account-level evidence.
 POST_LEVEL_DETECTORS = frozenset({"lockstep", "dense_block", "pool", "ring", "burst", "scripted", "ip_farm"})
 COST_RANK = {
-    name: rank for rank, name in enumerate(("lockstep", "dense_block", "anomaly", "ring", "ip_farm"))
+    name: rank for rank, name in enumerate(("anomaly", "lockstep", "dense_block", "ring", "ip_farm"))
 }
 WEAK_DETECTORS = frozenset({"burst", "scripted", "new_account", "anomaly"})
 
@@ -62,10 +65,10 @@ class ScoringParams:
     creator_flag_invalid_share: float = 0.2
     default_unit_price: float = 1.0
     disabled: frozenset[str] = frozenset()
-    # forked workers measured no faster end to end on 2 cores (results pickled back, imports
-    # dominate) and add ~0.8 GiB at 1M events, so scoring is serial unless asked
-    workers: int = 1
-    parallel_from_events: int = 200_000
+    # detector threads share the window (no copy, nothing pickled); on 2 cores two threads
+    # cut the detectors' wall time by about a third when a core is free (benchmarks/run.py)
+    workers: int = 2
+    parallel_from_events: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,17 @@ class ScoredWindow:
     unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _anomalies(engagements: pd.DataFrame, *, posts: pd.DataFrame | None) -> Detection:
-    """The pyod ensemble over this window's account features."""
+def _anomalies(
+    engagements: pd.DataFrame, *, posts: pd.DataFrame | None, fitted: FittedState | None = None
+) -> Detection:
+    """The pyod ensemble over this window's account features (fitted on a training week if given)."""
+    # imported here: pyod and scikit-learn take a second to import, which a detector
+    # thread then spends beside the others instead of every process start
+    from detectors.anomaly import account_anomalies
+
     features = account_features(engagements, publication_times(engagements, posts))
+    if fitted is not None and fitted.anomaly is not None:
+        return fitted.anomaly.detect(engagements, features)
     return account_anomalies(engagements, features)
 
 
@@ -117,13 +128,18 @@ def score_window(
     campaigns: pd.DataFrame | None = None,
     params: ScoringParams | None = None,
     progress: Callable[[str], None] | None = None,
+    fitted: FittedState | None = None,
 ) -> ScoredWindow:
-    """Score a window of clean events (a campaign x period, or several campaigns)."""
+    """Score a window of clean events (a campaign x period, or several campaigns).
+
+    ``fitted`` is a training run's fitted state (``detectors.fitted``); without it
+    scoring is cold: the anomaly ensemble is fitted on the window itself.
+    """
     params = params or ScoringParams()
     engagements = distinct_engagements(events)
     tasks = [(name, detector) for name, detector in window_detectors(posts) if name not in params.disabled]
     if "anomaly" not in params.disabled:
-        tasks.append(("anomaly", partial(_anomalies, posts=posts)))
+        tasks.append(("anomaly", partial(_anomalies, posts=posts, fitted=fitted)))
     # the costliest first, so that two workers finish together
     order = sorted(range(len(tasks)), key=lambda i: COST_RANK.get(tasks[i][0], len(COST_RANK)))
     workers = params.workers if len(engagements) >= params.parallel_from_events else 1
@@ -140,13 +156,17 @@ def score_window(
         if name in GROUP_DETECTORS:
             detection = spread_to_accounts(detection, engagements)
         detections.append(detection)
+    if fitted is not None and fitted.stacker is not None:
+        features = account_features(engagements, publication_times(engagements, posts))
+        detections.append(fitted.stacker.detect(detections, engagements, features))
     if progress is not None:
         progress("decide")
     verdicts = combine(
         detections, n_events=len(engagements), invalid_risk=params.invalid_risk, weak=WEAK_DETECTORS
     )
     for column in verdicts.columns:
-        engagements[column] = verdicts[column].to_numpy()
+        # reason and evidence stay categorical: a million strings cost time to build and write
+        engagements[column] = verdicts[column].array
     price = unit_prices(engagements, campaigns, default_unit_price=params.default_unit_price)
     engagements["unit_price"] = price
     decided = decide_posts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -19,6 +20,9 @@ from serving.io import (
     read_posts,
     write_parquet,
 )
+
+if TYPE_CHECKING:
+    from detectors.fitted import FittedState
 
 BATCH_STEPS: tuple[str, ...] = (
     "read",
@@ -48,6 +52,7 @@ def run_batch(
     campaigns_path: Path | None = None,
     params: ScoringParams | None = None,
     progress: Callable[[str], None] | None = None,
+    fitted: FittedState | None = None,
 ) -> BatchResult:
     """Read, clean, score and write one window; rejected rows go to ``rejects.parquet``."""
     notify = progress or (lambda _step: None)
@@ -64,7 +69,9 @@ def run_batch(
         cleaned = read_posts(posts_path)
         posts = cleaned.frame
         rejects.append(cleaned.rejects)
-    scored = score_window(events.frame, posts=posts, campaigns=campaigns, params=params, progress=notify)
+    scored = score_window(
+        events.frame, posts=posts, campaigns=campaigns, params=params, progress=notify, fitted=fitted
+    )
     notify("write")
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
     write_parquet(engagements_output(scored.engagements), out_dir / "engagements.parquet")

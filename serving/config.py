@@ -20,6 +20,10 @@ class ServiceConfig:
     max_batch_events: int = 50_000
     sync_detection_max_events: int = 200_000
     model_version: str = "window-scorer-0.1.0"
+    # the MLflow store of the registered scorer; None: cold scoring only (tests, no registry)
+    tracking_uri: str | None = None
+    registered_model: str = "cpeguard-scorer"
+    model_poll_s: float = 0.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +24,7 @@ from serving.errors import NotFound
 from serving.model import WindowModel
 from serving.schemas import DetectionOut
 from serving.store import EventStore
+from serving.verdicts import events_hash
 
 VERDICT_COLUMNS = (
     "event_id",
@@ -40,6 +41,7 @@ VERDICT_COLUMNS = (
     "evidence",
 )
 _STEPS = ("read", *(name for name, _ in window_detectors()), "anomaly", "decide", "write")
+log = logging.getLogger("cpeguard.shadow")
 
 
 class DetectionService:
@@ -64,6 +66,15 @@ class DetectionService:
         self._run_lock = threading.Lock()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # called with a run's id when its verdicts are written, before it is marked done
+        self.done_listeners: list[Callable[[str], None]] = []
+        # a registered challenger scores the same runs in the shadow: logged, never enforced
+        self.challenger: WindowModel | None = None
+        self._run_models: dict[str, WindowModel] = {}
+
+    def use_models(self, champion: WindowModel, challenger: WindowModel | None) -> None:
+        """Decide with ``champion`` from the next run on; shadow it with ``challenger``."""
+        self.model, self.challenger = champion, challenger
 
     def start(self, *, start: datetime, end: datetime, actor: Principal) -> DetectionOut:
         """Create a run; small periods finish before this returns, large ones run in the background."""
@@ -89,9 +100,18 @@ class DetectionService:
         Runs one inline over exactly the period when none covers it or events arrived after it.
         """
         with self._run_lock:
-            last_batch = self.repository.last_batch_id(start=start, end=end, campaign_id=campaign_id)
             run = self.repository.covering_run(start=start, end=end)
-            if run is not None and run.last_batch_id >= last_batch:
+            # no batch at all since the run (one cheap query), or none into this campaign and period
+            # a run by another model than the active one is not reused: settlements name the active one
+            if (
+                run is not None
+                and run.model_version == self.model.version
+                and (
+                    self.repository.last_batch_id() <= run.last_batch_id
+                    or self.repository.last_batch_id(start=start, end=end, campaign_id=campaign_id)
+                    <= run.last_batch_id
+                )
+            ):
                 return run.id
             n_events = self.repository.count_events(start=start, end=end)
             run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
@@ -131,6 +151,12 @@ class DetectionService:
                 run_id, status="failed", error=f"{type(error).__name__}: {error}"[:2000], finished_at=utcnow()
             )
             return
+        # before "done" is visible, so the first settlement after it finds the caches ready
+        for listener in self.done_listeners:
+            try:
+                listener(run_id)
+            except Exception:  # a listener only prepares caches; the verdicts are written
+                logging.getLogger(__name__).exception("listener of detection run %s failed", run_id)
         self.repository.update_run(
             run_id,
             status="done",
@@ -141,12 +167,24 @@ class DetectionService:
             finished_at=utcnow(),
         )
 
+    def fail_interrupted(self) -> list[str]:
+        """At start-up: runs still queued or running were cut off by a restart; mark them failed."""
+        failed = self.repository.fail_unfinished_runs(
+            error="interrupted: the server stopped before the run finished; start a new run"
+        )
+        with self._cache_lock:
+            for run_id in failed:
+                self._cache.pop(run_id, None)
+        return failed
+
     def campaigns_frame(self) -> pd.DataFrame:
         """Registered campaigns in the contract's campaigns columns (the scorer's price table)."""
         return campaigns_frame(self.repository.campaigns())
 
     def _create(self, *, start: datetime, end: datetime, n_events: int, actor: Principal) -> str:
         run_id = f"det_{uuid.uuid4().hex}"
+        model = self.model
+        self._run_models[run_id] = model
         with self.repository.session() as session:
             session.add(
                 DetectionRun(
@@ -158,8 +196,8 @@ class DetectionService:
                     progress=0.0,
                     n_events=n_events,
                     last_batch_id=self.repository.last_batch_id(),
-                    model_version=self.model.version,
-                    rules_version=self.model.rules_version,
+                    model_version=model.version,
+                    rules_version=model.rules_version,
                     input_hash="",
                     summary="{}",
                     error="",
@@ -179,6 +217,7 @@ class DetectionService:
 
     def _score(self, run: DetectionRun) -> tuple[dict[str, int | float | str], str]:
         start, end = as_utc(run.period_start), as_utc(run.period_end)
+        model = self._run_models.pop(run.id, self.model)
         raw = self.store.read(start=start, end=end)
         out_dir = self.runs_dir / run.id
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +234,11 @@ class DetectionService:
             position = _STEPS.index(step) if step in _STEPS else 0
             self.repository.update_run(run.id, step=step, progress=round(position / len(_STEPS), 3))
 
-        scored = self.model.score(events, campaigns=self.campaigns_frame(), progress=progress)
+        campaigns = self.campaigns_frame()
+        scored = model.score(events, campaigns=campaigns, progress=progress)
+        challenger = self.challenger
+        if challenger is not None and challenger.version != model.version:
+            self.executor.submit(self._shadow, run.id, events, campaigns, scored.posts, model, challenger)
         progress("write")
         verdicts = scored.engagements[list(VERDICT_COLUMNS)].copy()
         for column in verdicts.columns:
@@ -217,17 +260,57 @@ class DetectionService:
             summary["signals_not_used"] = "; ".join(scored.unavailable_signals)
         return summary, events_hash(raw)
 
+    def _shadow(
+        self,
+        run_id: str,
+        events: pd.DataFrame,
+        campaigns: pd.DataFrame,
+        decided: pd.DataFrame,
+        champion: WindowModel,
+        challenger: WindowModel,
+    ) -> None:
+        """Score a run again with the challenger; log and keep per-creator payout differences."""
+        try:
+            diff = shadow_differences(decided, challenger.score(events, campaigns=campaigns).posts)
+            diff.to_parquet(self.runs_dir / run_id / "shadow.parquet", index=False)
+        except Exception:
+            log.exception("shadow: challenger %s failed on run %s", challenger.version, run_id)
+            return
+        changed = diff[diff["change"].abs() >= 0.005]
+        log.info(
+            "shadow: run %s, challenger %s vs champion %s: %d creators paid differently, total %+.2f of %.2f",
+            run_id,
+            challenger.version,
+            champion.version,
+            len(changed),
+            float(diff["change"].sum()),
+            float(diff["champion_payable"].sum()),
+        )
+        for row in changed.head(50).itertuples():
+            log.info(
+                "shadow: run %s creator %s champion %.2f challenger %.2f (%+.2f)",
+                run_id,
+                row.creator_id,
+                row.champion_payable,
+                row.challenger_payable,
+                row.change,
+            )
 
-def events_hash(events: pd.DataFrame) -> str:
-    """SHA-256 of a window's events in the contract's columns, sorted by event_id."""
-    digest = hashlib.sha256()
-    if events.empty:
-        return digest.hexdigest()
-    ordered = events.sort_values("event_id", kind="stable")
-    for column in ("event_id", "campaign_id", "post_id", "creator_id", "user_id", "action", "ts"):
-        digest.update(column.encode())
-        digest.update("\x1f".join(ordered[column].astype("str").tolist()).encode())
-    return digest.hexdigest()
+
+def shadow_differences(champion_posts: pd.DataFrame, challenger_posts: pd.DataFrame) -> pd.DataFrame:
+    """Per creator: payable under the champion and the challenger, and the change, largest first."""
+
+    def per_creator(posts: pd.DataFrame) -> pd.Series:
+        return (
+            posts.assign(creator_id=posts["creator_id"].astype("str")).groupby("creator_id")["payable"].sum()
+        )
+
+    table = pd.DataFrame(
+        {"champion_payable": per_creator(champion_posts), "challenger_payable": per_creator(challenger_posts)}
+    ).fillna(0.0)
+    table["change"] = (table["challenger_payable"] - table["champion_payable"]).round(6)
+    table = table.rename_axis("creator_id").reset_index()
+    return table.sort_values("change", key=abs, ascending=False, ignore_index=True)
 
 
 def campaigns_frame(campaigns: Iterable[Campaign]) -> pd.DataFrame:

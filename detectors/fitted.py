@@ -1,0 +1,181 @@
+"""Fitted state of the window scorer: what weekly training learns, applied to any window.
+
+Cold scoring (no fitted state) fits the anomaly ensemble on each window's own
+accounts. A trained scorer instead carries an ensemble fitted on a whole week's
+accounts with a calibrated cut, so an account's anomaly score no longer depends
+on the window it is scored in, and, once the risk team's verdicts are numerous
+enough, a supervised stacker over the detector scores and a few account features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from detectors.anomaly import AccountAnomalyEnsemble
+from detectors.base import Detection
+
+# every detector whose score the stacker reads; a disabled one reads as 0
+STACKED_DETECTORS: tuple[str, ...] = (
+    "duplicate",
+    "device_farm",
+    "new_account",
+    "burst",
+    "scripted",
+    "ip_farm",
+    "lockstep",
+    "dense_block",
+    "pool",
+    "ring",
+    "anomaly",
+)
+STACKED_FEATURES: tuple[str, ...] = (
+    "n_engagements",
+    "n_posts",
+    "n_creators",
+    "age_days",
+    "device_accounts",
+    "ip_accounts",
+)
+MIN_ENGAGEMENTS = 2
+
+
+@dataclass(frozen=True)
+class FittedAnomaly:
+    """The anomaly ensemble fitted on a week's accounts, with its calibrated cut.
+
+    ``cut`` is the ensemble score of the ``1 - top_share`` quantile of the
+    training accounts; accounts above it give their events up to ``weight``.
+    """
+
+    model: AccountAnomalyEnsemble
+    columns: tuple[str, ...]
+    fill: tuple[float, ...]
+    cut: float
+    top_share: float
+    weight: float
+    n_fit_accounts: int
+
+    def detect(self, engagements: pd.DataFrame, features: pd.DataFrame) -> Detection:
+        """Weak per-event evidence from how unusual each engaging account is against the week."""
+        n = len(engagements)
+        features = features[features["n_engagements"] >= MIN_ENGAGEMENTS]
+        if features.empty:
+            return Detection.empty("anomaly", n)
+        values = (
+            features[list(self.columns)]
+            .astype("float64")
+            .fillna(dict(zip(self.columns, self.fill, strict=True)))
+        )
+        ensemble = self.model.decision_function(values.fillna(0.0).to_numpy())
+        per_account = self.weight * np.clip((ensemble - self.cut) / max(1.0 - self.cut, 1e-9), 0.0, 1.0)
+        score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()
+        score = np.nan_to_num(score, nan=0.0)
+        is_odd = score > 0
+        evidence = (
+            f"anomaly: account among the {self.top_share:.0%} most unusual of the "
+            f"{self.n_fit_accounts:,} accounts of the training week"
+        )
+        groups = pd.DataFrame(
+            {
+                "group_id": [0],
+                "n_accounts": [int((per_account > 0).sum())],
+                "n_posts": [int(engagements.loc[is_odd, "post_id"].nunique())],
+                "evidence": [evidence],
+            }
+        )
+        return Detection(
+            "anomaly", np.asarray(score, dtype=np.float64), np.where(is_odd, 0, -1).astype(np.int64), groups
+        )
+
+
+def fit_anomaly(
+    features: pd.DataFrame,
+    *,
+    top_share: float = 0.02,
+    weight: float = 0.3,
+    random_state: int = 0,
+) -> FittedAnomaly | None:
+    """The ensemble fitted on a week's account features; None with fewer than 50 usable accounts."""
+    features = features[features["n_engagements"] >= MIN_ENGAGEMENTS]
+    if len(features) < 50:
+        return None
+    X = features.astype("float64")
+    fill = X.median().fillna(0.0)
+    values = X.fillna(fill).to_numpy()
+    model = AccountAnomalyEnsemble(contamination=max(top_share, 0.01), random_state=random_state)
+    try:
+        train_scores = model.fit(values).decision_function(values)
+    except ValueError:  # every feature constant: nothing to learn
+        return None
+    return FittedAnomaly(
+        model=model,
+        columns=tuple(X.columns),
+        fill=tuple(float(v) for v in fill),
+        cut=float(np.quantile(train_scores, 1.0 - top_share)),
+        top_share=top_share,
+        weight=weight,
+        n_fit_accounts=len(features),
+    )
+
+
+def stack_matrix(
+    detections: Sequence[Detection], engagements: pd.DataFrame, features: pd.DataFrame
+) -> pd.DataFrame:
+    """Per engagement: every stacked detector's score and the engaging account's stacked features."""
+    by_name = {d.name: d.event_score for d in detections}
+    n = len(engagements)
+    columns = {f"score_{name}": by_name.get(name, np.zeros(n)) for name in STACKED_DETECTORS}
+    account = features.reindex(engagements["user_id"].to_numpy())
+    for name in STACKED_FEATURES:
+        columns[name] = account[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame(columns)
+
+
+@dataclass(frozen=True)
+class FittedStacker:
+    """A gradient-boosted classifier of engagements from confirmed review verdicts."""
+
+    model: HistGradientBoostingClassifier
+    n_labels: int
+    weight: float = 1.0
+
+    def detect(
+        self, detections: Sequence[Detection], engagements: pd.DataFrame, features: pd.DataFrame
+    ) -> Detection:
+        """Evidence that the engaging account resembles accounts the risk team confirmed as fraud."""
+        X = stack_matrix(detections, engagements, features)
+        proba: npt.NDArray[np.float64] = self.model.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+        score = np.clip(self.weight * proba, 0.0, 1.0)
+        group = np.where(score >= 0.5, 0, -1).astype(np.int64)
+        groups = pd.DataFrame(
+            {
+                "group_id": [0],
+                "n_accounts": [int(engagements.loc[group >= 0, "user_id"].nunique())],
+                "n_posts": [int(engagements.loc[group >= 0, "post_id"].nunique())],
+                "evidence": [
+                    f"supervised: resembles accounts confirmed as fraud in {self.n_labels:,} reviews"
+                ],
+            }
+        )
+        return Detection("supervised", np.asarray(score, dtype=np.float64), group, groups)
+
+
+def fit_stacker(X: pd.DataFrame, y: npt.NDArray[np.bool_], *, random_state: int = 0) -> FittedStacker:
+    """The stacker fitted on labelled engagements (``X`` from ``stack_matrix``)."""
+    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=random_state)
+    model.fit(X, y.astype(np.int64))
+    return FittedStacker(model=model, n_labels=len(y))
+
+
+@dataclass(frozen=True)
+class FittedState:
+    """Everything a training run fitted; absent parts fall back to cold scoring."""
+
+    anomaly: FittedAnomaly | None = None
+    stacker: FittedStacker | None = None
