@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,9 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cpeguard.settings import Settings, get_settings
-from detectors.scorer import ScoringParams
+from cpeguard.weekly import load_scorer, retrain_command, train_command
 
 if TYPE_CHECKING:
+    from detectors.scorer import ScoringParams
     from serving.config import ServiceConfig
     from serving.keys import KeyService
 
@@ -33,9 +36,15 @@ errors = Console(stderr=True)
 
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+review_app = typer.Typer(help="The review console's jobs.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+app.command("train")(train_command)
+app.command("retrain")(retrain_command)
 
 
 def _scoring_params(settings: Settings) -> ScoringParams:
+    from detectors.scorer import ScoringParams
+
     return ScoringParams(
         invalid_risk=settings.invalid_risk,
         hold_invalid_share=settings.hold_invalid_share,
@@ -74,13 +83,20 @@ def score(
     out: Annotated[Path, typer.Option(help="folder for engagements/posts/accounts/rejects.parquet")],
     posts: Annotated[Path | None, typer.Option(help="optional posts file")] = None,
     campaigns: Annotated[Path | None, typer.Option(help="optional campaigns file with unit prices")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
+    ] = None,
 ) -> None:
     """Score a window of engagement events and decide what each post is paid."""
     from features.contract import ContractError
     from serving.batch import BATCH_STEPS, run_batch
 
+    # the anomaly ensemble's libraries (pyod, scikit-learn) import while the files are read
+    threading.Thread(target=importlib.import_module, args=("detectors.anomaly",), daemon=True).start()
     settings = get_settings()
     started = time.perf_counter()
+    scorer = load_scorer(model, settings) if model is not None else None
     try:
         with Progress(
             TextColumn("scoring: {task.description:<12}"),
@@ -102,8 +118,9 @@ def score(
                 out_dir=out,
                 posts_path=posts,
                 campaigns_path=campaigns,
-                params=_scoring_params(settings),
+                params=scorer.params if scorer is not None else _scoring_params(settings),
                 progress=advance,
+                fitted=scorer.fitted if scorer is not None else None,
             )
             bar.update(task, completed=len(BATCH_STEPS))
     except ContractError as error:
@@ -218,6 +235,9 @@ def _service_config(settings: Settings) -> ServiceConfig:
         max_body_bytes=settings.max_body_bytes,
         max_batch_events=settings.max_batch_events,
         sync_detection_max_events=settings.sync_detection_max_events,
+        tracking_uri=settings.tracking_uri or f"sqlite:///{Path('mlruns/mlflow.db').resolve()}",
+        registered_model=settings.registered_model,
+        model_poll_s=settings.model_poll_s,
     )
 
 
@@ -225,13 +245,22 @@ def _service_config(settings: Settings) -> ServiceConfig:
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    access_log: Annotated[
+        bool, typer.Option(help="log every request (Prometheus /metrics counts them either way)")
+    ] = True,
 ) -> None:
     """Run the settlement API under uvicorn (state under CPEGUARD_HOME, database CPEGUARD_DATABASE_URL)."""
     import uvicorn
 
     from serving.app import create_app
 
-    uvicorn.run(create_app(_service_config(get_settings())), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(_service_config(get_settings())),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 def _key_service() -> KeyService:
@@ -289,6 +318,24 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by 
         errors.print(f"[bold red]error:[/] {error.detail}")
         raise typer.Exit(code=2) from None
     console.print(f"revoked key {info.key_id} ({info.name})")
+
+
+@review_app.command("deadline")
+def review_deadline(
+    every: Annotated[float, typer.Option(min=0, help="repeat every N seconds (0: run once and exit)")] = 0.0,
+) -> None:
+    """Decide open review cases past their settlement cutoff: pay the clean share, keep the rest held."""
+    from serving.db.repository import utcnow
+    from serving.review.deadline import run_deadline
+
+    config = _service_config(get_settings())
+    while True:
+        decided = run_deadline(config, now=utcnow())
+        released = sum((d.released for d in decided), start=0)
+        console.print(f"{len(decided)} cases decided by deadline; {released} released (clean shares)")
+        if every <= 0:
+            return
+        time.sleep(every)
 
 
 if __name__ == "__main__":

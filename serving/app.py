@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.accounts import AccountService
 from serving.api import accounts, campaigns, detections, events, health, settlements
+from serving.api import models as models_api
 from serving.api.deps import Services
+from serving.audit import AuditLog
 from serving.campaigns import CampaignService
 from serving.config import ServiceConfig
+from serving.corrections import CorrectionService
 from serving.db.engine import make_engine, migrate
 from serving.db.repository import Repository
 from serving.detection import DetectionService
@@ -27,6 +31,8 @@ from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
 from serving.model import ScoreFn, WindowModel
+from serving.registry import start_models
+from serving.review import router as review_router
 from serving.schemas import EventsBatch
 from serving.settlement import SettlementService
 from serving.store import EventStore
@@ -50,13 +56,16 @@ def build_services(
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
     )
+    detection.fail_interrupted()  # runs left queued or running by a previous process never finish
+    audit = AuditLog(repository=repository, spill_dir=config.home / "audit-spill")
+    audit.recover()  # key uses a previous process could not write at shutdown
     return Services(
         config=config,
         repository=repository,
         store=store,
         model=model,
         metrics=metrics,
-        keys=KeyService(repository=repository),
+        keys=KeyService(repository=repository, audit=audit),
         campaigns=CampaignService(repository=repository),
         ingest=IngestService(repository=repository, store=store, max_batch_events=config.max_batch_events),
         detection=detection,
@@ -68,6 +77,8 @@ def build_services(
             metrics=metrics,
         ),
         accounts=AccountService(repository=repository, detection=detection),
+        corrections=CorrectionService(repository=repository),
+        audit=audit,
     )
 
 
@@ -80,11 +91,20 @@ def create_app(config: ServiceConfig, *, score_fn: ScoreFn | None = None) -> Fas
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection")
         services = build_services(config, executor=executor, metrics=metrics, score_fn=score_fn)
         app.state.services = services
+        app.state.models = start_models(config, detection=services.detection)
+        # the ~300k objects of the loaded libraries never die: keep full collections from
+        # scanning them (a full collection over them stalled every request for 0.2 s)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            app.state.models.stop()
             executor.shutdown(wait=True, cancel_futures=True)
-            services.repository.engine.dispose()
+            try:
+                services.audit.close()  # write the queued key uses before the engine goes
+            finally:
+                services.repository.engine.dispose()
 
     app = FastAPI(
         title="cpeguard settlement API",
@@ -94,6 +114,8 @@ def create_app(config: ServiceConfig, *, score_fn: ScoreFn | None = None) -> Fas
     )
     for module in (health, campaigns, events, detections, settlements, accounts):
         app.include_router(module.router)
+    app.include_router(models_api.router)
+    app.include_router(review_router)
     _install_error_handlers(app)
     app.add_middleware(_LimitsAndMetrics, max_body_bytes=config.max_body_bytes, metrics=metrics)
     _document_events_batch(app)
@@ -141,11 +163,18 @@ class _LimitsAndMetrics:
             return
         started = time.perf_counter()
         status = {"code": 500}
+        too_large = JSONResponse({"detail": f"body is larger than {self.max_body_bytes} bytes"}, 413)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            response = JSONResponse({"detail": f"body is larger than {self.max_body_bytes} bytes"}, 413)
-            await response(scope, receive, send)
+            await too_large(scope, receive, send)
             return
+        if length is None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            # a chunked body has no length up front: read it, counting, before the app sees it
+            buffered = await _read_body(receive, limit=self.max_body_bytes)
+            if buffered is None:
+                await too_large(scope, receive, send)
+                return
+            receive = _replay(buffered, receive)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -162,6 +191,34 @@ class _LimitsAndMetrics:
                 status=status["code"],
                 seconds=time.perf_counter() - started,
             )
+
+
+async def _read_body(receive: Receive, *, limit: int) -> list[Message] | None:
+    """The body's messages, or None once they add up to more than ``limit`` bytes."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that hands out the buffered messages, then defers to the real one."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
 
 
 def _document_events_batch(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -77,7 +78,11 @@ class StoredEvent(Base):
     campaign_id: Mapped[str] = mapped_column(String(200))
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
-    __table_args__ = (Index("ix_events_ts", "ts"), Index("ix_events_campaign_ts", "campaign_id", "ts"))
+    __table_args__ = (
+        Index("ix_events_ts", "ts"),
+        # covers a campaign's count and latest batch over a period without reading the table
+        Index("ix_events_campaign_ts_batch", "campaign_id", "ts", "batch_id"),
+    )
 
 
 class DetectionRun(Base):
@@ -149,6 +154,22 @@ class Adjustment(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the request's Idempotency-Key, its hash and the answer given (replayed byte for byte)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SettlementSignoff(Base):
+    """A reviewer's or admin's sign-off of a ``needs_signoff`` settlement (one per settlement)."""
+
+    __tablename__ = "settlement_signoffs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), unique=True)
+    actor: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):
@@ -162,3 +183,74 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(300), index=True)
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class ReviewCase(Base):
+    """A held post of a settlement awaiting a reviewer (status, assignee and lock are the mutable parts)."""
+
+    __tablename__ = "review_cases"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"))
+    post_id: Mapped[str] = mapped_column(String(200))
+    campaign_id: Mapped[str] = mapped_column(String(200), index=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    creator_id: Mapped[str] = mapped_column(String(200))
+    held_amount: Mapped[Decimal] = mapped_column(MONEY)
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    needs_signoff: Mapped[bool] = mapped_column(Boolean, default=False)
+    cutoff_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assignee: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    assignee_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # when decided; while status is ``deciding``, since when (a stuck decision is found by it)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("settlement_id", "post_id", name="uq_review_case_post"),
+        Index("ix_review_cases_status", "status"),
+    )
+
+
+class ReviewDecision(Base):
+    """A reviewer's (or the deadline's) decision on a case; append-only."""
+
+    __tablename__ = "review_decisions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id"), unique=True)
+    settlement_id: Mapped[str] = mapped_column(String(40), index=True)
+    post_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(24))
+    released: Mapped[Decimal] = mapped_column(MONEY)
+    adjustment_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    note: Mapped[str] = mapped_column(Text)
+    is_deadline: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor: Mapped[str] = mapped_column(String(32))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewLabel(Base):
+    """One account's label from a review decision (1 fraud, 0 clean); append-only."""
+
+    __tablename__ = "review_labels"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("review_decisions.id"))
+    account_id: Mapped[str] = mapped_column(String(200))
+    label: Mapped[int] = mapped_column(Integer)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    post_id: Mapped[str] = mapped_column(String(200))
+    campaign_id: Mapped[str] = mapped_column(String(200))
+    settlement_id: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(32))
+
+
+class ReviewSession(Base):
+    """A signed-in review console session: only the token's SHA-256 is stored."""
+
+    __tablename__ = "review_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,70 @@
+"""Review labels for training: one row per account judged in a review decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from serving.config import ServiceConfig
+from serving.db.engine import make_engine, migrate
+from serving.db.models import ReviewLabel
+from serving.db.repository import Repository, as_utc
+
+LABEL_COLUMNS = ("account_id", "label", "decided_at", "post_id", "campaign_id", "settlement_id", "source")
+
+
+def load_labels(
+    source: Repository | Engine | ServiceConfig, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """Labels decided in ``[start, end)`` (either bound optional), oldest first.
+
+    Columns: account_id (str), label (int64: 1 fraud, 0 clean), decided_at (datetime64[us, UTC]),
+    post_id, campaign_id, settlement_id, source (str; ``review`` for a reviewer's decision).
+    A confirmed case labels the post's doubted accounts (invalid or in the review band) 1, a
+    cleared case 0, a partial release the invalid ones 1 and the review-band ones 0. Cases the
+    settlement deadline decided give no labels. An account judged on several posts has several rows.
+    Given a service config, its database is opened (and migrated); a home without a database has
+    no labels yet.
+    """
+    if isinstance(source, ServiceConfig):
+        return _from_config(source, start, end)
+    repository = source if isinstance(source, Repository) else Repository(source)
+    query = select(
+        ReviewLabel.account_id,
+        ReviewLabel.label,
+        ReviewLabel.decided_at,
+        ReviewLabel.post_id,
+        ReviewLabel.campaign_id,
+        ReviewLabel.settlement_id,
+        ReviewLabel.source,
+    ).order_by(ReviewLabel.decided_at, ReviewLabel.id)
+    if start is not None:
+        query = query.where(ReviewLabel.decided_at >= as_utc(start))
+    if end is not None:
+        query = query.where(ReviewLabel.decided_at < as_utc(end))
+    with repository.session() as session:
+        rows = session.execute(query).all()
+    return _frame([tuple(r) for r in rows])
+
+
+def _frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
+    text = ("account_id", "post_id", "campaign_id", "settlement_id", "source")
+    return frame.astype({c: "str" for c in text} | {"label": "int64"}).assign(
+        decided_at=pd.to_datetime([as_utc(t) for t in frame["decided_at"]], utc=True).astype(
+            "datetime64[us, UTC]"
+        )
+    )
+
+
+def _from_config(config: ServiceConfig, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    if config.database_url is None and not (config.home / "cpeguard.db").is_file():
+        return _frame([])
+    engine = make_engine(config.resolved_database_url)
+    try:
+        migrate(engine)
+        return load_labels(engine, start, end)
+    finally:
+        engine.dispose()

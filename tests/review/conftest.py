@@ -1,0 +1,108 @@
+"""Fixtures of the review console: a real app with held posts on a real SQLite file or PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from detectors.scorer import ScoringParams
+from serving.auth import Principal, Role
+from tests.serving import conftest as serving_fixtures
+from tests.serving.conftest import Api, campaign_terms, event_rows, make_api
+from training.simulator import SimulatedSet
+
+# the API tests' fixtures: a small simulated set, and SQLite or a fresh PostgreSQL database
+sim = serving_fixtures.sim
+database_url = serving_fixtures.database_url
+PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:00:00Z"}
+# holding posts with a tenth invalid gives every small simulated campaign several cases
+REVIEW_PARAMS = ScoringParams(hold_invalid_share=0.02)
+OPEN_CAMPAIGN, CLOSED_CAMPAIGN = "cmp002", "cmp003"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An app with two settled campaigns: one before its cutoff, one past it."""
+
+    api: Api
+    settlements: dict[str, dict[str, Any]]
+
+
+def load_and_settle(
+    client: Any, billing: dict[str, str], sim: SimulatedSet, *, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Register two simulated campaigns (cutoff in 3 days, and 1 day ago), ingest and settle them."""
+    windows = {
+        OPEN_CAMPAIGN: (now - timedelta(days=10), now + timedelta(days=3)),
+        CLOSED_CAMPAIGN: (now - timedelta(days=20), now - timedelta(days=1)),
+    }
+    settled = {}
+    for campaign, (start, end) in windows.items():
+        terms = {
+            **campaign_terms(sim.campaigns, campaign),
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+        }
+        assert client.put(f"/v1/campaigns/{campaign}", json=terms, headers=billing).status_code == 200
+        events = sim.events[sim.events["campaign_id"] == campaign]
+        posted = client.post("/v1/events", json={"events": event_rows(events)}, headers=billing)
+        assert posted.status_code == 200, posted.text
+        answer = client.post(
+            "/v1/settlements",
+            json={"campaign_id": campaign, **PERIOD},
+            headers={**billing, "Idempotency-Key": f"settle-{campaign}"},
+        )
+        assert answer.status_code == 201, answer.text
+        settled[campaign] = answer.json()
+    return settled
+
+
+@pytest.fixture
+def settled(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Iterator[Settled]:
+    """Two settled campaigns with held posts, on SQLite and on PostgreSQL."""
+    for api in make_api(tmp_path / "home", database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.3):
+        settlements = load_and_settle(api.client, api.billing, sim, now=datetime.now(UTC))
+        yield Settled(api=api, settlements=settlements)
+
+
+def bearer_secret(headers: dict[str, str]) -> str:
+    """The key inside an Authorization header."""
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, secret: str) -> str:
+    """Sign in through the form; returns the session's CSRF token (from the queue page)."""
+    form = client.get("/review/sign-in")
+    answer = client.post(
+        "/review/sign-in", data={"api_key": secret, "csrf_token": csrf_of(form.text)}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    queue = client.get("/review/queue")
+    assert queue.status_code == 200
+    return csrf_of(queue.text)
+
+
+def case_ids(html: str) -> list[str]:
+    """Case ids in the order the queue lists them."""
+    return re.findall(r'data-case-id="([^"]+)"', html)
+
+
+def principal(client: TestClient, role: str) -> Principal:
+    """The first key of a role on the app, as the services see it."""
+    keys = client.app.state.services.keys  # type: ignore[attr-defined]
+    info = next(k for k in keys.list() if k.role == role and k.revoked_at is None)
+    return Principal(key_id=info.key_id, name=info.name, role=Role(info.role))

@@ -1,0 +1,197 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright against `cpeguard serve`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import CLI
+from tests.review.conftest import load_and_settle
+from training.simulator import SimulatedSet
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = Path(os.environ.get("CPEGUARD_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / "test-artifacts"))
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running `cpeguard serve` with keys made by the CLI and two settled campaigns."""
+
+    base: str
+    keys: dict[str, str]
+    settlements: dict[str, dict[str, Any]]
+
+
+@pytest.fixture
+def sync_playwright() -> Any:
+    """Playwright's sync API, with chromium present; in CI a missing browser fails instead of skipping."""
+    try:
+        from playwright.sync_api import sync_playwright as api
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("playwright is not installed")
+    if not CHROMIUM.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"no chromium at {CHROMIUM}: .ci/run installs Debian's chromium")
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    return api
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path, sim: SimulatedSet) -> Iterator[Server]:
+    """`cpeguard serve` on a loopback port (SQLite under a fresh home) with held posts to review."""
+    env = {
+        **os.environ,
+        "CPEGUARD_HOME": str(tmp_path / "home"),
+        "CPEGUARD_HOLD_INVALID_SHARE": "0.02",
+        "CPEGUARD_SIGNOFF_WITHHELD_SHARE": "0.3",
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    env.pop("CPEGUARD_DATABASE_URL", None)
+    keys = {}
+    for role in ("billing", "reviewer", "admin"):
+        made = subprocess.run(
+            [*CLI, "keys", "create", "--role", role, "--name", f"e2e {role}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        keys[role] = made.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("server did not start")
+        with httpx.Client(base_url=base, timeout=300) as client:
+            billing = {"Authorization": f"Bearer {keys['billing']}"}
+            settlements = load_and_settle(client, billing, sim, now=datetime.now(UTC))
+        yield Server(base=base, keys=keys, settlements=settlements)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _sign_in(page: Any, base: str, key: str) -> None:
+    """Sign in with the keyboard only: type the key into the labelled field and press Enter."""
+    page.goto(f"{base}/review/sign-in")
+    page.get_by_label("API key").fill(key)
+    page.get_by_label("API key").press("Enter")
+    page.wait_for_url(f"{base}/review/queue")
+
+
+def _decide(page: Any, action_label: str, note: str) -> None:
+    page.get_by_label(action_label).check()
+    page.get_by_label("Note (required)").fill(note)
+    page.get_by_label("Note (required)").press("Tab")  # the submit button follows the note
+    assert page.evaluate("document.activeElement.id") == "decide-submit"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#decision")
+
+
+def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    reviewer = {"Authorization": f"Bearer {server.keys['reviewer']}"}
+    settlement_of = {
+        p["post_id"]: s["settlement_id"] for s in server.settlements.values() for p in s["posts"]
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            first = browser.new_context().new_page()
+            _sign_in(first, server.base, server.keys["reviewer"])
+            first.goto(f"{server.base}/review/queue")
+            rows = first.locator("#queue tbody tr[data-case-id]")
+            assert rows.count() >= 3
+            first.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)
+            links = [rows.nth(i).locator("a").first.get_attribute("href") for i in range(3)]
+            posts = [rows.nth(i).locator("a").first.inner_text() for i in range(3)]
+
+            first.goto(f"{server.base}{links[0]}")
+            assert first.locator("#held-by-you").is_visible()
+            assert first.locator("#timeline-chart rect.bar-organic").count() > 0
+            assert first.locator("#timeline-chart polyline.baseline").count() == 1
+            assert first.locator("#group-graph circle.node-account").count() > 0
+            assert first.locator("#group-graph rect.node-case").count() == 1
+            first.screenshot(path=str(ARTIFACTS / "review-case.png"), full_page=True)
+            _decide(first, "Confirm fraud (keep withholding)", "bought likes: lockstep with 20 accounts")
+
+            first.goto(f"{server.base}{links[1]}")
+            _decide(first, "Clear (release the held money)", "fan club right after publication")
+            assert "clear" in first.locator("#decision").inner_text()
+
+            first.goto(f"{server.base}{links[2]}")
+            assert first.locator("#held-by-you").is_visible()
+            second = browser.new_context().new_page()
+            _sign_in(second, server.base, server.keys["admin"])
+            second.goto(f"{server.base}{links[2]}")
+            assert "held by e2e reviewer" in second.locator("#held-by").inner_text()
+            assert second.locator("#decide-form").count() == 0
+            second.goto(f"{server.base}/review/queue")
+            second.locator(
+                f"#queue tr[data-case-id='{links[2].rsplit('/', 1)[-1]}'] input[type=checkbox]"
+            ).check()
+            second.get_by_label("Action", exact=True).select_option("clear")
+            second.locator("#bulk-note").fill("taking it over")
+            second.get_by_role("button", name="Apply to selected").click()
+            assert "skipped: held by e2e reviewer" in second.locator("section[role=status]").inner_text()
+            second.screenshot(path=str(ARTIFACTS / "review-refused.png"), full_page=True)
+        finally:
+            browser.close()
+
+    with httpx.Client(base_url=server.base, timeout=60) as client:
+        released, reviewed = [], []
+        for sid in sorted({settlement_of[p] for p in posts}):
+            adjustments = client.get(f"/v1/settlements/{sid}/adjustments", headers=reviewer).json()
+            released += [(a["kind"], a["post_id"]) for a in adjustments]
+            trail = client.get("/v1/audit", params={"target": sid}, headers=reviewer).json()
+            reviewed += [
+                (r["action"], r["detail"]["post_id"]) for r in trail if r["action"].startswith("review.")
+            ]
+        assert released == [("release", posts[1])]
+        assert sorted(reviewed) == sorted([("review.confirm_fraud", posts[0]), ("review.clear", posts[1])])
+    assert (ARTIFACTS / "review-queue.png").stat().st_size > 0
+    assert (ARTIFACTS / "review-case.png").stat().st_size > 0
