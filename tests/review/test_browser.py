@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CLI
+from tests.live_server import cli_env, create_key, running_server
 from tests.review.conftest import load_and_settle
 from training.simulator import SimulatedSet
 
@@ -59,60 +56,17 @@ def sync_playwright() -> Any:
     return api
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path, sim: SimulatedSet) -> Iterator[Server]:
     """`cpeguard serve` on a loopback port (SQLite under a fresh home) with held posts to review."""
-    env = {
-        **os.environ,
-        "CPEGUARD_HOME": str(tmp_path / "home"),
-        "CPEGUARD_HOLD_INVALID_SHARE": "0.02",
-        "CPEGUARD_SIGNOFF_WITHHELD_SHARE": "0.3",
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-    }
-    env.pop("CPEGUARD_DATABASE_URL", None)
-    keys = {}
-    for role in ("billing", "reviewer", "admin"):
-        made = subprocess.run(
-            [*CLI, "keys", "create", "--role", role, "--name", f"e2e {role}"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=True,
-        )
-        keys[role] = made.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    process = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = cli_env(
+        tmp_path / "home", CPEGUARD_HOLD_INVALID_SHARE="0.02", CPEGUARD_SIGNOFF_WITHHELD_SHARE="0.3"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("server did not start")
-        with httpx.Client(base_url=base, timeout=300) as client:
-            billing = {"Authorization": f"Bearer {keys['billing']}"}
-            settlements = load_and_settle(client, billing, sim, now=datetime.now(UTC))
+    keys = {role: create_key(env, role) for role in ("billing", "reviewer", "admin")}
+    with running_server(env) as base, httpx.Client(base_url=base, timeout=300) as client:
+        billing = {"Authorization": f"Bearer {keys['billing']}"}
+        settlements = load_and_settle(client, billing, sim, now=datetime.now(UTC))
         yield Server(base=base, keys=keys, settlements=settlements)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _sign_in(page: Any, base: str, key: str) -> None:

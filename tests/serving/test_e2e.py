@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CLI
+from tests.live_server import cli_env, create_key, running_server
 from tests.serving.conftest import campaign_terms
 from training.simulator import SimulatedSet
 
@@ -23,65 +19,20 @@ PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:0
 MAX_BODY_BYTES = 2_000_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(home: Path, database_url: str | None) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "CPEGUARD_HOME": str(home),
-        "CPEGUARD_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-    }
-    env.pop("CPEGUARD_DATABASE_URL", None)
+    settings = {"CPEGUARD_MAX_BODY_BYTES": str(MAX_BODY_BYTES)}
     if database_url is not None:
-        env["CPEGUARD_DATABASE_URL"] = database_url
-    return env
-
-
-def _key(env: dict[str, str], role: str) -> str:
-    done = subprocess.run(
-        [*CLI, "keys", "create", "--role", role, "--name", f"e2e {role}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+        settings["CPEGUARD_DATABASE_URL"] = database_url
+    return cli_env(home, **settings)
 
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
     """A uvicorn server on a loopback port, and keys made by the CLI."""
     env = _env(tmp_path / "home", database_url)
-    keys = {role: _key(env, role) for role in ("billing", "reviewer")}
-    port = _free_port()
-    process = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not become ready")
+    keys = {role: create_key(env, role) for role in ("billing", "reviewer")}
+    with running_server(env) as base:
         yield base, keys
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_e2e_settle_once_replay_adjust_audit(server: tuple[str, dict[str, str]], sim: SimulatedSet) -> None:

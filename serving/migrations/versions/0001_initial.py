@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from serving.migrations.append_only import append_only, drop_append_only
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -132,32 +134,15 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text, nullable=False),
     )
     op.create_index("ix_audit_log_target", "audit_log", ["target"])
-    _append_only("audit_log")
-    _append_only("settlements")
-    _append_only("adjustments")
-
-
-def _append_only(table: str) -> None:
-    """Refuse UPDATE and DELETE on ``table`` inside the database itself."""
-    if op.get_bind().dialect.name == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-            )
-        return
-    op.execute(
-        f"CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"
-    )
-    op.execute(
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
-    )
+    append_only("audit_log")
+    append_only("settlements")
+    append_only("adjustments")
 
 
 def downgrade() -> None:
     """Drop everything (the audit log included: only for throwaway databases)."""
+    for table in ("audit_log", "settlements", "adjustments"):
+        drop_append_only(table)
     for table in (
         "audit_log",
         "adjustments",
