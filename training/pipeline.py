@@ -114,10 +114,12 @@ def fit_supervised(
 ) -> tuple[FittedStacker | None, dict[str, float], str]:
     """The stacker from real verdicts (80% of labelled accounts), its held-out AP on the other 20%.
 
-    None (and why) when fewer than ``min_labels`` labelled accounts or a single class.
+    None (and why) when fewer than ``min_labels`` labelled accounts or a single class. The metrics
+    always count the verdicts: ``labels_verdicts`` and ``labels_accounts`` decided before ``before``,
+    ``stacker_labelled_accounts`` of them engaging in the week, ``stacker_fitted`` 1 or 0.
     """
     if labels is None or labels.empty:
-        return None, {}, "no review verdicts"
+        return None, label_counts(labels, before=before), "no review verdicts"
     base = WindowScorer(params=params, fitted=FittedState(anomaly=anomaly))
     scored = base.score(events, posts=posts)
     engagements = scored.engagements
@@ -125,8 +127,10 @@ def fit_supervised(
     has = y.notna().to_numpy()
     accounts = engagements.loc[has, "user_id"].astype("str")
     by_account = y[has].groupby(accounts.to_numpy()).max()
+    metrics = {**label_counts(labels, before=before), "stacker_labelled_accounts": float(len(by_account))}
     if len(by_account) < min_labels or by_account.nunique() < 2:
-        return None, {}, f"{len(by_account)} labelled accounts in the week (need {min_labels}, both classes)"
+        why = f"{len(by_account)} labelled accounts in the week (need {min_labels}, both classes)"
+        return None, metrics, why
     _, features = week_features(events, posts)
     X = stack_matrix(scored.detections, engagements, features)
     is_test = (
@@ -137,12 +141,25 @@ def fit_supervised(
     )
     train, test = has & ~is_test, has & is_test
     labels_y = y.fillna(0).to_numpy(dtype=np.float64) > 0.5
+    if not 0 < labels_y[train].sum() < train.sum():
+        why = f"{len(by_account)} labelled accounts, but the training split (80%) has a single class"
+        return None, metrics, why
     stacker = fit_stacker(X.loc[train], labels_y[train])
-    metrics: dict[str, float] = {"stacker_labelled_accounts": float(len(by_account))}
+    metrics["stacker_fitted"] = 1.0
     if 0 < labels_y[test].sum() < test.sum():
         proba = stacker.model.predict_proba(X.loc[test])[:, 1]
         metrics["holdout_stacker_average_precision"] = float(average_precision_score(labels_y[test], proba))
     return stacker, metrics, f"stacker fitted on {int(train.sum()):,} labelled engagements"
+
+
+def label_counts(labels: pd.DataFrame | None, *, before: pd.Timestamp) -> dict[str, float]:
+    """How many verdicts (and accounts) were decided before ``before``; ``stacker_fitted`` 0 so far."""
+    known = labels.loc[labels["decided_at"] < before] if labels is not None else pd.DataFrame()
+    return {
+        "labels_verdicts": float(len(known)),
+        "labels_accounts": float(known["account_id"].nunique()) if len(known) else 0.0,
+        "stacker_fitted": 0.0,
+    }
 
 
 def holdout_metrics(scorer: WindowScorer, week: str, *, scale: float) -> dict[str, float]:
@@ -288,6 +305,7 @@ def _params(config: TrainingConfig, week: str, fitted: _Fitted, measured: _Measu
         "week_end": end.isoformat(),
         "events_source": fitted.source,
         "stacker": fitted.stacker_note,
+        "min_labels": config.min_labels,
         "anomaly_fit_accounts": anomaly.n_fit_accounts if anomaly else 0,
         "anomaly_cut": round(anomaly.cut, 6) if anomaly else "none",
         "champion_version": measured.champion_version or "none",

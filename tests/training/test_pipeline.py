@@ -14,37 +14,13 @@ from mlflow import MlflowClient
 from detectors.fitted import FittedState
 from detectors.model import WindowScorer
 from detectors.scorer import ScoringParams
-from tests.training.weekly import FAST_GATES, fast_config, store_uri, week_events
+from tests.training.weekly import FAST_GATES, WORSE
 from training.backtest import SettledHistory, money_backtest
 from training.drift import drift_report, feature_profile
 from training.gates import BacktestOutcome, judge
 from training.labels import clean_labels
-from training.pipeline import TrainingResult, WeekData, fit_supervised, run
+from training.pipeline import TrainingResult, fit_supervised
 from training.tracking import MODEL_NAME
-
-WORSE = ScoringParams(disabled=frozenset({"ip_farm"}))
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return store_uri(tmp_path_factory.mktemp("mlruns"))
-
-
-@pytest.fixture(scope="module")
-def events() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return week_events()
-
-
-@pytest.fixture(scope="module")
-def first(store: str, events: tuple[pd.DataFrame, pd.DataFrame]) -> TrainingResult:
-    frame, posts = events
-    return run(fast_config(store), WeekData(week="2026-W45", events=frame, posts=posts))
-
-
-@pytest.fixture(scope="module")
-def worse(store: str, first: TrainingResult, events: tuple[pd.DataFrame, pd.DataFrame]) -> TrainingResult:
-    frame, posts = events
-    return run(fast_config(store, params=WORSE), WeekData(week="2026-W46", events=frame, posts=posts))
 
 
 def test_train_logs_a_run_and_registers_the_champion(store: str, first: TrainingResult) -> None:

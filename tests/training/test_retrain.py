@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.training.weekly import fast_config, store_uri
+from tests.training.weekly import FAST_CLI_ENV, fast_config, store_uri
 from training.pipeline import WeekData
 from training.retrain import RetrainLocked, retrain, retrain_lock, weeks_to_train
 from training.tracking import EXPERIMENT
@@ -73,17 +73,9 @@ def test_cli_retrain_trains_the_week_once_and_score_uses_the_champion(
 ) -> None:
     env = {
         **os.environ,
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
+        **FAST_CLI_ENV,
         "MLFLOW_TRACKING_URI": store_uri(tmp_path / "mlruns"),
         "CPEGUARD_HOME": str(tmp_path / "home"),
-        "CPEGUARD_SUITE_SEEDS": "9001",
-        "CPEGUARD_SUITE_SCALE": "0.3",
-        "CPEGUARD_COLD_START_SCALE": "0.3",
-        "CPEGUARD_GATE_MIN_PRECISION": "0.7",
-        "CPEGUARD_GATE_MIN_AVERAGE_PRECISION": "0.5",
-        "CPEGUARD_GATE_MIN_FRAUD_WITHHELD": "0.5",
-        "CPEGUARD_GATE_MAX_HONEST_WITHHELD": "0.1",
     }
     command = [sys.executable, "-m", "cpeguard.cli", "retrain", "--week", "2026-W44"]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)

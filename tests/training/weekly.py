@@ -13,6 +13,9 @@ from training.pipeline import TrainingConfig
 from training.simulator import SimConfig, simulate
 from training.suite import SuiteConfig
 
+# a deliberately worse scorer: one detector disabled
+WORSE = ScoringParams(disabled=frozenset({"ip_farm"}))
+
 # floors for the small suite (scale 0.3 windows flag more honest users than production-sized ones)
 FAST_GATES = GateConfig(
     tolerance=0.02,
@@ -20,6 +23,20 @@ FAST_GATES = GateConfig(
     floors={"average_precision": 0.5, "precision": 0.7, "fraud_payout_withheld_share": 0.5},
     ceilings={"honest_payout_withheld_share": 0.1},
 )
+
+
+# the fast configuration for the CLI (``cpeguard train``/``retrain`` as subprocesses)
+FAST_CLI_ENV = {
+    "COLUMNS": "200",
+    "NO_COLOR": "1",
+    "CPEGUARD_SUITE_SEEDS": "9001",
+    "CPEGUARD_SUITE_SCALE": "0.3",
+    "CPEGUARD_COLD_START_SCALE": "0.3",
+    "CPEGUARD_GATE_MIN_PRECISION": "0.7",
+    "CPEGUARD_GATE_MIN_AVERAGE_PRECISION": "0.5",
+    "CPEGUARD_GATE_MIN_FRAUD_WITHHELD": "0.5",
+    "CPEGUARD_GATE_MAX_HONEST_WITHHELD": "0.1",
+}
 
 
 def store_uri(folder: Path) -> str:
