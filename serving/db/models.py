@@ -186,12 +186,17 @@ class AuditEntry(Base):
 
 
 class ReviewCase(Base):
-    """A held post of a settlement awaiting a reviewer (status, assignee and lock are the mutable parts)."""
+    """A held post or a flagged account of a settlement awaiting a reviewer (status, assignee, lock mutable).
+
+    An account case's ``post_id`` is ``account:<account id>`` (unique beside the settlement's posts).
+    """
 
     __tablename__ = "review_cases"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"))
     post_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="post", server_default="post")
+    account_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     campaign_id: Mapped[str] = mapped_column(String(200), index=True)
     platform: Mapped[str] = mapped_column(String(64))
     creator_id: Mapped[str] = mapped_column(String(200))
@@ -209,6 +214,7 @@ class ReviewCase(Base):
     __table_args__ = (
         UniqueConstraint("settlement_id", "post_id", name="uq_review_case_post"),
         Index("ix_review_cases_status", "status"),
+        Index("uq_review_cases_account", "settlement_id", "account_id", unique=True),
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from serving.app import build_services
 from serving.config import ServiceConfig
 from serving.metrics import Metrics
-from serving.review.decisions import DecisionResult
+from serving.review.outcomes import DecisionResult
 from serving.review.service import build_review
 
 

@@ -5,6 +5,9 @@ Idempotency-Key is the case id, so a retried decision never releases twice). Eve
 appended to ``review_decisions`` with its note, audited against the settlement, and stored as
 account labels for ``cpeguard train`` (the deadline default stores none: it is no human verdict).
 
+An account case is confirmed (label 1, nothing moves) or cleared (label 0; one release per held
+post it engaged, Idempotency-Key ``review:<case id>:<post id>``); the deadline releases nothing on it.
+
 A decider that dies between the adjustment and the decision row leaves its case ``deciding``;
 ``recover_stuck`` finishes such a case from its adjustment, or reopens it when no money moved.
 """
@@ -13,10 +16,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
 import pandas as pd
 from sqlalchemy.exc import IntegrityError
@@ -28,57 +29,26 @@ from serving.corrections import CorrectionService
 from serving.db.models import ApiKey, ReviewCase, ReviewDecision, ReviewLabel
 from serving.db.repository import Repository, as_utc, utcnow
 from serving.detection import DetectionService, campaigns_frame, to_decimal
-from serving.errors import Invalid, ServiceError
+from serving.errors import Conflict, Invalid, ServiceError
+from serving.review.accounts import AccountPlan, account_plan, case_adjustments
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
 from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
-from serving.review.rows import CaseRow
+from serving.review.outcomes import (
+    ACTIONS,
+    DEADLINE,
+    DEADLINE_ACTION,
+    BulkOutcome,
+    DecisionResult,
+    Recovery,
+    adjustment_reason,
+    parse_reason,
+    release_amount,
+    review_key,
+)
+from serving.review.rows import CaseRow, account_case_key
 from serving.schemas import AdjustmentIn
 
-Action = Literal["confirm_fraud", "clear", "partial_release"]
-ACTIONS: tuple[Action, ...] = ("confirm_fraud", "clear", "partial_release")
-DEADLINE_ACTION = "deadline_default"
-DEADLINE = Principal(key_id="deadline", name="settlement deadline", role=Role.ADMIN)
 _ZERO = Decimal("0.00")
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    """What a decision did."""
-
-    case_id: str
-    decision_id: str
-    action: str
-    released: Decimal
-    adjustment_id: str | None
-    n_labels: int
-
-
-@dataclass(frozen=True)
-class BulkOutcome:
-    """One case of a bulk action: decided, or why not."""
-
-    case_id: str
-    result: DecisionResult | None
-    error: str
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What recovering one stuck case did: ``decided`` (from its adjustment), ``reopened``, or neither."""
-
-    case_id: str
-    outcome: Literal["decided", "reopened", "skipped", "unresolved"]
-    detail: str
-
-
-def review_key(case_id: str) -> str:
-    """The Idempotency-Key of a case's release adjustment."""
-    return f"review:{case_id}"
-
-
-def adjustment_reason(case_id: str, action: str, note: str) -> str:
-    """The reason written on a case's release adjustment (``recover_stuck`` reads it back)."""
-    return f"review {case_id} {action}: {note}"[:1000]
 
 
 class DecisionService:
@@ -113,10 +83,16 @@ class DecisionService:
         if action not in ACTIONS:
             raise Invalid(f"action: must be one of {', '.join(ACTIONS)}, not {action!r}")
         note = checked_note(note)
+        if action == "partial_release" and self.cases.get(case_id, now=now).kind == "account":
+            raise Invalid(
+                "action: an account case is confirmed or cleared; partial release is for post cases"
+            )
         self.recover_stuck(now=now, by=user, case_ids=[case_id])
         case = self.cases.claim(case_id, user=user, now=now)
         try:
-            release = _release_amount(action, case, amount=amount, clean=self._clean_share(case))
+            if case.kind == "account":
+                return self._record_account(case, action=action, note=note, actor=user)
+            release = release_amount(action, case, amount=amount, clean=self._clean_share(case))
             return self._record(case, action=action, release=release, note=note, actor=user)
         except Exception:
             self.cases.reopen(case_id)
@@ -159,10 +135,11 @@ class DecisionService:
             except ServiceError:
                 continue  # a reviewer is deciding it this very moment
             try:
-                release = min(self.clean_share(case), case.at_stake)
-                note = (
-                    f"open at the settlement cutoff {case.cutoff_at.isoformat()}: clean share paid, rest held"
+                release = min(self.clean_share(case), case.at_stake) if case.kind == "post" else _ZERO
+                outcome = (
+                    "clean share paid, rest held" if case.kind == "post" else "nothing released, no label"
                 )
+                note = f"open at the settlement cutoff {case.cutoff_at.isoformat()}: {outcome}"
                 done.append(
                     self._record(
                         case,
@@ -178,8 +155,71 @@ class DecisionService:
         return done
 
     def clean_share(self, case: CaseRow) -> Decimal:
-        """The case's clean share still held: engagements neither invalid nor in the review band."""
+        """The case's clean share still held: engagements neither invalid nor in the review band.
+
+        An account case has none: clearing it releases its held engagements, the deadline nothing.
+        """
+        if case.kind == "account":
+            return _ZERO
         return min(self._clean_share(case), case.at_stake)
+
+    def account_plan(self, case: CaseRow) -> AccountPlan:
+        """What clearing an account case releases, per held post (and its main post, for labels)."""
+        return account_plan(
+            case.case_id,
+            case.settlement_id,
+            case.account_id or "",
+            repository=self.repository,
+            detection=self.detection,
+            params=self.params,
+        )
+
+    def _record_account(
+        self,
+        case: CaseRow,
+        *,
+        action: str,
+        note: str,
+        actor: Principal,
+        decided_at: datetime | None = None,
+        recovered_by: Principal | None = None,
+    ) -> DecisionResult:
+        """Confirm (nothing moves) or clear an account case: one release per held post it engaged."""
+        if action not in ("confirm_fraud", "clear"):
+            raise Invalid(f"action: an account case is confirmed or cleared, not {action!r}")
+        try:
+            plan = self.account_plan(case)
+        except Exception as error:
+            raise Conflict(
+                f"the detection verdicts of settlement {case.settlement_id} cannot be read: nothing released"
+            ) from error
+        ids = []
+        for post_id, amount in plan.releases if action == "clear" else []:
+            answer = self.corrections.adjust(
+                case.settlement_id,
+                AdjustmentIn(
+                    post_id=post_id,
+                    kind="release",
+                    amount=amount,
+                    reason=adjustment_reason(case.case_id, action, note),
+                ),
+                idempotency_key=account_case_key(case.case_id, post_id),
+                actor=actor,
+            )
+            ids.append(str(json.loads(answer.body)["adjustment_id"]))
+        released = sum((a for _, a in plan.releases), _ZERO) if action == "clear" else _ZERO
+        return self._write_decision(
+            case,
+            action=action,
+            release=released,
+            adjustment_id=ids[0] if ids else None,
+            note=note,
+            actor=actor,
+            decided_at=decided_at or utcnow(),
+            recovered_by=recovered_by,
+            label_post=plan.main_post,
+            adjustment_ids=ids,
+        )
 
     def verdicts(self, case: CaseRow) -> pd.DataFrame:
         """The case post's verdicts from the settlement's detection run (empty when there was none)."""
@@ -205,6 +245,8 @@ class DecisionService:
     def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
         if action == DEADLINE_ACTION:
             return []
+        if case.kind == "account":
+            return [(case.account_id or "", 1 if action == "confirm_fraud" else 0)]
         try:
             mine = self.verdicts(case)
         except Exception:
@@ -232,7 +274,12 @@ class DecisionService:
         return [self._recover(case_id, now=now, by=by) for case_id in stuck]
 
     def _recover(self, case_id: str, *, now: datetime, by: Principal) -> Recovery:
-        adjustment = self.repository.adjustment_by_key(review_key(case_id))
+        case = self.cases.get(case_id, now=now)
+        if case.kind == "account":
+            made = case_adjustments(self.repository, case_id)
+            adjustment = made[0] if made else None
+        else:
+            adjustment = self.repository.adjustment_by_key(review_key(case_id))
         if adjustment is None:
             if not self.cases.reopen(case_id, stuck_before=now - STUCK_AFTER):
                 return Recovery(case_id=case_id, outcome="skipped", detail="no longer stuck")
@@ -246,14 +293,26 @@ class DecisionService:
                     detail={"reason": "deciding without an adjustment or a decision"},
                 )
             return Recovery(case_id=case_id, outcome="reopened", detail="no money had moved")
-        parsed = _parse_reason(case_id, adjustment.reason)
+        parsed = parse_reason(case_id, adjustment.reason)
         if parsed is None:
             detail = f"adjustment {adjustment.id} under {review_key(case_id)} was not written by a decision"
             return Recovery(case_id=case_id, outcome="unresolved", detail=detail)
         action, note = parsed
         try:
+            if case.kind == "account":  # finish its releases (the ones made replay), then record
+                result = self._record_account(
+                    case,
+                    action=action,
+                    note=note,
+                    actor=self._principal(adjustment.actor),
+                    decided_at=as_utc(adjustment.created_at),
+                    recovered_by=by,
+                )
+                return Recovery(
+                    case_id=case_id, outcome="decided", detail=f"{action} from {result.adjustment_id}"
+                )
             result = self._write_decision(
-                self.cases.get(case_id, now=now),
+                case,
                 action=action,
                 release=adjustment.amount,
                 adjustment_id=adjustment.id,
@@ -314,9 +373,12 @@ class DecisionService:
         actor: Principal,
         decided_at: datetime,
         recovered_by: Principal | None,
+        label_post: str | None = None,
+        adjustment_ids: list[str] | None = None,
     ) -> DecisionResult:
         is_deadline = action == DEADLINE_ACTION
         labels = self._labels(case, action)
+        label_post = case.post_id if label_post is None else label_post
         decision_id = f"dec_{uuid.uuid4().hex}"
         with self.repository.session() as session:
             session.add(
@@ -342,7 +404,7 @@ class DecisionService:
                         account_id=account_id,
                         label=label,
                         decided_at=decided_at,
-                        post_id=case.post_id,
+                        post_id=label_post,
                         campaign_id=case.campaign_id,
                         settlement_id=case.settlement_id,
                         source="review",
@@ -368,6 +430,15 @@ class DecisionService:
                     "note": note,
                     "labels": len(labels),
                     "decided_by_deadline": is_deadline,
+                    **(
+                        {
+                            "kind": "account",
+                            "account_id": case.account_id,
+                            "adjustment_ids": adjustment_ids or [],
+                        }
+                        if case.kind == "account"
+                        else {}
+                    ),
                     **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),
                 },
             )
@@ -379,26 +450,3 @@ class DecisionService:
             adjustment_id=adjustment_id,
             n_labels=len(labels),
         )
-
-
-def _parse_reason(case_id: str, reason: str) -> tuple[str, str] | None:
-    """(action, note) of a reason ``adjustment_reason`` wrote for this case, else None."""
-    head = f"review {case_id} "
-    action, sep, note = reason.removeprefix(head).partition(": ")
-    if not reason.startswith(head) or not sep or action not in (*ACTIONS, DEADLINE_ACTION):
-        return None
-    return action, note
-
-
-def _release_amount(action: str, case: CaseRow, *, amount: Decimal | None, clean: Decimal) -> Decimal:
-    if action == "confirm_fraud":
-        return _ZERO
-    if action == "clear":
-        return case.at_stake
-    if amount is None:
-        amount = min(clean, case.at_stake)
-    if amount <= 0 or amount > case.at_stake:
-        raise Invalid(f"amount: a partial release must be above 0 and at most the {case.at_stake} still held")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise Invalid("amount: at most two decimal places")
-    return amount

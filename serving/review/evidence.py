@@ -241,3 +241,46 @@ def sample_events(engagements: pd.DataFrame, post_events: pd.DataFrame, *, n: in
     if len(extra) > 1:
         sample = sample.merge(post_events[extra].drop_duplicates("event_id"), on="event_id", how="left")
     return sample.reset_index(drop=True)
+
+
+def account_infrastructure(
+    account_events: pd.DataFrame, period_events: pd.DataFrame, column: str
+) -> pd.DataFrame:
+    """Devices or IPs (``column``) an account used and how many accounts of the period share each.
+
+    Columns: value, account_events (the account's events on it), period_accounts; shared first.
+    """
+    empty = pd.DataFrame({"value": [], "account_events": [], "period_accounts": []})
+    if account_events.empty or column not in account_events.columns:
+        return empty
+    used = account_events[column].dropna().astype("str").value_counts()
+    if used.empty:
+        return empty
+    there = period_events.dropna(subset=[column])
+    values = there[column].astype("str")
+    reach = there.loc[values.isin(used.index)].groupby(values)["user_id"].nunique()
+    out = pd.DataFrame(
+        {
+            "value": used.index.astype("str"),
+            "account_events": used.to_numpy(),
+            "period_accounts": reach.reindex(used.index).fillna(1).astype(int).to_numpy(),
+        }
+    )
+    return out.sort_values(
+        ["period_accounts", "account_events", "value"], ascending=[False, False, True], ignore_index=True
+    ).head(10)
+
+
+def account_age(account_events: pd.DataFrame) -> dict[str, str]:
+    """The account's creation, first engagement in the period, and age then (with its age bucket)."""
+    if account_events.empty or "user_created_at" not in account_events.columns:
+        return {"created": "", "first_engagement": "", "age_days": "", "bucket": "unknown"}
+    created = pd.to_datetime(account_events["user_created_at"], utc=True).min()
+    first = pd.to_datetime(account_events["ts"], utc=True).min()
+    age = (first - created).total_seconds() / 86400.0 if not pd.isna(created) else float("nan")
+    return {
+        "created": "" if pd.isna(created) else created.strftime("%Y-%m-%d %H:%M UTC"),
+        "first_engagement": first.strftime("%Y-%m-%d %H:%M UTC"),
+        "age_days": "" if pd.isna(age) else f"{age:.1f}",
+        "bucket": _age_bucket(age),
+    }

@@ -15,8 +15,9 @@ from fastapi.templating import Jinja2Templates
 from serving.corrections import SignoffIn, SignoffOut
 from serving.db.repository import utcnow
 from serving.errors import ServiceError
-from serving.review.cases import QueueFilter, checked_note
-from serving.review.decisions import ACTIONS
+from serving.review.account_view import account_evidence
+from serving.review.cases import KINDS, QueueFilter, checked_note
+from serving.review.outcomes import ACTIONS
 from serving.review.rows import CaseRow
 from serving.review.service import ReviewServices, get_review
 from serving.review.sessions import (
@@ -39,6 +40,11 @@ ACTION_LABELS = {
     "confirm_fraud": "Confirm fraud (keep withholding)",
     "clear": "Clear (release the held money)",
     "partial_release": "Partial release",
+}
+ACCOUNT_ACTIONS = ("confirm_fraud", "clear")
+ACCOUNT_ACTION_LABELS = {
+    "confirm_fraud": "Confirm fraud (label 1; keep withholding)",
+    "clear": "Clear (label 0; release the held money of this account's engagements on held posts)",
 }
 
 
@@ -154,13 +160,14 @@ def queue_page(
     request: Request,
     review: ReviewDep,
     status: str = "open",
+    kind: str = "",
     campaign: str = "",
     platform: str = "",
     reason: str = "",
     assignee: str = "",
     mine: bool = False,
 ) -> Response:
-    """Held posts in review order, with filters and bulk actions."""
+    """Held posts and flagged accounts in review order, with filters and bulk actions."""
     user = _user(request, review)
     if user is None:
         return _to_sign_in()
@@ -169,6 +176,7 @@ def queue_page(
     review.decisions.recover_stuck(now=now, by=user.principal)
     selection = QueueFilter(
         status=status if status in ("open", "decided", "all") else "open",
+        kind=kind if kind in KINDS else None,
         campaign_id=campaign or None,
         platform=platform or None,
         reason=reason or None,
@@ -197,13 +205,14 @@ def _queue(
         "mine": mine,
         "now": now,
         "actions": ACTIONS,
+        "kinds": KINDS,
         "outcomes": outcomes or [],
     }
     return _page(request, "queue.html", context)
 
 
 def awaiting_signoff(rows: list[CaseRow]) -> list[dict[str, Any]]:
-    """The settlements among ``rows`` that still need a sign-off, with their cases and money at stake."""
+    """The settlements among ``rows`` that still need a sign-off, with their cases and held posts' money."""
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.awaits_signoff:
@@ -217,7 +226,8 @@ def awaiting_signoff(rows: list[CaseRow]) -> list[dict[str, Any]]:
                 },
             )
             entry["cases"] += 1
-            entry["at_stake"] += row.at_stake
+            if row.kind == "post":  # an account's money on held posts is part of those posts' money
+                entry["at_stake"] += row.at_stake
     return list(found.values())
 
 
@@ -254,25 +264,31 @@ def case_page(request: Request, case_id: str, review: ReviewDep) -> Response:
         case = review.cases.get(case_id, now=now)
     except ServiceError as error:
         return _refuse(request, user, error.detail, error.status_code)
-    evidence = case_evidence(
-        case, decisions=review.decisions, store=review.services.store, repository=review.services.repository
-    )
     signoff: SignoffOut | None = None
     if case.signed_off_at is not None:
         signoff = review.services.corrections.signoff_of(case.settlement_id)
-    return _page(
-        request,
-        "case.html",
-        {
-            "user": user,
-            "case": case,
-            "is_mine": is_mine,
-            "evidence": evidence,
-            "signoff": signoff,
-            "now": now,
-            "actions": ACTIONS,
-        },
+    context = {"user": user, "case": case, "is_mine": is_mine, "signoff": signoff, "now": now}
+    if case.kind == "account":
+        account = account_evidence(
+            case,
+            decisions=review.decisions,
+            store=review.services.store,
+            repository=review.services.repository,
+        )
+        return _page(
+            request,
+            "account_case.html",
+            {
+                **context,
+                "evidence": account,
+                "actions": ACCOUNT_ACTIONS,
+                "action_labels": ACCOUNT_ACTION_LABELS,
+            },
+        )
+    evidence = case_evidence(
+        case, decisions=review.decisions, store=review.services.store, repository=review.services.repository
     )
+    return _page(request, "case.html", {**context, "evidence": evidence, "actions": ACTIONS})
 
 
 @router.post("/cases/{case_id}/decide")

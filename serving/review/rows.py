@@ -1,4 +1,8 @@
-"""A review case as the queue and the case page show it: the stored case plus money and sign-off."""
+"""A review case as the queue and the case page show it: the stored case plus money and sign-off.
+
+A post case's released money is every release on its post; an account case's is the releases made
+under its own Idempotency-Keys (``review:<case id>:<post id>``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving.db.models import Adjustment, ReviewCase, SettlementSignoff
@@ -21,7 +25,9 @@ class CaseRow:
 
     case_id: str
     settlement_id: str
-    post_id: str
+    post_id: str  # an account case: ``account:<account id>``
+    kind: str  # post or account
+    account_id: str | None
     campaign_id: str
     platform: str
     creator_id: str
@@ -62,6 +68,11 @@ def case_rows(session: Session, cases: list[ReviewCase], *, now: datetime) -> li
     return [_row(c, released, signoffs, now) for c in cases]
 
 
+def account_case_key(case_id: str, post_id: str) -> str:
+    """The Idempotency-Key of an account case's release on one held post."""
+    return f"review:{case_id}:{post_id}"
+
+
 def _signoffs(session: Session, settlement_ids: set[str]) -> dict[str, tuple[str, datetime]]:
     if not settlement_ids:
         return {}
@@ -72,15 +83,21 @@ def _signoffs(session: Session, settlement_ids: set[str]) -> dict[str, tuple[str
 
 
 def _released(session: Session, settlement_ids: set[str]) -> dict[tuple[str, str], Decimal]:
+    """Released money per (settlement, post), and per (settlement, ``account:`` case id) of account cases."""
     if not settlement_ids:
         return {}
-    query = (
-        select(Adjustment.settlement_id, Adjustment.post_id, func.sum(Adjustment.amount))
-        .where(Adjustment.settlement_id.in_(sorted(settlement_ids)), Adjustment.kind == "release")
-        .group_by(Adjustment.settlement_id, Adjustment.post_id)
-    )
-    rows = session.execute(query).all()
-    return {(s, p): Decimal(str(total)).quantize(Decimal("0.01")) for s, p, total in rows}
+    query = select(
+        Adjustment.settlement_id, Adjustment.post_id, Adjustment.idempotency_key, Adjustment.amount
+    ).where(Adjustment.settlement_id.in_(sorted(settlement_ids)), Adjustment.kind == "release")
+    out: dict[tuple[str, str], Decimal] = {}
+    for settlement_id, post_id, key, amount in session.execute(query).all():
+        money = Decimal(str(amount)).quantize(Decimal("0.01"))
+        out[(settlement_id, post_id)] = out.get((settlement_id, post_id), _ZERO) + money
+        parts = (key or "").split(":")
+        if len(parts) >= 3 and parts[0] == "review":  # an account case's release
+            mine = (settlement_id, f"case:{parts[1]}")
+            out[mine] = out.get(mine, _ZERO) + money
+    return out
 
 
 def _row(
@@ -90,12 +107,16 @@ def _row(
     now: datetime,
 ) -> CaseRow:
     cutoff = as_utc(case.cutoff_at)
-    released = released_by_post.get((case.settlement_id, case.post_id), _ZERO)
+    is_account = case.kind == "account"
+    own = f"case:{case.id}" if is_account else case.post_id
+    released = released_by_post.get((case.settlement_id, own), _ZERO)
     signoff = signoffs.get(case.settlement_id)
     return CaseRow(
         case_id=case.id,
         settlement_id=case.settlement_id,
         post_id=case.post_id,
+        kind=case.kind,
+        account_id=case.account_id,
         campaign_id=case.campaign_id,
         platform=case.platform,
         creator_id=case.creator_id,

@@ -27,7 +27,9 @@ class ReviewServices:
 
 def build_review(services: Services) -> ReviewServices:
     """Wire the review services onto the settlement services (the same correction service as the API)."""
-    cases = CaseService(repository=services.repository)
+    cases = CaseService(
+        repository=services.repository, detection=services.detection, params=services.config.params
+    )
     return ReviewServices(
         services=services,
         sessions=SessionStore(repository=services.repository, keys=services.keys),

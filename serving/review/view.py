@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from serving.db.models import ReviewDecision
+from serving.db.models import ReviewDecision, Settlement
 from serving.db.repository import Repository, as_utc
 from serving.review.charts import graph_svg, timeline_svg
 from serving.review.decisions import DecisionService
@@ -67,15 +67,7 @@ def case_evidence(
         if settlement is not None and settlement.run_id
         else None
     )
-    period_events = (
-        store.read(
-            start=as_utc(settlement.period_start),
-            end=as_utc(settlement.period_end),
-            campaign_id=case.campaign_id,
-        )
-        if settlement is not None
-        else pd.DataFrame()
-    )
+    period_events = settlement_events(store, settlement)
     post_events = (
         period_events.loc[period_events["post_id"].astype("str") == case.post_id]
         if not period_events.empty
@@ -95,7 +87,7 @@ def case_evidence(
     graph_title = f"Doubted accounts of post {case.post_id} and the other posts they engage"
     empty_graph = Graph(accounts=pd.DataFrame(), posts=pd.DataFrame(), edges=pd.DataFrame())
     return CaseEvidence(
-        currency=_currency(settlement.body if settlement is not None else "{}"),
+        currency=currency_of(settlement.body if settlement is not None else "{}"),
         clean_share=decisions.clean_share(case),
         n_engagements=len(mine),
         n_flagged=int(mine["invalid"].astype(bool).sum()) if not mine.empty else 0,
@@ -103,29 +95,43 @@ def case_evidence(
         graph_svg=graph_svg(graph or empty_graph, title=graph_title),
         graph_accounts=0 if graph is None else len(graph.accounts),
         graph_posts=0 if graph is None else len(graph.posts),
-        reasons=_records(reason_evidence(mine) if not mine.empty else pd.DataFrame()),
-        devices=_records(shared_infrastructure(post_events, period_events, "device_id")),
-        ips=_records(shared_infrastructure(post_events, period_events, "ip")),
-        ages=_records(account_ages(post_events, doubted)),
-        samples=_records(sample_events(mine, post_events) if not mine.empty else pd.DataFrame()),
-        decision=_decision(repository, case.case_id),
+        reasons=records(reason_evidence(mine) if not mine.empty else pd.DataFrame()),
+        devices=records(shared_infrastructure(post_events, period_events, "device_id")),
+        ips=records(shared_infrastructure(post_events, period_events, "ip")),
+        ages=records(account_ages(post_events, doubted)),
+        samples=records(sample_events(mine, post_events) if not mine.empty else pd.DataFrame()),
+        decision=case_decision(repository, case.case_id),
         note=note,
     )
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def settlement_events(store: EventStore, settlement: Settlement | None) -> pd.DataFrame:
+    """The stored events of a settlement's campaign and period (empty without a settlement)."""
+    if settlement is None:
+        return pd.DataFrame()
+    return store.read(
+        start=as_utc(settlement.period_start),
+        end=as_utc(settlement.period_end),
+        campaign_id=settlement.campaign_id,
+    )
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as dicts for a template (missing values as empty strings)."""
     out = frame.astype(object).where(frame.notna(), "")
     return [{str(k): v for k, v in row.items()} for row in out.to_dict(orient="records")]
 
 
-def _currency(body: str) -> str:
+def currency_of(body: str) -> str:
+    """The currency of a stored settlement body ('' when unreadable)."""
     try:
         return str(json.loads(body).get("currency", ""))
     except ValueError:
         return ""
 
 
-def _decision(repository: Repository, case_id: str) -> dict[str, Any] | None:
+def case_decision(repository: Repository, case_id: str) -> dict[str, Any] | None:
+    """The decision recorded on a case, as the case pages show it (None while open)."""
     with repository.session() as session:
         row = session.scalars(select(ReviewDecision).where(ReviewDecision.case_id == case_id)).first()
     if row is None:

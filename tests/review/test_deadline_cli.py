@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from serving.config import ServiceConfig
+from serving.db.engine import make_engine
+from serving.db.models import ReviewCase
 from serving.labels import load_labels
 from tests.conftest import CLI
 from tests.review.conftest import CLOSED_CAMPAIGN, REVIEW_PARAMS, load_and_settle
@@ -35,7 +38,22 @@ def test_review_deadline_command_decides_overdue_cases_once(tmp_path: Path, sim:
         ).stdout
         for _ in range(2)
     ]
-    assert f"{overdue} cases decided by deadline" in outputs[0]
+    engine = make_engine(ServiceConfig(home=home).resolved_database_url)
+    try:
+        with engine.connect() as connection:  # the command opened the flagged accounts' cases too
+            accounts = connection.execute(
+                select(func.count())
+                .select_from(ReviewCase)
+                .where(
+                    ReviewCase.campaign_id == CLOSED_CAMPAIGN,
+                    ReviewCase.kind == "account",
+                    ReviewCase.status == "decided",
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert accounts > 0
+    assert f"{overdue + accounts} cases decided by deadline" in outputs[0]
     assert "0 cases decided by deadline" in outputs[1]
     assert load_labels(ServiceConfig(home=home)).empty  # the deadline is no human verdict
     assert load_labels(ServiceConfig(home=tmp_path / "nothing")).empty

@@ -81,12 +81,12 @@ def test_pages_need_a_session_and_forms_need_the_csrf_token(settled: Settled) ->
 def test_queue_puts_signoff_first_then_money_and_filters(settled: Settled) -> None:
     client = settled.api.client
     sign_in(client, bearer_secret(settled.api.reviewer))
-    page = client.get("/review/queue").text
+    page = client.get("/review/queue?kind=post").text
     held = {
         c: sum(1 for p in s["posts"] if float(p["held_amount"]) > 0) for c, s in settled.settlements.items()
     }
     assert len(case_ids(page)) == sum(held.values()) >= 3
-    only_open = client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}").text
+    only_open = client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}&kind=post").text
     assert len(case_ids(only_open)) == held[OPEN_CAMPAIGN]
     # the campaign past its cutoff withholds 67% of its payout (sign-off), the other 28% (no sign-off)
     assert settled.settlements[CLOSED_CAMPAIGN]["needs_signoff"]
@@ -99,7 +99,7 @@ def test_queue_puts_signoff_first_then_money_and_filters(settled: Settled) -> No
     assert signed == sorted(signed, reverse=True) and unsigned == sorted(unsigned, reverse=True)
     reason = settled.settlements[OPEN_CAMPAIGN]["posts"]
     some_reason = next(r for p in reason if float(p["held_amount"]) > 0 for r in p["reasons"])
-    by_reason = client.get(f"/review/queue?reason={some_reason}").text
+    by_reason = client.get(f"/review/queue?reason={some_reason}&kind=post").text
     assert 1 <= len(case_ids(by_reason)) <= len(case_ids(page))
     assert case_ids(client.get("/review/queue?mine=true").text) == []
 
@@ -124,7 +124,7 @@ def test_decisions_adjust_audit_and_label(settled: Settled) -> None:
     client, api = settled.api.client, settled.api
     csrf = sign_in(client, bearer_secret(api.reviewer))
     sid = settled.settlements[OPEN_CAMPAIGN]["settlement_id"]
-    ids = case_ids(client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}").text)
+    ids = case_ids(client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}&kind=post").text)
     assert len(ids) >= 2
     fraud, clean = ids[0], ids[1]
     for case_id, action in ((fraud, "confirm_fraud"), (clean, "clear")):
@@ -163,7 +163,7 @@ def test_decisions_adjust_audit_and_label(settled: Settled) -> None:
 def test_partial_release_and_bulk(settled: Settled) -> None:
     client, api = settled.api.client, settled.api
     csrf = sign_in(client, bearer_secret(api.reviewer))
-    ids = case_ids(client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}").text)
+    ids = case_ids(client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}&kind=post").text)
     first = ids[0]
     client.get(f"/review/cases/{first}")
     too_much = client.post(
@@ -184,7 +184,7 @@ def test_partial_release_and_bulk(settled: Settled) -> None:
     sid = settled.settlements[OPEN_CAMPAIGN]["settlement_id"]
     adjustments = client.get(f"/v1/settlements/{sid}/adjustments", headers=api.reviewer).json()
     assert [a["amount"] for a in adjustments] == ["0.01"]
-    assert case_ids(client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}").text) == []
+    assert case_ids(client.get(f"/review/queue?campaign={OPEN_CAMPAIGN}&kind=post").text) == []
 
 
 def test_deadline_pays_the_clean_share_and_keeps_the_rest(settled: Settled) -> None:
@@ -192,16 +192,20 @@ def test_deadline_pays_the_clean_share_and_keeps_the_rest(settled: Settled) -> N
     console = build_review(client.app.state.services)  # type: ignore[attr-defined]
     console.cases.sync()
     now = datetime.now(UTC)
-    overdue = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN), now=now)
+    overdue = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN, kind="post"), now=now)
     expected = {c.case_id: console.decisions.clean_share(c) for c in overdue}
     assert expected and any(v > 0 for v in expected.values())
+    accounts = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN, kind="account"), now=now)
     decided = console.decisions.decide_overdue(now=now)
-    assert {d.case_id: d.released for d in decided} == expected
+    # an overdue account case is decided by deadline too: nothing released, no label
+    assert {d.case_id: d.released for d in decided} == expected | {
+        c.case_id: Decimal("0.00") for c in accounts
+    }
     assert all(d.action == "deadline_default" and d.n_labels == 0 for d in decided)
     sid = settled.settlements[CLOSED_CAMPAIGN]["settlement_id"]
-    trail = client.get("/v1/audit", params={"target": sid}, headers=api.reviewer).json()
+    trail = client.get("/v1/audit", params={"target": sid, "limit": 1000}, headers=api.reviewer).json()
     deadline_rows = [row for row in trail if row["action"] == "review.deadline_default"]
-    assert len(deadline_rows) == len(expected)
+    assert len(deadline_rows) == len(expected) + len(accounts)
     assert all(row["detail"]["decided_by_deadline"] for row in deadline_rows)
     released = client.get(f"/v1/settlements/{sid}/adjustments", headers=api.reviewer).json()
     assert sum(Decimal(a["amount"]) for a in released) == sum(expected.values())

@@ -11,7 +11,7 @@ from serving.auth import Principal
 from serving.errors import Conflict
 from serving.labels import load_labels
 from serving.review.cases import STUCK_AFTER, QueueFilter
-from serving.review.decisions import DEADLINE, adjustment_reason, review_key
+from serving.review.outcomes import DEADLINE, adjustment_reason, review_key
 from serving.review.service import ReviewServices, build_review
 from serving.schemas import AdjustmentIn
 from tests.review.conftest import (
@@ -58,9 +58,10 @@ def test_stuck_cases_are_decided_from_their_adjustment_or_reopened(settled: Sett
     now = datetime.now(UTC)
     earlier = now - STUCK_AFTER - timedelta(minutes=1)
     paid, unpaid = (
-        c.case_id for c in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN), now=now)[:2]
+        c.case_id
+        for c in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind="post"), now=now)[:2]
     )
-    fresh = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN), now=now)[0].case_id
+    fresh = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN, kind="post"), now=now)[0].case_id
     _die_mid_decision(console, paid, user=reviewer, at=earlier, paid_action="clear")
     _die_mid_decision(console, unpaid, user=reviewer, at=earlier)
     _die_mid_decision(console, fresh, user=reviewer, at=now)  # maybe still being decided: left alone
@@ -103,7 +104,8 @@ def test_the_next_attempt_in_the_console_recovers_a_stuck_case(settled: Settled)
     now = datetime.now(UTC)
     earlier = now - STUCK_AFTER - timedelta(minutes=1)
     paid, unpaid = (
-        c.case_id for c in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN), now=now)[:2]
+        c.case_id
+        for c in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind="post"), now=now)[:2]
     )
     _die_mid_decision(console, paid, user=reviewer, at=earlier, paid_action="partial_release")
     _die_mid_decision(console, unpaid, user=reviewer, at=earlier)

@@ -1,0 +1,136 @@
+"""The account case page's view model: the account's reasons, engagements, infrastructure and group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from serving.db.repository import Repository
+from serving.review.accounts import account_lines, flagged_engagers, settlement_verdicts
+from serving.review.charts import graph_svg
+from serving.review.decisions import DecisionService
+from serving.review.evidence import (
+    Graph,
+    account_age,
+    account_infrastructure,
+    group_graph,
+    reason_evidence,
+    sample_events,
+)
+from serving.review.rows import CaseRow
+from serving.review.view import case_decision, currency_of, records, settlement_events
+from serving.store import EventStore
+
+
+@dataclass(frozen=True)
+class AccountEvidence:
+    """Everything the account case page shows besides the case row itself."""
+
+    currency: str
+    risk: str
+    reasons_line: str
+    n_engagements: int
+    n_invalid: int
+    posts: list[dict[str, Any]]  # post_id, engagements, at_stake, releasable, is_held
+    releasable: Decimal  # what clearing releases now (held money of its engagements on held posts)
+    graph_svg: str
+    graph_post: str
+    graph_accounts: int
+    graph_posts: int
+    reasons: list[dict[str, Any]]
+    devices: list[dict[str, Any]]
+    ips: list[dict[str, Any]]
+    age: dict[str, str]
+    samples: list[dict[str, Any]]
+    decision: dict[str, Any] | None
+    note: str
+
+
+def account_evidence(
+    case: CaseRow, *, decisions: DecisionService, store: EventStore, repository: Repository
+) -> AccountEvidence:
+    """Read the settlement's verdicts and the period's events once; build the account's evidence."""
+    account_id = case.account_id or ""
+    settlement = repository.settlement(case.settlement_id)
+    note = ""
+    try:
+        verdicts = settlement_verdicts(
+            case.settlement_id,
+            repository=repository,
+            detection=decisions.detection,
+            params=decisions.params,
+        )
+    except Exception:
+        verdicts = None
+        note = "the detection verdicts of this settlement cannot be read; nothing can be released from here"
+    mine = pd.DataFrame()
+    lines = pd.DataFrame()
+    risk, reasons_line, releasable = "", "", Decimal("0.00")
+    graph, graph_post = None, ""
+    if verdicts is not None:
+        engagements = verdicts.engagements
+        mine = engagements.loc[engagements["user_id"].astype("str") == account_id].copy()
+        mine["ts"] = pd.to_datetime(mine["ts"], utc=True)
+        lines = account_lines(verdicts, {account_id})
+        flagged = flagged_engagers(verdicts.accounts)
+        own = flagged.loc[flagged["account_id"] == account_id]
+        if not own.empty:
+            risk = f"{float(own['risk'].iloc[0]):.2f}"
+            reasons_line = str(own["reasons"].iloc[0]).replace(";", ", ")
+        if not lines.empty:
+            graph_post = str(
+                lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"].iloc[0]
+            )
+            run_verdicts = (
+                decisions.detection.verdicts(settlement.run_id) if settlement and settlement.run_id else None
+            )
+            if run_verdicts is not None:
+                graph = group_graph(run_verdicts, graph_post, review_risk=decisions.params.review_risk)
+        releasable = sum((v for _, v in decisions.account_plan(case).releases), Decimal("0.00"))
+    period_events = settlement_events(store, settlement)
+    own_events = (
+        period_events.loc[period_events["user_id"].astype("str") == account_id]
+        if not period_events.empty
+        else period_events
+    )
+    samples = sample_events(mine, own_events, n=20) if not mine.empty else pd.DataFrame()
+    if not samples.empty:
+        samples["post_id"] = samples["event_id"].map(
+            mine.drop_duplicates("event_id").set_index("event_id")["post_id"]
+        )
+    post_rows = (
+        lines.assign(
+            at_stake=lines["at_stake"].round(2),
+            releasable=lines["releasable"].round(2),
+            is_held=lines["post_id"].isin(sorted(verdicts.held_posts)) if verdicts is not None else False,
+        )
+        if not lines.empty
+        else lines
+    )
+    empty_graph = Graph(accounts=pd.DataFrame(), posts=pd.DataFrame(), edges=pd.DataFrame())
+    graph_title = (
+        f"Doubted accounts of post {graph_post} (this account's main post) and the posts they engage"
+    )
+    return AccountEvidence(
+        currency=currency_of(settlement.body if settlement is not None else "{}"),
+        risk=risk,
+        reasons_line=reasons_line,
+        n_engagements=len(mine),
+        n_invalid=int(mine["invalid"].astype(bool).sum()) if not mine.empty else 0,
+        posts=records(post_rows),
+        releasable=releasable,
+        graph_svg=graph_svg(graph or empty_graph, title=graph_title),
+        graph_post=graph_post,
+        graph_accounts=0 if graph is None else len(graph.accounts),
+        graph_posts=0 if graph is None else len(graph.posts),
+        reasons=records(reason_evidence(mine) if not mine.empty else pd.DataFrame()),
+        devices=records(account_infrastructure(own_events, period_events, "device_id")),
+        ips=records(account_infrastructure(own_events, period_events, "ip")),
+        age=account_age(own_events),
+        samples=records(samples),
+        decision=case_decision(repository, case.case_id),
+        note=note,
+    )
