@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -64,6 +65,15 @@ def _to_sign_in() -> RedirectResponse:
 
 def _refuse(request: Request, user: ReviewUser | None, message: str, status_code: int) -> HTMLResponse:
     return _page(request, "error.html", {"user": user, "message": message}, status_code=status_code)
+
+
+def _act(request: Request, user: ReviewUser, act: Callable[[], object], *, then: str) -> Response:
+    """Do a form's action, then go to ``then``; a service refusal is shown as an error page."""
+    try:
+        act()
+    except ServiceError as error:
+        return _refuse(request, user, error.detail, error.status_code)
+    return RedirectResponse(then, status_code=303)
 
 
 def _form_user(request: Request, review: ReviewServices, csrf_token: str) -> ReviewUser | Response:
@@ -309,13 +319,14 @@ def decide(
         value = Decimal(amount) if amount.strip() else None
     except InvalidOperation:
         return _refuse(request, user, f"amount: {amount!r} is not a number", 422)
-    try:
-        review.decisions.decide(
+    return _act(
+        request,
+        user,
+        lambda: review.decisions.decide(
             case_id, action=action, note=note, amount=value, user=user.principal, now=utcnow()
-        )
-    except ServiceError as error:
-        return _refuse(request, user, error.detail, error.status_code)
-    return RedirectResponse(f"/review/cases/{case_id}", status_code=303)
+        ),
+        then=f"/review/cases/{quote(case_id, safe='')}",
+    )
 
 
 @router.post("/cases/{case_id}/release")
@@ -326,11 +337,9 @@ def release(
     user = _form_user(request, review, csrf_token)
     if not isinstance(user, ReviewUser):
         return user
-    try:
-        review.cases.release(case_id, user=user.principal)
-    except ServiceError as error:
-        return _refuse(request, user, error.detail, error.status_code)
-    return RedirectResponse("/review/queue", status_code=303)
+    return _act(
+        request, user, lambda: review.cases.release(case_id, user=user.principal), then="/review/queue"
+    )
 
 
 @router.post("/cases/{case_id}/take-over")
@@ -345,11 +354,12 @@ def take_over(
     user = _form_user(request, review, csrf_token)
     if not isinstance(user, ReviewUser):
         return user
-    try:
-        review.cases.take_over(case_id, user=user.principal, note=note, now=utcnow())
-    except ServiceError as error:
-        return _refuse(request, user, error.detail, error.status_code)
-    return RedirectResponse(f"/review/cases/{quote(case_id, safe='')}", status_code=303)
+    return _act(
+        request,
+        user,
+        lambda: review.cases.take_over(case_id, user=user.principal, note=note, now=utcnow()),
+        then=f"/review/cases/{quote(case_id, safe='')}",
+    )
 
 
 @router.post("/settlements/{settlement_id}/signoff")
@@ -367,13 +377,15 @@ def signoff(
         return user
     if user.principal.role not in REVIEW_ROLES:  # POST /v1/settlements/{id}/signoff: reviewer or admin
         return _refuse(request, user, f"a {user.principal.role.value} key cannot sign off", 403)
-    try:
-        signed = SignoffIn(note=checked_note(note))
-        review.services.corrections.signoff(settlement_id, signed, actor=user.principal)
-    except ServiceError as error:
-        return _refuse(request, user, error.detail, error.status_code)
     back = f"/review/cases/{quote(case_id, safe='')}" if case_id else "/review/queue"
-    return RedirectResponse(back, status_code=303)
+    return _act(
+        request,
+        user,
+        lambda: review.services.corrections.signoff(
+            settlement_id, SignoffIn(note=checked_note(note)), actor=user.principal
+        ),
+        then=back,
+    )
 
 
 def format_left(now: datetime, cutoff: datetime) -> str:
