@@ -51,6 +51,7 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from serving.io import event_rows
 from training.simulator import SimConfig, simulate
 
 CLI = [sys.executable, "-m", "cpeguard.cli"]
@@ -91,19 +92,6 @@ def _pct(values: list[float]) -> dict[str, float]:
         "p99_ms": round(float(np.percentile(arr, 99)), 2),
         "max_ms": round(float(arr.max()), 2),
     }
-
-
-def event_rows(events: pd.DataFrame) -> list[dict[str, object]]:
-    """Events as JSON-ready contract rows."""
-    out = events.copy()
-    for column in ("ts", "user_created_at"):
-        out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    out["user_followers"] = out["user_followers"].astype("float64")
-    records: list[dict[str, Any]] = out.astype(object).where(out.notna(), None).to_dict(orient="records")  # type: ignore[assignment]
-    for record in records:
-        if record["user_followers"] is not None:
-            record["user_followers"] = int(record["user_followers"])
-    return records
 
 
 def big_campaign() -> tuple[pd.DataFrame, dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -109,3 +110,16 @@ def accounts_output(accounts: pd.DataFrame) -> pd.DataFrame:
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with a fresh index; ``write_parquet`` writes its categoricals as plain strings."""
     return frame.reset_index(drop=True)
+
+
+def event_rows(events: pd.DataFrame) -> list[dict[str, Any]]:
+    """Contract events as JSON-ready rows, the body of ``POST /v1/events`` (ISO-8601 UTC times)."""
+    out = events.copy()
+    for column in ("ts", "user_created_at"):
+        out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out["user_followers"] = out["user_followers"].astype("float64")
+    records: list[dict[str, Any]] = out.astype(object).where(out.notna(), None).to_dict(orient="records")  # type: ignore[assignment]
+    for record in records:
+        if record["user_followers"] is not None:
+            record["user_followers"] = int(record["user_followers"])
+    return records

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from detectors.scorer import ScoringParams
 from serving.auth import Principal, Role
+from serving.io import event_rows
 from tests.serving import conftest as serving_fixtures
-from tests.serving.conftest import Api, campaign_terms, event_rows, make_api
+from tests.serving.conftest import Api, campaign_terms, make_api
 from training.simulator import SimulatedSet
 
 # the API tests' fixtures: a small simulated set, and SQLite or a fresh PostgreSQL database

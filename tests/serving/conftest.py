@@ -43,19 +43,6 @@ def sim() -> SimulatedSet:
     return simulate(SimConfig(seed=3, scale=0.05))
 
 
-def event_rows(events: pd.DataFrame) -> list[dict[str, object]]:
-    """Events as JSON-ready contract rows."""
-    out = events.copy()
-    for column in ("ts", "user_created_at"):
-        out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    out["user_followers"] = out["user_followers"].astype("float64")
-    records: list[dict[str, object]] = out.astype(object).where(out.notna(), None).to_dict(orient="records")  # type: ignore[assignment]
-    for record in records:
-        if record["user_followers"] is not None:
-            record["user_followers"] = int(record["user_followers"])  # type: ignore[call-overload]
-    return records
-
-
 def campaign_terms(campaigns: pd.DataFrame, campaign_id: str) -> dict[str, str]:
     """A simulated campaign as the PUT /v1/campaigns body."""
     row: Any = campaigns.set_index("campaign_id").loc[campaign_id]

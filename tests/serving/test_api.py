@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 
 from detectors.scorer import ScoredWindow
 from serving.app import create_app
-from tests.serving.conftest import POSTGRES_URL, Api, campaign_terms, event_rows, make_api
+from serving.io import event_rows
+from tests.serving.conftest import POSTGRES_URL, Api, campaign_terms, make_api
 from training.simulator import SimulatedSet
 
 CAMPAIGN = "cmp002"

@@ -11,7 +11,8 @@ import pytest
 
 from detectors.scorer import ScoringParams
 from serving.detection import shadow_differences
-from tests.serving.conftest import Api, campaign_terms, event_rows, make_api
+from serving.io import event_rows
+from tests.serving.conftest import Api, campaign_terms, make_api
 from tests.training.weekly import fast_config, store_uri
 from training.pipeline import TrainingResult, WeekData, run
 from training.simulator import SimulatedSet

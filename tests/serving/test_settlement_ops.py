@@ -15,9 +15,10 @@ from serving.auth import Principal, Role
 from serving.db.engine import make_engine, migrate
 from serving.db.models import DetectionRun
 from serving.db.repository import Repository, utcnow
+from serving.io import event_rows
 from serving.keys import KeyService
 from serving.verdicts import events_hash
-from tests.serving.conftest import Api, campaign_terms, event_rows, make_api
+from tests.serving.conftest import Api, campaign_terms, make_api
 from tests.serving.test_api import CAMPAIGN, PERIOD, SETTLE, _load, _settle
 from training.simulator import SimulatedSet
 
