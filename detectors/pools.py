@@ -5,18 +5,24 @@ IP and lets it engage on an organic-looking clock; what it cannot hide is that
 the same pool serves every order, so posts of unrelated creators share far more
 light engagers than chance allows. This is SynchroTrap's co-engagement without
 its time window, on the post x post projection of the user x post graph.
+
+Chance is a configuration model of the window's light accounts, so the window
+must be one platform's (``detectors.strata.per_platform``): accounts never
+cross platforms, and over a window of several the overlap on a small platform
+looks far less likely than it is.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
 from detectors.base import Detection
-from features.codes import codes, distinct
+from features.codes import codes, distinct, distinct_counts
 
 NAME = "pool"
 
@@ -26,22 +32,38 @@ def seller_pools(
     *,
     min_degree: int = 2,
     max_degree: int = 12,
-    min_shared: int = 8,
-    min_lift: float = 50.0,
-    min_account_posts: int = 2,
-    min_focus: float = 0.6,
+    min_shared: int = 5,
+    max_p_value: float = 0.01,
+    max_fdr: float = 0.1,
+    min_creators: int = 2,
     min_accounts: int = 10,
+    resolutions: tuple[float, ...] = (0.5, 1.0),
 ) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
     Only light accounts (``min_degree`` to ``max_degree`` distinct posts in the
     window) count: heavy users overlap everywhere and a single engagement says
     nothing. Two posts of different creators are linked when they share at least
-    ``min_shared`` light accounts and ``min_lift`` x what a configuration model
-    of the light accounts' degrees predicts (a creator's own fans link only that
-    creator's posts, so same-creator pairs never count). Linked posts form pools;
-    an account belongs to one when at least ``min_account_posts`` of its posts,
-    and ``min_focus`` of all of them, lie in it.
+    ``min_shared`` light accounts and a configuration model of the light
+    accounts' degrees makes that many shared accounts unlikely: Poisson tail at
+    most ``max_p_value``, Bonferroni-corrected over every pair of posts of
+    different creators (a creator's own fans link only that creator's posts, so
+    same-creator pairs never count). Linked posts form pools.
+
+    Linked posts form pools: Louvain communities of the link graph at each of
+    ``resolutions`` (coarse first), so that one seller's posts stay together
+    without being chained to another seller's through a post both served. An
+    event belongs to the first pool, in that order, that holds its account.
+
+    Whether an account belongs to a pool is decided like a false discovery
+    rate, in creators: an account that engaged ``d`` creators, ``k`` of them
+    (at least ``min_creators``) in the pool, is a member when, among the
+    accounts of ``d`` creators with at least ``k`` in the pool, chance (each of
+    an account's creators landing in the pool in proportion to the pool's share
+    of the window's honest engagement) explains at most ``max_fdr`` of them. An
+    honest light account that happened on two popular pool posts is as common
+    as chance says and stays out; the pool's accounts, which keep coming back to
+    unrelated creators, are far more common.
     """
     n = len(engagements)
     users = codes(engagements["user_id"])
@@ -56,27 +78,138 @@ def seller_pools(
     light = (degree[pair_user] >= min_degree) & (degree[pair_user] <= max_degree)
     if light.sum() < min_accounts:
         return Detection.empty(NAME, n)
+    pair_user, pair_post = pair_user[light], pair_post[light]
+    creator = _post_creators(engagements, posts, n_posts)
     links = _linked_posts(
-        pair_user[light],
-        pair_post[light],
-        _post_creators(engagements, posts, n_posts),
+        pair_user,
+        pair_post,
+        creator,
         n_posts,
         min_shared=min_shared,
-        min_lift=min_lift,
+        max_p_value=max_p_value,
     )
     if links.empty:
         return Detection.empty(NAME, n)
-    n_pools, post_pool = _pools(links, n_posts)
-    pair_pool = post_pool[pair_post]
+    # a post of an unknown creator stands for a creator of its own
+    creator = np.where(creator >= 0, creator, int(creator.max()) + 1 + np.arange(n_posts))
+    event_pool = np.full(n, -1, dtype=np.int64)
+    lifts: list[npt.NDArray[np.float64]] = []
+    for resolution in resolutions:
+        n_pools, post_pool = _pools(links, n_posts, resolution=resolution)
+        members = _members(
+            pair_user,
+            creator[pair_post],
+            post_pool[pair_post],
+            n_pools,
+            min_degree=min_degree,
+            max_degree=max_degree,
+            min_creators=min_creators,
+            max_fdr=max_fdr,
+        )
+        pool_of_event = post_pool[np.maximum(posts, 0)]
+        # an event found at a coarser resolution keeps that pool
+        found = ok & (event_pool < 0) & (pool_of_event >= 0)
+        found &= np.isin(users * (n_pools + 1) + pool_of_event, members)
+        event_pool[found] = pool_of_event[found] + sum(len(lift) for lift in lifts)
+        lifts.append(_median_lift(links, post_pool, n_pools))
+    return _detection(engagements, event_pool, np.concatenate(lifts), min_accounts)
+
+
+def _median_lift(
+    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int
+) -> npt.NDArray[np.float64]:
+    """Per pool: the median lift of the links inside it."""
+    a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
+    inside = a == b
+    median = pd.Series(links["lift"].to_numpy()[inside]).groupby(a[inside]).median()
+    return median.reindex(np.arange(n_pools)).fillna(0.0).to_numpy(np.float64)
+
+
+def _members(
+    pair_user: npt.NDArray[np.int64],
+    pair_creator: npt.NDArray[np.int64],
+    pair_pool: npt.NDArray[np.int64],
+    n_pools: int,
+    *,
+    min_degree: int,
+    max_degree: int,
+    min_creators: int,
+    max_fdr: float,
+) -> npt.NDArray[np.int64]:
+    """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``).
+
+    Accounts are counted in creators, not posts: a fan of one creator who
+    bought engagement follows all of that creator's pooled posts, which is
+    loyalty, not a pool; a pool's account keeps turning up at unrelated creators.
+    """
+    width = int(pair_creator.max()) + 1
+    user_creator = distinct(pair_user * width + pair_creator)
+    degree = np.bincount(user_creator // width)
     in_pool = pair_pool >= 0
-    key = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
-    member_keys, posts_in_pool = np.unique(key, return_counts=True)
-    member_user = member_keys // (n_pools + 1)
-    is_member = (posts_in_pool >= min_account_posts) & (posts_in_pool / degree[member_user] >= min_focus)
-    members = member_keys[is_member]
-    event_key = users * (n_pools + 1) + np.where(posts >= 0, post_pool[np.maximum(posts, 0)], -1)
-    hit = ok & (post_pool[np.maximum(posts, 0)] >= 0) & np.isin(event_key, members)
-    return _detection(engagements, hit, post_pool[np.maximum(posts, 0)], links, post_pool, min_accounts)
+    user_pool = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
+    triples = distinct(user_pool * width + pair_creator[in_pool])
+    keys, k = distinct_counts(triples // width)
+    key_user, key_pool = keys // (n_pools + 1), keys % (n_pools + 1)
+    key_degree = np.minimum(degree[key_user], max_degree)
+    accounts_of_degree = np.bincount(
+        np.minimum(degree[distinct(pair_user)], max_degree), minlength=max_degree + 1
+    ).astype(np.float64)
+    total_mass = float(len(user_creator))
+    pool_mass = np.bincount(triples // width % (n_pools + 1), minlength=n_pools).astype(np.float64)
+    member = np.zeros(len(keys), dtype=bool)
+    for _ in range(10):
+        # chance is the honest share of engagement: members' own pool creators are taken out
+        member_mass = np.bincount(key_pool[member], weights=k[member], minlength=n_pools)
+        share = (pool_mass - member_mass) / max(total_mass - float(member_mass.sum()), 1.0)
+        found = _significant(
+            k,
+            key_degree,
+            key_pool,
+            share,
+            accounts_of_degree,
+            min_degree=min_degree,
+            max_degree=max_degree,
+            min_creators=min_creators,
+            max_fdr=max_fdr,
+        )
+        if np.array_equal(found, member):
+            break
+        member = found
+    return keys[member]
+
+
+def _significant(
+    k: npt.NDArray[np.int64],
+    degree: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.int64],
+    share: npt.NDArray[np.float64],
+    accounts_of_degree: npt.NDArray[np.float64],
+    *,
+    min_degree: int,
+    max_degree: int,
+    min_creators: int,
+    max_fdr: float,
+) -> npt.NDArray[np.bool_]:
+    """Per (account, pool) row: chance explains at most ``max_fdr`` of the accounts like it or more."""
+    n_pools = len(share)
+    width = max_degree + 1
+    # observed accounts per (pool, degree, posts in pool), and what chance predicts
+    cell = (pool * width + degree) * width + k
+    observed = np.bincount(cell, minlength=n_pools * width * width).reshape(n_pools, width, width)
+    d = np.arange(width)[:, None]
+    j = np.arange(width)[None, :]
+    choose = np.array([[math.comb(a, b) for b in range(width)] for a in range(width)], dtype=np.float64)
+    p = np.clip(share, 0.0, 1.0)[:, None, None]
+    pmf = choose[None] * p ** j[None] * (1.0 - p) ** np.maximum(d - j, 0)[None] * (j <= d)[None]
+    expected = accounts_of_degree[None, :, None] * pmf
+    # tails over k' >= k, from the largest k down
+    observed_tail = np.cumsum(observed[:, :, ::-1], axis=2)[:, :, ::-1]
+    expected_tail = np.cumsum(expected[:, :, ::-1], axis=2)[:, :, ::-1]
+    fdr = expected_tail / np.maximum(observed_tail, 1)
+    ok_cell = (fdr <= max_fdr) & (j >= min_creators)[None] & (d >= min_degree)[None]
+    # step-up: once some k* passes, every k above it does too
+    ok_cell = np.maximum.accumulate(ok_cell, axis=2)
+    return np.asarray(ok_cell.reshape(-1)[cell], dtype=bool)
 
 
 def _post_creators(
@@ -98,9 +231,11 @@ def _linked_posts(
     n_posts: int,
     *,
     min_shared: int,
-    min_lift: float,
+    max_p_value: float,
 ) -> pd.DataFrame:
     """Pairs of posts of different creators that share far more light accounts than chance."""
+    from scipy.special import pdtrc  # lazy: scipy.special costs import time
+
     _, user_rows = np.unique(user, return_inverse=True)
     matrix = sparse.csr_matrix(
         (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(int(user_rows.max()) + 1, n_posts)
@@ -115,41 +250,66 @@ def _linked_posts(
         * (post_degree[shared.row] / mass)
         * (post_degree[shared.col] / mass)
     )
+    cross = (creator[shared.row] != creator[shared.col]) | (creator[shared.row] < 0)
+    candidate = cross & (shared.data >= min_shared)
+    tests = _cross_creator_pairs(creator[post_degree > 0])
+    p_value = np.ones(len(shared.data))
+    p_value[candidate] = pdtrc(shared.data[candidate] - 1, np.maximum(expected[candidate], 1e-12))
+    keep = candidate & (p_value <= max_p_value / max(tests, 1.0))
     lift = shared.data / np.maximum(expected, 1e-9)
-    keep = (
-        (shared.data >= min_shared)
-        & (lift >= min_lift)
-        & ((creator[shared.row] != creator[shared.col]) | (creator[shared.row] < 0))
-    )
     return pd.DataFrame(
-        {"a": shared.row[keep], "b": shared.col[keep], "shared": shared.data[keep], "lift": lift[keep]}
+        {
+            "a": shared.row[keep],
+            "b": shared.col[keep],
+            "shared": shared.data[keep],
+            "lift": lift[keep],
+            "p_value": p_value[keep],
+        }
     )
 
 
-def _pools(links: pd.DataFrame, n_posts: int) -> tuple[int, npt.NDArray[np.int64]]:
-    """Connected groups of linked posts; per post its pool number, -1 when unlinked."""
-    graph = sparse.coo_matrix(
-        (np.ones(len(links)), (links["a"].to_numpy(), links["b"].to_numpy())), shape=(n_posts, n_posts)
-    )
-    _, labels = connected_components(graph, directed=False)
-    linked = np.zeros(n_posts, dtype=bool)
-    linked[links["a"].to_numpy()] = True
-    linked[links["b"].to_numpy()] = True
-    pool_ids, post_pool = np.unique(labels[linked], return_inverse=True)
+def _cross_creator_pairs(creator: npt.NDArray[np.int64]) -> float:
+    """Pairs of posts of different creators among posts with these creators (-1: unknown, each its own)."""
+    n = float(len(creator))
+    known = creator[creator >= 0]
+    same = np.bincount(known).astype(np.float64) if len(known) else np.zeros(0)
+    return (n * (n - 1) - float((same * (same - 1)).sum())) / 2
+
+
+def _pools(links: pd.DataFrame, n_posts: int, *, resolution: float) -> tuple[int, npt.NDArray[np.int64]]:
+    """Communities of linked posts; per post its pool number, -1 when unlinked.
+
+    One seller's orders link every pair of its posts; a farm's camouflage on
+    honest posts and shared accounts between sellers add thinner links between
+    such cliques. Louvain communities of the link graph, weighted by the shared
+    accounts beyond chance, keep each seller's posts together without chaining
+    them into one pool, whose wide share of engagement would hide its members.
+    Below ``resolution`` 1 a seller's clique, whose link weights vary only by
+    chance, is never cut in two (at 1 modularity gains almost nothing by keeping
+    it whole); at 1, two sellers joined by one post they both served separate.
+    """
+    import networkx as nx  # lazy: networkx costs import time
+
+    shared = links["shared"].to_numpy()
+    beyond_chance = shared - shared / links["lift"].to_numpy()
+    graph = nx.Graph()
+    ends = zip(links["a"].to_numpy().tolist(), links["b"].to_numpy().tolist(), strict=True)
+    graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(ends, beyond_chance.tolist(), strict=True))
+    communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=0)
     out = np.full(n_posts, -1, dtype=np.int64)
-    out[np.flatnonzero(linked)] = post_pool
-    return len(pool_ids), out
+    for number, members in enumerate(sorted(communities, key=min)):
+        out[np.fromiter(members, dtype=np.int64)] = number
+    return len(communities), out
 
 
 def _detection(
     engagements: pd.DataFrame,
-    hit: npt.NDArray[np.bool_],
     event_pool: npt.NDArray[np.int64],
-    links: pd.DataFrame,
-    post_pool: npt.NDArray[np.int64],
+    median_lift: npt.NDArray[np.float64],
     min_accounts: int,
 ) -> Detection:
     n = len(engagements)
+    hit = event_pool >= 0
     frame = pd.DataFrame(
         {
             "pool": event_pool[hit],
@@ -164,22 +324,21 @@ def _detection(
         n_creators=("creator", "nunique"),
         n_events=("user", "size"),
     )
-    links = links.assign(pool=post_pool[links["a"].to_numpy()])
-    per_pool = per_pool.join(links.groupby("pool")["lift"].median().rename("median_lift"))
+    per_pool["median_lift"] = median_lift[per_pool.index.to_numpy()]
     kept = per_pool[per_pool["n_accounts"] >= min_accounts]
     if kept.empty:
         return Detection.empty(NAME, n)
     group_of_pool = pd.Series(np.arange(len(kept), dtype=np.int64), index=kept.index)
     event_group = np.full(n, -1, dtype=np.int64)
     event_group[hit] = group_of_pool.reindex(event_pool[hit]).fillna(-1).to_numpy(np.int64)
-    strength = np.clip(np.log10(kept["median_lift"].to_numpy() / 50.0) / 2, 0.0, 1.0)
+    strength = np.clip(np.log10(kept["median_lift"].to_numpy() / 5.0) / 2, 0.0, 1.0)
     score_of_group = 0.6 + 0.35 * strength
     score = np.where(event_group >= 0, score_of_group[np.maximum(event_group, 0)], 0.0)
     groups = kept.reset_index(drop=True)
     groups.insert(0, "group_id", np.arange(len(kept), dtype=np.int64))
     groups["evidence"] = [
         f"pool: {a} light accounts kept co-engaging {p} posts of {c} unrelated creators, "
-        f"post pairs sharing {x:.0f}x the accounts chance predicts"
+        f"post pairs sharing {x:.0f}x the accounts chance predicts on their platform"
         for a, p, c, x in zip(
             groups["n_accounts"], groups["n_posts"], groups["n_creators"], groups["median_lift"], strict=True
         )

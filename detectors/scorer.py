@@ -28,6 +28,7 @@ from detectors.rules import (
     spread_to_accounts,
     weight_by_focus,
 )
+from detectors.strata import per_platform
 from features.accounts import account_features
 from features.dedup import distinct_engagements
 from features.timing import publication_times
@@ -106,8 +107,8 @@ def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, Windo
         ("scripted", scripted_actions),
         ("ip_farm", shared_infrastructure),
         ("lockstep", partial(lockstep_groups, posts=posts)),
-        ("dense_block", dense_blocks),
-        ("pool", seller_pools),
+        ("dense_block", per_platform(dense_blocks)),
+        ("pool", per_platform(seller_pools)),
         ("ring", rings),
     ]
 
