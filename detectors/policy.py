@@ -9,7 +9,9 @@ from features.codes import distinct_counts, is_in
 from features.columns import PAID_ACTIONS
 
 PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
-NOT_BUYING_REASONS = frozenset({"duplicate"})
+# invalid (never paid) but no fault of the engaging account or the creator: the platform
+# counting one engagement twice (a re-count, features/dedup.py) says nothing about either
+NOT_ACCOUNT_FAULT_REASONS = frozenset({"duplicate"})
 
 
 def unit_prices(
@@ -104,7 +106,12 @@ def flag_accounts(
 ) -> pd.DataFrame:
     """Engaging accounts and creators with risk, whether to review them, and why.
 
-    An engager's risk is the highest risk among its engagements. A creator's risk
+    An engager's risk is the highest risk among its engagements, leaving out those
+    invalid only for a reason in ``NOT_ACCOUNT_FAULT_REASONS`` (a re-count stays
+    invalid and unpaid, but is the platform's doing, not the account's); it is
+    flagged when that risk reaches ``account_flag_risk`` and at least one of its
+    invalid engagements has a reason that is its fault, and its ``reasons`` are
+    those reasons. A creator's risk
     is the largest share, over its posts with at least ``min_post_claimed``
     claimed engagements, of claimed engagement found invalid for reasons a
     creator can be responsible for (not the platform's own replays): a buyer
@@ -114,24 +121,28 @@ def flag_accounts(
     Members of a detected ring are buyers outright.
     """
     invalid = engagements["invalid"].to_numpy(dtype=bool)
+    is_no_fault = invalid & is_in(engagements["reason"], tuple(NOT_ACCOUNT_FAULT_REASONS))
+    is_at_fault = invalid & ~is_no_fault
     users = (
         pd.DataFrame(
             {
                 "account_id": engagements["user_id"].array,
-                "risk": engagements["risk"].to_numpy(),
-                "n_invalid": invalid.astype(np.int64),
+                # a re-count's risk comes from the duplicate rule; the engagement it repeats
+                # is the account's own row and carries what the other detectors found
+                "risk": np.where(is_no_fault, 0.0, engagements["risk"].to_numpy(dtype=np.float64)),
+                "n_at_fault": is_at_fault.astype(np.int64),
             }
         )
         .groupby("account_id", sort=True, observed=True)
-        .agg(risk=("risk", "max"), n_invalid=("n_invalid", "sum"))
+        .agg(risk=("risk", "max"), n_at_fault=("n_at_fault", "sum"))
     )
-    user_reasons = _top_reasons(engagements.loc[invalid, ["user_id", "reason"]], key="user_id")
+    user_reasons = _top_reasons(engagements.loc[is_at_fault, ["user_id", "reason"]], key="user_id")
     users["role"] = "engager"
-    users["flagged"] = (users["risk"] >= account_flag_risk) & (users["n_invalid"] > 0)
+    users["flagged"] = (users["risk"] >= account_flag_risk) & (users["n_at_fault"] > 0)
     users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
     users = users.reset_index()
 
-    is_buying = invalid & ~is_in(engagements["reason"], tuple(NOT_BUYING_REASONS))
+    is_buying = is_at_fault.copy()
     if is_bought is not None:
         is_buying &= is_bought
     is_paid = is_in(engagements["action"], PAID_ACTIONS)

@@ -2,6 +2,8 @@ import numpy as np
 import pandas as pd
 
 from detectors.policy import decide_posts, flag_accounts, unit_prices
+from detectors.scorer import ScoringParams, score_window
+from tests.factories import clean, raw_event, raw_events
 
 
 def _scored(invalid_by_post: dict[str, list[bool]], *, action: str = "like") -> pd.DataFrame:
@@ -95,6 +97,40 @@ def test_flag_accounts_counts_only_post_level_evidence_and_rings_as_buying():
     creators = accounts[accounts["role"] == "creator"].set_index("account_id")
     assert not creators.loc["kcamouflaged", "flagged"]
     assert creators.loc["kring", "flagged"]
+
+
+def test_flag_accounts_does_not_flag_an_account_for_duplicate_recounts_only():
+    # u3 likes p1 once; the platform reports that like again under a new event_id
+    raw = pd.concat([raw_events(12), pd.DataFrame([raw_event(20, user_id="u3")])], ignore_index=True)
+    window = score_window(clean(raw), params=ScoringParams(workers=1))
+    engagements = window.engagements.set_index("event_id")
+    assert engagements.loc["e20", "is_recount"] and engagements.loc["e20", "invalid"]
+    assert engagements.loc["e20", "reason"] == "duplicate"
+    assert not engagements.loc["e3", "invalid"]
+    post = window.posts.set_index("post_id").loc["p1"]
+    assert (post["claimed"], post["valid"], post["decision"]) == (13, 12, "discount")
+    assert post["payable"] == 12.0 and post["withheld_amount"] == 1.0  # the re-count stays unpaid
+    accounts = window.accounts.set_index("account_id")
+    assert not accounts["flagged"].any()
+    assert accounts.loc["u3", "risk"] == 0.0 and accounts.loc["u3", "reasons"] == ""
+    assert accounts.loc["k1", "reasons"] == ""
+
+
+def test_flag_accounts_flags_an_account_with_a_recount_and_real_evidence():
+    engagements = _scored({"a": [False] * 4, "b": [False] * 4})
+    # u0: a re-count on a (invalid, duplicate) and a lockstep engagement on b; u1: re-counts only
+    recounts = engagements.index[(engagements["post_id"] == "a") & engagements["user_id"].isin(["u0", "u1"])]
+    engagements.loc[recounts, ["invalid", "risk", "reason"]] = [True, 1.0, "duplicate"]
+    lockstep = engagements.index[(engagements["post_id"] == "b") & (engagements["user_id"] == "u0")]
+    engagements.loc[lockstep, ["invalid", "risk", "reason"]] = [True, 0.8, "lockstep"]
+    posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.9)
+    accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
+    engagers = accounts[accounts["role"] == "engager"].set_index("account_id")
+    assert engagers.loc["u0", "flagged"]
+    assert engagers.loc["u0", "risk"] == 0.8  # its own evidence, not the re-count's 1.0
+    assert engagers.loc["u0", "reasons"] == "lockstep"
+    assert not engagers.loc["u1", "flagged"] and engagers.loc["u1", "reasons"] == ""
+    assert engagers["flagged"].sum() == 1
 
 
 def test_decide_posts_holds_when_much_of_a_post_is_uncertain():

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,6 +27,11 @@ PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:0
 # holding posts with a tenth invalid gives every small simulated campaign several cases
 REVIEW_PARAMS = ScoringParams(hold_invalid_share=0.02)
 OPEN_CAMPAIGN, CLOSED_CAMPAIGN = "cmp002", "cmp003"
+# added to the open campaign: a click farm behind one IP on two posts, and a fan flagged for one
+# engagement through the farm's IP whose own engagements on the farm's other (held) post are valid
+FARM_POSTS = ("p_farm_first", "p_farm_second")
+FARM_ACCOUNTS = tuple(f"u_farm_{i}" for i in range(8))
+FLAGGED_FAN = "u_farm_fan"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ def load_and_settle(
         }
         assert client.put(f"/v1/campaigns/{campaign}", json=terms, headers=billing).status_code == 200
         events = sim.events[sim.events["campaign_id"] == campaign]
+        if campaign == OPEN_CAMPAIGN:
+            events = pd.concat([events, farm_with_a_flagged_fan(events)], ignore_index=True)
         posted = client.post("/v1/events", json={"events": event_rows(events)}, headers=billing)
         assert posted.status_code == 200, posted.text
         answer = client.post(
@@ -63,6 +71,51 @@ def load_and_settle(
         assert answer.status_code == 201, answer.text
         settled[campaign] = answer.json()
     return settled
+
+
+def farm_with_a_flagged_fan(events: pd.DataFrame) -> pd.DataFrame:
+    """Events of a small IP farm on two new posts of the campaign of ``events``, and a flagged fan.
+
+    Before the farm, the simulated campaign's flagged accounts are farm accounts whose every
+    engagement is invalid: no account case there has held money a clear releases. The fan
+    (``FLAGGED_FAN``) likes the first farm post once through the farm's IP (ip_farm evidence that
+    flags it) and engages the second, held by the farm, four times from its own device and IP
+    hours after the farm; those stay valid (a fifth of its engagements caught is below the share
+    that spreads a group's verdict to an account's other engagements) and are what clearing it
+    releases. The farm's eight accounts are flagged too, with nothing to release.
+    """
+    first = events.iloc[0]
+    start = events["ts"].min().floor("D") + pd.Timedelta(days=2, hours=9)
+    old = events["user_created_at"].min()
+
+    def row(n: int, user: str, post: str, action: str, at: pd.Timedelta, *, ip: str) -> dict[str, Any]:
+        return {
+            "event_id": f"review-farm-{n:03d}",
+            "platform": first["platform"],
+            "campaign_id": first["campaign_id"],
+            "post_id": post,
+            "creator_id": "c_farm",
+            "user_id": user,
+            "action": action,
+            "ts": start + at,
+            "device_id": f"dev-{user}",
+            "ip": ip,
+            "user_created_at": old,
+            "user_followers": 3,
+            "comment_text": f"{user} likes this" if action == "comment" else None,
+        }
+
+    rows: list[dict[str, Any]] = []
+    for i, user in enumerate(FARM_ACCOUNTS):
+        for p, post in enumerate(FARM_POSTS):
+            rows.append(
+                row(len(rows), user, post, "like", pd.Timedelta(hours=6 * p, seconds=20 * i), ip="ip-farm")
+            )
+    rows.append(row(len(rows), FLAGGED_FAN, FARM_POSTS[0], "like", pd.Timedelta(seconds=90), ip="ip-farm"))
+    for k, action in enumerate(("like", "favorite", "comment", "share")):
+        at = pd.Timedelta(days=1, hours=3 * k)
+        rows.append(row(len(rows), FLAGGED_FAN, FARM_POSTS[1], action, at, ip=f"ip-{FLAGGED_FAN}"))
+    return pd.DataFrame(rows).astype(events.dtypes.to_dict())
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from serving.review.service import ReviewServices, build_review
 from serving.schemas import AdjustmentIn
 from tests.review.conftest import (
     CLOSED_CAMPAIGN,
+    FARM_POSTS,
+    FLAGGED_FAN,
     OPEN_CAMPAIGN,
     Settled,
     bearer_secret,
@@ -53,6 +55,7 @@ def _expected_stakes(console: ReviewServices, settlement: dict[str, object]) -> 
         accounts.loc[(accounts["role"] == "engager") & accounts["flagged"], "account_id"].astype("str")
     )
     campaign = services.repository.campaign(stored.campaign_id)
+    assert campaign is not None
     price = unit_prices(
         mine, campaigns_frame([campaign]), default_unit_price=services.config.params.default_unit_price
     )
@@ -79,6 +82,8 @@ def test_account_cases_are_queued_with_their_money_and_in_order(settled: Settled
         assert expected, f"the simulated campaign {campaign} has flagged accounts"
         assert {r.account_id: r.at_stake for r in rows} == expected
         assert all(r.post_id == f"account:{r.account_id}" and r.kind == "account" for r in rows)
+        # a case stands on evidence against the account: a re-count is the platform's doing
+        assert all(r.reasons and "duplicate" not in r.reasons for r in rows)
     assert console.cases.sync() == 0  # each settlement's accounts get their cases once
     client = settled.api.client
     # GET /v1/accounts/{id} reports the same flag
@@ -117,6 +122,9 @@ def test_confirm_and_clear_account_cases(settled: Settled) -> None:
     held_one = _with_release(console, rows, releasing=True)
     plan = console.decisions.account_plan(held_one)
     releasable = sum((v for _, v in plan.releases), Decimal("0.00"))
+    # flagged for its like through the farm's IP; its own engagements on the farm's held post are valid
+    assert held_one.account_id == FLAGGED_FAN and held_one.reasons == ["ip_farm"]
+    assert [post for post, _ in plan.releases] == [FARM_POSTS[1]]
     nothing_held = _with_release(console, rows, releasing=False)
     fraud = next(r for r in rows if r.case_id not in (held_one.case_id, nothing_held.case_id))
     csrf = sign_in(client, bearer_secret(api.reviewer))
