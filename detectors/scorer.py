@@ -136,8 +136,32 @@ def score_window(
     ``fitted`` is a training run's fitted state (``detectors.fitted``); without it
     scoring is cold: the anomaly ensemble is fitted on the window itself.
     """
+    return score_engagements(
+        distinct_engagements(events),
+        posts=posts,
+        campaigns=campaigns,
+        params=params,
+        progress=progress,
+        fitted=fitted,
+    )
+
+
+def score_engagements(
+    engagements: pd.DataFrame,
+    *,
+    posts: pd.DataFrame | None = None,
+    campaigns: pd.DataFrame | None = None,
+    params: ScoringParams | None = None,
+    progress: Callable[[str], None] | None = None,
+    fitted: FittedState | None = None,
+) -> ScoredWindow:
+    """``score_window`` of events already reduced by ``distinct_engagements``.
+
+    A caller that reads a large window can reduce it and drop the raw events
+    before scoring, so that the two never sit in memory together. The frame
+    gains the verdict columns in place.
+    """
     params = params or ScoringParams()
-    engagements = distinct_engagements(events)
     tasks = [(name, detector) for name, detector in window_detectors(posts) if name not in params.disabled]
     if "anomaly" not in params.disabled:
         tasks.append(("anomaly", partial(_anomalies, posts=posts, fitted=fitted)))
@@ -179,11 +203,11 @@ def score_window(
         invalid_risk=params.invalid_risk,
     )
     ring = next((d for d in detections if d.name == "ring"), None)
-    is_direct = (
-        1.0 - np.prod(1.0 - np.vstack(direct), axis=0) >= params.invalid_risk
-        if direct
-        else np.zeros(len(engagements), dtype=bool)
-    )
+    # noisy-OR of the post-level scores, one detector at a time (no detectors x events matrix)
+    keep = np.ones(len(engagements))
+    for score in direct:
+        keep *= 1.0 - score
+    is_direct = 1.0 - keep >= params.invalid_risk
     accounts = flag_accounts(
         engagements,
         decided,
@@ -197,5 +221,5 @@ def score_window(
         posts=decided,
         accounts=accounts,
         detections=tuple(detections),
-        unavailable_signals=unavailable_signals(events),
+        unavailable_signals=unavailable_signals(engagements),
     )

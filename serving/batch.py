@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.scorer import ScoredWindow, ScoringParams, score_window, window_detectors
+from detectors.scorer import ScoredWindow, ScoringParams, score_engagements, window_detectors
 from features.contract import empty_rejects
+from features.dedup import distinct_engagements
 from serving.io import (
     accounts_output,
     engagements_output,
@@ -59,6 +60,9 @@ def run_batch(
     notify("read")
     events = read_events(events_path)
     rejects = [events.rejects]
+    n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates("source_row"))
+    engagements = distinct_engagements(events.frame)
+    del events  # the raw rows are no longer needed: a large window's two copies never coexist
     campaigns = None
     if campaigns_path is not None:
         cleaned = read_campaigns(campaigns_path)
@@ -69,8 +73,8 @@ def run_batch(
         cleaned = read_posts(posts_path)
         posts = cleaned.frame
         rejects.append(cleaned.rejects)
-    scored = score_window(
-        events.frame, posts=posts, campaigns=campaigns, params=params, progress=notify, fitted=fitted
+    scored = score_engagements(
+        engagements, posts=posts, campaigns=campaigns, params=params, progress=notify, fitted=fitted
     )
     notify("write")
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
@@ -81,6 +85,6 @@ def run_batch(
     return BatchResult(
         scored=scored,
         rejects=all_rejects,
-        n_rows_read=len(events.frame) + len(events.rejects.drop_duplicates("source_row")),
+        n_rows_read=n_rows_read,
         out_dir=out_dir,
     )
