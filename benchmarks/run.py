@@ -56,7 +56,7 @@ finally:
 """
 
 
-def _timed_score(sim: Path, out: Path) -> dict[str, float]:
+def _timed_score(sim: Path, out: Path, *, code: Path | None = None) -> dict[str, float]:
     args = [
         "score",
         "--events",
@@ -70,7 +70,10 @@ def _timed_score(sim: Path, out: Path) -> dict[str, float]:
     ]
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, check=True)
+    # the child imports from its working directory first: ``code`` is another checkout to time
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, check=True, cwd=code
+    )
     wall = time.perf_counter() - started
     line = next(x for x in done.stderr.splitlines() if x.startswith("BENCH "))
     imports_s, pipeline_s, cpu_s, rss_kib = (float(x) for x in line.split()[1:])
@@ -108,12 +111,74 @@ def _row(size: int, n_events: int, runs: list[dict[str, float]]) -> dict[str, ob
     }
 
 
+def _compare(args: argparse.Namespace) -> None:
+    """Time this checkout and ``args.baseline`` alternately; report medians and their ratio."""
+    from training.simulator import SimConfig, simulate, write_simulated_set
+
+    base = args.baseline.resolve()
+    commit = subprocess.run(
+        ["git", "-C", str(base), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            sim = simulate(SimConfig(seed=args.seed, scale=size / EVENTS_PER_SCALE))
+            write_simulated_set(sim, Path(tmp) / f"sim{size}")
+            n = len(sim.events)
+            del sim
+            runs: dict[str, list[dict[str, float]]] = {"this": [], "baseline": []}
+            for i in range(args.repeats):
+                for label, code in (("this", None), ("baseline", base)):
+                    run = _timed_score(Path(tmp) / f"sim{size}", Path(tmp) / f"out-{label}-{i}", code=code)
+                    runs[label].append(run)
+                    print(f"{n:>10,} events  {label:8s} run {i + 1}: {run['wall_s']:6.1f} s", flush=True)
+            medians = {
+                label: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s", "peak_rss_mib")}
+                for label, rs in runs.items()
+            }
+            rows.append(
+                {
+                    "events": n,
+                    "repeats": args.repeats,
+                    "this": medians["this"],
+                    "baseline": medians["baseline"],
+                    "wall_ratio": round(medians["this"]["wall_s"] / medians["baseline"]["wall_s"], 3),
+                    "cpu_ratio": round(medians["this"]["cpu_s"] / medians["baseline"]["cpu_s"], 3),
+                    "all_wall_s": {label: [round(r["wall_s"], 2) for r in rs] for label, rs in runs.items()},
+                }
+            )
+    report = {
+        "benchmark": "cpeguard score, this checkout against a baseline checkout, interleaved runs",
+        "command": (
+            f"python -m benchmarks.run --sizes {args.sizes} --repeats {args.repeats} "
+            f"--baseline <checkout of {commit}>"
+        ),
+        "baseline_commit": commit,
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "score_speed_vs_baseline.json").write_text(json.dumps(report, indent=2))
+    for row in rows:
+        print(f"{row['events']:,} events: wall ratio {row['wall_ratio']}, CPU ratio {row['cpu_ratio']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100000,1000000,3000000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/base <commit>`) timed on the same inputs, "
+        "interleaved with this one; writes score_speed_vs_baseline.json instead",
+    )
     args = parser.parse_args()
+    if args.baseline is not None:
+        _compare(args)
+        return
     from training.simulator import SimConfig, simulate, write_simulated_set
 
     sizes = [int(s) for s in args.sizes.split(",")]
