@@ -58,9 +58,8 @@ def load_and_settle(
             "window_end": end.isoformat(),
         }
         assert client.put(f"/v1/campaigns/{campaign}", json=terms, headers=billing).status_code == 200
-        events = sim.events[sim.events["campaign_id"] == campaign]
-        if campaign == OPEN_CAMPAIGN:
-            events = pd.concat([events, farm_with_a_flagged_fan(events)], ignore_index=True)
+        ingested = review_events(sim)
+        events = ingested[ingested["campaign_id"] == campaign]
         posted = client.post("/v1/events", json={"events": event_rows(events)}, headers=billing)
         assert posted.status_code == 200, posted.text
         answer = client.post(
@@ -71,6 +70,12 @@ def load_and_settle(
         assert answer.status_code == 201, answer.text
         settled[campaign] = answer.json()
     return settled
+
+
+def review_events(sim: SimulatedSet) -> pd.DataFrame:
+    """What the review fixtures ingest: the simulated events and, in the open campaign, a small farm."""
+    open_campaign = sim.events[sim.events["campaign_id"] == OPEN_CAMPAIGN]
+    return pd.concat([sim.events, farm_with_a_flagged_fan(open_campaign)], ignore_index=True)
 
 
 def farm_with_a_flagged_fan(events: pd.DataFrame) -> pd.DataFrame:

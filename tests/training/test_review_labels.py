@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 from serving.labels import load_labels
 from serving.review.cases import QueueFilter
 from serving.review.service import build_review
-from tests.review.conftest import OPEN_CAMPAIGN, REVIEW_PARAMS, load_and_settle, principal
+from tests.review.conftest import OPEN_CAMPAIGN, REVIEW_PARAMS, load_and_settle, principal, review_events
 from tests.serving import conftest as serving_fixtures
 from tests.serving.conftest import make_api
 from tests.training.weekly import FAST_CLI_ENV, store_uri
@@ -70,7 +70,7 @@ def reviewed(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Rev
         apps.close()  # the app shuts down; the verdicts stay in its database
     labels = load_labels(api.config)
     events = root / "events.parquet"
-    sim.events.to_parquet(events)
+    review_events(sim).to_parquet(events)  # the week's events as the service ingested them
     return Reviewed(
         home=root / "home",
         database_url=database_url,
