@@ -72,21 +72,12 @@ def seller_pools(
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
     n_posts = int(posts.max()) + 1
-    pairs = distinct(users[ok] * n_posts + posts[ok])
-    pair_user, pair_post = pairs // n_posts, pairs % n_posts
-    degree = np.bincount(pair_user)
-    light = (degree[pair_user] >= min_degree) & (degree[pair_user] <= max_degree)
-    if light.sum() < min_accounts:
+    pair_user, pair_post = _light_pairs(users[ok], posts[ok], n_posts, min_degree, max_degree)
+    if len(pair_user) < min_accounts:
         return Detection.empty(NAME, n)
-    pair_user, pair_post = pair_user[light], pair_post[light]
     creator = _post_creators(engagements, posts, n_posts)
     links = _linked_posts(
-        pair_user,
-        pair_post,
-        creator,
-        n_posts,
-        min_shared=min_shared,
-        max_p_value=max_p_value,
+        pair_user, pair_post, creator, n_posts, min_shared=min_shared, max_p_value=max_p_value
     )
     if links.empty:
         return Detection.empty(NAME, n)
@@ -106,13 +97,45 @@ def seller_pools(
             min_creators=min_creators,
             max_fdr=max_fdr,
         )
-        pool_of_event = post_pool[np.maximum(posts, 0)]
         # an event found at a coarser resolution keeps that pool
-        found = ok & (event_pool < 0) & (pool_of_event >= 0)
-        found &= np.isin(users * (n_pools + 1) + pool_of_event, members)
-        event_pool[found] = pool_of_event[found] + sum(len(lift) for lift in lifts)
+        _assign(
+            event_pool,
+            users,
+            post_pool[np.maximum(posts, 0)],
+            ok,
+            members,
+            n_pools,
+            first=sum(map(len, lifts)),
+        )
         lifts.append(_median_lift(links, post_pool, n_pools))
     return _detection(engagements, event_pool, np.concatenate(lifts), min_accounts)
+
+
+def _light_pairs(
+    users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], n_posts: int, min_degree: int, max_degree: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Distinct (account, post) pairs of the accounts with ``min_degree`` to ``max_degree`` posts."""
+    pairs = distinct(users * n_posts + posts)
+    pair_user, pair_post = pairs // n_posts, pairs % n_posts
+    degree = np.bincount(pair_user)
+    light = (degree[pair_user] >= min_degree) & (degree[pair_user] <= max_degree)
+    return pair_user[light], pair_post[light]
+
+
+def _assign(
+    event_pool: npt.NDArray[np.int64],
+    users: npt.NDArray[np.int64],
+    pool_of_event: npt.NDArray[np.int64],
+    ok: npt.NDArray[np.bool_],
+    members: npt.NDArray[np.int64],
+    n_pools: int,
+    *,
+    first: int,
+) -> None:
+    """Give events of members on their pools' posts, not yet in a pool, pool number ``first + pool``."""
+    found = ok & (event_pool < 0) & (pool_of_event >= 0)
+    found &= np.isin(users * (n_pools + 1) + pool_of_event, members)
+    event_pool[found] = pool_of_event[found] + first
 
 
 def _median_lift(
