@@ -8,6 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
@@ -113,6 +114,45 @@ def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, Windo
     ]
 
 
+def _detect(
+    engagements: pd.DataFrame,
+    *,
+    posts: pd.DataFrame | None,
+    params: ScoringParams,
+    progress: Callable[[str], None] | None,
+    fitted: FittedState | None,
+) -> tuple[list[Detection], npt.NDArray[np.float64]]:
+    """Every detector's detection of the window, and the noisy-OR of the post-level detectors' scores.
+
+    Post-level scores are taken before group detections are spread to their
+    accounts' other engagements: they say what was found on the post itself.
+    """
+    tasks = [(name, detector) for name, detector in window_detectors(posts) if name not in params.disabled]
+    if "anomaly" not in params.disabled:
+        tasks.append(("anomaly", partial(_anomalies, posts=posts, fitted=fitted)))
+    # the costliest first, so that two workers finish together
+    order = sorted(range(len(tasks)), key=lambda i: COST_RANK.get(tasks[i][0], len(COST_RANK)))
+    workers = params.workers if len(engagements) >= params.parallel_from_events else 1
+    found = run_detectors([tasks[i] for i in order], engagements, workers=workers, progress=progress)
+    by_name = {tasks[i][0]: detection for i, detection in zip(order, found, strict=True)}
+    detections: list[Detection] = []
+    # one detector at a time: no detectors x events matrix
+    post_level_keep = np.ones(len(engagements))
+    for name, _ in tasks:
+        detection = by_name[name]
+        if name == "dense_block":
+            detection = weight_by_focus(detection, engagements)
+        if name in POST_LEVEL_DETECTORS:
+            post_level_keep *= 1.0 - detection.event_score
+        if name in GROUP_DETECTORS:
+            detection = spread_to_accounts(detection, engagements)
+        detections.append(detection)
+    if fitted is not None and fitted.stacker is not None:
+        features = account_features(engagements, publication_times(engagements, posts))
+        detections.append(fitted.stacker.detect(detections, engagements, features))
+    return detections, 1.0 - post_level_keep
+
+
 def unavailable_signals(events: pd.DataFrame) -> tuple[str, ...]:
     """Signals whose input column is absent or entirely empty in this window."""
     return tuple(
@@ -162,28 +202,9 @@ def score_engagements(
     gains the verdict columns in place.
     """
     params = params or ScoringParams()
-    tasks = [(name, detector) for name, detector in window_detectors(posts) if name not in params.disabled]
-    if "anomaly" not in params.disabled:
-        tasks.append(("anomaly", partial(_anomalies, posts=posts, fitted=fitted)))
-    # the costliest first, so that two workers finish together
-    order = sorted(range(len(tasks)), key=lambda i: COST_RANK.get(tasks[i][0], len(COST_RANK)))
-    workers = params.workers if len(engagements) >= params.parallel_from_events else 1
-    found = run_detectors([tasks[i] for i in order], engagements, workers=workers, progress=progress)
-    by_name = {tasks[i][0]: detection for i, detection in zip(order, found, strict=True)}
-    detections: list[Detection] = []
-    direct: list[np.ndarray] = []
-    for name, _ in tasks:
-        detection = by_name[name]
-        if name == "dense_block":
-            detection = weight_by_focus(detection, engagements)
-        if name in POST_LEVEL_DETECTORS:
-            direct.append(detection.event_score)
-        if name in GROUP_DETECTORS:
-            detection = spread_to_accounts(detection, engagements)
-        detections.append(detection)
-    if fitted is not None and fitted.stacker is not None:
-        features = account_features(engagements, publication_times(engagements, posts))
-        detections.append(fitted.stacker.detect(detections, engagements, features))
+    detections, post_level_risk = _detect(
+        engagements, posts=posts, params=params, progress=progress, fitted=fitted
+    )
     if progress is not None:
         progress("decide")
     verdicts = combine(
@@ -203,11 +224,7 @@ def score_engagements(
         invalid_risk=params.invalid_risk,
     )
     ring = next((d for d in detections if d.name == "ring"), None)
-    # noisy-OR of the post-level scores, one detector at a time (no detectors x events matrix)
-    keep = np.ones(len(engagements))
-    for score in direct:
-        keep *= 1.0 - score
-    is_direct = 1.0 - keep >= params.invalid_risk
+    is_direct = post_level_risk >= params.invalid_risk
     accounts = flag_accounts(
         engagements,
         decided,
