@@ -1,12 +1,7 @@
 """Decisions on cases: confirm fraud, clear, partial release, the deadline default; each a label source.
 
-Money moves only through the correction service the API uses (a ``release`` adjustment whose
-Idempotency-Key is the case id, so a retried decision never releases twice). Every decision is
-appended to ``review_decisions`` with its note, audited against the settlement, and stored as
-account labels for ``cpeguard train`` (the deadline default stores none: it is no human verdict).
-
-An account case is confirmed (label 1, nothing moves) or cleared (label 0; one release per held
-post it engaged, Idempotency-Key ``review:<case id>:<post id>``); the deadline releases nothing on it.
+How a decision moves money and is recorded (the release adjustments, the decision row, its labels)
+is ``serving.review.recording``; this module claims the case and picks what to record.
 
 A decider that dies between the adjustment and the decision row leaves its case ``deciding``;
 ``recover_stuck`` finishes such a case from its adjustment, or reopens it when no money moved.
@@ -14,25 +9,20 @@ A decider that dies between the adjustment and the decision row leaves its case 
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
-import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
-from detectors.policy import unit_prices
 from detectors.scorer import ScoringParams
 from serving.auth import Principal, Role
 from serving.corrections import CorrectionService
-from serving.db.models import ApiKey, ReviewCase, ReviewDecision, ReviewLabel
-from serving.db.repository import Repository, as_utc, utcnow
-from serving.detection import DetectionService, campaigns_frame, to_decimal
-from serving.errors import Conflict, Invalid, ServiceError
-from serving.review.accounts import AccountPlan, account_plan, case_adjustments
+from serving.db.models import ApiKey
+from serving.db.repository import Repository, as_utc
+from serving.detection import DetectionService
+from serving.errors import Invalid, ServiceError
+from serving.review.accounts import case_adjustments
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
-from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
 from serving.review.outcomes import (
     ACTIONS,
     DEADLINE,
@@ -40,18 +30,16 @@ from serving.review.outcomes import (
     BulkOutcome,
     DecisionResult,
     Recovery,
-    adjustment_reason,
     parse_reason,
     release_amount,
     review_key,
 )
-from serving.review.rows import CaseRow, account_case_key
-from serving.schemas import AdjustmentIn
+from serving.review.recording import DecisionRecorder
 
 _ZERO = Decimal("0.00")
 
 
-class DecisionService:
+class DecisionService(DecisionRecorder):
     """Decides cases: claims the case, moves money through corrections, records decision and labels."""
 
     def __init__(
@@ -63,11 +51,8 @@ class DecisionService:
         detection: DetectionService,
         params: ScoringParams,
     ) -> None:
-        self.repository = repository
+        super().__init__(repository=repository, corrections=corrections, detection=detection, params=params)
         self.cases = cases
-        self.corrections = corrections
-        self.detection = detection
-        self.params = params
 
     def decide(
         self,
@@ -154,113 +139,6 @@ class DecisionService:
                 raise
         return done
 
-    def clean_share(self, case: CaseRow) -> Decimal:
-        """The case's clean share still held: engagements neither invalid nor in the review band.
-
-        An account case has none: clearing it releases its held engagements, the deadline nothing.
-        """
-        if case.kind == "account":
-            return _ZERO
-        return min(self._clean_share(case), case.at_stake)
-
-    def account_plan(self, case: CaseRow) -> AccountPlan:
-        """What clearing an account case releases, per held post (and its main post, for labels)."""
-        return account_plan(
-            case.case_id,
-            case.settlement_id,
-            case.account_id or "",
-            repository=self.repository,
-            detection=self.detection,
-            params=self.params,
-        )
-
-    def _record_account(
-        self,
-        case: CaseRow,
-        *,
-        action: str,
-        note: str,
-        actor: Principal,
-        decided_at: datetime | None = None,
-        recovered_by: Principal | None = None,
-    ) -> DecisionResult:
-        """Confirm (nothing moves) or clear an account case: one release per held post it engaged."""
-        if action not in ("confirm_fraud", "clear"):
-            raise Invalid(f"action: an account case is confirmed or cleared, not {action!r}")
-        try:
-            plan = self.account_plan(case)
-        except Exception as error:
-            raise Conflict(
-                f"the detection verdicts of settlement {case.settlement_id} cannot be read: nothing released"
-            ) from error
-        ids = []
-        for post_id, amount in plan.releases if action == "clear" else []:
-            answer = self.corrections.adjust(
-                case.settlement_id,
-                AdjustmentIn(
-                    post_id=post_id,
-                    kind="release",
-                    amount=amount,
-                    reason=adjustment_reason(case.case_id, action, note),
-                ),
-                idempotency_key=account_case_key(case.case_id, post_id),
-                actor=actor,
-            )
-            ids.append(str(json.loads(answer.body)["adjustment_id"]))
-        released = sum((a for _, a in plan.releases), _ZERO) if action == "clear" else _ZERO
-        return self._write_decision(
-            case,
-            action=action,
-            release=released,
-            adjustment_id=ids[0] if ids else None,
-            note=note,
-            actor=actor,
-            decided_at=decided_at or utcnow(),
-            recovered_by=recovered_by,
-            label_post=plan.main_post,
-            adjustment_ids=ids,
-        )
-
-    def verdicts(self, case: CaseRow) -> pd.DataFrame:
-        """The case post's verdicts from the settlement's detection run (empty when there was none)."""
-        settlement = self.repository.settlement(case.settlement_id)
-        if settlement is None or settlement.run_id is None:
-            return pd.DataFrame(
-                columns=["post_id", "user_id", "invalid", "risk", "ts", "action", "campaign_id"]
-            )
-        return post_verdicts(self.detection.verdicts(settlement.run_id), case.post_id)
-
-    def _clean_share(self, case: CaseRow) -> Decimal:
-        try:
-            mine = self.verdicts(case)
-        except Exception:
-            return _ZERO  # no verdicts, nothing known to be clean: everything stays held
-        if mine.empty:
-            return _ZERO
-        campaign = self.repository.campaign(case.campaign_id)
-        prices = campaigns_frame([campaign] if campaign is not None else [])
-        price = unit_prices(mine, prices, default_unit_price=self.params.default_unit_price)
-        return min(to_decimal(clean_share(mine, price, review_risk=self.params.review_risk)), case.held)
-
-    def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
-        if action == DEADLINE_ACTION:
-            return []
-        if case.kind == "account":
-            return [(case.account_id or "", 1 if action == "confirm_fraud" else 0)]
-        try:
-            mine = self.verdicts(case)
-        except Exception:
-            return []
-        if mine.empty:
-            return []
-        doubted = flagged_accounts(mine, review_risk=self.params.review_risk)
-        accounts = doubted["account_id"].astype("str").tolist()
-        if action == "confirm_fraud":
-            return [(a, 1) for a in accounts]
-        if action == "clear":
-            return [(a, 0) for a in accounts]
-        return list(zip(accounts, doubted["is_invalid"].astype(int).tolist(), strict=True))
-
     def recover_stuck(
         self, *, now: datetime, by: Principal, case_ids: list[str] | None = None
     ) -> list[Recovery]:
@@ -333,120 +211,3 @@ class DecisionService:
         if key is None:
             return Principal(key_id=key_id, name=key_id, role=Role.REVIEWER)
         return Principal(key_id=key.id, name=key.name, role=Role(key.role))
-
-    def _record(
-        self, case: CaseRow, *, action: str, release: Decimal, note: str, actor: Principal
-    ) -> DecisionResult:
-        adjustment_id = None
-        if release > 0:
-            answer = self.corrections.adjust(
-                case.settlement_id,
-                AdjustmentIn(
-                    post_id=case.post_id,
-                    kind="release",
-                    amount=release,
-                    reason=adjustment_reason(case.case_id, action, note),
-                ),
-                idempotency_key=review_key(case.case_id),
-                actor=actor,
-            )
-            adjustment_id = str(json.loads(answer.body)["adjustment_id"])
-        return self._write_decision(
-            case,
-            action=action,
-            release=release,
-            adjustment_id=adjustment_id,
-            note=note,
-            actor=actor,
-            decided_at=utcnow(),
-            recovered_by=None,
-        )
-
-    def _write_decision(
-        self,
-        case: CaseRow,
-        *,
-        action: str,
-        release: Decimal,
-        adjustment_id: str | None,
-        note: str,
-        actor: Principal,
-        decided_at: datetime,
-        recovered_by: Principal | None,
-        label_post: str | None = None,
-        adjustment_ids: list[str] | None = None,
-    ) -> DecisionResult:
-        is_deadline = action == DEADLINE_ACTION
-        labels = self._labels(case, action)
-        label_post = case.post_id if label_post is None else label_post
-        decision_id = f"dec_{uuid.uuid4().hex}"
-        with self.repository.session() as session:
-            session.add(
-                ReviewDecision(
-                    id=decision_id,
-                    case_id=case.case_id,
-                    settlement_id=case.settlement_id,
-                    post_id=case.post_id,
-                    action=action,
-                    released=release,
-                    adjustment_id=adjustment_id,
-                    note=note,
-                    is_deadline=is_deadline,
-                    actor=actor.key_id,
-                    decided_at=decided_at,
-                )
-            )
-            session.flush()
-            for account_id, label in labels:
-                session.add(
-                    ReviewLabel(
-                        decision_id=decision_id,
-                        account_id=account_id,
-                        label=label,
-                        decided_at=decided_at,
-                        post_id=label_post,
-                        campaign_id=case.campaign_id,
-                        settlement_id=case.settlement_id,
-                        source="review",
-                    )
-                )
-            row = session.get(ReviewCase, case.case_id)
-            assert row is not None
-            row.status = "decided"
-            row.decided_at = decided_at
-            row.locked_until = None
-            self.repository.audit(
-                session,
-                actor=actor.key_id,
-                role=actor.role,
-                action=f"review.{action}",
-                target=case.settlement_id,
-                detail={
-                    "case_id": case.case_id,
-                    "decision_id": decision_id,
-                    "post_id": case.post_id,
-                    "released": str(release),
-                    "adjustment_id": adjustment_id,
-                    "note": note,
-                    "labels": len(labels),
-                    "decided_by_deadline": is_deadline,
-                    **(
-                        {
-                            "kind": "account",
-                            "account_id": case.account_id,
-                            "adjustment_ids": adjustment_ids or [],
-                        }
-                        if case.kind == "account"
-                        else {}
-                    ),
-                    **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),
-                },
-            )
-        return DecisionResult(
-            case_id=case.case_id,
-            decision_id=decision_id,
-            action=action,
-            released=release,
-            adjustment_id=adjustment_id,
-            n_labels=len(labels),
-        )

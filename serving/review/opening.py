@@ -1,0 +1,157 @@
+"""Opening review cases: one per held post and per flagged engaging account of a settlement."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+
+from detectors.scorer import ScoringParams
+from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
+from serving.db.repository import Repository, as_utc, utcnow
+from serving.detection import DetectionService, to_decimal
+from serving.review.accounts import account_stakes, case_post_id, settlement_verdicts
+
+log = logging.getLogger("cpeguard.review")
+
+
+class CaseOpener:
+    """Creates cases from held settlement lines and flagged accounts (each once)."""
+
+    def __init__(
+        self,
+        *,
+        repository: Repository,
+        detection: DetectionService | None = None,
+        params: ScoringParams | None = None,
+    ) -> None:
+        self.repository = repository
+        self.detection = detection
+        self.params = params
+        self._scanned: set[str] = (
+            set()
+        )  # settlements whose flagged accounts have cases (verdicts never change)
+
+    def sync(self) -> int:
+        """Open a case for every held post and flagged engaging account that has none yet; how many."""
+        return self._sync_posts() + self._sync_accounts()
+
+    def _sync_posts(self) -> int:
+        with self.repository.session() as session:
+            missing = session.execute(
+                select(SettlementPost, Settlement, Campaign)
+                .join(Settlement, Settlement.id == SettlementPost.settlement_id)
+                .join(Campaign, Campaign.campaign_id == Settlement.campaign_id)
+                .outerjoin(
+                    ReviewCase,
+                    and_(
+                        ReviewCase.settlement_id == SettlementPost.settlement_id,
+                        ReviewCase.post_id == SettlementPost.post_id,
+                    ),
+                )
+                .where(SettlementPost.held_amount > 0, ReviewCase.id.is_(None))
+            ).all()
+        by_settlement: dict[str, list[tuple[SettlementPost, Settlement, Campaign]]] = {}
+        for line, settlement, campaign in missing:
+            by_settlement.setdefault(settlement.id, []).append((line, settlement, campaign))
+        created = 0
+        for rows in by_settlement.values():
+            reasons = _reasons_by_post(rows[0][1].body)
+            try:
+                with self.repository.session() as session:
+                    for line, settlement, campaign in rows:
+                        session.add(_new_case(line, settlement, campaign, reasons.get(line.post_id, [])))
+                created += len(rows)
+            except IntegrityError:
+                continue  # another process opened these cases at the same moment
+        return created
+
+    def _sync_accounts(self) -> int:
+        """One case per flagged engaging account of each settlement with a detection run (once)."""
+        if self.detection is None or self.params is None:
+            return 0
+        with self.repository.session() as session:
+            pending = session.execute(
+                select(Settlement, Campaign)
+                .join(Campaign, Campaign.campaign_id == Settlement.campaign_id)
+                .where(Settlement.run_id.is_not(None))
+            ).all()
+            scanned = set(
+                session.scalars(
+                    select(ReviewCase.settlement_id).where(ReviewCase.kind == "account").distinct()
+                )
+            )
+        self._scanned |= scanned
+        created = 0
+        for settlement, campaign in pending:
+            if settlement.id in self._scanned:
+                continue
+            try:
+                verdicts = settlement_verdicts(
+                    settlement.id, repository=self.repository, detection=self.detection, params=self.params
+                )
+            except Exception:  # unreadable verdicts: its post cases still show everything held
+                log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)
+                self._scanned.add(settlement.id)
+                continue
+            stakes = account_stakes(verdicts) if verdicts is not None else None
+            try:
+                with self.repository.session() as session:
+                    for row in [] if stakes is None else stakes.itertuples(index=False):
+                        session.add(_account_case(row, settlement, campaign))
+                created += 0 if stakes is None else len(stakes)
+            except IntegrityError:
+                pass  # another process opened them at the same moment
+            self._scanned.add(settlement.id)
+        return created
+
+
+def _new_case(
+    line: SettlementPost, settlement: Settlement, campaign: Campaign, reasons: list[str]
+) -> ReviewCase:
+    return ReviewCase(
+        id=f"case_{uuid.uuid4().hex[:20]}",
+        settlement_id=settlement.id,
+        post_id=line.post_id,
+        campaign_id=settlement.campaign_id,
+        platform=campaign.platform,
+        creator_id=line.creator_id,
+        held_amount=line.held_amount,
+        reasons=";" + ";".join(reasons) + ";" if reasons else "",
+        needs_signoff=settlement.status == "needs_signoff",
+        cutoff_at=as_utc(campaign.window_end),
+        status="open",
+        created_at=utcnow(),
+    )
+
+
+def _account_case(row: Any, settlement: Settlement, campaign: Campaign) -> ReviewCase:
+    reasons = [r for r in str(row.reasons).split(";") if r]
+    return ReviewCase(
+        id=f"case_{uuid.uuid4().hex[:20]}",
+        settlement_id=settlement.id,
+        post_id=case_post_id(str(row.account_id)),
+        kind="account",
+        account_id=str(row.account_id),
+        campaign_id=settlement.campaign_id,
+        platform=campaign.platform,
+        creator_id="",  # an account engages posts of several creators
+        held_amount=to_decimal(row.at_stake),
+        reasons=";" + ";".join(reasons) + ";" if reasons else "",
+        needs_signoff=settlement.status == "needs_signoff",
+        cutoff_at=as_utc(campaign.window_end),
+        status="open",
+        created_at=utcnow(),
+    )
+
+
+def _reasons_by_post(body: str) -> dict[str, list[str]]:
+    try:
+        posts = json.loads(body).get("posts", [])
+    except ValueError:
+        return {}
+    return {str(p.get("post_id")): [str(r) for r in p.get("reasons", [])] for p in posts}
