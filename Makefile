@@ -27,6 +27,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet
 
 test: check
 	$(BIN)/pytest -n 2 --nbmake tests notebooks
