@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from features.accounts import accounts_sharing, duplicated_comments
+from features.account_features import accounts_sharing, duplicated_comments
 from features.codes import codes, distinct
 from features.timing import action_triples, burst_excess
 
@@ -162,74 +162,3 @@ def scripted_actions(
         }
     )
     return Detection("scripted", score, np.where(hit, 0, -1).astype(np.int64), groups)
-
-
-def spread_to_accounts(
-    detection: Detection,
-    engagements: pd.DataFrame,
-    *,
-    min_share: float = 0.3,
-    min_score: float = 0.5,
-    weight: float = 0.9,
-) -> Detection:
-    """Extend a group detector's verdict from an account's caught engagements to all of its others.
-
-    A farm account that engages bought posts in a group also engages honest posts
-    to look normal (camouflage); those engagements are just as inflated. An account
-    whose share of engagements caught at ``min_score`` or more reaches
-    ``min_share`` gets ``weight`` x its strongest score on every engagement, with
-    the group that caught it. Honest users caught by chance on one post of many
-    stay below the share.
-    """
-    caught = detection.event_score >= min_score
-    if not caught.any():
-        return detection
-    users = codes(engagements["user_id"])
-    n_users = int(users.max()) + 1
-    share = np.bincount(users, weights=caught, minlength=n_users) / np.maximum(
-        np.bincount(users, minlength=n_users), 1
-    )
-    # per account, the strongest caught event and its group (the last such row on ties):
-    # assignments in ascending score order leave the strongest one standing
-    rows = np.flatnonzero(caught)
-    order = rows[np.argsort(detection.event_score[rows], kind="stable")]
-    strongest = np.zeros(n_users)
-    strongest[users[order]] = detection.event_score[order]
-    group = np.full(n_users, -1, dtype=np.int64)
-    group[users[order]] = detection.event_group[order]
-    spread_score = np.where(share >= min_share, weight * strongest, 0.0)[users]
-    is_raised = np.flatnonzero(spread_score > detection.event_score)
-    score = detection.event_score.copy()
-    score[is_raised] = spread_score[is_raised]
-    event_group = detection.event_group.astype(np.int64)  # a copy
-    raised_group = group[users[is_raised]]
-    event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
-    return Detection(detection.name, score, event_group, detection.groups)
-
-
-def weight_by_focus(
-    detection: Detection, engagements: pd.DataFrame, *, floor: float = 0.3, full: float = 0.7
-) -> Detection:
-    """Scale a block detector's scores by how much of each account's activity lies in its block.
-
-    A seller's pool account works for the pool: most of what it engages in the
-    window is inside the block. A heavy honest user who follows several of the
-    block's creators also lands in it, but most of its engagement is elsewhere.
-    The factor rises linearly from 0 at ``floor`` to 1 at ``full`` (share of the
-    account's distinct posts that are block edges).
-    """
-    in_block = detection.event_group >= 0
-    if not in_block.any():
-        return detection
-    users = codes(engagements["user_id"])
-    posts = codes(engagements["post_id"])
-    width = int(posts.max()) + 1
-    n_users = int(users.max()) + 1
-    all_pairs = distinct(users * width + posts)
-    block_pairs = distinct(users[in_block] * width + posts[in_block])
-    degree = np.bincount(all_pairs // width, minlength=n_users)
-    inside = np.bincount(block_pairs // width, minlength=n_users)
-    focus = inside / np.maximum(degree, 1)
-    factor = np.clip((focus - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
-    score = detection.event_score * np.where(in_block, factor, 1.0)
-    return Detection(detection.name, score, detection.event_group, detection.groups)

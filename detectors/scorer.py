@@ -26,11 +26,10 @@ from detectors.rules import (
     duplicates,
     new_accounts,
     scripted_actions,
-    spread_to_accounts,
-    weight_by_focus,
 )
+from detectors.spread import SpreadParams, spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
-from features.accounts import account_features
+from features.account_features import account_features
 from features.dedup import distinct_engagements
 from features.timing import publication_times
 
@@ -141,11 +140,11 @@ def _detect(
     for name, _ in tasks:
         detection = by_name[name]
         if name == "dense_block":
-            detection = weight_by_focus(detection, engagements)
+            detection = weight_by_focus(detection, engagements, params=SpreadParams())
         if name in POST_LEVEL_DETECTORS:
             post_level_keep *= 1.0 - detection.event_score
         if name in GROUP_DETECTORS:
-            detection = spread_to_accounts(detection, engagements)
+            detection = spread_to_accounts(detection, engagements, params=SpreadParams())
         detections.append(detection)
     if fitted is not None and fitted.stacker is not None:
         features = account_features(engagements, publication_times(engagements, posts))

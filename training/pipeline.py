@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score
 from detectors.fitted import FittedAnomaly, FittedStacker, FittedState, fit_anomaly, fit_stacker, stack_matrix
 from detectors.model import WindowScorer
 from detectors.scorer import ScoringParams
-from features.accounts import account_features
+from features.account_features import account_features
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from features.schema import EVENT_OPTIONAL, EVENT_REQUIRED
