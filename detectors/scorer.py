@@ -21,6 +21,11 @@ from detectors.policy import decide_posts, flag_accounts, unit_prices
 from detectors.pools import seller_pools
 from detectors.rings import ring_creators, rings
 from detectors.rules import (
+    BurstParams,
+    DeviceFarmParams,
+    DuplicateParams,
+    NewAccountParams,
+    ScriptedParams,
     bursts,
     device_farms,
     duplicates,
@@ -100,11 +105,11 @@ def _anomalies(
 def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, WindowDetector]]:
     """The window detectors run on every window, in order (``posts`` gives publication times)."""
     return [
-        ("duplicate", duplicates),
-        ("device_farm", device_farms),
-        ("new_account", new_accounts),
-        ("burst", bursts),
-        ("scripted", scripted_actions),
+        ("duplicate", partial(duplicates, params=DuplicateParams())),
+        ("device_farm", partial(device_farms, params=DeviceFarmParams())),
+        ("new_account", partial(new_accounts, params=NewAccountParams())),
+        ("burst", partial(bursts, params=BurstParams())),
+        ("scripted", partial(scripted_actions, params=ScriptedParams())),
         ("ip_farm", shared_infrastructure),
         ("lockstep", partial(lockstep_groups, posts=posts)),
         ("dense_block", per_platform(dense_blocks)),
