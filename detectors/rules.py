@@ -53,6 +53,8 @@ class BurstParams:
     context_s: float = 1800.0
     # bins with fewer events than this are never a burst
     min_bin_events: int = 10
+    # a bin's expected count is never taken below this many events
+    min_expected_events: float = 1.0
     # excess share from which an event joins its post's burst group
     min_group_excess: float = 0.5
 
@@ -165,7 +167,11 @@ def bursts(engagements: pd.DataFrame, *, params: BurstParams) -> Detection:
     """
     n = len(engagements)
     excess = burst_excess(
-        engagements, bin_s=params.bin_s, context_s=params.context_s, min_bin_events=params.min_bin_events
+        engagements,
+        bin_s=params.bin_s,
+        context_s=params.context_s,
+        min_bin_events=params.min_bin_events,
+        min_expected_events=params.min_expected_events,
     )
     score = params.weight * excess
     in_burst = excess >= params.min_group_excess

@@ -14,11 +14,11 @@ import pandas as pd
 from detectors.base import Detection
 from detectors.combine import combine
 from detectors.dense import dense_blocks
-from detectors.infra import shared_infrastructure
+from detectors.infra import IpFarmParams, shared_infrastructure
 from detectors.lockstep import lockstep_groups
 from detectors.parallel import run_detectors
 from detectors.policy import decide_posts, flag_accounts, unit_prices
-from detectors.pools import seller_pools
+from detectors.pools import PoolParams, seller_pools
 from detectors.rings import ring_creators, rings
 from detectors.rules import (
     BurstParams,
@@ -94,12 +94,12 @@ def _anomalies(
     """The pyod ensemble over this window's account features (fitted on a training week if given)."""
     # imported here: pyod and scikit-learn take a second to import, which a detector
     # thread then spends beside the others instead of every process start
-    from detectors.anomaly import account_anomalies
+    from detectors.anomaly import AnomalyParams, account_anomalies
 
     features = account_features(engagements, publication_times(engagements, posts))
     if fitted is not None and fitted.anomaly is not None:
         return fitted.anomaly.detect(engagements, features)
-    return account_anomalies(engagements, features)
+    return account_anomalies(engagements, features, params=AnomalyParams())
 
 
 def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, WindowDetector]]:
@@ -110,10 +110,10 @@ def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, Windo
         ("new_account", partial(new_accounts, params=NewAccountParams())),
         ("burst", partial(bursts, params=BurstParams())),
         ("scripted", partial(scripted_actions, params=ScriptedParams())),
-        ("ip_farm", shared_infrastructure),
+        ("ip_farm", partial(shared_infrastructure, params=IpFarmParams())),
         ("lockstep", partial(lockstep_groups, posts=posts)),
         ("dense_block", per_platform(dense_blocks)),
-        ("pool", per_platform(seller_pools)),
+        ("pool", per_platform(partial(seller_pools, params=PoolParams()))),
         ("ring", rings),
     ]
 
