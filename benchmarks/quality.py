@@ -25,7 +25,7 @@ from pyod.models.iforest import IForest
 
 from detectors.dense import dense_blocks
 from detectors.scorer import ScoringParams, score_window
-from features.accounts import account_features
+from features.account_features import account_features
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from features.timing import publication_times

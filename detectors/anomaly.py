@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,28 @@ from detectors.base import Detection
 def _signed_log(X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Compress heavy tails (counts, seconds) while keeping order and sign."""
     return np.sign(X) * np.log1p(np.abs(X))
+
+
+@dataclass(frozen=True)
+class AnomalyParams:
+    """Knobs of the anomaly detector, cold (fitted on the window) or fitted on a training week."""
+
+    # event score of the most unusual accounts (weak: honest users can be odd too)
+    weight: float = 0.3
+    # share of accounts called unusual: the ensemble's cut is at this top quantile
+    top_share: float = 0.02
+    # the ensemble's contamination is ``top_share`` but never below this
+    min_contamination: float = 0.01
+    # accounts with fewer engagements say too little to be called unusual
+    min_engagements: int = 2
+    # with fewer usable accounts no ensemble is fitted (nothing is unusual)
+    min_accounts: int = 50
+    # trees in the isolation forest
+    n_estimators: int = 50
+    # the ensemble is fitted on a random subsample of at most this many accounts
+    max_fit_rows: int = 20_000
+    # seed of the subsample and of the isolation forest
+    random_state: int = 0
 
 
 class AccountAnomalyEnsemble(BaseDetector):  # type: ignore[misc]
@@ -57,8 +80,8 @@ class AccountAnomalyEnsemble(BaseDetector):  # type: ignore[misc]
         self,
         *,
         contamination: float = 0.05,
-        n_estimators: int = 50,
-        max_fit_rows: int = 20_000,
+        n_estimators: int = AnomalyParams.n_estimators,
+        max_fit_rows: int = AnomalyParams.max_fit_rows,
         random_state: int | None = None,
     ) -> None:
         self.contamination = contamination
@@ -129,14 +152,18 @@ class AccountAnomalyEnsemble(BaseDetector):  # type: ignore[misc]
         return np.asarray(np.mean(percentiles, axis=0), dtype=np.float64)
 
 
+def ensemble_for(params: AnomalyParams) -> AccountAnomalyEnsemble:
+    """An unfitted ensemble set up as ``params`` say."""
+    return AccountAnomalyEnsemble(
+        contamination=max(params.top_share, params.min_contamination),
+        n_estimators=params.n_estimators,
+        max_fit_rows=params.max_fit_rows,
+        random_state=params.random_state,
+    )
+
+
 def account_anomalies(
-    engagements: pd.DataFrame,
-    features: pd.DataFrame,
-    *,
-    weight: float = 0.3,
-    top_share: float = 0.02,
-    min_engagements: int = 2,
-    random_state: int = 0,
+    engagements: pd.DataFrame, features: pd.DataFrame, *, params: AnomalyParams
 ) -> Detection:
     """Weak per-event evidence from how unusual the engaging account is in this window.
 
@@ -146,10 +173,11 @@ def account_anomalies(
     """
     n = len(engagements)
     # one engagement says too little about an account to call it unusual
-    features = features[features["n_engagements"] >= min_engagements]
-    if len(features) < 50:
+    features = features[features["n_engagements"] >= params.min_engagements]
+    if len(features) < params.min_accounts:
         return Detection.empty("anomaly", n)
-    model = AccountAnomalyEnsemble(contamination=max(top_share, 0.01), random_state=random_state)
+    model = ensemble_for(params)
+    top_share = params.top_share
     X = features.astype("float64")
     values = X.fillna(X.median()).fillna(0.0).to_numpy()
     cut = 1.0 - top_share
@@ -157,7 +185,7 @@ def account_anomalies(
         ensemble = model.fit(values).screened_decision_function(values, at_least=cut)
     except ValueError:  # every feature constant in this window: nothing is unusual
         return Detection.empty("anomaly", n)
-    per_account = weight * np.clip((ensemble - cut) / top_share, 0.0, 1.0)
+    per_account = params.weight * np.clip((ensemble - cut) / top_share, 0.0, 1.0)
     score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()
     score = np.nan_to_num(score, nan=0.0)
     is_odd = score > 0

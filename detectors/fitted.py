@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from detectors.anomaly import AccountAnomalyEnsemble
+from detectors.anomaly import AccountAnomalyEnsemble, AnomalyParams, ensemble_for
 from detectors.base import Detection
 
 # every detector whose score the stacker reads; a disabled one reads as 0
@@ -42,7 +42,22 @@ STACKED_FEATURES: tuple[str, ...] = (
     "device_accounts",
     "ip_accounts",
 )
-MIN_ENGAGEMENTS = 2
+
+
+@dataclass(frozen=True)
+class StackerParams:
+    """Knobs of the supervised stacker: its gradient boosting and how its probability scores."""
+
+    # boosting iterations of the classifier
+    max_iter: int = 200
+    # shrinkage of each boosting iteration
+    learning_rate: float = 0.1
+    # seed of the classifier
+    random_state: int = 0
+    # event score per unit of the classifier's fraud probability (clipped to 1)
+    weight: float = 1.0
+    # an engagement scored at least this is counted in the supervised group's evidence
+    min_group_score: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,21 +65,21 @@ class FittedAnomaly:
     """The anomaly ensemble fitted on a week's accounts, with its calibrated cut.
 
     ``cut`` is the ensemble score of the ``1 - top_share`` quantile of the
-    training accounts; accounts above it give their events up to ``weight``.
+    training accounts; accounts above it give their events up to ``weight``
+    (``params``: those the ensemble was fitted with).
     """
 
     model: AccountAnomalyEnsemble
     columns: tuple[str, ...]
     fill: tuple[float, ...]
     cut: float
-    top_share: float
-    weight: float
+    params: AnomalyParams
     n_fit_accounts: int
 
     def detect(self, engagements: pd.DataFrame, features: pd.DataFrame) -> Detection:
         """Weak per-event evidence from how unusual each engaging account is against the week."""
         n = len(engagements)
-        features = features[features["n_engagements"] >= MIN_ENGAGEMENTS]
+        features = features[features["n_engagements"] >= self.params.min_engagements]
         if features.empty:
             return Detection.empty("anomaly", n)
         values = (
@@ -73,12 +88,14 @@ class FittedAnomaly:
             .fillna(dict(zip(self.columns, self.fill, strict=True)))
         )
         ensemble = self.model.decision_function(values.fillna(0.0).to_numpy())
-        per_account = self.weight * np.clip((ensemble - self.cut) / max(1.0 - self.cut, 1e-9), 0.0, 1.0)
+        per_account = self.params.weight * np.clip(
+            (ensemble - self.cut) / max(1.0 - self.cut, 1e-9), 0.0, 1.0
+        )
         score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()
         score = np.nan_to_num(score, nan=0.0)
         is_odd = score > 0
         evidence = (
-            f"anomaly: account among the {self.top_share:.0%} most unusual of the "
+            f"anomaly: account among the {self.params.top_share:.0%} most unusual of the "
             f"{self.n_fit_accounts:,} accounts of the training week"
         )
         groups = pd.DataFrame(
@@ -94,21 +111,15 @@ class FittedAnomaly:
         )
 
 
-def fit_anomaly(
-    features: pd.DataFrame,
-    *,
-    top_share: float = 0.02,
-    weight: float = 0.3,
-    random_state: int = 0,
-) -> FittedAnomaly | None:
-    """The ensemble fitted on a week's account features; None with fewer than 50 usable accounts."""
-    features = features[features["n_engagements"] >= MIN_ENGAGEMENTS]
-    if len(features) < 50:
+def fit_anomaly(features: pd.DataFrame, *, params: AnomalyParams) -> FittedAnomaly | None:
+    """The ensemble fitted on a week's account features; None with fewer than ``min_accounts`` usable."""
+    features = features[features["n_engagements"] >= params.min_engagements]
+    if len(features) < params.min_accounts:
         return None
     X = features.astype("float64")
     fill = X.median().fillna(0.0)
     values = X.fillna(fill).to_numpy()
-    model = AccountAnomalyEnsemble(contamination=max(top_share, 0.01), random_state=random_state)
+    model = ensemble_for(params)
     try:
         train_scores = model.fit(values).decision_function(values)
     except ValueError:  # every feature constant: nothing to learn
@@ -117,9 +128,8 @@ def fit_anomaly(
         model=model,
         columns=tuple(X.columns),
         fill=tuple(float(v) for v in fill),
-        cut=float(np.quantile(train_scores, 1.0 - top_share)),
-        top_share=top_share,
-        weight=weight,
+        cut=float(np.quantile(train_scores, 1.0 - params.top_share)),
+        params=params,
         n_fit_accounts=len(features),
     )
 
@@ -143,7 +153,7 @@ class FittedStacker:
 
     model: HistGradientBoostingClassifier
     n_labels: int
-    weight: float = 1.0
+    params: StackerParams
 
     def detect(
         self, detections: Sequence[Detection], engagements: pd.DataFrame, features: pd.DataFrame
@@ -151,8 +161,8 @@ class FittedStacker:
         """Evidence that the engaging account resembles accounts the risk team confirmed as fraud."""
         X = stack_matrix(detections, engagements, features)
         proba: npt.NDArray[np.float64] = self.model.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
-        score = np.clip(self.weight * proba, 0.0, 1.0)
-        group = np.where(score >= 0.5, 0, -1).astype(np.int64)
+        score = np.clip(self.params.weight * proba, 0.0, 1.0)
+        group = np.where(score >= self.params.min_group_score, 0, -1).astype(np.int64)
         groups = pd.DataFrame(
             {
                 "group_id": [0],
@@ -166,11 +176,13 @@ class FittedStacker:
         return Detection("supervised", np.asarray(score, dtype=np.float64), group, groups)
 
 
-def fit_stacker(X: pd.DataFrame, y: npt.NDArray[np.bool_], *, random_state: int = 0) -> FittedStacker:
+def fit_stacker(X: pd.DataFrame, y: npt.NDArray[np.bool_], *, params: StackerParams) -> FittedStacker:
     """The stacker fitted on labelled engagements (``X`` from ``stack_matrix``)."""
-    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=random_state)
+    model = HistGradientBoostingClassifier(
+        max_iter=params.max_iter, learning_rate=params.learning_rate, random_state=params.random_state
+    )
     model.fit(X, y.astype(np.int64))
-    return FittedStacker(model=model, n_labels=len(y))
+    return FittedStacker(model=model, n_labels=len(y), params=params)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -10,14 +12,28 @@ from detectors.base import Detection
 from features.codes import codes, distinct, distinct_counts
 
 
+@dataclass(frozen=True)
+class IpFarmParams:
+    """Knobs of the shared-infrastructure detector (one device or IP, many accounts, one post)."""
+
+    # accounts behind one value on one post below this are never a farm
+    min_accounts: int = 5
+    # observed accounts must reach this multiple of what chance predicts
+    min_lift: float = 8.0
+    # log10 of the Poisson tail must be at most this (-8: one in a hundred million)
+    max_log10_p: float = -8.0
+    # event score of a farm just at ``min_lift``
+    min_score: float = 0.7
+    # score added per tenfold lift beyond ``min_lift`` (capped at 1)
+    score_per_decade: float = 0.5
+
+
 def shared_infrastructure(
     engagements: pd.DataFrame,
     *,
+    params: IpFarmParams,
     column: str = "ip",
     name: str = "ip_farm",
-    min_accounts: int = 5,
-    min_lift: float = 8.0,
-    max_log10_p: float = -8.0,
 ) -> Detection:
     """Events of accounts that share a ``column`` value and engage the same post far beyond chance.
 
@@ -28,7 +44,7 @@ def shared_infrastructure(
     would put only ``pairs_key x audience_post / pairs_all`` there by chance.
     Pairs reaching ``min_accounts``,
     ``min_lift`` x that expectation and a Poisson tail below ``10**max_log10_p``
-    are scored by lift.
+    are scored by lift, from ``min_score`` up by ``score_per_decade`` per tenfold lift.
     """
     from scipy.stats import poisson  # imported on first use, in a detector thread
 
@@ -53,12 +69,13 @@ def shared_infrastructure(
     expected = mass_per_key[key_of_pair] * accounts_per_post[post_of_pair] / total_mass
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
-    is_farm = (observed >= min_accounts) & (lift >= min_lift) & (log10_p <= max_log10_p)
+    is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
     if not is_farm.any():
         return Detection.empty(name, n)
     farm_pairs = pairs[is_farm]
     group_ids = np.arange(len(farm_pairs), dtype=np.int64)
-    score_of_pair = np.clip(np.log10(lift[is_farm] / min_lift) / 2 + 0.7, 0.7, 1.0)
+    decades = np.log10(lift[is_farm] / params.min_lift)
+    score_of_pair = np.clip(decades * params.score_per_decade + params.min_score, params.min_score, 1.0)
     event_pair = np.full(n, -1, dtype=np.int64)
     event_pair[has] = pair
     where = np.searchsorted(farm_pairs, event_pair)

@@ -15,6 +15,7 @@ looks far less likely than it is.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -27,24 +28,47 @@ from features.codes import codes, distinct, distinct_counts
 NAME = "pool"
 
 
-def seller_pools(
-    engagements: pd.DataFrame,
-    *,
-    min_degree: int = 2,
-    max_degree: int = 12,
-    min_shared: int = 5,
-    max_p_value: float = 0.01,
-    max_fdr: float = 0.1,
-    min_creators: int = 2,
-    min_accounts: int = 10,
-    resolutions: tuple[float, ...] = (0.5, 1.0),
-) -> Detection:
+@dataclass(frozen=True)
+class PoolParams:
+    """Knobs of the seller-pool detector."""
+
+    # an account with fewer distinct posts in the window (or creators, for membership) says nothing
+    min_posts: int = 2
+    # an account with more distinct posts is heavy and overlaps everywhere; creator counts cap here too
+    max_posts: int = 12
+    # two posts link only when they share at least this many light accounts
+    min_shared_accounts: int = 5
+    # a link's Poisson tail must be at most this, Bonferroni-corrected over cross-creator post pairs
+    max_p_value: float = 0.01
+    # an account joins a pool when chance explains at most this share of the accounts like it
+    max_fdr: float = 0.1
+    # a member engaged at least this many of the pool's creators
+    min_creators: int = 2
+    # fewer light pairs, or a pool with fewer accounts, is never reported
+    min_accounts: int = 10
+    # Louvain resolutions of the link graph, coarse first: the first pool holding an event keeps it
+    resolutions: tuple[float, ...] = (0.5, 1.0)
+    # seed of the Louvain communities
+    louvain_seed: int = 0
+    # rounds of taking members' own engagement out of chance before membership is final
+    max_member_rounds: int = 10
+    # median link lift from which a pool's strength rises above 0
+    base_lift: float = 5.0
+    # tenfold lifts beyond ``base_lift`` at which the strength reaches 1
+    full_strength_decades: float = 2.0
+    # event score of a pool at strength 0
+    min_score: float = 0.6
+    # score added at full strength
+    strength_score: float = 0.35
+
+
+def seller_pools(engagements: pd.DataFrame, *, params: PoolParams) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
-    Only light accounts (``min_degree`` to ``max_degree`` distinct posts in the
+    Only light accounts (``min_posts`` to ``max_posts`` distinct posts in the
     window) count: heavy users overlap everywhere and a single engagement says
     nothing. Two posts of different creators are linked when they share at least
-    ``min_shared`` light accounts and a configuration model of the light
+    ``min_shared_accounts`` light accounts and a configuration model of the light
     accounts' degrees makes that many shared accounts unlikely: Poisson tail at
     most ``max_p_value``, Bonferroni-corrected over every pair of posts of
     different creators (a creator's own fans link only that creator's posts, so
@@ -72,12 +96,17 @@ def seller_pools(
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
     n_posts = int(posts.max()) + 1
-    pair_user, pair_post = _light_pairs(users[ok], posts[ok], n_posts, min_degree, max_degree)
-    if len(pair_user) < min_accounts:
+    pair_user, pair_post = _light_pairs(users[ok], posts[ok], n_posts, params.min_posts, params.max_posts)
+    if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
     creator = _post_creators(engagements, posts, n_posts)
     links = _linked_posts(
-        pair_user, pair_post, creator, n_posts, min_shared=min_shared, max_p_value=max_p_value
+        pair_user,
+        pair_post,
+        creator,
+        n_posts,
+        min_shared=params.min_shared_accounts,
+        max_p_value=params.max_p_value,
     )
     if links.empty:
         return Detection.empty(NAME, n)
@@ -85,18 +114,9 @@ def seller_pools(
     creator = np.where(creator >= 0, creator, int(creator.max()) + 1 + np.arange(n_posts))
     event_pool = np.full(n, -1, dtype=np.int64)
     lifts: list[npt.NDArray[np.float64]] = []
-    for resolution in resolutions:
-        n_pools, post_pool = _pools(links, n_posts, resolution=resolution)
-        members = _members(
-            pair_user,
-            creator[pair_post],
-            post_pool[pair_post],
-            n_pools,
-            min_degree=min_degree,
-            max_degree=max_degree,
-            min_creators=min_creators,
-            max_fdr=max_fdr,
-        )
+    for resolution in params.resolutions:
+        n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
+        members = _members(pair_user, creator[pair_post], post_pool[pair_post], n_pools, params=params)
         # an event found at a coarser resolution keeps that pool
         _assign(
             event_pool,
@@ -108,17 +128,17 @@ def seller_pools(
             first=sum(map(len, lifts)),
         )
         lifts.append(_median_lift(links, post_pool, n_pools))
-    return _detection(engagements, event_pool, np.concatenate(lifts), min_accounts)
+    return _detection(engagements, event_pool, np.concatenate(lifts), params=params)
 
 
 def _light_pairs(
-    users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], n_posts: int, min_degree: int, max_degree: int
+    users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], n_posts: int, min_posts: int, max_posts: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Distinct (account, post) pairs of the accounts with ``min_degree`` to ``max_degree`` posts."""
+    """Distinct (account, post) pairs of the accounts with ``min_posts`` to ``max_posts`` posts."""
     pairs = distinct(users * n_posts + posts)
     pair_user, pair_post = pairs // n_posts, pairs % n_posts
     degree = np.bincount(pair_user)
-    light = (degree[pair_user] >= min_degree) & (degree[pair_user] <= max_degree)
+    light = (degree[pair_user] >= min_posts) & (degree[pair_user] <= max_posts)
     return pair_user[light], pair_post[light]
 
 
@@ -154,10 +174,7 @@ def _members(
     pair_pool: npt.NDArray[np.int64],
     n_pools: int,
     *,
-    min_degree: int,
-    max_degree: int,
-    min_creators: int,
-    max_fdr: float,
+    params: PoolParams,
 ) -> npt.NDArray[np.int64]:
     """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``).
 
@@ -173,28 +190,18 @@ def _members(
     triples = distinct(user_pool * width + pair_creator[in_pool])
     keys, k = distinct_counts(triples // width)
     key_user, key_pool = keys // (n_pools + 1), keys % (n_pools + 1)
-    key_degree = np.minimum(degree[key_user], max_degree)
+    key_degree = np.minimum(degree[key_user], params.max_posts)
     accounts_of_degree = np.bincount(
-        np.minimum(degree[distinct(pair_user)], max_degree), minlength=max_degree + 1
+        np.minimum(degree[distinct(pair_user)], params.max_posts), minlength=params.max_posts + 1
     ).astype(np.float64)
     total_mass = float(len(user_creator))
     pool_mass = np.bincount(triples // width % (n_pools + 1), minlength=n_pools).astype(np.float64)
     member = np.zeros(len(keys), dtype=bool)
-    for _ in range(10):
+    for _ in range(params.max_member_rounds):
         # chance is the honest share of engagement: members' own pool creators are taken out
         member_mass = np.bincount(key_pool[member], weights=k[member], minlength=n_pools)
         share = (pool_mass - member_mass) / max(total_mass - float(member_mass.sum()), 1.0)
-        found = _significant(
-            k,
-            key_degree,
-            key_pool,
-            share,
-            accounts_of_degree,
-            min_degree=min_degree,
-            max_degree=max_degree,
-            min_creators=min_creators,
-            max_fdr=max_fdr,
-        )
+        found = _significant(k, key_degree, key_pool, share, accounts_of_degree, params=params)
         if np.array_equal(found, member):
             break
         member = found
@@ -208,14 +215,11 @@ def _significant(
     share: npt.NDArray[np.float64],
     accounts_of_degree: npt.NDArray[np.float64],
     *,
-    min_degree: int,
-    max_degree: int,
-    min_creators: int,
-    max_fdr: float,
+    params: PoolParams,
 ) -> npt.NDArray[np.bool_]:
     """Per (account, pool) row: chance explains at most ``max_fdr`` of the accounts like it or more."""
     n_pools = len(share)
-    width = max_degree + 1
+    width = params.max_posts + 1
     # observed accounts per (pool, degree, posts in pool), and what chance predicts
     cell = (pool * width + degree) * width + k
     observed = np.bincount(cell, minlength=n_pools * width * width).reshape(n_pools, width, width)
@@ -229,7 +233,7 @@ def _significant(
     observed_tail = np.cumsum(observed[:, :, ::-1], axis=2)[:, :, ::-1]
     expected_tail = np.cumsum(expected[:, :, ::-1], axis=2)[:, :, ::-1]
     fdr = expected_tail / np.maximum(observed_tail, 1)
-    ok_cell = (fdr <= max_fdr) & (j >= min_creators)[None] & (d >= min_degree)[None]
+    ok_cell = (fdr <= params.max_fdr) & (j >= params.min_creators)[None] & (d >= params.min_posts)[None]
     # step-up: once some k* passes, every k above it does too
     ok_cell = np.maximum.accumulate(ok_cell, axis=2)
     return np.asarray(ok_cell.reshape(-1)[cell], dtype=bool)
@@ -299,7 +303,9 @@ def _cross_creator_pairs(creator: npt.NDArray[np.int64]) -> float:
     return (n * (n - 1) - float((same * (same - 1)).sum())) / 2
 
 
-def _pools(links: pd.DataFrame, n_posts: int, *, resolution: float) -> tuple[int, npt.NDArray[np.int64]]:
+def _pools(
+    links: pd.DataFrame, n_posts: int, *, resolution: float, seed: int
+) -> tuple[int, npt.NDArray[np.int64]]:
     """Communities of linked posts; per post its pool number, -1 when unlinked.
 
     One seller's orders link every pair of its posts; a farm's camouflage on
@@ -318,7 +324,7 @@ def _pools(links: pd.DataFrame, n_posts: int, *, resolution: float) -> tuple[int
     graph = nx.Graph()
     ends = zip(links["a"].to_numpy().tolist(), links["b"].to_numpy().tolist(), strict=True)
     graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(ends, beyond_chance.tolist(), strict=True))
-    communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=0)
+    communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=seed)
     out = np.full(n_posts, -1, dtype=np.int64)
     for number, members in enumerate(sorted(communities, key=min)):
         out[np.fromiter(members, dtype=np.int64)] = number
@@ -329,8 +335,10 @@ def _detection(
     engagements: pd.DataFrame,
     event_pool: npt.NDArray[np.int64],
     median_lift: npt.NDArray[np.float64],
-    min_accounts: int,
+    *,
+    params: PoolParams,
 ) -> Detection:
+    """The pools of at least ``min_accounts`` accounts, scored by their links' median lift."""
     n = len(engagements)
     hit = event_pool >= 0
     frame = pd.DataFrame(
@@ -348,14 +356,15 @@ def _detection(
         n_events=("user", "size"),
     )
     per_pool["median_lift"] = median_lift[per_pool.index.to_numpy()]
-    kept = per_pool[per_pool["n_accounts"] >= min_accounts]
+    kept = per_pool[per_pool["n_accounts"] >= params.min_accounts]
     if kept.empty:
         return Detection.empty(NAME, n)
     group_of_pool = pd.Series(np.arange(len(kept), dtype=np.int64), index=kept.index)
     event_group = np.full(n, -1, dtype=np.int64)
     event_group[hit] = group_of_pool.reindex(event_pool[hit]).fillna(-1).to_numpy(np.int64)
-    strength = np.clip(np.log10(kept["median_lift"].to_numpy() / 5.0) / 2, 0.0, 1.0)
-    score_of_group = 0.6 + 0.35 * strength
+    decades = np.log10(kept["median_lift"].to_numpy() / params.base_lift)
+    strength = np.clip(decades / params.full_strength_decades, 0.0, 1.0)
+    score_of_group = params.min_score + params.strength_score * strength
     score = np.where(event_group >= 0, score_of_group[np.maximum(event_group, 0)], 0.0)
     groups = kept.reset_index(drop=True)
     groups.insert(0, "group_id", np.arange(len(kept), dtype=np.int64))

@@ -44,17 +44,24 @@ def china_hour(engagements: pd.DataFrame) -> npt.NDArray[np.int64]:
 
 
 def burst_excess(
-    engagements: pd.DataFrame, *, bin_s: float = 120.0, context_s: float = 1800.0, min_count: int = 10
+    engagements: pd.DataFrame,
+    *,
+    bin_s: float,
+    context_s: float,
+    min_bin_events: int,
+    min_expected_events: float,
 ) -> npt.NDArray[np.float64]:
     """Per event: the share of its post's time bin that exceeds the post's surrounding rate.
 
     Each post's engagements are binned (``bin_s``); a bin's expected count is the
     mean of the bins within ``context_s`` on either side, excluding itself, and no
     less than the larger side's mean so that the first minutes after publication
-    (nothing before them) are not mistaken for a burst. The result,
-    ``max(0, 1 - expected / count)`` for bins of at least ``min_count`` events, is
-    the probability that an event there is surplus to the post's own rhythm: high
-    for an injected lockstep burst, low inside an organic rise such as a viral pickup.
+    (nothing before them) are not mistaken for a burst, and no less than
+    ``min_expected_events`` so that a quiet post's first handful is not all surplus.
+    The result, ``max(0, 1 - expected / count)`` for bins of at least
+    ``min_bin_events`` events, is the probability that an event there is surplus
+    to the post's own rhythm: high for an injected lockstep burst, low inside an
+    organic rise such as a viral pickup.
     """
     n = len(engagements)
     if n == 0:
@@ -79,12 +86,12 @@ def burst_excess(
     left = _window_sum(-k, -1) / k
     right = _window_sum(1, k) / k
     expected = np.maximum((left + right) / 2, np.maximum(left, right) / 2)
-    expected = np.maximum(expected, 1.0)
-    excess = np.where(n_arr >= min_count, np.clip(1.0 - expected / n_arr, 0.0, 1.0), 0.0)
+    expected = np.maximum(expected, min_expected_events)
+    excess = np.where(n_arr >= min_bin_events, np.clip(1.0 - expected / n_arr, 0.0, 1.0), 0.0)
     return np.asarray(excess[np.searchsorted(keys, key)], dtype=np.float64)
 
 
-def action_triples(engagements: pd.DataFrame, *, within_s: float = 60.0) -> npt.NDArray[np.bool_]:
+def action_triples(engagements: pd.DataFrame, *, within_s: float) -> npt.NDArray[np.bool_]:
     """Per event: part of a like + favorite + comment by one account on one post within ``within_s``."""
     n = len(engagements)
     is_triple_action = is_in(engagements["action"], TRIPLE_ACTIONS)

@@ -13,10 +13,19 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from detectors.fitted import FittedAnomaly, FittedStacker, FittedState, fit_anomaly, fit_stacker, stack_matrix
+from detectors.anomaly import AnomalyParams
+from detectors.fitted import (
+    FittedAnomaly,
+    FittedStacker,
+    FittedState,
+    StackerParams,
+    fit_anomaly,
+    fit_stacker,
+    stack_matrix,
+)
 from detectors.model import WindowScorer
 from detectors.scorer import ScoringParams
-from features.accounts import account_features
+from features.account_features import account_features
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from features.schema import EVENT_OPTIONAL, EVENT_REQUIRED
@@ -144,7 +153,7 @@ def fit_supervised(
     if not 0 < labels_y[train].sum() < train.sum():
         why = f"{len(by_account)} labelled accounts, but the training split (80%) has a single class"
         return None, metrics, why
-    stacker = fit_stacker(X.loc[train], labels_y[train])
+    stacker = fit_stacker(X.loc[train], labels_y[train], params=StackerParams())
     metrics["stacker_fitted"] = 1.0
     if 0 < labels_y[test].sum() < test.sum():
         proba = stacker.model.predict_proba(X.loc[test])[:, 1]
@@ -234,7 +243,7 @@ def _fit(config: TrainingConfig, data: WeekData) -> _Fitted:
     _, end = parse_week(data.week)
     events, posts, source = training_events(data, config)
     _, features = week_features(events, posts)
-    anomaly = fit_anomaly(features)
+    anomaly = fit_anomaly(features, params=AnomalyParams())
     stacker, stacker_metrics, stacker_note = fit_supervised(
         events,
         posts,

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from detectors.infra import shared_infrastructure
+from detectors.infra import IpFarmParams, shared_infrastructure
 from features.dedup import distinct_engagements
 from tests.factories import clean, raw_event
 
@@ -24,7 +24,7 @@ def _window(*, farm_accounts: int, nat_users: int = 300, seed: int = 0) -> pd.Da
 
 def test_shared_infrastructure_flags_accounts_concentrated_behind_one_ip():
     events = _window(farm_accounts=30)
-    detection = shared_infrastructure(events, column="ip", name="ip_farm")
+    detection = shared_infrastructure(events, params=IpFarmParams(), column="ip", name="ip_farm")
     is_worker = events["user_id"].str.startswith("w").to_numpy()
     assert (detection.event_score[is_worker] >= 0.7).all()
     assert (detection.event_score[~is_worker] == 0).all()
@@ -33,9 +33,9 @@ def test_shared_infrastructure_flags_accounts_concentrated_behind_one_ip():
 
 def test_shared_infrastructure_leaves_carrier_nat_alone():
     events = _window(farm_accounts=0, nat_users=600)
-    assert shared_infrastructure(events, column="ip").event_score.sum() == 0
+    assert shared_infrastructure(events, params=IpFarmParams(), column="ip").event_score.sum() == 0
 
 
 def test_shared_infrastructure_without_the_column_finds_nothing():
     events = _window(farm_accounts=30).drop(columns=["ip"])
-    assert shared_infrastructure(events, column="ip").event_score.sum() == 0
+    assert shared_infrastructure(events, params=IpFarmParams(), column="ip").event_score.sum() == 0

@@ -1,8 +1,17 @@
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from detectors.parallel import run_detectors
-from detectors.rules import device_farms, duplicates, new_accounts
+from detectors.rules import (
+    DeviceFarmParams,
+    DuplicateParams,
+    NewAccountParams,
+    device_farms,
+    duplicates,
+    new_accounts,
+)
 from detectors.scorer import ScoringParams, score_window
 from features.contract import clean_events
 from features.dedup import distinct_engagements
@@ -13,7 +22,11 @@ def test_run_detectors_in_threads_matches_serial():
     events = distinct_engagements(
         clean_events(simulate(SimConfig(seed=4, scale=0.05)).events, source="sim").frame
     )
-    tasks = [("duplicate", duplicates), ("device_farm", device_farms), ("new_account", new_accounts)]
+    tasks = [
+        ("duplicate", partial(duplicates, params=DuplicateParams())),
+        ("device_farm", partial(device_farms, params=DeviceFarmParams())),
+        ("new_account", partial(new_accounts, params=NewAccountParams())),
+    ]
     serial = run_detectors(tasks, events, workers=1)
     threaded = run_detectors(tasks, events, workers=2)
     assert [d.name for d in threaded] == ["duplicate", "device_farm", "new_account"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from detectors.pools import seller_pools
+from detectors.pools import PoolParams, seller_pools
 from features.dedup import distinct_engagements
 from tests.factories import clean, raw_event
 
@@ -44,7 +44,7 @@ def _window(
 
 def test_seller_pools_find_accounts_that_keep_co_engaging_unrelated_creators():
     events = _window(pool_accounts=80)
-    detection = seller_pools(events)
+    detection = seller_pools(events, params=PoolParams())
     is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
     assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
     assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.001
@@ -56,12 +56,12 @@ def test_seller_pools_find_accounts_that_keep_co_engaging_unrelated_creators():
 
 def test_seller_pools_leave_organic_overlap_and_fan_clubs_alone():
     events = _window(pool_accounts=0)
-    assert seller_pools(events).event_score.sum() == 0
+    assert seller_pools(events, params=PoolParams()).event_score.sum() == 0
 
 
 def test_seller_pools_empty_window():
     events = _window(pool_accounts=0).head(0)
-    assert len(seller_pools(events).event_score) == 0
+    assert len(seller_pools(events, params=PoolParams()).event_score) == 0
 
 
 def test_seller_pools_leave_a_buying_creators_fans_out():
@@ -76,7 +76,7 @@ def test_seller_pools_leave_a_buying_creators_fans_out():
         for account in range(40)
     ]
     events = _window(pool_accounts=80, extra=fans + pool)
-    detection = seller_pools(events)
+    detection = seller_pools(events, params=PoolParams())
     user = events["user_id"].astype(str)
     assert (detection.event_score[user.str.startswith("s").to_numpy()] >= 0.5).mean() > 0.95
     assert (detection.event_score[user.str.startswith("fan-kb0").to_numpy()] > 0).sum() == 0
@@ -108,7 +108,7 @@ def test_seller_pools_keep_two_sellers_apart():
                 )
             )
     events = _window(pool_accounts=0, users=8000, extra=rows)
-    detection = seller_pools(events)
+    detection = seller_pools(events, params=PoolParams())
     assert len(detection.groups) == 2
     user = events["user_id"].astype(str)
     groups_of = {

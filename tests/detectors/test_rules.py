@@ -1,14 +1,23 @@
 import numpy as np
 import pandas as pd
 
-from detectors.rules import device_farms, duplicates, new_accounts
+from detectors.rules import (
+    DeviceFarmParams,
+    DuplicateParams,
+    NewAccountParams,
+    ScriptedParams,
+    device_farms,
+    duplicates,
+    new_accounts,
+    scripted_actions,
+)
 from features.dedup import distinct_engagements
 from tests.factories import BASE_TS, clean, raw_event, raw_events
 
 
 def test_duplicates_scores_recounts_only():
     raw = pd.DataFrame([raw_event(0, user_id="u"), raw_event(3, user_id="u"), raw_event(1)])
-    detection = duplicates(distinct_engagements(clean(raw)))
+    detection = duplicates(distinct_engagements(clean(raw)), params=DuplicateParams())
     assert detection.event_score.tolist() == [0.0, 1.0, 0.0]
     assert "1 engagements re-counted" in detection.groups.loc[0, "evidence"]
 
@@ -17,7 +26,7 @@ def test_device_farms_ignores_households_and_scores_farms():
     household = raw_events(3, device_id="home")
     farm = pd.DataFrame([raw_event(10 + i, device_id="farm") for i in range(12)])
     events = distinct_engagements(clean(pd.concat([household, farm], ignore_index=True)))
-    detection = device_farms(events)
+    detection = device_farms(events, params=DeviceFarmParams())
     assert np.all(detection.event_score[:3] == 0)
     assert np.all(detection.event_score[3:] == 1.0)
     assert detection.groups.loc[0, "n_accounts"] == 12
@@ -26,7 +35,7 @@ def test_device_farms_ignores_households_and_scores_farms():
 
 def test_device_farms_without_device_column_finds_nothing():
     events = distinct_engagements(clean(raw_events(4).drop(columns=["device_id"])))
-    assert device_farms(events).event_score.sum() == 0
+    assert device_farms(events, params=DeviceFarmParams()).event_score.sum() == 0
 
 
 def test_new_accounts_is_weak_evidence_that_fades_with_age():
@@ -37,7 +46,24 @@ def test_new_accounts_is_weak_evidence_that_fades_with_age():
             raw_event(2),
         ]
     )
-    score = new_accounts(distinct_engagements(clean(raw))).event_score
+    score = new_accounts(distinct_engagements(clean(raw)), params=NewAccountParams()).event_score
     assert 0.35 < score[0] <= 0.4
     assert 0 < score[1] < score[0]
     assert score[2] == 0
+
+
+def test_scripted_actions_reads_its_window_and_template_size_from_params():
+    at = [BASE_TS + pd.Timedelta(seconds=s) for s in (0, 20, 45)]
+    triple = [
+        raw_event(
+            i, user_id="u", action=a, ts=t.isoformat(), comment_text="great video" if a == "comment" else None
+        )
+        for i, (a, t) in enumerate(zip(("like", "favorite", "comment"), at, strict=True))
+    ]
+    events = distinct_engagements(clean(pd.DataFrame(triple)))
+    found = scripted_actions(events, params=ScriptedParams())
+    np.testing.assert_allclose(found.event_score, [0.3, 0.3, 0.3])
+    assert "3 like+favorite+comment triples within a minute" in found.groups.loc[0, "evidence"]
+    assert "at least 3 accounts repeat" in found.groups.loc[0, "evidence"]
+    tight = scripted_actions(events, params=ScriptedParams(triple_within_s=30.0))
+    assert tight.event_score.sum() == 0

@@ -1,12 +1,16 @@
 """Detectors with a degree null model run per platform: a small platform is judged against itself."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
-from detectors.pools import seller_pools
+from detectors.pools import PoolParams, seller_pools
 from detectors.strata import per_platform
 from features.dedup import distinct_engagements
 from tests.factories import clean, raw_event
+
+_pools = partial(seller_pools, params=PoolParams())
 
 
 def _platform(name: str, *, users: int, posts: int, pool_accounts: int, rng: np.random.Generator, start: int):
@@ -48,8 +52,8 @@ def test_per_platform_judges_a_small_platforms_honest_overlap_against_its_own_ch
     events = _window(small_pool=0)
     small = (events["platform"].astype(str) == "xiaohongshu").to_numpy()
     # over the whole window, the small platform's ordinary overlap looks far beyond chance
-    assert (seller_pools(events).event_score[small] > 0).sum() > 50
-    detection = per_platform(seller_pools)(events)
+    assert (_pools(events).event_score[small] > 0).sum() > 50
+    detection = per_platform(_pools)(events)
     assert (detection.event_score[small] > 0).sum() == 0
     seller = events["user_id"].astype(str).str.contains("-s").to_numpy()
     assert (detection.event_score[seller] >= 0.5).mean() > 0.95
@@ -58,7 +62,7 @@ def test_per_platform_judges_a_small_platforms_honest_overlap_against_its_own_ch
 
 def test_per_platform_stitches_groups_with_unique_ids_and_their_platform():
     events = _window(small_pool=50)
-    detection = per_platform(seller_pools)(events)
+    detection = per_platform(_pools)(events)
     assert detection.name == "pool"
     assert set(detection.groups["platform"]) == {"douyin", "xiaohongshu"}
     assert detection.groups["group_id"].is_unique
@@ -72,6 +76,6 @@ def test_per_platform_stitches_groups_with_unique_ids_and_their_platform():
 def test_per_platform_runs_a_one_platform_window_as_is():
     events = _window(small_pool=0)
     one = events[events["platform"].astype(str) == "douyin"].reset_index(drop=True)
-    stitched, plain = per_platform(seller_pools)(one), seller_pools(one)
+    stitched, plain = per_platform(_pools)(one), _pools(one)
     assert np.array_equal(stitched.event_score, plain.event_score)
     assert "platform" not in stitched.groups

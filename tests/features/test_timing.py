@@ -17,7 +17,7 @@ def test_burst_excess_marks_a_spike_against_the_posts_own_rhythm_only():
     steady = np.arange(0, 7200, 60)  # one engagement a minute on both posts for two hours
     spike = np.full(40, 3600)  # forty more on post a inside one two-minute bin
     events = _events(["a"] * (len(steady) + len(spike)) + ["b"] * len(steady), [*steady, *spike, *steady])
-    excess = burst_excess(events, bin_s=120.0)
+    excess = burst_excess(events, bin_s=120.0, context_s=1800.0, min_bin_events=10, min_expected_events=1.0)
     seconds = events["ts"].astype("int64").to_numpy() // 10**6
     in_spike = (events["post_id"] == "a").to_numpy() & (seconds >= 3600) & (seconds < 3720)
     assert excess[in_spike].min() > 0.9  # 42 in the bin against about 2 expected

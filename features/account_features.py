@@ -24,6 +24,11 @@ ACCOUNT_FEATURES: tuple[str, ...] = (
     "triple_share",
     "night_share",
 )
+# what ``duplicate_comment_share`` and ``triple_share`` count: part of the features' definition,
+# which an anomaly ensemble fitted by training has learned, so fixed with the code, not per run
+TEMPLATE_MIN_ACCOUNTS = 3
+TEMPLATE_MIN_CHARS = 4
+TRIPLE_WITHIN_S = 60.0
 
 
 def accounts_sharing(engagements: pd.DataFrame, *, column: str) -> npt.NDArray[np.float64]:
@@ -42,8 +47,14 @@ def accounts_sharing(engagements: pd.DataFrame, *, column: str) -> npt.NDArray[n
     return out
 
 
-def duplicated_comments(engagements: pd.DataFrame, *, min_accounts: int = 3) -> npt.NDArray[np.bool_]:
-    """Per event: a comment whose normalised text was posted by at least ``min_accounts`` accounts."""
+def duplicated_comments(
+    engagements: pd.DataFrame, *, min_accounts: int, min_chars: int
+) -> npt.NDArray[np.bool_]:
+    """Per event: a comment whose normalised text was posted by at least ``min_accounts`` accounts.
+
+    Texts shorter than ``min_chars`` once normalised ("ok", an emoji) are too
+    common to say anything and never count.
+    """
     n = len(engagements)
     if "comment_text" not in engagements or engagements["comment_text"].isna().all():
         return np.zeros(n, dtype=bool)
@@ -51,7 +62,7 @@ def duplicated_comments(engagements: pd.DataFrame, *, min_accounts: int = 3) -> 
     raw_codes, raw_texts = pd.factorize(engagements["comment_text"])
     normalised = pd.Series(raw_texts, dtype="str").str.lower().str.replace(r"[\W_]+", "", regex=True)
     text_of_raw, uniques = pd.factorize(normalised)
-    is_long = np.append(normalised.str.len().to_numpy() >= 4, False)
+    is_long = np.append(normalised.str.len().to_numpy() >= min_chars, False)
     has = (raw_codes >= 0) & is_long[raw_codes]
     if not has.any():
         return np.zeros(n, dtype=bool)
@@ -98,8 +109,13 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
         np.fmax.at(largest, users, per_event)
         out[name] = largest
     for name, is_hit in (
-        ("duplicate_comment_share", duplicated_comments(engagements)),
-        ("triple_share", action_triples(engagements)),
+        (
+            "duplicate_comment_share",
+            duplicated_comments(
+                engagements, min_accounts=TEMPLATE_MIN_ACCOUNTS, min_chars=TEMPLATE_MIN_CHARS
+            ),
+        ),
+        ("triple_share", action_triples(engagements, within_s=TRIPLE_WITHIN_S)),
         ("night_share", np.isin(china_hour(engagements), [2, 3, 4, 5, 6])),
     ):
         out[name] = np.bincount(users, weights=is_hit, minlength=n_users) / n_engagements

@@ -1,0 +1,96 @@
+"""From groups to accounts: spreading a group's verdict to its accounts, weighting blocks by focus.
+
+Group detectors find engagements on the posts a group co-engaged; these two
+steps turn that into evidence about the accounts: an account mostly caught
+carries its score to its other engagements (camouflage), and a dense block's
+score counts in proportion to how much of an account's activity lies inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from detectors.base import Detection
+from features.codes import codes, distinct
+
+
+@dataclass(frozen=True)
+class SpreadParams:
+    """Knobs of spreading group scores to accounts and of the dense-block focus weighting."""
+
+    # an event counts as caught from this group score up
+    min_caught_score: float = 0.5
+    # an account spreads once this share of its engagements is caught (chance catches stay below)
+    min_caught_share: float = 0.3
+    # a spread engagement gets this fraction of its account's strongest caught score
+    spread_weight: float = 0.9
+    # share of an account's distinct posts inside its block at which the block score starts counting
+    focus_floor: float = 0.3
+    # share at which the block score counts in full
+    focus_full: float = 0.7
+
+
+def spread_to_accounts(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> Detection:
+    """Extend a group detector's verdict from an account's caught engagements to all of its others.
+
+    A farm account that engages bought posts in a group also engages honest posts
+    to look normal (camouflage); those engagements are just as inflated. An account
+    whose share of engagements caught at ``min_caught_score`` or more reaches
+    ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
+    engagement, with the group that caught it. Honest users caught by chance on
+    one post of many stay below the share.
+    """
+    caught = detection.event_score >= params.min_caught_score
+    if not caught.any():
+        return detection
+    users = codes(engagements["user_id"])
+    n_users = int(users.max()) + 1
+    share = np.bincount(users, weights=caught, minlength=n_users) / np.maximum(
+        np.bincount(users, minlength=n_users), 1
+    )
+    # per account, the strongest caught event and its group (the last such row on ties):
+    # assignments in ascending score order leave the strongest one standing
+    rows = np.flatnonzero(caught)
+    order = rows[np.argsort(detection.event_score[rows], kind="stable")]
+    strongest = np.zeros(n_users)
+    strongest[users[order]] = detection.event_score[order]
+    group = np.full(n_users, -1, dtype=np.int64)
+    group[users[order]] = detection.event_group[order]
+    spread_score = np.where(share >= params.min_caught_share, params.spread_weight * strongest, 0.0)[users]
+    is_raised = np.flatnonzero(spread_score > detection.event_score)
+    score = detection.event_score.copy()
+    score[is_raised] = spread_score[is_raised]
+    event_group = detection.event_group.astype(np.int64)  # a copy
+    raised_group = group[users[is_raised]]
+    event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
+    return Detection(detection.name, score, event_group, detection.groups)
+
+
+def weight_by_focus(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> Detection:
+    """Scale a block detector's scores by how much of each account's activity lies in its block.
+
+    A seller's pool account works for the pool: most of what it engages in the
+    window is inside the block. A heavy honest user who follows several of the
+    block's creators also lands in it, but most of its engagement is elsewhere.
+    The factor rises linearly from 0 at ``focus_floor`` to 1 at ``focus_full``
+    (share of the account's distinct posts that are block edges).
+    """
+    in_block = detection.event_group >= 0
+    if not in_block.any():
+        return detection
+    users = codes(engagements["user_id"])
+    posts = codes(engagements["post_id"])
+    width = int(posts.max()) + 1
+    n_users = int(users.max()) + 1
+    all_pairs = distinct(users * width + posts)
+    block_pairs = distinct(users[in_block] * width + posts[in_block])
+    degree = np.bincount(all_pairs // width, minlength=n_users)
+    inside = np.bincount(block_pairs // width, minlength=n_users)
+    focus = inside / np.maximum(degree, 1)
+    floor, full = params.focus_floor, params.focus_full
+    factor = np.clip((focus - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
+    score = detection.event_score * np.where(in_block, factor, 1.0)
+    return Detection(detection.name, score, detection.event_group, detection.groups)
