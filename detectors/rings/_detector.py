@@ -1,36 +1,4 @@
-"""Mutual-engagement rings ("pods"): creators whose accounts engage each other's posts, repeatedly.
-
-A ring is a group of creators of one platform, each with its own account and a
-few alts, who engage every member's posts so that everybody's paid engagement is
-inflated.  A ring leaves two traces in a window, and must show both:
-
-1. **Reciprocity** on the creator graph.  A creator's accounts are its own account
-   plus the accounts sharing a rare device or IP with it (:mod:`features.graph`).
-   Creators whose accounts engaged each other's posts are tied; triangles of ties
-   that share an edge chain into communities (clique percolation), and each
-   community is peeled until every member is tied to ``min_tie_share`` of the
-   others and both gives and receives engagement inside the group.
-2. **A concentrated pool** of other accounts: accounts that engaged several
-   members and little else (``min_account_focus``), more than their activity
-   explains.  The null is local to the group's audience, so niche fans of
-   popular creators, who share engagers by chance, are no evidence.
-
-Significance, per group, against what degrees predict by chance:
-
-- reciprocal engagement: events by members' accounts on other members' posts
-  against ``sum out(A) * in(B) / events on the platform`` (Poisson tail);
-- pool: accounts whose concentration passes an adaptive binomial threshold,
-  against the number chance predicts from the engagers' degrees (Poisson tail);
-- coverage: members' accounts engaged at least ``min_coverage`` of the other
-  members' posts (a pod engages every post; studio-mates now and then);
-- at least ``min_alt_accounts`` ring accounts besides the creators' own.
-
-A ring that passes grows by the free creators whose posts most of its pool
-engaged and who reciprocate with a member, and is tested again.  Scored: events
-by ring accounts (members' own accounts, their associated accounts that engaged
-another member, the pool) on the ring's posts.  Everything else, including the
-members' honest audience, scores 0.
-"""
+"""The ring detector: its entry point, ring acceptance and growth, and the groups table it reports."""
 
 from __future__ import annotations
 
@@ -41,25 +9,16 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
-from detectors.ring_tests import (
-    FloatArray,
-    IntArray,
-    _block,
-    _gather,
-    _Options,
-    _PoolModel,
-    _Ring,
-    _test,
-    _Window,
-)
+from detectors.rings._candidates import _candidates
+from detectors.rings._chance import _Options, _Ring, _test
+from detectors.rings._window import FloatArray, IntArray, _PoolModel, _Window
+from features.arrays import csr_ranges
 from features.graph import (
     GraphIndex,
     account_owner,
     creator_edge_codes,
     creator_post_counts,
     graph_index,
-    reciprocal_edges,
-    triangle_communities,
 )
 
 NAME = "ring"
@@ -211,7 +170,7 @@ def _grow(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], *, min_poo
     pool = window.pool
     if len(ring.pool_accounts) == 0:
         return ring.creators
-    reached = pool.creator[_gather(pool.account_ptr, None, ring.pool_accounts)]
+    reached = pool.creator[csr_ranges(pool.account_ptr, ring.pool_accounts)]
     is_candidate = np.bincount(reached, minlength=window.index.n_creators) >= min_pool_share * len(
         ring.pool_accounts
     )
@@ -227,61 +186,6 @@ def _grow(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], *, min_poo
         source[gives] * n_creators + target[gives], target[gets] * n_creators + source[gets]
     )
     return np.union1d(ring.creators, both // n_creators).astype(np.int64)
-
-
-def _candidates(edges: pd.DataFrame, opts: _Options) -> list[IntArray]:
-    """Peeled triangle communities of the reciprocal creator graph, largest community first.
-
-    Clique percolation (k=3) chains triangles that share an edge, so a dense ring
-    is one community while studio pairs, stars around a heavy creator and rings
-    joined by a stray edge are not.  A community is peeled, its core kept, and
-    the rest peeled again.
-    """
-    ties = reciprocal_edges(edges)
-    communities = sorted(
-        triangle_communities(ties["creator_a"].to_numpy(), ties["creator_b"].to_numpy()),
-        key=lambda c: (-len(c), int(c[0])),
-    )
-    out: list[IntArray] = []
-    for community in communities:
-        remaining = community
-        while len(remaining) >= opts.min_creators:
-            core = _peel(remaining, ties, edges, opts)
-            if len(core) < opts.min_creators:
-                break
-            out.append(core)
-            remaining = np.setdiff1d(remaining, core)
-    return out
-
-
-def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, opts: _Options) -> IntArray:
-    """Drop the weakest member until each is tied to ``min_tie_share`` of the others and mutual.
-
-    Mutual: its accounts engaged a member's posts and a member engaged its posts.
-    A heavy honest creator who engages everybody gets few ties back, so it goes
-    first; ties are broken by the events it gave the group, then by creator code.
-    """
-    a, b = ties["creator_a"].to_numpy(), ties["creator_b"].to_numpy()
-    inside = np.isin(a, members) & np.isin(b, members)
-    ia, ib = np.searchsorted(members, a[inside]), np.searchsorted(members, b[inside])
-    tied = np.zeros((len(members), len(members)), dtype=np.int64)
-    tied[ia, ib] = tied[ib, ia] = 1
-    gives = _block(members, edges, "n_events")
-    degree, n_out, n_in = tied.sum(axis=1), (gives > 0).sum(axis=1), (gives > 0).sum(axis=0)
-    given = gives.sum(axis=1)
-    alive = np.ones(len(members), dtype=bool)
-    while (n_alive := int(alive.sum())) >= opts.min_creators:
-        need = np.ceil(opts.min_tie_share * (n_alive - 1) - 1e-9)
-        weak = alive & ((degree < need) | (n_out == 0) | (n_in == 0))
-        if not weak.any():
-            return members[alive]
-        candidates = np.flatnonzero(weak)
-        worst = candidates[np.lexsort((given[candidates], degree[candidates]))[0]]
-        alive[worst] = False
-        degree -= tied[:, worst]
-        n_out -= gives[:, worst] > 0
-        n_in -= gives[worst, :] > 0
-    return np.zeros(0, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- output

@@ -1,35 +1,4 @@
-"""Lockstep groups: accounts that engage the same posts in the same short windows, repeatedly.
-
-CopyCatch / SynchroTrap style, in near-linear time and memory:
-
-1. Events become engagements: one per (account, post), at its first event.
-2. Each engagement gives two tokens (post, window bucket) on grids offset by half a
-   window, so a burst shorter than half a window sits inside one bucket.  Tokens
-   with fewer than ``min_accounts // 2`` accounts cannot host a group.
-3. MinHash signatures of each token's account set (numpy, fixed seeds) and LSH
-   bands put windows with overlapping audiences into buckets; a bucket spanning two
-   or more posts is a seed.  A viral window is one token, never a quadratic set of
-   account pairs, and each band partitions the tokens, so seeding and the
-   vectorised seed screening cost ``n_bands`` times the number of engagements.
-4. Seeds whose core fills their windows are grown (purest first) into accounts that
-   share ``min_posts`` of the core's windows, then tested:
-
-   - timing, per post (binomial): is the group tighter than an honest crowd reacting
-     to one trigger can be?  A crowd with exponential delays of mean ``d`` puts at
-     most ``1 - exp(-window_s / d)`` of itself in one window: ``d = fan_delay_s``
-     for windows at the post's publication (fans), ``honest_delay_s`` otherwise.
-     An account counts on a post only if it qualifies on the *other* posts, so
-     choosing members through the post does not bias its test.
-   - chance, per account (Poisson): is its presence in the group's windows more
-     than its activity explains, given how popular the posts are without the group
-     and how many of their other engagers fall in the same windows?
-
-   Fan clubs fail the timing test, heavy honest users the chance test, and a viral
-   burst is one post.  Accepted groups are regrown from their members, and groups
-   that share accounts are merged, so one farm is one group.
-5. A passing account's engagements on passing posts within a window of the burst
-   are flagged, and all events of a flagged engagement share its score.
-"""
+"""The lockstep detector: its entry point and the groups table it reports."""
 
 from __future__ import annotations
 
@@ -37,17 +6,10 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from detectors.lockstep_index import (
-    _distinct,
-    _Engagements,
-    _engagements,
-    _IntArray,
-    _Options,
-    _seeds,
-    _tokens,
-    _unique,
-)
-from detectors.lockstep_verify import _Group, _merge, _verify_all
+from detectors.lockstep._index import _Engagements, _engagements, _IntArray, _Options, _tokens
+from detectors.lockstep._seeds import _seeds
+from detectors.lockstep._verify import _Group, _merge, _verify_all
+from features.arrays import distinct, distinct_inverse
 
 NAME = "lockstep"
 
@@ -194,12 +156,12 @@ def _group_record(
     g: _Group, eng: _Engagements, rows: _IntArray, n_events: int, opts: _Options
 ) -> dict[str, object]:
     """One row of the groups table, from the engagements the group kept."""
-    posts, post_inv, _ = _unique(eng.post[rows])
+    posts, post_inv, _ = distinct_inverse(eng.post[rows])
     t = eng.t_s[rows]
     by_post = np.argsort(post_inv, kind="stable")
     starts = np.searchsorted(post_inv[by_post], np.arange(len(posts)))
     spread = np.maximum.reduceat(t[by_post], starts) - np.minimum.reduceat(t[by_post], starts)
-    n_accounts, n_creators = len(_distinct(eng.user[rows])), len(_distinct(eng.creator[posts]))
+    n_accounts, n_creators = len(distinct(eng.user[rows])), len(distinct(eng.creator[posts]))
     median_spread_s = float(np.median(spread))
     weakest = float(g.post_log10[np.isin(g.posts, posts)].min())
     evidence = (

@@ -1,16 +1,4 @@
-"""Dense user x post blocks: batched FRAUDAR-style peeling tested against a degree null model.
-
-Bot farms and pools of aged accounts make many accounts engage the same posts
-of several creators, so the user x post graph of a window holds a block far
-denser than the accounts' and posts' degrees explain. ``dense_blocks`` peels
-the weighted graph to its densest part, settles each connected piece of it
-into a block by membership rules, tests the block against a null model,
-records it if significant, removes the edges it examined and peels again.
-
-Farms work for many campaigns at once, so the window should span campaigns (a
-platform's settlement period): inside one campaign a farm touches too few posts
-and creators to stand out from fans.
-"""
+"""The dense-block detector: the peel, settle and test loop, and the blocks table it reports."""
 
 from __future__ import annotations
 
@@ -20,8 +8,11 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from detectors.base import Detection
-from detectors.dense_graph import BoolArray, FloatArray, IntArray, _build_graph, _fan_factor, _Graph, _peel
-from detectors.dense_test import _Block, _is_significant, _Options, _settle
+from detectors.dense._graph import BoolArray, FloatArray, IntArray, _build_graph, _fan_factor, _Graph
+from detectors.dense._membership import _settle
+from detectors.dense._peel import _peel
+from detectors.dense._significance import _Block, _is_significant, _Options
+from features.arrays import distinct
 
 NAME = "dense_block"
 # Connected pieces of one peeled set that are settled and tested, largest first.
@@ -209,7 +200,7 @@ def _pieces(graph: _Graph, edges: IntArray) -> list[tuple[IntArray, IntArray]]:
     order = np.argsort(label, kind="stable")
     bounds = np.flatnonzero(np.diff(label[order])) + 1
     pieces = [
-        (np.unique(r), np.unique(c))
+        (distinct(r), distinct(c))
         for r, c in zip(np.split(rows[order], bounds), np.split(cols[order], bounds), strict=True)
     ]
     pieces = [(users, posts) for users, posts in pieces if users.size >= 2 and posts.size >= 2]

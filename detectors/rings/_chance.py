@@ -1,4 +1,4 @@
-"""Ring tests: reciprocal engagement and the concentrated pool of a candidate group, against chance."""
+"""A candidate ring against chance: reciprocal engagement, the concentrated pool, coverage and alts."""
 
 from __future__ import annotations
 
@@ -6,16 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from features.graph import GraphIndex
-from features.shared_engagers import account_creator_pairs
-
-_MAX_LOG10 = 300.0
-_LN10 = float(np.log(10.0))
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
+from detectors.rings._window import FloatArray, IntArray, _block, _Window
+from detectors.stats import binom_log_sf, evidence_log10, poisson_log_sf
+from features.arrays import csr_gather
 
 
 @dataclass(frozen=True)
@@ -49,61 +43,7 @@ class _Ring:
     pool_log10: float
 
 
-@dataclass(frozen=True)
-class _Window:
-    """What the group tests read: codes, owners, creator edges, the pool model and post counts."""
-
-    index: GraphIndex
-    owner: IntArray
-    edges: pd.DataFrame
-    pool: _PoolModel
-    posts: IntArray
-
-
-def _block(members: IntArray, edges: pd.DataFrame, column: str) -> FloatArray:
-    """Dense members x members matrix of one edge column (0 where no edge)."""
-    source = edges["source"].to_numpy()
-    target = edges["target"].to_numpy()
-    inside = np.isin(source, members) & np.isin(target, members)
-    out = np.zeros((len(members), len(members)), dtype=np.float64)
-    out[np.searchsorted(members, source[inside]), np.searchsorted(members, target[inside])] = edges[
-        column
-    ].to_numpy()[inside]
-    return out
-
-
 # --------------------------------------------------------------------------- tests
-
-
-@dataclass(frozen=True)
-class _PoolModel:
-    """Distinct account x creator pairs, sorted by account, with a CSR index by creator."""
-
-    account: IntArray  # per pair
-    creator: IntArray  # per pair
-    degree: IntArray  # per pair: the account's number of creators on that platform
-    account_ptr: IntArray  # pairs of account a: [account_ptr[a], account_ptr[a + 1])
-    creator_ptr: IntArray  # pairs of creator c: creator_rows[creator_ptr[c]:creator_ptr[c + 1]]
-    creator_rows: IntArray
-
-    @classmethod
-    def build(cls, index: GraphIndex) -> _PoolModel:
-        """The pool model of a window."""
-        pairs = account_creator_pairs(index)
-        account = pairs["account"].to_numpy()
-        creator = pairs["creator"].to_numpy()
-        return cls(
-            account=account,
-            creator=creator,
-            degree=pairs["degree"].to_numpy(),
-            account_ptr=np.r_[0, np.cumsum(np.bincount(account, minlength=index.n_accounts))].astype(
-                np.int64
-            ),
-            creator_ptr=np.r_[0, np.cumsum(np.bincount(creator, minlength=index.n_creators))].astype(
-                np.int64
-            ),
-            creator_rows=np.argsort(creator, kind="stable").astype(np.int64),
-        )
 
 
 @dataclass(frozen=True)
@@ -118,13 +58,6 @@ class _PoolView:
     expected: float  # concentrated accounts chance predicts
 
 
-def _gather(ptr: IntArray, rows: IntArray | None, keys: IntArray) -> IntArray:
-    """Concatenated rows of several keys of a CSR index (``rows=None``: the identity)."""
-    starts, lens = ptr[keys], ptr[keys + 1] - ptr[keys]
-    positions = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
-    return positions if rows is None else rows[positions]
-
-
 def _test(members: IntArray, window: _Window, opts: _Options) -> _Ring | None:
     """The ring of a candidate if it passes the coverage, reciprocity, pool and alt tests."""
     coverage, reciprocal_log10, reciprocal_pairs = _reciprocity(members, window)
@@ -132,7 +65,9 @@ def _test(members: IntArray, window: _Window, opts: _Options) -> _Ring | None:
         return None
     view = _pool(members, window, opts)
     accounts, concentrated, account_log10 = view.accounts, view.is_concentrated, view.account_log10
-    pool_log10 = float(_poisson_log10(np.array([int(concentrated.sum())]), np.array([view.expected]))[0])
+    pool_log10 = float(
+        evidence_log10(poisson_log_sf(int(concentrated.sum()), np.maximum(view.expected, 1e-12)))
+    )
     if pool_log10 < opts.min_pool_log10:
         return None
     own_accounts = window.index.creator_account[members]
@@ -178,7 +113,7 @@ def _reciprocity(members: IntArray, window: _Window) -> tuple[float, float, int]
     engaged = _block(members, window.edges, "n_posts")
     expected = _block(members, window.edges, "expected_events")
     coverage = float(engaged.sum() / max((len(members) - 1) * window.posts[members].sum(), 1))
-    log10 = float(_poisson_log10(np.array([events.sum()]), np.array([expected.sum()]))[0])
+    log10 = float(evidence_log10(poisson_log_sf(events.sum(), np.maximum(expected.sum(), 1e-12))))
     return coverage, log10, int(((events > 0) & (events.T > 0)).sum() // 2)
 
 
@@ -195,7 +130,7 @@ def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
     ``max_pool_fdr`` of the accounts that pass.
     """
     pool = window.pool
-    rows = np.sort(_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
+    rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
     account = pool.account[rows]
     start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
     accounts, hits = account[start], np.diff(np.r_[start, len(account)])
@@ -228,7 +163,7 @@ def _concentration(
     spare = np.maximum(degree - 1, 0)
     p = float(np.clip((hits - 1)[background].sum() / max(spare[background].sum(), 1), 1e-6, 0.999))
     is_focused = eligible & (hits >= 2) & (hits >= opts.min_account_focus * degree)
-    account_log10 = np.where(is_focused, _binom_log10(hits - 1, spare, p), 0.0)
+    account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
     chance = _ChanceTable.build(np.bincount(degree, minlength=2).astype(np.float64), p)
     threshold, expected = np.inf, 0.0
     for t in opts.min_account_log10 + 0.5 * np.arange(9):
@@ -256,7 +191,8 @@ class _ChanceTable:
         reps = degrees - 1
         start = np.cumsum(reps) - reps
         hits = 2 + np.arange(int(reps.sum())) - np.repeat(start, reps)
-        return cls(hist[degrees], start.astype(np.int64), _binom_log10(hits - 1, np.repeat(reps, reps), p))
+        log10 = evidence_log10(binom_log_sf(hits - 1, np.repeat(reps, reps), p))
+        return cls(hist[degrees], start.astype(np.int64), log10)
 
     def expected(self, threshold_log10: float) -> float:
         """Engagers expected to pass ``threshold_log10`` if their extra picks fell at random."""
@@ -269,27 +205,3 @@ class _ChanceTable:
 def _strength(z: FloatArray | float) -> FloatArray:
     """Evidence in units of its threshold (>= 1 passes) as a score in [0.5, 1)."""
     return np.asarray(1.0 - 0.5 ** np.maximum(z, 1.0), dtype=np.float64)
-
-
-def _poisson_log10(observed: FloatArray | IntArray, mean: FloatArray) -> FloatArray:
-    """-log10 P(X >= observed) for X ~ Poisson(mean); 0 where nothing was observed."""
-    from scipy import stats  # imported on first use, in a detector thread
-
-    x = np.asarray(observed, dtype=np.float64)
-    mu = np.maximum(np.asarray(mean, dtype=np.float64), 1e-12)
-    with np.errstate(divide="ignore"):
-        log_sf = stats.poisson.logsf(x - 1, mu)
-        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.poisson.logpmf(x, mu))
-    return np.where(x > 0, np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10), 0.0)
-
-
-def _binom_log10(hits: IntArray, trials: IntArray, p: float) -> FloatArray:
-    """-log10 P(X >= hits) for X ~ Binomial(trials, p)."""
-    from scipy import stats  # imported on first use, in a detector thread
-
-    x = np.asarray(hits, dtype=np.float64)
-    n = np.asarray(trials, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        log_sf = stats.binom.logsf(x - 1, n, p)
-        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.binom.logpmf(x, n, p))
-    return np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10)
