@@ -13,13 +13,13 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.combine import combine
-from detectors.dense import dense_blocks
+from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.infra import shared_infrastructure
-from detectors.lockstep import lockstep_groups
+from detectors.lockstep import LockstepParams, lockstep_groups
 from detectors.parallel import run_detectors
 from detectors.policy import decide_posts, flag_accounts, unit_prices
 from detectors.pools import seller_pools
-from detectors.rings import ring_creators, rings
+from detectors.rings import RingParams, ring_creators, rings
 from detectors.rules import (
     bursts,
     device_farms,
@@ -107,10 +107,10 @@ def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, Windo
         ("burst", bursts),
         ("scripted", scripted_actions),
         ("ip_farm", shared_infrastructure),
-        ("lockstep", partial(lockstep_groups, posts=posts)),
-        ("dense_block", per_platform(dense_blocks)),
+        ("lockstep", partial(lockstep_groups, params=LockstepParams(), posts=posts)),
+        ("dense_block", per_platform(partial(dense_blocks, params=DenseBlockParams()))),
         ("pool", per_platform(seller_pools)),
-        ("ring", rings),
+        ("ring", partial(rings, params=RingParams())),
     ]
 
 

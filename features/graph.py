@@ -113,8 +113,8 @@ def account_owner(
     engagements: pd.DataFrame,
     *,
     index: GraphIndex | None = None,
-    max_device_accounts: int = 8,
-    max_ip_accounts: int = 8,
+    max_device_accounts: int,
+    max_ip_accounts: int,
 ) -> tuple[IntArray, IntArray]:
     """Per account: the creator code that owns it (``NO_OWNER`` if none) and the link (index in LINKS).
 
@@ -184,8 +184,8 @@ def creator_accounts(
     engagements: pd.DataFrame,
     *,
     index: GraphIndex | None = None,
-    max_device_accounts: int = 8,
-    max_ip_accounts: int = 8,
+    max_device_accounts: int,
+    max_ip_accounts: int,
 ) -> pd.DataFrame:
     """One row per (creator, account it owns): creator_id, account_id, link (self/device/ip).
 
@@ -216,8 +216,8 @@ def creator_accounts(
 def creator_engagement_edges(
     engagements: pd.DataFrame,
     *,
+    owner: IntArray,
     index: GraphIndex | None = None,
-    owner: IntArray | None = None,
 ) -> pd.DataFrame:
     """Directed creator->creator engagement: the source's accounts engaged the target's posts.
 
@@ -225,10 +225,9 @@ def creator_engagement_edges(
     (source accounts that engaged), target_posts (target posts in the window),
     coverage (n_posts / target_posts) and expected_events: what chance predicts
     from degrees, ``out(source) * in(target) / events on the target's platform``.
-    ``owner`` is the first array of :func:`account_owner` (computed when absent).
+    ``owner`` is the first array of :func:`account_owner` on the same frame.
     """
     index = graph_index(engagements) if index is None else index
-    owner = account_owner(engagements, index=index)[0] if owner is None else owner
     codes = creator_edge_codes(index, owner)
     ids = index.creator_ids
     out = pd.DataFrame(

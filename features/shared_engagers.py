@@ -47,8 +47,8 @@ def shared_engager_edges(
     engagements: pd.DataFrame,
     *,
     index: GraphIndex | None = None,
-    min_shared: int = 3,
-    max_creators_per_account: int = 40,
+    min_shared: int,
+    max_creators_per_account: int,
 ) -> pd.DataFrame:
     """Creator pairs of one platform with at least ``min_shared`` engagers in common.
 
@@ -94,8 +94,8 @@ def shared_engager_codes(
     index: GraphIndex,
     *,
     pairs: pd.DataFrame | None = None,
-    min_shared: int = 3,
-    max_creators_per_account: int = 40,
+    min_shared: int,
+    max_creators_per_account: int,
 ) -> pd.DataFrame:
     """:func:`shared_engager_edges` on creator codes: a < b, n_shared, shared_posts, expected_shared.
 

@@ -13,5 +13,6 @@ and creators to stand out from fans.
 """
 
 from detectors.dense._detector import COLUMNS, NAME, dense_blocks, densest_block
+from detectors.dense._params import DenseBlockParams
 
-__all__ = ["COLUMNS", "NAME", "dense_blocks", "densest_block"]
+__all__ = ["COLUMNS", "NAME", "DenseBlockParams", "dense_blocks", "densest_block"]

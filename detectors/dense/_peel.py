@@ -16,10 +16,10 @@ def _peel(
     n_cols: int,
     *,
     eps: float,
-    max_drop_share: float = 1.0,
-    row_mass: FloatArray | None = None,
-    col_mass: FloatArray | None = None,
-    col_cost: float = 1.0,
+    max_drop_share: float,
+    row_mass: FloatArray | None,
+    col_mass: FloatArray | None,
+    col_cost: float,
 ) -> tuple[BoolArray, BoolArray, float]:
     """Batched greedy peeling (Bahmani et al.); the best set seen and its score.
 

@@ -7,25 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.dense._graph import FloatArray, IntArray, _Graph
+from detectors.dense._params import DenseBlockParams
 from detectors.stats import LN10, log10_choose, poisson_log_sf
 from features.arrays import csr_ranges, distinct_counts, weighted_counts
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The thresholds of one ``dense_blocks`` call."""
-
-    max_blocks: int
-    min_accounts: int
-    min_posts: int
-    min_lift: float
-    log10_alpha: float
-    account_share: float
-    post_share: float
-    max_rounds_without_block: int
-    eps: float
-    max_drop_share: float
-    post_cost: float
 
 
 @dataclass(frozen=True)
@@ -87,11 +71,11 @@ def _fan_allowance(graph: _Graph, users: IntArray, creator_mass: FloatArray) -> 
     return best[users]
 
 
-def _is_significant(block: _Block, opt: _Options) -> bool:
+def _is_significant(block: _Block, params: DenseBlockParams) -> bool:
     """Whether a block is large enough, far enough above the null, and unlikely under it."""
     return bool(
-        block.users.size >= opt.min_accounts
-        and block.posts.size >= opt.min_posts
-        and block.lift >= opt.min_lift
-        and block.log10_p <= opt.log10_alpha
+        block.users.size >= params.min_accounts
+        and block.posts.size >= params.min_posts
+        and block.lift >= params.min_lift
+        and block.log10_p <= float(np.log10(params.max_p_value))
     )

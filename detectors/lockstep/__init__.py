@@ -32,5 +32,6 @@ CopyCatch / SynchroTrap style, in near-linear time and memory:
 """
 
 from detectors.lockstep._detector import NAME, lockstep_groups
+from detectors.lockstep._params import LockstepParams
 
-__all__ = ["NAME", "lockstep_groups"]
+__all__ = ["NAME", "LockstepParams", "lockstep_groups"]

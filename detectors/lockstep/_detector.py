@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from detectors.lockstep._index import _Engagements, _engagements, _IntArray, _Options, _tokens
+from detectors.lockstep._index import _Engagements, _engagements, _IntArray, _tokens
+from detectors.lockstep._params import LockstepParams
 from detectors.lockstep._seeds import _seeds
 from detectors.lockstep._verify import _Group, _merge, _verify_all
 from features.arrays import distinct, distinct_inverse
@@ -30,21 +31,7 @@ _GROUP_COLUMNS = {
 
 
 def lockstep_groups(
-    events: pd.DataFrame,
-    *,
-    window_s: float = 300.0,
-    min_accounts: int = 10,
-    min_posts: int = 2,
-    honest_delay_s: float = 480.0,
-    onset_s: float = 1800.0,
-    fan_delay_s: float = 180.0,
-    posts: pd.DataFrame | None = None,
-    min_post_log10: float = 3.0,
-    min_account_log10: float = 4.0,
-    core_share: float = 0.1,
-    n_bands: int = 8,
-    rows_per_band: int = 2,
-    seed: int = 0,
+    events: pd.DataFrame, *, params: LockstepParams, posts: pd.DataFrame | None = None
 ) -> Detection:
     """Score engagements made in lockstep: same posts, same short windows, repeatedly.
 
@@ -54,28 +41,16 @@ def lockstep_groups(
         One row per engagement with ``user_id``, ``post_id``, ``creator_id`` and a
         tz-aware ``ts``; other columns are ignored, the frame is not modified, and
         rows with a missing id or time are never flagged.
-    window_s:
-        Width of a synchronized window; bot bursts last a few minutes.
-    min_accounts, min_posts:
-        Smallest group: accounts, and the windows (posts) each account must share.
-    honest_delay_s:
-        Mean reaction delay of the fastest honest crowd to protect at any time (a
-        re-share, a push).  Fixes the share of a crowd one window holds by chance.
-    onset_s, fan_delay_s:
-        A window starting within ``onset_s`` of the post's publication is judged
-        against fans, who may react as fast as a mean ``fan_delay_s``: at onset
-        only a group far tighter and larger than a fan club counts.
+    params:
+        The thresholds (:class:`LockstepParams`).  A window starting within
+        ``onset_s`` of the post's publication is judged against fans, who may react
+        as fast as a mean ``fan_delay_s``: at onset only a group far tighter and
+        larger than a fan club counts.  The MinHash layout and its hash seed are
+        fixed, so results are deterministic and do not depend on the row order.
     posts:
         Optional ``post_id``/``published_at`` table.  Publication is the earlier of
         ``published_at`` and the post's first engagement in ``events``; without the
         table a quiet post whose first engagements are the burst is judged at onset.
-    min_post_log10, min_account_log10:
-        -log10 p thresholds of the per-post timing and per-account chance tests.
-    core_share:
-        Share of a seed's core that must sit in a window for the window to join.
-    n_bands, rows_per_band, seed:
-        MinHash LSH layout and its hash seed; fixed, so results are deterministic
-        and do not depend on the row order of ``events``.
 
     Returns
     -------
@@ -86,31 +61,17 @@ def lockstep_groups(
         group_id, n_accounts, n_posts, n_creators, n_events, window_s,
         median_spread_s, weakest_post_log10, first_ts, last_ts, post_ids, evidence.
     """
-    if min(window_s, honest_delay_s, fan_delay_s, min_post_log10, min_account_log10) <= 0:
-        raise ValueError("window_s, the delays and the log10 thresholds must be positive")
-    if min_accounts < 2 or min_posts < 2 or n_bands < 1 or rows_per_band < 1:
-        raise ValueError("min_accounts and min_posts must be >= 2, n_bands and rows_per_band >= 1")
-    opts = _Options(
-        float(window_s),
-        int(min_accounts),
-        int(min_posts),
-        float(honest_delay_s),
-        float(-np.expm1(-window_s / honest_delay_s)),
-        float(onset_s),
-        float(-np.expm1(-window_s / fan_delay_s)),
-        float(min_post_log10),
-        float(min_account_log10),
-        float(core_share),
-    )
     eng = _engagements(events, posts)
     if eng is None:
         return _nothing(len(events))
-    tokens = _tokens(eng, opts)
-    seeds = _seeds(tokens, eng, n_bands=n_bands, rows_per_band=rows_per_band, seed=seed)
-    found = _merge(_verify_all(seeds, tokens, eng, opts), eng)
+    tokens = _tokens(eng, params)
+    seeds = _seeds(
+        tokens, eng, n_bands=params.n_bands, rows_per_band=params.rows_per_band, seed=params.lsh_seed
+    )
+    found = _merge(_verify_all(seeds, tokens, eng, params), eng, params)
     if not found:
         return _nothing(len(events))
-    return _detection(found, eng, opts)
+    return _detection(found, eng, params)
 
 
 # --------------------------------------------------------------------------- output
@@ -123,7 +84,7 @@ def _nothing(n_events: int) -> Detection:
     return Detection(NAME, empty.event_score, empty.event_group, groups)
 
 
-def _detection(found: list[_Group], eng: _Engagements, opts: _Options) -> Detection:
+def _detection(found: list[_Group], eng: _Engagements, params: LockstepParams) -> Detection:
     """Per-event scores and the groups table; an engagement in two groups keeps the stronger."""
     best = np.zeros(len(eng.user))
     gid = np.full(len(eng.user), -1, dtype=np.int64)
@@ -135,7 +96,7 @@ def _detection(found: list[_Group], eng: _Engagements, opts: _Options) -> Detect
     event_gid = np.where(usable, gid[np.maximum(eng.event_row, 0)], -1)
     n_events = np.bincount(event_gid[event_gid >= 0], minlength=len(found))
     records = [
-        _group_record(g, eng, np.flatnonzero(gid == i), int(n_events[i]), opts)
+        _group_record(g, eng, np.flatnonzero(gid == i), int(n_events[i]), params)
         for i, g in enumerate(found)
         if n_events[i] > 0
     ]
@@ -153,7 +114,7 @@ def _detection(found: list[_Group], eng: _Engagements, opts: _Options) -> Detect
 
 
 def _group_record(
-    g: _Group, eng: _Engagements, rows: _IntArray, n_events: int, opts: _Options
+    g: _Group, eng: _Engagements, rows: _IntArray, n_events: int, params: LockstepParams
 ) -> dict[str, object]:
     """One row of the groups table, from the engagements the group kept."""
     posts, post_inv, _ = distinct_inverse(eng.post[rows])
@@ -166,7 +127,7 @@ def _group_record(
     weakest = float(g.post_log10[np.isin(g.posts, posts)].min())
     evidence = (
         f"lockstep: {n_accounts} accounts engaged these {len(posts)} posts (of {n_creators} creators) "
-        f"in bursts, most of each post's group within {opts.window_s / 60:g} minutes "
+        f"in bursts, most of each post's group within {params.window_s / 60:g} minutes "
         f"(median spread {median_spread_s / 60:.1f} min), {n_events} engagements; "
         f"an honest crowd bunches this tightly with chance below 1e-{int(weakest)} per post"
     )
@@ -178,7 +139,7 @@ def _group_record(
         "n_posts": len(posts),
         "n_creators": n_creators,
         "n_events": n_events,
-        "window_s": opts.window_s,
+        "window_s": params.window_s,
         "median_spread_s": median_spread_s,
         "weakest_post_log10": weakest,
         "first_ts": first_ts,

@@ -8,24 +8,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from detectors.lockstep._params import LockstepParams
 from features.arrays import csr_index, distinct_inverse
 
 _IntArray = npt.NDArray[np.int64]
 _FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class _Options:
-    window_s: float
-    min_accounts: int
-    min_posts: int
-    honest_delay_s: float
-    q: float
-    onset_s: float
-    q_onset: float
-    min_post_log10: float
-    min_account_log10: float
-    core_share: float
 
 
 # --------------------------------------------------------------------------- data
@@ -107,14 +94,14 @@ class _Tokens:
     min_size: int
 
 
-def _tokens(eng: _Engagements, opts: _Options) -> _Tokens:
+def _tokens(eng: _Engagements, params: LockstepParams) -> _Tokens:
     """Bucket engagements into (post, window) tokens on two half-shifted grids."""
-    bucket = np.floor(eng.t_s / opts.window_s).astype(np.int64)
-    shifted = np.floor(eng.t_s / opts.window_s + 0.5).astype(np.int64)
+    bucket = np.floor(eng.t_s / params.window_s).astype(np.int64)
+    shifted = np.floor(eng.t_s / params.window_s + 0.5).astype(np.int64)
     stride = 2 * (int(bucket.max()) + 2)
     raw = np.stack([eng.post * stride + 2 * bucket, eng.post * stride + 2 * shifted + 1], axis=1)
     uniq, inverse, counts = distinct_inverse(raw.ravel())
-    min_size = max(2, opts.min_accounts // 2)
+    min_size = max(2, params.min_accounts // 2)
     keep = counts >= min_size
     of_row = np.where(keep, np.cumsum(keep) - 1, -1)[inverse].reshape(raw.shape)
     flat = of_row.ravel()

@@ -33,5 +33,6 @@ members' honest audience, scores 0.
 """
 
 from detectors.rings._detector import NAME, ring_creators, rings
+from detectors.rings._params import RingParams
 
-__all__ = ["NAME", "ring_creators", "rings"]
+__all__ = ["NAME", "RingParams", "ring_creators", "rings"]

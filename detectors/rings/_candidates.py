@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from detectors.rings._chance import _Options
+from detectors.rings._params import RingParams
 from detectors.rings._window import IntArray, _block
 from features.graph import reciprocal_edges, triangle_communities
 
 
-def _candidates(edges: pd.DataFrame, opts: _Options) -> list[IntArray]:
+def _candidates(edges: pd.DataFrame, params: RingParams) -> list[IntArray]:
     """Peeled triangle communities of the reciprocal creator graph, largest community first.
 
     Clique percolation (k=3) chains triangles that share an edge, so a dense ring
@@ -26,16 +26,16 @@ def _candidates(edges: pd.DataFrame, opts: _Options) -> list[IntArray]:
     out: list[IntArray] = []
     for community in communities:
         remaining = community
-        while len(remaining) >= opts.min_creators:
-            core = _peel(remaining, ties, edges, opts)
-            if len(core) < opts.min_creators:
+        while len(remaining) >= params.min_creators:
+            core = _peel(remaining, ties, edges, params)
+            if len(core) < params.min_creators:
                 break
             out.append(core)
             remaining = np.setdiff1d(remaining, core)
     return out
 
 
-def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, opts: _Options) -> IntArray:
+def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, params: RingParams) -> IntArray:
     """Drop the weakest member until each is tied to ``min_tie_share`` of the others and mutual.
 
     Mutual: its accounts engaged a member's posts and a member engaged its posts.
@@ -51,8 +51,8 @@ def _peel(members: IntArray, ties: pd.DataFrame, edges: pd.DataFrame, opts: _Opt
     degree, n_out, n_in = tied.sum(axis=1), (gives > 0).sum(axis=1), (gives > 0).sum(axis=0)
     given = gives.sum(axis=1)
     alive = np.ones(len(members), dtype=bool)
-    while (n_alive := int(alive.sum())) >= opts.min_creators:
-        need = np.ceil(opts.min_tie_share * (n_alive - 1) - 1e-9)
+    while (n_alive := int(alive.sum())) >= params.min_creators:
+        need = np.ceil(params.min_tie_share * (n_alive - 1) - 1e-9)
         weak = alive & ((degree < need) | (n_out == 0) | (n_in == 0))
         if not weak.any():
             return members[alive]

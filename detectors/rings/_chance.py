@@ -7,24 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detectors.rings._params import RingParams
 from detectors.rings._window import FloatArray, IntArray, _block, _Window
 from detectors.stats import binom_log_sf, evidence_log10, poisson_log_sf
 from features.arrays import csr_gather
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The thresholds of one ``rings`` call."""
-
-    min_creators: int
-    min_tie_share: float
-    min_coverage: float
-    min_alt_accounts: int
-    min_group_log10: float
-    min_pool_log10: float
-    min_account_log10: float
-    max_pool_fdr: float
-    min_account_focus: float
 
 
 @dataclass(frozen=True)
@@ -58,31 +44,31 @@ class _PoolView:
     expected: float  # concentrated accounts chance predicts
 
 
-def _test(members: IntArray, window: _Window, opts: _Options) -> _Ring | None:
+def _test(members: IntArray, window: _Window, params: RingParams) -> _Ring | None:
     """The ring of a candidate if it passes the coverage, reciprocity, pool and alt tests."""
     coverage, reciprocal_log10, reciprocal_pairs = _reciprocity(members, window)
-    if coverage < opts.min_coverage or reciprocal_log10 < opts.min_group_log10:
+    if coverage < params.min_coverage or reciprocal_log10 < params.min_group_log10:
         return None
-    view = _pool(members, window, opts)
+    view = _pool(members, window, params)
     accounts, concentrated, account_log10 = view.accounts, view.is_concentrated, view.account_log10
     pool_log10 = float(
         evidence_log10(poisson_log_sf(int(concentrated.sum()), np.maximum(view.expected, 1e-12)))
     )
-    if pool_log10 < opts.min_pool_log10:
+    if pool_log10 < params.min_pool_log10:
         return None
     own_accounts = window.index.creator_account[members]
     owned = np.isin(window.owner[accounts], members)
     own = np.isin(accounts, own_accounts)
     chosen = concentrated | (owned & (own | view.engaged_other))
     n_alt = int((~own[chosen]).sum())
-    if n_alt < opts.min_alt_accounts:
+    if n_alt < params.min_alt_accounts:
         return None
     group_score = float(
         _strength(
             min(
-                reciprocal_log10 / opts.min_group_log10,
-                pool_log10 / opts.min_pool_log10,
-                coverage / max(opts.min_coverage, 1e-9),
+                reciprocal_log10 / params.min_group_log10,
+                pool_log10 / params.min_pool_log10,
+                coverage / max(params.min_coverage, 1e-9),
             )
         )
     )
@@ -117,7 +103,7 @@ def _reciprocity(members: IntArray, window: _Window) -> tuple[float, float, int]
     return coverage, log10, int(((events > 0) & (events.T > 0)).sum() // 2)
 
 
-def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
+def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     """Accounts engaging the group and how concentrated on it each is, against its own audience.
 
     The null is local, so that creators of one niche sharing fans is no evidence:
@@ -126,8 +112,9 @@ def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
     engagers that are neither members' accounts nor already concentrated (x
     members engaged of d creators on the platform).  An account's test is
     ``P(Bin(d - 1, p) >= x - 1)``.  Its threshold adapts to the group: the lowest of
-    ``min_account_log10 + 0.5 k`` (k = 0..8) at which chance explains at most
-    ``max_pool_fdr`` of the accounts that pass.
+    ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
+    ``pool_threshold_steps``) at which chance explains at most ``max_pool_fdr`` of
+    the accounts that pass.
     """
     pool = window.pool
     rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
@@ -137,9 +124,9 @@ def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
     degree = pool.degree[rows][start]
     background = ~np.isin(window.owner[accounts], members)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
-    view = _concentration(accounts, hits, degree, background, eligible, opts)
+    view = _concentration(accounts, hits, degree, background, eligible, params)
     if view.is_concentrated.any():  # re-estimate p without the pool it found
-        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, opts)
+        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, params)
     other = pool.creator[rows] != window.owner[account]
     return _PoolView(
         accounts=accounts,
@@ -157,18 +144,19 @@ def _concentration(
     degree: IntArray,
     background: npt.NDArray[np.bool_],
     eligible: npt.NDArray[np.bool_],
-    opts: _Options,
+    params: RingParams,
 ) -> _PoolView:
     """Per-account concentration tests with ``p`` estimated on the ``background`` engagers."""
     spare = np.maximum(degree - 1, 0)
     p = float(np.clip((hits - 1)[background].sum() / max(spare[background].sum(), 1), 1e-6, 0.999))
-    is_focused = eligible & (hits >= 2) & (hits >= opts.min_account_focus * degree)
+    is_focused = eligible & (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
     account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
     chance = _ChanceTable.build(np.bincount(degree, minlength=2).astype(np.float64), p)
     threshold, expected = np.inf, 0.0
-    for t in opts.min_account_log10 + 0.5 * np.arange(9):
+    steps = params.pool_threshold_step_log10 * np.arange(params.pool_threshold_steps)
+    for t in params.min_account_log10 + steps:
         n_pass, n_chance = int((account_log10 >= t).sum()), chance.expected(t)
-        if n_pass and n_chance <= opts.max_pool_fdr * n_pass:
+        if n_pass and n_chance <= params.max_pool_fdr * n_pass:
             threshold, expected = float(t), n_chance
             break
     empty = np.zeros(len(accounts), dtype=bool)

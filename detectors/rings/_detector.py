@@ -10,7 +10,8 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.rings._candidates import _candidates
-from detectors.rings._chance import _Options, _Ring, _test
+from detectors.rings._chance import _Ring, _test
+from detectors.rings._params import RingParams
 from detectors.rings._window import FloatArray, IntArray, _PoolModel, _Window
 from features.arrays import csr_ranges
 from features.graph import (
@@ -41,22 +42,7 @@ _GROUP_COLUMNS: dict[str, str] = {
 }
 
 
-def rings(
-    engagements: pd.DataFrame,
-    *,
-    min_creators: int = 4,
-    min_tie_share: float = 0.5,
-    min_coverage: float = 0.4,
-    min_alt_accounts: int = 2,
-    min_group_log10: float = 6.0,
-    min_pool_log10: float = 4.0,
-    min_account_log10: float = 2.0,
-    max_pool_fdr: float = 0.1,
-    min_account_focus: float = 1.0 / 3.0,
-    max_device_accounts: int = 8,
-    max_ip_accounts: int = 8,
-    min_pool_share: float = 0.5,
-) -> Detection:
+def rings(engagements: pd.DataFrame, *, params: RingParams) -> Detection:
     """Score engagements inside mutual-engagement rings of creators and their alt accounts.
 
     Parameters
@@ -65,30 +51,16 @@ def rings(
         One row per engagement with ``user_id``, ``post_id``, ``creator_id`` and
         ``platform``; ``device_id`` and ``ip`` are used when present.  The frame is
         not modified; rows with a missing id are never flagged.
-    min_creators:
-        Smallest ring (pods have 4-15 creators; a pair is never a ring).
-    min_tie_share:
-        Share of the other members each member must have engaged in both directions.
-    min_coverage:
-        Share of the other members' posts the members' accounts must have engaged.
-    min_alt_accounts:
-        Ring accounts besides the creators' own (associated or concentrated).
-    min_group_log10, min_pool_log10:
-        -log10 p thresholds of the group's reciprocal-engagement and pool tests.
-    min_account_log10, max_pool_fdr:
-        An account joins the pool when its concentration on the group reaches a
-        -log10 p threshold: the lowest of ``min_account_log10 + 0.5 k`` (k = 0..8)
-        at which chance accounts for at most ``max_pool_fdr`` of those passing.
-    min_account_focus:
-        Share of an account's creators (on the platform) that must be members for
-        it to join the pool: pool accounts engage the ring "and little else", so a
-        heavy honest user who also engaged a few members stays out.
-    max_device_accounts, max_ip_accounts:
-        Keys used by more accounts (farms, carrier NAT) do not associate accounts.
-    min_pool_share:
-        A creator outside a found ring joins it when at least this share of the
-        ring's concentrated accounts engaged its posts and it reciprocates with a
-        member (its own account may be lazy while its alts, unlinked, do the work).
+    params:
+        The thresholds (:class:`RingParams`).  An account joins the pool when its
+        concentration on the group reaches a -log10 p threshold: the lowest of
+        ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
+        ``pool_threshold_steps``) at which chance accounts for at most
+        ``max_pool_fdr`` of those passing; and only when ``min_account_focus`` of
+        its creators are members (pool accounts engage the ring "and little
+        else").  A creator outside a found ring joins it when ``min_pool_share``
+        of the ring's concentrated accounts engaged its posts and it reciprocates
+        with a member (its own account may be lazy while its alts do the work).
 
     Returns
     -------
@@ -100,38 +72,22 @@ def rings(
         ids), platform, n_alt_accounts, n_pool_accounts, expected_pool, coverage,
         reciprocal_pairs, reciprocal_log10, pool_log10 and evidence.
     """
-    if min_creators < 3 or min_alt_accounts < 0:
-        raise ValueError("min_creators must be >= 3 and min_alt_accounts >= 0")
-    if not (0.0 < min_tie_share <= 1.0 and 0.0 <= min_coverage <= 1.0):
-        raise ValueError("min_tie_share must be in (0, 1] and min_coverage in [0, 1]")
-    if min(min_group_log10, min_pool_log10, min_account_log10) <= 0:
-        raise ValueError("the log10 thresholds must be positive")
-    if not (0.0 < max_pool_fdr < 1.0 and 0.0 <= min_account_focus <= 1.0):
-        raise ValueError("max_pool_fdr must be in (0, 1) and min_account_focus in [0, 1]")
-    opts = _Options(
-        int(min_creators),
-        float(min_tie_share),
-        float(min_coverage),
-        int(min_alt_accounts),
-        float(min_group_log10),
-        float(min_pool_log10),
-        float(min_account_log10),
-        float(max_pool_fdr),
-        float(min_account_focus),
-    )
     n_events = len(engagements)
     index = graph_index(engagements)
-    if index.n_creators < opts.min_creators:
+    if index.n_creators < params.min_creators:
         return _empty(n_events)
     owner, _ = account_owner(
-        engagements, index=index, max_device_accounts=max_device_accounts, max_ip_accounts=max_ip_accounts
+        engagements,
+        index=index,
+        max_device_accounts=params.max_device_accounts,
+        max_ip_accounts=params.max_ip_accounts,
     )
     edges = creator_edge_codes(index, owner)
-    candidates = _candidates(edges, opts)
+    candidates = _candidates(edges, params)
     if not candidates:
         return _empty(n_events)
     window = _Window(index, owner, edges, _PoolModel.build(index), creator_post_counts(index))
-    found = _accept(candidates, window, opts, min_pool_share=float(min_pool_share))
+    found = _accept(candidates, window, params)
     if not found:
         return _empty(n_events)
     return _detection(found, index, n_events)
@@ -144,22 +100,20 @@ def ring_creators(detection: Detection) -> set[str]:
     return {c for joined in detection.groups["creators"] for c in str(joined).split(";") if c}
 
 
-def _accept(
-    candidates: list[IntArray], window: _Window, opts: _Options, *, min_pool_share: float
-) -> list[_Ring]:
+def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> list[_Ring]:
     """Test candidates in order, grow the rings that pass, and give each creator one ring."""
     taken = np.zeros(window.index.n_creators, dtype=bool)
     found: list[_Ring] = []
     for candidate in candidates:
         members = candidate[~taken[candidate]]
-        if len(members) < opts.min_creators:
+        if len(members) < params.min_creators:
             continue
-        ring = _test(members, window, opts)
+        ring = _test(members, window, params)
         if ring is None:
             continue
-        grown = _grow(ring, window, taken, min_pool_share=min_pool_share)
+        grown = _grow(ring, window, taken, min_pool_share=params.min_pool_share)
         if len(grown) > len(ring.creators):
-            ring = _test(grown, window, opts) or ring
+            ring = _test(grown, window, params) or ring
         taken[ring.creators] = True
         found.append(ring)
     return found
