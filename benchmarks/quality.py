@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pyod.models.iforest import IForest
 
-from detectors.dense import dense_blocks
+from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.scorer import ScoringParams, score_window
 from features.account_features import account_features
 from features.contract import clean_events
@@ -121,7 +121,7 @@ def _iforest_baseline(sim: Any, events: pd.DataFrame, *, seed: int) -> dict[str,
 
 def _dense_baseline(sim: Any, events: pd.DataFrame) -> dict[str, Any]:
     engagements = distinct_engagements(events)
-    detection = dense_blocks(engagements)
+    detection = dense_blocks(engagements, params=DenseBlockParams())
     return _as_scored(sim, events, detection.event_score, invalid=detection.event_score >= 0.5)
 
 

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
-from features.codes import codes, distinct, distinct_counts
+from features.arrays import codes, distinct, distinct_counts
 
 
 @dataclass(frozen=True)

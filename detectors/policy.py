@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.codes import distinct_counts, is_in
+from features.arrays import distinct_counts, is_in
 from features.columns import PAID_ACTIONS
 
 PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}

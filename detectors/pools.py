@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from detectors.base import Detection
-from features.codes import codes, distinct, distinct_counts
+from features.arrays import codes, distinct, distinct_counts
 
 NAME = "pool"
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from detectors.base import Detection
 from features.account_features import accounts_sharing, duplicated_comments
-from features.codes import codes, distinct
+from features.arrays import codes, distinct
 from features.timing import action_triples, burst_excess
 
 

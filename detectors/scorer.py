@@ -13,26 +13,22 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.combine import combine
-from detectors.dense import dense_blocks
-from detectors.infra import IpFarmParams, shared_infrastructure
-from detectors.lockstep import lockstep_groups
+from detectors.dense import DenseBlockParams, dense_blocks
+from detectors.infra import shared_infrastructure
+from detectors.lockstep import LockstepParams, lockstep_groups
 from detectors.parallel import run_detectors
 from detectors.policy import decide_posts, flag_accounts, unit_prices
-from detectors.pools import PoolParams, seller_pools
-from detectors.rings import ring_creators, rings
+from detectors.pools import seller_pools
+from detectors.rings import RingParams, ring_creators, rings
 from detectors.rules import (
-    BurstParams,
-    DeviceFarmParams,
-    DuplicateParams,
-    NewAccountParams,
-    ScriptedParams,
     bursts,
     device_farms,
     duplicates,
     new_accounts,
     scripted_actions,
+    spread_to_accounts,
+    weight_by_focus,
 )
-from detectors.spread import SpreadParams, spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
 from features.account_features import account_features
 from features.dedup import distinct_engagements
@@ -94,27 +90,27 @@ def _anomalies(
     """The pyod ensemble over this window's account features (fitted on a training week if given)."""
     # imported here: pyod and scikit-learn take a second to import, which a detector
     # thread then spends beside the others instead of every process start
-    from detectors.anomaly import AnomalyParams, account_anomalies
+    from detectors.anomaly import account_anomalies
 
     features = account_features(engagements, publication_times(engagements, posts))
     if fitted is not None and fitted.anomaly is not None:
         return fitted.anomaly.detect(engagements, features)
-    return account_anomalies(engagements, features, params=AnomalyParams())
+    return account_anomalies(engagements, features)
 
 
 def window_detectors(posts: pd.DataFrame | None = None) -> list[tuple[str, WindowDetector]]:
     """The window detectors run on every window, in order (``posts`` gives publication times)."""
     return [
-        ("duplicate", partial(duplicates, params=DuplicateParams())),
-        ("device_farm", partial(device_farms, params=DeviceFarmParams())),
-        ("new_account", partial(new_accounts, params=NewAccountParams())),
-        ("burst", partial(bursts, params=BurstParams())),
-        ("scripted", partial(scripted_actions, params=ScriptedParams())),
-        ("ip_farm", partial(shared_infrastructure, params=IpFarmParams())),
-        ("lockstep", partial(lockstep_groups, posts=posts)),
-        ("dense_block", per_platform(dense_blocks)),
-        ("pool", per_platform(partial(seller_pools, params=PoolParams()))),
-        ("ring", rings),
+        ("duplicate", duplicates),
+        ("device_farm", device_farms),
+        ("new_account", new_accounts),
+        ("burst", bursts),
+        ("scripted", scripted_actions),
+        ("ip_farm", shared_infrastructure),
+        ("lockstep", partial(lockstep_groups, params=LockstepParams(), posts=posts)),
+        ("dense_block", per_platform(partial(dense_blocks, params=DenseBlockParams()))),
+        ("pool", per_platform(seller_pools)),
+        ("ring", partial(rings, params=RingParams())),
     ]
 
 
@@ -145,11 +141,11 @@ def _detect(
     for name, _ in tasks:
         detection = by_name[name]
         if name == "dense_block":
-            detection = weight_by_focus(detection, engagements, params=SpreadParams())
+            detection = weight_by_focus(detection, engagements)
         if name in POST_LEVEL_DETECTORS:
             post_level_keep *= 1.0 - detection.event_score
         if name in GROUP_DETECTORS:
-            detection = spread_to_accounts(detection, engagements, params=SpreadParams())
+            detection = spread_to_accounts(detection, engagements)
         detections.append(detection)
     if fitted is not None and fitted.stacker is not None:
         features = account_features(engagements, publication_times(engagements, posts))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from features.codes import codes, distinct
+from features.arrays import codes, distinct
 
 
 @dataclass(frozen=True)

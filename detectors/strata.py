@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from features.codes import codes
+from features.arrays import codes
 
 WindowDetector = Callable[[pd.DataFrame], Detection]
 

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.codes import codes, distinct
+from features.arrays import codes, distinct
 from features.timing import action_triples, china_hour, reaction_s
 
 ACCOUNT_FEATURES: tuple[str, ...] = (

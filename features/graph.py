@@ -25,6 +25,8 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from features.arrays import distinct
+
 if TYPE_CHECKING:
     import networkx as nx
 
@@ -111,8 +113,8 @@ def account_owner(
     engagements: pd.DataFrame,
     *,
     index: GraphIndex | None = None,
-    max_device_accounts: int = 8,
-    max_ip_accounts: int = 8,
+    max_device_accounts: int,
+    max_ip_accounts: int,
 ) -> tuple[IntArray, IntArray]:
     """Per account: the creator code that owns it (``NO_OWNER`` if none) and the link (index in LINKS).
 
@@ -182,8 +184,8 @@ def creator_accounts(
     engagements: pd.DataFrame,
     *,
     index: GraphIndex | None = None,
-    max_device_accounts: int = 8,
-    max_ip_accounts: int = 8,
+    max_device_accounts: int,
+    max_ip_accounts: int,
 ) -> pd.DataFrame:
     """One row per (creator, account it owns): creator_id, account_id, link (self/device/ip).
 
@@ -214,8 +216,8 @@ def creator_accounts(
 def creator_engagement_edges(
     engagements: pd.DataFrame,
     *,
+    owner: IntArray,
     index: GraphIndex | None = None,
-    owner: IntArray | None = None,
 ) -> pd.DataFrame:
     """Directed creator->creator engagement: the source's accounts engaged the target's posts.
 
@@ -223,10 +225,9 @@ def creator_engagement_edges(
     (source accounts that engaged), target_posts (target posts in the window),
     coverage (n_posts / target_posts) and expected_events: what chance predicts
     from degrees, ``out(source) * in(target) / events on the target's platform``.
-    ``owner`` is the first array of :func:`account_owner` (computed when absent).
+    ``owner`` is the first array of :func:`account_owner` on the same frame.
     """
     index = graph_index(engagements) if index is None else index
-    owner = account_owner(engagements, index=index)[0] if owner is None else owner
     codes = creator_edge_codes(index, owner)
     ids = index.creator_ids
     out = pd.DataFrame(
@@ -294,7 +295,7 @@ def creator_post_counts(index: GraphIndex) -> IntArray:
     if np.array_equal(post_creator[index.post], index.creator):
         # every post has one creator (the contract's case): count posts, no sort
         return np.bincount(post_creator[post_creator >= 0], minlength=index.n_creators).astype(np.int64)
-    pairs = _distinct(index.creator * n_posts + index.post)
+    pairs = distinct(index.creator * n_posts + index.post)
     return np.bincount(pairs // n_posts, minlength=index.n_creators).astype(np.int64)
 
 
@@ -356,7 +357,7 @@ def triangle_communities(a: IntArray, b: IntArray) -> list[IntArray]:
     if len(a) == 0:
         return []
     n_nodes = int(max(a.max(), b.max())) + 1
-    key = _distinct(np.minimum(a, b).astype(np.int64) * n_nodes + np.maximum(a, b))
+    key = distinct(np.minimum(a, b).astype(np.int64) * n_nodes + np.maximum(a, b))
     low, high = key // n_nodes, key % n_nodes
     n_edges = len(key)
     later = np.searchsorted(low, low, side="right") - 1 - np.arange(n_edges)  # edges after it from its node
@@ -376,13 +377,7 @@ def triangle_communities(a: IntArray, b: IntArray) -> list[IntArray]:
     in_triangle[np.r_[first, second, third]] = True
     edge_label = label[in_triangle]
     nodes = np.r_[low[in_triangle], high[in_triangle]]
-    pairs = _distinct(np.r_[edge_label, edge_label].astype(np.int64) * n_nodes + nodes)
+    pairs = distinct(np.r_[edge_label, edge_label].astype(np.int64) * n_nodes + nodes)
     groups = pairs // n_nodes
     cuts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     return [np.asarray(part % n_nodes, dtype=np.int64) for part in np.split(pairs, cuts[1:])]
-
-
-def _distinct(x: IntArray) -> IntArray:
-    """Sorted distinct values (sort-based: numpy's hash unique is slow on wide int keys)."""
-    s = np.sort(x)
-    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s

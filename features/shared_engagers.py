@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from features.codes import distinct
+from features.arrays import distinct, distinct_counts, group_sizes
 from features.graph import FloatArray, GraphIndex, IntArray, graph_index
 
 
@@ -28,17 +28,17 @@ def account_creator_pairs(index: GraphIndex) -> pd.DataFrame:
     engaged = distinct(index.account * n_posts + index.post)
     post_creator = np.zeros(n_posts, dtype=np.int64)
     post_creator[index.post] = index.creator
-    pair = np.sort((engaged // n_posts) * index.n_creators + post_creator[engaged % n_posts])
-    start = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    key = pair[start]
+    key, n_engaged = distinct_counts(
+        (engaged // n_posts) * index.n_creators + post_creator[engaged % n_posts]
+    )
     account, creator = key // index.n_creators, key % index.n_creators
     account_platform = account * max(len(index.platform_ids), 1) + index.creator_platform[creator]
     return pd.DataFrame(
         {
             "account": account,
             "creator": creator,
-            "n_posts": np.diff(np.r_[start, len(pair)]).astype(np.int64),
-            "degree": _group_sizes(account_platform),
+            "n_posts": n_engaged,
+            "degree": group_sizes(account_platform),
         }
     )
 
@@ -47,8 +47,8 @@ def shared_engager_edges(
     engagements: pd.DataFrame,
     *,
     index: GraphIndex | None = None,
-    min_shared: int = 3,
-    max_creators_per_account: int = 40,
+    min_shared: int,
+    max_creators_per_account: int,
 ) -> pd.DataFrame:
     """Creator pairs of one platform with at least ``min_shared`` engagers in common.
 
@@ -94,8 +94,8 @@ def shared_engager_codes(
     index: GraphIndex,
     *,
     pairs: pd.DataFrame | None = None,
-    min_shared: int = 3,
-    max_creators_per_account: int = 40,
+    min_shared: int,
+    max_creators_per_account: int,
 ) -> pd.DataFrame:
     """:func:`shared_engager_edges` on creator codes: a < b, n_shared, shared_posts, expected_shared.
 
@@ -165,16 +165,3 @@ def _platform_degree_moments(kept: pd.DataFrame, index: GraphIndex) -> tuple[Flo
     degree_sum = np.bincount(platform, weights=np.ones(len(degree)), minlength=n_platforms)
     degree_pairs = np.bincount(platform, weights=degree - 1.0, minlength=n_platforms)
     return degree_sum.astype(np.float64), degree_pairs.astype(np.float64)
-
-
-def _group_sizes(keys: IntArray) -> IntArray:
-    """Per element: how many elements share its key."""
-    if len(keys) == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
-    s = keys[order]
-    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    sizes = np.diff(np.r_[start, len(s)])
-    out = np.empty(len(keys), dtype=np.int64)
-    out[order] = np.repeat(sizes, sizes)
-    return out

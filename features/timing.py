@@ -1,4 +1,4 @@
-"""Engagement-timing features: reaction time, bursts, regularity, hour-of-day, action triples.
+"""Engagement-timing features: publication and reaction times, bursts, hour of day, action triples.
 
 Pure functions over a window of engagements (one row per distinct engagement);
 per-event arrays are aligned with the input's row order.
@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.codes import codes, distinct_counts, equals, is_in
+from features.arrays import codes, distinct_counts, equals, is_in
 
 CHINA_UTC_OFFSET_H = 8
 TRIPLE_ACTIONS = ("like", "favorite", "comment")
@@ -115,32 +115,4 @@ def action_triples(engagements: pd.DataFrame, *, within_s: float) -> npt.NDArray
     is_triple = (kinds == 7) & (t_max - t_min <= within_s)
     out = np.zeros(n, dtype=bool)
     out[idx] = is_triple[pair_codes]
-    return out
-
-
-def post_timing(engagements: pd.DataFrame, published_at: pd.Series) -> pd.DataFrame:
-    """Per post: size, burstiness in 1/10/60-minute windows, regularity, reaction and hour profile."""
-    t = _seconds(engagements["ts"])
-    frame = pd.DataFrame(
-        {
-            "post_id": engagements["post_id"].to_numpy(),
-            "t": t,
-            "reaction_s": reaction_s(engagements, published_at),
-            "hour": china_hour(engagements),
-        }
-    ).sort_values(["post_id", "t"], kind="stable")
-    grouped = frame.groupby("post_id", sort=True, observed=True)
-    out = grouped.agg(n_engagements=("t", "size"), median_reaction_s=("reaction_s", "median"))
-    for minutes in (1, 10, 60):
-        bins = np.floor(frame["t"].to_numpy() / (60 * minutes)).astype(np.int64)
-        per_bin = frame.assign(b=bins).groupby(["post_id", "b"], observed=True).size()
-        out[f"max_share_{minutes}m"] = per_bin.groupby(level=0).max() / out["n_engagements"]
-    gaps = grouped["t"].diff().to_numpy()
-    gap_frame = pd.DataFrame({"post_id": frame["post_id"].to_numpy(), "gap": gaps}).dropna()
-    gap_stats = gap_frame.groupby("post_id", observed=True)["gap"].agg(["mean", "std"])
-    out["interarrival_cv"] = (gap_stats["std"] / gap_stats["mean"].where(gap_stats["mean"] > 0)).reindex(
-        out.index
-    )
-    night = frame["hour"].between(2, 6).to_numpy()
-    out["night_share"] = pd.Series(night, index=frame.index).groupby(frame["post_id"].to_numpy()).mean()
     return out

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
 from detectors.policy import decide_posts, unit_prices
-from features.codes import is_in
+from features.arrays import is_in
 from features.schema import PAID_ACTIONS
 from serving.auth import Principal
 from serving.db.models import Campaign, DetectionRun, Settlement

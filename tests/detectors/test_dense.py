@@ -9,7 +9,9 @@ from scipy import sparse
 
 from benchmarks.fraudar_reference import fraudar_reference, random_graph_with_block
 from detectors.base import Detection
-from detectors.dense import COLUMNS, NAME, dense_blocks, densest_block
+from detectors.dense import COLUMNS, NAME, DenseBlockParams, dense_blocks, densest_block
+
+PARAMS = DenseBlockParams()
 
 N_USERS = 3000
 N_CREATORS = 60
@@ -73,7 +75,7 @@ def test_dense_blocks_finds_injected_farm() -> None:
     accounts = np.arange(5000, 5080)  # fresh accounts that only work for the farm
     posts = _spread_posts([3, 17, 29, 41, 48, 55], per_creator=2)
     events = pd.concat([_background(rng), _farm(rng, accounts, posts)], ignore_index=True)
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert len(detection.groups) == 1
     flagged = _flagged_users(events, detection, 0)
     farm = _farm_users(accounts)
@@ -92,7 +94,7 @@ def test_dense_blocks_finds_farm_of_aged_accounts_with_history() -> None:
         [_background(rng), _farm(rng, accounts, _spread_posts([5, 11, 23, 37, 52], 2))],
         ignore_index=True,
     )
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert len(detection.groups) == 1
     flagged = _flagged_users(events, detection, 0)
     farm = _farm_users(accounts)
@@ -111,7 +113,7 @@ def test_dense_blocks_finds_several_farms() -> None:
         [_background(rng)] + [_farm(rng, accounts, posts) for accounts, posts in farms],
         ignore_index=True,
     )
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert len(detection.groups) == 3
     for accounts, _ in farms:
         farm = _farm_users(accounts)
@@ -126,7 +128,7 @@ def test_dense_blocks_ignores_viral_post() -> None:
     fans = rng.choice(N_USERS, 2000, replace=False)
     viral = _frame(fans, np.full(fans.size, 7, dtype=np.int64))
     events = pd.concat([_background(rng), viral], ignore_index=True)
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert detection.groups.empty
     assert not detection.event_score.any()
 
@@ -138,7 +140,7 @@ def test_dense_blocks_ignores_active_users_on_popular_posts() -> None:
     heavy = np.repeat(np.arange(300), 40)  # 300 heavy users, 40 draws each from popular posts
     posts = rng.choice(n_posts, heavy.size, p=popularity / popularity.sum())
     events = pd.concat([_background(rng), _frame(heavy, posts)], ignore_index=True)
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert detection.groups.empty
 
 
@@ -147,7 +149,7 @@ def test_dense_blocks_ignores_fan_club_of_one_creator() -> None:
     fans = rng.choice(N_USERS, 40, replace=False)
     club = _farm(rng, fans, _spread_posts([13], per_creator=5), low=0.7, high=0.7)
     events = pd.concat([_background(rng), club], ignore_index=True)
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert detection.groups.empty
 
 
@@ -166,13 +168,13 @@ def test_dense_blocks_ignores_fan_club_of_forty_fans_on_six_posts() -> None:
         }
     )
     events = pd.concat([_background(rng), club], ignore_index=True)
-    assert dense_blocks(events).groups.empty
+    assert dense_blocks(events, params=PARAMS).groups.empty
 
 
 def test_dense_blocks_background_only_is_empty() -> None:
     rng = np.random.default_rng(8)
     events = _background(rng)
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert detection.groups.empty
     assert list(detection.groups.columns) == COLUMNS
     assert detection.event_score.shape == (len(events),)
@@ -181,7 +183,7 @@ def test_dense_blocks_background_only_is_empty() -> None:
 
 def test_dense_blocks_empty_input() -> None:
     events = pd.DataFrame({"user_id": pd.Series(dtype="string"), "post_id": pd.Series(dtype="string")})
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert detection.name == NAME
     assert detection.event_score.shape == (0,)
     assert detection.event_group.dtype == np.int64
@@ -197,7 +199,7 @@ def test_dense_blocks_scores_are_aligned_and_bounded() -> None:
         ignore_index=True,
     )
     events.loc[3, "user_id"] = None  # a row without an account scores 0
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     score, group = detection.event_score, detection.event_group
     assert score.dtype == np.float64 and group.dtype == np.int64
     assert score.shape == group.shape == (len(events),)
@@ -219,12 +221,12 @@ def test_dense_blocks_is_deterministic_and_order_free() -> None:
     events = pd.concat(
         [_background(rng), _farm(rng, accounts, _spread_posts([2, 19, 31, 47]))], ignore_index=True
     )
-    first, second = dense_blocks(events), dense_blocks(events)
+    first, second = dense_blocks(events, params=PARAMS), dense_blocks(events, params=PARAMS)
     np.testing.assert_array_equal(first.event_score, second.event_score)
     np.testing.assert_array_equal(first.event_group, second.event_group)
     pd.testing.assert_frame_equal(first.groups, second.groups)
     order = rng.permutation(len(events))
-    shuffled = dense_blocks(events.iloc[order].reset_index(drop=True))
+    shuffled = dense_blocks(events.iloc[order].reset_index(drop=True), params=PARAMS)
     np.testing.assert_array_equal(shuffled.event_score, first.event_score[order])
     np.testing.assert_array_equal(shuffled.event_group, first.event_group[order])
 
@@ -236,7 +238,7 @@ def test_dense_blocks_does_not_mutate_input() -> None:
         ignore_index=True,
     )
     before = events.copy()
-    dense_blocks(events)
+    dense_blocks(events, params=PARAMS)
     pd.testing.assert_frame_equal(events, before)
 
 
@@ -246,7 +248,7 @@ def test_dense_blocks_without_creators_uses_degree_null() -> None:
     events = pd.concat(
         [_background(rng), _farm(rng, accounts, _spread_posts([3, 17, 29, 41]))], ignore_index=True
     ).drop(columns="creator_id")
-    detection = dense_blocks(events)
+    detection = dense_blocks(events, params=PARAMS)
     assert len(detection.groups) == 1
     assert detection.groups["n_creators"].iloc[0] == 0
     farm = _farm_users(accounts)
@@ -259,7 +261,7 @@ def test_densest_block_matches_reference_greedy() -> None:
     )
     ref_rows, _ref_cols, ref_score = fraudar_reference(rows, cols, n_rows, n_cols)
     matrix = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_rows, n_cols))
-    row_mask, _col_mask, score = densest_block(matrix)
+    row_mask, _col_mask, score = densest_block(matrix, weight_offset=5.0, eps=0.05, max_drop_share=0.05)
     found = set(np.flatnonzero(row_mask).tolist())
     assert len(found & ref_rows) / len(found | ref_rows) >= 0.8
     assert score >= 0.97 * ref_score

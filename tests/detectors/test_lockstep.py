@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from detectors.base import Detection
-from detectors.lockstep import lockstep_groups
+from detectors.lockstep import LockstepParams, lockstep_groups
+
+PARAMS = LockstepParams()
 
 T0 = pd.Timestamp("2024-06-01", tz="UTC")
 DAY_S = 86_400.0
@@ -132,7 +134,7 @@ def _recall_precision(d: Detection, events: pd.DataFrame) -> tuple[float, float]
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lockstep_groups_finds_injected_bot_farm(seed: int) -> None:
     events, posts = _with_farm(seed)
-    d = lockstep_groups(events, posts=posts)
+    d = lockstep_groups(events, posts=posts, params=PARAMS)
     recall, precision = _recall_precision(d, events)
     assert recall >= 0.9 and precision >= 0.95
     assert len(d.groups) == 1
@@ -147,7 +149,7 @@ def test_lockstep_groups_finds_the_farm_without_a_posts_table() -> None:
     # Publication is then the post's first engagement, which on a quiet post may be
     # the burst itself: such a post is judged as if fans reacted, so a few are lost.
     events, _ = _with_farm(0)
-    d = lockstep_groups(events)
+    d = lockstep_groups(events, params=PARAMS)
     recall, precision = _recall_precision(d, events)
     assert recall >= 0.85 and precision >= 0.95
     assert d.groups["n_posts"].tolist()[0] >= 10
@@ -155,7 +157,7 @@ def test_lockstep_groups_finds_the_farm_without_a_posts_table() -> None:
 
 def test_lockstep_groups_evidence_states_the_counts() -> None:
     events, posts = _with_farm(0)
-    d = lockstep_groups(events, posts=posts)
+    d = lockstep_groups(events, posts=posts, params=PARAMS)
     row = d.groups.iloc[0]
     text = row["evidence"]
     assert text.startswith("lockstep: ")
@@ -172,7 +174,7 @@ def test_lockstep_groups_evidence_states_the_counts() -> None:
 
 def test_lockstep_groups_flags_every_action_of_a_synchronized_engagement() -> None:
     events, posts = _with_farm(0)
-    d = lockstep_groups(events, posts=posts)
+    d = lockstep_groups(events, posts=posts, params=PARAMS)
     flagged_pairs = events.loc[d.event_score > 0, ["user_id", "post_id"]].drop_duplicates()
     all_actions = events.merge(flagged_pairs, on=["user_id", "post_id"])
     assert len(all_actions) == int((d.event_score > 0).sum())
@@ -187,7 +189,7 @@ def test_lockstep_groups_ignores_a_viral_post() -> None:
         {"u": users, "p": viral, "t": published_s[viral] + rng.exponential(900, len(users)), "label": "viral"}
     )
     events = _events([organic, burst], creator)
-    d = lockstep_groups(events)
+    d = lockstep_groups(events, params=PARAMS)
     assert not np.any(d.event_score > 0)
     assert d.groups.empty
     _assert_valid(d, len(events))
@@ -204,8 +206,10 @@ def test_lockstep_groups_ignores_a_fan_club(delay_s: float, has_background: bool
         organic = organic[~organic["p"].isin(posts)]
     fans = _fan_club(rng, posts, published_s, delay_s=delay_s)
     events = _events([organic, fans], creator)
-    assert not np.any(lockstep_groups(events).event_score > 0)
-    assert not np.any(lockstep_groups(events, posts=_posts(creator, published_s)).event_score > 0)
+    assert not np.any(lockstep_groups(events, params=PARAMS).event_score > 0)
+    assert not np.any(
+        lockstep_groups(events, posts=_posts(creator, published_s), params=PARAMS).event_score > 0
+    )
 
 
 @pytest.mark.parametrize("seed", [5, 6])
@@ -219,8 +223,10 @@ def test_lockstep_groups_ignores_a_fast_fan_club(seed: int) -> None:
     organic = organic[~organic["p"].isin(posts)]
     fans = _fan_club(rng, posts, published_s, lognormal=True)
     events = _events([organic, fans], creator)
-    assert not np.any(lockstep_groups(events).event_score > 0)
-    assert not np.any(lockstep_groups(events, posts=_posts(creator, published_s)).event_score > 0)
+    assert not np.any(lockstep_groups(events, params=PARAMS).event_score > 0)
+    assert not np.any(
+        lockstep_groups(events, posts=_posts(creator, published_s), params=PARAMS).event_score > 0
+    )
 
 
 def test_lockstep_groups_fan_club_is_only_spared_by_its_timing() -> None:
@@ -231,7 +237,7 @@ def test_lockstep_groups_fan_club_is_only_spared_by_its_timing() -> None:
     posts = np.arange(N_POSTS - 20, N_POSTS)
     creator[posts] = N_CREATORS
     events = _events([organic, _fan_club(rng, posts, published_s)], creator)
-    d = lockstep_groups(events, honest_delay_s=DAY_S, fan_delay_s=DAY_S)
+    d = lockstep_groups(events, params=LockstepParams(honest_delay_s=DAY_S, fan_delay_s=DAY_S))
     assert d.groups["n_creators"].tolist() == [1]
     assert set(events.loc[d.event_score > 0, "label"]) == {"fan"}
 
@@ -250,7 +256,7 @@ def test_lockstep_groups_ignores_active_heavy_users() -> None:
             )
         )
     events = _events(parts, creator)
-    assert not np.any(lockstep_groups(events).event_score > 0)
+    assert not np.any(lockstep_groups(events, params=PARAMS).event_score > 0)
 
 
 def test_lockstep_groups_flags_a_large_tight_burst_at_publication() -> None:
@@ -267,7 +273,7 @@ def test_lockstep_groups_flags_a_large_tight_burst_at_publication() -> None:
         for who in [farm[rng.random(len(farm)) < 0.7]]
     ]
     events = _events([organic, pd.concat(bots).assign(label="bot")], creator)
-    d = lockstep_groups(events, posts=_posts(creator, published_s))
+    d = lockstep_groups(events, posts=_posts(creator, published_s), params=PARAMS)
     recall, precision = _recall_precision(d, events)
     assert recall >= 0.9 and precision >= 0.95
     assert d.groups["n_creators"].tolist() == [1]
@@ -275,12 +281,12 @@ def test_lockstep_groups_flags_a_large_tight_burst_at_publication() -> None:
 
 def test_lockstep_groups_is_deterministic_and_ignores_row_order() -> None:
     events, _ = _with_farm(0)
-    first, second = lockstep_groups(events), lockstep_groups(events)
+    first, second = lockstep_groups(events, params=PARAMS), lockstep_groups(events, params=PARAMS)
     assert np.array_equal(first.event_score, second.event_score)
     assert np.array_equal(first.event_group, second.event_group)
     pd.testing.assert_frame_equal(first.groups, second.groups)
     order = np.random.default_rng(9).permutation(len(events))
-    shuffled = lockstep_groups(events.iloc[order].reset_index(drop=True))
+    shuffled = lockstep_groups(events.iloc[order].reset_index(drop=True), params=PARAMS)
     assert np.array_equal(shuffled.event_score, first.event_score[order])
     assert np.array_equal(shuffled.event_group, first.event_group[order])
 
@@ -288,7 +294,7 @@ def test_lockstep_groups_is_deterministic_and_ignores_row_order() -> None:
 def test_lockstep_groups_does_not_modify_its_input() -> None:
     events, posts = _with_farm(1)
     before, posts_before = events.copy(), posts.copy()
-    lockstep_groups(events, posts=posts)
+    lockstep_groups(events, posts=posts, params=PARAMS)
     pd.testing.assert_frame_equal(events, before)
     pd.testing.assert_frame_equal(posts, posts_before)
 
@@ -303,15 +309,15 @@ def test_lockstep_groups_on_empty_input() -> None:
             "action": pd.Series(dtype="string"),
         }
     )
-    d = lockstep_groups(events)
+    d = lockstep_groups(events, params=PARAMS)
     assert len(d.event_score) == 0 and len(d.event_group) == 0
     assert d.groups.empty and "evidence" in d.groups.columns
 
 
 def test_lockstep_groups_keeps_the_groups_columns_when_nothing_is_found() -> None:
     events, posts = _with_farm(0)
-    found = lockstep_groups(events, posts=posts).groups
-    nothing = lockstep_groups(events.head(200)).groups
+    found = lockstep_groups(events, posts=posts, params=PARAMS).groups
+    nothing = lockstep_groups(events.head(200), params=PARAMS).groups
     assert nothing.empty
     pd.testing.assert_series_equal(nothing.dtypes, found.dtypes)
 
@@ -326,7 +332,7 @@ def test_lockstep_groups_on_a_few_events_finds_nothing() -> None:
             "action": ["like"] * 3,
         }
     )
-    d = lockstep_groups(events)
+    d = lockstep_groups(events, params=PARAMS)
     _assert_valid(d, 3)
     assert not np.any(d.event_score > 0)
 
@@ -337,7 +343,7 @@ def test_lockstep_groups_never_flags_rows_without_ids_or_time() -> None:
     broken = events.index[:50]
     events.loc[broken[:25], "user_id"] = None
     events.loc[broken[25:], "ts"] = pd.NaT
-    d = lockstep_groups(events, posts=posts)
+    d = lockstep_groups(events, posts=posts, params=PARAMS)
     _assert_valid(d, len(events))
     assert not np.any(d.event_score[broken] > 0)
     assert _recall_precision(d, events)[0] >= 0.9
@@ -354,6 +360,6 @@ def test_lockstep_groups_never_flags_rows_without_ids_or_time() -> None:
         {"min_post_log10": 0.0},
     ],
 )
-def test_lockstep_groups_rejects_bad_options(option: dict[str, float]) -> None:
+def test_lockstep_params_reject_bad_values(option: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        lockstep_groups(_with_farm(0)[0].head(10), **option)  # type: ignore[arg-type]
+        LockstepParams(**option)  # type: ignore[arg-type]

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from detectors.base import Detection
-from detectors.rings import ring_creators, rings
+from detectors.rings import RingParams, ring_creators, rings
+
+PARAMS = RingParams()
 
 T0 = pd.Timestamp("2026-03-02", tz="UTC")
 N_USERS, N_CREATORS, N_NICHES = 4_000, 60, 5
@@ -151,7 +153,7 @@ def _recall_precision(d: Detection, events: pd.DataFrame) -> tuple[float, float]
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_rings_finds_injected_ring_over_organic_background(seed: int) -> None:
     events, members = _ring_world(seed)
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     recall, precision = _recall_precision(d, events)
     assert recall >= 0.95 and precision >= 0.95
     assert ring_creators(d) == set(members)
@@ -165,7 +167,7 @@ def test_rings_finds_injected_ring_without_device_and_ip(columns: str) -> None:
     if columns == "all_null":
         events["device_id"] = pd.array([None] * len(events), dtype="string")
         events["ip"] = pd.array([None] * len(events), dtype="string")
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     recall, precision = _recall_precision(d, events)
     assert recall >= 0.9 and precision >= 0.95
     assert ring_creators(d) == set(members)
@@ -174,7 +176,7 @@ def test_rings_finds_injected_ring_without_device_and_ip(columns: str) -> None:
 
 def test_rings_evidence_states_the_counts() -> None:
     events, members = _ring_world(0)
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     row = d.groups.iloc[0]
     in_group = d.event_group == row["group_id"]
     assert row["n_events"] == int(in_group.sum())
@@ -191,7 +193,7 @@ def test_rings_evidence_states_the_counts() -> None:
 
 def test_rings_scores_only_ring_accounts_on_ring_posts() -> None:
     events, members = _ring_world(0)
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     flagged = events[d.event_score > 0]
     assert set(flagged["creator_id"]) <= set(members)
     assert flagged["user_id"].str.startswith("alt-").sum() + flagged["user_id"].isin(members).sum() == len(
@@ -213,7 +215,7 @@ def test_rings_ignores_studio_mates_who_occasionally_engage_each_other(seed: int
         for b in studio:
             if a != b:
                 world.engage(str(world.creators[a]), b, share=0.3, label="studio")
-    d = rings(world.events())
+    d = rings(world.events(), params=PARAMS)
     assert d.groups.empty and not np.any(d.event_score > 0)
     _assert_valid(d, len(d.event_score))
 
@@ -228,7 +230,7 @@ def test_rings_ignores_popular_creators_who_share_many_fans(with_device_ip: bool
             if a != b:
                 world.engage(str(world.creators[a]), b, share=1.0, label="popular")
     events = world.events(with_device_ip=with_device_ip)
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     assert d.groups.empty and not np.any(d.event_score > 0)
 
 
@@ -239,7 +241,7 @@ def test_rings_leaves_a_heavy_honest_user_alone() -> None:
     members = [3, 14, 22, 31, 40, 57]
     world.add_ring(members)
     events = world.events()
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     assert ring_creators(d) == {str(world.creators[c]) for c in members}
     assert not np.any(d.event_score[(events["user_id"] == "heavy").to_numpy()] > 0)
 
@@ -252,7 +254,7 @@ def test_rings_leaves_household_members_and_nat_neighbours_of_ring_creators_alon
     world.engage("sister", 3, share=1.0, label="household")
     world.add_ring(members)
     events = world.events()
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     assert ring_creators(d) == {str(world.creators[c]) for c in members}
     honest = ~events["label"].isin(["ring"]).to_numpy()
     assert not np.any(d.event_score[honest & (events["user_id"] == "sister").to_numpy()] > 0)
@@ -262,12 +264,12 @@ def test_rings_leaves_household_members_and_nat_neighbours_of_ring_creators_alon
 
 def test_rings_is_deterministic_and_independent_of_row_order() -> None:
     events, _ = _ring_world(2)
-    first, again = rings(events), rings(events)
+    first, again = rings(events, params=PARAMS), rings(events, params=PARAMS)
     np.testing.assert_array_equal(first.event_score, again.event_score)
     np.testing.assert_array_equal(first.event_group, again.event_group)
     pd.testing.assert_frame_equal(first.groups, again.groups)
     shuffled = events.sample(frac=1.0, random_state=7).reset_index(drop=True)
-    d = rings(shuffled)
+    d = rings(shuffled, params=PARAMS)
     by_id = pd.Series(first.event_score, index=events["event_id"])
     np.testing.assert_array_equal(d.event_score, by_id.reindex(shuffled["event_id"]).to_numpy())
     pd.testing.assert_frame_equal(d.groups, first.groups)
@@ -276,7 +278,7 @@ def test_rings_is_deterministic_and_independent_of_row_order() -> None:
 def test_rings_does_not_mutate_input() -> None:
     events, _ = _ring_world(0)
     before = events.copy(deep=True)
-    rings(events)
+    rings(events, params=PARAMS)
     pd.testing.assert_frame_equal(events, before)
 
 
@@ -285,7 +287,7 @@ def test_rings_never_flags_rows_with_missing_ids() -> None:
     ring_rows = np.flatnonzero((events["label"] == "ring").to_numpy())[:20]
     events.loc[ring_rows[:10], "user_id"] = None
     events.loc[ring_rows[10:], "creator_id"] = None
-    d = rings(events)
+    d = rings(events, params=PARAMS)
     assert len(d.groups) == 1
     assert not np.any(d.event_score[ring_rows] > 0)
     _assert_valid(d, len(events))
@@ -294,30 +296,29 @@ def test_rings_never_flags_rows_with_missing_ids() -> None:
 def test_rings_on_empty_and_tiny_input() -> None:
     events, _ = _ring_world(0)
     for frame in (events.iloc[:0], events.iloc[:5]):
-        d = rings(frame)
+        d = rings(frame, params=PARAMS)
         assert d.groups.empty and len(d.event_score) == len(frame)
         assert {"group_id", "n_accounts", "n_posts", "creators", "evidence"} <= set(d.groups.columns)
         assert ring_creators(d) == set()
         _assert_valid(d, len(frame))
 
 
-def test_rings_rejects_bad_options() -> None:
-    events, _ = _ring_world(0)
+def test_ring_params_reject_bad_values() -> None:
     with pytest.raises(ValueError):
-        rings(events, min_creators=2)
+        RingParams(min_creators=2)
     with pytest.raises(ValueError):
-        rings(events, min_tie_share=0.0)
+        RingParams(min_tie_share=0.0)
     with pytest.raises(ValueError):
-        rings(events, max_pool_fdr=1.0)
+        RingParams(max_pool_fdr=1.0)
     with pytest.raises(ValueError):
-        rings(events, min_group_log10=0.0)
+        RingParams(min_group_log10=0.0)
 
 
 def test_rings_on_a_simulated_set_flags_the_ring_creators() -> None:
     from training.simulator import SimConfig, simulate
 
     sim = simulate(SimConfig(seed=5, scale=0.3))
-    d = rings(sim.events)
+    d = rings(sim.events, params=PARAMS)
     truth = sim.truth_creators
     ring_truth = set(truth.loc[truth["scheme"] == "ring", "creator_id"])
     assert len(ring_truth) >= 4

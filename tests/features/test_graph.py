@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from features.graph import (
+    account_owner,
     creator_accounts,
     creator_engagement_edges,
     creator_graph,
@@ -20,6 +21,7 @@ from features.graph import (
 from features.shared_engagers import account_creator_pairs, shared_engager_edges
 
 T0 = pd.Timestamp("2026-03-02", tz="UTC")
+KEYS = {"max_device_accounts": 8, "max_ip_accounts": 8}  # the ring detector's defaults
 
 
 def _events(
@@ -83,7 +85,7 @@ def test_graph_index_skips_rows_with_missing_ids():
 
 
 def test_creator_accounts_has_a_self_row_for_every_creator():
-    accounts = creator_accounts(_events([("u1", "p1", "kA"), ("u2", "p2", "kB")]))
+    accounts = creator_accounts(_events([("u1", "p1", "kA"), ("u2", "p2", "kB")]), **KEYS)
     assert accounts.to_dict("records") == [
         {"creator_id": "kA", "account_id": "kA", "link": "self"},
         {"creator_id": "kB", "account_id": "kB", "link": "self"},
@@ -91,7 +93,7 @@ def test_creator_accounts_has_a_self_row_for_every_creator():
 
 
 def test_creator_accounts_links_an_alt_sharing_the_creators_device():
-    accounts = creator_accounts(_two_creators_and_an_alt())
+    accounts = creator_accounts(_two_creators_and_an_alt(), **KEYS)
     alt = accounts[accounts["account_id"] == "alt"]
     assert alt[["creator_id", "link"]].values.tolist() == [["kA", "device"]]
     assert "fan1" not in set(accounts["account_id"])
@@ -103,7 +105,7 @@ def test_creator_accounts_links_through_ip_when_devices_differ():
         device=["dA", "dX", "dU"],
         ip=["home", "home", "ipU"],
     )
-    accounts = creator_accounts(events)
+    accounts = creator_accounts(events, **KEYS)
     assert accounts.loc[accounts["account_id"] == "alt", "link"].tolist() == ["ip"]
 
 
@@ -111,7 +113,7 @@ def test_creator_accounts_ignores_carrier_nat_ip_shared_by_many():
     users = [f"u{i}" for i in range(30)]
     rows = [("kA", "pB1", "kB")] + [(u, "pB1", "kB") for u in users] + [("u0", "pA1", "kA")]
     events = _events(rows, device=[f"d{i}" for i in range(len(rows))], ip=["nat"] * len(rows))
-    accounts = creator_accounts(events, max_ip_accounts=8)
+    accounts = creator_accounts(events, max_device_accounts=8, max_ip_accounts=8)
     assert set(accounts["link"]) == {"self"}
 
 
@@ -121,7 +123,7 @@ def test_creator_accounts_never_associates_one_creator_with_another():
         device=["studio-phone"] * 3,
         ip=[None] * 3,
     )
-    accounts = creator_accounts(events)
+    accounts = creator_accounts(events, **KEYS)
     assert accounts[accounts["account_id"].isin(["kA", "kB"])]["link"].tolist() == ["self", "self"]
     assert accounts.loc[accounts["account_id"] == "alt", "creator_id"].tolist() == [
         "kA"
@@ -136,12 +138,12 @@ def test_creator_accounts_without_device_and_ip_has_only_self_rows(columns: str)
     else:
         events["device_id"] = pd.array([None] * len(events), dtype="string")
         events["ip"] = pd.array([None] * len(events), dtype="string")
-    accounts = creator_accounts(events)
+    accounts = creator_accounts(events, **KEYS)
     assert accounts["account_id"].tolist() == ["kA", "kB"]
 
 
 def test_creator_engagement_edges_counts_accounts_posts_and_chance():
-    edges = creator_engagement_edges(_two_creators_and_an_alt()).set_index(["source", "target"])
+    edges = _edges(_two_creators_and_an_alt()).set_index(["source", "target"])
     a_to_b = edges.loc[("kA", "kB")]
     assert (a_to_b["n_events"], a_to_b["n_posts"], a_to_b["n_accounts"]) == (2, 1, 2)  # kA and its alt
     assert a_to_b["target_posts"] == 1 and a_to_b["coverage"] == 1.0
@@ -154,7 +156,7 @@ def test_creator_engagement_edges_counts_accounts_posts_and_chance():
 
 def test_reciprocal_edges_keeps_pairs_that_engaged_both_ways():
     events = _events([("kA", "pB", "kB"), ("kB", "pA", "kA"), ("kA", "pC", "kC")])
-    pairs = reciprocal_edges(creator_engagement_edges(events))
+    pairs = reciprocal_edges(_edges(events))
     assert pairs[["creator_a", "creator_b", "events_ab", "events_ba"]].values.tolist() == [["kA", "kB", 1, 1]]
     assert pairs["weight"].tolist() == [1.0]
 
@@ -169,7 +171,7 @@ def test_shared_engager_edges_weighted_jaccard_by_hand():
         ("u2", "b1", "kB"),
         ("u3", "a1", "kA"),
     ]
-    edges = shared_engager_edges(_events(rows), min_shared=1)
+    edges = shared_engager_edges(_events(rows), min_shared=1, max_creators_per_account=40)
     row = edges.iloc[0]
     assert (row["creator_a"], row["creator_b"], row["n_shared"], row["shared_posts"]) == ("kA", "kB", 2, 2)
     # union: kA has 2 + 1 + 1 = 4 engaged posts, kB 2; shared min = 2 -> 2 / (4 + 2 - 2)
@@ -193,7 +195,7 @@ def test_shared_engager_edges_random_fans_of_popular_creators_overlap_as_chance_
     for u in range(3_000):
         for c in rng.choice(50, size=1 + rng.poisson(1.5), replace=True, p=popularity / popularity.sum()):
             rows.append((f"u{u}", f"p{c}", f"k{c:02d}"))
-    edges = shared_engager_edges(_events(rows))
+    edges = shared_engager_edges(_events(rows), min_shared=3, max_creators_per_account=40)
     popular = edges[
         edges["creator_a"].isin(["k00", "k01", "k02", "k03", "k04"])
         & edges["creator_b"].isin(["k00", "k01", "k02", "k03", "k04"])
@@ -204,7 +206,9 @@ def test_shared_engager_edges_random_fans_of_popular_creators_overlap_as_chance_
 
 def test_shared_engager_edges_keeps_platforms_apart():
     rows = [("u1", "a", "kA"), ("u1", "b", "kB"), ("u2", "a", "kA"), ("u2", "b", "kB")]
-    edges = shared_engager_edges(_events(rows, platform=["douyin", "kuaishou"] * 2), min_shared=1)
+    edges = shared_engager_edges(
+        _events(rows, platform=["douyin", "kuaishou"] * 2), min_shared=1, max_creators_per_account=40
+    )
     assert edges.empty
 
 
@@ -227,9 +231,7 @@ def test_account_creator_pairs_counts_posts_and_degree_per_platform():
 
 def test_creator_graph_carries_edge_attributes_in_sorted_order():
     pairs = reciprocal_edges(
-        creator_engagement_edges(
-            _events([("kA", "pB", "kB"), ("kB", "pA", "kA"), ("kC", "pB", "kB"), ("kB", "pC", "kC")])
-        )
+        _edges(_events([("kA", "pB", "kB"), ("kB", "pA", "kA"), ("kC", "pB", "kB"), ("kB", "pC", "kC")]))
     )
     graph = creator_graph(pairs)
     assert isinstance(graph, nx.Graph)
@@ -240,18 +242,18 @@ def test_creator_graph_carries_edge_attributes_in_sorted_order():
 
 def test_graph_features_on_empty_input():
     events = _events([])
-    assert creator_accounts(events).empty
-    assert creator_engagement_edges(events).empty
-    assert shared_engager_edges(events).empty
-    assert reciprocal_edges(creator_engagement_edges(events)).empty
+    assert creator_accounts(events, **KEYS).empty
+    assert _edges(events).empty
+    assert shared_engager_edges(events, min_shared=3, max_creators_per_account=40).empty
+    assert reciprocal_edges(_edges(events)).empty
 
 
 def test_graph_features_do_not_mutate_input():
     events = _two_creators_and_an_alt()
     before = events.copy(deep=True)
-    creator_accounts(events)
-    creator_engagement_edges(events)
-    shared_engager_edges(events, min_shared=1)
+    creator_accounts(events, **KEYS)
+    _edges(events)
+    shared_engager_edges(events, min_shared=1, max_creators_per_account=40)
     pd.testing.assert_frame_equal(events, before)
 
 
@@ -278,3 +280,8 @@ def test_triangle_communities_stay_fast_on_a_dense_component():
     edges = np.array(graph.edges, dtype=np.int64)
     found = triangle_communities(edges[:, 0], edges[:, 1])
     assert len(found) == 1 and len(found[0]) == 200
+
+
+def _edges(events: pd.DataFrame) -> pd.DataFrame:
+    """creator_engagement_edges with the owners the ring detector would find."""
+    return creator_engagement_edges(events, owner=account_owner(events, **KEYS)[0])

@@ -24,7 +24,6 @@ SCHEMES = (
     "replay",
 )
 ORGANIC, LOCKSTEP, CAMOUFLAGE, CLICK_FARM, RING, DRIP_FEED, AGED, REPLAY = range(len(SCHEMES))
-BUYING_SCHEMES = (LOCKSTEP, CLICK_FARM, RING, DRIP_FEED, AGED)
 
 # Account blocks: an engaging account is referenced as ``block << 32 | local``.
 WORLD_BLOCK, BOT_BLOCK, CLICK_BLOCK, RING_BLOCK, DRIP_BLOCK, AGED_BLOCK = range(6)

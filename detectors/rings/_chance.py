@@ -1,4 +1,4 @@
-"""Ring tests: reciprocal engagement and the concentrated pool of a candidate group, against chance."""
+"""A candidate ring against chance: reciprocal engagement, the concentrated pool, coverage and alts."""
 
 from __future__ import annotations
 
@@ -6,31 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from features.graph import GraphIndex
-from features.shared_engagers import account_creator_pairs
-
-_MAX_LOG10 = 300.0
-_LN10 = float(np.log(10.0))
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The thresholds of one ``rings`` call."""
-
-    min_creators: int
-    min_tie_share: float
-    min_coverage: float
-    min_alt_accounts: int
-    min_group_log10: float
-    min_pool_log10: float
-    min_account_log10: float
-    max_pool_fdr: float
-    min_account_focus: float
+from detectors.rings._params import RingParams
+from detectors.rings._window import FloatArray, IntArray, _block, _Window
+from detectors.stats import binom_log_sf, evidence_log10, poisson_log_sf
+from features.arrays import csr_gather
 
 
 @dataclass(frozen=True)
@@ -49,61 +29,7 @@ class _Ring:
     pool_log10: float
 
 
-@dataclass(frozen=True)
-class _Window:
-    """What the group tests read: codes, owners, creator edges, the pool model and post counts."""
-
-    index: GraphIndex
-    owner: IntArray
-    edges: pd.DataFrame
-    pool: _PoolModel
-    posts: IntArray
-
-
-def _block(members: IntArray, edges: pd.DataFrame, column: str) -> FloatArray:
-    """Dense members x members matrix of one edge column (0 where no edge)."""
-    source = edges["source"].to_numpy()
-    target = edges["target"].to_numpy()
-    inside = np.isin(source, members) & np.isin(target, members)
-    out = np.zeros((len(members), len(members)), dtype=np.float64)
-    out[np.searchsorted(members, source[inside]), np.searchsorted(members, target[inside])] = edges[
-        column
-    ].to_numpy()[inside]
-    return out
-
-
 # --------------------------------------------------------------------------- tests
-
-
-@dataclass(frozen=True)
-class _PoolModel:
-    """Distinct account x creator pairs, sorted by account, with a CSR index by creator."""
-
-    account: IntArray  # per pair
-    creator: IntArray  # per pair
-    degree: IntArray  # per pair: the account's number of creators on that platform
-    account_ptr: IntArray  # pairs of account a: [account_ptr[a], account_ptr[a + 1])
-    creator_ptr: IntArray  # pairs of creator c: creator_rows[creator_ptr[c]:creator_ptr[c + 1]]
-    creator_rows: IntArray
-
-    @classmethod
-    def build(cls, index: GraphIndex) -> _PoolModel:
-        """The pool model of a window."""
-        pairs = account_creator_pairs(index)
-        account = pairs["account"].to_numpy()
-        creator = pairs["creator"].to_numpy()
-        return cls(
-            account=account,
-            creator=creator,
-            degree=pairs["degree"].to_numpy(),
-            account_ptr=np.r_[0, np.cumsum(np.bincount(account, minlength=index.n_accounts))].astype(
-                np.int64
-            ),
-            creator_ptr=np.r_[0, np.cumsum(np.bincount(creator, minlength=index.n_creators))].astype(
-                np.int64
-            ),
-            creator_rows=np.argsort(creator, kind="stable").astype(np.int64),
-        )
 
 
 @dataclass(frozen=True)
@@ -118,36 +44,31 @@ class _PoolView:
     expected: float  # concentrated accounts chance predicts
 
 
-def _gather(ptr: IntArray, rows: IntArray | None, keys: IntArray) -> IntArray:
-    """Concatenated rows of several keys of a CSR index (``rows=None``: the identity)."""
-    starts, lens = ptr[keys], ptr[keys + 1] - ptr[keys]
-    positions = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
-    return positions if rows is None else rows[positions]
-
-
-def _test(members: IntArray, window: _Window, opts: _Options) -> _Ring | None:
+def _test(members: IntArray, window: _Window, params: RingParams) -> _Ring | None:
     """The ring of a candidate if it passes the coverage, reciprocity, pool and alt tests."""
     coverage, reciprocal_log10, reciprocal_pairs = _reciprocity(members, window)
-    if coverage < opts.min_coverage or reciprocal_log10 < opts.min_group_log10:
+    if coverage < params.min_coverage or reciprocal_log10 < params.min_group_log10:
         return None
-    view = _pool(members, window, opts)
+    view = _pool(members, window, params)
     accounts, concentrated, account_log10 = view.accounts, view.is_concentrated, view.account_log10
-    pool_log10 = float(_poisson_log10(np.array([int(concentrated.sum())]), np.array([view.expected]))[0])
-    if pool_log10 < opts.min_pool_log10:
+    pool_log10 = float(
+        evidence_log10(poisson_log_sf(int(concentrated.sum()), np.maximum(view.expected, 1e-12)))
+    )
+    if pool_log10 < params.min_pool_log10:
         return None
     own_accounts = window.index.creator_account[members]
     owned = np.isin(window.owner[accounts], members)
     own = np.isin(accounts, own_accounts)
     chosen = concentrated | (owned & (own | view.engaged_other))
     n_alt = int((~own[chosen]).sum())
-    if n_alt < opts.min_alt_accounts:
+    if n_alt < params.min_alt_accounts:
         return None
     group_score = float(
         _strength(
             min(
-                reciprocal_log10 / opts.min_group_log10,
-                pool_log10 / opts.min_pool_log10,
-                coverage / max(opts.min_coverage, 1e-9),
+                reciprocal_log10 / params.min_group_log10,
+                pool_log10 / params.min_pool_log10,
+                coverage / max(params.min_coverage, 1e-9),
             )
         )
     )
@@ -178,11 +99,11 @@ def _reciprocity(members: IntArray, window: _Window) -> tuple[float, float, int]
     engaged = _block(members, window.edges, "n_posts")
     expected = _block(members, window.edges, "expected_events")
     coverage = float(engaged.sum() / max((len(members) - 1) * window.posts[members].sum(), 1))
-    log10 = float(_poisson_log10(np.array([events.sum()]), np.array([expected.sum()]))[0])
+    log10 = float(evidence_log10(poisson_log_sf(events.sum(), np.maximum(expected.sum(), 1e-12))))
     return coverage, log10, int(((events > 0) & (events.T > 0)).sum() // 2)
 
 
-def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
+def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     """Accounts engaging the group and how concentrated on it each is, against its own audience.
 
     The null is local, so that creators of one niche sharing fans is no evidence:
@@ -191,20 +112,21 @@ def _pool(members: IntArray, window: _Window, opts: _Options) -> _PoolView:
     engagers that are neither members' accounts nor already concentrated (x
     members engaged of d creators on the platform).  An account's test is
     ``P(Bin(d - 1, p) >= x - 1)``.  Its threshold adapts to the group: the lowest of
-    ``min_account_log10 + 0.5 k`` (k = 0..8) at which chance explains at most
-    ``max_pool_fdr`` of the accounts that pass.
+    ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
+    ``pool_threshold_steps``) at which chance explains at most ``max_pool_fdr`` of
+    the accounts that pass.
     """
     pool = window.pool
-    rows = np.sort(_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
+    rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
     account = pool.account[rows]
     start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
     accounts, hits = account[start], np.diff(np.r_[start, len(account)])
     degree = pool.degree[rows][start]
     background = ~np.isin(window.owner[accounts], members)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
-    view = _concentration(accounts, hits, degree, background, eligible, opts)
+    view = _concentration(accounts, hits, degree, background, eligible, params)
     if view.is_concentrated.any():  # re-estimate p without the pool it found
-        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, opts)
+        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, params)
     other = pool.creator[rows] != window.owner[account]
     return _PoolView(
         accounts=accounts,
@@ -222,18 +144,19 @@ def _concentration(
     degree: IntArray,
     background: npt.NDArray[np.bool_],
     eligible: npt.NDArray[np.bool_],
-    opts: _Options,
+    params: RingParams,
 ) -> _PoolView:
     """Per-account concentration tests with ``p`` estimated on the ``background`` engagers."""
     spare = np.maximum(degree - 1, 0)
     p = float(np.clip((hits - 1)[background].sum() / max(spare[background].sum(), 1), 1e-6, 0.999))
-    is_focused = eligible & (hits >= 2) & (hits >= opts.min_account_focus * degree)
-    account_log10 = np.where(is_focused, _binom_log10(hits - 1, spare, p), 0.0)
+    is_focused = eligible & (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
+    account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
     chance = _ChanceTable.build(np.bincount(degree, minlength=2).astype(np.float64), p)
     threshold, expected = np.inf, 0.0
-    for t in opts.min_account_log10 + 0.5 * np.arange(9):
+    steps = params.pool_threshold_step_log10 * np.arange(params.pool_threshold_steps)
+    for t in params.min_account_log10 + steps:
         n_pass, n_chance = int((account_log10 >= t).sum()), chance.expected(t)
-        if n_pass and n_chance <= opts.max_pool_fdr * n_pass:
+        if n_pass and n_chance <= params.max_pool_fdr * n_pass:
             threshold, expected = float(t), n_chance
             break
     empty = np.zeros(len(accounts), dtype=bool)
@@ -256,7 +179,8 @@ class _ChanceTable:
         reps = degrees - 1
         start = np.cumsum(reps) - reps
         hits = 2 + np.arange(int(reps.sum())) - np.repeat(start, reps)
-        return cls(hist[degrees], start.astype(np.int64), _binom_log10(hits - 1, np.repeat(reps, reps), p))
+        log10 = evidence_log10(binom_log_sf(hits - 1, np.repeat(reps, reps), p))
+        return cls(hist[degrees], start.astype(np.int64), log10)
 
     def expected(self, threshold_log10: float) -> float:
         """Engagers expected to pass ``threshold_log10`` if their extra picks fell at random."""
@@ -269,27 +193,3 @@ class _ChanceTable:
 def _strength(z: FloatArray | float) -> FloatArray:
     """Evidence in units of its threshold (>= 1 passes) as a score in [0.5, 1)."""
     return np.asarray(1.0 - 0.5 ** np.maximum(z, 1.0), dtype=np.float64)
-
-
-def _poisson_log10(observed: FloatArray | IntArray, mean: FloatArray) -> FloatArray:
-    """-log10 P(X >= observed) for X ~ Poisson(mean); 0 where nothing was observed."""
-    from scipy import stats  # imported on first use, in a detector thread
-
-    x = np.asarray(observed, dtype=np.float64)
-    mu = np.maximum(np.asarray(mean, dtype=np.float64), 1e-12)
-    with np.errstate(divide="ignore"):
-        log_sf = stats.poisson.logsf(x - 1, mu)
-        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.poisson.logpmf(x, mu))
-    return np.where(x > 0, np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10), 0.0)
-
-
-def _binom_log10(hits: IntArray, trials: IntArray, p: float) -> FloatArray:
-    """-log10 P(X >= hits) for X ~ Binomial(trials, p)."""
-    from scipy import stats  # imported on first use, in a detector thread
-
-    x = np.asarray(hits, dtype=np.float64)
-    n = np.asarray(trials, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        log_sf = stats.binom.logsf(x - 1, n, p)
-        log_sf = np.where(np.isfinite(log_sf), log_sf, stats.binom.logpmf(x, n, p))
-    return np.clip(-log_sf / _LN10, 0.0, _MAX_LOG10)

@@ -1,16 +1,4 @@
-"""Dense user x post blocks: batched FRAUDAR-style peeling tested against a degree null model.
-
-Bot farms and pools of aged accounts make many accounts engage the same posts
-of several creators, so the user x post graph of a window holds a block far
-denser than the accounts' and posts' degrees explain. ``dense_blocks`` peels
-the weighted graph to its densest part, settles each connected piece of it
-into a block by membership rules, tests the block against a null model,
-records it if significant, removes the edges it examined and peels again.
-
-Farms work for many campaigns at once, so the window should span campaigns (a
-platform's settlement period): inside one campaign a farm touches too few posts
-and creators to stand out from fans.
-"""
+"""The dense-block detector: the peel, settle and test loop, and the blocks table it reports."""
 
 from __future__ import annotations
 
@@ -20,12 +8,14 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from detectors.base import Detection
-from detectors.dense_graph import BoolArray, FloatArray, IntArray, _build_graph, _fan_factor, _Graph, _peel
-from detectors.dense_test import _Block, _is_significant, _Options, _settle
+from detectors.dense._graph import BoolArray, FloatArray, IntArray, _build_graph, _fan_factor, _Graph
+from detectors.dense._membership import _settle
+from detectors.dense._params import DenseBlockParams
+from detectors.dense._peel import _peel
+from detectors.dense._significance import _Block, _is_significant
+from features.arrays import distinct
 
 NAME = "dense_block"
-# Connected pieces of one peeled set that are settled and tested, largest first.
-MAX_PIECES_PER_ROUND = 50
 COLUMNS = [
     "group_id",
     "n_accounts",
@@ -40,24 +30,7 @@ COLUMNS = [
 ]
 
 
-def dense_blocks(
-    events: pd.DataFrame,
-    *,
-    max_blocks: int = 20,
-    min_accounts: int = 10,
-    min_posts: int = 3,
-    min_lift: float = 2.5,
-    max_p_value: float = 0.01,
-    min_account_share: float = 0.3,
-    min_post_share: float = 0.3,
-    max_rounds_without_block: int = 3,
-    weight_offset: float = 5.0,
-    fan_discount: bool = True,
-    null_penalty: float = 1.0,
-    post_cost: float = 3.0,
-    eps: float = 0.05,
-    max_drop_share: float = 0.1,
-) -> Detection:
+def dense_blocks(events: pd.DataFrame, *, params: DenseBlockParams) -> Detection:
     """Return the significant dense user x post blocks of a window of events.
 
     Parameters
@@ -66,38 +39,16 @@ def dense_blocks(
         One row per engagement with columns ``user_id`` and ``post_id``, and
         ``creator_id`` when known. Events on one (user, post) pair form one
         edge; rows with a missing user or post score 0.
-    max_blocks, min_accounts, min_posts:
-        Most blocks reported; smallest block reported.
-    min_lift:
-        Least ratio of the block's edges to the null model's expectation. The
-        null is Chung-Lu (``deg_u * deg_p / |E|`` edges per pair) plus, when
-        creators are known, a fan allowance: each account may be a fan of one
-        block creator and engage that creator's posts in proportion to their
-        popularity. A fan club of one creator has a lift near 1; a farm spread
-        evenly over k creators' campaign posts about k.
-    max_p_value:
-        Level of the test of the edge count: Poisson tail under Chung-Lu,
-        Bonferroni-corrected over every block of the same shape in the window
-        (a block picked for its density from noise is not significant).
-    min_account_share, min_post_share:
-        Block accounts engage at least this share of the block's posts (and two,
-        of two creators when creators are known); block posts are engaged by at
-        least this share of the block's accounts.
-    max_rounds_without_block:
-        Stop after this many peeling rounds in a row found nothing significant.
-    weight_offset:
-        ``c`` in FRAUDAR's edge weight ``1 / log(post_degree + c)``.
-    fan_discount:
-        Multiply an edge's weight by ``1 - s**2``, ``s`` the share of the
-        account's edges on the post's creator, so that fans of one creator do
-        not crowd farms spread over several out of the peeling.
-    null_penalty:
-        Peel on ``f(S) - null_penalty * E[f(S)]`` (Chung-Lu); 0 peels on FRAUDAR's ``f``.
-    post_cost:
-        A post counts this many times in the size ``|accounts| + post_cost *
-        |posts|`` that divides the peeling score; 1 is FRAUDAR's ``|S|``.
-    eps, max_drop_share:
-        Each peeling round removes the nodes whose marginal is at most ``1 + eps``
+    params:
+        The thresholds (:class:`DenseBlockParams`). The lift's null is Chung-Lu
+        (``deg_u * deg_p / |E|`` edges per pair) plus, when creators are known, a
+        fan allowance: each account may be a fan of one block creator and engage
+        that creator's posts in proportion to their popularity. A fan club of one
+        creator has a lift near 1; a farm spread evenly over k creators' campaign
+        posts about k. The p-value is the Poisson tail of the edge count under
+        Chung-Lu, Bonferroni-corrected over every block of the same shape in the
+        window (a block picked for its density from noise is not significant).
+        Peeling rounds remove the nodes whose marginal is at most ``1 + eps``
         times the average, but at most ``max_drop_share`` of the live nodes,
         lowest first; smaller values are closer to FRAUDAR's one-node greedy.
 
@@ -112,34 +63,21 @@ def dense_blocks(
     graph, event_edge = _build_graph(events)
     if graph.rows.size == 0:
         return _empty(len(events))
-    post_weight = 1.0 / np.log(graph.post_deg + weight_offset)
+    post_weight = 1.0 / np.log(graph.post_deg + params.weight_offset)
     # Chung-Lu expects deg_u * deg_p / |E| edges per pair, each weighing w_p.
-    row_mass = graph.user_deg * (null_penalty / graph.rows.size)
+    row_mass = graph.user_deg * (params.null_penalty / graph.rows.size)
     col_mass = post_weight * graph.post_deg
-    options = _Options(
-        max_blocks=max_blocks,
-        min_accounts=min_accounts,
-        min_posts=min_posts,
-        min_lift=min_lift,
-        log10_alpha=float(np.log10(max_p_value)),
-        account_share=min_account_share,
-        post_share=min_post_share,
-        max_rounds_without_block=max_rounds_without_block,
-        eps=eps,
-        max_drop_share=max_drop_share,
-        post_cost=post_cost,
-    )
-    weights = post_weight[graph.cols] * _fan_factor(graph, enabled=fan_discount)
-    blocks = _search(graph, weights, row_mass, col_mass, options)
+    weights = post_weight[graph.cols] * _fan_factor(graph, enabled=params.fan_discount)
+    blocks = _search(graph, weights, row_mass, col_mass, params)
     return _detection(graph, event_edge, blocks) if blocks else _empty(len(events))
 
 
 def densest_block(
     adjacency: sparse.spmatrix | sparse.sparray,
     *,
-    weight_offset: float = 5.0,
-    eps: float = 0.05,
-    max_drop_share: float = 0.05,
+    weight_offset: float,
+    eps: float,
+    max_drop_share: float,
 ) -> tuple[BoolArray, BoolArray, float]:
     """Return (row mask, column mask, density) of a 0/1 matrix's densest block.
 
@@ -154,17 +92,28 @@ def densest_block(
     cols = matrix.indices.astype(np.int64)
     col_deg = np.bincount(cols, minlength=n_cols).astype(np.float64)
     weights = 1.0 / np.log(col_deg[cols] + weight_offset)
-    return _peel(rows, cols, weights, n_rows, n_cols, eps=eps, max_drop_share=max_drop_share)
+    return _peel(
+        rows,
+        cols,
+        weights,
+        n_rows,
+        n_cols,
+        eps=eps,
+        max_drop_share=max_drop_share,
+        row_mass=None,
+        col_mass=None,
+        col_cost=1.0,
+    )
 
 
 def _search(
-    graph: _Graph, weights: FloatArray, row_mass: FloatArray, col_mass: FloatArray, opt: _Options
+    graph: _Graph, weights: FloatArray, row_mass: FloatArray, col_mass: FloatArray, params: DenseBlockParams
 ) -> list[_Block]:
     """Peel, settle and test until enough blocks or enough fruitless rounds."""
     active = np.ones(graph.rows.size, dtype=bool)
     blocks: list[_Block] = []
     fruitless = 0
-    while len(blocks) < opt.max_blocks and fruitless < opt.max_rounds_without_block:
+    while len(blocks) < params.max_blocks and fruitless < params.max_rounds_without_block:
         idx = np.flatnonzero(active & (weights > 0))
         if idx.size == 0:
             break
@@ -174,11 +123,11 @@ def _search(
             weights[idx],
             graph.n_users,
             graph.n_posts,
-            eps=opt.eps,
-            max_drop_share=opt.max_drop_share,
+            eps=params.eps,
+            max_drop_share=params.max_drop_share,
             row_mass=row_mass,
             col_mass=col_mass,
-            col_cost=opt.post_cost,
+            col_cost=params.post_cost,
         )
         seed_edges = idx[seed_users[graph.rows[idx]] & seed_posts[graph.cols[idx]]]
         fruitless += 1
@@ -187,11 +136,11 @@ def _search(
         # and so do pieces not examined in this round.
         keep = np.zeros(graph.n_users, dtype=bool)
         for i, (piece_users, piece_posts) in enumerate(_pieces(graph, seed_edges)):
-            if i >= MAX_PIECES_PER_ROUND or len(blocks) >= opt.max_blocks:
+            if i >= params.max_pieces_per_round or len(blocks) >= params.max_blocks:
                 keep[piece_users] = True
                 continue
-            block = _settle(graph, active, piece_users, piece_posts, opt)
-            if block is not None and _is_significant(block, opt):
+            block = _settle(graph, active, piece_users, piece_posts, params)
+            if block is not None and _is_significant(block, params):
                 blocks.append(block)
                 active[block.edges] = False
                 keep[piece_users] = True
@@ -209,7 +158,7 @@ def _pieces(graph: _Graph, edges: IntArray) -> list[tuple[IntArray, IntArray]]:
     order = np.argsort(label, kind="stable")
     bounds = np.flatnonzero(np.diff(label[order])) + 1
     pieces = [
-        (np.unique(r), np.unique(c))
+        (distinct(r), distinct(c))
         for r, c in zip(np.split(rows[order], bounds), np.split(cols[order], bounds), strict=True)
     ]
     pieces = [(users, posts) for users, posts in pieces if users.size >= 2 and posts.size >= 2]

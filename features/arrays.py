@@ -1,4 +1,8 @@
-"""Integer codes of id columns, the currency of every vectorised feature."""
+"""Integer codes of id columns and the distinct-value and grouping helpers every vectorised feature uses.
+
+Sort-based on integer keys (numpy's hash-free ``np.unique`` is slower on wide keys),
+deterministic, and typed: every index array is int64.
+"""
 
 from __future__ import annotations
 
@@ -66,3 +70,56 @@ def distinct_inverse(
     inverse[order] = np.cumsum(is_first) - 1
     starts = np.flatnonzero(is_first)
     return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)
+
+
+def compact(x: npt.NDArray[np.int64], n_values: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Distinct values of codes below ``n_values`` and each code's rank among them, in O(len + n_values)."""
+    present = np.zeros(n_values, dtype=bool)
+    present[x] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[x]
+
+
+def weighted_counts(
+    codes: npt.NDArray[np.int64], weights: npt.ArrayLike, n_codes: int
+) -> npt.NDArray[np.float64]:
+    """Per code in ``range(n_codes)``, the sum of the weights (``np.bincount`` typed as floats)."""
+    return np.bincount(codes, weights=weights, minlength=n_codes).astype(np.float64, copy=False)
+
+
+def group_sizes(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per element: how many elements share its key."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    s = keys[order]
+    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    sizes = np.diff(np.r_[start, len(s)])
+    out = np.empty(len(keys), dtype=np.int64)
+    out[order] = np.repeat(sizes, sizes)
+    return out
+
+
+def csr_index(
+    keys: npt.NDArray[np.int64], n_keys: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Positions grouped by key: the positions of key k are ``rows[ptr[k]:ptr[k + 1]]``, in order."""
+    rows = np.argsort(keys, kind="stable").astype(np.int64)
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
+    return ptr, rows
+
+
+def csr_ranges(ptr: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Concatenated positions ``ptr[k]:ptr[k + 1]`` of several keys, without a Python loop."""
+    starts, lens = ptr[keys], ptr[keys + 1] - ptr[keys]
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
+
+
+def csr_gather(
+    ptr: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Concatenated rows of several keys of a CSR index (see :func:`csr_index`)."""
+    return rows[csr_ranges(ptr, keys)]

@@ -1,0 +1,79 @@
+"""The deduplicated user x post graph of a window, with CSR indexes by user and by post."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.arrays import distinct_inverse, weighted_counts
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """The deduplicated user x post graph of a window; edges sorted by (user, post)."""
+
+    rows: IntArray
+    cols: IntArray
+    n_users: int
+    n_posts: int
+    user_deg: FloatArray
+    post_deg: FloatArray
+    post_creator: IntArray
+    creator_deg: FloatArray
+    has_creators: bool
+    user_ptr: IntArray
+    post_ptr: IntArray
+    post_order: IntArray
+
+
+def _build_graph(events: pd.DataFrame) -> tuple[_Graph, IntArray]:
+    """The deduplicated graph and, per event, its edge index (-1 without ids)."""
+    user_code, _ = pd.factorize(events["user_id"], sort=True)
+    post_code, _ = pd.factorize(events["post_id"], sort=True)
+    n_users, n_posts = int(user_code.max(initial=-1)) + 1, int(post_code.max(initial=-1)) + 1
+    valid = (user_code >= 0) & (post_code >= 0)
+    edge_key, inverse, _ = distinct_inverse(user_code[valid].astype(np.int64) * n_posts + post_code[valid])
+    event_edge = np.full(len(events), -1, dtype=np.int64)
+    event_edge[valid] = inverse
+    rows, cols = edge_key // max(n_posts, 1), edge_key % max(n_posts, 1)
+    post_deg = np.bincount(cols, minlength=n_posts).astype(np.float64)
+    has_creators = "creator_id" in events.columns and bool(events["creator_id"].notna().any())
+    post_creator = np.zeros(n_posts, dtype=np.int64)
+    if has_creators:
+        # Missing creators share one code; a post filed under several keeps the first.
+        creator_code, _ = pd.factorize(events["creator_id"], sort=True, use_na_sentinel=False)
+        post_creator[:] = np.iinfo(np.int64).max
+        np.minimum.at(post_creator, post_code[valid], creator_code[valid].astype(np.int64))
+        post_creator[post_creator == np.iinfo(np.int64).max] = 0
+    post_order = np.argsort(cols, kind="stable")
+    graph = _Graph(
+        rows=rows,
+        cols=cols,
+        n_users=n_users,
+        n_posts=n_posts,
+        user_deg=np.bincount(rows, minlength=n_users).astype(np.float64),
+        post_deg=post_deg,
+        post_creator=post_creator,
+        creator_deg=weighted_counts(post_creator, post_deg, int(post_creator.max(initial=0)) + 1),
+        has_creators=has_creators,
+        user_ptr=np.searchsorted(rows, np.arange(n_users + 1)),
+        post_ptr=np.searchsorted(cols[post_order], np.arange(n_posts + 1)),
+        post_order=post_order,
+    )
+    return graph, event_edge
+
+
+def _fan_factor(graph: _Graph, *, enabled: bool) -> FloatArray:
+    """Per edge ``1 - s**2``, ``s`` the share of the account's edges on the post's creator."""
+    if not (enabled and graph.has_creators):
+        return np.ones(graph.rows.size)
+    n_creators = graph.creator_deg.size
+    _, inverse, count = distinct_inverse(graph.rows * n_creators + graph.post_creator[graph.cols])
+    return 1.0 - (count[inverse] / graph.user_deg[graph.rows]) ** 2

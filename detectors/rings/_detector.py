@@ -1,0 +1,232 @@
+"""The ring detector: its entry point, ring acceptance and growth, and the groups table it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.base import Detection
+from detectors.rings._candidates import _candidates
+from detectors.rings._chance import _Ring, _test
+from detectors.rings._params import RingParams
+from detectors.rings._window import FloatArray, IntArray, _PoolModel, _Window
+from features.arrays import csr_ranges
+from features.graph import (
+    GraphIndex,
+    account_owner,
+    creator_edge_codes,
+    creator_post_counts,
+    graph_index,
+)
+
+NAME = "ring"
+_GROUP_COLUMNS: dict[str, str] = {
+    "group_id": "int64",
+    "n_accounts": "int64",
+    "n_posts": "int64",
+    "n_creators": "int64",
+    "n_events": "int64",
+    "creators": "str",
+    "platform": "str",
+    "n_alt_accounts": "int64",
+    "n_pool_accounts": "int64",
+    "expected_pool": "float64",
+    "coverage": "float64",
+    "reciprocal_pairs": "int64",
+    "reciprocal_log10": "float64",
+    "pool_log10": "float64",
+    "evidence": "str",
+}
+
+
+def rings(engagements: pd.DataFrame, *, params: RingParams) -> Detection:
+    """Score engagements inside mutual-engagement rings of creators and their alt accounts.
+
+    Parameters
+    ----------
+    engagements:
+        One row per engagement with ``user_id``, ``post_id``, ``creator_id`` and
+        ``platform``; ``device_id`` and ``ip`` are used when present.  The frame is
+        not modified; rows with a missing id are never flagged.
+    params:
+        The thresholds (:class:`RingParams`).  An account joins the pool when its
+        concentration on the group reaches a -log10 p threshold: the lowest of
+        ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
+        ``pool_threshold_steps``) at which chance accounts for at most
+        ``max_pool_fdr`` of those passing; and only when ``min_account_focus`` of
+        its creators are members (pool accounts engage the ring "and little
+        else").  A creator outside a found ring joins it when ``min_pool_share``
+        of the ring's concentrated accounts engaged its posts and it reciprocates
+        with a member (its own account may be lazy while its alts do the work).
+
+    Returns
+    -------
+    Detection
+        ``name="ring"``.  ``event_score`` is ``1 - 0.5 ** z`` on ring events, z >= 1
+        the weakest group test in units of its threshold (an account joining
+        through the pool is capped by its own test); 0 elsewhere.  ``groups`` has
+        group_id, n_accounts, n_posts, n_creators, n_events, creators (';'-joined
+        ids), platform, n_alt_accounts, n_pool_accounts, expected_pool, coverage,
+        reciprocal_pairs, reciprocal_log10, pool_log10 and evidence.
+    """
+    n_events = len(engagements)
+    index = graph_index(engagements)
+    if index.n_creators < params.min_creators:
+        return _empty(n_events)
+    owner, _ = account_owner(
+        engagements,
+        index=index,
+        max_device_accounts=params.max_device_accounts,
+        max_ip_accounts=params.max_ip_accounts,
+    )
+    edges = creator_edge_codes(index, owner)
+    candidates = _candidates(edges, params)
+    if not candidates:
+        return _empty(n_events)
+    window = _Window(index, owner, edges, _PoolModel.build(index), creator_post_counts(index))
+    found = _accept(candidates, window, params)
+    if not found:
+        return _empty(n_events)
+    return _detection(found, index, n_events)
+
+
+def ring_creators(detection: Detection) -> set[str]:
+    """The creator ids of every ring in a ``rings`` detection (each is a buyer)."""
+    if detection.groups.empty or "creators" not in detection.groups:
+        return set()
+    return {c for joined in detection.groups["creators"] for c in str(joined).split(";") if c}
+
+
+def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> list[_Ring]:
+    """Test candidates in order, grow the rings that pass, and give each creator one ring."""
+    taken = np.zeros(window.index.n_creators, dtype=bool)
+    found: list[_Ring] = []
+    for candidate in candidates:
+        members = candidate[~taken[candidate]]
+        if len(members) < params.min_creators:
+            continue
+        ring = _test(members, window, params)
+        if ring is None:
+            continue
+        grown = _grow(ring, window, taken, min_pool_share=params.min_pool_share)
+        if len(grown) > len(ring.creators):
+            ring = _test(grown, window, params) or ring
+        taken[ring.creators] = True
+        found.append(ring)
+    return found
+
+
+def _grow(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], *, min_pool_share: float) -> IntArray:
+    """The ring plus free creators its pool engages and that reciprocate with a member."""
+    pool = window.pool
+    if len(ring.pool_accounts) == 0:
+        return ring.creators
+    reached = pool.creator[csr_ranges(pool.account_ptr, ring.pool_accounts)]
+    is_candidate = np.bincount(reached, minlength=window.index.n_creators) >= min_pool_share * len(
+        ring.pool_accounts
+    )
+    is_candidate[ring.creators] = False
+    is_candidate &= ~taken
+    if not is_candidate.any():
+        return ring.creators
+    source, target = window.edges["source"].to_numpy(), window.edges["target"].to_numpy()
+    gives = np.isin(target, ring.creators) & is_candidate[source]
+    gets = np.isin(source, ring.creators) & is_candidate[target]
+    n_creators = window.index.n_creators
+    both = np.intersect1d(
+        source[gives] * n_creators + target[gives], target[gets] * n_creators + source[gets]
+    )
+    return np.union1d(ring.creators, both // n_creators).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What a ring's scored events add up to."""
+
+    n_events: int
+    n_posts: int
+    n_accounts: int
+    creators: str
+
+
+def _detection(found: list[_Ring], index: GraphIndex, n_events: int) -> Detection:
+    """Per-event scores and groups of the accepted rings, most events first."""
+    ring_of_creator = np.full(index.n_creators, -1, dtype=np.int64)
+    for g, ring in enumerate(found):
+        ring_of_creator[ring.creators] = g
+    ring_of_row = ring_of_creator[index.creator]
+    row_score = _row_scores(found, index, ring_of_row)
+    hit = row_score > 0
+    counts = [
+        _Counts(
+            n_events=int((hit & (ring_of_row == g)).sum()),
+            n_posts=len(np.unique(index.post[hit & (ring_of_row == g)])),
+            n_accounts=len(np.unique(index.account[hit & (ring_of_row == g)])),
+            creators=";".join(sorted(str(c) for c in index.creator_ids[r.creators])),
+        )
+        for g, r in enumerate(found)
+    ]
+    order = sorted(range(len(found)), key=lambda g: (-counts[g].n_events, counts[g].creators))
+    group_of_ring = np.empty(len(found), dtype=np.int64)
+    group_of_ring[order] = np.arange(len(found))
+    event_score = np.zeros(n_events, dtype=np.float64)
+    event_group = np.full(n_events, -1, dtype=np.int64)
+    event_score[index.rows[hit]] = row_score[hit]
+    event_group[index.rows[hit]] = group_of_ring[ring_of_row[hit]]
+    groups = pd.DataFrame([_group_row(i, found[g], counts[g], index) for i, g in enumerate(order)])
+    return Detection(NAME, event_score, event_group, groups.astype(_GROUP_COLUMNS))
+
+
+def _row_scores(found: list[_Ring], index: GraphIndex, ring_of_row: IntArray) -> FloatArray:
+    """Per usable row: its account's score in the ring of its post's creator, 0 if not a ring account."""
+    keys = np.concatenate([g * index.n_accounts + r.accounts for g, r in enumerate(found)])
+    scores = np.concatenate([r.account_score for r in found])
+    order = np.argsort(keys, kind="stable")
+    keys, scores = keys[order], scores[order]
+    row_key = np.where(ring_of_row >= 0, ring_of_row * index.n_accounts + index.account, -1)
+    pos = np.clip(np.searchsorted(keys, row_key), 0, len(keys) - 1)
+    return np.where((ring_of_row >= 0) & (keys[pos] == row_key), scores[pos], 0.0)
+
+
+def _empty(n_events: int) -> Detection:
+    """A detection that found no ring, with every column of the groups frame."""
+    groups = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in _GROUP_COLUMNS.items()})
+    return Detection(
+        NAME, np.zeros(n_events, dtype=np.float64), np.full(n_events, -1, dtype=np.int64), groups
+    )
+
+
+def _group_row(group_id: int, ring: _Ring, counts: _Counts, index: GraphIndex) -> dict[str, object]:
+    """One row of the groups frame with its evidence sentence."""
+    k = len(ring.creators)
+    platform = str(index.platform_ids[int(np.bincount(index.creator_platform[ring.creators]).argmax())])
+    evidence = (
+        f"ring: {k} creators and {ring.n_alt} alt accounts engaged each other's posts"
+        f" {counts.n_events} times"
+        f" ({ring.reciprocal_pairs} of {k * (k - 1) // 2} creator pairs both ways, {ring.coverage:.0%} of"
+        f" members' posts covered; {len(ring.pool_accounts)} accounts concentrated on the ring vs"
+        f" {ring.expected_pool:.1f} expected by chance)"
+    )
+    return {
+        "group_id": group_id,
+        "n_accounts": counts.n_accounts,
+        "n_posts": counts.n_posts,
+        "n_creators": k,
+        "n_events": counts.n_events,
+        "creators": counts.creators,
+        "platform": platform,
+        "n_alt_accounts": ring.n_alt,
+        "n_pool_accounts": len(ring.pool_accounts),
+        "expected_pool": ring.expected_pool,
+        "coverage": ring.coverage,
+        "reciprocal_pairs": ring.reciprocal_pairs,
+        "reciprocal_log10": ring.reciprocal_log10,
+        "pool_log10": ring.pool_log10,
+        "evidence": evidence,
+    }

@@ -1,0 +1,39 @@
+"""Every knob of the ring detector, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RingParams:
+    """The thresholds of ``rings``; the defaults are the production values."""
+
+    min_creators: int = 4  # smallest ring (pods have 4-15 creators; a pair is never a ring)
+    min_tie_share: float = 0.5  # share of the other members each member must have engaged both ways
+    min_coverage: float = 0.4  # share of the other members' posts the members' accounts must have engaged
+    min_alt_accounts: int = 2  # ring accounts besides the creators' own (associated or concentrated)
+    min_group_log10: float = 6.0  # -log10 p the group's reciprocal engagement must reach
+    min_pool_log10: float = 4.0  # -log10 p the group's concentrated pool must reach
+    min_account_log10: float = 2.0  # lowest -log10 p at which an account's concentration joins the pool
+    pool_threshold_step_log10: float = 0.5  # step of the adaptive pool threshold above min_account_log10
+    pool_threshold_steps: int = 9  # thresholds tried before the pool is given up as chance
+    max_pool_fdr: float = 0.1  # share of the passing accounts chance may explain at the chosen threshold
+    min_account_focus: float = (
+        1.0 / 3.0
+    )  # share of an account's creators that must be members to join the pool
+    min_account_members: int = 2  # members a pool account must have engaged
+    max_device_accounts: int = 8  # a device used by more accounts (a farm) associates no account
+    max_ip_accounts: int = 8  # an IP used by more accounts (carrier NAT) associates no account
+    min_pool_share: float = 0.5  # share of a ring's pool that must engage an outside creator for it to join
+
+    def __post_init__(self) -> None:
+        """Refuse values the tests cannot work with."""
+        if self.min_creators < 3 or self.min_alt_accounts < 0:
+            raise ValueError("min_creators must be >= 3 and min_alt_accounts >= 0")
+        if not (0.0 < self.min_tie_share <= 1.0 and 0.0 <= self.min_coverage <= 1.0):
+            raise ValueError("min_tie_share must be in (0, 1] and min_coverage in [0, 1]")
+        if min(self.min_group_log10, self.min_pool_log10, self.min_account_log10) <= 0:
+            raise ValueError("the log10 thresholds must be positive")
+        if not (0.0 < self.max_pool_fdr < 1.0 and 0.0 <= self.min_account_focus <= 1.0):
+            raise ValueError("max_pool_fdr must be in (0, 1) and min_account_focus in [0, 1]")

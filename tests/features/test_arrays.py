@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from features.arrays import (
+    compact,
+    csr_gather,
+    csr_index,
+    csr_ranges,
+    distinct,
+    distinct_counts,
+    distinct_inverse,
+    group_sizes,
+    weighted_counts,
+)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_distinct_inverse_matches_numpy_unique(n):
+    x = np.random.default_rng(n).integers(-3, 40, n)
+    values, inverse, counts = distinct_inverse(x)
+    expected = np.unique(x, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(values, expected[0])
+    np.testing.assert_array_equal(inverse, expected[1])
+    np.testing.assert_array_equal(counts, expected[2])
+    np.testing.assert_array_equal(values[inverse], x)
+
+
+def test_distinct_and_counts_are_sorted_unique_values():
+    x = np.array([5, 1, 5, 3, 1, 5], dtype=np.int64)
+    np.testing.assert_array_equal(distinct(x), [1, 3, 5])
+    values, counts = distinct_counts(x)
+    np.testing.assert_array_equal(values, [1, 3, 5])
+    np.testing.assert_array_equal(counts, [2, 1, 3])
+
+
+def test_group_sizes_counts_each_elements_key():
+    keys = np.array([7, 2, 7, 7, 2, 9], dtype=np.int64)
+    np.testing.assert_array_equal(group_sizes(keys), [3, 2, 3, 3, 2, 1])
+    assert group_sizes(np.zeros(0, dtype=np.int64)).dtype == np.int64
+
+
+def test_compact_ranks_codes_among_the_present_ones():
+    values, rank = compact(np.array([4, 1, 4, 6], dtype=np.int64), 8)
+    np.testing.assert_array_equal(values, [1, 4, 6])
+    np.testing.assert_array_equal(rank, [1, 0, 1, 2])
+
+
+def test_weighted_counts_sums_per_code_as_floats():
+    out = weighted_counts(np.array([0, 2, 2], dtype=np.int64), np.array([True, True, False]), 4)
+    np.testing.assert_array_equal(out, [1.0, 0.0, 1.0, 0.0])
+    assert out.dtype == np.float64
+
+
+def test_csr_index_groups_positions_by_key_and_gathers_them():
+    keys = np.array([2, 0, 2, 1, 0], dtype=np.int64)
+    ptr, rows = csr_index(keys, 4)
+    np.testing.assert_array_equal(ptr, [0, 2, 3, 5, 5])
+    np.testing.assert_array_equal(rows, [1, 4, 3, 0, 2])
+    np.testing.assert_array_equal(csr_ranges(ptr, np.array([2, 0])), [3, 4, 0, 1])
+    np.testing.assert_array_equal(csr_gather(ptr, rows, np.array([2, 0])), [0, 2, 1, 4])
+    empty = csr_ranges(ptr, np.array([3], dtype=np.int64))
+    assert empty.dtype == np.int64 and len(empty) == 0
