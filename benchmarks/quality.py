@@ -24,7 +24,8 @@ import pandas as pd
 from pyod.models.iforest import IForest
 
 from detectors.dense import DenseBlockParams, dense_blocks
-from detectors.scorer import ScoringParams, score_window
+from detectors.params import ScoringParams
+from detectors.scorer import score_window
 from features.account_features import account_features
 from features.contract import clean_events
 from features.dedup import distinct_engagements
@@ -95,6 +96,7 @@ def _full(sim: Any, events: pd.DataFrame, *, disabled: frozenset[str] = frozense
 
 def _as_scored(sim: Any, events: pd.DataFrame, risk: np.ndarray, *, invalid: np.ndarray) -> dict[str, Any]:
     """Evaluate a baseline's per-engagement risk through the same policy as the full system."""
+    from detectors.params import PolicyParams
     from detectors.policy import decide_posts, flag_accounts, unit_prices
 
     engagements = distinct_engagements(events)
@@ -103,8 +105,9 @@ def _as_scored(sim: Any, events: pd.DataFrame, risk: np.ndarray, *, invalid: np.
     engagements["reason"] = np.where(invalid, "baseline", "")
     price = unit_prices(engagements, sim.campaigns, default_unit_price=1.0)
     engagements["unit_price"] = price
-    posts = decide_posts(engagements, price=price, hold_invalid_share=0.9)
-    accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
+    policy = PolicyParams()
+    posts = decide_posts(engagements, price=price, policy=policy)
+    accounts = flag_accounts(engagements, posts, policy=policy)
     return _metrics(sim, engagements, posts, accounts)
 
 

@@ -16,12 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cpeguard.settings import Settings, get_settings
+from cpeguard.config import scoring_params, service_config
+from cpeguard.settings import get_settings
 from cpeguard.weekly import load_scorer, retrain_command, train_command
 
 if TYPE_CHECKING:
-    from detectors.scorer import ScoringParams
-    from serving.config import ServiceConfig
     from serving.keys import KeyService
 
 app = typer.Typer(
@@ -40,20 +39,6 @@ review_app = typer.Typer(help="The review console's jobs.", no_args_is_help=True
 app.add_typer(review_app, name="review")
 app.command("train")(train_command)
 app.command("retrain")(retrain_command)
-
-
-def _scoring_params(settings: Settings) -> ScoringParams:
-    from detectors.scorer import ScoringParams
-
-    return ScoringParams(
-        invalid_risk=settings.invalid_risk,
-        hold_invalid_share=settings.hold_invalid_share,
-        hold_uncertain_share=settings.hold_uncertain_share,
-        review_risk=settings.review_risk,
-        account_flag_risk=settings.account_flag_risk,
-        creator_flag_invalid_share=settings.creator_flag_invalid_share,
-        default_unit_price=settings.default_unit_price,
-    )
 
 
 @app.command()
@@ -89,14 +74,18 @@ def score(
     ] = None,
 ) -> None:
     """Score a window of engagement events and decide what each post is paid."""
+    from detectors.model import WindowScorer
+    from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
-    from serving.batch import BATCH_STEPS, run_batch
+    from serving.batch import run_batch
 
     # the anomaly ensemble's libraries (pyod, scikit-learn) import while the files are read
-    threading.Thread(target=importlib.import_module, args=("detectors.anomaly",), daemon=True).start()
+    threading.Thread(
+        target=importlib.import_module, args=("detectors.anomaly._ensemble",), daemon=True
+    ).start()
     settings = get_settings()
     started = time.perf_counter()
-    scorer = load_scorer(model, settings) if model is not None else None
+    scorer = load_scorer(model, settings) if model is not None else WindowScorer(scoring_params(settings))
     try:
         with Progress(
             TextColumn("scoring: {task.description:<12}"),
@@ -106,11 +95,13 @@ def score(
             console=console,
             transient=True,
         ) as bar:
-            task = bar.add_task("read", total=len(BATCH_STEPS))
+            task = bar.add_task("read", total=len(PROGRESS_STEPS))
 
             def advance(step: str) -> None:
                 bar.update(
-                    task, description=step, completed=BATCH_STEPS.index(step) if step in BATCH_STEPS else None
+                    task,
+                    description=step,
+                    completed=PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else None,
                 )
 
             result = run_batch(
@@ -118,11 +109,10 @@ def score(
                 out_dir=out,
                 posts_path=posts,
                 campaigns_path=campaigns,
-                params=scorer.params if scorer is not None else _scoring_params(settings),
+                scorer=scorer,
                 progress=advance,
-                fitted=scorer.fitted if scorer is not None else None,
             )
-            bar.update(task, completed=len(BATCH_STEPS))
+            bar.update(task, completed=len(PROGRESS_STEPS))
     except ContractError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
@@ -224,23 +214,6 @@ def evaluate(
         console.print(f"metrics written to {json_out}")
 
 
-def _service_config(settings: Settings) -> ServiceConfig:
-    from serving.config import ServiceConfig
-
-    return ServiceConfig(
-        home=settings.home,
-        database_url=settings.database_url,
-        params=_scoring_params(settings),
-        signoff_withheld_share=settings.signoff_withheld_share,
-        max_body_bytes=settings.max_body_bytes,
-        max_batch_events=settings.max_batch_events,
-        sync_detection_max_events=settings.sync_detection_max_events,
-        tracking_uri=settings.tracking_uri or f"sqlite:///{Path('mlruns/mlflow.db').resolve()}",
-        registered_model=settings.registered_model,
-        model_poll_s=settings.model_poll_s,
-    )
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -255,7 +228,7 @@ def serve(
     from serving.app import create_app
 
     uvicorn.run(
-        create_app(_service_config(get_settings())),
+        create_app(service_config(get_settings())),
         host=host,
         port=port,
         log_level="info",
@@ -267,7 +240,7 @@ def _key_service() -> KeyService:
     from serving.db import Repository, make_engine, migrate
     from serving.keys import KeyService
 
-    config = _service_config(get_settings())
+    config = service_config(get_settings())
     config.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.resolved_database_url)
     migrate(engine)
@@ -328,7 +301,7 @@ def review_deadline(
     from serving.db.repository import utcnow
     from serving.review.deadline import run_deadline
 
-    config = _service_config(get_settings())
+    config = service_config(get_settings())
     while True:
         decided = run_deadline(config, now=utcnow())
         released = sum((d.released for d in decided), start=0)

@@ -11,68 +11,33 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cpeguard.config import service_config, training_config
 from cpeguard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from detectors.model import WindowScorer
     from training.backtest import SettledHistory
-    from training.pipeline import TrainingConfig, TrainingResult, WeekData
+    from training.pipeline import TrainingResult, WeekData
 
 console = Console()
 errors = Console(stderr=True)
 
 
-def training_config(settings: Settings) -> TrainingConfig:
-    """The training run's configuration from Settings."""
-    from cpeguard.cli import _scoring_params
-    from training.gates import GateConfig
-    from training.pipeline import TrainingConfig
-    from training.suite import SuiteConfig
-    from training.tracking import tracking_uri
-
-    try:
-        seeds = tuple(int(s) for s in settings.suite_seeds.split(",") if s.strip())
-    except ValueError:
-        message = f"CPEGUARD_SUITE_SEEDS: expected comma-separated integers, got {settings.suite_seeds!r}"
-        raise ValueError(message) from None
-    return TrainingConfig(
-        tracking_uri=tracking_uri(settings.tracking_uri),
-        params=_scoring_params(settings),
-        model_name=settings.registered_model,
-        suite=SuiteConfig(seeds=seeds, scale=settings.suite_scale),
-        gates=GateConfig(
-            tolerance=settings.gate_tolerance,
-            max_payout_change=settings.gate_max_payout_change,
-            floors={
-                "average_precision": settings.gate_min_average_precision,
-                "precision": settings.gate_min_precision,
-                "fraud_payout_withheld_share": settings.gate_min_fraud_withheld,
-            },
-            ceilings={"honest_payout_withheld_share": settings.gate_max_honest_withheld},
-        ),
-        min_week_events=settings.min_week_events,
-        min_labels=settings.min_labels,
-        cold_start_scale=settings.cold_start_scale,
-    )
-
-
 def service_labels(settings: Settings) -> pd.DataFrame | None:
     """The risk team's review verdicts from the service database (none before its first decision)."""
-    from cpeguard.cli import _service_config
     from serving.labels import load_labels
     from training.labels import clean_labels
 
-    frame = load_labels(_service_config(settings))
+    frame = load_labels(service_config(settings))
     return None if frame.empty else clean_labels(frame, source="service database")
 
 
 def settled_history(settings: Settings) -> SettledHistory | None:
     """The last settlements of the service database, or None when there is no database yet."""
-    from cpeguard.cli import _service_config
     from serving.history import last_settlements
     from training.backtest import SettledHistory
 
-    config = _service_config(settings)
+    config = service_config(settings)
     if settings.database_url is None and not (config.home / "cpeguard.db").is_file():
         return None
     settled = last_settlements(config, limit=settings.backtest_settlements)

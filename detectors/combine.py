@@ -15,8 +15,8 @@ def combine(
     *,
     n_events: int,
     invalid_risk: float,
-    weak: frozenset[str] = frozenset(),
-    weak_cap: float = 0.45,
+    weak: frozenset[str],
+    weak_cap: float,
 ) -> pd.DataFrame:
     """Per engagement: ``risk`` (noisy-OR of the detectors), ``invalid``, ``reason`` and ``evidence``.
 

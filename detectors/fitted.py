@@ -19,21 +19,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from detectors.anomaly import AccountAnomalyEnsemble, AnomalyParams, ensemble_for
 from detectors.base import Detection
+from detectors.registry import NAMES
 
-# every detector whose score the stacker reads; a disabled one reads as 0
-STACKED_DETECTORS: tuple[str, ...] = (
-    "duplicate",
-    "device_farm",
-    "new_account",
-    "burst",
-    "scripted",
-    "ip_farm",
-    "lockstep",
-    "dense_block",
-    "pool",
-    "ring",
-    "anomaly",
-)
+# every detector of the registry is a column the stacker reads; a disabled one reads as 0
+STACKED_DETECTORS: tuple[str, ...] = NAMES
 STACKED_FEATURES: tuple[str, ...] = (
     "n_engagements",
     "n_posts",

@@ -1,19 +1,16 @@
-"""The registered scorer: pinned scoring parameters plus one training run's fitted state."""
+"""The one scorer type: pinned scoring parameters plus one training run's fitted state."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from detectors.fitted import FittedState
-from detectors.scorer import ScoredWindow, ScoringParams, score_window
+from detectors.params import ScoringParams, rules_version
+from detectors.scorer import ScoredWindow, score_engagements, score_window
 from features.contract import clean_events
 
 # what the registered model answers per distinct engagement
@@ -24,23 +21,20 @@ OUTPUT_COLUMNS: tuple[str, ...] = ("event_id", "risk", "invalid", "reason")
 class WindowScorer:
     """Scores windows with the thresholds and fitted state it was trained and gated with.
 
-    Serving unpickles this class from the MLflow model registry; it lives in
-    ``detectors`` so that serving never imports training.
+    Batch scoring, the service and the model registry all score through this
+    class (cold scoring is a ``WindowScorer`` without fitted state). Serving
+    unpickles it from the MLflow model registry; it lives in ``detectors`` so
+    that serving never imports training.
     """
 
-    params: ScoringParams
+    params: ScoringParams = field(default_factory=ScoringParams)
     fitted: FittedState = field(default_factory=FittedState)
     week: str = ""
     description: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def score_fn(self) -> Callable[..., ScoredWindow]:
-        """``score_window`` with this scorer's fitted state bound (what serving calls)."""
-        return partial(score_window, fitted=self.fitted)
-
-    @property
     def rules_version(self) -> str:
-        """A digest of the pinned scoring parameters."""
+        """A digest of every scoring parameter that changes a verdict."""
         return rules_version(self.params)
 
     def score(
@@ -54,9 +48,27 @@ class WindowScorer:
         """Score one window of clean events."""
         return score_window(
             events,
+            params=self.params,
             posts=posts,
             campaigns=campaigns,
+            progress=progress,
+            fitted=self.fitted,
+        )
+
+    def score_engagements(
+        self,
+        engagements: pd.DataFrame,
+        *,
+        posts: pd.DataFrame | None = None,
+        campaigns: pd.DataFrame | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> ScoredWindow:
+        """Score a window already reduced to distinct engagements (``features.dedup``)."""
+        return score_engagements(
+            engagements,
             params=self.params,
+            posts=posts,
+            campaigns=campaigns,
             progress=progress,
             fitted=self.fitted,
         )
@@ -73,12 +85,3 @@ class WindowScorer:
                 "reason": out["reason"].astype("str").astype(object),
             }
         )
-
-
-def rules_version(params: ScoringParams) -> str:
-    """``rules-`` and the first 12 hex digits of the SHA-256 of the parameters."""
-    payload = json.dumps(
-        {k: sorted(v) if isinstance(v, frozenset) else v for k, v in dataclasses.asdict(params).items()},
-        sort_keys=True,
-    )
-    return "rules-" + hashlib.sha256(payload.encode()).hexdigest()[:12]

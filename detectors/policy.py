@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from features.arrays import distinct_counts, is_in
 from features.columns import PAID_ACTIONS
+
+if TYPE_CHECKING:
+    from detectors.params import PolicyParams
 
 PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
 # invalid (never paid) but no fault of the engaging account or the creator: the platform
@@ -34,10 +39,7 @@ def decide_posts(
     engagements: pd.DataFrame,
     *,
     price: np.ndarray,
-    hold_invalid_share: float,
-    hold_uncertain_share: float = 0.2,
-    review_risk: float = 0.3,
-    invalid_risk: float = 0.5,
+    policy: PolicyParams,
 ) -> pd.DataFrame:
     """One decision per post from scored engagements (one row per distinct event_id).
 
@@ -47,8 +49,9 @@ def decide_posts(
     until review, when automation is unsure of much of it (``hold_uncertain_share``
     of its claimed engagements between ``review_risk`` and ``invalid_risk``) or when
     nearly all of it is invalid (``hold_invalid_share``), where a human should
-    look before anything is paid.
+    look before anything is paid (thresholds from ``policy``).
     """
+    review_risk, invalid_risk = policy.review_risk, policy.invalid_risk
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     copies = engagements["copies"].to_numpy()
     invalid = engagements["invalid"].to_numpy(dtype=bool)
@@ -75,7 +78,9 @@ def decide_posts(
     claimed = posts["claimed"].to_numpy()
     invalid_share = np.where(claimed > 0, 1.0 - posts["valid"].to_numpy() / np.maximum(claimed, 1), 0.0)
     uncertain_share = posts["uncertain"].to_numpy() / np.maximum(claimed, 1)
-    is_unsure = (invalid_share >= hold_invalid_share) | (uncertain_share >= hold_uncertain_share)
+    is_unsure = (invalid_share >= policy.hold_invalid_share) | (
+        uncertain_share >= policy.hold_uncertain_share
+    )
     decision = np.where(is_unsure, "hold", np.where(posts["valid"] < claimed, "discount", "pay"))
     is_hold = decision == "hold"
     posts["risk"] = np.clip(invalid_share, 0.0, 1.0)
@@ -98,11 +103,9 @@ def flag_accounts(
     engagements: pd.DataFrame,
     posts: pd.DataFrame,
     *,
-    account_flag_risk: float,
-    creator_flag_invalid_share: float,
+    policy: PolicyParams,
     is_bought: np.ndarray | None = None,
     ring_creators: frozenset[str] = frozenset(),
-    min_post_claimed: int = 20,
 ) -> pd.DataFrame:
     """Engaging accounts and creators with risk, whether to review them, and why.
 
@@ -112,7 +115,7 @@ def flag_accounts(
     flagged when that risk reaches ``account_flag_risk`` and at least one of its
     invalid engagements has a reason that is its fault, and its ``reasons`` are
     those reasons. A creator's risk
-    is the largest share, over its posts with at least ``min_post_claimed``
+    is the largest share, over its posts with at least ``creator_min_post_claimed``
     claimed engagements, of claimed engagement found invalid for reasons a
     creator can be responsible for (not the platform's own replays): a buyer
     buys for a post, and camouflage from bots a creator did not buy stays a small
@@ -138,7 +141,7 @@ def flag_accounts(
     )
     user_reasons = _top_reasons(engagements.loc[is_at_fault, ["user_id", "reason"]], key="user_id")
     users["role"] = "engager"
-    users["flagged"] = (users["risk"] >= account_flag_risk) & (users["n_at_fault"] > 0)
+    users["flagged"] = (users["risk"] >= policy.account_flag_risk) & (users["n_at_fault"] > 0)
     users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
     users = users.reset_index()
 
@@ -159,12 +162,12 @@ def flag_accounts(
         .sum()
     )
     share = per_post["bought"] / per_post["claimed"].clip(lower=1)
-    share = share.where(per_post["claimed"] >= min_post_claimed, 0.0)
+    share = share.where(per_post["claimed"] >= policy.creator_min_post_claimed, 0.0)
     creators = pd.DataFrame({"risk": share.groupby(level="account_id", observed=True).max()})
     in_ring = creators.index.astype("str").isin(list(ring_creators))
     creators.loc[in_ring, "risk"] = 1.0
     creators["role"] = "creator"
-    creators["flagged"] = creators["risk"] >= creator_flag_invalid_share
+    creators["flagged"] = creators["risk"] >= policy.creator_flag_invalid_share
     creators["reasons"] = (
         _top_reasons(engagements.loc[is_buying, ["creator_id", "reason"]], key="creator_id")
         .reindex(creators.index)

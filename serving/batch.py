@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.scorer import ScoredWindow, ScoringParams, score_engagements, window_detectors
+from detectors.model import WindowScorer
+from detectors.scorer import ScoredWindow
 from features.contract import empty_rejects
 from features.dedup import distinct_engagements
 from serving.io import (
@@ -20,18 +20,6 @@ from serving.io import (
     read_events,
     read_posts,
     write_parquet,
-)
-
-if TYPE_CHECKING:
-    from detectors.fitted import FittedState
-
-BATCH_STEPS: tuple[str, ...] = (
-    "read",
-    "detectors",
-    *(name for name, _ in window_detectors()),
-    "anomaly",
-    "decide",
-    "write",
 )
 
 
@@ -51,9 +39,8 @@ def run_batch(
     out_dir: Path,
     posts_path: Path | None = None,
     campaigns_path: Path | None = None,
-    params: ScoringParams | None = None,
+    scorer: WindowScorer,
     progress: Callable[[str], None] | None = None,
-    fitted: FittedState | None = None,
 ) -> BatchResult:
     """Read, clean, score and write one window; rejected rows go to ``rejects.parquet``."""
     notify = progress or (lambda _step: None)
@@ -73,9 +60,7 @@ def run_batch(
         cleaned = read_posts(posts_path)
         posts = cleaned.frame
         rejects.append(cleaned.rejects)
-    scored = score_engagements(
-        engagements, posts=posts, campaigns=campaigns, params=params, progress=notify, fitted=fitted
-    )
+    scored = scorer.score_engagements(engagements, posts=posts, campaigns=campaigns, progress=notify)
     notify("write")
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
     write_parquet(engagements_output(scored.engagements), out_dir / "engagements.parquet")

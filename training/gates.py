@@ -39,14 +39,12 @@ class GateConfig:
     max_payout_change: float = 0.10
     floors: Mapping[str, float] = field(
         default_factory=lambda: {
-            "average_precision": 0.5,
-            "precision": 0.8,
-            "fraud_payout_withheld_share": 0.5,
+            "average_precision": 0.9,
+            "precision": 0.95,
+            "fraud_payout_withheld_share": 0.9,
         }
     )
-    ceilings: Mapping[str, float] = field(
-        default_factory=lambda: {"honest_flagged_share": 0.02, "honest_payout_withheld_share": 0.02}
-    )
+    ceilings: Mapping[str, float] = field(default_factory=lambda: {"honest_payout_withheld_share": 0.01})
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from detectors.fitted import (
     stack_matrix,
 )
 from detectors.model import WindowScorer
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 from features.account_features import account_features
 from features.contract import clean_events
 from features.dedup import distinct_engagements
@@ -52,7 +52,7 @@ class TrainingConfig:
     gates: GateConfig = field(default_factory=GateConfig)
     min_week_events: int = 2_000
     min_labels: int = 200
-    cold_start_scale: float = 0.3
+    cold_start_scale: float = 1.0
 
 
 @dataclass(frozen=True)

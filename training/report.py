@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from detectors.model import WindowScorer
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 from features.contract import clean_events
 from training.backtest import SettledHistory
 from training.gates import GateConfig

@@ -19,7 +19,7 @@ class SuiteConfig:
     """Seeds and scale of the suite; fixed so that weeks compare like with like."""
 
     seeds: tuple[int, ...] = (9001, 9002)
-    scale: float = 0.3
+    scale: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ def test_combine_names_the_strongest_detector_and_its_evidence():
     groups = pd.DataFrame({"group_id": [0], "n_accounts": [3], "n_posts": [2], "evidence": ["lockstep: 3"]})
     a = Detection("lockstep", np.array([0.9, 0.0, 0.25]), np.array([0, -1, 0]), groups)
     b = Detection("new_account", np.array([0.2, 0.1, 0.25]), np.array([0, 0, 0]), groups)
-    out = combine([a, b], n_events=3, invalid_risk=0.5)
+    out = combine([a, b], n_events=3, invalid_risk=0.5, weak=frozenset(), weak_cap=0.45)
     assert out["invalid"].tolist() == [True, False, False]
     assert out["reason"].tolist() == ["lockstep", "", ""]
     assert out.loc[0, "evidence"] == "lockstep: 3"
@@ -22,7 +22,7 @@ def test_combine_caps_weak_evidence_and_keeps_the_first_of_equally_strong_detect
     also_weak = Detection("anomaly", np.array([0.45, 0.0]), np.array([0, -1]), groups)
     strong = Detection("ring", np.array([0.0, 0.9]), np.array([-1, 0]), groups)
     weak_names = frozenset({"burst", "anomaly"})
-    out = combine([weak, also_weak, strong], n_events=2, invalid_risk=0.5, weak=weak_names)
+    out = combine([weak, also_weak, strong], n_events=2, invalid_risk=0.5, weak=weak_names, weak_cap=0.45)
     assert np.isclose(out.loc[0, "risk"], 0.45)  # two weak hints stay at the cap
     assert not out.loc[0, "invalid"]
     assert out.loc[1, "invalid"]

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.parallel import run_detectors
+from detectors.params import RuntimeParams, ScoringParams
 from detectors.rules import (
     DeviceFarmParams,
     DuplicateParams,
@@ -12,7 +13,7 @@ from detectors.rules import (
     duplicates,
     new_accounts,
 )
-from detectors.scorer import ScoringParams, score_window
+from detectors.scorer import score_window
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from training.simulator import SimConfig, simulate
@@ -39,7 +40,11 @@ def test_run_detectors_in_threads_matches_serial():
 def test_score_window_parallel_equals_serial():
     sim = simulate(SimConfig(seed=8, scale=0.1))
     events = clean_events(sim.events, source="sim").frame
-    serial = score_window(events, posts=sim.posts, params=ScoringParams(workers=1))
-    parallel = score_window(events, posts=sim.posts, params=ScoringParams(workers=2, parallel_from_events=0))
+    serial = score_window(events, posts=sim.posts, params=ScoringParams(runtime=RuntimeParams(workers=1)))
+    parallel = score_window(
+        events,
+        posts=sim.posts,
+        params=ScoringParams(runtime=RuntimeParams(workers=2, parallel_from_events=0)),
+    )
     pd.testing.assert_frame_equal(serial.engagements, parallel.engagements)
     pd.testing.assert_frame_equal(serial.posts, parallel.posts)

@@ -1,8 +1,9 @@
 import numpy as np
 import pandas as pd
 
+from detectors.params import PolicyParams, RuntimeParams, ScoringParams
 from detectors.policy import decide_posts, flag_accounts, unit_prices
-from detectors.scorer import ScoringParams, score_window
+from detectors.scorer import score_window
 from tests.factories import clean, raw_event, raw_events
 
 
@@ -29,7 +30,9 @@ def _scored(invalid_by_post: dict[str, list[bool]], *, action: str = "like") -> 
 
 def test_decide_posts_pay_discount_hold():
     engagements = _scored({"a": [False] * 10, "b": [True] * 2 + [False] * 8, "c": [True] * 7 + [False] * 3})
-    posts = decide_posts(engagements, price=np.full(len(engagements), 0.5), hold_invalid_share=0.6)
+    posts = decide_posts(
+        engagements, price=np.full(len(engagements), 0.5), policy=PolicyParams(hold_invalid_share=0.6)
+    )
     posts = posts.set_index("post_id")
     assert posts.loc["a", "decision"] == "pay" and posts.loc["a", "payable"] == 5.0
     assert posts.loc["b", "decision"] == "discount" and posts.loc["b", "payable"] == 4.0
@@ -42,7 +45,7 @@ def test_decide_posts_pay_discount_hold():
 def test_decide_posts_counts_replay_copies_as_claimed_not_valid():
     engagements = _scored({"a": [False] * 4})
     engagements.loc[0, "copies"] = 3
-    posts = decide_posts(engagements, price=np.ones(4), hold_invalid_share=0.6)
+    posts = decide_posts(engagements, price=np.ones(4), policy=PolicyParams(hold_invalid_share=0.6))
     assert posts.loc[0, "claimed"] == 6
     assert posts.loc[0, "valid"] == 4
     assert posts.loc[0, "decision"] == "discount"
@@ -74,8 +77,10 @@ def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
         ],
         ignore_index=True,
     )
-    posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.6)
-    accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
+    posts = decide_posts(
+        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.6)
+    )
+    accounts = flag_accounts(engagements, posts, policy=PolicyParams())
     creators = accounts[accounts["role"] == "creator"].set_index("account_id")
     assert creators.loc["kbought", "flagged"]
     assert not creators.loc["kpopular", "flagged"]
@@ -85,12 +90,13 @@ def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
 
 def test_flag_accounts_counts_only_post_level_evidence_and_rings_as_buying():
     engagements = _scored({"camouflaged": [True] * 10 + [False] * 20, "ring": [False] * 30})
-    posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.9)
+    posts = decide_posts(
+        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.9)
+    )
     accounts = flag_accounts(
         engagements,
         posts,
-        account_flag_risk=0.5,
-        creator_flag_invalid_share=0.2,
+        policy=PolicyParams(),
         is_bought=np.zeros(len(engagements), dtype=bool),
         ring_creators=frozenset({"kring"}),
     )
@@ -102,7 +108,7 @@ def test_flag_accounts_counts_only_post_level_evidence_and_rings_as_buying():
 def test_flag_accounts_does_not_flag_an_account_for_duplicate_recounts_only():
     # u3 likes p1 once; the platform reports that like again under a new event_id
     raw = pd.concat([raw_events(12), pd.DataFrame([raw_event(20, user_id="u3")])], ignore_index=True)
-    window = score_window(clean(raw), params=ScoringParams(workers=1))
+    window = score_window(clean(raw), params=ScoringParams(runtime=RuntimeParams(workers=1)))
     engagements = window.engagements.set_index("event_id")
     assert engagements.loc["e20", "is_recount"] and engagements.loc["e20", "invalid"]
     assert engagements.loc["e20", "reason"] == "duplicate"
@@ -123,8 +129,10 @@ def test_flag_accounts_flags_an_account_with_a_recount_and_real_evidence():
     engagements.loc[recounts, ["invalid", "risk", "reason"]] = [True, 1.0, "duplicate"]
     lockstep = engagements.index[(engagements["post_id"] == "b") & (engagements["user_id"] == "u0")]
     engagements.loc[lockstep, ["invalid", "risk", "reason"]] = [True, 0.8, "lockstep"]
-    posts = decide_posts(engagements, price=np.ones(len(engagements)), hold_invalid_share=0.9)
-    accounts = flag_accounts(engagements, posts, account_flag_risk=0.5, creator_flag_invalid_share=0.2)
+    posts = decide_posts(
+        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.9)
+    )
+    accounts = flag_accounts(engagements, posts, policy=PolicyParams())
     engagers = accounts[accounts["role"] == "engager"].set_index("account_id")
     assert engagers.loc["u0", "flagged"]
     assert engagers.loc["u0", "risk"] == 0.8  # its own evidence, not the re-count's 1.0
@@ -137,7 +145,9 @@ def test_decide_posts_holds_when_much_of_a_post_is_uncertain():
     engagements = _scored({"a": [False] * 10})
     engagements.loc[:4, "risk"] = 0.47
     posts = decide_posts(
-        engagements, price=np.ones(10), hold_invalid_share=0.9, hold_uncertain_share=0.2, review_risk=0.46
+        engagements,
+        price=np.ones(10),
+        policy=PolicyParams(hold_invalid_share=0.9, hold_uncertain_share=0.2, review_risk=0.46),
     )
     assert posts.loc[0, "decision"] == "hold"
     assert posts.loc[0, "payable"] == 0.0

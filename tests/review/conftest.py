@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors.scorer import ScoringParams
+from detectors.params import PolicyParams, ScoringParams
 from serving.auth import Principal, Role
 from serving.io import event_rows
 from tests.serving import conftest as serving_fixtures
@@ -25,7 +25,7 @@ sim = serving_fixtures.sim
 database_url = serving_fixtures.database_url
 PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:00:00Z"}
 # holding posts with a tenth invalid gives every small simulated campaign several cases
-REVIEW_PARAMS = ScoringParams(hold_invalid_share=0.02)
+REVIEW_PARAMS = ScoringParams(policy=PolicyParams(hold_invalid_share=0.02))
 OPEN_CAMPAIGN, CLOSED_CAMPAIGN = "cmp002", "cmp003"
 # added to the open campaign: a click farm behind one IP on two posts, and a fan flagged for one
 # engagement through the farm's IP whose own engagements on the farm's other (held) post are valid

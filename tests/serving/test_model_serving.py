@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 from serving.detection import shadow_differences
 from serving.io import event_rows
 from tests.serving.conftest import Api, campaign_terms, make_api

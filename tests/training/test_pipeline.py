@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from detectors.fitted import FittedState
 from detectors.model import WindowScorer
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 from tests.training.weekly import FAST_GATES, WORSE
 from training.backtest import SettledHistory, money_backtest
 from training.drift import drift_report, feature_profile

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 from features.contract import clean_events
 from training.gates import GateConfig
 from training.pipeline import TrainingConfig

@@ -1,0 +1,109 @@
+"""Settings turned into the plain configuration objects of the layers below (the only place that reads them).
+
+Each builder passes on only what was set: an unset field keeps the default
+declared beside the code that uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cpeguard.settings import Settings
+
+if TYPE_CHECKING:
+    from detectors.params import ScoringParams
+    from serving.config import ServiceConfig
+    from training.pipeline import TrainingConfig
+
+POLICY_FIELDS = (
+    "invalid_risk",
+    "review_risk",
+    "hold_invalid_share",
+    "hold_uncertain_share",
+    "account_flag_risk",
+    "creator_flag_invalid_share",
+    "default_unit_price",
+)
+SERVICE_FIELDS = (
+    "signoff_withheld_share",
+    "max_body_bytes",
+    "max_batch_events",
+    "sync_detection_max_events",
+    "model_poll_s",
+    "registered_model",
+)
+GATE_FLOORS = {
+    "gate_min_average_precision": "average_precision",
+    "gate_min_precision": "precision",
+    "gate_min_fraud_withheld": "fraud_payout_withheld_share",
+}
+GATE_CEILINGS = {"gate_max_honest_withheld": "honest_payout_withheld_share"}
+
+
+def given(settings: Settings, names: tuple[str, ...] | dict[str, str]) -> dict[str, Any]:
+    """The fields among ``names`` that were set (not None), renamed where ``names`` maps them."""
+    renamed = names if isinstance(names, dict) else {name: name for name in names}
+    return {
+        to: getattr(settings, name) for name, to in renamed.items() if getattr(settings, name) is not None
+    }
+
+
+def scoring_params(settings: Settings) -> ScoringParams:
+    """The scoring run's parameter tree: policy fields, then any knob of ``CPEGUARD_SCORING_PARAMS``."""
+    from detectors.params import PolicyParams, ScoringParams
+
+    policy = replace(PolicyParams(), **given(settings, POLICY_FIELDS))
+    return ScoringParams(policy=policy).set_params(**settings.scoring_params)
+
+
+def tracking_store(settings: Settings) -> str:
+    """The MLflow store: the setting, or the SQLite file under mlruns/ of the working folder."""
+    return settings.tracking_uri or f"sqlite:///{Path('mlruns/mlflow.db').resolve()}"
+
+
+def service_config(settings: Settings) -> ServiceConfig:
+    """The settlement service's configuration."""
+    from serving.config import ServiceConfig
+
+    return ServiceConfig(
+        home=settings.home,
+        database_url=settings.database_url,
+        params=scoring_params(settings),
+        tracking_uri=tracking_store(settings),
+        **given(settings, SERVICE_FIELDS),
+    )
+
+
+def training_config(settings: Settings) -> TrainingConfig:
+    """The training run's configuration."""
+    from training.gates import GateConfig
+    from training.pipeline import TrainingConfig
+    from training.suite import SuiteConfig
+    from training.tracking import tracking_uri
+
+    suite = SuiteConfig()
+    if settings.suite_seeds is not None:
+        try:
+            seeds = tuple(int(s) for s in settings.suite_seeds.split(",") if s.strip())
+        except ValueError:
+            message = f"CPEGUARD_SUITE_SEEDS: expected comma-separated integers, got {settings.suite_seeds!r}"
+            raise ValueError(message) from None
+        suite = replace(suite, seeds=seeds)
+    suite = replace(suite, **given(settings, {"suite_scale": "scale"}))
+    gates = GateConfig()
+    gates = replace(
+        gates,
+        floors={**gates.floors, **given(settings, GATE_FLOORS)},
+        ceilings={**gates.ceilings, **given(settings, GATE_CEILINGS)},
+        **given(settings, {"gate_tolerance": "tolerance", "gate_max_payout_change": "max_payout_change"}),
+    )
+    return TrainingConfig(
+        tracking_uri=tracking_uri(settings.tracking_uri),
+        params=scoring_params(settings),
+        suite=suite,
+        gates=gates,
+        **given(settings, ("min_week_events", "min_labels", "cold_start_scale")),
+        **given(settings, {"registered_model": "model_name"}),
+    )

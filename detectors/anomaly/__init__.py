@@ -1,0 +1,25 @@
+"""The pyod anomaly ensemble over account features (weak evidence: honest users can be odd too).
+
+``AnomalyParams`` imports at once; the ensemble and its functions load pyod and
+scikit-learn, which take about a second, so they are imported on first use
+(a detector thread pays for it beside the others, not every process start).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from detectors.anomaly._params import AnomalyParams
+
+if TYPE_CHECKING:
+    from detectors.anomaly._ensemble import AccountAnomalyEnsemble, account_anomalies, ensemble_for
+
+__all__ = ["AccountAnomalyEnsemble", "AnomalyParams", "account_anomalies", "ensemble_for"]
+_LAZY = frozenset({"AccountAnomalyEnsemble", "account_anomalies", "ensemble_for"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("detectors.anomaly._ensemble"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

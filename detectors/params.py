@@ -1,0 +1,162 @@
+"""The one parameter tree of a scoring run: every knob reachable, logged and hashed.
+
+Each detector declares its own frozen params class beside its code; this module
+nests them, with the money policy's thresholds, into ``ScoringParams`` (the
+scikit-learn ``get_params`` idea). The defaults written in those classes are the
+only defaults: Settings, the service and training read them from here.
+``rules_version`` digests everything that changes a verdict and nothing else
+(the number of detector threads does not), so two settlements that name the
+same rules version were decided under the same thresholds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any
+
+from detectors.anomaly import AnomalyParams
+from detectors.dense import DenseBlockParams
+from detectors.infra import IpFarmParams
+from detectors.lockstep import LockstepParams
+from detectors.pools import PoolParams
+from detectors.rings import RingParams
+from detectors.rules import BurstParams, DeviceFarmParams, DuplicateParams, NewAccountParams, ScriptedParams
+from detectors.spread import SpreadParams
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """The money policy: when an engagement is unpaid, a post held, an account flagged."""
+
+    # an engagement at or above this risk is invalid: not paid
+    invalid_risk: float = 0.5
+    # from this risk up to ``invalid_risk`` an engagement is uncertain (the review band)
+    review_risk: float = 0.46
+    # weak signals alone (timing, text, account oddity) stay this far below the review band
+    weak_margin: float = 0.01
+    # a post whose invalid share of claimed engagements reaches this is held for review
+    hold_invalid_share: float = 0.9
+    # a post with this share of its claimed engagements uncertain is held for review
+    hold_uncertain_share: float = 0.2
+    # an engaging account at or above this risk is flagged for review
+    account_flag_risk: float = 0.5
+    # a creator with this share of a post's claimed engagement bought is flagged
+    creator_flag_invalid_share: float = 0.2
+    # posts with fewer claimed engagements say too little about their creator
+    creator_min_post_claimed: int = 20
+    # price per counted engagement when no campaign price is known
+    default_unit_price: float = 1.0
+
+    @property
+    def weak_cap(self) -> float:
+        """The highest risk weak signals alone can give: just below the review band."""
+        # rounded so that 0.46 - 0.01 is exactly 0.45, not 0.45000000000000007
+        return round(self.review_risk - self.weak_margin, 12)
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """One params object per detector of the registry, named by its reason code."""
+
+    duplicate: DuplicateParams = field(default_factory=DuplicateParams)
+    device_farm: DeviceFarmParams = field(default_factory=DeviceFarmParams)
+    new_account: NewAccountParams = field(default_factory=NewAccountParams)
+    burst: BurstParams = field(default_factory=BurstParams)
+    scripted: ScriptedParams = field(default_factory=ScriptedParams)
+    ip_farm: IpFarmParams = field(default_factory=IpFarmParams)
+    lockstep: LockstepParams = field(default_factory=LockstepParams)
+    dense_block: DenseBlockParams = field(default_factory=DenseBlockParams)
+    pool: PoolParams = field(default_factory=PoolParams)
+    ring: RingParams = field(default_factory=RingParams)
+    anomaly: AnomalyParams = field(default_factory=AnomalyParams)
+
+    def of(self, name: str) -> Any:
+        """The params object of the detector with reason code ``name``."""
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class RuntimeParams:
+    """How a run computes, never what it decides: left out of ``rules_version``."""
+
+    # detector threads share the window (no copy, nothing pickled); on 2 cores two threads
+    # cut the detectors' wall time by about a third when a core is free (benchmarks/run.py)
+    workers: int = 2
+    # smaller windows run their detectors serially: threads cost more than they save
+    parallel_from_events: int = 50_000
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    """Everything a scoring run is decided with: policy, detectors, spreading, disabled detectors."""
+
+    policy: PolicyParams = field(default_factory=PolicyParams)
+    detectors: DetectorParams = field(default_factory=DetectorParams)
+    spread: SpreadParams = field(default_factory=SpreadParams)
+    disabled: frozenset[str] = frozenset()
+    runtime: RuntimeParams = field(default_factory=RuntimeParams)
+
+    def get_params(self) -> dict[str, Any]:
+        """Every knob as ``section__detector__name``: value (scikit-learn's deep ``get_params``)."""
+        return _flatten(self, prefix="")
+
+    def set_params(self, **values: Any) -> ScoringParams:
+        """A copy with knobs set by their ``get_params`` names; an unknown name raises ValueError."""
+        known = self.get_params()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown scoring parameters: {', '.join(unknown)}")
+        result: Any = self
+        for name, value in values.items():
+            result = _set(result, name.split("__"), value)
+        return result  # type: ignore[no-any-return]
+
+
+def rules_version(params: ScoringParams) -> str:
+    """``rules-`` and the first 12 hex digits of the SHA-256 of every knob that changes a verdict."""
+    decisive = {k: v for k, v in params.get_params().items() if not k.startswith("runtime__")}
+    payload = json.dumps(decisive, sort_keys=True, default=str)
+    return "rules-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _flatten(node: Any, *, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in fields(node):
+        value = getattr(node, item.name)
+        name = f"{prefix}{item.name}"
+        if is_dataclass(value):
+            out.update(_flatten(value, prefix=f"{name}__"))
+        else:
+            out[name] = sorted(value) if isinstance(value, frozenset) else value
+    return out
+
+
+def _set(node: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    if not rest:
+        current = getattr(node, head)
+        return replace(node, **{head: frozenset(value) if isinstance(current, frozenset) else value})
+    return replace(node, **{head: _set(getattr(node, head), rest, value)})
+
+
+def params_from_dict(flat: dict[str, Any]) -> ScoringParams:
+    """``ScoringParams`` from ``get_params`` output (a logged run, a stored detection run)."""
+    return ScoringParams().set_params(**flat)
+
+
+def as_json(params: ScoringParams) -> str:
+    """The params as stable JSON (stored with a detection run, logged with a model)."""
+    return json.dumps(params.get_params(), sort_keys=True, default=str)
+
+
+__all__ = [
+    "DetectorParams",
+    "PolicyParams",
+    "RuntimeParams",
+    "ScoringParams",
+    "as_json",
+    "params_from_dict",
+    "rules_version",
+]

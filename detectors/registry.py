@@ -1,0 +1,258 @@
+"""The detector registry: each detector declared once, and everything else read from it.
+
+A ``DetectorSpec`` names a detector's reason code, the function that runs it on a
+window, its params class (nested in ``ScoringParams.detectors`` under the same
+name), whether its evidence is weak or structural, whether it runs per platform,
+and how its score reaches other engagements. The scorer, the stacker's columns,
+the progress steps, the unavailable-signal notes and the docs' detector table
+are all derived from ``DETECTORS``: adding a detector is adding one spec.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from detectors.anomaly import AnomalyParams
+from detectors.base import Detection
+from detectors.dense import DenseBlockParams, dense_blocks
+from detectors.infra import IpFarmParams, shared_infrastructure
+from detectors.lockstep import LockstepParams, lockstep_groups
+from detectors.pools import PoolParams, seller_pools
+from detectors.rings import RingParams, rings
+from detectors.rules import (
+    BurstParams,
+    DeviceFarmParams,
+    DuplicateParams,
+    NewAccountParams,
+    ScriptedParams,
+    bursts,
+    device_farms,
+    duplicates,
+    new_accounts,
+    scripted_actions,
+)
+from features.account_features import account_features
+from features.timing import publication_times
+
+if TYPE_CHECKING:
+    from detectors.fitted import FittedState
+
+
+class Kind(StrEnum):
+    """How much a detector's evidence weighs on its own."""
+
+    # a group or infrastructure found in the window: enough to withhold pay
+    STRUCTURAL = "structural"
+    # timing, text or account oddity that honest users show too: capped below the review band
+    WEAK = "weak"
+
+
+class WindowContext:
+    """What a detector may read besides the window: posts (publication times) and fitted state.
+
+    ``account_features`` are computed once per window, on first request, under a
+    lock: the anomaly detector (in a thread) and the stacker (after) share them.
+    """
+
+    def __init__(self, engagements: pd.DataFrame, *, posts: pd.DataFrame | None, fitted: FittedState | None):
+        self.engagements = engagements
+        self.posts = posts
+        self.fitted = fitted
+        self._features: pd.DataFrame | None = None
+        self._lock = threading.Lock()
+
+    def account_features(self) -> pd.DataFrame:
+        """Per engaging account of the window: the features of ``features.account_features``."""
+        with self._lock:
+            if self._features is None:
+                times = publication_times(self.engagements, self.posts)
+                self._features = account_features(self.engagements, times)
+            return self._features
+
+
+Run = Callable[[pd.DataFrame, Any, WindowContext], Detection]
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """One detector: its reason code, how it runs, its knobs and how its evidence counts."""
+
+    name: str
+    run: Run
+    params: type
+    kind: Kind
+    summary: str
+    # run once per platform: its chance model measures a platform's own engagement
+    per_platform: bool = False
+    # evidence about the engagement on its own post (what a creator buys), not only the account
+    post_level: bool = False
+    # a group detector: its score spreads to the group accounts' other engagements
+    spreads: bool = False
+    # its score is weighted by how focused each account is on the group's posts
+    focus_weighted: bool = False
+    # the contract column it needs, and how the note names the signal when it is missing
+    needs: str | None = None
+    signal: str = ""
+    # higher runs first, so two detector threads finish together
+    cost: int = 0
+
+
+def _plain(detect: Callable[..., Detection]) -> Run:
+    """A detector that reads only the window and its params."""
+    return lambda engagements, params, _context: detect(engagements, params=params)
+
+
+def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: WindowContext) -> Detection:
+    return lockstep_groups(engagements, params=params, posts=context.posts)
+
+
+def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
+    """The pyod ensemble over the window's accounts (fitted on a training week if the scorer was)."""
+    from detectors.anomaly import account_anomalies
+
+    features = context.account_features()
+    fitted = context.fitted
+    if fitted is not None and fitted.anomaly is not None:
+        return fitted.anomaly.detect(engagements, features)
+    return account_anomalies(engagements, features, params=params)
+
+
+DETECTORS: tuple[DetectorSpec, ...] = (
+    DetectorSpec(
+        "duplicate",
+        _plain(duplicates),
+        DuplicateParams,
+        Kind.STRUCTURAL,
+        "the same user, post and action counted again under a new event id (a re-count)",
+    ),
+    DetectorSpec(
+        "device_farm",
+        _plain(device_farms),
+        DeviceFarmParams,
+        Kind.STRUCTURAL,
+        "many accounts on one device fingerprint, beyond what a household shares",
+        spreads=True,
+        needs="device_id",
+    ),
+    DetectorSpec(
+        "new_account",
+        _plain(new_accounts),
+        NewAccountParams,
+        Kind.WEAK,
+        "accounts registered just before they engage",
+        needs="user_created_at",
+    ),
+    DetectorSpec(
+        "burst",
+        _plain(bursts),
+        BurstParams,
+        Kind.WEAK,
+        "a post's engagement arriving far faster than its own baseline",
+        post_level=True,
+    ),
+    DetectorSpec(
+        "scripted",
+        _plain(scripted_actions),
+        ScriptedParams,
+        Kind.WEAK,
+        "like-favorite-comment triples within seconds, and template comments shared by accounts",
+        post_level=True,
+        needs="comment_text",
+        signal="scripted comments",
+    ),
+    DetectorSpec(
+        "ip_farm",
+        _plain(shared_infrastructure),
+        IpFarmParams,
+        Kind.STRUCTURAL,
+        "many accounts behind one IP or prefix engaging the same posts, beyond a carrier NAT",
+        post_level=True,
+        spreads=True,
+        needs="ip",
+        cost=1,
+    ),
+    DetectorSpec(
+        "lockstep",
+        _lockstep,
+        LockstepParams,
+        Kind.STRUCTURAL,
+        "accounts engaging the same posts in the same short windows, repeatedly (CopyCatch)",
+        post_level=True,
+        spreads=True,
+        cost=4,
+    ),
+    DetectorSpec(
+        "dense_block",
+        _plain(dense_blocks),
+        DenseBlockParams,
+        Kind.STRUCTURAL,
+        "a user x post block far denser than a degree-preserving null (FRAUDAR-style peeling)",
+        per_platform=True,
+        post_level=True,
+        spreads=True,
+        focus_weighted=True,
+        cost=3,
+    ),
+    DetectorSpec(
+        "pool",
+        _plain(seller_pools),
+        PoolParams,
+        Kind.STRUCTURAL,
+        "light accounts that keep co-engaging posts of unrelated creators (a seller's pool)",
+        per_platform=True,
+        post_level=True,
+        spreads=True,
+    ),
+    DetectorSpec(
+        "ring",
+        _plain(rings),
+        RingParams,
+        Kind.STRUCTURAL,
+        "creators and their alt accounts engaging each other's posts (reciprocal rings)",
+        post_level=True,
+        spreads=True,
+        cost=2,
+    ),
+    DetectorSpec(
+        "anomaly",
+        _anomaly,
+        AnomalyParams,
+        Kind.WEAK,
+        "accounts unusual against the window's (or the training week's) accounts: pyod ensemble",
+        cost=5,
+    ),
+)
+
+BY_NAME: dict[str, DetectorSpec] = {spec.name: spec for spec in DETECTORS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+WEAK: frozenset[str] = frozenset(spec.name for spec in DETECTORS if spec.kind is Kind.WEAK)
+# what a scoring run reports as it goes: reading, each detector, deciding, writing
+PROGRESS_STEPS: tuple[str, ...] = ("read", *NAMES, "decide", "write")
+
+
+def unavailable_signals(events: pd.DataFrame) -> tuple[str, ...]:
+    """Signals whose input column is absent or entirely empty in this window."""
+    return tuple(
+        f"{spec.signal or spec.name} (no {spec.needs})"
+        for spec in DETECTORS
+        if spec.needs is not None and (spec.needs not in events or events[spec.needs].isna().all())
+    )
+
+
+def markdown_table() -> str:
+    """The detectors as a Markdown table (docs/detection.md holds it; a test keeps the two equal)."""
+    rows = [
+        "| reason | kind | scope | what it finds | needs |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for spec in DETECTORS:
+        scope = "per platform" if spec.per_platform else "window"
+        needs = f"`{spec.needs}`" if spec.needs else ""
+        rows.append(f"| `{spec.name}` | {spec.kind} | {scope} | {spec.summary} | {needs} |")
+    return "\n".join(rows)
