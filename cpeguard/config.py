@@ -139,7 +139,7 @@ def declared_defaults() -> dict[str, str]:
 
 
 def settings_table() -> str:
-    """Every setting as a Markdown table: variable, effective default, meaning (docs/operations.md holds it)."""
+    """Every setting as a Markdown table of variable, effective default, meaning (docs/operations.md)."""
     defaults = declared_defaults()
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, info in Settings.model_fields.items():

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=1,
-        description="risk from which an engagement counts as uncertain (the review band; weak signals alone stay below it)",
+        description="risk from which an engagement counts as uncertain (the review band; weak signals "
+        "alone stay below it)",
     )
     hold_invalid_share: float | None = Field(
         default=None,
