@@ -21,7 +21,6 @@ from serving.detection import DetectionService
 from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
-from serving.model import WindowModel
 from serving.settlement import SettlementService
 from serving.store import EventStore
 
@@ -33,7 +32,6 @@ class Services:
     config: ServiceConfig
     repository: Repository
     store: EventStore
-    model: WindowModel
     metrics: Metrics
     keys: KeyService
     campaigns: CampaignService

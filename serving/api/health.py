@@ -18,11 +18,11 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
 def readyz(services: ServicesDep) -> JSONResponse:
-    """Database, event store and model are reachable."""
+    """Database and event store are reachable, and a scorer is active to decide with."""
     checks = {
         "database": services.repository.ping(),
         "event_store": services.store.is_reachable(),
-        "model": services.model.is_ready(),
+        "model": services.detection.active is not None,
     }
     body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
     return JSONResponse(body, status_code=200 if all(checks.values()) else 503)

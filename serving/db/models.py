@@ -99,6 +99,8 @@ class DetectionRun(Base):
     last_batch_id: Mapped[int] = mapped_column(Integer, default=0)
     model_version: Mapped[str] = mapped_column(String(64))
     rules_version: Mapped[str] = mapped_column(String(64))
+    # the scorer's ScoringParams as JSON ("" on runs made before migration 0005)
+    params: Mapped[str] = mapped_column(Text, default="")
     input_hash: Mapped[str] = mapped_column(String(64), default="")
     summary: Mapped[str] = mapped_column(Text, default="{}")
     error: Mapped[str] = mapped_column(Text, default="")
