@@ -14,7 +14,6 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from detectors.scorer import ScoringParams
 from serving.auth import Principal, Role
 from serving.corrections import CorrectionService
 from serving.db.models import ApiKey
@@ -49,9 +48,8 @@ class DecisionService(DecisionRecorder):
         cases: CaseService,
         corrections: CorrectionService,
         detection: DetectionService,
-        params: ScoringParams,
     ) -> None:
-        super().__init__(repository=repository, corrections=corrections, detection=detection, params=params)
+        super().__init__(repository=repository, corrections=corrections, detection=detection)
         self.cases = cases
 
     def decide(

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
-from detectors.scorer import ScoringParams
 from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
 from serving.db.repository import Repository, as_utc, utcnow
 from serving.detection import DetectionService, to_decimal
@@ -27,11 +26,9 @@ class CaseOpener:
         *,
         repository: Repository,
         detection: DetectionService | None = None,
-        params: ScoringParams | None = None,
     ) -> None:
         self.repository = repository
         self.detection = detection
-        self.params = params
         self._scanned: set[str] = (
             set()
         )  # settlements whose flagged accounts have cases (verdicts never change)
@@ -72,7 +69,7 @@ class CaseOpener:
 
     def _sync_accounts(self) -> int:
         """One case per flagged engaging account of each settlement with a detection run (once)."""
-        if self.detection is None or self.params is None:
+        if self.detection is None:
             return 0
         with self.repository.session() as session:
             pending = session.execute(
@@ -92,7 +89,7 @@ class CaseOpener:
                 continue
             try:
                 verdicts = settlement_verdicts(
-                    settlement.id, repository=self.repository, detection=self.detection, params=self.params
+                    settlement.id, repository=self.repository, detection=self.detection
                 )
             except Exception:  # unreadable verdicts: its post cases still show everything held
                 log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)

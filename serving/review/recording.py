@@ -44,12 +44,21 @@ class DecisionRecorder:
         repository: Repository,
         corrections: CorrectionService,
         detection: DetectionService,
-        params: ScoringParams,
     ) -> None:
         self.repository = repository
         self.corrections = corrections
         self.detection = detection
-        self.params = params
+
+    def params(self, case: CaseRow) -> ScoringParams:
+        """The thresholds of the detection run that made the case's settlement (they held its money).
+
+        A settlement made without a run (detection was unavailable) has no verdicts to judge:
+        the service's own thresholds stand in.
+        """
+        settlement = self.repository.settlement(case.settlement_id)
+        if settlement is None or settlement.run_id is None:
+            return self.detection.cold.params
+        return self.detection.params(settlement.run_id)
 
     def clean_share(self, case: CaseRow) -> Decimal:
         """The case's clean share still held: engagements neither invalid nor in the review band.
@@ -68,7 +77,6 @@ class DecisionRecorder:
             case.account_id or "",
             repository=self.repository,
             detection=self.detection,
-            params=self.params,
         )
 
     def _record_account(
@@ -136,8 +144,9 @@ class DecisionRecorder:
             return _ZERO
         campaign = self.repository.campaign(case.campaign_id)
         prices = campaigns_frame([campaign] if campaign is not None else [])
-        price = unit_prices(mine, prices, default_unit_price=self.params.default_unit_price)
-        return min(to_decimal(clean_share(mine, price, review_risk=self.params.review_risk)), case.held)
+        params = self.params(case)
+        price = unit_prices(mine, prices, default_unit_price=params.default_unit_price)
+        return min(to_decimal(clean_share(mine, price, review_risk=params.review_risk)), case.held)
 
     def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
         if action == DEADLINE_ACTION:
@@ -150,7 +159,7 @@ class DecisionRecorder:
             return []
         if mine.empty:
             return []
-        doubted = flagged_accounts(mine, review_risk=self.params.review_risk)
+        doubted = flagged_accounts(mine, review_risk=self.params(case).review_risk)
         accounts = doubted["account_id"].astype("str").tolist()
         if action == "confirm_fraud":
             return [(a, 1) for a in accounts]

@@ -27,9 +27,7 @@ class ReviewServices:
 
 def build_review(services: Services) -> ReviewServices:
     """Wire the review services onto the settlement services (the same correction service as the API)."""
-    cases = CaseService(
-        repository=services.repository, detection=services.detection, params=services.config.params
-    )
+    cases = CaseService(repository=services.repository, detection=services.detection)
     return ReviewServices(
         services=services,
         sessions=SessionStore(repository=services.repository, keys=services.keys),
@@ -39,7 +37,6 @@ def build_review(services: Services) -> ReviewServices:
             cases=cases,
             corrections=services.corrections,
             detection=services.detection,
-            params=services.config.params,
         ),
     )
 
