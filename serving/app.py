@@ -32,6 +32,7 @@ from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
 from serving.registry import start_models
+from serving.review import build_review
 from serving.review import router as review_router
 from serving.schemas import EventsBatch
 from serving.scorers import VersionedScorer
@@ -99,6 +100,7 @@ def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> 
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection")
         services = build_services(config, executor=executor, metrics=metrics, scorer=scorer)
         app.state.services = services
+        app.state.review = build_review(services)
         app.state.models = start_models(config, detection=services.detection)
         # the ~300k objects of the loaded libraries never die: keep full collections from
         # scanning them (a full collection over them stalled every request for 0.2 s)

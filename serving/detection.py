@@ -35,6 +35,7 @@ from serving.io import (
 )
 from serving.schemas import DetectionOut
 from serving.scorers import ActiveModels, VersionedScorer, params_from_json, params_to_json
+from serving.statuses import RunStatus
 from serving.store import EventStore
 from serving.verdicts import events_hash
 
@@ -142,7 +143,7 @@ class DetectionService:
             run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
             self.execute(run_id)
         done = self.repository.run(run_id)
-        if done is None or done.status != "done":
+        if done is None or done.status != RunStatus.DONE:
             raise RuntimeError(f"detection run {run_id} failed: {done.error if done else 'missing'}")
         return run_id
 
@@ -197,12 +198,15 @@ class DetectionService:
         run = self.repository.run(run_id)
         if run is None:
             return
-        self.repository.update_run(run_id, status="running", step="read")
+        self.repository.update_run(run_id, status=RunStatus.RUNNING, step="read")
         try:
             scored, summary, input_hash = self._score(run)
         except Exception as error:
             self.repository.update_run(
-                run_id, status="failed", error=f"{type(error).__name__}: {error}"[:2000], finished_at=utcnow()
+                run_id,
+                status=RunStatus.FAILED,
+                error=f"{type(error).__name__}: {error}"[:2000],
+                finished_at=utcnow(),
             )
             return
         self._keep(scored)
@@ -214,7 +218,7 @@ class DetectionService:
                 logging.getLogger(__name__).exception("listener of detection run %s failed", run_id)
         self.repository.update_run(
             run_id,
-            status="done",
+            status=RunStatus.DONE,
             step="done",
             progress=1.0,
             input_hash=input_hash,
@@ -253,7 +257,7 @@ class DetectionService:
                     id=run_id,
                     period_start=start,
                     period_end=end,
-                    status="queued",
+                    status=RunStatus.QUEUED,
                     step="",
                     progress=0.0,
                     n_events=n_events,
@@ -427,7 +431,7 @@ def campaigns_frame(campaigns: Iterable[Campaign]) -> pd.DataFrame:
 def _run_out(run: DetectionRun) -> DetectionOut:
     return DetectionOut(
         run_id=run.id,
-        status=run.status,  # type: ignore[arg-type]
+        status=run.status,
         step=run.step,
         progress=run.progress,
         period_start=as_utc(run.period_start),

@@ -24,6 +24,7 @@ from serving.detection import DetectionService, ScoredRun, campaigns_frame, to_d
 from serving.errors import Conflict, NotFound, Unavailable
 from serving.metrics import Metrics
 from serving.schemas import PostLine, SettlementIn, SettlementOut, Totals
+from serving.statuses import Decision, RunStatus, SettlementStatus
 from serving.store import EventStore
 from serving.verdicts import RunVerdicts, VerdictIndex, Window, events_hash
 
@@ -265,7 +266,7 @@ class SettlementService:
         run = self._runs.get(run_id)
         if run is None:
             run = self.repository.run(run_id)
-            if run is None or run.status != "done":
+            if run is None or run.status != RunStatus.DONE:
                 return False
             self._runs[run_id] = run
         if self.repository.last_batch_id() > run.last_batch_id:
@@ -297,7 +298,7 @@ class SettlementService:
             period_start=start,
             period_end=end,
             currency=campaign.currency,
-            status="needs_signoff" if needs_signoff else "settled",
+            status=SettlementStatus.NEEDS_SIGNOFF if needs_signoff else SettlementStatus.SETTLED,
             needs_signoff=needs_signoff,
             detection_run_id=decided.run_id,
             model_version=decided.model_version,
@@ -461,7 +462,7 @@ def _held_for_review(
         .reset_index()
     )
     posts["valid"] = 0
-    posts["decision"] = "hold"
+    posts["decision"] = Decision.HOLD.value
     posts["payable"] = 0.0
     posts["held_amount"] = posts["claimed_amount"]
     posts["reasons"] = DETECTION_UNAVAILABLE

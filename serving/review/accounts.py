@@ -20,6 +20,7 @@ from detectors.policy import unit_prices
 from serving.db.models import Adjustment, SettlementPost
 from serving.db.repository import Repository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
+from serving.statuses import AdjustmentKind
 
 ACCOUNT_POST_PREFIX = "account:"
 LINE_COLUMNS = ("account_id", "post_id", "engagements", "at_stake", "releasable")
@@ -174,7 +175,7 @@ def account_plan(
         others = session.execute(
             select(Adjustment.post_id, Adjustment.amount, Adjustment.idempotency_key).where(
                 Adjustment.settlement_id == settlement_id,
-                Adjustment.kind == "release",
+                Adjustment.kind == AdjustmentKind.RELEASE,
                 Adjustment.post_id.in_([p for p, _ in wanted]),
             )
         ).all()

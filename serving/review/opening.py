@@ -14,6 +14,7 @@ from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
 from serving.db.repository import Repository, as_utc, utcnow
 from serving.detection import DetectionService, to_decimal
 from serving.review.accounts import account_stakes, case_post_id, settlement_verdicts
+from serving.statuses import CaseKind, CaseStatus, SettlementStatus
 
 log = logging.getLogger("cpeguard.review")
 
@@ -79,7 +80,7 @@ class CaseOpener:
             ).all()
             scanned = set(
                 session.scalars(
-                    select(ReviewCase.settlement_id).where(ReviewCase.kind == "account").distinct()
+                    select(ReviewCase.settlement_id).where(ReviewCase.kind == CaseKind.ACCOUNT).distinct()
                 )
             )
         self._scanned |= scanned
@@ -119,9 +120,9 @@ def _new_case(
         creator_id=line.creator_id,
         held_amount=line.held_amount,
         reasons=";" + ";".join(reasons) + ";" if reasons else "",
-        needs_signoff=settlement.status == "needs_signoff",
+        needs_signoff=settlement.status == SettlementStatus.NEEDS_SIGNOFF,
         cutoff_at=as_utc(campaign.window_end),
-        status="open",
+        status=CaseStatus.OPEN,
         created_at=utcnow(),
     )
 
@@ -132,16 +133,16 @@ def _account_case(row: Any, settlement: Settlement, campaign: Campaign) -> Revie
         id=f"case_{uuid.uuid4().hex[:20]}",
         settlement_id=settlement.id,
         post_id=case_post_id(str(row.account_id)),
-        kind="account",
+        kind=CaseKind.ACCOUNT,
         account_id=str(row.account_id),
         campaign_id=settlement.campaign_id,
         platform=campaign.platform,
         creator_id="",  # an account engages posts of several creators
         held_amount=to_decimal(row.at_stake),
         reasons=";" + ";".join(reasons) + ";" if reasons else "",
-        needs_signoff=settlement.status == "needs_signoff",
+        needs_signoff=settlement.status == SettlementStatus.NEEDS_SIGNOFF,
         cutoff_at=as_utc(campaign.window_end),
-        status="open",
+        status=CaseStatus.OPEN,
         created_at=utcnow(),
     )
 

@@ -31,6 +31,7 @@ from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
 from serving.review.outcomes import DEADLINE_ACTION, DecisionResult, adjustment_reason, review_key
 from serving.review.rows import CaseRow, account_case_key
 from serving.schemas import AdjustmentIn
+from serving.statuses import AdjustmentKind, CaseKind, CaseStatus
 
 _ZERO = Decimal("0.00")
 
@@ -65,7 +66,7 @@ class DecisionRecorder:
 
         An account case has none: clearing it releases its held engagements, the deadline nothing.
         """
-        if case.kind == "account":
+        if case.kind == CaseKind.ACCOUNT:
             return _ZERO
         return min(self._clean_share(case), case.at_stake)
 
@@ -104,7 +105,7 @@ class DecisionRecorder:
                 case.settlement_id,
                 AdjustmentIn(
                     post_id=post_id,
-                    kind="release",
+                    kind=AdjustmentKind.RELEASE,
                     amount=amount,
                     reason=adjustment_reason(case.case_id, action, note),
                 ),
@@ -151,7 +152,7 @@ class DecisionRecorder:
     def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
         if action == DEADLINE_ACTION:
             return []
-        if case.kind == "account":
+        if case.kind == CaseKind.ACCOUNT:
             return [(case.account_id or "", 1 if action == "confirm_fraud" else 0)]
         try:
             mine = self.verdicts(case)
@@ -176,7 +177,7 @@ class DecisionRecorder:
                 case.settlement_id,
                 AdjustmentIn(
                     post_id=case.post_id,
-                    kind="release",
+                    kind=AdjustmentKind.RELEASE,
                     amount=release,
                     reason=adjustment_reason(case.case_id, action, note),
                 ),
@@ -245,7 +246,7 @@ class DecisionRecorder:
                 )
             row = session.get(ReviewCase, case.case_id)
             assert row is not None
-            row.status = "decided"
+            row.status = CaseStatus.DECIDED
             row.decided_at = decided_at
             row.locked_until = None
             self.repository.audit(
@@ -265,11 +266,11 @@ class DecisionRecorder:
                     "decided_by_deadline": is_deadline,
                     **(
                         {
-                            "kind": "account",
+                            "kind": CaseKind.ACCOUNT.value,
                             "account_id": case.account_id,
                             "adjustment_ids": adjustment_ids or [],
                         }
-                        if case.kind == "account"
+                        if case.kind == CaseKind.ACCOUNT
                         else {}
                     ),
                     **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),
