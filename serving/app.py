@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detectors.model import WindowScorer
-from serving.accounts import AccountService
-from serving.api import accounts, campaigns, detections, events, health, settlements
+from serving.account_risk import AccountService
+from serving.api import account_risk, campaigns, detections, events, health, settlements
+from serving.api import audit as audit_api
 from serving.api import models as models_api
 from serving.api.deps import Services
 from serving.audit import AuditLog
@@ -122,7 +123,7 @@ def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> 
         description="Per post: pay, discount or hold, with reasons, exactly once, with an audit trail.",
         lifespan=lifespan,
     )
-    for module in (health, campaigns, events, detections, settlements, accounts):
+    for module in (health, campaigns, events, detections, settlements, account_risk, audit_api):
         app.include_router(module.router)
     app.include_router(models_api.router)
     app.include_router(review_router)

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from serving.accounts import AccountService
+from serving.account_risk import AccountService
 from serving.audit import AuditLog
 from serving.auth import Principal, Role
 from serving.campaigns import CampaignService

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from serving.db.repository import Repository
-from serving.review.accounts import account_lines, flagged_engagers, settlement_verdicts
+from serving.review.account_cases import account_lines, flagged_engagers, settlement_verdicts
 from serving.review.charts import graph_svg
 from serving.review.decisions import DecisionService
 from serving.review.evidence import (

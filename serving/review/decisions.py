@@ -20,7 +20,7 @@ from serving.db.models import ApiKey
 from serving.db.repository import Repository, as_utc
 from serving.detection import DetectionService
 from serving.errors import Invalid, ServiceError
-from serving.review.accounts import case_adjustments
+from serving.review.account_cases import case_adjustments
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
 from serving.review.outcomes import (
     ACTIONS,

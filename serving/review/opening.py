@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
 from serving.db.repository import Repository, as_utc, utcnow
 from serving.detection import DetectionService, to_decimal
-from serving.review.accounts import account_stakes, case_post_id, settlement_verdicts
+from serving.review.account_cases import account_stakes, case_post_id, settlement_verdicts
 from serving.statuses import CaseKind, CaseStatus, SettlementStatus
 
 log = logging.getLogger("cpeguard.review")

@@ -26,7 +26,7 @@ from serving.db.models import ReviewCase, ReviewDecision, ReviewLabel
 from serving.db.repository import Repository, utcnow
 from serving.detection import DetectionService, campaigns_frame, to_decimal
 from serving.errors import Conflict, Invalid
-from serving.review.accounts import AccountPlan, account_plan
+from serving.review.account_cases import AccountPlan, account_plan
 from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
 from serving.review.outcomes import DEADLINE_ACTION, DecisionResult, adjustment_reason, review_key
 from serving.review.rows import CaseRow, account_case_key
