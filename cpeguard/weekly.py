@@ -140,23 +140,19 @@ def retrain_command(
 
 def load_scorer(uri: str, settings: Settings) -> WindowScorer:
     """A registered scorer by model URI (``models:/cpeguard-scorer@champion``, ``runs:/...``)."""
-    import mlflow
-
-    from detectors.mlflow_model import ScorerModel
+    from detectors.mlflow_model import NotAScorer, load_scorer
     from training.tracking import tracking_uri
 
     store = tracking_uri(settings.tracking_uri)
-    mlflow.set_tracking_uri(store)
-    mlflow.set_registry_uri(store)
     try:
-        wrapped = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        scorer = load_scorer(uri, tracking_uri=store)
+    except NotAScorer:
+        errors.print(f"[bold red]error:[/] --model {uri} is not a cpeguard scorer")
+        raise typer.Exit(code=2) from None
     except Exception as error:
         errors.print(
             f"[bold red]error:[/] --model {uri}: cannot load it from {store} ({error})", highlight=False
         )
         raise typer.Exit(code=2) from None
-    if not isinstance(wrapped, ScorerModel):
-        errors.print(f"[bold red]error:[/] --model {uri} is not a cpeguard scorer")
-        raise typer.Exit(code=2)
-    console.print(f"scoring with {uri} (trained on {wrapped.scorer.week or 'unknown week'})")
-    return wrapped.scorer
+    console.print(f"scoring with {uri} (trained on {scorer.week or 'unknown week'})")
+    return scorer

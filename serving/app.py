@@ -15,8 +15,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.accounts import AccountService
-from serving.api import accounts, campaigns, detections, events, health, settlements
+from detectors.model import WindowScorer
+from serving.account_risk import AccountService
+from serving.api import account_risk, campaigns, detections, events, health, settlements
+from serving.api import audit as audit_api
 from serving.api import models as models_api
 from serving.api.deps import Services
 from serving.audit import AuditLog
@@ -30,28 +32,37 @@ from serving.errors import ServiceError
 from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
-from serving.model import ScoreFn, WindowModel
 from serving.registry import start_models
+from serving.review import build_review
 from serving.review import router as review_router
 from serving.schemas import EventsBatch
+from serving.scorers import VersionedScorer
 from serving.settlement import SettlementService
 from serving.store import EventStore
 
 
 def build_services(
-    config: ServiceConfig, *, executor: ThreadPoolExecutor, metrics: Metrics, score_fn: ScoreFn | None = None
+    config: ServiceConfig,
+    *,
+    executor: ThreadPoolExecutor,
+    metrics: Metrics,
+    scorer: WindowScorer | None = None,
 ) -> Services:
-    """Migrate the database and wire every service with its collaborators."""
+    """Migrate the database and wire every service with its collaborators.
+
+    Detection decides with no model until ``start_models`` loads them; ``scorer``
+    replaces the cold scorer built from ``config.params``.
+    """
     config.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.resolved_database_url)
     migrate(engine)
     repository = Repository(engine)
     store = EventStore(config.events_dir)
-    model = WindowModel(params=config.params, version=config.model_version, score_fn=score_fn)
+    cold = VersionedScorer(version=config.model_version, scorer=scorer or WindowScorer(params=config.params))
     detection = DetectionService(
         repository=repository,
         store=store,
-        model=model,
+        cold=cold,
         runs_dir=config.runs_dir,
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
@@ -63,7 +74,6 @@ def build_services(
         config=config,
         repository=repository,
         store=store,
-        model=model,
         metrics=metrics,
         keys=KeyService(repository=repository, audit=audit),
         campaigns=CampaignService(repository=repository),
@@ -82,15 +92,16 @@ def build_services(
     )
 
 
-def create_app(config: ServiceConfig, *, score_fn: ScoreFn | None = None) -> FastAPI:
-    """The settlement API; ``score_fn`` replaces the window scorer (tests of the fail-safe path)."""
+def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> FastAPI:
+    """The settlement API; ``scorer`` replaces the cold scorer built from ``config.params``."""
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection")
-        services = build_services(config, executor=executor, metrics=metrics, score_fn=score_fn)
+        services = build_services(config, executor=executor, metrics=metrics, scorer=scorer)
         app.state.services = services
+        app.state.review = build_review(services)
         app.state.models = start_models(config, detection=services.detection)
         # the ~300k objects of the loaded libraries never die: keep full collections from
         # scanning them (a full collection over them stalled every request for 0.2 s)
@@ -112,7 +123,7 @@ def create_app(config: ServiceConfig, *, score_fn: ScoreFn | None = None) -> Fas
         description="Per post: pay, discount or hold, with reasons, exactly once, with an audit trail.",
         lifespan=lifespan,
     )
-    for module in (health, campaigns, events, detections, settlements, accounts):
+    for module in (health, campaigns, events, detections, settlements, account_risk, audit_api):
         app.include_router(module.router)
     app.include_router(models_api.router)
     app.include_router(review_router)

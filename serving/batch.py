@@ -12,15 +12,7 @@ from detectors.model import WindowScorer
 from detectors.scorer import ScoredWindow
 from features.contract import empty_rejects
 from features.dedup import distinct_engagements
-from serving.io import (
-    accounts_output,
-    engagements_output,
-    posts_output,
-    read_campaigns,
-    read_events,
-    read_posts,
-    write_parquet,
-)
+from serving.io import read_campaigns, read_events, read_posts, write_parquet, write_scored
 
 
 @dataclass(frozen=True)
@@ -63,9 +55,7 @@ def run_batch(
     scored = scorer.score_engagements(engagements, posts=posts, campaigns=campaigns, progress=notify)
     notify("write")
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
-    write_parquet(engagements_output(scored.engagements), out_dir / "engagements.parquet")
-    write_parquet(posts_output(scored.posts), out_dir / "posts.parquet")
-    write_parquet(accounts_output(scored.accounts), out_dir / "accounts.parquet")
+    write_scored(scored, out_dir)
     write_parquet(all_rejects, out_dir / "rejects.parquet")
     return BatchResult(
         scored=scored,

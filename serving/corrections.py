@@ -23,6 +23,7 @@ from serving.db.repository import Repository, as_utc, utcnow
 from serving.errors import Conflict, Invalid, NotFound
 from serving.schemas import AdjustmentIn, AdjustmentOut
 from serving.settlement import StoredAnswer
+from serving.statuses import AdjustmentKind, SettlementStatus
 
 _ZERO = Decimal("0.00")
 
@@ -89,7 +90,7 @@ class CorrectionService:
                 settlement = session.get(Settlement, settlement_id, with_for_update=True)
                 if settlement is None:
                     raise NotFound(f"no settlement {settlement_id!r}")
-                if settlement.status != "needs_signoff":
+                if settlement.status != SettlementStatus.NEEDS_SIGNOFF:
                     raise Conflict(
                         f"settlement {settlement_id} does not need a sign-off ({settlement.status})"
                     )
@@ -157,10 +158,12 @@ class CorrectionService:
             prior = [
                 a for a in self.repository.adjustments(session, settlement_id) if a.post_id == line.post_id
             ]
-            released = sum((a.amount for a in prior if a.kind == "release"), _ZERO)
-            clawed = sum((a.amount for a in prior if a.kind == "clawback"), _ZERO)
+            released = sum((a.amount for a in prior if a.kind == AdjustmentKind.RELEASE), _ZERO)
+            clawed = sum((a.amount for a in prior if a.kind == AdjustmentKind.CLAWBACK), _ZERO)
             room = (
-                line.held_amount - released if request.kind == "release" else line.payable + released - clawed
+                line.held_amount - released
+                if request.kind == AdjustmentKind.RELEASE
+                else line.payable + released - clawed
             )
             if request.amount > room:
                 raise Invalid(

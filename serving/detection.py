@@ -9,39 +9,58 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
-from detectors.scorer import window_detectors
+from detectors.scorer import ScoredWindow, ScoringParams, window_detectors
 from features.contract import clean_events
 from serving.auth import Principal
 from serving.db.models import Campaign, DetectionRun
 from serving.db.repository import Repository, as_utc, utcnow
-from serving.errors import NotFound
-from serving.model import WindowModel
+from serving.errors import NotFound, Unavailable
+from serving.io import (
+    ACCOUNT_COLUMNS,
+    ENGAGEMENT_COLUMNS,
+    ENGAGEMENT_EXTRA,
+    POST_COLUMNS,
+    POST_EXTRA,
+    accounts_output,
+    engagements_output,
+    posts_output,
+    write_scored,
+)
 from serving.schemas import DetectionOut
+from serving.scorers import ActiveModels, VersionedScorer, params_from_json, params_to_json
+from serving.statuses import RunStatus
 from serving.store import EventStore
 from serving.verdicts import events_hash
 
-VERDICT_COLUMNS = (
-    "event_id",
-    "campaign_id",
-    "post_id",
-    "creator_id",
-    "user_id",
-    "action",
-    "ts",
-    "copies",
-    "risk",
-    "invalid",
-    "reason",
-    "evidence",
-)
+# what a run's verdicts hold beyond the contract's engagements columns: settling hashes events by time
+RUN_ENGAGEMENT_EXTRA = ("ts",)
 _STEPS = ("read", *(name for name, _ in window_detectors()), "anomaly", "decide", "write")
+_RUNS_KEPT = 4
 log = logging.getLogger("cpeguard.shadow")
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """A finished run's scored window, held in memory for the requests that follow it.
+
+    ``verdicts`` are the engagements exactly as written to the run's
+    ``engagements.parquet`` (id columns as plain strings), in scoring order;
+    ``campaigns`` is the price table the run scored with.
+    """
+
+    run_id: str
+    scorer: VersionedScorer
+    verdicts: pd.DataFrame
+    posts: pd.DataFrame
+    accounts: pd.DataFrame
+    campaigns: pd.DataFrame
 
 
 class DetectionService:
@@ -52,29 +71,35 @@ class DetectionService:
         *,
         repository: Repository,
         store: EventStore,
-        model: WindowModel,
+        cold: VersionedScorer,
         runs_dir: Path,
         executor: Executor,
         sync_max_events: int,
     ) -> None:
         self.repository = repository
         self.store = store
-        self.model = model
+        # the service's own thresholds: decides until the models are loaded, and judges runs made
+        # before their params were stored
+        self.cold = cold
+        # what decides now; None until the models are loaded (start_models), swapped whole
+        self.active: ActiveModels | None = None
         self.runs_dir = runs_dir
         self.executor = executor
         self.sync_max_events = sync_max_events
         self._run_lock = threading.Lock()
+        self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._cache_lock = threading.Lock()
-        # called with a run's id when its verdicts are written, before it is marked done
-        self.done_listeners: list[Callable[[str], None]] = []
-        # a registered challenger scores the same runs in the shadow: logged, never enforced
-        self.challenger: WindowModel | None = None
-        self._run_models: dict[str, WindowModel] = {}
+        # called with a run's scored window when it is written, before the run is marked done
+        self.done_listeners: list[Callable[[ScoredRun], None]] = []
+        self._run_models: dict[str, ActiveModels] = {}
 
-    def use_models(self, champion: WindowModel, challenger: WindowModel | None) -> None:
-        """Decide with ``champion`` from the next run on; shadow it with ``challenger``."""
-        self.model, self.challenger = champion, challenger
+    def models(self) -> ActiveModels:
+        """The active models (read once: the polling thread may swap them at any moment)."""
+        active = self.active
+        if active is None:
+            raise Unavailable("no detection model is loaded yet; nothing was recorded")
+        return active
 
     def start(self, *, start: datetime, end: datetime, actor: Principal) -> DetectionOut:
         """Create a run; small periods finish before this returns, large ones run in the background."""
@@ -101,11 +126,12 @@ class DetectionService:
         """
         with self._run_lock:
             run = self.repository.covering_run(start=start, end=end)
+            champion = self.models().champion
             # no batch at all since the run (one cheap query), or none into this campaign and period
             # a run by another model than the active one is not reused: settlements name the active one
             if (
                 run is not None
-                and run.model_version == self.model.version
+                and (run.model_version, run.rules_version) == (champion.version, champion.rules_version)
                 and (
                     self.repository.last_batch_id() <= run.last_batch_id
                     or self.repository.last_batch_id(start=start, end=end, campaign_id=campaign_id)
@@ -117,49 +143,82 @@ class DetectionService:
             run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
             self.execute(run_id)
         done = self.repository.run(run_id)
-        if done is None or done.status != "done":
+        if done is None or done.status != RunStatus.DONE:
             raise RuntimeError(f"detection run {run_id} failed: {done.error if done else 'missing'}")
         return run_id
 
-    def verdicts(self, run_id: str) -> pd.DataFrame:
-        """The per-event verdicts of a finished run (cached: runs never change)."""
+    def scored(self, run_id: str) -> ScoredRun | None:
+        """The run's scored window if this process scored it recently (None after a restart)."""
         with self._cache_lock:
+            return self._scored.get(run_id)
+
+    def verdicts(self, run_id: str) -> pd.DataFrame:
+        """The per-event verdicts of a finished run: in memory, or read once from its folder."""
+        with self._cache_lock:
+            if run_id in self._scored:
+                return self._scored[run_id].verdicts
             if run_id in self._cache:
                 self._cache.move_to_end(run_id)
                 return self._cache[run_id]
         frame = pd.read_parquet(self.runs_dir / run_id / "engagements.parquet")
         with self._cache_lock:
             self._cache[run_id] = frame
-            while len(self._cache) > 4:
+            while len(self._cache) > _RUNS_KEPT:
                 self._cache.popitem(last=False)
         return frame
 
     def accounts(self, run_id: str) -> pd.DataFrame:
         """The accounts a finished run scored."""
+        kept = self.scored(run_id)
+        if kept is not None:
+            return kept.accounts
         return pd.read_parquet(self.runs_dir / run_id / "accounts.parquet")
+
+    def params(self, run_id: str) -> ScoringParams:
+        """The thresholds the run scored and decided with.
+
+        Runs made before their params were stored are judged by a scorer of the
+        same rules version (the active ones, or the service's own), else by the service's.
+        """
+        kept = self.scored(run_id)
+        if kept is not None:
+            return kept.scorer.params
+        run = self.repository.run(run_id)
+        if run is not None and run.params:
+            return params_from_json(run.params)
+        active = self.active
+        known = [self.cold] if active is None else [active.champion, active.challenger, self.cold]
+        same = [
+            s for s in known if s is not None and run is not None and s.rules_version == run.rules_version
+        ]
+        return (same[0] if same else self.cold).params
 
     def execute(self, run_id: str) -> None:
         """Score the run's period and write its verdicts; failures are recorded on the run."""
         run = self.repository.run(run_id)
         if run is None:
             return
-        self.repository.update_run(run_id, status="running", step="read")
+        self.repository.update_run(run_id, status=RunStatus.RUNNING, step="read")
         try:
-            summary, input_hash = self._score(run)
+            scored, summary, input_hash = self._score(run)
         except Exception as error:
             self.repository.update_run(
-                run_id, status="failed", error=f"{type(error).__name__}: {error}"[:2000], finished_at=utcnow()
+                run_id,
+                status=RunStatus.FAILED,
+                error=f"{type(error).__name__}: {error}"[:2000],
+                finished_at=utcnow(),
             )
             return
+        self._keep(scored)
         # before "done" is visible, so the first settlement after it finds the caches ready
         for listener in self.done_listeners:
             try:
-                listener(run_id)
+                listener(scored)
             except Exception:  # a listener only prepares caches; the verdicts are written
                 logging.getLogger(__name__).exception("listener of detection run %s failed", run_id)
         self.repository.update_run(
             run_id,
-            status="done",
+            status=RunStatus.DONE,
             step="done",
             progress=1.0,
             input_hash=input_hash,
@@ -175,29 +234,37 @@ class DetectionService:
         with self._cache_lock:
             for run_id in failed:
                 self._cache.pop(run_id, None)
+                self._scored.pop(run_id, None)
         return failed
 
     def campaigns_frame(self) -> pd.DataFrame:
         """Registered campaigns in the contract's campaigns columns (the scorer's price table)."""
         return campaigns_frame(self.repository.campaigns())
 
+    def _keep(self, scored: ScoredRun) -> None:
+        with self._cache_lock:
+            self._scored[scored.run_id] = scored
+            while len(self._scored) > _RUNS_KEPT:
+                self._scored.popitem(last=False)
+
     def _create(self, *, start: datetime, end: datetime, n_events: int, actor: Principal) -> str:
         run_id = f"det_{uuid.uuid4().hex}"
-        model = self.model
-        self._run_models[run_id] = model
+        active = self.models()
+        self._run_models[run_id] = active
         with self.repository.session() as session:
             session.add(
                 DetectionRun(
                     id=run_id,
                     period_start=start,
                     period_end=end,
-                    status="queued",
+                    status=RunStatus.QUEUED,
                     step="",
                     progress=0.0,
                     n_events=n_events,
                     last_batch_id=self.repository.last_batch_id(),
-                    model_version=model.version,
-                    rules_version=model.rules_version,
+                    model_version=active.champion.version,
+                    rules_version=active.champion.rules_version,
+                    params=params_to_json(active.champion.params),
                     input_hash="",
                     summary="{}",
                     error="",
@@ -215,50 +282,37 @@ class DetectionService:
             )
         return run_id
 
-    def _score(self, run: DetectionRun) -> tuple[dict[str, int | float | str], str]:
+    def _score(self, run: DetectionRun) -> tuple[ScoredRun, dict[str, int | float | str], str]:
         start, end = as_utc(run.period_start), as_utc(run.period_end)
-        model = self._run_models.pop(run.id, self.model)
+        active = self._run_models.pop(run.id, None) or self.models()
         raw = self.store.read(start=start, end=end)
         out_dir = self.runs_dir / run.id
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)  # the challenger's shadow may write first
+        campaigns = self.campaigns_frame()
         if raw.empty:
-            empty = pd.DataFrame({c: pd.Series(dtype="str") for c in VERDICT_COLUMNS})
-            empty.to_parquet(out_dir / "engagements.parquet", index=False)
-            pd.DataFrame({"account_id": [], "role": [], "risk": [], "flagged": [], "reasons": []}).to_parquet(
-                out_dir / "accounts.parquet", index=False
+            write_scored(_empty_window(), out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
+            scored = _scored_run(run.id, active.champion, _empty_window(), campaigns)
+            return (
+                scored,
+                {"n_events": 0, "n_invalid": 0, "n_posts": 0, "n_flagged_accounts": 0},
+                events_hash(raw),
             )
-            return {"n_events": 0, "n_invalid": 0, "n_posts": 0, "n_flagged_accounts": 0}, events_hash(raw)
         events = clean_events(raw, source="event store").frame
 
         def progress(step: str) -> None:
             position = _STEPS.index(step) if step in _STEPS else 0
             self.repository.update_run(run.id, step=step, progress=round(position / len(_STEPS), 3))
 
-        campaigns = self.campaigns_frame()
-        scored = model.score(events, campaigns=campaigns, progress=progress)
-        challenger = self.challenger
-        if challenger is not None and challenger.version != model.version:
-            self.executor.submit(self._shadow, run.id, events, campaigns, scored.posts, model, challenger)
+        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
+        challenger = active.challenger
+        if challenger is not None and challenger.version != active.champion.version:
+            self.executor.submit(
+                self._shadow, run.id, events, campaigns, window.posts, active.champion, challenger
+            )
         progress("write")
-        verdicts = scored.engagements[list(VERDICT_COLUMNS)].copy()
-        for column in verdicts.columns:
-            if isinstance(verdicts[column].dtype, pd.CategoricalDtype):
-                verdicts[column] = verdicts[column].astype("str")
-        verdicts.to_parquet(out_dir / "engagements.parquet", index=False)
-        accounts = scored.accounts.copy()
-        accounts.to_parquet(out_dir / "accounts.parquet", index=False)
-        decisions = scored.posts["decision"].value_counts()
-        summary: dict[str, int | float | str] = {
-            "n_events": len(events),
-            "n_engagements": len(verdicts),
-            "n_invalid": int(verdicts["invalid"].sum()),
-            "n_posts": len(scored.posts),
-            "n_flagged_accounts": int(accounts["flagged"].sum()),
-            **{f"posts_{k}": int(v) for k, v in decisions.items()},
-        }
-        if scored.unavailable_signals:
-            summary["signals_not_used"] = "; ".join(scored.unavailable_signals)
-        return summary, events_hash(raw)
+        write_scored(window, out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
+        scored = _scored_run(run.id, active.champion, window, campaigns)
+        return scored, _summary(scored, n_events=len(events), window=window), events_hash(raw)
 
     def _shadow(
         self,
@@ -266,12 +320,12 @@ class DetectionService:
         events: pd.DataFrame,
         campaigns: pd.DataFrame,
         decided: pd.DataFrame,
-        champion: WindowModel,
-        challenger: WindowModel,
+        champion: VersionedScorer,
+        challenger: VersionedScorer,
     ) -> None:
         """Score a run again with the challenger; log and keep per-creator payout differences."""
         try:
-            diff = shadow_differences(decided, challenger.score(events, campaigns=campaigns).posts)
+            diff = shadow_differences(decided, challenger.scorer.score(events, campaigns=campaigns).posts)
             diff.to_parquet(self.runs_dir / run_id / "shadow.parquet", index=False)
         except Exception:
             log.exception("shadow: challenger %s failed on run %s", challenger.version, run_id)
@@ -295,6 +349,50 @@ class DetectionService:
                 row.challenger_payable,
                 row.change,
             )
+
+
+def _empty_window() -> ScoredWindow:
+    """What a run over a period without events decided: nothing, in the outputs' columns."""
+    engagement_columns = (*ENGAGEMENT_COLUMNS, *ENGAGEMENT_EXTRA, *RUN_ENGAGEMENT_EXTRA)
+    return ScoredWindow(
+        engagements=pd.DataFrame({c: pd.Series(dtype="str") for c in engagement_columns}),
+        posts=pd.DataFrame({c: pd.Series(dtype="str") for c in (*POST_COLUMNS, *POST_EXTRA)}),
+        accounts=pd.DataFrame({c: pd.Series(dtype="str") for c in ACCOUNT_COLUMNS}),
+        detections=(),
+    )
+
+
+def _scored_run(
+    run_id: str, scorer: VersionedScorer, window: ScoredWindow, campaigns: pd.DataFrame
+) -> ScoredRun:
+    """The run's window as written, id columns decoded to plain strings as Parquet holds them."""
+    verdicts = engagements_output(window.engagements, extra=RUN_ENGAGEMENT_EXTRA)
+    for column in verdicts.columns:
+        if isinstance(verdicts[column].dtype, pd.CategoricalDtype):
+            verdicts[column] = verdicts[column].astype("str")
+    return ScoredRun(
+        run_id=run_id,
+        scorer=scorer,
+        verdicts=verdicts,
+        posts=posts_output(window.posts),
+        accounts=accounts_output(window.accounts),
+        campaigns=campaigns,
+    )
+
+
+def _summary(scored: ScoredRun, *, n_events: int, window: ScoredWindow) -> dict[str, int | float | str]:
+    decisions = scored.posts["decision"].value_counts()
+    summary: dict[str, int | float | str] = {
+        "n_events": n_events,
+        "n_engagements": len(scored.verdicts),
+        "n_invalid": int(scored.verdicts["invalid"].sum()),
+        "n_posts": len(scored.posts),
+        "n_flagged_accounts": int(scored.accounts["flagged"].sum()),
+        **{f"posts_{k}": int(v) for k, v in decisions.items()},
+    }
+    if window.unavailable_signals:
+        summary["signals_not_used"] = "; ".join(window.unavailable_signals)
+    return summary
 
 
 def shadow_differences(champion_posts: pd.DataFrame, challenger_posts: pd.DataFrame) -> pd.DataFrame:
@@ -333,7 +431,7 @@ def campaigns_frame(campaigns: Iterable[Campaign]) -> pd.DataFrame:
 def _run_out(run: DetectionRun) -> DetectionOut:
     return DetectionOut(
         run_id=run.id,
-        status=run.status,  # type: ignore[arg-type]
+        status=run.status,
         step=run.step,
         progress=run.progress,
         period_start=as_utc(run.period_start),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from detectors.scorer import ScoredWindow
 from features.contract import Cleaned, ContractError, clean_campaigns, clean_events, clean_posts
 from features.dedup import CATEGORICAL_COLUMNS
 
@@ -85,14 +87,18 @@ def write_parquet(frame: pd.DataFrame, path: Path, *, rows_per_group: int = 500_
     decoded strings never all sit in memory at once.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    # one schema from the whole frame: a group whose text column is all empty still fits it
-    inferred = pa.Schema.from_pandas(frame, preserve_index=False)
-    schema = pa.schema(
-        [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in inferred]
-    )
-    with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, max(len(frame), 1), rows_per_group):
-            writer.write_table(_plain_table(frame.iloc[start : start + rows_per_group]).cast(schema))
+    with warnings.catch_warnings():
+        # pyarrow reads a time-zoned column's ``.values`` (pandas deprecates that); the type
+        # it infers keeps the zone
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
+        # one schema from the whole frame: a group whose text column is all empty still fits it
+        inferred = pa.Schema.from_pandas(frame, preserve_index=False)
+        schema = pa.schema(
+            [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in inferred]
+        )
+        with pq.ParquetWriter(path, schema) as writer:
+            for start in range(0, max(len(frame), 1), rows_per_group):
+                writer.write_table(_plain_table(frame.iloc[start : start + rows_per_group]).cast(schema))
 
 
 def _plain_table(frame: pd.DataFrame) -> pa.Table:
@@ -106,9 +112,21 @@ def _plain_table(frame: pd.DataFrame) -> pa.Table:
     return pa.table(columns, names=table.column_names).replace_schema_metadata(None)
 
 
-def engagements_output(engagements: pd.DataFrame) -> pd.DataFrame:
-    """The contract's engagements.parquet columns (plus additive extras)."""
-    return _plain(engagements[list(ENGAGEMENT_COLUMNS + ENGAGEMENT_EXTRA)])
+def write_scored(scored: ScoredWindow, out_dir: Path, *, engagement_extra: tuple[str, ...] = ()) -> None:
+    """Write a scored window's engagements, posts and accounts into ``out_dir`` as the contract says.
+
+    ``engagement_extra`` names further engagement columns to keep (a detection run keeps ``ts``).
+    """
+    write_parquet(
+        engagements_output(scored.engagements, extra=engagement_extra), out_dir / "engagements.parquet"
+    )
+    write_parquet(posts_output(scored.posts), out_dir / "posts.parquet")
+    write_parquet(accounts_output(scored.accounts), out_dir / "accounts.parquet")
+
+
+def engagements_output(engagements: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The contract's engagements.parquet columns (plus additive extras, and ``extra``)."""
+    return _plain(engagements[list(ENGAGEMENT_COLUMNS + ENGAGEMENT_EXTRA + extra)])
 
 
 def posts_output(posts: pd.DataFrame) -> pd.DataFrame:

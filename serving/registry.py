@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from detectors.model import WindowScorer
 from serving.auth import Principal
-from serving.model import WindowModel
+from serving.scorers import COLD, REGISTRY, ActiveModels, VersionedScorer
 
 if TYPE_CHECKING:
     from serving.config import ServiceConfig
@@ -19,16 +17,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cpeguard.models")
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-
-
-@dataclass(frozen=True)
-class ActiveModels:
-    """What detection uses now: the model that decides and the one that only shadows it."""
-
-    champion: str
-    challenger: str | None
-    rules_version: str
-    source: str
 
 
 def store_exists(uri: str) -> bool:
@@ -68,30 +56,25 @@ class Registry:
                 continue
         return found
 
-    def load(self, version: str) -> WindowScorer:
-        """The scorer of one registered version."""
-        import mlflow.pyfunc
+    def load(self, version: str) -> VersionedScorer:
+        """The scorer of one registered version, named ``<model>/<version>``."""
+        from detectors.mlflow_model import load_scorer
 
-        from detectors.mlflow_model import ScorerModel
-
-        self._client()
-        wrapped = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}").unwrap_python_model()
-        if not isinstance(wrapped, ScorerModel):
-            raise TypeError(f"models:/{self.model_name}/{version} is not a cpeguard scorer")
-        return wrapped.scorer
-
-    def window_model(self, version: str) -> WindowModel:
-        """A registered version as the service's window model, named ``<model>/<version>``."""
-        scorer = self.load(version)
-        return WindowModel(
-            params=scorer.params, version=f"{self.model_name}/{version}", score_fn=scorer.score_fn
-        )
+        scorer = load_scorer(f"models:/{self.model_name}/{version}", tracking_uri=self.uri)
+        return VersionedScorer(version=f"{self.model_name}/{version}", scorer=scorer)
 
 
 class ModelManager:
-    """Keeps detection on the registry's champion (cold scoring without one) and the challenger beside it."""
+    """Keeps detection on the registry's champion (cold scoring without one) and the challenger beside it.
 
-    def __init__(self, *, detection: DetectionService, cold: WindowModel, registry: Registry | None) -> None:
+    The active models are one immutable ``ActiveModels`` on ``detection.active``: a reload
+    builds the new pair and swaps it in with one assignment, so a run, a settlement or
+    ``/readyz`` reading it sees either the old pair or the new one, never half of each.
+    """
+
+    def __init__(
+        self, *, detection: DetectionService, cold: VersionedScorer, registry: Registry | None
+    ) -> None:
         self.detection = detection
         self.cold = cold
         self.registry = registry
@@ -99,16 +82,12 @@ class ModelManager:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if detection.active is None:
+            detection.active = ActiveModels(champion=cold, challenger=None, source=COLD)
 
     def active(self) -> ActiveModels:
         """The models detection uses now."""
-        challenger = self.detection.challenger
-        return ActiveModels(
-            champion=self.detection.model.version,
-            challenger=challenger.version if challenger is not None else None,
-            rules_version=self.detection.model.rules_version,
-            source="registry" if CHAMPION in self._loaded else "cold",
-        )
+        return self.detection.models()
 
     def reload(self, *, actor: Principal | None = None) -> ActiveModels:
         """Load what the aliases point at now (only what changed); errors leave the models as they were.
@@ -124,26 +103,24 @@ class ModelManager:
                     self._audit(actor, before, before)
                 return before
             assert self.registry is not None or not wanted
-            champion = (
-                self.registry.window_model(wanted[CHAMPION])
+            after = ActiveModels(
+                champion=self.registry.load(wanted[CHAMPION])
                 if self.registry is not None and CHAMPION in wanted
-                else self.cold
-            )
-            challenger = (
-                self.registry.window_model(wanted[CHALLENGER])
+                else self.cold,
+                challenger=self.registry.load(wanted[CHALLENGER])
                 if self.registry is not None
                 and CHALLENGER in wanted
                 and wanted[CHALLENGER] != wanted.get(CHAMPION)
-                else None
+                else None,
+                source=REGISTRY if CHAMPION in wanted else COLD,
             )
-            self.detection.use_models(champion, challenger)
+            self.detection.active = after
             self._loaded = wanted
             log.info(
                 "models: champion %s, challenger %s",
-                champion.version,
-                challenger.version if challenger else "none",
+                after.champion.version,
+                after.challenger.version if after.challenger else "none",
             )
-            after = self.active()
             self._audit(actor, before, after)
             return after
 
@@ -157,10 +134,10 @@ class ModelManager:
                 action="models.reload",
                 target=self.registry.model_name if self.registry is not None else "cold",
                 detail={
-                    "champion": after.champion,
-                    "challenger": after.challenger,
-                    "previous_champion": before.champion,
-                    "previous_challenger": before.challenger,
+                    "champion": after.champion.version,
+                    "challenger": _version(after.challenger),
+                    "previous_champion": before.champion.version,
+                    "previous_challenger": _version(before.challenger),
                 },
             )
 
@@ -186,6 +163,10 @@ class ModelManager:
             self._thread.join(timeout=5)
 
 
+def _version(scorer: VersionedScorer | None) -> str | None:
+    return scorer.version if scorer is not None else None
+
+
 def start_models(config: ServiceConfig, *, detection: DetectionService) -> ModelManager:
     """Load the champion (and challenger) at start and poll for alias moves; cold scoring without them.
 
@@ -195,7 +176,7 @@ def start_models(config: ServiceConfig, *, detection: DetectionService) -> Model
     registry = (
         Registry(config.tracking_uri, model_name=config.registered_model) if config.tracking_uri else None
     )
-    manager = ModelManager(detection=detection, cold=detection.model, registry=registry)
+    manager = ModelManager(detection=detection, cold=detection.cold, registry=registry)
     try:
         manager.reload()
     except Exception:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from serving.statuses import AdjustmentKind, Decision, RunStatus, SettlementStatus
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
@@ -164,7 +166,7 @@ class DetectionOut(BaseModel):
     """A detection run: its status, progress and, when done, summary."""
 
     run_id: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: RunStatus
     step: str
     progress: float
     period_start: datetime
@@ -202,7 +204,7 @@ class PostLine(BaseModel):
     creator_id: str
     claimed: int
     valid: int
-    decision: Literal["pay", "discount", "hold"]
+    decision: Decision
     claimed_amount: Money
     payable: Money
     held_amount: Money
@@ -228,7 +230,7 @@ class SettlementOut(BaseModel):
     period_start: datetime
     period_end: datetime
     currency: str
-    status: Literal["settled", "needs_signoff"]
+    status: SettlementStatus
     needs_signoff: bool
     detection_run_id: str | None
     model_version: str
@@ -252,7 +254,7 @@ class AdjustmentIn(_Strict):
         },
     )
     post_id: Id
-    kind: Literal["release", "clawback"]
+    kind: AdjustmentKind
     amount: Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
     reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 

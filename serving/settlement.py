@@ -20,12 +20,13 @@ from features.schema import PAID_ACTIONS
 from serving.auth import Principal
 from serving.db.models import Campaign, DetectionRun, Settlement
 from serving.db.repository import Repository, as_utc, utcnow
-from serving.detection import DetectionService, campaigns_frame, to_decimal
+from serving.detection import DetectionService, ScoredRun, campaigns_frame, to_decimal
 from serving.errors import Conflict, NotFound, Unavailable
 from serving.metrics import Metrics
 from serving.schemas import PostLine, SettlementIn, SettlementOut, Totals
+from serving.statuses import Decision, RunStatus, SettlementStatus
 from serving.store import EventStore
-from serving.verdicts import RunVerdicts, VerdictIndex, events_hash
+from serving.verdicts import RunVerdicts, VerdictIndex, Window, events_hash
 
 DETECTION_UNAVAILABLE = "detection_unavailable"
 _ZERO = Decimal("0.00")
@@ -105,14 +106,14 @@ class SettlementService:
         self._covered: dict[tuple[str, str], bool] = {}
         detection.done_listeners.append(self.prepare)
 
-    def prepare(self, run_id: str) -> None:
+    def prepare(self, scored: ScoredRun) -> None:
         """Index a finished run's verdicts for settling and check them against the stored events.
 
-        Called when the run's verdicts are written, so the first settlement after the run
-        pays for neither (see ``_covers``).
+        Called with the run's window in memory when its verdicts are written, so the first
+        settlement after the run pays for neither (see ``_covers``) and nothing is read back.
         """
-        indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
-        run = self.repository.run(run_id)
+        indexed = self.verdict_index.get(scored.run_id, lambda: scored.verdicts)
+        run = self.repository.run(scored.run_id)
         if run is None:
             return
         for campaign_id in indexed.campaign_ids():
@@ -182,8 +183,7 @@ class SettlementService:
         return None
 
     def _decide(self, campaign: Campaign, start: datetime, end: datetime, actor: Principal) -> _Decided:
-        model = self.detection.model
-        params = model.params
+        champion = self.detection.models().champion
         prices = campaigns_frame([campaign])
         campaign_id = campaign.campaign_id
         if not self.repository.has_events(start=start, end=end, campaign_id=campaign_id):
@@ -192,19 +192,59 @@ class SettlementService:
                 run_id=None,
                 input_hash=events_hash(pd.DataFrame()),
                 n_events=0,
-                model_version=model.version,
-                rules_version=model.rules_version,
+                model_version=champion.version,
+                rules_version=champion.rules_version,
             )
         try:
-            run_id = self.detection.current_run(start=start, end=end, campaign_id=campaign_id, actor=actor)
-            indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
-            window = indexed.window(
-                campaign_id, start, end, prices=prices, default_unit_price=params.default_unit_price
+            run_id, window, posts = self._decide_by_run(campaign_id, start, end, prices, actor)
+        except Exception:
+            # fail safe: without a verdict nothing is paid; everything waits for a human
+            try:
+                events = self.store.read(start=start, end=end, campaign_id=campaign_id)
+            except OSError:
+                raise Unavailable("event store unavailable; nothing was recorded") from None
+            posts = _held_for_review(events, prices, default_unit_price=champion.params.default_unit_price)
+            return _Decided(
+                posts=posts,
+                run_id=None,
+                input_hash=events_hash(events),
+                n_events=len(events),
+                model_version=champion.version,
+                rules_version=champion.rules_version,
             )
-            if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
-                self.repository.count_events(start=start, end=end, campaign_id=campaign_id)
-            ):
-                raise RuntimeError("detection verdicts do not cover every event of the period")
+        run = self._runs.get(run_id) or self.repository.run(run_id)
+        return _Decided(
+            posts=posts,
+            run_id=run_id,
+            input_hash=window.input_hash,
+            n_events=len(window.verdicts),
+            model_version=run.model_version if run is not None else champion.version,
+            rules_version=run.rules_version if run is not None else champion.rules_version,
+        )
+
+    def _decide_by_run(
+        self, campaign_id: str, start: datetime, end: datetime, prices: pd.DataFrame, actor: Principal
+    ) -> tuple[str, Window, pd.DataFrame]:
+        """The covering run, the campaign's window of its verdicts, and the posts decided on it."""
+        run_id = self.detection.current_run(start=start, end=end, campaign_id=campaign_id, actor=actor)
+        # the run's own thresholds: the settlement names its model and rules version
+        params = self.detection.params(run_id)
+        indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
+        window = indexed.window(
+            campaign_id, start, end, prices=prices, default_unit_price=params.default_unit_price
+        )
+        if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
+            self.repository.count_events(start=start, end=end, campaign_id=campaign_id)
+        ):
+            raise RuntimeError("detection verdicts do not cover every event of the period")
+        scored = self.detection.scored(run_id)
+        run = self._runs.get(run_id) or self.repository.run(run_id)
+        posts = (
+            decided_in_scoring(scored, run, indexed, window, (start, end), prices)
+            if scored is not None and run is not None
+            else None
+        )
+        if posts is None:
             posts = decide_posts(
                 window.verdicts,
                 price=window.price,
@@ -213,30 +253,7 @@ class SettlementService:
                 review_risk=params.review_risk,
                 invalid_risk=params.invalid_risk,
             )
-        except Exception:
-            # fail safe: without a verdict nothing is paid; everything waits for a human
-            try:
-                events = self.store.read(start=start, end=end, campaign_id=campaign_id)
-            except OSError:
-                raise Unavailable("event store unavailable; nothing was recorded") from None
-            posts = _held_for_review(events, prices, default_unit_price=params.default_unit_price)
-            return _Decided(
-                posts=posts,
-                run_id=None,
-                input_hash=events_hash(events),
-                n_events=len(events),
-                model_version=model.version,
-                rules_version=model.rules_version,
-            )
-        run = self._runs.get(run_id) or self.repository.run(run_id)
-        return _Decided(
-            posts=posts,
-            run_id=run_id,
-            input_hash=window.input_hash,
-            n_events=len(window.verdicts),
-            model_version=run.model_version if run is not None else model.version,
-            rules_version=run.rules_version if run is not None else model.rules_version,
-        )
+        return run_id, window, posts
 
     def _covers(self, run_id: str, indexed: RunVerdicts, campaign_id: str) -> bool:
         """Whether the run's verdicts are exactly the campaign's stored events, in any window.
@@ -249,7 +266,7 @@ class SettlementService:
         run = self._runs.get(run_id)
         if run is None:
             run = self.repository.run(run_id)
-            if run is None or run.status != "done":
+            if run is None or run.status != RunStatus.DONE:
                 return False
             self._runs[run_id] = run
         if self.repository.last_batch_id() > run.last_batch_id:
@@ -281,7 +298,7 @@ class SettlementService:
             period_start=start,
             period_end=end,
             currency=campaign.currency,
-            status="needs_signoff" if needs_signoff else "settled",
+            status=SettlementStatus.NEEDS_SIGNOFF if needs_signoff else SettlementStatus.SETTLED,
             needs_signoff=needs_signoff,
             detection_run_id=decided.run_id,
             model_version=decided.model_version,
@@ -351,6 +368,40 @@ class SettlementService:
             )
 
 
+def decided_in_scoring(
+    scored: ScoredRun,
+    run: DetectionRun,
+    indexed: RunVerdicts,
+    window: Window,
+    period: tuple[datetime, datetime],
+    prices: pd.DataFrame,
+) -> pd.DataFrame | None:
+    """The campaign's posts as scoring decided them, if deciding ``window`` again gives the same numbers.
+
+    None otherwise (the caller then decides the window). The same numbers need the same
+    input, thresholds and sums: the window is the run's whole period of the campaign
+    (``prices``' one campaign), the run scored it with the campaign's current prices, the
+    settlement decides with the run's params (``DetectionService.params``), the campaign's
+    posts share no post_id with each other or another campaign (reasons are gathered per
+    post_id), and its verdicts are in scoring's row order (each post's sums add the same
+    floats in the same order).
+    """
+    campaign_id = str(prices["campaign_id"].iloc[0])
+    if period != (as_utc(run.period_start), as_utc(run.period_end)):
+        return None
+    if len(window.verdicts) != indexed.campaign_size(campaign_id) or not indexed.in_given_order(campaign_id):
+        return None
+    priced = scored.campaigns.loc[scored.campaigns["campaign_id"] == campaign_id].reset_index(drop=True)
+    if not priced.equals(prices.reset_index(drop=True)):
+        return None
+    post_ids = scored.posts["post_id"].astype("str")
+    is_mine = (scored.posts["campaign_id"].astype("str") == campaign_id).to_numpy()
+    mine = post_ids[is_mine]
+    if mine.duplicated().any() or mine.isin(post_ids[~is_mine]).any():
+        return None
+    return scored.posts.loc[is_mine].reset_index(drop=True)
+
+
 def _request_hash(campaign_id: str, start: datetime, end: datetime) -> str:
     return hashlib.sha256(f"{campaign_id}\x1f{start.isoformat()}\x1f{end.isoformat()}".encode()).hexdigest()
 
@@ -411,7 +462,7 @@ def _held_for_review(
         .reset_index()
     )
     posts["valid"] = 0
-    posts["decision"] = "hold"
+    posts["decision"] = Decision.HOLD.value
     posts["payable"] = 0.0
     posts["held_amount"] = posts["claimed_amount"]
     posts["reasons"] = DETECTION_UNAVAILABLE

@@ -102,6 +102,7 @@ class RunVerdicts:
         ts_ns = _ts_ns(verdicts["ts"]) if len(verdicts) else np.zeros(0, dtype=np.int64)
         order = _order(verdicts, ts_ns, by_campaign=True) if len(verdicts) else np.zeros(0, dtype=np.int64)
         frame = verdicts.iloc[order].reset_index(drop=True)
+        self._positions = order  # row i came from row positions[i] of ``verdicts``
         self.ts_ns = ts_ns[order]
         self.lines = _lines(frame, self.ts_ns) if len(order) else _Lines(memoryview(b""), np.zeros(1))
         campaigns = frame["campaign_id"].astype("str").to_numpy(dtype=object)
@@ -124,6 +125,11 @@ class RunVerdicts:
         """How many verdicts the run has for the campaign."""
         low, high = self._campaigns.get(campaign_id, (0, 0))
         return high - low
+
+    def in_given_order(self, campaign_id: str) -> bool:
+        """Whether the campaign's verdicts keep the order they were given in (scoring's order)."""
+        low, high = self._campaigns.get(campaign_id, (0, 0))
+        return bool(np.all(np.diff(self._positions[low:high]) > 0))
 
     def window(
         self,

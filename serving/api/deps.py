@@ -1,4 +1,4 @@
-"""Dependencies of the routes, as Annotated aliases."""
+"""Dependencies of the routes, as Annotated aliases: one per service, built at startup by the lifespan."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from serving.accounts import AccountService
+from serving.account_risk import AccountService
 from serving.audit import AuditLog
 from serving.auth import Principal, Role
 from serving.campaigns import CampaignService
@@ -21,19 +21,17 @@ from serving.detection import DetectionService
 from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
-from serving.model import WindowModel
 from serving.settlement import SettlementService
 from serving.store import EventStore
 
 
 @dataclass(frozen=True)
 class Services:
-    """Everything the lifespan built, kept on ``app.state.services``."""
+    """Everything the lifespan built, kept on ``app.state.services``; routes take one service each."""
 
     config: ServiceConfig
     repository: Repository
     store: EventStore
-    model: WindowModel
     metrics: Metrics
     keys: KeyService
     campaigns: CampaignService
@@ -45,19 +43,90 @@ class Services:
     audit: AuditLog
 
 
-async def get_services(request: Request) -> Services:
-    """The app's services."""
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+def get_config(request: Request) -> ServiceConfig:
+    """The service's configuration."""
+    return _services(request).config
+
+
+def get_repository(request: Request) -> Repository:
+    """The database's queries (readiness only: routes go through a service)."""
+    return _services(request).repository
+
+
+def get_store(request: Request) -> EventStore:
+    """The Parquet event store."""
+    return _services(request).store
+
+
+def get_metrics(request: Request) -> Metrics:
+    """The Prometheus metrics."""
+    return _services(request).metrics
+
+
+def get_keys(request: Request) -> KeyService:
+    """API keys."""
+    return _services(request).keys
+
+
+def get_campaigns(request: Request) -> CampaignService:
+    """Campaign terms."""
+    return _services(request).campaigns
+
+
+def get_ingest(request: Request) -> IngestService:
+    """Event ingestion."""
+    return _services(request).ingest
+
+
+def get_detection(request: Request) -> DetectionService:
+    """Detection runs and the active models."""
+    return _services(request).detection
+
+
+def get_settlements(request: Request) -> SettlementService:
+    """Settlements."""
+    return _services(request).settlements
+
+
+def get_accounts(request: Request) -> AccountService:
+    """Account look-ups."""
+    return _services(request).accounts
+
+
+def get_corrections(request: Request) -> CorrectionService:
+    """Adjustments and sign-offs."""
+    return _services(request).corrections
+
+
+def get_audit(request: Request) -> AuditLog:
+    """The audit log."""
+    return _services(request).audit
+
+
+ConfigDep = Annotated[ServiceConfig, Depends(get_config)]
+RepositoryDep = Annotated[Repository, Depends(get_repository)]
+StoreDep = Annotated[EventStore, Depends(get_store)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+KeysDep = Annotated[KeyService, Depends(get_keys)]
+CampaignsDep = Annotated[CampaignService, Depends(get_campaigns)]
+IngestDep = Annotated[IngestService, Depends(get_ingest)]
+DetectionDep = Annotated[DetectionService, Depends(get_detection)]
+SettlementsDep = Annotated[SettlementService, Depends(get_settlements)]
+AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+CorrectionsDep = Annotated[CorrectionService, Depends(get_corrections)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `cpeguard keys create`")
 
 
 async def get_principal(
     request: Request,
-    services: ServicesDep,
+    keys: KeysDep,
+    audit: AuditDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the bearer key; 401 without a valid one.
@@ -69,14 +138,13 @@ async def get_principal(
         raise HTTPException(
             401, "missing API key: send Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"}
         )
-    keys = services.keys
     principal = keys.cached(credentials.credentials)
     if principal is None:
         principal = await run_in_threadpool(keys.lookup, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
-    if services.audit.pending >= services.audit.max_pending:
-        await run_in_threadpool(services.audit.flush)  # the writer is behind: catch up off the loop
+    if audit.pending >= audit.max_pending:
+        await run_in_threadpool(audit.flush)  # the writer is behind: catch up off the loop
     keys.record_use(principal, method=request.method, path=request.url.path)
     return principal
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from serving.api.deps import AnyKey, BillingKey, ServicesDep
+from serving.api.deps import AnyKey, BillingKey, DetectionDep
 from serving.schemas import DetectionIn, DetectionOut
+from serving.statuses import RunStatus
 
 router = APIRouter(prefix="/v1/detections", tags=["detections"])
 
@@ -14,16 +15,16 @@ router = APIRouter(prefix="/v1/detections", tags=["detections"])
     "", status_code=201, responses={202: {"model": DetectionOut, "description": "running in the background"}}
 )
 def post_detection(
-    request: DetectionIn, principal: BillingKey, services: ServicesDep, response: Response
+    request: DetectionIn, principal: BillingKey, detection: DetectionDep, response: Response
 ) -> DetectionOut:
     """Run detection over every campaign's events in a period; long runs continue in the background."""
-    run = services.detection.start(start=request.period_start, end=request.period_end, actor=principal)
-    if run.status in ("queued", "running"):
+    run = detection.start(start=request.period_start, end=request.period_end, actor=principal)
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
         response.status_code = 202
     return run
 
 
 @router.get("/{run_id}")
-def get_detection(run_id: str, principal: AnyKey, services: ServicesDep) -> DetectionOut:
+def get_detection(run_id: str, principal: AnyKey, detection: DetectionDep) -> DetectionOut:
     """A detection run's status, progress and summary."""
-    return services.detection.status(run_id)
+    return detection.status(run_id)

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from serving.api.deps import BillingKey, ServicesDep
+from serving.api.deps import BillingKey, ConfigDep, IngestDep
 from serving.errors import Invalid, PayloadTooLarge
 from serving.schemas import EventsBatch, IngestOut
 
@@ -32,13 +32,15 @@ _BODY = {
 
 
 @router.post("/events", openapi_extra=_BODY, responses={413: {"description": "body or batch too large"}})
-async def post_events(request: Request, principal: BillingKey, services: ServicesDep) -> IngestOut:
+async def post_events(
+    request: Request, principal: BillingKey, config: ConfigDep, ingest: IngestDep
+) -> IngestOut:
     """Ingest events: accepted, duplicates (counted once) and rejected rows with row, field and reason.
 
     Send ``{"events": [...]}`` as JSON, or a ``.parquet``/``.csv`` file as the multipart field ``file``.
     Re-sending the same events changes nothing.
     """
-    limit = services.config.max_body_bytes
+    limit = config.max_body_bytes
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         async with request.form(max_files=1, max_part_size=limit) as form:
             upload = form.get("file")
@@ -48,7 +50,7 @@ async def post_events(request: Request, principal: BillingKey, services: Service
             if len(data) > limit:
                 raise PayloadTooLarge(f"file is larger than {limit} bytes")
             name = upload.filename or "upload"
-        return await run_in_threadpool(services.ingest.ingest_file, filename=name, data=data, actor=principal)
+        return await run_in_threadpool(ingest.ingest_file, filename=name, data=data, actor=principal)
     body = await request.body()
     if len(body) > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes")
@@ -57,4 +59,4 @@ async def post_events(request: Request, principal: BillingKey, services: Service
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False, include_input=False)) from None
     rows = [event.model_dump() for event in batch.events]
-    return await run_in_threadpool(services.ingest.ingest_rows, rows, actor=principal)
+    return await run_in_threadpool(ingest.ingest_rows, rows, actor=principal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from serving.api.deps import ServicesDep
+from serving.api.deps import DetectionDep, MetricsDep, RepositoryDep, StoreDep
 
 router = APIRouter(tags=["operations"])
 
@@ -17,18 +17,18 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
-def readyz(services: ServicesDep) -> JSONResponse:
-    """Database, event store and model are reachable."""
+def readyz(repository: RepositoryDep, store: StoreDep, detection: DetectionDep) -> JSONResponse:
+    """Database and event store are reachable, and a scorer is active to decide with."""
     checks = {
-        "database": services.repository.ping(),
-        "event_store": services.store.is_reachable(),
-        "model": services.model.is_ready(),
+        "database": repository.ping(),
+        "event_store": store.is_reachable(),
+        "model": detection.active is not None,
     }
     body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
     return JSONResponse(body, status_code=200 if all(checks.values()) else 503)
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(services: ServicesDep) -> Response:
+def metrics(prometheus: MetricsDep) -> Response:
     """Prometheus metrics: request latency, decisions by outcome, money held."""
-    return Response(services.metrics.exposition(), media_type="text/plain; version=0.0.4")
+    return Response(prometheus.exposition(), media_type="text/plain; version=0.0.4")

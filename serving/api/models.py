@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import get_principal
 from serving.auth import Principal, Role
-from serving.registry import ActiveModels, ModelManager
+from serving.registry import ModelManager
+from serving.scorers import ActiveModels
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -49,9 +50,9 @@ def _admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal
 
 def _out(active: ActiveModels) -> ModelsOut:
     return ModelsOut(
-        champion=active.champion,
-        challenger=active.challenger,
-        rules_version=active.rules_version,
+        champion=active.champion.version,
+        challenger=active.challenger.version if active.challenger is not None else None,
+        rules_version=active.champion.rules_version,
         source=active.source,
     )
 

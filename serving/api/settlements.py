@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.api.deps import AnyKey, BillingKey, ReviewerKey, ServicesDep
+from serving.api.deps import AnyKey, BillingKey, CorrectionsDep, ReviewerKey, SettlementsDep
 from serving.corrections import SignoffIn, SignoffOut
 from serving.schemas import AdjustmentIn, AdjustmentOut, Problem, SettlementIn, SettlementOut
 
@@ -36,10 +36,10 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
     },
 )
 def post_settlement(
-    request: SettlementIn, idempotency_key: IdempotencyKey, principal: BillingKey, services: ServicesDep
+    request: SettlementIn, idempotency_key: IdempotencyKey, principal: BillingKey, settlements: SettlementsDep
 ) -> Response:
     """Settle a campaign's period: per post pay, discount or hold, with reasons, exactly once."""
-    result = services.settlements.settle(request, idempotency_key=idempotency_key, actor=principal)
+    result = settlements.settle(request, idempotency_key=idempotency_key, actor=principal)
     return Response(
         result.body,
         status_code=200 if result.is_replay else 201,
@@ -49,11 +49,11 @@ def post_settlement(
 
 
 @router.get("/{settlement_id}", response_model=SettlementOut, responses={404: {"model": Problem}})
-async def get_settlement(settlement_id: str, principal: AnyKey, services: ServicesDep) -> Response:
+async def get_settlement(settlement_id: str, principal: AnyKey, settlements: SettlementsDep) -> Response:
     """A settlement exactly as first returned (adjustments and sign-off are listed beside it)."""
-    body = services.settlements.cached(settlement_id)
+    body = settlements.cached(settlement_id)
     if body is None:
-        body = await run_in_threadpool(services.settlements.get, settlement_id)
+        body = await run_in_threadpool(settlements.get, settlement_id)
     return Response(body, media_type=_JSON)
 
 
@@ -73,15 +73,13 @@ def post_adjustment(
     request: AdjustmentIn,
     idempotency_key: IdempotencyKey,
     principal: ReviewerKey,
-    services: ServicesDep,
+    corrections: CorrectionsDep,
 ) -> Response:
     """Release held money or claw back paid money for one post, with a reason, linked to the settlement.
 
     Exactly once per ``Idempotency-Key``: the same key and body replay the stored answer (200).
     """
-    result = services.corrections.adjust(
-        settlement_id, request, idempotency_key=idempotency_key, actor=principal
-    )
+    result = corrections.adjust(settlement_id, request, idempotency_key=idempotency_key, actor=principal)
     return Response(
         result.body,
         status_code=200 if result.is_replay else 201,
@@ -91,9 +89,11 @@ def post_adjustment(
 
 
 @router.get("/{settlement_id}/adjustments", responses={404: {"model": Problem}})
-def get_adjustments(settlement_id: str, principal: AnyKey, services: ServicesDep) -> list[AdjustmentOut]:
+def get_adjustments(
+    settlement_id: str, principal: AnyKey, corrections: CorrectionsDep
+) -> list[AdjustmentOut]:
     """A settlement's adjustments, oldest first."""
-    return services.corrections.adjustments(settlement_id)
+    return corrections.adjustments(settlement_id)
 
 
 @router.post(
@@ -105,13 +105,13 @@ def get_adjustments(settlement_id: str, principal: AnyKey, services: ServicesDep
     },
 )
 def post_signoff(
-    settlement_id: str, request: SignoffIn, principal: ReviewerKey, services: ServicesDep
+    settlement_id: str, request: SignoffIn, principal: ReviewerKey, corrections: CorrectionsDep
 ) -> SignoffOut:
     """Sign off a settlement the blast-radius cap marked ``needs_signoff`` (once; appended and audited)."""
-    return services.corrections.signoff(settlement_id, request, actor=principal)
+    return corrections.signoff(settlement_id, request, actor=principal)
 
 
 @router.get("/{settlement_id}/signoff", responses={404: {"model": Problem}})
-def get_signoff(settlement_id: str, principal: AnyKey, services: ServicesDep) -> SignoffOut:
+def get_signoff(settlement_id: str, principal: AnyKey, corrections: CorrectionsDep) -> SignoffOut:
     """The sign-off of a settlement (404 until one is given)."""
-    return services.corrections.signoff_of(settlement_id)
+    return corrections.signoff_of(settlement_id)

@@ -20,6 +20,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from serving.auth import Role
+from serving.statuses import (
+    AdjustmentKind,
+    CaseKind,
+    CaseStatus,
+    Decision,
+    EnumText,
+    RunStatus,
+    SettlementStatus,
+)
+
 MONEY = Numeric(18, 2)
 PRICE = Numeric(18, 6)
 
@@ -34,7 +45,7 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -92,13 +103,15 @@ class DetectionRun(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus))
     step: Mapped[str] = mapped_column(String(32), default="")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     n_events: Mapped[int] = mapped_column(Integer, default=0)
     last_batch_id: Mapped[int] = mapped_column(Integer, default=0)
     model_version: Mapped[str] = mapped_column(String(64))
     rules_version: Mapped[str] = mapped_column(String(64))
+    # the scorer's ScoringParams as JSON ("" on runs made before migration 0005)
+    params: Mapped[str] = mapped_column(Text, default="")
     input_hash: Mapped[str] = mapped_column(String(64), default="")
     summary: Mapped[str] = mapped_column(Text, default="{}")
     error: Mapped[str] = mapped_column(Text, default="")
@@ -118,7 +131,7 @@ class Settlement(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[SettlementStatus] = mapped_column(EnumText(SettlementStatus))
     claimed_amount: Mapped[Decimal] = mapped_column(MONEY)
     payable_amount: Mapped[Decimal] = mapped_column(MONEY)
     held_amount: Mapped[Decimal] = mapped_column(MONEY)
@@ -137,7 +150,7 @@ class SettlementPost(Base):
     settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), primary_key=True)
     post_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     creator_id: Mapped[str] = mapped_column(String(200), index=True)
-    decision: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[Decision] = mapped_column(EnumText(Decision))
     payable: Mapped[Decimal] = mapped_column(MONEY)
     held_amount: Mapped[Decimal] = mapped_column(MONEY)
 
@@ -149,7 +162,7 @@ class Adjustment(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), index=True)
     post_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[AdjustmentKind] = mapped_column(EnumText(AdjustmentKind))
     amount: Mapped[Decimal] = mapped_column(MONEY)
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(32))
@@ -195,7 +208,7 @@ class ReviewCase(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"))
     post_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16), default="post", server_default="post")
+    kind: Mapped[CaseKind] = mapped_column(EnumText(CaseKind), default=CaseKind.POST, server_default="post")
     account_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     campaign_id: Mapped[str] = mapped_column(String(200), index=True)
     platform: Mapped[str] = mapped_column(String(64))
@@ -204,7 +217,7 @@ class ReviewCase(Base):
     reasons: Mapped[str] = mapped_column(Text, default="")
     needs_signoff: Mapped[bool] = mapped_column(Boolean, default=False)
     cutoff_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[CaseStatus] = mapped_column(EnumText(CaseStatus), default=CaseStatus.OPEN)
     assignee: Mapped[str | None] = mapped_column(String(32), nullable=True)
     assignee_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -23,6 +23,7 @@ from serving.db.models import (
     SettlementSignoff,
     StoredEvent,
 )
+from serving.statuses import RunStatus
 
 _CHUNK = 5000
 _COPY_POSTS = (
@@ -190,10 +191,10 @@ class Repository:
     def fail_unfinished_runs(self, *, error: str) -> list[str]:
         """Mark every queued or running detection run failed; returns their ids."""
         with self.session() as session:
-            query = select(DetectionRun).where(DetectionRun.status.in_(("queued", "running")))
+            query = select(DetectionRun).where(DetectionRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
             runs = session.scalars(query.with_for_update()).all()
             for run in runs:
-                run.status = "failed"
+                run.status = RunStatus.FAILED
                 run.error = error
                 run.finished_at = utcnow()
             return [run.id for run in runs]
@@ -204,7 +205,7 @@ class Repository:
             query = (
                 select(DetectionRun)
                 .where(
-                    DetectionRun.status == "done",
+                    DetectionRun.status == RunStatus.DONE,
                     DetectionRun.period_start <= start,
                     DetectionRun.period_end >= end,
                 )
@@ -218,7 +219,7 @@ class Repository:
         with self.session() as session:
             query = (
                 select(DetectionRun)
-                .where(DetectionRun.status == "done")
+                .where(DetectionRun.status == RunStatus.DONE)
                 .order_by(DetectionRun.created_at.desc())
                 .limit(limit)
             )

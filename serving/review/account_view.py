@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from serving.db.repository import Repository
-from serving.review.accounts import account_lines, flagged_engagers, settlement_verdicts
+from serving.review.account_cases import account_lines, flagged_engagers, settlement_verdicts
 from serving.review.charts import graph_svg
 from serving.review.decisions import DecisionService
 from serving.review.evidence import (
@@ -61,7 +61,6 @@ def account_evidence(
             case.settlement_id,
             repository=repository,
             detection=decisions.detection,
-            params=decisions.params,
         )
     except Exception:
         verdicts = None
@@ -88,7 +87,7 @@ def account_evidence(
                 decisions.detection.verdicts(settlement.run_id) if settlement and settlement.run_id else None
             )
             if run_verdicts is not None:
-                graph = group_graph(run_verdicts, graph_post, review_risk=decisions.params.review_risk)
+                graph = group_graph(run_verdicts, graph_post, review_risk=decisions.params(case).review_risk)
         releasable = sum((v for _, v in decisions.account_plan(case).releases), Decimal("0.00"))
     period_events = settlement_events(store, settlement)
     own_events = (

@@ -17,6 +17,7 @@ from serving.db.repository import as_utc
 from serving.errors import Conflict, Invalid, NotFound, ServiceError
 from serving.review.opening import CaseOpener
 from serving.review.rows import CaseRow, case_rows
+from serving.statuses import CaseKind, CaseStatus
 
 LOCK_TTL = timedelta(minutes=30)
 URGENT = timedelta(hours=24)
@@ -25,7 +26,7 @@ STUCK_AFTER = timedelta(minutes=5)
 MAX_NOTE = 2000
 QUEUE_LIMIT = 500
 _ZERO = Decimal("0.00")
-KINDS = ("post", "account")
+KINDS = tuple(CaseKind)
 
 
 class Forbidden(ServiceError):
@@ -63,7 +64,11 @@ class CaseService(CaseOpener):
         """Cases in review order: awaiting sign-off first, then due within a day, then money at stake."""
         query = select(ReviewCase)
         if selection.status in ("open", "decided"):
-            wanted = ("open", "deciding") if selection.status == "open" else ("decided",)
+            wanted = (
+                (CaseStatus.OPEN, CaseStatus.DECIDING)
+                if selection.status == "open"
+                else (CaseStatus.DECIDED,)
+            )
             query = query.where(ReviewCase.status.in_(wanted))
         if selection.kind in KINDS:
             query = query.where(ReviewCase.kind == selection.kind)
@@ -116,7 +121,7 @@ class CaseService(CaseOpener):
                 update(ReviewCase)
                 .where(
                     ReviewCase.id == case_id,
-                    ReviewCase.status == "open",
+                    ReviewCase.status == CaseStatus.OPEN,
                     or_(
                         ReviewCase.assignee.is_(None),
                         ReviewCase.assignee == user.key_id,
@@ -145,7 +150,9 @@ class CaseService(CaseOpener):
             result = session.execute(
                 update(ReviewCase)
                 .where(
-                    ReviewCase.id == case_id, ReviewCase.assignee == user.key_id, ReviewCase.status == "open"
+                    ReviewCase.id == case_id,
+                    ReviewCase.assignee == user.key_id,
+                    ReviewCase.status == CaseStatus.OPEN,
                 )
                 .values(assignee=None, assignee_name=None, locked_until=None)
                 .execution_options(synchronize_session=False)
@@ -173,19 +180,19 @@ class CaseService(CaseOpener):
                 update(ReviewCase)
                 .where(
                     ReviewCase.id == case_id,
-                    ReviewCase.status == "open",
+                    ReviewCase.status == CaseStatus.OPEN,
                     allowed,
                 )
-                .values(status="deciding", decided_at=now)  # while deciding: since when
+                .values(status=CaseStatus.DECIDING, decided_at=now)  # while deciding: since when
                 .execution_options(synchronize_session=False)
             )
             is_claimed = bool(result.rowcount)  # type: ignore[attr-defined]
         case = self.get(case_id, now=now)
         if is_claimed:
             return case
-        if case.status == "decided":
+        if case.status == CaseStatus.DECIDED:
             raise Conflict(f"case {case_id} is already decided")
-        if case.status == "deciding":
+        if case.status == CaseStatus.DECIDING:
             raise Conflict(f"case {case_id} is being decided right now")
         raise Conflict(
             f"case {case_id} is held by {case.assignee_name or case.assignee}; you cannot act on it"
@@ -202,8 +209,8 @@ class CaseService(CaseOpener):
         with self.repository.session() as session:
             result = session.execute(
                 update(ReviewCase)
-                .where(ReviewCase.id == case_id, ReviewCase.status == "deciding", still)
-                .values(status="open", decided_at=None)
+                .where(ReviewCase.id == case_id, ReviewCase.status == CaseStatus.DECIDING, still)
+                .values(status=CaseStatus.OPEN, decided_at=None)
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -211,7 +218,7 @@ class CaseService(CaseOpener):
     def stuck(self, *, now: datetime, case_ids: list[str] | None = None) -> list[str]:
         """Ids of cases ``deciding`` for longer than ``STUCK_AFTER`` (their decider died), of ``case_ids``."""
         query = select(ReviewCase.id).where(
-            ReviewCase.status == "deciding",
+            ReviewCase.status == CaseStatus.DECIDING,
             or_(ReviewCase.decided_at.is_(None), ReviewCase.decided_at <= now - STUCK_AFTER),
         )
         if case_ids is not None:
@@ -228,7 +235,7 @@ class CaseService(CaseOpener):
             case = session.get(ReviewCase, case_id, with_for_update=True)
             if case is None:
                 raise NotFound(f"no case {case_id!r}")
-            if case.status != "open":
+            if case.status != CaseStatus.OPEN:
                 raise Conflict(f"case {case_id} is {case.status}, not open: nothing to take over")
             previous = {
                 "previous_assignee": case.assignee,
@@ -248,7 +255,9 @@ class CaseService(CaseOpener):
     def overdue(self, *, now: datetime) -> list[str]:
         """Ids of open cases whose settlement cutoff has passed."""
         with self.repository.session() as session:
-            query = select(ReviewCase.id).where(ReviewCase.status == "open", ReviewCase.cutoff_at <= now)
+            query = select(ReviewCase.id).where(
+                ReviewCase.status == CaseStatus.OPEN, ReviewCase.cutoff_at <= now
+            )
             return list(session.scalars(query.order_by(ReviewCase.cutoff_at, ReviewCase.id)))
 
 

@@ -14,14 +14,13 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from detectors.scorer import ScoringParams
 from serving.auth import Principal, Role
 from serving.corrections import CorrectionService
 from serving.db.models import ApiKey
 from serving.db.repository import Repository, as_utc
 from serving.detection import DetectionService
 from serving.errors import Invalid, ServiceError
-from serving.review.accounts import case_adjustments
+from serving.review.account_cases import case_adjustments
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
 from serving.review.outcomes import (
     ACTIONS,
@@ -35,6 +34,7 @@ from serving.review.outcomes import (
     review_key,
 )
 from serving.review.recording import DecisionRecorder
+from serving.statuses import CaseKind, CaseStatus
 
 _ZERO = Decimal("0.00")
 
@@ -49,9 +49,8 @@ class DecisionService(DecisionRecorder):
         cases: CaseService,
         corrections: CorrectionService,
         detection: DetectionService,
-        params: ScoringParams,
     ) -> None:
-        super().__init__(repository=repository, corrections=corrections, detection=detection, params=params)
+        super().__init__(repository=repository, corrections=corrections, detection=detection)
         self.cases = cases
 
     def decide(
@@ -68,14 +67,14 @@ class DecisionService(DecisionRecorder):
         if action not in ACTIONS:
             raise Invalid(f"action: must be one of {', '.join(ACTIONS)}, not {action!r}")
         note = checked_note(note)
-        if action == "partial_release" and self.cases.get(case_id, now=now).kind == "account":
+        if action == "partial_release" and self.cases.get(case_id, now=now).kind == CaseKind.ACCOUNT:
             raise Invalid(
                 "action: an account case is confirmed or cleared; partial release is for post cases"
             )
         self.recover_stuck(now=now, by=user, case_ids=[case_id])
         case = self.cases.claim(case_id, user=user, now=now)
         try:
-            if case.kind == "account":
+            if case.kind == CaseKind.ACCOUNT:
                 return self._record_account(case, action=action, note=note, actor=user)
             release = release_amount(action, case, amount=amount, clean=self._clean_share(case))
             return self._record(case, action=action, release=release, note=note, actor=user)
@@ -95,7 +94,7 @@ class DecisionService(DecisionRecorder):
                     held = self.cases.get(case_id, now=now)
                     raise Invalid(
                         f"held by {held.assignee_name or held.assignee}"
-                        if held.status == "open"
+                        if held.status == CaseStatus.OPEN
                         else held.status
                     )
                 amount = None
@@ -120,9 +119,11 @@ class DecisionService(DecisionRecorder):
             except ServiceError:
                 continue  # a reviewer is deciding it this very moment
             try:
-                release = min(self.clean_share(case), case.at_stake) if case.kind == "post" else _ZERO
+                release = min(self.clean_share(case), case.at_stake) if case.kind == CaseKind.POST else _ZERO
                 outcome = (
-                    "clean share paid, rest held" if case.kind == "post" else "nothing released, no label"
+                    "clean share paid, rest held"
+                    if case.kind == CaseKind.POST
+                    else "nothing released, no label"
                 )
                 note = f"open at the settlement cutoff {case.cutoff_at.isoformat()}: {outcome}"
                 done.append(
@@ -153,7 +154,7 @@ class DecisionService(DecisionRecorder):
 
     def _recover(self, case_id: str, *, now: datetime, by: Principal) -> Recovery:
         case = self.cases.get(case_id, now=now)
-        if case.kind == "account":
+        if case.kind == CaseKind.ACCOUNT:
             made = case_adjustments(self.repository, case_id)
             adjustment = made[0] if made else None
         else:
@@ -177,7 +178,7 @@ class DecisionService(DecisionRecorder):
             return Recovery(case_id=case_id, outcome="unresolved", detail=detail)
         action, note = parsed
         try:
-            if case.kind == "account":  # finish its releases (the ones made replay), then record
+            if case.kind == CaseKind.ACCOUNT:  # finish its releases (the ones made replay), then record
                 result = self._record_account(
                     case,
                     action=action,

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
-from detectors.scorer import ScoringParams
 from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
 from serving.db.repository import Repository, as_utc, utcnow
 from serving.detection import DetectionService, to_decimal
-from serving.review.accounts import account_stakes, case_post_id, settlement_verdicts
+from serving.review.account_cases import account_stakes, case_post_id, settlement_verdicts
+from serving.statuses import CaseKind, CaseStatus, SettlementStatus
 
 log = logging.getLogger("cpeguard.review")
 
@@ -27,11 +27,9 @@ class CaseOpener:
         *,
         repository: Repository,
         detection: DetectionService | None = None,
-        params: ScoringParams | None = None,
     ) -> None:
         self.repository = repository
         self.detection = detection
-        self.params = params
         self._scanned: set[str] = (
             set()
         )  # settlements whose flagged accounts have cases (verdicts never change)
@@ -72,7 +70,7 @@ class CaseOpener:
 
     def _sync_accounts(self) -> int:
         """One case per flagged engaging account of each settlement with a detection run (once)."""
-        if self.detection is None or self.params is None:
+        if self.detection is None:
             return 0
         with self.repository.session() as session:
             pending = session.execute(
@@ -82,7 +80,7 @@ class CaseOpener:
             ).all()
             scanned = set(
                 session.scalars(
-                    select(ReviewCase.settlement_id).where(ReviewCase.kind == "account").distinct()
+                    select(ReviewCase.settlement_id).where(ReviewCase.kind == CaseKind.ACCOUNT).distinct()
                 )
             )
         self._scanned |= scanned
@@ -92,7 +90,7 @@ class CaseOpener:
                 continue
             try:
                 verdicts = settlement_verdicts(
-                    settlement.id, repository=self.repository, detection=self.detection, params=self.params
+                    settlement.id, repository=self.repository, detection=self.detection
                 )
             except Exception:  # unreadable verdicts: its post cases still show everything held
                 log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)
@@ -122,9 +120,9 @@ def _new_case(
         creator_id=line.creator_id,
         held_amount=line.held_amount,
         reasons=";" + ";".join(reasons) + ";" if reasons else "",
-        needs_signoff=settlement.status == "needs_signoff",
+        needs_signoff=settlement.status == SettlementStatus.NEEDS_SIGNOFF,
         cutoff_at=as_utc(campaign.window_end),
-        status="open",
+        status=CaseStatus.OPEN,
         created_at=utcnow(),
     )
 
@@ -135,16 +133,16 @@ def _account_case(row: Any, settlement: Settlement, campaign: Campaign) -> Revie
         id=f"case_{uuid.uuid4().hex[:20]}",
         settlement_id=settlement.id,
         post_id=case_post_id(str(row.account_id)),
-        kind="account",
+        kind=CaseKind.ACCOUNT,
         account_id=str(row.account_id),
         campaign_id=settlement.campaign_id,
         platform=campaign.platform,
         creator_id="",  # an account engages posts of several creators
         held_amount=to_decimal(row.at_stake),
         reasons=";" + ";".join(reasons) + ";" if reasons else "",
-        needs_signoff=settlement.status == "needs_signoff",
+        needs_signoff=settlement.status == SettlementStatus.NEEDS_SIGNOFF,
         cutoff_at=as_utc(campaign.window_end),
-        status="open",
+        status=CaseStatus.OPEN,
         created_at=utcnow(),
     )
 

@@ -26,11 +26,12 @@ from serving.db.models import ReviewCase, ReviewDecision, ReviewLabel
 from serving.db.repository import Repository, utcnow
 from serving.detection import DetectionService, campaigns_frame, to_decimal
 from serving.errors import Conflict, Invalid
-from serving.review.accounts import AccountPlan, account_plan
+from serving.review.account_cases import AccountPlan, account_plan
 from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
 from serving.review.outcomes import DEADLINE_ACTION, DecisionResult, adjustment_reason, review_key
 from serving.review.rows import CaseRow, account_case_key
 from serving.schemas import AdjustmentIn
+from serving.statuses import AdjustmentKind, CaseKind, CaseStatus
 
 _ZERO = Decimal("0.00")
 
@@ -44,19 +45,28 @@ class DecisionRecorder:
         repository: Repository,
         corrections: CorrectionService,
         detection: DetectionService,
-        params: ScoringParams,
     ) -> None:
         self.repository = repository
         self.corrections = corrections
         self.detection = detection
-        self.params = params
+
+    def params(self, case: CaseRow) -> ScoringParams:
+        """The thresholds of the detection run that made the case's settlement (they held its money).
+
+        A settlement made without a run (detection was unavailable) has no verdicts to judge:
+        the service's own thresholds stand in.
+        """
+        settlement = self.repository.settlement(case.settlement_id)
+        if settlement is None or settlement.run_id is None:
+            return self.detection.cold.params
+        return self.detection.params(settlement.run_id)
 
     def clean_share(self, case: CaseRow) -> Decimal:
         """The case's clean share still held: engagements neither invalid nor in the review band.
 
         An account case has none: clearing it releases its held engagements, the deadline nothing.
         """
-        if case.kind == "account":
+        if case.kind == CaseKind.ACCOUNT:
             return _ZERO
         return min(self._clean_share(case), case.at_stake)
 
@@ -68,7 +78,6 @@ class DecisionRecorder:
             case.account_id or "",
             repository=self.repository,
             detection=self.detection,
-            params=self.params,
         )
 
     def _record_account(
@@ -96,7 +105,7 @@ class DecisionRecorder:
                 case.settlement_id,
                 AdjustmentIn(
                     post_id=post_id,
-                    kind="release",
+                    kind=AdjustmentKind.RELEASE,
                     amount=amount,
                     reason=adjustment_reason(case.case_id, action, note),
                 ),
@@ -136,13 +145,14 @@ class DecisionRecorder:
             return _ZERO
         campaign = self.repository.campaign(case.campaign_id)
         prices = campaigns_frame([campaign] if campaign is not None else [])
-        price = unit_prices(mine, prices, default_unit_price=self.params.default_unit_price)
-        return min(to_decimal(clean_share(mine, price, review_risk=self.params.review_risk)), case.held)
+        params = self.params(case)
+        price = unit_prices(mine, prices, default_unit_price=params.default_unit_price)
+        return min(to_decimal(clean_share(mine, price, review_risk=params.review_risk)), case.held)
 
     def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
         if action == DEADLINE_ACTION:
             return []
-        if case.kind == "account":
+        if case.kind == CaseKind.ACCOUNT:
             return [(case.account_id or "", 1 if action == "confirm_fraud" else 0)]
         try:
             mine = self.verdicts(case)
@@ -150,7 +160,7 @@ class DecisionRecorder:
             return []
         if mine.empty:
             return []
-        doubted = flagged_accounts(mine, review_risk=self.params.review_risk)
+        doubted = flagged_accounts(mine, review_risk=self.params(case).review_risk)
         accounts = doubted["account_id"].astype("str").tolist()
         if action == "confirm_fraud":
             return [(a, 1) for a in accounts]
@@ -167,7 +177,7 @@ class DecisionRecorder:
                 case.settlement_id,
                 AdjustmentIn(
                     post_id=case.post_id,
-                    kind="release",
+                    kind=AdjustmentKind.RELEASE,
                     amount=release,
                     reason=adjustment_reason(case.case_id, action, note),
                 ),
@@ -236,7 +246,7 @@ class DecisionRecorder:
                 )
             row = session.get(ReviewCase, case.case_id)
             assert row is not None
-            row.status = "decided"
+            row.status = CaseStatus.DECIDED
             row.decided_at = decided_at
             row.locked_until = None
             self.repository.audit(
@@ -256,11 +266,11 @@ class DecisionRecorder:
                     "decided_by_deadline": is_deadline,
                     **(
                         {
-                            "kind": "account",
+                            "kind": CaseKind.ACCOUNT.value,
                             "account_id": case.account_id,
                             "adjustment_ids": adjustment_ids or [],
                         }
-                        if case.kind == "account"
+                        if case.kind == CaseKind.ACCOUNT
                         else {}
                     ),
                     **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),

@@ -32,6 +32,7 @@ from serving.review.sessions import (
     new_csrf_token,
 )
 from serving.review.view import case_evidence
+from serving.statuses import CaseKind
 
 _HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
@@ -236,7 +237,7 @@ def awaiting_signoff(rows: list[CaseRow]) -> list[dict[str, Any]]:
                 },
             )
             entry["cases"] += 1
-            if row.kind == "post":  # an account's money on held posts is part of those posts' money
+            if row.kind == CaseKind.POST:  # an account's money on held posts is part of those posts' money
                 entry["at_stake"] += row.at_stake
     return list(found.values())
 
@@ -276,14 +277,14 @@ def case_page(request: Request, case_id: str, review: ReviewDep) -> Response:
         return _refuse(request, user, error.detail, error.status_code)
     signoff: SignoffOut | None = None
     if case.signed_off_at is not None:
-        signoff = review.services.corrections.signoff_of(case.settlement_id)
+        signoff = review.corrections.signoff_of(case.settlement_id)
     context = {"user": user, "case": case, "is_mine": is_mine, "signoff": signoff, "now": now}
-    if case.kind == "account":
+    if case.kind == CaseKind.ACCOUNT:
         account = account_evidence(
             case,
             decisions=review.decisions,
-            store=review.services.store,
-            repository=review.services.repository,
+            store=review.store,
+            repository=review.repository,
         )
         return _page(
             request,
@@ -296,7 +297,7 @@ def case_page(request: Request, case_id: str, review: ReviewDep) -> Response:
             },
         )
     evidence = case_evidence(
-        case, decisions=review.decisions, store=review.services.store, repository=review.services.repository
+        case, decisions=review.decisions, store=review.store, repository=review.repository
     )
     return _page(request, "case.html", {**context, "evidence": evidence, "actions": ACTIONS})
 
@@ -381,7 +382,7 @@ def signoff(
     return _act(
         request,
         user,
-        lambda: review.services.corrections.signoff(
+        lambda: review.corrections.signoff(
             settlement_id, SignoffIn(note=checked_note(note)), actor=user.principal
         ),
         then=back,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from serving.db.models import Adjustment, ReviewCase, SettlementSignoff
 from serving.db.repository import as_utc
+from serving.statuses import AdjustmentKind, CaseKind
 
 _ZERO = Decimal("0.00")
 
@@ -88,7 +89,7 @@ def _released(session: Session, settlement_ids: set[str]) -> dict[tuple[str, str
         return {}
     query = select(
         Adjustment.settlement_id, Adjustment.post_id, Adjustment.idempotency_key, Adjustment.amount
-    ).where(Adjustment.settlement_id.in_(sorted(settlement_ids)), Adjustment.kind == "release")
+    ).where(Adjustment.settlement_id.in_(sorted(settlement_ids)), Adjustment.kind == AdjustmentKind.RELEASE)
     out: dict[tuple[str, str], Decimal] = {}
     for settlement_id, post_id, key, amount in session.execute(query).all():
         money = Decimal(str(amount)).quantize(Decimal("0.01"))
@@ -107,7 +108,7 @@ def _row(
     now: datetime,
 ) -> CaseRow:
     cutoff = as_utc(case.cutoff_at)
-    is_account = case.kind == "account"
+    is_account = case.kind == CaseKind.ACCOUNT
     own = f"case:{case.id}" if is_account else case.post_id
     released = released_by_post.get((case.settlement_id, own), _ZERO)
     signoff = signoffs.get(case.settlement_id)

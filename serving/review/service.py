@@ -1,37 +1,36 @@
-"""The review console's services, built once per app from the settlement services."""
+"""The review console's services, built once at startup from the settlement services."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from fastapi import Request
 
 from serving.api.deps import Services
+from serving.corrections import CorrectionService
+from serving.db.repository import Repository
 from serving.review.cases import CaseService
 from serving.review.decisions import DecisionService
 from serving.review.sessions import SessionStore
-
-_build_lock = threading.Lock()
+from serving.store import EventStore
 
 
 @dataclass(frozen=True)
 class ReviewServices:
-    """Sessions, cases and decisions, plus the settlement services they sit on."""
+    """Sessions, cases and decisions, and the settlement services the pages read beside them."""
 
-    services: Services
     sessions: SessionStore
     cases: CaseService
     decisions: DecisionService
+    corrections: CorrectionService
+    store: EventStore
+    repository: Repository
 
 
 def build_review(services: Services) -> ReviewServices:
     """Wire the review services onto the settlement services (the same correction service as the API)."""
-    cases = CaseService(
-        repository=services.repository, detection=services.detection, params=services.config.params
-    )
+    cases = CaseService(repository=services.repository, detection=services.detection)
     return ReviewServices(
-        services=services,
         sessions=SessionStore(repository=services.repository, keys=services.keys),
         cases=cases,
         decisions=DecisionService(
@@ -39,19 +38,14 @@ def build_review(services: Services) -> ReviewServices:
             cases=cases,
             corrections=services.corrections,
             detection=services.detection,
-            params=services.config.params,
         ),
+        corrections=services.corrections,
+        store=services.store,
+        repository=services.repository,
     )
 
 
 def get_review(request: Request) -> ReviewServices:
-    """The app's review services, built on first use from ``app.state.services``."""
-    state = request.app.state
-    review: ReviewServices | None = getattr(state, "review", None)
-    if review is None or review.services is not state.services:
-        with _build_lock:
-            review = getattr(state, "review", None)
-            if review is None or review.services is not state.services:
-                review = build_review(state.services)
-                state.review = review
+    """The app's review services (built by the lifespan with the others)."""
+    review: ReviewServices = request.app.state.review
     return review

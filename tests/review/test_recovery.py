@@ -38,7 +38,7 @@ def _die_mid_decision(
     assert console.cases.acquire(case_id, user=user, now=at)
     case = console.cases.claim(case_id, user=user, now=at)
     if paid_action:
-        console.services.corrections.adjust(
+        console.corrections.adjust(
             case.settlement_id,
             AdjustmentIn(
                 post_id=case.post_id,
@@ -87,7 +87,7 @@ def test_stuck_cases_are_decided_from_their_adjustment_or_reopened(settled: Sett
     assert cleared[0]["detail"]["note"] == "organic after all"
     reopen_trail = client.get("/v1/audit", params={"target": f"case:{unpaid}"}, headers=api.admin).json()
     assert [row["action"] for row in reopen_trail][-1] == "review.reopen_stuck"
-    labels = load_labels(console.services.repository)
+    labels = load_labels(console.repository)
     paid_post = console.cases.get(paid, now=now).post_id
     assert len(labels) > 0 and set(labels["post_id"]) == {paid_post} and set(labels["label"]) == {0}
 

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from detectors.model import WindowScorer
 from serving.app import create_app
 from serving.auth import Role
 from serving.config import ServiceConfig
-from serving.model import ScoreFn
 from training.simulator import SimConfig, SimulatedSet, simulate
 
 POSTGRES_URL = os.environ.get(
@@ -92,11 +92,11 @@ def postgres_url() -> Iterator[str]:
 
 
 def make_api(
-    home: Path, database_url: str | None, *, score_fn: ScoreFn | None = None, **overrides: Any
+    home: Path, database_url: str | None, *, scorer: WindowScorer | None = None, **overrides: Any
 ) -> Iterator[Api]:
     """Start the app (lifespan included) and create one key per role."""
     config = ServiceConfig(home=home, database_url=database_url, **overrides)
-    app = create_app(config, score_fn=score_fn)
+    app = create_app(config, scorer=scorer)
     with TestClient(app, raise_server_exceptions=False) as client:
         keys = app.state.services.keys
         headers = {

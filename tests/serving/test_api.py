@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from detectors.scorer import ScoredWindow
+from detectors.anomaly import AccountAnomalyEnsemble
+from detectors.fitted import FittedAnomaly, FittedState
+from detectors.model import WindowScorer
+from detectors.scorer import ScoringParams
 from serving.app import create_app
 from serving.io import event_rows
 from tests.serving.conftest import POSTGRES_URL, Api, campaign_terms, make_api
@@ -159,10 +162,18 @@ def test_roles_and_keys(api: Api) -> None:
 
 
 def test_fail_safe_holds_everything_when_detection_fails(tmp_path: Path, sim: SimulatedSet) -> None:
-    def broken(*_args: object, **_kwargs: object) -> ScoredWindow:
-        raise RuntimeError("model exploded")
-
-    for api in make_api(tmp_path / "home", None, score_fn=broken):
+    # a real scorer that cannot score: its fitted anomaly ensemble was never fitted
+    unfitted = FittedAnomaly(
+        model=AccountAnomalyEnsemble(),
+        columns=("n_engagements",),
+        fill=(0.0,),
+        cut=0.5,
+        top_share=0.05,
+        weight=0.3,
+        n_fit_accounts=0,
+    )
+    broken = WindowScorer(params=ScoringParams(), fitted=FittedState(anomaly=unfitted))
+    for api in make_api(tmp_path / "home", None, scorer=broken):
         _load(api, sim)
         response = _settle(api, "key-1")
         assert response.status_code == 201, response.text
@@ -175,7 +186,7 @@ def test_fail_safe_holds_everything_when_detection_fails(tmp_path: Path, sim: Si
         assert body["needs_signoff"] and body["status"] == "needs_signoff"
         assert body["detection_run_id"] is None
         failed = api.client.post("/v1/detections", json=PERIOD, headers=api.billing).json()
-        assert failed["status"] == "failed" and "model exploded" in failed["error"]
+        assert failed["status"] == "failed" and "NotFittedError" in failed["error"]
 
 
 def test_blast_radius_cap_marks_needs_signoff(tmp_path: Path, sim: SimulatedSet) -> None:

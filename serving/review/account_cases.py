@@ -17,10 +17,10 @@ import pandas as pd
 from sqlalchemy import select
 
 from detectors.policy import unit_prices
-from detectors.scorer import ScoringParams
 from serving.db.models import Adjustment, SettlementPost
 from serving.db.repository import Repository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
+from serving.statuses import AdjustmentKind
 
 ACCOUNT_POST_PREFIX = "account:"
 LINE_COLUMNS = ("account_id", "post_id", "engagements", "at_stake", "releasable")
@@ -42,9 +42,12 @@ class SettlementVerdicts:
 
 
 def settlement_verdicts(
-    settlement_id: str, *, repository: Repository, detection: DetectionService, params: ScoringParams
+    settlement_id: str, *, repository: Repository, detection: DetectionService
 ) -> SettlementVerdicts | None:
-    """The verdicts of a settlement's posts (None when the settlement had no detection run)."""
+    """The verdicts of a settlement's posts (None when the settlement had no detection run).
+
+    Priced with the run's own thresholds: what the settlement held the money under.
+    """
     settlement = repository.settlement(settlement_id)
     if settlement is None or settlement.run_id is None:
         return None
@@ -63,7 +66,9 @@ def settlement_verdicts(
     prices = campaigns_frame([campaign] if campaign is not None else [])
     return SettlementVerdicts(
         engagements=mine,
-        price=unit_prices(mine, prices, default_unit_price=params.default_unit_price),
+        price=unit_prices(
+            mine, prices, default_unit_price=detection.params(settlement.run_id).default_unit_price
+        ),
         held_posts=frozenset(str(p) for p, held in lines if held > 0),
         accounts=detection.accounts(settlement.run_id),
     )
@@ -143,14 +148,13 @@ def account_plan(
     *,
     repository: Repository,
     detection: DetectionService,
-    params: ScoringParams,
 ) -> AccountPlan:
     """The account's releasable money per held post, capped by what is still held on each post.
 
     Releases already made under this case's own keys do not count against the cap, so a retried
     decision computes the same amounts (and replays the same adjustments).
     """
-    verdicts = settlement_verdicts(settlement_id, repository=repository, detection=detection, params=params)
+    verdicts = settlement_verdicts(settlement_id, repository=repository, detection=detection)
     if verdicts is None:
         return AccountPlan(main_post="", releases=[])
     lines = account_lines(verdicts, {account_id})
@@ -171,7 +175,7 @@ def account_plan(
         others = session.execute(
             select(Adjustment.post_id, Adjustment.amount, Adjustment.idempotency_key).where(
                 Adjustment.settlement_id == settlement_id,
-                Adjustment.kind == "release",
+                Adjustment.kind == AdjustmentKind.RELEASE,
                 Adjustment.post_id.in_([p for p, _ in wanted]),
             )
         ).all()

@@ -1,0 +1,75 @@
+"""Statuses and kinds of the service's rows, each one ``StrEnum`` (stored and sent as its value)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class RunStatus(StrEnum):
+    """Where a detection run is."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SettlementStatus(StrEnum):
+    """Whether a settlement stands, or waits for a second person's sign-off."""
+
+    SETTLED = "settled"
+    NEEDS_SIGNOFF = "needs_signoff"
+
+
+class Decision(StrEnum):
+    """What a settlement does with a post."""
+
+    PAY = "pay"
+    DISCOUNT = "discount"
+    HOLD = "hold"
+
+
+class AdjustmentKind(StrEnum):
+    """A correction beside a settlement: held money released, or paid money clawed back."""
+
+    RELEASE = "release"
+    CLAWBACK = "clawback"
+
+
+class CaseKind(StrEnum):
+    """What a review case is about: a held post, or a flagged engaging account."""
+
+    POST = "post"
+    ACCOUNT = "account"
+
+
+class CaseStatus(StrEnum):
+    """Where a review case is; ``deciding`` while its money moves."""
+
+    OPEN = "open"
+    DECIDING = "deciding"
+    DECIDED = "decided"
+
+
+class EnumText(TypeDecorator[StrEnum]):
+    """A ``StrEnum`` column stored as its value in a plain string column (schemas unchanged)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        """The member's value (a plain string of a member is accepted)."""
+        return None if value is None else str(self.enum(value).value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        """The stored value as its member."""
+        return None if value is None else self.enum(value)
