@@ -146,6 +146,19 @@ def params_from_dict(flat: dict[str, Any]) -> ScoringParams:
     return ScoringParams().set_params(**flat)
 
 
+def params_from_json(text: str) -> ScoringParams:
+    """``ScoringParams`` from ``as_json`` text; a knob it lacks (added since) keeps its default.
+
+    A knob it names that no longer exists is left out: the run that stored it is
+    still named by its own rules version.
+    """
+    known = ScoringParams().get_params()
+    stored = {
+        k: tuple(v) if isinstance(v, list) and k != "disabled" else v for k, v in json.loads(text).items()
+    }
+    return ScoringParams().set_params(**{k: v for k, v in stored.items() if k in known})
+
+
 def as_json(params: ScoringParams) -> str:
     """The params as stable JSON (stored with a detection run, logged with a model)."""
     return json.dumps(params.get_params(), sort_keys=True, default=str)
@@ -158,5 +171,6 @@ __all__ = [
     "ScoringParams",
     "as_json",
     "params_from_dict",
+    "params_from_json",
     "rules_version",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class ServiceConfig:
     # the MLflow store of the registered scorer; None: cold scoring only (tests, no registry)
     tracking_uri: str | None = None
     registered_model: str = "cpeguard-scorer"
-    model_poll_s: float = 0.0
+    model_poll_s: float = 60.0
 
     @property
     def resolved_database_url(self) -> str:

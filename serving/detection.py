@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from detectors.scorer import ScoredWindow, ScoringParams, window_detectors
+from detectors.params import ScoringParams, as_json, params_from_json
+from detectors.registry import PROGRESS_STEPS
+from detectors.scorer import ScoredWindow
 from features.contract import clean_events
 from serving.auth import Principal
 from serving.db.models import Campaign, DetectionRun
@@ -34,14 +36,13 @@ from serving.io import (
     write_scored,
 )
 from serving.schemas import DetectionOut
-from serving.scorers import ActiveModels, VersionedScorer, params_from_json, params_to_json
+from serving.scorers import ActiveModels, VersionedScorer
 from serving.statuses import RunStatus
 from serving.store import EventStore
 from serving.verdicts import events_hash
 
 # what a run's verdicts hold beyond the contract's engagements columns: settling hashes events by time
 RUN_ENGAGEMENT_EXTRA = ("ts",)
-_STEPS = ("read", *(name for name, _ in window_detectors()), "anomaly", "decide", "write")
 _RUNS_KEPT = 4
 log = logging.getLogger("cpeguard.shadow")
 
@@ -264,7 +265,7 @@ class DetectionService:
                     last_batch_id=self.repository.last_batch_id(),
                     model_version=active.champion.version,
                     rules_version=active.champion.rules_version,
-                    params=params_to_json(active.champion.params),
+                    params=as_json(active.champion.params),
                     input_hash="",
                     summary="{}",
                     error="",
@@ -300,8 +301,8 @@ class DetectionService:
         events = clean_events(raw, source="event store").frame
 
         def progress(step: str) -> None:
-            position = _STEPS.index(step) if step in _STEPS else 0
-            self.repository.update_run(run.id, step=step, progress=round(position / len(_STEPS), 3))
+            position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
+            self.repository.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
         window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
         challenger = active.challenger

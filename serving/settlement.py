@@ -203,7 +203,9 @@ class SettlementService:
                 events = self.store.read(start=start, end=end, campaign_id=campaign_id)
             except OSError:
                 raise Unavailable("event store unavailable; nothing was recorded") from None
-            posts = _held_for_review(events, prices, default_unit_price=champion.params.default_unit_price)
+            posts = _held_for_review(
+                events, prices, default_unit_price=champion.params.policy.default_unit_price
+            )
             return _Decided(
                 posts=posts,
                 run_id=None,
@@ -231,7 +233,7 @@ class SettlementService:
         params = self.detection.params(run_id)
         indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
         window = indexed.window(
-            campaign_id, start, end, prices=prices, default_unit_price=params.default_unit_price
+            campaign_id, start, end, prices=prices, default_unit_price=params.policy.default_unit_price
         )
         if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
             self.repository.count_events(start=start, end=end, campaign_id=campaign_id)
@@ -245,14 +247,7 @@ class SettlementService:
             else None
         )
         if posts is None:
-            posts = decide_posts(
-                window.verdicts,
-                price=window.price,
-                hold_invalid_share=params.hold_invalid_share,
-                hold_uncertain_share=params.hold_uncertain_share,
-                review_risk=params.review_risk,
-                invalid_risk=params.invalid_risk,
-            )
+            posts = decide_posts(window.verdicts, price=window.price, policy=params.policy)
         return run_id, window, posts
 
     def _covers(self, run_id: str, indexed: RunVerdicts, campaign_id: str) -> bool:

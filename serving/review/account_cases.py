@@ -67,7 +67,7 @@ def settlement_verdicts(
     return SettlementVerdicts(
         engagements=mine,
         price=unit_prices(
-            mine, prices, default_unit_price=detection.params(settlement.run_id).default_unit_price
+            mine, prices, default_unit_price=detection.params(settlement.run_id).policy.default_unit_price
         ),
         held_posts=frozenset(str(p) for p, held in lines if held > 0),
         accounts=detection.accounts(settlement.run_id),

@@ -87,7 +87,9 @@ def account_evidence(
                 decisions.detection.verdicts(settlement.run_id) if settlement and settlement.run_id else None
             )
             if run_verdicts is not None:
-                graph = group_graph(run_verdicts, graph_post, review_risk=decisions.params(case).review_risk)
+                graph = group_graph(
+                    run_verdicts, graph_post, review_risk=decisions.params(case).policy.review_risk
+                )
         releasable = sum((v for _, v in decisions.account_plan(case).releases), Decimal("0.00"))
     period_events = settlement_events(store, settlement)
     own_events = (

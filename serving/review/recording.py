@@ -18,8 +18,8 @@ from decimal import Decimal
 
 import pandas as pd
 
+from detectors.params import ScoringParams
 from detectors.policy import unit_prices
-from detectors.scorer import ScoringParams
 from serving.auth import Principal
 from serving.corrections import CorrectionService
 from serving.db.models import ReviewCase, ReviewDecision, ReviewLabel
@@ -146,8 +146,8 @@ class DecisionRecorder:
         campaign = self.repository.campaign(case.campaign_id)
         prices = campaigns_frame([campaign] if campaign is not None else [])
         params = self.params(case)
-        price = unit_prices(mine, prices, default_unit_price=params.default_unit_price)
-        return min(to_decimal(clean_share(mine, price, review_risk=params.review_risk)), case.held)
+        price = unit_prices(mine, prices, default_unit_price=params.policy.default_unit_price)
+        return min(to_decimal(clean_share(mine, price, review_risk=params.policy.review_risk)), case.held)
 
     def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
         if action == DEADLINE_ACTION:
@@ -160,7 +160,7 @@ class DecisionRecorder:
             return []
         if mine.empty:
             return []
-        doubted = flagged_accounts(mine, review_risk=self.params(case).review_risk)
+        doubted = flagged_accounts(mine, review_risk=self.params(case).policy.review_risk)
         accounts = doubted["account_id"].astype("str").tolist()
         if action == "confirm_fraud":
             return [(a, 1) for a in accounts]

@@ -73,7 +73,7 @@ def case_evidence(
         if not period_events.empty
         else period_events
     )
-    review_risk = decisions.params(case).review_risk
+    review_risk = decisions.params(case).policy.review_risk
     if mine.empty or all_verdicts is None:
         bins = timeline(pd.DataFrame(), pd.DataFrame())
         graph = None

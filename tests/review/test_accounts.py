@@ -59,7 +59,7 @@ def _expected_stakes(console: ReviewServices, settlement: dict[str, object]) -> 
     price = unit_prices(
         mine,
         campaigns_frame([campaign]),
-        default_unit_price=services.detection.params(stored.run_id).default_unit_price,
+        default_unit_price=services.detection.params(stored.run_id).policy.default_unit_price,
     )
     counted = mine["invalid"].to_numpy(dtype=bool) | mine["post_id"].astype("str").isin(held).to_numpy()
     money = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,10 +29,10 @@ def test_a_case_shows_the_band_of_the_run_that_held_its_money(tmp_path: Path, si
     assert any(share > 0 for share in shares.values())
     # the service now puts every engagement in the review band: under its own thresholds no
     # engagement would be clean, but the cases were held under the run's
-    everything_doubted = dataclasses.replace(REVIEW_PARAMS, review_risk=0.0)
+    everything_doubted = REVIEW_PARAMS.set_params(policy__review_risk=0.0)
     for api in make_api(home, None, params=everything_doubted, signoff_withheld_share=0.3):
         sign_in(api.client, bearer_secret(api.reviewer))
         again = {case_id: _clean_share(api.client.get(f"/review/cases/{case_id}").text) for case_id in shares}
         assert again == shares
         detection = api.client.app.state.services.detection  # type: ignore[attr-defined]
-        assert detection.models().champion.params.review_risk == 0.0
+        assert detection.models().champion.params.policy.review_risk == 0.0

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from detectors.anomaly import AccountAnomalyEnsemble
+from detectors.anomaly import AccountAnomalyEnsemble, AnomalyParams
 from detectors.fitted import FittedAnomaly, FittedState
 from detectors.model import WindowScorer
-from detectors.scorer import ScoringParams
+from detectors.params import ScoringParams
 from serving.app import create_app
 from serving.io import event_rows
 from tests.serving.conftest import POSTGRES_URL, Api, campaign_terms, make_api
@@ -168,8 +168,7 @@ def test_fail_safe_holds_everything_when_detection_fails(tmp_path: Path, sim: Si
         columns=("n_engagements",),
         fill=(0.0,),
         cut=0.5,
-        top_share=0.05,
-        weight=0.3,
+        params=AnomalyParams(top_share=0.05),
         n_fit_accounts=0,
     )
     broken = WindowScorer(params=ScoringParams(), fitted=FittedState(anomaly=unfitted))

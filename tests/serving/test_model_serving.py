@@ -55,7 +55,7 @@ def test_service_serves_the_champion_and_picks_up_a_new_one_on_reload(
     tmp_path: Path, sim: SimulatedSet, registry: tuple[str, TrainingResult]
 ) -> None:
     uri, first = registry
-    for api in make_api(tmp_path / "home", None, tracking_uri=uri):
+    for api in make_api(tmp_path / "home", None, tracking_uri=uri, model_poll_s=0):
         models = api.client.get("/v1/models", headers=api.billing).json()
         assert models["champion"] == f"cpeguard-scorer/{first.version}" and models["source"] == "registry"
         _load(api, sim, "cmp001")
@@ -68,7 +68,7 @@ def test_service_serves_the_champion_and_picks_up_a_new_one_on_reload(
 
         second = run(fast_config(uri), _cold_week("2026-W41"))
         assert second.alias == "champion", second.gate.reason
-        # the alias moved, but the service polls only when asked to (model_poll_s=0 here)
+        # the alias moved, but the service polls only when asked to (model_poll_s=0 here, not the 60 s default)
         assert (
             api.client.get("/v1/models", headers=api.billing).json()["champion"] == settled["model_version"]
         )
@@ -96,7 +96,7 @@ def test_challenger_scores_in_the_shadow_and_never_decides(
         fast_config(uri, params=ScoringParams(disabled=frozenset({"ip_farm"}))), _cold_week("2026-W42")
     )
     assert worse.alias == "challenger"
-    for api in make_api(tmp_path / "home", None, tracking_uri=uri):
+    for api in make_api(tmp_path / "home", None, tracking_uri=uri, model_poll_s=0):
         models = api.client.get("/v1/models", headers=api.reviewer).json()
         assert models["challenger"] == f"cpeguard-scorer/{worse.version}"
         assert models["champion"] != models["challenger"]

@@ -34,15 +34,12 @@ def _decided_again(api: Api, run_id: str, campaign_id: str) -> pd.DataFrame:
         pd.Timestamp(PERIOD["period_start"]),
         pd.Timestamp(PERIOD["period_end"]),
         prices=prices,
-        default_unit_price=params.default_unit_price,
+        default_unit_price=params.policy.default_unit_price,
     )
     return decide_posts(
         window.verdicts,
         price=window.price,
-        hold_invalid_share=params.hold_invalid_share,
-        hold_uncertain_share=params.hold_uncertain_share,
-        review_risk=params.review_risk,
-        invalid_risk=params.invalid_risk,
+        policy=params.policy,
     )
 
 
@@ -63,7 +60,7 @@ def test_settling_the_runs_period_reuses_what_scoring_decided(sqlite_api: Api, s
             pd.Timestamp(PERIOD["period_start"]),
             pd.Timestamp(PERIOD["period_end"]),
             prices=prices,
-            default_unit_price=scored.scorer.params.default_unit_price,
+            default_unit_price=scored.scorer.params.policy.default_unit_price,
         )
         period = (pd.Timestamp(PERIOD["period_start"]), pd.Timestamp(PERIOD["period_end"]))
         reused = decided_in_scoring(
