@@ -61,9 +61,11 @@ class IngestService:
                 ["source_row", "column", "reason", "value"]
             ].itertuples(index=False)
         ]
+        # the same event_id twice in one batch is the platform reporting it twice (a replay):
+        # stored as reported, so a post's claimed count is the same as in `cpeguard score`;
+        # an event_id already stored by an earlier batch is a client's retry and is dropped
         events = _plain(cleaned.frame)
         repeated_in_batch = events["event_id"].duplicated(keep="first").to_numpy()
-        events = events.loc[~repeated_in_batch]
         with self._lock:
             try:
                 batch_id, n_new = self._store_new(
@@ -98,9 +100,10 @@ class IngestService:
         written: list[Path] = []
         try:
             with self.repository.session() as session:
-                ids = events["event_id"].tolist()
+                ids = events["event_id"].drop_duplicates().tolist()
                 known = self.repository.existing_event_ids(session, ids)
-                new = events.loc[~events["event_id"].isin(known)] if known else events
+                new_rows = events.loc[~events["event_id"].isin(known)] if known else events
+                new = new_rows.drop_duplicates("event_id")
                 batch_id = self.repository.add_batch(
                     session,
                     IngestBatch(
@@ -131,7 +134,7 @@ class IngestService:
                     detail={"source": source, "rows": raw_rows, "accepted": len(new), "rejected": rejected},
                 )
                 if len(new):
-                    written = self.store.append(new, batch_id=f"{batch_id:08d}-{uuid.uuid4().hex[:6]}")
+                    written = self.store.append(new_rows, batch_id=f"{batch_id:08d}-{uuid.uuid4().hex[:6]}")
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)

@@ -210,7 +210,7 @@ class SettlementService:
                 posts=posts,
                 run_id=None,
                 input_hash=events_hash(events),
-                n_events=len(events),
+                n_events=int(events["event_id"].nunique()) if len(events) else 0,
                 model_version=champion.version,
                 rules_version=champion.rules_version,
             )

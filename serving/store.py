@@ -44,8 +44,17 @@ class EventStore:
         return written
 
     def read(self, *, start: datetime, end: datetime, campaign_id: str | None = None) -> pd.DataFrame:
-        """Events with ``start <= ts < end`` (of one campaign, or all), one row per event_id."""
-        frames = [pq.read_table(path).to_pandas() for path in self._files(start, end, campaign_id)]
+        """Events with ``start <= ts < end`` (of one campaign, or all), as their batch reported them.
+
+        An event_id's rows come from the first part file that holds it: rows repeated
+        within one part are the platform's replays (kept, so claimed counts them);
+        the same event_id in a later part (a part written twice after a failed
+        commit) is not counted again.
+        """
+        frames = [
+            pq.read_table(path).to_pandas().assign(_part=i)
+            for i, path in enumerate(self._files(start, end, campaign_id))
+        ]
         frames = [f for f in frames if len(f)]
         if not frames:
             return pd.DataFrame()
@@ -53,8 +62,8 @@ class EventStore:
         ts = events["ts"].astype(TS_DTYPE)
         in_period = (ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))
         events = events.loc[in_period.to_numpy()]
-        # a part file written twice after a failed commit must not count its events twice
-        events = events.drop_duplicates("event_id", keep="first")
+        first_part = events.groupby("event_id", sort=False)["_part"].transform("min")
+        events = events.loc[(events["_part"] == first_part).to_numpy()].drop(columns="_part")
         return events.sort_values(["ts", "event_id"], kind="stable", ignore_index=True)
 
     def _files(self, start: datetime, end: datetime, campaign_id: str | None) -> list[Path]:

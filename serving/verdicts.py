@@ -74,9 +74,13 @@ def _order(events: pd.DataFrame, ts_ns: np.ndarray, *, by_campaign: bool) -> np.
 
 
 def events_hash(events: pd.DataFrame) -> str:
-    """SHA-256 of a window's events: a line per event (hashed columns, ts in ns), by (ts, event_id)."""
+    """SHA-256 of a window's events: a line per distinct event (hashed columns, ts in ns), by (ts, event_id).
+
+    A replay (the same event_id reported again) is one event: it adds no line.
+    """
     if events.empty:
         return hashlib.sha256().hexdigest()
+    events = events.drop_duplicates("event_id", keep="first")
     ts_ns = _ts_ns(events["ts"])
     order = _order(events, ts_ns, by_campaign=False)
     return _lines(events.iloc[order], ts_ns[order]).digest(0, len(order))
