@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from detectors.scorer import ScoredWindow
 from features.contract import Cleaned, ContractError, clean_campaigns, clean_events, clean_posts
 from features.dedup import CATEGORICAL_COLUMNS
+from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, checked
 
 ENGAGEMENT_COLUMNS = ("event_id", "post_id", "user_id", "action", "risk", "invalid", "reason")
 ENGAGEMENT_EXTRA = ("campaign_id", "creator_id", "copies", "unit_price", "evidence")
@@ -117,11 +118,14 @@ def write_scored(scored: ScoredWindow, out_dir: Path, *, engagement_extra: tuple
 
     ``engagement_extra`` names further engagement columns to keep (a detection run keeps ``ts``).
     """
-    write_parquet(
-        engagements_output(scored.engagements, extra=engagement_extra), out_dir / "engagements.parquet"
-    )
-    write_parquet(posts_output(scored.posts), out_dir / "posts.parquet")
-    write_parquet(accounts_output(scored.accounts), out_dir / "accounts.parquet")
+    outputs = {
+        "engagements": (engagements_output(scored.engagements, extra=engagement_extra), EngagementVerdicts),
+        "posts": (posts_output(scored.posts), PostDecisions),
+        "accounts": (accounts_output(scored.accounts), AccountFlags),
+    }
+    for name, (frame, model) in outputs.items():
+        # the contract's output models, checked where the verdicts leave for billing
+        write_parquet(checked(frame, model, where=f"{name}.parquet"), out_dir / f"{name}.parquet")
 
 
 def engagements_output(engagements: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.DataFrame:
