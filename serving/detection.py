@@ -313,7 +313,11 @@ class DetectionService:
         progress("write")
         write_scored(window, out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
         scored = _scored_run(run.id, active.champion, window, campaigns)
-        return scored, _summary(scored, n_events=int(events["event_id"].nunique()), window=window), events_hash(raw)
+        return (
+            scored,
+            _summary(scored, n_events=int(events["event_id"].nunique()), window=window),
+            events_hash(raw),
+        )
 
     def _shadow(
         self,

@@ -68,7 +68,7 @@ def test_service_serves_the_champion_and_picks_up_a_new_one_on_reload(
 
         second = run(fast_config(uri), _cold_week("2026-W41"))
         assert second.alias == "champion", second.gate.reason
-        # the alias moved, but the service polls only when asked to (model_poll_s=0 here, not the 60 s default)
+        # the alias moved, but the service polls only when asked to (model_poll_s=0 here; 60 s by default)
         assert (
             api.client.get("/v1/models", headers=api.billing).json()["champion"] == settled["model_version"]
         )
