@@ -126,7 +126,7 @@ def farm_with_a_flagged_fan(events: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture
 def settled(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Iterator[Settled]:
     """Two settled campaigns with held posts, on SQLite and on PostgreSQL."""
-    for api in make_api(tmp_path / "home", database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.3):
+    for api in make_api(tmp_path / "home", database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.5):
         settlements = load_and_settle(api.client, api.billing, sim, now=datetime.now(UTC))
         yield Settled(api=api, settlements=settlements)
 

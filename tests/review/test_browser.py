@@ -60,7 +60,7 @@ def sync_playwright() -> Any:
 def server(tmp_path: Path, sim: SimulatedSet) -> Iterator[Server]:
     """`cpeguard serve` on a loopback port (SQLite under a fresh home) with held posts to review."""
     env = cli_env(
-        tmp_path / "home", CPEGUARD_HOLD_INVALID_SHARE="0.02", CPEGUARD_SIGNOFF_WITHHELD_SHARE="0.3"
+        tmp_path / "home", CPEGUARD_HOLD_INVALID_SHARE="0.02", CPEGUARD_SIGNOFF_WITHHELD_SHARE="0.5"
     )
     keys = {role: create_key(env, role) for role in ("billing", "reviewer", "admin")}
     with running_server(env) as base, httpx.Client(base_url=base, timeout=300) as client:
