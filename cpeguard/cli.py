@@ -245,14 +245,15 @@ def serve(
 
 
 def _key_service() -> KeyService:
-    from serving.db import Repository, make_engine, migrate
+    from serving.db import Repositories, make_engine, migrate
     from serving.keys import KeyService
 
     config = service_config(get_settings())
     config.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.resolved_database_url)
     migrate(engine)
-    return KeyService(repository=Repository(engine))
+    db = Repositories.over(engine)
+    return KeyService(keys=db.keys, audit_trail=db.audit)
 
 
 @keys_app.command("create")
@@ -306,7 +307,7 @@ def review_deadline(
     every: Annotated[float, typer.Option(min=0, help="repeat every N seconds (0: run once and exit)")] = 0.0,
 ) -> None:
     """Decide open review cases past their settlement cutoff: pay the clean share, keep the rest held."""
-    from serving.db.repository import utcnow
+    from serving.db import utcnow
     from serving.review.deadline import run_deadline
 
     config = service_config(get_settings())

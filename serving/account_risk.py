@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from serving.db.repository import Repository
+from serving.db.runs import RunRepository
+from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import NotFound
 from serving.schemas import AccountOut, AccountReason
@@ -15,13 +16,16 @@ RUNS_SEARCHED = 5
 class AccountService:
     """Reads verdicts of recent detection runs and the settlements that touched an account."""
 
-    def __init__(self, *, repository: Repository, detection: DetectionService) -> None:
-        self.repository = repository
+    def __init__(
+        self, *, runs: RunRepository, settlements: SettlementRepository, detection: DetectionService
+    ) -> None:
+        self.runs = runs
+        self.settlements = settlements
         self.detection = detection
 
     def account(self, account_id: str) -> AccountOut:
         """The account's risk and reasons in the latest run that saw it, and recent settlements."""
-        for run in self.repository.recent_runs(limit=RUNS_SEARCHED):
+        for run in self.runs.recent_runs(limit=RUNS_SEARCHED):
             accounts = self.detection.accounts(run.id)
             rows = accounts.loc[accounts["account_id"].astype("str") == account_id]
             if rows.empty:
@@ -38,7 +42,7 @@ class AccountService:
                 flagged=bool(row["flagged"]),
                 detection_run_id=run.id,
                 reasons=_reasons(own),
-                recent_settlements=self.repository.settlements_touching(
+                recent_settlements=self.settlements.settlements_touching(
                     creator_id=account_id if role == "creator" else None,
                     post_ids=own["post_id"].astype("str").unique().tolist(),
                     limit=10,

@@ -26,7 +26,7 @@ from serving.campaigns import CampaignService
 from serving.config import ServiceConfig
 from serving.corrections import CorrectionService
 from serving.db.engine import make_engine, migrate
-from serving.db.repository import Repository
+from serving.db.repositories import Repositories
 from serving.detection import DetectionService
 from serving.errors import ServiceError
 from serving.ingest import IngestService
@@ -56,11 +56,14 @@ def build_services(
     config.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.resolved_database_url)
     migrate(engine)
-    repository = Repository(engine)
+    db = Repositories.over(engine)
     store = EventStore(config.events_dir)
     cold = VersionedScorer(version=config.model_version, scorer=scorer or WindowScorer(params=config.params))
     detection = DetectionService(
-        repository=repository,
+        runs=db.runs,
+        events=db.events,
+        campaigns=db.campaigns,
+        audit_trail=db.audit,
         store=store,
         cold=cold,
         runs_dir=config.runs_dir,
@@ -68,26 +71,32 @@ def build_services(
         sync_max_events=config.sync_detection_max_events,
     )
     detection.fail_interrupted()  # runs left queued or running by a previous process never finish
-    audit = AuditLog(repository=repository, spill_dir=config.home / "audit-spill")
+    audit = AuditLog(audit_trail=db.audit, spill_dir=config.home / "audit-spill")
     audit.recover()  # key uses a previous process could not write at shutdown
     return Services(
         config=config,
-        repository=repository,
+        db=db,
         store=store,
         metrics=metrics,
-        keys=KeyService(repository=repository, audit=audit),
-        campaigns=CampaignService(repository=repository),
-        ingest=IngestService(repository=repository, store=store, max_batch_events=config.max_batch_events),
+        keys=KeyService(keys=db.keys, audit_trail=db.audit, audit=audit),
+        campaigns=CampaignService(campaigns=db.campaigns, audit_trail=db.audit),
+        ingest=IngestService(
+            events=db.events, audit_trail=db.audit, store=store, max_batch_events=config.max_batch_events
+        ),
         detection=detection,
         settlements=SettlementService(
-            repository=repository,
+            settlements=db.settlements,
+            runs=db.runs,
+            events=db.events,
+            campaigns=db.campaigns,
+            audit_trail=db.audit,
             store=store,
             detection=detection,
             signoff_withheld_share=config.signoff_withheld_share,
             metrics=metrics,
         ),
-        accounts=AccountService(repository=repository, detection=detection),
-        corrections=CorrectionService(repository=repository),
+        accounts=AccountService(runs=db.runs, settlements=db.settlements, detection=detection),
+        corrections=CorrectionService(settlements=db.settlements, audit_trail=db.audit),
         audit=audit,
     )
 
@@ -115,7 +124,7 @@ def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> 
             try:
                 services.audit.close()  # write the queued key uses before the engine goes
             finally:
-                services.repository.engine.dispose()
+                services.db.database.engine.dispose()
 
     app = FastAPI(
         title="cpeguard settlement API",

@@ -1,7 +1,7 @@
 """The audit trail: read through this service; key uses are written behind in batches.
 
 Every settlement, adjustment and sign-off writes its audit row in its own transaction
-(``Repository.audit``). Key uses happen on every request, so they are queued here and
+(``AuditRepository.record``). Key uses happen on every request, so they are queued here and
 written in one insert by a background thread every ``flush_every_s`` seconds, when the
 queue reaches ``batch_size``, before every audit read and when the app stops. A failed
 write keeps the rows queued for the next attempt; when ``max_pending`` rows are waiting
@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from serving.db.repository import Repository, as_utc, utcnow
+from serving.db.audit import AuditRepository
+from serving.db.database import as_utc, utcnow
 from serving.schemas import AuditOut
 
 _log = logging.getLogger(__name__)
@@ -34,13 +35,13 @@ class AuditLog:
     def __init__(
         self,
         *,
-        repository: Repository,
+        audit_trail: AuditRepository,
         flush_every_s: float = 0.2,
         batch_size: int = 500,
         max_pending: int = 20_000,
         spill_dir: Path | None = None,
     ) -> None:
-        self.repository = repository
+        self.audit_trail = audit_trail
         self.spill_dir = spill_dir
         self.flush_every_s = flush_every_s
         self.batch_size = batch_size
@@ -89,7 +90,7 @@ class AuditLog:
             if not rows:
                 return 0
             try:
-                self.repository.add_audit_rows(rows)
+                self.audit_trail.add_rows(rows)
             except BaseException:
                 with self._pending_lock:
                     self._pending.extendleft(reversed(rows))
@@ -127,7 +128,7 @@ class AuditLog:
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             for row in rows:
                 row["at"] = datetime.fromisoformat(row["at"])
-            self.repository.add_audit_rows(rows)
+            self.audit_trail.add_rows(rows)
             path.unlink()
             written += len(rows)
         return written
@@ -145,7 +146,7 @@ class AuditLog:
                 target=e.target,
                 detail=json.loads(e.detail),
             )
-            for e in self.repository.audit_entries(target=target, limit=limit)
+            for e in self.audit_trail.entries(target=target, limit=limit)
         ]
 
     def _ensure_writer(self) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from serving.auth import Principal
+from serving.db.audit import AuditRepository
+from serving.db.campaigns import CampaignRepository
+from serving.db.database import as_utc, utcnow
 from serving.db.models import Campaign
-from serving.db.repository import Repository, as_utc, utcnow
 from serving.errors import NotFound
 from serving.schemas import CampaignIn, CampaignOut
 
@@ -12,16 +14,17 @@ from serving.schemas import CampaignIn, CampaignOut
 class CampaignService:
     """Creates or replaces a campaign's terms (settlements already made keep the terms they used)."""
 
-    def __init__(self, *, repository: Repository) -> None:
-        self.repository = repository
+    def __init__(self, *, campaigns: CampaignRepository, audit_trail: AuditRepository) -> None:
+        self.campaigns = campaigns
+        self.audit_trail = audit_trail
 
     def put(self, campaign_id: str, terms: CampaignIn, *, actor: Principal) -> CampaignOut:
         """Create or replace a campaign."""
         values = terms.model_dump()
         values["window_start"] = as_utc(terms.window_start)
         values["window_end"] = as_utc(terms.window_end)
-        with self.repository.session() as session:
-            row = session.get(Campaign, campaign_id)
+        with self.campaigns.session() as session:
+            row = self.campaigns.campaign_in(session, campaign_id)
             if row is None:
                 row = Campaign(campaign_id=campaign_id, updated_at=utcnow(), **values)
                 session.add(row)
@@ -29,7 +32,7 @@ class CampaignService:
                 for key, value in values.items():
                     setattr(row, key, value)
                 row.updated_at = utcnow()
-            self.repository.audit(
+            self.audit_trail.record(
                 session,
                 actor=actor.key_id,
                 role=actor.role,
@@ -41,7 +44,7 @@ class CampaignService:
 
     def get(self, campaign_id: str) -> CampaignOut:
         """One campaign."""
-        row = self.repository.campaign(campaign_id)
+        row = self.campaigns.campaign(campaign_id)
         if row is None:
             raise NotFound(f"no campaign {campaign_id!r}")
         return _out(row)

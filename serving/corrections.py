@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from serving.auth import Principal
-from serving.db.models import Adjustment, Settlement, SettlementPost, SettlementSignoff
-from serving.db.repository import Repository, as_utc, utcnow
+from serving.db.audit import AuditRepository
+from serving.db.database import as_utc, utcnow
+from serving.db.models import Adjustment, SettlementPost, SettlementSignoff
+from serving.db.settlements import SettlementRepository
 from serving.errors import Conflict, Invalid, NotFound
 from serving.schemas import AdjustmentIn, AdjustmentOut
 from serving.settlement import StoredAnswer
@@ -52,8 +56,9 @@ class SignoffOut(BaseModel):
 class CorrectionService:
     """Appends adjustments (exactly once per Idempotency-Key) and sign-offs beside settlements."""
 
-    def __init__(self, *, repository: Repository) -> None:
-        self.repository = repository
+    def __init__(self, *, settlements: SettlementRepository, audit_trail: AuditRepository) -> None:
+        self.settlements = settlements
+        self.audit_trail = audit_trail
 
     def adjust(
         self, settlement_id: str, request: AdjustmentIn, *, idempotency_key: str, actor: Principal
@@ -78,23 +83,23 @@ class CorrectionService:
 
     def adjustments(self, settlement_id: str) -> list[AdjustmentOut]:
         """A settlement's adjustments, oldest first."""
-        if self.repository.settlement(settlement_id) is None:
+        if self.settlements.settlement(settlement_id) is None:
             raise NotFound(f"no settlement {settlement_id!r}")
-        with self.repository.session() as session:
-            return [_adjustment_out(a) for a in self.repository.adjustments(session, settlement_id)]
+        with self.settlements.session() as session:
+            return [_adjustment_out(a) for a in self.settlements.adjustments(session, settlement_id)]
 
     def signoff(self, settlement_id: str, request: SignoffIn, *, actor: Principal) -> SignoffOut:
         """Record the one sign-off of a ``needs_signoff`` settlement (409 if not needed or already given)."""
         try:
-            with self.repository.session() as session:
-                settlement = session.get(Settlement, settlement_id, with_for_update=True)
+            with self.settlements.session() as session:
+                settlement = self.settlements.settlement_for_update(session, settlement_id)
                 if settlement is None:
                     raise NotFound(f"no settlement {settlement_id!r}")
                 if settlement.status != SettlementStatus.NEEDS_SIGNOFF:
                     raise Conflict(
                         f"settlement {settlement_id} does not need a sign-off ({settlement.status})"
                     )
-                given = self.repository.signoff_of(session, settlement_id)
+                given = self.settlements.signoff_of(session, settlement_id)
                 if given is not None:
                     raise Conflict(_already(given))
                 row = SettlementSignoff(
@@ -107,7 +112,7 @@ class CorrectionService:
                 )
                 session.add(row)
                 session.flush()
-                self.repository.audit(
+                self.audit_trail.record(
                     session,
                     actor=actor.key_id,
                     role=actor.role,
@@ -122,20 +127,20 @@ class CorrectionService:
 
     def signoff_of(self, settlement_id: str) -> SignoffOut:
         """The sign-off of a settlement (404 when there is none yet)."""
-        with self.repository.session() as session:
-            row = self.repository.signoff_of(session, settlement_id)
+        with self.settlements.session() as session:
+            row = self.settlements.signoff_of(session, settlement_id)
         if row is None:
             raise NotFound(f"settlement {settlement_id!r} has no sign-off")
         return _signoff_out(row)
 
     def _replay(self, key: str, request_hash: str, actor: Principal) -> StoredAnswer | None:
-        stored = self.repository.adjustment_by_key(key)
+        stored = self.settlements.adjustment_by_key(key)
         if stored is None:
             return None
         if stored.request_hash != request_hash or stored.body is None:
             raise Conflict(f"Idempotency-Key was already used with a different body (adjustment {stored.id})")
-        with self.repository.session() as session:
-            self.repository.audit(
+        with self.audit_trail.session() as session:
+            self.audit_trail.record(
                 session,
                 actor=actor.key_id,
                 role=actor.role,
@@ -148,31 +153,14 @@ class CorrectionService:
     def _append(
         self, settlement_id: str, request: AdjustmentIn, key: str, request_hash: str, actor: Principal
     ) -> bytes:
-        with self.repository.session() as session:
-            settlement = session.get(Settlement, settlement_id, with_for_update=True)
-            if settlement is None:
-                raise NotFound(f"no settlement {settlement_id!r}")
-            line = session.get(SettlementPost, (settlement_id, request.post_id))
-            if line is None:
-                raise NotFound(f"post_id: post {request.post_id!r} is not in settlement {settlement_id}")
+        with self.settlements.session() as session:
+            line = self._locked_line(session, settlement_id, request.post_id)
             prior = [
-                a for a in self.repository.adjustments(session, settlement_id) if a.post_id == line.post_id
+                a for a in self.settlements.adjustments(session, settlement_id) if a.post_id == line.post_id
             ]
-            released = sum((a.amount for a in prior if a.kind == AdjustmentKind.RELEASE), _ZERO)
-            clawed = sum((a.amount for a in prior if a.kind == AdjustmentKind.CLAWBACK), _ZERO)
-            room = (
-                line.held_amount - released
-                if request.kind == AdjustmentKind.RELEASE
-                else line.payable + released - clawed
-            )
-            if request.amount > room:
-                raise Invalid(
-                    f"amount: a {request.kind} of {request.amount} exceeds the {room} available "
-                    f"on post {line.post_id}"
-                )
-            adjustment_id = f"adj_{uuid.uuid4().hex}"
+            _check_room(request, line, prior)
             out = AdjustmentOut(
-                adjustment_id=adjustment_id,
+                adjustment_id=f"adj_{uuid.uuid4().hex}",
                 settlement_id=settlement_id,
                 post_id=line.post_id,
                 kind=request.kind,
@@ -184,7 +172,7 @@ class CorrectionService:
             body = out.model_dump_json().encode()
             session.add(
                 Adjustment(
-                    id=adjustment_id,
+                    id=out.adjustment_id,
                     settlement_id=settlement_id,
                     post_id=line.post_id,
                     kind=request.kind,
@@ -198,14 +186,14 @@ class CorrectionService:
                 )
             )
             session.flush()
-            self.repository.audit(
+            self.audit_trail.record(
                 session,
                 actor=actor.key_id,
                 role=actor.role,
                 action=f"adjustment.{request.kind}",
                 target=settlement_id,
                 detail={
-                    "adjustment_id": adjustment_id,
+                    "adjustment_id": out.adjustment_id,
                     "post_id": line.post_id,
                     "amount": str(request.amount),
                     "reason": request.reason,
@@ -213,6 +201,31 @@ class CorrectionService:
                 },
             )
         return body
+
+    def _locked_line(self, session: Session, settlement_id: str, post_id: str) -> SettlementPost:
+        """The post's line, its settlement locked so corrections to it queue (404 if either is unknown)."""
+        if self.settlements.settlement_for_update(session, settlement_id) is None:
+            raise NotFound(f"no settlement {settlement_id!r}")
+        line = self.settlements.post_line(session, settlement_id, post_id)
+        if line is None:
+            raise NotFound(f"post_id: post {post_id!r} is not in settlement {settlement_id}")
+        return line
+
+
+def _check_room(request: AdjustmentIn, line: SettlementPost, prior: Sequence[Adjustment]) -> None:
+    """Refuse a correction beyond what the post has: its held money unreleased, or its paid money."""
+    released = sum((a.amount for a in prior if a.kind == AdjustmentKind.RELEASE), _ZERO)
+    clawed = sum((a.amount for a in prior if a.kind == AdjustmentKind.CLAWBACK), _ZERO)
+    room = (
+        line.held_amount - released
+        if request.kind == AdjustmentKind.RELEASE
+        else line.payable + released - clawed
+    )
+    if request.amount > room:
+        raise Invalid(
+            f"amount: a {request.kind} of {request.amount} exceeds the {room} available "
+            f"on post {line.post_id}"
+        )
 
 
 def _adjustment_out(adjustment: Adjustment) -> AdjustmentOut:

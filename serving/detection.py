@@ -21,8 +21,12 @@ from detectors.registry import PROGRESS_STEPS
 from detectors.scorer import ScoredWindow
 from features.contract import clean_events
 from serving.auth import Principal
+from serving.db.audit import AuditRepository
+from serving.db.campaigns import CampaignRepository
+from serving.db.database import as_utc, utcnow
+from serving.db.events import EventRepository
 from serving.db.models import Campaign, DetectionRun
-from serving.db.repository import Repository, as_utc, utcnow
+from serving.db.runs import RunRepository
 from serving.errors import NotFound, Unavailable
 from serving.io import (
     ACCOUNT_COLUMNS,
@@ -70,14 +74,20 @@ class DetectionService:
     def __init__(
         self,
         *,
-        repository: Repository,
+        runs: RunRepository,
+        events: EventRepository,
+        campaigns: CampaignRepository,
+        audit_trail: AuditRepository,
         store: EventStore,
         cold: VersionedScorer,
         runs_dir: Path,
         executor: Executor,
         sync_max_events: int,
     ) -> None:
-        self.repository = repository
+        self.runs = runs
+        self.events = events
+        self.campaigns = campaigns
+        self.audit_trail = audit_trail
         self.store = store
         # the service's own thresholds: decides until the models are loaded, and judges runs made
         # before their params were stored
@@ -105,7 +115,7 @@ class DetectionService:
     def start(self, *, start: datetime, end: datetime, actor: Principal) -> DetectionOut:
         """Create a run; small periods finish before this returns, large ones run in the background."""
         start, end = as_utc(start), as_utc(end)
-        n_events = self.repository.count_events(start=start, end=end)
+        n_events = self.events.count_events(start=start, end=end)
         run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
         if n_events <= self.sync_max_events:
             self.execute(run_id)
@@ -115,7 +125,7 @@ class DetectionService:
 
     def status(self, run_id: str) -> DetectionOut:
         """A run's status, progress and summary."""
-        run = self.repository.run(run_id)
+        run = self.runs.run(run_id)
         if run is None:
             raise NotFound(f"no detection run {run_id!r}")
         return _run_out(run)
@@ -126,7 +136,7 @@ class DetectionService:
         Runs one inline over exactly the period when none covers it or events arrived after it.
         """
         with self._run_lock:
-            run = self.repository.covering_run(start=start, end=end)
+            run = self.runs.covering_run(start=start, end=end)
             champion = self.models().champion
             # no batch at all since the run (one cheap query), or none into this campaign and period
             # a run by another model than the active one is not reused: settlements name the active one
@@ -134,16 +144,16 @@ class DetectionService:
                 run is not None
                 and (run.model_version, run.rules_version) == (champion.version, champion.rules_version)
                 and (
-                    self.repository.last_batch_id() <= run.last_batch_id
-                    or self.repository.last_batch_id(start=start, end=end, campaign_id=campaign_id)
+                    self.events.last_batch_id() <= run.last_batch_id
+                    or self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id)
                     <= run.last_batch_id
                 )
             ):
                 return run.id
-            n_events = self.repository.count_events(start=start, end=end)
+            n_events = self.events.count_events(start=start, end=end)
             run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
             self.execute(run_id)
-        done = self.repository.run(run_id)
+        done = self.runs.run(run_id)
         if done is None or done.status != RunStatus.DONE:
             raise RuntimeError(f"detection run {run_id} failed: {done.error if done else 'missing'}")
         return run_id
@@ -184,7 +194,7 @@ class DetectionService:
         kept = self.scored(run_id)
         if kept is not None:
             return kept.scorer.params
-        run = self.repository.run(run_id)
+        run = self.runs.run(run_id)
         if run is not None and run.params:
             return params_from_json(run.params)
         active = self.active
@@ -196,14 +206,14 @@ class DetectionService:
 
     def execute(self, run_id: str) -> None:
         """Score the run's period and write its verdicts; failures are recorded on the run."""
-        run = self.repository.run(run_id)
+        run = self.runs.run(run_id)
         if run is None:
             return
-        self.repository.update_run(run_id, status=RunStatus.RUNNING, step="read")
+        self.runs.update_run(run_id, status=RunStatus.RUNNING, step="read")
         try:
             scored, summary, input_hash = self._score(run)
         except Exception as error:
-            self.repository.update_run(
+            self.runs.update_run(
                 run_id,
                 status=RunStatus.FAILED,
                 error=f"{type(error).__name__}: {error}"[:2000],
@@ -217,7 +227,7 @@ class DetectionService:
                 listener(scored)
             except Exception:  # a listener only prepares caches; the verdicts are written
                 logging.getLogger(__name__).exception("listener of detection run %s failed", run_id)
-        self.repository.update_run(
+        self.runs.update_run(
             run_id,
             status=RunStatus.DONE,
             step="done",
@@ -229,7 +239,7 @@ class DetectionService:
 
     def fail_interrupted(self) -> list[str]:
         """At start-up: runs still queued or running were cut off by a restart; mark them failed."""
-        failed = self.repository.fail_unfinished_runs(
+        failed = self.runs.fail_unfinished_runs(
             error="interrupted: the server stopped before the run finished; start a new run"
         )
         with self._cache_lock:
@@ -240,7 +250,7 @@ class DetectionService:
 
     def campaigns_frame(self) -> pd.DataFrame:
         """Registered campaigns in the contract's campaigns columns (the scorer's price table)."""
-        return campaigns_frame(self.repository.campaigns())
+        return campaigns_frame(self.campaigns.campaigns())
 
     def _keep(self, scored: ScoredRun) -> None:
         with self._cache_lock:
@@ -252,7 +262,7 @@ class DetectionService:
         run_id = f"det_{uuid.uuid4().hex}"
         active = self.models()
         self._run_models[run_id] = active
-        with self.repository.session() as session:
+        with self.runs.session() as session:
             session.add(
                 DetectionRun(
                     id=run_id,
@@ -262,7 +272,7 @@ class DetectionService:
                     step="",
                     progress=0.0,
                     n_events=n_events,
-                    last_batch_id=self.repository.last_batch_id(),
+                    last_batch_id=self.events.last_batch_id(),
                     model_version=active.champion.version,
                     rules_version=active.champion.rules_version,
                     params=as_json(active.champion.params),
@@ -273,7 +283,7 @@ class DetectionService:
                     created_at=utcnow(),
                 )
             )
-            self.repository.audit(
+            self.audit_trail.record(
                 session,
                 actor=actor.key_id,
                 role=actor.role,
@@ -302,7 +312,7 @@ class DetectionService:
 
         def progress(step: str) -> None:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
-            self.repository.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
+            self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
         window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
         challenger = active.challenger

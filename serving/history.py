@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import select
 
 from features.contract import clean_events
 from serving.config import ServiceConfig
+from serving.db.campaigns import CampaignRepository
+from serving.db.database import Database, as_utc
 from serving.db.engine import make_engine
-from serving.db.models import Settlement, SettlementPost
-from serving.db.repository import Repository, as_utc
+from serving.db.settlements import SettlementRepository
 from serving.detection import campaigns_frame
 from serving.store import EventStore
 
@@ -29,25 +29,9 @@ def last_settlements(config: ServiceConfig, *, limit: int) -> Settled:
     """The ``limit`` latest settlements with their post lines (empty frames when there are none)."""
     engine = make_engine(config.resolved_database_url)
     try:
-        repository = Repository(engine)
-        with repository.session() as session:
-            latest = (
-                select(Settlement.id).order_by(Settlement.created_at.desc()).limit(limit).scalar_subquery()
-            )
-            rows = session.execute(
-                select(
-                    Settlement.id,
-                    Settlement.campaign_id,
-                    Settlement.period_start,
-                    Settlement.period_end,
-                    SettlementPost.post_id,
-                    SettlementPost.creator_id,
-                    SettlementPost.payable,
-                )
-                .join(SettlementPost, SettlementPost.settlement_id == Settlement.id)
-                .where(Settlement.id.in_(latest))
-            ).all()
-        campaigns = campaigns_frame(repository.campaigns())
+        db = Database(engine)
+        rows = SettlementRepository(db).latest_lines(limit=limit)
+        campaigns = campaigns_frame(CampaignRepository(db).campaigns())
     finally:
         engine.dispose()
     columns = [

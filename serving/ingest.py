@@ -15,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from features.contract import ContractError, clean_events
 from features.schema import EVENT_OPTIONAL, EVENT_REQUIRED
 from serving.auth import Principal
+from serving.db.audit import AuditRepository
+from serving.db.database import utcnow
+from serving.db.events import EventRepository
 from serving.db.models import IngestBatch
-from serving.db.repository import Repository, utcnow
 from serving.errors import Conflict, Invalid, PayloadTooLarge
 from serving.schemas import IngestOut, RejectedRow
 from serving.store import EventStore
@@ -28,8 +30,16 @@ MAX_REJECTS_LISTED = 1000
 class IngestService:
     """Validates events with the data contract and appends the new ones to the event store."""
 
-    def __init__(self, *, repository: Repository, store: EventStore, max_batch_events: int) -> None:
-        self.repository = repository
+    def __init__(
+        self,
+        *,
+        events: EventRepository,
+        audit_trail: AuditRepository,
+        store: EventStore,
+        max_batch_events: int,
+    ) -> None:
+        self.events = events
+        self.audit_trail = audit_trail
         self.store = store
         self.max_batch_events = max_batch_events
         self._lock = threading.Lock()
@@ -99,12 +109,12 @@ class IngestService:
     ) -> tuple[int, int]:
         written: list[Path] = []
         try:
-            with self.repository.session() as session:
+            with self.events.session() as session:
                 ids = events["event_id"].drop_duplicates().tolist()
-                known = self.repository.existing_event_ids(session, ids)
+                known = self.events.existing_event_ids(session, ids)
                 new_rows = events.loc[~events["event_id"].isin(known)] if known else events
                 new = new_rows.drop_duplicates("event_id")
-                batch_id = self.repository.add_batch(
+                batch_id = self.events.add_batch(
                     session,
                     IngestBatch(
                         source=source[:300],
@@ -116,7 +126,7 @@ class IngestService:
                         created_at=utcnow(),
                     ),
                 )
-                self.repository.add_events(
+                self.events.add_events(
                     session,
                     (
                         {"event_id": e, "campaign_id": c, "ts": t, "batch_id": batch_id}
@@ -125,7 +135,7 @@ class IngestService:
                         )
                     ),
                 )
-                self.repository.audit(
+                self.audit_trail.record(
                     session,
                     actor=actor.key_id,
                     role=actor.role,

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from serving.audit import AuditLog
 from serving.auth import KEY_PREFIX, Principal, Role, hash_key, new_key
+from serving.db.audit import AuditRepository
+from serving.db.database import as_utc, utcnow
+from serving.db.keys import KeyRepository
 from serving.db.models import ApiKey
-from serving.db.repository import Repository, as_utc, utcnow
 from serving.errors import NotFound
 
 
@@ -37,10 +37,16 @@ class KeyService:
     """Key management and authentication."""
 
     def __init__(
-        self, *, repository: Repository, audit: AuditLog | None = None, cache_seconds: float = 2.0
+        self,
+        *,
+        keys: KeyRepository,
+        audit_trail: AuditRepository,
+        audit: AuditLog | None = None,
+        cache_seconds: float = 2.0,
     ) -> None:
-        self.repository = repository
-        self.audit = audit or AuditLog(repository=repository)
+        self.keys = keys
+        self.audit_trail = audit_trail
+        self.audit = audit or AuditLog(audit_trail=audit_trail)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._cache_lock = threading.Lock()
@@ -49,9 +55,9 @@ class KeyService:
         """A new key; the secret is returned once and only its hash is kept."""
         key_id, secret = new_key()
         row = ApiKey(id=key_id, name=name, role=role.value, key_hash=hash_key(secret), created_at=utcnow())
-        with self.repository.session() as session:
+        with self.keys.session() as session:
             session.add(row)
-            self.repository.audit(
+            self.audit_trail.record(
                 session,
                 actor="cli",
                 role="admin",
@@ -63,17 +69,17 @@ class KeyService:
 
     def list(self) -> list[KeyInfo]:
         """Every key, oldest first."""
-        return [_info(k) for k in self.repository.api_keys()]
+        return [_info(k) for k in self.keys.api_keys()]
 
     def revoke(self, key_id: str) -> KeyInfo:
         """Revoke a key; it stops working at once."""
-        with self.repository.session() as session:
-            row = session.scalars(select(ApiKey).where(ApiKey.id == key_id)).first()
+        with self.keys.session() as session:
+            row = self.keys.key_in(session, key_id)
             if row is None:
                 raise NotFound(f"no key {key_id!r}")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
-                self.repository.audit(
+                self.audit_trail.record(
                     session, actor="cli", role="admin", action="key.revoke", target=f"key:{key_id}"
                 )
         with self._cache_lock:  # after the commit, so no look-up can cache the key again
@@ -103,7 +109,7 @@ class KeyService:
         if not secret.startswith(KEY_PREFIX):
             return None
         digest = hash_key(secret)
-        row = self.repository.key_by_hash(digest)
+        row = self.keys.key_by_hash(digest)
         if row is None or row.revoked_at is not None:
             with self._cache_lock:
                 self._cache.pop(digest, None)

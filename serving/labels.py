@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from serving.config import ServiceConfig
+from serving.db.cases import CaseRepository
+from serving.db.database import Database, as_utc
 from serving.db.engine import make_engine, migrate
-from serving.db.models import ReviewLabel
-from serving.db.repository import Repository, as_utc
 
 LABEL_COLUMNS = ("account_id", "label", "decided_at", "post_id", "campaign_id", "settlement_id", "source")
 
 
 def load_labels(
-    source: Repository | Engine | ServiceConfig, start: datetime | None = None, end: datetime | None = None
+    source: CaseRepository | Engine | ServiceConfig,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> pd.DataFrame:
     """Labels decided in ``[start, end)`` (either bound optional), oldest first.
 
@@ -30,23 +32,8 @@ def load_labels(
     """
     if isinstance(source, ServiceConfig):
         return _from_config(source, start, end)
-    repository = source if isinstance(source, Repository) else Repository(source)
-    query = select(
-        ReviewLabel.account_id,
-        ReviewLabel.label,
-        ReviewLabel.decided_at,
-        ReviewLabel.post_id,
-        ReviewLabel.campaign_id,
-        ReviewLabel.settlement_id,
-        ReviewLabel.source,
-    ).order_by(ReviewLabel.decided_at, ReviewLabel.id)
-    if start is not None:
-        query = query.where(ReviewLabel.decided_at >= as_utc(start))
-    if end is not None:
-        query = query.where(ReviewLabel.decided_at < as_utc(end))
-    with repository.session() as session:
-        rows = session.execute(query).all()
-    return _frame([tuple(r) for r in rows])
+    cases = source if isinstance(source, CaseRepository) else CaseRepository(Database(source))
+    return _frame([tuple(r) for r in cases.labels(start=start, end=end)])
 
 
 def _frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:

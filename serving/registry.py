@@ -125,9 +125,9 @@ class ModelManager:
             return after
 
     def _audit(self, actor: Principal | None, before: ActiveModels, after: ActiveModels) -> None:
-        repository = self.detection.repository
-        with repository.session() as session:
-            repository.audit(
+        trail = self.detection.audit_trail
+        with trail.session() as session:
+            trail.record(
                 session,
                 actor=actor.key_id if actor is not None else "system",
                 role=actor.role if actor is not None else "system",

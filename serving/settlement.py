@@ -18,8 +18,13 @@ from detectors.policy import decide_posts, unit_prices
 from features.arrays import is_in
 from features.schema import PAID_ACTIONS
 from serving.auth import Principal
+from serving.db.audit import AuditRepository
+from serving.db.campaigns import CampaignRepository
+from serving.db.database import as_utc, utcnow
+from serving.db.events import EventRepository
 from serving.db.models import Campaign, DetectionRun, Settlement
-from serving.db.repository import Repository, as_utc, utcnow
+from serving.db.runs import RunRepository
+from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, ScoredRun, campaigns_frame, to_decimal
 from serving.errors import Conflict, NotFound, Unavailable
 from serving.metrics import Metrics
@@ -88,21 +93,29 @@ class SettlementService:
     def __init__(
         self,
         *,
-        repository: Repository,
+        settlements: SettlementRepository,
+        runs: RunRepository,
+        events: EventRepository,
+        campaigns: CampaignRepository,
+        audit_trail: AuditRepository,
         store: EventStore,
         detection: DetectionService,
         signoff_withheld_share: float,
         metrics: Metrics,
         body_cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        self.repository = repository
+        self.settlements = settlements
+        self.runs = runs
+        self.events = events
+        self.campaigns = campaigns
+        self.audit_trail = audit_trail
         self.store = store
         self.detection = detection
         self.signoff_withheld_share = signoff_withheld_share
         self.metrics = metrics
         self.bodies = BodyCache(max_bytes=body_cache_bytes)
         self.verdict_index = VerdictIndex()
-        self._runs: dict[str, DetectionRun] = {}  # finished runs never change
+        self._finished_runs: dict[str, DetectionRun] = {}  # finished runs never change
         self._covered: dict[tuple[str, str], bool] = {}
         detection.done_listeners.append(self.prepare)
 
@@ -113,7 +126,7 @@ class SettlementService:
         settlement after the run pays for neither (see ``_covers``) and nothing is read back.
         """
         indexed = self.verdict_index.get(scored.run_id, lambda: scored.verdicts)
-        run = self.repository.run(scored.run_id)
+        run = self.runs.run(scored.run_id)
         if run is None:
             return
         for campaign_id in indexed.campaign_ids():
@@ -126,7 +139,7 @@ class SettlementService:
         existing = self._recorded(idempotency_key, request_hash, request.campaign_id, start, end, actor)
         if existing is not None:
             return existing
-        campaign = self.repository.campaign(request.campaign_id)
+        campaign = self.campaigns.campaign(request.campaign_id)
         if campaign is None:
             raise NotFound(f"campaign_id: no campaign {request.campaign_id!r}; register it with PUT first")
         decided = self._decide(campaign, start, end, actor)
@@ -150,7 +163,7 @@ class SettlementService:
         body = self.bodies.get(settlement_id)
         if body is not None:
             return body
-        settlement = self.repository.settlement(settlement_id)
+        settlement = self.settlements.settlement(settlement_id)
         if settlement is None:
             raise NotFound(f"no settlement {settlement_id!r}")
         body = settlement.body.encode()
@@ -164,18 +177,18 @@ class SettlementService:
     def _recorded(
         self, key: str, request_hash: str, campaign_id: str, start: datetime, end: datetime, actor: Principal
     ) -> StoredAnswer | None:
-        by_key = self.repository.settlement_by_key(key)
+        by_key = self.settlements.settlement_by_key(key)
         if by_key is not None:
             if by_key.request_hash != request_hash:
                 raise Conflict(
                     f"Idempotency-Key was already used with a different body (settlement {by_key.id})"
                 )
-            with self.repository.session() as session:
-                self.repository.audit(
+            with self.audit_trail.session() as session:
+                self.audit_trail.record(
                     session, actor=actor.key_id, role=actor.role, action="settlement.replay", target=by_key.id
                 )
             return StoredAnswer(body=by_key.body.encode(), is_replay=True)
-        by_period = self.repository.settlement_by_period(campaign_id, start, end)
+        by_period = self.settlements.settlement_by_period(campaign_id, start, end)
         if by_period is not None:
             raise Conflict(
                 f"campaign {campaign_id} is already settled for this period: settlement {by_period.id}"
@@ -186,7 +199,7 @@ class SettlementService:
         champion = self.detection.models().champion
         prices = campaigns_frame([campaign])
         campaign_id = campaign.campaign_id
-        if not self.repository.has_events(start=start, end=end, campaign_id=campaign_id):
+        if not self.events.has_events(start=start, end=end, campaign_id=campaign_id):
             return _Decided(
                 posts=_no_posts(),
                 run_id=None,
@@ -214,7 +227,7 @@ class SettlementService:
                 model_version=champion.version,
                 rules_version=champion.rules_version,
             )
-        run = self._runs.get(run_id) or self.repository.run(run_id)
+        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
         return _Decided(
             posts=posts,
             run_id=run_id,
@@ -236,11 +249,11 @@ class SettlementService:
             campaign_id, start, end, prices=prices, default_unit_price=params.policy.default_unit_price
         )
         if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
-            self.repository.count_events(start=start, end=end, campaign_id=campaign_id)
+            self.events.count_events(start=start, end=end, campaign_id=campaign_id)
         ):
             raise RuntimeError("detection verdicts do not cover every event of the period")
         scored = self.detection.scored(run_id)
-        run = self._runs.get(run_id) or self.repository.run(run_id)
+        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
         posts = (
             decided_in_scoring(scored, run, indexed, window, (start, end), prices)
             if scored is not None and run is not None
@@ -258,20 +271,20 @@ class SettlementService:
         campaign). The run read every event committed before it began, so equal counts
         mean equal sets. Otherwise the caller counts the window's events itself.
         """
-        run = self._runs.get(run_id)
+        run = self._finished_runs.get(run_id)
         if run is None:
-            run = self.repository.run(run_id)
+            run = self.runs.run(run_id)
             if run is None or run.status != RunStatus.DONE:
                 return False
-            self._runs[run_id] = run
-        if self.repository.last_batch_id() > run.last_batch_id:
+            self._finished_runs[run_id] = run
+        if self.events.last_batch_id() > run.last_batch_id:
             return False
         return self._check_covered(run, indexed, campaign_id)
 
     def _check_covered(self, run: DetectionRun, indexed: RunVerdicts, campaign_id: str) -> bool:
         key = (run.id, campaign_id)
         if key not in self._covered:
-            stored = self.repository.count_events(
+            stored = self.events.count_events(
                 start=as_utc(run.period_start), end=as_utc(run.period_end), campaign_id=campaign_id
             )
             self._covered[key] = stored == indexed.campaign_size(campaign_id)
@@ -310,7 +323,7 @@ class SettlementService:
     def _record(
         self, out: SettlementOut, body: bytes, *, idempotency_key: str, request_hash: str, actor: Principal
     ) -> None:
-        with self.repository.session() as session:
+        with self.settlements.session() as session:
             session.add(
                 Settlement(
                     id=out.settlement_id,
@@ -330,7 +343,7 @@ class SettlementService:
                 )
             )
             session.flush()
-            self.repository.add_settlement_posts(
+            self.settlements.add_settlement_posts(
                 session,
                 [
                     (
@@ -344,7 +357,7 @@ class SettlementService:
                     for line in out.posts
                 ],
             )
-            self.repository.audit(
+            self.audit_trail.record(
                 session,
                 actor=actor.key_id,
                 role=actor.role,

@@ -56,6 +56,15 @@ class CaseStatus(StrEnum):
     DECIDED = "decided"
 
 
+class ReviewAction(StrEnum):
+    """What a review decision did with a case; the deadline's default is no reviewer's choice."""
+
+    CONFIRM_FRAUD = "confirm_fraud"
+    CLEAR = "clear"
+    PARTIAL_RELEASE = "partial_release"
+    DEADLINE_DEFAULT = "deadline_default"
+
+
 class EnumText(TypeDecorator[StrEnum]):
     """A ``StrEnum`` column stored as its value in a plain string column (schemas unchanged)."""
 

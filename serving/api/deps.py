@@ -16,7 +16,8 @@ from serving.auth import Principal, Role
 from serving.campaigns import CampaignService
 from serving.config import ServiceConfig
 from serving.corrections import CorrectionService
-from serving.db.repository import Repository
+from serving.db.database import Database
+from serving.db.repositories import Repositories
 from serving.detection import DetectionService
 from serving.ingest import IngestService
 from serving.keys import KeyService
@@ -30,7 +31,7 @@ class Services:
     """Everything the lifespan built, kept on ``app.state.services``; routes take one service each."""
 
     config: ServiceConfig
-    repository: Repository
+    db: Repositories
     store: EventStore
     metrics: Metrics
     keys: KeyService
@@ -53,9 +54,9 @@ def get_config(request: Request) -> ServiceConfig:
     return _services(request).config
 
 
-def get_repository(request: Request) -> Repository:
-    """The database's queries (readiness only: routes go through a service)."""
-    return _services(request).repository
+def get_database(request: Request) -> Database:
+    """The database (readiness only: routes go through a service)."""
+    return _services(request).db.database
 
 
 def get_store(request: Request) -> EventStore:
@@ -109,7 +110,7 @@ def get_audit(request: Request) -> AuditLog:
 
 
 ConfigDep = Annotated[ServiceConfig, Depends(get_config)]
-RepositoryDep = Annotated[Repository, Depends(get_repository)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[EventStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 KeysDep = Annotated[KeyService, Depends(get_keys)]

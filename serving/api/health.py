@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from serving.api.deps import DetectionDep, MetricsDep, RepositoryDep, StoreDep
+from serving.api.deps import DatabaseDep, DetectionDep, MetricsDep, StoreDep
 
 router = APIRouter(tags=["operations"])
 
@@ -17,10 +17,10 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
-def readyz(repository: RepositoryDep, store: StoreDep, detection: DetectionDep) -> JSONResponse:
+def readyz(database: DatabaseDep, store: StoreDep, detection: DetectionDep) -> JSONResponse:
     """Database and event store are reachable, and a scorer is active to decide with."""
     checks = {
-        "database": repository.ping(),
+        "database": database.ping(),
         "event_store": store.is_reachable(),
         "model": detection.active is not None,
     }

@@ -27,6 +27,7 @@ from serving.statuses import (
     CaseStatus,
     Decision,
     EnumText,
+    ReviewAction,
     RunStatus,
     SettlementStatus,
 )
@@ -239,7 +240,7 @@ class ReviewDecision(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id"), unique=True)
     settlement_id: Mapped[str] = mapped_column(String(40), index=True)
     post_id: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(24))
+    action: Mapped[ReviewAction] = mapped_column(EnumText(ReviewAction, 24))
     released: Mapped[Decimal] = mapped_column(MONEY)
     adjustment_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     note: Mapped[str] = mapped_column(Text)

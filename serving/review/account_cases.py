@@ -14,13 +14,11 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from detectors.policy import unit_prices
-from serving.db.models import Adjustment, SettlementPost
-from serving.db.repository import Repository
+from serving.db.campaigns import CampaignRepository
+from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
-from serving.statuses import AdjustmentKind
 
 ACCOUNT_POST_PREFIX = "account:"
 LINE_COLUMNS = ("account_id", "post_id", "engagements", "at_stake", "releasable")
@@ -42,27 +40,26 @@ class SettlementVerdicts:
 
 
 def settlement_verdicts(
-    settlement_id: str, *, repository: Repository, detection: DetectionService
+    settlement_id: str,
+    *,
+    settlements: SettlementRepository,
+    campaigns: CampaignRepository,
+    detection: DetectionService,
 ) -> SettlementVerdicts | None:
     """The verdicts of a settlement's posts (None when the settlement had no detection run).
 
     Priced with the run's own thresholds: what the settlement held the money under.
     """
-    settlement = repository.settlement(settlement_id)
+    settlement = settlements.settlement(settlement_id)
     if settlement is None or settlement.run_id is None:
         return None
-    with repository.session() as session:
-        lines = session.execute(
-            select(SettlementPost.post_id, SettlementPost.held_amount).where(
-                SettlementPost.settlement_id == settlement_id
-            )
-        ).all()
+    lines = settlements.post_holds(settlement_id)
     verdicts = detection.verdicts(settlement.run_id)
     mine = verdicts.loc[
         (verdicts["campaign_id"].astype("str") == settlement.campaign_id)
         & verdicts["post_id"].astype("str").isin([str(p) for p, _ in lines])
     ].reset_index(drop=True)
-    campaign = repository.campaign(settlement.campaign_id)
+    campaign = campaigns.campaign(settlement.campaign_id)
     prices = campaigns_frame([campaign] if campaign is not None else [])
     return SettlementVerdicts(
         engagements=mine,
@@ -146,7 +143,8 @@ def account_plan(
     settlement_id: str,
     account_id: str,
     *,
-    repository: Repository,
+    settlements: SettlementRepository,
+    campaigns: CampaignRepository,
     detection: DetectionService,
 ) -> AccountPlan:
     """The account's releasable money per held post, capped by what is still held on each post.
@@ -154,7 +152,9 @@ def account_plan(
     Releases already made under this case's own keys do not count against the cap, so a retried
     decision computes the same amounts (and replays the same adjustments).
     """
-    verdicts = settlement_verdicts(settlement_id, repository=repository, detection=detection)
+    verdicts = settlement_verdicts(
+        settlement_id, settlements=settlements, campaigns=campaigns, detection=detection
+    )
     if verdicts is None:
         return AccountPlan(main_post="", releases=[])
     lines = account_lines(verdicts, {account_id})
@@ -163,22 +163,7 @@ def account_plan(
     if not wanted:
         return AccountPlan(main_post=str(main.iloc[0]) if len(main) else "", releases=[])
     own_prefix = f"review:{case_id}:"
-    with repository.session() as session:
-        held = dict(
-            session.execute(
-                select(SettlementPost.post_id, SettlementPost.held_amount).where(
-                    SettlementPost.settlement_id == settlement_id,
-                    SettlementPost.post_id.in_([p for p, _ in wanted]),
-                )
-            ).all()
-        )
-        others = session.execute(
-            select(Adjustment.post_id, Adjustment.amount, Adjustment.idempotency_key).where(
-                Adjustment.settlement_id == settlement_id,
-                Adjustment.kind == AdjustmentKind.RELEASE,
-                Adjustment.post_id.in_([p for p, _ in wanted]),
-            )
-        ).all()
+    held, others = settlements.holds_and_releases(settlement_id, [p for p, _ in wanted])
     released: dict[str, Decimal] = {}
     for post_id, amount, key in others:
         if not (key or "").startswith(own_prefix):
@@ -188,14 +173,3 @@ def account_plan(
         main_post=str(main.iloc[0]) if len(main) else "",
         releases=[(p, v.quantize(Decimal("0.01"))) for p, v in capped if v > 0],
     )
-
-
-def case_adjustments(repository: Repository, case_id: str) -> list[Adjustment]:
-    """The releases an account case made (under ``review:<case id>:<post id>``), oldest first."""
-    with repository.session() as session:
-        query = (
-            select(Adjustment)
-            .where(Adjustment.idempotency_key.startswith(f"review:{case_id}:", autoescape=True))
-            .order_by(Adjustment.created_at, Adjustment.id)
-        )
-        return list(session.scalars(query))

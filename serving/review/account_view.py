@@ -8,8 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from serving.db.repository import Repository
-from serving.review.account_cases import account_lines, flagged_engagers, settlement_verdicts
+from serving.db.models import Settlement
+from serving.review.account_cases import (
+    SettlementVerdicts,
+    account_lines,
+    flagged_engagers,
+    settlement_verdicts,
+)
 from serving.review.charts import graph_svg
 from serving.review.decisions import DecisionService
 from serving.review.evidence import (
@@ -49,89 +54,129 @@ class AccountEvidence:
     note: str
 
 
-def account_evidence(
-    case: CaseRow, *, decisions: DecisionService, store: EventStore, repository: Repository
-) -> AccountEvidence:
+@dataclass(frozen=True)
+class _Judged:
+    """What the settlement's verdicts say of the account (all empty when they cannot be read)."""
+
+    mine: pd.DataFrame  # the account's engagements on the settlement's posts, as judged
+    lines: pd.DataFrame  # per post: engagements, at_stake, releasable
+    held_posts: frozenset[str]
+    risk: str = ""
+    reasons_line: str = ""
+    releasable: Decimal = Decimal("0.00")
+    graph: Graph | None = None
+    graph_post: str = ""
+
+
+def account_evidence(case: CaseRow, *, decisions: DecisionService, store: EventStore) -> AccountEvidence:
     """Read the settlement's verdicts and the period's events once; build the account's evidence."""
     account_id = case.account_id or ""
-    settlement = repository.settlement(case.settlement_id)
+    settlement = decisions.settlements.settlement(case.settlement_id)
     note = ""
     try:
         verdicts = settlement_verdicts(
             case.settlement_id,
-            repository=repository,
+            settlements=decisions.settlements,
+            campaigns=decisions.campaigns,
             detection=decisions.detection,
         )
     except Exception:
         verdicts = None
         note = "the detection verdicts of this settlement cannot be read; nothing can be released from here"
-    mine = pd.DataFrame()
-    lines = pd.DataFrame()
-    risk, reasons_line, releasable = "", "", Decimal("0.00")
-    graph, graph_post = None, ""
-    if verdicts is not None:
-        engagements = verdicts.engagements
-        mine = engagements.loc[engagements["user_id"].astype("str") == account_id].copy()
-        mine["ts"] = pd.to_datetime(mine["ts"], utc=True)
-        lines = account_lines(verdicts, {account_id})
-        flagged = flagged_engagers(verdicts.accounts)
-        own = flagged.loc[flagged["account_id"] == account_id]
-        if not own.empty:
-            risk = f"{float(own['risk'].iloc[0]):.2f}"
-            reasons_line = str(own["reasons"].iloc[0]).replace(";", ", ")
-        if not lines.empty:
-            graph_post = str(
-                lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"].iloc[0]
-            )
-            run_verdicts = (
-                decisions.detection.verdicts(settlement.run_id) if settlement and settlement.run_id else None
-            )
-            if run_verdicts is not None:
-                graph = group_graph(
-                    run_verdicts, graph_post, review_risk=decisions.params(case).policy.review_risk
-                )
-        releasable = sum((v for _, v in decisions.account_plan(case).releases), Decimal("0.00"))
+    judged = (
+        _judged(case, verdicts, decisions=decisions, settlement=settlement)
+        if verdicts is not None
+        else _Judged(mine=pd.DataFrame(), lines=pd.DataFrame(), held_posts=frozenset())
+    )
+    mine = judged.mine
     period_events = settlement_events(store, settlement)
     own_events = (
         period_events.loc[period_events["user_id"].astype("str") == account_id]
         if not period_events.empty
         else period_events
     )
-    samples = sample_events(mine, own_events, n=20) if not mine.empty else pd.DataFrame()
-    if not samples.empty:
-        samples["post_id"] = samples["event_id"].map(
-            mine.drop_duplicates("event_id").set_index("event_id")["post_id"]
-        )
-    post_rows = (
-        lines.assign(
-            at_stake=lines["at_stake"].round(2),
-            releasable=lines["releasable"].round(2),
-            is_held=lines["post_id"].isin(sorted(verdicts.held_posts)) if verdicts is not None else False,
-        )
-        if not lines.empty
-        else lines
-    )
+    graph = judged.graph
     empty_graph = Graph(accounts=pd.DataFrame(), posts=pd.DataFrame(), edges=pd.DataFrame())
     graph_title = (
-        f"Doubted accounts of post {graph_post} (this account's main post) and the posts they engage"
+        f"Doubted accounts of post {judged.graph_post} (this account's main post) and the posts they engage"
     )
     return AccountEvidence(
         currency=currency_of(settlement.body if settlement is not None else "{}"),
-        risk=risk,
-        reasons_line=reasons_line,
+        risk=judged.risk,
+        reasons_line=judged.reasons_line,
         n_engagements=len(mine),
         n_invalid=int(mine["invalid"].astype(bool).sum()) if not mine.empty else 0,
-        posts=records(post_rows),
-        releasable=releasable,
+        posts=records(_post_rows(judged.lines, judged.held_posts)),
+        releasable=judged.releasable,
         graph_svg=graph_svg(graph or empty_graph, title=graph_title),
-        graph_post=graph_post,
+        graph_post=judged.graph_post,
         graph_accounts=0 if graph is None else len(graph.accounts),
         graph_posts=0 if graph is None else len(graph.posts),
         reasons=records(reason_evidence(mine) if not mine.empty else pd.DataFrame()),
         devices=records(account_infrastructure(own_events, period_events, "device_id")),
         ips=records(account_infrastructure(own_events, period_events, "ip")),
         age=account_age(own_events),
-        samples=records(samples),
-        decision=case_decision(repository, case.case_id),
+        samples=records(_samples(mine, own_events)),
+        decision=case_decision(decisions.stored_cases, case.case_id),
         note=note,
+    )
+
+
+def _judged(
+    case: CaseRow, verdicts: SettlementVerdicts, *, decisions: DecisionService, settlement: Settlement | None
+) -> _Judged:
+    """The account's engagements, per-post money, risk and reasons, what clearing releases, its group."""
+    account_id = case.account_id or ""
+    engagements = verdicts.engagements
+    mine = engagements.loc[engagements["user_id"].astype("str") == account_id].copy()
+    mine["ts"] = pd.to_datetime(mine["ts"], utc=True)
+    lines = account_lines(verdicts, {account_id})
+    flagged = flagged_engagers(verdicts.accounts)
+    own = flagged.loc[flagged["account_id"] == account_id]
+    risk, reasons_line = "", ""
+    if not own.empty:
+        risk = f"{float(own['risk'].iloc[0]):.2f}"
+        reasons_line = str(own["reasons"].iloc[0]).replace(";", ", ")
+    graph, graph_post = None, ""
+    if not lines.empty:
+        graph_post = str(
+            lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"].iloc[0]
+        )
+        run_verdicts = (
+            decisions.detection.verdicts(settlement.run_id) if settlement and settlement.run_id else None
+        )
+        if run_verdicts is not None:
+            graph = group_graph(
+                run_verdicts, graph_post, review_risk=decisions.params(case).policy.review_risk
+            )
+    return _Judged(
+        mine=mine,
+        lines=lines,
+        held_posts=verdicts.held_posts,
+        risk=risk,
+        reasons_line=reasons_line,
+        releasable=sum((v for _, v in decisions.account_plan(case).releases), Decimal("0.00")),
+        graph=graph,
+        graph_post=graph_post,
+    )
+
+
+def _samples(mine: pd.DataFrame, own_events: pd.DataFrame) -> pd.DataFrame:
+    """Up to 20 of the account's judged engagements beside its raw events, each with its post."""
+    samples = sample_events(mine, own_events, n=20) if not mine.empty else pd.DataFrame()
+    if not samples.empty:
+        samples["post_id"] = samples["event_id"].map(
+            mine.drop_duplicates("event_id").set_index("event_id")["post_id"]
+        )
+    return samples
+
+
+def _post_rows(lines: pd.DataFrame, held_posts: frozenset[str]) -> pd.DataFrame:
+    """The account's per-post money rounded to cents, each marked held or not."""
+    if lines.empty:
+        return lines
+    return lines.assign(
+        at_stake=lines["at_stake"].round(2),
+        releasable=lines["releasable"].round(2),
+        is_held=lines["post_id"].isin(sorted(held_posts)),
     )

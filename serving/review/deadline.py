@@ -25,4 +25,4 @@ def run_deadline(config: ServiceConfig, *, now: datetime) -> list[DecisionResult
         try:
             services.audit.close()
         finally:
-            services.repository.engine.dispose()
+            services.db.database.engine.dispose()

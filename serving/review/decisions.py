@@ -16,16 +16,18 @@ from sqlalchemy.exc import IntegrityError
 
 from serving.auth import Principal, Role
 from serving.corrections import CorrectionService
-from serving.db.models import ApiKey
-from serving.db.repository import Repository, as_utc
+from serving.db.audit import AuditRepository
+from serving.db.campaigns import CampaignRepository
+from serving.db.cases import CaseRepository
+from serving.db.database import as_utc
+from serving.db.keys import KeyRepository
+from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import Invalid, ServiceError
-from serving.review.account_cases import case_adjustments
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
 from serving.review.outcomes import (
     ACTIONS,
     DEADLINE,
-    DEADLINE_ACTION,
     BulkOutcome,
     DecisionResult,
     Recovery,
@@ -34,7 +36,7 @@ from serving.review.outcomes import (
     review_key,
 )
 from serving.review.recording import DecisionRecorder
-from serving.statuses import CaseKind, CaseStatus
+from serving.statuses import CaseKind, CaseStatus, ReviewAction
 
 _ZERO = Decimal("0.00")
 
@@ -45,12 +47,24 @@ class DecisionService(DecisionRecorder):
     def __init__(
         self,
         *,
-        repository: Repository,
+        stored_cases: CaseRepository,
+        settlements: SettlementRepository,
+        campaigns: CampaignRepository,
+        keys: KeyRepository,
+        audit_trail: AuditRepository,
         cases: CaseService,
         corrections: CorrectionService,
         detection: DetectionService,
     ) -> None:
-        super().__init__(repository=repository, corrections=corrections, detection=detection)
+        super().__init__(
+            stored_cases=stored_cases,
+            settlements=settlements,
+            campaigns=campaigns,
+            audit_trail=audit_trail,
+            corrections=corrections,
+            detection=detection,
+        )
+        self.keys = keys
         self.cases = cases
 
     def decide(
@@ -66,8 +80,12 @@ class DecisionService(DecisionRecorder):
         """Decide one case held by ``user`` (a note is required; partial release needs an amount)."""
         if action not in ACTIONS:
             raise Invalid(f"action: must be one of {', '.join(ACTIONS)}, not {action!r}")
+        chosen = ReviewAction(action)
         note = checked_note(note)
-        if action == "partial_release" and self.cases.get(case_id, now=now).kind == CaseKind.ACCOUNT:
+        if (
+            chosen == ReviewAction.PARTIAL_RELEASE
+            and self.cases.get(case_id, now=now).kind == CaseKind.ACCOUNT
+        ):
             raise Invalid(
                 "action: an account case is confirmed or cleared; partial release is for post cases"
             )
@@ -75,9 +93,9 @@ class DecisionService(DecisionRecorder):
         case = self.cases.claim(case_id, user=user, now=now)
         try:
             if case.kind == CaseKind.ACCOUNT:
-                return self._record_account(case, action=action, note=note, actor=user)
-            release = release_amount(action, case, amount=amount, clean=self._clean_share(case))
-            return self._record(case, action=action, release=release, note=note, actor=user)
+                return self._record_account(case, action=chosen, note=note, actor=user)
+            release = release_amount(chosen, case, amount=amount, clean=self._clean_share(case))
+            return self._record(case, action=chosen, release=release, note=note, actor=user)
         except Exception:
             self.cases.reopen(case_id)
             raise
@@ -98,7 +116,7 @@ class DecisionService(DecisionRecorder):
                         else held.status
                     )
                 amount = None
-                if action == "partial_release":
+                if action == ReviewAction.PARTIAL_RELEASE:
                     amount = self.clean_share(self.cases.get(case_id, now=now))
                 result = self.decide(case_id, action=action, note=note, user=user, now=now, amount=amount)
                 outcomes.append(BulkOutcome(case_id=case_id, result=result, error=""))
@@ -129,7 +147,7 @@ class DecisionService(DecisionRecorder):
                 done.append(
                     self._record(
                         case,
-                        action=DEADLINE_ACTION,
+                        action=ReviewAction.DEADLINE_DEFAULT,
                         release=release,
                         note=note,
                         actor=DEADLINE,
@@ -155,15 +173,15 @@ class DecisionService(DecisionRecorder):
     def _recover(self, case_id: str, *, now: datetime, by: Principal) -> Recovery:
         case = self.cases.get(case_id, now=now)
         if case.kind == CaseKind.ACCOUNT:
-            made = case_adjustments(self.repository, case_id)
+            made = self.stored_cases.case_adjustments(case_id)
             adjustment = made[0] if made else None
         else:
-            adjustment = self.repository.adjustment_by_key(review_key(case_id))
+            adjustment = self.settlements.adjustment_by_key(review_key(case_id))
         if adjustment is None:
             if not self.cases.reopen(case_id, stuck_before=now - STUCK_AFTER):
                 return Recovery(case_id=case_id, outcome="skipped", detail="no longer stuck")
-            with self.repository.session() as session:
-                self.repository.audit(
+            with self.audit_trail.session() as session:
+                self.audit_trail.record(
                     session,
                     actor=by.key_id,
                     role=by.role,
@@ -207,8 +225,7 @@ class DecisionService(DecisionRecorder):
     def _principal(self, key_id: str) -> Principal:
         if key_id == DEADLINE.key_id:
             return DEADLINE
-        with self.repository.session() as session:
-            key = session.get(ApiKey, key_id)
+        key = self.keys.key(key_id)
         if key is None:
             return Principal(key_id=key_id, name=key_id, role=Role.REVIEWER)
         return Principal(key_id=key.id, name=key.name, role=Role(key.role))

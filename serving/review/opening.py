@@ -7,11 +7,14 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
+from serving.db.audit import AuditRepository
+from serving.db.campaigns import CampaignRepository
+from serving.db.cases import CaseRepository
+from serving.db.database import as_utc, utcnow
 from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
-from serving.db.repository import Repository, as_utc, utcnow
+from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, to_decimal
 from serving.review.account_cases import account_stakes, case_post_id, settlement_verdicts
 from serving.statuses import CaseKind, CaseStatus, SettlementStatus
@@ -25,10 +28,16 @@ class CaseOpener:
     def __init__(
         self,
         *,
-        repository: Repository,
+        stored_cases: CaseRepository,
+        settlements: SettlementRepository,
+        campaigns: CampaignRepository,
+        audit_trail: AuditRepository,
         detection: DetectionService | None = None,
     ) -> None:
-        self.repository = repository
+        self.stored_cases = stored_cases
+        self.settlements = settlements
+        self.campaigns = campaigns
+        self.audit_trail = audit_trail
         self.detection = detection
         self._scanned: set[str] = (
             set()
@@ -39,20 +48,7 @@ class CaseOpener:
         return self._sync_posts() + self._sync_accounts()
 
     def _sync_posts(self) -> int:
-        with self.repository.session() as session:
-            missing = session.execute(
-                select(SettlementPost, Settlement, Campaign)
-                .join(Settlement, Settlement.id == SettlementPost.settlement_id)
-                .join(Campaign, Campaign.campaign_id == Settlement.campaign_id)
-                .outerjoin(
-                    ReviewCase,
-                    and_(
-                        ReviewCase.settlement_id == SettlementPost.settlement_id,
-                        ReviewCase.post_id == SettlementPost.post_id,
-                    ),
-                )
-                .where(SettlementPost.held_amount > 0, ReviewCase.id.is_(None))
-            ).all()
+        missing = self.stored_cases.missing_post_cases()
         by_settlement: dict[str, list[tuple[SettlementPost, Settlement, Campaign]]] = {}
         for line, settlement, campaign in missing:
             by_settlement.setdefault(settlement.id, []).append((line, settlement, campaign))
@@ -60,9 +56,10 @@ class CaseOpener:
         for rows in by_settlement.values():
             reasons = _reasons_by_post(rows[0][1].body)
             try:
-                with self.repository.session() as session:
-                    for line, settlement, campaign in rows:
-                        session.add(_new_case(line, settlement, campaign, reasons.get(line.post_id, [])))
+                self.stored_cases.add_cases(
+                    _new_case(line, settlement, campaign, reasons.get(line.post_id, []))
+                    for line, settlement, campaign in rows
+                )
                 created += len(rows)
             except IntegrityError:
                 continue  # another process opened these cases at the same moment
@@ -72,17 +69,7 @@ class CaseOpener:
         """One case per flagged engaging account of each settlement with a detection run (once)."""
         if self.detection is None:
             return 0
-        with self.repository.session() as session:
-            pending = session.execute(
-                select(Settlement, Campaign)
-                .join(Campaign, Campaign.campaign_id == Settlement.campaign_id)
-                .where(Settlement.run_id.is_not(None))
-            ).all()
-            scanned = set(
-                session.scalars(
-                    select(ReviewCase.settlement_id).where(ReviewCase.kind == CaseKind.ACCOUNT).distinct()
-                )
-            )
+        pending, scanned = self.stored_cases.account_case_candidates()
         self._scanned |= scanned
         created = 0
         for settlement, campaign in pending:
@@ -90,7 +77,10 @@ class CaseOpener:
                 continue
             try:
                 verdicts = settlement_verdicts(
-                    settlement.id, repository=self.repository, detection=self.detection
+                    settlement.id,
+                    settlements=self.settlements,
+                    campaigns=self.campaigns,
+                    detection=self.detection,
                 )
             except Exception:  # unreadable verdicts: its post cases still show everything held
                 log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)
@@ -98,9 +88,10 @@ class CaseOpener:
                 continue
             stakes = account_stakes(verdicts) if verdicts is not None else None
             try:
-                with self.repository.session() as session:
-                    for row in [] if stakes is None else stakes.itertuples(index=False):
-                        session.add(_account_case(row, settlement, campaign))
+                self.stored_cases.add_cases(
+                    _account_case(row, settlement, campaign)
+                    for row in ([] if stakes is None else stakes.itertuples(index=False))
+                )
                 created += 0 if stakes is None else len(stakes)
             except IntegrityError:
                 pass  # another process opened them at the same moment

@@ -9,10 +9,14 @@ from typing import Literal
 from serving.auth import Principal, Role
 from serving.errors import Invalid
 from serving.review.rows import CaseRow
+from serving.statuses import ReviewAction
 
-Action = Literal["confirm_fraud", "clear", "partial_release"]
-ACTIONS: tuple[Action, ...] = ("confirm_fraud", "clear", "partial_release")
-DEADLINE_ACTION = "deadline_default"
+# what a reviewer chooses from (the deadline default is the settlement deadline's alone)
+ACTIONS: tuple[ReviewAction, ...] = (
+    ReviewAction.CONFIRM_FRAUD,
+    ReviewAction.CLEAR,
+    ReviewAction.PARTIAL_RELEASE,
+)
 DEADLINE = Principal(key_id="deadline", name="settlement deadline", role=Role.ADMIN)
 _ZERO = Decimal("0.00")
 
@@ -23,7 +27,7 @@ class DecisionResult:
 
     case_id: str
     decision_id: str
-    action: str
+    action: ReviewAction
     released: Decimal
     adjustment_id: str | None
     n_labels: int
@@ -52,25 +56,25 @@ def review_key(case_id: str) -> str:
     return f"review:{case_id}"
 
 
-def adjustment_reason(case_id: str, action: str, note: str) -> str:
+def adjustment_reason(case_id: str, action: ReviewAction, note: str) -> str:
     """The reason written on a case's release adjustment (``recover_stuck`` reads it back)."""
     return f"review {case_id} {action}: {note}"[:1000]
 
 
-def parse_reason(case_id: str, reason: str) -> tuple[str, str] | None:
+def parse_reason(case_id: str, reason: str) -> tuple[ReviewAction, str] | None:
     """(action, note) of a reason ``adjustment_reason`` wrote for this case, else None."""
     head = f"review {case_id} "
     action, sep, note = reason.removeprefix(head).partition(": ")
-    if not reason.startswith(head) or not sep or action not in (*ACTIONS, DEADLINE_ACTION):
+    if not reason.startswith(head) or not sep or action not in tuple(ReviewAction):
         return None
-    return action, note
+    return ReviewAction(action), note
 
 
-def release_amount(action: str, case: CaseRow, *, amount: Decimal | None, clean: Decimal) -> Decimal:
+def release_amount(action: ReviewAction, case: CaseRow, *, amount: Decimal | None, clean: Decimal) -> Decimal:
     """How much a post case decision releases (a partial release checked against what is held)."""
-    if action == "confirm_fraud":
+    if action == ReviewAction.CONFIRM_FRAUD:
         return _ZERO
-    if action == "clear":
+    if action == ReviewAction.CLEAR:
         return case.at_stake
     if amount is None:
         amount = min(clean, case.at_stake)

@@ -22,16 +22,20 @@ from detectors.params import ScoringParams
 from detectors.policy import unit_prices
 from serving.auth import Principal
 from serving.corrections import CorrectionService
-from serving.db.models import ReviewCase, ReviewDecision, ReviewLabel
-from serving.db.repository import Repository, utcnow
+from serving.db.audit import AuditRepository
+from serving.db.campaigns import CampaignRepository
+from serving.db.cases import CaseRepository
+from serving.db.database import utcnow
+from serving.db.models import ReviewDecision, ReviewLabel
+from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
 from serving.errors import Conflict, Invalid
 from serving.review.account_cases import AccountPlan, account_plan
 from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
-from serving.review.outcomes import DEADLINE_ACTION, DecisionResult, adjustment_reason, review_key
+from serving.review.outcomes import DecisionResult, adjustment_reason, review_key
 from serving.review.rows import CaseRow, account_case_key
 from serving.schemas import AdjustmentIn
-from serving.statuses import AdjustmentKind, CaseKind, CaseStatus
+from serving.statuses import AdjustmentKind, CaseKind, ReviewAction
 
 _ZERO = Decimal("0.00")
 
@@ -42,11 +46,17 @@ class DecisionRecorder:
     def __init__(
         self,
         *,
-        repository: Repository,
+        stored_cases: CaseRepository,
+        settlements: SettlementRepository,
+        campaigns: CampaignRepository,
+        audit_trail: AuditRepository,
         corrections: CorrectionService,
         detection: DetectionService,
     ) -> None:
-        self.repository = repository
+        self.stored_cases = stored_cases
+        self.settlements = settlements
+        self.campaigns = campaigns
+        self.audit_trail = audit_trail
         self.corrections = corrections
         self.detection = detection
 
@@ -56,7 +66,7 @@ class DecisionRecorder:
         A settlement made without a run (detection was unavailable) has no verdicts to judge:
         the service's own thresholds stand in.
         """
-        settlement = self.repository.settlement(case.settlement_id)
+        settlement = self.settlements.settlement(case.settlement_id)
         if settlement is None or settlement.run_id is None:
             return self.detection.cold.params
         return self.detection.params(settlement.run_id)
@@ -76,7 +86,8 @@ class DecisionRecorder:
             case.case_id,
             case.settlement_id,
             case.account_id or "",
-            repository=self.repository,
+            settlements=self.settlements,
+            campaigns=self.campaigns,
             detection=self.detection,
         )
 
@@ -84,14 +95,14 @@ class DecisionRecorder:
         self,
         case: CaseRow,
         *,
-        action: str,
+        action: ReviewAction,
         note: str,
         actor: Principal,
         decided_at: datetime | None = None,
         recovered_by: Principal | None = None,
     ) -> DecisionResult:
         """Confirm (nothing moves) or clear an account case: one release per held post it engaged."""
-        if action not in ("confirm_fraud", "clear"):
+        if action not in (ReviewAction.CONFIRM_FRAUD, ReviewAction.CLEAR):
             raise Invalid(f"action: an account case is confirmed or cleared, not {action!r}")
         try:
             plan = self.account_plan(case)
@@ -100,7 +111,7 @@ class DecisionRecorder:
                 f"the detection verdicts of settlement {case.settlement_id} cannot be read: nothing released"
             ) from error
         ids = []
-        for post_id, amount in plan.releases if action == "clear" else []:
+        for post_id, amount in plan.releases if action == ReviewAction.CLEAR else []:
             answer = self.corrections.adjust(
                 case.settlement_id,
                 AdjustmentIn(
@@ -113,7 +124,7 @@ class DecisionRecorder:
                 actor=actor,
             )
             ids.append(str(json.loads(answer.body)["adjustment_id"]))
-        released = sum((a for _, a in plan.releases), _ZERO) if action == "clear" else _ZERO
+        released = sum((a for _, a in plan.releases), _ZERO) if action == ReviewAction.CLEAR else _ZERO
         return self._write_decision(
             case,
             action=action,
@@ -129,7 +140,7 @@ class DecisionRecorder:
 
     def verdicts(self, case: CaseRow) -> pd.DataFrame:
         """The case post's verdicts from the settlement's detection run (empty when there was none)."""
-        settlement = self.repository.settlement(case.settlement_id)
+        settlement = self.settlements.settlement(case.settlement_id)
         if settlement is None or settlement.run_id is None:
             return pd.DataFrame(
                 columns=["post_id", "user_id", "invalid", "risk", "ts", "action", "campaign_id"]
@@ -143,17 +154,17 @@ class DecisionRecorder:
             return _ZERO  # no verdicts, nothing known to be clean: everything stays held
         if mine.empty:
             return _ZERO
-        campaign = self.repository.campaign(case.campaign_id)
+        campaign = self.campaigns.campaign(case.campaign_id)
         prices = campaigns_frame([campaign] if campaign is not None else [])
         params = self.params(case)
         price = unit_prices(mine, prices, default_unit_price=params.policy.default_unit_price)
         return min(to_decimal(clean_share(mine, price, review_risk=params.policy.review_risk)), case.held)
 
-    def _labels(self, case: CaseRow, action: str) -> list[tuple[str, int]]:
-        if action == DEADLINE_ACTION:
+    def _labels(self, case: CaseRow, action: ReviewAction) -> list[tuple[str, int]]:
+        if action == ReviewAction.DEADLINE_DEFAULT:
             return []
         if case.kind == CaseKind.ACCOUNT:
-            return [(case.account_id or "", 1 if action == "confirm_fraud" else 0)]
+            return [(case.account_id or "", 1 if action == ReviewAction.CONFIRM_FRAUD else 0)]
         try:
             mine = self.verdicts(case)
         except Exception:
@@ -162,14 +173,14 @@ class DecisionRecorder:
             return []
         doubted = flagged_accounts(mine, review_risk=self.params(case).policy.review_risk)
         accounts = doubted["account_id"].astype("str").tolist()
-        if action == "confirm_fraud":
+        if action == ReviewAction.CONFIRM_FRAUD:
             return [(a, 1) for a in accounts]
-        if action == "clear":
+        if action == ReviewAction.CLEAR:
             return [(a, 0) for a in accounts]
         return list(zip(accounts, doubted["is_invalid"].astype(int).tolist(), strict=True))
 
     def _record(
-        self, case: CaseRow, *, action: str, release: Decimal, note: str, actor: Principal
+        self, case: CaseRow, *, action: ReviewAction, release: Decimal, note: str, actor: Principal
     ) -> DecisionResult:
         adjustment_id = None
         if release > 0:
@@ -200,7 +211,7 @@ class DecisionRecorder:
         self,
         case: CaseRow,
         *,
-        action: str,
+        action: ReviewAction,
         release: Decimal,
         adjustment_id: str | None,
         note: str,
@@ -210,77 +221,85 @@ class DecisionRecorder:
         label_post: str | None = None,
         adjustment_ids: list[str] | None = None,
     ) -> DecisionResult:
-        is_deadline = action == DEADLINE_ACTION
         labels = self._labels(case, action)
-        label_post = case.post_id if label_post is None else label_post
-        decision_id = f"dec_{uuid.uuid4().hex}"
-        with self.repository.session() as session:
-            session.add(
-                ReviewDecision(
-                    id=decision_id,
-                    case_id=case.case_id,
-                    settlement_id=case.settlement_id,
-                    post_id=case.post_id,
-                    action=action,
-                    released=release,
-                    adjustment_id=adjustment_id,
-                    note=note,
-                    is_deadline=is_deadline,
-                    actor=actor.key_id,
-                    decided_at=decided_at,
-                )
+        decision = ReviewDecision(
+            id=f"dec_{uuid.uuid4().hex}",
+            case_id=case.case_id,
+            settlement_id=case.settlement_id,
+            post_id=case.post_id,
+            action=action,
+            released=release,
+            adjustment_id=adjustment_id,
+            note=note,
+            is_deadline=action == ReviewAction.DEADLINE_DEFAULT,
+            actor=actor.key_id,
+            decided_at=decided_at,
+        )
+        label_rows = [
+            ReviewLabel(
+                decision_id=decision.id,
+                account_id=account_id,
+                label=label,
+                decided_at=decided_at,
+                post_id=case.post_id if label_post is None else label_post,
+                campaign_id=case.campaign_id,
+                settlement_id=case.settlement_id,
+                source="review",
             )
-            session.flush()
-            for account_id, label in labels:
-                session.add(
-                    ReviewLabel(
-                        decision_id=decision_id,
-                        account_id=account_id,
-                        label=label,
-                        decided_at=decided_at,
-                        post_id=label_post,
-                        campaign_id=case.campaign_id,
-                        settlement_id=case.settlement_id,
-                        source="review",
-                    )
-                )
-            row = session.get(ReviewCase, case.case_id)
-            assert row is not None
-            row.status = CaseStatus.DECIDED
-            row.decided_at = decided_at
-            row.locked_until = None
-            self.repository.audit(
+            for account_id, label in labels
+        ]
+        with self.stored_cases.session() as session:
+            self.stored_cases.add_decision(session, decision, label_rows)
+            self.audit_trail.record(
                 session,
                 actor=actor.key_id,
                 role=actor.role,
                 action=f"review.{action}",
                 target=case.settlement_id,
-                detail={
-                    "case_id": case.case_id,
-                    "decision_id": decision_id,
-                    "post_id": case.post_id,
-                    "released": str(release),
-                    "adjustment_id": adjustment_id,
-                    "note": note,
-                    "labels": len(labels),
-                    "decided_by_deadline": is_deadline,
-                    **(
-                        {
-                            "kind": CaseKind.ACCOUNT.value,
-                            "account_id": case.account_id,
-                            "adjustment_ids": adjustment_ids or [],
-                        }
-                        if case.kind == CaseKind.ACCOUNT
-                        else {}
-                    ),
-                    **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),
-                },
+                detail=_audit_detail(
+                    case,
+                    decision,
+                    n_labels=len(labels),
+                    adjustment_ids=adjustment_ids,
+                    recovered_by=recovered_by,
+                ),
             )
         return DecisionResult(
             case_id=case.case_id,
-            decision_id=decision_id,
+            decision_id=decision.id,
             action=action,
             released=release,
             adjustment_id=adjustment_id,
             n_labels=len(labels),
         )
+
+
+def _audit_detail(
+    case: CaseRow,
+    decision: ReviewDecision,
+    *,
+    n_labels: int,
+    adjustment_ids: list[str] | None,
+    recovered_by: Principal | None,
+) -> dict[str, object]:
+    """What the audit row of a decision says: the decision, and the account or recovery it concerns."""
+    return {
+        "case_id": case.case_id,
+        "decision_id": decision.id,
+        "post_id": case.post_id,
+        "released": str(decision.released),
+        "adjustment_id": decision.adjustment_id,
+        "note": decision.note,
+        "labels": n_labels,
+        "decided_by_deadline": decision.is_deadline,
+        **(
+            {
+                "kind": CaseKind.ACCOUNT.value,
+                "account_id": case.account_id,
+                "adjustment_ids": adjustment_ids or [],
+            }
+            if case.kind == CaseKind.ACCOUNT
+            else {}
+        ),
+        **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),
+    }

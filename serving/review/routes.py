@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from serving.corrections import SignoffIn, SignoffOut
-from serving.db.repository import utcnow
+from serving.db.database import utcnow
 from serving.errors import ServiceError
 from serving.review.account_view import account_evidence
 from serving.review.cases import KINDS, QueueFilter, checked_note
@@ -32,21 +32,21 @@ from serving.review.sessions import (
     new_csrf_token,
 )
 from serving.review.view import case_evidence
-from serving.statuses import CaseKind
+from serving.statuses import CaseKind, ReviewAction
 
 _HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
 router = APIRouter(prefix="/review", include_in_schema=False)
 ReviewDep = Annotated[ReviewServices, Depends(get_review)]
 ACTION_LABELS = {
-    "confirm_fraud": "Confirm fraud (keep withholding)",
-    "clear": "Clear (release the held money)",
-    "partial_release": "Partial release",
+    ReviewAction.CONFIRM_FRAUD: "Confirm fraud (keep withholding)",
+    ReviewAction.CLEAR: "Clear (release the held money)",
+    ReviewAction.PARTIAL_RELEASE: "Partial release",
 }
-ACCOUNT_ACTIONS = ("confirm_fraud", "clear")
+ACCOUNT_ACTIONS = (ReviewAction.CONFIRM_FRAUD, ReviewAction.CLEAR)
 ACCOUNT_ACTION_LABELS = {
-    "confirm_fraud": "Confirm fraud (label 1; keep withholding)",
-    "clear": "Clear (label 0; release the held money of this account's engagements on held posts)",
+    ReviewAction.CONFIRM_FRAUD: "Confirm fraud (label 1; keep withholding)",
+    ReviewAction.CLEAR: "Clear (label 0; release the held money of this account's engagements on held posts)",
 }
 
 
@@ -284,7 +284,6 @@ def case_page(request: Request, case_id: str, review: ReviewDep) -> Response:
             case,
             decisions=review.decisions,
             store=review.store,
-            repository=review.repository,
         )
         return _page(
             request,
@@ -296,9 +295,7 @@ def case_page(request: Request, case_id: str, review: ReviewDep) -> Response:
                 "action_labels": ACCOUNT_ACTION_LABELS,
             },
         )
-    evidence = case_evidence(
-        case, decisions=review.decisions, store=review.store, repository=review.repository
-    )
+    evidence = case_evidence(case, decisions=review.decisions, store=review.store)
     return _page(request, "case.html", {**context, "evidence": evidence, "actions": ACTIONS})
 
 

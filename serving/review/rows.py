@@ -6,16 +6,17 @@ under its own Idempotency-Keys (``review:<case id>:<post id>``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row
 
-from serving.db.models import Adjustment, ReviewCase, SettlementSignoff
-from serving.db.repository import as_utc
-from serving.statuses import AdjustmentKind, CaseKind
+from serving.db.cases import CaseRecords
+from serving.db.database import as_utc
+from serving.db.models import ReviewCase
+from serving.statuses import CaseKind
 
 _ZERO = Decimal("0.00")
 
@@ -61,12 +62,10 @@ class CaseRow:
         )
 
 
-def case_rows(session: Session, cases: list[ReviewCase], *, now: datetime) -> list[CaseRow]:
+def case_rows(records: CaseRecords, *, now: datetime) -> list[CaseRow]:
     """Rows of stored cases, with what was released on each post and their settlements' sign-offs."""
-    settlement_ids = {c.settlement_id for c in cases}
-    released = _released(session, settlement_ids)
-    signoffs = _signoffs(session, settlement_ids)
-    return [_row(c, released, signoffs, now) for c in cases]
+    released = _released(records.releases)
+    return [_row(c, released, records.signoffs, now) for c in records.cases]
 
 
 def account_case_key(case_id: str, post_id: str) -> str:
@@ -74,24 +73,12 @@ def account_case_key(case_id: str, post_id: str) -> str:
     return f"review:{case_id}:{post_id}"
 
 
-def _signoffs(session: Session, settlement_ids: set[str]) -> dict[str, tuple[str, datetime]]:
-    if not settlement_ids:
-        return {}
-    query = select(
-        SettlementSignoff.settlement_id, SettlementSignoff.actor, SettlementSignoff.created_at
-    ).where(SettlementSignoff.settlement_id.in_(sorted(settlement_ids)))
-    return {s: (actor, as_utc(at)) for s, actor, at in session.execute(query).all()}
-
-
-def _released(session: Session, settlement_ids: set[str]) -> dict[tuple[str, str], Decimal]:
+def _released(
+    releases: Iterable[Row[str, str, str | None, Decimal]],
+) -> dict[tuple[str, str], Decimal]:
     """Released money per (settlement, post), and per (settlement, ``account:`` case id) of account cases."""
-    if not settlement_ids:
-        return {}
-    query = select(
-        Adjustment.settlement_id, Adjustment.post_id, Adjustment.idempotency_key, Adjustment.amount
-    ).where(Adjustment.settlement_id.in_(sorted(settlement_ids)), Adjustment.kind == AdjustmentKind.RELEASE)
     out: dict[tuple[str, str], Decimal] = {}
-    for settlement_id, post_id, key, amount in session.execute(query).all():
+    for settlement_id, post_id, key, amount in releases:
         money = Decimal(str(amount)).quantize(Decimal("0.01"))
         out[(settlement_id, post_id)] = out.get((settlement_id, post_id), _ZERO) + money
         parts = (key or "").split(":")

@@ -8,7 +8,6 @@ from fastapi import Request
 
 from serving.api.deps import Services
 from serving.corrections import CorrectionService
-from serving.db.repository import Repository
 from serving.review.cases import CaseService
 from serving.review.decisions import DecisionService
 from serving.review.sessions import SessionStore
@@ -24,24 +23,33 @@ class ReviewServices:
     decisions: DecisionService
     corrections: CorrectionService
     store: EventStore
-    repository: Repository
 
 
 def build_review(services: Services) -> ReviewServices:
     """Wire the review services onto the settlement services (the same correction service as the API)."""
-    cases = CaseService(repository=services.repository, detection=services.detection)
+    db = services.db
+    cases = CaseService(
+        stored_cases=db.cases,
+        settlements=db.settlements,
+        campaigns=db.campaigns,
+        audit_trail=db.audit,
+        detection=services.detection,
+    )
     return ReviewServices(
-        sessions=SessionStore(repository=services.repository, keys=services.keys),
+        sessions=SessionStore(review_sessions=db.review_sessions, audit_trail=db.audit, keys=services.keys),
         cases=cases,
         decisions=DecisionService(
-            repository=services.repository,
+            stored_cases=db.cases,
+            settlements=db.settlements,
+            campaigns=db.campaigns,
+            keys=db.keys,
+            audit_trail=db.audit,
             cases=cases,
             corrections=services.corrections,
             detection=services.detection,
         ),
         corrections=services.corrections,
         store=services.store,
-        repository=services.repository,
     )
 
 

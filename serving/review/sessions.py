@@ -7,11 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from serving.auth import Principal, Role
-from serving.db.models import ApiKey, ReviewSession
-from serving.db.repository import Repository, as_utc, utcnow
+from serving.db.audit import AuditRepository
+from serving.db.database import as_utc, utcnow
+from serving.db.models import ReviewSession
+from serving.db.review_sessions import ReviewSessionRepository
 from serving.keys import KeyService
 
 COOKIE_NAME = "cpg_review"
@@ -35,8 +35,11 @@ class ReviewUser:
 class SessionStore:
     """Opens, resolves and ends sessions; only a token's SHA-256 is stored."""
 
-    def __init__(self, *, repository: Repository, keys: KeyService) -> None:
-        self.repository = repository
+    def __init__(
+        self, *, review_sessions: ReviewSessionRepository, audit_trail: AuditRepository, keys: KeyService
+    ) -> None:
+        self.review_sessions = review_sessions
+        self.audit_trail = audit_trail
         self.keys = keys
 
     def sign_in(self, secret: str) -> tuple[str, ReviewUser]:
@@ -45,8 +48,8 @@ class SessionStore:
         if principal is None:
             raise SignInRefused("that key is unknown or revoked")
         if principal.role not in REVIEW_ROLES:
-            with self.repository.session() as session:
-                self.repository.audit(
+            with self.audit_trail.session() as session:
+                self.audit_trail.record(
                     session,
                     actor=principal.key_id,
                     role=principal.role,
@@ -56,7 +59,7 @@ class SessionStore:
             raise SignInRefused(f"a {principal.role.value} key cannot sign in; use a reviewer or admin key")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = utcnow()
-        with self.repository.session() as session:
+        with self.review_sessions.session() as session:
             session.add(
                 ReviewSession(
                     token_hash=_digest(token),
@@ -66,7 +69,7 @@ class SessionStore:
                     expires_at=now + SESSION_TTL,
                 )
             )
-            self.repository.audit(
+            self.audit_trail.record(
                 session,
                 actor=principal.key_id,
                 role=principal.role,
@@ -79,12 +82,7 @@ class SessionStore:
         """The user of a live session whose key is still live and still a review role, or None."""
         if not token:
             return None
-        with self.repository.session() as session:
-            row = session.execute(
-                select(ReviewSession, ApiKey)
-                .join(ApiKey, ApiKey.id == ReviewSession.key_id)
-                .where(ReviewSession.token_hash == _digest(token))
-            ).first()
+        row = self.review_sessions.session_and_key(_digest(token))
         if row is None:
             return None
         stored, key = row
@@ -99,10 +97,7 @@ class SessionStore:
 
     def sign_out(self, token: str) -> None:
         """End a session at once."""
-        with self.repository.session() as session:
-            row = session.get(ReviewSession, _digest(token))
-            if row is not None and row.ended_at is None:
-                row.ended_at = utcnow()
+        self.review_sessions.end(_digest(token), at=utcnow())
 
 
 def is_valid_csrf(expected: str | None, given: str | None) -> bool:

@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 
-from serving.db.models import ReviewDecision, Settlement
-from serving.db.repository import Repository, as_utc
+from serving.db.cases import CaseRepository
+from serving.db.database import as_utc
+from serving.db.models import Settlement
 from serving.review.charts import graph_svg, timeline_svg
 from serving.review.decisions import DecisionService
 from serving.review.evidence import (
@@ -49,11 +49,9 @@ class CaseEvidence:
     note: str
 
 
-def case_evidence(
-    case: CaseRow, *, decisions: DecisionService, store: EventStore, repository: Repository
-) -> CaseEvidence:
+def case_evidence(case: CaseRow, *, decisions: DecisionService, store: EventStore) -> CaseEvidence:
     """Read the case's verdicts and events once and build every piece of evidence."""
-    settlement = repository.settlement(case.settlement_id)
+    settlement = decisions.settlements.settlement(case.settlement_id)
     note = ""
     try:
         mine = decisions.verdicts(case)
@@ -100,7 +98,7 @@ def case_evidence(
         ips=records(shared_infrastructure(post_events, period_events, "ip")),
         ages=records(account_ages(post_events, doubted)),
         samples=records(sample_events(mine, post_events) if not mine.empty else pd.DataFrame()),
-        decision=case_decision(repository, case.case_id),
+        decision=case_decision(decisions.stored_cases, case.case_id),
         note=note,
     )
 
@@ -130,10 +128,9 @@ def currency_of(body: str) -> str:
         return ""
 
 
-def case_decision(repository: Repository, case_id: str) -> dict[str, Any] | None:
+def case_decision(stored_cases: CaseRepository, case_id: str) -> dict[str, Any] | None:
     """The decision recorded on a case, as the case pages show it (None while open)."""
-    with repository.session() as session:
-        row = session.scalars(select(ReviewDecision).where(ReviewDecision.case_id == case_id)).first()
+    row = stored_cases.decision_of(case_id)
     if row is None:
         return None
     return {

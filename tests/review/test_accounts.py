@@ -39,8 +39,8 @@ def _console(settled: Settled) -> ReviewServices:
 
 def _expected_stakes(console: ReviewServices, settlement: dict[str, object]) -> dict[str, Decimal]:
     """Money withheld or held per flagged engaging account, derived here from the run and the body."""
-    services = console.decisions  # its repository and detection
-    stored = services.repository.settlement(str(settlement["settlement_id"]))
+    services = console.decisions  # its repositories and detection
+    stored = services.settlements.settlement(str(settlement["settlement_id"]))
     assert stored is not None and stored.run_id
     posts = settlement["posts"]
     assert isinstance(posts, list)
@@ -54,7 +54,7 @@ def _expected_stakes(console: ReviewServices, settlement: dict[str, object]) -> 
     flagged = set(
         accounts.loc[(accounts["role"] == "engager") & accounts["flagged"], "account_id"].astype("str")
     )
-    campaign = services.repository.campaign(stored.campaign_id)
+    campaign = services.campaigns.campaign(stored.campaign_id)
     assert campaign is not None
     price = unit_prices(
         mine,
@@ -196,7 +196,7 @@ def test_confirm_and_clear_account_cases(settled: Settled) -> None:
     assert decided[held_one.case_id]["detail"]["account_id"] == held_one.account_id
     assert len(decided[held_one.case_id]["detail"]["adjustment_ids"]) == len(plan.releases)
     assert decided[nothing_held.case_id]["detail"]["released"] == "0.00"
-    labels = load_labels(console.repository)
+    labels = load_labels(console.decisions.stored_cases)
     got = {(a, int(v)) for a, v in zip(labels["account_id"], labels["label"], strict=True)}
     assert got == {(fraud.account_id, 1), (held_one.account_id, 0), (nothing_held.account_id, 0)}
     assert (labels["source"] == "review").all() and not labels["post_id"].str.startswith("account:").any()
@@ -216,7 +216,7 @@ def test_open_account_cases_are_decided_by_the_deadline_without_labels(settled: 
     for row in overdue:
         assert decided[row.case_id].action == "deadline_default"
         assert decided[row.case_id].released == 0 and decided[row.case_id].n_labels == 0
-    assert load_labels(console.repository).empty
+    assert load_labels(console.decisions.stored_cases).empty
     client = settled.api.client
     sign_in(client, bearer_secret(settled.api.reviewer))
     page = client.get(f"/review/cases/{overdue[0].case_id}").text
@@ -254,6 +254,6 @@ def test_a_stuck_account_clear_finishes_its_releases(settled: Settled) -> None:
     sid = settled.settlements[OPEN_CAMPAIGN]["settlement_id"]
     adjustments = client.get(f"/v1/settlements/{sid}/adjustments", headers=api.reviewer).json()
     assert sorted((a["post_id"], Decimal(a["amount"])) for a in adjustments) == sorted(plan.releases)
-    labels = load_labels(console.repository)
+    labels = load_labels(console.decisions.stored_cases)
     assert list(zip(labels["account_id"], labels["label"], strict=True)) == [(case.account_id, 0)]
     assert console.cases.get(unpaid.case_id, now=now).status == "open"

@@ -149,13 +149,13 @@ def test_decisions_adjust_audit_and_label(settled: Settled) -> None:
         f"/review/cases/{fraud}/decide", data={"action": "clear", "note": "twice", "csrf_token": csrf}
     )
     assert again.status_code == 409 and "already decided" in again.text
-    labels = load_labels(client.app.state.services.repository)  # type: ignore[attr-defined]
+    labels = load_labels(client.app.state.services.db.cases)  # type: ignore[attr-defined]
     assert tuple(labels.columns) == LABEL_COLUMNS
     assert str(labels["decided_at"].dtype) == "datetime64[us, UTC]"
     assert set(labels["label"]) <= {0, 1} and (labels["settlement_id"] == sid).all()
     assert set(labels["source"]) <= {"review"}
     assert len(labels) > 0
-    engine = client.app.state.services.repository.engine  # type: ignore[attr-defined]
+    engine = client.app.state.services.db.database.engine  # type: ignore[attr-defined]
     later = load_labels(engine, start=datetime.now(UTC) + timedelta(hours=1))
     assert later.empty and tuple(later.columns) == LABEL_COLUMNS
 

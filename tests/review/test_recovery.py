@@ -87,7 +87,7 @@ def test_stuck_cases_are_decided_from_their_adjustment_or_reopened(settled: Sett
     assert cleared[0]["detail"]["note"] == "organic after all"
     reopen_trail = client.get("/v1/audit", params={"target": f"case:{unpaid}"}, headers=api.admin).json()
     assert [row["action"] for row in reopen_trail][-1] == "review.reopen_stuck"
-    labels = load_labels(console.repository)
+    labels = load_labels(console.decisions.stored_cases)
     paid_post = console.cases.get(paid, now=now).post_id
     assert len(labels) > 0 and set(labels["post_id"]) == {paid_post} and set(labels["label"]) == {0}
 

@@ -135,7 +135,7 @@ def test_adjustments_are_appended_and_bounded(api: Api, sim: SimulatedSet) -> No
 def test_audit_log_is_append_only_in_the_database(api: Api, sim: SimulatedSet) -> None:
     _load(api, sim)
     _settle(api, "key-1")
-    engine = api.client.app.state.services.repository.engine  # type: ignore[attr-defined]
+    engine = api.client.app.state.services.db.database.engine  # type: ignore[attr-defined]
     for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "DELETE FROM settlements"):
         with pytest.raises(Exception, match="append-only"), engine.begin() as connection:
             connection.execute(text(statement))
@@ -225,7 +225,7 @@ def test_ingest_reports_rejects_and_counts_duplicates_once(sqlite_api: Api, sim:
     again = sqlite_api.client.post("/v1/events", json={"events": rows}, headers=sqlite_api.billing).json()
     assert again["accepted"] == 0 and again["duplicates"] == 4
     assert (
-        sqlite_api.client.app.state.services.repository.count_events(  # type: ignore[attr-defined]
+        sqlite_api.client.app.state.services.db.events.count_events(  # type: ignore[attr-defined]
             start=pd.Timestamp("2000-01-01", tz="UTC"), end=pd.Timestamp("2100-01-01", tz="UTC")
         )
         == 3

@@ -22,7 +22,7 @@ from serving.app import create_app
 from serving.auth import Role
 from serving.config import ServiceConfig
 from serving.db.engine import make_engine, migrate
-from serving.db.repository import Repository
+from serving.db.repositories import Repositories
 from serving.keys import KeyService
 
 MAX_EXAMPLES = 15
@@ -34,7 +34,8 @@ def _admin_key(config: ServiceConfig) -> str:
     engine = make_engine(config.resolved_database_url)
     try:
         migrate(engine)
-        return KeyService(repository=Repository(engine)).create(role=Role.ADMIN, name="schemathesis")[1]
+        db = Repositories.over(engine)
+        return KeyService(keys=db.keys, audit_trail=db.audit).create(role=Role.ADMIN, name="schemathesis")[1]
     finally:
         engine.dispose()
 

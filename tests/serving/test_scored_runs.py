@@ -27,7 +27,7 @@ def _decided_again(api: Api, run_id: str, campaign_id: str) -> pd.DataFrame:
     """What the settlement decided before scoring's decision was reused: the window read from disk."""
     services = api.client.app.state.services  # type: ignore[attr-defined]
     on_disk = RunVerdicts(pd.read_parquet(api.config.runs_dir / run_id / "engagements.parquet"))
-    prices = campaigns_frame([services.repository.campaign(campaign_id)])
+    prices = campaigns_frame([services.db.campaigns.campaign(campaign_id)])
     params = services.detection.params(run_id)
     window = on_disk.window(
         campaign_id,
@@ -54,7 +54,7 @@ def test_settling_the_runs_period_reuses_what_scoring_decided(sqlite_api: Api, s
     assert scored is not None and services.detection.verdicts(run["run_id"]) is scored.verdicts
     for campaign in ("cmp002", "cmp003"):
         indexed = services.settlements.verdict_index.get(run["run_id"], lambda: pd.DataFrame())
-        prices = campaigns_frame([services.repository.campaign(campaign)])
+        prices = campaigns_frame([services.db.campaigns.campaign(campaign)])
         window = indexed.window(
             campaign,
             pd.Timestamp(PERIOD["period_start"]),
@@ -64,7 +64,7 @@ def test_settling_the_runs_period_reuses_what_scoring_decided(sqlite_api: Api, s
         )
         period = (pd.Timestamp(PERIOD["period_start"]), pd.Timestamp(PERIOD["period_end"]))
         reused = decided_in_scoring(
-            scored, services.repository.run(run["run_id"]), indexed, window, period, prices
+            scored, services.db.runs.run(run["run_id"]), indexed, window, period, prices
         )
         assert reused is not None and len(reused)
         settled = api.client.post(
@@ -97,4 +97,4 @@ def test_readyz_fails_until_a_scorer_is_active(tmp_path: Path) -> None:
             manager.stop()
     finally:
         executor.shutdown()
-        services.repository.engine.dispose()
+        services.db.database.engine.dispose()

@@ -12,9 +12,10 @@ from sqlalchemy import text
 
 from serving.audit import AuditLog
 from serving.auth import Principal, Role
+from serving.db.database import utcnow
 from serving.db.engine import make_engine, migrate
 from serving.db.models import DetectionRun
-from serving.db.repository import Repository, utcnow
+from serving.db.repositories import Repositories
 from serving.io import event_rows
 from serving.keys import KeyService
 from serving.verdicts import events_hash
@@ -23,8 +24,8 @@ from tests.serving.test_api import CAMPAIGN, PERIOD, SETTLE, _load, _settle
 from training.simulator import SimulatedSet
 
 
-def _repository(api: Api) -> Repository:
-    return api.client.app.state.services.repository  # type: ignore[attr-defined,no-any-return]
+def _repositories(api: Api) -> Repositories:
+    return api.client.app.state.services.db  # type: ignore[attr-defined,no-any-return]
 
 
 def test_adjustment_idempotency_key_replays_and_conflicts(api: Api, sim: SimulatedSet) -> None:
@@ -78,7 +79,10 @@ def test_signoff_of_a_capped_settlement_is_recorded_once(
         assert unchanged.content == first.content
         trail = api.client.get("/v1/audit", params={"target": settlement["settlement_id"]}, headers=api.admin)
         assert [r["action"] for r in trail.json()] == ["settlement.create", "settlement.signoff"]
-        with pytest.raises(Exception, match="append-only"), _repository(api).engine.begin() as connection:
+        with (
+            pytest.raises(Exception, match="append-only"),
+            _repositories(api).database.engine.begin() as connection,
+        ):
             connection.execute(text("UPDATE settlement_signoffs SET note = 'x'"))
         # nothing withheld: no sign-off needed
         empty = _settle(
@@ -100,7 +104,7 @@ def test_signoff_of_a_capped_settlement_is_recorded_once(
 def test_runs_cut_off_by_a_restart_are_marked_failed(tmp_path: Path, database_url: str | None) -> None:
     home = tmp_path / "home"
     for api in make_api(home, database_url):
-        with _repository(api).session() as session:
+        with _repositories(api).database.session() as session:
             for run_id, status in (("det_cut_running", "running"), ("det_cut_queued", "queued")):
                 session.add(
                     DetectionRun(
@@ -163,18 +167,18 @@ def test_key_uses_are_written_behind_and_flushed_at_shutdown(
             api.client.get("/v1/detections/none", headers=api.billing)
         assert audit.pending >= 5
         url = api.config.resolved_database_url
-    repository = Repository(make_engine(url))
+    db = Repositories.over(make_engine(url))
     try:
-        uses = [e for e in repository.audit_entries(target=None, limit=1000) if e.action == "key.use"]
+        uses = [e for e in db.audit.entries(target=None, limit=1000) if e.action == "key.use"]
         assert len([e for e in uses if '"/v1/detections/none"' in e.detail]) == 5
     finally:
-        repository.engine.dispose()
+        db.database.engine.dispose()
 
 
 def test_audit_rows_stay_queued_while_the_database_refuses(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'late.db'}")
-    repository = Repository(engine)
-    audit = AuditLog(repository=repository, flush_every_s=60.0)
+    db = Repositories.over(engine)
+    audit = AuditLog(audit_trail=db.audit, flush_every_s=60.0)
     try:
         for i in range(3):
             audit.record_later(actor=f"k{i}", role="billing", action="key.use", target=f"key:k{i}")
@@ -183,7 +187,7 @@ def test_audit_rows_stay_queued_while_the_database_refuses(tmp_path: Path) -> No
         assert audit.pending == 3
         migrate(engine)
         assert audit.flush() == 3 and audit.pending == 0
-        assert [e.actor for e in repository.audit_entries(target=None, limit=10)] == ["k0", "k1", "k2"]
+        assert [e.actor for e in db.audit.entries(target=None, limit=10)] == ["k0", "k1", "k2"]
     finally:
         audit.close()
         engine.dispose()
@@ -193,12 +197,12 @@ def test_audit_rows_refused_at_shutdown_are_spilled_and_recovered(tmp_path: Path
     engine = make_engine(f"sqlite:///{tmp_path / 'spill.db'}")
     spill = tmp_path / "audit-spill"
     try:
-        audit = AuditLog(repository=Repository(engine), flush_every_s=60.0, spill_dir=spill)
+        audit = AuditLog(audit_trail=Repositories.over(engine).audit, flush_every_s=60.0, spill_dir=spill)
         audit.record_later(actor="k1", role="admin", action="key.use", target="key:k1", detail={"path": "/x"})
         audit.close()  # no table: the row goes to the spill file, not away
         assert len(list(spill.glob("audit-*.jsonl"))) == 1
         migrate(engine)
-        restarted = AuditLog(repository=Repository(engine), spill_dir=spill)
+        restarted = AuditLog(audit_trail=Repositories.over(engine).audit, spill_dir=spill)
         assert restarted.recover() == 1 and not list(spill.glob("audit-*.jsonl"))
         (row,) = restarted.entries(target="key:k1", limit=10)
         assert row.actor == "k1" and row.detail == {"path": "/x"}
@@ -212,11 +216,13 @@ def test_key_cache_honours_revocation_by_another_process(tmp_path: Path, sim: Si
         services.keys.cache_seconds = 0.3
         assert api.client.get("/v1/detections/x", headers=api.billing).status_code == 404
         key_id = api.billing["Authorization"].split("_")[1]
-        other = Repository(make_engine(api.config.resolved_database_url))  # as `cpeguard keys revoke` does
+        other = Repositories.over(
+            make_engine(api.config.resolved_database_url)
+        )  # as `cpeguard keys revoke` does
         try:
-            KeyService(repository=other).revoke(key_id)
+            KeyService(keys=other.keys, audit_trail=other.audit).revoke(key_id)
         finally:
-            other.engine.dispose()
+            other.database.engine.dispose()
         time.sleep(0.4)
         assert api.client.get("/v1/detections/x", headers=api.billing).status_code == 401
 

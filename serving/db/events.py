@@ -1,0 +1,70 @@
+"""The event index: which events are stored, in which ingest batch, and how many lie in a period."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from serving.db.database import Repository
+from serving.db.models import IngestBatch, StoredEvent
+
+CHUNK = 5000  # ids per IN list and rows per insert
+
+
+class EventRepository(Repository):
+    """Queries of the stored events' index and the ingest batches."""
+
+    def existing_event_ids(self, session: Session, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids are already stored."""
+        found: set[str] = set()
+        for i in range(0, len(event_ids), CHUNK):
+            chunk = event_ids[i : i + CHUNK]
+            found.update(session.scalars(select(StoredEvent.event_id).where(StoredEvent.event_id.in_(chunk))))
+        return found
+
+    def add_events(self, session: Session, rows: Iterable[dict[str, Any]]) -> None:
+        """Index new events (bulk insert)."""
+        batch = list(rows)
+        for i in range(0, len(batch), CHUNK):
+            session.execute(insert(StoredEvent), batch[i : i + CHUNK])
+
+    def add_batch(self, session: Session, batch: IngestBatch) -> int:
+        """Record an ingest batch; returns its id (arrival order)."""
+        session.add(batch)
+        session.flush()
+        return batch.id
+
+    def count_events(self, *, start: datetime, end: datetime, campaign_id: str | None = None) -> int:
+        """How many distinct events lie in ``[start, end)``."""
+        with self.session() as session:
+            query = select(func.count()).select_from(StoredEvent)
+            query = query.where(StoredEvent.ts >= start, StoredEvent.ts < end)
+            if campaign_id is not None:
+                query = query.where(StoredEvent.campaign_id == campaign_id)
+            return int(session.scalar(query) or 0)
+
+    def has_events(self, *, start: datetime, end: datetime, campaign_id: str) -> bool:
+        """Whether the campaign has any stored event in ``[start, end)`` (one index probe)."""
+        with self.session() as session:
+            query = select(StoredEvent.event_id).where(
+                StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= start, StoredEvent.ts < end
+            )
+            return session.scalar(query.limit(1)) is not None
+
+    def last_batch_id(
+        self, *, start: datetime | None = None, end: datetime | None = None, campaign_id: str | None = None
+    ) -> int:
+        """The latest batch that brought events (into a period and campaign, if given)."""
+        with self.session() as session:
+            if start is None or end is None:
+                return int(session.scalar(select(func.max(IngestBatch.id))) or 0)
+            query = select(func.max(StoredEvent.batch_id)).where(
+                StoredEvent.ts >= start, StoredEvent.ts < end
+            )
+            if campaign_id is not None:
+                query = query.where(StoredEvent.campaign_id == campaign_id)
+            return int(session.scalar(query) or 0)

@@ -1,0 +1,171 @@
+"""Settlements, their post lines, and what stands beside them: adjustments and sign-offs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, insert, select
+from sqlalchemy.orm import Session
+
+from serving.db.database import Repository
+from serving.db.events import CHUNK
+from serving.db.models import Adjustment, Settlement, SettlementPost, SettlementSignoff
+from serving.statuses import AdjustmentKind
+
+_COPY_POSTS = (
+    "COPY settlement_posts (settlement_id, post_id, creator_id, decision, payable, held_amount) FROM STDIN"
+)
+
+
+class SettlementRepository(Repository):
+    """Queries of settlements, their lines, adjustments and sign-offs."""
+
+    def settlement(self, settlement_id: str) -> Settlement | None:
+        """One settlement."""
+        with self.session() as session:
+            return session.get(Settlement, settlement_id)
+
+    def settlement_for_update(self, session: Session, settlement_id: str) -> Settlement | None:
+        """One settlement, locked in the caller's transaction (corrections to it queue behind)."""
+        return session.get(Settlement, settlement_id, with_for_update=True)
+
+    def settlement_by_key(self, key: str) -> Settlement | None:
+        """The settlement created under an idempotency key."""
+        with self.session() as session:
+            return session.scalars(select(Settlement).where(Settlement.idempotency_key == key)).first()
+
+    def settlement_by_period(self, campaign_id: str, start: datetime, end: datetime) -> Settlement | None:
+        """The settlement of a campaign and period."""
+        with self.session() as session:
+            query = select(Settlement).where(
+                Settlement.campaign_id == campaign_id,
+                Settlement.period_start == start,
+                Settlement.period_end == end,
+            )
+            return session.scalars(query).first()
+
+    def settlement_post(self, settlement_id: str, post_id: str) -> SettlementPost | None:
+        """One post line of a settlement."""
+        with self.session() as session:
+            return self.post_line(session, settlement_id, post_id)
+
+    def post_line(self, session: Session, settlement_id: str, post_id: str) -> SettlementPost | None:
+        """One post line of a settlement, read in the caller's transaction."""
+        return session.get(SettlementPost, (settlement_id, post_id))
+
+    def post_holds(self, settlement_id: str) -> list[Row[str, Decimal]]:
+        """(post_id, held_amount) of every line of a settlement."""
+        with self.session() as session:
+            return list(
+                session.execute(
+                    select(SettlementPost.post_id, SettlementPost.held_amount).where(
+                        SettlementPost.settlement_id == settlement_id
+                    )
+                ).all()
+            )
+
+    def holds_and_releases(
+        self, settlement_id: str, post_ids: list[str]
+    ) -> tuple[dict[str, Decimal], list[Row[str, Decimal, str | None]]]:
+        """Held money per post of ``post_ids``, and their releases (post_id, amount, idempotency key).
+
+        Both read in one transaction, so the releases are those made against these holds.
+        """
+        with self.session() as session:
+            held = dict(
+                session.execute(
+                    select(SettlementPost.post_id, SettlementPost.held_amount).where(
+                        SettlementPost.settlement_id == settlement_id,
+                        SettlementPost.post_id.in_(post_ids),
+                    )
+                ).all()
+            )
+            releases = session.execute(
+                select(Adjustment.post_id, Adjustment.amount, Adjustment.idempotency_key).where(
+                    Adjustment.settlement_id == settlement_id,
+                    Adjustment.kind == AdjustmentKind.RELEASE,
+                    Adjustment.post_id.in_(post_ids),
+                )
+            ).all()
+        return held, list(releases)
+
+    def latest_lines(self, *, limit: int) -> list[Row[str, str, datetime, datetime, str, str, Decimal]]:
+        """The post lines of the ``limit`` latest settlements with their campaign and period.
+
+        Columns: id, campaign_id, period_start, period_end, post_id, creator_id, payable.
+        """
+        with self.session() as session:
+            latest = (
+                select(Settlement.id).order_by(Settlement.created_at.desc()).limit(limit).scalar_subquery()
+            )
+            return list(
+                session.execute(
+                    select(
+                        Settlement.id,
+                        Settlement.campaign_id,
+                        Settlement.period_start,
+                        Settlement.period_end,
+                        SettlementPost.post_id,
+                        SettlementPost.creator_id,
+                        SettlementPost.payable,
+                    )
+                    .join(SettlementPost, SettlementPost.settlement_id == Settlement.id)
+                    .where(Settlement.id.in_(latest))
+                ).all()
+            )
+
+    def settlements_touching(
+        self, *, creator_id: str | None, post_ids: Sequence[str], limit: int
+    ) -> list[str]:
+        """Ids of the latest settlements paying a creator or any of these posts."""
+        with self.session() as session:
+            query = select(SettlementPost.settlement_id, Settlement.created_at).join(
+                Settlement, Settlement.id == SettlementPost.settlement_id
+            )
+            if creator_id is not None:
+                query = query.where(SettlementPost.creator_id == creator_id)
+            else:
+                query = query.where(SettlementPost.post_id.in_(list(post_ids)[:CHUNK]))
+            rows = session.execute(query.order_by(Settlement.created_at.desc())).all()
+        seen: list[str] = []
+        for settlement_id, _ in rows:
+            if settlement_id not in seen:
+                seen.append(settlement_id)
+        return seen[:limit]
+
+    def add_settlement_posts(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount).
+
+        PostgreSQL takes them with COPY in the session's transaction; others with executemany.
+        """
+        if not rows:
+            return
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            with driver.cursor() as cursor, cursor.copy(_COPY_POSTS) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        names = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
+        table = cast(Table, SettlementPost.__table__)  # core insert: no ORM bookkeeping per row
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+
+    def adjustments(self, session: Session, settlement_id: str) -> Sequence[Adjustment]:
+        """A settlement's adjustments, oldest first."""
+        query = select(Adjustment).where(Adjustment.settlement_id == settlement_id)
+        return session.scalars(query.order_by(Adjustment.created_at, Adjustment.id)).all()
+
+    def adjustment_by_key(self, key: str) -> Adjustment | None:
+        """The adjustment made under an idempotency key."""
+        with self.session() as session:
+            return session.scalars(select(Adjustment).where(Adjustment.idempotency_key == key)).first()
+
+    def signoff_of(self, session: Session, settlement_id: str) -> SettlementSignoff | None:
+        """The sign-off of a settlement, if given."""
+        query = select(SettlementSignoff).where(SettlementSignoff.settlement_id == settlement_id)
+        return session.scalars(query).first()
