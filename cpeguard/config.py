@@ -33,6 +33,7 @@ SERVICE_FIELDS = (
     "sync_detection_max_events",
     "model_poll_s",
     "registered_model",
+    "metrics_token",
 )
 GATE_FLOORS = {
     "gate_min_average_precision": "average_precision",

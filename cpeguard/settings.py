@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         default=None, ge=0, description="the service checks the registry's aliases this often (0: never)"
     )
     registered_model: str | None = Field(default=None, description="name of the registered scorer")
+    metrics_token: str | None = Field(
+        default=None, description="bearer token /metrics asks for (unset: /metrics answers anyone)"
+    )
     # weekly retraining; MLFLOW_TRACKING_URI overrides the store
     tracking_uri: str | None = Field(
         default=None,

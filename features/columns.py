@@ -40,3 +40,19 @@ CAMPAIGN_REQUIRED: tuple[str, ...] = (
     "price_share",
 )
 CAMPAIGN_OPTIONAL: tuple[str, ...] = ("window_start", "window_end")
+
+# Limits of the contract's values, read by the row checks of features.contract and by the
+# service's request models, so batch and service refuse the same inputs.
+ID_MAX_LENGTH = 128
+# Cc: controls (NUL, newline, tab); Cf: format characters (LTR/RTL marks, bidi overrides);
+# Zl/Zp: line and paragraph separators. Written for RE2 (pyarrow.compute).
+ID_FORBIDDEN_CHARACTERS = r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]"
+# a '..' between path separators (or alone) climbs out of a folder built from the id
+ID_PATH_PIECE = r"(^|[/\\])\.\.([/\\]|$)"
+COUNT_LIMIT = 2**63  # counts are stored as signed 64-bit integers: 0 <= v < 2^63
+# a unit price holds 6 decimals; at most 10^6 per engagement keeps a line of up to
+# 10^10 engagements inside the service's money columns (Numeric(18, 2), 16 integer digits)
+PRICE_DECIMALS = 6
+MAX_PRICE = 1_000_000
+TS_MIN = pd.Timestamp("2000-01-01", tz="UTC")
+TS_MAX = pd.Timestamp("2100-01-01", tz="UTC")  # exclusive

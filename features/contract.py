@@ -12,16 +12,25 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandera.pandas import DataFrameModel
 
 from features.columns import (
     CAMPAIGN_OPTIONAL,
     CAMPAIGN_REQUIRED,
+    COUNT_LIMIT,
     EVENT_OPTIONAL,
     EVENT_REQUIRED,
+    ID_FORBIDDEN_CHARACTERS,
+    ID_MAX_LENGTH,
+    ID_PATH_PIECE,
+    MAX_PRICE,
     POST_OPTIONAL,
     POST_REQUIRED,
     TS_DTYPE,
+    TS_MAX,
+    TS_MIN,
 )
 from features.schema import Campaigns, Events, Posts, Rejects, checked
 
@@ -62,6 +71,8 @@ _CAMPAIGN_KINDS: dict[str, Kind] = {
     "window_end": "ts",
 }
 _REJECT_COLUMNS = ("source_file", "source_row", "column", "reason", "value")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_SHOWN_CHARS = 200  # a rejected value is shown cut to this many characters
 
 
 class ContractError(ValueError):
@@ -170,7 +181,7 @@ def _clean(
                         "source_row": source_row[is_bad],
                         "column": column,
                         "reason": reason[is_bad],
-                        "value": raw[column].reset_index(drop=True)[is_bad].astype("str").to_numpy(),
+                        "value": _shown(raw[column].reset_index(drop=True)[is_bad]),
                     }
                 )
             )
@@ -214,12 +225,16 @@ def _coerce(
         if kind == "id":
             is_empty = is_null | (text.str.len().fillna(0).to_numpy() == 0)
             reason[is_empty] = f"empty {column}"
+            invalid = id_reasons(pa.array(text), column=column)
+            reason[~is_empty] = invalid[~is_empty]
         return text, reason
     if kind == "ts":
         parsed = _to_timestamps(values, source=source, column=column)
         failed = parsed.isna().to_numpy() & ~is_null
         _refuse_if_all_failed(failed, is_null, source=source, column=column, what="timestamp")
         reason[failed] = "unparseable timestamp"
+        outside = ((parsed < TS_MIN) | (parsed >= TS_MAX)).fillna(False).to_numpy()
+        reason[outside] = f"{column} outside {TS_MIN:%Y-%m-%d} .. {TS_MAX:%Y-%m-%d}"
         if is_required:
             reason[is_null] = f"empty {column}"
         return parsed, reason
@@ -229,14 +244,27 @@ def _coerce(
     reason[failed] = "not a number"
     if is_required:
         reason[is_null] = f"empty {column}"
-    reason[(numbers < 0).fillna(False).to_numpy()] = f"negative {column}"
+    negative = (numbers < 0).fillna(False).to_numpy()
+    reason[negative] = f"negative {column}"
     if kind == "count":
-        fractional = (numbers.notna() & (numbers % 1 != 0)).to_numpy()
+        too_large = (numbers >= COUNT_LIMIT).fillna(False).to_numpy()
+        reason[too_large] = f"{column} is 2^63 or more"
+        fractional = (numbers.notna() & (numbers % 1 != 0)).to_numpy() & ~too_large
         reason[fractional] = f"{column} is not a whole number"
-        numbers = numbers.where(~fractional).round().astype("Int64")
+        numbers = _counts(numbers, bad=fractional | too_large | negative, too_large=too_large)
     else:
+        too_large = (numbers > MAX_PRICE).fillna(False).to_numpy()
+        reason[too_large] = f"{column} is above {MAX_PRICE}"
         numbers = numbers.astype("float64")
     return numbers, reason
+
+
+def _counts(numbers: pd.Series, *, bad: npt.NDArray[np.bool_], too_large: npt.NDArray[np.bool_]) -> pd.Series:
+    """Whole numbers as Int64, NA on rejected rows (whose values may not fit 64 bits)."""
+    if numbers.dtype.kind in "iu":
+        # integers stay exact: a uint64 column through float would round 2^63 - 1 up to 2^63
+        return numbers.where(~too_large, 0).astype("Int64").where(~bad)
+    return numbers.where(~bad).round().astype("Int64")
 
 
 def _coerce_categorical(
@@ -248,7 +276,9 @@ def _coerce_categorical(
     is_clean = bool((stripped.str.len() > 0).all()) and bool((stripped == original).all())
     if is_clean:
         if kind == "id":
-            reason[values.cat.codes.to_numpy() < 0] = f"empty {column}"
+            codes = values.cat.codes.to_numpy()
+            reason[codes < 0] = f"empty {column}"
+            _reject_bad_categories(reason, codes, pa.array(original), column=column)
         return values, reason
     new_codes, categories = pd.factorize(stripped)
     row_codes = values.cat.codes.to_numpy()
@@ -258,11 +288,92 @@ def _coerce_categorical(
     is_empty = (mapped < 0) | is_blank[np.where(mapped >= 0, mapped, len(categories))]
     if kind == "id":
         reason[is_empty] = f"empty {column}"
+        _reject_bad_categories(reason, mapped, pa.array(pd.Series(categories, dtype="str")), column=column)
     mapped = np.where(is_empty, -1, mapped)
     text = pd.Series(
         pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str")), index=values.index
     )
     return text, reason
+
+
+def id_reasons(values: pa.Array | pa.ChunkedArray, *, column: str) -> npt.NDArray[np.object_]:
+    """Per value, why it cannot be an id of ``column``: None where it can (nulls and empties pass here).
+
+    One regular-expression pass over the Arrow strings; only the few bad values are looked at again.
+    """
+    reason: npt.NDArray[np.object_] = np.full(len(values), None, dtype=object)
+    too_long = pc.greater(pc.utf8_length(values), ID_MAX_LENGTH)
+    if _plain_ascii(values):
+        bad = too_long.fill_null(False)
+    else:
+        pattern = f"{ID_FORBIDDEN_CHARACTERS}|{ID_PATH_PIECE}"
+        bad = pc.or_(too_long, pc.match_substring_regex(values, pattern)).fill_null(False)
+    if not pc.any(bad).as_py():
+        return reason
+    where = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+    picked = pc.take(values, pa.array(where))
+    checks = (
+        (pc.match_substring_regex(picked, ID_PATH_PIECE), f"{column} has a '..' path piece"),
+        (
+            pc.greater(pc.utf8_length(picked), ID_MAX_LENGTH),
+            f"{column} is longer than {ID_MAX_LENGTH} characters",
+        ),
+        (
+            pc.match_substring_regex(picked, ID_FORBIDDEN_CHARACTERS),
+            f"{column} holds a control or format character (e.g. NUL, newline, a bidi mark)",
+        ),
+    )
+    for hit, text in checks:  # the last that applies is given
+        reason[where[hit.to_numpy(zero_copy_only=False)]] = text
+    return reason
+
+
+def _plain_ascii(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether the strings' bytes are all printable ASCII without a '..': then only length can be wrong.
+
+    Looks at the data buffers, not the rows (a few milliseconds for a million ids); bytes
+    outside the array's slice only send it to the row-by-row check.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        text = data.to_pybytes()
+        if text.translate(None, _PRINTABLE_ASCII) or b".." in text:
+            return False
+    return True
+
+
+def id_problem(value: str, *, column: str) -> str | None:
+    """Why one value cannot be an id of ``column`` (the batch's rule, for a single request field)."""
+    if not value:
+        return f"empty {column}"
+    found = id_reasons(pa.array([value], type=pa.large_string()), column=column)[0]
+    return None if found is None else str(found)
+
+
+def _reject_bad_categories(
+    reason: npt.NDArray[np.object_], codes: npt.NDArray[np.integer], categories: pa.Array, *, column: str
+) -> None:
+    """Set the reason of every row whose category cannot be an id: checked once per category."""
+    by_category = id_reasons(categories, column=column)
+    bad = np.flatnonzero(pd.notna(by_category))
+    if len(bad):
+        rows = np.isin(codes, bad)
+        reason[rows] = by_category[codes[rows]]
+
+
+def _shown(values: pd.Series) -> npt.NDArray[np.object_]:
+    """Rejected values as text for a report: unprintable characters escaped, long ones cut."""
+    text = values.astype("str")
+    return np.array([v if pd.isna(v) else _printable(v)[:_SHOWN_CHARS] for v in text], dtype=object)
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
 
 
 def _to_timestamps(values: pd.Series, *, source: str, column: str) -> pd.Series:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detectors.model import WindowScorer
@@ -35,7 +36,8 @@ from serving.metrics import Metrics
 from serving.registry import start_models
 from serving.review import build_review
 from serving.review import router as review_router
-from serving.schemas import EventsBatch
+from serving.review.headers import ConsoleHeaders
+from serving.schemas import ErrorItem, EventsBatch, Problem
 from serving.scorers import VersionedScorer
 from serving.settlement import SettlementService
 from serving.store import EventStore
@@ -138,35 +140,55 @@ def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> 
     app.include_router(review_router)
     _install_error_handlers(app)
     app.add_middleware(_LimitsAndMetrics, max_body_bytes=config.max_body_bytes, metrics=metrics)
+    app.add_middleware(ConsoleHeaders)
     _document_events_batch(app)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Answer every error with the one Problem body: ``{"detail": str, "errors": [...] | null}``."""
+
     async def service_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ServiceError)
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+        return problem(error.detail, error.status_code)
+
+    async def http_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        return problem(str(error.detail), error.status_code, headers=error.headers)
 
     async def database_error(_request: Request, _error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": "database unavailable; nothing was recorded"}, status_code=503)
+        return problem("database unavailable; nothing was recorded", 503)
 
     async def validation_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        problems = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+        items = [
+            ErrorItem(loc=list(e.get("loc", ())), msg=str(e.get("msg", "")), type=str(e.get("type", "")))
             for e in error.errors()
         ]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-        return JSONResponse({"detail": summary or "invalid request", "errors": problems}, status_code=422)
+        summary = "; ".join(f"{'.'.join(str(p) for p in item.loc)}: {item.msg}" for item in items[:5])
+        return problem(summary or "invalid request", 422, errors=items)
 
     async def unexpected(_request: Request, _error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+        return problem("internal error", 500)
 
     app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(OperationalError, database_error)
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def problem(
+    detail: str,
+    status_code: int,
+    *,
+    errors: list[ErrorItem] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error answer in the one documented shape (``serving.schemas.Problem``)."""
+    body = Problem(detail=detail, errors=errors).model_dump(mode="json")
+    return JSONResponse(body, status_code=status_code, headers=dict(headers) if headers else None)
 
 
 class _LimitsAndMetrics:
@@ -183,7 +205,7 @@ class _LimitsAndMetrics:
             return
         started = time.perf_counter()
         status = {"code": 500}
-        too_large = JSONResponse({"detail": f"body is larger than {self.max_body_bytes} bytes"}, 413)
+        too_large = problem(f"body is larger than {self.max_body_bytes} bytes", 413)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             await too_large(scope, receive, send)

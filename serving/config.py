@@ -24,6 +24,8 @@ class ServiceConfig:
     tracking_uri: str | None = None
     registered_model: str = "cpeguard-scorer"
     model_poll_s: float = 60.0
+    # a bearer token /metrics asks for; None: /metrics is open (bind the port to the scraper only)
+    metrics_token: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

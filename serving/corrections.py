@@ -25,7 +25,7 @@ from serving.db.database import as_utc, utcnow
 from serving.db.models import Adjustment, SettlementPost, SettlementSignoff
 from serving.db.settlements import SettlementRepository
 from serving.errors import Conflict, Invalid, NotFound
-from serving.schemas import AdjustmentIn, AdjustmentOut
+from serving.schemas import NO_NUL, AdjustmentIn, AdjustmentOut
 from serving.settlement import StoredAnswer
 from serving.statuses import AdjustmentKind, SettlementStatus
 
@@ -39,7 +39,7 @@ class SignoffIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"note": "checked the 12 held posts: bought likes, hold stands"}]},
     )
-    note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    note: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL)]
 
 
 class SignoffOut(BaseModel):

@@ -52,7 +52,11 @@ class IngestService:
         for column in CONTRACT_COLUMNS:
             if column != "user_followers":
                 frame[column] = frame[column].astype("str").where(frame[column].notna())
-        frame["user_followers"] = frame["user_followers"].astype("Int64")
+        try:
+            frame["user_followers"] = frame["user_followers"].astype("Int64")
+        except (OverflowError, TypeError, ValueError):
+            # a count beyond 64 bits: left as given, so the contract rejects that row, not the batch
+            frame["user_followers"] = frame["user_followers"].astype("object")
         return self._ingest(frame, source="request", actor=actor)
 
     def ingest_file(self, *, filename: str, data: bytes, actor: Principal) -> IngestOut:

@@ -4,15 +4,60 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
+from features.columns import ID_MAX_LENGTH, MAX_PRICE, PRICE_DECIMALS
 from serving.statuses import AdjustmentKind, Decision, RunStatus, SettlementStatus
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+# ids the API names in paths and bodies: plain names, not only dots (never a '..' path piece)
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]*[A-Za-z0-9_:\-][A-Za-z0-9_.:\-]*$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
+# free text and looked-up keys: PostgreSQL text cannot hold NUL, so it is refused here (422)
+NO_NUL = r"^[^\x00]*$"
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
-Price = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+_DECIMALS = f"(\\.[0-9]{{1,{PRICE_DECIMALS}}})"
+Price = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        le=MAX_PRICE,
+        decimal_places=PRICE_DECIMALS,
+    ),
+    # documented as the decimal string clients send (a JSON number is read too)
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^([0-9]{{1,6}}{_DECIMALS}?|{MAX_PRICE}(\\.0{{1,{PRICE_DECIMALS}}})?)$",
+            "description": f"unit price, 0 to {MAX_PRICE} with at most {PRICE_DECIMALS} decimals",
+            "examples": ["0.30"],
+        }
+    ),
+]
+
+
+# an amount of money sent in: above 0, the money columns' 16 integer digits and 2 decimals
+Amount = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=18, decimal_places=2),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(0*[1-9][0-9]{0,15}(\.[0-9]{1,2})?|0*\.([1-9][0-9]?|0[1-9]))$",
+            "description": "an amount above 0 with at most 2 decimals, as a decimal string",
+            "examples": ["12.50"],
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -255,8 +300,8 @@ class AdjustmentIn(_Strict):
     )
     post_id: Id
     kind: AdjustmentKind
-    amount: Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    amount: Amount
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=NO_NUL)]
 
 
 class AdjustmentOut(BaseModel):
@@ -304,7 +349,56 @@ class AuditOut(BaseModel):
     detail: dict[str, object]
 
 
-class Problem(BaseModel):
-    """An error answer."""
+class ErrorItem(BaseModel):
+    """One field at fault: where it is (``["body", "price_like"]``), what is wrong, and the error type."""
 
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every 4xx and 503 answer: a sentence, and the fields at fault when the request failed validation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "body.price_like: Input should be less than or equal to 1000000",
+                    "errors": [
+                        {
+                            "loc": ["body", "price_like"],
+                            "msg": "Input should be less than or equal to 1000000",
+                            "type": "less_than_equal",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     detail: str
+    errors: list[ErrorItem] | None = Field(
+        default=None, description="fields at fault (request validation only; null otherwise)"
+    )
+
+
+ANSWERS: dict[int, str] = {
+    400: "the body cannot be parsed",
+    401: "no valid API key (missing, unknown or revoked)",
+    403: "the key's role may not do this",
+    404: "not found",
+    409: "collides with what is already recorded",
+    413: "body or batch too large",
+    422: "the request cannot be used; request validation lists the fields at fault in `errors`",
+    503: "a dependency (database, event store) is down; nothing was recorded",
+}
+
+
+def problems(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error answers: each code with the Problem body.
+
+    ``described`` gives a route's own sentence for a code, as ``c409="..."``.
+    """
+    return {
+        code: {"model": Problem, "description": described.get(f"c{code}", ANSWERS[code])} for code in codes
+    }

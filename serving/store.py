@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -11,9 +13,25 @@ import pyarrow.parquet as pq
 
 from features.schema import TS_DTYPE
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_LEGACY_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.:-]{1,128}$")
+
+
+def partition_name(campaign_id: str) -> str:
+    """The folder of a campaign: a readable slug and a hash of the id, never the raw id.
+
+    Whatever the id holds ('..', separators, NUL), the name is one plain path piece;
+    the hash keeps ids that slug alike (``a/b`` and ``a_b``) apart.
+    """
+    digest = hashlib.sha256(campaign_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"campaign={_UNSAFE.sub('_', campaign_id)[:40]}-{digest}"
+
 
 class EventStore:
-    """Append-only partitioned Parquet: ``root/campaign_id=C/day=YYYY-MM-DD/part-*.parquet``."""
+    """Append-only partitioned Parquet: ``root/campaign=SLUG-HASH/day=YYYY-MM-DD/part-*.parquet``.
+
+    Folders named ``campaign_id=C`` by earlier versions are still read, for ids that are plain names.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -34,7 +52,7 @@ class EventStore:
         written: list[Path] = []
         days = events["ts"].dt.strftime("%Y-%m-%d")
         for (campaign_id, day), part in events.groupby([events["campaign_id"].astype("str"), days]):
-            folder = self.root / f"campaign_id={campaign_id}" / f"day={day}"
+            folder = self.root / partition_name(str(campaign_id)) / f"day={day}"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"part-{batch_id}-{uuid.uuid4().hex[:8]}.parquet"
             tmp = path.with_suffix(".tmp")
@@ -71,9 +89,9 @@ class EventStore:
             return []
         wanted = {d.isoformat() for d in _days(start.date(), end.date())}
         folders = (
-            [self.root / f"campaign_id={campaign_id}"]
+            self._campaign_folders(campaign_id)
             if campaign_id is not None
-            else sorted(self.root.glob("campaign_id=*"))
+            else sorted([*self.root.glob("campaign=*"), *self.root.glob("campaign_id=*")])
         )
         files: list[Path] = []
         for folder in folders:
@@ -81,6 +99,12 @@ class EventStore:
                 if day_dir.name.removeprefix("day=") in wanted:
                     files.extend(sorted(day_dir.glob("part-*.parquet")))
         return files
+
+    def _campaign_folders(self, campaign_id: str) -> list[Path]:
+        folders = [self.root / partition_name(campaign_id)]
+        if _LEGACY_NAME.match(campaign_id):
+            folders.append(self.root / f"campaign_id={campaign_id}")
+        return folders
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from features.columns import ID_MAX_LENGTH
 from serving.account_risk import AccountService
 from serving.audit import AuditLog
 from serving.auth import Principal, Role
@@ -22,6 +23,7 @@ from serving.detection import DetectionService
 from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
+from serving.schemas import NO_NUL
 from serving.settlement import SettlementService
 from serving.store import EventStore
 
@@ -121,6 +123,8 @@ SettlementsDep = Annotated[SettlementService, Depends(get_settlements)]
 AccountsDep = Annotated[AccountService, Depends(get_accounts)]
 CorrectionsDep = Annotated[CorrectionService, Depends(get_corrections)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
+# an id looked up in a path (settlement, run, account): unknown ones are a 404, a NUL a 422
+LookupKey = Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=NO_NUL)]
 _bearer = HTTPBearer(auto_error=False, description="an API key from `cpeguard keys create`")
 
 

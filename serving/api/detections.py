@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from serving.api.deps import AnyKey, BillingKey, DetectionDep
-from serving.schemas import DetectionIn, DetectionOut
+from serving.api.deps import AnyKey, BillingKey, DetectionDep, LookupKey
+from serving.schemas import DetectionIn, DetectionOut, problems
 from serving.statuses import RunStatus
 
 router = APIRouter(prefix="/v1/detections", tags=["detections"])
 
 
 @router.post(
-    "", status_code=201, responses={202: {"model": DetectionOut, "description": "running in the background"}}
+    "",
+    status_code=201,
+    responses={
+        202: {"model": DetectionOut, "description": "running in the background"},
+        **problems(401, 403, 422, 503),
+    },
 )
 def post_detection(
     request: DetectionIn, principal: BillingKey, detection: DetectionDep, response: Response
@@ -24,7 +29,7 @@ def post_detection(
     return run
 
 
-@router.get("/{run_id}")
-def get_detection(run_id: str, principal: AnyKey, detection: DetectionDep) -> DetectionOut:
+@router.get("/{run_id}", responses=problems(401, 404, 422, 503))
+def get_detection(run_id: LookupKey, principal: AnyKey, detection: DetectionDep) -> DetectionOut:
     """A detection run's status, progress and summary."""
     return detection.status(run_id)

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from serving.api.deps import BillingKey, ConfigDep, IngestDep
 from serving.errors import Invalid, PayloadTooLarge
-from serving.schemas import EventsBatch, IngestOut
+from serving.schemas import EventsBatch, IngestOut, problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -31,7 +31,13 @@ _BODY = {
 }
 
 
-@router.post("/events", openapi_extra=_BODY, responses={413: {"description": "body or batch too large"}})
+@router.post(
+    "/events",
+    openapi_extra=_BODY,
+    responses=problems(
+        400, 401, 403, 409, 413, 422, 503, c409="another ingest of the same events is in progress; retry"
+    ),
+)
 async def post_events(
     request: Request, principal: BillingKey, config: ConfigDep, ingest: IngestDep
 ) -> IngestOut:

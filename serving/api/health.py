@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+import hmac
+from typing import Annotated
 
-from serving.api.deps import DatabaseDep, DetectionDep, MetricsDep, StoreDep
+from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from serving.api.deps import ConfigDep, DatabaseDep, DetectionDep, MetricsDep, StoreDep
+from serving.schemas import problems
 
 router = APIRouter(tags=["operations"])
 
@@ -16,7 +21,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+@router.get(
+    "/readyz",
+    responses={503: {"description": "a dependency is down: the same checks, the failing ones unavailable"}},
+)
 def readyz(database: DatabaseDep, store: StoreDep, detection: DetectionDep) -> JSONResponse:
     """Database and event store are reachable, and a scorer is active to decide with."""
     checks = {
@@ -28,7 +36,33 @@ def readyz(database: DatabaseDep, store: StoreDep, detection: DetectionDep) -> J
     return JSONResponse(body, status_code=200 if all(checks.values()) else 503)
 
 
-@router.get("/metrics", response_class=Response)
+_metrics_bearer = HTTPBearer(
+    auto_error=False, scheme_name="MetricsToken", description="CPEGUARD_METRICS_TOKEN, when it is set"
+)
+
+
+def _metrics_allowed(
+    config: ConfigDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
+) -> None:
+    """Nothing when /metrics is open or the token matches; 401 otherwise."""
+    token = config.metrics_token
+    if token is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(401, "send Authorization: Bearer METRICS_TOKEN", {"WWW-Authenticate": "Bearer"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(_metrics_allowed)],
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "exposition"},
+        **problems(401, c401="a metrics token is set and was not sent"),
+    },
+)
 def metrics(prometheus: MetricsDep) -> Response:
-    """Prometheus metrics: request latency, decisions by outcome, money held."""
+    """Prometheus metrics: request latency, decisions by outcome, money held and withheld per currency."""
     return Response(prometheus.exposition(), media_type="text/plain; version=0.0.4")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from serving.api.deps import get_principal
 from serving.auth import Principal, Role
 from serving.registry import ModelManager
+from serving.schemas import problems
 from serving.scorers import ActiveModels
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -57,7 +58,7 @@ def _out(active: ActiveModels) -> ModelsOut:
     )
 
 
-@router.get("")
+@router.get("", responses=problems(401, 503))
 def get_models(
     principal: Annotated[Principal, Depends(get_principal)],
     manager: Annotated[ModelManager, Depends(_manager)],
@@ -66,7 +67,9 @@ def get_models(
     return _out(manager.active())
 
 
-@router.post("/reload", responses={503: {"description": "the model registry could not be read"}})
+@router.post(
+    "/reload", responses=problems(401, 403, 503, c503="the model registry (or database) could not be read")
+)
 def reload_models(
     principal: Annotated[Principal, Depends(_admin)],
     manager: Annotated[ModelManager, Depends(_manager)],

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.api.deps import AnyKey, BillingKey, CorrectionsDep, ReviewerKey, SettlementsDep
+from serving.api.deps import AnyKey, BillingKey, CorrectionsDep, LookupKey, ReviewerKey, SettlementsDep
 from serving.corrections import SignoffIn, SignoffOut
-from serving.schemas import AdjustmentIn, AdjustmentOut, Problem, SettlementIn, SettlementOut
+from serving.schemas import AdjustmentIn, AdjustmentOut, SettlementIn, SettlementOut, problems
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 IdempotencyKey = Annotated[
@@ -31,8 +31,9 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
     response_model=SettlementOut,
     responses={
         200: {"model": SettlementOut, "description": "a replay: the stored settlement, byte for byte"},
-        409: {"model": Problem, "description": "key reused with another body, or period already settled"},
-        503: {"model": Problem, "description": "a dependency is down; nothing was recorded"},
+        **problems(
+            401, 403, 404, 409, 422, 503, c409="key reused with another body, or period already settled"
+        ),
     },
 )
 def post_settlement(
@@ -48,8 +49,10 @@ def post_settlement(
     )
 
 
-@router.get("/{settlement_id}", response_model=SettlementOut, responses={404: {"model": Problem}})
-async def get_settlement(settlement_id: str, principal: AnyKey, settlements: SettlementsDep) -> Response:
+@router.get("/{settlement_id}", response_model=SettlementOut, responses=problems(401, 404, 422, 503))
+async def get_settlement(
+    settlement_id: LookupKey, principal: AnyKey, settlements: SettlementsDep
+) -> Response:
     """A settlement exactly as first returned (adjustments and sign-off are listed beside it)."""
     body = settlements.cached(settlement_id)
     if body is None:
@@ -63,13 +66,20 @@ async def get_settlement(settlement_id: str, principal: AnyKey, settlements: Set
     response_model=AdjustmentOut,
     responses={
         200: {"model": AdjustmentOut, "description": "a replay: the stored adjustment, byte for byte"},
-        404: {"model": Problem},
-        409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
-        422: {"description": "amount exceeds what can be adjusted"},
+        **problems(
+            401,
+            403,
+            404,
+            409,
+            422,
+            503,
+            c409="Idempotency-Key reused with another body",
+            c422="the request fails validation, or the amount exceeds what can be adjusted",
+        ),
     },
 )
 def post_adjustment(
-    settlement_id: str,
+    settlement_id: LookupKey,
     request: AdjustmentIn,
     idempotency_key: IdempotencyKey,
     principal: ReviewerKey,
@@ -88,9 +98,9 @@ def post_adjustment(
     )
 
 
-@router.get("/{settlement_id}/adjustments", responses={404: {"model": Problem}})
+@router.get("/{settlement_id}/adjustments", responses=problems(401, 404, 422, 503))
 def get_adjustments(
-    settlement_id: str, principal: AnyKey, corrections: CorrectionsDep
+    settlement_id: LookupKey, principal: AnyKey, corrections: CorrectionsDep
 ) -> list[AdjustmentOut]:
     """A settlement's adjustments, oldest first."""
     return corrections.adjustments(settlement_id)
@@ -99,19 +109,18 @@ def get_adjustments(
 @router.post(
     "/{settlement_id}/signoff",
     status_code=201,
-    responses={
-        404: {"model": Problem},
-        409: {"model": Problem, "description": "no sign-off needed, or already signed off (named)"},
-    },
+    responses=problems(
+        401, 403, 404, 409, 422, 503, c409="no sign-off needed, or already signed off (named)"
+    ),
 )
 def post_signoff(
-    settlement_id: str, request: SignoffIn, principal: ReviewerKey, corrections: CorrectionsDep
+    settlement_id: LookupKey, request: SignoffIn, principal: ReviewerKey, corrections: CorrectionsDep
 ) -> SignoffOut:
     """Sign off a settlement the blast-radius cap marked ``needs_signoff`` (once; appended and audited)."""
     return corrections.signoff(settlement_id, request, actor=principal)
 
 
-@router.get("/{settlement_id}/signoff", responses={404: {"model": Problem}})
-def get_signoff(settlement_id: str, principal: AnyKey, corrections: CorrectionsDep) -> SignoffOut:
+@router.get("/{settlement_id}/signoff", responses=problems(401, 404, 422, 503))
+def get_signoff(settlement_id: LookupKey, principal: AnyKey, corrections: CorrectionsDep) -> SignoffOut:
     """The sign-off of a settlement (404 until one is given)."""
     return corrections.signoff_of(settlement_id)

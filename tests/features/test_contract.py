@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from features.contract import ContractError, clean_campaigns, clean_events, clean_posts
+from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, id_problem
 from features.schema import Events
 from tests.factories import raw_event, raw_events
 
@@ -110,3 +110,135 @@ def test_clean_campaigns_rejects_negative_prices():
     cleaned = clean_campaigns(raw, source="campaigns.csv")
     assert cleaned.frame["campaign_id"].tolist() == ["c1"]
     assert cleaned.rejects.loc[0, "reason"] == "negative price_like"
+
+
+BAD_IDS = {
+    "nul": ("a\x00b", "control or format character"),
+    "newline": ("a\nb", "control or format character"),
+    "rtl mark": ("a\u200fb", "control or format character"),
+    "bidi override": ("evil\u202etxt", "control or format character"),
+    "line separator": ("a\u2028b", "control or format character"),
+    "climbs": ("../../../../escaped", "'..' path piece"),
+    "climbs windows": ("a\\..\\b", "'..' path piece"),
+    "alone": ("..", "'..' path piece"),
+    "too long": ("x" * 129, "longer than 128 characters"),
+}
+
+
+@pytest.mark.parametrize(
+    "column", ["event_id", "campaign_id", "post_id", "creator_id", "user_id", "platform"]
+)
+@pytest.mark.parametrize("case", sorted(BAD_IDS))
+@pytest.mark.parametrize("categorical", [False, True], ids=["text", "categorical"])
+def test_clean_events_rejects_bad_ids_naming_column_and_row(column, case, categorical):
+    value, reason = BAD_IDS[case]
+    raw = pd.DataFrame([raw_event(0), raw_event(1, **{column: value}), raw_event(2)])
+    if categorical:
+        raw[column] = raw[column].astype("category")
+    cleaned = clean_events(raw, source="events.parquet")
+    assert cleaned.frame["event_id"].tolist() == ["e0", "e2"]
+    [reject] = cleaned.rejects.to_dict("records")
+    assert (reject["source_file"], reject["source_row"], reject["column"]) == ("events.parquet", 2, column)
+    assert reject["reason"].startswith(column) and reason in reject["reason"]
+    assert reject["value"].isprintable() and len(reject["value"]) <= 200
+
+
+def test_clean_events_keeps_ids_with_dots_slashes_and_any_script():
+    ids = ["a..b", "v1.2", "a/b", "用户_42", "emoji🙂", "x" * 128, "..a", "a.."]
+    raw = pd.DataFrame([raw_event(i, user_id=u) for i, u in enumerate(ids)])
+    cleaned = clean_events(raw, source="events.csv")
+    assert cleaned.rejects.empty
+    assert cleaned.frame["user_id"].tolist() == ids
+
+
+def test_clean_events_rejects_counts_that_do_not_fit_64_bits_and_keeps_the_batch():
+    big = [2**63, 2**64 + 5, 10**30, "9223372036854775808", -(2**70)]
+    raw = pd.DataFrame([raw_event(0), *(raw_event(i + 1, user_followers=v) for i, v in enumerate(big))])
+    raw["user_followers"] = raw["user_followers"].astype("object")
+    cleaned = clean_events(raw, source="request")
+    assert cleaned.frame["event_id"].tolist() == ["e0"]
+    reasons = cleaned.rejects.set_index("source_row")["reason"]
+    assert [reasons[r] for r in (2, 3, 4, 5)] == ["user_followers is 2^63 or more"] * 4
+    assert reasons[6] == "negative user_followers"
+    assert str(cleaned.frame["user_followers"].dtype) == "Int64"
+
+
+def test_clean_posts_rejects_views_of_2_63():
+    raw = pd.DataFrame(
+        {
+            "post_id": ["p1", "p2"],
+            "creator_id": ["k1", "k2"],
+            "campaign_id": ["c", "c"],
+            "platform": ["douyin"] * 2,
+            "published_at": ["2026-11-01T00:00:00Z"] * 2,
+            "views": [str(2**63 - 1), str(2**63)],
+        }
+    )
+    cleaned = clean_posts(raw, source="posts.csv")
+    assert cleaned.frame["post_id"].tolist() == ["p1"]
+    assert cleaned.frame.loc[0, "views"] == 2**63 - 1
+    assert cleaned.rejects[["source_row", "column", "reason"]].values.tolist() == [
+        [2, "views", "views is 2^63 or more"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ts", "bad"),
+    [
+        ("1999-12-31T23:59:59Z", True),
+        ("2000-01-01T00:00:00Z", False),
+        ("2099-12-31T23:59:59Z", False),
+        ("2100-01-01T00:00:00Z", True),
+        ("9999-12-31T00:00:00Z", True),
+        ("0001-01-01T00:00:00Z", True),
+    ],
+)
+def test_clean_events_rejects_timestamps_outside_the_sane_range(ts, bad):
+    raw = pd.DataFrame([raw_event(0), raw_event(1, user_created_at=ts), raw_event(2, ts=ts)])
+    cleaned = clean_events(raw, source="events.csv")
+    if not bad:
+        assert cleaned.rejects.empty
+        return
+    assert cleaned.frame["event_id"].tolist() == ["e0"]
+    rejects = cleaned.rejects[["source_row", "column"]].values.tolist()
+    assert rejects == [[2, "user_created_at"], [3, "ts"]]
+    assert set(cleaned.rejects["reason"].str.removeprefix("user_created_at ").str.removeprefix("ts ")) <= {
+        "outside 2000-01-01 .. 2100-01-01",
+        "unparseable timestamp",
+    }
+
+
+def test_clean_campaigns_rejects_prices_the_service_cannot_hold():
+    raw = pd.DataFrame(
+        {
+            "campaign_id": ["c1", "c2", "../c3"],
+            "currency": ["CNY", "CNY", "CNY"],
+            "price_like": ["1000000", "999999999999.999999", "0.1"],
+            "price_favorite": ["0.2", "0.2", "0.2"],
+            "price_comment": ["0.5", "0.5", "0.5"],
+            "price_share": ["0.8", "inf", "0.8"],
+        }
+    )
+    cleaned = clean_campaigns(raw, source="campaigns.csv")
+    assert cleaned.frame["campaign_id"].tolist() == ["c1"]
+    assert cleaned.rejects[["source_row", "column", "reason"]].values.tolist() == [
+        [2, "price_like", "price_like is above 1000000"],
+        [2, "price_share", "price_share is above 1000000"],
+        [3, "campaign_id", "campaign_id has a '..' path piece"],
+    ]
+
+
+def test_id_problem_is_the_batch_rule_for_one_value():
+    assert id_problem("cmp-1", column="campaign_id") is None
+    assert id_problem("", column="campaign_id") == "empty campaign_id"
+    for value, reason in BAD_IDS.values():
+        found = id_problem(value, column="post_id")
+        assert found is not None and reason in found
+
+
+def test_clean_events_keeps_nullable_integer_counts_as_read_from_parquet():
+    raw = raw_events(3)
+    raw["user_followers"] = pd.array([5, None, 2**63 - 1], dtype="Int64")
+    cleaned = clean_events(raw, source="events.parquet")
+    assert cleaned.rejects.empty
+    assert cleaned.frame["user_followers"].tolist() == [5, pd.NA, 2**63 - 1]

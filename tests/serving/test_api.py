@@ -206,7 +206,7 @@ def test_database_failure_is_a_clear_503(tmp_path: Path, postgres_url: str, sim:
         admin.dispose()
         response = _settle(api, "key-1")
         assert response.status_code == 503
-        assert response.json() == {"detail": "database unavailable; nothing was recorded"}
+        assert response.json() == {"detail": "database unavailable; nothing was recorded", "errors": None}
         assert api.client.get("/readyz").status_code == 503
 
 
