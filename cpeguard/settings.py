@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=1,
-        description="a trained model's operating point: most honest payout withheld (bound on held-out verdicts)",
+        description="a trained model's operating point: most honest payout withheld (held-out bound)",
     )
     backfill_weeks: int = Field(default=8, ge=0, description="most missed weeks one retrain backfills")
     backtest_settlements: int = Field(default=50, ge=0, description="settlements the money backtest replays")
