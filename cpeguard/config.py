@@ -80,6 +80,7 @@ def service_config(settings: Settings) -> ServiceConfig:
 def training_config(settings: Settings) -> TrainingConfig:
     """The training run's configuration."""
     from training.gates import GateConfig
+    from training.operating import OperatingConfig
     from training.pipeline import TrainingConfig
     from training.suite import SuiteConfig
     from training.tracking import tracking_uri
@@ -105,6 +106,7 @@ def training_config(settings: Settings) -> TrainingConfig:
         params=scoring_params(settings),
         suite=suite,
         gates=gates,
+        operating=replace(OperatingConfig(), **given(settings, ("honest_withheld_budget",))),
         **given(settings, ("min_week_events", "min_labels", "cold_start_scale")),
         **given(settings, {"registered_model": "model_name"}),
     )
@@ -129,6 +131,7 @@ def declared_defaults() -> dict[str, str]:
         "cold_start_scale": training.cold_start_scale,
         "min_week_events": training.min_week_events,
         "min_labels": training.min_labels,
+        "honest_withheld_budget": training.operating.honest_withheld_budget,
         "database_url": "an SQLite file under the home",
         "tracking_uri": "sqlite:///mlruns/mlflow.db",
         "scoring_params": "{}",

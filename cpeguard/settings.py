@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     min_labels: int | None = Field(
         default=None, ge=1, description="labelled accounts needed to fit the stacker"
     )
+    honest_withheld_budget: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="a trained model's operating point: most honest payout withheld (held-out bound)",
+    )
     backfill_weeks: int = Field(default=8, ge=0, description="most missed weeks one retrain backfills")
     backtest_settlements: int = Field(default=50, ge=0, description="settlements the money backtest replays")
 

@@ -165,12 +165,18 @@ class FittedStacker:
         return Detection("supervised", np.asarray(score, dtype=np.float64), group, groups)
 
 
-def fit_stacker(X: pd.DataFrame, y: npt.NDArray[np.bool_], *, params: StackerParams) -> FittedStacker:
-    """The stacker fitted on labelled engagements (``X`` from ``stack_matrix``)."""
+def fit_stacker(
+    X: pd.DataFrame,
+    y: npt.NDArray[np.bool_],
+    *,
+    params: StackerParams,
+    sample_weight: npt.NDArray[np.float64] | None = None,
+) -> FittedStacker:
+    """The stacker fitted on labelled engagements (``X`` from ``stack_matrix``), optionally weighted."""
     model = HistGradientBoostingClassifier(
         max_iter=params.max_iter, learning_rate=params.learning_rate, random_state=params.random_state
     )
-    model.fit(X, y.astype(np.int64))
+    model.fit(X, y.astype(np.int64), sample_weight=sample_weight)
     return FittedStacker(model=model, n_labels=len(y), params=params)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,17 @@ from features.timing import publication_times
 from training.backtest import SettledHistory, money_backtest
 from training.drift import drift_report, feature_profile
 from training.evaluation import evaluate
-from training.gates import BacktestOutcome, GateConfig, GateResult, judge
-from training.plots import write_plots
+from training.gates import BacktestOutcome, GateConfig, GateResult, VerdictJudgement, judge
+from training.labels import SAMPLE, label_weights, sample_counts
+from training.operating import (
+    VERDICT_COLUMNS,
+    OperatingConfig,
+    OperatingPoint,
+    evaluate_point,
+    hold_out_latest,
+    learn_point,
+)
+from training.plots import write_operating_plot, write_plots
 from training.simulator import SimConfig, simulate
 from training.suite import SuiteConfig, SuiteResult, evaluate_suite, flat_metrics
 from training.tracking import CHALLENGER, CHAMPION, MODEL_NAME, PROFILE_ARTIFACT, Tracker
@@ -50,6 +59,7 @@ class TrainingConfig:
     model_name: str = MODEL_NAME
     suite: SuiteConfig = field(default_factory=SuiteConfig)
     gates: GateConfig = field(default_factory=GateConfig)
+    operating: OperatingConfig = field(default_factory=OperatingConfig)
     min_week_events: int = 2_000
     min_labels: int = 200
     cold_start_scale: float = 1.0
@@ -79,6 +89,17 @@ class TrainingResult:
     metrics: dict[str, float]
 
 
+# the policy knobs an operating point sets (logged as operating_<knob>)
+OPERATING_POLICY = (
+    "invalid_risk",
+    "review_risk",
+    "hold_invalid_share",
+    "hold_uncertain_share",
+    "account_flag_risk",
+)
+CURVE_ARTIFACT = "operating/curve.csv"
+
+
 # pure steps --------------------------------------------------------------------------------------
 def week_seed(week: str) -> int:
     """A stable seed per week (for the cold-start and held-out simulated sets)."""
@@ -104,11 +125,34 @@ def week_features(events: pd.DataFrame, posts: pd.DataFrame | None) -> tuple[pd.
     return engagements, account_features(engagements, publication_times(engagements, posts))
 
 
-def engagement_labels(engagements: pd.DataFrame, labels: pd.DataFrame, *, before: pd.Timestamp) -> pd.Series:
-    """Per engagement: 1/0 from the engaging account's latest verdict decided before ``before``, else NaN."""
-    known = labels.loc[labels["decided_at"] < before].sort_values("decided_at")
-    latest = known.drop_duplicates("account_id", keep="last").set_index("account_id")["label"]
-    return pd.Series(latest.reindex(engagements["user_id"].astype("str")).to_numpy(dtype=np.float64))
+def week_verdicts(engagements: pd.DataFrame, labels: pd.DataFrame, *, before: pd.Timestamp) -> pd.DataFrame:
+    """Per account engaging in the window: its latest verdict decided before ``before``, with its weight.
+
+    Columns ``VERDICT_COLUMNS`` (``weight``: inverse sampling probability, training/labels.py)
+    and ``sample`` when the verdicts say how they were sampled.
+    """
+    known = labels.loc[labels["decided_at"] < before].sort_values("decided_at", kind="stable")
+    latest = known.drop_duplicates("account_id", keep="last")
+    latest = latest.assign(weight=label_weights(latest).to_numpy())
+    in_week = latest["account_id"].isin(set(engagements["user_id"].astype("str").unique()))
+    columns = [*VERDICT_COLUMNS, *([SAMPLE] if SAMPLE in latest else [])]
+    return latest.loc[in_week.to_numpy(), columns].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """The stacker (None when verdicts are too few), its metrics, why, and the held-out verdicts."""
+
+    stacker: FittedStacker | None
+    metrics: dict[str, float]
+    note: str
+    held: pd.DataFrame
+
+
+def _per_engagement(engagements: pd.DataFrame, verdicts: pd.DataFrame, column: str) -> np.ndarray:
+    """The verdicts' ``column`` per engagement of their accounts, NaN elsewhere."""
+    table = verdicts.set_index("account_id")[column].astype("float64")
+    return table.reindex(engagements["user_id"].astype("str")).to_numpy(dtype=np.float64)
 
 
 def fit_supervised(
@@ -120,45 +164,58 @@ def fit_supervised(
     anomaly: FittedAnomaly | None,
     before: pd.Timestamp,
     min_labels: int,
-) -> tuple[FittedStacker | None, dict[str, float], str]:
-    """The stacker from real verdicts (80% of labelled accounts), its held-out AP on the other 20%.
+    holdout_share: float,
+) -> Supervised:
+    """The stacker from the earlier verdicts of the week, weighted by inverse sampling probability.
 
-    None (and why) when fewer than ``min_labels`` labelled accounts or a single class. The metrics
-    always count the verdicts: ``labels_verdicts`` and ``labels_accounts`` decided before ``before``,
-    ``stacker_labelled_accounts`` of them engaging in the week, ``stacker_fitted`` 1 or 0.
+    The latest ``holdout_share`` of the labelled accounts (by decision time) is held
+    out: the stacker's AP is measured there, and the operating point and the gates use
+    it. None (and why) when fewer than ``min_labels`` labelled accounts or a single
+    class. The metrics always count the verdicts: ``labels_verdicts`` and
+    ``labels_accounts`` decided before ``before``, ``stacker_labelled_accounts`` of
+    them engaging in the week, ``holdout_verdicts``, ``stacker_fitted`` 1 or 0.
     """
     if labels is None or labels.empty:
-        return None, label_counts(labels, before=before), "no review verdicts"
+        return Supervised(None, label_counts(labels, before=before), "no review verdicts", _no_verdicts())
     base = WindowScorer(params=params, fitted=FittedState(anomaly=anomaly))
     scored = base.score(events, posts=posts)
     engagements = scored.engagements
-    y = engagement_labels(engagements, labels, before=before)
-    has = y.notna().to_numpy()
-    accounts = engagements.loc[has, "user_id"].astype("str")
-    by_account = y[has].groupby(accounts.to_numpy()).max()
-    metrics = {**label_counts(labels, before=before), "stacker_labelled_accounts": float(len(by_account))}
-    if len(by_account) < min_labels or by_account.nunique() < 2:
-        why = f"{len(by_account)} labelled accounts in the week (need {min_labels}, both classes)"
-        return None, metrics, why
+    verdicts = week_verdicts(engagements, labels, before=before)
+    is_held = hold_out_latest(verdicts, share=holdout_share)
+    held, train = verdicts.loc[is_held], verdicts.loc[~is_held]
+    metrics = {
+        **label_counts(labels, before=before),
+        **sample_counts(verdicts),
+        "stacker_labelled_accounts": float(len(verdicts)),
+        "holdout_verdicts": float(len(held)),
+        "holdout_honest_verdicts": float((held["label"] == 0).sum()),
+    }
+    if len(verdicts) < min_labels or verdicts["label"].nunique() < 2:
+        why = f"{len(verdicts)} labelled accounts in the week (need {min_labels}, both classes)"
+        return Supervised(None, metrics, why, held)
+    if train["label"].nunique() < 2:
+        why = f"{len(verdicts)} labelled accounts, but the earlier {1 - holdout_share:.0%} has a single class"
+        return Supervised(None, metrics, why, held)
     _, features = week_features(events, posts)
     X = stack_matrix(scored.detections, engagements, features)
-    is_test = (
-        engagements["user_id"]
-        .astype("str")
-        .map(lambda a: zlib.crc32(a.encode()) % 5 == 0)
-        .to_numpy(dtype=bool)
-    )
-    train, test = has & ~is_test, has & is_test
-    labels_y = y.fillna(0).to_numpy(dtype=np.float64) > 0.5
-    if not 0 < labels_y[train].sum() < train.sum():
-        why = f"{len(by_account)} labelled accounts, but the training split (80%) has a single class"
-        return None, metrics, why
-    stacker = fit_stacker(X.loc[train], labels_y[train], params=StackerParams())
+    y, w = _per_engagement(engagements, train, "label"), _per_engagement(engagements, train, "weight")
+    has = ~np.isnan(y)
+    stacker = fit_stacker(X.loc[has], y[has] > 0.5, params=StackerParams(), sample_weight=w[has])
     metrics["stacker_fitted"] = 1.0
-    if 0 < labels_y[test].sum() < test.sum():
+    y_held, w_held = _per_engagement(engagements, held, "label"), _per_engagement(engagements, held, "weight")
+    test = ~np.isnan(y_held)
+    if 0 < (y_held[test] > 0.5).sum() < test.sum():
         proba = stacker.model.predict_proba(X.loc[test])[:, 1]
-        metrics["holdout_stacker_average_precision"] = float(average_precision_score(labels_y[test], proba))
-    return stacker, metrics, f"stacker fitted on {int(train.sum()):,} labelled engagements"
+        metrics["holdout_stacker_average_precision"] = float(
+            average_precision_score(y_held[test] > 0.5, proba, sample_weight=w_held[test])
+        )
+    return Supervised(stacker, metrics, f"stacker fitted on {int(has.sum()):,} labelled engagements", held)
+
+
+def _no_verdicts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="float64" if c != "account_id" else "str") for c in VERDICT_COLUMNS}
+    )
 
 
 def label_counts(labels: pd.DataFrame | None, *, before: pd.Timestamp) -> dict[str, float]:
@@ -217,18 +274,27 @@ def recall_table(candidate: SuiteResult, champion: SuiteResult | None) -> pd.Dat
 
 # the run -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Fitted:
+class FittedWeek:
+    """A week's fitted scorer (its operating point pinned in its params) and what it was fitted on.
+
+    ``scored`` is the week's engagements scored by the candidate (None when there are
+    no held-out verdicts to measure it on); ``held`` the held-out verdicts.
+    """
+
     scorer: WindowScorer
     events: pd.DataFrame
+    posts: pd.DataFrame | None
     features: pd.DataFrame
     source: str
-    stacker_note: str
-    stacker_metrics: dict[str, float]
+    supervised: Supervised
+    point: OperatingPoint
+    scored: pd.DataFrame | None
 
 
 @dataclass(frozen=True)
 class _Measured:
     suite: SuiteResult
+    verdicts: VerdictJudgement | None
     champion_version: str | None
     champion_suite: SuiteResult | None
     backtest: BacktestOutcome
@@ -238,13 +304,13 @@ class _Measured:
     drift: pd.DataFrame | None
 
 
-def _fit(config: TrainingConfig, data: WeekData) -> _Fitted:
-    """Fit the week's state: the anomaly ensemble, and the stacker when verdicts suffice."""
+def fit_week(config: TrainingConfig, data: WeekData) -> FittedWeek:
+    """Fit the week's state (anomaly ensemble; stacker when verdicts suffice), learn its operating point."""
     _, end = parse_week(data.week)
     events, posts, source = training_events(data, config)
     _, features = week_features(events, posts)
     anomaly = fit_anomaly(features, params=AnomalyParams())
-    stacker, stacker_metrics, stacker_note = fit_supervised(
+    supervised = fit_supervised(
         events,
         posts,
         data.labels,
@@ -252,27 +318,90 @@ def _fit(config: TrainingConfig, data: WeekData) -> _Fitted:
         anomaly=anomaly,
         before=pd.Timestamp(end),
         min_labels=config.min_labels,
+        holdout_share=config.operating.holdout_share,
     )
+    fitted = FittedState(anomaly=anomaly, stacker=supervised.stacker)
+    cold = config.params.policy
+    scored = None
+    if not supervised.held.empty:
+        scored = WindowScorer(params=config.params, fitted=fitted).score(events, posts=posts).engagements
+        point = learn_point(scored, supervised.held, cold=cold, config=config.operating)
+    else:
+        point = learn_point(pd.DataFrame(), supervised.held, cold=cold, config=config.operating)
+    if supervised.stacker is not None and not point.learned:
+        # a stacker only raises risk; at the cold cut it withheld several times the cold honest money
+        # (benchmarks/learning_curve.py), so without a point within budget it does not decide
+        fitted = FittedState(anomaly=anomaly)
+        point = replace(point, note=f"{point.note}; the stacker is left out")
+        if scored is not None:
+            scored = WindowScorer(params=config.params, fitted=fitted).score(events, posts=posts).engagements
     scorer = WindowScorer(
-        params=config.params,
-        fitted=FittedState(anomaly=anomaly, stacker=stacker),
+        params=replace(config.params, policy=point.policy),
+        fitted=fitted,
         week=data.week,
-        description={"events": source, "stacker": stacker_note},
+        description={"events": source, "stacker": supervised.note, "operating_point": point.note},
     )
-    return _Fitted(scorer, events, features, source, stacker_note, stacker_metrics)
+    return FittedWeek(scorer, events, posts, features, source, supervised, point, scored)
 
 
-def _measure(config: TrainingConfig, data: WeekData, fitted: _Fitted, tracker: Tracker) -> _Measured:
-    """Suite metrics of the candidate and the champion, the money backtest, the gates and drift."""
+def describe_verdicts(held: pd.DataFrame, *, share: float) -> str:
+    """Which held-out verdicts: how many of each class, decided when, and what share of the week's."""
+    n_honest, n_fraud = int((held["label"] == 0).sum()), int((held["label"] == 1).sum())
+    first, last = held["decided_at"].min(), held["decided_at"].max()
+    return (
+        f"{len(held)} accounts, {n_honest} honest and {n_fraud} fraud, decided "
+        f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}, the latest {share:.0%} of the week's verdicts"
+    )
+
+
+def judge_on_verdicts(
+    config: TrainingConfig, fitted: FittedWeek, reference: WindowScorer, reference_name: str
+) -> VerdictJudgement | None:
+    """The candidate and ``reference`` at their own points on the held-out verdicts; None when too few."""
+    held, confidence = fitted.supervised.held, config.operating.confidence
+    if fitted.scored is None or (held["label"] == 0).sum() < config.operating.min_holdout_honest:
+        return None
+    if (held["label"] == 1).sum() == 0:
+        return None
+    baseline_window = reference.score(fitted.events, posts=fitted.posts).engagements
+    return VerdictJudgement(
+        candidate=evaluate_point(
+            fitted.scored, held, policy=fitted.scorer.params.policy, confidence=confidence
+        ),
+        baseline=evaluate_point(baseline_window, held, policy=reference.params.policy, confidence=confidence),
+        reference=reference_name,
+        data=describe_verdicts(held, share=config.operating.holdout_share),
+    )
+
+
+def _measure(config: TrainingConfig, data: WeekData, fitted: FittedWeek, tracker: Tracker) -> _Measured:
+    """Verdict and suite metrics of candidate and champion, the money backtest, the gates, drift."""
     suite = evaluate_suite(fitted.scorer, config.suite)
     champion = tracker.load(CHAMPION)
     champion_suite = evaluate_suite(champion.scorer, config.suite) if champion is not None else None
+    reference = (
+        (champion.scorer, f"the champion (version {champion.version})")
+        if champion is not None
+        else (WindowScorer(params=config.params), "the cold scorer")
+    )
+    verdicts = judge_on_verdicts(config, fitted, *reference)
     backtest, per_creator = money_backtest(fitted.scorer, data.history)
-    gate = judge(suite.metrics, champion_suite.metrics if champion_suite else None, backtest, config.gates)
+    suite_data = (
+        f"simulated suite (seeds {','.join(map(str, config.suite.seeds))} at scale {config.suite.scale})"
+    )
+    gate = judge(
+        suite.metrics,
+        champion_suite.metrics if champion_suite else None,
+        backtest,
+        config.gates,
+        suite_data=suite_data,
+        verdicts=verdicts,
+    )
     previous = tracker.previous_profile(data.week)
     drift = drift_report(previous[1], fitted.features) if previous is not None else None
     return _Measured(
         suite=suite,
+        verdicts=verdicts,
         champion_version=champion.version if champion is not None else None,
         champion_suite=champion_suite,
         backtest=backtest,
@@ -283,19 +412,24 @@ def _measure(config: TrainingConfig, data: WeekData, fitted: _Fitted, tracker: T
     )
 
 
-def _metrics(config: TrainingConfig, week: str, fitted: _Fitted, measured: _Measured) -> dict[str, float]:
+def _metrics(config: TrainingConfig, week: str, fitted: FittedWeek, measured: _Measured) -> dict[str, float]:
     backtest, drift = measured.backtest, measured.drift
     metrics = {
         "n_events": float(len(fitted.events)),
         "n_accounts": float(len(fitted.features)),
         **{f"suite_{k}": v for k, v in measured.suite.metrics.items()},
         **holdout_metrics(fitted.scorer, week, scale=config.cold_start_scale),
-        **fitted.stacker_metrics,
+        **fitted.supervised.metrics,
+        **{f"operating_{k}": v for k, v in fitted.point.metrics.items()},
+        "operating_learned": float(fitted.point.learned),
         "backtest_settlements": float(backtest.n_settlements),
         "backtest_paid": backtest.paid,
         "backtest_would_pay": backtest.would_pay,
         "backtest_abs_change": backtest.abs_change,
     }
+    if measured.verdicts is not None:
+        metrics.update({f"verdicts_candidate_{k}": v for k, v in measured.verdicts.candidate.items()})
+        metrics.update({f"verdicts_reference_{k}": v for k, v in measured.verdicts.baseline.items()})
     if measured.champion_suite is not None:
         metrics.update({f"champion_suite_{k}": v for k, v in measured.champion_suite.metrics.items()})
     if backtest.change_share is not None:
@@ -305,7 +439,7 @@ def _metrics(config: TrainingConfig, week: str, fitted: _Fitted, measured: _Meas
     return metrics
 
 
-def _params(config: TrainingConfig, week: str, fitted: _Fitted, measured: _Measured) -> dict[str, object]:
+def _params(config: TrainingConfig, week: str, fitted: FittedWeek, measured: _Measured) -> dict[str, object]:
     start, end = parse_week(week)
     anomaly = fitted.scorer.fitted.anomaly
     return {
@@ -313,8 +447,13 @@ def _params(config: TrainingConfig, week: str, fitted: _Fitted, measured: _Measu
         "week_start": start.isoformat(),
         "week_end": end.isoformat(),
         "events_source": fitted.source,
-        "stacker": fitted.stacker_note,
+        "stacker": fitted.supervised.note,
         "min_labels": config.min_labels,
+        "rules_version": fitted.scorer.rules_version,
+        "operating_note": fitted.point.note,
+        **{f"operating_{k}": getattr(fitted.point.policy, k) for k in OPERATING_POLICY},
+        **{f"operating_config_{k}": v for k, v in config.operating.__dict__.items()},
+        "verdicts_judged": measured.verdicts.data if measured.verdicts is not None else "no (too few)",
         "anomaly_fit_accounts": anomaly.n_fit_accounts if anomaly else 0,
         "anomaly_cut": round(anomaly.cut, 6) if anomaly else "none",
         "champion_version": measured.champion_version or "none",
@@ -325,7 +464,7 @@ def _params(config: TrainingConfig, week: str, fitted: _Fitted, measured: _Measu
         "gate_decision": CHAMPION if measured.gate.passed else CHALLENGER,
         "gate_reason": measured.gate.reason,
         "backtest_note": measured.backtest.note or f"{measured.backtest.n_settlements} settlements",
-        **{f"scoring_{k}": v for k, v in _params_dict(config.params).items()},
+        **{f"scoring_{k}": v for k, v in _params_dict(fitted.scorer.params).items()},
     }
 
 
@@ -333,7 +472,7 @@ def run(config: TrainingConfig, data: WeekData) -> TrainingResult:
     """Fit, evaluate, log and register one week's scorer, then gate it: champion or challenger."""
     parse_week(data.week)
     tracker = Tracker(config.tracking_uri, model_name=config.model_name)
-    fitted = _fit(config, data)
+    fitted = fit_week(config, data)
     measured = _measure(config, data, fitted, tracker)
     metrics = _metrics(config, data.week, fitted, measured)
     gate = measured.gate
@@ -343,7 +482,7 @@ def run(config: TrainingConfig, data: WeekData) -> TrainingResult:
         tracker.log_params(_params(config, data.week, fitted, measured))
         tracker.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as folder:
-            _write_artifacts(Path(folder), fitted.features, measured)
+            _write_artifacts(Path(folder), fitted, measured, budget=config.operating.honest_withheld_budget)
             tracker.log_artifacts(Path(folder))
         version = tracker.log_scorer(fitted.scorer, example=input_example(fitted.events))
         tracker.set_tags({"gate_decision": alias, "gate_reason": reason, "model_version": version})
@@ -359,10 +498,10 @@ def _params_dict(params: ScoringParams) -> dict[str, object]:
     return {k: ",".join(sorted(v)) if isinstance(v, frozenset) else v for k, v in params.__dict__.items()}
 
 
-def _write_artifacts(folder: Path, features: pd.DataFrame, measured: _Measured) -> None:
+def _write_artifacts(folder: Path, fitted: FittedWeek, measured: _Measured, *, budget: float) -> None:
     suite, champion_suite, drift = measured.suite, measured.champion_suite, measured.drift
     (folder / "drift").mkdir()
-    (folder / PROFILE_ARTIFACT).write_text(json.dumps(feature_profile(features)))
+    (folder / PROFILE_ARTIFACT).write_text(json.dumps(feature_profile(fitted.features)))
     if drift is not None:
         previous_week = measured.previous[0] if measured.previous else ""
         drift.assign(previous_week=previous_week).to_csv(folder / "drift" / "psi.csv", index=False)
@@ -381,3 +520,13 @@ def _write_artifacts(folder: Path, features: pd.DataFrame, measured: _Measured) 
     write_plots(
         folder / "plots", scores=suite.scores, recall=recall_table(suite, champion_suite), drift=drift
     )
+    (folder / "operating").mkdir()
+    fitted.point.curve.to_csv(folder / CURVE_ARTIFACT, index=False)
+    if not fitted.point.curve.empty:
+        write_operating_plot(
+            folder / "plots" / "operating_point.png",
+            fitted.point.curve,
+            cut=fitted.point.policy.invalid_risk,
+            hold_invalid_share=fitted.point.policy.hold_invalid_share,
+            budget=budget,
+        )

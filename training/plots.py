@@ -103,3 +103,53 @@ def _drift(drift: pd.DataFrame, path: Path) -> Path:
     ax.axvline(0.25, color="red", linestyle="--")
     ax.set(xlabel="PSI vs previous week", title="Feature drift")
     return _save(fig, path)
+
+
+def draw_operating_curve(
+    axes: tuple[Any, Any], curve: pd.DataFrame, *, cut: float, hold_invalid_share: float, budget: float
+) -> None:
+    """Precision-recall on the held-out verdicts, and money withheld per cut, the operating point marked.
+
+    ``curve`` is training/operating.py's ``money_curve`` (one row per cut and invalid
+    hold tried); the cuts at the point's invalid hold are drawn.
+    """
+    left, right = axes
+    curve = curve[curve["hold_invalid_share"] == hold_invalid_share]
+    at = curve.iloc[int((curve["cut"] - cut).abs().to_numpy().argmin())]
+    left.plot(curve["recall"], curve["precision"], marker=".", label="cuts tried")
+    left.scatter(
+        [at["recall"]], [at["precision"]], color="red", zorder=3, label=f"operating point (cut {cut:.2f})"
+    )
+    left.set(xlabel="recall", ylabel="precision", title="Held-out verdicts: precision-recall")
+    left.legend(loc="lower left", fontsize="small")
+    right.plot(curve["cut"], 100 * curve["honest_withheld"], label="honest withheld (estimate)")
+    right.plot(
+        curve["cut"], 100 * curve["honest_withheld_upper"], linestyle="--", label="honest withheld (bound)"
+    )
+    right.axhline(100 * budget, color="orange", linestyle=":", label=f"budget {budget:.2%}")
+    right.axvline(cut, color="red", label="operating point")
+    right.set(xlabel="invalid cut", ylabel="% of honest payout", title="Money per cut", yscale="log")
+    twin = right.twinx()
+    twin.plot(curve["cut"], 100 * curve["fraud_withheld"], color="green", label="fraud withheld")
+    twin.set(ylabel="% of fraudulent payout withheld", ylim=(0, 102))
+    right.legend(loc="upper left", fontsize="small")
+    twin.legend(loc="lower right", fontsize="small")
+
+
+def write_operating_plot(
+    path: Path, curve: pd.DataFrame, *, cut: float, hold_invalid_share: float, budget: float
+) -> Path:
+    """``draw_operating_curve`` as a PNG at ``path``; raises ``PlotError`` when it cannot be drawn."""
+    from matplotlib.figure import Figure
+
+    try:
+        fig = Figure(figsize=(11, 4))
+        left, right = fig.subplots(1, 2)
+        draw_operating_curve(
+            (left, right), curve, cut=cut, hold_invalid_share=hold_invalid_share, budget=budget
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save(fig, path)
+    except Exception as error:
+        raise PlotError(f"cannot draw plot {path.name}: {type(error).__name__}: {error}") from error
+    return path

@@ -12,10 +12,12 @@ from detectors.params import ScoringParams
 from features.contract import clean_events
 from training.backtest import SettledHistory
 from training.gates import GateConfig
-from training.pipeline import TrainingConfig, WeekData, run
+from training.pipeline import CURVE_ARTIFACT, TrainingConfig, WeekData, run
+from training.review_sample import account_truth, sample_verdicts
 from training.simulator import SimConfig, simulate
 from training.suite import SuiteConfig
 from training.tracking import Tracker
+from training.weeks import parse_week
 
 REPORT_METRICS = (
     "suite_average_precision",
@@ -68,11 +70,27 @@ def drift_table(tracker: Tracker, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames).pivot_table(index=["week", "version"], columns="feature", values="psi")
 
 
+def operating_curve(tracker: Tracker, runs: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame] | None:
+    """(run row, money curve) of the latest run whose operating point was measured on held-out verdicts."""
+    for _, row in runs.sort_values(["week", "version"], ascending=False).iterrows():
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = Path(tracker.client.download_artifacts(str(row["run_id"]), CURVE_ARTIFACT, folder))
+            except Exception:  # runs logged before operating points have no curve
+                continue
+            curve = pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
+        if not curve.empty:
+            return row, curve
+    return None
+
+
 def demo_store(folder: Path, *, weeks: tuple[str, ...] = ("2026-W44", "2026-W45", "2026-W46")) -> str:
     """A small store for the notebook when none is given: a few weeks trained on simulated traffic.
 
     Each week's "last settlements" are a simulated window paid under the cold scorer,
-    so the money backtest has something to compare.
+    so the money backtest has something to compare; the last week also has verdicts
+    (flagged accounts and a random audit, training/review_sample.py), so its operating
+    point has a curve to show.
     """
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{(folder / 'mlflow.db').resolve()}"
@@ -97,5 +115,20 @@ def demo_store(folder: Path, *, weeks: tuple[str, ...] = ("2026-W44", "2026-W45"
             period_end=events["ts"].max() + pd.Timedelta(seconds=1),
         )
         history = SettledHistory(posts=settled, events=events, campaigns=sim.campaigns)
-        run(config, WeekData(week=week, events=events, posts=sim.posts, history=history, source="demo"))
+        labels = None
+        if i == len(weeks) - 1:
+            start, end = parse_week(week)
+            scored = WindowScorer(params=ScoringParams()).score(events, posts=sim.posts)
+            labels = sample_verdicts(
+                account_truth(sim, scored),
+                n=4_000,
+                seed=i,
+                start=pd.Timestamp(start),
+                end=pd.Timestamp(end),
+                flagged_share=0.25,
+            )
+        data = WeekData(
+            week=week, events=events, posts=sim.posts, labels=labels, history=history, source="demo"
+        )
+        run(config, data)
     return uri

@@ -98,7 +98,7 @@ def test_gates_floors_first_then_tolerance_then_money() -> None:
     }
     assert judge(good, None, nothing, FAST_GATES).passed
     missing = judge({k: v for k, v in good.items() if k != "precision"}, None, nothing, FAST_GATES)
-    assert missing.reasons == ("precision is missing (floor 0.7)",)
+    assert missing.reasons == ("simulated suite: precision is missing (floor 0.7)",)
     low = judge({**good, "precision": 0.2}, None, nothing, FAST_GATES)
     assert not low.passed and "precision 0.2000 is below the floor 0.7" in low.reason
     slightly = judge({**good, "recall_ring": 0.99}, good, nothing, FAST_GATES)
@@ -145,7 +145,7 @@ def test_stacker_learns_from_review_verdicts(events: tuple[pd.DataFrame, pd.Data
         ),
         source="test",
     )
-    stacker, metrics, note = fit_supervised(
+    supervised = fit_supervised(
         frame,
         posts,
         labels,
@@ -153,14 +153,17 @@ def test_stacker_learns_from_review_verdicts(events: tuple[pd.DataFrame, pd.Data
         anomaly=None,
         before=pd.Timestamp("2026-11-02", tz="UTC"),
         min_labels=50,
+        holdout_share=0.5,
     )
-    assert stacker is not None, note
+    stacker, metrics = supervised.stacker, supervised.metrics
+    assert stacker is not None, supervised.note
     assert metrics["holdout_stacker_average_precision"] > 0.8
+    assert metrics["holdout_verdicts"] == len(supervised.held) == np.ceil(0.5 * len(per_account))
     scored = WindowScorer(params=ScoringParams(), fitted=FittedState(stacker=stacker)).score(
         frame, posts=posts
     )
     assert "supervised" in {d.name for d in scored.detections}
-    too_few, _, why = fit_supervised(
+    too_few = fit_supervised(
         frame,
         posts,
         labels.head(10),
@@ -168,8 +171,9 @@ def test_stacker_learns_from_review_verdicts(events: tuple[pd.DataFrame, pd.Data
         anomaly=None,
         before=pd.Timestamp.now(tz="UTC"),
         min_labels=50,
+        holdout_share=0.5,
     )
-    assert too_few is None and "need 50" in why
+    assert too_few.stacker is None and "need 50" in too_few.note
 
 
 def test_labels_name_the_bad_column_and_row() -> None:

@@ -55,3 +55,5 @@ def test_report_notebook_runs_on_the_suites_store_and_draws_its_runs(
     assert "click_farm" in text[3]  # the recall table under its plot
     assert "2026-W46" in text[4] and "no week has a previous week" not in text[4]
     assert "backtest_would_pay" in text[5] and "no settlements were backtested" not in text[5]
+    # the store's weeks had no verdicts: no operating point was measured on held-out verdicts
+    assert images[6] == 0 and "no run measured an operating point" in text[6]

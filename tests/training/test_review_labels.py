@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from detectors.params import PolicyParams
 from serving.labels import load_labels
 from serving.review.cases import QueueFilter
 from serving.review.service import build_review
@@ -143,5 +144,8 @@ def test_train_logs_the_review_labels_and_fits_the_stacker_only_above_min_labels
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)
     scorer = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}").unwrap_python_model().scorer
-    assert scorer.fitted.stacker is not None and scorer.week == reviewed.week
-    assert scorer.fitted.stacker.n_labels > 0
+    assert scorer.week == reviewed.week
+    # a few verdicts cannot certify an operating point: cold thresholds, and the stacker does not decide
+    assert fitted.data.metrics["operating_learned"] == 0
+    assert "cold thresholds kept" in fitted.data.params["operating_note"]
+    assert scorer.fitted.stacker is None and scorer.params.policy == PolicyParams()
