@@ -54,7 +54,7 @@ class Kind(StrEnum):
 
 
 class WindowContext:
-    """What a detector may read besides the window: posts (publication times) and fitted state.
+    """What a detector may read besides the window: posts (publication times, studios) and fitted state.
 
     ``account_features`` are computed once per window, on first request, under a
     lock: the anomaly detector (in a thread) and the stacker (after) share them.
@@ -65,7 +65,17 @@ class WindowContext:
         self.posts = posts
         self.fitted = fitted
         self._features: pd.DataFrame | None = None
+        self._studios: pd.Series | None = None
+        self._studios_lock = threading.Lock()
         self._lock = threading.Lock()
+
+    def studios(self) -> pd.Series | None:
+        """post_id to studio_id from ``posts.studio_id`` (None when no post names a studio)."""
+        with self._studios_lock:
+            if self._studios is None and self.posts is not None and "studio_id" in self.posts:
+                named = self.posts.dropna(subset=["studio_id"]).drop_duplicates("post_id")
+                self._studios = named.set_index("post_id")["studio_id"].astype(str)
+            return self._studios if self._studios is not None and len(self._studios) else None
 
     def account_features(self) -> pd.DataFrame:
         """Per engaging account of the window: the features of ``features.account_features``."""
@@ -110,6 +120,10 @@ def _plain(detect: Callable[..., Detection]) -> Run:
 
 def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: WindowContext) -> Detection:
     return lockstep_groups(engagements, params=params, posts=context.posts)
+
+
+def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext) -> Detection:
+    return seller_pools(engagements, params=params, studios=context.studios())
 
 
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
@@ -201,7 +215,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "pool",
-        _plain(seller_pools),
+        _pool,
         PoolParams,
         Kind.STRUCTURAL,
         "light accounts that keep co-engaging posts of unrelated creators (a seller's pool)",
