@@ -46,6 +46,11 @@ def simulate(
     out: Annotated[Path, typer.Option(help="folder to write the campaign set and truth/ into")],
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same set")] = 0,
     scale: Annotated[float, typer.Option(min=0.001, help="1.0 is about 100,000 events")] = 1.0,
+    studios: Annotated[
+        bool, typer.Option(help="studios whose creators share fans and cross-promote")
+    ] = False,
+    giveaways: Annotated[bool, typer.Option(help="honest 'like and comment to win' posts")] = False,
+    communities: Annotated[int, typer.Option(min=1, help="audience communities per platform")] = 1,
 ) -> None:
     """Write a simulated multi-platform KOC campaign set with ground truth."""
     from training.simulator import SimConfig, write_simulated_set
@@ -53,7 +58,10 @@ def simulate(
 
     started = time.perf_counter()
     with console.status("simulating campaigns"):
-        sim = run_simulation(SimConfig(seed=seed, scale=scale))
+        config = SimConfig(
+            seed=seed, scale=scale, studios=studios, giveaways=giveaways, communities=communities
+        )
+        sim = run_simulation(config)
         write_simulated_set(sim, out)
     truth = sim.truth_events
     console.print(

@@ -107,3 +107,41 @@ def training_config(settings: Settings) -> TrainingConfig:
         **given(settings, ("min_week_events", "min_labels", "cold_start_scale")),
         **given(settings, {"registered_model": "model_name"}),
     )
+
+
+def declared_defaults() -> dict[str, str]:
+    """Each setting's effective default as text: the value declared where it is used, or the setting's own."""
+    from serving.config import ServiceConfig
+
+    unset = Settings.model_construct()
+    params, training = scoring_params(unset), training_config(unset)
+    service = ServiceConfig(home=unset.home)
+    values: dict[str, object] = {name: getattr(params.policy, name) for name in POLICY_FIELDS}
+    values |= {name: getattr(service, name) for name in SERVICE_FIELDS}
+    values |= {name: training.gates.floors[metric] for name, metric in GATE_FLOORS.items()}
+    values |= {name: training.gates.ceilings[metric] for name, metric in GATE_CEILINGS.items()}
+    values |= {
+        "gate_tolerance": training.gates.tolerance,
+        "gate_max_payout_change": training.gates.max_payout_change,
+        "suite_seeds": ",".join(str(seed) for seed in training.suite.seeds),
+        "suite_scale": training.suite.scale,
+        "cold_start_scale": training.cold_start_scale,
+        "min_week_events": training.min_week_events,
+        "min_labels": training.min_labels,
+        "database_url": "an SQLite file under the home",
+        "tracking_uri": "sqlite:///mlruns/mlflow.db",
+        "scoring_params": "{}",
+    }
+    return {
+        name: str(values.get(name, getattr(unset, name))).replace("|", "\\|")
+        for name in Settings.model_fields
+    }
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table of variable, effective default, meaning (docs/operations.md)."""
+    defaults = declared_defaults()
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        rows.append(f"| `CPEGUARD_{name.upper()}` | `{defaults[name]}` | {info.description or ''} |")
+    return "\n".join(rows)

@@ -16,9 +16,6 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_POLICY = "default: detectors.params.PolicyParams"
-_SERVICE = "default: serving.config.ServiceConfig"
-
 
 class Settings(BaseSettings):
     """cpeguard's configuration; every field can be set as ``CPEGUARD_<FIELD>``."""
@@ -28,76 +25,105 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("data"), description="where state lives")
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the API database (e.g. postgresql+psycopg://...); "
-        "default: an SQLite file under home",
+        description="SQLAlchemy URL of the API database (e.g. postgresql+psycopg://...)",
     )
     # the money policy (detectors.params.PolicyParams)
     invalid_risk: float | None = Field(
-        default=None, ge=0, le=1, description=f"unpaid from this risk; {_POLICY}"
+        default=None, ge=0, le=1, description="an engagement at or above this risk is not paid"
     )
     review_risk: float | None = Field(
-        default=None, ge=0, le=1, description=f"uncertain (review band) from this risk; {_POLICY}"
+        default=None,
+        ge=0,
+        le=1,
+        description="risk from which an engagement counts as uncertain (the review band; weak signals "
+        "alone stay below it)",
     )
     hold_invalid_share: float | None = Field(
-        default=None, ge=0, le=1, description=f"hold a post with this invalid share; {_POLICY}"
+        default=None,
+        ge=0,
+        le=1,
+        description="a post whose invalid share of claimed engagements reaches this is held for review",
     )
     hold_uncertain_share: float | None = Field(
-        default=None, ge=0, le=1, description=f"hold a post with this uncertain share; {_POLICY}"
+        default=None,
+        ge=0,
+        le=1,
+        description="a post with this share of claimed engagements of uncertain risk is held for review",
     )
     account_flag_risk: float | None = Field(
-        default=None, ge=0, le=1, description=f"flag an account from this risk; {_POLICY}"
+        default=None, ge=0, le=1, description="an account at or above this risk is flagged for review"
     )
     creator_flag_invalid_share: float | None = Field(
-        default=None, ge=0, le=1, description=f"flag a creator with this bought share; {_POLICY}"
+        default=None,
+        ge=0,
+        le=1,
+        description="a creator with this share of a post's claimed engagement bought is flagged",
     )
     default_unit_price: float | None = Field(
-        default=None, ge=0, description=f"price per engagement without campaign prices; {_POLICY}"
+        default=None, ge=0, description="price per counted engagement when no campaign price is known"
     )
     scoring_params: dict[str, Any] = Field(
         default_factory=dict,
         description="any scoring knob by its ScoringParams.get_params name, as JSON, e.g. "
-        '{"detectors__pool__fdr": 0.05}',
+        '{"detectors__pool__max_fdr": 0.05}',
     )
     # the settlement service (serving.config.ServiceConfig)
     signoff_withheld_share: float | None = Field(
-        default=None, ge=0, le=1, description=f"sign-off above this withheld share; {_SERVICE}"
+        default=None,
+        ge=0,
+        le=1,
+        description="a settlement withholding more than this share of claimed payout needs sign-off",
     )
-    max_body_bytes: int | None = Field(default=None, ge=1024, description=f"largest request body; {_SERVICE}")
+    max_body_bytes: int | None = Field(default=None, ge=1024, description="largest request body (413)")
     max_batch_events: int | None = Field(
-        default=None, ge=1, description=f"most events per JSON batch; {_SERVICE}"
+        default=None, ge=1, description="most events in one JSON batch (413)"
     )
     sync_detection_max_events: int | None = Field(
-        default=None, ge=0, description=f"larger detection runs go to a background job; {_SERVICE}"
+        default=None, ge=0, description="detection runs over more events go to a background job"
     )
     model_poll_s: float | None = Field(
-        default=None, ge=0, description=f"how often the registry's aliases are read (0: never); {_SERVICE}"
+        default=None, ge=0, description="the service checks the registry's aliases this often (0: never)"
     )
-    registered_model: str | None = Field(
-        default=None, description=f"name of the registered scorer; {_SERVICE}"
-    )
+    registered_model: str | None = Field(default=None, description="name of the registered scorer")
     # weekly retraining; MLFLOW_TRACKING_URI overrides the store
     tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "CPEGUARD_TRACKING_URI"),
-        description="MLflow tracking and registry URI; default sqlite:///mlruns/mlflow.db (artifacts beside)",
+        description="MLflow tracking and registry URI (also read from MLFLOW_TRACKING_URI); artifacts beside",
     )
-    gate_tolerance: float | None = Field(default=None, ge=0, le=1, description="default: GateConfig")
-    gate_max_payout_change: float | None = Field(default=None, ge=0, description="default: GateConfig")
+    gate_tolerance: float | None = Field(
+        default=None, ge=0, le=1, description="how much worse than the champion any suite metric may be"
+    )
+    gate_max_payout_change: float | None = Field(
+        default=None,
+        ge=0,
+        description="money backtest: bound on the summed per-creator payout change, as a share of paid",
+    )
     gate_min_average_precision: float | None = Field(
-        default=None, ge=0, le=1, description="default: GateConfig"
+        default=None, ge=0, le=1, description="first model's floor on average precision"
     )
-    gate_min_precision: float | None = Field(default=None, ge=0, le=1, description="default: GateConfig")
-    gate_min_fraud_withheld: float | None = Field(default=None, ge=0, le=1, description="default: GateConfig")
+    gate_min_precision: float | None = Field(
+        default=None, ge=0, le=1, description="first model's floor on precision"
+    )
+    gate_min_fraud_withheld: float | None = Field(
+        default=None, ge=0, le=1, description="first model's floor on fraudulent payout withheld"
+    )
     gate_max_honest_withheld: float | None = Field(
-        default=None, ge=0, le=1, description="default: GateConfig"
+        default=None, ge=0, le=1, description="first model's ceiling on honest payout withheld"
     )
     suite_seeds: str | None = Field(
-        default=None, description="comma-separated suite seeds; default: SuiteConfig"
+        default=None, description="comma-separated seeds of the fixed simulated gate suite"
     )
-    suite_scale: float | None = Field(default=None, gt=0, description="default: SuiteConfig")
-    cold_start_scale: float | None = Field(default=None, gt=0, description="default: TrainingConfig")
-    min_week_events: int | None = Field(default=None, ge=0, description="default: TrainingConfig")
-    min_labels: int | None = Field(default=None, ge=1, description="default: TrainingConfig")
+    suite_scale: float | None = Field(
+        default=None, gt=0, description="scale of each suite set (1.0 ~ 100k events)"
+    )
+    cold_start_scale: float | None = Field(
+        default=None, gt=0, description="simulated training set when a week has too few events"
+    )
+    min_week_events: int | None = Field(default=None, ge=0, description="fewer events in a week: cold start")
+    min_labels: int | None = Field(
+        default=None, ge=1, description="labelled accounts needed to fit the stacker"
+    )
     backfill_weeks: int = Field(default=8, ge=0, description="most missed weeks one retrain backfills")
     backtest_settlements: int = Field(default=50, ge=0, description="settlements the money backtest replays")
 

@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandera.pandas import DataFrameModel
 
 from features.columns import (
     CAMPAIGN_OPTIONAL,
@@ -22,6 +23,7 @@ from features.columns import (
     POST_REQUIRED,
     TS_DTYPE,
 )
+from features.schema import Campaigns, Events, Posts, Rejects, checked
 
 Kind = Literal["id", "str", "ts", "count", "price"]
 
@@ -102,13 +104,13 @@ def clean_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
             frame[column] = pd.Categorical.from_codes(mapped, categories=pd.Index(categories, dtype="str"))
         else:
             frame[column] = values.str.lower()
-    return cleaned
+    return _checked(cleaned, Events, source=source)
 
 
 def clean_posts(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean posts; a post_id given twice keeps its first row and rejects the others."""
     cleaned = _clean(raw, source=source, required=POST_REQUIRED, optional=POST_OPTIONAL, kinds=_POST_KINDS)
-    return _reject_repeated_keys(cleaned, key="post_id", source=source)
+    return _checked(_reject_repeated_keys(cleaned, key="post_id", source=source), Posts, source=source)
 
 
 def clean_campaigns(raw: pd.DataFrame, *, source: str) -> Cleaned:
@@ -116,7 +118,16 @@ def clean_campaigns(raw: pd.DataFrame, *, source: str) -> Cleaned:
     cleaned = _clean(
         raw, source=source, required=CAMPAIGN_REQUIRED, optional=CAMPAIGN_OPTIONAL, kinds=_CAMPAIGN_KINDS
     )
-    return _reject_repeated_keys(cleaned, key="campaign_id", source=source)
+    return _checked(
+        _reject_repeated_keys(cleaned, key="campaign_id", source=source), Campaigns, source=source
+    )
+
+
+def _checked(cleaned: Cleaned, model: type[DataFrameModel], *, source: str) -> Cleaned:
+    """The cleaned frame and its rejects, checked against the contract before they leave this package."""
+    checked(cleaned.frame, model, where=source)
+    checked(cleaned.rejects, Rejects, where=f"{source} rejects")
+    return cleaned
 
 
 def _clean(

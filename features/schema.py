@@ -129,3 +129,30 @@ class AccountFlags(pa.DataFrameModel):
 
     class Config:
         strict = False
+
+
+class ContractViolation(ValueError):
+    """A frame at a package boundary does not hold the contract's columns, types or values."""
+
+
+def checked(
+    frame: pd.DataFrame, model: type[pa.DataFrameModel], *, where: str, rows: int = 500
+) -> pd.DataFrame:
+    """``frame`` itself, after checking it against ``model`` where it crosses a package boundary.
+
+    Columns and their kinds are checked on the whole frame; value checks (ranges,
+    lengths, allowed values) on its first and last ``rows`` rows, so a million-row
+    window costs milliseconds. Id columns may be categoricals of strings (batch
+    reading factorises them once): the sample is checked as plain strings.
+    Raises ``ContractViolation`` naming ``where``, the column and the check.
+    """
+    sample = frame if len(frame) <= 2 * rows else pd.concat([frame.head(rows), frame.tail(rows)])
+    plain = sample.copy()
+    for column in plain.columns:
+        if isinstance(plain[column].dtype, pd.CategoricalDtype):
+            plain[column] = plain[column].astype(pd.StringDtype())
+    try:
+        model.validate(plain, lazy=False)
+    except (pa.errors.SchemaError, pa.errors.SchemaErrors) as error:
+        raise ContractViolation(f"{where}: {model.__name__}: {error}".splitlines()[0]) from error
+    return frame

@@ -51,3 +51,9 @@ def test_config_an_unknown_scoring_knob_is_refused(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CPEGUARD_SCORING_PARAMS", '{"detectors__pool__nope": 1}')
     with pytest.raises(ValueError, match="detectors__pool__nope"):
         scoring_params(Settings(home=tmp_path))
+
+
+def test_config_settings_table_in_the_docs_is_the_code():
+    from cpeguard.config import settings_table
+
+    assert settings_table() in (Path(__file__).parents[2] / "docs" / "operations.md").read_text()

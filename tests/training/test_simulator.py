@@ -354,3 +354,104 @@ def test_write_simulated_set_round_trips(sim: SimulatedSet, tmp_path: Path) -> N
         read = pd.read_parquet(tmp_path / name)
         pd.testing.assert_frame_equal(read, frame, check_dtype=True)
     assert np.array_equal(read.columns, sim.truth_creators.columns)
+
+
+HONEST_SMALL = SimConfig(seed=5, scale=0.3).honest_only()
+HONEST_STUDIOS = SimConfig(seed=5, scale=1.0).honest_only()  # enough creators for several studios
+
+
+def _creator_studios(sim: SimulatedSet) -> pd.Series:
+    posts = sim.posts.dropna(subset=["studio_id"])
+    return posts.drop_duplicates("creator_id").set_index("creator_id")["studio_id"]
+
+
+def _honest(sim: SimulatedSet) -> pd.DataFrame:
+    events = sim.events.drop_duplicates("event_id").merge(sim.truth_events, on="event_id", validate="1:1")
+    return events[~events["invalid"]]
+
+
+def _studio_regulars(events: pd.DataFrame, studios: pd.Series) -> int:
+    """Number of (user, studio) pairs whose user engages three or more of the studio's creators."""
+    signed = events.assign(studio=events["creator_id"].map(studios)).dropna(subset=["studio"])
+    creators_engaged = signed.groupby(["user_id", "studio"])["creator_id"].nunique()
+    return int((creators_engaged >= 3).sum())
+
+
+@pytest.fixture(scope="module")
+def studio_sim() -> SimulatedSet:
+    return simulate(replace(HONEST_STUDIOS, studios=True))
+
+
+def test_studios_group_creators_of_one_platform(studio_sim: SimulatedSet) -> None:
+    posts = studio_sim.posts.dropna(subset=["studio_id"])
+    assert posts["studio_id"].nunique() >= 5
+    assert (posts.groupby("studio_id")["platform"].nunique() == 1).all()
+    assert (posts.groupby("studio_id")["creator_id"].nunique() >= 2).all()
+
+
+def test_studio_fans_engage_several_creators_of_their_studio(studio_sim: SimulatedSet) -> None:
+    studios = _creator_studios(studio_sim)
+    without = simulate(HONEST_STUDIOS)  # same creators, no shared fans or cross-promotion
+    # Heavy users already touch several creators by chance; shared fans add many more.
+    assert _studio_regulars(_honest(studio_sim), studios) > 1.3 * _studio_regulars(_honest(without), studios)
+
+
+def test_studio_creators_cross_promote_at_human_pace(studio_sim: SimulatedSet) -> None:
+    studios = _creator_studios(studio_sim)
+    events = _honest(studio_sim)
+    mates = events[
+        events["user_id"].map(studios).notna()
+        & (events["user_id"].map(studios) == events["creator_id"].map(studios))
+    ]
+    assert mates["user_id"].nunique() >= 10
+    published = studio_sim.posts.set_index("post_id")["published_at"]
+    delay = events.loc[mates.index, "ts"] - mates["post_id"].map(published)
+    assert delay.median() > pd.Timedelta(minutes=30)
+    assert (studio_sim.truth_events["scheme"] == "organic").all()
+
+
+def test_giveaways_draw_fast_near_identical_honest_comments() -> None:
+    base = simulate(HONEST_SMALL)
+    sim = simulate(replace(HONEST_SMALL, giveaways=True))
+    kept = base.events["event_id"].isin(sim.events["event_id"]).mean()
+    assert kept > 0.99  # the rest of the honest traffic stays as it was
+    entries = _honest(sim)[~sim.events["event_id"].drop_duplicates().isin(base.events["event_id"]).to_numpy()]
+    assert len(entries) > 200
+    assert (sim.truth_events["scheme"] == "organic").all() and not sim.truth_events["invalid"].any()
+    published = sim.posts.set_index("post_id")["published_at"]
+    delay = entries["ts"] - entries["post_id"].map(published)
+    assert delay.median() < pd.Timedelta(minutes=20)
+    comments = entries.loc[entries["action"] == "comment", "comment_text"]
+    assert comments.value_counts().iloc[:5].sum() > 0.5 * len(comments)
+    per_post = entries.groupby("post_id")["user_id"].nunique()
+    assert (per_post >= 30).all()
+
+
+def test_communities_rarely_meet() -> None:
+    sim = simulate(replace(HONEST_SMALL, communities=2))
+    community = sim.truth_audiences.set_index("user_id")["community"]
+    assert set(community) == {0, 1}
+    events = _honest(sim)
+    user_side = events["user_id"].map(community)
+    creator_side = events["creator_id"].map(community)
+    assert user_side.notna().all() and creator_side.notna().all()
+    assert 0.0 < (user_side != creator_side).mean() < 0.03
+    assert simulate(HONEST_SMALL).truth_audiences.empty
+
+
+def test_communities_keep_studios_in_one_audience() -> None:
+    sim = simulate(replace(HONEST_STUDIOS, communities=3, studios=True))
+    community = sim.truth_audiences.set_index("user_id")["community"]
+    studios = _creator_studios(sim)
+    assert (community.reindex(studios.index).groupby(studios.to_numpy()).nunique() == 1).all()
+
+
+def test_simconfig_rejects_bad_communities() -> None:
+    with pytest.raises(ValueError, match="communities"):
+        SimConfig(communities=0)
+
+
+def test_honest_only_switches_every_scheme_off() -> None:
+    sim = simulate(HONEST_SMALL)
+    assert not sim.truth_events["invalid"].any()
+    assert (sim.truth_events["copies"] == 1).all()

@@ -20,6 +20,7 @@ from training.simulator.blocks import (
     PLATFORMS,
     RING,
     SCHEMES,
+    WORLD_BLOCK,
     AccountBlock,
     EventBlock,
     concat_events,
@@ -94,6 +95,7 @@ def assemble(
         campaigns=_campaigns_frame(world),
         truth_events=truth_events,
         truth_creators=_truth_creators(world, market, config),
+        truth_audiences=_truth_audiences(world, accounts),
     )
 
 
@@ -256,6 +258,18 @@ def _campaigns_frame(world: World) -> pd.DataFrame:
             "price_share": prices[:, 3],
             "window_start": _timestamps(world.campaign_start_us),
             "window_end": _timestamps(world.campaign_end_us),
+        }
+    )
+
+
+def _truth_audiences(world: World, accounts: dict[int, AccountBlock]) -> pd.DataFrame:
+    """Return each honest account's platform and audience community (empty with one community)."""
+    keep = np.arange(len(world.account_platform) if world.n_communities > 1 else 0)
+    return pd.DataFrame(
+        {
+            "user_id": _strings(accounts[WORLD_BLOCK].user_id[keep]),
+            "platform": _dict_column(world.account_platform[keep], np.array(PLATFORMS)),
+            "community": world.account_community[keep],
         }
     )
 

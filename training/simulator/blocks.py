@@ -165,7 +165,9 @@ def draw_groups(rng: np.random.Generator, n: int, *, share: float, sizes: tuple[
     members = rng.permutation(n)[: int(share * n)]
     cuts = np.cumsum(rng.integers(sizes[0], sizes[1] + 1, size=max(1, len(members))))
     cuts = cuts[cuts <= len(members)]
-    members = members[: int(cuts[-1])] if len(cuts) else members[:0]
+    if not len(cuts):
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    members = members[: int(cuts[-1])]
     starts = np.concatenate([[0], cuts[:-1]]).astype(np.int64)
     group = np.searchsorted(cuts, np.arange(len(members)), side="right")
     return members.astype(np.int64), members[starts][group].astype(np.int64)

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from training.simulator.aged import aged_events, build_aged_pools
 from training.simulator.assemble import assemble, clean_events
+from training.simulator.audiences import with_communities, with_studios
 from training.simulator.blocks import (
     AGED,
     AGED_BLOCK,
@@ -36,11 +37,13 @@ from training.simulator.bots import (
 )
 from training.simulator.click_farm import build_click_farms, click_farm_events
 from training.simulator.config import SimConfig, SimulatedSet
+from training.simulator.giveaways import giveaway_events
 from training.simulator.ids import seed_key
 from training.simulator.market import Market, draw_market
 from training.simulator.organic import organic_events
 from training.simulator.replay import draw_replays
 from training.simulator.ring import build_ring_alts, ring_events
+from training.simulator.studios import studio_events
 from training.simulator.world import World, build_world
 
 # One random stream per component, so a switch never disturbs the other components.
@@ -56,6 +59,10 @@ STREAM_RING = 9
 STREAM_AGED = 10
 STREAM_REPLAY = 11
 STREAM_VIEWS = 12
+STREAM_STUDIOS = 13
+STREAM_COMMUNITIES = 14
+STREAM_STUDIO_TRAFFIC = 15
+STREAM_GIVEAWAYS = 16
 
 
 def simulate(config: SimConfig | None = None) -> SimulatedSet:
@@ -76,6 +83,9 @@ def simulate(config: SimConfig | None = None) -> SimulatedSet:
         carrier_nat=config.carrier_nat,
         id_key=id_key,
     )
+    if config.studios:
+        world = with_studios(stream(STREAM_STUDIOS), world)
+    world = with_communities(stream(STREAM_COMMUNITIES), world, config.communities)
     market = draw_market(stream(STREAM_MARKET), world)
     honest_posts = np.flatnonzero((market.post_primary == ORGANIC) & (market.post_secondary == ORGANIC))
     blocks = organic_events(
@@ -85,6 +95,10 @@ def simulate(config: SimConfig | None = None) -> SimulatedSet:
         fan_clubs=config.fan_clubs,
         viral_posts=config.viral_posts,
     )
+    if config.studios:
+        blocks += studio_events(stream(STREAM_STUDIO_TRAFFIC), world)
+    if config.giveaways:
+        blocks.append(giveaway_events(stream(STREAM_GIVEAWAYS), world, honest_posts))
     accounts: dict[int, AccountBlock] = {WORLD_BLOCK: world.accounts}
     blocks += _scheme_events(config, world, market, accounts, stream)
     events = clean_events(world, concat_events(blocks))
@@ -145,7 +159,10 @@ def _platforms(world: World, market: Market, scheme: int) -> npt.NDArray[np.int6
 
 
 def write_simulated_set(sim: SimulatedSet, out_dir: Path) -> None:
-    """Write the set as Parquet: events, posts, campaigns, truth/events, truth/creators."""
+    """Write the set as Parquet: events, posts, campaigns, truth/events, truth/creators.
+
+    truth/audiences is written too when the set has several audience communities.
+    """
     out_dir = Path(out_dir)
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     sim.events.to_parquet(out_dir / "events.parquet", index=False)
@@ -153,3 +170,5 @@ def write_simulated_set(sim: SimulatedSet, out_dir: Path) -> None:
     sim.campaigns.to_parquet(out_dir / "campaigns.parquet", index=False)
     sim.truth_events.to_parquet(out_dir / "truth" / "events.parquet", index=False)
     sim.truth_creators.to_parquet(out_dir / "truth" / "creators.parquet", index=False)
+    if len(sim.truth_audiences):
+        sim.truth_audiences.to_parquet(out_dir / "truth" / "audiences.parquet", index=False)

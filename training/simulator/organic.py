@@ -80,16 +80,16 @@ def _crowd(
 ) -> EventBlock:
     """Return engagements by pool users drawn by activity, one per entry of ``post``."""
     platform = world.post_platform[post]
-    user = world.sample_users(rng, platform)
+    user = world.sample_users(rng, platform, world.creator_community(world.post_creator[post]))
     action = np.empty(len(post), dtype=np.int8)
     for p in range(len(PLATFORMS)):
         mask = platform == p
         action[mask] = draw_actions(rng, int(mask.sum()), ORGANIC_MIX[p])
     keep = user != world.post_creator[post]  # nobody engages their own post here
-    return _honest_block(rng, world, post[keep], user[keep], action[keep], ts_us[keep], component)
+    return honest_block(rng, world, post[keep], user[keep], action[keep], ts_us[keep], component)
 
 
-def _honest_block(
+def honest_block(
     rng: np.random.Generator,
     world: World,
     post: I64,
@@ -139,7 +139,7 @@ def _follow_ups(rng: np.random.Generator, world: World, blocks: list[EventBlock]
     post, user, ts_us = post[chosen], account[chosen] & ((1 << 32) - 1), ts_us[chosen]
     action = draw_actions(rng, len(post), FOLLOW_UP_MIX)
     later = ts_us + reaction_delay_us(rng, len(post), median_s=600.0, sigma=1.7)
-    return _honest_block(rng, world, post, user, action, later, COMPONENT_FOLLOW_UP)
+    return honest_block(rng, world, post, user, action, later, COMPONENT_FOLLOW_UP)
 
 
 def _fan_clubs(rng: np.random.Generator, world: World) -> EventBlock:
@@ -162,18 +162,18 @@ def _fan_clubs(rng: np.random.Generator, world: World) -> EventBlock:
         parts.append((posts[which], members[fan], action, ts_us))
         parts.append((posts[which][second], members[fan][second], extra_action, extra_ts))
     if not parts:
-        return _honest_block(rng, world, *_empty(), COMPONENT_FANS)
+        return honest_block(rng, world, *_empty(), COMPONENT_FANS)
     post = np.concatenate([p[0] for p in parts])
     user = np.concatenate([p[1] for p in parts])
     action = np.concatenate([p[2] for p in parts])
     ts_us = np.concatenate([p[3] for p in parts])
-    return _honest_block(rng, world, post, user, action, ts_us, COMPONENT_FANS)
+    return honest_block(rng, world, post, user, action, ts_us, COMPONENT_FANS)
 
 
 def _club_members(rng: np.random.Generator, world: World, creator: int, size: int) -> I64:
     """Return distinct pool users of the creator's platform who follow it closely."""
     platform = np.full(3 * size, world.creator_platform[creator], dtype=np.int64)
-    drawn = world.sample_users(rng, platform)
+    drawn = world.sample_users(rng, platform, np.full(3 * size, world.account_community[creator]))
     drawn = drawn[drawn != creator]
     _, first = np.unique(drawn, return_index=True)
     return drawn[np.sort(first)][:size]

@@ -41,6 +41,9 @@ _FARM_TEMPLATES = _words(
     "已入手{p}，好评 {p}yyds 种草了{p} 这个{p}绝了"
 )
 FARM_VARIANTS = ("", *_words("！ ！！ ~ 👍 [赞]"))
+# "Like and comment to win": entrants write the same few words, often tagging a friend.
+_GIVEAWAY_ENTRIES = _words("参与 已参与 抽我 抽我抽我 许愿 许愿中奖 求中奖 我要我要 接好运 蹲一个 冲冲冲")
+_GIVEAWAY_SUFFIXES = ("", "", "！", "～", "🙏", " @好友", " @闺蜜 一起")
 N_FARM_TEMPLATES = len(_FARM_TEMPLATES)
 
 I64 = npt.NDArray[np.int64]
@@ -54,6 +57,13 @@ class TextBank:
     generic_weight: npt.NDArray[np.float64]
     product_start: I64
     farm_start: I64
+    giveaway_start: int
+
+    def giveaway(self, rng: np.random.Generator, n: int) -> I64:
+        """Return ``n`` giveaway-entry comment codes, a few of them very common."""
+        n_texts = len(_GIVEAWAY_ENTRIES) * len(_GIVEAWAY_SUFFIXES)
+        weight = np.arange(1, n_texts + 1, dtype=np.float64) ** -1.2
+        return self.giveaway_start + rng.choice(n_texts, size=n, p=weight / weight.sum())
 
     def honest(self, rng: np.random.Generator, campaign: I64) -> I64:
         """Return honest comment codes for comments on posts of these campaigns.
@@ -93,9 +103,12 @@ def build_text_bank(rng: np.random.Generator, campaign_products: list[str]) -> T
         texts.extend(t.format(p=product) for t in _HONEST_PRODUCT)
         farm_start.append(len(texts))
         texts.extend(t.format(p=product) + v for t in _FARM_TEMPLATES for v in FARM_VARIANTS)
+    giveaway_start = len(texts)
+    texts.extend(e + s for e in _GIVEAWAY_ENTRIES for s in _GIVEAWAY_SUFFIXES)
     return TextBank(
         texts=np.array(texts, dtype=np.str_),
         generic_weight=weight / weight.sum(),
         product_start=np.array(product_start, dtype=np.int64),
         farm_start=np.array(farm_start, dtype=np.int64),
+        giveaway_start=giveaway_start,
     )

@@ -28,6 +28,7 @@ ORGANIC_EVENTS_PER_SCALE = 78_000
 PLATFORM_REACH = np.array([1.3, 1.0, 0.8, 0.7])
 PLATFORM_SPEED_H = np.array([0.7, 0.9, 1.6, 1.2])  # xiaohongshu lives longer (search)
 MOBILE_IP_SHARE = 0.12
+COMMUNITY_LEAK = 0.02  # share of a community's engagements drawn from the whole platform
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -62,6 +63,10 @@ class World:
     nat_ips: I64
     platform_members: tuple[I64, ...]  # world-local accounts of each platform
     platform_cum_weight: tuple[F64, ...]  # their cumulative activity weight
+    n_communities: int  # audiences per platform that rarely meet (1: one mixed audience)
+    account_community: I64  # each world account's audience community
+    audience_members: tuple[I64, ...]  # accounts of (platform, community) at platform * k + community
+    audience_cum_weight: tuple[F64, ...]
     clock: ActivityClock
     texts: TextBank
     user_id_key: np.uint64
@@ -78,16 +83,23 @@ class World:
         """Return the window end of each post's campaign."""
         return self.campaign_end_us[self.post_campaign[post]]
 
-    def sample_users(self, rng: np.random.Generator, platform: I64) -> I64:
-        """Return world-local accounts drawn by activity weight on each platform."""
-        users = np.zeros(len(platform), dtype=np.int64)
-        for p, (members, cum) in enumerate(zip(self.platform_members, self.platform_cum_weight, strict=True)):
-            mask = platform == p
-            if not mask.any() or len(members) == 0:
-                continue
-            pick = np.searchsorted(cum, rng.random(int(mask.sum())) * cum[-1], side="right")
-            users[mask] = members[np.minimum(pick, len(members) - 1)]
+    def sample_users(self, rng: np.random.Generator, platform: I64, community: I64) -> I64:
+        """Return world-local accounts drawn by activity weight on each platform.
+
+        With several communities a user comes from the given audience
+        community, except a small share drawn from the whole platform.
+        """
+        if self.n_communities == 1:
+            return _draw_members(rng, platform, self.platform_members, self.platform_cum_weight)
+        leak = rng.random(len(platform)) < COMMUNITY_LEAK
+        group = platform * self.n_communities + community
+        users = _draw_members(rng, group, self.audience_members, self.audience_cum_weight)
+        users[leak] = _draw_members(rng, platform[leak], self.platform_members, self.platform_cum_weight)
         return users
+
+    def creator_community(self, creator: I64) -> I64:
+        """Return the audience community of each creator (creators are world accounts)."""
+        return self.account_community[creator]
 
     def organic_times_us(self, rng: np.random.Generator, post: int, n: int) -> F64:
         """Return ``n`` engagement times on ``post`` following its organic timing."""
@@ -118,6 +130,29 @@ class World:
         return namespaced(NS_NAT_IP, account + (1 << 32))
 
 
+def _draw_members(
+    rng: np.random.Generator, group: I64, members_of: tuple[I64, ...], cum_of: tuple[F64, ...]
+) -> I64:
+    """Return one member per entry of ``group``, drawn by activity weight within the group."""
+    users = np.zeros(len(group), dtype=np.int64)
+    for g, (members, cum) in enumerate(zip(members_of, cum_of, strict=True)):
+        mask = group == g
+        if not mask.any() or len(members) == 0:
+            continue
+        pick = np.searchsorted(cum, rng.random(int(mask.sum())) * cum[-1], side="right")
+        users[mask] = members[np.minimum(pick, len(members) - 1)]
+    return users
+
+
+def audience_tables(
+    platform: I64, community: I64, weight: F64, n_communities: int
+) -> tuple[tuple[I64, ...], tuple[F64, ...]]:
+    """Return the accounts of each (platform, community) and their cumulative activity weight."""
+    group = platform * n_communities + community
+    members = tuple(np.flatnonzero(group == g) for g in range(len(PLATFORMS) * n_communities))
+    return members, tuple(np.cumsum(weight[m]) for m in members)
+
+
 def build_world(
     rng: np.random.Generator,
     *,
@@ -146,6 +181,9 @@ def build_world(
         carrier_nat=carrier_nat,
         id_key=id_key,
     )
+    platform_members, platform_cum_weight = audience_tables(
+        people.platform, np.zeros(len(people.platform), dtype=np.int64), people.weight, 1
+    )
     return World(
         campaign_platform=campaigns.platform,
         campaign_start_us=campaigns.start_us,
@@ -170,10 +208,12 @@ def build_world(
         account_device=people.device,
         account_ip=people.ip,
         nat_ips=people.nat_ips,
-        platform_members=tuple(np.flatnonzero(people.platform == p) for p in range(len(PLATFORMS))),
-        platform_cum_weight=tuple(
-            np.cumsum(people.weight[people.platform == p]) for p in range(len(PLATFORMS))
-        ),
+        platform_members=platform_members,
+        platform_cum_weight=platform_cum_weight,
+        n_communities=1,
+        account_community=np.zeros(len(people.platform), dtype=np.int64),
+        audience_members=platform_members,
+        audience_cum_weight=platform_cum_weight,
         clock=clock,
         texts=build_text_bank(rng, campaigns.products),
         user_id_key=id_key,
