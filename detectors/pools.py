@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
+from detectors.audiences import Audiences, light_pairs, one_audience, post_codes
 from detectors.base import Detection
 from features.arrays import codes, distinct, distinct_counts
 
@@ -48,8 +49,6 @@ class PoolParams:
     min_lift: float = 5.0
     # effect-size floor: a member engaged at least this share of its creators inside the pool
     min_member_share: float = 0.5
-    # an audience community spans at least this many creators (a seller's book is smaller)
-    min_community_creators: int = 50
     # an account joins a pool when chance explains at most this share of the accounts like it
     max_fdr: float = 0.1
     # a member engaged at least this many of the pool's creators
@@ -73,17 +72,18 @@ class PoolParams:
 
 
 def seller_pools(
-    engagements: pd.DataFrame, *, params: PoolParams, studios: pd.Series | None = None
+    engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences | None = None
 ) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
     Only light accounts (``min_posts`` to ``max_posts`` distinct posts in the
     window) count: heavy users overlap everywhere and a single engagement says
-    nothing. Creators are counted as units: the creators of one studio
-    (``studios`` maps post_id to studio_id) are one unit, every other creator
-    its own. Two posts of different units are linked when they share at least
+    nothing. Creators are counted as ``audiences`` counts them (a studio's
+    creators are one unit) and chance is counted within and between its
+    audience communities (``detectors.audiences``); without ``audiences`` the
+    platform is one audience of its creators. Two posts of different units are linked when they share at least
     ``min_shared_accounts`` light accounts, at least ``min_lift`` times what the
-    block model of the light accounts predicts (see ``_communities``), and that
+    block model of the light accounts predicts (see ``_block_expected``), and that
     many is unlikely: Poisson tail at most ``max_p_value``,
     Bonferroni-corrected over every pair of posts of different units (a
     creator's own fans link only that creator's posts, so same-unit pairs never
@@ -107,16 +107,17 @@ def seller_pools(
     """
     n = len(engagements)
     users = codes(engagements["user_id"])
-    posts = codes(engagements["post_id"])
+    posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
-    n_posts = int(posts.max()) + 1
-    pair_user, pair_post = _light_pairs(users[ok], posts[ok], n_posts, params.min_posts, params.max_posts)
+    n_posts = len(post_ids)
+    pair_user, pair_post = light_pairs(users[ok], posts[ok], n_posts, params.min_posts, params.max_posts)
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
-    unit = _post_units(engagements, posts, n_posts, studios)
-    unit_community = _communities(pair_user, unit[pair_post], int(unit.max()) + 1, params=params)
+    audiences = audiences if audiences is not None else one_audience(engagements, studios=None)
+    unit = audiences.units(post_ids)
+    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
     links = _linked_posts(pair_user, pair_post, unit, unit_community[unit], n_posts, params=params)
     if links.empty:
         return Detection.empty(NAME, n)
@@ -139,17 +140,6 @@ def seller_pools(
         )
         lifts.append(_median_lift(links, post_pool, n_pools))
     return _detection(engagements, event_pool, np.concatenate(lifts), params=params)
-
-
-def _light_pairs(
-    users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], n_posts: int, min_posts: int, max_posts: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Distinct (account, post) pairs of the accounts with ``min_posts`` to ``max_posts`` posts."""
-    pairs = distinct(users * n_posts + posts)
-    pair_user, pair_post = pairs // n_posts, pairs % n_posts
-    degree = np.bincount(pair_user)
-    light = (degree[pair_user] >= min_posts) & (degree[pair_user] <= max_posts)
-    return pair_user[light], pair_post[light]
 
 
 def _assign(
@@ -300,75 +290,6 @@ def _significant(
     # step-up: once some k* passes, every k above it does too
     ok_cell = np.maximum.accumulate(ok_cell, axis=2)
     return np.asarray(ok_cell.reshape(-1)[cell], dtype=bool)
-
-
-def _post_units(
-    engagements: pd.DataFrame, posts: npt.NDArray[np.int64], n_posts: int, studios: pd.Series | None
-) -> npt.NDArray[np.int64]:
-    """Per post code: its creator unit, numbered from 0.
-
-    The unit is the post's studio when ``studios`` (post_id to studio_id) names
-    one, else its creator; a post of an unknown creator is a unit of its own.
-    """
-    unit = np.full(n_posts, -1, dtype=np.int64)
-    has = posts >= 0
-    if "creator_id" in engagements:
-        unit[posts[has]] = codes(engagements["creator_id"])[has]
-    if studios is not None and len(studios):
-        rows = np.flatnonzero(has)
-        first = np.zeros(n_posts, dtype=np.int64)
-        first[posts[rows][::-1]] = rows[::-1]
-        studio = codes(pd.Series(studios.reindex(engagements["post_id"].to_numpy()[first]).to_numpy()))
-        unit = np.where(studio >= 0, int(unit.max()) + 1 + studio, unit)
-    unknown = unit < 0
-    unit[unknown] = int(unit.max()) + 1 + np.arange(int(unknown.sum()))
-    return np.unique(unit, return_inverse=True)[1].astype(np.int64)
-
-
-def _communities(
-    user: npt.NDArray[np.int64], unit: npt.NDArray[np.int64], n_units: int, *, params: PoolParams
-) -> npt.NDArray[np.int64]:
-    """Per creator unit: its audience community, inferred from the light accounts units share.
-
-    Louvain communities of the unit graph, each edge weighted by the accounts
-    two units share beyond a configuration model. A seller's pool ties its
-    creators together too, but a seller's book is far smaller than an audience:
-    a community of fewer than ``min_community_creators`` units joins the large
-    community it shares most with (the one with most units when it shares
-    none), and with fewer than two large communities the platform is one.
-    """
-    import networkx as nx  # lazy: networkx costs import time
-
-    out = np.zeros(n_units, dtype=np.int64)
-    if n_units < 2 * params.min_community_creators:
-        return out
-    pairs = distinct(user * n_units + unit)
-    rows = np.unique(pairs // n_units, return_inverse=True)[1]
-    x = sparse.csr_matrix(
-        (np.ones(len(pairs)), (rows, pairs % n_units)), shape=(int(rows.max()) + 1, n_units)
-    )
-    shared = sparse.triu(x.T @ x, k=1).tocoo()
-    engagers, spread = np.asarray(x.sum(axis=0)).ravel(), np.asarray(x.sum(axis=1)).ravel()
-    chance = float((spread * (spread - 1)).sum()) * engagers[shared.row] * engagers[shared.col]
-    excess = shared.data - chance / float(engagers.sum()) ** 2
-    tied = excess > 0
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n_units))
-    ends = zip(shared.row[tied].tolist(), shared.col[tied].tolist(), strict=True)
-    graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(ends, excess[tied].tolist(), strict=True))
-    found = nx.community.louvain_communities(graph, weight="weight", seed=params.louvain_seed)
-    for number, members in enumerate(sorted(found, key=min)):
-        out[np.fromiter(members, dtype=np.int64)] = number
-    size = np.bincount(out)
-    large = np.flatnonzero(size >= params.min_community_creators)
-    if len(large) < 2:
-        return np.zeros(n_units, dtype=np.int64)
-    ties = np.zeros((len(size), len(size)))
-    np.add.at(ties, (out[shared.row[tied]], out[shared.col[tied]]), excess[tied])
-    ties = ties + ties.T
-    target = large[np.argmax(ties[:, large] + 1e-9 * size[large][None, :] / size.max(), axis=1)]
-    target[large] = large
-    return np.asarray(np.unique(target, return_inverse=True)[1][out], dtype=np.int64)
 
 
 def _linked_posts(

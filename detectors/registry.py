@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from detectors.anomaly import AnomalyParams
+from detectors.audiences import AudienceParams, Audiences, find_audiences
 from detectors.base import Detection
 from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.infra import IpFarmParams, shared_infrastructure
@@ -54,16 +55,28 @@ class Kind(StrEnum):
 
 
 class WindowContext:
-    """What a detector may read besides the window: posts (publication times, studios) and fitted state.
+    """What a detector may read besides the window: posts (times, studios), audiences, fitted state.
 
     ``account_features`` are computed once per window, on first request, under a
     lock: the anomaly detector (in a thread) and the stacker (after) share them.
+    ``audiences`` are computed once per platform likewise: the pool and
+    dense-block tests (in two threads) share them.
     """
 
-    def __init__(self, engagements: pd.DataFrame, *, posts: pd.DataFrame | None, fitted: FittedState | None):
+    def __init__(
+        self,
+        engagements: pd.DataFrame,
+        *,
+        posts: pd.DataFrame | None,
+        fitted: FittedState | None,
+        audience: AudienceParams,
+    ):
         self.engagements = engagements
         self.posts = posts
         self.fitted = fitted
+        self.audience = audience
+        self._audiences: dict[tuple[object, ...], Audiences] = {}
+        self._audiences_lock = threading.Lock()
         self._features: pd.DataFrame | None = None
         self._studios: pd.Series | None = None
         self._studios_lock = threading.Lock()
@@ -76,6 +89,16 @@ class WindowContext:
                 named = self.posts.dropna(subset=["studio_id"]).drop_duplicates("post_id")
                 self._studios = named.set_index("post_id")["studio_id"].astype(str)
             return self._studios if self._studios is not None and len(self._studios) else None
+
+    def audiences(self, engagements: pd.DataFrame) -> Audiences:
+        """The audience communities of ``engagements``: the window or one platform's rows of it."""
+        index = engagements.index
+        key = (len(index), index[0], index[-1]) if len(index) else (0,)
+        with self._audiences_lock:
+            if key not in self._audiences:
+                found = find_audiences(engagements, studios=self.studios(), params=self.audience)
+                self._audiences[key] = found
+            return self._audiences[key]
 
     def account_features(self) -> pd.DataFrame:
         """Per engaging account of the window: the features of ``features.account_features``."""
@@ -123,7 +146,7 @@ def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: Window
 
 
 def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext) -> Detection:
-    return seller_pools(engagements, params=params, studios=context.studios())
+    return seller_pools(engagements, params=params, audiences=context.audiences(engagements))
 
 
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:

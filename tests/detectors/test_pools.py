@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 
+from detectors.audiences import AudienceParams, find_audiences
 from detectors.pools import PoolParams, seller_pools
 from features.dedup import distinct_engagements
 from tests.factories import clean, raw_event
@@ -165,16 +166,23 @@ def _with_pool(events: pd.DataFrame, *, accounts: int = 150, seed: int = 2) -> p
     return pd.concat([events, _frame(user, creator)], ignore_index=True)
 
 
+def _found(events: pd.DataFrame, studios: pd.Series | None = None):
+    return find_audiences(events, studios=studios, params=AudienceParams())
+
+
 def test_seller_pools_leave_audiences_that_never_meet_alone():
     """Audiences of one platform co-engage their own creators far beyond a well-mixed null: no pool."""
     events = _audiences()
-    detection = seller_pools(events, params=PoolParams())
+    assert (seller_pools(events, params=PoolParams()).event_score >= 0.5).sum() > 1000  # one audience
+    audiences = _found(events)
+    assert audiences.n_communities == 8
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
     assert (detection.event_score >= 0.5).sum() == 0, detection.groups[["n_accounts", "median_lift"]]
 
 
 def test_seller_pools_find_a_pool_across_audiences_that_never_meet():
     events = _with_pool(_audiences())
-    detection = seller_pools(events, params=PoolParams())
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
     is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
     assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
     assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.001
@@ -202,5 +210,5 @@ def test_seller_pools_leave_a_studios_shared_fans_alone():
     fans = events["user_id"].astype(str).str.startswith("fan").to_numpy()
     unaware = seller_pools(events, params=PoolParams())
     assert (unaware.event_score[fans] >= 0.5).mean() > 0.5  # without studio_id they look like a pool
-    detection = seller_pools(events, params=PoolParams(), studios=studios)
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events, studios))
     assert (detection.event_score >= 0.5).sum() == 0
