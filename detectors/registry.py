@@ -149,6 +149,10 @@ def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext)
     return seller_pools(engagements, params=params, audiences=context.audiences(engagements))
 
 
+def _dense(engagements: pd.DataFrame, params: DenseBlockParams, context: WindowContext) -> Detection:
+    return dense_blocks(engagements, params=params, audiences=context.audiences(engagements))
+
+
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
     """The pyod ensemble over the window's accounts (fitted on a training week if the scorer was)."""
     from detectors.anomaly import account_anomalies
@@ -226,7 +230,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "dense_block",
-        _plain(dense_blocks),
+        _dense,
         DenseBlockParams,
         Kind.STRUCTURAL,
         "a user x post block far denser than a degree-preserving null (FRAUDAR-style peeling)",
