@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
+from scipy.sparse import csgraph
 
 from features.arrays import codes, distinct
 
@@ -79,7 +80,11 @@ def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
     """Per row the code of its post (-1 when missing), and the post id of each code."""
     values = engagements["post_id"]
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return codes(values), pd.Index(values.cat.categories)
+        # a platform's rows of a window: only the categories present, not every platform's posts
+        raw = codes(values)
+        present = distinct(raw[raw >= 0])
+        code = np.where(raw >= 0, np.searchsorted(present, raw), -1).astype(np.int64)
+        return code, pd.Index(values.cat.categories[present])
     code, uniques = pd.factorize(values)
     return np.asarray(code, dtype=np.int64), pd.Index(uniques)
 
@@ -163,20 +168,29 @@ def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: Audien
     chance = float((spread * (spread - 1)).sum()) * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
     excess = shared.data - chance
     tied = excess > 0
-    strongest = _strongest(a[tied], b[tied], excess[tied], n_units, params.neighbours)
-    found = _louvain(a[tied][strongest], b[tied][strongest], excess[tied][strongest], n_units, params)
-    k = int(found.max()) + 1
-    observed = _pair_sums(found[a], found[b], shared.data, k)
-    # chance over every pair of units, those that share no account included
-    mass = np.bincount(found, weights=engagers, minlength=k).astype(np.float64)
+    a, b, excess, shared_data = a[tied], b[tied], excess[tied], shared.data[tied]
+    # units tied to none (no light engager shared beyond chance) join the largest audience at the end
+    placed = np.zeros(n_units, dtype=bool)
+    placed[a], placed[b] = True, True
+    strongest = _strongest(a, b, excess, params.neighbours)
+    found = _louvain(a[strongest], b[strongest], excess[strongest], np.flatnonzero(placed), n_units, params)
+    k = int(found.max(initial=-1)) + 1
+    if k < 2:
+        return np.zeros(n_units, dtype=np.int64)
+    observed = _pair_sums(found[a], found[b], shared_data, k)
+    # chance over every pair of placed units, those that share no account included
+    mass = np.bincount(found[placed], weights=engagers[placed], minlength=k).astype(np.float64)
     per_pair = float((spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
-    own = np.bincount(found, weights=engagers**2, minlength=k).astype(np.float64)
+    own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
     expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
-    group = _agglomerate(observed, expected, np.bincount(found, minlength=k), params=params)
-    return np.asarray(np.unique(group, return_inverse=True)[1][found], dtype=np.int64)
+    group = _agglomerate(observed, expected, np.bincount(found[placed], minlength=k), params=params)
+    number = np.unique(group, return_inverse=True)[1]
+    out = np.full(n_units, int(np.argmax(np.bincount(number[found[placed]]))), dtype=np.int64)
+    out[placed] = number[found[placed]]
+    return out
 
 
-def _strongest(a: IntArray, b: IntArray, weight: FloatArray, n: int, k: int) -> npt.NDArray[np.bool_]:
+def _strongest(a: IntArray, b: IntArray, weight: FloatArray, k: int) -> npt.NDArray[np.bool_]:
     """Per edge: it is among the ``k`` heaviest of either end."""
     end = np.r_[a, b]
     edge = np.r_[np.arange(len(a)), np.arange(len(a))]
@@ -188,15 +202,17 @@ def _strongest(a: IntArray, b: IntArray, weight: FloatArray, n: int, k: int) -> 
     return keep
 
 
-def _louvain(a: IntArray, b: IntArray, weight: FloatArray, n: int, params: AudienceParams) -> IntArray:
-    """Per node its Louvain community, numbered by smallest member."""
+def _louvain(
+    a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, n: int, params: AudienceParams
+) -> IntArray:
+    """Per node its Louvain community, numbered by smallest member; -1 for nodes not in ``nodes``."""
     import networkx as nx  # lazy: networkx costs import time
 
     graph = nx.Graph()
-    graph.add_nodes_from(range(n))
+    graph.add_nodes_from(nodes.tolist())
     graph.add_weighted_edges_from(zip(a.tolist(), b.tolist(), weight.tolist(), strict=True))
     found = nx.community.louvain_communities(graph, weight="weight", seed=params.louvain_seed)
-    out = np.zeros(n, dtype=np.int64)
+    out = np.full(n, -1, dtype=np.int64)
     for number, members in enumerate(sorted(found, key=min)):
         out[np.fromiter(members, dtype=np.int64)] = number
     return out
@@ -215,34 +231,55 @@ def _agglomerate(
     """Per found community the audience it joins: small or mixed communities merge until none is left.
 
     ``observed`` and ``expected`` hold the shared accounts per pair of the
-    found communities (both ends counted), ``size`` their units. A community's
-    insularity is the share of its shared accounts inside it beyond the share
-    chance keeps inside, over what chance leaves outside: near 0 for a part of
-    a mixed audience, 1 for an audience that never meets the rest. While a
-    community has fewer than ``min_community_creators`` units or is less than
-    ``min_insularity`` insular, the least insular such community joins the one
-    it shares most with beyond chance.
+    found communities (both ends counted), ``size`` their units. Communities of
+    fewer than ``min_community_creators`` units join, all at once and in
+    rounds, the community they share most with beyond chance. Then, while a
+    community is less than ``min_insularity`` insular, the least insular joins
+    the one it shares most with. A community's insularity is the share of its
+    shared accounts inside it beyond the share chance keeps inside, over what
+    chance leaves outside: near 0 for a part of a mixed audience, 1 for an
+    audience that never meets the rest.
     """
-    seen, chance = observed.copy(), expected.copy()
-    size = size.astype(np.float64)
     group = np.arange(len(size))
-    alive = size > 0
-    while alive.sum() > 1:
+    while True:
+        seen, chance, units = _merged(observed, expected, size, group)
+        small = units < params.min_community_creators
+        if len(units) < 2 or not small.any():
+            break
+        # each small community to its most tied other community (ties broken toward the larger)
+        ties = seen - chance + 1e-9 * units[None, :] / units.max()
+        np.fill_diagonal(ties, -np.inf)
+        target = np.where(small, np.argmax(ties, axis=1), np.arange(len(units)))
+        link = sparse.coo_matrix(
+            (np.ones(len(units)), (np.arange(len(units)), target)), (len(units), len(units))
+        )
+        group = csgraph.connected_components(link, directed=False)[1][
+            np.unique(group, return_inverse=True)[1]
+        ]
+    while len(units) > 1:
         inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
         by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
         insularity = (inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12)
-        failing = alive & ((size < params.min_community_creators) | (insularity < params.min_insularity))
-        if not failing.any():
+        worst = int(np.argmin(insularity))
+        if insularity[worst] >= params.min_insularity:
             break
-        worst = int(np.flatnonzero(failing)[np.argmin(insularity[failing])])
-        ties = np.where(alive, seen[worst] - chance[worst] + 1e-9 * size / size.max(), -np.inf)
+        ties = seen[worst] - chance[worst]
         ties[worst] = -np.inf
-        into = int(np.argmax(ties))
-        for matrix in (seen, chance):
-            matrix[into] += matrix[worst]
-            matrix[:, into] += matrix[:, worst]
-            matrix[worst], matrix[:, worst] = 0.0, 0.0
-        size[into] += size[worst]
-        alive[worst] = False
-        group[group == worst] = into
-    return group
+        number = np.unique(group, return_inverse=True)[1]
+        number[number == worst] = int(np.argmax(ties))
+        group = number
+        seen, chance, units = _merged(observed, expected, size, group)
+    return np.asarray(np.unique(group, return_inverse=True)[1], dtype=np.int64)
+
+
+def _merged(
+    observed: FloatArray, expected: FloatArray, size: IntArray, group: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``observed``, ``expected`` and ``size`` summed over the groups (numbered in sorted order)."""
+    number = np.unique(group, return_inverse=True)[1]
+    merge = sparse.csr_matrix((np.ones(len(group)), (np.arange(len(group)), number)))
+    return (
+        np.asarray((merge.T @ sparse.csr_matrix(observed) @ merge).todense()),
+        np.asarray((merge.T @ sparse.csr_matrix(expected) @ merge).todense()),
+        np.bincount(number, weights=size).astype(np.float64),
+    )
