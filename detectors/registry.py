@@ -153,6 +153,10 @@ def _dense(engagements: pd.DataFrame, params: DenseBlockParams, context: WindowC
     return dense_blocks(engagements, params=params, audiences=context.audiences(engagements))
 
 
+def _ring(engagements: pd.DataFrame, params: RingParams, context: WindowContext) -> Detection:
+    return rings(engagements, params=params, studios=context.studios())
+
+
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
     """The pyod ensemble over the window's accounts (fitted on a training week if the scorer was)."""
     from detectors.anomaly import account_anomalies
@@ -252,7 +256,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "ring",
-        _plain(rings),
+        _ring,
         RingParams,
         Kind.STRUCTURAL,
         "creators and their alt accounts engaging each other's posts (reciprocal rings)",

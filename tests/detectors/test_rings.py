@@ -388,3 +388,25 @@ def test_rings_leave_ordinary_users_of_a_large_popular_ring_alone() -> None:
     flagged = events["user_id"][ordinary & (d.event_score >= 0.5)].nunique()  # 88 before the class null
     # the pool test's false discovery rate allows a few, never a share of the ring's audience
     assert touching > 1_000 and flagged <= 0.01 * touching
+
+
+def test_rings_take_a_studios_cross_promotion_for_one_creator() -> None:
+    """A studio's creators and their team accounts engage each other's posts: one unit, not a ring."""
+    world = _World(3)
+    ring, studio = [3, 14, 22, 31, 40, 57], [6, 12, 18, 24, 36, 48]
+    world.add_ring(ring)
+    world.add_ring(studio, keen=0.5)
+    events = world.events()
+    studio_ids = {str(world.creators[c]) for c in studio}
+    assert studio_ids <= ring_creators(rings(events, params=PARAMS))  # unaware: the studio is a ring
+    signed = events.loc[events["creator_id"].isin(studio_ids), "post_id"].drop_duplicates()
+    studios = pd.Series("studio-1", index=signed.to_numpy())
+    detection = rings(events, params=PARAMS, studios=studios)
+    assert ring_creators(detection) == {str(world.creators[c]) for c in ring}
+    # a ring of creators from two studios and independents still counts each studio once
+    mixed = pd.Series(
+        "studio-2", index=events.loc[events["creator_id"] == world.creators[3], "post_id"].unique()
+    )
+    assert ring_creators(rings(events, params=PARAMS, studios=pd.concat([studios, mixed]))) == ring_creators(
+        detection
+    )
