@@ -110,11 +110,12 @@ def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Ser
     unit = np.arange(index.n_creators, dtype=np.int64)
     if studios is None or not len(studios):
         return unit
-    posts = engagements["post_id"].to_numpy()[index.rows]
-    studio = pd.Series(studios.reindex(posts).to_numpy()).groupby(index.creator).first()
-    signed = studio.dropna()
-    code = pd.factorize(signed.astype(str))[0]
-    unit[signed.index.to_numpy(np.int64)] = index.n_creators + code
+    # a studio signs creators, so one post per creator names its studio
+    creator, first = np.unique(index.creator, return_index=True)
+    posts = engagements["post_id"].to_numpy()[index.rows[first]]
+    studio = pd.Series(studios.reindex(posts).to_numpy())
+    signed = studio.notna().to_numpy()
+    unit[creator[signed]] = index.n_creators + pd.factorize(studio[signed].astype(str))[0]
     return unit
 
 
