@@ -10,9 +10,10 @@ and between the communities found here, once per platform and window
 Creators are counted as units: the creators of one studio (``posts.studio_id``)
 are one unit, every other creator its own. Communities are Louvain
 communities of the unit graph (units tied by the light accounts they share
-beyond a configuration model), kept only where they are audiences: large (a
-seller's book is smaller) and insular (their accounts' co-engagement stays
-mostly inside). Modularity finds communities even in a well-mixed audience;
+beyond a configuration model), kept only where they are audiences: insular (their accounts' co-engagement,
+every shared account counted, stays mostly inside). A seller's book is tied
+inside by its pool, but its creators' organic fans meet the rest of the
+platform as chance says, so it is no audience. Modularity finds communities even in a well-mixed audience;
 those are not insular and merge back into one.
 """
 
@@ -39,8 +40,9 @@ class AudienceParams:
     # accounts with this many to ``max_posts`` distinct posts tie creators (heavy users tie everything)
     min_posts: int = 2
     max_posts: int = 12
-    # an audience community spans at least this many creator units (a seller's book is smaller)
-    min_community_creators: int = 50
+    # an audience community spans at least this many creator units; fewer say nothing of an audience.
+    # Not a size: a 50k window holds audiences of ~20 creators, and insularity keeps a seller's book out
+    min_community_creators: int = 5
     # a community is an audience when this share of the co-engagement chance sends out stays inside
     min_insularity: float = 0.5
     # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap
@@ -168,16 +170,25 @@ def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: Audien
     chance = float((spread * (spread - 1)).sum()) * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
     excess = shared.data - chance
     tied = excess > 0
-    a, b, excess, shared_data = a[tied], b[tied], excess[tied], shared.data[tied]
     # units tied to none (no light engager shared beyond chance) join the largest audience at the end
     placed = np.zeros(n_units, dtype=bool)
-    placed[a], placed[b] = True, True
-    strongest = _strongest(a, b, excess, params.neighbours)
-    found = _louvain(a[strongest], b[strongest], excess[strongest], np.flatnonzero(placed), n_units, params)
+    placed[a[tied]], placed[b[tied]] = True, True
+    strongest = _strongest(a[tied], b[tied], excess[tied], params.neighbours)
+    found = _louvain(
+        a[tied][strongest],
+        b[tied][strongest],
+        excess[tied][strongest],
+        np.flatnonzero(placed),
+        n_units,
+        params,
+    )
     k = int(found.max(initial=-1)) + 1
     if k < 2:
         return np.zeros(n_units, dtype=np.int64)
-    observed = _pair_sums(found[a], found[b], shared_data, k)
+    # every shared account counts, not only ties beyond chance: a seller's book, tied inside by its
+    # pool, shares its creators' organic fans with the rest as chance says and is no audience
+    both = placed[a] & placed[b]
+    observed = _pair_sums(found[a[both]], found[b[both]], shared.data[both], k)
     # chance over every pair of placed units, those that share no account included
     mass = np.bincount(found[placed], weights=engagers[placed], minlength=k).astype(np.float64)
     per_pair = float((spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2

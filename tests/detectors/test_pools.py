@@ -212,3 +212,23 @@ def test_seller_pools_leave_a_studios_shared_fans_alone():
     assert (unaware.event_score[fans] >= 0.5).mean() > 0.5  # without studio_id they look like a pool
     detection = seller_pools(events, params=PoolParams(), audiences=_found(events, studios))
     assert (detection.event_score >= 0.5).sum() == 0
+
+
+def test_audiences_of_a_small_window_are_found():
+    """Two audiences of 20 creators (a 50k window's size) are found: the finder has no size floor."""
+    events = _audiences(n_audiences=2, creators=20, users=400)
+    assert _found(events).n_communities == 2
+
+
+def test_a_sellers_book_is_no_audience():
+    """A pool's creators are tied inside by the pool, but their fans meet the platform: one audience."""
+    mixed = _audiences(n_audiences=1, creators=40, users=1500, seed=5)
+    rng = np.random.default_rng(6)
+    book = [f"a0k{c}" for c in range(8)]
+    user, creator = [], []
+    for account in range(200):
+        for c in rng.choice(book, size=3, replace=False):
+            user.append(f"s{account}")
+            creator.append(str(c))
+    events = pd.concat([mixed, _frame(user, creator)], ignore_index=True)
+    assert _found(events).n_communities == 1
