@@ -42,7 +42,7 @@ class AudienceParams:
     max_posts: int = 12
     # an audience community spans at least this many creator units; fewer say nothing of an audience.
     # Not a size: a 50k window holds audiences of ~20 creators, and insularity keeps a seller's book out
-    min_community_creators: int = 5
+    min_community_creators: int = 3
     # a community is an audience when this share of the co-engagement chance sends out stays inside
     min_insularity: float = 0.5
     # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap

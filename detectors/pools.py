@@ -45,7 +45,8 @@ class PoolParams:
     min_shared_accounts: int = 5
     # a link's Poisson tail must be at most this, Bonferroni-corrected over cross-creator post pairs
     max_p_value: float = 0.01
-    # effect-size floor: a link's shared accounts must reach this many times chance, at any window size
+    # effect-size floor: a link's shared accounts must reach this many times chance, at any window size;
+    # chance is counted from its posts' engagers outside the overlap (see ``_lift_beyond_overlap``)
     min_lift: float = 5.0
     # effect-size floor: a member engaged at least this share of its creators inside the pool
     min_member_share: float = 0.5
@@ -61,7 +62,7 @@ class PoolParams:
     louvain_seed: int = 0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
-    # median link lift from which a pool's strength rises above 0
+    # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1
     full_strength_decades: float = 2.0
@@ -83,7 +84,8 @@ def seller_pools(
     audience communities (``detectors.audiences``); without ``audiences`` the
     platform is one audience of its creators. Two posts of different units are linked when they share at least
     ``min_shared_accounts`` light accounts, at least ``min_lift`` times what the
-    block model of the light accounts predicts (see ``_block_expected``), and that
+    block model of the light accounts predicts (see ``_block_expected``) from the
+    posts' engagers outside the overlap (``_lift_beyond_overlap``), and that
     many is unlikely: Poisson tail at most ``max_p_value``,
     Bonferroni-corrected over every pair of posts of different units (a
     creator's own fans link only that creator's posts, so same-unit pairs never
@@ -161,10 +163,10 @@ def _assign(
 def _median_lift(
     links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int
 ) -> npt.NDArray[np.float64]:
-    """Per pool: the median lift of the links inside it."""
+    """Per pool: the median effect (lift beyond the overlap, the floor's measure) of the links inside it."""
     a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
     inside = a == b
-    median = pd.Series(links["lift"].to_numpy()[inside]).groupby(a[inside]).median()
+    median = pd.Series(links["effect"].to_numpy()[inside]).groupby(a[inside]).median()
     return median.reindex(np.arange(n_pools)).fillna(0.0).to_numpy(np.float64)
 
 
@@ -316,16 +318,38 @@ def _linked_posts(
     p_value = np.ones(len(shared.data))
     p_value[candidate] = pdtrc(shared.data[candidate] - 1, np.maximum(expected[candidate], 1e-12))
     lift = shared.data / np.maximum(expected, 1e-9)
-    keep = candidate & (p_value <= params.max_p_value / max(tests, 1.0)) & (lift >= params.min_lift)
+    effect = _lift_beyond_overlap(shared.data, expected, post_degree[shared.row], post_degree[shared.col])
+    keep = candidate & (p_value <= params.max_p_value / max(tests, 1.0)) & (effect >= params.min_lift)
     return pd.DataFrame(
         {
             "a": shared.row[keep],
             "b": shared.col[keep],
             "shared": shared.data[keep],
             "lift": lift[keep],
+            "effect": effect[keep],
             "p_value": p_value[keep],
         }
     )
+
+
+def _lift_beyond_overlap(
+    shared: npt.NDArray[np.float64],
+    expected: npt.NDArray[np.float64],
+    degree_a: npt.NDArray[np.float64],
+    degree_b: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Per post pair: its shared accounts over the chance its posts' other light engagers give.
+
+    The block model takes each post's light engagers as given, and a pool's
+    accounts are most of the engagers of the posts it serves: counted in the
+    degrees, the pool makes its own overlap look likely, the more so the larger
+    its share of the window (a small window). The effect size counts chance
+    from the engagers outside the overlap; an honest pair, whose overlap is a
+    small part of either post, keeps about its lift.
+    """
+    outside_a = np.maximum(degree_a - shared, 1.0) / np.maximum(degree_a, 1.0)
+    outside_b = np.maximum(degree_b - shared, 1.0) / np.maximum(degree_b, 1.0)
+    return np.asarray(shared / np.maximum(expected * outside_a * outside_b, 1e-9), dtype=np.float64)
 
 
 def _block_expected(
@@ -431,7 +455,7 @@ def _detection(
     groups.insert(0, "group_id", np.arange(len(kept), dtype=np.int64))
     groups["evidence"] = [
         f"pool: {a} light accounts kept co-engaging {p} posts of {c} unrelated creators, "
-        f"post pairs sharing {x:.0f}x the accounts chance predicts on their platform"
+        f"post pairs sharing {x:.0f}x the accounts chance predicts from their other engagers"
         for a, p, c, x in zip(
             groups["n_accounts"], groups["n_posts"], groups["n_creators"], groups["median_lift"], strict=True
         )
