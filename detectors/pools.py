@@ -48,8 +48,9 @@ class PoolParams:
     # effect-size floor: a link's shared accounts must reach this many times chance, at any window size;
     # chance is counted from its posts' engagers outside the overlap (see ``_lift_beyond_overlap``)
     min_lift: float = 5.0
-    # effect-size floor: a member engaged at least this share of its creators inside the pool
-    min_member_share: float = 0.5
+    # effect-size floor: a member engaged at least this share of its creators inside the pool (more
+    # than two in three: an honest account that happens on two pool creators of three stays out)
+    min_member_share: float = 0.67
     # an account joins a pool when chance explains at most this share of the accounts like it
     max_fdr: float = 0.1
     # a member engaged at least this many of the pool's creators
@@ -103,6 +104,9 @@ def seller_pools(
     with ``d`` units and at least ``k`` in the pool, chance (each of an
     account's units landing in the pool in proportion to the pool's share of
     those communities' honest engagement) explains at most ``max_fdr`` of them.
+    Honest engagement leaves out the members' pairs, found in rounds that start
+    with every candidate left out: a small window's pool is most of its
+    creators' light engagement, and counted as chance it explains itself away.
     An honest light account that happened on two popular pool posts is as
     common as chance says and stays out; the pool's accounts, which keep coming
     back to unrelated creators, are far more common.
@@ -199,7 +203,9 @@ def _members(
     audiences = _Audiences.build(user_creator, unit_community, width, params=params)
     triple_key = np.searchsorted(keys, triples // width)
     triple_cell = key_pool[triple_key] * audiences.n + unit_community[triples % width]
-    member = np.zeros(len(keys), dtype=bool)
+    # chance starts without every focused candidate: a pool serving a small window's few creators is
+    # most of their light engagement, and counted as chance it would explain itself away
+    member = focused & (k >= params.min_creators)
     for _ in range(params.max_member_rounds):
         # chance is the honest share of engagement: members' own pool creators are taken out
         honest = ~member[triple_key]
