@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from detectors.anomaly import AnomalyParams
+from detectors.audiences import AudienceParams
 from detectors.dense import DenseBlockParams
 from detectors.infra import IpFarmParams
 from detectors.lockstep import LockstepParams
@@ -90,10 +91,12 @@ class RuntimeParams:
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """Everything a scoring run is decided with: policy, detectors, spreading, disabled detectors."""
+    """Everything a scoring run is decided with: policy, detectors, audiences, spreading, disabled ones."""
 
     policy: PolicyParams = field(default_factory=PolicyParams)
     detectors: DetectorParams = field(default_factory=DetectorParams)
+    # the audience communities the group tests count chance within (pools, dense blocks)
+    audience: AudienceParams = field(default_factory=AudienceParams)
     spread: SpreadParams = field(default_factory=SpreadParams)
     disabled: frozenset[str] = frozenset()
     runtime: RuntimeParams = field(default_factory=RuntimeParams)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from detectors.anomaly import AnomalyParams
+from detectors.audiences import AudienceParams, Audiences, find_audiences
 from detectors.base import Detection
 from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.infra import IpFarmParams, shared_infrastructure
@@ -54,18 +55,50 @@ class Kind(StrEnum):
 
 
 class WindowContext:
-    """What a detector may read besides the window: posts (publication times) and fitted state.
+    """What a detector may read besides the window: posts (times, studios), audiences, fitted state.
 
     ``account_features`` are computed once per window, on first request, under a
     lock: the anomaly detector (in a thread) and the stacker (after) share them.
+    ``audiences`` are computed once per platform likewise: the pool and
+    dense-block tests (in two threads) share them.
     """
 
-    def __init__(self, engagements: pd.DataFrame, *, posts: pd.DataFrame | None, fitted: FittedState | None):
+    def __init__(
+        self,
+        engagements: pd.DataFrame,
+        *,
+        posts: pd.DataFrame | None,
+        fitted: FittedState | None,
+        audience: AudienceParams,
+    ):
         self.engagements = engagements
         self.posts = posts
         self.fitted = fitted
+        self.audience = audience
+        self._audiences: dict[tuple[object, ...], Audiences] = {}
+        self._audiences_lock = threading.Lock()
         self._features: pd.DataFrame | None = None
+        self._studios: pd.Series | None = None
+        self._studios_lock = threading.Lock()
         self._lock = threading.Lock()
+
+    def studios(self) -> pd.Series | None:
+        """post_id to studio_id from ``posts.studio_id`` (None when no post names a studio)."""
+        with self._studios_lock:
+            if self._studios is None and self.posts is not None and "studio_id" in self.posts:
+                named = self.posts.dropna(subset=["studio_id"]).drop_duplicates("post_id")
+                self._studios = named.set_index("post_id")["studio_id"].astype(str)
+            return self._studios if self._studios is not None and len(self._studios) else None
+
+    def audiences(self, engagements: pd.DataFrame) -> Audiences:
+        """The audience communities of ``engagements``: the window or one platform's rows of it."""
+        index = engagements.index
+        key = (len(index), index[0], index[-1]) if len(index) else (0,)
+        with self._audiences_lock:
+            if key not in self._audiences:
+                found = find_audiences(engagements, studios=self.studios(), params=self.audience)
+                self._audiences[key] = found
+            return self._audiences[key]
 
     def account_features(self) -> pd.DataFrame:
         """Per engaging account of the window: the features of ``features.account_features``."""
@@ -110,6 +143,18 @@ def _plain(detect: Callable[..., Detection]) -> Run:
 
 def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: WindowContext) -> Detection:
     return lockstep_groups(engagements, params=params, posts=context.posts)
+
+
+def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext) -> Detection:
+    return seller_pools(engagements, params=params, audiences=context.audiences(engagements))
+
+
+def _dense(engagements: pd.DataFrame, params: DenseBlockParams, context: WindowContext) -> Detection:
+    return dense_blocks(engagements, params=params, audiences=context.audiences(engagements))
+
+
+def _ring(engagements: pd.DataFrame, params: RingParams, context: WindowContext) -> Detection:
+    return rings(engagements, params=params, studios=context.studios())
 
 
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
@@ -189,7 +234,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "dense_block",
-        _plain(dense_blocks),
+        _dense,
         DenseBlockParams,
         Kind.STRUCTURAL,
         "a user x post block far denser than a degree-preserving null (FRAUDAR-style peeling)",
@@ -201,7 +246,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "pool",
-        _plain(seller_pools),
+        _pool,
         PoolParams,
         Kind.STRUCTURAL,
         "light accounts that keep co-engaging posts of unrelated creators (a seller's pool)",
@@ -211,7 +256,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "ring",
-        _plain(rings),
+        _ring,
         RingParams,
         Kind.STRUCTURAL,
         "creators and their alt accounts engaging each other's posts (reciprocal rings)",

@@ -126,7 +126,7 @@ def score_engagements(
     shares the existing columns, so nothing is duplicated).
     """
     engagements = engagements.copy(deep=False)
-    context = WindowContext(engagements, posts=posts, fitted=fitted)
+    context = WindowContext(engagements, posts=posts, fitted=fitted, audience=params.audience)
     detections, post_level_risk = _detect(engagements, params=params, context=context, progress=progress)
     if progress is not None:
         progress("decide")

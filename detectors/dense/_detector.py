@@ -7,6 +7,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from detectors.audiences import Audiences
 from detectors.base import Detection
 from detectors.dense._graph import BoolArray, FloatArray, IntArray, _build_graph, _fan_factor, _Graph
 from detectors.dense._membership import _settle
@@ -30,7 +31,9 @@ COLUMNS = [
 ]
 
 
-def dense_blocks(events: pd.DataFrame, *, params: DenseBlockParams) -> Detection:
+def dense_blocks(
+    events: pd.DataFrame, *, params: DenseBlockParams, audiences: Audiences | None = None
+) -> Detection:
     """Return the significant dense user x post blocks of a window of events.
 
     Parameters
@@ -39,6 +42,11 @@ def dense_blocks(events: pd.DataFrame, *, params: DenseBlockParams) -> Detection
         One row per engagement with columns ``user_id`` and ``post_id``, and
         ``creator_id`` when known. Events on one (user, post) pair form one
         edge; rows with a missing user or post score 0.
+    audiences:
+        The platform's audience communities and creator units
+        (``detectors.audiences``): a studio's creators count as one creator,
+        and chance is counted within each audience community. Without them the
+        platform is one audience of its creators.
     params:
         The thresholds (:class:`DenseBlockParams`). The lift's null is Chung-Lu
         (``deg_u * deg_p / |E|`` edges per pair) plus, when creators are known, a
@@ -60,7 +68,7 @@ def dense_blocks(events: pd.DataFrame, *, params: DenseBlockParams) -> Detection
     missing = {"user_id", "post_id"} - set(events.columns)
     if missing:
         raise ValueError(f"{NAME}: events lack column(s) {sorted(missing)}")
-    graph, event_edge = _build_graph(events)
+    graph, event_edge = _build_graph(events, audiences)
     if graph.rows.size == 0:
         return _empty(len(events))
     post_weight = 1.0 / np.log(graph.post_deg + params.weight_offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.dense._graph import BoolArray, IntArray, _Graph
+from detectors.dense._graph import BoolArray, IntArray, _Graph, _post_chance, _user_chance
 from detectors.dense._params import DenseBlockParams
 from detectors.dense._significance import _Block, _measure
 from features.arrays import csr_ranges, distinct
@@ -17,7 +17,8 @@ def _settle(
 
     Accounts belong if they engage ``min_account_share`` of the block's posts (at
     least ``min_member_edges``, of ``min_account_creators`` creators) and
-    ``member_lift`` times their Chung-Lu share; posts likewise with
+    ``member_lift`` times their chance share (Chung-Lu within audience
+    communities, ``_user_chance``); posts likewise with
     ``min_post_share`` of the accounts. Peeling keeps
     only a farm's densest core, so its lighter accounts come back here; a viral
     post, a heavy honest user or a fan of one creator falls away.
@@ -31,7 +32,7 @@ def _settle(
         edges = csr_ranges(graph.user_ptr, np.flatnonzero(new_users))
         edges = edges[active[edges]]
         per_post = np.bincount(graph.cols[edges], minlength=graph.n_posts)
-        need = params.member_lift * graph.post_deg * graph.user_deg[new_users].sum() / graph.rows.size
+        need = params.member_lift * _post_chance(graph, new_users)
         least = max(float(params.min_member_edges), params.min_post_share * new_users.sum())
         new_posts = per_post >= np.maximum(need, least)
         settled = bool((new_users == users).all() and (new_posts == posts).all())
@@ -49,7 +50,7 @@ def _member_users(graph: _Graph, active: BoolArray, posts: BoolArray, params: De
     to_posts = graph.post_order[csr_ranges(graph.post_ptr, np.flatnonzero(posts))]
     to_posts = to_posts[active[to_posts]]
     per_user = np.bincount(graph.rows[to_posts], minlength=graph.n_users)
-    need = params.member_lift * graph.user_deg * graph.post_deg[posts].sum() / graph.rows.size
+    need = params.member_lift * _user_chance(graph, posts)
     users = per_user >= np.maximum(
         need, max(float(params.min_member_edges), params.min_account_share * posts.sum())
     )

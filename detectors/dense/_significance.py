@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.dense._graph import FloatArray, IntArray, _Graph
+from detectors.dense._graph import FloatArray, IntArray, _block_chance, _Graph
 from detectors.dense._params import DenseBlockParams
 from detectors.stats import LN10, log10_choose, poisson_log_sf
 from features.arrays import csr_ranges, distinct_counts, weighted_counts
@@ -28,14 +28,16 @@ def _measure(graph: _Graph, users: IntArray, posts: IntArray, edges: IntArray) -
     """Measure a block against the null models: lift beyond fandom, scan-corrected p-value.
 
     The lift divides the edge count by Chung-Lu's expectation ``sum deg_u *
-    sum deg_p / |E|`` plus, with creators known, the fan allowance (each
-    account may be a fan of one block creator). The p-value is the Poisson
-    tail of the edge count under Chung-Lu, times the number of blocks of the
+    sum deg_p / |E|`` (within audience communities when the platform has
+    several: a block inside one audience is measured against that audience's
+    engagement, ``_block_chance``) plus, with creators known, the fan
+    allowance (each account may be a fan of one block creator). The p-value
+    is the Poisson tail of the edge count under that Chung-Lu, times the number of blocks of the
     same shape in the window (Bonferroni over every way to pick the block),
     because the block was picked from the data for its density.
     """
     creator_mass = weighted_counts(graph.post_creator[posts], graph.post_deg[posts], graph.creator_deg.size)
-    chung_lu = graph.user_deg[users].sum() * graph.post_deg[posts].sum() / graph.rows.size
+    chung_lu = _block_chance(graph, users, posts)
     fans = float(_fan_allowance(graph, users, creator_mass).sum()) if graph.has_creators else 0.0
     n_shapes = log10_choose(graph.n_users, users.size) + log10_choose(graph.n_posts, posts.size)
     return _Block(
@@ -65,10 +67,18 @@ def _fan_allowance(graph: _Graph, users: IntArray, creator_mass: FloatArray) -> 
     pair, count = distinct_counts(graph.rows[mine] * n_creators + creator)
     user, creator = pair // n_creators, pair % n_creators
     mass = creator_mass[creator]
-    gain = count * mass / graph.creator_deg[creator] - graph.user_deg[user] * mass / graph.rows.size
+    gain = count * mass / graph.creator_deg[creator] - _chance_share(graph, user, creator) * mass
     best = np.zeros(graph.n_users, dtype=np.float64)
     np.maximum.at(best, user, gain)
     return best[users]
+
+
+def _chance_share(graph: _Graph, user: IntArray, creator: IntArray) -> FloatArray:
+    """Per (user, creator): the share of the creator's edges chance gives the user (per community)."""
+    if graph.user_community_deg is None:
+        return graph.user_deg[user] / graph.rows.size
+    community = graph.creator_community[creator]
+    return np.asarray(graph.user_community_deg[user, community] / graph.community_mass[community])
 
 
 def _is_significant(block: _Block, params: DenseBlockParams) -> bool:

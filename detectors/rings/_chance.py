@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.rings._params import RingParams
-from detectors.rings._window import FloatArray, IntArray, _block, _Window
+from detectors.rings._window import DEGREE_CLASSES, FloatArray, IntArray, _block, _Window, degree_class
 from detectors.stats import binom_log_sf, evidence_log10, poisson_log_sf
 from features.arrays import csr_gather
 
@@ -106,12 +106,16 @@ def _reciprocity(members: IntArray, window: _Window) -> tuple[float, float, int]
 def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     """Accounts engaging the group and how concentrated on it each is, against its own audience.
 
-    The null is local, so that creators of one niche sharing fans is no evidence:
-    each engager's picks beyond its first hit on the group land on the group with
-    the chance ``p`` its other engagers show, ``sum(x - 1) / sum(d - 1)`` over
-    engagers that are neither members' accounts nor already concentrated (x
-    members engaged of d creators on the platform).  An account's test is
-    ``P(Bin(d - 1, p) >= x - 1)``.  Its threshold adapts to the group: the lowest of
+    Each engager's picks beyond its first hit on the group land on the group
+    with a chance ``p``, the larger of two estimates.  Local, so that creators of
+    one niche sharing fans is no evidence: the chance its other engagers show,
+    ``sum(x - 1) / sum(d - 1)`` over engagers that are neither members' accounts
+    nor already concentrated (x members engaged of d creators on the platform).
+    Global, so that heavy engagers spreading over the whole platform cannot
+    drag it below what ordinary users do: the group's share of the (account,
+    creator) pairs of the platform's accounts of like activity (``_class_share``).
+    An account's test is ``P(Bin(d - 1, p) >= x - 1)``, with its own d.  Its
+    threshold adapts to the group: the lowest of
     ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
     ``pool_threshold_steps``) at which chance explains at most ``max_pool_fdr`` of
     the accounts that pass.
@@ -124,9 +128,14 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     degree = pool.degree[rows][start]
     background = ~np.isin(window.owner[accounts], members)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
-    view = _concentration(accounts, hits, degree, background, eligible, params)
-    if view.is_concentrated.any():  # re-estimate p without the pool it found
-        view = _concentration(accounts, hits, degree, background & ~view.is_concentrated, eligible, params)
+    platform = int(np.bincount(window.index.creator_platform[members]).argmax())
+    # first locally, where the pool itself raises chance; then without the pool it found, at least
+    # the share of the platform's like accounts (a pool cannot make its own class look ordinary now)
+    view = _concentration(accounts, hits, degree, background, eligible, params, share=np.zeros(1))
+    if view.is_concentrated.any():
+        background &= ~view.is_concentrated
+        share = _class_share(hits, degree, background, pool.degree_mass[platform])
+        view = _concentration(accounts, hits, degree, background, eligible, params, share=share)
     other = pool.creator[rows] != window.owner[account]
     return _PoolView(
         accounts=accounts,
@@ -138,6 +147,30 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     )
 
 
+def _class_share(
+    hits: IntArray, degree: IntArray, background: npt.NDArray[np.bool_], mass: FloatArray
+) -> FloatArray:
+    """Per degree: the group's share of the pairs of background accounts of its activity class.
+
+    ``mass`` holds the platform's pairs per class; accounts outside the
+    background (members', concentrated) are taken out of it. A class with few
+    pairs is pulled towards the group's share over the classes of two creators or more.
+    """
+    cls = degree_class(degree)
+    taken = np.bincount(cls[~background], weights=degree[~background], minlength=DEGREE_CLASSES)
+    group = np.bincount(cls[background], weights=hits[background], minlength=DEGREE_CLASSES)
+    mass = np.maximum(mass - taken, 0.0)
+    # an account of one creator has no second pick: its class says nothing about overlap
+    overall = float(group[2:].sum()) / max(float(mass[2:].sum()), 1.0)
+    share = (group + _PRIOR_PAIRS * overall) / (mass + _PRIOR_PAIRS)
+    per_degree = share[degree_class(np.arange(int(degree.max(initial=1)) + 1))]
+    return np.asarray(per_degree, dtype=np.float64)
+
+
+# pairs of prior weight pulling a thin activity class's share towards the group's overall share
+_PRIOR_PAIRS = 100.0
+
+
 def _concentration(
     accounts: IntArray,
     hits: IntArray,
@@ -145,13 +178,20 @@ def _concentration(
     background: npt.NDArray[np.bool_],
     eligible: npt.NDArray[np.bool_],
     params: RingParams,
+    *,
+    share: FloatArray,
 ) -> _PoolView:
-    """Per-account concentration tests with ``p`` estimated on the ``background`` engagers."""
+    """Per-account concentration tests: ``p`` from the ``background`` engagers, at least ``share[d]``."""
     spare = np.maximum(degree - 1, 0)
-    p = float(np.clip((hits - 1)[background].sum() / max(spare[background].sum(), 1), 1e-6, 0.999))
+    local = (hits - 1)[background].sum() / max(spare[background].sum(), 1)
+    p_of_degree = np.clip(np.maximum(local, share), 1e-6, 0.999)
+    p_of_degree = np.resize(p_of_degree, max(len(p_of_degree), int(degree.max(initial=1)) + 1))
+    p = p_of_degree[degree]
     is_focused = eligible & (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
     account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
-    chance = _ChanceTable.build(np.bincount(degree, minlength=2).astype(np.float64), p)
+    chance = _ChanceTable.build(
+        np.bincount(degree, minlength=len(p_of_degree)).astype(np.float64), p_of_degree
+    )
     threshold, expected = np.inf, 0.0
     steps = params.pool_threshold_step_log10 * np.arange(params.pool_threshold_steps)
     for t in params.min_account_log10 + steps:
@@ -172,14 +212,14 @@ class _ChanceTable:
     log10: FloatArray
 
     @classmethod
-    def build(cls, hist: FloatArray, p: float) -> _ChanceTable:
-        """The table of one group's engagers (``hist[d]`` engagers of degree d)."""
+    def build(cls, hist: FloatArray, p: FloatArray) -> _ChanceTable:
+        """The table of one group's engagers (``hist[d]`` engagers of degree d, ``p[d]`` their chance)."""
         degrees = np.flatnonzero(hist)
         degrees = degrees[degrees >= 2]
         reps = degrees - 1
         start = np.cumsum(reps) - reps
         hits = 2 + np.arange(int(reps.sum())) - np.repeat(start, reps)
-        log10 = evidence_log10(binom_log_sf(hits - 1, np.repeat(reps, reps), p))
+        log10 = evidence_log10(binom_log_sf(hits - 1, np.repeat(reps, reps), np.repeat(p[degrees], reps)))
         return cls(hist[degrees], start.astype(np.int64), log10)
 
     def expected(self, threshold_log10: float) -> float:

@@ -42,7 +42,7 @@ _GROUP_COLUMNS: dict[str, str] = {
 }
 
 
-def rings(engagements: pd.DataFrame, *, params: RingParams) -> Detection:
+def rings(engagements: pd.DataFrame, *, params: RingParams, studios: pd.Series | None = None) -> Detection:
     """Score engagements inside mutual-engagement rings of creators and their alt accounts.
 
     Parameters
@@ -61,6 +61,11 @@ def rings(engagements: pd.DataFrame, *, params: RingParams) -> Detection:
         else").  A creator outside a found ring joins it when ``min_pool_share``
         of the ring's concentrated accounts engaged its posts and it reciprocates
         with a member (its own account may be lazy while its alts do the work).
+    studios:
+        post_id to studio_id (``posts.studio_id``). The creators of one studio
+        count as one creator: a studio's creators engaging each other's posts
+        is cross-promotion, so a ring needs ``min_creators`` studios or
+        independent creators.
 
     Returns
     -------
@@ -87,7 +92,7 @@ def rings(engagements: pd.DataFrame, *, params: RingParams) -> Detection:
     if not candidates:
         return _empty(n_events)
     window = _Window(index, owner, edges, _PoolModel.build(index), creator_post_counts(index))
-    found = _accept(candidates, window, params)
+    found = _accept(candidates, window, _creator_units(engagements, index, studios), params)
     if not found:
         return _empty(n_events)
     return _detection(found, index, n_events)
@@ -100,13 +105,30 @@ def ring_creators(detection: Detection) -> set[str]:
     return {c for joined in detection.groups["creators"] for c in str(joined).split(";") if c}
 
 
-def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> list[_Ring]:
-    """Test candidates in order, grow the rings that pass, and give each creator one ring."""
+def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Series | None) -> IntArray:
+    """Per creator code: its unit, the studio of its posts when ``studios`` names one, else its own."""
+    unit = np.arange(index.n_creators, dtype=np.int64)
+    if studios is None or not len(studios):
+        return unit
+    # a studio signs creators, so one post per creator names its studio
+    creator, first = np.unique(index.creator, return_index=True)
+    posts = engagements["post_id"].to_numpy()[index.rows[first]]
+    studio = pd.Series(studios.reindex(posts).to_numpy())
+    signed = studio.notna().to_numpy()
+    unit[creator[signed]] = index.n_creators + pd.factorize(studio[signed].astype(str))[0]
+    return unit
+
+
+def _accept(candidates: list[IntArray], window: _Window, unit: IntArray, params: RingParams) -> list[_Ring]:
+    """Test candidates in order, grow the rings that pass, and give each creator one ring.
+
+    A ring spans at least ``min_creators`` units (``unit``: a studio's creators are one).
+    """
     taken = np.zeros(window.index.n_creators, dtype=bool)
     found: list[_Ring] = []
     for candidate in candidates:
         members = candidate[~taken[candidate]]
-        if len(members) < params.min_creators:
+        if len(np.unique(unit[members])) < params.min_creators:
             continue
         ring = _test(members, window, params)
         if ring is None:
@@ -114,6 +136,8 @@ def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> 
         grown = _grow(ring, window, taken, min_pool_share=params.min_pool_share)
         if len(grown) > len(ring.creators):
             ring = _test(grown, window, params) or ring
+        if len(np.unique(unit[ring.creators])) < params.min_creators:
+            continue
         taken[ring.creators] = True
         found.append(ring)
     return found

@@ -19,9 +19,8 @@ class RingParams:
     pool_threshold_step_log10: float = 0.5  # step of the adaptive pool threshold above min_account_log10
     pool_threshold_steps: int = 9  # thresholds tried before the pool is given up as chance
     max_pool_fdr: float = 0.1  # share of the passing accounts chance may explain at the chosen threshold
-    min_account_focus: float = (
-        1.0 / 3.0
-    )  # share of an account's creators that must be members to join the pool
+    # effect-size floor: share of an account's creators that must be members to join the pool
+    min_account_focus: float = 0.5
     min_account_members: int = 2  # members a pool account must have engaged
     max_device_accounts: int = 8  # a device used by more accounts (a farm) associates no account
     max_ip_accounts: int = 8  # an IP used by more accounts (carrier NAT) associates no account

@@ -16,6 +16,16 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+# accounts are compared with accounts of like activity: one class per degree up to 16, then doublings
+DEGREE_CLASSES = 48
+
+
+def degree_class(degree: IntArray) -> IntArray:
+    """Per account degree (creators engaged): its activity class, below ``DEGREE_CLASSES``."""
+    doublings = np.ceil(np.log2(np.maximum(degree, 16) / 16.0)).astype(np.int64)
+    return np.asarray(np.where(degree <= 16, degree, np.minimum(16 + doublings, DEGREE_CLASSES - 1)))
+
+
 @dataclass(frozen=True)
 class _PoolModel:
     """Distinct account x creator pairs, sorted by account, with a CSR index by creator."""
@@ -26,6 +36,7 @@ class _PoolModel:
     account_ptr: IntArray  # pairs of account a: [account_ptr[a], account_ptr[a + 1])
     creator_ptr: IntArray  # pairs of creator c: creator_rows[creator_ptr[c]:creator_ptr[c + 1]]
     creator_rows: IntArray
+    degree_mass: FloatArray  # [platform, degree class]: pairs of accounts of that class (see degree_class)
 
     @classmethod
     def build(cls, index: GraphIndex) -> _PoolModel:
@@ -43,6 +54,12 @@ class _PoolModel:
             ),
             creator_ptr=creator_ptr,
             creator_rows=creator_rows,
+            degree_mass=np.bincount(
+                index.creator_platform[creator] * DEGREE_CLASSES + degree_class(pairs["degree"].to_numpy()),
+                minlength=max(len(index.platform_ids), 1) * DEGREE_CLASSES,
+            )
+            .reshape(-1, DEGREE_CLASSES)
+            .astype(np.float64),
         )
 
 

@@ -278,3 +278,53 @@ def test_fraudar_reference_finds_planted_block_on_uniform_background() -> None:
     assert set(range(400, 425)) <= found_rows
     assert set(range(200, 208)) <= found_cols
     assert score > 0
+
+
+def _audiences_that_never_meet(rng: np.random.Generator, n_audiences: int = 8) -> pd.DataFrame:
+    """Audiences with their own 2,500 users and 60 creators (2 posts each) that never meet."""
+    frames = []
+    n_users, n_posts, n_edges = 2500, 120, 12000
+    popularity = 1.0 / np.arange(1, n_posts + 1) ** 0.9
+    for audience in range(n_audiences):
+        activity = rng.lognormal(0.0, 1.0, n_users)
+        users = rng.choice(n_users, n_edges, p=activity / activity.sum())
+        posts = rng.permutation(n_posts)[rng.choice(n_posts, n_edges, p=popularity / popularity.sum())]
+        frame = pd.DataFrame(
+            {
+                "user_id": [f"a{audience}u{u}" for u in users],
+                "post_id": [f"a{audience}p{p}" for p in posts],
+                "creator_id": [f"a{audience}c{p // 2}" for p in posts],
+                "action": "like",
+            }
+        )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_dense_blocks_measure_a_block_inside_one_audience_against_that_audience() -> None:
+    """Eight audiences that never meet: each is far denser than one well-mixed platform; not a block."""
+    from detectors.audiences import AudienceParams, find_audiences
+
+    rng = np.random.default_rng(1)
+    events = _audiences_that_never_meet(rng)
+    assert (dense_blocks(events, params=PARAMS).event_group >= 0).sum() > 5000  # one mixed audience
+    audiences = find_audiences(events, studios=None, params=AudienceParams())
+    assert audiences.n_communities == 8
+    assert (dense_blocks(events, params=PARAMS, audiences=audiences).event_group >= 0).sum() == 0
+    # a farm inside one audience is still measured beyond that audience's own chance
+    accounts = np.arange(9000, 9060)
+    farm = _farm(rng, accounts, np.array([c * 2 + k for c in (3, 17, 29, 41, 48, 55) for k in range(2)]))
+    # in audience 0: its posts a0p<n> of creators a0c<n // 2>
+    farm = farm.assign(
+        post_id="a0" + farm["post_id"],
+        creator_id=["a0c" + str(int(p[1:]) // 2) for p in farm["post_id"]],
+    )
+    events = pd.concat([events, farm])
+    events = events.reset_index(drop=True)
+    detection = dense_blocks(
+        events, params=PARAMS, audiences=find_audiences(events, studios=None, params=AudienceParams())
+    )
+    assert len(detection.groups) == 1
+    flagged = _flagged_users(events, detection, 0)
+    assert len(flagged & _farm_users(accounts)) >= 0.9 * accounts.size
+    assert len(flagged - _farm_users(accounts)) <= 3

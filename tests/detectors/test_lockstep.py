@@ -363,3 +363,28 @@ def test_lockstep_groups_never_flags_rows_without_ids_or_time() -> None:
 def test_lockstep_params_reject_bad_values(option: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         LockstepParams(**option)  # type: ignore[arg-type]
+
+
+def _giveaways(rng: np.random.Generator, published_s: Floats, posts: Ints, *, hunters: int) -> pd.DataFrame:
+    """Giveaway posts ("like and comment to win"): thousands of honest entrants within minutes of publication.
+
+    Entrants of each giveaway are drawn from ``hunters`` users, so with several
+    giveaways many users enter more than one.
+    """
+    pool = rng.choice(N_USERS, hunters, replace=False)
+    parts = []
+    for p in posts:
+        who = rng.choice(pool, min(3_000, hunters), replace=False)
+        parts.append(pd.DataFrame({"u": who, "p": p, "t": published_s[p] + rng.exponential(240, len(who))}))
+    return pd.concat(parts).assign(label="giveaway")
+
+
+@pytest.mark.parametrize(("n_giveaways", "hunters"), [(1, 3_000), (3, 8_000)])
+def test_lockstep_groups_ignores_giveaways(n_giveaways: int, hunters: int) -> None:
+    """A giveaway's entrants are one crowd on one post; hunters entering several meet only by chance."""
+    rng = np.random.default_rng(11)
+    organic, creator, published_s = _organic(rng)
+    posts = rng.choice(N_POSTS, n_giveaways, replace=False)
+    events = _events([organic, _giveaways(rng, published_s, posts, hunters=hunters)], creator)
+    d = lockstep_groups(events, posts=_posts(creator, published_s), params=PARAMS)
+    assert not np.any(d.event_score > 0), d.groups

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 
+from detectors.audiences import AudienceParams, find_audiences
 from detectors.pools import PoolParams, seller_pools
 from features.dedup import distinct_engagements
 from tests.factories import clean, raw_event
@@ -116,3 +117,138 @@ def test_seller_pools_keep_two_sellers_apart():
         for seller in ("x", "y")
     }
     assert len(groups_of["x"]) == 1 and len(groups_of["y"]) == 1 and groups_of["x"] != groups_of["y"]
+
+
+def _audiences(*, n_audiences: int = 8, creators: int = 60, users: int = 3000, seed: int = 1) -> pd.DataFrame:
+    """One platform whose users fall into audiences that never meet, each with its own creators.
+
+    Each user engages 3 to 8 posts (one per creator) of its own audience only: every pair
+    of posts of an audience shares ``n_audiences`` times the light accounts that one
+    well-mixed platform predicts, and at this size that excess is highly significant.
+    """
+    rng = np.random.default_rng(seed)
+    user, creator = [], []
+    for audience in range(n_audiences):
+        for u in range(users):
+            picks = rng.choice(creators, size=rng.integers(3, 9), replace=False)
+            user.extend([f"a{audience}u{u}"] * len(picks))
+            creator.extend(f"a{audience}k{c}" for c in picks)
+    return _frame(user, creator)
+
+
+def _frame(user: list[str], creator: list[str], studio: dict[str, str] | None = None) -> pd.DataFrame:
+    """A clean one-platform window of (user, creator) likes, one post per creator."""
+    n = len(user)
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(n)],
+            "platform": "douyin",
+            "campaign_id": "cmp1",
+            "post_id": [f"p-{c}" for c in creator],
+            "creator_id": creator,
+            "user_id": user,
+            "action": "like",
+            "ts": pd.Timestamp("2026-11-02T12:00:00Z") + pd.to_timedelta(np.arange(n) % 86_400, unit="s"),
+        }
+    )
+    return distinct_engagements(clean(events))
+
+
+def _with_pool(events: pd.DataFrame, *, accounts: int = 150, seed: int = 2) -> pd.DataFrame:
+    """``events`` plus a seller pool: each account engages 4 of 10 posts of creators across audiences."""
+    rng = np.random.default_rng(seed)
+    bought = [f"a{k % 4}k{50 + k}" for k in range(10)]
+    user, creator = [], []
+    for account in range(accounts):
+        for c in rng.choice(bought, size=4, replace=False):
+            user.append(f"s{account}")
+            creator.append(str(c))
+    return pd.concat([events, _frame(user, creator)], ignore_index=True)
+
+
+def _found(events: pd.DataFrame, studios: pd.Series | None = None):
+    return find_audiences(events, studios=studios, params=AudienceParams())
+
+
+def test_seller_pools_leave_audiences_that_never_meet_alone():
+    """Audiences of one platform co-engage their own creators far beyond a well-mixed null: no pool."""
+    events = _audiences()
+    assert (seller_pools(events, params=PoolParams()).event_score >= 0.5).sum() > 1000  # one audience
+    audiences = _found(events)
+    assert audiences.n_communities == 8
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    assert (detection.event_score >= 0.5).sum() == 0, detection.groups[["n_accounts", "median_lift"]]
+
+
+def test_seller_pools_find_a_pool_across_audiences_that_never_meet():
+    events = _with_pool(_audiences())
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
+    is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
+    assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
+    assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.001
+
+
+def _studio_fans(seed: int = 4) -> tuple[pd.DataFrame, pd.Series]:
+    """Honest users of 200 creators, and 600 fans of a 12-creator studio following 3 to 6 of them."""
+    rng = np.random.default_rng(seed)
+    user, creator = [], []
+    for u in range(6000):
+        for c in rng.choice(200, size=rng.integers(1, 5), replace=False):
+            user.append(f"u{u}")
+            creator.append(f"k{c}")
+    for fan in range(600):
+        for c in rng.choice(12, size=rng.integers(3, 7), replace=False):
+            user.append(f"fan{fan}")
+            creator.append(f"st{c}")
+    studios = pd.Series([f"studio-{c // 12}" for c in range(12)], index=[f"p-st{c}" for c in range(12)])
+    return _frame(user, creator), studios
+
+
+def test_seller_pools_leave_a_studios_shared_fans_alone():
+    """Fans of one studio follow several of its creators: honest once posts.studio_id names the studio."""
+    events, studios = _studio_fans()
+    fans = events["user_id"].astype(str).str.startswith("fan").to_numpy()
+    unaware = seller_pools(events, params=PoolParams())
+    assert (unaware.event_score[fans] >= 0.5).mean() > 0.5  # without studio_id they look like a pool
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events, studios))
+    assert (detection.event_score >= 0.5).sum() == 0
+
+
+def test_audiences_of_a_small_window_are_found():
+    """Two audiences of 20 creators (a 50k window's size) are found: the finder has no size floor."""
+    events = _audiences(n_audiences=2, creators=20, users=400)
+    assert _found(events).n_communities == 2
+
+
+def test_a_sellers_book_is_no_audience():
+    """A pool's creators are tied inside by the pool, but their fans meet the platform: one audience."""
+    mixed = _audiences(n_audiences=1, creators=40, users=1500, seed=5)
+    rng = np.random.default_rng(6)
+    book = [f"a0k{c}" for c in range(8)]
+    user, creator = [], []
+    for account in range(200):
+        for c in rng.choice(book, size=3, replace=False):
+            user.append(f"s{account}")
+            creator.append(str(c))
+    events = pd.concat([mixed, _frame(user, creator)], ignore_index=True)
+    assert _found(events).n_communities == 1
+
+
+def test_seller_pools_find_a_pool_that_is_most_of_its_posts_engagers():
+    """A small window: 150 pool accounts on 4 of 5 posts are most of those posts' light engagers.
+
+    Counted in the posts' degrees, the pool made its own overlap look likely (lift 1.6-1.9, far under
+    the floor); chance from the posts' engagers outside the overlap finds it (5.4-7.9 times chance).
+    """
+    rng = np.random.default_rng(8)
+    user, creator = [], []
+    for account in range(150):
+        for c in rng.choice([f"a0k{c}" for c in range(5)], size=4, replace=False):
+            user.append(f"s{account}")
+            creator.append(str(c))
+    events = pd.concat([_audiences(n_audiences=1, creators=30, users=600, seed=7), _frame(user, creator)])
+    events = events.reset_index(drop=True)
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
+    is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
+    assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
+    assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.005

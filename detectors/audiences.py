@@ -1,0 +1,296 @@
+"""Audience communities of a platform's creators: the honest structure group tests measure chance within.
+
+Real platforms are made of audiences (interest, region, language) whose users
+rarely meet, and of studios whose creators share fans. A group test that takes
+one well-mixed audience per platform finds any such audience far denser than
+chance. The group tests (pools, dense blocks) therefore count chance within
+and between the communities found here, once per platform and window
+(``detectors.registry.WindowContext.audiences`` computes them once for both).
+
+Creators are counted as units: the creators of one studio (``posts.studio_id``)
+are one unit, every other creator its own. Communities are Louvain
+communities of the unit graph (units tied by the light accounts they share
+beyond a configuration model), kept only where they are audiences: insular (their accounts' co-engagement,
+every shared account counted, stays mostly inside). A seller's book is tied
+inside by its pool, but its creators' organic fans meet the rest of the
+platform as chance says, so it is no audience. Modularity finds communities even in a well-mixed audience;
+those are not insular and merge back into one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from features.arrays import codes, distinct
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class AudienceParams:
+    """Knobs of the audience-community finder shared by the pool and dense-block tests."""
+
+    # accounts with this many to ``max_posts`` distinct posts tie creators (heavy users tie everything)
+    min_posts: int = 2
+    max_posts: int = 12
+    # an audience community spans at least this many creator units; fewer say nothing of an audience.
+    # Not a size: a 50k window holds audiences of ~20 creators, and insularity keeps a seller's book out
+    min_community_creators: int = 3
+    # a community is an audience when this share of the co-engagement chance sends out stays inside
+    min_insularity: float = 0.5
+    # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap
+    neighbours: int = 10
+    # seed of the Louvain communities
+    louvain_seed: int = 0
+
+
+@dataclass(frozen=True)
+class Audiences:
+    """Per post id its creator unit and per unit its audience community (numbered from 0)."""
+
+    posts: pd.Index  # post ids
+    post_unit: IntArray  # per post of ``posts``: its creator unit
+    unit_community: IntArray  # per unit: its community
+
+    @property
+    def n_communities(self) -> int:
+        """How many audience communities the platform holds (1: one mixed audience)."""
+        return int(self.unit_community.max(initial=0)) + 1
+
+    def units(self, post_ids: pd.Index) -> IntArray:
+        """Per post id its unit; a post the audiences never saw is a unit of its own."""
+        found = self.posts.get_indexer(post_ids)
+        unit = np.where(found >= 0, self.post_unit[np.maximum(found, 0)], -1)
+        unknown = unit < 0
+        unit[unknown] = len(self.unit_community) + np.arange(int(unknown.sum()))
+        return np.asarray(unit, dtype=np.int64)
+
+    def communities(self, units: IntArray) -> IntArray:
+        """Per unit (from ``units``) its community; units the audiences never saw join community 0."""
+        known = units < len(self.unit_community)
+        return np.where(known, self.unit_community[np.where(known, units, 0)], 0).astype(np.int64)
+
+
+def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
+    """Per row the code of its post (-1 when missing), and the post id of each code."""
+    values = engagements["post_id"]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # a platform's rows of a window: only the categories present, not every platform's posts
+        raw = codes(values)
+        present = distinct(raw[raw >= 0])
+        code = np.where(raw >= 0, np.searchsorted(present, raw), -1).astype(np.int64)
+        return code, pd.Index(values.cat.categories[present])
+    code, uniques = pd.factorize(values)
+    return np.asarray(code, dtype=np.int64), pd.Index(uniques)
+
+
+def find_audiences(
+    engagements: pd.DataFrame, *, studios: pd.Series | None, params: AudienceParams
+) -> Audiences:
+    """The audience communities of one platform's window (``studios`` maps post_id to studio_id)."""
+    posts, post_ids = post_codes(engagements)
+    unit = _post_units(engagements, posts, len(post_ids), studios)
+    n_units = int(unit.max(initial=-1)) + 1
+    community = np.zeros(n_units, dtype=np.int64)
+    users = codes(engagements["user_id"])
+    ok = (users >= 0) & (posts >= 0)
+    if n_units >= 2 * params.min_community_creators and ok.any():
+        user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
+        if len(user):
+            community = _communities(user, unit[post], n_units, params=params)
+    return Audiences(post_ids, unit, community)
+
+
+def one_audience(engagements: pd.DataFrame, *, studios: pd.Series | None) -> Audiences:
+    """One mixed audience: every unit in community 0 (a window too small or a test's plain null)."""
+    posts, post_ids = post_codes(engagements)
+    unit = _post_units(engagements, posts, len(post_ids), studios)
+    return Audiences(post_ids, unit, np.zeros(int(unit.max(initial=-1)) + 1, dtype=np.int64))
+
+
+def light_pairs(
+    users: IntArray, posts: IntArray, n_posts: int, min_posts: int, max_posts: int
+) -> tuple[IntArray, IntArray]:
+    """Distinct (account, post) pairs of the accounts with ``min_posts`` to ``max_posts`` posts."""
+    pairs = distinct(users * n_posts + posts)
+    pair_user, pair_post = pairs // n_posts, pairs % n_posts
+    degree = np.bincount(pair_user)
+    light = (degree[pair_user] >= min_posts) & (degree[pair_user] <= max_posts)
+    return pair_user[light], pair_post[light]
+
+
+def _post_units(
+    engagements: pd.DataFrame, posts: IntArray, n_posts: int, studios: pd.Series | None
+) -> IntArray:
+    """Per post code: its creator unit, numbered from 0.
+
+    The unit is the post's studio when ``studios`` (post_id to studio_id) names
+    one, else its creator; a post of an unknown creator is a unit of its own.
+    """
+    unit = np.full(n_posts, -1, dtype=np.int64)
+    has = posts >= 0
+    if "creator_id" in engagements:
+        unit[posts[has]] = codes(engagements["creator_id"])[has]
+    if studios is not None and len(studios):
+        rows = np.flatnonzero(has)
+        first = np.zeros(n_posts, dtype=np.int64)
+        first[posts[rows][::-1]] = rows[::-1]
+        studio = codes(pd.Series(studios.reindex(engagements["post_id"].to_numpy()[first]).to_numpy()))
+        unit = np.where(studio >= 0, int(unit.max(initial=-1)) + 1 + studio, unit)
+    unknown = unit < 0
+    unit[unknown] = int(unit.max(initial=-1)) + 1 + np.arange(int(unknown.sum()))
+    return np.unique(unit, return_inverse=True)[1].astype(np.int64)
+
+
+def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: AudienceParams) -> IntArray:
+    """Per creator unit: its audience community, inferred from the light accounts units share.
+
+    Louvain communities of the unit graph, each unit tied to its ``neighbours``
+    strongest neighbours by the accounts they share beyond a configuration
+    model. A community of fewer than ``min_community_creators`` units joins
+    the large community it shares most with; then, least insular first, a
+    community whose co-engagement beyond chance stays inside less than
+    ``min_insularity`` of the time joins the one it shares most with.
+    """
+    pairs = distinct(user * n_units + unit)
+    rows = np.unique(pairs // n_units, return_inverse=True)[1]
+    x = sparse.csr_matrix(
+        (np.ones(len(pairs)), (rows, pairs % n_units)), shape=(int(rows.max()) + 1, n_units)
+    )
+    shared = sparse.triu(x.T @ x, k=1).tocoo()
+    a, b = shared.row.astype(np.int64), shared.col.astype(np.int64)
+    engagers, spread = np.asarray(x.sum(axis=0)).ravel(), np.asarray(x.sum(axis=1)).ravel()
+    chance = float((spread * (spread - 1)).sum()) * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
+    excess = shared.data - chance
+    tied = excess > 0
+    # units tied to none (no light engager shared beyond chance) join the largest audience at the end
+    placed = np.zeros(n_units, dtype=bool)
+    placed[a[tied]], placed[b[tied]] = True, True
+    strongest = _strongest(a[tied], b[tied], excess[tied], params.neighbours)
+    found = _louvain(
+        a[tied][strongest],
+        b[tied][strongest],
+        excess[tied][strongest],
+        np.flatnonzero(placed),
+        n_units,
+        params,
+    )
+    k = int(found.max(initial=-1)) + 1
+    if k < 2:
+        return np.zeros(n_units, dtype=np.int64)
+    # every shared account counts, not only ties beyond chance: a seller's book, tied inside by its
+    # pool, shares its creators' organic fans with the rest as chance says and is no audience
+    both = placed[a] & placed[b]
+    observed = _pair_sums(found[a[both]], found[b[both]], shared.data[both], k)
+    # chance over every pair of placed units, those that share no account included
+    mass = np.bincount(found[placed], weights=engagers[placed], minlength=k).astype(np.float64)
+    per_pair = float((spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
+    own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
+    expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
+    group = _agglomerate(observed, expected, np.bincount(found[placed], minlength=k), params=params)
+    number = np.unique(group, return_inverse=True)[1]
+    out = np.full(n_units, int(np.argmax(np.bincount(number[found[placed]]))), dtype=np.int64)
+    out[placed] = number[found[placed]]
+    return out
+
+
+def _strongest(a: IntArray, b: IntArray, weight: FloatArray, k: int) -> npt.NDArray[np.bool_]:
+    """Per edge: it is among the ``k`` heaviest of either end."""
+    end = np.r_[a, b]
+    edge = np.r_[np.arange(len(a)), np.arange(len(a))]
+    order = np.lexsort((-np.r_[weight, weight], end))
+    ends = end[order]
+    rank = np.arange(len(ends)) - np.searchsorted(ends, ends, side="left")
+    keep = np.zeros(len(a), dtype=bool)
+    keep[edge[order][rank < k]] = True
+    return keep
+
+
+def _louvain(
+    a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, n: int, params: AudienceParams
+) -> IntArray:
+    """Per node its Louvain community, numbered by smallest member; -1 for nodes not in ``nodes``."""
+    import networkx as nx  # lazy: networkx costs import time
+
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes.tolist())
+    graph.add_weighted_edges_from(zip(a.tolist(), b.tolist(), weight.tolist(), strict=True))
+    found = nx.community.louvain_communities(graph, weight="weight", seed=params.louvain_seed)
+    out = np.full(n, -1, dtype=np.int64)
+    for number, members in enumerate(sorted(found, key=min)):
+        out[np.fromiter(members, dtype=np.int64)] = number
+    return out
+
+
+def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatArray:
+    """Symmetric k x k sums of ``value`` over unit pairs, by the pair's communities."""
+    out = np.zeros((k, k))
+    np.add.at(out, (ca, cb), value)
+    return out + out.T
+
+
+def _agglomerate(
+    observed: FloatArray, expected: FloatArray, size: IntArray, *, params: AudienceParams
+) -> IntArray:
+    """Per found community the audience it joins: small or mixed communities merge until none is left.
+
+    ``observed`` and ``expected`` hold the shared accounts per pair of the
+    found communities (both ends counted), ``size`` their units. Communities of
+    fewer than ``min_community_creators`` units join, all at once and in
+    rounds, the community they share most with beyond chance. Then, while a
+    community is less than ``min_insularity`` insular, the least insular joins
+    the one it shares most with. A community's insularity is the share of its
+    shared accounts inside it beyond the share chance keeps inside, over what
+    chance leaves outside: near 0 for a part of a mixed audience, 1 for an
+    audience that never meets the rest.
+    """
+    group = np.arange(len(size))
+    while True:
+        seen, chance, units = _merged(observed, expected, size, group)
+        small = units < params.min_community_creators
+        if len(units) < 2 or not small.any():
+            break
+        # each small community to its most tied other community (ties broken toward the larger)
+        ties = seen - chance + 1e-9 * units[None, :] / units.max()
+        np.fill_diagonal(ties, -np.inf)
+        target = np.where(small, np.argmax(ties, axis=1), np.arange(len(units)))
+        link = sparse.coo_matrix(
+            (np.ones(len(units)), (np.arange(len(units)), target)), (len(units), len(units))
+        )
+        group = csgraph.connected_components(link, directed=False)[1][
+            np.unique(group, return_inverse=True)[1]
+        ]
+    while len(units) > 1:
+        inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
+        by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
+        insularity = (inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12)
+        worst = int(np.argmin(insularity))
+        if insularity[worst] >= params.min_insularity:
+            break
+        ties = seen[worst] - chance[worst]
+        ties[worst] = -np.inf
+        number = np.unique(group, return_inverse=True)[1]
+        number[number == worst] = int(np.argmax(ties))
+        group = number
+        seen, chance, units = _merged(observed, expected, size, group)
+    return np.asarray(np.unique(group, return_inverse=True)[1], dtype=np.int64)
+
+
+def _merged(
+    observed: FloatArray, expected: FloatArray, size: IntArray, group: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``observed``, ``expected`` and ``size`` summed over the groups (numbered in sorted order)."""
+    number = np.unique(group, return_inverse=True)[1]
+    merge = sparse.csr_matrix((np.ones(len(group)), (np.arange(len(group)), number)))
+    return (
+        np.asarray((merge.T @ sparse.csr_matrix(observed) @ merge).todense()),
+        np.asarray((merge.T @ sparse.csr_matrix(expected) @ merge).todense()),
+        np.bincount(number, weights=size).astype(np.float64),
+    )
