@@ -27,6 +27,8 @@ LARGE_SIZES = ("5M",)
 STRUCTURES: dict[str, dict[str, Any]] = {
     "plain": {},
     "communities=2": {"communities": 2},
+    "studios": {"studios": True},
+    "giveaways": {"giveaways": True},
     "studios+giveaways": {"studios": True, "giveaways": True},
     "communities=3+studios+giveaways": {"communities": 3, "studios": True, "giveaways": True},
 }
