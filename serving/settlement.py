@@ -474,7 +474,7 @@ class SettlementService:
     def _build(
         self, settlement_id: str, campaign: Campaign, start: datetime, end: datetime, decided: _Decided
     ) -> SettlementOut:
-        lines = _lines(decided.posts)
+        lines = post_lines(decided.posts)
         claimed = sum((line.claimed_amount for line in lines), ZERO)
         payable = sum((line.payable for line in lines), ZERO)
         held = sum((line.held_amount for line in lines), ZERO)
@@ -601,7 +601,7 @@ def _request_hash(campaign_id: str, start: datetime, end: datetime) -> str:
     return hashlib.sha256(f"{campaign_id}\x1f{start.isoformat()}\x1f{end.isoformat()}".encode()).hexdigest()
 
 
-def _lines(posts: pd.DataFrame) -> list[PostLine]:
+def post_lines(posts: pd.DataFrame) -> list[PostLine]:
     """One line per post, by post_id, its money by the rule of ``serving.money``.
 
     A line's claimed money is cut in three, each apportioned over the lines on its own:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serving.db.database import Repository, utcnow
@@ -27,6 +28,7 @@ _POST_COLUMNS = ("settlement_id", "post_id", "creator_id", "decision", "payable"
 _LEDGER_COLUMNS = ("event_id", "settlement_id", "campaign_id", "ts")
 # a stored time may lose sub-microseconds: look a little wider, then match by event_id
 _SLACK = timedelta(seconds=1)
+_INSERT_ROWS = 100_000  # rows per executemany: bounds the parameter lists of a large settlement
 
 
 class SettlementRepository(Repository):
@@ -263,14 +265,18 @@ def _bulk_insert(session: Session, table: Any, names: Sequence[str], rows: Seque
     if connection.dialect.name == "postgresql":
         driver = connection.connection.driver_connection
         assert driver is not None
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except connection.dialect.loaded_dbapi.IntegrityError as error:
+            # the driver's own error: raised as every other statement's, for the callers' handlers
+            raise IntegrityError(statement, None, error) from error
         return
-    session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+    for i in range(0, len(rows), _INSERT_ROWS):
+        chunk = rows[i : i + _INSERT_ROWS]
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in chunk])
 
 
 def _widened(start: datetime, end: datetime) -> tuple[datetime, datetime]:
