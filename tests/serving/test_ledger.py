@@ -8,9 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from alembic import command
+from alembic.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
+from serving.db.engine import MIGRATIONS_DIR, make_engine, migrate
 from serving.money import apportion, rounded_total
 from serving.settlement import post_lines
 from tests.serving.conftest import Api, make_api
@@ -112,3 +116,47 @@ def test_large_settlement_is_made_in_the_background(tmp_path: Path, sim: Simulat
         # a later overlapping request finds everything settled: 409 at once, nothing queued
         covered = _settle(api, "big-2", {**SETTLE, "period_start": "2025-02-01T00:00:00Z"})
         assert covered.status_code == 409 and made["settlement_id"] in covered.json()["detail"]
+
+
+def test_migration_backfills_the_ledger_from_earlier_settlements(tmp_path: Path) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    at = "2025-03-{:02d} 00:00:00.000000"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        batches = [(1, at.format(1)), (2, at.format(20))]  # the second arrived after the settlements
+        connection.execute(
+            text(
+                "INSERT INTO ingest_batches (id, source, n_rows, accepted, duplicates, rejected, actor, "
+                "created_at) VALUES (:id, 'test', 1, 1, 0, 0, 'k', :at)"
+            ),
+            [{"id": i, "at": when} for i, when in batches],
+        )
+        events = [("e1", 1, 2), ("e2", 1, 5), ("e3", 1, 8), ("late", 2, 3)]  # (event_id, batch, day)
+        connection.execute(
+            text("INSERT INTO events (event_id, campaign_id, ts, batch_id) VALUES (:e, 'c1', :ts, :b)"),
+            [{"e": e, "b": b, "ts": at.format(day)} for e, b, day in events],
+        )
+        settlements = [("s1", 1, 6, 10), ("s2", 4, 9, 11)]  # (id, first day, end day, made on day)
+        connection.execute(
+            text(
+                "INSERT INTO settlements (id, idempotency_key, request_hash, campaign_id, period_start, "
+                "period_end, run_id, status, claimed_amount, payable_amount, held_amount, body, actor, "
+                "created_at) VALUES (:id, :id, 'h', 'c1', :start, :end, NULL, 'settled', 0, 0, 0, '{}', "
+                "'k', :made)"
+            ),
+            [
+                {"id": i, "start": at.format(a), "end": at.format(b), "made": at.format(m)}
+                for i, a, b, m in settlements
+            ],
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        ledger = dict(
+            connection.execute(text("SELECT event_id, settlement_id FROM settled_engagements")).all()
+        )
+    engine.dispose()
+    # e2 lies in both periods: the earlier settlement has it; the late event is still open
+    assert ledger == {"e1": "s1", "e2": "s1", "e3": "s2"}
