@@ -75,6 +75,19 @@ def build_services(
     detection.fail_interrupted()  # runs left queued or running by a previous process never finish
     audit = AuditLog(audit_trail=db.audit, spill_dir=config.home / "audit-spill")
     audit.recover()  # key uses a previous process could not write at shutdown
+    settlements = SettlementService(
+        settlements=db.settlements,
+        runs=db.runs,
+        events=db.events,
+        campaigns=db.campaigns,
+        audit_trail=db.audit,
+        store=store,
+        detection=detection,
+        signoff_withheld_share=config.signoff_withheld_share,
+        metrics=metrics,
+        executor=executor,
+    )
+    settlements.fail_interrupted()  # background settlements of a previous process never finish
     return Services(
         config=config,
         db=db,
@@ -86,17 +99,7 @@ def build_services(
             events=db.events, audit_trail=db.audit, store=store, max_batch_events=config.max_batch_events
         ),
         detection=detection,
-        settlements=SettlementService(
-            settlements=db.settlements,
-            runs=db.runs,
-            events=db.events,
-            campaigns=db.campaigns,
-            audit_trail=db.audit,
-            store=store,
-            detection=detection,
-            signoff_withheld_share=config.signoff_withheld_share,
-            metrics=metrics,
-        ),
+        settlements=settlements,
         accounts=AccountService(runs=db.runs, settlements=db.settlements, detection=detection),
         corrections=CorrectionService(settlements=db.settlements, audit_trail=db.audit),
         audit=audit,

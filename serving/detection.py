@@ -136,20 +136,9 @@ class DetectionService:
         Runs one inline over exactly the period when none covers it or events arrived after it.
         """
         with self._run_lock:
-            run = self.runs.covering_run(start=start, end=end)
-            champion = self.models().champion
-            # no batch at all since the run (one cheap query), or none into this campaign and period
-            # a run by another model than the active one is not reused: settlements name the active one
-            if (
-                run is not None
-                and (run.model_version, run.rules_version) == (champion.version, champion.rules_version)
-                and (
-                    self.events.last_batch_id() <= run.last_batch_id
-                    or self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id)
-                    <= run.last_batch_id
-                )
-            ):
-                return run.id
+            reusable = self.reusable_run(start=start, end=end, campaign_id=campaign_id)
+            if reusable is not None:
+                return reusable
             n_events = self.events.count_events(start=start, end=end)
             run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
             self.execute(run_id)
@@ -157,6 +146,24 @@ class DetectionService:
         if done is None or done.status != RunStatus.DONE:
             raise RuntimeError(f"detection run {run_id} failed: {done.error if done else 'missing'}")
         return run_id
+
+    def reusable_run(self, *, start: datetime, end: datetime, campaign_id: str) -> str | None:
+        """The finished run ``current_run`` would reuse for the campaign and period, if any."""
+        run = self.runs.covering_run(start=start, end=end)
+        champion = self.models().champion
+        # no batch at all since the run (one cheap query), or none into this campaign and period
+        # a run by another model than the active one is not reused: settlements name the active one
+        if (
+            run is not None
+            and (run.model_version, run.rules_version) == (champion.version, champion.rules_version)
+            and (
+                self.events.last_batch_id() <= run.last_batch_id
+                or self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id)
+                <= run.last_batch_id
+            )
+        ):
+            return run.id
+        return None
 
     def scored(self, run_id: str) -> ScoredRun | None:
         """The run's scored window if this process scored it recently (None after a restart)."""

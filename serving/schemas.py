@@ -281,9 +281,25 @@ class SettlementOut(BaseModel):
     model_version: str
     rules_version: str
     input_hash: str
-    n_events: int
+    n_events: int = Field(description="events this settlement covers (none covered by an earlier one)")
+    n_events_already_settled: int = Field(
+        description="events of the campaign and period left out: earlier settlements cover them"
+    )
+    already_settled_by: list[str] = Field(description="the settlements covering those events, oldest first")
     totals: Totals
     posts: list[PostLine]
+    created_at: datetime
+
+
+class SettlementPending(BaseModel):
+    """A settlement being made in the background (202): poll ``status_url`` until it answers 200."""
+
+    settlement_id: str
+    campaign_id: str
+    period_start: datetime
+    period_end: datetime
+    status: RunStatus
+    status_url: str
     created_at: datetime
 
 

@@ -156,6 +156,42 @@ class SettlementPost(Base):
     held_amount: Mapped[Decimal] = mapped_column(MONEY)
 
 
+class SettledEngagement(Base):
+    """The engagement ledger: one row per event_id a settlement covered, whatever it decided.
+
+    The primary key is what makes an engagement settled at most once: two settlements
+    claiming one event cannot both commit. Append-only (database triggers).
+    """
+
+    __tablename__ = "settled_engagements"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(200))
+    # the event's time as the settlement saw it (finds a period's settled events without the events)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_settled_engagements_campaign_ts", "campaign_id", "ts"),)
+
+
+class SettlementRequest(Base):
+    """A settlement being made in the background; its id becomes the settlement's id when done."""
+
+    __tablename__ = "settlement_requests"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(200))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus))
+    error: Mapped[str] = mapped_column(Text, default="")
+    # the HTTP status the request would have answered inline when it failed (0 otherwise)
+    error_status: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class Adjustment(Base):
     """A release or clawback appended beside a settlement."""
 

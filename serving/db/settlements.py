@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select
+from sqlalchemy import Row, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serving.db.database import Repository
+from serving.db.database import Repository, utcnow
 from serving.db.events import CHUNK
-from serving.db.models import Adjustment, Settlement, SettlementPost, SettlementSignoff
-from serving.statuses import AdjustmentKind
-
-_COPY_POSTS = (
-    "COPY settlement_posts (settlement_id, post_id, creator_id, decision, payable, held_amount) FROM STDIN"
+from serving.db.models import (
+    Adjustment,
+    SettledEngagement,
+    Settlement,
+    SettlementPost,
+    SettlementRequest,
+    SettlementSignoff,
+    StoredEvent,
 )
+from serving.statuses import AdjustmentKind, RunStatus
+
+_POST_COLUMNS = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
+_LEDGER_COLUMNS = ("event_id", "settlement_id", "campaign_id", "ts")
+# a stored time may lose sub-microseconds: look a little wider, then match by event_id
+_SLACK = timedelta(seconds=1)
+_INSERT_ROWS = 100_000  # rows per executemany: bounds the parameter lists of a large settlement
 
 
 class SettlementRepository(Repository):
@@ -137,23 +148,97 @@ class SettlementRepository(Repository):
         return seen[:limit]
 
     def add_settlement_posts(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount).
+        """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount)."""
+        _bulk_insert(session, SettlementPost.__table__, _POST_COLUMNS, rows)
 
-        PostgreSQL takes them with COPY in the session's transaction; others with executemany.
+    def add_to_ledger(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Claim events (event_id, settlement_id, campaign_id, ts) in the caller's transaction.
+
+        An event another settlement claimed raises IntegrityError, at the latest when committing.
         """
-        if not rows:
-            return
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            with driver.cursor() as cursor, cursor.copy(_COPY_POSTS) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        names = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
-        table = cast(Table, SettlementPost.__table__)  # core insert: no ORM bookkeeping per row
-        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        _bulk_insert(session, SettledEngagement.__table__, _LEDGER_COLUMNS, rows)
+
+    def settled_in(self, campaign_id: str, start: datetime, end: datetime) -> dict[str, str]:
+        """The campaign's settled events about ``[start, end)``: event_id to its settlement's id.
+
+        May include a few events just outside the period (the caller matches by event_id).
+        """
+        low, high = _widened(start, end)
+        with self.session() as session:
+            rows = session.execute(
+                select(SettledEngagement.event_id, SettledEngagement.settlement_id).where(
+                    SettledEngagement.campaign_id == campaign_id,
+                    SettledEngagement.ts >= low,
+                    SettledEngagement.ts < high,
+                )
+            ).all()
+        return {event_id: settlement_id for event_id, settlement_id in rows}
+
+    def coverage(self, campaign_id: str, start: datetime, end: datetime) -> tuple[int, list[str]]:
+        """How many of the campaign's stored events in ``[start, end)`` no settlement covers, and
+        the settlements that cover the others (oldest first)."""
+        in_period = (
+            StoredEvent.campaign_id == campaign_id,
+            StoredEvent.ts >= start,
+            StoredEvent.ts < end,
+        )
+        with self.session() as session:
+            settled = select(SettledEngagement.event_id).where(
+                SettledEngagement.event_id == StoredEvent.event_id
+            )
+            open_count = session.scalar(
+                select(func.count()).select_from(StoredEvent).where(*in_period, ~settled.exists())
+            )
+            covering = session.scalars(
+                select(Settlement.id)
+                .where(
+                    Settlement.id.in_(
+                        select(SettledEngagement.settlement_id)
+                        .join(StoredEvent, StoredEvent.event_id == SettledEngagement.event_id)
+                        .where(*in_period)
+                    )
+                )
+                .order_by(Settlement.created_at, Settlement.id)
+            ).all()
+        return int(open_count or 0), list(covering)
+
+    def ledger_of(self, settlement_id: str) -> list[str]:
+        """The event ids a settlement covered."""
+        with self.session() as session:
+            query = select(SettledEngagement.event_id).where(SettledEngagement.settlement_id == settlement_id)
+            return list(session.scalars(query).all())
+
+    def request(self, request_id: str) -> SettlementRequest | None:
+        """A settlement being made in the background."""
+        with self.session() as session:
+            return session.get(SettlementRequest, request_id)
+
+    def request_by_key(self, key: str) -> SettlementRequest | None:
+        """The background settlement started under an idempotency key."""
+        with self.session() as session:
+            query = select(SettlementRequest).where(SettlementRequest.idempotency_key == key)
+            return session.scalars(query).first()
+
+    def update_request(self, request_id: str, **values: Any) -> None:
+        """Set fields of a background settlement."""
+        with self.session() as session:
+            row = session.get(SettlementRequest, request_id, with_for_update=True)
+            if row is not None:
+                for key, value in values.items():
+                    setattr(row, key, value)
+
+    def fail_unfinished_requests(self, *, error: str) -> list[str]:
+        """Mark every queued or running background settlement failed; returns their ids."""
+        with self.session() as session:
+            query = select(SettlementRequest).where(
+                SettlementRequest.status.in_((RunStatus.QUEUED, RunStatus.RUNNING))
+            )
+            rows = session.scalars(query.with_for_update()).all()
+            for row in rows:
+                row.status = RunStatus.FAILED
+                row.error = error
+                row.finished_at = utcnow()
+            return [row.id for row in rows]
 
     def adjustments(self, session: Session, settlement_id: str) -> Sequence[Adjustment]:
         """A settlement's adjustments, oldest first."""
@@ -169,3 +254,38 @@ class SettlementRepository(Repository):
         """The sign-off of a settlement, if given."""
         query = select(SettlementSignoff).where(SettlementSignoff.settlement_id == settlement_id)
         return session.scalars(query).first()
+
+
+def _bulk_insert(session: Session, table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows in the session's transaction: COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    table = cast(Table, table)  # core insert: no ORM bookkeeping per row
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except connection.dialect.loaded_dbapi.IntegrityError as error:
+            # the driver's own error: raised as every other statement's, for the callers' handlers
+            raise IntegrityError(statement, None, error) from error
+        return
+    for i in range(0, len(rows), _INSERT_ROWS):
+        chunk = rows[i : i + _INSERT_ROWS]
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in chunk])
+
+
+def _widened(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    try:
+        low = start - _SLACK
+    except OverflowError:
+        low = start
+    try:
+        high = end + _SLACK
+    except OverflowError:
+        high = end
+    return low, high

@@ -236,24 +236,29 @@ def test_settlement_hash_is_the_hash_of_the_stored_events_and_bodies_survive_res
         api.client.put(
             "/v1/campaigns/cmp003", json=campaign_terms(sim.campaigns, "cmp003"), headers=api.billing
         )
-        first = _settle(api, "key-1")
-        body = first.json()
+        run = api.client.post("/v1/detections", json=PERIOD, headers=api.billing).json()
         store = api.client.app.state.services.store  # type: ignore[attr-defined]
         events = store.read(
             start=pd.Timestamp(PERIOD["period_start"]),
             end=pd.Timestamp(PERIOD["period_end"]),
             campaign_id=CAMPAIGN,
         )
-        # replays (the same event_id reported again) are stored as reported and count once
-        assert body["n_events"] == events["event_id"].nunique() > 0
-        assert body["input_hash"] == events_hash(events)
-        # a narrower period of the same run: its own slice and hash
+        # a narrower period of the run: its own slice and hash
         narrow = {**SETTLE, "period_end": "2025-03-20T00:00:00Z"}
         part = _settle(api, "key-2", narrow).json()
-        expected = events.loc[events["ts"] < pd.Timestamp("2025-03-20", tz="UTC")]
-        assert part["detection_run_id"] == body["detection_run_id"]
-        assert part["n_events"] == expected["event_id"].nunique()
-        assert part["input_hash"] == events_hash(expected)
+        is_early = events["ts"] < pd.Timestamp("2025-03-20", tz="UTC")
+        assert part["detection_run_id"] == run["run_id"]
+        # replays (the same event_id reported again) are stored as reported and count once
+        assert part["n_events"] == events.loc[is_early, "event_id"].nunique() > 0
+        assert part["input_hash"] == events_hash(events.loc[is_early])
+        # the whole period of the same run: the events the narrow one left, and their hash
+        first = _settle(api, "key-1")
+        body = first.json()
+        assert body["detection_run_id"] == run["run_id"]
+        assert body["n_events"] == events.loc[~is_early, "event_id"].nunique() > 0
+        assert body["input_hash"] == events_hash(events.loc[~is_early])
+        assert body["n_events_already_settled"] == part["n_events"]
+        assert body["already_settled_by"] == [part["settlement_id"]]
     for api in make_api(home, None):  # a new process reads the stored body, not a cache
         fetched = api.client.get(f"/v1/settlements/{body['settlement_id']}", headers=api.billing)
         assert fetched.content == first.content
