@@ -86,14 +86,14 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _new_campaign(live: Live, source: pd.DataFrame) -> Campaign:
-    """The source events under new ids, moved whole years back so each campaign has a year of its own."""
+    """The source events under new ids, moved whole years on so each campaign has a year of its own."""
     k = next(_examples)
     campaign_id = f"money{k}"
     events = source.assign(
         campaign_id=campaign_id,
         event_id=f"m{k}-" + source["event_id"].astype("str"),
         post_id=f"m{k}-" + source["post_id"].astype("str"),
-        ts=source["ts"] - pd.DateOffset(years=k),
+        ts=source["ts"] + pd.DateOffset(years=k),  # forward: timestamps before 2000 are rejected
     )
     put = live.client.put(f"/v1/campaigns/{campaign_id}", json=source.attrs["terms"], headers=live.billing)
     assert put.status_code == 200, put.text
