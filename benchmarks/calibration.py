@@ -19,7 +19,6 @@ the development seeds 3-8; the final table is run on the held-out seeds
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -29,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks.windows import (
-    DEFAULT_SIZES,
     LARGE_SIZES,
     STRUCTURES,
     Window,
@@ -37,6 +35,7 @@ from benchmarks.windows import (
     parse_variant,
     score,
     seeds,
+    window_arguments,
 )
 from detectors.params import ScoringParams
 from detectors.registry import DETECTORS
@@ -85,15 +84,7 @@ def calibrate(window: Window, params: ScoringParams) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--seeds", default="3", help="development seeds 3-8; held-out 9201-9203 for the final table"
-    )
-    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES))
-    parser.add_argument("--large", action="store_true", help="add the 5M-event windows")
-    parser.add_argument("--structures", default=",".join(STRUCTURES))
+    parser = window_arguments(__doc__, structures=STRUCTURES)
     parser.add_argument("--set", default="", help="scoring knobs, e.g. detectors__pool__max_fdr=0.01")
     parser.add_argument("--out", default=str(RESULTS / "calibration.json"))
     args = parser.parse_args()

@@ -18,7 +18,6 @@ development seeds 3-8; the final table is run once on the held-out seeds
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.windows import DEFAULT_SIZES, LARGE_SIZES, Window, make_window, parse_variant, score, seeds
+from benchmarks.windows import LARGE_SIZES, Window, make_window, parse_variant, score, seeds, window_arguments
 from detectors.params import ScoringParams
 from detectors.scorer import ScoredWindow
 from training.evaluation import evaluate
@@ -93,15 +92,7 @@ def measure(window: Window, run: Variant) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--seeds", default="3", help="development seeds 3-8; held-out 9201-9203 for the final table"
-    )
-    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES))
-    parser.add_argument("--large", action="store_true", help="add the 5M-event windows")
-    parser.add_argument("--structures", default=",".join(STRUCTURES))
+    parser = window_arguments(__doc__, structures=STRUCTURES)
     parser.add_argument(
         "--ablations", action="store_true", help="disable each group test in turn; drop studio_id"
     )

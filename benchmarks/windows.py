@@ -8,6 +8,7 @@ development seeds; the final table is run once on the held-out seeds.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -84,3 +85,17 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 def seeds(text: str) -> list[int]:
     """Return the seeds of a comma-separated list."""
     return [int(s) for s in text.split(",") if s.strip()]
+
+
+def window_arguments(description: str | None, *, structures: tuple[str, ...]) -> argparse.ArgumentParser:
+    """A parser with the options every window benchmark shares: seeds, sizes, --large, structures."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seeds", default="3", help="development seeds 3-8; held-out 9201-9203 for the final table"
+    )
+    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES))
+    parser.add_argument("--large", action="store_true", help="add the 5M-event windows")
+    parser.add_argument("--structures", default=",".join(structures))
+    return parser
