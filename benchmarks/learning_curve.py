@@ -5,7 +5,8 @@ Usage: python -m benchmarks.learning_curve [--scale 1.0] [--verdicts 0,200,2000,
 
 Week k is a simulated world (seed 7101); the risk team's verdicts on it are exact
 (the simulator's truth) but sampled as a review queue samples: up to half of them the
-accounts the cold scorer flagged, the rest a random audit of the unflagged accounts,
+accounts the cold scorer flagged, a tenth uncertain accounts (highest risk near the cut:
+active learning, reported per kind), the rest a random audit of the other accounts,
 each verdict with its sampling probability (training/review_sample.py). The weekly
 training step (training/pipeline.py ``fit_week``: anomaly ensemble, stacker, operating
 point on the latest half of the verdicts) is trained on them, and the cold scorer and
@@ -30,7 +31,8 @@ import pandas as pd
 from detectors.model import WindowScorer
 from features.contract import clean_events
 from training.evaluation import evaluate
-from training.pipeline import TrainingConfig, WeekData, fit_week
+from training.operating import by_sample
+from training.pipeline import FittedWeek, TrainingConfig, WeekData, fit_week
 from training.review_sample import account_truth, sample_verdicts
 from training.simulator import SimConfig, SimulatedSet, simulate
 from training.suite import flat_metrics
@@ -41,6 +43,7 @@ TRAIN_SEED, TEST_SEED, VERDICT_SEED = 7101, 7102, 7
 WEEK = "2026-W45"
 SHIFTED = {"studios": True, "giveaways": True, "communities": 3, "drip_feed": False, "ring": False}
 FLAGGED_SHARE = 0.5
+UNCERTAIN_SHARE = 0.1  # active learning: verdicts on accounts whose risk lies near the cut
 COLUMNS = (
     "average_precision",
     "precision",
@@ -95,6 +98,7 @@ def train(world: World, n_verdicts: int) -> tuple[WindowScorer, dict[str, Any]]:
             start=pd.Timestamp(start),
             end=pd.Timestamp(end),
             flagged_share=FLAGGED_SHARE,
+            uncertain_share=UNCERTAIN_SHARE,
         )
     config = TrainingConfig(tracking_uri="")
     data = WeekData(week=WEEK, events=world.events, posts=world.sim.posts, labels=labels, source="benchmark")
@@ -108,7 +112,16 @@ def train(world: World, n_verdicts: int) -> tuple[WindowScorer, dict[str, Any]]:
         "hold_invalid_share": fitted.scorer.params.policy.hold_invalid_share,
         "learned": fitted.point.learned,
         "operating_point": fitted.point.note,
+        **held_out_by_sample(fitted),
     }
+
+
+def held_out_by_sample(fitted: FittedWeek) -> dict[str, float]:
+    """The held-out verdicts per sampling kind at the learned point (``training.operating.by_sample``)."""
+    if fitted.scored is None:
+        return {}
+    measured = by_sample(fitted.scored, fitted.supervised.held, policy=fitted.scorer.params.policy)
+    return {name: round(value, 4) for name, value in measured.items()}
 
 
 def run(scale: float, verdicts: list[int], shifted: list[int]) -> list[dict[str, Any]]:

@@ -40,11 +40,14 @@ class GateConfig:
     honest payout (a share) the candidate may withhold on the held-out verdicts.
     ``max_payout_change``: the money backtest's bound on the summed per-creator
     change of payout, as a share of what was paid. ``floors`` and ``ceilings``
-    are the absolute bounds a first model must meet.
+    are the absolute bounds a first model must meet. ``min_reason_accounts``: a reason
+    code's precision on the held-out verdicts is compared only when it flagged at
+    least this many labelled accounts for both (its honest money always is).
     """
 
     tolerance: float = 0.02
     money_tolerance: float = 0.001
+    min_reason_accounts: int = 10
     max_payout_change: float = 0.10
     floors: Mapping[str, float] = field(
         default_factory=lambda: {
@@ -166,6 +169,30 @@ def compare_on_verdicts(verdicts: VerdictJudgement, config: GateConfig) -> list[
                 f"held-out verdicts ({verdicts.data}): {name} {shown[0]} at the candidate's cut "
                 f"{new.get('cut', math.nan):.2f} is worse than {verdicts.reference}'s {shown[1]} at its cut "
                 f"{old.get('cut', math.nan):.2f} by more than {tolerance}"
+            )
+    return reasons + _compare_reasons(verdicts, config)
+
+
+def _compare_reasons(verdicts: VerdictJudgement, config: GateConfig) -> list[str]:
+    """Per reason code: precision (with enough accounts on both sides) and honest money it withheld."""
+    new, old = verdicts.candidate, verdicts.baseline
+    codes = sorted({name.split(".", 2)[2] for name in new if name.startswith("precision.reason.")})
+    reasons = []
+    for code in codes:
+        n_new, n_old = new.get(f"accounts.reason.{code}", 0.0), old.get(f"accounts.reason.{code}", 0.0)
+        a, b = new[f"precision.reason.{code}"], old.get(f"precision.reason.{code}", math.nan)
+        if min(n_new, n_old) >= config.min_reason_accounts and b - a > config.tolerance:
+            reasons.append(
+                f"held-out verdicts ({verdicts.data}): reason {code}: precision {a:.4f} on {n_new:.0f} "
+                f"accounts is worse than {verdicts.reference}'s {b:.4f} on {n_old:.0f} by more than "
+                f"{config.tolerance}"
+            )
+        money_new = new.get(f"honest_withheld.reason.{code}", 0.0)
+        money_old = old.get(f"honest_withheld.reason.{code}", 0.0)
+        if money_new - money_old > config.money_tolerance:
+            reasons.append(
+                f"held-out verdicts ({verdicts.data}): reason {code}: honest_withheld {money_new:.4%} is "
+                f"worse than {verdicts.reference}'s {money_old:.4%} by more than {config.money_tolerance}"
             )
     return reasons
 

@@ -33,6 +33,7 @@ from detectors.params import PolicyParams
 from detectors.policy import decide_posts
 from features.arrays import is_in
 from features.columns import PAID_ACTIONS
+from training.labels import SAMPLE
 
 VERDICT_COLUMNS = ("account_id", "label", "decided_at", "weight")
 
@@ -125,9 +126,62 @@ def evaluate_point(
 
     ``engagements`` are a whole scored window (a hold needs every engagement of its
     post); ``verdicts`` one row per account (``VERDICT_COLUMNS``). Precision and
-    recall count engagements, each weighted by its account's verdict weight.
+    recall count engagements, each weighted by its account's verdict weight. Besides
+    the totals, the same measures per reason code (``<measure>.reason.<code>``, see
+    ``by_reason``) and per sampling kind (``<measure>.sample.<kind>``, ``by_sample``).
     """
-    return _Labelled.of(engagements, verdicts).metrics(policy, confidence=confidence)
+    return {
+        **_Labelled.of(engagements, verdicts).metrics(policy, confidence=confidence),
+        **by_reason(engagements, verdicts, policy=policy),
+        **by_sample(engagements, verdicts, policy=policy),
+    }
+
+
+def by_reason(engagements: pd.DataFrame, verdicts: pd.DataFrame, *, policy: PolicyParams) -> dict[str, float]:
+    """Per reason code of the engagements invalid at ``policy``: what it decided on the verdicts.
+
+    ``accounts.reason.<code>``: labelled accounts with an engagement it made invalid;
+    ``precision.reason.<code>``: the weighted fraud share of those engagements;
+    ``honest_withheld.reason.<code>``: the share of honest money it made invalid (holds
+    are a post's decision, not a reason's, and are left out).
+    """
+    labelled = verdict_engagements(engagements, verdicts)
+    invalid = labelled["risk"].to_numpy(dtype=np.float64) >= policy.invalid_risk
+    y = labelled["label"].to_numpy() == 1
+    w = labelled["weight"].to_numpy(dtype=np.float64)
+    money = w * np.where(is_in(labelled["action"], PAID_ACTIONS), labelled["unit_price"].to_numpy(), 0.0)
+    honest_money = max(float(money[~y].sum()), 1e-12)
+    reason = labelled["reason"].astype("str").to_numpy()
+    out: dict[str, float] = {}
+    for code in sorted(set(reason[invalid]) - {""}):
+        mine = invalid & (reason == code)
+        out[f"accounts.reason.{code}"] = float(labelled.loc[mine, "account_id"].nunique())
+        out[f"precision.reason.{code}"] = float((w * (mine & y)).sum() / max((w * mine).sum(), 1e-12))
+        out[f"honest_withheld.reason.{code}"] = float(money[mine & ~y].sum() / honest_money)
+    return out
+
+
+def by_sample(engagements: pd.DataFrame, verdicts: pd.DataFrame, *, policy: PolicyParams) -> dict[str, float]:
+    """Per sampling kind of the verdicts (``training/labels.py``): accounts, fraud share, and flagging.
+
+    ``accounts.sample.<kind>``, ``fraud_share.sample.<kind>`` (the kind's fraud verdicts,
+    unweighted: what a reviewer's hour found), ``precision.sample.<kind>`` and
+    ``recall.sample.<kind>`` of the kind's accounts' engagements at ``policy``
+    (unweighted within a kind: each kind is a simple random sample of its own stratum).
+    Active-learning verdicts (``uncertain``) are reported here apart from the rest.
+    """
+    if SAMPLE not in verdicts:
+        return {}
+    out: dict[str, float] = {}
+    for kind, group in verdicts.groupby(verdicts[SAMPLE].replace("", "unknown")):
+        labelled = verdict_engagements(engagements, group)
+        invalid = labelled["risk"].to_numpy(dtype=np.float64) >= policy.invalid_risk
+        y = labelled["label"].to_numpy() == 1
+        out[f"accounts.sample.{kind}"] = float(len(group))
+        out[f"fraud_share.sample.{kind}"] = float((group["label"] == 1).mean())
+        out[f"precision.sample.{kind}"] = float((invalid & y).sum() / max(invalid.sum(), 1))
+        out[f"recall.sample.{kind}"] = float((invalid & y).sum() / max(y.sum(), 1))
+    return out
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from training.operating import (
     learn_point,
     policy_at,
 )
+from training.review_sample import sample_verdicts
 
 COLD = PolicyParams()
 # coarser cuts than the default keep the tests fast
@@ -179,3 +180,76 @@ def test_gate_refusal_names_metric_data_and_numbers() -> None:
     assert judge(suite, suite, nothing, FAST_GATES, verdicts=same).passed
     first = judge({**suite, "fraud_payout_withheld_share": 0.2}, None, nothing, FAST_GATES, verdicts=same)
     assert first.reasons == ("simulated suite: fraud_payout_withheld_share 0.2000 is below the floor 0.5",)
+
+
+def test_each_reason_is_measured_and_judged_on_the_verdicts() -> None:
+    window = planted(1_000, 100, risky_honest=20)
+    reason = np.where(np.arange(len(window)) < 20, "ip_farm", np.where(window["risk"] >= 0.5, "pool", ""))
+    window = window.assign(reason=reason)
+    point = evaluate_point(window, verdicts_of(window, 1_000), policy=COLD, confidence=0.95)
+    assert point["accounts.reason.pool"] == 100 and point["precision.reason.pool"] == 1.0
+    assert point["accounts.reason.ip_farm"] == 20 and point["precision.reason.ip_farm"] == 0.0
+    assert point["honest_withheld.reason.ip_farm"] == pytest.approx(0.02)
+    assert point["honest_withheld.reason.pool"] == 0.0
+    # the reference made the same fraud calls without the ip_farm mistake: the candidate is refused for
+    # that reason alone, naming it, its numbers and its support
+    reference = evaluate_point(
+        window.assign(risk=np.where(reason == "ip_farm", 0.1, window["risk"])),
+        verdicts_of(window, 1_000),
+        policy=COLD,
+        confidence=0.95,
+    )
+    judged = VerdictJudgement(candidate=point, baseline=reference, reference="the cold scorer", data="d")
+    reasons = judge({}, None, BacktestOutcome(0, 0.0, 0.0, 0.0, None), FAST_GATES, verdicts=judged).reasons
+    assert (
+        "held-out verdicts (d): reason ip_farm: honest_withheld 2.0000% is worse than the cold scorer's "
+        "0.0000% by more than 0.001" in reasons
+    )
+    assert not any("reason pool" in r for r in reasons)
+    # precision per reason is compared only with enough labelled accounts behind it on both sides
+    thin = {**reference, "accounts.reason.ip_farm": 20.0, "precision.reason.ip_farm": 1.0}
+    judged = VerdictJudgement(candidate=point, baseline=thin, reference="the cold scorer", data="d")
+    reasons = judge({}, None, BacktestOutcome(0, 0.0, 0.0, 0.0, None), FAST_GATES, verdicts=judged).reasons
+    assert any("reason ip_farm: precision 0.0000 on 20 accounts is worse" in r for r in reasons)
+
+
+def test_active_learning_verdicts_are_reported_apart() -> None:
+    window = planted(1_000, 100, risky_honest=20, risky_risk=0.55)
+    verdicts = verdicts_of(window, 1_000)
+    kind = np.where(
+        np.arange(len(verdicts)) < 40, "uncertain", np.where(verdicts["label"] == 1, "flagged", "audit")
+    )
+    point = evaluate_point(window, verdicts.assign(sample=kind), policy=COLD, confidence=0.95)
+    # the 40 uncertain cases: 20 honest at risk 0.55 (flagged, wrongly) and 20 honest at 0.1
+    assert point["accounts.sample.uncertain"] == 40 and point["fraud_share.sample.uncertain"] == 0.0
+    assert point["precision.sample.uncertain"] == 0.0
+    assert point["accounts.sample.flagged"] == 100 and point["precision.sample.flagged"] == 1.0
+    assert point["accounts.sample.audit"] == 960 and point["recall.sample.flagged"] == 1.0
+    assert "accounts.sample.audit" not in evaluate_point(window, verdicts, policy=COLD, confidence=0.95)
+
+
+def test_simulated_review_sample_has_an_uncertain_stratum() -> None:
+    n = 1_000
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"u{i}" for i in range(n)],
+            "label": (np.arange(n) % 10 == 0).astype(np.int64),
+            "flagged": np.arange(n) < 200,
+            "uncertain": (np.arange(n) >= 150) & (np.arange(n) < 250),
+        }
+    )
+    start, end = pd.Timestamp("2026-11-02", tz="UTC"), pd.Timestamp("2026-11-09", tz="UTC")
+    verdicts = sample_verdicts(
+        accounts, n=200, seed=1, start=start, end=end, flagged_share=0.5, uncertain_share=0.1
+    )
+    kinds = verdicts.groupby("sample")["account_id"].agg(list)
+    index = {kind: np.array([int(a[1:]) for a in ids]) for kind, ids in kinds.items()}
+    assert len(index["flagged"]) == 100 and (index["flagged"] < 150).all()
+    assert len(index["uncertain"]) == 20 and ((index["uncertain"] >= 150) & (index["uncertain"] < 250)).all()
+    assert len(index["audit"]) == 80 and (index["audit"] >= 250).all()
+    probability = verdicts.groupby("sample")["sampled_with_probability"].first()
+    assert probability.to_dict() == {"audit": 80 / 750, "flagged": 100 / 150, "uncertain": 20 / 100}
+    assert verdicts["decided_at"].between(start, end).all()
+    # without an uncertain share the strata are the two of before
+    two = sample_verdicts(accounts, n=200, seed=1, start=start, end=end, flagged_share=0.5)
+    assert set(two["sample"]) == {"flagged", "audit"}
