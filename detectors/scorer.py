@@ -12,6 +12,7 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.combine import combine
+from detectors.history import HISTORY_COLUMN, history_evidence, history_rows, window_only, with_history
 from detectors.parallel import run_detectors
 from detectors.params import ScoringParams
 from detectors.policy import decide_posts, flag_accounts, unit_prices
@@ -19,7 +20,6 @@ from detectors.registry import DETECTORS, WEAK, DetectorSpec, WindowContext, una
 from detectors.rings import ring_creators
 from detectors.spread import spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
-from features.dedup import distinct_engagements
 
 if TYPE_CHECKING:
     from detectors.fitted import FittedState
@@ -85,6 +85,28 @@ def _detect(
     return detections, 1.0 - post_level_keep
 
 
+def _window_only(
+    engagements: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    detections: list[Detection],
+    post_level_risk: npt.NDArray[np.float64],
+    *,
+    is_history: npt.NDArray[np.bool_],
+    params: ScoringParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Detection], npt.NDArray[np.float64]]:
+    """The window's rows of everything scored with history; evidence says what history added."""
+    verdicts["evidence"] = history_evidence(
+        verdicts, detections, engagements, is_history, min_caught_score=params.spread.min_caught_score
+    )
+    keep = ~is_history
+    return (
+        engagements.loc[keep].drop(columns=HISTORY_COLUMN).reset_index(drop=True),
+        verdicts.loc[keep].reset_index(drop=True),
+        [window_only(d, keep) for d in detections],
+        post_level_risk[keep],
+    )
+
+
 def score_window(
     events: pd.DataFrame,
     *,
@@ -93,14 +115,17 @@ def score_window(
     campaigns: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
     fitted: FittedState | None = None,
+    history: pd.DataFrame | None = None,
 ) -> ScoredWindow:
     """Score a window of clean events (a campaign x period, or several campaigns).
 
     ``fitted`` is a training run's fitted state (``detectors.fitted``); without it
     scoring is cold: the anomaly ensemble is fitted on the window itself.
+    ``history`` (clean events from before the window) is context: the detectors
+    see it, the outputs cover only ``events`` (``detectors.history``).
     """
     return score_engagements(
-        distinct_engagements(events),
+        with_history(events, history),
         params=params,
         posts=posts,
         campaigns=campaigns,
@@ -123,7 +148,9 @@ def score_engagements(
     A caller that reads a large window can reduce it and drop the raw events
     before scoring, so that the two never sit in memory together. The input is
     not changed: the verdict columns are added to a shallow copy (copy-on-write
-    shares the existing columns, so nothing is duplicated).
+    shares the existing columns, so nothing is duplicated). Rows marked as
+    history (``detectors.history.with_history``) are scored as context and left
+    out of every output.
     """
     engagements = engagements.copy(deep=False)
     context = WindowContext(engagements, posts=posts, fitted=fitted, audience=params.audience)
@@ -138,6 +165,11 @@ def score_engagements(
         weak=WEAK,
         weak_cap=policy.weak_cap,
     )
+    is_history = history_rows(engagements)
+    if is_history is not None:
+        engagements, verdicts, detections, post_level_risk = _window_only(
+            engagements, verdicts, detections, post_level_risk, is_history=is_history, params=params
+        )
     for column in verdicts.columns:
         # reason and evidence stay categorical: a million strings cost time to build and write
         engagements[column] = verdicts[column].array

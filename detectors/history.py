@@ -1,0 +1,110 @@
+"""History as context: earlier events scored beside a window, verdicts for the window's own only.
+
+A window scored alone sees one slice of a seller's work: a pool that serves
+different clients each week with a few orders each looks like chance inside
+any one week. Scoring the window together with the platform's earlier events
+lets every group test see the pool whole; the verdicts, money and accounts
+that come out cover only the window's events (history is never re-decided or
+re-paid). An engagement whose verdict leans on history says so in its evidence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.base import Detection
+from features.arrays import codes
+from features.dedup import distinct_engagements
+
+# marks the rows of a scored frame that are history (context), not the window
+HISTORY_COLUMN = "is_history"
+_DAY_US = 86_400 * 10**6
+
+
+def with_history(events: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
+    """Distinct engagements of ``history`` and ``events`` together, history rows marked.
+
+    Both are clean contract events. A history event whose event_id is also in
+    ``events`` is the window's to decide and is dropped from history. Without
+    history this is ``distinct_engagements(events)`` exactly (no mark column).
+    A window event that re-counts a history engagement is a re-count
+    (``is_recount``): that engagement was already counted.
+    """
+    if history is None or history.empty:
+        return distinct_engagements(events)
+    in_window = pd.Index(events["event_id"].astype("str").unique())
+    earlier = history.loc[~history["event_id"].astype("str").isin(in_window).to_numpy()]
+    union = pd.concat(
+        [earlier.assign(**{HISTORY_COLUMN: True}), events.assign(**{HISTORY_COLUMN: False})],
+        ignore_index=True,
+    )
+    for column in union.columns:
+        # ids come back as plain strings where the two frames' categories differ; keep one dtype
+        if union[column].dtype == object and isinstance(events[column].dtype, pd.CategoricalDtype):
+            union[column] = union[column].astype("str")
+    return distinct_engagements(union)
+
+
+def history_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_] | None:
+    """Per row: it is history (context only); None when the frame holds no history."""
+    if HISTORY_COLUMN not in engagements:
+        return None
+    rows = engagements[HISTORY_COLUMN].to_numpy(dtype=bool)
+    return rows if rows.any() else None
+
+
+def window_only(detection: Detection, keep: npt.NDArray[np.bool_]) -> Detection:
+    """The detection restricted to the window's rows (its groups stay whole)."""
+    return Detection(
+        detection.name, detection.event_score[keep], detection.event_group[keep], detection.groups
+    )
+
+
+def history_evidence(
+    verdicts: pd.DataFrame,
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    is_history: npt.NDArray[np.bool_],
+    *,
+    min_caught_score: float,
+) -> pd.Series:
+    """The verdicts' evidence, with what history added for each account judged with it.
+
+    For an invalid window engagement explained by a detector's group, the
+    account's history engagements caught in the same group (score at least
+    ``min_caught_score``) are counted: "with history: the account engaged 11
+    posts of this group in the previous 19 days".
+    """
+    evidence = verdicts["evidence"].astype("str").to_numpy(dtype=object)
+    users = codes(engagements["user_id"])
+    posts = codes(engagements["post_id"])
+    ts_us = engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    window_start = ts_us[~is_history].min(initial=np.iinfo(np.int64).max)
+    reason = verdicts["reason"].astype("str").to_numpy(dtype=object)
+    invalid = verdicts["invalid"].to_numpy(dtype=bool) & ~is_history
+    for detection in detections:
+        group = detection.event_group
+        chosen = np.flatnonzero(invalid & (reason == detection.name) & (group >= 0))
+        past = np.flatnonzero(is_history & (group >= 0) & (detection.event_score >= min_caught_score))
+        if len(chosen) == 0 or len(past) == 0:
+            continue
+        width = int(group.max()) + 1
+        seen = pd.DataFrame(
+            {"key": users[past] * width + group[past], "post": posts[past], "ts": ts_us[past]}
+        )
+        per_key = seen.groupby("key").agg(n_posts=("post", "nunique"), first_us=("ts", "min"))
+        found = per_key.reindex(users[chosen] * width + group[chosen])
+        hit = found["n_posts"].notna().to_numpy()
+        if not hit.any():
+            continue
+        rows = chosen[hit]
+        n_posts = found["n_posts"].to_numpy()[hit].astype(np.int64)
+        days = np.ceil((window_start - found["first_us"].to_numpy()[hit]) / _DAY_US).astype(np.int64)
+        evidence[rows] = [
+            f"{text}; with history: the account engaged {n} post{'s' if n != 1 else ''} of this group "
+            f"in the previous {max(d, 1)} day{'s' if max(d, 1) != 1 else ''}"
+            for text, n, d in zip(evidence[rows], n_posts, days, strict=True)
+        ]
+    return pd.Series(pd.Categorical(evidence), index=verdicts.index)
