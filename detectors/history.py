@@ -40,10 +40,6 @@ def with_history(events: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataF
         [earlier.assign(**{HISTORY_COLUMN: True}), events.assign(**{HISTORY_COLUMN: False})],
         ignore_index=True,
     )
-    for column in union.columns:
-        # ids come back as plain strings where the two frames' categories differ; keep one dtype
-        if union[column].dtype == object and isinstance(events[column].dtype, pd.CategoricalDtype):
-            union[column] = union[column].astype("str")
     return distinct_engagements(union)
 
 
