@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -83,6 +83,7 @@ class DetectionService:
         runs_dir: Path,
         executor: Executor,
         sync_max_events: int,
+        history_days: int = 0,
     ) -> None:
         self.runs = runs
         self.events = events
@@ -97,6 +98,8 @@ class DetectionService:
         self.runs_dir = runs_dir
         self.executor = executor
         self.sync_max_events = sync_max_events
+        # days before a run's period read as context (``detectors.history``); 0: none
+        self.history_days = history_days
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -321,7 +324,8 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
+        history = self._history(start=start, platforms=events["platform"])
+        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress, history=history)
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
             self.executor.submit(
@@ -335,6 +339,21 @@ class DetectionService:
             _summary(scored, n_events=int(events["event_id"].nunique()), window=window),
             events_hash(raw),
         )
+
+    def _history(self, *, start: datetime, platforms: pd.Series) -> pd.DataFrame | None:
+        """Clean events of the lookback before ``start`` on the window's platforms (None: no lookback).
+
+        History is context only: the store's events before the period, so the
+        verdicts of a period do not depend on how finely it is settled.
+        """
+        if self.history_days <= 0:
+            return None
+        raw = self.store.read(start=start - timedelta(days=self.history_days), end=start)
+        if raw.empty:
+            return None
+        history = clean_events(raw, source="event store (history)").frame
+        same = history["platform"].astype("str").isin(set(platforms.astype("str").unique()))
+        return history.loc[same.to_numpy()]
 
     def _shadow(
         self,
