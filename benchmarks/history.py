@@ -1,7 +1,7 @@
 """Quality of the last week of a multi-week world by history depth (0, 1, 3 weeks), and its cost.
 
 Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] [--multi-week]
-                                    [--out FILE]
+                                    [--variant "label:name=value"] [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.quality_by_size import COLUMNS
-from benchmarks.windows import seeds
+from benchmarks.windows import parse_variant, seeds
 from detectors.params import ScoringParams
 from detectors.scorer import score_window
 from features.contract import clean_events
@@ -80,12 +80,13 @@ def measure(sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams) -
 def quality(args: argparse.Namespace) -> dict[str, Any]:
     """Quality of the last week per seed and history depth."""
     runs: list[dict[str, Any]] = []
-    params = ScoringParams()
+    label, knobs = parse_variant(args.variant) if args.variant else ("full system", {})
+    params = ScoringParams().set_params(**knobs)
     for seed in seeds(args.seeds):
         sim = simulate(SimConfig(seed=seed, scale=args.scale, multi_week=args.multi_week))
         events = clean_events(sim.events, source=f"seed {seed}").frame
         for depth in (int(d) for d in args.depths.split(",")):
-            result = {"seed": seed, **measure(sim, events, depth, params)}
+            result = {"seed": seed, "variant": label, **measure(sim, events, depth, params)}
             runs.append(result)
             print(
                 f"seed {seed} depth {depth} w: precision {result['precision']:.4f} recall "
@@ -97,7 +98,9 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
             )
     return {
         "command": f"python -m benchmarks.history --seeds {args.seeds} --scale {args.scale} "
-        f"--depths {args.depths}" + (" --multi-week" if args.multi_week else ""),
+        f"--depths {args.depths}"
+        + (" --multi-week" if args.multi_week else "")
+        + (f" --variant '{args.variant}'" if args.variant else ""),
         "runs": runs,
     }
 
@@ -138,6 +141,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.65)
     parser.add_argument("--depths", default="0,1,3")
     parser.add_argument("--multi-week", action="store_true")
+    parser.add_argument("--variant", default="", help='"label:name=value;name=value" ScoringParams knobs')
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--current", type=int, default=1_000_000)
     parser.add_argument("--history-factor", type=int, default=3)

@@ -51,6 +51,33 @@ def history_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_] | None:
     return rows if rows.any() else None
 
 
+def sliced_accounts(engagements: pd.DataFrame, *, slice_days: int) -> pd.DataFrame:
+    """``engagements`` as audience inference sees them: with history, one account per time slice.
+
+    An audience community (interest, region, language) shows in any week: its
+    users keep co-engaging its creators. A seller's book is tied only by the
+    orders its pool served, a few each week; over weeks of history those pile up
+    until the book looks like an insular audience and the pool test measures
+    chance inside it. Counting an account in each ``slice_days`` slice (counted
+    back from the window's end) as a separate account keeps the audiences what a
+    week shows. Without history rows, or with ``slice_days`` 0, the frame is returned as it is.
+    """
+    if slice_days <= 0 or history_rows(engagements) is None:
+        return engagements
+    ts_us = engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    slice_index = (ts_us.max() - ts_us) // (slice_days * _DAY_US)
+    users = codes(engagements["user_id"])
+    key = np.where(users >= 0, users * (int(slice_index.max()) + 1) + slice_index, -1)
+    return engagements.assign(user_id=pd.Categorical.from_codes(*_dense(key)))
+
+
+def _dense(key: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """Codes 0..k-1 of the non-negative keys (-1 stays -1) and their categories."""
+    present = np.unique(key[key >= 0])
+    code = np.where(key >= 0, np.searchsorted(present, key), -1)
+    return code, pd.Index(present)
+
+
 def window_only(detection: Detection, keep: npt.NDArray[np.bool_]) -> Detection:
     """The detection restricted to the window's rows (its groups stay whole)."""
     return Detection(

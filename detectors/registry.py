@@ -22,6 +22,7 @@ from detectors.anomaly import AnomalyParams
 from detectors.audiences import AudienceParams, Audiences, find_audiences
 from detectors.base import Detection
 from detectors.dense import DenseBlockParams, dense_blocks
+from detectors.history import sliced_accounts
 from detectors.infra import IpFarmParams, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
 from detectors.pools import PoolParams, seller_pools
@@ -96,7 +97,11 @@ class WindowContext:
         key = (len(index), index[0], index[-1]) if len(index) else (0,)
         with self._audiences_lock:
             if key not in self._audiences:
-                found = find_audiences(engagements, studios=self.studios(), params=self.audience)
+                found = find_audiences(
+                    sliced_accounts(engagements, slice_days=self.audience.history_slice_days),
+                    studios=self.studios(),
+                    params=self.audience,
+                )
                 self._audiences[key] = found
             return self._audiences[key]
 
