@@ -1,6 +1,7 @@
 """Quality of the last week of a multi-week world by history depth (0, 1, 3 weeks), and its cost.
 
 Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] [--multi-week]
+                                    [--communities 2] [--studios] [--giveaways] [--honest-only]
                                     [--variant "label:name=value"] [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1]
 
@@ -83,7 +84,15 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
     label, knobs = parse_variant(args.variant) if args.variant else ("full system", {})
     params = ScoringParams().set_params(**knobs)
     for seed in seeds(args.seeds):
-        sim = simulate(SimConfig(seed=seed, scale=args.scale, multi_week=args.multi_week))
+        config = SimConfig(
+            seed=seed,
+            scale=args.scale,
+            multi_week=args.multi_week,
+            communities=args.communities,
+            studios=args.studios,
+            giveaways=args.giveaways,
+        )
+        sim = simulate(config.honest_only() if args.honest_only else config)
         events = clean_events(sim.events, source=f"seed {seed}").frame
         for depth in (int(d) for d in args.depths.split(",")):
             result = {"seed": seed, "variant": label, **measure(sim, events, depth, params)}
@@ -100,6 +109,10 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         "command": f"python -m benchmarks.history --seeds {args.seeds} --scale {args.scale} "
         f"--depths {args.depths}"
         + (" --multi-week" if args.multi_week else "")
+        + (f" --communities {args.communities}" if args.communities > 1 else "")
+        + (" --studios" if args.studios else "")
+        + (" --giveaways" if args.giveaways else "")
+        + (" --honest-only" if args.honest_only else "")
         + (f" --variant '{args.variant}'" if args.variant else ""),
         "runs": runs,
     }
@@ -114,6 +127,8 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     events = events.iloc[-n_total:]
     history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
     timings: dict[str, list[float]] = {"alone": [], "with history": []}
+    # untimed: the first scoring imports the detectors' libraries
+    score_window(current.iloc[:20_000], posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams())
     for _ in range(args.repeats):
         for label, past in (("alone", None), ("with history", history)):
             started = time.perf_counter()
@@ -141,6 +156,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.65)
     parser.add_argument("--depths", default="0,1,3")
     parser.add_argument("--multi-week", action="store_true")
+    parser.add_argument("--communities", type=int, default=1, help="audience communities per platform")
+    parser.add_argument("--studios", action="store_true")
+    parser.add_argument("--giveaways", action="store_true")
+    parser.add_argument("--honest-only", action="store_true", help="every scheme off: what is flagged is honest")
     parser.add_argument("--variant", default="", help='"label:name=value;name=value" ScoringParams knobs')
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--current", type=int, default=1_000_000)
