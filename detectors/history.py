@@ -24,22 +24,27 @@ _DAY_US = 86_400 * 10**6
 
 
 def with_history(events: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
-    """Distinct engagements of ``history`` and ``events`` together, history rows marked.
+    """Distinct engagements of ``events`` and ``history`` together, history rows marked.
 
-    Both are clean contract events. A history event whose event_id is also in
-    ``events`` is the window's to decide and is dropped from history. Without
-    history this is ``distinct_engagements(events)`` exactly (no mark column).
-    A window event that re-counts a history engagement is a re-count
-    (``is_recount``): that engagement was already counted.
+    Both are clean contract events. The window's rows come first, in their own
+    order; a history event whose event_id is also in ``events`` is the window's
+    to decide and is dropped from history. Without history this is
+    ``distinct_engagements(events)`` exactly (no mark column). A window event
+    that re-counts an earlier history engagement is a re-count (``is_recount``):
+    that engagement was already counted.
     """
     if history is None or history.empty:
         return distinct_engagements(events)
-    in_window = pd.Index(events["event_id"].astype("str").unique())
-    earlier = history.loc[~history["event_id"].astype("str").isin(in_window).to_numpy()]
     union = pd.concat(
-        [earlier.assign(**{HISTORY_COLUMN: True}), events.assign(**{HISTORY_COLUMN: False})],
+        [events.assign(**{HISTORY_COLUMN: False}), history.assign(**{HISTORY_COLUMN: True})],
         ignore_index=True,
     )
+    # ids are numbered in order of first appearance: the window's take the first numbers
+    event_codes = pd.factorize(union["event_id"])[0]
+    n_window_ids = int(event_codes[: len(events)].max(initial=-1)) + 1
+    is_new = event_codes[len(events) :] >= n_window_ids
+    if not is_new.all():
+        union = union.loc[np.r_[np.ones(len(events), dtype=bool), is_new]].reset_index(drop=True)
     return distinct_engagements(union)
 
 
@@ -92,7 +97,7 @@ def history_evidence(
     is_history: npt.NDArray[np.bool_],
     *,
     min_caught_score: float,
-) -> pd.Series:
+) -> pd.Categorical:
     """The verdicts' evidence, with what history added for each account judged with it.
 
     For an invalid window engagement explained by a detector's group, the
@@ -100,16 +105,21 @@ def history_evidence(
     ``min_caught_score``) are counted: "with history: the account engaged 11
     posts of this group in the previous 19 days".
     """
-    evidence = verdicts["evidence"].astype("str").to_numpy(dtype=object)
+    evidence = pd.Categorical(verdicts["evidence"])
     users = codes(engagements["user_id"])
     posts = codes(engagements["post_id"])
     ts_us = engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
     window_start = ts_us[~is_history].min(initial=np.iinfo(np.int64).max)
-    reason = verdicts["reason"].astype("str").to_numpy(dtype=object)
+    reason = pd.Categorical(verdicts["reason"])
     invalid = verdicts["invalid"].to_numpy(dtype=bool) & ~is_history
+    rows: list[npt.NDArray[np.int64]] = []
+    texts: list[str] = []
     for detection in detections:
+        if detection.name not in reason.categories:
+            continue
+        named = reason.codes == reason.categories.get_loc(detection.name)
         group = detection.event_group
-        chosen = np.flatnonzero(invalid & (reason == detection.name) & (group >= 0))
+        chosen = np.flatnonzero(invalid & named & (group >= 0))
         past = np.flatnonzero(is_history & (group >= 0) & (detection.event_score >= min_caught_score))
         if len(chosen) == 0 or len(past) == 0:
             continue
@@ -120,14 +130,23 @@ def history_evidence(
         per_key = seen.groupby("key").agg(n_posts=("post", "nunique"), first_us=("ts", "min"))
         found = per_key.reindex(users[chosen] * width + group[chosen])
         hit = found["n_posts"].notna().to_numpy()
-        if not hit.any():
-            continue
-        rows = chosen[hit]
         n_posts = found["n_posts"].to_numpy()[hit].astype(np.int64)
-        days = np.ceil((window_start - found["first_us"].to_numpy()[hit]) / _DAY_US).astype(np.int64)
-        evidence[rows] = [
+        days = np.maximum(np.ceil((window_start - found["first_us"].to_numpy()[hit]) / _DAY_US), 1)
+        rows.append(chosen[hit])
+        base = np.asarray(evidence.categories, dtype=object)[evidence.codes[chosen[hit]]]
+        texts.extend(
             f"{text}; with history: the account engaged {n} post{'s' if n != 1 else ''} of this group "
-            f"in the previous {max(d, 1)} day{'s' if max(d, 1) != 1 else ''}"
-            for text, n, d in zip(evidence[rows], n_posts, days, strict=True)
-        ]
-    return pd.Series(pd.Categorical(evidence), index=verdicts.index)
+            f"in the previous {int(d)} day{'s' if d != 1 else ''}"
+            for text, n, d in zip(base, n_posts, days, strict=True)
+        )
+    return _with_texts(evidence, np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), texts)
+
+
+def _with_texts(labels: pd.Categorical, rows: npt.NDArray[np.int64], texts: list[str]) -> pd.Categorical:
+    """``labels`` with ``texts`` at ``rows``, new texts added as categories (no string per row built)."""
+    if len(rows) == 0:
+        return labels
+    categories = labels.categories.append(pd.Index(texts).unique().difference(labels.categories))
+    new_codes = labels.codes.astype(np.int64)  # a copy
+    new_codes[rows] = categories.get_indexer(pd.Index(texts))
+    return pd.Categorical.from_codes(new_codes, categories=categories)
