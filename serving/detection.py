@@ -120,7 +120,13 @@ class DetectionService:
         start, end = as_utc(start), as_utc(end)
         n_events = self.events.count_events(start=start, end=end)
         run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
-        if n_events <= self.sync_max_events:
+        # the lookback is scored too: it counts toward running inline
+        n_history = (
+            self.events.count_events(start=start - timedelta(days=self.history_days), end=start)
+            if self.history_days > 0
+            else 0
+        )
+        if n_events + n_history <= self.sync_max_events:
             self.execute(run_id)
         else:
             self.executor.submit(self.execute, run_id)
@@ -334,11 +340,10 @@ class DetectionService:
         progress("write")
         write_scored(window, out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
         scored = _scored_run(run.id, active.champion, window, campaigns)
-        return (
-            scored,
-            _summary(scored, n_events=int(events["event_id"].nunique()), window=window),
-            events_hash(raw),
-        )
+        summary = _summary(scored, n_events=int(events["event_id"].nunique()), window=window)
+        if history is not None:
+            summary["n_history_events"] = int(history["event_id"].nunique())
+        return scored, summary, events_hash(raw)
 
     def _history(self, *, start: datetime, platforms: pd.Series) -> pd.DataFrame | None:
         """Clean events of the lookback before ``start`` on the window's platforms (None: no lookback).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -26,9 +27,10 @@ CAMPAIGN = "cmp001"  # douyin, about 9,600 events, a fifth of them inflated (see
 
 
 @pytest.fixture(scope="module")
-def payouts(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Decimal, Decimal]]:
-    """Per lookback (28 days, and 0: none): what one settlement and the daily settlements paid."""
-    out: dict[int, tuple[Decimal, Decimal]] = {}
+def payouts(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Decimal, Decimal, dict[str, Any]]]:
+    """Per lookback (28 days, and 0: none): what one settlement and the daily settlements paid,
+    and the summary of the last day's detection run."""
+    out: dict[int, tuple[Decimal, Decimal, dict[str, Any]]] = {}
     for days in (28, 0):
         home = tmp_path_factory.mktemp(f"cut{days}") / "home"
         env = cli_env(home, CPEGUARD_HISTORY_DAYS=str(days))
@@ -38,8 +40,9 @@ def payouts(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Decimal
     return out
 
 
-def _once_and_daily(client: httpx.Client, headers: dict[str, str]) -> tuple[Decimal, Decimal]:
-    """One settlement of one copy's whole period, and the other copy's daily settlements: paid."""
+def _once_and_daily(client: httpx.Client, headers: dict[str, str]) -> tuple[Decimal, Decimal, dict[str, Any]]:
+    """One settlement of one copy's whole period, and the other copy's daily settlements: paid;
+    and the summary of the run that decided the last day."""
     once_id, once_start, days = _copy(client, headers, years=1)
     daily_id, daily_start, daily_days = _copy(client, headers, years=2)
     assert days == daily_days >= 14
@@ -52,7 +55,9 @@ def _once_and_daily(client: httpx.Client, headers: dict[str, str]) -> tuple[Deci
     ]
     assert sum(s["n_events"] for s in daily) == once["n_events"]
     paid_daily = sum((Decimal(s["totals"]["payable"]) for s in daily), Decimal(0))
-    return Decimal(once["totals"]["payable"]), paid_daily
+    run = client.get(f"/v1/detections/{daily[-1]['detection_run_id']}", headers=headers)
+    assert run.status_code == 200, run.text
+    return Decimal(once["totals"]["payable"]), paid_daily, run.json()["summary"]
 
 
 def _copy(client: httpx.Client, headers: dict[str, str], years: int) -> tuple[str, datetime, int]:
@@ -93,9 +98,13 @@ def _iso(moment: datetime) -> str:
 
 def test_a_lookback_brings_daily_settlements_closer_to_one_settlement_of_the_period(payouts):
     """Measured: without history 15 daily settlements pay +23.1% over one; with 28 days +8.7%."""
-    (once, daily), (once_alone, daily_alone) = payouts[28], payouts[0]
+    (once, daily, last_day), (once_alone, daily_alone, last_day_alone) = payouts[28], payouts[0]
     assert once == once_alone  # the period's own run has no earlier events to read
     assert abs(daily - once) < abs(daily_alone - once) / 2, (daily, daily_alone, once)
+    # the last day's run read the days before it as history, and decided only its own day
+    assert last_day["n_history_events"] > 5 * last_day["n_events"] > 0
+    assert "n_history_events" not in last_day_alone
+    assert last_day["n_engagements"] == last_day_alone["n_engagements"]
 
 
 @pytest.mark.xfail(
@@ -104,5 +113,5 @@ def test_a_lookback_brings_daily_settlements_closer_to_one_settlement_of_the_per
     "seen on day 4 was paid on days 1-3; history looks back, never forward (open, see the issue 13 report)",
 )
 def test_daily_settlements_and_one_settlement_of_the_period_pay_within_one_percent(payouts):
-    once, daily = payouts[28]
+    once, daily, _ = payouts[28]
     assert abs(daily - once) <= Decimal("0.01") * once, (daily, once)
