@@ -159,7 +159,9 @@ def main() -> None:
     parser.add_argument("--communities", type=int, default=1, help="audience communities per platform")
     parser.add_argument("--studios", action="store_true")
     parser.add_argument("--giveaways", action="store_true")
-    parser.add_argument("--honest-only", action="store_true", help="every scheme off: what is flagged is honest")
+    parser.add_argument(
+        "--honest-only", action="store_true", help="every scheme off: what is flagged is honest"
+    )
     parser.add_argument("--variant", default="", help='"label:name=value;name=value" ScoringParams knobs')
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--current", type=int, default=1_000_000)
