@@ -139,6 +139,10 @@ class DetectorSpec:
     signal: str = ""
     # higher runs first, so two detector threads finish together
     cost: int = 0
+    # sees history rows as context (``detectors.history``); False: judges the window's own rows
+    # only, against the window (timing, text and account oddity describe the window, and the
+    # union would only cost time)
+    history: bool = True
 
 
 def _plain(detect: Callable[..., Detection]) -> Run:
@@ -197,6 +201,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         Kind.WEAK,
         "accounts registered just before they engage",
         needs="user_created_at",
+        history=False,
     ),
     DetectorSpec(
         "burst",
@@ -205,6 +210,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         Kind.WEAK,
         "a post's engagement arriving far faster than its own baseline",
         post_level=True,
+        history=False,
     ),
     DetectorSpec(
         "scripted",
@@ -215,6 +221,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         post_level=True,
         needs="comment_text",
         signal="scripted comments",
+        history=False,
     ),
     DetectorSpec(
         "ip_farm",
@@ -276,6 +283,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         Kind.WEAK,
         "accounts unusual against the window's (or the training week's) accounts: pyod ensemble",
         cost=5,
+        history=False,
     ),
 )
 
@@ -298,11 +306,12 @@ def unavailable_signals(events: pd.DataFrame) -> tuple[str, ...]:
 def markdown_table() -> str:
     """The detectors as a Markdown table (docs/detection.md holds it; a test keeps the two equal)."""
     rows = [
-        "| reason | kind | scope | what it finds | needs |",
-        "| --- | --- | --- | --- | --- |",
+        "| reason | kind | scope | history | what it finds | needs |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in DETECTORS:
         scope = "per platform" if spec.per_platform else "window"
         needs = f"`{spec.needs}`" if spec.needs else ""
-        rows.append(f"| `{spec.name}` | {spec.kind} | {scope} | {spec.summary} | {needs} |")
+        history = "context" if spec.history else "window only"
+        rows.append(f"| `{spec.name}` | {spec.kind} | {scope} | {history} | {spec.summary} | {needs} |")
     return "\n".join(rows)

@@ -38,13 +38,35 @@ class ScoredWindow:
     unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _task(spec: DetectorSpec, params: ScoringParams, context: WindowContext) -> WindowDetector:
-    """The detector of ``spec`` bound to its params and the window's context."""
+def _task(
+    spec: DetectorSpec,
+    params: ScoringParams,
+    context: WindowContext,
+    window: tuple[WindowContext, npt.NDArray[np.int64]] | None,
+) -> WindowDetector:
+    """The detector of ``spec`` bound to its params and the window's context.
+
+    ``window`` is the context of the window's own rows and their positions when
+    history was given: a detector that does not see history (``spec.history``)
+    runs on those rows only, and finds nothing on the history rows.
+    """
 
     def detect(engagements: pd.DataFrame) -> Detection:
         return spec.run(engagements, params.detectors.of(spec.name), context)
 
-    return per_platform(detect) if spec.per_platform else detect
+    task = per_platform(detect) if spec.per_platform else detect
+    if window is None or spec.history:
+        return task
+    own, at = window
+    alone = _task(spec, params, own, None)
+    return lambda union: _to_union(alone(own.engagements), n_rows=len(union), at=at)
+
+
+def _to_union(detection: Detection, *, n_rows: int, at: npt.NDArray[np.int64]) -> Detection:
+    """A detection of the window's rows, at positions ``at`` of ``n_rows``, nothing elsewhere."""
+    score, group = np.zeros(n_rows), np.full(n_rows, -1, dtype=np.int64)
+    score[at], group[at] = detection.event_score, detection.event_group
+    return Detection(detection.name, score, group, detection.groups)
 
 
 def _detect(
@@ -62,7 +84,16 @@ def _detect(
     specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
     # the costliest first, so that two workers finish together
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
-    tasks = [(specs[i].name, _task(specs[i], params, context)) for i in order]
+    is_history = history_rows(engagements)
+    window = None
+    if is_history is not None:
+        at = np.flatnonzero(~is_history)
+        own = engagements.iloc[at].reset_index(drop=True)
+        window = (
+            WindowContext(own, posts=context.posts, fitted=context.fitted, audience=params.audience),
+            at,
+        )
+    tasks = [(specs[i].name, _task(specs[i], params, context, window)) for i in order]
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
     found = run_detectors(tasks, engagements, workers=workers, progress=progress)
