@@ -72,7 +72,7 @@ def simulate(
 
 @app.command()
 def score(
-    events: Annotated[Path, typer.Option(help="events file (.parquet or .csv)")],
+    events: Annotated[Path, typer.Option(help="events file (.parquet or .csv) or a folder of them")],
     out: Annotated[Path, typer.Option(help="folder for engagements/posts/accounts/rejects.parquet")],
     posts: Annotated[Path | None, typer.Option(help="optional posts file")] = None,
     campaigns: Annotated[Path | None, typer.Option(help="optional campaigns file with unit prices")] = None,
@@ -80,8 +80,19 @@ def score(
         str | None,
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
     ] = None,
+    history: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="earlier events (file or partitioned folder, same contract), repeatable: context for "
+            "the detectors, never decided or paid; rejects go to history_rejects.parquet"
+        ),
+    ] = None,
 ) -> None:
-    """Score a window of engagement events and decide what each post is paid."""
+    """Score a window of engagement events and decide what each post is paid.
+
+    With ``--history`` the detectors see the earlier events too (a seller's pool
+    across weeks); outputs still cover only the window's events.
+    """
     from detectors.model import WindowScorer
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
@@ -119,6 +130,7 @@ def score(
                 campaigns_path=campaigns,
                 scorer=scorer,
                 progress=advance,
+                history_paths=tuple(history or ()),
             )
             bar.update(task, completed=len(PROGRESS_STEPS))
     except ContractError as error:
@@ -128,7 +140,7 @@ def score(
 
 
 def _print_summary(result: object, *, seconds: float) -> None:
-    from serving.batch import BatchResult
+    from serving.batch import HISTORY_REJECTS, BatchResult
 
     assert isinstance(result, BatchResult)
     posts = result.scored.posts
@@ -179,6 +191,11 @@ def _print_summary(result: object, *, seconds: float) -> None:
         console.print(f"[yellow]signal not used:[/] {signal}")
     if len(result.rejects):
         console.print(f"[yellow]rejected rows written to[/] {result.out_dir / 'rejects.parquet'}")
+    if result.history_rejects is not None:
+        console.print(
+            f"history: {result.n_history_events:,} events as context (not scored for pay); "
+            f"{len(result.history_rejects):,} rejected history rows in {result.out_dir / HISTORY_REJECTS}"
+        )
     console.print(
         f"outputs in {result.out_dir}/: engagements.parquet posts.parquet accounts.parquet rejects.parquet"
     )

@@ -31,6 +31,7 @@ SERVICE_FIELDS = (
     "max_body_bytes",
     "max_batch_events",
     "sync_detection_max_events",
+    "history_days",
     "model_poll_s",
     "registered_model",
     "metrics_token",

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     model_poll_s: float | None = Field(
         default=None, ge=0, description="the service checks the registry's aliases this often (0: never)"
     )
+    history_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="a detection run reads this many days before its period from the event store, same "
+        "platforms, as context: verdicts see sellers' earlier work, history is never re-decided (0: none)",
+    )
     registered_model: str | None = Field(default=None, description="name of the registered scorer")
     metrics_token: str | None = Field(
         default=None, description="bearer token /metrics asks for (unset: /metrics answers anyone)"

@@ -49,6 +49,11 @@ class AudienceParams:
     neighbours: int = 10
     # seed of the Louvain communities
     louvain_seed: int = 0
+    # with history, an account's engagement ties creators only within slices of this many days
+    # (``detectors.history.sliced_accounts``; 0: the whole span). Off: it keeps a seller's book
+    # from passing for an audience only while the book takes fewer than min_community_creators
+    # orders a week (benchmarks/history.py variant; docs/detection.md)
+    history_slice_days: int = 0
 
 
 @dataclass(frozen=True)

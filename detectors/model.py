@@ -44,8 +44,9 @@ class WindowScorer:
         posts: pd.DataFrame | None = None,
         campaigns: pd.DataFrame | None = None,
         progress: Callable[[str], None] | None = None,
+        history: pd.DataFrame | None = None,
     ) -> ScoredWindow:
-        """Score one window of clean events."""
+        """Score one window of clean events; ``history`` (earlier clean events) is context only."""
         return score_window(
             events,
             params=self.params,
@@ -53,6 +54,7 @@ class WindowScorer:
             campaigns=campaigns,
             progress=progress,
             fitted=self.fitted,
+            history=history,
         )
 
     def score_engagements(
@@ -63,7 +65,7 @@ class WindowScorer:
         campaigns: pd.DataFrame | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> ScoredWindow:
-        """Score a window already reduced to distinct engagements (``features.dedup``)."""
+        """Score a window already reduced to distinct engagements (``detectors.history.with_history``)."""
         return score_engagements(
             engagements,
             params=self.params,

@@ -22,6 +22,7 @@ from detectors.anomaly import AnomalyParams
 from detectors.audiences import AudienceParams, Audiences, find_audiences
 from detectors.base import Detection
 from detectors.dense import DenseBlockParams, dense_blocks
+from detectors.history import sliced_accounts
 from detectors.infra import IpFarmParams, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
 from detectors.pools import PoolParams, seller_pools
@@ -96,7 +97,11 @@ class WindowContext:
         key = (len(index), index[0], index[-1]) if len(index) else (0,)
         with self._audiences_lock:
             if key not in self._audiences:
-                found = find_audiences(engagements, studios=self.studios(), params=self.audience)
+                found = find_audiences(
+                    sliced_accounts(engagements, slice_days=self.audience.history_slice_days),
+                    studios=self.studios(),
+                    params=self.audience,
+                )
                 self._audiences[key] = found
             return self._audiences[key]
 
@@ -134,6 +139,10 @@ class DetectorSpec:
     signal: str = ""
     # higher runs first, so two detector threads finish together
     cost: int = 0
+    # sees history rows as context (``detectors.history``); False: judges the window's own rows
+    # only, against the window (timing, text and account oddity describe the window, and the
+    # union would only cost time)
+    history: bool = True
 
 
 def _plain(detect: Callable[..., Detection]) -> Run:
@@ -192,6 +201,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         Kind.WEAK,
         "accounts registered just before they engage",
         needs="user_created_at",
+        history=False,
     ),
     DetectorSpec(
         "burst",
@@ -200,6 +210,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         Kind.WEAK,
         "a post's engagement arriving far faster than its own baseline",
         post_level=True,
+        history=False,
     ),
     DetectorSpec(
         "scripted",
@@ -210,6 +221,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         post_level=True,
         needs="comment_text",
         signal="scripted comments",
+        history=False,
     ),
     DetectorSpec(
         "ip_farm",
@@ -271,6 +283,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         Kind.WEAK,
         "accounts unusual against the window's (or the training week's) accounts: pyod ensemble",
         cost=5,
+        history=False,
     ),
 )
 
@@ -293,11 +306,12 @@ def unavailable_signals(events: pd.DataFrame) -> tuple[str, ...]:
 def markdown_table() -> str:
     """The detectors as a Markdown table (docs/detection.md holds it; a test keeps the two equal)."""
     rows = [
-        "| reason | kind | scope | what it finds | needs |",
-        "| --- | --- | --- | --- | --- |",
+        "| reason | kind | scope | history | what it finds | needs |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in DETECTORS:
         scope = "per platform" if spec.per_platform else "window"
         needs = f"`{spec.needs}`" if spec.needs else ""
-        rows.append(f"| `{spec.name}` | {spec.kind} | {scope} | {spec.summary} | {needs} |")
+        history = "context" if spec.history else "window only"
+        rows.append(f"| `{spec.name}` | {spec.kind} | {scope} | {history} | {spec.summary} | {needs} |")
     return "\n".join(rows)

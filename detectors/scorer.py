@@ -12,6 +12,7 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.combine import combine
+from detectors.history import HISTORY_COLUMN, history_evidence, history_rows, window_only, with_history
 from detectors.parallel import run_detectors
 from detectors.params import ScoringParams
 from detectors.policy import decide_posts, flag_accounts, unit_prices
@@ -19,7 +20,6 @@ from detectors.registry import DETECTORS, WEAK, DetectorSpec, WindowContext, una
 from detectors.rings import ring_creators
 from detectors.spread import spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
-from features.dedup import distinct_engagements
 
 if TYPE_CHECKING:
     from detectors.fitted import FittedState
@@ -38,13 +38,35 @@ class ScoredWindow:
     unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _task(spec: DetectorSpec, params: ScoringParams, context: WindowContext) -> WindowDetector:
-    """The detector of ``spec`` bound to its params and the window's context."""
+def _task(
+    spec: DetectorSpec,
+    params: ScoringParams,
+    context: WindowContext,
+    window: tuple[WindowContext, npt.NDArray[np.int64]] | None,
+) -> WindowDetector:
+    """The detector of ``spec`` bound to its params and the window's context.
+
+    ``window`` is the context of the window's own rows and their positions when
+    history was given: a detector that does not see history (``spec.history``)
+    runs on those rows only, and finds nothing on the history rows.
+    """
 
     def detect(engagements: pd.DataFrame) -> Detection:
         return spec.run(engagements, params.detectors.of(spec.name), context)
 
-    return per_platform(detect) if spec.per_platform else detect
+    task = per_platform(detect) if spec.per_platform else detect
+    if window is None or spec.history:
+        return task
+    own, at = window
+    alone = _task(spec, params, own, None)
+    return lambda union: _to_union(alone(own.engagements), n_rows=len(union), at=at)
+
+
+def _to_union(detection: Detection, *, n_rows: int, at: npt.NDArray[np.int64]) -> Detection:
+    """A detection of the window's rows, at positions ``at`` of ``n_rows``, nothing elsewhere."""
+    score, group = np.zeros(n_rows), np.full(n_rows, -1, dtype=np.int64)
+    score[at], group[at] = detection.event_score, detection.event_group
+    return Detection(detection.name, score, group, detection.groups)
 
 
 def _detect(
@@ -62,7 +84,16 @@ def _detect(
     specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
     # the costliest first, so that two workers finish together
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
-    tasks = [(specs[i].name, _task(specs[i], params, context)) for i in order]
+    is_history = history_rows(engagements)
+    window = None
+    if is_history is not None:
+        at = np.flatnonzero(~is_history)
+        own = engagements.iloc[at].reset_index(drop=True)
+        window = (
+            WindowContext(own, posts=context.posts, fitted=context.fitted, audience=params.audience),
+            at,
+        )
+    tasks = [(specs[i].name, _task(specs[i], params, context, window)) for i in order]
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
     found = run_detectors(tasks, engagements, workers=workers, progress=progress)
@@ -85,6 +116,28 @@ def _detect(
     return detections, 1.0 - post_level_keep
 
 
+def _window_only(
+    engagements: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    detections: list[Detection],
+    post_level_risk: npt.NDArray[np.float64],
+    *,
+    is_history: npt.NDArray[np.bool_],
+    params: ScoringParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Detection], npt.NDArray[np.float64]]:
+    """The window's rows of everything scored with history; evidence says what history added."""
+    verdicts["evidence"] = history_evidence(
+        verdicts, detections, engagements, is_history, min_caught_score=params.spread.min_caught_score
+    )
+    keep = ~is_history
+    return (
+        engagements.loc[keep].drop(columns=HISTORY_COLUMN).reset_index(drop=True),
+        verdicts.loc[keep].reset_index(drop=True),
+        [window_only(d, keep) for d in detections],
+        post_level_risk[keep],
+    )
+
+
 def score_window(
     events: pd.DataFrame,
     *,
@@ -93,14 +146,17 @@ def score_window(
     campaigns: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
     fitted: FittedState | None = None,
+    history: pd.DataFrame | None = None,
 ) -> ScoredWindow:
     """Score a window of clean events (a campaign x period, or several campaigns).
 
     ``fitted`` is a training run's fitted state (``detectors.fitted``); without it
     scoring is cold: the anomaly ensemble is fitted on the window itself.
+    ``history`` (clean events from before the window) is context: the detectors
+    see it, the outputs cover only ``events`` (``detectors.history``).
     """
     return score_engagements(
-        distinct_engagements(events),
+        with_history(events, history),
         params=params,
         posts=posts,
         campaigns=campaigns,
@@ -123,7 +179,9 @@ def score_engagements(
     A caller that reads a large window can reduce it and drop the raw events
     before scoring, so that the two never sit in memory together. The input is
     not changed: the verdict columns are added to a shallow copy (copy-on-write
-    shares the existing columns, so nothing is duplicated).
+    shares the existing columns, so nothing is duplicated). Rows marked as
+    history (``detectors.history.with_history``) are scored as context and left
+    out of every output.
     """
     engagements = engagements.copy(deep=False)
     context = WindowContext(engagements, posts=posts, fitted=fitted, audience=params.audience)
@@ -138,6 +196,11 @@ def score_engagements(
         weak=WEAK,
         weak_cap=policy.weak_cap,
     )
+    is_history = history_rows(engagements)
+    if is_history is not None:
+        engagements, verdicts, detections, post_level_risk = _window_only(
+            engagements, verdicts, detections, post_level_risk, is_history=is_history, params=params
+        )
     for column in verdicts.columns:
         # reason and evidence stay categorical: a million strings cost time to build and write
         engagements[column] = verdicts[column].array

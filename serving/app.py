@@ -71,6 +71,7 @@ def build_services(
         runs_dir=config.runs_dir,
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
+        history_days=config.history_days,
     )
     detection.fail_interrupted()  # runs left queued or running by a previous process never finish
     audit = AuditLog(audit_trail=db.audit, spill_dir=config.home / "audit-spill")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from detectors.history import with_history
 from detectors.model import WindowScorer
 from detectors.scorer import ScoredWindow
 from features.contract import empty_rejects
-from features.dedup import distinct_engagements
-from serving.io import read_campaigns, read_events, read_posts, write_parquet, write_scored
+from serving.io import read_campaigns, read_events_from, read_posts, write_parquet, write_scored
+
+# where a run with history writes the history's rejected rows (apart from the window's)
+HISTORY_REJECTS = "history_rejects.parquet"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class BatchResult:
     rejects: pd.DataFrame
     n_rows_read: int
     out_dir: Path
+    # history read as context: its rejected rows (apart) and how many of its events were kept
+    history_rejects: pd.DataFrame | None = None
+    n_history_events: int = 0
 
 
 def run_batch(
@@ -33,14 +39,21 @@ def run_batch(
     campaigns_path: Path | None = None,
     scorer: WindowScorer,
     progress: Callable[[str], None] | None = None,
+    history_paths: Sequence[Path] = (),
 ) -> BatchResult:
-    """Read, clean, score and write one window; rejected rows go to ``rejects.parquet``."""
+    """Read, clean, score and write one window; rejected rows go to ``rejects.parquet``.
+
+    ``history_paths`` (files or partitioned folders of earlier events, same
+    contract) are context: scored beside the window, never in its outputs; their
+    rejected rows go to ``history_rejects.parquet``.
+    """
     notify = progress or (lambda _step: None)
     notify("read")
-    events = read_events(events_path)
+    events = read_events_from([events_path])
     rejects = [events.rejects]
-    n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates("source_row"))
-    engagements = distinct_engagements(events.frame)
+    n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates(["source_file", "source_row"]))
+    history = read_events_from(history_paths) if history_paths else None
+    engagements = with_history(events.frame, history.frame if history is not None else None)
     del events  # the raw rows are no longer needed: a large window's two copies never coexist
     campaigns = None
     if campaigns_path is not None:
@@ -57,9 +70,13 @@ def run_batch(
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
     write_scored(scored, out_dir)
     write_parquet(all_rejects, out_dir / "rejects.parquet")
+    if history is not None:
+        write_parquet(history.rejects, out_dir / HISTORY_REJECTS)
     return BatchResult(
         scored=scored,
         rejects=all_rejects,
         n_rows_read=n_rows_read,
         out_dir=out_dir,
+        history_rejects=history.rejects if history is not None else None,
+        n_history_events=len(history.frame) if history is not None else 0,
     )

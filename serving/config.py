@@ -19,6 +19,8 @@ class ServiceConfig:
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
     sync_detection_max_events: int = 200_000
+    # days before a detection run's period read from the event store as context (0: none)
+    history_days: int = 28
     model_version: str = "window-scorer-0.1.0"
     # the MLflow store of the registered scorer; None: cold scoring only (tests, no registry)
     tracking_uri: str | None = None

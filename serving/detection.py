@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -83,6 +83,7 @@ class DetectionService:
         runs_dir: Path,
         executor: Executor,
         sync_max_events: int,
+        history_days: int = 0,
     ) -> None:
         self.runs = runs
         self.events = events
@@ -97,6 +98,8 @@ class DetectionService:
         self.runs_dir = runs_dir
         self.executor = executor
         self.sync_max_events = sync_max_events
+        # days before a run's period read as context (``detectors.history``); 0: none
+        self.history_days = history_days
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -117,7 +120,13 @@ class DetectionService:
         start, end = as_utc(start), as_utc(end)
         n_events = self.events.count_events(start=start, end=end)
         run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
-        if n_events <= self.sync_max_events:
+        # the lookback is scored too: it counts toward running inline
+        n_history = (
+            self.events.count_events(start=start - timedelta(days=self.history_days), end=start)
+            if self.history_days > 0
+            else 0
+        )
+        if n_events + n_history <= self.sync_max_events:
             self.execute(run_id)
         else:
             self.executor.submit(self.execute, run_id)
@@ -321,7 +330,8 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
+        history = self._history(start=start, platforms=events["platform"])
+        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress, history=history)
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
             self.executor.submit(
@@ -330,11 +340,25 @@ class DetectionService:
         progress("write")
         write_scored(window, out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
         scored = _scored_run(run.id, active.champion, window, campaigns)
-        return (
-            scored,
-            _summary(scored, n_events=int(events["event_id"].nunique()), window=window),
-            events_hash(raw),
-        )
+        summary = _summary(scored, n_events=int(events["event_id"].nunique()), window=window)
+        if history is not None:
+            summary["n_history_events"] = int(history["event_id"].nunique())
+        return scored, summary, events_hash(raw)
+
+    def _history(self, *, start: datetime, platforms: pd.Series) -> pd.DataFrame | None:
+        """Clean events of the lookback before ``start`` on the window's platforms (None: no lookback).
+
+        History is context only: the store's events before the period, so the
+        verdicts of a period do not depend on how finely it is settled.
+        """
+        if self.history_days <= 0:
+            return None
+        raw = self.store.read(start=start - timedelta(days=self.history_days), end=start)
+        if raw.empty:
+            return None
+        history = clean_events(raw, source="event store (history)").frame
+        same = history["platform"].astype("str").isin(set(platforms.astype("str").unique()))
+        return history.loc[same.to_numpy()]
 
     def _shadow(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detectors.scorer import ScoredWindow
-from features.contract import Cleaned, ContractError, clean_campaigns, clean_events, clean_posts
+from features.contract import (
+    Cleaned,
+    ContractError,
+    clean_campaigns,
+    clean_events,
+    clean_posts,
+    empty_rejects,
+)
 from features.dedup import CATEGORICAL_COLUMNS
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, checked
 
@@ -33,6 +41,7 @@ ACCOUNT_COLUMNS = ("account_id", "role", "risk", "flagged", "reasons")
 
 
 DICTIONARY_COLUMNS = CATEGORICAL_COLUMNS
+_EVENT_SUFFIXES = (".parquet", ".pq", ".csv", ".txt")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -54,6 +63,28 @@ def read_table(path: Path) -> pd.DataFrame:
 def read_events(path: Path) -> Cleaned:
     """Clean events from a file; bad rows become rejects, whole-file problems raise."""
     return clean_events(read_table(path), source=str(path))
+
+
+def event_files(path: Path) -> list[Path]:
+    """A file, or every .parquet and .csv file under a (partitioned) folder, in path order."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _EVENT_SUFFIXES)
+    if not files:
+        raise ContractError(f"{path}: the folder holds no .parquet or .csv files")
+    return files
+
+
+def read_events_from(paths: Sequence[Path]) -> Cleaned:
+    """Clean events of several files or folders, one contract; each file's rejects name it."""
+    cleaned = [read_events(file) for path in paths for file in event_files(path)]
+    if len(cleaned) == 1:
+        return cleaned[0]
+    rejects = [c.rejects for c in cleaned if not c.rejects.empty]
+    return Cleaned(
+        frame=pd.concat([c.frame for c in cleaned], ignore_index=True),
+        rejects=pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(),
+    )
 
 
 def read_posts(path: Path) -> Cleaned:

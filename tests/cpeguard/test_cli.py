@@ -164,3 +164,35 @@ def test_score_without_optional_columns_says_which_signals_were_not_used(small_s
     result = run_cli("score", "--events", tmp_path / "e.parquet", "--out", tmp_path / "o")
     assert "signal not used: device_farm (no device_id)" in result.stdout
     assert len(pd.read_parquet(tmp_path / "o" / "engagements.parquet")) == events["event_id"].nunique()
+
+
+def test_score_with_history_folder_outputs_only_the_window_and_reports_history_rejects_apart(
+    small_sim_dir: Path, tmp_path: Path
+):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").sort_values("ts", ignore_index=True)
+    cut = events["ts"].quantile(0.8)
+    window = events.loc[events["ts"] >= cut]
+    window.to_parquet(tmp_path / "window.parquet", index=False)
+    earlier = events.loc[events["ts"] < cut].astype({"ts": "str"}).reset_index(drop=True)
+    earlier.loc[5, "ts"] = "not a time"
+    # a partitioned folder: two day files and a CSV, as a store exports them
+    parts = tmp_path / "history" / "campaign=all"
+    for i, part in enumerate((earlier.iloc[::2], earlier.iloc[1::2])):
+        (parts / f"day={i}").mkdir(parents=True)
+        part.to_csv(parts / f"day={i}" / "part.csv", index=False)
+    result = run_cli(
+        "score",
+        "--events",
+        tmp_path / "window.parquet",
+        "--history",
+        tmp_path / "history",
+        "--out",
+        tmp_path / "o",
+    )
+    engagements = pd.read_parquet(tmp_path / "o" / "engagements.parquet")
+    assert set(engagements["event_id"]) == set(window["event_id"])
+    assert len(pd.read_parquet(tmp_path / "o" / "rejects.parquet")) == 0
+    history_rejects = pd.read_parquet(tmp_path / "o" / "history_rejects.parquet")
+    assert history_rejects["reason"].tolist() == ["unparseable timestamp"]
+    assert history_rejects["source_file"].str.endswith("day=1/part.csv").all()  # row 5 is odd: second file
+    assert f"history: {len(earlier) - 1:,} events as context" in result.stdout

@@ -455,3 +455,23 @@ def test_honest_only_switches_every_scheme_off() -> None:
     sim = simulate(HONEST_SMALL)
     assert not sim.truth_events["invalid"].any()
     assert (sim.truth_events["copies"] == 1).all()
+
+
+def test_multi_week_world_has_new_clients_each_week_and_sellers_keep_their_pools() -> None:
+    sim = simulate(SimConfig(seed=3, scale=0.65, multi_week=True))
+    campaigns = sim.campaigns.sort_values("window_start")
+    weeks = (campaigns["window_start"] - campaigns["window_start"].min()) // pd.Timedelta(days=7)
+    assert (campaigns["window_end"] - campaigns["window_start"] == pd.Timedelta(days=7)).all()
+    assert weeks.value_counts().sort_index().tolist() == [4, 4, 4, 4]  # every platform, every week
+    truth = sim.truth_events.merge(
+        sim.events[["event_id", "user_id", "campaign_id"]].drop_duplicates("event_id")
+    )
+    week_of = dict(zip(campaigns["campaign_id"], weeks, strict=True))
+    sold = truth[truth["scheme"].isin(["aged_accounts", "bot_lockstep"])]
+    weeks_per_account = (
+        sold.assign(week=sold["campaign_id"].map(week_of)).groupby("user_id")["week"].nunique()
+    )
+    # the same seller accounts serve clients in several weeks, a few orders a week
+    assert (weeks_per_account >= 2).mean() > 0.5
+    bought_posts = sold.groupby(sold["campaign_id"].map(week_of))["event_id"].size()
+    assert len(bought_posts) >= 3

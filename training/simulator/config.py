@@ -36,6 +36,11 @@ class SimConfig:
     ``communities`` splits each platform's users and creators into that many
     audiences that rarely meet. All three are honest in the truth, and with
     their defaults the set is exactly what it was before they existed.
+
+    ``multi_week`` makes a world of four consecutive weeks, each with new
+    week-long campaigns on every platform: sellers keep their account pools
+    across weeks and serve different clients each week, a few orders each (the
+    history benchmark's world). Off by default: the set is what it was.
     """
 
     seed: int = 0
@@ -55,6 +60,7 @@ class SimConfig:
     studios: bool = False
     giveaways: bool = False
     communities: int = 1
+    multi_week: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.scale <= MAX_SCALE:

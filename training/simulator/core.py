@@ -82,6 +82,7 @@ def simulate(config: SimConfig | None = None) -> SimulatedSet:
         households=config.households,
         carrier_nat=config.carrier_nat,
         id_key=id_key,
+        multi_week=config.multi_week,
     )
     if config.studios:
         world = with_studios(stream(STREAM_STUDIOS), world)

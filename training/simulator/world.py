@@ -22,6 +22,9 @@ from training.simulator.text import PRODUCTS, TextBank, build_text_bank
 FIRST_WINDOW_START_US = int(np.datetime64("2025-03-03T00:00:00", "us").astype(np.int64)) - 8 * 3600 * 10**6
 WINDOW_DAYS = 14
 PUBLISH_DAYS = 11
+# multi-week worlds: every platform has new clients each week, a week-long campaign each
+MULTI_WEEKS = 4
+MULTI_WEEK_DAYS = 7
 MIN_CREATORS = 30
 CREATORS_PER_SCALE = 210
 ORGANIC_EVENTS_PER_SCALE = 78_000
@@ -160,9 +163,19 @@ def build_world(
     households: bool,
     carrier_nat: bool,
     id_key: np.uint64,
+    multi_week: bool = False,
 ) -> World:
-    """Return the honest world of a simulated set at ``scale``."""
-    campaigns = _draw_campaigns(rng, max(4, round(8 * np.sqrt(scale))))
+    """Return the honest world of a simulated set at ``scale``.
+
+    ``multi_week``: ``MULTI_WEEKS`` consecutive weeks, each with one week-long
+    campaign per platform (new clients every week), instead of 14-day campaigns
+    spread over the months.
+    """
+    campaigns = (
+        _weekly_campaigns(rng, MULTI_WEEKS)
+        if multi_week
+        else _draw_campaigns(rng, max(4, round(8 * np.sqrt(scale))))
+    )
     clock = build_clock(start_us=int(campaigns.start_us.min()), end_us=int(campaigns.end_us.max()))
     n_creators = max(MIN_CREATORS, round(CREATORS_PER_SCALE * scale))
     creator_campaign = _creator_campaigns(rng, n_creators, len(campaigns.platform))
@@ -240,10 +253,27 @@ def _draw_campaigns(rng: np.random.Generator, n_campaigns: int) -> _Campaigns:
     span_days = min(120, 6 * n_campaigns)
     offset_days = np.sort(rng.integers(0, span_days, size=n_campaigns))
     start = FIRST_WINDOW_START_US + offset_days.astype(np.int64) * DAY_US
+    prices, products = _terms(rng, n_campaigns)
+    return _Campaigns(platform, start, start + WINDOW_DAYS * DAY_US, prices, products)
+
+
+def _weekly_campaigns(rng: np.random.Generator, n_weeks: int) -> _Campaigns:
+    """Return one campaign per platform and week, each a week long, weeks back to back."""
+    n_campaigns = n_weeks * len(PLATFORMS)
+    platform = np.tile(np.arange(len(PLATFORMS), dtype=np.int64), n_weeks)
+    start = FIRST_WINDOW_START_US + np.repeat(np.arange(n_weeks, dtype=np.int64), len(PLATFORMS)) * (
+        MULTI_WEEK_DAYS * DAY_US
+    )
+    prices, products = _terms(rng, n_campaigns)
+    return _Campaigns(platform, start, start + MULTI_WEEK_DAYS * DAY_US, prices, products)
+
+
+def _terms(rng: np.random.Generator, n_campaigns: int) -> tuple[F64, list[str]]:
+    """Return each campaign's unit prices (like, favorite, comment, share) and product."""
     price_ranges = [(0.05, 0.3), (0.1, 0.5), (0.3, 1.5), (0.5, 2.0)]
     prices = np.column_stack([rng.uniform(lo, hi, n_campaigns) for lo, hi in price_ranges])
     products = [PRODUCTS[i] for i in rng.integers(0, len(PRODUCTS), size=n_campaigns)]
-    return _Campaigns(platform, start, start + WINDOW_DAYS * DAY_US, np.round(prices, 2), products)
+    return np.round(prices, 2), products
 
 
 def _creator_campaigns(rng: np.random.Generator, n_creators: int, n_campaigns: int) -> I64:
@@ -289,7 +319,9 @@ def _draw_posts(
     start = campaigns.start_us[creator_campaign[creator]]
     # Creators publish at human hours: uniform in activity time, not clock time.
     a0 = clock.to_activity(start)
-    a1 = clock.to_activity(start + PUBLISH_DAYS * DAY_US)
+    # 14-day campaigns publish in their first 11 days; week-long ones in their first 5
+    end = campaigns.end_us[creator_campaign[creator]]
+    a1 = clock.to_activity(np.minimum(start + PUBLISH_DAYS * DAY_US, end - 2 * DAY_US))
     published = np.rint(clock.from_activity(rng.uniform(a0, a1))).astype(np.int64)
     published = np.maximum(published, start + 600 * 10**6)
     reach = np.exp(rng.normal(0.0, 1.2, n_creators))[creator]

@@ -1,0 +1,180 @@
+"""Quality of the last week of a multi-week world by history depth (0, 1, 3 weeks), and its cost.
+
+Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] [--multi-week]
+                                    [--communities 2] [--studios] [--giveaways] [--honest-only]
+                                    [--variant "label:name=value"] [--out FILE]
+       python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1]
+
+A world is simulated (``--multi-week``: sellers keep their account pools
+across weeks and serve different clients each week, a few orders each); its
+last week is the window, scored alone (depth 0, the ablation without history)
+and with the 1 and 3 weeks before it as history. Per depth it reports
+precision, recall, recall per scheme and the money withheld, on the last
+week's engagements only. ``--cost`` times scoring ``--current`` events alone
+against scoring them with ``--history-factor`` times as many history events
+(slices of one large world: the oldest events are the history). Writes
+benchmarks/results/history.json (``--cost``: history_cost.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.quality_by_size import COLUMNS
+from benchmarks.windows import parse_variant, seeds
+from detectors.params import ScoringParams
+from detectors.scorer import score_window
+from features.contract import clean_events
+from training.evaluation import evaluate
+from training.simulator import SimConfig, simulate
+
+RESULTS = Path(__file__).parent / "results"
+WEEK = pd.Timedelta(days=7)
+
+
+def slices(events: pd.DataFrame, depth_weeks: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last week of ``events`` and the ``depth_weeks`` weeks before it."""
+    end = events["ts"].max()
+    current = events.loc[(events["ts"] > end - WEEK).to_numpy()]
+    start = end - WEEK * (1 + depth_weeks)
+    history = events.loc[((events["ts"] > start) & (events["ts"] <= end - WEEK)).to_numpy()]
+    return current, history
+
+
+def measure(sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams) -> dict[str, Any]:
+    """Score the last week with ``depth`` weeks of history; its quality on the last week's engagements."""
+    current, history = slices(events, depth)
+    started = time.perf_counter()
+    scored = score_window(
+        current, posts=sim.posts, campaigns=sim.campaigns, params=params, history=history if depth else None
+    )
+    seconds = time.perf_counter() - started
+    truth = sim.truth_events
+    metrics = evaluate(
+        engagements=scored.engagements,
+        posts=scored.posts,
+        accounts=scored.accounts,
+        truth_events=truth.loc[truth["event_id"].isin(scored.engagements["event_id"])],
+        truth_creators=sim.truth_creators,
+    )
+    eng = scored.engagements
+    with_history = eng["evidence"].astype(str).str.contains("with history", regex=False)
+    return {
+        "depth_weeks": depth,
+        "n_current_events": len(current),
+        "n_history_events": len(history) if depth else 0,
+        "n_engagements": metrics["n_events"],
+        **{k: metrics[k] for k in COLUMNS},
+        "recall_by_scheme": metrics["recall_by_scheme"],
+        "n_judged_with_history": int(with_history.sum()),
+        "history_evidence_examples": eng.loc[with_history, "evidence"].astype(str).unique()[:3].tolist(),
+        "score_seconds": seconds,
+    }
+
+
+def quality(args: argparse.Namespace) -> dict[str, Any]:
+    """Quality of the last week per seed and history depth."""
+    runs: list[dict[str, Any]] = []
+    label, knobs = parse_variant(args.variant) if args.variant else ("full system", {})
+    params = ScoringParams().set_params(**knobs)
+    for seed in seeds(args.seeds):
+        config = SimConfig(
+            seed=seed,
+            scale=args.scale,
+            multi_week=args.multi_week,
+            communities=args.communities,
+            studios=args.studios,
+            giveaways=args.giveaways,
+        )
+        sim = simulate(config.honest_only() if args.honest_only else config)
+        events = clean_events(sim.events, source=f"seed {seed}").frame
+        for depth in (int(d) for d in args.depths.split(",")):
+            result = {"seed": seed, "variant": label, **measure(sim, events, depth, params)}
+            runs.append(result)
+            print(
+                f"seed {seed} depth {depth} w: precision {result['precision']:.4f} recall "
+                f"{result['recall']:.4f} honest withheld {result['honest_payout_withheld_share']:.3%} "
+                f"fraud withheld {result['fraud_payout_withheld_share']:.3%} "
+                f"schemes {json.dumps({k: round(v, 3) for k, v in result['recall_by_scheme'].items()})} "
+                f"({result['score_seconds']:.0f} s)",
+                flush=True,
+            )
+    return {
+        "command": f"python -m benchmarks.history --seeds {args.seeds} --scale {args.scale} "
+        f"--depths {args.depths}"
+        + (" --multi-week" if args.multi_week else "")
+        + (f" --communities {args.communities}" if args.communities > 1 else "")
+        + (" --studios" if args.studios else "")
+        + (" --giveaways" if args.giveaways else "")
+        + (" --honest-only" if args.honest_only else "")
+        + (f" --variant '{args.variant}'" if args.variant else ""),
+        "runs": runs,
+    }
+
+
+def cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds to score ``current`` events alone and with ``history_factor`` times as much history."""
+    n_current = args.current
+    n_total = n_current * (1 + args.history_factor)
+    sim = simulate(SimConfig(seed=3, scale=n_total / 100_000 * 1.1))
+    events = clean_events(sim.events, source="cost world").frame.sort_values("ts", ignore_index=True)
+    events = events.iloc[-n_total:]
+    history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
+    timings: dict[str, list[float]] = {"alone": [], "with history": []}
+    # untimed: the first scoring imports the detectors' libraries
+    score_window(current.iloc[:20_000], posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams())
+    for _ in range(args.repeats):
+        for label, past in (("alone", None), ("with history", history)):
+            started = time.perf_counter()
+            score_window(
+                current, posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams(), history=past
+            )
+            timings[label].append(time.perf_counter() - started)
+            print(f"{label}: {timings[label][-1]:.1f} s", flush=True)
+    alone, joint = min(timings["alone"]), min(timings["with history"])
+    return {
+        "command": f"python -m benchmarks.history --cost --current {n_current} "
+        f"--history-factor {args.history_factor} --repeats {args.repeats}",
+        "n_current_events": len(current),
+        "n_history_events": len(history),
+        "seconds": timings,
+        "ratio_best": joint / alone,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", default="3")
+    parser.add_argument("--scale", type=float, default=0.65)
+    parser.add_argument("--depths", default="0,1,3")
+    parser.add_argument("--multi-week", action="store_true")
+    parser.add_argument("--communities", type=int, default=1, help="audience communities per platform")
+    parser.add_argument("--studios", action="store_true")
+    parser.add_argument("--giveaways", action="store_true")
+    parser.add_argument(
+        "--honest-only", action="store_true", help="every scheme off: what is flagged is honest"
+    )
+    parser.add_argument("--variant", default="", help='"label:name=value;name=value" ScoringParams knobs')
+    parser.add_argument("--cost", action="store_true")
+    parser.add_argument("--current", type=int, default=1_000_000)
+    parser.add_argument("--history-factor", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    report = cost(args) if args.cost else quality(args)
+    report["date"] = time.strftime("%Y-%m-%d")
+    out = Path(args.out or RESULTS / ("history_cost.json" if args.cost else "history.json"))
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

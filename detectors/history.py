@@ -1,0 +1,152 @@
+"""History as context: earlier events scored beside a window, verdicts for the window's own only.
+
+A window scored alone sees one slice of a seller's work: a pool that serves
+different clients each week with a few orders each looks like chance inside
+any one week. Scoring the window together with the platform's earlier events
+lets every group test see the pool whole; the verdicts, money and accounts
+that come out cover only the window's events (history is never re-decided or
+re-paid). An engagement whose verdict leans on history says so in its evidence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.base import Detection
+from features.arrays import codes
+from features.dedup import distinct_engagements
+
+# marks the rows of a scored frame that are history (context), not the window
+HISTORY_COLUMN = "is_history"
+_DAY_US = 86_400 * 10**6
+
+
+def with_history(events: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
+    """Distinct engagements of ``events`` and ``history`` together, history rows marked.
+
+    Both are clean contract events. The window's rows come first, in their own
+    order; a history event whose event_id is also in ``events`` is the window's
+    to decide and is dropped from history. Without history this is
+    ``distinct_engagements(events)`` exactly (no mark column). A window event
+    that re-counts an earlier history engagement is a re-count (``is_recount``):
+    that engagement was already counted.
+    """
+    if history is None or history.empty:
+        return distinct_engagements(events)
+    union = pd.concat(
+        [events.assign(**{HISTORY_COLUMN: False}), history.assign(**{HISTORY_COLUMN: True})],
+        ignore_index=True,
+    )
+    # ids are numbered in order of first appearance: the window's take the first numbers
+    event_codes = pd.factorize(union["event_id"])[0]
+    n_window_ids = int(event_codes[: len(events)].max(initial=-1)) + 1
+    is_new = event_codes[len(events) :] >= n_window_ids
+    if not is_new.all():
+        union = union.loc[np.r_[np.ones(len(events), dtype=bool), is_new]].reset_index(drop=True)
+    return distinct_engagements(union)
+
+
+def history_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_] | None:
+    """Per row: it is history (context only); None when the frame holds no history."""
+    if HISTORY_COLUMN not in engagements:
+        return None
+    rows = engagements[HISTORY_COLUMN].to_numpy(dtype=bool)
+    return rows if rows.any() else None
+
+
+def sliced_accounts(engagements: pd.DataFrame, *, slice_days: int) -> pd.DataFrame:
+    """``engagements`` as audience inference sees them: with history, one account per time slice.
+
+    An audience community (interest, region, language) shows in any week: its
+    users keep co-engaging its creators. A seller's book is tied only by the
+    orders its pool served, a few each week; over weeks of history those pile up
+    until the book looks like an insular audience and the pool test measures
+    chance inside it. Counting an account in each ``slice_days`` slice (counted
+    back from the window's end) as a separate account keeps the audiences what a
+    week shows. Without history rows, or with ``slice_days`` 0, the frame is returned as it is.
+    """
+    if slice_days <= 0 or history_rows(engagements) is None:
+        return engagements
+    ts_us = engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    slice_index = (ts_us.max() - ts_us) // (slice_days * _DAY_US)
+    users = codes(engagements["user_id"])
+    key = np.where(users >= 0, users * (int(slice_index.max()) + 1) + slice_index, -1)
+    return engagements.assign(user_id=pd.Categorical.from_codes(*_dense(key)))
+
+
+def _dense(key: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """Codes 0..k-1 of the non-negative keys (-1 stays -1) and their categories."""
+    present = np.unique(key[key >= 0])
+    code = np.where(key >= 0, np.searchsorted(present, key), -1)
+    return code, pd.Index(present)
+
+
+def window_only(detection: Detection, keep: npt.NDArray[np.bool_]) -> Detection:
+    """The detection restricted to the window's rows (its groups stay whole)."""
+    return Detection(
+        detection.name, detection.event_score[keep], detection.event_group[keep], detection.groups
+    )
+
+
+def history_evidence(
+    verdicts: pd.DataFrame,
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    is_history: npt.NDArray[np.bool_],
+    *,
+    min_caught_score: float,
+) -> pd.Categorical:
+    """The verdicts' evidence, with what history added for each account judged with it.
+
+    For an invalid window engagement explained by a detector's group, the
+    account's history engagements caught in the same group (score at least
+    ``min_caught_score``) are counted: "with history: the account engaged 11
+    posts of this group in the previous 19 days".
+    """
+    evidence = pd.Categorical(verdicts["evidence"])
+    users = codes(engagements["user_id"])
+    posts = codes(engagements["post_id"])
+    ts_us = engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    window_start = ts_us[~is_history].min(initial=np.iinfo(np.int64).max)
+    reason = pd.Categorical(verdicts["reason"])
+    invalid = verdicts["invalid"].to_numpy(dtype=bool) & ~is_history
+    rows: list[npt.NDArray[np.int64]] = []
+    texts: list[str] = []
+    for detection in detections:
+        if detection.name not in reason.categories:
+            continue
+        named = reason.codes == reason.categories.get_loc(detection.name)
+        group = detection.event_group
+        chosen = np.flatnonzero(invalid & named & (group >= 0))
+        past = np.flatnonzero(is_history & (group >= 0) & (detection.event_score >= min_caught_score))
+        if len(chosen) == 0 or len(past) == 0:
+            continue
+        width = int(group.max()) + 1
+        seen = pd.DataFrame(
+            {"key": users[past] * width + group[past], "post": posts[past], "ts": ts_us[past]}
+        )
+        per_key = seen.groupby("key").agg(n_posts=("post", "nunique"), first_us=("ts", "min"))
+        found = per_key.reindex(users[chosen] * width + group[chosen])
+        hit = found["n_posts"].notna().to_numpy()
+        n_posts = found["n_posts"].to_numpy()[hit].astype(np.int64)
+        days = np.maximum(np.ceil((window_start - found["first_us"].to_numpy()[hit]) / _DAY_US), 1)
+        rows.append(chosen[hit])
+        base = np.asarray(evidence.categories, dtype=object)[evidence.codes[chosen[hit]]]
+        texts.extend(
+            f"{text}; with history: the account engaged {n} post{'s' if n != 1 else ''} of this group "
+            f"in the previous {int(d)} day{'s' if d != 1 else ''}"
+            for text, n, d in zip(base, n_posts, days, strict=True)
+        )
+    return _with_texts(evidence, np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), texts)
+
+
+def _with_texts(labels: pd.Categorical, rows: npt.NDArray[np.int64], texts: list[str]) -> pd.Categorical:
+    """``labels`` with ``texts`` at ``rows``, new texts added as categories (no string per row built)."""
+    if len(rows) == 0:
+        return labels
+    categories = labels.categories.append(pd.Index(texts).unique().difference(labels.categories))
+    new_codes = labels.codes.astype(np.int64)  # a copy
+    new_codes[rows] = categories.get_indexer(pd.Index(texts))
+    return pd.Categorical.from_codes(new_codes, categories=categories)
