@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     history_days: int | None = Field(
         default=None,
         ge=0,
-        description="a detection run reads this many days before its period from the event store, same "
-        "platforms, as context: verdicts see sellers' earlier work, history is never re-decided (0: none)",
+        description="a detection run reads this many days before and after its period from the event store, "
+        "same platforms, as context: verdicts see sellers' work around it, never re-decided (0: none)",
     )
     registered_model: str | None = Field(default=None, description="name of the registered scorer")
     metrics_token: str | None = Field(

@@ -103,7 +103,8 @@ def history_evidence(
     For an invalid window engagement explained by a detector's group, the
     account's history engagements caught in the same group (score at least
     ``min_caught_score``) are counted: "with history: the account engaged 11
-    posts of this group in the previous 19 days".
+    posts of this group in the previous 19 days" (context after the window, as a
+    service run reads it, is "in the 19 days around this window").
     """
     evidence = pd.Categorical(verdicts["evidence"])
     users = codes(engagements["user_id"])
@@ -127,19 +128,28 @@ def history_evidence(
         seen = pd.DataFrame(
             {"key": users[past] * width + group[past], "post": posts[past], "ts": ts_us[past]}
         )
-        per_key = seen.groupby("key").agg(n_posts=("post", "nunique"), first_us=("ts", "min"))
+        per_key = seen.groupby("key").agg(
+            n_posts=("post", "nunique"), first_us=("ts", "min"), last_us=("ts", "max")
+        )
         found = per_key.reindex(users[chosen] * width + group[chosen])
         hit = found["n_posts"].notna().to_numpy()
         n_posts = found["n_posts"].to_numpy()[hit].astype(np.int64)
-        days = np.maximum(np.ceil((window_start - found["first_us"].to_numpy()[hit]) / _DAY_US), 1)
+        first, last = found["first_us"].to_numpy()[hit], found["last_us"].to_numpy()[hit]
+        days = np.maximum(
+            np.ceil((np.maximum(last, window_start) - np.minimum(first, window_start)) / _DAY_US), 1
+        )
         rows.append(chosen[hit])
         base = np.asarray(evidence.categories, dtype=object)[evidence.codes[chosen[hit]]]
         texts.extend(
             f"{text}; with history: the account engaged {n} post{'s' if n != 1 else ''} of this group "
-            f"in the previous {int(d)} day{'s' if d != 1 else ''}"
-            for text, n, d in zip(base, n_posts, days, strict=True)
+            + (f"in the previous {_days(d)}" if before else f"in the {_days(d)} around this window")
+            for text, n, d, before in zip(base, n_posts, days, last < window_start, strict=True)
         )
     return _with_texts(evidence, np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), texts)
+
+
+def _days(n: float) -> str:
+    return f"{int(n)} day{'s' if n != 1 else ''}"
 
 
 def _with_texts(labels: pd.Categorical, rows: npt.NDArray[np.int64], texts: list[str]) -> pd.Categorical:

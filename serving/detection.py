@@ -98,7 +98,7 @@ class DetectionService:
         self.runs_dir = runs_dir
         self.executor = executor
         self.sync_max_events = sync_max_events
-        # days before a run's period read as context (``detectors.history``); 0: none
+        # days around a run's period read as context (``detectors.history``, ``context_ranges``); 0: none
         self.history_days = history_days
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
@@ -120,13 +120,9 @@ class DetectionService:
         start, end = as_utc(start), as_utc(end)
         n_events = self.events.count_events(start=start, end=end)
         run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
-        # the lookback is scored too: it counts toward running inline
-        n_history = (
-            self.events.count_events(start=start - timedelta(days=self.history_days), end=start)
-            if self.history_days > 0
-            else 0
-        )
-        if n_events + n_history <= self.sync_max_events:
+        # the context is scored too: it counts toward running inline
+        n_context = sum(self.events.count_events(start=a, end=b) for a, b in self.context_ranges(start, end))
+        if n_events + n_context <= self.sync_max_events:
             self.execute(run_id)
         else:
             self.executor.submit(self.execute, run_id)
@@ -160,19 +156,35 @@ class DetectionService:
         """The finished run ``current_run`` would reuse for the campaign and period, if any."""
         run = self.runs.covering_run(start=start, end=end)
         champion = self.models().champion
-        # no batch at all since the run (one cheap query), or none into this campaign and period
         # a run by another model than the active one is not reused: settlements name the active one
-        if (
-            run is not None
-            and (run.model_version, run.rules_version) == (champion.version, champion.rules_version)
-            and (
-                self.events.last_batch_id() <= run.last_batch_id
-                or self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id)
-                <= run.last_batch_id
-            )
+        if run is None or (run.model_version, run.rules_version) != (
+            champion.version,
+            champion.rules_version,
         ):
+            return None
+        # no batch at all since the run (one cheap query), or none into this campaign and period and
+        # none into the run's context around it
+        if self.events.last_batch_id() <= run.last_batch_id:
             return run.id
-        return None
+        since = [
+            self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id),
+            *(self.events.last_batch_id(start=a, end=b) for a, b in self.context_ranges(start, end)),
+        ]
+        return run.id if max(since) <= run.last_batch_id else None
+
+    def context_ranges(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The stretches of the store a run over ``[start, end)`` reads as context (none without a lookback).
+
+        ``history_days`` before the period and as many after it, as far as the store
+        already holds them: settled after its events are in, a period's verdicts are the
+        same however it is cut (a day's run sees the days that follow it, as a run over
+        the whole period does). A settlement made before later events arrive decides on
+        what has arrived.
+        """
+        if self.history_days <= 0:
+            return []
+        days = timedelta(days=self.history_days)
+        return [(start - days, start), (end, end + days)]
 
     def scored(self, run_id: str) -> ScoredRun | None:
         """The run's scored window if this process scored it recently (None after a restart)."""
@@ -330,7 +342,7 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        history = self._history(start=start, platforms=events["platform"])
+        history = self._history(start=start, end=end, platforms=events["platform"])
         window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress, history=history)
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
@@ -345,17 +357,16 @@ class DetectionService:
             summary["n_history_events"] = int(history["event_id"].nunique())
         return scored, summary, events_hash(raw)
 
-    def _history(self, *, start: datetime, platforms: pd.Series) -> pd.DataFrame | None:
-        """Clean events of the lookback before ``start`` on the window's platforms (None: no lookback).
+    def _history(self, *, start: datetime, end: datetime, platforms: pd.Series) -> pd.DataFrame | None:
+        """Clean events of the context around the period on the window's platforms (None: none).
 
-        History is context only: the store's events before the period, so the
-        verdicts of a period do not depend on how finely it is settled.
+        Context only (``context_ranges``): never decided or paid by this run.
         """
-        if self.history_days <= 0:
+        parts = [self.store.read(start=a, end=b) for a, b in self.context_ranges(start, end)]
+        parts = [part for part in parts if not part.empty]
+        if not parts:
             return None
-        raw = self.store.read(start=start - timedelta(days=self.history_days), end=start)
-        if raw.empty:
-            return None
+        raw = pd.concat(parts, ignore_index=True)
         history = clean_events(raw, source="event store (history)").frame
         same = history["platform"].astype("str").isin(set(platforms.astype("str").unique()))
         return history.loc[same.to_numpy()]
