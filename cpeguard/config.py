@@ -30,10 +30,13 @@ SERVICE_FIELDS = (
     "signoff_withheld_share",
     "max_body_bytes",
     "max_batch_events",
+    "max_upload_rows",
+    "max_upload_decoded_bytes",
     "sync_detection_max_events",
     "model_poll_s",
     "registered_model",
     "metrics_token",
+    "fault",
 )
 GATE_FLOORS = {
     "gate_min_average_precision": "average_precision",

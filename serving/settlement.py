@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from detectors.policy import decide_posts, unit_prices
 from features.arrays import is_in
 from features.schema import PAID_ACTIONS
+from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
@@ -371,7 +372,7 @@ class SettlementService:
         except Exception:
             # fail safe: without a verdict nothing is paid; everything waits for a human
             try:
-                events = self.store.read(start=start, end=end, campaign_id=campaign_id)
+                events = self.detection.stored_events(start=start, end=end, campaign_id=campaign_id)
             except OSError:
                 raise Unavailable("event store unavailable; nothing was recorded") from None
             events, left_out = _unsettled(events, settled)
@@ -561,6 +562,8 @@ class SettlementService:
                     "n_events_already_settled": out.n_events_already_settled,
                 },
             )
+            session.flush()
+            faults.point("settlement_before_commit")
 
 
 def decided_in_scoring(
