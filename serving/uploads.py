@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from serving.errors import Invalid, PayloadTooLarge
@@ -45,17 +46,43 @@ def read_upload(filename: str, data: bytes, *, limits: IngestLimits) -> pd.DataF
 
 
 def _read_parquet(filename: str, data: bytes, *, limits: IngestLimits) -> pd.DataFrame:
-    parquet = pq.ParquetFile(pa.BufferReader(data))
+    """Text columns are read as dictionaries (each distinct value decoded once), so a batch is
+    measured by what it would decode to before anything that large exists."""
+    schema = pq.read_schema(pa.BufferReader(data))
+    text = [f.name for f in schema if _is_text(f.type)]
+    parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=text)
     _check_rows(filename, parquet.metadata.num_rows, limits)  # the footer's count: refused undecoded
     batches: list[pa.RecordBatch] = []
     rows = decoded = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         rows += batch.num_rows
-        decoded += batch.nbytes
+        decoded += sum(_decoded_bytes(column) for column in batch.columns)
         _check_rows(filename, rows, limits)
         _check_decoded(filename, decoded, limits)
         batches.append(batch)
-    return pa.Table.from_batches(batches, schema=parquet.schema_arrow).to_pandas()
+    table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+    plain = pa.schema([pa.field(f.name, _plain_type(f.type)) for f in table.schema])
+    return table.cast(plain).to_pandas()
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return bool(pa.types.is_string(value) or pa.types.is_large_string(value))
+
+
+def _plain_type(kind: pa.DataType) -> pa.DataType:
+    return kind.value_type if pa.types.is_dictionary(kind) else kind
+
+
+def _decoded_bytes(column: pa.Array) -> int:
+    """The bytes the column takes once its dictionary is expanded (computed from the value lengths)."""
+    if not pa.types.is_dictionary(column.type):
+        return int(column.nbytes)
+    if _is_text(column.type):
+        lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+        return int(pc.sum(lengths).as_py() or 0) + 4 * len(column)
+    width = column.dictionary.nbytes / max(len(column.dictionary), 1)
+    return int(width * len(column))
 
 
 def _csv_chunks(filename: str, data: bytes, *, limits: IngestLimits) -> Iterator[pd.DataFrame]:

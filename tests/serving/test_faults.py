@@ -14,6 +14,8 @@ full disk under the event store (a 1 MB tmpfs) have their own tests.
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ import httpx
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from serving.audit import AuditLog
 from serving.auth import Role
@@ -38,7 +41,7 @@ from serving.manifest import part_batch
 from serving.settlement import DETECTION_UNAVAILABLE
 from serving.store import STAGING, EventStore
 from tests.live_server import cli_env, server_process
-from tests.serving.conftest import _postgres_database, campaign_terms
+from tests.serving.conftest import POSTGRES_URL, Api, _postgres_database, campaign_terms, make_api
 from training.simulator import SimulatedSet
 
 pytestmark = [pytest.mark.e2e]
@@ -263,3 +266,114 @@ def _store_faults_are_503s_until_the_store_is_whole(
     assert settled.status_code == 201, settled.text
     assert settled.json()["n_events"] == late["event_id"].nunique()
     assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in settled.json()["posts"])
+
+
+@pytest.fixture
+def postgres_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    for url in _postgres_database():
+        home = tmp_path / "home"
+        billing, reviewer = deployment_keys(home, url)
+        yield Deployment(home=home, database_url=url, billing=billing, reviewer=reviewer)
+
+
+@contextmanager
+def database_outage(database_url: str) -> Iterator[None]:
+    """PostgreSQL refuses the database's connections and cuts the open ones, until the block ends."""
+    name = make_url(database_url).database
+    admin = create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+
+
+def test_a_run_cut_off_by_a_database_outage_is_failed_when_the_database_returns(
+    postgres_deployment: Deployment, sim: SimulatedSet
+) -> None:
+    deployment = postgres_deployment
+    period = _period(sim)
+    window = {k: period[k] for k in ("period_start", "period_end")}
+    # the run stalls 2 s between writing its verdicts and recording that it is done
+    with serving(deployment, "detection_scored:2") as (client, _process):
+        terms = campaign_terms(sim.campaigns, CAMPAIGN)
+        assert (
+            client.put(f"/v1/campaigns/{CAMPAIGN}", json=terms, headers=deployment.billing).status_code == 200
+        )
+        assert _post_events(client, deployment, _events(sim)).status_code == 200
+        answers: list[httpx.Response] = []
+        running = threading.Thread(
+            target=lambda: answers.append(
+                client.post("/v1/detections", json=window, headers=deployment.billing)
+            )
+        )
+        running.start()
+        deadline = time.monotonic() + 60
+        while not list((deployment.home / "runs").glob("*/accounts.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [run_dir] = (deployment.home / "runs").iterdir()
+        time.sleep(0.3)  # into the stall
+        with database_outage(deployment.url):
+            running.join(timeout=60)
+            assert answers[0].status_code == 503, answers[0].text
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and "database: not answering" in ready.json()["problems"]
+        # back: the run could not record its end, and nobody is running it any more
+        stale = f"SELECT status FROM detection_runs WHERE id = '{run_dir.name}'"
+        assert deployment.scalar(stale) == "running"
+        later = client.post("/v1/detections", json=window, headers=deployment.billing)
+        assert later.status_code == 201 and later.json()["status"] == "done", later.text
+        assert deployment.scalar(stale) == "failed"
+        failed = client.get(f"/v1/detections/{run_dir.name}", headers=deployment.billing).json()
+        assert "database outage" in failed["error"]
+
+
+def test_a_full_disk_under_the_store_records_nothing_and_ingest_works_once_there_is_room(
+    tmp_path: Path, database_url: str | None, sim: SimulatedSet
+) -> None:
+    """The event store on a 1 MB tmpfs, filled: ingest answers 503 and the database holds no batch.
+
+    The app runs in this process (no process is killed here, and it starts in a second).
+    """
+    store_dir = tmp_path / "home" / "events"
+    store_dir.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(store_dir)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        for api in make_api(tmp_path / "home", database_url):
+            _fill_then_free(api, store_dir, sim)
+    finally:
+        subprocess.run(["umount", "-l", str(store_dir)], check=False)
+
+
+def _fill_then_free(api: Api, store_dir: Path, sim: SimulatedSet) -> None:
+    events = _events(sim)
+    terms = campaign_terms(sim.campaigns, CAMPAIGN)
+    assert api.client.put(f"/v1/campaigns/{CAMPAIGN}", json=terms, headers=api.billing).status_code == 200
+    filler = store_dir / "filler"
+    with filler.open("wb") as handle, pytest.raises(OSError):
+        while True:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+    rows = {"events": event_rows(events)}
+    full = api.client.post("/v1/events", json=rows, headers=api.billing)
+    assert full.status_code == 503 and "cannot be written" in full.json()["detail"], full.text
+    batches = api.client.app.state.services.db.events.last_batch_id()  # type: ignore[attr-defined]
+    assert batches == 0
+    filler.unlink()
+    room = api.client.post("/v1/events", json=rows, headers=api.billing)
+    assert room.status_code == 200 and room.json()["accepted"] == events["event_id"].nunique()
+    store = EventStore(store_dir)
+    stored = store.read(start=pd.Timestamp("2000-01-01", tz="UTC"), end=pd.Timestamp("2100-01-01", tz="UTC"))
+    assert set(stored["event_id"]) == set(events["event_id"])
+    assert not any((store_dir / STAGING).iterdir())
