@@ -281,6 +281,11 @@ class DetectionService:
             raise StoreFault(f"the store holds {found} of the {expected} accepted events of the period")
         return raw
 
+    def published_batch(self) -> int:
+        """The last ingest batch whose files are published (one being published is waited for)."""
+        with self.store.writing:
+            return self.events.last_batch_id()
+
     def fail_stale(self) -> list[str]:
         """Runs left queued or running that this process is not executing: their owner is gone (a
         restart, or a database outage that kept the run from recording its end); mark them failed."""
@@ -324,7 +329,7 @@ class DetectionService:
                     step="",
                     progress=0.0,
                     n_events=n_events,
-                    last_batch_id=self.events.last_batch_id(),
+                    last_batch_id=self.published_batch(),
                     model_version=active.champion.version,
                     rules_version=active.champion.rules_version,
                     params=as_json(active.champion.params),

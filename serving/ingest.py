@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ class IngestService:
         self.audit_trail = audit_trail
         self.store = store
         self.limits = limits
-        self._lock = threading.Lock()
 
     def ingest_rows(self, rows: list[dict[str, object]], *, actor: Principal) -> IngestOut:
         """Ingest a JSON batch (rows in the contract's columns)."""
@@ -81,7 +79,7 @@ class IngestService:
         # an event_id already stored by an earlier batch is a client's retry and is dropped
         events = _plain(cleaned.frame)
         repeated_in_batch = events["event_id"].duplicated(keep="first").to_numpy()
-        with self._lock:
+        with self.store.writing:
             batch_id, n_new = self._store_new(
                 events,
                 raw_rows=len(raw),
@@ -101,7 +99,7 @@ class IngestService:
 
     def reconcile(self) -> Reconciled:
         """Bring the store in line with the database (at start-up): see ``EventStore.reconcile``."""
-        with self._lock:
+        with self.store.writing:
             return self.store.reconcile(self.events.committed_batches)
 
     def _store_new(self, events: pd.DataFrame, **batch: Any) -> tuple[int, int]:

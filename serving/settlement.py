@@ -372,7 +372,12 @@ class SettlementService:
         except Exception:
             # fail safe: without a verdict nothing is paid; everything waits for a human
             try:
-                events = self.detection.stored_events(start=start, end=end, campaign_id=campaign_id)
+                events = self.detection.stored_events(
+                    start=start,
+                    end=end,
+                    campaign_id=campaign_id,
+                    through_batch=self.detection.published_batch(),
+                )
             except OSError:
                 raise Unavailable("event store unavailable; nothing was recorded") from None
             events, left_out = _unsettled(events, settled)

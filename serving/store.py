@@ -82,7 +82,9 @@ class EventStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._checksums = ChecksumCache()
-        self._writing = threading.RLock()  # publish and reconcile change manifests one at a time
+        # held while what is published changes (publish, reconcile) and by ingest from its commit to
+        # its publish: whoever holds it sees every committed batch published
+        self.writing = threading.RLock()
 
     def is_reachable(self) -> bool:
         """Whether the store's folder exists and can be written."""
@@ -117,7 +119,7 @@ class EventStore:
         folder = self.root / STAGING / key
         journal = json.loads((folder / JOURNAL).read_text(encoding="utf-8"))
         published: list[Path] = []
-        with self._writing:
+        with self.writing:
             by_partition: dict[str, dict[str, PartFile]] = {}
             for relative, entry in journal.items():
                 target = self.root / relative
@@ -150,7 +152,7 @@ class EventStore:
         staging = self.root / STAGING
         keys = sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
         accepted = committed({int(key.split("-")[0]) for key in keys if key.split("-")[0].isdigit()})
-        with self._writing:
+        with self.writing:
             for key in keys:
                 head = key.split("-")[0]
                 if head.isdigit() and int(head) in accepted and (staging / key / JOURNAL).exists():
@@ -163,7 +165,7 @@ class EventStore:
 
     def reconcile(self, committed: Committed) -> Reconciled:
         """``reconcile_staged``, then every partition against the database (at start-up)."""
-        with self._writing:
+        with self.writing:
             done = self.reconcile_staged(committed)
             folders = [d for d in self._partition_folders() if d.is_dir()]
             accepted = committed(
