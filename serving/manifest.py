@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from dataclasses import asdict, dataclass
@@ -104,12 +103,10 @@ def save_catalog(root: Path, partitions: set[str]) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write a file through a temporary name and a rename, synced, so it is whole or absent."""
+    """Write a file through a temporary name and a rename, so a crashed process leaves it whole or
+    as it was. Not synced: like the part files, it survives the process, not a power cut."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 

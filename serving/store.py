@@ -151,7 +151,8 @@ class EventStore:
         done = Reconciled()
         staging = self.root / STAGING
         keys = sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
-        accepted = committed({int(key.split("-")[0]) for key in keys if key.split("-")[0].isdigit()})
+        heads = {int(key.split("-")[0]) for key in keys if key.split("-")[0].isdigit()}
+        accepted = committed(heads) if heads else set()
         with self.writing:
             for key in keys:
                 head = key.split("-")[0]

@@ -8,7 +8,9 @@ not accept is ever counted, nothing accepted is lost, nothing is recorded twice.
 the last server: a garbage part file and a missing partition are a 503 with nothing
 recorded, named by /readyz, and the period settles once the store is whole again.
 A database outage during a detection run (PostgreSQL: connections cut and refused) and a
-full disk under the event store (a 1 MB tmpfs) have their own tests.
+full disk under the event store (a 1 MB tmpfs; the app in this process, since nothing is
+killed there) have their own tests. Database outages are PostgreSQL's: SQLite is a file in
+the process, with no server to lose (and chmod does not stop root).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from serving.manifest import part_batch
 from serving.settlement import DETECTION_UNAVAILABLE
 from serving.store import STAGING, EventStore
 from tests.live_server import cli_env, server_process
-from tests.serving.conftest import POSTGRES_URL, Api, _postgres_database, campaign_terms, make_api
+from tests.serving.conftest import POSTGRES_URL, Api, campaign_terms, make_api
 from training.simulator import SimulatedSet
 
 pytestmark = [pytest.mark.e2e]
@@ -102,13 +104,21 @@ def deployment_keys(home: Path, database_url: str | None) -> tuple[dict[str, str
     return {"Authorization": f"Bearer {billing}"}, {"Authorization": f"Bearer {reviewer}"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    urls = _postgres_database() if request.param == "postgresql" else iter([None])
-    for url in urls:
-        home = tmp_path / "home"
-        billing, reviewer = deployment_keys(home, url)
-        yield Deployment(home=home, database_url=url, billing=billing, reviewer=reviewer)
+def _deployment(home: Path, database_url: str | None) -> Deployment:
+    billing, reviewer = deployment_keys(home, database_url)
+    return Deployment(home=home, database_url=database_url, billing=billing, reviewer=reviewer)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, database_url: str | None) -> Deployment:
+    """A deployment on SQLite and on PostgreSQL."""
+    return _deployment(tmp_path / "home", database_url)
+
+
+@pytest.fixture
+def postgres_deployment(tmp_path: Path, postgres_url: str) -> Deployment:
+    """A deployment on PostgreSQL."""
+    return _deployment(tmp_path / "home", postgres_url)
 
 
 def crashes(process: subprocess.Popen[bytes], request: Any) -> None:
@@ -266,14 +276,6 @@ def _store_faults_are_503s_until_the_store_is_whole(
     assert settled.status_code == 201, settled.text
     assert settled.json()["n_events"] == late["event_id"].nunique()
     assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in settled.json()["posts"])
-
-
-@pytest.fixture
-def postgres_deployment(tmp_path: Path) -> Iterator[Deployment]:
-    for url in _postgres_database():
-        home = tmp_path / "home"
-        billing, reviewer = deployment_keys(home, url)
-        yield Deployment(home=home, database_url=url, billing=billing, reviewer=reviewer)
 
 
 @contextmanager
