@@ -47,7 +47,7 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.api import POSTGRES_URL, _free_port, _pct, _postgres_database, campaign_terms
+from benchmarks.api import POSTGRES_URL, _free_port, _pct, _postgres_database, campaign_terms, create_keys
 from serving.io import event_rows
 from serving.store import EventStore, partition_name
 from training.simulator import SimConfig, simulate
@@ -120,21 +120,6 @@ class Record:
             "all": _pct(self.seconds) if self.seconds else {},
             "answered_2xx_409": _pct(self.ok_seconds) if self.ok_seconds else {},
         }
-
-
-def _keys(env: dict[str, str]) -> dict[str, str]:
-    keys = {}
-    for role in ("billing", "reviewer"):
-        done = subprocess.run(
-            [*CLI, "keys", "create", "--role", role, "--name", f"fault load {role}"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=True,
-        )
-        keys[role] = done.stdout.strip().splitlines()[-1]
-    return keys
 
 
 def _timed(record: Record, post: Callable[..., httpx.Response], url: str, **request: Any) -> None:
@@ -295,7 +280,7 @@ def bench_database(name: str, *, seconds: float, every: float) -> dict[str, Any]
         env.pop("CPEGUARD_DATABASE_URL", None)
         if url is not None:
             env["CPEGUARD_DATABASE_URL"] = url
-        keys = _keys(env)
+        keys = create_keys(env, name="fault load")
         server = Server(home=home, database_url=url, env=env)
         server.start()
         try:

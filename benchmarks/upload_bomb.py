@@ -26,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.fault_load import Server, _keys
+from benchmarks.api import create_keys
+from benchmarks.fault_load import Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "upload_bomb.json"
 
@@ -77,7 +78,7 @@ def main() -> None:
         home = Path(tmp) / "home"
         env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
         env.pop("CPEGUARD_DATABASE_URL", None)
-        billing = {"Authorization": f"Bearer {_keys(env)['billing']}"}
+        billing = {"Authorization": f"Bearer {create_keys(env, name='bomb')['billing']}"}
         server = Server(home=home, database_url=None, env=env)
         server.start()
         try:
