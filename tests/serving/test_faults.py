@@ -74,10 +74,10 @@ class Deployment:
 
 @contextmanager
 def serving(
-    deployment: Deployment, fault: str | None = None
+    deployment: Deployment, fault: str | None = None, **more: str
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
-    """A server over the deployment, with a fault point armed."""
-    settings = {"CPEGUARD_FAULT": fault} if fault else {}
+    """A server over the deployment, with a fault point armed (and ``more`` settings)."""
+    settings = {**more, **({"CPEGUARD_FAULT": fault} if fault else {})}
     if deployment.database_url:
         settings["CPEGUARD_DATABASE_URL"] = deployment.database_url
     env = cli_env(deployment.home, **settings)
@@ -379,3 +379,48 @@ def _fill_then_free(api: Api, store_dir: Path, sim: SimulatedSet) -> None:
     stored = store.read(start=pd.Timestamp("2000-01-01", tz="UTC"), end=pd.Timestamp("2100-01-01", tz="UTC"))
     assert set(stored["event_id"]) == set(events["event_id"])
     assert not any((store_dir / STAGING).iterdir())
+
+
+def test_a_background_settlement_cut_off_by_a_database_outage_can_be_posted_again(
+    postgres_deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Every settlement is made in the background (inline limit 0); the database goes away while
+    one is made, so it cannot record its end: when the database is back, its status says it was
+    interrupted (not 202 forever), and posting it again with the same key makes it, once."""
+    deployment = postgres_deployment
+    period = _period(sim)
+    with serving(deployment, "settlement_before_commit:2", CPEGUARD_SYNC_DETECTION_MAX_EVENTS="0") as (
+        client,
+        _process,
+    ):
+        terms = campaign_terms(sim.campaigns, CAMPAIGN)
+        assert (
+            client.put(f"/v1/campaigns/{CAMPAIGN}", json=terms, headers=deployment.billing).status_code == 200
+        )
+        assert _post_events(client, deployment, _events(sim)).status_code == 200
+        queued = _settle(client, deployment, period, "bg-1")
+        assert queued.status_code == 202, queued.text
+        status_url = queued.json()["status_url"]
+        deadline = time.monotonic() + 60
+        while not list((deployment.home / "runs").glob("*/accounts.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with database_outage(deployment.url):
+            time.sleep(
+                3
+            )  # the stall ends in the outage: the settlement can record neither itself nor its end
+        assert deployment.scalar("SELECT status FROM settlement_requests") == "running"
+        interrupted = client.get(status_url, headers=deployment.billing)
+        assert interrupted.status_code == 503 and "interrupted" in interrupted.json()["detail"], (
+            interrupted.text
+        )
+        assert deployment.scalar("SELECT count(*) FROM settlements") == 0
+        again = _settle(client, deployment, period, "bg-1")
+        assert again.status_code == 202, again.text
+        deadline = time.monotonic() + 60
+        while (done := client.get(status_url, headers=deployment.billing)).status_code == 202:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert done.status_code == 200 and done.json()["n_events"] == _events(sim)["event_id"].nunique(), (
+            done.text
+        )
+        assert deployment.scalar("SELECT count(*) FROM settlements") == 1
