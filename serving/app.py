@@ -63,16 +63,7 @@ def build_services(
     migrate(engine)
     db = Repositories.over(engine)
     store = EventStore(config.events_dir)
-    ingest = IngestService(
-        events=db.events,
-        audit_trail=db.audit,
-        store=store,
-        limits=IngestLimits(
-            max_batch_events=config.max_batch_events,
-            max_upload_rows=config.max_upload_rows,
-            max_upload_decoded_bytes=config.max_upload_decoded_bytes,
-        ),
-    )
+    ingest = _ingest_service(config, db, store)
     _log_reconciled(ingest.reconcile())  # what a crash left between staging, commit and publish
     cold = VersionedScorer(version=config.model_version, scorer=scorer or WindowScorer(params=config.params))
     detection = DetectionService(
@@ -117,6 +108,15 @@ def build_services(
         corrections=CorrectionService(settlements=db.settlements, audit_trail=db.audit),
         audit=audit,
     )
+
+
+def _ingest_service(config: ServiceConfig, db: Repositories, store: EventStore) -> IngestService:
+    limits = IngestLimits(
+        max_batch_events=config.max_batch_events,
+        max_upload_rows=config.max_upload_rows,
+        max_upload_decoded_bytes=config.max_upload_decoded_bytes,
+    )
+    return IngestService(events=db.events, audit_trail=db.audit, store=store, limits=limits)
 
 
 def _log_reconciled(done: Reconciled) -> None:

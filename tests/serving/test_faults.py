@@ -165,27 +165,7 @@ def test_kill_9_at_every_fault_point_counts_only_accepted_events(
     accepted = set(parts[0]["event_id"]) | set(parts[2]["event_id"]) | set(parts[3]["event_id"])
     period = _period(sim)
 
-    with serving(deployment, "ingest_after_stage") as (client, process):
-        put = client.put(
-            f"/v1/campaigns/{CAMPAIGN}",
-            json=campaign_terms(sim.campaigns, CAMPAIGN),
-            headers=deployment.billing,
-        )
-        assert put.status_code == 200, put.text
-        crashes(process, lambda: _post_events(client, deployment, parts[1]))
-    assert (deployment.home / "events" / STAGING).exists()  # staged, never committed
-
-    with serving(deployment, "ingest_after_commit") as (client, process):
-        # the start-up reconciliation discarded the staged batch: the store holds nothing
-        assert _stored_ids(deployment) == set()
-        assert not any((deployment.home / "events" / STAGING).iterdir())
-        crashes(process, lambda: _post_events(client, deployment, parts[2]))
-
-    with serving(deployment, "ingest_mid_publish") as (client, process):
-        # committed before the crash: published at start-up, and a retry finds every event known
-        again = _post_events(client, deployment, parts[2]).json()
-        assert (again["accepted"], again["duplicates"]) == (0, len(parts[2]))
-        crashes(process, lambda: _post_events(client, deployment, parts[3]))
+    _crash_at_each_ingest_step(deployment, sim, parts)
 
     with serving(deployment, "detection_scored") as (client, process):
         assert _post_events(client, deployment, parts[3]).json()["accepted"] == 0
@@ -229,6 +209,31 @@ def test_kill_9_at_every_fault_point_counts_only_accepted_events(
         # the batch lost in the crash was never accepted: sent again, every event is new
         assert _post_events(client, deployment, parts[1]).json()["accepted"] == parts[1]["event_id"].nunique()
         _store_faults_are_503s_until_the_store_is_whole(client, deployment, period, parts[0])
+
+
+def _crash_at_each_ingest_step(deployment: Deployment, sim: SimulatedSet, parts: list[pd.DataFrame]) -> None:
+    """Batches 1, 2 and 3 die after staging, after committing and half-published, in turn."""
+    with serving(deployment, "ingest_after_stage") as (client, process):
+        put = client.put(
+            f"/v1/campaigns/{CAMPAIGN}",
+            json=campaign_terms(sim.campaigns, CAMPAIGN),
+            headers=deployment.billing,
+        )
+        assert put.status_code == 200, put.text
+        crashes(process, lambda: _post_events(client, deployment, parts[1]))
+    assert (deployment.home / "events" / STAGING).exists()  # staged, never committed
+
+    with serving(deployment, "ingest_after_commit") as (client, process):
+        # the start-up reconciliation discarded the staged batch: the store holds nothing
+        assert _stored_ids(deployment) == set()
+        assert not any((deployment.home / "events" / STAGING).iterdir())
+        crashes(process, lambda: _post_events(client, deployment, parts[2]))
+
+    with serving(deployment, "ingest_mid_publish") as (client, process):
+        # committed before the crash: published at start-up, and a retry finds every event known
+        again = _post_events(client, deployment, parts[2]).json()
+        assert (again["accepted"], again["duplicates"]) == (0, len(parts[2]))
+        crashes(process, lambda: _post_events(client, deployment, parts[3]))
 
 
 def _adjustment(settlement: dict[str, Any]) -> tuple[dict[str, str], str]:
