@@ -134,25 +134,31 @@ def _postgres_database() -> Iterator[str]:
         engine.dispose()
 
 
+def create_keys(env: dict[str, str], *, name: str) -> dict[str, str]:
+    """A billing and a reviewer key by ``cpeguard keys create`` in the environment ``env``."""
+    keys: dict[str, str] = {}
+    for role in ("billing", "reviewer"):
+        done = subprocess.run(
+            [*CLI, "keys", "create", "--role", role, "--name", f"{name} {role}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"cpeguard keys create failed: {done.stderr.strip()[-2000:]}")
+        keys[role] = done.stdout.strip().splitlines()[-1]
+    return keys
+
+
 @contextmanager
 def _server(home: Path, database_url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
     env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("CPEGUARD_DATABASE_URL", None)
     if database_url is not None:
         env["CPEGUARD_DATABASE_URL"] = database_url
-    keys: dict[str, str] = {}
-    for role in ("billing", "reviewer"):
-        done = subprocess.run(
-            [*CLI, "keys", "create", "--role", role, "--name", f"bench {role}"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"cpeguard keys create failed: {done.stderr.strip()[-2000:]}")
-        keys[role] = done.stdout.strip().splitlines()[-1]
+    keys = create_keys(env, name="bench")
     port = _free_port()
     log = (home / "serve.log").open("wb")
     process = subprocess.Popen(

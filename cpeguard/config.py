@@ -30,11 +30,14 @@ SERVICE_FIELDS = (
     "signoff_withheld_share",
     "max_body_bytes",
     "max_batch_events",
+    "max_upload_rows",
+    "max_upload_decoded_bytes",
     "sync_detection_max_events",
     "history_days",
     "model_poll_s",
     "registered_model",
     "metrics_token",
+    "fault",
 )
 GATE_FLOORS = {
     "gate_min_average_precision": "average_precision",

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     max_batch_events: int | None = Field(
         default=None, ge=1, description="most events in one JSON batch (413)"
     )
+    max_upload_rows: int | None = Field(
+        default=None, ge=1, description="most rows in one uploaded file, counted while decoding (413)"
+    )
+    max_upload_decoded_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        description="most bytes an uploaded file may decode to, counted batch by batch (413)",
+    )
     sync_detection_max_events: int | None = Field(
         default=None, ge=0, description="detection runs over more events go to a background job"
     )
@@ -93,6 +101,11 @@ class Settings(BaseSettings):
     registered_model: str | None = Field(default=None, description="name of the registered scorer")
     metrics_token: str | None = Field(
         default=None, description="bearer token /metrics asks for (unset: /metrics answers anyone)"
+    )
+    fault: str | None = Field(
+        default=None,
+        description="fault-injection tests only: a point of serving.faults.FAULT_POINTS where the server "
+        "exits with 137 (`name`) or stalls (`name:seconds`)",
     )
     # weekly retraining; MLFLOW_TRACKING_URI overrides the store
     tracking_uri: str | None = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detectors.model import WindowScorer
+from serving import faults
 from serving.account_risk import AccountService
 from serving.api import account_risk, campaigns, detections, events, health, settlements
 from serving.api import audit as audit_api
@@ -40,7 +42,8 @@ from serving.review.headers import ConsoleHeaders
 from serving.schemas import ErrorItem, EventsBatch, Problem
 from serving.scorers import VersionedScorer
 from serving.settlement import SettlementService
-from serving.store import EventStore
+from serving.store import EventStore, Reconciled
+from serving.uploads import IngestLimits
 
 
 def build_services(
@@ -60,6 +63,8 @@ def build_services(
     migrate(engine)
     db = Repositories.over(engine)
     store = EventStore(config.events_dir)
+    ingest = _ingest_service(config, db, store)
+    _log_reconciled(ingest.reconcile())  # what a crash left between staging, commit and publish
     cold = VersionedScorer(version=config.model_version, scorer=scorer or WindowScorer(params=config.params))
     detection = DetectionService(
         runs=db.runs,
@@ -89,6 +94,7 @@ def build_services(
         executor=executor,
     )
     settlements.fail_interrupted()  # background settlements of a previous process never finish
+    faults.arm(config.fault)  # once started: the start-up reconciliation passes no fault point
     return Services(
         config=config,
         db=db,
@@ -96,15 +102,34 @@ def build_services(
         metrics=metrics,
         keys=KeyService(keys=db.keys, audit_trail=db.audit, audit=audit),
         campaigns=CampaignService(campaigns=db.campaigns, audit_trail=db.audit),
-        ingest=IngestService(
-            events=db.events, audit_trail=db.audit, store=store, max_batch_events=config.max_batch_events
-        ),
+        ingest=ingest,
         detection=detection,
         settlements=settlements,
         accounts=AccountService(runs=db.runs, settlements=db.settlements, detection=detection),
         corrections=CorrectionService(settlements=db.settlements, audit_trail=db.audit),
         audit=audit,
     )
+
+
+def _ingest_service(config: ServiceConfig, db: Repositories, store: EventStore) -> IngestService:
+    limits = IngestLimits(
+        max_batch_events=config.max_batch_events,
+        max_upload_rows=config.max_upload_rows,
+        max_upload_decoded_bytes=config.max_upload_decoded_bytes,
+    )
+    return IngestService(events=db.events, audit_trail=db.audit, store=store, limits=limits)
+
+
+def _log_reconciled(done: Reconciled) -> None:
+    log = logging.getLogger(__name__)
+    if done.published or done.discarded:
+        log.warning("event store: staged batches published %s, discarded %s", done.published, done.discarded)
+    if done.quarantined:
+        log.warning(
+            "event store: files of batches the database does not hold quarantined: %s", done.quarantined
+        )
+    if done.adopted:
+        log.info("event store: %d files of accepted batches listed in their manifests", len(done.adopted))
 
 
 def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> FastAPI:

@@ -18,6 +18,9 @@ class ServiceConfig:
     signoff_withheld_share: float = 0.3
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
+    # an uploaded file is decoded in batches and refused (413) past either limit
+    max_upload_rows: int = 2_000_000
+    max_upload_decoded_bytes: int = 512 * 1024 * 1024
     sync_detection_max_events: int = 200_000
     # days before a detection run's period read from the event store as context (0: none)
     history_days: int = 28
@@ -28,6 +31,8 @@ class ServiceConfig:
     model_poll_s: float = 60.0
     # a bearer token /metrics asks for; None: /metrics is open (bind the port to the scraper only)
     metrics_token: str | None = None
+    # a fault point of serving.faults armed in this process (the fault-injection tests only)
+    fault: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.database import as_utc, utcnow
@@ -200,6 +201,8 @@ class CorrectionService:
                     "idempotency_key": key,
                 },
             )
+            session.flush()
+            faults.point("adjustment_before_commit")
         return body
 
     def _locked_line(self, session: Session, settlement_id: str, post_id: str) -> SettlementPost:

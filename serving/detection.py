@@ -20,6 +20,7 @@ from detectors.params import ScoringParams, as_json, params_from_json
 from detectors.registry import PROGRESS_STEPS
 from detectors.scorer import ScoredWindow
 from features.contract import clean_events
+from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
@@ -39,6 +40,7 @@ from serving.io import (
     posts_output,
     write_scored,
 )
+from serving.manifest import StoreFault
 from serving.schemas import DetectionOut
 from serving.scorers import ActiveModels, VersionedScorer
 from serving.statuses import RunStatus
@@ -107,6 +109,7 @@ class DetectionService:
         # called with a run's scored window when it is written, before the run is marked done
         self.done_listeners: list[Callable[[ScoredRun], None]] = []
         self._run_models: dict[str, ActiveModels] = {}
+        self._executing: set[str] = set()  # runs this process created and has not finished
 
     def models(self) -> ActiveModels:
         """The active models (read once: the polling thread may swap them at any moment)."""
@@ -234,6 +237,13 @@ class DetectionService:
 
     def execute(self, run_id: str) -> None:
         """Score the run's period and write its verdicts; failures are recorded on the run."""
+        try:
+            self._execute(run_id)
+        finally:
+            with self._cache_lock:
+                self._executing.discard(run_id)
+
+    def _execute(self, run_id: str) -> None:
         run = self.runs.run(run_id)
         if run is None:
             return
@@ -255,6 +265,7 @@ class DetectionService:
                 listener(scored)
             except Exception:  # a listener only prepares caches; the verdicts are written
                 logging.getLogger(__name__).exception("listener of detection run %s failed", run_id)
+        faults.point("detection_scored")
         self.runs.update_run(
             run_id,
             status=RunStatus.DONE,
@@ -267,8 +278,44 @@ class DetectionService:
 
     def fail_interrupted(self) -> list[str]:
         """At start-up: runs still queued or running were cut off by a restart; mark them failed."""
+        return self.fail_stale()
+
+    def stored_events(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        campaign_id: str | None = None,
+        through_batch: int | None = None,
+    ) -> pd.DataFrame:
+        """The store's events of the period, checked against the database's index of accepted events.
+
+        StoreFault (503) when the store holds fewer than the database accepted: a partition or
+        file gone, never a decision over part of a window.
+        """
+        raw = self.store.read(start=start, end=end, campaign_id=campaign_id, through_batch=through_batch)
+        expected = self.events.count_events(
+            start=start, end=end, campaign_id=campaign_id, through_batch=through_batch
+        )
+        found = int(raw["event_id"].nunique()) if not raw.empty else 0
+        if found < expected:
+            raise StoreFault(f"the store holds {found} of the {expected} accepted events of the period")
+        return raw
+
+    def published_batch(self) -> int:
+        """The last ingest batch whose files are published (one being published is waited for)."""
+        with self.store.writing:
+            return self.events.last_batch_id()
+
+    def fail_stale(self) -> list[str]:
+        """Runs left queued or running that this process is not executing: their owner is gone (a
+        restart, or a database outage that kept the run from recording its end); mark them failed."""
+        with self._cache_lock:
+            mine = set(self._executing)
         failed = self.runs.fail_unfinished_runs(
-            error="interrupted: the server stopped before the run finished; start a new run"
+            error="interrupted: the run stopped before it finished (restart or database outage); "
+            "start a new run",
+            keep=mine,
         )
         with self._cache_lock:
             for run_id in failed:
@@ -289,6 +336,9 @@ class DetectionService:
     def _create(self, *, start: datetime, end: datetime, n_events: int, actor: Principal) -> str:
         run_id = f"det_{uuid.uuid4().hex}"
         active = self.models()
+        self.fail_stale()
+        with self._cache_lock:
+            self._executing.add(run_id)  # before its row exists, so no other thread finds it stale
         self._run_models[run_id] = active
         with self.runs.session() as session:
             session.add(
@@ -300,7 +350,7 @@ class DetectionService:
                     step="",
                     progress=0.0,
                     n_events=n_events,
-                    last_batch_id=self.events.last_batch_id(),
+                    last_batch_id=self.published_batch(),
                     model_version=active.champion.version,
                     rules_version=active.champion.rules_version,
                     params=as_json(active.champion.params),
@@ -324,7 +374,7 @@ class DetectionService:
     def _score(self, run: DetectionRun) -> tuple[ScoredRun, dict[str, int | float | str], str]:
         start, end = as_utc(run.period_start), as_utc(run.period_end)
         active = self._run_models.pop(run.id, None) or self.models()
-        raw = self.store.read(start=start, end=end)
+        raw = self.stored_events(start=start, end=end, through_batch=run.last_batch_id)
         out_dir = self.runs_dir / run.id
         out_dir.mkdir(parents=True, exist_ok=True)  # the challenger's shadow may write first
         campaigns = self.campaigns_frame()

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import io
-import threading
-import uuid
+import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
 
 from features.contract import ContractError, clean_events
 from features.schema import EVENT_OPTIONAL, EVENT_REQUIRED
+from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.database import utcnow
 from serving.db.events import EventRepository
 from serving.db.models import IngestBatch
-from serving.errors import Conflict, Invalid, PayloadTooLarge
+from serving.errors import Conflict, Invalid, PayloadTooLarge, Unavailable
 from serving.schemas import IngestOut, RejectedRow
-from serving.store import EventStore
+from serving.store import EventStore, Reconciled
+from serving.uploads import IngestLimits, read_upload
 
 CONTRACT_COLUMNS: tuple[str, ...] = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
 MAX_REJECTS_LISTED = 1000
@@ -36,18 +35,18 @@ class IngestService:
         events: EventRepository,
         audit_trail: AuditRepository,
         store: EventStore,
-        max_batch_events: int,
+        limits: IngestLimits,
     ) -> None:
         self.events = events
         self.audit_trail = audit_trail
         self.store = store
-        self.max_batch_events = max_batch_events
-        self._lock = threading.Lock()
+        self.limits = limits
 
     def ingest_rows(self, rows: list[dict[str, object]], *, actor: Principal) -> IngestOut:
         """Ingest a JSON batch (rows in the contract's columns)."""
-        if len(rows) > self.max_batch_events:
-            raise PayloadTooLarge(f"batch has {len(rows)} events; the limit is {self.max_batch_events}")
+        limit = self.limits.max_batch_events
+        if len(rows) > limit:
+            raise PayloadTooLarge(f"batch has {len(rows)} events; the limit is {limit}")
         frame = pd.DataFrame(rows, columns=list(CONTRACT_COLUMNS))
         for column in CONTRACT_COLUMNS:
             if column != "user_followers":
@@ -61,7 +60,7 @@ class IngestService:
 
     def ingest_file(self, *, filename: str, data: bytes, actor: Principal) -> IngestOut:
         """Ingest an uploaded Parquet or CSV file."""
-        frame = _read_upload(filename, data)
+        frame = read_upload(filename, data, limits=self.limits)
         return self._ingest(frame, source=Path(filename).name or "upload", actor=actor)
 
     def _ingest(self, raw: pd.DataFrame, *, source: str, actor: Principal) -> IngestOut:
@@ -80,18 +79,15 @@ class IngestService:
         # an event_id already stored by an earlier batch is a client's retry and is dropped
         events = _plain(cleaned.frame)
         repeated_in_batch = events["event_id"].duplicated(keep="first").to_numpy()
-        with self._lock:
-            try:
-                batch_id, n_new = self._store_new(
-                    events,
-                    raw_rows=len(raw),
-                    rejected=len(rejected),
-                    source=source,
-                    actor=actor,
-                    repeated=int(repeated_in_batch.sum()),
-                )
-            except IntegrityError:
-                raise Conflict("another ingest of the same events is in progress; retry") from None
+        with self.store.writing:
+            batch_id, n_new = self._store_new(
+                events,
+                raw_rows=len(raw),
+                rejected=len(rejected),
+                source=source,
+                actor=actor,
+                repeated=int(repeated_in_batch.sum()),
+            )
         return IngestOut(
             batch_id=batch_id,
             received=len(raw),
@@ -101,7 +97,40 @@ class IngestService:
             missing_optional=list(cleaned.missing_optional),
         )
 
-    def _store_new(
+    def reconcile(self) -> Reconciled:
+        """Bring the store in line with the database (at start-up): see ``EventStore.reconcile``."""
+        with self.store.writing:
+            return self.store.reconcile(self.events.committed_batches)
+
+    def _store_new(self, events: pd.DataFrame, **batch: Any) -> tuple[int, int]:
+        """Stage the new events, commit the batch, then publish: a crash anywhere leaves no event
+        in the store that the database did not accept (reconciliation finishes or discards)."""
+        self.store.reconcile_staged(self.events.committed_batches)
+        try:
+            batch_id, n_new, staged = self._commit(events, **batch)
+        except IntegrityError:
+            self._reconcile_quietly()
+            raise Conflict("another ingest of the same events is in progress; retry") from None
+        except OSError as error:
+            self._reconcile_quietly()
+            raise Unavailable(
+                f"event store cannot be written ({error.strerror}); nothing was recorded"
+            ) from None
+        except BaseException:
+            self._reconcile_quietly()
+            raise
+        if staged is not None:
+            faults.point("ingest_after_commit")
+            try:
+                self.store.publish(staged)
+            except OSError as error:
+                raise Unavailable(
+                    f"batch {batch_id} was accepted but its files are not yet readable ({error.strerror}); "
+                    "they are published by the next ingest or restart"
+                ) from None
+        return batch_id, n_new
+
+    def _commit(
         self,
         events: pd.DataFrame,
         *,
@@ -110,50 +139,56 @@ class IngestService:
         source: str,
         actor: Principal,
         repeated: int,
-    ) -> tuple[int, int]:
-        written: list[Path] = []
-        try:
-            with self.events.session() as session:
-                ids = events["event_id"].drop_duplicates().tolist()
-                known = self.events.existing_event_ids(session, ids)
-                new_rows = events.loc[~events["event_id"].isin(known)] if known else events
-                new = new_rows.drop_duplicates("event_id")
-                batch_id = self.events.add_batch(
-                    session,
-                    IngestBatch(
-                        source=source[:300],
-                        n_rows=raw_rows,
-                        accepted=len(new),
-                        duplicates=len(known) + repeated,
-                        rejected=rejected,
-                        actor=actor.key_id,
-                        created_at=utcnow(),
-                    ),
-                )
-                self.events.add_events(
-                    session,
-                    (
-                        {"event_id": e, "campaign_id": c, "ts": t, "batch_id": batch_id}
-                        for e, c, t in zip(
-                            new["event_id"], new["campaign_id"], new["ts"].dt.to_pydatetime(), strict=True
-                        )
-                    ),
-                )
-                self.audit_trail.record(
-                    session,
+    ) -> tuple[int, int, str | None]:
+        """One transaction: the batch, its events' index and the audit record; the new events are
+        staged in it, before it commits. Returns the batch id, the new events and the staging key."""
+        with self.events.session() as session:
+            ids = events["event_id"].drop_duplicates().tolist()
+            known = self.events.existing_event_ids(session, ids)
+            new_rows = events.loc[~events["event_id"].isin(known)] if known else events
+            new = new_rows.drop_duplicates("event_id")
+            batch_id = self.events.add_batch(
+                session,
+                IngestBatch(
+                    source=source[:300],
+                    n_rows=raw_rows,
+                    accepted=len(new),
+                    duplicates=len(known) + repeated,
+                    rejected=rejected,
                     actor=actor.key_id,
-                    role=actor.role,
-                    action="events.ingest",
-                    target=f"batch:{batch_id}",
-                    detail={"source": source, "rows": raw_rows, "accepted": len(new), "rejected": rejected},
-                )
-                if len(new):
-                    written = self.store.append(new_rows, batch_id=f"{batch_id:08d}-{uuid.uuid4().hex[:6]}")
-        except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
-            raise
-        return batch_id, len(new)
+                    created_at=utcnow(),
+                ),
+            )
+            self.events.add_events(
+                session,
+                (
+                    {"event_id": e, "campaign_id": c, "ts": t, "batch_id": batch_id}
+                    for e, c, t in zip(
+                        new["event_id"], new["campaign_id"], new["ts"].dt.to_pydatetime(), strict=True
+                    )
+                ),
+            )
+            self.audit_trail.record(
+                session,
+                actor=actor.key_id,
+                role=actor.role,
+                action="events.ingest",
+                target=f"batch:{batch_id}",
+                detail={"source": source, "rows": raw_rows, "accepted": len(new), "rejected": rejected},
+            )
+            staged = self.store.stage(new_rows, batch_id=batch_id) if len(new) else None
+            faults.point("ingest_after_stage")
+        return batch_id, len(new), staged
+
+    def _reconcile_quietly(self) -> None:
+        """After a failed commit: discard (or, if it did commit, publish) what was staged. With the
+        database away this cannot be known: the files stay staged until the next ingest or restart."""
+        try:
+            self.store.reconcile_staged(self.events.committed_batches)
+        except Exception:
+            logging.getLogger(__name__).warning(
+                "staged files left for the next reconciliation", exc_info=True
+            )
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -163,16 +198,3 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(out[column].dtype, pd.CategoricalDtype):
             out[column] = out[column].astype("str").where(out[column].notna())
     return out.reset_index(drop=True)
-
-
-def _read_upload(filename: str, data: bytes) -> pd.DataFrame:
-    suffix = Path(filename).suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pq.read_table(io.BytesIO(data)).to_pandas()
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise Invalid(f"file: {filename} cannot be read ({first})") from None
-    raise Invalid(f"file: unknown file type {suffix!r}; upload .parquet or .csv")

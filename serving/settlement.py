@@ -22,11 +22,12 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from detectors.policy import decide_posts, unit_prices
 from features.arrays import is_in
 from features.schema import PAID_ACTIONS
+from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
@@ -151,6 +152,8 @@ class SettlementService:
         self.verdict_index = VerdictIndex()
         self._finished_runs: dict[str, DetectionRun] = {}  # finished runs never change
         self._covered: dict[tuple[str, str], bool] = {}
+        self._making: set[str] = set()  # background settlements this process is making
+        self._making_lock = threading.Lock()
         detection.done_listeners.append(self.prepare)
 
     def prepare(self, scored: ScoredRun) -> None:
@@ -209,7 +212,16 @@ class SettlementService:
         row = self.settlements.request(settlement_id)
         if row is None:
             raise NotFound(f"no settlement {settlement_id!r}")
+        if self._is_orphaned(row):
+            self._fail(row.id, _ORPHANED, 503)
+            row = self.settlements.request(settlement_id) or row
         return _request_answer(row, is_replay=True)
+
+    def _is_orphaned(self, row: SettlementRequest) -> bool:
+        """Queued or running, yet not being made here: cut off by a restart or by a database outage
+        that kept it from recording its end."""
+        with self._making_lock:
+            return row.status in (RunStatus.QUEUED, RunStatus.RUNNING) and row.id not in self._making
 
     def _settle_now(
         self, settlement_id: str, campaign: Campaign, asked: _Request, actor: Principal
@@ -260,6 +272,8 @@ class SettlementService:
             role=actor.role,
             created_at=utcnow(),
         )
+        with self._making_lock:
+            self._making.add(row.id)  # before its row exists, so no lookup finds it orphaned
         try:
             with self.settlements.session() as session:
                 session.add(row)
@@ -271,7 +285,10 @@ class SettlementService:
                     target=row.id,
                     detail={"idempotency_key": asked.idempotency_key, "campaign_id": asked.campaign_id},
                 )
-        except IntegrityError:
+        except BaseException as error:
+            self._made(row.id)
+            if not isinstance(error, IntegrityError):
+                raise
             # a concurrent twin with our key queued it first
             existing = self._recorded(asked, actor) or self._pending(asked)
             if existing is None:
@@ -282,9 +299,24 @@ class SettlementService:
 
     def _finish(self, request_id: str) -> None:
         """Make a queued settlement (in the executor); a failure is kept with its HTTP status."""
-        row = self.settlements.request(request_id)
+        try:
+            row = self.settlements.request(request_id)
+        except BaseException:
+            self._made(request_id)
+            raise
         if row is None or row.status != RunStatus.QUEUED:
-            return
+            return  # made already, or by the call that took it first
+        try:
+            self._make(row)
+        finally:
+            self._made(request_id)
+
+    def _made(self, request_id: str) -> None:
+        with self._making_lock:
+            self._making.discard(request_id)
+
+    def _make(self, row: SettlementRequest) -> None:
+        request_id = row.id
         self.settlements.update_request(request_id, status=RunStatus.RUNNING)
         asked = _Request(
             campaign_id=row.campaign_id,
@@ -300,6 +332,9 @@ class SettlementService:
             self._settle_now(request_id, campaign, asked, Principal(key_id=row.actor, name="", role=row.role))
         except ServiceError as error:
             self._fail(request_id, error.detail, error.status_code)
+            return
+        except DBAPIError:
+            self._fail(request_id, "database unavailable; nothing was recorded", 503)
             return
         except Exception as error:  # kept on the request: the client polls for it
             self._fail(request_id, f"{type(error).__name__}: {error}"[:2000], 500)
@@ -318,7 +353,9 @@ class SettlementService:
             return None
         if row.request_hash != asked.request_hash:
             raise Conflict(f"Idempotency-Key was already used with a different body (settlement {row.id})")
-        if row.status == RunStatus.FAILED:
+        if row.status == RunStatus.FAILED or self._is_orphaned(row):
+            with self._making_lock:
+                self._making.add(row.id)
             self.settlements.update_request(row.id, status=RunStatus.QUEUED, error="", error_status=0)
             self.executor.submit(self._finish, row.id)
             row = self.settlements.request(row.id) or row
@@ -371,7 +408,12 @@ class SettlementService:
         except Exception:
             # fail safe: without a verdict nothing is paid; everything waits for a human
             try:
-                events = self.store.read(start=start, end=end, campaign_id=campaign_id)
+                events = self.detection.stored_events(
+                    start=start,
+                    end=end,
+                    campaign_id=campaign_id,
+                    through_batch=self.detection.published_batch(),
+                )
             except OSError:
                 raise Unavailable("event store unavailable; nothing was recorded") from None
             events, left_out = _unsettled(events, settled)
@@ -561,6 +603,8 @@ class SettlementService:
                     "n_events_already_settled": out.n_events_already_settled,
                 },
             )
+            session.flush()
+            faults.point("settlement_before_commit")
 
 
 def decided_in_scoring(
@@ -667,6 +711,12 @@ def _ledger_rows(out: SettlementOut, covered: pd.DataFrame) -> list[tuple[str, s
         (str(event_id), out.settlement_id, out.campaign_id, moment)
         for event_id, moment in zip(covered["event_id"].tolist(), moments, strict=True)
     ]
+
+
+_ORPHANED = (
+    "interrupted: the settlement stopped before it was made (restart or database outage); "
+    "post it again with the same key"
+)
 
 
 def _request_answer(row: SettlementRequest, *, is_replay: bool) -> StoredAnswer:

@@ -1,20 +1,56 @@
-"""The event store: clean events as Parquet files partitioned by campaign and day."""
+"""The event store: clean events as Parquet files partitioned by campaign and day.
+
+Ingest is atomic with the database: a batch's files are first *staged* under
+``.staging/KEY/`` with a journal of their manifest entries, the database transaction
+commits, then the files are *published* (renamed into their partitions and listed in
+their manifests). ``reconcile_staged`` finishes what a crash left between those steps:
+staged batches the database holds are published, the others discarded. ``reconcile``
+(at start-up) also quarantines published files whose batch the database does not hold,
+and lists files of accepted batches that earlier versions wrote without a manifest.
+Reads take listed files only and check each (``serving.manifest``).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shutil
+import threading
 import uuid
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.schema import TS_DTYPE
+from serving import faults
+from serving.manifest import (
+    MANIFEST,
+    ChecksumCache,
+    PartFile,
+    StoreFault,
+    describe,
+    load_catalog,
+    load_manifest,
+    part_batch,
+    save_catalog,
+    save_manifest,
+    write_atomically,
+)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _LEGACY_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.:-]{1,128}$")
+STAGING = ".staging"
+QUARANTINE = ".quarantine"
+JOURNAL = "journal.json"
+
+# which of these batch ids the database holds (committed ingest batches)
+Committed = Callable[[Iterable[int]], set[int]]
 
 
 def partition_name(campaign_id: str) -> str:
@@ -27,14 +63,28 @@ def partition_name(campaign_id: str) -> str:
     return f"campaign={_UNSAFE.sub('_', campaign_id)[:40]}-{digest}"
 
 
+@dataclass
+class Reconciled:
+    """What a reconciliation did: staged batches published or discarded, files quarantined or listed."""
+
+    published: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+
+
 class EventStore:
-    """Append-only partitioned Parquet: ``root/campaign=SLUG-HASH/day=YYYY-MM-DD/part-*.parquet``.
+    """Partitioned Parquet: ``root/campaign=SLUG-HASH/day=YYYY-MM-DD/part-BATCH-*.parquet``.
 
     Folders named ``campaign_id=C`` by earlier versions are still read, for ids that are plain names.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._checksums = ChecksumCache()
+        # held while what is published changes (publish, reconcile) and by ingest from its commit to
+        # its publish: whoever holds it sees every committed batch published
+        self.writing = threading.RLock()
 
     def is_reachable(self) -> bool:
         """Whether the store's folder exists and can be written."""
@@ -47,31 +97,142 @@ class EventStore:
             return False
         return True
 
-    def append(self, events: pd.DataFrame, *, batch_id: str) -> list[Path]:
-        """Write clean events into their partitions; returns the files written."""
-        written: list[Path] = []
+    def stage(self, events: pd.DataFrame, *, batch_id: int) -> str:
+        """Write a batch's events as staged files (not read by anyone); returns the staging key."""
+        key = f"{batch_id:08d}-{uuid.uuid4().hex[:6]}"
+        folder = self.root / STAGING / key
+        journal: dict[str, dict[str, object]] = {}
         days = events["ts"].dt.strftime("%Y-%m-%d")
         for (campaign_id, day), part in events.groupby([events["campaign_id"].astype("str"), days]):
-            folder = self.root / partition_name(str(campaign_id)) / f"day={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"part-{batch_id}-{uuid.uuid4().hex[:8]}.parquet"
-            tmp = path.with_suffix(".tmp")
-            part.to_parquet(tmp, index=False)
-            tmp.replace(path)
-            written.append(path)
-        return written
+            relative = (
+                f"{partition_name(str(campaign_id))}/day={day}/part-{key}-{uuid.uuid4().hex[:8]}.parquet"
+            )
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part.to_parquet(path, index=False)
+            journal[relative] = asdict(describe(path, batch=batch_id))
+        write_atomically(folder / JOURNAL, json.dumps(journal))
+        return key
 
-    def read(self, *, start: datetime, end: datetime, campaign_id: str | None = None) -> pd.DataFrame:
+    def publish(self, key: str) -> list[Path]:
+        """Move a staged batch into its partitions and list it in their manifests (idempotent)."""
+        folder = self.root / STAGING / key
+        journal = json.loads((folder / JOURNAL).read_text(encoding="utf-8"))
+        published: list[Path] = []
+        with self.writing:
+            by_partition: dict[str, dict[str, PartFile]] = {}
+            for relative, entry in journal.items():
+                target = self.root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (folder / relative).exists():
+                    (folder / relative).replace(target)
+                    faults.point("ingest_mid_publish")
+                published.append(target)
+                by_partition.setdefault(str(Path(relative).parent), {})[target.name] = PartFile(**entry)
+            for partition, entries in by_partition.items():
+                listed = load_manifest(self.root / partition) or {}
+                save_manifest(self.root / partition, {**listed, **entries})
+            catalog = load_catalog(self.root)
+            if not set(by_partition) <= catalog:
+                save_catalog(self.root, catalog | set(by_partition))
+            shutil.rmtree(folder)
+        return published
+
+    def discard(self, key: str) -> None:
+        """Remove a staged batch the database never accepted."""
+        shutil.rmtree(self.root / STAGING / key, ignore_errors=True)
+
+    def append(self, events: pd.DataFrame, *, batch_id: int) -> list[Path]:
+        """Stage and publish at once (for tools and tests without a database); returns the files."""
+        return self.publish(self.stage(events, batch_id=batch_id))
+
+    def reconcile_staged(self, committed: Committed) -> Reconciled:
+        """Publish the staged batches the database holds and discard the others."""
+        done = Reconciled()
+        staging = self.root / STAGING
+        keys = sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
+        heads = {int(key.split("-")[0]) for key in keys if key.split("-")[0].isdigit()}
+        accepted = committed(heads) if heads else set()
+        with self.writing:
+            for key in keys:
+                head = key.split("-")[0]
+                if head.isdigit() and int(head) in accepted and (staging / key / JOURNAL).exists():
+                    self.publish(key)
+                    done.published.append(key)
+                else:
+                    self.discard(key)
+                    done.discarded.append(key)
+        return done
+
+    def reconcile(self, committed: Committed) -> Reconciled:
+        """``reconcile_staged``, then every partition against the database (at start-up)."""
+        with self.writing:
+            done = self.reconcile_staged(committed)
+            folders = [d for d in self._partition_folders() if d.is_dir()]
+            accepted = committed(
+                {
+                    b
+                    for d in folders
+                    for p in d.glob("part-*.parquet")
+                    if (b := part_batch(p.name)) is not None
+                }
+                | {e.batch for d in folders for e in (load_manifest(d) or {}).values()}
+            )
+            catalog = load_catalog(self.root)
+            listed = {
+                folder.relative_to(self.root).as_posix()
+                for folder in folders
+                if self._reconcile_partition(folder, accepted, done)
+            }
+            if not listed <= catalog:
+                save_catalog(self.root, catalog | listed)
+        return done
+
+    def _reconcile_partition(self, folder: Path, accepted: set[int], done: Reconciled) -> bool:
+        """Quarantine the partition's files of batches not accepted; list unlisted accepted ones."""
+        listed = load_manifest(folder) or {}
+        kept = {name: entry for name, entry in listed.items() if entry.batch in accepted}
+        for leftover in folder.glob("*.tmp"):
+            leftover.unlink(missing_ok=True)
+        for path in sorted(folder.glob("part-*.parquet")):
+            relative = path.relative_to(self.root).as_posix()
+            batch = part_batch(path.name)
+            if path.name in kept:
+                continue
+            if batch is not None and batch in accepted and path.name not in listed:
+                try:
+                    kept[path.name] = describe(path, batch=batch)
+                    done.adopted.append(relative)
+                    continue
+                except StoreFault:
+                    pass
+            target = self.root / QUARANTINE / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)
+            done.quarantined.append(relative)
+        if kept != listed or (kept and not (folder / MANIFEST).exists()):
+            save_manifest(folder, kept)
+        return bool(kept)
+
+    def read(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        campaign_id: str | None = None,
+        through_batch: int | None = None,
+    ) -> pd.DataFrame:
         """Events with ``start <= ts < end`` (of one campaign, or all), as their batch reported them.
 
+        Only published files are read (of batches up to ``through_batch``, if given), each
+        checked against its manifest: StoreFault when one is missing, corrupt or unreadable.
         An event_id's rows come from the first part file that holds it: rows repeated
         within one part are the platform's replays (kept, so claimed counts them);
-        the same event_id in a later part (a part written twice after a failed
-        commit) is not counted again.
+        the same event_id in a later part is not counted again.
         """
         frames = [
-            pq.read_table(path).to_pandas().assign(_part=i)
-            for i, path in enumerate(self._files(start, end, campaign_id))
+            self._read_part(path, entry).assign(_part=i)
+            for i, (path, entry) in enumerate(self._files(start, end, campaign_id, through_batch))
         ]
         frames = [f for f in frames if len(f)]
         if not frames:
@@ -84,28 +245,67 @@ class EventStore:
         events = events.loc[(events["_part"] == first_part).to_numpy()].drop(columns="_part")
         return events.sort_values(["ts", "event_id"], kind="stable", ignore_index=True)
 
-    def _files(self, start: datetime, end: datetime, campaign_id: str | None) -> list[Path]:
-        if not self.root.exists():
-            return []
-        wanted = {d.isoformat() for d in _days(start.date(), end.date())}
-        folders = (
-            self._campaign_folders(campaign_id)
-            if campaign_id is not None
-            else sorted([*self.root.glob("campaign=*"), *self.root.glob("campaign_id=*")])
-        )
-        files: list[Path] = []
-        for folder in folders:
-            for day_dir in sorted(folder.glob("day=*")):
-                if day_dir.name.removeprefix("day=") in wanted:
-                    files.extend(sorted(day_dir.glob("part-*.parquet")))
+    def verify(self) -> list[str]:
+        """What is wrong with the published store (empty when every listed file is whole)."""
+        try:
+            partitions = sorted(load_catalog(self.root))
+        except StoreFault as fault:
+            return [fault.what]
+        problems: list[str] = []
+        for partition in partitions:
+            try:
+                self._listed(partition, through_batch=None)
+            except StoreFault as fault:
+                problems.append(fault.what)
+        return problems
+
+    def _read_part(self, path: Path, entry: PartFile) -> pd.DataFrame:
+        name = path.relative_to(self.root).as_posix()
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as error:
+            raise StoreFault(f"{name}: cannot be read ({type(error).__name__})") from None
+        if table.num_rows != entry.rows:
+            raise StoreFault(f"{name}: {table.num_rows} rows where its manifest says {entry.rows}")
+        return table.to_pandas()
+
+    def _files(
+        self, start: datetime, end: datetime, campaign_id: str | None, through_batch: int | None
+    ) -> list[tuple[Path, PartFile]]:
+        first, last = start.date(), end.date()
+        folders = None if campaign_id is None else set(self._campaign_folder_names(campaign_id))
+        files: list[tuple[Path, PartFile]] = []
+        for partition in sorted(load_catalog(self.root)):
+            campaign, _, day = partition.partition("/")
+            if (folders is None or campaign in folders) and first <= _day(day) <= last:
+                files.extend(self._listed(partition, through_batch=through_batch))
         return files
 
-    def _campaign_folders(self, campaign_id: str) -> list[Path]:
-        folders = [self.root / partition_name(campaign_id)]
+    def _listed(self, partition: str, *, through_batch: int | None) -> list[tuple[Path, PartFile]]:
+        """The partition's listed files (of batches up to ``through_batch``), each checked."""
+        folder = self.root / partition
+        listed = load_manifest(folder)
+        if listed is None:
+            raise StoreFault(f"partition {partition} is missing (no manifest)")
+        files = []
+        for name, entry in sorted(listed.items()):
+            if through_batch is None or entry.batch <= through_batch:
+                self._checksums.check(folder / name, entry, name=f"{partition}/{name}")
+                files.append((folder / name, entry))
+        return files
+
+    def _partition_folders(self) -> list[Path]:
+        if not self.root.exists():
+            return []
+        campaigns = sorted([*self.root.glob("campaign=*"), *self.root.glob("campaign_id=*")])
+        return [day for folder in campaigns for day in sorted(folder.glob("day=*"))]
+
+    def _campaign_folder_names(self, campaign_id: str) -> list[str]:
+        names = [partition_name(campaign_id)]
         if _LEGACY_NAME.match(campaign_id):
-            folders.append(self.root / f"campaign_id={campaign_id}")
-        return folders
+            names.append(f"campaign_id={campaign_id}")
+        return names
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+def _day(folder: str) -> date:
+    return date.fromisoformat(folder.removeprefix("day="))

@@ -50,6 +50,15 @@ def running_server(env: dict[str, str], *, ready_within_s: float = 120.0) -> Ite
 
     Waits for /readyz; a server that exits or never gets ready fails with its own stderr.
     """
+    with server_process(env, ready_within_s=ready_within_s) as (base, _process):
+        yield base
+
+
+@contextmanager
+def server_process(
+    env: dict[str, str], *, ready_within_s: float = 120.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``running_server``, yielding the process too (to see it die at a fault point)."""
     port = free_port()
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
@@ -63,15 +72,17 @@ def running_server(env: dict[str, str], *, ready_within_s: float = 120.0) -> Ite
             deadline = time.monotonic() + ready_within_s
             while process.poll() is None and time.monotonic() < deadline:
                 try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
                         break
                 except httpx.TransportError:
-                    time.sleep(0.2)
+                    pass
+                time.sleep(0.1)
             else:
                 stderr.seek(0)
                 log = stderr.read().decode(errors="replace")[-4000:]
                 raise AssertionError(f"cpeguard serve did not become ready on {base}:\n{log}")
-            yield base
+            yield base, process
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             process.wait(timeout=30)

@@ -23,17 +23,31 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "a dependency is down: the same checks, the failing ones unavailable"}},
+    responses={
+        503: {
+            "description": "a dependency is down: the same checks, the failing ones unavailable, and "
+            "`problems` naming what is wrong (a missing or corrupt store file, no model)"
+        }
+    },
 )
 def readyz(database: DatabaseDep, store: StoreDep, detection: DetectionDep) -> JSONResponse:
-    """Database and event store are reachable, and a scorer is active to decide with."""
-    checks = {
-        "database": database.ping(),
-        "event_store": store.is_reachable(),
-        "model": detection.active is not None,
+    """Database answers, the event store is writable and every published file matches its manifest
+    (rows, size, checksum), and a scorer is active to decide with."""
+    problems: list[str] = []
+    if not database.ping():
+        problems.append("database: not answering")
+    if not store.is_reachable():
+        problems.append("event_store: folder cannot be written")
+    problems.extend(f"event_store: {what}" for what in store.verify())
+    if detection.active is None:
+        problems.append("model: no scorer is active yet")
+    failing = {problem.split(":", 1)[0] for problem in problems}
+    body: dict[str, object] = {
+        name: "unavailable" if name in failing else "ok" for name in ("database", "event_store", "model")
     }
-    body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
-    return JSONResponse(body, status_code=200 if all(checks.values()) else 503)
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=503 if problems else 200)
 
 
 _metrics_bearer = HTTPBearer(

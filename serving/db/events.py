@@ -38,13 +38,32 @@ class EventRepository(Repository):
         session.flush()
         return batch.id
 
-    def count_events(self, *, start: datetime, end: datetime, campaign_id: str | None = None) -> int:
-        """How many distinct events lie in ``[start, end)``."""
+    def committed_batches(self, batch_ids: Iterable[int]) -> set[int]:
+        """Which of these ingest batches the database holds."""
+        wanted = sorted(set(batch_ids))
+        found: set[int] = set()
+        with self.session() as session:
+            for i in range(0, len(wanted), CHUNK):
+                chunk = wanted[i : i + CHUNK]
+                found.update(session.scalars(select(IngestBatch.id).where(IngestBatch.id.in_(chunk))))
+        return found
+
+    def count_events(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        campaign_id: str | None = None,
+        through_batch: int | None = None,
+    ) -> int:
+        """How many distinct events lie in ``[start, end)`` (of batches up to ``through_batch``)."""
         with self.session() as session:
             query = select(func.count()).select_from(StoredEvent)
             query = query.where(StoredEvent.ts >= start, StoredEvent.ts < end)
             if campaign_id is not None:
                 query = query.where(StoredEvent.campaign_id == campaign_id)
+            if through_batch is not None:
+                query = query.where(StoredEvent.batch_id <= through_batch)
             return int(session.scalar(query) or 0)
 
     def has_events(self, *, start: datetime, end: datetime, campaign_id: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +29,12 @@ class RunRepository(Repository):
                 for key, value in values.items():
                     setattr(run, key, value)
 
-    def fail_unfinished_runs(self, *, error: str) -> list[str]:
-        """Mark every queued or running detection run failed; returns their ids."""
+    def fail_unfinished_runs(self, *, error: str, keep: Collection[str] = ()) -> list[str]:
+        """Mark every queued or running detection run failed but those in ``keep``; returns their ids."""
         with self.session() as session:
             query = select(DetectionRun).where(DetectionRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
+            if keep:
+                query = query.where(DetectionRun.id.not_in(list(keep)))
             runs = session.scalars(query.with_for_update()).all()
             for run in runs:
                 run.status = RunStatus.FAILED
