@@ -392,7 +392,7 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        history = self._history(start=start, end=end, platforms=events["platform"])
+        history = self._history(run, platforms=events["platform"])
         window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress, history=history)
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
@@ -407,12 +407,17 @@ class DetectionService:
             summary["n_history_events"] = int(history["event_id"].nunique())
         return scored, summary, events_hash(raw)
 
-    def _history(self, *, start: datetime, end: datetime, platforms: pd.Series) -> pd.DataFrame | None:
-        """Clean events of the context around the period on the window's platforms (None: none).
+    def _history(self, run: DetectionRun, *, platforms: pd.Series) -> pd.DataFrame | None:
+        """Clean events of the context around the run's period on the window's platforms (None: none).
 
-        Context only (``context_ranges``): never decided or paid by this run.
+        Context only (``context_ranges``): never decided or paid by this run. Read as the
+        period is, through the run's last batch and checked against the database.
         """
-        parts = [self.store.read(start=a, end=b) for a, b in self.context_ranges(start, end)]
+        start, end = as_utc(run.period_start), as_utc(run.period_end)
+        parts = [
+            self.stored_events(start=a, end=b, through_batch=run.last_batch_id)
+            for a, b in self.context_ranges(start, end)
+        ]
         parts = [part for part in parts if not part.empty]
         if not parts:
             return None
