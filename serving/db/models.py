@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -236,9 +237,11 @@ class AuditEntry(Base):
 
 
 class ReviewCase(Base):
-    """A held post or a flagged account of a settlement awaiting a reviewer (status, assignee, lock mutable).
+    """A held post, flagged account, creator or seller group of a settlement awaiting a reviewer.
 
-    An account case's ``post_id`` is ``account:<account id>`` (unique beside the settlement's posts).
+    Status, assignee and lock are mutable. An account case's ``post_id`` is ``account:<account id>``,
+    a creator case's ``creator:<creator id>``, a group case's ``group:<group key>`` (unique beside the
+    settlement's posts).
     """
 
     __tablename__ = "review_cases"
@@ -261,9 +264,12 @@ class ReviewCase(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # when decided; while status is ``deciding``, since when (a stuck decision is found by it)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # a case policy would decide, queued anyway as a label-quality sample
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (
         UniqueConstraint("settlement_id", "post_id", name="uq_review_case_post"),
         Index("ix_review_cases_status", "status"),
+        Index("ix_review_cases_status_held", "status", "held_amount"),
         Index("uq_review_cases_account", "settlement_id", "account_id", unique=True),
     )
 
