@@ -24,12 +24,14 @@ def timeline_svg(bins: pd.DataFrame, *, title: str) -> str:
             '<text x="10" y="30">no engagements recorded for this post</text></svg>'
         )
     n = len(bins)
-    top = max(float(bins["engagements"].max()), float(bins["baseline"].max()), 1.0)
+    # the post's own scale: the baseline is clipped at the post's peak (its shape is what matters)
+    top = max(float(bins["engagements"].max()), 1.0)
     plot_w, plot_h = _W - 2 * _PAD, _H - 2 * _PAD
     bar_w = plot_w / n
+    bin_h = int(bins["start_h"].iloc[1] - bins["start_h"].iloc[0]) if n > 1 else 1
 
     def y(value: float) -> float:
-        return _PAD + plot_h - plot_h * value / top
+        return _PAD + plot_h - plot_h * min(value, top) / top
 
     parts = [
         f'<svg id="timeline-chart" role="img" aria-label="{label}" viewBox="0 0 {_W} {_H}" '
@@ -66,10 +68,29 @@ def timeline_svg(bins: pd.DataFrame, *, title: str) -> str:
         f'<text class="tick" x="{_PAD}" y="{_H - _PAD + 16}">0 h</text>',
         f'<text class="tick" x="{_W - _PAD}" y="{_H - _PAD + 16}" text-anchor="end">{last_h} h</text>',
         f'<text class="tick" x="{_W / 2:.0f}" y="{_H - 6}" text-anchor="middle">'
-        "hours since the post's first engagement</text>",
+        f"hours since the post's first engagement; one bar = {bin_h} h</text>",
+        *_legend(),
         "</svg>",
     ]
     return "".join(parts)
+
+
+def _legend() -> list[str]:
+    """The timeline's legend, across its top."""
+    items = (
+        ("rect", "bar-organic", "engagements"),
+        ("rect", "bar-flagged", "invalid"),
+        ("line", "baseline", "baseline"),
+    )
+    out = ['<g class="legend">']
+    for i, (shape, css, text) in enumerate(items):
+        x = _PAD + i * 140
+        if shape == "rect":
+            out.append(f'<rect class="{css}" x="{x}" y="8" width="12" height="12"/>')
+        else:
+            out.append(f'<line class="{css}" x1="{x}" y1="14" x2="{x + 12}" y2="14"/>')
+        out.append(f'<text class="tick" x="{x + 16}" y="18">{text}</text>')
+    return [*out, "</g>"]
 
 
 def graph_svg(graph: Graph, *, title: str) -> str:

@@ -9,6 +9,7 @@ A decider that dies between the adjustment and the decision row leaves its case 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from decimal import Decimal
 
@@ -133,10 +134,8 @@ class DecisionService(SubjectRecorder):
         return outcomes
 
     def _give_back(self, case_id: str, *, user: Principal) -> None:
-        try:
+        with contextlib.suppress(ServiceError):  # decided or no longer ours: nothing to give back
             self.cases.release(case_id, user=user)
-        except ServiceError:
-            pass  # decided or no longer ours: nothing to give back
 
     def decide_overdue(self, *, now: datetime) -> list[DecisionResult]:
         """Give every open case past its settlement cutoff the default: pay the clean share, keep the rest.

@@ -20,6 +20,7 @@ from serving.errors import Conflict, Invalid, ServiceError
 from serving.review.account_view import account_evidence
 from serving.review.cases import KINDS, QueueFilter, checked_note
 from serving.review.outcomes import ACTIONS
+from serving.review.pack import case_pack, pack_csv, pack_pdf
 from serving.review.rows import CaseRow
 from serving.review.service import ReviewServices, get_review
 from serving.review.sessions import (
@@ -386,6 +387,23 @@ def _case(
     evidence = case_evidence(case, decisions=review.decisions, store=review.store)
     extra = {"evidence": evidence, "actions": ACTIONS}
     return _page(request, "case.html", {**context, **extra}, status_code=status_code)
+
+
+@router.get("/cases/{case_id}/pack.{fmt}")
+def evidence_pack(request: Request, case_id: str, fmt: str, review: ReviewDep) -> Response:
+    """The case's evidence pack to send a disputing creator: ``pdf`` or ``csv`` (other persons hashed)."""
+    user = _user(request, review)
+    if user is None:
+        return _to_sign_in(request)
+    if fmt not in ("pdf", "csv"):
+        return _refuse(request, user, f"no evidence pack as {fmt!r}: pdf or csv", 404)
+    try:
+        pack = case_pack(review.cases.get(case_id, now=utcnow()), decisions=review.decisions)
+    except ServiceError as error:
+        return _refuse(request, user, error.detail, error.status_code)
+    body, media = (pack_pdf(pack), "application/pdf") if fmt == "pdf" else (pack_csv(pack), "text/csv")
+    name = f"evidence-{case_id}.{fmt}"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.post("/cases/{case_id}/claim")

@@ -59,7 +59,9 @@ def test_timeline_scales_the_clean_posts_shape_to_the_post() -> None:
     # p3 (the only clean post) has half its engagements in hour 0 and half in hour 1
     assert bins["baseline"].tolist() == [2.5, 2.5, 0.0, 0.0]
     svg = timeline_svg(bins, title='post "p1" <timeline>')
-    assert svg.count('class="bar-organic"') == 4 and svg.count('class="bar-flagged"') == 1
+    # one bar per bin plus the legend's swatch; the post's own scale: its peak (2), not the baseline's
+    assert svg.count('class="bar-organic"') == 4 + 1 and svg.count('class="bar-flagged"') == 1 + 1
+    assert "one bar = 1 h" in svg and ">baseline</text>" in svg and 'text-anchor="end">2</text>' in svg
     assert "&lt;timeline&gt;" in svg and "<timeline>" not in svg
 
 

@@ -197,3 +197,38 @@ def test_exceptions_are_refused_outside_a_group_confirm(settled: Settled) -> Non
     assert answer.status_code == 422
     assert "except" in answer.text
     assert console.cases.get(case.case_id, now=datetime.now(UTC)).status == CaseStatus.OPEN
+
+
+def test_the_evidence_pack_says_what_was_kept_and_hides_other_persons(settled: Settled) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from serving.review.pack import hashed
+
+    console = _console(settled)
+    client = settled.api.client
+    sign_in(client, bearer_secret(settled.api.reviewer))
+    farm = next(
+        g
+        for g in _cases(console, CaseKind.GROUP)
+        if set(FARM_ACCOUNTS) <= set(console.decisions.group_of(g).members)
+    )
+    creator = max(_cases(console, CaseKind.CREATOR), key=lambda c: c.held)
+    settlement = next(s for s in settled.settlements.values() if s["settlement_id"] == creator.settlement_id)
+    withheld = sum(
+        Decimal(p["withheld_amount"]) for p in settlement["posts"] if p["creator_id"] == creator.creator_id
+    )
+    pdf = client.get(f"/review/cases/{creator.case_id}/pack.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert creator.settlement_id in text and f"Withheld {withheld}" in text
+    csv = client.get(f"/review/cases/{farm.case_id}/pack.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0] == "event_id,ts,post_id,account,action,risk,invalid,reason"
+    farm_pdf = client.get(f"/review/cases/{farm.case_id}/pack.pdf").content
+    farm_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(farm_pdf)).pages)
+    for account in FARM_ACCOUNTS:  # other persons appear hashed only
+        assert account not in csv.text and account not in farm_text
+        assert hashed(farm.settlement_id, account) in csv.text
+    assert client.get(f"/review/cases/{farm.case_id}/pack.docx").status_code == 404
