@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from serving.db.models import (
     ReviewCase,
     ReviewDecision,
     ReviewLabel,
+    ReviewReopen,
     Settlement,
     SettlementPost,
     SettlementSignoff,
@@ -68,7 +70,22 @@ SORTS: dict[str, Any] = {
     "assignee": ReviewCase.assignee_name,
     "status": ReviewCase.status,
 }
-URGENT = timedelta(hours=24)  # a case whose cutoff is this close comes first
+URGENT = timedelta(hours=24)
+# what a reopened case's open copy keeps of it
+_COPIED = (
+    "settlement_id",
+    "post_id",
+    "kind",
+    "account_id",
+    "campaign_id",
+    "platform",
+    "creator_id",
+    "held_amount",
+    "reasons",
+    "needs_signoff",
+    "cutoff_at",
+    "is_sample",
+)  # a case whose cutoff is this close comes first
 
 
 class CaseRepository(Repository):
@@ -338,6 +355,50 @@ class CaseRepository(Repository):
             )
             return list(session.scalars(query))
 
+    def reopen_decided(
+        self,
+        session: Session,
+        case: ReviewCase,
+        decision: ReviewDecision,
+        *,
+        actor: str,
+        note: str,
+        now: datetime,
+    ) -> ReviewCase:
+        """Reopen a decided case in the caller's transaction: the decided one is renamed aside, an open
+        copy takes its place, and the reopen (superseding the decision's labels) is appended."""
+        n = session.scalar(
+            select(func.count()).select_from(ReviewReopen).where(ReviewReopen.case_id == case.id)
+        )
+        fresh = ReviewCase(
+            id=f"case_{uuid.uuid4().hex[:20]}",
+            **{c: getattr(case, c) for c in _COPIED},
+            status=CaseStatus.OPEN,
+            created_at=now,
+        )
+        case.post_id = f"reopened:{int(n or 0) + 1}:{case.id}:{case.post_id}"[:200]
+        case.account_id = None
+        session.flush()
+        session.add(fresh)
+        session.flush()
+        session.add(
+            ReviewReopen(
+                id=f"reo_{uuid.uuid4().hex}",
+                decision_id=decision.id,
+                case_id=case.id,
+                new_case_id=fresh.id,
+                actor=actor,
+                note=note,
+                created_at=now,
+            )
+        )
+        return fresh
+
+    def reopened_as(self, case_id: str) -> str | None:
+        """The open case that replaced a reopened one (None if it was not reopened)."""
+        with self.session() as session:
+            return session.scalar(select(ReviewReopen.new_case_id).where(ReviewReopen.case_id == case_id))
+
     def decision_of(self, case_id: str) -> ReviewDecision | None:
         """The decision recorded on a case (None while open)."""
         with self.session() as session:
@@ -371,6 +432,10 @@ class CaseRepository(Repository):
             ReviewLabel.settlement_id,
             ReviewLabel.source,
         ).order_by(ReviewLabel.decided_at, ReviewLabel.id)
+        superseded = select(ReviewReopen.decision_id).where(
+            ReviewReopen.decision_id == ReviewLabel.decision_id
+        )
+        query = query.where(~superseded.exists())
         if start is not None:
             query = query.where(ReviewLabel.decided_at >= as_utc(start))
         if end is not None:

@@ -306,6 +306,23 @@ class ReviewLabel(Base):
     source: Mapped[str] = mapped_column(String(32))
 
 
+class ReviewReopen(Base):
+    """An admin's reopening of a decided case: its decision's labels are superseded; append-only.
+
+    The decided case keeps its decision (renamed ``reopened:<n>:<post id>``); ``new_case_id`` is the
+    open case that replaces it under the original ``post_id``.
+    """
+
+    __tablename__ = "review_reopens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("review_decisions.id"), unique=True)
+    case_id: Mapped[str] = mapped_column(String(40))
+    new_case_id: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ReviewSession(Base):
     """A signed-in review console session: only the token's SHA-256 is stored."""
 

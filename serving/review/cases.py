@@ -216,6 +216,42 @@ class CaseService(CaseOpener):
             )
         return self.get(case_id, now=now)
 
+    def reopen_decision(self, case_id: str, *, user: Principal, note: str, now: datetime) -> str:
+        """An admin reopens a decided case (a note is required; audited): its labels are superseded,
+        money it moved stays moved, and an open copy of the case takes its place; the copy's id."""
+        if user.role != Role.ADMIN:
+            raise Forbidden("only an admin can reopen a decision")
+        note = checked_note(note)
+        decision = self.stored_cases.decision_of(case_id)
+        already = self.stored_cases.reopened_as(case_id)
+        if already is not None:
+            raise Conflict(f"case {case_id} was already reopened as {already}")
+        with self.stored_cases.session() as session:
+            case = self.stored_cases.case_for_update(session, case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id!r}")
+            if case.status != CaseStatus.DECIDED or decision is None:
+                raise Conflict(f"case {case_id} is {case.status}, not decided: nothing to reopen")
+            fresh = self.stored_cases.reopen_decided(
+                session, case, decision, actor=user.key_id, note=note, now=now
+            )
+            self.audit_trail.record(
+                session,
+                actor=user.key_id,
+                role=user.role,
+                action="review.reopen_decision",
+                target=case.settlement_id,
+                detail={
+                    "case_id": case_id,
+                    "new_case_id": fresh.id,
+                    "decision_id": decision.id,
+                    "superseded_action": str(decision.action),
+                    "released_stays": str(decision.released),
+                    "note": note,
+                },
+            )
+            return fresh.id
+
     def overdue(self, *, now: datetime) -> list[str]:
         """Ids of open cases whose settlement cutoff has passed."""
         return self.stored_cases.overdue(now=now)

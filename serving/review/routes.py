@@ -374,6 +374,7 @@ def _case(
         "refused": refused.detail if refused else "",
         "form": form or {},
         "decider": review.decisions.decider_name(case.case_id),
+        "reopened_as": review.cases.stored_cases.reopened_as(case.case_id),
     }
     status_code = refused.status_code if refused else 200
     if case.kind == CaseKind.ACCOUNT:
@@ -521,6 +522,25 @@ def take_over(
         lambda: review.cases.take_over(case_id, user=user.principal, note=note, now=utcnow()),
         then=f"/review/cases/{quote(case_id, safe='')}",
     )
+
+
+@router.post("/cases/{case_id}/reopen")
+def reopen_decision(
+    request: Request,
+    case_id: str,
+    review: ReviewDep,
+    note: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """An admin reopens a decided case (a note is required; audited; its labels superseded)."""
+    user = _form_user(request, review, csrf_token)
+    if not isinstance(user, ReviewUser):
+        return user
+    try:
+        fresh = review.cases.reopen_decision(case_id, user=user.principal, note=note, now=utcnow())
+    except ServiceError as error:
+        return _case(request, review, user, case_id, refused=error, form={"reopen_note": note})
+    return RedirectResponse(f"/review/cases/{quote(fresh, safe='')}", status_code=303)
 
 
 @router.post("/settlements/{settlement_id}/signoff")

@@ -132,3 +132,53 @@ def test_unknown_review_addresses_answer_html(settled: Settled) -> None:
         assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
         assert 'id="error-message"' in answer.text
     assert csrf_of(client.get("/review/queue").text)
+
+
+def test_an_admin_reopens_a_decision_and_its_labels_are_superseded(settled: Settled) -> None:
+    from serving.labels import load_labels
+
+    api = settled.api
+    reviewer, admin = api.client, TestClient(api.client.app, raise_server_exceptions=False)
+    csrf = sign_in(reviewer, bearer_secret(api.reviewer))
+    csrf_admin = sign_in(admin, bearer_secret(api.admin))
+    case_id = case_ids(reviewer.get("/review/queue?kind=post").text)[0]
+    reviewer.post(
+        f"/review/cases/{case_id}/decide", data={"action": "confirm_fraud", "note": "x", "csrf_token": csrf}
+    )
+    console = build_review(api.client.app.state.services)  # type: ignore[attr-defined]
+    labels = load_labels(console.cases.stored_cases)
+    assert len(labels) > 0
+    assert 'id="reopen-form"' not in reviewer.get(f"/review/cases/{case_id}").text
+    refused = reviewer.post(f"/review/cases/{case_id}/reopen", data={"note": "no", "csrf_token": csrf})
+    assert refused.status_code == 403 and "only an admin" in refused.text
+    page = admin.get(f"/review/cases/{case_id}").text
+    assert 'id="reopen-form"' in page
+    no_note = admin.post(f"/review/cases/{case_id}/reopen", data={"note": " ", "csrf_token": csrf_admin})
+    assert no_note.status_code == 422
+    done = admin.post(
+        f"/review/cases/{case_id}/reopen",
+        data={"note": "the creator sent new proof", "csrf_token": csrf_admin},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    fresh = done.headers["location"].rsplit("/", 1)[-1]
+    now = datetime.now(UTC)
+    old, new = console.cases.get(case_id, now=now), console.cases.get(fresh, now=now)
+    assert old.status == "decided" and new.status == "open" and new.held == old.held
+    assert new.post_id == old.post_id.rsplit(":", 1)[-1] and new.settlement_id == old.settlement_id
+    assert load_labels(console.cases.stored_cases).empty  # the only decision's labels are superseded
+    assert 'id="reopened"' in admin.get(f"/review/cases/{case_id}").text
+    again = admin.post(f"/review/cases/{case_id}/reopen", data={"note": "again", "csrf_token": csrf_admin})
+    assert again.status_code == 409
+    trail = api.client.get(
+        "/v1/audit", params={"target": new.settlement_id, "limit": 1000}, headers=api.admin
+    )
+    reopens = [e for e in trail.json() if e["action"] == "review.reopen_decision"]
+    assert len(reopens) == 1 and reopens[0]["detail"]["new_case_id"] == fresh
+    decided = reviewer.post(
+        f"/review/cases/{fresh}/decide",
+        data={"action": "clear", "note": "new proof holds", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    assert set(load_labels(console.cases.stored_cases)["label"]) == {0}
