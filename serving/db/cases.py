@@ -180,20 +180,21 @@ class CaseRepository(Repository):
             ).all()
         return list(rows), list(named)
 
-    def linked(self, settlement_ids: Sequence[str], post_ids: Sequence[str]) -> list[Row[str, str, str, str]]:
-        """Cases of these settlements stored under these post ids (an account's: ``account:<id>``).
-
-        Columns: id, settlement_id, post_id, status.
-        """
-        if not settlement_ids or not post_ids:
+    def linked(
+        self, settlement_ids: Sequence[str] | None, post_ids: Sequence[str]
+    ) -> list[Row[str, str, str, str]]:
+        """Cases of these settlements (None: any) stored under these post ids (an account's:
+        ``account:<id>``). Columns: id, settlement_id, post_id, status."""
+        if settlement_ids == [] or not post_ids:
             return []
         with self.session() as session:
             query = (
                 select(ReviewCase.id, ReviewCase.settlement_id, ReviewCase.post_id, ReviewCase.status)
-                .where(ReviewCase.settlement_id.in_(list(settlement_ids)))
                 .where(ReviewCase.post_id.in_(list(post_ids)))
                 .order_by(ReviewCase.settlement_id, ReviewCase.post_id)
             )
+            if settlement_ids is not None:
+                query = query.where(ReviewCase.settlement_id.in_(list(settlement_ids)))
             return list(session.execute(query).all())
 
     def case(self, case_id: str) -> CaseRecords | None:

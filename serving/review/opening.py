@@ -12,13 +12,14 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from serving.auth import Principal, Role
+from serving.config import ServiceConfig
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
@@ -63,7 +64,7 @@ class CaseOpener:
         self.campaigns = campaigns
         self.audit_trail = audit_trail
         self.detection = detection
-        self.policy = policy or CasePolicy()
+        self.policy = policy or CasePolicy.default()
         self._scanned: set[str] = (
             set()
         )  # settlements whose flagged accounts have cases (verdicts never change)
@@ -165,8 +166,21 @@ class CaseOpener:
 class CasePolicy:
     """Which account cases policy decides instead of a reviewer, and how many of them are queued anyway."""
 
-    auto_decide_below: float = 5.0  # ServiceConfig.review_auto_decide_below
-    sample_share: float = 0.02  # ServiceConfig.review_sample_share
+    auto_decide_below: float  # ServiceConfig.review_auto_decide_below
+    sample_share: float  # ServiceConfig.review_sample_share
+
+    @classmethod
+    def of(cls, config: ServiceConfig) -> CasePolicy:
+        """The policy a service configuration sets."""
+        return cls(auto_decide_below=config.review_auto_decide_below, sample_share=config.review_sample_share)
+
+    @classmethod
+    def default(cls) -> CasePolicy:
+        """The policy of ``ServiceConfig``'s defaults (declared there, once)."""
+        given: dict[str, Any] = {f.name: f.default for f in fields(ServiceConfig)}
+        return cls(
+            auto_decide_below=given["review_auto_decide_below"], sample_share=given["review_sample_share"]
+        )
 
 
 POLICY = Principal(key_id="policy", name="case policy", role=Role.ADMIN)

@@ -35,10 +35,7 @@ def build_review(services: Services) -> ReviewServices:
         campaigns=db.campaigns,
         audit_trail=db.audit,
         detection=services.detection,
-        policy=CasePolicy(
-            auto_decide_below=services.config.review_auto_decide_below,
-            sample_share=services.config.review_sample_share,
-        ),
+        policy=CasePolicy.of(services.config),
     )
     return ReviewServices(
         sessions=SessionStore(review_sessions=db.review_sessions, audit_trail=db.audit, keys=services.keys),

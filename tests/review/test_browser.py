@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import update
 
 from serving.config import ServiceConfig
@@ -200,6 +201,10 @@ def test_browser_creator_release_claim_next_case_and_keyboard(sync_playwright: A
             creator = page.locator("h1").inner_text().split()[1]
             assert page.locator("#decide-form input[type=radio]:checked").count() == 0  # nothing preselected
             effect = page.locator("#clear-effect").inner_text()
+            with page.expect_download() as download:
+                page.locator("#pack-pdf").click()
+            pdf = PdfReader(download.value.path())
+            pack_text = "".join(p.extract_text() for p in pdf.pages)
             page.locator("#claim-submit").click()
             assert page.locator("#held-by-you").is_visible()
             _decide_by_keyboard(page, "action-clear", "the brand accepted the creator's explanation")
@@ -216,6 +221,7 @@ def test_browser_creator_release_claim_next_case_and_keyboard(sync_playwright: A
     withheld = sum(Decimal(p["withheld_amount"]) for p in settlement["posts"] if p["creator_id"] == creator)
     held = sum(Decimal(p["held_amount"]) for p in settlement["posts"] if p["creator_id"] == creator)
     assert withheld > 0 and f"pays {withheld + held}" in effect
+    assert settlement["settlement_id"] in pack_text and f"Withheld {withheld}" in pack_text
     with httpx.Client(base_url=server.base, timeout=60) as client:
         adjustments = client.get(
             f"/v1/settlements/{settlement['settlement_id']}/adjustments", headers=reviewer

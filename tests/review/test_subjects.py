@@ -71,6 +71,13 @@ def test_the_farm_is_one_group_case_with_every_member(settled: Settled) -> None:
     assert set(FARM_ACCOUNTS) <= set().union(*members)
     farm_group = next(g for g, m in zip(farm, members, strict=True) if set(FARM_ACCOUNTS) <= m)
     assert set(console.decisions.group_of(farm_group).posts) >= set(FARM_POSTS[:1])
+    # the group links its members' account cases, and a member's account case links the group
+    client = settled.api.client
+    sign_in(client, bearer_secret(settled.api.reviewer))
+    page = client.get(f"/review/cases/{farm_group.case_id}").text
+    member = next(c for c in _cases(console, CaseKind.ACCOUNT) if c.account_id == FARM_ACCOUNTS[1])
+    assert f'href="/review/cases/{member.case_id}"' in page
+    assert f'href="/review/cases/{farm_group.case_id}"' in client.get(f"/review/cases/{member.case_id}").text
 
 
 def test_policy_decides_account_cases_whose_clear_releases_nothing(settled_by_policy: Settled) -> None:
