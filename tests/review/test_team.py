@@ -182,3 +182,11 @@ def test_an_admin_reopens_a_decision_and_its_labels_are_superseded(settled: Sett
     )
     assert decided.status_code == 303
     assert set(load_labels(console.cases.stored_cases)["label"]) == {0}
+
+
+def test_sign_in_returns_only_inside_the_console() -> None:
+    from serving.review.routes import safe_next
+
+    assert safe_next("/review/cases/case_1?decided=1") == "/review/cases/case_1?decided=1"
+    for outside in ("//evil.example/review/", "https://evil.example", "/v1/audit", "/review/sign-in", ""):
+        assert safe_next(outside) == "/review/queue"
