@@ -80,6 +80,7 @@ def _case(
         "refused": refused.detail if refused else "",
         "form": form or {},
         "decider": review.decisions.decider_name(case.case_id),
+        "signoff_by": review.decisions.name_of(signoff.actor) if signoff else "",
         "reopened_as": review.cases.stored_cases.reopened_as(case.case_id),
     }
     status_code = refused.status_code if refused else 200

@@ -254,9 +254,13 @@ class DecisionService(SubjectRecorder):
         decision = self.stored_cases.decision_of(case_id)
         if decision is None:
             return ""
-        if decision.actor == POLICY.key_id:
+        return self.name_of(decision.actor)
+
+    def name_of(self, key_id: str) -> str:
+        """A key's holder by name (the deadline and the policy by theirs; an unknown key by its id)."""
+        if key_id == POLICY.key_id:
             return POLICY.name
-        return self._principal(decision.actor).name
+        return self._principal(key_id).name
 
     def _principal(self, key_id: str) -> Principal:
         if key_id == DEADLINE.key_id:
