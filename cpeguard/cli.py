@@ -37,6 +37,8 @@ keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=T
 app.add_typer(keys_app, name="keys")
 review_app = typer.Typer(help="The review console's jobs.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
+demo_app = typer.Typer(help="Try cpeguard on simulated campaigns.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 app.command("train")(train_command)
 app.command("retrain")(retrain_command)
 
@@ -259,6 +261,40 @@ def serve(
         log_level="info",
         access_log=access_log,
     )
+
+
+@demo_app.command("serve")
+def demo_serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    home: Annotated[
+        Path | None, typer.Option(help="a fresh folder for the demo (default: a new temporary one)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="simulation seed")] = 0,
+    scale: Annotated[float, typer.Option(min=0.01, help="1.0 is about 100,000 events")] = 1.0,
+) -> None:
+    """Fill a fresh home with simulated campaigns, settle them, print a reviewer key, and serve."""
+    from dataclasses import replace
+
+    import uvicorn
+
+    from cpeguard.demo import default_demo_home, fill_demo_home
+    from serving.app import create_app
+
+    config = replace(service_config(get_settings()), home=home or default_demo_home(), database_url=None)
+    with console.status(f"simulating and settling campaigns in {config.home}"):
+        try:
+            made = fill_demo_home(config, seed=seed, scale=scale)
+        except ValueError as error:
+            errors.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(code=2) from None
+    console.print(
+        f"{made.n_events:,} events in {made.n_campaigns} campaigns settled: {made.n_held_posts} posts held "
+        f"({made.held} held, {made.withheld} withheld); home {config.home}"
+    )
+    console.print(f"review console: http://{host}:{port}/review  (sign in with the reviewer key below)")
+    print(made.reviewer_key, flush=True)
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
 
 
 def _key_service() -> KeyService:

@@ -28,6 +28,8 @@ POLICY_FIELDS = (
 )
 SERVICE_FIELDS = (
     "signoff_withheld_share",
+    "review_auto_decide_below",
+    "review_sample_share",
     "max_body_bytes",
     "max_batch_events",
     "max_upload_rows",

@@ -74,6 +74,19 @@ class Settings(BaseSettings):
         le=1,
         description="a settlement withholding more than this share of claimed payout needs sign-off",
     )
+    review_auto_decide_below: float | None = Field(
+        default=None,
+        ge=0,
+        description="an account case whose clear releases nothing and whose withheld money is below "
+        "this is decided by policy, not queued (0: queue them all)",
+    )
+    review_sample_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="share of the policy-decided account cases queued anyway, marked as a label-quality "
+        "sample",
+    )
     max_body_bytes: int | None = Field(default=None, ge=1024, description="largest request body (413)")
     max_batch_events: int | None = Field(
         default=None, ge=1, description="most events in one JSON batch (413)"

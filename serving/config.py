@@ -16,6 +16,10 @@ class ServiceConfig:
     database_url: str | None = None
     params: ScoringParams = field(default_factory=ScoringParams)
     signoff_withheld_share: float = 0.3
+    # account cases whose clear releases nothing and whose money is below this are decided by policy
+    review_auto_decide_below: float = 5.0
+    # share of those policy-decided cases queued anyway, for label quality (marked as a sample)
+    review_sample_share: float = 0.02
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
     # an uploaded file is decoded in batches and refused (413) past either limit

@@ -9,6 +9,7 @@ audited with actor and time.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.database import as_utc, utcnow
-from serving.db.models import Adjustment, SettlementPost, SettlementSignoff
+from serving.db.models import Adjustment, Settlement, SettlementPost, SettlementSignoff
 from serving.db.settlements import SettlementRepository
 from serving.errors import Conflict, Invalid, NotFound
 from serving.schemas import NO_NUL, AdjustmentIn, AdjustmentOut
@@ -64,7 +65,7 @@ class CorrectionService:
     def adjust(
         self, settlement_id: str, request: AdjustmentIn, *, idempotency_key: str, actor: Principal
     ) -> StoredAnswer:
-        """Append a release (of held money) or clawback (of paid money) to one post of a settlement.
+        """Append a release (of held or withheld money) or clawback (of paid money) to a settlement's post.
 
         The same key and body replay the stored answer; the same key with another body is a 409.
         """
@@ -155,11 +156,16 @@ class CorrectionService:
         self, settlement_id: str, request: AdjustmentIn, key: str, request_hash: str, actor: Principal
     ) -> bytes:
         with self.settlements.session() as session:
-            line = self._locked_line(session, settlement_id, request.post_id)
+            settlement, line = self._locked_line(session, settlement_id, request.post_id)
             prior = [
                 a for a in self.settlements.adjustments(session, settlement_id) if a.post_id == line.post_id
             ]
-            _check_room(request, line, prior)
+            withheld = (
+                withheld_on(settlement.body, line.post_id)
+                if request.kind == AdjustmentKind.RELEASE_WITHHELD
+                else _ZERO
+            )
+            _check_room(request, line, prior, withheld=withheld)
             out = AdjustmentOut(
                 adjustment_id=f"adj_{uuid.uuid4().hex}",
                 settlement_id=settlement_id,
@@ -205,25 +211,43 @@ class CorrectionService:
             faults.point("adjustment_before_commit")
         return body
 
-    def _locked_line(self, session: Session, settlement_id: str, post_id: str) -> SettlementPost:
-        """The post's line, its settlement locked so corrections to it queue (404 if either is unknown)."""
-        if self.settlements.settlement_for_update(session, settlement_id) is None:
+    def _locked_line(
+        self, session: Session, settlement_id: str, post_id: str
+    ) -> tuple[Settlement, SettlementPost]:
+        """The settlement, locked so corrections to it queue, and the post's line (404 if unknown)."""
+        settlement = self.settlements.settlement_for_update(session, settlement_id)
+        if settlement is None:
             raise NotFound(f"no settlement {settlement_id!r}")
         line = self.settlements.post_line(session, settlement_id, post_id)
         if line is None:
             raise NotFound(f"post_id: post {post_id!r} is not in settlement {settlement_id}")
-        return line
+        return settlement, line
 
 
-def _check_room(request: AdjustmentIn, line: SettlementPost, prior: Sequence[Adjustment]) -> None:
-    """Refuse a correction beyond what the post has: its held money unreleased, or its paid money."""
-    released = sum((a.amount for a in prior if a.kind == AdjustmentKind.RELEASE), _ZERO)
-    clawed = sum((a.amount for a in prior if a.kind == AdjustmentKind.CLAWBACK), _ZERO)
-    room = (
-        line.held_amount - released
-        if request.kind == AdjustmentKind.RELEASE
-        else line.payable + released - clawed
-    )
+def withheld_on(body: str, post_id: str) -> Decimal:
+    """What a settlement withheld on one post (its stored answer's ``withheld_amount``; 0 if absent)."""
+    try:
+        posts = json.loads(body).get("posts", [])
+    except ValueError:
+        return _ZERO
+    for post in posts:
+        if str(post.get("post_id")) == post_id:
+            return Decimal(str(post.get("withheld_amount", "0")))
+    return _ZERO
+
+
+def _check_room(
+    request: AdjustmentIn, line: SettlementPost, prior: Sequence[Adjustment], *, withheld: Decimal
+) -> None:
+    """Refuse a correction beyond what the post has: held or withheld money unreleased, or paid money."""
+    sums = {kind: sum((a.amount for a in prior if a.kind == kind), _ZERO) for kind in tuple(AdjustmentKind)}
+    released = sums[AdjustmentKind.RELEASE] + sums[AdjustmentKind.RELEASE_WITHHELD]
+    rooms = {
+        AdjustmentKind.RELEASE: line.held_amount - sums[AdjustmentKind.RELEASE],
+        AdjustmentKind.RELEASE_WITHHELD: withheld - sums[AdjustmentKind.RELEASE_WITHHELD],
+        AdjustmentKind.CLAWBACK: line.payable + released - sums[AdjustmentKind.CLAWBACK],
+    }
+    room = rooms[request.kind]
     if request.amount > room:
         raise Invalid(
             f"amount: a {request.kind} of {request.amount} exceeds the {room} available "

@@ -35,17 +35,25 @@ class Decision(StrEnum):
 
 
 class AdjustmentKind(StrEnum):
-    """A correction beside a settlement: held money released, or paid money clawed back."""
+    """A correction beside a settlement: held or withheld money released, or paid money clawed back.
+
+    ``release_withheld`` pays money the settlement withheld (invalid engagements of a paid or
+    discounted post), capped by what it withheld on that post: a reviewer's override.
+    """
 
     RELEASE = "release"
+    RELEASE_WITHHELD = "release_withheld"
     CLAWBACK = "clawback"
 
 
 class CaseKind(StrEnum):
-    """What a review case is about: a held post, or a flagged engaging account."""
+    """What a review case is about: a held post, a flagged engaging account, a creator's posts in one
+    settlement, or one detected seller group (pool, block, ring, farm)."""
 
     POST = "post"
     ACCOUNT = "account"
+    CREATOR = "creator"
+    GROUP = "group"
 
 
 class CaseStatus(StrEnum):
@@ -63,6 +71,7 @@ class ReviewAction(StrEnum):
     CLEAR = "clear"
     PARTIAL_RELEASE = "partial_release"
     DEADLINE_DEFAULT = "deadline_default"
+    POLICY_DEFAULT = "policy_default"  # a case whose decision cannot move money: decided when opened
 
 
 class EnumText(TypeDecorator[StrEnum]):

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select, true, update
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, true, update
+from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
-from serving.db.database import Repository, as_utc
+from serving.db.database import Repository, as_utc, utcnow
 from serving.db.models import (
     Adjustment,
+    ApiKey,
     Campaign,
     ReviewCase,
     ReviewDecision,
     ReviewLabel,
+    ReviewReopen,
     Settlement,
     SettlementPost,
     SettlementSignoff,
 )
-from serving.statuses import AdjustmentKind, CaseKind, CaseStatus
+from serving.statuses import AdjustmentKind, CaseKind, CaseStatus, ReviewAction
+
+
+class ReviewerDay(NamedTuple):
+    """One reviewer's decisions of one day."""
+
+    actor: str
+    name: str
+    day: str
+    cases: int
+    released: Decimal
 
 
 @dataclass(frozen=True)
@@ -29,9 +44,48 @@ class CaseRecords:
     """Stored cases with what their rows need beside them, read in one transaction."""
 
     cases: list[ReviewCase]
-    # releases on the cases' settlements: (settlement_id, post_id, idempotency_key, amount)
-    releases: list[Row[str, str, str | None, Decimal]]
+    # releases on the cases' settlements: (settlement_id, post_id, idempotency_key, amount, kind)
+    releases: list[Row[str, str, str | None, Decimal, AdjustmentKind]]
     signoffs: dict[str, tuple[str, datetime]]  # settlement_id -> (actor, when)
+
+
+@dataclass(frozen=True)
+class QueueRecords:
+    """A page of the queue, and the count and money of every case matching its filters."""
+
+    records: CaseRecords
+    total: int
+    money: Decimal  # the matching cases' money when opened (withheld or held)
+
+
+# the queue's sortable columns, by the name its links use
+SORTS: dict[str, Any] = {
+    "kind": ReviewCase.kind,
+    "subject": ReviewCase.post_id,
+    "campaign": ReviewCase.campaign_id,
+    "platform": ReviewCase.platform,
+    "reasons": ReviewCase.reasons,
+    "money": ReviewCase.held_amount,
+    "cutoff": ReviewCase.cutoff_at,
+    "assignee": ReviewCase.assignee_name,
+    "status": ReviewCase.status,
+}
+URGENT = timedelta(hours=24)
+# what a reopened case's open copy keeps of it
+_COPIED = (
+    "settlement_id",
+    "post_id",
+    "kind",
+    "account_id",
+    "campaign_id",
+    "platform",
+    "creator_id",
+    "held_amount",
+    "reasons",
+    "needs_signoff",
+    "cutoff_at",
+    "is_sample",
+)  # a case whose cutoff is this close comes first
 
 
 class CaseRepository(Repository):
@@ -47,23 +101,69 @@ class CaseRepository(Repository):
         reason: str | None,
         assignee: str | None,
         limit: int,
-    ) -> CaseRecords:
-        """Up to ``limit`` cases matching every filter given (None or empty: any)."""
-        query = select(ReviewCase)
+        offset: int = 0,
+        sort: str | None = None,
+        descending: bool = False,
+        now: datetime | None = None,
+        is_sample: bool | None = None,
+    ) -> QueueRecords:
+        """A page of cases matching every filter given (None or empty: any), ordered in SQL.
+
+        ``sort`` one of ``SORTS`` (then the case id); None: review order, which is settlements
+        awaiting sign-off first, then cutoff within a day of ``now``, then most money, earliest cutoff.
+        Also the count and money of every matching case.
+        """
+        where: list[ColumnElement[bool]] = []
         if statuses is not None:
-            query = query.where(ReviewCase.status.in_(statuses))
-        if kind is not None:
-            query = query.where(ReviewCase.kind == kind)
-        if campaign_id:
-            query = query.where(ReviewCase.campaign_id == campaign_id)
-        if platform:
-            query = query.where(ReviewCase.platform == platform)
+            where.append(ReviewCase.status.in_(statuses))
+        for column, value in (
+            (ReviewCase.kind, kind),
+            (ReviewCase.campaign_id, campaign_id),
+            (ReviewCase.platform, platform),
+            (ReviewCase.assignee, assignee),
+        ):
+            if value:
+                where.append(column == value)
         if reason:
-            query = query.where(ReviewCase.reasons.contains(f";{reason};"))
-        if assignee:
-            query = query.where(ReviewCase.assignee == assignee)
+            where.append(ReviewCase.reasons.contains(f";{reason};", autoescape=True))
+        if is_sample is not None:
+            where.append(ReviewCase.is_sample.is_(is_sample))
+        order = _order(sort, descending=descending, now=now)
         with self.session() as session:
-            return _records(session, list(session.scalars(query.limit(limit))))
+            total, money = session.execute(
+                select(func.count(), func.coalesce(func.sum(ReviewCase.held_amount), 0)).where(*where)
+            ).one()
+            query = select(ReviewCase).where(*where).order_by(*order).offset(offset).limit(limit)
+            records = _records(session, list(session.scalars(query)))
+        return QueueRecords(records=records, total=int(total), money=Decimal(str(money)))
+
+    def throughput(self, *, since: datetime) -> list[ReviewerDay]:
+        """Decisions by reviewers since ``since`` per reviewer and day: actor, name, day, cases, released.
+
+        Policy and deadline decisions are left out (no reviewer made them). Newest day first.
+        """
+        day = func.date(ReviewDecision.decided_at)
+        query = (
+            select(
+                ReviewDecision.actor,
+                func.coalesce(func.max(ApiKey.name), ReviewDecision.actor),
+                day,
+                func.count(),
+                func.coalesce(func.sum(ReviewDecision.released), 0),
+            )
+            .outerjoin(ApiKey, ApiKey.id == ReviewDecision.actor)
+            .where(
+                ReviewDecision.decided_at >= since,
+                ReviewDecision.action.not_in((ReviewAction.DEADLINE_DEFAULT, ReviewAction.POLICY_DEFAULT)),
+            )
+            .group_by(ReviewDecision.actor, day)
+            .order_by(day.desc(), ReviewDecision.actor)
+        )
+        with self.session() as session:
+            return [
+                ReviewerDay(actor, name, str(d), int(n), Decimal(str(released)))
+                for actor, name, d, n, released in session.execute(query).all()
+            ]
 
     def facets(self) -> tuple[list[Row[str, str, str, str | None]], list[Row[str | None, str | None]]]:
         """Distinct (campaign_id, platform, reasons, assignee) of the cases, and (assignee, name) pairs."""
@@ -79,6 +179,23 @@ class CaseRepository(Repository):
                 .distinct()
             ).all()
         return list(rows), list(named)
+
+    def linked(
+        self, settlement_ids: Sequence[str] | None, post_ids: Sequence[str]
+    ) -> list[Row[str, str, str, str]]:
+        """Cases of these settlements (None: any) stored under these post ids (an account's:
+        ``account:<id>``). Columns: id, settlement_id, post_id, status."""
+        if settlement_ids == [] or not post_ids:
+            return []
+        with self.session() as session:
+            query = (
+                select(ReviewCase.id, ReviewCase.settlement_id, ReviewCase.post_id, ReviewCase.status)
+                .where(ReviewCase.post_id.in_(list(post_ids)))
+                .order_by(ReviewCase.settlement_id, ReviewCase.post_id)
+            )
+            if settlement_ids is not None:
+                query = query.where(ReviewCase.settlement_id.in_(list(settlement_ids)))
+            return list(session.execute(query).all())
 
     def case(self, case_id: str) -> CaseRecords | None:
         """One case with its records (None if unknown)."""
@@ -214,16 +331,20 @@ class CaseRepository(Repository):
             ).all()
             scanned = set(
                 session.scalars(
-                    select(ReviewCase.settlement_id).where(ReviewCase.kind == CaseKind.ACCOUNT).distinct()
+                    select(ReviewCase.settlement_id).where(ReviewCase.kind != CaseKind.POST).distinct()
                 )
             )
         return list(pending), scanned
 
-    def add_cases(self, cases: Iterable[ReviewCase]) -> None:
-        """Store new cases in one transaction (an IntegrityError if another process opened one)."""
+    def add_cases(self, cases: Iterable[ReviewCase], *, decisions: Sequence[ReviewDecision] = ()) -> None:
+        """Store new cases, and decisions made as they open, in one transaction (an IntegrityError if
+        another process opened one)."""
         with self.session() as session:
             for case in cases:
                 session.add(case)
+            session.flush()
+            for decision in decisions:
+                session.add(decision)
 
     def case_adjustments(self, case_id: str) -> list[Adjustment]:
         """The releases an account case made (under ``review:<case id>:<post id>``), oldest first."""
@@ -234,6 +355,50 @@ class CaseRepository(Repository):
                 .order_by(Adjustment.created_at, Adjustment.id)
             )
             return list(session.scalars(query))
+
+    def reopen_decided(
+        self,
+        session: Session,
+        case: ReviewCase,
+        decision: ReviewDecision,
+        *,
+        actor: str,
+        note: str,
+        now: datetime,
+    ) -> ReviewCase:
+        """Reopen a decided case in the caller's transaction: the decided one is renamed aside, an open
+        copy takes its place, and the reopen (superseding the decision's labels) is appended."""
+        n = session.scalar(
+            select(func.count()).select_from(ReviewReopen).where(ReviewReopen.case_id == case.id)
+        )
+        fresh = ReviewCase(
+            id=f"case_{uuid.uuid4().hex[:20]}",
+            **{c: getattr(case, c) for c in _COPIED},
+            status=CaseStatus.OPEN,
+            created_at=now,
+        )
+        case.post_id = f"reopened:{int(n or 0) + 1}:{case.id}:{case.post_id}"[:200]
+        case.account_id = None
+        session.flush()
+        session.add(fresh)
+        session.flush()
+        session.add(
+            ReviewReopen(
+                id=f"reo_{uuid.uuid4().hex}",
+                decision_id=decision.id,
+                case_id=case.id,
+                new_case_id=fresh.id,
+                actor=actor,
+                note=note,
+                created_at=now,
+            )
+        )
+        return fresh
+
+    def reopened_as(self, case_id: str) -> str | None:
+        """The open case that replaced a reopened one (None if it was not reopened)."""
+        with self.session() as session:
+            return session.scalar(select(ReviewReopen.new_case_id).where(ReviewReopen.case_id == case_id))
 
     def decision_of(self, case_id: str) -> ReviewDecision | None:
         """The decision recorded on a case (None while open)."""
@@ -268,6 +433,10 @@ class CaseRepository(Repository):
             ReviewLabel.settlement_id,
             ReviewLabel.source,
         ).order_by(ReviewLabel.decided_at, ReviewLabel.id)
+        superseded = select(ReviewReopen.decision_id).where(
+            ReviewReopen.decision_id == ReviewLabel.decision_id
+        )
+        query = query.where(~superseded.exists())
         if start is not None:
             query = query.where(ReviewLabel.decided_at >= as_utc(start))
         if end is not None:
@@ -276,13 +445,32 @@ class CaseRepository(Repository):
             return list(session.execute(query).all())
 
 
+def _order(sort: str | None, *, descending: bool, now: datetime | None) -> list[Any]:
+    """The ORDER BY of a queue page: a column of ``SORTS`` then the id, or the review order."""
+    if sort in SORTS:
+        column = SORTS[sort]
+        return [column.desc() if descending else column.asc(), ReviewCase.id]
+    signed = select(SettlementSignoff.id).where(SettlementSignoff.settlement_id == ReviewCase.settlement_id)
+    awaits = when((and_(ReviewCase.needs_signoff, ~signed.exists()), 0), else_=1)
+    soon = (now or utcnow()) + URGENT
+    urgent = when((ReviewCase.cutoff_at < soon, 0), else_=1)
+    return [awaits, urgent, ReviewCase.held_amount.desc(), ReviewCase.cutoff_at, ReviewCase.id]
+
+
 def _records(session: Session, cases: list[ReviewCase]) -> CaseRecords:
     settlement_ids = sorted({c.settlement_id for c in cases})
     if not settlement_ids:
         return CaseRecords(cases=cases, releases=[], signoffs={})
     releases = select(
-        Adjustment.settlement_id, Adjustment.post_id, Adjustment.idempotency_key, Adjustment.amount
-    ).where(Adjustment.settlement_id.in_(settlement_ids), Adjustment.kind == AdjustmentKind.RELEASE)
+        Adjustment.settlement_id,
+        Adjustment.post_id,
+        Adjustment.idempotency_key,
+        Adjustment.amount,
+        Adjustment.kind,
+    ).where(
+        Adjustment.settlement_id.in_(settlement_ids),
+        Adjustment.kind.in_((AdjustmentKind.RELEASE, AdjustmentKind.RELEASE_WITHHELD)),
+    )
     signoffs = select(
         SettlementSignoff.settlement_id, SettlementSignoff.actor, SettlementSignoff.created_at
     ).where(SettlementSignoff.settlement_id.in_(settlement_ids))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -236,9 +237,11 @@ class AuditEntry(Base):
 
 
 class ReviewCase(Base):
-    """A held post or a flagged account of a settlement awaiting a reviewer (status, assignee, lock mutable).
+    """A held post, flagged account, creator or seller group of a settlement awaiting a reviewer.
 
-    An account case's ``post_id`` is ``account:<account id>`` (unique beside the settlement's posts).
+    Status, assignee and lock are mutable. An account case's ``post_id`` is ``account:<account id>``,
+    a creator case's ``creator:<creator id>``, a group case's ``group:<group key>`` (unique beside the
+    settlement's posts).
     """
 
     __tablename__ = "review_cases"
@@ -261,9 +264,12 @@ class ReviewCase(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # when decided; while status is ``deciding``, since when (a stuck decision is found by it)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # a case policy would decide, queued anyway as a label-quality sample
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (
         UniqueConstraint("settlement_id", "post_id", name="uq_review_case_post"),
         Index("ix_review_cases_status", "status"),
+        Index("ix_review_cases_status_held", "status", "held_amount"),
         Index("uq_review_cases_account", "settlement_id", "account_id", unique=True),
     )
 
@@ -298,6 +304,23 @@ class ReviewLabel(Base):
     campaign_id: Mapped[str] = mapped_column(String(200))
     settlement_id: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(32))
+
+
+class ReviewReopen(Base):
+    """An admin's reopening of a decided case: its decision's labels are superseded; append-only.
+
+    The decided case keeps its decision (renamed ``reopened:<n>:<post id>``); ``new_case_id`` is the
+    open case that replaces it under the original ``post_id``.
+    """
+
+    __tablename__ = "review_reopens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("review_decisions.id"), unique=True)
+    case_id: Mapped[str] = mapped_column(String(40))
+    new_case_id: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ReviewSession(Base):

@@ -103,6 +103,19 @@ class SettlementRepository(Repository):
             ).all()
         return held, list(releases)
 
+    def post_adjustments(
+        self, settlement_id: str, post_ids: list[str]
+    ) -> list[Row[str, AdjustmentKind, Decimal, str | None]]:
+        """Adjustments on these posts of a settlement: (post_id, kind, amount, idempotency key)."""
+        with self.session() as session:
+            return list(
+                session.execute(
+                    select(
+                        Adjustment.post_id, Adjustment.kind, Adjustment.amount, Adjustment.idempotency_key
+                    ).where(Adjustment.settlement_id == settlement_id, Adjustment.post_id.in_(post_ids))
+                ).all()
+            )
+
     def latest_lines(self, *, limit: int) -> list[Row[str, str, datetime, datetime, str, str, Decimal]]:
         """The post lines of the ``limit`` latest settlements with their campaign and period.
 

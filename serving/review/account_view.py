@@ -12,6 +12,7 @@ from serving.db.models import Settlement
 from serving.review.account_cases import (
     SettlementVerdicts,
     account_lines,
+    case_post_id,
     flagged_engagers,
     settlement_verdicts,
 )
@@ -26,7 +27,8 @@ from serving.review.evidence import (
     sample_events,
 )
 from serving.review.rows import CaseRow
-from serving.review.view import case_decision, currency_of, records, settlement_events
+from serving.review.subjects import group_case_post_id, seller_groups
+from serving.review.view import case_decision, currency_of, graph_links, records, settlement_events
 from serving.store import EventStore
 
 
@@ -52,6 +54,7 @@ class AccountEvidence:
     samples: list[dict[str, Any]]
     decision: dict[str, Any] | None
     note: str
+    linked: list[dict[str, Any]]  # its other cases: case_id, subject, settlement_id, status
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,11 @@ def account_evidence(case: CaseRow, *, decisions: DecisionService, store: EventS
         n_invalid=int(mine["invalid"].astype(bool).sum()) if not mine.empty else 0,
         posts=records(_post_rows(judged.lines, judged.held_posts)),
         releasable=judged.releasable,
-        graph_svg=graph_svg(graph or empty_graph, title=graph_title),
+        graph_svg=graph_svg(
+            graph or empty_graph,
+            title=graph_title,
+            links=graph_links(decisions.stored_cases, case.settlement_id, graph),
+        ),
         graph_post=judged.graph_post,
         graph_accounts=0 if graph is None else len(graph.accounts),
         graph_posts=0 if graph is None else len(graph.posts),
@@ -119,7 +126,31 @@ def account_evidence(case: CaseRow, *, decisions: DecisionService, store: EventS
         samples=records(_samples(mine, own_events)),
         decision=case_decision(decisions.stored_cases, case.case_id),
         note=note,
+        linked=_linked(case, verdicts, judged.lines, decisions=decisions),
     )
+
+
+def _linked(
+    case: CaseRow, verdicts: SettlementVerdicts | None, lines: pd.DataFrame, *, decisions: DecisionService
+) -> list[dict[str, Any]]:
+    """The account's other cases: its account cases in any settlement, and in this one the groups it
+    is a member of and the held posts it engaged."""
+    account_id = case.account_id or ""
+    groups = seller_groups(verdicts) if verdicts is not None else []
+    mine = [group_case_post_id(g.key) for g in groups if account_id in g.members]
+    posts = list(lines["post_id"].astype("str")) if not lines.empty else []
+    found = decisions.stored_cases.linked(None, [case_post_id(account_id)])
+    found += decisions.stored_cases.linked([case.settlement_id], [*mine, *posts])
+    return [
+        {
+            "case_id": i,
+            "subject": p.split(":", 1)[0] if ":" in p else f"post {p}",
+            "settlement_id": s,
+            "status": st,
+        }
+        for i, s, p, st in found
+        if i != case.case_id
+    ]
 
 
 def _judged(

@@ -5,11 +5,12 @@ Cases are opened by ``serving.review.opening``; this module hands them out and l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from serving.auth import Principal, Role
+from serving.db.cases import SORTS, ReviewerDay
 from serving.db.database import as_utc
 from serving.errors import Conflict, Invalid, NotFound, ServiceError
 from serving.review.opening import CaseOpener
@@ -17,11 +18,12 @@ from serving.review.rows import CaseRow, case_rows
 from serving.statuses import CaseKind, CaseStatus
 
 LOCK_TTL = timedelta(minutes=30)
-URGENT = timedelta(hours=24)
+
 # a case ``deciding`` longer than this lost its decider (the process died mid-decision)
 STUCK_AFTER = timedelta(minutes=5)
 MAX_NOTE = 2000
 QUEUE_LIMIT = 500
+PAGE_SIZE = 50
 _ZERO = Decimal("0.00")
 KINDS = tuple(CaseKind)
 
@@ -42,6 +44,10 @@ class QueueFilter:
     platform: str | None = None
     reason: str | None = None
     assignee: str | None = None
+    sort: str | None = None  # a column of ``SORTS``; None: review order
+    descending: bool = False
+    page: int = 1
+    is_sample: bool | None = None  # True: only the label-quality sample
 
 
 @dataclass(frozen=True)
@@ -54,24 +60,66 @@ class Facets:
     assignees: list[tuple[str, str]]
 
 
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, and how many cases and how much money match its filters."""
+
+    rows: list[CaseRow]
+    total: int
+    money: Decimal
+    page: int
+    pages: int
+
+
 class CaseService(CaseOpener):
     """Creates cases from held settlement lines and flagged accounts; hands them out one at a time."""
 
     def queue(self, selection: QueueFilter, *, now: datetime) -> list[CaseRow]:
-        """Cases in review order: awaiting sign-off first, then due within a day, then money at stake."""
+        """The first ``QUEUE_LIMIT`` cases of a selection, in its order."""
+        return self.queue_page(selection, now=now, per_page=QUEUE_LIMIT).rows
+
+    def queue_page(self, selection: QueueFilter, *, now: datetime, per_page: int = PAGE_SIZE) -> QueuePage:
+        """A page of cases, ordered and counted in SQL: review order (awaiting sign-off first, then
+        due within a day, then most money) or a column's; with the count and money of all that match."""
         statuses = {"open": (CaseStatus.OPEN, CaseStatus.DECIDING), "decided": (CaseStatus.DECIDED,)}
-        records = self.stored_cases.queue(
+        page = max(selection.page, 1)
+        found = self.stored_cases.queue(
             statuses=statuses.get(selection.status),
             kind=selection.kind if selection.kind in KINDS else None,
             campaign_id=selection.campaign_id,
             platform=selection.platform,
             reason=selection.reason,
             assignee=selection.assignee,
-            limit=QUEUE_LIMIT * 4,
+            is_sample=selection.is_sample,
+            sort=selection.sort if selection.sort in SORTS else None,
+            descending=selection.descending,
+            now=now,
+            offset=(page - 1) * per_page,
+            limit=per_page,
         )
-        rows = case_rows(records, now=now)
-        rows.sort(key=lambda r: (not r.awaits_signoff, r.time_left >= URGENT, -r.at_stake, r.cutoff_at))
-        return rows[:QUEUE_LIMIT]
+        return QueuePage(
+            rows=case_rows(found.records, now=now),
+            total=found.total,
+            money=found.money,
+            page=page,
+            pages=max(1, -(-found.total // per_page)),
+        )
+
+    def next_case(self, selection: QueueFilter, *, user: Principal, now: datetime) -> str | None:
+        """The first open case of a selection in review order that nobody else holds (None: none)."""
+        open_only = replace(selection, status="open", sort=None, page=1)
+        for page in range(1, 21):
+            found = self.queue_page(replace(open_only, page=page), now=now)
+            for row in found.rows:
+                if row.status == CaseStatus.OPEN and not row.is_locked_by_other(user.key_id, now):
+                    return row.case_id
+            if page >= found.pages:
+                break
+        return None
+
+    def throughput(self, *, now: datetime, days: int = 14) -> list[ReviewerDay]:
+        """Cases and money decided per reviewer per day over the last ``days`` days."""
+        return self.stored_cases.throughput(since=now - timedelta(days=days))
 
     def facets(self) -> Facets:
         """Campaigns, platforms, reasons and assignees present among the cases."""
@@ -167,6 +215,42 @@ class CaseService(CaseOpener):
                 detail={"settlement_id": case.settlement_id, **previous, "note": note},
             )
         return self.get(case_id, now=now)
+
+    def reopen_decision(self, case_id: str, *, user: Principal, note: str, now: datetime) -> str:
+        """An admin reopens a decided case (a note is required; audited): its labels are superseded,
+        money it moved stays moved, and an open copy of the case takes its place; the copy's id."""
+        if user.role != Role.ADMIN:
+            raise Forbidden("only an admin can reopen a decision")
+        note = checked_note(note)
+        decision = self.stored_cases.decision_of(case_id)
+        already = self.stored_cases.reopened_as(case_id)
+        if already is not None:
+            raise Conflict(f"case {case_id} was already reopened as {already}")
+        with self.stored_cases.session() as session:
+            case = self.stored_cases.case_for_update(session, case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id!r}")
+            if case.status != CaseStatus.DECIDED or decision is None:
+                raise Conflict(f"case {case_id} is {case.status}, not decided: nothing to reopen")
+            fresh = self.stored_cases.reopen_decided(
+                session, case, decision, actor=user.key_id, note=note, now=now
+            )
+            self.audit_trail.record(
+                session,
+                actor=user.key_id,
+                role=user.role,
+                action="review.reopen_decision",
+                target=case.settlement_id,
+                detail={
+                    "case_id": case_id,
+                    "new_case_id": fresh.id,
+                    "decision_id": decision.id,
+                    "superseded_action": str(decision.action),
+                    "released_stays": str(decision.released),
+                    "note": note,
+                },
+            )
+            return fresh.id
 
     def overdue(self, *, now: datetime) -> list[str]:
         """Ids of open cases whose settlement cutoff has passed."""

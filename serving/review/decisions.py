@@ -9,6 +9,7 @@ A decider that dies between the adjustment and the decision row leaves its case 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import Invalid, ServiceError
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
+from serving.review.opening import POLICY
 from serving.review.outcomes import (
     ACTIONS,
     DEADLINE,
@@ -35,13 +37,13 @@ from serving.review.outcomes import (
     release_amount,
     review_key,
 )
-from serving.review.recording import DecisionRecorder
+from serving.review.subject_recording import SubjectRecorder, split_exceptions
 from serving.statuses import CaseKind, CaseStatus, ReviewAction
 
 _ZERO = Decimal("0.00")
 
 
-class DecisionService(DecisionRecorder):
+class DecisionService(SubjectRecorder):
     """Decides cases: claims the case, moves money through corrections, records decision and labels."""
 
     def __init__(
@@ -76,24 +78,26 @@ class DecisionService(DecisionRecorder):
         user: Principal,
         now: datetime,
         amount: Decimal | None = None,
+        excepted: list[str] | None = None,
     ) -> DecisionResult:
-        """Decide one case held by ``user`` (a note is required; partial release needs an amount)."""
+        """Decide one case held by ``user`` (a note is required; partial release needs an amount;
+        ``excepted``: members of a group labelled clean when confirming it)."""
         if action not in ACTIONS:
-            raise Invalid(f"action: must be one of {', '.join(ACTIONS)}, not {action!r}")
+            raise Invalid(
+                f"action: choose one of {', '.join(ACTIONS)}" + (f", not {action!r}" if action else "")
+            )
         chosen = ReviewAction(action)
         note = checked_note(note)
-        if (
-            chosen == ReviewAction.PARTIAL_RELEASE
-            and self.cases.get(case_id, now=now).kind == CaseKind.ACCOUNT
-        ):
-            raise Invalid(
-                "action: an account case is confirmed or cleared; partial release is for post cases"
-            )
+        kind = self.cases.get(case_id, now=now).kind
+        if chosen == ReviewAction.PARTIAL_RELEASE and kind != CaseKind.POST:
+            raise Invalid(f"action: a {kind} case is confirmed or cleared; partial release is for post cases")
         self.recover_stuck(now=now, by=user, case_ids=[case_id])
         case = self.cases.claim(case_id, user=user, now=now)
         try:
             if case.kind == CaseKind.ACCOUNT:
                 return self._record_account(case, action=chosen, note=note, actor=user)
+            if case.kind in (CaseKind.CREATOR, CaseKind.GROUP):
+                return self.record_subject(case, action=chosen, note=note, actor=user, excepted=excepted)
             release = release_amount(chosen, case, amount=amount, clean=self._clean_share(case))
             return self._record(case, action=chosen, release=release, note=note, actor=user)
         except Exception:
@@ -107,22 +111,31 @@ class DecisionService(DecisionRecorder):
         outcomes = []
         self.recover_stuck(now=now, by=user, case_ids=list(case_ids))
         for case_id in dict.fromkeys(case_ids):
+            claimed_here = False
             try:
+                before = self.cases.get(case_id, now=now)
                 if not self.cases.acquire(case_id, user=user, now=now):
-                    held = self.cases.get(case_id, now=now)
                     raise Invalid(
-                        f"held by {held.assignee_name or held.assignee}"
-                        if held.status == CaseStatus.OPEN
-                        else held.status
+                        f"held by {before.assignee_name or before.assignee}"
+                        if before.status == CaseStatus.OPEN
+                        else before.status
                     )
+                was_mine = before.assignee == user.key_id and (before.locked_until or now) > now
+                claimed_here = not was_mine
                 amount = None
                 if action == ReviewAction.PARTIAL_RELEASE:
-                    amount = self.clean_share(self.cases.get(case_id, now=now))
+                    amount = self.clean_share(before)
                 result = self.decide(case_id, action=action, note=note, user=user, now=now, amount=amount)
                 outcomes.append(BulkOutcome(case_id=case_id, result=result, error=""))
             except ServiceError as error:
+                if claimed_here:  # a refused bulk action leaves no claim behind
+                    self._give_back(case_id, user=user)
                 outcomes.append(BulkOutcome(case_id=case_id, result=None, error=error.detail))
         return outcomes
+
+    def _give_back(self, case_id: str, *, user: Principal) -> None:
+        with contextlib.suppress(ServiceError):  # decided or no longer ours: nothing to give back
+            self.cases.release(case_id, user=user)
 
     def decide_overdue(self, *, now: datetime) -> list[DecisionResult]:
         """Give every open case past its settlement cutoff the default: pay the clean share, keep the rest.
@@ -172,7 +185,7 @@ class DecisionService(DecisionRecorder):
 
     def _recover(self, case_id: str, *, now: datetime, by: Principal) -> Recovery:
         case = self.cases.get(case_id, now=now)
-        if case.kind == CaseKind.ACCOUNT:
+        if case.kind != CaseKind.POST:
             made = self.stored_cases.case_adjustments(case_id)
             adjustment = made[0] if made else None
         else:
@@ -196,6 +209,20 @@ class DecisionService(DecisionRecorder):
             return Recovery(case_id=case_id, outcome="unresolved", detail=detail)
         action, note = parsed
         try:
+            if case.kind in (CaseKind.CREATOR, CaseKind.GROUP):
+                text, excepted = split_exceptions(note)
+                result = self.record_subject(
+                    case,
+                    action=action,
+                    note=text,
+                    excepted=excepted,
+                    actor=self._principal(adjustment.actor),
+                    decided_at=as_utc(adjustment.created_at),
+                    recovered_by=by,
+                )
+                return Recovery(
+                    case_id=case_id, outcome="decided", detail=f"{action} from {result.adjustment_id}"
+                )
             if case.kind == CaseKind.ACCOUNT:  # finish its releases (the ones made replay), then record
                 result = self._record_account(
                     case,
@@ -221,6 +248,19 @@ class DecisionService(DecisionRecorder):
         except IntegrityError:
             return Recovery(case_id=case_id, outcome="skipped", detail="another process recorded it")
         return Recovery(case_id=case_id, outcome="decided", detail=f"{action} from {result.adjustment_id}")
+
+    def decider_name(self, case_id: str) -> str:
+        """Who decided a case, by name ('' while open): a reviewer's key name, the deadline, the policy."""
+        decision = self.stored_cases.decision_of(case_id)
+        if decision is None:
+            return ""
+        return self.name_of(decision.actor)
+
+    def name_of(self, key_id: str) -> str:
+        """A key's holder by name (the deadline and the policy by theirs; an unknown key by its id)."""
+        if key_id == POLICY.key_id:
+            return POLICY.name
+        return self._principal(key_id).name
 
     def _principal(self, key_id: str) -> Principal:
         if key_id == DEADLINE.key_id:

@@ -212,20 +212,22 @@ def _age_bucket(age_days: float) -> str:
 
 
 def reason_evidence(engagements: pd.DataFrame) -> pd.DataFrame:
-    """Per reason code of the post's invalid engagements: engagements, accounts, an evidence sentence."""
+    """Per reason code of the post's invalid engagements: engagements, accounts, and a sentence about
+    this post only (the detector's own sentence describes its whole group, on every post it touched)."""
     bad = engagements.loc[engagements["invalid"].astype(bool)]
     if bad.empty:
         return pd.DataFrame({"reason": [], "engagements": [], "accounts": [], "evidence": []})
+    total = len(engagements)
     rows = []
     for reason, group in bad.groupby(bad["reason"].astype("str"), sort=False):
-        sentences = group["evidence"].astype("str")
-        sentences = sentences[sentences.str.len() > 0]
+        n, accounts = len(group), int(group["user_id"].nunique())
         rows.append(
             {
                 "reason": reason,
-                "engagements": len(group),
-                "accounts": int(group["user_id"].nunique()),
-                "evidence": str(sentences.iloc[0]) if len(sentences) else "",
+                "engagements": n,
+                "accounts": accounts,
+                "evidence": f"{reason}: {n} of this post's {total} engagements, from {accounts} "
+                f"account{'' if accounts == 1 else 's'}, are invalid for this reason",
             }
         )
     return pd.DataFrame(rows).sort_values(

@@ -1,23 +1,47 @@
-"""Opening review cases: one per held post and per flagged engaging account of a settlement."""
+"""Opening review cases: per held post, per creator with money kept, per seller group and per flagged
+engaging account of a settlement.
+
+An account case whose clear releases nothing and whose money is below the policy threshold is
+decided by policy when opened (no label, nothing moves; one audit row per settlement), except a
+sample (a hash of its ids below the sample share) queued for label quality and marked so.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
+from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from serving.auth import Principal, Role
+from serving.config import ServiceConfig
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
 from serving.db.database import as_utc, utcnow
-from serving.db.models import Campaign, ReviewCase, Settlement, SettlementPost
+from serving.db.models import Campaign, ReviewCase, ReviewDecision, Settlement, SettlementPost
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, to_decimal
-from serving.review.account_cases import account_stakes, case_post_id, settlement_verdicts
-from serving.statuses import CaseKind, CaseStatus, SettlementStatus
+from serving.review.account_cases import (
+    SettlementVerdicts,
+    account_stakes,
+    case_post_id,
+    settlement_verdicts,
+)
+from serving.review.subjects import (
+    SellerGroup,
+    creator_case_post_id,
+    creator_stakes,
+    group_case_post_id,
+    seller_groups,
+    settlement_lines,
+)
+from serving.statuses import CaseKind, CaseStatus, ReviewAction, SettlementStatus
 
 log = logging.getLogger("cpeguard.review")
 
@@ -33,12 +57,14 @@ class CaseOpener:
         campaigns: CampaignRepository,
         audit_trail: AuditRepository,
         detection: DetectionService | None = None,
+        policy: CasePolicy | None = None,
     ) -> None:
         self.stored_cases = stored_cases
         self.settlements = settlements
         self.campaigns = campaigns
         self.audit_trail = audit_trail
         self.detection = detection
+        self.policy = policy or CasePolicy.default()
         self._scanned: set[str] = (
             set()
         )  # settlements whose flagged accounts have cases (verdicts never change)
@@ -66,7 +92,7 @@ class CaseOpener:
         return created
 
     def _sync_accounts(self) -> int:
-        """One case per flagged engaging account of each settlement with a detection run (once)."""
+        """Creator, group and account cases of each settlement with a detection run (once)."""
         if self.detection is None:
             return 0
         pending, scanned = self.stored_cases.account_case_candidates()
@@ -86,17 +112,100 @@ class CaseOpener:
                 log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)
                 self._scanned.add(settlement.id)
                 continue
-            stakes = account_stakes(verdicts) if verdicts is not None else None
+            cases = [] if verdicts is None else self._settlement_cases(verdicts, settlement, campaign)
+            decided = [c for c in cases if c.status == CaseStatus.DECIDED]
             try:
-                self.stored_cases.add_cases(
-                    _account_case(row, settlement, campaign)
-                    for row in ([] if stakes is None else stakes.itertuples(index=False))
-                )
-                created += 0 if stakes is None else len(stakes)
+                self.stored_cases.add_cases(cases, decisions=[_policy_decision(c) for c in decided])
+                created += len(cases) - len(decided)
+                if decided:
+                    self._audit_policy(settlement.id, decided, sampled=sum(c.is_sample for c in cases))
             except IntegrityError:
                 pass  # another process opened them at the same moment
             self._scanned.add(settlement.id)
         return created
+
+    def _settlement_cases(
+        self, verdicts: SettlementVerdicts, settlement: Settlement, campaign: Campaign
+    ) -> list[ReviewCase]:
+        """A settlement's creator, group and account cases; account cases policy decides come decided."""
+        creators = creator_stakes(settlement_lines(settlement.body))
+        cases = [_creator_case(row, settlement, campaign) for row in creators.itertuples(index=False)]
+        cases += [_group_case(group, settlement, campaign) for group in seller_groups(verdicts)]
+        stakes = account_stakes(verdicts)
+        releasable = stakes["releasable"].to_numpy(dtype="float64")
+        at_stake = stakes["at_stake"].to_numpy(dtype="float64")
+        for i, row in enumerate(stakes.itertuples(index=False)):
+            case = _account_case(row, settlement, campaign)
+            if releasable[i] <= 0 and at_stake[i] < self.policy.auto_decide_below:
+                if is_sampled(settlement.id, str(row.account_id), share=self.policy.sample_share):
+                    case.is_sample = True
+                else:
+                    case.status, case.decided_at = CaseStatus.DECIDED, case.created_at
+            cases.append(case)
+        return cases
+
+    def _audit_policy(self, settlement_id: str, decided: list[ReviewCase], *, sampled: int) -> None:
+        with self.audit_trail.session() as session:
+            self.audit_trail.record(
+                session,
+                actor=POLICY.key_id,
+                role=POLICY.role,
+                action=f"review.{ReviewAction.POLICY_DEFAULT}",
+                target=settlement_id,
+                detail={
+                    "cases": len(decided),
+                    "queued_as_sample": sampled,
+                    "auto_decide_below": self.policy.auto_decide_below,
+                    "sample_share": self.policy.sample_share,
+                    "held_money": str(sum((c.held_amount for c in decided), Decimal("0.00"))),
+                },
+            )
+
+
+@dataclass(frozen=True)
+class CasePolicy:
+    """Which account cases policy decides instead of a reviewer, and how many of them are queued anyway."""
+
+    auto_decide_below: float  # ServiceConfig.review_auto_decide_below
+    sample_share: float  # ServiceConfig.review_sample_share
+
+    @classmethod
+    def of(cls, config: ServiceConfig) -> CasePolicy:
+        """The policy a service configuration sets."""
+        return cls(auto_decide_below=config.review_auto_decide_below, sample_share=config.review_sample_share)
+
+    @classmethod
+    def default(cls) -> CasePolicy:
+        """The policy of ``ServiceConfig``'s defaults (declared there, once)."""
+        given: dict[str, Any] = {f.name: f.default for f in fields(ServiceConfig)}
+        return cls(
+            auto_decide_below=given["review_auto_decide_below"], sample_share=given["review_sample_share"]
+        )
+
+
+POLICY = Principal(key_id="policy", name="case policy", role=Role.ADMIN)
+
+
+def is_sampled(settlement_id: str, account_id: str, *, share: float) -> bool:
+    """Whether a policy-decided case is queued anyway: a uniform draw from its ids' hash below ``share``."""
+    digest = hashlib.sha256(f"{settlement_id}\x1f{account_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def _policy_decision(case: ReviewCase) -> ReviewDecision:
+    return ReviewDecision(
+        id=f"dec_{uuid.uuid4().hex}",
+        case_id=case.id,
+        settlement_id=case.settlement_id,
+        post_id=case.post_id,
+        action=ReviewAction.POLICY_DEFAULT,
+        released=Decimal("0.00"),
+        adjustment_id=None,
+        note=f"policy: clearing releases nothing and {case.held_amount} is below the review threshold",
+        is_deadline=False,
+        actor=POLICY.key_id,
+        decided_at=case.created_at,
+    )
 
 
 def _new_case(
@@ -144,3 +253,44 @@ def _reasons_by_post(body: str) -> dict[str, list[str]]:
     except ValueError:
         return {}
     return {str(p.get("post_id")): [str(r) for r in p.get("reasons", [])] for p in posts}
+
+
+def _subject_case(settlement: Settlement, campaign: Campaign, **fields: Any) -> ReviewCase:
+    return ReviewCase(
+        id=f"case_{uuid.uuid4().hex[:20]}",
+        settlement_id=settlement.id,
+        campaign_id=settlement.campaign_id,
+        platform=campaign.platform,
+        needs_signoff=settlement.status == SettlementStatus.NEEDS_SIGNOFF,
+        cutoff_at=as_utc(campaign.window_end),
+        status=CaseStatus.OPEN,
+        created_at=utcnow(),
+        **fields,
+    )
+
+
+def _creator_case(row: Any, settlement: Settlement, campaign: Campaign) -> ReviewCase:
+    reasons = [r for r in str(row.reasons).split(";") if r]
+    return _subject_case(
+        settlement,
+        campaign,
+        post_id=creator_case_post_id(str(row.creator_id)),
+        kind=CaseKind.CREATOR,
+        account_id=None,
+        creator_id=str(row.creator_id),
+        held_amount=to_decimal(row.at_stake),
+        reasons=";" + ";".join(reasons) + ";" if reasons else "",
+    )
+
+
+def _group_case(group: SellerGroup, settlement: Settlement, campaign: Campaign) -> ReviewCase:
+    return _subject_case(
+        settlement,
+        campaign,
+        post_id=group_case_post_id(group.key),
+        kind=CaseKind.GROUP,
+        account_id=None,
+        creator_id="",
+        held_amount=to_decimal(group.money),
+        reasons=f";{group.reason};",
+    )

@@ -161,7 +161,7 @@ class DecisionRecorder:
         return min(to_decimal(clean_share(mine, price, review_risk=params.policy.review_risk)), case.held)
 
     def _labels(self, case: CaseRow, action: ReviewAction) -> list[tuple[str, int]]:
-        if action == ReviewAction.DEADLINE_DEFAULT:
+        if action in (ReviewAction.DEADLINE_DEFAULT, ReviewAction.POLICY_DEFAULT):
             return []
         if case.kind == CaseKind.ACCOUNT:
             return [(case.account_id or "", 1 if action == ReviewAction.CONFIRM_FRAUD else 0)]
@@ -220,8 +220,10 @@ class DecisionRecorder:
         recovered_by: Principal | None,
         label_post: str | None = None,
         adjustment_ids: list[str] | None = None,
+        labels: list[tuple[str, int]] | None = None,
     ) -> DecisionResult:
-        labels = self._labels(case, action)
+        if labels is None:
+            labels = self._labels(case, action)
         decision = ReviewDecision(
             id=f"dec_{uuid.uuid4().hex}",
             case_id=case.case_id,
@@ -294,11 +296,11 @@ def _audit_detail(
         "decided_by_deadline": decision.is_deadline,
         **(
             {
-                "kind": CaseKind.ACCOUNT.value,
+                "kind": str(case.kind),
                 "account_id": case.account_id,
                 "adjustment_ids": adjustment_ids or [],
             }
-            if case.kind == CaseKind.ACCOUNT
+            if case.kind != CaseKind.POST
             else {}
         ),
         **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),

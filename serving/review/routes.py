@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from serving.corrections import SignoffIn, SignoffOut
+from serving.corrections import SignoffIn
+from serving.db.cases import SORTS
 from serving.db.database import utcnow
 from serving.errors import ServiceError
-from serving.review.account_view import account_evidence
 from serving.review.cases import KINDS, QueueFilter, checked_note
 from serving.review.outcomes import ACTIONS
 from serving.review.rows import CaseRow
@@ -31,7 +30,6 @@ from serving.review.sessions import (
     is_valid_csrf,
     new_csrf_token,
 )
-from serving.review.view import case_evidence
 from serving.statuses import CaseKind, ReviewAction
 
 _HERE = Path(__file__).resolve().parent
@@ -43,10 +41,28 @@ ACTION_LABELS = {
     ReviewAction.CLEAR: "Clear (release the held money)",
     ReviewAction.PARTIAL_RELEASE: "Partial release",
 }
+# the queue's columns: (sort name or "", heading)
+QUEUE_COLUMNS = (
+    ("kind", "Kind"),
+    ("subject", "Post, account, creator or group"),
+    ("campaign", "Campaign"),
+    ("platform", "Platform"),
+    ("reasons", "Reasons"),
+    ("money", "Money kept"),
+    ("cutoff", "Time left"),
+    ("assignee", "Claimed by"),
+    ("status", "Status"),
+)
 ACCOUNT_ACTIONS = (ReviewAction.CONFIRM_FRAUD, ReviewAction.CLEAR)
 ACCOUNT_ACTION_LABELS = {
     ReviewAction.CONFIRM_FRAUD: "Confirm fraud (label 1; keep withholding)",
     ReviewAction.CLEAR: "Clear (label 0; release the held money of this account's engagements on held posts)",
+}
+
+
+SUBJECT_ACTION_LABELS = {
+    ReviewAction.CONFIRM_FRAUD: "Confirm fraud (keep what is withheld and held)",
+    ReviewAction.CLEAR: "Clear (pay what is withheld and held)",
 }
 
 
@@ -60,8 +76,14 @@ def _user(request: Request, review: ReviewServices) -> ReviewUser | None:
     return review.sessions.resolve(request.cookies.get(COOKIE_NAME))
 
 
-def _to_sign_in() -> RedirectResponse:
-    return RedirectResponse("/review/sign-in", status_code=303)
+def _to_sign_in(request: Request | None = None) -> RedirectResponse:
+    """To the sign-in form, which comes back here (a GET page's own URL) once signed in."""
+    back = ""
+    if request is not None and request.method == "GET":
+        back = "?" + urlencode(
+            {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+        )
+    return RedirectResponse(f"/review/sign-in{back}", status_code=303)
 
 
 def _refuse(request: Request, user: ReviewUser | None, message: str, status_code: int) -> HTMLResponse:
@@ -77,11 +99,17 @@ def _act(request: Request, user: ReviewUser, act: Callable[[], object], *, then:
     return RedirectResponse(then, status_code=303)
 
 
-def _form_user(request: Request, review: ReviewServices, csrf_token: str) -> ReviewUser | Response:
-    """The signed-in user of a form post, or the answer to give instead (sign-in, or 403 on CSRF)."""
+def _form_user(
+    request: Request, review: ReviewServices, csrf_token: str, *, back: str = ""
+) -> ReviewUser | Response:
+    """The signed-in user of a form post, or the answer to give instead (sign-in, or 403 on CSRF).
+
+    A post whose session expired goes to sign-in, which comes back to ``back`` afterwards.
+    """
     user = _user(request, review)
     if user is None:
-        return _to_sign_in()
+        target = "/review/sign-in" + ("?" + urlencode({"next": back}) if back else "")
+        return RedirectResponse(target, status_code=303)
     if not is_valid_csrf(user.csrf_token, csrf_token):
         return _refuse(request, user, "missing or wrong CSRF token", 403)
     return user
@@ -103,10 +131,12 @@ def review_css() -> FileResponse:
     return FileResponse(_HERE / "static" / "review.css", media_type="text/css")
 
 
-def _sign_in_form(request: Request, *, error: str = "", status_code: int = 200) -> HTMLResponse:
+def _sign_in_form(
+    request: Request, *, error: str = "", status_code: int = 200, next_url: str = "/review/queue"
+) -> HTMLResponse:
     """The sign-in form; its CSRF token is also set as a short-lived cookie (double submit)."""
     token = new_csrf_token()
-    context = {"user": None, "csrf_token": token, "error": error}
+    context = {"user": None, "csrf_token": token, "error": error, "next_url": next_url}
     response = _page(request, "sign_in.html", context, status_code=status_code)
     _set_cookie(request, response, SIGNIN_CSRF_COOKIE, token, max_age=900)
     return response
@@ -125,9 +155,15 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, *, 
 
 
 @router.get("/sign-in")
-def sign_in_page(request: Request) -> HTMLResponse:
-    """The sign-in form."""
-    return _sign_in_form(request)
+def sign_in_page(request: Request, next: str = "") -> HTMLResponse:
+    """The sign-in form (``next``: the console page to return to)."""
+    return _sign_in_form(request, next_url=safe_next(next))
+
+
+def safe_next(url: str) -> str:
+    """A return address inside the console (anything else: the queue)."""
+    inside = url.startswith("/review/") and not url.startswith("//") and "\\" not in url
+    return url if inside and not url.startswith("/review/sign-") else "/review/queue"
 
 
 @router.post("/sign-in")
@@ -136,8 +172,9 @@ def sign_in(
     review: ReviewDep,
     api_key: Annotated[str, Form(max_length=400)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """Open a session for a reviewer or admin key; billing keys are refused."""
+    """Open a session for a reviewer or admin key, then go back to ``next``; billing keys are refused."""
     if not is_valid_csrf(request.cookies.get(SIGNIN_CSRF_COOKIE), csrf_token):
         return _refuse(
             request, None, "the form expired or was not sent by this site; reload and try again", 403
@@ -145,8 +182,8 @@ def sign_in(
     try:
         token, _ = review.sessions.sign_in(api_key)
     except SignInRefused as refused:
-        return _sign_in_form(request, error=str(refused), status_code=403)
-    signed_in = RedirectResponse("/review/queue", status_code=303)
+        return _sign_in_form(request, error=str(refused), status_code=403, next_url=safe_next(next))
+    signed_in = RedirectResponse(safe_next(next), status_code=303)
     _set_cookie(request, signed_in, COOKIE_NAME, token, max_age=int(SESSION_TTL.total_seconds()))
     signed_in.delete_cookie(SIGNIN_CSRF_COOKIE, path="/review")
     return signed_in
@@ -177,11 +214,15 @@ def queue_page(
     reason: str = "",
     assignee: str = "",
     mine: bool = False,
+    sample: bool = False,
+    sort: str = "",
+    desc: bool = False,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    """Held posts and flagged accounts in review order, with filters and bulk actions."""
+    """Cases in review order or sorted by a column, a page at a time, with filters kept in the URL."""
     user = _user(request, review)
     if user is None:
-        return _to_sign_in()
+        return _to_sign_in(request)
     now = utcnow()
     review.cases.sync()
     review.decisions.recover_stuck(now=now, by=user.principal)
@@ -192,8 +233,31 @@ def queue_page(
         platform=platform or None,
         reason=reason or None,
         assignee=user.principal.key_id if mine else (assignee or None),
+        sort=sort if sort in SORTS else None,
+        descending=desc,
+        page=page,
+        is_sample=True if sample else None,
     )
     return _queue(request, review, user, selection, mine=mine, now=now)
+
+
+def queue_query(selection: QueueFilter, *, mine: bool, **changes: Any) -> str:
+    """The queue URL's query string of a selection, with ``changes`` (sort, desc, page) applied."""
+    params: dict[str, Any] = {
+        "status": selection.status,
+        "kind": selection.kind or "",
+        "campaign": selection.campaign_id or "",
+        "platform": selection.platform or "",
+        "reason": selection.reason or "",
+        "assignee": "" if mine else (selection.assignee or ""),
+        "mine": "true" if mine else "",
+        "sample": "true" if selection.is_sample else "",
+        "sort": selection.sort or "",
+        "desc": "true" if selection.descending else "",
+        "page": selection.page,
+    }
+    params.update(changes)
+    return urlencode({k: v for k, v in params.items() if v not in ("", None, 1) or k == "status"})
 
 
 def _queue(
@@ -206,17 +270,20 @@ def _queue(
     now: datetime,
     outcomes: list[Any] | None = None,
 ) -> HTMLResponse:
-    rows = review.cases.queue(selection, now=now)
+    found = review.cases.queue_page(selection, now=now)
     context = {
         "user": user,
-        "rows": rows,
-        "awaiting_signoff": awaiting_signoff(rows),
+        "rows": found.rows,
+        "found": found,
+        "awaiting_signoff": awaiting_signoff(found.rows),
         "facets": review.cases.facets(),
         "selection": selection,
         "mine": mine,
         "now": now,
         "actions": ACTIONS,
         "kinds": KINDS,
+        "sorts": QUEUE_COLUMNS,
+        "query": lambda **changes: queue_query(selection, mine=mine, **changes),
         "outcomes": outcomes or [],
     }
     return _page(request, "queue.html", context)
@@ -260,104 +327,6 @@ def bulk_action(
     now = utcnow()
     outcomes = review.decisions.bulk(case_id, action=action, note=note, user=user.principal, now=now)
     return _queue(request, review, user, QueueFilter(), mine=False, now=now, outcomes=outcomes)
-
-
-@router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: str, review: ReviewDep) -> Response:
-    """Open a case: it is assigned to and locked for you unless another reviewer holds it."""
-    user = _user(request, review)
-    if user is None:
-        return _to_sign_in()
-    now = utcnow()
-    try:
-        review.decisions.recover_stuck(now=now, by=user.principal, case_ids=[case_id])
-        is_mine = review.cases.acquire(case_id, user=user.principal, now=now)
-        case = review.cases.get(case_id, now=now)
-    except ServiceError as error:
-        return _refuse(request, user, error.detail, error.status_code)
-    signoff: SignoffOut | None = None
-    if case.signed_off_at is not None:
-        signoff = review.corrections.signoff_of(case.settlement_id)
-    context = {"user": user, "case": case, "is_mine": is_mine, "signoff": signoff, "now": now}
-    if case.kind == CaseKind.ACCOUNT:
-        account = account_evidence(
-            case,
-            decisions=review.decisions,
-            store=review.store,
-        )
-        return _page(
-            request,
-            "account_case.html",
-            {
-                **context,
-                "evidence": account,
-                "actions": ACCOUNT_ACTIONS,
-                "action_labels": ACCOUNT_ACTION_LABELS,
-            },
-        )
-    evidence = case_evidence(case, decisions=review.decisions, store=review.store)
-    return _page(request, "case.html", {**context, "evidence": evidence, "actions": ACTIONS})
-
-
-@router.post("/cases/{case_id}/decide")
-def decide(
-    request: Request,
-    case_id: str,
-    review: ReviewDep,
-    action: Annotated[str, Form(max_length=40)] = "",
-    note: Annotated[str, Form(max_length=4000)] = "",
-    amount: Annotated[str, Form(max_length=40)] = "",
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    """Record a decision on a case you hold; the money moves through the settlement's corrections."""
-    user = _form_user(request, review, csrf_token)
-    if not isinstance(user, ReviewUser):
-        return user
-    try:
-        value = Decimal(amount) if amount.strip() else None
-    except InvalidOperation:
-        return _refuse(request, user, f"amount: {amount!r} is not a number", 422)
-    return _act(
-        request,
-        user,
-        lambda: review.decisions.decide(
-            case_id, action=action, note=note, amount=value, user=user.principal, now=utcnow()
-        ),
-        then=f"/review/cases/{quote(case_id, safe='')}",
-    )
-
-
-@router.post("/cases/{case_id}/release")
-def release(
-    request: Request, case_id: str, review: ReviewDep, csrf_token: Annotated[str, Form(max_length=200)] = ""
-) -> Response:
-    """Hand a case you hold back to the queue."""
-    user = _form_user(request, review, csrf_token)
-    if not isinstance(user, ReviewUser):
-        return user
-    return _act(
-        request, user, lambda: review.cases.release(case_id, user=user.principal), then="/review/queue"
-    )
-
-
-@router.post("/cases/{case_id}/take-over")
-def take_over(
-    request: Request,
-    case_id: str,
-    review: ReviewDep,
-    note: Annotated[str, Form(max_length=4000)] = "",
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    """An admin takes a case another reviewer holds (a note is required; audited); reviewers get a 403."""
-    user = _form_user(request, review, csrf_token)
-    if not isinstance(user, ReviewUser):
-        return user
-    return _act(
-        request,
-        user,
-        lambda: review.cases.take_over(case_id, user=user.principal, note=note, now=utcnow()),
-        then=f"/review/cases/{quote(case_id, safe='')}",
-    )
 
 
 @router.post("/settlements/{settlement_id}/signoff")

@@ -16,7 +16,7 @@ from sqlalchemy import Row
 from serving.db.cases import CaseRecords
 from serving.db.database import as_utc
 from serving.db.models import ReviewCase
-from serving.statuses import CaseKind
+from serving.statuses import AdjustmentKind, CaseKind
 
 _ZERO = Decimal("0.00")
 
@@ -46,6 +46,7 @@ class CaseRow:
     locked_until: datetime | None
     signed_off_by: str | None
     signed_off_at: datetime | None
+    is_sample: bool = False
 
     @property
     def awaits_signoff(self) -> bool:
@@ -74,15 +75,17 @@ def account_case_key(case_id: str, post_id: str) -> str:
 
 
 def _released(
-    releases: Iterable[Row[str, str, str | None, Decimal]],
+    releases: Iterable[Row[str, str, str | None, Decimal, AdjustmentKind]],
 ) -> dict[tuple[str, str], Decimal]:
-    """Released money per (settlement, post), and per (settlement, ``account:`` case id) of account cases."""
+    """Released held money per (settlement, post), and money released per (settlement, ``case:<id>``)
+    by account, creator and group cases (held and withheld)."""
     out: dict[tuple[str, str], Decimal] = {}
-    for settlement_id, post_id, key, amount in releases:
+    for settlement_id, post_id, key, amount, kind in releases:
         money = Decimal(str(amount)).quantize(Decimal("0.01"))
-        out[(settlement_id, post_id)] = out.get((settlement_id, post_id), _ZERO) + money
+        if kind == AdjustmentKind.RELEASE:
+            out[(settlement_id, post_id)] = out.get((settlement_id, post_id), _ZERO) + money
         parts = (key or "").split(":")
-        if len(parts) >= 3 and parts[0] == "review":  # an account case's release
+        if len(parts) >= 3 and parts[0] == "review":  # a release of a case about more than one post
             mine = (settlement_id, f"case:{parts[1]}")
             out[mine] = out.get(mine, _ZERO) + money
     return out
@@ -95,8 +98,7 @@ def _row(
     now: datetime,
 ) -> CaseRow:
     cutoff = as_utc(case.cutoff_at)
-    is_account = case.kind == CaseKind.ACCOUNT
-    own = f"case:{case.id}" if is_account else case.post_id
+    own = case.post_id if case.kind == CaseKind.POST else f"case:{case.id}"
     released = released_by_post.get((case.settlement_id, own), _ZERO)
     signoff = signoffs.get(case.settlement_id)
     return CaseRow(
@@ -121,4 +123,5 @@ def _row(
         locked_until=as_utc(case.locked_until) if case.locked_until else None,
         signed_off_by=signoff[0] if signoff else None,
         signed_off_at=signoff[1] if signoff else None,
+        is_sample=bool(case.is_sample),
     )

@@ -10,6 +10,7 @@ from serving.api.deps import Services
 from serving.corrections import CorrectionService
 from serving.review.cases import CaseService
 from serving.review.decisions import DecisionService
+from serving.review.opening import CasePolicy
 from serving.review.sessions import SessionStore
 from serving.store import EventStore
 
@@ -34,6 +35,7 @@ def build_review(services: Services) -> ReviewServices:
         campaigns=db.campaigns,
         audit_trail=db.audit,
         detection=services.detection,
+        policy=CasePolicy.of(services.config),
     )
     return ReviewServices(
         sessions=SessionStore(review_sessions=db.review_sessions, audit_trail=db.audit, keys=services.keys),

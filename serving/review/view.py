@@ -90,7 +90,11 @@ def case_evidence(case: CaseRow, *, decisions: DecisionService, store: EventStor
         n_engagements=len(mine),
         n_flagged=int(mine["invalid"].astype(bool).sum()) if not mine.empty else 0,
         timeline_svg=timeline_svg(bins, title=title),
-        graph_svg=graph_svg(graph or empty_graph, title=graph_title),
+        graph_svg=graph_svg(
+            graph or empty_graph,
+            title=graph_title,
+            links=graph_links(decisions.stored_cases, case.settlement_id, graph),
+        ),
         graph_accounts=0 if graph is None else len(graph.accounts),
         graph_posts=0 if graph is None else len(graph.posts),
         reasons=records(reason_evidence(mine) if not mine.empty else pd.DataFrame()),
@@ -101,6 +105,18 @@ def case_evidence(case: CaseRow, *, decisions: DecisionService, store: EventStor
         decision=case_decision(decisions.stored_cases, case.case_id),
         note=note,
     )
+
+
+def graph_links(stored_cases: CaseRepository, settlement_id: str, graph: Graph | None) -> dict[str, str]:
+    """The case pages of a graph's nodes that have a case in the settlement (``a:<id>``, ``p:<id>``)."""
+    if graph is None or graph.accounts.empty:
+        return {}
+    accounts = [f"account:{a}" for a in graph.accounts["account_id"].astype("str")]
+    found = stored_cases.linked([settlement_id], [*accounts, *graph.posts["post_id"].astype("str")])
+    return {
+        (f"a:{p.removeprefix('account:')}" if p.startswith("account:") else f"p:{p}"): f"/review/cases/{i}"
+        for i, _, p, _ in found
+    }
 
 
 def settlement_events(store: EventStore, settlement: Settlement | None) -> pd.DataFrame:

@@ -123,12 +123,25 @@ def farm_with_a_flagged_fan(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).astype(events.dtypes.to_dict())
 
 
-@pytest.fixture
-def settled(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Iterator[Settled]:
-    """Two settled campaigns with held posts, on SQLite and on PostgreSQL."""
-    for api in make_api(tmp_path / "home", database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.5):
+def settle_two(
+    home: Path, database_url: str | None, sim: SimulatedSet, **overrides: Any
+) -> Iterator[Settled]:
+    """The app with two settled campaigns with held posts (``overrides``: of its ServiceConfig)."""
+    for api in make_api(home, database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.5, **overrides):
         settlements = load_and_settle(api.client, api.billing, sim, now=datetime.now(UTC))
         yield Settled(api=api, settlements=settlements)
+
+
+@pytest.fixture
+def settled(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Iterator[Settled]:
+    """Two settled campaigns with held posts, on SQLite and on PostgreSQL; every account case queued."""
+    yield from settle_two(tmp_path / "home", database_url, sim, review_auto_decide_below=0.0)
+
+
+@pytest.fixture
+def settled_by_policy(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Iterator[Settled]:
+    """Two settled campaigns with the service's default case policy, on SQLite and on PostgreSQL."""
+    yield from settle_two(tmp_path / "home", database_url, sim)
 
 
 def bearer_secret(headers: dict[str, str]) -> str:
@@ -153,6 +166,14 @@ def sign_in(client: TestClient, secret: str) -> str:
     queue = client.get("/review/queue")
     assert queue.status_code == 200
     return csrf_of(queue.text)
+
+
+def claim(client: TestClient, case_id: str) -> str:
+    """Claim a case through its page's form (viewing locks nothing); the case page after the claim."""
+    page = client.get(f"/review/cases/{case_id}").text
+    answer = client.post(f"/review/cases/{case_id}/claim", data={"csrf_token": csrf_of(page)})
+    assert answer.status_code == 200, answer.text
+    return answer.text
 
 
 def case_ids(html: str) -> list[str]:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
+from sqlalchemy import update
 
+from serving.config import ServiceConfig
+from serving.db.engine import make_engine
+from serving.db.models import ReviewSession
+from serving.labels import load_labels
 from tests.live_server import cli_env, create_key, running_server
 from tests.review.conftest import load_and_settle
 from training.simulator import SimulatedSet
@@ -38,6 +45,7 @@ class Server:
     base: str
     keys: dict[str, str]
     settlements: dict[str, dict[str, Any]]
+    home: Path
 
 
 @pytest.fixture
@@ -66,15 +74,16 @@ def server(tmp_path: Path, sim: SimulatedSet) -> Iterator[Server]:
     with running_server(env) as base, httpx.Client(base_url=base, timeout=300) as client:
         billing = {"Authorization": f"Bearer {keys['billing']}"}
         settlements = load_and_settle(client, billing, sim, now=datetime.now(UTC))
-        yield Server(base=base, keys=keys, settlements=settlements)
+        yield Server(base=base, keys=keys, settlements=settlements, home=tmp_path / "home")
 
 
-def _sign_in(page: Any, base: str, key: str) -> None:
+def _sign_in(page: Any, base: str, key: str, *, then: str = "/review/queue") -> None:
     """Sign in with the keyboard only: type the key into the labelled field and press Enter."""
-    page.goto(f"{base}/review/sign-in")
+    if not page.url.startswith(f"{base}/review/sign-in"):
+        page.goto(f"{base}/review/sign-in")
     page.get_by_label("API key").fill(key)
     page.get_by_label("API key").press("Enter")
-    page.wait_for_url(f"{base}/review/queue")
+    page.wait_for_url(f"{base}{then}")
 
 
 def _decide(page: Any, action_label: str, note: str) -> None:
@@ -97,7 +106,7 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
         try:
             first = browser.new_context().new_page()
             _sign_in(first, server.base, server.keys["reviewer"])
-            first.goto(f"{server.base}/review/queue")
+            first.goto(f"{server.base}/review/queue?kind=post")
             rows = first.locator("#queue tbody tr[data-case-id]")
             assert rows.count() >= 3
             first.screenshot(path=str(ARTIFACTS / "review-queue.png"), full_page=True)
@@ -105,6 +114,7 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
             posts = [rows.nth(i).locator("a").first.inner_text() for i in range(3)]
 
             first.goto(f"{server.base}{links[0]}")
+            first.locator("#claim-submit").click()
             assert first.locator("#held-by-you").is_visible()
             assert first.locator("#timeline-chart rect.bar-organic").count() > 0
             assert first.locator("#timeline-chart polyline.baseline").count() == 1
@@ -118,11 +128,12 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
             assert "clear" in first.locator("#decision").inner_text()
 
             first.goto(f"{server.base}{links[2]}")
+            first.locator("#claim-submit").click()
             assert first.locator("#held-by-you").is_visible()
             second = browser.new_context().new_page()
             _sign_in(second, server.base, server.keys["admin"])
             second.goto(f"{server.base}{links[2]}")
-            assert "held by e2e reviewer" in second.locator("#held-by").inner_text()
+            assert "claimed by e2e reviewer" in second.locator("#held-by").inner_text()
             assert second.locator("#decide-form").count() == 0
             second.goto(f"{server.base}/review/queue")
             second.locator(
@@ -143,9 +154,154 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
             released += [(a["kind"], a["post_id"]) for a in adjustments]
             trail = client.get("/v1/audit", params={"target": sid}, headers=reviewer).json()
             reviewed += [
-                (r["action"], r["detail"]["post_id"]) for r in trail if r["action"].startswith("review.")
+                (r["action"], r["detail"]["post_id"])
+                for r in trail
+                if r["action"].startswith("review.") and r["action"] != "review.policy_default"
             ]
         assert released == [("release", posts[1])]
         assert sorted(reviewed) == sorted([("review.confirm_fraud", posts[0]), ("review.clear", posts[1])])
     assert (ARTIFACTS / "review-queue.png").stat().st_size > 0
     assert (ARTIFACTS / "review-case.png").stat().st_size > 0
+
+
+def _launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def _decide_by_keyboard(page: Any, action_id: str, note: str) -> None:
+    """Choose an action and write the note with the keyboard only, then submit with Enter."""
+    page.locator(f"#{action_id}").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # past the other choices to the note: radios are one tab stop
+    while page.evaluate("document.activeElement.id") != "note":
+        page.keyboard.press("Tab")
+    page.keyboard.type(note)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "decide-submit"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#decision")
+
+
+def _first_case(page: Any, base: str, query: str) -> str:
+    page.goto(f"{base}/review/queue?{query}")
+    href = page.locator("#queue tbody tr[data-case-id] a").first.get_attribute("href")
+    assert href
+    return str(href)
+
+
+def test_browser_creator_release_claim_next_case_and_keyboard(sync_playwright: Any, server: Server) -> None:
+    reviewer = {"Authorization": f"Bearer {server.keys['reviewer']}"}
+    with sync_playwright() as playwright:
+        browser = _launch(playwright)
+        try:
+            page = browser.new_context().new_page()
+            _sign_in(page, server.base, server.keys["reviewer"])
+            link = _first_case(page, server.base, "kind=creator")
+            page.goto(f"{server.base}{link}")
+            creator = page.locator("h1").inner_text().split()[1]
+            assert page.locator("#decide-form input[type=radio]:checked").count() == 0  # nothing preselected
+            effect = page.locator("#clear-effect").inner_text()
+            with page.expect_download() as download:
+                page.locator("#pack-pdf").click()
+            pdf = PdfReader(download.value.path())
+            pack_text = "".join(p.extract_text() for p in pdf.pages)
+            page.locator("#claim-submit").click()
+            assert page.locator("#held-by-you").is_visible()
+            _decide_by_keyboard(page, "action-clear", "the brand accepted the creator's explanation")
+            assert "clear" in page.locator("#decision").inner_text()
+            assert page.evaluate("document.activeElement.id") == "next-case"
+            page.keyboard.press("Enter")
+            page.wait_for_url(lambda url: "/review/cases/" in url and link not in url)
+            assert page.locator("#decide-form").count() == 1
+        finally:
+            browser.close()
+    settlement = next(
+        s for s in server.settlements.values() if any(p["creator_id"] == creator for p in s["posts"])
+    )
+    withheld = sum(Decimal(p["withheld_amount"]) for p in settlement["posts"] if p["creator_id"] == creator)
+    held = sum(Decimal(p["held_amount"]) for p in settlement["posts"] if p["creator_id"] == creator)
+    assert withheld > 0 and f"pays {withheld + held}" in effect
+    assert settlement["settlement_id"] in pack_text and f"Withheld {withheld}" in pack_text
+    with httpx.Client(base_url=server.base, timeout=60) as client:
+        adjustments = client.get(
+            f"/v1/settlements/{settlement['settlement_id']}/adjustments", headers=reviewer
+        )
+    paid = [a for a in adjustments.json() if a["kind"] == "release_withheld"]
+    assert sum(Decimal(a["amount"]) for a in paid) == withheld
+
+
+def test_browser_group_confirm_labels_every_member(sync_playwright: Any, server: Server) -> None:
+    with sync_playwright() as playwright:
+        browser = _launch(playwright)
+        try:
+            page = browser.new_context().new_page()
+            _sign_in(page, server.base, server.keys["reviewer"])
+            link = _first_case(page, server.base, "kind=group")
+            page.goto(f"{server.base}{link}")
+            page.locator("#claim-submit").click()
+            members = page.locator("#members tbody tr[data-account-id]")
+            accounts = [members.nth(i).get_attribute("data-account-id") for i in range(members.count())]
+            assert len(accounts) >= 2
+            page.locator("#except-1").check()
+            page.get_by_label("Confirm fraud (keep what is withheld and held)").check()
+            page.get_by_label("Note (required)").fill("one seller's pool; the first account is a real fan")
+            page.locator("#decide-submit").click()
+            page.wait_for_selector("#decision")
+        finally:
+            browser.close()
+    labels = load_labels(ServiceConfig(home=server.home))
+    assert dict(zip(labels["account_id"], labels["label"], strict=True)) == {
+        a: 0 if i == 0 else 1 for i, a in enumerate(accounts)
+    }
+
+
+def test_browser_expired_session_returns_to_the_case(sync_playwright: Any, server: Server) -> None:
+    with sync_playwright() as playwright:
+        browser = _launch(playwright)
+        try:
+            page = browser.new_context().new_page()
+            _sign_in(page, server.base, server.keys["reviewer"])
+            link = _first_case(page, server.base, "kind=post")
+            page.goto(f"{server.base}{link}")
+            engine = make_engine(ServiceConfig(home=server.home).resolved_database_url)
+            try:
+                with engine.begin() as connection:
+                    connection.execute(
+                        update(ReviewSession).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+                    )
+            finally:
+                engine.dispose()
+            page.get_by_label("Clear (release the held money)").check()
+            page.get_by_label("Note (required)").fill("organic")
+            page.locator("#decide-submit").click()
+            page.wait_for_url(lambda url: "/review/sign-in" in url)
+            assert link in page.locator("#return-to").inner_text()
+            _sign_in(page, server.base, server.keys["reviewer"], then=link)
+            assert page.locator("#decide-form").count() == 1
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("width", [1440, 1024, 390])
+def test_browser_pages_fit_the_screen(
+    sync_playwright: Any, server: Server, width: int, tmp_path: Path
+) -> None:
+    with sync_playwright() as playwright:
+        browser = _launch(playwright)
+        try:
+            page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+            _sign_in(page, server.base, server.keys["reviewer"])
+            pages = {"queue": "/review/queue"}
+            for kind in ("post", "creator", "group", "account"):
+                pages[kind] = _first_case(page, server.base, f"kind={kind}")
+            pages["missing"] = "/review/no-such-page"
+            for name, url in pages.items():
+                page.goto(f"{server.base}{url}")
+                page.screenshot(path=str(tmp_path / f"review-{name}-{width}.png"), full_page=True)
+                overflow = page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, f"{name} at {width} px scrolls sideways by {overflow} px"
+            assert "no page" in page.locator("#error-message").inner_text()
+        finally:
+            browser.close()

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from serving.config import ServiceConfig
 from serving.db.engine import make_engine
-from serving.db.models import ReviewCase
+from serving.db.models import ReviewCase, ReviewDecision
 from serving.labels import load_labels
 from tests.conftest import CLI
 from tests.review.conftest import CLOSED_CAMPAIGN, REVIEW_PARAMS, load_and_settle
@@ -40,20 +40,24 @@ def test_review_deadline_command_decides_overdue_cases_once(tmp_path: Path, sim:
     ]
     engine = make_engine(ServiceConfig(home=home).resolved_database_url)
     try:
-        with engine.connect() as connection:  # the command opened the flagged accounts' cases too
-            accounts = connection.execute(
-                select(func.count())
-                .select_from(ReviewCase)
-                .where(
-                    ReviewCase.campaign_id == CLOSED_CAMPAIGN,
-                    ReviewCase.kind == "account",
-                    ReviewCase.status == "decided",
+        with engine.connect() as connection:  # the command opened the account, creator and group cases too
+            by_kind = dict(
+                connection.execute(
+                    select(ReviewCase.kind, func.count())
+                    .join(ReviewDecision, ReviewDecision.case_id == ReviewCase.id)
+                    .where(ReviewCase.campaign_id == CLOSED_CAMPAIGN, ReviewDecision.is_deadline)
+                    .group_by(ReviewCase.kind)
+                ).all()
+            )
+            still_open = connection.execute(
+                select(func.count()).where(
+                    ReviewCase.campaign_id == CLOSED_CAMPAIGN, ReviewCase.status != "decided"
                 )
             ).scalar_one()
     finally:
         engine.dispose()
-    assert accounts > 0
-    assert f"{overdue + accounts} cases decided by deadline" in outputs[0]
+    assert by_kind.get("post") == overdue and by_kind.get("creator", 0) > 0 and still_open == 0
+    assert f"{sum(by_kind.values())} cases decided by deadline" in outputs[0]
     assert "0 cases decided by deadline" in outputs[1]
     assert load_labels(ServiceConfig(home=home)).empty  # the deadline is no human verdict
     assert load_labels(ServiceConfig(home=tmp_path / "nothing")).empty

@@ -59,7 +59,9 @@ def test_timeline_scales_the_clean_posts_shape_to_the_post() -> None:
     # p3 (the only clean post) has half its engagements in hour 0 and half in hour 1
     assert bins["baseline"].tolist() == [2.5, 2.5, 0.0, 0.0]
     svg = timeline_svg(bins, title='post "p1" <timeline>')
-    assert svg.count('class="bar-organic"') == 4 and svg.count('class="bar-flagged"') == 1
+    # one bar per bin plus the legend's swatch; the post's own scale: its peak (2), not the baseline's
+    assert svg.count('class="bar-organic"') == 4 + 1 and svg.count('class="bar-flagged"') == 1 + 1
+    assert "one bar = 1 h" in svg and ">baseline</text>" in svg and 'text-anchor="end">2</text>' in svg
     assert "&lt;timeline&gt;" in svg and "<timeline>" not in svg
 
 
@@ -69,7 +71,11 @@ def test_group_graph_links_the_doubted_accounts_to_their_other_posts() -> None:
     assert graph.posts.set_index("post_id")["is_case"].to_dict() == {"p1": True, "p2": False}
     assert len(graph.edges) == 5  # u1, u2, u3 on p1; u1, u2 on p2
     svg = graph_svg(graph, title="group")
-    assert svg.count('class="node-account invalid"') == 2 and svg.count('class="node-account"') == 1
+    # two invalid accounts and one in the review band, plus one swatch of each in the legend
+    assert svg.count('class="node-account invalid"') == 2 + 1 and svg.count('class="node-account"') == 1 + 1
+    assert ">u1</text>" in svg and ">p2</text>" in svg and "review band</text>" in svg  # labelled
+    linked = graph_svg(graph, title="group", links={"a:u1": "/review/cases/c1", "p:p2": "/review/cases/c2"})
+    assert linked.count('<a href="/review/cases/c1"') == 1 and linked.count('<a href="/review/cases/c2"') == 1
     assert len(re.findall(r'class="edge"', svg)) == 5
     assert graph_svg(graph, title="group") == svg  # deterministic layout
 

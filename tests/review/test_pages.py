@@ -19,6 +19,7 @@ from tests.review.conftest import (
     Settled,
     bearer_secret,
     case_ids,
+    claim,
     csrf_of,
     sign_in,
 )
@@ -53,7 +54,9 @@ def test_sign_in_refuses_billing_keys_and_sets_a_strict_httponly_cookie(settled:
 
 def test_pages_need_a_session_and_forms_need_the_csrf_token(settled: Settled) -> None:
     client = settled.api.client
-    assert client.get("/review/queue", follow_redirects=False).headers["location"] == "/review/sign-in"
+    assert (
+        client.get("/review/queue", follow_redirects=False).headers["location"].startswith("/review/sign-in")
+    )
     form = client.get("/review/sign-in")
     no_token = client.post(
         "/review/sign-in", data={"api_key": bearer_secret(settled.api.reviewer), "csrf_token": "forged"}
@@ -109,7 +112,7 @@ def test_second_reviewer_sees_the_holder_and_cannot_act(settled: Settled) -> Non
     sign_in(first, bearer_secret(settled.api.reviewer))
     csrf_second = sign_in(second, bearer_secret(settled.api.admin))
     case_id = case_ids(first.get("/review/queue").text)[0]
-    assert 'id="held-by-you"' in first.get(f"/review/cases/{case_id}").text
+    assert 'id="held-by-you"' in claim(first, case_id)
     seen = second.get(f"/review/cases/{case_id}").text
     assert 'id="held-by"' in seen and "reviewer" in seen and 'id="decide-form"' not in seen
     refused = second.post(
@@ -195,9 +198,13 @@ def test_deadline_pays_the_clean_share_and_keeps_the_rest(settled: Settled) -> N
     overdue = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN, kind="post"), now=now)
     expected = {c.case_id: console.decisions.clean_share(c) for c in overdue}
     assert expected and any(v > 0 for v in expected.values())
-    accounts = console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN, kind="account"), now=now)
+    accounts = [
+        c
+        for kind in ("account", "creator", "group")
+        for c in console.cases.queue(QueueFilter(campaign_id=CLOSED_CAMPAIGN, kind=kind), now=now)
+    ]
     decided = console.decisions.decide_overdue(now=now)
-    # an overdue account case is decided by deadline too: nothing released, no label
+    # an overdue account, creator or group case is decided by deadline too: nothing released, no label
     assert {d.case_id: d.released for d in decided} == expected | {
         c.case_id: Decimal("0.00") for c in accounts
     }
@@ -239,7 +246,9 @@ def test_revoking_the_key_ends_the_session(settled: Settled) -> None:
     keys = client.app.state.services.keys  # type: ignore[attr-defined]
     key_id = next(k.key_id for k in keys.list() if k.role == "reviewer")
     keys.revoke(key_id)
-    assert client.get("/review/queue", follow_redirects=False).headers["location"] == "/review/sign-in"
+    assert (
+        client.get("/review/queue", follow_redirects=False).headers["location"].startswith("/review/sign-in")
+    )
 
 
 def test_give_back_and_sign_out(settled: Settled) -> None:
@@ -247,6 +256,8 @@ def test_give_back_and_sign_out(settled: Settled) -> None:
     csrf = sign_in(client, bearer_secret(settled.api.reviewer))
     case_id = case_ids(client.get("/review/queue").text)[0]
     client.get(f"/review/cases/{case_id}")
+    assert case_ids(client.get("/review/queue?mine=true").text) == []  # viewing claims nothing
+    claim(client, case_id)
     assert case_ids(client.get("/review/queue?mine=true").text) == [case_id]
     back = client.post(f"/review/cases/{case_id}/release", data={"csrf_token": csrf}, follow_redirects=False)
     assert back.status_code == 303

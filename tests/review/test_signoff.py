@@ -58,6 +58,7 @@ def test_signoff_from_the_case_page_goes_through_the_api_service(settled: Settle
 
     page = client.get(f"/review/cases/{case_id}").text
     assert 'id="signed-off"' in page and note in page and 'id="signoff-form"' not in page
+    assert "signed off by reviewer (reviewer)" in page  # by name, not key id
     queue = client.get("/review/queue").text
     assert 'id="signoff-banner"' not in queue and 'class="signoff"' not in queue
     closed = _queue_rows(client.get(f"/review/queue?campaign={CLOSED_CAMPAIGN}").text)

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from serving.auth import Role
 from serving.review.service import build_review
-from tests.review.conftest import Settled, bearer_secret, case_ids, csrf_of, principal, sign_in
+from tests.review.conftest import Settled, bearer_secret, case_ids, claim, csrf_of, principal, sign_in
 
 
 def test_admin_takes_over_a_held_case_and_a_reviewer_cannot(settled: Settled) -> None:
@@ -20,7 +20,7 @@ def test_admin_takes_over_a_held_case_and_a_reviewer_cannot(settled: Settled) ->
     csrf_other = sign_in(other, keys.create(role=Role.REVIEWER, name="second reviewer")[1])
     csrf_admin = sign_in(admin, bearer_secret(api.admin))
     case_id = case_ids(holder.get("/review/queue").text)[0]
-    assert 'id="held-by-you"' in holder.get(f"/review/cases/{case_id}").text
+    assert 'id="held-by-you"' in claim(holder, case_id)
     url = f"/review/cases/{case_id}/take-over"
 
     seen = other.get(f"/review/cases/{case_id}").text

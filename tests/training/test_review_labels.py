@@ -51,14 +51,24 @@ class Reviewed:
 @pytest.fixture
 def reviewed(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Reviewed:
     root = tmp_path / "reviewed"
-    apps = make_api(root / "home", database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.3)
+    apps = make_api(
+        root / "home",
+        database_url,
+        params=REVIEW_PARAMS,
+        signoff_withheld_share=0.3,
+        review_auto_decide_below=0.0,  # every flagged account queued: labels from posts and accounts
+    )
     api = next(apps)
     try:
         now = datetime.now(UTC)
         load_and_settle(api.client, api.billing, sim, now=now)
         console = build_review(api.client.app.state.services)  # type: ignore[attr-defined]
         console.cases.sync()
-        cases = console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN), now=now)
+        cases = [
+            case
+            for kind in ("post", "account")
+            for case in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind=kind), now=now)
+        ]
         assert len(cases) >= 2
         reviewer = principal(api.client, "reviewer")
         for i, case in enumerate(cases):
