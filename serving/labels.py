@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
@@ -12,13 +13,25 @@ from serving.db.cases import CaseRepository
 from serving.db.database import Database, as_utc
 from serving.db.engine import make_engine, migrate
 
-LABEL_COLUMNS = ("account_id", "label", "decided_at", "post_id", "campaign_id", "settlement_id", "source")
+LABEL_COLUMNS = (
+    "account_id",
+    "label",
+    "decided_at",
+    "post_id",
+    "campaign_id",
+    "settlement_id",
+    "source",
+    "sample",
+    "sampled_with_probability",
+)
 
 
 def load_labels(
     source: CaseRepository | Engine | ServiceConfig,
     start: datetime | None = None,
     end: datetime | None = None,
+    *,
+    sample_share: float = ServiceConfig.review_sample_share,
 ) -> pd.DataFrame:
     """Labels decided in ``[start, end)`` (either bound optional), oldest first.
 
@@ -27,19 +40,28 @@ def load_labels(
     A confirmed case labels the post's doubted accounts (invalid or in the review band) 1, a
     cleared case 0, a partial release the invalid ones 1 and the review-band ones 0. Cases the
     settlement deadline decided give no labels. An account judged on several posts has several rows.
+    How each case reached a reviewer (``training/labels.py``): ``sample`` is ``flagged`` for a case
+    the queue holds whenever policy cannot decide it (``sampled_with_probability`` 1) and ``audit``
+    for a label-quality sample of the cases policy decides (``sample_share``, the service's
+    ``review_sample_share``), so training weighs each verdict by its inverse propensity.
     Given a service config, its database is opened (and migrated); a home without a database has
     no labels yet.
     """
     if isinstance(source, ServiceConfig):
         return _from_config(source, start, end)
     cases = source if isinstance(source, CaseRepository) else CaseRepository(Database(source))
-    return _frame([tuple(r) for r in cases.labels(start=start, end=end)])
+    rows = [
+        (*r[:-1], "audit" if r[-1] else "flagged", sample_share if r[-1] else 1.0)
+        for r in cases.labels(start=start, end=end)
+    ]
+    return _frame(rows)
 
 
-def _frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:
+def _frame(rows: Sequence[tuple[object, ...]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
-    text = ("account_id", "post_id", "campaign_id", "settlement_id", "source")
-    return frame.astype({c: "str" for c in text} | {"label": "int64"}).assign(
+    text = ("account_id", "post_id", "campaign_id", "settlement_id", "source", "sample")
+    types = {c: "str" for c in text} | {"label": "int64", "sampled_with_probability": "float64"}
+    return frame.astype(types).assign(
         decided_at=pd.to_datetime([as_utc(t) for t in frame["decided_at"]], utc=True).astype(
             "datetime64[us, UTC]"
         )
@@ -52,6 +74,6 @@ def _from_config(config: ServiceConfig, start: datetime | None, end: datetime | 
     engine = make_engine(config.resolved_database_url)
     try:
         migrate(engine)
-        return load_labels(engine, start, end)
+        return load_labels(engine, start, end, sample_share=config.review_sample_share)
     finally:
         engine.dispose()

@@ -419,20 +419,27 @@ class CaseRepository(Repository):
 
     def labels(
         self, *, start: datetime | None, end: datetime | None
-    ) -> list[Row[str, int, datetime, str, str, str, str]]:
+    ) -> list[Row[str, int, datetime, str, str, str, str, bool]]:
         """Labels decided in ``[start, end)`` (either bound optional), oldest first.
 
-        Columns: account_id, label, decided_at, post_id, campaign_id, settlement_id, source.
+        Columns: account_id, label, decided_at, post_id, campaign_id, settlement_id, source,
+        is_sample (the case was queued as a label-quality sample of what policy decides).
         """
-        query = select(
-            ReviewLabel.account_id,
-            ReviewLabel.label,
-            ReviewLabel.decided_at,
-            ReviewLabel.post_id,
-            ReviewLabel.campaign_id,
-            ReviewLabel.settlement_id,
-            ReviewLabel.source,
-        ).order_by(ReviewLabel.decided_at, ReviewLabel.id)
+        query = (
+            select(
+                ReviewLabel.account_id,
+                ReviewLabel.label,
+                ReviewLabel.decided_at,
+                ReviewLabel.post_id,
+                ReviewLabel.campaign_id,
+                ReviewLabel.settlement_id,
+                ReviewLabel.source,
+                func.coalesce(ReviewCase.is_sample, False),
+            )
+            .outerjoin(ReviewDecision, ReviewDecision.id == ReviewLabel.decision_id)
+            .outerjoin(ReviewCase, ReviewCase.id == ReviewDecision.case_id)
+            .order_by(ReviewLabel.decided_at, ReviewLabel.id)
+        )
         superseded = select(ReviewReopen.decision_id).where(
             ReviewReopen.decision_id == ReviewLabel.decision_id
         )

@@ -190,6 +190,8 @@ def test_confirming_a_group_labels_every_member_but_the_exceptions(settled: Sett
     labels = load_labels(console.cases.stored_cases)
     mine = labels.loc[labels["settlement_id"] == farm.settlement_id].set_index("account_id")["label"]
     assert mine.to_dict() == {m: 0 if m == excepted else 1 for m in members}
+    # a queued case reached a reviewer surely: weight 1 in training (training/labels.py)
+    assert set(labels["sample"]) == {"flagged"} and (labels["sampled_with_probability"] == 1.0).all()
     decision = console.cases.stored_cases.decision_of(farm.case_id)
     assert decision is not None and decision.released > 0  # the excepted member's money is paid
     assert excepted in decision.note
@@ -239,3 +241,20 @@ def test_the_evidence_pack_says_what_was_kept_and_hides_other_persons(settled: S
         assert account not in csv.text and account not in farm_text
         assert hashed(farm.settlement_id, account) in csv.text
     assert client.get(f"/review/cases/{farm.case_id}/pack.docx").status_code == 404
+
+
+def test_a_sample_cases_labels_carry_its_sampling_probability(settled_by_policy: Settled) -> None:
+    """Verdicts on label-quality samples are the unbiased negatives: training weighs them 1 / share."""
+    from sqlalchemy import update
+
+    from serving.db.models import ReviewCase
+
+    console = _console(settled_by_policy)
+    case = next(c for c in _cases(console, CaseKind.ACCOUNT) if c.status == CaseStatus.OPEN)
+    with console.cases.stored_cases.session() as session:  # commits on leaving
+        session.execute(update(ReviewCase).where(ReviewCase.id == case.case_id).values(is_sample=True))
+    assert _decide(settled_by_policy, case, "clear").status_code == 303
+    labels = load_labels(console.cases.stored_cases, sample_share=0.02)
+    mine = labels.loc[labels["account_id"] == str(case.account_id)]
+    assert len(mine) and set(mine["sample"]) == {"audit"}
+    assert (mine["sampled_with_probability"] == 0.02).all() and (mine["label"] == 0).all()
