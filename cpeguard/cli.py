@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 import json
 import math
@@ -31,6 +32,13 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+class Engine(enum.StrEnum):
+    """Where ``cpeguard score`` runs the scorer."""
+
+    local = "local"
+    spark = "spark"
 
 
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
@@ -72,16 +80,27 @@ def simulate(
 
 @app.command()
 def score(
-    events: Annotated[Path, typer.Option(help="events file (.parquet or .csv)")],
-    out: Annotated[Path, typer.Option(help="folder for engagements/posts/accounts/rejects.parquet")],
-    posts: Annotated[Path | None, typer.Option(help="optional posts file")] = None,
-    campaigns: Annotated[Path | None, typer.Option(help="optional campaigns file with unit prices")] = None,
+    events: Annotated[str, typer.Option(help="events file (.parquet or .csv; spark: any Hadoop path)")],
+    out: Annotated[str, typer.Option(help="folder for engagements/posts/accounts/rejects.parquet")],
+    posts: Annotated[str | None, typer.Option(help="optional posts file")] = None,
+    campaigns: Annotated[str | None, typer.Option(help="optional campaigns file with unit prices")] = None,
     model: Annotated[
         str | None,
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: this process; spark: shards on Apache Spark (extra cpeguard[spark])"),
+    ] = Engine.local,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default: local[*])")] = None,
+    shard_budget: Annotated[int | None, typer.Option(min=1, help="spark: most events per shard")] = None,
 ) -> None:
     """Score a window of engagement events and decide what each post is paid."""
+    if engine is Engine.spark:
+        _score_on_spark(
+            events, out, posts=posts, campaigns=campaigns, model=model, master=master, budget=shard_budget
+        )
+        return
     from detectors.model import WindowScorer
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
@@ -113,10 +132,10 @@ def score(
                 )
 
             result = run_batch(
-                events_path=events,
-                out_dir=out,
-                posts_path=posts,
-                campaigns_path=campaigns,
+                events_path=Path(events),
+                out_dir=Path(out),
+                posts_path=Path(posts) if posts is not None else None,
+                campaigns_path=Path(campaigns) if campaigns is not None else None,
                 scorer=scorer,
                 progress=advance,
             )
@@ -125,6 +144,43 @@ def score(
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     _print_summary(result, seconds=time.perf_counter() - started)
+
+
+def _score_on_spark(
+    events: str,
+    out: str,
+    *,
+    posts: str | None,
+    campaigns: str | None,
+    model: str | None,
+    master: str | None,
+    budget: int | None,
+) -> None:
+    """``score --engine spark``: the same run as ``spark-submit cpeguard/spark_submit.py``."""
+    from cpeguard import spark_submit
+    from features.contract import ContractError
+
+    budget_option = {"shard_budget": budget} if budget is not None else {}
+    try:
+        with console.status("scoring on Spark"):
+            result = spark_submit.run(
+                events=events,
+                out=out,
+                posts=posts,
+                campaigns=campaigns,
+                model=model,
+                master=master or "local[*]",
+                **budget_option,
+            )
+    except ContractError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith(("pyspark", "py4j")):
+            raise
+        errors.print(f"[bold red]error:[/] the spark engine needs pip install 'cpeguard[spark]' ({error})")
+        raise typer.Exit(code=2) from None
+    console.print(spark_submit.summary(result))
 
 
 def _print_summary(result: object, *, seconds: float) -> None:
