@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,12 +61,18 @@ def spark_session(master: str | None = None, *, app_name: str = "cpeguard-score"
     """A Spark session for scoring: UTC session time, Arrow, this interpreter for local workers."""
     from pyspark.sql import SparkSession
 
-    if master is None or master.startswith("local"):
-        # local workers run this interpreter (and its PYTHONPATH), not whatever `python` is first
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # PySpark 4 warns at every pandas conversion that it is not yet tested with pandas 3
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
+    if master is not None and master.startswith("local"):
+        # local workers run this interpreter (and its PYTHONPATH), not whatever `python` is first
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # the JVM is driver and executor: its default 1 GiB heap spills a window to disk
+        builder = builder.config("spark.driver.memory", "4g")
     spark = (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -83,7 +90,6 @@ def read_numbered(spark: SparkSession, path: str) -> DataFrame:
     Rows are numbered in file-name order, then in order within each file: Spark keeps a
     file's splits in offset order, so per (file, partition) counts give each run's offset.
     """
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     lowered = path.lower().rstrip("/")
@@ -93,11 +99,11 @@ def read_numbered(spark: SparkSession, path: str) -> DataFrame:
         frame = spark.read.parquet(path)
     else:
         raise ContractError(f"{path}: unknown file type; use .parquet or .csv")
+    # the scan is planned the same way both times it is read: the same partitions, the same ids
     located = (
         frame.withColumn("_file", F.input_file_name())
         .withColumn("_part", F.spark_partition_id())
         .withColumn("_id", F.monotonically_increasing_id())
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
     runs = (
         located.groupBy("_file", "_part")
@@ -265,15 +271,15 @@ def run_spark(
     ).persist(StorageLevel.MEMORY_AND_DISK)
     extra = [rejects for _, rejects in tables.values() if len(rejects)]
     written = outputs(stacked, pd.concat(extra, ignore_index=True) if extra else empty_rejects())
-    rows = {}
     for kind, frame in written.items():
         writer = frame.write.mode("overwrite")
         if kind in PARTITIONED:
             writer = writer.partitionBy(SHARD)
         writer.parquet(f"{out.rstrip('/')}/{kind}.parquet")
-        rows[kind] = frame.count()
+    counted = stacked.groupBy("kind").count().toPandas().set_index("kind")["count"]
+    rows = {kind: int(counted.get(kind, 0)) for kind in OUTPUT_COLUMNS}
+    rows["rejects"] += sum(len(rejects) for rejects in extra)
     stacked.unpersist()
-    raw.unpersist()
     sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
     return SparkRun(
         out=out,
