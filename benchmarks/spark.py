@@ -15,6 +15,7 @@ runs are one after the other, never in parallel, and the load average is recorde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -57,10 +58,8 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(psutil.Error):
                 self._sample()
-            except psutil.Error:
-                pass
             time.sleep(self.interval)
 
     def _sample(self) -> None:
@@ -103,7 +102,26 @@ def shards_of(out: Path) -> dict[str, Any]:
     """Shard count and events per shard from a Spark run's engagements (partitioned by shard)."""
     shards = pd.read_parquet(out / "engagements.parquet", columns=["shard"])["shard"].astype("str")
     sizes = shards.value_counts()
-    return {"count": len(sizes), "largest": sizes.index[0], "largest_engagements": int(sizes.iloc[0])}
+    return {
+        "count": len(sizes),
+        "engagements": {str(k): int(v) for k, v in sizes.items()},
+        "largest": sizes.index[0],
+        "largest_engagements": int(sizes.iloc[0]),
+    }
+
+
+def agreement(local: Path, spark: Path) -> dict[str, float]:
+    """Share of events whose invalid flag, and of posts whose decision, the two engines agree on."""
+    events = pd.read_parquet(local / "engagements.parquet", columns=["event_id", "invalid"]).merge(
+        pd.read_parquet(spark / "engagements.parquet", columns=["event_id", "invalid"]), on="event_id"
+    )
+    posts = pd.read_parquet(local / "posts.parquet", columns=["post_id", "decision"]).merge(
+        pd.read_parquet(spark / "posts.parquet", columns=["post_id", "decision"]), on="post_id"
+    )
+    return {
+        "invalid_flags": round(float((events["invalid_x"] == events["invalid_y"]).mean()), 5),
+        "post_decisions": round(float((posts["decision_x"] == posts["decision_y"]).mean()), 5),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
     )
     spark["shards"] = shards_of(args.work / "spark")
+    spark["agreement"] = agreement(args.work / "local", args.work / "spark")
     row = {
         "events": n_events,
         "scale": args.scale,

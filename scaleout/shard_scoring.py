@@ -18,7 +18,7 @@ from detectors.model import WindowScorer
 from features.contract import Cleaned, clean_events
 from features.dedup import distinct_engagements
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, Rejects, checked
-from serving.io import accounts_output, engagements_output, posts_output
+from serving.io import accounts_output, engagements_output, posts_output, with_categorical_ids
 
 ROW = "source_row_in_file"  # 1-based data row in the source file, numbered by Spark
 SHARD = "shard"  # the shard that decided each output row (an extra output column)
@@ -67,7 +67,10 @@ def clean_shard_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """``clean_events`` of a shard's rows, with ``source_row`` the row number in the source file."""
     ordered = raw.sort_values(ROW, kind="stable", ignore_index=True)
     rows = ordered[ROW].to_numpy(dtype=np.int64)
-    cleaned = clean_events(ordered.drop(columns=[c for c in (ROW, SHARD) if c in ordered]), source=source)
+    # id columns as categoricals, as the single-process reader gives them: checked once per
+    # distinct value, and a shard's millions of Python strings freed before scoring
+    ordered = with_categorical_ids(ordered.drop(columns=[c for c in (ROW, SHARD) if c in ordered]))
+    cleaned = clean_events(ordered, source=source)
     for frame in (cleaned.frame, cleaned.rejects):
         # clean_events numbers the shard's rows 1..n: map them back to the file's rows
         frame["source_row"] = rows[frame["source_row"].to_numpy(dtype=np.int64) - 1]
