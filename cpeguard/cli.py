@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cpeguard.config import scoring_params, service_config
+from cpeguard.config import service_config
 from cpeguard.settings import get_settings
-from cpeguard.weekly import load_scorer, retrain_command, train_command
+from cpeguard.weekly import retrain_command, scorer_for, train_command
 
 if TYPE_CHECKING:
     from serving.keys import KeyService
@@ -101,7 +101,6 @@ def score(
             events, out, posts=posts, campaigns=campaigns, model=model, master=master, budget=shard_budget
         )
         return
-    from detectors.model import WindowScorer
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
     from serving.batch import run_batch
@@ -112,7 +111,7 @@ def score(
     ).start()
     settings = get_settings()
     started = time.perf_counter()
-    scorer = load_scorer(model, settings) if model is not None else WindowScorer(scoring_params(settings))
+    scorer = scorer_for(model, settings)
     try:
         with Progress(
             TextColumn("scoring: {task.description:<12}"),

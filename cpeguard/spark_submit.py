@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from cpeguard.config import scoring_params
 from cpeguard.settings import get_settings
-from cpeguard.weekly import load_scorer
-from detectors.model import WindowScorer
+from cpeguard.weekly import scorer_for
 from scaleout.job import DEFAULT_SHARD_BUDGET, SparkRun, run_spark, spark_session
 
 
@@ -27,8 +25,7 @@ def run(
     shard_budget: int = DEFAULT_SHARD_BUDGET,
 ) -> SparkRun:
     """Score one window on Spark with the configured scorer (``master`` None: spark-submit's)."""
-    settings = get_settings()
-    scorer = load_scorer(model, settings) if model else WindowScorer(scoring_params(settings))
+    scorer = scorer_for(model, get_settings())
     return run_spark(
         spark_session(master),
         events=events,
