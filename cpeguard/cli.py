@@ -159,7 +159,6 @@ def _score_on_spark(
     from cpeguard import spark_submit
     from features.contract import ContractError
 
-    budget_option = {"shard_budget": budget} if budget is not None else {}
     try:
         with console.status("scoring on Spark"):
             result = spark_submit.run(
@@ -169,7 +168,7 @@ def _score_on_spark(
                 campaigns=campaigns,
                 model=model,
                 master=master or "local[*]",
-                **budget_option,
+                shard_budget=budget if budget is not None else spark_submit.DEFAULT_SHARD_BUDGET,
             )
     except ContractError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ workers with each shard; ``scaleout.job`` does the rest.
 from __future__ import annotations
 
 import argparse
+import pickle
 
 from cpeguard.settings import get_settings
 from cpeguard.weekly import scorer_for
@@ -21,11 +22,20 @@ def run(
     posts: str | None = None,
     campaigns: str | None = None,
     model: str | None = None,
+    scorer_file: str | None = None,
     master: str | None = None,
     shard_budget: int = DEFAULT_SHARD_BUDGET,
 ) -> SparkRun:
-    """Score one window on Spark with the configured scorer (``master`` None: spark-submit's)."""
-    scorer = scorer_for(model, get_settings())
+    """Score one window on Spark with the configured scorer (``master`` None: spark-submit's).
+
+    ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run.
+    """
+    if scorer_file is not None:
+        # a scorer the service pickled for this run: its thresholds and fitted state exactly
+        with open(scorer_file, "rb") as file:
+            scorer = pickle.load(file)
+    else:
+        scorer = scorer_for(model, get_settings())
     return run_spark(
         spark_session(master),
         events=events,
@@ -54,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--posts", help="optional posts file")
     parser.add_argument("--campaigns", help="optional campaigns file with unit prices")
     parser.add_argument("--model", help="a registered scorer, e.g. models:/cpeguard-scorer@champion")
+    parser.add_argument("--scorer-file", help="a pickled WindowScorer (what the service hands over)")
     parser.add_argument("--master", help="Spark master URL (default: what spark-submit was given)")
     parser.add_argument(
         "--shard-budget", type=int, default=DEFAULT_SHARD_BUDGET, help="most events per shard"

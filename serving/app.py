@@ -40,6 +40,7 @@ from serving.review.headers import ConsoleHeaders
 from serving.schemas import ErrorItem, EventsBatch, Problem
 from serving.scorers import VersionedScorer
 from serving.settlement import SettlementService
+from serving.spark_handoff import SparkHandoff
 from serving.store import EventStore
 
 
@@ -71,6 +72,9 @@ def build_services(
         runs_dir=config.runs_dir,
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
+        spark=SparkHandoff(config.spark_master, config.spark_from_events, config.spark_submit)
+        if config.spark_master and config.spark_submit
+        else None,
     )
     detection.fail_interrupted()  # runs left queued or running by a previous process never finish
     audit = AuditLog(audit_trail=db.audit, spill_dir=config.home / "audit-spill")

@@ -19,6 +19,11 @@ class ServiceConfig:
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
     sync_detection_max_events: int = 200_000
+    # detection runs of at least spark_from_events events are scored on this Spark master
+    # (None: always in this process) by running the command ``spark_submit``
+    spark_master: str | None = None
+    spark_from_events: int = 10_000_000
+    spark_submit: tuple[str, ...] = ()
     model_version: str = "window-scorer-0.1.0"
     # the MLflow store of the registered scorer; None: cold scoring only (tests, no registry)
     tracking_uri: str | None = None

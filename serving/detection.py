@@ -41,6 +41,7 @@ from serving.io import (
 )
 from serving.schemas import DetectionOut
 from serving.scorers import ActiveModels, VersionedScorer
+from serving.spark_handoff import SparkHandoff
 from serving.statuses import RunStatus
 from serving.store import EventStore
 from serving.verdicts import events_hash
@@ -83,6 +84,7 @@ class DetectionService:
         runs_dir: Path,
         executor: Executor,
         sync_max_events: int,
+        spark: SparkHandoff | None = None,
     ) -> None:
         self.runs = runs
         self.events = events
@@ -97,6 +99,8 @@ class DetectionService:
         self.runs_dir = runs_dir
         self.executor = executor
         self.sync_max_events = sync_max_events
+        # large runs are scored on Spark when a master is configured
+        self.spark = spark
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -321,7 +325,13 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
+        if self.spark is not None and self.spark.takes(len(raw)):
+            self.runs.update_run(run.id, step="spark", progress=0.05)
+            window = self.spark.score(
+                raw, events, campaigns=campaigns, scorer=active.champion.scorer, work=out_dir / "spark"
+            )
+        else:
+            window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress)
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
             self.executor.submit(
