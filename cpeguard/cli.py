@@ -41,6 +41,11 @@ class Engine(enum.StrEnum):
     spark = "spark"
 
 
+EngineOption = Annotated[
+    Engine, typer.Option(help="local: this process; spark: shards on Apache Spark (needs the spark extra)")
+]
+
+
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 review_app = typer.Typer(help="The review console's jobs.", no_args_is_help=True)
@@ -88,10 +93,7 @@ def score(
         str | None,
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
     ] = None,
-    engine: Annotated[
-        Engine,
-        typer.Option(help="local: this process; spark: shards on Apache Spark (extra cpeguard[spark])"),
-    ] = Engine.local,
+    engine: EngineOption = Engine.local,
     master: Annotated[str | None, typer.Option(help="Spark master URL (default: local[*])")] = None,
     shard_budget: Annotated[int | None, typer.Option(min=1, help="spark: most events per shard")] = None,
 ) -> None:
@@ -109,9 +111,8 @@ def score(
     threading.Thread(
         target=importlib.import_module, args=("detectors.anomaly._ensemble",), daemon=True
     ).start()
-    settings = get_settings()
     started = time.perf_counter()
-    scorer = scorer_for(model, settings)
+    scorer = scorer_for(model, get_settings())
     try:
         with Progress(
             TextColumn("scoring: {task.description:<12}"),
