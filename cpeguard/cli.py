@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 import json
 import math
@@ -16,9 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cpeguard.config import scoring_params, service_config
+from cpeguard.config import service_config
 from cpeguard.settings import get_settings
-from cpeguard.weekly import load_scorer, retrain_command, train_command
+from cpeguard.weekly import retrain_command, scorer_for, train_command
 
 if TYPE_CHECKING:
     from serving.keys import KeyService
@@ -31,6 +32,18 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+class Engine(enum.StrEnum):
+    """Where ``cpeguard score`` runs the scorer."""
+
+    local = "local"
+    spark = "spark"
+
+
+EngineOption = Annotated[
+    Engine, typer.Option(help="local: this process; spark: shards on Apache Spark (needs the spark extra)")
+]
 
 
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
@@ -74,10 +87,12 @@ def simulate(
 
 @app.command()
 def score(
-    events: Annotated[Path, typer.Option(help="events file (.parquet or .csv) or a folder of them")],
-    out: Annotated[Path, typer.Option(help="folder for engagements/posts/accounts/rejects.parquet")],
-    posts: Annotated[Path | None, typer.Option(help="optional posts file")] = None,
-    campaigns: Annotated[Path | None, typer.Option(help="optional campaigns file with unit prices")] = None,
+    events: Annotated[
+        str, typer.Option(help="events file (.parquet or .csv) or a folder of them; spark: any Hadoop path")
+    ],
+    out: Annotated[str, typer.Option(help="folder for engagements/posts/accounts/rejects.parquet")],
+    posts: Annotated[str | None, typer.Option(help="optional posts file")] = None,
+    campaigns: Annotated[str | None, typer.Option(help="optional campaigns file with unit prices")] = None,
     model: Annotated[
         str | None,
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
@@ -86,16 +101,35 @@ def score(
         list[Path] | None,
         typer.Option(
             help="earlier events (file or partitioned folder, same contract), repeatable: context for "
-            "the detectors, never decided or paid; rejects go to history_rejects.parquet"
+            "the detectors, never decided or paid; rejects go to history_rejects.parquet (local engine)"
         ),
     ] = None,
+    engine: EngineOption = Engine.local,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default: local[*])")] = None,
+    shard_budget: Annotated[int | None, typer.Option(min=1, help="spark: most events per shard")] = None,
 ) -> None:
     """Score a window of engagement events and decide what each post is paid.
 
     With ``--history`` the detectors see the earlier events too (a seller's pool
     across weeks); outputs still cover only the window's events.
     """
-    from detectors.model import WindowScorer
+    if engine is Engine.spark:
+        if history:
+            errors.print(
+                "[bold red]error:[/] --history is not joined per Spark shard yet: use --engine local"
+            )
+            raise typer.Exit(code=2)
+        _score_on_spark(
+            events, out, posts=posts, campaigns=campaigns, model=model, master=master, budget=shard_budget
+        )
+        return
+    _score_locally(events, out, posts=posts, campaigns=campaigns, model=model, history=history or [])
+
+
+def _score_locally(
+    events: str, out: str, *, posts: str | None, campaigns: str | None, model: str | None, history: list[Path]
+) -> None:
+    """``score --engine local``: this process, with a progress bar and a summary."""
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
     from serving.batch import run_batch
@@ -104,9 +138,8 @@ def score(
     threading.Thread(
         target=importlib.import_module, args=("detectors.anomaly._ensemble",), daemon=True
     ).start()
-    settings = get_settings()
     started = time.perf_counter()
-    scorer = load_scorer(model, settings) if model is not None else WindowScorer(scoring_params(settings))
+    scorer = scorer_for(model, get_settings())
     try:
         with Progress(
             TextColumn("scoring: {task.description:<12}"),
@@ -126,19 +159,55 @@ def score(
                 )
 
             result = run_batch(
-                events_path=events,
-                out_dir=out,
-                posts_path=posts,
-                campaigns_path=campaigns,
+                events_path=Path(events),
+                out_dir=Path(out),
+                posts_path=Path(posts) if posts is not None else None,
+                campaigns_path=Path(campaigns) if campaigns is not None else None,
                 scorer=scorer,
                 progress=advance,
-                history_paths=tuple(history or ()),
+                history_paths=tuple(history),
             )
             bar.update(task, completed=len(PROGRESS_STEPS))
     except ContractError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     _print_summary(result, seconds=time.perf_counter() - started)
+
+
+def _score_on_spark(
+    events: str,
+    out: str,
+    *,
+    posts: str | None,
+    campaigns: str | None,
+    model: str | None,
+    master: str | None,
+    budget: int | None,
+) -> None:
+    """``score --engine spark``: the same run as ``spark-submit cpeguard/spark_submit.py``."""
+    from cpeguard import spark_submit
+    from features.contract import ContractError
+
+    try:
+        with console.status("scoring on Spark"):
+            result = spark_submit.run(
+                events=events,
+                out=out,
+                posts=posts,
+                campaigns=campaigns,
+                model=model,
+                master=master or "local[*]",
+                shard_budget=budget if budget is not None else spark_submit.DEFAULT_SHARD_BUDGET,
+            )
+    except ContractError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith(("pyspark", "py4j")):
+            raise
+        errors.print(f"[bold red]error:[/] the spark engine needs pip install 'cpeguard[spark]' ({error})")
+        raise typer.Exit(code=2) from None
+    console.print(spark_submit.summary(result))
 
 
 def _print_summary(result: object, *, seconds: float) -> None:

@@ -6,6 +6,7 @@ declared beside the code that uses it.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ SERVICE_FIELDS = (
     "max_upload_decoded_bytes",
     "sync_detection_max_events",
     "history_days",
+    "spark_master",
+    "spark_from_events",
     "model_poll_s",
     "registered_model",
     "metrics_token",
@@ -79,6 +82,8 @@ def service_config(settings: Settings) -> ServiceConfig:
         database_url=settings.database_url,
         params=scoring_params(settings),
         tracking_uri=tracking_store(settings),
+        # what the service runs to hand a detection run to Spark (serving never imports the entry layer)
+        spark_submit=(sys.executable, "-m", "cpeguard.spark_submit"),
         **given(settings, SERVICE_FIELDS),
     )
 

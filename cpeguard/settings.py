@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     sync_detection_max_events: int | None = Field(
         default=None, ge=0, description="detection runs over more events go to a background job"
     )
+    spark_master: str | None = Field(
+        default=None,
+        description="Spark master URL: detection runs of at least spark_from_events events are scored there",
+    )
+    spark_from_events: int | None = Field(
+        default=None,
+        ge=1,
+        description="detection runs of this many events go to Spark (when a master is set)",
+    )
     model_poll_s: float | None = Field(
         default=None, ge=0, description="the service checks the registry's aliases this often (0: never)"
     )

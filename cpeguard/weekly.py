@@ -156,3 +156,11 @@ def load_scorer(uri: str, settings: Settings) -> WindowScorer:
         raise typer.Exit(code=2) from None
     console.print(f"scoring with {uri} (trained on {scorer.week or 'unknown week'})")
     return scorer
+
+
+def scorer_for(uri: str | None, settings: Settings) -> WindowScorer:
+    """The registered scorer at ``uri``, or without one the cold scorer of the settings' params."""
+    from cpeguard.config import scoring_params
+    from detectors.model import WindowScorer
+
+    return load_scorer(uri, settings) if uri is not None else WindowScorer(scoring_params(settings))

@@ -42,6 +42,7 @@ from serving.review.headers import ConsoleHeaders
 from serving.schemas import ErrorItem, EventsBatch, Problem
 from serving.scorers import VersionedScorer
 from serving.settlement import SettlementService
+from serving.spark_handoff import SparkHandoff
 from serving.store import EventStore, Reconciled
 from serving.uploads import IngestLimits
 
@@ -66,18 +67,7 @@ def build_services(
     ingest = _ingest_service(config, db, store)
     _log_reconciled(ingest.reconcile())  # what a crash left between staging, commit and publish
     cold = VersionedScorer(version=config.model_version, scorer=scorer or WindowScorer(params=config.params))
-    detection = DetectionService(
-        runs=db.runs,
-        events=db.events,
-        campaigns=db.campaigns,
-        audit_trail=db.audit,
-        store=store,
-        cold=cold,
-        runs_dir=config.runs_dir,
-        executor=executor,
-        sync_max_events=config.sync_detection_max_events,
-        history_days=config.history_days,
-    )
+    detection = _detection_service(config, db, store, cold, executor)
     detection.fail_interrupted()  # runs left queued or running by a previous process never finish
     audit = AuditLog(audit_trail=db.audit, spill_dir=config.home / "audit-spill")
     audit.recover()  # key uses a previous process could not write at shutdown
@@ -108,6 +98,34 @@ def build_services(
         accounts=AccountService(runs=db.runs, settlements=db.settlements, detection=detection),
         corrections=CorrectionService(settlements=db.settlements, audit_trail=db.audit),
         audit=audit,
+    )
+
+
+def _detection_service(
+    config: ServiceConfig,
+    db: Repositories,
+    store: EventStore,
+    cold: VersionedScorer,
+    executor: ThreadPoolExecutor,
+) -> DetectionService:
+    """Detection runs over the store, with their context days and, if configured, the Spark hand-off."""
+    spark = (
+        SparkHandoff(config.spark_master, config.spark_from_events, config.spark_submit)
+        if config.spark_master and config.spark_submit
+        else None
+    )
+    return DetectionService(
+        runs=db.runs,
+        events=db.events,
+        campaigns=db.campaigns,
+        audit_trail=db.audit,
+        store=store,
+        cold=cold,
+        runs_dir=config.runs_dir,
+        executor=executor,
+        sync_max_events=config.sync_detection_max_events,
+        history_days=config.history_days,
+        spark=spark,
     )
 
 

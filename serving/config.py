@@ -28,6 +28,11 @@ class ServiceConfig:
     sync_detection_max_events: int = 200_000
     # days before a detection run's period read from the event store as context (0: none)
     history_days: int = 28
+    # detection runs of at least spark_from_events events are scored on this Spark master
+    # (None: always in this process) by running the command ``spark_submit``
+    spark_master: str | None = None
+    spark_from_events: int = 10_000_000
+    spark_submit: tuple[str, ...] = ()
     model_version: str = "window-scorer-0.1.0"
     # the MLflow store of the registered scorer; None: cold scoring only (tests, no registry)
     tracking_uri: str | None = None

@@ -43,6 +43,7 @@ from serving.io import (
 from serving.manifest import StoreFault
 from serving.schemas import DetectionOut
 from serving.scorers import ActiveModels, VersionedScorer
+from serving.spark_handoff import SparkHandoff
 from serving.statuses import RunStatus
 from serving.store import EventStore
 from serving.verdicts import events_hash
@@ -86,6 +87,7 @@ class DetectionService:
         executor: Executor,
         sync_max_events: int,
         history_days: int = 0,
+        spark: SparkHandoff | None = None,
     ) -> None:
         self.runs = runs
         self.events = events
@@ -102,6 +104,8 @@ class DetectionService:
         self.sync_max_events = sync_max_events
         # days around a run's period read as context (``detectors.history``, ``context_ranges``); 0: none
         self.history_days = history_days
+        # large runs are scored on Spark when a master is configured
+        self.spark = spark
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -392,8 +396,18 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        history = self._history(run, platforms=events["platform"])
-        window = active.champion.scorer.score(events, campaigns=campaigns, progress=progress, history=history)
+        if self.spark is not None and self.spark.takes(len(raw)):
+            # context is not joined per shard yet (issue 14): a Spark run decides its period alone
+            history = None
+            self.runs.update_run(run.id, step="spark", progress=0.05)
+            window = self.spark.score(
+                raw, events, campaigns=campaigns, scorer=active.champion.scorer, work=out_dir / "spark"
+            )
+        else:
+            history = self._history(run, platforms=events["platform"])
+            window = active.champion.scorer.score(
+                events, campaigns=campaigns, progress=progress, history=history
+            )
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
             self.executor.submit(

@@ -51,7 +51,7 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return _with_categorical_ids(pq.read_table(path).to_pandas())
+            return with_categorical_ids(pq.read_table(path).to_pandas())
         if suffix in (".csv", ".txt"):
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as error:
@@ -97,7 +97,7 @@ def read_campaigns(path: Path) -> Cleaned:
     return clean_campaigns(read_table(path), source=str(path))
 
 
-def _with_categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
+def with_categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
     """Id columns as categoricals of their distinct values in order of first appearance.
 
     Factorising the plain strings once is faster than asking Arrow for dictionary

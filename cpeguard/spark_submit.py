@@ -1,0 +1,77 @@
+"""The Spark entry point: ``spark-submit cpeguard/spark_submit.py --events ... --out ...``.
+
+The same run as ``cpeguard score --engine spark``: the scorer is built from the
+settings (or loaded from the model registry) on the driver and shipped to the
+workers with each shard; ``scaleout.job`` does the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+
+from cpeguard.settings import get_settings
+from cpeguard.weekly import scorer_for
+from scaleout.job import DEFAULT_SHARD_BUDGET, SparkRun, run_spark, spark_session
+
+
+def run(
+    *,
+    events: str,
+    out: str,
+    posts: str | None = None,
+    campaigns: str | None = None,
+    model: str | None = None,
+    scorer_file: str | None = None,
+    master: str | None = None,
+    shard_budget: int = DEFAULT_SHARD_BUDGET,
+) -> SparkRun:
+    """Score one window on Spark with the configured scorer (``master`` None: spark-submit's).
+
+    ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run.
+    """
+    if scorer_file is not None:
+        # a scorer the service pickled for this run: its thresholds and fitted state exactly
+        with open(scorer_file, "rb") as file:
+            scorer = pickle.load(file)
+    else:
+        scorer = scorer_for(model, get_settings())
+    return run_spark(
+        spark_session(master),
+        events=events,
+        out=out,
+        posts=posts,
+        campaigns=campaigns,
+        scorer=scorer,
+        shard_budget=shard_budget,
+    )
+
+
+def summary(result: SparkRun) -> str:
+    """One line on what a Spark run wrote and how it sharded the window."""
+    largest, events = next(iter(result.shards.items()), ("", 0))
+    return (
+        f"scored {result.rows['engagements']:,} engagements in {len(result.shards)} shards "
+        f"(largest {largest}: {events:,} events) to {result.out} in {result.seconds:.1f} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse spark-submit's application arguments and run."""
+    parser = argparse.ArgumentParser(prog="spark_submit.py", description="Score a window on Spark.")
+    parser.add_argument("--events", required=True, help="events: Parquet or CSV file or folder (Hadoop path)")
+    parser.add_argument("--out", required=True, help="folder for the four outputs")
+    parser.add_argument("--posts", help="optional posts file")
+    parser.add_argument("--campaigns", help="optional campaigns file with unit prices")
+    parser.add_argument("--model", help="a registered scorer, e.g. models:/cpeguard-scorer@champion")
+    parser.add_argument("--scorer-file", help="a pickled WindowScorer (what the service hands over)")
+    parser.add_argument("--master", help="Spark master URL (default: what spark-submit was given)")
+    parser.add_argument(
+        "--shard-budget", type=int, default=DEFAULT_SHARD_BUDGET, help="most events per shard"
+    )
+    args = parser.parse_args(argv)
+    print(summary(run(**vars(args))))
+
+
+if __name__ == "__main__":
+    main()

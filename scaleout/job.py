@@ -1,0 +1,289 @@
+"""The Spark driver: contract files in (local, HDFS or S3 paths), the four outputs out as partitioned Parquet.
+
+Run it with ``cpeguard score --engine spark`` or hand it to a cluster with
+``spark-submit cpeguard/spark_submit.py`` (``deploy/spark/``).
+
+Spark reads the files and numbers each row within its file, counts events per
+(platform, creator, user) for the shard plan (``scaleout.shards``, run per
+platform through ``applyInPandas``), sends each shard's rows to one Python worker
+where ``scaleout.shard_scoring`` validates, deduplicates and scores them with the
+unchanged ``WindowScorer``, merges the accounts an engagement-graph split scored
+in more than one shard, and writes engagements and posts partitioned by ``shard``.
+PySpark is imported here only: the single-process path never loads it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from detectors.model import WindowScorer
+from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, empty_rejects
+from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, output_ddl, score_shard
+from scaleout.shards import EDGE_COLUMNS, NO_PLATFORM, PLAN_COLUMNS, pack_platforms, plan_platform
+from serving.io import ACCOUNT_COLUMNS, ENGAGEMENT_COLUMNS, ENGAGEMENT_EXTRA, POST_COLUMNS, POST_EXTRA
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# events per shard: a shard is scored whole by one Python worker, which holds about 0.5 KB
+# per event at peak (benchmarks/spark.py); 20M events keep a worker near 10 GB
+DEFAULT_SHARD_BUDGET = 20_000_000
+PLATFORM_KEY = "_platform"
+CREATOR_KEY = "_creator"
+OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "engagements": (*ENGAGEMENT_COLUMNS, *ENGAGEMENT_EXTRA, SHARD),
+    "posts": (*POST_COLUMNS, *POST_EXTRA, SHARD),
+    "accounts": (*ACCOUNT_COLUMNS, SHARD),
+    "rejects": tuple(empty_rejects().columns),
+}
+PARTITIONED = ("engagements", "posts")  # written partitioned by shard
+_PLAN_DDL = "platform string, creator_id string, shard string"
+
+
+@dataclass(frozen=True)
+class SparkRun:
+    """What a Spark run read, how it sharded the window and where it wrote."""
+
+    out: str
+    shards: dict[str, int]  # events per shard, largest first
+    rows: dict[str, int]  # rows written per output
+    seconds: float
+
+
+def spark_session(master: str | None = None, *, app_name: str = "cpeguard-score") -> SparkSession:
+    """A Spark session for scoring: UTC session time, Arrow, this interpreter for local workers."""
+    from pyspark.sql import SparkSession
+
+    # PySpark 4 warns at every pandas conversion that it is not yet tested with pandas 3
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    if master is not None and master.startswith("local"):
+        # local workers run this interpreter (and its PYTHONPATH), not whatever `python` is first
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # the JVM is driver and executor: its default 1 GiB heap spills a window to disk
+        builder = builder.config("spark.driver.memory", "4g")
+    spark = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def read_numbered(spark: SparkSession, path: str) -> DataFrame:
+    """A contract file (or folder of part files) with ``ROW``: the 1-based data row in the input.
+
+    CSV values stay text, as the single-process reader keeps them, for validation to coerce.
+    Rows are numbered in file-name order, then in order within each file: Spark keeps a
+    file's splits in offset order, so per (file, partition) counts give each run's offset.
+    """
+    from pyspark.sql import functions as F
+
+    lowered = path.lower().rstrip("/")
+    if lowered.endswith((".csv", ".txt")):
+        frame = spark.read.csv(path, header=True, inferSchema=False, multiLine=False)
+    elif lowered.endswith((".parquet", ".pq")) or not lowered.rsplit("/", 1)[-1].count("."):
+        frame = spark.read.parquet(path)
+    else:
+        raise ContractError(f"{path}: unknown file type; use .parquet or .csv")
+    # the scan is planned the same way both times it is read: the same partitions, the same ids
+    located = (
+        frame.withColumn("_file", F.input_file_name())
+        .withColumn("_part", F.spark_partition_id())
+        .withColumn("_id", F.monotonically_increasing_id())
+    )
+    runs = (
+        located.groupBy("_file", "_part")
+        .agg(F.min("_id").alias("_first"), F.count(F.lit(1)).alias("_n"))
+        .toPandas()
+        .sort_values(["_file", "_part"], ignore_index=True)
+    )
+    runs["_start"] = runs["_n"].cumsum() - runs["_n"]
+    offsets = spark.createDataFrame(runs[["_file", "_part", "_first", "_start"]])
+    numbered = located.join(F.broadcast(offsets), on=["_file", "_part"]).withColumn(
+        ROW, F.col("_start") + F.col("_id") - F.col("_first") + F.lit(1)
+    )
+    return numbered.drop("_file", "_part", "_id", "_first", "_start")
+
+
+def _small_table(spark: SparkSession, path: str, clean: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A posts or campaigns file, cleaned on the driver (a period has few): clean frame and rejects."""
+    raw = read_numbered(spark, path).toPandas().sort_values(ROW, ignore_index=True)
+    cleaned = clean(raw.drop(columns=[ROW]), source=path)
+    return cleaned.frame, cleaned.rejects
+
+
+def _keyed(events: DataFrame) -> DataFrame:
+    """Events with the shard plan's keys: the platform as validation will read it, and the creator."""
+    from pyspark.sql import functions as F
+
+    platform = F.lower(F.trim(F.col("platform").cast("string")))
+    return events.withColumn(
+        PLATFORM_KEY, F.when(platform.isNull() | (platform == ""), F.lit(NO_PLATFORM)).otherwise(platform)
+    ).withColumn(CREATOR_KEY, F.trim(F.col("creator_id").cast("string")))
+
+
+def plan_shards(keyed: DataFrame, *, budget: int) -> pd.DataFrame:
+    """The shard of each (platform, creator) as ``PLAN_COLUMNS``; creator "" stands for the whole platform.
+
+    Spark counts events per platform; platforms within the budget are packed whole
+    (``pack_platforms``). Only a platform over the budget has its (creator, user)
+    edges counted and planned along its graph, each such platform in one worker.
+    """
+    from pyspark.sql import functions as F
+
+    sizes = keyed.groupBy(PLATFORM_KEY).count().toPandas().set_index(PLATFORM_KEY)["count"]
+    small = sizes[sizes <= budget]
+    packed = pack_platforms(small, budget=budget)
+    whole = pd.DataFrame(
+        {
+            "platform": list(packed),
+            "creator_id": "",
+            "shard": list(packed.values()),
+            "events": [int(small[p]) for p in packed],
+        }
+    )
+    large = [str(p) for p in sizes.index if sizes[p] > budget]
+    if not large:
+        return whole[list(PLAN_COLUMNS)]
+    edges = (
+        keyed.filter(F.col(PLATFORM_KEY).isin(large))
+        .groupBy(PLATFORM_KEY, CREATOR_KEY, F.trim(F.col("user_id").cast("string")).alias("_user"))
+        .agg(F.count(F.lit(1)).alias("events"))
+        .toDF(*EDGE_COLUMNS)
+        .fillna({"creator_id": "", "user_id": ""})
+    )
+    schema = "platform string, creator_id string, shard string, events long"
+    split = edges.groupBy("platform").applyInPandas(lambda e: plan_platform(e, budget=budget), schema)
+    return pd.concat([whole, split.toPandas()], ignore_index=True)[list(PLAN_COLUMNS)]
+
+
+def score_shards(
+    keyed: DataFrame,
+    plan: pd.DataFrame,
+    *,
+    scorer: WindowScorer,
+    source: str,
+    posts: pd.DataFrame | None,
+    campaigns: pd.DataFrame | None,
+) -> DataFrame:
+    """Every shard's four outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
+    from pyspark.sql import functions as F
+
+    spark = keyed.sparkSession
+    is_whole = plan["creator_id"] == ""
+    by_creator = spark.createDataFrame(plan.loc[~is_whole, ["platform", "creator_id", "shard"]], _PLAN_DDL)
+    by_platform = spark.createDataFrame(
+        plan.loc[is_whole, ["platform", "shard"]], "platform string, _whole string"
+    )
+    routed = (
+        keyed.join(
+            F.broadcast(by_creator.toDF(PLATFORM_KEY, CREATOR_KEY, SHARD)),
+            [PLATFORM_KEY, CREATOR_KEY],
+            "left",
+        )
+        .join(F.broadcast(by_platform.withColumnRenamed("platform", PLATFORM_KEY)), PLATFORM_KEY, "left")
+        # rows without a known creator are rejected by validation: any shard of their platform will do
+        .withColumn(SHARD, F.coalesce(F.col(SHARD), F.col("_whole"), F.col(PLATFORM_KEY)))
+        .drop(PLATFORM_KEY, CREATOR_KEY, "_whole")
+    )
+    # one task per shard: the groups are the unit of work, not Spark's default 200 partitions
+    spark.conf.set("spark.sql.shuffle.partitions", str(max(1, plan[SHARD].nunique() + 1)))
+
+    def score(raw: pd.DataFrame) -> pd.DataFrame:
+        return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns)
+
+    return routed.groupBy(SHARD).applyInPandas(score, output_ddl())
+
+
+def outputs(stacked: DataFrame, extra_rejects: pd.DataFrame) -> dict[str, DataFrame]:
+    """The four outputs from the stacked frame; accounts scored in several shards are merged.
+
+    An engager whose posts' creators landed in different communities is scored once per
+    shard: the account keeps its highest risk (and that row's reasons), flagged if any
+    shard flagged it, and names every shard it was scored in.
+    """
+    from pyspark.sql import functions as F
+
+    spark = stacked.sparkSession
+    of_kind = {kind: stacked.filter(F.col("kind") == kind) for kind in OUTPUT_COLUMNS}
+    accounts = (
+        of_kind["accounts"]
+        .groupBy("account_id", "role")
+        .agg(
+            F.max("risk").alias("risk"),
+            F.bool_or("flagged").alias("flagged"),
+            F.max_by("reasons", "risk").alias("reasons"),
+            F.concat_ws(",", F.array_sort(F.collect_set(SHARD))).alias(SHARD),
+        )
+    )
+    found = {kind: frame.select(*OUTPUT_COLUMNS[kind]) for kind, frame in of_kind.items()}
+    found["accounts"] = accounts.select(*OUTPUT_COLUMNS["accounts"])
+    if len(extra_rejects):
+        types = dict(OUTPUT_FIELDS)
+        schema = ", ".join(f"`{c}` {types[c]}" for c in OUTPUT_COLUMNS["rejects"])
+        found["rejects"] = found["rejects"].unionByName(spark.createDataFrame(extra_rejects, schema))
+    return found
+
+
+def run_spark(
+    spark: SparkSession,
+    *,
+    events: str,
+    out: str,
+    posts: str | None = None,
+    campaigns: str | None = None,
+    scorer: WindowScorer | None = None,
+    shard_budget: int = DEFAULT_SHARD_BUDGET,
+) -> SparkRun:
+    """Read, shard, score and write one window on Spark (see the module)."""
+    from pyspark import StorageLevel
+
+    started = time.perf_counter()
+    scorer = scorer or WindowScorer()
+    small = {"posts": (posts, clean_posts), "campaigns": (campaigns, clean_campaigns)}
+    tables = {name: _small_table(spark, path, clean) for name, (path, clean) in small.items() if path}
+    raw = read_numbered(spark, events)
+    # whole-file problems (a missing column, a column no row can be read as) stop here, not in a shard
+    clean_events(raw.limit(1000).toPandas().drop(columns=[ROW]), source=events)
+    keyed = _keyed(raw)
+    plan = plan_shards(keyed, budget=shard_budget)
+    stacked = score_shards(
+        keyed,
+        plan,
+        scorer=scorer,
+        source=events,
+        posts=tables["posts"][0] if "posts" in tables else None,
+        campaigns=tables["campaigns"][0] if "campaigns" in tables else None,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    extra = [rejects for _, rejects in tables.values() if len(rejects)]
+    written = outputs(stacked, pd.concat(extra, ignore_index=True) if extra else empty_rejects())
+    for kind, frame in written.items():
+        writer = frame.write.mode("overwrite")
+        if kind in PARTITIONED:
+            writer = writer.partitionBy(SHARD)
+        writer.parquet(f"{out.rstrip('/')}/{kind}.parquet")
+    counted = stacked.groupBy("kind").count().toPandas().set_index("kind")["count"]
+    rows = {kind: int(counted.get(kind, 0)) for kind in OUTPUT_COLUMNS}
+    rows["rejects"] += sum(len(rejects) for rejects in extra)
+    stacked.unpersist()
+    sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
+    return SparkRun(
+        out=out,
+        shards={str(k): int(v) for k, v in sizes.items()},
+        rows=rows,
+        seconds=time.perf_counter() - started,
+    )
