@@ -19,6 +19,7 @@ FAULT_POINTS: dict[str, str] = {
     "detection_scored": "a run scored and its verdicts written, not yet marked done",
     "settlement_before_commit": "a settlement's lines and ledger written, transaction not committed",
     "adjustment_before_commit": "a reviewer's release or clawback written, transaction not committed",
+    "review_before_decision": "a console decision's money moved, its decision row and labels not yet written",
 }
 KILLED_STATUS = 137  # what a shell reports for a process ended by SIGKILL
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from detectors.params import ScoringParams
 from detectors.policy import unit_prices
+from serving import faults
 from serving.auth import Principal
 from serving.corrections import CorrectionService
 from serving.db.audit import AuditRepository
@@ -222,6 +223,7 @@ class DecisionRecorder:
         adjustment_ids: list[str] | None = None,
         labels: list[tuple[str, int]] | None = None,
     ) -> DecisionResult:
+        faults.point("review_before_decision")
         if labels is None:
             labels = self._labels(case, action)
         decision = ReviewDecision(

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from serving.manifest import part_batch
 from serving.settlement import DETECTION_UNAVAILABLE
 from serving.store import STAGING, EventStore
 from tests.live_server import cli_env, server_process
+from tests.review.conftest import csrf_of
 from tests.serving.conftest import POSTGRES_URL, Api, campaign_terms, make_api
 from training.simulator import SimulatedSet
 
@@ -429,3 +431,67 @@ def test_a_background_settlement_cut_off_by_a_database_outage_can_be_posted_agai
             done.text
         )
         assert deployment.scalar("SELECT count(*) FROM settlements") == 1
+
+
+def test_kill_9_mid_console_decision_moves_the_money_once(deployment: Deployment, sim: SimulatedSet) -> None:
+    """A reviewer clears a creator case in the console; the server dies after the release, before the
+    decision is written. Restarted, the case is stuck ``deciding``; once it has been stuck long enough
+    (its start moved back past STUCK_AFTER here, instead of waiting) the next attempt finishes it from
+    its release: decided once, its labels once, and not a cent released twice."""
+    from tests.review.conftest import sign_in
+
+    period = _period(sim)
+    with serving(deployment, "review_before_decision") as (client, process):
+        terms = campaign_terms(sim.campaigns, CAMPAIGN)
+        assert (
+            client.put(f"/v1/campaigns/{CAMPAIGN}", json=terms, headers=deployment.billing).status_code == 200
+        )
+        assert _post_events(client, deployment, _events(sim)).status_code == 200
+        assert _settle(client, deployment, period, "stl-console").status_code == 201
+        sign_in(client, deployment.reviewer["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
+        case_id = deployment.scalar(
+            "SELECT id FROM review_cases WHERE kind = 'creator' AND status = 'open' ORDER BY held_amount DESC"
+        )
+        assert case_id, "the settlement withheld money from some creator"
+        opened = client.get(f"/review/cases/{case_id}").text
+        claimed = client.post(
+            f"/review/cases/{case_id}/claim", data={"csrf_token": csrf_of(opened)}, follow_redirects=True
+        )
+        assert claimed.status_code == 200, claimed.text
+        body = {"action": "clear", "note": "the brand checked", "csrf_token": csrf_of(claimed.text)}
+        crashes(process, lambda: client.post(f"/review/cases/{case_id}/decide", data=body))
+    released = deployment.scalar("SELECT count(*) FROM adjustments")
+    assert released >= 1  # the release committed before the crash
+    assert deployment.scalar(f"SELECT status FROM review_cases WHERE id = '{case_id}'") == "deciding"
+    mine = f"FROM review_decisions WHERE case_id = '{case_id}'"
+    assert deployment.scalar(f"SELECT count(*) {mine}") == 0
+    _move_back(deployment, case_id)
+
+    with serving(deployment) as (client, _process):
+        sign_in(client, deployment.reviewer["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
+        page = client.get(f"/review/cases/{case_id}")
+        assert page.status_code == 200
+        again = client.post(
+            f"/review/cases/{case_id}/decide",
+            data={"action": "clear", "note": "again", "csrf_token": csrf_of(page.text)},
+        )
+        assert again.status_code in (200, 303, 409), again.text
+    assert deployment.scalar(f"SELECT status FROM review_cases WHERE id = '{case_id}'") == "decided"
+    assert deployment.scalar(f"SELECT count(*) {mine}") == 1
+    assert deployment.scalar("SELECT count(*) FROM adjustments") == released
+    assert deployment.scalar(f"SELECT note {mine}") == "the brand checked"
+
+
+def _move_back(deployment: Deployment, case_id: str) -> None:
+    """The stuck case's ``deciding`` start, moved back past STUCK_AFTER (as waiting would)."""
+    from serving.review.cases import STUCK_AFTER
+
+    engine = create_engine(deployment.url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE review_cases SET decided_at = :at WHERE id = :id"),
+                {"at": datetime.now(UTC) - STUCK_AFTER - timedelta(minutes=1), "id": case_id},
+            )
+    finally:
+        engine.dispose()
