@@ -244,21 +244,25 @@ def score_engagements(
     )
 
 
-def confirmed_accounts(window: ScoredWindow, *, invalid_risk: float) -> list[str]:
-    """Engaging accounts of the window with an engagement invalid on structural evidence alone.
+def confirmed_accounts(window: ScoredWindow, *, invalid_risk: float) -> pd.DataFrame:
+    """Engaging accounts with an engagement invalid on structural evidence alone, and when.
 
     The noisy-OR of the structural detectors' scores (a re-count aside: it is no
     fault of the account) must reach ``invalid_risk`` by itself: weak signals,
     ``known_seller`` among them, never confirm an account, so a reputation cannot
-    keep renewing itself.
+    keep renewing itself. Columns: account_id (str), established_at (the
+    account's last such engagement's ``ts``), one row per account, by account.
     """
     engagements = window.engagements
     keep = np.ones(len(engagements))
     for detection in window.detections:
         if detection.name in STRUCTURAL and detection.name not in NOT_ACCOUNT_FAULT_REASONS:
             keep *= 1.0 - np.clip(detection.event_score, 0.0, 1.0)
-    users = engagements["user_id"].loc[(1.0 - keep) >= invalid_risk]
-    return sorted(users.dropna().astype("str").unique().tolist())
+    hit = engagements.loc[(1.0 - keep) >= invalid_risk, ["user_id", "ts"]].dropna(subset=["user_id"])
+    per_account = hit.assign(user_id=hit["user_id"].astype("str")).groupby("user_id", sort=True)["ts"].max()
+    return pd.DataFrame(
+        {"account_id": per_account.index.astype("str"), "established_at": per_account.to_numpy()}
+    )
 
 
 __all__ = ["ScoredWindow", "ScoringParams", "confirmed_accounts", "score_engagements", "score_window"]

@@ -81,7 +81,8 @@ def test_without_reputation_the_outputs_are_those_of_before():
 
 
 def test_confirmed_accounts_counts_structural_evidence_alone_and_never_a_re_count():
-    engagements = pd.DataFrame({"user_id": ["a", "b", "c", "d"]})
+    ts = pd.date_range("2026-11-02", periods=4, freq="D", tz="UTC")
+    engagements = pd.DataFrame({"user_id": ["a", "b", "c", "d"], "ts": ts})
     none = np.full(4, -1, dtype=np.int64)
     window = ScoredWindow(
         engagements=engagements,
@@ -95,7 +96,9 @@ def test_confirmed_accounts_counts_structural_evidence_alone_and_never_a_re_coun
         ),
     )
     # b: 1 - 0.7 * 0.7 = 0.51 from two structural detectors; c only known; d only a re-count
-    assert confirmed_accounts(window, invalid_risk=0.5) == ["a", "b"]
+    confirmed = confirmed_accounts(window, invalid_risk=0.5)
+    assert confirmed["account_id"].tolist() == ["a", "b"]
+    assert confirmed["established_at"].tolist() == list(ts[:2])
 
 
 def test_decayed_halves_every_half_life():
