@@ -86,8 +86,11 @@ def known_accounts(entries: pd.DataFrame, *, as_of: datetime, half_life_days: fl
     """
     cleared = entries.loc[entries["verdict"] == CLEARED].groupby("account_id")["established_at"].max()
     confirmed = entries.loc[entries["verdict"] == CONFIRMED]
-    last_cleared = confirmed["account_id"].map(cleared)
-    standing = confirmed.loc[last_cleared.isna() | (confirmed["established_at"] > last_cleared)]
+    is_void = np.zeros(len(confirmed), dtype=bool)
+    if len(cleared):
+        last_cleared = pd.to_datetime(confirmed["account_id"].map(cleared), utc=True)
+        is_void = (last_cleared.notna() & (confirmed["established_at"] <= last_cleared)).to_numpy()
+    standing = confirmed.loc[~is_void]
     age_days = (pd.Timestamp(as_of) - standing["established_at"]).dt.total_seconds() / _DAY_S
     scored = standing.assign(
         score=decayed(age_days.to_numpy(dtype=np.float64), half_life_days=half_life_days),

@@ -24,6 +24,7 @@ from sqlalchemy import inspect
 from serving.db.database import as_utc
 from serving.db.engine import MIGRATIONS_DIR, make_engine
 from serving.io import event_rows
+from serving.reputation import known_accounts
 from serving.review.cases import QueueFilter
 from serving.review.service import build_review
 from tests.review.conftest import (
@@ -159,3 +160,24 @@ def test_the_reputation_migration_applies_and_downgrades(tmp_path: Path, databas
             assert "reputation" in inspect(connection).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_known_accounts_decay_and_a_clearance_voids_what_came_before_it() -> None:
+    at = pd.Timestamp("2026-11-01T00:00:00Z")
+    entries = pd.DataFrame(
+        {
+            "account_id": ["seller", "seller", "fan", "fan", "again", "again"],
+            "verdict": ["confirmed", "confirmed", "confirmed", "cleared", "cleared", "confirmed"],
+            "source": ["run", "case", "run", "case", "case", "run"],
+            "source_id": ["det_1", "rc_1", "det_2", "rc_2", "rc_3", "det_3"],
+            "established_at": [at, at + pd.Timedelta(days=10), at, at, at, at + pd.Timedelta(days=1)],
+        }
+    )
+    as_of = (at + pd.Timedelta(days=30)).to_pydatetime()
+    known = known_accounts(entries, as_of=as_of, half_life_days=10.0).set_index("account_id")
+    assert sorted(known.index) == ["again", "seller"]  # the fan was cleared after its confirmation
+    assert known.loc["seller", "score"] == pytest.approx(0.25)  # the freshest: the case, 20 days old
+    assert known.loc["seller", "source"] == "review case rc_1"
+    assert known.loc["again", "source"] == "run det_3"  # confirmed again after its clearance
+    only_runs = known_accounts(entries.iloc[:1], as_of=as_of, half_life_days=10.0)
+    assert only_runs["score"].tolist() == [pytest.approx(0.125)]
