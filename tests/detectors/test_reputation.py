@@ -70,6 +70,9 @@ def test_known_seller_adds_to_a_structural_signal_as_any_weak_signal_does():
     ]  # structural + known; known alone; structural alone
     assert with_seller.loc[1, "risk"] == pytest.approx(WEAK_CAP)
     assert with_seller.loc[0, "risk"] == pytest.approx(1 - 0.7 * (1 - WEAK_CAP))
+    # the strongest score names the reason, and the evidence names the run that confirmed the account
+    assert with_seller.loc[0, "reason"] == "known_seller"
+    assert with_seller.loc[0, "evidence"] == "account confirmed by run det_u0 on 2026-11-20 (decayed 0.90)"
 
 
 def test_without_reputation_the_outputs_are_those_of_before():
