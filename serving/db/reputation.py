@@ -9,7 +9,7 @@ from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.orm import Session
 
 from serving.db.database import Repository, as_utc
-from serving.db.models import ReputationEntry
+from serving.db.models import ReputationEntry, ReviewReopen
 
 CHUNK = 5000  # account ids per IN list
 
@@ -25,7 +25,8 @@ class ReputationRepository(Repository):
         self, account_ids: Sequence[str], *, runs_until: datetime, reviews_until: datetime
     ) -> list[Row[str, str, str, str, datetime]]:
         """Entries of these accounts: runs' established before ``runs_until``, reviews' at or before
-        ``reviews_until``. Columns: account_id, verdict, source, source_id, established_at."""
+        ``reviews_until`` (but for cases an admin reopened: their labels are superseded).
+        Columns: account_id, verdict, source, source_id, established_at."""
         query = select(
             ReputationEntry.account_id,
             ReputationEntry.verdict,
@@ -33,9 +34,14 @@ class ReputationRepository(Repository):
             ReputationEntry.source_id,
             ReputationEntry.established_at,
         )
+        reopened = select(ReviewReopen.case_id)
         readable = or_(
             and_(ReputationEntry.source == "run", ReputationEntry.established_at < as_utc(runs_until)),
-            and_(ReputationEntry.source != "run", ReputationEntry.established_at <= as_utc(reviews_until)),
+            and_(
+                ReputationEntry.source != "run",
+                ReputationEntry.established_at <= as_utc(reviews_until),
+                ReputationEntry.source_id.not_in(reopened),
+            ),
         )
         rows: list[Row[str, str, str, str, datetime]] = []
         with self.session() as session:

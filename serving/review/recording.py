@@ -252,19 +252,9 @@ class DecisionRecorder:
             actor=actor.key_id,
             decided_at=decided_at,
         )
-        label_rows = [
-            ReviewLabel(
-                decision_id=decision.id,
-                account_id=account_id,
-                label=label,
-                decided_at=decided_at,
-                post_id=case.post_id if label_post is None else label_post,
-                campaign_id=case.campaign_id,
-                settlement_id=case.settlement_id,
-                source="review",
-            )
-            for account_id, label in labels
-        ]
+        label_rows = _label_rows(
+            case, decision, labels, post_id=case.post_id if label_post is None else label_post
+        )
         memory, remembered = self.detection.reputation, self._reputation(case, labels, decided_at=decided_at)
         with self.stored_cases.session() as session:
             self.stored_cases.add_decision(session, decision, label_rows)
@@ -292,6 +282,25 @@ class DecisionRecorder:
             adjustment_id=adjustment_id,
             n_labels=len(labels),
         )
+
+
+def _label_rows(
+    case: CaseRow, decision: ReviewDecision, labels: list[tuple[str, int]], *, post_id: str
+) -> list[ReviewLabel]:
+    """The decision's account labels as rows for training."""
+    return [
+        ReviewLabel(
+            decision_id=decision.id,
+            account_id=account_id,
+            label=label,
+            decided_at=decision.decided_at,
+            post_id=post_id,
+            campaign_id=case.campaign_id,
+            settlement_id=case.settlement_id,
+            source="review",
+        )
+        for account_id, label in labels
+    ]
 
 
 def _audit_detail(
