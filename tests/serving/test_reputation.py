@@ -181,3 +181,18 @@ def test_known_accounts_decay_and_a_clearance_voids_what_came_before_it() -> Non
     assert known.loc["again", "source"] == "run det_3"  # confirmed again after its clearance
     only_runs = known_accounts(entries.iloc[:1], as_of=as_of, half_life_days=10.0)
     assert only_runs["score"].tolist() == [pytest.approx(0.125)]
+
+
+def test_a_reopened_clearance_is_superseded_and_the_account_is_known_again(
+    remembered: tuple[Api, str, str],
+) -> None:
+    api, _, fan_case = remembered
+    services: Any = api.client.app.state.services  # type: ignore[attr-defined]
+    console = build_review(services)
+    admin = principal(api.client, "admin")
+    console.cases.reopen_decision(fan_case, user=admin, note="not a fan after all", now=datetime.now(UTC))
+    start = pd.Timestamp("2025-06-02", tz="UTC")
+    _register_later(api, start, start + pd.Timedelta(days=7))
+    verdicts = _later_window(api, start=start)
+    assert 0.0 < float(verdicts.loc[FLAGGED_FAN, "risk"]) < REVIEW_PARAMS.policy.weak_cap
+    assert not verdicts.loc[FLAGGED_FAN, "invalid"]
