@@ -39,6 +39,7 @@ SERVICE_FIELDS = (
     "history_days",
     "spark_master",
     "spark_from_events",
+    "reputation_half_life_days",
     "model_poll_s",
     "registered_model",
     "metrics_token",

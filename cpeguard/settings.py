@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="a detection run reads this many days before and after its period from the event store, "
         "same platforms, as context: verdicts see sellers' work around it, never re-decided (0: none)",
     )
+    reputation_half_life_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="an account earlier runs or reviewers confirmed stays known to later runs (reason "
+        "known_seller, a weak signal), its reputation halving every this many days",
+    )
     registered_model: str | None = Field(default=None, description="name of the registered scorer")
     metrics_token: str | None = Field(
         default=None, description="bearer token /metrics asks for (unset: /metrics answers anyone)"

@@ -19,10 +19,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from detectors.anomaly import AccountAnomalyEnsemble, AnomalyParams, ensemble_for
 from detectors.base import Detection
-from detectors.registry import NAMES
+from detectors.registry import DETECTORS
 
-# every detector of the registry is a column the stacker reads; a disabled one reads as 0
-STACKED_DETECTORS: tuple[str, ...] = NAMES
+# the registry's stacked detectors are the columns the stacker reads; a disabled one reads as 0
+STACKED_DETECTORS: tuple[str, ...] = tuple(spec.name for spec in DETECTORS if spec.stacked)
 STACKED_FEATURES: tuple[str, ...] = (
     "n_engagements",
     "n_posts",

@@ -45,8 +45,10 @@ class WindowScorer:
         campaigns: pd.DataFrame | None = None,
         progress: Callable[[str], None] | None = None,
         history: pd.DataFrame | None = None,
+        reputation: pd.DataFrame | None = None,
     ) -> ScoredWindow:
-        """Score one window of clean events; ``history`` (earlier clean events) is context only."""
+        """Score one window of clean events; ``history`` (earlier clean events) is context only,
+        ``reputation`` the known accounts ``known_seller`` reads (``detectors.reputation``)."""
         return score_window(
             events,
             params=self.params,
@@ -55,6 +57,7 @@ class WindowScorer:
             progress=progress,
             fitted=self.fitted,
             history=history,
+            reputation=reputation,
         )
 
     def score_engagements(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from detectors.anomaly import AnomalyParams
@@ -22,6 +22,7 @@ from detectors.dense import DenseBlockParams
 from detectors.infra import IpFarmParams
 from detectors.lockstep import LockstepParams
 from detectors.pools import PoolParams
+from detectors.reputation import KnownSellerParams
 from detectors.rings import RingParams
 from detectors.rules import BurstParams, DeviceFarmParams, DuplicateParams, NewAccountParams, ScriptedParams
 from detectors.spread import SpreadParams
@@ -72,6 +73,14 @@ class DetectorParams:
     pool: PoolParams = field(default_factory=PoolParams)
     ring: RingParams = field(default_factory=RingParams)
     anomaly: AnomalyParams = field(default_factory=AnomalyParams)
+    known_seller: KnownSellerParams = field(default_factory=KnownSellerParams)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a detector added since the scorer was pickled takes its default params."""
+        for item in fields(self):
+            if item.name not in state and item.default_factory is not MISSING:
+                state[item.name] = item.default_factory()
+        self.__dict__.update(state)
 
     def of(self, name: str) -> Any:
         """The params object of the detector with reason code ``name``."""

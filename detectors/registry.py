@@ -26,6 +26,7 @@ from detectors.history import sliced_accounts
 from detectors.infra import IpFarmParams, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
 from detectors.pools import PoolParams, seller_pools
+from detectors.reputation import KnownSellerParams, known_sellers
 from detectors.rings import RingParams, rings
 from detectors.rules import (
     BurstParams,
@@ -71,11 +72,14 @@ class WindowContext:
         posts: pd.DataFrame | None,
         fitted: FittedState | None,
         audience: AudienceParams,
+        reputation: pd.DataFrame | None = None,
     ):
         self.engagements = engagements
         self.posts = posts
         self.fitted = fitted
         self.audience = audience
+        # known accounts with their decayed reputation (``detectors.reputation``); None: none known
+        self.reputation = reputation
         self._audiences: dict[tuple[object, ...], Audiences] = {}
         self._audiences_lock = threading.Lock()
         self._features: pd.DataFrame | None = None
@@ -143,6 +147,9 @@ class DetectorSpec:
     # only, against the window (timing, text and account oddity describe the window, and the
     # union would only cost time)
     history: bool = True
+    # a column of the supervised stacker; False for evidence drawn from review labels themselves
+    # (reputation), which the stacker would learn back as its own target
+    stacked: bool = True
 
 
 def _plain(detect: Callable[..., Detection]) -> Run:
@@ -164,6 +171,10 @@ def _dense(engagements: pd.DataFrame, params: DenseBlockParams, context: WindowC
 
 def _ring(engagements: pd.DataFrame, params: RingParams, context: WindowContext) -> Detection:
     return rings(engagements, params=params, studios=context.studios())
+
+
+def _known_seller(engagements: pd.DataFrame, _params: KnownSellerParams, context: WindowContext) -> Detection:
+    return known_sellers(engagements, reputation=context.reputation)
 
 
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
@@ -285,11 +296,23 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         cost=5,
         history=False,
     ),
+    DetectorSpec(
+        "known_seller",
+        _known_seller,
+        KnownSellerParams,
+        Kind.WEAK,
+        "accounts earlier runs confirmed on structural evidence or reviewers confirmed, decayed with age "
+        "(a cleared account is not known)",
+        # the window's own rows: an account's history rows would only repeat its reputation
+        history=False,
+        stacked=False,
+    ),
 )
 
 BY_NAME: dict[str, DetectorSpec] = {spec.name: spec for spec in DETECTORS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 WEAK: frozenset[str] = frozenset(spec.name for spec in DETECTORS if spec.kind is Kind.WEAK)
+STRUCTURAL: frozenset[str] = frozenset(spec.name for spec in DETECTORS if spec.kind is Kind.STRUCTURAL)
 # what a scoring run reports as it goes: reading, each detector, deciding, writing
 PROGRESS_STEPS: tuple[str, ...] = ("read", *NAMES, "decide", "write")
 

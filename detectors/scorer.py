@@ -15,8 +15,15 @@ from detectors.combine import combine
 from detectors.history import HISTORY_COLUMN, history_evidence, history_rows, window_only, with_history
 from detectors.parallel import run_detectors
 from detectors.params import ScoringParams
-from detectors.policy import decide_posts, flag_accounts, unit_prices
-from detectors.registry import DETECTORS, WEAK, DetectorSpec, WindowContext, unavailable_signals
+from detectors.policy import NOT_ACCOUNT_FAULT_REASONS, decide_posts, flag_accounts, unit_prices
+from detectors.registry import (
+    DETECTORS,
+    STRUCTURAL,
+    WEAK,
+    DetectorSpec,
+    WindowContext,
+    unavailable_signals,
+)
 from detectors.rings import ring_creators
 from detectors.spread import spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
@@ -90,7 +97,13 @@ def _detect(
         at = np.flatnonzero(~is_history)
         own = engagements.iloc[at].reset_index(drop=True)
         window = (
-            WindowContext(own, posts=context.posts, fitted=context.fitted, audience=params.audience),
+            WindowContext(
+                own,
+                posts=context.posts,
+                fitted=context.fitted,
+                audience=params.audience,
+                reputation=context.reputation,
+            ),
             at,
         )
     tasks = [(specs[i].name, _task(specs[i], params, context, window)) for i in order]
@@ -147,6 +160,7 @@ def score_window(
     progress: Callable[[str], None] | None = None,
     fitted: FittedState | None = None,
     history: pd.DataFrame | None = None,
+    reputation: pd.DataFrame | None = None,
 ) -> ScoredWindow:
     """Score a window of clean events (a campaign x period, or several campaigns).
 
@@ -154,6 +168,8 @@ def score_window(
     scoring is cold: the anomaly ensemble is fitted on the window itself.
     ``history`` (clean events from before the window) is context: the detectors
     see it, the outputs cover only ``events`` (``detectors.history``).
+    ``reputation`` is the frame of known accounts ``known_seller`` reads
+    (``detectors.reputation``); without it that detector finds nothing.
     """
     return score_engagements(
         with_history(events, history),
@@ -162,6 +178,7 @@ def score_window(
         campaigns=campaigns,
         progress=progress,
         fitted=fitted,
+        reputation=reputation,
     )
 
 
@@ -173,6 +190,7 @@ def score_engagements(
     campaigns: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
     fitted: FittedState | None = None,
+    reputation: pd.DataFrame | None = None,
 ) -> ScoredWindow:
     """``score_window`` of events already reduced by ``distinct_engagements``.
 
@@ -184,7 +202,9 @@ def score_engagements(
     out of every output.
     """
     engagements = engagements.copy(deep=False)
-    context = WindowContext(engagements, posts=posts, fitted=fitted, audience=params.audience)
+    context = WindowContext(
+        engagements, posts=posts, fitted=fitted, audience=params.audience, reputation=reputation
+    )
     detections, post_level_risk = _detect(engagements, params=params, context=context, progress=progress)
     if progress is not None:
         progress("decide")
@@ -224,4 +244,25 @@ def score_engagements(
     )
 
 
-__all__ = ["ScoredWindow", "ScoringParams", "score_engagements", "score_window"]
+def confirmed_accounts(window: ScoredWindow, *, invalid_risk: float) -> pd.DataFrame:
+    """Engaging accounts with an engagement invalid on structural evidence alone, and when.
+
+    The noisy-OR of the structural detectors' scores (a re-count aside: it is no
+    fault of the account) must reach ``invalid_risk`` by itself: weak signals,
+    ``known_seller`` among them, never confirm an account, so a reputation cannot
+    keep renewing itself. Columns: account_id (str), established_at (the
+    account's last such engagement's ``ts``), one row per account, by account.
+    """
+    engagements = window.engagements
+    keep = np.ones(len(engagements))
+    for detection in window.detections:
+        if detection.name in STRUCTURAL and detection.name not in NOT_ACCOUNT_FAULT_REASONS:
+            keep *= 1.0 - np.clip(detection.event_score, 0.0, 1.0)
+    hit = engagements.loc[(1.0 - keep) >= invalid_risk, ["user_id", "ts"]].dropna(subset=["user_id"])
+    per_account = hit.assign(user_id=hit["user_id"].astype("str")).groupby("user_id", sort=True)["ts"].max()
+    return pd.DataFrame(
+        {"account_id": per_account.index.astype("str"), "established_at": per_account.to_numpy()}
+    )
+
+
+__all__ = ["ScoredWindow", "ScoringParams", "confirmed_accounts", "score_engagements", "score_window"]

@@ -36,6 +36,7 @@ from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
 from serving.registry import start_models
+from serving.reputation import ReputationMemory
 from serving.review import build_review
 from serving.review import router as review_router
 from serving.review.headers import ConsoleHeaders
@@ -108,7 +109,8 @@ def _detection_service(
     cold: VersionedScorer,
     executor: ThreadPoolExecutor,
 ) -> DetectionService:
-    """Detection runs over the store, with their context days and, if configured, the Spark hand-off."""
+    """Detection runs over the store, with their context days, the accounts remembered by earlier runs
+    and reviews, and, if configured, the Spark hand-off."""
     spark = (
         SparkHandoff(config.spark_master, config.spark_from_events, config.spark_submit)
         if config.spark_master and config.spark_submit
@@ -126,6 +128,9 @@ def _detection_service(
         sync_max_events=config.sync_detection_max_events,
         history_days=config.history_days,
         spark=spark,
+        reputation=ReputationMemory(
+            repository=db.reputation, half_life_days=config.reputation_half_life_days
+        ),
     )
 
 

@@ -33,6 +33,8 @@ class ServiceConfig:
     spark_master: str | None = None
     spark_from_events: int = 10_000_000
     spark_submit: tuple[str, ...] = ()
+    # a remembered account's reputation halves every this many days (``serving.reputation``)
+    reputation_half_life_days: float = 30.0
     model_version: str = "window-scorer-0.1.0"
     # the MLflow store of the registered scorer; None: cold scoring only (tests, no registry)
     tracking_uri: str | None = None

@@ -9,7 +9,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +18,7 @@ import pandas as pd
 
 from detectors.params import ScoringParams, as_json, params_from_json
 from detectors.registry import PROGRESS_STEPS
-from detectors.scorer import ScoredWindow
+from detectors.scorer import ScoredWindow, confirmed_accounts
 from features.contract import clean_events
 from serving import faults
 from serving.auth import Principal
@@ -41,6 +41,7 @@ from serving.io import (
     write_scored,
 )
 from serving.manifest import StoreFault
+from serving.reputation import ReputationMemory
 from serving.schemas import DetectionOut
 from serving.scorers import ActiveModels, VersionedScorer
 from serving.spark_handoff import SparkHandoff
@@ -69,6 +70,8 @@ class ScoredRun:
     posts: pd.DataFrame
     accounts: pd.DataFrame
     campaigns: pd.DataFrame
+    # accounts found invalid on structural evidence alone, and when (``confirmed_accounts``)
+    confirmed: pd.DataFrame | None = None
 
 
 class DetectionService:
@@ -88,6 +91,7 @@ class DetectionService:
         sync_max_events: int,
         history_days: int = 0,
         spark: SparkHandoff | None = None,
+        reputation: ReputationMemory | None = None,
     ) -> None:
         self.runs = runs
         self.events = events
@@ -106,6 +110,8 @@ class DetectionService:
         self.history_days = history_days
         # large runs are scored on Spark when a master is configured
         self.spark = spark
+        # accounts earlier runs and reviews established (``serving.reputation``); None: no memory
+        self.reputation = reputation
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -263,6 +269,7 @@ class DetectionService:
             )
             return
         self._keep(scored)
+        self._remember(scored)
         # before "done" is visible, so the first settlement after it finds the caches ready
         for listener in self.done_listeners:
             try:
@@ -279,6 +286,17 @@ class DetectionService:
             summary=json.dumps(summary, sort_keys=True),
             finished_at=utcnow(),
         )
+
+    def _remember(self, scored: ScoredRun) -> None:
+        """Record the run's confirmed accounts as reputation (a failure is logged: the verdicts stand)."""
+        if self.reputation is None or scored.confirmed is None or scored.confirmed.empty:
+            return
+        try:
+            self.reputation.remember_run(scored.run_id, scored.confirmed)
+        except Exception:
+            logging.getLogger(__name__).exception(
+                "reputation of detection run %s not recorded", scored.run_id
+            )
 
     def fail_interrupted(self) -> list[str]:
         """At start-up: runs still queued or running were cut off by a restart; mark them failed."""
@@ -396,8 +414,10 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
+        known = None
         if self.spark is not None and self.spark.takes(len(raw)):
-            # context is not joined per shard yet (issue 14): a Spark run decides its period alone
+            # context and reputation are not joined per shard yet (issue 14): a Spark run decides its
+            # period alone
             history = None
             self.runs.update_run(run.id, step="spark", progress=0.05)
             window = self.spark.score(
@@ -405,8 +425,9 @@ class DetectionService:
             )
         else:
             history = self._history(run, platforms=events["platform"])
+            known = self._known(run, users=events["user_id"])
             window = active.champion.scorer.score(
-                events, campaigns=campaigns, progress=progress, history=history
+                events, campaigns=campaigns, progress=progress, history=history, reputation=known
             )
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
@@ -419,6 +440,10 @@ class DetectionService:
         summary = _summary(scored, n_events=int(events["event_id"].nunique()), window=window)
         if history is not None:
             summary["n_history_events"] = int(history["event_id"].nunique())
+        if known is not None:
+            summary["n_known_accounts"] = len(known)
+        invalid_risk = active.champion.params.policy.invalid_risk
+        scored = replace(scored, confirmed=confirmed_accounts(window, invalid_risk=invalid_risk))
         return scored, summary, events_hash(raw)
 
     def _history(self, run: DetectionRun, *, platforms: pd.Series) -> pd.DataFrame | None:
@@ -439,6 +464,15 @@ class DetectionService:
         history = clean_events(raw, source="event store (history)").frame
         same = history["platform"].astype("str").isin(set(platforms.astype("str").unique()))
         return history.loc[same.to_numpy()]
+
+    def _known(self, run: DetectionRun, *, users: pd.Series) -> pd.DataFrame | None:
+        """The window's accounts earlier runs and reviews established (``serving.reputation``)."""
+        if self.reputation is None:
+            return None
+        start = as_utc(run.period_start)
+        context_start = min((a for a, _ in self.context_ranges(start, as_utc(run.period_end))), default=start)
+        accounts = users.dropna().astype("str").unique().tolist()
+        return self.reputation.known(accounts, start=start, context_start=context_start)
 
     def _shadow(
         self,

@@ -333,3 +333,27 @@ class ReviewSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReputationEntry(Base):
+    """An account a detection run confirmed on structural evidence or a reviewer judged; append-only.
+
+    ``verdict`` is ``confirmed`` or ``cleared`` (a cleared account is remembered as cleared:
+    it overrides the confirmations established before it). ``source`` is ``run`` or ``case``
+    and ``source_id`` the run or case that established it; ``established_at`` is in the events'
+    time (the account's last structurally invalid engagement of the run; a case's settlement
+    period end, or its decision if earlier), and reputation decays from it.
+    """
+
+    __tablename__ = "reputation"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(40))
+    established_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("source_id", "account_id", name="uq_reputation_source_account"),
+        Index("ix_reputation_account_established", "account_id", "established_at"),
+    )

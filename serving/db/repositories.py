@@ -12,6 +12,7 @@ from serving.db.cases import CaseRepository
 from serving.db.database import Database
 from serving.db.events import EventRepository
 from serving.db.keys import KeyRepository
+from serving.db.reputation import ReputationRepository
 from serving.db.review_sessions import ReviewSessionRepository
 from serving.db.runs import RunRepository
 from serving.db.settlements import SettlementRepository
@@ -30,6 +31,7 @@ class Repositories:
     audit: AuditRepository
     cases: CaseRepository
     review_sessions: ReviewSessionRepository
+    reputation: ReputationRepository
 
     @classmethod
     def over(cls, engine: Engine) -> Repositories:
@@ -45,4 +47,5 @@ class Repositories:
             audit=AuditRepository(db),
             cases=CaseRepository(db),
             review_sessions=ReviewSessionRepository(db),
+            reputation=ReputationRepository(db),
         )

@@ -26,11 +26,12 @@ from serving.corrections import CorrectionService
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
-from serving.db.database import utcnow
-from serving.db.models import ReviewDecision, ReviewLabel
+from serving.db.database import as_utc, utcnow
+from serving.db.models import ReputationEntry, ReviewDecision, ReviewLabel
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
 from serving.errors import Conflict, Invalid
+from serving.reputation import review_entries
 from serving.review.account_cases import AccountPlan, account_plan
 from serving.review.evidence import clean_share, flagged_accounts, post_verdicts
 from serving.review.outcomes import DecisionResult, adjustment_reason, review_key
@@ -180,6 +181,20 @@ class DecisionRecorder:
             return [(a, 0) for a in accounts]
         return list(zip(accounts, doubted["is_invalid"].astype(int).tolist(), strict=True))
 
+    def _reputation(
+        self, case: CaseRow, labels: list[tuple[str, int]], *, decided_at: datetime
+    ) -> list[ReputationEntry]:
+        """What the decision's labels establish for later runs (``serving.reputation``).
+
+        Established at the end of the case's settlement period (the evidence's time), or at
+        the decision if that is earlier.
+        """
+        if self.detection.reputation is None or not labels:
+            return []
+        settlement = self.settlements.settlement(case.settlement_id)
+        established = decided_at if settlement is None else min(as_utc(settlement.period_end), decided_at)
+        return review_entries(case.case_id, labels, established_at=established)
+
     def _record(
         self, case: CaseRow, *, action: ReviewAction, release: Decimal, note: str, actor: Principal
     ) -> DecisionResult:
@@ -239,21 +254,14 @@ class DecisionRecorder:
             actor=actor.key_id,
             decided_at=decided_at,
         )
-        label_rows = [
-            ReviewLabel(
-                decision_id=decision.id,
-                account_id=account_id,
-                label=label,
-                decided_at=decided_at,
-                post_id=case.post_id if label_post is None else label_post,
-                campaign_id=case.campaign_id,
-                settlement_id=case.settlement_id,
-                source="review",
-            )
-            for account_id, label in labels
-        ]
+        label_rows = _label_rows(
+            case, decision, labels, post_id=case.post_id if label_post is None else label_post
+        )
+        memory, remembered = self.detection.reputation, self._reputation(case, labels, decided_at=decided_at)
         with self.stored_cases.session() as session:
             self.stored_cases.add_decision(session, decision, label_rows)
+            if memory is not None and remembered:
+                memory.repository.add(session, remembered)
             self.audit_trail.record(
                 session,
                 actor=actor.key_id,
@@ -276,6 +284,25 @@ class DecisionRecorder:
             adjustment_id=adjustment_id,
             n_labels=len(labels),
         )
+
+
+def _label_rows(
+    case: CaseRow, decision: ReviewDecision, labels: list[tuple[str, int]], *, post_id: str
+) -> list[ReviewLabel]:
+    """The decision's account labels as rows for training."""
+    return [
+        ReviewLabel(
+            decision_id=decision.id,
+            account_id=account_id,
+            label=label,
+            decided_at=decision.decided_at,
+            post_id=post_id,
+            campaign_id=case.campaign_id,
+            settlement_id=case.settlement_id,
+            source="review",
+        )
+        for account_id, label in labels
+    ]
 
 
 def _audit_detail(

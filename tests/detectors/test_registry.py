@@ -29,7 +29,8 @@ def test_registry_each_detector_has_its_params_in_the_tree_under_its_name():
 
 def test_registry_derives_steps_stacker_columns_and_weak_set():
     assert ("read", *NAMES, "decide", "write") == PROGRESS_STEPS
-    assert STACKED_DETECTORS == NAMES
+    assert tuple(spec.name for spec in DETECTORS if spec.stacked) == STACKED_DETECTORS
+    assert "known_seller" not in STACKED_DETECTORS  # reputation is drawn from the labels it learns
     assert {spec.name for spec in DETECTORS if spec.kind is Kind.WEAK} == WEAK
     assert len(set(NAMES)) == len(NAMES)
 
