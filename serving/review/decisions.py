@@ -22,6 +22,7 @@ from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
 from serving.db.database import as_utc
 from serving.db.keys import KeyRepository
+from serving.db.models import Adjustment
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import Invalid, ServiceError
@@ -37,6 +38,7 @@ from serving.review.outcomes import (
     release_amount,
     review_key,
 )
+from serving.review.rows import CaseRow
 from serving.review.subject_recording import SubjectRecorder, split_exceptions
 from serving.statuses import CaseKind, CaseStatus, ReviewAction
 
@@ -191,63 +193,63 @@ class DecisionService(SubjectRecorder):
         else:
             adjustment = self.settlements.adjustment_by_key(review_key(case_id))
         if adjustment is None:
-            if not self.cases.reopen(case_id, stuck_before=now - STUCK_AFTER):
-                return Recovery(case_id=case_id, outcome="skipped", detail="no longer stuck")
-            with self.audit_trail.session() as session:
-                self.audit_trail.record(
-                    session,
-                    actor=by.key_id,
-                    role=by.role,
-                    action="review.reopen_stuck",
-                    target=f"case:{case_id}",
-                    detail={"reason": "deciding without an adjustment or a decision"},
-                )
-            return Recovery(case_id=case_id, outcome="reopened", detail="no money had moved")
+            return self._reopen_stuck(case_id, now=now, by=by)
         parsed = parse_reason(case_id, adjustment.reason)
         if parsed is None:
             detail = f"adjustment {adjustment.id} under {review_key(case_id)} was not written by a decision"
             return Recovery(case_id=case_id, outcome="unresolved", detail=detail)
         action, note = parsed
         try:
-            if case.kind in (CaseKind.CREATOR, CaseKind.GROUP):
-                text, excepted = split_exceptions(note)
-                result = self.record_subject(
-                    case,
-                    action=action,
-                    note=text,
-                    excepted=excepted,
-                    actor=self._principal(adjustment.actor),
-                    decided_at=as_utc(adjustment.created_at),
-                    recovered_by=by,
-                )
-                return Recovery(
-                    case_id=case_id, outcome="decided", detail=f"{action} from {result.adjustment_id}"
-                )
-            if case.kind == CaseKind.ACCOUNT:  # finish its releases (the ones made replay), then record
-                result = self._record_account(
-                    case,
-                    action=action,
-                    note=note,
-                    actor=self._principal(adjustment.actor),
-                    decided_at=as_utc(adjustment.created_at),
-                    recovered_by=by,
-                )
-                return Recovery(
-                    case_id=case_id, outcome="decided", detail=f"{action} from {result.adjustment_id}"
-                )
-            result = self._write_decision(
-                case,
-                action=action,
-                release=adjustment.amount,
-                adjustment_id=adjustment.id,
-                note=note,
-                actor=self._principal(adjustment.actor),
-                decided_at=as_utc(adjustment.created_at),
-                recovered_by=by,
-            )
+            result = self._record_recovered(case, adjustment, action=action, note=note, by=by)
         except IntegrityError:
             return Recovery(case_id=case_id, outcome="skipped", detail="another process recorded it")
         return Recovery(case_id=case_id, outcome="decided", detail=f"{action} from {result.adjustment_id}")
+
+    def _reopen_stuck(self, case_id: str, *, now: datetime, by: Principal) -> Recovery:
+        """A stuck case no money moved for: open again (audited), unless it is no longer stuck."""
+        if not self.cases.reopen(case_id, stuck_before=now - STUCK_AFTER):
+            return Recovery(case_id=case_id, outcome="skipped", detail="no longer stuck")
+        with self.audit_trail.session() as session:
+            self.audit_trail.record(
+                session,
+                actor=by.key_id,
+                role=by.role,
+                action="review.reopen_stuck",
+                target=f"case:{case_id}",
+                detail={"reason": "deciding without an adjustment or a decision"},
+            )
+        return Recovery(case_id=case_id, outcome="reopened", detail="no money had moved")
+
+    def _record_recovered(
+        self, case: CaseRow, adjustment: Adjustment, *, action: ReviewAction, note: str, by: Principal
+    ) -> DecisionResult:
+        """Record a stuck case's decision from the adjustment it made, as its kind records one."""
+        actor, decided_at = self._principal(adjustment.actor), as_utc(adjustment.created_at)
+        if case.kind in (CaseKind.CREATOR, CaseKind.GROUP):
+            text, excepted = split_exceptions(note)
+            return self.record_subject(
+                case,
+                action=action,
+                note=text,
+                excepted=excepted,
+                actor=actor,
+                decided_at=decided_at,
+                recovered_by=by,
+            )
+        if case.kind == CaseKind.ACCOUNT:  # finish its releases (the ones made replay), then record
+            return self._record_account(
+                case, action=action, note=note, actor=actor, decided_at=decided_at, recovered_by=by
+            )
+        return self._write_decision(
+            case,
+            action=action,
+            release=adjustment.amount,
+            adjustment_id=adjustment.id,
+            note=note,
+            actor=actor,
+            decided_at=decided_at,
+            recovered_by=by,
+        )
 
     def decider_name(self, case_id: str) -> str:
         """Who decided a case, by name ('' while open): a reviewer's key name, the deadline, the policy."""
