@@ -304,3 +304,39 @@ def test_seller_pools_leave_a_small_audience_that_is_all_its_co_engagement_alone
     assert (seller_pools(events, params=PoolParams()).event_score >= 0.5).sum() > 100  # one audience
     detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
     assert (detection.event_score >= 0.5).sum() == 0
+
+
+def test_a_books_community_mixes_as_chance_without_its_pool_and_an_audience_does_not():
+    """Insularity without a group's accounts: a book made by its pool falls to chance, audiences stay."""
+    from detectors.audiences import light_pairs, post_codes
+    from features.arrays import codes
+
+    def pairs(events: pd.DataFrame):
+        users = codes(events["user_id"])
+        posts, post_ids = post_codes(events)
+        user, post = light_pairs(users, posts, len(post_ids), 2, 12)
+        names = events["user_id"].astype(str).to_numpy()
+        name_of = np.empty(int(users.max()) + 1, dtype=object)
+        name_of[users] = names
+        return user, _found(events).units(post_ids)[post], name_of
+
+    user, creator = _sparse_platform()
+    rng = np.random.default_rng(9)
+    for account in range(183):
+        for c in rng.choice(9, size=5, replace=False):
+            user.append(f"s{account}")
+            creator.append(f"k{c}")
+    book = _frame(user, creator)
+    audiences = _found(book)
+    pair_user, pair_unit, name_of = pairs(book)
+    pool = np.char.startswith(name_of.astype(str), "s")
+    book_community = audiences.communities(audiences.units(pd.Index(["p-k0"])))[0]
+    nobody = np.zeros(len(name_of), dtype=bool)
+    assert audiences.insularity_without(pair_user, pair_unit, nobody, z=0.0)[book_community] >= 0.5
+    assert audiences.insularity_without(pair_user, pair_unit, pool, z=2.0)[book_community] < 0.1
+
+    events = _audiences(n_audiences=2, creators=20, users=400)
+    audiences = _found(events)
+    pair_user, pair_unit, name_of = pairs(events)
+    half = np.random.default_rng(11).random(len(name_of)) < 0.5
+    assert (audiences.insularity_without(pair_user, pair_unit, half, z=2.0) > 0.5).all()
