@@ -82,6 +82,23 @@ class Audiences:
         known = units < len(self.unit_community)
         return np.where(known, self.unit_community[np.where(known, units, 0)], 0).astype(np.int64)
 
+    def insularity_without(
+        self, user: IntArray, unit: IntArray, left_out: npt.NDArray[np.bool_], *, z: float
+    ) -> FloatArray:
+        """Per community: its insularity, ``z`` errors up, once the accounts marked ``left_out`` are gone.
+
+        ``user`` and ``unit`` are the light (account, unit) pairs the
+        communities were found from, ``left_out`` a mask over accounts. A
+        community made insular by a group's own accounts (a seller's book)
+        mixes with the platform as chance says without them (0): its
+        creators' other fans meet the rest. An audience's co-engagement is
+        spread over many light accounts and stays insular without a few of
+        them; where the group took nearly all of it, too few accounts remain
+        to tell, and the upper bound stays high.
+        """
+        kept = ~left_out[user]
+        return insularity(user[kept], unit[kept], self.communities(unit[kept]), self.n_communities, z=z)
+
 
 def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
     """Per row the code of its post (-1 when missing), and the post id of each code."""
@@ -129,6 +146,57 @@ def light_pairs(
     degree = np.bincount(pair_user)
     light = (degree[pair_user] >= min_posts) & (degree[pair_user] <= max_posts)
     return pair_user[light], pair_post[light]
+
+
+def insularity(
+    user: IntArray, unit: IntArray, community: IntArray, n_communities: int, *, z: float = 0.0
+) -> FloatArray:
+    """Per community: how insular the co-engagement of the light accounts of these pairs is.
+
+    ``user``, ``unit`` and ``community`` describe (account, creator unit)
+    pairs. Every shared account of two units counts, as in ``_communities``:
+    chance shares each community's engagers out over the platform's in
+    proportion to their numbers (see ``_insular``). With ``z`` > 0 the share
+    kept inside is taken ``z`` binomial errors up, counted over the accounts
+    that co-engage the community (an upper bound). No shared account: 0.
+    """
+    n_units = int(unit.max(initial=-1)) + 1
+    if n_units == 0:
+        return np.zeros(n_communities)
+    pairs = distinct(user * n_units + unit)
+    pair_unit = pairs % n_units
+    unit_of = np.zeros(n_units, dtype=np.int64)
+    unit_of[unit] = community
+    rows = np.unique(pairs // n_units, return_inverse=True)[1]
+    per_account = sparse.csr_matrix(
+        (np.ones(len(pairs)), (rows, unit_of[pair_unit])), shape=(int(rows.max()) + 1, n_communities)
+    )
+    mass = np.asarray(per_account.sum(axis=0)).ravel()
+    seen = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64) - np.diag(mass)
+    engagers = np.bincount(pair_unit, minlength=n_units).astype(np.float64)
+    own = np.bincount(unit_of, weights=engagers**2, minlength=n_communities)
+    chance = np.outer(mass, mass) - np.diag(own)
+    shared = np.asarray(per_account.sum(axis=1)).ravel() >= 2
+    accounts = np.asarray((per_account[shared] > 0).sum(axis=0)).ravel()
+    return _insular(seen, chance, accounts=accounts, z=z)
+
+
+def _insular(
+    seen: FloatArray, chance: FloatArray, *, accounts: FloatArray | None = None, z: float = 0.0
+) -> FloatArray:
+    """Per community of the k x k shared accounts ``seen`` and ``chance`` predicts: its insularity.
+
+    The share of its shared accounts inside it beyond the share chance keeps
+    inside, over what chance leaves outside: near 0 for a part of a mixed
+    audience, 1 for an audience that never meets the rest. With ``z`` > 0 the
+    inside share is raised by ``z`` binomial errors over ``accounts`` draws.
+    """
+    inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
+    if accounts is not None and z > 0:
+        inside = inside + z * np.sqrt(inside * (1.0 - inside) / np.maximum(accounts, 1.0))
+        inside = np.where(accounts > 0, np.minimum(inside, 1.0), 1.0)
+    by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
+    return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
 
 
 def _post_units(
@@ -251,10 +319,7 @@ def _agglomerate(
     fewer than ``min_community_creators`` units join, all at once and in
     rounds, the community they share most with beyond chance. Then, while a
     community is less than ``min_insularity`` insular, the least insular joins
-    the one it shares most with. A community's insularity is the share of its
-    shared accounts inside it beyond the share chance keeps inside, over what
-    chance leaves outside: near 0 for a part of a mixed audience, 1 for an
-    audience that never meets the rest.
+    the one it shares most with (insularity: ``_insular``).
     """
     group = np.arange(len(size))
     while True:
@@ -273,11 +338,9 @@ def _agglomerate(
             np.unique(group, return_inverse=True)[1]
         ]
     while len(units) > 1:
-        inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
-        by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
-        insularity = (inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12)
-        worst = int(np.argmin(insularity))
-        if insularity[worst] >= params.min_insularity:
+        insular = _insular(seen, chance)
+        worst = int(np.argmin(insular))
+        if insular[worst] >= params.min_insularity:
             break
         ties = seen[worst] - chance[worst]
         ties[worst] = -np.inf

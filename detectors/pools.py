@@ -63,6 +63,11 @@ class PoolParams:
     louvain_seed: int = 0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
+    # a pool found with the platform as one audience is kept where its community is no audience without
+    # its own accounts: there the community's insularity (detectors.audiences) stays under this even
+    # ``cover_errors`` binomial errors up. A community a pool made mixes with the platform as chance does (0)
+    max_uncovered_insularity: float = 0.1
+    cover_errors: float = 2.0
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1
@@ -110,6 +115,10 @@ def seller_pools(
     An honest light account that happened on two popular pool posts is as
     common as chance says and stays out; the pool's accounts, which keep coming
     back to unrelated creators, are far more common.
+
+    A community gives a pool cover only while it is an audience without the
+    pool's own accounts (``_with_uncovered``): a seller's book whose pool made
+    it insular is judged with the platform as one audience.
     """
     n = len(engagements)
     users = codes(engagements["user_id"])
@@ -117,35 +126,92 @@ def seller_pools(
     ok = (users >= 0) & (posts >= 0)
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
-    n_posts = len(post_ids)
-    pair_user, pair_post = light_pairs(users[ok], posts[ok], n_posts, params.min_posts, params.max_posts)
+    pair_user, pair_post = light_pairs(
+        users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts
+    )
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
     audiences = audiences if audiences is not None else one_audience(engagements, studios=None)
     unit = audiences.units(post_ids)
+    light = _Light(users, posts, ok, pair_user, pair_post, unit)
     unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
-    links = _linked_posts(pair_user, pair_post, unit, unit_community[unit], n_posts, params=params)
+    event_pool, lifts = _search(light, unit_community, params=params)
+    if audiences.n_communities > 1:
+        event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params)
+    return _detection(engagements, event_pool, lifts, params=params)
+
+
+@dataclass(frozen=True)
+class _Light:
+    """A platform window's events and light (account, post) pairs, as codes."""
+
+    users: npt.NDArray[np.int64]  # per event: its account
+    posts: npt.NDArray[np.int64]  # per event: its post (-1 when missing)
+    ok: npt.NDArray[np.bool_]  # per event: both known
+    pair_user: npt.NDArray[np.int64]  # per light pair: its account
+    pair_post: npt.NDArray[np.int64]  # per light pair: its post
+    unit: npt.NDArray[np.int64]  # per post: its creator unit
+
+
+def _search(
+    light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``."""
+    unit, n_posts = light.unit, len(light.unit)
+    event_pool = np.full(len(light.users), -1, dtype=np.int64)
+    links = _linked_posts(
+        light.pair_user, light.pair_post, unit, unit_community[unit], n_posts, params=params
+    )
     if links.empty:
-        return Detection.empty(NAME, n)
-    event_pool = np.full(n, -1, dtype=np.int64)
+        return event_pool, np.zeros(0)
     lifts: list[npt.NDArray[np.float64]] = []
     for resolution in params.resolutions:
         n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
+        pair_pool = post_pool[light.pair_post]
         members = _members(
-            pair_user, unit[pair_post], post_pool[pair_post], n_pools, unit_community, params=params
+            light.pair_user, unit[light.pair_post], pair_pool, n_pools, unit_community, params=params
         )
         # an event found at a coarser resolution keeps that pool
-        _assign(
-            event_pool,
-            users,
-            post_pool[np.maximum(posts, 0)],
-            ok,
-            members,
-            n_pools,
-            first=sum(map(len, lifts)),
-        )
+        pool_of_event = post_pool[np.maximum(light.posts, 0)]
+        first = sum(map(len, lifts))
+        _assign(event_pool, light.users, pool_of_event, light.ok, members, n_pools, first=first)
         lifts.append(_median_lift(links, post_pool, n_pools))
-    return _detection(engagements, event_pool, np.concatenate(lifts), params=params)
+    return event_pool, np.concatenate(lifts)
+
+
+def _with_uncovered(
+    light: _Light,
+    audiences: Audiences,
+    event_pool: npt.NDArray[np.int64],
+    lifts: npt.NDArray[np.float64],
+    *,
+    params: PoolParams,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """``event_pool`` and ``lifts`` plus the pools whose audience community is one only with them.
+
+    Candidates are the pools found with the platform as one audience. An
+    event of a candidate, in no pool yet, joins it when its post's community
+    mixes with the platform as chance says once the candidate's own accounts
+    are left out (``Audiences.insularity_without``, at most
+    ``max_uncovered_insularity`` even ``cover_errors`` errors up): the pool
+    made that community insular and its chance gives the pool no cover. An
+    honest audience's co-engagement is spread over many light accounts and
+    stays insular without a few of them.
+    """
+    candidate, candidate_lifts = _search(light, np.zeros(int(light.unit.max()) + 1, np.int64), params=params)
+    fresh = (candidate >= 0) & (event_pool < 0)
+    if not fresh.any():
+        return event_pool, lifts
+    community = audiences.communities(light.unit[np.maximum(light.posts, 0)])
+    pair_unit = light.unit[light.pair_post]
+    out = event_pool.copy()
+    for pool in np.unique(candidate[fresh]):
+        left_out = np.zeros(int(light.users.max()) + 1, dtype=bool)
+        left_out[light.users[candidate == pool]] = True
+        insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=params.cover_errors)
+        uncovered = fresh & (candidate == pool) & (insular[community] < params.max_uncovered_insularity)
+        out[uncovered] = pool + len(lifts)
+    return out, np.concatenate([lifts, candidate_lifts])
 
 
 def _assign(

@@ -252,3 +252,91 @@ def test_seller_pools_find_a_pool_that_is_most_of_its_posts_engagers():
     is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
     assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
     assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.005
+
+
+def _sparse_platform(*, users: int = 3000, creators: int = 100, seed: int = 5) -> tuple[list[str], list[str]]:
+    """(user, creator) likes of a well-mixed platform: each user follows 1 to 4 of ``creators``."""
+    rng = np.random.default_rng(seed)
+    user, creator = [], []
+    for u in range(users):
+        for c in rng.choice(creators, size=rng.integers(1, 5), replace=False):
+            user.append(f"u{u}")
+            creator.append(f"k{c}")
+    return user, creator
+
+
+def test_seller_pools_find_a_drip_fed_book_that_is_its_own_community():
+    """A drip-fed book: 183 accounts, each on 5 of 9 creators' posts and nothing else.
+
+    The pool's own ties make the book an insular community, and chance counted inside it explains
+    the pool away. Without the pool's accounts the book's creators' fans meet the platform as
+    chance says, so the community gives the pool no cover.
+    """
+    user, creator = _sparse_platform()
+    rng = np.random.default_rng(9)
+    for account in range(183):
+        for c in rng.choice(9, size=5, replace=False):
+            user.append(f"s{account}")
+            creator.append(f"k{c}")
+    events = _frame(user, creator)
+    audiences = _found(events)
+    assert audiences.n_communities == 2  # the book passes for an audience
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
+    assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
+    assert (detection.event_score[~is_pool] >= 0.5).sum() == 0
+
+
+def test_seller_pools_leave_a_small_audience_that_is_all_its_co_engagement_alone():
+    """A small audience whose fans follow only its 6 creators, beside a well-mixed platform.
+
+    Its co-engagement is most of what ties its creators; without the accounts of a candidate pool
+    found with the platform as one audience, too few stay to say it mixes as chance does: it
+    keeps its cover.
+    """
+    user, creator = _sparse_platform(seed=6)
+    rng = np.random.default_rng(10)
+    for fan in range(400):
+        for c in rng.choice(6, size=rng.integers(2, 4), replace=False):
+            user.append(f"fan{fan}")
+            creator.append(f"club{c}")
+    events = _frame(user, creator)
+    assert (seller_pools(events, params=PoolParams()).event_score >= 0.5).sum() > 100  # one audience
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
+    assert (detection.event_score >= 0.5).sum() == 0
+
+
+def test_a_books_community_mixes_as_chance_without_its_pool_and_an_audience_does_not():
+    """Insularity without a group's accounts: a book made by its pool falls to chance, audiences stay."""
+    from detectors.audiences import light_pairs, post_codes
+    from features.arrays import codes
+
+    def pairs(events: pd.DataFrame):
+        users = codes(events["user_id"])
+        posts, post_ids = post_codes(events)
+        user, post = light_pairs(users, posts, len(post_ids), 2, 12)
+        names = events["user_id"].astype(str).to_numpy()
+        name_of = np.empty(int(users.max()) + 1, dtype=object)
+        name_of[users] = names
+        return user, _found(events).units(post_ids)[post], name_of
+
+    user, creator = _sparse_platform()
+    rng = np.random.default_rng(9)
+    for account in range(183):
+        for c in rng.choice(9, size=5, replace=False):
+            user.append(f"s{account}")
+            creator.append(f"k{c}")
+    book = _frame(user, creator)
+    audiences = _found(book)
+    pair_user, pair_unit, name_of = pairs(book)
+    pool = np.char.startswith(name_of.astype(str), "s")
+    book_community = audiences.communities(audiences.units(pd.Index(["p-k0"])))[0]
+    nobody = np.zeros(len(name_of), dtype=bool)
+    assert audiences.insularity_without(pair_user, pair_unit, nobody, z=0.0)[book_community] >= 0.5
+    assert audiences.insularity_without(pair_user, pair_unit, pool, z=2.0)[book_community] < 0.1
+
+    events = _audiences(n_audiences=2, creators=20, users=400)
+    audiences = _found(events)
+    pair_user, pair_unit, name_of = pairs(events)
+    half = np.random.default_rng(11).random(len(name_of)) < 0.5
+    assert (audiences.insularity_without(pair_user, pair_unit, half, z=2.0) > 0.5).all()
