@@ -24,7 +24,7 @@ from sqlalchemy import inspect
 from serving.db.database import as_utc
 from serving.db.engine import MIGRATIONS_DIR, make_engine
 from serving.io import event_rows
-from serving.reputation import known_accounts
+from detectors.reputation import known_subjects
 from serving.review.cases import QueueFilter
 from serving.review.service import build_review
 from tests.review.conftest import (
@@ -153,33 +153,46 @@ def test_the_reputation_migration_applies_and_downgrades(tmp_path: Path, databas
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-            assert "reputation" in inspect(connection).get_table_names()
-            command.downgrade(config, "-1")
+            assert {"reputation", "reputation_subjects"} <= set(inspect(connection).get_table_names())
+            command.downgrade(config, "0009")  # 0010: devices, IPs and groups
+            tables = set(inspect(connection).get_table_names())
+            assert "reputation" in tables and "reputation_subjects" not in tables
+            command.downgrade(config, "0008")
             assert "reputation" not in inspect(connection).get_table_names()
             command.upgrade(config, "head")
-            assert "reputation" in inspect(connection).get_table_names()
+            assert {"reputation", "reputation_subjects"} <= set(inspect(connection).get_table_names())
     finally:
         engine.dispose()
 
 
+def _entries(*rows: tuple[str, str, str, str, str, pd.Timestamp]) -> pd.DataFrame:
+    """Entries (kind, subject, state, source kind, source id, established_at) in ENTRY_COLUMNS."""
+    frame = pd.DataFrame(
+        rows, columns=["subject_kind", "subject_id", "state", "source_kind", "source_id", "established_at"]
+    )
+    return frame.assign(platform="douyin", detail="")
+
+
 def test_known_accounts_decay_and_a_clearance_voids_what_came_before_it() -> None:
     at = pd.Timestamp("2026-11-01T00:00:00Z")
-    entries = pd.DataFrame(
-        {
-            "account_id": ["seller", "seller", "fan", "fan", "again", "again"],
-            "verdict": ["confirmed", "confirmed", "confirmed", "cleared", "cleared", "confirmed"],
-            "source": ["run", "case", "run", "case", "case", "run"],
-            "source_id": ["det_1", "rc_1", "det_2", "rc_2", "rc_3", "det_3"],
-            "established_at": [at, at + pd.Timedelta(days=10), at, at, at, at + pd.Timedelta(days=1)],
-        }
+    day = pd.Timedelta(days=1)
+    entries = _entries(
+        ("account", "seller", "confirmed", "run", "det_1", at),
+        ("account", "seller", "confirmed", "case", "rc_1", at + 10 * day),
+        ("account", "fan", "confirmed", "run", "det_2", at),
+        ("account", "fan", "cleared", "case", "rc_2", at),
+        ("account", "again", "cleared", "case", "rc_3", at),
+        ("account", "again", "confirmed", "run", "det_3", at + day),
     )
     as_of = (at + pd.Timedelta(days=30)).to_pydatetime()
-    known = known_accounts(entries, as_of=as_of, half_life_days=10.0).set_index("account_id")
-    assert sorted(known.index) == ["again", "seller"]  # the fan was cleared after its confirmation
+    known = known_subjects(entries, as_of=as_of, half_life_days=10.0).set_index("subject_id")
+    standing = known.loc[known["score"] > 0]
+    assert sorted(standing.index) == ["again", "seller"]  # the fan was cleared after its confirmation
+    assert known.loc["fan", "score"] == 0.0 and known.loc["fan", "cleared_at"] == at  # remembered as cleared
     assert known.loc["seller", "score"] == pytest.approx(0.25)  # the freshest: the case, 20 days old
     assert known.loc["seller", "source"] == "review case rc_1"
     assert known.loc["again", "source"] == "run det_3"  # confirmed again after its clearance
-    only_runs = known_accounts(entries.iloc[:1], as_of=as_of, half_life_days=10.0)
+    only_runs = known_subjects(entries.iloc[:1], as_of=as_of, half_life_days=10.0)
     assert only_runs["score"].tolist() == [pytest.approx(0.125)]
 
 
