@@ -90,9 +90,10 @@ def _as_known(reputation: pd.DataFrame) -> pd.DataFrame:
     known = reputation
     if "subject_kind" not in known:
         known = known.rename(columns={"account_id": "subject_id"}).assign(subject_kind="account")
-    for column, default in (("detail", ""), ("cleared_at", pd.NaT)):
-        if column not in known:
-            known = known.assign(**{column: default})
+    if "detail" not in known:
+        known = known.assign(detail="")
+    if "cleared_at" not in known:
+        known = known.assign(cleared_at=None)
     known = known.assign(
         subject_id=known["subject_id"].astype("str"),
         score=np.clip(known["score"].to_numpy(dtype=np.float64), 0.0, 1.0),

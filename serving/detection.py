@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams, as_json, params_from_json
 from detectors.registry import PROGRESS_STEPS
-from detectors.memory import confirmed_subjects
 from detectors.scorer import ScoredWindow
 from features.contract import clean_events
 from serving import faults
@@ -495,7 +495,9 @@ class DetectionService:
         if self.reputation is None:
             return False
         changed = self.reputation.repository.changed_since(
-            as_utc(run.created_at), runs_until=self._context_start(run), reviews_until=as_utc(run.period_start)
+            as_utc(run.created_at),
+            runs_until=self._context_start(run),
+            reviews_until=as_utc(run.period_start),
         )
         if changed.empty:
             return False

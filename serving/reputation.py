@@ -45,7 +45,7 @@ class ReputationMemory:
         now = utcnow()
         entries: list[ReputationEntry | ReputationSubject] = []
         for row in confirmed.itertuples(index=False):
-            at = pd.Timestamp(row.established_at).to_pydatetime()
+            at = pd.Timestamp(str(row.established_at)).to_pydatetime()
             if row.subject_kind == "account":
                 entries.append(
                     ReputationEntry(
@@ -88,7 +88,7 @@ class ReputationMemory:
         return known if not known.empty else None
 
     def export(self) -> pd.DataFrame:
-        """Every standing entry, as a reputation file holds them (``ENTRY_COLUMNS``, ``docs/reputation.md``)."""
+        """Every standing entry, as a reputation file holds them (``ENTRY_COLUMNS``; docs/reputation.md)."""
         entries = self.repository.all_entries()
         order = ["subject_kind", "subject_id", "established_at", "source_id"]
         return entries.sort_values(order, kind="stable").reset_index(drop=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select
 from sqlalchemy.orm import Session
 
 from detectors.reputation import ENTRY_COLUMNS
@@ -89,7 +89,7 @@ class ReputationRepository(Repository):
             return list(session.scalars(query.order_by(*order)))
 
 
-def _query(kind: str) -> tuple[Select[Any], Any]:
+def _query(kind: str) -> tuple[Any, Any]:
     """The select of one kind's entries in ``ENTRY_COLUMNS`` order, and the column its ids match."""
     if kind == "account":
         e = ReputationEntry
