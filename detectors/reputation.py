@@ -272,6 +272,17 @@ def _with_clearances(best: pd.DataFrame, clearances: pd.DataFrame) -> pd.DataFra
     return best[list(REPUTATION_COLUMNS)].reset_index(drop=True)
 
 
+def known_for(
+    entries: pd.DataFrame, *, start: object, context_start: object, half_life_days: float
+) -> pd.DataFrame | None:
+    """What a window starting at ``start`` (context from ``context_start``) knows: the readable entries'
+    known subjects decayed to ``start`` (None: nothing readable)."""
+    mine = entries.loc[readable(entries, start=start, context_start=context_start)]
+    if mine.empty:
+        return None
+    return known_subjects(mine, as_of=start, half_life_days=half_life_days)
+
+
 def source_name(kind: str, source_id: str) -> str:
     """How evidence names what established a reputation."""
     return f"run {source_id}" if kind == "run" else f"review case {source_id}"
@@ -290,6 +301,7 @@ __all__ = [
     "SUBJECT_KINDS",
     "KnownSellerParams",
     "decayed",
+    "known_for",
     "known_sellers",
     "known_subjects",
     "readable",
