@@ -2,7 +2,8 @@
 
 Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] [--multi-week]
                                     [--communities 2] [--studios] [--giveaways] [--honest-only]
-                                    [--variant "label:name=value"] [--reputation] [--out FILE]
+                                    [--variant "label:name=value"] [--reputation] [--reviews]
+                                    [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
@@ -13,7 +14,9 @@ precision, recall, recall per scheme and the money withheld, on the last
 week's engagements only. ``--reputation`` scores each depth again with what
 the weekly runs before the last week confirmed (accounts, farm devices and IPs,
 seller groups; ``detectors.memory``), read as the service reads it: a run's
-confirmation only before the window's history. ``--cost`` times scoring ``--current`` events alone
+confirmation only before the window's history. ``--reviews`` adds a truthful
+reviewer's verdict on every account those runs flagged (an upper bound: read
+whatever the history). ``--cost`` times scoring ``--current`` events alone
 against scoring them with ``--history-factor`` times as many history events
 (slices of one large world: the oldest events are the history). Writes
 benchmarks/results/history.json (``--cost``: history_cost.json).
@@ -34,7 +37,7 @@ from benchmarks.quality_by_size import COLUMNS
 from benchmarks.windows import parse_variant, seeds
 from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams
-from detectors.reputation import CONFIRMED, ENTRY_COLUMNS, known_for
+from detectors.reputation import CLEARED, CONFIRMED, ENTRY_COLUMNS, known_for
 from detectors.scorer import score_window
 from features.contract import clean_events
 from serving.config import ServiceConfig
@@ -61,9 +64,13 @@ def slices(
     return current, history
 
 
-def remembered(sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams) -> pd.DataFrame:
+def remembered(
+    sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams, *, reviews: bool = False
+) -> pd.DataFrame:
     """What weekly runs before the last week confirmed (``ENTRY_COLUMNS``): each earlier week scored
-    with ``depth`` weeks of history, as the service's run of that week would be."""
+    with ``depth`` weeks of history, as the service's run of that week would be. ``reviews``: every
+    account a run flagged is also judged by a reviewer who knows the truth (confirmed when any of
+    its engagements that week was bought, else cleared), at the week's end: an upper bound."""
     parts = []
     for back in range(1, N_WEEKS):
         current, history = slices(events, depth, weeks_back=back)
@@ -78,7 +85,29 @@ def remembered(sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams
         )
         confirmed = confirmed_subjects(scored, params=params)
         parts.append(confirmed.assign(state=CONFIRMED, source_kind="run", source_id=f"week-{back}"))
+        if reviews:
+            parts.append(_reviewed(sim, current, scored.accounts, source_id=f"review-week-{back}"))
     return pd.concat(parts, ignore_index=True)[list(ENTRY_COLUMNS)]
+
+
+def _reviewed(sim: Any, current: pd.DataFrame, accounts: pd.DataFrame, *, source_id: str) -> pd.DataFrame:
+    """A truthful reviewer's verdict on every engaging account flagged in the week ``current``."""
+    flagged = accounts.loc[(accounts["role"] == "engager") & accounts["flagged"], "account_id"].astype(str)
+    truth = sim.truth_events.set_index("event_id")["invalid"]
+    bought = current.assign(bought=current["event_id"].map(truth).fillna(False).astype(bool))
+    sellers = set(bought.loc[bought["bought"], "user_id"].astype(str))
+    return pd.DataFrame(
+        {
+            "subject_kind": "account",
+            "subject_id": flagged.to_numpy(),
+            "platform": "",
+            "state": [CONFIRMED if a in sellers else CLEARED for a in flagged],
+            "established_at": current["ts"].max(),
+            "source_kind": "case",
+            "source_id": source_id,
+            "detail": "",
+        }
+    )
 
 
 def measure(
@@ -88,6 +117,7 @@ def measure(
     params: ScoringParams,
     *,
     entries: pd.DataFrame | None = None,
+    memory: str = "none",
 ) -> dict[str, Any]:
     """Score the last week with ``depth`` weeks of history (and what earlier runs confirmed, read as the
     service reads it: ``detectors.reputation.known_for``); its quality on the last week's engagements."""
@@ -120,7 +150,7 @@ def measure(
     with_history = eng["evidence"].astype(str).str.contains("with history", regex=False)
     return {
         "depth_weeks": depth,
-        "reputation": entries is not None,
+        "reputation": memory,
         "n_current_events": len(current),
         "n_history_events": len(history) if depth else 0,
         "n_engagements": metrics["n_events"],
@@ -187,7 +217,8 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         + (" --giveaways" if args.giveaways else "")
         + (" --honest-only" if args.honest_only else "")
         + (f" --variant '{args.variant}'" if args.variant else "")
-        + (" --reputation" if args.reputation else ""),
+        + (" --reputation" if args.reputation else "")
+        + (" --reviews" if args.reviews else ""),
         "runs": runs,
     }
 
@@ -195,7 +226,7 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
 def _print_run(result: dict[str, Any]) -> None:
     print(
         f"seed {result['seed']} depth {result['depth_weeks']} w"
-        f"{' +reputation' if result['reputation'] else ''}: precision {result['precision']:.4f} recall "
+        f" reputation {result['reputation']}: precision {result['precision']:.4f} recall "
         f"{result['recall']:.4f} honest withheld {result['honest_payout_withheld_share']:.3%} "
         f"fraud withheld {result['fraud_payout_withheld_share']:.3%} "
         f"schemes {json.dumps({k: round(v, 3) for k, v in result['recall_by_scheme'].items()})} "
@@ -253,6 +284,11 @@ def main() -> None:
         "--reputation",
         action="store_true",
         help="also score each depth with what earlier weekly runs confirmed (the ablation: without it)",
+    )
+    parser.add_argument(
+        "--reviews",
+        action="store_true",
+        help="also with every account the earlier runs flagged judged by a truthful reviewer (upper bound)",
     )
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--current", type=int, default=1_000_000)

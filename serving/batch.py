@@ -56,10 +56,7 @@ def run_batch(
     """
     notify = progress or (lambda _step: None)
     notify("read")
-    if reputation_path is not None and half_life_days is None:
-        raise ValueError("a reputation file needs the reputation's half-life")
-    # a bad reputation file is refused before the events are read
-    entries = read_reputation(reputation_path) if reputation_path is not None else None
+    entries = _reputation_entries(reputation_path, half_life_days=half_life_days)
     events = read_events_from([events_path])
     rejects = [events.rejects]
     n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates(["source_file", "source_row"]))
@@ -94,6 +91,15 @@ def run_batch(
         history_rejects=history.rejects if history is not None else None,
         n_history_events=len(history.frame) if history is not None else 0,
     )
+
+
+def _reputation_entries(path: Path | None, *, half_life_days: float | None) -> pd.DataFrame | None:
+    """A reputation file's entries, read before the events: a bad file is refused first."""
+    if path is None:
+        return None
+    if half_life_days is None:
+        raise ValueError("a reputation file needs the reputation's half-life")
+    return read_reputation(path)
 
 
 def _known(
