@@ -199,13 +199,14 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         sim = simulate(config.honest_only() if args.honest_only else config)
         events = clean_events(sim.events, source=f"seed {seed}").frame
         for depth in (int(d) for d in args.depths.split(",")):
-            memories = [None, remembered(sim, events, depth, params)] if args.reputation else [None]
-            for entries in memories:
-                result = {
-                    "seed": seed,
-                    "variant": label,
-                    **measure(sim, events, depth, params, entries=entries),
-                }
+            memories: dict[str, pd.DataFrame | None] = {"none": None}
+            if args.reputation:
+                memories["runs"] = remembered(sim, events, depth, params)
+            if args.reviews:
+                memories["runs+reviews"] = remembered(sim, events, depth, params, reviews=True)
+            for memory, entries in memories.items():
+                found = measure(sim, events, depth, params, entries=entries, memory=memory)
+                result = {"seed": seed, "variant": label, **found}
                 runs.append(result)
                 _print_run(result)
     return {
