@@ -15,7 +15,7 @@ week's engagements only. ``--reputation`` scores each depth again with what
 the weekly runs before the last week confirmed (accounts, farm devices and IPs,
 seller groups; ``detectors.memory``), read as the service reads it: a run's
 confirmation only before the window's history. ``--reviews`` adds a truthful
-reviewer's verdict on every account those runs flagged (an upper bound: read
+reviewer's verdict on every account those runs flagged (read
 whatever the history). ``--cost`` times scoring ``--current`` events alone
 against scoring them with ``--history-factor`` times as many history events
 (slices of one large world: the oldest events are the history). Writes
@@ -70,7 +70,7 @@ def remembered(
     """What weekly runs before the last week confirmed (``ENTRY_COLUMNS``): each earlier week scored
     with ``depth`` weeks of history, as the service's run of that week would be. ``reviews``: every
     account a run flagged is also judged by a reviewer who knows the truth (confirmed when any of
-    its engagements that week was bought, else cleared), at the week's end: an upper bound."""
+    its engagements that week was bought, else cleared), at the week's end."""
     parts = []
     for back in range(1, N_WEEKS):
         current, history = slices(events, depth, weeks_back=back)
@@ -289,7 +289,7 @@ def main() -> None:
     parser.add_argument(
         "--reviews",
         action="store_true",
-        help="also with every account the earlier runs flagged judged by a truthful reviewer (upper bound)",
+        help="also with every account the earlier runs flagged judged by a reviewer who knows the truth",
     )
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--current", type=int, default=1_000_000)
