@@ -13,7 +13,6 @@ found on it now as any weak signal does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,21 +148,25 @@ def _detection(
             "n_accounts": accounts.reindex(range(len(present)), fill_value=0).to_numpy(dtype=np.int64),
             "n_posts": posts.reindex(range(len(present)), fill_value=0).to_numpy(dtype=np.int64),
             "n_engagements": counts.astype(np.int64),
-            "evidence": [_sentence(r) for r in table.itertuples(index=False)],
+            "evidence": _sentences(table),
         }
     )
     return Detection("known_seller", score, group, groups)
 
 
-def _sentence(subject: Any) -> str:
-    """'account on a device farm of 12 accounts confirmed by run R on 2026-11-20 (decayed 0.60)'."""
-    kind = str(subject.subject_kind)
-    detail = (
-        str(subject.detail) if isinstance(subject.detail, str) and subject.detail else _DEFAULT_DETAIL[kind]
-    )
-    who = " ".join(part for part in (_LEAD[kind], detail) if part)
-    return (
-        f"{who} confirmed by {subject.source} on {_day(subject.established_at)} (decayed {subject.score:.2f})"
+def _sentences(table: pd.DataFrame) -> list[str]:
+    """Per subject: 'account on a device farm of 12 accounts confirmed by run R on 2026-11-20
+    (decayed 0.60)'."""
+    if table.empty:
+        return []
+    kind = table["subject_kind"].astype("str")
+    detail = table["detail"].fillna("").astype("str")
+    detail = detail.where(detail != "", kind.map(_DEFAULT_DETAIL))
+    who = kind.map(_LEAD) + np.where(detail == "", "", " " + detail)
+    day = pd.to_datetime(table["established_at"]).dt.strftime("%Y-%m-%d")
+    score = table["score"].map("{:.2f}".format)
+    return list(
+        who + " confirmed by " + table["source"].astype("str") + " on " + day + " (decayed " + score + ")"
     )
 
 
@@ -172,10 +175,6 @@ def _labels(values: pd.Series) -> pd.Index:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return pd.Index(values.cat.categories.astype("str"))
     return pd.Index(pd.factorize(values)[1].astype("str"))
-
-
-def _day(moment: object) -> str:
-    return pd.Timestamp(moment).strftime("%Y-%m-%d")  # type: ignore[arg-type]
 
 
 # what a run or a review established about one subject (the service's rows, the reputation file's
