@@ -19,6 +19,7 @@ from detectors.params import ScoringParams
 from detectors.reputation import ENTRY_COLUMNS
 from serving.db import Repositories, make_engine, migrate
 from serving.reputation import ReputationMemory, review_entries
+from serving.reputation_file import read_reputation, write_reputation
 from tests.conftest import run_cli
 from tests.factories import BASE_TS, raw_events
 
@@ -134,3 +135,23 @@ def test_the_services_reputation_exported_scores_a_batch_window(
     assert float(known.loc["u1", "risk"]) == pytest.approx(0.25)
     assert float(known.loc["u5", "risk"]) == pytest.approx(0.125)
     assert float(known.loc["u7", "risk"]) == 0.0  # its group confirmed, then the account cleared
+
+
+def test_a_reputation_file_round_trips_through_parquet_and_csv(tmp_path: Path) -> None:
+    entries = pd.DataFrame(
+        [
+            _entry("ip", "10.0.0.9", "confirmed", "run:det_1", 3, detail="farm of 7 accounts"),
+            _entry("account", "u1", "cleared", "case:rc_1", 1),
+        ]
+    )
+    entries["established_at"] = pd.to_datetime(entries["established_at"], utc=True)
+    for name in ("reputation.parquet", "reputation.csv"):
+        write_reputation(entries, tmp_path / name)
+        back = read_reputation(tmp_path / name)
+        pd.testing.assert_frame_equal(back, entries[list(ENTRY_COLUMNS)], check_dtype=False)
+    # a time without a zone is UTC; platform and detail may be left out
+    bare = entries.drop(columns=["platform", "detail"]).assign(established_at="2026-11-01T00:00:00")
+    bare.to_csv(tmp_path / "bare.csv", index=False)
+    back = read_reputation(tmp_path / "bare.csv")
+    assert back["established_at"].tolist() == [pd.Timestamp("2026-11-01", tz="UTC")] * 2
+    assert back["platform"].tolist() == ["", ""] and back["detail"].tolist() == ["", ""]
