@@ -8,6 +8,8 @@ fault of the account. The service stores these as reputation
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -51,10 +53,7 @@ def confirmed_subjects(window: ScoredWindow, *, params: ScoringParams) -> pd.Dat
             }
         )
     ]
-    minimum = {
-        "device_farm": params.detectors.device_farm.household_accounts + 1,
-        "ip_farm": params.detectors.ip_farm.min_accounts,
-    }
+    minimum = {name: farm_minimum(params, name) for name in FARM_COLUMNS}
     for detection in window.detections:
         if detection.name in FARM_COLUMNS:
             farm = _farms(
@@ -72,6 +71,31 @@ def confirmed_subjects(window: ScoredWindow, *, params: ScoringParams) -> pd.Dat
     found["established_at"] = pd.to_datetime(found["established_at"], utc=True)
     found = found.sort_values(["subject_kind", "subject_id", "established_at"], kind="stable")
     return found.drop_duplicates(["subject_kind", "subject_id"], keep="last").reset_index(drop=True)
+
+
+def farm_minimum(params: ScoringParams, name: str) -> int:
+    """How many accounts on one device (``device_farm``) or IP (``ip_farm``) make it a farm to remember."""
+    if name == "device_farm":
+        return params.detectors.device_farm.household_accounts + 1
+    return params.detectors.ip_farm.min_accounts
+
+
+def farm_values(
+    events: pd.DataFrame, *, members: Sequence[str], posts: Sequence[str], column: str, minimum: int
+) -> dict[str, int]:
+    """The values of ``column`` (device_id or ip) that ``minimum`` or more of a group's ``members``
+    engaged its ``posts`` from, with how many members each (a reviewed farm group's devices or IPs)."""
+    if column not in events or events.empty:
+        return {}
+    mine = events["user_id"].astype("str").isin(set(members)) & events["post_id"].astype("str").isin(
+        set(posts)
+    )
+    rows = events.loc[mine.to_numpy() & events[column].notna().to_numpy()]
+    per = rows.assign(key=rows[column].astype("str"), user=rows["user_id"].astype("str")).groupby("key")[
+        "user"
+    ]
+    counts = per.nunique()
+    return {str(k): int(n) for k, n in counts.items() if n >= minimum}
 
 
 def _platforms(engagements: pd.DataFrame, column: str) -> pd.Series:
@@ -146,4 +170,4 @@ def _groups(engagements: pd.DataFrame, detection: Detection, *, cut: float, caug
     )
 
 
-__all__ = ["CONFIRMED_COLUMNS", "confirmed_subjects"]
+__all__ = ["CONFIRMED_COLUMNS", "FARM_COLUMNS", "confirmed_subjects", "farm_minimum", "farm_values"]

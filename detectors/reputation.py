@@ -162,7 +162,7 @@ def _sentences(table: pd.DataFrame) -> list[str]:
     kind = table["subject_kind"].astype("str")
     detail = table["detail"].fillna("").astype("str")
     detail = detail.where(detail != "", kind.map(_DEFAULT_DETAIL))
-    who = kind.map(_LEAD) + np.where(detail == "", "", " " + detail)
+    who: pd.Series = kind.map(_LEAD) + np.where(detail == "", "", " " + detail)
     day = pd.to_datetime(table["established_at"]).dt.strftime("%Y-%m-%d")
     score = table["score"].map("{:.2f}".format)
     return list(

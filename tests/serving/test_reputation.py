@@ -306,3 +306,36 @@ def test_a_run_is_not_reused_after_a_review_verdict_it_would_read(
         assert (fan_risk == 0).all()
         reuse_later = {**reuse, "campaign_id": LATER}
         assert services.detection.reusable_run(**reuse_later) == second  # and the new run is reused
+
+
+def test_a_cleared_farm_group_clears_its_ip_for_everyone(
+    tmp_path: Path, database_url: str | None, sim: SimulatedSet
+) -> None:
+    """A reviewer clears the IP farm's group case (say, an office behind one line): the farm's IP is
+    remembered as cleared by the case, and a new account behind it later is not known."""
+    for api in make_api(
+        tmp_path / "home",
+        database_url,
+        params=REVIEW_PARAMS,
+        signoff_withheld_share=0.5,
+        reputation_half_life_days=HALF_LIFE_DAYS,
+    ):
+        load_and_settle(api.client, api.billing, sim, now=datetime.now(UTC))
+        services: Any = api.client.app.state.services  # type: ignore[attr-defined]
+        console = build_review(services)
+        console.cases.sync()
+        now = datetime.now(UTC)
+        groups = console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind="group"), now=now)
+        farm = next(r for r in groups if SELLER in console.decisions.group_of(r).members)
+        user = principal(api.client, "reviewer")
+        console.decisions.decide(farm.case_id, action="clear", note="one office line", user=user, now=now)
+        remembered = services.db.reputation.subjects_of_source(farm.case_id)
+        assert [(e.subject_kind, e.subject_id, e.verdict, e.source) for e in remembered] == [
+            ("ip", "ip-farm", "cleared", "case")
+        ]
+        start = pd.Timestamp("2025-06-02", tz="UTC")
+        _register_later(api, start, start + pd.Timedelta(days=7))
+        fresh = "u_fresh_behind_the_office"
+        verdicts = _later_window(api, start=start, ips={fresh: "ip-farm"}, extra=(fresh,))
+        assert float(verdicts.loc[fresh, "risk"]) == 0.0
+        assert float(verdicts.loc[SELLER, "risk"]) == 0.0  # the group's members cleared too
