@@ -2,7 +2,8 @@
 
 Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] [--multi-week]
                                     [--communities 2] [--studios] [--giveaways] [--honest-only]
-                                    [--variant "label:name=value"] [--out FILE]
+                                    [--variant "label:name=value"] [--reputation] [--reviews]
+                                    [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
@@ -10,7 +11,12 @@ across weeks and serve different clients each week, a few orders each); its
 last week is the window, scored alone (depth 0, the ablation without history)
 and with the 1 and 3 weeks before it as history. Per depth it reports
 precision, recall, recall per scheme and the money withheld, on the last
-week's engagements only. ``--cost`` times scoring ``--current`` events alone
+week's engagements only. ``--reputation`` scores each depth again with what
+the weekly runs before the last week confirmed (accounts, farm devices and IPs,
+seller groups; ``detectors.memory``), read as the service reads it: a run's
+confirmation only before the window's history. ``--reviews`` adds a truthful
+reviewer's verdict on every account those runs flagged (read
+whatever the history). ``--cost`` times scoring ``--current`` events alone
 against scoring them with ``--history-factor`` times as many history events
 (slices of one large world: the oldest events are the history). Writes
 benchmarks/results/history.json (``--cost``: history_cost.json).
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -28,31 +35,107 @@ import pandas as pd
 
 from benchmarks.quality_by_size import COLUMNS
 from benchmarks.windows import parse_variant, seeds
+from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams
+from detectors.reputation import CLEARED, CONFIRMED, ENTRY_COLUMNS, known_for
 from detectors.scorer import score_window
 from features.contract import clean_events
+from serving.config import ServiceConfig
 from training.evaluation import evaluate
 from training.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).parent / "results"
 WEEK = pd.Timedelta(days=7)
+# a multi-week world's weeks (``SimConfig(multi_week=True)``): the last is scored, the others remembered
+N_WEEKS = 4
+# the service's default (``serving.config.ServiceConfig.reputation_half_life_days``)
+HALF_LIFE_DAYS = next(f.default for f in fields(ServiceConfig) if f.name == "reputation_half_life_days")
 
 
-def slices(events: pd.DataFrame, depth_weeks: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The last week of ``events`` and the ``depth_weeks`` weeks before it."""
-    end = events["ts"].max()
-    current = events.loc[(events["ts"] > end - WEEK).to_numpy()]
+def slices(
+    events: pd.DataFrame, depth_weeks: int, *, weeks_back: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A week of ``events`` (the last one, or ``weeks_back`` before it) and the ``depth_weeks`` weeks
+    before that week."""
+    end = events["ts"].max() - WEEK * weeks_back
+    current = events.loc[((events["ts"] > end - WEEK) & (events["ts"] <= end)).to_numpy()]
     start = end - WEEK * (1 + depth_weeks)
     history = events.loc[((events["ts"] > start) & (events["ts"] <= end - WEEK)).to_numpy()]
     return current, history
 
 
-def measure(sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams) -> dict[str, Any]:
-    """Score the last week with ``depth`` weeks of history; its quality on the last week's engagements."""
+def remembered(
+    sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams, *, reviews: bool = False
+) -> pd.DataFrame:
+    """What weekly runs before the last week confirmed (``ENTRY_COLUMNS``): each earlier week scored
+    with ``depth`` weeks of history, as the service's run of that week would be. ``reviews``: every
+    account a run flagged is also judged by a reviewer who knows the truth (confirmed when any of
+    its engagements that week was bought, else cleared), at the week's end."""
+    parts = []
+    for back in range(1, N_WEEKS):
+        current, history = slices(events, depth, weeks_back=back)
+        if current.empty:
+            continue
+        scored = score_window(
+            current,
+            posts=sim.posts,
+            campaigns=sim.campaigns,
+            params=params,
+            history=history if depth else None,
+        )
+        confirmed = confirmed_subjects(scored, params=params)
+        parts.append(confirmed.assign(state=CONFIRMED, source_kind="run", source_id=f"week-{back}"))
+        if reviews:
+            parts.append(_reviewed(sim, current, scored.accounts, source_id=f"review-week-{back}"))
+    return pd.concat(parts, ignore_index=True)[list(ENTRY_COLUMNS)]
+
+
+def _reviewed(sim: Any, current: pd.DataFrame, accounts: pd.DataFrame, *, source_id: str) -> pd.DataFrame:
+    """A truthful reviewer's verdict on every engaging account flagged in the week ``current``."""
+    flagged = accounts.loc[(accounts["role"] == "engager") & accounts["flagged"], "account_id"].astype(str)
+    truth = sim.truth_events.set_index("event_id")["invalid"]
+    bought = current.assign(bought=current["event_id"].map(truth).fillna(False).astype(bool))
+    sellers = set(bought.loc[bought["bought"], "user_id"].astype(str))
+    return pd.DataFrame(
+        {
+            "subject_kind": "account",
+            "subject_id": flagged.to_numpy(),
+            "platform": "",
+            "state": [CONFIRMED if a in sellers else CLEARED for a in flagged],
+            "established_at": current["ts"].max(),
+            "source_kind": "case",
+            "source_id": source_id,
+            "detail": "",
+        }
+    )
+
+
+def measure(
+    sim: Any,
+    events: pd.DataFrame,
+    depth: int,
+    params: ScoringParams,
+    *,
+    entries: pd.DataFrame | None = None,
+    memory: str = "none",
+) -> dict[str, Any]:
+    """Score the last week with ``depth`` weeks of history (and what earlier runs confirmed, read as the
+    service reads it: ``detectors.reputation.known_for``); its quality on the last week's engagements."""
     current, history = slices(events, depth)
+    known = None
+    if entries is not None:
+        start = current["ts"].min()
+        known = known_for(
+            entries, start=start, context_start=start - WEEK * depth, half_life_days=HALF_LIFE_DAYS
+        )
     started = time.perf_counter()
     scored = score_window(
-        current, posts=sim.posts, campaigns=sim.campaigns, params=params, history=history if depth else None
+        current,
+        posts=sim.posts,
+        campaigns=sim.campaigns,
+        params=params,
+        history=history if depth else None,
+        reputation=known,
     )
     seconds = time.perf_counter() - started
     truth = sim.truth_events
@@ -67,14 +150,35 @@ def measure(sim: Any, events: pd.DataFrame, depth: int, params: ScoringParams) -
     with_history = eng["evidence"].astype(str).str.contains("with history", regex=False)
     return {
         "depth_weeks": depth,
+        "reputation": memory,
         "n_current_events": len(current),
         "n_history_events": len(history) if depth else 0,
         "n_engagements": metrics["n_events"],
+        "n_invalid": int(eng["invalid"].sum()),
         **{k: metrics[k] for k in COLUMNS},
         "recall_by_scheme": metrics["recall_by_scheme"],
         "n_judged_with_history": int(with_history.sum()),
         "history_evidence_examples": eng.loc[with_history, "evidence"].astype(str).unique()[:3].tolist(),
+        **_known_summary(scored, known),
         "score_seconds": seconds,
+    }
+
+
+def _known_summary(scored: Any, known: pd.DataFrame | None) -> dict[str, Any]:
+    """How much reputation the window read and used: subjects by kind, engagements it scored, and
+    evidence sentences of invalid engagements whose strongest reason it is (most are invalid on
+    structural evidence too: compare ``n_invalid`` with the run without reputation)."""
+    if known is None:
+        return {}
+    seller = next(d for d in scored.detections if d.name == "known_seller")
+    eng = scored.engagements
+    by_known = eng["reason"].astype(str) == "known_seller"
+    standing = known.loc[known["score"] > 0]
+    return {
+        "n_known_subjects": standing["subject_kind"].value_counts().to_dict(),
+        "n_known_engagements": int((seller.event_score > 0).sum()),
+        "n_invalid_reason_known_seller": int((by_known & eng["invalid"]).sum()),
+        "known_evidence_examples": eng.loc[by_known, "evidence"].astype(str).unique()[:3].tolist(),
     }
 
 
@@ -95,16 +199,16 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         sim = simulate(config.honest_only() if args.honest_only else config)
         events = clean_events(sim.events, source=f"seed {seed}").frame
         for depth in (int(d) for d in args.depths.split(",")):
-            result = {"seed": seed, "variant": label, **measure(sim, events, depth, params)}
-            runs.append(result)
-            print(
-                f"seed {seed} depth {depth} w: precision {result['precision']:.4f} recall "
-                f"{result['recall']:.4f} honest withheld {result['honest_payout_withheld_share']:.3%} "
-                f"fraud withheld {result['fraud_payout_withheld_share']:.3%} "
-                f"schemes {json.dumps({k: round(v, 3) for k, v in result['recall_by_scheme'].items()})} "
-                f"({result['score_seconds']:.0f} s)",
-                flush=True,
-            )
+            memories: dict[str, pd.DataFrame | None] = {"none": None}
+            if args.reputation:
+                memories["runs"] = remembered(sim, events, depth, params)
+            if args.reviews:
+                memories["runs+reviews"] = remembered(sim, events, depth, params, reviews=True)
+            for memory, entries in memories.items():
+                found = measure(sim, events, depth, params, entries=entries, memory=memory)
+                result = {"seed": seed, "variant": label, **found}
+                runs.append(result)
+                _print_run(result)
     return {
         "command": f"python -m benchmarks.history --seeds {args.seeds} --scale {args.scale} "
         f"--depths {args.depths}"
@@ -113,9 +217,23 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         + (" --studios" if args.studios else "")
         + (" --giveaways" if args.giveaways else "")
         + (" --honest-only" if args.honest_only else "")
-        + (f" --variant '{args.variant}'" if args.variant else ""),
+        + (f" --variant '{args.variant}'" if args.variant else "")
+        + (" --reputation" if args.reputation else "")
+        + (" --reviews" if args.reviews else ""),
         "runs": runs,
     }
+
+
+def _print_run(result: dict[str, Any]) -> None:
+    print(
+        f"seed {result['seed']} depth {result['depth_weeks']} w"
+        f" reputation {result['reputation']}: precision {result['precision']:.4f} recall "
+        f"{result['recall']:.4f} honest withheld {result['honest_payout_withheld_share']:.3%} "
+        f"fraud withheld {result['fraud_payout_withheld_share']:.3%} "
+        f"schemes {json.dumps({k: round(v, 3) for k, v in result['recall_by_scheme'].items()})} "
+        f"({result['score_seconds']:.0f} s)",
+        flush=True,
+    )
 
 
 def cost(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,6 +281,16 @@ def main() -> None:
         "--honest-only", action="store_true", help="every scheme off: what is flagged is honest"
     )
     parser.add_argument("--variant", default="", help='"label:name=value;name=value" ScoringParams knobs')
+    parser.add_argument(
+        "--reputation",
+        action="store_true",
+        help="also score each depth with what earlier weekly runs confirmed (the ablation: without it)",
+    )
+    parser.add_argument(
+        "--reviews",
+        action="store_true",
+        help="also with every account the earlier runs flagged judged by a reviewer who knows the truth",
+    )
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--current", type=int, default=1_000_000)
     parser.add_argument("--history-factor", type=int, default=3)

@@ -52,6 +52,10 @@ review_app = typer.Typer(help="The review console's jobs.", no_args_is_help=True
 app.add_typer(review_app, name="review")
 demo_app = typer.Typer(help="Try cpeguard on simulated campaigns.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+reputation_app = typer.Typer(
+    help="The service's memory of confirmed and cleared subjects.", no_args_is_help=True
+)
+app.add_typer(reputation_app, name="reputation")
 app.command("train")(train_command)
 app.command("retrain")(retrain_command)
 
@@ -104,6 +108,13 @@ def score(
             "the detectors, never decided or paid; rejects go to history_rejects.parquet (local engine)"
         ),
     ] = None,
+    reputation: Annotated[
+        Path | None,
+        typer.Option(
+            help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
+            "earlier runs and reviews confirmed or cleared, read as known_seller evidence (local engine)"
+        ),
+    ] = None,
     engine: EngineOption = Engine.local,
     master: Annotated[str | None, typer.Option(help="Spark master URL (default: local[*])")] = None,
     shard_budget: Annotated[int | None, typer.Option(min=1, help="spark: most events per shard")] = None,
@@ -114,20 +125,36 @@ def score(
     across weeks); outputs still cover only the window's events.
     """
     if engine is Engine.spark:
-        if history:
+        if history or reputation is not None:
             errors.print(
-                "[bold red]error:[/] --history is not joined per Spark shard yet: use --engine local"
+                "[bold red]error:[/] --history and --reputation are not joined per Spark shard yet: "
+                "use --engine local"
             )
             raise typer.Exit(code=2)
         _score_on_spark(
             events, out, posts=posts, campaigns=campaigns, model=model, master=master, budget=shard_budget
         )
         return
-    _score_locally(events, out, posts=posts, campaigns=campaigns, model=model, history=history or [])
+    _score_locally(
+        events,
+        out,
+        posts=posts,
+        campaigns=campaigns,
+        model=model,
+        history=history or [],
+        reputation=reputation,
+    )
 
 
 def _score_locally(
-    events: str, out: str, *, posts: str | None, campaigns: str | None, model: str | None, history: list[Path]
+    events: str,
+    out: str,
+    *,
+    posts: str | None,
+    campaigns: str | None,
+    model: str | None,
+    history: list[Path],
+    reputation: Path | None = None,
 ) -> None:
     """``score --engine local``: this process, with a progress bar and a summary."""
     from detectors.registry import PROGRESS_STEPS
@@ -139,7 +166,9 @@ def _score_locally(
         target=importlib.import_module, args=("detectors.anomaly._ensemble",), daemon=True
     ).start()
     started = time.perf_counter()
-    scorer = scorer_for(model, get_settings())
+    settings = get_settings()
+    scorer = scorer_for(model, settings)
+    half_life_days = service_config(settings).reputation_half_life_days
     try:
         with Progress(
             TextColumn("scoring: {task.description:<12}"),
@@ -166,6 +195,8 @@ def _score_locally(
                 scorer=scorer,
                 progress=advance,
                 history_paths=tuple(history),
+                reputation_path=reputation,
+                half_life_days=half_life_days,
             )
             bar.update(task, completed=len(PROGRESS_STEPS))
     except ContractError as error:
@@ -422,6 +453,28 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id shown by 
         errors.print(f"[bold red]error:[/] {error.detail}")
         raise typer.Exit(code=2) from None
     console.print(f"revoked key {info.key_id} ({info.name})")
+
+
+@reputation_app.command("export")
+def reputation_export(
+    out: Annotated[Path, typer.Option(help="the reputation file to write (.csv or .parquet)")],
+) -> None:
+    """Write the service database's reputation (every standing entry) as a reputation file, for
+    ``cpeguard score --reputation``."""
+    from serving.db import Repositories, make_engine, migrate
+    from serving.reputation import ReputationMemory
+    from serving.reputation_file import write_reputation
+
+    config = service_config(get_settings())
+    engine = make_engine(config.resolved_database_url)
+    migrate(engine)
+    memory = ReputationMemory(
+        repository=Repositories.over(engine).reputation, half_life_days=config.reputation_half_life_days
+    )
+    entries = memory.export()
+    write_reputation(entries, out)
+    kinds = entries["subject_kind"].value_counts().to_dict()
+    console.print(f"wrote {len(entries):,} reputation entries {kinds} to {out}")
 
 
 @review_app.command("deadline")

@@ -48,7 +48,7 @@ class WindowScorer:
         reputation: pd.DataFrame | None = None,
     ) -> ScoredWindow:
         """Score one window of clean events; ``history`` (earlier clean events) is context only,
-        ``reputation`` the known accounts ``known_seller`` reads (``detectors.reputation``)."""
+        ``reputation`` the known subjects ``known_seller`` reads (``detectors.reputation``)."""
         return score_window(
             events,
             params=self.params,
@@ -67,6 +67,7 @@ class WindowScorer:
         posts: pd.DataFrame | None = None,
         campaigns: pd.DataFrame | None = None,
         progress: Callable[[str], None] | None = None,
+        reputation: pd.DataFrame | None = None,
     ) -> ScoredWindow:
         """Score a window already reduced to distinct engagements (``detectors.history.with_history``)."""
         return score_engagements(
@@ -76,6 +77,7 @@ class WindowScorer:
             campaigns=campaigns,
             progress=progress,
             fitted=self.fitted,
+            reputation=reputation,
         )
 
     def predict(self, raw_events: pd.DataFrame) -> pd.DataFrame:

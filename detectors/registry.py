@@ -301,8 +301,8 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         _known_seller,
         KnownSellerParams,
         Kind.WEAK,
-        "accounts earlier runs confirmed on structural evidence or reviewers confirmed, decayed with age "
-        "(a cleared account is not known)",
+        "accounts, farm devices and IPs, and seller groups' members earlier runs confirmed on structural "
+        "evidence or reviewers confirmed, decayed with age (a cleared account is not known)",
         # the window's own rows: an account's history rows would only repeat its reputation
         history=False,
         stacked=False,

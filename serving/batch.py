@@ -10,9 +10,11 @@ import pandas as pd
 
 from detectors.history import with_history
 from detectors.model import WindowScorer
+from detectors.reputation import known_for
 from detectors.scorer import ScoredWindow
-from features.contract import empty_rejects
+from features.contract import Cleaned, empty_rejects
 from serving.io import read_campaigns, read_events_from, read_posts, write_parquet, write_scored
+from serving.reputation_file import read_reputation
 
 # where a run with history writes the history's rejected rows (apart from the window's)
 HISTORY_REJECTS = "history_rejects.parquet"
@@ -40,19 +42,26 @@ def run_batch(
     scorer: WindowScorer,
     progress: Callable[[str], None] | None = None,
     history_paths: Sequence[Path] = (),
+    reputation_path: Path | None = None,
+    half_life_days: float | None = None,
 ) -> BatchResult:
     """Read, clean, score and write one window; rejected rows go to ``rejects.parquet``.
 
     ``history_paths`` (files or partitioned folders of earlier events, same
     contract) are context: scored beside the window, never in its outputs; their
-    rejected rows go to ``history_rejects.parquet``.
+    rejected rows go to ``history_rejects.parquet``. ``reputation_path`` is a
+    reputation file (``serving.reputation_file``): what it established before the
+    window (runs' entries before the history, as the service reads them) is
+    ``known_seller`` evidence, decayed with ``half_life_days``.
     """
     notify = progress or (lambda _step: None)
     notify("read")
+    entries = _reputation_entries(reputation_path, half_life_days=half_life_days)
     events = read_events_from([events_path])
     rejects = [events.rejects]
     n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates(["source_file", "source_row"]))
     history = read_events_from(history_paths) if history_paths else None
+    known = _known(events.frame, history, entries, half_life_days=half_life_days or 0.0)
     engagements = with_history(events.frame, history.frame if history is not None else None)
     del events  # the raw rows are no longer needed: a large window's two copies never coexist
     campaigns = None
@@ -65,7 +74,9 @@ def run_batch(
         cleaned = read_posts(posts_path)
         posts = cleaned.frame
         rejects.append(cleaned.rejects)
-    scored = scorer.score_engagements(engagements, posts=posts, campaigns=campaigns, progress=notify)
+    scored = scorer.score_engagements(
+        engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
+    )
     notify("write")
     all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
     write_scored(scored, out_dir)
@@ -80,3 +91,24 @@ def run_batch(
         history_rejects=history.rejects if history is not None else None,
         n_history_events=len(history.frame) if history is not None else 0,
     )
+
+
+def _reputation_entries(path: Path | None, *, half_life_days: float | None) -> pd.DataFrame | None:
+    """A reputation file's entries, read before the events: a bad file is refused first."""
+    if path is None:
+        return None
+    if half_life_days is None:
+        raise ValueError("a reputation file needs the reputation's half-life")
+    return read_reputation(path)
+
+
+def _known(
+    events: pd.DataFrame, history: Cleaned | None, entries: pd.DataFrame | None, *, half_life_days: float
+) -> pd.DataFrame | None:
+    """The known subjects of a reputation file's entries for the window (None: no file, no event)."""
+    if entries is None or events.empty:
+        return None
+    start = events["ts"].min()
+    has_history = history is not None and len(history.frame) > 0
+    context_start = min(start, history.frame["ts"].min()) if has_history else start  # type: ignore[union-attr]
+    return known_for(entries, start=start, context_start=context_start, half_life_days=half_life_days)

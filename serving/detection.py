@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams, as_json, params_from_json
 from detectors.registry import PROGRESS_STEPS
-from detectors.scorer import ScoredWindow, confirmed_accounts
+from detectors.scorer import ScoredWindow
 from features.contract import clean_events
 from serving import faults
 from serving.auth import Principal
@@ -70,7 +71,8 @@ class ScoredRun:
     posts: pd.DataFrame
     accounts: pd.DataFrame
     campaigns: pd.DataFrame
-    # accounts found invalid on structural evidence alone, and when (``confirmed_accounts``)
+    # accounts, farm devices and IPs, and group members confirmed on structural evidence alone, and
+    # when (``detectors.memory.confirmed_subjects``)
     confirmed: pd.DataFrame | None = None
 
 
@@ -174,6 +176,10 @@ class DetectionService:
             champion.version,
             champion.rules_version,
         ):
+            return None
+        # a newer review verdict the run would read: run again (the billing client's settlement
+        # must not ignore it)
+        if self.reputation_changed(run):
             return None
         # no batch at all since the run (one cheap query), or none into this campaign and period and
         # none into the run's context around it
@@ -425,7 +431,7 @@ class DetectionService:
             )
         else:
             history = self._history(run, platforms=events["platform"])
-            known = self._known(run, users=events["user_id"])
+            known = self._known(run, events)
             window = active.champion.scorer.score(
                 events, campaigns=campaigns, progress=progress, history=history, reputation=known
             )
@@ -441,9 +447,10 @@ class DetectionService:
         if history is not None:
             summary["n_history_events"] = int(history["event_id"].nunique())
         if known is not None:
-            summary["n_known_accounts"] = len(known)
-        invalid_risk = active.champion.params.policy.invalid_risk
-        scored = replace(scored, confirmed=confirmed_accounts(window, invalid_risk=invalid_risk))
+            standing = known.loc[known["score"] > 0, "subject_kind"]
+            summary["n_known_accounts"] = int((standing == "account").sum())
+            summary["n_known_subjects"] = len(standing)
+        scored = replace(scored, confirmed=confirmed_subjects(window, params=active.champion.params))
         return scored, summary, events_hash(raw)
 
     def _history(self, run: DetectionRun, *, platforms: pd.Series) -> pd.DataFrame | None:
@@ -465,14 +472,39 @@ class DetectionService:
         same = history["platform"].astype("str").isin(set(platforms.astype("str").unique()))
         return history.loc[same.to_numpy()]
 
-    def _known(self, run: DetectionRun, *, users: pd.Series) -> pd.DataFrame | None:
-        """The window's accounts earlier runs and reviews established (``serving.reputation``)."""
+    def _known(self, run: DetectionRun, events: pd.DataFrame) -> pd.DataFrame | None:
+        """The window's accounts, devices, IPs and groups earlier runs and reviews established
+        (``serving.reputation``)."""
         if self.reputation is None:
             return None
         start = as_utc(run.period_start)
-        context_start = min((a for a, _ in self.context_ranges(start, as_utc(run.period_end))), default=start)
-        accounts = users.dropna().astype("str").unique().tolist()
-        return self.reputation.known(accounts, start=start, context_start=context_start)
+        accounts = _values(events, "user_id")
+        subjects = {"account": accounts, "group": accounts}
+        subjects.update({"device": _values(events, "device_id"), "ip": _values(events, "ip")})
+        return self.reputation.known(subjects, start=start, context_start=self._context_start(run))
+
+    def _context_start(self, run: DetectionRun) -> datetime:
+        """Where the run's context starts (its period's start without a lookback)."""
+        start, end = as_utc(run.period_start), as_utc(run.period_end)
+        return min((a for a, _ in self.context_ranges(start, end)), default=start)
+
+    def reputation_changed(self, run: DetectionRun) -> bool:
+        """Whether a review verdict, a reopened case or a later run changed, after ``run`` was
+        created, reputation the run read or would read about its own accounts (or any device or IP:
+        the run keeps no list of them). Such a run is not reused: it would ignore a newer verdict."""
+        if self.reputation is None:
+            return False
+        changed = self.reputation.repository.changed_since(
+            as_utc(run.created_at),
+            runs_until=self._context_start(run),
+            reviews_until=as_utc(run.period_start),
+        )
+        if changed.empty:
+            return False
+        if not changed["subject_kind"].isin(["account", "group"]).all():
+            return True
+        mine = set(self.accounts(run.id)["account_id"].astype("str"))
+        return bool(changed["subject_id"].astype("str").isin(mine).any())
 
     def _shadow(
         self,
@@ -509,6 +541,13 @@ class DetectionService:
                 row.challenger_payable,
                 row.change,
             )
+
+
+def _values(events: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of a contract column (none when the column is absent)."""
+    if column not in events:
+        return []
+    return events[column].dropna().astype("str").unique().tolist()
 
 
 def _empty_window() -> ScoredWindow:

@@ -356,4 +356,32 @@ class ReputationEntry(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "account_id", name="uq_reputation_source_account"),
         Index("ix_reputation_account_established", "account_id", "established_at"),
+        Index("ix_reputation_recorded", "recorded_at"),
+    )
+
+
+class ReputationSubject(Base):
+    """A device or IP farm, or a seller group's member account, a detection run confirmed; append-only.
+
+    ``subject_kind`` is ``device``, ``ip`` or ``group`` (for a group, ``subject_id`` is the
+    member account and ``detail`` the group, e.g. "pool group of 14 accounts"); the other
+    columns read as ``ReputationEntry``'s. ``cleared`` entries void the same subject's
+    confirmations established before them.
+    """
+
+    __tablename__ = "reputation_subjects"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(40))
+    established_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("source_id", "subject_kind", "subject_id", name="uq_reputation_subjects_source"),
+        Index("ix_reputation_subjects_subject", "subject_kind", "subject_id", "established_at"),
+        Index("ix_reputation_subjects_recorded", "recorded_at"),
     )

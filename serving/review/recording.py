@@ -27,7 +27,7 @@ from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
 from serving.db.database import as_utc, utcnow
-from serving.db.models import ReputationEntry, ReviewDecision, ReviewLabel
+from serving.db.models import ReputationEntry, ReputationSubject, ReviewDecision, ReviewLabel
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
 from serving.errors import Conflict, Invalid
@@ -183,7 +183,7 @@ class DecisionRecorder:
 
     def _reputation(
         self, case: CaseRow, labels: list[tuple[str, int]], *, decided_at: datetime
-    ) -> list[ReputationEntry]:
+    ) -> list[ReputationEntry | ReputationSubject]:
         """What the decision's labels establish for later runs (``serving.reputation``).
 
         Established at the end of the case's settlement period (the evidence's time), or at
@@ -193,7 +193,7 @@ class DecisionRecorder:
             return []
         settlement = self.settlements.settlement(case.settlement_id)
         established = decided_at if settlement is None else min(as_utc(settlement.period_end), decided_at)
-        return review_entries(case.case_id, labels, established_at=established)
+        return [*review_entries(case.case_id, labels, established_at=established)]
 
     def _record(
         self, case: CaseRow, *, action: ReviewAction, release: Decimal, note: str, actor: Principal

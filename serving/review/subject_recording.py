@@ -9,12 +9,16 @@ not counting this case's own releases (a retry computes the same plan).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from detectors.memory import FARM_COLUMNS, farm_minimum, farm_values
+from detectors.reputation import CLEARED, CONFIRMED
 from serving.auth import Principal
-from serving.db.database import utcnow
+from serving.db.database import as_utc, utcnow
+from serving.db.models import ReputationEntry, ReputationSubject
 from serving.detection import to_decimal
 from serving.errors import Conflict, Invalid
 from serving.review.account_cases import settlement_verdicts
@@ -137,6 +141,54 @@ class SubjectRecorder(DecisionRecorder):
             labels_clear=[(a, 0) for a in doubted],
             main_post=str(posts["post_id"].iloc[0]) if len(posts) else "",
         )
+
+    def _reputation(
+        self, case: CaseRow, labels: list[tuple[str, int]], *, decided_at: datetime
+    ) -> list[ReputationEntry | ReputationSubject]:
+        """The accounts' labels, and for a farm group (``device_farm``, ``ip_farm``) its devices or IPs:
+        confirmed when any member is, else cleared. The farm's values are read from the store; when
+        they cannot be, the accounts' labels are remembered alone (the decision stands)."""
+        entries = super()._reputation(case, labels, decided_at=decided_at)
+        if not entries or case.kind != CaseKind.GROUP:
+            return entries
+        try:
+            farms = self._farm_entries(case, labels, established_at=entries[0].established_at)
+        except Exception:
+            logging.getLogger(__name__).exception("farm of group case %s not remembered", case.case_id)
+            return entries
+        return [*entries, *farms]
+
+    def _farm_entries(
+        self, case: CaseRow, labels: list[tuple[str, int]], *, established_at: datetime
+    ) -> list[ReputationSubject]:
+        group = self.group_of(case)
+        settlement = self.settlements.settlement(case.settlement_id)
+        if group.reason not in FARM_COLUMNS or settlement is None:
+            return []
+        kind, column = FARM_COLUMNS[group.reason]
+        events = self.detection.stored_events(
+            start=as_utc(settlement.period_start),
+            end=as_utc(settlement.period_end),
+            campaign_id=case.campaign_id,
+        )
+        minimum = farm_minimum(self.params(case), group.reason)
+        found = farm_values(events, members=group.members, posts=group.posts, column=column, minimum=minimum)
+        verdict = CONFIRMED if any(label == 1 for _, label in labels) else CLEARED
+        now = utcnow()
+        return [
+            ReputationSubject(
+                subject_kind=kind,
+                subject_id=value,
+                platform=case.platform,
+                detail=f"farm of {n} accounts",
+                verdict=verdict,
+                source="case",
+                source_id=case.case_id,
+                established_at=established_at,
+                recorded_at=now,
+            )
+            for value, n in sorted(found.items())
+        ]
 
     def _group_plan(self, case: CaseRow, *, excepted: list[str]) -> SubjectPlan:
         verdicts = settlement_verdicts(

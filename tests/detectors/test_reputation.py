@@ -10,9 +10,10 @@ import pytest
 
 from detectors.base import Detection
 from detectors.combine import combine
+from detectors.memory import confirmed_subjects
 from detectors.params import DetectorParams, ScoringParams
 from detectors.registry import WEAK
-from detectors.reputation import decayed, known_sellers
+from detectors.reputation import decayed, known_sellers, readable
 from detectors.scorer import ScoredWindow, confirmed_accounts, score_window
 from tests.factories import clean, raw_events
 
@@ -116,3 +117,88 @@ def test_detector_params_pickled_before_known_seller_existed_take_its_defaults()
     revived.__setstate__(state)
     assert revived == old
     assert pickle.loads(pickle.dumps(old)) == old
+
+
+def _known(*rows: tuple[str, str, float, str, str]) -> pd.DataFrame:
+    """A known frame: (kind, subject, score, source, detail), established 2026-11-20, none cleared."""
+    frame = pd.DataFrame(rows, columns=["subject_kind", "subject_id", "score", "source", "detail"])
+    return frame.assign(established_at=pd.Timestamp("2026-11-20T00:00:00Z"), cleared_at=pd.NaT)
+
+
+def test_known_sellers_reads_devices_ips_and_groups_and_names_what_confirmed_them():
+    raw = raw_events(5)
+    raw.loc[1, "device_id"] = "farm-phone"
+    raw.loc[2, "ip"] = "farm-ip"
+    events = clean(raw)
+    known = _known(
+        ("device", "farm-phone", 0.5, "run det_a", "farm of 12 accounts"),
+        ("ip", "farm-ip", 0.4, "run det_b", "farm of 7 accounts"),
+        ("group", "u3", 0.3, "run det_c", "pool group of 20 accounts"),
+        ("account", "u4", 0.2, "review case rc_1", ""),
+    )
+    found = known_sellers(events, reputation=known)
+    assert found.event_score.tolist() == [0.0, 0.5, 0.4, 0.3, 0.2]
+    evidence = found.groups.set_index("group_id")["evidence"]
+    assert [evidence[g] for g in found.event_group[1:]] == [
+        "account on a device farm of 12 accounts confirmed by run det_a on 2026-11-20 (decayed 0.50)",
+        "account behind an IP farm of 7 accounts confirmed by run det_b on 2026-11-20 (decayed 0.40)",
+        "account in a pool group of 20 accounts confirmed by run det_c on 2026-11-20 (decayed 0.30)",
+        "account confirmed by review case rc_1 on 2026-11-20 (decayed 0.20)",
+    ]
+    # the strongest subject of an engagement speaks for it
+    both = known_sellers(events.assign(device_id="farm-phone"), reputation=known)
+    assert both.event_score.tolist() == [0.5] * 5
+
+
+def test_an_account_cleared_after_a_farm_was_confirmed_is_not_known_through_it():
+    events = clean(raw_events(3, device_id="farm-phone"))
+    farm = _known(("device", "farm-phone", 0.8, "run det_a", "farm of 12 accounts"))
+    cleared = pd.DataFrame(
+        {
+            "subject_kind": ["account", "account"],
+            "subject_id": ["u1", "u2"],
+            "score": [0.0, 0.0],
+            "source": ["", ""],
+            "detail": ["", ""],
+            # u1 cleared after the farm was confirmed; u2 before it (the farm is news about u2)
+            "established_at": [pd.Timestamp("2026-11-25T00:00:00Z"), pd.Timestamp("2026-11-10T00:00:00Z")],
+        }
+    ).assign(cleared_at=lambda f: f["established_at"])
+    found = known_sellers(events, reputation=pd.concat([farm, cleared], ignore_index=True))
+    assert found.event_score.tolist() == [0.8, 0.0, 0.8]
+
+
+def test_confirmed_subjects_remember_a_device_farm_and_its_accounts_not_their_other_devices():
+    farm = raw_events(12, device_id="farm-phone", post_id="p_bought")
+    farm["user_id"] = [f"f{i}" for i in range(12)]
+    # each farm account also likes another post from its own phone; an honest crowd on a third post
+    own = raw_events(12, post_id="p_other")
+    own["user_id"], own["event_id"] = farm["user_id"], [f"o{i}" for i in range(12)]
+    honest = raw_events(30, post_id="p_honest")
+    honest["event_id"] = [f"h{i}" for i in range(30)]
+    honest["user_id"], honest["device_id"] = [f"h{i}" for i in range(30)], [f"dh{i}" for i in range(30)]
+    events = clean(pd.concat([farm, own, honest], ignore_index=True))
+    params = ScoringParams()
+    found = confirmed_subjects(score_window(events, params=params), params=params)
+    by_kind = found.groupby("subject_kind")["subject_id"].apply(set)
+    assert by_kind["device"] == {"farm-phone"}  # not the farm accounts' own phones, reached by spreading
+    assert by_kind["account"] == {f"f{i}" for i in range(12)}
+    device = found.set_index("subject_id").loc["farm-phone"]
+    assert device["detail"] == "farm of 12 accounts" and device["platform"] == "douyin"
+
+
+def test_a_reputation_read_by_a_window_skips_runs_inside_its_context_and_later_reviews():
+    at = pd.Timestamp("2026-11-20T00:00:00Z")
+    entries = pd.DataFrame(
+        {
+            "source_kind": ["run", "run", "case", "case"],
+            "established_at": [
+                at - pd.Timedelta(days=30),
+                at - pd.Timedelta(days=3),
+                at,
+                at + pd.Timedelta(hours=1),
+            ],
+        }
+    )
+    context_start = at - pd.Timedelta(days=28)
+    assert readable(entries, start=at, context_start=context_start).tolist() == [True, False, True, False]
