@@ -37,6 +37,7 @@ class SettlementVerdicts:
     price: np.ndarray  # unit price of each engagement
     held_posts: frozenset[str]
     accounts: pd.DataFrame  # the run's scored accounts (account_id, role, risk, flagged, reasons)
+    invalid_risk: float = 0.5  # the run's invalid cut (its PolicyParams.invalid_risk)
 
 
 def settlement_verdicts(
@@ -61,13 +62,13 @@ def settlement_verdicts(
     ].reset_index(drop=True)
     campaign = campaigns.campaign(settlement.campaign_id)
     prices = campaigns_frame([campaign] if campaign is not None else [])
+    policy = detection.params(settlement.run_id).policy
     return SettlementVerdicts(
         engagements=mine,
-        price=unit_prices(
-            mine, prices, default_unit_price=detection.params(settlement.run_id).policy.default_unit_price
-        ),
+        price=unit_prices(mine, prices, default_unit_price=policy.default_unit_price),
         held_posts=frozenset(str(p) for p, held in lines if held > 0),
         accounts=detection.accounts(settlement.run_id),
+        invalid_risk=policy.invalid_risk,
     )
 
 
@@ -106,19 +107,21 @@ def account_lines(verdicts: SettlementVerdicts, account_ids: set[str] | None = N
 
 
 def account_stakes(verdicts: SettlementVerdicts) -> pd.DataFrame:
-    """One row per flagged account with money at stake: at_stake, releasable, main_post, reasons."""
+    """One row per flagged account with money at stake: at_stake, releasable, main_post, reasons, risk
+    (the run's risk of the account)."""
     lines = account_lines(verdicts)
     if lines.empty:
         return pd.DataFrame(
-            {"account_id": [], "at_stake": [], "releasable": [], "main_post": [], "reasons": []}
+            {"account_id": [], "at_stake": [], "releasable": [], "main_post": [], "reasons": [], "risk": []}
         )
     main = lines.sort_values(["engagements", "post_id"], ascending=[False, True]).drop_duplicates(
         "account_id"
     )
     per_account = lines.groupby("account_id")[["at_stake", "releasable"]].sum()
     per_account["main_post"] = main.set_index("account_id")["post_id"]
-    reasons = flagged_engagers(verdicts.accounts).set_index("account_id")["reasons"]
-    per_account["reasons"] = reasons.reindex(per_account.index).fillna("").astype("str")
+    flagged = flagged_engagers(verdicts.accounts).set_index("account_id")
+    per_account["reasons"] = flagged["reasons"].reindex(per_account.index).fillna("").astype("str")
+    per_account["risk"] = flagged["risk"].reindex(per_account.index).astype("float64")
     per_account = per_account.loc[per_account["at_stake"].round(2) > 0]
     return per_account.reset_index()
 
