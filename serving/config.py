@@ -21,7 +21,7 @@ class ServiceConfig:
     # share of those policy-decided cases queued anyway, for label quality (marked as a sample)
     review_sample_share: float = 0.02
     # share of those policy-decided cases whose risk lies near the cut (detectors.policy.near_cut)
-    # queued instead as an uncertain sample (active learning); those cases are not audit-sampled
+    # queued as an uncertain sample instead (active learning; 0: they are audit-sampled like the rest)
     review_uncertain_share: float = 0.10
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000

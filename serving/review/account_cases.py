@@ -37,7 +37,7 @@ class SettlementVerdicts:
     price: np.ndarray  # unit price of each engagement
     held_posts: frozenset[str]
     accounts: pd.DataFrame  # the run's scored accounts (account_id, role, risk, flagged, reasons)
-    invalid_risk: float = 0.5  # the run's invalid cut (its PolicyParams.invalid_risk)
+    invalid_risk: float  # the run's invalid cut (its PolicyParams.invalid_risk)
 
 
 def settlement_verdicts(
