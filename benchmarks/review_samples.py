@@ -6,8 +6,9 @@ A fresh SQLite home is filled as ``cpeguard demo serve`` fills it (simulated cam
 registered, ingested and settled through the API, in-process) with the service's default case
 policy (``ServiceConfig``: auto-decide below 5.00, audit share 0.02, uncertain share 0.10); the
 cases are opened as the first queue view opens them. Counted: cases by kind, status and sample
-kind, with their money, and the policy-decided account cases near the cut (how many the uncertain
-stratum drew from). Written to ``benchmarks/results/review_samples.json``.
+kind, with their money, and the pools the samples drew from: policy-decided account cases near
+the cut and away from it, and unflagged engaging accounts near it. Written to
+``benchmarks/results/review_samples.json``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from serving.config import ServiceConfig
 from serving.db.engine import make_engine
 from serving.db.models import ReviewCase
 from serving.db.repositories import Repositories
-from serving.review.account_cases import account_stakes, settlement_verdicts
+from serving.review.account_cases import account_stakes, settlement_verdicts, uncertain_unflagged
 
 RESULTS = Path(__file__).resolve().parent / "results" / "review_samples.json"
 
@@ -66,8 +67,9 @@ def count_cases(config: ServiceConfig) -> list[dict[str, Any]]:
 
 
 def policy_strata(services: Any, config: ServiceConfig) -> dict[str, int]:
-    """Account cases policy would decide, near the cut (the uncertain stratum) and not (audit)."""
-    near_total, far_total = 0, 0
+    """Account cases policy would decide, near the cut and not (the uncertain and audit strata), and
+    the engaging accounts near the cut the run did not flag (the uncertain stratum's lower half)."""
+    near_total, far_total, unflagged = 0, 0, 0
     with services.db.cases.session() as session:
         settlement_ids = sorted(set(session.scalars(select(ReviewCase.settlement_id))))
     for settlement_id in settlement_ids:
@@ -86,7 +88,8 @@ def policy_strata(services: Any, config: ServiceConfig) -> dict[str, int]:
         near = near_cut(stakes["risk"].to_numpy(), verdicts.invalid_risk)
         near_total += int((decidable & near).sum())
         far_total += int((decidable & ~near).sum())
-    return {"near_cut": near_total, "away_from_cut": far_total}
+        unflagged += len(uncertain_unflagged(verdicts))
+    return {"near_cut": near_total, "away_from_cut": far_total, "unflagged_near_cut": unflagged}
 
 
 def main() -> None:

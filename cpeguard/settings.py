@@ -91,8 +91,9 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=1,
-        description="share of the policy-decided account cases whose risk lies near the invalid cut queued "
-        "anyway, marked as an uncertain sample (active learning; 0: they are audit-sampled like the rest)",
+        description="share of the policy-decided account cases, and of the unflagged engaging accounts, "
+        "whose risk lies near the invalid cut queued as an uncertain sample (active learning; 0: none, the "
+        "policy-decided ones are audit-sampled like the rest)",
     )
     max_body_bytes: int | None = Field(default=None, ge=1024, description="largest request body (413)")
     max_batch_events: int | None = Field(

@@ -15,7 +15,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from detectors.policy import unit_prices
+from detectors.policy import near_cut, unit_prices
 from serving.db.campaigns import CampaignRepository
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
@@ -126,6 +126,22 @@ def account_stakes(verdicts: SettlementVerdicts) -> pd.DataFrame:
     return per_account.reset_index()
 
 
+def uncertain_unflagged(verdicts: SettlementVerdicts) -> pd.DataFrame:
+    """The settlement's engaging accounts the run did not flag whose risk lies near its cut
+    (``detectors.policy.near_cut``): account_id, risk, and at_stake 0 and reasons "" (nothing of
+    theirs is withheld, so they have no case unless the uncertain sample draws one)."""
+    accounts = verdicts.accounts
+    engagers = accounts.loc[(accounts["role"].astype("str") == "engager") & ~accounts["flagged"].astype(bool)]
+    ids = engagers["account_id"].astype("str")
+    risk = engagers["risk"].to_numpy(dtype=np.float64)
+    engaging = set(verdicts.engagements["user_id"].astype("str"))
+    keep = ids.isin(engaging).to_numpy() & near_cut(risk, verdicts.invalid_risk)
+    out = pd.DataFrame(
+        {"account_id": ids.to_numpy()[keep], "risk": risk[keep], "at_stake": 0.0, "reasons": ""}
+    )
+    return out.sort_values("account_id", ignore_index=True)
+
+
 def releases(verdicts: SettlementVerdicts, account_id: str) -> list[tuple[str, Decimal]]:
     """The held money of one account's valid engagements, per held post (in cents, none at zero)."""
     lines = account_lines(verdicts, {account_id})
@@ -160,11 +176,10 @@ def account_plan(
     )
     if verdicts is None:
         return AccountPlan(main_post="", releases=[])
-    lines = account_lines(verdicts, {account_id})
-    main = lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"]
+    main_post = _main_post(verdicts, account_lines(verdicts, {account_id}), account_id)
     wanted = releases(verdicts, account_id)
     if not wanted:
-        return AccountPlan(main_post=str(main.iloc[0]) if len(main) else "", releases=[])
+        return AccountPlan(main_post=main_post, releases=[])
     own_prefix = f"review:{case_id}:"
     held, others = settlements.holds_and_releases(settlement_id, [p for p, _ in wanted])
     released: dict[str, Decimal] = {}
@@ -173,6 +188,17 @@ def account_plan(
             released[post_id] = released.get(post_id, Decimal("0.00")) + Decimal(str(amount))
     capped = [(p, min(v, Decimal(str(held.get(p, 0))) - released.get(p, Decimal("0.00")))) for p, v in wanted]
     return AccountPlan(
-        main_post=str(main.iloc[0]) if len(main) else "",
+        main_post=main_post,
         releases=[(p, v.quantize(Decimal("0.01"))) for p, v in capped if v > 0],
     )
+
+
+def _main_post(verdicts: SettlementVerdicts, lines: pd.DataFrame, account_id: str) -> str:
+    """The post an account case's label names: its flagged post with most engagements, or for an
+    account the run did not flag, the settlement's post it engaged most ('' if none)."""
+    if lines.empty:
+        frame = verdicts.engagements
+        posts = frame.loc[frame["user_id"].astype("str") == account_id, "post_id"].astype("str")
+        lines = posts.value_counts().rename("engagements").rename_axis("post_id").reset_index()
+    main = lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"]
+    return str(main.iloc[0]) if len(main) else ""

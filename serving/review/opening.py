@@ -6,6 +6,8 @@ decided by policy when opened (no label, nothing moves; one audit row per settle
 sample (a hash of its ids below the sample share) queued for label quality and marked so: an
 ``uncertain`` sample (share ``uncertain_share``) of those whose risk lies near the run's cut
 (``detectors.policy.near_cut``), an ``audit`` sample (share ``sample_share``) of the others.
+The uncertain sample also draws, at the same share, engaging accounts the run did not flag whose
+risk lies near the cut (just under it): they have no money kept and no case unless drawn.
 Each case keeps its kind and probability: its labels' ``sample`` and ``sampled_with_probability``.
 """
 
@@ -36,6 +38,7 @@ from serving.review.account_cases import (
     account_stakes,
     case_post_id,
     settlement_verdicts,
+    uncertain_unflagged,
 )
 from serving.review.subjects import (
     SellerGroup,
@@ -148,7 +151,22 @@ class CaseOpener:
                 else:
                     case.status, case.decided_at = CaseStatus.DECIDED, case.created_at
             cases.append(case)
-        return cases
+        return cases + self._unflagged_samples(verdicts, settlement, campaign)
+
+    def _unflagged_samples(
+        self, verdicts: SettlementVerdicts, settlement: Settlement, campaign: Campaign
+    ) -> list[ReviewCase]:
+        """Uncertain-sample cases of engaging accounts the run did not flag whose risk lies near the
+        cut: no money of theirs is kept (a label only); those not drawn need no case."""
+        if self.policy.uncertain_share <= 0:
+            return []
+        share, out = self.policy.uncertain_share, []
+        for row in uncertain_unflagged(verdicts).itertuples(index=False):
+            if is_sampled(settlement.id, str(row.account_id), share=share):
+                case = _account_case(row, settlement, campaign)
+                case.is_sample, case.sample, case.sampled_with_probability = True, CaseSample.UNCERTAIN, share
+                out.append(case)
+        return out
 
     def _audit_policy(
         self, settlement_id: str, decided: list[ReviewCase], *, queued: list[ReviewCase]

@@ -15,7 +15,7 @@ from detectors.model import WindowScorer
 from detectors.policy import UNCERTAIN_MARGIN, near_cut
 from features.contract import clean_events
 from serving.labels import load_labels
-from serving.review.account_cases import account_stakes, settlement_verdicts
+from serving.review.account_cases import account_stakes, settlement_verdicts, uncertain_unflagged
 from serving.review.opening import CasePolicy, is_sampled
 from serving.review.service import ReviewServices, build_review
 from serving.statuses import CaseKind, CaseSample, CaseStatus
@@ -56,12 +56,16 @@ def _console(settled: Settled) -> ReviewServices:
 
 
 def _policy_cases(settled: Settled, console: ReviewServices) -> pd.DataFrame:
-    """Per account case policy would decide: settlement, account, whether near the cut, its case."""
+    """Per account policy decides: settlement, account, near the cut, flagged, its case (None: none).
+
+    Flagged: an account case policy would decide; not flagged: an engaging account near the cut.
+    """
     services = settled.api.client.app.state.services  # type: ignore[attr-defined]
     rows = []
     for settlement in settled.settlements.values():
+        sid = settlement["settlement_id"]
         verdicts = settlement_verdicts(
-            settlement["settlement_id"],
+            sid,
             settlements=services.db.settlements,
             campaigns=services.db.campaigns,
             detection=services.detection,
@@ -69,16 +73,16 @@ def _policy_cases(settled: Settled, console: ReviewServices) -> pd.DataFrame:
         assert verdicts is not None
         stakes = account_stakes(verdicts)
         near = near_cut(stakes["risk"].to_numpy(), verdicts.invalid_risk)
-        decidable = (stakes["releasable"] <= 0) & (
-            stakes["at_stake"] < console.cases.policy.auto_decide_below
-        )
-        for row, is_near in zip(stakes.loc[decidable].itertuples(), near[decidable.to_numpy()], strict=True):
-            rows.append((settlement["settlement_id"], str(row.account_id), bool(is_near)))
-    frame = pd.DataFrame(rows, columns=["settlement_id", "account_id", "near"])
+        decidable = ((stakes["releasable"] <= 0) & (stakes["at_stake"] < 5.0)).to_numpy()
+        rows += [
+            (sid, str(a), bool(n), True)
+            for a, n in zip(stakes["account_id"][decidable], near[decidable], strict=True)
+        ]
+        rows += [(sid, str(a), True, False) for a in uncertain_unflagged(verdicts)["account_id"]]
+    frame = pd.DataFrame(rows, columns=["settlement_id", "account_id", "near", "flagged"])
     cases = {(c.settlement_id, str(c.account_id)): c for c in _account_cases(console)}
-    return frame.assign(
-        case=[cases[(s, a)] for s, a in zip(frame["settlement_id"], frame["account_id"], strict=True)]
-    )
+    keys = zip(frame["settlement_id"], frame["account_id"], strict=True)
+    return frame.assign(case=[cases.get(k) for k in keys])
 
 
 def _account_cases(console: ReviewServices) -> list[Any]:
@@ -107,17 +111,22 @@ def test_cases_near_the_cut_are_queued_as_an_uncertain_sample(settled_uncertain:
     console = _console(settled_uncertain)
     cases = _policy_cases(settled_uncertain, console)
     near = cases.loc[cases["near"]]
-    assert len(near) >= 10, "the simulated campaigns have policy-decided accounts near the cut"
-    for settlement_id, account_id, is_near, case in cases.itertuples(index=False):
+    assert near["flagged"].sum() >= 10, "the simulated campaigns have policy-decided accounts near the cut"
+    assert (~near["flagged"]).sum() >= 10, "and engaging accounts just under the cut, not flagged"
+    for settlement_id, account_id, is_near, flagged, case in cases.itertuples(index=False):
         drawn = is_sampled(settlement_id, account_id, share=UNCERTAIN_SHARE)
         if is_near and drawn:
             assert case.status == CaseStatus.OPEN and case.is_sample
             assert case.sample == "uncertain" and case.sampled_with_probability == UNCERTAIN_SHARE
-        else:  # not drawn, or away from the cut (no audit sample here): policy decided it
+            assert flagged or case.held == 0  # an account not flagged has nothing kept
+        elif flagged:  # not drawn, or away from the cut (no audit sample here): policy decided it
             assert case.status == CaseStatus.DECIDED and case.sample is None
-    queued = [c for c in near["case"] if c.status == CaseStatus.OPEN]
-    # each of the >= 10 near cases is drawn with probability 1/2: none drawn has odds below 1 in 1,000
-    assert queued
+        else:  # not flagged and not drawn: no case
+            assert case is None
+    queued = [c for c in near["case"] if c is not None and c.status == CaseStatus.OPEN]
+    # each near account is drawn with probability 1/2: with >= 10 of each kind, none drawn has odds
+    # below 1 in 1,000
+    assert any(c.held > 0 for c in queued) and any(c.held == 0 for c in queued)
     audit = settled_uncertain.api.client.get(
         "/v1/audit",
         params={"target": queued[0].settlement_id, "limit": 1000},
@@ -133,9 +142,12 @@ def test_cases_near_the_cut_are_queued_as_an_uncertain_sample(settled_uncertain:
     page = client.get("/review/queue", params={"sample": "true", "kind": "account"}).text
     assert set(case_ids(page)) == {c.case_id for c in queued}
     assert page.count('data-sample="uncertain"') == len(queued)
-    shown = client.get(f"/review/cases/{queued[0].case_id}").text
-    assert 'id="sample-mark" data-sample="uncertain"' in shown
-    assert f"queued with probability {UNCERTAIN_SHARE}" in shown
+    for case in (next(c for c in queued if c.held > 0), next(c for c in queued if c.held == 0)):
+        shown = client.get(f"/review/cases/{case.case_id}")
+        assert shown.status_code == 200
+        assert 'id="sample-mark" data-sample="uncertain"' in shown.text
+        assert f"queued with probability {UNCERTAIN_SHARE}" in shown.text
+        assert ("not flagged" in shown.text) == (case.held == 0)
 
 
 def _decide(settled: Settled, case_id: str, action: str) -> None:
@@ -154,13 +166,17 @@ def test_uncertain_verdicts_are_exported_with_their_probability_and_weighted_by_
     settled_uncertain: Settled, sim: SimulatedSet
 ) -> None:
     console = _console(settled_uncertain)
-    queued = [c for c in _account_cases(console) if c.sample == "uncertain"][:2]
-    assert len(queued) == 2
+    uncertain = [c for c in _account_cases(console) if c.sample == "uncertain"]
+    queued = [next(c for c in uncertain if c.held > 0), next(c for c in uncertain if c.held == 0)]
     for case, action in zip(queued, ("confirm_fraud", "clear"), strict=True):
         _decide(settled_uncertain, case.case_id, action)
     labels = load_labels(settled_uncertain.api.config)  # through the service's config, as `cpeguard train`
     mine = labels.loc[labels["account_id"].isin([str(c.account_id) for c in queued])]
-    assert sorted(mine["label"].tolist()) == [0, 1]
+    assert mine.set_index("account_id")["label"].to_dict() == {
+        str(queued[0].account_id): 1,
+        str(queued[1].account_id): 0,
+    }
+    assert (mine["post_id"] != "").all()  # the post each engaged most
     assert set(mine["sample"]) == {"uncertain"}
     assert (mine["sampled_with_probability"] == UNCERTAIN_SHARE).all()
 
