@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         description="share of the policy-decided account cases queued anyway, marked as a label-quality "
         "sample",
     )
+    review_uncertain_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="share of the policy-decided account cases, and of the unflagged engaging accounts, "
+        "whose risk lies near the invalid cut queued as an uncertain sample (active learning; 0: none, the "
+        "policy-decided ones are audit-sampled like the rest)",
+    )
     max_body_bytes: int | None = Field(default=None, ge=1024, description="largest request body (413)")
     max_batch_events: int | None = Field(
         default=None, ge=1, description="most events in one JSON batch (413)"

@@ -17,6 +17,15 @@ PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
 # invalid (never paid) but no fault of the engaging account or the creator: the platform
 # counting one engagement twice (a re-count, features/dedup.py) says nothing about either
 NOT_ACCOUNT_FAULT_REASONS = frozenset({"duplicate"})
+# how close to the invalid cut an account's risk must lie to be an uncertain case (active learning):
+# the review queue's uncertain sample (serving/review/opening.py) and the simulated review sample
+# (training/review_sample.py) both use ``near_cut``
+UNCERTAIN_MARGIN = 0.15
+
+
+def near_cut(risk: np.ndarray | pd.Series | float, cut: float) -> np.ndarray:
+    """Whether each risk lies within ``UNCERTAIN_MARGIN`` of ``cut`` (either side): an uncertain case."""
+    return np.abs(np.asarray(risk, dtype=np.float64) - cut) <= UNCERTAIN_MARGIN
 
 
 def unit_prices(

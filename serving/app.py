@@ -22,6 +22,7 @@ from serving import faults
 from serving.account_risk import AccountService
 from serving.api import account_risk, campaigns, detections, events, health, settlements
 from serving.api import audit as audit_api
+from serving.api import disputes as disputes_api
 from serving.api import models as models_api
 from serving.api.deps import Services
 from serving.audit import AuditLog
@@ -189,6 +190,7 @@ def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> 
     for module in (health, campaigns, events, detections, settlements, account_risk, audit_api):
         app.include_router(module.router)
     app.include_router(models_api.router)
+    app.include_router(disputes_api.router)
     app.include_router(review_router)
     _install_error_handlers(app)
     app.add_middleware(_LimitsAndMetrics, max_body_bytes=config.max_body_bytes, metrics=metrics)

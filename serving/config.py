@@ -20,6 +20,10 @@ class ServiceConfig:
     review_auto_decide_below: float = 5.0
     # share of those policy-decided cases queued anyway, for label quality (marked as a sample)
     review_sample_share: float = 0.02
+    # share of those policy-decided cases whose risk lies near the cut (detectors.policy.near_cut),
+    # and of the engaging accounts near it the run did not flag, queued as an uncertain sample
+    # (active learning; 0: none, the policy-decided ones are audit-sampled like the rest)
+    review_uncertain_share: float = 0.10
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
     # an uploaded file is decoded in batches and refused (413) past either limit

@@ -40,10 +40,13 @@ def load_labels(
     A confirmed case labels the post's doubted accounts (invalid or in the review band) 1, a
     cleared case 0, a partial release the invalid ones 1 and the review-band ones 0. Cases the
     settlement deadline decided give no labels. An account judged on several posts has several rows.
-    How each case reached a reviewer (``training/labels.py``): ``sample`` is ``flagged`` for a case
-    the queue holds whenever policy cannot decide it (``sampled_with_probability`` 1) and ``audit``
-    for a label-quality sample of the cases policy decides (``sample_share``, the service's
-    ``review_sample_share``), so training weighs each verdict by its inverse propensity.
+    How each case reached a reviewer (``training/labels.py``), so training weighs each verdict by
+    its inverse propensity: ``sample`` is ``flagged`` for a case the queue holds whenever policy
+    cannot decide it (``sampled_with_probability`` 1); ``audit`` or ``uncertain`` for a label-quality
+    sample of the cases policy decides, with the share it was drawn at, recorded on the case when
+    it opened (``serving/review/opening.py``; an audit case of an older database that recorded none
+    gets ``sample_share``, the service's ``review_sample_share``); ``dispute`` for a creator case a
+    brand disputed (probability 1, ``serving/review/disputes.py`` says why).
     Given a service config, its database is opened (and migrated); a home without a database has
     no labels yet.
     """
@@ -51,10 +54,20 @@ def load_labels(
         return _from_config(source, start, end)
     cases = source if isinstance(source, CaseRepository) else CaseRepository(Database(source))
     rows = [
-        (*r[:-1], "audit" if r[-1] else "flagged", sample_share if r[-1] else 1.0)
-        for r in cases.labels(start=start, end=end)
+        (*r[:7], *_sampling(*r[7:], sample_share=sample_share)) for r in cases.labels(start=start, end=end)
     ]
     return _frame(rows)
+
+
+def _sampling(
+    is_sample: bool, kind: str | None, probability: float | None, *, sample_share: float
+) -> tuple[str, float]:
+    """A label's ``sample`` and ``sampled_with_probability`` from its case's record."""
+    if kind is not None:
+        return str(kind), 1.0 if probability is None else float(probability)
+    if is_sample:  # queued as a sample before the kind and probability were recorded
+        return "audit", sample_share
+    return "flagged", 1.0
 
 
 def _frame(rows: Sequence[tuple[object, ...]]) -> pd.DataFrame:

@@ -333,6 +333,45 @@ class AdjustmentOut(BaseModel):
     created_at: datetime
 
 
+class DisputeIn(_Strict):
+    """A brand's dispute of what a settlement kept of a creator's money: the creator, or one of the
+    creator's posts (its creator is disputed), and why."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"post_id": "p1", "reason": "the creator shows organic reach; please check the hold"}
+            ]
+        },
+    )
+    creator_id: Id | None = None
+    post_id: Id | None = None
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL)]
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> DisputeIn:
+        if self.creator_id is None and self.post_id is None:
+            raise ValueError("give creator_id or post_id (the creator or one of the creator's posts)")
+        return self
+
+
+class DisputeOut(BaseModel):
+    """A filed dispute, the review case it marked, and how that case was decided (once it is)."""
+
+    dispute_id: str
+    settlement_id: str
+    creator_id: str
+    post_id: str | None
+    case_id: str
+    reason: str
+    filed_by: str
+    filed_at: datetime
+    status: str  # open, or decided
+    outcome: str | None  # the decision's action: clear (for the creator), confirm_fraud, deadline_default
+    released: Money | None  # what the decision paid the creator
+
+
 class AccountReason(BaseModel):
     """A reason an account is risky, with the evidence sentence and its count."""
 

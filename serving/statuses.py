@@ -56,6 +56,19 @@ class CaseKind(StrEnum):
     GROUP = "group"
 
 
+class CaseSample(StrEnum):
+    """Why a case reached a reviewer though it is no ordinary flagged case (``None``: flagged, queued
+    because policy cannot decide it). The labels' ``sample`` kinds (training/labels.py ``SAMPLE_KINDS``).
+
+    ``audit``: a random sample of the account cases policy decides; ``uncertain``: a sample of those
+    whose risk lies near the cut (active learning); ``dispute``: a creator case the brand disputed.
+    """
+
+    AUDIT = "audit"
+    UNCERTAIN = "uncertain"
+    DISPUTE = "dispute"
+
+
 class CaseStatus(StrEnum):
     """Where a review case is; ``deciding`` while its money moves."""
 

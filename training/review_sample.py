@@ -2,10 +2,10 @@
 
 The simulator knows the truth, so a verdict is exact; what is modelled is which
 accounts get one. Reviewers see flagged accounts (those the scorer flagged), a share
-of uncertain accounts (active learning: the highest risk lies within ``UNCERTAIN_MARGIN``
-of the cut, on either side) and a random audit sample of the rest, as the review
-queue does; each verdict carries its ``sample`` kind and ``sampled_with_probability``
-(training/labels.py). The three strata do not overlap.
+of uncertain accounts (active learning: the highest risk lies within
+``detectors.policy.UNCERTAIN_MARGIN`` of the cut, on either side) and a random audit sample
+of the rest, as the review queue does; each verdict carries its ``sample`` kind and
+``sampled_with_probability`` (training/labels.py). The three strata do not overlap.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import numpy as np
 import pandas as pd
 
 from detectors.params import PolicyParams
+from detectors.policy import near_cut
 from detectors.scorer import ScoredWindow
 from training.labels import PROBABILITY, SAMPLE
 from training.simulator import SimulatedSet
-
-# how close to the cut an account's highest risk must lie to be an uncertain case
-UNCERTAIN_MARGIN = 0.15
 
 
 def account_truth(
@@ -27,7 +25,8 @@ def account_truth(
 ) -> pd.DataFrame:
     """Per engaging account: ``account_id``, ``label`` (any invalid engagement), ``flagged``, ``uncertain``.
 
-    ``uncertain``: the account's highest risk lies within ``UNCERTAIN_MARGIN`` of ``policy``'s cut.
+    ``uncertain``: the account's highest risk lies within ``UNCERTAIN_MARGIN`` of ``policy``'s cut
+    (``detectors.policy.near_cut``, the band the review queue's uncertain sample uses too).
     """
     truth = sim.truth_events.drop_duplicates("event_id").set_index("event_id")["invalid"]
     eng = scored.engagements
@@ -43,7 +42,7 @@ def account_truth(
             "account_id": label.index.to_numpy(),
             "label": label.to_numpy(dtype=np.int64),
             "flagged": flagged.reindex(label.index).fillna(False).to_numpy(dtype=bool),
-            "uncertain": (top.reindex(label.index) - cut).abs().to_numpy() <= UNCERTAIN_MARGIN,
+            "uncertain": near_cut(top.reindex(label.index).to_numpy(), cut),
         }
     )
 

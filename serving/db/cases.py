@@ -85,6 +85,8 @@ _COPIED = (
     "needs_signoff",
     "cutoff_at",
     "is_sample",
+    "sample",
+    "sampled_with_probability",
 )  # a case whose cutoff is this close comes first
 
 
@@ -419,11 +421,12 @@ class CaseRepository(Repository):
 
     def labels(
         self, *, start: datetime | None, end: datetime | None
-    ) -> list[Row[str, int, datetime, str, str, str, str, bool]]:
+    ) -> list[Row[str, int, datetime, str, str, str, str, bool, str | None, float | None]]:
         """Labels decided in ``[start, end)`` (either bound optional), oldest first.
 
         Columns: account_id, label, decided_at, post_id, campaign_id, settlement_id, source,
-        is_sample (the case was queued as a label-quality sample of what policy decides).
+        is_sample (the case was queued as a label-quality sample of what policy decides), and the
+        case's ``sample`` kind and ``sampled_with_probability`` (None where not recorded).
         """
         query = (
             select(
@@ -435,6 +438,8 @@ class CaseRepository(Repository):
                 ReviewLabel.settlement_id,
                 ReviewLabel.source,
                 func.coalesce(ReviewCase.is_sample, False),
+                ReviewCase.sample,
+                ReviewCase.sampled_with_probability,
             )
             .outerjoin(ReviewDecision, ReviewDecision.id == ReviewLabel.decision_id)
             .outerjoin(ReviewCase, ReviewCase.id == ReviewDecision.case_id)

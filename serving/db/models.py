@@ -25,6 +25,7 @@ from serving.auth import Role
 from serving.statuses import (
     AdjustmentKind,
     CaseKind,
+    CaseSample,
     CaseStatus,
     Decision,
     EnumText,
@@ -266,6 +267,10 @@ class ReviewCase(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # a case policy would decide, queued anyway as a label-quality sample
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # why it reached a reviewer (None: flagged, always queued) and with what probability (None: 1,
+    # or for an ``is_sample`` case of an older database, the service's review_sample_share)
+    sample: Mapped[CaseSample | None] = mapped_column(EnumText(CaseSample), nullable=True)
+    sampled_with_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     __table_args__ = (
         UniqueConstraint("settlement_id", "post_id", name="uq_review_case_post"),
         Index("ix_review_cases_status", "status"),
@@ -320,6 +325,24 @@ class ReviewReopen(Base):
     new_case_id: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewDispute(Base):
+    """A brand's dispute of a creator's money in a settlement, filed through the API; append-only.
+
+    It marks the creator's case a dispute (``ReviewCase.sample``); ``post_id`` is the post named
+    first, if one was.
+    """
+
+    __tablename__ = "review_disputes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id"), unique=True)
+    settlement_id: Mapped[str] = mapped_column(String(40), index=True)
+    creator_id: Mapped[str] = mapped_column(String(200))
+    post_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -10,6 +10,7 @@ from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
 from serving.db.database import Database
+from serving.db.disputes import DisputeRepository
 from serving.db.events import EventRepository
 from serving.db.keys import KeyRepository
 from serving.db.reputation import ReputationRepository
@@ -32,6 +33,7 @@ class Repositories:
     cases: CaseRepository
     review_sessions: ReviewSessionRepository
     reputation: ReputationRepository
+    disputes: DisputeRepository
 
     @classmethod
     def over(cls, engine: Engine) -> Repositories:
@@ -48,4 +50,5 @@ class Repositories:
             cases=CaseRepository(db),
             review_sessions=ReviewSessionRepository(db),
             reputation=ReputationRepository(db),
+            disputes=DisputeRepository(db),
         )

@@ -15,7 +15,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from detectors.policy import unit_prices
+from detectors.policy import near_cut, unit_prices
 from serving.db.campaigns import CampaignRepository
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, campaigns_frame, to_decimal
@@ -37,6 +37,7 @@ class SettlementVerdicts:
     price: np.ndarray  # unit price of each engagement
     held_posts: frozenset[str]
     accounts: pd.DataFrame  # the run's scored accounts (account_id, role, risk, flagged, reasons)
+    invalid_risk: float  # the run's invalid cut (its PolicyParams.invalid_risk)
 
 
 def settlement_verdicts(
@@ -61,13 +62,13 @@ def settlement_verdicts(
     ].reset_index(drop=True)
     campaign = campaigns.campaign(settlement.campaign_id)
     prices = campaigns_frame([campaign] if campaign is not None else [])
+    policy = detection.params(settlement.run_id).policy
     return SettlementVerdicts(
         engagements=mine,
-        price=unit_prices(
-            mine, prices, default_unit_price=detection.params(settlement.run_id).policy.default_unit_price
-        ),
+        price=unit_prices(mine, prices, default_unit_price=policy.default_unit_price),
         held_posts=frozenset(str(p) for p, held in lines if held > 0),
         accounts=detection.accounts(settlement.run_id),
+        invalid_risk=policy.invalid_risk,
     )
 
 
@@ -106,21 +107,39 @@ def account_lines(verdicts: SettlementVerdicts, account_ids: set[str] | None = N
 
 
 def account_stakes(verdicts: SettlementVerdicts) -> pd.DataFrame:
-    """One row per flagged account with money at stake: at_stake, releasable, main_post, reasons."""
+    """One row per flagged account with money at stake: at_stake, releasable, main_post, reasons, risk
+    (the run's risk of the account)."""
     lines = account_lines(verdicts)
     if lines.empty:
         return pd.DataFrame(
-            {"account_id": [], "at_stake": [], "releasable": [], "main_post": [], "reasons": []}
+            {"account_id": [], "at_stake": [], "releasable": [], "main_post": [], "reasons": [], "risk": []}
         )
     main = lines.sort_values(["engagements", "post_id"], ascending=[False, True]).drop_duplicates(
         "account_id"
     )
     per_account = lines.groupby("account_id")[["at_stake", "releasable"]].sum()
     per_account["main_post"] = main.set_index("account_id")["post_id"]
-    reasons = flagged_engagers(verdicts.accounts).set_index("account_id")["reasons"]
-    per_account["reasons"] = reasons.reindex(per_account.index).fillna("").astype("str")
+    flagged = flagged_engagers(verdicts.accounts).set_index("account_id")
+    per_account["reasons"] = flagged["reasons"].reindex(per_account.index).fillna("").astype("str")
+    per_account["risk"] = flagged["risk"].reindex(per_account.index).astype("float64")
     per_account = per_account.loc[per_account["at_stake"].round(2) > 0]
     return per_account.reset_index()
+
+
+def uncertain_unflagged(verdicts: SettlementVerdicts) -> pd.DataFrame:
+    """The settlement's engaging accounts the run did not flag whose risk lies near its cut
+    (``detectors.policy.near_cut``): account_id, risk, and at_stake 0 and reasons "" (nothing of
+    theirs is withheld, so they have no case unless the uncertain sample draws one)."""
+    accounts = verdicts.accounts
+    engagers = accounts.loc[(accounts["role"].astype("str") == "engager") & ~accounts["flagged"].astype(bool)]
+    ids = engagers["account_id"].astype("str")
+    risk = engagers["risk"].to_numpy(dtype=np.float64)
+    engaging = set(verdicts.engagements["user_id"].astype("str"))
+    keep = ids.isin(engaging).to_numpy() & near_cut(risk, verdicts.invalid_risk)
+    out = pd.DataFrame(
+        {"account_id": ids.to_numpy()[keep], "risk": risk[keep], "at_stake": 0.0, "reasons": ""}
+    )
+    return out.sort_values("account_id", ignore_index=True)
 
 
 def releases(verdicts: SettlementVerdicts, account_id: str) -> list[tuple[str, Decimal]]:
@@ -157,11 +176,10 @@ def account_plan(
     )
     if verdicts is None:
         return AccountPlan(main_post="", releases=[])
-    lines = account_lines(verdicts, {account_id})
-    main = lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"]
+    main_post = _main_post(verdicts, account_lines(verdicts, {account_id}), account_id)
     wanted = releases(verdicts, account_id)
     if not wanted:
-        return AccountPlan(main_post=str(main.iloc[0]) if len(main) else "", releases=[])
+        return AccountPlan(main_post=main_post, releases=[])
     own_prefix = f"review:{case_id}:"
     held, others = settlements.holds_and_releases(settlement_id, [p for p, _ in wanted])
     released: dict[str, Decimal] = {}
@@ -170,6 +188,17 @@ def account_plan(
             released[post_id] = released.get(post_id, Decimal("0.00")) + Decimal(str(amount))
     capped = [(p, min(v, Decimal(str(held.get(p, 0))) - released.get(p, Decimal("0.00")))) for p, v in wanted]
     return AccountPlan(
-        main_post=str(main.iloc[0]) if len(main) else "",
+        main_post=main_post,
         releases=[(p, v.quantize(Decimal("0.01"))) for p, v in capped if v > 0],
     )
+
+
+def _main_post(verdicts: SettlementVerdicts, lines: pd.DataFrame, account_id: str) -> str:
+    """The post an account case's label names: its flagged post with most engagements, or for an
+    account the run did not flag, the settlement's post it engaged most ('' if none)."""
+    if lines.empty:
+        frame = verdicts.engagements
+        posts = frame.loc[frame["user_id"].astype("str") == account_id, "post_id"].astype("str")
+        lines = posts.value_counts().rename("engagements").rename_axis("post_id").reset_index()
+    main = lines.sort_values(["engagements", "post_id"], ascending=[False, True])["post_id"]
+    return str(main.iloc[0]) if len(main) else ""

@@ -13,7 +13,6 @@ from serving.review.account_cases import (
     SettlementVerdicts,
     account_lines,
     case_post_id,
-    flagged_engagers,
     settlement_verdicts,
 )
 from serving.review.charts import graph_svg
@@ -162,8 +161,10 @@ def _judged(
     mine = engagements.loc[engagements["user_id"].astype("str") == account_id].copy()
     mine["ts"] = pd.to_datetime(mine["ts"], utc=True)
     lines = account_lines(verdicts, {account_id})
-    flagged = flagged_engagers(verdicts.accounts)
-    own = flagged.loc[flagged["account_id"] == account_id]
+    accounts = verdicts.accounts  # flagged or not (an uncertain sample may be neither)
+    own = accounts.loc[
+        (accounts["role"].astype("str") == "engager") & (accounts["account_id"].astype("str") == account_id)
+    ]
     risk, reasons_line = "", ""
     if not own.empty:
         risk = f"{float(own['risk'].iloc[0]):.2f}"

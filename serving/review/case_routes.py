@@ -14,7 +14,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from serving.corrections import SignoffOut
-from serving.db.database import utcnow
+from serving.db.database import as_utc, utcnow
 from serving.errors import Conflict, Invalid, ServiceError
 from serving.review.account_view import account_evidence
 from serving.review.cases import KINDS, QueueFilter
@@ -33,6 +33,7 @@ from serving.review.routes import (
     _user,
     router,
 )
+from serving.review.rows import CaseRow
 from serving.review.service import ReviewServices
 from serving.review.sessions import ReviewUser
 from serving.review.subject_view import subject_evidence
@@ -82,6 +83,7 @@ def _case(
         "decider": review.decisions.decider_name(case.case_id),
         "signoff_by": review.decisions.name_of(signoff.actor) if signoff else "",
         "reopened_as": review.cases.stored_cases.reopened_as(case.case_id),
+        "dispute": _dispute(review, case),
     }
     status_code = refused.status_code if refused else 200
     if case.kind == CaseKind.ACCOUNT:
@@ -95,6 +97,21 @@ def _case(
     evidence = case_evidence(case, decisions=review.decisions, store=review.store)
     extra = {"evidence": evidence, "actions": ACTIONS}
     return _page(request, "case.html", {**context, **extra}, status_code=status_code)
+
+
+def _dispute(review: ReviewServices, case: CaseRow) -> dict[str, Any] | None:
+    """The brand's dispute of a creator case, for its page (None for any other case)."""
+    if case.kind != CaseKind.CREATOR:
+        return None
+    found = review.disputes.of_case(case.settlement_id, case.creator_id)
+    if found is None:
+        return None
+    return {
+        "actor_name": review.decisions.name_of(found.actor),
+        "created_at": as_utc(found.created_at),
+        "post_id": found.post_id,
+        "reason": found.reason,
+    }
 
 
 @router.get("/cases/{case_id}/pack.{fmt}")

@@ -3,7 +3,12 @@ engaging account of a settlement.
 
 An account case whose clear releases nothing and whose money is below the policy threshold is
 decided by policy when opened (no label, nothing moves; one audit row per settlement), except a
-sample (a hash of its ids below the sample share) queued for label quality and marked so.
+sample (a hash of its ids below the sample share) queued for label quality and marked so: an
+``uncertain`` sample (share ``uncertain_share``) of those whose risk lies near the run's cut
+(``detectors.policy.near_cut``), an ``audit`` sample (share ``sample_share``) of the others.
+The uncertain sample also draws, at the same share, engaging accounts the run did not flag whose
+risk lies near the cut (just under it): they have no money kept and no case unless drawn.
+Each case keeps its kind and probability: its labels' ``sample`` and ``sampled_with_probability``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from detectors.policy import near_cut
 from serving.auth import Principal, Role
 from serving.config import ServiceConfig
 from serving.db.audit import AuditRepository
@@ -32,6 +38,7 @@ from serving.review.account_cases import (
     account_stakes,
     case_post_id,
     settlement_verdicts,
+    uncertain_unflagged,
 )
 from serving.review.subjects import (
     SellerGroup,
@@ -41,7 +48,7 @@ from serving.review.subjects import (
     seller_groups,
     settlement_lines,
 )
-from serving.statuses import CaseKind, CaseStatus, ReviewAction, SettlementStatus
+from serving.statuses import CaseKind, CaseSample, CaseStatus, ReviewAction, SettlementStatus
 
 log = logging.getLogger("cpeguard.review")
 
@@ -118,7 +125,7 @@ class CaseOpener:
                 self.stored_cases.add_cases(cases, decisions=[_policy_decision(c) for c in decided])
                 created += len(cases) - len(decided)
                 if decided:
-                    self._audit_policy(settlement.id, decided, sampled=sum(c.is_sample for c in cases))
+                    self._audit_policy(settlement.id, decided, queued=[c for c in cases if c.is_sample])
             except IntegrityError:
                 pass  # another process opened them at the same moment
             self._scanned.add(settlement.id)
@@ -134,17 +141,36 @@ class CaseOpener:
         stakes = account_stakes(verdicts)
         releasable = stakes["releasable"].to_numpy(dtype="float64")
         at_stake = stakes["at_stake"].to_numpy(dtype="float64")
+        uncertain = near_cut(stakes["risk"].to_numpy(dtype="float64"), verdicts.invalid_risk)
         for i, row in enumerate(stakes.itertuples(index=False)):
             case = _account_case(row, settlement, campaign)
             if releasable[i] <= 0 and at_stake[i] < self.policy.auto_decide_below:
-                if is_sampled(settlement.id, str(row.account_id), share=self.policy.sample_share):
-                    case.is_sample = True
+                kind, share = self.policy.stratum(uncertain=bool(uncertain[i]))
+                if is_sampled(settlement.id, str(row.account_id), share=share):
+                    case.is_sample, case.sample, case.sampled_with_probability = True, kind, share
                 else:
                     case.status, case.decided_at = CaseStatus.DECIDED, case.created_at
             cases.append(case)
-        return cases
+        return cases + self._unflagged_samples(verdicts, settlement, campaign)
 
-    def _audit_policy(self, settlement_id: str, decided: list[ReviewCase], *, sampled: int) -> None:
+    def _unflagged_samples(
+        self, verdicts: SettlementVerdicts, settlement: Settlement, campaign: Campaign
+    ) -> list[ReviewCase]:
+        """Uncertain-sample cases of engaging accounts the run did not flag whose risk lies near the
+        cut: no money of theirs is kept (a label only); those not drawn need no case."""
+        if self.policy.uncertain_share <= 0:
+            return []
+        share, out = self.policy.uncertain_share, []
+        for row in uncertain_unflagged(verdicts).itertuples(index=False):
+            if is_sampled(settlement.id, str(row.account_id), share=share):
+                case = _account_case(row, settlement, campaign)
+                case.is_sample, case.sample, case.sampled_with_probability = True, CaseSample.UNCERTAIN, share
+                out.append(case)
+        return out
+
+    def _audit_policy(
+        self, settlement_id: str, decided: list[ReviewCase], *, queued: list[ReviewCase]
+    ) -> None:
         with self.audit_trail.session() as session:
             self.audit_trail.record(
                 session,
@@ -154,9 +180,11 @@ class CaseOpener:
                 target=settlement_id,
                 detail={
                     "cases": len(decided),
-                    "queued_as_sample": sampled,
+                    "queued_as_sample": len(queued),
+                    "queued_as_uncertain": sum(c.sample == CaseSample.UNCERTAIN for c in queued),
                     "auto_decide_below": self.policy.auto_decide_below,
                     "sample_share": self.policy.sample_share,
+                    "uncertain_share": self.policy.uncertain_share,
                     "held_money": str(sum((c.held_amount for c in decided), Decimal("0.00"))),
                 },
             )
@@ -168,19 +196,33 @@ class CasePolicy:
 
     auto_decide_below: float  # ServiceConfig.review_auto_decide_below
     sample_share: float  # ServiceConfig.review_sample_share
+    uncertain_share: float  # ServiceConfig.review_uncertain_share
 
     @classmethod
     def of(cls, config: ServiceConfig) -> CasePolicy:
         """The policy a service configuration sets."""
-        return cls(auto_decide_below=config.review_auto_decide_below, sample_share=config.review_sample_share)
+        return cls(
+            auto_decide_below=config.review_auto_decide_below,
+            sample_share=config.review_sample_share,
+            uncertain_share=config.review_uncertain_share,
+        )
 
     @classmethod
     def default(cls) -> CasePolicy:
         """The policy of ``ServiceConfig``'s defaults (declared there, once)."""
         given: dict[str, Any] = {f.name: f.default for f in fields(ServiceConfig)}
         return cls(
-            auto_decide_below=given["review_auto_decide_below"], sample_share=given["review_sample_share"]
+            auto_decide_below=given["review_auto_decide_below"],
+            sample_share=given["review_sample_share"],
+            uncertain_share=given["review_uncertain_share"],
         )
+
+    def stratum(self, *, uncertain: bool) -> tuple[CaseSample, float]:
+        """The sample a policy-decided case may be queued in, and its share: the two strata do not
+        overlap, so each share is the exact probability its cases reached a reviewer."""
+        if uncertain and self.uncertain_share > 0:
+            return CaseSample.UNCERTAIN, self.uncertain_share
+        return CaseSample.AUDIT, self.sample_share
 
 
 POLICY = Principal(key_id="policy", name="case policy", role=Role.ADMIN)

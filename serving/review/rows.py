@@ -47,6 +47,8 @@ class CaseRow:
     signed_off_by: str | None
     signed_off_at: datetime | None
     is_sample: bool = False
+    sample: str | None = None  # audit, uncertain or dispute (serving.statuses.CaseSample); None: flagged
+    sampled_with_probability: float | None = None  # recorded when it was queued as a sample
 
     @property
     def awaits_signoff(self) -> bool:
@@ -124,4 +126,6 @@ def _row(
         signed_off_by=signoff[0] if signoff else None,
         signed_off_at=signoff[1] if signoff else None,
         is_sample=bool(case.is_sample),
+        sample=str(case.sample) if case.sample else ("audit" if case.is_sample else None),
+        sampled_with_probability=case.sampled_with_probability,
     )

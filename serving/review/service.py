@@ -10,6 +10,7 @@ from serving.api.deps import Services
 from serving.corrections import CorrectionService
 from serving.review.cases import CaseService
 from serving.review.decisions import DecisionService
+from serving.review.disputes import DisputeService
 from serving.review.opening import CasePolicy
 from serving.review.sessions import SessionStore
 from serving.store import EventStore
@@ -22,6 +23,7 @@ class ReviewServices:
     sessions: SessionStore
     cases: CaseService
     decisions: DecisionService
+    disputes: DisputeService
     corrections: CorrectionService
     store: EventStore
 
@@ -49,6 +51,9 @@ def build_review(services: Services) -> ReviewServices:
             cases=cases,
             corrections=services.corrections,
             detection=services.detection,
+        ),
+        disputes=DisputeService(
+            disputes=db.disputes, settlements=db.settlements, cases=cases, audit_trail=db.audit
         ),
         corrections=services.corrections,
         store=services.store,

@@ -134,8 +134,11 @@ def settle_two(
 
 @pytest.fixture
 def settled(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Iterator[Settled]:
-    """Two settled campaigns with held posts, on SQLite and on PostgreSQL; every account case queued."""
-    yield from settle_two(tmp_path / "home", database_url, sim, review_auto_decide_below=0.0)
+    """Two settled campaigns with held posts, on SQLite and on PostgreSQL; every flagged account's case
+    queued, and no uncertain sample of accounts the run did not flag."""
+    yield from settle_two(
+        tmp_path / "home", database_url, sim, review_auto_decide_below=0.0, review_uncertain_share=0.0
+    )
 
 
 @pytest.fixture

@@ -93,9 +93,13 @@ def test_policy_decides_account_cases_whose_clear_releases_nothing(settled_by_po
             assert case.status == CaseStatus.OPEN and not case.is_sample
         elif case.held >= Decimal("5.00"):
             assert case.status == CaseStatus.OPEN
-        elif is_sampled(case.settlement_id, str(case.account_id), share=0.02):
-            assert case.status == CaseStatus.OPEN and case.is_sample
-        else:
+        elif case.is_sample:  # queued in its stratum's sample (audit, or uncertain near the cut)
+            kind, share = console.cases.policy.stratum(uncertain=case.sample == "uncertain")
+            assert case.status == CaseStatus.OPEN and case.sample == kind
+            assert case.sampled_with_probability == share
+            assert is_sampled(case.settlement_id, str(case.account_id), share=share)
+        else:  # drawn in neither stratum: both shares (0.02 audit, 0.10 uncertain) are at least 0.02
+            assert not is_sampled(case.settlement_id, str(case.account_id), share=0.02)
             assert case.status == CaseStatus.DECIDED
             assert decision is not None and decision.action == ReviewAction.POLICY_DEFAULT
             assert decision.released == 0 and decision.actor == "policy"

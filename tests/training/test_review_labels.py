@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -24,7 +25,14 @@ from detectors.params import PolicyParams
 from serving.labels import load_labels
 from serving.review.cases import QueueFilter
 from serving.review.service import build_review
-from tests.review.conftest import OPEN_CAMPAIGN, REVIEW_PARAMS, load_and_settle, principal, review_events
+from tests.review.conftest import (
+    CLOSED_CAMPAIGN,
+    OPEN_CAMPAIGN,
+    REVIEW_PARAMS,
+    load_and_settle,
+    principal,
+    review_events,
+)
 from tests.serving import conftest as serving_fixtures
 from tests.serving.conftest import make_api
 from tests.training.weekly import FAST_CLI_ENV, store_uri
@@ -48,15 +56,17 @@ class Reviewed:
     week: str
 
 
-@pytest.fixture
-def reviewed(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Reviewed:
-    root = tmp_path / "reviewed"
+def _review(
+    root: Path,
+    database_url: str | None,
+    sim: SimulatedSet,
+    campaigns: tuple[str, ...] = (OPEN_CAMPAIGN,),
+    **overrides: Any,
+) -> Reviewed:
+    """Settle two campaigns on a service with ``overrides``; a reviewer decides every open post and
+    account case of ``campaigns`` (alternately confirm and clear), and the app stops."""
     apps = make_api(
-        root / "home",
-        database_url,
-        params=REVIEW_PARAMS,
-        signoff_withheld_share=0.3,
-        review_auto_decide_below=0.0,  # every flagged account queued: labels from posts and accounts
+        root / "home", database_url, params=REVIEW_PARAMS, signoff_withheld_share=0.3, **overrides
     )
     api = next(apps)
     try:
@@ -66,8 +76,9 @@ def reviewed(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Rev
         console.cases.sync()
         cases = [
             case
+            for campaign in campaigns
             for kind in ("post", "account")
-            for case in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind=kind), now=now)
+            for case in console.cases.queue(QueueFilter(campaign_id=campaign, kind=kind), now=now)
         ]
         assert len(cases) >= 2
         reviewer = principal(api.client, "reviewer")
@@ -88,6 +99,27 @@ def reviewed(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Rev
         labels=labels,
         events=events,
         week=week_of(datetime.now(UTC)),
+    )
+
+
+@pytest.fixture
+def reviewed(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Reviewed:
+    # every flagged account queued: labels from posts and accounts
+    return _review(tmp_path / "reviewed", database_url, sim, review_auto_decide_below=0.0)
+
+
+@pytest.fixture
+def sampled(tmp_path: Path, database_url: str | None, sim: SimulatedSet) -> Reviewed:
+    """The default case policy, with 90% of the policy-decided cases near the cut and half the others
+    queued: verdicts of flagged, uncertain and audit cases (about 25 near the cut: none drawn at
+    odds of 1e-25)."""
+    return _review(
+        tmp_path / "sampled",
+        database_url,
+        sim,
+        (OPEN_CAMPAIGN, CLOSED_CAMPAIGN),  # the closed campaign's accounts lie near the cut
+        review_uncertain_share=0.9,
+        review_sample_share=0.5,
     )
 
 
@@ -159,3 +191,22 @@ def test_train_logs_the_review_labels_and_fits_the_stacker_only_above_min_labels
     assert fitted.data.metrics["operating_learned"] == 0
     assert "cold thresholds kept" in fitted.data.params["operating_note"]
     assert scorer.fitted.stacker is None and scorer.params.policy == PolicyParams()
+
+
+@pytest.mark.e2e
+def test_train_counts_the_console_verdicts_per_sampling_kind(sampled: Reviewed, tmp_path: Path) -> None:
+    """Uncertain and audit verdicts of the console reach `cpeguard train` with the probability they
+    were queued with (the weights' inverse: tests/review/test_active_learning.py), counted apart
+    (``labels_sample_<kind>``)."""
+    labels = sampled.labels
+    kinds = labels.groupby("sample")["sampled_with_probability"].agg(["min", "max", "size"])
+    assert set(kinds.index) == {"flagged", "uncertain", "audit"}, kinds
+    assert kinds.loc["uncertain", "min"] == kinds.loc["uncertain", "max"] == 0.9
+    assert kinds.loc["audit", "min"] == kinds.loc["audit", "max"] == 0.5
+    store = store_uri(tmp_path / "mlruns")
+    _train(sampled, store, min_labels=5)
+    metrics = _latest_run(store).data.metrics
+    counted = {k: metrics.get(f"labels_sample_{k}", 0.0) for k in kinds.index}
+    for kind, row in kinds.iterrows():  # each account's latest verdict in the week, per kind
+        assert 1 <= counted[kind] <= row["size"], (kind, counted)
+    assert sum(counted.values()) == metrics["stacker_labelled_accounts"]
