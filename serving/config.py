@@ -20,6 +20,9 @@ class ServiceConfig:
     review_auto_decide_below: float = 5.0
     # share of those policy-decided cases queued anyway, for label quality (marked as a sample)
     review_sample_share: float = 0.02
+    # a group case joins a seller group found before when their shared members are at least this
+    # share of the smaller member set (and two or more; ``serving.review.groups``)
+    review_group_overlap: float = 0.5
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
     # an uploaded file is decoded in batches and refused (413) past either limit
