@@ -335,7 +335,9 @@ class CaseRepository(Repository):
             ).all()
             kinds: dict[str, set[str]] = {}
             for settlement_id, kind in session.execute(
-                select(ReviewCase.settlement_id, ReviewCase.kind).where(ReviewCase.kind != CaseKind.POST).distinct()
+                select(ReviewCase.settlement_id, ReviewCase.kind)
+                .where(ReviewCase.kind != CaseKind.POST)
+                .distinct()
             ):
                 kinds.setdefault(settlement_id, set()).add(str(kind))
         return list(pending), kinds
@@ -421,14 +423,14 @@ class CaseRepository(Repository):
             )
             return list(session.execute(query).all())
 
-    def case_adjustments(self, case_id: str) -> list[Adjustment]:
-        """The releases an account case made (under ``review:<case id>:<post id>``), oldest first."""
+    def case_adjustments(self, case_id: str, *, with_post_key: bool = False) -> list[Adjustment]:
+        """The releases an account case made (under ``review:<case id>:<post id>``), oldest first;
+        ``with_post_key``: a post case's too (under ``review:<case id>``)."""
+        mine = Adjustment.idempotency_key.startswith(f"review:{case_id}:", autoescape=True)
+        if with_post_key:
+            mine = or_(mine, Adjustment.idempotency_key == f"review:{case_id}")
         with self.session() as session:
-            query = (
-                select(Adjustment)
-                .where(Adjustment.idempotency_key.startswith(f"review:{case_id}:", autoescape=True))
-                .order_by(Adjustment.created_at, Adjustment.id)
-            )
+            query = select(Adjustment).where(mine).order_by(Adjustment.created_at, Adjustment.id)
             return list(session.scalars(query))
 
     def reopen_decided(
@@ -594,7 +596,8 @@ def _money_once(session: Session, where: list[ColumnElement[bool]]) -> Decimal:
     once = session.scalar(
         select(
             func.coalesce(
-                func.sum(when((per_post.c.money < per_post.c.line, per_post.c.money), else_=per_post.c.line)), 0
+                func.sum(when((per_post.c.money < per_post.c.line, per_post.c.money), else_=per_post.c.line)),
+                0,
             )
         )
     )
@@ -620,5 +623,7 @@ def _copy_beside(session: Session, old_id: str, new_id: str) -> None:
     link = session.get(ReviewGroupLink, old_id)
     if link is not None:
         session.add(
-            ReviewGroupLink(case_id=new_id, group_id=link.group_id, members=link.members, created_at=link.created_at)
+            ReviewGroupLink(
+                case_id=new_id, group_id=link.group_id, members=link.members, created_at=link.created_at
+            )
         )

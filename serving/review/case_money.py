@@ -79,9 +79,7 @@ def account_case_money(
     ):
         if round(float(money), 2) > 0:
             case = by_account[str(account_id)]
-            out.append(
-                _row(case, str(post_id), money if is_held else 0.0, 0.0 if is_held else money, lines)
-            )
+            out.append(_row(case, str(post_id), money if is_held else 0.0, 0.0 if is_held else money, lines))
     return out
 
 

@@ -82,6 +82,9 @@ def _case(
         "decider": review.decisions.decider_name(case.case_id),
         "signoff_by": review.decisions.name_of(signoff.actor) if signoff else "",
         "reopened_as": review.cases.stored_cases.reopened_as(case.case_id),
+        "reopen_effects": review.cases.reopen_effects(case.case_id, now=now)
+        if case.status == CaseStatus.DECIDED and user.principal.role.value == "admin"
+        else [],
     }
     status_code = refused.status_code if refused else 200
     if case.kind == CaseKind.ACCOUNT:

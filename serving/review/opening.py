@@ -51,9 +51,9 @@ from serving.review.groups import GroupIndex
 from serving.review.subjects import (
     GROUP_PREFIX,
     SellerGroup,
-    group_by_key,
     creator_case_post_id,
     creator_stakes,
+    group_by_key,
     group_case_post_id,
     seller_groups,
     settlement_lines,
@@ -114,7 +114,9 @@ class CaseOpener:
             except Exception:  # unreadable verdicts: these cases keep their money when opened
                 log.exception("cannot record the money per post of settlement %s's cases", settlement_id)
 
-    def _money_of(self, settlement_id: str, cases: list[ReviewCase]) -> list[ReviewCasePost | ReviewGroupLink]:
+    def _money_of(
+        self, settlement_id: str, cases: list[ReviewCase]
+    ) -> list[ReviewCasePost | ReviewGroupLink]:
         settlement = self.settlements.settlement(settlement_id)
         if settlement is None:
             return []
@@ -138,7 +140,9 @@ class CaseOpener:
             if group is not None:
                 rows += group_case_money(case, verdicts, group, lines)
                 if self.stored_cases.group_of_case(case.id) is None:
-                    rows.append(self.known_groups.link(case, group.members, overlap=self.policy.group_overlap))
+                    rows.append(
+                        self.known_groups.link(case, group.members, overlap=self.policy.group_overlap)
+                    )
         return rows
 
     def _sync_posts(self) -> int:
@@ -188,7 +192,8 @@ class CaseOpener:
                 log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)
                 self._scanned.add(settlement.id)
                 continue
-            cases, beside = [], []
+            cases: list[ReviewCase] = []
+            beside: list[ReviewCasePost | ReviewGroupLink] = []
             if verdicts is not None:
                 cases, beside = self._settlement_cases(verdicts, settlement, campaign)
             if CaseKind.ACCOUNT in kinds.get(settlement.id, set()):

@@ -77,9 +77,10 @@ def case_rows(records: CaseRecords, *, now: datetime) -> list[CaseRow]:
         row = _row(case, released, records.signoffs, now)
         parts = records.parts.get(case.id)
         if parts:
-            own = _net_by_post(records.releases, case_id=case.id)
-            others = {k: v - own.get(k, _ZERO) for k, v in by_post.get(case.settlement_id, {}).items()}
-            row = replace(row, at_stake=still_kept(parts, own.get(case.settlement_id, {}), others))
+            own = _net_by_post(records.releases, case_id=case.id).get(case.settlement_id, {})
+            every = by_post.get(case.settlement_id, {})
+            others = {k: v - own.get(k, _ZERO) for k, v in every.items()}
+            row = replace(row, at_stake=still_kept(parts, own, others))
         rows.append(row)
     return rows
 

@@ -154,7 +154,7 @@ def test_the_reputation_migration_applies_and_downgrades(tmp_path: Path, databas
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             assert "reputation" in inspect(connection).get_table_names()
-            command.downgrade(config, "-1")
+            command.downgrade(config, "0008")
             assert "reputation" not in inspect(connection).get_table_names()
             command.upgrade(config, "head")
             assert "reputation" in inspect(connection).get_table_names()
