@@ -208,6 +208,13 @@ class CaseRepository(Repository):
                 return None
             return _records(session, [case])
 
+    def cases(self, case_ids: Sequence[str]) -> CaseRecords:
+        """Several cases with their records, in the order of ``case_ids`` (unknown ids left out)."""
+        with self.session() as session:
+            query = select(ReviewCase).where(ReviewCase.id.in_(list(case_ids)))
+            found = {c.id: c for c in session.scalars(query)}
+            return _records(session, [found[i] for i in case_ids if i in found])
+
     def case_for_update(self, session: Session, case_id: str) -> ReviewCase | None:
         """One case, locked in the caller's transaction."""
         return session.get(ReviewCase, case_id, with_for_update=True)

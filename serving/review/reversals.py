@@ -125,22 +125,36 @@ def record_reversals(
             detail=detail,
         )
         if r.is_clawback_item:
-            line = settlements.post_line(session, r.settlement_id, r.post_id)
-            creator_id = line.creator_id if line is not None else ""
-            audit_trail.record(
-                session,
-                actor=actor.key_id,
-                role=actor.role,
-                action="review.clawback_item",
-                target=r.settlement_id,
-                detail={
-                    "post_id": r.post_id,
-                    "creator_id": creator_id,
-                    "amount": str(r.amount),
-                    "kind": str(r.kind),
-                    "reversal_id": row.id,
-                    "reverses": r.adjustment_id,
-                },
+            _audit_clawback_item(
+                session, r, row.id, settlements=settlements, audit_trail=audit_trail, actor=actor
             )
         ids.append(row.id)
     return ids
+
+
+def _audit_clawback_item(
+    session: Session,
+    r: Reversal,
+    reversal_id: str,
+    *,
+    settlements: SettlementRepository,
+    audit_trail: AuditRepository,
+    actor: Principal,
+) -> None:
+    """The ``review.clawback_item`` audit row of a release already paid out: whom to recover it from."""
+    line = settlements.post_line(session, r.settlement_id, r.post_id)
+    audit_trail.record(
+        session,
+        actor=actor.key_id,
+        role=actor.role,
+        action="review.clawback_item",
+        target=r.settlement_id,
+        detail={
+            "post_id": r.post_id,
+            "creator_id": line.creator_id if line is not None else "",
+            "amount": str(r.amount),
+            "kind": str(r.kind),
+            "reversal_id": reversal_id,
+            "reverses": r.adjustment_id,
+        },
+    )
