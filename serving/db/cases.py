@@ -24,6 +24,7 @@ from serving.db.models import (
     ReviewGroupLink,
     ReviewLabel,
     ReviewReopen,
+    ReviewView,
     Settlement,
     SettlementPost,
     SettlementSignoff,
@@ -139,6 +140,40 @@ class CaseRepository(Repository):
             query = select(ReviewCase).where(*where).order_by(*order).offset(offset).limit(limit)
             records = _records(session, list(session.scalars(query)))
         return QueueRecords(records=records, total=int(total or 0), money=money)
+
+    def save_view(self, *, key_id: str, name: str, query: str, now: datetime) -> str:
+        """Save a reviewer's queue view under a name (the same name again: its query replaced); its id."""
+        with self.session() as session:
+            found = session.scalars(
+                select(ReviewView).where(ReviewView.key_id == key_id, ReviewView.name == name)
+            ).first()
+            if found is not None:
+                found.query = query
+                return found.id
+            view = ReviewView(
+                id=f"view_{uuid.uuid4().hex[:20]}", key_id=key_id, name=name, query=query, created_at=now
+            )
+            session.add(view)
+            return view.id
+
+    def views_of(self, key_id: str) -> list[Row[str, str, str]]:
+        """A reviewer's saved views by name: id, name, query."""
+        with self.session() as session:
+            query = (
+                select(ReviewView.id, ReviewView.name, ReviewView.query)
+                .where(ReviewView.key_id == key_id)
+                .order_by(ReviewView.name)
+            )
+            return list(session.execute(query).all())
+
+    def delete_view(self, *, key_id: str, view_id: str) -> bool:
+        """Delete one of a reviewer's views (only its owner can); True if deleted."""
+        with self.session() as session:
+            view = session.get(ReviewView, view_id)
+            if view is None or view.key_id != key_id:
+                return False
+            session.delete(view)
+            return True
 
     def throughput(self, *, since: datetime) -> list[ReviewerDay]:
         """Decisions by reviewers since ``since`` per reviewer and day: actor, name, day, cases, released.

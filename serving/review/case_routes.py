@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from serving.corrections import SignoffOut
 from serving.db.database import utcnow
 from serving.errors import Conflict, Invalid, ServiceError
+from serving.review import view_routes  # noqa: F401  (saved views: registered before the catch-all)
 from serving.review.account_view import account_evidence
 from serving.review.cases import KINDS, QueueFilter
 from serving.review.outcomes import ACTIONS
