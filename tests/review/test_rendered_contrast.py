@@ -20,7 +20,8 @@ FOCUS = """(() => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const parse = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
-    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
   const s = getComputedStyle(el);
   let bg = null;
   for (let e = el.parentElement; e; e = e.parentElement) {
