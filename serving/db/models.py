@@ -339,7 +339,7 @@ class ReviewCasePost(Base):
     withheld: Mapped[Decimal] = mapped_column(MONEY)
     line_held: Mapped[Decimal] = mapped_column(MONEY)
     line_withheld: Mapped[Decimal] = mapped_column(MONEY)
-    __table_args__ = (Index("ix_review_case_posts_post", "settlement_id", "post_id"),)
+    __table_args__ = (Index("ix_review_case_posts_post", "settlement_id", "post_id", "kind", "case_id"),)
 
 
 class ReviewGroupLink(Base):

@@ -83,6 +83,7 @@ def across_view(
     return {
         "group_id": group.group_id,
         "cases": cases,
+        "settlements": len({c.settlement_id for c in group.cases}),
         "members": [
             {
                 "account_id": m,

@@ -9,7 +9,7 @@ from typing import Any
 
 from serving.db.database import utcnow
 from serving.errors import ServiceError
-from serving.review.account_cases import case_post_id, settlement_verdicts
+from serving.review.account_cases import case_post_id
 from serving.review.creator_history import creator_history
 from serving.review.decisions import DecisionService
 from serving.review.group_links import across_view, linked_group
@@ -116,12 +116,7 @@ def _group_view(case: CaseRow, decisions: DecisionService, body: str) -> dict[st
     empty: dict[str, Any] = {"posts": [], "members": [], "reason": "", "evidence": "", "linked": []}
     try:
         group = decisions.group_of(case)
-        verdicts = settlement_verdicts(
-            case.settlement_id,
-            settlements=decisions.settlements,
-            campaigns=decisions.campaigns,
-            detection=decisions.detection,
-        )
+        verdicts, _ = decisions.settlement_groups(case.settlement_id)
     except ServiceError:
         return {
             **empty,

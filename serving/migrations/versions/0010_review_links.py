@@ -32,7 +32,9 @@ def upgrade() -> None:
         sa.Column("line_held", MONEY, nullable=False),
         sa.Column("line_withheld", MONEY, nullable=False),
     )
-    op.create_index("ix_review_case_posts_post", "review_case_posts", ["settlement_id", "post_id"])
+    op.create_index(
+        "ix_review_case_posts_post", "review_case_posts", ["settlement_id", "post_id", "kind", "case_id"]
+    )
     op.create_table(
         "review_group_links",
         sa.Column("case_id", sa.String(40), sa.ForeignKey("review_cases.id"), primary_key=True),
