@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from serving.review.cases import QueueFilter
 from serving.review.rows import CaseRow
 from serving.review.service import ReviewServices, build_review
 from serving.statuses import CaseKind
@@ -33,8 +34,6 @@ def _console(settled: Settled) -> ReviewServices:
 
 
 def _open(console: ReviewServices, kind: CaseKind, campaign: str) -> list[CaseRow]:
-    from serving.review.cases import QueueFilter
-
     page = console.cases.queue_page(
         QueueFilter(kind=kind, campaign_id=campaign), now=datetime.now(UTC), per_page=10_000
     )
@@ -192,3 +191,39 @@ def test_the_review_links_migration_applies_and_downgrades(tmp_path: Any, databa
             assert tables <= set(inspect(connection).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_an_older_database_gets_creator_and_group_cases_and_money_per_post_once(settled: Settled) -> None:
+    from sqlalchemy import delete, func, select
+
+    from serving.db.models import ReviewCase, ReviewCasePost, ReviewGroupLink
+
+    console = _console(settled)
+    stored = console.cases.stored_cases
+
+    def counts() -> dict[str, int]:
+        with stored.session() as session:
+            kinds = dict(
+                session.execute(select(ReviewCase.kind, func.count()).group_by(ReviewCase.kind)).all()
+            )
+            parts = session.scalar(select(func.count()).select_from(ReviewCasePost))
+            links = session.scalar(select(func.count()).select_from(ReviewGroupLink))
+        return {
+            **{str(k): int(v) for k, v in kinds.items()},
+            "parts": int(parts or 0),
+            "links": int(links or 0),
+        }
+
+    before = counts()
+    total = console.cases.queue_page(QueueFilter(), now=datetime.now(UTC)).money
+    assert before["creator"] > 0 and before["group"] > 0 and before["parts"] > 0
+    with stored.session() as session:  # what a database from before the v2 console holds
+        session.execute(delete(ReviewCasePost))
+        session.execute(delete(ReviewGroupLink))
+        session.execute(delete(ReviewCase).where(ReviewCase.kind.in_([CaseKind.CREATOR, CaseKind.GROUP])))
+    assert counts()["parts"] == 0 and "creator" not in counts()
+    for _ in range(2):  # the console opening (a new process), twice: the same cases, once
+        fresh = build_review(settled.api.client.app.state.services)  # type: ignore[attr-defined]
+        fresh.cases.sync()
+        assert counts() == before
+    assert fresh.cases.queue_page(QueueFilter(), now=datetime.now(UTC)).money == total
