@@ -100,6 +100,8 @@ class DecisionService(SubjectRecorder):
             if kind == CaseKind.GROUP
             else None
         )
+        if excepted and (kind != CaseKind.GROUP or chosen != ReviewAction.CONFIRM_FRAUD):
+            raise Invalid("except: members are excepted only when confirming a group")
         mine = excepted
         if group is not None and excepted:
             unknown = sorted(set(excepted) - set(group.all_members))
