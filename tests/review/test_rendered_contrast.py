@@ -56,7 +56,11 @@ def _native_controls(page: Any, native: list[dict[str, Any]], most: int) -> list
         if seen[kind] > most:
             continue
         shot = Image.open(io.BytesIO(page.locator(f"#{control['id']}").screenshot())).convert("RGB")
-        best = max(_ratio(list(pixel), control["around"]) for pixel in shot.getdata())
+        pixels = shot.tobytes()
+        best = max(
+            _ratio([pixels[i], pixels[i + 1], pixels[i + 2]], control["around"])
+            for i in range(0, len(pixels), 3)
+        )
         if best < 3:
             failures.append(f"control #{control['id']}: drawn at most {best:.2f}:1")
     return failures
