@@ -10,8 +10,12 @@ not timed). Timed, through the app in-process (no network), signed in as a revie
 
 1. ``GET /review/queue`` (review order, first page of 50, with its count and money totals);
 2. ``GET /review/queue?sort=money&desc=true&page=100`` (a column sort, a deep page);
-3. ``GET /review/cases/{id}`` of the real post case with the most money, and of the largest
-   creator case (their evidence read from the run's verdicts, cached after the first view).
+3. ``GET /review/cases/{id}`` of the real post case with the most money, of the largest
+   creator case and of the largest group case (their evidence read from the run's verdicts,
+   cached after the first view).
+
+Every case has its money per post (``review_case_posts``): the queue's total counts each post's
+money once, summed in SQL over them.
 
 Each is requested ``--repeats`` times after one warm-up; median and p95 in milliseconds go to
 ``benchmarks/results/review_queue.json``. The machine is shared (2 cores): load averages recorded.
@@ -39,7 +43,7 @@ from sqlalchemy.engine import make_url
 
 from cpeguard.demo import fill_demo_home
 from serving.config import ServiceConfig
-from serving.db.models import ReviewCase
+from serving.db.models import ReviewCase, ReviewCasePost
 
 RESULTS = Path(__file__).resolve().parent / "results" / "review_queue.json"
 POSTGRES_URL = os.environ.get(
@@ -94,9 +98,23 @@ def _fill_cases(client: Any, n_cases: int) -> int:
         }
         for i in range(missing)
     ]
+    parts = [  # each synthetic case's money on its post, as opening a case records it
+        {
+            "case_id": row["id"],
+            "post_id": row["post_id"],
+            "settlement_id": row["settlement_id"],
+            "kind": "post",
+            "held": row["held_amount"],
+            "withheld": Decimal("0.00"),
+            "line_held": row["held_amount"],
+            "line_withheld": Decimal("0.00"),
+        }
+        for row in rows
+    ]
     with services.db.cases.session() as session:
         for start in range(0, len(rows), 5000):
             session.execute(insert(ReviewCase), rows[start : start + 5000])
+            session.execute(insert(ReviewCasePost), parts[start : start + 5000])
     return missing
 
 
@@ -143,6 +161,7 @@ def run_one(kind: str, *, n_cases: int, scale: float, repeats: int, root: Path) 
             queue = client.get("/review/queue?kind=post").text
             post_case = re.findall(r'data-case-id="([^"]+)"', queue)[0]
             creator = re.findall(r'data-case-id="([^"]+)"', client.get("/review/queue?kind=creator").text)[0]
+            group = re.findall(r'data-case-id="([^"]+)"', client.get("/review/queue?kind=group").text)[0]
             total = re.search(r'id="queue-totals"><strong>(\d+)</strong>', client.get("/review/queue").text)
             assert total is not None
             timings = {
@@ -152,6 +171,7 @@ def run_one(kind: str, *, n_cases: int, scale: float, repeats: int, root: Path) 
                 ),
                 "post_case_page": _time(client, f"/review/cases/{post_case}", repeats),
                 "creator_case_page": _time(client, f"/review/cases/{creator}", repeats),
+                "group_case_page": _time(client, f"/review/cases/{group}", repeats),
             }
         return {
             "database": kind,

@@ -32,6 +32,7 @@ SERVICE_FIELDS = (
     "review_auto_decide_below",
     "review_sample_share",
     "review_uncertain_share",
+    "review_group_overlap",
     "max_body_bytes",
     "max_batch_events",
     "max_upload_rows",

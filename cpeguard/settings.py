@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         "whose risk lies near the invalid cut queued as an uncertain sample (active learning; 0: none, the "
         "policy-decided ones are audit-sampled like the rest)",
     )
+    review_group_overlap: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="a seller group found again joins the earlier group when their shared members are at "
+        "least this share of the smaller member set (and two or more)",
+    )
     max_body_bytes: int | None = Field(default=None, ge=1024, description="largest request body (413)")
     max_batch_events: int | None = Field(
         default=None, ge=1, description="most events in one JSON batch (413)"

@@ -24,6 +24,9 @@ class ServiceConfig:
     # and of the engaging accounts near it the run did not flag, queued as an uncertain sample
     # (active learning; 0: none, the policy-decided ones are audit-sampled like the rest)
     review_uncertain_share: float = 0.10
+    # a group case joins a seller group found before when their shared members are at least this
+    # share of the smaller member set (and two or more; ``serving.review.groups``)
+    review_group_overlap: float = 0.5
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_events: int = 50_000
     # an uploaded file is decoded in batches and refused (413) past either limit

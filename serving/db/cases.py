@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -19,9 +19,12 @@ from serving.db.models import (
     ApiKey,
     Campaign,
     ReviewCase,
+    ReviewCasePost,
     ReviewDecision,
+    ReviewGroupLink,
     ReviewLabel,
     ReviewReopen,
+    ReviewView,
     Settlement,
     SettlementPost,
     SettlementSignoff,
@@ -47,6 +50,8 @@ class CaseRecords:
     # releases on the cases' settlements: (settlement_id, post_id, idempotency_key, amount, kind)
     releases: list[Row[str, str, str | None, Decimal, AdjustmentKind]]
     signoffs: dict[str, tuple[str, datetime]]  # settlement_id -> (actor, when)
+    # the cases' money per post (``serving.review.case_money``), by case id; none for older cases
+    parts: dict[str, list[ReviewCasePost]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class QueueRecords:
 
     records: CaseRecords
     total: int
-    money: Decimal  # the matching cases' money when opened (withheld or held)
+    money: Decimal  # the matching cases' money when opened (withheld or held), each post's once
 
 
 # the queue's sortable columns, by the name its links use
@@ -132,12 +137,45 @@ class CaseRepository(Repository):
             where.append(ReviewCase.is_sample.is_(is_sample))
         order = _order(sort, descending=descending, now=now)
         with self.session() as session:
-            total, money = session.execute(
-                select(func.count(), func.coalesce(func.sum(ReviewCase.held_amount), 0)).where(*where)
-            ).one()
+            total = session.scalar(select(func.count()).select_from(ReviewCase).where(*where))
+            money = _money_once(session, where)
             query = select(ReviewCase).where(*where).order_by(*order).offset(offset).limit(limit)
             records = _records(session, list(session.scalars(query)))
-        return QueueRecords(records=records, total=int(total), money=Decimal(str(money)))
+        return QueueRecords(records=records, total=int(total or 0), money=money)
+
+    def save_view(self, *, key_id: str, name: str, query: str, now: datetime) -> str:
+        """Save a reviewer's queue view under a name (the same name again: its query replaced); its id."""
+        with self.session() as session:
+            found = session.scalars(
+                select(ReviewView).where(ReviewView.key_id == key_id, ReviewView.name == name)
+            ).first()
+            if found is not None:
+                found.query = query
+                return found.id
+            view = ReviewView(
+                id=f"view_{uuid.uuid4().hex[:20]}", key_id=key_id, name=name, query=query, created_at=now
+            )
+            session.add(view)
+            return view.id
+
+    def views_of(self, key_id: str) -> list[Row[str, str, str]]:
+        """A reviewer's saved views by name: id, name, query."""
+        with self.session() as session:
+            query = (
+                select(ReviewView.id, ReviewView.name, ReviewView.query)
+                .where(ReviewView.key_id == key_id)
+                .order_by(ReviewView.name)
+            )
+            return list(session.execute(query).all())
+
+    def delete_view(self, *, key_id: str, view_id: str) -> bool:
+        """Delete one of a reviewer's views (only its owner can); True if deleted."""
+        with self.session() as session:
+            view = session.get(ReviewView, view_id)
+            if view is None or view.key_id != key_id:
+                return False
+            session.delete(view)
+            return True
 
     def throughput(self, *, since: datetime) -> list[ReviewerDay]:
         """Decisions by reviewers since ``since`` per reviewer and day: actor, name, day, cases, released.
@@ -206,6 +244,13 @@ class CaseRepository(Repository):
             if case is None:
                 return None
             return _records(session, [case])
+
+    def cases(self, case_ids: Sequence[str]) -> CaseRecords:
+        """Several cases with their records, in the order of ``case_ids`` (unknown ids left out)."""
+        with self.session() as session:
+            query = select(ReviewCase).where(ReviewCase.id.in_(list(case_ids)))
+            found = {c.id: c for c in session.scalars(query)}
+            return _records(session, [found[i] for i in case_ids if i in found])
 
     def case_for_update(self, session: Session, case_id: str) -> ReviewCase | None:
         """One case, locked in the caller's transaction."""
@@ -323,39 +368,113 @@ class CaseRepository(Repository):
                 ).all()
             )
 
-    def account_case_candidates(self) -> tuple[list[Row[Settlement, Campaign]], set[str]]:
-        """Settlements made with a detection run (with their campaign), and those with account cases."""
+    def account_case_candidates(self) -> tuple[list[Row[Settlement, Campaign]], dict[str, set[str]]]:
+        """Settlements made with a detection run (with their campaign), and the kinds of cases beyond
+        held posts each already has."""
         with self.session() as session:
             pending = session.execute(
                 select(Settlement, Campaign)
                 .join(Campaign, Campaign.campaign_id == Settlement.campaign_id)
                 .where(Settlement.run_id.is_not(None))
             ).all()
-            scanned = set(
-                session.scalars(
-                    select(ReviewCase.settlement_id).where(ReviewCase.kind != CaseKind.POST).distinct()
-                )
-            )
-        return list(pending), scanned
+            kinds: dict[str, set[str]] = {}
+            for settlement_id, kind in session.execute(
+                select(ReviewCase.settlement_id, ReviewCase.kind)
+                .where(ReviewCase.kind != CaseKind.POST)
+                .distinct()
+            ):
+                kinds.setdefault(settlement_id, set()).add(str(kind))
+        return list(pending), kinds
 
-    def add_cases(self, cases: Iterable[ReviewCase], *, decisions: Sequence[ReviewDecision] = ()) -> None:
-        """Store new cases, and decisions made as they open, in one transaction (an IntegrityError if
-        another process opened one)."""
+    def add_cases(
+        self,
+        cases: Iterable[ReviewCase],
+        *,
+        decisions: Sequence[ReviewDecision] = (),
+        beside: Sequence[ReviewCasePost | ReviewGroupLink] = (),
+    ) -> None:
+        """Store new cases, decisions made as they open, and their money per post and group links
+        (``beside``), in one transaction (an IntegrityError if another process opened one)."""
         with self.session() as session:
             for case in cases:
                 session.add(case)
             session.flush()
-            for decision in decisions:
-                session.add(decision)
+            for row in [*decisions, *beside]:
+                session.add(row)
 
-    def case_adjustments(self, case_id: str) -> list[Adjustment]:
-        """The releases an account case made (under ``review:<case id>:<post id>``), oldest first."""
+    def add_beside(self, rows: Sequence[ReviewCasePost | ReviewGroupLink]) -> None:
+        """Store money per post or group links of cases already stored (a backfill)."""
+        with self.session() as session:
+            for row in rows:
+                session.add(row)
+
+    def cases_without_money(self) -> list[ReviewCase]:
+        """Cases without their money per post (opened before it was recorded), but reopened ones."""
+        with self.session() as session:
+            query = select(ReviewCase).where(
+                ~select(ReviewCasePost.case_id).where(ReviewCasePost.case_id == ReviewCase.id).exists(),
+                ~ReviewCase.post_id.startswith("reopened:"),
+            )
+            return list(session.scalars(query.order_by(ReviewCase.settlement_id, ReviewCase.id)))
+
+    def group_links(self) -> list[Row[str, str, str]]:
+        """Every group case's link: case_id, group_id, members (';'-joined)."""
+        with self.session() as session:
+            return list(
+                session.execute(
+                    select(ReviewGroupLink.case_id, ReviewGroupLink.group_id, ReviewGroupLink.members)
+                ).all()
+            )
+
+    def group_cases(self, group_id: str) -> list[tuple[ReviewCase, str]]:
+        """The cases of one seller group across settlements with their members, oldest settlement first."""
+        with self.session() as session:
+            rows = session.execute(
+                select(ReviewCase, ReviewGroupLink.members)
+                .join(ReviewGroupLink, ReviewGroupLink.case_id == ReviewCase.id)
+                .where(ReviewGroupLink.group_id == group_id)
+                .order_by(ReviewCase.created_at, ReviewCase.id)
+            ).all()
+            return [(case, members) for case, members in rows]
+
+    def group_of_case(self, case_id: str) -> str | None:
+        """The seller group a group case belongs to (None: not linked)."""
+        with self.session() as session:
+            return session.scalar(select(ReviewGroupLink.group_id).where(ReviewGroupLink.case_id == case_id))
+
+    def account_cases(self, account_id: str, member_mark: str) -> list[Row[str, str, str, str, str]]:
+        """Every case about an account: its account cases and the group cases it is a member of.
+
+        Columns: id, kind, settlement_id, campaign_id, status (``member_mark``: the account id as the
+        links' ';'-joined members spell it)."""
         with self.session() as session:
             query = (
-                select(Adjustment)
-                .where(Adjustment.idempotency_key.startswith(f"review:{case_id}:", autoescape=True))
-                .order_by(Adjustment.created_at, Adjustment.id)
+                select(
+                    ReviewCase.id,
+                    ReviewCase.kind,
+                    ReviewCase.settlement_id,
+                    ReviewCase.campaign_id,
+                    ReviewCase.status,
+                )
+                .outerjoin(ReviewGroupLink, ReviewGroupLink.case_id == ReviewCase.id)
+                .where(
+                    or_(
+                        ReviewCase.account_id == account_id,
+                        (";" + ReviewGroupLink.members + ";").contains(member_mark, autoescape=True),
+                    )
+                )
+                .order_by(ReviewCase.created_at, ReviewCase.id)
             )
+            return list(session.execute(query).all())
+
+    def case_adjustments(self, case_id: str, *, with_post_key: bool = False) -> list[Adjustment]:
+        """The releases an account case made (under ``review:<case id>:<post id>``), oldest first;
+        ``with_post_key``: a post case's too (under ``review:<case id>``)."""
+        mine = Adjustment.idempotency_key.startswith(f"review:{case_id}:", autoescape=True)
+        if with_post_key:
+            mine = or_(mine, Adjustment.idempotency_key == f"review:{case_id}")
+        with self.session() as session:
+            query = select(Adjustment).where(mine).order_by(Adjustment.created_at, Adjustment.id)
             return list(session.scalars(query))
 
     def reopen_decided(
@@ -384,6 +503,7 @@ class CaseRepository(Repository):
         session.flush()
         session.add(fresh)
         session.flush()
+        _copy_beside(session, case.id, fresh.id)
         session.add(
             ReviewReopen(
                 id=f"reo_{uuid.uuid4().hex}",
@@ -486,8 +606,71 @@ def _records(session: Session, cases: list[ReviewCase]) -> CaseRecords:
     signoffs = select(
         SettlementSignoff.settlement_id, SettlementSignoff.actor, SettlementSignoff.created_at
     ).where(SettlementSignoff.settlement_id.in_(settlement_ids))
+    parts: dict[str, list[ReviewCasePost]] = {}
+    query = select(ReviewCasePost).where(ReviewCasePost.case_id.in_([c.id for c in cases]))
+    for part in session.scalars(query):
+        parts.setdefault(part.case_id, []).append(part)
     return CaseRecords(
         cases=cases,
         releases=list(session.execute(releases).all()),
         signoffs={s: (actor, as_utc(at)) for s, actor, at in session.execute(signoffs).all()},
+        parts=parts,
     )
+
+
+def _money_once(session: Session, where: list[ColumnElement[bool]]) -> Decimal:
+    """The money of the cases matching ``where`` when opened, each post's once: per post the largest
+    of its case kinds' sums (one kind's cases share no engagement), at most what its line kept; cases
+    without money per post (opened before it was recorded) add their own money."""
+    part = ReviewCasePost
+    per_kind = (
+        select(
+            part.settlement_id,
+            part.post_id,
+            func.sum(part.held + part.withheld).label("money"),
+            func.max(part.line_held + part.line_withheld).label("line"),
+        )
+        .join(ReviewCase, ReviewCase.id == part.case_id)
+        .where(*where)
+        .group_by(part.settlement_id, part.post_id, part.kind)
+        .subquery()
+    )
+    per_post = (
+        select(func.max(per_kind.c.money).label("money"), func.max(per_kind.c.line).label("line"))
+        .group_by(per_kind.c.settlement_id, per_kind.c.post_id)
+        .subquery()
+    )
+    once = session.scalar(
+        select(
+            func.coalesce(
+                func.sum(when((per_post.c.money < per_post.c.line, per_post.c.money), else_=per_post.c.line)),
+                0,
+            )
+        )
+    )
+    unmapped = session.scalar(
+        select(func.coalesce(func.sum(ReviewCase.held_amount), 0)).where(
+            *where, ~select(part.case_id).where(part.case_id == ReviewCase.id).exists()
+        )
+    )
+    return (Decimal(str(once)) + Decimal(str(unmapped))).quantize(Decimal("0.01"))
+
+
+def _copy_beside(session: Session, old_id: str, new_id: str) -> None:
+    """Give a reopened case's open copy the old one's money per post and group link."""
+    for part in session.scalars(select(ReviewCasePost).where(ReviewCasePost.case_id == old_id)).all():
+        session.add(
+            ReviewCasePost(
+                case_id=new_id,
+                **{c: getattr(part, c) for c in ("post_id", "settlement_id", "kind", "held", "withheld")},
+                line_held=part.line_held,
+                line_withheld=part.line_withheld,
+            )
+        )
+    link = session.get(ReviewGroupLink, old_id)
+    if link is not None:
+        session.add(
+            ReviewGroupLink(
+                case_id=new_id, group_id=link.group_id, members=link.members, created_at=link.created_at
+            )
+        )

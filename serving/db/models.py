@@ -346,6 +346,48 @@ class ReviewDispute(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ReviewCasePost(Base):
+    """A case's money on one post of its settlement, split held and withheld, beside the line's own.
+
+    Cases of one kind never share an engagement, so the queue counts a post's money once as the
+    largest of its kinds' sums; a case's money still kept is capped by what the line still keeps.
+    """
+
+    __tablename__ = "review_case_posts"
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id"), primary_key=True)
+    post_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    held: Mapped[Decimal] = mapped_column(MONEY)
+    withheld: Mapped[Decimal] = mapped_column(MONEY)
+    line_held: Mapped[Decimal] = mapped_column(MONEY)
+    line_withheld: Mapped[Decimal] = mapped_column(MONEY)
+    __table_args__ = (Index("ix_review_case_posts_post", "settlement_id", "post_id", "kind", "case_id"),)
+
+
+class ReviewGroupLink(Base):
+    """A group case's place in a seller group found across settlements (``group_id``), with its members."""
+
+    __tablename__ = "review_group_links"
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(40))
+    members: Mapped[str] = mapped_column(Text)  # ';'-joined, sorted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_review_group_links_group", "group_id"),)
+
+
+class ReviewView(Base):
+    """A reviewer's saved queue view: its name and the queue's query string (filters and sort)."""
+
+    __tablename__ = "review_views"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("key_id", "name", name="uq_review_view_name"),)
+
+
 class ReviewSession(Base):
     """A signed-in review console session: only the token's SHA-256 is stored."""
 

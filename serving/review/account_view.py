@@ -12,7 +12,6 @@ from serving.db.models import Settlement
 from serving.review.account_cases import (
     SettlementVerdicts,
     account_lines,
-    case_post_id,
     settlement_verdicts,
 )
 from serving.review.charts import graph_svg
@@ -132,24 +131,32 @@ def account_evidence(case: CaseRow, *, decisions: DecisionService, store: EventS
 def _linked(
     case: CaseRow, verdicts: SettlementVerdicts | None, lines: pd.DataFrame, *, decisions: DecisionService
 ) -> list[dict[str, Any]]:
-    """The account's other cases: its account cases in any settlement, and in this one the groups it
-    is a member of and the held posts it engaged."""
+    """Every other case about the account: its account cases and the seller-group cases it is a member
+    of in any settlement, and in this one the held posts it engaged."""
     account_id = case.account_id or ""
-    groups = seller_groups(verdicts) if verdicts is not None else []
-    mine = [group_case_post_id(g.key) for g in groups if account_id in g.members]
     posts = list(lines["post_id"].astype("str")) if not lines.empty else []
-    found = decisions.stored_cases.linked(None, [case_post_id(account_id)])
-    found += decisions.stored_cases.linked([case.settlement_id], [*mine, *posts])
-    return [
-        {
-            "case_id": i,
-            "subject": p.split(":", 1)[0] if ":" in p else f"post {p}",
-            "settlement_id": s,
-            "status": st,
-        }
-        for i, s, p, st in found
-        if i != case.case_id
+    found = [
+        {"case_id": i, "subject": str(kind), "settlement_id": s, "campaign_id": c, "status": str(st)}
+        for i, kind, s, c, st in decisions.stored_cases.account_cases(account_id, f";{account_id};")
     ]
+    if verdicts is not None and not any(f["subject"] == "group" for f in found):
+        # a settlement opened before groups were linked: its groups, found from its run
+        mine = [group_case_post_id(g.key) for g in seller_groups(verdicts) if account_id in g.members]
+        found += [
+            {"case_id": i, "subject": "group", "settlement_id": s, "campaign_id": "", "status": str(st)}
+            for i, s, _, st in decisions.stored_cases.linked([case.settlement_id], mine)
+        ]
+    found += [
+        {"case_id": i, "subject": f"post {p}", "settlement_id": s, "campaign_id": "", "status": str(st)}
+        for i, s, p, st in decisions.stored_cases.linked([case.settlement_id], posts)
+    ]
+    seen: set[str] = {case.case_id}
+    out = []
+    for f in found:
+        if f["case_id"] not in seen:
+            seen.add(f["case_id"])
+            out.append(f)
+    return out
 
 
 def _judged(

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from serving.corrections import SignoffOut
 from serving.db.database import as_utc, utcnow
 from serving.errors import Conflict, Invalid, ServiceError
+from serving.review import view_routes  # noqa: F401  (saved views: registered before the catch-all)
 from serving.review.account_view import account_evidence
 from serving.review.cases import KINDS, QueueFilter
 from serving.review.outcomes import ACTIONS
@@ -84,6 +85,9 @@ def _case(
         "signoff_by": review.decisions.name_of(signoff.actor) if signoff else "",
         "reopened_as": review.cases.stored_cases.reopened_as(case.case_id),
         "dispute": _dispute(review, case),
+        "reopen_effects": review.cases.reopen_effects(case.case_id, now=now)
+        if case.status == CaseStatus.DECIDED and user.principal.role.value == "admin"
+        else [],
     }
     status_code = refused.status_code if refused else 200
     if case.kind == CaseKind.ACCOUNT:

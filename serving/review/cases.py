@@ -14,6 +14,7 @@ from serving.db.cases import SORTS, ReviewerDay
 from serving.db.database import as_utc
 from serving.errors import Conflict, Invalid, NotFound, ServiceError
 from serving.review.opening import CaseOpener
+from serving.review.reversals import Reversal, planned_reversals, record_reversals
 from serving.review.rows import CaseRow, case_rows
 from serving.statuses import CaseKind, CaseStatus
 
@@ -216,12 +217,20 @@ class CaseService(CaseOpener):
             )
         return self.get(case_id, now=now)
 
+    def reopen_effects(self, case_id: str, *, now: datetime) -> list[Reversal]:
+        """What reopening a decided case does to the money it moved (``serving.review.reversals``)."""
+        case = self.get(case_id, now=now)
+        made = self.stored_cases.case_adjustments(case_id, with_post_key=True)
+        return planned_reversals(made, cutoff_at=case.cutoff_at, now=now)
+
     def reopen_decision(self, case_id: str, *, user: Principal, note: str, now: datetime) -> str:
         """An admin reopens a decided case (a note is required; audited): its labels are superseded,
-        money it moved stays moved, and an open copy of the case takes its place; the copy's id."""
+        each release it made is reversed by a counter-adjustment (a clawback item when the money
+        was already paid out), and an open copy of the case takes its place; the copy's id."""
         if user.role != Role.ADMIN:
             raise Forbidden("only an admin can reopen a decision")
         note = checked_note(note)
+        reversals = self.reopen_effects(case_id, now=now)
         decision = self.stored_cases.decision_of(case_id)
         already = self.stored_cases.reopened_as(case_id)
         if already is not None:
@@ -232,6 +241,14 @@ class CaseService(CaseOpener):
                 raise NotFound(f"no case {case_id!r}")
             if case.status != CaseStatus.DECIDED or decision is None:
                 raise Conflict(f"case {case_id} is {case.status}, not decided: nothing to reopen")
+            reversal_ids = record_reversals(
+                session,
+                reversals,
+                settlements=self.settlements,
+                audit_trail=self.audit_trail,
+                actor=user,
+                why=f"decision {decision.id} of case {case_id} reopened: {note}",
+            )
             fresh = self.stored_cases.reopen_decided(
                 session, case, decision, actor=user.key_id, note=note, now=now
             )
@@ -246,7 +263,9 @@ class CaseService(CaseOpener):
                     "new_case_id": fresh.id,
                     "decision_id": decision.id,
                     "superseded_action": str(decision.action),
-                    "released_stays": str(decision.released),
+                    "released": str(decision.released),
+                    "reversal_ids": reversal_ids,
+                    "clawback_items": sum(r.is_clawback_item for r in reversals),
                     "note": note,
                 },
             )

@@ -27,6 +27,7 @@ from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import Invalid, ServiceError
 from serving.review.cases import STUCK_AFTER, CaseService, checked_note
+from serving.review.group_links import LinkedGroup, linked_group
 from serving.review.opening import POLICY
 from serving.review.outcomes import (
     ACTIONS,
@@ -94,17 +95,68 @@ class DecisionService(SubjectRecorder):
         if chosen == ReviewAction.PARTIAL_RELEASE and kind != CaseKind.POST:
             raise Invalid(f"action: a {kind} case is confirmed or cleared; partial release is for post cases")
         self.recover_stuck(now=now, by=user, case_ids=[case_id])
+        group = (
+            linked_group(self.stored_cases, self.cases.get(case_id, now=now), now=now)
+            if kind == CaseKind.GROUP
+            else None
+        )
+        if excepted and (kind != CaseKind.GROUP or chosen != ReviewAction.CONFIRM_FRAUD):
+            raise Invalid("except: members are excepted only when confirming a group")
+        mine = excepted
+        if group is not None and excepted:
+            unknown = sorted(set(excepted) - set(group.all_members))
+            if unknown:
+                raise Invalid(f"except: {', '.join(unknown)} not a member of this seller group")
+            mine = [e for e in excepted if e in group.members.get(case_id, set())]
         case = self.cases.claim(case_id, user=user, now=now)
         try:
             if case.kind == CaseKind.ACCOUNT:
                 return self._record_account(case, action=chosen, note=note, actor=user)
             if case.kind in (CaseKind.CREATOR, CaseKind.GROUP):
-                return self.record_subject(case, action=chosen, note=note, actor=user, excepted=excepted)
+                result = self.record_subject(case, action=chosen, note=note, actor=user, excepted=mine)
+                if group is not None:
+                    self._decide_with(
+                        group, case, action=chosen, note=note, user=user, now=now, excepted=excepted
+                    )
+                return result
             release = release_amount(chosen, case, amount=amount, clean=self._clean_share(case))
             return self._record(case, action=chosen, release=release, note=note, actor=user)
         except Exception:
             self.cases.reopen(case_id)
             raise
+
+    def _decide_with(
+        self,
+        group: LinkedGroup,
+        first: CaseRow,
+        *,
+        action: ReviewAction,
+        note: str,
+        user: Principal,
+        now: datetime,
+        excepted: list[str] | None,
+    ) -> list[str]:
+        """Record the same decision on a seller group's other open cases (each claimed first; one another
+        reviewer holds or that is refused is left open); the ids decided."""
+        done = []
+        for other in group.others_open(first.case_id):
+            theirs = [e for e in excepted or [] if e in group.members.get(other.case_id, set())]
+            try:
+                case = self.cases.claim(other.case_id, user=user, now=now)
+            except ServiceError:
+                continue
+            try:
+                self.record_subject(
+                    case,
+                    action=action,
+                    note=f"{note} (decided with case {first.case_id}, seller group {group.group_id})",
+                    actor=user,
+                    excepted=theirs,
+                )
+                done.append(other.case_id)
+            except ServiceError:
+                self.cases.reopen(other.case_id)
+        return done
 
     def bulk(
         self, case_ids: list[str], *, action: str, note: str, user: Principal, now: datetime

@@ -30,7 +30,15 @@ from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
 from serving.db.database import as_utc, utcnow
-from serving.db.models import Campaign, ReviewCase, ReviewDecision, Settlement, SettlementPost
+from serving.db.models import (
+    Campaign,
+    ReviewCase,
+    ReviewCasePost,
+    ReviewDecision,
+    ReviewGroupLink,
+    Settlement,
+    SettlementPost,
+)
 from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService, to_decimal
 from serving.review.account_cases import (
@@ -40,10 +48,19 @@ from serving.review.account_cases import (
     settlement_verdicts,
     uncertain_unflagged,
 )
+from serving.review.case_money import (
+    account_case_money,
+    creator_case_money,
+    group_case_money,
+    post_case_money,
+)
+from serving.review.groups import GroupIndex
 from serving.review.subjects import (
+    GROUP_PREFIX,
     SellerGroup,
     creator_case_post_id,
     creator_stakes,
+    group_by_key,
     group_case_post_id,
     seller_groups,
     settlement_lines,
@@ -72,13 +89,68 @@ class CaseOpener:
         self.audit_trail = audit_trail
         self.detection = detection
         self.policy = policy or CasePolicy.default()
-        self._scanned: set[str] = (
-            set()
-        )  # settlements whose flagged accounts have cases (verdicts never change)
+        # settlements whose flagged accounts have cases (verdicts never change)
+        self._scanned: set[str] = set()
+        self.known_groups = GroupIndex.of([])
+        self._money_filled = False
 
     def sync(self) -> int:
-        """Open a case for every held post and flagged engaging account that has none yet; how many."""
-        return self._sync_posts() + self._sync_accounts()
+        """Open a case for every held post and flagged engaging account that has none yet; how many.
+
+        Once per process, cases opened before their money per post was recorded get it (a backfill).
+        """
+        created = self._sync_posts() + self._sync_accounts()
+        if not self._money_filled:
+            self._fill_money()
+            self._money_filled = True
+        return created
+
+    def _fill_money(self) -> None:
+        """Record the money per post of older cases (and link older group cases), settlement by settlement."""
+        by_settlement: dict[str, list[ReviewCase]] = {}
+        for case in self.stored_cases.cases_without_money():
+            by_settlement.setdefault(case.settlement_id, []).append(case)
+        if by_settlement:
+            self.known_groups = GroupIndex.of(self.stored_cases.group_links())
+        for settlement_id, cases in by_settlement.items():
+            try:
+                rows = self._money_of(settlement_id, cases)
+                self.stored_cases.add_beside(rows)
+            except IntegrityError:
+                continue  # another process filled them at the same moment
+            except Exception:  # unreadable verdicts: these cases keep their money when opened
+                log.exception("cannot record the money per post of settlement %s's cases", settlement_id)
+
+    def _money_of(
+        self, settlement_id: str, cases: list[ReviewCase]
+    ) -> list[ReviewCasePost | ReviewGroupLink]:
+        settlement = self.settlements.settlement(settlement_id)
+        if settlement is None:
+            return []
+        lines = settlement_lines(settlement.body).set_index("post_id")
+        rows: list[ReviewCasePost | ReviewGroupLink] = []
+        for case in cases:
+            if case.kind == CaseKind.POST:
+                rows += post_case_money(case, lines)
+            elif case.kind == CaseKind.CREATOR:
+                rows += creator_case_money(case, lines)
+        if self.detection is None or all(c.kind in (CaseKind.POST, CaseKind.CREATOR) for c in cases):
+            return rows
+        verdicts = settlement_verdicts(
+            settlement_id, settlements=self.settlements, campaigns=self.campaigns, detection=self.detection
+        )
+        if verdicts is None:
+            return rows
+        rows += account_case_money(cases, verdicts, lines)
+        for case in (c for c in cases if c.kind == CaseKind.GROUP):
+            group = group_by_key(verdicts, case.post_id.removeprefix(GROUP_PREFIX))
+            if group is not None:
+                rows += group_case_money(case, verdicts, group, lines)
+                if self.stored_cases.group_of_case(case.id) is None:
+                    rows.append(
+                        self.known_groups.link(case, group.members, overlap=self.policy.group_overlap)
+                    )
+        return rows
 
     def _sync_posts(self) -> int:
         missing = self.stored_cases.missing_post_cases()
@@ -88,10 +160,14 @@ class CaseOpener:
         created = 0
         for rows in by_settlement.values():
             reasons = _reasons_by_post(rows[0][1].body)
+            lines = settlement_lines(rows[0][1].body).set_index("post_id")
+            cases = [
+                _new_case(line, settlement, campaign, reasons.get(line.post_id, []))
+                for line, settlement, campaign in rows
+            ]
             try:
                 self.stored_cases.add_cases(
-                    _new_case(line, settlement, campaign, reasons.get(line.post_id, []))
-                    for line, settlement, campaign in rows
+                    cases, beside=[p for c in cases for p in post_case_money(c, lines)]
                 )
                 created += len(rows)
             except IntegrityError:
@@ -102,8 +178,12 @@ class CaseOpener:
         """Creator, group and account cases of each settlement with a detection run (once)."""
         if self.detection is None:
             return 0
-        pending, scanned = self.stored_cases.account_case_candidates()
-        self._scanned |= scanned
+        pending, kinds = self.stored_cases.account_case_candidates()
+        # a settlement with creator or group cases is done; one with account cases only was opened
+        # before creator and group cases existed: those are opened now (its account cases kept)
+        self._scanned |= {s for s, k in kinds.items() if k & {CaseKind.CREATOR, CaseKind.GROUP}}
+        if any(s.id not in self._scanned for s, _ in pending):
+            self.known_groups = GroupIndex.of(self.stored_cases.group_links())
         created = 0
         for settlement, campaign in pending:
             if settlement.id in self._scanned:
@@ -119,10 +199,17 @@ class CaseOpener:
                 log.exception("cannot read the verdicts of settlement %s for account cases", settlement.id)
                 self._scanned.add(settlement.id)
                 continue
-            cases = [] if verdicts is None else self._settlement_cases(verdicts, settlement, campaign)
+            cases: list[ReviewCase] = []
+            beside: list[ReviewCasePost | ReviewGroupLink] = []
+            if verdicts is not None:
+                cases, beside = self._settlement_cases(verdicts, settlement, campaign)
+            if CaseKind.ACCOUNT in kinds.get(settlement.id, set()):
+                cases, beside = _without_accounts(cases, beside)
             decided = [c for c in cases if c.status == CaseStatus.DECIDED]
             try:
-                self.stored_cases.add_cases(cases, decisions=[_policy_decision(c) for c in decided])
+                self.stored_cases.add_cases(
+                    cases, decisions=[_policy_decision(c) for c in decided], beside=beside
+                )
                 created += len(cases) - len(decided)
                 if decided:
                     self._audit_policy(settlement.id, decided, queued=[c for c in cases if c.is_sample])
@@ -133,11 +220,30 @@ class CaseOpener:
 
     def _settlement_cases(
         self, verdicts: SettlementVerdicts, settlement: Settlement, campaign: Campaign
-    ) -> list[ReviewCase]:
-        """A settlement's creator, group and account cases; account cases policy decides come decided."""
-        creators = creator_stakes(settlement_lines(settlement.body))
+    ) -> tuple[list[ReviewCase], list[ReviewCasePost | ReviewGroupLink]]:
+        """A settlement's creator, group and account cases (account cases policy decides come decided),
+        and their money per post and group links."""
+        lines = settlement_lines(settlement.body)
+        by_post = lines.set_index("post_id")
+        creators = creator_stakes(lines)
         cases = [_creator_case(row, settlement, campaign) for row in creators.itertuples(index=False)]
-        cases += [_group_case(group, settlement, campaign) for group in seller_groups(verdicts)]
+        beside: list[ReviewCasePost | ReviewGroupLink] = [
+            p for c in cases for p in creator_case_money(c, by_post)
+        ]
+        for group in seller_groups(verdicts):
+            case = _group_case(group, settlement, campaign)
+            cases.append(case)
+            beside += group_case_money(case, verdicts, group, by_post)
+            beside.append(self.known_groups.link(case, group.members, overlap=self.policy.group_overlap))
+        accounts = self._account_cases(verdicts, settlement, campaign)
+        beside += account_case_money(accounts, verdicts, by_post)
+        return cases + accounts, beside
+
+    def _account_cases(
+        self, verdicts: SettlementVerdicts, settlement: Settlement, campaign: Campaign
+    ) -> list[ReviewCase]:
+        """A settlement's account cases; those policy decides come decided (a sample stays queued)."""
+        cases: list[ReviewCase] = []
         stakes = account_stakes(verdicts)
         releasable = stakes["releasable"].to_numpy(dtype="float64")
         at_stake = stakes["at_stake"].to_numpy(dtype="float64")
@@ -197,6 +303,7 @@ class CasePolicy:
     auto_decide_below: float  # ServiceConfig.review_auto_decide_below
     sample_share: float  # ServiceConfig.review_sample_share
     uncertain_share: float  # ServiceConfig.review_uncertain_share
+    group_overlap: float  # ServiceConfig.review_group_overlap
 
     @classmethod
     def of(cls, config: ServiceConfig) -> CasePolicy:
@@ -205,6 +312,7 @@ class CasePolicy:
             auto_decide_below=config.review_auto_decide_below,
             sample_share=config.review_sample_share,
             uncertain_share=config.review_uncertain_share,
+            group_overlap=config.review_group_overlap,
         )
 
     @classmethod
@@ -215,6 +323,7 @@ class CasePolicy:
             auto_decide_below=given["review_auto_decide_below"],
             sample_share=given["review_sample_share"],
             uncertain_share=given["review_uncertain_share"],
+            group_overlap=given["review_group_overlap"],
         )
 
     def stratum(self, *, uncertain: bool) -> tuple[CaseSample, float]:
@@ -232,6 +341,15 @@ def is_sampled(settlement_id: str, account_id: str, *, share: float) -> bool:
     """Whether a policy-decided case is queued anyway: a uniform draw from its ids' hash below ``share``."""
     digest = hashlib.sha256(f"{settlement_id}\x1f{account_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def _without_accounts(
+    cases: list[ReviewCase], beside: list[ReviewCasePost | ReviewGroupLink]
+) -> tuple[list[ReviewCase], list[ReviewCasePost | ReviewGroupLink]]:
+    """A settlement's new cases but its account cases (an older settlement that has them)."""
+    kept = [c for c in cases if c.kind != CaseKind.ACCOUNT]
+    ids = {c.id for c in kept}
+    return kept, [b for b in beside if b.case_id in ids]
 
 
 def _policy_decision(case: ReviewCase) -> ReviewDecision:

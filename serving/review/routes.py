@@ -285,6 +285,8 @@ def _queue(
         "sorts": QUEUE_COLUMNS,
         "query": lambda **changes: queue_query(selection, mine=mine, **changes),
         "outcomes": outcomes or [],
+        "views": review.cases.stored_cases.views_of(user.principal.key_id),
+        "view_query": queue_query(selection, mine=mine, page=1),
     }
     return _page(request, "queue.html", context)
 

@@ -7,7 +7,7 @@ under its own Idempotency-Keys (``review:<case id>:<post id>``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +16,7 @@ from sqlalchemy import Row
 from serving.db.cases import CaseRecords
 from serving.db.database import as_utc
 from serving.db.models import ReviewCase
+from serving.review.case_money import still_kept
 from serving.statuses import AdjustmentKind, CaseKind
 
 _ZERO = Decimal("0.00")
@@ -66,9 +67,43 @@ class CaseRow:
 
 
 def case_rows(records: CaseRecords, *, now: datetime) -> list[CaseRow]:
-    """Rows of stored cases, with what was released on each post and their settlements' sign-offs."""
+    """Rows of stored cases, with what was released on each post and their settlements' sign-offs.
+
+    A case with money per post (``serving.review.case_money``) is at stake for what it still keeps
+    on each post, at most what the post still keeps after every release on it (other cases' too).
+    """
     released = _released(records.releases)
-    return [_row(c, released, records.signoffs, now) for c in records.cases]
+    by_post = _net_by_post(records.releases)
+    rows = []
+    for case in records.cases:
+        row = _row(case, released, records.signoffs, now)
+        parts = records.parts.get(case.id)
+        if parts:
+            own = _net_by_post(records.releases, case_id=case.id).get(case.settlement_id, {})
+            every = by_post.get(case.settlement_id, {})
+            others = {k: v - own.get(k, _ZERO) for k, v in every.items()}
+            row = replace(row, at_stake=still_kept(parts, own, others))
+        rows.append(row)
+    return rows
+
+
+def _net_by_post(
+    releases: Iterable[Row[str, str, str | None, Decimal, AdjustmentKind]], *, case_id: str | None = None
+) -> dict[str, dict[tuple[str, str], Decimal]]:
+    """Net released money per settlement and (post_id, kind): every release, or one case's own
+    (its keys ``review:<case id>`` and ``review:<case id>:...``); a reversal counts negative."""
+    out: dict[str, dict[tuple[str, str], Decimal]] = {}
+    for settlement_id, post_id, key, amount, kind in releases:
+        if case_id is not None and not is_own_key(key, case_id):
+            continue
+        mine = out.setdefault(settlement_id, {})
+        mine[(post_id, str(kind))] = mine.get((post_id, str(kind)), _ZERO) + Decimal(str(amount))
+    return out
+
+
+def is_own_key(key: str | None, case_id: str) -> bool:
+    """Whether an adjustment's Idempotency-Key is one of a case's own releases."""
+    return key is not None and (key == f"review:{case_id}" or key.startswith(f"review:{case_id}:"))
 
 
 def account_case_key(case_id: str, post_id: str) -> str:

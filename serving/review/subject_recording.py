@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from detectors.memory import FARM_COLUMNS, farm_minimum, farm_values
 from detectors.reputation import CLEARED, CONFIRMED
@@ -21,7 +23,7 @@ from serving.db.database import as_utc, utcnow
 from serving.db.models import ReputationEntry, ReputationSubject
 from serving.detection import to_decimal
 from serving.errors import Conflict, Invalid
-from serving.review.account_cases import settlement_verdicts
+from serving.review.account_cases import SettlementVerdicts, settlement_verdicts
 from serving.review.evidence import flagged_accounts
 from serving.review.outcomes import DecisionResult, adjustment_reason
 from serving.review.recording import DecisionRecorder
@@ -31,14 +33,15 @@ from serving.review.subjects import (
     GROUP_PREFIX,
     SellerGroup,
     creator_posts,
-    group_by_key,
     group_money,
+    seller_groups,
     settlement_lines,
 )
 from serving.schemas import AdjustmentIn
 from serving.statuses import AdjustmentKind, CaseKind, ReviewAction
 
 _ZERO = Decimal("0.00")
+GROUPS_KEPT = 8  # settlements whose seller groups are kept in memory
 EXCEPT_MARK = " [members excepted: "
 
 
@@ -89,21 +92,39 @@ def split_exceptions(note: str) -> tuple[str, list[str]]:
 class SubjectRecorder(DecisionRecorder):
     """Plans and records decisions on creator and group cases."""
 
+    def __init__(self, **services: Any) -> None:
+        super().__init__(**services)
+        self._groups_kept: OrderedDict[str, tuple[SettlementVerdicts | None, list[SellerGroup]]] = (
+            OrderedDict()
+        )
+
     def subject_plan(self, case: CaseRow, *, excepted: list[str] | None = None) -> SubjectPlan:
         """What each action on a creator or group case pays, and labels (``excepted``: group members)."""
         if case.kind == CaseKind.CREATOR:
             return self._creator_plan(case)
         return self._group_plan(case, excepted=excepted or [])
 
+    def settlement_groups(self, settlement_id: str) -> tuple[SettlementVerdicts | None, list[SellerGroup]]:
+        """A settlement's verdicts and seller groups, kept for the last ``GROUPS_KEPT`` settlements
+        (a settlement's detection run, so its verdicts and groups, never change)."""
+        cache = self._groups_kept
+        if settlement_id in cache:
+            cache.move_to_end(settlement_id)
+            return cache[settlement_id]
+        verdicts = settlement_verdicts(
+            settlement_id, settlements=self.settlements, campaigns=self.campaigns, detection=self.detection
+        )
+        found = (verdicts, seller_groups(verdicts) if verdicts is not None else [])
+        cache[settlement_id] = found
+        while len(cache) > GROUPS_KEPT:
+            cache.popitem(last=False)
+        return found
+
     def group_of(self, case: CaseRow) -> SellerGroup:
         """The seller group of a group case (409 when its run's verdicts cannot show it)."""
-        verdicts = settlement_verdicts(
-            case.settlement_id,
-            settlements=self.settlements,
-            campaigns=self.campaigns,
-            detection=self.detection,
-        )
-        group = None if verdicts is None else group_by_key(verdicts, case.post_id.removeprefix(GROUP_PREFIX))
+        _, groups = self.settlement_groups(case.settlement_id)
+        key = case.post_id.removeprefix(GROUP_PREFIX)
+        group = next((g for g in groups if g.key == key), None)
         if group is None:
             raise Conflict(f"the group of case {case.case_id} is not in its settlement's detection run")
         return group
@@ -191,12 +212,7 @@ class SubjectRecorder(DecisionRecorder):
         ]
 
     def _group_plan(self, case: CaseRow, *, excepted: list[str]) -> SubjectPlan:
-        verdicts = settlement_verdicts(
-            case.settlement_id,
-            settlements=self.settlements,
-            campaigns=self.campaigns,
-            detection=self.detection,
-        )
+        verdicts, _ = self.settlement_groups(case.settlement_id)
         group = self.group_of(case)
         assert verdicts is not None
         unknown = sorted(set(excepted) - set(group.members))

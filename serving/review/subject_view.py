@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from serving.db.database import utcnow
 from serving.errors import ServiceError
-from serving.review.account_cases import case_post_id, settlement_verdicts
+from serving.review.account_cases import case_post_id
+from serving.review.creator_history import creator_history
 from serving.review.decisions import DecisionService
+from serving.review.group_links import across_view, linked_group
 from serving.review.rows import CaseRow
 from serving.review.subject_recording import SubjectPlan
 from serving.review.subjects import (
@@ -41,7 +44,12 @@ class SubjectEvidence:
     clear_withheld: Decimal
     totals: dict[str, Decimal]  # creator: claimed, paid, withheld, held
     linked: list[dict[str, Any]]  # other cases: case_id, subject, status
-    settlements: list[str]  # the creator's other settlements, latest first
+    # creator: its other settlements, latest first (settlement_id, campaign_id, period, posts, claimed,
+    # paid, withheld, held, case_id, case_status) and their posts (post_id, settlement_id, campaign_id,
+    # decision, claimed, paid, withheld, held, case_id)
+    settlements: list[dict[str, Any]]
+    other_posts: list[dict[str, Any]]
+    across: dict[str, Any] | None  # group: its seller group across settlements (``group_links``)
     decision: dict[str, Any] | None
     note: str
 
@@ -84,7 +92,12 @@ def _creator_view(case: CaseRow, decisions: DecisionService, body: str) -> dict[
         "held": posts["held_amount"].sum(),
     }
     linked = decisions.stored_cases.linked([case.settlement_id], list(posts["post_id"]))
-    others = decisions.settlements.settlements_touching(creator_id=creator_id, post_ids=[], limit=20)
+    others, other_posts = creator_history(
+        creator_id,
+        this_settlement=case.settlement_id,
+        settlements=decisions.settlements,
+        stored=decisions.stored_cases,
+    )
     return {
         "posts": records(posts),
         "members": [],
@@ -93,7 +106,9 @@ def _creator_view(case: CaseRow, decisions: DecisionService, body: str) -> dict[
         "dispute_first": str(posts["post_id"].iloc[0]) if len(posts) else "",
         "totals": {k: Decimal(repr(round(float(v), 2))).quantize(Decimal("0.01")) for k, v in totals.items()},
         "linked": [{"case_id": i, "subject": f"post {p}", "status": s} for i, _, p, s in linked],
-        "settlements": [s for s in others if s != case.settlement_id],
+        "settlements": others,
+        "other_posts": other_posts,
+        "across": None,
     }
 
 
@@ -101,14 +116,16 @@ def _group_view(case: CaseRow, decisions: DecisionService, body: str) -> dict[st
     empty: dict[str, Any] = {"posts": [], "members": [], "reason": "", "evidence": "", "linked": []}
     try:
         group = decisions.group_of(case)
-        verdicts = settlement_verdicts(
-            case.settlement_id,
-            settlements=decisions.settlements,
-            campaigns=decisions.campaigns,
-            detection=decisions.detection,
-        )
+        verdicts, _ = decisions.settlement_groups(case.settlement_id)
     except ServiceError:
-        return {**empty, "dispute_first": "", "totals": {}, "settlements": []}
+        return {
+            **empty,
+            "dispute_first": "",
+            "totals": {},
+            "settlements": [],
+            "other_posts": [],
+            "across": None,
+        }
     assert verdicts is not None
     members = member_money(verdicts, group)
     cases = decisions.stored_cases.linked([case.settlement_id], [case_post_id(m) for m in group.members])
@@ -136,4 +153,14 @@ def _group_view(case: CaseRow, decisions: DecisionService, body: str) -> dict[st
             {"case_id": i, "subject": f"account {a}", "status": s} for a, (i, s) in by_account.items()
         ],
         "settlements": [],
+        "other_posts": [],
+        "across": _across(case, decisions),
     }
+
+
+def _across(case: CaseRow, decisions: DecisionService) -> dict[str, Any] | None:
+    """The case's seller group across settlements (None when it is linked to no other case)."""
+    group = linked_group(decisions.stored_cases, case, now=utcnow())
+    if group is None or len(group.cases) < 2:
+        return None
+    return across_view(group, stored=decisions.stored_cases, settlements=decisions.settlements)
