@@ -4,6 +4,7 @@ uncertain sample with a known probability, exported as labels with it, and weigh
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,10 @@ def _account_cases(console: ReviewServices) -> list[Any]:
 def test_the_band_is_the_simulated_review_samples_and_the_strata_do_not_overlap() -> None:
     assert near_cut([0.36, 0.5, 0.64, 0.66, 0.34], 0.5).tolist() == [True, True, True, False, False]
     assert UNCERTAIN_MARGIN == 0.15
-    policy = CasePolicy(auto_decide_below=5.0, sample_share=0.02, uncertain_share=0.1)
+    policy = replace(CasePolicy.default(), sample_share=0.02, uncertain_share=0.1)
     assert policy.stratum(uncertain=True) == (CaseSample.UNCERTAIN, 0.1)
     assert policy.stratum(uncertain=False) == (CaseSample.AUDIT, 0.02)
-    off = CasePolicy(auto_decide_below=5.0, sample_share=0.02, uncertain_share=0.0)
+    off = replace(policy, uncertain_share=0.0)
     assert off.stratum(uncertain=True) == (CaseSample.AUDIT, 0.02)  # no uncertain sample: audited
     assert CasePolicy.default().uncertain_share == 0.10
     assert {str(k) for k in CaseSample} <= set(SAMPLE_KINDS)  # every kind the console marks, training knows
