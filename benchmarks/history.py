@@ -4,7 +4,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
                                     [--communities 2] [--studios] [--giveaways] [--honest-only]
                                     [--variant "label:name=value"] [--reputation] [--reviews]
                                     [--out FILE]
-       python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1]
+       python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -18,7 +18,8 @@ confirmation only before the window's history. ``--reviews`` adds a truthful
 reviewer's verdict on every account those runs flagged (read
 whatever the history). ``--cost`` times scoring ``--current`` events alone
 against scoring them with ``--history-factor`` times as many history events
-(slices of one large world: the oldest events are the history). Writes
+(slices of one large world: the oldest events are the history), with the shares of history a cut
+around the window's accounts and posts would keep; ``--stages`` adds seconds per detector. Writes
 benchmarks/results/history.json (``--cost``: history_cost.json).
 """
 
@@ -256,14 +257,53 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
             timings[label].append(time.perf_counter() - started)
             print(f"{label}: {timings[label][-1]:.1f} s", flush=True)
     alone, joint = min(timings["alone"]), min(timings["with history"])
-    return {
+    report = {
         "command": f"python -m benchmarks.history --cost --current {n_current} "
-        f"--history-factor {args.history_factor} --repeats {args.repeats}",
+        f"--history-factor {args.history_factor} --repeats {args.repeats}"
+        + (" --stages" if args.stages else ""),
         "n_current_events": len(current),
         "n_history_events": len(history),
         "seconds": timings,
         "ratio_best": joint / alone,
+        "history_reach": history_reach(current, history),
     }
+    if args.stages:
+        report["stage_seconds"] = {
+            label: stage_seconds(current, past, sim)
+            for label, past in (("alone", None), ("with history", history))
+        }
+    return report
+
+
+def history_reach(current: pd.DataFrame, history: pd.DataFrame) -> dict[str, float]:
+    """Shares of the history events a cut around the window would keep: the window's accounts' own,
+    and those plus every event on a post the window's accounts engaged (in the window or before)."""
+    accounts = history["user_id"].isin(current["user_id"].unique()).to_numpy()
+    posts = pd.concat([current["post_id"], history.loc[accounts, "post_id"]]).unique()
+    on_their_posts = accounts | history["post_id"].isin(posts).to_numpy()
+    return {
+        "window_accounts": float(accounts.mean()),
+        "window_accounts_and_posts": float(on_their_posts.mean()),
+    }
+
+
+def stage_seconds(current: pd.DataFrame, history: pd.DataFrame | None, sim: Any) -> dict[str, float]:
+    """Seconds per stage of one scoring with the detectors run one after another (``runtime__workers=1``):
+    ``prepare`` (the union with history, contexts), each detector (until the next starts; the last
+    also spreads every group to its accounts), ``decide`` (verdicts, the window's rows, evidence)."""
+    marks: list[tuple[str, float]] = [("prepare", time.perf_counter())]
+    score_window(
+        current,
+        posts=sim.posts,
+        campaigns=sim.campaigns,
+        params=ScoringParams().set_params(runtime__workers=1),
+        history=history,
+        progress=lambda name: marks.append((name, time.perf_counter())),
+    )
+    marks.append(("end", time.perf_counter()))
+    seconds = {name: round(marks[i + 1][1] - at, 3) for i, (name, at) in enumerate(marks[:-1])}
+    print(f"stages {'with history' if history is not None else 'alone'}: {json.dumps(seconds)}", flush=True)
+    return seconds
 
 
 def main() -> None:
@@ -295,6 +335,9 @@ def main() -> None:
     parser.add_argument("--current", type=int, default=1_000_000)
     parser.add_argument("--history-factor", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--stages", action="store_true", help="with --cost: also seconds per detector, run one after another"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     report = cost(args) if args.cost else quality(args)
