@@ -248,8 +248,12 @@ def run_spark(
     campaigns: str | None = None,
     scorer: WindowScorer | None = None,
     shard_budget: int = DEFAULT_SHARD_BUDGET,
+    plan: pd.DataFrame | None = None,
 ) -> SparkRun:
-    """Read, shard, score and write one window on Spark (see the module)."""
+    """Read, shard, score and write one window on Spark (see the module).
+
+    ``plan`` (``PLAN_COLUMNS``) replaces the planner's shards, e.g. to force a split in a test.
+    """
     from pyspark import StorageLevel
 
     started = time.perf_counter()
@@ -260,7 +264,8 @@ def run_spark(
     # whole-file problems (a missing column, a column no row can be read as) stop here, not in a shard
     clean_events(raw.limit(1000).toPandas().drop(columns=[ROW]), source=events)
     keyed = _keyed(raw)
-    plan = plan_shards(keyed, budget=shard_budget)
+    if plan is None:
+        plan = plan_shards(keyed, budget=shard_budget)
     stacked = score_shards(
         keyed,
         plan,
