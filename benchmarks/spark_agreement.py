@@ -25,19 +25,16 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.spark import agreement
-from scaleout.shards import PLAN_COLUMNS
+from scaleout.shards import one_shard_per_platform
 
 CLI = [sys.executable, "-m", "cpeguard.cli"]
 RESULTS = Path(__file__).parent / "results" / "spark_agreement.json"
 
 
 def platform_plan(events: Path) -> pd.DataFrame:
-    """One whole-platform shard per platform (``PLAN_COLUMNS``), platforms read as validation reads them."""
+    """One whole-platform shard per platform, platforms read as validation reads them."""
     platform = pd.read_parquet(events, columns=["platform"])["platform"].astype("str").str.strip().str.lower()
-    sizes = platform.value_counts()
-    return pd.DataFrame(
-        {"platform": sizes.index, "creator_id": "", "shard": sizes.index, "events": sizes.to_numpy()}
-    )[list(PLAN_COLUMNS)]
+    return one_shard_per_platform(platform.value_counts())
 
 
 def disagreements(local: Path, spark: Path) -> dict[str, int]:
@@ -47,15 +44,23 @@ def disagreements(local: Path, spark: Path) -> dict[str, int]:
         pd.read_parquet(spark / "engagements.parquet", columns=columns), on="event_id"
     )
     differ = both[both["invalid_x"] != both["invalid_y"]]
-    label = differ["reason_x"].astype("str").where(differ["invalid_x"], "spark:" + differ["reason_y"].astype("str"))
+    label = (
+        differ["reason_x"]
+        .astype("str")
+        .where(differ["invalid_x"], "spark:" + differ["reason_y"].astype("str"))
+    )
     return {str(k): int(v) for k, v in label.value_counts().items()}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--plans", default="platform,15000", help="'platform' or shard budgets, comma-separated")
+    parser.add_argument(
+        "--plans", default="platform,15000", help="'platform' or shard budgets, comma-separated"
+    )
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-bench-agreement"))
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -65,11 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     sim = args.work / f"sim-{args.scale:g}-{args.seed}"
     if not (sim / "events.parquet").exists():
         subprocess.run(
-            [*CLI, "simulate", "--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)], check=True
+            [*CLI, "simulate", "--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)],
+            check=True,
         )
     files = {name: str(sim / f"{name}.parquet") for name in ("events", "posts", "campaigns")}
     inputs = [item for name, path in files.items() for item in (f"--{name}", path)]
-    subprocess.run([*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True
+    )
     spark = spark_session(args.master)
     rows: list[dict[str, Any]] = []
     for plan in args.plans.split(","):
@@ -90,8 +98,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(rows[-1]), flush=True)
     spark.stop()
     report = {
-        "command": "python -m benchmarks.spark_agreement " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "command": "python -m benchmarks.spark_agreement "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
         "seed": args.seed,
         "scale": args.scale,
         "events": len(pd.read_parquet(sim / "events.parquet", columns=["event_id"])),
