@@ -204,6 +204,12 @@ def score_shards(
     )
     # one task per shard: the groups are the unit of work, not Spark's default 200 partitions
     spark.conf.set("spark.sql.shuffle.partitions", str(max(1, plan[SHARD].nunique() + 1)))
+    if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
+
+        def alone(raw: pd.DataFrame) -> pd.DataFrame:
+            return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns)
+
+        return routed.groupBy(SHARD).applyInPandas(alone, output_ddl())
     chance = window_chance_per_shard(routed, source=source)
 
     def score(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:

@@ -129,9 +129,10 @@ def pack_platforms(events: pd.Series, *, budget: int) -> dict[str, str]:
     """The shard of each platform of at most ``budget`` events (``events`` indexed by platform).
 
     Whole platforms are packed together while they fit: a window within the budget is
-    one shard and scored exactly as on one machine. Detectors whose chance model is
-    the window's (shared infrastructure, lockstep) judge each shard as its window, so
-    fewer, larger shards keep their verdicts closest to the single-process path.
+    one shard and scored exactly as on one machine. Shards of whole platforms are scored
+    against the window's chance statistics (``detectors.chance``) and decide as one
+    process would; a platform split along its graph does not (docs/spark.md), so fewer,
+    larger shards keep their verdicts closest to the single-process path.
     """
     names = sorted(str(p) for p in events.index)
     sizes = np.array([int(events[p]) for p in names], dtype=np.int64)
