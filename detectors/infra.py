@@ -28,12 +28,39 @@ class IpFarmParams:
     score_per_decade: float = 0.5
 
 
+@dataclass(frozen=True)
+class IpChance:
+    """What chance of shared infrastructure is measured against: the window's account-post pairs."""
+
+    pairs_per_key: pd.Series  # per value of the column (str): distinct account-post pairs behind it
+    pairs: int  # distinct account-post pairs of the window
+
+
+def ip_chance(engagements: pd.DataFrame, *, column: str = "ip") -> IpChance:
+    """The window statistics ``shared_infrastructure`` measures chance against.
+
+    Both are sums over posts, so a window split with each post in one part (a creator's
+    posts never split) has them as the sums of its parts' (``detectors.chance``).
+    """
+    if column not in engagements or not len(engagements):
+        return IpChance(pd.Series(dtype="int64", index=pd.Index([], dtype="str")), 0)
+    keys, labels = _codes_and_labels(engagements[column])
+    users, posts = codes(engagements["user_id"]), codes(engagements["post_id"])
+    n_users, n_posts = int(users.max()) + 1, int(posts.max()) + 1
+    pairs, observed = _key_post_accounts(keys, posts, users)
+    per_key = _pairs_per_key(pairs // n_posts, observed, n_keys=len(labels)).astype(np.int64)
+    index = pd.Index(np.asarray(labels, dtype=object).astype(str), dtype="str")
+    total = int(_distinct_count(posts, users, n_posts, n_users).sum())
+    return IpChance(pd.Series(per_key, index=index).loc[lambda c: c > 0], total)
+
+
 def shared_infrastructure(
     engagements: pd.DataFrame,
     *,
     params: IpFarmParams,
     column: str = "ip",
     name: str = "ip_farm",
+    chance: IpChance | None = None,
 ) -> Detection:
     """Events of accounts that share a ``column`` value and engage the same post far beyond chance.
 
@@ -45,13 +72,16 @@ def shared_infrastructure(
     Pairs reaching ``min_accounts``,
     ``min_lift`` x that expectation and a Poisson tail below ``10**max_log10_p``
     are scored by lift, from ``min_score`` up by ``score_per_decade`` per tenfold lift.
+
+    ``pairs_key`` and ``pairs_all`` are the window's (``ip_chance``): given ``chance``,
+    a shard of a window judges its pairs against the whole window's, as one process would.
     """
     from scipy.stats import poisson  # imported on first use, in a detector thread
 
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
         return Detection.empty(name, n)
-    keys = codes(engagements[column])
+    keys, labels = _codes_and_labels(engagements[column])
     users = codes(engagements["user_id"])
     posts = codes(engagements["post_id"])
     has = keys >= 0
@@ -59,13 +89,15 @@ def shared_infrastructure(
     n_posts = int(posts.max()) + 1
     accounts_per_post = _distinct_count(posts, users, n_posts, n_users)
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
-    triple = distinct(pair * n_users + users[has])
-    pair_of_triple = triple // n_users
-    pairs, observed = distinct_counts(pair_of_triple)
+    pairs, observed = _key_post_accounts(keys, posts, users)
     key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
     # a key's account-post pairs spread over posts like everyone's do
-    mass_per_key = np.bincount(key_of_pair, weights=observed, minlength=int(keys.max()) + 1)
-    total_mass = max(int(accounts_per_post.sum()), 1)
+    if chance is None:
+        mass_per_key = _pairs_per_key(key_of_pair, observed, n_keys=len(labels))
+        total_mass = max(int(accounts_per_post.sum()), 1)
+    else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
+        mass_per_key = chance.pairs_per_key.reindex(labels, fill_value=0).to_numpy(dtype=np.float64)
+        total_mass = max(chance.pairs, 1)
     expected = mass_per_key[key_of_pair] * accounts_per_post[post_of_pair] / total_mass
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
@@ -98,6 +130,32 @@ def shared_infrastructure(
         for a, p, x in zip(groups["n_accounts"], groups["post_id"], groups["lift"], strict=True)
     ]
     return Detection(name, score.astype(np.float64), event_group.astype(np.int64), groups)
+
+
+def _codes_and_labels(values: pd.Series) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """Integer codes of a column (``features.arrays.codes``) and the value of each code."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return codes(values), values.cat.categories
+    found, labels = pd.factorize(values)
+    return np.asarray(found, dtype=np.int64), pd.Index(labels)
+
+
+def _key_post_accounts(
+    keys: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], users: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The (key, post) pairs as ``key * n_posts + post``, and the distinct accounts of each."""
+    has = keys >= 0
+    n_users, n_posts = int(users.max()) + 1, int(posts.max()) + 1
+    pair = keys[has].astype(np.int64) * n_posts + posts[has]
+    triple = distinct(pair * n_users + users[has])
+    return distinct_counts(triple // n_users)
+
+
+def _pairs_per_key(
+    key_of_pair: npt.NDArray[np.int64], observed: npt.NDArray[np.int64], *, n_keys: int
+) -> npt.NDArray[np.float64]:
+    """Per key code: its account-post pairs (the sum of its pairs' distinct accounts)."""
+    return np.asarray(np.bincount(key_of_pair, weights=observed, minlength=n_keys), dtype=np.float64)
 
 
 def _distinct_count(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from detectors.chance import WindowChance
 from detectors.fitted import FittedState
 from detectors.params import ScoringParams, rules_version
 from detectors.scorer import ScoredWindow, score_engagements, score_window
@@ -68,8 +69,10 @@ class WindowScorer:
         campaigns: pd.DataFrame | None = None,
         progress: Callable[[str], None] | None = None,
         reputation: pd.DataFrame | None = None,
+        chance: WindowChance | None = None,
     ) -> ScoredWindow:
-        """Score a window already reduced to distinct engagements (``detectors.history.with_history``)."""
+        """Score a window already reduced to distinct engagements (``detectors.history.with_history``);
+        ``chance``: the whole window's statistics when these are one shard of it (``detectors.chance``)."""
         return score_engagements(
             engagements,
             params=self.params,
@@ -78,6 +81,7 @@ class WindowScorer:
             progress=progress,
             fitted=self.fitted,
             reputation=reputation,
+            chance=chance,
         )
 
     def predict(self, raw_events: pd.DataFrame) -> pd.DataFrame:

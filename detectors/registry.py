@@ -21,6 +21,7 @@ import pandas as pd
 from detectors.anomaly import AnomalyParams
 from detectors.audiences import AudienceParams, Audiences, find_audiences
 from detectors.base import Detection
+from detectors.chance import WindowChance
 from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.history import sliced_accounts
 from detectors.infra import IpFarmParams, shared_infrastructure
@@ -62,7 +63,9 @@ class WindowContext:
     ``account_features`` are computed once per window, on first request, under a
     lock: the anomaly detector (in a thread) and the stacker (after) share them.
     ``audiences`` are computed once per platform likewise: the pool and
-    dense-block tests (in two threads) share them.
+    dense-block tests (in two threads) share them. ``chance`` is the whole
+    window's statistics (``detectors.chance``) when the rows are one shard of it;
+    None: the rows are the window, and the detectors measure chance against them.
     """
 
     def __init__(
@@ -73,8 +76,10 @@ class WindowContext:
         fitted: FittedState | None,
         audience: AudienceParams,
         reputation: pd.DataFrame | None = None,
+        chance: WindowChance | None = None,
     ):
         self.engagements = engagements
+        self.chance = chance
         self.posts = posts
         self.fitted = fitted
         self.audience = audience
@@ -157,8 +162,14 @@ def _plain(detect: Callable[..., Detection]) -> Run:
     return lambda engagements, params, _context: detect(engagements, params=params)
 
 
+def _ip_farm(engagements: pd.DataFrame, params: IpFarmParams, context: WindowContext) -> Detection:
+    chance = context.chance.ip if context.chance is not None else None
+    return shared_infrastructure(engagements, params=params, chance=chance)
+
+
 def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: WindowContext) -> Detection:
-    return lockstep_groups(engagements, params=params, posts=context.posts)
+    chance = context.chance.lockstep if context.chance is not None else None
+    return lockstep_groups(engagements, params=params, posts=context.posts, chance=chance)
 
 
 def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext) -> Detection:
@@ -236,7 +247,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "ip_farm",
-        _plain(shared_infrastructure),
+        _ip_farm,
         IpFarmParams,
         Kind.STRUCTURAL,
         "many accounts behind one IP or prefix engaging the same posts, beyond a carrier NAT",

@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
+from detectors.chance import WindowChance
 from detectors.combine import combine
 from detectors.history import HISTORY_COLUMN, history_evidence, history_rows, window_only, with_history
 from detectors.parallel import run_detectors
@@ -103,6 +104,7 @@ def _detect(
                 fitted=context.fitted,
                 audience=params.audience,
                 reputation=context.reputation,
+                chance=context.chance,
             ),
             at,
         )
@@ -191,6 +193,7 @@ def score_engagements(
     progress: Callable[[str], None] | None = None,
     fitted: FittedState | None = None,
     reputation: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
 ) -> ScoredWindow:
     """``score_window`` of events already reduced by ``distinct_engagements``.
 
@@ -199,11 +202,17 @@ def score_engagements(
     not changed: the verdict columns are added to a shallow copy (copy-on-write
     shares the existing columns, so nothing is duplicated). Rows marked as
     history (``detectors.history.with_history``) are scored as context and left
-    out of every output.
+    out of every output. ``chance`` is the statistics of the whole window when
+    ``engagements`` are one shard of it (``detectors.chance``, ``scaleout``).
     """
     engagements = engagements.copy(deep=False)
     context = WindowContext(
-        engagements, posts=posts, fitted=fitted, audience=params.audience, reputation=reputation
+        engagements,
+        posts=posts,
+        fitted=fitted,
+        audience=params.audience,
+        reputation=reputation,
+        chance=chance,
     )
     detections, post_level_risk = _detect(engagements, params=params, context=context, progress=progress)
     if progress is not None:

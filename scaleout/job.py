@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from detectors.chance import CHANCE_COLUMNS, STATISTICS, window_chance
 from detectors.model import WindowScorer
 from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, empty_rejects
-from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, output_ddl, score_shard
+from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, output_ddl, score_shard, shard_chance
 from scaleout.shards import EDGE_COLUMNS, NO_PLATFORM, PLAN_COLUMNS, pack_platforms, plan_platform
 from serving.io import ACCOUNT_COLUMNS, ENGAGEMENT_COLUMNS, ENGAGEMENT_EXTRA, POST_COLUMNS, POST_EXTRA
 
@@ -45,6 +46,7 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 PARTITIONED = ("engagements", "posts")  # written partitioned by shard
 _PLAN_DDL = "platform string, creator_id string, shard string"
+_CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
 
 
 @dataclass(frozen=True)
@@ -202,11 +204,42 @@ def score_shards(
     )
     # one task per shard: the groups are the unit of work, not Spark's default 200 partitions
     spark.conf.set("spark.sql.shuffle.partitions", str(max(1, plan[SHARD].nunique() + 1)))
+    if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
 
-    def score(raw: pd.DataFrame) -> pd.DataFrame:
-        return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns)
+        def alone(raw: pd.DataFrame) -> pd.DataFrame:
+            return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns)
 
-    return routed.groupBy(SHARD).applyInPandas(score, output_ddl())
+        return routed.groupBy(SHARD).applyInPandas(alone, output_ddl())
+    chance = window_chance_per_shard(routed, source=source)
+
+    def score(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
+        joined = window_chance(statistics) if len(statistics) else None
+        return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns, chance=joined)
+
+    return routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(score, output_ddl())
+
+
+def window_chance_per_shard(routed: DataFrame, *, source: str) -> DataFrame:
+    """The whole window's statistics (``detectors.chance``) each shard needs, keyed by ``SHARD``.
+
+    A first pass computes every shard's part (``shard_chance``); Spark combines the parts
+    per statistic and key as ``STATISTICS`` says (sum, or the least for the grid origin),
+    and joins back to each shard only the keys it holds (the IPs it saw, and the window's
+    totals). A shard plan never splits a post, so the combination is the window's own.
+    """
+    from pyspark.sql import functions as F
+
+    parts = routed.groupBy(SHARD).applyInPandas(lambda raw: shard_chance(raw, source=source), _CHANCE_DDL)
+    parts = parts.persist()
+    least = [name for name, how in STATISTICS.items() if how == "min"]
+    combined = parts.groupBy("statistic", "key").agg(
+        F.when(F.col("statistic").isin(least), F.min("value")).otherwise(F.sum("value")).alias("value")
+    )
+    return (
+        parts.select(SHARD, "statistic", "key")
+        .join(combined, ["statistic", "key"])
+        .select(SHARD, *CHANCE_COLUMNS)
+    )
 
 
 def outputs(stacked: DataFrame, extra_rejects: pd.DataFrame) -> dict[str, DataFrame]:
@@ -248,8 +281,12 @@ def run_spark(
     campaigns: str | None = None,
     scorer: WindowScorer | None = None,
     shard_budget: int = DEFAULT_SHARD_BUDGET,
+    plan: pd.DataFrame | None = None,
 ) -> SparkRun:
-    """Read, shard, score and write one window on Spark (see the module)."""
+    """Read, shard, score and write one window on Spark (see the module).
+
+    ``plan`` (``PLAN_COLUMNS``) replaces the planner's shards, e.g. to force a split in a test.
+    """
     from pyspark import StorageLevel
 
     started = time.perf_counter()
@@ -260,7 +297,8 @@ def run_spark(
     # whole-file problems (a missing column, a column no row can be read as) stop here, not in a shard
     clean_events(raw.limit(1000).toPandas().drop(columns=[ROW]), source=events)
     keyed = _keyed(raw)
-    plan = plan_shards(keyed, budget=shard_budget)
+    if plan is None:
+        plan = plan_shards(keyed, budget=shard_budget)
     stacked = score_shards(
         keyed,
         plan,

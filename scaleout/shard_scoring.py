@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
 from detectors.model import WindowScorer
 from features.contract import Cleaned, clean_events
 from features.dedup import distinct_engagements
@@ -77,6 +78,22 @@ def clean_shard_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
     return cleaned
 
 
+def shard_engagements(raw: pd.DataFrame, *, source: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """A shard's name, its rejects and its distinct engagements (``distinct_engagements``)."""
+    shard = str(raw[SHARD].iloc[0]) if len(raw) else ""
+    cleaned = clean_shard_events(raw, source=source)
+    frame = cleaned.frame
+    return shard, cleaned.rejects, distinct_engagements(frame) if len(frame) else frame
+
+
+def shard_chance(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """The window statistics of one shard's raw rows as a part (``detectors.chance``), with ``SHARD``."""
+    shard, _, engagements = shard_engagements(raw, source=source)
+    part = chance_frame(engagements) if len(engagements) else pd.DataFrame(columns=list(CHANCE_COLUMNS))
+    part.insert(0, SHARD, shard)
+    return part.astype({"statistic": object, "key": object})
+
+
 def score_shard(
     raw: pd.DataFrame,
     *,
@@ -84,17 +101,19 @@ def score_shard(
     source: str,
     posts: pd.DataFrame | None = None,
     campaigns: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
 ) -> pd.DataFrame:
-    """The four outputs of one shard's raw rows, stacked as ``OUTPUT_FIELDS`` (see the module)."""
-    shard = str(raw[SHARD].iloc[0]) if len(raw) else ""
-    cleaned = clean_shard_events(raw, source=source)
-    parts = [("rejects", checked(cleaned.rejects, Rejects, where=f"{shard} rejects"))]
-    if len(cleaned.frame):
-        engagements = distinct_engagements(cleaned.frame)
-        del cleaned
+    """The four outputs of one shard's raw rows, stacked as ``OUTPUT_FIELDS`` (see the module).
+
+    ``chance``: the whole window's statistics (``detectors.chance``), so that the shard's
+    detectors measure chance against the window, not against the shard.
+    """
+    shard, rejects, engagements = shard_engagements(raw, source=source)
+    parts = [("rejects", checked(rejects, Rejects, where=f"{shard} rejects"))]
+    if len(engagements):
         if posts is not None:
             posts = posts[posts["post_id"].isin(engagements["post_id"].cat.categories)]
-        scored = scorer.score_engagements(engagements, posts=posts, campaigns=campaigns)
+        scored = scorer.score_engagements(engagements, posts=posts, campaigns=campaigns, chance=chance)
         outputs = (
             ("engagements", engagements_output(scored.engagements), EngagementVerdicts),
             ("posts", posts_output(scored.posts), PostDecisions),

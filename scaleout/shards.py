@@ -29,6 +29,18 @@ PLAN_COLUMNS = ("platform", "creator_id", "shard", "events")
 NO_PLATFORM = "_none"  # the shard of rows without a platform (validation rejects them)
 
 
+def one_shard_per_platform(events: pd.Series) -> pd.DataFrame:
+    """A plan (``PLAN_COLUMNS``) of one whole-platform shard per platform (``events`` indexed by platform).
+
+    Not what the planner makes of a window within the budget (it packs platforms together):
+    a forced split, for measuring what splitting a window costs.
+    """
+    names = [str(p) for p in events.index]
+    return pd.DataFrame(
+        {"platform": names, "creator_id": "", "shard": names, "events": events.to_numpy(dtype=np.int64)}
+    )[list(PLAN_COLUMNS)]
+
+
 def plan_platform(edges: pd.DataFrame, *, budget: int) -> pd.DataFrame:
     """The shard of each creator of one platform's ``edges`` (``EDGE_COLUMNS``), and its events."""
     platform = str(edges["platform"].iloc[0]) if len(edges) else NO_PLATFORM
@@ -117,9 +129,10 @@ def pack_platforms(events: pd.Series, *, budget: int) -> dict[str, str]:
     """The shard of each platform of at most ``budget`` events (``events`` indexed by platform).
 
     Whole platforms are packed together while they fit: a window within the budget is
-    one shard and scored exactly as on one machine. Detectors whose chance model is
-    the window's (shared infrastructure, lockstep) judge each shard as its window, so
-    fewer, larger shards keep their verdicts closest to the single-process path.
+    one shard and scored exactly as on one machine. Shards of whole platforms are scored
+    against the window's chance statistics (``detectors.chance``) and decide as one
+    process would; a platform split along its graph does not (docs/spark.md), so fewer,
+    larger shards keep their verdicts closest to the single-process path.
     """
     names = sorted(str(p) for p in events.index)
     sizes = np.array([int(events[p]) for p in names], dtype=np.int64)

@@ -32,6 +32,7 @@ CopyCatch / SynchroTrap style, in near-linear time and memory:
 """
 
 from detectors.lockstep._detector import NAME, lockstep_groups
+from detectors.lockstep._index import LockstepChance, lockstep_chance
 from detectors.lockstep._params import LockstepParams
 
-__all__ = ["NAME", "LockstepParams", "lockstep_groups"]
+__all__ = ["NAME", "LockstepChance", "LockstepParams", "lockstep_chance", "lockstep_groups"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from detectors.lockstep._index import _Engagements, _engagements, _IntArray, _tokens
+from detectors.lockstep._index import LockstepChance, _Engagements, _engagements, _IntArray, _tokens
 from detectors.lockstep._params import LockstepParams
 from detectors.lockstep._seeds import _seeds
 from detectors.lockstep._verify import _Group, _merge, _verify_all
@@ -31,7 +31,11 @@ _GROUP_COLUMNS = {
 
 
 def lockstep_groups(
-    events: pd.DataFrame, *, params: LockstepParams, posts: pd.DataFrame | None = None
+    events: pd.DataFrame,
+    *,
+    params: LockstepParams,
+    posts: pd.DataFrame | None = None,
+    chance: LockstepChance | None = None,
 ) -> Detection:
     """Score engagements made in lockstep: same posts, same short windows, repeatedly.
 
@@ -51,6 +55,9 @@ def lockstep_groups(
         Optional ``post_id``/``published_at`` table.  Publication is the earlier of
         ``published_at`` and the post's first engagement in ``events``; without the
         table a quiet post whose first engagements are the burst is judged at onset.
+    chance:
+        The whole window's grid origin and engagements (``lockstep_chance``) when
+        ``events`` are one shard of it; None: ``events`` are the window.
 
     Returns
     -------
@@ -61,7 +68,7 @@ def lockstep_groups(
         group_id, n_accounts, n_posts, n_creators, n_events, window_s,
         median_spread_s, weakest_post_log10, first_ts, last_ts, post_ids, evidence.
     """
-    eng = _engagements(events, posts)
+    eng = _engagements(events, posts, chance)
     if eng is None:
         return _nothing(len(events))
     tokens = _tokens(eng, params)

@@ -19,6 +19,14 @@ _FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
+class LockstepChance:
+    """What lockstep measures against the window: where its window grid starts, how much it holds."""
+
+    t0_us: int  # the window's first engagement time: the origin of the (post, window) grid
+    engagements: int  # the window's engagements (account, post): the chance test's denominator
+
+
+@dataclass(frozen=True)
 class _Engagements:
     """First event per (account, post), sorted by account, and CSR indexes over it."""
 
@@ -33,10 +41,27 @@ class _Engagements:
     user_ptr: _IntArray
     post_ptr: _IntArray
     post_rows: _IntArray
+    n_window: int  # engagements of the whole window: these, or the window's this is a shard of
 
 
-def _engagements(events: pd.DataFrame, posts: pd.DataFrame | None) -> _Engagements | None:
-    """Collapse events to one engagement per (user, post) at its first time."""
+def lockstep_chance(events: pd.DataFrame) -> LockstepChance | None:
+    """The window statistics lockstep reads (None: no usable engagement).
+
+    A window split with each post in one part has the least of its parts' ``t0_us`` and
+    the sum of their ``engagements`` (``detectors.chance``).
+    """
+    eng = _engagements(events, None)
+    return None if eng is None else LockstepChance(eng.t0_us, len(eng.user))
+
+
+def _engagements(
+    events: pd.DataFrame, posts: pd.DataFrame | None, chance: LockstepChance | None = None
+) -> _Engagements | None:
+    """Collapse events to one engagement per (user, post) at its first time.
+
+    With ``chance`` (the whole window's, for a shard of it) times count from the window's
+    first engagement, and the chance test divides by the window's engagements.
+    """
     if len(events) == 0:
         return None
     user, _ = pd.factorize(events["user_id"], sort=True)  # sorted: row order cannot matter
@@ -46,7 +71,7 @@ def _engagements(events: pd.DataFrame, posts: pd.DataFrame | None) -> _Engagemen
     ok = (user >= 0) & (post >= 0) & ts.notna().to_numpy()
     if not ok.any():
         return None
-    t0_us = int(t_us[ok].min())
+    t0_us = int(t_us[ok].min()) if chance is None else chance.t0_us
     key = np.where(ok, user.astype(np.int64) * len(post_ids) + post, -1)
     order = np.argsort(key, kind="stable")
     order = order[key[order] >= 0]
@@ -80,6 +105,7 @@ def _engagements(events: pd.DataFrame, posts: pd.DataFrame | None) -> _Engagemen
         csr_index(eu, int(user.max()) + 1)[0],
         post_ptr,
         post_rows,
+        len(first) if chance is None else chance.engagements,
     )
 
 

@@ -250,7 +250,7 @@ def _test(core: _IntArray, posts: _IntArray, eng: _Engagements, params: Lockstep
     # would otherwise make its own posts look popular enough to explain itself.
     n_rest = np.diff(eng.post_ptr)[posts] - m
     background = _background_rates(w.post_local, w.in_win, w.eligible, crowd, params.prior_engagements)
-    lam = np.diff(eng.user_ptr)[w.users] * (n_rest * background)[sig].sum() / (len(eng.user) - m.sum())
+    lam = np.diff(eng.user_ptr)[w.users] * (n_rest * background)[sig].sum() / (eng.n_window - m.sum())
     acct_log10 = evidence_log10(poisson_log_sf(n_hits, lam))
     good = (n_hits >= params.min_posts) & (acct_log10 >= params.min_account_log10)
     if (

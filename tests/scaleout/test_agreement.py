@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, Rejects, checked
+from scaleout.shards import one_shard_per_platform
 from tests.conftest import run_cli
 from training.simulator import SimConfig, simulate, write_simulated_set
 
@@ -89,3 +90,40 @@ def test_spark_outputs_hold_the_contract(scored: dict[str, Path]) -> None:
         checked(spark, model, where=f"spark {name}")
     local, spark = _read(scored, "posts")
     assert spark["payable"].sum() == pytest.approx(local["payable"].sum(), rel=0.005)
+
+
+@pytest.fixture(scope="module")
+def split_by_platform(scored: dict[str, Path]) -> dict[str, Path]:
+    """The same window on Spark local[2] forced into one shard per platform (four shards).
+
+    The window's chance statistics are joined into every shard (``detectors.chance``):
+    without them, shared infrastructure and lockstep would judge each platform's shard
+    against the shard alone.
+    """
+    from scaleout.job import run_spark, spark_session
+
+    root = scored["local"].parent
+    platform = pd.read_parquet(root / "events.parquet", columns=["platform"])["platform"]
+    plan = one_shard_per_platform(platform.astype("str").str.strip().str.lower().value_counts())
+    run_spark(
+        spark_session("local[2]"),
+        events=str(root / "events.parquet"),
+        posts=str(root / "sim" / "posts.parquet"),
+        campaigns=str(root / "sim" / "campaigns.parquet"),
+        out=str(root / "spark-per-platform"),
+        plan=plan,
+    )
+    return {"local": scored["local"], "spark": root / "spark-per-platform"}
+
+
+def test_a_split_into_one_shard_per_platform_keeps_the_answer(split_by_platform: dict[str, Path]) -> None:
+    local, spark = _read(split_by_platform, "engagements")
+    assert spark["shard"].astype("str").nunique() == 4
+    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    assert len(both) == len(local)
+    flags = (both["invalid"] == both["invalid_spark"]).mean()
+    assert flags >= 0.999, f"invalid flags agree on {flags:.4%} of events"
+    local, spark = _read(split_by_platform, "posts")
+    posts = local.merge(spark, on="post_id", suffixes=("", "_spark"), validate="one_to_one")
+    decisions = (posts["decision"] == posts["decision_spark"]).mean()
+    assert decisions >= 0.995, f"post decisions agree on {decisions:.4%} of posts"

@@ -1,0 +1,116 @@
+"""Same answer under forced splits: Spark local mode vs the single process on one ~100k window.
+
+    python -m benchmarks.spark_agreement --seed 3 --scale 1.0 --plans platform,15000
+
+The single process runs as the real CLI (``cpeguard score``); Spark runs in this process
+(``scaleout.job.run_spark``, one session for every plan) with each shard plan: ``platform``
+forces one shard per platform (a plan the budget alone cannot give a small window), a number
+is a shard budget (a platform over it is split along its engagement graph). For each plan:
+the shards, the share of events whose invalid flag and of posts whose decision agree, and
+the disagreeing events counted by the single process's reason. Results go to
+``benchmarks/results/spark_agreement.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.spark import agreement
+from scaleout.shards import one_shard_per_platform
+
+CLI = [sys.executable, "-m", "cpeguard.cli"]
+RESULTS = Path(__file__).parent / "results" / "spark_agreement.json"
+
+
+def platform_plan(events: Path) -> pd.DataFrame:
+    """One whole-platform shard per platform, platforms read as validation reads them."""
+    platform = pd.read_parquet(events, columns=["platform"])["platform"].astype("str").str.strip().str.lower()
+    return one_shard_per_platform(platform.value_counts())
+
+
+def disagreements(local: Path, spark: Path) -> dict[str, int]:
+    """Events the engines flag differently, by the single process's reason (or ``spark:`` + Spark's)."""
+    columns = ["event_id", "invalid", "reason"]
+    both = pd.read_parquet(local / "engagements.parquet", columns=columns).merge(
+        pd.read_parquet(spark / "engagements.parquet", columns=columns), on="event_id"
+    )
+    differ = both[both["invalid_x"] != both["invalid_y"]]
+    label = (
+        differ["reason_x"]
+        .astype("str")
+        .where(differ["invalid_x"], "spark:" + differ["reason_y"].astype("str"))
+    )
+    return {str(k): int(v) for k, v in label.value_counts().items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--plans", default="platform,15000", help="'platform' or shard budgets, comma-separated"
+    )
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-bench-agreement"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    from scaleout.job import run_spark, spark_session
+
+    sim = args.work / f"sim-{args.scale:g}-{args.seed}"
+    if not (sim / "events.parquet").exists():
+        subprocess.run(
+            [*CLI, "simulate", "--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)],
+            check=True,
+        )
+    files = {name: str(sim / f"{name}.parquet") for name in ("events", "posts", "campaigns")}
+    inputs = [item for name, path in files.items() for item in (f"--{name}", path)]
+    subprocess.run(
+        [*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True
+    )
+    spark = spark_session(args.master)
+    rows: list[dict[str, Any]] = []
+    for plan in args.plans.split(","):
+        out = args.work / f"spark-{plan}"
+        forced = platform_plan(sim / "events.parquet") if plan == "platform" else None
+        budget = {} if forced is not None else {"shard_budget": int(plan)}
+        started = time.perf_counter()
+        run = run_spark(spark, **files, out=str(out), plan=forced, **budget)  # type: ignore[arg-type]
+        rows.append(
+            {
+                "plan": plan,
+                "shards": run.shards,
+                "seconds": round(time.perf_counter() - started, 1),
+                "agreement": agreement(args.work / "local", out),
+                "disagreeing_events_by_reason": disagreements(args.work / "local", out),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    spark.stop()
+    report = {
+        "command": "python -m benchmarks.spark_agreement "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+        "seed": args.seed,
+        "scale": args.scale,
+        "events": len(pd.read_parquet(sim / "events.parquet", columns=["event_id"])),
+        "load_average_before": os.getloadavg()[0],
+        "plans": rows,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Window statistics: what the window-scope detectors measure chance against, computed once per window.
+
+Two window-scope detectors judge a pattern against the whole window they are
+given, not only against the rows the pattern lies in:
+
+- ``ip_farm`` (``detectors.infra.ip_chance``): the account-post pairs behind each
+  IP across the window, and the window's account-post pairs; an IP's expected
+  accounts on a post are ``pairs_ip x accounts_post / pairs_all``.
+- ``lockstep`` (``detectors.lockstep.lockstep_chance``): the window's first
+  engagement time, where its grid of (post, time window) tokens starts, and the
+  window's engagements, the denominator of an account's expected presence in a
+  group's windows.
+
+A scorer given one shard of a window (``scaleout``) would otherwise measure
+chance against the shard. Each statistic here is a sum over posts (or, for the
+grid origin, a minimum), and a shard plan never splits a post, so the window's
+statistics are the combination of its shards' (``STATISTICS`` says how):
+Spark computes each shard's part, combines them and joins the result into every
+shard (``scaleout.job``). On one machine the detectors compute the same
+statistics themselves from the window, with the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from detectors.infra import IpChance, ip_chance
+from detectors.lockstep import LockstepChance, lockstep_chance
+
+# each statistic, and how the parts of a window combine into the window's
+STATISTICS: dict[str, str] = {
+    "ip_pairs_per_key": "sum",  # per IP: distinct account-post pairs
+    "ip_pairs": "sum",  # distinct account-post pairs of the window
+    "lockstep_t0_us": "min",  # first engagement time, microseconds since the epoch
+    "lockstep_engagements": "sum",  # distinct (account, post) with a time
+}
+# a statistics frame: one row per statistic and key ("" for a statistic of the whole window)
+CHANCE_COLUMNS = ("statistic", "key", "value")
+
+
+@dataclass(frozen=True)
+class WindowChance:
+    """The window statistics of ``STATISTICS``, as the detectors take them."""
+
+    ip: IpChance
+    lockstep: LockstepChance | None  # None: no usable engagement in the window
+
+
+def chance_frame(engagements: pd.DataFrame) -> pd.DataFrame:
+    """The statistics of a window (or of one shard of it, as a part) as a ``CHANCE_COLUMNS`` frame."""
+    ip = ip_chance(engagements)
+    rows = [
+        pd.DataFrame(
+            {"statistic": "ip_pairs_per_key", "key": ip.pairs_per_key.index, "value": ip.pairs_per_key}
+        ),
+        _scalar("ip_pairs", ip.pairs),
+    ]
+    lockstep = lockstep_chance(engagements)
+    if lockstep is not None:
+        rows += [
+            _scalar("lockstep_t0_us", lockstep.t0_us),
+            _scalar("lockstep_engagements", lockstep.engagements),
+        ]
+    frame = pd.concat(rows, ignore_index=True)
+    return frame.astype({"statistic": "str", "key": "str", "value": "int64"})[list(CHANCE_COLUMNS)]
+
+
+def combine_parts(parts: pd.DataFrame) -> pd.DataFrame:
+    """The window's statistics from its parts' (``chance_frame`` of each part, stacked)."""
+    frames = []
+    for how in sorted(set(STATISTICS.values())):
+        names = [s for s, h in STATISTICS.items() if h == how]
+        chosen = parts[parts["statistic"].isin(names)]
+        frames.append(chosen.groupby(["statistic", "key"], sort=True)["value"].agg(how).reset_index())
+    return pd.concat(frames, ignore_index=True)[list(CHANCE_COLUMNS)]
+
+
+def window_chance(frame: pd.DataFrame) -> WindowChance:
+    """``WindowChance`` from a statistics frame (``combine_parts``, or a window's ``chance_frame``)."""
+    statistic = frame["statistic"].astype("str")
+    per_key = frame[statistic == "ip_pairs_per_key"]
+    ip = IpChance(
+        pd.Series(per_key["value"].to_numpy(dtype="int64"), index=pd.Index(per_key["key"], dtype="str")),
+        _value(frame, "ip_pairs") or 0,
+    )
+    t0_us = _value(frame, "lockstep_t0_us")
+    engagements = _value(frame, "lockstep_engagements") or 0
+    return WindowChance(ip=ip, lockstep=None if t0_us is None else LockstepChance(t0_us, engagements))
+
+
+def _scalar(statistic: str, value: int) -> pd.DataFrame:
+    return pd.DataFrame({"statistic": [statistic], "key": [""], "value": [int(value)]})
+
+
+def _value(frame: pd.DataFrame, statistic: str) -> int | None:
+    """A statistic of the whole window (its one row), None when the frame has none."""
+    values = frame.loc[frame["statistic"].astype("str") == statistic, "value"]
+    return int(values.iloc[0]) if len(values) else None
