@@ -139,7 +139,7 @@ def _audiences(*, n_audiences: int = 8, creators: int = 60, users: int = 3000, s
 def _frame(
     user: list[str], creator: list[str], studio: dict[str, str] | None = None, post: list[str] | None = None
 ) -> pd.DataFrame:
-    """A clean one-platform window of (user, creator) likes, one post per creator unless ``post`` names them."""
+    """A clean one-platform window of (user, creator) likes: one post per creator, or ``post``."""
     n = len(user)
     events = pd.DataFrame(
         {
@@ -384,3 +384,16 @@ def test_a_sellers_book_of_two_creators_is_no_audience():
     is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
     assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
     assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.005
+
+
+def test_the_ablations_are_overrides_of_the_parameter_tree():
+    """benchmarks.quality_by_size's old chance model is one audience per platform; no floor zeroes them."""
+    from benchmarks.quality_by_size import ABLATIONS
+    from detectors.params import ScoringParams
+
+    events = _audiences(n_audiences=2, creators=20, users=400)
+    old = ScoringParams().set_params(**ABLATIONS["chance"][1])
+    assert _found(events).n_communities == 2
+    assert find_audiences(events, studios=None, params=old.audience).n_communities == 1
+    floorless = ScoringParams().set_params(**ABLATIONS["floors"][1]).get_params()
+    assert all(floorless[name] == 0.0 for name in ABLATIONS["floors"][1])
