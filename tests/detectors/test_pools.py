@@ -380,7 +380,9 @@ def test_a_sellers_book_of_two_creators_is_no_audience():
         user.extend([f"s{account}"] * 2)
         creator.extend(["k0", "k1"])
     events = _frame(user, creator)
-    detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
+    audiences = _found(events)
+    assert audiences.n_communities == 1
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
     is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
     assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
     assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.005
