@@ -2,17 +2,20 @@
 
 Usage: python -m benchmarks.quality_by_size [--seeds 3] [--sizes 5k,50k,500k] [--large]
                                             [--structures plain,communities=2,studios+giveaways]
-                                            [--ablations] [--variant "label:name=value;name=value"]...
+                                            [--ablations [chance,floors,studio_id,detectors]]
+                                            [--variant "label:name=value;name=value"]...
                                             [--out FILE]
 
 Each window holds every scheme and honest oddity of the simulator, plus the
 structure's audiences (benchmarks/windows.py). Per window and variant it
 reports precision, recall, recall per scheme, the share of fraud money
 withheld and of honest money withheld (and held). Variants: the full system;
-with --ablations each group test disabled in turn and the posts without
-``studio_id``; each --variant sets ScoringParams knobs by their ``get_params``
-names (e.g. an old chance model or no effect-size floor). Decisions use the
-development seeds 3-8; the final table is run once on the held-out seeds
+with --ablations (all, or those named): ``chance``, the old chance models (one
+well-mixed audience per platform), ``floors``, no effect-size floor, both as
+overrides of the parameter tree (``ABLATIONS``); ``studio_id``, the posts
+without ``studio_id``; ``detectors``, each group test disabled in turn. Each
+--variant sets ScoringParams knobs by their ``get_params`` names. Decisions use
+the development seeds 3-8; the final table is run once on the held-out seeds
 9201-9203. Writes benchmarks/results/quality_by_size.json.
 """
 
@@ -33,6 +36,23 @@ from training.evaluation import evaluate
 RESULTS = Path(__file__).parent / "results"
 STRUCTURES = ("plain", "communities=2", "studios+giveaways")
 ABLATED_DETECTORS = ("pool", "ring", "dense_block", "lockstep", "ip_farm", "device_farm")
+# Ablations of the chance models and floors, as overrides of the parameter tree (detectors/params.py)
+ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    # insularity never exceeds 1, so no community is an audience: every platform is one well-mixed
+    # audience of its creator units (the pool test's cover rule then has nothing to judge)
+    "chance": ("old chance models", {"audience__min_insularity": 1.01}),
+    # significance alone: no floor on how many times chance, nor on each member's share in the group
+    "floors": (
+        "no effect-size floor",
+        {
+            "detectors__pool__min_lift": 0.0,
+            "detectors__pool__min_member_share": 0.0,
+            "detectors__dense_block__min_lift": 0.0,
+            "detectors__ring__min_account_focus": 0.0,
+        },
+    ),
+}
+ABLATION_NAMES = ("chance", "floors", "studio_id", "detectors")
 COLUMNS = (
     "precision",
     "recall",
@@ -45,20 +65,40 @@ COLUMNS = (
 Variant = Callable[[Window], ScoredWindow]
 
 
-def variants(*, ablations: bool, custom: list[str]) -> dict[str, Variant]:
-    """Return the scoring variants by label: the full system, ablations, custom knob settings."""
+def variants(*, ablations: str, custom: list[str]) -> dict[str, Variant]:
+    """Return the scoring variants by label: the full system, the named ablations, custom knob settings.
+
+    ``ablations`` is a comma-separated list of ``ABLATION_NAMES`` ("all": every one; "": none).
+    """
     full = ScoringParams()
-    out: dict[str, Variant] = {"full system": lambda w: score(w, full)}
-    if ablations:
-        for name in ABLATED_DETECTORS:
-            params = ScoringParams(disabled=frozenset({name}))
-            out[f"without {name}"] = lambda w, p=params: score(w, p)
+    out: dict[str, Variant] = {"full system": _scoring(full)}
+    chosen = _ablation_names(ablations)
+    for name in chosen:
+        if name in ABLATIONS:
+            label, knobs = ABLATIONS[name]
+            out[label] = _scoring(full.set_params(**knobs))
+    if "studio_id" in chosen:
         out["no studio_id"] = lambda w: score(w, full, posts=w.sim.posts.drop(columns=["studio_id"]))
+    if "detectors" in chosen:
+        for name in ABLATED_DETECTORS:
+            out[f"without {name}"] = _scoring(ScoringParams(disabled=frozenset({name})))
     for text in custom:
         label, knobs = parse_variant(text)
-        params = full.set_params(**knobs)
-        out[label] = lambda w, p=params: score(w, p)
+        out[label] = _scoring(full.set_params(**knobs))
     return out
+
+
+def _scoring(params: ScoringParams) -> Variant:
+    """The variant that scores a window with ``params``."""
+    return lambda window: score(window, params)
+
+
+def _ablation_names(text: str) -> list[str]:
+    names = list(ABLATION_NAMES) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(ABLATION_NAMES))
+    if unknown:
+        raise SystemExit(f"--ablations: unknown {', '.join(unknown)} (known: {', '.join(ABLATION_NAMES)})")
+    return names
 
 
 def measure(window: Window, run: Variant) -> dict[str, Any]:
@@ -94,7 +134,11 @@ def measure(window: Window, run: Variant) -> dict[str, Any]:
 def main() -> None:
     parser = window_arguments(__doc__, structures=STRUCTURES)
     parser.add_argument(
-        "--ablations", action="store_true", help="disable each group test in turn; drop studio_id"
+        "--ablations",
+        nargs="?",
+        const="all",
+        default="",
+        help=f"all, or some of {','.join(ABLATION_NAMES)} (see ABLATIONS)",
     )
     parser.add_argument("--variant", action="append", default=[], help='"label:name=value;name=value"')
     parser.add_argument("--out", default=str(RESULTS / "quality_by_size.json"))
@@ -119,13 +163,15 @@ def main() -> None:
     report = {
         "command": "python -m benchmarks.quality_by_size "
         + f"--seeds {args.seeds} --sizes {','.join(sizes)} --structures {args.structures}"
-        + (" --ablations" if args.ablations else "")
+        + (f" --ablations {args.ablations}" if args.ablations else "")
         + "".join(f" --variant '{v}'" for v in args.variant),
         "date": time.strftime("%Y-%m-%d"),
         "runs": runs,
     }
     Path(args.out).write_text(json.dumps(report, indent=2, default=float))
     print_tables(runs)
+    if len(runs) > 1:
+        print_comparison(runs)
 
 
 def print_tables(runs: dict[str, list[dict[str, Any]]]) -> None:
@@ -148,6 +194,25 @@ def print_tables(runs: dict[str, list[dict[str, Any]]]) -> None:
             statistics.mean(r["recall_by_scheme"].get(s, float("nan")) for r in group) for s in schemes
         ]
         print(f"| {size} | {structure} | " + " | ".join(f"{v:.3f}" for v in recalls) + " |")
+
+
+def print_comparison(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Print one row per size and structure: each variant's precision, recall and money (means over seeds)."""
+    labels = list(runs)
+    print("\nPrecision / recall / fraud money / honest money withheld, per variant (mean over seeds)\n")
+    print("| size | structure | " + " | ".join(labels) + " |")
+    print("|---" * (len(labels) + 2) + "|")
+    cells = {label: _cells(results) for label, results in runs.items()}
+    for key in cells[labels[0]]:
+        values = []
+        for label in labels:
+            group = cells[label].get(key, [])
+            mean = {c: statistics.mean(r[c] for r in group) if group else float("nan") for c in COLUMNS}
+            values.append(
+                f"{mean['precision']:.3f} / {mean['recall']:.3f} / "
+                f"{mean['fraud_payout_withheld_share']:.1%} / {mean['honest_payout_withheld_share']:.2%}"
+            )
+        print(f"| {key[0]} | {key[1]} | " + " | ".join(values) + " |")
 
 
 def _cells(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:

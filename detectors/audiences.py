@@ -40,9 +40,10 @@ class AudienceParams:
     # accounts with this many to ``max_posts`` distinct posts tie creators (heavy users tie everything)
     min_posts: int = 2
     max_posts: int = 12
-    # an audience community spans at least this many creator units; fewer say nothing of an audience.
-    # Not a size: a 50k window holds audiences of ~20 creators, and insularity keeps a seller's book out
-    min_community_creators: int = 3
+    # an audience community spans at least this many creator units (one unit shares no account with
+    # itself, so says nothing of an audience). Not a size: a 5k window's platform may hold an audience of
+    # 2 creators whose fans follow both (3 took it for a pool); insularity keeps a seller's book out
+    min_community_creators: int = 2
     # a community is an audience when this share of the co-engagement chance sends out stays inside
     min_insularity: float = 0.5
     # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap

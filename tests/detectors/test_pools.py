@@ -136,15 +136,17 @@ def _audiences(*, n_audiences: int = 8, creators: int = 60, users: int = 3000, s
     return _frame(user, creator)
 
 
-def _frame(user: list[str], creator: list[str], studio: dict[str, str] | None = None) -> pd.DataFrame:
-    """A clean one-platform window of (user, creator) likes, one post per creator."""
+def _frame(
+    user: list[str], creator: list[str], studio: dict[str, str] | None = None, post: list[str] | None = None
+) -> pd.DataFrame:
+    """A clean one-platform window of (user, creator) likes: one post per creator, or ``post``."""
     n = len(user)
     events = pd.DataFrame(
         {
             "event_id": [f"e{i}" for i in range(n)],
             "platform": "douyin",
             "campaign_id": "cmp1",
-            "post_id": [f"p-{c}" for c in creator],
+            "post_id": [f"p-{c}" for c in creator] if post is None else post,
             "creator_id": creator,
             "user_id": user,
             "action": "like",
@@ -340,3 +342,60 @@ def test_a_books_community_mixes_as_chance_without_its_pool_and_an_audience_does
     pair_user, pair_unit, name_of = pairs(events)
     half = np.random.default_rng(11).random(len(name_of)) < 0.5
     assert (audiences.insularity_without(pair_user, pair_unit, half, z=2.0) > 0.5).all()
+
+
+def _two_creator_audience(*, fans: int = 60, seed: int = 12) -> pd.DataFrame:
+    """A small window's platform: 8 creators of a well-mixed audience, and an audience of 2 creators.
+
+    The small audience's users never meet the rest and like 2 to 4 of its two creators' 6 posts
+    (seed 3's 5k window with two communities: channels holds 6 and 2 creators).
+    """
+    user, creator = _sparse_platform(users=1000, creators=8, seed=seed)
+    events = _frame(user, creator)
+    rng = np.random.default_rng(seed + 1)
+    user, creator, post = [], [], []
+    for fan in range(fans):
+        for p in rng.choice(6, size=rng.integers(2, 5), replace=False):
+            user.append(f"fan{fan}")
+            creator.append(f"pair{p % 2}")
+            post.append(f"p-pair{p % 2}-{p}")
+    return pd.concat([events, _frame(user, creator, post=post)], ignore_index=True)
+
+
+def test_seller_pools_leave_an_audience_of_two_creators_alone():
+    """Two creators who are their audience's only creators share its fans: an audience, not a pool."""
+    events = _two_creator_audience()
+    fans = events["user_id"].astype(str).str.startswith("fan").to_numpy()
+    assert (seller_pools(events, params=PoolParams()).event_score[fans] >= 0.5).sum() > 100  # one audience
+    audiences = _found(events)
+    assert audiences.n_communities == 2
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    assert (detection.event_score >= 0.5).sum() == 0
+
+
+def test_a_sellers_book_of_two_creators_is_no_audience():
+    """A pool on two creators of a mixed audience, whose fans meet the platform: found, not covered."""
+    user, creator = _sparse_platform(users=1500, creators=30, seed=12)
+    for account in range(60):
+        user.extend([f"s{account}"] * 2)
+        creator.extend(["k0", "k1"])
+    events = _frame(user, creator)
+    audiences = _found(events)
+    assert audiences.n_communities == 1
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
+    assert (detection.event_score[is_pool] >= 0.5).mean() > 0.95
+    assert (detection.event_score[~is_pool] >= 0.5).mean() < 0.005
+
+
+def test_the_ablations_are_overrides_of_the_parameter_tree():
+    """benchmarks.quality_by_size's old chance model is one audience per platform; no floor zeroes them."""
+    from benchmarks.quality_by_size import ABLATIONS
+    from detectors.params import ScoringParams
+
+    events = _audiences(n_audiences=2, creators=20, users=400)
+    old = ScoringParams().set_params(**ABLATIONS["chance"][1])
+    assert _found(events).n_communities == 2
+    assert find_audiences(events, studios=None, params=old.audience).n_communities == 1
+    floorless = ScoringParams().set_params(**ABLATIONS["floors"][1]).get_params()
+    assert all(floorless[name] == 0.0 for name in ABLATIONS["floors"][1])
