@@ -115,7 +115,7 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
 
             first.goto(f"{server.base}{links[0]}")
             first.locator("#claim-submit").click()
-            assert first.locator("#held-by-you").is_visible()
+            first.locator("#held-by-you").wait_for(state="visible")  # the claim reloads the page
             assert first.locator("#timeline-chart rect.bar-organic").count() > 0
             assert first.locator("#timeline-chart polyline.baseline").count() == 1
             assert first.locator("#group-graph circle.node-account").count() > 0
@@ -129,7 +129,7 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
 
             first.goto(f"{server.base}{links[2]}")
             first.locator("#claim-submit").click()
-            assert first.locator("#held-by-you").is_visible()
+            first.locator("#held-by-you").wait_for(state="visible")  # the claim reloads the page
             second = browser.new_context().new_page()
             _sign_in(second, server.base, server.keys["admin"])
             second.goto(f"{server.base}{links[2]}")
@@ -206,7 +206,7 @@ def test_browser_creator_release_claim_next_case_and_keyboard(sync_playwright: A
             pdf = PdfReader(download.value.path())
             pack_text = "".join(p.extract_text() for p in pdf.pages)
             page.locator("#claim-submit").click()
-            assert page.locator("#held-by-you").is_visible()
+            page.locator("#held-by-you").wait_for(state="visible")  # the claim reloads the page
             _decide_by_keyboard(page, "action-clear", "the brand accepted the creator's explanation")
             assert "clear" in page.locator("#decision").inner_text()
             assert page.evaluate("document.activeElement.id") == "next-case"
