@@ -221,8 +221,10 @@ def score_shards(
 
         return routed.groupBy(SHARD).applyInPandas(alone, output_ddl())
     chance = window_chance_per_shard(routed, source=source).persist()
-    spread = window_spread_per_shard(routed, chance, scorer=scorer, source=source, posts=posts)
-    joined = chance.unionByName(spread, allowMissingColumns=True)
+    joined = chance
+    if not is_whole.all():  # accounts never cross platforms: only a split platform's span shards
+        spread = window_spread_per_shard(routed, chance, scorer=scorer, source=source, posts=posts)
+        joined = chance.unionByName(spread, allowMissingColumns=True)
 
     def score(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
         joined = _joined_chance(window)
@@ -233,7 +235,9 @@ def score_shards(
 
 def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
     """A shard's joined rows (window statistics and spreading evidence) as the scorer takes them."""
-    is_spread = window["detector"].notna() if "detector" in window else pd.Series(False, index=window.index)
+    if "detector" not in window:  # whole platforms only: an account's engagements are all in its shard
+        return window_chance(window) if len(window) else None
+    is_spread = window["detector"].notna()
     statistics = window.loc[~is_spread, list(CHANCE_COLUMNS)]
     if not len(statistics):
         return None
