@@ -46,6 +46,9 @@ class WindowChance:
 
     ip: IpChance
     lockstep: LockstepChance | None  # None: no usable engagement in the window
+    # the window's spreading evidence per detector and account (``detectors.spread.SPREAD_COLUMNS``),
+    # when a split platform's accounts engage in several shards; None: the shard's own
+    spread: pd.DataFrame | None = None
 
 
 def chance_frame(engagements: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from detectors.registry import (
     unavailable_signals,
 )
 from detectors.rings import ring_creators
-from detectors.spread import spread_to_accounts, weight_by_focus
+from detectors.spread import SPREAD_COLUMNS, spread_part, spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
 
 if TYPE_CHECKING:
@@ -77,18 +77,14 @@ def _to_union(detection: Detection, *, n_rows: int, at: npt.NDArray[np.int64]) -
     return Detection(detection.name, score, group, detection.groups)
 
 
-def _detect(
+def _raw_detections(
     engagements: pd.DataFrame,
     *,
     params: ScoringParams,
     context: WindowContext,
     progress: Callable[[str], None] | None,
-) -> tuple[list[Detection], npt.NDArray[np.float64]]:
-    """Every detector's detection of the window, and the noisy-OR of the post-level detectors' scores.
-
-    Post-level scores are taken before group detections are spread to their
-    accounts' other engagements: they say what was found on the post itself.
-    """
+) -> tuple[list[DetectorSpec], dict[str, Detection]]:
+    """The enabled detectors and each one's detection of the window, before focus and spreading."""
     specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
     # the costliest first, so that two workers finish together
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
@@ -112,7 +108,23 @@ def _detect(
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
     found = run_detectors(tasks, engagements, workers=workers, progress=progress)
-    by_name = {name: detection for (name, _), detection in zip(tasks, found, strict=True)}
+    return specs, {name: detection for (name, _), detection in zip(tasks, found, strict=True)}
+
+
+def _detect(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[Detection], npt.NDArray[np.float64]]:
+    """Every detector's detection of the window, and the noisy-OR of the post-level detectors' scores.
+
+    Post-level scores are taken before group detections are spread to their
+    accounts' other engagements: they say what was found on the post itself.
+    """
+    specs, by_name = _raw_detections(engagements, params=params, context=context, progress=progress)
+    spread = context.chance.spread if context.chance is not None else None
     detections: list[Detection] = []
     # one detector at a time: no detectors x events matrix
     post_level_keep = np.ones(len(engagements))
@@ -123,12 +135,47 @@ def _detect(
         if spec.post_level:
             post_level_keep *= 1.0 - detection.event_score
         if spec.spreads:
-            detection = spread_to_accounts(detection, engagements, params=params.spread)
+            window = None if spread is None else spread[spread["detector"] == spec.name]
+            detection = spread_to_accounts(detection, engagements, params=params.spread, window=window)
         detections.append(detection)
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:
         detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))
     return detections, 1.0 - post_level_keep
+
+
+def spread_parts(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    posts: pd.DataFrame | None = None,
+    fitted: FittedState | None = None,
+    reputation: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
+) -> pd.DataFrame:
+    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``).
+
+    The first of a split window's two passes (``scaleout.job``): the detectors run as
+    ``score_engagements`` runs them; the parts, combined over the shards, are the
+    ``spread`` of the ``WindowChance`` the second pass scores with.
+    """
+    context = WindowContext(
+        engagements,
+        posts=posts,
+        fitted=fitted,
+        audience=params.audience,
+        reputation=reputation,
+        chance=chance,
+    )
+    specs, by_name = _raw_detections(engagements, params=params, context=context, progress=None)
+    parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
+    for spec in specs:
+        detection = by_name[spec.name]
+        if spec.focus_weighted:
+            detection = weight_by_focus(detection, engagements, params=params.spread)
+        if spec.spreads:
+            parts.append(spread_part(detection, engagements, params=params.spread))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _window_only(
@@ -274,4 +321,11 @@ def confirmed_accounts(window: ScoredWindow, *, invalid_risk: float) -> pd.DataF
     )
 
 
-__all__ = ["ScoredWindow", "ScoringParams", "confirmed_accounts", "score_engagements", "score_window"]
+__all__ = [
+    "ScoredWindow",
+    "ScoringParams",
+    "confirmed_accounts",
+    "score_engagements",
+    "score_window",
+    "spread_parts",
+]

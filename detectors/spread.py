@@ -9,8 +9,10 @@ score counts in proportion to how much of an account's activity lies inside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
@@ -33,24 +35,19 @@ class SpreadParams:
     focus_full: float = 0.7
 
 
-def spread_to_accounts(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> Detection:
-    """Extend a group detector's verdict from an account's caught engagements to all of its others.
+# an account's spreading evidence under one detector, per account: what ``spread_to_accounts``
+# decides with, and what the shards of a split window add up (``scaleout.job``)
+SPREAD_COLUMNS = ("detector", "user_id", "caught", "total", "strongest")
+Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int from plain ones
 
-    A farm account that engages bought posts in a group also engages honest posts
-    to look normal (camouflage); those engagements are just as inflated. An account
-    whose share of engagements caught at ``min_caught_score`` or more reaches
-    ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
-    engagement, with the group that caught it. Honest users caught by chance on
-    one post of many stay below the share.
-    """
+
+def _account_evidence(
+    detection: Detection, users: npt.NDArray[np.int64], n_users: int, *, params: SpreadParams
+) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Per account code: caught engagements, all engagements, strongest caught score and its group."""
     caught = detection.event_score >= params.min_caught_score
-    if not caught.any():
-        return detection
-    users = codes(engagements["user_id"])
-    n_users = int(users.max()) + 1
-    share = np.bincount(users, weights=caught, minlength=n_users) / np.maximum(
-        np.bincount(users, minlength=n_users), 1
-    )
+    n_caught = np.bincount(users, weights=caught, minlength=n_users)
+    n_total = np.bincount(users, minlength=n_users)
     # per account, the strongest caught event and its group (the last such row on ties):
     # assignments in ascending score order leave the strongest one standing
     rows = np.flatnonzero(caught)
@@ -59,6 +56,77 @@ def spread_to_accounts(detection: Detection, engagements: pd.DataFrame, *, param
     strongest[users[order]] = detection.event_score[order]
     group = np.full(n_users, -1, dtype=np.int64)
     group[users[order]] = detection.event_group[order]
+    return n_caught, n_total, strongest, group
+
+
+def spread_part(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> pd.DataFrame:
+    """One shard's part of each account's evidence (``SPREAD_COLUMNS``): sums of counts, max of scores.
+
+    Accounts of a split platform engage in several shards; Spark adds their counts
+    up and keeps the strongest score, and gives the result back to every shard as
+    ``spread_to_accounts``'s ``window``. Accounts with nothing caught are left out.
+    """
+    users = codes(engagements["user_id"])
+    n_users = int(users.max()) + 1 if len(users) else 0
+    n_caught, n_total, strongest, _ = _account_evidence(detection, users, n_users, params=params)
+    labels = _labels(engagements["user_id"])
+    present = np.flatnonzero(n_total > 0)
+    return pd.DataFrame(
+        {
+            "detector": detection.name,
+            "user_id": np.asarray(labels, dtype=object)[present].astype(str),
+            "caught": n_caught[present].astype(np.int64),
+            "total": n_total[present].astype(np.int64),
+            "strongest": strongest[present],
+        }
+    )[list(SPREAD_COLUMNS)]
+
+
+def _labels(user_ids: pd.Series) -> pd.Index:
+    """The account of each code ``codes`` gives."""
+    if isinstance(user_ids.dtype, pd.CategoricalDtype):
+        return pd.Index(user_ids.cat.categories)
+    return pd.Index(pd.factorize(user_ids)[1])
+
+
+def _window_evidence(
+    window: pd.DataFrame, user_ids: pd.Series, n_users: int
+) -> tuple[Counts, Counts, npt.NDArray[np.float64]]:
+    """Per account code of ``user_ids``: the window's caught and total counts and strongest score."""
+    found = window.set_index("user_id").reindex(_labels(user_ids)[:n_users].astype(str))
+    return (
+        found["caught"].fillna(0).to_numpy(dtype=np.float64),
+        found["total"].fillna(0).to_numpy(dtype=np.int64),
+        found["strongest"].fillna(0.0).to_numpy(dtype=np.float64),
+    )
+
+
+def spread_to_accounts(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    window: pd.DataFrame | None = None,
+) -> Detection:
+    """Extend a group detector's verdict from an account's caught engagements to all of its others.
+
+    A farm account that engages bought posts in a group also engages honest posts
+    to look normal (camouflage); those engagements are just as inflated. An account
+    whose share of engagements caught at ``min_caught_score`` or more reaches
+    ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
+    engagement, with the group that caught it. Honest users caught by chance on
+    one post of many stay below the share. ``window``: this detector's rows of the
+    whole window's evidence (``spread_part`` combined) when ``engagements`` are one
+    shard of it; the group stays the shard's own (none: the event's).
+    """
+    if window is None and not (detection.event_score >= params.min_caught_score).any():
+        return detection
+    users = codes(engagements["user_id"])
+    n_users = int(users.max()) + 1 if len(users) else 0
+    n_caught, n_total, strongest, group = _account_evidence(detection, users, n_users, params=params)
+    if window is not None:
+        n_caught, n_total, strongest = _window_evidence(window, engagements["user_id"], n_users)
+    share = n_caught / np.maximum(n_total, 1)
     spread_score = np.where(share >= params.min_caught_share, params.spread_weight * strongest, 0.0)[users]
     is_raised = np.flatnonzero(spread_score > detection.event_score)
     score = detection.event_score.copy()

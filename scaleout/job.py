@@ -18,15 +18,24 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from detectors.chance import CHANCE_COLUMNS, STATISTICS, window_chance
+from detectors.chance import CHANCE_COLUMNS, STATISTICS, WindowChance, window_chance
 from detectors.model import WindowScorer
+from detectors.spread import SPREAD_COLUMNS
 from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, empty_rejects
-from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, output_ddl, score_shard, shard_chance
+from scaleout.shard_scoring import (
+    OUTPUT_FIELDS,
+    ROW,
+    SHARD,
+    output_ddl,
+    score_shard,
+    shard_chance,
+    shard_spread,
+)
 from scaleout.shards import EDGE_COLUMNS, NO_PLATFORM, PLAN_COLUMNS, pack_platforms, plan_platform
 from serving.io import ACCOUNT_COLUMNS, ENGAGEMENT_COLUMNS, ENGAGEMENT_EXTRA, POST_COLUMNS, POST_EXTRA
 
@@ -47,6 +56,7 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
 PARTITIONED = ("engagements", "posts")  # written partitioned by shard
 _PLAN_DDL = "platform string, creator_id string, shard string"
 _CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
+_SPREAD_DDL = f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double"
 
 
 @dataclass(frozen=True)
@@ -210,13 +220,61 @@ def score_shards(
             return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns)
 
         return routed.groupBy(SHARD).applyInPandas(alone, output_ddl())
-    chance = window_chance_per_shard(routed, source=source)
+    chance = window_chance_per_shard(routed, source=source).persist()
+    joined = chance
+    if not is_whole.all():  # accounts never cross platforms: only a split platform's span shards
+        spread = window_spread_per_shard(routed, chance, scorer=scorer, source=source, posts=posts)
+        joined = chance.unionByName(spread, allowMissingColumns=True)
 
-    def score(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
-        joined = window_chance(statistics) if len(statistics) else None
+    def score(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
+        joined = _joined_chance(window)
         return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns, chance=joined)
 
-    return routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(score, output_ddl())
+    return routed.groupBy(SHARD).cogroup(joined.groupBy(SHARD)).applyInPandas(score, output_ddl())
+
+
+def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
+    """A shard's joined rows (window statistics and spreading evidence) as the scorer takes them."""
+    if "detector" not in window:  # whole platforms only: an account's engagements are all in its shard
+        return window_chance(window) if len(window) else None
+    is_spread = window["detector"].notna()
+    statistics = window.loc[~is_spread, list(CHANCE_COLUMNS)]
+    if not len(statistics):
+        return None
+    spread = window.loc[is_spread, list(SPREAD_COLUMNS)].reset_index(drop=True)
+    return replace(window_chance(statistics), spread=spread)
+
+
+def window_spread_per_shard(
+    routed: DataFrame, chance: DataFrame, *, scorer: WindowScorer, source: str, posts: pd.DataFrame | None
+) -> DataFrame:
+    """The window's spreading evidence of the accounts each shard holds, keyed by ``SHARD``.
+
+    A first scoring pass runs every shard's detectors (against the joined window
+    statistics) and gives each account's caught and total engagements and its
+    strongest caught score per spreading detector (``shard_spread``); Spark adds
+    the counts and keeps the strongest score per account over the shards, and joins
+    back to each shard the accounts it holds that were caught somewhere. The second
+    pass spreads with these (``detectors.spread.spread_to_accounts``), as the single
+    process spreads with the whole window's.
+    """
+    from pyspark.sql import functions as F
+
+    def part(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
+        joined = window_chance(statistics) if len(statistics) else None
+        return shard_spread(raw, scorer=scorer, source=source, posts=posts, chance=joined)
+
+    parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, _SPREAD_DDL).persist()
+    combined = (
+        parts.groupBy("detector", "user_id")
+        .agg(
+            F.sum("caught").alias("caught"),
+            F.sum("total").alias("total"),
+            F.max("strongest").alias("strongest"),
+        )
+        .filter(F.col("caught") > 0)
+    )
+    return parts.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
 
 
 def window_chance_per_shard(routed: DataFrame, *, source: str) -> DataFrame:

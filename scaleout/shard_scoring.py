@@ -16,6 +16,8 @@ import pandas as pd
 
 from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
 from detectors.model import WindowScorer
+from detectors.scorer import spread_parts
+from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
 from features.dedup import distinct_engagements
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, Rejects, checked
@@ -92,6 +94,28 @@ def shard_chance(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
     part = chance_frame(engagements) if len(engagements) else pd.DataFrame(columns=list(CHANCE_COLUMNS))
     part.insert(0, SHARD, shard)
     return part.astype({"statistic": object, "key": object})
+
+
+def shard_spread(
+    raw: pd.DataFrame,
+    *,
+    scorer: WindowScorer,
+    source: str,
+    posts: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
+) -> pd.DataFrame:
+    """One shard's part of the window's spreading evidence (``scorer.spread_parts``), with ``SHARD``."""
+    shard, _, engagements = shard_engagements(raw, source=source)
+    if not len(engagements):
+        part = pd.DataFrame(columns=list(SPREAD_COLUMNS))
+    else:
+        if posts is not None:
+            posts = posts[posts["post_id"].isin(engagements["post_id"].cat.categories)]
+        part = spread_parts(
+            engagements, params=scorer.params, posts=posts, fitted=scorer.fitted, chance=chance
+        )
+    part.insert(0, SHARD, shard)
+    return part.astype({"detector": object, "user_id": object, "caught": "int64", "total": "int64"})
 
 
 def score_shard(

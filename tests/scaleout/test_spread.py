@@ -1,0 +1,56 @@
+"""Spreading across shards: an account's evidence added up over the shards it engages in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.base import Detection
+from detectors.chance import chance_frame, window_chance
+from detectors.infra import IpFarmParams, shared_infrastructure
+from detectors.spread import SpreadParams, spread_part, spread_to_accounts
+from features.contract import clean_events
+from features.dedup import distinct_engagements
+from training.simulator import SimConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def window() -> pd.DataFrame:
+    events = simulate(SimConfig(seed=3, scale=0.5)).events
+    return distinct_engagements(clean_events(events, source="sim").frame).reset_index(drop=True)
+
+
+def _shard_keys(window: pd.DataFrame) -> np.ndarray:
+    """Each platform split in two by creator, as an engagement-graph split never splits a post."""
+    platform = window["platform"].astype("str").to_numpy()
+    creator = window["creator_id"].astype("str")
+    half = creator.isin(sorted(creator.unique())[::2]).to_numpy()
+    return np.where(half, np.char.add(platform.astype(str), ".0"), np.char.add(platform.astype(str), ".1"))
+
+
+def _rows(detection: Detection, keep: np.ndarray) -> Detection:
+    return Detection(
+        detection.name, detection.event_score[keep], detection.event_group[keep], detection.groups
+    )
+
+
+def test_shards_spread_with_the_window_evidence_as_the_whole_window_does(window: pd.DataFrame) -> None:
+    params = SpreadParams()
+    chance = window_chance(chance_frame(window)).ip
+    found = shared_infrastructure(window, params=IpFarmParams(), chance=chance)
+    whole = spread_to_accounts(found, window, params=params)
+    keys = _shard_keys(window)
+    shards = [(keys == k, window[keys == k].reset_index(drop=True)) for k in sorted(set(keys))]
+    parts = pd.concat([spread_part(_rows(found, keep), shard, params=params) for keep, shard in shards])
+    evidence = parts.groupby(["detector", "user_id"], as_index=False).agg(
+        caught=("caught", "sum"), total=("total", "sum"), strongest=("strongest", "max")
+    )
+    evidence = evidence[evidence["caught"] > 0]
+    changed_alone = 0
+    for keep, shard in shards:
+        joined = spread_to_accounts(_rows(found, keep), shard, params=params, window=evidence)
+        alone = spread_to_accounts(_rows(found, keep), shard, params=params)
+        np.testing.assert_array_equal(joined.event_score, whole.event_score[keep])
+        changed_alone += int((alone.event_score != whole.event_score[keep]).sum())
+    assert changed_alone > 0  # with only its own shard's engagements, some account spreads differently
