@@ -84,42 +84,35 @@ def seller_pools(
 ) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
-    Only light accounts (``min_posts`` to ``max_posts`` distinct posts in the
-    window) count: heavy users overlap everywhere and a single engagement says
-    nothing. Creators are counted as ``audiences`` counts them (a studio's
-    creators are one unit) and chance is counted within and between its
-    audience communities (``detectors.audiences``); without ``audiences`` the
-    platform is one audience of its creators. Two posts of different units are linked when they share at least
-    ``min_shared_accounts`` light accounts, at least ``min_lift`` times what the
-    block model of the light accounts predicts (see ``_block_expected``) from the
-    posts' engagers outside the overlap (``_lift_beyond_overlap``), and that
-    many is unlikely: Poisson tail at most ``max_p_value``,
-    Bonferroni-corrected over every pair of posts of different units (a
-    creator's own fans link only that creator's posts, so same-unit pairs never
+    Only light accounts (``min_posts`` to ``max_posts`` distinct posts in the window) count: heavy users
+    overlap everywhere and a single engagement says nothing. Creators are counted as ``audiences`` counts
+    them (a studio's creators are one unit) and chance is counted within and between its audience
+    communities (``detectors.audiences``); without ``audiences`` the platform is one audience of its
+    creators. Two posts of different units are linked when they share at least ``min_shared_accounts``
+    light accounts, at least ``min_lift`` times what the block model of the light accounts predicts (see
+    ``_block_expected``) from the posts' engagers outside the overlap (``_lift_beyond_overlap``), and that
+    many is unlikely: Poisson tail at most ``max_p_value``, Bonferroni-corrected over every pair of posts
+    of different units (a creator's own fans link only that creator's posts, so same-unit pairs never
     count).
 
-    Linked posts form pools: Louvain communities of the link graph at each of
-    ``resolutions`` (coarse first), so that one seller's posts stay together
-    without being chained to another seller's through a post both served. An
-    event belongs to the first pool, in that order, that holds its account.
+    Linked posts form pools: Louvain communities of the link graph at each of ``resolutions`` (coarse
+    first), so that one seller's posts stay together without being chained to another seller's through a
+    post both served. An event belongs to the first pool, in that order, that holds its account.
 
-    Whether an account belongs to a pool is decided like a false discovery
-    rate, in units: an account that engaged ``d`` units, ``k`` of them (at least
-    ``min_creators``, and at least ``min_member_share`` of ``d``) in the pool,
-    is a member when, among the accounts of the pool's audience communities
-    with ``d`` units and at least ``k`` in the pool, chance (each of an
-    account's units landing in the pool in proportion to the pool's share of
-    those communities' honest engagement) explains at most ``max_fdr`` of them.
-    Honest engagement leaves out the members' pairs, found in rounds that start
-    with every candidate left out: a small window's pool is most of its
-    creators' light engagement, and counted as chance it explains itself away.
-    An honest light account that happened on two popular pool posts is as
-    common as chance says and stays out; the pool's accounts, which keep coming
-    back to unrelated creators, are far more common.
+    Whether an account belongs to a pool is decided like a false discovery rate, in units: an account that
+    engaged ``d`` units, ``k`` of them (at least ``min_creators``, and at least ``min_member_share`` of
+    ``d``) in the pool, is a member when, among the accounts of the pool's audience communities with ``d``
+    units and at least ``k`` in the pool, chance (each of an account's units landing in the pool in
+    proportion to the pool's share of those communities' honest engagement) explains at most ``max_fdr``
+    of them. Honest engagement leaves out the members' pairs, found in rounds that start with every
+    candidate left out: a small window's pool is most of its creators' light engagement, and counted as
+    chance it explains itself away. An honest light account that happened on two popular pool posts is as
+    common as chance says and stays out; the pool's accounts, which keep coming back to unrelated
+    creators, are far more common.
 
-    A community gives a pool cover only while it is an audience without the
-    pool's own accounts (``_with_uncovered``): a seller's book whose pool made
-    it insular is judged with the platform as one audience.
+    A community gives a pool cover only while it is an audience without the pool's own accounts
+    (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform as one
+    audience.
     """
     n = len(engagements)
     users = codes(engagements["user_id"])

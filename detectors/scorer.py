@@ -15,7 +15,7 @@ from detectors.chance import WindowChance
 from detectors.combine import combine
 from detectors.history import HISTORY_COLUMN, history_evidence, history_rows, window_only, with_history
 from detectors.parallel import run_detectors
-from detectors.params import ScoringParams
+from detectors.params import PolicyParams, ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS, decide_posts, flag_accounts, unit_prices
 from detectors.registry import (
     DETECTORS,
@@ -231,6 +231,13 @@ def score_window(
     )
 
 
+def _combined(detections: list[Detection], *, n_events: int, policy: PolicyParams) -> pd.DataFrame:
+    """``combine`` of the detections at the policy's invalid cut and weak-evidence cap."""
+    return combine(
+        detections, n_events=n_events, invalid_risk=policy.invalid_risk, weak=WEAK, weak_cap=policy.weak_cap
+    )
+
+
 def score_engagements(
     engagements: pd.DataFrame,
     *,
@@ -244,13 +251,12 @@ def score_engagements(
 ) -> ScoredWindow:
     """``score_window`` of events already reduced by ``distinct_engagements``.
 
-    A caller that reads a large window can reduce it and drop the raw events
-    before scoring, so that the two never sit in memory together. The input is
-    not changed: the verdict columns are added to a shallow copy (copy-on-write
-    shares the existing columns, so nothing is duplicated). Rows marked as
-    history (``detectors.history.with_history``) are scored as context and left
-    out of every output. ``chance`` is the statistics of the whole window when
-    ``engagements`` are one shard of it (``detectors.chance``, ``scaleout``).
+    A caller that reads a large window can reduce it and drop the raw events before scoring, so that
+    the two never sit in memory together. The input is not changed: the verdict columns are added to a
+    shallow copy (copy-on-write shares the existing columns, so nothing is duplicated). Rows marked as
+    history (``detectors.history.with_history``) are scored as context and left out of every output.
+    ``chance`` is the statistics of the whole window when ``engagements`` are one shard of it
+    (``detectors.chance``, ``scaleout``).
     """
     engagements = engagements.copy(deep=False)
     context = WindowContext(
@@ -265,13 +271,7 @@ def score_engagements(
     if progress is not None:
         progress("decide")
     policy = params.policy
-    verdicts = combine(
-        detections,
-        n_events=len(engagements),
-        invalid_risk=policy.invalid_risk,
-        weak=WEAK,
-        weak_cap=policy.weak_cap,
-    )
+    verdicts = _combined(detections, n_events=len(engagements), policy=policy)
     is_history = history_rows(engagements)
     if is_history is not None:
         engagements, verdicts, detections, post_level_risk = _window_only(
