@@ -155,9 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         args.work, worlds=args.worlds, scale=args.scale, seed=args.seed, structure=args.structure
     )
     simulate_seconds = time.perf_counter() - started
-    inputs = assemble(folders, args.work / "window")
+    key = f"{args.worlds}x{args.scale:g}-{args.seed}-{args.structure}"
+    inputs = assemble(folders, args.work / f"window-{key}")
     engine = ["--engine", "spark", "--master", args.master] if args.engine == "spark" else []
-    scored = args.work / f"scored-{args.engine}"
+    scored = args.work / f"scored-{key}-{args.engine}"
     run = scored_run(["score", *inputs, "--out", str(scored), *engine], scored, reuse=args.reuse)
     row = {
         "command": "python -m benchmarks.large_windows " + " ".join(argv if argv is not None else sys.argv[1:]),
