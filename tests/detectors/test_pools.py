@@ -399,3 +399,26 @@ def test_the_ablations_are_overrides_of_the_parameter_tree():
     assert find_audiences(events, studios=None, params=old.audience).n_communities == 1
     floorless = ScoringParams().set_params(**ABLATIONS["floors"][1]).get_params()
     assert all(floorless[name] == 0.0 for name in ABLATIONS["floors"][1])
+
+
+def test_seller_pools_leave_popular_posts_alone_beside_orders_for_one_creator():
+    """A small window where most light accounts were bought for one creator: honest overlap stays chance.
+
+    The 2,000 accounts of one creator's order engage 2 or 3 of its posts and no other creator, so they
+    can never share posts of two creators. Counted in the chance model, their mass made honest overlap
+    between the 8 other creators' posts look 5 times less likely than it is (seed 4's 5k window: half
+    of a platform's events were orders for one or two creators, and honest users on its popular posts
+    were taken for a pool).
+    """
+    user, creator = _sparse_platform(users=600, creators=8, seed=13)
+    events = _frame(user, creator)
+    rng = np.random.default_rng(14)
+    user, creator, post = [], [], []
+    for account in range(2000):
+        for p in rng.choice(3, size=rng.integers(2, 4), replace=False):
+            user.append(f"order{account}")
+            creator.append("bought")
+            post.append(f"p-bought-{p}")
+    events = pd.concat([events, _frame(user, creator, post=post)], ignore_index=True)
+    detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
+    assert (detection.event_score >= 0.5).sum() == 0
