@@ -6,7 +6,8 @@ the same pool serves every order, so posts of unrelated creators share far more
 light engagers than chance allows. This is SynchroTrap's co-engagement without
 its time window, on the post x post projection of the user x post graph.
 
-Chance is a degree-corrected block model of the window's light accounts: a
+Chance is a degree-corrected block model of the window's light accounts that
+engaged two creator units or more (only they can share posts of two): a
 configuration model within and between audience communities of creators
 (interest, region, language), so that a community whose users rarely meet the
 rest is not taken for a pool. The window must be one platform's
@@ -89,11 +90,11 @@ def seller_pools(
     them (a studio's creators are one unit) and chance is counted within and between its audience
     communities (``detectors.audiences``); without ``audiences`` the platform is one audience of its
     creators. Two posts of different units are linked when they share at least ``min_shared_accounts``
-    light accounts, at least ``min_lift`` times what the block model of the light accounts predicts (see
-    ``_block_expected``) from the posts' engagers outside the overlap (``_lift_beyond_overlap``), and that
-    many is unlikely: Poisson tail at most ``max_p_value``, Bonferroni-corrected over every pair of posts
-    of different units (a creator's own fans link only that creator's posts, so same-unit pairs never
-    count).
+    light accounts, at least ``min_lift`` times what the block model of the light accounts of two units or
+    more (``_crossing``) predicts (see ``_block_expected``) from the posts' engagers outside the overlap
+    (``_lift_beyond_overlap``), and that many is unlikely: Poisson tail at most ``max_p_value``,
+    Bonferroni-corrected over every pair of posts of different units (a creator's own fans link only that
+    creator's posts, so same-unit pairs never count).
 
     Linked posts form pools: Louvain communities of the link graph at each of ``resolutions`` (coarse
     first), so that one seller's posts stay together without being chained to another seller's through a
@@ -153,8 +154,14 @@ def _search(
     """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
+    crossing = _crossing(light.pair_user, unit[light.pair_post])
     links = _linked_posts(
-        light.pair_user, light.pair_post, unit, unit_community[unit], n_posts, params=params
+        light.pair_user[crossing],
+        light.pair_post[crossing],
+        unit,
+        unit_community[unit],
+        n_posts,
+        params=params,
     )
     if links.empty:
         return event_pool, np.zeros(0)
@@ -206,6 +213,23 @@ def _with_uncovered(
         uncovered = fresh & (candidate == pool) & (insular[community] < params.max_uncovered_insularity)
         out[uncovered] = pool + len(lifts)
     return out, np.concatenate([lifts, candidate_lifts])
+
+
+def _crossing(pair_user: npt.NDArray[np.int64], pair_unit: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Per light pair: its account engaged at least two creator units.
+
+    Only such an account can share two posts of different units, the pairs the
+    link test counts. An account that stays with one unit (a creator's loyal
+    fan, or an order's accounts bought for one creator) can never make such an
+    overlap; counted in the chance model, its posts would dilute the share of
+    every other post and make ordinary overlap between popular posts look
+    unlikely, the more so the larger the single-creator part of the window.
+    """
+    width = int(pair_unit.max(initial=0)) + 1
+    users, n_units = distinct_counts(distinct(pair_user * width + pair_unit) // width)
+    crossing = np.zeros(int(pair_user.max(initial=-1)) + 1, dtype=bool)
+    crossing[users[n_units >= 2]] = True
+    return crossing[pair_user]
 
 
 def _assign(
