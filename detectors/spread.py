@@ -44,8 +44,9 @@ Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int f
 def _account_evidence(
     detection: Detection, users: npt.NDArray[np.int64], n_users: int, *, params: SpreadParams
 ) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Per account code: caught engagements, all engagements, strongest caught score and its group."""
-    caught = detection.event_score >= params.min_caught_score
+    """Per account code: caught engagements, all engagements, strongest caught score and its group
+    (an event the detection does not spread from is not caught here)."""
+    caught = _caught(detection, params=params)
     n_caught = np.bincount(users, weights=caught, minlength=n_users)
     n_total = np.bincount(users, minlength=n_users)
     # per account, the strongest caught event and its group (the last such row on ties):
@@ -101,6 +102,14 @@ def _window_evidence(
     )
 
 
+def _caught(detection: Detection, *, params: SpreadParams) -> npt.NDArray[np.bool_]:
+    """Per event: caught at ``min_caught_score`` or more, and one the detection spreads from."""
+    caught = detection.event_score >= params.min_caught_score
+    if detection.spreads_from is not None:
+        caught &= detection.spreads_from
+    return caught
+
+
 def spread_to_accounts(
     detection: Detection,
     engagements: pd.DataFrame,
@@ -115,11 +124,12 @@ def spread_to_accounts(
     whose share of engagements caught at ``min_caught_score`` or more reaches
     ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
     engagement, with the group that caught it. Honest users caught by chance on
-    one post of many stay below the share. ``window``: this detector's rows of the
+    one post of many stay below the share. Only events the detection spreads from
+    (``Detection.spreads_from``) count as caught; the others keep their own score. ``window``: this detector's rows of the
     whole window's evidence (``spread_part`` combined) when ``engagements`` are one
     shard of it; the group stays the shard's own (none: the event's).
     """
-    if window is None and not (detection.event_score >= params.min_caught_score).any():
+    if window is None and not _caught(detection, params=params).any():
         return detection
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
@@ -134,7 +144,7 @@ def spread_to_accounts(
     event_group = detection.event_group.astype(np.int64)  # a copy
     raised_group = group[users[is_raised]]
     event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
-    return Detection(detection.name, score, event_group, detection.groups)
+    return Detection(detection.name, score, event_group, detection.groups, detection.spreads_from)
 
 
 def weight_by_focus(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> Detection:
@@ -161,4 +171,4 @@ def weight_by_focus(detection: Detection, engagements: pd.DataFrame, *, params: 
     floor, full = params.focus_floor, params.focus_full
     factor = np.clip((focus - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
     score = detection.event_score * np.where(in_block, factor, 1.0)
-    return Detection(detection.name, score, detection.event_group, detection.groups)
+    return Detection(detection.name, score, detection.event_group, detection.groups, detection.spreads_from)
