@@ -125,9 +125,10 @@ def spread_to_accounts(
     ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
     engagement, with the group that caught it. Honest users caught by chance on
     one post of many stay below the share. Only events the detection spreads from
-    (``Detection.spreads_from``) count as caught; the others keep their own score. ``window``: this detector's rows of the
-    whole window's evidence (``spread_part`` combined) when ``engagements`` are one
-    shard of it; the group stays the shard's own (none: the event's).
+    (``Detection.spreads_from``) count as caught; the others keep their own score.
+    ``window``: this detector's rows of the whole window's evidence (``spread_part``
+    combined) when ``engagements`` are one shard of it; the group stays the shard's
+    own (none: the event's).
     """
     if window is None and not _caught(detection, params=params).any():
         return detection
