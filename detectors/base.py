@@ -30,25 +30,16 @@ class Detection:
         One row per group with at least ``group_id`` (int), ``n_accounts``, ``n_posts``
         and ``evidence`` (a sentence with the numbers, for reviewers), plus any
         detector-specific columns.
-    spreads_from:
-        bool per event, or None (every event): whether a caught event counts towards
-        spreading its account's verdict to the account's other engagements
-        (``detectors.spread``). A ring leaves out its creators' own accounts: a
-        creator's own account is a person with an audience, not a worker whose
-        other engagements are camouflage.
     """
 
     name: str
     event_score: npt.NDArray[np.float64]
     event_group: npt.NDArray[np.int64]
     groups: pd.DataFrame = field(default_factory=pd.DataFrame)
-    spreads_from: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         if self.event_score.shape != self.event_group.shape:
             raise ValueError(f"{self.name}: event_score and event_group differ in length")
-        if self.spreads_from is not None and self.spreads_from.shape != self.event_score.shape:
-            raise ValueError(f"{self.name}: spreads_from and event_score differ in length")
 
     @classmethod
     def empty(cls, name: str, n_events: int) -> Detection:

@@ -42,11 +42,13 @@ Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int f
 
 
 def _account_evidence(
-    detection: Detection, users: npt.NDArray[np.int64], n_users: int, *, params: SpreadParams
+    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams
 ) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Per account code: caught engagements, all engagements, strongest caught score and its group
-    (an event the detection does not spread from is not caught here)."""
-    caught = _caught(detection, params=params)
+    (a creator's own account has nothing caught here: see ``spread_to_accounts``)."""
+    users = codes(engagements["user_id"])
+    n_users = int(users.max()) + 1 if len(users) else 0
+    caught = _caught(detection, engagements, params=params)
     n_caught = np.bincount(users, weights=caught, minlength=n_users)
     n_total = np.bincount(users, minlength=n_users)
     # per account, the strongest caught event and its group (the last such row on ties):
@@ -67,9 +69,7 @@ def spread_part(detection: Detection, engagements: pd.DataFrame, *, params: Spre
     up and keeps the strongest score, and gives the result back to every shard as
     ``spread_to_accounts``'s ``window``. Accounts with nothing caught are left out.
     """
-    users = codes(engagements["user_id"])
-    n_users = int(users.max()) + 1 if len(users) else 0
-    n_caught, n_total, strongest, _ = _account_evidence(detection, users, n_users, params=params)
+    n_caught, n_total, strongest, _ = _account_evidence(detection, engagements, params=params)
     labels = _labels(engagements["user_id"])
     present = np.flatnonzero(n_total > 0)
     return pd.DataFrame(
@@ -102,12 +102,24 @@ def _window_evidence(
     )
 
 
-def _caught(detection: Detection, *, params: SpreadParams) -> npt.NDArray[np.bool_]:
-    """Per event: caught at ``min_caught_score`` or more, and one the detection spreads from."""
+def _caught(
+    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams
+) -> npt.NDArray[np.bool_]:
+    """Per event: caught at ``min_caught_score`` or more, and not by a creator's own account."""
     caught = detection.event_score >= params.min_caught_score
-    if detection.spreads_from is not None:
-        caught &= detection.spreads_from
+    if caught.any() and "creator_id" in engagements:
+        caught &= ~_is_creator_account(engagements)
     return caught
+
+
+def _is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Per event: its account is a creator of the engagements (``creator_id``: the creator's own
+    account, as the contract has it)."""
+    users = codes(engagements["user_id"])
+    creator = codes(engagements["creator_id"])
+    creators = _labels(engagements["creator_id"])[np.unique(creator[creator >= 0])].astype(str)
+    is_creator = np.asarray(_labels(engagements["user_id"]).astype(str).isin(creators), dtype=bool)
+    return np.where(users >= 0, is_creator[np.maximum(users, 0)], False)
 
 
 def spread_to_accounts(
@@ -124,17 +136,20 @@ def spread_to_accounts(
     whose share of engagements caught at ``min_caught_score`` or more reaches
     ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
     engagement, with the group that caught it. Honest users caught by chance on
-    one post of many stay below the share. Only events the detection spreads from
-    (``Detection.spreads_from``) count as caught; the others keep their own score.
+    one post of many stay below the share. A creator's own account (a ``user_id``
+    that is a ``creator_id`` of the engagements) spreads nothing: it is a person
+    with a public identity and an audience, not a worker of a seller, and what it
+    engages outside the group is its own (a pod creator's own likes elsewhere);
+    its engagements inside the group keep their own score.
     ``window``: this detector's rows of the whole window's evidence (``spread_part``
     combined) when ``engagements`` are one shard of it; the group stays the shard's
     own (none: the event's).
     """
-    if window is None and not _caught(detection, params=params).any():
+    if window is None and not (detection.event_score >= params.min_caught_score).any():
         return detection
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
-    n_caught, n_total, strongest, group = _account_evidence(detection, users, n_users, params=params)
+    n_caught, n_total, strongest, group = _account_evidence(detection, engagements, params=params)
     if window is not None:
         n_caught, n_total, strongest = _window_evidence(window, engagements["user_id"], n_users)
     share = n_caught / np.maximum(n_total, 1)
@@ -145,7 +160,7 @@ def spread_to_accounts(
     event_group = detection.event_group.astype(np.int64)  # a copy
     raised_group = group[users[is_raised]]
     event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
-    return Detection(detection.name, score, event_group, detection.groups, detection.spreads_from)
+    return Detection(detection.name, score, event_group, detection.groups)
 
 
 def weight_by_focus(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> Detection:
@@ -172,4 +187,4 @@ def weight_by_focus(detection: Detection, engagements: pd.DataFrame, *, params: 
     floor, full = params.focus_floor, params.focus_full
     factor = np.clip((focus - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
     score = detection.event_score * np.where(in_block, factor, 1.0)
-    return Detection(detection.name, score, detection.event_group, detection.groups, detection.spreads_from)
+    return Detection(detection.name, score, detection.event_group, detection.groups)

@@ -204,20 +204,7 @@ def _detection(found: list[_Ring], index: GraphIndex, n_events: int) -> Detectio
     event_score[index.rows[hit]] = row_score[hit]
     event_group[index.rows[hit]] = group_of_ring[ring_of_row[hit]]
     groups = pd.DataFrame([_group_row(i, found[g], counts[g], index) for i, g in enumerate(order)])
-    return Detection(
-        NAME, event_score, event_group, groups.astype(_GROUP_COLUMNS), _spreads_from(found, index, n_events)
-    )
-
-
-def _spreads_from(found: list[_Ring], index: GraphIndex, n_events: int) -> npt.NDArray[np.bool_]:
-    """Per event: False for the members' own accounts. A pod is creators who are real people: what
-    a member's own account engages outside the ring is its own taste, not camouflage (its alts' is)."""
-    is_member_account = np.zeros(index.n_accounts, dtype=bool)
-    for ring in found:
-        is_member_account[index.creator_account[ring.creators]] = True
-    spreads = np.ones(n_events, dtype=bool)
-    spreads[index.rows[is_member_account[index.account]]] = False
-    return spreads
+    return Detection(NAME, event_score, event_group, groups.astype(_GROUP_COLUMNS))
 
 
 def _row_scores(found: list[_Ring], index: GraphIndex, ring_of_row: IntArray) -> FloatArray:

@@ -415,7 +415,8 @@ def test_rings_take_a_studios_cross_promotion_for_one_creator() -> None:
 
 def test_a_ring_spreads_from_its_alts_not_from_its_creators_own_accounts() -> None:
     """A member's own account also engages outside the ring as itself (its own taste: honest);
-    an alt's engagement outside the ring is camouflage. Only the alts carry the ring's verdict out."""
+    an alt's engagement outside the ring is camouflage. Only the alts carry the ring's verdict out
+    (``detectors.spread``: a creator's own account spreads no group's verdict)."""
     world = _World(0)
     members = [3, 14, 22, 31, 40, 57]
     world.add_ring(members, alts=2)
@@ -434,4 +435,3 @@ def test_a_ring_spreads_from_its_alts_not_from_its_creators_own_accounts() -> No
     assert (found.event_score[is_own & (label == "ring")] >= 0.5).mean() >= 0.95  # the scheme: caught
     assert (spread.event_score[label == "own_taste"] == 0).all()
     assert (spread.event_score[label == "camouflage"] >= 0.5).all()
-    assert found.spreads_from is not None and not found.spreads_from[is_own].any()
