@@ -115,10 +115,18 @@ def _caught(
 def _is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """Per event: its account is a creator of the engagements (``creator_id``: the creator's own
     account, as the contract has it)."""
-    users = codes(engagements["user_id"])
-    creator = codes(engagements["creator_id"])
-    creators = _labels(engagements["creator_id"])[np.unique(creator[creator >= 0])].astype(str)
-    is_creator = np.asarray(_labels(engagements["user_id"]).astype(str).isin(creators), dtype=bool)
+    creator_id = engagements["creator_id"]
+    if isinstance(creator_id.dtype, pd.CategoricalDtype):
+        present = creator_id.cat.codes.to_numpy()
+        used = np.bincount(present[present >= 0], minlength=len(creator_id.cat.categories)) > 0
+        creators = creator_id.cat.categories[used]
+    else:
+        creators = pd.Index(pd.unique(creator_id.dropna()))
+    user_id = engagements["user_id"]
+    if not isinstance(user_id.dtype, pd.CategoricalDtype):
+        return np.asarray(user_id.isin(creators).to_numpy(), dtype=bool)
+    users = codes(user_id)
+    is_creator = np.asarray(user_id.cat.categories.isin(creators), dtype=bool)
     return np.where(users >= 0, is_creator[np.maximum(users, 0)], False)
 
 
