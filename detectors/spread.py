@@ -117,17 +117,25 @@ def _is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
     account, as the contract has it)."""
     creator_id = engagements["creator_id"]
     if isinstance(creator_id.dtype, pd.CategoricalDtype):
-        present = creator_id.cat.codes.to_numpy()
-        used = np.bincount(present[present >= 0], minlength=len(creator_id.cat.categories)) > 0
-        creators = creator_id.cat.categories[used]
+        creators = creator_id.cat.categories[
+            _used(creator_id.cat.codes.to_numpy(), len(creator_id.cat.categories))
+        ]
     else:
         creators = pd.Index(pd.unique(creator_id.dropna()))
     user_id = engagements["user_id"]
     if not isinstance(user_id.dtype, pd.CategoricalDtype):
         return np.asarray(user_id.isin(creators).to_numpy(), dtype=bool)
-    users = codes(user_id)
-    is_creator = np.asarray(user_id.cat.categories.isin(creators), dtype=bool)
-    return np.where(users >= 0, is_creator[np.maximum(users, 0)], False)
+    at = user_id.cat.categories.get_indexer(creators)  # the categories' hash table is built once
+    is_creator = np.zeros(len(user_id.cat.categories) + 1, dtype=bool)  # the last: a missing id
+    is_creator[at[at >= 0]] = True
+    return is_creator[user_id.cat.codes.to_numpy()]
+
+
+def _used(category_codes: npt.NDArray[np.integer], n_categories: int) -> npt.NDArray[np.bool_]:
+    """Per category: some row has it (-1, a missing value, counts for none)."""
+    used = np.zeros(n_categories + 1, dtype=bool)
+    used[category_codes] = True
+    return used[:n_categories]
 
 
 def spread_to_accounts(
