@@ -112,7 +112,8 @@ def score(
         Path | None,
         typer.Option(
             help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
-            "earlier runs and reviews confirmed or cleared, read as known_seller evidence (local engine)"
+            "earlier runs and reviews confirmed or cleared, read as known_seller evidence; rejects go to "
+            "reputation_rejects.parquet (local engine)"
         ),
     ] = None,
     engine: EngineOption = Engine.local,
@@ -242,7 +243,7 @@ def _score_on_spark(
 
 
 def _print_summary(result: object, *, seconds: float) -> None:
-    from serving.batch import HISTORY_REJECTS, BatchResult
+    from serving.batch import BatchResult
 
     assert isinstance(result, BatchResult)
     posts = result.scored.posts
@@ -293,14 +294,27 @@ def _print_summary(result: object, *, seconds: float) -> None:
         console.print(f"[yellow]signal not used:[/] {signal}")
     if len(result.rejects):
         console.print(f"[yellow]rejected rows written to[/] {result.out_dir / 'rejects.parquet'}")
+    _print_context(result)
+    console.print(
+        f"outputs in {result.out_dir}/: engagements.parquet posts.parquet accounts.parquet rejects.parquet"
+    )
+
+
+def _print_context(result: object) -> None:
+    """What the history and the reputation file added, and where their rejected rows went."""
+    from serving.batch import HISTORY_REJECTS, REPUTATION_REJECTS, BatchResult
+
+    assert isinstance(result, BatchResult)
     if result.history_rejects is not None:
         console.print(
             f"history: {result.n_history_events:,} events as context (not scored for pay); "
             f"{len(result.history_rejects):,} rejected history rows in {result.out_dir / HISTORY_REJECTS}"
         )
-    console.print(
-        f"outputs in {result.out_dir}/: engagements.parquet posts.parquet accounts.parquet rejects.parquet"
-    )
+    if result.reputation_rejects is not None:
+        console.print(
+            f"reputation: {result.n_reputation_entries:,} entries read; "
+            f"{len(result.reputation_rejects):,} rejected rows in {result.out_dir / REPUTATION_REJECTS}"
+        )
 
 
 @app.command()

@@ -42,10 +42,13 @@ Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int f
 
 
 def _account_evidence(
-    detection: Detection, users: npt.NDArray[np.int64], n_users: int, *, params: SpreadParams
+    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams
 ) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Per account code: caught engagements, all engagements, strongest caught score and its group."""
-    caught = detection.event_score >= params.min_caught_score
+    """Per account code: caught engagements, all engagements, strongest caught score and its group
+    (a creator's own account has nothing caught here: see ``spread_to_accounts``)."""
+    users = codes(engagements["user_id"])
+    n_users = int(users.max()) + 1 if len(users) else 0
+    caught = _caught(detection, engagements, params=params)
     n_caught = np.bincount(users, weights=caught, minlength=n_users)
     n_total = np.bincount(users, minlength=n_users)
     # per account, the strongest caught event and its group (the last such row on ties):
@@ -66,9 +69,7 @@ def spread_part(detection: Detection, engagements: pd.DataFrame, *, params: Spre
     up and keeps the strongest score, and gives the result back to every shard as
     ``spread_to_accounts``'s ``window``. Accounts with nothing caught are left out.
     """
-    users = codes(engagements["user_id"])
-    n_users = int(users.max()) + 1 if len(users) else 0
-    n_caught, n_total, strongest, _ = _account_evidence(detection, users, n_users, params=params)
+    n_caught, n_total, strongest, _ = _account_evidence(detection, engagements, params=params)
     labels = _labels(engagements["user_id"])
     present = np.flatnonzero(n_total > 0)
     return pd.DataFrame(
@@ -101,6 +102,42 @@ def _window_evidence(
     )
 
 
+def _caught(
+    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams
+) -> npt.NDArray[np.bool_]:
+    """Per event: caught at ``min_caught_score`` or more, and not by a creator's own account."""
+    caught = detection.event_score >= params.min_caught_score
+    if caught.any() and "creator_id" in engagements:
+        caught &= ~_is_creator_account(engagements)
+    return caught
+
+
+def _is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Per event: its account is a creator of the engagements (``creator_id``: the creator's own
+    account, as the contract has it)."""
+    creator_id = engagements["creator_id"]
+    if isinstance(creator_id.dtype, pd.CategoricalDtype):
+        creators = creator_id.cat.categories[
+            _used(creator_id.cat.codes.to_numpy(), len(creator_id.cat.categories))
+        ]
+    else:
+        creators = pd.Index(pd.unique(creator_id.dropna()))
+    user_id = engagements["user_id"]
+    if not isinstance(user_id.dtype, pd.CategoricalDtype):
+        return np.asarray(user_id.isin(creators).to_numpy(), dtype=bool)
+    at = user_id.cat.categories.get_indexer(creators)  # the categories' hash table is built once
+    is_creator = np.zeros(len(user_id.cat.categories) + 1, dtype=bool)  # the last: a missing id
+    is_creator[at[at >= 0]] = True
+    return is_creator[user_id.cat.codes.to_numpy()]
+
+
+def _used(category_codes: npt.NDArray[np.integer], n_categories: int) -> npt.NDArray[np.bool_]:
+    """Per category: some row has it (-1, a missing value, counts for none)."""
+    used = np.zeros(n_categories + 1, dtype=bool)
+    used[category_codes] = True
+    return used[:n_categories]
+
+
 def spread_to_accounts(
     detection: Detection,
     engagements: pd.DataFrame,
@@ -115,15 +152,20 @@ def spread_to_accounts(
     whose share of engagements caught at ``min_caught_score`` or more reaches
     ``min_caught_share`` gets ``spread_weight`` x its strongest score on every
     engagement, with the group that caught it. Honest users caught by chance on
-    one post of many stay below the share. ``window``: this detector's rows of the
-    whole window's evidence (``spread_part`` combined) when ``engagements`` are one
-    shard of it; the group stays the shard's own (none: the event's).
+    one post of many stay below the share. A creator's own account (a ``user_id``
+    that is a ``creator_id`` of the engagements) spreads nothing: it is a person
+    with a public identity and an audience, not a worker of a seller, and what it
+    engages outside the group is its own (a pod creator's own likes elsewhere);
+    its engagements inside the group keep their own score.
+    ``window``: this detector's rows of the whole window's evidence (``spread_part``
+    combined) when ``engagements`` are one shard of it; the group stays the shard's
+    own (none: the event's).
     """
     if window is None and not (detection.event_score >= params.min_caught_score).any():
         return detection
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
-    n_caught, n_total, strongest, group = _account_evidence(detection, users, n_users, params=params)
+    n_caught, n_total, strongest, group = _account_evidence(detection, engagements, params=params)
     if window is not None:
         n_caught, n_total, strongest = _window_evidence(window, engagements["user_id"], n_users)
     share = n_caught / np.maximum(n_total, 1)

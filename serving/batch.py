@@ -18,6 +18,8 @@ from serving.reputation_file import read_reputation
 
 # where a run with history writes the history's rejected rows (apart from the window's)
 HISTORY_REJECTS = "history_rejects.parquet"
+# where a run with a reputation file writes that file's rejected rows
+REPUTATION_REJECTS = "reputation_rejects.parquet"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class BatchResult:
     # history read as context: its rejected rows (apart) and how many of its events were kept
     history_rejects: pd.DataFrame | None = None
     n_history_events: int = 0
+    # a reputation file read: its rejected rows (apart) and how many of its entries were kept
+    reputation_rejects: pd.DataFrame | None = None
+    n_reputation_entries: int = 0
 
 
 def run_batch(
@@ -52,11 +57,13 @@ def run_batch(
     rejected rows go to ``history_rejects.parquet``. ``reputation_path`` is a
     reputation file (``serving.reputation_file``): what it established before the
     window (runs' entries before the history, as the service reads them) is
-    ``known_seller`` evidence, decayed with ``half_life_days``.
+    ``known_seller`` evidence, decayed with ``half_life_days``; its rejected rows
+    go to ``reputation_rejects.parquet``.
     """
     notify = progress or (lambda _step: None)
     notify("read")
-    entries = _reputation_entries(reputation_path, half_life_days=half_life_days)
+    reputation = _reputation_entries(reputation_path, half_life_days=half_life_days)
+    entries = reputation.frame if reputation is not None else None
     events = read_events_from([events_path])
     rejects = [events.rejects]
     n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates(["source_file", "source_row"]))
@@ -83,6 +90,8 @@ def run_batch(
     write_parquet(all_rejects, out_dir / "rejects.parquet")
     if history is not None:
         write_parquet(history.rejects, out_dir / HISTORY_REJECTS)
+    if reputation is not None:
+        write_parquet(reputation.rejects, out_dir / REPUTATION_REJECTS)
     return BatchResult(
         scored=scored,
         rejects=all_rejects,
@@ -90,11 +99,13 @@ def run_batch(
         out_dir=out_dir,
         history_rejects=history.rejects if history is not None else None,
         n_history_events=len(history.frame) if history is not None else 0,
+        reputation_rejects=reputation.rejects if reputation is not None else None,
+        n_reputation_entries=len(entries) if entries is not None else 0,
     )
 
 
-def _reputation_entries(path: Path | None, *, half_life_days: float | None) -> pd.DataFrame | None:
-    """A reputation file's entries, read before the events: a bad file is refused first."""
+def _reputation_entries(path: Path | None, *, half_life_days: float | None) -> Cleaned | None:
+    """A reputation file's entries and rejects, read before the events: a bad file is refused first."""
     if path is None:
         return None
     if half_life_days is None:

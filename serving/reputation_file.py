@@ -3,19 +3,22 @@
 One row per entry in ``detectors.reputation.ENTRY_COLUMNS``; ``platform`` and
 ``detail`` may be left out or empty. The service exports its memory in this
 form (``cpeguard reputation export``) and ``cpeguard score --reputation`` reads
-it. Any bad value refuses the whole file, naming file, column and row (rows
-count from 1, the header not counted, as the events contract does): a
-reputation silently half-read would change verdicts without saying so.
+it. As the events contract does, a file that cannot be read or lacks a required
+column is refused whole (``ContractError``), and a bad row is rejected and
+reported (file, row counting from 1 after the header, column, reason, value)
+while the good rows are kept: nothing is read silently half-way.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from detectors.reputation import CLEARED, CONFIRMED, ENTRY_COLUMNS, SUBJECT_KINDS
-from features.contract import ContractError
+from features.contract import Cleaned, ContractError, empty_rejects
+from features.schema import Rejects, checked
 from serving.io import read_table, write_parquet
 
 OPTIONAL = ("platform", "detail")
@@ -24,53 +27,74 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "state": (CONFIRMED, CLEARED),
     "source_kind": ("run", "case"),
 }
+_SHOWN_CHARS = 200  # a rejected value is shown cut to this many characters, as the events contract does
 
 
-def read_reputation(path: Path) -> pd.DataFrame:
-    """The entries of a reputation file (``ENTRY_COLUMNS``, established_at in UTC); ContractError on any
-    bad value, naming the file, the column and the row."""
-    raw = read_table(path)
+def read_reputation(path: Path) -> Cleaned:
+    """The entries of a reputation file (``ENTRY_COLUMNS``, established_at in UTC) and its rejected rows.
+
+    ContractError when the file cannot be read or lacks a required column; a row
+    with an empty required value, a value outside its allowed set or a time that
+    is not ISO 8601 is rejected, one reject per bad value.
+    """
+    raw = read_table(path).reset_index(drop=True)
     missing = [c for c in ENTRY_COLUMNS if c not in raw and c not in OPTIONAL]
     if missing:
         raise ContractError(f"{path}: missing required column {', '.join(repr(c) for c in missing)}")
     frame = pd.DataFrame(index=raw.index)
+    problems: list[pd.DataFrame] = []
     for column in ENTRY_COLUMNS:
         if column not in raw:
             frame[column] = ""
             continue
         values = raw[column].astype("object")
-        empty = values.isna() | (values.astype("str").str.strip() == "")
+        empty = _is_empty(values)
         if column in OPTIONAL:
             frame[column] = values.where(~empty, "").astype("str")
             continue
-        _refuse(path, column, empty, "is empty")
-        frame[column] = values
+        problems.append(_rejects(path, raw[column], empty, f"empty {column}"))
+        frame[column] = values.astype("str").str.strip() if column in ALLOWED else values
     for column, allowed in ALLOWED.items():
-        frame[column] = frame[column].astype("str").str.strip()
-        _refuse(path, column, ~frame[column].isin(allowed), f"is not one of {', '.join(allowed)}")
+        outside = (~frame[column].isin(allowed)).to_numpy() & ~_is_empty(raw[column])
+        problems.append(_rejects(path, raw[column], outside, f"{column} is not one of {', '.join(allowed)}"))
     frame["subject_id"] = frame["subject_id"].astype("str")
     frame["source_id"] = frame["source_id"].astype("str")
-    frame["established_at"] = _timestamps(path, raw["established_at"])
-    return frame.reset_index(drop=True)
+    frame["established_at"] = _timestamps(raw["established_at"])
+    failed = frame["established_at"].isna().to_numpy() & ~_is_empty(raw["established_at"])
+    problems.append(_rejects(path, raw["established_at"], failed, "established_at is not an ISO 8601 time"))
+    rejects = pd.concat([p for p in problems if not p.empty] or [empty_rejects()], ignore_index=True)
+    rejects = rejects.sort_values(["source_row", "column"], kind="stable", ignore_index=True)
+    checked(rejects, Rejects, where=f"{path} rejects")
+    bad = np.isin(np.arange(1, len(raw) + 1), rejects["source_row"].to_numpy())
+    return Cleaned(frame=frame.loc[~bad].reset_index(drop=True), rejects=rejects)
 
 
-def _timestamps(path: Path, values: pd.Series) -> pd.Series:
-    """``established_at`` in UTC (a time without a zone is read as UTC)."""
+def _is_empty(values: pd.Series) -> np.ndarray:
+    """Per row: no value (an empty one is rejected once, as empty)."""
+    text = values.astype("object")
+    return (text.isna() | (text.astype("str").str.strip() == "")).to_numpy()
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    """``established_at`` in UTC (a time without a zone is read as UTC; NaT: not a time)."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
-    else:
-        parsed = pd.to_datetime(values.astype("str"), utc=True, errors="coerce", format="ISO8601")
-    _refuse(path, "established_at", parsed.isna(), "is not an ISO 8601 time")
-    return parsed
+        return pd.to_datetime(values, utc=True)
+    return pd.to_datetime(values.astype("str"), utc=True, errors="coerce", format="ISO8601")
 
 
-def _refuse(path: Path, column: str, bad: pd.Series, problem: str) -> None:
-    """ContractError naming the first bad row (1-based) and how many there are."""
-    rows = [i for i, is_bad in enumerate(bad.to_numpy(), start=1) if is_bad]
-    if not rows:
-        return
-    more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
-    raise ContractError(f"{path}: column {column!r}, row {rows[0]}: value {problem}{more}")
+def _rejects(path: Path, values: pd.Series, bad: np.ndarray, reason: str) -> pd.DataFrame:
+    """One reject per bad row of one column, in the events contract's reject columns."""
+    rows = np.flatnonzero(bad)
+    shown = values.iloc[rows].astype("object")
+    return pd.DataFrame(
+        {
+            "source_file": pd.Series(str(path), index=range(len(rows)), dtype="str"),
+            "source_row": (rows + 1).astype(np.int64),
+            "column": pd.Series(str(values.name), index=range(len(rows)), dtype="str"),
+            "reason": pd.Series(reason, index=range(len(rows)), dtype="str"),
+            "value": pd.Series([None if pd.isna(v) else str(v)[:_SHOWN_CHARS] for v in shown], dtype="str"),
+        }
+    )
 
 
 def write_reputation(entries: pd.DataFrame, path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from detectors.base import Detection
 from detectors.rings import RingParams, ring_creators, rings
+from detectors.spread import SpreadParams, spread_to_accounts
 
 PARAMS = RingParams()
 
@@ -410,3 +411,27 @@ def test_rings_take_a_studios_cross_promotion_for_one_creator() -> None:
     assert ring_creators(rings(events, params=PARAMS, studios=pd.concat([studios, mixed]))) == ring_creators(
         detection
     )
+
+
+def test_a_ring_spreads_from_its_alts_not_from_its_creators_own_accounts() -> None:
+    """A member's own account also engages outside the ring as itself (its own taste: honest);
+    an alt's engagement outside the ring is camouflage. Only the alts carry the ring's verdict out
+    (``detectors.spread``: a creator's own account spreads no group's verdict)."""
+    world = _World(0)
+    members = [3, 14, 22, 31, 40, 57]
+    world.add_ring(members, alts=2)
+    outside = np.setdiff1d(np.arange(N_CREATORS), members)
+    for c in members:
+        for other in world.rng.choice(outside, 6, replace=False):  # about as much as inside the ring
+            world.engage(str(world.creators[c]), int(other), share=1.0, label="own_taste")
+        for j in range(2):
+            world.engage(f"alt-{world.creators[c]}-{j}", int(outside[j]), share=1.0, label="camouflage")
+    events = world.events()
+    found = rings(events, params=PARAMS)
+    assert ring_creators(found) == {str(world.creators[c]) for c in members}
+    spread = spread_to_accounts(found, events, params=SpreadParams())
+    label = events["label"].to_numpy()
+    is_own = events["user_id"].isin([str(world.creators[c]) for c in members]).to_numpy()
+    assert (found.event_score[is_own & (label == "ring")] >= 0.5).mean() >= 0.95  # the scheme: caught
+    assert (spread.event_score[label == "own_taste"] == 0).all()
+    assert (spread.event_score[label == "camouflage"] >= 0.5).all()

@@ -307,6 +307,21 @@ def test_ring_creators_engage_as_users(labelled: pd.DataFrame, sim: SimulatedSet
     assert set(ring["creator_id"]) == ring_creators
 
 
+def test_a_pod_members_own_engagement_on_a_partners_post_is_ring_truth() -> None:
+    """A ring creator's own account is an ordinary user too, but what it engages on a ring partner's
+    post is the scheme (the partner is paid for it and pays back in kind): never labelled organic."""
+    sim = simulate(SimConfig(seed=3, scale=0.65, multi_week=True))  # had 18 such organic labels
+    events = sim.events.drop_duplicates("event_id").merge(sim.truth_events, on="event_id", validate="1:1")
+    members = set(sim.truth_creators.loc[sim.truth_creators["scheme"] == "ring", "creator_id"])
+    own = events[events["user_id"].isin(members) & (events["user_id"] != events["creator_id"])]
+    ring = own[own["scheme"] == "ring"]
+    partners = set(zip(ring["user_id"], ring["creator_id"], strict=True))
+    organic = own[own["scheme"] == "organic"]
+    on_partner = [pair in partners for pair in zip(organic["user_id"], organic["creator_id"], strict=True)]
+    assert len(organic) > 20 and not any(on_partner)  # they engage elsewhere as themselves
+    assert (own.loc[own["creator_id"].isin(members), "invalid"]).all()
+
+
 def test_replay_copies_are_identical_rows(sim: SimulatedSet) -> None:
     events = sim.events
     repeated = events[events["event_id"].duplicated(keep=False)]

@@ -42,7 +42,7 @@ from training.simulator.ids import seed_key
 from training.simulator.market import Market, draw_market
 from training.simulator.organic import organic_events
 from training.simulator.replay import draw_replays
-from training.simulator.ring import build_ring_alts, ring_events
+from training.simulator.ring import build_ring_alts, ring_events, with_pod_truth
 from training.simulator.studios import studio_events
 from training.simulator.world import World, build_world
 
@@ -102,7 +102,8 @@ def simulate(config: SimConfig | None = None) -> SimulatedSet:
         blocks.append(giveaway_events(stream(STREAM_GIVEAWAYS), world, honest_posts))
     accounts: dict[int, AccountBlock] = {WORLD_BLOCK: world.accounts}
     blocks += _scheme_events(config, world, market, accounts, stream)
-    events = clean_events(world, concat_events(blocks))
+    merged = concat_events(blocks)
+    events = clean_events(world, with_pod_truth(world, market, merged) if config.ring else merged)
     replays = draw_replays(stream(STREAM_REPLAY), events) if config.replay else None
     return assemble(
         world,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import numpy.typing as npt
 
 from training.simulator.blocks import (
+    ACCOUNT_SHIFT,
     COMMENT,
     FAVORITE,
     LIKE,
     NS_RING_DEVICE,
+    ORGANIC,
     RING,
     RING_BLOCK,
     SHARE,
@@ -95,3 +99,27 @@ def _ring(rng: np.random.Generator, world: World, ring: I64, alt_owner: I64, alt
         comment=world.honest_comments(rng, post, action),
         scheme=RING,
     )
+
+
+def with_pod_truth(world: World, market: Market, events: EventBlock) -> EventBlock:
+    """Return ``events`` with every organic engagement of a ring member's own account on another
+    member's post labelled ``ring``.
+
+    A creator's own account is also an ordinary user (``organic_events``), and
+    its niche is its ring partners' niche, so now and then it engages a
+    partner's post on its own. In a pod that engagement is the scheme whatever
+    prompted it: the partner is paid for it and pays it back in kind, and no
+    record tells the two apart. Labelled organic, it was truth no detector could
+    meet (a pod member's like on a partner's post counted as honest money).
+    """
+    ring_of = np.full(world.n_creators, -1, dtype=np.int64)
+    for number, ring in enumerate(market.rings):
+        ring_of[ring] = number
+    local = events.account & ((np.int64(1) << np.int64(ACCOUNT_SHIFT)) - 1)
+    is_creator = ((events.account >> np.int64(ACCOUNT_SHIFT)) == WORLD_BLOCK) & (local < world.n_creators)
+    ring = np.where(is_creator, ring_of[np.where(is_creator, local, 0)], -1)
+    creator = world.post_creator[events.post]
+    is_pod = (events.scheme == ORGANIC) & (ring >= 0) & (ring_of[creator] == ring) & (creator != local)
+    if not is_pod.any():
+        return events
+    return replace(events, scheme=np.where(is_pod, RING, events.scheme).astype(np.int8))
