@@ -128,7 +128,9 @@ def _joined_categories(
     )
 
 
-def _positions(values: ExtensionArray | np.ndarray, *, among: ExtensionArray | np.ndarray) -> npt.NDArray[np.int64]:
+def _positions(
+    values: ExtensionArray | np.ndarray, *, among: ExtensionArray | np.ndarray
+) -> npt.NDArray[np.int64]:
     """Per value: its position in ``among`` (distinct values), -1 where absent (Arrow's hash lookup)."""
     found = pc.index_in(pa.array(values), value_set=pa.array(among))
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -106,7 +106,7 @@ def _planted_overlap() -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     rng = np.random.default_rng(7)
     rows = [_row(BASE_TS, rng, f"u{i % 9}", f"p{i % 5}") | {"event_id": f"w{i}"} for i in range(40)]
-    window = pd.DataFrame(rows + [rows[3]]).assign(device_id=[f"d{i % 4}" for i in range(41)])
+    window = pd.DataFrame([*rows, rows[3]]).assign(device_id=[f"d{i % 4}" for i in range(41)])
     past = [_row(BASE_TS - pd.Timedelta(days=8), rng, f"u{i % 13}", f"q{i % 6}") for i in range(60)]
     past = [row | {"event_id": f"h{i}"} for i, row in enumerate(past)]
     late = _row(BASE_TS + pd.Timedelta(days=9), rng, "u1", "p1") | {"event_id": "late"}

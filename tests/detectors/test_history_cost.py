@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from benchmarks.history import history_reach, stage_seconds
+from benchmarks.history_cost import history_reach, stage_seconds
 from detectors.registry import DETECTORS
 from tests.factories import BASE_TS, clean
 
