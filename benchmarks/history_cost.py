@@ -178,7 +178,7 @@ def stage_seconds(current: pd.DataFrame, history: pd.DataFrame | None, sim: Any)
         "progress": lambda name: marks.append((name, time.perf_counter())),
     }
     is_prepared = history is not None and "copies" in history
-    if is_prepared:
+    if history is not None and is_prepared:
         score_engagements(with_prepared_history(current, history), **kwargs)
     else:
         score_window(current, history=history, **kwargs)
