@@ -5,6 +5,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
                                     [--variant "label:name=value"] [--reputation] [--reviews]
                                     [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
+                                           [--prepared]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -18,8 +19,10 @@ confirmation only before the window's history. ``--reviews`` adds a truthful
 reviewer's verdict on every account those runs flagged (read
 whatever the history). ``--cost`` times scoring ``--current`` events alone
 against scoring them with ``--history-factor`` times as many history events
-(slices of one large world: the oldest events are the history), with the shares of history a cut
-around the window's accounts and posts would keep; ``--stages`` adds seconds per detector. Writes
+(slices of one large world: the oldest events are the history), each timing a fresh process with its
+peak RSS, with the shares of history a cut around the window's accounts and posts would keep;
+``--prepared`` adds scoring with the history prepared by an earlier run (``benchmarks.history_cost``);
+``--stages`` adds seconds per detector. Writes
 benchmarks/results/history.json (``--cost``: history_cost.json).
 """
 
@@ -34,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.history_cost import cost
 from benchmarks.quality_by_size import COLUMNS
 from benchmarks.windows import parse_variant, seeds
 from detectors.memory import confirmed_subjects
@@ -237,75 +241,6 @@ def _print_run(result: dict[str, Any]) -> None:
     )
 
 
-def cost(args: argparse.Namespace) -> dict[str, Any]:
-    """Seconds to score ``current`` events alone and with ``history_factor`` times as much history."""
-    n_current = args.current
-    n_total = n_current * (1 + args.history_factor)
-    sim = simulate(SimConfig(seed=3, scale=n_total / 100_000 * 1.1))
-    events = clean_events(sim.events, source="cost world").frame.sort_values("ts", ignore_index=True)
-    events = events.iloc[-n_total:]
-    history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
-    timings: dict[str, list[float]] = {"alone": [], "with history": []}
-    # untimed: the first scoring imports the detectors' libraries
-    score_window(current.iloc[:20_000], posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams())
-    for _ in range(args.repeats):
-        for label, past in (("alone", None), ("with history", history)):
-            started = time.perf_counter()
-            score_window(
-                current, posts=sim.posts, campaigns=sim.campaigns, params=ScoringParams(), history=past
-            )
-            timings[label].append(time.perf_counter() - started)
-            print(f"{label}: {timings[label][-1]:.1f} s", flush=True)
-    alone, joint = min(timings["alone"]), min(timings["with history"])
-    report = {
-        "command": f"python -m benchmarks.history --cost --current {n_current} "
-        f"--history-factor {args.history_factor} --repeats {args.repeats}"
-        + (" --stages" if args.stages else ""),
-        "n_current_events": len(current),
-        "n_history_events": len(history),
-        "seconds": timings,
-        "ratio_best": joint / alone,
-        "history_reach": history_reach(current, history),
-    }
-    if args.stages:
-        report["stage_seconds"] = {
-            label: stage_seconds(current, past, sim)
-            for label, past in (("alone", None), ("with history", history))
-        }
-    return report
-
-
-def history_reach(current: pd.DataFrame, history: pd.DataFrame) -> dict[str, float]:
-    """Shares of the history events a cut around the window would keep: the window's accounts' own,
-    and those plus every event on a post the window's accounts engaged (in the window or before)."""
-    accounts = history["user_id"].isin(current["user_id"].unique()).to_numpy()
-    posts = pd.concat([current["post_id"], history.loc[accounts, "post_id"]]).unique()
-    on_their_posts = accounts | history["post_id"].isin(posts).to_numpy()
-    return {
-        "window_accounts": float(accounts.mean()),
-        "window_accounts_and_posts": float(on_their_posts.mean()),
-    }
-
-
-def stage_seconds(current: pd.DataFrame, history: pd.DataFrame | None, sim: Any) -> dict[str, float]:
-    """Seconds per stage of one scoring with the detectors run one after another (``runtime__workers=1``):
-    ``prepare`` (the union with history, contexts), each detector (until the next starts; the last
-    also spreads every group to its accounts), ``decide`` (verdicts, the window's rows, evidence)."""
-    marks: list[tuple[str, float]] = [("prepare", time.perf_counter())]
-    score_window(
-        current,
-        posts=sim.posts,
-        campaigns=sim.campaigns,
-        params=ScoringParams().set_params(runtime__workers=1),
-        history=history,
-        progress=lambda name: marks.append((name, time.perf_counter())),
-    )
-    marks.append(("end", time.perf_counter()))
-    seconds = {name: round(marks[i + 1][1] - at, 3) for i, (name, at) in enumerate(marks[:-1])}
-    print(f"stages {'with history' if history is not None else 'alone'}: {json.dumps(seconds)}", flush=True)
-    return seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -337,6 +272,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument(
         "--stages", action="store_true", help="with --cost: also seconds per detector, run one after another"
+    )
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
     )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

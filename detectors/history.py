@@ -13,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.extensions import ExtensionArray
 
 from detectors.base import Detection
 from features.arrays import codes
-from features.dedup import distinct_engagements
+from features.dedup import CATEGORICAL_COLUMNS, distinct_engagements, later_repeats
 
 # marks the rows of a scored frame that are history (context), not the window
 HISTORY_COLUMN = "is_history"
@@ -31,10 +34,29 @@ def with_history(events: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataF
     to decide and is dropped from history. Without history this is
     ``distinct_engagements(events)`` exactly (no mark column). A window event
     that re-counts an earlier history engagement is a re-count (``is_recount``):
-    that engagement was already counted.
+    that engagement was already counted. The same frame as
+    ``with_prepared_history(events, prepare_history(history))``, which a caller
+    that keeps the prepared history from run to run builds without redoing it.
     """
     if history is None or history.empty:
         return distinct_engagements(events)
+    if _is_plain(events, history):
+        return with_prepared_history(events, prepare_history(history))
+    return _joined(events, history)
+
+
+def _is_plain(events: pd.DataFrame, history: pd.DataFrame) -> bool:
+    """The two have the same columns, and no id column is categorical yet (as clean events come)."""
+    return list(events.columns) == list(history.columns) and not any(
+        isinstance(frame[column].dtype, pd.CategoricalDtype)
+        for frame in (events, history)
+        for column in CATEGORICAL_COLUMNS
+        if column in frame
+    )
+
+
+def _joined(events: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """``with_history`` by reducing the two together (any columns, any dtypes)."""
     union = pd.concat(
         [events.assign(**{HISTORY_COLUMN: False}), history.assign(**{HISTORY_COLUMN: True})],
         ignore_index=True,
@@ -46,6 +68,80 @@ def with_history(events: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataF
     if not is_new.all():
         union = union.loc[np.r_[np.ones(len(events), dtype=bool), is_new]].reset_index(drop=True)
     return distinct_engagements(union)
+
+
+def prepare_history(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` as every window scored with it reads it: its distinct engagements, marked as history.
+
+    It depends on the history alone, so a caller scoring window after window
+    with the same history (or a store that keeps it) prepares it once and joins
+    each window to it with ``with_prepared_history``.
+    """
+    return distinct_engagements(history.assign(**{HISTORY_COLUMN: True}))
+
+
+def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.DataFrame:
+    """``with_history(events, history)`` from ``prepared = prepare_history(history)``.
+
+    Only the window is reduced; the history's rows are taken as prepared (an id
+    the window also reports is the window's: its history rows and their copies
+    drop out), and its ids join the window's categories in the order the joint
+    reduction would number them. Re-counts are found again over both, since a
+    window event can make a history engagement the later of two.
+    """
+    if prepared.empty:
+        return distinct_engagements(events)
+    window = distinct_engagements(events.assign(**{HISTORY_COLUMN: False}))
+    is_new = _positions(prepared["event_id"].array, among=window["event_id"].array) < 0
+    past = prepared if is_new.all() else prepared.loc[is_new]
+    columns = window.columns[:-2].append(past.columns.difference(window.columns, sort=False))
+    ids = [column for column in CATEGORICAL_COLUMNS if column in columns]
+    union = pd.concat([window.drop(columns=ids), past.drop(columns=ids)], ignore_index=True)
+    for column in ids:
+        union[column] = _joined_categories(_coded(window, column), _coded(past, column))
+    union = union[[*columns, "copies", "is_recount"]]
+    union["is_recount"] = later_repeats(union)
+    return union
+
+
+def _joined_categories(
+    first: tuple[npt.NDArray[np.int64], pd.Index], then: tuple[npt.NDArray[np.int64], pd.Index]
+) -> pd.Categorical:
+    """Coded values ``first`` then ``then`` (codes, categories), as factorizing them together codes them.
+
+    A category of ``then`` that ``first`` lacks is numbered after ``first``'s, in
+    order of its first row in ``then``; code -1 (missing) stays -1.
+    """
+    (head_codes, head), (tail_codes, tail) = first, then
+    at = _positions(tail.array, among=head.array)
+    first_row = np.full(len(tail), len(tail_codes), dtype=np.int64)
+    shown = np.flatnonzero(tail_codes >= 0)
+    # assigning backwards leaves each category's first row
+    first_row[tail_codes[shown[::-1]]] = shown[::-1]
+    added = np.flatnonzero((at < 0) & (first_row < len(tail_codes)))
+    added = added[np.argsort(first_row[added], kind="stable")]
+    at[added] = len(head) + np.arange(len(added))
+    # code -1 picks the appended -1
+    tail_in_union = np.r_[at, -1][tail_codes]
+    return pd.Categorical.from_codes(
+        np.concatenate([head_codes, tail_in_union]), categories=head.append(tail[added])
+    )
+
+
+def _positions(
+    values: ExtensionArray | np.ndarray, *, among: ExtensionArray | np.ndarray
+) -> npt.NDArray[np.int64]:
+    """Per value: its position in ``among`` (distinct values), -1 where absent (Arrow's hash lookup)."""
+    found = pc.index_in(pa.array(values), value_set=pa.array(among))
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _coded(frame: pd.DataFrame, column: str) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """The codes and categories of a categorical column; all missing where the frame lacks it."""
+    if column not in frame:
+        return np.full(len(frame), -1, dtype=np.int64), pd.Index([], dtype="str")
+    values = frame[column]
+    return values.cat.codes.to_numpy().astype(np.int64), values.cat.categories
 
 
 def history_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_] | None:

@@ -92,7 +92,9 @@ def _raw_detections(
     window = None
     if is_history is not None:
         at = np.flatnonzero(~is_history)
-        own = engagements.iloc[at].reset_index(drop=True)
+        # the window's rows come first (``with_history``): a slice, not a gather of every column
+        rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
+        own = engagements.iloc[rows].reset_index(drop=True)
         window = (
             WindowContext(
                 own,

@@ -41,11 +41,11 @@ def distinct_engagements(events: pd.DataFrame) -> pd.DataFrame:
         if column in distinct and not isinstance(distinct[column].dtype, pd.CategoricalDtype):
             column_codes, uniques = pd.factorize(distinct[column])
             distinct[column] = pd.Categorical.from_codes(column_codes, categories=uniques)
-    distinct["is_recount"] = _later_repeats(distinct)
+    distinct["is_recount"] = later_repeats(distinct)
     return distinct
 
 
-def _later_repeats(distinct: pd.DataFrame) -> np.ndarray:
+def later_repeats(distinct: pd.DataFrame) -> np.ndarray:
     """Per row: an earlier row (by time, then source order) has the same user, post and action."""
     user = distinct["user_id"].cat.codes.to_numpy().astype(np.int64)
     post = distinct["post_id"].cat.codes.to_numpy().astype(np.int64)

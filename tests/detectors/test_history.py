@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from detectors.history import _joined, prepare_history, with_history, with_prepared_history
 from detectors.params import ScoringParams
-from detectors.scorer import score_window
+from detectors.scorer import score_engagements, score_window
 from tests.factories import BASE_TS, clean
 
 WEEKS = 4
@@ -93,3 +94,44 @@ def test_an_honest_community_is_not_flagged_more_with_history():
     judged = score_window(current, params=ScoringParams(), history=history).engagements
     assert _invalid(judged, "u").sum() <= _invalid(alone, "u").sum()
     assert _invalid(judged, "u").sum() == 0
+
+
+def _planted_overlap() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A window and a history that overlap every way a joint reduction must settle.
+
+    History replays an event; reports one of the window's event ids (with another
+    user, seen nowhere else, whose first row is that dropped one); re-counts a
+    window engagement after it (context after the window); lacks device ids where
+    the window has them. The window replays one event too.
+    """
+    rng = np.random.default_rng(7)
+    rows = [_row(BASE_TS, rng, f"u{i % 9}", f"p{i % 5}") | {"event_id": f"w{i}"} for i in range(40)]
+    window = pd.DataFrame([*rows, rows[3]]).assign(device_id=[f"d{i % 4}" for i in range(41)])
+    past = [_row(BASE_TS - pd.Timedelta(days=8), rng, f"u{i % 13}", f"q{i % 6}") for i in range(60)]
+    past = [row | {"event_id": f"h{i}"} for i, row in enumerate(past)]
+    late = _row(BASE_TS + pd.Timedelta(days=9), rng, "u1", "p1") | {"event_id": "late"}
+    stolen = _row(BASE_TS, rng, "only-on-a-dropped-row", "q0") | {"event_id": "w5"}
+    history = pd.DataFrame([stolen, *past, past[10], late, stolen | {"event_id": "h61"}])
+    return clean(window), clean(history.assign(device_id=None))
+
+
+def test_a_prepared_history_joins_a_window_as_reducing_them_together_does():
+    window, history = _planted_overlap()
+    joined = _joined(window, history)
+    assert joined["is_recount"].any() and joined["copies"].max() == 2
+    prepared = prepare_history(history)
+    pd.testing.assert_frame_equal(with_prepared_history(window, prepared), joined, check_exact=True)
+    pd.testing.assert_frame_equal(with_history(window, history), joined, check_exact=True)
+    # the window's id "w5" drops its history row: that row's user is numbered at its next row
+    users = joined["user_id"].cat.categories
+    assert users.get_loc("only-on-a-dropped-row") > users.get_loc("u12")
+
+
+def test_scoring_with_a_prepared_history_decides_as_scoring_with_the_history():
+    current, history = _weeks(pool=True, community=False)
+    params = ScoringParams()
+    full = score_window(current, params=params, history=history)
+    carried = score_engagements(with_prepared_history(current, prepare_history(history)), params=params)
+    pd.testing.assert_frame_equal(carried.engagements, full.engagements, check_exact=True)
+    pd.testing.assert_frame_equal(carried.posts, full.posts, check_exact=True)
+    pd.testing.assert_frame_equal(carried.accounts, full.accounts, check_exact=True)

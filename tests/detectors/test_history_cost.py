@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from types import SimpleNamespace
 
 import pandas as pd
 
-from benchmarks.history import history_reach, stage_seconds
+from benchmarks.history_cost import MODES, child, history_reach, stage_seconds
+from detectors.history import prepare_history
 from detectors.registry import DETECTORS
 from tests.factories import BASE_TS, clean
 
@@ -46,9 +48,20 @@ def test_stage_seconds_names_every_detector_and_the_stages_around_them():
     events = _events(rows)
     current, history = events.iloc[200:], events.iloc[:200]
     world = SimpleNamespace(posts=None, campaigns=None)
-    for past in (None, history):
+    for past in (None, history, prepare_history(history)):
         seconds = stage_seconds(current, past, world)
         names = list(seconds)
         assert names[0] == "prepare" and names[-1] == "decide"
         assert {spec.name for spec in DETECTORS} <= set(seconds)
         assert all(value >= 0 for value in seconds.values())
+
+
+def test_a_cost_child_scores_each_mode_and_reports_its_seconds_and_peak_memory(tmp_path):
+    rows = [(f"u{i % 40}", f"p{i % 7}", i) for i in range(300)]
+    events = _events(rows)
+    data = tmp_path / "window.pickle"
+    data.write_bytes(pickle.dumps((events.iloc[200:], events.iloc[:200], None, None)))
+    for mode in MODES:
+        measured = child(mode, data)
+        assert set(measured) == {"wall_s", "cpu_s", "peak_rss_gib", "prepare_s", "load_1m"}
+        assert measured["peak_rss_gib"] > 0 and measured["wall_s"] > 0

@@ -1,0 +1,201 @@
+"""What history costs: seconds and peak memory of scoring a window alone, with history, and with
+history prepared by an earlier run.
+
+Run through ``python -m benchmarks.history --cost`` (see there). Each timed scoring is a fresh
+process (``python -m benchmarks.history_cost --child MODE --data FILE``) that reads the simulated
+window and history from a temporary pickle, scores 20k events untimed (imports), then times one
+scoring and reports its wall and CPU seconds and its peak RSS (``VmHWM``, reset after the inputs
+are read, so the peak counts the inputs held and everything scoring adds):
+
+- ``alone``: ``score_window(current)``;
+- ``with history``: ``score_window(current, history=history)``, the history reduced with the window;
+- ``with prepared history`` (``--prepared``): ``score_engagements(with_prepared_history(current,
+  prepared))`` where ``prepared = prepare_history(history)`` was made before the clock starts, as a
+  run that keeps the prepared history from the previous run finds it (its seconds are reported
+  apart, ``prepare_s``); the raw history is dropped before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from detectors.history import prepare_history, with_prepared_history
+from detectors.params import ScoringParams
+from detectors.scorer import ScoredWindow, score_engagements, score_window
+from features.contract import clean_events
+from training.simulator import SimConfig, simulate
+
+MODES = ("alone", "with history", "with prepared history")
+WARM_UP_EVENTS = 20_000
+
+
+def cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds and peak RSS of scoring ``current`` alone and with ``history_factor`` x as much history."""
+    n_current = args.current
+    n_total = n_current * (1 + args.history_factor)
+    sim = simulate(SimConfig(seed=3, scale=n_total / 100_000 * 1.1))
+    events = clean_events(sim.events, source="cost world").frame.sort_values("ts", ignore_index=True)
+    events = events.iloc[-n_total:]
+    history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
+    modes = MODES if args.prepared else MODES[:2]
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "window.pickle"
+        data.write_bytes(pickle.dumps((current, history, sim.posts, sim.campaigns)))
+        for _ in range(args.repeats):
+            for mode in modes:
+                runs[mode].append(_child_run(mode, data))
+                print(f"{mode}: {json.dumps(runs[mode][-1])}", flush=True)
+    report = {
+        "command": f"python -m benchmarks.history --cost --current {n_current} "
+        f"--history-factor {args.history_factor} --repeats {args.repeats}"
+        + (" --prepared" if args.prepared else "")
+        + (" --stages" if args.stages else ""),
+        "n_current_events": len(current),
+        "n_history_events": len(history),
+        "runs": runs,
+        "history_reach": history_reach(current, history),
+        **_summary(runs),
+    }
+    if args.stages:
+        prepared = prepare_history(history) if args.prepared else None
+        report["stage_seconds"] = {
+            "alone": stage_seconds(current, None, sim),
+            "with history": stage_seconds(current, history, sim),
+            **({"with prepared history": stage_seconds(current, prepared, sim)} if args.prepared else {}),
+        }
+    return report
+
+
+def _summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """Best and median wall and CPU seconds per mode, peak RSS, and each mode's ratio to ``alone``."""
+    out: dict[str, Any] = {"best_wall_s": {}, "best_cpu_s": {}, "peak_rss_gib": {}}
+    for mode, done in runs.items():
+        out["best_wall_s"][mode] = min(r["wall_s"] for r in done)
+        out["best_cpu_s"][mode] = min(r["cpu_s"] for r in done)
+        out["peak_rss_gib"][mode] = max(r["peak_rss_gib"] for r in done)
+    for key in ("wall", "cpu"):
+        best = out[f"best_{key}_s"]
+        out[f"ratio_{key}"] = {mode: best[mode] / best["alone"] for mode in runs if mode != "alone"}
+    return out
+
+
+def _child_run(mode: str, data: Path) -> dict[str, float]:
+    """One timed scoring in a fresh process (its last stdout line is the measurement)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def child(mode: str, data: Path) -> dict[str, float]:
+    """Score the pickled window once in ``mode``; wall, CPU seconds and peak RSS of that scoring."""
+    current, history, posts, campaigns = pickle.loads(data.read_bytes())
+    params = ScoringParams()
+    score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
+    started = time.perf_counter()
+    prepared = prepare_history(history) if mode == "with prepared history" else None
+    prepare_s = time.perf_counter() - started
+    if prepared is not None:
+        history = None
+    gc.collect()
+    _reset_peak_rss()
+    load = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
+    _score(mode, current, history, prepared, posts=posts, campaigns=campaigns, params=params)
+    return {
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "peak_rss_gib": _peak_rss_kib() / 2**20,
+        "prepare_s": prepare_s,
+        "load_1m": load,
+    }
+
+
+def _score(
+    mode: str,
+    current: pd.DataFrame,
+    history: pd.DataFrame | None,
+    prepared: pd.DataFrame | None,
+    **kwargs: Any,
+) -> ScoredWindow:
+    if prepared is not None:
+        return score_engagements(with_prepared_history(current, prepared), **kwargs)
+    return score_window(current, history=history if mode == "with history" else None, **kwargs)
+
+
+def _reset_peak_rss() -> None:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux ``clear_refs`` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_kib() -> float:
+    status = Path("/proc/self/status").read_text().split("VmHWM:")
+    return (
+        float(status[1].split()[0]) if len(status) > 1 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    )
+
+
+def history_reach(current: pd.DataFrame, history: pd.DataFrame) -> dict[str, float]:
+    """Shares of the history events a cut around the window would keep: the window's accounts' own,
+    and those plus every event on a post the window's accounts engaged (in the window or before)."""
+    accounts = history["user_id"].isin(current["user_id"].unique()).to_numpy()
+    posts = pd.concat([current["post_id"], history.loc[accounts, "post_id"]]).unique()
+    on_their_posts = accounts | history["post_id"].isin(posts).to_numpy()
+    return {
+        "window_accounts": float(accounts.mean()),
+        "window_accounts_and_posts": float(on_their_posts.mean()),
+    }
+
+
+def stage_seconds(current: pd.DataFrame, history: pd.DataFrame | None, sim: Any) -> dict[str, float]:
+    """Seconds per stage of one scoring with the detectors run one after another (``runtime__workers=1``):
+    ``prepare`` (the union with history, contexts), each detector (until the next starts; the last
+    also spreads every group to its accounts), ``decide`` (verdicts, the window's rows, evidence).
+    A ``history`` that ``prepare_history`` made (it has ``copies``) is joined as prepared."""
+    marks: list[tuple[str, float]] = [("prepare", time.perf_counter())]
+    kwargs: dict[str, Any] = {
+        "posts": sim.posts,
+        "campaigns": sim.campaigns,
+        "params": ScoringParams().set_params(runtime__workers=1),
+        "progress": lambda name: marks.append((name, time.perf_counter())),
+    }
+    is_prepared = history is not None and "copies" in history
+    if history is not None and is_prepared:
+        score_engagements(with_prepared_history(current, history), **kwargs)
+    else:
+        score_window(current, history=history, **kwargs)
+    marks.append(("end", time.perf_counter()))
+    seconds = {name: round(marks[i + 1][1] - at, 3) for i, (name, at) in enumerate(marks[:-1])}
+    label = MODES[0 if history is None else 2 if is_prepared else 1]
+    print(f"stages {label}: {json.dumps(seconds)}", flush=True)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="one timed scoring of benchmarks.history --cost")
+    parser.add_argument("--child", choices=MODES, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    args = parser.parse_args()
+    print(json.dumps(child(args.child, args.data)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
