@@ -15,6 +15,7 @@ PySpark is imported here only: the single-process path never loads it.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 import warnings
@@ -25,19 +26,23 @@ import pandas as pd
 
 from detectors.chance import CHANCE_COLUMNS, STATISTICS, WindowChance, window_chance
 from detectors.model import WindowScorer
+from detectors.pools import PoolChance
 from detectors.reputation import known_for
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, empty_rejects
 from scaleout.shard_scoring import (
     OUTPUT_FIELDS,
+    PAIR_COLUMNS,
     ROW,
     SHARD,
     SOURCE,
     ShardInputs,
     output_ddl,
+    platform_pool_chance,
     score_shard,
     shard_bounds,
     shard_chance,
+    shard_pairs,
     shard_spread,
 )
 from scaleout.shards import EDGE_COLUMNS, NO_PLATFORM, PLAN_COLUMNS, pack_platforms, plan_platform
@@ -62,6 +67,7 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
 PARTITIONED = ("engagements", "posts")  # written partitioned by shard
 _PLAN_DDL = "platform string, creator_id string, shard string"
 _CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
+_PAIR_DDL = ", ".join(f"`{c}` string" for c in PAIR_COLUMNS)
 _BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
 _SPREAD_DDL = f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double"
 
@@ -221,7 +227,9 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
     chance = window_chance_per_shard(routed, inputs=inputs).persist()
     joined = chance
-    if not (plan["creator_id"] == "").all():  # accounts never cross platforms: only a split platform's span
+    split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
+    if split:  # accounts never cross platforms: only a split platform's span shards
+        inputs = replace(inputs, pools=pool_chance_per_platform(routed, split, inputs=inputs))
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
 
@@ -294,6 +302,34 @@ def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFr
         .join(combined, ["statistic", "key"])
         .select(SHARD, *CHANCE_COLUMNS)
     )
+
+
+def pool_chance_per_platform(
+    routed: DataFrame, split: list[str], *, inputs: ShardInputs
+) -> dict[str, PoolChance]:
+    """The pool test's chance model of each platform split along its graph, from the whole platform.
+
+    Each of the ``split`` shards gives its distinct (account, post, creator) rows (``shard_pairs``);
+    one worker per platform finds the platform's audiences and the pool test's chance inputs
+    (``platform_pool_chance``), and every shard of the platform is scored against them, as the
+    platform is on one machine. The rows are a platform's engagement graph, not its events: a few
+    id columns per distinct (account, post).
+    """
+    from pyspark.sql import functions as F
+
+    pairs = (
+        routed.filter(F.col(SHARD).isin(split))
+        .groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_pairs(raw, inputs=inputs), _PAIR_DDL)
+    )
+    models = pairs.groupBy("platform").applyInPandas(
+        lambda rows: platform_pool_chance(rows, inputs=inputs), "platform string, model binary"
+    )
+    return {
+        str(row["platform"]): pickle.loads(row["model"])
+        for row in models.collect()
+        if row["model"] is not None
+    }
 
 
 def known_per_window(

@@ -13,14 +13,18 @@ the shape Spark's ``applyInPandas`` returns, told apart by ``kind``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from detectors.audiences import AudienceParams, find_audiences
 from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
 from detectors.history import with_history
 from detectors.model import WindowScorer
+from detectors.pools import PoolChance, pool_chance
+from detectors.registry import WindowContext
 from detectors.scorer import spread_parts
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
@@ -31,6 +35,8 @@ ROW = "source_row_in_file"  # 1-based data row in the source file, numbered by S
 SHARD = "shard"  # the shard that decided each output row (an extra output column)
 # per raw row: -1 for the window's events, k for the k-th history source (context, never decided)
 SOURCE = "_source"
+# a shard's part of its platform's engagement graph (``shard_pairs``)
+PAIR_COLUMNS = ("platform", "user_id", "post_id", "creator_id")
 KINDS = ("engagements", "posts", "accounts", "rejects", "history_rejects")
 
 # every column of the four outputs, with its Spark SQL type; a kind leaves the others null
@@ -144,10 +150,24 @@ class ShardInputs:
     posts: pd.DataFrame | None = None
     campaigns: pd.DataFrame | None = None
     reputation: pd.DataFrame | None = None
+    # per platform split along its graph: its pool chance model (``platform_pool_chance``)
+    pools: dict[str, PoolChance] | None = None
+
+    def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
+        """The joined window statistics with the split platforms' pool chance models."""
+        if chance is None or not self.pools:
+            return chance
+        return replace(chance, pools=self.pools)
 
     def rows(self, raw: pd.DataFrame) -> ShardRows:
         """The shard's rows cleaned (``shard_rows``)."""
         return shard_rows(raw, source=self.source, history=self.history)
+
+    def studios(self) -> pd.Series | None:
+        """post_id to studio_id of the posts table (``WindowContext.studios``)."""
+        return WindowContext(
+            pd.DataFrame(), posts=self.posts, fitted=None, audience=AudienceParams()
+        ).studios()
 
     def posts_of(self, engagements: pd.DataFrame) -> pd.DataFrame | None:
         """The posts rows of the shard's posts."""
@@ -166,6 +186,32 @@ def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     part = chance_frame(engagements) if len(engagements) else pd.DataFrame(columns=list(CHANCE_COLUMNS))
     part.insert(0, SHARD, rows.shard)
     return part.astype({"statistic": object, "key": object})
+
+
+def shard_pairs(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """A shard's distinct (platform, account, post, creator) rows: its part of its platform's
+    engagement graph, from which ``platform_pool_chance`` builds the platform's model."""
+    engagements = inputs.rows(raw).engagements()
+    columns = list(PAIR_COLUMNS)
+    if not len(engagements):
+        return pd.DataFrame(columns=columns)
+    frame = engagements[columns].dropna(subset=["user_id", "post_id"])
+    frame = frame.drop_duplicates(["user_id", "post_id"])
+    return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in columns})
+
+
+def platform_pool_chance(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """One platform's pool chance model (``detectors.pools.pool_chance``) from its shards' pairs,
+    pickled: columns platform, model (empty when the platform holds too few light accounts)."""
+    if not len(pairs):
+        return pd.DataFrame({"platform": [], "model": []})
+    ordered = pairs.sort_values(["creator_id", "post_id", "user_id"], ignore_index=True)
+    frame = with_categorical_ids(ordered)
+    params = inputs.scorer.params
+    audiences = find_audiences(frame, studios=inputs.studios(), params=params.audience)
+    model = pool_chance(frame, params=params.detectors.pool, audiences=audiences)
+    blob = pickle.dumps(model) if model is not None else None
+    return pd.DataFrame({"platform": [str(pairs["platform"].iloc[0])], "model": [blob]})
 
 
 def shard_bounds(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
@@ -197,7 +243,7 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             posts=inputs.posts_of(engagements),
             fitted=scorer.fitted,
             reputation=inputs.reputation,
-            chance=chance,
+            chance=inputs.with_pools(chance),
         )
     part.insert(0, SHARD, rows.shard)
     return part.astype({"detector": object, "user_id": object, "caught": "int64", "total": "int64"})
@@ -226,7 +272,7 @@ def score_shard(
             posts=inputs.posts_of(engagements),
             campaigns=inputs.campaigns,
             reputation=inputs.reputation,
-            chance=chance,
+            chance=inputs.with_pools(chance),
         )
         outputs = (
             ("engagements", engagements_output(scored.engagements), EngagementVerdicts),
