@@ -12,6 +12,8 @@ import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from cpeguard.config import service_config
 from cpeguard.settings import get_settings
 from cpeguard.weekly import scorer_for
@@ -30,12 +32,14 @@ def run(
     shard_budget: int = DEFAULT_SHARD_BUDGET,
     history: Sequence[str] = (),
     reputation: str | None = None,
+    known_file: str | None = None,
 ) -> SparkRun:
     """Score one window on Spark with the configured scorer (``master`` None: spark-submit's).
 
     ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run.
     ``history``: earlier events (paths Spark reads) as context; ``reputation``: a reputation file
-    (read here, on the driver, and decayed with the service's half-life), as ``cpeguard score`` takes them.
+    (read here, on the driver, and decayed with the service's half-life), as ``cpeguard score`` takes them;
+    ``known_file`` the known subjects the service read for the run (Parquet, ``detectors.reputation``).
     """
     from serving.reputation_file import read_reputation
 
@@ -57,6 +61,7 @@ def run(
         shard_budget=shard_budget,
         history=tuple(history),
         reputation=entries,
+        known=pd.read_parquet(known_file) if known_file is not None else None,
         half_life_days=None if entries is None else service_config(get_settings()).reputation_half_life_days,
     )
 
@@ -92,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "--history", action="append", default=[], help="earlier events as context (repeatable; Hadoop path)"
     )
     parser.add_argument("--reputation", help="a reputation file (.csv or .parquet) read on the driver")
+    parser.add_argument("--known-file", help="known subjects the service read for the run (Parquet)")
     args = parser.parse_args(argv)
     print(summary(run(**vars(args))))
 

@@ -430,6 +430,7 @@ def run_spark(
     history: tuple[str, ...] = (),
     reputation: pd.DataFrame | None = None,
     half_life_days: float | None = None,
+    known: pd.DataFrame | None = None,
 ) -> SparkRun:
     """Read, shard, score and write one window on Spark (see the module).
 
@@ -438,7 +439,8 @@ def run_spark(
     takes it: each history row goes to the shard of its platform or creator, the shard's
     detectors see it, the outputs cover the window's events; its rejects go to
     ``history_rejects``. ``reputation`` is a reputation file's entries
-    (``serving.reputation_file.read_reputation``), read for the window with ``half_life_days``.
+    (``serving.reputation_file.read_reputation``), read for the window with ``half_life_days``;
+    ``known`` the known subjects already read for the window (``detectors.reputation``, the service's).
     """
     from pyspark import StorageLevel
 
@@ -451,6 +453,7 @@ def run_spark(
         history=tuple(history),
         posts=tables["posts"][0] if "posts" in tables else None,
         campaigns=tables["campaigns"][0] if "campaigns" in tables else None,
+        reputation=known,
     )
     raw = read_numbered(spark, events)
     # whole-file problems (a missing column, a column no row can be read as) stop here, not in a shard
