@@ -27,13 +27,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from benchmarks.spark import agreement
+from scaleout.job import DEFAULT_SHARD_BUDGET, run_spark
 from scaleout.shards import one_shard_per_platform
 from training.simulator import SimConfig, simulate, write_simulated_set
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 CLI = [sys.executable, "-m", "cpeguard.cli"]
 RESULTS = Path(__file__).parent / "results" / "spark_agreement.json"
@@ -88,6 +92,32 @@ def simulated(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
     return {**files, "events": str(sim / "window.parquet")}, [str(sim / "history.parquet")]
 
 
+def measure(
+    spark: SparkSession, plan: str, *, files: dict[str, str], history: list[str], work: Path
+) -> dict[str, Any]:
+    """One shard plan scored on Spark and compared with the single process's outputs in ``work``."""
+    out = work / f"spark-{plan}"
+    forced = platform_plan(Path(files["events"]), *history) if plan == "platform" else None
+    started = time.perf_counter()
+    run = run_spark(
+        spark,
+        events=files["events"],
+        posts=files["posts"],
+        campaigns=files["campaigns"],
+        out=str(out),
+        plan=forced,
+        history=tuple(history),
+        shard_budget=int(plan) if forced is None else DEFAULT_SHARD_BUDGET,
+    )
+    return {
+        "plan": plan,
+        "shards": run.shards,
+        "seconds": round(time.perf_counter() - started, 1),
+        "agreement": agreement(work / "local", out),
+        "disagreeing_events_by_reason": disagreements(work / "local", out),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "--history-weeks", type=int, default=0, help="multi-week world: weeks before the last as history"
     )
     args = parser.parse_args(argv)
-    from scaleout.job import run_spark, spark_session
+    from scaleout.job import spark_session
 
     files, history = simulated(args)
     inputs = [item for name, path in files.items() for item in (f"--{name}", path)]
@@ -115,29 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     spark = spark_session(args.master)
     rows: list[dict[str, Any]] = []
     for plan in args.plans.split(","):
-        out = args.work / f"spark-{plan}"
-        forced = platform_plan(Path(files["events"]), *history) if plan == "platform" else None
-        budget = {} if forced is not None else {"shard_budget": int(plan)}
-        started = time.perf_counter()
-        run = run_spark(
-            spark,
-            events=files["events"],
-            posts=files["posts"],
-            campaigns=files["campaigns"],
-            out=str(out),
-            plan=forced,
-            history=tuple(history),
-            **budget,  # type: ignore[arg-type]
-        )
-        rows.append(
-            {
-                "plan": plan,
-                "shards": run.shards,
-                "seconds": round(time.perf_counter() - started, 1),
-                "agreement": agreement(args.work / "local", out),
-                "disagreeing_events_by_reason": disagreements(args.work / "local", out),
-            }
-        )
+        rows.append(measure(spark, plan, files=files, history=history, work=args.work))
         print(json.dumps(rows[-1]), flush=True)
     spark.stop()
     report = {

@@ -128,28 +128,49 @@ def seller_pools(
     ok = (users >= 0) & (posts >= 0)
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
-    if chance is None:
-        pair_user, pair_post = light_pairs(
-            users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts
-        )
-        user_units = None
-    else:
-        pair_user, pair_post, user_units = chance.light_pairs(
-            engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params
-        )
-        audiences = chance.audiences
+    pair_user, pair_post, user_units = _light_pairs(
+        engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance
+    )
+    audiences = chance.audiences if chance is not None else audiences
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
     audiences = audiences if audiences is not None else one_audience(engagements, studios=None)
     unit = audiences.units(post_ids)
     light = _Light(users, posts, ok, pair_user, pair_post, unit, user_units)
+    event_pool, lifts = _found(light, audiences, params=params, chance=chance)
+    return _detection(engagements, event_pool, lifts, params=params)
+
+
+def _found(
+    light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
+    communities, then the pools no community covers (``_with_uncovered``)."""
+    unit = light.unit
     unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
     given = chance.by_community if chance is not None else None
     event_pool, lifts = _search(light, unit_community, params=params, given=given)
     if audiences.n_communities > 1:
         alone = chance.one_audience if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
-    return _detection(engagements, event_pool, lifts, params=params)
+    return event_pool, lifts
+
+
+def _light_pairs(
+    user_ids: pd.Series,
+    users: IntArray,
+    posts: IntArray,
+    n_posts: int,
+    *,
+    params: PoolParams,
+    chance: PoolChance | None,
+) -> tuple[IntArray, IntArray, IntArray | None]:
+    """The light (account, post) pairs, light as the window (or, with ``chance``, the platform)
+    counts an account's posts; with ``chance`` also each account's creator units on the platform."""
+    if chance is None:
+        pair_user, pair_post = light_pairs(users, posts, n_posts, params.min_posts, params.max_posts)
+        return pair_user, pair_post, None
+    return chance.light_pairs(user_ids, users, posts, n_posts, params=params)
 
 
 @dataclass(frozen=True)

@@ -465,8 +465,8 @@ def run_spark(
     if reputation is not None:
         if half_life_days is None:
             raise ValueError("a reputation file needs the reputation's half-life")
-        known = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
-        inputs = replace(inputs, reputation=known)
+        read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
+        inputs = replace(inputs, reputation=read)
     stacked = score_shards(routed, plan, inputs=inputs).persist(StorageLevel.MEMORY_AND_DISK)
     extra = [rejects for _, rejects in tables.values() if len(rejects)]
     joined = pd.concat(extra, ignore_index=True) if extra else empty_rejects()
@@ -474,12 +474,8 @@ def run_spark(
     rows["rejects"] += len(joined)
     stacked.unpersist()
     sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
-    return SparkRun(
-        out=out,
-        shards={str(k): int(v) for k, v in sizes.items()},
-        rows=rows,
-        seconds=time.perf_counter() - started,
-    )
+    shards = {str(k): int(v) for k, v in sizes.items()}
+    return SparkRun(out=out, shards=shards, rows=rows, seconds=time.perf_counter() - started)
 
 
 def _write(written: dict[str, DataFrame], stacked: DataFrame, *, out: str) -> dict[str, int]:
