@@ -56,6 +56,9 @@ class WindowChance:
     # per platform split along its graph: the pool test's chance model of the whole platform
     # (``detectors.pools.pool_chance``; its audiences serve the dense-block test too); None: the shard's own
     pools: dict[str, PoolChance] | None = None
+    # per device id seen by more accounts than a household in a split platform's shards: its accounts
+    # over the window (their (device, account) pairs unioned over the shards); None: the shard's own
+    devices: pd.Series | None = None
 
 
 def chance_frame(engagements: pd.DataFrame) -> pd.DataFrame:

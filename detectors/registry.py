@@ -174,6 +174,11 @@ def _plain(detect: Callable[..., Detection]) -> Run:
     return lambda engagements, params, _context: detect(engagements, params=params)
 
 
+def _device_farm(engagements: pd.DataFrame, params: DeviceFarmParams, context: WindowContext) -> Detection:
+    window = context.chance.devices if context.chance is not None else None
+    return device_farms(engagements, params=params, window_accounts=window)
+
+
 def _ip_farm(engagements: pd.DataFrame, params: IpFarmParams, context: WindowContext) -> Detection:
     chance = context.chance.ip if context.chance is not None else None
     return shared_infrastructure(engagements, params=params, chance=chance)
@@ -224,7 +229,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "device_farm",
-        _plain(device_farms),
+        _device_farm,
         DeviceFarmParams,
         Kind.STRUCTURAL,
         "many accounts on one device fingerprint, beyond what a household shares",

@@ -42,6 +42,7 @@ from scaleout.shard_scoring import (
     score_shard,
     shard_bounds,
     shard_chance,
+    shard_devices,
     shard_pairs,
     shard_spread,
 )
@@ -229,7 +230,11 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     joined = chance
     split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
-        inputs = replace(inputs, pools=pool_chance_per_platform(routed, split, inputs=inputs))
+        inputs = replace(
+            inputs,
+            pools=pool_chance_per_platform(routed, split, inputs=inputs),
+            devices=device_accounts(routed, split, inputs=inputs),
+        )
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
 
@@ -330,6 +335,31 @@ def pool_chance_per_platform(
         for row in models.collect()
         if row["model"] is not None
     }
+
+
+def device_accounts(routed: DataFrame, split: list[str], *, inputs: ShardInputs) -> pd.Series:
+    """Per device of the ``split`` shards that more accounts than a household share: its accounts
+    over the window, its (device, account) pairs unioned over the shards (``shard_devices``).
+
+    An account engaging creators in two shards is one account on its device, not two; a device
+    of at most ``household_accounts`` accounts is never a farm, so only the others come back.
+    """
+    from pyspark.sql import functions as F
+
+    household = inputs.scorer.params.detectors.device_farm.household_accounts
+    counted = (
+        routed.filter(F.col(SHARD).isin(split))
+        .groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_devices(raw, inputs=inputs), "device_id string, user_id string")
+        .distinct()
+        .groupBy("device_id")
+        .count()
+        .filter(F.col("count") > household)
+        .toPandas()
+    )
+    return pd.Series(
+        counted["count"].to_numpy(dtype="int64"), index=pd.Index(counted["device_id"], dtype="str")
+    )
 
 
 def known_per_window(

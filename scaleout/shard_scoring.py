@@ -152,12 +152,14 @@ class ShardInputs:
     reputation: pd.DataFrame | None = None
     # per platform split along its graph: its pool chance model (``platform_pool_chance``)
     pools: dict[str, PoolChance] | None = None
+    # per device of a split platform seen by more accounts than a household: its window's accounts
+    devices: pd.Series | None = None
 
     def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
-        """The joined window statistics with the split platforms' pool chance models."""
-        if chance is None or not self.pools:
+        """The joined window statistics with the split platforms' pool chance models and devices."""
+        if chance is None or (not self.pools and self.devices is None):
             return chance
-        return replace(chance, pools=self.pools)
+        return replace(chance, pools=self.pools, devices=self.devices)
 
     def rows(self, raw: pd.DataFrame) -> ShardRows:
         """The shard's rows cleaned (``shard_rows``)."""
@@ -198,6 +200,15 @@ def shard_pairs(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     frame = engagements[columns].dropna(subset=["user_id", "post_id"])
     frame = frame.drop_duplicates(["user_id", "post_id"])
     return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in columns})
+
+
+def shard_devices(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """A shard's distinct (device_id, user_id) pairs, for a device's accounts over the window."""
+    engagements = inputs.rows(raw).engagements()
+    if not len(engagements) or "device_id" not in engagements:
+        return pd.DataFrame(columns=["device_id", "user_id"])
+    frame = engagements[["device_id", "user_id"]].dropna().drop_duplicates()
+    return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in frame.columns})
 
 
 def platform_pool_chance(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:

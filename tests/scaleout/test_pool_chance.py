@@ -1,4 +1,5 @@
-"""The pool test's chance model of a whole platform, handed to the shards of a graph split."""
+"""What a graph split's shards are handed of the whole platform: the pool test's chance model, and each
+device's accounts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from detectors.audiences import find_audiences
 from detectors.params import ScoringParams
 from detectors.pools import pool_chance, seller_pools
+from detectors.rules import DeviceFarmParams, device_farms
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from scaleout.shards import plan_platform
@@ -64,3 +66,26 @@ def test_the_model_is_the_platforms_own_on_the_whole_platform(
     given = seller_pools(rows, params=params.detectors.pool, chance=model)
     np.testing.assert_array_equal(own.event_group, given.event_group)
     np.testing.assert_array_equal(own.event_score, given.event_score)
+
+
+def test_device_farms_count_a_devices_accounts_over_the_shards(
+    platform: tuple[pd.DataFrame, pd.Series, np.ndarray],
+) -> None:
+    rows, _, shard = platform
+    params = DeviceFarmParams()
+    whole = device_farms(rows, params=params).event_score
+    pairs = pd.concat(
+        [
+            rows.loc[shard == name, ["device_id", "user_id"]].dropna().astype("str").drop_duplicates()
+            for name in np.unique(shard)
+        ]
+    ).drop_duplicates()  # what Spark unions over the shards (``scaleout.job.device_accounts``)
+    counted = pairs.groupby("device_id").size()
+    window = counted[counted > params.household_accounts]
+    joined, alone = np.zeros(len(rows)), np.zeros(len(rows))
+    for name in np.unique(shard):
+        at = np.flatnonzero(shard == name)
+        joined[at] = device_farms(rows.iloc[at], params=params, window_accounts=window).event_score
+        alone[at] = device_farms(rows.iloc[at], params=params).event_score
+    assert (alone != whole).sum() > 0  # an account seen in two shards: each counts a part of the device
+    np.testing.assert_array_equal(joined, whole)
