@@ -9,6 +9,13 @@ is a shard budget (a platform over it is split along its engagement graph). For 
 the shards, the share of events whose invalid flag and of posts whose decision agree, and
 the disagreeing events counted by the single process's reason. Results go to
 ``benchmarks/results/spark_agreement.json``.
+
+``--history-weeks N`` scores a multi-week world instead (``SimConfig(multi_week=True)``):
+its last week is the window and the N weeks before it are history (``--history``), for
+both engines:
+
+    python -m benchmarks.spark_agreement --seed 3 --scale 0.65 --history-weeks 3 --plans platform \
+        --out benchmarks/results/spark_agreement_history.json
 """
 
 from __future__ import annotations
@@ -20,20 +27,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from benchmarks.spark import agreement
+from scaleout.job import DEFAULT_SHARD_BUDGET, run_spark
 from scaleout.shards import one_shard_per_platform
+from training.simulator import SimConfig, simulate, write_simulated_set
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 CLI = [sys.executable, "-m", "cpeguard.cli"]
 RESULTS = Path(__file__).parent / "results" / "spark_agreement.json"
 
 
-def platform_plan(events: Path) -> pd.DataFrame:
-    """One whole-platform shard per platform, platforms read as validation reads them."""
-    platform = pd.read_parquet(events, columns=["platform"])["platform"].astype("str").str.strip().str.lower()
+def platform_plan(*events: Path | str) -> pd.DataFrame:
+    """One whole-platform shard per platform of these events files, platforms read as validation does."""
+    frames = [pd.read_parquet(path, columns=["platform"])["platform"] for path in events]
+    platform = pd.concat(frames).astype("str").str.strip().str.lower()
     return one_shard_per_platform(platform.value_counts())
 
 
@@ -52,6 +65,59 @@ def disagreements(local: Path, spark: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in label.value_counts().items()}
 
 
+WEEK = pd.Timedelta(days=7)
+
+
+def simulated(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """The files both engines read of a simulated set (simulated once per seed and scale), and the
+    history files (with ``--history-weeks``: the window is the last week, history the weeks before)."""
+    weeks = args.history_weeks
+    sim = args.work / (f"sim-{args.scale:g}-{args.seed}" + ("-weeks" if weeks else ""))
+    if not (sim / "events.parquet").exists() and not weeks:
+        subprocess.run(
+            [*CLI, "simulate", "--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)],
+            check=True,
+        )
+    if not (sim / "events.parquet").exists() and weeks:
+        write_simulated_set(simulate(SimConfig(seed=args.seed, scale=args.scale, multi_week=True)), sim)
+    files = {name: str(sim / f"{name}.parquet") for name in ("events", "posts", "campaigns")}
+    if not weeks:
+        return files, []
+    events = pd.read_parquet(sim / "events.parquet")
+    end = events["ts"].max()
+    is_window = (events["ts"] > end - WEEK).to_numpy()
+    is_history = ~is_window & (events["ts"] > end - WEEK * (1 + weeks)).to_numpy()
+    events.loc[is_window].to_parquet(sim / "window.parquet", index=False)
+    events.loc[is_history].to_parquet(sim / "history.parquet", index=False)
+    return {**files, "events": str(sim / "window.parquet")}, [str(sim / "history.parquet")]
+
+
+def measure(
+    spark: SparkSession, plan: str, *, files: dict[str, str], history: list[str], work: Path
+) -> dict[str, Any]:
+    """One shard plan scored on Spark and compared with the single process's outputs in ``work``."""
+    out = work / f"spark-{plan}"
+    forced = platform_plan(Path(files["events"]), *history) if plan == "platform" else None
+    started = time.perf_counter()
+    run = run_spark(
+        spark,
+        events=files["events"],
+        posts=files["posts"],
+        campaigns=files["campaigns"],
+        out=str(out),
+        plan=forced,
+        history=tuple(history),
+        shard_budget=int(plan) if forced is None else DEFAULT_SHARD_BUDGET,
+    )
+    return {
+        "plan": plan,
+        "shards": run.shards,
+        "seconds": round(time.perf_counter() - started, 1),
+        "agreement": agreement(work / "local", out),
+        "disagreeing_events_by_reason": disagreements(work / "local", out),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -64,37 +130,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-bench-agreement"))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--history-weeks", type=int, default=0, help="multi-week world: weeks before the last as history"
+    )
     args = parser.parse_args(argv)
-    from scaleout.job import run_spark, spark_session
+    from scaleout.job import spark_session
 
-    sim = args.work / f"sim-{args.scale:g}-{args.seed}"
-    if not (sim / "events.parquet").exists():
-        subprocess.run(
-            [*CLI, "simulate", "--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)],
-            check=True,
-        )
-    files = {name: str(sim / f"{name}.parquet") for name in ("events", "posts", "campaigns")}
+    files, history = simulated(args)
     inputs = [item for name, path in files.items() for item in (f"--{name}", path)]
+    inputs += [item for path in history for item in ("--history", path)]
     subprocess.run(
         [*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True
     )
     spark = spark_session(args.master)
     rows: list[dict[str, Any]] = []
     for plan in args.plans.split(","):
-        out = args.work / f"spark-{plan}"
-        forced = platform_plan(sim / "events.parquet") if plan == "platform" else None
-        budget = {} if forced is not None else {"shard_budget": int(plan)}
-        started = time.perf_counter()
-        run = run_spark(spark, **files, out=str(out), plan=forced, **budget)  # type: ignore[arg-type]
-        rows.append(
-            {
-                "plan": plan,
-                "shards": run.shards,
-                "seconds": round(time.perf_counter() - started, 1),
-                "agreement": agreement(args.work / "local", out),
-                "disagreeing_events_by_reason": disagreements(args.work / "local", out),
-            }
-        )
+        rows.append(measure(spark, plan, files=files, history=history, work=args.work))
         print(json.dumps(rows[-1]), flush=True)
     spark.stop()
     report = {
@@ -105,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
         ).stdout.strip(),
         "seed": args.seed,
         "scale": args.scale,
-        "events": len(pd.read_parquet(sim / "events.parquet", columns=["event_id"])),
+        "events": len(pd.read_parquet(files["events"], columns=["event_id"])),
+        "history_events": sum(len(pd.read_parquet(path, columns=["event_id"])) for path in history),
         "load_average_before": os.getloadavg()[0],
         "plans": rows,
     }

@@ -102,10 +102,10 @@ def score(
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
     ] = None,
     history: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             help="earlier events (file or partitioned folder, same contract), repeatable: context for "
-            "the detectors, never decided or paid; rejects go to history_rejects.parquet (local engine)"
+            "the detectors, never decided or paid; rejects go to history_rejects.parquet"
         ),
     ] = None,
     reputation: Annotated[
@@ -113,7 +113,7 @@ def score(
         typer.Option(
             help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
             "earlier runs and reviews confirmed or cleared, read as known_seller evidence; rejects go to "
-            "reputation_rejects.parquet (local engine)"
+            "reputation_rejects.parquet"
         ),
     ] = None,
     engine: EngineOption = Engine.local,
@@ -126,14 +126,16 @@ def score(
     across weeks); outputs still cover only the window's events.
     """
     if engine is Engine.spark:
-        if history or reputation is not None:
-            errors.print(
-                "[bold red]error:[/] --history and --reputation are not joined per Spark shard yet: "
-                "use --engine local"
-            )
-            raise typer.Exit(code=2)
         _score_on_spark(
-            events, out, posts=posts, campaigns=campaigns, model=model, master=master, budget=shard_budget
+            events,
+            out,
+            posts=posts,
+            campaigns=campaigns,
+            model=model,
+            master=master,
+            budget=shard_budget,
+            history=list(history or []),
+            reputation=str(reputation) if reputation is not None else None,
         )
         return
     _score_locally(
@@ -142,7 +144,7 @@ def score(
         posts=posts,
         campaigns=campaigns,
         model=model,
-        history=history or [],
+        history=[Path(path) for path in history or []],
         reputation=reputation,
     )
 
@@ -215,6 +217,8 @@ def _score_on_spark(
     model: str | None,
     master: str | None,
     budget: int | None,
+    history: list[str],
+    reputation: str | None,
 ) -> None:
     """``score --engine spark``: the same run as ``spark-submit cpeguard/spark_submit.py``."""
     from cpeguard import spark_submit
@@ -230,6 +234,8 @@ def _score_on_spark(
                 model=model,
                 master=master or "local[*]",
                 shard_budget=budget if budget is not None else spark_submit.DEFAULT_SHARD_BUDGET,
+                history=history,
+                reputation=reputation,
             )
     except ContractError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)

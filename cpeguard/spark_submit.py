@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 import pickle
+from collections.abc import Sequence
+from pathlib import Path
 
+import pandas as pd
+
+from cpeguard.config import service_config
 from cpeguard.settings import get_settings
 from cpeguard.weekly import scorer_for
 from scaleout.job import DEFAULT_SHARD_BUDGET, SparkRun, run_spark, spark_session
@@ -25,11 +30,21 @@ def run(
     scorer_file: str | None = None,
     master: str | None = None,
     shard_budget: int = DEFAULT_SHARD_BUDGET,
+    history: Sequence[str] = (),
+    reputation: str | None = None,
+    known_file: str | None = None,
 ) -> SparkRun:
     """Score one window on Spark with the configured scorer (``master`` None: spark-submit's).
 
     ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run.
+    ``history``: earlier events (paths Spark reads) as context; ``reputation``: a reputation file
+    (read here, on the driver, and decayed with the service's half-life), as ``cpeguard score`` takes them;
+    ``known_file`` the known subjects the service read for the run (Parquet, ``detectors.reputation``).
     """
+    from serving.reputation_file import read_reputation
+
+    # a bad reputation file is refused before Spark starts
+    entries = read_reputation(Path(reputation)) if reputation is not None else None
     if scorer_file is not None:
         # a scorer the service pickled for this run: its thresholds and fitted state exactly
         with open(scorer_file, "rb") as file:
@@ -44,15 +59,24 @@ def run(
         campaigns=campaigns,
         scorer=scorer,
         shard_budget=shard_budget,
+        history=tuple(history),
+        reputation=entries,
+        known=pd.read_parquet(known_file) if known_file is not None else None,
+        half_life_days=None if entries is None else service_config(get_settings()).reputation_half_life_days,
     )
 
 
 def summary(result: SparkRun) -> str:
     """One line on what a Spark run wrote and how it sharded the window."""
     largest, events = next(iter(result.shards.items()), ("", 0))
+    history = (
+        f"; {result.rows['history_rejects']:,} rejected history rows in history_rejects.parquet"
+        if "history_rejects" in result.rows
+        else ""
+    )
     return (
         f"scored {result.rows['engagements']:,} engagements in {len(result.shards)} shards "
-        f"(largest {largest}: {events:,} events) to {result.out} in {result.seconds:.1f} s"
+        f"(largest {largest}: {events:,} events) to {result.out} in {result.seconds:.1f} s{history}"
     )
 
 
@@ -69,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--shard-budget", type=int, default=DEFAULT_SHARD_BUDGET, help="most events per shard"
     )
+    parser.add_argument(
+        "--history", action="append", default=[], help="earlier events as context (repeatable; Hadoop path)"
+    )
+    parser.add_argument("--reputation", help="a reputation file (.csv or .parquet) read on the driver")
+    parser.add_argument("--known-file", help="known subjects the service read for the run (Parquet)")
     args = parser.parse_args(argv)
     print(summary(run(**vars(args))))
 

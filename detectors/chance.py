@@ -23,11 +23,15 @@ statistics themselves from the window, with the same functions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from detectors.infra import IpChance, ip_chance
 from detectors.lockstep import LockstepChance, lockstep_chance
+
+if TYPE_CHECKING:
+    from detectors.pools import PoolChance
 
 # each statistic, and how the parts of a window combine into the window's
 STATISTICS: dict[str, str] = {
@@ -49,6 +53,12 @@ class WindowChance:
     # the window's spreading evidence per detector and account (``detectors.spread.SPREAD_COLUMNS``),
     # when a split platform's accounts engage in several shards; None: the shard's own
     spread: pd.DataFrame | None = None
+    # per platform split along its graph: the pool test's chance model of the whole platform
+    # (``detectors.pools.pool_chance``; its audiences serve the dense-block test too); None: the shard's own
+    pools: dict[str, PoolChance] | None = None
+    # per device id seen by more accounts than a household in a split platform's shards: its accounts
+    # over the window (their (device, account) pairs unioned over the shards); None: the shard's own
+    devices: pd.Series | None = None
 
 
 def chance_frame(engagements: pd.DataFrame) -> pd.DataFrame:

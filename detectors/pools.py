@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
-from detectors.audiences import Audiences, light_pairs, one_audience, post_codes
+from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, post_codes
 from detectors.base import Detection
 from features.arrays import codes, distinct, distinct_counts
 
@@ -81,7 +81,11 @@ class PoolParams:
 
 
 def seller_pools(
-    engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences | None = None
+    engagements: pd.DataFrame,
+    *,
+    params: PoolParams,
+    audiences: Audiences | None = None,
+    chance: PoolChance | None = None,
 ) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
@@ -114,6 +118,10 @@ def seller_pools(
     A community gives a pool cover only while it is an audience without the pool's own accounts
     (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform as one
     audience.
+
+    ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
+    chance against (the block model's masses, the Bonferroni count, the audiences' spread of accounts)
+    when ``engagements`` are one shard of a platform split along its graph (``scaleout``).
     """
     n = len(engagements)
     users = codes(engagements["user_id"])
@@ -121,19 +129,159 @@ def seller_pools(
     ok = (users >= 0) & (posts >= 0)
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
-    pair_user, pair_post = light_pairs(
-        users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts
+    pair_user, pair_post, user_units = _light_pairs(
+        engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance
     )
+    audiences = chance.audiences if chance is not None else audiences
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
     audiences = audiences if audiences is not None else one_audience(engagements, studios=None)
     unit = audiences.units(post_ids)
-    light = _Light(users, posts, ok, pair_user, pair_post, unit)
-    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
-    event_pool, lifts = _search(light, unit_community, params=params)
-    if audiences.n_communities > 1:
-        event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params)
+    light = _Light(users, posts, ok, pair_user, pair_post, unit, user_units)
+    event_pool, lifts = _found(light, audiences, params=params, chance=chance)
     return _detection(engagements, event_pool, lifts, params=params)
+
+
+def _found(
+    light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
+    communities, then the pools no community covers (``_with_uncovered``)."""
+    unit = light.unit
+    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
+    given = chance.by_community if chance is not None else None
+    event_pool, lifts = _search(light, unit_community, params=params, given=given)
+    if audiences.n_communities > 1:
+        alone = chance.one_audience if chance is not None else None
+        event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    return event_pool, lifts
+
+
+def _light_pairs(
+    user_ids: pd.Series,
+    users: IntArray,
+    posts: IntArray,
+    n_posts: int,
+    *,
+    params: PoolParams,
+    chance: PoolChance | None,
+) -> tuple[IntArray, IntArray, IntArray | None]:
+    """The light (account, post) pairs, light as the window (or, with ``chance``, the platform)
+    counts an account's posts; with ``chance`` also each account's creator units on the platform."""
+    if chance is None:
+        pair_user, pair_post = light_pairs(users, posts, n_posts, params.min_posts, params.max_posts)
+        return pair_user, pair_post, None
+    return chance.light_pairs(user_ids, users, posts, n_posts, params=params)
+
+
+@dataclass(frozen=True)
+class _Chance:
+    """What the test measures chance against under one partition of creator units into communities."""
+
+    pair_mass: npt.NDArray[np.float64]  # [C, D]: ordered light post pairs of one account (``_block_mass``)
+    mass: npt.NDArray[np.float64]  # per community: its light (account, post) pairs
+    tests: float  # post pairs of different units among posts with light engagers (Bonferroni)
+    audiences: _Audiences  # how accounts spread their creators over communities (``_members``)
+
+
+@dataclass(frozen=True)
+class PoolChance:
+    """A platform's pool-test chance model: its audiences, and chance with and without them.
+
+    Computed once from the whole platform (``pool_chance``) and handed to every shard of a
+    platform split along its engagement graph, so that each shard's pools are judged against
+    the platform, as one process judges them, not against the shard.
+    """
+
+    audiences: Audiences
+    by_community: _Chance  # with the audiences' communities
+    one_audience: _Chance  # with the platform as one audience (``_with_uncovered``)
+    # per account (user_id) of at least ``min_posts`` posts: its distinct posts on the platform ("posts")
+    # and, for a light account, its distinct creator units ("units"); an account whose engagement spans
+    # shards is light, and counts its creators, as on the whole platform
+    accounts: pd.DataFrame
+
+    def light_pairs(
+        self, user_ids: pd.Series, users: IntArray, posts: IntArray, n_posts: int, *, params: PoolParams
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """A shard's distinct (account, post) pairs of the platform's light accounts, and per account
+        code (of ``user_ids``) its creator units on the platform."""
+        pair_user, pair_post = light_pairs(users, posts, n_posts, 1, np.iinfo(np.int64).max)
+        names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
+        names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
+        found = self.accounts.reindex(names.astype("str"))
+        degree = found["posts"].fillna(0).to_numpy(np.int64)
+        light = (degree[pair_user] >= params.min_posts) & (degree[pair_user] <= params.max_posts)
+        return pair_user[light], pair_post[light], found["units"].fillna(0).to_numpy(np.int64)
+
+
+def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences) -> PoolChance | None:
+    """The chance model of one platform's window (``PoolChance``); None when it holds too few light pairs."""
+    users = codes(engagements["user_id"])
+    posts, post_ids = post_codes(engagements)
+    ok = (users >= 0) & (posts >= 0)
+    if not ok.any():
+        return None
+    pair_user, pair_post = light_pairs(
+        users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts
+    )
+    if len(pair_user) < params.min_accounts:
+        return None
+    unit = audiences.units(post_ids)
+    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
+    return PoolChance(
+        audiences,
+        _chance(pair_user, pair_post, unit, unit_community, params=params),
+        _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
+        _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
+    )
+
+
+def _accounts(
+    user_ids: pd.Series,
+    users: IntArray,
+    posts: IntArray,
+    pair_user: IntArray,
+    pair_unit: IntArray,
+    *,
+    params: PoolParams,
+) -> pd.DataFrame:
+    """``PoolChance.accounts``: distinct posts of accounts with ``min_posts`` or more, units of light ones."""
+    n_posts = int(posts.max()) + 1
+    degree = np.bincount(distinct(users * n_posts + posts) // n_posts)
+    width = int(pair_unit.max(initial=0)) + 1
+    units = np.bincount(distinct(pair_user * width + pair_unit) // width, minlength=len(degree))
+    names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
+    names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
+    keep = np.flatnonzero(degree >= params.min_posts)
+    return pd.DataFrame(
+        {"posts": degree[keep], "units": units[keep]},
+        index=pd.Index(names[keep].astype("str"), name="user_id"),
+    )
+
+
+def _chance(
+    pair_user: npt.NDArray[np.int64],
+    pair_post: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+) -> _Chance:
+    """``_Chance`` of light pairs whose posts have creator ``unit`` and units ``unit_community``: the
+    masses of the pairs whose account crossed creator units (``_search``), the spread of them all."""
+    crossing = _crossing(pair_user, unit[pair_post])
+    matrix = _account_posts(pair_user[crossing], pair_post[crossing], len(unit))
+    post_degree = np.asarray(matrix.sum(axis=0)).ravel()
+    pair_mass, mass = _block_mass(matrix, unit_community[unit], post_degree)
+    width = int(unit.max()) + 1
+    user_creator = distinct(pair_user * width + unit[pair_post])
+    return _Chance(
+        pair_mass,
+        mass,
+        _cross_creator_pairs(unit[post_degree > 0]),
+        _Audiences.build(user_creator, unit_community, width, params=params),
+    )
 
 
 @dataclass(frozen=True)
@@ -146,15 +294,18 @@ class _Light:
     pair_user: npt.NDArray[np.int64]  # per light pair: its account
     pair_post: npt.NDArray[np.int64]  # per light pair: its post
     unit: npt.NDArray[np.int64]  # per post: its creator unit
+    # per account: its creator units on the whole platform (``PoolChance``); None: as the pairs count them
+    user_units: npt.NDArray[np.int64] | None = None
 
 
 def _search(
-    light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams
+    light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams, given: _Chance | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``."""
+    """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``
+    (against ``given``, the whole platform's, when the events are one shard of it)."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
-    crossing = _crossing(light.pair_user, unit[light.pair_post])
+    crossing = _crossing(light.pair_user, unit[light.pair_post], light.user_units)
     links = _linked_posts(
         light.pair_user[crossing],
         light.pair_post[crossing],
@@ -162,6 +313,7 @@ def _search(
         unit_community[unit],
         n_posts,
         params=params,
+        given=given,
     )
     if links.empty:
         return event_pool, np.zeros(0)
@@ -170,7 +322,14 @@ def _search(
         n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
         pair_pool = post_pool[light.pair_post]
         members = _members(
-            light.pair_user, unit[light.pair_post], pair_pool, n_pools, unit_community, params=params
+            light.pair_user,
+            unit[light.pair_post],
+            pair_pool,
+            n_pools,
+            unit_community,
+            params=params,
+            given=given.audiences if given is not None else None,
+            platform_degree=light.user_units,
         )
         # an event found at a coarser resolution keeps that pool
         pool_of_event = post_pool[np.maximum(light.posts, 0)]
@@ -187,6 +346,7 @@ def _with_uncovered(
     lifts: npt.NDArray[np.float64],
     *,
     params: PoolParams,
+    given: _Chance | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """``event_pool`` and ``lifts`` plus the pools whose audience community is one only with them.
 
@@ -199,7 +359,8 @@ def _with_uncovered(
     honest audience's co-engagement is spread over many light accounts and
     stays insular without a few of them.
     """
-    candidate, candidate_lifts = _search(light, np.zeros(int(light.unit.max()) + 1, np.int64), params=params)
+    one = np.zeros(int(light.unit.max()) + 1, np.int64)
+    candidate, candidate_lifts = _search(light, one, params=params, given=given)
     fresh = (candidate >= 0) & (event_pool < 0)
     if not fresh.any():
         return event_pool, lifts
@@ -215,8 +376,13 @@ def _with_uncovered(
     return out, np.concatenate([lifts, candidate_lifts])
 
 
-def _crossing(pair_user: npt.NDArray[np.int64], pair_unit: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Per light pair: its account engaged at least two creator units.
+def _crossing(
+    pair_user: npt.NDArray[np.int64],
+    pair_unit: npt.NDArray[np.int64],
+    user_units: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Per light pair: its account engaged at least two creator units (on the whole platform when
+    ``user_units``, per account, is given: a shard sees only part of an account's creators).
 
     Only such an account can share two posts of different units, the pairs the
     link test counts. An account that stays with one unit (a creator's loyal
@@ -225,6 +391,8 @@ def _crossing(pair_user: npt.NDArray[np.int64], pair_unit: npt.NDArray[np.int64]
     every other post and make ordinary overlap between popular posts look
     unlikely, the more so the larger the single-creator part of the window.
     """
+    if user_units is not None:
+        return user_units[pair_user] >= 2
     width = int(pair_unit.max(initial=0)) + 1
     users, n_units = distinct_counts(distinct(pair_user * width + pair_unit) // width)
     crossing = np.zeros(int(pair_user.max(initial=-1)) + 1, dtype=bool)
@@ -266,8 +434,12 @@ def _members(
     unit_community: npt.NDArray[np.int64],
     *,
     params: PoolParams,
+    given: _Audiences | None = None,
+    platform_degree: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``).
+    """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
+    ``given``: the whole platform's spread of accounts over communities, ``platform_degree`` per
+    account its creators on the whole platform.
 
     Accounts are counted in creators, not posts: a fan of one creator who
     bought engagement follows all of that creator's pooled posts, which is
@@ -276,6 +448,8 @@ def _members(
     width = int(pair_creator.max()) + 1
     user_creator = distinct(pair_user * width + pair_creator)
     degree = np.bincount(user_creator // width)
+    if platform_degree is not None:
+        degree = np.maximum(degree, platform_degree[: len(degree)])
     in_pool = pair_pool >= 0
     user_pool = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
     triples = distinct(user_pool * width + pair_creator[in_pool])
@@ -284,7 +458,7 @@ def _members(
     key_degree = np.minimum(degree[key_user], params.max_posts)
     # effect-size floor: most of a member's creators lie in the pool, however large the window
     focused = k >= params.min_member_share * degree[key_user]
-    audiences = _Audiences.build(user_creator, unit_community, width, params=params)
+    audiences = given or _Audiences.build(user_creator, unit_community, width, params=params)
     triple_key = np.searchsorted(keys, triples // width)
     triple_cell = key_pool[triple_key] * audiences.n + unit_community[triples % width]
     # chance starts without every focused candidate: a pool serving a small window's few creators is
@@ -392,19 +566,22 @@ def _linked_posts(
     n_posts: int,
     *,
     params: PoolParams,
+    given: _Chance | None = None,
 ) -> pd.DataFrame:
-    """Pairs of posts of different units that share far more light accounts than the block model."""
+    """Pairs of posts of different units that share far more light accounts than the block model
+    (the whole platform's masses and Bonferroni count when ``given``)."""
     from scipy.special import pdtrc  # lazy: scipy.special costs import time
 
-    _, user_rows = np.unique(user, return_inverse=True)
-    matrix = sparse.csr_matrix(
-        (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(int(user_rows.max()) + 1, n_posts)
-    )
+    matrix = _account_posts(user, post, n_posts)
     shared = sparse.triu(matrix.T @ matrix, k=1).tocoo()
     post_degree = np.asarray(matrix.sum(axis=0)).ravel()
-    expected = _block_expected(matrix, community, post_degree, shared.row, shared.col)
+    if given is None:
+        pair_mass, mass = _block_mass(matrix, community, post_degree)
+        tests = _cross_creator_pairs(unit[post_degree > 0])
+    else:
+        pair_mass, mass, tests = given.pair_mass, given.mass, given.tests
+    expected = _block_expected(pair_mass, mass, community, post_degree, shared.row, shared.col)
     candidate = (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
-    tests = _cross_creator_pairs(unit[post_degree > 0])
     p_value = np.ones(len(shared.data))
     p_value[candidate] = pdtrc(shared.data[candidate] - 1, np.maximum(expected[candidate], 1e-12))
     lift = shared.data / np.maximum(expected, 1e-9)
@@ -442,8 +619,36 @@ def _lift_beyond_overlap(
     return np.asarray(shared / np.maximum(expected * outside_a * outside_b, 1e-9), dtype=np.float64)
 
 
+def _account_posts(
+    user: npt.NDArray[np.int64], post: npt.NDArray[np.int64], n_posts: int
+) -> sparse.csr_matrix:
+    """The light accounts x posts matrix of (account, post) pairs."""
+    _, user_rows = np.unique(user, return_inverse=True)
+    return sparse.csr_matrix(
+        (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(int(user_rows.max()) + 1, n_posts)
+    )
+
+
+def _block_mass(
+    matrix: sparse.csr_matrix, community: npt.NDArray[np.int64], post_degree: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The block model's masses: ordered light post pairs of one account between communities C and D
+    (``sum_u d_uC d_uD``, ``d_uC (d_uC - 1)`` within C), and each community's light pairs."""
+    n_communities = int(community.max()) + 1
+    indicator = sparse.csr_matrix(
+        (np.ones(len(community)), (np.arange(len(community)), community)),
+        shape=(len(community), n_communities),
+    )
+    per_account = matrix @ indicator
+    pair_mass = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64)
+    mass = np.asarray(np.bincount(community, weights=post_degree, minlength=n_communities), dtype=np.float64)
+    pair_mass[np.diag_indices(n_communities)] -= mass
+    return pair_mass, mass
+
+
 def _block_expected(
-    matrix: sparse.csr_matrix,
+    pair_mass: npt.NDArray[np.float64],
+    mass: npt.NDArray[np.float64],
     community: npt.NDArray[np.int64],
     post_degree: npt.NDArray[np.float64],
     a: npt.NDArray[np.int64],
@@ -452,20 +657,11 @@ def _block_expected(
     """Shared accounts of posts ``a`` and ``b`` that chance predicts: a degree-corrected block model.
 
     An account's ``d_C`` light posts in community ``C`` land on C's posts in
-    proportion to their degrees: ``sum_u d_uC d_uD`` ordered post pairs between
-    communities C and D (``d_uC (d_uC - 1)`` within C) shared out by
+    proportion to their degrees: ``pair_mass[C, D]`` ordered post pairs between
+    communities C and D (``_block_mass``) shared out by
     ``deg(a) / mass(C) * deg(b) / mass(D)``. With one community this is the
     configuration model.
     """
-    n_communities = int(community.max()) + 1
-    indicator = sparse.csr_matrix(
-        (np.ones(len(community)), (np.arange(len(community)), community)),
-        shape=(len(community), n_communities),
-    )
-    per_account = matrix @ indicator
-    pair_mass = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64)
-    mass = np.bincount(community, weights=post_degree, minlength=n_communities)
-    pair_mass[np.diag_indices(n_communities)] -= mass
     ca, cb = community[a], community[b]
     mass = np.maximum(mass, 1.0)
     return np.asarray(pair_mass[ca, cb] * (post_degree[a] / mass[ca]) * (post_degree[b] / mass[cb]))

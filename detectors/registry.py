@@ -26,7 +26,7 @@ from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.history import sliced_accounts
 from detectors.infra import IpFarmParams, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
-from detectors.pools import PoolParams, seller_pools
+from detectors.pools import PoolChance, PoolParams, seller_pools
 from detectors.reputation import KnownSellerParams, known_sellers
 from detectors.rings import RingParams, rings
 from detectors.rules import (
@@ -100,8 +100,20 @@ class WindowContext:
                 self._studios = named.set_index("post_id")["studio_id"].astype(str)
             return self._studios if self._studios is not None and len(self._studios) else None
 
+    def pool_chance(self, engagements: pd.DataFrame) -> PoolChance | None:
+        """The whole platform's pool chance model when ``engagements`` (one platform's rows) are a
+        shard of a platform split along its graph (``WindowChance.pools``); None: they are the platform."""
+        pools = self.chance.pools if self.chance is not None else None
+        if not pools or "platform" not in engagements or not len(engagements):
+            return None
+        return pools.get(str(engagements["platform"].iloc[0]))
+
     def audiences(self, engagements: pd.DataFrame) -> Audiences:
-        """The audience communities of ``engagements``: the window or one platform's rows of it."""
+        """The audience communities of ``engagements``: the window or one platform's rows of it (the
+        whole platform's when the rows are one shard of it, ``pool_chance``)."""
+        given = self.pool_chance(engagements)
+        if given is not None:
+            return given.audiences
         index = engagements.index
         key = (len(index), index[0], index[-1]) if len(index) else (0,)
         with self._audiences_lock:
@@ -162,6 +174,11 @@ def _plain(detect: Callable[..., Detection]) -> Run:
     return lambda engagements, params, _context: detect(engagements, params=params)
 
 
+def _device_farm(engagements: pd.DataFrame, params: DeviceFarmParams, context: WindowContext) -> Detection:
+    window = context.chance.devices if context.chance is not None else None
+    return device_farms(engagements, params=params, window_accounts=window)
+
+
 def _ip_farm(engagements: pd.DataFrame, params: IpFarmParams, context: WindowContext) -> Detection:
     chance = context.chance.ip if context.chance is not None else None
     return shared_infrastructure(engagements, params=params, chance=chance)
@@ -173,6 +190,9 @@ def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: Window
 
 
 def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext) -> Detection:
+    given = context.pool_chance(engagements)
+    if given is not None:
+        return seller_pools(engagements, params=params, chance=given)
     return seller_pools(engagements, params=params, audiences=context.audiences(engagements))
 
 
@@ -209,7 +229,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "device_farm",
-        _plain(device_farms),
+        _device_farm,
         DeviceFarmParams,
         Kind.STRUCTURAL,
         "many accounts on one device fingerprint, beyond what a household shares",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
@@ -95,11 +96,15 @@ def duplicates(engagements: pd.DataFrame, *, params: DuplicateParams) -> Detecti
     )
 
 
-def device_farms(engagements: pd.DataFrame, *, params: DeviceFarmParams) -> Detection:
+def device_farms(
+    engagements: pd.DataFrame, *, params: DeviceFarmParams, window_accounts: pd.Series | None = None
+) -> Detection:
     """Events from devices shared by more accounts than a household has.
 
     A household shares a device between a few accounts; beyond
     ``household_accounts`` the score rises linearly to 1 at ``farm_accounts``.
+    ``window_accounts`` (per device id: its accounts over the whole window) counts a device's
+    accounts when the engagements are one shard of a window (``scaleout``).
     """
     n = len(engagements)
     if "device_id" not in engagements or engagements["device_id"].isna().all():
@@ -107,6 +112,8 @@ def device_farms(engagements: pd.DataFrame, *, params: DeviceFarmParams) -> Dete
     device = codes(engagements["device_id"])
     has_device = device >= 0
     per_device = accounts_sharing(engagements, column="device_id")
+    if window_accounts is not None and len(window_accounts):
+        per_device = np.fmax(per_device, _per_event(engagements["device_id"], window_accounts))
     per_event = np.where(has_device, np.nan_to_num(per_device), 0).astype(np.int64)
     span = max(params.farm_accounts - params.household_accounts, 1)
     score = np.clip((per_event - params.household_accounts) / span, 0.0, 1.0)
@@ -133,6 +140,15 @@ def device_farms(engagements: pd.DataFrame, *, params: DeviceFarmParams) -> Dete
         for a, p in zip(groups["n_accounts"], groups["n_posts"], strict=True)
     ]
     return Detection("device_farm", score, event_group, groups)
+
+
+def _per_event(values: pd.Series, per_value: pd.Series) -> npt.NDArray[np.float64]:
+    """Per row: ``per_value`` of its value (NaN where missing or not in ``per_value``)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        known = per_value.reindex(values.cat.categories.astype("str")).to_numpy(dtype=np.float64)
+        row = codes(values)
+        return np.where(row >= 0, known[np.maximum(row, 0)], np.nan)
+    return per_value.reindex(values.astype("str").to_numpy()).to_numpy(dtype=np.float64)
 
 
 def new_accounts(engagements: pd.DataFrame, *, params: NewAccountParams) -> Detection:

@@ -15,6 +15,7 @@ PySpark is imported here only: the single-process path never loads it.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 import warnings
@@ -25,15 +26,24 @@ import pandas as pd
 
 from detectors.chance import CHANCE_COLUMNS, STATISTICS, WindowChance, window_chance
 from detectors.model import WindowScorer
+from detectors.pools import PoolChance
+from detectors.reputation import known_for
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, empty_rejects
 from scaleout.shard_scoring import (
     OUTPUT_FIELDS,
+    PAIR_COLUMNS,
     ROW,
     SHARD,
+    SOURCE,
+    ShardInputs,
     output_ddl,
+    platform_pool_chance,
     score_shard,
+    shard_bounds,
     shard_chance,
+    shard_devices,
+    shard_pairs,
     shard_spread,
 )
 from scaleout.shards import EDGE_COLUMNS, NO_PLATFORM, PLAN_COLUMNS, pack_platforms, plan_platform
@@ -52,10 +62,14 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
     "posts": (*POST_COLUMNS, *POST_EXTRA, SHARD),
     "accounts": (*ACCOUNT_COLUMNS, SHARD),
     "rejects": tuple(empty_rejects().columns),
+    # written only when the run was given history (``serving.batch.HISTORY_REJECTS``)
+    "history_rejects": tuple(empty_rejects().columns),
 }
 PARTITIONED = ("engagements", "posts")  # written partitioned by shard
 _PLAN_DDL = "platform string, creator_id string, shard string"
 _CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
+_PAIR_DDL = ", ".join(f"`{c}` string" for c in PAIR_COLUMNS)
+_BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
 _SPREAD_DDL = f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double"
 
 
@@ -183,16 +197,8 @@ def plan_shards(keyed: DataFrame, *, budget: int) -> pd.DataFrame:
     return pd.concat([whole, split.toPandas()], ignore_index=True)[list(PLAN_COLUMNS)]
 
 
-def score_shards(
-    keyed: DataFrame,
-    plan: pd.DataFrame,
-    *,
-    scorer: WindowScorer,
-    source: str,
-    posts: pd.DataFrame | None,
-    campaigns: pd.DataFrame | None,
-) -> DataFrame:
-    """Every shard's four outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
+def route(keyed: DataFrame, plan: pd.DataFrame) -> DataFrame:
+    """``keyed`` rows with their ``SHARD`` from the plan (creator "" in the plan: the whole platform)."""
     from pyspark.sql import functions as F
 
     spark = keyed.sparkSession
@@ -201,7 +207,9 @@ def score_shards(
     by_platform = spark.createDataFrame(
         plan.loc[is_whole, ["platform", "shard"]], "platform string, _whole string"
     )
-    routed = (
+    # one task per shard: the groups are the unit of work, not Spark's default 200 partitions
+    spark.conf.set("spark.sql.shuffle.partitions", str(max(1, plan[SHARD].nunique() + 1)))
+    return (
         keyed.join(
             F.broadcast(by_creator.toDF(PLATFORM_KEY, CREATOR_KEY, SHARD)),
             [PLATFORM_KEY, CREATOR_KEY],
@@ -212,23 +220,26 @@ def score_shards(
         .withColumn(SHARD, F.coalesce(F.col(SHARD), F.col("_whole"), F.col(PLATFORM_KEY)))
         .drop(PLATFORM_KEY, CREATOR_KEY, "_whole")
     )
-    # one task per shard: the groups are the unit of work, not Spark's default 200 partitions
-    spark.conf.set("spark.sql.shuffle.partitions", str(max(1, plan[SHARD].nunique() + 1)))
+
+
+def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) -> DataFrame:
+    """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
-
-        def alone(raw: pd.DataFrame) -> pd.DataFrame:
-            return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns)
-
-        return routed.groupBy(SHARD).applyInPandas(alone, output_ddl())
-    chance = window_chance_per_shard(routed, source=source).persist()
+        return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
+    chance = window_chance_per_shard(routed, inputs=inputs).persist()
     joined = chance
-    if not is_whole.all():  # accounts never cross platforms: only a split platform's span shards
-        spread = window_spread_per_shard(routed, chance, scorer=scorer, source=source, posts=posts)
+    split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
+    if split:  # accounts never cross platforms: only a split platform's span shards
+        inputs = replace(
+            inputs,
+            pools=pool_chance_per_platform(routed, split, inputs=inputs),
+            devices=device_accounts(routed, split, inputs=inputs),
+        )
+        spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
 
     def score(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
-        joined = _joined_chance(window)
-        return score_shard(raw, scorer=scorer, source=source, posts=posts, campaigns=campaigns, chance=joined)
+        return score_shard(raw, inputs=inputs, chance=_joined_chance(window))
 
     return routed.groupBy(SHARD).cogroup(joined.groupBy(SHARD)).applyInPandas(score, output_ddl())
 
@@ -245,9 +256,7 @@ def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
     return replace(window_chance(statistics), spread=spread)
 
 
-def window_spread_per_shard(
-    routed: DataFrame, chance: DataFrame, *, scorer: WindowScorer, source: str, posts: pd.DataFrame | None
-) -> DataFrame:
+def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: ShardInputs) -> DataFrame:
     """The window's spreading evidence of the accounts each shard holds, keyed by ``SHARD``.
 
     A first scoring pass runs every shard's detectors (against the joined window
@@ -262,7 +271,7 @@ def window_spread_per_shard(
 
     def part(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
         joined = window_chance(statistics) if len(statistics) else None
-        return shard_spread(raw, scorer=scorer, source=source, posts=posts, chance=joined)
+        return shard_spread(raw, inputs=inputs, chance=joined)
 
     parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, _SPREAD_DDL).persist()
     combined = (
@@ -277,7 +286,7 @@ def window_spread_per_shard(
     return parts.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
 
 
-def window_chance_per_shard(routed: DataFrame, *, source: str) -> DataFrame:
+def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFrame:
     """The whole window's statistics (``detectors.chance``) each shard needs, keyed by ``SHARD``.
 
     A first pass computes every shard's part (``shard_chance``); Spark combines the parts
@@ -287,7 +296,7 @@ def window_chance_per_shard(routed: DataFrame, *, source: str) -> DataFrame:
     """
     from pyspark.sql import functions as F
 
-    parts = routed.groupBy(SHARD).applyInPandas(lambda raw: shard_chance(raw, source=source), _CHANCE_DDL)
+    parts = routed.groupBy(SHARD).applyInPandas(lambda raw: shard_chance(raw, inputs=inputs), _CHANCE_DDL)
     parts = parts.persist()
     least = [name for name, how in STATISTICS.items() if how == "min"]
     combined = parts.groupBy("statistic", "key").agg(
@@ -300,8 +309,115 @@ def window_chance_per_shard(routed: DataFrame, *, source: str) -> DataFrame:
     )
 
 
-def outputs(stacked: DataFrame, extra_rejects: pd.DataFrame) -> dict[str, DataFrame]:
-    """The four outputs from the stacked frame; accounts scored in several shards are merged.
+def pool_chance_per_platform(
+    routed: DataFrame, split: list[str], *, inputs: ShardInputs
+) -> dict[str, PoolChance]:
+    """The pool test's chance model of each platform split along its graph, from the whole platform.
+
+    Each of the ``split`` shards gives its distinct (account, post, creator) rows (``shard_pairs``);
+    one worker per platform finds the platform's audiences and the pool test's chance inputs
+    (``platform_pool_chance``), and every shard of the platform is scored against them, as the
+    platform is on one machine. The rows are a platform's engagement graph, not its events: a few
+    id columns per distinct (account, post).
+    """
+    from pyspark.sql import functions as F
+
+    pairs = (
+        routed.filter(F.col(SHARD).isin(split))
+        .groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_pairs(raw, inputs=inputs), _PAIR_DDL)
+    )
+    models = pairs.groupBy("platform").applyInPandas(
+        lambda rows: platform_pool_chance(rows, inputs=inputs), "platform string, model binary"
+    )
+    return {
+        str(row["platform"]): pickle.loads(row["model"])
+        for row in models.collect()
+        if row["model"] is not None
+    }
+
+
+def device_accounts(routed: DataFrame, split: list[str], *, inputs: ShardInputs) -> pd.Series:
+    """Per device of the ``split`` shards that more accounts than a household share: its accounts
+    over the window, its (device, account) pairs unioned over the shards (``shard_devices``).
+
+    An account engaging creators in two shards is one account on its device, not two; a device
+    of at most ``household_accounts`` accounts is never a farm, so only the others come back.
+    """
+    from pyspark.sql import functions as F
+
+    household = inputs.scorer.params.detectors.device_farm.household_accounts
+    counted = (
+        routed.filter(F.col(SHARD).isin(split))
+        .groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_devices(raw, inputs=inputs), "device_id string, user_id string")
+        .distinct()
+        .groupBy("device_id")
+        .count()
+        .filter(F.col("count") > household)
+        .toPandas()
+    )
+    return pd.Series(
+        counted["count"].to_numpy(dtype="int64"), index=pd.Index(counted["device_id"], dtype="str")
+    )
+
+
+def known_per_window(
+    routed: DataFrame, *, inputs: ShardInputs, entries: pd.DataFrame, half_life_days: float
+) -> pd.DataFrame | None:
+    """What a reputation file's ``entries`` tell this window (``detectors.reputation.known_for``).
+
+    The window's first valid ``ts`` and its context's (history's, when earlier) come from one
+    pass over the shards (``shard_bounds``), as the single process reads them from the clean
+    events; the known subjects are joined into every shard (a reputation is small).
+    """
+    from pyspark.sql import functions as F
+
+    bounds = (
+        routed.groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_bounds(raw, inputs=inputs), _BOUNDS_DDL)
+        .agg(F.min("window_us").alias("window_us"), F.min("history_us").alias("history_us"))
+        .toPandas()
+    )
+    window_us, history_us = bounds["window_us"].iloc[0], bounds["history_us"].iloc[0]
+    if pd.isna(window_us):
+        return None
+    start = pd.Timestamp(int(window_us), unit="us", tz="UTC")
+    context = start if pd.isna(history_us) else min(start, pd.Timestamp(int(history_us), unit="us", tz="UTC"))
+    return known_for(entries, start=start, context_start=context, half_life_days=half_life_days)
+
+
+def with_history_rows(spark: SparkSession, window: DataFrame, history: tuple[str, ...]) -> DataFrame:
+    """The window's numbered rows and every history source's, told apart by ``SOURCE``.
+
+    A column the sources read as different types is read as text in all of them, for
+    validation to coerce (a Parquet window beside CSV history).
+    """
+    from pyspark.sql import functions as F
+
+    frames = [window.withColumn(SOURCE, F.lit(-1))]
+    for k, path in enumerate(history):
+        rows = read_numbered(spark, path)
+        # whole-file problems stop here, as for the window's events
+        clean_events(rows.limit(1000).toPandas().drop(columns=[ROW]), source=path)
+        frames.append(rows.withColumn(SOURCE, F.lit(k)))
+    types: dict[str, set[str]] = {}
+    for frame in frames:
+        for name, kind in frame.dtypes:
+            types.setdefault(name, set()).add(kind)
+    mixed = [name for name, kinds in types.items() if len(kinds) > 1]
+    union = frames[0].withColumns({c: F.col(c).cast("string") for c in mixed if c in frames[0].columns})
+    for frame in frames[1:]:
+        text = frame.withColumns({c: F.col(c).cast("string") for c in mixed if c in frame.columns})
+        union = union.unionByName(text, allowMissingColumns=True)
+    return union
+
+
+def outputs(
+    stacked: DataFrame, extra_rejects: pd.DataFrame, *, history: bool = False
+) -> dict[str, DataFrame]:
+    """The four outputs from the stacked frame (and ``history_rejects`` with ``history``); accounts
+    scored in several shards are merged.
 
     An engager whose posts' creators landed in different communities is scored once per
     shard: the account keeps its highest risk (and that row's reasons), flagged if any
@@ -310,7 +426,8 @@ def outputs(stacked: DataFrame, extra_rejects: pd.DataFrame) -> dict[str, DataFr
     from pyspark.sql import functions as F
 
     spark = stacked.sparkSession
-    of_kind = {kind: stacked.filter(F.col("kind") == kind) for kind in OUTPUT_COLUMNS}
+    kinds = [kind for kind in OUTPUT_COLUMNS if history or kind != "history_rejects"]
+    of_kind = {kind: stacked.filter(F.col("kind") == kind) for kind in kinds}
     accounts = (
         of_kind["accounts"]
         .groupBy("account_id", "role")
@@ -340,46 +457,63 @@ def run_spark(
     scorer: WindowScorer | None = None,
     shard_budget: int = DEFAULT_SHARD_BUDGET,
     plan: pd.DataFrame | None = None,
+    history: tuple[str, ...] = (),
+    reputation: pd.DataFrame | None = None,
+    half_life_days: float | None = None,
+    known: pd.DataFrame | None = None,
 ) -> SparkRun:
     """Read, shard, score and write one window on Spark (see the module).
 
     ``plan`` (``PLAN_COLUMNS``) replaces the planner's shards, e.g. to force a split in a test.
+    ``history`` (paths of earlier events, same contract) is context, as ``serving.batch.run_batch``
+    takes it: each history row goes to the shard of its platform or creator, the shard's
+    detectors see it, the outputs cover the window's events; its rejects go to
+    ``history_rejects``. ``reputation`` is a reputation file's entries
+    (``serving.reputation_file.read_reputation``), read for the window with ``half_life_days``;
+    ``known`` the known subjects already read for the window (``detectors.reputation``, the service's).
     """
     from pyspark import StorageLevel
 
     started = time.perf_counter()
-    scorer = scorer or WindowScorer()
     small = {"posts": (posts, clean_posts), "campaigns": (campaigns, clean_campaigns)}
     tables = {name: _small_table(spark, path, clean) for name, (path, clean) in small.items() if path}
+    inputs = ShardInputs(
+        scorer=scorer or WindowScorer(),
+        source=events,
+        history=tuple(history),
+        posts=tables["posts"][0] if "posts" in tables else None,
+        campaigns=tables["campaigns"][0] if "campaigns" in tables else None,
+        reputation=known,
+    )
     raw = read_numbered(spark, events)
     # whole-file problems (a missing column, a column no row can be read as) stop here, not in a shard
     clean_events(raw.limit(1000).toPandas().drop(columns=[ROW]), source=events)
-    keyed = _keyed(raw)
+    keyed = _keyed(with_history_rows(spark, raw, inputs.history) if inputs.history else raw)
     if plan is None:
         plan = plan_shards(keyed, budget=shard_budget)
-    stacked = score_shards(
-        keyed,
-        plan,
-        scorer=scorer,
-        source=events,
-        posts=tables["posts"][0] if "posts" in tables else None,
-        campaigns=tables["campaigns"][0] if "campaigns" in tables else None,
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    routed = route(keyed, plan)
+    if reputation is not None:
+        if half_life_days is None:
+            raise ValueError("a reputation file needs the reputation's half-life")
+        read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
+        inputs = replace(inputs, reputation=read)
+    stacked = score_shards(routed, plan, inputs=inputs).persist(StorageLevel.MEMORY_AND_DISK)
     extra = [rejects for _, rejects in tables.values() if len(rejects)]
-    written = outputs(stacked, pd.concat(extra, ignore_index=True) if extra else empty_rejects())
+    joined = pd.concat(extra, ignore_index=True) if extra else empty_rejects()
+    rows = _write(outputs(stacked, joined, history=bool(inputs.history)), stacked, out=out)
+    rows["rejects"] += len(joined)
+    stacked.unpersist()
+    sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
+    shards = {str(k): int(v) for k, v in sizes.items()}
+    return SparkRun(out=out, shards=shards, rows=rows, seconds=time.perf_counter() - started)
+
+
+def _write(written: dict[str, DataFrame], stacked: DataFrame, *, out: str) -> dict[str, int]:
+    """Write the outputs (engagements and posts partitioned by shard); rows scored per kind."""
     for kind, frame in written.items():
         writer = frame.write.mode("overwrite")
         if kind in PARTITIONED:
             writer = writer.partitionBy(SHARD)
         writer.parquet(f"{out.rstrip('/')}/{kind}.parquet")
     counted = stacked.groupBy("kind").count().toPandas().set_index("kind")["count"]
-    rows = {kind: int(counted.get(kind, 0)) for kind in OUTPUT_COLUMNS}
-    rows["rejects"] += sum(len(rejects) for rejects in extra)
-    stacked.unpersist()
-    sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
-    return SparkRun(
-        out=out,
-        shards={str(k): int(v) for k, v in sizes.items()},
-        rows=rows,
-        seconds=time.perf_counter() - started,
-    )
+    return {kind: int(counted.get(kind, 0)) for kind in written}

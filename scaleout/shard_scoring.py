@@ -1,31 +1,43 @@
 """Score one shard of a window with the unchanged scorer: raw contract rows in, the four outputs out.
 
 A shard's rows arrive from Spark with their row number in the source file
-(``ROW``) and their shard (``SHARD``). Validation (``features.contract``), replays
+(``ROW``), their shard (``SHARD``) and, with history, their source (``SOURCE``:
+the window's or a history file's; history rows are context, scored beside the
+window as ``detectors.history`` says and never in the outputs). Validation (``features.contract``), replays
 and re-counts (``features.dedup``), the detectors, unit prices and the money
 policy (``WindowScorer``) and the output checks (``serving.io``, ``features.schema``)
 are the single-process path's own functions; this module only carries the source
-row numbers across and stacks the four outputs into one frame of ``OUTPUT_FIELDS``,
+row numbers across and stacks the four outputs (and history's rejects) into one frame of ``OUTPUT_FIELDS``,
 the shape Spark's ``applyInPandas`` returns, told apart by ``kind``.
 """
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import dataclass, replace
+
 import numpy as np
 import pandas as pd
 
+from detectors.audiences import AudienceParams, find_audiences
 from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
+from detectors.history import with_history
 from detectors.model import WindowScorer
+from detectors.pools import PoolChance, pool_chance
+from detectors.registry import WindowContext
 from detectors.scorer import spread_parts
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
-from features.dedup import distinct_engagements
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, Rejects, checked
 from serving.io import accounts_output, engagements_output, posts_output, with_categorical_ids
 
 ROW = "source_row_in_file"  # 1-based data row in the source file, numbered by Spark
 SHARD = "shard"  # the shard that decided each output row (an extra output column)
-KINDS = ("engagements", "posts", "accounts", "rejects")
+# per raw row: -1 for the window's events, k for the k-th history source (context, never decided)
+SOURCE = "_source"
+# a shard's part of its platform's engagement graph (``shard_pairs``)
+PAIR_COLUMNS = ("platform", "user_id", "post_id", "creator_id")
+KINDS = ("engagements", "posts", "accounts", "rejects", "history_rejects")
 
 # every column of the four outputs, with its Spark SQL type; a kind leaves the others null
 OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (
@@ -72,7 +84,8 @@ def clean_shard_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
     rows = ordered[ROW].to_numpy(dtype=np.int64)
     # id columns as categoricals, as the single-process reader gives them: checked once per
     # distinct value, and a shard's millions of Python strings freed before scoring
-    ordered = with_categorical_ids(ordered.drop(columns=[c for c in (ROW, SHARD) if c in ordered]))
+    drop = [c for c in (ROW, SHARD, SOURCE) if c in ordered]
+    ordered = with_categorical_ids(ordered.drop(columns=drop))
     cleaned = clean_events(ordered, source=source)
     for frame in (cleaned.frame, cleaned.rejects):
         # clean_events numbers the shard's rows 1..n: map them back to the file's rows
@@ -80,64 +93,198 @@ def clean_shard_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
     return cleaned
 
 
-def shard_engagements(raw: pd.DataFrame, *, source: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """A shard's name, its rejects and its distinct engagements (``distinct_engagements``)."""
+@dataclass(frozen=True)
+class ShardRows:
+    """A shard's rows cleaned: its window's and its history's (``SOURCE``), each with their rejects."""
+
+    shard: str
+    window: Cleaned
+    history: Cleaned | None  # None: no history row in the shard
+
+    def engagements(self) -> pd.DataFrame:
+        """The distinct engagements the scorer takes: the window's, with history marked
+        (``detectors.history.with_history``) when the shard holds any."""
+        frame = self.window.frame
+        history = self.history.frame if self.history is not None else None
+        if history is None and not len(frame):
+            return frame
+        return with_history(frame, history)
+
+    def has_window(self) -> bool:
+        """The shard holds some valid event of the window (else nothing of it is decided)."""
+        return len(self.window.frame) > 0
+
+
+def shard_rows(raw: pd.DataFrame, *, source: str, history: tuple[str, ...] = ()) -> ShardRows:
+    """A shard's raw rows cleaned, the window's against ``source``, history rows against their own
+    source (``history[k]`` for ``SOURCE`` k), in source order, as the single process reads them."""
     shard = str(raw[SHARD].iloc[0]) if len(raw) else ""
-    cleaned = clean_shard_events(raw, source=source)
-    frame = cleaned.frame
-    return shard, cleaned.rejects, distinct_engagements(frame) if len(frame) else frame
+    if SOURCE not in raw:
+        return ShardRows(shard, clean_shard_events(raw, source=source), None)
+    which = raw[SOURCE].to_numpy(dtype=np.int64)
+    window = clean_shard_events(raw.loc[which < 0], source=source)
+    parts = [clean_shard_events(raw.loc[which == k], source=name) for k, name in enumerate(history)]
+    if not any(len(part.frame) or len(part.rejects) for part in parts):
+        return ShardRows(shard, window, None)
+    return ShardRows(
+        shard,
+        window,
+        Cleaned(
+            frame=pd.concat([p.frame for p in parts], ignore_index=True),
+            rejects=pd.concat([p.rejects for p in parts], ignore_index=True),
+        ),
+    )
 
 
-def shard_chance(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    """The window statistics of one shard's raw rows as a part (``detectors.chance``), with ``SHARD``."""
-    shard, _, engagements = shard_engagements(raw, source=source)
+@dataclass(frozen=True)
+class ShardInputs:
+    """What every shard of a run is given besides its rows: the scorer, the sources, the small tables.
+
+    ``history`` names the history sources (``SOURCE`` k is ``history[k]``); ``reputation`` is the
+    known subjects of a reputation file for the window (``detectors.reputation.known_for``).
+    """
+
+    scorer: WindowScorer
+    source: str
+    history: tuple[str, ...] = ()
+    posts: pd.DataFrame | None = None
+    campaigns: pd.DataFrame | None = None
+    reputation: pd.DataFrame | None = None
+    # per platform split along its graph: its pool chance model (``platform_pool_chance``)
+    pools: dict[str, PoolChance] | None = None
+    # per device of a split platform seen by more accounts than a household: its window's accounts
+    devices: pd.Series | None = None
+
+    def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
+        """The joined window statistics with the split platforms' pool chance models and devices."""
+        if chance is None or (not self.pools and self.devices is None):
+            return chance
+        return replace(chance, pools=self.pools, devices=self.devices)
+
+    def rows(self, raw: pd.DataFrame) -> ShardRows:
+        """The shard's rows cleaned (``shard_rows``)."""
+        return shard_rows(raw, source=self.source, history=self.history)
+
+    def studios(self) -> pd.Series | None:
+        """post_id to studio_id of the posts table (``WindowContext.studios``)."""
+        return WindowContext(
+            pd.DataFrame(), posts=self.posts, fitted=None, audience=AudienceParams()
+        ).studios()
+
+    def posts_of(self, engagements: pd.DataFrame) -> pd.DataFrame | None:
+        """The posts rows of the shard's posts."""
+        if self.posts is None:
+            return None
+        return self.posts[self.posts["post_id"].isin(engagements["post_id"].cat.categories)]
+
+
+def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """The window statistics of one shard's raw rows as a part (``detectors.chance``), with ``SHARD``.
+
+    With history the statistics are the union's, as the single process's detectors see it.
+    """
+    rows = inputs.rows(raw)
+    engagements = rows.engagements()
     part = chance_frame(engagements) if len(engagements) else pd.DataFrame(columns=list(CHANCE_COLUMNS))
-    part.insert(0, SHARD, shard)
+    part.insert(0, SHARD, rows.shard)
     return part.astype({"statistic": object, "key": object})
 
 
-def shard_spread(
-    raw: pd.DataFrame,
-    *,
-    scorer: WindowScorer,
-    source: str,
-    posts: pd.DataFrame | None = None,
-    chance: WindowChance | None = None,
-) -> pd.DataFrame:
-    """One shard's part of the window's spreading evidence (``scorer.spread_parts``), with ``SHARD``."""
-    shard, _, engagements = shard_engagements(raw, source=source)
+def shard_pairs(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """A shard's distinct (platform, account, post, creator) rows: its part of its platform's
+    engagement graph, from which ``platform_pool_chance`` builds the platform's model."""
+    engagements = inputs.rows(raw).engagements()
+    columns = list(PAIR_COLUMNS)
     if not len(engagements):
+        return pd.DataFrame(columns=columns)
+    frame = engagements[columns].dropna(subset=["user_id", "post_id"])
+    frame = frame.drop_duplicates(["user_id", "post_id"])
+    return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in columns})
+
+
+def shard_devices(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """A shard's distinct (device_id, user_id) pairs, for a device's accounts over the window."""
+    engagements = inputs.rows(raw).engagements()
+    if not len(engagements) or "device_id" not in engagements:
+        return pd.DataFrame(columns=["device_id", "user_id"])
+    frame = engagements[["device_id", "user_id"]].dropna().drop_duplicates()
+    return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in frame.columns})
+
+
+def platform_pool_chance(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """One platform's pool chance model (``detectors.pools.pool_chance``) from its shards' pairs,
+    pickled: columns platform, model (empty when the platform holds too few light accounts)."""
+    if not len(pairs):
+        return pd.DataFrame({"platform": [], "model": []})
+    ordered = pairs.sort_values(["creator_id", "post_id", "user_id"], ignore_index=True)
+    frame = with_categorical_ids(ordered)
+    params = inputs.scorer.params
+    audiences = find_audiences(frame, studios=inputs.studios(), params=params.audience)
+    model = pool_chance(frame, params=params.detectors.pool, audiences=audiences)
+    blob = pickle.dumps(model) if model is not None else None
+    return pd.DataFrame({"platform": [str(pairs["platform"].iloc[0])], "model": [blob]})
+
+
+def shard_bounds(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """The first valid ``ts`` of the shard's window and of its history (microseconds; null: none).
+
+    Over all shards, the window's start and its context's, from which a reputation file is read.
+    """
+    rows = inputs.rows(raw)
+    frames = (rows.window.frame, rows.history.frame if rows.history is not None else None)
+    first = [
+        int(f["ts"].min().value // 1000) if f is not None and f["ts"].notna().any() else None for f in frames
+    ]
+    return pd.DataFrame({SHARD: [rows.shard], "window_us": [first[0]], "history_us": [first[1]]}).astype(
+        {"window_us": "Int64", "history_us": "Int64"}
+    )
+
+
+def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None) -> pd.DataFrame:
+    """One shard's part of the window's spreading evidence (``scorer.spread_parts``), with ``SHARD``."""
+    rows = inputs.rows(raw)
+    engagements = rows.engagements()
+    if not rows.has_window():
         part = pd.DataFrame(columns=list(SPREAD_COLUMNS))
     else:
-        if posts is not None:
-            posts = posts[posts["post_id"].isin(engagements["post_id"].cat.categories)]
+        scorer = inputs.scorer
         part = spread_parts(
-            engagements, params=scorer.params, posts=posts, fitted=scorer.fitted, chance=chance
+            engagements,
+            params=scorer.params,
+            posts=inputs.posts_of(engagements),
+            fitted=scorer.fitted,
+            reputation=inputs.reputation,
+            chance=inputs.with_pools(chance),
         )
-    part.insert(0, SHARD, shard)
+    part.insert(0, SHARD, rows.shard)
     return part.astype({"detector": object, "user_id": object, "caught": "int64", "total": "int64"})
 
 
 def score_shard(
-    raw: pd.DataFrame,
-    *,
-    scorer: WindowScorer,
-    source: str,
-    posts: pd.DataFrame | None = None,
-    campaigns: pd.DataFrame | None = None,
-    chance: WindowChance | None = None,
+    raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None = None
 ) -> pd.DataFrame:
-    """The four outputs of one shard's raw rows, stacked as ``OUTPUT_FIELDS`` (see the module).
+    """The outputs of one shard's raw rows, stacked as ``OUTPUT_FIELDS`` (see the module).
 
     ``chance``: the whole window's statistics (``detectors.chance``), so that the shard's
-    detectors measure chance against the window, not against the shard.
+    detectors measure chance against the window, not against the shard. History rows are
+    context: the outputs cover the window's rows; history's rejects are ``history_rejects``.
     """
-    shard, rejects, engagements = shard_engagements(raw, source=source)
-    parts = [("rejects", checked(rejects, Rejects, where=f"{shard} rejects"))]
-    if len(engagements):
-        if posts is not None:
-            posts = posts[posts["post_id"].isin(engagements["post_id"].cat.categories)]
-        scored = scorer.score_engagements(engagements, posts=posts, campaigns=campaigns, chance=chance)
+    rows = inputs.rows(raw)
+    shard = rows.shard
+    parts = [("rejects", checked(rows.window.rejects, Rejects, where=f"{shard} rejects"))]
+    if rows.history is not None:
+        parts.append(
+            ("history_rejects", checked(rows.history.rejects, Rejects, where=f"{shard} history rejects"))
+        )
+    if rows.has_window():
+        engagements = rows.engagements()
+        scored = inputs.scorer.score_engagements(
+            engagements,
+            posts=inputs.posts_of(engagements),
+            campaigns=inputs.campaigns,
+            reputation=inputs.reputation,
+            chance=inputs.with_pools(chance),
+        )
         outputs = (
             ("engagements", engagements_output(scored.engagements), EngagementVerdicts),
             ("posts", posts_output(scored.posts), PostDecisions),

@@ -420,18 +420,20 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        known = None
+        history = self._history(run, platforms=events["platform"])
+        known = self._known(run, events)
         if self.spark is not None and self.spark.takes(len(raw)):
-            # context and reputation are not joined per shard yet (issue 14): a Spark run decides its
-            # period alone
-            history = None
             self.runs.update_run(run.id, step="spark", progress=0.05)
             window = self.spark.score(
-                raw, events, campaigns=campaigns, scorer=active.champion.scorer, work=out_dir / "spark"
+                raw,
+                events,
+                campaigns=campaigns,
+                scorer=active.champion.scorer,
+                work=out_dir / "spark",
+                history=history,
+                known=known,
             )
         else:
-            history = self._history(run, platforms=events["platform"])
-            known = self._known(run, events)
             window = active.champion.scorer.score(
                 events, campaigns=campaigns, progress=progress, history=history, reputation=known
             )

@@ -44,8 +44,15 @@ class SparkHandoff:
         campaigns: pd.DataFrame,
         scorer: WindowScorer,
         work: Path,
+        history: pd.DataFrame | None = None,
+        known: pd.DataFrame | None = None,
     ) -> ScoredWindow:
-        """The run's window scored on Spark: ``raw`` contract events in, verdicts as ``score`` gives them."""
+        """The run's window scored on Spark: ``raw`` contract events in, verdicts as ``score`` gives them.
+
+        ``history`` (clean events around the period) is context and ``known`` the subjects earlier
+        runs and reviews established, as the run reads them in this process (``detectors.history``,
+        ``detectors.reputation``): Spark joins both per shard.
+        """
         work.mkdir(parents=True, exist_ok=True)
         write_parquet(raw, work / "events.parquet")
         with (work / "scorer.pkl").open("wb") as file:
@@ -55,6 +62,12 @@ class SparkHandoff:
         if len(campaigns):
             write_parquet(campaigns, work / "campaigns.parquet")
             command += ["--campaigns", str(work / "campaigns.parquet")]
+        if history is not None and len(history):
+            write_parquet(history.drop(columns=["source_row"], errors="ignore"), work / "history.parquet")
+            command += ["--history", str(work / "history.parquet")]
+        if known is not None and len(known):
+            write_parquet(known, work / "known.parquet")
+            command += ["--known-file", str(work / "known.parquet")]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"the Spark run failed ({done.returncode}): {done.stderr[-_ERROR_TAIL:]}")

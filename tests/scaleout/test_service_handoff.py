@@ -9,6 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from detectors.model import WindowScorer
+from detectors.reputation import CONFIRMED, known_subjects
+from features.contract import clean_campaigns, clean_events
+from serving.spark_handoff import SparkHandoff
 from tests.serving.conftest import make_api
 from tests.serving.test_api import PERIOD, _load
 from training.simulator import SimConfig, SimulatedSet, simulate
@@ -16,6 +20,7 @@ from training.simulator import SimConfig, SimulatedSet, simulate
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 CAMPAIGNS = ("cmp002", "cmp003")
+WEEK = pd.Timedelta(days=7)
 SPARK = {
     "spark_master": "local[1]",
     "spark_from_events": 1,
@@ -73,3 +78,34 @@ def test_a_failed_spark_run_fails_the_run(tmp_path: Path, sim: SimulatedSet) -> 
         _load(api, sim, CAMPAIGNS[0])
         run = api.client.post("/v1/detections", json=PERIOD, headers=api.billing).json()
     assert run["status"] == "failed" and "Spark run failed" in run["error"], run
+
+
+def test_a_handed_off_run_reads_history_and_known_subjects_as_the_service_does(tmp_path: Path) -> None:
+    """The last week of a multi-week world with the week before as context and reviewed accounts
+    as reputation: the Spark run decides as the service's own scorer does with both."""
+    multi = simulate(SimConfig(seed=3, scale=0.4, multi_week=True))
+    end = multi.events["ts"].max()
+    is_window = (multi.events["ts"] > end - WEEK).to_numpy()
+    is_history = ~is_window & (multi.events["ts"] > end - 2 * WEEK).to_numpy()
+    raw = multi.events.loc[is_window].reset_index(drop=True)
+    window = clean_events(raw, source="window").frame
+    history = clean_events(multi.events.loc[is_history], source="history").frame
+    bought = raw["event_id"].map(multi.truth_events.set_index("event_id")["invalid"]).fillna(False)
+    accounts = sorted(set(raw.loc[bought.astype(bool).to_numpy(), "user_id"].astype(str)))[:100]
+    entries = pd.DataFrame(
+        {"subject_kind": "account", "subject_id": accounts, "platform": "", "state": CONFIRMED}
+    ).assign(established_at=end - WEEK, source_kind="case", source_id="review-1", detail="")
+    known = known_subjects(entries, as_of=window["ts"].min(), half_life_days=30.0)
+    campaigns = clean_campaigns(multi.campaigns, source="campaigns").frame
+    scorer = WindowScorer()
+    handoff = SparkHandoff(SPARK["spark_master"], 1, SPARK["spark_submit"])  # type: ignore[arg-type]
+    spark = handoff.score(
+        raw, window, campaigns=campaigns, scorer=scorer, work=tmp_path, history=history, known=known
+    ).engagements
+    local = scorer.score(window, campaigns=campaigns, history=history, reputation=known).engagements
+    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    assert len(both) == len(local) == len(spark)
+    assert (both["invalid"] == both["invalid_spark"]).mean() >= 0.999
+    known_seller = (both["reason_spark"].astype(str) == "known_seller").sum()
+    assert known_seller > 0 and known_seller == (both["reason"].astype(str) == "known_seller").sum()
+    assert both["evidence_spark"].astype(str).str.contains("with history").sum() > 0

@@ -7,7 +7,7 @@ import itertools
 import pandas as pd
 
 from detectors.model import WindowScorer
-from scaleout.shard_scoring import ROW, SHARD, clean_shard_events, score_shard
+from scaleout.shard_scoring import ROW, SHARD, ShardInputs, clean_shard_events, score_shard
 from scaleout.shards import pack_platforms, plan_platform
 from tests.factories import raw_events
 
@@ -68,6 +68,6 @@ def test_a_shard_of_only_bad_rows_gives_only_rejects() -> None:
     raw = raw_events(3, user_id="")
     raw[ROW] = [1, 2, 3]
     raw[SHARD] = "douyin"
-    out = score_shard(raw, scorer=WindowScorer(), source="events.csv")
+    out = score_shard(raw, inputs=ShardInputs(scorer=WindowScorer(), source="events.csv"))
     assert set(out["kind"]) == {"rejects"} and set(out[SHARD]) == {"douyin"}
     assert out["source_row"].tolist() == [1, 2, 3]
