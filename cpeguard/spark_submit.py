@@ -41,18 +41,21 @@ def run(
     (read here, on the driver, and decayed with the service's half-life), as ``cpeguard score`` takes them;
     ``known_file`` the known subjects the service read for the run (Parquet, ``detectors.reputation``).
     """
+    from serving.batch import REPUTATION_REJECTS
     from serving.reputation_file import read_reputation
 
-    # a bad reputation file is refused before Spark starts
-    entries = read_reputation(Path(reputation)) if reputation is not None else None
+    # an unreadable reputation file is refused before Spark starts; its bad rows are rejects
+    read = read_reputation(Path(reputation)) if reputation is not None else None
+    entries = read.frame if read is not None else None
     if scorer_file is not None:
         # a scorer the service pickled for this run: its thresholds and fitted state exactly
         with open(scorer_file, "rb") as file:
             scorer = pickle.load(file)
     else:
         scorer = scorer_for(model, get_settings())
-    return run_spark(
-        spark_session(master),
+    session = spark_session(master)
+    result = run_spark(
+        session,
         events=events,
         out=out,
         posts=posts,
@@ -64,6 +67,11 @@ def run(
         known=pd.read_parquet(known_file) if known_file is not None else None,
         half_life_days=None if entries is None else service_config(get_settings()).reputation_half_life_days,
     )
+    if read is not None and len(read.rejects):
+        # beside the other outputs, as the local engine writes them (serving/batch.py)
+        rejects = session.createDataFrame(read.rejects.astype("string"))
+        rejects.coalesce(1).write.mode("overwrite").parquet(f"{out.rstrip('/')}/{REPUTATION_REJECTS}")
+    return result
 
 
 def summary(result: SparkRun) -> str:

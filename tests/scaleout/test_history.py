@@ -18,7 +18,8 @@ BAD_HISTORY_ROWS = {3: ("user_id", ""), 100: ("ts", "not a time")}  # 0-based ro
 
 def _multi_week(root: Path) -> int:
     """A multi-week world: its last week the window (Parquet), the weeks before as history (CSV, with
-    two bad rows), and a reputation file of reviews before the window (sellers and honest accounts).
+    two bad rows), and a reputation file of reviews before the window (sellers and honest accounts;
+    one bad row).
     Returns the largest platform's events, window and history."""
     sim = simulate(SimConfig(seed=3, scale=0.65, multi_week=True))
     write_simulated_set(sim, root / "sim")
@@ -37,9 +38,9 @@ def _multi_week(root: Path) -> int:
     pd.DataFrame(
         {
             "subject_kind": "account",
-            "subject_id": sellers + honest,
+            "subject_id": sellers + honest + ["u-unknown"],
             "platform": "",
-            "state": "confirmed",
+            "state": ["confirmed"] * (len(sellers) + len(honest)) + ["maybe"],  # the last row is a reject
             "established_at": (end - WEEK).isoformat(),
             "source_kind": "case",
             "source_id": "review-1",
@@ -106,3 +107,10 @@ def test_history_rejects_name_the_history_file_and_row(scored: dict[str, Path]) 
     assert set(rejects["column"]) == {column for column, _ in BAD_HISTORY_ROWS.values()}
     assert set(rejects["source_file"]) == {str(scored["root"] / "history.csv")}
     assert pd.read_parquet(scored["spark"] / "rejects.parquet").empty
+
+
+def test_reputation_rejects_are_written_as_the_single_process_writes_them(scored: dict[str, Path]) -> None:
+    local = pd.read_parquet(scored["local"] / "reputation_rejects.parquet")
+    spark = pd.read_parquet(scored["spark"] / "reputation_rejects.parquet")
+    assert len(local) == 1 and "state" in set(local["column"])
+    assert spark.astype("string").to_dict("list") == local.astype("string").to_dict("list")
