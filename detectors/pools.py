@@ -206,7 +206,7 @@ def _with_uncovered(
     honest audience's co-engagement is spread over many light accounts and
     stays insular without a few of them. With ``cover_footprints_once`` the
     accounts whose light posts repeat an earlier account's are left out too
-    (``_repeated_footprints``): another seller's order, its accounts all on the
+    (``_repeated``): another seller's order, its accounts all on the
     same posts of clients in several communities, would otherwise outweigh
     the few honest fans an audience keeps once its candidate is gone.
     """
@@ -217,13 +217,13 @@ def _with_uncovered(
     community = audiences.communities(light.unit[np.maximum(light.posts, 0)])
     pair_unit = light.unit[light.pair_post]
     n_users = int(light.users.max()) + 1
-    repeated = np.zeros(n_users, dtype=bool)
-    if params.cover_footprints_once:
-        repeated = _repeated_footprints(light.pair_user, light.pair_post, n_users)
+    keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
     out = event_pool.copy()
     for pool in np.unique(candidate[fresh]):
-        left_out = repeated.copy()
+        left_out = np.zeros(n_users, dtype=bool)
         left_out[light.users[candidate == pool]] = True
+        if keys is not None:
+            left_out |= _repeated(keys, left_out)
         insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=params.cover_errors)
         events = fresh & (candidate == pool)
         # judged by the community holding most of it: an audience's candidate stays covered on the few
@@ -234,16 +234,14 @@ def _with_uncovered(
     return out, np.concatenate([lifts, candidate_lifts])
 
 
-def _repeated_footprints(
+def _footprints(
     pair_user: npt.NDArray[np.int64], pair_post: npt.NDArray[np.int64], n_users: int
-) -> npt.NDArray[np.bool_]:
-    """Per account: its set of light posts is exactly an account's of a lower code (one order's accounts).
+) -> npt.NDArray[np.uint64]:
+    """Per account (row): its footprint, the set of its light posts, as two 64-bit keys (0, 0: none).
 
-    A seller fills an order by sending many accounts to the same posts, so
-    its accounts share one footprint; honest users' footprints rarely repeat
-    exactly. Footprints are compared by two 64-bit random hashes summed over
-    their posts (a collision is as likely as two accounts drawing the same
-    128 random bits).
+    The keys are sums of random 64-bit weights of the posts: two accounts
+    share them only when they share the set, or with the chance of two
+    accounts drawing the same 128 random bits.
     """
     rng = np.random.default_rng(0)
     n_posts = int(pair_post.max(initial=-1)) + 1
@@ -251,10 +249,20 @@ def _repeated_footprints(
     for column in range(2):
         weight = rng.integers(0, np.iinfo(np.uint64).max, size=n_posts, dtype=np.uint64, endpoint=True)
         np.add.at(keys[:, column], pair_user, weight[pair_post])
-    has = np.zeros(n_users, dtype=bool)
-    has[pair_user] = True
-    repeated = pd.DataFrame(keys).duplicated().to_numpy() & has
-    return np.asarray(repeated, dtype=bool)
+    return keys
+
+
+def _repeated(keys: npt.NDArray[np.uint64], left_out: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per account: not left out, and its footprint is an account's of a lower code also not left out.
+
+    A seller fills an order by sending many accounts to the same posts, so its
+    accounts share one footprint; honest users' footprints rarely repeat
+    exactly. Of each footprint among the accounts kept, one account counts.
+    """
+    kept = np.flatnonzero(~left_out & (keys != 0).any(axis=1))
+    out = np.zeros(len(keys), dtype=bool)
+    out[kept] = pd.DataFrame(keys[kept]).duplicated().to_numpy()
+    return out
 
 
 def _crossing(pair_user: npt.NDArray[np.int64], pair_unit: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:

@@ -506,7 +506,7 @@ def test_seller_pools_leave_an_audience_whose_fans_are_the_candidate_alone_besid
     each on a post of A and one of B, made A look mixed (insularity at most 0.12): main flagged all
     934 of the fans' engagements. An order's accounts share one footprint and count once.
     """
-    from detectors.pools import _repeated_footprints
+    from detectors.pools import _footprints, _repeated
 
     events = _small_audience_beside_orders()
     audiences = _found(events)
@@ -521,5 +521,15 @@ def test_seller_pools_leave_an_audience_whose_fans_are_the_candidate_alone_besid
     counted = seller_pools(events, params=PoolParams(cover_footprints_once=False), audiences=audiences)
     assert (counted.event_score[fans] >= 0.5).sum() > 500  # each order's account counted: no cover
 
-    repeated = _repeated_footprints(np.array([0, 0, 1, 1, 2, 2, 3]), np.array([4, 7, 4, 7, 4, 8, 4]), 5)
-    assert repeated.tolist() == [False, True, False, False, False]
+    keys = _footprints(np.array([0, 0, 1, 1, 2, 2, 3, 4, 4]), np.array([4, 7, 4, 7, 4, 8, 4, 4, 7]), 6)
+    nobody = np.zeros(6, dtype=bool)
+    assert _repeated(keys, nobody).tolist() == [False, True, False, False, True, False]
+    # a footprint whose first account is left out still counts once
+    assert _repeated(keys, np.array([True, False, False, False, False, False])).tolist() == [
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
