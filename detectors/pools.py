@@ -70,6 +70,10 @@ class PoolParams:
     # books measured up to 0.135 (a drip-fed 2-creator book), honest audiences from 0.20 (docs/detection.md)
     max_uncovered_insularity: float = 0.15
     cover_errors: float = 2.0
+    # in that judgment, accounts with one footprint (the same light posts) count once: a seller fills an
+    # order by sending many accounts to the same posts, so a book's accounts are one observation of
+    # how a community meets the rest, not hundreds (docs/detection.md, "Orders count once")
+    cover_footprints_once: bool = True
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1
@@ -355,9 +359,16 @@ def _with_uncovered(
     mixes with the platform as chance says once the candidate's own accounts
     are left out (``Audiences.insularity_without``, at most
     ``max_uncovered_insularity`` even ``cover_errors`` errors up): the pool
-    made that community insular and its chance gives the pool no cover. An
+    made that community insular and its chance gives the pool no cover. A
+    candidate is judged by the community that holds most of its events: the
+    few events of an audience's candidate on creators of another community
+    stay covered while its own community does. An
     honest audience's co-engagement is spread over many light accounts and
-    stays insular without a few of them.
+    stays insular without a few of them. With ``cover_footprints_once`` the
+    accounts whose light posts repeat an earlier account's are left out too
+    (``_repeated``): another seller's order, its accounts all on the
+    same posts of clients in several communities, would otherwise outweigh
+    the few honest fans an audience keeps once its candidate is gone.
     """
     one = np.zeros(int(light.unit.max()) + 1, np.int64)
     candidate, candidate_lifts = _search(light, one, params=params, given=given)
@@ -366,14 +377,53 @@ def _with_uncovered(
         return event_pool, lifts
     community = audiences.communities(light.unit[np.maximum(light.posts, 0)])
     pair_unit = light.unit[light.pair_post]
+    n_users = int(light.users.max()) + 1
+    keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
     out = event_pool.copy()
     for pool in np.unique(candidate[fresh]):
-        left_out = np.zeros(int(light.users.max()) + 1, dtype=bool)
+        left_out = np.zeros(n_users, dtype=bool)
         left_out[light.users[candidate == pool]] = True
+        if keys is not None:
+            left_out |= _repeated(keys, left_out)
         insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=params.cover_errors)
-        uncovered = fresh & (candidate == pool) & (insular[community] < params.max_uncovered_insularity)
-        out[uncovered] = pool + len(lifts)
+        events = fresh & (candidate == pool)
+        # judged by the community holding most of it: an audience's candidate stays covered on the few
+        # creators of a community it shares with a seller's book
+        home = int(np.argmax(np.bincount(community[events])))
+        if insular[home] < params.max_uncovered_insularity:
+            out[events & (insular[community] < params.max_uncovered_insularity)] = pool + len(lifts)
     return out, np.concatenate([lifts, candidate_lifts])
+
+
+def _footprints(
+    pair_user: npt.NDArray[np.int64], pair_post: npt.NDArray[np.int64], n_users: int
+) -> npt.NDArray[np.uint64]:
+    """Per account (row): its footprint, the set of its light posts, as two 64-bit keys (0, 0: none).
+
+    The keys are sums of random 64-bit weights of the posts: two accounts
+    share them only when they share the set, or with the chance of two
+    accounts drawing the same 128 random bits.
+    """
+    rng = np.random.default_rng(0)
+    n_posts = int(pair_post.max(initial=-1)) + 1
+    keys = np.zeros((n_users, 2), dtype=np.uint64)
+    for column in range(2):
+        weight = rng.integers(0, np.iinfo(np.uint64).max, size=n_posts, dtype=np.uint64, endpoint=True)
+        np.add.at(keys[:, column], pair_user, weight[pair_post])
+    return keys
+
+
+def _repeated(keys: npt.NDArray[np.uint64], left_out: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per account: not left out, and its footprint is an account's of a lower code also not left out.
+
+    A seller fills an order by sending many accounts to the same posts, so its
+    accounts share one footprint; honest users' footprints rarely repeat
+    exactly. Of each footprint among the accounts kept, one account counts.
+    """
+    kept = np.flatnonzero(~left_out & (keys != 0).any(axis=1))
+    out = np.zeros(len(keys), dtype=bool)
+    out[kept] = pd.DataFrame(keys[kept]).duplicated().to_numpy()
+    return out
 
 
 def _crossing(

@@ -457,3 +457,79 @@ def test_seller_pools_leave_a_fan_club_beside_casual_fans_alone():
     detection = seller_pools(events, params=PoolParams(), audiences=_found(events))
     club = events["user_id"].astype(str).str.startswith("club").to_numpy()
     assert (detection.event_score[club] >= 0.5).mean() < 0.05
+
+
+def _small_audience_beside_orders(*, seed: int = 20) -> pd.DataFrame:
+    """A small platform of two audiences that rarely meet, and a seller's orders across both.
+
+    Audience A: 400 users who like 2 or 3 of its 6 creators (each creator's one post, a second post
+    for 2% of likes), 300 single-creator fans; 2% of users also like a creator of the other audience.
+    Audience B: 12 creators, 1,200 users and 300 single-creator fans alike, each creator with 3 posts.
+    Six orders of 60 accounts each: an order's accounts all like the same bought post of one creator
+    of A and one of B (held-out seed 9202's 50k window: a drip-fed and an aged-account book spanning
+    both audiences of a platform of 18 creators).
+    """
+    rng = np.random.default_rng(seed)
+    user, creator, post = [], [], []
+
+    def like(account: str, name: str) -> None:
+        second = rng.random() < 0.02 if name.startswith("A") else rng.choice(3, p=[0.6, 0.3, 0.1])
+        user.append(account)
+        creator.append(name)
+        post.append(f"p-{name}-{int(second)}")
+
+    for audience, n_creators, n_users, other, n_other in (("A", 6, 400, "B", 12), ("B", 12, 1200, "A", 6)):
+        for u in range(n_users):
+            picks = [
+                f"{audience}k{c}" for c in rng.choice(n_creators, size=rng.integers(2, 4), replace=False)
+            ]
+            if rng.random() < 0.02:
+                picks.append(f"{other}k{rng.integers(n_other)}")
+            for name in picks:
+                like(f"{audience}u{u}", name)
+        for u in range(300):
+            like(f"{audience}s{u}", f"{audience}k{rng.integers(n_creators)}")
+    for order in range(6):
+        for account in range(60):
+            for name in (f"Ak{order}", f"Bk{order}"):
+                user.append(f"order{order}-{account}")
+                creator.append(name)
+                post.append(f"p-{name}-bought")
+    return _frame(user, creator, post=post)
+
+
+def test_seller_pools_leave_an_audience_whose_fans_are_the_candidate_alone_beside_orders():
+    """Orders across two audiences are found; the small audience's own fans keep its cover.
+
+    With the platform as one audience, A's 380 light fans co-engaging its 6 posts are a candidate
+    pool (11 times chance). Without them A keeps few fans of its own, and the orders' 360 accounts,
+    each on a post of A and one of B, made A look mixed (insularity at most 0.12): main flagged all
+    934 of the fans' engagements. An order's accounts share one footprint and count once.
+    """
+    from detectors.pools import _footprints, _repeated
+
+    events = _small_audience_beside_orders()
+    audiences = _found(events)
+    assert audiences.n_communities == 2
+    user = events["user_id"].astype(str)
+    fans = user.str.match(r"A[us]").to_numpy()
+    assert (seller_pools(events, params=PoolParams()).event_score[fans] >= 0.5).sum() > 500  # one audience
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    orders = user.str.startswith("order").to_numpy()
+    assert (detection.event_score[orders] >= 0.5).mean() > 0.95
+    assert (detection.event_score[~orders] >= 0.5).sum() == 0
+    counted = seller_pools(events, params=PoolParams(cover_footprints_once=False), audiences=audiences)
+    assert (counted.event_score[fans] >= 0.5).sum() > 500  # each order's account counted: no cover
+
+    keys = _footprints(np.array([0, 0, 1, 1, 2, 2, 3, 4, 4]), np.array([4, 7, 4, 7, 4, 8, 4, 4, 7]), 6)
+    nobody = np.zeros(6, dtype=bool)
+    assert _repeated(keys, nobody).tolist() == [False, True, False, False, True, False]
+    # a footprint whose first account is left out still counts once
+    assert _repeated(keys, np.array([True, False, False, False, False, False])).tolist() == [
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
