@@ -26,32 +26,65 @@ class IpFarmParams:
     min_score: float = 0.7
     # score added per tenfold lift beyond ``min_lift`` (capped at 1)
     score_per_decade: float = 0.5
+    # a value's accounts on one post count into its chance at most this many times: a farm's
+    # piles on its orders are what is tested, and counted in full they would be their own chance
+    # (a carrier NAT's pairs lie a few per post, and its chance barely moves)
+    chance_accounts_per_post: int = 5
+
+
+# joins an IP and a community label into one key of ``IpChance.pairs_per_key``
+KEY_SEPARATOR = "\t"
+
+
+@dataclass(frozen=True)
+class PostCommunities:
+    """Per row of a window: the audience community of its post, the reach chance is counted within.
+
+    Labels are the platform and its community (``detectors.audiences``), so a key's accounts are
+    expected on a post only as often as they engage that post's audience.
+    """
+
+    code: npt.NDArray[np.int64]  # per row: its community's code (-1: none)
+    labels: pd.Index  # per code: the community's label (str)
 
 
 @dataclass(frozen=True)
 class IpChance:
-    """What chance of shared infrastructure is measured against: the window's account-post pairs."""
+    """What chance of shared infrastructure is measured against: account-post pairs per audience."""
 
-    pairs_per_key: pd.Series  # per value of the column (str): distinct account-post pairs behind it
-    pairs: int  # distinct account-post pairs of the window
+    # per key ``value + KEY_SEPARATOR + community label`` (str): distinct account-post pairs behind
+    # the value on that community's posts
+    pairs_per_key: pd.Series
+    # per community label (str): distinct account-post pairs of its posts
+    pairs_per_community: pd.Series
 
 
-def ip_chance(engagements: pd.DataFrame, *, column: str = "ip") -> IpChance:
+def ip_chance(
+    engagements: pd.DataFrame,
+    *,
+    params: IpFarmParams,
+    column: str = "ip",
+    communities: PostCommunities | None = None,
+) -> IpChance:
     """The window statistics ``shared_infrastructure`` measures chance against.
 
     Both are sums over posts, so a window split with each post in one part (a creator's
     posts never split) has them as the sums of its parts' (``detectors.chance``).
     """
+    empty = pd.Series(dtype="int64", index=pd.Index([], dtype="str"))
     if column not in engagements or not len(engagements):
-        return IpChance(pd.Series(dtype="int64", index=pd.Index([], dtype="str")), 0)
+        return IpChance(empty, empty)
     keys, labels = _codes_and_labels(engagements[column])
     users, posts = codes(engagements["user_id"]), codes(engagements["post_id"])
-    n_users, n_posts = int(users.max()) + 1, int(posts.max()) + 1
+    n_posts = int(posts.max()) + 1
+    community, names = _post_communities(posts, n_posts, communities)
     pairs, observed = _key_post_accounts(keys, posts, users)
-    per_key = _pairs_per_key(pairs // n_posts, observed, n_keys=len(labels)).astype(np.int64)
-    index = pd.Index(np.asarray(labels, dtype=object).astype(str), dtype="str")
-    total = int(_distinct_count(posts, users, n_posts, n_users).sum())
-    return IpChance(pd.Series(per_key, index=index).loc[lambda c: c > 0], total)
+    found, at = np.unique((pairs // n_posts) * len(names) + community[pairs % n_posts], return_inverse=True)
+    counted = np.minimum(observed, params.chance_accounts_per_post)
+    per_cell = np.bincount(at, weights=counted, minlength=len(found)).astype(np.int64)
+    mass = np.bincount(community, weights=_distinct_count(posts, users, n_posts, int(users.max()) + 1))
+    per_community = pd.Series(mass.astype(np.int64), index=pd.Index(names, dtype="str")).loc[lambda m: m > 0]
+    return IpChance(pd.Series(per_cell, index=_cell_names(found, labels, names)), per_community)
 
 
 def shared_infrastructure(
@@ -61,19 +94,24 @@ def shared_infrastructure(
     column: str = "ip",
     name: str = "ip_farm",
     chance: IpChance | None = None,
+    communities: PostCommunities | None = None,
 ) -> Detection:
     """Events of accounts that share a ``column`` value and engage the same post far beyond chance.
 
     A carrier NAT puts hundreds of unrelated users behind one IP, and a household
     shares a device, so sharing alone proves little. What a farm shows is the
     concentration: many accounts of one device or IP on one post, when the
-    account-post pairs behind that value, spread over posts like everyone's,
-    would put only ``pairs_key x audience_post / pairs_all`` there by chance.
+    account-post pairs behind that value would put only
+    ``pairs_key,c x audience_post / pairs_c`` there by chance: the value's pairs on the posts of
+    the post's audience community ``c`` (``communities``: platform and community, one for
+    the whole window when None), spread over that community's posts like everyone's. A carrier
+    NAT serves one region's audience: counted against the whole window, audiences its users
+    never meet would dilute its chance on every post of its own.
     Pairs reaching ``min_accounts``,
     ``min_lift`` x that expectation and a Poisson tail below ``10**max_log10_p``
     are scored by lift, from ``min_score`` up by ``score_per_decade`` per tenfold lift.
 
-    ``pairs_key`` and ``pairs_all`` are the window's (``ip_chance``): given ``chance``,
+    ``pairs_key,c`` and ``pairs_c`` are the window's (``ip_chance``): given ``chance``,
     a shard of a window judges its pairs against the whole window's, as one process would.
     """
     from scipy.stats import poisson  # imported on first use, in a detector thread
@@ -91,14 +129,21 @@ def shared_infrastructure(
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     pairs, observed = _key_post_accounts(keys, posts, users)
     key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
-    # a key's account-post pairs spread over posts like everyone's do
+    community, names = _post_communities(posts, n_posts, communities)
+    k = len(names)
+    cell = key_of_pair * k + community[post_of_pair]
+    # a key's account-post pairs in a community spread over its posts like everyone's do
     if chance is None:
-        mass_per_key = _pairs_per_key(key_of_pair, observed, n_keys=len(labels))
-        total_mass = max(int(accounts_per_post.sum()), 1)
+        cells, at = np.unique(cell, return_inverse=True)
+        counted = np.minimum(observed, params.chance_accounts_per_post)
+        mass_per_cell = np.bincount(at, weights=counted, minlength=len(cells))[at]
+        mass = np.bincount(community, weights=accounts_per_post, minlength=k)
     else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
-        mass_per_key = chance.pairs_per_key.reindex(labels, fill_value=0).to_numpy(dtype=np.float64)
-        total_mass = max(chance.pairs, 1)
-    expected = mass_per_key[key_of_pair] * accounts_per_post[post_of_pair] / total_mass
+        mass_per_cell = _joined_cells(chance, labels, names, cell)
+        mass = chance.pairs_per_community.reindex(names, fill_value=0).to_numpy(dtype=np.float64)
+    expected = (
+        mass_per_cell * accounts_per_post[post_of_pair] / np.maximum(mass[community[post_of_pair]], 1.0)
+    )
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
     is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
@@ -132,6 +177,38 @@ def shared_infrastructure(
     return Detection(name, score.astype(np.float64), event_group.astype(np.int64), groups)
 
 
+def _post_communities(
+    posts: npt.NDArray[np.int64], n_posts: int, communities: PostCommunities | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]]:
+    """Per post code its community code, and each code's label (one community "" when None)."""
+    if communities is None:
+        return np.zeros(n_posts, dtype=np.int64), np.asarray([""])
+    names = np.asarray(communities.labels, dtype=object).astype(str)
+    community = np.zeros(n_posts, dtype=np.int64)
+    has = (posts >= 0) & (communities.code >= 0)
+    community[posts[has]] = communities.code[has]
+    if not len(names):
+        names = np.asarray([""])
+    return community, names
+
+
+def _cell_names(cells: npt.NDArray[np.int64], labels: pd.Index, names: npt.NDArray[np.str_]) -> pd.Index:
+    """The ``IpChance.pairs_per_key`` key of each (key code x len(names) + community code) cell."""
+    key_names = np.asarray(labels, dtype=object).astype(str)[cells // len(names)]
+    return pd.Index(
+        np.char.add(np.char.add(key_names, KEY_SEPARATOR), names[cells % len(names)]), dtype="str"
+    )
+
+
+def _joined_cells(
+    chance: IpChance, labels: pd.Index, names: npt.NDArray[np.str_], cell: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Per pair: the window's pairs of its (key, community) cell, read from ``chance``."""
+    cells, at = np.unique(cell, return_inverse=True)
+    found = chance.pairs_per_key.reindex(_cell_names(cells, labels, names), fill_value=0)
+    return np.asarray(found.to_numpy(dtype=np.float64)[at], dtype=np.float64)
+
+
 def _codes_and_labels(values: pd.Series) -> tuple[npt.NDArray[np.int64], pd.Index]:
     """Integer codes of a column (``features.arrays.codes``) and the value of each code."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -149,13 +226,6 @@ def _key_post_accounts(
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     triple = distinct(pair * n_users + users[has])
     return distinct_counts(triple // n_users)
-
-
-def _pairs_per_key(
-    key_of_pair: npt.NDArray[np.int64], observed: npt.NDArray[np.int64], *, n_keys: int
-) -> npt.NDArray[np.float64]:
-    """Per key code: its account-post pairs (the sum of its pairs' distinct accounts)."""
-    return np.asarray(np.bincount(key_of_pair, weights=observed, minlength=n_keys), dtype=np.float64)
 
 
 def _distinct_count(

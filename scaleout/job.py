@@ -226,8 +226,6 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
-    chance = window_chance_per_shard(routed, inputs=inputs).persist()
-    joined = chance
     split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
         inputs = replace(
@@ -235,6 +233,10 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
             pools=pool_chance_per_platform(routed, split, inputs=inputs),
             devices=device_accounts(routed, split, inputs=inputs),
         )
+    # after the pools: the IP statistics count per audience community, a split platform's whole
+    chance = window_chance_per_shard(routed, inputs=inputs).persist()
+    joined = chance
+    if split:
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
 

@@ -31,16 +31,20 @@ def _shards(window: pd.DataFrame) -> list[pd.DataFrame]:
 
 
 def test_the_window_statistics_are_the_combination_of_its_shards(window: pd.DataFrame) -> None:
-    parts = pd.concat([chance_frame(shard) for shard in _shards(window)], ignore_index=True)
+    parts = pd.concat(
+        [chance_frame(shard, ip=IpFarmParams()) for shard in _shards(window)], ignore_index=True
+    )
     combined = combine_parts(parts).sort_values(["statistic", "key"], ignore_index=True)
-    whole = chance_frame(window).sort_values(["statistic", "key"], ignore_index=True)
+    whole = chance_frame(window, ip=IpFarmParams()).sort_values(["statistic", "key"], ignore_index=True)
     pd.testing.assert_frame_equal(combined, whole)
     assert len(parts) > len(whole)  # IPs seen in several shards were summed
 
 
 def test_a_shard_with_the_window_chance_finds_the_windows_ip_farms(window: pd.DataFrame) -> None:
     params = IpFarmParams()
-    chance = window_chance(combine_parts(pd.concat([chance_frame(s) for s in _shards(window)])))
+    chance = window_chance(
+        combine_parts(pd.concat([chance_frame(s, ip=IpFarmParams()) for s in _shards(window)]))
+    )
     whole = shared_infrastructure(window, params=params)
     by_event = pd.Series(whole.event_score, index=window["event_id"].astype("str"))
     changed_alone = 0
@@ -54,7 +58,7 @@ def test_a_shard_with_the_window_chance_finds_the_windows_ip_farms(window: pd.Da
 
 
 def test_lockstep_on_a_shard_reads_the_window_grid_and_size(window: pd.DataFrame) -> None:
-    chance = window_chance(chance_frame(window)).lockstep
+    chance = window_chance(chance_frame(window, ip=IpFarmParams())).lockstep
     assert chance is not None
     shard = _shards(window)[0]
     grid = lockstep_groups(shard, params=LockstepParams(), chance=chance)
