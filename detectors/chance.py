@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.infra import IpChance, IpFarmParams, PostCommunities, ip_chance
+from detectors.infra import IpChance, PostCommunities, ip_chance
 from detectors.lockstep import LockstepChance, lockstep_chance
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ STATISTICS: dict[str, str] = {
     "lockstep_t0_us": "min",  # first engagement time, microseconds since the epoch
     "lockstep_engagements": "sum",  # distinct (account, post) with a time
 }
+# statistics every shard reads whole (each shard otherwise reads only the keys it holds, and for
+# ``ip_pairs_per_key`` every community of the IPs it holds)
+EVERY_SHARD = ("ip_pairs",)
 # a statistics frame: one row per statistic and key ("" for a statistic of the whole window)
 CHANCE_COLUMNS = ("statistic", "key", "value")
 
@@ -63,14 +66,12 @@ class WindowChance:
     devices: pd.Series | None = None
 
 
-def chance_frame(
-    engagements: pd.DataFrame, *, ip: IpFarmParams, communities: PostCommunities | None = None
-) -> pd.DataFrame:
+def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:
     """The statistics of a window (or of one shard of it, as a part) as a ``CHANCE_COLUMNS`` frame.
 
     ``communities``: per row its post's audience community (None: the window is one audience).
     """
-    found = ip_chance(engagements, params=ip, communities=communities)
+    found = ip_chance(engagements, communities=communities)
     rows = [
         pd.DataFrame(
             {"statistic": "ip_pairs_per_key", "key": found.pairs_per_key.index, "value": found.pairs_per_key}

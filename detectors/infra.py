@@ -26,10 +26,11 @@ class IpFarmParams:
     min_score: float = 0.7
     # score added per tenfold lift beyond ``min_lift`` (capped at 1)
     score_per_decade: float = 0.5
-    # a value's accounts on one post count into its chance at most this many times: a farm's
-    # piles on its orders are what is tested, and counted in full they would be their own chance
-    # (a carrier NAT's pairs lie a few per post, and its chance barely moves)
-    chance_accounts_per_post: int = 5
+    # an audience community is in a value's reach when the value's account-post pairs there reach
+    # this share of what spreading like everyone's over the window would put there: chance is
+    # counted within the reach (a carrier NAT serves one region's audiences), and a stray pair in an
+    # audience the value's accounts otherwise never meet does not widen it
+    reach_share: float = 0.25
 
 
 # joins an IP and a community label into one key of ``IpChance.pairs_per_key``
@@ -60,11 +61,7 @@ class IpChance:
 
 
 def ip_chance(
-    engagements: pd.DataFrame,
-    *,
-    params: IpFarmParams,
-    column: str = "ip",
-    communities: PostCommunities | None = None,
+    engagements: pd.DataFrame, *, column: str = "ip", communities: PostCommunities | None = None
 ) -> IpChance:
     """The window statistics ``shared_infrastructure`` measures chance against.
 
@@ -80,9 +77,9 @@ def ip_chance(
     community, names = _post_communities(posts, n_posts, communities)
     pairs, observed = _key_post_accounts(keys, posts, users)
     found, at = np.unique((pairs // n_posts) * len(names) + community[pairs % n_posts], return_inverse=True)
-    counted = np.minimum(observed, params.chance_accounts_per_post)
-    per_cell = np.bincount(at, weights=counted, minlength=len(found)).astype(np.int64)
-    mass = np.bincount(community, weights=_distinct_count(posts, users, n_posts, int(users.max()) + 1))
+    per_cell = np.bincount(at, weights=observed, minlength=len(found)).astype(np.int64)
+    per_post = _distinct_count(posts, users, n_posts, int(users.max()) + 1)
+    mass = np.bincount(community, weights=per_post, minlength=len(names))
     per_community = pd.Series(mass.astype(np.int64), index=pd.Index(names, dtype="str")).loc[lambda m: m > 0]
     return IpChance(pd.Series(per_cell, index=_cell_names(found, labels, names)), per_community)
 
@@ -130,20 +127,15 @@ def shared_infrastructure(
     pairs, observed = _key_post_accounts(keys, posts, users)
     key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
     community, names = _post_communities(posts, n_posts, communities)
-    k = len(names)
-    cell = key_of_pair * k + community[post_of_pair]
-    # a key's account-post pairs in a community spread over its posts like everyone's do
     if chance is None:
-        cells, at = np.unique(cell, return_inverse=True)
-        counted = np.minimum(observed, params.chance_accounts_per_post)
-        mass_per_cell = np.bincount(at, weights=counted, minlength=len(cells))[at]
-        mass = np.bincount(community, weights=accounts_per_post, minlength=k)
+        cells, at = np.unique(key_of_pair * len(names) + community[post_of_pair], return_inverse=True)
+        cell_pairs = np.bincount(at, weights=observed, minlength=len(cells))
+        mass = np.bincount(community, weights=accounts_per_post, minlength=len(names))
     else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
-        mass_per_cell = _joined_cells(chance, labels, names, cell)
-        mass = chance.pairs_per_community.reindex(names, fill_value=0).to_numpy(dtype=np.float64)
-    expected = (
-        mass_per_cell * accounts_per_post[post_of_pair] / np.maximum(mass[community[post_of_pair]], 1.0)
-    )
+        names, community, cells, cell_pairs, mass = _joined_cells(chance, labels, names, community)
+        at = np.searchsorted(cells, key_of_pair * len(names) + community[post_of_pair])
+    key_pairs, scope = _reach(cells // len(names), cells % len(names), cell_pairs, mass, params=params)
+    expected = key_pairs[at] * accounts_per_post[post_of_pair] / np.maximum(scope[at], 1.0)
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
     is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
@@ -200,13 +192,55 @@ def _cell_names(cells: npt.NDArray[np.int64], labels: pd.Index, names: npt.NDArr
     )
 
 
+def _reach(
+    cell_key: npt.NDArray[np.int64],
+    cell_community: npt.NDArray[np.int64],
+    cell_pairs: npt.NDArray[np.float64],
+    mass: npt.NDArray[np.float64],
+    *,
+    params: IpFarmParams,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per (key, community) cell: the key's account-post pairs, and the pairs of the posts in its reach.
+
+    The reach is the communities where the key's pairs reach ``reach_share`` of what spreading
+    over the window like everyone's would put there, and always the cell's own community.
+    """
+    n_keys = int(cell_key.max(initial=-1)) + 1
+    key_pairs = np.bincount(cell_key, weights=cell_pairs, minlength=n_keys)
+    share = mass[cell_community] / max(float(mass.sum()), 1.0)
+    reached = cell_pairs >= params.reach_share * key_pairs[cell_key] * share
+    reach = np.bincount(cell_key, weights=mass[cell_community] * reached, minlength=n_keys)
+    scope = reach[cell_key] + np.where(reached, 0.0, mass[cell_community])
+    return key_pairs[cell_key], scope
+
+
 def _joined_cells(
-    chance: IpChance, labels: pd.Index, names: npt.NDArray[np.str_], cell: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """Per pair: the window's pairs of its (key, community) cell, read from ``chance``."""
-    cells, at = np.unique(cell, return_inverse=True)
-    found = chance.pairs_per_key.reindex(_cell_names(cells, labels, names), fill_value=0)
-    return np.asarray(found.to_numpy(dtype=np.float64)[at], dtype=np.float64)
+    chance: IpChance, labels: pd.Index, names: npt.NDArray[np.str_], community: npt.NDArray[np.int64]
+) -> tuple[
+    npt.NDArray[np.str_],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]:
+    """The window's (key, community) cells of this shard's keys, from ``chance``.
+
+    Returns every community's label (the shard's first), the shard's post communities in that
+    numbering, the sorted cells (``key code x communities + community code``), their pairs and
+    each community's pairs.
+    """
+    every = pd.Index(names, dtype="str").append(
+        pd.Index(chance.pairs_per_community.index, dtype="str").difference(pd.Index(names, dtype="str"))
+    )
+    split = chance.pairs_per_key.index.str.split(KEY_SEPARATOR, n=1, expand=True)
+    key = pd.Index(labels.astype("str")).get_indexer(split.get_level_values(0))
+    where = every.get_indexer(split.get_level_values(1))
+    ok = (key >= 0) & (where >= 0)
+    cell = key[ok].astype(np.int64) * len(every) + where[ok]
+    order = np.argsort(cell, kind="stable")
+    pairs = chance.pairs_per_key.to_numpy(dtype=np.float64)[ok][order]
+    mass = chance.pairs_per_community.reindex(every, fill_value=0).to_numpy(dtype=np.float64)
+    return np.asarray(every, dtype=str), community, cell[order], pairs, mass
 
 
 def _codes_and_labels(values: pd.Series) -> tuple[npt.NDArray[np.int64], pd.Index]:

@@ -187,8 +187,7 @@ def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     rows = inputs.rows(raw)
     engagements = rows.engagements()
     if len(engagements):
-        ip = inputs.scorer.params.detectors.ip_farm
-        part = chance_frame(engagements, ip=ip, communities=_communities(engagements, inputs=inputs))
+        part = chance_frame(engagements, communities=_communities(engagements, inputs=inputs))
     else:
         part = pd.DataFrame(columns=list(CHANCE_COLUMNS))
     part.insert(0, SHARD, rows.shard)
@@ -198,8 +197,7 @@ def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
 def _communities(engagements: pd.DataFrame, *, inputs: ShardInputs) -> PostCommunities:
     """Per row its post's audience community, as the shard's scorer will find it: its platforms'
     own, or a split platform's whole (``ShardInputs.pools``)."""
-    empty = ip_chance(engagements.iloc[:0], params=inputs.scorer.params.detectors.ip_farm)
-    pools = WindowChance(ip=empty, lockstep=None, pools=inputs.pools)
+    pools = WindowChance(ip=ip_chance(engagements.iloc[:0]), lockstep=None, pools=inputs.pools)
     context = WindowContext(
         engagements,
         posts=inputs.posts_of(engagements),

@@ -37,7 +37,7 @@ def _rows(detection: Detection, keep: np.ndarray) -> Detection:
 
 def test_shards_spread_with_the_window_evidence_as_the_whole_window_does(window: pd.DataFrame) -> None:
     params = SpreadParams()
-    chance = window_chance(chance_frame(window, ip=IpFarmParams())).ip
+    chance = window_chance(chance_frame(window)).ip
     found = shared_infrastructure(window, params=IpFarmParams(), chance=chance)
     whole = spread_to_accounts(found, window, params=params)
     keys = _shard_keys(window)
