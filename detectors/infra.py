@@ -29,7 +29,8 @@ class IpFarmParams:
     # an audience community is in a value's reach when the value's account-post pairs there reach
     # this share of what spreading like everyone's over the window would put there: chance is
     # counted within the reach (a carrier NAT serves one region's audiences), and a stray pair in an
-    # audience the value's accounts otherwise never meet does not widen it
+    # audience the value's accounts otherwise never meet does not widen it. A platform where the
+    # value reaches no community counts whole (``_reach``)
     reach_share: float = 0.25
 
 
@@ -134,7 +135,7 @@ def shared_infrastructure(
     else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
         names, community, cells, cell_pairs, mass = _joined_cells(chance, labels, names, community)
         at = np.searchsorted(cells, key_of_pair * len(names) + community[post_of_pair])
-    key_pairs, scope = _reach(cells // len(names), cells % len(names), cell_pairs, mass, params=params)
+    key_pairs, scope = _reach(cells // len(names), cells % len(names), cell_pairs, mass, names, params=params)
     expected = key_pairs[at] * accounts_per_post[post_of_pair] / np.maximum(scope[at], 1.0)
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
@@ -197,21 +198,31 @@ def _reach(
     cell_community: npt.NDArray[np.int64],
     cell_pairs: npt.NDArray[np.float64],
     mass: npt.NDArray[np.float64],
+    names: npt.NDArray[np.str_],
     *,
     params: IpFarmParams,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Per (key, community) cell: the key's account-post pairs, and the pairs of the posts in its reach.
 
-    The reach is the communities where the key's pairs reach ``reach_share`` of what spreading
-    over the window like everyone's would put there, and always the cell's own community.
+    The reach is, on each platform where the key's pairs reach ``reach_share`` of what spreading
+    over the window like everyone's would put in some community, those communities; every
+    platform where they reach none, whole (its audiences say nothing of where the key would go);
+    and always the cell's own community.
     """
     n_keys = int(cell_key.max(initial=-1)) + 1
     key_pairs = np.bincount(cell_key, weights=cell_pairs, minlength=n_keys)
-    share = mass[cell_community] / max(float(mass.sum()), 1.0)
-    reached = cell_pairs >= params.reach_share * key_pairs[cell_key] * share
+    total = max(float(mass.sum()), 1.0)
+    reached = cell_pairs >= params.reach_share * key_pairs[cell_key] * mass[cell_community] / total
     reach = np.bincount(cell_key, weights=mass[cell_community] * reached, minlength=n_keys)
-    scope = reach[cell_key] + np.where(reached, 0.0, mass[cell_community])
-    return key_pairs[cell_key], scope
+    platform = np.unique(np.char.rpartition(names, "/")[:, 0], return_inverse=True)[1].astype(np.int64)
+    platform_mass = np.bincount(platform, weights=mass)
+    touched = distinct(cell_key[reached] * len(platform_mass) + platform[cell_community[reached]])
+    touched_mass = np.bincount(
+        touched // len(platform_mass), weights=platform_mass[touched % len(platform_mass)], minlength=n_keys
+    )
+    cell_touched = np.isin(cell_key * len(platform_mass) + platform[cell_community], touched)
+    own = np.where(~reached & cell_touched, mass[cell_community], 0.0)
+    return key_pairs[cell_key], reach[cell_key] + (mass.sum() - touched_mass)[cell_key] + own
 
 
 def _joined_cells(
