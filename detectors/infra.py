@@ -130,8 +130,8 @@ def shared_infrastructure(
     community, names = _post_communities(posts, n_posts, communities)
     if chance is None:
         cells, at = np.unique(key_of_pair * len(names) + community[post_of_pair], return_inverse=True)
-        cell_pairs = np.bincount(at, weights=observed, minlength=len(cells))
-        mass = np.bincount(community, weights=accounts_per_post, minlength=len(names))
+        cell_pairs = np.bincount(at, weights=observed, minlength=len(cells)).astype(np.float64)
+        mass = np.bincount(community, weights=accounts_per_post, minlength=len(names)).astype(np.float64)
     else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
         names, community, cells, cell_pairs, mass = _joined_cells(chance, labels, names, community)
         at = np.searchsorted(cells, key_of_pair * len(names) + community[post_of_pair])
@@ -222,7 +222,8 @@ def _reach(
     )
     cell_touched = np.isin(cell_key * len(platform_mass) + platform[cell_community], touched)
     own = np.where(~reached & cell_touched, mass[cell_community], 0.0)
-    return key_pairs[cell_key], reach[cell_key] + (mass.sum() - touched_mass)[cell_key] + own
+    scope = reach[cell_key] + (mass.sum() - touched_mass)[cell_key] + own
+    return np.asarray(key_pairs[cell_key], dtype=np.float64), np.asarray(scope, dtype=np.float64)
 
 
 def _joined_cells(

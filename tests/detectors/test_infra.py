@@ -49,7 +49,7 @@ def _two_audiences(*, farm_accounts: int, seed: int = 0) -> pd.DataFrame:
     in front of 150 of its users, post a0 popular) and one twenty times larger; plus a farm of
     ``farm_accounts`` accounts behind one IP on the small audience's post a1."""
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[dict[str, object]] = []
     for audience, n_users in (("a", 500), ("b", 10_000)):
         weights = np.r_[6.0, np.ones(19)] if audience == "a" else np.ones(20)
         for user in range(n_users):
