@@ -126,17 +126,11 @@ def shared_infrastructure(
     accounts_per_post = _distinct_count(posts, users, n_posts, n_users)
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     pairs, observed = _key_post_accounts(keys, posts, users)
-    key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
+    post_of_pair = pairs % n_posts
     community, names = _post_communities(posts, n_posts, communities)
-    if chance is None:
-        cells, at = np.unique(key_of_pair * len(names) + community[post_of_pair], return_inverse=True)
-        cell_pairs = np.bincount(at, weights=observed, minlength=len(cells)).astype(np.float64)
-        mass = np.bincount(community, weights=accounts_per_post, minlength=len(names)).astype(np.float64)
-    else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
-        names, community, cells, cell_pairs, mass = _joined_cells(chance, labels, names, community)
-        at = np.searchsorted(cells, key_of_pair * len(names) + community[post_of_pair])
-    key_pairs, scope = _reach(cells // len(names), cells % len(names), cell_pairs, mass, names, params=params)
-    expected = key_pairs[at] * accounts_per_post[post_of_pair] / np.maximum(scope[at], 1.0)
+    expected = _expected_accounts(
+        pairs, observed, accounts_per_post, labels, (community, names), params=params, chance=chance
+    )
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
     is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
@@ -168,6 +162,35 @@ def shared_infrastructure(
         for a, p, x in zip(groups["n_accounts"], groups["post_id"], groups["lift"], strict=True)
     ]
     return Detection(name, score.astype(np.float64), event_group.astype(np.int64), groups)
+
+
+def _expected_accounts(
+    pairs: npt.NDArray[np.int64],
+    observed: npt.NDArray[np.int64],
+    accounts_per_post: npt.NDArray[np.int64],
+    labels: pd.Index,
+    post_communities: tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]],
+    *,
+    params: IpFarmParams,
+    chance: IpChance | None,
+) -> npt.NDArray[np.float64]:
+    """Per (key, post) pair (``key * n_posts + post``): the key's accounts chance puts on the post,
+    ``pairs_key x accounts_post / pairs_reach`` (``_reach``; the window's from ``chance`` if given).
+
+    ``post_communities``: per post code its community code, and each code's label.
+    """
+    n_posts = len(accounts_per_post)
+    key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
+    community, names = post_communities
+    if chance is None:
+        cells, at = np.unique(key_of_pair * len(names) + community[post_of_pair], return_inverse=True)
+        cell_pairs = np.bincount(at, weights=observed, minlength=len(cells)).astype(np.float64)
+        mass = np.bincount(community, weights=accounts_per_post, minlength=len(names)).astype(np.float64)
+    else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
+        names, community, cells, cell_pairs, mass = _joined_cells(chance, labels, names, community)
+        at = np.searchsorted(cells, key_of_pair * len(names) + community[post_of_pair])
+    key_pairs, scope = _reach(cells // len(names), cells % len(names), cell_pairs, mass, names, params=params)
+    return np.asarray(key_pairs[at] * accounts_per_post[post_of_pair] / np.maximum(scope[at], 1.0))
 
 
 def _post_communities(
