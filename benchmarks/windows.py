@@ -32,7 +32,18 @@ STRUCTURES: dict[str, dict[str, Any]] = {
     "giveaways": {"giveaways": True},
     "studios+giveaways": {"studios": True, "giveaways": True},
     "communities=3+studios+giveaways": {"communities": 3, "studios": True, "giveaways": True},
+    # the window's size split over four worlds side by side (``side_by_side``): every platform holds
+    # four audiences that never meet, each with its own communities, studios and giveaways
+    "worlds=4+communities=3+studios+giveaways": {
+        "worlds": 4,
+        "communities": 3,
+        "studios": True,
+        "giveaways": True,
+    },
 }
+# ids each world names on its own (the simulator draws them from its seed, so two seeds may
+# draw the same one); suffixed per world so that worlds side by side never share an account
+WORLD_IDS = ("campaign_id", "post_id", "creator_id", "user_id", "studio_id")
 DEV_SEEDS = "3,4,5,6,7,8"
 # Held out for the final table: never used while choosing chance models or floors.
 HELD_OUT_SEEDS = "9201,9202,9203"
@@ -53,10 +64,39 @@ class Window:
 def make_window(seed: int, size: str, structure: str, *, honest_only: bool) -> Window:
     """Return the simulated window of ``size`` and ``structure`` (every scheme off when ``honest_only``)."""
     started = time.perf_counter()
-    config = SimConfig(seed=seed, scale=SIZES[size], **STRUCTURES[structure])
-    sim = simulate(config.honest_only() if honest_only else config)
+    knobs = dict(STRUCTURES[structure])
+    worlds = int(knobs.pop("worlds", 1))
+    sims = []
+    for world in range(worlds):
+        # one world keeps the window's own seed; worlds side by side take seed * 1000 + world
+        # (as benchmarks/large_windows.py does)
+        world_seed = seed if worlds == 1 else seed * 1000 + world
+        config = SimConfig(seed=world_seed, scale=SIZES[size] / worlds, **knobs)
+        sims.append(simulate(config.honest_only() if honest_only else config))
+    sim = sims[0] if worlds == 1 else side_by_side(sims)
     events = clean_events(sim.events, source=f"seed {seed} {size} {structure}").frame
     return Window(seed, size, structure, sim, events, time.perf_counter() - started)
+
+
+def side_by_side(sims: list[SimulatedSet]) -> SimulatedSet:
+    """One window of simulated worlds that share platforms and period but never an account.
+
+    Each world's ``WORLD_IDS`` get the suffix ``-w<number>``: the worlds' campaigns,
+    posts, creators, users and studios stay apart even where two seeds drew the same id.
+    """
+
+    def joined(name: str) -> pd.DataFrame:
+        frames = []
+        for number, sim in enumerate(sims):
+            frame = getattr(sim, name)
+            renamed = {
+                column: frame[column].astype("str") + f"-w{number}" for column in WORLD_IDS if column in frame
+            }
+            frames.append(frame.assign(**renamed))
+        return pd.concat(frames, ignore_index=True)
+
+    names = ("events", "posts", "campaigns", "truth_events", "truth_creators", "truth_audiences")
+    return SimulatedSet(**{name: joined(name) for name in names})
 
 
 def score(window: Window, params: ScoringParams, *, posts: pd.DataFrame | None = None) -> ScoredWindow:

@@ -4,8 +4,10 @@ Two window-scope detectors judge a pattern against the whole window they are
 given, not only against the rows the pattern lies in:
 
 - ``ip_farm`` (``detectors.infra.ip_chance``): the account-post pairs behind each
-  IP across the window, and the window's account-post pairs; an IP's expected
-  accounts on a post are ``pairs_ip x accounts_post / pairs_all``.
+  IP on each audience community's posts across the window, and each community's
+  account-post pairs; an IP's expected accounts on a post of community ``c`` are
+  ``pairs_ip,c x accounts_post / pairs_c``. Communities are labelled by platform
+  and number (``detectors.registry.post_communities``), the same in every shard.
 - ``lockstep`` (``detectors.lockstep.lockstep_chance``): the window's first
   engagement time, where its grid of (post, time window) tokens starts, and the
   window's engagements, the denominator of an account's expected presence in a
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.infra import IpChance, ip_chance
+from detectors.infra import IpChance, PostCommunities, ip_chance
 from detectors.lockstep import LockstepChance, lockstep_chance
 
 if TYPE_CHECKING:
@@ -35,11 +37,14 @@ if TYPE_CHECKING:
 
 # each statistic, and how the parts of a window combine into the window's
 STATISTICS: dict[str, str] = {
-    "ip_pairs_per_key": "sum",  # per IP: distinct account-post pairs
-    "ip_pairs": "sum",  # distinct account-post pairs of the window
+    "ip_pairs_per_key": "sum",  # per IP and audience community: distinct account-post pairs
+    "ip_pairs": "sum",  # per audience community: distinct account-post pairs
     "lockstep_t0_us": "min",  # first engagement time, microseconds since the epoch
     "lockstep_engagements": "sum",  # distinct (account, post) with a time
 }
+# statistics every shard reads whole (each shard otherwise reads only the keys it holds, and for
+# ``ip_pairs_per_key`` every community of the IPs it holds)
+EVERY_SHARD = ("ip_pairs",)
 # a statistics frame: one row per statistic and key ("" for a statistic of the whole window)
 CHANCE_COLUMNS = ("statistic", "key", "value")
 
@@ -61,14 +66,23 @@ class WindowChance:
     devices: pd.Series | None = None
 
 
-def chance_frame(engagements: pd.DataFrame) -> pd.DataFrame:
-    """The statistics of a window (or of one shard of it, as a part) as a ``CHANCE_COLUMNS`` frame."""
-    ip = ip_chance(engagements)
+def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:
+    """The statistics of a window (or of one shard of it, as a part) as a ``CHANCE_COLUMNS`` frame.
+
+    ``communities``: per row its post's audience community (None: the window is one audience).
+    """
+    found = ip_chance(engagements, communities=communities)
     rows = [
         pd.DataFrame(
-            {"statistic": "ip_pairs_per_key", "key": ip.pairs_per_key.index, "value": ip.pairs_per_key}
+            {"statistic": "ip_pairs_per_key", "key": found.pairs_per_key.index, "value": found.pairs_per_key}
         ),
-        _scalar("ip_pairs", ip.pairs),
+        pd.DataFrame(
+            {
+                "statistic": "ip_pairs",
+                "key": found.pairs_per_community.index,
+                "value": found.pairs_per_community,
+            }
+        ),
     ]
     lockstep = lockstep_chance(engagements)
     if lockstep is not None:
@@ -93,14 +107,15 @@ def combine_parts(parts: pd.DataFrame) -> pd.DataFrame:
 def window_chance(frame: pd.DataFrame) -> WindowChance:
     """``WindowChance`` from a statistics frame (``combine_parts``, or a window's ``chance_frame``)."""
     statistic = frame["statistic"].astype("str")
-    per_key = frame[statistic == "ip_pairs_per_key"]
-    ip = IpChance(
-        pd.Series(per_key["value"].to_numpy(dtype="int64"), index=pd.Index(per_key["key"], dtype="str")),
-        _value(frame, "ip_pairs") or 0,
-    )
+    ip = IpChance(_keyed(frame[statistic == "ip_pairs_per_key"]), _keyed(frame[statistic == "ip_pairs"]))
     t0_us = _value(frame, "lockstep_t0_us")
     engagements = _value(frame, "lockstep_engagements") or 0
     return WindowChance(ip=ip, lockstep=None if t0_us is None else LockstepChance(t0_us, engagements))
+
+
+def _keyed(rows: pd.DataFrame) -> pd.Series:
+    """A keyed statistic's rows as a Series of int64 by key (str)."""
+    return pd.Series(rows["value"].to_numpy(dtype="int64"), index=pd.Index(rows["key"], dtype="str"))
 
 
 def _scalar(statistic: str, value: int) -> pd.DataFrame:

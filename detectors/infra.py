@@ -26,32 +26,63 @@ class IpFarmParams:
     min_score: float = 0.7
     # score added per tenfold lift beyond ``min_lift`` (capped at 1)
     score_per_decade: float = 0.5
+    # an audience community is in a value's reach when the value's account-post pairs there reach
+    # this share of what spreading like everyone's over the window would put there: chance is
+    # counted within the reach (a carrier NAT serves one region's audiences), and a stray pair in an
+    # audience the value's accounts otherwise never meet does not widen it. A platform where the
+    # value reaches no community counts whole (``_reach``)
+    reach_share: float = 0.25
+
+
+# joins an IP and a community label into one key of ``IpChance.pairs_per_key``
+KEY_SEPARATOR = "\t"
+
+
+@dataclass(frozen=True)
+class PostCommunities:
+    """Per row of a window: the audience community of its post, the reach chance is counted within.
+
+    Labels are the platform and its community (``detectors.audiences``), so a key's accounts are
+    expected on a post only as often as they engage that post's audience.
+    """
+
+    code: npt.NDArray[np.int64]  # per row: its community's code (-1: none)
+    labels: pd.Index  # per code: the community's label (str)
 
 
 @dataclass(frozen=True)
 class IpChance:
-    """What chance of shared infrastructure is measured against: the window's account-post pairs."""
+    """What chance of shared infrastructure is measured against: account-post pairs per audience."""
 
-    pairs_per_key: pd.Series  # per value of the column (str): distinct account-post pairs behind it
-    pairs: int  # distinct account-post pairs of the window
+    # per key ``value + KEY_SEPARATOR + community label`` (str): distinct account-post pairs behind
+    # the value on that community's posts
+    pairs_per_key: pd.Series
+    # per community label (str): distinct account-post pairs of its posts
+    pairs_per_community: pd.Series
 
 
-def ip_chance(engagements: pd.DataFrame, *, column: str = "ip") -> IpChance:
+def ip_chance(
+    engagements: pd.DataFrame, *, column: str = "ip", communities: PostCommunities | None = None
+) -> IpChance:
     """The window statistics ``shared_infrastructure`` measures chance against.
 
     Both are sums over posts, so a window split with each post in one part (a creator's
     posts never split) has them as the sums of its parts' (``detectors.chance``).
     """
+    empty = pd.Series(dtype="int64", index=pd.Index([], dtype="str"))
     if column not in engagements or not len(engagements):
-        return IpChance(pd.Series(dtype="int64", index=pd.Index([], dtype="str")), 0)
+        return IpChance(empty, empty)
     keys, labels = _codes_and_labels(engagements[column])
     users, posts = codes(engagements["user_id"]), codes(engagements["post_id"])
-    n_users, n_posts = int(users.max()) + 1, int(posts.max()) + 1
+    n_posts = int(posts.max()) + 1
+    community, names = _post_communities(posts, n_posts, communities)
     pairs, observed = _key_post_accounts(keys, posts, users)
-    per_key = _pairs_per_key(pairs // n_posts, observed, n_keys=len(labels)).astype(np.int64)
-    index = pd.Index(np.asarray(labels, dtype=object).astype(str), dtype="str")
-    total = int(_distinct_count(posts, users, n_posts, n_users).sum())
-    return IpChance(pd.Series(per_key, index=index).loc[lambda c: c > 0], total)
+    found, at = np.unique((pairs // n_posts) * len(names) + community[pairs % n_posts], return_inverse=True)
+    per_cell = np.bincount(at, weights=observed, minlength=len(found)).astype(np.int64)
+    per_post = _distinct_count(posts, users, n_posts, int(users.max()) + 1)
+    mass = np.bincount(community, weights=per_post, minlength=len(names))
+    per_community = pd.Series(mass.astype(np.int64), index=pd.Index(names, dtype="str")).loc[lambda m: m > 0]
+    return IpChance(pd.Series(per_cell, index=_cell_names(found, labels, names)), per_community)
 
 
 def shared_infrastructure(
@@ -61,19 +92,24 @@ def shared_infrastructure(
     column: str = "ip",
     name: str = "ip_farm",
     chance: IpChance | None = None,
+    communities: PostCommunities | None = None,
 ) -> Detection:
     """Events of accounts that share a ``column`` value and engage the same post far beyond chance.
 
     A carrier NAT puts hundreds of unrelated users behind one IP, and a household
     shares a device, so sharing alone proves little. What a farm shows is the
     concentration: many accounts of one device or IP on one post, when the
-    account-post pairs behind that value, spread over posts like everyone's,
-    would put only ``pairs_key x audience_post / pairs_all`` there by chance.
+    account-post pairs behind that value would put only
+    ``pairs_key,c x audience_post / pairs_c`` there by chance: the value's pairs on the posts of
+    the post's audience community ``c`` (``communities``: platform and community, one for
+    the whole window when None), spread over that community's posts like everyone's. A carrier
+    NAT serves one region's audience: counted against the whole window, audiences its users
+    never meet would dilute its chance on every post of its own.
     Pairs reaching ``min_accounts``,
     ``min_lift`` x that expectation and a Poisson tail below ``10**max_log10_p``
     are scored by lift, from ``min_score`` up by ``score_per_decade`` per tenfold lift.
 
-    ``pairs_key`` and ``pairs_all`` are the window's (``ip_chance``): given ``chance``,
+    ``pairs_key,c`` and ``pairs_c`` are the window's (``ip_chance``): given ``chance``,
     a shard of a window judges its pairs against the whole window's, as one process would.
     """
     from scipy.stats import poisson  # imported on first use, in a detector thread
@@ -90,15 +126,11 @@ def shared_infrastructure(
     accounts_per_post = _distinct_count(posts, users, n_posts, n_users)
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     pairs, observed = _key_post_accounts(keys, posts, users)
-    key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
-    # a key's account-post pairs spread over posts like everyone's do
-    if chance is None:
-        mass_per_key = _pairs_per_key(key_of_pair, observed, n_keys=len(labels))
-        total_mass = max(int(accounts_per_post.sum()), 1)
-    else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
-        mass_per_key = chance.pairs_per_key.reindex(labels, fill_value=0).to_numpy(dtype=np.float64)
-        total_mass = max(chance.pairs, 1)
-    expected = mass_per_key[key_of_pair] * accounts_per_post[post_of_pair] / total_mass
+    post_of_pair = pairs % n_posts
+    community, names = _post_communities(posts, n_posts, communities)
+    expected = _expected_accounts(
+        pairs, observed, accounts_per_post, labels, (community, names), params=params, chance=chance
+    )
     lift = observed / np.maximum(expected, 1e-9)
     log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
     is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
@@ -132,6 +164,120 @@ def shared_infrastructure(
     return Detection(name, score.astype(np.float64), event_group.astype(np.int64), groups)
 
 
+def _expected_accounts(
+    pairs: npt.NDArray[np.int64],
+    observed: npt.NDArray[np.int64],
+    accounts_per_post: npt.NDArray[np.int64],
+    labels: pd.Index,
+    post_communities: tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]],
+    *,
+    params: IpFarmParams,
+    chance: IpChance | None,
+) -> npt.NDArray[np.float64]:
+    """Per (key, post) pair (``key * n_posts + post``): the key's accounts chance puts on the post,
+    ``pairs_key x accounts_post / pairs_reach`` (``_reach``; the window's from ``chance`` if given).
+
+    ``post_communities``: per post code its community code, and each code's label.
+    """
+    n_posts = len(accounts_per_post)
+    key_of_pair, post_of_pair = pairs // n_posts, pairs % n_posts
+    community, names = post_communities
+    if chance is None:
+        cells, at = np.unique(key_of_pair * len(names) + community[post_of_pair], return_inverse=True)
+        cell_pairs = np.bincount(at, weights=observed, minlength=len(cells)).astype(np.float64)
+        mass = np.bincount(community, weights=accounts_per_post, minlength=len(names)).astype(np.float64)
+    else:  # the whole window's, computed once (``ip_chance``) and joined into this shard
+        names, community, cells, cell_pairs, mass = _joined_cells(chance, labels, names, community)
+        at = np.searchsorted(cells, key_of_pair * len(names) + community[post_of_pair])
+    key_pairs, scope = _reach(cells // len(names), cells % len(names), cell_pairs, mass, names, params=params)
+    return np.asarray(key_pairs[at] * accounts_per_post[post_of_pair] / np.maximum(scope[at], 1.0))
+
+
+def _post_communities(
+    posts: npt.NDArray[np.int64], n_posts: int, communities: PostCommunities | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]]:
+    """Per post code its community code, and each code's label (one community "" when None)."""
+    if communities is None:
+        return np.zeros(n_posts, dtype=np.int64), np.asarray([""])
+    names = np.asarray(communities.labels, dtype=object).astype(str)
+    community = np.zeros(n_posts, dtype=np.int64)
+    has = (posts >= 0) & (communities.code >= 0)
+    community[posts[has]] = communities.code[has]
+    if not len(names):
+        names = np.asarray([""])
+    return community, names
+
+
+def _cell_names(cells: npt.NDArray[np.int64], labels: pd.Index, names: npt.NDArray[np.str_]) -> pd.Index:
+    """The ``IpChance.pairs_per_key`` key of each (key code x len(names) + community code) cell."""
+    key_names = np.asarray(labels, dtype=object).astype(str)[cells // len(names)]
+    return pd.Index(
+        np.char.add(np.char.add(key_names, KEY_SEPARATOR), names[cells % len(names)]), dtype="str"
+    )
+
+
+def _reach(
+    cell_key: npt.NDArray[np.int64],
+    cell_community: npt.NDArray[np.int64],
+    cell_pairs: npt.NDArray[np.float64],
+    mass: npt.NDArray[np.float64],
+    names: npt.NDArray[np.str_],
+    *,
+    params: IpFarmParams,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per (key, community) cell: the key's account-post pairs, and the pairs of the posts in its reach.
+
+    The reach is, on each platform where the key's pairs reach ``reach_share`` of what spreading
+    over the window like everyone's would put in some community, those communities; every
+    platform where they reach none, whole (its audiences say nothing of where the key would go);
+    and always the cell's own community.
+    """
+    n_keys = int(cell_key.max(initial=-1)) + 1
+    key_pairs = np.bincount(cell_key, weights=cell_pairs, minlength=n_keys)
+    total = max(float(mass.sum()), 1.0)
+    reached = cell_pairs >= params.reach_share * key_pairs[cell_key] * mass[cell_community] / total
+    reach = np.bincount(cell_key, weights=mass[cell_community] * reached, minlength=n_keys)
+    platform = np.unique(np.char.rpartition(names, "/")[:, 0], return_inverse=True)[1].astype(np.int64)
+    platform_mass = np.bincount(platform, weights=mass)
+    touched = distinct(cell_key[reached] * len(platform_mass) + platform[cell_community[reached]])
+    touched_mass = np.bincount(
+        touched // len(platform_mass), weights=platform_mass[touched % len(platform_mass)], minlength=n_keys
+    )
+    cell_touched = np.isin(cell_key * len(platform_mass) + platform[cell_community], touched)
+    own = np.where(~reached & cell_touched, mass[cell_community], 0.0)
+    scope = reach[cell_key] + (mass.sum() - touched_mass)[cell_key] + own
+    return np.asarray(key_pairs[cell_key], dtype=np.float64), np.asarray(scope, dtype=np.float64)
+
+
+def _joined_cells(
+    chance: IpChance, labels: pd.Index, names: npt.NDArray[np.str_], community: npt.NDArray[np.int64]
+) -> tuple[
+    npt.NDArray[np.str_],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]:
+    """The window's (key, community) cells of this shard's keys, from ``chance``.
+
+    Returns every community's label (the shard's first), the shard's post communities in that
+    numbering, the sorted cells (``key code x communities + community code``), their pairs and
+    each community's pairs.
+    """
+    every = pd.Index(names, dtype="str").append(
+        pd.Index(chance.pairs_per_community.index, dtype="str").difference(pd.Index(names, dtype="str"))
+    )
+    split = chance.pairs_per_key.index.str.split(KEY_SEPARATOR, n=1, expand=True)
+    key = pd.Index(labels.astype("str")).get_indexer(split.get_level_values(0))
+    where = every.get_indexer(split.get_level_values(1))
+    ok = (key >= 0) & (where >= 0)
+    cell = key[ok].astype(np.int64) * len(every) + where[ok]
+    order = np.argsort(cell, kind="stable")
+    pairs = chance.pairs_per_key.to_numpy(dtype=np.float64)[ok][order]
+    mass = chance.pairs_per_community.reindex(every, fill_value=0).to_numpy(dtype=np.float64)
+    return np.asarray(every, dtype=str), community, cell[order], pairs, mass
+
+
 def _codes_and_labels(values: pd.Series) -> tuple[npt.NDArray[np.int64], pd.Index]:
     """Integer codes of a column (``features.arrays.codes``) and the value of each code."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -149,13 +295,6 @@ def _key_post_accounts(
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     triple = distinct(pair * n_users + users[has])
     return distinct_counts(triple // n_users)
-
-
-def _pairs_per_key(
-    key_of_pair: npt.NDArray[np.int64], observed: npt.NDArray[np.int64], *, n_keys: int
-) -> npt.NDArray[np.float64]:
-    """Per key code: its account-post pairs (the sum of its pairs' distinct accounts)."""
-    return np.asarray(np.bincount(key_of_pair, weights=observed, minlength=n_keys), dtype=np.float64)
 
 
 def _distinct_count(

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from detectors.anomaly import AnomalyParams
-from detectors.audiences import AudienceParams, Audiences, find_audiences
+from detectors.audiences import AudienceParams, Audiences, find_audiences, post_codes
 from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.history import sliced_accounts
-from detectors.infra import IpFarmParams, shared_infrastructure
+from detectors.infra import IpFarmParams, PostCommunities, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
 from detectors.pools import PoolChance, PoolParams, seller_pools
 from detectors.reputation import KnownSellerParams, known_sellers
@@ -42,6 +43,7 @@ from detectors.rules import (
     scripted_actions,
 )
 from features.account_features import account_features
+from features.arrays import codes
 from features.timing import publication_times
 
 if TYPE_CHECKING:
@@ -179,9 +181,33 @@ def _device_farm(engagements: pd.DataFrame, params: DeviceFarmParams, context: W
     return device_farms(engagements, params=params, window_accounts=window)
 
 
+def post_communities(engagements: pd.DataFrame, context: WindowContext) -> PostCommunities:
+    """Per row its post's audience community (``WindowContext.audiences`` of its platform), labelled
+    ``platform/number``: the same platform rows as the per-platform detectors see, so found once."""
+    code = np.full(len(engagements), -1, dtype=np.int64)
+    labels: list[str] = []
+    if not len(engagements):
+        return PostCommunities(code, pd.Index(labels, dtype="str"))
+    has_platform = "platform" in engagements
+    stratum = codes(engagements["platform"]) if has_platform else np.zeros(len(engagements), np.int64)
+    present = np.unique(stratum)
+    for value in present:
+        rows = np.flatnonzero(stratum == value) if len(present) > 1 else np.arange(len(engagements))
+        part = engagements.iloc[rows] if len(present) > 1 else engagements
+        audiences = context.audiences(part)
+        post, post_ids = post_codes(part)
+        of_post = audiences.communities(audiences.units(post_ids))
+        found = np.where(post >= 0, of_post[np.maximum(post, 0)], 0) if len(of_post) else post * 0
+        code[rows] = len(labels) + found
+        platform = str(part["platform"].iloc[0]) if has_platform and value >= 0 else ""
+        labels += [f"{platform}/{number}" for number in range(int(found.max(initial=0)) + 1)]
+    return PostCommunities(code, pd.Index(labels, dtype="str"))
+
+
 def _ip_farm(engagements: pd.DataFrame, params: IpFarmParams, context: WindowContext) -> Detection:
     chance = context.chance.ip if context.chance is not None else None
-    return shared_infrastructure(engagements, params=params, chance=chance)
+    communities = post_communities(engagements, context)
+    return shared_infrastructure(engagements, params=params, chance=chance, communities=communities)
 
 
 def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: WindowContext) -> Detection:

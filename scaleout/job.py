@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from detectors.chance import CHANCE_COLUMNS, STATISTICS, WindowChance, window_chance
+from detectors.chance import CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, WindowChance, window_chance
+from detectors.infra import KEY_SEPARATOR
 from detectors.model import WindowScorer
 from detectors.pools import PoolChance
 from detectors.reputation import known_for
@@ -226,8 +227,6 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
-    chance = window_chance_per_shard(routed, inputs=inputs).persist()
-    joined = chance
     split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
         inputs = replace(
@@ -235,6 +234,10 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
             pools=pool_chance_per_platform(routed, split, inputs=inputs),
             devices=device_accounts(routed, split, inputs=inputs),
         )
+    # after the pools: the IP statistics count per audience community, a split platform's whole
+    chance = window_chance_per_shard(routed, inputs=inputs).persist()
+    joined = chance
+    if split:
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
 
@@ -302,11 +305,17 @@ def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFr
     combined = parts.groupBy("statistic", "key").agg(
         F.when(F.col("statistic").isin(least), F.min("value")).otherwise(F.sum("value")).alias("value")
     )
-    return (
-        parts.select(SHARD, "statistic", "key")
-        .join(combined, ["statistic", "key"])
-        .select(SHARD, *CHANCE_COLUMNS)
+    # an IP's pairs in every community (its reach, ``detectors.infra``), not only in the shard's
+    joined_by = F.when(
+        F.col("statistic") == "ip_pairs_per_key", F.split("key", KEY_SEPARATOR).getItem(0)
+    ).otherwise(F.col("key"))
+    everyone = F.col("statistic").isin(list(EVERY_SHARD))  # per community: every shard reads all
+    held = parts.filter(~everyone).select(SHARD, "statistic", joined_by.alias("joined_by")).distinct()
+    per_key = held.join(
+        combined.filter(~everyone).withColumn("joined_by", joined_by), ["statistic", "joined_by"]
     )
+    totals = parts.select(SHARD).distinct().crossJoin(combined.filter(everyone))
+    return per_key.select(SHARD, *CHANCE_COLUMNS).unionByName(totals.select(SHARD, *CHANCE_COLUMNS))
 
 
 def pool_chance_per_platform(

@@ -22,9 +22,10 @@ import pandas as pd
 from detectors.audiences import AudienceParams, find_audiences
 from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
 from detectors.history import with_history
+from detectors.infra import PostCommunities, ip_chance
 from detectors.model import WindowScorer
 from detectors.pools import PoolChance, pool_chance
-from detectors.registry import WindowContext
+from detectors.registry import WindowContext, post_communities
 from detectors.scorer import spread_parts
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
@@ -185,9 +186,26 @@ def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     """
     rows = inputs.rows(raw)
     engagements = rows.engagements()
-    part = chance_frame(engagements) if len(engagements) else pd.DataFrame(columns=list(CHANCE_COLUMNS))
+    if len(engagements):
+        part = chance_frame(engagements, communities=_communities(engagements, inputs=inputs))
+    else:
+        part = pd.DataFrame(columns=list(CHANCE_COLUMNS))
     part.insert(0, SHARD, rows.shard)
     return part.astype({"statistic": object, "key": object})
+
+
+def _communities(engagements: pd.DataFrame, *, inputs: ShardInputs) -> PostCommunities:
+    """Per row its post's audience community, as the shard's scorer will find it: its platforms'
+    own, or a split platform's whole (``ShardInputs.pools``)."""
+    pools = WindowChance(ip=ip_chance(engagements.iloc[:0]), lockstep=None, pools=inputs.pools)
+    context = WindowContext(
+        engagements,
+        posts=inputs.posts_of(engagements),
+        fitted=None,
+        audience=inputs.scorer.params.audience,
+        chance=pools,
+    )
+    return post_communities(engagements, context)
 
 
 def shard_pairs(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:

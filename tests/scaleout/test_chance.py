@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from detectors.chance import chance_frame, combine_parts, window_chance
-from detectors.infra import IpFarmParams, shared_infrastructure
+from detectors.infra import IpFarmParams, PostCommunities, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
+from features.arrays import codes
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from training.simulator import SimConfig, simulate
@@ -51,6 +52,35 @@ def test_a_shard_with_the_window_chance_finds_the_windows_ip_farms(window: pd.Da
         np.testing.assert_array_equal(joined.event_score, expected)
         changed_alone += int((alone.event_score != expected).sum())
     assert changed_alone > 0  # without the window's chance, some shard judges differently
+
+
+def test_shards_judge_ip_farms_within_the_windows_audience_communities(window: pd.DataFrame) -> None:
+    # communities labelled per platform and creator parity; a shard holds some of them
+    creator = codes(window["creator_id"])
+    label = window["platform"].astype("str") + "/" + pd.Series(creator % 2).astype("str")
+    code, names = pd.factorize(label)
+    communities = PostCommunities(np.asarray(code, dtype=np.int64), pd.Index(names, dtype="str"))
+    params = IpFarmParams(min_lift=4.0, max_log10_p=-4.0)  # low floors: many pairs decided
+    parts = []
+    for shard in _shards(window):
+        rows = window["event_id"].isin(shard["event_id"]).to_numpy()
+        parts.append(chance_frame(shard, communities=_rows(communities, rows)))
+    chance = window_chance(combine_parts(pd.concat(parts)))
+    whole = shared_infrastructure(window, params=params, communities=communities)
+    assert (whole.event_score > 0).sum() > 0
+    by_event = pd.Series(whole.event_score, index=window["event_id"].astype("str"))
+    for shard in _shards(window):
+        rows = window["event_id"].isin(shard["event_id"]).to_numpy()
+        joined = shared_infrastructure(
+            shard, params=params, chance=chance.ip, communities=_rows(communities, rows)
+        )
+        expected = by_event.loc[shard["event_id"].astype("str")].to_numpy()
+        np.testing.assert_allclose(joined.event_score, expected)
+
+
+def _rows(communities: PostCommunities, rows: np.ndarray) -> PostCommunities:
+    """The communities of some rows (the shard's, in window order as ``_shards`` keeps them)."""
+    return PostCommunities(communities.code[rows], communities.labels)
 
 
 def test_lockstep_on_a_shard_reads_the_window_grid_and_size(window: pd.DataFrame) -> None:

@@ -1,0 +1,24 @@
+"""Windows of several simulated worlds side by side: audiences that never meet."""
+
+from __future__ import annotations
+
+from benchmarks.windows import STRUCTURES, WORLD_IDS, side_by_side
+from training.simulator import SimConfig, simulate
+
+
+def test_worlds_side_by_side_share_platforms_and_never_an_account():
+    # seeds 3 and 4 at a small scale draw some of the same ids (campaigns always do)
+    sims = [simulate(SimConfig(seed=seed, scale=0.3, communities=2, studios=True)) for seed in (3, 4)]
+    assert set(sims[0].events["campaign_id"]) == set(sims[1].events["campaign_id"])
+    window = side_by_side(sims)
+    assert len(window.events) == sum(len(s.events) for s in sims)
+    world = window.events["user_id"].str.rsplit("-w", n=1).str[1]
+    for column in ("user_id", "creator_id", "post_id", "campaign_id"):
+        assert window.events.groupby(column)["user_id"].first().str.endswith(("-w0", "-w1")).all()
+        # each id belongs to one world
+        assert window.events.assign(world=world).groupby(column)["world"].nunique().max() == 1
+    studios = window.posts["studio_id"].dropna()
+    assert len(studios) and studios.str.endswith(("-w0", "-w1")).all()
+    assert window.truth_audiences["user_id"].str.endswith(("-w0", "-w1")).all()
+    assert set(window.events["platform"]) == set(sims[0].events["platform"]) | set(sims[1].events["platform"])
+    assert "studio_id" in WORLD_IDS and STRUCTURES["worlds=4+communities=3+studios+giveaways"]["worlds"] == 4
