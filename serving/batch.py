@@ -71,16 +71,8 @@ def run_batch(
     known = _known(events.frame, history, entries, half_life_days=half_life_days or 0.0)
     engagements = with_history(events.frame, history.frame if history is not None else None)
     del events  # the raw rows are no longer needed: a large window's two copies never coexist
-    campaigns = None
-    if campaigns_path is not None:
-        cleaned = read_campaigns(campaigns_path)
-        campaigns = cleaned.frame
-        rejects.append(cleaned.rejects)
-    posts = None
-    if posts_path is not None:
-        cleaned = read_posts(posts_path)
-        posts = cleaned.frame
-        rejects.append(cleaned.rejects)
+    campaigns = _side_file(read_campaigns, campaigns_path, rejects)
+    posts = _side_file(read_posts, posts_path, rejects)
     scored = scorer.score_engagements(
         engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
     )
@@ -102,6 +94,17 @@ def run_batch(
         reputation_rejects=reputation.rejects if reputation is not None else None,
         n_reputation_entries=len(entries) if entries is not None else 0,
     )
+
+
+def _side_file(
+    read: Callable[[Path], Cleaned], path: Path | None, rejects: list[pd.DataFrame]
+) -> pd.DataFrame | None:
+    """A posts or campaigns file's accepted rows (None: no file); its rejects are added to ``rejects``."""
+    if path is None:
+        return None
+    cleaned = read(path)
+    rejects.append(cleaned.rejects)
+    return cleaned.frame
 
 
 def _reputation_entries(path: Path | None, *, half_life_days: float | None) -> Cleaned | None:
