@@ -138,9 +138,15 @@ def scored_run(arguments: list[str], scored: Path, *, reuse: bool) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worlds", type=int, default=1, help="worlds side by side (audiences that never meet)")
-    parser.add_argument("--scale", type=float, default=50.0, help="simulator scale per world (50: ~5M events)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--worlds", type=int, default=1, help="worlds side by side (audiences that never meet)"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=50.0, help="simulator scale per world (50: ~5M events)"
+    )
     parser.add_argument("--seed", type=int, default=3, help="development seeds 3-8; held out 9201-9203")
     parser.add_argument("--structure", default="plain", choices=sorted(STRUCTURES))
     parser.add_argument("--engine", default="local", choices=("local", "spark"))
@@ -161,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     scored = args.work / f"scored-{key}-{args.engine}"
     run = scored_run(["score", *inputs, "--out", str(scored), *engine], scored, reuse=args.reuse)
     row = {
-        "command": "python -m benchmarks.large_windows " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks.large_windows "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
         "worlds": args.worlds,
         "scale_per_world": args.scale,
