@@ -673,9 +673,10 @@ def _account_posts(
     user: npt.NDArray[np.int64], post: npt.NDArray[np.int64], n_posts: int
 ) -> sparse.csr_matrix:
     """The light accounts x posts matrix of (account, post) pairs."""
-    _, user_rows = np.unique(user, return_inverse=True)
+    accounts, user_rows = np.unique(user, return_inverse=True)
+    # no pairs (no account crossed two creator units): an empty matrix, and no link
     return sparse.csr_matrix(
-        (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(int(user_rows.max()) + 1, n_posts)
+        (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(len(accounts), n_posts)
     )
 
 
