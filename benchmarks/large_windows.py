@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from benchmarks.spark import CLI, run_measured
-from benchmarks.windows import STRUCTURES
+from benchmarks.windows import STRUCTURES, with_world_ids
 from training.evaluation import evaluate
 
 # the engagements output's columns the metrics read (training/evaluation.py)
@@ -72,17 +72,23 @@ def simulate_worlds(work: Path, *, worlds: int, scale: float, seed: int, structu
 
 
 def assemble(folders: list[Path], window: Path) -> list[str]:
-    """One window of the worlds: a folder of their events files, their posts and campaigns joined.
+    """One window of the worlds: their events, posts and campaigns with each world's ids suffixed.
 
-    Returns the ``cpeguard score`` input options.
+    Two seeds may draw the same user, creator or campaign id; suffixed (``with_world_ids``), the
+    worlds never share an account. Returns the ``cpeguard score`` input options.
     """
     if window.exists():
         shutil.rmtree(window)
     (window / "events").mkdir(parents=True)
     for number, folder in enumerate(folders):
-        os.symlink(folder / "events.parquet", window / "events" / f"part-{number:03d}.parquet")
+        events = with_world_ids(pd.read_parquet(folder / "events.parquet"), number)
+        events.to_parquet(window / "events" / f"part-{number:03d}.parquet", index=False)
+        del events  # one world's events in memory at a time
     for name in ("posts", "campaigns"):
-        joined = pd.concat([pd.read_parquet(f / f"{name}.parquet") for f in folders], ignore_index=True)
+        joined = pd.concat(
+            [with_world_ids(pd.read_parquet(f / f"{name}.parquet"), n) for n, f in enumerate(folders)],
+            ignore_index=True,
+        )
         joined.to_parquet(window / f"{name}.parquet", index=False)
     return [
         "--events",
@@ -100,7 +106,9 @@ def quality(folders: list[Path], out: Path) -> dict[str, Any]:
         [pd.read_parquet(f / "truth" / "events.parquet", dtype_backend="pyarrow") for f in folders]
     )
     truth_events["invalid"] = truth_events["invalid"].astype(bool)
-    truth_creators = pd.concat([pd.read_parquet(f / "truth" / "creators.parquet") for f in folders])
+    truth_creators = pd.concat(
+        [with_world_ids(pd.read_parquet(f / "truth" / "creators.parquet"), n) for n, f in enumerate(folders)]
+    )
     # only what the metrics read, ids as Arrow strings: at 25M events object strings do not fit beside a run
     names = ds.dataset(out / "engagements.parquet").schema.names
     engagements = pd.read_parquet(
@@ -148,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         "--scale", type=float, default=50.0, help="simulator scale per world (50: ~5M events)"
     )
     parser.add_argument("--seed", type=int, default=3, help="development seeds 3-8; held out 9201-9203")
-    parser.add_argument("--structure", default="plain", choices=sorted(STRUCTURES))
+    # one world per simulator run: the window's own worlds are --worlds
+    parser.add_argument(
+        "--structure", default="plain", choices=sorted(k for k in STRUCTURES if "worlds" not in STRUCTURES[k])
+    )
     parser.add_argument("--engine", default="local", choices=("local", "spark"))
     parser.add_argument("--master", default="local[2]", help="Spark master (spark engine)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-large"))

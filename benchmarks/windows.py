@@ -86,17 +86,17 @@ def side_by_side(sims: list[SimulatedSet]) -> SimulatedSet:
     """
 
     def joined(name: str) -> pd.DataFrame:
-        frames = []
-        for number, sim in enumerate(sims):
-            frame = getattr(sim, name)
-            renamed = {
-                column: frame[column].astype("str") + f"-w{number}" for column in WORLD_IDS if column in frame
-            }
-            frames.append(frame.assign(**renamed))
+        frames = [with_world_ids(getattr(sim, name), number) for number, sim in enumerate(sims)]
         return pd.concat(frames, ignore_index=True)
 
     names = ("events", "posts", "campaigns", "truth_events", "truth_creators", "truth_audiences")
     return SimulatedSet(**{name: joined(name) for name in names})
+
+
+def with_world_ids(frame: pd.DataFrame, number: int) -> pd.DataFrame:
+    """``frame`` with the ``WORLD_IDS`` it holds suffixed ``-w<number>`` (missing ids stay missing)."""
+    renamed = {column: frame[column].astype("str") + f"-w{number}" for column in WORLD_IDS if column in frame}
+    return frame.assign(**renamed)
 
 
 def score(window: Window, params: ScoringParams, *, posts: pd.DataFrame | None = None) -> ScoredWindow:
