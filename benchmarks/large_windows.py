@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as ds
 
-from benchmarks.spark import CLI, run_measured
+from benchmarks.spark import CLI, run_measured, shards_of
 from benchmarks.windows import STRUCTURES, with_world_ids
 from training.evaluation import evaluate
 
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--engine", default="local", choices=("local", "spark"))
     parser.add_argument("--master", default="local[2]", help="Spark master (spark engine)")
+    parser.add_argument("--shard-budget", type=int, help="Spark: most events per shard (the CLI's default)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-large"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--reuse", action="store_true", help="measure the last scored output again, unscored")
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     key = f"{args.worlds}x{args.scale:g}-{args.seed}-{args.structure}"
     inputs = assemble(folders, args.work / f"window-{key}")
     engine = ["--engine", "spark", "--master", args.master] if args.engine == "spark" else []
+    engine += ["--shard-budget", str(args.shard_budget)] if engine and args.shard_budget else []
     scored = args.work / f"scored-{key}-{args.engine}"
     run = scored_run(["score", *inputs, "--out", str(scored), *engine], scored, reuse=args.reuse)
     row = {
@@ -190,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average_after": round(os.getloadavg()[0], 2),
         "simulate_s": round(simulate_seconds, 1),
         "score": run,
+        **({"shards": shards_of(scored)} if args.engine == "spark" else {}),
         **quality(folders, scored),
     }
     results = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
