@@ -137,31 +137,59 @@ def shared_infrastructure(
     if not is_farm.any():
         return Detection.empty(name, n)
     farm_pairs = pairs[is_farm]
-    group_ids = np.arange(len(farm_pairs), dtype=np.int64)
     decades = np.log10(lift[is_farm] / params.min_lift)
     score_of_pair = np.clip(decades * params.score_per_decade + params.min_score, params.min_score, 1.0)
     event_pair = np.full(n, -1, dtype=np.int64)
     event_pair[has] = pair
-    where = np.searchsorted(farm_pairs, event_pair)
-    where = np.clip(where, 0, len(farm_pairs) - 1)
+    score, event_group = _farm_events(event_pair, farm_pairs, score_of_pair)
+    first_rows = _first_row(posts, post_of_pair[is_farm])
+    groups = _farm_groups(
+        engagements["post_id"].iloc[first_rows].to_numpy(),
+        observed[is_farm],
+        lift[is_farm],
+        name=name,
+        what="device" if column == "device_id" else "IP",
+    )
+    return Detection(name, score, event_group, groups)
+
+
+def _farm_events(
+    event_pair: npt.NDArray[np.int64],
+    farm_pairs: npt.NDArray[np.int64],
+    score_of_pair: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Per event (its (key, post) pair, -1 without a key): the score and group of its farm pair, if any.
+
+    ``farm_pairs`` are sorted; group ids are their positions."""
+    where = np.clip(np.searchsorted(farm_pairs, event_pair), 0, len(farm_pairs) - 1)
     hit = (event_pair >= 0) & (farm_pairs[where] == event_pair)
-    score = np.where(hit, score_of_pair[where], 0.0)
-    event_group = np.where(hit, group_ids[where], -1)
-    what = "device" if column == "device_id" else "IP"
+    score = np.where(hit, score_of_pair[where], 0.0).astype(np.float64)
+    return score, np.where(hit, where, -1).astype(np.int64)
+
+
+def _farm_groups(
+    post_ids: npt.NDArray[np.object_],
+    accounts: npt.NDArray[np.int64],
+    lift: npt.NDArray[np.float64],
+    *,
+    name: str,
+    what: str,
+) -> pd.DataFrame:
+    """The groups frame of the farm pairs (one post each), with their evidence sentences."""
     groups = pd.DataFrame(
         {
-            "group_id": group_ids,
-            "n_accounts": observed[is_farm].astype(np.int64),
+            "group_id": np.arange(len(accounts), dtype=np.int64),
+            "n_accounts": accounts.astype(np.int64),
             "n_posts": 1,
-            "post_id": engagements["post_id"].iloc[_first_row(posts, post_of_pair[is_farm])].to_numpy(),
-            "lift": lift[is_farm],
+            "post_id": post_ids,
+            "lift": lift,
         }
     )
     groups["evidence"] = [
         f"{name}: {a} accounts behind one {what} engaged post {p}, {x:.0f}x what chance predicts"
         for a, p, x in zip(groups["n_accounts"], groups["post_id"], groups["lift"], strict=True)
     ]
-    return Detection(name, score.astype(np.float64), event_group.astype(np.int64), groups)
+    return groups
 
 
 def _expected_accounts(
