@@ -14,8 +14,8 @@ import numpy.typing as npt
 
 from training.simulator.blocks import COMMENT, DAY_US, NS_NAT_IP, PLATFORMS, AccountBlock, draw_groups
 from training.simulator.clock import ActivityClock, build_clock, organic_delay_h
-from training.simulator.ids import decimal_strings, namespaced, permuted
-from training.simulator.people import draw_people
+from training.simulator.ids import Strings, decimal_strings, namespaced, permuted
+from training.simulator.people import People, draw_people
 from training.simulator.text import PRODUCTS, TextBank, build_text_bank
 
 # 2025-03-03 00:00 China time, in UTC microseconds.
@@ -194,6 +194,29 @@ def build_world(
         carrier_nat=carrier_nat,
         id_key=id_key,
     )
+    creators = _Creators(creator_id, creator_campaign, creator_platform, studio)
+    return _honest_world(rng, campaigns, clock, creators, posts, people, id_key=id_key)
+
+
+@dataclass(frozen=True)
+class _Creators:
+    id: Strings
+    campaign: I64
+    platform: I64
+    studio: I64
+
+
+def _honest_world(
+    rng: np.random.Generator,
+    campaigns: _Campaigns,
+    clock: ActivityClock,
+    creators: _Creators,
+    posts: _Posts,
+    people: People,
+    *,
+    id_key: np.uint64,
+) -> World:
+    """The ``World`` of drawn campaigns, creators, posts and people: one audience per platform."""
     platform_members, platform_cum_weight = audience_tables(
         people.platform, np.zeros(len(people.platform), dtype=np.int64), people.weight, 1
     )
@@ -202,12 +225,12 @@ def build_world(
         campaign_start_us=campaigns.start_us,
         campaign_end_us=campaigns.end_us,
         campaign_prices=campaigns.prices,
-        creator_id=creator_id,
-        creator_campaign=creator_campaign,
-        creator_platform=creator_platform,
-        creator_studio=studio,
+        creator_id=creators.id,
+        creator_campaign=creators.campaign,
+        creator_platform=creators.platform,
+        creator_studio=creators.studio,
         post_creator=posts.creator,
-        post_campaign=creator_campaign[posts.creator],
+        post_campaign=creators.campaign[posts.creator],
         post_platform=posts.platform,
         post_published_us=posts.published_us,
         post_base_n=posts.base_n,
