@@ -241,19 +241,7 @@ class DecisionRecorder:
         faults.point("review_before_decision")
         if labels is None:
             labels = self._labels(case, action)
-        decision = ReviewDecision(
-            id=f"dec_{uuid.uuid4().hex}",
-            case_id=case.case_id,
-            settlement_id=case.settlement_id,
-            post_id=case.post_id,
-            action=action,
-            released=release,
-            adjustment_id=adjustment_id,
-            note=note,
-            is_deadline=action == ReviewAction.DEADLINE_DEFAULT,
-            actor=actor.key_id,
-            decided_at=decided_at,
-        )
+        decision = _decision(case, action, release, adjustment_id, note, actor, decided_at)
         label_rows = _label_rows(
             case, decision, labels, post_id=case.post_id if label_post is None else label_post
         )
@@ -334,3 +322,28 @@ def _audit_detail(
         ),
         **({"recovered_by": recovered_by.key_id} if recovered_by is not None else {}),
     }
+
+
+def _decision(
+    case: CaseRow,
+    action: ReviewAction,
+    release: Decimal,
+    adjustment_id: str | None,
+    note: str,
+    actor: Principal,
+    decided_at: datetime,
+) -> ReviewDecision:
+    """The decision row a reviewer's ``action`` on ``case`` writes."""
+    return ReviewDecision(
+        id=f"dec_{uuid.uuid4().hex}",
+        case_id=case.case_id,
+        settlement_id=case.settlement_id,
+        post_id=case.post_id,
+        action=action,
+        released=release,
+        adjustment_id=adjustment_id,
+        note=note,
+        is_deadline=action == ReviewAction.DEADLINE_DEFAULT,
+        actor=actor.key_id,
+        decided_at=decided_at,
+    )
