@@ -276,176 +276,175 @@ def bench_database(
                         f"/v1/campaigns/{campaign}", json=campaign_terms(campaigns, campaign), headers=billing
                     )
                     answer.raise_for_status()
-
-                # 1. ingest: a random half as one Parquet file, the other half as JSON batches
-                order = np.random.default_rng(0).permutation(len(events))
-                half = len(events) // 2
-                file_part = events.iloc[np.sort(order[:half])]
-                json_part = events.iloc[np.sort(order[half:])]
-                buffer = io.BytesIO()
-                file_part.to_parquet(buffer, index=False)
-                files = {"file": ("events.parquet", buffer.getvalue(), "application/octet-stream")}
-                started = time.perf_counter()
-                uploaded = client.post("/v1/events", files=files, headers=billing)
-                file_s = time.perf_counter() - started
-                uploaded.raise_for_status()
-                file_body = uploaded.json()
-                rows = event_rows(json_part)
-                bodies = [
-                    json.dumps({"events": rows[i : i + JSON_BATCH]}).encode()
-                    for i in range(0, len(rows), JSON_BATCH)
-                ]
-                json_accepted = json_duplicates = json_rejected = 0
-                started = time.perf_counter()
-                for body in bodies:
-                    answer = client.post(
-                        "/v1/events", content=body, headers={**billing, "Content-Type": "application/json"}
-                    )
-                    answer.raise_for_status()
-                    got = answer.json()
-                    json_accepted += int(got["accepted"])
-                    json_duplicates += int(got["duplicates"])
-                    json_rejected += (
-                        len(got["rejected"]) if isinstance(got["rejected"], list) else int(got["rejected"])
-                    )
-                json_s = time.perf_counter() - started
-                result["ingest"] = {
-                    "file": {
-                        "rows": len(file_part),
-                        "bytes": len(buffer.getvalue()),
-                        "seconds": round(file_s, 3),
-                        "events_per_s": round(len(file_part) / file_s),
-                        "accepted": file_body["accepted"],
-                        "duplicates": file_body["duplicates"],
-                    },
-                    "json": {
-                        "rows": len(json_part),
-                        "batches": len(bodies),
-                        "batch_size": JSON_BATCH,
-                        "seconds": round(json_s, 3),
-                        "events_per_s": round(len(json_part) / json_s),
-                        "accepted": json_accepted,
-                        "duplicates": json_duplicates,
-                        "rejected": json_rejected,
-                    },
-                }
-
-                # 2. detection over the whole period
+                result["ingest"] = _ingest(client, events, billing)
                 period = {"period_start": _iso(PERIOD_START), "period_end": _iso(PERIOD_END)}
-                started = time.perf_counter()
-                answer = client.post("/v1/detections", json=period, headers=billing)
-                answer.raise_for_status()
-                run = answer.json()
-                post_status = answer.status_code
-                while run["status"] in ("queued", "running"):
-                    time.sleep(0.2)
-                    run = client.get(f"/v1/detections/{run['run_id']}", headers=billing).json()
-                detection_s = time.perf_counter() - started
-                result["detection"] = {
-                    "run_id": run["run_id"],
-                    "status": run["status"],
-                    "post_status": post_status,
-                    "n_events": run["n_events"],
-                    "seconds": round(detection_s, 3),
-                }
-                if run["status"] != "done":
-                    raise RuntimeError(f"detection run failed: {run}")
-
-                # the >= 1,000-post campaign, a year later: upload, then detect its period
-                big_events, big_terms = big
-                client.put(
-                    f"/v1/campaigns/{BIG_CAMPAIGN}", json=big_terms, headers=billing
-                ).raise_for_status()
-                buffer = io.BytesIO()
-                big_events.to_parquet(buffer, index=False)
-                files = {"file": ("big.parquet", buffer.getvalue(), "application/octet-stream")}
-                client.post("/v1/events", files=files, headers=billing).raise_for_status()
-                big_period = {"period_start": _iso(BIG_START), "period_end": _iso(BIG_END)}
-                started = time.perf_counter()
-                run = client.post("/v1/detections", json=big_period, headers=billing).json()
-                while run["status"] in ("queued", "running"):
-                    time.sleep(0.2)
-                    run = client.get(f"/v1/detections/{run['run_id']}", headers=billing).json()
-                result["detection_big"] = {
-                    "run_id": run["run_id"],
-                    "status": run["status"],
-                    "n_events": run["n_events"],
-                    "seconds": round(time.perf_counter() - started, 3),
-                }
-                if run["status"] != "done":
-                    raise RuntimeError(f"detection run failed: {run}")
-
-                # 3. settlements over distinct periods, then replays of the first
-                latencies: list[float] = []
-                statuses: dict[str, int] = {}
-                first: tuple[str, dict[str, str]] | None = None
-                request_body: dict[str, str]
-                settlement_id = ""
-                for i in range(N_SETTLE):
-                    request_body = {
-                        "campaign_id": BIG_CAMPAIGN,
-                        "period_start": _iso(BIG_START),
-                        "period_end": _iso(BIG_END - timedelta(seconds=i)),
-                    }
-                    key = f"bench-{uuid.uuid4().hex}"
-                    started = time.perf_counter()
-                    answer = client.post(
-                        "/v1/settlements", json=request_body, headers={**billing, "Idempotency-Key": key}
-                    )
-                    latencies.append(time.perf_counter() - started)
-                    _count(statuses, answer.status_code)
-                    if answer.status_code == 201 and first is None:
-                        first = (key, request_body)
-                        settled = answer.json()
-                        settlement_id = settled["settlement_id"]
-                        result["settlement_posts"] = len(settled["posts"])
-                        result["settlement_events"] = settled["n_events"]
-                        result["settlement_bytes"] = len(answer.content)
-                        result["settlement_detection_run"] = settled.get("detection_run_id")
-                result["settle"] = {
-                    **_pct(latencies),
-                    "first_ms": round(latencies[0] * 1000, 2),
-                    "statuses": statuses,
-                }
-                if first is None:
-                    raise RuntimeError(f"no settlement was created: {statuses}")
-                replay_latencies: list[float] = []
-                replay_statuses: dict[str, int] = {}
-                for _ in range(N_REPLAY):
-                    started = time.perf_counter()
-                    answer = client.post(
-                        "/v1/settlements", json=first[1], headers={**billing, "Idempotency-Key": first[0]}
-                    )
-                    replay_latencies.append(time.perf_counter() - started)
-                    _count(replay_statuses, answer.status_code)
-                result["replay"] = {**_pct(replay_latencies), "statuses": replay_statuses}
-
-            # 4. paced GETs of the settlement (after a sequential baseline of 100)
-            sequential: list[float] = []
-            with httpx.Client(base_url=base, timeout=60) as client:
-                expected = client.get(f"/v1/settlements/{settlement_id}", headers=billing).content
-                for _ in range(100):
-                    started = time.perf_counter()
-                    client.get(f"/v1/settlements/{settlement_id}", headers=billing).raise_for_status()
-                    sequential.append(time.perf_counter() - started)
-            result["get_sequential"] = _pct(sequential)
-            started = time.perf_counter()
-            get_latencies, get_statuses = asyncio.run(
-                _paced_gets(base, f"/v1/settlements/{settlement_id}", billing, expected)
-            )
-            get_s = time.perf_counter() - started
-            result["get"] = {
-                **_pct(get_latencies),
-                "target_rate_per_s": GET_RATE,
-                "achieved_rate_per_s": round(len(get_latencies) / get_s, 1),
-                "statuses": get_statuses,
-            }
+                result["detection"] = _detect(client, period, billing)
+                result["detection_big"] = _detect_big(client, big, billing)
+                settled, settlement_id = _settle(client, billing)
+                result.update(settled)
+            result.update(_gets(base, settlement_id, billing))
             log = (home / "serve.log").read_text(errors="replace")
             result["load_average_after"] = _load()
             result["server_log_errors"] = [
                 line for line in log.splitlines() if "Traceback" in line or " 500 " in line or "ERROR" in line
             ][:20]
     return result
+
+
+def _ingest(client: httpx.Client, events: pd.DataFrame, billing: dict[str, str]) -> dict[str, Any]:
+    """1. ingest: a random half as one Parquet file, the other half as JSON batches."""
+    order = np.random.default_rng(0).permutation(len(events))
+    half = len(events) // 2
+    file_part = events.iloc[np.sort(order[:half])]
+    json_part = events.iloc[np.sort(order[half:])]
+    buffer = io.BytesIO()
+    file_part.to_parquet(buffer, index=False)
+    files = {"file": ("events.parquet", buffer.getvalue(), "application/octet-stream")}
+    started = time.perf_counter()
+    uploaded = client.post("/v1/events", files=files, headers=billing)
+    file_s = time.perf_counter() - started
+    uploaded.raise_for_status()
+    file_body = uploaded.json()
+    rows = event_rows(json_part)
+    bodies = [
+        json.dumps({"events": rows[i : i + JSON_BATCH]}).encode() for i in range(0, len(rows), JSON_BATCH)
+    ]
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    started = time.perf_counter()
+    for body in bodies:
+        answer = client.post(
+            "/v1/events", content=body, headers={**billing, "Content-Type": "application/json"}
+        )
+        answer.raise_for_status()
+        got = answer.json()
+        counts["accepted"] += int(got["accepted"])
+        counts["duplicates"] += int(got["duplicates"])
+        counts["rejected"] += (
+            len(got["rejected"]) if isinstance(got["rejected"], list) else int(got["rejected"])
+        )
+    json_s = time.perf_counter() - started
+    return {
+        "file": {
+            "rows": len(file_part),
+            "bytes": len(buffer.getvalue()),
+            "seconds": round(file_s, 3),
+            "events_per_s": round(len(file_part) / file_s),
+            "accepted": file_body["accepted"],
+            "duplicates": file_body["duplicates"],
+        },
+        "json": {
+            "rows": len(json_part),
+            "batches": len(bodies),
+            "batch_size": JSON_BATCH,
+            "seconds": round(json_s, 3),
+            "events_per_s": round(len(json_part) / json_s),
+            **counts,
+        },
+    }
+
+
+def _detect(client: httpx.Client, period: dict[str, str], billing: dict[str, str]) -> dict[str, Any]:
+    """2. a detection run over ``period``, polled until it ends; raises unless it is done."""
+    started = time.perf_counter()
+    answer = client.post("/v1/detections", json=period, headers=billing)
+    answer.raise_for_status()
+    run = answer.json()
+    post_status = answer.status_code
+    while run["status"] in ("queued", "running"):
+        time.sleep(0.2)
+        run = client.get(f"/v1/detections/{run['run_id']}", headers=billing).json()
+    if run["status"] != "done":
+        raise RuntimeError(f"detection run failed: {run}")
+    return {
+        "run_id": run["run_id"],
+        "status": run["status"],
+        "post_status": post_status,
+        "n_events": run["n_events"],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _detect_big(
+    client: httpx.Client, big: tuple[pd.DataFrame, dict[str, str]], billing: dict[str, str]
+) -> dict[str, Any]:
+    """The >= 1,000-post campaign, a year later: upload, then detect its period."""
+    big_events, big_terms = big
+    client.put(f"/v1/campaigns/{BIG_CAMPAIGN}", json=big_terms, headers=billing).raise_for_status()
+    buffer = io.BytesIO()
+    big_events.to_parquet(buffer, index=False)
+    files = {"file": ("big.parquet", buffer.getvalue(), "application/octet-stream")}
+    client.post("/v1/events", files=files, headers=billing).raise_for_status()
+    return _detect(client, {"period_start": _iso(BIG_START), "period_end": _iso(BIG_END)}, billing)
+
+
+def _settle(client: httpx.Client, billing: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """3. settlements of the big campaign over distinct periods, then replays of the first.
+
+    Returns the measurements and the first settlement's id."""
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    first: tuple[str, dict[str, str]] | None = None
+    result: dict[str, Any] = {}
+    for i in range(N_SETTLE):
+        request_body = {
+            "campaign_id": BIG_CAMPAIGN,
+            "period_start": _iso(BIG_START),
+            "period_end": _iso(BIG_END - timedelta(seconds=i)),
+        }
+        key = f"bench-{uuid.uuid4().hex}"
+        started = time.perf_counter()
+        answer = client.post(
+            "/v1/settlements", json=request_body, headers={**billing, "Idempotency-Key": key}
+        )
+        latencies.append(time.perf_counter() - started)
+        _count(statuses, answer.status_code)
+        if answer.status_code == 201 and first is None:
+            first = (key, request_body)
+            settled = answer.json()
+            result["settlement_id"] = settled["settlement_id"]
+            result["settlement_posts"] = len(settled["posts"])
+            result["settlement_events"] = settled["n_events"]
+            result["settlement_bytes"] = len(answer.content)
+            result["settlement_detection_run"] = settled.get("detection_run_id")
+    result["settle"] = {**_pct(latencies), "first_ms": round(latencies[0] * 1000, 2), "statuses": statuses}
+    if first is None:
+        raise RuntimeError(f"no settlement was created: {statuses}")
+    replay_latencies: list[float] = []
+    replay_statuses: dict[str, int] = {}
+    for _ in range(N_REPLAY):
+        started = time.perf_counter()
+        answer = client.post(
+            "/v1/settlements", json=first[1], headers={**billing, "Idempotency-Key": first[0]}
+        )
+        replay_latencies.append(time.perf_counter() - started)
+        _count(replay_statuses, answer.status_code)
+    result["replay"] = {**_pct(replay_latencies), "statuses": replay_statuses}
+    return result, str(result.pop("settlement_id"))
+
+
+def _gets(base: str, settlement_id: str, billing: dict[str, str]) -> dict[str, Any]:
+    """4. paced GETs of the settlement (after a sequential baseline of 100)."""
+    sequential: list[float] = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        expected = client.get(f"/v1/settlements/{settlement_id}", headers=billing).content
+        for _ in range(100):
+            started = time.perf_counter()
+            client.get(f"/v1/settlements/{settlement_id}", headers=billing).raise_for_status()
+            sequential.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    get_latencies, get_statuses = asyncio.run(
+        _paced_gets(base, f"/v1/settlements/{settlement_id}", billing, expected)
+    )
+    get_s = time.perf_counter() - started
+    return {
+        "get_sequential": _pct(sequential),
+        "get": {
+            **_pct(get_latencies),
+            "target_rate_per_s": GET_RATE,
+            "achieved_rate_per_s": round(len(get_latencies) / get_s, 1),
+            "statuses": get_statuses,
+        },
+    }
 
 
 @contextmanager
@@ -461,11 +460,11 @@ def serve(port: int) -> None:
     """The app as ``cpeguard serve`` runs it (settings from the environment), without access log."""
     import uvicorn
 
-    from cpeguard.cli import _service_config
+    from cpeguard.cli import service_config
     from cpeguard.settings import get_settings
     from serving.app import create_app
 
-    app = create_app(_service_config(get_settings()))
+    app = create_app(service_config(get_settings()))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -84,7 +84,7 @@ def calibrate(window: Window, params: ScoringParams) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = window_arguments(__doc__, structures=STRUCTURES)
+    parser = window_arguments(__doc__, structures=tuple(STRUCTURES))
     parser.add_argument("--set", default="", help="scoring knobs, e.g. detectors__pool__max_fdr=0.01")
     parser.add_argument("--out", default=str(RESULTS / "calibration.json"))
     args = parser.parse_args()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ WEEK = pd.Timedelta(days=7)
 # a multi-week world's weeks (``SimConfig(multi_week=True)``): the last is scored, the others remembered
 N_WEEKS = 4
 # the service's default (``serving.config.ServiceConfig.reputation_half_life_days``)
-HALF_LIFE_DAYS = next(f.default for f in fields(ServiceConfig) if f.name == "reputation_half_life_days")
+HALF_LIFE_DAYS: float = ServiceConfig.reputation_half_life_days
 
 
 def slices(

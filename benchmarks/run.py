@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 EVENTS_PER_SCALE = 100_000
@@ -164,33 +165,19 @@ def _compare(args: argparse.Namespace) -> None:
         print(f"{row['events']:,} events: wall ratio {row['wall_ratio']}, CPU ratio {row['cpu_ratio']}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="100000,1000000,3000000")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="another checkout (e.g. `git worktree add /tmp/base <commit>`) timed on the same inputs, "
-        "interleaved with this one; writes score_speed_vs_baseline.json instead",
-    )
-    args = parser.parse_args()
-    if args.baseline is not None:
-        _compare(args)
-        return
+def _measured_rows(sizes: list[int], *, repeats: int, seed: int) -> list[dict[str, Any]]:
+    """Each size simulated once, then scored ``repeats`` times in fresh processes, sizes interleaved."""
     from training.simulator import SimConfig, simulate, write_simulated_set
 
-    sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         n_events: dict[int, int] = {}
         for size in sizes:
-            sim = simulate(SimConfig(seed=args.seed, scale=size / EVENTS_PER_SCALE))
+            sim = simulate(SimConfig(seed=seed, scale=size / EVENTS_PER_SCALE))
             write_simulated_set(sim, Path(tmp) / f"sim{size}")
             n_events[size] = len(sim.events)
             del sim
         runs: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
-        for i in range(args.repeats):
+        for i in range(repeats):
             for size in sizes:
                 run = _timed_score(Path(tmp) / f"sim{size}", Path(tmp) / f"out{size}-{i}")
                 runs[size].append(run)
@@ -201,6 +188,11 @@ def main() -> None:
                     flush=True,
                 )
         rows = [_row(size, n_events[size], runs[size]) for size in sizes]
+    return rows
+
+
+def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results file's report, each row with its time relative to the 1M row's."""
     base = next((r for r in rows if r["target_events"] == 1_000_000), None)
     for row in rows:
         row["time_vs_1m"] = (
@@ -218,6 +210,26 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
     }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100000,1000000,3000000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/base <commit>`) timed on the same inputs, "
+        "interleaved with this one; writes score_speed_vs_baseline.json instead",
+    )
+    args = parser.parse_args()
+    if args.baseline is not None:
+        _compare(args)
+        return
+    rows = _measured_rows([int(s) for s in args.sizes.split(",")], repeats=args.repeats, seed=args.seed)
+    report = _report(rows)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "score_speed.json").write_text(json.dumps(report, indent=2))
     print(
