@@ -468,6 +468,35 @@ def serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    """The README's Markdown table of the measurements per database."""
+    print()
+    print(
+        "| database | JSON ingest ev/s | file ingest ev/s | detection s (N events) "
+        "| POST settlement p50/p99 ms (posts) | replay p50/p99 ms | GET p50/p99 ms at 200 req/s (achieved) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        print(
+            f"| {row['database']} | {row['ingest']['json']['events_per_s']:,} "
+            f"| {row['ingest']['file']['events_per_s']:,} "
+            f"| {row['detection']['seconds']:.1f} ({row['detection']['n_events']:,}) "
+            f"| {row['settle']['p50_ms']:.0f} / {row['settle']['p99_ms']:.0f} ({row['settlement_posts']:,}) "
+            f"| {row['replay']['p50_ms']:.1f} / {row['replay']['p99_ms']:.1f} "
+            f"| {row['get']['p50_ms']:.1f} / {row['get']['p99_ms']:.1f} "
+            f"({row['get']['achieved_rate_per_s']:.0f}/s) |"
+        )
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--databases", default="sqlite,postgresql")
@@ -484,15 +513,9 @@ def main() -> None:
     sizes = events.groupby("campaign_id").agg(events=("event_id", "size"), posts=("post_id", "nunique"))
     largest = str(sizes["events"].idxmax())
     big = big_campaign()
-    machine = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-    }
     results: dict[str, Any] = {
         "command": " ".join([".venv/bin/python -m benchmarks.api", *sys.argv[1:]]),
-        "machine": machine,
+        "machine": _machine(),
         "simulation": {
             "seed": 0,
             "scale": scale,
@@ -529,22 +552,7 @@ def main() -> None:
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print()
-    print(
-        "| database | JSON ingest ev/s | file ingest ev/s | detection s (N events) "
-        "| POST settlement p50/p99 ms (posts) | replay p50/p99 ms | GET p50/p99 ms at 200 req/s (achieved) |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for row in results["databases"]:
-        print(
-            f"| {row['database']} | {row['ingest']['json']['events_per_s']:,} "
-            f"| {row['ingest']['file']['events_per_s']:,} "
-            f"| {row['detection']['seconds']:.1f} ({row['detection']['n_events']:,}) "
-            f"| {row['settle']['p50_ms']:.0f} / {row['settle']['p99_ms']:.0f} ({row['settlement_posts']:,}) "
-            f"| {row['replay']['p50_ms']:.1f} / {row['replay']['p99_ms']:.1f} "
-            f"| {row['get']['p50_ms']:.1f} / {row['get']['p99_ms']:.1f} "
-            f"({row['get']['achieved_rate_per_s']:.0f}/s) |"
-        )
+    _print_table(results["databases"])
     print(f"\nwritten to {RESULTS}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
@@ -54,16 +55,7 @@ def combine(
     invalid = risk >= invalid_risk
     names = [d.name for d in detections]
     reason_idx = np.where(invalid, strongest, -1)
-    texts: list[str] = []
-    evidence_idx = np.full(n_events, -1, dtype=np.int64)
-    for i, detection in enumerate(detections):
-        chosen = invalid & (strongest == i) & (detection.event_group >= 0)
-        if not chosen.any() or detection.groups.empty:
-            continue
-        by_group = detection.groups.set_index("group_id")["evidence"].astype("str")
-        position = pd.Series(np.arange(len(by_group)) + len(texts), index=by_group.index)
-        evidence_idx[chosen] = position.reindex(detection.event_group[chosen]).fillna(-1).to_numpy(np.int64)
-        texts.extend(by_group.tolist())
+    evidence_idx, texts = _evidence(detections, invalid, strongest)
     return pd.DataFrame(
         {
             "risk": risk,
@@ -72,6 +64,24 @@ def combine(
             "evidence": _labels(evidence_idx, texts),
         }
     )
+
+
+def _evidence(
+    detections: Sequence[Detection], invalid: npt.NDArray[np.bool_], strongest: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Per engagement the position of its evidence sentence (-1: none), and the sentences: an invalid
+    engagement's comes from its strongest detector's group."""
+    texts: list[str] = []
+    evidence_idx = np.full(len(invalid), -1, dtype=np.int64)
+    for i, detection in enumerate(detections):
+        chosen = invalid & (strongest == i) & (detection.event_group >= 0)
+        if not chosen.any() or detection.groups.empty:
+            continue
+        by_group = detection.groups.set_index("group_id")["evidence"].astype("str")
+        position = pd.Series(np.arange(len(by_group)) + len(texts), index=by_group.index)
+        evidence_idx[chosen] = position.reindex(detection.event_group[chosen]).fillna(-1).to_numpy(np.int64)
+        texts.extend(by_group.tolist())
+    return evidence_idx, texts
 
 
 def _labels(index: np.ndarray, labels: list[str]) -> pd.Categorical:

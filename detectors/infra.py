@@ -112,8 +112,6 @@ def shared_infrastructure(
     ``pairs_key,c`` and ``pairs_c`` are the window's (``ip_chance``): given ``chance``,
     a shard of a window judges its pairs against the whole window's, as one process would.
     """
-    from scipy.stats import poisson  # imported on first use, in a detector thread
-
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
         return Detection.empty(name, n)
@@ -121,26 +119,22 @@ def shared_infrastructure(
     users = codes(engagements["user_id"])
     posts = codes(engagements["post_id"])
     has = keys >= 0
-    n_users = int(users.max()) + 1
     n_posts = int(posts.max()) + 1
-    accounts_per_post = _distinct_count(posts, users, n_posts, n_users)
-    pair = keys[has].astype(np.int64) * n_posts + posts[has]
+    accounts_per_post = _distinct_count(posts, users, n_posts, int(users.max()) + 1)
     pairs, observed = _key_post_accounts(keys, posts, users)
     post_of_pair = pairs % n_posts
     community, names = _post_communities(posts, n_posts, communities)
     expected = _expected_accounts(
         pairs, observed, accounts_per_post, labels, (community, names), params=params, chance=chance
     )
-    lift = observed / np.maximum(expected, 1e-9)
-    log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
-    is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
+    lift, is_farm = _beyond_chance(observed, expected, params=params)
     if not is_farm.any():
         return Detection.empty(name, n)
     farm_pairs = pairs[is_farm]
     decades = np.log10(lift[is_farm] / params.min_lift)
     score_of_pair = np.clip(decades * params.score_per_decade + params.min_score, params.min_score, 1.0)
     event_pair = np.full(n, -1, dtype=np.int64)
-    event_pair[has] = pair
+    event_pair[has] = keys[has].astype(np.int64) * n_posts + posts[has]
     score, event_group = _farm_events(event_pair, farm_pairs, score_of_pair)
     first_rows = _first_row(posts, post_of_pair[is_farm])
     groups = _farm_groups(
@@ -151,6 +145,19 @@ def shared_infrastructure(
         what="device" if column == "device_id" else "IP",
     )
     return Detection(name, score, event_group, groups)
+
+
+def _beyond_chance(
+    observed: npt.NDArray[np.int64], expected: npt.NDArray[np.float64], *, params: IpFarmParams
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per pair its lift over chance, and whether it is a farm: ``min_accounts``, ``min_lift`` and
+    a Poisson tail below ``10**max_log10_p``."""
+    from scipy.stats import poisson  # imported on first use, in a detector thread
+
+    lift = observed / np.maximum(expected, 1e-9)
+    log10_p = poisson.logsf(observed - 1, np.maximum(expected, 1e-9)) / np.log(10)
+    is_farm = (observed >= params.min_accounts) & (lift >= params.min_lift) & (log10_p <= params.max_log10_p)
+    return lift, is_farm
 
 
 def _farm_events(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from features.arrays import distinct_counts, is_in
@@ -135,6 +136,26 @@ def flag_accounts(
     invalid = engagements["invalid"].to_numpy(dtype=bool)
     is_no_fault = invalid & is_in(engagements["reason"], tuple(NOT_ACCOUNT_FAULT_REASONS))
     is_at_fault = invalid & ~is_no_fault
+    users = _engagers(engagements, is_no_fault, is_at_fault, policy=policy)
+    is_buying = is_at_fault if is_bought is None else is_at_fault & is_bought
+    creators = _creators(engagements, is_buying, policy=policy, ring_creators=ring_creators)
+    columns = ["account_id", "role", "risk", "flagged", "reasons"]
+    accounts = pd.concat([users[columns], creators[columns]], ignore_index=True)
+    accounts["account_id"] = accounts["account_id"].astype("str")
+    accounts["role"] = accounts["role"].astype("str")
+    accounts["risk"] = accounts["risk"].astype("float64").clip(0.0, 1.0)
+    accounts["flagged"] = accounts["flagged"].astype(bool)
+    return accounts
+
+
+def _engagers(
+    engagements: pd.DataFrame,
+    is_no_fault: npt.NDArray[np.bool_],
+    is_at_fault: npt.NDArray[np.bool_],
+    *,
+    policy: PolicyParams,
+) -> pd.DataFrame:
+    """``flag_accounts``' engager rows: risk, flagged and reasons per engaging account."""
     users = (
         pd.DataFrame(
             {
@@ -154,9 +175,17 @@ def flag_accounts(
     users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
     users = users.reset_index()
 
-    is_buying = is_at_fault.copy()
-    if is_bought is not None:
-        is_buying &= is_bought
+    return users
+
+
+def _creators(
+    engagements: pd.DataFrame,
+    is_buying: npt.NDArray[np.bool_],
+    *,
+    policy: PolicyParams,
+    ring_creators: frozenset[str],
+) -> pd.DataFrame:
+    """``flag_accounts``' creator rows: the largest bought share of a post's claimed engagement."""
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     per_post = (
         pd.DataFrame(
@@ -184,13 +213,7 @@ def flag_accounts(
         .astype("str")
     )
     creators = creators.reset_index()
-    columns = ["account_id", "role", "risk", "flagged", "reasons"]
-    accounts = pd.concat([users[columns], creators[columns]], ignore_index=True)
-    accounts["account_id"] = accounts["account_id"].astype("str")
-    accounts["role"] = accounts["role"].astype("str")
-    accounts["risk"] = accounts["risk"].astype("float64").clip(0.0, 1.0)
-    accounts["flagged"] = accounts["flagged"].astype(bool)
-    return accounts
+    return creators
 
 
 def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:

@@ -27,17 +27,15 @@ def _peel(
     live edges' weights, ``N(S) = sum_A row_mass * sum_B col_mass`` is what a
     null model expects (zero without masses, which with ``col_cost=1`` is
     FRAUDAR's density). Each round removes the nodes whose marginal per unit of
-    cost is at most the average ``2 * score`` plus ``eps`` of it, but at most
-    ``max_drop_share`` of the live nodes, lowest first. Every round removes a
-    node and costs O(live edges + live nodes).
+    cost is at most the average ``2 * score`` plus ``eps`` of it, but at most ``max_drop_share``
+    of the live nodes, lowest first: a node per round, O(live edges + live nodes) each.
     """
     row_ids, rows = compact(rows, n_rows)
     col_ids, cols = compact(cols, n_cols)
     has_null = row_mass is not None and col_mass is not None
     r_mass = row_mass[row_ids] if row_mass is not None else np.zeros(row_ids.size)
     c_mass = col_mass[col_ids] if col_mass is not None else np.zeros(col_ids.size)
-    last_row = np.full(n_rows, -1, dtype=np.int64)
-    last_col = np.full(n_cols, -1, dtype=np.int64)
+    last_row, last_col = np.full(n_rows, -1, dtype=np.int64), np.full(n_cols, -1, dtype=np.int64)
     best_score, best_round, round_no = -np.inf, 0, 0
     while rows.size:
         row_gain = weighted_counts(rows, weights, row_ids.size)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from detectors.policy import unit_prices
 from serving.detection import campaigns_frame
 from serving.labels import load_labels
+from serving.review.account_cases import AccountPlan
 from serving.review.cases import STUCK_AFTER, QueueFilter
 from serving.review.outcomes import adjustment_reason
 from serving.review.rows import CaseRow, account_case_key
@@ -132,6 +133,44 @@ def test_confirm_and_clear_account_cases(settled: Settled) -> None:
     fraud = next(r for r in rows if r.case_id not in (held_one.case_id, nothing_held.case_id))
     csrf = sign_in(client, bearer_secret(api.reviewer))
 
+    _confirm_fraud_on_its_page(settled, fraud, csrf)
+
+    sid = settled.settlements[OPEN_CAMPAIGN]["settlement_id"]
+    post_cases = {
+        r.post_id: r
+        for r in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind="post"), now=now)
+    }
+    page = client.get(f"/review/cases/{held_one.case_id}").text
+    assert f"Clearing releases {releasable}" in page
+    client.post(
+        f"/review/cases/{held_one.case_id}/decide",
+        data={"action": "clear", "note": "a real fan", "csrf_token": csrf},
+    )
+    page = client.get(f"/review/cases/{nothing_held.case_id}").text
+    assert "released only through a post case or an API adjustment" in page
+    client.post(
+        f"/review/cases/{nothing_held.case_id}/decide",
+        data={"action": "clear", "note": "organic after all", "csrf_token": csrf},
+    )
+
+    adjustments = client.get(f"/v1/settlements/{sid}/adjustments", headers=api.reviewer).json()
+    assert sorted((a["post_id"], Decimal(a["amount"])) for a in adjustments) == sorted(plan.releases)
+    assert all(a["kind"] == "release" and held_one.case_id in a["reason"] for a in adjustments)
+    for post_id, amount in plan.releases:  # the post's own case has that much less at stake
+        after = console.cases.get(post_cases[post_id].case_id, now=now)
+        assert after.at_stake == post_cases[post_id].at_stake - amount
+    assert console.cases.get(held_one.case_id, now=now).released == releasable
+    _assert_audited_and_labelled(settled, console, sid, plan, (fraud, held_one, nothing_held))
+    again = client.post(
+        f"/review/cases/{held_one.case_id}/decide",
+        data={"action": "clear", "note": "twice", "csrf_token": csrf},
+    )
+    assert again.status_code == 409
+
+
+def _confirm_fraud_on_its_page(settled: Settled, fraud: CaseRow, csrf: str) -> None:
+    """The case page as its reviewer and another see it; forged, wrong and empty decisions refused."""
+    client, api = settled.api.client, settled.api
     page = claim(client, fraud.case_id)
     assert 'id="held-by-you"' in page and f"Account {fraud.account_id}" in page
     for part in ('id="reasons"', 'id="account-posts"', 'id="group-graph"', 'id="devices"', 'id="ips"'):
@@ -161,31 +200,17 @@ def test_confirm_and_clear_account_cases(settled: Settled) -> None:
     )
     assert done.status_code == 200 and 'id="decision"' in done.text
 
-    sid = settled.settlements[OPEN_CAMPAIGN]["settlement_id"]
-    post_cases = {
-        r.post_id: r
-        for r in console.cases.queue(QueueFilter(campaign_id=OPEN_CAMPAIGN, kind="post"), now=now)
-    }
-    page = client.get(f"/review/cases/{held_one.case_id}").text
-    assert f"Clearing releases {releasable}" in page
-    client.post(
-        f"/review/cases/{held_one.case_id}/decide",
-        data={"action": "clear", "note": "a real fan", "csrf_token": csrf},
-    )
-    page = client.get(f"/review/cases/{nothing_held.case_id}").text
-    assert "released only through a post case or an API adjustment" in page
-    client.post(
-        f"/review/cases/{nothing_held.case_id}/decide",
-        data={"action": "clear", "note": "organic after all", "csrf_token": csrf},
-    )
 
-    adjustments = client.get(f"/v1/settlements/{sid}/adjustments", headers=api.reviewer).json()
-    assert sorted((a["post_id"], Decimal(a["amount"])) for a in adjustments) == sorted(plan.releases)
-    assert all(a["kind"] == "release" and held_one.case_id in a["reason"] for a in adjustments)
-    for post_id, amount in plan.releases:  # the post's own case has that much less at stake
-        after = console.cases.get(post_cases[post_id].case_id, now=now)
-        assert after.at_stake == post_cases[post_id].at_stake - amount
-    assert console.cases.get(held_one.case_id, now=now).released == releasable
+def _assert_audited_and_labelled(
+    settled: Settled,
+    console: ReviewServices,
+    sid: str,
+    plan: AccountPlan,
+    cases: tuple[CaseRow, CaseRow, CaseRow],
+) -> None:
+    """Every decision in the audit trail with its money; the labels the three decisions wrote."""
+    client, api = settled.api.client, settled.api
+    fraud, held_one, nothing_held = cases
     trail = client.get("/v1/audit", params={"target": sid, "limit": 1000}, headers=api.reviewer).json()
     decided = {
         row["detail"]["case_id"]: row
@@ -201,11 +226,6 @@ def test_confirm_and_clear_account_cases(settled: Settled) -> None:
     got = {(a, int(v)) for a, v in zip(labels["account_id"], labels["label"], strict=True)}
     assert got == {(fraud.account_id, 1), (held_one.account_id, 0), (nothing_held.account_id, 0)}
     assert (labels["source"] == "review").all() and not labels["post_id"].str.startswith("account:").any()
-    again = client.post(
-        f"/review/cases/{held_one.case_id}/decide",
-        data={"action": "clear", "note": "twice", "csrf_token": csrf},
-    )
-    assert again.status_code == 409
 
 
 def test_open_account_cases_are_decided_by_the_deadline_without_labels(settled: Settled) -> None:

@@ -130,20 +130,7 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
             first.goto(f"{server.base}{links[2]}")
             first.locator("#claim-submit").click()
             first.locator("#held-by-you").wait_for(state="visible")  # the claim reloads the page
-            second = browser.new_context().new_page()
-            _sign_in(second, server.base, server.keys["admin"])
-            second.goto(f"{server.base}{links[2]}")
-            assert "claimed by e2e reviewer" in second.locator("#held-by").inner_text()
-            assert second.locator("#decide-form").count() == 0
-            second.goto(f"{server.base}/review/queue")
-            second.locator(
-                f"#queue tr[data-case-id='{links[2].rsplit('/', 1)[-1]}'] input[type=checkbox]"
-            ).check()
-            second.get_by_label("Action", exact=True).select_option("clear")
-            second.locator("#bulk-note").fill("taking it over")
-            second.get_by_role("button", name="Apply to selected").click()
-            assert "skipped: held by e2e reviewer" in second.locator("section[role=status]").inner_text()
-            second.screenshot(path=str(ARTIFACTS / "review-refused.png"), full_page=True)
+            _refused_while_claimed(browser, server, links[2])
         finally:
             browser.close()
 
@@ -162,6 +149,22 @@ def test_browser_review_flow(sync_playwright: Any, server: Server) -> None:
         assert sorted(reviewed) == sorted([("review.confirm_fraud", posts[0]), ("review.clear", posts[1])])
     assert (ARTIFACTS / "review-queue.png").stat().st_size > 0
     assert (ARTIFACTS / "review-case.png").stat().st_size > 0
+
+
+def _refused_while_claimed(browser: Any, server: Server, link: str) -> None:
+    """An admin sees the case claimed by the reviewer, gets no decide form, and a bulk clear skips it."""
+    second = browser.new_context().new_page()
+    _sign_in(second, server.base, server.keys["admin"])
+    second.goto(f"{server.base}{link}")
+    assert "claimed by e2e reviewer" in second.locator("#held-by").inner_text()
+    assert second.locator("#decide-form").count() == 0
+    second.goto(f"{server.base}/review/queue")
+    second.locator(f"#queue tr[data-case-id='{link.rsplit('/', 1)[-1]}'] input[type=checkbox]").check()
+    second.get_by_label("Action", exact=True).select_option("clear")
+    second.locator("#bulk-note").fill("taking it over")
+    second.get_by_role("button", name="Apply to selected").click()
+    assert "skipped: held by e2e reviewer" in second.locator("section[role=status]").inner_text()
+    second.screenshot(path=str(ARTIFACTS / "review-refused.png"), full_page=True)
 
 
 def _launch(playwright: Any) -> Any:

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -67,29 +68,7 @@ def test_e2e_settle_once_replay_adjust_audit(server: tuple[str, dict[str, str]],
         settlement = same_key[0].json()
         sid = settlement["settlement_id"]
         assert settle("same-key", "cmp002").content == same_key[0].content
-        paid = next(p for p in settlement["posts"] if float(p["payable"]) > 0)
-        adjustment = {
-            "post_id": paid["post_id"],
-            "kind": "clawback",
-            "amount": "0.10",
-            "reason": "dispute 17",
-        }
-        url = f"/v1/settlements/{sid}/adjustments"
-        made = client.post(url, json=adjustment, headers={**reviewer, "Idempotency-Key": "adj-1"})
-        assert made.status_code == 201, made.text
-        again = client.post(url, json=adjustment, headers={**reviewer, "Idempotency-Key": "adj-1"})
-        assert again.status_code == 200 and again.content == made.content
-        second = {**adjustment, "amount": "0.05", "reason": "dispute 18"}
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            racing = list(
-                pool.map(
-                    lambda _: client.post(url, json=second, headers={**reviewer, "Idempotency-Key": "adj-2"}),
-                    range(6),
-                )
-            )
-        assert sorted(r.status_code for r in racing) == [200] * 5 + [201]
-        assert len({r.content for r in racing}) == 1
-        assert len(client.get(url, headers=reviewer).json()) == 2
+        _adjust_once_per_key(client, settlement, reviewer)
         assert client.get(f"/v1/settlements/{sid}", headers=billing).content == same_key[0].content
         trail = client.get("/v1/audit", params={"target": sid}, headers=reviewer).json()
         assert [row["action"] for row in trail] == [
@@ -101,6 +80,33 @@ def test_e2e_settle_once_replay_adjust_audit(server: tuple[str, dict[str, str]],
             *["adjustment.replay"] * 5,
         ]
         assert client.get("/metrics").status_code == 200
+
+
+def _adjust_once_per_key(client: httpx.Client, settlement: dict[str, Any], reviewer: dict[str, str]) -> None:
+    """Two clawbacks of a paid post, each replayed (one by six racing requests): each is made once."""
+    paid = next(p for p in settlement["posts"] if float(p["payable"]) > 0)
+    adjustment = {
+        "post_id": paid["post_id"],
+        "kind": "clawback",
+        "amount": "0.10",
+        "reason": "dispute 17",
+    }
+    url = f"/v1/settlements/{settlement['settlement_id']}/adjustments"
+    made = client.post(url, json=adjustment, headers={**reviewer, "Idempotency-Key": "adj-1"})
+    assert made.status_code == 201, made.text
+    again = client.post(url, json=adjustment, headers={**reviewer, "Idempotency-Key": "adj-1"})
+    assert again.status_code == 200 and again.content == made.content
+    second = {**adjustment, "amount": "0.05", "reason": "dispute 18"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        racing = list(
+            pool.map(
+                lambda _: client.post(url, json=second, headers={**reviewer, "Idempotency-Key": "adj-2"}),
+                range(6),
+            )
+        )
+    assert sorted(r.status_code for r in racing) == [200] * 5 + [201]
+    assert len({r.content for r in racing}) == 1
+    assert len(client.get(url, headers=reviewer).json()) == 2
 
 
 def test_e2e_chunked_body_over_the_limit_is_413(server: tuple[str, dict[str, str]]) -> None:

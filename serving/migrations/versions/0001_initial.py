@@ -64,6 +64,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_ts", "events", ["ts"])
     op.create_index("ix_events_campaign_ts", "events", ["campaign_id", "ts"])
+    _settlement_tables()
+
+
+def _settlement_tables() -> None:
+    """Detection runs, settlements and their posts."""
     op.create_table(
         "detection_runs",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -111,6 +116,11 @@ def upgrade() -> None:
         sa.Column("held_amount", MONEY, nullable=False),
     )
     op.create_index("ix_settlement_posts_creator_id", "settlement_posts", ["creator_id"])
+    _ledger_tables()
+
+
+def _ledger_tables() -> None:
+    """Adjustments and the audit log; settlements, adjustments and the log made append-only."""
     op.create_table(
         "adjustments",
         sa.Column("id", sa.String(40), primary_key=True),

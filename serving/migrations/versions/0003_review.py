@@ -60,6 +60,11 @@ def upgrade() -> None:
         sa.Column("decided_at", TS, nullable=False),
     )
     op.create_index("ix_review_decisions_settlement_id", "review_decisions", ["settlement_id"])
+    _label_tables()
+
+
+def _label_tables() -> None:
+    """Review labels and sessions; decisions and labels made append-only."""
     op.create_table(
         "review_labels",
         sa.Column("id", BIGID, primary_key=True),
