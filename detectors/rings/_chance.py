@@ -121,12 +121,15 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     the accounts that pass.
     """
     pool = window.pool
-    rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
+    units = np.unique(window.unit[members])
+    rows = np.sort(csr_gather(pool.unit_ptr, pool.unit_rows, units))  # sorted rows: sorted accounts
     account = pool.account[rows]
     start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
     accounts, hits = account[start], np.diff(np.r_[start, len(account)])
     degree = pool.degree[rows][start]
-    background = ~np.isin(window.owner[accounts], members)
+    owner = window.owner[account]
+    owner_unit = np.where(owner >= 0, window.unit[np.maximum(owner, 0)], -1)
+    background = ~np.isin(owner_unit[start], units)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
     platform = int(np.bincount(window.index.creator_platform[members]).argmax())
     # first locally, where the pool itself raises chance; then without the pool it found, at least
@@ -136,7 +139,7 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
         background &= ~view.is_concentrated
         share = _class_share(hits, degree, background, pool.degree_mass[platform])
         view = _concentration(accounts, hits, degree, background, eligible, params, share=share)
-    other = pool.creator[rows] != window.owner[account]
+    other = pool.unit[rows] != owner_unit
     return _PoolView(
         accounts=accounts,
         account_log10=view.account_log10,

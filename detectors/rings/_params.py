@@ -24,7 +24,9 @@ class RingParams:
     min_account_members: int = 2  # members a pool account must have engaged
     max_device_accounts: int = 8  # a device used by more accounts (a farm) associates no account
     max_ip_accounts: int = 8  # an IP used by more accounts (carrier NAT) associates no account
-    min_pool_share: float = 0.5  # share of a ring's pool that must engage an outside creator for it to join
+    min_pool_share: float = (
+        0.5  # share of a ring's pool that must engage a creator's posts for it to be a member
+    )
 
     def __post_init__(self) -> None:
         """Refuse values the tests cannot work with."""

@@ -435,3 +435,53 @@ def test_a_ring_spreads_from_its_alts_not_from_its_creators_own_accounts() -> No
     assert (found.event_score[is_own & (label == "ring")] >= 0.5).mean() >= 0.95  # the scheme: caught
     assert (spread.event_score[label == "own_taste"] == 0).all()
     assert (spread.event_score[label == "camouflage"] >= 0.5).all()
+
+
+def _studio_ring_world(seed: int = 0) -> tuple[pd.DataFrame, list[str], pd.Series]:
+    """A ring of eight creators, three of them signed by a studio of eight that cross-promotes.
+
+    The studio's creators engage each other's posts (most of them) and share 150 fans,
+    each of whom engages most of the studio's creators and two other creators. Returns
+    the events, the ring's creators and ``posts.studio_id``.
+    """
+    world = _World(seed)
+    ring, studio = [3, 14, 22, 31, 45, 40, 57, 9], [40, 57, 9, 6, 12, 18, 24, 36]
+    world.add_ring(ring)
+    for a in studio:
+        for b in studio:
+            if a != b:
+                world.engage(str(world.creators[a]), b, share=0.9, label="studio")
+    others = np.setdiff1d(np.arange(N_CREATORS), studio)
+    for i in range(150):
+        fan = f"fan-{i:03d}"
+        for c in studio:
+            world.engage(fan, c, share=0.8, label="studio_fan")
+        for c in world.rng.choice(others, 2, replace=False):
+            world.engage(fan, int(c), share=0.5, label="studio_fan")
+    events = world.events()
+    names = [str(c) for c in world.creators]
+    studio_ids = [names[c] for c in studio]
+    signed = events.loc[events["creator_id"].isin(studio_ids), "post_id"].drop_duplicates()
+    return events, [names[c] for c in ring], pd.Series("studio-1", index=signed.to_numpy())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rings_leave_a_studios_fans_alone_when_some_of_its_creators_are_in_a_ring(seed: int) -> None:
+    """Studio fans touch several creators of a ring (its studio-signed members and their studio-mates):
+    they are the studio's audience, not alt accounts, and the studio-mates outside the ring, tied to
+    it by cross-promotion alone, are not members. The ring itself is still caught.
+
+    Before the pool test counted a studio as one unit (and members had to be engaged by the pool),
+    the ring took in the three studio-mates and the fans as its pool.
+    """
+    events, ring, studios = _studio_ring_world(seed)
+    detection = rings(events, params=PARAMS, studios=studios)
+    assert ring_creators(detection) == set(ring)
+    label = events["label"].to_numpy()
+    flagged = detection.event_score >= 0.5
+    assert flagged[label == "ring"].mean() >= 0.95
+    assert not flagged[label == "studio_fan"].any()  # about 2,000-3,400 of them before
+    # cross-promotion of the studio-mates outside the ring (a studio pair of two ring members is the pod's)
+    pod_pair = events["user_id"].isin(ring).to_numpy() & events["creator_id"].isin(ring).to_numpy()
+    assert not flagged[(label == "studio") & ~pod_pair].any()  # 104-162 before
+    assert flagged[label == "organic"].sum() <= 2
