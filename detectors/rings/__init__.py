@@ -29,10 +29,10 @@ Significance, per group, against what degrees predict by chance:
 - at least ``min_alt_accounts`` ring accounts besides the creators' own.
 
 A ring that passes is regrouped around its pool and tested again: its creators
-are those whose posts ``min_pool_share`` of the pool engaged, the members that
-pass and the free creators that also reciprocate with a kept member (a pod's
-accounts engage every member's posts; a studio-mate tied to the ring by
-cross-promotion alone is left out).  Scored: events
+are the members whose posts ``min_member_pool_share`` of the pool engaged (a
+pod's accounts engage every member's posts; a studio-mate tied to the ring by
+cross-promotion alone is left out) and the free creators whose posts
+``min_pool_share`` of it engaged and that reciprocate with a kept member.  Scored: events
 by ring accounts (members' own accounts, their associated accounts that engaged
 another member, the pool) on the ring's posts.  Everything else, including the
 members' honest audience, scores 0.

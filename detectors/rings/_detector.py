@@ -59,10 +59,10 @@ def rings(engagements: pd.DataFrame, *, params: RingParams, studios: pd.Series |
         ``max_pool_fdr`` of those passing; and only when ``min_account_focus`` of
         its creators are members (pool accounts engage the ring "and little
         else"), counted in creator units (a studio's creators are one).  A found
-        ring keeps the members whose posts ``min_pool_share`` of its concentrated
-        accounts engaged, and a creator outside it joins when as many engaged its
-        posts and it reciprocates with a kept member (its own account may be lazy
-        while its alts do the work).
+        ring keeps the members whose posts ``min_member_pool_share`` of its
+        concentrated accounts engaged, and a creator outside it joins when
+        ``min_pool_share`` of them engaged its posts and it reciprocates with a
+        kept member (its own account may be lazy while its alts do the work).
     studios:
         post_id to studio_id (``posts.studio_id``). The creators of one studio
         count as one creator unit: a studio's creators engaging each other's posts
@@ -142,7 +142,7 @@ def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> 
         ring = _test(members, window, params)
         if ring is None:
             continue
-        regrouped = _regroup(ring, window, taken, min_pool_share=params.min_pool_share)
+        regrouped = _regroup(ring, window, taken, params)
         if not np.array_equal(regrouped, ring.creators):
             grown_only = bool(np.isin(ring.creators, regrouped).all())
             ring = _test(regrouped, window, params) or (ring if grown_only else None)
@@ -153,22 +153,18 @@ def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> 
     return found
 
 
-def _regroup(
-    ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], *, min_pool_share: float
-) -> IntArray:
-    """The creators whose posts ``min_pool_share`` of the ring's pool engaged: members, and free
-    creators that reciprocate with a kept member.
+def _regroup(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], params: RingParams) -> IntArray:
+    """The ring's members whose posts ``min_member_pool_share`` of its pool engaged, and the free
+    creators whose posts ``min_pool_share`` of it engaged and that reciprocate with a kept member.
 
     A pod's accounts engage every member's posts; a member the pool leaves alone is
     tied to the ring by other engagement (a studio-mate's cross-promotion), not by the ring.
     """
     pool = window.pool
     reached = pool.reach[csr_ranges(pool.reach_ptr, ring.pool_accounts)]
-    engaged = np.bincount(reached, minlength=window.index.n_creators) >= min_pool_share * max(
-        len(ring.pool_accounts), 1
-    )
-    kept = ring.creators[engaged[ring.creators]]
-    is_candidate = engaged & ~taken
+    engaged = np.bincount(reached, minlength=window.index.n_creators) / max(len(ring.pool_accounts), 1)
+    kept = ring.creators[engaged[ring.creators] >= params.min_member_pool_share]
+    is_candidate = (engaged >= params.min_pool_share) & ~taken
     is_candidate[ring.creators] = False
     if not is_candidate.any():
         return kept
