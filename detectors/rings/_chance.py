@@ -121,15 +121,14 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     the accounts that pass.
     """
     pool = window.pool
-    units = np.unique(window.unit[members])
-    rows = np.sort(csr_gather(pool.unit_ptr, pool.unit_rows, units))  # sorted rows: sorted accounts
+    rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
     account = pool.account[rows]
     start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
-    accounts, hits = account[start], np.diff(np.r_[start, len(account)])
-    degree = pool.degree[rows][start]
-    owner = window.owner[account]
-    owner_unit = np.where(owner >= 0, window.unit[np.maximum(owner, 0)], -1)
-    background = ~np.isin(owner_unit[start], units)
+    accounts = account[start]
+    # counted in creator units: a fan of one studio engaging several of its creators engaged one unit
+    hits = _unit_hits(accounts, account, pool.creator[rows], window.unit)
+    degree = pool.unit_degree[rows][start]
+    background = ~np.isin(window.owner[accounts], members)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
     platform = int(np.bincount(window.index.creator_platform[members]).argmax())
     # first locally, where the pool itself raises chance; then without the pool it found, at least
@@ -139,7 +138,7 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
         background &= ~view.is_concentrated
         share = _class_share(hits, degree, background, pool.degree_mass[platform])
         view = _concentration(accounts, hits, degree, background, eligible, params, share=share)
-    other = pool.unit[rows] != owner_unit
+    other = pool.creator[rows] != window.owner[account]
     return _PoolView(
         accounts=accounts,
         account_log10=view.account_log10,
@@ -148,6 +147,18 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
         engaged_other=np.add.reduceat(other, start) > 0 if len(rows) else np.zeros(0, dtype=bool),
         expected=view.expected,
     )
+
+
+def _unit_hits(accounts: IntArray, account: IntArray, creator: IntArray, unit: IntArray) -> IntArray:
+    """Per account of ``accounts`` (sorted): the distinct creator units among its rows' creators."""
+    n_units = int(unit.max(initial=0)) + 1
+    pairs = np.unique(account * n_units + unit[creator])
+    return np.bincount(np.searchsorted(accounts, pairs // n_units), minlength=len(accounts)).astype(np.int64)
+
+
+def _is_focused(hits: IntArray, degree: IntArray, params: RingParams) -> npt.NDArray[np.bool_]:
+    """The effect-size floor: ``min_account_members`` members and ``min_account_focus`` of its creators."""
+    return (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
 
 
 def _class_share(
@@ -190,7 +201,7 @@ def _concentration(
     p_of_degree = np.clip(np.maximum(local, share), 1e-6, 0.999)
     p_of_degree = np.resize(p_of_degree, max(len(p_of_degree), int(degree.max(initial=1)) + 1))
     p = p_of_degree[degree]
-    is_focused = eligible & (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
+    is_focused = eligible & _is_focused(hits, degree, params)
     account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
     chance = _ChanceTable.build(
         np.bincount(degree, minlength=len(p_of_degree)).astype(np.float64), p_of_degree

@@ -161,7 +161,7 @@ def _regroup(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], params:
     tied to the ring by other engagement (a studio-mate's cross-promotion), not by the ring.
     """
     pool = window.pool
-    reached = pool.reach[csr_ranges(pool.reach_ptr, ring.pool_accounts)]
+    reached = pool.creator[csr_ranges(pool.account_ptr, ring.pool_accounts)]
     engaged = np.bincount(reached, minlength=window.index.n_creators) / max(len(ring.pool_accounts), 1)
     kept = ring.creators[engaged[ring.creators] >= params.min_member_pool_share]
     is_candidate = (engaged >= params.min_pool_share) & ~taken

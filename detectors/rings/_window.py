@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.arrays import csr_index, distinct, group_sizes
+from features.arrays import csr_index, group_sizes
 from features.graph import GraphIndex
 from features.shared_engagers import account_creator_pairs
 
@@ -28,57 +28,62 @@ def degree_class(degree: IntArray) -> IntArray:
 
 @dataclass(frozen=True)
 class _PoolModel:
-    """Distinct account x unit pairs, sorted by account, with a CSR index by unit; and who reached whom.
-
-    A unit is a creator, or a studio's creators together (``_Window.unit``): a
-    studio's fans engage several of its creators, which says nothing about a ring,
-    so the pool test counts units.  ``reach`` keeps the creators themselves.
-    """
+    """Distinct account x creator pairs, sorted by account, with a CSR index by creator."""
 
     account: IntArray  # per pair
-    unit: IntArray  # per pair
-    degree: IntArray  # per pair: the account's number of units on that platform
-    unit_ptr: IntArray  # pairs of unit u: unit_rows[unit_ptr[u]:unit_ptr[u + 1]]
-    unit_rows: IntArray
+    creator: IntArray  # per pair
+    degree: IntArray  # per pair: the account's number of creators on that platform
+    # per pair: the account's number of creator units on that platform (a studio's creators are one)
+    unit_degree: IntArray
+    account_ptr: IntArray  # pairs of account a: [account_ptr[a], account_ptr[a + 1])
+    creator_ptr: IntArray  # pairs of creator c: creator_rows[creator_ptr[c]:creator_ptr[c + 1]]
+    creator_rows: IntArray
     degree_mass: FloatArray  # [platform, degree class]: pairs of accounts of that class (see degree_class)
-    reach_ptr: IntArray  # creators engaged by account a: reach[reach_ptr[a]:reach_ptr[a + 1]]
-    reach: IntArray
 
     @classmethod
     def build(cls, index: GraphIndex, unit: IntArray) -> _PoolModel:
         """The pool model of a window whose creators form units ``unit`` (per creator code)."""
         pairs = account_creator_pairs(index)
-        account, creator = pairs["account"].to_numpy(), pairs["creator"].to_numpy()
-        reach_ptr = _ptr(account, index.n_accounts)
-        degree = pairs["degree"].to_numpy()
-        unit_platform = np.zeros(int(unit.max(initial=0)) + 1, dtype=np.int64)
-        unit_platform[unit] = index.creator_platform
-        pair_unit = creator
-        if not np.array_equal(unit, np.arange(index.n_creators)):
-            n_units = len(unit_platform)
-            key = distinct(account * n_units + unit[creator])
-            account, pair_unit = key // n_units, key % n_units
-            degree = group_sizes(account * max(len(index.platform_ids), 1) + unit_platform[pair_unit])
-        unit_ptr, unit_rows = csr_index(pair_unit, len(unit_platform))
-        mass = np.bincount(
-            unit_platform[pair_unit] * DEGREE_CLASSES + degree_class(degree),
-            minlength=max(len(index.platform_ids), 1) * DEGREE_CLASSES,
+        account = pairs["account"].to_numpy()
+        creator = pairs["creator"].to_numpy()
+        creator_ptr, creator_rows = csr_index(creator, index.n_creators)
+        unit_degree, is_first = _unit_degree(index, unit, account, creator, pairs["degree"].to_numpy())
+        # one pair per account and unit: an account of a studio's fans is one pair of that studio
+        mass_key = index.creator_platform[creator[is_first]] * DEGREE_CLASSES + degree_class(
+            unit_degree[is_first]
         )
         return cls(
             account=account,
-            unit=pair_unit,
-            degree=degree,
-            unit_ptr=unit_ptr,
-            unit_rows=unit_rows,
-            degree_mass=mass.reshape(-1, DEGREE_CLASSES).astype(np.float64),
-            reach_ptr=reach_ptr,
-            reach=creator,
+            creator=creator,
+            degree=pairs["degree"].to_numpy(),
+            unit_degree=unit_degree,
+            account_ptr=np.r_[0, np.cumsum(np.bincount(account, minlength=index.n_accounts))].astype(
+                np.int64
+            ),
+            creator_ptr=creator_ptr,
+            creator_rows=creator_rows,
+            degree_mass=np.bincount(mass_key, minlength=max(len(index.platform_ids), 1) * DEGREE_CLASSES)
+            .reshape(-1, DEGREE_CLASSES)
+            .astype(np.float64),
         )
 
 
-def _ptr(sorted_keys: IntArray, n_keys: int) -> IntArray:
-    """CSR pointer of sorted keys: key k holds positions ``[ptr[k], ptr[k + 1])``."""
-    return np.r_[0, np.cumsum(np.bincount(sorted_keys, minlength=n_keys))].astype(np.int64)
+def _unit_degree(
+    index: GraphIndex, unit: IntArray, account: IntArray, creator: IntArray, degree: IntArray
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Per account x creator pair: the account's number of creator units on the creator's platform,
+    and whether the pair is the first of its account and unit (units never span platforms)."""
+    if np.array_equal(unit, np.arange(index.n_creators)):
+        return degree, np.ones(len(account), dtype=bool)
+    n_units = int(unit.max(initial=0)) + 1
+    pair_units, first, inverse = np.unique(
+        account * n_units + unit[creator], return_index=True, return_inverse=True
+    )
+    platform = index.creator_platform[creator[first]]
+    per_unit = group_sizes((pair_units // n_units) * max(len(index.platform_ids), 1) + platform)
+    is_first = np.zeros(len(account), dtype=bool)
+    is_first[first] = True
+    return np.asarray(per_unit[inverse], dtype=np.int64), is_first
 
 
 @dataclass(frozen=True)
