@@ -15,8 +15,10 @@ inflated.  A ring leaves two traces in a window, and must show both:
    explains.  The null is local to the group's audience, so niche fans of
    popular creators, who share engagers by chance, are no evidence.  The pool
    test counts creator units, not creators: a studio's creators (``posts.studio_id``)
-   are one unit, so the studio's fans, who engage several of its creators, are
-   no more concentrated on a ring holding some of them than on the studio.
+   are one unit, so an account's hits are the units among the members it engaged
+   and its activity the units it engaged, and the studio's fans, who engage
+   several of its creators, are no more concentrated on a ring holding some of
+   them than on the studio.
 
 Significance, per group, against what degrees predict by chance:
 

@@ -110,10 +110,12 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     with a chance ``p``, the larger of two estimates.  Local, so that creators of
     one niche sharing fans is no evidence: the chance its other engagers show,
     ``sum(x - 1) / sum(d - 1)`` over engagers that are neither members' accounts
-    nor already concentrated (x members engaged of d creators on the platform).
+    nor already concentrated (x creator units among the members it engaged, of
+    the d units it engaged on the platform; a studio's creators are one unit, so
+    its fans engaging several of them, members or not, count it once).
     Global, so that heavy engagers spreading over the whole platform cannot
     drag it below what ordinary users do: the group's share of the (account,
-    creator) pairs of the platform's accounts of like activity (``_class_share``).
+    unit) pairs of the platform's accounts of like activity (``_class_share``).
     An account's test is ``P(Bin(d - 1, p) >= x - 1)``, with its own d.  Its
     threshold adapts to the group: the lowest of
     ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
