@@ -437,7 +437,11 @@ def test_a_ring_spreads_from_its_alts_not_from_its_creators_own_accounts() -> No
     assert (spread.event_score[label == "camouflage"] >= 0.5).all()
 
 
-def _studio_ring_world(seed: int = 0) -> tuple[pd.DataFrame, list[str], pd.Series]:
+def _studio_ring_world(
+    seed: int = 0,
+    ring: tuple[int, ...] = (3, 14, 22, 31, 45, 40, 57, 9),
+    studio: tuple[int, ...] = (40, 57, 9, 6, 12, 18, 24, 36),
+) -> tuple[pd.DataFrame, list[str], pd.Series]:
     """A ring of eight creators, three of them signed by a studio of eight that cross-promotes.
 
     The studio's creators engage each other's posts (most of them) and share 150 fans,
@@ -445,8 +449,7 @@ def _studio_ring_world(seed: int = 0) -> tuple[pd.DataFrame, list[str], pd.Serie
     the events, the ring's creators and ``posts.studio_id``.
     """
     world = _World(seed)
-    ring, studio = [3, 14, 22, 31, 45, 40, 57, 9], [40, 57, 9, 6, 12, 18, 24, 36]
-    world.add_ring(ring)
+    world.add_ring(list(ring))
     for a in studio:
         for b in studio:
             if a != b:
@@ -485,3 +488,21 @@ def test_rings_leave_a_studios_fans_alone_when_some_of_its_creators_are_in_a_rin
     pod_pair = events["user_id"].isin(ring).to_numpy() & events["creator_id"].isin(ring).to_numpy()
     assert not flagged[(label == "studio") & ~pod_pair].any()  # 104-162 before
     assert flagged[label == "organic"].sum() <= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rings_catch_a_small_ring_with_two_members_of_one_studio_and_leave_its_fans_alone(seed: int) -> None:
+    """Five creators, two of them signed by one studio (four creators, 150 shared fans): counted
+    in units the ring is four, its alts engage all four, and the studio's fans engage one.
+
+    Before the pool test counted units, 127-427 of the fans' engagements were withheld as the
+    ring's (and the studio-mates joined it); counting each member's whole studio as the group's
+    (its non-member creators' fans too) lost such rings in a dev world (3000).
+    """
+    events, ring, studios = _studio_ring_world(seed, ring=(3, 14, 22, 31, 40), studio=(31, 40, 6, 12))
+    detection = rings(events, params=PARAMS, studios=studios)
+    assert ring_creators(detection) == set(ring)
+    label = events["label"].to_numpy()
+    flagged = detection.event_score >= 0.5
+    assert flagged[label == "ring"].mean() >= 0.95
+    assert not flagged[label == "studio_fan"].any()
