@@ -22,7 +22,8 @@ from features.contract import clean_events
 from training.simulator import SimConfig, SimulatedSet, simulate
 
 # Simulator scale per window size; scale 1.0 is about 100,000 events.
-SIZES: dict[str, float] = {"5k": 0.05, "50k": 0.5, "500k": 5.0, "5M": 50.0, "20M": 200.0}
+# 300k: one world of the worlds-side-by-side runs (scale 3; e.g. world seed 3005, issue 12's ring case)
+SIZES: dict[str, float] = {"5k": 0.05, "50k": 0.5, "300k": 3.0, "500k": 5.0, "5M": 50.0, "20M": 200.0}
 DEFAULT_SIZES = ("5k", "50k", "500k")
 LARGE_SIZES = ("5M",)
 STRUCTURES: dict[str, dict[str, Any]] = {

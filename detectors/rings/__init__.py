@@ -13,7 +13,12 @@ inflated.  A ring leaves two traces in a window, and must show both:
 2. **A concentrated pool** of other accounts: accounts that engaged several
    members and little else (``min_account_focus``), more than their activity
    explains.  The null is local to the group's audience, so niche fans of
-   popular creators, who share engagers by chance, are no evidence.
+   popular creators, who share engagers by chance, are no evidence.  The pool
+   test counts creator units, not creators: a studio's creators (``posts.studio_id``)
+   are one unit, so an account's hits are the units among the members it engaged
+   and its activity the units it engaged, and the studio's fans, who engage
+   several of its creators, are no more concentrated on a ring holding some of
+   them than on the studio.
 
 Significance, per group, against what degrees predict by chance:
 
@@ -25,8 +30,11 @@ Significance, per group, against what degrees predict by chance:
   members' posts (a pod engages every post; studio-mates now and then);
 - at least ``min_alt_accounts`` ring accounts besides the creators' own.
 
-A ring that passes grows by the free creators whose posts most of its pool
-engaged and who reciprocate with a member, and is tested again.  Scored: events
+A ring that passes is regrouped around its pool and tested again: its creators
+are the members whose posts ``min_member_pool_share`` of the pool engaged (a
+pod's accounts engage every member's posts; a studio-mate tied to the ring by
+cross-promotion alone is left out) and the free creators whose posts
+``min_pool_share`` of it engaged and that reciprocate with a kept member.  Scored: events
 by ring accounts (members' own accounts, their associated accounts that engaged
 another member, the pool) on the ring's posts.  Everything else, including the
 members' honest audience, scores 0.

@@ -110,10 +110,12 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     with a chance ``p``, the larger of two estimates.  Local, so that creators of
     one niche sharing fans is no evidence: the chance its other engagers show,
     ``sum(x - 1) / sum(d - 1)`` over engagers that are neither members' accounts
-    nor already concentrated (x members engaged of d creators on the platform).
+    nor already concentrated (x creator units among the members it engaged, of
+    the d units it engaged on the platform; a studio's creators are one unit, so
+    its fans engaging several of them, members or not, count it once).
     Global, so that heavy engagers spreading over the whole platform cannot
     drag it below what ordinary users do: the group's share of the (account,
-    creator) pairs of the platform's accounts of like activity (``_class_share``).
+    unit) pairs of the platform's accounts of like activity (``_class_share``).
     An account's test is ``P(Bin(d - 1, p) >= x - 1)``, with its own d.  Its
     threshold adapts to the group: the lowest of
     ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
@@ -124,8 +126,10 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
     account = pool.account[rows]
     start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(rows) else np.zeros(0, np.int64)
-    accounts, hits = account[start], np.diff(np.r_[start, len(account)])
-    degree = pool.degree[rows][start]
+    accounts = account[start]
+    # counted in creator units: a fan of one studio engaging several of its creators engaged one unit
+    hits = _unit_hits(accounts, account, pool.creator[rows], window.unit)
+    degree = pool.unit_degree[rows][start]
     background = ~np.isin(window.owner[accounts], members)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
     platform = int(np.bincount(window.index.creator_platform[members]).argmax())
@@ -145,6 +149,18 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
         engaged_other=np.add.reduceat(other, start) > 0 if len(rows) else np.zeros(0, dtype=bool),
         expected=view.expected,
     )
+
+
+def _unit_hits(accounts: IntArray, account: IntArray, creator: IntArray, unit: IntArray) -> IntArray:
+    """Per account of ``accounts`` (sorted): the distinct creator units among its rows' creators."""
+    n_units = int(unit.max(initial=0)) + 1
+    pairs = np.unique(account * n_units + unit[creator])
+    return np.bincount(np.searchsorted(accounts, pairs // n_units), minlength=len(accounts)).astype(np.int64)
+
+
+def _is_focused(hits: IntArray, degree: IntArray, params: RingParams) -> npt.NDArray[np.bool_]:
+    """The effect-size floor: ``min_account_members`` members and ``min_account_focus`` of its creators."""
+    return (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
 
 
 def _class_share(
@@ -187,7 +203,7 @@ def _concentration(
     p_of_degree = np.clip(np.maximum(local, share), 1e-6, 0.999)
     p_of_degree = np.resize(p_of_degree, max(len(p_of_degree), int(degree.max(initial=1)) + 1))
     p = p_of_degree[degree]
-    is_focused = eligible & (hits >= params.min_account_members) & (hits >= params.min_account_focus * degree)
+    is_focused = eligible & _is_focused(hits, degree, params)
     account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
     chance = _ChanceTable.build(
         np.bincount(degree, minlength=len(p_of_degree)).astype(np.float64), p_of_degree

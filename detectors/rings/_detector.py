@@ -58,14 +58,17 @@ def rings(engagements: pd.DataFrame, *, params: RingParams, studios: pd.Series |
         ``pool_threshold_steps``) at which chance accounts for at most
         ``max_pool_fdr`` of those passing; and only when ``min_account_focus`` of
         its creators are members (pool accounts engage the ring "and little
-        else").  A creator outside a found ring joins it when ``min_pool_share``
-        of the ring's concentrated accounts engaged its posts and it reciprocates
-        with a member (its own account may be lazy while its alts do the work).
+        else"), counted in creator units (a studio's creators are one).  A found
+        ring keeps the members whose posts ``min_member_pool_share`` of its
+        concentrated accounts engaged, and a creator outside it joins when
+        ``min_pool_share`` of them engaged its posts and it reciprocates with a
+        kept member (its own account may be lazy while its alts do the work).
     studios:
         post_id to studio_id (``posts.studio_id``). The creators of one studio
-        count as one creator: a studio's creators engaging each other's posts
+        count as one creator unit: a studio's creators engaging each other's posts
         is cross-promotion, so a ring needs ``min_creators`` studios or
-        independent creators.
+        independent creators; and the studio's fans engaging several of them is
+        its audience, so the pool test counts the studio once.
 
     Returns
     -------
@@ -91,8 +94,9 @@ def rings(engagements: pd.DataFrame, *, params: RingParams, studios: pd.Series |
     candidates = _candidates(edges, params)
     if not candidates:
         return _empty(n_events)
-    window = _Window(index, owner, edges, _PoolModel.build(index), creator_post_counts(index))
-    found = _accept(candidates, window, _creator_units(engagements, index, studios), params)
+    unit = _creator_units(engagements, index, studios)
+    window = _Window(index, owner, unit, edges, _PoolModel.build(index, unit), creator_post_counts(index))
+    found = _accept(candidates, window, params)
     if not found:
         return _empty(n_events)
     return _detection(found, index, n_events)
@@ -115,15 +119,20 @@ def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Ser
     posts = engagements["post_id"].to_numpy()[index.rows[first]]
     studio = pd.Series(studios.reindex(posts).to_numpy())
     signed = studio.notna().to_numpy()
-    unit[creator[signed]] = index.n_creators + pd.factorize(studio[signed].astype(str))[0]
+    # a unit never spans platforms: a studio active on two is one unit on each
+    platform = index.creator_platform[creator[signed]].astype(str)
+    unit[creator[signed]] = index.n_creators + pd.factorize(studio[signed].astype(str) + "\x00" + platform)[0]
     return unit
 
 
-def _accept(candidates: list[IntArray], window: _Window, unit: IntArray, params: RingParams) -> list[_Ring]:
-    """Test candidates in order, grow the rings that pass, and give each creator one ring.
+def _accept(candidates: list[IntArray], window: _Window, params: RingParams) -> list[_Ring]:
+    """Test candidates in order, regroup the rings that pass around their pool, give each creator one ring.
 
-    A ring spans at least ``min_creators`` units (``unit``: a studio's creators are one).
+    A ring spans at least ``min_creators`` units (``window.unit``: a studio's creators are one).
+    A ring whose regrouped members fail the tests is dropped, unless regrouping only added
+    creators (then the ring stays as it was).
     """
+    unit = window.unit
     taken = np.zeros(window.index.n_creators, dtype=bool)
     found: list[_Ring] = []
     for candidate in candidates:
@@ -133,37 +142,40 @@ def _accept(candidates: list[IntArray], window: _Window, unit: IntArray, params:
         ring = _test(members, window, params)
         if ring is None:
             continue
-        grown = _grow(ring, window, taken, min_pool_share=params.min_pool_share)
-        if len(grown) > len(ring.creators):
-            ring = _test(grown, window, params) or ring
-        if len(np.unique(unit[ring.creators])) < params.min_creators:
+        regrouped = _regroup(ring, window, taken, params)
+        if not np.array_equal(regrouped, ring.creators):
+            grown_only = bool(np.isin(ring.creators, regrouped).all())
+            ring = _test(regrouped, window, params) or (ring if grown_only else None)
+        if ring is None or len(np.unique(unit[ring.creators])) < params.min_creators:
             continue
         taken[ring.creators] = True
         found.append(ring)
     return found
 
 
-def _grow(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], *, min_pool_share: float) -> IntArray:
-    """The ring plus free creators its pool engages and that reciprocate with a member."""
+def _regroup(ring: _Ring, window: _Window, taken: npt.NDArray[np.bool_], params: RingParams) -> IntArray:
+    """The ring's members whose posts ``min_member_pool_share`` of its pool engaged, and the free
+    creators whose posts ``min_pool_share`` of it engaged and that reciprocate with a kept member.
+
+    A pod's accounts engage every member's posts; a member the pool leaves alone is
+    tied to the ring by other engagement (a studio-mate's cross-promotion), not by the ring.
+    """
     pool = window.pool
-    if len(ring.pool_accounts) == 0:
-        return ring.creators
     reached = pool.creator[csr_ranges(pool.account_ptr, ring.pool_accounts)]
-    is_candidate = np.bincount(reached, minlength=window.index.n_creators) >= min_pool_share * len(
-        ring.pool_accounts
-    )
+    engaged = np.bincount(reached, minlength=window.index.n_creators) / max(len(ring.pool_accounts), 1)
+    kept = ring.creators[engaged[ring.creators] >= params.min_member_pool_share]
+    is_candidate = (engaged >= params.min_pool_share) & ~taken
     is_candidate[ring.creators] = False
-    is_candidate &= ~taken
     if not is_candidate.any():
-        return ring.creators
+        return kept
     source, target = window.edges["source"].to_numpy(), window.edges["target"].to_numpy()
-    gives = np.isin(target, ring.creators) & is_candidate[source]
-    gets = np.isin(source, ring.creators) & is_candidate[target]
+    gives = np.isin(target, kept) & is_candidate[source]
+    gets = np.isin(source, kept) & is_candidate[target]
     n_creators = window.index.n_creators
     both = np.intersect1d(
         source[gives] * n_creators + target[gives], target[gets] * n_creators + source[gets]
     )
-    return np.union1d(ring.creators, both // n_creators).astype(np.int64)
+    return np.union1d(kept, both // n_creators).astype(np.int64)
 
 
 # --------------------------------------------------------------------------- output

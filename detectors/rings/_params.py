@@ -25,6 +25,9 @@ class RingParams:
     max_device_accounts: int = 8  # a device used by more accounts (a farm) associates no account
     max_ip_accounts: int = 8  # an IP used by more accounts (carrier NAT) associates no account
     min_pool_share: float = 0.5  # share of a ring's pool that must engage an outside creator for it to join
+    # share of a ring's pool that must engage a member's posts for it to stay (a pod's accounts engage
+    # every member; a studio-mate tied to the ring by cross-promotion alone gets none of them)
+    min_member_pool_share: float = 0.25
 
     def __post_init__(self) -> None:
         """Refuse values the tests cannot work with."""
@@ -36,3 +39,5 @@ class RingParams:
             raise ValueError("the log10 thresholds must be positive")
         if not (0.0 < self.max_pool_fdr < 1.0 and 0.0 <= self.min_account_focus <= 1.0):
             raise ValueError("max_pool_fdr must be in (0, 1) and min_account_focus in [0, 1]")
+        if not 0.0 <= self.min_member_pool_share <= self.min_pool_share <= 1.0:
+            raise ValueError("need 0 <= min_member_pool_share <= min_pool_share <= 1")

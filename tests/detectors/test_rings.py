@@ -435,3 +435,74 @@ def test_a_ring_spreads_from_its_alts_not_from_its_creators_own_accounts() -> No
     assert (found.event_score[is_own & (label == "ring")] >= 0.5).mean() >= 0.95  # the scheme: caught
     assert (spread.event_score[label == "own_taste"] == 0).all()
     assert (spread.event_score[label == "camouflage"] >= 0.5).all()
+
+
+def _studio_ring_world(
+    seed: int = 0,
+    ring: tuple[int, ...] = (3, 14, 22, 31, 45, 40, 57, 9),
+    studio: tuple[int, ...] = (40, 57, 9, 6, 12, 18, 24, 36),
+) -> tuple[pd.DataFrame, list[str], pd.Series]:
+    """A ring of eight creators, three of them signed by a studio of eight that cross-promotes.
+
+    The studio's creators engage each other's posts (most of them) and share 150 fans,
+    each of whom engages most of the studio's creators and two other creators. Returns
+    the events, the ring's creators and ``posts.studio_id``.
+    """
+    world = _World(seed)
+    world.add_ring(list(ring))
+    for a in studio:
+        for b in studio:
+            if a != b:
+                world.engage(str(world.creators[a]), b, share=0.9, label="studio")
+    others = np.setdiff1d(np.arange(N_CREATORS), studio)
+    for i in range(150):
+        fan = f"fan-{i:03d}"
+        for c in studio:
+            world.engage(fan, c, share=0.8, label="studio_fan")
+        for c in world.rng.choice(others, 2, replace=False):
+            world.engage(fan, int(c), share=0.5, label="studio_fan")
+    events = world.events()
+    names = [str(c) for c in world.creators]
+    studio_ids = [names[c] for c in studio]
+    signed = events.loc[events["creator_id"].isin(studio_ids), "post_id"].drop_duplicates()
+    return events, [names[c] for c in ring], pd.Series("studio-1", index=signed.to_numpy())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rings_leave_a_studios_fans_alone_when_some_of_its_creators_are_in_a_ring(seed: int) -> None:
+    """Studio fans touch several creators of a ring (its studio-signed members and their studio-mates):
+    they are the studio's audience, not alt accounts, and the studio-mates outside the ring, tied to
+    it by cross-promotion alone, are not members. The ring itself is still caught.
+
+    Before the pool test counted a studio as one unit (and members had to be engaged by the pool),
+    the ring took in the three studio-mates and the fans as its pool.
+    """
+    events, ring, studios = _studio_ring_world(seed)
+    detection = rings(events, params=PARAMS, studios=studios)
+    assert ring_creators(detection) == set(ring)
+    label = events["label"].to_numpy()
+    flagged = detection.event_score >= 0.5
+    assert flagged[label == "ring"].mean() >= 0.95
+    assert not flagged[label == "studio_fan"].any()  # about 2,000-3,400 of them before
+    # cross-promotion of the studio-mates outside the ring (a studio pair of two ring members is the pod's)
+    pod_pair = events["user_id"].isin(ring).to_numpy() & events["creator_id"].isin(ring).to_numpy()
+    assert not flagged[(label == "studio") & ~pod_pair].any()  # 104-162 before
+    assert flagged[label == "organic"].sum() <= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rings_catch_a_small_ring_with_two_members_of_one_studio_and_leave_its_fans_alone(seed: int) -> None:
+    """Five creators, two of them signed by one studio (four creators, 150 shared fans): counted
+    in units the ring is four, its alts engage all four, and the studio's fans engage one.
+
+    Before the pool test counted units, 127-427 of the fans' engagements were withheld as the
+    ring's (and the studio-mates joined it); counting each member's whole studio as the group's
+    (its non-member creators' fans too) lost such rings in a dev world (3000).
+    """
+    events, ring, studios = _studio_ring_world(seed, ring=(3, 14, 22, 31, 40), studio=(31, 40, 6, 12))
+    detection = rings(events, params=PARAMS, studios=studios)
+    assert ring_creators(detection) == set(ring)
+    label = events["label"].to_numpy()
+    flagged = detection.event_score >= 0.5
+    assert flagged[label == "ring"].mean() >= 0.95
+    assert not flagged[label == "studio_fan"].any()
