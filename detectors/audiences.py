@@ -296,7 +296,15 @@ def _louvain(
     graph = nx.Graph()
     graph.add_nodes_from(nodes.tolist())
     graph.add_weighted_edges_from(zip(a.tolist(), b.tolist(), weight.tolist(), strict=True))
-    found = nx.community.louvain_communities(graph, weight="weight", seed=params.louvain_seed)
+    # each connected part on its own: modularity over audiences that never meet merges a small
+    # audience of one part with its neighbours (the resolution limit grows with the whole graph)
+    found = [
+        members
+        for part in nx.connected_components(graph)
+        for members in nx.community.louvain_communities(
+            graph.subgraph(part), weight="weight", seed=params.louvain_seed
+        )
+    ]
     out = np.full(n, -1, dtype=np.int64)
     for number, members in enumerate(sorted(found, key=min)):
         out[np.fromiter(members, dtype=np.int64)] = number
