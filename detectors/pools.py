@@ -64,7 +64,7 @@ class PoolParams:
     louvain_seed: int = 0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
-    # a pool found with the platform as one audience is kept where its community is no audience without
+    # a pool found with each region as one audience is kept where its community is no audience without
     # its own accounts: there the community's insularity (detectors.audiences) stays under this even
     # ``cover_errors`` binomial errors up. A community a pool made mixes with the platform as chance does (0):
     # books measured up to 0.135 (a drip-fed 2-creator book), honest audiences from 0.20 (docs/detection.md)
@@ -120,7 +120,7 @@ def seller_pools(
     creators, are far more common.
 
     A community gives a pool cover only while it is an audience without the pool's own accounts
-    (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform as one
+    (``_with_uncovered``): a seller's book whose pool made it insular is judged with its region as one
     audience.
 
     ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
@@ -199,7 +199,7 @@ class PoolChance:
 
     audiences: Audiences
     by_community: _Chance  # with the audiences' communities
-    one_audience: _Chance  # with the platform as one audience (``_with_uncovered``)
+    one_audience: _Chance  # with each region of the platform as one audience (``_with_uncovered``)
     # per account (user_id) of at least ``min_posts`` posts: its distinct posts on the platform ("posts")
     # and, for a light account, its distinct creator units ("units"); an account whose engagement spans
     # shards is light, and counts its creators, as on the whole platform
@@ -236,7 +236,7 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
     return PoolChance(
         audiences,
         _chance(pair_user, pair_post, unit, unit_community, params=params),
-        _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
+        _chance(pair_user, pair_post, unit, audiences.regions(np.arange(len(unit_community))), params=params),
         _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
     )
 
@@ -354,42 +354,48 @@ def _with_uncovered(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """``event_pool`` and ``lifts`` plus the pools whose audience community is one only with them.
 
-    Candidates are the pools found with the platform as one audience. An
-    event of a candidate, in no pool yet, joins it when its post's community
-    mixes with the platform as chance says once the candidate's own accounts
-    are left out (``Audiences.insularity_without``, at most
-    ``max_uncovered_insularity`` even ``cover_errors`` errors up): the pool
-    made that community insular and its chance gives the pool no cover. A
-    candidate is judged by the community that holds most of its events: the
-    few events of an audience's candidate on creators of another community
-    stay covered while its own community does. An
-    honest audience's co-engagement is spread over many light accounts and
-    stays insular without a few of them. With ``cover_footprints_once`` the
-    accounts whose light posts repeat an earlier account's are left out too
-    (``_repeated``): another seller's order, its accounts all on the
-    same posts of clients in several communities, would otherwise outweigh
-    the few honest fans an audience keeps once its candidate is gone.
+    Candidates are the pools found with each region of the platform as one
+    audience (``Audiences.regions``: a platform of regions that never meet is
+    judged region by region; most platforms are one region). An event of a
+    candidate, in no pool yet, joins it when its post's community mixes with
+    its region as chance says once the candidate's own accounts are left out
+    (``Audiences.insularity_without``, at most ``max_uncovered_insularity``
+    even ``cover_errors`` errors up): the pool made that community insular and
+    its chance gives the pool no cover. A candidate is judged by the community
+    that holds most of its events: the few events of an audience's candidate
+    on creators of another community stay covered while its own community
+    does. An honest audience's co-engagement is spread over many light
+    accounts and stays insular without a few of them. With
+    ``cover_footprints_once`` the accounts whose light posts repeat an earlier
+    account's are left out too (``_repeated``): another seller's order, its
+    accounts all on the same posts of clients in several communities, would
+    otherwise outweigh the few honest fans an audience keeps once its
+    candidate is gone.
     """
-    one = np.zeros(int(light.unit.max()) + 1, np.int64)
-    candidate, candidate_lifts = _search(light, one, params=params, given=given)
+    region = audiences.regions(np.arange(int(light.unit.max()) + 1))
+    candidate, candidate_lifts = _search(light, region, params=params, given=given)
     fresh = (candidate >= 0) & (event_pool < 0)
     if not fresh.any():
         return event_pool, lifts
-    community = audiences.communities(light.unit[np.maximum(light.posts, 0)])
+    unit = light.unit[np.maximum(light.posts, 0)]
+    community = audiences.communities(unit)
     pair_unit = light.unit[light.pair_post]
     n_users = int(light.users.max()) + 1
     keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
     out = event_pool.copy()
     for pool in np.unique(candidate[fresh]):
+        events = fresh & (candidate == pool)
         left_out = np.zeros(n_users, dtype=bool)
         left_out[light.users[candidate == pool]] = True
         if keys is not None:
             left_out |= _repeated(keys, left_out)
-        insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=params.cover_errors)
-        events = fresh & (candidate == pool)
-        # judged by the community holding most of it: an audience's candidate stays covered on the few
-        # creators of a community it shares with a seller's book
+        # judged by the community holding most of it, within its region: an audience's candidate stays
+        # covered on the few creators of a community it shares with a seller's book
         home = int(np.argmax(np.bincount(community[events])))
+        within = int(np.argmax(np.bincount(region[unit[events & (community == home)]])))
+        insular = audiences.insularity_without(
+            light.pair_user, pair_unit, left_out, z=params.cover_errors, region=within
+        )
         if insular[home] < params.max_uncovered_insularity:
             out[events & (insular[community] < params.max_uncovered_insularity)] = pool + len(lifts)
     return out, np.concatenate([lifts, candidate_lifts])
