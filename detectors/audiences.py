@@ -210,12 +210,18 @@ def _insular(
     The share of its shared accounts inside it beyond the share chance keeps
     inside, over what chance leaves outside: near 0 for a part of a mixed
     audience, 1 for an audience that never meets the rest. With ``z`` > 0 the
-    inside share is raised by ``z`` binomial errors over ``accounts`` draws.
+    inside share is its Wilson upper bound, ``z`` errors up, over ``accounts``
+    draws: where none of a few accounts stays inside, the share is not known
+    to be 0 (the normal bound's width vanishes there; ``z**2 / (n + z**2)``
+    is what n accounts can rule out).
     """
     inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
     if accounts is not None and z > 0:
-        inside = inside + z * np.sqrt(inside * (1.0 - inside) / np.maximum(accounts, 1.0))
-        inside = np.where(accounts > 0, np.minimum(inside, 1.0), 1.0)
+        n = np.maximum(accounts, 1.0)
+        wilson = (
+            inside + z * z / (2 * n) + z * np.sqrt(inside * (1.0 - inside) / n + z * z / (4 * n * n))
+        ) / (1.0 + z * z / n)
+        inside = np.where(accounts > 0, np.minimum(wilson, 1.0), 1.0)
     by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
     return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
 
