@@ -14,7 +14,10 @@ beyond a configuration model), kept only where they are audiences: insular (thei
 every shared account counted, stays mostly inside). A seller's book is tied
 inside by its pool, but its creators' organic fans meet the rest of the
 platform as chance says, so it is no audience. Modularity finds communities even in a well-mixed audience;
-those are not insular and merge back into one.
+those are not insular and merge back into one. Louvain runs per connected part of the unit graph:
+over a platform of regions that never meet, modularity's resolution limit grows with the whole graph
+and merges one region's small audiences. Each unit also has a region (``_regions``): a connected
+part of two audiences or more, judged as a platform of its own by the pool test's cover rule.
 """
 
 from __future__ import annotations
