@@ -68,6 +68,7 @@ class Audiences:
     post_unit: IntArray  # per post of ``posts``: its creator unit
     unit_community: IntArray  # per unit: its community
     unit_region: IntArray  # per unit: its region (``_regions``; 0: the largest)
+    unit_part: IntArray  # per unit: its connected part (``_regions``)
 
     @property
     def n_communities(self) -> int:
@@ -92,6 +93,11 @@ class Audiences:
         known = units < len(self.unit_region)
         return np.where(known, self.unit_region[np.where(known, units, 0)], 0).astype(np.int64)
 
+    def parts(self, units: IntArray) -> IntArray:
+        """Per unit (from ``units``) its connected part; units the audiences never saw join part 0."""
+        known = units < len(self.unit_part)
+        return np.where(known, self.unit_part[np.where(known, units, 0)], 0).astype(np.int64)
+
     def insularity_without(
         self,
         user: IntArray,
@@ -99,7 +105,7 @@ class Audiences:
         left_out: npt.NDArray[np.bool_],
         *,
         z: float,
-        region: int | None = None,
+        part: int | None = None,
     ) -> FloatArray:
         """Per community: its insularity, ``z`` errors up, once the accounts marked ``left_out`` are gone.
 
@@ -110,13 +116,14 @@ class Audiences:
         creators' other fans meet the rest. An audience's co-engagement is
         spread over many light accounts and stays insular without a few of
         them; where the group took nearly all of it, too few accounts remain
-        to tell, and the upper bound stays high. With ``region``, insularity
-        within that region: chance spreads the community's accounts over its
-        region, not over audiences its accounts never reach.
+        to tell, and the upper bound stays high. With ``part``, insularity
+        within that connected part: chance spreads the community's accounts
+        over its part, not over audiences its accounts never reach (a part of
+        one community is no audience by itself: 0).
         """
         kept = ~left_out[user]
-        if region is not None:
-            kept &= self.regions(unit) == region
+        if part is not None:
+            kept &= self.parts(unit) == part
         return insularity(user[kept], unit[kept], self.communities(unit[kept]), self.n_communities, z=z)
 
 
@@ -141,15 +148,15 @@ def find_audiences(
     unit = _post_units(engagements, posts, len(post_ids), studios)
     n_units = int(unit.max(initial=-1)) + 1
     community = np.zeros(n_units, dtype=np.int64)
-    region = np.zeros(n_units, dtype=np.int64)
+    region = part = np.zeros(n_units, dtype=np.int64)
     users = codes(engagements["user_id"])
     ok = (users >= 0) & (posts >= 0)
     if n_units >= 2 * params.min_community_creators and ok.any():
         user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
         if len(user):
             community = _communities(user, unit[post], n_units, params=params)
-            region = _regions(user, unit[post], community)
-    return Audiences(post_ids, unit, community, region)
+            region, part = _regions(user, unit[post], community)
+    return Audiences(post_ids, unit, community, region, part)
 
 
 def one_audience(engagements: pd.DataFrame, *, studios: pd.Series | None) -> Audiences:
@@ -157,7 +164,7 @@ def one_audience(engagements: pd.DataFrame, *, studios: pd.Series | None) -> Aud
     posts, post_ids = post_codes(engagements)
     unit = _post_units(engagements, posts, len(post_ids), studios)
     zeros = np.zeros(int(unit.max(initial=-1)) + 1, dtype=np.int64)
-    return Audiences(post_ids, unit, zeros, zeros)
+    return Audiences(post_ids, unit, zeros, zeros, zeros)
 
 
 def light_pairs(
@@ -229,8 +236,9 @@ def _insular(
     return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
 
 
-def _regions(user: IntArray, unit: IntArray, community: IntArray) -> IntArray:
-    """Per creator unit: its region, a part of the platform whose light accounts never reach the rest.
+def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntArray, IntArray]:
+    """Per creator unit: its region, a part of the platform whose light accounts never reach the rest,
+    and its connected part.
 
     Parts are the connected parts of the graph of light accounts and the units
     they engage. A part is a region of its own when it holds two audience
@@ -257,7 +265,7 @@ def _regions(user: IntArray, unit: IntArray, community: IntArray) -> IntArray:
     order = np.argsort(-np.bincount(region, minlength=n_parts), kind="stable")
     rank = np.empty(n_parts, dtype=np.int64)
     rank[order] = np.arange(n_parts)
-    return np.unique(rank[region], return_inverse=True)[1].astype(np.int64)
+    return np.unique(rank[region], return_inverse=True)[1].astype(np.int64), part.astype(np.int64)
 
 
 def _post_units(

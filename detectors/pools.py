@@ -426,9 +426,10 @@ def _uncovered(
         if keys is not None:
             left_out |= _repeated(keys, left_out)
         home = int(np.argmax(np.bincount(community[events])))
-        within = int(np.argmax(np.bincount(null[unit[events & (community == home)]])))
+        part = audiences.parts(unit[events & (community == home)])
+        within = int(np.argmax(np.bincount(part))) if null.any() else None
         insular = audiences.insularity_without(
-            light.pair_user, pair_unit, left_out, z=params.cover_errors, region=within if null.any() else None
+            light.pair_user, pair_unit, left_out, z=params.cover_errors, part=within
         )
         if insular[home] < params.max_uncovered_insularity:
             uncovered |= events & (insular[community] < params.max_uncovered_insularity)

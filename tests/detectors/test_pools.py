@@ -587,7 +587,9 @@ def test_regions_are_parts_of_two_audiences_or_more():
     user = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6])
     unit = np.array([0, 1, 1, 2, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7])
     community = np.array([0, 0, 1, 1, 2, 3, 4, 4, 5])
-    assert _regions(user, unit, community).tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 0]
+    region, part = _regions(user, unit, community)
+    assert region.tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 0]
+    assert part.tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 3]
 
 
 def test_insularity_bound_is_wide_where_no_account_stays_inside():
