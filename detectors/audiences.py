@@ -14,7 +14,10 @@ beyond a configuration model), kept only where they are audiences: insular (thei
 every shared account counted, stays mostly inside). A seller's book is tied
 inside by its pool, but its creators' organic fans meet the rest of the
 platform as chance says, so it is no audience. Modularity finds communities even in a well-mixed audience;
-those are not insular and merge back into one.
+those are not insular and merge back into one. Louvain runs per connected part of the unit graph:
+over a platform of regions that never meet, modularity's resolution limit grows with the whole graph
+and merges one region's small audiences. Each unit also has a region (``_regions``): a connected
+part of two audiences or more, judged as a platform of its own by the pool test's cover rule.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class Audiences:
     posts: pd.Index  # post ids
     post_unit: IntArray  # per post of ``posts``: its creator unit
     unit_community: IntArray  # per unit: its community
+    unit_region: IntArray  # per unit: its region (``_regions``; 0: the largest)
+    unit_part: IntArray  # per unit: its connected part (``_regions``)
 
     @property
     def n_communities(self) -> int:
@@ -83,8 +88,24 @@ class Audiences:
         known = units < len(self.unit_community)
         return np.where(known, self.unit_community[np.where(known, units, 0)], 0).astype(np.int64)
 
+    def regions(self, units: IntArray) -> IntArray:
+        """Per unit (from ``units``) its region; units the audiences never saw join region 0."""
+        known = units < len(self.unit_region)
+        return np.where(known, self.unit_region[np.where(known, units, 0)], 0).astype(np.int64)
+
+    def parts(self, units: IntArray) -> IntArray:
+        """Per unit (from ``units``) its connected part; units the audiences never saw join part 0."""
+        known = units < len(self.unit_part)
+        return np.where(known, self.unit_part[np.where(known, units, 0)], 0).astype(np.int64)
+
     def insularity_without(
-        self, user: IntArray, unit: IntArray, left_out: npt.NDArray[np.bool_], *, z: float
+        self,
+        user: IntArray,
+        unit: IntArray,
+        left_out: npt.NDArray[np.bool_],
+        *,
+        z: float,
+        part: int | None = None,
     ) -> FloatArray:
         """Per community: its insularity, ``z`` errors up, once the accounts marked ``left_out`` are gone.
 
@@ -95,9 +116,14 @@ class Audiences:
         creators' other fans meet the rest. An audience's co-engagement is
         spread over many light accounts and stays insular without a few of
         them; where the group took nearly all of it, too few accounts remain
-        to tell, and the upper bound stays high.
+        to tell, and the upper bound stays high. With ``part``, insularity
+        within that connected part: chance spreads the community's accounts
+        over its part, not over audiences its accounts never reach (a part of
+        one community is no audience by itself: 0).
         """
         kept = ~left_out[user]
+        if part is not None:
+            kept &= self.parts(unit) == part
         return insularity(user[kept], unit[kept], self.communities(unit[kept]), self.n_communities, z=z)
 
 
@@ -122,20 +148,23 @@ def find_audiences(
     unit = _post_units(engagements, posts, len(post_ids), studios)
     n_units = int(unit.max(initial=-1)) + 1
     community = np.zeros(n_units, dtype=np.int64)
+    region = part = np.zeros(n_units, dtype=np.int64)
     users = codes(engagements["user_id"])
     ok = (users >= 0) & (posts >= 0)
     if n_units >= 2 * params.min_community_creators and ok.any():
         user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
         if len(user):
             community = _communities(user, unit[post], n_units, params=params)
-    return Audiences(post_ids, unit, community)
+            region, part = _regions(user, unit[post], community)
+    return Audiences(post_ids, unit, community, region, part)
 
 
 def one_audience(engagements: pd.DataFrame, *, studios: pd.Series | None) -> Audiences:
     """One mixed audience: every unit in community 0 (a window too small or a test's plain null)."""
     posts, post_ids = post_codes(engagements)
     unit = _post_units(engagements, posts, len(post_ids), studios)
-    return Audiences(post_ids, unit, np.zeros(int(unit.max(initial=-1)) + 1, dtype=np.int64))
+    zeros = np.zeros(int(unit.max(initial=-1)) + 1, dtype=np.int64)
+    return Audiences(post_ids, unit, zeros, zeros, zeros)
 
 
 def light_pairs(
@@ -159,11 +188,12 @@ def insularity(
     chance shares each community's engagers out over the platform's in
     proportion to their numbers (see ``_insular``). With ``z`` > 0 the share
     kept inside is taken ``z`` binomial errors up, counted over the accounts
-    that co-engage the community (an upper bound). No shared account: 0.
+    that co-engage the community (an upper bound). No shared account: 0 (with
+    ``z`` > 0: 1, too few accounts to tell, as ``_insular`` counts them).
     """
     n_units = int(unit.max(initial=-1)) + 1
     if n_units == 0:
-        return np.zeros(n_communities)
+        return np.ones(n_communities) if z > 0 else np.zeros(n_communities)
     pairs = distinct(user * n_units + unit)
     pair_unit = pairs % n_units
     unit_of = np.zeros(n_units, dtype=np.int64)
@@ -190,14 +220,52 @@ def _insular(
     The share of its shared accounts inside it beyond the share chance keeps
     inside, over what chance leaves outside: near 0 for a part of a mixed
     audience, 1 for an audience that never meets the rest. With ``z`` > 0 the
-    inside share is raised by ``z`` binomial errors over ``accounts`` draws.
+    inside share is its Wilson upper bound, ``z`` errors up, over ``accounts``
+    draws: where none of a few accounts stays inside, the share is not known
+    to be 0 (the normal bound's width vanishes there; ``z**2 / (n + z**2)``
+    is what n accounts can rule out).
     """
     inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
     if accounts is not None and z > 0:
-        inside = inside + z * np.sqrt(inside * (1.0 - inside) / np.maximum(accounts, 1.0))
-        inside = np.where(accounts > 0, np.minimum(inside, 1.0), 1.0)
+        n = np.maximum(accounts, 1.0)
+        wilson = (
+            inside + z * z / (2 * n) + z * np.sqrt(inside * (1.0 - inside) / n + z * z / (4 * n * n))
+        ) / (1.0 + z * z / n)
+        inside = np.where(accounts > 0, np.minimum(wilson, 1.0), 1.0)
     by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
     return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
+
+
+def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntArray, IntArray]:
+    """Per creator unit: its region, a part of the platform whose light accounts never reach the rest,
+    and its connected part.
+
+    Parts are the connected parts of the graph of light accounts and the units
+    they engage. A part is a region of its own when it holds two audience
+    communities or more: a platform of regions that never meet (languages,
+    countries; simulated worlds side by side) is judged region by region, as
+    if each were a platform. A part of one community (a seller's book or a
+    small audience cut off from the rest, a creator no light account shares)
+    joins the largest part's region, so that a book is never a region that
+    explains its own pool. Region 0 holds the largest part.
+    """
+    n_units = len(community)
+    users = np.unique(user, return_inverse=True)[1]
+    n_users = int(users.max(initial=-1)) + 1
+    graph = sparse.coo_matrix(
+        (np.ones(len(user)), (users, n_users + unit)), shape=(n_users + n_units, n_users + n_units)
+    )
+    part = csgraph.connected_components(graph, directed=False)[1][n_users:]
+    part = np.unique(part, return_inverse=True)[1]
+    n_parts = int(part.max(initial=-1)) + 1
+    held = np.bincount(distinct(part * (n_units + 1) + community) // (n_units + 1), minlength=n_parts)
+    largest = int(np.argmax(np.bincount(part, minlength=n_parts)))
+    region = np.where(held[part] >= 2, part, largest)
+    # numbered by size, the largest part's region first
+    order = np.argsort(-np.bincount(region, minlength=n_parts), kind="stable")
+    rank = np.empty(n_parts, dtype=np.int64)
+    rank[order] = np.arange(n_parts)
+    return np.unique(rank[region], return_inverse=True)[1].astype(np.int64), part.astype(np.int64)
 
 
 def _post_units(
@@ -296,7 +364,15 @@ def _louvain(
     graph = nx.Graph()
     graph.add_nodes_from(nodes.tolist())
     graph.add_weighted_edges_from(zip(a.tolist(), b.tolist(), weight.tolist(), strict=True))
-    found = nx.community.louvain_communities(graph, weight="weight", seed=params.louvain_seed)
+    # each connected part on its own: modularity over audiences that never meet merges a small
+    # audience of one part with its neighbours (the resolution limit grows with the whole graph)
+    found = [
+        members
+        for part in nx.connected_components(graph)
+        for members in nx.community.louvain_communities(
+            graph.subgraph(part), weight="weight", seed=params.louvain_seed
+        )
+    ]
     out = np.full(n, -1, dtype=np.int64)
     for number, members in enumerate(sorted(found, key=min)):
         out[np.fromiter(members, dtype=np.int64)] = number

@@ -120,8 +120,8 @@ def seller_pools(
     creators, are far more common.
 
     A community gives a pool cover only while it is an audience without the pool's own accounts
-    (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform as one
-    audience.
+    (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform (on a
+    platform of regions that never meet: also each region) as one audience.
 
     ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
     chance against (the block model's masses, the Bonferroni count, the audiences' spread of accounts)
@@ -156,7 +156,7 @@ def _found(
     given = chance.by_community if chance is not None else None
     event_pool, lifts = _search(light, unit_community, params=params, given=given)
     if audiences.n_communities > 1:
-        alone = chance.one_audience if chance is not None else None
+        alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
     return event_pool, lifts
 
@@ -200,6 +200,7 @@ class PoolChance:
     audiences: Audiences
     by_community: _Chance  # with the audiences' communities
     one_audience: _Chance  # with the platform as one audience (``_with_uncovered``)
+    by_region: _Chance | None  # with each region as one audience; None: the platform is one region
     # per account (user_id) of at least ``min_posts`` posts: its distinct posts on the platform ("posts")
     # and, for a light account, its distinct creator units ("units"); an account whose engagement spans
     # shards is light, and counts its creators, as on the whole platform
@@ -233,10 +234,12 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
         return None
     unit = audiences.units(post_ids)
     unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
+    region = audiences.regions(np.arange(len(unit_community)))
     return PoolChance(
         audiences,
         _chance(pair_user, pair_post, unit, unit_community, params=params),
         _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
+        _chance(pair_user, pair_post, unit, region, params=params) if region.any() else None,
         _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
     )
 
@@ -350,49 +353,87 @@ def _with_uncovered(
     lifts: npt.NDArray[np.float64],
     *,
     params: PoolParams,
-    given: _Chance | None = None,
+    given: tuple[_Chance, _Chance | None] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """``event_pool`` and ``lifts`` plus the pools whose audience community is one only with them.
 
-    Candidates are the pools found with the platform as one audience. An
-    event of a candidate, in no pool yet, joins it when its post's community
-    mixes with the platform as chance says once the candidate's own accounts
-    are left out (``Audiences.insularity_without``, at most
-    ``max_uncovered_insularity`` even ``cover_errors`` errors up): the pool
-    made that community insular and its chance gives the pool no cover. A
-    candidate is judged by the community that holds most of its events: the
-    few events of an audience's candidate on creators of another community
-    stay covered while its own community does. An
-    honest audience's co-engagement is spread over many light accounts and
-    stays insular without a few of them. With ``cover_footprints_once`` the
-    accounts whose light posts repeat an earlier account's are left out too
-    (``_repeated``): another seller's order, its accounts all on the
-    same posts of clients in several communities, would otherwise outweigh
-    the few honest fans an audience keeps once its candidate is gone.
+    Candidates are the pools found with the platform as one audience
+    (``_uncovered``). On a platform of regions that never meet
+    (``Audiences.regions``: languages, countries; most platforms are one
+    region) an event stays a candidate's only when it is uncovered with each
+    region as one audience too, its community judged within its region: a
+    candidate depends on its null, and an audience's candidate that takes
+    nearly all of its co-engagement under one null leaves too little to show
+    it an audience. A seller's pool is found and uncovered under either.
+    ``given``: the whole platform's chance with one audience and by region
+    (``PoolChance``) when the events are one shard of it.
     """
-    one = np.zeros(int(light.unit.max()) + 1, np.int64)
-    candidate, candidate_lifts = _search(light, one, params=params, given=given)
+    n_units = int(light.unit.max()) + 1
+    region = audiences.regions(np.arange(n_units))
+    alone, by_region = given if given is not None else (None, None)
+    candidate, candidate_lifts, uncovered = _uncovered(
+        light, audiences, np.zeros(n_units, dtype=np.int64), event_pool, params=params, given=alone
+    )
+    if uncovered.any() and region.max() > 0:
+        uncovered &= _uncovered(light, audiences, region, event_pool, params=params, given=by_region)[2]
+    out = event_pool.copy()
+    out[uncovered] = candidate[uncovered] + len(lifts)
+    return out, np.concatenate([lifts, candidate_lifts])
+
+
+def _uncovered(
+    light: _Light,
+    audiences: Audiences,
+    null: npt.NDArray[np.int64],
+    event_pool: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+    given: _Chance | None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per event its candidate pool found with ``null`` (per unit: its block, the platform or its
+    regions), per candidate its median lift, and per event: uncovered (its candidate is kept).
+
+    An event of a candidate, in no pool yet, is uncovered when its post's
+    community mixes with the platform (with regions: its region) as chance
+    says once the candidate's own accounts are left out
+    (``Audiences.insularity_without``, at most ``max_uncovered_insularity``
+    even ``cover_errors`` errors up): the pool made that community insular and
+    its chance gives the pool no cover. A candidate is judged by the community
+    that holds most of its events: the few events of an audience's candidate
+    on creators of another community stay covered while its own community
+    does. An honest audience's co-engagement is spread over many light
+    accounts and stays insular without a few of them. With
+    ``cover_footprints_once`` the accounts whose light posts repeat an earlier
+    account's are left out too (``_repeated``): another seller's order, its
+    accounts all on the same posts of clients in several communities, would
+    otherwise outweigh the few honest fans an audience keeps once its
+    candidate is gone.
+    """
+    candidate, candidate_lifts = _search(light, null, params=params, given=given)
     fresh = (candidate >= 0) & (event_pool < 0)
+    uncovered = np.zeros(len(candidate), dtype=bool)
     if not fresh.any():
-        return event_pool, lifts
-    community = audiences.communities(light.unit[np.maximum(light.posts, 0)])
+        return candidate, candidate_lifts, uncovered
+    unit = light.unit[np.maximum(light.posts, 0)]
+    community = audiences.communities(unit)
     pair_unit = light.unit[light.pair_post]
     n_users = int(light.users.max()) + 1
     keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
-    out = event_pool.copy()
     for pool in np.unique(candidate[fresh]):
+        events = fresh & (candidate == pool)
         left_out = np.zeros(n_users, dtype=bool)
         left_out[light.users[candidate == pool]] = True
         if keys is not None:
             left_out |= _repeated(keys, left_out)
-        insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=params.cover_errors)
-        events = fresh & (candidate == pool)
-        # judged by the community holding most of it: an audience's candidate stays covered on the few
-        # creators of a community it shares with a seller's book
         home = int(np.argmax(np.bincount(community[events])))
+        part = audiences.parts(unit[events & (community == home)])
+        within = int(np.argmax(np.bincount(part))) if null.any() else None
+        insular = audiences.insularity_without(
+            light.pair_user, pair_unit, left_out, z=params.cover_errors, part=within
+        )
         if insular[home] < params.max_uncovered_insularity:
-            out[events & (insular[community] < params.max_uncovered_insularity)] = pool + len(lifts)
-    return out, np.concatenate([lifts, candidate_lifts])
+            uncovered |= events & (insular[community] < params.max_uncovered_insularity)
+    return candidate, candidate_lifts, uncovered
 
 
 def _footprints(
