@@ -8,11 +8,14 @@ scoring and reports its wall and CPU seconds and its peak RSS (``VmHWM``, reset 
 are read, so the peak counts the inputs held and everything scoring adds):
 
 - ``alone``: ``score_window(current)``;
-- ``with history``: ``score_window(current, history=history)``, the history reduced with the window;
-- ``with prepared history`` (``--prepared``): ``score_engagements(with_prepared_history(current,
-  prepared))`` where ``prepared = prepare_history(history)`` was made before the clock starts, as a
-  run that keeps the prepared history from the previous run finds it (its seconds are reported
-  apart, ``prepare_s``); the raw history is dropped before timing.
+- ``with history``: ``score_window(current, history=history)`` with ``history__mode`` "exact": every
+  history engagement joins the window (``detectors.history``);
+- ``with prepared history`` (``--prepared``): ``score_window(current, history=prepared)`` where
+  ``prepared = prepare_scored_history(history)`` (the history reduced, scored, its evidence marked;
+  ``detectors.lookback``) was made before the clock starts, as a run that keeps it from the previous
+  run finds it (its seconds are reported apart, ``prepare_s``); the window reads the history as
+  ``history__mode`` says (default "condensed": the evidence, the last day, re-counts). The raw
+  history is dropped before timing.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ from typing import Any
 
 import pandas as pd
 
-from detectors.history import prepare_history, with_prepared_history
+from detectors.lookback import EVIDENCE_COLUMN, condensed
 from detectors.params import ScoringParams
-from detectors.scorer import ScoredWindow, score_engagements, score_window
+from detectors.scorer import ScoredWindow, prepare_scored_history, score_window
 from features.contract import clean_events
 from training.simulator import SimConfig, simulate
 
@@ -71,7 +74,9 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
         **_summary(runs),
     }
     if args.stages:
-        prepared = prepare_history(history) if args.prepared else None
+        params = ScoringParams()
+        kwargs = {"posts": sim.posts, "campaigns": sim.campaigns}
+        prepared = prepare_scored_history(history, params=params, **kwargs) if args.prepared else None
         report["stage_seconds"] = {
             "alone": stage_seconds(current, None, sim),
             "with history": stage_seconds(current, history, sim),
@@ -111,8 +116,14 @@ def child(mode: str, data: Path) -> dict[str, float]:
     params = ScoringParams()
     score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
     started = time.perf_counter()
-    prepared = prepare_history(history) if mode == "with prepared history" else None
+    prepared = None
+    if mode == "with prepared history":
+        prepared = prepare_scored_history(history, params=params, posts=posts, campaigns=campaigns)
     prepare_s = time.perf_counter() - started
+    # the share of the history's engagements the window reads (``detectors.lookback.condensed``)
+    kept = (
+        1.0 if prepared is None else len(condensed(prepared, current, params=params.history)) / len(prepared)
+    )
     if prepared is not None:
         history = None
     gc.collect()
@@ -125,6 +136,7 @@ def child(mode: str, data: Path) -> dict[str, float]:
         "cpu_s": time.process_time() - cpu,
         "peak_rss_gib": _peak_rss_kib() / 2**20,
         "prepare_s": prepare_s,
+        "history_kept_share": kept,
         "load_1m": load,
     }
 
@@ -137,8 +149,9 @@ def _score(
     **kwargs: Any,
 ) -> ScoredWindow:
     if prepared is not None:
-        return score_engagements(with_prepared_history(current, prepared), **kwargs)
-    return score_window(current, history=history if mode == "with history" else None, **kwargs)
+        return score_window(current, history=prepared, **kwargs)
+    exact = kwargs.pop("params").set_params(history__mode="exact")
+    return score_window(current, history=history if mode == "with history" else None, params=exact, **kwargs)
 
 
 def _reset_peak_rss() -> None:
@@ -169,19 +182,19 @@ def stage_seconds(current: pd.DataFrame, history: pd.DataFrame | None, sim: Any)
     """Seconds per stage of one scoring with the detectors run one after another (``runtime__workers=1``):
     ``prepare`` (the union with history, contexts), each detector (until the next starts; the last
     also spreads every group to its accounts), ``decide`` (verdicts, the window's rows, evidence).
-    A ``history`` that ``prepare_history`` made (it has ``copies``) is joined as prepared."""
+    A ``history`` that ``prepare_scored_history`` made (it has the evidence mark) is read as ``history__mode``
+    says (default "condensed"); raw history is joined whole (``history__mode`` "exact")."""
     marks: list[tuple[str, float]] = [("prepare", time.perf_counter())]
     kwargs: dict[str, Any] = {
         "posts": sim.posts,
         "campaigns": sim.campaigns,
-        "params": ScoringParams().set_params(runtime__workers=1),
+        "params": ScoringParams().set_params(runtime__workers=1, history__mode="exact"),
         "progress": lambda name: marks.append((name, time.perf_counter())),
     }
-    is_prepared = history is not None and "copies" in history
-    if history is not None and is_prepared:
-        score_engagements(with_prepared_history(current, history), **kwargs)
-    else:
-        score_window(current, history=history, **kwargs)
+    is_prepared = history is not None and EVIDENCE_COLUMN in history
+    if is_prepared:
+        kwargs["params"] = kwargs["params"].set_params(history__mode="condensed")
+    score_window(current, history=history, **kwargs)
     marks.append(("end", time.perf_counter()))
     seconds = {name: round(marks[i + 1][1] - at, 3) for i, (name, at) in enumerate(marks[:-1])}
     label = MODES[0 if history is None else 2 if is_prepared else 1]
