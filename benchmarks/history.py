@@ -5,7 +5,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
                                     [--variant "label:name=value"] [--reputation] [--reviews]
                                     [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
-                                           [--prepared]
+                                           [--prepared] [--prepared-variant "label:name=value"]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -287,6 +287,11 @@ def main() -> None:
         "--prepared",
         action="store_true",
         help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
+    )
+    parser.add_argument(
+        "--prepared-variant",
+        action="append",
+        help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
     )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.windows import parse_variant
 from detectors.lookback import EVIDENCE_COLUMN, condensed
 from detectors.params import ScoringParams
 from detectors.scorer import ScoredWindow, prepare_scored_history, score_window
@@ -42,6 +43,8 @@ from features.contract import clean_events
 from training.simulator import SimConfig, simulate
 
 MODES = ("alone", "with history", "with prepared history")
+# the prepared mode's variant when none is named: the condensed history's default knobs
+DEFAULT_VARIANT = "condensed"
 WARM_UP_EVENTS = 20_000
 
 
@@ -53,19 +56,22 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     events = clean_events(sim.events, source="cost world").frame.sort_values("ts", ignore_index=True)
     events = events.iloc[-n_total:]
     history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
-    modes = MODES if args.prepared else MODES[:2]
+    variants = dict(parse_variant(text) for text in args.prepared_variant or [f"{DEFAULT_VARIANT}:"])
+    modes = [*MODES[:2], *([f"{MODES[2]} ({label})" for label in variants] if args.prepared else [])]
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "window.pickle"
         data.write_bytes(pickle.dumps((current, history, sim.posts, sim.campaigns)))
         for _ in range(args.repeats):
             for mode in modes:
-                runs[mode].append(_child_run(mode, data))
+                knobs = variants.get(mode.partition(" (")[2].rstrip(")"), {})
+                runs[mode].append(_child_run(mode.partition(" (")[0], data, knobs))
                 print(f"{mode}: {json.dumps(runs[mode][-1])}", flush=True)
     report = {
         "command": f"python -m benchmarks.history --cost --current {n_current} "
         f"--history-factor {args.history_factor} --repeats {args.repeats}"
         + (" --prepared" if args.prepared else "")
+        + "".join(f" --prepared-variant '{text}'" for text in args.prepared_variant or [])
         + (" --stages" if args.stages else ""),
         "n_current_events": len(current),
         "n_history_events": len(history),
@@ -74,7 +80,7 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
         **_summary(runs),
     }
     if args.stages:
-        params = ScoringParams()
+        params = ScoringParams().set_params(history__mode="condensed")
         kwargs = {"posts": sim.posts, "campaigns": sim.campaigns}
         prepared = prepare_scored_history(history, params=params, **kwargs) if args.prepared else None
         report["stage_seconds"] = {
@@ -98,10 +104,11 @@ def _summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     return out
 
 
-def _child_run(mode: str, data: Path) -> dict[str, float]:
+def _child_run(mode: str, data: Path, knobs: dict[str, Any]) -> dict[str, float]:
     """One timed scoring in a fresh process (its last stdout line is the measurement)."""
+    command = [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)],
+        [*command, "--knobs", json.dumps(knobs)],
         capture_output=True,
         text=True,
         check=True,
@@ -110,10 +117,13 @@ def _child_run(mode: str, data: Path) -> dict[str, float]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def child(mode: str, data: Path) -> dict[str, float]:
-    """Score the pickled window once in ``mode``; wall, CPU seconds and peak RSS of that scoring."""
+def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[str, float]:
+    """Score the pickled window once in ``mode``; wall, CPU seconds and peak RSS of that scoring.
+    ``knobs``: ``ScoringParams`` knobs of the prepared mode (it reads the history condensed)."""
     current, history, posts, campaigns = pickle.loads(data.read_bytes())
     params = ScoringParams()
+    if mode == MODES[2]:
+        params = params.set_params(**{"history__mode": "condensed", **(knobs or {})})
     score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
     started = time.perf_counter()
     prepared = None
@@ -206,8 +216,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="one timed scoring of benchmarks.history --cost")
     parser.add_argument("--child", choices=MODES, required=True)
     parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--knobs", default="{}", help="JSON: ScoringParams knobs of the prepared mode")
     args = parser.parse_args()
-    print(json.dumps(child(args.child, args.data)), flush=True)
+    print(json.dumps(child(args.child, args.data, json.loads(args.knobs))), flush=True)
 
 
 if __name__ == "__main__":
