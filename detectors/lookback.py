@@ -59,6 +59,10 @@ class HistoryParams:
     sample_share: float = 0.2
     # every history engagement of the window's own accounts is kept
     window_accounts: bool = True
+    # detectors that read only the window and the history's last ``recent_days`` (co-timed groups are
+    # minutes wide). Empty: lockstep alone there cost bot_camouflage recall (seed 7 0.91 -> 0.81) and
+    # the farms too more (docs/detection.md, "History condensed")
+    recent_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

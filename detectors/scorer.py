@@ -59,22 +59,22 @@ def _task(
     spec: DetectorSpec,
     params: ScoringParams,
     context: WindowContext,
-    window: tuple[WindowContext, npt.NDArray[np.int64]] | None,
+    view: tuple[WindowContext, npt.NDArray[np.int64]] | None,
 ) -> WindowDetector:
     """The detector of ``spec`` bound to its params and the window's context.
 
-    ``window`` is the context of the window's own rows and their positions when
-    history was given: a detector that does not see history (``spec.history``)
-    runs on those rows only, and finds nothing on the history rows.
+    ``view`` is the context of the rows the detector reads and their positions
+    when it reads fewer than all (``_views``): it runs on those rows only, and
+    finds nothing on the others.
     """
 
     def detect(engagements: pd.DataFrame) -> Detection:
         return spec.run(engagements, params.detectors.of(spec.name), context)
 
     task = per_platform(detect) if spec.per_platform else detect
-    if window is None or spec.history:
+    if view is None:
         return task
-    own, at = window
+    own, at = view
     alone = _task(spec, params, own, None)
     return lambda union: _to_union(alone(own.engagements), n_rows=len(union), at=at)
 
@@ -84,6 +84,47 @@ def _to_union(detection: Detection, *, n_rows: int, at: npt.NDArray[np.int64]) -
     score, group = np.zeros(n_rows), np.full(n_rows, -1, dtype=np.int64)
     score[at], group[at] = detection.event_score, detection.event_group
     return Detection(detection.name, score, group, detection.groups)
+
+
+View = tuple[WindowContext, npt.NDArray[np.int64]]
+
+
+def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowContext) -> dict[str, View]:
+    """The row sets detectors read when history was given: "window", the window's own rows (detectors
+    that do not see history, ``spec.history``); "recent", the window and its history's last
+    ``history.recent_days`` (with condensed history, the detectors of ``history.recent_only``)."""
+    is_history = history_rows(engagements)
+    if is_history is None:
+        return {}
+    masks = {"window": ~is_history}
+    lookback = params.history
+    if lookback.mode == "condensed" and lookback.recent_only:
+        ts = engagements["ts"]
+        start = ts[~is_history].min() - pd.Timedelta(days=lookback.recent_days)
+        masks["recent"] = ~is_history | (ts >= start).to_numpy()
+    views = {}
+    for name, mask in masks.items():
+        at = np.flatnonzero(mask)
+        # the window's rows come first (``with_history``): a slice, not a gather of every column
+        rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
+        own = engagements.iloc[rows].reset_index(drop=True)
+        kept = WindowContext(
+            own,
+            posts=context.posts,
+            fitted=context.fitted,
+            audience=params.audience,
+            reputation=context.reputation,
+            chance=context.chance,
+        )
+        views[name] = (kept, at)
+    return views
+
+
+def _view_of(spec: DetectorSpec, params: ScoringParams) -> str:
+    """The name of the rows ``spec`` reads (``_views``); "" for all."""
+    if not spec.history:
+        return "window"
+    return "recent" if spec.name in params.history.recent_only else ""
 
 
 def _raw_detections(
@@ -97,25 +138,11 @@ def _raw_detections(
     specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
     # the costliest first, so that two workers finish together
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
-    is_history = history_rows(engagements)
-    window = None
-    if is_history is not None:
-        at = np.flatnonzero(~is_history)
-        # the window's rows come first (``with_history``): a slice, not a gather of every column
-        rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
-        own = engagements.iloc[rows].reset_index(drop=True)
-        window = (
-            WindowContext(
-                own,
-                posts=context.posts,
-                fitted=context.fitted,
-                audience=params.audience,
-                reputation=context.reputation,
-                chance=context.chance,
-            ),
-            at,
-        )
-    tasks = [(specs[i].name, _task(specs[i], params, context, window)) for i in order]
+    views = _views(engagements, params=params, context=context)
+    tasks = [
+        (specs[i].name, _task(specs[i], params, context, views.get(_view_of(specs[i], params))))
+        for i in order
+    ]
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
     found = run_detectors(tasks, engagements, workers=workers, progress=progress)

@@ -9,7 +9,8 @@ import pytest
 from detectors.history import prepare_history
 from detectors.lookback import EVIDENCE_COLUMN, HistoryParams, condensed, mark_evidence
 from detectors.params import ScoringParams
-from detectors.scorer import history_engagements, prepare_scored_history, score_window
+from detectors.registry import WindowContext
+from detectors.scorer import _views, history_engagements, prepare_scored_history, score_window
 from tests.detectors.test_history import _invalid, _row, _weeks
 from tests.factories import BASE_TS, clean
 
@@ -105,3 +106,17 @@ def test_exact_mode_reads_a_marked_history_whole_as_it_reads_the_raw_history():
 def test_an_unknown_history_mode_is_refused():
     with pytest.raises(ValueError, match="history mode"):
         ScoringParams().set_params(history__mode="approximate")
+
+
+def test_a_recent_only_detector_reads_the_window_and_the_last_day_of_history():
+    window, history = _planted_history()
+    params = ScoringParams().set_params(history__mode="condensed", history__recent_only=("lockstep",))
+    prepared = prepare_history(history)
+    marked = mark_evidence(prepared, np.ones(len(prepared), dtype=bool), params=params.history)
+    joined = history_engagements(window, marked, params=params)
+    context = WindowContext(joined, posts=None, fitted=None, audience=params.audience)
+    views = _views(joined, params=params, context=context)
+    ids = joined["event_id"].astype(str).to_numpy()
+    assert sorted(ids[views["recent"][1]]) == ["a", "again", "last day"]
+    assert sorted(ids[views["window"][1]]) == ["a", "again"]
+    assert "recent" not in _views(joined, params=params.set_params(history__recent_only=()), context=context)
