@@ -40,6 +40,11 @@ from detectors.base import Detection
 
 # a prepared history's column: the history engagement carries structural evidence
 EVIDENCE_COLUMN = "has_evidence"
+# a prepared history's column: the engagement's account is in the hashed sample of honest context
+SAMPLE_COLUMN = "in_sample"
+# a condensed history's column: the row is honest context only (the sample, the window's accounts),
+# read by the detectors of ``HistoryParams.context_for``
+CONTEXT_COLUMN = "is_context"
 MODES = ("exact", "condensed")
 
 
@@ -63,6 +68,10 @@ class HistoryParams:
     # minutes wide). Empty: lockstep alone there cost bot_camouflage recall (seed 7 0.91 -> 0.81) and
     # the farms too more (docs/detection.md, "History condensed")
     recent_only: tuple[str, ...] = ()
+    # detectors that read the honest context rows; the others read the window, the evidence, the last
+    # day and the re-counts only. The pool and the farms measure chance from honest engagement (without
+    # it seed 4 lost 0.03 AP); dense_block, ring and lockstep lose little there (docs/detection.md)
+    context_for: tuple[str, ...] = ("pool", "ip_farm", "device_farm")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -103,7 +112,9 @@ def mark_evidence(
     hits = np.bincount(post[known & evidence], minlength=n_posts)
     group_post = (hits > 0) & (hits >= params.post_share * np.maximum(rows, 1))
     marked = evidence | (known & group_post[np.maximum(post, 0)])
-    return prepared.assign(**{EVIDENCE_COLUMN: marked | _sampled(prepared["user_id"], params.sample_share)})
+    return prepared.assign(
+        **{EVIDENCE_COLUMN: marked, SAMPLE_COLUMN: _sampled(prepared["user_id"], params.sample_share)}
+    )
 
 
 def _sampled(accounts: pd.Series, share: float) -> npt.NDArray[np.bool_]:
@@ -118,18 +129,23 @@ def _sampled(accounts: pd.Series, share: float) -> npt.NDArray[np.bool_]:
 def condensed(prepared: pd.DataFrame, events: pd.DataFrame, *, params: HistoryParams) -> pd.DataFrame:
     """The rows of a marked prepared history the window ``events`` reads (see the module's docstring).
 
-    The mark column is dropped; without it every row is kept (the history was not scored).
+    The marks are dropped; without them every row is kept (the history was not scored). Rows kept
+    only as honest context (the sample, the window's accounts) carry ``CONTEXT_COLUMN``.
     """
     if EVIDENCE_COLUMN not in prepared:
         return prepared
-    keep = prepared[EVIDENCE_COLUMN].to_numpy(dtype=bool).copy()
+    core = prepared[EVIDENCE_COLUMN].to_numpy(dtype=bool).copy()
+    context = prepared[SAMPLE_COLUMN].to_numpy(dtype=bool).copy()
     if len(events):
         start = events["ts"].min() - pd.Timedelta(days=params.recent_days)
-        keep |= (prepared["ts"] >= start).to_numpy()
-        keep |= _reported_again(prepared, events)
+        core |= (prepared["ts"] >= start).to_numpy()
+        core |= _reported_again(prepared, events)
         if params.window_accounts:
-            keep |= _of_accounts(prepared["user_id"], events["user_id"])
-    return prepared.loc[keep].drop(columns=EVIDENCE_COLUMN).reset_index(drop=True)
+            context |= _of_accounts(prepared["user_id"], events["user_id"])
+    keep = core | context
+    kept = prepared.loc[keep].drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN]).reset_index(drop=True)
+    kept[CONTEXT_COLUMN] = ~core[keep]
+    return kept
 
 
 def _of_accounts(accounts: pd.Series, window_accounts: pd.Series) -> npt.NDArray[np.bool_]:

@@ -22,7 +22,14 @@ from detectors.history import (
     with_history,
     with_prepared_history,
 )
-from detectors.lookback import EVIDENCE_COLUMN, condensed, evidence_of, mark_evidence
+from detectors.lookback import (
+    CONTEXT_COLUMN,
+    EVIDENCE_COLUMN,
+    SAMPLE_COLUMN,
+    condensed,
+    evidence_of,
+    mark_evidence,
+)
 from detectors.parallel import run_detectors
 from detectors.params import PolicyParams, ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS, decide_posts, flag_accounts, unit_prices
@@ -91,8 +98,9 @@ View = tuple[WindowContext, npt.NDArray[np.int64]]
 
 def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowContext) -> dict[str, View]:
     """The row sets detectors read when history was given: "window", the window's own rows (detectors
-    that do not see history, ``spec.history``); "recent", the window and its history's last
-    ``history.recent_days`` (with condensed history, the detectors of ``history.recent_only``)."""
+    that do not see history, ``spec.history``); with condensed history "recent", the window and its
+    history's last ``history.recent_days`` (the detectors of ``history.recent_only``), and "core",
+    every row but the honest context (the detectors not in ``history.context_for``)."""
     is_history = history_rows(engagements)
     if is_history is None:
         return {}
@@ -102,6 +110,8 @@ def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowC
         ts = engagements["ts"]
         start = ts[~is_history].min() - pd.Timedelta(days=lookback.recent_days)
         masks["recent"] = ~is_history | (ts >= start).to_numpy()
+    if lookback.mode == "condensed" and CONTEXT_COLUMN in engagements:
+        masks["core"] = ~engagements[CONTEXT_COLUMN].eq(True).to_numpy()
     views = {}
     for name, mask in masks.items():
         at = np.flatnonzero(mask)
@@ -124,7 +134,9 @@ def _view_of(spec: DetectorSpec, params: ScoringParams) -> str:
     """The name of the rows ``spec`` reads (``_views``); "" for all."""
     if not spec.history:
         return "window"
-    return "recent" if spec.name in params.history.recent_only else ""
+    if spec.name in params.history.recent_only:
+        return "recent"
+    return "" if spec.name in params.history.context_for else "core"
 
 
 def _raw_detections(
@@ -231,7 +243,9 @@ def _window_only(
     )
     keep = ~is_history
     return (
-        engagements.loc[keep].drop(columns=HISTORY_COLUMN).reset_index(drop=True),
+        engagements.loc[keep]
+        .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
+        .reset_index(drop=True),
         verdicts.loc[keep].reset_index(drop=True),
         [window_only(d, keep) for d in detections],
         post_level_risk[keep],
@@ -296,7 +310,9 @@ def history_engagements(
     if params.history.mode == "exact":
         if not is_prepared:
             return with_history(events, history)
-        return with_prepared_history(events, history.drop(columns=EVIDENCE_COLUMN, errors="ignore"))
+        return with_prepared_history(
+            events, history.drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN], errors="ignore")
+        )
     prepared = history if is_prepared else prepare_scored_history(history, params=params, **context)
     return with_prepared_history(events, condensed(prepared, events, params=params.history))
 

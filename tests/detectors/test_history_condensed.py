@@ -9,8 +9,8 @@ import pytest
 from detectors.history import prepare_history
 from detectors.lookback import EVIDENCE_COLUMN, HistoryParams, condensed, mark_evidence
 from detectors.params import ScoringParams
-from detectors.registry import WindowContext
-from detectors.scorer import _views, history_engagements, prepare_scored_history, score_window
+from detectors.registry import BY_NAME, WindowContext
+from detectors.scorer import _view_of, _views, history_engagements, prepare_scored_history, score_window
 from tests.detectors.test_history import _invalid, _row, _weeks
 from tests.factories import BASE_TS, clean
 
@@ -120,3 +120,17 @@ def test_a_recent_only_detector_reads_the_window_and_the_last_day_of_history():
     assert sorted(ids[views["recent"][1]]) == ["a", "again", "last day"]
     assert sorted(ids[views["window"][1]]) == ["a", "again"]
     assert "recent" not in _views(joined, params=params.set_params(history__recent_only=()), context=context)
+
+
+def test_detectors_outside_context_for_read_every_row_but_the_honest_context():
+    window, history = _planted_history()
+    params = ScoringParams().set_params(history__mode="condensed", history__context_for=("pool",))
+    joined = history_engagements(window, _marked(history), params=params)
+    context = WindowContext(joined, posts=None, fitted=None, audience=params.audience)
+    views = _views(joined, params=params, context=context)
+    ids = joined["event_id"].astype(str).to_numpy()
+    # "window account" is kept only as the window account's honest context
+    assert sorted(ids[views["core"][1]]) == ["a", "again", "evidence", "last day", "recounted"]
+    assert _view_of(BY_NAME["pool"], params) == "" and _view_of(BY_NAME["dense_block"], params) == "core"
+    scored = score_window(window, params=params, history=_marked(history)).engagements
+    assert "is_context" not in scored and "is_history" not in scored
