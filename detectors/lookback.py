@@ -1,28 +1,31 @@
-"""History condensed to what the window's verdicts need: its evidence, its last hours, its re-counts.
+"""History condensed to what the window's verdicts need: its evidence, its last day, its re-counts,
+and honest context in proportion.
 
 Scoring a window with the whole history (``mode="exact"``) re-runs every group
 test on the union of history and window, so 3 weeks of history cost about four
 times what the window alone costs (docs/detection.md, "Cut and cost"). The
 history has been scored already: each of its weeks was some run's window. What a
-group test of the window needs from it is the structure that run found, not the
-honest rows around it:
+group test of the window needs from it is the structure that run found, and the
+honest engagement its chance is measured against, not every row:
 
-- ``evidence``: history engagements a structural detector scored at least
-  ``keep_score`` (a pool's, a ring's or a farm's engagements, and what spread
-  from their accounts). A pool split across weeks shows in the history scored as
-  one window; kept, its history engagements link the window's accounts to it.
-- ``recent``: every history engagement of the last ``recent_days`` before the
-  window, so that co-timed groups (lockstep, bursts, farms) that straddle the
-  cut are seen whole. Lockstep groups are co-timed within minutes.
-- re-counts: history engagements that the window reports again (same user, post
-  and action), so that the window's re-count is still found.
+- evidence: history engagements a structural detector scored at least
+  ``keep_score`` (a pool's, a ring's or a farm's, and what spread from their
+  accounts), and every engagement of a post mostly evidence (``post_share``). A
+  pool split across weeks shows in the history scored as one window; kept, its
+  history engagements link the window's accounts to it;
+- the last ``recent_days`` before the window, whole (co-timed groups that
+  straddle the cut), and the history engagements the window reports again (so
+  that its re-counts are still found);
+- honest context: every engagement of the window's own accounts (an account's
+  other creators are what the pool test's membership is measured against) and of
+  a ``sample_share`` of accounts drawn by a hash of their id. Without it the
+  evidence outweighs what is left of honest history, and chance explains the
+  pools away. Only the detectors of ``context_for`` read these rows.
 
-The evidence mark depends on the history alone (``mark_evidence``, made once and
-kept from run to run, as ``prepare_history`` is); the other two are taken per
-window (``condensed``), by hash look-ups. What is left out is honest-looking
-history far from the window: it would only tell chance models what the window
-tells them already. An approximation: verdicts may differ from ``exact``
-(measured in docs/detection.md).
+The marks that depend on the history alone (``mark_evidence``) are made once and
+kept from run to run, as ``prepare_history`` is; the rest is taken per window
+(``condensed``) by hash look-ups. An approximation: verdicts may differ from
+``exact`` (measured in docs/detection.md, "History condensed").
 """
 
 from __future__ import annotations
