@@ -5,7 +5,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
                                     [--variant "label:name=value"] [--reputation] [--reviews]
                                     [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
-                                           [--prepared]
+                                           [--prepared] [--prepared-variant "label:name=value"]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,11 @@ def measure(
 ) -> dict[str, Any]:
     """Score the last week with ``depth`` weeks of history (and what earlier runs confirmed, read as the
     service reads it: ``detectors.reputation.known_for``); its quality on the last week's engagements."""
-    current, history = slices(events, depth)
+    whole = depth < 0
+    current, history = slices(events, N_WEEKS - 1 if whole else depth)
+    if whole:
+        # the whole period scored at once, judged on the last week's engagements
+        current, history, depth = pd.concat([history, current]), current, 0
     known = None
     if entries is not None:
         start = current["ts"].min()
@@ -143,6 +148,10 @@ def measure(
     )
     seconds = time.perf_counter() - started
     truth = sim.truth_events
+    if whole:
+        last = scored.engagements["event_id"].isin(history["event_id"]).to_numpy()
+        scored = replace(scored, engagements=scored.engagements.loc[last].reset_index(drop=True))
+        current, history = history, history.iloc[:0]
     metrics = evaluate(
         engagements=scored.engagements,
         posts=scored.posts,
@@ -153,13 +162,14 @@ def measure(
     eng = scored.engagements
     with_history = eng["evidence"].astype(str).str.contains("with history", regex=False)
     return {
-        "depth_weeks": depth,
+        "depth_weeks": "whole period" if whole else depth,
         "reputation": memory,
         "n_current_events": len(current),
         "n_history_events": len(history) if depth else 0,
         "n_engagements": metrics["n_events"],
         "n_invalid": int(eng["invalid"].sum()),
         **{k: metrics[k] for k in COLUMNS},
+        "average_precision": metrics["average_precision"],
         "recall_by_scheme": metrics["recall_by_scheme"],
         "n_judged_with_history": int(with_history.sum()),
         "history_evidence_examples": eng.loc[with_history, "evidence"].astype(str).unique()[:3].tolist(),
@@ -202,7 +212,7 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         )
         sim = simulate(config.honest_only() if args.honest_only else config)
         events = clean_events(sim.events, source=f"seed {seed}").frame
-        for depth in (int(d) for d in args.depths.split(",")):
+        for depth in (-1 if d == "whole" else int(d) for d in args.depths.split(",")):
             memories: dict[str, pd.DataFrame | None] = {"none": None}
             if args.reputation:
                 memories["runs"] = remembered(sim, events, depth, params)
@@ -232,7 +242,8 @@ def _print_run(result: dict[str, Any]) -> None:
     print(
         f"seed {result['seed']} depth {result['depth_weeks']} w"
         f" reputation {result['reputation']}: precision {result['precision']:.4f} recall "
-        f"{result['recall']:.4f} honest withheld {result['honest_payout_withheld_share']:.3%} "
+        f"{result['recall']:.4f} AP {result['average_precision']:.4f} "
+        f"honest withheld {result['honest_payout_withheld_share']:.3%} "
         f"fraud withheld {result['fraud_payout_withheld_share']:.3%} "
         f"schemes {json.dumps({k: round(v, 3) for k, v in result['recall_by_scheme'].items()})} "
         f"({result['score_seconds']:.0f} s)",
@@ -276,6 +287,11 @@ def main() -> None:
         "--prepared",
         action="store_true",
         help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
+    )
+    parser.add_argument(
+        "--prepared-variant",
+        action="append",
+        help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
     )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

@@ -8,11 +8,14 @@ scoring and reports its wall and CPU seconds and its peak RSS (``VmHWM``, reset 
 are read, so the peak counts the inputs held and everything scoring adds):
 
 - ``alone``: ``score_window(current)``;
-- ``with history``: ``score_window(current, history=history)``, the history reduced with the window;
-- ``with prepared history`` (``--prepared``): ``score_engagements(with_prepared_history(current,
-  prepared))`` where ``prepared = prepare_history(history)`` was made before the clock starts, as a
-  run that keeps the prepared history from the previous run finds it (its seconds are reported
-  apart, ``prepare_s``); the raw history is dropped before timing.
+- ``with history``: ``score_window(current, history=history)`` with ``history__mode`` "exact": every
+  history engagement joins the window (``detectors.history``);
+- ``with prepared history`` (``--prepared``): ``score_window(current, history=prepared)`` where
+  ``prepared = prepare_scored_history(history)`` (the history reduced, scored, its evidence marked;
+  ``detectors.lookback``) was made before the clock starts, as a run that keeps it from the previous
+  run finds it (its seconds are reported apart, ``prepare_s``); the window reads the history as
+  ``history__mode`` says (default "condensed": the evidence, the last day, re-counts). The raw
+  history is dropped before timing.
 """
 
 from __future__ import annotations
@@ -32,13 +35,16 @@ from typing import Any
 
 import pandas as pd
 
-from detectors.history import prepare_history, with_prepared_history
+from benchmarks.windows import parse_variant
+from detectors.lookback import EVIDENCE_COLUMN, condensed
 from detectors.params import ScoringParams
-from detectors.scorer import ScoredWindow, score_engagements, score_window
+from detectors.scorer import ScoredWindow, prepare_scored_history, score_window
 from features.contract import clean_events
 from training.simulator import SimConfig, simulate
 
 MODES = ("alone", "with history", "with prepared history")
+# the prepared mode's variant when none is named: the condensed history's default knobs
+DEFAULT_VARIANT = "condensed"
 WARM_UP_EVENTS = 20_000
 
 
@@ -50,28 +56,38 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     events = clean_events(sim.events, source="cost world").frame.sort_values("ts", ignore_index=True)
     events = events.iloc[-n_total:]
     history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
-    modes = MODES if args.prepared else MODES[:2]
+    variants = dict(parse_variant(text) for text in args.prepared_variant or [f"{DEFAULT_VARIANT}:"])
+    modes = [*MODES[:2], *([f"{MODES[2]} ({label})" for label in variants] if args.prepared else [])]
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    sizes = {"n_current_events": len(current), "n_history_events": len(history)}
+    reach = history_reach(current, history)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "window.pickle"
         data.write_bytes(pickle.dumps((current, history, sim.posts, sim.campaigns)))
+        if not args.stages:
+            # the children's peaks are measured alone: this process lets the world go
+            del events, current, history, sim
+            gc.collect()
         for _ in range(args.repeats):
             for mode in modes:
-                runs[mode].append(_child_run(mode, data))
+                knobs = variants.get(mode.partition(" (")[2].rstrip(")"), {})
+                runs[mode].append(_child_run(mode.partition(" (")[0], data, knobs))
                 print(f"{mode}: {json.dumps(runs[mode][-1])}", flush=True)
     report = {
         "command": f"python -m benchmarks.history --cost --current {n_current} "
         f"--history-factor {args.history_factor} --repeats {args.repeats}"
         + (" --prepared" if args.prepared else "")
+        + "".join(f" --prepared-variant '{text}'" for text in args.prepared_variant or [])
         + (" --stages" if args.stages else ""),
-        "n_current_events": len(current),
-        "n_history_events": len(history),
+        **sizes,
         "runs": runs,
-        "history_reach": history_reach(current, history),
+        "history_reach": reach,
         **_summary(runs),
     }
     if args.stages:
-        prepared = prepare_history(history) if args.prepared else None
+        params = ScoringParams().set_params(history__mode="condensed")
+        kwargs = {"posts": sim.posts, "campaigns": sim.campaigns}
+        prepared = prepare_scored_history(history, params=params, **kwargs) if args.prepared else None
         report["stage_seconds"] = {
             "alone": stage_seconds(current, None, sim),
             "with history": stage_seconds(current, history, sim),
@@ -93,10 +109,11 @@ def _summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     return out
 
 
-def _child_run(mode: str, data: Path) -> dict[str, float]:
+def _child_run(mode: str, data: Path, knobs: dict[str, Any]) -> dict[str, float]:
     """One timed scoring in a fresh process (its last stdout line is the measurement)."""
+    command = [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)],
+        [*command, "--knobs", json.dumps(knobs)],
         capture_output=True,
         text=True,
         check=True,
@@ -105,14 +122,23 @@ def _child_run(mode: str, data: Path) -> dict[str, float]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def child(mode: str, data: Path) -> dict[str, float]:
-    """Score the pickled window once in ``mode``; wall, CPU seconds and peak RSS of that scoring."""
+def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[str, float]:
+    """Score the pickled window once in ``mode``; wall, CPU seconds and peak RSS of that scoring.
+    ``knobs``: ``ScoringParams`` knobs of the prepared mode (it reads the history condensed)."""
     current, history, posts, campaigns = pickle.loads(data.read_bytes())
     params = ScoringParams()
+    if mode == MODES[2]:
+        params = params.set_params(**{"history__mode": "condensed", **(knobs or {})})
     score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
     started = time.perf_counter()
-    prepared = prepare_history(history) if mode == "with prepared history" else None
+    prepared = None
+    if mode == "with prepared history":
+        prepared = prepare_scored_history(history, params=params, posts=posts, campaigns=campaigns)
     prepare_s = time.perf_counter() - started
+    # the share of the history's engagements the window reads (``detectors.lookback.condensed``)
+    kept = (
+        1.0 if prepared is None else len(condensed(prepared, current, params=params.history)) / len(prepared)
+    )
     if prepared is not None:
         history = None
     gc.collect()
@@ -125,6 +151,7 @@ def child(mode: str, data: Path) -> dict[str, float]:
         "cpu_s": time.process_time() - cpu,
         "peak_rss_gib": _peak_rss_kib() / 2**20,
         "prepare_s": prepare_s,
+        "history_kept_share": kept,
         "load_1m": load,
     }
 
@@ -137,8 +164,9 @@ def _score(
     **kwargs: Any,
 ) -> ScoredWindow:
     if prepared is not None:
-        return score_engagements(with_prepared_history(current, prepared), **kwargs)
-    return score_window(current, history=history if mode == "with history" else None, **kwargs)
+        return score_window(current, history=prepared, **kwargs)
+    exact = kwargs.pop("params").set_params(history__mode="exact")
+    return score_window(current, history=history if mode == "with history" else None, params=exact, **kwargs)
 
 
 def _reset_peak_rss() -> None:
@@ -169,19 +197,19 @@ def stage_seconds(current: pd.DataFrame, history: pd.DataFrame | None, sim: Any)
     """Seconds per stage of one scoring with the detectors run one after another (``runtime__workers=1``):
     ``prepare`` (the union with history, contexts), each detector (until the next starts; the last
     also spreads every group to its accounts), ``decide`` (verdicts, the window's rows, evidence).
-    A ``history`` that ``prepare_history`` made (it has ``copies``) is joined as prepared."""
+    A ``history`` that ``prepare_scored_history`` made (it has the evidence mark) is read as ``history__mode``
+    says (default "condensed"); raw history is joined whole (``history__mode`` "exact")."""
     marks: list[tuple[str, float]] = [("prepare", time.perf_counter())]
     kwargs: dict[str, Any] = {
         "posts": sim.posts,
         "campaigns": sim.campaigns,
-        "params": ScoringParams().set_params(runtime__workers=1),
+        "params": ScoringParams().set_params(runtime__workers=1, history__mode="exact"),
         "progress": lambda name: marks.append((name, time.perf_counter())),
     }
-    is_prepared = history is not None and "copies" in history
-    if history is not None and is_prepared:
-        score_engagements(with_prepared_history(current, history), **kwargs)
-    else:
-        score_window(current, history=history, **kwargs)
+    is_prepared = history is not None and EVIDENCE_COLUMN in history
+    if is_prepared:
+        kwargs["params"] = kwargs["params"].set_params(history__mode="condensed")
+    score_window(current, history=history, **kwargs)
     marks.append(("end", time.perf_counter()))
     seconds = {name: round(marks[i + 1][1] - at, 3) for i, (name, at) in enumerate(marks[:-1])}
     label = MODES[0 if history is None else 2 if is_prepared else 1]
@@ -193,8 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="one timed scoring of benchmarks.history --cost")
     parser.add_argument("--child", choices=MODES, required=True)
     parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--knobs", default="{}", help="JSON: ScoringParams knobs of the prepared mode")
     args = parser.parse_args()
-    print(json.dumps(child(args.child, args.data)), flush=True)
+    print(json.dumps(child(args.child, args.data, json.loads(args.knobs))), flush=True)
 
 
 if __name__ == "__main__":

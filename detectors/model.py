@@ -11,7 +11,7 @@ import pandas as pd
 from detectors.chance import WindowChance
 from detectors.fitted import FittedState
 from detectors.params import ScoringParams, rules_version
-from detectors.scorer import ScoredWindow, score_engagements, score_window
+from detectors.scorer import ScoredWindow, history_engagements, score_engagements, score_window
 from features.contract import clean_events
 
 # what the registered model answers per distinct engagement
@@ -58,6 +58,27 @@ class WindowScorer:
             progress=progress,
             fitted=self.fitted,
             history=history,
+            reputation=reputation,
+        )
+
+    def with_history(
+        self,
+        events: pd.DataFrame,
+        history: pd.DataFrame | None,
+        *,
+        posts: pd.DataFrame | None = None,
+        campaigns: pd.DataFrame | None = None,
+        reputation: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """The distinct engagements ``score_engagements`` scores: the window's and the history it reads
+        under this scorer's params (``detectors.scorer.history_engagements``)."""
+        return history_engagements(
+            events,
+            history,
+            params=self.params,
+            posts=posts,
+            campaigns=campaigns,
+            fitted=self.fitted,
             reputation=reputation,
         )
 

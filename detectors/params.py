@@ -21,6 +21,7 @@ from detectors.audiences import AudienceParams
 from detectors.dense import DenseBlockParams
 from detectors.infra import IpFarmParams
 from detectors.lockstep import LockstepParams
+from detectors.lookback import HistoryParams
 from detectors.pools import PoolParams
 from detectors.reputation import KnownSellerParams
 from detectors.rings import RingParams
@@ -107,8 +108,17 @@ class ScoringParams:
     # the audience communities the group tests count chance within (pools, dense blocks)
     audience: AudienceParams = field(default_factory=AudienceParams)
     spread: SpreadParams = field(default_factory=SpreadParams)
+    # how a window reads its history: all of it, or its evidence and last days (``detectors.lookback``)
+    history: HistoryParams = field(default_factory=HistoryParams)
     disabled: frozenset[str] = frozenset()
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a section added since the params were pickled takes its defaults."""
+        for item in fields(self):
+            if item.name not in state and item.default_factory is not MISSING:
+                state[item.name] = item.default_factory()
+        self.__dict__.update(state)
 
     def get_params(self) -> dict[str, Any]:
         """Every knob as ``section__detector__name``: value (scikit-learn's deep ``get_params``)."""

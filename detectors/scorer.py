@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,23 @@ import pandas as pd
 from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.combine import combine
-from detectors.history import HISTORY_COLUMN, history_evidence, history_rows, window_only, with_history
+from detectors.history import (
+    HISTORY_COLUMN,
+    history_evidence,
+    history_rows,
+    prepare_history,
+    window_only,
+    with_history,
+    with_prepared_history,
+)
+from detectors.lookback import (
+    CONTEXT_COLUMN,
+    EVIDENCE_COLUMN,
+    SAMPLE_COLUMN,
+    condensed,
+    evidence_of,
+    mark_evidence,
+)
 from detectors.parallel import run_detectors
 from detectors.params import PolicyParams, ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS, decide_posts, flag_accounts, unit_prices
@@ -50,22 +66,22 @@ def _task(
     spec: DetectorSpec,
     params: ScoringParams,
     context: WindowContext,
-    window: tuple[WindowContext, npt.NDArray[np.int64]] | None,
+    view: tuple[WindowContext, npt.NDArray[np.int64]] | None,
 ) -> WindowDetector:
     """The detector of ``spec`` bound to its params and the window's context.
 
-    ``window`` is the context of the window's own rows and their positions when
-    history was given: a detector that does not see history (``spec.history``)
-    runs on those rows only, and finds nothing on the history rows.
+    ``view`` is the context of the rows the detector reads and their positions
+    when it reads fewer than all (``_views``): it runs on those rows only, and
+    finds nothing on the others.
     """
 
     def detect(engagements: pd.DataFrame) -> Detection:
         return spec.run(engagements, params.detectors.of(spec.name), context)
 
     task = per_platform(detect) if spec.per_platform else detect
-    if window is None or spec.history:
+    if view is None:
         return task
-    own, at = window
+    own, at = view
     alone = _task(spec, params, own, None)
     return lambda union: _to_union(alone(own.engagements), n_rows=len(union), at=at)
 
@@ -75,6 +91,52 @@ def _to_union(detection: Detection, *, n_rows: int, at: npt.NDArray[np.int64]) -
     score, group = np.zeros(n_rows), np.full(n_rows, -1, dtype=np.int64)
     score[at], group[at] = detection.event_score, detection.event_group
     return Detection(detection.name, score, group, detection.groups)
+
+
+View = tuple[WindowContext, npt.NDArray[np.int64]]
+
+
+def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowContext) -> dict[str, View]:
+    """The row sets detectors read when history was given: "window", the window's own rows (detectors
+    that do not see history, ``spec.history``); with condensed history "recent", the window and its
+    history's last ``history.recent_days`` (the detectors of ``history.recent_only``), and "core",
+    every row but the honest context (the detectors not in ``history.context_for``)."""
+    is_history = history_rows(engagements)
+    if is_history is None:
+        return {}
+    masks = {"window": ~is_history}
+    lookback = params.history
+    if lookback.mode == "condensed" and lookback.recent_only:
+        ts = engagements["ts"]
+        start = ts[~is_history].min() - pd.Timedelta(days=lookback.recent_days)
+        masks["recent"] = ~is_history | (ts >= start).to_numpy()
+    if lookback.mode == "condensed" and CONTEXT_COLUMN in engagements:
+        masks["core"] = ~engagements[CONTEXT_COLUMN].eq(True).to_numpy()
+    views = {}
+    for name, mask in masks.items():
+        at = np.flatnonzero(mask)
+        # the window's rows come first (``with_history``): a slice, not a gather of every column
+        rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
+        own = engagements.iloc[rows].reset_index(drop=True)
+        kept = WindowContext(
+            own,
+            posts=context.posts,
+            fitted=context.fitted,
+            audience=params.audience,
+            reputation=context.reputation,
+            chance=context.chance,
+        )
+        views[name] = (kept, at)
+    return views
+
+
+def _view_of(spec: DetectorSpec, params: ScoringParams) -> str:
+    """The name of the rows ``spec`` reads (``_views``); "" for all."""
+    if not spec.history:
+        return "window"
+    if spec.name in params.history.recent_only:
+        return "recent"
+    return "" if spec.name in params.history.context_for else "core"
 
 
 def _raw_detections(
@@ -88,25 +150,11 @@ def _raw_detections(
     specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
     # the costliest first, so that two workers finish together
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
-    is_history = history_rows(engagements)
-    window = None
-    if is_history is not None:
-        at = np.flatnonzero(~is_history)
-        # the window's rows come first (``with_history``): a slice, not a gather of every column
-        rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
-        own = engagements.iloc[rows].reset_index(drop=True)
-        window = (
-            WindowContext(
-                own,
-                posts=context.posts,
-                fitted=context.fitted,
-                audience=params.audience,
-                reputation=context.reputation,
-                chance=context.chance,
-            ),
-            at,
-        )
-    tasks = [(specs[i].name, _task(specs[i], params, context, window)) for i in order]
+    views = _views(engagements, params=params, context=context)
+    tasks = [
+        (specs[i].name, _task(specs[i], params, context, views.get(_view_of(specs[i], params))))
+        for i in order
+    ]
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
     found = run_detectors(tasks, engagements, workers=workers, progress=progress)
@@ -195,7 +243,9 @@ def _window_only(
     )
     keep = ~is_history
     return (
-        engagements.loc[keep].drop(columns=HISTORY_COLUMN).reset_index(drop=True),
+        engagements.loc[keep]
+        .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
+        .reset_index(drop=True),
         verdicts.loc[keep].reset_index(drop=True),
         [window_only(d, keep) for d in detections],
         post_level_risk[keep],
@@ -217,20 +267,70 @@ def score_window(
 
     ``fitted`` is a training run's fitted state (``detectors.fitted``); without it
     scoring is cold: the anomaly ensemble is fitted on the window itself.
-    ``history`` (clean events from before the window) is context: the detectors
-    see it, the outputs cover only ``events`` (``detectors.history``).
+    ``history`` (clean events from before the window, or a history prepared by
+    ``prepare_scored_history``) is context: the detectors see it, the outputs
+    cover only ``events`` (``detectors.history``); how much of it they see is
+    ``params.history`` (``detectors.lookback``).
     ``reputation`` is the frame of known accounts ``known_seller`` reads
     (``detectors.reputation``); without it that detector finds nothing.
     """
+    kwargs: dict[str, Any] = {
+        "posts": posts,
+        "campaigns": campaigns,
+        "fitted": fitted,
+        "reputation": reputation,
+    }
     return score_engagements(
-        with_history(events, history),
+        history_engagements(events, history, params=params, **kwargs),
         params=params,
-        posts=posts,
-        campaigns=campaigns,
         progress=progress,
-        fitted=fitted,
-        reputation=reputation,
+        **kwargs,
     )
+
+
+def history_engagements(
+    events: pd.DataFrame,
+    history: pd.DataFrame | None,
+    *,
+    params: ScoringParams,
+    **context: Any,
+) -> pd.DataFrame:
+    """The distinct engagements a window is scored on: its own, and the history it reads.
+
+    ``history``: clean events, or ``prepare_scored_history``'s frame (kept from an
+    earlier run; ``prepare_history``'s is read whole). ``params.history.mode``
+    "exact" joins every history engagement (``detectors.history.with_history``);
+    "condensed" joins what ``detectors.lookback`` keeps, scoring raw history first
+    to find its evidence (``context``: posts, campaigns, fitted, reputation, as
+    ``score_engagements`` takes them).
+    """
+    if history is None or history.empty:
+        return with_history(events, None)
+    is_prepared = HISTORY_COLUMN in history
+    if params.history.mode == "exact":
+        if not is_prepared:
+            return with_history(events, history)
+        return with_prepared_history(
+            events, history.drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN], errors="ignore")
+        )
+    prepared = history if is_prepared else prepare_scored_history(history, params=params, **context)
+    return with_prepared_history(events, condensed(prepared, events, params=params.history))
+
+
+def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **context: Any) -> pd.DataFrame:
+    """``prepare_history(history)`` with the mark of its evidence (``detectors.lookback``).
+
+    The history is scored as one window (``context`` as ``score_engagements`` takes
+    it); a history engagement that a structural detector scored at least
+    ``params.history.keep_score`` is evidence. It depends on the history alone: a
+    run keeps it for the next, whose window it precedes.
+    """
+    prepared = prepare_history(history)
+    scored = score_engagements(prepared.drop(columns=HISTORY_COLUMN), params=params, **context)
+    names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    evidence = evidence_of(scored.detections, names, keep_score=params.history.keep_score)
+    found = evidence if len(evidence) else np.zeros(len(prepared), dtype=bool)
+    return mark_evidence(prepared, found, params=params.history)
 
 
 def _combined(detections: list[Detection], *, n_events: int, policy: PolicyParams) -> pd.DataFrame:
@@ -327,6 +427,8 @@ __all__ = [
     "ScoredWindow",
     "ScoringParams",
     "confirmed_accounts",
+    "history_engagements",
+    "prepare_scored_history",
     "score_engagements",
     "score_window",
     "spread_parts",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from detectors.history import with_history
 from detectors.model import WindowScorer
 from detectors.reputation import known_for
 from detectors.scorer import ScoredWindow
@@ -69,10 +68,16 @@ def run_batch(
     n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates(["source_file", "source_row"]))
     history = read_events_from(history_paths) if history_paths else None
     known = _known(events.frame, history, entries, half_life_days=half_life_days or 0.0)
-    engagements = with_history(events.frame, history.frame if history is not None else None)
-    del events  # the raw rows are no longer needed: a large window's two copies never coexist
     campaigns = _side_file(read_campaigns, campaigns_path, rejects)
     posts = _side_file(read_posts, posts_path, rejects)
+    engagements = scorer.with_history(
+        events.frame,
+        history.frame if history is not None else None,
+        posts=posts,
+        campaigns=campaigns,
+        reputation=known,
+    )
+    del events  # the raw rows are no longer needed: a large window's two copies never coexist
     scored = scorer.score_engagements(
         engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
     )

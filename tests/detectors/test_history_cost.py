@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pandas as pd
 
 from benchmarks.history_cost import MODES, child, history_reach, stage_seconds
-from detectors.history import prepare_history
+from detectors.params import ScoringParams
 from detectors.registry import DETECTORS
+from detectors.scorer import prepare_scored_history
 from tests.factories import BASE_TS, clean
 
 
@@ -48,7 +49,7 @@ def test_stage_seconds_names_every_detector_and_the_stages_around_them():
     events = _events(rows)
     current, history = events.iloc[200:], events.iloc[:200]
     world = SimpleNamespace(posts=None, campaigns=None)
-    for past in (None, history, prepare_history(history)):
+    for past in (None, history, prepare_scored_history(history, params=ScoringParams())):
         seconds = stage_seconds(current, past, world)
         names = list(seconds)
         assert names[0] == "prepare" and names[-1] == "decide"
@@ -63,5 +64,13 @@ def test_a_cost_child_scores_each_mode_and_reports_its_seconds_and_peak_memory(t
     data.write_bytes(pickle.dumps((events.iloc[200:], events.iloc[:200], None, None)))
     for mode in MODES:
         measured = child(mode, data)
-        assert set(measured) == {"wall_s", "cpu_s", "peak_rss_gib", "prepare_s", "load_1m"}
+        assert set(measured) == {
+            "wall_s",
+            "cpu_s",
+            "peak_rss_gib",
+            "prepare_s",
+            "history_kept_share",
+            "load_1m",
+        }
+        assert 0 < measured["history_kept_share"] <= 1
         assert measured["peak_rss_gib"] > 0 and measured["wall_s"] > 0

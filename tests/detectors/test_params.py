@@ -31,6 +31,8 @@ def _other(value: object) -> object:
         return not value
     if isinstance(value, tuple):
         return (*value, 2.0)
+    if isinstance(value, str):
+        return {"exact": "condensed", "condensed": "exact"}[value]  # the history modes
     if isinstance(value, float):
         return value / 2 if value else 0.25  # stays inside every share's range
     assert isinstance(value, int)

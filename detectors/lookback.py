@@ -1,0 +1,186 @@
+"""History condensed to what the window's verdicts need: its evidence, its last day, its re-counts,
+and honest context in proportion.
+
+Scoring a window with the whole history (``mode="exact"``) re-runs every group
+test on the union of history and window, so 3 weeks of history cost about four
+times what the window alone costs (docs/detection.md, "Cut and cost"). The
+history has been scored already: each of its weeks was some run's window. What a
+group test of the window needs from it is the structure that run found, and the
+honest engagement its chance is measured against, not every row:
+
+- evidence: history engagements a structural detector scored at least
+  ``keep_score`` (a pool's, a ring's or a farm's, and what spread from their
+  accounts), and every engagement of a post mostly evidence (``post_share``). A
+  pool split across weeks shows in the history scored as one window; kept, its
+  history engagements link the window's accounts to it;
+- the last ``recent_days`` before the window, whole (co-timed groups that
+  straddle the cut), and the history engagements the window reports again (so
+  that its re-counts are still found);
+- honest context: every engagement of the window's own accounts (an account's
+  other creators are what the pool test's membership is measured against) and of
+  a ``sample_share`` of accounts drawn by a hash of their id. Without it the
+  evidence outweighs what is left of honest history, and chance explains the
+  pools away. Only the detectors of ``context_for`` read these rows.
+
+The marks that depend on the history alone (``mark_evidence``) are made once and
+kept from run to run, as ``prepare_history`` is; the rest is taken per window
+(``condensed``) by hash look-ups. An approximation: verdicts may differ from
+``exact`` (measured in docs/detection.md, "History condensed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detectors.base import Detection
+
+# a prepared history's column: the history engagement carries structural evidence
+EVIDENCE_COLUMN = "has_evidence"
+# a prepared history's column: the engagement's account is in the hashed sample of honest context
+SAMPLE_COLUMN = "in_sample"
+# a condensed history's column: the row is honest context only (the sample, the window's accounts),
+# read by the detectors of ``HistoryParams.context_for``
+CONTEXT_COLUMN = "is_context"
+MODES = ("exact", "condensed")
+
+
+@dataclass(frozen=True)
+class HistoryParams:
+    """How a window reads its history (``detectors.lookback``)."""
+
+    # "exact": every history engagement joins the window; "condensed": its evidence, last days, re-counts
+    mode: str = "exact"
+    # every history engagement of this many days before the window's first event is kept
+    recent_days: float = 1.0
+    # a history engagement a structural detector scored at least this is evidence
+    keep_score: float = 0.2
+    # a history post with at least this share of its engagements evidence keeps them all (a group's post)
+    post_share: float = 0.2
+    # a share of the history's accounts (drawn by their id) keeps all its engagements: honest context
+    sample_share: float = 0.2
+    # every history engagement of the window's own accounts is kept
+    window_accounts: bool = True
+    # detectors that read only the window and the history's last ``recent_days`` (co-timed groups are
+    # minutes wide). Empty: lockstep alone there cost bot_camouflage recall (seed 7 0.91 -> 0.81) and
+    # the farms too more (docs/detection.md, "History condensed")
+    recent_only: tuple[str, ...] = ()
+    # detectors that read the honest context rows; the others read the window, the evidence, the last
+    # day and the re-counts only. The pool and the farms measure chance from honest engagement (without
+    # it seed 4 lost 0.03 AP); dense_block, ring and lockstep lose little there (docs/detection.md)
+    context_for: tuple[str, ...] = ("pool", "ip_farm", "device_farm")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"history mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+
+
+def evidence_of(
+    detections: Sequence[Detection], names: frozenset[str], *, keep_score: float
+) -> npt.NDArray[np.bool_]:
+    """Per engagement of a scored history: a detector of ``names`` scored it at least ``keep_score``."""
+    kept: npt.NDArray[np.bool_] | None = None
+    for detection in detections:
+        if detection.name in names:
+            hit = detection.event_score >= keep_score
+            kept = hit if kept is None else kept | hit
+    return kept if kept is not None else np.zeros(0, dtype=bool)
+
+
+def mark_evidence(
+    prepared: pd.DataFrame, evidence: npt.NDArray[np.bool_], *, params: HistoryParams
+) -> pd.DataFrame:
+    """``prepared`` (``prepare_history``) with its mark of what windows read, row for row.
+
+    Marked: the ``evidence`` rows; every row of a post with at least
+    ``post_share`` of its history engagements evidence (a group's post: an account
+    whose one history engagement of the group was too little to judge it then
+    still links to the group when the window shows more of it); and every row of a
+    ``sample_share`` of the accounts, drawn by a hash of the account id (the same
+    accounts in every run), so that chance models still see honest history in its
+    proportions: a pool's share of honest engagement, a community's mixing.
+    """
+    if len(evidence) != len(prepared):
+        raise ValueError("one evidence mark per prepared history engagement")
+    post = prepared["post_id"].cat.codes.to_numpy().astype(np.int64)
+    known = post >= 0
+    n_posts = len(prepared["post_id"].cat.categories)
+    rows = np.bincount(post[known], minlength=n_posts)
+    hits = np.bincount(post[known & evidence], minlength=n_posts)
+    group_post = (hits > 0) & (hits >= params.post_share * np.maximum(rows, 1))
+    marked = evidence | (known & group_post[np.maximum(post, 0)])
+    return prepared.assign(
+        **{EVIDENCE_COLUMN: marked, SAMPLE_COLUMN: _sampled(prepared["user_id"], params.sample_share)}
+    )
+
+
+def _sampled(accounts: pd.Series, share: float) -> npt.NDArray[np.bool_]:
+    """Per row: its account is among a ``share`` of accounts drawn by a hash of the id."""
+    if share <= 0:
+        return np.zeros(len(accounts), dtype=bool)
+    drawn = pd.util.hash_array(np.asarray(accounts.cat.categories, dtype=object)) < np.uint64(share * 2.0**64)
+    account = accounts.cat.codes.to_numpy().astype(np.int64)
+    return (account >= 0) & np.r_[drawn, False][account]
+
+
+def condensed(prepared: pd.DataFrame, events: pd.DataFrame, *, params: HistoryParams) -> pd.DataFrame:
+    """The rows of a marked prepared history the window ``events`` reads (see the module's docstring).
+
+    The marks are dropped; without them every row is kept (the history was not scored). Rows kept
+    only as honest context (the sample, the window's accounts) carry ``CONTEXT_COLUMN``.
+    """
+    if EVIDENCE_COLUMN not in prepared:
+        return prepared
+    core = prepared[EVIDENCE_COLUMN].to_numpy(dtype=bool).copy()
+    context = prepared[SAMPLE_COLUMN].to_numpy(dtype=bool).copy()
+    if len(events):
+        start = events["ts"].min() - pd.Timedelta(days=params.recent_days)
+        core |= (prepared["ts"] >= start).to_numpy()
+        core |= _reported_again(prepared, events)
+        if params.window_accounts:
+            context |= _of_accounts(prepared["user_id"], events["user_id"])
+    keep = core | context
+    kept = prepared.loc[keep].drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN]).reset_index(drop=True)
+    kept[CONTEXT_COLUMN] = ~core[keep]
+    return kept
+
+
+def _of_accounts(accounts: pd.Series, window_accounts: pd.Series) -> npt.NDArray[np.bool_]:
+    """Per history row (``accounts`` categorical): its account engaged in the window."""
+    found = pc.index_in(
+        pa.array(np.asarray(window_accounts.unique(), dtype=object)),
+        value_set=pa.array(accounts.cat.categories),
+    )
+    present = np.asarray(found.drop_null().to_numpy(zero_copy_only=False), dtype=np.int64)
+    seen = np.zeros(len(accounts.cat.categories) + 1, dtype=bool)
+    seen[present] = True
+    return seen[accounts.cat.codes.to_numpy().astype(np.int64)]
+
+
+def _reported_again(prepared: pd.DataFrame, events: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Per history row: the window has an event of the same user, post and action (integer keys in the
+    history's own codes; the window's values are looked up in its categories)."""
+    columns = ("user_id", "post_id", "action")
+    if not all(c in prepared and c in events for c in columns):
+        return np.zeros(len(prepared), dtype=bool)
+    past_key = np.zeros(len(prepared), dtype=np.int64)
+    now_key = np.zeros(len(events), dtype=np.int64)
+    now_known = np.ones(len(events), dtype=bool)
+    for column in columns:
+        categories = prepared[column].cat.categories
+        past_codes = prepared[column].cat.codes.to_numpy().astype(np.int64)
+        found = pc.index_in(
+            pa.array(np.asarray(events[column], dtype=object)), value_set=pa.array(categories)
+        )
+        now_codes = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        now_known &= now_codes >= 0
+        width = len(categories) + 1
+        past_key = past_key * width + past_codes + 1
+        now_key = now_key * width + now_codes + 1
+    return np.isin(past_key, now_key[now_known])

@@ -1,0 +1,136 @@
+"""History condensed to its evidence, last day and re-counts (``detectors.lookback``), on planted data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.history import prepare_history
+from detectors.lookback import EVIDENCE_COLUMN, HistoryParams, condensed, mark_evidence
+from detectors.params import ScoringParams
+from detectors.registry import BY_NAME, WindowContext
+from detectors.scorer import _view_of, _views, history_engagements, prepare_scored_history, score_window
+from tests.detectors.test_history import _invalid, _row, _weeks
+from tests.factories import BASE_TS, clean
+
+# the window reads the history's evidence, its last day and its re-counts only
+EVIDENCE_ONLY = {
+    "history__mode": "condensed",
+    "history__window_accounts": False,
+    "history__sample_share": 0.0,
+}
+
+
+def test_a_seller_pool_split_across_weeks_is_caught_from_a_twentieth_of_the_history():
+    current, history = _weeks(pool=True, community=False)
+    params = ScoringParams().set_params(**EVIDENCE_ONLY)
+    prepared = prepare_scored_history(history, params=params)
+    kept = condensed(prepared, current, params=params.history)
+    assert len(kept) < 0.06 * len(prepared)  # measured 0.054: the pool's rows and the last day
+    judged = score_window(current, params=params, history=prepared).engagements
+    assert _invalid(judged, "s").mean() > 0.7  # measured 0.75 (pool 42, dense_block 6 of 64); exact 0.81
+    assert _invalid(judged, "u").sum() == 0
+    assert judged["evidence"][judged["invalid"]].astype(str).str.contains("with history").all()
+    # the same cut without the history's evidence (its last day only) finds nothing
+    blind = params.set_params(history__keep_score=1.01)
+    unseen = score_window(current, params=blind, history=prepare_scored_history(history, params=blind))
+    assert _invalid(unseen.engagements, "s").mean() == 0
+
+
+def test_an_honest_fan_club_stays_clean_with_condensed_history():
+    current, history = _weeks(pool=False, community=True)
+    params = ScoringParams().set_params(**EVIDENCE_ONLY)
+    prepared = prepare_scored_history(history, params=params)
+    assert not prepared[EVIDENCE_COLUMN].any()  # no honest week is evidence
+    judged = score_window(current, params=params, history=prepared).engagements
+    assert _invalid(judged, "u").sum() == 0
+
+
+def _planted_history() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Four engagements of 10 days before the window by other accounts, one of them evidence and one
+    re-counted by the window; one of its last day; one of 10 days before by a window account."""
+    rng = np.random.default_rng(3)
+
+    def at(user: str, post: str, event_id: str, before: pd.Timedelta) -> dict[str, object]:
+        return _row(BASE_TS, rng, user, post) | {"event_id": event_id, "ts": (BASE_TS - before).isoformat()}
+
+    old, recent = pd.Timedelta(days=10), pd.Timedelta(hours=12)
+    rows = [
+        at("x1", "q1", "evidence", old),
+        at("x2", "q2", "recounted", old),
+        at("x3", "q3", "dropped", old),
+        at("w1", "q4", "window account", old),
+        at("x4", "q5", "last day", recent),
+    ]
+    window = [at("w1", "p1", "a", pd.Timedelta(0)), at("x2", "q2", "again", pd.Timedelta(0))]
+    return clean(pd.DataFrame(window)), clean(pd.DataFrame(rows))
+
+
+def _marked(history: pd.DataFrame) -> pd.DataFrame:
+    prepared = prepare_history(history)
+    evidence = (prepared["event_id"].astype(str) == "evidence").to_numpy()
+    return mark_evidence(prepared, evidence, params=HistoryParams(sample_share=0.0))
+
+
+def test_condensed_keeps_evidence_the_last_day_re_counts_and_the_window_accounts():
+    window, history = _planted_history()
+    prepared = _marked(history)
+    kept = condensed(prepared, window, params=HistoryParams(mode="condensed"))
+    assert sorted(kept["event_id"].astype(str)) == ["evidence", "last day", "recounted", "window account"]
+    alone = condensed(prepared, window, params=HistoryParams(mode="condensed", window_accounts=False))
+    assert sorted(alone["event_id"].astype(str)) == ["evidence", "last day", "recounted"]
+    assert EVIDENCE_COLUMN not in kept
+
+
+def test_a_window_engagement_re_counting_an_old_history_one_stays_a_re_count():
+    window, history = _planted_history()
+    params = ScoringParams().set_params(**EVIDENCE_ONLY)
+    joined = history_engagements(window, _marked(history), params=params)
+    recounts = joined.loc[joined["is_recount"], "event_id"].astype(str).tolist()
+    assert recounts == ["again"]
+
+
+def test_exact_mode_reads_a_marked_history_whole_as_it_reads_the_raw_history():
+    current, history = _weeks(pool=True, community=False)
+    params = ScoringParams()
+    assert params.history.mode == "exact"
+    prepared = prepare_scored_history(history, params=params.set_params(history__mode="condensed"))
+    pd.testing.assert_frame_equal(
+        history_engagements(current, prepared, params=params),
+        history_engagements(current, history, params=params),
+        check_exact=True,
+    )
+
+
+def test_an_unknown_history_mode_is_refused():
+    with pytest.raises(ValueError, match="history mode"):
+        ScoringParams().set_params(history__mode="approximate")
+
+
+def test_a_recent_only_detector_reads_the_window_and_the_last_day_of_history():
+    window, history = _planted_history()
+    params = ScoringParams().set_params(history__mode="condensed", history__recent_only=("lockstep",))
+    prepared = prepare_history(history)
+    marked = mark_evidence(prepared, np.ones(len(prepared), dtype=bool), params=params.history)
+    joined = history_engagements(window, marked, params=params)
+    context = WindowContext(joined, posts=None, fitted=None, audience=params.audience)
+    views = _views(joined, params=params, context=context)
+    ids = joined["event_id"].astype(str).to_numpy()
+    assert sorted(ids[views["recent"][1]]) == ["a", "again", "last day"]
+    assert sorted(ids[views["window"][1]]) == ["a", "again"]
+    assert "recent" not in _views(joined, params=params.set_params(history__recent_only=()), context=context)
+
+
+def test_detectors_outside_context_for_read_every_row_but_the_honest_context():
+    window, history = _planted_history()
+    params = ScoringParams().set_params(history__mode="condensed", history__context_for=("pool",))
+    joined = history_engagements(window, _marked(history), params=params)
+    context = WindowContext(joined, posts=None, fitted=None, audience=params.audience)
+    views = _views(joined, params=params, context=context)
+    ids = joined["event_id"].astype(str).to_numpy()
+    # "window account" is kept only as the window account's honest context
+    assert sorted(ids[views["core"][1]]) == ["a", "again", "evidence", "last day", "recounted"]
+    assert _view_of(BY_NAME["pool"], params) == "" and _view_of(BY_NAME["dense_block"], params) == "core"
+    scored = score_window(window, params=params, history=_marked(history)).engagements
+    assert "is_context" not in scored and "is_history" not in scored
