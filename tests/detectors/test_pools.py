@@ -506,7 +506,7 @@ def test_seller_pools_leave_an_audience_whose_fans_are_the_candidate_alone_besid
     each on a post of A and one of B, made A look mixed (insularity at most 0.12): main flagged all
     934 of the fans' engagements. An order's accounts share one footprint and count once.
     """
-    from detectors.pools import _footprints, _repeated
+    from detectors.pools._cover import _footprints, _repeated
 
     events = _small_audience_beside_orders()
     audiences = _found(events)

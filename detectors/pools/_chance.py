@@ -1,0 +1,234 @@
+"""Chance of the pool test: a block model of a platform's light accounts over its audience communities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import sparse
+
+from detectors.audiences import Audiences, IntArray, light_pairs, post_codes
+from detectors.pools._params import PoolParams
+from features.arrays import codes, distinct, distinct_counts
+
+
+@dataclass(frozen=True)
+class _Chance:
+    """What the test measures chance against under one partition of creator units into communities."""
+
+    pair_mass: npt.NDArray[np.float64]  # [C, D]: ordered light post pairs of one account (``_block_mass``)
+    mass: npt.NDArray[np.float64]  # per community: its light (account, post) pairs
+    tests: float  # post pairs of different units among posts with light engagers (Bonferroni)
+    audiences: _Audiences  # how accounts spread their creators over communities (``_members``)
+
+
+@dataclass(frozen=True)
+class PoolChance:
+    """A platform's pool-test chance model: its audiences, and chance with and without them.
+
+    Computed once from the whole platform (``pool_chance``) and handed to every shard of a
+    platform split along its engagement graph, so that each shard's pools are judged against
+    the platform, as one process judges them, not against the shard.
+    """
+
+    audiences: Audiences
+    by_community: _Chance  # with the audiences' communities
+    one_audience: _Chance  # with the platform as one audience (``_with_uncovered``)
+    by_region: _Chance | None  # with each region as one audience; None: the platform is one region
+    # per account (user_id) of at least ``min_posts`` posts: its distinct posts on the platform ("posts")
+    # and, for a light account, its distinct creator units ("units"); an account whose engagement spans
+    # shards is light, and counts its creators, as on the whole platform
+    accounts: pd.DataFrame
+
+    def light_pairs(
+        self, user_ids: pd.Series, users: IntArray, posts: IntArray, n_posts: int, *, params: PoolParams
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """A shard's distinct (account, post) pairs of the platform's light accounts, and per account
+        code (of ``user_ids``) its creator units on the platform."""
+        pair_user, pair_post = light_pairs(users, posts, n_posts, 1, np.iinfo(np.int64).max)
+        names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
+        names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
+        found = self.accounts.reindex(names.astype("str"))
+        degree = found["posts"].fillna(0).to_numpy(np.int64)
+        light = (degree[pair_user] >= params.min_posts) & (degree[pair_user] <= params.max_posts)
+        return pair_user[light], pair_post[light], found["units"].fillna(0).to_numpy(np.int64)
+
+
+def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences) -> PoolChance | None:
+    """The chance model of one platform's window (``PoolChance``); None when it holds too few light pairs."""
+    users = codes(engagements["user_id"])
+    posts, post_ids = post_codes(engagements)
+    ok = (users >= 0) & (posts >= 0)
+    if not ok.any():
+        return None
+    pair_user, pair_post = light_pairs(
+        users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts
+    )
+    if len(pair_user) < params.min_accounts:
+        return None
+    unit = audiences.units(post_ids)
+    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
+    region = audiences.regions(np.arange(len(unit_community)))
+    return PoolChance(
+        audiences,
+        _chance(pair_user, pair_post, unit, unit_community, params=params),
+        _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
+        _chance(pair_user, pair_post, unit, region, params=params) if region.any() else None,
+        _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
+    )
+
+
+def _accounts(
+    user_ids: pd.Series,
+    users: IntArray,
+    posts: IntArray,
+    pair_user: IntArray,
+    pair_unit: IntArray,
+    *,
+    params: PoolParams,
+) -> pd.DataFrame:
+    """``PoolChance.accounts``: distinct posts of accounts with ``min_posts`` or more, units of light ones."""
+    n_posts = int(posts.max()) + 1
+    degree = np.bincount(distinct(users * n_posts + posts) // n_posts)
+    width = int(pair_unit.max(initial=0)) + 1
+    units = np.bincount(distinct(pair_user * width + pair_unit) // width, minlength=len(degree))
+    names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
+    names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
+    keep = np.flatnonzero(degree >= params.min_posts)
+    return pd.DataFrame(
+        {"posts": degree[keep], "units": units[keep]},
+        index=pd.Index(names[keep].astype("str"), name="user_id"),
+    )
+
+
+def _chance(
+    pair_user: npt.NDArray[np.int64],
+    pair_post: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+) -> _Chance:
+    """``_Chance`` of light pairs whose posts have creator ``unit`` and units ``unit_community``: the
+    masses of the pairs whose account crossed creator units (``_search``), the spread of them all."""
+    crossing = _crossing(pair_user, unit[pair_post])
+    matrix = _account_posts(pair_user[crossing], pair_post[crossing], len(unit))
+    post_degree = np.asarray(matrix.sum(axis=0)).ravel()
+    pair_mass, mass = _block_mass(matrix, unit_community[unit], post_degree)
+    width = int(unit.max()) + 1
+    user_creator = distinct(pair_user * width + unit[pair_post])
+    return _Chance(
+        pair_mass,
+        mass,
+        _cross_creator_pairs(unit[post_degree > 0]),
+        _Audiences.build(user_creator, unit_community, width, params=params),
+    )
+
+
+def _crossing(
+    pair_user: npt.NDArray[np.int64],
+    pair_unit: npt.NDArray[np.int64],
+    user_units: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Per light pair: its account engaged at least two creator units (on the whole platform when
+    ``user_units``, per account, is given: a shard sees only part of an account's creators).
+
+    Only such an account can share two posts of different units, the pairs the
+    link test counts. An account that stays with one unit (a creator's loyal
+    fan, or an order's accounts bought for one creator) can never make such an
+    overlap; counted in the chance model, its posts would dilute the share of
+    every other post and make ordinary overlap between popular posts look
+    unlikely, the more so the larger the single-creator part of the window.
+    """
+    if user_units is not None:
+        return user_units[pair_user] >= 2
+    width = int(pair_unit.max(initial=0)) + 1
+    users, n_units = distinct_counts(distinct(pair_user * width + pair_unit) // width)
+    crossing = np.zeros(int(pair_user.max(initial=-1)) + 1, dtype=bool)
+    crossing[users[n_units >= 2]] = True
+    return crossing[pair_user]
+
+
+def _block_mass(
+    matrix: sparse.csr_matrix, community: npt.NDArray[np.int64], post_degree: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The block model's masses: ordered light post pairs of one account between communities C and D
+    (``sum_u d_uC d_uD``, ``d_uC (d_uC - 1)`` within C), and each community's light pairs."""
+    n_communities = int(community.max()) + 1
+    indicator = sparse.csr_matrix(
+        (np.ones(len(community)), (np.arange(len(community)), community)),
+        shape=(len(community), n_communities),
+    )
+    per_account = matrix @ indicator
+    pair_mass = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64)
+    mass = np.asarray(np.bincount(community, weights=post_degree, minlength=n_communities), dtype=np.float64)
+    pair_mass[np.diag_indices(n_communities)] -= mass
+    return pair_mass, mass
+
+
+def _cross_creator_pairs(unit: npt.NDArray[np.int64]) -> float:
+    """Pairs of posts of different units among posts with these units."""
+    n = float(len(unit))
+    same = np.bincount(unit).astype(np.float64) if len(unit) else np.zeros(0)
+    return (n * (n - 1) - float((same * (same - 1)).sum())) / 2
+
+
+@dataclass(frozen=True)
+class _Audiences:
+    """How the light accounts of each audience community spread their creators over communities."""
+
+    n: int  # communities
+    mass: npt.NDArray[np.float64]  # per community: its (account, creator) pairs
+    spread: npt.NDArray[np.float64]  # [home, c]: share of home accounts' creators in community c
+    by_degree: npt.NDArray[np.float64]  # [home, d]: home accounts with d creators (capped)
+
+    @classmethod
+    def build(
+        cls,
+        user_creator: npt.NDArray[np.int64],
+        unit_community: npt.NDArray[np.int64],
+        width: int,
+        *,
+        params: PoolParams,
+    ) -> _Audiences:
+        """The audiences of ``user * width + creator`` keys; an account's home holds most of its creators."""
+        n = int(unit_community.max()) + 1
+        user, community = user_creator // width, unit_community[user_creator % width]
+        cells, count = distinct_counts(user * n + community)
+        order = np.lexsort((-count, cells // n))
+        first = np.r_[True, np.diff(cells[order] // n) != 0]
+        home = np.zeros(int(user.max()) + 1, dtype=np.int64)
+        home[cells[order][first] // n] = cells[order][first] % n
+        degree = np.bincount(user)
+        by_degree = np.zeros((n, params.max_posts + 1))
+        has = degree > 0
+        np.add.at(by_degree, (home[has], np.minimum(degree[has], params.max_posts)), 1.0)
+        spread = np.zeros((n, n))
+        np.add.at(spread, (home[user], community), 1.0)
+        spread /= np.maximum(spread.sum(axis=1, keepdims=True), 1.0)
+        return cls(n, np.bincount(community, minlength=n).astype(np.float64), spread, by_degree)
+
+    def share(
+        self, pool_cell: npt.NDArray[np.int64], taken: npt.NDArray[np.int64], n_pools: int
+    ) -> npt.NDArray[np.float64]:
+        """[pool, home]: the chance that a home account's creator is in the pool.
+
+        ``pool_cell`` holds ``pool * n + community`` of the pools' honest pairs,
+        ``taken`` the communities of members' pairs, left out of the mass.
+        """
+        pool_mass = np.bincount(pool_cell, minlength=n_pools * self.n).reshape(n_pools, self.n)
+        mass = np.maximum(self.mass - np.bincount(taken, minlength=self.n), 1.0)
+        return np.asarray(np.clip(pool_mass / mass, 0.0, 1.0) @ self.spread.T, dtype=np.float64)
+
+
+def _account_posts(
+    user: npt.NDArray[np.int64], post: npt.NDArray[np.int64], n_posts: int
+) -> sparse.csr_matrix:
+    """The light accounts x posts matrix of (account, post) pairs."""
+    accounts, user_rows = np.unique(user, return_inverse=True)
+    # no pairs (no account crossed two creator units): an empty matrix, and no link
+    return sparse.csr_matrix(
+        (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(len(accounts), n_posts)
+    )

@@ -1,0 +1,133 @@
+"""Cover: a pool found with the audiences' communities is kept only where no community explains it."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.audiences import Audiences
+from detectors.pools._chance import _Chance
+from detectors.pools._params import PoolParams
+from detectors.pools._search import _Light, _search
+
+
+def _with_uncovered(
+    light: _Light,
+    audiences: Audiences,
+    event_pool: npt.NDArray[np.int64],
+    lifts: npt.NDArray[np.float64],
+    *,
+    params: PoolParams,
+    given: tuple[_Chance, _Chance | None] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """``event_pool`` and ``lifts`` plus the pools whose audience community is one only with them.
+
+    Candidates are the pools found with the platform as one audience
+    (``_uncovered``). On a platform of regions that never meet
+    (``Audiences.regions``: languages, countries; most platforms are one
+    region) an event stays a candidate's only when it is uncovered with each
+    region as one audience too, its community judged within its region: a
+    candidate depends on its null, and an audience's candidate that takes
+    nearly all of its co-engagement under one null leaves too little to show
+    it an audience. A seller's pool is found and uncovered under either.
+    ``given``: the whole platform's chance with one audience and by region
+    (``PoolChance``) when the events are one shard of it.
+    """
+    n_units = int(light.unit.max()) + 1
+    region = audiences.regions(np.arange(n_units))
+    alone, by_region = given if given is not None else (None, None)
+    candidate, candidate_lifts, uncovered = _uncovered(
+        light, audiences, np.zeros(n_units, dtype=np.int64), event_pool, params=params, given=alone
+    )
+    if uncovered.any() and region.max() > 0:
+        uncovered &= _uncovered(light, audiences, region, event_pool, params=params, given=by_region)[2]
+    out = event_pool.copy()
+    out[uncovered] = candidate[uncovered] + len(lifts)
+    return out, np.concatenate([lifts, candidate_lifts])
+
+
+def _uncovered(
+    light: _Light,
+    audiences: Audiences,
+    null: npt.NDArray[np.int64],
+    event_pool: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+    given: _Chance | None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per event its candidate pool found with ``null`` (per unit: its block, the platform or its
+    regions), per candidate its median lift, and per event: uncovered (its candidate is kept).
+
+    An event of a candidate, in no pool yet, is uncovered when its post's
+    community mixes with the platform (with regions: its region) as chance
+    says once the candidate's own accounts are left out
+    (``Audiences.insularity_without``, at most ``max_uncovered_insularity``
+    even ``cover_errors`` errors up): the pool made that community insular and
+    its chance gives the pool no cover. A candidate is judged by the community
+    that holds most of its events: the few events of an audience's candidate
+    on creators of another community stay covered while its own community
+    does. An honest audience's co-engagement is spread over many light
+    accounts and stays insular without a few of them. With
+    ``cover_footprints_once`` the accounts whose light posts repeat an earlier
+    account's are left out too (``_repeated``): another seller's order, its
+    accounts all on the same posts of clients in several communities, would
+    otherwise outweigh the few honest fans an audience keeps once its
+    candidate is gone.
+    """
+    candidate, candidate_lifts = _search(light, null, params=params, given=given)
+    fresh = (candidate >= 0) & (event_pool < 0)
+    uncovered = np.zeros(len(candidate), dtype=bool)
+    if not fresh.any():
+        return candidate, candidate_lifts, uncovered
+    unit = light.unit[np.maximum(light.posts, 0)]
+    community = audiences.communities(unit)
+    pair_unit = light.unit[light.pair_post]
+    n_users = int(light.users.max()) + 1
+    keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
+    for pool in np.unique(candidate[fresh]):
+        events = fresh & (candidate == pool)
+        left_out = np.zeros(n_users, dtype=bool)
+        left_out[light.users[candidate == pool]] = True
+        if keys is not None:
+            left_out |= _repeated(keys, left_out)
+        home = int(np.argmax(np.bincount(community[events])))
+        part = audiences.parts(unit[events & (community == home)])
+        within = int(np.argmax(np.bincount(part))) if null.any() else None
+        insular = audiences.insularity_without(
+            light.pair_user, pair_unit, left_out, z=params.cover_errors, part=within
+        )
+        if insular[home] < params.max_uncovered_insularity:
+            uncovered |= events & (insular[community] < params.max_uncovered_insularity)
+    return candidate, candidate_lifts, uncovered
+
+
+def _footprints(
+    pair_user: npt.NDArray[np.int64], pair_post: npt.NDArray[np.int64], n_users: int
+) -> npt.NDArray[np.uint64]:
+    """Per account (row): its footprint, the set of its light posts, as two 64-bit keys (0, 0: none).
+
+    The keys are sums of random 64-bit weights of the posts: two accounts
+    share them only when they share the set, or with the chance of two
+    accounts drawing the same 128 random bits.
+    """
+    rng = np.random.default_rng(0)
+    n_posts = int(pair_post.max(initial=-1)) + 1
+    keys = np.zeros((n_users, 2), dtype=np.uint64)
+    for column in range(2):
+        weight = rng.integers(0, np.iinfo(np.uint64).max, size=n_posts, dtype=np.uint64, endpoint=True)
+        np.add.at(keys[:, column], pair_user, weight[pair_post])
+    return keys
+
+
+def _repeated(keys: npt.NDArray[np.uint64], left_out: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per account: not left out, and its footprint is an account's of a lower code also not left out.
+
+    A seller fills an order by sending many accounts to the same posts, so its
+    accounts share one footprint; honest users' footprints rarely repeat
+    exactly. Of each footprint among the accounts kept, one account counts.
+    """
+    kept = np.flatnonzero(~left_out & (keys != 0).any(axis=1))
+    out = np.zeros(len(keys), dtype=bool)
+    out[kept] = pd.DataFrame(keys[kept]).duplicated().to_numpy()
+    return out

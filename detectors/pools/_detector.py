@@ -1,0 +1,156 @@
+"""``seller_pools``: the pool test on one platform's window, from its light pairs to its detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, post_codes
+from detectors.base import Detection
+from detectors.pools._chance import PoolChance
+from detectors.pools._cover import _with_uncovered
+from detectors.pools._params import NAME, PoolParams
+from detectors.pools._search import _Light, _search
+from features.arrays import codes
+
+
+def seller_pools(
+    engagements: pd.DataFrame,
+    *,
+    params: PoolParams,
+    audiences: Audiences | None = None,
+    chance: PoolChance | None = None,
+) -> Detection:
+    """Events of pool accounts on the posts their pool co-engages.
+
+    Only light accounts (``min_posts`` to ``max_posts`` distinct posts in the window) count: heavy users
+    overlap everywhere and a single engagement says nothing. Creators are counted as ``audiences`` counts
+    them (a studio's creators are one unit) and chance is counted within and between its audience
+    communities (``detectors.audiences``); without ``audiences`` the platform is one audience of its
+    creators. Two posts of different units are linked when they share at least ``min_shared_accounts``
+    light accounts, at least ``min_lift`` times what the block model of the light accounts of two units or
+    more (``_crossing``) predicts (see ``_block_expected``) from the posts' engagers outside the overlap
+    (``_lift_beyond_overlap``), and that many is unlikely: Poisson tail at most ``max_p_value``,
+    Bonferroni-corrected over every pair of posts of different units (a creator's own fans link only that
+    creator's posts, so same-unit pairs never count).
+
+    Linked posts form pools: Louvain communities of the link graph at each of ``resolutions`` (coarse
+    first), so that one seller's posts stay together without being chained to another seller's through a
+    post both served. An event belongs to the first pool, in that order, that holds its account.
+
+    Whether an account belongs to a pool is decided like a false discovery rate, in units: an account that
+    engaged ``d`` units, ``k`` of them (at least ``min_creators``, and at least ``min_member_share`` of
+    ``d``) in the pool, is a member when, among the accounts of the pool's audience communities with ``d``
+    units and at least ``k`` in the pool, chance (each of an account's units landing in the pool in
+    proportion to the pool's share of those communities' honest engagement) explains at most ``max_fdr``
+    of them. Honest engagement leaves out the members' pairs, found in rounds that start with every
+    candidate left out: a small window's pool is most of its creators' light engagement, and counted as
+    chance it explains itself away. An honest light account that happened on two popular pool posts is as
+    common as chance says and stays out; the pool's accounts, which keep coming back to unrelated
+    creators, are far more common.
+
+    A community gives a pool cover only while it is an audience without the pool's own accounts
+    (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform (on a
+    platform of regions that never meet: also each region) as one audience.
+
+    ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
+    chance against (the block model's masses, the Bonferroni count, the audiences' spread of accounts)
+    when ``engagements`` are one shard of a platform split along its graph (``scaleout``).
+    """
+    n = len(engagements)
+    users = codes(engagements["user_id"])
+    posts, post_ids = post_codes(engagements)
+    ok = (users >= 0) & (posts >= 0)
+    if n == 0 or not ok.any():
+        return Detection.empty(NAME, n)
+    pair_user, pair_post, user_units = _light_pairs(
+        engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance
+    )
+    audiences = chance.audiences if chance is not None else audiences
+    if len(pair_user) < params.min_accounts:
+        return Detection.empty(NAME, n)
+    audiences = audiences if audiences is not None else one_audience(engagements, studios=None)
+    unit = audiences.units(post_ids)
+    light = _Light(users, posts, ok, pair_user, pair_post, unit, user_units)
+    event_pool, lifts = _found(light, audiences, params=params, chance=chance)
+    return _detection(engagements, event_pool, lifts, params=params)
+
+
+def _found(
+    light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
+    communities, then the pools no community covers (``_with_uncovered``)."""
+    unit = light.unit
+    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
+    given = chance.by_community if chance is not None else None
+    event_pool, lifts = _search(light, unit_community, params=params, given=given)
+    if audiences.n_communities > 1:
+        alone = (chance.one_audience, chance.by_region) if chance is not None else None
+        event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    return event_pool, lifts
+
+
+def _light_pairs(
+    user_ids: pd.Series,
+    users: IntArray,
+    posts: IntArray,
+    n_posts: int,
+    *,
+    params: PoolParams,
+    chance: PoolChance | None,
+) -> tuple[IntArray, IntArray, IntArray | None]:
+    """The light (account, post) pairs, light as the window (or, with ``chance``, the platform)
+    counts an account's posts; with ``chance`` also each account's creator units on the platform."""
+    if chance is None:
+        pair_user, pair_post = light_pairs(users, posts, n_posts, params.min_posts, params.max_posts)
+        return pair_user, pair_post, None
+    return chance.light_pairs(user_ids, users, posts, n_posts, params=params)
+
+
+def _detection(
+    engagements: pd.DataFrame,
+    event_pool: npt.NDArray[np.int64],
+    median_lift: npt.NDArray[np.float64],
+    *,
+    params: PoolParams,
+) -> Detection:
+    """The pools of at least ``min_accounts`` accounts, scored by their links' median lift."""
+    n = len(engagements)
+    hit = event_pool >= 0
+    frame = pd.DataFrame(
+        {
+            "pool": event_pool[hit],
+            "user": codes(engagements["user_id"])[hit],
+            "post": codes(engagements["post_id"])[hit],
+            "creator": codes(engagements["creator_id"])[hit] if "creator_id" in engagements else 0,
+        }
+    )
+    per_pool = frame.groupby("pool").agg(
+        n_accounts=("user", "nunique"),
+        n_posts=("post", "nunique"),
+        n_creators=("creator", "nunique"),
+        n_events=("user", "size"),
+    )
+    per_pool["median_lift"] = median_lift[per_pool.index.to_numpy()]
+    kept = per_pool[per_pool["n_accounts"] >= params.min_accounts]
+    if kept.empty:
+        return Detection.empty(NAME, n)
+    group_of_pool = pd.Series(np.arange(len(kept), dtype=np.int64), index=kept.index)
+    event_group = np.full(n, -1, dtype=np.int64)
+    event_group[hit] = group_of_pool.reindex(event_pool[hit]).fillna(-1).to_numpy(np.int64)
+    decades = np.log10(kept["median_lift"].to_numpy() / params.base_lift)
+    strength = np.clip(decades / params.full_strength_decades, 0.0, 1.0)
+    score_of_group = params.min_score + params.strength_score * strength
+    score = np.where(event_group >= 0, score_of_group[np.maximum(event_group, 0)], 0.0)
+    groups = kept.reset_index(drop=True)
+    groups.insert(0, "group_id", np.arange(len(kept), dtype=np.int64))
+    groups["evidence"] = [
+        f"pool: {a} light accounts kept co-engaging {p} posts of {c} unrelated creators, "
+        f"post pairs sharing {x:.0f}x the accounts chance predicts from their other engagers"
+        for a, p, c, x in zip(
+            groups["n_accounts"], groups["n_posts"], groups["n_creators"], groups["median_lift"], strict=True
+        )
+    ]
+    return Detection(NAME, score.astype(np.float64), event_group, groups)

@@ -1,0 +1,57 @@
+"""The pool test's parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NAME = "pool"
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """Knobs of the seller-pool detector."""
+
+    # an account with fewer distinct posts in the window (or creators, for membership) says nothing
+    min_posts: int = 2
+    # an account with more distinct posts is heavy and overlaps everywhere; creator counts cap here too
+    max_posts: int = 12
+    # two posts link only when they share at least this many light accounts
+    min_shared_accounts: int = 5
+    # a link's Poisson tail must be at most this, Bonferroni-corrected over cross-creator post pairs
+    max_p_value: float = 0.01
+    # effect-size floor: a link's shared accounts must reach this many times chance, at any window size;
+    # chance is counted from its posts' engagers outside the overlap (see ``_lift_beyond_overlap``)
+    min_lift: float = 5.0
+    # effect-size floor: a member engaged at least this share of its creators inside the pool (more
+    # than two in three: an honest account that happens on two pool creators of three stays out)
+    min_member_share: float = 0.67
+    # an account joins a pool when chance explains at most this share of the accounts like it
+    max_fdr: float = 0.1
+    # a member engaged at least this many of the pool's creators
+    min_creators: int = 2
+    # fewer light pairs, or a pool with fewer accounts, is never reported
+    min_accounts: int = 10
+    # Louvain resolutions of the link graph, coarse first: the first pool holding an event keeps it
+    resolutions: tuple[float, ...] = (0.5, 1.0)
+    # seed of the Louvain communities
+    louvain_seed: int = 0
+    # rounds of taking members' own engagement out of chance before membership is final
+    max_member_rounds: int = 10
+    # a pool found with the platform as one audience is kept where its community is no audience without
+    # its own accounts: there the community's insularity (detectors.audiences) stays under this even
+    # ``cover_errors`` binomial errors up. A community a pool made mixes with the platform as chance does (0):
+    # books measured up to 0.135 (a drip-fed 2-creator book), honest audiences from 0.20 (docs/detection.md)
+    max_uncovered_insularity: float = 0.15
+    cover_errors: float = 2.0
+    # in that judgment, accounts with one footprint (the same light posts) count once: a seller fills an
+    # order by sending many accounts to the same posts, so a book's accounts are one observation of
+    # how a community meets the rest, not hundreds (docs/detection.md, "Orders count once")
+    cover_footprints_once: bool = True
+    # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
+    base_lift: float = 5.0
+    # tenfold lifts beyond ``base_lift`` at which the strength reaches 1
+    full_strength_decades: float = 2.0
+    # event score of a pool at strength 0
+    min_score: float = 0.6
+    # score added at full strength
+    strength_score: float = 0.35

@@ -1,0 +1,297 @@
+"""The search: post pairs linked beyond chance, Louvain pools of the links, and their members."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import sparse
+
+from detectors.pools._chance import (
+    _account_posts,
+    _Audiences,
+    _block_mass,
+    _Chance,
+    _cross_creator_pairs,
+    _crossing,
+)
+from detectors.pools._params import PoolParams
+from features.arrays import distinct, distinct_counts
+
+
+@dataclass(frozen=True)
+class _Light:
+    """A platform window's events and light (account, post) pairs, as codes."""
+
+    users: npt.NDArray[np.int64]  # per event: its account
+    posts: npt.NDArray[np.int64]  # per event: its post (-1 when missing)
+    ok: npt.NDArray[np.bool_]  # per event: both known
+    pair_user: npt.NDArray[np.int64]  # per light pair: its account
+    pair_post: npt.NDArray[np.int64]  # per light pair: its post
+    unit: npt.NDArray[np.int64]  # per post: its creator unit
+    # per account: its creator units on the whole platform (``PoolChance``); None: as the pairs count them
+    user_units: npt.NDArray[np.int64] | None = None
+
+
+def _search(
+    light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams, given: _Chance | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``
+    (against ``given``, the whole platform's, when the events are one shard of it)."""
+    unit, n_posts = light.unit, len(light.unit)
+    event_pool = np.full(len(light.users), -1, dtype=np.int64)
+    crossing = _crossing(light.pair_user, unit[light.pair_post], light.user_units)
+    links = _linked_posts(
+        light.pair_user[crossing],
+        light.pair_post[crossing],
+        unit,
+        unit_community[unit],
+        n_posts,
+        params=params,
+        given=given,
+    )
+    if links.empty:
+        return event_pool, np.zeros(0)
+    lifts: list[npt.NDArray[np.float64]] = []
+    for resolution in params.resolutions:
+        n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
+        pair_pool = post_pool[light.pair_post]
+        members = _members(
+            light.pair_user,
+            unit[light.pair_post],
+            pair_pool,
+            n_pools,
+            unit_community,
+            params=params,
+            given=given.audiences if given is not None else None,
+            platform_degree=light.user_units,
+        )
+        # an event found at a coarser resolution keeps that pool
+        pool_of_event = post_pool[np.maximum(light.posts, 0)]
+        first = sum(map(len, lifts))
+        _assign(event_pool, light.users, pool_of_event, light.ok, members, n_pools, first=first)
+        lifts.append(_median_lift(links, post_pool, n_pools))
+    return event_pool, np.concatenate(lifts)
+
+
+def _assign(
+    event_pool: npt.NDArray[np.int64],
+    users: npt.NDArray[np.int64],
+    pool_of_event: npt.NDArray[np.int64],
+    ok: npt.NDArray[np.bool_],
+    members: npt.NDArray[np.int64],
+    n_pools: int,
+    *,
+    first: int,
+) -> None:
+    """Give events of members on their pools' posts, not yet in a pool, pool number ``first + pool``."""
+    found = ok & (event_pool < 0) & (pool_of_event >= 0)
+    found &= np.isin(users * (n_pools + 1) + pool_of_event, members)
+    event_pool[found] = pool_of_event[found] + first
+
+
+def _median_lift(
+    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int
+) -> npt.NDArray[np.float64]:
+    """Per pool: the median effect (lift beyond the overlap, the floor's measure) of the links inside it."""
+    a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
+    inside = a == b
+    median = pd.Series(links["effect"].to_numpy()[inside]).groupby(a[inside]).median()
+    return median.reindex(np.arange(n_pools)).fillna(0.0).to_numpy(np.float64)
+
+
+def _members(
+    pair_user: npt.NDArray[np.int64],
+    pair_creator: npt.NDArray[np.int64],
+    pair_pool: npt.NDArray[np.int64],
+    n_pools: int,
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+    given: _Audiences | None = None,
+    platform_degree: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
+    ``given``: the whole platform's spread of accounts over communities, ``platform_degree`` per
+    account its creators on the whole platform.
+
+    Accounts are counted in creators, not posts: a fan of one creator who
+    bought engagement follows all of that creator's pooled posts, which is
+    loyalty, not a pool; a pool's account keeps turning up at unrelated creators.
+    """
+    width = int(pair_creator.max()) + 1
+    user_creator = distinct(pair_user * width + pair_creator)
+    degree = np.bincount(user_creator // width)
+    if platform_degree is not None:
+        degree = np.maximum(degree, platform_degree[: len(degree)])
+    in_pool = pair_pool >= 0
+    user_pool = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
+    triples = distinct(user_pool * width + pair_creator[in_pool])
+    keys, k = distinct_counts(triples // width)
+    key_user, key_pool = keys // (n_pools + 1), keys % (n_pools + 1)
+    key_degree = np.minimum(degree[key_user], params.max_posts)
+    # effect-size floor: most of a member's creators lie in the pool, however large the window
+    focused = k >= params.min_member_share * degree[key_user]
+    audiences = given or _Audiences.build(user_creator, unit_community, width, params=params)
+    triple_key = np.searchsorted(keys, triples // width)
+    triple_cell = key_pool[triple_key] * audiences.n + unit_community[triples % width]
+    # chance starts without every focused candidate: a pool serving a small window's few creators is
+    # most of their light engagement, and counted as chance it would explain itself away
+    member = focused & (k >= params.min_creators)
+    for _ in range(params.max_member_rounds):
+        # chance is the honest share of engagement: members' own pool creators are taken out
+        honest = ~member[triple_key]
+        share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
+        found = focused & _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
+        if np.array_equal(found, member):
+            break
+        member = found
+    return keys[member]
+
+
+def _significant(
+    k: npt.NDArray[np.int64],
+    degree: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.int64],
+    share: npt.NDArray[np.float64],
+    by_degree: npt.NDArray[np.float64],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.bool_]:
+    """Per (account, pool) row: chance explains at most ``max_fdr`` of the accounts like it or more.
+
+    ``share[pool, home]`` is the chance of a home account's creator landing in
+    the pool and ``by_degree[home, d]`` the home's accounts with d creators.
+    """
+    n_pools = len(share)
+    width = params.max_posts + 1
+    # observed accounts per (pool, degree, posts in pool), and what chance predicts
+    cell = (pool * width + degree) * width + k
+    observed = np.bincount(cell, minlength=n_pools * width * width).reshape(n_pools, width, width)
+    d = np.arange(width)[:, None]
+    j = np.arange(width)[None, :]
+    choose = np.array([[math.comb(a, b) for b in range(width)] for a in range(width)], dtype=np.float64)
+    p = share[:, :, None, None]
+    pmf = choose * p**j * (1.0 - p) ** np.maximum(d - j, 0) * (j <= d)
+    expected = np.einsum("hd,phdj->pdj", by_degree, pmf)
+    # tails over k' >= k, from the largest k down
+    observed_tail = np.cumsum(observed[:, :, ::-1], axis=2)[:, :, ::-1]
+    expected_tail = np.cumsum(expected[:, :, ::-1], axis=2)[:, :, ::-1]
+    fdr = expected_tail / np.maximum(observed_tail, 1)
+    ok_cell = (fdr <= params.max_fdr) & (j >= params.min_creators)[None] & (d >= params.min_posts)[None]
+    # step-up: once some k* passes, every k above it does too
+    ok_cell = np.maximum.accumulate(ok_cell, axis=2)
+    return np.asarray(ok_cell.reshape(-1)[cell], dtype=bool)
+
+
+def _linked_posts(
+    user: npt.NDArray[np.int64],
+    post: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+    community: npt.NDArray[np.int64],
+    n_posts: int,
+    *,
+    params: PoolParams,
+    given: _Chance | None = None,
+) -> pd.DataFrame:
+    """Pairs of posts of different units that share far more light accounts than the block model
+    (the whole platform's masses and Bonferroni count when ``given``)."""
+    from scipy.special import pdtrc  # lazy: scipy.special costs import time
+
+    matrix = _account_posts(user, post, n_posts)
+    shared = sparse.triu(matrix.T @ matrix, k=1).tocoo()
+    post_degree = np.asarray(matrix.sum(axis=0)).ravel()
+    if given is None:
+        pair_mass, mass = _block_mass(matrix, community, post_degree)
+        tests = _cross_creator_pairs(unit[post_degree > 0])
+    else:
+        pair_mass, mass, tests = given.pair_mass, given.mass, given.tests
+    expected = _block_expected(pair_mass, mass, community, post_degree, shared.row, shared.col)
+    candidate = (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
+    p_value = np.ones(len(shared.data))
+    p_value[candidate] = pdtrc(shared.data[candidate] - 1, np.maximum(expected[candidate], 1e-12))
+    lift = shared.data / np.maximum(expected, 1e-9)
+    effect = _lift_beyond_overlap(shared.data, expected, post_degree[shared.row], post_degree[shared.col])
+    keep = candidate & (p_value <= params.max_p_value / max(tests, 1.0)) & (effect >= params.min_lift)
+    return pd.DataFrame(
+        {
+            "a": shared.row[keep],
+            "b": shared.col[keep],
+            "shared": shared.data[keep],
+            "lift": lift[keep],
+            "effect": effect[keep],
+            "p_value": p_value[keep],
+        }
+    )
+
+
+def _lift_beyond_overlap(
+    shared: npt.NDArray[np.float64],
+    expected: npt.NDArray[np.float64],
+    degree_a: npt.NDArray[np.float64],
+    degree_b: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Per post pair: its shared accounts over the chance its posts' other light engagers give.
+
+    The block model takes each post's light engagers as given, and a pool's
+    accounts are most of the engagers of the posts it serves: counted in the
+    degrees, the pool makes its own overlap look likely, the more so the larger
+    its share of the window (a small window). The effect size counts chance
+    from the engagers outside the overlap; an honest pair, whose overlap is a
+    small part of either post, keeps about its lift.
+    """
+    outside_a = np.maximum(degree_a - shared, 1.0) / np.maximum(degree_a, 1.0)
+    outside_b = np.maximum(degree_b - shared, 1.0) / np.maximum(degree_b, 1.0)
+    return np.asarray(shared / np.maximum(expected * outside_a * outside_b, 1e-9), dtype=np.float64)
+
+
+def _block_expected(
+    pair_mass: npt.NDArray[np.float64],
+    mass: npt.NDArray[np.float64],
+    community: npt.NDArray[np.int64],
+    post_degree: npt.NDArray[np.float64],
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Shared accounts of posts ``a`` and ``b`` that chance predicts: a degree-corrected block model.
+
+    An account's ``d_C`` light posts in community ``C`` land on C's posts in
+    proportion to their degrees: ``pair_mass[C, D]`` ordered post pairs between
+    communities C and D (``_block_mass``) shared out by
+    ``deg(a) / mass(C) * deg(b) / mass(D)``. With one community this is the
+    configuration model.
+    """
+    ca, cb = community[a], community[b]
+    mass = np.maximum(mass, 1.0)
+    return np.asarray(pair_mass[ca, cb] * (post_degree[a] / mass[ca]) * (post_degree[b] / mass[cb]))
+
+
+def _pools(
+    links: pd.DataFrame, n_posts: int, *, resolution: float, seed: int
+) -> tuple[int, npt.NDArray[np.int64]]:
+    """Communities of linked posts; per post its pool number, -1 when unlinked.
+
+    One seller's orders link every pair of its posts; a farm's camouflage on
+    honest posts and shared accounts between sellers add thinner links between
+    such cliques. Louvain communities of the link graph, weighted by the shared
+    accounts beyond chance, keep each seller's posts together without chaining
+    them into one pool, whose wide share of engagement would hide its members.
+    Below ``resolution`` 1 a seller's clique, whose link weights vary only by
+    chance, is never cut in two (at 1 modularity gains almost nothing by keeping
+    it whole); at 1, two sellers joined by one post they both served separate.
+    """
+    import networkx as nx  # lazy: networkx costs import time
+
+    shared = links["shared"].to_numpy()
+    beyond_chance = shared - shared / links["lift"].to_numpy()
+    graph = nx.Graph()
+    ends = zip(links["a"].to_numpy().tolist(), links["b"].to_numpy().tolist(), strict=True)
+    graph.add_weighted_edges_from((a, b, w) for (a, b), w in zip(ends, beyond_chance.tolist(), strict=True))
+    communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=seed)
+    out = np.full(n_posts, -1, dtype=np.int64)
+    for number, members in enumerate(sorted(communities, key=min)):
+        out[np.fromiter(members, dtype=np.int64)] = number
+    return len(communities), out
