@@ -115,6 +115,14 @@ def _reviewed(sim: Any, current: pd.DataFrame, accounts: pd.DataFrame, *, source
     )
 
 
+def _known(entries: pd.DataFrame | None, current: pd.DataFrame, depth: int) -> pd.DataFrame | None:
+    """What earlier runs confirmed before the current week, read as the service reads it."""
+    if entries is None:
+        return None
+    start = current["ts"].min()
+    return known_for(entries, start=start, context_start=start - WEEK * depth, half_life_days=HALF_LIFE_DAYS)
+
+
 def measure(
     sim: Any,
     events: pd.DataFrame,
@@ -131,12 +139,7 @@ def measure(
     if whole:
         # the whole period scored at once, judged on the last week's engagements
         current, history, depth = pd.concat([history, current]), current, 0
-    known = None
-    if entries is not None:
-        start = current["ts"].min()
-        known = known_for(
-            entries, start=start, context_start=start - WEEK * depth, half_life_days=HALF_LIFE_DAYS
-        )
+    known = _known(entries, current, depth)
     started = time.perf_counter()
     scored = score_window(
         current,

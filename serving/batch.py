@@ -82,13 +82,7 @@ def run_batch(
         engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
     )
     notify("write")
-    all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
-    write_scored(scored, out_dir)
-    write_parquet(all_rejects, out_dir / "rejects.parquet")
-    if history is not None:
-        write_parquet(history.rejects, out_dir / HISTORY_REJECTS)
-    if reputation is not None:
-        write_parquet(reputation.rejects, out_dir / REPUTATION_REJECTS)
+    all_rejects = _write(scored, rejects, history, reputation, out_dir=out_dir)
     return BatchResult(
         scored=scored,
         rejects=all_rejects,
@@ -99,6 +93,25 @@ def run_batch(
         reputation_rejects=reputation.rejects if reputation is not None else None,
         n_reputation_entries=len(entries) if entries is not None else 0,
     )
+
+
+def _write(
+    scored: ScoredWindow,
+    rejects: list[pd.DataFrame],
+    history: Cleaned | None,
+    reputation: Cleaned | None,
+    *,
+    out_dir: Path,
+) -> pd.DataFrame:
+    """Write the window's outputs and every file's rejects; the window's rejects, all in one frame."""
+    all_rejects = pd.concat([r for r in rejects if not r.empty] or [empty_rejects()], ignore_index=True)
+    write_scored(scored, out_dir)
+    write_parquet(all_rejects, out_dir / "rejects.parquet")
+    if history is not None:
+        write_parquet(history.rejects, out_dir / HISTORY_REJECTS)
+    if reputation is not None:
+        write_parquet(reputation.rejects, out_dir / REPUTATION_REJECTS)
+    return all_rejects
 
 
 def _side_file(
