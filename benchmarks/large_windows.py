@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", default="local", choices=("local", "spark"))
     parser.add_argument("--master", default="local[2]", help="Spark master (spark engine)")
     parser.add_argument("--shard-budget", type=int, help="Spark: most events per shard (the CLI's default)")
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], help="Spark: KEY=VALUE for the session (repeatable)"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-large"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--reuse", action="store_true", help="measure the last scored output again, unscored")
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     inputs = assemble(folders, args.work / f"window-{key}")
     engine = ["--engine", "spark", "--master", args.master] if args.engine == "spark" else []
     engine += ["--shard-budget", str(args.shard_budget)] if engine and args.shard_budget else []
+    engine += [arg for pair in args.spark_conf for arg in ("--spark-conf", pair)] if engine else []
     scored = args.work / f"scored-{key}-{args.engine}"
     run = scored_run(["score", *inputs, "--out", str(scored), *engine], scored, reuse=args.reuse)
     row = {

@@ -44,6 +44,15 @@ class Engine(enum.StrEnum):
 EngineOption = Annotated[
     Engine, typer.Option(help="local: this process; spark: shards on Apache Spark (needs the spark extra)")
 ]
+MasterOption = Annotated[str | None, typer.Option(help="Spark master URL (default: local[*])")]
+ShardBudgetOption = Annotated[int | None, typer.Option(min=1, help="spark: most events per shard")]
+SparkConfOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="spark: a Spark setting KEY=VALUE, repeatable (as spark-submit's --conf), e.g. "
+        "spark.driver.memory=8g; a local master's heap defaults to a third of the machine's memory"
+    ),
+]
 
 
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
@@ -117,8 +126,9 @@ def score(
         ),
     ] = None,
     engine: EngineOption = Engine.local,
-    master: Annotated[str | None, typer.Option(help="Spark master URL (default: local[*])")] = None,
-    shard_budget: Annotated[int | None, typer.Option(min=1, help="spark: most events per shard")] = None,
+    master: MasterOption = None,
+    shard_budget: ShardBudgetOption = None,
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Score a window of engagement events and decide what each post is paid.
 
@@ -135,6 +145,7 @@ def score(
             master=master,
             budget=shard_budget,
             history=list(history or []),
+            conf=list(spark_conf or []),
             reputation=str(reputation) if reputation is not None else None,
         )
         return
@@ -219,10 +230,12 @@ def _score_on_spark(
     budget: int | None,
     history: list[str],
     reputation: str | None,
+    conf: list[str],
 ) -> None:
     """``score --engine spark``: the same run as ``spark-submit cpeguard/spark_submit.py``."""
     from cpeguard import spark_submit
     from features.contract import ContractError
+    from scaleout.job import parse_spark_conf
 
     try:
         with console.status("scoring on Spark"):
@@ -236,6 +249,7 @@ def _score_on_spark(
                 shard_budget=budget if budget is not None else spark_submit.DEFAULT_SHARD_BUDGET,
                 history=history,
                 reputation=reputation,
+                conf=parse_spark_conf(conf),
             )
     except ContractError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -33,13 +33,15 @@ def run(
     history: Sequence[str] = (),
     reputation: str | None = None,
     known_file: str | None = None,
+    conf: Mapping[str, str] | None = None,
 ) -> SparkRun:
     """Score one window on Spark with the configured scorer (``master`` None: spark-submit's).
 
     ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run.
     ``history``: earlier events (paths Spark reads) as context; ``reputation``: a reputation file
     (read here, on the driver, and decayed with the service's half-life), as ``cpeguard score`` takes them;
-    ``known_file`` the known subjects the service read for the run (Parquet, ``detectors.reputation``).
+    ``known_file`` the known subjects the service read for the run (Parquet, ``detectors.reputation``);
+    ``conf`` Spark settings for the session (``cpeguard score --spark-conf``; spark-submit takes ``--conf``).
     """
     from serving.batch import REPUTATION_REJECTS
     from serving.reputation_file import read_reputation
@@ -53,7 +55,7 @@ def run(
             scorer = pickle.load(file)
     else:
         scorer = scorer_for(model, get_settings())
-    session = spark_session(master)
+    session = spark_session(master, conf=conf)
     result = run_spark(
         session,
         events=events,
