@@ -53,8 +53,8 @@ def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.
     of a post is uncertain (``hold_uncertain_share`` of its claimed engagements) the
     doubt is material and all of its valid engagements wait. On a post nearly all
     invalid (``hold_invalid_share``) its valid rest is doubted by association, and the
-    part of it with evidence near the cut (``near_cut`` of ``invalid_risk``: what a
-    seller's bots that escaped the group tests carry) waits too. What no detector
+    part of it with evidence near the cut (risk strictly within ``hold_rest_margin`` of
+    ``invalid_risk``: what a seller's bots that escaped the group tests carry) waits too. What no detector
     doubts is paid, wherever it is: a bought post's real fans are the creator's pay.
     """
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
@@ -74,7 +74,8 @@ def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.
     invalid_share = np.where(claimed > 0, 1.0 - valid / np.maximum(claimed, 1), 0.0)
     held_whole = uncertain / np.maximum(claimed, 1) >= policy.hold_uncertain_share
     nearly_invalid = invalid_share >= policy.hold_invalid_share
-    is_doubted = is_uncertain | (nearly_invalid[code] & near_cut(risk, policy.invalid_risk))
+    is_near = risk > round(policy.invalid_risk - policy.hold_rest_margin, 12)
+    is_doubted = is_uncertain | (nearly_invalid[code] & is_near)
     return is_valid & (held_whole[code] | is_doubted)
 
 

@@ -72,6 +72,14 @@ def test_a_bought_post_whose_rest_no_detector_doubts_is_a_discount_not_a_hold():
     assert (post["payable"], post["held_amount"]) == (7.0, 0.0)
 
 
+def test_a_margin_wider_than_the_cut_holds_a_bought_posts_whole_valid_rest():
+    engagements = _bought_post(n_bought=95, n_fans=5, n_escaped=0, escaped_risk=0.0)
+    policy = PolicyParams(hold_invalid_share=0.9, hold_rest_margin=1.0)
+    post = decide_posts(engagements, price=np.ones(len(engagements)), policy=policy).iloc[0]
+    assert post["decision"] == "hold"
+    assert (post["payable"], post["held_amount"]) == (0.0, 5.0)
+
+
 def test_an_uncertain_engagement_waits_on_its_own_when_the_post_is_mostly_certain():
     # one of 10 in the review band: too little of the post to hold it whole, too doubtful to pay
     engagements = _scored({"a": [False] * 10})
