@@ -46,10 +46,12 @@ def _join_truth(engagements: pd.DataFrame, posts: pd.DataFrame, truth: pd.DataFr
     if missing:
         raise ValueError(f"{missing} truth events have no scored engagement; score the same events")
     if "held" in joined:
-        # the engagements that wait for review (``detectors.policy.held_engagements``)
-        joined["is_held"] = joined["held"].to_numpy(dtype=bool)
+        # the engagements that wait for review (``detectors.policy.held_engagements``): in memory,
+        # and in every engagements.parquet the scorer writes (local, Spark, detection runs)
+        joined["is_held"] = joined["held"].fillna(False).to_numpy(dtype=bool)
     else:
-        # verdicts without it (a file): every valid engagement of a held post, as a whole hold
+        # verdicts without it (files written before the column): every valid engagement of a
+        # held post, as a whole hold
         joined["is_held"] = joined["post_id"].isin(posts.loc[posts["decision"] == "hold", "post_id"])
     if "unit_price" not in joined:
         joined["unit_price"] = 1.0
