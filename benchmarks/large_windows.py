@@ -37,7 +37,7 @@ from benchmarks.windows import STRUCTURES, with_world_ids
 from training.evaluation import evaluate
 
 # the engagements output's columns the metrics read (training/evaluation.py)
-MEASURED = ("event_id", "post_id", "invalid", "risk", "reason", "unit_price", "copies")
+MEASURED = ("event_id", "post_id", "invalid", "risk", "reason", "unit_price", "copies", "held")
 RESULTS = Path(__file__).parent / "results" / "large_windows.json"
 REPORTED = (
     "precision",

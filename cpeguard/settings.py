@@ -42,13 +42,19 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=1,
-        description="a post whose invalid share of claimed engagements reaches this is held for review",
+        description=(
+            "on a post whose invalid share of claimed engagements reaches this, the valid engagements with "
+            "risk near the cut (within 0.15) are held for review too; the rest of it is paid"
+        ),
     )
     hold_uncertain_share: float | None = Field(
         default=None,
         ge=0,
         le=1,
-        description="a post with this share of claimed engagements of uncertain risk is held for review",
+        description=(
+            "a post with this share of claimed engagements of uncertain risk is held whole for review "
+            "(below it only its uncertain engagements are held)"
+        ),
     )
     account_flag_risk: float | None = Field(
         default=None, ge=0, le=1, description="an account at or above this risk is flagged for review"

@@ -39,9 +39,14 @@ class PolicyParams:
     review_risk: float = 0.46
     # weak signals alone (timing, text, account oddity) stay this far below the review band
     weak_margin: float = 0.01
-    # a post whose invalid share of claimed engagements reaches this is held for review
+    # on a post whose invalid share of claimed engagements reaches this, its valid engagements with
+    # risk within ``hold_rest_margin`` of ``invalid_risk`` are held for review too; the rest is paid
     hold_invalid_share: float = 0.9
-    # a post with this share of its claimed engagements uncertain is held for review
+    # how near the cut a valid engagement of such a post must lie to be held (the margin of the review
+    # queue's uncertain sample, policy.UNCERTAIN_MARGIN; above invalid_risk: its whole valid rest)
+    hold_rest_margin: float = 0.15
+    # a post with this share of its claimed engagements uncertain is held whole for review (below it,
+    # only its uncertain engagements are held: policy.held_engagements)
     hold_uncertain_share: float = 0.2
     # an engaging account at or above this risk is flagged for review
     account_flag_risk: float = 0.5

@@ -45,26 +45,62 @@ def unit_prices(
     return np.where(is_paid, np.where(np.isnan(found), default_unit_price, found), 0.0)
 
 
+def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.NDArray[np.bool_]:
+    """Which engagements wait for review (valid and paid, on a held post), one flag per row.
+
+    What waits is what is in doubt, in proportion to the doubt: an uncertain engagement
+    (risk between ``review_risk`` and ``invalid_risk``) waits on its own, and when much
+    of a post is uncertain (``hold_uncertain_share`` of its claimed engagements) the
+    doubt is material and all of its valid engagements wait. On a post nearly all
+    invalid (``hold_invalid_share``) its valid rest is doubted by association, and the
+    part of it with evidence near the cut (risk strictly within ``hold_rest_margin`` of
+    ``invalid_risk``: what a seller's bots that escaped the group tests carry) waits too. What no detector
+    doubts is paid, wherever it is: a bought post's real fans are the creator's pay.
+    """
+    is_paid = is_in(engagements["action"], PAID_ACTIONS)
+    copies = engagements["copies"].to_numpy()
+    invalid = engagements["invalid"].to_numpy(dtype=bool)
+    risk = engagements["risk"].to_numpy(dtype=np.float64)
+    is_valid = is_paid & ~invalid
+    is_uncertain = is_valid & (risk >= policy.review_risk) & (risk < policy.invalid_risk)
+    post = engagements.groupby(
+        ["campaign_id", "post_id", "creator_id"], sort=False, observed=True, dropna=False
+    ).ngroup()
+    code = post.to_numpy()
+    n_posts = int(code.max()) + 1 if len(code) else 0
+    claimed = np.bincount(code, weights=np.where(is_paid, copies, 0), minlength=n_posts)
+    valid = np.bincount(code, weights=is_valid, minlength=n_posts)
+    uncertain = np.bincount(code, weights=is_uncertain, minlength=n_posts)
+    invalid_share = np.where(claimed > 0, 1.0 - valid / np.maximum(claimed, 1), 0.0)
+    held_whole = uncertain / np.maximum(claimed, 1) >= policy.hold_uncertain_share
+    nearly_invalid = invalid_share >= policy.hold_invalid_share
+    is_near = risk > round(policy.invalid_risk - policy.hold_rest_margin, 12)
+    is_doubted = is_uncertain | (nearly_invalid[code] & is_near)
+    return is_valid & (held_whole[code] | is_doubted)
+
+
 def decide_posts(
     engagements: pd.DataFrame,
     *,
     price: np.ndarray,
     policy: PolicyParams,
+    held: npt.NDArray[np.bool_] | None = None,
 ) -> pd.DataFrame:
     """One decision per post from scored engagements (one row per distinct event_id).
 
     ``claimed`` counts every reported paid engagement, replays included; ``valid``
     those not invalid. Clear verdicts are settled at once: invalid engagements
-    are withheld (``discount``) and the rest paid. A post is held, nothing payable
-    until review, when automation is unsure of much of it (``hold_uncertain_share``
-    of its claimed engagements between ``review_risk`` and ``invalid_risk``) or when
-    nearly all of it is invalid (``hold_invalid_share``), where a human should
-    look before anything is paid (thresholds from ``policy``).
+    are withheld (``discount``) and the rest paid. A post is ``hold`` when some of
+    its valid engagements wait for review (``held_engagements``: the doubted ones,
+    all of them when the doubt is much of the post); ``held_amount`` is what waits
+    and ``payable`` the rest, paid at once.
+    ``held``: ``held_engagements`` when the caller has it already.
     """
-    review_risk, invalid_risk = policy.review_risk, policy.invalid_risk
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     copies = engagements["copies"].to_numpy()
     invalid = engagements["invalid"].to_numpy(dtype=bool)
+    if held is None:
+        held = held_engagements(engagements, policy=policy)
     frame = pd.DataFrame(
         {
             "campaign_id": engagements["campaign_id"].array,
@@ -74,34 +110,26 @@ def decide_posts(
             "valid": (is_paid & ~invalid).astype(np.int64),
             "claimed_amount": price * copies,
             "valid_amount": np.where(invalid, 0.0, price),
+            "held_sum": np.where(held, price, 0.0),
+            "n_held": held.astype(np.int64),
             "risk_sum": np.where(is_paid, engagements["risk"].to_numpy() * copies, 0.0),
-            "uncertain": (
-                is_paid
-                & ~invalid
-                & (engagements["risk"].to_numpy() >= review_risk)
-                & (engagements["risk"].to_numpy() < invalid_risk)
-            ).astype(np.int64),
         }
     )
     posts = frame.groupby(["campaign_id", "post_id", "creator_id"], sort=True, observed=True).sum()
     posts = posts.reset_index()
     claimed = posts["claimed"].to_numpy()
     invalid_share = np.where(claimed > 0, 1.0 - posts["valid"].to_numpy() / np.maximum(claimed, 1), 0.0)
-    uncertain_share = posts["uncertain"].to_numpy() / np.maximum(claimed, 1)
-    is_unsure = (invalid_share >= policy.hold_invalid_share) | (
-        uncertain_share >= policy.hold_uncertain_share
-    )
-    decision = np.where(is_unsure, "hold", np.where(posts["valid"] < claimed, "discount", "pay"))
-    is_hold = decision == "hold"
+    is_hold = posts["n_held"].to_numpy() > 0
+    decision = np.where(is_hold, "hold", np.where(posts["valid"] < claimed, "discount", "pay"))
     posts["risk"] = np.clip(invalid_share, 0.0, 1.0)
     posts["mean_event_risk"] = np.where(claimed > 0, posts["risk_sum"] / np.maximum(claimed, 1), 0.0)
     posts["decision"] = pd.Series(decision, dtype="str")
-    posts["payable"] = np.where(is_hold, 0.0, posts["valid_amount"]).round(6)
-    posts["held_amount"] = np.where(is_hold, posts["valid_amount"], 0.0).round(6)
+    posts["payable"] = (posts["valid_amount"] - posts["held_sum"]).clip(lower=0.0).round(6)
+    posts["held_amount"] = posts["held_sum"].round(6)
     posts["withheld_amount"] = (posts["claimed_amount"] - posts["payable"]).round(6)
     posts["reasons"] = _reasons_per_post(engagements, invalid).reindex(posts["post_id"]).fillna("").to_numpy()
     posts["reasons"] = posts["reasons"].astype("str")
-    return posts.drop(columns=["risk_sum", "uncertain"])
+    return posts.drop(columns=["risk_sum", "held_sum", "n_held"])
 
 
 def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Series:

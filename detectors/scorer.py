@@ -32,7 +32,13 @@ from detectors.lookback import (
 )
 from detectors.parallel import run_detectors
 from detectors.params import PolicyParams, ScoringParams
-from detectors.policy import NOT_ACCOUNT_FAULT_REASONS, decide_posts, flag_accounts, unit_prices
+from detectors.policy import (
+    NOT_ACCOUNT_FAULT_REASONS,
+    decide_posts,
+    flag_accounts,
+    held_engagements,
+    unit_prices,
+)
 from detectors.registry import (
     DETECTORS,
     STRUCTURAL,
@@ -357,8 +363,7 @@ def score_engagements(
     the two never sit in memory together. The input is not changed: the verdict columns are added to a
     shallow copy (copy-on-write shares the existing columns, so nothing is duplicated). Rows marked as
     history (``detectors.history.with_history``) are scored as context and left out of every output.
-    ``chance`` is the statistics of the whole window when ``engagements`` are one shard of it
-    (``detectors.chance``, ``scaleout``).
+    ``chance``: the window's statistics when ``engagements`` are a shard (``detectors.chance``, ``scaleout``).
     """
     engagements = engagements.copy(deep=False)
     context = WindowContext(
@@ -384,7 +389,8 @@ def score_engagements(
         engagements[column] = verdicts[column].array
     price = unit_prices(engagements, campaigns, default_unit_price=policy.default_unit_price)
     engagements["unit_price"] = price
-    decided = decide_posts(engagements, price=price, policy=policy)
+    engagements["held"] = held = held_engagements(engagements, policy=policy)
+    decided = decide_posts(engagements, price=price, policy=policy, held=held)
     ring = next((d for d in detections if d.name == "ring"), None)
     accounts = flag_accounts(
         engagements,

@@ -96,9 +96,17 @@ class EngagementVerdicts(pa.DataFrameModel):
     risk: Series[float] = pa.Field(ge=0, le=1)
     invalid: Series[bool]
     reason: Series[pd.StringDtype]
+    # an additional column: valid but waiting for review (its post's ``held_amount``)
+    held: Series[bool]
 
     class Config:
         strict = False
+
+    @pa.dataframe_check
+    @classmethod
+    def held_only_when_valid(cls, frame: pd.DataFrame) -> pd.Series:
+        """An engagement waits for review only if it is valid: an invalid one is settled."""
+        return ~(frame["held"].astype(bool) & frame["invalid"].astype(bool))
 
 
 class PostDecisions(pa.DataFrameModel):

@@ -56,6 +56,7 @@ OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (
     ("copies", "long"),
     ("unit_price", "double"),
     ("evidence", "string"),
+    ("held", "boolean"),
     ("claimed", "long"),
     ("valid", "long"),
     ("decision", "string"),

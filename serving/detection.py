@@ -20,6 +20,7 @@ from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams, as_json, params_from_json
 from detectors.registry import PROGRESS_STEPS
 from detectors.scorer import ScoredWindow
+from features.columns import TS_DTYPE
 from features.contract import clean_events
 from serving import faults
 from serving.auth import Principal
@@ -552,13 +553,27 @@ def _values(events: pd.DataFrame, column: str) -> list[str]:
     return events[column].dropna().astype("str").unique().tolist()
 
 
+# the outputs' columns that are not text, with their kinds (an empty window still passes the checks)
+_OUTPUT_KINDS: dict[str, str | pd.DatetimeTZDtype] = {
+    **dict.fromkeys(
+        ("risk", "unit_price", "payable", "claimed_amount", "held_amount", "withheld_amount"), "float64"
+    ),
+    **dict.fromkeys(("copies", "claimed", "valid"), "int64"),
+    **dict.fromkeys(("invalid", "held", "flagged"), "bool"),
+    "ts": TS_DTYPE,
+}
+
+
 def _empty_window() -> ScoredWindow:
-    """What a run over a period without events decided: nothing, in the outputs' columns."""
-    engagement_columns = (*ENGAGEMENT_COLUMNS, *ENGAGEMENT_EXTRA, *RUN_ENGAGEMENT_EXTRA)
+    """What a run over a period without events decided: nothing, in the outputs' columns and kinds."""
+
+    def empty(columns: tuple[str, ...]) -> pd.DataFrame:
+        return pd.DataFrame({c: pd.Series(dtype=_OUTPUT_KINDS.get(c, "str")) for c in columns})
+
     return ScoredWindow(
-        engagements=pd.DataFrame({c: pd.Series(dtype="str") for c in engagement_columns}),
-        posts=pd.DataFrame({c: pd.Series(dtype="str") for c in (*POST_COLUMNS, *POST_EXTRA)}),
-        accounts=pd.DataFrame({c: pd.Series(dtype="str") for c in ACCOUNT_COLUMNS}),
+        engagements=empty((*ENGAGEMENT_COLUMNS, *ENGAGEMENT_EXTRA, *RUN_ENGAGEMENT_EXTRA)),
+        posts=empty((*POST_COLUMNS, *POST_EXTRA)),
+        accounts=empty(ACCOUNT_COLUMNS),
         detections=(),
     )
 

@@ -24,7 +24,9 @@ from features.dedup import CATEGORICAL_COLUMNS
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, checked
 
 ENGAGEMENT_COLUMNS = ("event_id", "post_id", "user_id", "action", "risk", "invalid", "reason")
-ENGAGEMENT_EXTRA = ("campaign_id", "creator_id", "copies", "unit_price", "evidence")
+# ``held``: valid but waiting for review (``detectors.policy.held_engagements``); a ``hold``
+# post's held engagements times their unit price are its ``held_amount``
+ENGAGEMENT_EXTRA = ("campaign_id", "creator_id", "copies", "unit_price", "evidence", "held")
 POST_COLUMNS = (
     "campaign_id",
     "post_id",

@@ -45,8 +45,14 @@ def _join_truth(engagements: pd.DataFrame, posts: pd.DataFrame, truth: pd.DataFr
     missing = len(truth) - len(joined)
     if missing:
         raise ValueError(f"{missing} truth events have no scored engagement; score the same events")
-    held = posts.loc[posts["decision"] == "hold", "post_id"]
-    joined["is_held"] = joined["post_id"].isin(held)
+    if "held" in joined:
+        # the engagements that wait for review (``detectors.policy.held_engagements``): in memory,
+        # and in every engagements.parquet the scorer writes (local, Spark, detection runs)
+        joined["is_held"] = joined["held"].fillna(False).to_numpy(dtype=bool)
+    else:
+        # verdicts without it (files written before the column): every valid engagement of a
+        # held post, as a whole hold
+        joined["is_held"] = joined["post_id"].isin(posts.loc[posts["decision"] == "hold", "post_id"])
     if "unit_price" not in joined:
         joined["unit_price"] = 1.0
     if "copies" not in joined:

@@ -30,7 +30,7 @@ from scipy.stats import beta
 from sklearn.metrics import average_precision_score
 
 from detectors.params import PolicyParams
-from detectors.policy import decide_posts
+from detectors.policy import held_engagements
 from features.arrays import is_in
 from features.columns import PAID_ACTIONS
 from training.labels import SAMPLE
@@ -193,12 +193,12 @@ class _Labelled:
     risk: npt.NDArray[np.float64]
     price: npt.NDArray[np.float64]
     fraud_money: npt.NDArray[np.float64]
-    post_id: pd.Series
     honest_account: npt.NDArray[np.int64]  # per engagement: its honest account's code, -1 if fraud
     honest_weight: npt.NDArray[np.float64]  # per honest account code
     fraud_accounts: int
     average_precision: float
     posts: pd.DataFrame  # every engagement of the posts engaged with (their holds)
+    row_in_posts: npt.NDArray[np.int64]  # per engagement: its row in ``posts``
 
     @classmethod
     def of(cls, engagements: pd.DataFrame, verdicts: pd.DataFrame) -> _Labelled:
@@ -214,25 +214,26 @@ class _Labelled:
         honest_weight = np.zeros(n_honest)
         honest_weight[codes[codes >= 0]] = w[codes >= 0]
         both = 0 < y.sum() < len(y)
+        posts = engagements.loc[is_in(engagements["post_id"], tuple(labelled["post_id"].unique()))]
         return cls(
             y=y,
             weight=w,
             risk=risk,
             price=price,
             fraud_money=w * price * labelled["copies"].to_numpy(dtype=np.float64) * y,
-            post_id=labelled["post_id"],
             honest_account=codes.astype(np.int64),
             honest_weight=honest_weight,
             fraud_accounts=int(labelled.loc[y, "account_id"].nunique()),
             average_precision=float(average_precision_score(y, risk, sample_weight=w)) if both else math.nan,
-            posts=engagements.loc[is_in(engagements["post_id"], tuple(labelled["post_id"].unique()))],
+            posts=posts,
+            row_in_posts=posts.index.get_indexer(labelled.index).astype(np.int64),
         )
 
     def metrics(self, policy: PolicyParams, *, confidence: float) -> dict[str, float]:
         """The point's metrics at ``policy`` (module doc)."""
         y, w = self.y, self.weight
         invalid = self.risk >= policy.invalid_risk
-        withheld = invalid | is_in(self.post_id, _held_posts(self.posts, policy))
+        withheld = invalid | _held(self.posts, policy)[self.row_in_posts]
         share, n_eff = self._honest_share(self.price * withheld)
         fraud_withheld = float((self.fraud_money * withheld).sum())
         return {
@@ -269,12 +270,10 @@ class _Labelled:
         return share, float(u.sum() ** 2 / (u**2).sum())
 
 
-def _held_posts(posts: pd.DataFrame, policy: PolicyParams) -> tuple[str, ...]:
-    """The posts ``policy`` holds when its cut is applied to the engagements' risk."""
+def _held(posts: pd.DataFrame, policy: PolicyParams) -> npt.NDArray[np.bool_]:
+    """Per engagement of ``posts``: whether it waits for review when ``policy``'s cut is applied."""
     decided = posts.assign(invalid=posts["risk"].to_numpy() >= policy.invalid_risk)
-    price = decided["unit_price"].to_numpy(dtype=np.float64)
-    table = decide_posts(decided, price=price, policy=policy)
-    return tuple(table.loc[table["decision"] == "hold", "post_id"].astype("str"))
+    return held_engagements(decided, policy=policy)
 
 
 def money_curve(

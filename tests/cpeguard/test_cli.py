@@ -67,6 +67,22 @@ def test_score_writes_the_three_contract_outputs(scored_dir: Path, small_sim_dir
     assert set(posts["decision"]) <= {"pay", "discount", "hold"}
 
 
+def test_score_marks_the_engagements_that_wait_for_review(scored_dir: Path):
+    """``held`` per engagement: valid ones only, and on each post they are its ``held_amount``."""
+    engagements = pd.read_parquet(scored_dir / "engagements.parquet")
+    posts = pd.read_parquet(scored_dir / "posts.parquet").set_index("post_id")
+    assert engagements["held"].dtype == bool
+    assert not (engagements["held"] & engagements["invalid"]).any()
+    held = engagements.assign(waits=engagements["held"] * engagements["unit_price"])
+    waiting = held.groupby("post_id")["waits"].sum().reindex(posts.index, fill_value=0.0)
+    assert waiting.to_numpy() == pytest.approx(posts["held_amount"].to_numpy(), abs=1e-6)
+    on_hold = set(posts.index[posts["decision"] == "hold"])
+    assert on_hold and set(engagements.loc[engagements["held"], "post_id"]) == on_hold
+    # a held post is not held whole: some of its valid engagements are paid at once
+    valid_on_hold = engagements[engagements["post_id"].isin(on_hold) & ~engagements["invalid"]]
+    assert (~valid_on_hold["held"]).any()
+
+
 def test_score_payable_uses_campaign_prices(scored_dir: Path, small_sim_dir: Path):
     engagements = pd.read_parquet(scored_dir / "engagements.parquet")
     posts = pd.read_parquet(scored_dir / "posts.parquet")

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.params import PolicyParams, RuntimeParams, ScoringParams
-from detectors.policy import decide_posts, flag_accounts, unit_prices
+from detectors.policy import decide_posts, flag_accounts, held_engagements, unit_prices
 from detectors.scorer import score_window
 from tests.factories import clean, raw_event, raw_events
 
@@ -30,16 +30,84 @@ def _scored(invalid_by_post: dict[str, list[bool]], *, action: str = "like") -> 
 
 def test_decide_posts_pay_discount_hold():
     engagements = _scored({"a": [False] * 10, "b": [True] * 2 + [False] * 8, "c": [True] * 7 + [False] * 3})
+    # post c is nearly all invalid; one of its three valid engagements carries evidence near the cut
+    engagements.loc[(engagements["post_id"] == "c") & (engagements["user_id"] == "u9"), "risk"] = 0.42
     posts = decide_posts(
         engagements, price=np.full(len(engagements), 0.5), policy=PolicyParams(hold_invalid_share=0.6)
     )
     posts = posts.set_index("post_id")
     assert posts.loc["a", "decision"] == "pay" and posts.loc["a", "payable"] == 5.0
     assert posts.loc["b", "decision"] == "discount" and posts.loc["b", "payable"] == 4.0
-    assert posts.loc["c", "decision"] == "hold" and posts.loc["c", "payable"] == 0.0
-    assert posts.loc["c", "held_amount"] == 1.5
+    assert posts.loc["c", "decision"] == "hold" and posts.loc["c", "payable"] == 1.0
+    assert posts.loc["c", "held_amount"] == 0.5 and posts.loc["c", "withheld_amount"] == 4.0
     assert posts.loc["c", "reasons"] == "lockstep"
     assert posts.loc["b", "claimed"] == 10 and posts.loc["b", "valid"] == 8
+
+
+def _bought_post(*, n_bought: int, n_fans: int, n_escaped: int, escaped_risk: float) -> pd.DataFrame:
+    """A post nearly all bought: caught bots, fans no detector doubts, bots escaped with weak evidence."""
+    engagements = _scored({"p": [True] * n_bought + [False] * (n_fans + n_escaped)})
+    escaped = engagements.index[n_bought + n_fans :]
+    engagements.loc[escaped, "risk"] = escaped_risk
+    return engagements
+
+
+def test_a_bought_posts_real_fans_are_paid_and_its_doubted_rest_waits_for_review():
+    # 95 caught, 5 fans at risk 0, 3 escaped bots at 0.43 (weak evidence just below the review band)
+    engagements = _bought_post(n_bought=95, n_fans=5, n_escaped=3, escaped_risk=0.43)
+    policy = PolicyParams(hold_invalid_share=0.9)
+    held = held_engagements(engagements, policy=policy)
+    assert held.tolist() == [False] * 100 + [True] * 3
+    post = decide_posts(engagements, price=np.ones(len(engagements)), policy=policy).iloc[0]
+    assert post["decision"] == "hold"
+    assert (post["payable"], post["held_amount"], post["withheld_amount"]) == (5.0, 3.0, 98.0)
+
+
+def test_a_bought_post_whose_rest_no_detector_doubts_is_a_discount_not_a_hold():
+    engagements = _bought_post(n_bought=95, n_fans=5, n_escaped=2, escaped_risk=0.2)
+    post = decide_posts(
+        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.9)
+    ).iloc[0]
+    assert post["decision"] == "discount"
+    assert (post["payable"], post["held_amount"]) == (7.0, 0.0)
+
+
+def test_a_margin_wider_than_the_cut_holds_a_bought_posts_whole_valid_rest():
+    engagements = _bought_post(n_bought=95, n_fans=5, n_escaped=0, escaped_risk=0.0)
+    policy = PolicyParams(hold_invalid_share=0.9, hold_rest_margin=1.0)
+    post = decide_posts(engagements, price=np.ones(len(engagements)), policy=policy).iloc[0]
+    assert post["decision"] == "hold"
+    assert (post["payable"], post["held_amount"]) == (0.0, 5.0)
+
+
+def test_an_uncertain_engagement_waits_on_its_own_when_the_post_is_mostly_certain():
+    # one of 10 in the review band: too little of the post to hold it whole, too doubtful to pay
+    engagements = _scored({"a": [False] * 10})
+    engagements.loc[0, "risk"] = 0.47
+    policy = PolicyParams(hold_uncertain_share=0.2, review_risk=0.46, invalid_risk=0.5)
+    assert held_engagements(engagements, policy=policy).tolist() == [True] + [False] * 9
+    post = decide_posts(engagements, price=np.ones(10), policy=policy).iloc[0]
+    assert post["decision"] == "hold"
+    assert (post["payable"], post["held_amount"], post["withheld_amount"]) == (9.0, 1.0, 1.0)
+
+
+def test_one_uncertain_engagement_of_three_is_material_and_holds_the_post():
+    engagements = _scored({"a": [False] * 3})
+    engagements.loc[0, "risk"] = 0.47
+    post = decide_posts(engagements, price=np.ones(3), policy=PolicyParams(hold_uncertain_share=0.2)).iloc[0]
+    assert post["decision"] == "hold"
+    assert (post["payable"], post["held_amount"]) == (0.0, 3.0)
+
+
+def test_scored_engagements_carry_what_waits_and_it_sums_to_each_posts_held_amount():
+    window = score_window(clean(raw_events(40)), params=ScoringParams(runtime=RuntimeParams(workers=1)))
+    engagements, posts = window.engagements, window.posts.set_index("post_id")
+    assert engagements["held"].dtype == bool
+    held_money = (
+        engagements["unit_price"].where(engagements["held"], 0.0).groupby(engagements["post_id"]).sum()
+    )
+    assert np.allclose(held_money.reindex(posts.index).to_numpy(), posts["held_amount"].to_numpy())
+    assert (posts["payable"] + posts["held_amount"] <= posts["claimed_amount"] + 1e-9).all()
 
 
 def test_decide_posts_counts_replay_copies_as_claimed_not_valid():

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, id_problem
-from features.schema import Events
+from features.schema import ContractViolation, EngagementVerdicts, Events, checked
 from tests.factories import raw_event, raw_events
 
 
@@ -242,3 +242,24 @@ def test_clean_events_keeps_nullable_integer_counts_as_read_from_parquet():
     cleaned = clean_events(raw, source="events.parquet")
     assert cleaned.rejects.empty
     assert cleaned.frame["user_followers"].tolist() == [5, pd.NA, 2**63 - 1]
+
+
+def test_engagement_verdicts_hold_only_valid_engagements():
+    """``held`` (waits for review) on an invalid engagement is a broken output, caught where it leaves."""
+    verdicts = pd.DataFrame(
+        {
+            "event_id": ["e1", "e2", "e3"],
+            "post_id": ["p1"] * 3,
+            "user_id": ["u1", "u2", "u3"],
+            "action": ["like"] * 3,
+            "risk": [0.1, 0.48, 0.9],
+            "invalid": [False, False, True],
+            "reason": ["", "", "lockstep"],
+            "held": [False, True, False],
+        }
+    )
+    assert checked(verdicts, EngagementVerdicts, where="engagements.parquet") is verdicts
+    with pytest.raises(ContractViolation, match="held_only_when_valid"):
+        checked(verdicts.assign(held=[False, True, True]), EngagementVerdicts, where="engagements.parquet")
+    with pytest.raises(ContractViolation, match="'held' not in dataframe"):
+        checked(verdicts.drop(columns="held"), EngagementVerdicts, where="engagements.parquet")

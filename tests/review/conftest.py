@@ -25,7 +25,9 @@ sim = serving_fixtures.sim
 database_url = serving_fixtures.database_url
 PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:00:00Z"}
 # holding posts with a tenth invalid gives every small simulated campaign several cases
-REVIEW_PARAMS = ScoringParams(policy=PolicyParams(hold_invalid_share=0.02))
+# posts with 2% invalid held with their whole valid rest (the margin covers every risk): held money
+# for the console's cases
+REVIEW_PARAMS = ScoringParams(policy=PolicyParams(hold_invalid_share=0.02, hold_rest_margin=1.0))
 OPEN_CAMPAIGN, CLOSED_CAMPAIGN = "cmp002", "cmp003"
 # added to the open campaign: a click farm behind one IP on two posts, and a fan flagged for one
 # engagement through the farm's IP whose own engagements on the farm's other (held) post are valid

@@ -51,6 +51,11 @@ def test_invalid_flags_agree_on_999_of_1000_events(scored: dict[str, Path]) -> N
     both = local.merge(spark, on="event_id", suffixes=("", "_spark"))
     agreement = (both["invalid"] == both["invalid_spark"]).mean()
     assert agreement >= 0.999, f"invalid flags agree on {agreement:.4%} of events"
+    # what waits for review is decided in the shard with its post's decision: the same answer
+    # (this window has no engagement in the review band at the default policy; the Spark
+    # handoff's multi-week window has, tests/scaleout/test_service_handoff.py)
+    held = (both["held"] == both["held_spark"]).mean()
+    assert held >= 0.999, f"held flags agree on {held:.4%} of events"
 
 
 def test_post_decisions_agree_on_995_of_1000_posts(scored: dict[str, Path]) -> None:
@@ -90,6 +95,20 @@ def test_spark_outputs_hold_the_contract(scored: dict[str, Path]) -> None:
         checked(spark, model, where=f"spark {name}")
     local, spark = _read(scored, "posts")
     assert spark["payable"].sum() == pytest.approx(local["payable"].sum(), rel=0.005)
+    _, engagements = _read(scored, "engagements")
+    _assert_held_is_held_amount(engagements, spark)
+
+
+def _assert_held_is_held_amount(engagements: pd.DataFrame, posts: pd.DataFrame) -> None:
+    """Each post's held engagements times their unit price are its ``held_amount``; none invalid."""
+    assert engagements["held"].dtype == bool and not (engagements["held"] & engagements["invalid"]).any()
+    waits = (
+        (engagements["held"] * engagements["unit_price"]).groupby(engagements["post_id"].astype("str")).sum()
+    )
+    by_post = posts.set_index(posts["post_id"].astype("str"))["held_amount"]
+    assert waits.reindex(by_post.index, fill_value=0.0).to_numpy() == pytest.approx(
+        by_post.to_numpy(), abs=1e-6
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +142,8 @@ def test_a_split_into_one_shard_per_platform_keeps_the_answer(split_by_platform:
     assert len(both) == len(local)
     flags = (both["invalid"] == both["invalid_spark"]).mean()
     assert flags >= 0.999, f"invalid flags agree on {flags:.4%} of events"
+    held = (both["held"] == both["held_spark"]).mean()
+    assert held >= 0.999, f"held flags agree on {held:.4%} of events"
     local, spark = _read(split_by_platform, "posts")
     posts = local.merge(spark, on="post_id", suffixes=("", "_spark"), validate="one_to_one")
     decisions = (posts["decision"] == posts["decision_spark"]).mean()

@@ -99,13 +99,23 @@ def test_a_handed_off_run_reads_history_and_known_subjects_as_the_service_does(t
     campaigns = clean_campaigns(multi.campaigns, source="campaigns").frame
     scorer = WindowScorer()
     handoff = SparkHandoff(SPARK["spark_master"], 1, SPARK["spark_submit"])  # type: ignore[arg-type]
-    spark = handoff.score(
+    handed = handoff.score(
         raw, window, campaigns=campaigns, scorer=scorer, work=tmp_path, history=history, known=known
-    ).engagements
+    )
+    spark = handed.engagements
     local = scorer.score(window, campaigns=campaigns, history=history, reputation=known).engagements
     both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
     assert len(both) == len(local) == len(spark)
     assert (both["invalid"] == both["invalid_spark"]).mean() >= 0.999
+    # what waits for review comes back from Spark's files as each shard decided it: its posts' held_amount
+    assert both["held"].any() and (both["held"] == both["held_spark"]).mean() >= 0.999
+    assert spark["held"].dtype == bool and not (spark["held"] & spark["invalid"]).any()
+    waits = (spark["held"] * spark["unit_price"]).groupby(spark["post_id"].astype("str")).sum()
+    held_amount = handed.posts.set_index(handed.posts["post_id"].astype("str"))["held_amount"]
+    assert (held_amount > 0).any()
+    assert waits.reindex(held_amount.index, fill_value=0.0).to_numpy() == pytest.approx(
+        held_amount.to_numpy()
+    )
     known_seller = (both["reason_spark"].astype(str) == "known_seller").sum()
     assert known_seller > 0 and known_seller == (both["reason"].astype(str) == "known_seller").sum()
     assert both["evidence_spark"].astype(str).str.contains("with history").sum() > 0

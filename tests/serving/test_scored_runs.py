@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -79,6 +80,34 @@ def test_settling_the_runs_period_reuses_what_scoring_decided(sqlite_api: Api, s
         assert lines["decision"].tolist() == again["decision"].astype("str").tolist()
         for column in ("claimed_amount", "payable", "held_amount"):
             assert lines[column].tolist() == [str(to_decimal(v)) for v in again[column]]
+
+
+def test_a_runs_stored_verdicts_mark_what_waits_for_review(sqlite_api: Api, sim: SimulatedSet) -> None:
+    """The run's engagements.parquet keeps ``held`` as scoring decided it: its posts' held_amount."""
+    _load(sqlite_api, sim, "cmp001")  # a campaign with a held post
+    run = sqlite_api.client.post("/v1/detections", json=PERIOD, headers=sqlite_api.billing).json()
+    assert run["status"] == "done"
+    services = sqlite_api.client.app.state.services  # type: ignore[attr-defined]
+    scored = services.detection.scored(run["run_id"])
+    assert scored is not None
+    run_dir = sqlite_api.config.runs_dir / run["run_id"]
+    verdicts = scored.verdicts
+    on_disk = pd.read_parquet(run_dir / "engagements.parquet")
+    assert on_disk["held"].dtype == bool and on_disk["held"].tolist() == verdicts["held"].tolist()
+    assert not (on_disk["held"] & on_disk["invalid"]).any()
+    posts = pd.read_parquet(run_dir / "posts.parquet").set_index("post_id")
+    waits = (on_disk["held"] * on_disk["unit_price"]).groupby(on_disk["post_id"]).sum()
+    assert (posts["held_amount"] > 0).any()
+    assert waits.reindex(posts.index, fill_value=0.0).to_numpy() == pytest.approx(
+        posts["held_amount"].to_numpy()
+    )
+
+
+def test_a_run_over_a_period_without_events_writes_empty_outputs_of_the_contract(sqlite_api: Api) -> None:
+    run = sqlite_api.client.post("/v1/detections", json=PERIOD, headers=sqlite_api.billing).json()
+    assert run["status"] == "done", run
+    engagements = pd.read_parquet(sqlite_api.config.runs_dir / run["run_id"] / "engagements.parquet")
+    assert len(engagements) == 0 and engagements["held"].dtype == bool and engagements["risk"].dtype == float
 
 
 def test_readyz_fails_until_a_scorer_is_active(tmp_path: Path) -> None:
