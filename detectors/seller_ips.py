@@ -42,7 +42,7 @@ def spread_through_ips(
     is never raised: see ``detectors.spread.spread_to_accounts``; ``creators``: creator ids known
     beyond the engagements, e.g. from the posts table).
     An engagement through it of an account with at most ``ip_light_posts`` distinct posts (the
-    window and its history), on a post that at least ``ip_min_caught_accounts`` caught accounts
+    window and its history), on a post that at least ``ip_min_post_accounts`` caught accounts
     engaged through seller IPs (the seller's own orders and cover, not a housemate's own
     posts), gets ``spread_weight`` x the IP's strongest caught score, with a group per seller IP
     saying how many of its accounts were caught.
@@ -65,7 +65,7 @@ def spread_through_ips(
     through = (ips >= 0) & seller[row_ip] & (users >= 0) & (posts >= 0)
     served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
     hit = through & thin[np.maximum(users, 0)] & ~creator
-    hit &= served[np.maximum(posts, 0)] >= params.ip_min_caught_accounts
+    hit &= served[np.maximum(posts, 0)] >= params.ip_min_post_accounts
     detections = list(detections)
     detections[at] = _raised(detections[at], hit, row_ip, strongest * params.spread_weight, counts, seller)
     return detections

@@ -34,14 +34,16 @@ class SpreadParams:
     # share at which the block score counts in full
     focus_full: float = 0.7
     # a seller's IP (``detectors.seller_ips``): at least this many of its distinct accounts (window and
-    # history) caught by a structural detector at ``min_caught_score``, and only on posts that drew at
-    # least this many caught accounts through seller IPs...
+    # history) caught by a structural detector at ``min_caught_score``...
     ip_min_caught_accounts: int = 5
     # ...and at least this share of them (a carrier NAT's or a household's stay far below; above 1: off)
     ip_min_caught_share: float = 0.5
     # its accounts with at most this many distinct posts (window and history) get ``spread_weight`` x the
     # IP's strongest caught score; an account with a record of its own keeps it
     ip_light_posts: int = 12
+    # ...on posts that drew at least this many caught accounts through seller IPs (the seller's orders
+    # and cover; a housemate's own posts behind a residential proxy draw none)
+    ip_min_post_accounts: int = 3
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``
