@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from detectors.base import Detection
 from detectors.params import ScoringParams
 from detectors.scorer import score_window
+from detectors.seller_ips import spread_through_ips
+from detectors.spread import SpreadParams
 from tests.factories import BASE_TS, clean
 
 WEEKS = 4
 DAY = 86_400
 OFF = ScoringParams().set_params(spread__ip_min_caught_share=2.0)
+STRUCTURE = frozenset({"pool", "ip_farm"})
 
 
 def _row(start: pd.Timestamp, second: float, user: str, post: str, ip: str) -> dict[str, object]:
@@ -106,3 +111,43 @@ def test_the_fan_club_the_nat_and_the_household_behind_a_seller_ip_are_not_caugh
     assert _invalid(judged, "u").sum() == 0
     # its posts are its own: no caught account of a seller IP engaged them
     assert _invalid(judged, "home-light").sum() == 0
+
+
+def _engagements(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """(user, post, ip) rows; a post's creator is "k-" + its post, and "k-q" is an account too."""
+    users, posts, ips = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {"user_id": users, "post_id": posts, "creator_id": [f"k-{p}" for p in posts], "ip": ips}
+    )
+
+
+def _caught(engagements: pd.DataFrame, users: set[str]) -> Detection:
+    """A structural detection that caught every engagement of ``users`` (group 0)."""
+    hit = engagements["user_id"].isin(users).to_numpy()
+    groups = pd.DataFrame({"group_id": [0], "n_accounts": [len(users)], "n_posts": [1], "evidence": ["pool"]})
+    return Detection("pool", np.where(hit, 0.9, 0.0), np.where(hit, 0, -1).astype(np.int64), groups)
+
+
+def test_only_thin_accounts_of_a_seller_ip_on_the_sellers_posts_are_raised():
+    workers = [f"w{i}" for i in range(6)]
+    rows = [(w, "p", "x") for w in workers]  # six caught accounts through IP x on post p
+    rows += [("thin", "p", "x"), ("thin-own", "q", "x")]  # thin accounts: p is served, q is its own
+    rows += [("heavy", "p", "x")] + [("heavy", f"h{i}", "home") for i in range(12)]  # 13 posts
+    rows += [("k-q", "p", "x")]  # the creator of q, with an account of its own
+    # a carrier NAT: 30 light accounts, six of them caught on post p and four more on p uncaught
+    rows += [(f"n{i}", "p" if i < 10 else f"o{i}", "nat") for i in range(30)]
+    engagements = _engagements(rows)
+    found = _caught(engagements, {*workers, *(f"n{i}" for i in range(6))})
+    ip_farm = Detection.empty("ip_farm", len(engagements))
+    out = spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=SpreadParams())
+    raised = set(engagements.loc[out[0].event_score > 0, "user_id"])
+    # x: 6 of its 10 accounts caught (the NAT: 6 of 30); k-q counts as none of them
+    assert raised - set(workers) == {"thin"}
+    assert out[0].event_score[engagements["user_id"].eq("thin").to_numpy()][0] == pytest.approx(0.81)
+    evidence = out[0].groups["evidence"].iloc[int(out[0].event_group[engagements["user_id"].eq("thin")][0])]
+    assert evidence.startswith("ip_farm: 6 of the 10 accounts that engaged through this account's IP")
+    # the rule off: nothing raised
+    off = SpreadParams(ip_min_caught_share=2.0)
+    assert not spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=off)[
+        0
+    ].event_score.any()
