@@ -51,7 +51,9 @@ def spread_through_ips(
     if at is None or "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
         return detections
     caught_score = _structural_score(detections, structural)
-    creator = is_creator_account(engagements)
+    creator = (
+        is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(engagements), bool)
+    )
     if creators is not None:
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
     caught_score[creator] = 0.0
@@ -147,7 +149,7 @@ def _raised(
             "n_posts": 0,
             "evidence": [
                 f"{NAME}: {c} of the {a} accounts that engaged through this account's IP were caught in"
-                " seller groups (window and history); a thin account of a seller's IP"
+                " seller groups; a thin account of a seller's IP"
                 for c, a in zip(caught[ip_codes], accounts[ip_codes], strict=True)
             ],
         }
