@@ -36,7 +36,8 @@ def spread_through_ips(
 ) -> list[Detection]:
     """``detections`` with ``ip_farm`` raised on the thin accounts' engagements through seller IPs.
 
-    An IP is a seller's when at least ``ip_min_caught_accounts`` of its distinct accounts, and
+    Counted per platform (an address's accounts, an account's posts). An IP is a seller's when at
+    least ``ip_min_caught_accounts`` of its distinct accounts, and
     ``ip_min_caught_share`` of them, have an engagement that the ``structural`` detectors'
     noisy-OR scores at ``min_caught_score`` or more (a creator's own account counts as neither, and
     is never raised: see ``detectors.spread.spread_to_accounts``; ``creators``: creator ids known
@@ -57,7 +58,7 @@ def spread_through_ips(
     if creators is not None:
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
     caught_score[creator] = 0.0
-    ips, users = codes(engagements["ip"]), codes(engagements["user_id"])
+    ips, users = _per_platform(engagements, "ip"), _per_platform(engagements, "user_id")
     seller, strongest, counts = _seller_ips(ips, users, caught_score, params=params)
     if not seller.any():
         return detections
@@ -71,6 +72,20 @@ def spread_through_ips(
     detections = list(detections)
     detections[at] = _raised(detections[at], hit, row_ip, strongest * params.spread_weight, counts, seller)
     return detections
+
+
+def _per_platform(engagements: pd.DataFrame, column: str) -> npt.NDArray[np.int64]:
+    """Codes of ``column`` within each platform (-1 where missing): an address or an account is
+    counted on one platform at a time, so a shard holding whole platforms counts as the window."""
+    values = codes(engagements[column])
+    if "platform" not in engagements:
+        return values
+    platform = np.maximum(codes(engagements["platform"]), 0)
+    key = np.where(values >= 0, platform * (int(values.max(initial=-1)) + 1) + values, -1)
+    found = np.unique(key[key >= 0], return_inverse=True)[1]
+    out = np.full(len(key), -1, dtype=np.int64)
+    out[key >= 0] = found
+    return out
 
 
 def _structural_score(detections: list[Detection], structural: frozenset[str]) -> npt.NDArray[np.float64]:

@@ -151,3 +151,29 @@ def test_only_thin_accounts_of_a_seller_ip_on_the_sellers_posts_are_raised():
     assert not spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=off)[
         0
     ].event_score.any()
+
+
+def test_a_window_of_two_platforms_raises_as_its_platforms_do_one_by_one():
+    # the same address strings on two platforms: a seller's on one, an office's on the other
+    seller = [(f"w{i}", "p", "x") for i in range(6)] + [("thin", "p", "x")]
+    office = [(f"o{i}", f"q{i % 2}", "x") for i in range(8)] + [(f"w{i}", "q0", "x") for i in range(6)]
+    parts = [
+        _engagements(seller).assign(platform="douyin"),
+        _engagements(office).assign(platform="kuaishou"),
+    ]
+    whole = pd.concat(parts, ignore_index=True)
+    caught = {f"w{i}" for i in range(6)}
+    params = SpreadParams()
+
+    def raised(engagements: pd.DataFrame) -> np.ndarray:
+        found = _caught(engagements, caught)
+        # on kuaishou the w-accounts are someone else's: nothing of theirs is caught there
+        found.event_score[engagements["platform"].eq("kuaishou").to_numpy()] = 0.0
+        empty = Detection.empty("ip_farm", len(engagements))
+        return spread_through_ips([empty, found], engagements, structural=STRUCTURE, params=params)[
+            0
+        ].event_score
+
+    alone = np.concatenate([raised(part.reset_index(drop=True)) for part in parts])
+    np.testing.assert_array_equal(raised(whole), alone)
+    assert alone[: len(seller)].all() and not alone[len(seller) :].any()
