@@ -81,10 +81,14 @@ def _per_platform(engagements: pd.DataFrame, column: str) -> npt.NDArray[np.int6
     if "platform" not in engagements:
         return values
     platform = np.maximum(codes(engagements["platform"]), 0)
-    key = np.where(values >= 0, platform * (int(values.max(initial=-1)) + 1) + values, -1)
-    found = np.unique(key[key >= 0], return_inverse=True)[1]
-    out = np.full(len(key), -1, dtype=np.int64)
-    out[key >= 0] = found
+    has = values >= 0
+    key = platform[has] * (int(values.max(initial=-1)) + 1) + values[has]
+    # dense codes of the (platform, value) pairs present, in one pass (no sort)
+    present = np.zeros(int(key.max(initial=-1)) + 1, dtype=bool)
+    present[key] = True
+    rank = np.cumsum(present) - 1
+    out = np.full(len(values), -1, dtype=np.int64)
+    out[has] = rank[key]
     return out
 
 
