@@ -48,6 +48,7 @@ from detectors.registry import (
     unavailable_signals,
 )
 from detectors.rings import ring_creators
+from detectors.seller_ips import spread_through_ips
 from detectors.spread import SPREAD_COLUMNS, spread_part, spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
 
@@ -194,6 +195,16 @@ def _detect(
             window = None if spread is None else spread[spread["detector"] == spec.name]
             detection = spread_to_accounts(detection, engagements, params=params.spread, window=window)
         detections.append(detection)
+    structural = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    posts = context.posts
+    creators = (
+        pd.Index(posts["creator_id"].dropna().unique())
+        if posts is not None and "creator_id" in posts
+        else None
+    )
+    detections = spread_through_ips(
+        detections, engagements, structural=structural, params=params.spread, creators=creators
+    )
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:
         detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))

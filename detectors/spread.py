@@ -33,6 +33,17 @@ class SpreadParams:
     focus_floor: float = 0.3
     # share at which the block score counts in full
     focus_full: float = 0.7
+    # a seller's IP (``detectors.seller_ips``): at least this many of its distinct accounts (window and
+    # history) caught by a structural detector at ``min_caught_score``...
+    ip_min_caught_accounts: int = 5
+    # ...and at least this share of them (a carrier NAT's or a household's stay far below; above 1: off)
+    ip_min_caught_share: float = 0.5
+    # its accounts with at most this many distinct posts (window and history) get ``spread_weight`` x the
+    # IP's strongest caught score; an account with a record of its own keeps it
+    ip_light_posts: int = 12
+    # ...on posts that drew at least this many caught accounts through seller IPs (the seller's orders
+    # and cover; a housemate's own posts behind a residential proxy draw none)
+    ip_min_post_accounts: int = 3
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``
@@ -108,11 +119,11 @@ def _caught(
     """Per event: caught at ``min_caught_score`` or more, and not by a creator's own account."""
     caught = detection.event_score >= params.min_caught_score
     if caught.any() and "creator_id" in engagements:
-        caught &= ~_is_creator_account(engagements)
+        caught &= ~is_creator_account(engagements)
     return caught
 
 
-def _is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
+def is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """Per event: its account is a creator of the engagements (``creator_id``: the creator's own
     account, as the contract has it)."""
     creator_id = engagements["creator_id"]
