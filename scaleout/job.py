@@ -540,8 +540,7 @@ def run_spark(
             raise ValueError("a reputation file needs the reputation's half-life")
         read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
         inputs = replace(inputs, reputation=read)
-    # the scored window is read once per output: kept on local disk, so the JVM's heap holds the
-    # write's buffers only (30M events cached in memory ran a 4-10g heap out, docs/spark.md)
+    # read once per output; on local disk, as a 30M window cached in the heap ran it out (docs/spark.md)
     stacked = score_shards(routed, plan, inputs=inputs).persist(StorageLevel.DISK_ONLY)
     extra = [rejects for _, rejects in tables.values() if len(rejects)]
     joined = pd.concat(extra, ignore_index=True) if extra else empty_rejects()
