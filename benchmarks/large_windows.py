@@ -32,7 +32,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as ds
 
-from benchmarks.spark import CLI, run_measured, shards_of
+from benchmarks.spark import CLI, agreement, run_measured, shards_of
+from benchmarks.spark_agreement import disagreements
 from benchmarks.windows import STRUCTURES, with_world_ids
 from training.evaluation import evaluate
 
@@ -135,6 +136,16 @@ def quality(folders: list[Path], out: Path) -> dict[str, Any]:
     }
 
 
+def against_other_engine(work: Path, key: str, engine: str) -> dict[str, Any]:
+    """Agreement with the other engine's output of the same window, when it is on disk."""
+    other = "local" if engine == "spark" else "spark"
+    ours, theirs = work / f"scored-{key}-{engine}", work / f"scored-{key}-{other}"
+    if not (theirs / "run.json").exists():
+        return {}
+    local, spark = (theirs, ours) if engine == "spark" else (ours, theirs)
+    return {"agreement": agreement(local, spark), "disagreements": disagreements(local, spark)}
+
+
 def scored_run(arguments: list[str], scored: Path, *, reuse: bool) -> dict[str, Any]:
     """Score (time and peak memory kept beside the output), or with ``reuse`` read the last run's."""
     record = scored / "run.json"
@@ -198,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         "score": run,
         **({"shards": shards_of(scored)} if args.engine == "spark" else {}),
         **quality(folders, scored),
+        **against_other_engine(args.work, key, args.engine),
     }
     results = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
     results["runs"] = [r for r in results["runs"] if r["command"] != row["command"]] + [row]
