@@ -49,6 +49,11 @@ class AudienceParams:
     min_community_creators: int = 2
     # a community is an audience when this share of the co-engagement chance sends out stays inside
     min_insularity: float = 0.5
+    # ... each unit's shared accounts counted up to the median unit's, in insularity and in the community
+    # a mixed one joins: a seller's orders for creators of two audiences give a few bought units many
+    # shared accounts across. Off: pooled (an experiment of 2026-12-05, mixed on dev seeds and not kept;
+    # docs/detection.md, "Orders that tie two audiences")
+    capped_unit_insularity: bool = False
     # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap
     neighbours: int = 10
     # seed of the Louvain communities
@@ -336,7 +341,15 @@ def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: Audien
     per_pair = float((spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
     own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
     expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
-    group = _agglomerate(observed, expected, np.bincount(found[placed], minlength=k), params=params)
+    weight = engagers * np.sqrt(per_pair)
+    units = (
+        _unit_ties(a[both], b[both], shared.data[both], found, weight, placed)
+        if params.capped_unit_insularity
+        else None
+    )
+    group = _agglomerate(
+        observed, expected, np.bincount(found[placed], minlength=k), params=params, ties_of_units=units
+    )
     number = np.unique(group, return_inverse=True)[1]
     out = np.full(n_units, int(np.argmax(np.bincount(number[found[placed]]))), dtype=np.int64)
     out[placed] = number[found[placed]]
@@ -379,6 +392,80 @@ def _louvain(
     return out
 
 
+@dataclass(frozen=True)
+class _UnitTies:
+    """Per placed creator unit: its shared accounts with each Louvain community, seen and by chance."""
+
+    seen: FloatArray  # [unit, community]: accounts it shares with the community's units
+    chance: FloatArray  # [unit, community]: what chance shares (configuration model)
+    community: IntArray  # per unit: its Louvain community
+
+    def insularity(self, group: IntArray) -> FloatArray:
+        """Per group of Louvain communities (numbered in sorted order): its insularity, each unit's
+        shared accounts counted up to the median unit's (``_weights``).
+
+        As ``_insular`` counts a community's: the share of its shared accounts
+        inside beyond the share chance keeps inside, over what chance leaves
+        outside. A seller's orders for creators of two audiences give their
+        few bought units many times the shared accounts of an ordinary unit,
+        nearly all across; counted in full they tie two audiences together,
+        counted up to an ordinary unit's they are what they are, a few units.
+        A part of a mixed audience, or a seller's book whose clients' other
+        fans meet the rest as chance says, has every unit at chance.
+        """
+        excess, by_chance, own, weight = self._shares(group)
+        rows = np.arange(len(own))
+        n = excess.shape[1]
+        inside = np.bincount(own, weights=weight * (excess[rows, own] + by_chance[rows, own]), minlength=n)
+        chance = np.bincount(own, weights=weight * by_chance[rows, own], minlength=n)
+        total = np.maximum(np.bincount(own, weights=weight, minlength=n), 1e-12)
+        inside, chance = inside / total, chance / total
+        return np.asarray((inside - chance) / np.maximum(1.0 - chance, 1e-12), dtype=np.float64)
+
+    def closest(self, group: IntArray, worst: int) -> int:
+        """The group the units of group ``worst`` share most with beyond chance, each unit's shared
+        accounts counted up to the median unit's: a few bought units' orders, however many accounts,
+        do not decide where an audience belongs."""
+        excess, _, own, weight = self._shares(group)
+        votes = (weight[:, None] * excess)[own == worst].sum(axis=0)
+        votes[worst] = -np.inf
+        return int(np.argmax(votes))
+
+    def _shares(self, group: IntArray) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:
+        """[unit, group]: its share of shared accounts beyond chance's share, chance's share; per unit
+        its group and its weight, its shared accounts up to the median unit's (0: it shares none)."""
+        number = np.unique(group, return_inverse=True)[1]
+        merge = np.zeros((len(number), int(number.max()) + 1))
+        merge[np.arange(len(number)), number] = 1.0
+        seen, chance = self.seen @ merge, self.chance @ merge
+        total = seen.sum(axis=1)
+        by_chance = chance / np.maximum(chance.sum(axis=1, keepdims=True), 1e-12)
+        excess = seen / np.maximum(total[:, None], 1e-12) - by_chance
+        typical = float(np.median(total[total > 0])) if (total > 0).any() else 0.0
+        return excess, by_chance, number[self.community], np.minimum(total, typical)
+
+
+def _unit_ties(
+    a: IntArray,
+    b: IntArray,
+    shared: FloatArray,
+    found: IntArray,
+    weight: FloatArray,
+    placed: npt.NDArray[np.bool_],
+) -> _UnitTies:
+    """``_UnitTies`` of the placed units from the unit pairs (``a``, ``b``) sharing ``shared`` accounts;
+    chance shares ``weight[u] * weight[v]`` between two units."""
+    k = int(found.max()) + 1
+    index = np.cumsum(placed) - 1
+    rows, cols = np.r_[index[a], index[b]], np.r_[found[b], found[a]]
+    seen = np.zeros((int(placed.sum()), k))
+    np.add.at(seen, (rows, cols), np.r_[shared, shared])
+    mass = np.bincount(found[placed], weights=weight[placed], minlength=k)
+    chance = np.outer(weight[placed], mass)
+    chance[np.arange(len(chance)), found[placed]] -= weight[placed] ** 2
+    return _UnitTies(seen, chance, found[placed])
+
+
 def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatArray:
     """Symmetric k x k sums of ``value`` over unit pairs, by the pair's communities."""
     out = np.zeros((k, k))
@@ -387,7 +474,12 @@ def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatAr
 
 
 def _agglomerate(
-    observed: FloatArray, expected: FloatArray, size: IntArray, *, params: AudienceParams
+    observed: FloatArray,
+    expected: FloatArray,
+    size: IntArray,
+    *,
+    params: AudienceParams,
+    ties_of_units: _UnitTies | None = None,
 ) -> IntArray:
     """Per found community the audience it joins: small or mixed communities merge until none is left.
 
@@ -396,7 +488,9 @@ def _agglomerate(
     fewer than ``min_community_creators`` units join, all at once and in
     rounds, the community they share most with beyond chance. Then, while a
     community is less than ``min_insularity`` insular, the least insular joins
-    the one it shares most with (insularity: ``_insular``).
+    the one it shares most with (insularity: ``_insular``; with ``ties_of_units`` and
+    ``capped_unit_insularity``, each unit counted up to the median unit's,
+    ``_UnitTies``).
     """
     group = np.arange(len(size))
     while True:
@@ -415,14 +509,16 @@ def _agglomerate(
             np.unique(group, return_inverse=True)[1]
         ]
     while len(units) > 1:
-        insular = _insular(seen, chance)
+        by_units = ties_of_units if params.capped_unit_insularity else None
+        insular = _insular(seen, chance) if by_units is None else by_units.insularity(group)
         worst = int(np.argmin(insular))
         if insular[worst] >= params.min_insularity:
             break
         ties = seen[worst] - chance[worst]
         ties[worst] = -np.inf
+        target = int(np.argmax(ties)) if by_units is None else by_units.closest(group, worst)
         number = np.unique(group, return_inverse=True)[1]
-        number[number == worst] = int(np.argmax(ties))
+        number[number == worst] = target
         group = number
         seen, chance, units = _merged(observed, expected, size, group)
     return np.asarray(np.unique(group, return_inverse=True)[1], dtype=np.int64)
