@@ -655,3 +655,15 @@ def test_seller_pools_leave_an_audience_alone_beside_a_book_across_two_audiences
     detection = seller_pools(events, params=PoolParams(), audiences=audiences)
     assert (detection.event_score[aged] >= 0.5).mean() > 0.95
     assert (detection.event_score[~aged] >= 0.5).sum() == 0
+
+
+def test_the_pool_tests_communities_refine_the_dense_tests():
+    """The merges are the same at any bar: each of the pool test's communities lies inside one of
+    the partition at ``min_insularity``, and with equal bars the two are one."""
+    events = _audience_beside_a_book_across_two(seed=71)
+    audiences = _found(events)
+    coarse, fine = audiences.unit_community, audiences.for_pool().unit_community
+    assert len(set(fine.tolist())) > len(set(coarse.tolist()))
+    assert all(len(set(coarse[fine == c].tolist())) == 1 for c in set(fine.tolist()))
+    same = find_audiences(events, studios=None, params=AudienceParams(pool_min_insularity=0.5))
+    assert same.for_pool() is same
