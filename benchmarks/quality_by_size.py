@@ -40,7 +40,10 @@ ABLATED_DETECTORS = ("pool", "ring", "dense_block", "lockstep", "ip_farm", "devi
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     # insularity never exceeds 1, so no community is an audience: every platform is one well-mixed
     # audience of its creator units (the pool test's cover rule then has nothing to judge)
-    "chance": ("old chance models", {"audience__min_insularity": 1.01}),
+    "chance": (
+        "old chance models",
+        {"audience__min_insularity": 1.01, "audience__pool_min_insularity": 1.01},
+    ),
     # significance alone: no floor on how many times chance, nor on each member's share in the group
     "floors": (
         "no effect-size floor",

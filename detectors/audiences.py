@@ -49,6 +49,13 @@ class AudienceParams:
     min_community_creators: int = 2
     # a community is an audience when this share of the co-engagement chance sends out stays inside
     min_insularity: float = 0.5
+    # ... for the pool test, whose cover rule judges every community without a candidate's accounts (a
+    # book's community gives its pool no cover), so a seller's book may stay a community of its own.
+    # Merged at 0.5, a book whose clients belong to two audiences (its clients' fans go home) joins one
+    # of them, whose cover its clients' fans then take away. Louvain's parts of one well-mixed audience
+    # measured 0.06-0.08 (median), 0.29-0.32 (90th percentile), audiences 0.29-0.61 (10th percentile):
+    # docs/detection.md, "Orders that tie two audiences"
+    pool_min_insularity: float = 0.25
     # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap
     neighbours: int = 10
     # seed of the Louvain communities
@@ -69,6 +76,13 @@ class Audiences:
     unit_community: IntArray  # per unit: its community
     unit_region: IntArray  # per unit: its region (``_regions``; 0: the largest)
     unit_part: IntArray  # per unit: its connected part (``_regions``)
+    # the communities the pool test measures chance within (``pool_min_insularity``); None: these
+    pool: Audiences | None = None
+
+    def for_pool(self) -> Audiences:
+        """The audiences the pool test measures chance within: communities kept down to
+        ``pool_min_insularity`` (a finer partition than the dense-block test's, never a coarser one)."""
+        return self.pool if self.pool is not None else self
 
     @property
     def n_communities(self) -> int:
@@ -151,12 +165,15 @@ def find_audiences(
     region = part = np.zeros(n_units, dtype=np.int64)
     users = codes(engagements["user_id"])
     ok = (users >= 0) & (posts >= 0)
+    pool = None
     if n_units >= 2 * params.min_community_creators and ok.any():
         user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
         if len(user):
-            community = _communities(user, unit[post], n_units, params=params)
+            community, finer = _communities(user, unit[post], n_units, params=params)
             region, part = _regions(user, unit[post], community)
-    return Audiences(post_ids, unit, community, region, part)
+            if not np.array_equal(finer, community):
+                pool = Audiences(post_ids, unit, finer, _regions(user, unit[post], finer)[0], part)
+    return Audiences(post_ids, unit, community, region, part, pool)
 
 
 def one_audience(engagements: pd.DataFrame, *, studios: pd.Series | None) -> Audiences:
@@ -291,8 +308,11 @@ def _post_units(
     return np.unique(unit, return_inverse=True)[1].astype(np.int64)
 
 
-def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: AudienceParams) -> IntArray:
-    """Per creator unit: its audience community, inferred from the light accounts units share.
+def _communities(
+    user: IntArray, unit: IntArray, n_units: int, *, params: AudienceParams
+) -> tuple[IntArray, IntArray]:
+    """Per creator unit: its audience community, inferred from the light accounts units share, at
+    ``min_insularity`` and at ``pool_min_insularity`` (the pool test's).
 
     Louvain communities of the unit graph, each unit tied to its ``neighbours``
     strongest neighbours by the accounts they share beyond a configuration
@@ -326,7 +346,7 @@ def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: Audien
     )
     k = int(found.max(initial=-1)) + 1
     if k < 2:
-        return np.zeros(n_units, dtype=np.int64)
+        return np.zeros(n_units, dtype=np.int64), np.zeros(n_units, dtype=np.int64)
     # every shared account counts, not only ties beyond chance: a seller's book, tied inside by its
     # pool, shares its creators' organic fans with the rest as chance says and is no audience
     both = placed[a] & placed[b]
@@ -336,9 +356,16 @@ def _communities(user: IntArray, unit: IntArray, n_units: int, *, params: Audien
     per_pair = float((spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
     own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
     expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
-    group = _agglomerate(observed, expected, np.bincount(found[placed], minlength=k), params=params)
+    sizes = np.bincount(found[placed], minlength=k)
+    coarse, finer = _agglomerate(observed, expected, sizes, params=params)
+    return _placed(coarse, found, placed), _placed(finer, found, placed)
+
+
+def _placed(group: IntArray, found: IntArray, placed: npt.NDArray[np.bool_]) -> IntArray:
+    """Per unit the community numbered ``group`` of its Louvain community; units tied to none join the
+    largest."""
     number = np.unique(group, return_inverse=True)[1]
-    out = np.full(n_units, int(np.argmax(np.bincount(number[found[placed]]))), dtype=np.int64)
+    out = np.full(len(found), int(np.argmax(np.bincount(number[found[placed]]))), dtype=np.int64)
     out[placed] = number[found[placed]]
     return out
 
@@ -388,23 +415,56 @@ def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatAr
 
 def _agglomerate(
     observed: FloatArray, expected: FloatArray, size: IntArray, *, params: AudienceParams
-) -> IntArray:
-    """Per found community the audience it joins: small or mixed communities merge until none is left.
+) -> tuple[IntArray, IntArray]:
+    """Per found community the audience it joins, at ``min_insularity`` and at ``pool_min_insularity``:
+    small or mixed communities merge until none is left.
 
     ``observed`` and ``expected`` hold the shared accounts per pair of the
     found communities (both ends counted), ``size`` their units. Communities of
     fewer than ``min_community_creators`` units join, all at once and in
     rounds, the community they share most with beyond chance. Then, while a
-    community is less than ``min_insularity`` insular, the least insular joins
-    the one it shares most with (insularity: ``_insular``).
+    community is less insular than the bar, the least insular joins the one
+    it shares most with (insularity: ``_insular``). The merges are the same
+    whatever the bar, so the partition at the lower bar is the higher's
+    before its last merges: a finer one.
     """
+    group = _join_small(observed, expected, size, params=params)
+    low, high = sorted((params.pool_min_insularity, params.min_insularity))
+    at_low = None
+    seen, chance, units = _merged(observed, expected, size, group)
+    while len(units) > 1:
+        insular = _insular(seen, chance)
+        worst = int(np.argmin(insular))
+        if at_low is None and insular[worst] >= low:
+            at_low = group
+        if insular[worst] >= high:
+            break
+        ties = seen[worst] - chance[worst]
+        ties[worst] = -np.inf
+        number = np.unique(group, return_inverse=True)[1]
+        number[number == worst] = int(np.argmax(ties))
+        group = number
+        seen, chance, units = _merged(observed, expected, size, group)
+    at_low = group if at_low is None else at_low
+    finer = at_low if params.pool_min_insularity <= params.min_insularity else group
+    coarse = group if params.pool_min_insularity <= params.min_insularity else at_low
+    return (
+        np.asarray(np.unique(coarse, return_inverse=True)[1], dtype=np.int64),
+        np.asarray(np.unique(finer, return_inverse=True)[1], dtype=np.int64),
+    )
+
+
+def _join_small(
+    observed: FloatArray, expected: FloatArray, size: IntArray, *, params: AudienceParams
+) -> IntArray:
+    """Per found community its group once communities of fewer than ``min_community_creators`` units
+    joined, in rounds, the community they share most with beyond chance (ties to the larger)."""
     group = np.arange(len(size))
     while True:
         seen, chance, units = _merged(observed, expected, size, group)
         small = units < params.min_community_creators
         if len(units) < 2 or not small.any():
-            break
-        # each small community to its most tied other community (ties broken toward the larger)
+            return group
         ties = seen - chance + 1e-9 * units[None, :] / units.max()
         np.fill_diagonal(ties, -np.inf)
         target = np.where(small, np.argmax(ties, axis=1), np.arange(len(units)))
@@ -414,18 +474,6 @@ def _agglomerate(
         group = csgraph.connected_components(link, directed=False)[1][
             np.unique(group, return_inverse=True)[1]
         ]
-    while len(units) > 1:
-        insular = _insular(seen, chance)
-        worst = int(np.argmin(insular))
-        if insular[worst] >= params.min_insularity:
-            break
-        ties = seen[worst] - chance[worst]
-        ties[worst] = -np.inf
-        number = np.unique(group, return_inverse=True)[1]
-        number[number == worst] = int(np.argmax(ties))
-        group = number
-        seen, chance, units = _merged(observed, expected, size, group)
-    return np.asarray(np.unique(group, return_inverse=True)[1], dtype=np.int64)
 
 
 def _merged(

@@ -68,9 +68,10 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
     )
     if len(pair_user) < params.min_accounts:
         return None
-    unit = audiences.units(post_ids)
-    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
-    region = audiences.regions(np.arange(len(unit_community)))
+    pooled = audiences.for_pool()
+    unit = pooled.units(post_ids)
+    unit_community = pooled.communities(np.arange(int(unit.max()) + 1))
+    region = pooled.regions(np.arange(len(unit_community)))
     return PoolChance(
         audiences,
         _chance(pair_user, pair_post, unit, unit_community, params=params),

@@ -27,13 +27,13 @@ def seller_pools(
     Only light accounts (``min_posts`` to ``max_posts`` distinct posts in the window) count: heavy users
     overlap everywhere and a single engagement says nothing. Creators are counted as ``audiences`` counts
     them (a studio's creators are one unit) and chance is counted within and between its audience
-    communities (``detectors.audiences``); without ``audiences`` the platform is one audience of its
-    creators. Two posts of different units are linked when they share at least ``min_shared_accounts``
-    light accounts, at least ``min_lift`` times what the block model of the light accounts of two units or
-    more (``_crossing``) predicts (see ``_block_expected``) from the posts' engagers outside the overlap
-    (``_lift_beyond_overlap``), and that many is unlikely: Poisson tail at most ``max_p_value``,
-    Bonferroni-corrected over every pair of posts of different units (a creator's own fans link only that
-    creator's posts, so same-unit pairs never count).
+    communities (``detectors.audiences``, the pool test's: ``Audiences.for_pool``); without ``audiences``
+    the platform is one audience of its creators. Two posts of different units are linked when they share
+    at least ``min_shared_accounts`` light accounts, at least ``min_lift`` times what the block model of
+    the light accounts of two units or more (``_crossing``) predicts (see ``_block_expected``) from the
+    posts' engagers outside the overlap (``_lift_beyond_overlap``), and that many is unlikely: Poisson
+    tail at most ``max_p_value``, Bonferroni-corrected over every pair of posts of different units (a
+    creator's own fans link only that creator's posts, so same-unit pairs never count).
 
     Linked posts form pools: Louvain communities of the link graph at each of ``resolutions`` (coarse
     first), so that one seller's posts stay together without being chained to another seller's through a
@@ -70,7 +70,7 @@ def seller_pools(
     audiences = chance.audiences if chance is not None else audiences
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
-    audiences = audiences if audiences is not None else one_audience(engagements, studios=None)
+    audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
     unit = audiences.units(post_ids)
     light = _Light(users, posts, ok, pair_user, pair_post, unit, user_units)
     event_pool, lifts = _found(light, audiences, params=params, chance=chance)

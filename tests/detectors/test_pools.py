@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -602,3 +604,66 @@ def test_insularity_bound_is_wide_where_no_account_stays_inside():
     by_chance = 1.0 / 11.0
     assert upper == pytest.approx((4.0 / 16.0 - by_chance) / (1.0 - by_chance))
     assert _insular(seen, chance)[0] < 0
+
+
+def _audience_beside_a_book_across_two(*, seed: int = 70) -> pd.DataFrame:
+    """Audience A (6 creators, 300 users who like 2-4 of them) and B (10 creators, 800 users), 2% of
+    users crossing, and a seller's book of one creator of A and two of B: 400 aged accounts, each
+    on 2 or 3 of the book's bought posts (dev seeds 12, 19 and 20, 50k events, communities=2: aged-
+    account and bot orders for creators of both audiences of a platform)."""
+    rng = np.random.default_rng(seed)
+    user, creator, post = [], [], []
+    for audience, (n_creators, n_users), other, n_other in (
+        ("A", (6, 300), "B", 10),
+        ("B", (10, 800), "A", 6),
+    ):
+        for u in range(n_users):
+            picks = [
+                f"{audience}k{c}" for c in rng.choice(n_creators, size=rng.integers(2, 5), replace=False)
+            ]
+            if rng.random() < 0.02:
+                picks.append(f"{other}k{rng.integers(n_other)}")
+            for name in picks:
+                user.append(f"{audience}u{u}")
+                creator.append(name)
+                post.append(f"p-{name}")
+    for account in range(400):
+        for name in rng.choice(["Ak0", "Bk0", "Bk1"], size=rng.integers(2, 4), replace=False):
+            user.append(f"aged{account}")
+            creator.append(str(name))
+            post.append(f"p-{name}-bought")
+    return _frame(user, creator, post=post)
+
+
+@pytest.mark.parametrize("seed", [70, 71, 72])
+def test_seller_pools_leave_an_audience_alone_beside_a_book_across_two_audiences(seed: int):
+    """A book across two audiences stays a community of the pool test's own: the cover rule finds
+    it, and the audience it would have joined keeps its cover.
+
+    Its clients' fans go home to their audiences, so the book is not very insular (about 0.41).
+    Merged into the audience it shares most with (``audience__min_insularity`` = 0.5, the dense-block
+    test's bar), that audience holds two creators of the other: judged without its fans' candidate
+    pool it mixes with the platform, loses its cover, and all of A's fans were flagged (873-886
+    engagements on seeds 70-72). The pool test keeps communities down to ``pool_min_insularity``.
+    """
+    events = _audience_beside_a_book_across_two(seed=seed)
+    aged = events["user_id"].astype(str).str.startswith("aged").to_numpy()
+    audiences = _found(events)
+    assert audiences.n_communities == 2 and audiences.for_pool().n_communities == 3
+    merged = seller_pools(events, params=PoolParams(), audiences=replace(audiences, pool=None))
+    assert (merged.event_score[~aged] >= 0.5).sum() > 800
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    assert (detection.event_score[aged] >= 0.5).mean() > 0.95
+    assert (detection.event_score[~aged] >= 0.5).sum() == 0
+
+
+def test_the_pool_tests_communities_refine_the_dense_tests():
+    """The merges are the same at any bar: each of the pool test's communities lies inside one of
+    the partition at ``min_insularity``, and with equal bars the two are one."""
+    events = _audience_beside_a_book_across_two(seed=71)
+    audiences = _found(events)
+    coarse, fine = audiences.unit_community, audiences.for_pool().unit_community
+    assert len(set(fine.tolist())) > len(set(coarse.tolist()))
+    assert all(len(set(coarse[fine == c].tolist())) == 1 for c in set(fine.tolist()))
+    same = find_audiences(events, studios=None, params=AudienceParams(pool_min_insularity=0.5))
+    assert same.for_pool() is same
