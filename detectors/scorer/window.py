@@ -1,0 +1,334 @@
+"""The composed window scorer: clean events in, verdicts per engagement, post and account out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.base import Detection
+from detectors.chance import WindowChance
+from detectors.combine import combine
+from detectors.history import (
+    HISTORY_COLUMN,
+    history_evidence,
+    history_rows,
+    window_only,
+)
+from detectors.lookback import (
+    CONTEXT_COLUMN,
+)
+from detectors.parallel import run_detectors
+from detectors.params import PolicyParams, ScoringParams
+from detectors.policy import NOT_ACCOUNT_FAULT_REASONS, decide_posts, flag_accounts, unit_prices
+from detectors.registry import (
+    DETECTORS,
+    STRUCTURAL,
+    WEAK,
+    DetectorSpec,
+    WindowContext,
+    unavailable_signals,
+)
+from detectors.rings import ring_creators
+from detectors.spread import SPREAD_COLUMNS, spread_part, spread_to_accounts, weight_by_focus
+from detectors.strata import per_platform
+
+if TYPE_CHECKING:
+    from detectors.fitted import FittedState
+
+WindowDetector = Callable[[pd.DataFrame], Detection]
+
+
+@dataclass(frozen=True)
+class ScoredWindow:
+    """Everything one scoring run decided, ready to write out."""
+
+    engagements: pd.DataFrame
+    posts: pd.DataFrame
+    accounts: pd.DataFrame
+    detections: tuple[Detection, ...]
+    unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _task(
+    spec: DetectorSpec,
+    params: ScoringParams,
+    context: WindowContext,
+    view: tuple[WindowContext, npt.NDArray[np.int64]] | None,
+) -> WindowDetector:
+    """The detector of ``spec`` bound to its params and the window's context.
+
+    ``view`` is the context of the rows the detector reads and their positions
+    when it reads fewer than all (``_views``): it runs on those rows only, and
+    finds nothing on the others.
+    """
+
+    def detect(engagements: pd.DataFrame) -> Detection:
+        return spec.run(engagements, params.detectors.of(spec.name), context)
+
+    task = per_platform(detect) if spec.per_platform else detect
+    if view is None:
+        return task
+    own, at = view
+    alone = _task(spec, params, own, None)
+    return lambda union: _to_union(alone(own.engagements), n_rows=len(union), at=at)
+
+
+def _to_union(detection: Detection, *, n_rows: int, at: npt.NDArray[np.int64]) -> Detection:
+    """A detection of the window's rows, at positions ``at`` of ``n_rows``, nothing elsewhere."""
+    score, group = np.zeros(n_rows), np.full(n_rows, -1, dtype=np.int64)
+    score[at], group[at] = detection.event_score, detection.event_group
+    return Detection(detection.name, score, group, detection.groups)
+
+
+View = tuple[WindowContext, npt.NDArray[np.int64]]
+
+
+def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowContext) -> dict[str, View]:
+    """The row sets detectors read when history was given: "window", the window's own rows (detectors
+    that do not see history, ``spec.history``); with condensed history "recent", the window and its
+    history's last ``history.recent_days`` (the detectors of ``history.recent_only``), and "core",
+    every row but the honest context (the detectors not in ``history.context_for``)."""
+    is_history = history_rows(engagements)
+    if is_history is None:
+        return {}
+    masks = {"window": ~is_history}
+    lookback = params.history
+    if lookback.mode == "condensed" and lookback.recent_only:
+        ts = engagements["ts"]
+        start = ts[~is_history].min() - pd.Timedelta(days=lookback.recent_days)
+        masks["recent"] = ~is_history | (ts >= start).to_numpy()
+    if lookback.mode == "condensed" and CONTEXT_COLUMN in engagements:
+        masks["core"] = ~engagements[CONTEXT_COLUMN].eq(True).to_numpy()
+    views = {}
+    for name, mask in masks.items():
+        at = np.flatnonzero(mask)
+        # the window's rows come first (``with_history``): a slice, not a gather of every column
+        rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
+        own = engagements.iloc[rows].reset_index(drop=True)
+        kept = WindowContext(
+            own,
+            posts=context.posts,
+            fitted=context.fitted,
+            audience=params.audience,
+            reputation=context.reputation,
+            chance=context.chance,
+        )
+        views[name] = (kept, at)
+    return views
+
+
+def _view_of(spec: DetectorSpec, params: ScoringParams) -> str:
+    """The name of the rows ``spec`` reads (``_views``); "" for all."""
+    if not spec.history:
+        return "window"
+    if spec.name in params.history.recent_only:
+        return "recent"
+    return "" if spec.name in params.history.context_for else "core"
+
+
+def _raw_detections(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[DetectorSpec], dict[str, Detection]]:
+    """The enabled detectors and each one's detection of the window, before focus and spreading."""
+    specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
+    # the costliest first, so that two workers finish together
+    order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
+    views = _views(engagements, params=params, context=context)
+    tasks = [
+        (specs[i].name, _task(specs[i], params, context, views.get(_view_of(specs[i], params))))
+        for i in order
+    ]
+    runtime = params.runtime
+    workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
+    found = run_detectors(tasks, engagements, workers=workers, progress=progress)
+    return specs, {name: detection for (name, _), detection in zip(tasks, found, strict=True)}
+
+
+def _detect(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[Detection], npt.NDArray[np.float64]]:
+    """Every detector's detection of the window, and the noisy-OR of the post-level detectors' scores.
+
+    Post-level scores are taken before group detections are spread to their
+    accounts' other engagements: they say what was found on the post itself.
+    """
+    specs, by_name = _raw_detections(engagements, params=params, context=context, progress=progress)
+    spread = context.chance.spread if context.chance is not None else None
+    detections: list[Detection] = []
+    # one detector at a time: no detectors x events matrix
+    post_level_keep = np.ones(len(engagements))
+    for spec in specs:
+        detection = by_name[spec.name]
+        if spec.focus_weighted:
+            detection = weight_by_focus(detection, engagements, params=params.spread)
+        if spec.post_level:
+            post_level_keep *= 1.0 - detection.event_score
+        if spec.spreads:
+            window = None if spread is None else spread[spread["detector"] == spec.name]
+            detection = spread_to_accounts(detection, engagements, params=params.spread, window=window)
+        detections.append(detection)
+    fitted = context.fitted
+    if fitted is not None and fitted.stacker is not None:
+        detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))
+    return detections, 1.0 - post_level_keep
+
+
+def spread_parts(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    posts: pd.DataFrame | None = None,
+    fitted: FittedState | None = None,
+    reputation: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
+) -> pd.DataFrame:
+    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``).
+
+    The first of a split window's two passes (``scaleout.job``): the detectors run as
+    ``score_engagements`` runs them; the parts, combined over the shards, are the
+    ``spread`` of the ``WindowChance`` the second pass scores with.
+    """
+    context = WindowContext(
+        engagements,
+        posts=posts,
+        fitted=fitted,
+        audience=params.audience,
+        reputation=reputation,
+        chance=chance,
+    )
+    specs, by_name = _raw_detections(engagements, params=params, context=context, progress=None)
+    parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
+    for spec in specs:
+        detection = by_name[spec.name]
+        if spec.focus_weighted:
+            detection = weight_by_focus(detection, engagements, params=params.spread)
+        if spec.spreads:
+            parts.append(spread_part(detection, engagements, params=params.spread))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _window_only(
+    engagements: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    detections: list[Detection],
+    post_level_risk: npt.NDArray[np.float64],
+    *,
+    is_history: npt.NDArray[np.bool_],
+    params: ScoringParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Detection], npt.NDArray[np.float64]]:
+    """The window's rows of everything scored with history; evidence says what history added."""
+    verdicts["evidence"] = history_evidence(
+        verdicts, detections, engagements, is_history, min_caught_score=params.spread.min_caught_score
+    )
+    keep = ~is_history
+    return (
+        engagements.loc[keep]
+        .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
+        .reset_index(drop=True),
+        verdicts.loc[keep].reset_index(drop=True),
+        [window_only(d, keep) for d in detections],
+        post_level_risk[keep],
+    )
+
+
+def _combined(detections: list[Detection], *, n_events: int, policy: PolicyParams) -> pd.DataFrame:
+    """``combine`` of the detections at the policy's invalid cut and weak-evidence cap."""
+    return combine(
+        detections, n_events=n_events, invalid_risk=policy.invalid_risk, weak=WEAK, weak_cap=policy.weak_cap
+    )
+
+
+def score_engagements(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    posts: pd.DataFrame | None = None,
+    campaigns: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+    fitted: FittedState | None = None,
+    reputation: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
+) -> ScoredWindow:
+    """``score_window`` of events already reduced by ``distinct_engagements``.
+
+    A caller that reads a large window can reduce it and drop the raw events before scoring, so that
+    the two never sit in memory together. The input is not changed: the verdict columns are added to a
+    shallow copy (copy-on-write shares the existing columns, so nothing is duplicated). Rows marked as
+    history (``detectors.history.with_history``) are scored as context and left out of every output.
+    ``chance`` is the statistics of the whole window when ``engagements`` are one shard of it
+    (``detectors.chance``, ``scaleout``).
+    """
+    engagements = engagements.copy(deep=False)
+    context = WindowContext(
+        engagements,
+        posts=posts,
+        fitted=fitted,
+        audience=params.audience,
+        reputation=reputation,
+        chance=chance,
+    )
+    detections, post_level_risk = _detect(engagements, params=params, context=context, progress=progress)
+    if progress is not None:
+        progress("decide")
+    policy = params.policy
+    verdicts = _combined(detections, n_events=len(engagements), policy=policy)
+    is_history = history_rows(engagements)
+    if is_history is not None:
+        engagements, verdicts, detections, post_level_risk = _window_only(
+            engagements, verdicts, detections, post_level_risk, is_history=is_history, params=params
+        )
+    for column in verdicts.columns:
+        # reason and evidence stay categorical: a million strings cost time to build and write
+        engagements[column] = verdicts[column].array
+    price = unit_prices(engagements, campaigns, default_unit_price=policy.default_unit_price)
+    engagements["unit_price"] = price
+    decided = decide_posts(engagements, price=price, policy=policy)
+    ring = next((d for d in detections if d.name == "ring"), None)
+    accounts = flag_accounts(
+        engagements,
+        decided,
+        policy=policy,
+        is_bought=engagements["invalid"].to_numpy(dtype=bool) & (post_level_risk >= policy.invalid_risk),
+        ring_creators=frozenset(ring_creators(ring)) if ring is not None else frozenset(),
+    )
+    return ScoredWindow(
+        engagements=engagements,
+        posts=decided,
+        accounts=accounts,
+        detections=tuple(detections),
+        unavailable_signals=unavailable_signals(engagements),
+    )
+
+
+def confirmed_accounts(window: ScoredWindow, *, invalid_risk: float) -> pd.DataFrame:
+    """Engaging accounts with an engagement invalid on structural evidence alone, and when.
+
+    The noisy-OR of the structural detectors' scores (a re-count aside: it is no
+    fault of the account) must reach ``invalid_risk`` by itself: weak signals,
+    ``known_seller`` among them, never confirm an account, so a reputation cannot
+    keep renewing itself. Columns: account_id (str), established_at (the
+    account's last such engagement's ``ts``), one row per account, by account.
+    """
+    engagements = window.engagements
+    keep = np.ones(len(engagements))
+    for detection in window.detections:
+        if detection.name in STRUCTURAL and detection.name not in NOT_ACCOUNT_FAULT_REASONS:
+            keep *= 1.0 - np.clip(detection.event_score, 0.0, 1.0)
+    hit = engagements.loc[(1.0 - keep) >= invalid_risk, ["user_id", "ts"]].dropna(subset=["user_id"])
+    per_account = hit.assign(user_id=hit["user_id"].astype("str")).groupby("user_id", sort=True)["ts"].max()
+    return pd.DataFrame(
+        {"account_id": per_account.index.astype("str"), "established_at": per_account.to_numpy()}
+    )
