@@ -46,7 +46,14 @@ from benchmarks.windows import parse_variant
 from detectors.lookback import EVIDENCE_COLUMN, condensed
 from detectors.model import WindowScorer
 from detectors.params import ScoringParams
-from detectors.scorer import ScoredWindow, prepare_scored_history, prepared_history, score_window
+from detectors.scorer import (
+    ScoredWindow,
+    history_engagements,
+    prepare_scored_history,
+    prepared_history,
+    score_engagements,
+    score_window,
+)
 from features.contract import clean_events, empty_rejects
 from serving.history_state import PreparedHistory, files_key, load_or_build
 from training.simulator import SimConfig, simulate
@@ -217,6 +224,7 @@ def _state_child(
     started = time.perf_counter()
     built = load_or_build(where, key, functools.partial(_prepared, history, params=params, posts=posts))
     prepare_s = time.perf_counter() - started
+    n_kept, n_history = _kept(built.prepared.frame, current, params=params), len(built.prepared.frame)
     del history, built
     gc.collect()
     _reset_peak_rss()
@@ -224,7 +232,11 @@ def _state_child(
     started, cpu = time.perf_counter(), time.process_time()
     state = load_or_build(where, key, _never_built)
     read_s = time.perf_counter() - started
-    score_window(current, history=state.prepared.frame, posts=posts, campaigns=campaigns, params=params)
+    # as ``serving.batch.run_batch``: the kept history is let go once joined to the window
+    kwargs = {"posts": posts, "campaigns": campaigns}
+    engagements = history_engagements(current, state.prepared.frame, params=params, **kwargs)
+    del state
+    score_engagements(engagements, params=params, **kwargs)
     out = {
         "wall_s": time.perf_counter() - started,
         "cpu_s": time.process_time() - cpu,
@@ -232,9 +244,12 @@ def _state_child(
         "prepare_s": prepare_s,
         "state_read_s": read_s,
     }
-    # the share of the kept history the window reads (after the clock: a look-up of the marks)
-    kept = len(condensed(state.prepared.frame, current, params=params.history))
-    return {**out, "history_kept_share": kept / len(state.prepared.frame), "load_1m": load}
+    return {**out, "history_kept_share": n_kept / n_history, "load_1m": load}
+
+
+def _kept(prepared: pd.DataFrame, current: pd.DataFrame, *, params: ScoringParams) -> int:
+    """How many history engagements the window reads (``detectors.lookback.condensed``; all when exact)."""
+    return len(condensed(prepared, current, params=params.history))
 
 
 def _prepared(history: pd.DataFrame, *, params: ScoringParams, posts: pd.DataFrame) -> PreparedHistory:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -90,7 +90,9 @@ def run_batch(
         campaigns=campaigns,
         reputation=known,
     )
-    del events  # the raw rows are no longer needed: a large window's two copies never coexist
+    # the raw rows and the history are no longer needed: a large window's two copies never coexist
+    del events
+    history = replace(history, frame=pd.DataFrame()) if history is not None else None
     scored = scorer.score_engagements(
         engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
     )

@@ -19,7 +19,6 @@ else is refused (``HistoryStateError``): it is never overwritten.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -30,6 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
 
 from detectors.model import WindowScorer
 from detectors.scorer import prepared_history
@@ -216,10 +218,10 @@ def _frames(path: Path, manifest: dict[str, object]) -> PreparedHistory:
     assert isinstance(digests, dict)
     frames = {}
     for name in (FRAME, REJECTS):
-        data = (path / name).read_bytes()
-        if hashlib.sha256(data).hexdigest() != digests[name]:
+        # streamed: the file's bytes never sit in memory beside the frame read from them
+        if file_digest(path / name) != digests[name]:
             raise ValueError(f"{name} does not match its digest: altered or truncated")
-        frames[name] = pd.read_feather(io.BytesIO(data))
+        frames[name] = _read_frame(path / name)
     first_ts = manifest["first_ts"]
     return PreparedHistory(
         frame=frames[FRAME],
@@ -229,14 +231,35 @@ def _frames(path: Path, manifest: dict[str, object]) -> PreparedHistory:
     )
 
 
+def _read_frame(path: Path) -> pd.DataFrame:
+    """A kept frame. Its categoricals (one dictionary each, ``_write``) are rebuilt from their codes
+    and categories: Arrow's own conversion of a dictionary of a million ids takes several times as
+    long. Anything else (several chunks) is left to Arrow."""
+    table = feather.read_table(path, memory_map=False)
+    coded = [item.name for item in table.schema if pa.types.is_dictionary(item.type)]
+    if any(table.column(name).num_chunks != 1 for name in coded):
+        return table.to_pandas()
+    frame = table.drop_columns(coded).to_pandas()
+    for name in coded:
+        chunk = table.column(name).chunk(0)
+        categories = pd.Index(pd.array(chunk.dictionary, dtype="str"))
+        frame[name] = pd.Categorical.from_codes(
+            pc.fill_null(chunk.indices, -1).to_numpy(),
+            dtype=pd.CategoricalDtype(categories, ordered=chunk.type.ordered),
+            validate=False,
+        )
+    return frame[table.column_names]
+
+
 def _write(path: Path, key: StateKey, prepared: PreparedHistory) -> None:
     """Keep ``prepared`` at ``path``: written beside it, then swapped in (a reader never sees half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    prepared.frame.to_feather(staging / FRAME, compression="zstd")
-    prepared.rejects.reset_index(drop=True).to_feather(staging / REJECTS, compression="zstd")
+    for name, frame in ((FRAME, prepared.frame), (REJECTS, prepared.rejects.reset_index(drop=True))):
+        # one record batch: one dictionary per categorical column (``_read_frame``)
+        frame.to_feather(staging / name, compression="zstd", chunksize=max(len(frame), 1))
     manifest = {
         "kind": KIND,
         "format": FORMAT,
