@@ -233,10 +233,11 @@ def _state_child(
     state = load_or_build(where, key, _never_built)
     read_s = time.perf_counter() - started
     # as ``serving.batch.run_batch``: the kept history is let go once joined to the window
-    kwargs = {"posts": posts, "campaigns": campaigns}
-    engagements = history_engagements(current, state.prepared.frame, params=params, **kwargs)
+    engagements = history_engagements(
+        current, state.prepared.frame, params=params, posts=posts, campaigns=campaigns
+    )
     del state
-    score_engagements(engagements, params=params, **kwargs)
+    score_engagements(engagements, params=params, posts=posts, campaigns=campaigns)
     out = {
         "wall_s": time.perf_counter() - started,
         "cpu_s": time.process_time() - cpu,
