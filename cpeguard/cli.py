@@ -54,6 +54,30 @@ SparkConfOption = Annotated[
     ),
 ]
 
+HistoryOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="earlier events (file or partitioned folder, same contract), repeatable: context for "
+        "the detectors, never decided or paid; rejects go to history_rejects.parquet"
+    ),
+]
+HistoryStateOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="a folder where the history prepared for this scorer is kept from run to run: read when "
+        "built from the same history files, rules, posts and code, else (re)built there; "
+        "the output says which (docs/detection.md, 'Cut and cost')"
+    ),
+]
+ReputationOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
+        "earlier runs and reviews confirmed or cleared, read as known_seller evidence; rejects go to "
+        "reputation_rejects.parquet"
+    ),
+]
+
 
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -110,29 +134,9 @@ def score(
         str | None,
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
     ] = None,
-    history: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="earlier events (file or partitioned folder, same contract), repeatable: context for "
-            "the detectors, never decided or paid; rejects go to history_rejects.parquet"
-        ),
-    ] = None,
-    history_state: Annotated[
-        Path | None,
-        typer.Option(
-            help="a folder where the history prepared for this scorer is kept from run to run: read when "
-            "built from the same history files, rules, posts and code, else (re)built there; "
-            "the output says which (docs/detection.md, 'Cut and cost')"
-        ),
-    ] = None,
-    reputation: Annotated[
-        Path | None,
-        typer.Option(
-            help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
-            "earlier runs and reviews confirmed or cleared, read as known_seller evidence; rejects go to "
-            "reputation_rejects.parquet"
-        ),
-    ] = None,
+    history: HistoryOption = None,
+    history_state: HistoryStateOption = None,
+    reputation: ReputationOption = None,
     engine: EngineOption = Engine.local,
     master: MasterOption = None,
     shard_budget: ShardBudgetOption = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -63,13 +64,11 @@ def run_batch(
 
     ``history_paths`` (files or partitioned folders of earlier events, same
     contract) are context: scored beside the window, never in its outputs; their
-    rejected rows go to ``history_rejects.parquet``. ``history_state`` is a folder
-    where the history prepared for this scorer is kept from run to run
-    (``serving.history_state``): read when it was built for the same history
-    files, rules, posts and code, else built there. ``reputation_path`` is a
-    reputation file (``serving.reputation_file``): what it established before the
-    window (runs' entries before the history, as the service reads them) is
-    ``known_seller`` evidence, decayed with ``half_life_days``; its rejected rows
+    rejected rows go to ``history_rejects.parquet``. ``history_state``: a folder that
+    keeps the history prepared for this scorer from run to run (``serving.history_state``).
+    ``reputation_path`` is a reputation file (``serving.reputation_file``): what it
+    established before the window (runs' entries before the history, as the service reads
+    them) is ``known_seller`` evidence, decayed with ``half_life_days``; its rejected rows
     go to ``reputation_rejects.parquet``.
     """
     notify = progress or (lambda _step: None)
@@ -83,19 +82,12 @@ def run_batch(
     posts = _side_file(read_posts, posts_path, rejects)
     history, state = _history(history_paths, history_state, scorer=scorer, posts=posts, posts_path=posts_path)
     known = _known(events.frame, history, entries, half_life_days=half_life_days or 0.0)
-    engagements = scorer.with_history(
-        events.frame,
-        history.frame if history is not None else None,
-        posts=posts,
-        campaigns=campaigns,
-        reputation=known,
-    )
+    context: dict[str, Any] = {"posts": posts, "campaigns": campaigns, "reputation": known}
+    engagements = scorer.with_history(events.frame, history.frame if history is not None else None, **context)
     # the raw rows and the history are no longer needed: a large window's two copies never coexist
     del events
     history = replace(history, frame=pd.DataFrame()) if history is not None else None
-    scored = scorer.score_engagements(
-        engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
-    )
+    scored = scorer.score_engagements(engagements, progress=notify, **context)
     notify("write")
     all_rejects = _write(scored, rejects, history, reputation, out_dir=out_dir)
     return BatchResult(
