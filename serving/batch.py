@@ -87,6 +87,7 @@ def run_batch(
     # the raw rows and the history are no longer needed: a large window's two copies never coexist
     del events
     history = replace(history, frame=pd.DataFrame()) if history is not None else None
+    state = replace(state, prepared=history) if state is not None and history is not None else state
     scored = scorer.score_engagements(engagements, progress=notify, **context)
     notify("write")
     all_rejects = _write(scored, rejects, history, reputation, out_dir=out_dir)
