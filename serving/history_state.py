@@ -215,7 +215,8 @@ def _read(path: Path, key: StateKey) -> tuple[PreparedHistory | None, str]:
 def _frames(path: Path, manifest: dict[str, object]) -> PreparedHistory:
     """The state's frames, each checked against its digest in the manifest."""
     digests = manifest["digests"]
-    assert isinstance(digests, dict)
+    if not isinstance(digests, dict):
+        raise ValueError(f"its {MANIFEST} has no digests")
     frames = {}
     for name in (FRAME, REJECTS):
         # streamed: the file's bytes never sit in memory beside the frame read from them
