@@ -15,6 +15,8 @@ from detectors.params import ScoringParams
 from features.contract import clean_events
 from serving.batch import run_batch
 from serving.history_state import FRAME, MANIFEST, HistoryStateError, HistoryStates
+from serving.io import event_rows
+from tests.serving.conftest import campaign_terms, make_api
 from training.simulator import SimConfig, simulate
 
 WEEK = pd.Timedelta(days=7)
@@ -151,3 +153,33 @@ def test_the_service_prepares_a_lookback_once_and_scores_the_same_with_it(world:
     # another lookback is another state; only the most recently used one is kept
     states.prepared(history.iloc[: len(history) // 2], CONDENSED)
     assert len(list((tmp_path / "states").iterdir())) == 1
+
+
+def test_a_detection_run_again_over_the_same_period_reads_the_lookback_the_first_one_kept(tmp_path: Path):
+    sim = simulate(SimConfig(seed=3, scale=0.05))
+    api_running = make_api(tmp_path / "home", None, history_days=28)
+    api = next(api_running)
+    try:
+        for campaign in sim.campaigns["campaign_id"].head(2):
+            api.client.put(
+                f"/v1/campaigns/{campaign}", json=campaign_terms(sim.campaigns, campaign), headers=api.billing
+            )
+        events = sim.events[sim.events["campaign_id"].isin(sim.campaigns["campaign_id"].head(2))]
+        posted = api.client.post("/v1/events", json={"events": event_rows(events)}, headers=api.billing)
+        assert posted.status_code == 200, posted.text
+        end = pd.to_datetime(events["ts"], utc=True, format="ISO8601").max().ceil("D")
+        period = {"period_start": _iso(end - WEEK), "period_end": _iso(end)}
+        runs = [api.client.post("/v1/detections", json=period, headers=api.billing).json() for _ in range(2)]
+    finally:
+        api_running.close()
+    assert [run["summary"]["history_state"] for run in runs] == ["built", "read"]
+    assert runs[0]["summary"]["n_history_events"] > runs[0]["summary"]["n_events"] > 0
+    first, again = (
+        pd.read_parquet(tmp_path / "home" / "runs" / run["run_id"] / "engagements.parquet") for run in runs
+    )
+    pd.testing.assert_frame_equal(first, again)
+    assert len(list((tmp_path / "home" / "history_states").iterdir())) == 1
+
+
+def _iso(moment: pd.Timestamp) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
