@@ -6,6 +6,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
                                     [--out FILE]
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
                                            [--prepared] [--prepared-variant "label:name=value"]
+                                           [--state] [--state-variant "label:name=value"]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -22,7 +23,8 @@ against scoring them with ``--history-factor`` times as many history events
 (slices of one large world: the oldest events are the history), each timing a fresh process with its
 peak RSS, with the shares of history a cut around the window's accounts and posts would keep;
 ``--prepared`` adds scoring with the history prepared by an earlier run (``benchmarks.history_cost``);
-``--stages`` adds seconds per detector. Writes
+``--state`` adds reading a history state an earlier run kept (``serving.history_state``) and
+scoring with it; ``--stages`` adds seconds per detector. Writes
 benchmarks/results/history.json (``--cost``: history_cost.json).
 """
 
@@ -295,6 +297,17 @@ def main() -> None:
         "--prepared-variant",
         action="append",
         help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
+    )
+    parser.add_argument(
+        "--state",
+        action="store_true",
+        help="with --cost: also time reading a history state an earlier run kept, and scoring with it",
+    )
+    parser.add_argument(
+        "--state-variant",
+        action="append",
+        help='with --cost --state: "label:name=value;..." knobs of a state run; repeatable (default: '
+        "exact and condensed)",
     )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

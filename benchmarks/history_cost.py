@@ -15,12 +15,18 @@ are read, so the peak counts the inputs held and everything scoring adds):
   ``detectors.lookback``) was made before the clock starts, as a run that keeps it from the previous
   run finds it (its seconds are reported apart, ``prepare_s``); the window reads the history as
   ``history__mode`` says (default "condensed": the evidence, the last day, re-counts). The raw
-  history is dropped before timing.
+  history is dropped before timing;
+- ``with history state`` (``--state``): what ``cpeguard score --history FILE --history-state DIR``
+  does when an earlier run kept the state (``serving.history_state``): the state is built untimed,
+  then the clock times reading it back (the history file's digest, the kept frame checked against
+  its digest) and scoring with it, under each ``--state-variant``'s knobs (default: "exact" and
+  "condensed"). ``state_read_s`` is the reading's share.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -33,19 +39,33 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.windows import parse_variant
 from detectors.lookback import EVIDENCE_COLUMN, condensed
+from detectors.model import WindowScorer
 from detectors.params import ScoringParams
-from detectors.scorer import ScoredWindow, prepare_scored_history, score_window
-from features.contract import clean_events
+from detectors.scorer import (
+    ScoredWindow,
+    history_engagements,
+    prepare_scored_history,
+    prepared_history,
+    score_engagements,
+    score_window,
+)
+from features.contract import clean_events, empty_rejects
+from serving.history_state import PreparedHistory, files_key, load_or_build
 from training.simulator import SimConfig, simulate
 
-MODES = ("alone", "with history", "with prepared history")
+MODES = ("alone", "with history", "with prepared history", "with history state")
 # the prepared mode's variant when none is named: the condensed history's default knobs
 DEFAULT_VARIANT = "condensed"
+# the state mode's variants when none is named: the history kept whole, and condensed
+STATE_VARIANTS = ('exact:history__mode="exact"', 'condensed:history__mode="condensed"')
 WARM_UP_EVENTS = 20_000
+# the state mode's history, as a file an operator would pass to ``--history``
+HISTORY_FILE = "history.parquet"
 
 
 def cost(args: argparse.Namespace) -> dict[str, Any]:
@@ -56,28 +76,34 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     events = clean_events(sim.events, source="cost world").frame.sort_values("ts", ignore_index=True)
     events = events.iloc[-n_total:]
     history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
-    variants = dict(parse_variant(text) for text in args.prepared_variant or [f"{DEFAULT_VARIANT}:"])
-    modes = [*MODES[:2], *([f"{MODES[2]} ({label})" for label in variants] if args.prepared else [])]
+    variants = _variants(args)
+    modes = [
+        *MODES[:2],
+        *(mode for mode in variants if mode.startswith(MODES[2]) or mode.startswith(MODES[3])),
+    ]
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     sizes = {"n_current_events": len(current), "n_history_events": len(history)}
     reach = history_reach(current, history)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "window.pickle"
         data.write_bytes(pickle.dumps((current, history, sim.posts, sim.campaigns)))
+        if getattr(args, "state", False):
+            history.to_parquet(Path(tmp) / HISTORY_FILE, index=False)
         if not args.stages:
             # the children's peaks are measured alone: this process lets the world go
             del events, current, history, sim
             gc.collect()
         for _ in range(args.repeats):
             for mode in modes:
-                knobs = variants.get(mode.partition(" (")[2].rstrip(")"), {})
-                runs[mode].append(_child_run(mode.partition(" (")[0], data, knobs))
+                runs[mode].append(_child_run(mode.partition(" (")[0], data, variants.get(mode, {})))
                 print(f"{mode}: {json.dumps(runs[mode][-1])}", flush=True)
     report = {
         "command": f"python -m benchmarks.history --cost --current {n_current} "
         f"--history-factor {args.history_factor} --repeats {args.repeats}"
         + (" --prepared" if args.prepared else "")
         + "".join(f" --prepared-variant '{text}'" for text in args.prepared_variant or [])
+        + (" --state" if getattr(args, "state", False) else "")
+        + "".join(f" --state-variant '{text}'" for text in getattr(args, "state_variant", None) or [])
         + (" --stages" if args.stages else ""),
         **sizes,
         "runs": runs,
@@ -96,16 +122,37 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def _variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The knobs of each prepared and state mode the run times, by the mode's name."""
+    out: dict[str, dict[str, Any]] = {}
+    if args.prepared:
+        for text in args.prepared_variant or [f"{DEFAULT_VARIANT}:"]:
+            label, knobs = parse_variant(text)
+            out[f"{MODES[2]} ({label})"] = knobs
+    if getattr(args, "state", False):
+        for text in getattr(args, "state_variant", None) or STATE_VARIANTS:
+            label, knobs = parse_variant(text)
+            out[f"{MODES[3]} ({label})"] = knobs
+    return out
+
+
 def _summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
-    """Best and median wall and CPU seconds per mode, peak RSS, and each mode's ratio to ``alone``."""
+    """Best and median wall and CPU seconds per mode, peak RSS, and each mode's ratios to ``alone``
+    (of the bests, ``ratio_*``, and of the medians, ``ratio_median_*``)."""
     out: dict[str, Any] = {"best_wall_s": {}, "best_cpu_s": {}, "peak_rss_gib": {}}
     for mode, done in runs.items():
         out["best_wall_s"][mode] = min(r["wall_s"] for r in done)
         out["best_cpu_s"][mode] = min(r["cpu_s"] for r in done)
         out["peak_rss_gib"][mode] = max(r["peak_rss_gib"] for r in done)
     for key in ("wall", "cpu"):
-        best = out[f"best_{key}_s"]
+        out[f"median_{key}_s"] = {
+            mode: float(np.median([r[f"{key}_s"] for r in done])) for mode, done in runs.items()
+        }
+        best, median = out[f"best_{key}_s"], out[f"median_{key}_s"]
         out[f"ratio_{key}"] = {mode: best[mode] / best["alone"] for mode in runs if mode != "alone"}
+        out[f"ratio_median_{key}"] = {
+            mode: median[mode] / median["alone"] for mode in runs if mode != "alone"
+        }
     return out
 
 
@@ -127,8 +174,12 @@ def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[st
     ``knobs``: ``ScoringParams`` knobs of the prepared mode (it reads the history condensed)."""
     current, history, posts, campaigns = pickle.loads(data.read_bytes())
     params = ScoringParams()
-    if mode == MODES[2]:
+    if mode in MODES[2:]:
         params = params.set_params(**{"history__mode": "condensed", **(knobs or {})})
+    if mode == MODES[3]:
+        return _state_child(
+            current, history, posts=posts, campaigns=campaigns, params=params, folder=data.parent
+        )
     score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
     started = time.perf_counter()
     prepared = None
@@ -154,6 +205,61 @@ def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[st
         "history_kept_share": kept,
         "load_1m": load,
     }
+
+
+def _state_child(
+    current: pd.DataFrame,
+    history: pd.DataFrame,
+    *,
+    posts: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    params: ScoringParams,
+    folder: Path,
+) -> dict[str, float]:
+    """``child`` of the state mode: the state built (or found) untimed, then read back and scored with."""
+    scorer = WindowScorer(params=params)
+    key = files_key([folder / HISTORY_FILE], scorer, posts_path=None)
+    where = folder / f"state-{key.mode}-{key.rules}"
+    score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
+    started = time.perf_counter()
+    built = load_or_build(where, key, functools.partial(_prepared, history, params=params, posts=posts))
+    prepare_s = time.perf_counter() - started
+    n_kept, n_history = _kept(built.prepared.frame, current, params=params), len(built.prepared.frame)
+    del history, built
+    gc.collect()
+    _reset_peak_rss()
+    load = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
+    state = load_or_build(where, key, _never_built)
+    read_s = time.perf_counter() - started
+    # as ``serving.batch.run_batch``: the kept history is let go once joined to the window
+    engagements = history_engagements(
+        current, state.prepared.frame, params=params, posts=posts, campaigns=campaigns
+    )
+    del state
+    score_engagements(engagements, params=params, posts=posts, campaigns=campaigns)
+    out = {
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "peak_rss_gib": _peak_rss_kib() / 2**20,
+        "prepare_s": prepare_s,
+        "state_read_s": read_s,
+    }
+    return {**out, "history_kept_share": n_kept / n_history, "load_1m": load}
+
+
+def _kept(prepared: pd.DataFrame, current: pd.DataFrame, *, params: ScoringParams) -> int:
+    """How many history engagements the window reads (``detectors.lookback.condensed``; all when exact)."""
+    return len(condensed(prepared, current, params=params.history))
+
+
+def _prepared(history: pd.DataFrame, *, params: ScoringParams, posts: pd.DataFrame) -> PreparedHistory:
+    frame = prepared_history(history, params=params, posts=posts)
+    return PreparedHistory(frame, empty_rejects(), n_events=len(history), first_ts=history["ts"].min())
+
+
+def _never_built() -> PreparedHistory:
+    raise RuntimeError("the history state was built before the clock; reading it must not rebuild it")
 
 
 def _score(

@@ -54,6 +54,30 @@ SparkConfOption = Annotated[
     ),
 ]
 
+HistoryOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="earlier events (file or partitioned folder, same contract), repeatable: context for "
+        "the detectors, never decided or paid; rejects go to history_rejects.parquet"
+    ),
+]
+HistoryStateOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="a folder where the history prepared for this scorer is kept from run to run: read when "
+        "built from the same history files, rules, posts and code, else (re)built there; "
+        "the output says which (docs/detection.md, 'Cut and cost')"
+    ),
+]
+ReputationOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
+        "earlier runs and reviews confirmed or cleared, read as known_seller evidence; rejects go to "
+        "reputation_rejects.parquet"
+    ),
+]
+
 
 keys_app = typer.Typer(help="API keys of the settlement API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -110,21 +134,9 @@ def score(
         str | None,
         typer.Option(help="a registered scorer, e.g. models:/cpeguard-scorer@champion (default: cold)"),
     ] = None,
-    history: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="earlier events (file or partitioned folder, same contract), repeatable: context for "
-            "the detectors, never decided or paid; rejects go to history_rejects.parquet"
-        ),
-    ] = None,
-    reputation: Annotated[
-        Path | None,
-        typer.Option(
-            help="a reputation file (.csv or .parquet, docs/reputation.md): accounts, devices, IPs, groups "
-            "earlier runs and reviews confirmed or cleared, read as known_seller evidence; rejects go to "
-            "reputation_rejects.parquet"
-        ),
-    ] = None,
+    history: HistoryOption = None,
+    history_state: HistoryStateOption = None,
+    reputation: ReputationOption = None,
     engine: EngineOption = Engine.local,
     master: MasterOption = None,
     shard_budget: ShardBudgetOption = None,
@@ -136,6 +148,9 @@ def score(
     across weeks); outputs still cover only the window's events.
     """
     if engine is Engine.spark:
+        if history_state is not None:
+            errors.print("[bold red]error:[/] --history-state is for --engine local")
+            raise typer.Exit(code=2)
         _score_on_spark(
             events,
             out,
@@ -157,6 +172,7 @@ def score(
         model=model,
         history=[Path(path) for path in history or []],
         reputation=reputation,
+        history_state=history_state,
     )
 
 
@@ -169,11 +185,13 @@ def _score_locally(
     model: str | None,
     history: list[Path],
     reputation: Path | None = None,
+    history_state: Path | None = None,
 ) -> None:
     """``score --engine local``: this process, with a progress bar and a summary."""
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
     from serving.batch import run_batch
+    from serving.history_state import HistoryStateError
 
     # the anomaly ensemble's libraries (pyod, scikit-learn) import while the files are read
     threading.Thread(
@@ -211,9 +229,10 @@ def _score_locally(
                 history_paths=tuple(history),
                 reputation_path=reputation,
                 half_life_days=half_life_days,
+                history_state=history_state,
             )
             bar.update(task, completed=len(PROGRESS_STEPS))
-    except ContractError as error:
+    except (ContractError, HistoryStateError) as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     _print_summary(result, seconds=time.perf_counter() - started)
@@ -330,6 +349,8 @@ def _print_context(result: object) -> None:
             f"history: {result.n_history_events:,} events as context (not scored for pay); "
             f"{len(result.history_rejects):,} rejected history rows in {result.out_dir / HISTORY_REJECTS}"
         )
+    if result.history_state is not None:
+        console.print(result.history_state.describe(), highlight=False, soft_wrap=True)
     if result.reputation_rejects is not None:
         console.print(
             f"reputation: {result.n_reputation_entries:,} entries read; "

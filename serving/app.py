@@ -33,6 +33,7 @@ from serving.db.engine import make_engine, migrate
 from serving.db.repositories import Repositories
 from serving.detection import DetectionService
 from serving.errors import ServiceError
+from serving.history_state import HistoryStates
 from serving.ingest import IngestService
 from serving.keys import KeyService
 from serving.metrics import Metrics
@@ -128,6 +129,7 @@ def _detection_service(
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
         history_days=config.history_days,
+        history_states=HistoryStates(config.history_states_dir) if config.history_days > 0 else None,
         spark=spark,
         reputation=ReputationMemory(
             repository=db.reputation, half_life_days=config.reputation_half_life_days

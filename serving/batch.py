@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from detectors.model import WindowScorer
 from detectors.reputation import known_for
-from detectors.scorer import ScoredWindow
+from detectors.scorer import ScoredWindow, prepared_history
 from features.contract import Cleaned, empty_rejects
+from serving.history_state import (
+    HistoryState,
+    HistoryStateError,
+    PreparedHistory,
+    files_key,
+    load_or_build,
+)
 from serving.io import read_campaigns, read_events_from, read_posts, write_parquet, write_scored
 from serving.reputation_file import read_reputation
 
@@ -35,6 +43,8 @@ class BatchResult:
     # a reputation file read: its rejected rows (apart) and how many of its entries were kept
     reputation_rejects: pd.DataFrame | None = None
     n_reputation_entries: int = 0
+    # the history state read or built (``serving.history_state``); None without ``history_state``
+    history_state: HistoryState | None = None
 
 
 def run_batch(
@@ -48,15 +58,17 @@ def run_batch(
     history_paths: Sequence[Path] = (),
     reputation_path: Path | None = None,
     half_life_days: float | None = None,
+    history_state: Path | None = None,
 ) -> BatchResult:
     """Read, clean, score and write one window; rejected rows go to ``rejects.parquet``.
 
     ``history_paths`` (files or partitioned folders of earlier events, same
     contract) are context: scored beside the window, never in its outputs; their
-    rejected rows go to ``history_rejects.parquet``. ``reputation_path`` is a
-    reputation file (``serving.reputation_file``): what it established before the
-    window (runs' entries before the history, as the service reads them) is
-    ``known_seller`` evidence, decayed with ``half_life_days``; its rejected rows
+    rejected rows go to ``history_rejects.parquet``. ``history_state``: a folder that
+    keeps the history prepared for this scorer from run to run (``serving.history_state``).
+    ``reputation_path`` is a reputation file (``serving.reputation_file``): what it
+    established before the window (runs' entries before the history, as the service reads
+    them) is ``known_seller`` evidence, decayed with ``half_life_days``; its rejected rows
     go to ``reputation_rejects.parquet``.
     """
     notify = progress or (lambda _step: None)
@@ -66,21 +78,17 @@ def run_batch(
     events = read_events_from([events_path])
     rejects = [events.rejects]
     n_rows_read = len(events.frame) + len(events.rejects.drop_duplicates(["source_file", "source_row"]))
-    history = read_events_from(history_paths) if history_paths else None
-    known = _known(events.frame, history, entries, half_life_days=half_life_days or 0.0)
     campaigns = _side_file(read_campaigns, campaigns_path, rejects)
     posts = _side_file(read_posts, posts_path, rejects)
-    engagements = scorer.with_history(
-        events.frame,
-        history.frame if history is not None else None,
-        posts=posts,
-        campaigns=campaigns,
-        reputation=known,
-    )
-    del events  # the raw rows are no longer needed: a large window's two copies never coexist
-    scored = scorer.score_engagements(
-        engagements, posts=posts, campaigns=campaigns, progress=notify, reputation=known
-    )
+    history, state = _history(history_paths, history_state, scorer=scorer, posts=posts, posts_path=posts_path)
+    known = _known(events.frame, history, entries, half_life_days=half_life_days or 0.0)
+    context: dict[str, Any] = {"posts": posts, "campaigns": campaigns, "reputation": known}
+    engagements = scorer.with_history(events.frame, history.frame if history is not None else None, **context)
+    # the raw rows and the history are no longer needed: a large window's two copies never coexist
+    del events
+    history = replace(history, frame=pd.DataFrame()) if history is not None else None
+    state = replace(state, prepared=history) if state is not None and history is not None else state
+    scored = scorer.score_engagements(engagements, progress=notify, **context)
     notify("write")
     all_rejects = _write(scored, rejects, history, reputation, out_dir=out_dir)
     return BatchResult(
@@ -89,16 +97,57 @@ def run_batch(
         n_rows_read=n_rows_read,
         out_dir=out_dir,
         history_rejects=history.rejects if history is not None else None,
-        n_history_events=len(history.frame) if history is not None else 0,
+        n_history_events=history.n_events if history is not None else 0,
         reputation_rejects=reputation.rejects if reputation is not None else None,
         n_reputation_entries=len(entries) if entries is not None else 0,
+        history_state=state,
+    )
+
+
+def _history(
+    paths: Sequence[Path],
+    state_path: Path | None,
+    *,
+    scorer: WindowScorer,
+    posts: pd.DataFrame | None,
+    posts_path: Path | None,
+) -> tuple[PreparedHistory | None, HistoryState | None]:
+    """The history a run reads: its clean events, or with ``state_path`` the history prepared for
+    ``scorer`` (``serving.history_state``), read from there or built and kept there."""
+    if state_path is not None and not paths:
+        raise HistoryStateError("a history state needs the history it is built from (--history)")
+    if not paths:
+        return None, None
+    if state_path is None:
+        cleaned = read_events_from(paths)
+        return _as_prepared(cleaned.frame, cleaned), None
+    params = scorer.params
+    key = files_key(paths, scorer, posts_path=posts_path)
+
+    def build() -> PreparedHistory:
+        cleaned = read_events_from(paths)
+        frame = prepared_history(cleaned.frame, params=params, posts=posts)
+        return _as_prepared(frame, cleaned)
+
+    state = load_or_build(state_path, key, build)
+    return state.prepared, state
+
+
+def _as_prepared(frame: pd.DataFrame, cleaned: Cleaned) -> PreparedHistory:
+    """``frame`` (the history's clean events, or those prepared) with the history's counts."""
+    events = cleaned.frame
+    return PreparedHistory(
+        frame=frame,
+        rejects=cleaned.rejects,
+        n_events=len(events),
+        first_ts=events["ts"].min() if len(events) else None,
     )
 
 
 def _write(
     scored: ScoredWindow,
     rejects: list[pd.DataFrame],
-    history: Cleaned | None,
+    history: PreparedHistory | None,
     reputation: Cleaned | None,
     *,
     out_dir: Path,
@@ -135,12 +184,16 @@ def _reputation_entries(path: Path | None, *, half_life_days: float | None) -> C
 
 
 def _known(
-    events: pd.DataFrame, history: Cleaned | None, entries: pd.DataFrame | None, *, half_life_days: float
+    events: pd.DataFrame,
+    history: PreparedHistory | None,
+    entries: pd.DataFrame | None,
+    *,
+    half_life_days: float,
 ) -> pd.DataFrame | None:
     """The known subjects of a reputation file's entries for the window (None: no file, no event)."""
     if entries is None or events.empty:
         return None
     start = events["ts"].min()
-    has_history = history is not None and len(history.frame) > 0
-    context_start = min(start, history.frame["ts"].min()) if has_history else start  # type: ignore[union-attr]
+    first = history.first_ts if history is not None else None
+    context_start = min(start, first) if first is not None else start
     return known_for(entries, start=start, context_start=context_start, half_life_days=half_life_days)

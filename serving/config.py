@@ -63,6 +63,11 @@ class ServiceConfig:
         return self.home / "events"
 
     @property
+    def history_states_dir(self) -> Path:
+        """Where detection runs keep the lookbacks they prepared (``serving.history_state``)."""
+        return self.home / "history_states"
+
+    @property
     def runs_dir(self) -> Path:
         """Where detection runs keep their per-event verdicts."""
         return self.home / "runs"

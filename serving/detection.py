@@ -31,6 +31,7 @@ from serving.db.events import EventRepository
 from serving.db.models import Campaign, DetectionRun
 from serving.db.runs import RunRepository
 from serving.errors import NotFound, Unavailable
+from serving.history_state import HistoryState, HistoryStates
 from serving.io import (
     ACCOUNT_COLUMNS,
     ENGAGEMENT_COLUMNS,
@@ -95,6 +96,7 @@ class DetectionService:
         history_days: int = 0,
         spark: SparkHandoff | None = None,
         reputation: ReputationMemory | None = None,
+        history_states: HistoryStates | None = None,
     ) -> None:
         self.runs = runs
         self.events = events
@@ -115,6 +117,8 @@ class DetectionService:
         self.spark = spark
         # accounts earlier runs and reviews established (``serving.reputation``); None: no memory
         self.reputation = reputation
+        # lookbacks prepared by earlier runs, read by later ones (``serving.history_state``); None: none
+        self.history_states = history_states
         self._run_lock = threading.Lock()
         self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
         self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
@@ -423,6 +427,7 @@ class DetectionService:
 
         history = self._history(run, platforms=events["platform"])
         known = self._known(run, events)
+        state = None
         if self.spark is not None and self.spark.takes(len(raw)):
             self.runs.update_run(run.id, step="spark", progress=0.05)
             window = self.spark.score(
@@ -435,9 +440,7 @@ class DetectionService:
                 known=known,
             )
         else:
-            window = active.champion.scorer.score(
-                events, campaigns=campaigns, progress=progress, history=history, reputation=known
-            )
+            window, state = self._score_locally(events, campaigns, active, progress, history, known)
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
             self.executor.submit(
@@ -449,12 +452,35 @@ class DetectionService:
         summary = _summary(scored, n_events=int(events["event_id"].nunique()), window=window)
         if history is not None:
             summary["n_history_events"] = int(history["event_id"].nunique())
+        if state is not None:
+            summary["history_state"] = state.status
         if known is not None:
             standing = known.loc[known["score"] > 0, "subject_kind"]
             summary["n_known_accounts"] = int((standing == "account").sum())
             summary["n_known_subjects"] = len(standing)
         scored = replace(scored, confirmed=confirmed_subjects(window, params=active.champion.params))
         return scored, summary, events_hash(raw)
+
+    def _score_locally(
+        self,
+        events: pd.DataFrame,
+        campaigns: pd.DataFrame,
+        active: ActiveModels,
+        progress: Callable[[str], None],
+        history: pd.DataFrame | None,
+        known: pd.DataFrame | None,
+    ) -> tuple[ScoredWindow, HistoryState | None]:
+        """The run's window scored in this process; its lookback prepared once and kept
+        (``serving.history_state``) when the service keeps history states."""
+        scorer = active.champion.scorer
+        state = None
+        if history is not None and self.history_states is not None:
+            state = self.history_states.prepared(history, scorer)
+            history = state.prepared.frame
+        window = scorer.score(
+            events, campaigns=campaigns, progress=progress, history=history, reputation=known
+        )
+        return window, state
 
     def _history(self, run: DetectionRun, *, platforms: pd.Series) -> pd.DataFrame | None:
         """Clean events of the context around the run's period on the window's platforms (None: none).

@@ -212,3 +212,28 @@ def test_score_with_history_folder_outputs_only_the_window_and_reports_history_r
     assert history_rejects["reason"].tolist() == ["unparseable timestamp"]
     assert history_rejects["source_file"].str.endswith("day=1/part.csv").all()  # row 5 is odd: second file
     assert f"history: {len(earlier) - 1:,} events as context" in result.stdout
+
+
+def test_score_with_a_history_state_builds_it_then_reads_it_and_says_which(
+    small_sim_dir: Path, tmp_path: Path
+):
+    events = pd.read_parquet(small_sim_dir / "events.parquet").sort_values("ts", ignore_index=True)
+    cut = events["ts"].quantile(0.8)
+    events.loc[events["ts"] >= cut].to_parquet(tmp_path / "window.parquet", index=False)
+    events.loc[events["ts"] < cut].to_parquet(tmp_path / "history.parquet", index=False)
+    args = ("score", "--events", tmp_path / "window.parquet", "--history", tmp_path / "history.parquet")
+    run_cli(*args, "--out", tmp_path / "plain")
+    built = run_cli(*args, "--history-state", tmp_path / "state", "--out", tmp_path / "built")
+    read = run_cli(*args, "--history-state", tmp_path / "state", "--out", tmp_path / "read")
+    assert f"history state: built at {tmp_path / 'state'} (no state there yet)" in built.stdout
+    assert f"history state: read from {tmp_path / 'state'} (built " in read.stdout
+    for name in ("engagements.parquet", "posts.parquet", "accounts.parquet", "history_rejects.parquet"):
+        plain = (tmp_path / "plain" / name).read_bytes()
+        assert (tmp_path / "built" / name).read_bytes() == plain
+        assert (tmp_path / "read" / name).read_bytes() == plain
+    # a path that holds something else is refused, not overwritten
+    refused = run_cli(
+        *args, "--history-state", tmp_path / "window.parquet", "--out", tmp_path / "x", check=False
+    )
+    assert refused.returncode == 2
+    assert "refusing to overwrite" in refused.stderr

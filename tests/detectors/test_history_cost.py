@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from benchmarks.history_cost import MODES, child, history_reach, stage_seconds
+from benchmarks.history_cost import HISTORY_FILE, MODES, child, history_reach, stage_seconds
 from detectors.params import ScoringParams
 from detectors.registry import DETECTORS
 from detectors.scorer import prepare_scored_history
@@ -62,6 +62,7 @@ def test_a_cost_child_scores_each_mode_and_reports_its_seconds_and_peak_memory(t
     events = _events(rows)
     data = tmp_path / "window.pickle"
     data.write_bytes(pickle.dumps((events.iloc[200:], events.iloc[:200], None, None)))
+    events.iloc[:200].to_parquet(tmp_path / HISTORY_FILE, index=False)  # the state mode's history file
     for mode in MODES:
         measured = child(mode, data)
         assert set(measured) == {
@@ -71,6 +72,7 @@ def test_a_cost_child_scores_each_mode_and_reports_its_seconds_and_peak_memory(t
             "prepare_s",
             "history_kept_share",
             "load_1m",
+            *(["state_read_s"] if mode == "with history state" else []),
         }
         assert 0 < measured["history_kept_share"] <= 1
         assert measured["peak_rss_gib"] > 0 and measured["wall_s"] > 0

@@ -106,6 +106,8 @@ def test_a_lookback_brings_daily_settlements_closer_to_one_settlement_of_the_per
     # the last day's run read the days around it as context, and decided only its own day
     assert last_day["n_history_events"] > 5 * last_day["n_events"] > 0
     assert "n_history_events" not in last_day_alone
+    # its lookback was prepared by this run and kept for a later run of the same context
+    assert last_day["history_state"] == "built" and "history_state" not in last_day_alone
     assert last_day["n_engagements"] == last_day_alone["n_engagements"]
 
 

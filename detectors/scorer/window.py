@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,18 +17,10 @@ from detectors.history import (
     HISTORY_COLUMN,
     history_evidence,
     history_rows,
-    prepare_history,
     window_only,
-    with_history,
-    with_prepared_history,
 )
 from detectors.lookback import (
     CONTEXT_COLUMN,
-    EVIDENCE_COLUMN,
-    SAMPLE_COLUMN,
-    condensed,
-    evidence_of,
-    mark_evidence,
 )
 from detectors.parallel import run_detectors
 from detectors.params import PolicyParams, ScoringParams
@@ -269,87 +261,6 @@ def _window_only(
     )
 
 
-def score_window(
-    events: pd.DataFrame,
-    *,
-    params: ScoringParams,
-    posts: pd.DataFrame | None = None,
-    campaigns: pd.DataFrame | None = None,
-    progress: Callable[[str], None] | None = None,
-    fitted: FittedState | None = None,
-    history: pd.DataFrame | None = None,
-    reputation: pd.DataFrame | None = None,
-) -> ScoredWindow:
-    """Score a window of clean events (a campaign x period, or several campaigns).
-
-    ``fitted`` is a training run's fitted state (``detectors.fitted``); without it
-    scoring is cold: the anomaly ensemble is fitted on the window itself.
-    ``history`` (clean events from before the window, or a history prepared by
-    ``prepare_scored_history``) is context: the detectors see it, the outputs
-    cover only ``events`` (``detectors.history``); how much of it they see is
-    ``params.history`` (``detectors.lookback``).
-    ``reputation`` is the frame of known accounts ``known_seller`` reads
-    (``detectors.reputation``); without it that detector finds nothing.
-    """
-    kwargs: dict[str, Any] = {
-        "posts": posts,
-        "campaigns": campaigns,
-        "fitted": fitted,
-        "reputation": reputation,
-    }
-    return score_engagements(
-        history_engagements(events, history, params=params, **kwargs),
-        params=params,
-        progress=progress,
-        **kwargs,
-    )
-
-
-def history_engagements(
-    events: pd.DataFrame,
-    history: pd.DataFrame | None,
-    *,
-    params: ScoringParams,
-    **context: Any,
-) -> pd.DataFrame:
-    """The distinct engagements a window is scored on: its own, and the history it reads.
-
-    ``history``: clean events, or ``prepare_scored_history``'s frame (kept from an
-    earlier run; ``prepare_history``'s is read whole). ``params.history.mode``
-    "exact" joins every history engagement (``detectors.history.with_history``);
-    "condensed" joins what ``detectors.lookback`` keeps, scoring raw history first
-    to find its evidence (``context``: posts, campaigns, fitted, reputation, as
-    ``score_engagements`` takes them).
-    """
-    if history is None or history.empty:
-        return with_history(events, None)
-    is_prepared = HISTORY_COLUMN in history
-    if params.history.mode == "exact":
-        if not is_prepared:
-            return with_history(events, history)
-        return with_prepared_history(
-            events, history.drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN], errors="ignore")
-        )
-    prepared = history if is_prepared else prepare_scored_history(history, params=params, **context)
-    return with_prepared_history(events, condensed(prepared, events, params=params.history))
-
-
-def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **context: Any) -> pd.DataFrame:
-    """``prepare_history(history)`` with the mark of its evidence (``detectors.lookback``).
-
-    The history is scored as one window (``context`` as ``score_engagements`` takes
-    it); a history engagement that a structural detector scored at least
-    ``params.history.keep_score`` is evidence. It depends on the history alone: a
-    run keeps it for the next, whose window it precedes.
-    """
-    prepared = prepare_history(history)
-    scored = score_engagements(prepared.drop(columns=HISTORY_COLUMN), params=params, **context)
-    names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
-    evidence = evidence_of(scored.detections, names, keep_score=params.history.keep_score)
-    found = evidence if len(evidence) else np.zeros(len(prepared), dtype=bool)
-    return mark_evidence(prepared, found, params=params.history)
-
-
 def _combined(detections: list[Detection], *, n_events: int, policy: PolicyParams) -> pd.DataFrame:
     """``combine`` of the detections at the policy's invalid cut and weak-evidence cap."""
     return combine(
@@ -438,15 +349,3 @@ def confirmed_accounts(window: ScoredWindow, *, invalid_risk: float) -> pd.DataF
     return pd.DataFrame(
         {"account_id": per_account.index.astype("str"), "established_at": per_account.to_numpy()}
     )
-
-
-__all__ = [
-    "ScoredWindow",
-    "ScoringParams",
-    "confirmed_accounts",
-    "history_engagements",
-    "prepare_scored_history",
-    "score_engagements",
-    "score_window",
-    "spread_parts",
-]

@@ -1,0 +1,36 @@
+"""The composed window scorer: clean events in, verdicts per engagement, post and account out.
+
+``detectors.scorer.window`` scores a window's distinct engagements (history rows among them as
+context); ``detectors.scorer.history`` joins a window to its history, and prepares the history
+once for every window that reads it.
+"""
+
+from detectors.params import ScoringParams
+from detectors.scorer.history import (
+    history_engagements,
+    prepare_scored_history,
+    prepared_history,
+    score_window,
+)
+from detectors.scorer.window import (
+    ScoredWindow,
+    _view_of,
+    _views,
+    confirmed_accounts,
+    score_engagements,
+    spread_parts,
+)
+
+__all__ = [
+    "ScoredWindow",
+    "ScoringParams",
+    "_view_of",
+    "_views",
+    "confirmed_accounts",
+    "history_engagements",
+    "prepare_scored_history",
+    "prepared_history",
+    "score_engagements",
+    "score_window",
+    "spread_parts",
+]
