@@ -120,6 +120,7 @@ class Audiences:
         *,
         z: float,
         part: int | None = None,
+        unit_community: IntArray | None = None,
     ) -> FloatArray:
         """Per community: its insularity, ``z`` errors up, once the accounts marked ``left_out`` are gone.
 
@@ -133,12 +134,14 @@ class Audiences:
         to tell, and the upper bound stays high. With ``part``, insularity
         within that connected part: chance spreads the community's accounts
         over its part, not over audiences its accounts never reach (a part of
-        one community is no audience by itself: 0).
+        one community is no audience by itself: 0). ``unit_community``: per
+        unit its community, instead of the audiences' (units moved home).
         """
         kept = ~left_out[user]
         if part is not None:
             kept &= self.parts(unit) == part
-        return insularity(user[kept], unit[kept], self.communities(unit[kept]), self.n_communities, z=z)
+        community = self.communities(unit[kept]) if unit_community is None else unit_community[unit[kept]]
+        return insularity(user[kept], unit[kept], community, self.n_communities, z=z)
 
 
 def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
@@ -244,13 +247,18 @@ def _insular(
     """
     inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
     if accounts is not None and z > 0:
-        n = np.maximum(accounts, 1.0)
-        wilson = (
-            inside + z * z / (2 * n) + z * np.sqrt(inside * (1.0 - inside) / n + z * z / (4 * n * n))
-        ) / (1.0 + z * z / n)
-        inside = np.where(accounts > 0, np.minimum(wilson, 1.0), 1.0)
+        inside = upper_share(inside, accounts, z=z)
     by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
     return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
+
+
+def upper_share(share: FloatArray, accounts: FloatArray, *, z: float) -> FloatArray:
+    """Wilson's upper bound, ``z`` errors up, of a ``share`` of ``accounts`` draws (none: 1)."""
+    n = np.maximum(accounts, 1.0)
+    wilson = (share + z * z / (2 * n) + z * np.sqrt(share * (1.0 - share) / n + z * z / (4 * n * n))) / (
+        1.0 + z * z / n
+    )
+    return np.asarray(np.where(accounts > 0, np.minimum(wilson, 1.0), 1.0), dtype=np.float64)
 
 
 def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntArray, IntArray]:

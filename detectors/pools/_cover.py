@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import sparse
 
-from detectors.audiences import Audiences
+from detectors.audiences import Audiences, upper_share
 from detectors.pools._chance import _Chance
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _Light, _search
+from features.arrays import distinct
 
 
 def _with_uncovered(
@@ -98,8 +100,121 @@ def _uncovered(
             light.pair_user, pair_unit, left_out, z=params.cover_errors, part=within
         )
         if insular[home] < params.max_uncovered_insularity:
-            uncovered |= events & (insular[community] < params.max_uncovered_insularity)
+            flagged = events & (insular[community] < params.max_uncovered_insularity)
+            if params.cover_strangers_home:
+                flagged &= _order_part(
+                    light, audiences, candidate == pool, left_out, home, within, params=params
+                )
+            uncovered |= flagged
     return candidate, candidate_lifts, uncovered
+
+
+def _order_part(
+    light: _Light,
+    audiences: Audiences,
+    in_candidate: npt.NDArray[np.bool_],
+    left_out: npt.NDArray[np.bool_],
+    home: int,
+    part: int | None,
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.bool_]:
+    """Per event: of an account of the order's part of a candidate its ``home`` community does not cover
+    (all, when the candidate is one part).
+
+    A seller's order for creators of two audiences ties a creator of one (a
+    stranger) into the other's community, and the candidate found with the
+    platform as one audience joins the order to the audience's own fans
+    through the posts both engage. Without the candidate's accounts
+    (``left_out``) what co-engages the community is then the stranger's fans
+    going home, and the community reads as no audience. Each unit of ``home``
+    whose own remaining fans go to another community (``_strangers``) goes
+    there. When ``home`` keeps two units or more and is an audience without
+    the strangers (insularity at least ``max_uncovered_insularity``,
+    ``cover_errors`` up), the candidate splits. An order is a block of
+    accounts on the same few bought posts: its accounts that cross to the
+    strangers or other communities show it, the posts whose candidate
+    accounts are mostly crossing ones are its posts, and every account of the
+    candidate on those posts alone is the order's too, kept. The accounts
+    that also engage other posts are the audience's fans, covered. A seller's
+    book stays whole: what is left of it once its clients of other audiences
+    go is no audience, or its accounts all stay on the order's posts.
+    """
+    unit_of_pair = light.unit[light.pair_post]
+    kept = ~left_out[light.pair_user]
+    if part is not None:
+        kept &= audiences.parts(unit_of_pair) == part
+    community = audiences.communities(np.arange(int(light.unit.max()) + 1))
+    moved = _strangers(light.pair_user[kept], unit_of_pair[kept], community, home, params=params)
+    everything = np.ones(len(light.users), dtype=bool)
+    # one unit shares no account with itself, so says nothing of an audience
+    if np.array_equal(moved, community) or (moved == home).sum() < 2:
+        return everything
+    insular = audiences.insularity_without(
+        light.pair_user, unit_of_pair, left_out, z=params.cover_errors, part=part, unit_community=moved
+    )
+    if insular[home] < params.max_uncovered_insularity:
+        return everything
+    post = np.maximum(light.posts, 0)
+    crossing = np.zeros(int(light.users.max()) + 1, dtype=bool)
+    crossing[light.users[in_candidate & (moved[light.unit[post]] != home)]] = True
+    # the order's posts: those whose candidate accounts are mostly crossing ones (a fan who crosses
+    # too is one of many on his posts); an account that stays on them alone is the order's
+    n_posts = len(light.unit)
+    pairs = distinct(light.users[in_candidate] * n_posts + post[in_candidate])
+    on_post = np.bincount(pairs % n_posts, minlength=n_posts)
+    crossing_on_post = np.bincount(pairs % n_posts, weights=crossing[pairs // n_posts], minlength=n_posts)
+    order_post = 2 * crossing_on_post > on_post
+    fan = np.zeros(len(crossing), dtype=bool)
+    fan[light.users[in_candidate & ~order_post[post]]] = True
+    return ~(fan & ~crossing)[light.users]
+
+
+def _strangers(
+    user: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+    community: npt.NDArray[np.int64],
+    home: int,
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.int64]:
+    """Per unit its community, the units of ``home`` that are strangers to it moved to their own.
+
+    ``user`` and ``unit`` are light (account, unit) pairs. A unit's
+    co-engagement is the accounts it shares with other units; it is a
+    stranger to ``home`` when the share of them that reach ``home``'s other
+    units is, ``cover_errors`` errors up (Wilson), under the share that reach
+    another community, as many errors down: its own fans go elsewhere. It
+    moves to the community they reach most, as Louvain would place it.
+    """
+    n_units, k = len(community), max(int(community.max(initial=0)), home) + 1
+    # only the accounts of ``home``'s units say where they go
+    touches = np.zeros(int(user.max(initial=-1)) + 1, dtype=bool)
+    touches[user[community[unit] == home]] = True
+    user, unit = user[touches[user]], unit[touches[user]]
+    pairs = distinct(user * n_units + unit)
+    rows = np.unique(pairs // n_units, return_inverse=True)[1]
+    x = sparse.csr_matrix(
+        (np.ones(len(pairs)), (rows, pairs % n_units)), shape=(int(rows.max(initial=-1)) + 1, n_units)
+    )
+    x = x[np.asarray(x.sum(axis=1)).ravel() >= 2]
+    per_account = (
+        x @ sparse.csr_matrix((np.ones(n_units), (np.arange(n_units), community)), (n_units, k))
+    ).toarray()
+    engagers = np.asarray(x.sum(axis=0)).ravel()
+    # accounts of each unit that reach each community through another of its units
+    reach = np.asarray((x.T @ (per_account >= 1)), dtype=np.float64)
+    own = np.asarray((x.T @ (per_account >= 2)), dtype=np.float64)
+    mine = np.arange(n_units), community
+    reach[mine] = own[mine]
+    share = reach / np.maximum(engagers, 1.0)[:, None]
+    upper = upper_share(share[:, home], engagers, z=params.cover_errors)
+    elsewhere = share.copy()
+    elsewhere[:, home] = -1.0
+    best = np.argmax(elsewhere, axis=1)
+    lower = 1.0 - upper_share(1.0 - share[np.arange(n_units), best], engagers, z=params.cover_errors)
+    stranger = (community == home) & (engagers > 0) & (upper < lower)
+    return np.where(stranger, best, community)
 
 
 def _footprints(

@@ -47,6 +47,12 @@ class PoolParams:
     # order by sending many accounts to the same posts, so a book's accounts are one observation of
     # how a community meets the rest, not hundreds (docs/detection.md, "Orders count once")
     cover_footprints_once: bool = True
+    # an uncovered candidate splits: a unit of its community whose own other fans reach another community
+    # more than this one (``cover_errors`` apart) is a stranger an order tied in and goes home; where the
+    # community is an audience without it, the candidate's accounts that cross to another community, and
+    # those only on posts mostly theirs, are the order, kept; the rest are the audience's fans, covered
+    # (docs/detection.md, "Orders that tie two audiences")
+    cover_strangers_home: bool = True
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1

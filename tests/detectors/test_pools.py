@@ -645,13 +645,19 @@ def test_seller_pools_leave_an_audience_alone_beside_a_book_across_two_audiences
     test's bar), that audience holds two creators of the other: judged without its fans' candidate
     pool it mixes with the platform, loses its cover, and all of A's fans were flagged (873-886
     engagements on seeds 70-72). The pool test keeps communities down to ``pool_min_insularity``.
+    Merged, the candidate now splits too: B's two creators are strangers to A and go home, and
+    A's fans keep its cover while the orders, which cross to them, are caught.
     """
     events = _audience_beside_a_book_across_two(seed=seed)
     aged = events["user_id"].astype(str).str.startswith("aged").to_numpy()
     audiences = _found(events)
     assert audiences.n_communities == 2 and audiences.for_pool().n_communities == 3
-    merged = seller_pools(events, params=PoolParams(), audiences=replace(audiences, pool=None))
-    assert (merged.event_score[~aged] >= 0.5).sum() > 800
+    merged_audiences = replace(audiences, pool=None)
+    whole = seller_pools(events, params=PoolParams(cover_strangers_home=False), audiences=merged_audiences)
+    assert (whole.event_score[~aged] >= 0.5).sum() > 800
+    merged = seller_pools(events, params=PoolParams(), audiences=merged_audiences)
+    assert (merged.event_score[aged] >= 0.5).mean() > 0.95
+    assert (merged.event_score[~aged] >= 0.5).sum() == 0
     detection = seller_pools(events, params=PoolParams(), audiences=audiences)
     assert (detection.event_score[aged] >= 0.5).mean() > 0.95
     assert (detection.event_score[~aged] >= 0.5).sum() == 0
@@ -667,3 +673,75 @@ def test_the_pool_tests_communities_refine_the_dense_tests():
     assert all(len(set(coarse[fine == c].tolist())) == 1 for c in set(fine.tolist()))
     same = find_audiences(events, studios=None, params=AudienceParams(pool_min_insularity=0.5))
     assert same.for_pool() is same
+
+
+def _small_audience_tied_to_a_stranger(*, seed: int = 1) -> pd.DataFrame:
+    """Audience A (4 creators, 300 users who like 2 or 3 of them), B (10 creators, 900 users; its
+    creator Bk0 a small one) and C (6 creators, 600 users), 3% of users crossing, each creator's
+    likes on 3 posts (50%, 30%, 20%), and an aged-account order of 300 accounts: each on one of
+    Ak0's two bought posts, 80% of them on a bought post of Bk0 (a stranger to A) and half on one of
+    Ck0; 60% of A's fans like one of Ak0's bought posts too (dev seed 3, 50k events,
+    communities=3+studios+giveaways, douyin: an order of 287 aged accounts on 3 posts of a creator
+    of one audience, one of a stranger and one of a studio of a third)."""
+    rng = np.random.default_rng(seed)
+    user, creator, post = [], [], []
+
+    def like(account: str, name: str, bought: str | None = None) -> None:
+        user.append(account)
+        creator.append(name)
+        post.append(bought or f"p-{name}-{rng.choice(3, p=[0.5, 0.3, 0.2])}")
+
+    for audience, n_creators, n_users in (("A", 4, 300), ("B", 10, 900), ("C", 6, 600)):
+        weight = np.ones(n_creators)
+        weight[0] = 0.3 if audience == "B" else 1.0
+        for u in range(n_users):
+            for c in rng.choice(n_creators, size=rng.integers(2, 4), replace=False, p=weight / weight.sum()):
+                like(f"{audience}u{u}", f"{audience}k{c}")
+            if rng.random() < 0.03:
+                other = "ABC".replace(audience, "")[rng.integers(2)]
+                like(f"{audience}u{u}", f"{other}k{rng.integers(4)}")
+    for account in range(300):
+        like(f"aged{account}", "Ak0", f"p-Ak0-bought{rng.integers(2)}")
+        if rng.random() < 0.8:
+            like(f"aged{account}", "Bk0", "p-Bk0-bought")
+        if rng.random() < 0.5:
+            like(f"aged{account}", "Ck0", "p-Ck0-bought")
+    for u in range(300):
+        if rng.random() < 0.6:
+            like(f"Au{u}", "Ak0", f"p-Ak0-bought{rng.integers(2)}")
+    return _frame(user, creator, post=post)
+
+
+@pytest.mark.parametrize("seed", [3, 15, 18])
+def test_seller_pools_split_an_order_from_the_fans_of_the_audience_it_ties_a_stranger_to(seed: int):
+    """An order across a small audience's creator and a stranger splits from the audience's fans.
+
+    The order ties the stranger Bk0 into A's community. With the platform as one audience, A's fans
+    and the order are one candidate, joined through Ak0's bought posts that both engage; without
+    its accounts, what co-engages A's community is Bk0's fans going home to B, so the community was
+    no audience and all of the candidate was flagged (main: 934, 918 and 934 of A's fans'
+    engagements on seeds 3, 15, 18; 8 of seeds 1-40 fail on main, and the split clears 6 of them
+    and leaves 860 and 578 on seeds 2 and 32). Bk0 goes home first; A is an audience without the
+    candidate, so the fans who stay among its creators keep their cover, and the order's
+    accounts, which cross, are caught as before.
+    """
+    events = _small_audience_tied_to_a_stranger(seed=seed)
+    audiences = _found(events)
+    unit_community = audiences.for_pool().communities(
+        audiences.units(pd.Index(["p-Ak1-0", "p-Bk0-0", "p-Bk1-0"]))
+    )
+    assert unit_community[0] == unit_community[1] != unit_community[2]  # the stranger in A's community
+    user = events["user_id"].astype(str)
+    fans = user.str.startswith("A").to_numpy()
+    aged = user.str.startswith("aged").to_numpy()
+    whole = seller_pools(events, params=PoolParams(cover_strangers_home=False), audiences=audiences)
+    assert (whole.event_score[fans] >= 0.5).sum() > 800
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    assert (detection.event_score[~aged] >= 0.5).sum() == 0
+    # the order's accounts on two creators or more are caught on A's community (one on Ak0 alone says
+    # nothing; C's community stays an audience without them and covers their events there)
+    creators = events.groupby("user_id", observed=True)["creator_id"].nunique()
+    crossing = aged & (creators.reindex(events["user_id"]).to_numpy() >= 2)
+    crossing &= events["creator_id"].isin(["Ak0", "Bk0"]).to_numpy()
+    assert (detection.event_score[crossing] >= 0.5).mean() > 0.95
+    assert ((detection.event_score >= 0.5) == (whole.event_score >= 0.5))[aged].all()
