@@ -8,6 +8,7 @@ import pandas as pd
 
 from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, post_codes
 from detectors.base import Detection
+from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance
 from detectors.pools._cover import _with_uncovered
 from detectors.pools._params import NAME, PoolParams
@@ -81,7 +82,8 @@ def _found(
     light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
-    communities, then the pools no community covers (``_with_uncovered``)."""
+    communities, then the pools no community covers (``_with_uncovered``), then the members counted in
+    each pool's book (``_with_book``)."""
     unit = light.unit
     unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
     given = chance.by_community if chance is not None else None
@@ -89,6 +91,9 @@ def _found(
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    if params.book_units:
+        spread = chance.by_community.audiences if chance is not None else None
+        event_pool = _with_book(light, unit_community, event_pool, params=params, given=spread)
     return event_pool, lifts
 
 

@@ -53,6 +53,15 @@ class PoolParams:
     # those only on posts mostly theirs, are the order, kept; the rest are the audience's fans, covered
     # (docs/detection.md, "Orders that tie two audiences")
     cover_strangers_home: bool = True
+    # membership is decided again with each pool's book (its posts, and its creators' other posts that carry
+    # its orders) as the pool, and the members found only so are added: an order on a popular post, whose
+    # organic crowd hides its links, stays out of the pool, and its accounts fall short of the member share
+    # (docs/detection.md, "A pool's book")
+    book_units: bool = True
+    # a creator's other post carries an order when the pool's accounts that engaged none of the pool's posts
+    # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
+    # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
+    book_min_lift: float = 1.5
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1

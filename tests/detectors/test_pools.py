@@ -745,3 +745,48 @@ def test_seller_pools_split_an_order_from_the_fans_of_the_audience_it_ties_a_str
     crossing &= events["creator_id"].isin(["Ak0", "Bk0"]).to_numpy()
     assert (detection.event_score[crossing] >= 0.5).mean() > 0.95
     assert ((detection.event_score >= 0.5) == (whole.event_score >= 0.5))[aged].all()
+
+
+def _order_on_a_popular_post(*, seed: int) -> pd.DataFrame:
+    """A seller's pool of 300 accounts filling five orders, each with 45% of the pool: one post each of
+    three creators and two posts of a star, among 6,000 honest users of 100 creators. Each bought post
+    has 200 organic engagers, the star's second post 1,000, and the star has a third post it never
+    bought with 600."""
+    user, creator = _sparse_platform(users=6000, creators=100, seed=seed)
+    post = [f"p-{c}" for c in creator]
+    rng = np.random.default_rng(seed + 1)
+    bought = (("p-b0", "kb0"), ("p-b1", "kb1"), ("p-b2", "kb2"), ("p-star-a", "star"))
+    organic = [(p, c, 200) for p, c in bought] + [("p-star-b", "star", 1000), ("p-star-c", "star", 600)]
+    for p, c, fans in organic:
+        for u in rng.choice(6000, size=fans, replace=False):
+            user.append(f"u{u}")
+            creator.append(c)
+            post.append(p)
+    for account in range(300):
+        for p, c in (*bought, ("p-star-b", "star")):
+            if rng.random() < 0.45:
+                user.append(f"s{account}")
+                creator.append(c)
+                post.append(p)
+    return _frame(user, creator, post=post)
+
+
+@pytest.mark.parametrize("seed", [40, 42, 44])
+def test_seller_pools_count_an_order_on_a_popular_post_in_the_pools_book(seed: int):
+    """The star's popular post shares the pool's accounts with the other bought posts, but its organic
+    crowd makes that overlap likely: it links to nothing and stays out of the pool, while the star's
+    other bought post is in it. Counted in posts, a pool account on the popular post has a creator
+    outside the pool (1 of 2, or 2 of 3: under the member share) and none of its engagement there is
+    found (main 30145ce: 0 of the order's ~135 engagements there; seeds 41, 45 and 46 link the post).
+    The post carries an order (the pool's accounts off the star's other bought post engaged it at about
+    twice the light accounts' rate), so it is in the pool's book, and the star with it; the star's
+    unbought post is not, and no honest engagement is taken."""
+    events = _order_on_a_popular_post(seed=seed)
+    is_pool = events["user_id"].astype(str).str.startswith("s").to_numpy()
+    on_star = (events["post_id"].astype(str) == "p-star-b").to_numpy()
+    by_posts = seller_pools(events, params=PoolParams(book_units=False)).event_score >= 0.5
+    by_book = seller_pools(events, params=PoolParams()).event_score >= 0.5
+    assert by_posts[is_pool & on_star].sum() == 0
+    assert by_book[is_pool & on_star].mean() > 0.4
+    assert by_book[is_pool].mean() > by_posts[is_pool].mean() + 0.1
+    assert by_book[~is_pool].sum() == 0
