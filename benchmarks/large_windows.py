@@ -34,7 +34,7 @@ import pyarrow.dataset as ds
 
 from benchmarks.spark import CLI, agreement, run_measured, shards_of
 from benchmarks.spark_agreement import disagreements
-from benchmarks.windows import STRUCTURES, with_world_ids
+from benchmarks.windows import STRUCTURES, structure_options, with_world_ids
 from training.evaluation import evaluate
 
 # the engagements output's columns the metrics read (training/evaluation.py)
@@ -48,15 +48,6 @@ REPORTED = (
     "honest_payout_held_share",
     "honest_flagged_share",
 )
-
-
-def structure_options(structure: str) -> list[str]:
-    """``cpeguard simulate`` options of a structure of benchmarks/windows.py."""
-    knobs = STRUCTURES[structure]
-    options = ["--communities", str(knobs.get("communities", 1))]
-    options += ["--studios"] if knobs.get("studios") else []
-    options += ["--giveaways"] if knobs.get("giveaways") else []
-    return options
 
 
 def simulate_worlds(work: Path, *, worlds: int, scale: float, seed: int, structure: str) -> list[Path]:

@@ -10,6 +10,12 @@ the shards, the share of events whose invalid flag and of posts whose decision a
 the disagreeing events counted by the single process's reason. Results go to
 ``benchmarks/results/spark_agreement.json``.
 
+``--structure`` picks the simulator's audience structure (``benchmarks.windows.STRUCTURES``), e.g. the
+30M run's on one world split into 14 shards; each engine's precision and recall by scheme are reported:
+
+    python -m benchmarks.spark_agreement --seed 3 --scale 10 --structure communities=3+studios+giveaways \
+        --plans 50000 --spark-conf spark.driver.memory=3g --out benchmarks/results/spark_agreement_i14d.json
+
 ``--history-weeks N`` scores a multi-week world instead (``SimConfig(multi_week=True)``):
 its last week is the window and the N weeks before it are history (``--history``), for
 both engines:
@@ -32,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from benchmarks.spark import agreement
+from benchmarks.windows import STRUCTURES, structure_options
 from scaleout.job import DEFAULT_SHARD_BUDGET, run_spark
 from scaleout.shards import one_shard_per_platform
+from training.evaluation import evaluate
 from training.simulator import SimConfig, simulate, write_simulated_set
 
 if TYPE_CHECKING:
@@ -66,18 +74,36 @@ def disagreements(local: Path, spark: Path) -> dict[str, int]:
 
 
 WEEK = pd.Timedelta(days=7)
+QUALITY = ("precision", "recall", "honest_flagged_share", "honest_payout_withheld_share")
+
+
+def quality(truth: Path, scored: Path) -> dict[str, Any]:
+    """Precision, recall and recall per scheme of one engine's outputs against the simulated truth."""
+    if not (truth / "events.parquet").exists():  # a multi-week window is cut from its set: no truth here
+        return {}
+    truth_events = pd.read_parquet(truth / "events.parquet")
+    truth_events["invalid"] = truth_events["invalid"].astype(bool)
+    engagements = pd.read_parquet(scored / "engagements.parquet")
+    engagements["invalid"] = engagements["invalid"].astype(bool)
+    metrics = evaluate(
+        engagements=engagements,
+        posts=pd.read_parquet(scored / "posts.parquet"),
+        accounts=pd.read_parquet(scored / "accounts.parquet"),
+        truth_events=truth_events,
+        truth_creators=pd.read_parquet(truth / "creators.parquet"),
+    )
+    return {**{key: metrics[key] for key in QUALITY}, "recall_by_scheme": metrics["recall_by_scheme"]}
 
 
 def simulated(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
     """The files both engines read of a simulated set (simulated once per seed and scale), and the
     history files (with ``--history-weeks``: the window is the last week, history the weeks before)."""
     weeks = args.history_weeks
-    sim = args.work / (f"sim-{args.scale:g}-{args.seed}" + ("-weeks" if weeks else ""))
+    structure = "" if args.structure == "plain" else f"-{args.structure}"
+    sim = args.work / (f"sim-{args.scale:g}-{args.seed}{structure}" + ("-weeks" if weeks else ""))
     if not (sim / "events.parquet").exists() and not weeks:
-        subprocess.run(
-            [*CLI, "simulate", "--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)],
-            check=True,
-        )
+        options = ["--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)]
+        subprocess.run([*CLI, "simulate", *options, *structure_options(args.structure)], check=True)
     if not (sim / "events.parquet").exists() and weeks:
         write_simulated_set(simulate(SimConfig(seed=args.seed, scale=args.scale, multi_week=True)), sim)
     files = {name: str(sim / f"{name}.parquet") for name in ("events", "posts", "campaigns")}
@@ -115,6 +141,7 @@ def measure(
         "seconds": round(time.perf_counter() - started, 1),
         "agreement": agreement(work / "local", out),
         "disagreeing_events_by_reason": disagreements(work / "local", out),
+        "quality": quality(Path(files["events"]).parent / "truth", out),
     }
 
 
@@ -127,14 +154,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--plans", default="platform,15000", help="'platform' or shard budgets, comma-separated"
     )
+    parser.add_argument(
+        "--structure",
+        default="plain",
+        choices=sorted(k for k in STRUCTURES if "worlds" not in STRUCTURES[k]),
+        help="the simulator's audience structure (benchmarks/windows.py); not with --history-weeks",
+    )
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], help="KEY=VALUE Spark setting, repeatable"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/cpeguard-bench-agreement"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--history-weeks", type=int, default=0, help="multi-week world: weeks before the last as history"
     )
     args = parser.parse_args(argv)
-    from scaleout.job import spark_session
+    from scaleout.job import parse_spark_conf, spark_session
 
     files, history = simulated(args)
     inputs = [item for name, path in files.items() for item in (f"--{name}", path)]
@@ -142,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(
         [*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True
     )
-    spark = spark_session(args.master)
+    spark = spark_session(args.master, conf=parse_spark_conf(args.spark_conf))
     rows: list[dict[str, Any]] = []
     for plan in args.plans.split(","):
         rows.append(measure(spark, plan, files=files, history=history, work=args.work))
@@ -156,9 +192,11 @@ def main(argv: list[str] | None = None) -> None:
         ).stdout.strip(),
         "seed": args.seed,
         "scale": args.scale,
+        "structure": args.structure,
         "events": len(pd.read_parquet(files["events"], columns=["event_id"])),
         "history_events": sum(len(pd.read_parquet(path, columns=["event_id"])) for path in history),
         "load_average_before": os.getloadavg()[0],
+        "local_quality": quality(Path(files["events"]).parent / "truth", args.work / "local"),
         "plans": rows,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")

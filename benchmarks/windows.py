@@ -94,6 +94,15 @@ def side_by_side(sims: list[SimulatedSet]) -> SimulatedSet:
     return SimulatedSet(**{name: joined(name) for name in names})
 
 
+def structure_options(structure: str) -> list[str]:
+    """``cpeguard simulate`` options of a structure of benchmarks/windows.py."""
+    knobs = STRUCTURES[structure]
+    options = ["--communities", str(knobs.get("communities", 1))]
+    options += ["--studios"] if knobs.get("studios") else []
+    options += ["--giveaways"] if knobs.get("giveaways") else []
+    return options
+
+
 def with_world_ids(frame: pd.DataFrame, number: int) -> pd.DataFrame:
     """``frame`` with the ``WORLD_IDS`` it holds suffixed ``-w<number>`` (missing ids stay missing)."""
     renamed = {column: frame[column].astype("str") + f"-w{number}" for column in WORLD_IDS if column in frame}

@@ -33,6 +33,7 @@ from detectors.infra import IpChance, PostCommunities, ip_chance
 from detectors.lockstep import LockstepChance, lockstep_chance
 
 if TYPE_CHECKING:
+    from detectors.platform_verdicts import PlatformVerdicts
     from detectors.pools import PoolChance
 
 # each statistic, and how the parts of a window combine into the window's
@@ -64,6 +65,13 @@ class WindowChance:
     # per device id seen by more accounts than a household in a split platform's shards: its accounts
     # over the window (their (device, account) pairs unioned over the shards); None: the shard's own
     devices: pd.Series | None = None
+    # per platform split along its graph and per detector that runs per platform: its verdicts found
+    # on the whole platform's graph (``detectors.platform_verdicts``), which each shard reads instead
+    # of running the detector on its part; None: the shard's own
+    verdicts: dict[str, dict[str, PlatformVerdicts]] | None = None
+    # the creators of the platforms split along their graph: an account whose own posts are in
+    # another shard is a creator's own account too (``detectors.spread``); None: the shard's own
+    creators: pd.Index | None = None
 
 
 def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:

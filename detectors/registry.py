@@ -27,6 +27,7 @@ from detectors.dense import DenseBlockParams, dense_blocks
 from detectors.history import sliced_accounts
 from detectors.infra import IpFarmParams, PostCommunities, shared_infrastructure
 from detectors.lockstep import LockstepParams, lockstep_groups
+from detectors.platform_verdicts import PlatformVerdicts
 from detectors.pools import PoolChance, PoolParams, seller_pools
 from detectors.reputation import KnownSellerParams, known_sellers
 from detectors.rings import RingParams, rings
@@ -109,6 +110,14 @@ class WindowContext:
         if not pools or "platform" not in engagements or not len(engagements):
             return None
         return pools.get(str(engagements["platform"].iloc[0]))
+
+    def platform_verdicts(self, engagements: pd.DataFrame, name: str) -> PlatformVerdicts | None:
+        """Detector ``name``'s verdicts on the whole platform when ``engagements`` (one platform's rows)
+        are a shard of a platform split along its graph (``WindowChance.verdicts``); None: run it."""
+        verdicts = self.chance.verdicts if self.chance is not None else None
+        if not verdicts or "platform" not in engagements or not len(engagements):
+            return None
+        return verdicts.get(str(engagements["platform"].iloc[0]), {}).get(name)
 
     def audiences(self, engagements: pd.DataFrame) -> Audiences:
         """The audience communities of ``engagements``: the window or one platform's rows of it (the

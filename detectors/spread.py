@@ -53,13 +53,13 @@ Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int f
 
 
 def _account_evidence(
-    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams
+    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams, creators: pd.Index | None
 ) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Per account code: caught engagements, all engagements, strongest caught score and its group
     (a creator's own account has nothing caught here: see ``spread_to_accounts``)."""
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
-    caught = _caught(detection, engagements, params=params)
+    caught = _caught(detection, engagements, params=params, creators=creators)
     n_caught = np.bincount(users, weights=caught, minlength=n_users)
     n_total = np.bincount(users, minlength=n_users)
     # per account, the strongest caught event and its group (the last such row on ties):
@@ -73,14 +73,23 @@ def _account_evidence(
     return n_caught, n_total, strongest, group
 
 
-def spread_part(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> pd.DataFrame:
+def spread_part(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    creators: pd.Index | None = None,
+) -> pd.DataFrame:
     """One shard's part of each account's evidence (``SPREAD_COLUMNS``): sums of counts, max of scores.
 
     Accounts of a split platform engage in several shards; Spark adds their counts
     up and keeps the strongest score, and gives the result back to every shard as
     ``spread_to_accounts``'s ``window``. Accounts with nothing caught are left out.
+    ``creators``: the window's creators besides the shard's own (``spread_to_accounts``).
     """
-    n_caught, n_total, strongest, _ = _account_evidence(detection, engagements, params=params)
+    n_caught, n_total, strongest, _ = _account_evidence(
+        detection, engagements, params=params, creators=creators
+    )
     labels = _labels(engagements["user_id"])
     present = np.flatnonzero(n_total > 0)
     return pd.DataFrame(
@@ -114,25 +123,28 @@ def _window_evidence(
 
 
 def _caught(
-    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams
+    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams, creators: pd.Index | None
 ) -> npt.NDArray[np.bool_]:
     """Per event: caught at ``min_caught_score`` or more, and not by a creator's own account."""
     caught = detection.event_score >= params.min_caught_score
     if caught.any() and "creator_id" in engagements:
-        caught &= ~is_creator_account(engagements)
+        caught &= ~is_creator_account(engagements, creators=creators)
     return caught
 
 
-def is_creator_account(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
+def is_creator_account(
+    engagements: pd.DataFrame, *, creators: pd.Index | None = None
+) -> npt.NDArray[np.bool_]:
     """Per event: its account is a creator of the engagements (``creator_id``: the creator's own
-    account, as the contract has it)."""
+    account, as the contract has it) or one of ``creators`` (a split window's other shards')."""
     creator_id = engagements["creator_id"]
     if isinstance(creator_id.dtype, pd.CategoricalDtype):
-        creators = creator_id.cat.categories[
+        own = creator_id.cat.categories[
             _used(creator_id.cat.codes.to_numpy(), len(creator_id.cat.categories))
         ]
     else:
-        creators = pd.Index(pd.unique(creator_id.dropna()))
+        own = pd.Index(pd.unique(creator_id.dropna()))
+    creators = own if creators is None else own.astype("str").union(creators.astype("str"))
     user_id = engagements["user_id"]
     if not isinstance(user_id.dtype, pd.CategoricalDtype):
         return np.asarray(user_id.isin(creators).to_numpy(), dtype=bool)
@@ -155,6 +167,7 @@ def spread_to_accounts(
     *,
     params: SpreadParams,
     window: pd.DataFrame | None = None,
+    creators: pd.Index | None = None,
 ) -> Detection:
     """Extend a group detector's verdict from an account's caught engagements to all of its others.
 
@@ -170,13 +183,16 @@ def spread_to_accounts(
     its engagements inside the group keep their own score.
     ``window``: this detector's rows of the whole window's evidence (``spread_part``
     combined) when ``engagements`` are one shard of it; the group stays the shard's
-    own (none: the event's).
+    own (none: the event's). ``creators``: the window's creators when ``engagements`` are one
+    shard of it (an account whose own posts are in another shard is a creator too).
     """
     if window is None and not (detection.event_score >= params.min_caught_score).any():
         return detection
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
-    n_caught, n_total, strongest, group = _account_evidence(detection, engagements, params=params)
+    n_caught, n_total, strongest, group = _account_evidence(
+        detection, engagements, params=params, creators=creators
+    )
     if window is not None:
         n_caught, n_total, strongest = _window_evidence(window, engagements["user_id"], n_users)
     share = n_caught / np.maximum(n_total, 1)
@@ -190,28 +206,50 @@ def spread_to_accounts(
     return Detection(detection.name, score, event_group, detection.groups)
 
 
-def weight_by_focus(detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams) -> Detection:
+def weight_by_focus(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    focus: pd.Series | None = None,
+) -> Detection:
     """Scale a block detector's scores by how much of each account's activity lies in its block.
 
     A seller's pool account works for the pool: most of what it engages in the
     window is inside the block. A heavy honest user who follows several of the
     block's creators also lands in it, but most of its engagement is elsewhere.
     The factor rises linearly from 0 at ``focus_floor`` to 1 at ``focus_full``
-    (share of the account's distinct posts that are block edges).
+    (share of the account's distinct posts that are block edges). ``focus``: that share per
+    account over the whole platform, when ``engagements`` are one shard of a split platform and
+    the blocks were found on the platform's graph (``detectors.platform_verdicts``).
     """
     in_block = detection.event_group >= 0
     if not in_block.any():
         return detection
     users = codes(engagements["user_id"])
-    posts = codes(engagements["post_id"])
-    width = int(posts.max()) + 1
     n_users = int(users.max()) + 1
+    if focus is None:
+        share = _focus_share(users, codes(engagements["post_id"]), in_block, n_users=n_users)
+    else:
+        labels = _labels(engagements["user_id"])[:n_users].astype("str")
+        share = focus.reindex(labels).fillna(0.0).to_numpy(dtype=np.float64)
+    floor, full = params.focus_floor, params.focus_full
+    factor = np.clip((share - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
+    score = detection.event_score * np.where(in_block, factor, 1.0)
+    return Detection(detection.name, score, detection.event_group, detection.groups)
+
+
+def _focus_share(
+    users: npt.NDArray[np.int64],
+    posts: npt.NDArray[np.int64],
+    in_block: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+) -> npt.NDArray[np.float64]:
+    """Per account code: the share of its distinct posts that are block edges."""
+    width = int(posts.max()) + 1
     all_pairs = distinct(users * width + posts)
     block_pairs = distinct(users[in_block] * width + posts[in_block])
     degree = np.bincount(all_pairs // width, minlength=n_users)
     inside = np.bincount(block_pairs // width, minlength=n_users)
-    focus = inside / np.maximum(degree, 1)
-    floor, full = params.focus_floor, params.focus_full
-    factor = np.clip((focus - floor) / max(full - floor, 1e-9), 0.0, 1.0)[users]
-    score = detection.event_score * np.where(in_block, factor, 1.0)
-    return Detection(detection.name, score, detection.event_group, detection.groups)
+    return np.asarray(inside / np.maximum(degree, 1), dtype=np.float64)

@@ -28,6 +28,7 @@ import pandas as pd
 from detectors.chance import CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, WindowChance, window_chance
 from detectors.infra import KEY_SEPARATOR
 from detectors.model import WindowScorer
+from detectors.platform_verdicts import PlatformVerdicts
 from detectors.pools import PoolChance
 from detectors.reputation import known_for
 from detectors.spread import SPREAD_COLUMNS
@@ -40,7 +41,7 @@ from scaleout.shard_scoring import (
     SOURCE,
     ShardInputs,
     output_ddl,
-    platform_pool_chance,
+    platform_models,
     score_shard,
     shard_bounds,
     shard_chance,
@@ -263,11 +264,9 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
     split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
-        inputs = replace(
-            inputs,
-            pools=pool_chance_per_platform(routed, split, inputs=inputs),
-            devices=device_accounts(routed, split, inputs=inputs),
-        )
+        pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
+        devices = device_accounts(routed, split, inputs=inputs)
+        inputs = replace(inputs, pools=pools, verdicts=verdicts, creators=creators, devices=devices)
     # after the pools: the IP statistics count per audience community, a split platform's whole
     chance = window_chance_per_shard(routed, inputs=inputs).persist()
     joined = chance
@@ -352,16 +351,20 @@ def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFr
     return per_key.select(SHARD, *CHANCE_COLUMNS).unionByName(totals.select(SHARD, *CHANCE_COLUMNS))
 
 
-def pool_chance_per_platform(
+def models_per_platform(
     routed: DataFrame, split: list[str], *, inputs: ShardInputs
-) -> dict[str, PoolChance]:
-    """The pool test's chance model of each platform split along its graph, from the whole platform.
+) -> tuple[dict[str, PoolChance], dict[str, dict[str, PlatformVerdicts]], pd.Index]:
+    """The pool test's chance model of each platform split along its graph, the verdicts of the
+    detectors that run per platform (dense blocks, pools) on the whole platform's graph, and the
+    split platforms' creators.
 
     Each of the ``split`` shards gives its distinct (account, post, creator) rows (``shard_pairs``);
-    one worker per platform finds the platform's audiences and the pool test's chance inputs
-    (``platform_pool_chance``), and every shard of the platform is scored against them, as the
-    platform is on one machine. The rows are a platform's engagement graph, not its events: a few
-    id columns per distinct (account, post).
+    one worker per platform finds the platform's audiences, the pool test's chance inputs and runs the
+    per-platform detectors on the platform (``platform_models``); every shard of the platform is scored
+    against the model and reads its engagements' dense-block and pool verdicts from the platform's,
+    as the platform is scored on one machine.
+    The rows are a platform's engagement graph, not its events: a few id columns per distinct
+    (account, post).
     """
     from pyspark.sql import functions as F
 
@@ -370,14 +373,15 @@ def pool_chance_per_platform(
         .groupBy(SHARD)
         .applyInPandas(lambda raw: shard_pairs(raw, inputs=inputs), _PAIR_DDL)
     )
+    schema = "platform string, model binary, verdicts binary, creators binary"
     models = pairs.groupBy("platform").applyInPandas(
-        lambda rows: platform_pool_chance(rows, inputs=inputs), "platform string, model binary"
+        lambda rows: platform_models(rows, inputs=inputs), schema
     )
-    return {
-        str(row["platform"]): pickle.loads(row["model"])
-        for row in models.collect()
-        if row["model"] is not None
-    }
+    found = models.collect()
+    pools = {str(row["platform"]): pickle.loads(row["model"]) for row in found if row["model"] is not None}
+    verdicts = {str(row["platform"]): pickle.loads(row["verdicts"]) for row in found}
+    creators = [pickle.loads(row["creators"]) for row in found]
+    return pools, verdicts, pd.Index([], dtype="str").append(creators).unique()
 
 
 def device_accounts(routed: DataFrame, split: list[str], *, inputs: ShardInputs) -> pd.Series:

@@ -24,8 +24,9 @@ from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
 from detectors.history import with_history
 from detectors.infra import PostCommunities, ip_chance
 from detectors.model import WindowScorer
+from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.pools import PoolChance, pool_chance
-from detectors.registry import WindowContext, post_communities
+from detectors.registry import DETECTORS, WindowContext, post_communities
 from detectors.scorer import spread_parts
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
@@ -152,16 +153,23 @@ class ShardInputs:
     posts: pd.DataFrame | None = None
     campaigns: pd.DataFrame | None = None
     reputation: pd.DataFrame | None = None
-    # per platform split along its graph: its pool chance model (``platform_pool_chance``)
+    # per platform split along its graph: its pool chance model and its per-platform detectors'
+    # verdicts on its whole graph (``platform_models``)
     pools: dict[str, PoolChance] | None = None
+    verdicts: dict[str, dict[str, PlatformVerdicts]] | None = None
+    # the creators of the platforms split along their graph (``WindowChance.creators``)
+    creators: pd.Index | None = None
     # per device of a split platform seen by more accounts than a household: its window's accounts
     devices: pd.Series | None = None
 
     def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
-        """The joined window statistics with the split platforms' pool chance models and devices."""
-        if chance is None or (not self.pools and self.devices is None):
+        """The joined window statistics with the split platforms' pool chance models, per-platform
+        verdicts, creators and devices."""
+        if chance is None or (not self.pools and not self.verdicts and self.devices is None):
             return chance
-        return replace(chance, pools=self.pools, devices=self.devices)
+        return replace(
+            chance, pools=self.pools, verdicts=self.verdicts, devices=self.devices, creators=self.creators
+        )
 
     def rows(self, raw: pd.DataFrame) -> ShardRows:
         """The shard's rows cleaned (``shard_rows``)."""
@@ -211,7 +219,7 @@ def _communities(engagements: pd.DataFrame, *, inputs: ShardInputs) -> PostCommu
 
 def shard_pairs(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     """A shard's distinct (platform, account, post, creator) rows: its part of its platform's
-    engagement graph, from which ``platform_pool_chance`` builds the platform's model."""
+    engagement graph, from which ``platform_models`` builds the platform's models."""
     engagements = inputs.rows(raw).engagements()
     columns = list(PAIR_COLUMNS)
     if not len(engagements):
@@ -230,18 +238,50 @@ def shard_devices(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in frame.columns})
 
 
-def platform_pool_chance(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
-    """One platform's pool chance model (``detectors.pools.pool_chance``) from its shards' pairs,
-    pickled: columns platform, model (empty when the platform holds too few light accounts)."""
+def platform_models(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
+    """One platform's models from its shards' pairs, pickled: the pool test's chance model
+    (``detectors.pools.pool_chance``; null when the platform holds too few light accounts) and the
+    verdicts of each per-platform detector on the platform's whole graph (``platform_verdicts``),
+    and the platform's creators. Columns platform, model, verdicts, creators."""
     if not len(pairs):
-        return pd.DataFrame({"platform": [], "model": []})
+        return pd.DataFrame({"platform": [], "model": [], "verdicts": [], "creators": []})
+    platform = str(pairs["platform"].iloc[0])
     ordered = pairs.sort_values(["creator_id", "post_id", "user_id"], ignore_index=True)
     frame = with_categorical_ids(ordered)
     params = inputs.scorer.params
     audiences = find_audiences(frame, studios=inputs.studios(), params=params.audience)
     model = pool_chance(frame, params=params.detectors.pool, audiences=audiences)
-    blob = pickle.dumps(model) if model is not None else None
-    return pd.DataFrame({"platform": [str(pairs["platform"].iloc[0])], "model": [blob]})
+    verdicts = platform_verdicts(frame, inputs=inputs, model=model)
+    return pd.DataFrame(
+        {
+            "platform": [platform],
+            "model": [pickle.dumps(model) if model is not None else None],
+            "verdicts": [pickle.dumps(verdicts)],
+            "creators": [pickle.dumps(pd.Index(pairs["creator_id"].dropna().unique(), dtype="str"))],
+        }
+    )
+
+
+def platform_verdicts(
+    frame: pd.DataFrame, *, inputs: ShardInputs, model: PoolChance | None
+) -> dict[str, PlatformVerdicts]:
+    """Per detector that runs per platform (``DetectorSpec.per_platform``: the dense-block and pool
+    tests), its verdicts on one platform's distinct (account, post, creator) rows ``frame``, run as
+    the scorer runs it, with the platform's pool chance ``model`` (on the whole platform the model
+    gives the test's own answer, ``tests/scaleout/test_pool_chance.py``)."""
+    platform = str(frame["platform"].iloc[0])
+    params = inputs.scorer.params
+    chance = WindowChance(
+        ip=ip_chance(frame.iloc[:0]), lockstep=None, pools={platform: model} if model else None
+    )
+    context = WindowContext(
+        frame, posts=inputs.posts_of(frame), fitted=None, audience=params.audience, chance=chance
+    )
+    return {
+        spec.name: pair_verdicts(frame, spec.run(frame, params.detectors.of(spec.name), context))
+        for spec in DETECTORS
+        if spec.per_platform
+    }
 
 
 def shard_bounds(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:

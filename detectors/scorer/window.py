@@ -24,6 +24,7 @@ from detectors.lookback import (
 )
 from detectors.parallel import run_detectors
 from detectors.params import PolicyParams, ScoringParams
+from detectors.platform_verdicts import verdicts_in
 from detectors.policy import (
     NOT_ACCOUNT_FAULT_REASONS,
     decide_posts,
@@ -75,6 +76,9 @@ def _task(
     """
 
     def detect(engagements: pd.DataFrame) -> Detection:
+        found = context.platform_verdicts(engagements, spec.name) if spec.per_platform else None
+        if found is not None:  # a shard of a split platform: what the whole platform's graph showed
+            return verdicts_in(engagements, found=found)
         return spec.run(engagements, params.detectors.of(spec.name), context)
 
     task = per_platform(detect) if spec.per_platform else detect
@@ -174,18 +178,19 @@ def _detect(
     """
     specs, by_name = _raw_detections(engagements, params=params, context=context, progress=progress)
     spread = context.chance.spread if context.chance is not None else None
+    known = context.chance.creators if context.chance is not None else None
     detections: list[Detection] = []
     # one detector at a time: no detectors x events matrix
     post_level_keep = np.ones(len(engagements))
     for spec in specs:
-        detection = by_name[spec.name]
-        if spec.focus_weighted:
-            detection = weight_by_focus(detection, engagements, params=params.spread)
+        detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
         if spec.post_level:
             post_level_keep *= 1.0 - detection.event_score
         if spec.spreads:
             window = None if spread is None else spread[spread["detector"] == spec.name]
-            detection = spread_to_accounts(detection, engagements, params=params.spread, window=window)
+            detection = spread_to_accounts(
+                detection, engagements, params=params.spread, window=window, creators=known
+            )
         detections.append(detection)
     structural = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
     posts = context.posts
@@ -194,6 +199,8 @@ def _detect(
         if posts is not None and "creator_id" in posts
         else None
     )
+    if known is not None:
+        creators = known if creators is None else creators.astype("str").union(known)
     detections = spread_through_ips(
         detections, engagements, structural=structural, params=params.spread, creators=creators
     )
@@ -227,14 +234,31 @@ def spread_parts(
         chance=chance,
     )
     specs, by_name = _raw_detections(engagements, params=params, context=context, progress=None)
+    known = chance.creators if chance is not None else None
     parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
     for spec in specs:
-        detection = by_name[spec.name]
-        if spec.focus_weighted:
-            detection = weight_by_focus(detection, engagements, params=params.spread)
+        detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
         if spec.spreads:
-            parts.append(spread_part(detection, engagements, params=params.spread))
+            parts.append(spread_part(detection, engagements, params=params.spread, creators=known))
     return pd.concat(parts, ignore_index=True)
+
+
+def _focused(
+    spec: DetectorSpec,
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+) -> Detection:
+    """``detection`` weighted by its accounts' focus when ``spec`` is focus-weighted: over the
+    window's rows, or over the whole platform when they are a shard of a split platform whose
+    blocks were found on its graph (``WindowContext.platform_verdicts``)."""
+    if not spec.focus_weighted:
+        return detection
+    found = context.platform_verdicts(engagements, spec.name)
+    focus = found.focus if found is not None else None
+    return weight_by_focus(detection, engagements, params=params.spread, focus=focus)
 
 
 def _window_only(

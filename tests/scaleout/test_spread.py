@@ -54,3 +54,31 @@ def test_shards_spread_with_the_window_evidence_as_the_whole_window_does(window:
         np.testing.assert_array_equal(joined.event_score, whole.event_score[keep])
         changed_alone += int((alone.event_score != whole.event_score[keep]).sum())
     assert changed_alone > 0  # with only its own shard's engagements, some account spreads differently
+
+
+def test_a_creators_own_account_spreads_nothing_in_a_shard_without_its_posts() -> None:
+    # creator c1's posts are in shard A; its own account engages four posts of shard B, three of them
+    # caught in a group: on the whole window it is a creator's account and spreads nothing
+    window = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "c1", "c1", "c1", "c1"],
+            "post_id": ["pa", "pa", "pb1", "pb2", "pb3", "pb4"],
+            "creator_id": ["c1", "c1", "c2", "c2", "c3", "c4"],
+        }
+    ).astype("category")
+    found = Detection(
+        "dense_block",
+        np.array([0.0, 0.0, 0.8, 0.8, 0.8, 0.0]),
+        np.array([-1, -1, 0, 0, 0, -1]),
+        pd.DataFrame({"group_id": [0]}),
+    )
+    params = SpreadParams()
+    whole = spread_to_accounts(found, window, params=params)
+    in_b = np.arange(2, 6)
+    shard_b = window.iloc[in_b].reset_index(drop=True).astype("str").astype("category")
+    alone = spread_to_accounts(_rows(found, in_b), shard_b, params=params)
+    joined = spread_to_accounts(
+        _rows(found, in_b), shard_b, params=params, creators=pd.Index(["c1", "c2", "c3", "c4"])
+    )
+    assert whole.event_score[5] == 0.0 and alone.event_score[3] > 0.0  # alone, c1 looks like a worker
+    np.testing.assert_array_equal(joined.event_score, whole.event_score[in_b])
