@@ -112,11 +112,11 @@ def test_a_split_window_finds_the_single_process_blocks_and_pools(split_window: 
     """Through the command line: the dense blocks and pools both engines flag are the same events."""
     columns = ["event_id", "invalid", "reason", "evidence"]
     local = pd.read_parquet(split_window["local"] / "engagements.parquet", columns=columns)
-    spark = pd.read_parquet(split_window["spark"] / "engagements.parquet", columns=[*columns[:3], "shard"])
+    spark = pd.read_parquet(split_window["spark"] / "engagements.parquet", columns=[*columns, "shard"])
     both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
-    # a seller's book whose creators landed in different shards: one group's events (its evidence) in both
-    grouped = both[both["invalid"] & both["reason"].astype("str").isin(GROUP_TESTS)]
-    spans = grouped.groupby(grouped["evidence"].astype("str"))["shard"].nunique()
+    # a group whose posts landed in different shards: one group's events (its evidence) decided in both
+    grouped = both[both["invalid_spark"] & both["reason_spark"].astype("str").isin(GROUP_TESTS)]
+    spans = grouped.groupby(grouped["evidence_spark"].astype("str"))["shard"].nunique()
     assert len(grouped) > 100 and (spans >= 2).any(), spans
     # every event either engine puts down to a block or a pool is flagged by both (a ring cut by the
     # split leaves a block of its accounts as Spark's strongest reason where the single process names
