@@ -95,6 +95,11 @@ def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.Da
     is_new = _positions(prepared["event_id"].array, among=window["event_id"].array) < 0
     past = prepared if is_new.all() else prepared.loc[is_new]
     columns = window.columns[:-2].append(past.columns.difference(window.columns, sort=False))
+    # a history mark the window lacks (``detectors.lookback``'s context) is False there, and stays a
+    # bool column: one object per row would weigh more than the ids
+    window = window.assign(
+        **{column: False for column in columns.difference(window.columns) if past[column].dtype == bool}
+    )
     ids = [column for column in CATEGORICAL_COLUMNS if column in columns]
     union = pd.concat([window.drop(columns=ids), past.drop(columns=ids)], ignore_index=True)
     for column in ids:
