@@ -22,7 +22,9 @@ part of two audiences or more, judged as a platform of its own by the pool test'
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +33,9 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from features.arrays import codes, distinct
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -396,22 +401,44 @@ def _louvain(
     """Per node its Louvain community, numbered by smallest member; -1 for nodes not in ``nodes``."""
     import networkx as nx  # lazy: networkx costs import time
 
-    graph = nx.Graph()
-    graph.add_nodes_from(nodes.tolist())
-    graph.add_weighted_edges_from(zip(a.tolist(), b.tolist(), weight.tolist(), strict=True))
     # each connected part on its own: modularity over audiences that never meet merges a small
     # audience of one part with its neighbours (the resolution limit grows with the whole graph)
     found = [
         members
-        for part in nx.connected_components(graph)
-        for members in nx.community.louvain_communities(
-            graph.subgraph(part), weight="weight", seed=params.louvain_seed
-        )
+        for part in _parts(a, b, weight, nodes, n)
+        for members in nx.community.louvain_communities(part, weight="weight", seed=params.louvain_seed)
     ]
     out = np.full(n, -1, dtype=np.int64)
     for number, members in enumerate(sorted(found, key=min)):
         out[np.fromiter(members, dtype=np.int64)] = number
     return out
+
+
+def _parts(a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, n: int) -> Iterator[nx.Graph]:
+    """The connected parts of the graph of ``nodes`` (ascending) and edges ``a``-``b``, each its own graph.
+
+    Each part holds its nodes in ``nodes``' order and its edges in the given order, so its nodes and
+    every node's neighbours iterate as in a subgraph view of the whole graph, which Louvain's visiting
+    order (and so its communities) follows; a graph of its own is not filtered on every step.
+    """
+    import networkx as nx
+
+    graph = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    label = np.asarray(csgraph.connected_components(graph, directed=False)[1], dtype=np.int64)
+    node_order = nodes[np.argsort(label[nodes], kind="stable")]
+    edge_order = np.argsort(label[a], kind="stable")
+    present = distinct(label[nodes])
+    ends = np.r_[present, n]
+    node_bounds = np.asarray(np.searchsorted(label[node_order], ends), dtype=np.int64)
+    edge_bounds = np.asarray(np.searchsorted(label[a][edge_order], ends), dtype=np.int64)
+    for k in range(len(present)):
+        part = nx.Graph()
+        part.add_nodes_from(node_order[node_bounds[k] : node_bounds[k + 1]].tolist())
+        edges = edge_order[edge_bounds[k] : edge_bounds[k + 1]]
+        part.add_weighted_edges_from(
+            zip(a[edges].tolist(), b[edges].tolist(), weight[edges].tolist(), strict=True)
+        )
+        yield part
 
 
 def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatArray:

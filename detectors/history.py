@@ -95,6 +95,11 @@ def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.Da
     is_new = _positions(prepared["event_id"].array, among=window["event_id"].array) < 0
     past = prepared if is_new.all() else prepared.loc[is_new]
     columns = window.columns[:-2].append(past.columns.difference(window.columns, sort=False))
+    # a history mark the window lacks (``detectors.lookback``'s context) is False there, and stays a
+    # bool column: one object per row would weigh more than the ids
+    window = window.assign(
+        **{column: False for column in columns.difference(window.columns) if past[column].dtype == bool}
+    )
     ids = [column for column in CATEGORICAL_COLUMNS if column in columns]
     union = pd.concat([window.drop(columns=ids), past.drop(columns=ids)], ignore_index=True)
     for column in ids:
@@ -179,10 +184,21 @@ def _dense(key: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], pd.Index]
     return code, pd.Index(present)
 
 
-def window_only(detection: Detection, keep: npt.NDArray[np.bool_]) -> Detection:
-    """The detection restricted to the window's rows (its groups stay whole)."""
+def window_rows(is_history: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.bool_]:
+    """The window's rows of a frame scored with history: the first ones as a slice when they come
+    first (``with_history`` puts them there; a slice takes no gather), else the mask."""
+    n_window = int(len(is_history) - is_history.sum())
+    return slice(0, n_window) if not is_history[:n_window].any() else ~is_history
+
+
+def window_only(detection: Detection, keep: slice | npt.NDArray[np.bool_]) -> Detection:
+    """The detection restricted to the window's rows (its groups stay whole). Copies, so that the
+    arrays of the window and its history go once the window's are taken."""
     return Detection(
-        detection.name, detection.event_score[keep], detection.event_group[keep], detection.groups
+        detection.name,
+        detection.event_score[keep].copy(),
+        detection.event_group[keep].copy(),
+        detection.groups,
     )
 
 

@@ -142,45 +142,59 @@ def condensed(prepared: pd.DataFrame, events: pd.DataFrame, *, params: HistoryPa
     if len(events):
         start = events["ts"].min() - pd.Timedelta(days=params.recent_days)
         core |= (prepared["ts"] >= start).to_numpy()
-        core |= _reported_again(prepared, events)
+        found = {column: _history_codes(prepared, events, column) for column in _KEY_COLUMNS}
+        core |= _reported_again(prepared, found)
         if params.window_accounts:
-            context |= _of_accounts(prepared["user_id"], events["user_id"])
+            context |= _of_accounts(prepared["user_id"], found["user_id"])
     keep = core | context
     kept = prepared.loc[keep].drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN]).reset_index(drop=True)
     kept[CONTEXT_COLUMN] = ~core[keep]
     return kept
 
 
-def _of_accounts(accounts: pd.Series, window_accounts: pd.Series) -> npt.NDArray[np.bool_]:
-    """Per history row (``accounts`` categorical): its account engaged in the window."""
-    found = pc.index_in(
-        pa.array(np.asarray(window_accounts.unique(), dtype=object)),
-        value_set=pa.array(accounts.cat.categories),
+# the columns of an engagement's key (a re-count reports the same again under a new event id)
+_KEY_COLUMNS = ("user_id", "post_id", "action")
+
+
+def _history_codes(prepared: pd.DataFrame, events: pd.DataFrame, column: str) -> npt.NDArray[np.int64] | None:
+    """Per window event: the code of its ``column`` value among the history's categories, -1 where the
+    history never saw it (Arrow's hash look-up, on the column's own Arrow strings where it has them);
+    None where either lacks the column."""
+    if column not in prepared or column not in events:
+        return None
+    values = events[column]
+    arrow = (
+        pa.array(np.asarray(values, dtype=object))
+        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object
+        else pa.array(values.array)
     )
-    present = np.asarray(found.drop_null().to_numpy(zero_copy_only=False), dtype=np.int64)
+    found = pc.index_in(arrow, value_set=pa.array(prepared[column].cat.categories))
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _of_accounts(accounts: pd.Series, window_codes: npt.NDArray[np.int64] | None) -> npt.NDArray[np.bool_]:
+    """Per history row (``accounts`` categorical): its account engaged in the window (``window_codes``:
+    the window's accounts as codes of ``accounts``, ``_history_codes``)."""
     seen = np.zeros(len(accounts.cat.categories) + 1, dtype=bool)
-    seen[present] = True
+    if window_codes is not None:
+        seen[window_codes[window_codes >= 0]] = True
     return seen[accounts.cat.codes.to_numpy().astype(np.int64)]
 
 
-def _reported_again(prepared: pd.DataFrame, events: pd.DataFrame) -> npt.NDArray[np.bool_]:
+def _reported_again(
+    prepared: pd.DataFrame, found: dict[str, npt.NDArray[np.int64] | None]
+) -> npt.NDArray[np.bool_]:
     """Per history row: the window has an event of the same user, post and action (integer keys in the
-    history's own codes; the window's values are looked up in its categories)."""
-    columns = ("user_id", "post_id", "action")
-    if not all(c in prepared and c in events for c in columns):
-        return np.zeros(len(prepared), dtype=bool)
+    history's own codes; ``found``: the window's values as those codes, ``_history_codes``)."""
+    window_codes = [codes for column in _KEY_COLUMNS if (codes := found[column]) is not None]
     past_key = np.zeros(len(prepared), dtype=np.int64)
-    now_key = np.zeros(len(events), dtype=np.int64)
-    now_known = np.ones(len(events), dtype=bool)
-    for column in columns:
-        categories = prepared[column].cat.categories
-        past_codes = prepared[column].cat.codes.to_numpy().astype(np.int64)
-        found = pc.index_in(
-            pa.array(np.asarray(events[column], dtype=object)), value_set=pa.array(categories)
-        )
-        now_codes = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        now_known &= now_codes >= 0
-        width = len(categories) + 1
-        past_key = past_key * width + past_codes + 1
-        now_key = now_key * width + now_codes + 1
-    return np.isin(past_key, now_key[now_known])
+    if len(window_codes) < len(_KEY_COLUMNS):
+        return past_key > 0
+    now_key = np.zeros(len(window_codes[0]), dtype=np.int64)
+    for column, now_codes in zip(_KEY_COLUMNS, window_codes, strict=True):
+        width = len(prepared[column].cat.categories) + 1
+        past_key = past_key * width + prepared[column].cat.codes.to_numpy().astype(np.int64) + 1
+        # -1: a value the history never saw, so no history engagement it reports again
+        now_key = np.where((now_key >= 0) & (now_codes >= 0), now_key * width + now_codes + 1, -1)
+    # a hash look-up (pandas' isin): np.isin sorts both, several times slower at millions of rows
+    return np.asarray(pd.Series(past_key, copy=False).isin(now_key[now_key >= 0]).to_numpy(), dtype=bool)

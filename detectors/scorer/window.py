@@ -18,6 +18,7 @@ from detectors.history import (
     history_evidence,
     history_rows,
     window_only,
+    window_rows,
 )
 from detectors.lookback import (
     CONTEXT_COLUMN,
@@ -183,7 +184,8 @@ def _detect(
     # one detector at a time: no detectors x events matrix
     post_level_keep = np.ones(len(engagements))
     for spec in specs:
-        detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
+        # popped: the raw detection goes once weighed and spread (one pair of arrays per row each)
+        detection = _focused(spec, by_name.pop(spec.name), engagements, params=params, context=context)
         if spec.post_level:
             post_level_keep *= 1.0 - detection.event_score
         if spec.spreads:
@@ -274,14 +276,14 @@ def _window_only(
     verdicts["evidence"] = history_evidence(
         verdicts, detections, engagements, is_history, min_caught_score=params.spread.min_caught_score
     )
-    keep = ~is_history
+    keep = window_rows(is_history)
     return (
-        engagements.loc[keep]
+        engagements.iloc[keep]
         .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
         .reset_index(drop=True),
-        verdicts.loc[keep].reset_index(drop=True),
+        verdicts.iloc[keep].reset_index(drop=True).copy(),
         [window_only(d, keep) for d in detections],
-        post_level_risk[keep],
+        post_level_risk[keep].copy(),
     )
 
 

@@ -11,6 +11,7 @@ from detectors.lookback import EVIDENCE_COLUMN, HistoryParams, condensed, mark_e
 from detectors.params import ScoringParams
 from detectors.registry import BY_NAME, WindowContext
 from detectors.scorer import _view_of, _views, history_engagements, prepare_scored_history, score_window
+from features.dedup import distinct_engagements
 from tests.detectors.test_history import _invalid, _row, _weeks
 from tests.factories import BASE_TS, clean
 
@@ -91,6 +92,23 @@ def test_condensed_keeps_evidence_the_last_day_re_counts_and_the_window_accounts
     assert EVIDENCE_COLUMN not in kept
 
 
+def test_condensed_reads_the_window_alike_as_arrow_strings_objects_or_categoricals():
+    window, history = _planted_history()
+    # an account and a post the history never saw, and a re-count of the evidence by another action
+    rng = np.random.default_rng(5)
+    extra = _row(BASE_TS, rng, "new", "p9") | {"event_id": "b"}
+    again = _row(BASE_TS, rng, "x1", "q1") | {"event_id": "c", "action": "share"}
+    window = clean(pd.concat([window.drop(columns="source_row"), pd.DataFrame([extra, again])]))
+    prepared = _marked(history)
+    params = HistoryParams(mode="condensed", recent_days=0.1)
+    ids = ["user_id", "post_id", "action"]
+    assert str(window["user_id"].dtype) == "str"
+    kept = condensed(prepared, window, params=params)
+    assert sorted(kept["event_id"].astype(str)) == ["evidence", "recounted", "window account"]
+    for same in (window.astype(dict.fromkeys(ids, object)), distinct_engagements(window)):
+        pd.testing.assert_frame_equal(condensed(prepared, same, params=params), kept, check_exact=True)
+
+
 def test_a_window_engagement_re_counting_an_old_history_one_stays_a_re_count():
     window, history = _planted_history()
     params = ScoringParams().set_params(**EVIDENCE_ONLY)
@@ -140,5 +158,7 @@ def test_detectors_outside_context_for_read_every_row_but_the_honest_context():
     # "window account" is kept only as the window account's honest context
     assert sorted(ids[views["core"][1]]) == ["a", "again", "evidence", "last day", "recounted"]
     assert _view_of(BY_NAME["pool"], params) == "" and _view_of(BY_NAME["dense_block"], params) == "core"
+    # the window's rows are not context; the mark stays one bool per row
+    assert joined["is_context"].dtype == bool and not joined.loc[~joined["is_history"], "is_context"].any()
     scored = score_window(window, params=params, history=_marked(history)).engagements
     assert "is_context" not in scored and "is_history" not in scored
