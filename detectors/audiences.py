@@ -23,7 +23,7 @@ part of two audiences or more, judged as a platform of its own by the pool test'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from detectors.footprints import footprint_weight
 from features.arrays import codes, distinct
 
 if TYPE_CHECKING:
@@ -61,6 +62,12 @@ class AudienceParams:
     # measured 0.06-0.08 (median), 0.29-0.32 (90th percentile), audiences 0.29-0.61 (10th percentile):
     # docs/detection.md, "Orders that tie two audiences"
     pool_min_insularity: float = 0.25
+    # ... and, for the pool test's search, communities found again with the accounts of one footprint (the
+    # same light posts) counted as often as chance repeats it: a seller fills an order by sending many
+    # accounts to the same few posts, often of clients in several audiences, while an audience's fans
+    # each spread over their own choice of its creators. A pool the search finds must beat chance within
+    # those communities too (docs/detection.md, "Communities found without the orders")
+    pool_footprints_once: bool = True
     # each unit keeps its ties to this many strongest neighbours: Louvain on a sparse graph is cheap
     neighbours: int = 10
     # seed of the Louvain communities
@@ -83,11 +90,17 @@ class Audiences:
     unit_part: IntArray  # per unit: its connected part (``_regions``)
     # the communities the pool test measures chance within (``pool_min_insularity``); None: these
     pool: Audiences | None = None
+    # the communities the pool test's search counts chance within (``pool_footprints_once``); None: these
+    orderless: Audiences | None = None
 
     def for_pool(self) -> Audiences:
         """The audiences the pool test measures chance within: communities kept down to
         ``pool_min_insularity`` (a finer partition than the dense-block test's, never a coarser one)."""
         return self.pool if self.pool is not None else self
+
+    def for_search(self) -> Audiences:
+        """The communities the pool test's search counts chance within: found without the orders."""
+        return self.orderless if self.orderless is not None else self
 
     @property
     def n_communities(self) -> int:
@@ -181,7 +194,22 @@ def find_audiences(
             region, part = _regions(user, unit[post], community)
             if not np.array_equal(finer, community):
                 pool = Audiences(post_ids, unit, finer, _regions(user, unit[post], finer)[0], part)
+            # orders tie units: without them a platform of one audience stays one
+            if params.pool_footprints_once and finer.max() > 0:
+                pool = _with_orderless(
+                    pool or Audiences(post_ids, unit, community, region, part), user, post, params=params
+                )
     return Audiences(post_ids, unit, community, region, part, pool)
+
+
+def _with_orderless(pool: Audiences, user: IntArray, post: IntArray, *, params: AudienceParams) -> Audiences:
+    """``pool`` with its ``orderless`` communities: found with accounts of one footprint counted as
+    chance says (``detectors.footprints.footprint_weight``)."""
+    unit = pool.post_unit
+    weight = footprint_weight(user, post, unit)
+    found = _communities(user, unit[post], len(pool.unit_community), params=params, account_weight=weight)[1]
+    region = _regions(user, unit[post], found)[0]
+    return replace(pool, orderless=Audiences(pool.posts, unit, found, region, pool.unit_part))
 
 
 def one_audience(engagements: pd.DataFrame, *, studios: pd.Series | None) -> Audiences:
@@ -322,7 +350,12 @@ def _post_units(
 
 
 def _communities(
-    user: IntArray, unit: IntArray, n_units: int, *, params: AudienceParams
+    user: IntArray,
+    unit: IntArray,
+    n_units: int,
+    *,
+    params: AudienceParams,
+    account_weight: FloatArray | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Per creator unit: its audience community, inferred from the light accounts units share, at
     ``min_insularity`` and at ``pool_min_insularity`` (the pool test's).
@@ -335,14 +368,15 @@ def _communities(
     ``min_insularity`` of the time joins the one it shares most with.
     """
     pairs = distinct(user * n_units + unit)
-    rows = np.unique(pairs // n_units, return_inverse=True)[1]
-    x = sparse.csr_matrix(
-        (np.ones(len(pairs)), (rows, pairs % n_units)), shape=(int(rows.max()) + 1, n_units)
-    )
-    shared = sparse.triu(x.T @ x, k=1).tocoo()
+    accounts, rows = np.unique(pairs // n_units, return_inverse=True)
+    x = sparse.csr_matrix((np.ones(len(pairs)), (rows, pairs % n_units)), shape=(len(accounts), n_units))
+    weight = np.ones(len(accounts)) if account_weight is None else account_weight[accounts]
+    shared = sparse.triu(x.T @ sparse.diags(weight) @ x, k=1).tocoo()
     a, b = shared.row.astype(np.int64), shared.col.astype(np.int64)
-    engagers, spread = np.asarray(x.sum(axis=0)).ravel(), np.asarray(x.sum(axis=1)).ravel()
-    chance = float((spread * (spread - 1)).sum()) * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
+    engagers, spread = x.T @ weight, np.asarray(x.sum(axis=1)).ravel()
+    chance = (
+        float((weight * spread * (spread - 1)).sum()) * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
+    )
     excess = shared.data - chance
     tied = excess > 0
     # units tied to none (no light engager shared beyond chance) join the largest audience at the end
@@ -366,7 +400,7 @@ def _communities(
     observed = _pair_sums(found[a[both]], found[b[both]], shared.data[both], k)
     # chance over every pair of placed units, those that share no account included
     mass = np.bincount(found[placed], weights=engagers[placed], minlength=k).astype(np.float64)
-    per_pair = float((spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
+    per_pair = float((weight * spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
     own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
     expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
     sizes = np.bincount(found[placed], minlength=k)

@@ -123,3 +123,22 @@ def csr_gather(
 ) -> npt.NDArray[np.int64]:
     """Concatenated rows of several keys of a CSR index (see :func:`csr_index`)."""
     return rows[csr_ranges(ptr, keys)]
+
+
+def footprints(
+    pair_user: npt.NDArray[np.int64], pair_post: npt.NDArray[np.int64], n_users: int
+) -> npt.NDArray[np.uint64]:
+    """Per account (row): its footprint, the set of its posts in the (account, post) pairs, as two
+    64-bit keys (0, 0: none).
+
+    The keys are sums of random 64-bit weights of the posts: two accounts
+    share them only when they share the set, or with the chance of two
+    accounts drawing the same 128 random bits.
+    """
+    rng = np.random.default_rng(0)
+    n_posts = int(pair_post.max(initial=-1)) + 1
+    keys = np.zeros((n_users, 2), dtype=np.uint64)
+    for column in range(2):
+        weight = rng.integers(0, np.iinfo(np.uint64).max, size=n_posts, dtype=np.uint64, endpoint=True)
+        np.add.at(keys[:, column], pair_user, weight[pair_post])
+    return keys

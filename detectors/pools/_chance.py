@@ -41,6 +41,8 @@ class PoolChance:
     # and, for a light account, its distinct creator units ("units"); an account whose engagement spans
     # shards is light, and counts its creators, as on the whole platform
     accounts: pd.DataFrame
+    # with the communities found without the orders (``Audiences.for_search``); None: the same as these
+    orderless: _Chance | None = None
 
     def light_pairs(
         self, user_ids: pd.Series, users: IntArray, posts: IntArray, n_posts: int, *, params: PoolParams
@@ -71,6 +73,7 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
     pooled = audiences.for_pool()
     unit = pooled.units(post_ids)
     unit_community = pooled.communities(np.arange(int(unit.max()) + 1))
+    orderless = pooled.for_search().communities(np.arange(len(unit_community)))
     region = pooled.regions(np.arange(len(unit_community)))
     return PoolChance(
         audiences,
@@ -78,6 +81,9 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
         _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
         _chance(pair_user, pair_post, unit, region, params=params) if region.any() else None,
         _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
+        None
+        if np.array_equal(orderless, unit_community)
+        else _chance(pair_user, pair_post, unit, orderless, params=params),
     )
 
 

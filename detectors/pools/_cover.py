@@ -12,6 +12,7 @@ from detectors.pools._chance import _Chance
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _Light, _search
 from features.arrays import distinct
+from features.arrays import footprints as _footprints
 
 
 def _with_uncovered(
@@ -215,24 +216,6 @@ def _strangers(
     lower = 1.0 - upper_share(1.0 - share[np.arange(n_units), best], engagers, z=params.cover_errors)
     stranger = (community == home) & (engagers > 0) & (upper < lower)
     return np.where(stranger, best, community)
-
-
-def _footprints(
-    pair_user: npt.NDArray[np.int64], pair_post: npt.NDArray[np.int64], n_users: int
-) -> npt.NDArray[np.uint64]:
-    """Per account (row): its footprint, the set of its light posts, as two 64-bit keys (0, 0: none).
-
-    The keys are sums of random 64-bit weights of the posts: two accounts
-    share them only when they share the set, or with the chance of two
-    accounts drawing the same 128 random bits.
-    """
-    rng = np.random.default_rng(0)
-    n_posts = int(pair_post.max(initial=-1)) + 1
-    keys = np.zeros((n_users, 2), dtype=np.uint64)
-    for column in range(2):
-        weight = rng.integers(0, np.iinfo(np.uint64).max, size=n_posts, dtype=np.uint64, endpoint=True)
-        np.add.at(keys[:, column], pair_user, weight[pair_post])
-    return keys
 
 
 def _repeated(keys: npt.NDArray[np.uint64], left_out: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

@@ -38,7 +38,8 @@ def seller_pools(
 
     Linked posts form pools: Louvain communities of the link graph at each of ``resolutions`` (coarse
     first), so that one seller's posts stay together without being chained to another seller's through a
-    post both served. An event belongs to the first pool, in that order, that holds its account.
+    post both served. An event belongs to the first pool, in that order, that holds its account (and that
+    the search in communities found without the orders finds too: ``_found``).
 
     Whether an account belongs to a pool is decided like a false discovery rate, in units: an account that
     engaged ``d`` units, ``k`` of them (at least ``min_creators``, and at least ``min_member_share`` of
@@ -72,8 +73,7 @@ def seller_pools(
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
     audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
-    unit = audiences.units(post_ids)
-    light = _Light(users, posts, ok, pair_user, pair_post, unit, user_units)
+    light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
     event_pool, lifts = _found(light, audiences, params=params, chance=chance)
     return _detection(engagements, event_pool, lifts, params=params)
 
@@ -83,17 +83,26 @@ def _found(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
     communities, then the pools no community covers (``_with_uncovered``), then the members counted in
-    each pool's book (``_with_book``)."""
-    unit = light.unit
-    unit_community = audiences.communities(np.arange(int(unit.max()) + 1))
+    each pool's book (``_with_book``); an event of a pool the search finds stays in it only if the
+    search within the communities found without the orders (``Audiences.for_search``) finds it in a
+    pool too."""
+    units = np.arange(int(light.unit.max()) + 1)
+    unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
     event_pool, lifts = _search(light, unit_community, params=params, given=given)
+    explained = np.zeros(len(event_pool), dtype=bool)
+    orderless = audiences.for_search().communities(units)
+    if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():
+        given = chance.orderless if chance is not None else None
+        explained = (event_pool >= 0) & (_search(light, orderless, params=params, given=given)[0] < 0)
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
     if params.book_units:
         spread = chance.by_community.audiences if chance is not None else None
         event_pool = _with_book(light, unit_community, event_pool, params=params, given=spread)
+    # chance within communities the orders did not shape explains these: only flags are taken away
+    event_pool[explained] = -1
     return event_pool, lifts
 
 

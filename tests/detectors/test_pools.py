@@ -672,7 +672,11 @@ def test_the_pool_tests_communities_refine_the_dense_tests():
     assert len(set(fine.tolist())) > len(set(coarse.tolist()))
     assert all(len(set(coarse[fine == c].tolist())) == 1 for c in set(fine.tolist()))
     same = find_audiences(events, studios=None, params=AudienceParams(pool_min_insularity=0.5))
-    assert same.for_pool() is same
+    assert np.array_equal(same.for_pool().unit_community, same.unit_community)
+    plain = find_audiences(
+        events, studios=None, params=AudienceParams(pool_min_insularity=0.5, pool_footprints_once=False)
+    )
+    assert plain.for_pool() is plain
 
 
 def _small_audience_tied_to_a_stranger(*, seed: int = 1) -> pd.DataFrame:
@@ -790,3 +794,59 @@ def test_seller_pools_count_an_order_on_a_popular_post_in_the_pools_book(seed: i
     assert by_book[is_pool & on_star].mean() > 0.4
     assert by_book[is_pool].mean() > by_posts[is_pool].mean() + 0.1
     assert by_book[~is_pool].sum() == 0
+
+
+def _audience_beside_an_order_for_a_stranger(*, seed: int = 0) -> pd.DataFrame:
+    """Audience A (5 creators, 250 users who like 2-4 of them) and B (10 creators, 900 users; its
+    creator Bk0 twice as popular), 2% of users crossing, each creator's likes on 3 posts, and a bot
+    order of 300 accounts on the same bought posts: one of Ak0 and one of Bk0, every other account one
+    of Ak1 too (seed 9501, 50k events, communities=2, xiaohongshu: an audience's community that also
+    holds heavily bought creators, one of them of the other audience)."""
+    rng = np.random.default_rng(seed)
+    user, creator, post = [], [], []
+
+    def like(account: str, name: str, bought: str | None = None) -> None:
+        user.append(account)
+        creator.append(name)
+        post.append(bought or f"p-{name}-{rng.integers(3)}")
+
+    for audience, n_creators, n_users, other, n_other in (("A", 5, 250, "B", 10), ("B", 10, 900, "A", 5)):
+        weight = np.ones(n_creators)
+        weight[0] = 2.0 if audience == "B" else 1.0
+        for u in range(n_users):
+            for c in rng.choice(n_creators, size=rng.integers(2, 5), replace=False, p=weight / weight.sum()):
+                like(f"{audience}u{u}", f"{audience}k{c}")
+            if rng.random() < 0.02:
+                like(f"{audience}u{u}", f"{other}k{rng.integers(n_other)}")
+    for account in range(300):
+        like(f"bot{account}", "Ak0", "p-Ak0-bought")
+        like(f"bot{account}", "Bk0", "p-Bk0-bought")
+        if account % 2:
+            like(f"bot{account}", "Ak1", "p-Ak1-bought")
+    return _frame(user, creator, post=post)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_seller_pools_judge_an_audience_in_communities_the_orders_did_not_shape(seed: int):
+    """An order that ties a stranger into an audience's community does not make the audience a pool.
+
+    The order's 300 accounts, all on the same bought posts, tie Bk0 into A's community, and chance
+    counted within it took A's fans for a pool (773, 765 and 562 engagements on seeds 0, 1, 3). Its
+    accounts counted as often as their footprints repeat by chance (``pool_footprints_once``), Bk0
+    stays with B, and a pool the search finds must beat chance within those communities too: A's
+    fans are left alone, the order is caught as before.
+    """
+    events = _audience_beside_an_order_for_a_stranger(seed=seed)
+    user = events["user_id"].astype(str)
+    bots = user.str.startswith("bot").to_numpy()
+    posts = pd.Index(["p-Ak1-0", "p-Bk0-0", "p-Bk1-0"])
+    shaped = find_audiences(events, studios=None, params=AudienceParams(pool_footprints_once=False))
+    assert shaped.for_pool().communities(shaped.units(posts)).tolist() == [0, 0, 1]
+    before = seller_pools(events, params=PoolParams(), audiences=shaped)
+    assert (before.event_score[~bots] >= 0.5).sum() > 500
+    audiences = _found(events)
+    orderless = audiences.for_pool().for_search()
+    assert orderless.communities(orderless.units(posts)).tolist() == [0, 1, 1]
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    assert (detection.event_score[~bots] >= 0.5).sum() == 0
+    assert (detection.event_score[bots] >= 0.5).mean() > 0.95

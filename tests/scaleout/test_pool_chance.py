@@ -9,11 +9,12 @@ import pytest
 
 from detectors.audiences import find_audiences
 from detectors.params import ScoringParams
-from detectors.pools import pool_chance, seller_pools
+from detectors.pools import PoolParams, pool_chance, seller_pools
 from detectors.rules import DeviceFarmParams, device_farms
 from features.contract import clean_events
 from features.dedup import distinct_engagements
 from scaleout.shards import plan_platform
+from tests.detectors.test_pools import _audience_beside_an_order_for_a_stranger
 from training.simulator import SimConfig, simulate
 
 PLATFORM = "douyin"
@@ -89,3 +90,15 @@ def test_device_farms_count_a_devices_accounts_over_the_shards(
         alone[at] = device_farms(rows.iloc[at], params=params).event_score
     assert (alone != whole).sum() > 0  # an account seen in two shards: each counts a part of the device
     np.testing.assert_array_equal(joined, whole)
+
+
+def test_the_model_carries_the_communities_found_without_the_orders() -> None:
+    """An order that shapes its audience's community: the platform's model judges as the window does."""
+    events = _audience_beside_an_order_for_a_stranger(seed=0)
+    audiences = find_audiences(events, studios=None, params=ScoringParams().audience)
+    model = pool_chance(events, params=PoolParams(), audiences=audiences)
+    assert model is not None and model.orderless is not None
+    own = seller_pools(events, params=PoolParams(), audiences=audiences)
+    given = seller_pools(events, params=PoolParams(), chance=model)
+    np.testing.assert_array_equal(own.event_score, given.event_score)
+    assert (own.event_score >= 0.5).sum() > 500
