@@ -82,10 +82,10 @@ def _found(
     light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
-    communities, then the pools no community covers (``_with_uncovered``), then the members counted in
-    each pool's book (``_with_book``); an event of a pool the search finds stays in it only if the
-    search within the communities found without the orders (``Audiences.for_search``) finds it in a
-    pool too."""
+    communities, then the pools no community covers (``_with_uncovered``); an event of a pool the
+    search finds stays in it only if the search within the communities found without the orders
+    (``Audiences.for_search``) finds it in a pool too; then the members counted in each pool's book
+    (``_with_book``)."""
     units = np.arange(int(light.unit.max()) + 1)
     unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
@@ -98,11 +98,13 @@ def _found(
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    # chance within communities the orders did not shape explains these: only flags are taken away,
+    # before the books are counted and after (a book adds none of them back)
+    event_pool[explained] = -1
     if params.book_units:
         spread = chance.by_community.audiences if chance is not None else None
         event_pool = _with_book(light, unit_community, event_pool, params=params, given=spread)
-    # chance within communities the orders did not shape explains these: only flags are taken away
-    event_pool[explained] = -1
+        event_pool[explained] = -1
     return event_pool, lifts
 
 
