@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from detectors.audiences import AudienceParams, _louvain
+from detectors.audiences import AudienceParams
+from detectors.audiences._louvain import _louvain
 
 # three parts that never meet (nodes 0-29, 40-69, 80-85); nodes 30-39, 70-79 and 86-89 have no edge
 PARTS = ((0, 30, 60), (40, 30, 60), (80, 6, 5))

@@ -582,7 +582,7 @@ def test_seller_pools_leave_small_audiences_of_regions_that_never_meet_alone():
 
 def test_regions_are_parts_of_two_audiences_or_more():
     """A part of the platform is a region when it holds two audiences; a part of one joins the largest."""
-    from detectors.audiences import _regions
+    from detectors.audiences._regions import _regions
 
     # units 0-3: a part of two communities; units 4-5: a second such part; units 6-7: a part of one
     # community (a book cut off from the rest); unit 8: no account shares it
@@ -596,7 +596,7 @@ def test_regions_are_parts_of_two_audiences_or_more():
 
 def test_insularity_bound_is_wide_where_no_account_stays_inside():
     """None of 12 accounts inside rules out a share above about 0.25, not every share above 0."""
-    from detectors.audiences import _insular
+    from detectors.audiences._insularity import _insular
 
     seen = np.array([[0.0, 12.0], [12.0, 40.0]])
     chance = np.array([[1.0, 10.0], [10.0, 40.0]])

@@ -1,0 +1,72 @@
+"""Insularity: how much of a community's co-engagement stays inside beyond what chance keeps there."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from detectors.audiences._arrays import FloatArray, IntArray
+from features.arrays import distinct
+
+
+def insularity(
+    user: IntArray, unit: IntArray, community: IntArray, n_communities: int, *, z: float = 0.0
+) -> FloatArray:
+    """Per community: how insular the co-engagement of the light accounts of these pairs is.
+
+    ``user``, ``unit`` and ``community`` describe (account, creator unit)
+    pairs. Every shared account of two units counts, as in ``_communities``:
+    chance shares each community's engagers out over the platform's in
+    proportion to their numbers (see ``_insular``). With ``z`` > 0 the share
+    kept inside is taken ``z`` binomial errors up, counted over the accounts
+    that co-engage the community (an upper bound). No shared account: 0 (with
+    ``z`` > 0: 1, too few accounts to tell, as ``_insular`` counts them).
+    """
+    n_units = int(unit.max(initial=-1)) + 1
+    if n_units == 0:
+        return np.ones(n_communities) if z > 0 else np.zeros(n_communities)
+    pairs = distinct(user * n_units + unit)
+    pair_unit = pairs % n_units
+    unit_of = np.zeros(n_units, dtype=np.int64)
+    unit_of[unit] = community
+    rows = np.unique(pairs // n_units, return_inverse=True)[1]
+    per_account = sparse.csr_matrix(
+        (np.ones(len(pairs)), (rows, unit_of[pair_unit])), shape=(int(rows.max()) + 1, n_communities)
+    )
+    mass = np.asarray(per_account.sum(axis=0)).ravel()
+    seen = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64) - np.diag(mass)
+    engagers = np.bincount(pair_unit, minlength=n_units).astype(np.float64)
+    own = np.bincount(unit_of, weights=engagers**2, minlength=n_communities)
+    chance = np.outer(mass, mass) - np.diag(own)
+    shared = np.asarray(per_account.sum(axis=1)).ravel() >= 2
+    accounts = np.asarray((per_account[shared] > 0).sum(axis=0)).ravel()
+    return _insular(seen, chance, accounts=accounts, z=z)
+
+
+def _insular(
+    seen: FloatArray, chance: FloatArray, *, accounts: FloatArray | None = None, z: float = 0.0
+) -> FloatArray:
+    """Per community of the k x k shared accounts ``seen`` and ``chance`` predicts: its insularity.
+
+    The share of its shared accounts inside it beyond the share chance keeps
+    inside, over what chance leaves outside: near 0 for a part of a mixed
+    audience, 1 for an audience that never meets the rest. With ``z`` > 0 the
+    inside share is its Wilson upper bound, ``z`` errors up, over ``accounts``
+    draws: where none of a few accounts stays inside, the share is not known
+    to be 0 (the normal bound's width vanishes there; ``z**2 / (n + z**2)``
+    is what n accounts can rule out).
+    """
+    inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
+    if accounts is not None and z > 0:
+        inside = upper_share(inside, accounts, z=z)
+    by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
+    return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
+
+
+def upper_share(share: FloatArray, accounts: FloatArray, *, z: float) -> FloatArray:
+    """Wilson's upper bound, ``z`` errors up, of a ``share`` of ``accounts`` draws (none: 1)."""
+    n = np.maximum(accounts, 1.0)
+    wilson = (share + z * z / (2 * n) + z * np.sqrt(share * (1.0 - share) / n + z * z / (4 * n * n))) / (
+        1.0 + z * z / n
+    )
+    return np.asarray(np.where(accounts > 0, np.minimum(wilson, 1.0), 1.0), dtype=np.float64)

@@ -1,0 +1,76 @@
+"""Louvain communities of the unit graph, each connected part on its own, on each unit's strongest ties."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from detectors.audiences._arrays import FloatArray, IntArray
+from detectors.audiences._params import AudienceParams
+from features.arrays import distinct
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+def _strongest(a: IntArray, b: IntArray, weight: FloatArray, k: int) -> npt.NDArray[np.bool_]:
+    """Per edge: it is among the ``k`` heaviest of either end."""
+    end = np.r_[a, b]
+    edge = np.r_[np.arange(len(a)), np.arange(len(a))]
+    order = np.lexsort((-np.r_[weight, weight], end))
+    ends = end[order]
+    rank = np.arange(len(ends)) - np.searchsorted(ends, ends, side="left")
+    keep = np.zeros(len(a), dtype=bool)
+    keep[edge[order][rank < k]] = True
+    return keep
+
+
+def _louvain(
+    a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, n: int, params: AudienceParams
+) -> IntArray:
+    """Per node its Louvain community, numbered by smallest member; -1 for nodes not in ``nodes``."""
+    import networkx as nx  # lazy: networkx costs import time
+
+    # each connected part on its own: modularity over audiences that never meet merges a small
+    # audience of one part with its neighbours (the resolution limit grows with the whole graph)
+    found = [
+        members
+        for part in _parts(a, b, weight, nodes, n)
+        for members in nx.community.louvain_communities(part, weight="weight", seed=params.louvain_seed)
+    ]
+    out = np.full(n, -1, dtype=np.int64)
+    for number, members in enumerate(sorted(found, key=min)):
+        out[np.fromiter(members, dtype=np.int64)] = number
+    return out
+
+
+def _parts(a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, n: int) -> Iterator[nx.Graph]:
+    """The connected parts of the graph of ``nodes`` (ascending) and edges ``a``-``b``, each its own graph.
+
+    Each part holds its nodes in ``nodes``' order and its edges in the given order, so its nodes and
+    every node's neighbours iterate as in a subgraph view of the whole graph, which Louvain's visiting
+    order (and so its communities) follows; a graph of its own is not filtered on every step.
+    """
+    import networkx as nx
+
+    graph = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    label = np.asarray(csgraph.connected_components(graph, directed=False)[1], dtype=np.int64)
+    node_order = nodes[np.argsort(label[nodes], kind="stable")]
+    edge_order = np.argsort(label[a], kind="stable")
+    present = distinct(label[nodes])
+    ends = np.r_[present, n]
+    node_bounds = np.asarray(np.searchsorted(label[node_order], ends), dtype=np.int64)
+    edge_bounds = np.asarray(np.searchsorted(label[a][edge_order], ends), dtype=np.int64)
+    for k in range(len(present)):
+        part = nx.Graph()
+        part.add_nodes_from(node_order[node_bounds[k] : node_bounds[k + 1]].tolist())
+        edges = edge_order[edge_bounds[k] : edge_bounds[k + 1]]
+        part.add_weighted_edges_from(
+            zip(a[edges].tolist(), b[edges].tolist(), weight[edges].tolist(), strict=True)
+        )
+        yield part

@@ -1,0 +1,57 @@
+"""Creator units and the light accounts that tie them: posts coded, a studio's creators one unit,
+and the (account, post) pairs of accounts light enough to tie creators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from detectors.audiences._arrays import IntArray
+from features.arrays import codes, distinct
+
+
+def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
+    """Per row the code of its post (-1 when missing), and the post id of each code."""
+    values = engagements["post_id"]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # a platform's rows of a window: only the categories present, not every platform's posts
+        raw = codes(values)
+        present = distinct(raw[raw >= 0])
+        code = np.where(raw >= 0, np.searchsorted(present, raw), -1).astype(np.int64)
+        return code, pd.Index(values.cat.categories[present])
+    code, uniques = pd.factorize(values)
+    return np.asarray(code, dtype=np.int64), pd.Index(uniques)
+
+
+def _post_units(
+    engagements: pd.DataFrame, posts: IntArray, n_posts: int, studios: pd.Series | None
+) -> IntArray:
+    """Per post code: its creator unit, numbered from 0.
+
+    The unit is the post's studio when ``studios`` (post_id to studio_id) names
+    one, else its creator; a post of an unknown creator is a unit of its own.
+    """
+    unit = np.full(n_posts, -1, dtype=np.int64)
+    has = posts >= 0
+    if "creator_id" in engagements:
+        unit[posts[has]] = codes(engagements["creator_id"])[has]
+    if studios is not None and len(studios):
+        rows = np.flatnonzero(has)
+        first = np.zeros(n_posts, dtype=np.int64)
+        first[posts[rows][::-1]] = rows[::-1]
+        studio = codes(pd.Series(studios.reindex(engagements["post_id"].to_numpy()[first]).to_numpy()))
+        unit = np.where(studio >= 0, int(unit.max(initial=-1)) + 1 + studio, unit)
+    unknown = unit < 0
+    unit[unknown] = int(unit.max(initial=-1)) + 1 + np.arange(int(unknown.sum()))
+    return np.unique(unit, return_inverse=True)[1].astype(np.int64)
+
+
+def light_pairs(
+    users: IntArray, posts: IntArray, n_posts: int, min_posts: int, max_posts: int
+) -> tuple[IntArray, IntArray]:
+    """Distinct (account, post) pairs of the accounts with ``min_posts`` to ``max_posts`` posts."""
+    pairs = distinct(users * n_posts + posts)
+    pair_user, pair_post = pairs // n_posts, pairs % n_posts
+    degree = np.bincount(pair_user)
+    light = (degree[pair_user] >= min_posts) & (degree[pair_user] <= max_posts)
+    return pair_user[light], pair_post[light]
