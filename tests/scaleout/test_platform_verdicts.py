@@ -147,20 +147,21 @@ def split_window(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_a_split_window_finds_the_single_process_blocks_and_pools(split_window: dict[str, Path]) -> None:
-    """Through the command line: the dense blocks and pools both engines flag are the same events."""
+def test_a_split_window_finds_the_single_process_blocks_pools_and_rings(
+    split_window: dict[str, Path],
+) -> None:
+    """Through the command line: the dense blocks, pools and rings both engines flag are the same events."""
     columns = ["event_id", "invalid", "reason", "evidence"]
     local = pd.read_parquet(split_window["local"] / "engagements.parquet", columns=columns)
     spark = pd.read_parquet(split_window["spark"] / "engagements.parquet", columns=[*columns, "shard"])
     both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
     # a group whose posts landed in different shards: one group's events (its evidence) decided in both
-    grouped = both[both["invalid_spark"] & both["reason_spark"].astype("str").isin(GROUP_TESTS)]
+    grouped = both[both["invalid_spark"] & both["reason_spark"].astype("str").isin((*GROUP_TESTS, "ring"))]
     spans = grouped.groupby(grouped["evidence_spark"].astype("str"))["shard"].nunique()
     assert len(grouped) > 100 and (spans >= 2).any(), spans
-    # every event either engine puts down to a block or a pool is flagged by both (a ring cut by the
-    # split leaves a block of its accounts as Spark's strongest reason where the single process names
-    # the ring)
+    # every event either engine puts down to a block, a pool or a ring (the ring test also runs on
+    # each split platform's events) is flagged by both
     for engine, other in (("", "_spark"), ("_spark", "")):
-        found = both[f"invalid{engine}"] & both[f"reason{engine}"].astype("str").isin(GROUP_TESTS)
+        reason = both[f"reason{engine}"].astype("str")
+        found = both[f"invalid{engine}"] & reason.isin((*GROUP_TESTS, "ring"))
         assert both.loc[found, f"invalid{other}"].mean() >= 0.999, engine
-    # what is left is rings cut by the split (docs/spark.md, "Where a graph split still changes a verdict")
