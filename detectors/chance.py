@@ -35,6 +35,7 @@ from detectors.lockstep import LockstepChance, lockstep_chance
 if TYPE_CHECKING:
     from detectors.platform_verdicts import PlatformVerdicts
     from detectors.pools import PoolChance
+    from detectors.seller_ips import SellerIpEvidence
 
 # each statistic, and how the parts of a window combine into the window's
 STATISTICS: dict[str, str] = {
@@ -72,6 +73,9 @@ class WindowChance:
     # the creators of the platforms split along their graph: an account whose own posts are in
     # another shard is a creator's own account too (``detectors.spread``); None: the shard's own
     creators: pd.Index | None = None
+    # the window's counts of the addresses and accounts of split platforms that span shards, for the
+    # seller-IP rule (``detectors.seller_ips.SellerIpEvidence``); None: the shard's own
+    seller_ips: SellerIpEvidence | None = None
 
 
 def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:

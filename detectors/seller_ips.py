@@ -15,6 +15,8 @@ with a record of its own (more than ``ip_light_posts`` distinct posts) keeps it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -25,6 +27,25 @@ from features.arrays import codes, distinct
 
 NAME = "ip_farm"
 
+# one shard's part of a split window's seller-IP evidence (``ip_part``): an (platform, ip, user_id) row
+# per account seen through an address, ``caught`` 1 when one of its engagements through it was caught
+# (``strongest``: its strongest such score); a row without ``ip`` gives the account's distinct posts
+IP_PART_COLUMNS = ("platform", "ip", "user_id", "caught", "strongest", "posts")
+
+
+@dataclass(frozen=True)
+class SellerIpEvidence:
+    """What the whole window shows of the addresses and accounts a shard holds that span shards.
+
+    ``ips``: per (platform, ip), its distinct accounts over the window, the caught ones and their
+    strongest caught score; ``posts``: per (platform, user_id), the account's distinct posts over
+    the window (a post is in one shard, so the shards' counts add up). The shard's own counts stand
+    for the addresses and accounts not listed (they are all in the shard).
+    """
+
+    ips: pd.DataFrame  # platform, ip, caught, accounts, strongest
+    posts: pd.DataFrame  # platform, user_id, posts
+
 
 def spread_through_ips(
     detections: list[Detection],
@@ -33,6 +54,7 @@ def spread_through_ips(
     structural: frozenset[str],
     params: SpreadParams,
     creators: pd.Index | None = None,
+    window: SellerIpEvidence | None = None,
 ) -> list[Detection]:
     """``detections`` with ``ip_farm`` raised on the thin accounts' engagements through seller IPs.
 
@@ -46,24 +68,26 @@ def spread_through_ips(
     window and its history), on a post that at least ``ip_min_post_accounts`` caught accounts
     engaged through seller IPs (the seller's own orders and cover, not a housemate's own
     posts), gets ``spread_weight`` x the IP's strongest caught score, with a group per seller IP
-    saying how many of its accounts were caught.
+    saying how many of its accounts were caught. ``window``: the whole window's counts of the
+    addresses and accounts that span shards, when ``engagements`` are one shard of a split platform
+    (``ip_part`` added up over the shards).
     """
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
     if at is None or "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
         return detections
-    caught_score = _structural_score(detections, structural)
-    creator = (
-        is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(engagements), bool)
-    )
-    if creators is not None:
-        creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
-    caught_score[creator] = 0.0
+    caught_score, creator = _caught_scores(detections, engagements, structural=structural, creators=creators)
     ips, users = _per_platform(engagements, "ip"), _per_platform(engagements, "user_id")
-    seller, strongest, counts = _seller_ips(ips, users, caught_score, params=params)
+    strongest, counts = _ip_counts(ips, users, caught_score, params=params)
+    if window is not None:
+        strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
+    seller = _is_seller(counts, params=params)
     if not seller.any():
         return detections
     posts = codes(engagements["post_id"])
-    thin = _distinct_posts(users, posts) <= params.ip_light_posts
+    n_posts = _distinct_posts(users, posts)
+    if window is not None:
+        n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
+    thin = n_posts <= params.ip_light_posts
     row_ip = np.maximum(ips, 0)
     through = (ips >= 0) & seller[row_ip] & (users >= 0) & (posts >= 0)
     served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
@@ -101,16 +125,33 @@ def _structural_score(detections: list[Detection], structural: frozenset[str]) -
     return 1.0 - keep
 
 
-def _seller_ips(
+def _caught_scores(
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    *,
+    structural: frozenset[str],
+    creators: pd.Index | None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per event: the structural score that counts an account as caught (none for a creator's own
+    account), and whether the account is a creator's."""
+    caught_score = _structural_score(detections, structural)
+    creator = (
+        is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(engagements), bool)
+    )
+    if creators is not None:
+        creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
+    caught_score[creator] = 0.0
+    return caught_score, creator
+
+
+def _ip_counts(
     ips: npt.NDArray[np.int64],
     users: npt.NDArray[np.int64],
     score: npt.NDArray[np.float64],
     *,
     params: SpreadParams,
-) -> tuple[
-    npt.NDArray[np.bool_], npt.NDArray[np.float64], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
-]:
-    """Per IP code: whether it is a seller's, its strongest caught score, and (caught, all) accounts."""
+) -> tuple[npt.NDArray[np.float64], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Per IP code: its strongest caught score, and (caught, all) accounts."""
     has = (ips >= 0) & (users >= 0)
     n_ips, n_users = int(ips.max(initial=-1)) + 1, int(users.max(initial=-1)) + 1
     pairs = ips[has] * n_users + users[has]
@@ -119,10 +160,17 @@ def _seller_ips(
     caught = np.bincount(distinct(ips[is_caught] * n_users + users[is_caught]) // n_users, minlength=n_ips)
     strongest = np.zeros(n_ips)
     np.maximum.at(strongest, ips[is_caught], score[is_caught])
-    seller = (caught >= params.ip_min_caught_accounts) & (
+    return strongest, (caught, accounts)
+
+
+def _is_seller(
+    counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], *, params: SpreadParams
+) -> npt.NDArray[np.bool_]:
+    """Per IP code: whether enough of its accounts, and a large enough share, were caught."""
+    caught, accounts = counts
+    return (caught >= params.ip_min_caught_accounts) & (
         caught >= params.ip_min_caught_share * np.maximum(accounts, 1)
     )
-    return seller, strongest, (caught, accounts)
 
 
 def _caught_on_post(
@@ -175,3 +223,107 @@ def _raised(
     )
     groups = pd.concat([detection.groups, added], ignore_index=True) if len(detection.groups) else added
     return Detection(detection.name, score, group, groups)
+
+
+def ip_part(
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    *,
+    structural: frozenset[str],
+    params: SpreadParams,
+    creators: pd.Index | None = None,
+) -> pd.DataFrame:
+    """One shard's part of the window's seller-IP evidence, as ``IP_PART_COLUMNS``.
+
+    Per (platform, ip, account) seen in the shard: whether one of its engagements through the address
+    was caught as ``spread_through_ips`` counts it, and the strongest such score; per (platform,
+    account): its distinct posts in the shard. Spark keeps the largest per (platform, ip, account)
+    over the shards, then counts per address, and adds the posts up (``SellerIpEvidence``).
+    """
+    if "ip" not in engagements or not len(engagements):
+        return pd.DataFrame(columns=list(IP_PART_COLUMNS))
+    score, _ = _caught_scores(detections, engagements, structural=structural, creators=creators)
+    ips, users = _per_platform(engagements, "ip"), _per_platform(engagements, "user_id")
+    has = (ips >= 0) & (users >= 0)
+    n_users = int(users.max(initial=-1)) + 1
+    pair = ips * n_users + users
+    caught = np.where(score >= params.min_caught_score, score, 0.0)
+    per_pair = pd.DataFrame({"pair": pair[has], "row": np.flatnonzero(has), "strongest": caught[has]})
+    per_pair = per_pair.groupby("pair", sort=True).agg(row=("row", "first"), strongest=("strongest", "max"))
+    rows = per_pair["row"].to_numpy()
+    strongest = per_pair["strongest"].to_numpy()
+    through = pd.DataFrame(
+        {
+            "platform": _labels(engagements, "platform", rows),
+            "ip": _labels(engagements, "ip", rows),
+            "user_id": _labels(engagements, "user_id", rows),
+            "caught": (strongest > 0).astype(np.int64),
+            "strongest": strongest,
+        }
+    )
+    n_posts = _distinct_posts(users, codes(engagements["post_id"]))
+    first = _first_rows(users, n_users)
+    posts = pd.DataFrame(
+        {
+            "platform": _labels(engagements, "platform", first),
+            "user_id": _labels(engagements, "user_id", first),
+            "posts": n_posts[: len(first)].astype(np.int64),
+        }
+    )
+    return pd.concat([through, posts], ignore_index=True).reindex(columns=list(IP_PART_COLUMNS))
+
+
+def _first_rows(values: npt.NDArray[np.int64], n_codes: int) -> npt.NDArray[np.int64]:
+    """Per code of ``values`` (0 .. n_codes - 1, -1 missing): the first row that has it."""
+    at = np.flatnonzero(values >= 0)[::-1]
+    first = np.zeros(n_codes, dtype=np.int64)
+    first[values[at]] = at
+    return first
+
+
+def _labels(engagements: pd.DataFrame, column: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """``column``'s values at ``rows`` as strings ("" for a window without the column)."""
+    if column not in engagements:
+        return np.full(len(rows), "", dtype=object)
+    return engagements[column].iloc[rows].astype("str").to_numpy(dtype=object)
+
+
+def _window_ips(
+    engagements: pd.DataFrame,
+    ips: npt.NDArray[np.int64],
+    window: pd.DataFrame,
+    *,
+    strongest: npt.NDArray[np.float64],
+    counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> tuple[npt.NDArray[np.float64], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """The shard's per-IP counts with the window's where ``window`` lists the address."""
+    first = _first_rows(ips, len(strongest))
+    key = pd.MultiIndex.from_arrays(
+        [_labels(engagements, "platform", first), _labels(engagements, "ip", first)]
+    )
+    at = pd.MultiIndex.from_frame(window[["platform", "ip"]].astype("str")).get_indexer(key)
+    has = at >= 0
+    strongest, (caught, accounts) = strongest.copy(), (counts[0].copy(), counts[1].copy())
+    strongest[has] = window["strongest"].to_numpy(dtype=np.float64)[at[has]]
+    caught[has] = window["caught"].to_numpy(dtype=np.int64)[at[has]]
+    accounts[has] = window["accounts"].to_numpy(dtype=np.int64)[at[has]]
+    return strongest, (caught, accounts)
+
+
+def _window_posts(
+    engagements: pd.DataFrame,
+    users: npt.NDArray[np.int64],
+    window: pd.DataFrame,
+    *,
+    n_posts: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """The shard's per-account distinct posts with the window's where ``window`` lists the account."""
+    first = _first_rows(users, len(n_posts))
+    key = pd.MultiIndex.from_arrays(
+        [_labels(engagements, "platform", first), _labels(engagements, "user_id", first)]
+    )
+    at = pd.MultiIndex.from_frame(window[["platform", "user_id"]].astype("str")).get_indexer(key)
+    has = at >= 0
+    out = n_posts.copy()
+    out[has] = window["posts"].to_numpy(dtype=np.int64)[at[has]]
+    return out

@@ -31,8 +31,11 @@ from detectors.model import WindowScorer
 from detectors.platform_verdicts import PlatformVerdicts
 from detectors.pools import PoolChance
 from detectors.reputation import known_for
+from detectors.rings import NAME as RING
+from detectors.seller_ips import SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, empty_rejects
+from scaleout.platform_rings import rings_per_platform
 from scaleout.shard_scoring import (
     OUTPUT_FIELDS,
     PAIR_COLUMNS,
@@ -73,7 +76,10 @@ _PLAN_DDL = "platform string, creator_id string, shard string"
 _CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
 _PAIR_DDL = ", ".join(f"`{c}` string" for c in PAIR_COLUMNS)
 _BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
-_SPREAD_DDL = f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double"
+_SPREAD_DDL = (
+    f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
+    " platform string, ip string, posts long"
+)
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,9 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
+        if RING not in inputs.scorer.params.disabled:
+            rings = rings_per_platform(routed, split, inputs=inputs)
+            verdicts = {p: {**v, **({RING: rings[p]} if p in rings else {})} for p, v in verdicts.items()}
         devices = device_accounts(routed, split, inputs=inputs)
         inputs = replace(inputs, pools=pools, verdicts=verdicts, creators=creators, devices=devices)
     # after the pools: the IP statistics count per audience community, a split platform's whole
@@ -285,11 +294,16 @@ def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
     if "detector" not in window:  # whole platforms only: an account's engagements are all in its shard
         return window_chance(window) if len(window) else None
     is_spread = window["detector"].notna()
-    statistics = window.loc[~is_spread, list(CHANCE_COLUMNS)]
+    statistics = window.loc[window["statistic"].notna(), list(CHANCE_COLUMNS)]
     if not len(statistics):
         return None
     spread = window.loc[is_spread, list(SPREAD_COLUMNS)].reset_index(drop=True)
-    return replace(window_chance(statistics), spread=spread)
+    is_ip, is_posts = window["ip"].notna(), window["posts"].notna()
+    seller_ips = SellerIpEvidence(
+        ips=window.loc[is_ip, ["platform", "ip", "caught", "accounts", "strongest"]].reset_index(drop=True),
+        posts=window.loc[is_posts, ["platform", "user_id", "posts"]].reset_index(drop=True),
+    )
+    return replace(window_chance(statistics), spread=spread, seller_ips=seller_ips)
 
 
 def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: ShardInputs) -> DataFrame:
@@ -310,8 +324,9 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
         return shard_spread(raw, inputs=inputs, chance=joined)
 
     parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, _SPREAD_DDL).persist()
+    spreading = parts.filter(F.col("detector").isNotNull())
     combined = (
-        parts.groupBy("detector", "user_id")
+        spreading.groupBy("detector", "user_id")
         .agg(
             F.sum("caught").alias("caught"),
             F.sum("total").alias("total"),
@@ -319,7 +334,46 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
         )
         .filter(F.col("caught") > 0)
     )
-    return parts.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
+    spread = spreading.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
+    return spread.unionByName(
+        window_seller_ips(parts.filter(F.col("detector").isNull())), allowMissingColumns=True
+    )
+
+
+def window_seller_ips(parts: DataFrame) -> DataFrame:
+    """The window's seller-IP evidence (``detectors.seller_ips.SellerIpEvidence``) of the addresses and
+    accounts that span shards, keyed by the ``SHARD`` that holds them.
+
+    From the shards' parts (``ip_part``): per (platform, ip) the distinct accounts, the caught ones
+    (caught in any shard) and their strongest score, for the addresses some account was caught
+    through; per (platform, account) its distinct posts added up (a post is in one shard).
+    """
+    from pyspark.sql import functions as F
+
+    through = parts.filter(F.col("ip").isNotNull())
+    spans = through.groupBy("platform", "ip").agg(F.countDistinct(SHARD).alias("_shards"))
+    per_ip = (
+        through.groupBy("platform", "ip", "user_id")
+        .agg(F.max("caught").alias("caught"), F.max("strongest").alias("strongest"))
+        .groupBy("platform", "ip")
+        .agg(
+            F.sum("caught").alias("caught"),
+            F.count("*").alias("accounts"),
+            F.max("strongest").alias("strongest"),
+        )
+        .filter(F.col("caught") > 0)
+        .join(spans.filter(F.col("_shards") > 1).select("platform", "ip"), ["platform", "ip"])
+    )
+    ips = through.select(SHARD, "platform", "ip").distinct().join(per_ip, ["platform", "ip"])
+    own = parts.filter(F.col("ip").isNull())
+    per_account = (
+        own.groupBy("platform", "user_id")
+        .agg(F.sum("posts").alias("posts"), F.count("*").alias("_shards"))
+        .filter(F.col("_shards") > 1)
+        .drop("_shards")
+    )
+    posts = own.select(SHARD, "platform", "user_id").join(per_account, ["platform", "user_id"])
+    return ips.unionByName(posts, allowMissingColumns=True)
 
 
 def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFrame:

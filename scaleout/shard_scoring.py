@@ -28,6 +28,7 @@ from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.pools import PoolChance, pool_chance
 from detectors.registry import DETECTORS, WindowContext, post_communities
 from detectors.scorer import spread_parts
+from detectors.seller_ips import IP_PART_COLUMNS
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, Rejects, checked
@@ -300,14 +301,15 @@ def shard_bounds(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
 
 
 def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None) -> pd.DataFrame:
-    """One shard's part of the window's spreading evidence (``scorer.spread_parts``), with ``SHARD``."""
+    """One shard's part of the window's spreading and seller-IP evidence (``scorer.spread_parts``),
+    stacked, with ``SHARD``."""
     rows = inputs.rows(raw)
     engagements = rows.engagements()
     if not rows.has_window():
-        part = pd.DataFrame(columns=list(SPREAD_COLUMNS))
+        part, ips = pd.DataFrame(columns=list(SPREAD_COLUMNS)), pd.DataFrame(columns=list(IP_PART_COLUMNS))
     else:
         scorer = inputs.scorer
-        part = spread_parts(
+        part, ips = spread_parts(
             engagements,
             params=scorer.params,
             posts=inputs.posts_of(engagements),
@@ -315,8 +317,20 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             reputation=inputs.reputation,
             chance=inputs.with_pools(chance),
         )
+    # one frame of both: a seller-IP row has no detector (``IP_PART_COLUMNS``)
+    part = pd.concat([part.astype({"caught": "int64", "total": "int64"}), ips], ignore_index=True)
     part.insert(0, SHARD, rows.shard)
-    return part.astype({"detector": object, "user_id": object, "caught": "int64", "total": "int64"})
+    return part.reindex(columns=[SHARD, *SPREAD_COLUMNS, "platform", "ip", "posts"]).astype(
+        {
+            "detector": object,
+            "user_id": object,
+            "platform": object,
+            "ip": object,
+            "caught": "Int64",
+            "total": "Int64",
+            "posts": "Int64",
+        }
+    )
 
 
 def score_shard(

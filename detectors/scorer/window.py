@@ -42,7 +42,7 @@ from detectors.registry import (
     unavailable_signals,
 )
 from detectors.rings import ring_creators
-from detectors.seller_ips import spread_through_ips
+from detectors.seller_ips import ip_part, spread_through_ips
 from detectors.spread import SPREAD_COLUMNS, spread_part, spread_to_accounts, weight_by_focus
 from detectors.strata import per_platform
 
@@ -77,8 +77,10 @@ def _task(
     """
 
     def detect(engagements: pd.DataFrame) -> Detection:
-        found = context.platform_verdicts(engagements, spec.name) if spec.per_platform else None
-        if found is not None:  # a shard of a split platform: what the whole platform's graph showed
+        # a shard of a split platform: what the whole platform's graph showed (the per-platform tests
+        # and the ring test, ``WindowChance.verdicts``)
+        found = context.platform_verdicts(engagements, spec.name)
+        if found is not None:
             return verdicts_in(engagements, found=found)
         return spec.run(engagements, params.detectors.of(spec.name), context)
 
@@ -194,8 +196,25 @@ def _detect(
                 detection, engagements, params=params.spread, window=window, creators=known
             )
         detections.append(detection)
-    structural = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    detections = spread_through_ips(
+        detections,
+        engagements,
+        structural=STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS,
+        params=params.spread,
+        creators=_creators(context),
+        window=context.chance.seller_ips if context.chance is not None else None,
+    )
+    fitted = context.fitted
+    if fitted is not None and fitted.stacker is not None:
+        detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))
+    return detections, 1.0 - post_level_keep
+
+
+def _creators(context: WindowContext) -> pd.Index | None:
+    """The creators the seller-IP rule knows beyond the engagements: the posts table's, and a split
+    platform's whole (``WindowChance.creators``)."""
     posts = context.posts
+    known = context.chance.creators if context.chance is not None else None
     creators = (
         pd.Index(posts["creator_id"].dropna().unique())
         if posts is not None and "creator_id" in posts
@@ -203,13 +222,7 @@ def _detect(
     )
     if known is not None:
         creators = known if creators is None else creators.astype("str").union(known)
-    detections = spread_through_ips(
-        detections, engagements, structural=structural, params=params.spread, creators=creators
-    )
-    fitted = context.fitted
-    if fitted is not None and fitted.stacker is not None:
-        detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))
-    return detections, 1.0 - post_level_keep
+    return creators
 
 
 def spread_parts(
@@ -220,12 +233,15 @@ def spread_parts(
     fitted: FittedState | None = None,
     reputation: pd.DataFrame | None = None,
     chance: WindowChance | None = None,
-) -> pd.DataFrame:
-    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``).
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``) and of
+    its seller-IP evidence (``detectors.seller_ips.ip_part``).
 
     The first of a split window's two passes (``scaleout.job``): the detectors run as
     ``score_engagements`` runs them; the parts, combined over the shards, are the
-    ``spread`` of the ``WindowChance`` the second pass scores with.
+    ``spread`` and ``seller_ips`` of the ``WindowChance`` the second pass scores with. The
+    seller-IP part counts the accounts caught after spreading with the shard's own evidence (the
+    window's is what this pass gathers).
     """
     context = WindowContext(
         engagements,
@@ -238,11 +254,21 @@ def spread_parts(
     specs, by_name = _raw_detections(engagements, params=params, context=context, progress=None)
     known = chance.creators if chance is not None else None
     parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
+    detections = []
     for spec in specs:
         detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
         if spec.spreads:
             parts.append(spread_part(detection, engagements, params=params.spread, creators=known))
-    return pd.concat(parts, ignore_index=True)
+            detection = spread_to_accounts(detection, engagements, params=params.spread, creators=known)
+        detections.append(detection)
+    ips = ip_part(
+        detections,
+        engagements,
+        structural=STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS,
+        params=params.spread,
+        creators=_creators(context),
+    )
+    return pd.concat(parts, ignore_index=True), ips
 
 
 def _focused(

@@ -1,0 +1,101 @@
+"""Seller IPs across shards: an address's accounts and an account's posts counted over the window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from detectors.base import Detection
+from detectors.seller_ips import SellerIpEvidence, ip_part, spread_through_ips
+from detectors.spread import SpreadParams
+
+STRUCTURE = frozenset({"pool", "ip_farm"})
+
+
+def _window() -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+    """One platform whose creators kA (posts a*) and kB (posts b*) land in two shards, and the
+    (account, post) pairs a structural detector caught.
+
+    x: six workers caught on a1 (shard A) with a thin account beside them, and eight honest accounts
+    of shard B: 6 of 15 caught, no seller's address, though shard A alone sees 6 of 7.
+    y: six workers caught on b1 (shard B), three of them caught on a2 too (shard A), beside a thin
+    account on a2 and an account with a record of its own (one post in A, twelve in B): a seller's
+    address (6 of 8), which shard A alone (3 of 5) does not see, and the second account is not thin.
+    """
+    rows = [(f"w{i}", "a1", "x") for i in range(6)] + [("t1", "a1", "x")]
+    rows += [(f"d{i}", f"b{2 + i}", "x") for i in range(8)]
+    rows += [(f"v{i}", "b1", "y") for i in range(6)] + [(f"v{i}", "a2", "y") for i in range(3)]
+    rows += [("r1", "a2", "y"), ("g", "a2", "y")] + [("g", f"b{20 + i}", "home") for i in range(12)]
+    users, posts, ips = zip(*rows, strict=True)
+    window = pd.DataFrame(
+        {
+            "platform": "douyin",
+            "user_id": users,
+            "post_id": posts,
+            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
+            "ip": ips,
+        }
+    ).astype("category")
+    caught = {(f"w{i}", "a1") for i in range(6)} | {(f"v{i}", "b1") for i in range(6)}
+    return window, caught | {(f"v{i}", "a2") for i in range(3)}
+
+
+def _detections(window: pd.DataFrame, caught: set[tuple[str, str]]) -> list[Detection]:
+    pairs = zip(window["user_id"].astype(str), window["post_id"].astype(str), strict=True)
+    hit = np.array([pair in caught for pair in pairs])
+    groups = pd.DataFrame({"group_id": [0], "n_accounts": [12], "n_posts": [2], "evidence": ["pool"]})
+    pool = Detection("pool", np.where(hit, 0.9, 0.0), np.where(hit, 0, -1).astype(np.int64), groups)
+    return [Detection.empty("ip_farm", len(window)), pool]
+
+
+def _evidence(parts: pd.DataFrame) -> SellerIpEvidence:
+    """The shards' parts added up as Spark adds them (``scaleout.job``)."""
+    through = parts[parts["ip"].notna()]
+    per_account = through.groupby(["platform", "ip", "user_id"], as_index=False).agg(
+        caught=("caught", "max"), strongest=("strongest", "max")
+    )
+    ips = per_account.groupby(["platform", "ip"], as_index=False).agg(
+        caught=("caught", "sum"), accounts=("user_id", "size"), strongest=("strongest", "max")
+    )
+    posts = parts[parts["ip"].isna()].groupby(["platform", "user_id"], as_index=False)["posts"].sum()
+    return SellerIpEvidence(ips=ips, posts=posts)
+
+
+def test_shards_raise_through_seller_ips_with_the_window_counts_as_the_whole_window_does() -> None:
+    window, caught = _window()
+    params = SpreadParams()
+    whole = spread_through_ips(_detections(window, caught), window, structural=STRUCTURE, params=params)
+    raised = set(window.loc[whole[0].event_score > 0, "user_id"].astype(str))
+    # y is a seller's (its workers' own engagements are raised too), x is not; g has a record of its own
+    assert raised == {"r1"} | {f"v{i}" for i in range(6)}
+    in_a = window["creator_id"].eq("kA").to_numpy()
+    shards = [(keep, window[keep].reset_index(drop=True)) for keep in (in_a, ~in_a)]
+    parts = pd.concat(
+        [ip_part(_detections(s, caught), s, structural=STRUCTURE, params=params) for _, s in shards]
+    )
+    evidence = _evidence(parts)
+    changed_alone = 0
+    for keep, shard in shards:
+        found = _detections(shard, caught)
+        joined = spread_through_ips(found, shard, structural=STRUCTURE, params=params, window=evidence)
+        alone = spread_through_ips(found, shard, structural=STRUCTURE, params=params)
+        np.testing.assert_array_equal(joined[0].event_score, whole[0].event_score[keep])
+        changed_alone += int((alone[0].event_score != whole[0].event_score[keep]).sum())
+    # alone, shard A raises t1 (x: 6 of 7 caught) but not r1 nor the workers on a2 (y: 3 of 5)
+    assert changed_alone >= 2
+
+
+def test_the_window_counts_of_a_record_of_its_own_keep_an_account_thin_or_not() -> None:
+    window, caught = _window()
+    params = SpreadParams()
+    in_a = window["creator_id"].eq("kA").to_numpy()
+    shard = window[in_a].reset_index(drop=True)
+    parts = ip_part(_detections(window, caught), window, structural=STRUCTURE, params=params)
+    evidence = _evidence(parts)
+    assert evidence.posts.set_index("user_id").loc["g", "posts"] == 13
+    without_posts = SellerIpEvidence(ips=evidence.ips, posts=evidence.posts.iloc[:0])
+    found = _detections(shard, caught)
+    thin = spread_through_ips(found, shard, structural=STRUCTURE, params=params, window=without_posts)
+    joined = spread_through_ips(found, shard, structural=STRUCTURE, params=params, window=evidence)
+    is_g = shard["user_id"].eq("g").to_numpy()
+    assert thin[0].event_score[is_g].max() > 0 and joined[0].event_score[is_g].max() == 0
