@@ -63,6 +63,26 @@ class ScoredWindow:
     unavailable_signals: tuple[str, ...] = field(default_factory=tuple)
 
 
+def _context(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    posts: pd.DataFrame | None,
+    fitted: FittedState | None,
+    reputation: pd.DataFrame | None,
+    chance: WindowChance | None,
+) -> WindowContext:
+    """The ``WindowContext`` of ``engagements`` with the audience params of ``params``."""
+    return WindowContext(
+        engagements,
+        posts=posts,
+        fitted=fitted,
+        audience=params.audience,
+        reputation=reputation,
+        chance=chance,
+    )
+
+
 def _task(
     spec: DetectorSpec,
     params: ScoringParams,
@@ -124,11 +144,11 @@ def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowC
         # the window's rows come first (``with_history``): a slice, not a gather of every column
         rows = slice(0, len(at)) if len(at) and at[-1] == len(at) - 1 else at
         own = engagements.iloc[rows].reset_index(drop=True)
-        kept = WindowContext(
+        kept = _context(
             own,
+            params=params,
             posts=context.posts,
             fitted=context.fitted,
-            audience=params.audience,
             reputation=context.reputation,
             chance=context.chance,
         )
@@ -243,13 +263,8 @@ def spread_parts(
     seller-IP part counts the accounts caught after spreading with the shard's own evidence (the
     window's is what this pass gathers).
     """
-    context = WindowContext(
-        engagements,
-        posts=posts,
-        fitted=fitted,
-        audience=params.audience,
-        reputation=reputation,
-        chance=chance,
+    context = _context(
+        engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
     )
     specs, by_name = _raw_detections(engagements, params=params, context=context, progress=None)
     known = chance.creators if chance is not None else None
@@ -340,13 +355,8 @@ def score_engagements(
     ``chance``: the window's statistics when ``engagements`` are a shard (``detectors.chance``, ``scaleout``).
     """
     engagements = engagements.copy(deep=False)
-    context = WindowContext(
-        engagements,
-        posts=posts,
-        fitted=fitted,
-        audience=params.audience,
-        reputation=reputation,
-        chance=chance,
+    context = _context(
+        engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
     )
     detections, post_level_risk = _detect(engagements, params=params, context=context, progress=progress)
     if progress is not None:
