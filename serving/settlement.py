@@ -15,37 +15,39 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
-import pandas as pd
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from detectors.policy import decide_posts, unit_prices
-from features.arrays import is_in
-from features.schema import PAID_ACTIONS
-from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.database import as_utc, utcnow
 from serving.db.events import EventRepository
-from serving.db.models import Campaign, DetectionRun, Settlement, SettlementRequest
+from serving.db.models import Campaign, SettlementRequest
 from serving.db.runs import RunRepository
 from serving.db.settlements import SettlementRepository
-from serving.detection import DetectionService, ScoredRun, campaigns_frame
-from serving.errors import Conflict, NotFound, ServiceError, Unavailable
+from serving.detection import DetectionService
+from serving.errors import Conflict, NotFound, ServiceError
 from serving.metrics import Metrics
-from serving.money import ZERO, apportion, exact
-from serving.schemas import PostLine, SettlementIn, SettlementOut, SettlementPending, Totals
-from serving.statuses import Decision, RunStatus, SettlementStatus
+from serving.schemas import SettlementIn, SettlementPending
+from serving.settlement_posts import DETECTION_UNAVAILABLE, PostDecider, decided_in_scoring
+from serving.settlement_records import post_lines, record_settlement, settlement_out
+from serving.statuses import RunStatus
 from serving.store import EventStore
-from serving.verdicts import RunVerdicts, VerdictIndex, Window, events_hash
 
-DETECTION_UNAVAILABLE = "detection_unavailable"
+# re-exported: the routes, corrections and tests import them from here
+__all__ = [
+    "DETECTION_UNAVAILABLE",
+    "BodyCache",
+    "SettlementService",
+    "StoredAnswer",
+    "decided_in_scoring",
+    "post_lines",
+]
+
 # a concurrent settlement claimed some of our events: decide again without them, this often at most
 _CLAIM_ATTEMPTS = 3
 
@@ -95,21 +97,6 @@ class BodyCache:
 
 
 @dataclass(frozen=True)
-class _Decided:
-    posts: pd.DataFrame
-    run_id: str | None
-    input_hash: str
-    n_events: int
-    # the model that made the verdicts (a run's own, not whichever model is active now)
-    model_version: str
-    rules_version: str
-    # the events decided on (event_id, ts): what the settlement claims in the ledger
-    covered: pd.DataFrame
-    n_already_settled: int = 0
-    already_settled_by: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class _Request:
     """What a settlement request asks and under which key, checked for replays."""
 
@@ -149,25 +136,12 @@ class SettlementService:
         self.metrics = metrics
         self.executor = executor  # makes large settlements in the background
         self.bodies = BodyCache(max_bytes=body_cache_bytes)
-        self.verdict_index = VerdictIndex()
-        self._finished_runs: dict[str, DetectionRun] = {}  # finished runs never change
-        self._covered: dict[tuple[str, str], bool] = {}
+        # decides the posts; indexes each finished run's verdicts once (``PostDecider.prepare``)
+        self.decider = PostDecider(runs=runs, events=events, detection=detection)
+        self.verdict_index = self.decider.verdict_index
         self._making: set[str] = set()  # background settlements this process is making
         self._making_lock = threading.Lock()
-        detection.done_listeners.append(self.prepare)
-
-    def prepare(self, scored: ScoredRun) -> None:
-        """Index a finished run's verdicts for settling and check them against the stored events.
-
-        Called with the run's window in memory when its verdicts are written, so the first
-        settlement after the run pays for neither (see ``_covers``) and nothing is read back.
-        """
-        indexed = self.verdict_index.get(scored.run_id, lambda: scored.verdicts)
-        run = self.runs.run(scored.run_id)
-        if run is None:
-            return
-        for campaign_id in indexed.campaign_ids():
-            self._check_covered(run, indexed, campaign_id)
+        detection.done_listeners.append(self.decider.prepare)
 
     def settle(self, request: SettlementIn, *, idempotency_key: str, actor: Principal) -> StoredAnswer:
         """Settle what no settlement covered of a campaign's period; a replay returns the stored body.
@@ -229,13 +203,29 @@ class SettlementService:
         """Decide, build and record the settlement, deciding again if a concurrent one claimed events."""
         for _ in range(_CLAIM_ATTEMPTS):
             settled = self.settlements.settled_in(campaign.campaign_id, asked.start, asked.end)
-            decided = self._decide(campaign, asked.start, asked.end, actor, settled)
+            decided = self.decider.decide(campaign, asked.start, asked.end, actor, settled)
             if decided.n_events == 0 and decided.already_settled_by:
                 raise Conflict(_all_settled(campaign.campaign_id, list(decided.already_settled_by)))
-            out = self._build(settlement_id, campaign, asked.start, asked.end, decided)
+            out = settlement_out(
+                settlement_id,
+                campaign,
+                asked.start,
+                asked.end,
+                decided,
+                signoff_withheld_share=self.signoff_withheld_share,
+            )
             body = out.model_dump_json().encode()
             try:
-                self._record(out, body, decided.covered, asked=asked, actor=actor)
+                record_settlement(
+                    self.settlements,
+                    self.audit_trail,
+                    out,
+                    body,
+                    decided.covered,
+                    idempotency_key=asked.idempotency_key,
+                    request_hash=asked.request_hash,
+                    actor=actor,
+                )
             except IntegrityError:
                 # a twin with our key or period won (answer as if we had arrived second), or an
                 # overlapping settlement claimed some of our events first (decide without them)
@@ -384,317 +374,9 @@ class SettlementService:
             )
         return None
 
-    def _decide(
-        self, campaign: Campaign, start: datetime, end: datetime, actor: Principal, settled: Mapping[str, str]
-    ) -> _Decided:
-        """The campaign's posts decided over the period's events that ``settled`` does not hold."""
-        champion = self.detection.models().champion
-        prices = campaigns_frame([campaign])
-        campaign_id = campaign.campaign_id
-        if not self.events.has_events(start=start, end=end, campaign_id=campaign_id):
-            return _Decided(
-                posts=_no_posts(),
-                run_id=None,
-                input_hash=events_hash(pd.DataFrame()),
-                n_events=0,
-                model_version=champion.version,
-                rules_version=champion.rules_version,
-                covered=pd.DataFrame({"event_id": [], "ts": []}),
-            )
-        try:
-            run_id, window, posts, left_out = self._decide_by_run(
-                campaign_id, start, end, prices, actor, settled
-            )
-        except Exception:
-            # fail safe: without a verdict nothing is paid; everything waits for a human
-            try:
-                events = self.detection.stored_events(
-                    start=start,
-                    end=end,
-                    campaign_id=campaign_id,
-                    through_batch=self.detection.published_batch(),
-                )
-            except OSError:
-                raise Unavailable("event store unavailable; nothing was recorded") from None
-            events, left_out = _unsettled(events, settled)
-            posts = _held_for_review(
-                events, prices, default_unit_price=champion.params.policy.default_unit_price
-            )
-            covered = events.drop_duplicates("event_id", keep="first")[["event_id", "ts"]]
-            return _Decided(
-                posts=posts,
-                run_id=None,
-                input_hash=events_hash(events),
-                n_events=len(covered),
-                model_version=champion.version,
-                rules_version=champion.rules_version,
-                covered=covered,
-                n_already_settled=len(left_out),
-                already_settled_by=_settled_by(left_out, settled),
-            )
-        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
-        return _Decided(
-            posts=posts,
-            run_id=run_id,
-            input_hash=window.input_hash,
-            n_events=len(window.verdicts),
-            model_version=run.model_version if run is not None else champion.version,
-            rules_version=run.rules_version if run is not None else champion.rules_version,
-            covered=window.verdicts[["event_id", "ts"]],
-            n_already_settled=len(left_out),
-            already_settled_by=_settled_by(left_out, settled),
-        )
-
-    def _decide_by_run(
-        self,
-        campaign_id: str,
-        start: datetime,
-        end: datetime,
-        prices: pd.DataFrame,
-        actor: Principal,
-        settled: Mapping[str, str],
-    ) -> tuple[str, Window, pd.DataFrame, list[str]]:
-        """The covering run, the campaign's window of its verdicts not yet settled, the posts decided
-        on it, and the window's events left out (settled already)."""
-        run_id = self.detection.current_run(start=start, end=end, campaign_id=campaign_id, actor=actor)
-        # the run's own thresholds: the settlement names its model and rules version
-        params = self.detection.params(run_id)
-        indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
-        window = indexed.window(
-            campaign_id, start, end, prices=prices, default_unit_price=params.policy.default_unit_price
-        )
-        if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
-            self.events.count_events(start=start, end=end, campaign_id=campaign_id)
-        ):
-            raise RuntimeError("detection verdicts do not cover every event of the period")
-        window, left_out = _unsettled_window(window, settled)
-        if left_out:
-            return (
-                run_id,
-                window,
-                decide_posts(window.verdicts, price=window.price, policy=params.policy),
-                left_out,
-            )
-        scored = self.detection.scored(run_id)
-        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
-        posts = (
-            decided_in_scoring(scored, run, indexed, window, (start, end), prices)
-            if scored is not None and run is not None
-            else None
-        )
-        if posts is None:
-            posts = decide_posts(window.verdicts, price=window.price, policy=params.policy)
-        return run_id, window, posts, left_out
-
-    def _covers(self, run_id: str, indexed: RunVerdicts, campaign_id: str) -> bool:
-        """Whether the run's verdicts are exactly the campaign's stored events, in any window.
-
-        True when no batch arrived since the run began and, over the run's whole period,
-        the campaign has as many stored events as verdicts (checked once per run and
-        campaign). The run read every event committed before it began, so equal counts
-        mean equal sets. Otherwise the caller counts the window's events itself.
-        """
-        run = self._finished_runs.get(run_id)
-        if run is None:
-            run = self.runs.run(run_id)
-            if run is None or run.status != RunStatus.DONE:
-                return False
-            self._finished_runs[run_id] = run
-        if self.events.last_batch_id() > run.last_batch_id:
-            return False
-        return self._check_covered(run, indexed, campaign_id)
-
-    def _check_covered(self, run: DetectionRun, indexed: RunVerdicts, campaign_id: str) -> bool:
-        key = (run.id, campaign_id)
-        if key not in self._covered:
-            stored = self.events.count_events(
-                start=as_utc(run.period_start), end=as_utc(run.period_end), campaign_id=campaign_id
-            )
-            self._covered[key] = stored == indexed.campaign_size(campaign_id)
-        return self._covered[key]
-
-    def _build(
-        self, settlement_id: str, campaign: Campaign, start: datetime, end: datetime, decided: _Decided
-    ) -> SettlementOut:
-        lines = post_lines(decided.posts)
-        claimed = sum((line.claimed_amount for line in lines), ZERO)
-        payable = sum((line.payable for line in lines), ZERO)
-        held = sum((line.held_amount for line in lines), ZERO)
-        withheld = claimed - payable
-        share = round(float(withheld / claimed), 6) if claimed > 0 else 0.0
-        needs_signoff = share > self.signoff_withheld_share
-        return SettlementOut(
-            settlement_id=settlement_id,
-            campaign_id=campaign.campaign_id,
-            period_start=start,
-            period_end=end,
-            currency=campaign.currency,
-            status=SettlementStatus.NEEDS_SIGNOFF if needs_signoff else SettlementStatus.SETTLED,
-            needs_signoff=needs_signoff,
-            detection_run_id=decided.run_id,
-            model_version=decided.model_version,
-            rules_version=decided.rules_version,
-            input_hash=decided.input_hash,
-            n_events=decided.n_events,
-            n_events_already_settled=decided.n_already_settled,
-            already_settled_by=list(decided.already_settled_by),
-            totals=Totals(
-                claimed=claimed, payable=payable, held=held, withheld=withheld, withheld_share=share
-            ),
-            posts=lines,
-            created_at=utcnow(),
-        )
-
-    def _record(
-        self, out: SettlementOut, body: bytes, covered: pd.DataFrame, *, asked: _Request, actor: Principal
-    ) -> None:
-        """Record the settlement, its lines, its claim on ``covered`` events in the ledger, and audit it."""
-        with self.settlements.session() as session:
-            session.add(
-                Settlement(
-                    id=out.settlement_id,
-                    idempotency_key=asked.idempotency_key,
-                    request_hash=asked.request_hash,
-                    campaign_id=out.campaign_id,
-                    period_start=out.period_start,
-                    period_end=out.period_end,
-                    run_id=out.detection_run_id,
-                    status=out.status,
-                    claimed_amount=out.totals.claimed,
-                    payable_amount=out.totals.payable,
-                    held_amount=out.totals.held,
-                    body=body.decode(),
-                    actor=actor.key_id,
-                    created_at=out.created_at,
-                )
-            )
-            session.flush()
-            self.settlements.add_settlement_posts(
-                session,
-                [
-                    (
-                        out.settlement_id,
-                        line.post_id,
-                        line.creator_id,
-                        line.decision,
-                        line.payable,
-                        line.held_amount,
-                    )
-                    for line in out.posts
-                ],
-            )
-            self.settlements.add_to_ledger(session, _ledger_rows(out, covered))
-            self.audit_trail.record(
-                session,
-                actor=actor.key_id,
-                role=actor.role,
-                action="settlement.create",
-                target=out.settlement_id,
-                detail={
-                    "idempotency_key": asked.idempotency_key,
-                    "campaign_id": out.campaign_id,
-                    "period_start": out.period_start,
-                    "period_end": out.period_end,
-                    "status": out.status,
-                    "payable": str(out.totals.payable),
-                    "held": str(out.totals.held),
-                    "input_hash": out.input_hash,
-                    "n_events": out.n_events,
-                    "n_events_already_settled": out.n_events_already_settled,
-                },
-            )
-            session.flush()
-            faults.point("settlement_before_commit")
-
-
-def decided_in_scoring(
-    scored: ScoredRun,
-    run: DetectionRun,
-    indexed: RunVerdicts,
-    window: Window,
-    period: tuple[datetime, datetime],
-    prices: pd.DataFrame,
-) -> pd.DataFrame | None:
-    """The campaign's posts as scoring decided them, if deciding ``window`` again gives the same numbers.
-
-    None otherwise (the caller then decides the window). The same numbers need the same
-    input, thresholds and sums: the window is the run's whole period of the campaign
-    (``prices``' one campaign), the run scored it with the campaign's current prices, the
-    settlement decides with the run's params (``DetectionService.params``), the campaign's
-    posts share no post_id with each other or another campaign (reasons are gathered per
-    post_id), and its verdicts are in scoring's row order (each post's sums add the same
-    floats in the same order).
-    """
-    campaign_id = str(prices["campaign_id"].iloc[0])
-    if period != (as_utc(run.period_start), as_utc(run.period_end)):
-        return None
-    if len(window.verdicts) != indexed.campaign_size(campaign_id) or not indexed.in_given_order(campaign_id):
-        return None
-    priced = scored.campaigns.loc[scored.campaigns["campaign_id"] == campaign_id].reset_index(drop=True)
-    if not priced.equals(prices.reset_index(drop=True)):
-        return None
-    post_ids = scored.posts["post_id"].astype("str")
-    is_mine = (scored.posts["campaign_id"].astype("str") == campaign_id).to_numpy()
-    mine = post_ids[is_mine]
-    if mine.duplicated().any() or mine.isin(post_ids[~is_mine]).any():
-        return None
-    return scored.posts.loc[is_mine].reset_index(drop=True)
-
 
 def _request_hash(campaign_id: str, start: datetime, end: datetime) -> str:
     return hashlib.sha256(f"{campaign_id}\x1f{start.isoformat()}\x1f{end.isoformat()}".encode()).hexdigest()
-
-
-def post_lines(posts: pd.DataFrame) -> list[PostLine]:
-    """One line per post, by post_id, its money by the rule of ``serving.money``.
-
-    A line's claimed money is cut in three, each apportioned over the lines on its own:
-    payable, held, and the rest withheld (invalid engagements and replays).
-    """
-    ordered = posts.assign(post_id=posts["post_id"].astype("str")).sort_values("post_id")
-    reasons = ordered["reasons"] if "reasons" in ordered else pd.Series("", index=ordered.index)
-    payable = [exact(v) for v in ordered["payable"].tolist()]
-    held = [exact(v) for v in ordered["held_amount"].tolist()]
-    rest = [
-        max(exact(c) - p - h, ZERO)
-        for c, p, h in zip(ordered["claimed_amount"].tolist(), payable, held, strict=True)
-    ]
-    payable, held, rest = apportion(payable), apportion(held), apportion(rest)
-    columns = {
-        "post_id": ordered["post_id"].tolist(),
-        "creator_id": ordered["creator_id"].astype("str").tolist(),
-        "claimed": ordered["claimed"].astype("int64").tolist(),
-        "valid": ordered["valid"].astype("int64").tolist(),
-        "decision": ordered["decision"].astype("str").tolist(),
-        "payable": payable,
-        "held_amount": held,
-        "withheld_amount": [h + r for h, r in zip(held, rest, strict=True)],
-        "reasons": [[r for r in text.split(";") if r] for text in reasons.fillna("").astype("str").tolist()],
-    }
-    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-    return [PostLine(**row, claimed_amount=row["payable"] + row["withheld_amount"]) for row in rows]
-
-
-def _unsettled(events: pd.DataFrame, settled: Mapping[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    """The events no settlement covers, and the ids of those left out."""
-    if events.empty or not settled:
-        return events, []
-    is_settled = events["event_id"].astype("str").isin(pd.Index(list(settled)))
-    left_out = events.loc[is_settled, "event_id"].astype("str").unique().tolist()
-    return events.loc[~is_settled].reset_index(drop=True), left_out
-
-
-def _unsettled_window(window: Window, settled: Mapping[str, str]) -> tuple[Window, list[str]]:
-    """The window without the events settled already (hashed again), and their ids."""
-    verdicts, left_out = _unsettled(window.verdicts, settled)
-    if not left_out:
-        return window, []
-    is_kept = ~window.verdicts["event_id"].astype("str").isin(pd.Index(left_out)).to_numpy()
-    return Window(verdicts=verdicts, input_hash=events_hash(verdicts), price=window.price[is_kept]), left_out
-
-
-def _settled_by(left_out: list[str], settled: Mapping[str, str]) -> tuple[str, ...]:
-    return tuple(sorted({settled[event_id] for event_id in left_out}))
 
 
 def _all_settled(campaign_id: str, covering: list[str]) -> str:
@@ -702,15 +384,6 @@ def _all_settled(campaign_id: str, covering: list[str]) -> str:
         f"campaign {campaign_id}: every event of this period is settled already, "
         f"by settlement {', '.join(covering)}"
     )
-
-
-def _ledger_rows(out: SettlementOut, covered: pd.DataFrame) -> list[tuple[str, str, str, datetime]]:
-    """The ledger rows of the events a settlement covers (times to the microsecond, as stored)."""
-    moments = pd.to_datetime(covered["ts"], utc=True).dt.floor("us").dt.to_pydatetime()
-    return [
-        (str(event_id), out.settlement_id, out.campaign_id, moment)
-        for event_id, moment in zip(covered["event_id"].tolist(), moments, strict=True)
-    ]
 
 
 _ORPHANED = (
@@ -734,47 +407,3 @@ def _request_answer(row: SettlementRequest, *, is_replay: bool) -> StoredAnswer:
         created_at=as_utc(row.created_at),
     )
     return StoredAnswer(body=pending.model_dump_json().encode(), is_replay=is_replay, status_code=202)
-
-
-def _no_posts() -> pd.DataFrame:
-    return pd.DataFrame(
-        columns=[
-            "post_id",
-            "creator_id",
-            "claimed",
-            "valid",
-            "decision",
-            "claimed_amount",
-            "payable",
-            "held_amount",
-            "reasons",
-        ]
-    )
-
-
-def _held_for_review(
-    events: pd.DataFrame, prices: pd.DataFrame, *, default_unit_price: float
-) -> pd.DataFrame:
-    """Every post on hold with nothing payable: the answer when detection is unavailable."""
-    frame = events.assign(copies=1)
-    price = unit_prices(frame, prices, default_unit_price=default_unit_price)
-    is_paid = is_in(frame["action"], PAID_ACTIONS)
-    posts = (
-        pd.DataFrame(
-            {
-                "post_id": frame["post_id"].astype("str").to_numpy(),
-                "creator_id": frame["creator_id"].astype("str").to_numpy(),
-                "claimed": is_paid.astype(np.int64),
-                "claimed_amount": price,
-            }
-        )
-        .groupby(["post_id", "creator_id"], sort=True)
-        .sum()
-        .reset_index()
-    )
-    posts["valid"] = 0
-    posts["decision"] = Decision.HOLD.value
-    posts["payable"] = 0.0
-    posts["held_amount"] = posts["claimed_amount"]
-    posts["reasons"] = DETECTION_UNAVAILABLE
-    return posts

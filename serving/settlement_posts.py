@@ -1,0 +1,302 @@
+"""What a settlement pays: a campaign's posts decided over the period's events no settlement covered.
+
+The posts come from the detection run that covers the period (as scoring decided them when
+deciding again would give the same numbers), or, when detection is unavailable, every post
+waits on hold with nothing payable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from detectors.policy import decide_posts, unit_prices
+from features.arrays import is_in
+from features.schema import PAID_ACTIONS
+from serving.auth import Principal
+from serving.db.database import as_utc
+from serving.db.events import EventRepository
+from serving.db.models import Campaign, DetectionRun
+from serving.db.runs import RunRepository
+from serving.detection import DetectionService, ScoredRun, campaigns_frame
+from serving.errors import Unavailable
+from serving.statuses import Decision, RunStatus
+from serving.verdicts import RunVerdicts, VerdictIndex, Window, events_hash
+
+DETECTION_UNAVAILABLE = "detection_unavailable"
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What a settlement decided: its posts, the run and versions behind them, the events it covers."""
+
+    posts: pd.DataFrame
+    run_id: str | None
+    input_hash: str
+    n_events: int
+    # the model that made the verdicts (a run's own, not whichever model is active now)
+    model_version: str
+    rules_version: str
+    # the events decided on (event_id, ts): what the settlement claims in the ledger
+    covered: pd.DataFrame
+    n_already_settled: int = 0
+    already_settled_by: tuple[str, ...] = ()
+
+
+class PostDecider:
+    """Decides a campaign's posts over a period from the run that covers it; finished runs' verdicts
+    are indexed once and kept (``VerdictIndex``)."""
+
+    def __init__(self, *, runs: RunRepository, events: EventRepository, detection: DetectionService) -> None:
+        self.runs = runs
+        self.events = events
+        self.detection = detection
+        self.verdict_index = VerdictIndex()
+        self._finished_runs: dict[str, DetectionRun] = {}  # finished runs never change
+        self._covered: dict[tuple[str, str], bool] = {}
+
+    def prepare(self, scored: ScoredRun) -> None:
+        """Index a finished run's verdicts for settling and check them against the stored events.
+
+        Called with the run's window in memory when its verdicts are written, so the first
+        settlement after the run pays for neither (see ``_covers``) and nothing is read back.
+        """
+        indexed = self.verdict_index.get(scored.run_id, lambda: scored.verdicts)
+        run = self.runs.run(scored.run_id)
+        if run is None:
+            return
+        for campaign_id in indexed.campaign_ids():
+            self._check_covered(run, indexed, campaign_id)
+
+    def decide(
+        self, campaign: Campaign, start: datetime, end: datetime, actor: Principal, settled: Mapping[str, str]
+    ) -> Decided:
+        """The campaign's posts decided over the period's events that ``settled`` does not hold."""
+        champion = self.detection.models().champion
+        prices = campaigns_frame([campaign])
+        campaign_id = campaign.campaign_id
+        if not self.events.has_events(start=start, end=end, campaign_id=campaign_id):
+            return Decided(
+                posts=_no_posts(),
+                run_id=None,
+                input_hash=events_hash(pd.DataFrame()),
+                n_events=0,
+                model_version=champion.version,
+                rules_version=champion.rules_version,
+                covered=pd.DataFrame({"event_id": [], "ts": []}),
+            )
+        try:
+            run_id, window, posts, left_out = self._decide_by_run(
+                campaign_id, start, end, prices, actor, settled
+            )
+        except Exception:
+            # fail safe: without a verdict nothing is paid; everything waits for a human
+            try:
+                events = self.detection.stored_events(
+                    start=start,
+                    end=end,
+                    campaign_id=campaign_id,
+                    through_batch=self.detection.published_batch(),
+                )
+            except OSError:
+                raise Unavailable("event store unavailable; nothing was recorded") from None
+            events, left_out = _unsettled(events, settled)
+            posts = _held_for_review(
+                events, prices, default_unit_price=champion.params.policy.default_unit_price
+            )
+            covered = events.drop_duplicates("event_id", keep="first")[["event_id", "ts"]]
+            return Decided(
+                posts=posts,
+                run_id=None,
+                input_hash=events_hash(events),
+                n_events=len(covered),
+                model_version=champion.version,
+                rules_version=champion.rules_version,
+                covered=covered,
+                n_already_settled=len(left_out),
+                already_settled_by=_settled_by(left_out, settled),
+            )
+        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
+        return Decided(
+            posts=posts,
+            run_id=run_id,
+            input_hash=window.input_hash,
+            n_events=len(window.verdicts),
+            model_version=run.model_version if run is not None else champion.version,
+            rules_version=run.rules_version if run is not None else champion.rules_version,
+            covered=window.verdicts[["event_id", "ts"]],
+            n_already_settled=len(left_out),
+            already_settled_by=_settled_by(left_out, settled),
+        )
+
+    def _decide_by_run(
+        self,
+        campaign_id: str,
+        start: datetime,
+        end: datetime,
+        prices: pd.DataFrame,
+        actor: Principal,
+        settled: Mapping[str, str],
+    ) -> tuple[str, Window, pd.DataFrame, list[str]]:
+        """The covering run, the campaign's window of its verdicts not yet settled, the posts decided
+        on it, and the window's events left out (settled already)."""
+        run_id = self.detection.current_run(start=start, end=end, campaign_id=campaign_id, actor=actor)
+        # the run's own thresholds: the settlement names its model and rules version
+        params = self.detection.params(run_id)
+        indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
+        window = indexed.window(
+            campaign_id, start, end, prices=prices, default_unit_price=params.policy.default_unit_price
+        )
+        if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
+            self.events.count_events(start=start, end=end, campaign_id=campaign_id)
+        ):
+            raise RuntimeError("detection verdicts do not cover every event of the period")
+        window, left_out = _unsettled_window(window, settled)
+        if left_out:
+            return (
+                run_id,
+                window,
+                decide_posts(window.verdicts, price=window.price, policy=params.policy),
+                left_out,
+            )
+        scored = self.detection.scored(run_id)
+        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
+        posts = (
+            decided_in_scoring(scored, run, indexed, window, (start, end), prices)
+            if scored is not None and run is not None
+            else None
+        )
+        if posts is None:
+            posts = decide_posts(window.verdicts, price=window.price, policy=params.policy)
+        return run_id, window, posts, left_out
+
+    def _covers(self, run_id: str, indexed: RunVerdicts, campaign_id: str) -> bool:
+        """Whether the run's verdicts are exactly the campaign's stored events, in any window.
+
+        True when no batch arrived since the run began and, over the run's whole period,
+        the campaign has as many stored events as verdicts (checked once per run and
+        campaign). The run read every event committed before it began, so equal counts
+        mean equal sets. Otherwise the caller counts the window's events itself.
+        """
+        run = self._finished_runs.get(run_id)
+        if run is None:
+            run = self.runs.run(run_id)
+            if run is None or run.status != RunStatus.DONE:
+                return False
+            self._finished_runs[run_id] = run
+        if self.events.last_batch_id() > run.last_batch_id:
+            return False
+        return self._check_covered(run, indexed, campaign_id)
+
+    def _check_covered(self, run: DetectionRun, indexed: RunVerdicts, campaign_id: str) -> bool:
+        key = (run.id, campaign_id)
+        if key not in self._covered:
+            stored = self.events.count_events(
+                start=as_utc(run.period_start), end=as_utc(run.period_end), campaign_id=campaign_id
+            )
+            self._covered[key] = stored == indexed.campaign_size(campaign_id)
+        return self._covered[key]
+
+
+def decided_in_scoring(
+    scored: ScoredRun,
+    run: DetectionRun,
+    indexed: RunVerdicts,
+    window: Window,
+    period: tuple[datetime, datetime],
+    prices: pd.DataFrame,
+) -> pd.DataFrame | None:
+    """The campaign's posts as scoring decided them, if deciding ``window`` again gives the same numbers.
+
+    None otherwise (the caller then decides the window). The same numbers need the same
+    input, thresholds and sums: the window is the run's whole period of the campaign
+    (``prices``' one campaign), the run scored it with the campaign's current prices, the
+    settlement decides with the run's params (``DetectionService.params``), the campaign's
+    posts share no post_id with each other or another campaign (reasons are gathered per
+    post_id), and its verdicts are in scoring's row order (each post's sums add the same
+    floats in the same order).
+    """
+    campaign_id = str(prices["campaign_id"].iloc[0])
+    if period != (as_utc(run.period_start), as_utc(run.period_end)):
+        return None
+    if len(window.verdicts) != indexed.campaign_size(campaign_id) or not indexed.in_given_order(campaign_id):
+        return None
+    priced = scored.campaigns.loc[scored.campaigns["campaign_id"] == campaign_id].reset_index(drop=True)
+    if not priced.equals(prices.reset_index(drop=True)):
+        return None
+    post_ids = scored.posts["post_id"].astype("str")
+    is_mine = (scored.posts["campaign_id"].astype("str") == campaign_id).to_numpy()
+    mine = post_ids[is_mine]
+    if mine.duplicated().any() or mine.isin(post_ids[~is_mine]).any():
+        return None
+    return scored.posts.loc[is_mine].reset_index(drop=True)
+
+
+def _unsettled(events: pd.DataFrame, settled: Mapping[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """The events no settlement covers, and the ids of those left out."""
+    if events.empty or not settled:
+        return events, []
+    is_settled = events["event_id"].astype("str").isin(pd.Index(list(settled)))
+    left_out = events.loc[is_settled, "event_id"].astype("str").unique().tolist()
+    return events.loc[~is_settled].reset_index(drop=True), left_out
+
+
+def _unsettled_window(window: Window, settled: Mapping[str, str]) -> tuple[Window, list[str]]:
+    """The window without the events settled already (hashed again), and their ids."""
+    verdicts, left_out = _unsettled(window.verdicts, settled)
+    if not left_out:
+        return window, []
+    is_kept = ~window.verdicts["event_id"].astype("str").isin(pd.Index(left_out)).to_numpy()
+    return Window(verdicts=verdicts, input_hash=events_hash(verdicts), price=window.price[is_kept]), left_out
+
+
+def _settled_by(left_out: list[str], settled: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(sorted({settled[event_id] for event_id in left_out}))
+
+
+def _no_posts() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=[
+            "post_id",
+            "creator_id",
+            "claimed",
+            "valid",
+            "decision",
+            "claimed_amount",
+            "payable",
+            "held_amount",
+            "reasons",
+        ]
+    )
+
+
+def _held_for_review(
+    events: pd.DataFrame, prices: pd.DataFrame, *, default_unit_price: float
+) -> pd.DataFrame:
+    """Every post on hold with nothing payable: the answer when detection is unavailable."""
+    frame = events.assign(copies=1)
+    price = unit_prices(frame, prices, default_unit_price=default_unit_price)
+    is_paid = is_in(frame["action"], PAID_ACTIONS)
+    posts = (
+        pd.DataFrame(
+            {
+                "post_id": frame["post_id"].astype("str").to_numpy(),
+                "creator_id": frame["creator_id"].astype("str").to_numpy(),
+                "claimed": is_paid.astype(np.int64),
+                "claimed_amount": price,
+            }
+        )
+        .groupby(["post_id", "creator_id"], sort=True)
+        .sum()
+        .reset_index()
+    )
+    posts["valid"] = 0
+    posts["decision"] = Decision.HOLD.value
+    posts["payable"] = 0.0
+    posts["held_amount"] = posts["claimed_amount"]
+    posts["reasons"] = DETECTION_UNAVAILABLE
+    return posts
