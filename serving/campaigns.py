@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import pandas as pd
+
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
@@ -62,3 +66,20 @@ def _out(row: Campaign) -> CampaignOut:
         window_start=as_utc(row.window_start),
         window_end=as_utc(row.window_end),
     )
+
+
+def campaigns_frame(campaigns: Iterable[Campaign]) -> pd.DataFrame:
+    """Campaign rows as the scorer's campaigns frame."""
+    rows = [
+        {
+            "campaign_id": c.campaign_id,
+            "currency": c.currency,
+            "price_like": float(c.price_like),
+            "price_favorite": float(c.price_favorite),
+            "price_comment": float(c.price_comment),
+            "price_share": float(c.price_share),
+        }
+        for c in campaigns
+    ]
+    columns = ["campaign_id", "currency", "price_like", "price_favorite", "price_comment", "price_share"]
+    return pd.DataFrame(rows, columns=columns)

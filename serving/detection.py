@@ -6,12 +6,10 @@ import json
 import logging
 import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from decimal import Decimal
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -20,62 +18,42 @@ from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams, as_json, params_from_json
 from detectors.registry import PROGRESS_STEPS
 from detectors.scorer import ScoredWindow
-from features.columns import TS_DTYPE
 from features.contract import clean_events
 from serving import faults
 from serving.auth import Principal
+from serving.campaigns import campaigns_frame
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.database import as_utc, utcnow
 from serving.db.events import EventRepository
-from serving.db.models import Campaign, DetectionRun
+from serving.db.models import DetectionRun
 from serving.db.runs import RunRepository
 from serving.errors import NotFound, Unavailable
 from serving.history_state import HistoryState, HistoryStates
-from serving.io import (
-    ACCOUNT_COLUMNS,
-    ENGAGEMENT_COLUMNS,
-    ENGAGEMENT_EXTRA,
-    POST_COLUMNS,
-    POST_EXTRA,
-    accounts_output,
-    engagements_output,
-    posts_output,
-    write_scored,
-)
-from serving.manifest import StoreFault
+from serving.io import write_scored
+from serving.money import to_decimal
 from serving.reputation import ReputationMemory
+from serving.run_context import RunContext
 from serving.schemas import DetectionOut
+from serving.scored_runs import (
+    RUN_ENGAGEMENT_EXTRA,
+    KeptRuns,
+    ScoredRun,
+    empty_window,
+    run_summary,
+    scored_run,
+)
 from serving.scorers import ActiveModels, VersionedScorer
+from serving.shadow import shadow_differences, shadow_score
 from serving.spark_handoff import SparkHandoff
 from serving.statuses import RunStatus
 from serving.store import EventStore
 from serving.verdicts import events_hash
 
-# what a run's verdicts hold beyond the contract's engagements columns: settling hashes events by time
-RUN_ENGAGEMENT_EXTRA = ("ts",)
+# re-exported: the review services, settlements and tests import them from here
+__all__ = ["DetectionService", "campaigns_frame", "shadow_differences", "to_decimal"]
+
 _RUNS_KEPT = 4
-log = logging.getLogger("cpeguard.shadow")
-
-
-@dataclass(frozen=True)
-class ScoredRun:
-    """A finished run's scored window, held in memory for the requests that follow it.
-
-    ``verdicts`` are the engagements exactly as written to the run's
-    ``engagements.parquet`` (id columns as plain strings), in scoring order;
-    ``campaigns`` is the price table the run scored with.
-    """
-
-    run_id: str
-    scorer: VersionedScorer
-    verdicts: pd.DataFrame
-    posts: pd.DataFrame
-    accounts: pd.DataFrame
-    campaigns: pd.DataFrame
-    # accounts, farm devices and IPs, and group members confirmed on structural evidence alone, and
-    # when (``detectors.memory.confirmed_subjects``)
-    confirmed: pd.DataFrame | None = None
 
 
 class DetectionService:
@@ -119,10 +97,14 @@ class DetectionService:
         self.reputation = reputation
         # lookbacks prepared by earlier runs, read by later ones (``serving.history_state``); None: none
         self.history_states = history_states
+        # the run's events, lookback and reputation (``serving.run_context``)
+        self.context = RunContext(
+            store=store, events=events, history_days=history_days, reputation=reputation
+        )
         self._run_lock = threading.Lock()
-        self._scored: OrderedDict[str, ScoredRun] = OrderedDict()
-        self._cache: OrderedDict[str, pd.DataFrame] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        # the last runs' scored windows, and verdicts read back after a restart
+        self.kept = KeptRuns(runs_dir=runs_dir, n_kept=_RUNS_KEPT)
+        self._cache_lock = threading.Lock()  # guards ``_executing``
         # called with a run's scored window when it is written, before the run is marked done
         self.done_listeners: list[Callable[[ScoredRun], None]] = []
         self._run_models: dict[str, ActiveModels] = {}
@@ -197,45 +179,39 @@ class DetectionService:
         return run.id if max(since) <= run.last_batch_id else None
 
     def context_ranges(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-        """The stretches of the store a run over ``[start, end)`` reads as context (none without a lookback).
+        """The stretches of the store a run over ``[start, end)`` reads as context
+        (``RunContext.context_ranges``)."""
+        return self.context.context_ranges(start, end)
 
-        ``history_days`` before the period and as many after it, as far as the store
-        already holds them: settled after its events are in, a period's verdicts are the
-        same however it is cut (a day's run sees the days that follow it, as a run over
-        the whole period does). A settlement made before later events arrive decides on
-        what has arrived.
-        """
-        if self.history_days <= 0:
-            return []
-        days = timedelta(days=self.history_days)
-        return [(start - days, start), (end, end + days)]
+    def stored_events(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        campaign_id: str | None = None,
+        through_batch: int | None = None,
+    ) -> pd.DataFrame:
+        """The store's events of the period, checked against the database (``RunContext.stored_events``)."""
+        return self.context.stored_events(
+            start=start, end=end, campaign_id=campaign_id, through_batch=through_batch
+        )
+
+    def reputation_changed(self, run: DetectionRun) -> bool:
+        """Whether reputation the run read or would read changed since it was created
+        (``RunContext.reputation_changed``): such a run is not reused."""
+        return self.context.reputation_changed(run, accounts=self.accounts)
 
     def scored(self, run_id: str) -> ScoredRun | None:
         """The run's scored window if this process scored it recently (None after a restart)."""
-        with self._cache_lock:
-            return self._scored.get(run_id)
+        return self.kept.scored(run_id)
 
     def verdicts(self, run_id: str) -> pd.DataFrame:
         """The per-event verdicts of a finished run: in memory, or read once from its folder."""
-        with self._cache_lock:
-            if run_id in self._scored:
-                return self._scored[run_id].verdicts
-            if run_id in self._cache:
-                self._cache.move_to_end(run_id)
-                return self._cache[run_id]
-        frame = pd.read_parquet(self.runs_dir / run_id / "engagements.parquet")
-        with self._cache_lock:
-            self._cache[run_id] = frame
-            while len(self._cache) > _RUNS_KEPT:
-                self._cache.popitem(last=False)
-        return frame
+        return self.kept.verdicts(run_id)
 
     def accounts(self, run_id: str) -> pd.DataFrame:
         """The accounts a finished run scored."""
-        kept = self.scored(run_id)
-        if kept is not None:
-            return kept.accounts
-        return pd.read_parquet(self.runs_dir / run_id / "accounts.parquet")
+        return self.kept.accounts(run_id)
 
     def params(self, run_id: str) -> ScoringParams:
         """The thresholds the run scored and decided with.
@@ -279,7 +255,7 @@ class DetectionService:
                 finished_at=utcnow(),
             )
             return
-        self._keep(scored)
+        self.kept.keep(scored)
         self._remember(scored)
         # before "done" is visible, so the first settlement after it finds the caches ready
         for listener in self.done_listeners:
@@ -313,28 +289,6 @@ class DetectionService:
         """At start-up: runs still queued or running were cut off by a restart; mark them failed."""
         return self.fail_stale()
 
-    def stored_events(
-        self,
-        *,
-        start: datetime,
-        end: datetime,
-        campaign_id: str | None = None,
-        through_batch: int | None = None,
-    ) -> pd.DataFrame:
-        """The store's events of the period, checked against the database's index of accepted events.
-
-        StoreFault (503) when the store holds fewer than the database accepted: a partition or
-        file gone, never a decision over part of a window.
-        """
-        raw = self.store.read(start=start, end=end, campaign_id=campaign_id, through_batch=through_batch)
-        expected = self.events.count_events(
-            start=start, end=end, campaign_id=campaign_id, through_batch=through_batch
-        )
-        found = int(raw["event_id"].nunique()) if not raw.empty else 0
-        if found < expected:
-            raise StoreFault(f"the store holds {found} of the {expected} accepted events of the period")
-        return raw
-
     def published_batch(self) -> int:
         """The last ingest batch whose files are published (one being published is waited for)."""
         with self.store.writing:
@@ -350,21 +304,12 @@ class DetectionService:
             "start a new run",
             keep=mine,
         )
-        with self._cache_lock:
-            for run_id in failed:
-                self._cache.pop(run_id, None)
-                self._scored.pop(run_id, None)
+        self.kept.forget(failed)
         return failed
 
     def campaigns_frame(self) -> pd.DataFrame:
         """Registered campaigns in the contract's campaigns columns (the scorer's price table)."""
         return campaigns_frame(self.campaigns.campaigns())
-
-    def _keep(self, scored: ScoredRun) -> None:
-        with self._cache_lock:
-            self._scored[scored.run_id] = scored
-            while len(self._scored) > _RUNS_KEPT:
-                self._scored.popitem(last=False)
 
     def _create(self, *, start: datetime, end: datetime, n_events: int, actor: Principal) -> str:
         run_id = f"det_{uuid.uuid4().hex}"
@@ -412,8 +357,8 @@ class DetectionService:
         out_dir.mkdir(parents=True, exist_ok=True)  # the challenger's shadow may write first
         campaigns = self.campaigns_frame()
         if raw.empty:
-            write_scored(_empty_window(), out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
-            scored = _scored_run(run.id, active.champion, _empty_window(), campaigns)
+            write_scored(empty_window(), out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
+            scored = scored_run(run.id, active.champion, empty_window(), campaigns)
             return (
                 scored,
                 {"n_events": 0, "n_invalid": 0, "n_posts": 0, "n_flagged_accounts": 0},
@@ -425,8 +370,8 @@ class DetectionService:
             position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
             self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
 
-        history = self._history(run, platforms=events["platform"])
-        known = self._known(run, events)
+        history = self.context.history(run, platforms=events["platform"])
+        known = self.context.known(run, events)
         state = None
         if self.spark is not None and self.spark.takes(len(raw)):
             self.runs.update_run(run.id, step="spark", progress=0.05)
@@ -444,12 +389,12 @@ class DetectionService:
         challenger = active.challenger
         if challenger is not None and challenger.version != active.champion.version:
             self.executor.submit(
-                self._shadow, run.id, events, campaigns, window.posts, active.champion, challenger
+                shadow_score, out_dir, run.id, events, campaigns, window.posts, active.champion, challenger
             )
         progress("write")
         write_scored(window, out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
-        scored = _scored_run(run.id, active.champion, window, campaigns)
-        summary = _summary(scored, n_events=int(events["event_id"].nunique()), window=window)
+        scored = scored_run(run.id, active.champion, window, campaigns)
+        summary = run_summary(scored, n_events=int(events["event_id"].nunique()), window=window)
         if history is not None:
             summary["n_history_events"] = int(history["event_id"].nunique())
         if state is not None:
@@ -482,193 +427,6 @@ class DetectionService:
         )
         return window, state
 
-    def _history(self, run: DetectionRun, *, platforms: pd.Series) -> pd.DataFrame | None:
-        """Clean events of the context around the run's period on the window's platforms (None: none).
-
-        Context only (``context_ranges``): never decided or paid by this run. Read as the
-        period is, through the run's last batch and checked against the database.
-        """
-        start, end = as_utc(run.period_start), as_utc(run.period_end)
-        parts = [
-            self.stored_events(start=a, end=b, through_batch=run.last_batch_id)
-            for a, b in self.context_ranges(start, end)
-        ]
-        parts = [part for part in parts if not part.empty]
-        if not parts:
-            return None
-        raw = pd.concat(parts, ignore_index=True)
-        history = clean_events(raw, source="event store (history)").frame
-        same = history["platform"].astype("str").isin(set(platforms.astype("str").unique()))
-        return history.loc[same.to_numpy()]
-
-    def _known(self, run: DetectionRun, events: pd.DataFrame) -> pd.DataFrame | None:
-        """The window's accounts, devices, IPs and groups earlier runs and reviews established
-        (``serving.reputation``)."""
-        if self.reputation is None:
-            return None
-        start = as_utc(run.period_start)
-        accounts = _values(events, "user_id")
-        subjects = {"account": accounts, "group": accounts}
-        subjects.update({"device": _values(events, "device_id"), "ip": _values(events, "ip")})
-        return self.reputation.known(subjects, start=start, context_start=self._context_start(run))
-
-    def _context_start(self, run: DetectionRun) -> datetime:
-        """Where the run's context starts (its period's start without a lookback)."""
-        start, end = as_utc(run.period_start), as_utc(run.period_end)
-        return min((a for a, _ in self.context_ranges(start, end)), default=start)
-
-    def reputation_changed(self, run: DetectionRun) -> bool:
-        """Whether a review verdict, a reopened case or a later run changed, after ``run`` was
-        created, reputation the run read or would read about its own accounts (or any device or IP:
-        the run keeps no list of them). Such a run is not reused: it would ignore a newer verdict."""
-        if self.reputation is None:
-            return False
-        changed = self.reputation.repository.changed_since(
-            as_utc(run.created_at),
-            runs_until=self._context_start(run),
-            reviews_until=as_utc(run.period_start),
-        )
-        if changed.empty:
-            return False
-        if not changed["subject_kind"].isin(["account", "group"]).all():
-            return True
-        mine = set(self.accounts(run.id)["account_id"].astype("str"))
-        return bool(changed["subject_id"].astype("str").isin(mine).any())
-
-    def _shadow(
-        self,
-        run_id: str,
-        events: pd.DataFrame,
-        campaigns: pd.DataFrame,
-        decided: pd.DataFrame,
-        champion: VersionedScorer,
-        challenger: VersionedScorer,
-    ) -> None:
-        """Score a run again with the challenger; log and keep per-creator payout differences."""
-        try:
-            diff = shadow_differences(decided, challenger.scorer.score(events, campaigns=campaigns).posts)
-            diff.to_parquet(self.runs_dir / run_id / "shadow.parquet", index=False)
-        except Exception:
-            log.exception("shadow: challenger %s failed on run %s", challenger.version, run_id)
-            return
-        changed = diff[diff["change"].abs() >= 0.005]
-        log.info(
-            "shadow: run %s, challenger %s vs champion %s: %d creators paid differently, total %+.2f of %.2f",
-            run_id,
-            challenger.version,
-            champion.version,
-            len(changed),
-            float(diff["change"].sum()),
-            float(diff["champion_payable"].sum()),
-        )
-        for row in changed.head(50).itertuples():
-            log.info(
-                "shadow: run %s creator %s champion %.2f challenger %.2f (%+.2f)",
-                run_id,
-                row.creator_id,
-                row.champion_payable,
-                row.challenger_payable,
-                row.change,
-            )
-
-
-def _values(events: pd.DataFrame, column: str) -> list[str]:
-    """The distinct values of a contract column (none when the column is absent)."""
-    if column not in events:
-        return []
-    return events[column].dropna().astype("str").unique().tolist()
-
-
-# the outputs' columns that are not text, with their kinds (an empty window still passes the checks)
-_OUTPUT_KINDS: dict[str, str | pd.DatetimeTZDtype] = {
-    **dict.fromkeys(
-        ("risk", "unit_price", "payable", "claimed_amount", "held_amount", "withheld_amount"), "float64"
-    ),
-    **dict.fromkeys(("copies", "claimed", "valid"), "int64"),
-    **dict.fromkeys(("invalid", "held", "flagged"), "bool"),
-    "ts": TS_DTYPE,
-}
-
-
-def _empty_window() -> ScoredWindow:
-    """What a run over a period without events decided: nothing, in the outputs' columns and kinds."""
-
-    def empty(columns: tuple[str, ...]) -> pd.DataFrame:
-        return pd.DataFrame({c: pd.Series(dtype=_OUTPUT_KINDS.get(c, "str")) for c in columns})
-
-    return ScoredWindow(
-        engagements=empty((*ENGAGEMENT_COLUMNS, *ENGAGEMENT_EXTRA, *RUN_ENGAGEMENT_EXTRA)),
-        posts=empty((*POST_COLUMNS, *POST_EXTRA)),
-        accounts=empty(ACCOUNT_COLUMNS),
-        detections=(),
-    )
-
-
-def _scored_run(
-    run_id: str, scorer: VersionedScorer, window: ScoredWindow, campaigns: pd.DataFrame
-) -> ScoredRun:
-    """The run's window as written, id columns decoded to plain strings as Parquet holds them."""
-    verdicts = engagements_output(window.engagements, extra=RUN_ENGAGEMENT_EXTRA)
-    for column in verdicts.columns:
-        if isinstance(verdicts[column].dtype, pd.CategoricalDtype):
-            verdicts[column] = verdicts[column].astype("str")
-    return ScoredRun(
-        run_id=run_id,
-        scorer=scorer,
-        verdicts=verdicts,
-        posts=posts_output(window.posts),
-        accounts=accounts_output(window.accounts),
-        campaigns=campaigns,
-    )
-
-
-def _summary(scored: ScoredRun, *, n_events: int, window: ScoredWindow) -> dict[str, int | float | str]:
-    decisions = scored.posts["decision"].value_counts()
-    summary: dict[str, int | float | str] = {
-        "n_events": n_events,
-        "n_engagements": len(scored.verdicts),
-        "n_invalid": int(scored.verdicts["invalid"].sum()),
-        "n_posts": len(scored.posts),
-        "n_flagged_accounts": int(scored.accounts["flagged"].sum()),
-        **{f"posts_{k}": int(v) for k, v in decisions.items()},
-    }
-    if window.unavailable_signals:
-        summary["signals_not_used"] = "; ".join(window.unavailable_signals)
-    return summary
-
-
-def shadow_differences(champion_posts: pd.DataFrame, challenger_posts: pd.DataFrame) -> pd.DataFrame:
-    """Per creator: payable under the champion and the challenger, and the change, largest first."""
-
-    def per_creator(posts: pd.DataFrame) -> pd.Series:
-        return (
-            posts.assign(creator_id=posts["creator_id"].astype("str")).groupby("creator_id")["payable"].sum()
-        )
-
-    table = pd.DataFrame(
-        {"champion_payable": per_creator(champion_posts), "challenger_payable": per_creator(challenger_posts)}
-    ).fillna(0.0)
-    table["change"] = (table["challenger_payable"] - table["champion_payable"]).round(6)
-    table = table.rename_axis("creator_id").reset_index()
-    return table.sort_values("change", key=abs, ascending=False, ignore_index=True)
-
-
-def campaigns_frame(campaigns: Iterable[Campaign]) -> pd.DataFrame:
-    """Campaign rows as the scorer's campaigns frame."""
-    rows = [
-        {
-            "campaign_id": c.campaign_id,
-            "currency": c.currency,
-            "price_like": float(c.price_like),
-            "price_favorite": float(c.price_favorite),
-            "price_comment": float(c.price_comment),
-            "price_share": float(c.price_share),
-        }
-        for c in campaigns
-    ]
-    columns = ["campaign_id", "currency", "price_like", "price_favorite", "price_comment", "price_share"]
-    return pd.DataFrame(rows, columns=columns)
-
 
 def _run_out(run: DetectionRun) -> DetectionOut:
     return DetectionOut(
@@ -685,8 +443,3 @@ def _run_out(run: DetectionRun) -> DetectionOut:
         summary=json.loads(run.summary),
         error=run.error,
     )
-
-
-def to_decimal(value: float) -> Decimal:
-    """A float amount as cents."""
-    return Decimal(repr(round(float(value), 6))).quantize(Decimal("0.01"))

@@ -44,3 +44,8 @@ def apportion(amounts: Sequence[Decimal]) -> list[Decimal]:
     for i in by_remainder[:left]:
         floors[i] += CENT
     return floors
+
+
+def to_decimal(value: float) -> Decimal:
+    """A float amount as cents."""
+    return Decimal(repr(round(float(value), 6))).quantize(Decimal("0.01"))

@@ -22,8 +22,9 @@ from serving.db.database import as_utc
 from serving.db.events import EventRepository
 from serving.db.models import Campaign, DetectionRun
 from serving.db.runs import RunRepository
-from serving.detection import DetectionService, ScoredRun, campaigns_frame
+from serving.detection import DetectionService, campaigns_frame
 from serving.errors import Unavailable
+from serving.scored_runs import ScoredRun
 from serving.statuses import Decision, RunStatus
 from serving.verdicts import RunVerdicts, VerdictIndex, Window, events_hash
 
