@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AwareDatetime,
@@ -17,6 +17,10 @@ from pydantic import (
 )
 
 from features.columns import ID_MAX_LENGTH, MAX_PRICE, PRICE_DECIMALS
+from serving.problems import ANSWERS as ANSWERS
+from serving.problems import ErrorItem as ErrorItem
+from serving.problems import Problem as Problem
+from serving.problems import problems as problems
 from serving.statuses import AdjustmentKind, Decision, RunStatus, SettlementStatus
 
 # ids the API names in paths and bodies: plain names, not only dots (never a '..' path piece)
@@ -402,58 +406,3 @@ class AuditOut(BaseModel):
     action: str
     target: str
     detail: dict[str, object]
-
-
-class ErrorItem(BaseModel):
-    """One field at fault: where it is (``["body", "price_like"]``), what is wrong, and the error type."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class Problem(BaseModel):
-    """Every 4xx and 503 answer: a sentence, and the fields at fault when the request failed validation."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "detail": "body.price_like: Input should be less than or equal to 1000000",
-                    "errors": [
-                        {
-                            "loc": ["body", "price_like"],
-                            "msg": "Input should be less than or equal to 1000000",
-                            "type": "less_than_equal",
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-    detail: str
-    errors: list[ErrorItem] | None = Field(
-        default=None, description="fields at fault (request validation only; null otherwise)"
-    )
-
-
-ANSWERS: dict[int, str] = {
-    400: "the body cannot be parsed",
-    401: "no valid API key (missing, unknown or revoked)",
-    403: "the key's role may not do this",
-    404: "not found",
-    409: "collides with what is already recorded",
-    413: "body or batch too large",
-    422: "the request cannot be used; request validation lists the fields at fault in `errors`",
-    503: "a dependency (database, event store) is down; nothing was recorded",
-}
-
-
-def problems(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for error answers: each code with the Problem body.
-
-    ``described`` gives a route's own sentence for a code, as ``c409="..."``.
-    """
-    return {
-        code: {"model": Problem, "description": described.get(f"c{code}", ANSWERS[code])} for code in codes
-    }
