@@ -13,19 +13,15 @@ Each case keeps its kind and probability: its labels' ``sample`` and ``sampled_w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from detectors.policy import near_cut
-from serving.auth import Principal, Role
-from serving.config import ServiceConfig
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
 from serving.db.cases import CaseRepository
@@ -34,7 +30,6 @@ from serving.db.models import (
     Campaign,
     ReviewCase,
     ReviewCasePost,
-    ReviewDecision,
     ReviewGroupLink,
     Settlement,
     SettlementPost,
@@ -54,6 +49,7 @@ from serving.review.case_money import (
     group_case_money,
     post_case_money,
 )
+from serving.review.case_policy import POLICY, CasePolicy, is_sampled, policy_decision
 from serving.review.groups import GroupIndex
 from serving.review.subjects import (
     GROUP_PREFIX,
@@ -66,6 +62,9 @@ from serving.review.subjects import (
     settlement_lines,
 )
 from serving.statuses import CaseKind, CaseSample, CaseStatus, ReviewAction, SettlementStatus
+
+# re-exported: the review service, decisions and tests import them from here
+__all__ = ["POLICY", "CaseOpener", "CasePolicy", "is_sampled"]
 
 log = logging.getLogger("cpeguard.review")
 
@@ -208,7 +207,7 @@ class CaseOpener:
             decided = [c for c in cases if c.status == CaseStatus.DECIDED]
             try:
                 self.stored_cases.add_cases(
-                    cases, decisions=[_policy_decision(c) for c in decided], beside=beside
+                    cases, decisions=[policy_decision(c) for c in decided], beside=beside
                 )
                 created += len(cases) - len(decided)
                 if decided:
@@ -296,53 +295,6 @@ class CaseOpener:
             )
 
 
-@dataclass(frozen=True)
-class CasePolicy:
-    """Which account cases policy decides instead of a reviewer, and how many of them are queued anyway."""
-
-    auto_decide_below: float  # ServiceConfig.review_auto_decide_below
-    sample_share: float  # ServiceConfig.review_sample_share
-    uncertain_share: float  # ServiceConfig.review_uncertain_share
-    group_overlap: float  # ServiceConfig.review_group_overlap
-
-    @classmethod
-    def of(cls, config: ServiceConfig) -> CasePolicy:
-        """The policy a service configuration sets."""
-        return cls(
-            auto_decide_below=config.review_auto_decide_below,
-            sample_share=config.review_sample_share,
-            uncertain_share=config.review_uncertain_share,
-            group_overlap=config.review_group_overlap,
-        )
-
-    @classmethod
-    def default(cls) -> CasePolicy:
-        """The policy of ``ServiceConfig``'s defaults (declared there, once)."""
-        given: dict[str, Any] = {f.name: f.default for f in fields(ServiceConfig)}
-        return cls(
-            auto_decide_below=given["review_auto_decide_below"],
-            sample_share=given["review_sample_share"],
-            uncertain_share=given["review_uncertain_share"],
-            group_overlap=given["review_group_overlap"],
-        )
-
-    def stratum(self, *, uncertain: bool) -> tuple[CaseSample, float]:
-        """The sample a policy-decided case may be queued in, and its share: the two strata do not
-        overlap, so each share is the exact probability its cases reached a reviewer."""
-        if uncertain and self.uncertain_share > 0:
-            return CaseSample.UNCERTAIN, self.uncertain_share
-        return CaseSample.AUDIT, self.sample_share
-
-
-POLICY = Principal(key_id="policy", name="case policy", role=Role.ADMIN)
-
-
-def is_sampled(settlement_id: str, account_id: str, *, share: float) -> bool:
-    """Whether a policy-decided case is queued anyway: a uniform draw from its ids' hash below ``share``."""
-    digest = hashlib.sha256(f"{settlement_id}\x1f{account_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
 def _without_accounts(
     cases: list[ReviewCase], beside: list[ReviewCasePost | ReviewGroupLink]
 ) -> tuple[list[ReviewCase], list[ReviewCasePost | ReviewGroupLink]]:
@@ -350,22 +302,6 @@ def _without_accounts(
     kept = [c for c in cases if c.kind != CaseKind.ACCOUNT]
     ids = {c.id for c in kept}
     return kept, [b for b in beside if b.case_id in ids]
-
-
-def _policy_decision(case: ReviewCase) -> ReviewDecision:
-    return ReviewDecision(
-        id=f"dec_{uuid.uuid4().hex}",
-        case_id=case.id,
-        settlement_id=case.settlement_id,
-        post_id=case.post_id,
-        action=ReviewAction.POLICY_DEFAULT,
-        released=Decimal("0.00"),
-        adjustment_id=None,
-        note=f"policy: clearing releases nothing and {case.held_amount} is below the review threshold",
-        is_deadline=False,
-        actor=POLICY.key_id,
-        decided_at=case.created_at,
-    )
 
 
 def _new_case(
