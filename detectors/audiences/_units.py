@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.audiences._arrays import IntArray
-from features.arrays import codes, distinct
+from features.arrays import codes, compact, distinct
 
 
 def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
@@ -16,8 +16,10 @@ def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         # a platform's rows of a window: only the categories present, not every platform's posts
         raw = codes(values)
-        present = distinct(raw[raw >= 0])
-        code = np.where(raw >= 0, np.searchsorted(present, raw), -1).astype(np.int64)
+        has = raw >= 0
+        present, rank = compact(raw[has], len(values.cat.categories))
+        code = np.full(len(raw), -1, dtype=np.int64)
+        code[has] = rank
         return code, pd.Index(values.cat.categories[present])
     code, uniques = pd.factorize(values)
     return np.asarray(code, dtype=np.int64), pd.Index(uniques)
