@@ -261,7 +261,21 @@ def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
     joined = pd.concat(
         [
             counts.loc[~is_several].set_index("k")["reason"],
-            several.groupby("k", sort=True)["reason"].agg(";".join),
+            _joined(several["k"].to_numpy(), several["reason"].to_numpy(dtype=object)),
         ]
     ).sort_index()
     return pd.Series(joined.to_numpy(), index=pd.Index(np.asarray(key_labels, dtype=object)[joined.index]))
+
+
+def _joined(keys: npt.NDArray[np.int64], reasons: npt.NDArray[np.object_]) -> pd.Series:
+    """Per key (``keys`` sorted): its ``reasons`` in their order joined by ';', as a groupby of the keys
+    joining them would give, by one vectorised concatenation per position within a key."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(keys)])
+    position = np.arange(len(keys)) - np.repeat(starts, sizes)
+    out = reasons[starts].copy()
+    for j in range(1, int(sizes.max(initial=1))):
+        at = np.flatnonzero(position == j)
+        owner = np.repeat(np.arange(len(starts)), sizes)[at]
+        out[owner] = out[owner] + ";" + reasons[at]
+    return pd.Series(out, index=pd.Index(keys[starts], name="k"), name="reason")

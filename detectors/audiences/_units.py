@@ -41,7 +41,8 @@ def _post_units(
         rows = np.flatnonzero(has)
         first = np.zeros(n_posts, dtype=np.int64)
         first[posts[rows][::-1]] = rows[::-1]
-        studio = codes(pd.Series(studios.reindex(engagements["post_id"].to_numpy()[first]).to_numpy()))
+        # each post's id from its first row (not every row's id: a categorical's rows decode one by one)
+        studio = codes(pd.Series(studios.reindex(engagements["post_id"].iloc[first].to_numpy()).to_numpy()))
         unit = np.where(studio >= 0, int(unit.max(initial=-1)) + 1 + studio, unit)
     unknown = unit < 0
     unit[unknown] = int(unit.max(initial=-1)) + 1 + np.arange(int(unknown.sum()))

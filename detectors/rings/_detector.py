@@ -116,7 +116,7 @@ def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Ser
         return unit
     # a studio signs creators, so one post per creator names its studio
     creator, first = np.unique(index.creator, return_index=True)
-    posts = engagements["post_id"].to_numpy()[index.rows[first]]
+    posts = engagements["post_id"].iloc[index.rows[first]].to_numpy()
     studio = pd.Series(studios.reindex(posts).to_numpy())
     signed = studio.notna().to_numpy()
     # a unit never spans platforms: a studio active on two is one unit on each
