@@ -44,7 +44,7 @@ from detectors.rules import (
     scripted_actions,
 )
 from features.account_features import account_features
-from features.arrays import codes
+from features.arrays import codes, distinct
 from features.timing import publication_times
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def post_communities(engagements: pd.DataFrame, context: WindowContext) -> PostC
         return PostCommunities(code, pd.Index(labels, dtype="str"))
     has_platform = "platform" in engagements
     stratum = codes(engagements["platform"]) if has_platform else np.zeros(len(engagements), np.int64)
-    present = np.unique(stratum)
+    present = distinct(stratum)
     for value in present:
         rows = np.flatnonzero(stratum == value) if len(present) > 1 else np.arange(len(engagements))
         # the platform's rows sliced only if the per-platform detectors have not found its audiences

@@ -94,6 +94,25 @@ def distinct_inverse(
     return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)
 
 
+def distinct_first(
+    x: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(x, return_index=True, return_inverse=True)`` (each value's first position) by one
+    stable sort of packed keys (faster here)."""
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) == 0:
+        return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = stable_order(x)
+    ordered = x[order]
+    is_first = np.empty(len(x), dtype=bool)
+    is_first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=is_first[1:])
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(is_first) - 1
+    starts = np.flatnonzero(is_first)
+    return ordered[starts], order[starts], inverse
+
+
 def compact(x: npt.NDArray[np.int64], n_values: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Distinct values of codes below ``n_values`` and each code's rank among them, in O(len + n_values)."""
     present = np.zeros(n_values, dtype=bool)

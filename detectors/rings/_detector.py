@@ -13,7 +13,7 @@ from detectors.rings._candidates import _candidates
 from detectors.rings._chance import _Ring, _test
 from detectors.rings._params import RingParams
 from detectors.rings._window import FloatArray, IntArray, _PoolModel, _Window
-from features.arrays import csr_ranges, stable_order
+from features.arrays import csr_ranges, distinct_first, stable_order
 from features.graph import (
     GraphIndex,
     account_owner,
@@ -115,7 +115,7 @@ def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Ser
     if studios is None or not len(studios):
         return unit
     # a studio signs creators, so one post per creator names its studio
-    creator, first = np.unique(index.creator, return_index=True)
+    creator, first, _ = distinct_first(index.creator)
     posts = engagements["post_id"].iloc[index.rows[first]].to_numpy()
     studio = pd.Series(studios.reindex(posts).to_numpy())
     signed = studio.notna().to_numpy()

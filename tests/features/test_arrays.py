@@ -8,6 +8,7 @@ from features.arrays import (
     csr_ranges,
     distinct,
     distinct_counts,
+    distinct_first,
     distinct_inverse,
     group_sizes,
     stable_order,
@@ -85,3 +86,12 @@ def test_stable_order_is_numpys_stable_argsort(n, low, high, dtype):
 def test_stable_order_keeps_float_keys_stable():
     keys = np.array([0.0, -0.0, 1.5, 0.0, -0.0])
     np.testing.assert_array_equal(stable_order(keys), [0, 1, 3, 4, 2])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_distinct_first_matches_numpy_unique_with_first_positions(n):
+    x = np.random.default_rng(n).integers(-3, 40, n)
+    found = distinct_first(x)
+    expected = np.unique(x, return_index=True, return_inverse=True)
+    for got, want in zip(found, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
