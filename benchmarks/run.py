@@ -138,6 +138,11 @@ def _compare(args: argparse.Namespace) -> None:
                 label: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s", "peak_rss_mib")}
                 for label, rs in runs.items()
             }
+            # the shared machine's load at each start, and every run's CPU seconds (the ratio's inputs)
+            all_runs = {
+                key: {label: [round(r[key], 2) for r in rs] for label, rs in runs.items()}
+                for key in ("cpu_s", "load_1m")
+            }
             rows.append(
                 {
                     "events": n,
@@ -147,6 +152,8 @@ def _compare(args: argparse.Namespace) -> None:
                     "wall_ratio": round(medians["this"]["wall_s"] / medians["baseline"]["wall_s"], 3),
                     "cpu_ratio": round(medians["this"]["cpu_s"] / medians["baseline"]["cpu_s"], 3),
                     "all_wall_s": {label: [round(r["wall_s"], 2) for r in rs] for label, rs in runs.items()},
+                    "all_cpu_s": all_runs["cpu_s"],
+                    "all_load_1m": all_runs["load_1m"],
                 }
             )
     report = {
@@ -159,8 +166,9 @@ def _compare(args: argparse.Namespace) -> None:
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "score_speed_vs_baseline.json").write_text(json.dumps(report, indent=2))
+    out = args.out or RESULTS / "score_speed_vs_baseline.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
     for row in rows:
         print(f"{row['events']:,} events: wall ratio {row['wall_ratio']}, CPU ratio {row['cpu_ratio']}")
 
@@ -224,14 +232,21 @@ def main() -> None:
         help="another checkout (e.g. `git worktree add /tmp/base <commit>`) timed on the same inputs, "
         "interleaved with this one; writes score_speed_vs_baseline.json instead",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the results file to write (default: benchmarks/results/score_speed.json, or "
+        "score_speed_vs_baseline.json with --baseline); never an existing one",
+    )
     args = parser.parse_args()
     if args.baseline is not None:
         _compare(args)
         return
     rows = _measured_rows([int(s) for s in args.sizes.split(",")], repeats=args.repeats, seed=args.seed)
     report = _report(rows)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "score_speed.json").write_text(json.dumps(report, indent=2))
+    out = args.out or RESULTS / "score_speed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
     print(
         "\n| events | end to end s | events/s | best run s | best events/s | pipeline s | pipeline events/s "
         "| import s | CPU s | peak RSS MiB | time vs 1M |\n|---|---|---|---|---|---|---|---|---|---|---|"

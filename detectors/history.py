@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray
 
 from detectors.base import Detection
-from features.arrays import codes
+from features.arrays import codes, stable_order
 from features.dedup import CATEGORICAL_COLUMNS, distinct_engagements, later_repeats
 
 # marks the rows of a scored frame that are history (context), not the window
@@ -124,7 +124,7 @@ def _joined_categories(
     # assigning backwards leaves each category's first row
     first_row[tail_codes[shown[::-1]]] = shown[::-1]
     added = np.flatnonzero((at < 0) & (first_row < len(tail_codes)))
-    added = added[np.argsort(first_row[added], kind="stable")]
+    added = added[stable_order(first_row[added])]
     at[added] = len(head) + np.arange(len(added))
     # code -1 picks the appended -1
     tail_in_union = np.r_[at, -1][tail_codes]

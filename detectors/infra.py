@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
-from features.arrays import codes, distinct, distinct_counts
+from features.arrays import codes, distinct, distinct_counts, stable_order
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ def _joined_cells(
     where = every.get_indexer(split.get_level_values(1))
     ok = (key >= 0) & (where >= 0)
     cell = key[ok].astype(np.int64) * len(every) + where[ok]
-    order = np.argsort(cell, kind="stable")
+    order = stable_order(cell)
     pairs = chance.pairs_per_key.to_numpy(dtype=np.float64)[ok][order]
     mass = chance.pairs_per_community.reindex(every, fill_value=0).to_numpy(dtype=np.float64)
     return np.asarray(every, dtype=str), community, cell[order], pairs, mass

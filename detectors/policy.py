@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.arrays import distinct_counts, is_in
+from features.arrays import codes, distinct_counts, distinct_inverse, is_in
 from features.columns import PAID_ACTIONS
 
 if TYPE_CHECKING:
@@ -63,10 +63,7 @@ def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.
     risk = engagements["risk"].to_numpy(dtype=np.float64)
     is_valid = is_paid & ~invalid
     is_uncertain = is_valid & (risk >= policy.review_risk) & (risk < policy.invalid_risk)
-    post = engagements.groupby(
-        ["campaign_id", "post_id", "creator_id"], sort=False, observed=True, dropna=False
-    ).ngroup()
-    code = post.to_numpy()
+    code = _post_keys(engagements)
     n_posts = int(code.max()) + 1 if len(code) else 0
     claimed = np.bincount(code, weights=np.where(is_paid, copies, 0), minlength=n_posts)
     valid = np.bincount(code, weights=is_valid, minlength=n_posts)
@@ -244,6 +241,21 @@ def _creators(
     return creators
 
 
+def _post_keys(engagements: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Per row: the number of its (campaign_id, post_id, creator_id), missing values alike (a groupby's
+    group number up to numbering), by one sort of the columns' codes packed in one key (in turn when
+    too wide to pack)."""
+    key = np.zeros(len(engagements), dtype=np.int64)
+    width = 1
+    for column in ("campaign_id", "post_id", "creator_id"):
+        code = codes(engagements[column]) + 1
+        n_codes = int(code.max(initial=0)) + 1
+        if width * n_codes >= 2**62:
+            key, width = distinct_inverse(key)[1], len(engagements) + 1
+        key, width = key * n_codes + code, width * n_codes
+    return distinct_inverse(key)[1]
+
+
 def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
     """Per ``key`` value: its rows' reason codes, most frequent first, joined by ';'."""
     if bad.empty:
@@ -261,7 +273,21 @@ def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:
     joined = pd.concat(
         [
             counts.loc[~is_several].set_index("k")["reason"],
-            several.groupby("k", sort=True)["reason"].agg(";".join),
+            _joined(several["k"].to_numpy(), several["reason"].to_numpy(dtype=object)),
         ]
     ).sort_index()
     return pd.Series(joined.to_numpy(), index=pd.Index(np.asarray(key_labels, dtype=object)[joined.index]))
+
+
+def _joined(keys: npt.NDArray[np.int64], reasons: npt.NDArray[np.object_]) -> pd.Series:
+    """Per key (``keys`` sorted): its ``reasons`` in their order joined by ';', as a groupby of the keys
+    joining them would give, by one vectorised concatenation per position within a key."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(keys)])
+    position = np.arange(len(keys)) - np.repeat(starts, sizes)
+    out = reasons[starts].copy()
+    for j in range(1, int(sizes.max(initial=1))):
+        at = np.flatnonzero(position == j)
+        owner = np.repeat(np.arange(len(starts)), sizes)[at]
+        out[owner] = out[owner] + ";" + reasons[at]
+    return pd.Series(out, index=pd.Index(keys[starts], name="k"), name="reason")

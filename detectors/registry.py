@@ -44,7 +44,7 @@ from detectors.rules import (
     scripted_actions,
 )
 from features.account_features import account_features
-from features.arrays import codes
+from features.arrays import codes, distinct
 from features.timing import publication_times
 
 if TYPE_CHECKING:
@@ -125,8 +125,7 @@ class WindowContext:
         given = self.pool_chance(engagements)
         if given is not None:
             return given.audiences
-        index = engagements.index
-        key = (len(index), index[0], index[-1]) if len(index) else (0,)
+        key = _rows_key(engagements.index)
         with self._audiences_lock:
             if key not in self._audiences:
                 found = find_audiences(
@@ -137,6 +136,18 @@ class WindowContext:
                 self._audiences[key] = found
             return self._audiences[key]
 
+    def audiences_of_rows(self, engagements: pd.DataFrame, rows: np.ndarray) -> Audiences:
+        """``audiences`` of the rows ``rows`` of ``engagements`` (one platform's): the rows are sliced
+        only when their audiences are not found yet (or come from a split platform's chance)."""
+        if len(rows) == len(engagements):
+            return self.audiences(engagements)
+        if self.chance is None:
+            with self._audiences_lock:
+                found = self._audiences.get(_rows_key(engagements.index[rows]))
+            if found is not None:
+                return found
+        return self.audiences(engagements.iloc[rows])
+
     def account_features(self) -> pd.DataFrame:
         """Per engaging account of the window: the features of ``features.account_features``."""
         with self._lock:
@@ -144,6 +155,11 @@ class WindowContext:
                 times = publication_times(self.engagements, self.posts)
                 self._features = account_features(self.engagements, times)
             return self._features
+
+
+def _rows_key(index: pd.Index) -> tuple[object, ...]:
+    """The cache key of a window's rows (one platform's): their number and first and last labels."""
+    return (len(index), index[0], index[-1]) if len(index) else (0,)
 
 
 Run = Callable[[pd.DataFrame, Any, WindowContext], Detection]
@@ -199,16 +215,16 @@ def post_communities(engagements: pd.DataFrame, context: WindowContext) -> PostC
         return PostCommunities(code, pd.Index(labels, dtype="str"))
     has_platform = "platform" in engagements
     stratum = codes(engagements["platform"]) if has_platform else np.zeros(len(engagements), np.int64)
-    present = np.unique(stratum)
+    present = distinct(stratum)
     for value in present:
         rows = np.flatnonzero(stratum == value) if len(present) > 1 else np.arange(len(engagements))
-        part = engagements.iloc[rows] if len(present) > 1 else engagements
-        audiences = context.audiences(part)
-        post, post_ids = post_codes(part)
+        # the platform's rows sliced only if the per-platform detectors have not found its audiences
+        audiences = context.audiences_of_rows(engagements, rows)
+        post, post_ids = post_codes(engagements[["post_id"]].iloc[rows])
         of_post = audiences.communities(audiences.units(post_ids))
         found = np.where(post >= 0, of_post[np.maximum(post, 0)], 0) if len(of_post) else post * 0
         code[rows] = len(labels) + found
-        platform = str(part["platform"].iloc[0]) if has_platform and value >= 0 else ""
+        platform = str(engagements["platform"].iloc[rows[0]]) if has_platform and value >= 0 else ""
         labels += [f"{platform}/{number}" for number in range(int(found.max(initial=0)) + 1)]
     return PostCommunities(code, pd.Index(labels, dtype="str"))
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detection
-from features.arrays import codes
+from features.arrays import codes, distinct
 
 WindowDetector = Callable[[pd.DataFrame], Detection]
 
@@ -35,7 +35,7 @@ def per_platform(detect: WindowDetector, *, column: str = "platform") -> WindowD
         if column not in engagements:
             return detect(engagements)
         stratum = codes(engagements[column])
-        present = np.unique(stratum)
+        present = distinct(stratum)
         if len(present) <= 1:
             return detect(engagements)
         n = len(engagements)

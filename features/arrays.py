@@ -32,11 +32,33 @@ def equals(values: pd.Series, wanted: str) -> npt.NDArray[np.bool_]:
     return is_in(values, (wanted,))
 
 
+def _sorted(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``x`` sorted; integers by numpy's default (vectorised) sort, which orders equal integers as
+    any other sort does, floats stably (a stable sort keeps -0.0 and 0.0 in their order)."""
+    return np.sort(x) if np.asarray(x).dtype.kind in "iub" else np.sort(x, kind="stable")
+
+
+def stable_order(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """``np.argsort(keys, kind="stable")``: integer keys by one vectorised sort of each position
+    packed with its key into one int64 (key first, so ties keep their positions' order), many times
+    faster than a merge sort; other keys, or keys too wide to pack, by the merge sort."""
+    keys = np.asarray(keys)
+    n = len(keys)
+    if n == 0 or keys.dtype.kind not in "iu":
+        return np.argsort(keys, kind="stable").astype(np.int64)
+    low, high = int(keys.min()), int(keys.max())
+    if (high - low + 1) * n >= 2**62:
+        return np.argsort(keys, kind="stable").astype(np.int64)
+    packed = (keys - keys.dtype.type(low)).astype(np.int64) * n + np.arange(n, dtype=np.int64)
+    packed.sort()
+    return np.asarray(packed % n, dtype=np.int64)
+
+
 def distinct(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Sorted distinct values of an integer array (a sort and a diff: faster than np.unique here)."""
     if len(x) == 0:
         return np.asarray(x, dtype=np.int64)
-    ordered = np.sort(x, kind="stable")
+    ordered = _sorted(x)
     keep = np.empty(len(ordered), dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
@@ -48,7 +70,7 @@ def distinct_counts(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], np
     if len(x) == 0:
         empty = np.asarray(x, dtype=np.int64)
         return empty, empty
-    ordered = np.sort(x, kind="stable")
+    ordered = _sorted(x)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     counts = np.diff(np.r_[starts, len(ordered)])
     return np.asarray(ordered[starts], dtype=np.int64), counts.astype(np.int64)
@@ -61,7 +83,7 @@ def distinct_inverse(
     x = np.asarray(x, dtype=np.int64)
     if len(x) == 0:
         return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = np.argsort(x, kind="stable")
+    order = stable_order(x)
     ordered = x[order]
     is_first = np.empty(len(x), dtype=bool)
     is_first[0] = True
@@ -70,6 +92,25 @@ def distinct_inverse(
     inverse[order] = np.cumsum(is_first) - 1
     starts = np.flatnonzero(is_first)
     return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)
+
+
+def distinct_first(
+    x: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(x, return_index=True, return_inverse=True)`` (each value's first position) by one
+    stable sort of packed keys (faster here)."""
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) == 0:
+        return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = stable_order(x)
+    ordered = x[order]
+    is_first = np.empty(len(x), dtype=bool)
+    is_first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=is_first[1:])
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(is_first) - 1
+    starts = np.flatnonzero(is_first)
+    return ordered[starts], order[starts], inverse
 
 
 def compact(x: npt.NDArray[np.int64], n_values: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -90,7 +131,7 @@ def group_sizes(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Per element: how many elements share its key."""
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
+    order = stable_order(keys)
     s = keys[order]
     start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
     sizes = np.diff(np.r_[start, len(s)])
@@ -103,7 +144,7 @@ def csr_index(
     keys: npt.NDArray[np.int64], n_keys: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Positions grouped by key: the positions of key k are ``rows[ptr[k]:ptr[k + 1]]``, in order."""
-    rows = np.argsort(keys, kind="stable").astype(np.int64)
+    rows = stable_order(keys)
     ptr = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
     return ptr, rows

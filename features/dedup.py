@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.arrays import stable_order
+
 CATEGORICAL_COLUMNS = (
     "platform",
     "campaign_id",
@@ -56,7 +58,7 @@ def later_repeats(distinct: pd.DataFrame) -> np.ndarray:
     if len(distinct) < 2:
         return repeated
     # only keys seen more than once need ordering by time, then source row
-    by_key = np.argsort(key, kind="stable")
+    by_key = stable_order(key)
     sorted_key = key[by_key]
     same_as_next = sorted_key[1:] == sorted_key[:-1]
     rows = by_key[np.r_[same_as_next, False] | np.r_[False, same_as_next]]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from features.arrays import distinct, distinct_counts, group_sizes
+from features.arrays import distinct, distinct_counts, group_sizes, stable_order
 from features.graph import FloatArray, GraphIndex, IntArray, graph_index
 
 
@@ -143,10 +143,10 @@ def _cooccurrence(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty
     key = counts.row.astype(np.int64) * n_creators + counts.col
-    order = np.argsort(key, kind="stable")
+    order = stable_order(key)
     weight_coo = total.tocoo()
     weight_key = weight_coo.row.astype(np.int64) * n_creators + weight_coo.col
-    weight_order = np.argsort(weight_key, kind="stable")
+    weight_order = stable_order(weight_key)
     found = np.searchsorted(weight_key[weight_order], key[order])
     return (
         counts.row[order].astype(np.int64),

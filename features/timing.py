@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.arrays import codes, distinct_counts, equals, is_in
+from features.arrays import codes, distinct_counts, distinct_inverse, equals, is_in
 
 CHINA_UTC_OFFSET_H = 8
 TRIPLE_ACTIONS = ("like", "favorite", "comment")
@@ -101,7 +101,7 @@ def action_triples(engagements: pd.DataFrame, *, within_s: float) -> npt.NDArray
     users = codes(engagements["user_id"])[idx]
     posts = codes(engagements["post_id"])[idx]
     pair = users * (posts.max() + 1) + posts
-    pair_codes, uniques = pd.factorize(pair)
+    uniques, pair_codes, _ = distinct_inverse(pair)
     t = _seconds(engagements["ts"])[idx]
     t_min = np.full(len(uniques), np.inf)
     t_max = np.full(len(uniques), -np.inf)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.audiences._arrays import IntArray
-from features.arrays import codes, distinct
+from features.arrays import codes, compact, distinct
 
 
 def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
@@ -16,8 +16,10 @@ def post_codes(engagements: pd.DataFrame) -> tuple[IntArray, pd.Index]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         # a platform's rows of a window: only the categories present, not every platform's posts
         raw = codes(values)
-        present = distinct(raw[raw >= 0])
-        code = np.where(raw >= 0, np.searchsorted(present, raw), -1).astype(np.int64)
+        has = raw >= 0
+        present, rank = compact(raw[has], len(values.cat.categories))
+        code = np.full(len(raw), -1, dtype=np.int64)
+        code[has] = rank
         return code, pd.Index(values.cat.categories[present])
     code, uniques = pd.factorize(values)
     return np.asarray(code, dtype=np.int64), pd.Index(uniques)
@@ -39,7 +41,8 @@ def _post_units(
         rows = np.flatnonzero(has)
         first = np.zeros(n_posts, dtype=np.int64)
         first[posts[rows][::-1]] = rows[::-1]
-        studio = codes(pd.Series(studios.reindex(engagements["post_id"].to_numpy()[first]).to_numpy()))
+        # each post's id from its first row (not every row's id: a categorical's rows decode one by one)
+        studio = codes(pd.Series(studios.reindex(engagements["post_id"].iloc[first].to_numpy()).to_numpy()))
         unit = np.where(studio >= 0, int(unit.max(initial=-1)) + 1 + studio, unit)
     unknown = unit < 0
     unit[unknown] = int(unit.max(initial=-1)) + 1 + np.arange(int(unknown.sum()))

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.audiences import Audiences
-from features.arrays import distinct_inverse, weighted_counts
+from features.arrays import distinct_inverse, stable_order, weighted_counts
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -72,7 +72,7 @@ def _build_graph(events: pd.DataFrame, audiences: Audiences | None) -> tuple[_Gr
     creator_community = np.zeros(int(post_creator.max(initial=0)) + 1, dtype=np.int64)
     creator_community[post_creator] = post_community
     user_deg = np.bincount(rows, minlength=n_users).astype(np.float64)
-    post_order = np.argsort(cols, kind="stable")
+    post_order = stable_order(cols)
     graph = _Graph(
         rows=rows,
         cols=cols,

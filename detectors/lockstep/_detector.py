@@ -10,7 +10,7 @@ from detectors.lockstep._index import LockstepChance, _Engagements, _engagements
 from detectors.lockstep._params import LockstepParams
 from detectors.lockstep._seeds import _seeds
 from detectors.lockstep._verify import _Group, _merge, _verify_all
-from features.arrays import distinct, distinct_inverse
+from features.arrays import distinct, distinct_inverse, stable_order
 
 NAME = "lockstep"
 
@@ -126,7 +126,7 @@ def _group_record(
     """One row of the groups table, from the engagements the group kept."""
     posts, post_inv, _ = distinct_inverse(eng.post[rows])
     t = eng.t_s[rows]
-    by_post = np.argsort(post_inv, kind="stable")
+    by_post = stable_order(post_inv)
     starts = np.searchsorted(post_inv[by_post], np.arange(len(posts)))
     spread = np.maximum.reduceat(t[by_post], starts) - np.minimum.reduceat(t[by_post], starts)
     n_accounts, n_creators = len(distinct(eng.user[rows])), len(distinct(eng.creator[posts]))

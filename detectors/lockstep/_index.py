@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.lockstep._params import LockstepParams
-from features.arrays import csr_index, distinct_inverse
+from features.arrays import csr_index, distinct_inverse, stable_order
 
 _IntArray = npt.NDArray[np.int64]
 _FloatArray = npt.NDArray[np.float64]
@@ -73,7 +73,7 @@ def _engagements(
         return None
     t0_us = int(t_us[ok].min()) if chance is None else chance.t0_us
     key = np.where(ok, user.astype(np.int64) * len(post_ids) + post, -1)
-    order = np.argsort(key, kind="stable")
+    order = stable_order(key)
     order = order[key[order] >= 0]
     sorted_key = key[order]
     is_first = np.r_[True, sorted_key[1:] != sorted_key[:-1]]

@@ -86,7 +86,7 @@ def _orders(
     from scipy.special import pdtrc  # lazy: scipy.special costs import time
 
     shared, reference = _reference_engagers(light, post_pool, candidate, params=params)
-    rate = np.bincount(light.pair_post, minlength=len(candidate)) / max(len(np.unique(light.pair_user)), 1)
+    rate = np.bincount(light.pair_post, minlength=len(candidate)) / max(len(distinct(light.pair_user)), 1)
     expected = reference * rate
     tested = candidate >= 0
     p_value = np.ones(len(candidate))

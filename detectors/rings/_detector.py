@@ -13,7 +13,7 @@ from detectors.rings._candidates import _candidates
 from detectors.rings._chance import _Ring, _test
 from detectors.rings._params import RingParams
 from detectors.rings._window import FloatArray, IntArray, _PoolModel, _Window
-from features.arrays import csr_ranges
+from features.arrays import csr_ranges, distinct_first, stable_order
 from features.graph import (
     GraphIndex,
     account_owner,
@@ -115,8 +115,8 @@ def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Ser
     if studios is None or not len(studios):
         return unit
     # a studio signs creators, so one post per creator names its studio
-    creator, first = np.unique(index.creator, return_index=True)
-    posts = engagements["post_id"].to_numpy()[index.rows[first]]
+    creator, first, _ = distinct_first(index.creator)
+    posts = engagements["post_id"].iloc[index.rows[first]].to_numpy()
     studio = pd.Series(studios.reindex(posts).to_numpy())
     signed = studio.notna().to_numpy()
     # a unit never spans platforms: a studio active on two is one unit on each
@@ -223,7 +223,7 @@ def _row_scores(found: list[_Ring], index: GraphIndex, ring_of_row: IntArray) ->
     """Per usable row: its account's score in the ring of its post's creator, 0 if not a ring account."""
     keys = np.concatenate([g * index.n_accounts + r.accounts for g, r in enumerate(found)])
     scores = np.concatenate([r.account_score for r in found])
-    order = np.argsort(keys, kind="stable")
+    order = stable_order(keys)
     keys, scores = keys[order], scores[order]
     row_key = np.where(ring_of_row >= 0, ring_of_row * index.n_accounts + index.account, -1)
     pos = np.clip(np.searchsorted(keys, row_key), 0, len(keys) - 1)

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.arrays import csr_index, group_sizes
+from features.arrays import csr_index, distinct_first, group_sizes
 from features.graph import GraphIndex
 from features.shared_engagers import account_creator_pairs
 
@@ -76,9 +76,7 @@ def _unit_degree(
     if np.array_equal(unit, np.arange(index.n_creators)):
         return degree, np.ones(len(account), dtype=bool)
     n_units = int(unit.max(initial=0)) + 1
-    pair_units, first, inverse = np.unique(
-        account * n_units + unit[creator], return_index=True, return_inverse=True
-    )
+    pair_units, first, inverse = distinct_first(account * n_units + unit[creator])
     platform = index.creator_platform[creator[first]]
     per_unit = group_sizes((pair_units // n_units) * max(len(index.platform_ids), 1) + platform)
     is_first = np.zeros(len(account), dtype=bool)

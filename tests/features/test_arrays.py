@@ -8,8 +8,10 @@ from features.arrays import (
     csr_ranges,
     distinct,
     distinct_counts,
+    distinct_first,
     distinct_inverse,
     group_sizes,
+    stable_order,
     weighted_counts,
 )
 
@@ -60,3 +62,36 @@ def test_csr_index_groups_positions_by_key_and_gathers_them():
     np.testing.assert_array_equal(csr_gather(ptr, rows, np.array([2, 0])), [0, 2, 1, 4])
     empty = csr_ranges(ptr, np.array([3], dtype=np.int64))
     assert empty.dtype == np.int64 and len(empty) == 0
+
+
+@pytest.mark.parametrize(
+    ("n", "low", "high", "dtype"),
+    [
+        (0, 0, 1, np.int64),
+        (1, 0, 1, np.int64),
+        (5_000, -3, 40, np.int64),  # many ties, negative keys
+        (5_000, 0, 2**60, np.int64),  # too wide to pack: the merge sort
+        (5_000, 2**63, 2**63 + 50, np.uint64),  # unsigned above int64's range
+        (5_000, 0, 30, np.int32),
+    ],
+)
+def test_stable_order_is_numpys_stable_argsort(n, low, high, dtype):
+    drawn = np.uint64 if dtype is np.uint64 else np.int64
+    keys = np.random.default_rng(n).integers(low, high, n, dtype=drawn).astype(dtype)
+    order = stable_order(keys)
+    assert order.dtype == np.int64
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+
+
+def test_stable_order_keeps_float_keys_stable():
+    keys = np.array([0.0, -0.0, 1.5, 0.0, -0.0])
+    np.testing.assert_array_equal(stable_order(keys), [0, 1, 3, 4, 2])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_distinct_first_matches_numpy_unique_with_first_positions(n):
+    x = np.random.default_rng(n).integers(-3, 40, n)
+    found = distinct_first(x)
+    expected = np.unique(x, return_index=True, return_inverse=True)
+    for got, want in zip(found, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
