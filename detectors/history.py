@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray
 
 from detectors.base import Detection
-from features.arrays import codes, stable_order
+from features.arrays import categorical, codes, stable_order
 from features.dedup import CATEGORICAL_COLUMNS, distinct_engagements, later_repeats
 
 # marks the rows of a scored frame that are history (context), not the window
@@ -128,9 +128,8 @@ def _joined_categories(
     at[added] = len(head) + np.arange(len(added))
     # code -1 picks the appended -1
     tail_in_union = np.r_[at, -1][tail_codes]
-    return pd.Categorical.from_codes(
-        np.concatenate([head_codes, tail_in_union]), categories=head.append(tail[added])
-    )
+    # distinct by construction: ``tail[added]`` holds none of ``head``
+    return categorical(np.concatenate([head_codes, tail_in_union]), head.append(tail[added]))
 
 
 def _positions(
@@ -191,6 +190,25 @@ def window_rows(is_history: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.boo
     return slice(0, n_window) if not is_history[:n_window].any() else ~is_history
 
 
+def own_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """The window's rows of a frame scored with history, each id column's categories cut to the ones its
+    rows use (in place; the frame is returned).
+
+    The joint numbering gives the window's ids the first codes (``with_prepared_history``), so what goes
+    is the history's trailing ids and every code stays as it was. Grouping the window's rows by an id
+    (accounts, posts) then hashes the window's ids only, not the history's too.
+    """
+    for column in CATEGORICAL_COLUMNS:
+        if column not in frame or not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            continue
+        values = frame[column].cat
+        row_codes = values.codes.to_numpy()
+        used = int(row_codes.max(initial=-1)) + 1
+        if used < len(values.categories):
+            frame[column] = categorical(row_codes, values.categories[:used])
+    return frame
+
+
 def window_only(detection: Detection, keep: slice | npt.NDArray[np.bool_]) -> Detection:
     """The detection restricted to the window's rows (its groups stay whole). Copies, so that the
     arrays of the window and its history go once the window's are taken."""
@@ -210,21 +228,24 @@ def history_evidence(
     *,
     min_caught_score: float,
 ) -> pd.Categorical:
-    """The verdicts' evidence, with what history added for each account judged with it.
+    """The window's verdicts' evidence, with what history added for each account judged with it.
 
-    For an invalid window engagement explained by a detector's group, the
-    account's history engagements caught in the same group (score at least
-    ``min_caught_score``) are counted: "with history: the account engaged 11
-    posts of this group in the previous 19 days" (context after the window, as a
-    service run reads it, is "in the 19 days around this window").
+    ``verdicts``: the window's rows only (``combine`` is row by row, so the history's rows need
+    none); ``detections`` and ``engagements``: every row. For an invalid window engagement
+    explained by a detector's group, the account's history engagements caught in the same group
+    (score at least ``min_caught_score``) are counted: "with history: the account engaged 11 posts
+    of this group in the previous 19 days" (context after the window, as a service run reads it,
+    is "in the 19 days around this window").
     """
     evidence = pd.Categorical(verdicts["evidence"])
     users = codes(engagements["user_id"])
     posts = codes(engagements["post_id"])
     ts_us = engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
     window_start = ts_us[~is_history].min(initial=np.iinfo(np.int64).max)
+    # the union's position of each window row
+    window_at = np.flatnonzero(~is_history)
     reason = pd.Categorical(verdicts["reason"])
-    invalid = verdicts["invalid"].to_numpy(dtype=bool) & ~is_history
+    invalid = verdicts["invalid"].to_numpy(dtype=bool)
     rows: list[npt.NDArray[np.int64]] = []
     texts: list[str] = []
     for detection in detections:
@@ -232,32 +253,49 @@ def history_evidence(
             continue
         named = reason.codes == reason.categories.get_loc(detection.name)
         group = detection.event_group
-        chosen = np.flatnonzero(invalid & named & (group >= 0))
+        # window rows (``verdicts``' positions), then the same as the union's
+        chosen_here = np.flatnonzero(invalid & named & (group[window_at] >= 0))
+        chosen = window_at[chosen_here]
         past = np.flatnonzero(is_history & (group >= 0) & (detection.event_score >= min_caught_score))
         if len(chosen) == 0 or len(past) == 0:
             continue
-        width = int(group.max()) + 1
-        seen = pd.DataFrame(
-            {"key": users[past] * width + group[past], "post": posts[past], "ts": ts_us[past]}
-        )
-        per_key = seen.groupby("key").agg(
-            n_posts=("post", "nunique"), first_us=("ts", "min"), last_us=("ts", "max")
-        )
-        found = per_key.reindex(users[chosen] * width + group[chosen])
+        found = _in_group_before(chosen, past, group=group, users=users, posts=posts, ts_us=ts_us)
         hit = found["n_posts"].notna().to_numpy()
         n_posts = found["n_posts"].to_numpy()[hit].astype(np.int64)
         first, last = found["first_us"].to_numpy()[hit], found["last_us"].to_numpy()[hit]
         days = np.maximum(
             np.ceil((np.maximum(last, window_start) - np.minimum(first, window_start)) / _DAY_US), 1
         )
-        rows.append(chosen[hit])
-        base = np.asarray(evidence.categories, dtype=object)[evidence.codes[chosen[hit]]]
+        rows.append(chosen_here[hit])
+        base = np.asarray(evidence.categories, dtype=object)[evidence.codes[chosen_here[hit]]]
         texts.extend(
             f"{text}; with history: the account engaged {n} post{'s' if n != 1 else ''} of this group "
             + (f"in the previous {_days(d)}" if before else f"in the {_days(d)} around this window")
             for text, n, d, before in zip(base, n_posts, days, last < window_start, strict=True)
         )
     return _with_texts(evidence, np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), texts)
+
+
+def _in_group_before(
+    chosen: npt.NDArray[np.int64],
+    past: npt.NDArray[np.int64],
+    *,
+    group: npt.NDArray[np.int64],
+    users: npt.NDArray[np.int64],
+    posts: npt.NDArray[np.int64],
+    ts_us: npt.NDArray[np.int64],
+) -> pd.DataFrame:
+    """Per row of ``chosen``: its account's rows of ``past`` in its group, counted (``n_posts``
+    distinct posts, ``first_us``, ``last_us``; missing where there are none)."""
+    width = int(group.max()) + 1
+    wanted = users[chosen] * width + group[chosen]
+    # only the (account, group) pairs of the chosen rows are counted
+    past = past[pd.Series(users[past] * width + group[past], copy=False).isin(wanted).to_numpy()]
+    seen = pd.DataFrame({"key": users[past] * width + group[past], "post": posts[past], "ts": ts_us[past]})
+    per_key = seen.groupby("key").agg(
+        n_posts=("post", "nunique"), first_us=("ts", "min"), last_us=("ts", "max")
+    )
+    return per_key.reindex(wanted)
 
 
 def _days(n: float) -> str:

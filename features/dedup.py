@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.arrays import stable_order
+from features.arrays import categorical, stable_order
 
 CATEGORICAL_COLUMNS = (
     "platform",
@@ -42,7 +42,7 @@ def distinct_engagements(events: pd.DataFrame) -> pd.DataFrame:
     for column in CATEGORICAL_COLUMNS:
         if column in distinct and not isinstance(distinct[column].dtype, pd.CategoricalDtype):
             column_codes, uniques = pd.factorize(distinct[column])
-            distinct[column] = pd.Categorical.from_codes(column_codes, categories=uniques)
+            distinct[column] = categorical(column_codes, pd.Index(uniques))
     distinct["is_recount"] = later_repeats(distinct)
     return distinct
 

@@ -35,6 +35,7 @@ import pyarrow.feather as feather
 
 from detectors.model import WindowScorer
 from detectors.scorer import prepared_history
+from features.arrays import categorical
 from features.contract import empty_rejects
 from serving.io import event_files
 
@@ -244,10 +245,14 @@ def _read_frame(path: Path) -> pd.DataFrame:
     for name in coded:
         chunk = table.column(name).chunk(0)
         categories = pd.Index(pd.array(chunk.dictionary, dtype="str"))
-        frame[name] = pd.Categorical.from_codes(
-            pc.fill_null(chunk.indices, -1).to_numpy(),
-            dtype=pd.CategoricalDtype(categories, ordered=chunk.type.ordered),
-            validate=False,
+        row_codes = pc.fill_null(chunk.indices, -1).to_numpy()
+        # a kept frame's categories were a categorical's (distinct) and its digest was checked
+        frame[name] = (
+            pd.Categorical.from_codes(
+                row_codes, dtype=pd.CategoricalDtype(categories, ordered=True), validate=False
+            )
+            if chunk.type.ordered
+            else categorical(row_codes, categories)
         )
     return frame[table.column_names]
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detectors.scorer import ScoredWindow
+from features.arrays import categorical
 from features.contract import (
     Cleaned,
     ContractError,
@@ -108,7 +109,7 @@ def with_categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
     for column in DICTIONARY_COLUMNS:
         if column in frame and not isinstance(frame[column].dtype, pd.CategoricalDtype):
             codes, uniques = pd.factorize(frame[column])
-            frame[column] = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
+            frame[column] = categorical(codes, pd.Index(uniques, dtype="str"))
     return frame
 
 

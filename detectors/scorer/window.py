@@ -17,6 +17,7 @@ from detectors.history import (
     HISTORY_COLUMN,
     history_evidence,
     history_rows,
+    own_categories,
     window_only,
     window_rows,
 )
@@ -304,26 +305,38 @@ def _focused(
     return weight_by_focus(detection, engagements, params=params.spread, focus=focus)
 
 
-def _window_only(
+def _window_verdicts(
     engagements: pd.DataFrame,
-    verdicts: pd.DataFrame,
     detections: list[Detection],
     post_level_risk: npt.NDArray[np.float64],
     *,
-    is_history: npt.NDArray[np.bool_],
     params: ScoringParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Detection], npt.NDArray[np.float64]]:
-    """The window's rows of everything scored with history; evidence says what history added."""
+    """The window's rows of everything scored, and their verdicts. With history, the verdicts are
+    combined on the window's rows alone (``combine`` is row by row), and their evidence says what
+    history added."""
+    is_history = history_rows(engagements)
+    if is_history is None:
+        return (
+            engagements,
+            _combined(detections, n_events=len(engagements), policy=params.policy),
+            detections,
+            post_level_risk,
+        )
+    keep = window_rows(is_history)
+    window = [window_only(d, keep) for d in detections]
+    verdicts = _combined(window, n_events=int(len(is_history) - is_history.sum()), policy=params.policy)
     verdicts["evidence"] = history_evidence(
         verdicts, detections, engagements, is_history, min_caught_score=params.spread.min_caught_score
     )
-    keep = window_rows(is_history)
     return (
-        engagements.iloc[keep]
-        .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
-        .reset_index(drop=True),
-        verdicts.iloc[keep].reset_index(drop=True).copy(),
-        [window_only(d, keep) for d in detections],
+        own_categories(
+            engagements.iloc[keep]
+            .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
+            .reset_index(drop=True)
+        ),
+        verdicts,
+        window,
         post_level_risk[keep].copy(),
     )
 
@@ -362,12 +375,9 @@ def score_engagements(
     if progress is not None:
         progress("decide")
     policy = params.policy
-    verdicts = _combined(detections, n_events=len(engagements), policy=policy)
-    is_history = history_rows(engagements)
-    if is_history is not None:
-        engagements, verdicts, detections, post_level_risk = _window_only(
-            engagements, verdicts, detections, post_level_risk, is_history=is_history, params=params
-        )
+    engagements, verdicts, detections, post_level_risk = _window_verdicts(
+        engagements, detections, post_level_risk, params=params
+    )
     for column in verdicts.columns:
         # reason and evidence stay categorical: a million strings cost time to build and write
         engagements[column] = verdicts[column].array

@@ -27,3 +27,30 @@ def test_combine_caps_weak_evidence_and_keeps_the_first_of_equally_strong_detect
     assert not out.loc[0, "invalid"]
     assert out.loc[1, "invalid"]
     assert out.loc[1, "reason"] == "burst"  # a tie goes to the first detector
+
+
+def test_combine_is_row_by_row_so_a_window_combines_its_own_rows_alone():
+    """Scored with history, only the window's rows are combined (``detectors.scorer.window``)."""
+    rng = np.random.default_rng(5)
+    n, rows = 400, np.sort(rng.choice(400, 150, replace=False))
+    detections = []
+    for name in ("lockstep", "pool", "burst"):
+        groups = pd.DataFrame(
+            {
+                "group_id": range(6),
+                "n_accounts": 2,
+                "n_posts": 2,
+                "evidence": [f"{name} {g}" for g in range(6)],
+            }
+        )
+        score = np.where(rng.random(n) < 0.4, rng.random(n), 0.0)
+        detections.append(Detection(name, score, np.where(score > 0, rng.integers(0, 6, n), -1), groups))
+    knobs = {"invalid_risk": 0.5, "weak": frozenset({"burst"}), "weak_cap": 0.45}
+    whole = combine(detections, n_events=n, **knobs).iloc[rows].reset_index(drop=True)
+    own = [Detection(d.name, d.event_score[rows], d.event_group[rows], d.groups) for d in detections]
+    alone = combine(own, n_events=len(rows), **knobs)
+    assert whole["invalid"].sum() > 20 and whole["reason"].astype(str).nunique() == 4
+    for frame in (whole, alone):
+        for column in ("reason", "evidence"):
+            frame[column] = frame[column].astype(str)
+    pd.testing.assert_frame_equal(alone, whole, check_exact=True)

@@ -135,3 +135,16 @@ def test_scoring_with_a_prepared_history_decides_as_scoring_with_the_history():
     pd.testing.assert_frame_equal(carried.engagements, full.engagements, check_exact=True)
     pd.testing.assert_frame_equal(carried.posts, full.posts, check_exact=True)
     pd.testing.assert_frame_equal(carried.accounts, full.accounts, check_exact=True)
+
+
+def test_the_windows_rows_scored_with_history_keep_only_the_windows_own_ids():
+    """What history adds to the id columns' categories goes with the history's rows: the window's
+    come first in the joint numbering, so they are the ids the window numbers alone, in its order."""
+    current, history = _weeks(pool=True, community=False)
+    alone = score_window(current, params=ScoringParams()).engagements
+    judged = score_window(current, params=ScoringParams(), history=history).engagements
+    assert judged["invalid"].sum() > alone["invalid"].sum()
+    assert not set(history["user_id"]) <= set(current["user_id"])
+    for column in ("platform", "post_id", "creator_id", "user_id", "action", "device_id", "ip"):
+        pd.testing.assert_index_equal(judged[column].cat.categories, alone[column].cat.categories)
+        assert (judged[column].cat.codes.to_numpy() == alone[column].cat.codes.to_numpy()).all()

@@ -1,7 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.arrays import (
+    categorical,
     compact,
     csr_gather,
     csr_index,
@@ -95,3 +97,13 @@ def test_distinct_first_matches_numpy_unique_with_first_positions(n):
     expected = np.unique(x, return_index=True, return_inverse=True)
     for got, want in zip(found, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_categorical_is_from_codes_without_checking_the_categories_again():
+    row_codes = np.array([2, 0, -1, 1, 2], dtype=np.int64)
+    categories = pd.Index(["b", "a", "c"], dtype="str")
+    made = categorical(row_codes, categories)
+    expected = pd.Categorical.from_codes(row_codes, categories=categories)
+    pd.testing.assert_series_equal(pd.Series(made), pd.Series(expected), check_exact=True)
+    assert made.codes.dtype == expected.codes.dtype and made.dtype == expected.dtype
+    assert made.categories.dtype == "str" and made.tolist()[:2] == ["c", "b"]
