@@ -78,7 +78,7 @@ _PAIR_DDL = ", ".join(f"`{c}` string" for c in PAIR_COLUMNS)
 _BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
 _SPREAD_DDL = (
     f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
-    " platform string, ip string, posts long"
+    " evidence string, platform string, ip string, posts long"
 )
 
 
@@ -331,6 +331,8 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
             F.sum("caught").alias("caught"),
             F.sum("total").alias("total"),
             F.max("strongest").alias("strongest"),
+            # the sentence of the strongest catch's group (on a tie, the greatest sentence)
+            F.max_by("evidence", F.struct("strongest", "evidence")).alias("evidence"),
         )
         .filter(F.col("caught") > 0)
     )

@@ -324,6 +324,7 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
         {
             "detector": object,
             "user_id": object,
+            "evidence": object,
             "platform": object,
             "ip": object,
             "caught": "Int64",

@@ -165,3 +165,25 @@ def test_a_split_window_finds_the_single_process_blocks_pools_and_rings(
         reason = both[f"reason{engine}"].astype("str")
         found = both[f"invalid{engine}"] & reason.isin((*GROUP_TESTS, "ring"))
         assert both.loc[found, f"invalid{other}"].mean() >= 0.999, engine
+
+
+def _kind(evidence: pd.Series) -> pd.Series:
+    """The detector an evidence sentence names ("name: ..."), "" for none."""
+    return evidence.astype("str").fillna("").str.partition(":")[0]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_split_window_explains_its_flags_as_the_single_process_does(split_window: dict[str, Path]) -> None:
+    """Through the command line: an event both engines flag carries in Spark the kind of evidence
+    sentence the single process gives it, also when its account was caught only in another shard."""
+    columns = ["event_id", "invalid", "evidence"]
+    local = pd.read_parquet(split_window["local"] / "engagements.parquet", columns=columns)
+    spark = pd.read_parquet(split_window["spark"] / "engagements.parquet", columns=columns)
+    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    flagged = both["invalid"].astype(bool) & both["invalid_spark"].astype(bool)
+    kind, kind_spark = _kind(both["evidence"])[flagged], _kind(both["evidence_spark"])[flagged]
+    explained = kind != ""
+    assert explained.sum() > 1000
+    assert (kind_spark[explained] != "").all(), kind[explained & (kind_spark == "")].value_counts()
+    assert (kind_spark[explained] == kind[explained]).mean() >= 0.999
