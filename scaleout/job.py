@@ -39,6 +39,7 @@ from scaleout.platform_rings import rings_per_platform
 from scaleout.shard_scoring import (
     OUTPUT_FIELDS,
     PAIR_COLUMNS,
+    PAIR_ORDER,
     ROW,
     SHARD,
     SOURCE,
@@ -74,7 +75,7 @@ OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
 PARTITIONED = ("engagements", "posts")  # written partitioned by shard
 _PLAN_DDL = "platform string, creator_id string, shard string"
 _CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
-_PAIR_DDL = ", ".join(f"`{c}` string" for c in PAIR_COLUMNS)
+_PAIR_DDL = ", ".join([*(f"`{c}` string" for c in PAIR_COLUMNS), *(f"`{c}` long" for c in PAIR_ORDER)])
 _BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
 _SPREAD_DDL = (
     f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
