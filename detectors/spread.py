@@ -252,8 +252,7 @@ def spread_to_accounts(
         own = strongest
         n_caught, n_total, strongest, sentence = _window_evidence(window, engagements["user_id"], n_users)
         group, groups = _window_groups(detection, group, elsewhere=strongest > own, sentence=sentence)
-    share = n_caught / np.maximum(n_total, 1)
-    spread_score = np.where(share >= params.min_caught_share, params.spread_weight * strongest, 0.0)[users]
+    spread_score = spread_scores(n_caught, n_total, strongest, params=params)[users]
     is_raised = np.flatnonzero(spread_score > detection.event_score)
     score = detection.event_score.copy()
     score[is_raised] = spread_score[is_raised]
@@ -261,6 +260,34 @@ def spread_to_accounts(
     raised_group = group[users[is_raised]]
     event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
     return Detection(detection.name, score, event_group, groups)
+
+
+def spread_scores(
+    caught: Counts, total: Counts, strongest: npt.NDArray[np.float64], *, params: SpreadParams
+) -> npt.NDArray[np.float64]:
+    """Per account: the score spreading gives each of its engagements (0: its catches do not spread),
+    from its caught and total engagements and its strongest caught score."""
+    share = caught / np.maximum(total, 1)
+    return np.where(share >= params.min_caught_share, params.spread_weight * strongest, 0.0)
+
+
+def spread_rows(window: pd.DataFrame, *, params: SpreadParams, names: frozenset[str]) -> pd.DataFrame:
+    """Per row of a split window's spreading evidence (``SPREAD_COLUMNS``, combined over the shards)
+    of a detector in ``names``: user_id and the score that detector spreads to each of the account's
+    engagements (``spread_scores``), where it spreads. A shard's first pass spread with its own
+    evidence only (``scaleout``); what these add up to makes an account caught for the seller-IP
+    rule as the whole window's spreading does."""
+    rows = window[window["detector"].isin(sorted(names))]
+    score = spread_scores(
+        rows["caught"].to_numpy(dtype=np.float64),
+        rows["total"].to_numpy(dtype=np.int64),
+        rows["strongest"].to_numpy(dtype=np.float64),
+        params=params,
+    )
+    spreads = score > 0
+    return pd.DataFrame(
+        {"user_id": rows["user_id"].astype(object).to_numpy()[spreads], "spread": score[spreads]}
+    )
 
 
 def weight_by_focus(

@@ -17,8 +17,11 @@ import pandas as pd
 from detectors.chance import CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, window_chance
 from detectors.infra import KEY_SEPARATOR
 from detectors.platform_verdicts import PlatformVerdicts
+from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.pools import PoolChance
+from detectors.registry import STRUCTURAL
 from detectors.reputation import known_for
+from detectors.spread import spread_rows
 from scaleout.shard_scoring import (
     PAIR_COLUMNS,
     PAIR_ORDER,
@@ -104,22 +107,57 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
         .filter(F.col("caught") > 0)
     )
     spread = spreading.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
-    return spread.unionByName(
-        window_seller_ips(parts.filter(F.col("detector").isNull())), allowMissingColumns=True
+    seller_ips = window_seller_ips(
+        parts.filter(F.col("detector").isNull()), caught=caught_by_spreading(combined, inputs=inputs)
+    )
+    return spread.unionByName(seller_ips, allowMissingColumns=True)
+
+
+def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs) -> DataFrame:
+    """The accounts the window's spreading evidence (``combined``: ``SPREAD_COLUMNS``) makes caught on
+    every engagement: user_id and the noisy-OR of the scores the structural detectors spread to
+    each of its engagements (``detectors.spread.spread_rows``), where it reaches ``min_caught_score``.
+
+    A shard's first pass spread with its own evidence only, so its seller-IP part misses an account
+    whose catches lie in another shard; the second pass, and the single process, count it caught.
+    """
+    from pyspark.sql import functions as F
+
+    params = inputs.scorer.params.spread
+    names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    rows = combined.mapInPandas(
+        lambda frames: (spread_rows(frame, params=params, names=names) for frame in frames),
+        "user_id string, spread double",
+    )
+    keep = F.exp(F.sum(F.log1p(-F.col("spread"))))
+    noisy_or = F.when(F.count("*") == 1, F.max("spread")).otherwise(1.0 - keep)
+    return (
+        rows.groupBy("user_id")
+        .agg(noisy_or.alias("spread"))
+        .filter(F.col("spread") >= F.lit(params.min_caught_score))
     )
 
 
-def window_seller_ips(parts: DataFrame) -> DataFrame:
+def window_seller_ips(parts: DataFrame, *, caught: DataFrame | None = None) -> DataFrame:
     """The window's seller-IP evidence (``detectors.seller_ips.SellerIpEvidence``) of the addresses and
     accounts that span shards, keyed by the ``SHARD`` that holds them.
 
     From the shards' parts (``ip_part``): per (platform, ip) the distinct accounts, the caught ones
-    (caught in any shard) and their strongest score, for the addresses some account was caught
-    through; per (platform, account) its distinct posts added up (a post is in one shard).
+    (caught in any shard, or by the window's spreading: ``caught``, ``caught_by_spreading``) and
+    their strongest score, for the addresses some account was caught through; per (platform,
+    account) its distinct posts added up (a post is in one shard).
     """
     from pyspark.sql import functions as F
 
     through = parts.filter(F.col("ip").isNotNull())
+    if caught is not None:
+        spread = F.coalesce(F.col("spread"), F.lit(0.0))
+        through = (
+            through.join(F.broadcast(caught), "user_id", "left")
+            .withColumn("caught", F.when(spread > 0, F.lit(1)).otherwise(F.col("caught")))
+            .withColumn("strongest", F.greatest(F.col("strongest"), spread))
+            .drop("spread")
+        )
     spans = through.groupBy("platform", "ip").agg(F.countDistinct(SHARD).alias("_shards"))
     per_ip = (
         through.groupBy("platform", "ip", "user_id")
