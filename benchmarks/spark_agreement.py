@@ -73,6 +73,22 @@ def disagreements(local: Path, spark: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in label.value_counts().items()}
 
 
+def evidence(local: Path, spark: Path) -> dict[str, int]:
+    """Flagged events without an evidence sentence, per engine, and the events both flag whose
+    sentences come from different detectors (the sentence's ``name:`` prefix)."""
+    columns = ["event_id", "invalid", "evidence"]
+    both = pd.read_parquet(local / "engagements.parquet", columns=columns).merge(
+        pd.read_parquet(spark / "engagements.parquet", columns=columns), on="event_id"
+    )
+    kind = {s: both[f"evidence_{s}"].astype("str").fillna("").str.partition(":")[0] for s in ("x", "y")}
+    is_both = both["invalid_x"].astype(bool) & both["invalid_y"].astype(bool)
+    return {
+        "local_flagged_without_evidence": int((both["invalid_x"] & (kind["x"] == "")).sum()),
+        "spark_flagged_without_evidence": int((both["invalid_y"] & (kind["y"] == "")).sum()),
+        "both_flagged_other_evidence_kind": int((is_both & (kind["x"] != kind["y"])).sum()),
+    }
+
+
 WEEK = pd.Timedelta(days=7)
 QUALITY = ("precision", "recall", "honest_flagged_share", "honest_payout_withheld_share")
 
@@ -141,6 +157,7 @@ def measure(
         "seconds": round(time.perf_counter() - started, 1),
         "agreement": agreement(work / "local", out),
         "disagreeing_events_by_reason": disagreements(work / "local", out),
+        "evidence": evidence(work / "local", out),
         "quality": quality(Path(files["events"]).parent / "truth", out),
     }
 

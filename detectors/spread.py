@@ -47,8 +47,9 @@ class SpreadParams:
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``
-# decides with, and what the shards of a split window add up (``scaleout.job``)
-SPREAD_COLUMNS = ("detector", "user_id", "caught", "total", "strongest")
+# decides with, and what the shards of a split window add up (``scaleout.job``); ``evidence`` is the
+# sentence of the group of its strongest caught engagement (kept with the strongest score)
+SPREAD_COLUMNS = ("detector", "user_id", "caught", "total", "strongest", "evidence")
 Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int from plain ones
 
 
@@ -87,7 +88,7 @@ def spread_part(
     ``spread_to_accounts``'s ``window``. Accounts with nothing caught are left out.
     ``creators``: the window's creators besides the shard's own (``spread_to_accounts``).
     """
-    n_caught, n_total, strongest, _ = _account_evidence(
+    n_caught, n_total, strongest, group = _account_evidence(
         detection, engagements, params=params, creators=creators
     )
     labels = _labels(engagements["user_id"])
@@ -99,8 +100,24 @@ def spread_part(
             "caught": n_caught[present].astype(np.int64),
             "total": n_total[present].astype(np.int64),
             "strongest": strongest[present],
+            "evidence": _sentences(detection.groups, group[present]),
         }
     )[list(SPREAD_COLUMNS)]
+
+
+def _sentences(groups: pd.DataFrame, group: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """The evidence sentence of each group id of ``group`` (None for -1 or a group without one)."""
+    if not len(groups) or "evidence" not in groups:
+        return np.full(len(group), None, dtype=object)
+    by_group = groups.drop_duplicates("group_id").set_index("group_id")["evidence"].astype(object)
+    return _or_none(by_group.reindex(group).to_numpy(dtype=object))
+
+
+def _or_none(values: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """``values`` with None for every missing value (NaN, NA)."""
+    out = values.astype(object)
+    out[pd.isna(out)] = None
+    return out
 
 
 def _labels(user_ids: pd.Series) -> pd.Index:
@@ -112,14 +129,50 @@ def _labels(user_ids: pd.Series) -> pd.Index:
 
 def _window_evidence(
     window: pd.DataFrame, user_ids: pd.Series, n_users: int
-) -> tuple[Counts, Counts, npt.NDArray[np.float64]]:
-    """Per account code of ``user_ids``: the window's caught and total counts and strongest score."""
+) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.object_]]:
+    """Per account code of ``user_ids``: the window's caught and total counts, strongest score and the
+    evidence sentence of that score's group (None: not given)."""
     found = window.set_index("user_id").reindex(_labels(user_ids)[:n_users].astype(str))
+    sentence = (
+        found["evidence"].astype(object).to_numpy(dtype=object)
+        if "evidence" in found
+        else np.full(len(found), None, dtype=object)
+    )
     return (
         found["caught"].fillna(0).to_numpy(dtype=np.float64),
         found["total"].fillna(0).to_numpy(dtype=np.int64),
         found["strongest"].fillna(0.0).to_numpy(dtype=np.float64),
+        _or_none(sentence),
     )
+
+
+def _window_groups(
+    detection: Detection,
+    group: npt.NDArray[np.int64],
+    *,
+    elsewhere: npt.NDArray[np.bool_],
+    sentence: npt.NDArray[np.object_],
+) -> tuple[npt.NDArray[np.int64], pd.DataFrame]:
+    """Per account code its group, and the detection's groups: an account whose strongest caught
+    engagement lies in another shard (``elsewhere``) takes a group of that engagement's ``sentence``,
+    added to the groups, as the whole window gives it the group of its strongest catch."""
+    takes = elsewhere & ~pd.isna(sentence)
+    if not takes.any():
+        return group, detection.groups
+    texts, which = np.unique(sentence[takes].astype(str), return_inverse=True)
+    groups = detection.groups
+    base = int(groups["group_id"].max()) + 1 if len(groups) else 0
+    group = group.copy()
+    group[takes] = base + which
+    added = pd.DataFrame(
+        {
+            "group_id": base + np.arange(len(texts), dtype=np.int64),
+            "n_accounts": np.bincount(which, minlength=len(texts)).astype(np.int64),
+            "n_posts": np.zeros(len(texts), dtype=np.int64),
+            "evidence": texts,
+        }
+    )
+    return group, pd.concat([groups, added], ignore_index=True) if len(groups) else added
 
 
 def _caught(
@@ -182,8 +235,9 @@ def spread_to_accounts(
     engages outside the group is its own (a pod creator's own likes elsewhere);
     its engagements inside the group keep their own score.
     ``window``: this detector's rows of the whole window's evidence (``spread_part``
-    combined) when ``engagements`` are one shard of it; the group stays the shard's
-    own (none: the event's). ``creators``: the window's creators when ``engagements`` are one
+    combined) when ``engagements`` are one shard of it; the group is the shard's own, or one with
+    the sentence of the account's strongest catch when that lies in another shard
+    (``_window_groups``). ``creators``: the window's creators when ``engagements`` are one
     shard of it (an account whose own posts are in another shard is a creator too).
     """
     if window is None and not (detection.event_score >= params.min_caught_score).any():
@@ -193,17 +247,47 @@ def spread_to_accounts(
     n_caught, n_total, strongest, group = _account_evidence(
         detection, engagements, params=params, creators=creators
     )
+    groups = detection.groups
     if window is not None:
-        n_caught, n_total, strongest = _window_evidence(window, engagements["user_id"], n_users)
-    share = n_caught / np.maximum(n_total, 1)
-    spread_score = np.where(share >= params.min_caught_share, params.spread_weight * strongest, 0.0)[users]
+        own = strongest
+        n_caught, n_total, strongest, sentence = _window_evidence(window, engagements["user_id"], n_users)
+        group, groups = _window_groups(detection, group, elsewhere=strongest > own, sentence=sentence)
+    spread_score = spread_scores(n_caught, n_total, strongest, params=params)[users]
     is_raised = np.flatnonzero(spread_score > detection.event_score)
     score = detection.event_score.copy()
     score[is_raised] = spread_score[is_raised]
     event_group = detection.event_group.astype(np.int64)  # a copy
     raised_group = group[users[is_raised]]
     event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
-    return Detection(detection.name, score, event_group, detection.groups)
+    return Detection(detection.name, score, event_group, groups)
+
+
+def spread_scores(
+    caught: Counts, total: Counts, strongest: npt.NDArray[np.float64], *, params: SpreadParams
+) -> npt.NDArray[np.float64]:
+    """Per account: the score spreading gives each of its engagements (0: its catches do not spread),
+    from its caught and total engagements and its strongest caught score."""
+    share = caught / np.maximum(total, 1)
+    return np.where(share >= params.min_caught_share, params.spread_weight * strongest, 0.0)
+
+
+def spread_rows(window: pd.DataFrame, *, params: SpreadParams, names: frozenset[str]) -> pd.DataFrame:
+    """Per row of a split window's spreading evidence (``SPREAD_COLUMNS``, combined over the shards)
+    of a detector in ``names``: user_id and the score that detector spreads to each of the account's
+    engagements (``spread_scores``), where it spreads. A shard's first pass spread with its own
+    evidence only (``scaleout``); what these add up to makes an account caught for the seller-IP
+    rule as the whole window's spreading does."""
+    rows = window[window["detector"].isin(sorted(names))]
+    score = spread_scores(
+        rows["caught"].to_numpy(dtype=np.float64),
+        rows["total"].to_numpy(dtype=np.int64),
+        rows["strongest"].to_numpy(dtype=np.float64),
+        params=params,
+    )
+    spreads = score > 0
+    return pd.DataFrame(
+        {"user_id": rows["user_id"].astype(object).to_numpy()[spreads], "spread": score[spreads]}
+    )
 
 
 def weight_by_focus(

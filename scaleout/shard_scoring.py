@@ -21,7 +21,7 @@ import pandas as pd
 
 from detectors.audiences import AudienceParams, find_audiences
 from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
-from detectors.history import with_history
+from detectors.history import history_rows, with_history
 from detectors.infra import PostCommunities, ip_chance
 from detectors.model import WindowScorer
 from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
@@ -40,6 +40,9 @@ SHARD = "shard"  # the shard that decided each output row (an extra output colum
 SOURCE = "_source"
 # a shard's part of its platform's engagement graph (``shard_pairs``)
 PAIR_COLUMNS = ("platform", "user_id", "post_id", "creator_id")
+# where a pair first comes in the single process's window: history (1) after the window (0), then by
+# its first row in its source file (the group tests' answer can depend on the order of their rows)
+PAIR_ORDER = ("first_is_history", "first_row")
 KINDS = ("engagements", "posts", "accounts", "rejects", "history_rejects")
 
 # every column of the four outputs, with its Spark SQL type; a kind leaves the others null
@@ -224,10 +227,16 @@ def shard_pairs(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     engagements = inputs.rows(raw).engagements()
     columns = list(PAIR_COLUMNS)
     if not len(engagements):
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, *PAIR_ORDER])
+    # the shard's rows come in the single process's order: the window's by source row, then history's
     frame = engagements[columns].dropna(subset=["user_id", "post_id"])
     frame = frame.drop_duplicates(["user_id", "post_id"])
-    return pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in columns})
+    at = engagements.index.get_indexer(frame.index)
+    is_history = history_rows(engagements)
+    pairs = pd.DataFrame({c: frame[c].astype("str").astype(object).to_numpy() for c in columns})
+    pairs[PAIR_ORDER[0]] = is_history[at].astype(np.int64) if is_history is not None else 0
+    pairs[PAIR_ORDER[1]] = engagements["source_row"].to_numpy(dtype=np.int64)[at]
+    return pairs
 
 
 def shard_devices(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
@@ -247,8 +256,10 @@ def platform_models(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame
     if not len(pairs):
         return pd.DataFrame({"platform": [], "model": [], "verdicts": [], "creators": []})
     platform = str(pairs["platform"].iloc[0])
-    ordered = pairs.sort_values(["creator_id", "post_id", "user_id"], ignore_index=True)
-    frame = with_categorical_ids(ordered)
+    # Spark gives the rows in any order: the single process's where the shards said it (``PAIR_ORDER``)
+    order = [c for c in PAIR_ORDER if c in pairs]
+    ordered = pairs.sort_values([*order, "creator_id", "post_id", "user_id"], ignore_index=True)
+    frame = with_categorical_ids(ordered.drop(columns=order))
     params = inputs.scorer.params
     audiences = find_audiences(frame, studios=inputs.studios(), params=params.audience)
     model = pool_chance(frame, params=params.detectors.pool, audiences=audiences)
@@ -324,6 +335,7 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
         {
             "detector": object,
             "user_id": object,
+            "evidence": object,
             "platform": object,
             "ip": object,
             "caught": "Int64",

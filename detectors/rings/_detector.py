@@ -106,7 +106,8 @@ def ring_creators(detection: Detection) -> set[str]:
     """The creator ids of every ring in a ``rings`` detection (each is a buyer)."""
     if detection.groups.empty or "creators" not in detection.groups:
         return set()
-    return {c for joined in detection.groups["creators"] for c in str(joined).split(";") if c}
+    # a shard's groups of catches in other shards (``detectors.spread``) name no creators
+    return {c for joined in detection.groups["creators"].dropna() for c in str(joined).split(";") if c}
 
 
 def _creator_units(engagements: pd.DataFrame, index: GraphIndex, studios: pd.Series | None) -> IntArray:

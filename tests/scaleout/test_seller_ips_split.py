@@ -7,7 +7,7 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.seller_ips import SellerIpEvidence, ip_part, spread_through_ips
-from detectors.spread import SpreadParams
+from detectors.spread import SpreadParams, spread_part, spread_rows, spread_to_accounts
 
 STRUCTURE = frozenset({"pool", "ip_farm"})
 
@@ -99,3 +99,51 @@ def test_the_window_counts_of_a_record_of_its_own_keep_an_account_thin_or_not() 
     joined = spread_through_ips(found, shard, structural=STRUCTURE, params=params, window=evidence)
     is_g = shard["user_id"].eq("g").to_numpy()
     assert thin[0].event_score[is_g].max() > 0 and joined[0].event_score[is_g].max() == 0
+
+
+def test_an_account_caught_by_spreading_from_another_shard_counts_as_caught_on_its_address() -> None:
+    """Address z: ten accounts on a1 (shard A), five caught over the window: s0 and s1 on a1 itself,
+    s2-s4 only by spreading (their one other engagement, on b1 in shard B, was caught). The whole
+    window sees a seller's address (5 of 10) and raises the thin h0-h4; a shard's first pass, which
+    spreads with its own evidence, counts 2 of 10, and the accounts the window's spreading evidence
+    makes caught (``spread_rows``, as ``scaleout.window_parts.caught_by_spreading`` adds them) restore it."""
+    rows = [(f"s{i}", "a1", "z") for i in range(5)] + [(f"h{i}", "a1", "z") for i in range(5)]
+    rows += [(f"s{i}", "b1", "q") for i in range(2, 5)] + [(f"o{i}", "b1", "q") for i in range(5)]
+    users, posts, ips = zip(*rows, strict=True)
+    window = pd.DataFrame({"platform": "douyin", "user_id": users, "post_id": posts, "ip": ips}).astype(
+        "category"
+    )
+    window["creator_id"] = pd.Categorical(["kA" if p.startswith("a") else "kB" for p in posts])
+    caught = {("s0", "a1"), ("s1", "a1")} | {(f"s{i}", "b1") for i in range(2, 5)}
+    params = SpreadParams()
+
+    def scored(frame: pd.DataFrame, spread: pd.DataFrame | None) -> list[Detection]:
+        ip_farm, pool = _detections(frame, caught)
+        return [ip_farm, spread_to_accounts(pool, frame, params=params, window=spread)]
+
+    whole = spread_through_ips(scored(window, None), window, structural=STRUCTURE, params=params)
+    assert {f"h{i}" for i in range(5)} <= set(window.loc[whole[0].event_score > 0, "user_id"].astype(str))
+    in_a = window["creator_id"].eq("kA").to_numpy()
+    shards = [(keep, window[keep].reset_index(drop=True)) for keep in (in_a, ~in_a)]
+    spread = pd.concat([spread_part(_detections(s, caught)[1], s, params=params) for _, s in shards])
+    spread = spread.groupby(["detector", "user_id"], as_index=False).agg(
+        caught=("caught", "sum"), total=("total", "sum"), strongest=("strongest", "max")
+    )
+    # the first pass: each shard spreads with its own evidence before it counts its addresses
+    parts = pd.concat([ip_part(scored(s, None), s, structural=STRUCTURE, params=params) for _, s in shards])
+    by_spreading = spread_rows(spread, params=params, names=STRUCTURE)
+    by_spreading = by_spreading[by_spreading["spread"] >= params.min_caught_score]
+    is_spread = parts["user_id"].isin(by_spreading["user_id"]) & parts["ip"].notna()
+    added = parts.assign(caught=parts["caught"].where(~is_spread, 1))
+    joined_a, alone_a = (
+        spread_through_ips(
+            scored(shards[0][1], spread),
+            shards[0][1],
+            structural=STRUCTURE,
+            params=params,
+            window=_evidence(p),
+        )[0].event_score
+        for p in (added, parts)
+    )
+    np.testing.assert_array_equal(joined_a, whole[0].event_score[in_a])
+    assert (alone_a != whole[0].event_score[in_a]).sum() >= 5

@@ -82,3 +82,53 @@ def test_a_creators_own_account_spreads_nothing_in_a_shard_without_its_posts() -
     )
     assert whole.event_score[5] == 0.0 and alone.event_score[3] > 0.0  # alone, c1 looks like a worker
     np.testing.assert_array_equal(joined.event_score, whole.event_score[in_b])
+
+
+def _strongest_sentences(
+    found: Detection, window: pd.DataFrame, *, params: SpreadParams
+) -> set[tuple[str, str]]:
+    """(account, sentence) of the groups of each account's strongest caught engagements."""
+    caught = found.event_score >= params.min_caught_score
+    rows = pd.DataFrame(
+        {"user_id": window["user_id"].astype("str"), "score": found.event_score, "group": found.event_group}
+    )[caught]
+    top = rows[rows["score"] == rows.groupby("user_id")["score"].transform("max")]
+    sentences = found.groups.set_index("group_id")["evidence"].reindex(top["group"]).to_numpy()
+    return set(zip(top["user_id"], sentences, strict=True))
+
+
+def test_shards_give_an_account_caught_elsewhere_the_sentence_of_its_strongest_catch(
+    window: pd.DataFrame,
+) -> None:
+    params = SpreadParams()
+    chance = window_chance(chance_frame(window)).ip
+    found = shared_infrastructure(window, params=IpFarmParams(), chance=chance)
+    whole = spread_to_accounts(found, window, params=params)
+    keys = _shard_keys(window)
+    shards = [(keys == k, window[keys == k].reset_index(drop=True)) for k in sorted(set(keys))]
+    parts = pd.concat([spread_part(_rows(found, keep), shard, params=params) for keep, shard in shards])
+    # as Spark combines them: the sentence of the strongest catch (on a tie, the greatest sentence)
+    ranked = parts.sort_values(["strongest", "evidence"], na_position="first")
+    evidence = ranked.groupby(["detector", "user_id"], as_index=False).agg(
+        caught=("caught", "sum"),
+        total=("total", "sum"),
+        strongest=("strongest", "max"),
+        evidence=("evidence", "last"),
+    )
+    evidence = evidence[evidence["caught"] > 0]
+    strongest = _strongest_sentences(found, window, params=params)
+    said: list[tuple[str, str]] = []
+    unexplained_alone = 0
+    for keep, shard in shards:
+        joined = spread_to_accounts(_rows(found, keep), shard, params=params, window=evidence)
+        alone = spread_to_accounts(_rows(found, keep), shard, params=params)
+        np.testing.assert_array_equal(joined.event_score, whole.event_score[keep])
+        # every event the whole window explains by a spread group is explained in its shard...
+        spread = (whole.event_group[keep] >= 0) & (found.event_score[keep] < whole.event_score[keep])
+        assert (joined.event_group[spread] >= 0).all()
+        sentences = joined.groups.set_index("group_id")["evidence"].reindex(joined.event_group[spread])
+        said += list(zip(shard["user_id"].astype("str")[spread], sentences, strict=True))
+        unexplained_alone += int((alone.event_group[spread] < 0).sum())
+    # ...by the sentence of one of its account's strongest catches, as the whole window explains it
+    assert len(said) > 100 and set(said) <= strongest
+    assert unexplained_alone > 0  # alone, a shard leaves some account caught elsewhere unexplained

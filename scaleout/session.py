@@ -1,0 +1,73 @@
+"""The Spark session of a scoring run: a local master's heap, spark-submit's ``--conf`` settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from features.contract import ContractError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def local_driver_memory(total_bytes: int | None = None) -> str:
+    """The JVM heap for a local master: a third of this machine's memory, at least 1 GiB.
+
+    In local mode the JVM is driver and executor; the Python workers that score shards
+    live outside it and need the rest.
+    """
+    if total_bytes is None:
+        total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, total_bytes // 3 // 2**30)}g"
+
+
+def parse_spark_conf(pairs: Sequence[str], *, option: str = "--spark-conf") -> dict[str, str]:
+    """``KEY=VALUE`` settings (as spark-submit's ``--conf`` takes them) as a mapping."""
+    conf: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ContractError(f"{option} {pair!r}: expected KEY=VALUE, e.g. spark.driver.memory=8g")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def spark_session(
+    master: str | None = None,
+    *,
+    conf: Mapping[str, str] | None = None,
+    app_name: str = "cpeguard-score",
+) -> SparkSession:
+    """A Spark session for scoring: UTC session time, Arrow, this interpreter for local workers.
+
+    ``conf`` is applied last (spark-submit's ``--conf``). On a local master the JVM heap
+    defaults to ``local_driver_memory()``; a session already running keeps its heap.
+    """
+    from pyspark.sql import SparkSession
+
+    # PySpark 4 warns at every pandas conversion that it is not yet tested with pandas 3
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    builder = SparkSession.builder.appName(app_name)
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if master is not None:
+        builder = builder.master(master)
+    if master is not None and master.startswith("local"):
+        # local workers run this interpreter (and its PYTHONPATH), not whatever `python` is first
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # the JVM is driver and executor: its default 1 GiB heap spills a window to disk
+        settings["spark.driver.memory"] = local_driver_memory()
+    for key, value in {**settings, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

@@ -1,0 +1,266 @@
+"""What a split window's shards read of the whole window, gathered on Spark in passes over the shards.
+
+Each function runs one pass (every shard's part, from ``scaleout.shard_scoring`` or
+``scaleout.platform_rings``) and combines the parts as the single process computes them
+on the whole window: the window statistics (``detectors.chance``), the spreading and
+seller-IP evidence, a split platform's models and per-platform verdicts, a device's
+accounts, and the window's start for a reputation file.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from detectors.chance import CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, window_chance
+from detectors.infra import KEY_SEPARATOR
+from detectors.platform_verdicts import PlatformVerdicts
+from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
+from detectors.pools import PoolChance
+from detectors.registry import STRUCTURAL
+from detectors.reputation import known_for
+from detectors.spread import spread_rows
+from scaleout.shard_scoring import (
+    PAIR_COLUMNS,
+    PAIR_ORDER,
+    SHARD,
+    ShardInputs,
+    platform_models,
+    shard_bounds,
+    shard_chance,
+    shard_devices,
+    shard_pairs,
+    shard_spread,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+_CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
+_PAIR_DDL = ", ".join([*(f"`{c}` string" for c in PAIR_COLUMNS), *(f"`{c}` long" for c in PAIR_ORDER)])
+_BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
+_SPREAD_DDL = (
+    f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
+    " evidence string, platform string, ip string, posts long"
+)
+
+
+def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFrame:
+    """The whole window's statistics (``detectors.chance``) each shard needs, keyed by ``SHARD``.
+
+    A first pass computes every shard's part (``shard_chance``); Spark combines the parts
+    per statistic and key as ``STATISTICS`` says (sum, or the least for the grid origin),
+    and joins back to each shard only the keys it holds (the IPs it saw, and the window's
+    totals). A shard plan never splits a post, so the combination is the window's own.
+    """
+    from pyspark.sql import functions as F
+
+    parts = routed.groupBy(SHARD).applyInPandas(lambda raw: shard_chance(raw, inputs=inputs), _CHANCE_DDL)
+    parts = parts.persist()
+    least = [name for name, how in STATISTICS.items() if how == "min"]
+    combined = parts.groupBy("statistic", "key").agg(
+        F.when(F.col("statistic").isin(least), F.min("value")).otherwise(F.sum("value")).alias("value")
+    )
+    # an IP's pairs in every community (its reach, ``detectors.infra``), not only in the shard's
+    joined_by = F.when(
+        F.col("statistic") == "ip_pairs_per_key", F.split("key", KEY_SEPARATOR).getItem(0)
+    ).otherwise(F.col("key"))
+    everyone = F.col("statistic").isin(list(EVERY_SHARD))  # per community: every shard reads all
+    held = parts.filter(~everyone).select(SHARD, "statistic", joined_by.alias("joined_by")).distinct()
+    per_key = held.join(
+        combined.filter(~everyone).withColumn("joined_by", joined_by), ["statistic", "joined_by"]
+    )
+    totals = parts.select(SHARD).distinct().crossJoin(combined.filter(everyone))
+    return per_key.select(SHARD, *CHANCE_COLUMNS).unionByName(totals.select(SHARD, *CHANCE_COLUMNS))
+
+
+def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: ShardInputs) -> DataFrame:
+    """The window's spreading evidence of the accounts each shard holds, keyed by ``SHARD``.
+
+    A first scoring pass runs every shard's detectors (against the joined window
+    statistics) and gives each account's caught and total engagements and its
+    strongest caught score per spreading detector (``shard_spread``); Spark adds
+    the counts and keeps the strongest score per account over the shards, and joins
+    back to each shard the accounts it holds that were caught somewhere. The second
+    pass spreads with these (``detectors.spread.spread_to_accounts``), as the single
+    process spreads with the whole window's.
+    """
+    from pyspark.sql import functions as F
+
+    def part(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
+        joined = window_chance(statistics) if len(statistics) else None
+        return shard_spread(raw, inputs=inputs, chance=joined)
+
+    parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, _SPREAD_DDL).persist()
+    spreading = parts.filter(F.col("detector").isNotNull())
+    combined = (
+        spreading.groupBy("detector", "user_id")
+        .agg(
+            F.sum("caught").alias("caught"),
+            F.sum("total").alias("total"),
+            F.max("strongest").alias("strongest"),
+            # the sentence of the strongest catch's group (on a tie, the greatest sentence)
+            F.max_by("evidence", F.struct("strongest", "evidence")).alias("evidence"),
+        )
+        .filter(F.col("caught") > 0)
+    )
+    spread = spreading.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
+    seller_ips = window_seller_ips(
+        parts.filter(F.col("detector").isNull()), caught=caught_by_spreading(combined, inputs=inputs)
+    )
+    return spread.unionByName(seller_ips, allowMissingColumns=True)
+
+
+def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs) -> DataFrame:
+    """The accounts the window's spreading evidence (``combined``: ``SPREAD_COLUMNS``) makes caught on
+    every engagement: user_id and the noisy-OR of the scores the structural detectors spread to
+    each of its engagements (``detectors.spread.spread_rows``), where it reaches ``min_caught_score``.
+
+    A shard's first pass spread with its own evidence only, so its seller-IP part misses an account
+    whose catches lie in another shard; the second pass, and the single process, count it caught.
+    """
+    from pyspark.sql import functions as F
+
+    params = inputs.scorer.params.spread
+    names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    rows = combined.mapInPandas(
+        lambda frames: (spread_rows(frame, params=params, names=names) for frame in frames),
+        "user_id string, spread double",
+    )
+    keep = F.exp(F.sum(F.log1p(-F.col("spread"))))
+    noisy_or = F.when(F.count("*") == 1, F.max("spread")).otherwise(1.0 - keep)
+    return (
+        rows.groupBy("user_id")
+        .agg(noisy_or.alias("spread"))
+        .filter(F.col("spread") >= F.lit(params.min_caught_score))
+    )
+
+
+def window_seller_ips(parts: DataFrame, *, caught: DataFrame | None = None) -> DataFrame:
+    """The window's seller-IP evidence (``detectors.seller_ips.SellerIpEvidence``) of the addresses and
+    accounts that span shards, keyed by the ``SHARD`` that holds them.
+
+    From the shards' parts (``ip_part``): per (platform, ip) the distinct accounts, the caught ones
+    (caught in any shard, or by the window's spreading: ``caught``, ``caught_by_spreading``) and
+    their strongest score, for the addresses some account was caught through; per (platform,
+    account) its distinct posts added up (a post is in one shard).
+    """
+    from pyspark.sql import functions as F
+
+    through = parts.filter(F.col("ip").isNotNull())
+    if caught is not None:
+        spread = F.coalesce(F.col("spread"), F.lit(0.0))
+        through = (
+            through.join(F.broadcast(caught), "user_id", "left")
+            .withColumn("caught", F.when(spread > 0, F.lit(1)).otherwise(F.col("caught")))
+            .withColumn("strongest", F.greatest(F.col("strongest"), spread))
+            .drop("spread")
+        )
+    spans = through.groupBy("platform", "ip").agg(F.countDistinct(SHARD).alias("_shards"))
+    per_ip = (
+        through.groupBy("platform", "ip", "user_id")
+        .agg(F.max("caught").alias("caught"), F.max("strongest").alias("strongest"))
+        .groupBy("platform", "ip")
+        .agg(
+            F.sum("caught").alias("caught"),
+            F.count("*").alias("accounts"),
+            F.max("strongest").alias("strongest"),
+        )
+        .filter(F.col("caught") > 0)
+        .join(spans.filter(F.col("_shards") > 1).select("platform", "ip"), ["platform", "ip"])
+    )
+    ips = through.select(SHARD, "platform", "ip").distinct().join(per_ip, ["platform", "ip"])
+    own = parts.filter(F.col("ip").isNull())
+    per_account = (
+        own.groupBy("platform", "user_id")
+        .agg(F.sum("posts").alias("posts"), F.count("*").alias("_shards"))
+        .filter(F.col("_shards") > 1)
+        .drop("_shards")
+    )
+    posts = own.select(SHARD, "platform", "user_id").join(per_account, ["platform", "user_id"])
+    return ips.unionByName(posts, allowMissingColumns=True)
+
+
+def models_per_platform(
+    routed: DataFrame, split: list[str], *, inputs: ShardInputs
+) -> tuple[dict[str, PoolChance], dict[str, dict[str, PlatformVerdicts]], pd.Index]:
+    """The pool test's chance model of each platform split along its graph, the verdicts of the
+    detectors that run per platform (dense blocks, pools) on the whole platform's graph, and the
+    split platforms' creators.
+
+    Each of the ``split`` shards gives its distinct (account, post, creator) rows (``shard_pairs``);
+    one worker per platform finds the platform's audiences, the pool test's chance inputs and runs the
+    per-platform detectors on the platform (``platform_models``); every shard of the platform is scored
+    against the model and reads its engagements' dense-block and pool verdicts from the platform's,
+    as the platform is scored on one machine.
+    The rows are a platform's engagement graph, not its events: a few id columns per distinct
+    (account, post).
+    """
+    from pyspark.sql import functions as F
+
+    pairs = (
+        routed.filter(F.col(SHARD).isin(split))
+        .groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_pairs(raw, inputs=inputs), _PAIR_DDL)
+    )
+    schema = "platform string, model binary, verdicts binary, creators binary"
+    models = pairs.groupBy("platform").applyInPandas(
+        lambda rows: platform_models(rows, inputs=inputs), schema
+    )
+    found = models.collect()
+    pools = {str(row["platform"]): pickle.loads(row["model"]) for row in found if row["model"] is not None}
+    verdicts = {str(row["platform"]): pickle.loads(row["verdicts"]) for row in found}
+    creators = [pickle.loads(row["creators"]) for row in found]
+    return pools, verdicts, pd.Index([], dtype="str").append(creators).unique()
+
+
+def device_accounts(routed: DataFrame, split: list[str], *, inputs: ShardInputs) -> pd.Series:
+    """Per device of the ``split`` shards that more accounts than a household share: its accounts
+    over the window, its (device, account) pairs unioned over the shards (``shard_devices``).
+
+    An account engaging creators in two shards is one account on its device, not two; a device
+    of at most ``household_accounts`` accounts is never a farm, so only the others come back.
+    """
+    from pyspark.sql import functions as F
+
+    household = inputs.scorer.params.detectors.device_farm.household_accounts
+    counted = (
+        routed.filter(F.col(SHARD).isin(split))
+        .groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_devices(raw, inputs=inputs), "device_id string, user_id string")
+        .distinct()
+        .groupBy("device_id")
+        .count()
+        .filter(F.col("count") > household)
+        .toPandas()
+    )
+    return pd.Series(
+        counted["count"].to_numpy(dtype="int64"), index=pd.Index(counted["device_id"], dtype="str")
+    )
+
+
+def known_per_window(
+    routed: DataFrame, *, inputs: ShardInputs, entries: pd.DataFrame, half_life_days: float
+) -> pd.DataFrame | None:
+    """What a reputation file's ``entries`` tell this window (``detectors.reputation.known_for``).
+
+    The window's first valid ``ts`` and its context's (history's, when earlier) come from one
+    pass over the shards (``shard_bounds``), as the single process reads them from the clean
+    events; the known subjects are joined into every shard (a reputation is small).
+    """
+    from pyspark.sql import functions as F
+
+    bounds = (
+        routed.groupBy(SHARD)
+        .applyInPandas(lambda raw: shard_bounds(raw, inputs=inputs), _BOUNDS_DDL)
+        .agg(F.min("window_us").alias("window_us"), F.min("history_us").alias("history_us"))
+        .toPandas()
+    )
+    window_us, history_us = bounds["window_us"].iloc[0], bounds["history_us"].iloc[0]
+    if pd.isna(window_us):
+        return None
+    start = pd.Timestamp(int(window_us), unit="us", tz="UTC")
+    context = start if pd.isna(history_us) else min(start, pd.Timestamp(int(history_us), unit="us", tz="UTC"))
+    return known_for(entries, start=start, context_start=context, half_life_days=half_life_days)
