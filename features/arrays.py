@@ -94,13 +94,11 @@ def distinct_counts(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], np
     return np.asarray(ordered[starts], dtype=np.int64), counts.astype(np.int64)
 
 
-def distinct_inverse(
+def _runs(
     x: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """``np.unique(x, return_inverse=True, return_counts=True)`` by one sort (faster here)."""
-    x = np.asarray(x, dtype=np.int64)
-    if len(x) == 0:
-        return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One stable sort of ``x``: the order, the sorted values, each row's rank among the distinct
+    values and where each distinct value's run starts in the sorted order."""
     order = stable_order(x)
     ordered = x[order]
     is_first = np.empty(len(x), dtype=bool)
@@ -108,7 +106,17 @@ def distinct_inverse(
     np.not_equal(ordered[1:], ordered[:-1], out=is_first[1:])
     inverse = np.empty(len(x), dtype=np.int64)
     inverse[order] = np.cumsum(is_first) - 1
-    starts = np.flatnonzero(is_first)
+    return order, ordered, inverse, np.flatnonzero(is_first)
+
+
+def distinct_inverse(
+    x: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(x, return_inverse=True, return_counts=True)`` by one sort (faster here)."""
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) == 0:
+        return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    _, ordered, inverse, starts = _runs(x)
     return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)
 
 
@@ -120,14 +128,7 @@ def distinct_first(
     x = np.asarray(x, dtype=np.int64)
     if len(x) == 0:
         return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = stable_order(x)
-    ordered = x[order]
-    is_first = np.empty(len(x), dtype=bool)
-    is_first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=is_first[1:])
-    inverse = np.empty(len(x), dtype=np.int64)
-    inverse[order] = np.cumsum(is_first) - 1
-    starts = np.flatnonzero(is_first)
+    order, ordered, inverse, starts = _runs(x)
     return ordered[starts], order[starts], inverse
 
 
