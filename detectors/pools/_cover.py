@@ -103,8 +103,9 @@ def _uncovered(
         if insular[home] < params.max_uncovered_insularity:
             flagged = events & (insular[community] < params.max_uncovered_insularity)
             if params.cover_strangers_home:
+                judged = _stranger_judges(keys, left_out, params=params)
                 flagged &= _order_part(
-                    light, audiences, candidate == pool, left_out, home, within, params=params
+                    light, audiences, candidate == pool, left_out, home, within, judged, params=params
                 )
             uncovered |= flagged
     return candidate, candidate_lifts, uncovered
@@ -117,6 +118,7 @@ def _order_part(
     left_out: npt.NDArray[np.bool_],
     home: int,
     part: int | None,
+    judges: npt.NDArray[np.bool_],
     *,
     params: PoolParams,
 ) -> npt.NDArray[np.bool_]:
@@ -129,8 +131,8 @@ def _order_part(
     through the posts both engage. Without the candidate's accounts
     (``left_out``) what co-engages the community is then the stranger's fans
     going home, and the community reads as no audience. Each unit of ``home``
-    whose own remaining fans go to another community (``_strangers``) goes
-    there. When ``home`` keeps two units or more and is an audience without
+    whose fans, the accounts ``judges`` marks (``_stranger_judges``), go to
+    another community (``_strangers``) goes there. When ``home`` keeps two units or more and is an audience without
     the strangers (insularity at least ``max_uncovered_insularity``,
     ``cover_errors`` up), the candidate splits. An order is a block of
     accounts on the same few bought posts: its accounts that cross to the
@@ -142,7 +144,7 @@ def _order_part(
     go is no audience, or its accounts all stay on the order's posts.
     """
     unit_of_pair = light.unit[light.pair_post]
-    kept = ~left_out[light.pair_user]
+    kept = judges[light.pair_user]
     if part is not None:
         kept &= audiences.parts(unit_of_pair) == part
     community = audiences.communities(np.arange(int(light.unit.max()) + 1))
@@ -169,6 +171,25 @@ def _order_part(
     fan = np.zeros(len(crossing), dtype=bool)
     fan[light.users[in_candidate & ~order_post[post]]] = True
     return ~(fan & ~crossing)[light.users]
+
+
+def _stranger_judges(
+    keys: npt.NDArray[np.uint64] | None, left_out: npt.NDArray[np.bool_], *, params: PoolParams
+) -> npt.NDArray[np.bool_]:
+    """Per account: whether it says where a unit's fans go (``_strangers``).
+
+    With ``cover_strangers_by_footprint`` every account does, the candidate's
+    too, but of the accounts that share a footprint only one: an order's
+    accounts, sent to the same bought posts, are one observation of the tie
+    between its stranger and ``home``, while an audience's own fans (the
+    candidate of a small audience is most of them) tie its units to each
+    other through many footprints. Without them a popular creator of the
+    audience keeps only fans who also follow larger communities, and reads
+    as a stranger. Otherwise: the accounts not ``left_out``.
+    """
+    if not params.cover_strangers_by_footprint or keys is None:
+        return ~left_out
+    return ~_repeated(keys, np.zeros(len(left_out), dtype=bool))
 
 
 def _strangers(

@@ -53,6 +53,10 @@ class PoolParams:
     # those only on posts mostly theirs, are the order, kept; the rest are the audience's fans, covered
     # (docs/detection.md, "Orders that tie two audiences")
     cover_strangers_home: bool = True
+    # whose fans judge a stranger: every account, the candidate's too, one per footprint (an order's
+    # accounts are one observation); False: only the accounts outside the candidate, which in a small
+    # audience leave a popular creator with fans who also follow larger communities (``_stranger_judges``)
+    cover_strangers_by_footprint: bool = True
     # membership is decided again with each pool's book (its posts, and its creators' other posts that carry
     # its orders) as the pool, and the members found only so are added: an order on a popular post, whose
     # organic crowd hides its links, stays out of the pool, and its accounts fall short of the member share
