@@ -93,7 +93,7 @@ def test_a_small_audiences_star_is_no_stranger(seed: int):
     Without the audience's own fans (its candidate pool is most of them), what is left of the star's
     fans are those who also follow the large audience, and the star read as a stranger: every fan of
     the audience who liked it then crossed to a stranger and was flagged with the order (dev seed 19,
-    50k, communities=2: 786 honest engagements; seed 22, communities=3+studios+giveaways: 603). Judged
+    50k, communities=2: 794 honest engagements; seed 22, communities=3+studios+giveaways: 604). Judged
     by every account, one per footprint, the audience's fans tie the star home.
     """
     events = _small_audience_with_a_star(seed=seed)
