@@ -132,8 +132,8 @@ def _order_part(
     (``left_out``) what co-engages the community is then the stranger's fans
     going home, and the community reads as no audience. Each unit of ``home``
     whose fans, the accounts ``judges`` marks (``_stranger_judges``), go to
-    another community (``_strangers``) goes there. When ``home`` keeps two units or more and is an audience without
-    the strangers (insularity at least ``max_uncovered_insularity``,
+    another community (``_strangers``) goes there. When ``home`` keeps two
+    units or more and is an audience without the strangers (insularity at least ``max_uncovered_insularity``,
     ``cover_errors`` up), the candidate splits. An order is a block of
     accounts on the same few bought posts: its accounts that cross to the
     strangers or other communities show it, the posts whose candidate
