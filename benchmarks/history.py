@@ -138,6 +138,7 @@ def measure(
     service reads it: ``detectors.reputation.known_for``); its quality on the last week's engagements."""
     whole = depth < 0
     current, history = slices(events, N_WEEKS - 1 if whole else depth)
+    seen_twice = two_creator_share(current, history, sim.truth_events)
     if whole:
         # the whole period scored at once, judged on the last week's engagements
         current, history, depth = pd.concat([history, current]), current, 0
@@ -176,11 +177,31 @@ def measure(
         **{k: metrics[k] for k in COLUMNS},
         "average_precision": metrics["average_precision"],
         "recall_by_scheme": metrics["recall_by_scheme"],
+        "two_creator_share_by_scheme": seen_twice,
         "n_judged_with_history": int(with_history.sum()),
         "history_evidence_examples": eng.loc[with_history, "evidence"].astype(str).unique()[:3].tolist(),
         **_known_summary(scored, known),
         "score_seconds": seconds,
     }
+
+
+def two_creator_share(current: pd.DataFrame, history: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Per scheme: the share of its engagements in ``current`` whose account engaged two creators or more
+    in ``current`` and ``history`` together.
+
+    What a co-engagement test (``pool``, ``ring``, ``dense_block``) can see at most: an account seen on one
+    creator in all the data, with a device and an address of its own and organic timing, looks like anyone
+    who engaged that creator once. Infrastructure (``ip_farm``, ``device_farm``) and timing (``lockstep``)
+    can still catch such accounts, so this bounds a scheme's recall only where those find nothing.
+    """
+    columns = ["user_id", "creator_id"]
+    union = pd.concat([history[columns], current[columns]]).astype(str).drop_duplicates()
+    creators = union.groupby("user_id").size()
+    scheme = truth.set_index("event_id")["scheme"].astype(str).reindex(current["event_id"].astype(str))
+    seen = creators.reindex(current["user_id"].astype(str)).fillna(0).to_numpy() >= 2
+    frame = pd.DataFrame({"scheme": scheme.to_numpy(), "seen": seen})
+    frame = frame.loc[frame["scheme"].ne("organic") & frame["scheme"].ne("nan")]
+    return {str(k): round(float(v), 4) for k, v in frame.groupby("scheme")["seen"].mean().items()}
 
 
 def _known_summary(scored: Any, known: pd.DataFrame | None) -> dict[str, Any]:
