@@ -20,14 +20,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.anomaly import AnomalyParams
-from detectors.audiences import (
-    AUDIENCE_COLUMNS,
-    AudienceParams,
-    Audiences,
-    find_audiences,
-    kept_audiences,
-    post_codes,
-)
+from detectors.audiences import AudienceParams, Audiences, find_audiences, post_codes
 from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.dense import DenseBlockParams, dense_blocks
@@ -134,10 +127,6 @@ class WindowContext:
             return given.audiences
         key = _rows_key(engagements.index)
         with self._audiences_lock:
-            if key not in self._audiences and AUDIENCE_COLUMNS[0] in engagements:
-                # the history's audiences kept on its rows (``detectors.audiences._kept``)
-                found = kept_audiences(engagements, studios=self.studios(), params=self.audience)
-                self._audiences[key] = found
             if key not in self._audiences:
                 found = find_audiences(
                     sliced_accounts(engagements, slice_days=self.audience.history_slice_days),

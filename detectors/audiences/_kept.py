@@ -1,19 +1,22 @@
-"""Audiences kept from the history: found once on the history when its state is built, carried on its
-rows, and the window's new creators placed into them when a window is scored.
+"""Audiences kept from the history: the history's Louvain communities (the expensive step) found once
+when its state is built and carried on its rows; the agglomeration by insularity (the cheap step, on
+which the pool test's fine partitions depend) runs again on the union's counts at scoring time.
 
 An audience (interest, region, language) is a property of the platform's history: its users keep
-co-engaging its creators week after week. Finding it again on the union of the window and its history
-runs Louvain on a graph three times the window's for 3 weeks of history (docs/detection.md, "Cut and
-cost"). The history's audiences are found once instead, when it is prepared
-(``detectors.scorer.prepare_scored_history``: scored as one window, its evidence marked), on its rows
-without evidence, and each of those rows carries its post's creator unit's community at the three
-levels the group tests read and its connected part (``AUDIENCE_COLUMNS``; ``kept_columns``).
+co-engaging its creators week after week. Louvain on the union of the window and its history runs on
+a graph three times the window's for 3 weeks of history (docs/detection.md, "Cut and cost"). The
+history's Louvain communities are found once instead, when it is prepared
+(``detectors.scorer.prepare_scored_history``), on all its rows, and each row carries its post's
+creator unit's community, found with every account and found with the accounts of one footprint
+counted as chance says (``AUDIENCE_COLUMNS``; ``kept_columns``).
 
-A window is then read against them (``kept_audiences``): a creator the history saw keeps its
-community; the window's new creators are placed by the window's own communities (Louvain on the
-window's light accounts alone): a new creator found with creators the history knows joins the
-community most of them hold, and a community of new creators only is a new community (a structure
-that formed in the window is still seen).
+When the union is scored, ``find_audiences`` reads them (``kept_found``): the unit graph is the
+union's, and Louvain runs on it with each kept community collapsed to one node (``placed_found``:
+a small graph, as Louvain's own next level after its moves); the agglomeration and regions are the
+union's. Only the grouping the
+agglomeration starts from is the history's: the partitions at ``pool_min_insularity`` follow the
+union's counts (a first version kept the agglomerated audiences too, and the pool test's partitions
+then moved with the rows they were found on: branch i13k).
 """
 
 from __future__ import annotations
@@ -23,148 +26,116 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.audiences._arrays import IntArray
-from detectors.audiences._audiences import Audiences
-from detectors.audiences._communities import _communities
-from detectors.audiences._find import find_audiences
+from detectors.audiences._graph import UnitGraph, louvain_found, unit_graph
+from detectors.audiences._louvain import _louvain, _strongest
 from detectors.audiences._params import AudienceParams
-from detectors.audiences._regions import regions_of_parts
 from detectors.audiences._units import _post_units, light_pairs, post_codes
-from detectors.history import HISTORY_COLUMN
+from detectors.footprints import footprint_weight
 from features.arrays import codes
 
-# per history row: its post's creator unit's community (the dense-block test's, the pool test's, the
-# pool search's) and its connected part; -1 on a window's rows and on rows without a post
-AUDIENCE_COLUMNS = ("audience", "audience_pool", "audience_search", "audience_part")
-
-
-def audience_columns(engagements: pd.DataFrame, audiences: Audiences) -> npt.NDArray[np.int32]:
-    """Per row of one platform's rows (the rows ``audiences`` were found on): the values of
-    ``AUDIENCE_COLUMNS`` (one column each), -1 where the row has no post."""
-    posts = post_codes(engagements)[0]
-    pool = audiences.for_pool()
-    per_unit = np.stack(
-        [
-            audiences.unit_community,
-            pool.unit_community,
-            pool.for_search().unit_community,
-            audiences.unit_part,
-        ],
-        axis=1,
-    )
-    out = np.full((len(posts), len(AUDIENCE_COLUMNS)), -1, dtype=np.int32)
-    has = posts >= 0
-    if has.any():
-        out[has] = per_unit[audiences.post_unit[posts[has]]]
-    return out
+# per history row: its post's creator unit's Louvain community on the history, found with every
+# account and found with the accounts of one footprint counted as chance says; -1 on a window's rows,
+# on rows without a post and where the history tied the unit to none
+AUDIENCE_COLUMNS = ("audience_found", "audience_found_search")
 
 
 def kept_columns(
-    history: pd.DataFrame,
-    *,
-    honest: npt.NDArray[np.bool_],
-    studios: pd.Series | None,
-    params: AudienceParams,
+    history: pd.DataFrame, *, studios: pd.Series | None, params: AudienceParams
 ) -> dict[str, npt.NDArray[np.int32]]:
-    """Per row of a history: ``AUDIENCE_COLUMNS`` of the audiences found, per platform, on its rows
-    marked ``honest`` (no structural evidence); -1 on the others (placed with the window's rows).
-
-    A seller's book is tied by its pool's orders, and over weeks of history they pile up until the
-    book looks like an audience of its own, within which the pool test would measure its pool's
-    chance; the history was scored already, so its evidence is left out of the honest structure.
-    """
+    """Per row of a history: ``AUDIENCE_COLUMNS``, the Louvain communities found per platform on its rows."""
     out = np.full((len(history), len(AUDIENCE_COLUMNS)), -1, dtype=np.int32)
     platform = codes(history["platform"]) if "platform" in history else np.zeros(len(history), np.int64)
     for value in np.unique(platform):
-        rows = np.flatnonzero((platform == value) & honest)
-        if len(rows):
-            found = history.iloc[rows]
-            out[rows] = audience_columns(found, find_audiences(found, studios=studios, params=params))
+        rows = np.flatnonzero(platform == value)
+        out[rows] = _found_per_row(history.iloc[rows], studios=studios, params=params)
     return {column: out[:, k] for k, column in enumerate(AUDIENCE_COLUMNS)}
 
 
-def kept_audiences(
+def _found_per_row(
     engagements: pd.DataFrame, *, studios: pd.Series | None, params: AudienceParams
-) -> Audiences:
-    """The audiences of one platform's rows whose history rows carry ``AUDIENCE_COLUMNS``: each unit the
-    history saw keeps its values; the others are placed by the communities of the rows without them
-    (the window's; ``_place``). Communities and parts are numbered again over the units present."""
+) -> npt.NDArray[np.int32]:
+    """Per row of a platform's rows: its unit's Louvain communities (a column per ``AUDIENCE_COLUMNS``)."""
     posts, post_ids = post_codes(engagements)
     unit = _post_units(engagements, posts, len(post_ids), studios)
     n_units = int(unit.max(initial=-1)) + 1
-    kept = np.stack([engagements[column].to_numpy(dtype=np.int64) for column in AUDIENCE_COLUMNS], axis=1)
-    has = posts >= 0
-    known_row = has & (kept[:, 0] >= 0)
-    per_unit = np.full((n_units, len(AUDIENCE_COLUMNS)), -1, dtype=np.int64)
-    per_unit[unit[posts[known_row]]] = kept[known_row]
-    new = per_unit[:, 0] < 0
-    if new.any():
-        # placed by the window's rows (a history row without a value is evidence: no honest structure)
-        window = np.flatnonzero(has & ~known_row & ~_history_rows(engagements))
-        per_unit = _place(per_unit, new, _window_groups(engagements, window, posts, unit, params=params))
-    community, pool, search, part = (_dense(per_unit[:, k]) for k in range(len(AUDIENCE_COLUMNS)))
-    orderless = Audiences(post_ids, unit, search, regions_of_parts(part, search), part)
-    finer = Audiences(post_ids, unit, pool, regions_of_parts(part, pool), part, orderless=orderless)
-    return Audiences(post_ids, unit, community, regions_of_parts(part, community), part, pool=finer)
-
-
-def _history_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Per row: it is a history row (``detectors.history.HISTORY_COLUMN``); none without the column."""
-    if HISTORY_COLUMN not in engagements:
-        return np.zeros(len(engagements), dtype=bool)
-    return np.asarray(engagements[HISTORY_COLUMN].to_numpy(dtype=bool), dtype=bool)
-
-
-def _window_groups(
-    engagements: pd.DataFrame,
-    rows: IntArray,
-    posts: IntArray,
-    unit: IntArray,
-    *,
-    params: AudienceParams,
-) -> tuple[IntArray, IntArray]:
-    """Per unit (``unit``: per post code its unit) its community among the rows ``rows`` alone (the
-    window's), at ``min_insularity`` and at ``pool_min_insularity`` (``_communities``); one community
-    when they tie too few units."""
-    n_units = int(unit.max(initial=-1)) + 1
-    one = np.zeros(n_units, dtype=np.int64)
-    users = codes(engagements["user_id"])[rows]
-    ok = users >= 0
+    out = np.full((len(engagements), len(AUDIENCE_COLUMNS)), -1, dtype=np.int32)
+    users = codes(engagements["user_id"])
+    ok = (users >= 0) & (posts >= 0)
     if n_units < 2 * params.min_community_creators or not ok.any():
-        return one, one
-    user, post = light_pairs(users[ok], posts[rows][ok], len(unit), params.min_posts, params.max_posts)
+        return out
+    user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
     if not len(user):
-        return one, one
-    return _communities(user, unit[post], n_units, params=params)
-
-
-def _place(per_unit: IntArray, new: npt.NDArray[np.bool_], groups: tuple[IntArray, IntArray]) -> IntArray:
-    """``per_unit`` with its ``new`` units' values: each level's by the window community of that level
-    (the dense-block test's community and the part by the coarser, the pool test's two by the finer)."""
-    coarse, finer = groups
-    out = per_unit.copy()
-    for k, group in enumerate((coarse, finer, finer, coarse)):
-        out[:, k] = _joined(per_unit[:, k], group, new)
+        return out
+    weight = footprint_weight(user, post, unit)
+    for k, account_weight in enumerate((None, weight)):
+        found = louvain_found(unit_graph(user, unit[post], n_units, account_weight), params)
+        has = posts >= 0
+        out[has, k] = found[unit[posts[has]]]
     return out
 
 
-def _joined(value: IntArray, group: IntArray, new: npt.NDArray[np.bool_]) -> IntArray:
-    """``value`` per unit, its ``new`` units' set: each takes the value most of the known units of its
-    ``group`` hold (ties: the smallest); a group of new units only takes a value of its own."""
-    known = ~new
-    width = int(value.max(initial=0)) + 1
-    pairs, count = np.unique(group[known] * width + value[known], return_counts=True)
-    order = np.lexsort((-count, pairs // width))
-    first = order[np.diff((pairs // width)[order], prepend=-1) != 0]
-    n_groups = int(group.max(initial=0)) + 1
-    held = np.full(n_groups, -1, dtype=np.int64)
-    held[pairs[first] // width] = pairs[first] % width
-    alone = np.flatnonzero(held < 0)
-    held[alone] = width + np.arange(len(alone))
-    out = value.copy()
-    out[new] = held[group[new]]
+def kept_found(
+    engagements: pd.DataFrame, posts: IntArray, unit: IntArray
+) -> tuple[IntArray, IntArray] | None:
+    """Per unit (``unit``: per post code its unit) its kept Louvain communities (``AUDIENCE_COLUMNS``,
+    -1: none kept), from the rows that carry them; None when the rows carry none."""
+    if AUDIENCE_COLUMNS[0] not in engagements:
+        return None
+    n_units = int(unit.max(initial=-1)) + 1
+    has = posts >= 0
+    out = []
+    for column in AUDIENCE_COLUMNS:
+        value = np.full(n_units, -1, dtype=np.int64)
+        np.maximum.at(value, unit[posts[has]], engagements[column].to_numpy(dtype=np.int64)[has])
+        out.append(value)
+    return out[0], out[1]
+
+
+def placed_found(graph: UnitGraph, kept: IntArray, params: AudienceParams) -> IntArray:
+    """Per unit of the union's ``graph`` its Louvain community, starting from the ``kept`` ones: Louvain
+    runs on the graph with each kept community one node (its ties inside a loop of it) and every unit
+    the history did not place a node of its own, as Louvain's own next level would after its moves
+    (``_collapsed``). A kept community stays whole; new units join one or form their own, and kept
+    communities the union's ties merge, merge. Numbered by smallest member as ``_louvain`` numbers
+    them; -1: tied to none."""
+    placed = graph.placed
+    known = placed & (kept >= 0)
+    ids = np.unique(kept[known])
+    node = np.full(graph.n_units, -1, dtype=np.int64)
+    node[known] = np.searchsorted(ids, kept[known])
+    node[placed & ~known] = len(ids) + np.arange(int((placed & ~known).sum()))
+    n_nodes = int(node.max(initial=-1)) + 1
+    a, b, weight = _collapsed(graph, node, n_nodes, params)
+    group = _louvain(a, b, weight, np.arange(n_nodes), n_nodes, params)
+    found = np.where(placed, group[np.maximum(node, 0)], -1)
+    return _by_smallest_member(found)
+
+
+def _collapsed(
+    graph: UnitGraph, node: IntArray, n_nodes: int, params: AudienceParams
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+    """The ties Louvain reads (each unit's ``neighbours`` strongest beyond chance) summed per pair of
+    ``node`` (per unit its node), loops included."""
+    tied = graph.tied
+    a, b, weight = graph.a[tied], graph.b[tied], graph.excess[tied]
+    strongest = _strongest(a, b, weight, params.neighbours)
+    one, two = node[a[strongest]], node[b[strongest]]
+    low, high = np.minimum(one, two), np.maximum(one, two)
+    keys, where = np.unique(low * n_nodes + high, return_inverse=True)
+    summed = np.asarray(np.bincount(where, weights=weight[strongest]), dtype=np.float64)
+    return np.asarray(keys // n_nodes, dtype=np.int64), np.asarray(keys % n_nodes, dtype=np.int64), summed
+
+
+def _by_smallest_member(found: IntArray) -> IntArray:
+    """``found`` (-1: none) numbered 0..k-1 in the order of each community's smallest member."""
+    members = np.flatnonzero(found >= 0)
+    if not len(members):
+        return found
+    ids, dense = np.unique(found[members], return_inverse=True)
+    smallest = np.full(len(ids), len(found), dtype=np.int64)
+    np.minimum.at(smallest, dense, members)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(smallest, kind="stable")] = np.arange(len(ids))
+    out = np.full(len(found), -1, dtype=np.int64)
+    out[members] = rank[dense]
     return out
-
-
-def _dense(value: IntArray) -> IntArray:
-    """``value`` numbered 0..k-1 in the order of the values (the values of units present only)."""
-    return np.asarray(np.unique(value, return_inverse=True)[1], dtype=np.int64)

@@ -95,7 +95,7 @@ def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **co
     it); a history engagement that a structural detector scored at least
     ``params.history.keep_score`` is evidence. It depends on the history alone: a
     run keeps it for the next, whose window it precedes. With ``audience__kept_from_history``
-    its rows also carry the audiences found on its rows without evidence (``AUDIENCE_COLUMNS``).
+    its rows also carry the Louvain communities found on its rows (``AUDIENCE_COLUMNS``).
     """
     prepared = prepare_history(history)
     scored = score_engagements(prepared.drop(columns=HISTORY_COLUMN), params=params, **context)
@@ -105,14 +105,11 @@ def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **co
     marked = mark_evidence(prepared, found, params=params.history)
     if not params.audience.kept_from_history:
         return marked
-    # the history's audiences, found once on its rows without evidence (``detectors.audiences._kept``)
+    # the history's Louvain communities, found once on its rows (``detectors.audiences._kept``)
     studios = WindowContext(
         marked, posts=context.get("posts"), fitted=None, audience=params.audience
     ).studios()
-    kept = kept_columns(
-        marked, honest=~marked[EVIDENCE_COLUMN].to_numpy(dtype=bool), studios=studios, params=params.audience
-    )
-    return marked.assign(**kept)
+    return marked.assign(**kept_columns(marked, studios=studios, params=params.audience))
 
 
 def prepared_history(
