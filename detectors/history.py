@@ -96,14 +96,9 @@ def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.Da
     past = prepared if is_new.all() else prepared.loc[is_new]
     columns = window.columns[:-2].append(past.columns.difference(window.columns, sort=False))
     # a history mark the window lacks (``detectors.lookback``'s context) is False there, and stays a
-    # bool column: one object per row would weigh more than the ids; a kept integer (the audiences
-    # of ``detectors.audiences._kept``) is -1 there, of the history's integer type
+    # bool column: one object per row would weigh more than the ids
     window = window.assign(
-        **{
-            column: _absent(past[column], len(window))
-            for column in columns.difference(window.columns)
-            if past[column].dtype == bool or pd.api.types.is_integer_dtype(past[column].dtype)
-        }
+        **{column: False for column in columns.difference(window.columns) if past[column].dtype == bool}
     )
     ids = [column for column in CATEGORICAL_COLUMNS if column in columns]
     union = pd.concat([window.drop(columns=ids), past.drop(columns=ids)], ignore_index=True)
@@ -112,14 +107,6 @@ def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.Da
     union = union[[*columns, "copies", "is_recount"]]
     union["is_recount"] = later_repeats(union)
     return union
-
-
-def _absent(values: pd.Series, n: int) -> npt.NDArray[np.generic]:
-    """A history column's value (``values``) on the window's ``n`` rows: False (a mark), -1 (a kept
-    integer, of its type)."""
-    if pd.api.types.is_bool_dtype(values):
-        return np.zeros(n, dtype=bool)
-    return np.full(n, -1, dtype=values.to_numpy()[:0].dtype)
 
 
 def _joined_categories(

@@ -18,27 +18,22 @@ those are not insular and merge back into one. Louvain runs per connected part o
 over a platform of regions that never meet, modularity's resolution limit grows with the whole graph
 and merges one region's small audiences. Each unit also has a region (``_regions``): a connected
 part of two audiences or more, judged as a platform of its own by the pool test's cover rule.
-With a history kept from run to run, its Louvain communities are found once on it, and the union's
-agglomeration starts from them (``_kept``).
 """
 
 from detectors.audiences._arrays import FloatArray, IntArray
 from detectors.audiences._audiences import Audiences
 from detectors.audiences._find import find_audiences, one_audience
 from detectors.audiences._insularity import insularity, upper_share
-from detectors.audiences._kept import AUDIENCE_COLUMNS, kept_columns
 from detectors.audiences._params import AudienceParams
 from detectors.audiences._units import light_pairs, post_codes
 
 __all__ = [
-    "AUDIENCE_COLUMNS",
     "AudienceParams",
     "Audiences",
     "FloatArray",
     "IntArray",
     "find_audiences",
     "insularity",
-    "kept_columns",
     "light_pairs",
     "one_audience",
     "post_codes",

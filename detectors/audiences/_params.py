@@ -40,7 +40,3 @@ class AudienceParams:
     # from passing for an audience only while the book takes fewer than min_community_creators
     # orders a week (benchmarks/history.py variant; docs/detection.md)
     history_slice_days: int = 0
-    # with condensed history (``history__mode``), the history's Louvain communities are found once when
-    # it is prepared and kept on its rows; the union's agglomeration starts from them (``_kept``)
-    # instead of Louvain on the union of window and history (docs/detection.md, "Cut and cost")
-    kept_from_history: bool = True

@@ -31,16 +31,6 @@ def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntAr
     )
     part = csgraph.connected_components(graph, directed=False)[1][n_users:]
     part = np.unique(part, return_inverse=True)[1]
-    return regions_of_parts(part, community), part.astype(np.int64)
-
-
-def regions_of_parts(part: IntArray, community: IntArray) -> IntArray:
-    """Per creator unit its region, from its connected part (numbered 0..k-1) and its community: a
-    part of two communities or more is a region of its own, the others join the largest part's
-    (``_regions``); numbered by size, the largest first."""
-    n_units = len(community)
-    if not n_units:
-        return np.zeros(0, dtype=np.int64)
     n_parts = int(part.max(initial=-1)) + 1
     held = np.bincount(distinct(part * (n_units + 1) + community) // (n_units + 1), minlength=n_parts)
     largest = int(np.argmax(np.bincount(part, minlength=n_parts)))
@@ -49,4 +39,4 @@ def regions_of_parts(part: IntArray, community: IntArray) -> IntArray:
     order = np.argsort(-np.bincount(region, minlength=n_parts), kind="stable")
     rank = np.empty(n_parts, dtype=np.int64)
     rank[order] = np.arange(n_parts)
-    return np.asarray(np.unique(rank[region], return_inverse=True)[1], dtype=np.int64)
+    return np.unique(rank[region], return_inverse=True)[1].astype(np.int64), part.astype(np.int64)

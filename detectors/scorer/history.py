@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from detectors.audiences import AUDIENCE_COLUMNS, kept_columns
 from detectors.history import HISTORY_COLUMN, prepare_history, with_history, with_prepared_history
 from detectors.lookback import EVIDENCE_COLUMN, SAMPLE_COLUMN, condensed, evidence_of, mark_evidence
 from detectors.params import ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
-from detectors.registry import STRUCTURAL, WindowContext
+from detectors.registry import STRUCTURAL
 from detectors.scorer.window import ScoredWindow, score_engagements
 
 if TYPE_CHECKING:
@@ -79,8 +78,7 @@ def history_engagements(
         if not is_prepared:
             return with_history(events, history)
         return with_prepared_history(
-            events,
-            history.drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN, *AUDIENCE_COLUMNS], errors="ignore"),
+            events, history.drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN], errors="ignore")
         )
     prepared = (
         history if is_prepared else prepared_history(history, params=params, posts=context.get("posts"))
@@ -94,22 +92,14 @@ def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **co
     The history is scored as one window (``context`` as ``score_engagements`` takes
     it); a history engagement that a structural detector scored at least
     ``params.history.keep_score`` is evidence. It depends on the history alone: a
-    run keeps it for the next, whose window it precedes. With ``audience__kept_from_history``
-    its rows also carry the Louvain communities found on its rows (``AUDIENCE_COLUMNS``).
+    run keeps it for the next, whose window it precedes.
     """
     prepared = prepare_history(history)
     scored = score_engagements(prepared.drop(columns=HISTORY_COLUMN), params=params, **context)
     names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
     evidence = evidence_of(scored.detections, names, keep_score=params.history.keep_score)
     found = evidence if len(evidence) else np.zeros(len(prepared), dtype=bool)
-    marked = mark_evidence(prepared, found, params=params.history)
-    if not params.audience.kept_from_history:
-        return marked
-    # the history's Louvain communities, found once on its rows (``detectors.audiences._kept``)
-    studios = WindowContext(
-        marked, posts=context.get("posts"), fitted=None, audience=params.audience
-    ).studios()
-    return marked.assign(**kept_columns(marked, studios=studios, params=params.audience))
+    return mark_evidence(prepared, found, params=params.history)
 
 
 def prepared_history(

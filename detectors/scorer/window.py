@@ -10,7 +10,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from detectors.audiences import AUDIENCE_COLUMNS
 from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.combine import combine
@@ -333,7 +332,7 @@ def _window_verdicts(
     return (
         own_categories(
             engagements.iloc[keep]
-            .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN, *AUDIENCE_COLUMNS], errors="ignore")
+            .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
             .reset_index(drop=True)
         ),
         verdicts,
