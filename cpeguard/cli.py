@@ -176,6 +176,17 @@ def score(
     )
 
 
+def _prepare_while_reading() -> None:
+    """What scoring would otherwise pay for on its one thread before the detectors start, paid in a
+    thread while the files are read (reading releases the GIL): pandera's first-check setup, then
+    the anomaly ensemble's libraries (pyod, scikit-learn, about a second), which the first detector
+    thread needs."""
+    from features.schema import prepare_checks
+
+    prepare_checks()
+    importlib.import_module("detectors.anomaly._ensemble")
+
+
 def _score_locally(
     events: str,
     out: str,
@@ -193,10 +204,7 @@ def _score_locally(
     from serving.batch import run_batch
     from serving.history_state import HistoryStateError
 
-    # the anomaly ensemble's libraries (pyod, scikit-learn) import while the files are read
-    threading.Thread(
-        target=importlib.import_module, args=("detectors.anomaly._ensemble",), daemon=True
-    ).start()
+    threading.Thread(target=_prepare_while_reading, daemon=True).start()
     started = time.perf_counter()
     settings = get_settings()
     scorer = scorer_for(model, settings)
