@@ -6,6 +6,7 @@ import enum
 import importlib
 import json
 import math
+import sys
 import threading
 import time
 from pathlib import Path
@@ -199,6 +200,10 @@ def _score_locally(
     history_state: Path | None = None,
 ) -> None:
     """``score --engine local``: this process, with a progress bar and a summary."""
+    # pandera imports hypothesis (a tenth of a second) when it first validates, for its data-synthesis
+    # strategies, which checking never uses: this process scores and exits, so pandera is told it is
+    # absent, as ``features`` tells it of pyspark.pandas
+    sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
     from serving.batch import run_batch

@@ -250,3 +250,20 @@ def test_score_reads_while_a_thread_imports_the_anomaly_libraries():
     )
     done = subprocess.run([sys.executable, "-c", imported], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_score_never_imports_hypothesis(small_sim_dir: Path, tmp_path: Path):
+    """pandera's data-synthesis strategies (hypothesis) are no part of checking: `score` does without."""
+    scored = (
+        "import sys; from cpeguard.cli import app; app(sys.argv[1:], standalone_mode=False); "
+        "print(sys.modules.get('hypothesis') is not None, 'pandera' in sys.modules)"
+    )
+    files = [f"--{name}={small_sim_dir / name}.parquet" for name in ("events", "posts", "campaigns")]
+    done = subprocess.run(
+        [sys.executable, "-c", scored, "score", *files, f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "False True"
+    assert (tmp_path / "engagements.parquet").exists()
