@@ -200,9 +200,8 @@ def _score_locally(
     history_state: Path | None = None,
 ) -> None:
     """``score --engine local``: this process, with a progress bar and a summary."""
-    # pandera imports hypothesis (a tenth of a second) when it first validates, for its data-synthesis
-    # strategies, which checking never uses: this process scores and exits, so pandera is told it is
-    # absent, as ``features`` tells it of pyspark.pandas
+    # pandera's first check imports hypothesis (0.1 s) for data synthesis, which scoring never uses:
+    # this process is told it is absent, as ``features`` tells pandera of pyspark.pandas
     sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
