@@ -6,6 +6,7 @@ import enum
 import importlib
 import json
 import math
+import sys
 import threading
 import time
 from pathlib import Path
@@ -176,6 +177,17 @@ def score(
     )
 
 
+def _prepare_while_reading() -> None:
+    """What scoring would otherwise pay for on its one thread before the detectors start, paid in a
+    thread while the files are read (reading releases the GIL): pandera's first-check setup, then
+    the anomaly ensemble's libraries (pyod, scikit-learn, about a second), which the first detector
+    thread needs."""
+    from features.schema import prepare_checks
+
+    prepare_checks()
+    importlib.import_module("detectors.anomaly._ensemble")
+
+
 def _score_locally(
     events: str,
     out: str,
@@ -188,15 +200,15 @@ def _score_locally(
     history_state: Path | None = None,
 ) -> None:
     """``score --engine local``: this process, with a progress bar and a summary."""
+    # pandera's first check imports hypothesis (0.1 s) for data synthesis, which scoring never uses:
+    # this process is told it is absent, as ``features`` tells pandera of pyspark.pandas
+    sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
     from detectors.registry import PROGRESS_STEPS
     from features.contract import ContractError
     from serving.batch import run_batch
     from serving.history_state import HistoryStateError
 
-    # the anomaly ensemble's libraries (pyod, scikit-learn) import while the files are read
-    threading.Thread(
-        target=importlib.import_module, args=("detectors.anomaly._ensemble",), daemon=True
-    ).start()
+    threading.Thread(target=_prepare_while_reading, daemon=True).start()
     started = time.perf_counter()
     settings = get_settings()
     scorer = scorer_for(model, settings)

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 
-from detectors.anomaly import AccountAnomalyEnsemble, AnomalyParams, ensemble_for
+from detectors.anomaly import AnomalyParams
 from detectors.base import Detection
 from detectors.registry import DETECTORS
+
+if TYPE_CHECKING:
+    # pyod and scikit-learn take about a second to import: they load when a model is fitted or
+    # unpickled, so that scoring reads its files while a thread imports them (``cpeguard.cli``)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from detectors.anomaly import AccountAnomalyEnsemble
 
 # the registry's stacked detectors are the columns the stacker reads; a disabled one reads as 0
 STACKED_DETECTORS: tuple[str, ...] = tuple(spec.name for spec in DETECTORS if spec.stacked)
@@ -108,6 +115,8 @@ def fit_anomaly(features: pd.DataFrame, *, params: AnomalyParams) -> FittedAnoma
     X = features.astype("float64")
     fill = X.median().fillna(0.0)
     values = X.fillna(fill).to_numpy()
+    from detectors.anomaly import ensemble_for
+
     model = ensemble_for(params)
     try:
         train_scores = model.fit(values).decision_function(values)
@@ -173,6 +182,8 @@ def fit_stacker(
     sample_weight: npt.NDArray[np.float64] | None = None,
 ) -> FittedStacker:
     """The stacker fitted on labelled engagements (``X`` from ``stack_matrix``), optionally weighted."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     model = HistGradientBoostingClassifier(
         max_iter=params.max_iter, learning_rate=params.learning_rate, random_state=params.random_state
     )

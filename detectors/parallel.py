@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
 
 import pandas as pd
 
-from detectors.base import Detection
-
-Task = tuple[str, Callable[[pd.DataFrame], Detection]]
+# what a task returns: a detection, or a detection with what was derived from it in the same thread
+Found = TypeVar("Found")
+Task = tuple[str, Callable[[pd.DataFrame], Found]]
 
 
 def run_detectors(
-    tasks: Sequence[Task],
+    tasks: Sequence[Task[Found]],
     window: pd.DataFrame,
     *,
     workers: int,
     progress: Callable[[str], None] | None = None,
-) -> list[Detection]:
-    """Each task's detection of ``window``, in task order.
+) -> list[Found]:
+    """Each task's detection of ``window`` (what it returns), in task order.
 
     With ``workers`` > 1 the tasks run in that many threads of this process.
     Detectors are pure functions of the window and never write to it, and their
@@ -31,9 +32,9 @@ def run_detectors(
     """
     if workers <= 1 or len(tasks) <= 1:
         return _serial(tasks, window, progress=progress)
-    results: dict[int, Detection] = {}
+    results: dict[int, Found] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detector") as pool:
-        pending: dict[Future[Detection], int] = {
+        pending: dict[Future[Found], int] = {
             pool.submit(detector, window): i for i, (_, detector) in enumerate(tasks)
         }
         while pending:
@@ -47,8 +48,8 @@ def run_detectors(
 
 
 def _serial(
-    tasks: Sequence[Task], window: pd.DataFrame, *, progress: Callable[[str], None] | None
-) -> list[Detection]:
+    tasks: Sequence[Task[Found]], window: pd.DataFrame, *, progress: Callable[[str], None] | None
+) -> list[Found]:
     results = []
     for name, detector in tasks:
         if progress is not None:

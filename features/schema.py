@@ -167,3 +167,13 @@ def checked(
     except (pa.errors.SchemaError, pa.errors.SchemaErrors) as error:
         raise ContractViolation(f"{where}: {model.__name__}: {error}".splitlines()[0]) from error
     return frame
+
+
+def prepare_checks() -> None:
+    """Pay ahead for what a process's first ``checked`` costs: every contract model's schema, and
+    pandera's pandas backends (registering them imports hypothesis, a tenth of a second). Scoring
+    calls it in a thread while it reads its files (``cpeguard.cli``)."""
+    for model in (Events, Posts, Campaigns, Rejects, EngagementVerdicts, PostDecisions, AccountFlags):
+        model.to_schema()
+    empty = pd.DataFrame({column: pd.Series(dtype="string") for column in Rejects.to_schema().columns})
+    checked(empty.astype({"source_row": "int64"}), Rejects, where="prepare_checks")

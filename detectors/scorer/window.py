@@ -24,7 +24,7 @@ from detectors.history import (
 from detectors.lookback import (
     CONTEXT_COLUMN,
 )
-from detectors.parallel import run_detectors
+from detectors.parallel import Found, run_detectors
 from detectors.params import PolicyParams, ScoringParams
 from detectors.platform_verdicts import verdicts_in
 from detectors.policy import (
@@ -172,20 +172,46 @@ def _raw_detections(
     params: ScoringParams,
     context: WindowContext,
     progress: Callable[[str], None] | None,
-) -> tuple[list[DetectorSpec], dict[str, Detection]]:
-    """The enabled detectors and each one's detection of the window, before focus and spreading."""
+    finish: Callable[[DetectorSpec, Detection], Found],
+) -> tuple[list[DetectorSpec], dict[str, Found]]:
+    """The enabled detectors and what ``finish`` makes of each one's detection of the window (before
+    focus and spreading), in the detector's own thread."""
     specs = [spec for spec in DETECTORS if spec.name not in params.disabled]
     # the costliest first, so that two workers finish together
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
     views = _views(engagements, params=params, context=context)
-    tasks = [
-        (specs[i].name, _task(specs[i], params, context, views.get(_view_of(specs[i], params))))
-        for i in order
-    ]
+
+    def task(spec: DetectorSpec) -> Callable[[pd.DataFrame], Found]:
+        detect = _task(spec, params, context, views.get(_view_of(spec, params)))
+        return lambda window: finish(spec, detect(window))
+
+    tasks = [(specs[i].name, task(specs[i])) for i in order]
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
     found = run_detectors(tasks, engagements, workers=workers, progress=progress)
     return specs, {name: detection for (name, _), detection in zip(tasks, found, strict=True)}
+
+
+def _finished(
+    spec: DetectorSpec,
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+) -> tuple[npt.NDArray[np.float64] | None, Detection]:
+    """``spec``'s detection weighed by focus (``_focused``): its scores as post-level evidence (None: it
+    is not post-level), and the detection spread to its accounts' other engagements when it spreads."""
+    detection = _focused(spec, detection, engagements, params=params, context=context)
+    post_level = detection.event_score if spec.post_level else None
+    if spec.spreads:
+        spread = context.chance.spread if context.chance is not None else None
+        window = None if spread is None else spread[spread["detector"] == spec.name]
+        known = context.chance.creators if context.chance is not None else None
+        detection = spread_to_accounts(
+            detection, engagements, params=params.spread, window=window, creators=known
+        )
+    return post_level, detection
 
 
 def _detect(
@@ -200,22 +226,20 @@ def _detect(
     Post-level scores are taken before group detections are spread to their
     accounts' other engagements: they say what was found on the post itself.
     """
-    specs, by_name = _raw_detections(engagements, params=params, context=context, progress=progress)
-    spread = context.chance.spread if context.chance is not None else None
-    known = context.chance.creators if context.chance is not None else None
+    # each detection is weighed and spread in its detector's thread, as soon as it is found
+    specs, by_name = _raw_detections(
+        engagements,
+        params=params,
+        context=context,
+        progress=progress,
+        finish=lambda spec, found: _finished(spec, found, engagements, params=params, context=context),
+    )
     detections: list[Detection] = []
-    # one detector at a time: no detectors x events matrix
     post_level_keep = np.ones(len(engagements))
     for spec in specs:
-        # popped: the raw detection goes once weighed and spread (one pair of arrays per row each)
-        detection = _focused(spec, by_name.pop(spec.name), engagements, params=params, context=context)
-        if spec.post_level:
-            post_level_keep *= 1.0 - detection.event_score
-        if spec.spreads:
-            window = None if spread is None else spread[spread["detector"] == spec.name]
-            detection = spread_to_accounts(
-                detection, engagements, params=params.spread, window=window, creators=known
-            )
+        post_level, detection = by_name.pop(spec.name)
+        if post_level is not None:
+            post_level_keep *= 1.0 - post_level
         detections.append(detection)
     detections = spread_through_ips(
         detections,
@@ -267,7 +291,9 @@ def spread_parts(
     context = _context(
         engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
     )
-    specs, by_name = _raw_detections(engagements, params=params, context=context, progress=None)
+    specs, by_name = _raw_detections(
+        engagements, params=params, context=context, progress=None, finish=lambda _spec, found: found
+    )
     known = chance.creators if chance is not None else None
     parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
     detections = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -237,3 +239,31 @@ def test_score_with_a_history_state_builds_it_then_reads_it_and_says_which(
     )
     assert refused.returncode == 2
     assert "refusing to overwrite" in refused.stderr
+
+
+def test_score_reads_while_a_thread_imports_the_anomaly_libraries():
+    """`score` imports pyod and scikit-learn (about a second) in a thread while it reads its files:
+    the modules it imports before reading must not import them themselves."""
+    imported = (
+        "import sys, cpeguard.cli, serving.batch, detectors.model; "
+        "print(sorted({'pyod', 'sklearn'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", imported], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_score_never_imports_hypothesis(small_sim_dir: Path, tmp_path: Path):
+    """pandera's data-synthesis strategies (hypothesis) are no part of checking: `score` does without."""
+    scored = (
+        "import sys; from cpeguard.cli import app; app(sys.argv[1:], standalone_mode=False); "
+        "print(sys.modules.get('hypothesis') is not None, 'pandera' in sys.modules)"
+    )
+    files = [f"--{name}={small_sim_dir / name}.parquet" for name in ("events", "posts", "campaigns")]
+    done = subprocess.run(
+        [sys.executable, "-c", scored, "score", *files, f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "False True"
+    assert (tmp_path / "engagements.parquet").exists()

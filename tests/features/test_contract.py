@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -263,3 +266,40 @@ def test_engagement_verdicts_hold_only_valid_engagements():
         checked(verdicts.assign(held=[False, True, True]), EngagementVerdicts, where="engagements.parquet")
     with pytest.raises(ContractViolation, match="'held' not in dataframe"):
         checked(verdicts.drop(columns="held"), EngagementVerdicts, where="engagements.parquet")
+
+
+_FIRST_CHECK = """
+import sys
+import subprocess
+import sys
+
+import pandas as pd
+from features.schema import ContractViolation, EngagementVerdicts, checked, prepare_checks
+if sys.argv[1] == "prepared":
+    prepare_checks()
+before = set(sys.modules)
+frame = pd.DataFrame({"event_id": ["e1"], "post_id": ["p1"], "user_id": ["u1"], "action": ["like"],
+                      "risk": [0.9], "invalid": [True], "reason": ["lockstep"], "held": [True]})
+try:
+    checked(frame, EngagementVerdicts, where="engagements.parquet")
+except ContractViolation as error:
+    print(error)
+print(sorted({name.split(".")[0] for name in set(sys.modules) - before}))
+"""
+
+
+def test_prepare_checks_leaves_the_first_check_nothing_to_set_up():
+    """Scoring prepares pandera in a thread while it reads (``cpeguard.cli``): the first check after it
+    imports no more of pandera (nor hypothesis, which registering its backends imports), and says
+    what an unprepared one says."""
+
+    def first_check(mode: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_CHECK, mode], capture_output=True, text=True, check=True
+        )
+        return done.stdout.splitlines()
+
+    prepared, cold = first_check("prepared"), first_check("cold")
+    assert prepared[0] == cold[0] and "held_only_when_valid" in prepared[0]
+    assert "'hypothesis'" in cold[1] and "'pandera'" in cold[1]
+    assert "'hypothesis'" not in prepared[1] and "'pandera'" not in prepared[1]
