@@ -34,6 +34,11 @@ class PoolParams:
     # nominal level in windows where pooling hid them (docs/benchmarks.md, "Aged accounts: alike within a
     # home")
     members_by_home: bool = False
+    # with ``members_by_home``, an account must also pass with every home in one stratum: a pool's strong
+    # cells of a seller's accounts then no longer carry another home's fans of the same (d, k) with them,
+    # and no account is a member that the pooled test alone would not make one (docs/benchmarks.md, "Aged
+    # accounts: alike within a home")
+    members_pooled_too: bool = False
     # a member engaged at least this many of the pool's creators
     min_creators: int = 2
     # fewer light pairs, or a pool with fewer accounts, is never reported

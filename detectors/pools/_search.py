@@ -150,6 +150,8 @@ def _members(
         found = focused & _significant(
             k, key_degree, key_pool, share, audiences.by_degree, params=params, home=key_home
         )
+        if key_home is not None and params.members_pooled_too:
+            found &= _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
         if np.array_equal(found, member):
             break
         member = found
