@@ -203,11 +203,7 @@ class _Audiences:
         """The audiences of ``user * width + creator`` keys; an account's home holds most of its creators."""
         n = int(unit_community.max()) + 1
         user, community = user_creator // width, unit_community[user_creator % width]
-        cells, count = distinct_counts(user * n + community)
-        order = np.lexsort((-count, cells // n))
-        first = np.r_[True, np.diff(cells[order] // n) != 0]
-        home = np.zeros(int(user.max()) + 1, dtype=np.int64)
-        home[cells[order][first] // n] = cells[order][first] % n
+        home = _homes(user_creator, unit_community, width)
         degree = np.bincount(user)
         by_degree = np.zeros((n, params.max_posts + 1))
         has = degree > 0
@@ -228,6 +224,21 @@ class _Audiences:
         pool_mass = np.bincount(pool_cell, minlength=n_pools * self.n).reshape(n_pools, self.n)
         mass = np.maximum(self.mass - np.bincount(taken, minlength=self.n), 1.0)
         return np.asarray(np.clip(pool_mass / mass, 0.0, 1.0) @ self.spread.T, dtype=np.float64)
+
+
+def _homes(
+    user_creator: npt.NDArray[np.int64], unit_community: npt.NDArray[np.int64], width: int
+) -> npt.NDArray[np.int64]:
+    """Per account (code of ``user * width + creator`` keys): its home, the community holding most of
+    its creators (ties: the lowest)."""
+    n = int(unit_community.max()) + 1
+    user, community = user_creator // width, unit_community[user_creator % width]
+    cells, count = distinct_counts(user * n + community)
+    order = np.lexsort((-count, cells // n))
+    first = np.r_[True, np.diff(cells[order] // n) != 0]
+    home = np.zeros(int(user.max(initial=-1)) + 1, dtype=np.int64)
+    home[cells[order][first] // n] = cells[order][first] % n
+    return home
 
 
 def _account_posts(
