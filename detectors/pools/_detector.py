@@ -10,7 +10,7 @@ from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, 
 from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance
-from detectors.pools._cover import _with_uncovered
+from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from features.arrays import codes
@@ -89,7 +89,9 @@ def _found(
     units = np.arange(int(light.unit.max()) + 1)
     unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
-    event_pool, lifts = _search(light, unit_community, params=params, given=given)
+    event_pool, lifts, plain_lifts = _search(light, unit_community, params=params, given=given)
+    if params.cover_within_audience and audiences.n_communities > 1:
+        event_pool = _covered_within(light, audiences, event_pool, plain_lifts, params=params)
     explained = np.zeros(len(event_pool), dtype=bool)
     orderless = audiences.for_search().communities(units)
     if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():

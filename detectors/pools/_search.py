@@ -38,9 +38,10 @@ class _Light:
 
 def _search(
     light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams, given: _Chance | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``
-    (against ``given``, the whole platform's, when the events are one shard of it)."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per event its pool (-1: none), per pool its median effect (lift beyond the overlap) and its
+    median lift over the block model itself, chance counted by ``unit_community`` (against ``given``,
+    the whole platform's, when the events are one shard of it)."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
     crossing = _crossing(light.pair_user, unit[light.pair_post], light.user_units)
@@ -54,8 +55,9 @@ def _search(
         given=given,
     )
     if links.empty:
-        return event_pool, np.zeros(0)
+        return event_pool, np.zeros(0), np.zeros(0)
     lifts: list[npt.NDArray[np.float64]] = []
+    plain: list[npt.NDArray[np.float64]] = []
     for resolution in params.resolutions:
         n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
         pair_pool = post_pool[light.pair_post]
@@ -74,7 +76,8 @@ def _search(
         first = sum(map(len, lifts))
         _assign(event_pool, light.users, pool_of_event, light.ok, members, n_pools, first=first)
         lifts.append(_median_lift(links, post_pool, n_pools))
-    return event_pool, np.concatenate(lifts)
+        plain.append(_median_lift(links, post_pool, n_pools, column="lift"))
+    return event_pool, np.concatenate(lifts), np.concatenate(plain)
 
 
 def _assign(
@@ -94,12 +97,13 @@ def _assign(
 
 
 def _median_lift(
-    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int
+    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int, *, column: str = "effect"
 ) -> npt.NDArray[np.float64]:
-    """Per pool: the median effect (lift beyond the overlap, the floor's measure) of the links inside it."""
+    """Per pool: the median of ``column`` over the links inside it (``effect``: the lift beyond the
+    overlap, the floor's measure; ``lift``: over the block model itself)."""
     a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
     inside = a == b
-    median = pd.Series(links["effect"].to_numpy()[inside]).groupby(a[inside]).median()
+    median = pd.Series(links[column].to_numpy()[inside]).groupby(a[inside]).median()
     return median.reindex(np.arange(n_pools)).fillna(0.0).to_numpy(np.float64)
 
 
