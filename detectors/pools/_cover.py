@@ -54,14 +54,14 @@ def _covered_within(
     light: _Light,
     audiences: Audiences,
     event_pool: npt.NDArray[np.int64],
-    plain_lifts: npt.NDArray[np.float64],
+    overlap_only: npt.NDArray[np.bool_],
     *,
     params: PoolParams,
 ) -> npt.NDArray[np.int64]:
     """``event_pool`` without the pools its community covers: pools of one community (the audiences'),
-    their links' median lift over the block model itself under ``min_lift``, whose community stays an
-    audience without their accounts (the test ``_uncovered`` applies to a candidate, but ``cover_errors``
-    down: the cover must be shown, where ``_uncovered`` asks that its absence be).
+    each of their links over ``min_lift`` only through its overlap (``_overlap_only``), whose community
+    stays an audience without their accounts (the test ``_uncovered`` applies to a candidate, but
+    ``cover_errors`` down: the cover must be shown, where ``_uncovered`` asks that its absence be).
 
     In a small audience of few creators an ordinary user who engages two of
     them engages their most popular posts, so nearly all of a post's light
@@ -83,7 +83,7 @@ def _covered_within(
     keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
     unit_community = audiences.communities(np.arange(int(light.unit.max()) + 1))
     out = event_pool.copy()
-    for pool in np.flatnonzero(plain_lifts < params.min_lift):
+    for pool in np.flatnonzero(overlap_only):
         events = light.ok & (event_pool == pool)
         homes = np.unique(community[events])
         if len(homes) != 1:

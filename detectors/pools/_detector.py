@@ -89,9 +89,9 @@ def _found(
     units = np.arange(int(light.unit.max()) + 1)
     unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
-    event_pool, lifts, plain_lifts = _search(light, unit_community, params=params, given=given)
+    event_pool, lifts, overlap_only = _search(light, unit_community, params=params, given=given)
     if params.cover_within_audience and audiences.n_communities > 1:
-        event_pool = _covered_within(light, audiences, event_pool, plain_lifts, params=params)
+        event_pool = _covered_within(light, audiences, event_pool, overlap_only, params=params)
     explained = np.zeros(len(event_pool), dtype=bool)
     orderless = audiences.for_search().communities(units)
     if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():

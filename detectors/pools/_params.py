@@ -57,10 +57,11 @@ class PoolParams:
     # accounts are one observation); False: only the accounts outside the candidate, which in a small
     # audience leave a popular creator with fans who also follow larger communities (``_stranger_judges``)
     cover_strangers_by_footprint: bool = True
-    # a pool of one community whose links' median lift over the block model itself is under ``min_lift`` is
-    # covered while its community stays an audience without its accounts (``max_uncovered_insularity``,
-    # ``cover_errors`` up): a small audience's fans of its two most popular posts are nearly all of those
-    # posts' crossing engagers, and only the lift beyond the overlap makes them a pool (``_covered_within``)
+    # a pool of one community whose every link reached ``min_lift`` only through its overlap (under it over
+    # the block model, and multiplied by ``min_lift`` or more counted beyond the overlap) is covered while its
+    # community stays an audience without its accounts (``max_uncovered_insularity``, ``cover_errors`` down)
+    # and none of its creators is a stranger there: a small audience's fans of its two most popular posts
+    # are nearly all of one post's crossing engagers (``_overlap_only``, ``_covered_within``)
     cover_within_audience: bool = True
     # membership is decided again with each pool's book (its posts, and its creators' other posts that carry
     # its orders) as the pool, and the members found only so are added: an order on a popular post, whose

@@ -38,10 +38,10 @@ class _Light:
 
 def _search(
     light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams, given: _Chance | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per event its pool (-1: none), per pool its median effect (lift beyond the overlap) and its
-    median lift over the block model itself, chance counted by ``unit_community`` (against ``given``,
-    the whole platform's, when the events are one shard of it)."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per event its pool (-1: none), per pool its median effect (lift beyond the overlap) and whether
+    each of its links reached ``min_lift`` only through the overlap (``_overlap_only``), chance counted
+    by ``unit_community`` (against ``given``, the whole platform's, when the events are one shard of it)."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
     crossing = _crossing(light.pair_user, unit[light.pair_post], light.user_units)
@@ -55,9 +55,9 @@ def _search(
         given=given,
     )
     if links.empty:
-        return event_pool, np.zeros(0), np.zeros(0)
+        return event_pool, np.zeros(0), np.zeros(0, dtype=bool)
     lifts: list[npt.NDArray[np.float64]] = []
-    plain: list[npt.NDArray[np.float64]] = []
+    overlap_only: list[npt.NDArray[np.bool_]] = []
     for resolution in params.resolutions:
         n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
         pair_pool = post_pool[light.pair_post]
@@ -76,8 +76,8 @@ def _search(
         first = sum(map(len, lifts))
         _assign(event_pool, light.users, pool_of_event, light.ok, members, n_pools, first=first)
         lifts.append(_median_lift(links, post_pool, n_pools))
-        plain.append(_median_lift(links, post_pool, n_pools, column="lift"))
-    return event_pool, np.concatenate(lifts), np.concatenate(plain)
+        overlap_only.append(_overlap_only(links, post_pool, n_pools, params=params))
+    return event_pool, np.concatenate(lifts), np.concatenate(overlap_only)
 
 
 def _assign(
@@ -97,14 +97,33 @@ def _assign(
 
 
 def _median_lift(
-    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int, *, column: str = "effect"
+    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int
 ) -> npt.NDArray[np.float64]:
-    """Per pool: the median of ``column`` over the links inside it (``effect``: the lift beyond the
-    overlap, the floor's measure; ``lift``: over the block model itself)."""
+    """Per pool: the median effect (lift beyond the overlap, the floor's measure) of the links inside it."""
     a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
     inside = a == b
-    median = pd.Series(links[column].to_numpy()[inside]).groupby(a[inside]).median()
+    median = pd.Series(links["effect"].to_numpy()[inside]).groupby(a[inside]).median()
     return median.reindex(np.arange(n_pools)).fillna(0.0).to_numpy(np.float64)
+
+
+def _overlap_only(
+    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int, *, params: PoolParams
+) -> npt.NDArray[np.bool_]:
+    """Per pool: every link inside it reached ``min_lift`` only through its overlap.
+
+    Such a link is under ``min_lift`` times the block model's chance, and counting chance from its
+    posts' engagers outside the overlap (``_lift_beyond_overlap``) multiplied its lift by
+    ``min_lift`` or more: the overlap is nearly all of a post's crossing engagers, and chance rests on
+    the few left. A seller's order on posts with their own fans, a minority of them, lifts its links
+    within the community, or by less than that through the overlap.
+    """
+    a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
+    lift, effect = links["lift"].to_numpy(), links["effect"].to_numpy()
+    weak = (lift < params.min_lift) & (effect >= params.min_lift * lift)
+    inside = a == b
+    strong = np.bincount(a[inside], weights=~weak[inside], minlength=n_pools)
+    held = np.bincount(a[inside], minlength=n_pools)
+    return np.asarray((held > 0) & (strong == 0), dtype=bool)
 
 
 def _members(
