@@ -111,15 +111,16 @@ def _overlap_only(
 ) -> npt.NDArray[np.bool_]:
     """Per pool: every link inside it reached ``min_lift`` only through its overlap.
 
-    Such a link is under ``min_lift`` times the block model's chance, and counting chance from its
-    posts' engagers outside the overlap (``_lift_beyond_overlap``) multiplied its lift by
-    ``min_lift`` or more: the overlap is nearly all of a post's crossing engagers, and chance rests on
-    the few left. A seller's order on posts with their own fans, a minority of them, lifts its links
-    within the community, or by less than that through the overlap.
+    Such a link is under ``min_lift`` times the block model's chance, and one of its posts has fewer
+    than ``min_outside_accounts`` crossing light engagers outside the overlap: its lift beyond the
+    overlap (``_lift_beyond_overlap``) counts chance from those few. A small audience's satellite, whose
+    fans all engage its star, is such a post; a seller's order on posts that keep their own fans, even
+    a drip-fed one that is most of them, is not.
     """
     a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
-    lift, effect = links["lift"].to_numpy(), links["effect"].to_numpy()
-    weak = (lift < params.min_lift) & (effect >= params.min_lift * lift)
+    weak = (links["lift"].to_numpy() < params.min_lift) & (
+        links["outside"].to_numpy() < params.min_outside_accounts
+    )
     inside = a == b
     strong = np.bincount(a[inside], weights=~weak[inside], minlength=n_pools)
     held = np.bincount(a[inside], minlength=n_pools)
@@ -246,6 +247,10 @@ def _linked_posts(
             "shared": shared.data[keep],
             "lift": lift[keep],
             "effect": effect[keep],
+            # the fewer of its two posts' crossing light engagers outside the overlap
+            "outside": np.minimum(
+                post_degree[shared.row] - shared.data, post_degree[shared.col] - shared.data
+            )[keep],
             "p_value": p_value[keep],
         }
     )
