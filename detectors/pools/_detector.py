@@ -54,7 +54,9 @@ def seller_pools(
 
     A community gives a pool cover only while it is an audience without the pool's own accounts
     (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform (on a
-    platform of regions that never meet: also each region) as one audience.
+    platform of regions that never meet: also each region) as one audience. A pool of one community whose
+    links reached ``min_lift`` only through their overlap (a small audience's satellite, whose fans all
+    engage its star) is covered where its community shows it is an audience without it (``_covered_within``).
 
     ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
     chance against (the block model's masses, the Bonferroni count, the audiences' spread of accounts)
