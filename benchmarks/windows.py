@@ -120,11 +120,15 @@ def score(window: Window, params: ScoringParams, *, posts: pd.DataFrame | None =
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
-    """Return (label, knobs) of ``"label:name=value;name=value"`` (values read as JSON when they parse)."""
+    """Return (label, knobs) of ``"label:name=value;name=value"`` (values read as JSON when they parse;
+    Python's ``True`` and ``False`` are booleans too: as the string "False" a switch would stay on)."""
     label, _, assignments = text.partition(":")
     knobs: dict[str, Any] = {}
     for assignment in filter(None, assignments.split(";")):
         name, _, raw = assignment.partition("=")
+        if raw.strip() in ("True", "False"):
+            knobs[name.strip()] = raw.strip() == "True"
+            continue
         try:
             knobs[name.strip()] = json.loads(raw)
         except json.JSONDecodeError:

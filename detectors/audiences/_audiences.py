@@ -74,7 +74,8 @@ class Audiences:
         part: int | None = None,
         unit_community: IntArray | None = None,
     ) -> FloatArray:
-        """Per community: its insularity, ``z`` errors up, once the accounts marked ``left_out`` are gone.
+        """Per community: its insularity, ``z`` errors up (``z`` < 0: down), once the accounts marked
+        ``left_out`` are gone.
 
         ``user`` and ``unit`` are the light (account, unit) pairs the
         communities were found from, ``left_out`` a mask over accounts. A

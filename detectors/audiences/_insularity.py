@@ -19,8 +19,9 @@ def insularity(
     chance shares each community's engagers out over the platform's in
     proportion to their numbers (see ``_insular``). With ``z`` > 0 the share
     kept inside is taken ``z`` binomial errors up, counted over the accounts
-    that co-engage the community (an upper bound). No shared account: 0 (with
-    ``z`` > 0: 1, too few accounts to tell, as ``_insular`` counts them).
+    that co-engage the community (an upper bound); with ``z`` < 0, ``-z``
+    errors down (a lower bound). No shared account: 0 (with ``z`` > 0: 1, too
+    few accounts to tell, as ``_insular`` counts them).
     """
     n_units = int(unit.max(initial=-1)) + 1
     if n_units == 0:
@@ -54,11 +55,14 @@ def _insular(
     inside share is its Wilson upper bound, ``z`` errors up, over ``accounts``
     draws: where none of a few accounts stays inside, the share is not known
     to be 0 (the normal bound's width vanishes there; ``z**2 / (n + z**2)``
-    is what n accounts can rule out).
+    is what n accounts can rule out). With ``z`` < 0 its lower bound, ``-z``
+    errors down: where few accounts are left, the share is not known to be high.
     """
     inside = np.diag(seen) / np.maximum(seen.sum(axis=1), 1e-12)
     if accounts is not None and z > 0:
         inside = upper_share(inside, accounts, z=z)
+    elif accounts is not None and z < 0:
+        inside = 1.0 - upper_share(1.0 - inside, accounts, z=-z)
     by_chance = np.diag(chance) / np.maximum(chance.sum(axis=1), 1e-12)
     return np.asarray((inside - by_chance) / np.maximum(1.0 - by_chance, 1e-12), dtype=np.float64)
 

@@ -50,6 +50,63 @@ def _with_uncovered(
     return out, np.concatenate([lifts, candidate_lifts])
 
 
+def _covered_within(
+    light: _Light,
+    audiences: Audiences,
+    event_pool: npt.NDArray[np.int64],
+    overlap_only: npt.NDArray[np.bool_],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.int64]:
+    """``event_pool`` without the pools its community covers: pools of one community (the audiences'),
+    each of their links over ``min_lift`` only through its overlap (``_overlap_only``), whose community
+    stays an audience without their accounts (the test ``_uncovered`` applies to a candidate, but
+    ``cover_errors`` down: the cover must be shown, where ``_uncovered`` asks that its absence be).
+
+    In a small audience of few creators an ordinary user who engages two of
+    them engages their most popular posts, so nearly all of a post's light
+    engagers that cross to another creator are in the overlap: counted from
+    the few outside it (``_lift_beyond_overlap``), the overlap is hundreds of
+    times chance, though the block model within the community finds it only
+    a few times chance. The lift beyond the overlap exists for a seller's pool
+    that is most of a small window's engagers: such a pool either made its
+    community insular, and without its accounts the community mixes with the
+    platform (no cover), or lifts its links above ``min_lift`` within it, or
+    tied a stranger into an audience's community: a unit of the pool whose
+    fans, judged as ``_order_part`` judges them (``_stranger_judges``), go to
+    another community (``_strangers``) leaves the pool uncovered.
+    """
+    post = np.maximum(light.posts, 0)
+    community = audiences.communities(light.unit[post])
+    pair_unit = light.unit[light.pair_post]
+    n_users = int(light.users.max()) + 1
+    keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
+    unit_community = audiences.communities(np.arange(int(light.unit.max()) + 1))
+    out = event_pool.copy()
+    for pool in np.flatnonzero(overlap_only):
+        events = light.ok & (event_pool == pool)
+        homes = np.unique(community[events])
+        if len(homes) != 1:
+            continue
+        left_out = np.zeros(n_users, dtype=bool)
+        left_out[light.users[events]] = True
+        if keys is not None:
+            left_out |= _repeated(keys, left_out)
+        # an order can tie a stranger into an audience's community: its creators must be the community's own
+        kept = _stranger_judges(keys, left_out, params=params)[light.pair_user]
+        moved = _strangers(
+            light.pair_user[kept], pair_unit[kept], unit_community, int(homes[0]), params=params
+        )
+        if (moved[np.unique(light.unit[post[events]])] != homes[0]).any():
+            continue
+        # cover must be shown: the community's insularity ``cover_errors`` errors down (where few of its
+        # accounts are left, nothing is shown and the pool stays)
+        insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=-params.cover_errors)
+        if insular[homes[0]] >= params.max_uncovered_insularity:
+            out[events] = -1
+    return out
+
+
 def _uncovered(
     light: _Light,
     audiences: Audiences,
@@ -78,7 +135,7 @@ def _uncovered(
     otherwise outweigh the few honest fans an audience keeps once its
     candidate is gone.
     """
-    candidate, candidate_lifts = _search(light, null, params=params, given=given)
+    candidate, candidate_lifts, _ = _search(light, null, params=params, given=given)
     fresh = (candidate >= 0) & (event_pool < 0)
     uncovered = np.zeros(len(candidate), dtype=bool)
     if not fresh.any():

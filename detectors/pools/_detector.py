@@ -10,7 +10,7 @@ from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, 
 from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance
-from detectors.pools._cover import _with_uncovered
+from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from features.arrays import codes
@@ -54,7 +54,9 @@ def seller_pools(
 
     A community gives a pool cover only while it is an audience without the pool's own accounts
     (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform (on a
-    platform of regions that never meet: also each region) as one audience.
+    platform of regions that never meet: also each region) as one audience. A pool of one community whose
+    links reached ``min_lift`` only through their overlap (a small audience's satellite, whose fans all
+    engage its star) is covered where its community shows it is an audience without it (``_covered_within``).
 
     ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
     chance against (the block model's masses, the Bonferroni count, the audiences' spread of accounts)
@@ -89,7 +91,9 @@ def _found(
     units = np.arange(int(light.unit.max()) + 1)
     unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
-    event_pool, lifts = _search(light, unit_community, params=params, given=given)
+    event_pool, lifts, overlap_only = _search(light, unit_community, params=params, given=given)
+    if params.cover_within_audience and audiences.n_communities > 1:
+        event_pool = _covered_within(light, audiences, event_pool, overlap_only, params=params)
     explained = np.zeros(len(event_pool), dtype=bool)
     orderless = audiences.for_search().communities(units)
     if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():

@@ -69,6 +69,16 @@ class PoolParams:
     # accounts are one observation); False: only the accounts outside the candidate, which in a small
     # audience leave a popular creator with fans who also follow larger communities (``_stranger_judges``)
     cover_strangers_by_footprint: bool = True
+    # a pool of one community whose every link reached ``min_lift`` only through its overlap (under it over
+    # the block model, and one of its posts with fewer than ``min_outside_accounts`` crossing light engagers
+    # outside the overlap, from whom the lift beyond it counts chance) is covered while its community stays
+    # an audience without its accounts (``max_uncovered_insularity``, ``cover_errors`` down) and none of its
+    # creators is a stranger there: a small audience's satellite, whose fans all engage its star
+    # (``_overlap_only``, ``_covered_within``)
+    cover_within_audience: bool = True
+    # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
+    # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
+    min_outside_accounts: int = 5
     # membership is decided again with each pool's book (its posts, and its creators' other posts that carry
     # its orders) as the pool, and the members found only so are added: an order on a popular post, whose
     # organic crowd hides its links, stays out of the pool, and its accounts fall short of the member share

@@ -39,9 +39,10 @@ class _Light:
 
 def _search(
     light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams, given: _Chance | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Per event its pool (-1: none) and per pool its median lift, chance counted by ``unit_community``
-    (against ``given``, the whole platform's, when the events are one shard of it)."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per event its pool (-1: none), per pool its median effect (lift beyond the overlap) and whether
+    each of its links reached ``min_lift`` only through the overlap (``_overlap_only``), chance counted
+    by ``unit_community`` (against ``given``, the whole platform's, when the events are one shard of it)."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
     crossing = _crossing(light.pair_user, unit[light.pair_post], light.user_units)
@@ -55,8 +56,9 @@ def _search(
         given=given,
     )
     if links.empty:
-        return event_pool, np.zeros(0)
+        return event_pool, np.zeros(0), np.zeros(0, dtype=bool)
     lifts: list[npt.NDArray[np.float64]] = []
+    overlap_only: list[npt.NDArray[np.bool_]] = []
     for resolution in params.resolutions:
         n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
         pair_pool = post_pool[light.pair_post]
@@ -75,7 +77,8 @@ def _search(
         first = sum(map(len, lifts))
         _assign(event_pool, light.users, pool_of_event, light.ok, members, n_pools, first=first)
         lifts.append(_median_lift(links, post_pool, n_pools))
-    return event_pool, np.concatenate(lifts)
+        overlap_only.append(_overlap_only(links, post_pool, n_pools, params=params))
+    return event_pool, np.concatenate(lifts), np.concatenate(overlap_only)
 
 
 def _assign(
@@ -102,6 +105,27 @@ def _median_lift(
     inside = a == b
     median = pd.Series(links["effect"].to_numpy()[inside]).groupby(a[inside]).median()
     return median.reindex(np.arange(n_pools)).fillna(0.0).to_numpy(np.float64)
+
+
+def _overlap_only(
+    links: pd.DataFrame, post_pool: npt.NDArray[np.int64], n_pools: int, *, params: PoolParams
+) -> npt.NDArray[np.bool_]:
+    """Per pool: every link inside it reached ``min_lift`` only through its overlap.
+
+    Such a link is under ``min_lift`` times the block model's chance, and one of its posts has fewer
+    than ``min_outside_accounts`` crossing light engagers outside the overlap: its lift beyond the
+    overlap (``_lift_beyond_overlap``) counts chance from those few. A small audience's satellite, whose
+    fans all engage its star, is such a post; a seller's order on posts that keep their own fans, even
+    a drip-fed one that is most of them, is not.
+    """
+    a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
+    weak = (links["lift"].to_numpy() < params.min_lift) & (
+        links["outside"].to_numpy() < params.min_outside_accounts
+    )
+    inside = a == b
+    strong = np.bincount(a[inside], weights=~weak[inside], minlength=n_pools)
+    held = np.bincount(a[inside], minlength=n_pools)
+    return np.asarray((held > 0) & (strong == 0), dtype=bool)
 
 
 def _members(
@@ -238,6 +262,10 @@ def _linked_posts(
             "shared": shared.data[keep],
             "lift": lift[keep],
             "effect": effect[keep],
+            # the fewer of its two posts' crossing light engagers outside the overlap
+            "outside": np.minimum(
+                post_degree[shared.row] - shared.data, post_degree[shared.col] - shared.data
+            )[keep],
             "p_value": p_value[keep],
         }
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.windows import STRUCTURES, WORLD_IDS, side_by_side
+from benchmarks.windows import STRUCTURES, WORLD_IDS, parse_variant, side_by_side
+from detectors.params import ScoringParams
 from training.simulator import SimConfig, simulate
 
 
@@ -22,3 +23,13 @@ def test_worlds_side_by_side_share_platforms_and_never_an_account():
     assert window.truth_audiences["user_id"].str.endswith(("-w0", "-w1")).all()
     assert set(window.events["platform"]) == set(sims[0].events["platform"]) | set(sims[1].events["platform"])
     assert "studio_id" in WORLD_IDS and STRUCTURES["worlds=4+communities=3+studios+giveaways"]["worlds"] == 4
+
+
+def test_a_variant_switches_a_knob_off_as_python_or_json_spells_it():
+    """``=False`` was read as the string "False", which is true: a variant meant to switch a rule off
+    ran it on (the i12d side-by-side runs of ``cover_strangers_by_footprint``)."""
+    for spelling in ("False", "false"):
+        label, knobs = parse_variant(f"old:detectors__pool__cover_strangers_by_footprint={spelling};x=1.5")
+        assert label == "old" and knobs == {"detectors__pool__cover_strangers_by_footprint": False, "x": 1.5}
+    params = ScoringParams().set_params(**parse_variant("v:detectors__pool__cover_within_audience=False")[1])
+    assert params.detectors.pool.cover_within_audience is False
