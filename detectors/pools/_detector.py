@@ -48,19 +48,17 @@ def seller_pools(
     proportion to the pool's share of those communities' honest engagement) explains at most ``max_fdr``
     of them. Honest engagement leaves out the members' pairs, found in rounds that start with every
     candidate left out: a small window's pool is most of its creators' light engagement, and counted as
-    chance it explains itself away. An honest light account that happened on two popular pool posts is as
-    common as chance says and stays out; the pool's accounts, which keep coming back to unrelated
-    creators, are far more common.
+    chance it explains itself away. Honest light accounts on two popular pool posts are as common as
+    chance says and stay out; a pool's accounts, back again and again on unrelated creators, are not.
 
     A community gives a pool cover only while it is an audience without the pool's own accounts
     (``_with_uncovered``): a seller's book whose pool made it insular is judged with the platform (on a
-    platform of regions that never meet: also each region) as one audience. A pool of one community whose
-    links reached ``min_lift`` only through their overlap (a small audience's satellite, whose fans all
-    engage its star) is covered where its community shows it is an audience without it (``_covered_within``).
+    platform of regions that never meet: also each region) as one audience. A one-community pool whose
+    links reached ``min_lift`` only through their overlap (a satellite's fans) is covered where its
+    community is an audience without it (``_covered_within``).
 
-    ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what the test measures
-    chance against (the block model's masses, the Bonferroni count, the audiences' spread of accounts)
-    when ``engagements`` are one shard of a platform split along its graph (``scaleout``).
+    ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what chance is measured
+    against (block model masses, Bonferroni count, audiences) on a shard of a split platform (``scaleout``).
     """
     n = len(engagements)
     users = codes(engagements["user_id"])
@@ -71,9 +69,9 @@ def seller_pools(
     pair_user, pair_post, user_units = _light_pairs(
         engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance
     )
-    audiences = chance.audiences if chance is not None else audiences
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
+    audiences = chance.audiences if chance is not None else audiences
     audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
     event_pool, lifts = _found(light, audiences, params=params, chance=chance)
