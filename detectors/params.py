@@ -137,6 +137,7 @@ class ScoringParams:
             raise ValueError(f"unknown scoring parameters: {', '.join(unknown)}")
         result: Any = self
         for name, value in values.items():
+            _check_type(name, known[name], value)
             result = _set(result, name.split("__"), value)
         return result  # type: ignore[no-any-return]
 
@@ -158,6 +159,16 @@ def _flatten(node: Any, *, prefix: str) -> dict[str, Any]:
         else:
             out[name] = sorted(value) if isinstance(value, frozenset) else value
     return out
+
+
+def _check_type(name: str, current: Any, value: Any) -> None:
+    """Refuse a switch set to anything but a bool and a number set to text or a bool: the string
+    "False" is true, so a mistyped switch would silently stay on."""
+    if isinstance(current, bool) and not isinstance(value, bool):
+        raise ValueError(f"scoring parameter {name} takes true or false, not {value!r}")
+    is_number = isinstance(current, int | float) and not isinstance(current, bool)
+    if is_number and (isinstance(value, str | bool) or value is None):
+        raise ValueError(f"scoring parameter {name} takes a number, not {value!r}")
 
 
 def _set(node: Any, path: list[str], value: Any) -> Any:

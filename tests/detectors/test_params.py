@@ -56,3 +56,20 @@ def test_params_weak_cap_is_derived_from_the_review_band():
     assert PolicyParams().weak_cap == 0.45
     assert replace(PolicyParams(), review_risk=0.3).weak_cap == pytest.approx(0.29)
     assert PolicyParams().weak_cap < PolicyParams().review_risk
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("detectors__pool__cover_within_audience", "False", "true or false"),
+        ("detectors__pool__cover_within_audience", 0, "true or false"),
+        ("detectors__pool__max_fdr", "0.05", "a number"),
+        ("policy__invalid_risk", True, "a number"),
+    ],
+)
+def test_params_refuse_a_knob_of_the_wrong_type(name, value, says):
+    """The string "False" is true: a switch set from text would silently stay on (an ablation that
+    measured nothing), so a switch takes a bool and a number takes a number, or the knob is named."""
+    with pytest.raises(ValueError, match=f"{name} takes {says}"):
+        ScoringParams().set_params(**{name: value})
+    assert ScoringParams().set_params(detectors__pool__max_fdr=1).detectors.pool.max_fdr == 1
