@@ -54,11 +54,17 @@ Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int f
 
 
 def _account_evidence(
-    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams, creators: pd.Index | None
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    creators: pd.Index | None,
+    users: npt.NDArray[np.int64] | None = None,
 ) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Per account code: caught engagements, all engagements, strongest caught score and its group
-    (a creator's own account has nothing caught here: see ``spread_to_accounts``)."""
-    users = codes(engagements["user_id"])
+    (a creator's own account has nothing caught here: see ``spread_to_accounts``). ``users``: the
+    engagements' account codes when the caller has them already."""
+    users = codes(engagements["user_id"]) if users is None else users
     n_users = int(users.max()) + 1 if len(users) else 0
     caught = _caught(detection, engagements, params=params, creators=creators)
     n_caught = np.bincount(users, weights=caught, minlength=n_users)
@@ -245,7 +251,7 @@ def spread_to_accounts(
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
     n_caught, n_total, strongest, group = _account_evidence(
-        detection, engagements, params=params, creators=creators
+        detection, engagements, params=params, creators=creators, users=users
     )
     groups = detection.groups
     if window is not None:
