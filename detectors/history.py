@@ -118,12 +118,16 @@ def _joined_categories(
     order of its first row in ``then``; code -1 (missing) stays -1.
     """
     (head_codes, head), (tail_codes, tail) = first, then
-    at = _positions(tail.array, among=head.array)
     first_row = np.full(len(tail), len(tail_codes), dtype=np.int64)
     shown = np.flatnonzero(tail_codes >= 0)
     # assigning backwards leaves each category's first row
     first_row[tail_codes[shown[::-1]]] = shown[::-1]
-    added = np.flatnonzero((at < 0) & (first_row < len(tail_codes)))
+    # only the categories some row uses are looked up: a condensed history keeps every category of
+    # the history it was cut from, about half of them on no kept row
+    used = np.flatnonzero(first_row < len(tail_codes))
+    at = np.full(len(tail), -1, dtype=np.int64)
+    at[used] = _positions(tail.array if len(used) == len(tail) else tail.array[used], among=head.array)
+    added = used[at[used] < 0]
     added = added[stable_order(first_row[added])]
     at[added] = len(head) + np.arange(len(added))
     # code -1 picks the appended -1

@@ -53,23 +53,56 @@ SPREAD_COLUMNS = ("detector", "user_id", "caught", "total", "strongest", "eviden
 Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int from plain ones
 
 
-def _account_evidence(
-    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams, creators: pd.Index | None
-) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Per account code: caught engagements, all engagements, strongest caught score and its group
-    (a creator's own account has nothing caught here: see ``spread_to_accounts``)."""
+@dataclass(frozen=True)
+class AccountRows:
+    """What spreading reads of the engagements alone, the same under every detector: per engagement
+    its account code (``users``) and whether that account is a creator's (``is_creator``; None
+    without a ``creator_id`` column), and per account code its engagements (``n_total``)."""
+
+    users: npt.NDArray[np.int64]
+    n_total: npt.NDArray[np.int64]
+    is_creator: npt.NDArray[np.bool_] | None
+
+
+def account_rows(engagements: pd.DataFrame, *, creators: pd.Index | None = None) -> AccountRows:
+    """``AccountRows`` of ``engagements``, taken once for every detector that spreads over them
+    (``creators``: as ``spread_to_accounts`` takes them)."""
     users = codes(engagements["user_id"])
     n_users = int(users.max()) + 1 if len(users) else 0
-    caught = _caught(detection, engagements, params=params, creators=creators)
-    n_caught = np.bincount(users, weights=caught, minlength=n_users)
+    is_creator = is_creator_account(engagements, creators=creators) if "creator_id" in engagements else None
     n_total = np.bincount(users, minlength=n_users)
+    # shared by every detector's spreading (in their threads): read only (``users`` may be the column's own)
+    for array in (n_total, is_creator):
+        if array is not None:
+            array.flags.writeable = False
+    return AccountRows(users, n_total, is_creator)
+
+
+def _account_evidence(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    creators: pd.Index | None,
+    rows: AccountRows | None = None,
+) -> tuple[Counts, Counts, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Per account code: caught engagements, all engagements, strongest caught score and its group
+    (a creator's own account has nothing caught here: see ``spread_to_accounts``). ``rows``: the
+    engagements' ``account_rows`` when the caller has them already."""
+    if rows is None:
+        rows = account_rows(engagements, creators=creators)
+    users, n_total = rows.users, rows.n_total
+    caught = detection.event_score >= params.min_caught_score
+    if caught.any() and rows.is_creator is not None:
+        caught &= ~rows.is_creator
+    n_caught = np.bincount(users, weights=caught, minlength=len(n_total))
     # per account, the strongest caught event and its group (the last such row on ties):
     # assignments in ascending score order leave the strongest one standing
-    rows = np.flatnonzero(caught)
-    order = rows[np.argsort(detection.event_score[rows], kind="stable")]
-    strongest = np.zeros(n_users)
+    caught_rows = np.flatnonzero(caught)
+    order = caught_rows[np.argsort(detection.event_score[caught_rows], kind="stable")]
+    strongest = np.zeros(len(n_total))
     strongest[users[order]] = detection.event_score[order]
-    group = np.full(n_users, -1, dtype=np.int64)
+    group = np.full(len(n_total), -1, dtype=np.int64)
     group[users[order]] = detection.event_group[order]
     return n_caught, n_total, strongest, group
 
@@ -80,16 +113,18 @@ def spread_part(
     *,
     params: SpreadParams,
     creators: pd.Index | None = None,
+    rows: AccountRows | None = None,
 ) -> pd.DataFrame:
     """One shard's part of each account's evidence (``SPREAD_COLUMNS``): sums of counts, max of scores.
 
     Accounts of a split platform engage in several shards; Spark adds their counts
     up and keeps the strongest score, and gives the result back to every shard as
     ``spread_to_accounts``'s ``window``. Accounts with nothing caught are left out.
-    ``creators``: the window's creators besides the shard's own (``spread_to_accounts``).
+    ``creators``: the window's creators besides the shard's own (``spread_to_accounts``); ``rows``: the
+    engagements' ``account_rows`` with those creators, when the caller has them.
     """
     n_caught, n_total, strongest, group = _account_evidence(
-        detection, engagements, params=params, creators=creators
+        detection, engagements, params=params, creators=creators, rows=rows
     )
     labels = _labels(engagements["user_id"])
     present = np.flatnonzero(n_total > 0)
@@ -175,16 +210,6 @@ def _window_groups(
     return group, pd.concat([groups, added], ignore_index=True) if len(groups) else added
 
 
-def _caught(
-    detection: Detection, engagements: pd.DataFrame, *, params: SpreadParams, creators: pd.Index | None
-) -> npt.NDArray[np.bool_]:
-    """Per event: caught at ``min_caught_score`` or more, and not by a creator's own account."""
-    caught = detection.event_score >= params.min_caught_score
-    if caught.any() and "creator_id" in engagements:
-        caught &= ~is_creator_account(engagements, creators=creators)
-    return caught
-
-
 def is_creator_account(
     engagements: pd.DataFrame, *, creators: pd.Index | None = None
 ) -> npt.NDArray[np.bool_]:
@@ -221,6 +246,7 @@ def spread_to_accounts(
     params: SpreadParams,
     window: pd.DataFrame | None = None,
     creators: pd.Index | None = None,
+    rows: AccountRows | None = None,
 ) -> Detection:
     """Extend a group detector's verdict from an account's caught engagements to all of its others.
 
@@ -238,14 +264,16 @@ def spread_to_accounts(
     combined) when ``engagements`` are one shard of it; the group is the shard's own, or one with
     the sentence of the account's strongest catch when that lies in another shard
     (``_window_groups``). ``creators``: the window's creators when ``engagements`` are one
-    shard of it (an account whose own posts are in another shard is a creator too).
+    shard of it (an account whose own posts are in another shard is a creator too). ``rows``: the
+    engagements' ``account_rows`` (with the same ``creators``), when several detectors spread over them.
     """
     if window is None and not (detection.event_score >= params.min_caught_score).any():
         return detection
-    users = codes(engagements["user_id"])
-    n_users = int(users.max()) + 1 if len(users) else 0
+    if rows is None:
+        rows = account_rows(engagements, creators=creators)
+    users, n_users = rows.users, len(rows.n_total)
     n_caught, n_total, strongest, group = _account_evidence(
-        detection, engagements, params=params, creators=creators
+        detection, engagements, params=params, creators=creators, rows=rows
     )
     groups = detection.groups
     if window is not None:

@@ -44,7 +44,14 @@ from detectors.registry import (
 )
 from detectors.rings import ring_creators
 from detectors.seller_ips import ip_part, spread_through_ips
-from detectors.spread import SPREAD_COLUMNS, spread_part, spread_to_accounts, weight_by_focus
+from detectors.spread import (
+    SPREAD_COLUMNS,
+    AccountRows,
+    account_rows,
+    spread_part,
+    spread_to_accounts,
+    weight_by_focus,
+)
 from detectors.strata import per_platform
 
 if TYPE_CHECKING:
@@ -199,9 +206,11 @@ def _finished(
     *,
     params: ScoringParams,
     context: WindowContext,
+    rows: AccountRows,
 ) -> tuple[npt.NDArray[np.float64] | None, Detection]:
     """``spec``'s detection weighed by focus (``_focused``): its scores as post-level evidence (None: it
-    is not post-level), and the detection spread to its accounts' other engagements when it spreads."""
+    is not post-level), and the detection spread to its accounts' other engagements when it spreads
+    (``rows``: the engagements' ``account_rows``, taken once for every detector)."""
     detection = _focused(spec, detection, engagements, params=params, context=context)
     post_level = detection.event_score if spec.post_level else None
     if spec.spreads:
@@ -209,7 +218,7 @@ def _finished(
         window = None if spread is None else spread[spread["detector"] == spec.name]
         known = context.chance.creators if context.chance is not None else None
         detection = spread_to_accounts(
-            detection, engagements, params=params.spread, window=window, creators=known
+            detection, engagements, params=params.spread, window=window, creators=known, rows=rows
         )
     return post_level, detection
 
@@ -226,13 +235,16 @@ def _detect(
     Post-level scores are taken before group detections are spread to their
     accounts' other engagements: they say what was found on the post itself.
     """
+    rows = account_rows(engagements, creators=context.chance.creators if context.chance is not None else None)
     # each detection is weighed and spread in its detector's thread, as soon as it is found
     specs, by_name = _raw_detections(
         engagements,
         params=params,
         context=context,
         progress=progress,
-        finish=lambda spec, found: _finished(spec, found, engagements, params=params, context=context),
+        finish=lambda spec, found: _finished(
+            spec, found, engagements, params=params, context=context, rows=rows
+        ),
     )
     detections: list[Detection] = []
     post_level_keep = np.ones(len(engagements))
@@ -295,13 +307,16 @@ def spread_parts(
         engagements, params=params, context=context, progress=None, finish=lambda _spec, found: found
     )
     known = chance.creators if chance is not None else None
+    rows = account_rows(engagements, creators=known)
     parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
     detections = []
     for spec in specs:
         detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
         if spec.spreads:
-            parts.append(spread_part(detection, engagements, params=params.spread, creators=known))
-            detection = spread_to_accounts(detection, engagements, params=params.spread, creators=known)
+            parts.append(spread_part(detection, engagements, params=params.spread, creators=known, rows=rows))
+            detection = spread_to_accounts(
+                detection, engagements, params=params.spread, creators=known, rows=rows
+            )
         detections.append(detection)
     ips = ip_part(
         detections,
