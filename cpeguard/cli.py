@@ -23,6 +23,8 @@ from cpeguard.settings import get_settings
 from cpeguard.weekly import retrain_command, scorer_for, train_command
 
 if TYPE_CHECKING:
+    from cpeguard.settings import Settings
+    from detectors.model import WindowScorer
     from serving.keys import KeyService
 
 app = typer.Typer(
@@ -211,7 +213,7 @@ def _score_locally(
     threading.Thread(target=_prepare_while_reading, daemon=True).start()
     started = time.perf_counter()
     settings = get_settings()
-    scorer = scorer_for(model, settings)
+    scorer = _scorer_or_exit(model, settings)
     half_life_days = service_config(settings).reputation_half_life_days
     try:
         with Progress(
@@ -248,6 +250,15 @@ def _score_locally(
         errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     _print_summary(result, seconds=time.perf_counter() - started)
+
+
+def _scorer_or_exit(model: str | None, settings: Settings) -> WindowScorer:
+    """The scorer ``score`` runs with; a scoring knob of a wrong name or type is an error, not a traceback."""
+    try:
+        return scorer_for(model, settings)
+    except ValueError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
 
 
 def _score_on_spark(

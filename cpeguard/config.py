@@ -68,7 +68,10 @@ def scoring_params(settings: Settings) -> ScoringParams:
     from detectors.params import PolicyParams, ScoringParams
 
     policy = replace(PolicyParams(), **given(settings, POLICY_FIELDS))
-    return ScoringParams(policy=policy).set_params(**settings.scoring_params)
+    try:
+        return ScoringParams(policy=policy).set_params(**settings.scoring_params)
+    except ValueError as error:
+        raise ValueError(f"CPEGUARD_SCORING_PARAMS: {error}") from None
 
 
 def tracking_store(settings: Settings) -> str:

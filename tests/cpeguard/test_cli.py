@@ -143,6 +143,26 @@ def test_score_missing_column_is_one_line_error_without_traceback(small_sim_dir:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("knobs", "says"),
+    [
+        ('{"detectors__pool__cover_within_audience": "false"}', "takes true or false, not 'false'"),
+        ('{"detectors__pool__nope": 1}', "unknown scoring parameters: detectors__pool__nope"),
+    ],
+)
+def test_score_a_bad_scoring_knob_is_one_line_error_without_traceback(
+    small_sim_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knobs: str, says: str
+):
+    monkeypatch.setenv("CPEGUARD_SCORING_PARAMS", knobs)
+    result = run_cli(
+        "score", "--events", small_sim_dir / "events.parquet", "--out", tmp_path / "o", check=False
+    )
+    assert result.returncode == 2
+    assert "error: CPEGUARD_SCORING_PARAMS: " in result.stderr and says in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "o").exists()
+
+
 def test_score_empty_file_is_a_clear_error(tmp_path: Path):
     (tmp_path / "e.csv").write_text("")
     result = run_cli("score", "--events", tmp_path / "e.csv", "--out", tmp_path / "o", check=False)
