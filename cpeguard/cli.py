@@ -279,6 +279,7 @@ def _score_on_spark(
     from features.contract import ContractError
     from scaleout.job import parse_spark_conf
 
+    scorer = _scorer_or_exit(model, get_settings())
     try:
         with console.status("scoring on Spark"):
             result = spark_submit.run(
@@ -286,7 +287,7 @@ def _score_on_spark(
                 out=out,
                 posts=posts,
                 campaigns=campaigns,
-                model=model,
+                scorer=scorer,
                 master=master or "local[*]",
                 shard_budget=budget if budget is not None else spark_submit.DEFAULT_SHARD_BUDGET,
                 history=history,

@@ -11,6 +11,7 @@ import argparse
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,6 +19,9 @@ from cpeguard.config import service_config
 from cpeguard.settings import get_settings
 from cpeguard.weekly import scorer_for
 from scaleout.job import DEFAULT_SHARD_BUDGET, SparkRun, run_spark, spark_session
+
+if TYPE_CHECKING:
+    from detectors.model import WindowScorer
 
 
 def run(
@@ -28,6 +32,7 @@ def run(
     campaigns: str | None = None,
     model: str | None = None,
     scorer_file: str | None = None,
+    scorer: WindowScorer | None = None,
     master: str | None = None,
     shard_budget: int = DEFAULT_SHARD_BUDGET,
     history: Sequence[str] = (),
@@ -37,7 +42,8 @@ def run(
 ) -> SparkRun:
     """Score one window on Spark with the configured scorer (``master`` None: spark-submit's).
 
-    ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run.
+    ``scorer_file`` is a pickled ``WindowScorer`` written by the service for one detection run;
+    ``scorer`` one already built (``cpeguard score`` builds it first, so a bad knob stops it before Spark).
     ``history``: earlier events (paths Spark reads) as context; ``reputation``: a reputation file
     (read here, on the driver, and decayed with the service's half-life), as ``cpeguard score`` takes them;
     ``known_file`` the known subjects the service read for the run (Parquet, ``detectors.reputation``);
@@ -49,11 +55,11 @@ def run(
     # an unreadable reputation file is refused before Spark starts; its bad rows are rejects
     read = read_reputation(Path(reputation)) if reputation is not None else None
     entries = read.frame if read is not None else None
-    if scorer_file is not None:
+    if scorer is None and scorer_file is not None:
         # a scorer the service pickled for this run: its thresholds and fitted state exactly
         with open(scorer_file, "rb") as file:
             scorer = pickle.load(file)
-    else:
+    elif scorer is None:
         scorer = scorer_for(model, get_settings())
     session = spark_session(master, conf=conf)
     result = run_spark(

@@ -150,13 +150,13 @@ def test_score_missing_column_is_one_line_error_without_traceback(small_sim_dir:
         ('{"detectors__pool__nope": 1}', "unknown scoring parameters: detectors__pool__nope"),
     ],
 )
+@pytest.mark.parametrize("engine", ["local", "spark"])
 def test_score_a_bad_scoring_knob_is_one_line_error_without_traceback(
-    small_sim_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knobs: str, says: str
+    small_sim_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knobs: str, says: str, engine: str
 ):
     monkeypatch.setenv("CPEGUARD_SCORING_PARAMS", knobs)
-    result = run_cli(
-        "score", "--events", small_sim_dir / "events.parquet", "--out", tmp_path / "o", check=False
-    )
+    events, out = small_sim_dir / "events.parquet", tmp_path / "o"
+    result = run_cli("score", "--events", events, "--out", out, "--engine", engine, check=False)
     assert result.returncode == 2
     assert "error: CPEGUARD_SCORING_PARAMS: " in result.stderr and says in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
