@@ -169,11 +169,21 @@ def checked(
     return frame
 
 
+def contract_models() -> list[type[pa.DataFrameModel]]:
+    """Every contract model this module declares, in declaration order (a model added later is
+    prepared ahead too)."""
+    return [
+        value
+        for value in globals().values()
+        if isinstance(value, type) and issubclass(value, pa.DataFrameModel) and value.__module__ == __name__
+    ]
+
+
 def prepare_checks() -> None:
     """Pay ahead for what a process's first ``checked`` costs: every contract model's schema, and
     pandera's pandas backends (registering them imports hypothesis, a tenth of a second). Scoring
     calls it in a thread while it reads its files (``cpeguard.cli``)."""
-    for model in (Events, Posts, Campaigns, Rejects, EngagementVerdicts, PostDecisions, AccountFlags):
+    for model in contract_models():
         model.to_schema()
     empty = pd.DataFrame({column: pd.Series(dtype="string") for column in Rejects.to_schema().columns})
     checked(empty.astype({"source_row": "int64"}), Rejects, where="prepare_checks")

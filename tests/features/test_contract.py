@@ -303,3 +303,19 @@ def test_prepare_checks_leaves_the_first_check_nothing_to_set_up():
     assert prepared[0] == cold[0] and "held_only_when_valid" in prepared[0]
     assert "'hypothesis'" in cold[1] and "'pandera'" in cold[1]
     assert "'hypothesis'" not in prepared[1] and "'pandera'" not in prepared[1]
+
+
+def test_contract_models_are_every_model_the_schema_declares():
+    """``prepare_checks`` prepares what ``contract_models`` finds: every model, none named by hand."""
+    from features.schema import contract_models
+
+    names = [model.__name__ for model in contract_models()]
+    assert names == [
+        "Events",
+        "Posts",
+        "Campaigns",
+        "Rejects",
+        "EngagementVerdicts",
+        "PostDecisions",
+        "AccountFlags",
+    ]
