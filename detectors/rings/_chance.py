@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detectors.rings._near import MaskArray, member_masks, near_rate
 from detectors.rings._params import RingParams
 from detectors.rings._window import DEGREE_CLASSES, FloatArray, IntArray, _block, _Window, degree_class
 from detectors.stats import binom_log_sf, evidence_log10, poisson_log_sf
@@ -120,7 +121,9 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     threshold adapts to the group: the lowest of
     ``min_account_log10 + pool_threshold_step_log10 * k`` (k below
     ``pool_threshold_steps``) at which chance explains at most ``max_pool_fdr`` of
-    the accounts that pass.
+    the accounts that pass.  With ``near_chance``, an account's ``p`` is at least its
+    neighbourhood's: the local estimate over the engagers sharing a member with it
+    (``detectors.rings._near``).
     """
     pool = window.pool
     rows = np.sort(csr_gather(pool.creator_ptr, pool.creator_rows, members))  # sorted rows: sorted accounts
@@ -133,13 +136,20 @@ def _pool(members: IntArray, window: _Window, params: RingParams) -> _PoolView:
     background = ~np.isin(window.owner[accounts], members)
     eligible = ~np.isin(accounts, window.index.creator_account[members])  # the pool is not the creators
     platform = int(np.bincount(window.index.creator_platform[members]).argmax())
+    masks = (
+        member_masks(accounts, account, pool.creator[rows], np.unique(window.unit[members]), window.unit)
+        if params.near_chance
+        else None
+    )
     # first locally, where the pool itself raises chance; then without the pool it found, at least
     # the share of the platform's like accounts (a pool cannot make its own class look ordinary now)
-    view = _concentration(accounts, hits, degree, background, eligible, params, share=np.zeros(1))
+    view = _concentration(
+        accounts, hits, degree, background, eligible, params, share=np.zeros(1), masks=masks
+    )
     if view.is_concentrated.any():
         background &= ~view.is_concentrated
         share = _class_share(hits, degree, background, pool.degree_mass[platform])
-        view = _concentration(accounts, hits, degree, background, eligible, params, share=share)
+        view = _concentration(accounts, hits, degree, background, eligible, params, share=share, masks=masks)
     other = pool.creator[rows] != window.owner[account]
     return _PoolView(
         accounts=accounts,
@@ -196,14 +206,27 @@ def _concentration(
     params: RingParams,
     *,
     share: FloatArray,
+    masks: MaskArray | None = None,
 ) -> _PoolView:
-    """Per-account concentration tests: ``p`` from the ``background`` engagers, at least ``share[d]``."""
+    """Per-account concentration tests: ``p`` from the ``background`` engagers, at least ``share[d]``
+    (and, with ``masks``, at least the account's neighbourhood rate)."""
     spare = np.maximum(degree - 1, 0)
     local = (hits - 1)[background].sum() / max(spare[background].sum(), 1)
     p_of_degree = np.clip(np.maximum(local, share), 1e-6, 0.999)
     p_of_degree = np.resize(p_of_degree, max(len(p_of_degree), int(degree.max(initial=1)) + 1))
     p = p_of_degree[degree]
     is_focused = eligible & _is_focused(hits, degree, params)
+    if masks is not None:
+        near = near_rate(
+            masks,
+            (hits - 1).astype(np.float64),
+            spare.astype(np.float64),
+            background,
+            is_focused,
+            prior_rate=float(local),
+            prior_pairs=params.near_prior_pairs,
+        )
+        p = np.where(is_focused, np.clip(np.maximum(p, near), 1e-6, 0.999), p)
     account_log10 = np.where(is_focused, evidence_log10(binom_log_sf(hits - 1, spare, p)), 0.0)
     chance = _ChanceTable.build(
         np.bincount(degree, minlength=len(p_of_degree)).astype(np.float64), p_of_degree

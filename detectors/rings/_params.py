@@ -28,6 +28,16 @@ class RingParams:
     # share of a ring's pool that must engage a member's posts for it to stay (a pod's accounts engage
     # every member; a studio-mate tied to the ring by cross-promotion alone gets none of them)
     min_member_pool_share: float = 0.25
+    # an account's chance of landing on the group is at least what the group's other engagers who
+    # share one of its members show (its neighbourhood): a small scene whose every creator is a member
+    # has fans who engage only members, while a ring's alts engage members of every scene it spans and
+    # so meet the whole group's engagers (docs/detection.md, "A scene inside a ring"). Groups of more
+    # than 62 creator units keep the group-wide rate alone. On: held-out 9702 (5k, four worlds) honest
+    # ring engagements 56 -> 28, 500k four worlds (dev 3, 4) 41 -> 19 and 15 -> 8; seeds 3-8 and 10-30
+    # at 5k/50k and history seeds 10-20 unchanged (docs/benchmarks.md, "A scene inside a ring")
+    near_chance: bool = True
+    # pairs of prior weight pulling a thin neighbourhood's rate towards the group-wide rate
+    near_prior_pairs: float = 20.0
 
     def __post_init__(self) -> None:
         """Refuse values the tests cannot work with."""
@@ -39,5 +49,7 @@ class RingParams:
             raise ValueError("the log10 thresholds must be positive")
         if not (0.0 < self.max_pool_fdr < 1.0 and 0.0 <= self.min_account_focus <= 1.0):
             raise ValueError("max_pool_fdr must be in (0, 1) and min_account_focus in [0, 1]")
+        if self.near_prior_pairs < 0:
+            raise ValueError("near_prior_pairs must be >= 0")
         if not 0.0 <= self.min_member_pool_share <= self.min_pool_share <= 1.0:
             raise ValueError("need 0 <= min_member_pool_share <= min_pool_share <= 1")
