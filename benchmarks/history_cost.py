@@ -5,7 +5,9 @@ Run through ``python -m benchmarks.history --cost`` (see there). Each timed scor
 process (``python -m benchmarks.history_cost --child MODE --data FILE``) that reads the simulated
 window and history from a temporary pickle, scores 20k events untimed (imports), then times one
 scoring and reports its wall and CPU seconds and its peak RSS (``VmHWM``, reset after the inputs
-are read, so the peak counts the inputs held and everything scoring adds):
+are read, so the peak counts the inputs held and everything scoring adds). As
+``serving.batch.run_batch``, the raw window and history are let go once joined (the reduced
+engagements are what is scored), and a mode holds only the inputs it reads:
 
 - ``alone``: ``score_window(current)``;
 - ``with history``: ``score_window(current, history=history)`` with ``history__mode`` "exact": every
@@ -17,10 +19,11 @@ are read, so the peak counts the inputs held and everything scoring adds):
   ``history__mode`` says (default "condensed": the evidence, the last day, re-counts). The raw
   history is dropped before timing;
 - ``with history state`` (``--state``): what ``cpeguard score --history FILE --history-state DIR``
-  does when an earlier run kept the state (``serving.history_state``): the state is built untimed,
-  then the clock times reading it back (the history file's digest, the kept frame checked against
-  its digest) and scoring with it, under each ``--state-variant``'s knobs (default: "exact" and
-  "condensed"). ``state_read_s`` is the reading's share.
+  does when an earlier run kept the state (``serving.history_state``): the state is built untimed
+  by a process of its own, then the clock times reading it back (the history file's digest, the
+  kept frame checked against its digest) and scoring with it, under each ``--state-variant``'s
+  knobs (default: "exact" and "condensed"). ``state_read_s`` is the reading's share. The raw
+  history is not held while timing: a run that reads a state never reads it.
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ from detectors.lookback import EVIDENCE_COLUMN, condensed
 from detectors.model import WindowScorer
 from detectors.params import ScoringParams
 from detectors.scorer import (
-    ScoredWindow,
     history_engagements,
     prepare_scored_history,
     prepared_history,
@@ -93,6 +95,11 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
             # the children's peaks are measured alone: this process lets the world go
             del events, current, history, sim
             gc.collect()
+        for mode in modes:
+            if mode.startswith(MODES[3]):
+                # the state is built by a process of its own, as an earlier run keeps it: a timed child
+                # that built it would count what building it left resident in its peak
+                _child_run(MODES[3], data, variants[mode], build_only=True)
         for _ in range(args.repeats):
             for mode in modes:
                 runs[mode].append(_child_run(mode.partition(" (")[0], data, variants.get(mode, {})))
@@ -156,11 +163,12 @@ def _summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     return out
 
 
-def _child_run(mode: str, data: Path, knobs: dict[str, Any]) -> dict[str, float]:
-    """One timed scoring in a fresh process (its last stdout line is the measurement)."""
+def _child_run(mode: str, data: Path, knobs: dict[str, Any], *, build_only: bool = False) -> dict[str, float]:
+    """One timed scoring in a fresh process (its last stdout line is the measurement); ``build_only``:
+    the state mode's child builds the state and scores nothing."""
     command = [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)]
     done = subprocess.run(
-        [*command, "--knobs", json.dumps(knobs)],
+        [*command, "--knobs", json.dumps(knobs), *(["--build-only"] if build_only else [])],
         capture_output=True,
         text=True,
         check=True,
@@ -169,17 +177,22 @@ def _child_run(mode: str, data: Path, knobs: dict[str, Any]) -> dict[str, float]
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[str, float]:
+def child(
+    mode: str, data: Path, knobs: dict[str, Any] | None = None, *, build_only: bool = False
+) -> dict[str, float]:
     """Score the pickled window once in ``mode``; wall, CPU seconds and peak RSS of that scoring.
     ``knobs``: ``ScoringParams`` knobs of the prepared mode (it reads the history condensed)."""
-    current, history, posts, campaigns = pickle.loads(data.read_bytes())
     params = ScoringParams()
     if mode in MODES[2:]:
         params = params.set_params(**{"history__mode": "condensed", **(knobs or {})})
     if mode == MODES[3]:
-        return _state_child(
-            current, history, posts=posts, campaigns=campaigns, params=params, folder=data.parent
-        )
+        # the state child reads the pickle itself: a name held here would keep the raw history alive
+        # through the timed scoring, which a run reading a state never reads
+        return _state_child(data, params=params, build_only=build_only)
+    current, history, posts, campaigns = pickle.loads(data.read_bytes())
+    if mode == MODES[0]:
+        # alone reads no history: held, it would count in alone's peak
+        history = None
     score_window(current.iloc[:WARM_UP_EVENTS], posts=posts, campaigns=campaigns, params=params)
     started = time.perf_counter()
     prepared = None
@@ -196,7 +209,13 @@ def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[st
     _reset_peak_rss()
     load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), time.process_time()
-    _score(mode, current, history, prepared, posts=posts, campaigns=campaigns, params=params)
+    # as ``serving.batch.run_batch``: the raw window and history are let go once joined
+    past, scoring = (
+        (prepared, params) if prepared is not None else (history, params.set_params(history__mode="exact"))
+    )
+    engagements = history_engagements(current, past, params=scoring, posts=posts, campaigns=campaigns)
+    del current, history, prepared, past
+    score_engagements(engagements, params=scoring, posts=posts, campaigns=campaigns)
     return {
         "wall_s": time.perf_counter() - started,
         "cpu_s": time.process_time() - cpu,
@@ -207,16 +226,12 @@ def child(mode: str, data: Path, knobs: dict[str, Any] | None = None) -> dict[st
     }
 
 
-def _state_child(
-    current: pd.DataFrame,
-    history: pd.DataFrame,
-    *,
-    posts: pd.DataFrame,
-    campaigns: pd.DataFrame,
-    params: ScoringParams,
-    folder: Path,
-) -> dict[str, float]:
-    """``child`` of the state mode: the state built (or found) untimed, then read back and scored with."""
+def _state_child(data: Path, *, params: ScoringParams, build_only: bool = False) -> dict[str, float]:
+    """``child`` of the state mode: the state built (or found) untimed, then read back and scored with,
+    as ``serving.batch.run_batch`` does: neither the raw history nor, once joined, the raw window is
+    held while scoring."""
+    current, history, posts, campaigns = pickle.loads(data.read_bytes())
+    folder = data.parent
     scorer = WindowScorer(params=params)
     key = files_key([folder / HISTORY_FILE], scorer, posts_path=None)
     where = folder / f"state-{key.mode}-{key.rules}"
@@ -224,6 +239,8 @@ def _state_child(
     started = time.perf_counter()
     built = load_or_build(where, key, functools.partial(_prepared, history, params=params, posts=posts))
     prepare_s = time.perf_counter() - started
+    if build_only:
+        return {"prepare_s": prepare_s}
     n_kept, n_history = _kept(built.prepared.frame, current, params=params), len(built.prepared.frame)
     del history, built
     gc.collect()
@@ -232,11 +249,11 @@ def _state_child(
     started, cpu = time.perf_counter(), time.process_time()
     state = load_or_build(where, key, _never_built)
     read_s = time.perf_counter() - started
-    # as ``serving.batch.run_batch``: the kept history is let go once joined to the window
+    # as ``serving.batch.run_batch``: the kept history and the raw window are let go once joined
     engagements = history_engagements(
         current, state.prepared.frame, params=params, posts=posts, campaigns=campaigns
     )
-    del state
+    del state, current
     score_engagements(engagements, params=params, posts=posts, campaigns=campaigns)
     out = {
         "wall_s": time.perf_counter() - started,
@@ -260,19 +277,6 @@ def _prepared(history: pd.DataFrame, *, params: ScoringParams, posts: pd.DataFra
 
 def _never_built() -> PreparedHistory:
     raise RuntimeError("the history state was built before the clock; reading it must not rebuild it")
-
-
-def _score(
-    mode: str,
-    current: pd.DataFrame,
-    history: pd.DataFrame | None,
-    prepared: pd.DataFrame | None,
-    **kwargs: Any,
-) -> ScoredWindow:
-    if prepared is not None:
-        return score_window(current, history=prepared, **kwargs)
-    exact = kwargs.pop("params").set_params(history__mode="exact")
-    return score_window(current, history=history if mode == "with history" else None, params=exact, **kwargs)
 
 
 def _reset_peak_rss() -> None:
@@ -328,8 +332,10 @@ def main() -> None:
     parser.add_argument("--child", choices=MODES, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--knobs", default="{}", help="JSON: ScoringParams knobs of the prepared mode")
+    parser.add_argument("--build-only", action="store_true", help="state mode: build the state, time nothing")
     args = parser.parse_args()
-    print(json.dumps(child(args.child, args.data, json.loads(args.knobs))), flush=True)
+    measured = child(args.child, args.data, json.loads(args.knobs), build_only=args.build_only)
+    print(json.dumps(measured), flush=True)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,20 @@ def test_a_cost_child_scores_each_mode_and_reports_its_seconds_and_peak_memory(t
         }
         assert 0 < measured["history_kept_share"] <= 1
         assert measured["peak_rss_gib"] > 0 and measured["wall_s"] > 0
+
+
+def test_a_state_built_by_a_process_of_its_own_is_read_by_the_timed_child(tmp_path):
+    rows = [(f"u{i % 40}", f"p{i % 7}", i) for i in range(300)]
+    events = _events(rows)
+    data = tmp_path / "window.pickle"
+    data.write_bytes(pickle.dumps((events.iloc[200:], events.iloc[:200], None, None)))
+    events.iloc[:200].to_parquet(tmp_path / HISTORY_FILE, index=False)
+    knobs = {"history__mode": "condensed"}
+    built = child(MODES[3], data, knobs, build_only=True)
+    assert set(built) == {"prepare_s"}
+    (state,) = tmp_path.glob("state-condensed-*")
+    manifest = (state / "state.json").stat().st_mtime_ns
+    measured = child(MODES[3], data, knobs)
+    # read back, not built again: the timed child's ``prepare_s`` found the kept state
+    assert (state / "state.json").stat().st_mtime_ns == manifest
+    assert measured["state_read_s"] > 0 and 0 < measured["history_kept_share"] <= 1
