@@ -79,6 +79,7 @@ def _context(
     fitted: FittedState | None,
     reputation: pd.DataFrame | None,
     chance: WindowChance | None,
+    caught: dict[str, pd.Index] | None = None,
 ) -> WindowContext:
     """The ``WindowContext`` of ``engagements`` with the audience params of ``params``."""
     return WindowContext(
@@ -88,6 +89,7 @@ def _context(
         audience=params.audience,
         reputation=reputation,
         chance=chance,
+        caught=caught,
     )
 
 
@@ -159,8 +161,8 @@ def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowC
             fitted=context.fitted,
             reputation=context.reputation,
             chance=context.chance,
+            caught=context.caught,  # one record of what detectors found, whichever rows they read
         )
-        kept.caught = context.caught  # one record of what detectors found, whichever rows they read
         views[name] = (kept, at)
     return views
 
