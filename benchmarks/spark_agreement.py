@@ -16,6 +16,12 @@ the disagreeing events counted by the single process's reason. Results go to
     python -m benchmarks.spark_agreement --seed 3 --scale 10 --structure communities=3+studios+giveaways \
         --plans 50000 --spark-conf spark.driver.memory=3g --out benchmarks/results/spark_agreement_i14d.json
 
+``--scoring-params JSON`` sets parameter-tree knobs for both engines (the CLI reads them from
+``CPEGUARD_SCORING_PARAMS``, Spark's scorer is given them), e.g. a default-off option:
+
+    python -m benchmarks.spark_agreement --seed 3 --plans platform,15000 \
+        --scoring-params '{"detectors__pool__chance_without_explained": true}'
+
 ``--history-weeks N`` scores a multi-week world instead (``SimConfig(multi_week=True)``):
 its last week is the window and the N weeks before it are history (``--history``), for
 both engines:
@@ -39,6 +45,8 @@ import pandas as pd
 
 from benchmarks.spark import agreement
 from benchmarks.windows import STRUCTURES, structure_options
+from detectors.model import WindowScorer
+from detectors.params import ScoringParams
 from scaleout.job import DEFAULT_SHARD_BUDGET, run_spark
 from scaleout.shards import one_shard_per_platform
 from training.evaluation import evaluate
@@ -135,7 +143,13 @@ def simulated(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
 
 
 def measure(
-    spark: SparkSession, plan: str, *, files: dict[str, str], history: list[str], work: Path
+    spark: SparkSession,
+    plan: str,
+    *,
+    files: dict[str, str],
+    history: list[str],
+    work: Path,
+    scorer: WindowScorer | None = None,
 ) -> dict[str, Any]:
     """One shard plan scored on Spark and compared with the single process's outputs in ``work``."""
     out = work / f"spark-{plan}"
@@ -150,6 +164,7 @@ def measure(
         plan=forced,
         history=tuple(history),
         shard_budget=int(plan) if forced is None else DEFAULT_SHARD_BUDGET,
+        scorer=scorer,
     )
     return {
         "plan": plan,
@@ -162,7 +177,7 @@ def measure(
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -186,19 +201,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--history-weeks", type=int, default=0, help="multi-week world: weeks before the last as history"
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--scoring-params",
+        default="",
+        help="JSON of parameter-tree knobs for both engines (the CLI's CPEGUARD_SCORING_PARAMS)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     from scaleout.job import parse_spark_conf, spark_session
+
+    knobs = json.loads(args.scoring_params) if args.scoring_params else {}
+    scorer = WindowScorer(params=ScoringParams().set_params(**knobs)) if knobs else None
+    env = {**os.environ, "CPEGUARD_SCORING_PARAMS": args.scoring_params} if knobs else None
 
     files, history = simulated(args)
     inputs = [item for name, path in files.items() for item in (f"--{name}", path)]
     inputs += [item for path in history for item in ("--history", path)]
     subprocess.run(
-        [*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True
+        [*CLI, "score", *inputs, "--out", str(args.work / "local")], check=True, capture_output=True, env=env
     )
     spark = spark_session(args.master, conf=parse_spark_conf(args.spark_conf))
     rows: list[dict[str, Any]] = []
     for plan in args.plans.split(","):
-        rows.append(measure(spark, plan, files=files, history=history, work=args.work))
+        rows.append(measure(spark, plan, files=files, history=history, work=args.work, scorer=scorer))
         print(json.dumps(rows[-1]), flush=True)
     spark.stop()
     report = {
@@ -210,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         "seed": args.seed,
         "scale": args.scale,
         "structure": args.structure,
+        "scoring_params": knobs,
         "events": len(pd.read_parquet(files["events"], columns=["event_id"])),
         "history_events": sum(len(pd.read_parquet(path, columns=["event_id"])) for path in history),
         "load_average_before": os.getloadavg()[0],
