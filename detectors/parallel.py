@@ -1,8 +1,8 @@
-"""Run window detectors side by side in threads, each after the detectors it reads."""
+"""Run independent window detectors side by side in threads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
@@ -19,7 +19,6 @@ def run_detectors(
     *,
     workers: int,
     progress: Callable[[str], None] | None = None,
-    after: Mapping[str, Collection[str]] | None = None,
 ) -> list[Found]:
     """Each task's detection of ``window`` (what it returns), in task order.
 
@@ -29,22 +28,16 @@ def run_detectors(
     of the isolation forest) release the GIL, so two threads use two cores
     without copying the window or pickling results back. ``progress`` is called
     from the calling thread with each task's name as it starts (serially) or
-    finishes (threads). ``after`` names, per task, the tasks it starts after
-    (those of them among ``tasks``): it reads what they found; the others start
-    in task order as workers free up.
+    finishes (threads).
     """
-    waits = _waits(tasks, after or {})
-    order = _ordered(waits)
     if workers <= 1 or len(tasks) <= 1:
-        return _serial(tasks, order, window, progress=progress)
+        return _serial(tasks, window, progress=progress)
     results: dict[int, Found] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detector") as pool:
-        pending: dict[Future[Found], int] = {}
-        queued = list(range(len(tasks)))
-        while queued or pending:
-            for i in [i for i in queued if waits[i] <= results.keys()]:
-                queued.remove(i)
-                pending[pool.submit(tasks[i][1], window)] = i
+        pending: dict[Future[Found], int] = {
+            pool.submit(detector, window): i for i, (_, detector) in enumerate(tasks)
+        }
+        while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 i = pending.pop(future)
@@ -54,37 +47,12 @@ def run_detectors(
     return [results[i] for i in range(len(tasks))]
 
 
-def _waits(tasks: Sequence[Task[Found]], after: Mapping[str, Collection[str]]) -> list[set[int]]:
-    """Per task: the positions of the tasks it starts after."""
-    at = {name: i for i, (name, _) in enumerate(tasks)}
-    return [{at[n] for n in after.get(name, ()) if n in at and n != name} for name, _ in tasks]
-
-
-def _ordered(waits: list[set[int]]) -> list[int]:
-    """Task positions in task order, each moved after the tasks it waits for."""
-    order: list[int] = []
-    queued = list(range(len(waits)))
-    while queued:
-        ready = next((i for i in queued if waits[i] <= set(order)), None)
-        if ready is None:
-            raise ValueError("detectors wait for each other in a cycle")
-        queued.remove(ready)
-        order.append(ready)
-    return order
-
-
 def _serial(
-    tasks: Sequence[Task[Found]],
-    order: list[int],
-    window: pd.DataFrame,
-    *,
-    progress: Callable[[str], None] | None,
+    tasks: Sequence[Task[Found]], window: pd.DataFrame, *, progress: Callable[[str], None] | None
 ) -> list[Found]:
-    """Each task's detection, run one after another in ``order``, returned in task order."""
-    results: dict[int, Found] = {}
-    for i in order:
-        name, detector = tasks[i]
+    results = []
+    for name, detector in tasks:
         if progress is not None:
             progress(name)
-        results[i] = detector(window)
-    return [results[i] for i in range(len(tasks))]
+        results.append(detector(window))
+    return results

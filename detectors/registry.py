@@ -80,7 +80,6 @@ class WindowContext:
         audience: AudienceParams,
         reputation: pd.DataFrame | None = None,
         chance: WindowChance | None = None,
-        caught: dict[str, pd.Index] | None = None,
     ):
         self.engagements = engagements
         self.chance = chance
@@ -89,9 +88,6 @@ class WindowContext:
         self.audience = audience
         # known accounts with their decayed reputation (``detectors.reputation``); None: none known
         self.reputation = reputation
-        # per detector that finished, the accounts (user ids) it found in a group (``record``): shared by
-        # the contexts of one scoring run, read by the detectors that run after it (``DetectorSpec.after``)
-        self.caught: dict[str, pd.Index] = caught if caught is not None else {}
         self._audiences: dict[tuple[object, ...], Audiences] = {}
         self._audiences_lock = threading.Lock()
         self._features: pd.DataFrame | None = None
@@ -122,16 +118,6 @@ class WindowContext:
         if not verdicts or "platform" not in engagements or not len(engagements):
             return None
         return verdicts.get(str(engagements["platform"].iloc[0]), {}).get(name)
-
-    def record(self, name: str, detection: Detection, engagements: pd.DataFrame) -> None:
-        """Keep the accounts of ``detection`` (of ``engagements``) in a group, for the detectors after it."""
-        users = engagements["user_id"].to_numpy()[detection.event_group >= 0]
-        self.caught[name] = pd.Index(pd.unique(users.astype(object)), dtype="str")
-
-    def explained(self, names: tuple[str, ...]) -> pd.Index:
-        """The accounts that the detectors ``names`` (those recorded) found in a group."""
-        found = [self.caught[name] for name in names if name in self.caught]
-        return found[0].append(found[1:]).unique() if found else pd.Index([], dtype="str")
 
     def audiences(self, engagements: pd.DataFrame) -> Audiences:
         """The audience communities of ``engagements``: the window or one platform's rows of it (the
@@ -210,14 +196,6 @@ class DetectorSpec:
     # a column of the supervised stacker; False for evidence drawn from review labels themselves
     # (reputation), which the stacker would learn back as its own target
     stacked: bool = True
-    # the detectors whose groups' accounts it reads (``WindowContext.explained``): it starts after them
-    # when its params' ``after_knob`` is on (``waits_for``)
-    after: tuple[str, ...] = ()
-    after_knob: str = ""
-
-    def waits_for(self, params: object) -> tuple[str, ...]:
-        """The detectors it starts after with ``params`` (its own params)."""
-        return self.after if self.after and getattr(params, self.after_knob, False) else ()
 
 
 def _plain(detect: Callable[..., Detection]) -> Run:
@@ -265,12 +243,10 @@ def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: Window
 
 
 def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext) -> Detection:
-    explained = context.explained(BY_NAME["pool"].after) if params.chance_without_explained else None
     given = context.pool_chance(engagements)
     if given is not None:
-        return seller_pools(engagements, params=params, chance=given, explained=explained)
-    audiences = context.audiences(engagements)
-    return seller_pools(engagements, params=params, audiences=audiences, explained=explained)
+        return seller_pools(engagements, params=params, chance=given)
+    return seller_pools(engagements, params=params, audiences=context.audiences(engagements))
 
 
 def _dense(engagements: pd.DataFrame, params: DenseBlockParams, context: WindowContext) -> Detection:
@@ -385,9 +361,6 @@ DETECTORS: tuple[DetectorSpec, ...] = (
         post_level=True,
         spreads=True,
         cost=2,
-        # its chance leaves out lockstep's bots (``PoolParams.chance_without_explained``)
-        after=("lockstep",),
-        after_knob="chance_without_explained",
     ),
     DetectorSpec(
         "ring",

@@ -31,7 +31,6 @@ from detectors.rings import NAME as RING
 from detectors.seller_ips import SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import clean_campaigns, clean_events, clean_posts, empty_rejects
-from scaleout.explained import explained_per_platform
 from scaleout.platform_rings import rings_per_platform
 from scaleout.reading import read_numbered, small_table, with_history_rows
 from scaleout.routing import plan_shards, route, with_plan_keys
@@ -104,7 +103,6 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
     split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
-        inputs = replace(inputs, explained=explained_per_platform(routed, split, inputs=inputs))
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
         if RING not in inputs.scorer.params.disabled:
             rings = rings_per_platform(routed, split, inputs=inputs)

@@ -26,7 +26,7 @@ from detectors.infra import PostCommunities, ip_chance
 from detectors.model import WindowScorer
 from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.pools import PoolChance, pool_chance
-from detectors.registry import BY_NAME, DETECTORS, WindowContext, post_communities
+from detectors.registry import DETECTORS, WindowContext, post_communities
 from detectors.scorer import spread_parts
 from detectors.seller_ips import IP_PART_COLUMNS
 from detectors.spread import SPREAD_COLUMNS
@@ -165,9 +165,6 @@ class ShardInputs:
     creators: pd.Index | None = None
     # per device of a split platform seen by more accounts than a household: its window's accounts
     devices: pd.Series | None = None
-    # per platform split along its graph and per detector its per-platform tests read
-    # (``DetectorSpec.after``): the accounts it found in the platform's shards (``scaleout.explained``)
-    explained: dict[str, dict[str, pd.Index]] | None = None
 
     def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
         """The joined window statistics with the split platforms' pool chance models, per-platform
@@ -265,14 +262,7 @@ def platform_models(pairs: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame
     frame = with_categorical_ids(ordered.drop(columns=order))
     params = inputs.scorer.params
     audiences = find_audiences(frame, studios=inputs.studios(), params=params.audience)
-    caught = (inputs.explained or {}).get(platform, {})
-    explained = WindowContext(frame, posts=None, fitted=None, audience=params.audience, caught=caught)
-    model = pool_chance(
-        frame,
-        params=params.detectors.pool,
-        audiences=audiences,
-        explained=explained.explained(BY_NAME["pool"].after),
-    )
+    model = pool_chance(frame, params=params.detectors.pool, audiences=audiences)
     verdicts = platform_verdicts(frame, inputs=inputs, model=model)
     return pd.DataFrame(
         {
@@ -297,12 +287,7 @@ def platform_verdicts(
         ip=ip_chance(frame.iloc[:0]), lockstep=None, pools={platform: model} if model else None
     )
     context = WindowContext(
-        frame,
-        posts=inputs.posts_of(frame),
-        fitted=None,
-        audience=params.audience,
-        chance=chance,
-        caught=dict((inputs.explained or {}).get(platform, {})),
+        frame, posts=inputs.posts_of(frame), fitted=None, audience=params.audience, chance=chance
     )
     return {
         spec.name: pair_verdicts(frame, spec.run(frame, params.detectors.of(spec.name), context))

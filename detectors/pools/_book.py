@@ -52,7 +52,6 @@ def _with_book(
         params=params,
         given=given,
         platform_degree=light.user_units,
-        counted=light.counted,
     )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)

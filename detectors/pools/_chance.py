@@ -58,11 +58,8 @@ class PoolChance:
         return pair_user[light], pair_post[light], found["units"].fillna(0).to_numpy(np.int64)
 
 
-def pool_chance(
-    engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences, explained: pd.Index | None = None
-) -> PoolChance | None:
-    """The chance model of one platform's window (``PoolChance``); None when it holds too few light pairs.
-    With ``chance_without_explained``, its masses leave out the ``explained`` accounts (``seller_pools``)."""
+def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences) -> PoolChance | None:
+    """The chance model of one platform's window (``PoolChance``); None when it holds too few light pairs."""
     users = codes(engagements["user_id"])
     posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
@@ -78,31 +75,16 @@ def pool_chance(
     unit_community = pooled.communities(np.arange(int(unit.max()) + 1))
     orderless = pooled.for_search().communities(np.arange(len(unit_community)))
     region = pooled.regions(np.arange(len(unit_community)))
-    counted = counted_pairs(engagements["user_id"], pair_user, explained, params=params)
-
-    def chance(communities: npt.NDArray[np.int64]) -> _Chance:
-        return _chance(pair_user, pair_post, unit, communities, params=params, counted=counted)
-
     return PoolChance(
         audiences,
-        chance(unit_community),
-        chance(np.zeros_like(unit_community)),
-        chance(region) if region.any() else None,
+        _chance(pair_user, pair_post, unit, unit_community, params=params),
+        _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
+        _chance(pair_user, pair_post, unit, region, params=params) if region.any() else None,
         _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
-        None if np.array_equal(orderless, unit_community) else chance(orderless),
+        None
+        if np.array_equal(orderless, unit_community)
+        else _chance(pair_user, pair_post, unit, orderless, params=params),
     )
-
-
-def counted_pairs(
-    user_ids: pd.Series, pair_user: IntArray, explained: pd.Index | None, *, params: PoolParams
-) -> npt.NDArray[np.bool_] | None:
-    """Per light pair: its account counts in chance, not in ``explained`` (None: every pair counts)."""
-    if not params.chance_without_explained or explained is None or not len(explained):
-        return None
-    names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
-    names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
-    out = ~np.asarray(names.astype("str").isin(explained.astype("str")), dtype=bool)
-    return np.asarray(out[pair_user], dtype=bool)
 
 
 def _accounts(
@@ -135,25 +117,21 @@ def _chance(
     unit_community: npt.NDArray[np.int64],
     *,
     params: PoolParams,
-    counted: npt.NDArray[np.bool_] | None = None,
 ) -> _Chance:
     """``_Chance`` of light pairs whose posts have creator ``unit`` and units ``unit_community``: the
-    masses of the pairs whose account crossed creator units (``_search``), the spread of them all; of
-    the ``counted`` pairs only (None: all), the Bonferroni count of them all."""
+    masses of the pairs whose account crossed creator units (``_search``), the spread of them all."""
     crossing = _crossing(pair_user, unit[pair_post])
     matrix = _account_posts(pair_user[crossing], pair_post[crossing], len(unit))
     post_degree = np.asarray(matrix.sum(axis=0)).ravel()
-    tests = _cross_creator_pairs(unit[post_degree > 0])
-    if counted is not None:
-        pair_user, pair_post = pair_user[counted], pair_post[counted]
-        crossing = crossing[counted]
-        matrix = _account_posts(pair_user[crossing], pair_post[crossing], len(unit))
-        post_degree = np.asarray(matrix.sum(axis=0)).ravel()
     pair_mass, mass = _block_mass(matrix, unit_community[unit], post_degree)
     width = int(unit.max()) + 1
     user_creator = distinct(pair_user * width + unit[pair_post])
-    audiences = _Audiences.build(user_creator, unit_community, width, params=params)
-    return _Chance(pair_mass, mass, tests, audiences)
+    return _Chance(
+        pair_mass,
+        mass,
+        _cross_creator_pairs(unit[post_degree > 0]),
+        _Audiences.build(user_creator, unit_community, width, params=params),
+    )
 
 
 def _crossing(

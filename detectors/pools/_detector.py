@@ -9,7 +9,7 @@ import pandas as pd
 from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, post_codes
 from detectors.base import Detection
 from detectors.pools._book import _with_book
-from detectors.pools._chance import PoolChance, counted_pairs
+from detectors.pools._chance import PoolChance
 from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
@@ -22,7 +22,6 @@ def seller_pools(
     params: PoolParams,
     audiences: Audiences | None = None,
     chance: PoolChance | None = None,
-    explained: pd.Index | None = None,
 ) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
@@ -58,42 +57,25 @@ def seller_pools(
     links reached ``min_lift`` only through their overlap (a satellite's fans) is covered where its
     community is an audience without it (``_covered_within``).
 
-    ``explained``: accounts other detectors found in a group, left out of the link and membership tests'
-    chance (not of the pools) with ``chance_without_explained``. ``chance`` (``pool_chance`` of the whole
-    platform) replaces ``audiences`` and what chance is measured against (block model masses, Bonferroni
-    count, audiences) on a shard of a split platform (``scaleout``).
+    ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what chance is measured
+    against (block model masses, Bonferroni count, audiences) on a shard of a split platform (``scaleout``).
     """
-    found = _light(engagements, params=params, audiences=audiences, chance=chance, explained=explained)
-    if found is None:
-        return Detection.empty(NAME, len(engagements))
-    light, audiences = found
-    return _detection(engagements, *_found(light, audiences, params=params, chance=chance), params=params)
-
-
-def _light(
-    engagements: pd.DataFrame,
-    *,
-    params: PoolParams,
-    audiences: Audiences | None,
-    chance: PoolChance | None,
-    explained: pd.Index | None,
-) -> tuple[_Light, Audiences] | None:
-    """The window's light pairs (``_Light``) and the pool test's audiences; None: too few light pairs."""
+    n = len(engagements)
     users = codes(engagements["user_id"])
     posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
-    if not ok.any():
-        return None
+    if n == 0 or not ok.any():
+        return Detection.empty(NAME, n)
     pair_user, pair_post, user_units = _light_pairs(
         engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance
     )
     if len(pair_user) < params.min_accounts:
-        return None
+        return Detection.empty(NAME, n)
     audiences = chance.audiences if chance is not None else audiences
     audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
-    counted = counted_pairs(engagements["user_id"], pair_user, explained, params=params)
-    light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units, counted)
-    return light, audiences
+    light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
+    event_pool, lifts = _found(light, audiences, params=params, chance=chance)
+    return _detection(engagements, event_pool, lifts, params=params)
 
 
 def _found(

@@ -39,16 +39,6 @@ class PoolParams:
     # and no account is a member that the pooled test alone would not make one (docs/benchmarks.md, "Aged
     # accounts: alike within a home")
     members_pooled_too: bool = False
-    # the link and membership tests' chance (block model masses and post degrees, membership's masses and
-    # accounts per degree; not the test's rows, its pools or books) leaves out the accounts the detectors of
-    # the pool spec's ``DetectorSpec.after`` (lockstep) found in a group, and the pool runs after them:
-    # lockstep bots sent to the same few posts spend their pairs there, and counted as chance they dilute the
-    # rate of every other post of their community (a small audience's overlap then reads as a pool). Off:
-    # it clears held-out 9701's honest pool and gains precision on most windows it changes, but aged orders
-    # near the membership line lean on that dilution (history seeds 31, 32 and dev seed 12 lose them) and
-    # one dev window misses the honest-money target (docs/benchmarks.md, "The pool's chance without
-    # lockstep's accounts")
-    chance_without_explained: bool = False
     # a member engaged at least this many of the pool's creators
     min_creators: int = 2
     # fewer light pairs, or a pool with fewer accounts, is never reported

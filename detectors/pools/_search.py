@@ -35,8 +35,6 @@ class _Light:
     unit: npt.NDArray[np.int64]  # per post: its creator unit
     # per account: its creator units on the whole platform (``PoolChance``); None: as the pairs count them
     user_units: npt.NDArray[np.int64] | None = None
-    # per light pair: counted in the block model's chance (``PoolParams.chance_without_explained``); None: all
-    counted: npt.NDArray[np.bool_] | None = None
 
 
 def _search(
@@ -56,7 +54,6 @@ def _search(
         n_posts,
         params=params,
         given=given,
-        counted=light.counted[crossing] if light.counted is not None else None,
     )
     if links.empty:
         return event_pool, np.zeros(0), np.zeros(0, dtype=bool)
@@ -74,7 +71,6 @@ def _search(
             params=params,
             given=given.audiences if given is not None else None,
             platform_degree=light.user_units,
-            counted=light.counted,
         )
         # an event found at a coarser resolution keeps that pool
         pool_of_event = post_pool[np.maximum(light.posts, 0)]
@@ -142,12 +138,10 @@ def _members(
     params: PoolParams,
     given: _Audiences | None = None,
     platform_degree: npt.NDArray[np.int64] | None = None,
-    counted: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``); ``given``:
-    the whole platform's spread of accounts over communities, ``platform_degree`` per account its creators
-    on the whole platform; ``counted`` per pair: its account counts in chance (and is a member as those
-    like it are).
+    """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
+    ``given``: the whole platform's spread of accounts over communities, ``platform_degree`` per
+    account its creators on the whole platform.
 
     Accounts are counted in creators, not posts: a fan of one creator who
     bought engagement follows all of that creator's pooled posts, which is
@@ -166,13 +160,9 @@ def _members(
     key_degree = np.minimum(degree[key_user], params.max_posts)
     # effect-size floor: most of a member's creators lie in the pool, however large the window
     focused = k >= params.min_member_share * degree[key_user]
-    in_chance = _in_chance(pair_user, counted)
-    chance_keys = user_creator if in_chance is None else user_creator[in_chance[user_creator // width]]
-    audiences = given or _Audiences.build(chance_keys, unit_community, width, params=params)
+    audiences = given or _Audiences.build(user_creator, unit_community, width, params=params)
     triple_key = np.searchsorted(keys, triples // width)
     triple_cell = key_pool[triple_key] * audiences.n + unit_community[triples % width]
-    key_seen = None if in_chance is None else in_chance[key_user]
-    triple_counted = np.ones(len(triples), dtype=bool) if key_seen is None else key_seen[triple_key]
     # chance starts without every focused candidate: a pool serving a small window's few creators is
     # most of their light engagement, and counted as chance it would explain itself away
     member = focused & (k >= params.min_creators)
@@ -180,27 +170,16 @@ def _members(
     for _ in range(params.max_member_rounds):
         # chance is the honest share of engagement: members' own pool creators are taken out
         honest = ~member[triple_key]
-        taken = triples[~honest & triple_counted] % width
-        share = audiences.share(triple_cell[honest & triple_counted], unit_community[taken], n_pools)
-        cells = (k, key_degree, key_pool, share, audiences.by_degree)
-        found = focused & _significant(*cells, params=params, home=key_home, seen=key_seen)
+        share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
+        found = focused & _significant(
+            k, key_degree, key_pool, share, audiences.by_degree, params=params, home=key_home
+        )
         if key_home is not None and params.members_pooled_too:
-            found &= _significant(*cells, params=params, seen=key_seen)
+            found &= _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
         if np.array_equal(found, member):
             break
         member = found
     return keys[member]
-
-
-def _in_chance(
-    pair_user: npt.NDArray[np.int64], counted: npt.NDArray[np.bool_] | None
-) -> npt.NDArray[np.bool_] | None:
-    """Per account code: it counts in chance (None: every account does)."""
-    if counted is None:
-        return None
-    out = np.ones(int(pair_user.max(initial=-1)) + 1, dtype=bool)
-    out[pair_user[~counted]] = False
-    return out
 
 
 def _significant(
@@ -212,10 +191,8 @@ def _significant(
     *,
     params: PoolParams,
     home: npt.NDArray[np.int64] | None = None,
-    seen: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """Per (account, pool) row: chance explains at most ``max_fdr`` of the accounts like it or more
-    (``seen``: the rows counted as observed, the rest judged as their cell is; None: every row).
+    """Per (account, pool) row: chance explains at most ``max_fdr`` of the accounts like it or more.
 
     ``share[pool, home]`` is the chance of a home account's creator landing in
     the pool and ``by_degree[home, d]`` the home's accounts with d creators.
@@ -238,8 +215,7 @@ def _significant(
     else:
         expected = by_degree[None, :, :, None] * pmf
     cell = ((pool * n_homes + home) * width + degree) * width + k
-    seen_cell = cell if seen is None else cell[seen]
-    observed = np.bincount(seen_cell, minlength=n_pools * n_homes * width * width).reshape(expected.shape)
+    observed = np.bincount(cell, minlength=n_pools * n_homes * width * width).reshape(expected.shape)
     # tails over k' >= k, from the largest k down
     observed_tail = np.cumsum(observed[..., ::-1], axis=-1)[..., ::-1]
     expected_tail = np.cumsum(expected[..., ::-1], axis=-1)[..., ::-1]
@@ -259,23 +235,17 @@ def _linked_posts(
     *,
     params: PoolParams,
     given: _Chance | None = None,
-    counted: npt.NDArray[np.bool_] | None = None,
 ) -> pd.DataFrame:
     """Pairs of posts of different units that share far more light accounts than the block model
-    (the whole platform's masses and Bonferroni count when ``given``), among the accounts of the
-    ``counted`` pairs (None: all; the Bonferroni count is of every post with a pair)."""
+    (the whole platform's masses and Bonferroni count when ``given``)."""
     from scipy.special import pdtrc  # lazy: scipy.special costs import time
 
-    tested = distinct(post)
-
-    if counted is not None and not counted.all():
-        user, post = user[counted], post[counted]
     matrix = _account_posts(user, post, n_posts)
     shared = sparse.triu(matrix.T @ matrix, k=1).tocoo()
     post_degree = np.asarray(matrix.sum(axis=0)).ravel()
     if given is None:
         pair_mass, mass = _block_mass(matrix, community, post_degree)
-        tests = _cross_creator_pairs(unit[tested])
+        tests = _cross_creator_pairs(unit[post_degree > 0])
     else:
         pair_mass, mass, tests = given.pair_mass, given.mass, given.tests
     expected = _block_expected(pair_mass, mass, community, post_degree, shared.row, shared.col)

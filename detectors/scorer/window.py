@@ -79,7 +79,6 @@ def _context(
     fitted: FittedState | None,
     reputation: pd.DataFrame | None,
     chance: WindowChance | None,
-    caught: dict[str, pd.Index] | None = None,
 ) -> WindowContext:
     """The ``WindowContext`` of ``engagements`` with the audience params of ``params``."""
     return WindowContext(
@@ -89,7 +88,6 @@ def _context(
         audience=params.audience,
         reputation=reputation,
         chance=chance,
-        caught=caught,
     )
 
 
@@ -161,7 +159,6 @@ def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowC
             fitted=context.fitted,
             reputation=context.reputation,
             chance=context.chance,
-            caught=context.caught,  # one record of what detectors found, whichever rows they read
         )
         views[name] = (kept, at)
     return views
@@ -191,24 +188,14 @@ def _raw_detections(
     order = sorted(range(len(specs)), key=lambda i: -specs[i].cost)
     views = _views(engagements, params=params, context=context)
 
-    after = {spec.name: spec.waits_for(params.detectors.of(spec.name)) for spec in specs}
-    read = {name for names in after.values() for name in names}
-
     def task(spec: DetectorSpec) -> Callable[[pd.DataFrame], Found]:
         detect = _task(spec, params, context, views.get(_view_of(spec, params)))
-
-        def run(window: pd.DataFrame) -> Found:
-            found = detect(window)
-            if spec.name in read:  # a detector after it reads its accounts
-                context.record(spec.name, found, window)
-            return finish(spec, found)
-
-        return run
+        return lambda window: finish(spec, detect(window))
 
     tasks = [(specs[i].name, task(specs[i])) for i in order]
     runtime = params.runtime
     workers = runtime.workers if len(engagements) >= runtime.parallel_from_events else 1
-    found = run_detectors(tasks, engagements, workers=workers, progress=progress, after=after)
+    found = run_detectors(tasks, engagements, workers=workers, progress=progress)
     return specs, {name: detection for (name, _), detection in zip(tasks, found, strict=True)}
 
 

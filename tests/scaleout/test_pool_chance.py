@@ -102,35 +102,3 @@ def test_the_model_carries_the_communities_found_without_the_orders() -> None:
     given = seller_pools(events, params=PoolParams(), chance=model)
     np.testing.assert_array_equal(own.event_score, given.event_score)
     assert (own.event_score >= 0.5).sum() > 500
-
-
-def test_the_model_leaves_out_what_lockstep_explained_as_the_test_does(
-    platform: tuple[pd.DataFrame, pd.Series, np.ndarray],
-) -> None:
-    """With ``chance_without_explained``, the model built without lockstep's accounts gives each shard
-    the whole platform's answer, and on the whole platform the test's own (and a different one than
-    with them counted)."""
-    from dataclasses import replace
-
-    from detectors.lockstep import LockstepParams, lockstep_groups
-
-    rows, studios, shard = platform
-    params = ScoringParams()
-    pool = replace(params.detectors.pool, chance_without_explained=True)
-    found = lockstep_groups(rows, params=LockstepParams())
-    explained = pd.Index(rows["user_id"].astype("str")[found.event_group >= 0].unique(), dtype="str")
-    audiences = find_audiences(rows, studios=studios, params=params.audience)
-    whole = seller_pools(rows, params=pool, audiences=audiences, explained=explained)
-    model = pool_chance(rows, params=pool, audiences=audiences, explained=explained)
-    assert model is not None and len(explained) > 50
-    given = seller_pools(rows, params=pool, chance=model, explained=explained)
-    np.testing.assert_array_equal(whole.event_group, given.event_group)
-    np.testing.assert_array_equal(whole.event_score, given.event_score)
-    joined = np.zeros(len(rows), bool)
-    for name in np.unique(shard):
-        at = np.flatnonzero(shard == name)
-        part = seller_pools(rows.iloc[at], params=pool, chance=model, explained=explained)
-        joined[at] = part.event_group >= 0
-    np.testing.assert_array_equal(joined, whole.event_group >= 0)
-    counted = seller_pools(rows, params=params.detectors.pool, audiences=audiences)
-    assert not np.array_equal(counted.event_score, whole.event_score)
