@@ -135,8 +135,8 @@ def _assign(
     first: int,
 ) -> None:
     """Give events of members on their pools' posts, not yet in a pool, pool number ``first + pool``."""
-    found = ok & (event_pool < 0) & (pool_of_event >= 0)
-    found &= np.isin(users * (n_pools + 1) + pool_of_event, members)
+    found = np.flatnonzero(ok & (event_pool < 0) & (pool_of_event >= 0))
+    found = found[np.isin(users[found] * (n_pools + 1) + pool_of_event[found], members)]
     event_pool[found] = pool_of_event[found] + first
 
 
@@ -292,24 +292,25 @@ def _linked_posts(
         tests = overlap.tests
     else:
         pair_mass, mass, tests = given.pair_mass, given.mass, given.tests
-    expected = _block_expected(pair_mass, mass, community, post_degree, shared.row, shared.col)
-    candidate = (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
-    p_value = np.ones(len(shared.data))
-    p_value[candidate] = pdtrc(shared.data[candidate] - 1, np.maximum(expected[candidate], 1e-12))
-    lift = shared.data / np.maximum(expected, 1e-9)
-    effect = _lift_beyond_overlap(shared.data, expected, post_degree[shared.row], post_degree[shared.col])
-    keep = candidate & (p_value <= params.max_p_value / max(tests, 1.0)) & (effect >= params.min_lift)
+    # only pairs of different units sharing enough accounts can be links: chance is counted for those
+    candidate = np.flatnonzero(
+        (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
+    )
+    a, b, n_shared = shared.row[candidate], shared.col[candidate], shared.data[candidate]
+    expected = _block_expected(pair_mass, mass, community, post_degree, a, b)
+    p_value = pdtrc(n_shared - 1, np.maximum(expected, 1e-12))
+    lift = n_shared / np.maximum(expected, 1e-9)
+    effect = _lift_beyond_overlap(n_shared, expected, post_degree[a], post_degree[b])
+    keep = (p_value <= params.max_p_value / max(tests, 1.0)) & (effect >= params.min_lift)
     return pd.DataFrame(
         {
-            "a": shared.row[keep],
-            "b": shared.col[keep],
-            "shared": shared.data[keep],
+            "a": a[keep],
+            "b": b[keep],
+            "shared": n_shared[keep],
             "lift": lift[keep],
             "effect": effect[keep],
             # the fewer of its two posts' crossing light engagers outside the overlap
-            "outside": np.minimum(
-                post_degree[shared.row] - shared.data, post_degree[shared.col] - shared.data
-            )[keep],
+            "outside": np.minimum(post_degree[a] - n_shared, post_degree[b] - n_shared)[keep],
             "p_value": p_value[keep],
         }
     )
