@@ -112,14 +112,19 @@ def _row(size: int, n_events: int, runs: list[dict[str, float]]) -> dict[str, ob
     }
 
 
+def _commit(checkout: Path) -> str:
+    """The short commit id of a checkout's HEAD."""
+    return subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+
+
 def _compare(args: argparse.Namespace) -> None:
     """Time this checkout and ``args.baseline`` alternately; report medians and their ratio."""
     from training.simulator import SimConfig, simulate, write_simulated_set
 
     base = args.baseline.resolve()
-    commit = subprocess.run(
-        ["git", "-C", str(base), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = _commit(base)
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,6 +168,7 @@ def _compare(args: argparse.Namespace) -> None:
             f"--baseline <checkout of {commit}>"
         ),
         "baseline_commit": commit,
+        "this_commit": _commit(Path.cwd()),
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
     }
@@ -239,6 +245,9 @@ def main() -> None:
         "score_speed_vs_baseline.json with --baseline); never an existing one",
     )
     args = parser.parse_args()
+    out = args.out or RESULTS / ("score_speed_vs_baseline.json" if args.baseline else "score_speed.json")
+    if args.out is not None and out.exists():
+        parser.error(f"--out {out} exists: results files are never overwritten, name a new one")
     if args.baseline is not None:
         _compare(args)
         return

@@ -7,14 +7,13 @@ source in, clean frame plus rejected rows out. Reading files is the caller's job
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandera.pandas import DataFrameModel
 
 from features.columns import (
     CAMPAIGN_OPTIONAL,
@@ -32,7 +31,9 @@ from features.columns import (
     TS_MAX,
     TS_MIN,
 )
-from features.schema import Campaigns, Events, Posts, Rejects, checked
+
+if TYPE_CHECKING:
+    from pandera.pandas import DataFrameModel
 
 Kind = Literal["id", "str", "ts", "count", "price"]
 
@@ -103,6 +104,8 @@ def empty_rejects() -> pd.DataFrame:
 
 def clean_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean engagement events; adds ``source_row`` (1-based data row in the file)."""
+    from features.schema import Events  # lazy, as every contract model here (``_checked``)
+
     cleaned = _clean(raw, source=source, required=EVENT_REQUIRED, optional=EVENT_OPTIONAL, kinds=_EVENT_KINDS)
     frame = cleaned.frame
     for column in ("action", "platform"):
@@ -120,12 +123,16 @@ def clean_events(raw: pd.DataFrame, *, source: str) -> Cleaned:
 
 def clean_posts(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean posts; a post_id given twice keeps its first row and rejects the others."""
+    from features.schema import Posts
+
     cleaned = _clean(raw, source=source, required=POST_REQUIRED, optional=POST_OPTIONAL, kinds=_POST_KINDS)
     return _checked(_reject_repeated_keys(cleaned, key="post_id", source=source), Posts, source=source)
 
 
 def clean_campaigns(raw: pd.DataFrame, *, source: str) -> Cleaned:
     """Clean campaigns; a campaign_id given twice keeps its first row and rejects the others."""
+    from features.schema import Campaigns
+
     cleaned = _clean(
         raw, source=source, required=CAMPAIGN_REQUIRED, optional=CAMPAIGN_OPTIONAL, kinds=_CAMPAIGN_KINDS
     )
@@ -135,7 +142,13 @@ def clean_campaigns(raw: pd.DataFrame, *, source: str) -> Cleaned:
 
 
 def _checked(cleaned: Cleaned, model: type[DataFrameModel], *, source: str) -> Cleaned:
-    """The cleaned frame and its rejects, checked against the contract before they leave this package."""
+    """The cleaned frame and its rejects, checked against the contract before they leave this package.
+
+    The contract's pandera models load with the first check, not with this module: pandera costs
+    0.15 s of import, which scoring pays in a thread while it reads its files (``cpeguard.cli``).
+    """
+    from features.schema import Rejects, checked
+
     checked(cleaned.frame, model, where=source)
     checked(cleaned.rejects, Rejects, where=f"{source} rejects")
     return cleaned

@@ -22,7 +22,6 @@ from features.contract import (
     empty_rejects,
 )
 from features.dedup import CATEGORICAL_COLUMNS
-from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, checked
 
 ENGAGEMENT_COLUMNS = ("event_id", "post_id", "user_id", "action", "risk", "invalid", "reason")
 # ``held``: valid but waiting for review (``detectors.policy.held_engagements``); a ``hold``
@@ -152,6 +151,9 @@ def write_scored(scored: ScoredWindow, out_dir: Path, *, engagement_extra: tuple
 
     ``engagement_extra`` names further engagement columns to keep (a detection run keeps ``ts``).
     """
+    # lazy, as in ``features.contract``: pandera loads with the first check
+    from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, checked
+
     outputs = {
         "engagements": (engagements_output(scored.engagements, extra=engagement_extra), EngagementVerdicts),
         "posts": (posts_output(scored.posts), PostDecisions),

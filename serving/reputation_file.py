@@ -18,7 +18,6 @@ import pandas as pd
 
 from detectors.reputation import CLEARED, CONFIRMED, ENTRY_COLUMNS, SUBJECT_KINDS
 from features.contract import Cleaned, ContractError, empty_rejects
-from features.schema import Rejects, checked
 from serving.io import read_table, write_parquet
 
 OPTIONAL = ("platform", "detail")
@@ -37,6 +36,8 @@ def read_reputation(path: Path) -> Cleaned:
     with an empty required value, a value outside its allowed set or a time that
     is not ISO 8601 is rejected, one reject per bad value.
     """
+    from features.schema import Rejects, checked  # lazy, as in ``features.contract``
+
     raw = read_table(path).reset_index(drop=True)
     missing = [c for c in ENTRY_COLUMNS if c not in raw and c not in OPTIONAL]
     if missing:

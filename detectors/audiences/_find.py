@@ -35,7 +35,7 @@ def find_audiences(
             community, finer = _communities(user, unit[post], n_units, params=params)
             region, part = _regions(user, unit[post], community)
             if not np.array_equal(finer, community):
-                pool = Audiences(post_ids, unit, finer, _regions(user, unit[post], finer)[0], part)
+                pool = Audiences(post_ids, unit, finer, _regions(user, unit[post], finer, part=part)[0], part)
             # orders tie units: without them a platform of one audience stays one
             if params.pool_footprints_once and finer.max() > 0:
                 pool = _with_orderless(
@@ -50,7 +50,7 @@ def _with_orderless(pool: Audiences, user: IntArray, post: IntArray, *, params: 
     unit = pool.post_unit
     weight = footprint_weight(user, post, unit)
     found = _communities(user, unit[post], len(pool.unit_community), params=params, account_weight=weight)[1]
-    region = _regions(user, unit[post], found)[0]
+    region = _regions(user, unit[post], found, part=pool.unit_part)[0]
     return replace(pool, orderless=Audiences(pool.posts, unit, found, region, pool.unit_part))
 
 

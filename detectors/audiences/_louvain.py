@@ -12,7 +12,7 @@ from scipy.sparse import csgraph
 
 from detectors.audiences._arrays import FloatArray, IntArray
 from detectors.audiences._params import AudienceParams
-from features.arrays import distinct
+from features.arrays import distinct, stable_order
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -22,9 +22,13 @@ def _strongest(a: IntArray, b: IntArray, weight: FloatArray, k: int) -> npt.NDAr
     """Per edge: it is among the ``k`` heaviest of either end."""
     end = np.r_[a, b]
     edge = np.r_[np.arange(len(a)), np.arange(len(a))]
-    order = np.lexsort((-np.r_[weight, weight], end))
+    # by end, heaviest first, ties in edge order: a stable sort by weight, then a stable one by end
+    by_weight = np.argsort(-np.r_[weight, weight], kind="stable")
+    order = by_weight[stable_order(end[by_weight])]
     ends = end[order]
-    rank = np.arange(len(ends)) - np.searchsorted(ends, ends, side="left")
+    position = np.arange(len(ends))
+    starts = np.r_[True, ends[1:] != ends[:-1]] if len(ends) else np.zeros(0, dtype=bool)
+    rank = position - np.maximum.accumulate(np.where(starts, position, 0))
     keep = np.zeros(len(a), dtype=bool)
     keep[edge[order][rank < k]] = True
     return keep

@@ -10,9 +10,11 @@ from detectors.audiences._arrays import IntArray
 from features.arrays import distinct
 
 
-def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntArray, IntArray]:
+def _regions(
+    user: IntArray, unit: IntArray, community: IntArray, *, part: IntArray | None = None
+) -> tuple[IntArray, IntArray]:
     """Per creator unit: its region, a part of the platform whose light accounts never reach the rest,
-    and its connected part.
+    and its connected part (``part``: found already, by ``_parts``).
 
     Parts are the connected parts of the graph of light accounts and the units
     they engage. A part is a region of its own when it holds two audience
@@ -24,13 +26,7 @@ def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntAr
     explains its own pool. Region 0 holds the largest part.
     """
     n_units = len(community)
-    users = np.unique(user, return_inverse=True)[1]
-    n_users = int(users.max(initial=-1)) + 1
-    graph = sparse.coo_matrix(
-        (np.ones(len(user)), (users, n_users + unit)), shape=(n_users + n_units, n_users + n_units)
-    )
-    part = csgraph.connected_components(graph, directed=False)[1][n_users:]
-    part = np.unique(part, return_inverse=True)[1]
+    part = _parts(user, unit, n_units) if part is None else part
     n_parts = int(part.max(initial=-1)) + 1
     held = np.bincount(distinct(part * (n_units + 1) + community) // (n_units + 1), minlength=n_parts)
     largest = int(np.argmax(np.bincount(part, minlength=n_parts)))
@@ -40,3 +36,15 @@ def _regions(user: IntArray, unit: IntArray, community: IntArray) -> tuple[IntAr
     rank = np.empty(n_parts, dtype=np.int64)
     rank[order] = np.arange(n_parts)
     return np.unique(rank[region], return_inverse=True)[1].astype(np.int64), part.astype(np.int64)
+
+
+def _parts(user: IntArray, unit: IntArray, n_units: int) -> IntArray:
+    """Per creator unit: its connected part of the graph of light accounts and the units they engage,
+    numbered from 0."""
+    users = np.unique(user, return_inverse=True)[1]
+    n_users = int(users.max(initial=-1)) + 1
+    graph = sparse.coo_matrix(
+        (np.ones(len(user)), (users, n_users + unit)), shape=(n_users + n_units, n_users + n_units)
+    )
+    part = csgraph.connected_components(graph, directed=False)[1][n_users:]
+    return np.asarray(np.unique(part, return_inverse=True)[1], dtype=np.int64)

@@ -50,8 +50,9 @@ def _with_book(
         n_pools,
         unit_community,
         params=params,
-        given=given,
+        given=given if given is not None else light.spread(unit_community, params=params),
         platform_degree=light.user_units,
+        creators=light.creators,
     )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)

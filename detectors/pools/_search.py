@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,56 @@ class _Light:
     unit: npt.NDArray[np.int64]  # per post: its creator unit
     # per account: its creator units on the whole platform (``PoolChance``); None: as the pairs count them
     user_units: npt.NDArray[np.int64] | None = None
+    # per partition of units into communities (its bytes): how the accounts spread over it (``spread``)
+    _spreads: dict[bytes, _Audiences] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def overlap(self) -> _Overlap:
+        """The crossing light pairs' overlap (``_Overlap``): the same under every partition, found once."""
+        crossing = _crossing(self.pair_user, self.unit[self.pair_post], self.user_units)
+        return _Overlap.of(self.pair_user[crossing], self.pair_post[crossing], self.unit)
+
+    @cached_property
+    def creators(self) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``width``, the sorted distinct ``user * width + unit`` keys of the light pairs and per account
+        its creator units (at least its platform count, ``user_units``): what ``_members`` counts."""
+        pair_creator = self.unit[self.pair_post]
+        width = int(pair_creator.max()) + 1
+        user_creator = distinct(self.pair_user * width + pair_creator)
+        degree = np.bincount(user_creator // width)
+        if self.user_units is not None:
+            degree = np.maximum(degree, self.user_units[: len(degree)])
+        return width, user_creator, degree
+
+    def spread(self, unit_community: npt.NDArray[np.int64], *, params: PoolParams) -> _Audiences:
+        """How the light accounts spread their creators over ``unit_community``'s communities, found once
+        per partition (``_Audiences.build``)."""
+        key = np.asarray(unit_community, dtype=np.int64).tobytes()
+        if key not in self._spreads:
+            width, user_creator, _ = self.creators
+            self._spreads[key] = _Audiences.build(user_creator, unit_community, width, params=params)
+        return self._spreads[key]
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    """Light accounts shared by post pairs: the account x post matrix, the pairs' shared accounts (upper
+    triangle), each post's light engagers and the Bonferroni count of post pairs of different units."""
+
+    matrix: sparse.csr_matrix
+    shared: sparse.coo_matrix
+    post_degree: npt.NDArray[np.float64]
+    tests: float
+
+    @classmethod
+    def of(
+        cls, user: npt.NDArray[np.int64], post: npt.NDArray[np.int64], unit: npt.NDArray[np.int64]
+    ) -> _Overlap:
+        """The overlap of the (account, post) pairs ``user``, ``post``, posts of creator ``unit``."""
+        matrix = _account_posts(user, post, len(unit))
+        post_degree = np.asarray(matrix.sum(axis=0)).ravel()
+        shared = sparse.triu(matrix.T @ matrix, k=1).tocoo()
+        return cls(matrix, shared, post_degree, _cross_creator_pairs(unit[post_degree > 0]))
 
 
 def _search(
@@ -45,16 +96,7 @@ def _search(
     by ``unit_community`` (against ``given``, the whole platform's, when the events are one shard of it)."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
-    crossing = _crossing(light.pair_user, unit[light.pair_post], light.user_units)
-    links = _linked_posts(
-        light.pair_user[crossing],
-        light.pair_post[crossing],
-        unit,
-        unit_community[unit],
-        n_posts,
-        params=params,
-        given=given,
-    )
+    links = _linked_posts(light.overlap, unit, unit_community[unit], params=params, given=given)
     if links.empty:
         return event_pool, np.zeros(0), np.zeros(0, dtype=bool)
     lifts: list[npt.NDArray[np.float64]] = []
@@ -69,8 +111,9 @@ def _search(
             n_pools,
             unit_community,
             params=params,
-            given=given.audiences if given is not None else None,
+            given=given.audiences if given is not None else light.spread(unit_community, params=params),
             platform_degree=light.user_units,
+            creators=light.creators,
         )
         # an event found at a coarser resolution keeps that pool
         pool_of_event = post_pool[np.maximum(light.posts, 0)]
@@ -92,8 +135,8 @@ def _assign(
     first: int,
 ) -> None:
     """Give events of members on their pools' posts, not yet in a pool, pool number ``first + pool``."""
-    found = ok & (event_pool < 0) & (pool_of_event >= 0)
-    found &= np.isin(users * (n_pools + 1) + pool_of_event, members)
+    found = np.flatnonzero(ok & (event_pool < 0) & (pool_of_event >= 0))
+    found = found[np.isin(users[found] * (n_pools + 1) + pool_of_event[found], members)]
     event_pool[found] = pool_of_event[found] + first
 
 
@@ -138,20 +181,25 @@ def _members(
     params: PoolParams,
     given: _Audiences | None = None,
     platform_degree: npt.NDArray[np.int64] | None = None,
+    creators: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
-    ``given``: the whole platform's spread of accounts over communities, ``platform_degree`` per
-    account its creators on the whole platform.
+    ``given``: the whole platform's spread of accounts over communities (or these pairs', found
+    already), ``platform_degree`` per account its creators on the whole platform, ``creators`` what
+    ``_Light.creators`` found of these pairs already.
 
     Accounts are counted in creators, not posts: a fan of one creator who
     bought engagement follows all of that creator's pooled posts, which is
     loyalty, not a pool; a pool's account keeps turning up at unrelated creators.
     """
-    width = int(pair_creator.max()) + 1
-    user_creator = distinct(pair_user * width + pair_creator)
-    degree = np.bincount(user_creator // width)
-    if platform_degree is not None:
-        degree = np.maximum(degree, platform_degree[: len(degree)])
+    if creators is None:
+        width = int(pair_creator.max()) + 1
+        user_creator = distinct(pair_user * width + pair_creator)
+        degree = np.bincount(user_creator // width)
+        if platform_degree is not None:
+            degree = np.maximum(degree, platform_degree[: len(degree)])
+    else:
+        width, user_creator, degree = creators
     in_pool = pair_pool >= 0
     user_pool = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
     triples = distinct(user_pool * width + pair_creator[in_pool])
@@ -227,11 +275,9 @@ def _significant(
 
 
 def _linked_posts(
-    user: npt.NDArray[np.int64],
-    post: npt.NDArray[np.int64],
+    overlap: _Overlap,
     unit: npt.NDArray[np.int64],
     community: npt.NDArray[np.int64],
-    n_posts: int,
     *,
     params: PoolParams,
     given: _Chance | None = None,
@@ -240,32 +286,31 @@ def _linked_posts(
     (the whole platform's masses and Bonferroni count when ``given``)."""
     from scipy.special import pdtrc  # lazy: scipy.special costs import time
 
-    matrix = _account_posts(user, post, n_posts)
-    shared = sparse.triu(matrix.T @ matrix, k=1).tocoo()
-    post_degree = np.asarray(matrix.sum(axis=0)).ravel()
+    shared, post_degree = overlap.shared, overlap.post_degree
     if given is None:
-        pair_mass, mass = _block_mass(matrix, community, post_degree)
-        tests = _cross_creator_pairs(unit[post_degree > 0])
+        pair_mass, mass = _block_mass(overlap.matrix, community, post_degree)
+        tests = overlap.tests
     else:
         pair_mass, mass, tests = given.pair_mass, given.mass, given.tests
-    expected = _block_expected(pair_mass, mass, community, post_degree, shared.row, shared.col)
-    candidate = (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
-    p_value = np.ones(len(shared.data))
-    p_value[candidate] = pdtrc(shared.data[candidate] - 1, np.maximum(expected[candidate], 1e-12))
-    lift = shared.data / np.maximum(expected, 1e-9)
-    effect = _lift_beyond_overlap(shared.data, expected, post_degree[shared.row], post_degree[shared.col])
-    keep = candidate & (p_value <= params.max_p_value / max(tests, 1.0)) & (effect >= params.min_lift)
+    # only pairs of different units sharing enough accounts can be links: chance is counted for those
+    candidate = np.flatnonzero(
+        (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
+    )
+    a, b, n_shared = shared.row[candidate], shared.col[candidate], shared.data[candidate]
+    expected = _block_expected(pair_mass, mass, community, post_degree, a, b)
+    p_value = pdtrc(n_shared - 1, np.maximum(expected, 1e-12))
+    lift = n_shared / np.maximum(expected, 1e-9)
+    effect = _lift_beyond_overlap(n_shared, expected, post_degree[a], post_degree[b])
+    keep = (p_value <= params.max_p_value / max(tests, 1.0)) & (effect >= params.min_lift)
     return pd.DataFrame(
         {
-            "a": shared.row[keep],
-            "b": shared.col[keep],
-            "shared": shared.data[keep],
+            "a": a[keep],
+            "b": b[keep],
+            "shared": n_shared[keep],
             "lift": lift[keep],
             "effect": effect[keep],
             # the fewer of its two posts' crossing light engagers outside the overlap
-            "outside": np.minimum(
-                post_degree[shared.row] - shared.data, post_degree[shared.col] - shared.data
-            )[keep],
+            "outside": np.minimum(post_degree[a] - n_shared, post_degree[b] - n_shared)[keep],
             "p_value": p_value[keep],
         }
     )

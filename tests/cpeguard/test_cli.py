@@ -261,12 +261,12 @@ def test_score_with_a_history_state_builds_it_then_reads_it_and_says_which(
     assert "refusing to overwrite" in refused.stderr
 
 
-def test_score_reads_while_a_thread_imports_the_anomaly_libraries():
-    """`score` imports pyod and scikit-learn (about a second) in a thread while it reads its files:
-    the modules it imports before reading must not import them themselves."""
+def test_score_reads_while_a_thread_imports_the_anomaly_libraries_and_pandera():
+    """`score` imports pyod and scikit-learn (about a second) and pandera (0.15 s) in a thread while it
+    reads its files: the modules it imports before reading must not import them themselves."""
     imported = (
         "import sys, cpeguard.cli, serving.batch, detectors.model; "
-        "print(sorted({'pyod', 'sklearn'} & set(sys.modules)))"
+        "print(sorted({'pyod', 'sklearn', 'pandera'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", imported], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 
 from detectors.audiences import AudienceParams
-from detectors.audiences._louvain import _louvain
+from detectors.audiences._louvain import _louvain, _strongest
 
 # three parts that never meet (nodes 0-29, 40-69, 80-85); nodes 30-39, 70-79 and 86-89 have no edge
 PARTS = ((0, 30, 60), (40, 30, 60), (80, 6, 5))
@@ -62,3 +62,24 @@ def test_each_part_as_a_graph_of_its_own_finds_what_a_view_of_the_whole_finds():
         reordered += not np.array_equal(sorted_edges, found)
     # the order is what the equality pins down: the same edges sorted change the communities
     assert reordered >= 3  # measured 9 of 12
+
+
+def _strongest_by_hand(a: np.ndarray, b: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
+    """Per edge: among the ``k`` heaviest edges of either end; ties at an end taken as the edges with
+    it as first end come, in edge order, then those with it as second end."""
+    keep = np.zeros(len(a), dtype=bool)
+    for node in np.unique(np.r_[a, b]):
+        edges = [i for i in range(len(a)) if a[i] == node] + [i for i in range(len(b)) if b[i] == node]
+        keep[sorted(edges, key=lambda i: -weight[i])[:k]] = True
+    return keep
+
+
+def test_strongest_keeps_each_ends_heaviest_edges():
+    rng = np.random.default_rng(0)
+    for seed in range(40):
+        n_edges = int(rng.integers(0, 120))
+        a, b = rng.integers(0, 15, n_edges), rng.integers(0, 15, n_edges)
+        # few distinct weights: many ties at the k-th place
+        weight = rng.integers(1, 4, n_edges).astype(np.float64) if seed % 2 else rng.random(n_edges)
+        k = int(rng.integers(1, 6))
+        np.testing.assert_array_equal(_strongest(a, b, weight, k), _strongest_by_hand(a, b, weight, k))
