@@ -107,6 +107,32 @@ def _covered_within(
     return out
 
 
+def _found_at_home(
+    light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams
+) -> npt.NDArray[np.bool_]:
+    """Per event: in a pool of the search within the communities whose strangers went home.
+
+    A unit is a stranger to its community when its own fans, one account per
+    footprint (``_strangers``, ``_stranger_judges``), reach another community
+    more than its own: an order tied it in. Counted in its community, its fans'
+    engagement elsewhere dilutes the chance of the community's own
+    co-engagement, and a small audience's ordinary fans read as a pool. Each
+    stranger is counted in the community its fans reach; where none moves,
+    every event is found.
+    """
+    n_users = int(light.users.max()) + 1
+    keys = _footprints(light.pair_user, light.pair_post, n_users)
+    judges = _stranger_judges(keys, np.zeros(n_users, dtype=bool), params=params)[light.pair_user]
+    user, unit = light.pair_user[judges], light.unit[light.pair_post][judges]
+    home = unit_community.copy()
+    for community in range(int(unit_community.max(initial=0)) + 1):
+        own = unit_community == community
+        home[own] = _strangers(user, unit, unit_community, community, params=params)[own]
+    if np.array_equal(home, unit_community):
+        return np.ones(len(light.users), dtype=bool)
+    return np.asarray(_search(light, home, params=params)[0] >= 0, dtype=bool)
+
+
 def _uncovered(
     light: _Light,
     audiences: Audiences,
