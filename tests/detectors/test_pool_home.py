@@ -6,8 +6,8 @@ import pytest
 
 from detectors.audiences import Audiences, light_pairs, post_codes
 from detectors.pools import PoolParams, seller_pools
-from detectors.pools._cover import _found_at_home
-from detectors.pools._search import _Light
+from detectors.pools._cover import _explained_at_home
+from detectors.pools._search import _Light, _search
 from features.arrays import codes
 from tests.detectors.test_pools import _frame
 
@@ -101,19 +101,31 @@ def test_seller_pools_still_find_a_pool_across_audiences_with_strangers_home(see
     assert _flagged(events, home=False)[pool].mean() > 0.95
 
 
-def test_a_stranger_goes_home_and_nothing_moves_without_one():
-    """``_found_at_home``: every event is found where no unit is a stranger (without the order, Ck0
-    counted in C, where its fans are); counted in S's community, Ck0 is one and moves."""
-    events = _small_audience_and_a_tied_client(seed=0, order=0)
-    audiences = _audiences(events)
+def _light(events: pd.DataFrame, audiences: Audiences) -> _Light:
     users = codes(events["user_id"])
     posts, post_ids = post_codes(events)
     params = PoolParams()
     pair_user, pair_post = light_pairs(users, posts, len(post_ids), params.min_posts, params.max_posts)
-    light = _Light(users, posts, (users >= 0) & (posts >= 0), pair_user, pair_post, audiences.post_unit)
-    own = audiences.unit_community.copy()
-    # Ck0 in S's community, its fans all in C: a stranger, moved, and the search runs (most events in no pool)
-    assert not _found_at_home(light, own, params=params).all()
-    ck0 = int(np.flatnonzero(pd.Series(np.unique(events["creator_id"].astype(str))) == "Ck0")[0])
-    own[ck0] = 2
-    assert _found_at_home(light, own, params=params).all()
+    return _Light(users, posts, (users >= 0) & (posts >= 0), pair_user, pair_post, audiences.post_unit)
+
+
+def test_a_pool_of_no_stranger_is_judged_again_and_a_pool_holding_one_stays():
+    """``_explained_at_home``: the community search's pools are S's fans' (no stranger among their
+    creators) and the order's (on Ck0, the stranger): counted with Ck0 in C, S's fans are explained,
+    the order's events are not judged again. Without the order Ck0 is no stranger in C: nothing."""
+    events = _small_audience_and_a_tied_client(seed=1)
+    audiences = _audiences(events)
+    light = _light(events, audiences)
+    params = PoolParams()
+    event_pool = _search(light, audiences.unit_community, params=params)[0]
+    user = events["user_id"].astype(str)
+    fans, order = user.str.startswith("Su").to_numpy(), user.str.startswith("order").to_numpy()
+    explained = _explained_at_home(light, audiences.unit_community, event_pool, params=params)
+    assert (event_pool[fans] >= 0).sum() > 50 and (event_pool[order] >= 0).all()
+    assert explained[fans & (event_pool >= 0)].all()
+    assert not explained[order].any() and not explained[event_pool < 0].any()
+    alone = _small_audience_and_a_tied_client(seed=1, order=0)
+    own = _audiences(alone).unit_community.copy()
+    own[own == 0] = np.where(np.unique(alone["creator_id"].astype(str)) == "Ck0", 2, 0)[own == 0]
+    light = _light(alone, _audiences(alone))
+    assert not _explained_at_home(light, own, _search(light, own, params=params)[0], params=params).any()
