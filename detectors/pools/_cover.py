@@ -107,43 +107,6 @@ def _covered_within(
     return out
 
 
-def _explained_at_home(
-    light: _Light,
-    unit_community: npt.NDArray[np.int64],
-    event_pool: npt.NDArray[np.int64],
-    *,
-    params: PoolParams,
-) -> npt.NDArray[np.bool_]:
-    """Per event: of a pool of no stranger, which the search within the communities whose strangers went
-    home puts in no pool.
-
-    A unit is a stranger to its community when its own fans, one account per
-    footprint (``_strangers``, ``_stranger_judges``), reach another community
-    more than its own: an order tied it in. Counted in its community, its fans'
-    engagement elsewhere dilutes the chance of the community's own
-    co-engagement, and a small audience's ordinary fans read as a pool. Such a
-    pool is judged again with each stranger counted in the community its fans
-    reach. A pool that holds a stranger is the order's (its book ties the
-    stranger in, and counted across communities it would explain itself): it
-    stays.
-    """
-    n_users = int(light.users.max()) + 1
-    keys = _footprints(light.pair_user, light.pair_post, n_users)
-    judges = _stranger_judges(keys, np.zeros(n_users, dtype=bool), params=params)[light.pair_user]
-    user, unit = light.pair_user[judges], light.unit[light.pair_post][judges]
-    home = unit_community.copy()
-    for community in range(int(unit_community.max(initial=0)) + 1):
-        own = unit_community == community
-        home[own] = _strangers(user, unit, unit_community, community, params=params)[own]
-    pooled = light.ok & (event_pool >= 0)
-    if np.array_equal(home, unit_community) or not pooled.any():
-        return np.zeros(len(event_pool), dtype=bool)
-    event_unit = light.unit[np.maximum(light.posts, 0)]
-    tied = np.unique(event_pool[pooled & (home != unit_community)[event_unit]])
-    judged = pooled & ~np.isin(event_pool, tied)
-    return np.asarray(judged & (_search(light, home, params=params)[0] < 0), dtype=bool)
-
-
 def _uncovered(
     light: _Light,
     audiences: Audiences,

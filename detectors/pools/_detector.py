@@ -10,7 +10,7 @@ from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, 
 from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance
-from detectors.pools._cover import _covered_within, _explained_at_home, _with_uncovered
+from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from features.arrays import codes
@@ -97,8 +97,6 @@ def _found(
     if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():
         given = chance.orderless if chance is not None else None
         explained = (event_pool >= 0) & (_search(light, orderless, params=params, given=given)[0] < 0)
-    if params.search_strangers_home and chance is None and audiences.n_communities > 1:
-        explained |= _explained_at_home(light, unit_community, event_pool, params=params)
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)

@@ -79,14 +79,6 @@ class PoolParams:
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5
-    # with True, a pool must also be found within the communities its strangers left: each unit whose own fans
-    # (one account per footprint, as ``_strangers`` judges them) reach another community more than its own is
-    # counted there (``_explained_at_home``). A seller's order can tie a client of another audience into a
-    # small audience's community; the client's fans, who co-engage elsewhere, then dilute the community's
-    # chance, and the audience's own fans read as a pool (docs/benchmarks.md, "Strangers counted at home").
-    # It only takes flags away, and not from a pool that holds a stranger (the order's own). Not on a split
-    # platform's shard (``PoolChance``): its chance is the whole platform's
-    search_strangers_home: bool = False
     # membership is decided again with each pool's book (its posts, and its creators' other posts that carry
     # its orders) as the pool, and the members found only so are added: an order on a popular post, whose
     # organic crowd hides its links, stays out of the pool, and its accounts fall short of the member share
