@@ -168,7 +168,7 @@ def _compare(args: argparse.Namespace) -> None:
             f"--baseline <checkout of {commit}>"
         ),
         "baseline_commit": commit,
-        "this_commit": _commit(Path.cwd()),
+        "this_commit": _commit(Path(__file__).resolve().parents[1]),
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
     }

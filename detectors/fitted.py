@@ -23,7 +23,7 @@ from detectors.registry import DETECTORS
 
 if TYPE_CHECKING:
     # pyod and scikit-learn take about a second to import: they load when a model is fitted or
-    # unpickled, so that scoring reads its files while a thread imports them (``cpeguard.cli``)
+    # unpickled, so that scoring reads its files while a thread imports them (``cpeguard.scoring``)
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from detectors.anomaly import AccountAnomalyEnsemble

@@ -145,7 +145,7 @@ def _checked(cleaned: Cleaned, model: type[DataFrameModel], *, source: str) -> C
     """The cleaned frame and its rejects, checked against the contract before they leave this package.
 
     The contract's pandera models load with the first check, not with this module: pandera costs
-    0.15 s of import, which scoring pays in a thread while it reads its files (``cpeguard.cli``).
+    0.15 s of import, which scoring pays in a thread while it reads its files (``cpeguard.scoring``).
     """
     from features.schema import Rejects, checked
 

@@ -182,7 +182,7 @@ def contract_models() -> list[type[pa.DataFrameModel]]:
 def prepare_checks() -> None:
     """Pay ahead for what a process's first ``checked`` costs: every contract model's schema, and
     pandera's pandas backends (registering them imports hypothesis, a tenth of a second). Scoring
-    calls it in a thread while it reads its files (``cpeguard.cli``)."""
+    calls it in a thread while it reads its files (``cpeguard.scoring``)."""
     for model in contract_models():
         model.to_schema()
     empty = pd.DataFrame({column: pd.Series(dtype="string") for column in Rejects.to_schema().columns})

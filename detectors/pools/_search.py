@@ -49,13 +49,7 @@ class _Light:
     def creators(self) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """``width``, the sorted distinct ``user * width + unit`` keys of the light pairs and per account
         its creator units (at least its platform count, ``user_units``): what ``_members`` counts."""
-        pair_creator = self.unit[self.pair_post]
-        width = int(pair_creator.max()) + 1
-        user_creator = distinct(self.pair_user * width + pair_creator)
-        degree = np.bincount(user_creator // width)
-        if self.user_units is not None:
-            degree = np.maximum(degree, self.user_units[: len(degree)])
-        return width, user_creator, degree
+        return _creator_keys(self.pair_user, self.unit[self.pair_post], self.user_units)
 
     def spread(self, unit_community: npt.NDArray[np.int64], *, params: PoolParams) -> _Audiences:
         """How the light accounts spread their creators over ``unit_community``'s communities, found once
@@ -65,6 +59,21 @@ class _Light:
             width, user_creator, _ = self.creators
             self._spreads[key] = _Audiences.build(user_creator, unit_community, width, params=params)
         return self._spreads[key]
+
+
+def _creator_keys(
+    pair_user: npt.NDArray[np.int64],
+    pair_creator: npt.NDArray[np.int64],
+    platform_degree: npt.NDArray[np.int64] | None,
+) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``width``, the sorted distinct ``user * width + creator`` keys of the pairs and per account its
+    creators (at least ``platform_degree``, its count on the whole platform, when given)."""
+    width = int(pair_creator.max()) + 1
+    user_creator = distinct(pair_user * width + pair_creator)
+    degree = np.bincount(user_creator // width)
+    if platform_degree is not None:
+        degree = np.maximum(degree, platform_degree[: len(degree)])
+    return width, user_creator, degree
 
 
 @dataclass(frozen=True)
@@ -192,14 +201,9 @@ def _members(
     bought engagement follows all of that creator's pooled posts, which is
     loyalty, not a pool; a pool's account keeps turning up at unrelated creators.
     """
-    if creators is None:
-        width = int(pair_creator.max()) + 1
-        user_creator = distinct(pair_user * width + pair_creator)
-        degree = np.bincount(user_creator // width)
-        if platform_degree is not None:
-            degree = np.maximum(degree, platform_degree[: len(degree)])
-    else:
-        width, user_creator, degree = creators
+    width, user_creator, degree = (
+        creators if creators is not None else _creator_keys(pair_user, pair_creator, platform_degree)
+    )
     in_pool = pair_pool >= 0
     user_pool = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
     triples = distinct(user_pool * width + pair_creator[in_pool])
