@@ -4,8 +4,8 @@ Run: ``.venv/bin/python -m benchmarks.api [--databases sqlite,postgresql] [--eve
 
 For each database it starts the app under uvicorn as a subprocess on a free loopback port,
 configured from the environment exactly as ``cpeguard serve`` is, but without the access
-log (``--serve``; SQLite file in a temporary home; PostgreSQL: a fresh database, dropped
-afterwards), creates a billing and a reviewer key with ``cpeguard keys create`` and
+log (``benchmarks.live_server``; SQLite file in a temporary home; PostgreSQL: a fresh
+database, dropped afterwards), creates a billing and a reviewer key with ``cpeguard keys create`` and
 measures with httpx:
 
 1. ingest rate of a simulated set (seed 0): one half as a single Parquet upload, the
@@ -33,224 +33,46 @@ import io
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import nullcontext
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from benchmarks.api_campaigns import (
+    BIG_CAMPAIGN,
+    BIG_END,
+    BIG_SCALE,
+    BIG_SEED,
+    BIG_SHIFT,
+    BIG_START,
+    PERIOD_END,
+    PERIOD_START,
+    big_campaign,
+    campaign_terms,
+)
+from benchmarks.latency import paced_gets, percentiles_ms
+from benchmarks.live_server import live_server, postgres_database
 from serving.io import event_rows
 from training.simulator import SimConfig, simulate
 
-CLI = [sys.executable, "-m", "cpeguard.cli"]
 RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
-POSTGRES_URL = os.environ.get(
-    "CPEGUARD_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-PERIOD_START = datetime(2025, 3, 1, tzinfo=UTC)
-PERIOD_END = datetime(2025, 5, 1, tzinfo=UTC)
 JSON_BATCH = 5_000
 N_SETTLE = 50
 N_REPLAY = 100
 GET_RATE = 200
 GET_SECONDS = 10
-BIG_CAMPAIGN = "cmpbig"
-BIG_SEED, BIG_SCALE = 1, 2.3
-BIG_SHIFT = timedelta(days=365)
-BIG_START = PERIOD_START + BIG_SHIFT
-BIG_END = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pct(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values) * 1000.0
-    return {
-        "n": len(values),
-        "p50_ms": round(float(np.percentile(arr, 50)), 2),
-        "p90_ms": round(float(np.percentile(arr, 90)), 2),
-        "p99_ms": round(float(np.percentile(arr, 99)), 2),
-        "max_ms": round(float(arr.max()), 2),
-    }
-
-
-def big_campaign() -> tuple[pd.DataFrame, dict[str, str]]:
-    """One campaign of more than 1,000 posts: a simulated set's campaigns merged, a year later."""
-    sim = simulate(SimConfig(seed=BIG_SEED, scale=BIG_SCALE))
-    events = sim.events.copy()
-    events["campaign_id"] = BIG_CAMPAIGN
-    events["event_id"] = "big-" + events["event_id"].astype("str")
-    events["ts"] = events["ts"] + BIG_SHIFT
-    terms = campaign_terms(sim.campaigns, str(sim.campaigns["campaign_id"].iloc[0]))
-    terms["window_start"] = BIG_START.isoformat()
-    terms["window_end"] = BIG_END.isoformat()
-    return events, terms
-
-
-def campaign_terms(campaigns: pd.DataFrame, campaign_id: str) -> dict[str, str]:
-    """A simulated campaign as the PUT /v1/campaigns body."""
-    row: Any = campaigns.set_index("campaign_id").loc[campaign_id]
-    return {
-        "platform": "douyin",
-        "currency": str(row["currency"]),
-        **{f"price_{a}": f"{float(row[f'price_{a}']):.2f}" for a in ("like", "favorite", "comment", "share")},
-        "window_start": row["window_start"].isoformat(),
-        "window_end": row["window_end"].isoformat(),
-    }
-
-
-@contextmanager
-def _postgres_database() -> Iterator[str]:
-    admin_url = make_url(POSTGRES_URL)
-    name = f"cpg_bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-def create_keys(env: dict[str, str], *, name: str) -> dict[str, str]:
-    """A billing and a reviewer key by ``cpeguard keys create`` in the environment ``env``."""
-    keys: dict[str, str] = {}
-    for role in ("billing", "reviewer"):
-        done = subprocess.run(
-            [*CLI, "keys", "create", "--role", role, "--name", f"{name} {role}"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"cpeguard keys create failed: {done.stderr.strip()[-2000:]}")
-        keys[role] = done.stdout.strip().splitlines()[-1]
-    return keys
-
-
-@contextmanager
-def _server(home: Path, database_url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
-    env.pop("CPEGUARD_DATABASE_URL", None)
-    if database_url is not None:
-        env["CPEGUARD_DATABASE_URL"] = database_url
-    keys = create_keys(env, name="bench")
-    port = _free_port()
-    log = (home / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.api", "--serve", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not become ready")
-        yield base, keys
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        log.close()
-
-
-class _RawConnection:
-    """One keep-alive HTTP/1.1 connection that reads just the status line, headers and body.
-
-    httpx spends about 5 ms of client CPU per 200 kB response in pure Python; on two
-    shared cores that, not the server, capped the paced GETs. This client costs a few
-    hundred microseconds per response, so the latency measured is the server's.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def get(self, request: bytes) -> tuple[int, bytes]:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length = next(
-            int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
-        )
-        return status, await self.reader.readexactly(length)
-
-
-async def _paced_gets(
-    base: str, path: str, headers: dict[str, str], expected: bytes
-) -> tuple[list[float], dict[str, int]]:
-    total = GET_RATE * GET_SECONDS
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    url = httpx.URL(base)
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {url.host}:{url.port}",
-        *(f"{k}: {v}" for k, v in headers.items()),
-    ]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    pool: asyncio.Queue[_RawConnection] = asyncio.Queue()
-    for _ in range(64):
-        reader, writer = await asyncio.open_connection(url.host, url.port)
-        pool.put_nowait(_RawConnection(reader, writer))
-    t0 = time.perf_counter()
-
-    async def one(i: int) -> None:
-        delay = t0 + i / GET_RATE - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        started = time.perf_counter()
-        connection = await pool.get()
-        try:
-            code, body = await asyncio.wait_for(connection.get(request), timeout=10)
-            status = str(code) if body == expected else f"{code} (other body)"
-        except (OSError, asyncio.IncompleteReadError, TimeoutError) as error:
-            status = type(error).__name__
-        latencies.append(time.perf_counter() - started)
-        statuses[status] = statuses.get(status, 0) + 1
-        pool.put_nowait(connection)
-
-    await asyncio.gather(*(one(i) for i in range(total)))
-    while not pool.empty():
-        pool.get_nowait().writer.close()
-    return latencies, statuses
 
 
 def _count(statuses: dict[str, int], code: int) -> None:
@@ -266,8 +88,8 @@ def bench_database(
         home = Path(tmp) / "home"
         home.mkdir()
         with (
-            _postgres_database() if database == "postgresql" else _nullcontext() as database_url,
-            _server(home, database_url) as (base, keys),
+            postgres_database() if database == "postgresql" else nullcontext(None) as database_url,
+            live_server(home, database_url) as (base, keys),
         ):
             billing = {"Authorization": f"Bearer {keys['billing']}"}
             with httpx.Client(base_url=base, timeout=600) as client:
@@ -406,7 +228,11 @@ def _settle(client: httpx.Client, billing: dict[str, str]) -> tuple[dict[str, An
             result["settlement_events"] = settled["n_events"]
             result["settlement_bytes"] = len(answer.content)
             result["settlement_detection_run"] = settled.get("detection_run_id")
-    result["settle"] = {**_pct(latencies), "first_ms": round(latencies[0] * 1000, 2), "statuses": statuses}
+    result["settle"] = {
+        **percentiles_ms(latencies),
+        "first_ms": round(latencies[0] * 1000, 2),
+        "statuses": statuses,
+    }
     if first is None:
         raise RuntimeError(f"no settlement was created: {statuses}")
     replay_latencies: list[float] = []
@@ -418,7 +244,7 @@ def _settle(client: httpx.Client, billing: dict[str, str]) -> tuple[dict[str, An
         )
         replay_latencies.append(time.perf_counter() - started)
         _count(replay_statuses, answer.status_code)
-    result["replay"] = {**_pct(replay_latencies), "statuses": replay_statuses}
+    result["replay"] = {**percentiles_ms(replay_latencies), "statuses": replay_statuses}
     return result, str(result.pop("settlement_id"))
 
 
@@ -433,13 +259,20 @@ def _gets(base: str, settlement_id: str, billing: dict[str, str]) -> dict[str, A
             sequential.append(time.perf_counter() - started)
     started = time.perf_counter()
     get_latencies, get_statuses = asyncio.run(
-        _paced_gets(base, f"/v1/settlements/{settlement_id}", billing, expected)
+        paced_gets(
+            base,
+            f"/v1/settlements/{settlement_id}",
+            billing,
+            expected,
+            rate_per_s=GET_RATE,
+            seconds=GET_SECONDS,
+        )
     )
     get_s = time.perf_counter() - started
     return {
-        "get_sequential": _pct(sequential),
+        "get_sequential": percentiles_ms(sequential),
         "get": {
-            **_pct(get_latencies),
+            **percentiles_ms(get_latencies),
             "target_rate_per_s": GET_RATE,
             "achieved_rate_per_s": round(len(get_latencies) / get_s, 1),
             "statuses": get_statuses,
@@ -447,25 +280,8 @@ def _gets(base: str, settlement_id: str, billing: dict[str, str]) -> dict[str, A
     }
 
 
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield None
-
-
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def serve(port: int) -> None:
-    """The app as ``cpeguard serve`` runs it (settings from the environment), without access log."""
-    import uvicorn
-
-    from cpeguard.cli import service_config
-    from cpeguard.settings import get_settings
-    from serving.app import create_app
-
-    app = create_app(service_config(get_settings()))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -501,11 +317,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--serve", type=int, metavar="PORT", help="internal: run the server on PORT")
     args = parser.parse_args()
-    if args.serve is not None:
-        serve(args.serve)
-        return
 
     scale = args.events / 100_000
     sim = simulate(SimConfig(seed=0, scale=scale))

@@ -47,12 +47,13 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.api import POSTGRES_URL, _free_port, _pct, _postgres_database, campaign_terms, create_keys
+from benchmarks.api_campaigns import campaign_terms
+from benchmarks.latency import percentiles_ms
+from benchmarks.live_server import CLI, POSTGRES_URL, create_keys, free_port, postgres_database, service_env
 from serving.io import event_rows
 from serving.store import EventStore, partition_name
 from training.simulator import SimConfig, simulate
 
-CLI = [sys.executable, "-m", "cpeguard.cli"]
 RESULTS = Path(__file__).resolve().parent / "results" / "fault_load.json"
 BATCH = 200
 HOLD_S = 2.0
@@ -71,7 +72,7 @@ class Server:
     def start(self) -> float:
         """Start and wait for /readyz; returns the seconds it took."""
         started = time.monotonic()
-        port = _free_port()
+        port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         log = (self.home / "serve.log").open("ab")
         self.process = subprocess.Popen(
@@ -117,8 +118,8 @@ class Record:
     def summary(self) -> dict[str, Any]:
         return {
             "statuses": dict(sorted(self.statuses.items())),
-            "all": _pct(self.seconds) if self.seconds else {},
-            "answered_2xx_409": _pct(self.ok_seconds) if self.ok_seconds else {},
+            "all": percentiles_ms(self.seconds) if self.seconds else {},
+            "answered_2xx_409": percentiles_ms(self.ok_seconds) if self.ok_seconds else {},
         }
 
 
@@ -273,13 +274,10 @@ def _invariants(server: Server, url: str) -> dict[str, Any]:
 def bench_database(name: str, *, seconds: float, every: float) -> dict[str, Any]:
     """One database: a fresh deployment, loaded and faulted for ``seconds``; its numbers."""
     sim = simulate(SimConfig(seed=3, scale=0.05))
-    database = _postgres_database() if name == "postgresql" else nullcontext(None)
+    database = postgres_database() if name == "postgresql" else nullcontext(None)
     with tempfile.TemporaryDirectory() as tmp, database as url:
         home = Path(tmp) / "home"
-        env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
-        env.pop("CPEGUARD_DATABASE_URL", None)
-        if url is not None:
-            env["CPEGUARD_DATABASE_URL"] = url
+        env = service_env(home, url)
         keys = create_keys(env, name="fault load")
         server = Server(home=home, database_url=url, env=env)
         server.start()

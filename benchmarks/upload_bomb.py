@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import tempfile
 import time
@@ -26,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.api import create_keys
 from benchmarks.fault_load import Server
+from benchmarks.live_server import create_keys, service_env
 
 RESULTS = Path(__file__).resolve().parent / "results" / "upload_bomb.json"
 
@@ -76,8 +75,7 @@ def main() -> None:
     data = bomb(args.rows, args.comment_chars)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        env = {**os.environ, "CPEGUARD_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
-        env.pop("CPEGUARD_DATABASE_URL", None)
+        env = service_env(home, None)
         billing = {"Authorization": f"Bearer {create_keys(env, name='bomb')['billing']}"}
         server = Server(home=home, database_url=None, env=env)
         server.start()
