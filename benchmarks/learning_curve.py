@@ -8,7 +8,7 @@ Week k is a simulated world (seed 7101); the risk team's verdicts on it are exac
 accounts the cold scorer flagged, a tenth uncertain accounts (highest risk near the cut:
 active learning, reported per kind), the rest a random audit of the other accounts,
 each verdict with its sampling probability (training/review_sample.py). The weekly
-training step (training/pipeline.py ``fit_week``: anomaly ensemble, stacker, operating
+training step (training/fitting.py ``fit_week``: anomaly ensemble, stacker, operating
 point on the latest half of the verdicts) is trained on them, and the cold scorer and
 the trained one then decide week k+1 (the same world config, seed 7102). "shifted"
 verdicts come from another world (studios, giveaways and three audience communities
@@ -31,11 +31,12 @@ import pandas as pd
 from detectors.model import WindowScorer
 from features.contract import clean_events
 from training.evaluation import evaluate
+from training.fitting import FittedWeek, fit_week
 from training.operating import by_sample
-from training.pipeline import FittedWeek, TrainingConfig, WeekData, fit_week
 from training.review_sample import account_truth, sample_verdicts
 from training.simulator import SimConfig, SimulatedSet, simulate
 from training.suite import flat_metrics
+from training.week_inputs import TrainingConfig, WeekData
 from training.weeks import parse_week
 
 RESULTS = Path(__file__).parent / "results"

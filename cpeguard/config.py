@@ -16,7 +16,7 @@ from cpeguard.settings import Settings
 if TYPE_CHECKING:
     from detectors.params import ScoringParams
     from serving.config import ServiceConfig
-    from training.pipeline import TrainingConfig
+    from training.week_inputs import TrainingConfig
 
 POLICY_FIELDS = (
     "invalid_risk",
@@ -98,9 +98,9 @@ def training_config(settings: Settings) -> TrainingConfig:
     """The training run's configuration."""
     from training.gates import GateConfig
     from training.operating import OperatingConfig
-    from training.pipeline import TrainingConfig
     from training.suite import SuiteConfig
     from training.tracking import tracking_uri
+    from training.week_inputs import TrainingConfig
 
     suite = SuiteConfig()
     if settings.suite_seeds is not None:

@@ -17,7 +17,8 @@ from cpeguard.settings import Settings, get_settings
 if TYPE_CHECKING:
     from detectors.model import WindowScorer
     from training.backtest import SettledHistory
-    from training.pipeline import TrainingResult, WeekData
+    from training.pipeline import TrainingResult
+    from training.week_inputs import WeekData
 
 console = Console()
 errors = Console(stderr=True)
@@ -52,7 +53,7 @@ def week_data(
     from serving.io import read_events
     from serving.store import EventStore
     from training.labels import read_labels
-    from training.pipeline import WeekData
+    from training.week_inputs import WeekData
     from training.weeks import parse_week
 
     start, end = parse_week(week)

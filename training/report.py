@@ -12,11 +12,13 @@ from detectors.params import ScoringParams
 from features.contract import clean_events
 from training.backtest import SettledHistory
 from training.gates import GateConfig
-from training.pipeline import CURVE_ARTIFACT, TrainingConfig, WeekData, run
+from training.pipeline import run
 from training.review_sample import account_truth, sample_verdicts
+from training.run_record import CURVE_ARTIFACT
 from training.simulator import SimConfig, simulate
 from training.suite import SuiteConfig
 from training.tracking import Tracker
+from training.week_inputs import TrainingConfig, WeekData
 from training.weeks import parse_week
 
 REPORT_METRICS = (

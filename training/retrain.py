@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from training.pipeline import TrainingConfig, TrainingResult, WeekData, run
+from training.pipeline import TrainingResult, run
 from training.tracking import Tracker
+from training.week_inputs import TrainingConfig, WeekData
 from training.weeks import last_complete_week, weeks_between
 
 LoadWeek = Callable[[str], WeekData]

@@ -10,8 +10,8 @@ from cpeguard.settings import Settings
 from detectors.params import PolicyParams, ScoringParams
 from serving.config import ServiceConfig
 from training.gates import GateConfig
-from training.pipeline import TrainingConfig
 from training.suite import SuiteConfig
+from training.week_inputs import TrainingConfig
 
 
 def test_config_unset_settings_keep_the_declared_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

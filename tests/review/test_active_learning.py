@@ -30,9 +30,9 @@ from tests.review.conftest import (
     settle_two,
     sign_in,
 )
+from training.fitting import week_verdicts
 from training.labels import SAMPLE_KINDS, clean_labels, label_weights
 from training.operating import by_sample
-from training.pipeline import week_verdicts
 from training.simulator import SimulatedSet
 
 UNCERTAIN_SHARE = 0.5

@@ -14,8 +14,9 @@ from serving.detection import shadow_differences
 from serving.io import event_rows
 from tests.serving.conftest import Api, campaign_terms, make_api
 from tests.training.weekly import fast_config, store_uri
-from training.pipeline import TrainingResult, WeekData, run
+from training.pipeline import TrainingResult, run
 from training.simulator import SimulatedSet
+from training.week_inputs import WeekData
 
 PERIOD = {"period_start": "2025-03-01T00:00:00Z", "period_end": "2025-04-10T00:00:00Z"}
 

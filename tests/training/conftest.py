@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from tests.training.weekly import WORSE, fast_config, store_uri, week_events
-from training.pipeline import TrainingResult, WeekData, run
+from training.pipeline import TrainingResult, run
+from training.week_inputs import WeekData
 
 
 @pytest.fixture(scope="session")

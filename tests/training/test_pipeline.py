@@ -17,9 +17,10 @@ from detectors.params import ScoringParams
 from tests.training.weekly import FAST_GATES, WORSE
 from training.backtest import SettledHistory, money_backtest
 from training.drift import drift_report, feature_profile
+from training.fitting import fit_supervised
 from training.gates import BacktestOutcome, judge
 from training.labels import clean_labels
-from training.pipeline import TrainingResult, fit_supervised
+from training.pipeline import TrainingResult
 from training.tracking import MODEL_NAME
 
 

@@ -13,9 +13,9 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.training.weekly import FAST_CLI_ENV, fast_config, store_uri
-from training.pipeline import WeekData
 from training.retrain import RetrainLocked, retrain, retrain_lock, weeks_to_train
 from training.tracking import EXPERIMENT
+from training.week_inputs import WeekData
 from training.weeks import last_complete_week, parse_week, week_of
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday of 2026-W48

@@ -9,9 +9,9 @@ import pandas as pd
 from detectors.params import ScoringParams
 from features.contract import clean_events
 from training.gates import GateConfig
-from training.pipeline import TrainingConfig
 from training.simulator import SimConfig, simulate
 from training.suite import SuiteConfig
+from training.week_inputs import TrainingConfig
 
 # a deliberately worse scorer: one detector disabled
 WORSE = ScoringParams(disabled=frozenset({"ip_farm"}))
