@@ -34,7 +34,7 @@ _RING_DDL = ", ".join(f"`{c}` string" for c in RING_COLUMNS)
 def shard_ring_rows(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     """The rows of a shard the ring test reads (``RING_COLUMNS``, missing values null): its distinct
     engagements with history, less the honest context rows of condensed history (the ring test's
-    view, ``detectors.scorer.window._views``)."""
+    view, ``detectors.scorer.running._views``)."""
     engagements = inputs.rows(raw).engagements()
     if not len(engagements):
         return pd.DataFrame(columns=list(RING_COLUMNS))

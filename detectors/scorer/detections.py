@@ -1,0 +1,178 @@
+"""Every detector's detection of a window as the scorer combines it: weighed by its accounts' focus,
+spread to their other engagements and through seller IPs, the stacker's last; and a shard's part of
+that spreading evidence for a split window's first pass (``spread_parts``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.base import Detection
+from detectors.chance import WindowChance
+from detectors.params import ScoringParams
+from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
+from detectors.registry import STRUCTURAL, DetectorSpec, WindowContext
+from detectors.scorer.running import raw_detections, window_context
+from detectors.seller_ips import ip_part, spread_through_ips
+from detectors.spread import (
+    SPREAD_COLUMNS,
+    AccountRows,
+    account_rows,
+    spread_part,
+    spread_to_accounts,
+    weight_by_focus,
+)
+
+if TYPE_CHECKING:
+    from detectors.fitted import FittedState
+
+
+def _finished(
+    spec: DetectorSpec,
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+    rows: AccountRows,
+) -> tuple[npt.NDArray[np.float64] | None, Detection]:
+    """``spec``'s detection weighed by focus (``_focused``): its scores as post-level evidence (None: it
+    is not post-level), and the detection spread to its accounts' other engagements when it spreads
+    (``rows``: the engagements' ``account_rows``, taken once for every detector)."""
+    detection = _focused(spec, detection, engagements, params=params, context=context)
+    post_level = detection.event_score if spec.post_level else None
+    if spec.spreads:
+        spread = context.chance.spread if context.chance is not None else None
+        window = None if spread is None else spread[spread["detector"] == spec.name]
+        known = context.chance.creators if context.chance is not None else None
+        detection = spread_to_accounts(
+            detection, engagements, params=params.spread, window=window, creators=known, rows=rows
+        )
+    return post_level, detection
+
+
+def window_detections(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[Detection], npt.NDArray[np.float64]]:
+    """Every detector's detection of the window, and the noisy-OR of the post-level detectors' scores.
+
+    Post-level scores are taken before group detections are spread to their
+    accounts' other engagements: they say what was found on the post itself.
+    """
+    rows = account_rows(engagements, creators=context.chance.creators if context.chance is not None else None)
+    # each detection is weighed and spread in its detector's thread, as soon as it is found
+    specs, by_name = raw_detections(
+        engagements,
+        params=params,
+        context=context,
+        progress=progress,
+        finish=lambda spec, found: _finished(
+            spec, found, engagements, params=params, context=context, rows=rows
+        ),
+    )
+    detections: list[Detection] = []
+    post_level_keep = np.ones(len(engagements))
+    for spec in specs:
+        post_level, detection = by_name.pop(spec.name)
+        if post_level is not None:
+            post_level_keep *= 1.0 - post_level
+        detections.append(detection)
+    detections = spread_through_ips(
+        detections,
+        engagements,
+        structural=STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS,
+        params=params.spread,
+        creators=_creators(context),
+        window=context.chance.seller_ips if context.chance is not None else None,
+    )
+    fitted = context.fitted
+    if fitted is not None and fitted.stacker is not None:
+        detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))
+    return detections, 1.0 - post_level_keep
+
+
+def _creators(context: WindowContext) -> pd.Index | None:
+    """The creators the seller-IP rule knows beyond the engagements: the posts table's, and a split
+    platform's whole (``WindowChance.creators``)."""
+    posts = context.posts
+    known = context.chance.creators if context.chance is not None else None
+    creators = (
+        pd.Index(posts["creator_id"].dropna().unique())
+        if posts is not None and "creator_id" in posts
+        else None
+    )
+    if known is not None:
+        creators = known if creators is None else creators.astype("str").union(known)
+    return creators
+
+
+def spread_parts(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    posts: pd.DataFrame | None = None,
+    fitted: FittedState | None = None,
+    reputation: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``) and of
+    its seller-IP evidence (``detectors.seller_ips.ip_part``).
+
+    The first of a split window's two passes (``scaleout.job``): the detectors run as
+    ``score_engagements`` runs them; the parts, combined over the shards, are the
+    ``spread`` and ``seller_ips`` of the ``WindowChance`` the second pass scores with. The
+    seller-IP part counts the accounts caught after spreading with the shard's own evidence (the
+    window's is what this pass gathers).
+    """
+    context = window_context(
+        engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
+    )
+    specs, by_name = raw_detections(
+        engagements, params=params, context=context, progress=None, finish=lambda _spec, found: found
+    )
+    known = chance.creators if chance is not None else None
+    rows = account_rows(engagements, creators=known)
+    parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
+    detections = []
+    for spec in specs:
+        detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
+        if spec.spreads:
+            parts.append(spread_part(detection, engagements, params=params.spread, creators=known, rows=rows))
+            detection = spread_to_accounts(
+                detection, engagements, params=params.spread, creators=known, rows=rows
+            )
+        detections.append(detection)
+    ips = ip_part(
+        detections,
+        engagements,
+        structural=STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS,
+        params=params.spread,
+        creators=_creators(context),
+    )
+    return pd.concat(parts, ignore_index=True), ips
+
+
+def _focused(
+    spec: DetectorSpec,
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+) -> Detection:
+    """``detection`` weighted by its accounts' focus when ``spec`` is focus-weighted: over the
+    window's rows, or over the whole platform when they are a shard of a split platform whose
+    blocks were found on its graph (``WindowContext.platform_verdicts``)."""
+    if not spec.focus_weighted:
+        return detection
+    found = context.platform_verdicts(engagements, spec.name)
+    focus = found.focus if found is not None else None
+    return weight_by_focus(detection, engagements, params=params.spread, focus=focus)
