@@ -27,18 +27,6 @@ class PoolParams:
     min_member_share: float = 0.67
     # an account joins a pool when chance explains at most this share of the accounts like it
     max_fdr: float = 0.1
-    # with True, accounts are alike (the rate chance explains, ``max_fdr``) only within one home community
-    # (the one holding most of an account's creators): a pool that also holds an audience's popular posts
-    # expects that audience's fans, and pooled with them a seller's accounts of another home share their
-    # chance. Off: it gains aged-account recall with four worlds but admits honest accounts at the rate's
-    # nominal level in windows where pooling hid them (docs/benchmarks.md, "Aged accounts: alike within a
-    # home")
-    members_by_home: bool = False
-    # with ``members_by_home``, an account must also pass with every home in one stratum: a pool's strong
-    # cells of a seller's accounts then no longer carry another home's fans of the same (d, k) with them,
-    # and no account is a member that the pooled test alone would not make one (docs/benchmarks.md, "Aged
-    # accounts: alike within a home")
-    members_pooled_too: bool = False
     # a member engaged at least this many of the pool's creators
     min_creators: int = 2
     # fewer light pairs, or a pool with fewer accounts, is never reported

@@ -18,7 +18,6 @@ from detectors.pools._chance import (
     _Chance,
     _cross_creator_pairs,
     _crossing,
-    _homes,
 )
 from detectors.pools._params import PoolParams
 from features.arrays import distinct, distinct_counts
@@ -218,16 +217,11 @@ def _members(
     # chance starts without every focused candidate: a pool serving a small window's few creators is
     # most of their light engagement, and counted as chance it would explain itself away
     member = focused & (k >= params.min_creators)
-    key_home = _homes(user_creator, unit_community, width)[key_user] if params.members_by_home else None
     for _ in range(params.max_member_rounds):
         # chance is the honest share of engagement: members' own pool creators are taken out
         honest = ~member[triple_key]
         share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
-        found = focused & _significant(
-            k, key_degree, key_pool, share, audiences.by_degree, params=params, home=key_home
-        )
-        if key_home is not None and params.members_pooled_too:
-            found &= _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
+        found = focused & _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
         if np.array_equal(found, member):
             break
         member = found
@@ -242,32 +236,23 @@ def _significant(
     by_degree: npt.NDArray[np.float64],
     *,
     params: PoolParams,
-    home: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Per (account, pool) row: chance explains at most ``max_fdr`` of the accounts like it or more.
 
     ``share[pool, home]`` is the chance of a home account's creator landing in
     the pool and ``by_degree[home, d]`` the home's accounts with d creators.
-    With ``home`` (per row: its account's home community) accounts are alike
-    only within one home: a pool that also holds an audience's popular posts
-    expects that audience's fans on it, and counted together with them the
-    seller's accounts of another home would share their chance.
     """
-    n_pools, n_homes = share.shape
+    n_pools = len(share)
     width = params.max_posts + 1
     d = np.arange(width)[:, None]
     j = np.arange(width)[None, :]
     choose = np.array([[math.comb(a, b) for b in range(width)] for a in range(width)], dtype=np.float64)
     p = share[:, :, None, None]
     pmf = choose * p**j * (1.0 - p) ** np.maximum(d - j, 0) * (j <= d)
-    # expected accounts per (pool, home, degree, creators in pool); one stratum of every home without ``home``
-    if home is None:
-        expected = np.einsum("hd,phdj->pdj", by_degree, pmf)[:, None]
-        home, n_homes = np.zeros_like(pool), 1
-    else:
-        expected = by_degree[None, :, :, None] * pmf
-    cell = ((pool * n_homes + home) * width + degree) * width + k
-    observed = np.bincount(cell, minlength=n_pools * n_homes * width * width).reshape(expected.shape)
+    # expected accounts per (pool, degree, creators in pool), every home in one stratum
+    expected = np.einsum("hd,phdj->pdj", by_degree, pmf)
+    cell = (pool * width + degree) * width + k
+    observed = np.bincount(cell, minlength=n_pools * width * width).reshape(expected.shape)
     # tails over k' >= k, from the largest k down
     observed_tail = np.cumsum(observed[..., ::-1], axis=-1)[..., ::-1]
     expected_tail = np.cumsum(expected[..., ::-1], axis=-1)[..., ::-1]
