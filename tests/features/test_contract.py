@@ -4,7 +4,8 @@ import sys
 import pandas as pd
 import pytest
 
-from features.contract import ContractError, clean_campaigns, clean_events, clean_posts, id_problem
+from features.contract import ContractError, clean_campaigns, clean_events, clean_posts
+from features.ids import id_problem
 from features.schema import ContractViolation, EngagementVerdicts, Events, checked
 from tests.factories import raw_event, raw_events
 
