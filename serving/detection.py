@@ -8,17 +8,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from detectors.memory import confirmed_subjects
 from detectors.params import ScoringParams, as_json, params_from_json
-from detectors.registry import PROGRESS_STEPS
-from detectors.scorer import ScoredWindow
-from features.contract import clean_events
 from serving import faults
 from serving.auth import Principal
 from serving.campaigns import campaigns_frame
@@ -29,26 +24,18 @@ from serving.db.events import EventRepository
 from serving.db.models import DetectionRun
 from serving.db.runs import RunRepository
 from serving.errors import NotFound, Unavailable
-from serving.history_state import HistoryState, HistoryStates
-from serving.io import write_scored
+from serving.history_state import HistoryStates
 from serving.money import to_decimal
 from serving.reputation import ReputationMemory
 from serving.run_context import RunContext
+from serving.run_scoring import RunScoring
 from serving.schemas import DetectionOut
-from serving.scored_runs import (
-    RUN_ENGAGEMENT_EXTRA,
-    KeptRuns,
-    ScoredRun,
-    empty_window,
-    run_summary,
-    scored_run,
-)
+from serving.scored_runs import KeptRuns, ScoredRun
 from serving.scorers import ActiveModels, VersionedScorer
-from serving.shadow import shadow_differences, shadow_score
+from serving.shadow import shadow_differences
 from serving.spark_handoff import SparkHandoff
 from serving.statuses import RunStatus
 from serving.store import EventStore
-from serving.verdicts import events_hash
 
 # re-exported: the review services, settlements and tests import them from here
 __all__ = ["DetectionService", "campaigns_frame", "shadow_differences", "to_decimal"]
@@ -91,15 +78,21 @@ class DetectionService:
         self.sync_max_events = sync_max_events
         # days around a run's period read as context (``detectors.history``, ``context_ranges``); 0: none
         self.history_days = history_days
-        # large runs are scored on Spark when a master is configured
-        self.spark = spark
         # accounts earlier runs and reviews established (``serving.reputation``); None: no memory
         self.reputation = reputation
-        # lookbacks prepared by earlier runs, read by later ones (``serving.history_state``); None: none
-        self.history_states = history_states
         # the run's events, lookback and reputation (``serving.run_context``)
         self.context = RunContext(
             store=store, events=events, history_days=history_days, reputation=reputation
+        )
+        # scores a run's period (``serving.run_scoring``)
+        self.scoring = RunScoring(
+            runs=runs,
+            campaigns=campaigns,
+            context=self.context,
+            runs_dir=runs_dir,
+            executor=executor,
+            spark=spark,
+            history_states=history_states,
         )
         self._run_lock = threading.Lock()
         # the last runs' scored windows, and verdicts read back after a restart
@@ -350,82 +343,8 @@ class DetectionService:
         return run_id
 
     def _score(self, run: DetectionRun) -> tuple[ScoredRun, dict[str, int | float | str], str]:
-        start, end = as_utc(run.period_start), as_utc(run.period_end)
         active = self._run_models.pop(run.id, None) or self.models()
-        raw = self.stored_events(start=start, end=end, through_batch=run.last_batch_id)
-        out_dir = self.runs_dir / run.id
-        out_dir.mkdir(parents=True, exist_ok=True)  # the challenger's shadow may write first
-        campaigns = self.campaigns_frame()
-        if raw.empty:
-            write_scored(empty_window(), out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
-            scored = scored_run(run.id, active.champion, empty_window(), campaigns)
-            return (
-                scored,
-                {"n_events": 0, "n_invalid": 0, "n_posts": 0, "n_flagged_accounts": 0},
-                events_hash(raw),
-            )
-        events = clean_events(raw, source="event store").frame
-
-        def progress(step: str) -> None:
-            position = PROGRESS_STEPS.index(step) if step in PROGRESS_STEPS else 0
-            self.runs.update_run(run.id, step=step, progress=round(position / len(PROGRESS_STEPS), 3))
-
-        history = self.context.history(run, platforms=events["platform"])
-        known = self.context.known(run, events)
-        state = None
-        if self.spark is not None and self.spark.takes(len(raw)):
-            self.runs.update_run(run.id, step="spark", progress=0.05)
-            window = self.spark.score(
-                raw,
-                events,
-                campaigns=campaigns,
-                scorer=active.champion.scorer,
-                work=out_dir / "spark",
-                history=history,
-                known=known,
-            )
-        else:
-            window, state = self._score_locally(events, campaigns, active, progress, history, known)
-        challenger = active.challenger
-        if challenger is not None and challenger.version != active.champion.version:
-            self.executor.submit(
-                shadow_score, out_dir, run.id, events, campaigns, window.posts, active.champion, challenger
-            )
-        progress("write")
-        write_scored(window, out_dir, engagement_extra=RUN_ENGAGEMENT_EXTRA)
-        scored = scored_run(run.id, active.champion, window, campaigns)
-        summary = run_summary(scored, n_events=int(events["event_id"].nunique()), window=window)
-        if history is not None:
-            summary["n_history_events"] = int(history["event_id"].nunique())
-        if state is not None:
-            summary["history_state"] = state.status
-        if known is not None:
-            standing = known.loc[known["score"] > 0, "subject_kind"]
-            summary["n_known_accounts"] = int((standing == "account").sum())
-            summary["n_known_subjects"] = len(standing)
-        scored = replace(scored, confirmed=confirmed_subjects(window, params=active.champion.params))
-        return scored, summary, events_hash(raw)
-
-    def _score_locally(
-        self,
-        events: pd.DataFrame,
-        campaigns: pd.DataFrame,
-        active: ActiveModels,
-        progress: Callable[[str], None],
-        history: pd.DataFrame | None,
-        known: pd.DataFrame | None,
-    ) -> tuple[ScoredWindow, HistoryState | None]:
-        """The run's window scored in this process; its lookback prepared once and kept
-        (``serving.history_state``) when the service keeps history states."""
-        scorer = active.champion.scorer
-        state = None
-        if history is not None and self.history_states is not None:
-            state = self.history_states.prepared(history, scorer)
-            history = state.prepared.frame
-        window = scorer.score(
-            events, campaigns=campaigns, progress=progress, history=history, reputation=known
-        )
-        return window, state
+        return self.scoring.score(run, active)
 
 
 def _run_out(run: DetectionRun) -> DetectionOut:
