@@ -85,7 +85,9 @@ def score_with_history(seed: int, scale: float, work: Path, *, weeks: int) -> di
     return out
 
 
-def _score(sim_dir: Path, events: Path, out_dir: Path, extra: list[str] | None = None, knobs: str = "{}") -> Path:
+def _score(
+    sim_dir: Path, events: Path, out_dir: Path, extra: list[str] | None = None, knobs: str = "{}"
+) -> Path:
     """``out_dir`` after `cpeguard score` of ``events`` with the set's posts and campaigns."""
     command = [
         str(Path(sys.executable).with_name("cpeguard")),
