@@ -242,7 +242,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
     """A kept frame. Its categoricals (one dictionary each, ``_write``) are rebuilt from their codes
     and categories: Arrow's own conversion of a dictionary of a million ids takes several times as
     long. Anything else (several chunks) is left to Arrow."""
-    table = feather.read_table(path, memory_map=False)
+    # mapped, not read: copying 318 MiB (1M + 3M) out of the page cache took 0.4-1.4 CPU s, mostly the
+    # kernel's, against 0.1 s. A state is replaced by a rename, never written in place, so the mapped
+    # file cannot change under the frame
+    table = feather.read_table(path, memory_map=True)
     coded = [item.name for item in table.schema if pa.types.is_dictionary(item.type)]
     if any(table.column(name).num_chunks != 1 for name in coded):
         return table.to_pandas()
