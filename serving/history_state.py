@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
@@ -53,7 +54,7 @@ _CHUNK = 1 << 22
 # the kept frames are written uncompressed: every run reads the state, and at 1M + 3M zstd's
 # decoding took 1.3-1.5 CPU s of it against 0.07 s (the file is 2.6x larger, 318 against 120 MiB;
 # its digest, checked on every read, 0.25 s against 0.1). A state written compressed reads the same
-_COMPRESSION = "uncompressed"
+_COMPRESSION: Final = "uncompressed"
 
 
 class HistoryStateError(ValueError):
