@@ -55,6 +55,7 @@ _CHUNK = 1 << 22
 # the kept frames are written uncompressed: every run reads the state, and at 1M + 3M zstd's
 # decoding took 1.3-1.5 CPU s of it against 0.07 s (the file is 2.6x larger, 318 against 120 MiB;
 # its digest, checked on every read, 0.25 s against 0.1). A state written compressed reads the same
+# (benchmarks/results/history_cost_i13s2_scratch.json)
 _COMPRESSION: Final = "uncompressed"
 
 
@@ -244,9 +245,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
     """A kept frame. Its categoricals (one dictionary each, ``_write``) are rebuilt from their codes
     and categories: Arrow's own conversion of a dictionary of a million ids takes several times as
     long. Anything else (several chunks) is left to Arrow."""
-    # mapped, not read: copying 318 MiB (1M + 3M) out of the page cache took 0.4-1.4 CPU s, mostly the
-    # kernel's, against 0.1 s. A state is replaced by a rename, never written in place, so the mapped
-    # file cannot change under the frame
+    # mapped, not read: copying 318 MiB (1M + 3M) out of the page cache took 0.3-1.7 CPU s, mostly the
+    # kernel's, against 0.23 s with the copies below. A state is replaced by a rename, never written in
+    # place, so the mapped file cannot change under the frame
     table = feather.read_table(path, memory_map=True)
     coded = [item.name for item in table.schema if pa.types.is_dictionary(item.type)]
     if any(table.column(name).num_chunks != 1 for name in coded):
