@@ -1,7 +1,7 @@
 """Behaviour fingerprint: digests of what `cpeguard score` writes on the development seeds.
 
 Usage: python -m benchmarks.output_hash [--seeds 3,4,5,6,7,8,11,12,13,14,15,16] [--scale 1.0]
-                                        [--out FILE] [--check FILE]
+                                        [--history-weeks N] [--out FILE] [--check FILE]
 
 Simulates each seed, runs the real command line (`cpeguard score` as a subprocess,
 with the posts and campaigns files) and digests each output file's rows in a
@@ -10,6 +10,10 @@ changes exactly when a verdict, an amount, a reason or an evidence sentence
 changes. A refactor that keeps behaviour must leave every digest as it was:
 `--check benchmarks/results/output_hashes.json` compares a new run with a
 recorded one and exits 1 naming the seed and file that differ.
+
+`--history-weeks N` scores a multi-week world's last week with the N weeks before it
+as `--history`, twice: the history joined whole (``history__mode`` "exact") and read
+from a history state (``--history-state``, "condensed"); the digests are per mode.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +33,7 @@ import pandas as pd
 from training.simulator import SimConfig, simulate, write_simulated_set
 
 RESULTS = Path(__file__).parent / "results"
+WEEK = pd.Timedelta(days=7)
 DEV_SEEDS = "3,4,5,6,7,8,11,12,13,14,15,16"
 SORT_KEYS = {
     "engagements": ["event_id"],
@@ -54,19 +60,54 @@ def score_seed(seed: int, scale: float, work: Path) -> dict[str, str]:
     """Digests of the four outputs of `cpeguard score` on one simulated seed."""
     sim_dir, out_dir = work / f"sim{seed}", work / f"out{seed}"
     write_simulated_set(simulate(SimConfig(seed=seed, scale=scale)), sim_dir)
+    return _digests(_score(sim_dir, sim_dir / "events.parquet", out_dir))
+
+
+def score_with_history(seed: int, scale: float, work: Path, *, weeks: int) -> dict[str, str]:
+    """Digests of `cpeguard score` of a multi-week world's last week with ``weeks`` weeks of history,
+    per ``history__mode`` ("exact/engagements", ..., "condensed/engagements", ...)."""
+    sim_dir = work / f"sim{seed}"
+    write_simulated_set(simulate(SimConfig(seed=seed, scale=scale, multi_week=True)), sim_dir)
+    events = pd.read_parquet(sim_dir / "events.parquet")
+    ts = pd.to_datetime(events["ts"], utc=True, format="mixed")
+    end = ts.max() - WEEK
+    events.loc[(ts > end).to_numpy()].to_parquet(sim_dir / "current.parquet", index=False)
+    past = ((ts <= end) & (ts > end - WEEK * weeks)).to_numpy()
+    events.loc[past].to_parquet(sim_dir / "history.parquet", index=False)
+    out = {}
+    for mode in ("exact", "condensed"):
+        extra = ["--history", str(sim_dir / "history.parquet")]
+        if mode == "condensed":
+            extra += ["--history-state", str(work / f"state{seed}")]
+        knobs = json.dumps({"history__mode": mode})
+        scored = _score(sim_dir, sim_dir / "current.parquet", work / f"out{seed}{mode}", extra, knobs=knobs)
+        out.update({f"{mode}/{name}": digest for name, digest in _digests(scored).items()})
+    return out
+
+
+def _score(
+    sim_dir: Path, events: Path, out_dir: Path, extra: list[str] | None = None, knobs: str = "{}"
+) -> Path:
+    """``out_dir`` after `cpeguard score` of ``events`` with the set's posts and campaigns."""
     command = [
         str(Path(sys.executable).with_name("cpeguard")),
         "score",
         "--events",
-        str(sim_dir / "events.parquet"),
+        str(events),
         "--posts",
         str(sim_dir / "posts.parquet"),
         "--campaigns",
         str(sim_dir / "campaigns.parquet"),
         "--out",
         str(out_dir),
+        *(extra or []),
     ]
-    subprocess.run(command, check=True, capture_output=True)
+    env = {**os.environ, "CPEGUARD_SCORING_PARAMS": knobs}
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    return out_dir
+
+
+def _digests(out_dir: Path) -> dict[str, str]:
     return {
         name: frame_digest(pd.read_parquet(out_dir / f"{name}.parquet"), keys)
         for name, keys in SORT_KEYS.items()
@@ -77,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", default=DEV_SEEDS)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--history-weeks", type=int, default=0, help="score a multi-week world with history")
     parser.add_argument("--out", default=str(RESULTS / "output_hashes.json"))
     parser.add_argument("--check", default=None, help="a recorded results file to compare with")
     args = parser.parse_args()
@@ -84,11 +126,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in (int(s) for s in args.seeds.split(",")):
             started = time.perf_counter()
-            digests[str(seed)] = score_seed(seed, args.scale, Path(tmp))
+            digests[str(seed)] = (
+                score_with_history(seed, args.scale, Path(tmp), weeks=args.history_weeks)
+                if args.history_weeks
+                else score_seed(seed, args.scale, Path(tmp))
+            )
             print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
     report = {
-        "command": f"python -m benchmarks.output_hash --seeds {args.seeds} --scale {args.scale}",
+        "command": f"python -m benchmarks.output_hash --seeds {args.seeds} --scale {args.scale}"
+        + (f" --history-weeks {args.history_weeks}" if args.history_weeks else ""),
         "commit": commit.strip(),
         "date": time.strftime("%Y-%m-%d"),
         "digests": digests,

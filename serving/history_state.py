@@ -7,7 +7,8 @@ history, the scoring rules, the posts and the code alone, and costs more than sc
 
 - ``state.json``: the key it was built for (``StateKey``), the digests of its two frames, the
   number of history events, the history's first event time, and when it was built;
-- ``history.arrow``: the prepared frame (Arrow IPC: categories and their order kept exactly);
+- ``history.arrow``: the prepared frame (Arrow IPC, uncompressed: categories and their order kept
+  exactly);
 - ``history_rejects.arrow``: the history's rejected rows.
 
 A state is read only when its key equals the run's; otherwise it is rebuilt and replaced, and
@@ -27,7 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,6 +52,11 @@ FORMAT = 1
 # the packages whose code a prepared history depends on (reduction, detectors, their features)
 _CODE_PACKAGES = ("detectors", "features")
 _CHUNK = 1 << 22
+# the kept frames are written uncompressed: every run reads the state, and at 1M + 3M zstd's
+# decoding took 1.3-1.5 CPU s of it against 0.07 s (the file is 2.6x larger, 318 against 120 MiB;
+# its digest, checked on every read, 0.25 s against 0.1). A state written compressed reads the same
+# (benchmarks/results/history_cost_i13s2_scratch.json)
+_COMPRESSION: Final = "uncompressed"
 
 
 class HistoryStateError(ValueError):
@@ -237,15 +245,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
     """A kept frame. Its categoricals (one dictionary each, ``_write``) are rebuilt from their codes
     and categories: Arrow's own conversion of a dictionary of a million ids takes several times as
     long. Anything else (several chunks) is left to Arrow."""
-    table = feather.read_table(path, memory_map=False)
+    # mapped, not read: copying 318 MiB (1M + 3M) out of the page cache took 0.3-1.7 CPU s, mostly the
+    # kernel's, against 0.23 s with the copies below. A state is replaced by a rename, never written in
+    # place, so the mapped file cannot change under the frame
+    table = feather.read_table(path, memory_map=True)
     coded = [item.name for item in table.schema if pa.types.is_dictionary(item.type)]
     if any(table.column(name).num_chunks != 1 for name in coded):
         return table.to_pandas()
-    frame = table.drop_columns(coded).to_pandas()
+    frame = _copied_strings(table.drop_columns(coded)).to_pandas()
     for name in coded:
         chunk = table.column(name).chunk(0)
-        categories = pd.Index(pd.array(chunk.dictionary, dtype="str"))
-        row_codes = pc.fill_null(chunk.indices, -1).to_numpy()
+        categories = pd.Index(pd.array(_copied(chunk.dictionary), dtype="str"))
+        row_codes = np.array(pc.fill_null(chunk.indices, -1).to_numpy(), copy=True)
         # a kept frame's categories were a categorical's (distinct) and its digest was checked
         frame[name] = (
             pd.Categorical.from_codes(
@@ -257,6 +268,23 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame[table.column_names]
 
 
+def _copied_strings(table: pa.Table) -> pa.Table:
+    """``table`` with its string columns in buffers of their own (``_copied``)."""
+    for at, item in enumerate(table.schema):
+        if pa.types.is_large_string(item.type) or pa.types.is_string(item.type):
+            table = table.set_column(at, item, _copied(table.column(at)))
+    return table
+
+
+def _copied(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``values`` in buffers of their own, not the mapped file's. pandas keeps Arrow's strings as they
+    are, and one column or category index that held the mapping would keep it resident, every page
+    read (1M + 3M: 0.2 GiB more peak while the exact history is held whole through the scoring)."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    # concatenating allocates new buffers (a single array would be passed through as it is)
+    return pa.concat_arrays([*chunks, pa.array([], type=values.type)])
+
+
 def _write(path: Path, key: StateKey, prepared: PreparedHistory) -> None:
     """Keep ``prepared`` at ``path``: written beside it, then swapped in (a reader never sees half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +293,7 @@ def _write(path: Path, key: StateKey, prepared: PreparedHistory) -> None:
     staging.mkdir()
     for name, frame in ((FRAME, prepared.frame), (REJECTS, prepared.rejects.reset_index(drop=True))):
         # one record batch: one dictionary per categorical column (``_read_frame``)
-        frame.to_feather(staging / name, compression="zstd", chunksize=max(len(frame), 1))
+        frame.to_feather(staging / name, compression=_COMPRESSION, chunksize=max(len(frame), 1))
     manifest = {
         "kind": KIND,
         "format": FORMAT,

@@ -119,11 +119,14 @@ def score_engagements(
     ``chance``: the window's statistics when ``engagements`` are a shard (``detectors.chance``, ``scaleout``).
     """
     engagements = engagements.copy(deep=False)
+    # no detector reads the event ids: without them each gather of rows (a platform's, a view's) moves
+    # one string column less (1M + 3M with history: about 0.2 CPU s a gather of every row)
+    detected = engagements.drop(columns=["event_id"], errors="ignore")
     context = window_context(
-        engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
+        detected, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
     )
     detections, post_level_risk = window_detections(
-        engagements, params=params, context=context, progress=progress
+        detected, params=params, context=context, progress=progress
     )
     if progress is not None:
         progress("decide")

@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.feather as feather
 import pytest
 
 from detectors.model import WindowScorer
 from detectors.params import ScoringParams
 from features.contract import clean_events
 from serving.batch import run_batch
-from serving.history_state import FRAME, MANIFEST, HistoryStateError, HistoryStates
+from serving.history_state import FRAME, MANIFEST, HistoryStateError, HistoryStates, file_digest
 from serving.io import event_rows
 from tests.serving.conftest import campaign_terms, make_api
 from training.simulator import SimConfig, simulate
@@ -183,3 +184,20 @@ def test_a_detection_run_again_over_the_same_period_reads_the_lookback_the_first
 
 def _iso(moment: pd.Timestamp) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.slow
+def test_a_state_kept_compressed_by_an_earlier_version_is_still_read(world: Path, tmp_path: Path):
+    # states were written with zstd before they were written uncompressed (read memory-mapped)
+    state = tmp_path / "state"
+    _run(world, tmp_path / "built", CONDENSED, state=state)
+    frame = state / FRAME
+    table = feather.read_table(frame)
+    frame.unlink()
+    feather.write_feather(table, frame, compression="zstd", chunksize=max(table.num_rows, 1))
+    manifest = json.loads((state / MANIFEST).read_text())
+    manifest["digests"][FRAME] = file_digest(frame)
+    (state / MANIFEST).write_text(json.dumps(manifest))
+    read = _run(world, tmp_path / "read", CONDENSED, state=state)
+    assert read.history_state.status == "read"
+    _same_outputs(tmp_path / "built", tmp_path / "read")
