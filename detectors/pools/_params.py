@@ -82,7 +82,7 @@ class PoolParams:
     # ... when the units' insularity within their community, ``cover_errors`` down, reaches this; then the
     # pool's events stay where the search with its units as a community of their own finds them too. A part
     # of a well-mixed community is at 0; dev seeds 31-40 (5k/50k, four structures): sellers' pools at most
-    # 0.053, small audiences' keen fans from 0.148; seeds 10-30: lockstep bots' pools up to 0.116, kept by
+    # 0.053, small audiences' keen fans from 0.148; seeds 10-30: lockstep bots' pools up to 0.127, kept by
     # the search again (docs/detection.md, "A smaller audience inside a community")
     sub_audience_min_insularity: float = 0.1
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
