@@ -13,6 +13,7 @@ from detectors.pools._chance import PoolChance
 from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
+from detectors.pools._sub_audience import _covered_as_sub_audience
 from features.arrays import codes
 
 
@@ -82,8 +83,9 @@ def _found(
     light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
-    communities, then the pools no community covers (``_with_uncovered``); an event of a pool the
-    search finds stays in it only if the search within the communities found without the orders
+    communities, less the pools a smaller audience inside their community explains
+    (``_covered_as_sub_audience``), then the pools no community covers (``_with_uncovered``); an event
+    of a pool the search finds stays in it only if the search within the communities found without the orders
     (``Audiences.for_search``) finds it in a pool too; then the members counted in each pool's book
     (``_with_book``)."""
     units = np.arange(int(light.unit.max()) + 1)
@@ -92,6 +94,8 @@ def _found(
     event_pool, lifts, overlap_only = _search(light, unit_community, params=params, given=given)
     if params.cover_within_audience and audiences.n_communities > 1:
         event_pool = _covered_within(light, audiences, event_pool, overlap_only, params=params)
+    if params.cover_sub_audience:
+        event_pool = _covered_as_sub_audience(light, audiences, event_pool, params=params)
     explained = np.zeros(len(event_pool), dtype=bool)
     orderless = audiences.for_search().communities(units)
     if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():

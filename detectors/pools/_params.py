@@ -64,6 +64,15 @@ class PoolParams:
     # creators is a stranger there: a small audience's satellite, whose fans all engage its star
     # (``_overlap_only``, ``_covered_within``)
     cover_within_audience: bool = True
+    # a pool of one community whose creator units, without its accounts, keep their other fans among them
+    # inside the community is judged as inside that smaller audience alone (``_covered_as_sub_audience``)
+    cover_sub_audience: bool = True
+    # ... when the units' insularity within their community, ``cover_errors`` down, reaches this; then the
+    # pool's events stay where the search with its units as a community of their own finds them too. A part
+    # of a well-mixed community is at 0; dev seeds 31-40 (5k/50k, four structures): sellers' pools at most
+    # 0.053, small audiences' keen fans from 0.148; seeds 10-30: lockstep bots' pools up to 0.127, kept by
+    # the search again (docs/detection.md, "A smaller audience inside a community")
+    sub_audience_min_insularity: float = 0.1
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5

@@ -1,0 +1,82 @@
+"""The pool test's cover by a sub-audience: a small audience's keen fans in a community a book widened."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.audiences import AudienceParams, find_audiences
+from detectors.pools import PoolParams, seller_pools
+from tests.detectors.test_pools import _frame
+
+
+def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.DataFrame:
+    """A small audience widened by a seller's book, as dev seeds 31 and 33 (50k, three communities) hold it.
+
+    Audience A: 3 creators (2 posts each), 150 fans who like posts of 2 or 3 of them. B and C: 12
+    creators each, 1,500 users who like 2-4. X: a popular creator (3 posts) whose 2,000 fans each like
+    one of its posts and one creator of B or C. A book no test catches: 400 accounts, each on a post of
+    one of A's creators and one of X's, ties X into A's community; X's engagers dilute the community's
+    chance and A's keen fans read as a pool. With ``order_on``: 40 accounts of one order, each on post 0
+    of that audience's creators 1, 2 and 3.
+    """
+    rng = np.random.default_rng(seed)
+    user, creator, post = [], [], []
+
+    def like(account: str, name: str, on: str) -> None:
+        user.append(account)
+        creator.append(name)
+        post.append(on)
+
+    for u in range(150):
+        for c in rng.choice(3, size=rng.integers(2, 4), replace=False):
+            like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
+    for name in "BC":
+        for u in range(1500):
+            for c in rng.choice(12, size=rng.integers(2, 5), replace=False):
+                like(f"{name}u{u}", f"{name}k{c}", f"p-{name}k{c}-{rng.integers(3)}")
+    for u in range(2000):
+        like(f"Xu{u}", "Xk0", f"p-Xk0-{rng.integers(3)}")
+        name, c = "BC"[rng.integers(2)], rng.integers(12)
+        like(f"Xu{u}", f"{name}k{c}", f"p-{name}k{c}-{rng.integers(3)}")
+    for u in range(400):
+        like(f"book{u}", f"Ak{u % 3}", f"p-Ak{u % 3}-0")
+        like(f"book{u}", "Xk0", f"p-Xk0-{u % 3}")
+    for u in range(40 if order_on else 0):
+        for c in (1, 2, 3):
+            like(f"order{u}", f"{order_on}k{c}", f"p-{order_on}k{c}-0")
+    return _frame(user, creator, post=post)
+
+
+def _flagged(events: pd.DataFrame, *, sub_audience: bool) -> tuple[np.ndarray, pd.Series]:
+    audiences = find_audiences(events, studios=None, params=AudienceParams())
+    pooled = audiences.for_pool()
+    posts = pd.Index(sorted(events["post_id"].astype(str).unique()))
+    community = pd.Series(pooled.communities(pooled.units(posts.to_numpy())), index=posts)
+    detection = seller_pools(events, params=PoolParams(cover_sub_audience=sub_audience), audiences=audiences)
+    return np.asarray(detection.event_score >= 0.5), community
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_seller_pools_leave_a_small_audience_alone_inside_a_community_a_book_widened(seed: int):
+    """X is in A's community; counted at that community's rate, A's keen fans are a pool (183-255
+    honest engagements flagged, seeds 0-5). Without them A's other fans still keep to A's creators
+    inside the community, and judged with A as a community of its own they are chance: covered."""
+    events = _small_audience_tied_to_a_stranger(seed=seed)
+    accounts = events["user_id"].astype(str)
+    before, community = _flagged(events, sub_audience=False)
+    assert community["p-Xk0-0"] == community["p-Ak0-0"] == community["p-Ak2-1"]
+    assert community["p-Bk0-0"] != community["p-Ak0-0"]
+    assert before[accounts.str.startswith("Au").to_numpy()].sum() > 150
+    after, _ = _flagged(events, sub_audience=True)
+    assert after[~accounts.str.startswith("book").to_numpy()].sum() == 0
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_seller_pools_find_an_order_inside_a_large_audience_beside_a_widened_community(seed: int):
+    """An order on three of B's creators: their other fans spread over B as its chance says (B holds
+    them among 12), so the order's creators are no audience of their own there and it is found."""
+    events = _small_audience_tied_to_a_stranger(seed=seed, order_on="B")
+    is_order = events["user_id"].astype(str).str.startswith("order").to_numpy()
+    flagged, _ = _flagged(events, sub_audience=True)
+    assert flagged[is_order].mean() > 0.95
+    assert flagged[~is_order & ~events["user_id"].astype(str).str.startswith("book").to_numpy()].sum() <= 5
