@@ -293,7 +293,7 @@ def test_score_freezes_the_loaded_libraries_and_collects_young_objects_rarely(
     small_sim_dir: Path, tmp_path: Path
 ):
     """`score` keeps the cyclic collector off the libraries' objects (frozen) and runs young collections
-    every 10,000 allocations (``cpeguard.scoring._collect_young_rarely``)."""
+    every 10,000 allocations (``cpeguard.scoring._spare_the_process``)."""
     scored = (
         "import gc, sys; from cpeguard.cli import app; app(sys.argv[1:], standalone_mode=False); "
         "print(gc.get_threshold()[0], gc.get_freeze_count() > 100_000)"
