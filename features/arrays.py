@@ -58,18 +58,22 @@ def _sorted(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 def stable_order(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """``np.argsort(keys, kind="stable")``: integer keys by one vectorised sort of each position
-    packed with its key into one int64 (key first, so ties keep their positions' order), many times
-    faster than a merge sort; other keys, or keys too wide to pack, by the merge sort."""
+    packed with its key into one int64 (key in the high bits, so ties keep their positions' order),
+    many times faster than a merge sort; other keys, or keys too wide to pack, by the merge sort."""
     keys = np.asarray(keys)
     n = len(keys)
     if n == 0 or keys.dtype.kind not in "iu":
         return np.argsort(keys, kind="stable").astype(np.int64)
     low, high = int(keys.min()), int(keys.max())
-    if (high - low + 1) * n >= 2**62:
+    # positions take the low bits: a shift and a mask, not a multiplication and a division
+    bits = max(n - 1, 1).bit_length()
+    if (high - low + 1) << bits >= 2**62:
         return np.argsort(keys, kind="stable").astype(np.int64)
-    packed = (keys - keys.dtype.type(low)).astype(np.int64) * n + np.arange(n, dtype=np.int64)
+    packed = (keys - keys.dtype.type(low)).astype(np.int64) << bits
+    packed |= np.arange(n, dtype=np.int64)
     packed.sort()
-    return np.asarray(packed % n, dtype=np.int64)
+    packed &= (1 << bits) - 1
+    return packed
 
 
 def distinct(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -287,3 +287,22 @@ def test_score_never_imports_hypothesis(small_sim_dir: Path, tmp_path: Path):
     )
     assert done.stdout.splitlines()[-1] == "False True"
     assert (tmp_path / "engagements.parquet").exists()
+
+
+def test_score_freezes_the_loaded_libraries_and_collects_young_objects_rarely(
+    small_sim_dir: Path, tmp_path: Path
+):
+    """`score` keeps the cyclic collector off the libraries' objects (frozen) and runs young collections
+    every 10,000 allocations (``cpeguard.scoring._spare_the_process``)."""
+    scored = (
+        "import gc, sys; from cpeguard.cli import app; app(sys.argv[1:], standalone_mode=False); "
+        "print(gc.get_threshold()[0], gc.get_freeze_count() > 100_000)"
+    )
+    files = [f"--{name}={small_sim_dir / name}.parquet" for name in ("events", "posts", "campaigns")]
+    done = subprocess.run(
+        [sys.executable, "-c", scored, "score", *files, f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "10000 True"
