@@ -29,7 +29,6 @@ import os
 import platform
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -38,35 +37,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
+from benchmarks.live_server import postgres_database
 from cpeguard.demo import fill_demo_home
 from serving.config import ServiceConfig
 from serving.db.models import ReviewCase, ReviewCasePost
 
 RESULTS = Path(__file__).resolve().parent / "results" / "review_queue.json"
-POSTGRES_URL = os.environ.get(
-    "CPEGUARD_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @contextmanager
 def _database(kind: str) -> Iterator[str | None]:
+    """No URL for SQLite (the service's own file); a fresh PostgreSQL database otherwise."""
     if kind == "sqlite":
         yield None
         return
-    admin = make_url(POSTGRES_URL)
-    name = f"cpg_bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 def _fill_cases(client: Any, n_cases: int) -> int:

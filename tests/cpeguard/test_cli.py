@@ -272,20 +272,25 @@ def test_score_reads_while_a_thread_imports_the_anomaly_libraries_and_pandera():
     assert done.stdout.strip() == "[]"
 
 
+def _score_printing(code: str, sim_dir: Path, out: Path) -> str:
+    """The last line ``code`` prints after running ``score`` on the simulated files into ``out``."""
+    files = [f"--{name}={sim_dir / name}.parquet" for name in ("events", "posts", "campaigns")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, "score", *files, f"--out={out}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()[-1]
+
+
 def test_score_never_imports_hypothesis(small_sim_dir: Path, tmp_path: Path):
     """pandera's data-synthesis strategies (hypothesis) are no part of checking: `score` does without."""
     scored = (
         "import sys; from cpeguard.cli import app; app(sys.argv[1:], standalone_mode=False); "
         "print(sys.modules.get('hypothesis') is not None, 'pandera' in sys.modules)"
     )
-    files = [f"--{name}={small_sim_dir / name}.parquet" for name in ("events", "posts", "campaigns")]
-    done = subprocess.run(
-        [sys.executable, "-c", scored, "score", *files, f"--out={tmp_path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.splitlines()[-1] == "False True"
+    assert _score_printing(scored, small_sim_dir, tmp_path) == "False True"
     assert (tmp_path / "engagements.parquet").exists()
 
 
@@ -298,11 +303,4 @@ def test_score_freezes_the_loaded_libraries_and_collects_young_objects_rarely(
         "import gc, sys; from cpeguard.cli import app; app(sys.argv[1:], standalone_mode=False); "
         "print(gc.get_threshold()[0], gc.get_freeze_count() > 100_000)"
     )
-    files = [f"--{name}={small_sim_dir / name}.parquet" for name in ("events", "posts", "campaigns")]
-    done = subprocess.run(
-        [sys.executable, "-c", scored, "score", *files, f"--out={tmp_path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.splitlines()[-1] == "10000 True"
+    assert _score_printing(scored, small_sim_dir, tmp_path) == "10000 True"
