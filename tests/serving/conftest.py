@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.api_campaigns import campaign_terms as campaign_terms  # re-exported: one definition
 from detectors.model import WindowScorer
 from serving.app import create_app
 from serving.auth import Role
@@ -41,18 +41,6 @@ class Api:
 def sim() -> SimulatedSet:
     """A small simulated campaign set (about 8k events, 4 campaigns, every scheme on)."""
     return simulate(SimConfig(seed=3, scale=0.05))
-
-
-def campaign_terms(campaigns: pd.DataFrame, campaign_id: str) -> dict[str, str]:
-    """A simulated campaign as the PUT /v1/campaigns body."""
-    row: Any = campaigns.set_index("campaign_id").loc[campaign_id]
-    return {
-        "platform": "douyin",
-        "currency": str(row["currency"]),
-        **{f"price_{a}": f"{float(row[f'price_{a}']):.2f}" for a in ("like", "favorite", "comment", "share")},
-        "window_start": row["window_start"].isoformat(),
-        "window_end": row["window_end"].isoformat(),
-    }
 
 
 def _postgres_database() -> Iterator[str]:
