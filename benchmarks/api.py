@@ -1,6 +1,6 @@
 """Settlement API benchmark: a real ``cpeguard serve`` on loopback, on SQLite and on PostgreSQL.
 
-Run: ``.venv/bin/python -m benchmarks.api [--databases sqlite,postgresql] [--events 100000]``.
+Run: ``.venv/bin/python -m benchmarks.api [--databases sqlite,postgresql] [--events 100000] [--out FILE]``.
 
 For each database it starts the app under uvicorn as a subprocess on a free loopback port,
 configured from the environment exactly as ``cpeguard serve`` is, but without the access
@@ -22,7 +22,7 @@ measures with httpx:
 
 The machine is shared, so the load average before and after each database is recorded.
 
-Results go to ``benchmarks/results/api.json``; a Markdown table is printed.
+Results go to ``--out`` (default ``benchmarks/results/api.json``); a Markdown table is printed.
 """
 
 from __future__ import annotations
@@ -317,6 +317,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     scale = args.events / 100_000
@@ -362,10 +363,10 @@ def main() -> None:
         print(f"benchmarking {database} ...", flush=True)
         results["databases"].append(bench_database(database.strip(), events, sim.campaigns, big))
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     _print_table(results["databases"])
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

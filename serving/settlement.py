@@ -11,10 +11,8 @@ in the background: 202, then ``GET /v1/settlements/{id}`` answers it when done.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import uuid
-from collections import OrderedDict
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +30,8 @@ from serving.db.settlements import SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import Conflict, NotFound, ServiceError
 from serving.metrics import Metrics
-from serving.schemas import SettlementIn, SettlementPending
+from serving.schemas import SettlementIn
+from serving.settlement_answers import BodyCache, StoredAnswer, request_answer
 from serving.settlement_posts import DETECTION_UNAVAILABLE, PostDecider, decided_in_scoring
 from serving.settlement_records import post_lines, record_settlement, settlement_out
 from serving.statuses import RunStatus
@@ -50,50 +49,6 @@ __all__ = [
 
 # a concurrent settlement claimed some of our events: decide again without them, this often at most
 _CLAIM_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class StoredAnswer:
-    """The stored body of an idempotent request's answer, and whether this call replayed it.
-
-    ``status_code`` overrides the usual 201 (made) or 200 (replayed): 202 while a settlement
-    is made in the background, or the error status a background settlement failed with.
-    """
-
-    body: bytes
-    is_replay: bool
-    status_code: int | None = None
-
-
-class BodyCache:
-    """Settlement bodies by id, least recently used dropped past ``max_bytes`` (they never change)."""
-
-    def __init__(self, *, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, settlement_id: str) -> bytes | None:
-        """The cached body, if any."""
-        with self._lock:
-            body = self._bodies.get(settlement_id)
-            if body is not None:
-                self._bodies.move_to_end(settlement_id)
-            return body
-
-    def put(self, settlement_id: str, body: bytes) -> None:
-        """Keep a body (a body larger than the whole cache is not kept)."""
-        if len(body) > self.max_bytes:
-            return
-        with self._lock:
-            if settlement_id in self._bodies:
-                return
-            self._bodies[settlement_id] = body
-            self._size += len(body)
-            while self._size > self.max_bytes:
-                _, dropped = self._bodies.popitem(last=False)
-                self._size -= len(dropped)
 
 
 @dataclass(frozen=True)
@@ -189,7 +144,7 @@ class SettlementService:
         if self._is_orphaned(row):
             self._fail(row.id, _ORPHANED, 503)
             row = self.settlements.request(settlement_id) or row
-        return _request_answer(row, is_replay=True)
+        return request_answer(row, is_replay=True)
 
     def _is_orphaned(self, row: SettlementRequest) -> bool:
         """Queued or running, yet not being made here: cut off by a restart or by a database outage
@@ -285,7 +240,7 @@ class SettlementService:
                 raise
             return existing
         self.executor.submit(self._finish, row.id)
-        return _request_answer(row, is_replay=False)
+        return request_answer(row, is_replay=False)
 
     def _finish(self, request_id: str) -> None:
         """Make a queued settlement (in the executor); a failure is kept with its HTTP status."""
@@ -349,7 +304,7 @@ class SettlementService:
             self.settlements.update_request(row.id, status=RunStatus.QUEUED, error="", error_status=0)
             self.executor.submit(self._finish, row.id)
             row = self.settlements.request(row.id) or row
-        return _request_answer(row, is_replay=True)
+        return request_answer(row, is_replay=True)
 
     def cached(self, settlement_id: str) -> bytes | None:
         """The body if this process holds it (no I/O): settlements never change once returned."""
@@ -390,20 +345,3 @@ _ORPHANED = (
     "interrupted: the settlement stopped before it was made (restart or database outage); "
     "post it again with the same key"
 )
-
-
-def _request_answer(row: SettlementRequest, *, is_replay: bool) -> StoredAnswer:
-    """A background settlement's status (202), or the error it failed with (its HTTP status)."""
-    if row.status == RunStatus.FAILED:
-        body = json.dumps({"detail": row.error}).encode()
-        return StoredAnswer(body=body, is_replay=is_replay, status_code=row.error_status or 500)
-    pending = SettlementPending(
-        settlement_id=row.id,
-        campaign_id=row.campaign_id,
-        period_start=as_utc(row.period_start),
-        period_end=as_utc(row.period_end),
-        status=row.status,
-        status_url=f"/v1/settlements/{row.id}",
-        created_at=as_utc(row.created_at),
-    )
-    return StoredAnswer(body=pending.model_dump_json().encode(), is_replay=is_replay, status_code=202)
