@@ -15,6 +15,7 @@ from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.params import ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
+from detectors.post_only_ips import raise_post_only_ips
 from detectors.registry import STRUCTURAL, DetectorSpec, WindowContext
 from detectors.scorer.running import raw_detections, window_context
 from detectors.seller_ips import ip_part, spread_through_ips
@@ -92,6 +93,13 @@ def window_detections(
         params=params.spread,
         creators=_creators(context),
         window=context.chance.seller_ips if context.chance is not None else None,
+    )
+    detections = raise_post_only_ips(
+        detections,
+        engagements,
+        params=params.spread,
+        creators=_creators(context),
+        split=context.chance is not None and context.chance.seller_ips is not None,
     )
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:
