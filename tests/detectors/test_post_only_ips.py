@@ -101,8 +101,8 @@ def test_an_order_through_addresses_used_for_nothing_else_in_weeks_is_caught_wit
     judged = score_window(current, params=ScoringParams(), history=history).engagements
     off = score_window(current, params=OFF, history=history).engagements
     alone = score_window(current, params=ScoringParams()).engagements
-    assert _invalid(judged, "s").mean() > 0.9  # measured 0.99 (addresses with one account stay out)
-    assert _invalid(off, "s").mean() < 0.5
+    assert _invalid(judged, "s").mean() > 0.9  # measured 0.975 (addresses with one account stay out)
+    assert _invalid(off, "s").mean() < 0.5  # measured 0.41 (ip_farm where an address carried many)
     # a week alone shows no address's quiet weeks: the rule does not run
     assert _invalid(alone, "s").mean() < 0.5
     evidence = judged.loc[judged["user_id"].astype(str).str.startswith("s"), "evidence"].astype(str)
