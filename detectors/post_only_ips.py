@@ -34,7 +34,7 @@ def raise_post_only_ips(
     *,
     params: SpreadParams,
     creators: pd.Index | None = None,
-    split: bool = False,
+    split: npt.NDArray[np.bool_] | None = None,
 ) -> list[Detection]:
     """``detections`` with ``ip_farm`` raised on the engagements through a post's own addresses.
 
@@ -44,17 +44,19 @@ def raise_post_only_ips(
     as in ``detectors.seller_ips.spread_through_ips``). A post with at least ``ip_post_only_addresses``
     such addresses, beyond chance (``_beyond_chance``), has the engagements through them raised to
     ``spread_weight``, with a group per post, when the engagements span ``ip_post_only_days`` or more.
-    ``split``: the engagements are one shard of a platform split over shards, where an address's other
-    posts may lie in another shard: nothing is raised.
+    ``split``: per engagement, its platform is split over shards (an address's other posts may lie in
+    another shard): those rows are left out.
     """
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
-    if at is None or split or params.ip_post_only_addresses <= 0 or "ip" not in engagements:
+    if at is None or params.ip_post_only_addresses <= 0 or "ip" not in engagements:
         return detections
     if not len(engagements) or _span_days(engagements) < params.ip_post_only_days:
         return detections
     ips, users = per_platform(engagements, "ip"), per_platform(engagements, "user_id")
     posts = codes(engagements["post_id"])
     has = (ips >= 0) & (users >= 0) & (posts >= 0)
+    if split is not None:
+        has &= ~split
     creator = is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(has), bool)
     if creators is not None:
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)

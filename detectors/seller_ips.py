@@ -85,7 +85,8 @@ def spread_through_ips(
     if window is not None:
         n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
-    found = _rounds(engagements, _Rows(ips, users, posts, thin), caught_score, params=params, window=window)
+    rows = _Rows(ips, users, posts, thin, ~split_platform_rows(engagements, window))
+    found = _rounds(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return detections
     (hit, strongest, counts, seller), first = found
@@ -104,19 +105,19 @@ def _rounds(
     params: SpreadParams,
     window: SellerIpEvidence | None,
 ) -> tuple[_Hits, npt.NDArray[np.bool_]] | None:
-    """``_seller_hits`` after ``ip_rounds`` rounds (one for a shard of a split platform, whose window
-    counts come from the first pass), and the first round's sellers: from the second round on, a thin
-    account raised through a seller's address is the seller's on every address it used, at its raised
-    score; a round that finds no new seller ends them with the round before."""
+    """``_seller_hits`` after ``ip_rounds`` rounds, and the first round's sellers: from the second round
+    on, a thin account raised through a seller's address is the seller's on every address it used, at
+    its raised score (not on a platform split over shards, whose counts are the window's from the
+    first pass: there one round); a round that finds no new seller ends them with the round before."""
     found = _seller_hits(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return None
     first = found[3]
-    for _ in range(0 if window is not None else params.ip_rounds - 1):
+    for _ in range(params.ip_rounds - 1 if rows.whole.any() else 0):
         hit, strongest = found[0], found[1]
         row_score = np.where(hit, strongest[np.maximum(rows.ips, 0)] * params.spread_weight, 0.0)
         raised = _per_account(rows.users, row_score)[np.maximum(rows.users, 0)]
-        caught_score = np.maximum(caught_score, np.where(rows.thin, raised, 0.0))
+        caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
         widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
         if widened is None or np.array_equal(widened[3], found[3]):
             break  # no new seller: the round before's counts stand in the evidence
@@ -132,12 +133,25 @@ _Hits = tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], tuple[Any, Any], n
 @dataclass(frozen=True)
 class _Rows:
     """Per engagement: its address, account and post codes (-1 missing; per platform for the first
-    two), and whether its account is thin and not a creator's (one that may be raised)."""
+    two), whether its account is thin and not a creator's (one that may be raised), and whether its
+    platform is whole in these engagements (not split over shards)."""
 
     ips: npt.NDArray[np.int64]
     users: npt.NDArray[np.int64]
     posts: npt.NDArray[np.int64]
     thin: npt.NDArray[np.bool_]
+    whole: npt.NDArray[np.bool_]
+
+
+def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
+    """Per engagement: its platform is split over shards (``window`` lists an address or an account of
+    it: they span shards); none without ``window``."""
+    if window is None:
+        return np.zeros(len(engagements), dtype=bool)
+    listed = pd.concat([window.ips["platform"], window.posts["platform"]]).astype("str").unique()
+    if "platform" not in engagements:
+        return np.full(len(engagements), len(listed) > 0)
+    return engagements["platform"].astype("str").isin(listed).to_numpy(dtype=bool)
 
 
 def _seller_hits(

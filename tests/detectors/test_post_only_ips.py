@@ -140,7 +140,8 @@ def _raised(
     engagements: pd.DataFrame, params: SpreadParams | None = None, *, split: bool = False
 ) -> set[str]:
     empty = Detection.empty("ip_farm", len(engagements))
-    out = raise_post_only_ips([empty], engagements, params=params or SpreadParams(), split=split)[0]
+    rows = np.full(len(engagements), split)
+    out = raise_post_only_ips([empty], engagements, params=params or SpreadParams(), split=rows)[0]
     return set(engagements.loc[out.event_score > 0, "user_id"])
 
 
