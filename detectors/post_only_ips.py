@@ -21,9 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
-from detectors.seller_ips import distinct_posts, per_platform
 from detectors.spread import SpreadParams, is_creator_account
-from features.arrays import codes, distinct
+from features.arrays import codes, distinct, distinct_per_code, platform_codes
 
 NAME = "ip_farm"
 
@@ -52,7 +51,7 @@ def raise_post_only_ips(
         return detections
     if not len(engagements) or _span_days(engagements) < params.ip_post_only_days:
         return detections
-    ips, users = per_platform(engagements, "ip"), per_platform(engagements, "user_id")
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     posts = codes(engagements["post_id"])
     has = (ips >= 0) & (users >= 0) & (posts >= 0)
     if split is not None:
@@ -61,7 +60,7 @@ def raise_post_only_ips(
     if creators is not None:
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
     thin = has & ~creator
-    thin &= distinct_posts(users, posts)[np.maximum(users, 0)] <= params.ip_light_posts
+    thin &= distinct_per_code(users, posts)[np.maximum(users, 0)] <= params.ip_light_posts
     own_post = _own_post(ips, users, posts, has=has, thin=thin, params=params)
     addresses, expected, significant = _beyond_chance(
         engagements, posts, users, own_post, thin=thin, params=params

@@ -24,7 +24,7 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.spread import SpreadParams, is_creator_account
-from features.arrays import codes, distinct
+from features.arrays import codes, distinct, distinct_per_code, max_per_code, platform_codes
 
 NAME = "ip_farm"
 # the evidence of an address that is a seller's only through accounts raised on its other addresses
@@ -79,9 +79,9 @@ def spread_through_ips(
     if at is None or "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
         return detections
     caught_score, creator = _caught_scores(detections, engagements, structural=structural, creators=creators)
-    ips, users = per_platform(engagements, "ip"), per_platform(engagements, "user_id")
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     posts = codes(engagements["post_id"])
-    n_posts = distinct_posts(users, posts)
+    n_posts = distinct_per_code(users, posts)
     if window is not None:
         n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
@@ -116,7 +116,7 @@ def _rounds(
     for _ in range(params.ip_rounds - 1 if rows.whole.any() else 0):
         hit, strongest = found[0], found[1]
         row_score = np.where(hit, strongest[np.maximum(rows.ips, 0)] * params.spread_weight, 0.0)
-        raised = _per_account(rows.users, row_score)[np.maximum(rows.users, 0)]
+        raised = max_per_code(rows.users, row_score)[np.maximum(rows.users, 0)]
         caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
         widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
         if widened is None or np.array_equal(widened[3], found[3]):
@@ -175,32 +175,6 @@ def _seller_hits(
     served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
     hit = through & rows.thin & (served[np.maximum(posts, 0)] >= params.ip_min_post_accounts)
     return hit, strongest, counts, seller
-
-
-def _per_account(users: npt.NDArray[np.int64], score: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Per account code: the largest of its rows' ``score``."""
-    out = np.zeros(int(users.max(initial=-1)) + 1)
-    has = users >= 0
-    np.maximum.at(out, users[has], score[has])
-    return out
-
-
-def per_platform(engagements: pd.DataFrame, column: str) -> npt.NDArray[np.int64]:
-    """Codes of ``column`` within each platform (-1 where missing): an address or an account is
-    counted on one platform at a time, so a shard holding whole platforms counts as the window."""
-    values = codes(engagements[column])
-    if "platform" not in engagements:
-        return values
-    platform = np.maximum(codes(engagements["platform"]), 0)
-    has = values >= 0
-    key = platform[has] * (int(values.max(initial=-1)) + 1) + values[has]
-    # dense codes of the (platform, value) pairs present, in one pass (no sort)
-    present = np.zeros(int(key.max(initial=-1)) + 1, dtype=bool)
-    present[key] = True
-    rank = np.cumsum(present) - 1
-    out = np.full(len(values), -1, dtype=np.int64)
-    out[has] = rank[key]
-    return out
 
 
 def _structural_score(detections: list[Detection], structural: frozenset[str]) -> npt.NDArray[np.float64]:
@@ -270,14 +244,6 @@ def _caught_on_post(
     )
 
 
-def distinct_posts(users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Per account code: its distinct posts."""
-    has = (users >= 0) & (posts >= 0)
-    width = int(posts.max(initial=-1)) + 1
-    n_users = int(users.max(initial=-1)) + 1
-    return np.bincount(distinct(users[has] * width + posts[has]) // max(width, 1), minlength=n_users)
-
-
 def _raised(
     detection: Detection,
     hit: npt.NDArray[np.bool_],
@@ -331,7 +297,7 @@ def ip_part(
     if "ip" not in engagements or not len(engagements):
         return pd.DataFrame(columns=list(IP_PART_COLUMNS))
     score, _ = _caught_scores(detections, engagements, structural=structural, creators=creators)
-    ips, users = per_platform(engagements, "ip"), per_platform(engagements, "user_id")
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     has = (ips >= 0) & (users >= 0)
     n_users = int(users.max(initial=-1)) + 1
     pair = ips * n_users + users
@@ -349,7 +315,7 @@ def ip_part(
             "strongest": strongest,
         }
     )
-    n_posts = distinct_posts(users, codes(engagements["post_id"]))
+    n_posts = distinct_per_code(users, codes(engagements["post_id"]))
     first = _first_rows(users, n_users)
     posts = pd.DataFrame(
         {
