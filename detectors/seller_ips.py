@@ -16,6 +16,7 @@ with a record of its own (more than ``ip_light_posts`` distinct posts) keeps it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,9 +24,11 @@ import pandas as pd
 
 from detectors.base import Detection
 from detectors.spread import SpreadParams, is_creator_account
-from features.arrays import codes, distinct
+from features.arrays import codes, distinct, distinct_per_code, max_per_code, platform_codes
 
 NAME = "ip_farm"
+# the evidence of an address that is a seller's only through accounts raised on its other addresses
+LATER = " or through the seller's other IPs"
 
 # one shard's part of a split window's seller-IP evidence (``ip_part``): an (platform, ip, user_id) row
 # per account seen through an address, ``caught`` 1 when one of its engagements through it was caught
@@ -76,44 +79,102 @@ def spread_through_ips(
     if at is None or "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
         return detections
     caught_score, creator = _caught_scores(detections, engagements, structural=structural, creators=creators)
-    ips, users = _per_platform(engagements, "ip"), _per_platform(engagements, "user_id")
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
+    posts = codes(engagements["post_id"])
+    n_posts = distinct_per_code(users, posts)
+    if window is not None:
+        n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
+    thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
+    rows = _Rows(ips, users, posts, thin, ~split_platform_rows(engagements, window))
+    found = _rounds(engagements, rows, caught_score, params=params, window=window)
+    if found is None:
+        return detections
+    (hit, strongest, counts, seller), first = found
+    detections = list(detections)
+    row_ip = np.maximum(ips, 0)
+    score = strongest * params.spread_weight
+    detections[at] = _raised(detections[at], hit, row_ip, score, counts, (seller, seller & ~first))
+    return detections
+
+
+def _rounds(
+    engagements: pd.DataFrame,
+    rows: _Rows,
+    caught_score: npt.NDArray[np.float64],
+    *,
+    params: SpreadParams,
+    window: SellerIpEvidence | None,
+) -> tuple[_Hits, npt.NDArray[np.bool_]] | None:
+    """``_seller_hits`` after ``ip_rounds`` rounds, and the first round's sellers: from the second round
+    on, a thin account raised through a seller's address is the seller's on every address it used, at
+    its raised score (not on a platform split over shards, whose counts are the window's from the
+    first pass: there one round); a round that finds no new seller ends them with the round before."""
+    found = _seller_hits(engagements, rows, caught_score, params=params, window=window)
+    if found is None:
+        return None
+    first = found[3]
+    for _ in range(params.ip_rounds - 1 if rows.whole.any() else 0):
+        hit, strongest = found[0], found[1]
+        row_score = np.where(hit, strongest[np.maximum(rows.ips, 0)] * params.spread_weight, 0.0)
+        raised = max_per_code(rows.users, row_score)[np.maximum(rows.users, 0)]
+        caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
+        widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
+        if widened is None or np.array_equal(widened[3], found[3]):
+            break  # no new seller: the round before's counts stand in the evidence
+        found = widened
+    return found, first
+
+
+# what a round of the rule raises: rows hit, per IP code the strongest caught score, (caught, all)
+# accounts and whether it is a seller's
+_Hits = tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], tuple[Any, Any], npt.NDArray[np.bool_]]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Per engagement: its address, account and post codes (-1 missing; per platform for the first
+    two), whether its account is thin and not a creator's (one that may be raised), and whether its
+    platform is whole in these engagements (not split over shards)."""
+
+    ips: npt.NDArray[np.int64]
+    users: npt.NDArray[np.int64]
+    posts: npt.NDArray[np.int64]
+    thin: npt.NDArray[np.bool_]
+    whole: npt.NDArray[np.bool_]
+
+
+def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
+    """Per engagement: its platform is split over shards (``window`` lists an address or an account of
+    it: they span shards); none without ``window``."""
+    if window is None:
+        return np.zeros(len(engagements), dtype=bool)
+    listed = pd.concat([window.ips["platform"], window.posts["platform"]]).astype("str").unique()
+    if "platform" not in engagements:
+        return np.full(len(engagements), len(listed) > 0)
+    return engagements["platform"].astype("str").isin(listed).to_numpy(dtype=bool)
+
+
+def _seller_hits(
+    engagements: pd.DataFrame,
+    rows: _Rows,
+    caught_score: npt.NDArray[np.float64],
+    *,
+    params: SpreadParams,
+    window: SellerIpEvidence | None,
+) -> _Hits | None:
+    """The rows a seller's address raises given ``caught_score``, with its per-IP strongest caught score,
+    (caught, all) accounts and seller flags; None when no address is a seller's."""
+    ips, users, posts = rows.ips, rows.users, rows.posts
     strongest, counts = _ip_counts(ips, users, caught_score, params=params)
     if window is not None:
         strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
     seller = _is_seller(counts, params=params)
     if not seller.any():
-        return detections
-    posts = codes(engagements["post_id"])
-    n_posts = _distinct_posts(users, posts)
-    if window is not None:
-        n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
-    thin = n_posts <= params.ip_light_posts
-    row_ip = np.maximum(ips, 0)
-    through = (ips >= 0) & seller[row_ip] & (users >= 0) & (posts >= 0)
+        return None
+    through = (ips >= 0) & seller[np.maximum(ips, 0)] & (users >= 0) & (posts >= 0)
     served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
-    hit = through & thin[np.maximum(users, 0)] & ~creator
-    hit &= served[np.maximum(posts, 0)] >= params.ip_min_post_accounts
-    detections = list(detections)
-    detections[at] = _raised(detections[at], hit, row_ip, strongest * params.spread_weight, counts, seller)
-    return detections
-
-
-def _per_platform(engagements: pd.DataFrame, column: str) -> npt.NDArray[np.int64]:
-    """Codes of ``column`` within each platform (-1 where missing): an address or an account is
-    counted on one platform at a time, so a shard holding whole platforms counts as the window."""
-    values = codes(engagements[column])
-    if "platform" not in engagements:
-        return values
-    platform = np.maximum(codes(engagements["platform"]), 0)
-    has = values >= 0
-    key = platform[has] * (int(values.max(initial=-1)) + 1) + values[has]
-    # dense codes of the (platform, value) pairs present, in one pass (no sort)
-    present = np.zeros(int(key.max(initial=-1)) + 1, dtype=bool)
-    present[key] = True
-    rank = np.cumsum(present) - 1
-    out = np.full(len(values), -1, dtype=np.int64)
-    out[has] = rank[key]
-    return out
+    hit = through & rows.thin & (served[np.maximum(posts, 0)] >= params.ip_min_post_accounts)
+    return hit, strongest, counts, seller
 
 
 def _structural_score(detections: list[Detection], structural: frozenset[str]) -> npt.NDArray[np.float64]:
@@ -183,24 +244,17 @@ def _caught_on_post(
     )
 
 
-def _distinct_posts(users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Per account code: its distinct posts."""
-    has = (users >= 0) & (posts >= 0)
-    width = int(posts.max(initial=-1)) + 1
-    n_users = int(users.max(initial=-1)) + 1
-    return np.bincount(distinct(users[has] * width + posts[has]) // max(width, 1), minlength=n_users)
-
-
 def _raised(
     detection: Detection,
     hit: npt.NDArray[np.bool_],
     row_ip: npt.NDArray[np.int64],
     ip_score: npt.NDArray[np.float64],
     counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
-    seller: npt.NDArray[np.bool_],
+    sellers: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
 ) -> Detection:
-    """``detection`` with ``hit`` rows raised to their IP's score, grouped by seller IP."""
-    caught, accounts = counts
+    """``detection`` with ``hit`` rows raised to their IP's score, grouped by seller IP (``sellers``: per IP
+    code, whether it is a seller's, and whether it became one only through its raised accounts)."""
+    (caught, accounts), (seller, later) = counts, sellers
     ip_codes = np.flatnonzero(seller)
     base = int(detection.groups["group_id"].max()) + 1 if len(detection.groups) else 0
     group_of_ip = np.full(len(seller), -1, dtype=np.int64)
@@ -216,8 +270,8 @@ def _raised(
             "n_posts": 0,
             "evidence": [
                 f"{NAME}: {c} of the {a} accounts that engaged through this account's IP were caught in"
-                " seller groups; a thin account of a seller's IP"
-                for c, a in zip(caught[ip_codes], accounts[ip_codes], strict=True)
+                f" seller groups{LATER if widened else ''}; a thin account of a seller's IP"
+                for c, a, widened in zip(caught[ip_codes], accounts[ip_codes], later[ip_codes], strict=True)
             ],
         }
     )
@@ -243,7 +297,7 @@ def ip_part(
     if "ip" not in engagements or not len(engagements):
         return pd.DataFrame(columns=list(IP_PART_COLUMNS))
     score, _ = _caught_scores(detections, engagements, structural=structural, creators=creators)
-    ips, users = _per_platform(engagements, "ip"), _per_platform(engagements, "user_id")
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     has = (ips >= 0) & (users >= 0)
     n_users = int(users.max(initial=-1)) + 1
     pair = ips * n_users + users
@@ -261,7 +315,7 @@ def ip_part(
             "strongest": strongest,
         }
     )
-    n_posts = _distinct_posts(users, codes(engagements["post_id"]))
+    n_posts = distinct_per_code(users, codes(engagements["post_id"]))
     first = _first_rows(users, n_users)
     posts = pd.DataFrame(
         {

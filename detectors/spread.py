@@ -44,6 +44,20 @@ class SpreadParams:
     # ...on posts that drew at least this many caught accounts through seller IPs (the seller's orders
     # and cover; a housemate's own posts behind a residential proxy draw none)
     ip_min_post_accounts: int = 3
+    # rounds of the seller-IP rule: from the second on, a thin account raised in the round before counts
+    # as caught on every address it used (a seller rotates its accounts over its addresses), so an
+    # address whose accounts were raised elsewhere becomes a seller's too (1: one round)
+    ip_rounds: int = 2
+    # a post's own addresses (``detectors.post_only_ips``): an address that at least this many distinct thin
+    # accounts (``ip_light_posts``) used, on one post and nothing else in the window and its history...
+    ip_post_only_accounts: int = 2
+    # ...of which a post has at least this many (0: off), beyond chance at a Poisson tail of at most
+    # ``10**ip_post_only_log10_p`` (``ip_farm``'s own bar): its engagements through them get ``spread_weight``
+    ip_post_only_addresses: int = 5
+    ip_post_only_log10_p: float = -8.0
+    # ...when the window and its history span at least this many days: an address's quiet weeks are seen
+    # only in weeks of data (a week alone shows a fan household's address on that week's post only)
+    ip_post_only_days: float = 14.0
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``

@@ -206,3 +206,37 @@ def footprints(
         weight = rng.integers(0, np.iinfo(np.uint64).max, size=n_posts, dtype=np.uint64, endpoint=True)
         np.add.at(keys[:, column], pair_user, weight[pair_post])
     return keys
+
+
+def platform_codes(engagements: pd.DataFrame, column: str) -> npt.NDArray[np.int64]:
+    """Codes of ``column`` within each platform (-1 where missing): the same address or account id on
+    two platforms is two codes, so a frame holding whole platforms counts each as it would alone."""
+    values = codes(engagements[column])
+    if "platform" not in engagements:
+        return values
+    platform = np.maximum(codes(engagements["platform"]), 0)
+    has = values >= 0
+    key = platform[has] * (int(values.max(initial=-1)) + 1) + values[has]
+    # dense codes of the (platform, value) pairs present, in one pass (no sort)
+    present = np.zeros(int(key.max(initial=-1)) + 1, dtype=bool)
+    present[key] = True
+    rank = np.cumsum(present) - 1
+    out = np.full(len(values), -1, dtype=np.int64)
+    out[has] = rank[key]
+    return out
+
+
+def distinct_per_code(users: npt.NDArray[np.int64], posts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per code of ``users`` (0 .. max, -1 missing): its distinct ``posts`` codes (-1 missing)."""
+    has = (users >= 0) & (posts >= 0)
+    width = int(posts.max(initial=-1)) + 1
+    n_users = int(users.max(initial=-1)) + 1
+    return np.bincount(distinct(users[has] * width + posts[has]) // max(width, 1), minlength=n_users)
+
+
+def max_per_code(users: npt.NDArray[np.int64], score: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per code of ``users`` (0 .. max, -1 missing): the largest of its rows' ``score`` (0 without)."""
+    out = np.zeros(int(users.max(initial=-1)) + 1)
+    has = users >= 0
+    np.maximum.at(out, users[has], score[has])
+    return out

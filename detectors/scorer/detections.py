@@ -15,9 +15,10 @@ from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.params import ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
+from detectors.post_only_ips import raise_post_only_ips
 from detectors.registry import STRUCTURAL, DetectorSpec, WindowContext
 from detectors.scorer.running import raw_detections, window_context
-from detectors.seller_ips import ip_part, spread_through_ips
+from detectors.seller_ips import ip_part, split_platform_rows, spread_through_ips
 from detectors.spread import (
     SPREAD_COLUMNS,
     AccountRows,
@@ -85,13 +86,21 @@ def window_detections(
         if post_level is not None:
             post_level_keep *= 1.0 - post_level
         detections.append(detection)
+    window = context.chance.seller_ips if context.chance is not None else None
     detections = spread_through_ips(
         detections,
         engagements,
         structural=STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS,
         params=params.spread,
         creators=_creators(context),
-        window=context.chance.seller_ips if context.chance is not None else None,
+        window=window,
+    )
+    detections = raise_post_only_ips(
+        detections,
+        engagements,
+        params=params.spread,
+        creators=_creators(context),
+        split=split_platform_rows(engagements, window),
     )
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:

@@ -177,3 +177,36 @@ def test_a_window_of_two_platforms_raises_as_its_platforms_do_one_by_one():
     alone = np.concatenate([raised(part.reset_index(drop=True)) for part in parts])
     np.testing.assert_array_equal(raised(whole), alone)
     assert alone[: len(seller)].all() and not alone[len(seller) :].any()
+
+
+def test_an_address_whose_accounts_were_raised_elsewhere_is_a_sellers_in_the_second_round():
+    workers = [f"w{i}" for i in range(6)]
+    rows = [(w, "p", "x") for w in workers]  # x: six caught accounts on post p
+    rows += [(f"t{i}", "p", "x") for i in range(6)]  # six thin accounts raised through x on p...
+    rows += [(f"t{i}", "r", "y") for i in range(6)]  # ...that the seller rotated through y onto post r
+    rows += [(f"v{i}", "r", "y") for i in range(4)]  # and four more accounts only ever seen on y
+    rows += [("home-a", "r", "y"), ("home-a", "s", "home"), ("home-b", "s", "home")]  # y's light housemate
+    engagements = _engagements(rows)
+    found = _caught(engagements, set(workers))
+    ip_farm = Detection.empty("ip_farm", len(engagements))
+
+    def raised(rounds: int) -> dict[str, float]:
+        params = SpreadParams(ip_rounds=rounds)
+        out = spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=params)[0]
+        hit = out.event_score > 0
+        keys = engagements.loc[hit, "user_id"] + "@" + engagements.loc[hit, "post_id"]
+        return {k: v for k, v in zip(keys, out.event_score[hit], strict=True) if not k.startswith("w")}
+
+    one = raised(1)
+    assert set(one) == {f"t{i}@p" for i in range(6)}  # y: none of its 11 accounts caught in the first round
+    two = raised(2)
+    # y: the six raised accounts are 6 of its 11, a seller's; its thin accounts on the served post r are
+    # raised at the weight again of their raised score (0.9 x 0.81); post s drew none: home-b stays
+    assert set(two) == set(one) | {f"t{i}@r" for i in range(6)} | {f"v{i}@r" for i in range(4)} | {"home-a@r"}
+    assert two["v0@r"] == pytest.approx(0.729)
+    assert raised(3) == two  # nothing more to widen
+    out = spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=SpreadParams())[0]
+    v0 = int(out.event_group[engagements["user_id"].eq("v0").to_numpy()][0])
+    said = str(out.groups["evidence"].iloc[v0])
+    assert said.startswith("ip_farm: 6 of the 11 accounts that engaged through this account's IP")
+    assert "caught in seller groups or through the seller's other IPs" in said

@@ -12,7 +12,10 @@ from features.arrays import (
     distinct_counts,
     distinct_first,
     distinct_inverse,
+    distinct_per_code,
     group_sizes,
+    max_per_code,
+    platform_codes,
     stable_order,
     weighted_counts,
 )
@@ -107,3 +110,21 @@ def test_categorical_is_from_codes_without_checking_the_categories_again():
     pd.testing.assert_series_equal(pd.Series(made), pd.Series(expected), check_exact=True)
     assert made.codes.dtype == expected.codes.dtype and made.dtype == expected.dtype
     assert made.categories.dtype == "str" and made.tolist()[:2] == ["c", "b"]
+
+
+def test_platform_codes_split_one_id_on_two_platforms_and_keep_missing():
+    frame = pd.DataFrame({"platform": ["a", "b", "a", "a"], "ip": ["x", "x", "y", None]})
+    out = platform_codes(frame, "ip")
+    assert out[3] == -1
+    assert len({out[0], out[1], out[2]}) == 3  # x on a, x on b, y on a
+    assert sorted(out[:3].tolist()) == [0, 1, 2]  # dense codes
+    np.testing.assert_array_equal(platform_codes(frame.drop(columns="platform"), "ip")[:3], [0, 0, 1])
+
+
+def test_distinct_per_code_and_max_per_code():
+    users = np.array([0, 0, 0, 1, -1, 2])
+    posts = np.array([5, 5, 7, 5, 5, -1])
+    np.testing.assert_array_equal(distinct_per_code(users, posts), [2, 1, 0])
+    np.testing.assert_array_equal(
+        max_per_code(users, np.array([0.1, 0.4, 0.2, 0.0, 0.9, 0.3])), [0.4, 0.0, 0.3]
+    )

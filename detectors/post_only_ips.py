@@ -1,0 +1,173 @@
+"""A post's own addresses: proxies a seller used for one order and for nothing else in weeks.
+
+A drip-fed order is delivered slowly by accounts that are used once, through a
+handful of the seller's addresses rotated per engagement, each address carrying a
+few of the order's accounts. When the seller keeps such addresses for one order,
+nothing ties them to its other orders: no account is seen twice, no address
+carries many accounts on the post at once (``ip_farm``'s per-post test), and no
+caught account shares them (``detectors.seller_ips``). What the window and its
+history do show is the address's whole life: several thin accounts, on this
+post, and nothing else for weeks. A household's address carries its members'
+own engagements on many posts over weeks, a carrier NAT's hundreds of users on
+many posts, a one-time visitor's home address one account: none of them serves
+one post with several accounts, and a post draws a handful of such addresses at
+most by chance (two households whose members all engaged only that post).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.base import Detection
+from detectors.spread import SpreadParams, is_creator_account
+from features.arrays import codes, distinct, distinct_per_code, platform_codes
+
+NAME = "ip_farm"
+
+
+def raise_post_only_ips(
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    creators: pd.Index | None = None,
+    split: npt.NDArray[np.bool_] | None = None,
+) -> list[Detection]:
+    """``detections`` with ``ip_farm`` raised on the engagements through a post's own addresses.
+
+    Counted per platform over ``engagements`` (the window and its history). An address is a post's own
+    when every engagement through it is on that one post, by at least ``ip_post_only_accounts`` distinct
+    accounts, each thin (at most ``ip_light_posts`` distinct posts) and none a creator's (``creators``:
+    as in ``detectors.seller_ips.spread_through_ips``). A post with at least ``ip_post_only_addresses``
+    such addresses, beyond chance (``_beyond_chance``), has the engagements through them raised to
+    ``spread_weight``, with a group per post, when the engagements span ``ip_post_only_days`` or more.
+    ``split``: per engagement, its platform is split over shards (an address's other posts may lie in
+    another shard): those rows are left out.
+    """
+    at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
+    if at is None or params.ip_post_only_addresses <= 0 or "ip" not in engagements:
+        return detections
+    if not len(engagements) or _span_days(engagements) < params.ip_post_only_days:
+        return detections
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
+    posts = codes(engagements["post_id"])
+    has = (ips >= 0) & (users >= 0) & (posts >= 0)
+    if split is not None:
+        has &= ~split
+    creator = is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(has), bool)
+    if creators is not None:
+        creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
+    thin = has & ~creator
+    thin &= distinct_per_code(users, posts)[np.maximum(users, 0)] <= params.ip_light_posts
+    own_post = _own_post(ips, users, posts, has=has, thin=thin, params=params)
+    addresses, expected, significant = _beyond_chance(
+        engagements, posts, users, own_post, thin=thin, params=params
+    )
+    if not significant.any():
+        return detections
+    hit = has & (own_post[np.maximum(ips, 0)] >= 0) & significant[np.maximum(posts, 0)]
+    detections = list(detections)
+    detections[at] = _raised(detections[at], hit, posts, addresses, expected, params=params)
+    return detections
+
+
+def _span_days(engagements: pd.DataFrame) -> float:
+    """Days from the first engagement of the window and its history to the last (0 without times)."""
+    if "ts" not in engagements:
+        return 0.0
+    ts = pd.to_datetime(engagements["ts"], utc=True)
+    span = ts.max() - ts.min()
+    return 0.0 if pd.isna(span) else float(span / pd.Timedelta(days=1))
+
+
+def _own_post(
+    ips: npt.NDArray[np.int64],
+    users: npt.NDArray[np.int64],
+    posts: npt.NDArray[np.int64],
+    *,
+    has: npt.NDArray[np.bool_],
+    thin: npt.NDArray[np.bool_],
+    params: SpreadParams,
+) -> npt.NDArray[np.int64]:
+    """Per address code: the post it is the own address of (-1: none)."""
+    n_ips, n_posts = int(ips.max(initial=-1)) + 1, int(posts.max(initial=-1)) + 1
+    n_users = int(users.max(initial=-1)) + 1
+    ip_posts = np.bincount(distinct(ips[has] * n_posts + posts[has]) // max(n_posts, 1), minlength=n_ips)
+    ip_accounts = np.bincount(distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips)
+    # an address any of whose accounts has a record of its own, or is a creator's, is no post's own
+    lived = np.bincount(ips[has & ~thin], minlength=n_ips)
+    post_of_ip = np.full(n_ips, -1, dtype=np.int64)
+    post_of_ip[ips[has]] = posts[has]
+    own = (ip_posts == 1) & (ip_accounts >= params.ip_post_only_accounts) & (lived == 0)
+    return np.where(own, post_of_ip, -1)
+
+
+def _beyond_chance(
+    engagements: pd.DataFrame,
+    posts: npt.NDArray[np.int64],
+    users: npt.NDArray[np.int64],
+    own_post: npt.NDArray[np.int64],
+    *,
+    thin: npt.NDArray[np.bool_],
+    params: SpreadParams,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per post code: its own addresses, how many chance gives it, and whether it has too many.
+
+    Chance is the platform's: its own addresses per thin account-post pair, times the post's thin
+    accounts (a post's own addresses raise its platform's rate too, so a platform served by one seller
+    alone hides it). A post needs ``ip_post_only_addresses`` and a Poisson tail of at most
+    ``10**ip_post_only_log10_p``.
+    """
+    from scipy.stats import poisson  # imported on first use, in a detector thread
+
+    n_posts, n_users = int(posts.max(initial=-1)) + 1, int(users.max(initial=-1)) + 1
+    addresses = np.bincount(own_post[own_post >= 0], minlength=n_posts)
+    exposure = np.bincount(
+        distinct(posts[thin] * n_users + users[thin]) // max(n_users, 1), minlength=n_posts
+    )
+    platform = np.zeros(n_posts, dtype=np.int64)
+    if "platform" in engagements:
+        platform[posts[posts >= 0]] = np.maximum(codes(engagements["platform"]), 0)[posts >= 0]
+    rate = np.bincount(platform, weights=addresses) / np.maximum(np.bincount(platform, weights=exposure), 1)
+    expected = np.maximum(rate[platform] * exposure, 1e-9)
+    log10_p = poisson.logsf(addresses - 1, expected) / np.log(10)
+    significant = (addresses >= params.ip_post_only_addresses) & (log10_p <= params.ip_post_only_log10_p)
+    return addresses, expected, significant
+
+
+def _raised(
+    detection: Detection,
+    hit: npt.NDArray[np.bool_],
+    posts: npt.NDArray[np.int64],
+    addresses: npt.NDArray[np.int64],
+    expected: npt.NDArray[np.float64],
+    *,
+    params: SpreadParams,
+) -> Detection:
+    """``detection`` with ``hit`` rows raised to ``spread_weight``, grouped by post."""
+    post_codes = np.unique(posts[hit])
+    base = int(detection.groups["group_id"].max()) + 1 if len(detection.groups) else 0
+    group_of_post = np.full(len(addresses), -1, dtype=np.int64)
+    group_of_post[post_codes] = base + np.arange(len(post_codes))
+    rows = np.flatnonzero(hit & (params.spread_weight > detection.event_score))
+    score, group = detection.event_score.copy(), detection.event_group.astype(np.int64)
+    score[rows] = params.spread_weight
+    group[rows] = group_of_post[posts[rows]]
+    accounts = np.bincount(posts[hit], minlength=len(addresses))
+    added = pd.DataFrame(
+        {
+            "group_id": group_of_post[post_codes],
+            "n_accounts": accounts[post_codes].astype(np.int64),
+            "n_posts": 1,
+            "evidence": [
+                f"{NAME}: {a} addresses each carried {params.ip_post_only_accounts} or more thin accounts"
+                f" to this post and to nothing else in the window and its history ({e:.1f} expected by"
+                " chance); an engagement through one of them"
+                for a, e in zip(addresses[post_codes], expected[post_codes], strict=True)
+            ],
+        }
+    )
+    groups = pd.concat([detection.groups, added], ignore_index=True) if len(detection.groups) else added
+    return Detection(detection.name, score, group, groups)
