@@ -73,6 +73,12 @@ class PoolParams:
     # 0.053, small audiences' keen fans from 0.148; seeds 10-30: lockstep bots' pools up to 0.127, kept by
     # the search again (docs/detection.md, "A smaller audience inside a community")
     sub_audience_min_insularity: float = 0.1
+    # ... judged without the pool's own accounts too: those whose every light post is one of the pool's,
+    # members or not (a seller's accounts that its membership did not take keep their co-engagement on its
+    # clients and make them read as an audience). Dev seeds: 1 of 302 windows changes, 500k four worlds
+    # seed 5, aged recall 0.340 -> 0.437, no honest flag anywhere (docs/benchmarks.md, "A pool's own
+    # accounts")
+    sub_audience_without_own: bool = True
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5

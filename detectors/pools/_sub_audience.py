@@ -50,6 +50,8 @@ def _covered_as_sub_audience(
         if keys is None and params.cover_footprints_once:
             keys = _footprints(light.pair_user, light.pair_post, int(light.users.max()) + 1)
         left_out = _left_out(light, event_pool, pooled & ~mine, keys)
+        if params.sub_audience_without_own:
+            left_out |= _own(light, events)
         if not _sub_audience(light, unit_community == homes[0], mine, left_out, params=params):
             continue
         refined = unit_community.copy()
@@ -76,6 +78,22 @@ def _left_out(
     if keys is not None:
         left_out |= _repeated(keys, left_out)
     return left_out
+
+
+def _own(light: _Light, events: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per account: every light post of it is a post of the pool's ``events``, member or not.
+
+    A seller's account fills orders and nothing else. One that the pool's membership did not take (it
+    took one client's orders, or too few) is still the seller's, and its light posts are the pool's
+    own; on the pool's units it keeps its co-engagement among them and reads as their audience. A fan
+    of an audience engages its creators' other posts too, or other creators.
+    """
+    on_pool = np.zeros(len(light.unit), dtype=bool)
+    on_pool[light.posts[events]] = True
+    n_users = int(light.users.max()) + 1
+    posts = np.bincount(light.pair_user, minlength=n_users)
+    inside = np.bincount(light.pair_user, weights=on_pool[light.pair_post], minlength=n_users)
+    return np.asarray((posts > 0) & (inside == posts), dtype=bool)
 
 
 def _sub_audience(

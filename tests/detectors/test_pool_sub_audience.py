@@ -47,12 +47,15 @@ def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.D
     return _frame(user, creator, post=post)
 
 
-def _flagged(events: pd.DataFrame, *, sub_audience: bool) -> tuple[np.ndarray, pd.Series]:
+def _flagged(
+    events: pd.DataFrame, *, sub_audience: bool, without_own: bool = False
+) -> tuple[np.ndarray, pd.Series]:
     audiences = find_audiences(events, studios=None, params=AudienceParams())
     pooled = audiences.for_pool()
     posts = pd.Index(sorted(events["post_id"].astype(str).unique()))
     community = pd.Series(pooled.communities(pooled.units(posts.to_numpy())), index=posts)
-    detection = seller_pools(events, params=PoolParams(cover_sub_audience=sub_audience), audiences=audiences)
+    params = PoolParams(cover_sub_audience=sub_audience, sub_audience_without_own=without_own)
+    detection = seller_pools(events, params=params, audiences=audiences)
     return np.asarray(detection.event_score >= 0.5), community
 
 
@@ -69,14 +72,21 @@ def test_seller_pools_leave_a_small_audience_alone_inside_a_community_a_book_wid
     assert before[accounts.str.startswith("Au").to_numpy()].sum() > 150
     after, _ = _flagged(events, sub_audience=True)
     assert after[~accounts.str.startswith("book").to_numpy()].sum() == 0
+    # A's fans like its creators' other posts too: none is the pool's own, and A stays an audience without
+    # the pool's own accounts (``sub_audience_without_own``)
+    after, _ = _flagged(events, sub_audience=True, without_own=True)
+    assert after[~accounts.str.startswith("book").to_numpy()].sum() == 0
 
 
+@pytest.mark.parametrize("without_own", [False, True])
 @pytest.mark.parametrize("seed", [0, 2, 4])
-def test_seller_pools_find_an_order_inside_a_large_audience_beside_a_widened_community(seed: int):
+def test_seller_pools_find_an_order_inside_a_large_audience_beside_a_widened_community(
+    seed: int, without_own: bool
+):
     """An order on three of B's creators: their other fans spread over B as its chance says (B holds
     them among 12), so the order's creators are no audience of their own there and it is found."""
     events = _small_audience_tied_to_a_stranger(seed=seed, order_on="B")
     is_order = events["user_id"].astype(str).str.startswith("order").to_numpy()
-    flagged, _ = _flagged(events, sub_audience=True)
+    flagged, _ = _flagged(events, sub_audience=True, without_own=without_own)
     assert flagged[is_order].mean() > 0.95
     assert flagged[~is_order & ~events["user_id"].astype(str).str.startswith("book").to_numpy()].sum() <= 5
