@@ -80,18 +80,28 @@ def prepare_history(history: pd.DataFrame) -> pd.DataFrame:
     return distinct_engagements(history.assign(**{HISTORY_COLUMN: True}))
 
 
-def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.DataFrame:
-    """``with_history(events, history)`` from ``prepared = prepare_history(history)``.
+def with_prepared_history(
+    events: pd.DataFrame,
+    prepared: pd.DataFrame,
+    *,
+    window: pd.DataFrame | None = None,
+    matched: dict[str, npt.NDArray[np.int64]] | None = None,
+) -> pd.DataFrame:
+    """``with_history(events, history)`` from ``prepared = prepare_history(history)`` (or rows of it).
 
     Only the window is reduced; the history's rows are taken as prepared (an id
     the window also reports is the window's: its history rows and their copies
     drop out), and its ids join the window's categories in the order the joint
     reduction would number them. Re-counts are found again over both, since a
-    window event can make a history engagement the later of two.
+    window event can make a history engagement the later of two. ``window``: the
+    caller's ``window_of(events)``; ``matched``: per id column, the window's
+    positions of ``prepared``'s categories (``matched_categories``), where the
+    caller looked them up already.
     """
     if prepared.empty:
         return distinct_engagements(events)
-    window = distinct_engagements(events.assign(**{HISTORY_COLUMN: False}))
+    if window is None:
+        window = window_of(events)
     is_new = _positions(prepared["event_id"].array, among=window["event_id"].array) < 0
     past = prepared if is_new.all() else prepared.loc[is_new]
     columns = window.columns[:-2].append(past.columns.difference(window.columns, sort=False))
@@ -103,19 +113,43 @@ def with_prepared_history(events: pd.DataFrame, prepared: pd.DataFrame) -> pd.Da
     ids = [column for column in CATEGORICAL_COLUMNS if column in columns]
     union = pd.concat([window.drop(columns=ids), past.drop(columns=ids)], ignore_index=True)
     for column in ids:
-        union[column] = _joined_categories(_coded(window, column), _coded(past, column))
+        known = (matched or {}).get(column)
+        union[column] = _joined_categories(_coded(window, column), _coded(past, column), known=known)
     union = union[[*columns, "copies", "is_recount"]]
     union["is_recount"] = later_repeats(union)
     return union
 
 
+def window_of(events: pd.DataFrame) -> pd.DataFrame:
+    """The window's distinct engagements as ``with_prepared_history`` joins them (marked: not history)."""
+    return distinct_engagements(events.assign(**{HISTORY_COLUMN: False}))
+
+
+def matched_categories(
+    window: pd.DataFrame, prepared: pd.DataFrame, columns: tuple[str, ...]
+) -> dict[str, npt.NDArray[np.int64]]:
+    """Per id column of ``columns`` categorical in both: the position of each of ``prepared``'s categories
+    among ``window``'s, -1 where the window lacks it (one hash look-up that condensing and joining share)."""
+    return {
+        column: _positions(prepared[column].cat.categories.array, among=window[column].cat.categories.array)
+        for column in columns
+        if column in window
+        and column in prepared
+        and all(isinstance(frame[column].dtype, pd.CategoricalDtype) for frame in (window, prepared))
+    }
+
+
 def _joined_categories(
-    first: tuple[npt.NDArray[np.int64], pd.Index], then: tuple[npt.NDArray[np.int64], pd.Index]
+    first: tuple[npt.NDArray[np.int64], pd.Index],
+    then: tuple[npt.NDArray[np.int64], pd.Index],
+    *,
+    known: npt.NDArray[np.int64] | None = None,
 ) -> pd.Categorical:
     """Coded values ``first`` then ``then`` (codes, categories), as factorizing them together codes them.
 
     A category of ``then`` that ``first`` lacks is numbered after ``first``'s, in
-    order of its first row in ``then``; code -1 (missing) stays -1.
+    order of its first row in ``then``; code -1 (missing) stays -1. ``known``: each
+    of ``then``'s categories' position among ``first``'s (-1: absent), when looked up already.
     """
     (head_codes, head), (tail_codes, tail) = first, then
     first_row = np.full(len(tail), len(tail_codes), dtype=np.int64)
@@ -126,7 +160,10 @@ def _joined_categories(
     # the history it was cut from, about half of them on no kept row
     used = np.flatnonzero(first_row < len(tail_codes))
     at = np.full(len(tail), -1, dtype=np.int64)
-    at[used] = _positions(tail.array if len(used) == len(tail) else tail.array[used], among=head.array)
+    if known is not None and len(known) == len(tail):
+        at[used] = known[used]
+    else:
+        at[used] = _positions(tail.array if len(used) == len(tail) else tail.array[used], among=head.array)
     added = used[at[used] < 0]
     added = added[stable_order(first_row[added])]
     at[added] = len(head) + np.arange(len(added))

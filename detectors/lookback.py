@@ -129,11 +129,20 @@ def _sampled(accounts: pd.Series, share: float) -> npt.NDArray[np.bool_]:
     return (account >= 0) & np.r_[drawn, False][account]
 
 
-def condensed(prepared: pd.DataFrame, events: pd.DataFrame, *, params: HistoryParams) -> pd.DataFrame:
+def condensed(
+    prepared: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    params: HistoryParams,
+    matched: dict[str, npt.NDArray[np.int64]] | None = None,
+) -> pd.DataFrame:
     """The rows of a marked prepared history the window ``events`` reads (see the module's docstring).
 
     The marks are dropped; without them every row is kept (the history was not scored). Rows kept
-    only as honest context (the sample, the window's accounts) carry ``CONTEXT_COLUMN``.
+    only as honest context (the sample, the window's accounts) carry ``CONTEXT_COLUMN``. ``matched``:
+    per column of ``KEY_COLUMNS``, the position of each of ``prepared``'s categories among those of
+    ``events``' (categorical) column (``detectors.history.matched_categories``): the window's values
+    are then read from it, not looked up again.
     """
     if EVIDENCE_COLUMN not in prepared:
         return prepared
@@ -142,7 +151,12 @@ def condensed(prepared: pd.DataFrame, events: pd.DataFrame, *, params: HistoryPa
     if len(events):
         start = events["ts"].min() - pd.Timedelta(days=params.recent_days)
         core |= (prepared["ts"] >= start).to_numpy()
-        found = {column: _history_codes(prepared, events, column) for column in _KEY_COLUMNS}
+        found = {
+            column: _history_codes(prepared, events, column)
+            if matched is None or column not in matched
+            else _matched_codes(events[column], matched[column])
+            for column in KEY_COLUMNS
+        }
         core |= _reported_again(prepared, found)
         if params.window_accounts:
             context |= _of_accounts(prepared["user_id"], found["user_id"])
@@ -153,7 +167,7 @@ def condensed(prepared: pd.DataFrame, events: pd.DataFrame, *, params: HistoryPa
 
 
 # the columns of an engagement's key (a re-count reports the same again under a new event id)
-_KEY_COLUMNS = ("user_id", "post_id", "action")
+KEY_COLUMNS = ("user_id", "post_id", "action")
 
 
 def _history_codes(prepared: pd.DataFrame, events: pd.DataFrame, column: str) -> npt.NDArray[np.int64] | None:
@@ -172,6 +186,16 @@ def _history_codes(prepared: pd.DataFrame, events: pd.DataFrame, column: str) ->
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _matched_codes(values: pd.Series, known: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per window event (``values`` categorical): the code of its value among the history's categories,
+    -1 where the history never saw it; ``known``: each history category's position among ``values``'."""
+    history_code = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)
+    hit = np.flatnonzero(known >= 0)
+    history_code[known[hit]] = hit
+    # code -1 (missing) picks the appended -1
+    return history_code[values.cat.codes.to_numpy().astype(np.int64)]
+
+
 def _of_accounts(accounts: pd.Series, window_codes: npt.NDArray[np.int64] | None) -> npt.NDArray[np.bool_]:
     """Per history row (``accounts`` categorical): its account engaged in the window (``window_codes``:
     the window's accounts as codes of ``accounts``, ``_history_codes``)."""
@@ -186,12 +210,12 @@ def _reported_again(
 ) -> npt.NDArray[np.bool_]:
     """Per history row: the window has an event of the same user, post and action (integer keys in the
     history's own codes; ``found``: the window's values as those codes, ``_history_codes``)."""
-    window_codes = [codes for column in _KEY_COLUMNS if (codes := found[column]) is not None]
+    window_codes = [codes for column in KEY_COLUMNS if (codes := found[column]) is not None]
     past_key = np.zeros(len(prepared), dtype=np.int64)
-    if len(window_codes) < len(_KEY_COLUMNS):
+    if len(window_codes) < len(KEY_COLUMNS):
         return past_key > 0
     now_key = np.zeros(len(window_codes[0]), dtype=np.int64)
-    for column, now_codes in zip(_KEY_COLUMNS, window_codes, strict=True):
+    for column, now_codes in zip(KEY_COLUMNS, window_codes, strict=True):
         width = len(prepared[column].cat.categories) + 1
         past_key = past_key * width + prepared[column].cat.codes.to_numpy().astype(np.int64) + 1
         # -1: a value the history never saw, so no history engagement it reports again

@@ -8,8 +8,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from detectors.history import HISTORY_COLUMN, prepare_history, with_history, with_prepared_history
-from detectors.lookback import EVIDENCE_COLUMN, SAMPLE_COLUMN, condensed, evidence_of, mark_evidence
+from detectors.history import (
+    HISTORY_COLUMN,
+    matched_categories,
+    prepare_history,
+    window_of,
+    with_history,
+    with_prepared_history,
+)
+from detectors.lookback import (
+    EVIDENCE_COLUMN,
+    KEY_COLUMNS,
+    SAMPLE_COLUMN,
+    condensed,
+    evidence_of,
+    mark_evidence,
+)
 from detectors.params import ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.registry import STRUCTURAL
@@ -83,7 +97,17 @@ def history_engagements(
     prepared = (
         history if is_prepared else prepared_history(history, params=params, posts=context.get("posts"))
     )
-    return with_prepared_history(events, condensed(prepared, events, params=params.history))
+    window = window_of(events)
+    if len(window) < len(events) or EVIDENCE_COLUMN not in prepared:
+        # replays (the window's rows are not the events') or nothing to condense: the events are read
+        return with_prepared_history(
+            events, condensed(prepared, events, params=params.history), window=window
+        )
+    # without replays the window's rows are the events', in their order: condensing reads the window, and
+    # the look-up of the key columns' ids that joining needs serves condensing too
+    matched = matched_categories(window, prepared, KEY_COLUMNS)
+    kept = condensed(prepared, window, params=params.history, matched=matched)
+    return with_prepared_history(events, kept, window=window, matched=matched)
 
 
 def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **context: Any) -> pd.DataFrame:

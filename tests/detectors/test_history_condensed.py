@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.history import prepare_history
+from detectors.history import prepare_history, with_prepared_history
 from detectors.lookback import EVIDENCE_COLUMN, HistoryParams, condensed, mark_evidence
 from detectors.params import ScoringParams
 from detectors.registry import BY_NAME, WindowContext
@@ -107,6 +107,29 @@ def test_condensed_reads_the_window_alike_as_arrow_strings_objects_or_categorica
     assert sorted(kept["event_id"].astype(str)) == ["evidence", "recounted", "window account"]
     for same in (window.astype(dict.fromkeys(ids, object)), distinct_engagements(window)):
         pd.testing.assert_frame_equal(condensed(prepared, same, params=params), kept, check_exact=True)
+
+
+def test_condensing_and_joining_share_one_look_up_and_give_the_frame_they_gave_apart():
+    """``history_engagements`` looks the window's key ids up among the history's once, for condensing and
+    joining both (``matched_categories``): the frame equals condensing the events and joining what is kept,
+    each with its own look-up; with the ids as Arrow strings, objects or categoricals with a category no
+    row uses, and with a replayed event (then the events are condensed, as before)."""
+    window, history = _planted_history()
+    rng = np.random.default_rng(5)
+    extra = _row(BASE_TS, rng, "new", "p9") | {"event_id": "b"}
+    again = _row(BASE_TS, rng, "x1", "q1") | {"event_id": "c", "action": "share"}
+    window = clean(pd.concat([window.drop(columns="source_row"), pd.DataFrame([extra, again])]))
+    prepared = _marked(history)
+    params = ScoringParams().set_params(history__mode="condensed")
+    ids = ["user_id", "post_id", "action"]
+    categories = {column: pd.CategoricalDtype([*window[column].unique(), "unused"]) for column in ids}
+    replayed = pd.concat([window, window.iloc[[1]]], ignore_index=True)
+    for events in (window, window.astype(dict.fromkeys(ids, object)), window.astype(categories), replayed):
+        apart = with_prepared_history(events, condensed(prepared, events, params=params.history))
+        assert apart["user_id"].astype(str).isin(["x1", "x2", "x4", "w1", "new"]).all()
+        pd.testing.assert_frame_equal(
+            history_engagements(events, prepared, params=params), apart, check_exact=True
+        )
 
 
 def test_a_window_engagement_re_counting_an_old_history_one_stays_a_re_count():
