@@ -1,6 +1,6 @@
 """Settlement API benchmark: a real ``cpeguard serve`` on loopback, on SQLite and on PostgreSQL.
 
-Run: ``.venv/bin/python -m benchmarks.api [--databases sqlite,postgresql] [--events 100000]``.
+Run: ``.venv/bin/python -m benchmarks.api [--databases sqlite,postgresql] [--events 100000] [--out FILE]``.
 
 For each database it starts the app under uvicorn as a subprocess on a free loopback port,
 configured from the environment exactly as ``cpeguard serve`` is, but without the access
@@ -14,15 +14,17 @@ measures with httpx:
 3. ``POST /v1/settlements`` latency for a campaign of at least 1,000 posts: the simulator
    has no campaign that large, so a second simulated set (seed 1, scale 2.3, every
    campaign relabelled ``cmpbig``, ids prefixed, moved one year later) is uploaded and
-   detected first. A campaign and period settle only once, so each request settles a
-   distinct period (``period_end`` shifted back one second per request, all inside the
-   finished detection run); then idempotent replays of the first request;
+   detected first. Each engagement settles at most once (the engagement ledger), so: 50
+   settlements of disjoint periods (half the campaign's span cut in 50), then the one
+   settlement of the whole campaign (it claims the other half), each timed on its own line;
+   then 50 nested periods inside it, every event settled, timed as refusals (409); then
+   idempotent replays of the whole-campaign settlement;
 4. ``GET /v1/settlements/{id}`` of that settlement: 100 sequential, then paced at
    200 requests/s for 10 s.
 
 The machine is shared, so the load average before and after each database is recorded.
 
-Results go to ``benchmarks/results/api.json``; a Markdown table is printed.
+Results go to ``--out`` (default ``benchmarks/results/api.json``); a Markdown table is printed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import io
 import json
+import math
 import os
 import platform
 import sys
@@ -66,6 +69,7 @@ from training.simulator import SimConfig, simulate
 RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
 JSON_BATCH = 5_000
 N_SETTLE = 50
+N_SLICES = 100  # the campaign's span cut in this many periods; the first N_SETTLE are settled
 N_REPLAY = 100
 GET_RATE = 200
 GET_SECONDS = 10
@@ -102,7 +106,7 @@ def bench_database(
                 period = {"period_start": _iso(PERIOD_START), "period_end": _iso(PERIOD_END)}
                 result["detection"] = _detect(client, period, billing)
                 result["detection_big"] = _detect_big(client, big, billing)
-                settled, settlement_id = _settle(client, billing)
+                settled, settlement_id = _settle(client, billing, _span(big[0]))
                 result.update(settled)
             result.update(_gets(base, settlement_id, billing))
             log = (home / "serve.log").read_text(errors="replace")
@@ -199,53 +203,84 @@ def _detect_big(
     return _detect(client, {"period_start": _iso(BIG_START), "period_end": _iso(BIG_END)}, billing)
 
 
-def _settle(client: httpx.Client, billing: dict[str, str]) -> tuple[dict[str, Any], str]:
-    """3. settlements of the big campaign over distinct periods, then replays of the first.
+def _post_settlement(
+    client: httpx.Client, billing: dict[str, str], start: datetime, end: datetime
+) -> tuple[float, httpx.Response, str, dict[str, str]]:
+    """One settlement of ``BIG_CAMPAIGN`` over ``[start, end)`` under a fresh key.
 
-    Returns the measurements and the first settlement's id."""
+    Returns (seconds, answer, key, body)."""
+    body = {"campaign_id": BIG_CAMPAIGN, "period_start": _iso(start), "period_end": _iso(end)}
+    key = f"bench-{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    answer = client.post("/v1/settlements", json=body, headers={**billing, "Idempotency-Key": key})
+    return time.perf_counter() - started, answer, key, body
+
+
+def _settle_many(
+    client: httpx.Client, billing: dict[str, str], periods: list[tuple[datetime, datetime]]
+) -> dict[str, Any]:
+    """Settlements of ``periods`` one after the other: latency, statuses, events and posts of the made."""
     latencies: list[float] = []
     statuses: dict[str, int] = {}
-    first: tuple[str, dict[str, str]] | None = None
-    result: dict[str, Any] = {}
-    for i in range(N_SETTLE):
-        request_body = {
-            "campaign_id": BIG_CAMPAIGN,
-            "period_start": _iso(BIG_START),
-            "period_end": _iso(BIG_END - timedelta(seconds=i)),
-        }
-        key = f"bench-{uuid.uuid4().hex}"
-        started = time.perf_counter()
-        answer = client.post(
-            "/v1/settlements", json=request_body, headers={**billing, "Idempotency-Key": key}
-        )
-        latencies.append(time.perf_counter() - started)
+    claimed: list[int] = []
+    posts: list[int] = []
+    for start, end in periods:
+        seconds, answer, _, _ = _post_settlement(client, billing, start, end)
+        latencies.append(seconds)
         _count(statuses, answer.status_code)
-        if answer.status_code == 201 and first is None:
-            first = (key, request_body)
-            settled = answer.json()
-            result["settlement_id"] = settled["settlement_id"]
-            result["settlement_posts"] = len(settled["posts"])
-            result["settlement_events"] = settled["n_events"]
-            result["settlement_bytes"] = len(answer.content)
-            result["settlement_detection_run"] = settled.get("detection_run_id")
-    result["settle"] = {
-        **percentiles_ms(latencies),
-        "first_ms": round(latencies[0] * 1000, 2),
-        "statuses": statuses,
+        if answer.status_code == 201:
+            claimed.append(int(answer.json()["n_events"]))
+            posts.append(len(answer.json()["posts"]))
+    made = (
+        {"events_median": float(np.median(claimed)), "posts_median": float(np.median(posts))}
+        if claimed
+        else {}
+    )
+    return {**percentiles_ms(latencies), "statuses": statuses, **made, "events_total": sum(claimed)}
+
+
+def _span(events: pd.DataFrame) -> tuple[datetime, datetime]:
+    """The whole seconds from the first event to just after the last."""
+    ts = pd.to_datetime(events["ts"], utc=True)
+    return ts.min().floor("s").to_pydatetime(), ts.max().floor("s").to_pydatetime() + timedelta(seconds=1)
+
+
+def _settle(
+    client: httpx.Client, billing: dict[str, str], span: tuple[datetime, datetime]
+) -> tuple[dict[str, Any], str]:
+    """3. settlements of the big campaign: disjoint periods, the whole campaign, refusals, replays.
+
+    ``span`` is the campaign's events' first and last second. Returns the measurements and the
+    whole-campaign settlement's id."""
+    step = timedelta(seconds=math.ceil((span[1] - span[0]).total_seconds() / N_SLICES))
+    disjoint = [(span[0] + i * step, span[0] + (i + 1) * step) for i in range(N_SETTLE)]
+    result: dict[str, Any] = {"settle": _settle_many(client, billing, disjoint)}
+    seconds, answer, key, body = _post_settlement(client, billing, BIG_START, BIG_END)
+    if answer.status_code != 201:
+        raise RuntimeError(
+            f"the whole-campaign settlement answered {answer.status_code}: {answer.text[:300]}"
+        )
+    whole = answer.json()
+    result["settle_whole"] = {
+        "ms": round(seconds * 1000, 2),
+        "n_events": whole["n_events"],
+        "n_events_already_settled": whole["n_events_already_settled"],
     }
-    if first is None:
-        raise RuntimeError(f"no settlement was created: {statuses}")
+    result["settlement_posts"] = len(whole["posts"])
+    result["settlement_bytes"] = len(answer.content)
+    result["settlement_detection_run"] = whole.get("detection_run_id")
+    # nested periods inside the settled whole: every event covered, each answered 409
+    nested = [(BIG_START, BIG_END - timedelta(seconds=i)) for i in range(1, N_SETTLE + 1)]
+    result["settle_refused"] = _settle_many(client, billing, nested)
     replay_latencies: list[float] = []
     replay_statuses: dict[str, int] = {}
     for _ in range(N_REPLAY):
         started = time.perf_counter()
-        answer = client.post(
-            "/v1/settlements", json=first[1], headers={**billing, "Idempotency-Key": first[0]}
-        )
+        again = client.post("/v1/settlements", json=body, headers={**billing, "Idempotency-Key": key})
         replay_latencies.append(time.perf_counter() - started)
-        _count(replay_statuses, answer.status_code)
+        _count(replay_statuses, again.status_code)
     result["replay"] = {**percentiles_ms(replay_latencies), "statuses": replay_statuses}
-    return result, str(result.pop("settlement_id"))
+    return result, str(whole["settlement_id"])
 
 
 def _gets(base: str, settlement_id: str, billing: dict[str, str]) -> dict[str, Any]:
@@ -289,15 +324,19 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     print()
     print(
         "| database | JSON ingest ev/s | file ingest ev/s | detection s (N events) "
-        "| POST settlement p50/p99 ms (posts) | replay p50/p99 ms | GET p50/p99 ms at 200 req/s (achieved) |"
+        "| 50 disjoint settlements p50/p99 ms (events each) | whole campaign ms (events claimed, posts) "
+        "| 50 refused (409) p50/p99 ms | replay p50/p99 ms | GET p50/p99 ms at 200 req/s (achieved) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
+        disjoint, whole, refused = row["settle"], row["settle_whole"], row["settle_refused"]
         print(
             f"| {row['database']} | {row['ingest']['json']['events_per_s']:,} "
             f"| {row['ingest']['file']['events_per_s']:,} "
             f"| {row['detection']['seconds']:.1f} ({row['detection']['n_events']:,}) "
-            f"| {row['settle']['p50_ms']:.0f} / {row['settle']['p99_ms']:.0f} ({row['settlement_posts']:,}) "
+            f"| {disjoint['p50_ms']:.0f} / {disjoint['p99_ms']:.0f} ({disjoint['events_median']:,.0f}) "
+            f"| {whole['ms']:.0f} ({whole['n_events']:,}, {row['settlement_posts']:,}) "
+            f"| {refused['p50_ms']:.0f} / {refused['p99_ms']:.0f} "
             f"| {row['replay']['p50_ms']:.1f} / {row['replay']['p99_ms']:.1f} "
             f"| {row['get']['p50_ms']:.1f} / {row['get']['p99_ms']:.1f} "
             f"({row['get']['achieved_rate_per_s']:.0f}/s) |"
@@ -317,6 +356,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     scale = args.events / 100_000
@@ -347,9 +387,13 @@ def main() -> None:
             "posts": int(big[0]["post_id"].nunique()),
         },
         "settle_method": (
-            f"{N_SETTLE} settlements of {BIG_CAMPAIGN}, each a distinct period "
-            f"[{_iso(BIG_START)}, {_iso(BIG_END)} - i s], all covered by the finished detection run; "
-            f"then {N_REPLAY} replays of the first (same Idempotency-Key, same body)"
+            f"settle: {N_SETTLE} settlements of {BIG_CAMPAIGN} over disjoint periods, the first {N_SETTLE} "
+            f"of its events' span cut in {N_SLICES} (each made, claiming its events in the ledger); "
+            f"settle_whole: then the one settlement of [{_iso(BIG_START)}, {_iso(BIG_END)}) (made: claims "
+            f"every event the disjoint ones did not); settle_refused: then {N_SETTLE} nested periods "
+            f"[{_iso(BIG_START)}, {_iso(BIG_END)} - i s], i = 1..{N_SETTLE}, every event settled (409); "
+            f"then {N_REPLAY} replays of the whole-campaign settlement (same Idempotency-Key, same body); "
+            "all inside the finished detection run"
         ),
         "server": "uvicorn (h11, asyncio loop: uvloop/httptools not installed), one process, no access log",
         "get_method": f"{GET_RATE * GET_SECONDS} GETs of the {BIG_CAMPAIGN} settlement paced at {GET_RATE}/s "
@@ -362,10 +406,10 @@ def main() -> None:
         print(f"benchmarking {database} ...", flush=True)
         results["databases"].append(bench_database(database.strip(), events, sim.campaigns, big))
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     _print_table(results["databases"])
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":
