@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from benchmarks.api_campaigns import BIG_CAMPAIGN, BIG_END, BIG_START, big_campaign
 from benchmarks.live_server import postgres_database
+from serving.db import settlements
 from serving.db.database import Database, utcnow
 from serving.db.engine import make_engine, migrate
 from serving.db.models import IngestBatch, Settlement, StoredEvent
@@ -114,6 +115,22 @@ def _claim(repo: SettlementRepository, settlement_id: str, covered: pd.DataFrame
         repo.add_to_ledger(session, settlement_id, BIG_CAMPAIGN, covered)  # type: ignore[call-arg,arg-type,unused-ignore]
 
 
+def _plans(db: Database) -> dict[str, list[str]]:
+    """The database's plan of each coverage query over the whole campaign."""
+    plans: dict[str, list[str]] = {}
+    if not hasattr(settlements, "open_count_query"):
+        return plans
+    with db.session() as session:
+        connection = session.connection()
+        explain = "EXPLAIN QUERY PLAN " if connection.dialect.name == "sqlite" else "EXPLAIN "
+        for name in ("open_count_query", "covering_query"):
+            query = getattr(settlements, name)(BIG_CAMPAIGN, BIG_START, BIG_END)
+            compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+            rows = connection.exec_driver_sql(explain + str(compiled)).all()
+            plans[name] = [" | ".join(str(v) for v in row) for row in rows]
+    return plans
+
+
 def bench(database_url: str, events: pd.DataFrame) -> dict[str, Any]:
     """Every measurement on one fresh database."""
     engine = make_engine(database_url)
@@ -138,6 +155,11 @@ def bench(database_url: str, events: pd.DataFrame) -> dict[str, Any]:
     out["coverage_settled_result"] = [n_open, covering]
     with step("settled_in_settled"):
         out["settled_in_settled_result"] = len(repo.settled_in(BIG_CAMPAIGN, BIG_START, BIG_END))
+    out["plans"] = _plans(db)
+    if hasattr(settlements, "open_count_query"):
+        for name in ("open_count_query", "covering_query"):
+            with step(f"{name}_settled"), db.session() as session:
+                session.execute(getattr(settlements, name)(BIG_CAMPAIGN, BIG_START, BIG_END)).all()
     try:
         _claim(repo, "stl_twice", covered.tail(1))
         out["double_claim"] = "committed (the invariant is broken)"

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Row, Table, func, insert, select
+from sqlalchemy import Connection, Row, Select, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -201,41 +201,28 @@ class SettlementRepository(Repository):
         """
         low, high = _widened(start, end)
         with self.session() as session:
-            rows = session.execute(
-                select(SettledEngagement.event_id, SettledEngagement.settlement_id).where(
-                    SettledEngagement.campaign_id == campaign_id,
+            # by each settlement of the campaign: ix_settled_engagements_settlement_ts, the ledger's one
+            # index beside its key (each index is paid for on every claimed event)
+            result = session.connection().execute(
+                select(SettledEngagement.event_id, SettledEngagement.settlement_id)
+                .join(Settlement, Settlement.id == SettledEngagement.settlement_id)
+                .where(
+                    Settlement.campaign_id == campaign_id,
                     SettledEngagement.ts >= low,
                     SettledEngagement.ts < high,
                 )
-            ).all()
-        return {event_id: settlement_id for event_id, settlement_id in rows}
+            )
+            # two text columns, hundreds of thousands of rows: the driver's tuples, no Row per row
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            result.close()
+        return dict(rows)
 
     def coverage(self, campaign_id: str, start: datetime, end: datetime) -> tuple[int, list[str]]:
         """How many of the campaign's stored events in ``[start, end)`` no settlement covers, and
         the settlements that cover the others (oldest first)."""
-        in_period = (
-            StoredEvent.campaign_id == campaign_id,
-            StoredEvent.ts >= start,
-            StoredEvent.ts < end,
-        )
         with self.session() as session:
-            settled = select(SettledEngagement.event_id).where(
-                SettledEngagement.event_id == StoredEvent.event_id
-            )
-            open_count = session.scalar(
-                select(func.count()).select_from(StoredEvent).where(*in_period, ~settled.exists())
-            )
-            covering = session.scalars(
-                select(Settlement.id)
-                .where(
-                    Settlement.id.in_(
-                        select(SettledEngagement.settlement_id)
-                        .join(StoredEvent, StoredEvent.event_id == SettledEngagement.event_id)
-                        .where(*in_period)
-                    )
-                )
-                .order_by(Settlement.created_at, Settlement.id)
-            ).all()
+            open_count = session.scalar(open_count_query(campaign_id, start, end))
+            covering = session.scalars(covering_query(campaign_id, start, end)).all()
         return int(open_count or 0), list(covering)
 
     def ledger_of(self, settlement_id: str) -> list[str]:
@@ -330,13 +317,13 @@ class LedgerClaim:
 
 def ledger_claim(settlement_id: str, campaign_id: str, covered: pd.DataFrame) -> LedgerClaim:
     """The ledger rows of the ``covered`` events (event_id, ts), built without a Python object per row."""
-    ids = covered["event_id"].astype("str").to_numpy(dtype=object)
+    ids: list[str] = covered["event_id"].astype("str").tolist()
     utc = pd.to_datetime(covered["ts"], utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[us]")
-    order = np.argsort(ids, kind="stable")
-    ids, utc = ids[order], utc[order]
+    order = sorted(range(len(ids)), key=ids.__getitem__)  # key order: the key's index is appended
+    utc = utc[order]
     text = np.char.replace(np.datetime_as_string(utc, unit="us"), "T", " ")
     first = pd.Timestamp(utc[0]).tz_localize(UTC).to_pydatetime()
-    return LedgerClaim(settlement_id, campaign_id, ids.tolist(), text.tolist(), first)
+    return LedgerClaim(settlement_id, campaign_id, [ids[i] for i in order], text.tolist(), first)
 
 
 def _copy_ledger(connection: Connection, claim: LedgerClaim) -> None:
@@ -379,6 +366,38 @@ def _as_sqlalchemy_error(connection: Connection, statement: str) -> Iterator[Non
         yield
     except connection.dialect.loaded_dbapi.IntegrityError as error:
         raise IntegrityError(statement, None, error) from error
+
+
+def _in_period(campaign_id: str, start: datetime, end: datetime) -> tuple[Any, ...]:
+    return (StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= start, StoredEvent.ts < end)
+
+
+def open_count_query(campaign_id: str, start: datetime, end: datetime) -> Select[Any]:
+    """The number of the campaign's stored events in ``[start, end)`` the ledger does not hold."""
+    settled = select(SettledEngagement.event_id).where(SettledEngagement.event_id == StoredEvent.event_id)
+    return (
+        select(func.count())
+        .select_from(StoredEvent)
+        .where(*_in_period(campaign_id, start, end), ~settled.exists())
+    )
+
+
+def covering_query(campaign_id: str, start: datetime, end: datetime) -> Select[Any]:
+    """The ids of the settlements holding any of the campaign's events in ``[start, end)``, oldest first.
+
+    By the ledger's own times (each the event's stored time, to the microsecond): one probe of
+    ``ix_settled_engagements_settlement_ts`` per settlement of the campaign.
+    """
+    holds = select(SettledEngagement.event_id).where(
+        SettledEngagement.settlement_id == Settlement.id,
+        SettledEngagement.ts >= start,
+        SettledEngagement.ts < end,
+    )
+    return (
+        select(Settlement.id)
+        .where(Settlement.campaign_id == campaign_id, holds.exists())
+        .order_by(Settlement.created_at, Settlement.id)
+    )
 
 
 def _widened(start: datetime, end: datetime) -> tuple[datetime, datetime]:
