@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 
 from benchmarks.api_campaigns import BIG_CAMPAIGN, BIG_END, BIG_START, big_campaign
@@ -100,9 +100,28 @@ def _index_events(db: Database, events: pd.DataFrame) -> None:
             session.execute(insert(StoredEvent), rows[i : i + 50_000])
 
 
-def _claim(repo: SettlementRepository, settlement_id: str, covered: pd.DataFrame) -> None:
-    """One settlement's row and its ledger claim in one transaction, as ``record_settlement`` writes them."""
+def _server_cpu_ms(pid: int | None) -> float:
+    """CPU of a PostgreSQL backend on this machine, from /proc (0 on SQLite: it runs in process)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _claim(
+    repo: SettlementRepository,
+    settlement_id: str,
+    covered: pd.DataFrame,
+    server: dict[str, Any] | None = None,
+) -> None:
+    """One settlement's row and its ledger claim in one transaction, as ``record_settlement`` writes them.
+
+    ``server`` gets the PostgreSQL backend's CPU during the claim (commit included)."""
+    pid: int | None = None
     with repo.session() as session:
+        if session.connection().dialect.name == "postgresql":
+            pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        started = _server_cpu_ms(pid)
         session.add(_settlement(settlement_id))
         session.flush()
         if len(inspect.signature(repo.add_to_ledger).parameters) == 2:  # the code before 2026-12-06
@@ -111,8 +130,10 @@ def _claim(repo: SettlementRepository, settlement_id: str, covered: pd.DataFrame
                 (e, settlement_id, BIG_CAMPAIGN, t) for e, t in zip(covered["event_id"], moments, strict=True)
             ]
             repo.add_to_ledger(session, rows)  # type: ignore[call-arg,arg-type,unused-ignore]
-            return
-        repo.add_to_ledger(session, settlement_id, BIG_CAMPAIGN, covered)  # type: ignore[call-arg,arg-type,unused-ignore]
+        else:
+            repo.add_to_ledger(session, settlement_id, BIG_CAMPAIGN, covered)  # type: ignore[call-arg,arg-type,unused-ignore]
+    if server is not None:
+        server["server_cpu_ms"] = round(_server_cpu_ms(pid) - started, 1)
 
 
 def _plans(db: Database) -> dict[str, list[str]]:
@@ -148,8 +169,10 @@ def bench(database_url: str, events: pd.DataFrame) -> dict[str, Any]:
         repo.settled_in(BIG_CAMPAIGN, BIG_START, BIG_END)
     with step("coverage_empty"):
         out["coverage_empty_result"] = repo.coverage(BIG_CAMPAIGN, BIG_START, BIG_END)[0]
+    server: dict[str, Any] = {}
     with step("claim_whole"):
-        _claim(repo, "stl_whole", covered)
+        _claim(repo, "stl_whole", covered, server)
+    out["claim_whole"].update(server)
     with step("coverage_settled"):
         n_open, covering = repo.coverage(BIG_CAMPAIGN, BIG_START, BIG_END)
     out["coverage_settled_result"] = [n_open, covering]
