@@ -33,15 +33,12 @@ import argparse
 import asyncio
 import io
 import json
-import math
 import os
 import platform
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import nullcontext
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +58,7 @@ from benchmarks.api_campaigns import (
     big_campaign,
     campaign_terms,
 )
+from benchmarks.api_settlements import SETTLE_METHOD, iso, settle
 from benchmarks.latency import paced_gets, percentiles_ms
 from benchmarks.live_server import live_server, postgres_database
 from serving.io import event_rows
@@ -68,19 +66,8 @@ from training.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
 JSON_BATCH = 5_000
-N_SETTLE = 50
-N_SLICES = 100  # the campaign's span cut in this many periods; the first N_SETTLE are settled
-N_REPLAY = 100
 GET_RATE = 200
 GET_SECONDS = 10
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _count(statuses: dict[str, int], code: int) -> None:
-    statuses[str(code)] = statuses.get(str(code), 0) + 1
 
 
 def bench_database(
@@ -103,10 +90,10 @@ def bench_database(
                     )
                     answer.raise_for_status()
                 result["ingest"] = _ingest(client, events, billing)
-                period = {"period_start": _iso(PERIOD_START), "period_end": _iso(PERIOD_END)}
+                period = {"period_start": iso(PERIOD_START), "period_end": iso(PERIOD_END)}
                 result["detection"] = _detect(client, period, billing)
                 result["detection_big"] = _detect_big(client, big, billing)
-                settled, settlement_id = _settle(client, billing, _span(big[0]))
+                settled, settlement_id = settle(client, billing, big[0])
                 result.update(settled)
             result.update(_gets(base, settlement_id, billing))
             log = (home / "serve.log").read_text(errors="replace")
@@ -200,87 +187,7 @@ def _detect_big(
     big_events.to_parquet(buffer, index=False)
     files = {"file": ("big.parquet", buffer.getvalue(), "application/octet-stream")}
     client.post("/v1/events", files=files, headers=billing).raise_for_status()
-    return _detect(client, {"period_start": _iso(BIG_START), "period_end": _iso(BIG_END)}, billing)
-
-
-def _post_settlement(
-    client: httpx.Client, billing: dict[str, str], start: datetime, end: datetime
-) -> tuple[float, httpx.Response, str, dict[str, str]]:
-    """One settlement of ``BIG_CAMPAIGN`` over ``[start, end)`` under a fresh key.
-
-    Returns (seconds, answer, key, body)."""
-    body = {"campaign_id": BIG_CAMPAIGN, "period_start": _iso(start), "period_end": _iso(end)}
-    key = f"bench-{uuid.uuid4().hex}"
-    started = time.perf_counter()
-    answer = client.post("/v1/settlements", json=body, headers={**billing, "Idempotency-Key": key})
-    return time.perf_counter() - started, answer, key, body
-
-
-def _settle_many(
-    client: httpx.Client, billing: dict[str, str], periods: list[tuple[datetime, datetime]]
-) -> dict[str, Any]:
-    """Settlements of ``periods`` one after the other: latency, statuses, events and posts of the made."""
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    claimed: list[int] = []
-    posts: list[int] = []
-    for start, end in periods:
-        seconds, answer, _, _ = _post_settlement(client, billing, start, end)
-        latencies.append(seconds)
-        _count(statuses, answer.status_code)
-        if answer.status_code == 201:
-            claimed.append(int(answer.json()["n_events"]))
-            posts.append(len(answer.json()["posts"]))
-    made = (
-        {"events_median": float(np.median(claimed)), "posts_median": float(np.median(posts))}
-        if claimed
-        else {}
-    )
-    return {**percentiles_ms(latencies), "statuses": statuses, **made, "events_total": sum(claimed)}
-
-
-def _span(events: pd.DataFrame) -> tuple[datetime, datetime]:
-    """The whole seconds from the first event to just after the last."""
-    ts = pd.to_datetime(events["ts"], utc=True)
-    return ts.min().floor("s").to_pydatetime(), ts.max().floor("s").to_pydatetime() + timedelta(seconds=1)
-
-
-def _settle(
-    client: httpx.Client, billing: dict[str, str], span: tuple[datetime, datetime]
-) -> tuple[dict[str, Any], str]:
-    """3. settlements of the big campaign: disjoint periods, the whole campaign, refusals, replays.
-
-    ``span`` is the campaign's events' first and last second. Returns the measurements and the
-    whole-campaign settlement's id."""
-    step = timedelta(seconds=math.ceil((span[1] - span[0]).total_seconds() / N_SLICES))
-    disjoint = [(span[0] + i * step, span[0] + (i + 1) * step) for i in range(N_SETTLE)]
-    result: dict[str, Any] = {"settle": _settle_many(client, billing, disjoint)}
-    seconds, answer, key, body = _post_settlement(client, billing, BIG_START, BIG_END)
-    if answer.status_code != 201:
-        raise RuntimeError(
-            f"the whole-campaign settlement answered {answer.status_code}: {answer.text[:300]}"
-        )
-    whole = answer.json()
-    result["settle_whole"] = {
-        "ms": round(seconds * 1000, 2),
-        "n_events": whole["n_events"],
-        "n_events_already_settled": whole["n_events_already_settled"],
-    }
-    result["settlement_posts"] = len(whole["posts"])
-    result["settlement_bytes"] = len(answer.content)
-    result["settlement_detection_run"] = whole.get("detection_run_id")
-    # nested periods inside the settled whole: every event covered, each answered 409
-    nested = [(BIG_START, BIG_END - timedelta(seconds=i)) for i in range(1, N_SETTLE + 1)]
-    result["settle_refused"] = _settle_many(client, billing, nested)
-    replay_latencies: list[float] = []
-    replay_statuses: dict[str, int] = {}
-    for _ in range(N_REPLAY):
-        started = time.perf_counter()
-        again = client.post("/v1/settlements", json=body, headers={**billing, "Idempotency-Key": key})
-        replay_latencies.append(time.perf_counter() - started)
-        _count(replay_statuses, again.status_code)
-    result["replay"] = {**percentiles_ms(replay_latencies), "statuses": replay_statuses}
-    return result, str(whole["settlement_id"])
+    return _detect(client, {"period_start": iso(BIG_START), "period_end": iso(BIG_END)}, billing)
 
 
 def _gets(base: str, settlement_id: str, billing: dict[str, str]) -> dict[str, Any]:
@@ -386,15 +293,7 @@ def main() -> None:
             "distinct_event_ids": int(big[0]["event_id"].nunique()),
             "posts": int(big[0]["post_id"].nunique()),
         },
-        "settle_method": (
-            f"settle: {N_SETTLE} settlements of {BIG_CAMPAIGN} over disjoint periods, the first {N_SETTLE} "
-            f"of its events' span cut in {N_SLICES} (each made, claiming its events in the ledger); "
-            f"settle_whole: then the one settlement of [{_iso(BIG_START)}, {_iso(BIG_END)}) (made: claims "
-            f"every event the disjoint ones did not); settle_refused: then {N_SETTLE} nested periods "
-            f"[{_iso(BIG_START)}, {_iso(BIG_END)} - i s], i = 1..{N_SETTLE}, every event settled (409); "
-            f"then {N_REPLAY} replays of the whole-campaign settlement (same Idempotency-Key, same body); "
-            "all inside the finished detection run"
-        ),
+        "settle_method": SETTLE_METHOD,
         "server": "uvicorn (h11, asyncio loop: uvloop/httptools not installed), one process, no access log",
         "get_method": f"{GET_RATE * GET_SECONDS} GETs of the {BIG_CAMPAIGN} settlement paced at {GET_RATE}/s "
         "over 64 keep-alive connections (a minimal asyncio HTTP/1.1 client: httpx's client CPU, about 5 ms "

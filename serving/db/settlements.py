@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import repeat
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Row, Select, Table, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+from serving.db.bulk import bulk_insert, claim_events
 from serving.db.database import Repository, utcnow
 from serving.db.events import CHUNK
 from serving.db.models import (
@@ -31,10 +26,8 @@ from serving.db.models import (
 from serving.statuses import AdjustmentKind, RunStatus
 
 _POST_COLUMNS = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
-_LEDGER_COLUMNS = ("event_id", "settlement_id", "campaign_id", "ts")
 # a stored time may lose sub-microseconds: look a little wider, then match by event_id
 _SLACK = timedelta(seconds=1)
-_INSERT_ROWS = 100_000  # rows per executemany: bounds the parameter lists of a large settlement
 
 
 class SettlementRepository(Repository):
@@ -168,7 +161,7 @@ class SettlementRepository(Repository):
 
     def add_settlement_posts(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount)."""
-        _bulk_insert(session, SettlementPost.__table__, _POST_COLUMNS, rows)
+        bulk_insert(session, SettlementPost.__table__, _POST_COLUMNS, rows)
 
     def add_to_ledger(
         self, session: Session, settlement_id: str, campaign_id: str, covered: pd.DataFrame
@@ -179,20 +172,7 @@ class SettlementRepository(Repository):
         A settlement may claim hundreds of thousands: the rows are built column-wise and written
         by the driver in one statement (COPY on PostgreSQL, executemany on SQLite), in key order.
         """
-        if covered.empty:
-            return
-        claim = ledger_claim(settlement_id, campaign_id, covered)
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            _copy_ledger(connection, claim)
-            return
-        stored = SettledEngagement.__table__.c.ts.type.bind_processor(connection.dialect)
-        if stored is not None and stored(claim.first_moment) != claim.moments[0]:
-            raise AssertionError("the ledger's time text differs from the dialect's; see ledger_claim")
-        statement = f"INSERT INTO settled_engagements ({', '.join(_LEDGER_COLUMNS)}) VALUES (?, ?, ?, ?)"
-        rows = zip(claim.event_ids, repeat(settlement_id), repeat(campaign_id), claim.moments, strict=False)
-        with _as_sqlalchemy_error(connection, statement):
-            _driver(connection).executemany(statement, rows)
+        claim_events(session, settlement_id, campaign_id, covered)
 
     def settled_in(self, campaign_id: str, start: datetime, end: datetime) -> dict[str, str]:
         """The campaign's settled events about ``[start, end)``: event_id to its settlement's id.
@@ -277,95 +257,6 @@ class SettlementRepository(Repository):
         """The sign-off of a settlement, if given."""
         query = select(SettlementSignoff).where(SettlementSignoff.settlement_id == settlement_id)
         return session.scalars(query).first()
-
-
-def _bulk_insert(session: Session, table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows in the session's transaction: COPY on PostgreSQL, executemany elsewhere."""
-    if not rows:
-        return
-    table = cast(Table, table)  # core insert: no ORM bookkeeping per row
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-        with (
-            _as_sqlalchemy_error(connection, statement),
-            _driver(connection).cursor() as cursor,
-            cursor.copy(statement) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    for i in range(0, len(rows), _INSERT_ROWS):
-        chunk = rows[i : i + _INSERT_ROWS]
-        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in chunk])
-
-
-@dataclass(frozen=True)
-class LedgerClaim:
-    """A settlement's ledger rows column-wise, in event_id order; times as text, to the microsecond.
-
-    ``moments`` is the form SQLAlchemy stores on SQLite ("YYYY-MM-DD HH:MM:SS.ffffff", UTC),
-    checked against the dialect on every write; PostgreSQL reads it with "+00" appended.
-    """
-
-    settlement_id: str
-    campaign_id: str
-    event_ids: list[str]
-    moments: list[str]
-    first_moment: datetime
-
-
-def ledger_claim(settlement_id: str, campaign_id: str, covered: pd.DataFrame) -> LedgerClaim:
-    """The ledger rows of the ``covered`` events (event_id, ts), built without a Python object per row."""
-    ids: list[str] = covered["event_id"].astype("str").tolist()
-    utc = pd.to_datetime(covered["ts"], utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[us]")
-    order = sorted(range(len(ids)), key=ids.__getitem__)  # key order: the key's index is appended
-    utc = utc[order]
-    text = np.char.replace(np.datetime_as_string(utc, unit="us"), "T", " ")
-    first = pd.Timestamp(utc[0]).tz_localize(UTC).to_pydatetime()
-    return LedgerClaim(settlement_id, campaign_id, [ids[i] for i in order], text.tolist(), first)
-
-
-def _copy_ledger(connection: Connection, claim: LedgerClaim) -> None:
-    """The claim by one COPY in text form (its fields escaped as COPY reads them)."""
-    statement = f"COPY settled_engagements ({', '.join(_LEDGER_COLUMNS)}) FROM STDIN"
-    prefix = f"\t{_copy_text(claim.settlement_id)}\t{_copy_text(claim.campaign_id)}\t"
-    ids = claim.event_ids
-    if any(_COPY_SPECIAL.search(event_id) for event_id in ids):
-        ids = [_copy_text(event_id) for event_id in ids]
-    lines = "".join(
-        f"{event_id}{prefix}{moment}+00\n" for event_id, moment in zip(ids, claim.moments, strict=True)
-    )
-    with (
-        _as_sqlalchemy_error(connection, statement),
-        _driver(connection).cursor() as cursor,
-        cursor.copy(statement) as copy,
-    ):
-        copy.write(lines.encode())
-
-
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_text(value: str) -> str:
-    """A value as a field of COPY's text format."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _driver(connection: Connection) -> Any:
-    """The driver's own connection under ``connection`` (in its transaction)."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    return driver
-
-
-@contextmanager
-def _as_sqlalchemy_error(connection: Connection, statement: str) -> Iterator[None]:
-    """The driver's integrity error raised as every other statement's, for the callers' handlers."""
-    try:
-        yield
-    except connection.dialect.loaded_dbapi.IntegrityError as error:
-        raise IntegrityError(statement, None, error) from error
 
 
 def _in_period(campaign_id: str, start: datetime, end: datetime) -> tuple[Any, ...]:
