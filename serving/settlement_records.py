@@ -90,7 +90,7 @@ def record_settlement(
         )
         session.flush()
         settlements.add_settlement_posts(session, _line_rows(out))
-        settlements.add_to_ledger(session, _ledger_rows(out, covered))
+        settlements.add_to_ledger(session, out.settlement_id, out.campaign_id, covered)
         audit_trail.record(
             session,
             actor=actor.key_id,
@@ -150,12 +150,3 @@ def post_lines(posts: pd.DataFrame) -> list[PostLine]:
     }
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     return [PostLine(**row, claimed_amount=row["payable"] + row["withheld_amount"]) for row in rows]
-
-
-def _ledger_rows(out: SettlementOut, covered: pd.DataFrame) -> list[tuple[str, str, str, datetime]]:
-    """The ledger rows of the events a settlement covers (times to the microsecond, as stored)."""
-    moments = pd.to_datetime(covered["ts"], utc=True).dt.floor("us").dt.to_pydatetime()
-    return [
-        (str(event_id), out.settlement_id, out.campaign_id, moment)
-        for event_id, moment in zip(covered["event_id"].tolist(), moments, strict=True)
-    ]

@@ -10,6 +10,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# SQLite's page cache per connection (its default is 2 MiB): a settlement's ledger claim of
+# 232k events spilled and re-read index pages (benchmarks/results/ledger_settle.json)
+SQLITE_CACHE_KIB = 64 * 1024
 
 
 def make_engine(url: str) -> Engine:
@@ -25,6 +28,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

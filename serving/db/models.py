@@ -165,11 +165,13 @@ class SettledEngagement(Base):
 
     __tablename__ = "settled_engagements"
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), index=True)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"))
     campaign_id: Mapped[str] = mapped_column(String(200))
     # the event's time as the settlement saw it (finds a period's settled events without the events)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_settled_engagements_campaign_ts", "campaign_id", "ts"),)
+    # a period's settled events and the settlements holding them, by each settlement of the
+    # campaign; the ledger's one index beside its key, as each is paid on every claim (0013)
+    __table_args__ = (Index("ix_settled_engagements_settlement_ts", "settlement_id", "ts"),)
 
 
 class SettlementRequest(Base):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Row, Table, func, insert, select
-from sqlalchemy.exc import IntegrityError
+import pandas as pd
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+from serving.db.bulk import bulk_insert, claim_events
 from serving.db.database import Repository, utcnow
 from serving.db.events import CHUNK
 from serving.db.models import (
@@ -25,10 +26,8 @@ from serving.db.models import (
 from serving.statuses import AdjustmentKind, RunStatus
 
 _POST_COLUMNS = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
-_LEDGER_COLUMNS = ("event_id", "settlement_id", "campaign_id", "ts")
 # a stored time may lose sub-microseconds: look a little wider, then match by event_id
 _SLACK = timedelta(seconds=1)
-_INSERT_ROWS = 100_000  # rows per executemany: bounds the parameter lists of a large settlement
 
 
 class SettlementRepository(Repository):
@@ -162,14 +161,18 @@ class SettlementRepository(Repository):
 
     def add_settlement_posts(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount)."""
-        _bulk_insert(session, SettlementPost.__table__, _POST_COLUMNS, rows)
+        bulk_insert(session, SettlementPost.__table__, _POST_COLUMNS, rows)
 
-    def add_to_ledger(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Claim events (event_id, settlement_id, campaign_id, ts) in the caller's transaction.
+    def add_to_ledger(
+        self, session: Session, settlement_id: str, campaign_id: str, covered: pd.DataFrame
+    ) -> None:
+        """Claim the ``covered`` events (columns event_id, ts) for a settlement in the caller's transaction.
 
         An event another settlement claimed raises IntegrityError, at the latest when committing.
+        A settlement may claim hundreds of thousands: the rows are built column-wise and written
+        by the driver in one statement (COPY on PostgreSQL, executemany on SQLite), in key order.
         """
-        _bulk_insert(session, SettledEngagement.__table__, _LEDGER_COLUMNS, rows)
+        claim_events(session, settlement_id, campaign_id, covered)
 
     def settled_in(self, campaign_id: str, start: datetime, end: datetime) -> dict[str, str]:
         """The campaign's settled events about ``[start, end)``: event_id to its settlement's id.
@@ -178,41 +181,28 @@ class SettlementRepository(Repository):
         """
         low, high = _widened(start, end)
         with self.session() as session:
-            rows = session.execute(
-                select(SettledEngagement.event_id, SettledEngagement.settlement_id).where(
-                    SettledEngagement.campaign_id == campaign_id,
+            # by each settlement of the campaign: ix_settled_engagements_settlement_ts, the ledger's one
+            # index beside its key (each index is paid for on every claimed event)
+            result = session.connection().execute(
+                select(SettledEngagement.event_id, SettledEngagement.settlement_id)
+                .join(Settlement, Settlement.id == SettledEngagement.settlement_id)
+                .where(
+                    Settlement.campaign_id == campaign_id,
                     SettledEngagement.ts >= low,
                     SettledEngagement.ts < high,
                 )
-            ).all()
-        return {event_id: settlement_id for event_id, settlement_id in rows}
+            )
+            # two text columns, hundreds of thousands of rows: the driver's tuples, no Row per row
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            result.close()
+        return dict(rows)
 
     def coverage(self, campaign_id: str, start: datetime, end: datetime) -> tuple[int, list[str]]:
         """How many of the campaign's stored events in ``[start, end)`` no settlement covers, and
         the settlements that cover the others (oldest first)."""
-        in_period = (
-            StoredEvent.campaign_id == campaign_id,
-            StoredEvent.ts >= start,
-            StoredEvent.ts < end,
-        )
         with self.session() as session:
-            settled = select(SettledEngagement.event_id).where(
-                SettledEngagement.event_id == StoredEvent.event_id
-            )
-            open_count = session.scalar(
-                select(func.count()).select_from(StoredEvent).where(*in_period, ~settled.exists())
-            )
-            covering = session.scalars(
-                select(Settlement.id)
-                .where(
-                    Settlement.id.in_(
-                        select(SettledEngagement.settlement_id)
-                        .join(StoredEvent, StoredEvent.event_id == SettledEngagement.event_id)
-                        .where(*in_period)
-                    )
-                )
-                .order_by(Settlement.created_at, Settlement.id)
-            ).all()
+            open_count = session.scalar(open_count_query(campaign_id, start, end))
+            covering = session.scalars(covering_query(campaign_id, start, end)).all()
         return int(open_count or 0), list(covering)
 
     def ledger_of(self, settlement_id: str) -> list[str]:
@@ -269,27 +259,36 @@ class SettlementRepository(Repository):
         return session.scalars(query).first()
 
 
-def _bulk_insert(session: Session, table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows in the session's transaction: COPY on PostgreSQL, executemany elsewhere."""
-    if not rows:
-        return
-    table = cast(Table, table)  # core insert: no ORM bookkeeping per row
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-        try:
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except connection.dialect.loaded_dbapi.IntegrityError as error:
-            # the driver's own error: raised as every other statement's, for the callers' handlers
-            raise IntegrityError(statement, None, error) from error
-        return
-    for i in range(0, len(rows), _INSERT_ROWS):
-        chunk = rows[i : i + _INSERT_ROWS]
-        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in chunk])
+def _in_period(campaign_id: str, start: datetime, end: datetime) -> tuple[Any, ...]:
+    return (StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= start, StoredEvent.ts < end)
+
+
+def open_count_query(campaign_id: str, start: datetime, end: datetime) -> Select[Any]:
+    """The number of the campaign's stored events in ``[start, end)`` the ledger does not hold."""
+    settled = select(SettledEngagement.event_id).where(SettledEngagement.event_id == StoredEvent.event_id)
+    return (
+        select(func.count())
+        .select_from(StoredEvent)
+        .where(*_in_period(campaign_id, start, end), ~settled.exists())
+    )
+
+
+def covering_query(campaign_id: str, start: datetime, end: datetime) -> Select[Any]:
+    """The ids of the settlements holding any of the campaign's events in ``[start, end)``, oldest first.
+
+    By the ledger's own times (each the event's stored time, to the microsecond): one probe of
+    ``ix_settled_engagements_settlement_ts`` per settlement of the campaign.
+    """
+    holds = select(SettledEngagement.event_id).where(
+        SettledEngagement.settlement_id == Settlement.id,
+        SettledEngagement.ts >= start,
+        SettledEngagement.ts < end,
+    )
+    return (
+        select(Settlement.id)
+        .where(Settlement.campaign_id == campaign_id, holds.exists())
+        .order_by(Settlement.created_at, Settlement.id)
+    )
 
 
 def _widened(start: datetime, end: datetime) -> tuple[datetime, datetime]:
