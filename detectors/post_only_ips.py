@@ -127,7 +127,9 @@ def _through(
     n_posts = int(posts.max(initial=-1)) + 1
     addresses, expected = np.zeros(n_posts, dtype=np.int64), np.zeros(n_posts)
     hit = np.zeros(len(engagements), dtype=bool)
-    candidate = np.flatnonzero(engagements["ip"].isin(found["ip"]).to_numpy(dtype=bool) & (posts >= 0))
+    # as counted: an engagement with an account and a post (``post_only_addresses``' ``has``)
+    through = engagements["ip"].isin(found["ip"]).to_numpy(dtype=bool) & (posts >= 0)
+    candidate = np.flatnonzero(through & engagements["user_id"].notna().to_numpy())
     if not len(candidate):
         return hit, posts, addresses, expected
     keys = list(POST_ONLY_COLUMNS[:3])
