@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pytest
 
 from detectors.base import Detection
 from detectors.model import WindowScorer
@@ -14,6 +17,7 @@ from features.contract import clean_events
 from features.dedup import distinct_engagements
 from scaleout.platform_post_only import platform_post_only, shard_address_rows
 from scaleout.shard_scoring import ROW, SHARD, ShardInputs
+from tests.conftest import run_cli
 from tests.factories import BASE_TS
 
 
@@ -83,3 +87,43 @@ def test_a_split_platforms_shards_raise_a_posts_own_addresses_as_the_single_proc
         assert _raised(shard, split=True).max(initial=0.0) == 0.0
         alone += int((_raised(shard, split=False) != single[keep]).sum())
     assert alone == 4
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_spark_raises_a_split_platforms_order_as_the_command_line_does(tmp_path: Path) -> None:
+    """Through both engines: the planted platform scored by ``cpeguard score`` and by Spark local[2]
+    forced to split it by creator, the order's own addresses raised in shard douyin.000."""
+    from scaleout.job import run_spark, spark_session
+
+    raw = _raw().drop(columns=[ROW])
+    raw.to_parquet(tmp_path / "events.parquet", index=False)
+    run_cli("score", "--events", tmp_path / "events.parquet", "--out", tmp_path / "local")
+    events = raw.groupby("creator_id").size()
+    plan = pd.DataFrame(
+        {
+            "platform": "douyin",
+            "creator_id": ["kA", "kB"],
+            "shard": ["douyin.000", "douyin.001"],
+            "events": [int(events["kA"]), int(events["kB"])],
+        }
+    )
+    run_spark(
+        spark_session("local[2]"),
+        events=str(tmp_path / "events.parquet"),
+        out=str(tmp_path / "spark"),
+        plan=plan,
+    )
+    columns = ["event_id", "user_id", "invalid", "evidence"]
+    local = pd.read_parquet(tmp_path / "local" / "engagements.parquet", columns=columns)
+    spark = pd.read_parquet(
+        tmp_path / "spark" / "engagements.parquet", columns=[*columns[2:], "event_id", "shard"]
+    )
+    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    own = both["evidence"].astype("str").str.contains("to this post and to nothing else")
+    assert set(both.loc[own & both["invalid"], "user_id"].astype("str")) == {
+        f"a{i}-{m}" for i in range(7) for m in range(2)
+    }
+    assert both["shard"].astype("str").nunique() == 2
+    assert (both["invalid"] == both["invalid_spark"]).all()
+    assert (both["evidence"].astype("str") == both["evidence_spark"].astype("str"))[own].all()
