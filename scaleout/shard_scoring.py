@@ -173,14 +173,8 @@ class ShardInputs:
         verdicts, creators, devices and posts' own addresses."""
         if chance is None or (not self.pools and not self.verdicts and self.devices is None):
             return chance
-        return replace(
-            chance,
-            pools=self.pools,
-            verdicts=self.verdicts,
-            devices=self.devices,
-            creators=self.creators,
-            post_only=self.post_only,
-        )
+        chance = replace(chance, creators=self.creators, post_only=self.post_only)
+        return replace(chance, pools=self.pools, verdicts=self.verdicts, devices=self.devices)
 
     def rows(self, raw: pd.DataFrame) -> ShardRows:
         """The shard's rows cleaned (``shard_rows``)."""
