@@ -76,6 +76,9 @@ class WindowChance:
     # the window's counts of the addresses and accounts of split platforms that span shards, for the
     # seller-IP rule (``detectors.seller_ips.SellerIpEvidence``); None: the shard's own
     seller_ips: SellerIpEvidence | None = None
+    # the own addresses of split platforms' posts, found on each whole platform
+    # (``detectors.post_only_ips.post_only_addresses``); None: none
+    post_only: pd.DataFrame | None = None
 
 
 def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:

@@ -27,6 +27,11 @@ from features.arrays import codes, distinct, distinct_per_code, platform_codes
 NAME = "ip_farm"
 
 
+# a post's own addresses beyond chance, as ``post_only_addresses`` finds them: one row per address, with
+# its post's own addresses and their number expected by chance (a split platform's, found on its whole)
+POST_ONLY_COLUMNS = ("platform", "ip", "post_id", "addresses", "expected")
+
+
 def raise_post_only_ips(
     detections: list[Detection],
     engagements: pd.DataFrame,
@@ -34,28 +39,58 @@ def raise_post_only_ips(
     params: SpreadParams,
     creators: pd.Index | None = None,
     split: npt.NDArray[np.bool_] | None = None,
+    window: pd.DataFrame | None = None,
 ) -> list[Detection]:
-    """``detections`` with ``ip_farm`` raised on the engagements through a post's own addresses.
+    """``detections`` with ``ip_farm`` raised on the engagements through a post's own addresses
+    (``post_only_addresses``), to ``spread_weight``, with a group per post.
 
-    Counted per platform over ``engagements`` (the window and its history). An address is a post's own
-    when every engagement through it is on that one post, by at least ``ip_post_only_accounts`` distinct
-    accounts, each thin (at most ``ip_light_posts`` distinct posts) and none a creator's (``creators``:
-    as in ``detectors.seller_ips.spread_through_ips``). A post with at least ``ip_post_only_addresses``
-    such addresses, beyond chance (``_beyond_chance``), has the engagements through them raised to
-    ``spread_weight``, with a group per post, when the engagements span ``ip_post_only_days`` or more.
     ``split``: per engagement, its platform is split over shards (an address's other posts may lie in
-    another shard): those rows are left out.
+    another shard): those rows are not counted here but raised by ``window``, the addresses
+    ``post_only_addresses`` found on their whole platforms (``POST_ONLY_COLUMNS``).
     """
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
-    if at is None or params.ip_post_only_addresses <= 0 or "ip" not in engagements:
+    if at is None:
         return detections
+    rows = None if split is None else ~split
+    found = post_only_addresses(engagements, params=params, creators=creators, rows=rows)
+    if window is not None and len(window):
+        found = pd.concat([found, window[list(POST_ONLY_COLUMNS)]], ignore_index=True)
+    if not len(found):
+        return detections
+    hit, posts, addresses, expected = _through(engagements, found)
+    detections = list(detections)
+    detections[at] = _raised(detections[at], hit, posts, addresses, expected, params=params)
+    return detections
+
+
+def post_only_addresses(
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    creators: pd.Index | None = None,
+    rows: npt.NDArray[np.bool_] | None = None,
+) -> pd.DataFrame:
+    """The own addresses of the posts that have too many of them (``POST_ONLY_COLUMNS``).
+
+    Counted per platform over ``engagements`` (the window and its history; ``rows``: only these). An
+    address is a post's own when every engagement through it is on that one post, by at least
+    ``ip_post_only_accounts`` distinct accounts, each thin (at most ``ip_light_posts`` distinct posts)
+    and none a creator's (``creators``: as in ``detectors.seller_ips.spread_through_ips``). A post with
+    at least ``ip_post_only_addresses`` such addresses, beyond chance (``_beyond_chance``), has them
+    listed, when the engagements span ``ip_post_only_days`` or more.
+    """
+    none = pd.DataFrame(
+        {c: pd.Series(dtype=object if i < 3 else float) for i, c in enumerate(POST_ONLY_COLUMNS)}
+    )
+    if params.ip_post_only_addresses <= 0 or "ip" not in engagements:
+        return none
     if not len(engagements) or _span_days(engagements) < params.ip_post_only_days:
-        return detections
+        return none
     ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     posts = codes(engagements["post_id"])
     has = (ips >= 0) & (users >= 0) & (posts >= 0)
-    if split is not None:
-        has &= ~split
+    if rows is not None:
+        has &= rows
     creator = is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(has), bool)
     if creators is not None:
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
@@ -65,12 +100,47 @@ def raise_post_only_ips(
     addresses, expected, significant = _beyond_chance(
         engagements, posts, users, own_post, thin=thin, params=params
     )
-    if not significant.any():
-        return detections
     hit = has & (own_post[np.maximum(ips, 0)] >= 0) & significant[np.maximum(posts, 0)]
-    detections = list(detections)
-    detections[at] = _raised(detections[at], hit, posts, addresses, expected, params=params)
-    return detections
+    if not hit.any():
+        return none
+    _, first = np.unique(ips[hit], return_index=True)  # one row per address
+    at = np.flatnonzero(hit)[first]
+    out: dict[str, npt.NDArray[np.generic]] = {c: _strings(engagements, c, at) for c in POST_ONLY_COLUMNS[:3]}
+    out["addresses"] = addresses[posts[at]].astype(np.float64)
+    out["expected"] = expected[posts[at]]
+    return pd.DataFrame(out)
+
+
+def _strings(engagements: pd.DataFrame, column: str, at: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """``column``'s values at rows ``at`` as strings ("" without the column)."""
+    if column not in engagements:
+        return np.full(len(at), "", dtype=object)
+    return engagements[column].iloc[at].astype("str").to_numpy(dtype=object)
+
+
+def _through(
+    engagements: pd.DataFrame, found: pd.DataFrame
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per engagement, whether it went through one of ``found``'s addresses to its post; post codes; and
+    per post code, its own addresses and their number expected by chance."""
+    posts = codes(engagements["post_id"])
+    n_posts = int(posts.max(initial=-1)) + 1
+    addresses, expected = np.zeros(n_posts, dtype=np.int64), np.zeros(n_posts)
+    hit = np.zeros(len(engagements), dtype=bool)
+    # as counted: an engagement with an account and a post (``post_only_addresses``' ``has``)
+    through = engagements["ip"].isin(found["ip"]).to_numpy(dtype=bool) & (posts >= 0)
+    candidate = np.flatnonzero(through & engagements["user_id"].notna().to_numpy())
+    if not len(candidate):
+        return hit, posts, addresses, expected
+    keys = list(POST_ONLY_COLUMNS[:3])
+    rows = pd.DataFrame({c: _strings(engagements, c, candidate) for c in keys})
+    matched = rows.merge(found.assign(row=np.arange(len(found))), on=keys, how="left")["row"].to_numpy()
+    on = ~np.isnan(matched)
+    hit[candidate[on]] = True
+    of = matched[on].astype(np.int64)
+    addresses[posts[candidate[on]]] = found["addresses"].to_numpy()[of].astype(np.int64)
+    expected[posts[candidate[on]]] = found["expected"].to_numpy(dtype=np.float64)[of]
+    return hit, posts, addresses, expected
 
 
 def _span_days(engagements: pd.DataFrame) -> float:

@@ -31,6 +31,7 @@ from detectors.rings import NAME as RING
 from detectors.seller_ips import SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import clean_campaigns, clean_events, clean_posts, empty_rejects
+from scaleout.platform_post_only import post_only_per_platform
 from scaleout.platform_rings import rings_per_platform
 from scaleout.reading import read_numbered, small_table, with_history_rows
 from scaleout.routing import plan_shards, route, with_plan_keys
@@ -109,6 +110,7 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
             verdicts = {p: {**v, **({RING: rings[p]} if p in rings else {})} for p, v in verdicts.items()}
         devices = device_accounts(routed, split, inputs=inputs)
         inputs = replace(inputs, pools=pools, verdicts=verdicts, creators=creators, devices=devices)
+        inputs = replace(inputs, post_only=post_only_per_platform(routed, split, inputs=inputs))
     # after the pools: the IP statistics count per audience community, a split platform's whole
     chance = window_chance_per_shard(routed, inputs=inputs).persist()
     joined = chance

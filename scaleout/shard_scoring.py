@@ -165,15 +165,16 @@ class ShardInputs:
     creators: pd.Index | None = None
     # per device of a split platform seen by more accounts than a household: its window's accounts
     devices: pd.Series | None = None
+    # the own addresses of the split platforms' posts, found on each whole platform (``POST_ONLY_COLUMNS``)
+    post_only: pd.DataFrame | None = None
 
     def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
         """The joined window statistics with the split platforms' pool chance models, per-platform
-        verdicts, creators and devices."""
+        verdicts, creators, devices and posts' own addresses."""
         if chance is None or (not self.pools and not self.verdicts and self.devices is None):
             return chance
-        return replace(
-            chance, pools=self.pools, verdicts=self.verdicts, devices=self.devices, creators=self.creators
-        )
+        chance = replace(chance, creators=self.creators, post_only=self.post_only)
+        return replace(chance, pools=self.pools, verdicts=self.verdicts, devices=self.devices)
 
     def rows(self, raw: pd.DataFrame) -> ShardRows:
         """The shard's rows cleaned (``shard_rows``)."""

@@ -101,6 +101,7 @@ def window_detections(
         params=params.spread,
         creators=_creators(context),
         split=split_platform_rows(engagements, window),
+        window=context.chance.post_only if context.chance is not None else None,
     )
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:

@@ -1,0 +1,129 @@
+"""A post's own addresses on a split platform: found on the whole platform, raised in every shard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pytest
+
+from detectors.base import Detection
+from detectors.model import WindowScorer
+from detectors.post_only_ips import raise_post_only_ips
+from detectors.spread import SpreadParams
+from features.contract import clean_events
+from features.dedup import distinct_engagements
+from scaleout.platform_post_only import platform_post_only, shard_address_rows
+from scaleout.shard_scoring import ROW, SHARD, ShardInputs
+from tests.conftest import run_cli
+from tests.factories import BASE_TS
+
+
+def _raw() -> pd.DataFrame:
+    """One platform over 20 days whose creators kA (posts a*) and kB (posts b*) land in two shards.
+
+    An order on kA's post ``a-order``: two thin accounts through each of addresses x0-x8, each address
+    used for nothing else in shard A. Over the window, x7 also carried an account on kB's post b1, and
+    x8's account a8-0 engaged thirteen of kB's posts from home: seven own addresses (x0-x6), where
+    shard A alone counts nine. Beside it 400 light users on their own home addresses over 200 posts.
+    """
+    rows = [(f"a{i}-{m}", "a-order", f"x{i}") for i in range(9) for m in range(2)]
+    rows += [("b-user", "b1", "x7")] + [("a8-0", f"b{10 + j}", "home-a8") for j in range(13)]
+    rows += [
+        (f"u{i}", f"{'ab'[i % 2]}{20 + (i * 7 + j) % 200}", f"home{i}") for i in range(400) for j in range(2)
+    ]
+    users, posts, ips = zip(*rows, strict=True)
+    ts = BASE_TS + pd.to_timedelta(np.linspace(0.0, 20.0, len(rows)), unit="D")
+    return pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "platform": "douyin",
+            "campaign_id": "cmp1",
+            "post_id": posts,
+            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
+            "user_id": users,
+            "action": "like",
+            "ts": [t.isoformat() for t in ts],
+            "ip": ips,
+            "device_id": [f"d-{u}" for u in users],
+            ROW: np.arange(1, len(rows) + 1),
+        }
+    )
+
+
+def _raised(
+    engagements: pd.DataFrame, *, split: bool, window: pd.DataFrame | None = None
+) -> npt.NDArray[np.float64]:
+    """``ip_farm``'s scores after the rule (``split``: every row's platform is split over shards)."""
+    empty = Detection.empty("ip_farm", len(engagements))
+    rows = np.full(len(engagements), split)
+    params = SpreadParams()
+    found = raise_post_only_ips([empty], engagements, params=params, split=rows, window=window)[0]
+    return found.event_score
+
+
+def test_a_split_platforms_shards_raise_a_posts_own_addresses_as_the_single_process_does() -> None:
+    raw = _raw()
+    whole = distinct_engagements(clean_events(raw.drop(columns=[ROW]), source="test").frame)
+    single = _raised(whole, split=False)  # the single process
+    raised = set(whole.loc[single > 0, "user_id"].astype(str))
+    assert raised == {f"a{i}-{m}" for i in range(7) for m in range(2)}
+    # Spark: each shard gives its rows, one worker finds the own addresses on the platform's rows (in
+    # any order), and each shard raises its engagements through them
+    routed = raw.assign(**{SHARD: np.where(raw["creator_id"].eq("kA"), "douyin.000", "douyin.001")})
+    inputs = ShardInputs(scorer=WindowScorer(), source="test")
+    parts = [shard_address_rows(part, inputs=inputs) for _, part in routed.groupby(SHARD)]
+    rows = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=0)
+    found = platform_post_only(rows, inputs=inputs)
+    assert sorted(found["ip"]) == [f"x{i}" for i in range(7)]
+    in_a = whole["creator_id"].astype(str).eq("kA").to_numpy()
+    alone = 0
+    for keep in (in_a, ~in_a):
+        shard = whole[keep].reset_index(drop=True)
+        np.testing.assert_array_equal(_raised(shard, split=True, window=found), single[keep])
+        # left out, the shard raises none of the order; counted alone, shard A also raises x7 and x8
+        assert _raised(shard, split=True).max(initial=0.0) == 0.0
+        alone += int((_raised(shard, split=False) != single[keep]).sum())
+    assert alone == 4
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_spark_raises_a_split_platforms_order_as_the_command_line_does(tmp_path: Path) -> None:
+    """Through both engines: the planted platform scored by ``cpeguard score`` and by Spark local[2]
+    forced to split it by creator, the order's own addresses raised in shard douyin.000."""
+    from scaleout.job import run_spark, spark_session
+
+    raw = _raw().drop(columns=[ROW])
+    raw.to_parquet(tmp_path / "events.parquet", index=False)
+    run_cli("score", "--events", tmp_path / "events.parquet", "--out", tmp_path / "local")
+    events = raw.groupby("creator_id").size()
+    plan = pd.DataFrame(
+        {
+            "platform": "douyin",
+            "creator_id": ["kA", "kB"],
+            "shard": ["douyin.000", "douyin.001"],
+            "events": [int(events["kA"]), int(events["kB"])],
+        }
+    )
+    run_spark(
+        spark_session("local[2]"),
+        events=str(tmp_path / "events.parquet"),
+        out=str(tmp_path / "spark"),
+        plan=plan,
+    )
+    columns = ["event_id", "user_id", "invalid", "evidence"]
+    local = pd.read_parquet(tmp_path / "local" / "engagements.parquet", columns=columns)
+    spark = pd.read_parquet(
+        tmp_path / "spark" / "engagements.parquet", columns=[*columns[2:], "event_id", "shard"]
+    )
+    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    own = both["evidence"].astype("str").str.contains("to this post and to nothing else")
+    assert set(both.loc[own & both["invalid"], "user_id"].astype("str")) == {
+        f"a{i}-{m}" for i in range(7) for m in range(2)
+    }
+    assert both["shard"].astype("str").nunique() == 2
+    assert (both["invalid"] == both["invalid_spark"]).all()
+    assert (both["evidence"].astype("str") == both["evidence_spark"].astype("str"))[own].all()
