@@ -100,6 +100,8 @@ def post_only_addresses(
     addresses, expected, significant = _beyond_chance(
         engagements, posts, users, own_post, thin=thin, params=params
     )
+    if not significant.any():  # also a window without any address (``own_post`` is empty then)
+        return none
     hit = has & (own_post[np.maximum(ips, 0)] >= 0) & significant[np.maximum(posts, 0)]
     if not hit.any():
         return none
