@@ -180,20 +180,22 @@ def _own_addresses(
     n_ips, n_posts = int(ips.max(initial=-1)) + 1, int(posts.max(initial=-1)) + 1
     n_users = int(users.max(initial=-1)) + 1
     ip_posts = np.bincount(distinct(ips[has] * n_posts + posts[has]) // max(n_posts, 1), minlength=n_ips)
-    pair_values, pair_of_row = np.unique(ips[has] * n_users + users[has], return_inverse=True)
-    ip_accounts = np.bincount(pair_values // max(n_users, 1), minlength=n_ips)
+    ip_accounts = np.bincount(distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips)
     # an address any of whose accounts has a record of its own, or is a creator's, is no post's own
     lived = np.bincount(ips[has & ~thin], minlength=n_ips)
-    # per address, its (account, post) pairs: as many as its accounts when each is on one post through it
-    triples = distinct(pair_of_row.astype(np.int64) * max(n_posts, 1) + posts[has])
-    user_posts = np.bincount(pair_values[triples // max(n_posts, 1)] // max(n_users, 1), minlength=n_ips)
-    return (
+    own = (
         (ip_posts >= 1)
         & (ip_posts <= params.ip_post_only_posts)
         & (ip_accounts >= params.ip_post_only_accounts * ip_posts)
         & (lived == 0)
-        & (user_posts == ip_accounts)
     )
+    # each account on one post through it: as many (account, post) pairs as accounts (counted on the
+    # few candidate addresses only)
+    rows = has & own[np.maximum(ips, 0)] if len(own) else np.zeros(len(has), dtype=bool)
+    pair_values, pair_of_row = np.unique(ips[rows] * n_users + users[rows], return_inverse=True)
+    triples = distinct(pair_of_row.astype(np.int64) * max(n_posts, 1) + posts[rows])
+    user_posts = np.bincount(pair_values[triples // max(n_posts, 1)] // max(n_users, 1), minlength=n_ips)
+    return own & (user_posts == ip_accounts)
 
 
 def _pairs(
