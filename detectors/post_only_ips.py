@@ -11,7 +11,11 @@ post, and nothing else for weeks. A household's address carries its members'
 own engagements on many posts over weeks, a carrier NAT's hundreds of users on
 many posts, a one-time visitor's home address one account: none of them serves
 one post with several accounts, and a post draws a handful of such addresses at
-most by chance (two households whose members all engaged only that post).
+most by chance (two households whose members all engaged only that post). A seller
+that keeps an address for a few orders makes it carry a few posts, a fresh account on
+each: it is then the own address of each of them (``ip_post_only_posts``), where a
+household's members, who engage their creators' posts again through their home, are
+on several posts each.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from features.arrays import codes, distinct, distinct_per_code, platform_codes
 NAME = "ip_farm"
 
 
-# a post's own addresses beyond chance, as ``post_only_addresses`` finds them: one row per address, with
-# its post's own addresses and their number expected by chance (a split platform's, found on its whole)
+# a post's own addresses beyond chance, as ``post_only_addresses`` finds them: one row per (address, post),
+# with its post's own addresses and their number expected by chance (a split platform's, found on its whole)
 POST_ONLY_COLUMNS = ("platform", "ip", "post_id", "addresses", "expected")
 
 
@@ -73,9 +77,10 @@ def post_only_addresses(
     """The own addresses of the posts that have too many of them (``POST_ONLY_COLUMNS``).
 
     Counted per platform over ``engagements`` (the window and its history; ``rows``: only these). An
-    address is a post's own when every engagement through it is on that one post, by at least
-    ``ip_post_only_accounts`` distinct accounts, each thin (at most ``ip_light_posts`` distinct posts)
-    and none a creator's (``creators``: as in ``detectors.seller_ips.spread_through_ips``). A post with
+    address is a post's own when every engagement through it is on that post or on at most
+    ``ip_post_only_posts`` in all, by at least ``ip_post_only_accounts`` distinct accounts per post, each
+    on one post through it, thin (at most ``ip_light_posts`` distinct posts) and none a creator's
+    (``creators``: as in ``detectors.seller_ips.spread_through_ips``; ``_own_addresses``). A post with
     at least ``ip_post_only_addresses`` such addresses, beyond chance (``_beyond_chance``), has them
     listed, when the engagements span ``ip_post_only_days`` or more.
     """
@@ -96,16 +101,18 @@ def post_only_addresses(
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
     thin = has & ~creator
     thin &= distinct_per_code(users, posts)[np.maximum(users, 0)] <= params.ip_light_posts
-    own_post = _own_post(ips, users, posts, has=has, thin=thin, params=params)
+    own = _own_addresses(ips, users, posts, has=has, thin=thin, params=params)
+    through = has & own[np.maximum(ips, 0)] if len(own) else np.zeros(len(has), dtype=bool)
     addresses, expected, significant = _beyond_chance(
-        engagements, posts, users, own_post, thin=thin, params=params
+        engagements, posts, users, _pairs(ips, posts, through), thin=thin, params=params
     )
-    if not significant.any():  # also a window without any address (``own_post`` is empty then)
+    if not significant.any():  # also a window without any address (``own`` is empty then)
         return none
-    hit = has & (own_post[np.maximum(ips, 0)] >= 0) & significant[np.maximum(posts, 0)]
+    hit = through & significant[np.maximum(posts, 0)]
     if not hit.any():
         return none
-    _, first = np.unique(ips[hit], return_index=True)  # one row per address
+    # one row per (address, post): an address may be the own address of a few posts
+    _, first = np.unique(_pairs(ips, posts, hit), return_index=True)
     at = np.flatnonzero(hit)[first]
     out: dict[str, npt.NDArray[np.generic]] = {c: _strings(engagements, c, at) for c in POST_ONLY_COLUMNS[:3]}
     out["addresses"] = addresses[posts[at]].astype(np.float64)
@@ -154,7 +161,7 @@ def _span_days(engagements: pd.DataFrame) -> float:
     return 0.0 if pd.isna(span) else float(span / pd.Timedelta(days=1))
 
 
-def _own_post(
+def _own_addresses(
     ips: npt.NDArray[np.int64],
     users: npt.NDArray[np.int64],
     posts: npt.NDArray[np.int64],
@@ -162,25 +169,48 @@ def _own_post(
     has: npt.NDArray[np.bool_],
     thin: npt.NDArray[np.bool_],
     params: SpreadParams,
-) -> npt.NDArray[np.int64]:
-    """Per address code: the post it is the own address of (-1: none)."""
+) -> npt.NDArray[np.bool_]:
+    """Per address code: whether it is the own address of the posts it carried.
+
+    It carried at most ``ip_post_only_posts`` posts, every account through it thin and not a creator's
+    and on one post through it (a seller rotates a fresh account per engagement; a household's
+    members engage their creators' posts week after week through their home), and at least
+    ``ip_post_only_accounts`` distinct accounts per post.
+    """
     n_ips, n_posts = int(ips.max(initial=-1)) + 1, int(posts.max(initial=-1)) + 1
     n_users = int(users.max(initial=-1)) + 1
     ip_posts = np.bincount(distinct(ips[has] * n_posts + posts[has]) // max(n_posts, 1), minlength=n_ips)
     ip_accounts = np.bincount(distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips)
     # an address any of whose accounts has a record of its own, or is a creator's, is no post's own
     lived = np.bincount(ips[has & ~thin], minlength=n_ips)
-    post_of_ip = np.full(n_ips, -1, dtype=np.int64)
-    post_of_ip[ips[has]] = posts[has]
-    own = (ip_posts == 1) & (ip_accounts >= params.ip_post_only_accounts) & (lived == 0)
-    return np.where(own, post_of_ip, -1)
+    own = (
+        (ip_posts >= 1)
+        & (ip_posts <= params.ip_post_only_posts)
+        & (ip_accounts >= params.ip_post_only_accounts * ip_posts)
+        & (lived == 0)
+    )
+    # each account on one post through it: as many (account, post) pairs as accounts (counted on the
+    # few candidate addresses only)
+    rows = has & own[np.maximum(ips, 0)] if len(own) else np.zeros(len(has), dtype=bool)
+    pair_values, pair_of_row = np.unique(ips[rows] * n_users + users[rows], return_inverse=True)
+    triples = distinct(pair_of_row.astype(np.int64) * max(n_posts, 1) + posts[rows])
+    user_posts = np.bincount(pair_values[triples // max(n_posts, 1)] // max(n_users, 1), minlength=n_ips)
+    return own & (user_posts == ip_accounts)
+
+
+def _pairs(
+    ips: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], rows: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """Per row of ``rows``: its (address, post) pair as one code."""
+    n_posts = int(posts.max(initial=-1)) + 1
+    return ips[rows] * n_posts + posts[rows]
 
 
 def _beyond_chance(
     engagements: pd.DataFrame,
     posts: npt.NDArray[np.int64],
     users: npt.NDArray[np.int64],
-    own_post: npt.NDArray[np.int64],
+    pairs: npt.NDArray[np.int64],
     *,
     thin: npt.NDArray[np.bool_],
     params: SpreadParams,
@@ -195,7 +225,8 @@ def _beyond_chance(
     from scipy.stats import poisson  # imported on first use, in a detector thread
 
     n_posts, n_users = int(posts.max(initial=-1)) + 1, int(users.max(initial=-1)) + 1
-    addresses = np.bincount(own_post[own_post >= 0], minlength=n_posts)
+    # ``pairs``: the (address, post) codes of the rows through an own address (``_pairs``)
+    addresses = np.bincount(distinct(pairs) % max(n_posts, 1), minlength=n_posts)
     exposure = np.bincount(
         distinct(posts[thin] * n_users + users[thin]) // max(n_users, 1), minlength=n_posts
     )
@@ -235,11 +266,19 @@ def _raised(
             "n_posts": 1,
             "evidence": [
                 f"{NAME}: {a} addresses each carried {params.ip_post_only_accounts} or more thin accounts"
-                f" to this post and to nothing else in the window and its history ({e:.1f} expected by"
-                " chance); an engagement through one of them"
+                f"{_posts(params)} and to nothing else in the window and its history ({e:.1f}"
+                " expected by chance); an engagement through one of them"
                 for a, e in zip(addresses[post_codes], expected[post_codes], strict=True)
             ],
         }
     )
     groups = pd.concat([detection.groups, added], ignore_index=True) if len(detection.groups) else added
     return Detection(detection.name, score, group, groups)
+
+
+def _posts(params: SpreadParams) -> str:
+    """Which posts an own address carried its accounts to, for the evidence sentence."""
+    others = params.ip_post_only_posts - 1
+    if others <= 0:
+        return " to this post"
+    return f" per post, a fresh account for each post, to this post and at most {others} others"

@@ -49,7 +49,8 @@ class SpreadParams:
     # address whose accounts were raised elsewhere becomes a seller's too (1: one round)
     ip_rounds: int = 2
     # a post's own addresses (``detectors.post_only_ips``): an address that at least this many distinct thin
-    # accounts (``ip_light_posts``) used, on one post and nothing else in the window and its history...
+    # accounts (``ip_light_posts``) per post used, on its few posts (``ip_post_only_posts``) and nothing
+    # else in the window and its history...
     ip_post_only_accounts: int = 2
     # ...of which a post has at least this many (0: off), beyond chance at a Poisson tail of at most
     # ``10**ip_post_only_log10_p`` (``ip_farm``'s own bar): its engagements through them get ``spread_weight``
@@ -58,6 +59,12 @@ class SpreadParams:
     # ...when the window and its history span at least this many days: an address's quiet weeks are seen
     # only in weeks of data (a week alone shows a fan household's address on that week's post only)
     ip_post_only_days: float = 14.0
+    # an address may be the own address of up to this many posts (a seller keeps its addresses for a few
+    # orders), when each of its accounts was on one post through it (a seller's fresh account per
+    # engagement; a household's members engage their creators' posts again through their home) and
+    # it carried ``ip_post_only_accounts`` accounts per post (1: one post only; 3: dev
+    # seeds 10-60 drip-feed up in 4 windows of 51, honest flags unchanged, docs/detection.md)
+    ip_post_only_posts: int = 3
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``

@@ -120,7 +120,7 @@ def test_spark_raises_a_split_platforms_order_as_the_command_line_does(tmp_path:
         tmp_path / "spark" / "engagements.parquet", columns=[*columns[2:], "event_id", "shard"]
     )
     both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
-    own = both["evidence"].astype("str").str.contains("to this post and to nothing else")
+    own = both["evidence"].astype("str").str.contains("to this post and at most 2 others and to nothing else")
     assert set(both.loc[own & both["invalid"], "user_id"].astype("str")) == {
         f"a{i}-{m}" for i in range(7) for m in range(2)
     }
