@@ -88,8 +88,8 @@ def test_a_pools_accounts_on_a_star_it_served_are_members_with_history(seed: int
     """The star's orders link to nothing (a quarter of the platform engages each of its posts), so a
     pool account on two clients and the star holds 2 of 3 creators in the pool, under the member share.
     Chance does not explain those accounts, and most of them have the same creator outside the pool far
-    beyond its reach: the star, served. Measured: the last week's pool engagements caught 0.45-0.49
-    without the rule, 0.74-0.79 with it (week alone: 0.46-0.53); the fan club beside, no honest one."""
+    beyond its reach: the star, served. Measured: the last week's pool engagements caught 0.46-0.49
+    without the rule, 0.73-0.79 with it (week alone: 0.46-0.53); the fan club beside, no honest one."""
     current, history = _weeks(seed=seed, pool=True, club=True)
     union = with_history(current, history)
     window = ~union["is_history"].to_numpy(dtype=bool)
