@@ -53,6 +53,7 @@ def _with_book(
         given=given if given is not None else light.spread(unit_community, params=params),
         platform_degree=light.user_units,
         creators=light.creators,
+        served=params.served_outside,
     )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)

@@ -37,6 +37,16 @@ class PoolParams:
     louvain_seed: int = 0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
+    # a pool account one creator short of the member share (k = d - 1, 2 of 3), chance not explaining it, is a
+    # member where that creator is one the pool served in an order no link ties to it (a star's popular post):
+    # most of the pool's such accounts have it outside (``served_min_share``), ``book_min_lift`` times its
+    # reach among light accounts and beyond chance (``_served_outside``). Dev history seeds 10-60 (51
+    # windows, 3 weeks): seed 24 aged 0.18 -> 0.60, no honest engagement flagged anywhere measured
+    # (docs/detection.md, "A creator the pool served outside it")
+    served_outside: bool = True
+    # ... at least this share of the pool's one-short accounts have that one creator outside the pool: an
+    # order reaches a large part of a pool, an audience's fans spread over its creators
+    served_min_share: float = 0.5
     # a pool found with the platform as one audience is kept where its community is no audience without
     # its own accounts: there the community's insularity (detectors.audiences) stays under this even
     # ``cover_errors`` binomial errors up. A community a pool made mixes with the platform as chance does (0):

@@ -20,6 +20,7 @@ from detectors.pools._chance import (
     _crossing,
 )
 from detectors.pools._params import PoolParams
+from detectors.pools._served import _served_outside
 from features.arrays import distinct, distinct_counts
 
 
@@ -190,11 +191,13 @@ def _members(
     given: _Audiences | None = None,
     platform_degree: npt.NDArray[np.int64] | None = None,
     creators: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
+    served: bool = False,
 ) -> npt.NDArray[np.int64]:
     """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
     ``given``: the whole platform's spread of accounts over communities (or these pairs', found
     already), ``platform_degree`` per account its creators on the whole platform, ``creators`` what
-    ``_Light.creators`` found of these pairs already.
+    ``_Light.creators`` found of these pairs already; ``served``: with the accounts one creator short
+    whose creator outside the pool it served (``_served_outside``).
 
     Accounts are counted in creators, not posts: a fan of one creator who
     bought engagement follows all of that creator's pooled posts, which is
@@ -217,14 +220,20 @@ def _members(
     # chance starts without every focused candidate: a pool serving a small window's few creators is
     # most of their light engagement, and counted as chance it would explain itself away
     member = focused & (k >= params.min_creators)
+    unexplained = member
     for _ in range(params.max_member_rounds):
         # chance is the honest share of engagement: members' own pool creators are taken out
         honest = ~member[triple_key]
         share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
-        found = focused & _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
+        unexplained = _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
+        found = focused & unexplained
         if np.array_equal(found, member):
             break
         member = found
+    if served:
+        member = member | _served_outside(
+            keys, k, degree, unexplained, triples, user_creator, width, n_pools, params=params
+        )
     return keys[member]
 
 
