@@ -42,8 +42,10 @@ class Decided:
     # the model that made the verdicts (a run's own, not whichever model is active now)
     model_version: str
     rules_version: str
-    # the events decided on (event_id, ts): what the settlement claims in the ledger
+    # the events decided on (event_id, ts), read from the ingest batches up to ``through_batch``:
+    # the settlement claims the period of those batches in the ledger (``serving.db.claims``)
     covered: pd.DataFrame
+    through_batch: int = 0
     n_already_settled: int = 0
     already_settled_by: tuple[str, ...] = ()
 
@@ -96,12 +98,10 @@ class PostDecider:
             )
         except Exception:
             # fail safe: without a verdict nothing is paid; everything waits for a human
+            through = self.detection.published_batch()
             try:
                 events = self.detection.stored_events(
-                    start=start,
-                    end=end,
-                    campaign_id=campaign_id,
-                    through_batch=self.detection.published_batch(),
+                    start=start, end=end, campaign_id=campaign_id, through_batch=through
                 )
             except OSError:
                 raise Unavailable("event store unavailable; nothing was recorded") from None
@@ -118,6 +118,7 @@ class PostDecider:
                 model_version=champion.version,
                 rules_version=champion.rules_version,
                 covered=covered,
+                through_batch=through,
                 n_already_settled=len(left_out),
                 already_settled_by=_settled_by(left_out, settled),
             )
@@ -130,6 +131,8 @@ class PostDecider:
             model_version=run.model_version if run is not None else champion.version,
             rules_version=run.rules_version if run is not None else champion.rules_version,
             covered=window.verdicts[["event_id", "ts"]],
+            # without its run no batch is known: the claim holds nothing and is refused (ClaimMismatch)
+            through_batch=run.last_batch_id if run is not None else 0,
             n_already_settled=len(left_out),
             already_settled_by=_settled_by(left_out, settled),
         )
