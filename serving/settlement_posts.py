@@ -43,7 +43,8 @@ class Decided:
     model_version: str
     rules_version: str
     # the events decided on (event_id, ts), read from the ingest batches up to ``through_batch``:
-    # the settlement claims the period of those batches in the ledger (``serving.db.claims``)
+    # the settlement claims the period of those batches in the ledger (``serving.db.claims``;
+    # 0 when unknown: the claim then holds nothing and is refused, ``ClaimMismatch``)
     covered: pd.DataFrame
     through_batch: int = 0
     n_already_settled: int = 0
@@ -131,7 +132,6 @@ class PostDecider:
             model_version=run.model_version if run is not None else champion.version,
             rules_version=run.rules_version if run is not None else champion.rules_version,
             covered=window.verdicts[["event_id", "ts"]],
-            # without its run no batch is known: the claim holds nothing and is refused (ClaimMismatch)
             through_batch=run.last_batch_id if run is not None else 0,
             n_already_settled=len(left_out),
             already_settled_by=_settled_by(left_out, settled),

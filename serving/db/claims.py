@@ -173,7 +173,7 @@ def claimed_events(
     settlement_id: str | None = None,
     period: tuple[datetime, datetime] | None = None,
     after_listed: bool = False,
-) -> Select[Any]:
+) -> Select[str, str]:
     """(event_id, settlement_id) of the events claims hold, of a campaign or settlement, in a period.
 
     ``after_listed`` leaves out the events ``settled_engagements`` lists (they are settled by

@@ -250,14 +250,13 @@ class SettlementRepository(Repository):
             held = claimed_events(settlement_id=settlement_id, after_listed=True)
             return listed + [str(event_id) for event_id, _ in session.execute(held).all()]
 
-    def settled_events(self, campaign_id: str) -> dict[str, str]:
-        """Every settled event of a campaign and its settlement (for audits and checks)."""
+    def settled_events(self, campaign_id: str) -> list[tuple[str, str]]:
+        """(event_id, settlement_id) of every settled event of a campaign, as the ledger holds them
+        (for audits and checks: an event listed twice would be an engagement settled twice)."""
         with self.session() as session:
-            settled = {
-                str(e): str(s) for e, s in session.execute(claimed_events(campaign_id=campaign_id)).all()
-            }
-            settled.update(_listed_in(session, campaign_id, None))
-        return settled
+            listed = list(_listed_in(session, campaign_id, None).items())
+            held = claimed_events(campaign_id=campaign_id, after_listed=bool(listed))
+            return listed + [(str(e), str(s)) for e, s in session.execute(held).all()]
 
     def request(self, request_id: str) -> SettlementRequest | None:
         """A settlement being made in the background."""
