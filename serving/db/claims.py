@@ -222,21 +222,15 @@ def settled_per_settlement(
     return {str(settlement_id): int(n) for settlement_id, n in rows}
 
 
-def listed_outside_claims(session: Session, campaign_id: str, period: tuple[datetime, datetime]) -> int:
-    """How many of the campaign's events in the period only ``settled_engagements`` lists."""
+def listed_in_period(session: Session, campaign_id: str, period: tuple[datetime, datetime]) -> int:
+    """How many of the campaign's stored events in the period ``settled_engagements`` lists (the
+    claims' counts with ``after_listed`` leave exactly these out)."""
     low, high = period
-    claim = SettlementClaim
-    in_claim = exists().where(_holds(claim, StoredEvent))
     query = (
         select(func.count())
         .select_from(SettledEngagement)
         .join(StoredEvent, StoredEvent.event_id == SettledEngagement.event_id)
-        .where(
-            StoredEvent.campaign_id == campaign_id,
-            StoredEvent.ts >= low,
-            StoredEvent.ts < high,
-            ~in_claim,
-        )
+        .where(StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= low, StoredEvent.ts < high)
     )
     return int(session.scalar(query) or 0)
 

@@ -18,7 +18,7 @@ from serving.db.claims import (
     add_claims,
     claimed_events,
     free_pieces,
-    listed_outside_claims,
+    listed_in_period,
     pieces_about,
     settled_per_settlement,
 )
@@ -230,7 +230,7 @@ class SettlementRepository(Repository):
             n_settled = sum(held.values())
             covering = set(held)
             if listed:
-                n_settled += listed_outside_claims(session, campaign_id, period)
+                n_settled += listed_in_period(session, campaign_id, period)
                 covering.update(_listing_settlements(session, campaign_id, start, end))
             ordered = session.scalars(
                 select(Settlement.id)
