@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import DateTime, Select, and_, exists, func, literal, select
+from sqlalchemy import DateTime, Select, and_, exists, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -213,26 +213,44 @@ def pieces_about(session: Session, campaign_id: str, start: datetime, end: datet
     return [Piece(as_utc(a), as_utc(b), int(lo), int(hi)) for a, b, lo, hi in rows]
 
 
-def settled_per_settlement(
+def count_in_pieces(
+    session: Session, campaign_id: str, pieces: Sequence[Piece], *, after_listed: bool
+) -> int:
+    """How many of the campaign's stored events the pieces hold (less those ``settled_engagements``
+    lists, if ``after_listed``): one range of the events' index per piece."""
+    event = StoredEvent
+    total = 0
+    for i in range(0, len(pieces), _PIECES_PER_QUERY):
+        counts = []
+        for p in pieces[i : i + _PIECES_PER_QUERY]:
+            query = select(func.count()).where(
+                event.campaign_id == campaign_id,
+                event.ts >= p.ts_start,
+                event.ts < p.ts_end,
+                event.batch_id > p.batch_after,
+                event.batch_id <= p.batch_through,
+            )
+            counts.append(query.where(~_listed_before(event)) if after_listed else query)
+        total += sum(int(n) for n in session.scalars(union_all(*counts)).all())
+    return total
+
+
+_PIECES_PER_QUERY = 200  # counts per statement (SQLite allows 500 terms in a compound select)
+
+
+def holding_settlements(
     session: Session, campaign_id: str, period: tuple[datetime, datetime], *, after_listed: bool
-) -> dict[str, int]:
-    """How many of the campaign's events in the period each settlement's claims hold."""
-    held = claimed_events(campaign_id=campaign_id, period=period, after_listed=after_listed).subquery()
-    rows = session.execute(select(held.c.settlement_id, func.count()).group_by(held.c.settlement_id)).all()
-    return {str(settlement_id): int(n) for settlement_id, n in rows}
-
-
-def listed_in_period(session: Session, campaign_id: str, period: tuple[datetime, datetime]) -> int:
-    """How many of the campaign's stored events in the period ``settled_engagements`` lists (the
-    claims' counts with ``after_listed`` leave exactly these out)."""
-    low, high = period
-    query = (
-        select(func.count())
-        .select_from(SettledEngagement)
-        .join(StoredEvent, StoredEvent.event_id == SettledEngagement.event_id)
-        .where(StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= low, StoredEvent.ts < high)
+) -> set[str]:
+    """The settlements whose claims hold any of the campaign's events in the period (one probe per
+    claim, each stopping at its first event)."""
+    claim, event = SettlementClaim, StoredEvent
+    held = select(event.event_id).where(_holds(claim, event, period))
+    if after_listed:
+        held = held.where(~_listed_before(event))
+    query = select(claim.settlement_id).where(
+        claim.campaign_id == campaign_id, claim.ts_start < period[1], claim.ts_end > period[0], held.exists()
     )
-    return int(session.scalar(query) or 0)
+    return {str(settlement_id) for settlement_id in session.scalars(query).all()}
 
 
 def add_claims(session: Session, settlement_id: str, campaign_id: str, pieces: Sequence[Piece]) -> None:

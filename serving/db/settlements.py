@@ -17,15 +17,16 @@ from serving.db.claims import (
     Ledger,
     add_claims,
     claimed_events,
+    count_in_pieces,
     free_pieces,
-    listed_in_period,
+    holding_settlements,
     pieces_about,
-    settled_per_settlement,
 )
 from serving.db.database import Repository, utcnow
 from serving.db.events import CHUNK
 from serving.db.models import (
     Adjustment,
+    IngestBatch,
     SettledEngagement,
     Settlement,
     SettlementPost,
@@ -219,25 +220,28 @@ class SettlementRepository(Repository):
 
     def coverage(self, campaign_id: str, start: datetime, end: datetime) -> tuple[int, list[str]]:
         """How many of the campaign's stored events in ``[start, end)`` no settlement covers, and
-        the settlements that cover the others (oldest first)."""
+        the settlements that cover the others (oldest first).
+
+        The open events are those of the period, of every batch, that no claim holds: counted
+        in the pieces a claim of the period would take now (none left for a settled period).
+        """
         period = (start, end)
         with self.session() as session:
             listed = _has_listed(session, campaign_id)
-            n_stored = session.scalar(
-                select(func.count()).select_from(StoredEvent).where(*_in_period(campaign_id, start, end))
+            taken = pieces_about(session, campaign_id, start, end)
+            through = int(session.scalar(select(func.max(IngestBatch.id))) or 0)
+            n_open = count_in_pieces(
+                session, campaign_id, free_pieces(start, end, through, taken), after_listed=listed
             )
-            held = settled_per_settlement(session, campaign_id, period, after_listed=listed)
-            n_settled = sum(held.values())
-            covering = set(held)
+            covering = holding_settlements(session, campaign_id, period, after_listed=listed)
             if listed:
-                n_settled += listed_in_period(session, campaign_id, period)
                 covering.update(_listing_settlements(session, campaign_id, start, end))
             ordered = session.scalars(
                 select(Settlement.id)
                 .where(Settlement.id.in_(sorted(covering)))
                 .order_by(Settlement.created_at, Settlement.id)
             ).all()
-        return int(n_stored or 0) - n_settled, list(ordered)
+        return n_open, list(ordered)
 
     def ledger_of(self, settlement_id: str) -> list[str]:
         """The event ids a settlement covered."""
