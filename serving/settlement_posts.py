@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detectors.policy import decide_posts, unit_prices
 from features.arrays import is_in
@@ -244,18 +247,40 @@ def _unsettled(events: pd.DataFrame, settled: Mapping[str, str]) -> tuple[pd.Dat
     """The events no settlement covers, and the ids of those left out."""
     if events.empty or not settled:
         return events, []
-    is_settled = events["event_id"].astype("str").isin(pd.Index(list(settled)))
+    is_settled = _is_settled(events, settled)
     left_out = events.loc[is_settled, "event_id"].astype("str").unique().tolist()
     return events.loc[~is_settled].reset_index(drop=True), left_out
 
 
+def _is_settled(events: pd.DataFrame, settled: Mapping[str, str]) -> npt.NDArray[np.bool_]:
+    """Per event: ``settled`` holds its id (Arrow's hash look-up; pandas' ``isin`` of Arrow strings
+    against a list compares in Python: 4.3 s for 232k ids against 116k)."""
+    ids = events["event_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        hit = _in_keys(ids.cat.categories.astype("str"), settled)
+        codes = ids.cat.codes.to_numpy()
+        return np.where(codes >= 0, hit[np.maximum(codes, 0)], False)
+    return _in_keys(ids.astype("str"), settled)
+
+
+def _in_keys(values: pd.Series | pd.Index, keys: Mapping[str, str]) -> npt.NDArray[np.bool_]:
+    column = pa.array(values, from_pandas=True)
+    found = pc.is_in(column, value_set=pa.array(list(keys), type=column.type))
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _unsettled_window(window: Window, settled: Mapping[str, str]) -> tuple[Window, list[str]]:
     """The window without the events settled already (hashed again), and their ids."""
-    verdicts, left_out = _unsettled(window.verdicts, settled)
-    if not left_out:
+    if window.verdicts.empty or not settled:
         return window, []
-    is_kept = ~window.verdicts["event_id"].astype("str").isin(pd.Index(left_out)).to_numpy()
-    return Window(verdicts=verdicts, input_hash=events_hash(verdicts), price=window.price[is_kept]), left_out
+    is_settled = _is_settled(window.verdicts, settled)
+    if not is_settled.any():
+        return window, []
+    left_out = window.verdicts.loc[is_settled, "event_id"].astype("str").unique().tolist()
+    verdicts = window.verdicts.loc[~is_settled].reset_index(drop=True)
+    return Window(
+        verdicts=verdicts, input_hash=events_hash(verdicts), price=window.price[~is_settled]
+    ), left_out
 
 
 def _settled_by(left_out: list[str], settled: Mapping[str, str]) -> tuple[str, ...]:
