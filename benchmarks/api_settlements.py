@@ -82,7 +82,7 @@ def _settle_many(
     return {**percentiles_ms(latencies), "statuses": statuses, **made, "events_total": sum(claimed)}
 
 
-def _span(events: pd.DataFrame) -> tuple[datetime, datetime]:
+def event_span(events: pd.DataFrame) -> tuple[datetime, datetime]:
     """The whole seconds from the first event to just after the last."""
     ts = pd.to_datetime(events["ts"], utc=True)
     return ts.min().floor("s").to_pydatetime(), ts.max().floor("s").to_pydatetime() + timedelta(seconds=1)
@@ -93,7 +93,7 @@ def settle(client: httpx.Client, billing: dict[str, str], events: pd.DataFrame) 
 
     ``events`` are the campaign's (their span is cut in periods). Returns the measurements and the
     whole-campaign settlement's id."""
-    span = _span(events)
+    span = event_span(events)
     step = timedelta(seconds=math.ceil((span[1] - span[0]).total_seconds() / N_SLICES))
     disjoint = [(span[0] + i * step, span[0] + (i + 1) * step) for i in range(N_SETTLE)]
     result: dict[str, Any] = {"settle": _settle_many(client, billing, disjoint)}

@@ -7,11 +7,12 @@ The settlement API benchmark's big campaign (``benchmarks.api_campaigns.big_camp
 directory; PostgreSQL: a fresh database, dropped afterwards), then, timed (wall and this
 process's CPU), on the repository that settlements use:
 
-1. ``settled_in`` and ``coverage`` of the whole campaign on the empty ledger;
-2. the whole campaign's ledger claim (``add_to_ledger`` in the settlement's transaction,
-   the settlement row inserted first, commit included), as one settlement makes it;
+1. ``ledger_about`` and ``coverage`` of the whole campaign on the empty ledger;
+2. the whole campaign's claim (``add_to_ledger`` in the settlement's transaction, the
+   settlement row inserted first, commit included), as one settlement makes it;
 3. ``coverage`` and ``settled_in`` of the whole campaign once it is all settled (a refusal);
-4. a second settlement claiming one already settled event: must fail (the invariant).
+4. a second settlement claiming the same period again, as if it had read the ledger before
+   the first committed: must fail (the invariant).
 
 Results go to ``--out`` (default ``benchmarks/results/ledger.json``).
 """
@@ -19,25 +20,28 @@ Results go to ``--out`` (default ``benchmarks/results/ledger.json``).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
+import math
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 
 from benchmarks.api_campaigns import BIG_CAMPAIGN, BIG_END, BIG_START, big_campaign
+from benchmarks.api_settlements import N_SETTLE, N_SLICES, event_span
 from benchmarks.live_server import postgres_database
-from serving.db import settlements
+from serving.db.claims import Claim, claimed_events
 from serving.db.database import Database, utcnow
 from serving.db.engine import make_engine, migrate
 from serving.db.models import IngestBatch, Settlement, StoredEvent
@@ -57,15 +61,15 @@ def _timed(into: dict[str, Any], name: str) -> Iterator[None]:
     }
 
 
-def _settlement(settlement_id: str) -> Settlement:
+def _settlement(settlement_id: str, period: tuple[datetime, datetime]) -> Settlement:
     zero = Decimal("0")
     return Settlement(
         id=settlement_id,
         idempotency_key=settlement_id,
         request_hash="0" * 64,
         campaign_id=BIG_CAMPAIGN,
-        period_start=BIG_START,
-        period_end=BIG_END,
+        period_start=period[0],
+        period_end=period[1],
         run_id=None,
         status=SettlementStatus.SETTLED,
         claimed_amount=zero,
@@ -77,27 +81,34 @@ def _settlement(settlement_id: str) -> Settlement:
     )
 
 
-def _index_events(db: Database, events: pd.DataFrame) -> None:
-    """The events' index rows, as ingest writes them (one batch)."""
+def index_events(db: Database, events: pd.DataFrame, *, source: str = "bench") -> int:
+    """The events' index rows (columns event_id, campaign_id, ts), as ingest writes them: one
+    batch, times floored to the microsecond. Returns the batch's id."""
     ts = pd.to_datetime(events["ts"], utc=True).dt.floor("us").dt.to_pydatetime()
     with db.session() as session:
         batch = IngestBatch(
-            source="bench",
+            source=source,
             n_rows=len(events),
             accepted=len(events),
             duplicates=0,
             rejected=0,
-            actor="bench",
+            actor=source,
             created_at=utcnow(),
         )
         session.add(batch)
         session.flush()
         rows = [
-            {"event_id": e, "campaign_id": BIG_CAMPAIGN, "ts": t, "batch_id": batch.id}
-            for e, t in zip(events["event_id"].astype("str").tolist(), ts, strict=True)
+            {"event_id": e, "campaign_id": c, "ts": t, "batch_id": batch.id}
+            for e, c, t in zip(
+                events["event_id"].astype("str").tolist(),
+                events["campaign_id"].astype("str").tolist(),
+                ts,
+                strict=True,
+            )
         ]
         for i in range(0, len(rows), 50_000):
             session.execute(insert(StoredEvent), rows[i : i + 50_000])
+        return int(batch.id)
 
 
 def _server_cpu_ms(pid: int | None) -> float:
@@ -111,10 +122,11 @@ def _server_cpu_ms(pid: int | None) -> float:
 def _claim(
     repo: SettlementRepository,
     settlement_id: str,
-    covered: pd.DataFrame,
+    claim: Claim,
     server: dict[str, Any] | None = None,
+    period: tuple[datetime, datetime] = (BIG_START, BIG_END),
 ) -> None:
-    """One settlement's row and its ledger claim in one transaction, as ``record_settlement`` writes them.
+    """One settlement's row and its claim in one transaction, as ``record_settlement`` writes them.
 
     ``server`` gets the PostgreSQL backend's CPU during the claim (commit included)."""
     pid: int | None = None
@@ -122,33 +134,40 @@ def _claim(
         if session.connection().dialect.name == "postgresql":
             pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
         started = _server_cpu_ms(pid)
-        session.add(_settlement(settlement_id))
+        session.add(_settlement(settlement_id, period))
         session.flush()
-        if len(inspect.signature(repo.add_to_ledger).parameters) == 2:  # the code before 2026-12-06
-            moments = pd.to_datetime(covered["ts"], utc=True).dt.floor("us").dt.to_pydatetime()
-            rows = [
-                (e, settlement_id, BIG_CAMPAIGN, t) for e, t in zip(covered["event_id"], moments, strict=True)
-            ]
-            repo.add_to_ledger(session, rows)  # type: ignore[call-arg,arg-type,unused-ignore]
-        else:
-            repo.add_to_ledger(session, settlement_id, BIG_CAMPAIGN, covered)  # type: ignore[call-arg,arg-type,unused-ignore]
+        repo.add_to_ledger(session, settlement_id, BIG_CAMPAIGN, claim)
     if server is not None:
         server["server_cpu_ms"] = round(_server_cpu_ms(pid) - started, 1)
 
 
+def _claim_disjoint(repo: SettlementRepository, events: pd.DataFrame, batch: int) -> list[float]:
+    """The API benchmark's disjoint settlements' claims (``api_settlements``: the first half of the
+    events' span cut in periods), one transaction each; their wall times in ms."""
+    span = event_span(events)
+    step = timedelta(seconds=math.ceil((span[1] - span[0]).total_seconds() / N_SLICES))
+    ts = pd.to_datetime(events["ts"], utc=True).dt.floor("us")
+    walls: list[float] = []
+    for i in range(N_SETTLE):
+        start, end = span[0] + i * step, span[0] + (i + 1) * step
+        n_events = int(((ts >= start) & (ts < end)).sum())
+        started = time.perf_counter()
+        taken = repo.ledger_about(BIG_CAMPAIGN, start, end).taken
+        _claim(repo, f"stl_{i:02d}", Claim(start, end, batch, taken, n_events), period=(start, end))
+        walls.append((time.perf_counter() - started) * 1000)
+    return walls
+
+
 def _plans(db: Database) -> dict[str, list[str]]:
-    """The database's plan of each coverage query over the whole campaign."""
+    """The database's plan of ``settled_in``'s read of the claims over the whole campaign."""
     plans: dict[str, list[str]] = {}
-    if not hasattr(settlements, "open_count_query"):
-        return plans
+    query = claimed_events(campaign_id=BIG_CAMPAIGN, period=(BIG_START, BIG_END))
     with db.session() as session:
         connection = session.connection()
         explain = "EXPLAIN QUERY PLAN " if connection.dialect.name == "sqlite" else "EXPLAIN "
-        for name in ("open_count_query", "covering_query"):
-            query = getattr(settlements, name)(BIG_CAMPAIGN, BIG_START, BIG_END)
-            compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-            rows = connection.exec_driver_sql(explain + str(compiled)).all()
-            plans[name] = [" | ".join(str(v) for v in row) for row in rows]
+        compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+        rows = connection.exec_driver_sql(explain + str(compiled)).all()
+        plans["settled_in"] = [" | ".join(str(v) for v in row) for row in rows]
     return plans
 
 
@@ -158,20 +177,25 @@ def bench(database_url: str, events: pd.DataFrame) -> dict[str, Any]:
     migrate(engine)
     db = Database(engine)
     repo = SettlementRepository(db)
-    _index_events(db, events)
-    covered = events[["event_id", "ts"]].astype({"event_id": "str"})
+    batch = index_events(db, events.assign(campaign_id=BIG_CAMPAIGN))
     out: dict[str, Any] = {
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
-        "rows": len(covered),
+        "rows": len(events),
     }
     step: Callable[[str], Any] = lambda name: _timed(out, name)  # noqa: E731
-    with step("settled_in_empty"):
-        repo.settled_in(BIG_CAMPAIGN, BIG_START, BIG_END)
+    with step("ledger_about_empty"):
+        repo.ledger_about(BIG_CAMPAIGN, BIG_START, BIG_END)
     with step("coverage_empty"):
         out["coverage_empty_result"] = repo.coverage(BIG_CAMPAIGN, BIG_START, BIG_END)[0]
+    walls = _claim_disjoint(repo, events, batch)
+    out["claim_disjoint"] = {"n": len(walls), "median_ms": round(float(np.median(walls)), 1)}
+    with step("ledger_about_before_whole"):
+        before = repo.ledger_about(BIG_CAMPAIGN, BIG_START, BIG_END)
+    claim = Claim(BIG_START, BIG_END, batch, before.taken, len(events) - len(before.settled))
+    out["whole_claims_events"] = claim.n_events
     server: dict[str, Any] = {}
     with step("claim_whole"):
-        _claim(repo, "stl_whole", covered, server)
+        _claim(repo, "stl_whole", claim, server)
     out["claim_whole"].update(server)
     with step("coverage_settled"):
         n_open, covering = repo.coverage(BIG_CAMPAIGN, BIG_START, BIG_END)
@@ -179,12 +203,8 @@ def bench(database_url: str, events: pd.DataFrame) -> dict[str, Any]:
     with step("settled_in_settled"):
         out["settled_in_settled_result"] = len(repo.settled_in(BIG_CAMPAIGN, BIG_START, BIG_END))
     out["plans"] = _plans(db)
-    if hasattr(settlements, "open_count_query"):
-        for name in ("open_count_query", "covering_query"):
-            with step(f"{name}_settled"), db.session() as session:
-                session.execute(getattr(settlements, name)(BIG_CAMPAIGN, BIG_START, BIG_END)).all()
     try:
-        _claim(repo, "stl_twice", covered.tail(1))
+        _claim(repo, "stl_twice", claim)  # read the ledger before stl_whole committed
         out["double_claim"] = "committed (the invariant is broken)"
     except IntegrityError:
         out["double_claim"] = "refused (IntegrityError)"

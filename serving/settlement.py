@@ -1,8 +1,9 @@
 """Settlements: exactly once per idempotency key, each engagement at most once; corrections appended.
 
 A settlement covers the engagements of its campaign and period that no earlier settlement
-covered, and claims them in the engagement ledger in the transaction that records it (the
-ledger's key refuses a second claim, so concurrent overlapping settlements cannot both pay
+covered, and claims them in the engagement ledger in the transaction that records it: its
+period and the ingest batches its events were read from, minus what earlier claims hold (the
+database refuses overlapping claims, so concurrent overlapping settlements cannot both pay
 an event). A period whose events are all covered answers 409 naming the settlements that
 cover them. A settlement that would run detection over more than the inline limit is made
 in the background: 202, then ``GET /v1/settlements/{id}`` answers it when done.
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
 from serving.db.campaigns import CampaignRepository
+from serving.db.claims import Claim
 from serving.db.database import as_utc, utcnow
 from serving.db.events import EventRepository
 from serving.db.models import Campaign, SettlementRequest
@@ -157,8 +159,8 @@ class SettlementService:
     ) -> StoredAnswer:
         """Decide, build and record the settlement, deciding again if a concurrent one claimed events."""
         for _ in range(_CLAIM_ATTEMPTS):
-            settled = self.settlements.settled_in(campaign.campaign_id, asked.start, asked.end)
-            decided = self.decider.decide(campaign, asked.start, asked.end, actor, settled)
+            ledger = self.settlements.ledger_about(campaign.campaign_id, asked.start, asked.end)
+            decided = self.decider.decide(campaign, asked.start, asked.end, actor, ledger.settled)
             if decided.n_events == 0 and decided.already_settled_by:
                 raise Conflict(_all_settled(campaign.campaign_id, list(decided.already_settled_by)))
             out = settlement_out(
@@ -176,14 +178,21 @@ class SettlementService:
                     self.audit_trail,
                     out,
                     body,
-                    decided.covered,
+                    Claim(
+                        start=asked.start,
+                        end=asked.end,
+                        through_batch=decided.through_batch,
+                        taken=ledger.taken,
+                        n_events=len(decided.covered),
+                        after_listed=ledger.after_listed,
+                    ),
                     idempotency_key=asked.idempotency_key,
                     request_hash=asked.request_hash,
                     actor=actor,
                 )
             except IntegrityError:
                 # a twin with our key or period won (answer as if we had arrived second), or an
-                # overlapping settlement claimed some of our events first (decide without them)
+                # overlapping settlement claimed part of our period first (decide without it)
                 existing = self._recorded(asked, actor)
                 if existing is not None:
                     return existing

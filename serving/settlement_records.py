@@ -10,6 +10,7 @@ import pandas as pd
 from serving import faults
 from serving.auth import Principal
 from serving.db.audit import AuditRepository
+from serving.db.claims import Claim
 from serving.db.database import utcnow
 from serving.db.models import Campaign, Settlement
 from serving.db.settlements import SettlementRepository
@@ -62,13 +63,13 @@ def record_settlement(
     audit_trail: AuditRepository,
     out: SettlementOut,
     body: bytes,
-    covered: pd.DataFrame,
+    claim: Claim,
     *,
     idempotency_key: str,
     request_hash: str,
     actor: Principal,
 ) -> None:
-    """Record the settlement, its lines, its claim on ``covered`` events in the ledger, and audit it."""
+    """Record the settlement, its lines, its ``claim`` in the ledger, and audit it."""
     with settlements.session() as session:
         session.add(
             Settlement(
@@ -90,7 +91,7 @@ def record_settlement(
         )
         session.flush()
         settlements.add_settlement_posts(session, _line_rows(out))
-        settlements.add_to_ledger(session, out.settlement_id, out.campaign_id, covered)
+        settlements.add_to_ledger(session, out.settlement_id, out.campaign_id, claim)
         audit_trail.record(
             session,
             actor=actor.key_id,

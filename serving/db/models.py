@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -157,10 +158,10 @@ class SettlementPost(Base):
 
 
 class SettledEngagement(Base):
-    """The engagement ledger: one row per event_id a settlement covered, whatever it decided.
-
-    The primary key is what makes an engagement settled at most once: two settlements
-    claiming one event cannot both commit. Append-only (database triggers).
+    """The engagement ledger as it was until migration 0014: one row per event_id a settlement
+    covered. Read, never written: earlier settlements keep their events here, and an event
+    listed here is settled by that settlement whatever claim holds it (``SettlementClaim``).
+    Append-only (database triggers).
     """
 
     __tablename__ = "settled_engagements"
@@ -172,6 +173,33 @@ class SettledEngagement(Base):
     # a period's settled events and the settlements holding them, by each settlement of the
     # campaign; the ledger's one index beside its key, as each is paid on every claim (0013)
     __table_args__ = (Index("ix_settled_engagements_settlement_ts", "settlement_id", "ts"),)
+
+
+class SettlementClaim(Base):
+    """The engagement ledger since migration 0014: the part of a campaign a settlement claimed.
+
+    A claim holds the campaign's stored events with ``ts_start <= ts < ts_end`` and
+    ``batch_after < batch_id <= batch_through`` (the ingest batches its detection run read). A
+    settlement's claims are its period and batches minus what earlier claims hold, so the
+    claims of a campaign never overlap and an engagement is settled at most once: the database
+    refuses an overlapping claim (an exclusion constraint on PostgreSQL, a trigger under
+    SQLite's single writer; migration 0014). Stored events never change (append-only), so what
+    a claim holds never changes either. Append-only (database triggers).
+    """
+
+    __tablename__ = "settlement_claims"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"))
+    campaign_id: Mapped[str] = mapped_column(String(200))
+    ts_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ts_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    batch_after: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    batch_through: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    __table_args__ = (
+        CheckConstraint("ts_start < ts_end AND batch_after < batch_through", name="ck_settlement_claims_box"),
+        Index("ix_settlement_claims_campaign_ts", "campaign_id", "ts_start"),
+        Index("ix_settlement_claims_settlement", "settlement_id"),
+    )
 
 
 class SettlementRequest(Base):

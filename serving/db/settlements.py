@@ -7,15 +7,26 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
-from serving.db.bulk import bulk_insert, claim_events
+from serving.db.bulk import bulk_insert
+from serving.db.claims import (
+    Claim,
+    ClaimMismatch,
+    Ledger,
+    add_claims,
+    claimed_events,
+    count_in_pieces,
+    free_pieces,
+    holding_settlements,
+    pieces_about,
+)
 from serving.db.database import Repository, utcnow
 from serving.db.events import CHUNK
 from serving.db.models import (
     Adjustment,
+    IngestBatch,
     SettledEngagement,
     Settlement,
     SettlementPost,
@@ -163,53 +174,93 @@ class SettlementRepository(Repository):
         """Insert settlement lines (settlement_id, post_id, creator_id, decision, payable, held_amount)."""
         bulk_insert(session, SettlementPost.__table__, _POST_COLUMNS, rows)
 
-    def add_to_ledger(
-        self, session: Session, settlement_id: str, campaign_id: str, covered: pd.DataFrame
-    ) -> None:
-        """Claim the ``covered`` events (columns event_id, ts) for a settlement in the caller's transaction.
+    def add_to_ledger(self, session: Session, settlement_id: str, campaign_id: str, claim: Claim) -> None:
+        """Claim for a settlement, in the caller's transaction, what ``claim`` decided on: its period and
+        batches minus the pieces earlier claims held when it read the ledger (``ledger_about``).
 
-        An event another settlement claimed raises IntegrityError, at the latest when committing.
-        A settlement may claim hundreds of thousands: the rows are built column-wise and written
-        by the driver in one statement (COPY on PostgreSQL, executemany on SQLite), in key order.
+        A claim made since overlaps ours: the database refuses it (IntegrityError, at the latest
+        when committing). The events our pieces hold must be exactly the ``claim.n_events`` decided
+        on, else nothing is recorded (``ClaimMismatch``).
         """
-        claim_events(session, settlement_id, campaign_id, covered)
+        if claim.n_events == 0:
+            return
+        pieces = free_pieces(claim.start, claim.end, claim.through_batch, claim.taken)
+        add_claims(session, settlement_id, campaign_id, pieces)
+        held = claimed_events(settlement_id=settlement_id, after_listed=claim.after_listed).subquery()
+        n_held = int(session.scalar(select(func.count()).select_from(held)) or 0)
+        if n_held != claim.n_events:
+            raise ClaimMismatch(
+                f"campaign {campaign_id}: the period's stored events of batches up to {claim.through_batch} "
+                f"number {n_held}, the settlement decided on {claim.n_events}; nothing was recorded, "
+                "post it again"
+            )
+
+    def ledger_about(self, campaign_id: str, start: datetime, end: datetime) -> Ledger:
+        """What the ledger holds of the campaign about ``[start, end)``: each settled event's settlement
+        (may include a few events just outside the period; the caller matches by event_id) and the
+        claimed pieces a new claim of the period must leave out."""
+        period = _widened(start, end)
+        with self.session() as session:
+            listed = _has_listed(session, campaign_id)
+            result = session.connection().execute(claimed_events(campaign_id=campaign_id, period=period))
+            # two text columns, hundreds of thousands of rows: the driver's tuples, no Row per row
+            settled = dict(result.cursor.fetchall() if result.cursor is not None else [])
+            result.close()
+            if listed:
+                settled.update(_listed_in(session, campaign_id, period))
+            taken = tuple(pieces_about(session, campaign_id, start, end))
+        return Ledger(settled=settled, taken=taken, after_listed=listed)
 
     def settled_in(self, campaign_id: str, start: datetime, end: datetime) -> dict[str, str]:
         """The campaign's settled events about ``[start, end)``: event_id to its settlement's id.
 
         May include a few events just outside the period (the caller matches by event_id).
         """
-        low, high = _widened(start, end)
-        with self.session() as session:
-            # by each settlement of the campaign: ix_settled_engagements_settlement_ts, the ledger's one
-            # index beside its key (each index is paid for on every claimed event)
-            result = session.connection().execute(
-                select(SettledEngagement.event_id, SettledEngagement.settlement_id)
-                .join(Settlement, Settlement.id == SettledEngagement.settlement_id)
-                .where(
-                    Settlement.campaign_id == campaign_id,
-                    SettledEngagement.ts >= low,
-                    SettledEngagement.ts < high,
-                )
-            )
-            # two text columns, hundreds of thousands of rows: the driver's tuples, no Row per row
-            rows = result.cursor.fetchall() if result.cursor is not None else []
-            result.close()
-        return dict(rows)
+        return self.ledger_about(campaign_id, start, end).settled
 
     def coverage(self, campaign_id: str, start: datetime, end: datetime) -> tuple[int, list[str]]:
         """How many of the campaign's stored events in ``[start, end)`` no settlement covers, and
-        the settlements that cover the others (oldest first)."""
+        the settlements that cover the others (oldest first).
+
+        The open events are those of the period, of every batch, that no claim holds: counted
+        in the pieces a claim of the period would take now (none left for a settled period).
+        """
+        period = (start, end)
         with self.session() as session:
-            open_count = session.scalar(open_count_query(campaign_id, start, end))
-            covering = session.scalars(covering_query(campaign_id, start, end)).all()
-        return int(open_count or 0), list(covering)
+            listed = _has_listed(session, campaign_id)
+            taken = pieces_about(session, campaign_id, start, end)
+            through = int(session.scalar(select(func.max(IngestBatch.id))) or 0)
+            n_open = count_in_pieces(
+                session, campaign_id, free_pieces(start, end, through, taken), after_listed=listed
+            )
+            covering = holding_settlements(session, campaign_id, period, after_listed=listed)
+            if listed:
+                covering.update(_listing_settlements(session, campaign_id, start, end))
+            ordered = session.scalars(
+                select(Settlement.id)
+                .where(Settlement.id.in_(sorted(covering)))
+                .order_by(Settlement.created_at, Settlement.id)
+            ).all()
+        return n_open, list(ordered)
 
     def ledger_of(self, settlement_id: str) -> list[str]:
         """The event ids a settlement covered."""
         with self.session() as session:
-            query = select(SettledEngagement.event_id).where(SettledEngagement.settlement_id == settlement_id)
-            return list(session.scalars(query).all())
+            listed = list(
+                session.scalars(
+                    select(SettledEngagement.event_id).where(SettledEngagement.settlement_id == settlement_id)
+                )
+            )
+            held = claimed_events(settlement_id=settlement_id, after_listed=True)
+            return listed + [str(event_id) for event_id, _ in session.execute(held).all()]
+
+    def settled_events(self, campaign_id: str) -> list[tuple[str, str]]:
+        """(event_id, settlement_id) of every settled event of a campaign, as the ledger holds them
+        (for audits and checks: an event listed twice would be an engagement settled twice)."""
+        with self.session() as session:
+            listed = list(_listed_in(session, campaign_id, None).items())
+            held = claimed_events(campaign_id=campaign_id, after_listed=bool(listed))
+            return listed + [(str(e), str(s)) for e, s in session.execute(held).all()]
 
     def request(self, request_id: str) -> SettlementRequest | None:
         """A settlement being made in the background."""
@@ -263,32 +314,40 @@ def _in_period(campaign_id: str, start: datetime, end: datetime) -> tuple[Any, .
     return (StoredEvent.campaign_id == campaign_id, StoredEvent.ts >= start, StoredEvent.ts < end)
 
 
-def open_count_query(campaign_id: str, start: datetime, end: datetime) -> Select[Any]:
-    """The number of the campaign's stored events in ``[start, end)`` the ledger does not hold."""
-    settled = select(SettledEngagement.event_id).where(SettledEngagement.event_id == StoredEvent.event_id)
-    return (
-        select(func.count())
-        .select_from(StoredEvent)
-        .where(*_in_period(campaign_id, start, end), ~settled.exists())
-    )
+def _has_listed(session: Session, campaign_id: str) -> bool:
+    """Whether ``settled_engagements`` (the ledger before claims) lists events of the campaign."""
+    return bool(session.scalar(select(_listing(campaign_id).exists())))
 
 
-def covering_query(campaign_id: str, start: datetime, end: datetime) -> Select[Any]:
-    """The ids of the settlements holding any of the campaign's events in ``[start, end)``, oldest first.
+def _listing(campaign_id: str) -> Select[Any]:
+    """The campaign's settlements ``settled_engagements`` lists events of (one probe each)."""
+    listed = select(SettledEngagement.event_id).where(SettledEngagement.settlement_id == Settlement.id)
+    return select(Settlement.id).where(Settlement.campaign_id == campaign_id, listed.exists())
 
-    By the ledger's own times (each the event's stored time, to the microsecond): one probe of
-    ``ix_settled_engagements_settlement_ts`` per settlement of the campaign.
-    """
-    holds = select(SettledEngagement.event_id).where(
+
+def _listing_settlements(session: Session, campaign_id: str, start: datetime, end: datetime) -> list[str]:
+    """The settlements ``settled_engagements`` lists events of the campaign in ``[start, end)`` for."""
+    listed = select(SettledEngagement.event_id).where(
         SettledEngagement.settlement_id == Settlement.id,
         SettledEngagement.ts >= start,
         SettledEngagement.ts < end,
     )
-    return (
-        select(Settlement.id)
-        .where(Settlement.campaign_id == campaign_id, holds.exists())
-        .order_by(Settlement.created_at, Settlement.id)
+    query = select(Settlement.id).where(Settlement.campaign_id == campaign_id, listed.exists())
+    return list(session.scalars(query).all())
+
+
+def _listed_in(
+    session: Session, campaign_id: str, period: tuple[datetime, datetime] | None
+) -> dict[str, str]:
+    """event_id to settlement of what ``settled_engagements`` lists of the campaign (in a period)."""
+    query = (
+        select(SettledEngagement.event_id, SettledEngagement.settlement_id)
+        .join(Settlement, Settlement.id == SettledEngagement.settlement_id)
+        .where(Settlement.campaign_id == campaign_id)
     )
+    if period is not None:
+        query = query.where(SettledEngagement.ts >= period[0], SettledEngagement.ts < period[1])
+    return {str(e): str(s) for e, s in session.execute(query).all()}
 
 
 def _widened(start: datetime, end: datetime) -> tuple[datetime, datetime]:

@@ -188,7 +188,7 @@ def test_kill_9_at_every_fault_point_counts_only_accepted_events(
         assert deployment.scalar("SELECT count(*) FROM detection_runs WHERE status NOT IN ('failed')") == 0
         crashes(process, lambda: _settle(client, deployment, period, "stl-1"))
     assert deployment.scalar("SELECT count(*) FROM settlements") == 0
-    assert deployment.scalar("SELECT count(*) FROM settled_engagements") == 0
+    assert deployment.scalar("SELECT count(*) FROM settlement_claims") == 0
 
     with serving(deployment, "adjustment_before_commit") as (client, process):
         settled = _settle(client, deployment, period, "stl-1")

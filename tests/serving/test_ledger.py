@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from alembic import command
 from alembic.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
+from serving.db.claims import Claim, ClaimMismatch
+from serving.db.database import Database
 from serving.db.engine import MIGRATIONS_DIR, make_engine, migrate
+from serving.db.models import Settlement
+from serving.db.settlements import SettlementRepository
+from serving.io import event_rows
 from serving.money import apportion, rounded_total
 from serving.settlement import post_lines
+from serving.statuses import SettlementStatus
 from tests.serving.conftest import Api, make_api
 from tests.serving.test_api import CAMPAIGN, SETTLE, _load, _settle
 from training.simulator import SimulatedSet
@@ -154,9 +162,120 @@ def test_migration_backfills_the_ledger_from_earlier_settlements(tmp_path: Path)
         )
     migrate(engine)
     with engine.connect() as connection:
-        ledger = dict(
+        ledger: dict[str, str] = dict(
             connection.execute(text("SELECT event_id, settlement_id FROM settled_engagements")).all()
         )
     engine.dispose()
     # e2 lies in both periods: the earlier settlement has it; the late event is still open
     assert ledger == {"e1": "s1", "e2": "s1", "e3": "s2"}
+
+
+def test_late_batches_and_replayed_events_are_settled_once(api: Api, sim: SimulatedSet) -> None:
+    _load(api, sim)
+    first = _settle(api, "first").json()
+    assert first["n_events"] > 0
+    # every event posted again in a later batch (a client's retry) with one new event late into the period
+    events = sim.events[sim.events["campaign_id"] == CAMPAIGN]
+    late = events.head(1).assign(event_id="late-1", ts=pd.Timestamp("2025-03-15 12:00", tz="UTC"))
+    posted = api.client.post(
+        "/v1/events", json={"events": event_rows(pd.concat([events, late]))}, headers=api.billing
+    )
+    assert posted.status_code == 200 and posted.json()["accepted"] == 1, posted.text
+    wider = _settle(api, "wider", {**SETTLE, "period_start": "2000-01-01T00:00:00Z"})
+    assert wider.status_code == 201, wider.text
+    again = wider.json()
+    assert again["n_events"] == 1 and again["n_events_already_settled"] == first["n_events"]
+    assert again["already_settled_by"] == [first["settlement_id"]]
+    ledger = api.client.app.state.services.db.settlements  # type: ignore[attr-defined]
+    assert ledger.ledger_of(again["settlement_id"]) == ["late-1"]
+    held = ledger.settled_events(CAMPAIGN)
+    assert len(held) == len({event_id for event_id, _ in held}) == first["n_events"] + 1
+    # nothing is left: wider still is refused, naming both
+    refused = _settle(api, "widest", {**SETTLE, "period_start": "1999-01-01T00:00:00Z"})
+    assert refused.status_code == 409
+    assert first["settlement_id"] in refused.text and again["settlement_id"] in refused.text
+
+
+def _listed_before_claims(tmp_path: Path) -> Engine:
+    """A database at 0013: campaign c1's events e1, e2, e3 (batch 1), settlement s1 listing e1 and e2."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    at = "2025-03-{:02d} 00:00:00.000000"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0013")
+        connection.execute(
+            text(
+                "INSERT INTO ingest_batches (id, source, n_rows, accepted, duplicates, rejected, actor, "
+                "created_at) VALUES (1, 'test', 3, 3, 0, 0, 'k', :at)"
+            ),
+            {"at": at.format(1)},
+        )
+        connection.execute(
+            text("INSERT INTO events (event_id, campaign_id, ts, batch_id) VALUES (:e, 'c1', :ts, 1)"),
+            [{"e": e, "ts": at.format(day)} for e, day in (("e1", 2), ("e2", 5), ("e3", 8))],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO settlements (id, idempotency_key, request_hash, campaign_id, period_start, "
+                "period_end, run_id, status, claimed_amount, payable_amount, held_amount, body, actor, "
+                "created_at) VALUES ('s1', 's1', 'h', 'c1', :start, :end, NULL, 'settled', 0, 0, 0, '{}', "
+                "'k', :end)"
+            ),
+            {"start": at.format(1), "end": at.format(6)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO settled_engagements (event_id, settlement_id, campaign_id, ts) "
+                "VALUES (:e, 's1', 'c1', :ts)"
+            ),
+            [{"e": e, "ts": at.format(day)} for e, day in (("e1", 2), ("e2", 5))],
+        )
+    return engine
+
+
+def test_settlements_listed_before_the_claims_keep_their_events(tmp_path: Path) -> None:
+    """A database with per-event ledger rows (before 0014): those events stay with their settlement,
+    and a claim over them holds only the rest."""
+    engine = _listed_before_claims(tmp_path)
+    migrate(engine)
+    repo = SettlementRepository(Database(engine))
+    start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 20, tzinfo=UTC)
+    assert repo.coverage("c1", start, end) == (1, ["s1"])
+    ledger = repo.ledger_about("c1", start, end)
+    assert ledger.settled == {"e1": "s1", "e2": "s1"} and ledger.after_listed
+    zero = Decimal("0")
+
+    def claim(settlement_id: str, n_events: int) -> None:
+        with repo.session() as session:
+            session.add(
+                Settlement(
+                    id=settlement_id,
+                    idempotency_key=settlement_id,
+                    request_hash="h",
+                    campaign_id="c1",
+                    period_start=start,
+                    period_end=end,
+                    run_id=None,
+                    status=SettlementStatus.SETTLED,
+                    claimed_amount=zero,
+                    payable_amount=zero,
+                    held_amount=zero,
+                    body="{}",
+                    actor="k",
+                    created_at=end,
+                )
+            )
+            session.flush()
+            repo.add_to_ledger(
+                session, settlement_id, "c1", Claim(start, end, 1, ledger.taken, n_events, True)
+            )
+
+    with pytest.raises(ClaimMismatch):  # the listed events are not the claim's to decide on
+        claim("s_all", 3)
+    claim("s2", 1)
+    assert repo.ledger_of("s2") == ["e3"] and sorted(repo.ledger_of("s1")) == ["e1", "e2"]
+    assert sorted(repo.settled_events("c1")) == [("e1", "s1"), ("e2", "s1"), ("e3", "s2")]
+    assert repo.coverage("c1", start, end) == (0, ["s1", "s2"])
+    engine.dispose()

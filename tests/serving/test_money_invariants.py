@@ -24,8 +24,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
 
+from serving.db.database import Database
+from serving.db.engine import make_engine
+from serving.db.settlements import SettlementRepository
 from serving.io import event_rows
 from tests.live_server import cli_env, create_key, running_server
 from tests.serving.conftest import _postgres_database, campaign_terms
@@ -228,16 +230,12 @@ def test_random_settlements_pay_every_engagement_at_most_once(
 
 def _check_ledger(live: Live, campaign: Campaign, settlements: list[dict[str, Any]]) -> None:
     """Every settlement's events are in its ledger only, and are its period's events nobody settled before."""
-    engine = create_engine(live.database_url)
+    engine = make_engine(live.database_url)
     try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT event_id, settlement_id FROM settled_engagements WHERE campaign_id = :c"),
-                {"c": campaign.campaign_id},
-            ).all()
+        held = SettlementRepository(Database(engine)).settled_events(campaign.campaign_id)
     finally:
         engine.dispose()
-    ledger = pd.DataFrame(rows, columns=["event_id", "settlement_id"])
+    ledger = pd.DataFrame(held, columns=["event_id", "settlement_id"])
     assert not ledger["event_id"].duplicated().any()
     assert set(ledger["settlement_id"]) <= {s["settlement_id"] for s in settlements}
     events = campaign.events.drop_duplicates("event_id")
