@@ -1,0 +1,250 @@
+"""Ingest and detection of the API benchmark, in process, paired between two code trees.
+
+Run: ``.venv/bin/python -m benchmarks.api_ingest_detect --base /work/wt/base8f1 [--repeats 3]
+[--events 10000] [--out FILE] [--profile DIR]``.
+
+The first two steps of ``benchmarks.api`` (a random half of the simulated set of seed 0 as
+one Parquet upload, the other half as JSON batches of 5,000; then a detection run over the
+period) without uvicorn or the settlement campaign: each code tree's app (``create_app`` on
+a fresh SQLite home, cold scoring) is driven in a fresh process through FastAPI's
+``TestClient``, so the two trees see the same bytes and run one after the other, alternating
+which goes first, under the same load. A second detection run of the same period follows the
+first (the first pays the process's warm-up: lazy imports, first-call caches). Each step's
+wall and CPU seconds (the whole process) are recorded; ``--profile`` writes a cProfile of
+each step per tree. Results go to ``--out`` (default ``benchmarks/results/api_ingest_detect.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results" / "api_ingest_detect.json"
+HERE = Path(__file__).resolve()
+STEPS = ("ingest_file", "ingest_json", "detection", "detection_again")
+
+
+def prepare(inputs: Path, events: int) -> dict[str, Any]:
+    """Write the simulated set's campaigns, Parquet half and JSON batches under ``inputs``."""
+    from benchmarks.api import JSON_BATCH, ingest_halves
+    from benchmarks.api_campaigns import PERIOD_END, PERIOD_START, campaign_terms
+    from benchmarks.api_settlements import iso
+    from serving.io import event_rows
+    from training.simulator import SimConfig, simulate
+
+    sim = simulate(SimConfig(seed=0, scale=events / 100_000))
+    file_part, json_part = ingest_halves(sim.events)
+    file_part.to_parquet(inputs / "events.parquet", index=False)
+    rows = event_rows(json_part)
+    bodies = [{"events": rows[i : i + JSON_BATCH]} for i in range(0, len(rows), JSON_BATCH)]
+    for i, body in enumerate(bodies):
+        (inputs / f"batch{i}.json").write_text(json.dumps(body))
+    terms = {c: campaign_terms(sim.campaigns, c) for c in sim.campaigns["campaign_id"]}
+    (inputs / "campaigns.json").write_text(json.dumps(terms))
+    period = {"period_start": iso(PERIOD_START), "period_end": iso(PERIOD_END)}
+    (inputs / "period.json").write_text(json.dumps(period))
+    return {
+        "seed": 0,
+        "scale": events / 100_000,
+        "rows": len(sim.events),
+        "file_rows": len(file_part),
+        "json_rows": len(json_part),
+        "json_batches": len(bodies),
+    }
+
+
+def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool) -> None:
+    """One tree's measurements (run with that tree first on ``sys.path``); ``direct``: the services
+    called in this thread, as the routes call them (so that cProfile sees their work)."""
+    import cProfile
+
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.auth import Role
+    from serving.config import ServiceConfig
+
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="apiperf-") as tmp:
+        app = create_app(ServiceConfig(home=Path(tmp) / "home", database_url=None))
+        with TestClient(app) as client:
+            key = app.state.services.keys.create(role=Role.BILLING, name="bench")[1]
+            billing = {"Authorization": f"Bearer {key}"}
+            for campaign, terms in json.loads((inputs / "campaigns.json").read_text()).items():
+                client.put(f"/v1/campaigns/{campaign}", json=terms, headers=billing).raise_for_status()
+            upload = (inputs / "events.parquet").read_bytes()
+            bodies = sorted(inputs.glob("batch*.json"))
+            period = json.loads((inputs / "period.json").read_text())
+            calls = (
+                _direct_calls(app, inputs)
+                if direct
+                else {
+                    "ingest_file": lambda: [
+                        client.post(
+                            "/v1/events",
+                            files={"file": ("events.parquet", upload, "application/octet-stream")},
+                            headers=billing,
+                        )
+                    ],
+                    "ingest_json": lambda: [
+                        client.post(
+                            "/v1/events",
+                            content=body.read_bytes(),
+                            headers={**billing, "Content-Type": "application/json"},
+                        )
+                        for body in bodies
+                    ],
+                    "detection": lambda: [client.post("/v1/detections", json=period, headers=billing)],
+                    "detection_again": lambda: [client.post("/v1/detections", json=period, headers=billing)],
+                }
+            )
+            for step in STEPS:
+                profiler = cProfile.Profile() if profile is not None else None
+                wall, cpu = time.perf_counter(), time.process_time()
+                if profiler is not None:
+                    profiler.enable()
+                answers = calls[step]()
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(profile / f"{step}.prof"))
+                result[step] = {
+                    "wall_s": round(time.perf_counter() - wall, 3),
+                    "cpu_s": round(time.process_time() - cpu, 3),
+                    **_answered(answers),
+                }
+    out.write_text(json.dumps(result))
+
+
+def _direct_calls(app: Any, inputs: Path) -> dict[str, Any]:
+    """The steps as calls of the ingest and detection services, in this thread, as the routes make them."""
+    from datetime import datetime
+
+    from serving.auth import Principal, Role
+    from serving.schemas import EventsBatch
+
+    services = app.state.services
+    actor = Principal(key_id="bench", name="bench", role=Role.BILLING)
+    upload = (inputs / "events.parquet").read_bytes()
+    bodies = [p.read_bytes() for p in sorted(inputs.glob("batch*.json"))]
+    period = {
+        k: datetime.fromisoformat(v) for k, v in json.loads((inputs / "period.json").read_text()).items()
+    }
+
+    def detect() -> list[Any]:
+        run = services.detection.start(start=period["period_start"], end=period["period_end"], actor=actor)
+        return [run.model_dump(mode="json")]
+
+    return {
+        "ingest_file": lambda: [
+            services.ingest.ingest_file(filename="events.parquet", data=upload, actor=actor).model_dump()
+        ],
+        "ingest_json": lambda: [
+            services.ingest.ingest_rows(
+                [e.model_dump() for e in EventsBatch.model_validate_json(body).events], actor=actor
+            ).model_dump()
+            for body in bodies
+        ],
+        "detection": detect,
+        "detection_again": detect,
+    }
+
+
+def _answered(answers: list[Any]) -> dict[str, Any]:
+    """What the step's answers say: accepted events for ingest, the run's state for detection."""
+    if isinstance(answers[0], dict):
+        bodies = answers
+    else:
+        for answer in answers:
+            answer.raise_for_status()
+        bodies = [answer.json() for answer in answers]
+    if "accepted" in bodies[0]:
+        return {"accepted": sum(int(b["accepted"]) for b in bodies)}
+    run = bodies[0]
+    if run["status"] != "done":
+        raise RuntimeError(f"detection run not done inline: {run}")
+    return {"n_events": run["n_events"], "summary": run["summary"]}
+
+
+def run_tree(tree: Path, inputs: Path, profile: Path | None, *, direct: bool) -> dict[str, Any]:
+    """The worker in a fresh process over ``tree``'s code (same interpreter)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [sys.executable, str(HERE), "--worker", str(inputs), "--worker-out", out.name]
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            command += ["--profile", str(profile)]
+        if direct:
+            command.append("--direct")
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        load = round(os.getloadavg()[0], 2)
+        subprocess.run(command, cwd=tree, env=env, check=True)
+        return {"load_1min_before": load, **json.loads(Path(out.name).read_text())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--base", type=Path, help="the other code tree (a worktree of the older commit)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--profile", type=Path, help="write each step's cProfile per tree here")
+    parser.add_argument(
+        "--direct", action="store_true", help="call the ingest and detection services, not the routes"
+    )
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.worker, args.worker_out, args.profile, direct=args.direct)
+        return
+    current = Path(__file__).resolve().parent.parent
+    trees = {"current": current, **({"base": args.base.resolve()} if args.base else {})}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory(prefix="apiperf-inputs-") as tmp:
+        simulation = prepare(Path(tmp), args.events)
+        for repeat in range(args.repeats):
+            order = list(trees) if repeat % 2 == 0 else list(reversed(trees))
+            for name in order:
+                profile = args.profile / name if args.profile is not None and repeat == 0 else None
+                runs[name].append(run_tree(trees[name], Path(tmp), profile, direct=args.direct))
+                print(name, json.dumps({s: runs[name][-1][s]["wall_s"] for s in STEPS}), flush=True)
+    results = {
+        "command": " ".join([".venv/bin/python -m benchmarks.api_ingest_detect", *sys.argv[1:]]),
+        "trees": {name: _describe(tree) for name, tree in trees.items()},
+        "simulation": simulation,
+        "runs": runs,
+        "medians": {name: _medians(r) for name, r in runs.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for name, medians in results["medians"].items():
+        print(name, json.dumps(medians))
+    print(f"written to {args.out}")
+
+
+def _describe(tree: Path) -> dict[str, str]:
+    commit = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {"path": str(tree), "commit": commit}
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    import statistics
+
+    return {
+        step: {
+            what: round(statistics.median(run[step][what] for run in runs), 3) for what in ("wall_s", "cpu_s")
+        }
+        for step in STEPS
+    }
+
+
+if __name__ == "__main__":
+    main()
