@@ -1,13 +1,13 @@
-"""Ingest and detection of the API benchmark, in process, paired between two code trees.
+"""Ingest and detection of the API benchmark, in process, paired between code trees.
 
-Run: ``.venv/bin/python -m benchmarks.api_ingest_detect --base /work/wt/base8f1 [--repeats 3]
-[--events 10000] [--out FILE] [--profile DIR]``.
+Run: ``.venv/bin/python -m benchmarks.api_ingest_detect --tree base=/work/wt/base8f1 [--tree ...]
+[--repeats 3] [--events 10000] [--out FILE] [--profile DIR] [--direct]``.
 
 The first two steps of ``benchmarks.api`` (a random half of the simulated set of seed 0 as
 one Parquet upload, the other half as JSON batches of 5,000; then a detection run over the
 period) without uvicorn or the settlement campaign: each code tree's app (``create_app`` on
 a fresh SQLite home, cold scoring) is driven in a fresh process through FastAPI's
-``TestClient``, so the two trees see the same bytes and run one after the other, alternating
+``TestClient``, so the trees see the same bytes and run one after the other, rotating
 which goes first, under the same load. A second detection run of the same period follows the
 first (the first pays the process's warm-up: lazy imports, first-call caches). Each step's
 wall and CPU seconds (the whole process) are recorded; ``--profile`` writes a cProfile of
@@ -29,6 +29,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results" / "api_ingest_detect.json"
 HERE = Path(__file__).resolve()
 STEPS = ("ingest_file", "ingest_json", "detection", "detection_again")
+MEASURED = ("startup", *STEPS)
 
 
 def prepare(inputs: Path, events: int) -> dict[str, Any]:
@@ -67,14 +68,20 @@ def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool) -> No
 
     from fastapi.testclient import TestClient
 
+    result: dict[str, Any] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
     from serving.app import create_app
     from serving.auth import Role
     from serving.config import ServiceConfig
 
-    result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="apiperf-") as tmp:
         app = create_app(ServiceConfig(home=Path(tmp) / "home", database_url=None))
         with TestClient(app) as client:
+            # the service's imports and start-up (migrations, models, what it loads ahead)
+            result["startup"] = {
+                "wall_s": round(time.perf_counter() - wall, 3),
+                "cpu_s": round(time.process_time() - cpu, 3),
+            }
             key = app.state.services.keys.create(role=Role.BILLING, name="bench")[1]
             billing = {"Authorization": f"Bearer {key}"}
             for campaign, terms in json.loads((inputs / "campaigns.json").read_text()).items():
@@ -169,7 +176,7 @@ def _answered(answers: list[Any]) -> dict[str, Any]:
     run = bodies[0]
     if run["status"] != "done":
         raise RuntimeError(f"detection run not done inline: {run}")
-    return {"n_events": run["n_events"], "summary": run["summary"]}
+    return {"n_events": run["n_events"], "input_hash": run["input_hash"], "summary": run["summary"]}
 
 
 def run_tree(tree: Path, inputs: Path, profile: Path | None, *, direct: bool) -> dict[str, Any]:
@@ -189,7 +196,13 @@ def run_tree(tree: Path, inputs: Path, profile: Path | None, *, direct: bool) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--base", type=Path, help="the other code tree (a worktree of the older commit)")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another code tree to measure beside this one (a worktree of another commit); repeatable",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -204,16 +217,21 @@ def main() -> None:
         worker(args.worker, args.worker_out, args.profile, direct=args.direct)
         return
     current = Path(__file__).resolve().parent.parent
-    trees = {"current": current, **({"base": args.base.resolve()} if args.base else {})}
+    trees = {"current": current}
+    for given in args.tree:
+        name, _, path = given.partition("=")
+        trees[name] = Path(path).resolve()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="apiperf-inputs-") as tmp:
         simulation = prepare(Path(tmp), args.events)
         for repeat in range(args.repeats):
-            order = list(trees) if repeat % 2 == 0 else list(reversed(trees))
+            # each tree first, middle and last in turn
+            order = list(trees)[repeat % len(trees) :] + list(trees)[: repeat % len(trees)]
+            order = order if repeat % 2 == 0 else order[::-1]
             for name in order:
                 profile = args.profile / name if args.profile is not None and repeat == 0 else None
                 runs[name].append(run_tree(trees[name], Path(tmp), profile, direct=args.direct))
-                print(name, json.dumps({s: runs[name][-1][s]["wall_s"] for s in STEPS}), flush=True)
+                print(name, json.dumps({s: runs[name][-1][s]["wall_s"] for s in MEASURED}), flush=True)
     results = {
         "command": " ".join([".venv/bin/python -m benchmarks.api_ingest_detect", *sys.argv[1:]]),
         "trees": {name: _describe(tree) for name, tree in trees.items()},
@@ -242,7 +260,7 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         step: {
             what: round(statistics.median(run[step][what] for run in runs), 3) for what in ("wall_s", "cpu_s")
         }
-        for step in STEPS
+        for step in MEASURED
     }
 
 
