@@ -86,39 +86,14 @@ def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool) -> No
             billing = {"Authorization": f"Bearer {key}"}
             for campaign, terms in json.loads((inputs / "campaigns.json").read_text()).items():
                 client.put(f"/v1/campaigns/{campaign}", json=terms, headers=billing).raise_for_status()
-            upload = (inputs / "events.parquet").read_bytes()
-            bodies = sorted(inputs.glob("batch*.json"))
-            period = json.loads((inputs / "period.json").read_text())
-            calls = (
-                _direct_calls(app, inputs)
-                if direct
-                else {
-                    "ingest_file": lambda: [
-                        client.post(
-                            "/v1/events",
-                            files={"file": ("events.parquet", upload, "application/octet-stream")},
-                            headers=billing,
-                        )
-                    ],
-                    "ingest_json": lambda: [
-                        client.post(
-                            "/v1/events",
-                            content=body.read_bytes(),
-                            headers={**billing, "Content-Type": "application/json"},
-                        )
-                        for body in bodies
-                    ],
-                    "detection": lambda: [client.post("/v1/detections", json=period, headers=billing)],
-                    "detection_again": lambda: [client.post("/v1/detections", json=period, headers=billing)],
-                }
-            )
+            calls = _direct_calls(app, inputs) if direct else _route_calls(client, billing, inputs)
             for step in STEPS:
                 profiler = cProfile.Profile() if profile is not None else None
                 wall, cpu = time.perf_counter(), time.process_time()
                 if profiler is not None:
                     profiler.enable()
                 answers = calls[step]()
-                if profiler is not None:
+                if profiler is not None and profile is not None:
                     profiler.disable()
                     profiler.dump_stats(str(profile / f"{step}.prof"))
                 result[step] = {
@@ -127,6 +102,30 @@ def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool) -> No
                     **_answered(answers),
                 }
     out.write_text(json.dumps(result))
+
+
+def _route_calls(client: Any, billing: dict[str, str], inputs: Path) -> dict[str, Any]:
+    """The steps as requests of the routes (``benchmarks.api``'s, through ``TestClient``)."""
+    upload = (inputs / "events.parquet").read_bytes()
+    bodies = [p.read_bytes() for p in sorted(inputs.glob("batch*.json"))]
+    period = json.loads((inputs / "period.json").read_text())
+    as_json = {**billing, "Content-Type": "application/json"}
+
+    def detect() -> list[Any]:
+        return [client.post("/v1/detections", json=period, headers=billing)]
+
+    return {
+        "ingest_file": lambda: [
+            client.post(
+                "/v1/events",
+                files={"file": ("events.parquet", upload, "application/octet-stream")},
+                headers=billing,
+            )
+        ],
+        "ingest_json": lambda: [client.post("/v1/events", content=body, headers=as_json) for body in bodies],
+        "detection": detect,
+        "detection_again": detect,
+    }
 
 
 def _direct_calls(app: Any, inputs: Path) -> dict[str, Any]:
@@ -232,17 +231,18 @@ def main() -> None:
                 profile = args.profile / name if args.profile is not None and repeat == 0 else None
                 runs[name].append(run_tree(trees[name], Path(tmp), profile, direct=args.direct))
                 print(name, json.dumps({s: runs[name][-1][s]["wall_s"] for s in MEASURED}), flush=True)
+    medians = {name: _medians(r) for name, r in runs.items()}
     results = {
         "command": " ".join([".venv/bin/python -m benchmarks.api_ingest_detect", *sys.argv[1:]]),
         "trees": {name: _describe(tree) for name, tree in trees.items()},
         "simulation": simulation,
         "runs": runs,
-        "medians": {name: _medians(r) for name, r in runs.items()},
+        "medians": medians,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    for name, medians in results["medians"].items():
-        print(name, json.dumps(medians))
+    for name, of_tree in medians.items():
+        print(name, json.dumps(of_tree))
     print(f"written to {args.out}")
 
 

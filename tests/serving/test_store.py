@@ -153,7 +153,7 @@ def test_parts_of_differing_schemas_are_read_whole(tmp_path: Path) -> None:
     """Parts written by other tools or versions (a count as floats, a column missing) are still read."""
     store = EventStore(tmp_path)
     store.append(_events("cmp1"), batch_id=1)
-    other = _events("cmp1").assign(event_id=["f0", "f1", "f2"], user_followers=[1.0, 2.0, None])
+    other = _events("cmp1").assign(event_id=["f0", "f1", "f2"], user_followers=[1.0, 2.0, float("nan")])
     store.append(other.drop(columns="comment_text"), batch_id=2)
     read = store.read(start=START, end=END)
     assert sorted(read["event_id"]) == ["e0", "e1", "e2", "f0", "f1", "f2"]
