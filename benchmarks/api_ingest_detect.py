@@ -32,15 +32,19 @@ STEPS = ("ingest_file", "ingest_json", "detection", "detection_again")
 MEASURED = ("startup", *STEPS)
 
 
-def prepare(inputs: Path, events: int) -> dict[str, Any]:
-    """Write the simulated set's campaigns, Parquet half and JSON batches under ``inputs``."""
+def prepare(inputs: Path, events: int, *, multi_week: bool = False) -> dict[str, Any]:
+    """Write the simulated set's campaigns, Parquet half and JSON batches under ``inputs``; with
+    ``multi_week`` the world of four weeks, and the detection period its last week (the three
+    before it are the service's lookback, ``CPEGUARD_HISTORY_DAYS``)."""
+    import pandas as pd
+
     from benchmarks.api import JSON_BATCH, ingest_halves
     from benchmarks.api_campaigns import PERIOD_END, PERIOD_START, campaign_terms
     from benchmarks.api_settlements import iso
     from serving.io import event_rows
     from training.simulator import SimConfig, simulate
 
-    sim = simulate(SimConfig(seed=0, scale=events / 100_000))
+    sim = simulate(SimConfig(seed=0, scale=events / 100_000, multi_week=multi_week))
     file_part, json_part = ingest_halves(sim.events)
     file_part.to_parquet(inputs / "events.parquet", index=False)
     rows = event_rows(json_part)
@@ -49,7 +53,11 @@ def prepare(inputs: Path, events: int) -> dict[str, Any]:
         (inputs / f"batch{i}.json").write_text(json.dumps(body))
     terms = {c: campaign_terms(sim.campaigns, c) for c in sim.campaigns["campaign_id"]}
     (inputs / "campaigns.json").write_text(json.dumps(terms))
-    period = {"period_start": iso(PERIOD_START), "period_end": iso(PERIOD_END)}
+    start, end = PERIOD_START, PERIOD_END
+    if multi_week:
+        last = sim.events["ts"].max()
+        start, end = (last - pd.Timedelta(days=7)).floor("D").to_pydatetime(), last.ceil("D").to_pydatetime()
+    period = {"period_start": iso(start), "period_end": iso(end)}
     (inputs / "period.json").write_text(json.dumps(period))
     return {
         "seed": 0,
@@ -58,10 +66,12 @@ def prepare(inputs: Path, events: int) -> dict[str, Any]:
         "file_rows": len(file_part),
         "json_rows": len(json_part),
         "json_batches": len(bodies),
+        "multi_week": multi_week,
+        "period": period,
     }
 
 
-def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool) -> None:
+def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool, history_days: int | None) -> None:
     """One tree's measurements (run with that tree first on ``sys.path``); ``direct``: the services
     called in this thread, as the routes call them (so that cProfile sees their work)."""
     import cProfile
@@ -75,7 +85,8 @@ def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool) -> No
     from serving.config import ServiceConfig
 
     with tempfile.TemporaryDirectory(prefix="apiperf-") as tmp:
-        app = create_app(ServiceConfig(home=Path(tmp) / "home", database_url=None))
+        lookback = {} if history_days is None else {"history_days": history_days}
+        app = create_app(ServiceConfig(home=Path(tmp) / "home", database_url=None, **lookback))
         with TestClient(app) as client:
             # the service's imports and start-up (migrations, models, what it loads ahead)
             result["startup"] = {
@@ -178,7 +189,9 @@ def _answered(answers: list[Any]) -> dict[str, Any]:
     return {"n_events": run["n_events"], "input_hash": run["input_hash"], "summary": run["summary"]}
 
 
-def run_tree(tree: Path, inputs: Path, profile: Path | None, *, direct: bool) -> dict[str, Any]:
+def run_tree(
+    tree: Path, inputs: Path, profile: Path | None, *, direct: bool, history_days: int | None
+) -> dict[str, Any]:
     """The worker in a fresh process over ``tree``'s code (same interpreter)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, str(HERE), "--worker", str(inputs), "--worker-out", out.name]
@@ -187,6 +200,8 @@ def run_tree(tree: Path, inputs: Path, profile: Path | None, *, direct: bool) ->
             command += ["--profile", str(profile)]
         if direct:
             command.append("--direct")
+        if history_days is not None:
+            command += ["--history-days", str(history_days)]
         env = {**os.environ, "PYTHONPATH": str(tree)}
         load = round(os.getloadavg()[0], 2)
         subprocess.run(command, cwd=tree, env=env, check=True)
@@ -205,6 +220,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--multi-week", action="store_true", help="a four-week world; detect its last week (with lookback)"
+    )
+    parser.add_argument(
+        "--history-days", type=int, help="the service's lookback (CPEGUARD_HISTORY_DAYS; default: its own)"
+    )
     parser.add_argument("--profile", type=Path, help="write each step's cProfile per tree here")
     parser.add_argument(
         "--direct", action="store_true", help="call the ingest and detection services, not the routes"
@@ -213,7 +234,7 @@ def main() -> None:
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        worker(args.worker, args.worker_out, args.profile, direct=args.direct)
+        worker(args.worker, args.worker_out, args.profile, direct=args.direct, history_days=args.history_days)
         return
     current = Path(__file__).resolve().parent.parent
     trees = {"current": current}
@@ -222,14 +243,18 @@ def main() -> None:
         trees[name] = Path(path).resolve()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="apiperf-inputs-") as tmp:
-        simulation = prepare(Path(tmp), args.events)
+        simulation = prepare(Path(tmp), args.events, multi_week=args.multi_week)
         for repeat in range(args.repeats):
             # each tree first, middle and last in turn
             order = list(trees)[repeat % len(trees) :] + list(trees)[: repeat % len(trees)]
             order = order if repeat % 2 == 0 else order[::-1]
             for name in order:
                 profile = args.profile / name if args.profile is not None and repeat == 0 else None
-                runs[name].append(run_tree(trees[name], Path(tmp), profile, direct=args.direct))
+                runs[name].append(
+                    run_tree(
+                        trees[name], Path(tmp), profile, direct=args.direct, history_days=args.history_days
+                    )
+                )
                 print(name, json.dumps({s: runs[name][-1][s]["wall_s"] for s in MEASURED}), flush=True)
     medians = {name: _medians(r) for name, r in runs.items()}
     results = {
