@@ -85,7 +85,7 @@ def worker(inputs: Path, out: Path, profile: Path | None, *, direct: bool, histo
     from serving.config import ServiceConfig
 
     with tempfile.TemporaryDirectory(prefix="apiperf-") as tmp:
-        lookback = {} if history_days is None else {"history_days": history_days}
+        lookback: dict[str, Any] = {} if history_days is None else {"history_days": history_days}
         app = create_app(ServiceConfig(home=Path(tmp) / "home", database_url=None, **lookback))
         with TestClient(app) as client:
             # the service's imports and start-up (migrations, models, what it loads ahead)
@@ -209,30 +209,7 @@ def run_tree(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--tree",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="another code tree to measure beside this one (a worktree of another commit); repeatable",
-    )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument(
-        "--multi-week", action="store_true", help="a four-week world; detect its last week (with lookback)"
-    )
-    parser.add_argument(
-        "--history-days", type=int, help="the service's lookback (CPEGUARD_HISTORY_DAYS; default: its own)"
-    )
-    parser.add_argument("--profile", type=Path, help="write each step's cProfile per tree here")
-    parser.add_argument(
-        "--direct", action="store_true", help="call the ingest and detection services, not the routes"
-    )
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = _parser().parse_args()
     if args.worker is not None:
         worker(args.worker, args.worker_out, args.profile, direct=args.direct, history_days=args.history_days)
         return
@@ -269,6 +246,34 @@ def main() -> None:
     for name, of_tree in medians.items():
         print(name, json.dumps(of_tree))
     print(f"written to {args.out}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line (and the worker's hidden options)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another code tree to measure beside this one (a worktree of another commit); repeatable",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--multi-week", action="store_true", help="a four-week world; detect its last week (with lookback)"
+    )
+    parser.add_argument(
+        "--history-days", type=int, help="the service's lookback (CPEGUARD_HISTORY_DAYS; default: its own)"
+    )
+    parser.add_argument("--profile", type=Path, help="write each step's cProfile per tree here")
+    parser.add_argument(
+        "--direct", action="store_true", help="call the ingest and detection services, not the routes"
+    )
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    return parser
 
 
 def _describe(tree: Path) -> dict[str, str]:
