@@ -106,10 +106,7 @@ def bench_database(
 
 def _ingest(client: httpx.Client, events: pd.DataFrame, billing: dict[str, str]) -> dict[str, Any]:
     """1. ingest: a random half as one Parquet file, the other half as JSON batches."""
-    order = np.random.default_rng(0).permutation(len(events))
-    half = len(events) // 2
-    file_part = events.iloc[np.sort(order[:half])]
-    json_part = events.iloc[np.sort(order[half:])]
+    file_part, json_part = ingest_halves(events)
     buffer = io.BytesIO()
     file_part.to_parquet(buffer, index=False)
     files = {"file": ("events.parquet", buffer.getvalue(), "application/octet-stream")}
@@ -154,6 +151,13 @@ def _ingest(client: httpx.Client, events: pd.DataFrame, billing: dict[str, str])
             **counts,
         },
     }
+
+
+def ingest_halves(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The benchmark's split of the events: a random half (seed 0) uploaded as a file, the rest as JSON."""
+    order = np.random.default_rng(0).permutation(len(events))
+    half = len(events) // 2
+    return events.iloc[np.sort(order[:half])], events.iloc[np.sort(order[half:])]
 
 
 def _detect(client: httpx.Client, period: dict[str, str], billing: dict[str, str]) -> dict[str, Any]:

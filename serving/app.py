@@ -158,6 +158,17 @@ def _log_reconciled(done: Reconciled) -> None:
         log.info("event store: %d files of accepted batches listed in their manifests", len(done.adopted))
 
 
+def _load_ahead() -> None:
+    """Import at start-up what the first ingest and the first detection run would otherwise import
+    inside the request (pandera's checks and hypothesis; pyod, scikit-learn, scipy and numba: 3-5 s
+    of a first run on a loaded machine), so that it is frozen with the rest (``gc.freeze``)."""
+    from detectors.anomaly import load_ensemble
+    from features.schema import prepare_checks
+
+    prepare_checks()
+    load_ensemble()
+
+
 def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> FastAPI:
     """The settlement API; ``scorer`` replaces the cold scorer built from ``config.params``."""
     metrics = Metrics()
@@ -169,6 +180,7 @@ def create_app(config: ServiceConfig, *, scorer: WindowScorer | None = None) -> 
         app.state.services = services
         app.state.review = build_review(services)
         app.state.models = start_models(config, detection=services.detection)
+        _load_ahead()
         # the ~300k objects of the loaded libraries never die: keep full collections from
         # scanning them (a full collection over them stalled every request for 0.2 s)
         gc.collect()

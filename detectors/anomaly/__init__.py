@@ -15,8 +15,14 @@ from detectors.anomaly._params import AnomalyParams
 if TYPE_CHECKING:
     from detectors.anomaly._ensemble import AccountAnomalyEnsemble, account_anomalies, ensemble_for
 
-__all__ = ["AccountAnomalyEnsemble", "AnomalyParams", "account_anomalies", "ensemble_for"]
+__all__ = ["AccountAnomalyEnsemble", "AnomalyParams", "account_anomalies", "ensemble_for", "load_ensemble"]
 _LAZY = frozenset({"AccountAnomalyEnsemble", "account_anomalies", "ensemble_for"})
+
+
+def load_ensemble() -> None:
+    """Import the ensemble's libraries now: a long-lived process (the service) does it at start-up,
+    so that its first detection run does not (about 3 s of imports on a loaded machine)."""
+    importlib.import_module("detectors.anomaly._ensemble")
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, literal, or_, select
+from sqlalchemy import ColumnElement, and_, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from detectors.reputation import ENTRY_COLUMNS
@@ -31,6 +31,16 @@ class ReputationRepository(Repository):
     def add(self, session: Session, entries: Iterable[ReputationEntry | ReputationSubject]) -> None:
         """Append entries in the caller's transaction."""
         session.add_all(list(entries))
+
+    def insert(
+        self,
+        session: Session,
+        table: type[ReputationEntry] | type[ReputationSubject],
+        rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Append rows (column: value) to one reputation table in the caller's transaction."""
+        if rows:
+            session.execute(insert(table), list(rows))
 
     def entries(
         self, subjects: Mapping[str, Sequence[str]], *, runs_until: datetime, reviews_until: datetime

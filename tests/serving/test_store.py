@@ -132,3 +132,31 @@ def test_a_missing_file_or_partition_is_a_store_fault(tmp_path: Path) -> None:
     assert store.verify() == [
         f"partition {path.parent.relative_to(tmp_path).as_posix()} is missing (no manifest)"
     ]
+
+
+def test_a_batch_staged_by_an_earlier_version_is_published(tmp_path: Path) -> None:
+    """Earlier versions staged a batch in a copy of its partitions' folders; a crash may have left one."""
+    store = EventStore(tmp_path)
+    key = store.stage(_events("cmp1"), batch_id=1)
+    folder = tmp_path / STAGING / key
+    for staged in list(folder.glob("*.parquet")):
+        earlier = folder / staged.name.replace("~", "/")
+        earlier.parent.mkdir(parents=True, exist_ok=True)
+        staged.replace(earlier)
+    done = store.reconcile_staged(_holds({1}))
+    assert done.published == [key]
+    assert store.read(start=START, end=END)["event_id"].tolist() == ["e0", "e1", "e2"]
+    assert store.verify() == [] and not any((tmp_path / STAGING).iterdir())
+
+
+def test_parts_of_differing_schemas_are_read_whole(tmp_path: Path) -> None:
+    """Parts written by other tools or versions (a count as floats, a column missing) are still read."""
+    store = EventStore(tmp_path)
+    store.append(_events("cmp1"), batch_id=1)
+    other = _events("cmp1").assign(event_id=["f0", "f1", "f2"], user_followers=[1.0, 2.0, float("nan")])
+    store.append(other.drop(columns="comment_text"), batch_id=2)
+    read = store.read(start=START, end=END)
+    assert sorted(read["event_id"]) == ["e0", "e1", "e2", "f0", "f1", "f2"]
+    later = read.set_index("event_id").loc[["f0", "f1", "f2"]]
+    assert later["user_followers"].tolist()[:2] == [1.0, 2.0] and pd.isna(later["user_followers"].iloc[2])
+    assert later["comment_text"].isna().all()
