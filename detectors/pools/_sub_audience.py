@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detectors.audiences import Audiences, insularity_of_pairs
+from detectors.audiences import Audiences, insularity
+from detectors.pools._cover import _repeated
 from detectors.pools._params import PoolParams
-from detectors.pools._repeats import _Repeats
 from detectors.pools._search import _Light, _search
+from features.arrays import footprints as _footprints
 
 
 def _covered_as_sub_audience(
@@ -36,7 +37,7 @@ def _covered_as_sub_audience(
     n_units = int(light.unit.max()) + 1
     unit_community = audiences.communities(np.arange(n_units))
     event_unit = light.unit[np.maximum(light.posts, 0)]
-    repeats = light.repeats if params.cover_footprints_once else None
+    keys: npt.NDArray[np.uint64] | None = None
     pooled = np.zeros(n_units, dtype=bool)
     pooled[np.unique(event_unit[light.ok & (event_pool >= 0)])] = True
     for pool in pools:
@@ -46,7 +47,9 @@ def _covered_as_sub_audience(
         homes = np.unique(unit_community[mine])
         if len(homes) != 1 or not ((unit_community == homes[0]) & ~mine).any():
             continue
-        left_out = _left_out(light, event_pool, pooled & ~mine, repeats)
+        if keys is None and params.cover_footprints_once:
+            keys = _footprints(light.pair_user, light.pair_post, int(light.users.max()) + 1)
+        left_out = _left_out(light, event_pool, pooled & ~mine, keys)
         if params.sub_audience_without_own:
             left_out |= _own(light, events)
         if not _sub_audience(light, unit_community == homes[0], mine, left_out, params=params):
@@ -62,18 +65,18 @@ def _left_out(
     light: _Light,
     event_pool: npt.NDArray[np.int64],
     others: npt.NDArray[np.bool_],
-    repeats: _Repeats | None,
+    keys: npt.NDArray[np.uint64] | None,
 ) -> npt.NDArray[np.bool_]:
     """Per account: no evidence of an audience. Every pool's accounts; the accounts that engaged a unit
     of another pool (``others``): a seller serves many clients, and its accounts that no pool holds
-    still tie its orders together, where a fan of a small audience keeps to it; and, with ``repeats``
+    still tie its orders together, where a fan of a small audience keeps to it; and, with ``keys``
     (``cover_footprints_once``), the accounts whose footprint repeats an earlier account's."""
     left_out = np.zeros(int(light.users.max()) + 1, dtype=bool)
     left_out[light.users[light.ok & (event_pool >= 0)]] = True
-    on_others = light.pair_user[others[light.pair_unit]]
+    on_others = light.pair_user[others[light.unit[light.pair_post]]]
     left_out[on_others] = True
-    if repeats is not None:
-        left_out |= repeats.repeated(left_out)
+    if keys is not None:
+        left_out |= _repeated(keys, left_out)
     return left_out
 
 
@@ -87,8 +90,9 @@ def _own(light: _Light, events: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """
     on_pool = np.zeros(len(light.unit), dtype=bool)
     on_pool[light.posts[events]] = True
-    posts = light.account_pairs
-    inside = np.bincount(light.pair_user[on_pool[light.pair_post]], minlength=len(posts))
+    n_users = int(light.users.max()) + 1
+    posts = np.bincount(light.pair_user, minlength=n_users)
+    inside = np.bincount(light.pair_user, weights=on_pool[light.pair_post], minlength=n_users)
     return np.asarray((posts > 0) & (inside == posts), dtype=bool)
 
 
@@ -105,11 +109,10 @@ def _sub_audience(
     keeps there when it spreads them over the community's units alone (insularity within the community,
     ``cover_errors`` errors down, at least ``sub_audience_min_insularity``). A part of a well-mixed
     audience is at chance (0), and so are a seller's clients' organic fans."""
-    # the light pairs' distinct (account, unit) pairs, by account then unit: what the insularity counts
-    user, unit = light.account_units
-    kept = ~left_out[user] & home[unit]
+    pair_unit = light.unit[light.pair_post]
+    kept = ~left_out[light.pair_user] & home[pair_unit]
     if not kept.any():
         return False
-    side = mine.astype(np.int64)
-    insular = insularity_of_pairs(user[kept], unit[kept], side, 2, z=-params.cover_errors)
+    side = mine.astype(np.int64)[pair_unit[kept]]
+    insular = insularity(light.pair_user[kept], pair_unit[kept], side, 2, z=-params.cover_errors)
     return bool(insular[1] >= params.sub_audience_min_insularity)
