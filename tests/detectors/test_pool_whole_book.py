@@ -43,6 +43,16 @@ def _aged_platform(
     return rows.drop(columns=["event_id"]), window, scheme == "aged_accounts", honest, context
 
 
+def _caught(rows: pd.DataFrame, context: WindowContext, knob: str) -> dict[bool, np.ndarray]:
+    """Per row, with the pool's ``knob`` off and on: whether the pool test flags it."""
+    audiences = context.audiences(rows)
+    return {
+        on: seller_pools(rows, params=replace(PoolParams(), **{knob: on}), audiences=audiences).event_score
+        >= 0.5
+        for on in (False, True)
+    }
+
+
 @pytest.mark.parametrize(("seed", "platform"), [(49, "douyin"), (50, "kuaishou")])
 def test_a_sellers_book_found_twice_is_judged_without_both_candidates(seed: int, platform: str):
     """Dev history seeds 49 and 50: a seller's aged pool whose clients' posts are a found audience
@@ -53,14 +63,7 @@ def test_a_sellers_book_found_twice_is_judged_without_both_candidates(seed: int,
     50: 88 of 242). Measured on the window's aged events: 0.71 -> 0.97 (49), 0.53 -> 0.98 (50); the
     honest events in the pool unchanged (2 and 1)."""
     rows, window, aged, honest, context = _aged_platform(seed, platform)
-    audiences = context.audiences(rows)
-    caught = {
-        on: seller_pools(
-            rows, params=replace(PoolParams(), cover_whole_book=on), audiences=audiences
-        ).event_score
-        >= 0.5
-        for on in (False, True)
-    }
+    caught = _caught(rows, context, "cover_whole_book")
     assert caught[False][window & aged].mean() < 0.75
     assert caught[True][window & aged].mean() > 0.95
     assert caught[True][honest].sum() == caught[False][honest].sum() <= 3
@@ -74,14 +77,8 @@ def test_a_candidate_that_mixes_a_book_with_other_audiences_fans_keeps_its_cover
     accounts too: its home fell to insularity 0.09 and 67 honest engagements (23 in the window) were
     flagged. Only candidates of one community are a book's: nothing honest changes."""
     rows, _, _, honest, context = _aged_platform(53, "channels", communities=3, studios=True, giveaways=True)
-    audiences = context.audiences(rows)
-    flagged = []
-    for on in (False, True):
-        params = replace(PoolParams(), cover_whole_book=on)
-        flagged.append(
-            int((seller_pools(rows, params=params, audiences=audiences).event_score >= 0.5)[honest].sum())
-        )
-    assert flagged[0] == flagged[1]
+    caught = _caught(rows, context, "cover_whole_book")
+    assert caught[False][honest].sum() == caught[True][honest].sum()
 
 
 @pytest.mark.parametrize(
@@ -97,14 +94,7 @@ def test_events_the_orderless_search_explains_may_be_a_candidates(
     window's aged events: 0.37 -> 0.54 (56), 0.87 -> 0.97 (20); honest events in the pool unchanged
     (0 and 2)."""
     rows, window, aged, honest, context = _aged_platform(seed, platform)
-    audiences = context.audiences(rows)
-    caught = {
-        on: seller_pools(
-            rows, params=replace(PoolParams(), uncover_explained=on), audiences=audiences
-        ).event_score
-        >= 0.5
-        for on in (False, True)
-    }
+    caught = _caught(rows, context, "uncover_explained")
     assert caught[False][window & aged].mean() < before
     assert caught[True][window & aged].mean() > after
     assert caught[True][honest].sum() == caught[False][honest].sum() <= 3
