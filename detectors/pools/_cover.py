@@ -11,6 +11,7 @@ from detectors.audiences import Audiences, upper_share
 from detectors.pools._chance import _Chance
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _Light, _search
+from detectors.pools._whole_book import _same_book
 from features.arrays import distinct
 from features.arrays import footprints as _footprints
 
@@ -147,11 +148,11 @@ def _uncovered(
     keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
     for pool in np.unique(candidate[fresh]):
         events = fresh & (candidate == pool)
-        left_out = np.zeros(n_users, dtype=bool)
+        home = int(np.argmax(np.bincount(community[events])))
+        left_out = _same_book(light.users, light.posts, candidate, community, int(pool), home, params=params)
         left_out[light.users[candidate == pool]] = True
         if keys is not None:
             left_out |= _repeated(keys, left_out)
-        home = int(np.argmax(np.bincount(community[events])))
         part = audiences.parts(unit[events & (community == home)])
         within = int(np.argmax(np.bincount(part))) if null.any() else None
         insular = audiences.insularity_without(

@@ -101,9 +101,14 @@ def _found(
     if not np.array_equal(orderless, unit_community) and (event_pool >= 0).any():
         given = chance.orderless if chance is not None else None
         explained = (event_pool >= 0) & (_search(light, orderless, params=params, given=given)[0] < 0)
+    if params.uncover_explained:
+        # what the orderless search explains is no pool of the communities, and may be a candidate's
+        event_pool[explained] = -1
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    if params.uncover_explained:
+        explained &= event_pool < 0
     # chance within communities the orders did not shape explains these: only flags are taken away,
     # before the books are counted and after (a book adds none of them back)
     event_pool[explained] = -1

@@ -57,6 +57,16 @@ class PoolParams:
     # order by sending many accounts to the same posts, so a book's accounts are one observation of
     # how a community meets the rest, not hundreds (docs/detection.md, "Orders count once")
     cover_footprints_once: bool = True
+    # a candidate is judged without the accounts of the other candidates of its community that share a post
+    # with it too: a seller's book found as two pools (the search's two resolutions) would otherwise keep
+    # its own accounts, back on its clients order after order, as the audience that covers it
+    # (``_same_book``; docs/detection.md, "A book found twice")
+    cover_whole_book: bool = True
+    # the events of a search pool that the search in the communities found without the orders does not
+    # find leave their pool before the candidates found with the platform as one audience are judged, so
+    # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
+    # found twice")
+    uncover_explained: bool = True
     # an uncovered candidate splits: a unit of its community whose own other fans reach another community
     # more than this one (``cover_errors`` apart) is a stranger an order tied in and goes home; where the
     # community is an audience without it, the candidate's accounts that cross to another community, and
