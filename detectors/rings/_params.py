@@ -38,6 +38,11 @@ class RingParams:
     near_chance: bool = True
     # pairs of prior weight pulling a thin neighbourhood's rate towards the group-wide rate
     near_prior_pairs: float = 20.0
+    # the class-share floor of an account's chance counts, for its picks after a first hit, only the
+    # member units it has not engaged yet: a five-creator group holding 30% of a small platform's pairs,
+    # most of them in two big creators, is hit again at about 21%, not 30% (history dev seed 54's ring;
+    # docs/detection.md, "A group whose share sits in a few big creators")
+    other_units_chance: bool = True
 
     def __post_init__(self) -> None:
         """Refuse values the tests cannot work with."""
