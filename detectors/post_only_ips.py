@@ -237,10 +237,11 @@ def _beyond_chance(
     found = np.zeros(n_posts, dtype=bool)
     while True:
         kept = ~found
-        rate = np.bincount(
-            platform[kept], weights=addresses[kept], minlength=int(platform.max(initial=0)) + 1
+        n_platforms = int(platform.max(initial=0)) + 1
+        pairs_seen = np.bincount(platform[kept], weights=exposure[kept], minlength=n_platforms)
+        rate = np.bincount(platform[kept], weights=addresses[kept], minlength=n_platforms) / np.maximum(
+            pairs_seen, 1
         )
-        rate /= np.maximum(np.bincount(platform[kept], weights=exposure[kept], minlength=len(rate)), 1)
         expected = np.maximum(rate[platform] * exposure, 1e-9)
         log10_p = poisson.logsf(addresses - 1, expected) / np.log(10)
         beyond = (addresses >= params.ip_post_only_addresses) & (log10_p <= params.ip_post_only_log10_p)
