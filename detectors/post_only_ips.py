@@ -220,7 +220,8 @@ def _beyond_chance(
     Chance is the platform's: its own addresses per thin account-post pair, times the post's thin
     accounts (a post's own addresses raise its platform's rate too, so a platform served by one seller
     alone hides it). A post needs ``ip_post_only_addresses`` and a Poisson tail of at most
-    ``10**ip_post_only_log10_p``.
+    ``10**ip_post_only_log10_p``. With ``ip_post_only_found_out`` the rate leaves out the posts found,
+    again until no post is added (one seller's orders do not hide another's post on the platform).
     """
     from scipy.stats import poisson  # imported on first use, in a detector thread
 
@@ -233,11 +234,21 @@ def _beyond_chance(
     platform = np.zeros(n_posts, dtype=np.int64)
     if "platform" in engagements:
         platform[posts[posts >= 0]] = np.maximum(codes(engagements["platform"]), 0)[posts >= 0]
-    rate = np.bincount(platform, weights=addresses) / np.maximum(np.bincount(platform, weights=exposure), 1)
-    expected = np.maximum(rate[platform] * exposure, 1e-9)
-    log10_p = poisson.logsf(addresses - 1, expected) / np.log(10)
-    significant = (addresses >= params.ip_post_only_addresses) & (log10_p <= params.ip_post_only_log10_p)
-    return addresses, expected, significant
+    found = np.zeros(n_posts, dtype=bool)
+    while True:
+        kept = ~found
+        n_platforms = int(platform.max(initial=0)) + 1
+        pairs_seen = np.bincount(platform[kept], weights=exposure[kept], minlength=n_platforms)
+        rate = np.bincount(platform[kept], weights=addresses[kept], minlength=n_platforms) / np.maximum(
+            pairs_seen, 1
+        )
+        expected = np.maximum(rate[platform] * exposure, 1e-9)
+        log10_p = poisson.logsf(addresses - 1, expected) / np.log(10)
+        beyond = (addresses >= params.ip_post_only_addresses) & (log10_p <= params.ip_post_only_log10_p)
+        significant = found | beyond
+        if not params.ip_post_only_found_out or not (significant & ~found).any():
+            return addresses, expected, significant
+        found = significant
 
 
 def _raised(

@@ -65,6 +65,12 @@ class SpreadParams:
     # it carried ``ip_post_only_accounts`` accounts per post (1: one post only; 3: dev
     # seeds 10-60 drip-feed up in 4 windows of 51, honest flags unchanged, docs/detection.md)
     ip_post_only_posts: int = 3
+    # the platform's chance of a post's own addresses is estimated without the posts already found
+    # (repeated until none is added): a seller's orders, counted over their few posts each, raised it
+    # tenfold for a click farm's post on the same platform (seed 8, four worlds: 0.09 -> 0.91 expected).
+    # On: that click farm 0.980 -> 0.986; history dev seeds 10-60 drip-feed up on 18 and 47, single
+    # windows seeds 3-8 recall up in 5 of 48; honest flags identical everywhere (docs/benchmarks.md)
+    ip_post_only_found_out: bool = True
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``

@@ -266,3 +266,19 @@ def test_an_address_of_a_few_posts_counts_for_each_only_with_a_fresh_account_per
     # an address on more posts than ``ip_post_only_posts``
     many = [(f"a{i}-{m}-{post}", post, f"x{i}") for i in range(9) for m in range(2) for post in "pqrs"]
     assert _raised(_frame(many + _background())) == set()
+
+
+def test_one_sellers_big_order_does_not_hide_another_sellers_post_on_the_platform():
+    """A drip-fed order through 40 own addresses raises the platform's rate of own addresses about
+    sevenfold; estimated without the posts already found, a second seller's post with six own
+    addresses is beyond chance again (0.09 expected instead of 0.6)."""
+    big = [(f"b{i}-{m}", "p", f"x{i}") for i in range(40) for m in range(2)]
+    small = [(f"s{i}-{m}", "s", f"y{i}") for i in range(6) for m in range(2)]
+    engagements = _frame(big + small + _background())
+    raised = _raised(engagements)
+    assert {f"s{i}-{m}" for i in range(6) for m in range(2)} <= raised
+    assert {f"b{i}-{m}" for i in range(40) for m in range(2)} <= raised
+    assert not any(user.startswith("u") for user in raised)
+    # the rate over every post: the big order's addresses make the small post's six look like chance
+    kept_in = _raised(engagements, SpreadParams(ip_post_only_found_out=False))
+    assert not any(user.startswith("s") for user in kept_in) and len(kept_in) == 80
