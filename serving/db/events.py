@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from serving.db.claims import Piece, ids_in_pieces
 from serving.db.database import Repository
 from serving.db.models import IngestBatch, StoredEvent
 
@@ -87,3 +88,10 @@ class EventRepository(Repository):
             if campaign_id is not None:
                 query = query.where(StoredEvent.campaign_id == campaign_id)
             return int(session.scalar(query) or 0)
+
+    def ids_in_pieces(self, campaign_id: str, pieces: Sequence[Piece]) -> list[set[str]]:
+        """The ids of the campaign's stored events in each box (times x batches), box by box."""
+        if not pieces:
+            return []
+        with self.session() as session:
+            return ids_in_pieces(session, campaign_id, pieces)
