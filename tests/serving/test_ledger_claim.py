@@ -22,6 +22,8 @@ from benchmarks.ledger import empty_settlement, index_events
 from serving.db.claims import Claim, ClaimMismatch, Piece, add_claims, free_pieces
 from serving.db.database import Database
 from serving.db.engine import make_engine, migrate
+from serving.db.events import EventRepository
+from serving.db.models import IngestBatch
 from serving.db.settlements import SettlementRepository
 
 CAMPAIGN = "cmp\tA"
@@ -206,3 +208,47 @@ def test_successive_claims_are_disjoint_and_hold_exactly_what_earlier_claims_lef
                 None,
             )
             assert holders == ([] if first is None else [first])
+
+
+def test_ingest_batches_commit_in_the_order_of_their_ids(stored: tuple[SettlementRepository, int]) -> None:
+    """Two writers (as two service processes would): the second batch's id is taken only once the
+    first batch's transaction ends, so no batch commits after one with a higher id."""
+    repo, _ = stored
+    events = EventRepository(repo.db)
+    first_added, order = threading.Event(), []
+
+    def ingest(name: str, hold: float) -> None:
+        with events.session() as session:
+            batch_id = events.add_batch(session, IngestBatch(**_BATCH))
+            order.append(("added", name, batch_id))
+            first_added.set()
+            threading.Event().wait(hold)  # the first keeps its transaction open a while
+            order.append(("committing", name, batch_id))
+
+    first = threading.Thread(target=ingest, args=("first", 0.5))
+    first.start()
+    first_added.wait(10)
+    second = threading.Thread(target=ingest, args=("second", 0.0))
+    second.start()
+    first.join(20)
+    second.join(20)
+    steps = [(step, name) for step, name, _ in order]
+    assert steps == [
+        ("added", "first"),
+        ("committing", "first"),
+        ("added", "second"),
+        ("committing", "second"),
+    ]
+    ids = {name: batch_id for _, name, batch_id in order}
+    assert ids["first"] < ids["second"]
+
+
+_BATCH = {
+    "source": "t",
+    "n_rows": 0,
+    "accepted": 0,
+    "duplicates": 0,
+    "rejected": 0,
+    "actor": "t",
+    "created_at": START,
+}
