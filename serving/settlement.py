@@ -160,7 +160,7 @@ class SettlementService:
         """Decide, build and record the settlement, deciding again if a concurrent one claimed events."""
         for _ in range(_CLAIM_ATTEMPTS):
             ledger = self.settlements.ledger_about(campaign.campaign_id, asked.start, asked.end)
-            decided = self.decider.decide(campaign, asked.start, asked.end, actor, ledger.settled)
+            decided = self.decider.decide(campaign, asked.start, asked.end, actor, ledger)
             if decided.n_events == 0 and decided.already_settled_by:
                 raise Conflict(_all_settled(campaign.campaign_id, list(decided.already_settled_by)))
             out = settlement_out(

@@ -46,6 +46,15 @@ class _Lines:
             return hashlib.sha256().hexdigest()
         return hashlib.sha256(self.data[int(self.offsets[first]) : int(self.offsets[last])]).hexdigest()
 
+    def digest_kept(self, first: int, keep: np.ndarray) -> str:
+        """SHA-256 of the lines ``first + i`` with ``keep[i]``, in order: one update per run of kept
+        lines, straight from the buffer."""
+        edges = np.flatnonzero(np.diff(np.r_[0, keep.astype(np.int8), 0])) + first
+        digest = hashlib.sha256()
+        for a, b in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+            digest.update(self.data[int(self.offsets[a]) : int(self.offsets[b])])
+        return digest.hexdigest()
+
 
 def _lines(events: pd.DataFrame, ts_ns: np.ndarray) -> _Lines:
     parts = [_text(events[c]) for c in HASHED_COLUMNS]
@@ -81,18 +90,35 @@ def events_hash(events: pd.DataFrame) -> str:
     if events.empty:
         return hashlib.sha256().hexdigest()
     events = events.drop_duplicates("event_id", keep="first")
-    ts_ns = _ts_ns(events["ts"])
+    ts_ns = moments_ns(events["ts"])
     order = _order(events, ts_ns, by_campaign=False)
     return _lines(events.iloc[order], ts_ns[order]).digest(0, len(order))
 
 
 @dataclass(frozen=True)
 class Window:
-    """A campaign's verdicts in a period, the hash of their events and each one's unit price."""
+    """A campaign's verdicts in a period, the hash of their events and each one's unit price.
+
+    ``lines`` (from ``first`` on) are the verdicts' hash lines in the run's buffer, when the
+    run's event ids are distinct (``events_hash`` drops a repeated id's later lines)."""
 
     verdicts: pd.DataFrame
     input_hash: str
     price: np.ndarray
+    lines: _Lines | None = None
+    first: int = 0
+    ts_ns: np.ndarray | None = None  # the verdicts' times (ns since the epoch), when known
+
+    def without(self, drop: np.ndarray) -> Window:
+        """The window without the rows ``drop`` marks, hashed as ``events_hash`` would hash them."""
+        keep = ~drop
+        kept = np.flatnonzero(keep)
+        if len(kept) and kept[-1] - kept[0] + 1 == len(kept):  # one run of rows: a slice, not a take
+            verdicts = self.verdicts.iloc[kept[0] : kept[-1] + 1].reset_index(drop=True)
+        else:
+            verdicts = self.verdicts.iloc[kept].reset_index(drop=True)
+        digest = events_hash(verdicts) if self.lines is None else self.lines.digest_kept(self.first, keep)
+        return Window(verdicts=verdicts, input_hash=digest, price=self.price[keep])
 
 
 class RunVerdicts:
@@ -103,7 +129,7 @@ class RunVerdicts:
     """
 
     def __init__(self, verdicts: pd.DataFrame) -> None:
-        ts_ns = _ts_ns(verdicts["ts"]) if len(verdicts) else np.zeros(0, dtype=np.int64)
+        ts_ns = moments_ns(verdicts["ts"]) if len(verdicts) else np.zeros(0, dtype=np.int64)
         order = _order(verdicts, ts_ns, by_campaign=True) if len(verdicts) else np.zeros(0, dtype=np.int64)
         frame = verdicts.iloc[order].reset_index(drop=True)
         self._positions = order  # row i came from row positions[i] of ``verdicts``
@@ -120,6 +146,9 @@ class RunVerdicts:
                 frame[column] = frame[column].astype("str").astype("category")
         self.frame = frame
         self._prices: dict[tuple[str, str, float], np.ndarray] = {}
+        # events_hash keeps an event_id's first line only: a window hashes from the buffer when unique
+        ids = pa.array(frame["event_id"].astype("str").to_numpy(dtype=object)) if len(frame) else None
+        self.unique_ids = ids is None or pc.count_distinct(ids).as_py() == len(ids)
 
     def campaign_ids(self) -> list[str]:
         """The campaigns the run has verdicts for."""
@@ -147,7 +176,7 @@ class RunVerdicts:
         """The campaign's verdicts with ``start <= ts < end``, their ``events_hash`` and unit prices."""
         low, high = self._campaigns.get(campaign_id, (0, 0))
         first, last = low + np.searchsorted(
-            self.ts_ns[low:high], [_moment_ns(start), _moment_ns(end)], side="left"
+            self.ts_ns[low:high], [moment_ns(start), moment_ns(end)], side="left"
         )
         key = (campaign_id, prices.to_json(), default_unit_price)
         price = self._prices.get(key)
@@ -158,6 +187,9 @@ class RunVerdicts:
             verdicts=self.frame.iloc[first:last].reset_index(drop=True),
             input_hash=self.lines.digest(int(first), int(last)),
             price=price[first - low : last - low],
+            lines=self.lines if self.unique_ids else None,
+            first=int(first),
+            ts_ns=self.ts_ns[first:last],
         )
 
 
@@ -193,10 +225,12 @@ def _text(column: pd.Series) -> pa.Array:
     return pc.cast(pa.array(as_text, from_pandas=True), pa.large_string())
 
 
-def _ts_ns(ts: pd.Series) -> np.ndarray:
+def moments_ns(ts: pd.Series) -> np.ndarray:
+    """Moments as int64 ns since the epoch (UTC)."""
     moments = pd.to_datetime(ts, utc=True)
     return np.asarray(moments.dt.as_unit("ns").astype("int64").to_numpy(), dtype=np.int64)
 
 
-def _moment_ns(moment: datetime) -> int:
+def moment_ns(moment: datetime) -> int:
+    """A moment as int64 ns since the epoch (UTC)."""
     return int(pd.Timestamp(moment).tz_convert("UTC").as_unit("ns").value)

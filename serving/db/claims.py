@@ -37,12 +37,17 @@ class Piece:
 
 @dataclass(frozen=True)
 class Ledger:
-    """What the ledger held of a campaign about a period when read: each settled event's
-    settlement, the claimed pieces that meet the period, and whether ``settled_engagements``
-    lists events of the campaign (then its events are left out of the claims' counts)."""
+    """What the ledger held of a campaign about a period when read: the claimed pieces that meet
+    the period and each one's settlement (``holders``), the events ``settled_engagements`` lists
+    about the period (event_id to settlement; may include a few just outside it), and whether it
+    lists any of the campaign's (then those events are left out of the claims' counts).
 
-    settled: dict[str, str]
+    Which of a window's events the pieces hold is decided by their times and batches
+    (``serving.ledger_rows``), not by reading every held event's id."""
+
+    listed: dict[str, str]
     taken: tuple[Piece, ...]
+    holders: tuple[str, ...]
     after_listed: bool = False
 
 
@@ -198,19 +203,27 @@ def claimed_events(
 
 def pieces_about(session: Session, campaign_id: str, start: datetime, end: datetime) -> list[Piece]:
     """The campaign's claimed pieces that meet ``[start, end)``."""
+    return [piece for piece, _ in claims_about(session, campaign_id, start, end)]
+
+
+def claims_about(
+    session: Session, campaign_id: str, start: datetime, end: datetime
+) -> list[tuple[Piece, str]]:
+    """The campaign's claimed pieces that meet ``[start, end)``, each with its settlement."""
     rows = session.execute(
         select(
             SettlementClaim.ts_start,
             SettlementClaim.ts_end,
             SettlementClaim.batch_after,
             SettlementClaim.batch_through,
+            SettlementClaim.settlement_id,
         ).where(
             SettlementClaim.campaign_id == campaign_id,
             SettlementClaim.ts_start < end,
             SettlementClaim.ts_end > start,
         )
     ).all()
-    return [Piece(as_utc(a), as_utc(b), int(lo), int(hi)) for a, b, lo, hi in rows]
+    return [(Piece(as_utc(a), as_utc(b), int(lo), int(hi)), str(s)) for a, b, lo, hi, s in rows]
 
 
 def count_in_pieces(
@@ -223,19 +236,39 @@ def count_in_pieces(
     for i in range(0, len(pieces), _PIECES_PER_QUERY):
         counts = []
         for p in pieces[i : i + _PIECES_PER_QUERY]:
-            query = select(func.count()).where(
-                event.campaign_id == campaign_id,
-                event.ts >= p.ts_start,
-                event.ts < p.ts_end,
-                event.batch_id > p.batch_after,
-                event.batch_id <= p.batch_through,
-            )
+            query = select(func.count()).where(*_in_piece(campaign_id, p))
             counts.append(query.where(~_listed_before(event)) if after_listed else query)
         total += sum(int(n) for n in session.scalars(union_all(*counts)).all())
     return total
 
 
-_PIECES_PER_QUERY = 200  # counts per statement (SQLite allows 500 terms in a compound select)
+def ids_in_pieces(session: Session, campaign_id: str, pieces: Sequence[Piece]) -> list[set[str]]:
+    """The ids of the campaign's stored events each piece's box holds (one range of the events'
+    index per piece)."""
+    held: list[set[str]] = [set() for _ in pieces]
+    for i in range(0, len(pieces), _PIECES_PER_QUERY):
+        queries = [
+            select(literal(k).label("k"), StoredEvent.event_id).where(*_in_piece(campaign_id, p))
+            for k, p in enumerate(pieces[i : i + _PIECES_PER_QUERY], start=i)
+        ]
+        for k, event_id in session.execute(union_all(*queries)).all():
+            held[int(k)].add(str(event_id))
+    return held
+
+
+def _in_piece(campaign_id: str, piece: Piece) -> tuple[Any, ...]:
+    """The campaign's stored events in the piece's box (its times and batches)."""
+    event = StoredEvent
+    return (
+        event.campaign_id == campaign_id,
+        event.ts >= piece.ts_start,
+        event.ts < piece.ts_end,
+        event.batch_id > piece.batch_after,
+        event.batch_id <= piece.batch_through,
+    )
+
+
+_PIECES_PER_QUERY = 200  # queries per statement (SQLite allows 500 terms in a compound select)
 
 
 def holding_settlements(

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from serving.db.claims import Piece, ids_in_pieces
 from serving.db.database import Repository
 from serving.db.models import IngestBatch, StoredEvent
 
@@ -33,7 +34,17 @@ class EventRepository(Repository):
             session.execute(insert(StoredEvent), batch[i : i + CHUNK])
 
     def add_batch(self, session: Session, batch: IngestBatch) -> int:
-        """Record an ingest batch; returns its id (arrival order)."""
+        """Record an ingest batch in the caller's transaction; returns its id (arrival order).
+
+        Batches commit in id order, whatever the number of service processes: the ledger's claims
+        and detection runs read "every batch up to b", so a batch numbered below one already
+        committed must not commit later. SQLite's transactions take the write lock when they
+        begin (``BEGIN IMMEDIATE``); on PostgreSQL the table lock below (which conflicts with
+        itself, not with readers) is held until this transaction ends, so the next batch's id is
+        taken after this one commits or rolls back.
+        """
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("LOCK TABLE ingest_batches IN SHARE ROW EXCLUSIVE MODE"))
         session.add(batch)
         session.flush()
         return batch.id
@@ -87,3 +98,10 @@ class EventRepository(Repository):
             if campaign_id is not None:
                 query = query.where(StoredEvent.campaign_id == campaign_id)
             return int(session.scalar(query) or 0)
+
+    def ids_in_pieces(self, campaign_id: str, pieces: Sequence[Piece]) -> list[set[str]]:
+        """The ids of the campaign's stored events in each box (times x batches), box by box."""
+        if not pieces:
+            return []
+        with self.session() as session:
+            return ids_in_pieces(session, campaign_id, pieces)

@@ -17,6 +17,7 @@ from serving.db.claims import (
     Ledger,
     add_claims,
     claimed_events,
+    claims_about,
     count_in_pieces,
     free_pieces,
     holding_settlements,
@@ -196,9 +197,25 @@ class SettlementRepository(Repository):
             )
 
     def ledger_about(self, campaign_id: str, start: datetime, end: datetime) -> Ledger:
-        """What the ledger holds of the campaign about ``[start, end)``: each settled event's settlement
-        (may include a few events just outside the period; the caller matches by event_id) and the
-        claimed pieces a new claim of the period must leave out."""
+        """What the ledger holds of the campaign about ``[start, end)``: the claimed pieces that meet
+        it with their settlements (a new claim of the period leaves them out), and the events
+        ``settled_engagements`` lists about it. Reads a few rows, however many events are settled."""
+        with self.session() as session:
+            listed = _has_listed(session, campaign_id)
+            claims = claims_about(session, campaign_id, start, end)
+            by_id = _listed_in(session, campaign_id, _widened(start, end)) if listed else {}
+        return Ledger(
+            listed=by_id,
+            taken=tuple(piece for piece, _ in claims),
+            holders=tuple(holder for _, holder in claims),
+            after_listed=listed,
+        )
+
+    def settled_in(self, campaign_id: str, start: datetime, end: datetime) -> dict[str, str]:
+        """The campaign's settled events about ``[start, end)``: event_id to its settlement's id.
+
+        May include a few events just outside the period (the caller matches by event_id).
+        """
         period = _widened(start, end)
         with self.session() as session:
             listed = _has_listed(session, campaign_id)
@@ -208,15 +225,7 @@ class SettlementRepository(Repository):
             result.close()
             if listed:
                 settled.update(_listed_in(session, campaign_id, period))
-            taken = tuple(pieces_about(session, campaign_id, start, end))
-        return Ledger(settled=settled, taken=taken, after_listed=listed)
-
-    def settled_in(self, campaign_id: str, start: datetime, end: datetime) -> dict[str, str]:
-        """The campaign's settled events about ``[start, end)``: event_id to its settlement's id.
-
-        May include a few events just outside the period (the caller matches by event_id).
-        """
-        return self.ledger_about(campaign_id, start, end).settled
+        return settled
 
     def coverage(self, campaign_id: str, start: datetime, end: datetime) -> tuple[int, list[str]]:
         """How many of the campaign's stored events in ``[start, end)`` no settlement covers, and

@@ -16,15 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from benchmarks.ledger import empty_settlement
 from serving.db.claims import Claim, ClaimMismatch
 from serving.db.database import Database
 from serving.db.engine import MIGRATIONS_DIR, make_engine, migrate
-from serving.db.models import Settlement
+from serving.db.events import EventRepository
 from serving.db.settlements import SettlementRepository
 from serving.io import event_rows
+from serving.ledger_rows import held_rows
 from serving.money import apportion, rounded_total
 from serving.settlement import post_lines
-from serving.statuses import SettlementStatus
+from serving.verdicts import moments_ns
 from tests.serving.conftest import Api, make_api
 from tests.serving.test_api import CAMPAIGN, SETTLE, _load, _settle
 from training.simulator import SimulatedSet
@@ -244,29 +246,11 @@ def test_settlements_listed_before_the_claims_keep_their_events(tmp_path: Path) 
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 20, tzinfo=UTC)
     assert repo.coverage("c1", start, end) == (1, ["s1"])
     ledger = repo.ledger_about("c1", start, end)
-    assert ledger.settled == {"e1": "s1", "e2": "s1"} and ledger.after_listed
-    zero = Decimal("0")
+    assert ledger.listed == {"e1": "s1", "e2": "s1"} and ledger.after_listed
 
     def claim(settlement_id: str, n_events: int) -> None:
         with repo.session() as session:
-            session.add(
-                Settlement(
-                    id=settlement_id,
-                    idempotency_key=settlement_id,
-                    request_hash="h",
-                    campaign_id="c1",
-                    period_start=start,
-                    period_end=end,
-                    run_id=None,
-                    status=SettlementStatus.SETTLED,
-                    claimed_amount=zero,
-                    payable_amount=zero,
-                    held_amount=zero,
-                    body="{}",
-                    actor="k",
-                    created_at=end,
-                )
-            )
+            session.add(empty_settlement(settlement_id, (start, end), campaign_id="c1", created_at=end))
             session.flush()
             repo.add_to_ledger(
                 session, settlement_id, "c1", Claim(start, end, 1, ledger.taken, n_events, True)
@@ -278,4 +262,18 @@ def test_settlements_listed_before_the_claims_keep_their_events(tmp_path: Path) 
     assert repo.ledger_of("s2") == ["e3"] and sorted(repo.ledger_of("s1")) == ["e1", "e2"]
     assert sorted(repo.settled_events("c1")) == [("e1", "s1"), ("e2", "s1"), ("e3", "s2")]
     assert repo.coverage("c1", start, end) == (0, ["s1", "s2"])
+    # a window's rows: the listed ones are s1's although s2's piece spans their times
+    after = repo.ledger_about("c1", start, end)
+    frame = pd.DataFrame({"event_id": ["e1", "e2", "e3"], "ts": [f"2025-03-0{d}" for d in (2, 5, 8)]})
+    events = EventRepository(repo.db)
+    for n, by in ((3, ("s1", "s2")), (2, ("s1",))):
+        held = held_rows(
+            after,
+            frame["event_id"].head(n),
+            moments_ns(frame["ts"].head(n)),
+            period=(start, end),
+            through=1,
+            read_ids=lambda boxes: events.ids_in_pieces("c1", boxes),
+        )
+        assert held.rows.all() and held.n_events == n and held.by == by
     engine.dispose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -19,13 +18,13 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from benchmarks.ledger import index_events
+from benchmarks.ledger import empty_settlement, index_events
 from serving.db.claims import Claim, ClaimMismatch, Piece, add_claims, free_pieces
 from serving.db.database import Database
 from serving.db.engine import make_engine, migrate
-from serving.db.models import Settlement
+from serving.db.events import EventRepository
+from serving.db.models import IngestBatch
 from serving.db.settlements import SettlementRepository
-from serving.statuses import SettlementStatus
 
 CAMPAIGN = "cmp\tA"
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -50,30 +49,12 @@ def _events(ids: list[str], times: list[datetime], campaign: str = CAMPAIGN) -> 
     return pd.DataFrame({"event_id": ids, "campaign_id": campaign, "ts": times})
 
 
-def _settlement(settlement_id: str, start: datetime, end: datetime) -> Settlement:
-    zero = Decimal("0")
-    return Settlement(
-        id=settlement_id,
-        idempotency_key=settlement_id,
-        request_hash="0" * 64,
-        campaign_id=CAMPAIGN,
-        period_start=start,
-        period_end=end,
-        run_id=None,
-        status=SettlementStatus.SETTLED,
-        claimed_amount=zero,
-        payable_amount=zero,
-        held_amount=zero,
-        body="{}",
-        actor="t",
-        created_at=START,
-    )
-
-
 def _claim(repo: SettlementRepository, settlement_id: str, claim: Claim) -> None:
     """A settlement's row and its claim in one transaction, as ``record_settlement`` writes them."""
     with repo.session() as session:
-        session.add(_settlement(settlement_id, claim.start, claim.end))
+        session.add(
+            empty_settlement(settlement_id, (claim.start, claim.end), campaign_id=CAMPAIGN, created_at=START)
+        )
         session.flush()
         repo.add_to_ledger(session, settlement_id, CAMPAIGN, claim)
 
@@ -123,7 +104,7 @@ def test_an_overlapping_claim_is_refused_by_the_database_and_records_nothing(
     assert repo.ledger_of("stl_second") == []
     # the database itself refuses a piece sharing one moment and one batch with a claim
     with pytest.raises(IntegrityError), repo.session() as session:
-        session.add(_settlement("stl_raw", START, START + DAY))
+        session.add(empty_settlement("stl_raw", (START, START + DAY), campaign_id=CAMPAIGN))
         session.flush()
         add_claims(
             session, "stl_raw", CAMPAIGN, [Piece(TIMES[3], TIMES[3] + timedelta(microseconds=1), 0, 1)]
@@ -167,7 +148,7 @@ def test_concurrent_overlapping_claims_cannot_both_commit(stored: tuple[Settleme
         start, end = periods[name]
         try:
             with repo.session() as session:
-                session.add(_settlement(name, start, end))
+                session.add(empty_settlement(name, (start, end), campaign_id=CAMPAIGN))
                 session.flush()
                 repo.add_to_ledger(
                     session, name, CAMPAIGN, Claim(start, end, batch, read[name].taken, n_open[name])
@@ -227,3 +208,47 @@ def test_successive_claims_are_disjoint_and_hold_exactly_what_earlier_claims_lef
                 None,
             )
             assert holders == ([] if first is None else [first])
+
+
+def test_ingest_batches_commit_in_the_order_of_their_ids(stored: tuple[SettlementRepository, int]) -> None:
+    """Two writers (as two service processes would): the second batch's id is taken only once the
+    first batch's transaction ends, so no batch commits after one with a higher id."""
+    repo, _ = stored
+    events = EventRepository(repo.db)
+    first_added, order = threading.Event(), []
+
+    def ingest(name: str, hold: float) -> None:
+        with events.session() as session:
+            batch_id = events.add_batch(session, IngestBatch(**_BATCH))
+            order.append(("added", name, batch_id))
+            first_added.set()
+            threading.Event().wait(hold)  # the first keeps its transaction open a while
+            order.append(("committing", name, batch_id))
+
+    first = threading.Thread(target=ingest, args=("first", 0.5))
+    first.start()
+    first_added.wait(10)
+    second = threading.Thread(target=ingest, args=("second", 0.0))
+    second.start()
+    first.join(20)
+    second.join(20)
+    steps = [(step, name) for step, name, _ in order]
+    assert steps == [
+        ("added", "first"),
+        ("committing", "first"),
+        ("added", "second"),
+        ("committing", "second"),
+    ]
+    ids = {name: batch_id for _, name, batch_id in order}
+    assert ids["first"] < ids["second"]
+
+
+_BATCH = {
+    "source": "t",
+    "n_rows": 0,
+    "accepted": 0,
+    "duplicates": 0,
+    "rejected": 0,
+    "actor": "t",
+    "created_at": START,
+}
