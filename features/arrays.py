@@ -124,6 +124,17 @@ def distinct_inverse(
     return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)
 
 
+def sorted_inverse(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(x, return_inverse=True)`` of an ascending ``x`` (its runs: no sort)."""
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) == 0:
+        return x, np.zeros(0, dtype=np.int64)
+    is_first = np.empty(len(x), dtype=bool)
+    is_first[0] = True
+    np.not_equal(x[1:], x[:-1], out=is_first[1:])
+    return x[is_first], np.cumsum(is_first) - 1
+
+
 def distinct_first(
     x: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
