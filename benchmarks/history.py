@@ -7,6 +7,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
                                            [--prepared] [--prepared-variant "label:name=value"]
                                            [--state] [--state-variant "label:name=value"]
+                                           [--skip-joined] [--baseline OTHER_CHECKOUT]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -330,8 +331,22 @@ def main() -> None:
         help='with --cost --state: "label:name=value;..." knobs of a state run; repeatable (default: '
         "exact and condensed)",
     )
+    parser.add_argument(
+        "--skip-joined",
+        action="store_true",
+        help="with --cost: leave out scoring with the history joined whole",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --cost: another checkout timed on the same inputs, alternated with this one run by run",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.out is not None and Path(args.out).exists():
+        parser.error(f"--out {args.out} exists: results files are never overwritten, name a new one")
+    if args.baseline is not None and (not args.cost or args.stages):
+        parser.error("--baseline times --cost runs only, and not with --stages")
     report = cost(args) if args.cost else quality(args)
     report["date"] = time.strftime("%Y-%m-%d")
     out = Path(args.out or RESULTS / ("history_cost.json" if args.cost else "history.json"))
