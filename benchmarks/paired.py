@@ -55,5 +55,7 @@ def commit(checkout: Path) -> str:
             ["git", "-C", str(checkout), *args], capture_output=True, text=True
         ).stdout.strip()
 
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else "")
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return f"{checkout} (not a git checkout)"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
