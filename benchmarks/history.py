@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.history_cost import cost
+from benchmarks.history_cost import add_cost_arguments, cost
 from benchmarks.quality_by_size import COLUMNS
 from benchmarks.windows import parse_variant, seeds
 from detectors.memory import confirmed_subjects
@@ -303,44 +303,7 @@ def main() -> None:
         action="store_true",
         help="also with every account the earlier runs flagged judged by a reviewer who knows the truth",
     )
-    parser.add_argument("--cost", action="store_true")
-    parser.add_argument("--current", type=int, default=1_000_000)
-    parser.add_argument("--history-factor", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument(
-        "--stages", action="store_true", help="with --cost: also seconds per detector, run one after another"
-    )
-    parser.add_argument(
-        "--prepared",
-        action="store_true",
-        help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
-    )
-    parser.add_argument(
-        "--prepared-variant",
-        action="append",
-        help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
-    )
-    parser.add_argument(
-        "--state",
-        action="store_true",
-        help="with --cost: also time reading a history state an earlier run kept, and scoring with it",
-    )
-    parser.add_argument(
-        "--state-variant",
-        action="append",
-        help='with --cost --state: "label:name=value;..." knobs of a state run; repeatable (default: '
-        "exact and condensed)",
-    )
-    parser.add_argument(
-        "--skip-joined",
-        action="store_true",
-        help="with --cost: leave out scoring with the history joined whole",
-    )
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="with --cost: another checkout timed on the same inputs, alternated with this one run by run",
-    )
+    add_cost_arguments(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.out is not None and Path(args.out).exists():

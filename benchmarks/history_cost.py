@@ -81,6 +81,48 @@ WARM_UP_EVENTS = 20_000
 HISTORY_FILE = "history.parquet"
 
 
+def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """``python -m benchmarks.history``'s ``--cost`` options (read by ``cost``)."""
+    parser.add_argument("--cost", action="store_true")
+    parser.add_argument("--current", type=int, default=1_000_000)
+    parser.add_argument("--history-factor", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--stages", action="store_true", help="with --cost: also seconds per detector, run one after another"
+    )
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
+    )
+    parser.add_argument(
+        "--prepared-variant",
+        action="append",
+        help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
+    )
+    parser.add_argument(
+        "--state",
+        action="store_true",
+        help="with --cost: also time reading a history state an earlier run kept, and scoring with it",
+    )
+    parser.add_argument(
+        "--state-variant",
+        action="append",
+        help='with --cost --state: "label:name=value;..." knobs of a state run; repeatable (default: '
+        "exact and condensed)",
+    )
+    parser.add_argument(
+        "--skip-joined",
+        action="store_true",
+        help="with --cost: leave out scoring with the history joined whole",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --cost: another checkout timed on the same inputs, alternated with this one run by run",
+    )
+
+
 def cost(args: argparse.Namespace) -> dict[str, Any]:
     """Seconds and peak RSS of scoring ``current`` alone and with ``history_factor`` x as much history;
     with ``args.baseline`` (another checkout) the two alternated run by run (``benchmarks.paired``)."""
