@@ -50,20 +50,21 @@ def equals(values: pd.Series, wanted: str) -> npt.NDArray[np.bool_]:
     return is_in(values, (wanted,))
 
 
-# integer values whose range is under this many times their number are marked or counted in an array
-# over the range (linear) instead of sorted: the same sorted distinct values and counts
+# integer values whose range is at most this many times their number are marked in a bool array over the
+# range (linear) instead of sorted: the same sorted distinct values
 DENSE_RANGE = 8
 # integer keys whose range fits 16 bits are ordered by numpy's stable radix sort of 16-bit integers
 RADIX_RANGE = 2**16
 
 
-def _dense_span(x: npt.NDArray[Any]) -> tuple[int, int] | None:
-    """(lowest value, range) of integer ``x`` when the range is small enough to mark densely, else None."""
+def _dense_span(x: npt.NDArray[Any], *, per_value: int = DENSE_RANGE) -> tuple[int, int] | None:
+    """(lowest value, range) of integer ``x`` when the range is at most ``per_value`` times its number of
+    values (small enough to mark densely), else None."""
     if x.dtype.kind not in "iu" or len(x) == 0:
         return None
     low, high = int(x.min()), int(x.max())
     # values past int64's range keep the sorted path (its int64 result wraps them, as it always did)
-    return (low, high - low + 1) if high - low + 1 <= DENSE_RANGE * len(x) and high < 2**63 else None
+    return (low, high - low + 1) if high - low + 1 <= per_value * len(x) and high < 2**63 else None
 
 
 def _offsets(x: npt.NDArray[Any], low: int) -> npt.NDArray[np.int64]:
@@ -126,7 +127,8 @@ def distinct_counts(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], np
     if len(x) == 0:
         empty = np.asarray(x, dtype=np.int64)
         return empty, empty
-    dense = _dense_span(np.asarray(x))
+    # int64 counts over the range: no more of them than values, so no more memory than ``x``
+    dense = _dense_span(np.asarray(x), per_value=1)
     if dense is not None:
         low, span = dense
         counts = np.bincount(_offsets(np.asarray(x), low), minlength=span)

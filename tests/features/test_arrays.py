@@ -46,7 +46,8 @@ def test_distinct_and_counts_are_sorted_unique_values():
         (1, 7, 8, np.int64),
         (5_000, -3, 40, np.int64),  # dense: marked over the range
         (5_000, -(2**40), 2**40, np.int64),  # sparse: sorted
-        (5_000, 0, 8 * 5_000, np.int64),  # at most 8 x n values in range: dense
+        (5_000, 0, 8 * 5_000, np.int64),  # at most 8 x n values in range: marked, counted by a sort
+        (5_000, 10, 10 + 5_000, np.int64),  # at most n: counted over the range too
         (5_000, -128, 128, np.int8),  # offsets that overflow int8
         (5_000, 2**63, 2**63 + 50, np.uint64),  # unsigned above int64's range
     ],
