@@ -7,6 +7,7 @@ Usage: python -m benchmarks.history [--seeds 3] [--scale 0.65] [--depths 0,1,3] 
        python -m benchmarks.history --cost [--current 1000000] [--history-factor 3] [--repeats 1] [--stages]
                                            [--prepared] [--prepared-variant "label:name=value"]
                                            [--state] [--state-variant "label:name=value"]
+                                           [--skip-joined] [--baseline OTHER_CHECKOUT]
 
 A world is simulated (``--multi-week``: sellers keep their account pools
 across weeks and serve different clients each week, a few orders each); its
@@ -39,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.history_cost import cost
+from benchmarks.history_cost import add_cost_arguments, cost
 from benchmarks.quality_by_size import COLUMNS
 from benchmarks.windows import parse_variant, seeds
 from detectors.memory import confirmed_subjects
@@ -302,36 +303,13 @@ def main() -> None:
         action="store_true",
         help="also with every account the earlier runs flagged judged by a reviewer who knows the truth",
     )
-    parser.add_argument("--cost", action="store_true")
-    parser.add_argument("--current", type=int, default=1_000_000)
-    parser.add_argument("--history-factor", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument(
-        "--stages", action="store_true", help="with --cost: also seconds per detector, run one after another"
-    )
-    parser.add_argument(
-        "--prepared",
-        action="store_true",
-        help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
-    )
-    parser.add_argument(
-        "--prepared-variant",
-        action="append",
-        help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
-    )
-    parser.add_argument(
-        "--state",
-        action="store_true",
-        help="with --cost: also time reading a history state an earlier run kept, and scoring with it",
-    )
-    parser.add_argument(
-        "--state-variant",
-        action="append",
-        help='with --cost --state: "label:name=value;..." knobs of a state run; repeatable (default: '
-        "exact and condensed)",
-    )
+    add_cost_arguments(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.out is not None and Path(args.out).exists():
+        parser.error(f"--out {args.out} exists: results files are never overwritten, name a new one")
+    if args.baseline is not None and (not args.cost or args.stages):
+        parser.error("--baseline times --cost runs only, and not with --stages")
     report = cost(args) if args.cost else quality(args)
     report["date"] = time.strftime("%Y-%m-%d")
     out = Path(args.out or RESULTS / ("history_cost.json" if args.cost else "history.json"))

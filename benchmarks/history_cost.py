@@ -24,6 +24,15 @@ engagements are what is scored), and a mode holds only the inputs it reads:
   kept frame checked against its digest) and scoring with it, under each ``--state-variant``'s
   knobs (default: "exact" and "condensed"). ``state_read_s`` is the reading's share. The raw
   history is not held while timing: a run that reads a state never reads it.
+
+``--skip-joined`` leaves out ``with history`` (the slowest mode). ``--baseline CHECKOUT`` times another
+checkout on the same inputs in the same invocation (as ``python -m benchmarks.run --baseline``, through
+``benchmarks.paired``): each round times every mode once per checkout, back to back, the one that starts
+swapped every round; each checkout's children run its own code and read a state its own code built (in
+a folder of its own). The report keeps this checkout's runs and summary where they were, and adds
+``baseline_runs``, ``baseline_summary``, ``state_build_s`` and ``paired``: per mode, every round's
+wall and CPU seconds of both, the round's ratio this / baseline, their median and the medians' ratio.
+The baseline must have this module's child (``--child MODE --data FILE --knobs JSON [--build-only]``).
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import detectors
+from benchmarks import paired
 from benchmarks.windows import parse_variant
 from detectors.lookback import EVIDENCE_COLUMN, condensed
 from detectors.model import WindowScorer
@@ -70,8 +81,51 @@ WARM_UP_EVENTS = 20_000
 HISTORY_FILE = "history.parquet"
 
 
+def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """``python -m benchmarks.history``'s ``--cost`` options (read by ``cost``)."""
+    parser.add_argument("--cost", action="store_true")
+    parser.add_argument("--current", type=int, default=1_000_000)
+    parser.add_argument("--history-factor", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--stages", action="store_true", help="with --cost: also seconds per detector, run one after another"
+    )
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="with --cost: also time scoring with the history prepared by an earlier run (prepare untimed)",
+    )
+    parser.add_argument(
+        "--prepared-variant",
+        action="append",
+        help='with --cost --prepared: "label:name=value;..." knobs of a prepared (condensed) run; repeatable',
+    )
+    parser.add_argument(
+        "--state",
+        action="store_true",
+        help="with --cost: also time reading a history state an earlier run kept, and scoring with it",
+    )
+    parser.add_argument(
+        "--state-variant",
+        action="append",
+        help='with --cost --state: "label:name=value;..." knobs of a state run; repeatable (default: '
+        "exact and condensed)",
+    )
+    parser.add_argument(
+        "--skip-joined",
+        action="store_true",
+        help="with --cost: leave out scoring with the history joined whole",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --cost: another checkout timed on the same inputs, alternated with this one run by run",
+    )
+
+
 def cost(args: argparse.Namespace) -> dict[str, Any]:
-    """Seconds and peak RSS of scoring ``current`` alone and with ``history_factor`` x as much history."""
+    """Seconds and peak RSS of scoring ``current`` alone and with ``history_factor`` x as much history;
+    with ``args.baseline`` (another checkout) the two alternated run by run (``benchmarks.paired``)."""
     n_current = args.current
     n_total = n_current * (1 + args.history_factor)
     sim = simulate(SimConfig(seed=3, scale=n_total / 100_000 * 1.1))
@@ -80,43 +134,28 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     history, current = events.iloc[: n_total - n_current], events.iloc[n_total - n_current :]
     variants = _variants(args)
     modes = [
-        *MODES[:2],
+        *(MODES[:1] if getattr(args, "skip_joined", False) else MODES[:2]),
         *(mode for mode in variants if mode.startswith(MODES[2]) or mode.startswith(MODES[3])),
     ]
-    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     sizes = {"n_current_events": len(current), "n_history_events": len(history)}
     reach = history_reach(current, history)
+    codes = _codes(args)
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "window.pickle"
-        data.write_bytes(pickle.dumps((current, history, sim.posts, sim.campaigns)))
-        if getattr(args, "state", False):
-            history.to_parquet(Path(tmp) / HISTORY_FILE, index=False)
+        folders = _inputs(Path(tmp), list(codes), (current, history, sim.posts, sim.campaigns), args)
         if not args.stages:
             # the children's peaks are measured alone: this process lets the world go
             del events, current, history, sim
             gc.collect()
-        for mode in modes:
-            if mode.startswith(MODES[3]):
-                # the state is built by a process of its own, as an earlier run keeps it: a timed child
-                # that built it would count what building it left resident in its peak
-                _child_run(MODES[3], data, variants[mode], build_only=True)
-        for _ in range(args.repeats):
-            for mode in modes:
-                runs[mode].append(_child_run(mode.partition(" (")[0], data, variants.get(mode, {})))
-                print(f"{mode}: {json.dumps(runs[mode][-1])}", flush=True)
+        runs, built = _timed(folders, codes, modes, variants, repeats=args.repeats)
     report = {
-        "command": f"python -m benchmarks.history --cost --current {n_current} "
-        f"--history-factor {args.history_factor} --repeats {args.repeats}"
-        + (" --prepared" if args.prepared else "")
-        + "".join(f" --prepared-variant '{text}'" for text in args.prepared_variant or [])
-        + (" --state" if getattr(args, "state", False) else "")
-        + "".join(f" --state-variant '{text}'" for text in getattr(args, "state_variant", None) or [])
-        + (" --stages" if args.stages else ""),
+        "command": _command(args),
         **sizes,
-        "runs": runs,
+        "runs": runs[paired.LABELS[0]],
         "history_reach": reach,
-        **_summary(runs),
+        **_summary(runs[paired.LABELS[0]]),
     }
+    if len(codes) > 1:
+        report.update(_compared(runs, built, codes))
     if args.stages:
         params = ScoringParams().set_params(history__mode="condensed")
         kwargs = {"posts": sim.posts, "campaigns": sim.campaigns}
@@ -127,6 +166,96 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
             **({"with prepared history": stage_seconds(current, prepared, sim)} if args.prepared else {}),
         }
     return report
+
+
+def _codes(args: argparse.Namespace) -> dict[str, Path]:
+    """The checkouts timed, by label: this one, and ``args.baseline`` when given."""
+    base = getattr(args, "baseline", None)
+    this = {paired.LABELS[0]: Path(__file__).resolve().parent.parent}
+    return this if base is None else {**this, paired.LABELS[1]: Path(base).resolve()}
+
+
+def _inputs(tmp: Path, labels: list[str], data: tuple[Any, ...], args: argparse.Namespace) -> dict[str, Path]:
+    """Each checkout's folder with the pickled window (and, for ``--state``, the history file) in it:
+    the same inputs, linked, and a state of its own that its own code builds next to them."""
+    folders = {label: tmp / label for label in labels}
+    first = folders[labels[0]]
+    for folder in folders.values():
+        folder.mkdir()
+    (first / "window.pickle").write_bytes(pickle.dumps(data))
+    if getattr(args, "state", False):
+        data[1].to_parquet(first / HISTORY_FILE, index=False)
+    for folder in list(folders.values())[1:]:
+        for name in ("window.pickle", *([HISTORY_FILE] if getattr(args, "state", False) else [])):
+            os.link(first / name, folder / name)
+    return folders
+
+
+def _timed(
+    folders: dict[str, Path],
+    codes: dict[str, Path],
+    modes: list[str],
+    variants: dict[str, dict[str, Any]],
+    *,
+    repeats: int,
+) -> tuple[dict[str, dict[str, list[dict[str, float]]]], dict[str, dict[str, float]]]:
+    """Every checkout's runs by mode, and the seconds each took to build its states. A round times each
+    mode once per checkout, the checkouts back to back, the first swapped every round."""
+    built: dict[str, dict[str, float]] = {label: {} for label in folders}
+    for label, folder in folders.items():
+        for mode in modes:
+            if mode.startswith(MODES[3]):
+                # the state is built by a process of its own, as an earlier run keeps it: a timed child
+                # that built it would count what building it left resident in its peak
+                done = _child_run(
+                    MODES[3], folder / "window.pickle", variants[mode], build_only=True, code=codes[label]
+                )
+                built[label][mode] = done["prepare_s"]
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {label: {m: [] for m in modes} for label in folders}
+    for i in range(repeats):
+        for mode in modes:
+            for label in (x for x in paired.round_order(i) if x in folders):
+                data = folders[label] / "window.pickle"
+                runs[label][mode].append(
+                    _child_run(mode.partition(" (")[0], data, variants.get(mode, {}), code=codes[label])
+                )
+                print(f"{label} {mode}: {json.dumps(runs[label][mode][-1])}", flush=True)
+    return runs, built
+
+
+def _compared(
+    runs: dict[str, dict[str, list[dict[str, float]]]],
+    built: dict[str, dict[str, float]],
+    codes: dict[str, Path],
+) -> dict[str, Any]:
+    """The baseline's runs and summary, and every mode's paired ratios this / baseline."""
+    this, base = paired.LABELS
+    return {
+        "this_commit": paired.commit(codes[this]),
+        "baseline_commit": paired.commit(codes[base]),
+        "baseline_runs": runs[base],
+        "baseline_summary": _summary(runs[base]),
+        "state_build_s": built,
+        "paired": {
+            mode: paired.paired({this: runs[this][mode], base: runs[base][mode]}) for mode in runs[this]
+        },
+    }
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that made the report (a baseline named by its commit)."""
+    base = getattr(args, "baseline", None)
+    return (
+        f"python -m benchmarks.history --cost --current {args.current} "
+        f"--history-factor {args.history_factor} --repeats {args.repeats}"
+        + (" --prepared" if args.prepared else "")
+        + "".join(f" --prepared-variant '{text}'" for text in args.prepared_variant or [])
+        + (" --state" if getattr(args, "state", False) else "")
+        + "".join(f" --state-variant '{text}'" for text in getattr(args, "state_variant", None) or [])
+        + (" --skip-joined" if getattr(args, "skip_joined", False) else "")
+        + (" --stages" if args.stages else "")
+        + (f" --baseline <checkout of {paired.commit(Path(base))}>" if base is not None else "")
+    )
 
 
 def _variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -163,18 +292,26 @@ def _summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     return out
 
 
-def _child_run(mode: str, data: Path, knobs: dict[str, Any], *, build_only: bool = False) -> dict[str, float]:
-    """One timed scoring in a fresh process (its last stdout line is the measurement); ``build_only``:
-    the state mode's child builds the state and scores nothing."""
+def _child_run(
+    mode: str, data: Path, knobs: dict[str, Any], *, code: Path, build_only: bool = False
+) -> dict[str, float]:
+    """One timed scoring in a fresh process running checkout ``code``'s code (its last stdout line is the
+    measurement); ``build_only``: the state mode's child builds the state and scores nothing."""
     command = [sys.executable, "-m", "benchmarks.history_cost", "--child", mode, "--data", str(data)]
     done = subprocess.run(
         [*command, "--knobs", json.dumps(knobs), *(["--build-only"] if build_only else [])],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code)},
     )
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    measured = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    # a child of this module says whose code it ran (an older checkout's child does not)
+    ran = measured.pop("code", None)
+    if ran is not None and Path(ran).resolve() != code.resolve():
+        raise RuntimeError(f"a child meant to run {code}'s code ran {ran}'s")
+    return measured
 
 
 def child(
@@ -335,7 +472,9 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="state mode: build the state, time nothing")
     args = parser.parse_args()
     measured = child(args.child, args.data, json.loads(args.knobs), build_only=args.build_only)
-    print(json.dumps(measured), flush=True)
+    # the checkout whose detectors scored (``_child_run`` checks it is the one meant)
+    code = str(Path(detectors.__file__ or "").resolve().parents[1])
+    print(json.dumps({**measured, "code": code}), flush=True)
 
 
 if __name__ == "__main__":

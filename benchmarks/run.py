@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import paired
+
 RESULTS = Path(__file__).parent / "results"
 EVENTS_PER_SCALE = 100_000
 
@@ -112,19 +114,12 @@ def _row(size: int, n_events: int, runs: list[dict[str, float]]) -> dict[str, ob
     }
 
 
-def _commit(checkout: Path) -> str:
-    """The short commit id of a checkout's HEAD."""
-    return subprocess.run(
-        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-
-
 def _compare(args: argparse.Namespace) -> None:
     """Time this checkout and ``args.baseline`` alternately; report medians and their ratio."""
     from training.simulator import SimConfig, simulate, write_simulated_set
 
     base = args.baseline.resolve()
-    commit = _commit(base)
+    commit = paired.commit(base)
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,9 +128,10 @@ def _compare(args: argparse.Namespace) -> None:
             write_simulated_set(sim, Path(tmp) / f"sim{size}")
             n = len(sim.events)
             del sim
-            runs: dict[str, list[dict[str, float]]] = {"this": [], "baseline": []}
+            runs: dict[str, list[dict[str, float]]] = {label: [] for label in paired.LABELS}
             for i in range(args.repeats):
-                for label, code in (("this", None), ("baseline", base)):
+                for label in paired.round_order(i):
+                    code = base if label == "baseline" else None
                     run = _timed_score(Path(tmp) / f"sim{size}", Path(tmp) / f"out-{label}-{i}", code=code)
                     runs[label].append(run)
                     print(f"{n:>10,} events  {label:8s} run {i + 1}: {run['wall_s']:6.1f} s", flush=True)
@@ -159,6 +155,7 @@ def _compare(args: argparse.Namespace) -> None:
                     "all_wall_s": {label: [round(r["wall_s"], 2) for r in rs] for label, rs in runs.items()},
                     "all_cpu_s": all_runs["cpu_s"],
                     "all_load_1m": all_runs["load_1m"],
+                    "paired": paired.paired(runs),
                 }
             )
     report = {
@@ -168,7 +165,7 @@ def _compare(args: argparse.Namespace) -> None:
             f"--baseline <checkout of {commit}>"
         ),
         "baseline_commit": commit,
-        "this_commit": _commit(Path(__file__).resolve().parents[1]),
+        "this_commit": paired.commit(Path(__file__).resolve().parents[1]),
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
     }

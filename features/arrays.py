@@ -50,6 +50,31 @@ def equals(values: pd.Series, wanted: str) -> npt.NDArray[np.bool_]:
     return is_in(values, (wanted,))
 
 
+# integer values whose range is at most this many times their number are marked in a bool array over the
+# range (linear) instead of sorted: the same sorted distinct values
+DENSE_RANGE = 8
+# integer keys whose range fits 16 bits are ordered by numpy's stable radix sort of 16-bit integers
+RADIX_RANGE = 2**16
+
+
+def _dense_span(x: npt.NDArray[Any], *, per_value: int = DENSE_RANGE) -> tuple[int, int] | None:
+    """(lowest value, range) of integer ``x`` when the range is at most ``per_value`` times its number of
+    values (small enough to mark densely), else None."""
+    if x.dtype.kind not in "iu" or len(x) == 0:
+        return None
+    low, high = int(x.min()), int(x.max())
+    # values past int64's range keep the sorted path (its int64 result wraps them, as it always did)
+    return (low, high - low + 1) if high - low + 1 <= per_value * len(x) and high < 2**63 else None
+
+
+def _offsets(x: npt.NDArray[Any], low: int) -> npt.NDArray[np.int64]:
+    """``x - low`` as int64, exact for any integer dtype whose values are at least ``low`` and span
+    less than 2**63 (a signed ``x`` widened first, an unsigned one subtracted in its own type)."""
+    if x.dtype.kind == "u":
+        return (x - x.dtype.type(low)).astype(np.int64)
+    return x.astype(np.int64) - low
+
+
 def _sorted(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """``x`` sorted; integers by numpy's default (vectorised) sort, which orders equal integers as
     any other sort does, floats stably (a stable sort keeps -0.0 and 0.0 in their order)."""
@@ -57,7 +82,8 @@ def _sorted(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 
 def stable_order(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """``np.argsort(keys, kind="stable")``: integer keys by one vectorised sort of each position
+    """``np.argsort(keys, kind="stable")``: integer keys spanning fewer than ``RADIX_RANGE`` values by
+    numpy's radix sort of their 16-bit offsets; wider ones by one vectorised sort of each position
     packed with its key into one int64 (key in the high bits, so ties keep their positions' order),
     many times faster than a merge sort; other keys, or keys too wide to pack, by the merge sort."""
     keys = np.asarray(keys)
@@ -65,6 +91,8 @@ def stable_order(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
     if n == 0 or keys.dtype.kind not in "iu":
         return np.argsort(keys, kind="stable").astype(np.int64)
     low, high = int(keys.min()), int(keys.max())
+    if high - low < RADIX_RANGE:
+        return np.argsort(_offsets(keys, low).astype(np.uint16), kind="stable").astype(np.int64)
     # positions take the low bits: a shift and a mask, not a multiplication and a division
     bits = max(n - 1, 1).bit_length()
     if (high - low + 1) << bits >= 2**62:
@@ -77,9 +105,16 @@ def stable_order(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
 
 
 def distinct(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Sorted distinct values of an integer array (a sort and a diff: faster than np.unique here)."""
+    """Sorted distinct values of an integer array (a sort and a diff: faster than np.unique here; values
+    spanning at most ``DENSE_RANGE`` times their number are marked over their range, faster still)."""
     if len(x) == 0:
         return np.asarray(x, dtype=np.int64)
+    dense = _dense_span(np.asarray(x))
+    if dense is not None:
+        low, span = dense
+        seen = np.zeros(span, dtype=bool)
+        seen[_offsets(np.asarray(x), low)] = True
+        return np.flatnonzero(seen).astype(np.int64) + low
     ordered = _sorted(x)
     keep = np.empty(len(ordered), dtype=bool)
     keep[0] = True
@@ -92,6 +127,13 @@ def distinct_counts(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], np
     if len(x) == 0:
         empty = np.asarray(x, dtype=np.int64)
         return empty, empty
+    # int64 counts over the range: no more of them than values, so no more memory than ``x``
+    dense = _dense_span(np.asarray(x), per_value=1)
+    if dense is not None:
+        low, span = dense
+        counts = np.bincount(_offsets(np.asarray(x), low), minlength=span)
+        present = np.flatnonzero(counts)
+        return present.astype(np.int64) + low, counts[present].astype(np.int64)
     ordered = _sorted(x)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     counts = np.diff(np.r_[starts, len(ordered)])
@@ -122,6 +164,17 @@ def distinct_inverse(
         return x, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     _, ordered, inverse, starts = _runs(x)
     return ordered[starts], inverse, np.diff(np.r_[starts, len(x)]).astype(np.int64)
+
+
+def sorted_inverse(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(x, return_inverse=True)`` of an ascending ``x`` (its runs: no sort)."""
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) == 0:
+        return x, np.zeros(0, dtype=np.int64)
+    is_first = np.empty(len(x), dtype=bool)
+    is_first[0] = True
+    np.not_equal(x[1:], x[:-1], out=is_first[1:])
+    return x[is_first], np.cumsum(is_first) - 1
 
 
 def distinct_first(

@@ -23,7 +23,7 @@ part of two audiences or more, judged as a platform of its own by the pool test'
 from detectors.audiences._arrays import FloatArray, IntArray
 from detectors.audiences._audiences import Audiences
 from detectors.audiences._find import find_audiences, one_audience
-from detectors.audiences._insularity import insularity, upper_share
+from detectors.audiences._insularity import insularity, insularity_of_pairs, upper_share
 from detectors.audiences._params import AudienceParams
 from detectors.audiences._units import light_pairs, post_codes
 
@@ -34,6 +34,7 @@ __all__ = [
     "IntArray",
     "find_audiences",
     "insularity",
+    "insularity_of_pairs",
     "light_pairs",
     "one_audience",
     "post_codes",

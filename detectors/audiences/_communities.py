@@ -11,7 +11,7 @@ from detectors.audiences._agglomerate import _agglomerate, _pair_sums
 from detectors.audiences._arrays import FloatArray, IntArray
 from detectors.audiences._louvain import _louvain, _strongest
 from detectors.audiences._params import AudienceParams
-from features.arrays import distinct
+from features.arrays import distinct, sorted_inverse
 
 
 def _communities(
@@ -33,7 +33,8 @@ def _communities(
     ``min_insularity`` of the time joins the one it shares most with.
     """
     pairs = distinct(user * n_units + unit)
-    accounts, rows = np.unique(pairs // n_units, return_inverse=True)
+    # the pairs come by account: their runs are the accounts
+    accounts, rows = sorted_inverse(pairs // n_units)
     x = sparse.csr_matrix((np.ones(len(pairs)), (rows, pairs % n_units)), shape=(len(accounts), n_units))
     weight = np.ones(len(accounts)) if account_weight is None else account_weight[accounts]
     shared = sparse.triu(x.T @ sparse.diags(weight) @ x, k=1).tocoo()

@@ -6,7 +6,10 @@ import numpy as np
 from scipy import sparse
 
 from detectors.audiences._arrays import FloatArray, IntArray
-from features.arrays import distinct
+from features.arrays import distinct, sorted_inverse
+
+# up to this many communities an account's pairs are counted in a dense array (a few columns per account)
+_DENSE_COMMUNITIES = 4
 
 
 def insularity(
@@ -27,20 +30,41 @@ def insularity(
     if n_units == 0:
         return np.ones(n_communities) if z > 0 else np.zeros(n_communities)
     pairs = distinct(user * n_units + unit)
-    pair_unit = pairs % n_units
     unit_of = np.zeros(n_units, dtype=np.int64)
     unit_of[unit] = community
-    rows = np.unique(pairs // n_units, return_inverse=True)[1]
-    per_account = sparse.csr_matrix(
-        (np.ones(len(pairs)), (rows, unit_of[pair_unit])), shape=(int(rows.max()) + 1, n_communities)
-    )
-    mass = np.asarray(per_account.sum(axis=0)).ravel()
-    seen = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64) - np.diag(mass)
-    engagers = np.bincount(pair_unit, minlength=n_units).astype(np.float64)
-    own = np.bincount(unit_of, weights=engagers**2, minlength=n_communities)
+    return insularity_of_pairs(pairs // n_units, pairs % n_units, unit_of, n_communities, z=z)
+
+
+def insularity_of_pairs(
+    pair_user: IntArray, pair_unit: IntArray, unit_community: IntArray, n_communities: int, *, z: float = 0.0
+) -> FloatArray:
+    """``insularity`` of distinct (account, unit) pairs sorted by account then unit (a caller that holds
+    them sorted already skips the sort), ``unit_community`` per unit its community."""
+    if len(pair_user) == 0:
+        return np.ones(n_communities) if z > 0 else np.zeros(n_communities)
+    # the accounts' ranks: the pairs come by account
+    rows = sorted_inverse(pair_user)[1]
+    community = unit_community[pair_unit]
+    if n_communities <= _DENSE_COMMUNITIES:
+        # per account its pairs in each community as a dense count: the same integers the sparse
+        # product counts (every sum exact in float64), without building the matrix
+        counts = np.bincount(rows * n_communities + community, minlength=(int(rows[-1]) + 1) * n_communities)
+        per_account = counts.reshape(-1, n_communities)
+        mass = per_account.sum(axis=0).astype(np.float64)
+        seen = (per_account.T @ per_account).astype(np.float64) - np.diag(mass)
+        shared = per_account.sum(axis=1) >= 2
+        accounts = (per_account[shared] > 0).sum(axis=0)
+    else:
+        matrix = sparse.csr_matrix(
+            (np.ones(len(pair_user)), (rows, community)), shape=(int(rows[-1]) + 1, n_communities)
+        )
+        mass = np.asarray(matrix.sum(axis=0)).ravel()
+        seen = np.asarray((matrix.T @ matrix).todense(), dtype=np.float64) - np.diag(mass)
+        shared = np.asarray(matrix.sum(axis=1)).ravel() >= 2
+        accounts = np.asarray((matrix[shared] > 0).sum(axis=0)).ravel()
+    engagers = np.bincount(pair_unit, minlength=len(unit_community)).astype(np.float64)
+    own = np.bincount(unit_community, weights=engagers**2, minlength=n_communities)
     chance = np.outer(mass, mass) - np.diag(own)
-    shared = np.asarray(per_account.sum(axis=1)).ravel() >= 2
-    accounts = np.asarray((per_account[shared] > 0).sum(axis=0)).ravel()
     return _insular(seen, chance, accounts=accounts, z=z)
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy import sparse
 
 from detectors.audiences import Audiences, upper_share
 from detectors.pools._chance import _Chance
 from detectors.pools._params import PoolParams
+from detectors.pools._repeats import _Repeats
 from detectors.pools._search import _Light, _search
 from detectors.pools._whole_book import _same_book
-from features.arrays import distinct
-from features.arrays import footprints as _footprints
+from features.arrays import distinct, sorted_inverse
 
 
 def _with_uncovered(
@@ -81,7 +80,7 @@ def _covered_within(
     community = audiences.communities(light.unit[post])
     pair_unit = light.unit[light.pair_post]
     n_users = int(light.users.max()) + 1
-    keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
+    repeats = light.repeats if params.cover_footprints_once else None
     unit_community = audiences.communities(np.arange(int(light.unit.max()) + 1))
     out = event_pool.copy()
     for pool in np.flatnonzero(overlap_only):
@@ -91,10 +90,10 @@ def _covered_within(
             continue
         left_out = np.zeros(n_users, dtype=bool)
         left_out[light.users[events]] = True
-        if keys is not None:
-            left_out |= _repeated(keys, left_out)
+        if repeats is not None:
+            left_out |= repeats.repeated(left_out)
         # an order can tie a stranger into an audience's community: its creators must be the community's own
-        kept = _stranger_judges(keys, left_out, params=params)[light.pair_user]
+        kept = _stranger_judges(repeats, left_out, params=params)[light.pair_user]
         moved = _strangers(
             light.pair_user[kept], pair_unit[kept], unit_community, int(homes[0]), params=params
         )
@@ -131,7 +130,7 @@ def _uncovered(
     does. An honest audience's co-engagement is spread over many light
     accounts and stays insular without a few of them. With
     ``cover_footprints_once`` the accounts whose light posts repeat an earlier
-    account's are left out too (``_repeated``): another seller's order, its
+    account's are left out too (``_Repeats``): another seller's order, its
     accounts all on the same posts of clients in several communities, would
     otherwise outweigh the few honest fans an audience keeps once its
     candidate is gone.
@@ -144,15 +143,14 @@ def _uncovered(
     unit = light.unit[np.maximum(light.posts, 0)]
     community = audiences.communities(unit)
     pair_unit = light.unit[light.pair_post]
-    n_users = int(light.users.max()) + 1
-    keys = _footprints(light.pair_user, light.pair_post, n_users) if params.cover_footprints_once else None
+    repeats = light.repeats if params.cover_footprints_once else None
     for pool in np.unique(candidate[fresh]):
         events = fresh & (candidate == pool)
         home = int(np.argmax(np.bincount(community[events])))
         left_out = _same_book(light.users, light.posts, candidate, community, int(pool), home, params=params)
         left_out[light.users[candidate == pool]] = True
-        if keys is not None:
-            left_out |= _repeated(keys, left_out)
+        if repeats is not None:
+            left_out |= repeats.repeated(left_out)
         part = audiences.parts(unit[events & (community == home)])
         within = int(np.argmax(np.bincount(part))) if null.any() else None
         insular = audiences.insularity_without(
@@ -161,7 +159,7 @@ def _uncovered(
         if insular[home] < params.max_uncovered_insularity:
             flagged = events & (insular[community] < params.max_uncovered_insularity)
             if params.cover_strangers_home:
-                judged = _stranger_judges(keys, left_out, params=params)
+                judged = _stranger_judges(repeats, left_out, params=params)
                 flagged &= _order_part(
                     light, audiences, candidate == pool, left_out, home, within, judged, params=params
                 )
@@ -232,7 +230,7 @@ def _order_part(
 
 
 def _stranger_judges(
-    keys: npt.NDArray[np.uint64] | None, left_out: npt.NDArray[np.bool_], *, params: PoolParams
+    repeats: _Repeats | None, left_out: npt.NDArray[np.bool_], *, params: PoolParams
 ) -> npt.NDArray[np.bool_]:
     """Per account: whether it says where a unit's fans go (``_strangers``).
 
@@ -245,9 +243,9 @@ def _stranger_judges(
     audience keeps only fans who also follow larger communities, and reads
     as a stranger. Otherwise: the accounts not ``left_out``.
     """
-    if not params.cover_strangers_by_footprint or keys is None:
+    if not params.cover_strangers_by_footprint or repeats is None:
         return ~left_out
-    return ~_repeated(keys, np.zeros(len(left_out), dtype=bool))
+    return ~repeats.repeated(np.zeros(len(left_out), dtype=bool))
 
 
 def _strangers(
@@ -273,7 +271,7 @@ def _strangers(
     touches[user[community[unit] == home]] = True
     user, unit = user[touches[user]], unit[touches[user]]
     pairs = distinct(user * n_units + unit)
-    rows = np.unique(pairs // n_units, return_inverse=True)[1]
+    rows = sorted_inverse(pairs // n_units)[1]
     x = sparse.csr_matrix(
         (np.ones(len(pairs)), (rows, pairs % n_units)), shape=(int(rows.max(initial=-1)) + 1, n_units)
     )
@@ -295,16 +293,3 @@ def _strangers(
     lower = 1.0 - upper_share(1.0 - share[np.arange(n_units), best], engagers, z=params.cover_errors)
     stranger = (community == home) & (engagers > 0) & (upper < lower)
     return np.where(stranger, best, community)
-
-
-def _repeated(keys: npt.NDArray[np.uint64], left_out: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Per account: not left out, and its footprint is an account's of a lower code also not left out.
-
-    A seller fills an order by sending many accounts to the same posts, so its
-    accounts share one footprint; honest users' footprints rarely repeat
-    exactly. Of each footprint among the accounts kept, one account counts.
-    """
-    kept = np.flatnonzero(~left_out & (keys != 0).any(axis=1))
-    out = np.zeros(len(keys), dtype=bool)
-    out[kept] = pd.DataFrame(keys[kept]).duplicated().to_numpy()
-    return out

@@ -20,8 +20,9 @@ from detectors.pools._chance import (
     _crossing,
 )
 from detectors.pools._params import PoolParams
+from detectors.pools._repeats import _Repeats
 from detectors.pools._served import _served_outside
-from features.arrays import distinct, distinct_counts
+from features.arrays import distinct, distinct_counts, footprints
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,27 @@ class _Light:
         """``width``, the sorted distinct ``user * width + unit`` keys of the light pairs and per account
         its creator units (at least its platform count, ``user_units``): what ``_members`` counts."""
         return _creator_keys(self.pair_user, self.unit[self.pair_post], self.user_units)
+
+    @cached_property
+    def pair_unit(self) -> npt.NDArray[np.int64]:
+        """Per light pair: its post's creator unit."""
+        return self.unit[self.pair_post]
+
+    @cached_property
+    def account_units(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The distinct (account, unit) pairs of the light pairs, by account then unit (``creators``')."""
+        width, user_creator, _ = self.creators
+        return user_creator // width, user_creator % width
+
+    @cached_property
+    def account_pairs(self) -> npt.NDArray[np.int64]:
+        """Per account: its light pairs (its distinct light posts)."""
+        return np.bincount(self.pair_user, minlength=int(self.users.max()) + 1)
+
+    @cached_property
+    def repeats(self) -> _Repeats:
+        """The accounts whose light posts another account's repeat, grouped once (``_Repeats``)."""
+        return _Repeats.of(footprints(self.pair_user, self.pair_post, int(self.users.max()) + 1))
 
     def spread(self, unit_community: npt.NDArray[np.int64], *, params: PoolParams) -> _Audiences:
         """How the light accounts spread their creators over ``unit_community``'s communities, found once

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detectors.audiences import Audiences, insularity
-from detectors.pools._cover import _repeated
+from detectors.audiences import Audiences, insularity_of_pairs
 from detectors.pools._params import PoolParams
+from detectors.pools._repeats import _Repeats
 from detectors.pools._search import _Light, _search
-from features.arrays import footprints as _footprints
 
 
 def _covered_as_sub_audience(
@@ -37,7 +36,7 @@ def _covered_as_sub_audience(
     n_units = int(light.unit.max()) + 1
     unit_community = audiences.communities(np.arange(n_units))
     event_unit = light.unit[np.maximum(light.posts, 0)]
-    keys: npt.NDArray[np.uint64] | None = None
+    repeats = light.repeats if params.cover_footprints_once else None
     pooled = np.zeros(n_units, dtype=bool)
     pooled[np.unique(event_unit[light.ok & (event_pool >= 0)])] = True
     for pool in pools:
@@ -47,9 +46,7 @@ def _covered_as_sub_audience(
         homes = np.unique(unit_community[mine])
         if len(homes) != 1 or not ((unit_community == homes[0]) & ~mine).any():
             continue
-        if keys is None and params.cover_footprints_once:
-            keys = _footprints(light.pair_user, light.pair_post, int(light.users.max()) + 1)
-        left_out = _left_out(light, event_pool, pooled & ~mine, keys)
+        left_out = _left_out(light, event_pool, pooled & ~mine, repeats)
         if params.sub_audience_without_own:
             left_out |= _own(light, events)
         if not _sub_audience(light, unit_community == homes[0], mine, left_out, params=params):
@@ -65,18 +62,18 @@ def _left_out(
     light: _Light,
     event_pool: npt.NDArray[np.int64],
     others: npt.NDArray[np.bool_],
-    keys: npt.NDArray[np.uint64] | None,
+    repeats: _Repeats | None,
 ) -> npt.NDArray[np.bool_]:
     """Per account: no evidence of an audience. Every pool's accounts; the accounts that engaged a unit
     of another pool (``others``): a seller serves many clients, and its accounts that no pool holds
-    still tie its orders together, where a fan of a small audience keeps to it; and, with ``keys``
+    still tie its orders together, where a fan of a small audience keeps to it; and, with ``repeats``
     (``cover_footprints_once``), the accounts whose footprint repeats an earlier account's."""
     left_out = np.zeros(int(light.users.max()) + 1, dtype=bool)
     left_out[light.users[light.ok & (event_pool >= 0)]] = True
-    on_others = light.pair_user[others[light.unit[light.pair_post]]]
+    on_others = light.pair_user[others[light.pair_unit]]
     left_out[on_others] = True
-    if keys is not None:
-        left_out |= _repeated(keys, left_out)
+    if repeats is not None:
+        left_out |= repeats.repeated(left_out)
     return left_out
 
 
@@ -90,9 +87,8 @@ def _own(light: _Light, events: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """
     on_pool = np.zeros(len(light.unit), dtype=bool)
     on_pool[light.posts[events]] = True
-    n_users = int(light.users.max()) + 1
-    posts = np.bincount(light.pair_user, minlength=n_users)
-    inside = np.bincount(light.pair_user, weights=on_pool[light.pair_post], minlength=n_users)
+    posts = light.account_pairs
+    inside = np.bincount(light.pair_user[on_pool[light.pair_post]], minlength=len(posts))
     return np.asarray((posts > 0) & (inside == posts), dtype=bool)
 
 
@@ -109,10 +105,11 @@ def _sub_audience(
     keeps there when it spreads them over the community's units alone (insularity within the community,
     ``cover_errors`` errors down, at least ``sub_audience_min_insularity``). A part of a well-mixed
     audience is at chance (0), and so are a seller's clients' organic fans."""
-    pair_unit = light.unit[light.pair_post]
-    kept = ~left_out[light.pair_user] & home[pair_unit]
+    # the light pairs' distinct (account, unit) pairs, by account then unit: what the insularity counts
+    user, unit = light.account_units
+    kept = ~left_out[user] & home[unit]
     if not kept.any():
         return False
-    side = mine.astype(np.int64)[pair_unit[kept]]
-    insular = insularity(light.pair_user[kept], pair_unit[kept], side, 2, z=-params.cover_errors)
+    side = mine.astype(np.int64)
+    insular = insularity_of_pairs(user[kept], unit[kept], side, 2, z=-params.cover_errors)
     return bool(insular[1] >= params.sub_audience_min_insularity)

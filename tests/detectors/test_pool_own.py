@@ -10,7 +10,7 @@ from detectors.pools import PoolParams
 from detectors.pools._detector import _light_pairs
 from detectors.pools._search import _Light
 from detectors.pools._sub_audience import _left_out, _own, _sub_audience
-from features.arrays import codes, footprints
+from features.arrays import codes
 from tests.detectors.test_pools import _frame
 
 
@@ -60,8 +60,7 @@ def _judged(events: pd.DataFrame, *, without_own: bool) -> bool:
     # the pool: its members' events on creators 0-3
     events_of_pool = events["user_id"].astype(str).str.startswith("member").to_numpy() & (unit[posts] < 4)
     event_pool = np.where(events_of_pool, 0, -1)
-    keys = footprints(pair_user, pair_post, int(users.max()) + 1)
-    left_out = _left_out(light, event_pool, np.zeros(12, dtype=bool), keys)
+    left_out = _left_out(light, event_pool, np.zeros(12, dtype=bool), light.repeats)
     if without_own:
         left_out |= _own(light, events_of_pool & ok)
     home, mine = np.ones(12, dtype=bool), np.arange(12) < 4

@@ -8,6 +8,7 @@ import pytest
 from detectors.audiences import light_pairs, post_codes
 from detectors.pools import PoolParams
 from detectors.pools._cover import _stranger_judges, _strangers
+from detectors.pools._repeats import _Repeats
 from features.arrays import codes, footprints
 from features.dedup import distinct_engagements
 from tests.factories import clean
@@ -80,7 +81,7 @@ def _moved(events: pd.DataFrame, *, by_footprint: bool) -> dict[str, int]:
     left_out = np.zeros(n_users, dtype=bool)
     left_out[users[events["user_id"].astype(str).str.startswith("Au").to_numpy()]] = True
     keys = footprints(pair_user, pair_post, n_users)
-    judges: npt.NDArray[np.bool_] = _stranger_judges(keys, left_out, params=params)
+    judges: npt.NDArray[np.bool_] = _stranger_judges(_Repeats.of(keys), left_out, params=params)
     kept = judges[pair_user]
     moved = _strangers(pair_user[kept], post_unit[pair_post][kept], community, 0, params=params)
     return {name: int(moved[np.flatnonzero(creators == name)[0]] != 0) for name in home_names}

@@ -508,7 +508,8 @@ def test_seller_pools_leave_an_audience_whose_fans_are_the_candidate_alone_besid
     each on a post of A and one of B, made A look mixed (insularity at most 0.12): main flagged all
     934 of the fans' engagements. An order's accounts share one footprint and count once.
     """
-    from detectors.pools._cover import _footprints, _repeated
+    from detectors.pools._repeats import _Repeats
+    from features.arrays import footprints
 
     events = _small_audience_beside_orders()
     audiences = _found(events)
@@ -526,11 +527,12 @@ def test_seller_pools_leave_an_audience_whose_fans_are_the_candidate_alone_besid
     counted = seller_pools(events, params=PoolParams(cover_footprints_once=False), audiences=audiences)
     assert (counted.event_score[fans] >= 0.5).sum() > 500  # each order's account counted: no cover
 
-    keys = _footprints(np.array([0, 0, 1, 1, 2, 2, 3, 4, 4]), np.array([4, 7, 4, 7, 4, 8, 4, 4, 7]), 6)
+    keys = footprints(np.array([0, 0, 1, 1, 2, 2, 3, 4, 4]), np.array([4, 7, 4, 7, 4, 8, 4, 4, 7]), 6)
+    repeats = _Repeats.of(keys)
     nobody = np.zeros(6, dtype=bool)
-    assert _repeated(keys, nobody).tolist() == [False, True, False, False, True, False]
+    assert repeats.repeated(nobody).tolist() == [False, True, False, False, True, False]
     # a footprint whose first account is left out still counts once
-    assert _repeated(keys, np.array([True, False, False, False, False, False])).tolist() == [
+    assert repeats.repeated(np.array([True, False, False, False, False, False])).tolist() == [
         False,
         False,
         False,

@@ -40,6 +40,31 @@ def test_distinct_and_counts_are_sorted_unique_values():
     np.testing.assert_array_equal(counts, [2, 1, 3])
 
 
+@pytest.mark.parametrize(
+    ("n", "low", "high", "dtype"),
+    [
+        (1, 7, 8, np.int64),
+        (5_000, -3, 40, np.int64),  # dense: marked over the range
+        (5_000, -(2**40), 2**40, np.int64),  # sparse: sorted
+        (5_000, 0, 8 * 5_000, np.int64),  # at most 8 x n values in range: marked, counted by a sort
+        (5_000, 10, 10 + 5_000, np.int64),  # at most n: counted over the range too
+        (5_000, -128, 128, np.int8),  # offsets that overflow int8
+        (5_000, 2**63, 2**63 + 50, np.uint64),  # unsigned above int64's range
+    ],
+)
+def test_distinct_and_counts_match_numpy_unique_dense_or_sorted(n, low, high, dtype):
+    drawn = np.uint64 if dtype is np.uint64 else np.int64
+    x = np.random.default_rng(n).integers(low, high, n, dtype=drawn).astype(dtype)
+    expected, expected_counts = np.unique(x, return_counts=True)
+    values = distinct(x)
+    assert values.dtype == np.int64
+    np.testing.assert_array_equal(values, expected.astype(np.int64))
+    values, counts = distinct_counts(x)
+    np.testing.assert_array_equal(values, expected.astype(np.int64))
+    np.testing.assert_array_equal(counts, expected_counts)
+    assert counts.dtype == np.int64
+
+
 def test_group_sizes_counts_each_elements_key():
     keys = np.array([7, 2, 7, 7, 2, 9], dtype=np.int64)
     np.testing.assert_array_equal(group_sizes(keys), [3, 2, 3, 3, 2, 1])
@@ -78,6 +103,9 @@ def test_csr_index_groups_positions_by_key_and_gathers_them():
         (5_000, 0, 2**60, np.int64),  # too wide to pack: the merge sort
         (5_000, 2**63, 2**63 + 50, np.uint64),  # unsigned above int64's range
         (5_000, 0, 30, np.int32),
+        (5_000, -128, 128, np.int8),  # a 16-bit radix sort of offsets that overflow int8
+        (5_000, 5, 5 + 2**16, np.int64),  # the widest range the radix sort takes
+        (5_000, 5, 6 + 2**16, np.int64),  # one more: packed
     ],
 )
 def test_stable_order_is_numpys_stable_argsort(n, low, high, dtype):
