@@ -24,8 +24,11 @@ class PoolParams:
     min_lift: float = 5.0
     # a link's chance is counted among the posts at most this many times as popular (crossing light engagers)
     # as its more popular post, rounded up to a power of two (``Masses``): a dense block of a few far more
-    # popular posts (a farm) dilutes its posts' share of their community's mass no more. 0: every post
-    popularity_ratio: float = 2.0
+    # popular posts (a farm) dilutes its posts' share of their community's mass no more. 0 (off): every post.
+    # Measured at 2 (docs/benchmarks.md, "Chance among posts of a link's own popularity"): clears a farm's
+    # dilution (dev 50k communities=3 seed 13, 71 honest engagements) but costs aged and ring recall where
+    # orders sit near the floor (50k communities=2 seed 4, 500k four worlds seed 3, history seed 54)
+    popularity_ratio: float = 0.0
     # ... in the searches with the platform (or each region) as one audience, whose candidates the cover rule
     # judges (``_uncovered``). 0: one rate. Dev seeds: tiers there cleared one window's honest audience
     # (50k communities=3 seed 44) and made another's a candidate (seed 54), both through the cover judgment

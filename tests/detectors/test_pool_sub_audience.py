@@ -82,8 +82,8 @@ def test_seller_pools_leave_a_small_audience_alone_inside_a_community_a_book_wid
     # the pool's own accounts (``sub_audience_without_own``)
     after, _ = _flagged(events, sub_audience=True, without_own=True)
     assert after[~accounts.str.startswith("book").to_numpy()].sum() == 0
-    # and with chance counted among posts of the links' own popularity (``popularity_ratio``, the default)
-    ratio = PoolParams().popularity_ratio
+    # and with chance counted among posts of the links' own popularity (``popularity_ratio`` 2)
+    ratio = 2.0
     tiered, _ = _flagged(events, sub_audience=True, without_own=True, popularity_ratio=ratio)
     assert tiered[~accounts.str.startswith("book").to_numpy()].sum() == 0
 

@@ -13,6 +13,8 @@ from detectors.pools._search import _Light, _linked_posts
 from features.arrays import codes
 from tests.detectors.test_pools import _frame
 
+TIERS = PoolParams(popularity_ratio=2.0)
+
 
 def _farm_beside_fans(*, seed: int, farm: int = 300, star: int = 0) -> tuple[pd.DataFrame, Audiences]:
     """One community of an independent creator Ik (3 posts), Jk (2) and a studio S (Sk0..Sk2, 2 posts
@@ -88,8 +90,8 @@ def test_a_farms_popular_posts_leave_the_fans_of_their_community_unlinked(seed: 
     links (``popularity_ratio`` 0). Counted among posts at most twice as popular, no fans' link; the
     farm's own links (its 150-300 accounts on each pair of its posts) stay."""
     events, audiences = _farm_beside_fans(seed=seed)
-    flat = _links(events, audiences, replace(PoolParams(), popularity_ratio=0.0))
-    tiered = _links(events, audiences, PoolParams())
+    flat = _links(events, audiences, PoolParams())
+    tiered = _links(events, audiences, TIERS)
     assert (~flat["farm"]).sum() >= 3
     assert (~tiered["farm"]).sum() == 0
     assert tiered["farm"].sum() == flat["farm"].sum() == 6
@@ -101,11 +103,11 @@ def test_tiers_keep_the_rate_of_a_community_without_a_dense_block():
     (every pair sharing ``min_shared_accounts``, floors off), and no link either way. Where the posts
     spread the accounts as the block model says, leaving out the more popular posts keeps the rate."""
     events, audiences = _farm_beside_fans(seed=0, farm=0, star=400)
-    every = replace(PoolParams(), min_lift=0.0, max_p_value=1e12)
+    every = replace(TIERS, min_lift=0.0, max_p_value=1e12)
     flat = _links(events, audiences, replace(every, popularity_ratio=0.0)).set_index(["a", "b"])
     tiered = _links(events, audiences, every).set_index(["a", "b"])
     ratio = (tiered["lift"] / flat["lift"]).to_numpy()
     assert len(ratio) > 500
     assert ratio.min() > 0.9 and ratio.max() < 1.1
+    assert len(_links(events, audiences, TIERS)) == 0
     assert len(_links(events, audiences, PoolParams())) == 0
-    assert len(_links(events, audiences, replace(PoolParams(), popularity_ratio=0.0))) == 0

@@ -851,8 +851,8 @@ def test_seller_pools_judge_an_audience_in_communities_the_orders_did_not_shape(
     # with one rate per community (``popularity_ratio`` 0): the order's popular posts dilute A's rate
     before = seller_pools(events, params=PoolParams(popularity_ratio=0.0), audiences=shaped)
     assert (before.event_score[~bots] >= 0.5).sum() > 500
-    # counted among posts of the links' own popularity, A's fans are no pool even there
-    tiered = seller_pools(events, params=PoolParams(), audiences=shaped)
+    # counted among posts of the links' own popularity (``popularity_ratio`` 2): no pool even there
+    tiered = seller_pools(events, params=PoolParams(popularity_ratio=2.0), audiences=shaped)
     assert (tiered.event_score[~bots] >= 0.5).sum() == 0
     audiences = _found(events)
     orderless = audiences.for_pool().for_search()

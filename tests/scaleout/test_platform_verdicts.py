@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from detectors.model import WindowScorer
-from detectors.params import ScoringParams
 from detectors.platform_verdicts import pair_verdicts, verdicts_in
 from detectors.registry import BY_NAME, WindowContext
 from detectors.spread import weight_by_focus
@@ -116,16 +115,14 @@ def test_shards_reading_the_platforms_ring_verdicts_score_as_the_whole_platform(
 def test_the_platform_reads_its_shards_pairs_in_the_single_process_order() -> None:
     """The pool test's answer can depend on the order of its rows (measured: seed 3, 1.2M events, two
     accounts in a pool of the pairs sorted by id and not in the window's); the shards say where each
-    pair first comes in the window (``PAIR_ORDER``), and the platform's rows come in that order. Chance
-    counted with one rate per community (``pool__popularity_ratio`` 0), where this window's answer
-    depends on the order (with the default the two orders happen to agree here)."""
+    pair first comes in the window (``PAIR_ORDER``), and the platform's rows come in that order."""
     sim = simulate(SimConfig(seed=3, scale=1.0, communities=3, studios=True, giveaways=True))
     events = sim.events.assign(**{ROW: np.arange(1, len(sim.events) + 1)})
     events = events[events["platform"].astype("str") == "kuaishou"].reset_index(drop=True)
     rows = distinct_engagements(
         clean_events(with_categorical_ids(events.drop(columns=[ROW])), source="sim").frame
     )
-    scorer = WindowScorer(params=ScoringParams().set_params(detectors__pool__popularity_ratio=0.0))
+    scorer = WindowScorer()
     params, spec = scorer.params, BY_NAME["pool"]
     context = WindowContext(rows, posts=sim.posts, fitted=None, audience=params.audience)
     whole = pair_verdicts(rows, spec.run(rows, params.detectors.pool, context))  # the single process's
