@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +19,7 @@ from features.arrays import codes, distinct, distinct_counts
 class _Chance:
     """What the test measures chance against under one partition of creator units into communities."""
 
-    pair_mass: npt.NDArray[np.float64]  # [C, D]: ordered light post pairs of one account (``_block_mass``)
-    mass: npt.NDArray[np.float64]  # per community: its light (account, post) pairs
+    masses: Masses  # the block model's masses, per popularity tier (``Masses``)
     tests: float  # post pairs of different units among posts with light engagers (Bonferroni)
     audiences: _Audiences  # how accounts spread their creators over communities (``_members``)
 
@@ -78,8 +78,8 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
     return PoolChance(
         audiences,
         _chance(pair_user, pair_post, unit, unit_community, params=params),
-        _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params),
-        _chance(pair_user, pair_post, unit, region, params=params) if region.any() else None,
+        _chance(pair_user, pair_post, unit, np.zeros_like(unit_community), params=params.alone()),
+        _chance(pair_user, pair_post, unit, region, params=params.alone()) if region.any() else None,
         _accounts(engagements["user_id"], users[ok], posts[ok], pair_user, unit[pair_post], params=params),
         None
         if np.array_equal(orderless, unit_community)
@@ -123,12 +123,12 @@ def _chance(
     crossing = _crossing(pair_user, unit[pair_post])
     matrix = _account_posts(pair_user[crossing], pair_post[crossing], len(unit))
     post_degree = np.asarray(matrix.sum(axis=0)).ravel()
-    pair_mass, mass = _block_mass(matrix, unit_community[unit], post_degree)
+    limits = _tier_limits(post_degree, params=params)
+    masses = Masses.of(matrix, unit_community[unit], post_degree, limits)
     width = int(unit.max()) + 1
     user_creator = distinct(pair_user * width + unit[pair_post])
     return _Chance(
-        pair_mass,
-        mass,
+        masses,
         _cross_creator_pairs(unit[post_degree > 0]),
         _Audiences.build(user_creator, unit_community, width, params=params),
     )
@@ -159,20 +159,74 @@ def _crossing(
 
 
 def _block_mass(
-    matrix: sparse.csr_matrix, community: npt.NDArray[np.int64], post_degree: npt.NDArray[np.float64]
+    matrix: sparse.csr_matrix,
+    community: npt.NDArray[np.int64],
+    post_degree: npt.NDArray[np.float64],
+    *,
+    limit: float = np.inf,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The block model's masses: ordered light post pairs of one account between communities C and D
-    (``sum_u d_uC d_uD``, ``d_uC (d_uC - 1)`` within C), and each community's light pairs."""
+    (``sum_u d_uC d_uD``, ``d_uC (d_uC - 1)`` within C), and each community's light pairs, of the
+    posts with at most ``limit`` crossing light engagers."""
     n_communities = int(community.max()) + 1
+    counted = (post_degree <= limit).astype(np.float64)
     indicator = sparse.csr_matrix(
-        (np.ones(len(community)), (np.arange(len(community)), community)),
-        shape=(len(community), n_communities),
+        (counted, (np.arange(len(community)), community)), shape=(len(community), n_communities)
     )
     per_account = matrix @ indicator
     pair_mass = np.asarray((per_account.T @ per_account).todense(), dtype=np.float64)
-    mass = np.asarray(np.bincount(community, weights=post_degree, minlength=n_communities), dtype=np.float64)
+    weights = post_degree * counted
+    mass = np.asarray(np.bincount(community, weights=weights, minlength=n_communities), dtype=np.float64)
     pair_mass[np.diag_indices(n_communities)] -= mass
     return pair_mass, mass
+
+
+def _tier_limits(post_degree: npt.NDArray[np.float64], *, params: PoolParams) -> npt.NDArray[np.float64]:
+    """Every popularity tier a link can need (``Masses``): powers of two from the least a link's posts
+    reach (``min_shared_accounts`` engagers, ``popularity_ratio`` times) to the most popular post,
+    and the last tier, every post (the only one when ``popularity_ratio`` is 0)."""
+    top = float(post_degree.max(initial=0.0))
+    if params.popularity_ratio <= 0 or top <= 0:
+        return np.array([np.inf])
+    low = math.ceil(math.log2(params.popularity_ratio * params.min_shared_accounts))
+    high = math.ceil(math.log2(top))
+    return np.r_[2.0 ** np.arange(low, high), np.inf]
+
+
+@dataclass(frozen=True)
+class Masses:
+    """The block model's masses (``_block_mass``) per popularity tier: tier ``t`` counts only the posts
+    with at most ``limits[t]`` crossing light engagers (the last tier: every post).
+
+    A post pair's chance is counted within the tier of ``popularity_ratio`` times its more popular
+    post (``tier_of``). Where the community's posts spread accounts as the block model says, every tier
+    gives the same rate (the masses of a subset of posts keep ``pair_mass / mass**2``); where a few
+    posts far more popular than the pair hold a dense block of their own (a farm's accounts, all on
+    the same few posts), they are left out of its chance instead of diluting its posts' share.
+    """
+
+    limits: npt.NDArray[np.float64]  # [T], ascending, the last inf
+    pair_mass: npt.NDArray[np.float64]  # [T, C, D]
+    mass: npt.NDArray[np.float64]  # [T, C]
+
+    @classmethod
+    def of(
+        cls,
+        matrix: sparse.csr_matrix,
+        community: npt.NDArray[np.int64],
+        post_degree: npt.NDArray[np.float64],
+        limits: npt.NDArray[np.float64],
+    ) -> Masses:
+        """The masses of the accounts x posts ``matrix`` in each tier of ``limits``."""
+        tiers = [_block_mass(matrix, community, post_degree, limit=limit) for limit in limits]
+        return cls(limits, np.stack([t[0] for t in tiers]), np.stack([t[1] for t in tiers]))
+
+    def tier_of(self, degree: npt.NDArray[np.float64], *, params: PoolParams) -> npt.NDArray[np.int64]:
+        """Per post pair of larger degree ``degree``: its tier (holding ``popularity_ratio`` times it)."""
+        if params.popularity_ratio <= 0:
+            return np.full(len(degree), len(self.limits) - 1, dtype=np.int64)
+        need = params.popularity_ratio * np.asarray(degree, dtype=np.float64)
+        return np.minimum(np.searchsorted(self.limits, need), len(self.limits) - 1).astype(np.int64)
 
 
 def _cross_creator_pairs(unit: npt.NDArray[np.int64]) -> float:

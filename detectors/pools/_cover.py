@@ -135,7 +135,7 @@ def _uncovered(
     otherwise outweigh the few honest fans an audience keeps once its
     candidate is gone.
     """
-    candidate, candidate_lifts, _ = _search(light, null, params=params, given=given)
+    candidate, candidate_lifts, _ = _search(light, null, params=params.alone(), given=given)
     fresh = (candidate >= 0) & (event_pool < 0)
     uncovered = np.zeros(len(candidate), dtype=bool)
     if not fresh.any():

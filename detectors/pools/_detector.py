@@ -76,7 +76,7 @@ def seller_pools(
     audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
     event_pool, lifts = _found(light, audiences, params=params, chance=chance)
-    return _detection(engagements, event_pool, lifts, params=params)
+    return _detection(engagements, event_pool, lifts, light.unit[np.maximum(posts, 0)], params=params)
 
 
 def _found(
@@ -140,10 +140,12 @@ def _detection(
     engagements: pd.DataFrame,
     event_pool: npt.NDArray[np.int64],
     median_lift: npt.NDArray[np.float64],
+    event_unit: npt.NDArray[np.int64],
     *,
     params: PoolParams,
 ) -> Detection:
-    """The pools of at least ``min_accounts`` accounts, scored by their links' median lift."""
+    """The pools of at least ``min_accounts`` accounts, scored by their links' median lift; ``event_unit``
+    per event its post's creator unit (a studio's creators are one; read for the events in a pool)."""
     n = len(engagements)
     hit = event_pool >= 0
     frame = pd.DataFrame(
@@ -152,6 +154,7 @@ def _detection(
             "user": codes(engagements["user_id"])[hit],
             "post": codes(engagements["post_id"])[hit],
             "creator": codes(engagements["creator_id"])[hit] if "creator_id" in engagements else 0,
+            "unit": event_unit[hit],
         }
     )
     per_pool = frame.groupby("pool").agg(
@@ -173,11 +176,35 @@ def _detection(
     score = np.where(event_group >= 0, score_of_group[np.maximum(event_group, 0)], 0.0)
     groups = kept.reset_index(drop=True)
     groups.insert(0, "group_id", np.arange(len(kept), dtype=np.int64))
+    units = _units_text(frame, kept.index.to_numpy())
     groups["evidence"] = [
-        f"pool: {a} light accounts kept co-engaging {p} posts of {c} unrelated creators, "
+        f"pool: {a} light accounts kept co-engaging {p} posts of {u}, "
         f"post pairs sharing {x:.0f}x the accounts chance predicts from their other engagers"
-        for a, p, c, x in zip(
-            groups["n_accounts"], groups["n_posts"], groups["n_creators"], groups["median_lift"], strict=True
+        for a, p, u, x in zip(
+            groups["n_accounts"], groups["n_posts"], units, groups["median_lift"], strict=True
         )
     ]
     return Detection(NAME, score.astype(np.float64), event_group, groups)
+
+
+def _units_text(frame: pd.DataFrame, pools: npt.NDArray[np.int64]) -> list[str]:
+    """Per pool of ``pools``: its unrelated creator units in words, a studio's creators one unit
+    ("4 unrelated creators"; "2 unrelated creator units (a studio of 5 creators and 1 creator)")."""
+    creators = frame.groupby(["pool", "unit"])["creator"].nunique()
+    out = []
+    for pool in pools:
+        sizes = creators.loc[pool].to_numpy()
+        if (sizes == 1).all():
+            out.append(f"{len(sizes)} unrelated creators")
+            continue
+        studios = sorted(sizes[sizes > 1].tolist(), reverse=True)
+        parts = [
+            f"a studio of {studios[0]} creators"
+            if len(studios) == 1
+            else f"{len(studios)} studios of {', '.join(map(str, studios[:-1]))} and {studios[-1]} creators"
+        ]
+        alone = int((sizes == 1).sum())
+        if alone:
+            parts.append(f"{alone} creator{'s' if alone > 1 else ''}")
+        out.append(f"{len(sizes)} unrelated creator units ({' and '.join(parts)})")
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 NAME = "pool"
 
@@ -22,6 +22,18 @@ class PoolParams:
     # effect-size floor: a link's shared accounts must reach this many times chance, at any window size;
     # chance is counted from its posts' engagers outside the overlap (see ``_lift_beyond_overlap``)
     min_lift: float = 5.0
+    # a link's chance is counted among the posts at most this many times as popular (crossing light engagers)
+    # as its more popular post, rounded up to a power of two (``Masses``): a dense block of a few far more
+    # popular posts (a farm) dilutes its posts' share of their community's mass no more. 0 (off): every post.
+    # Measured at 2 (docs/benchmarks.md, "Chance among posts of a link's own popularity"): clears a farm's
+    # dilution (dev 50k communities=3 seed 13, 71 honest engagements) but costs aged and ring recall where
+    # orders sit near the floor (50k communities=2 seed 4, 500k four worlds seed 3, history seed 54)
+    popularity_ratio: float = 0.0
+    # ... in the searches with the platform (or each region) as one audience, whose candidates the cover rule
+    # judges (``_uncovered``). 0: one rate. Dev seeds: tiers there cleared one window's honest audience
+    # (50k communities=3 seed 44) and made another's a candidate (seed 54), both through the cover judgment
+    # of a candidate that took all of its audience's co-engagement (docs/detection.md)
+    popularity_ratio_alone: float = 0.0
     # effect-size floor: a member engaged at least this share of its creators inside the pool (more
     # than two in three: an honest account that happens on two pool creators of three stays out)
     min_member_share: float = 0.67
@@ -102,6 +114,10 @@ class PoolParams:
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5
+    # ... or at most this share of one of its posts' crossing light engagers lie outside the overlap (two in
+    # three inside: most of the post's fans who engage another creator engage this one): the lift beyond
+    # the overlap of a small audience's two creators is the overlap itself, however many fans it has. 0: off
+    max_outside_share: float = 1 / 3
     # membership is decided again with each pool's book (its posts, and its creators' other posts that carry
     # its orders) as the pool, and the members found only so are added: an order on a popular post, whose
     # organic crowd hides its links, stays out of the pool, and its accounts fall short of the member share
@@ -119,3 +135,7 @@ class PoolParams:
     min_score: float = 0.6
     # score added at full strength
     strength_score: float = 0.35
+
+    def alone(self) -> PoolParams:
+        """These parameters for the searches with the platform (or a region) as one audience."""
+        return replace(self, popularity_ratio=self.popularity_ratio_alone)

