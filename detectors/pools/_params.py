@@ -72,8 +72,9 @@ class PoolParams:
     # a candidate is judged without the accounts of the other candidates of its community that share a post
     # with it too: a seller's book found as two pools (the search's two resolutions) would otherwise keep
     # its own accounts, back on its clients order after order, as the audience that covers it
-    # (``_same_book``; docs/detection.md, "A book found twice")
-    cover_whole_book: bool = True
+    # (``_same_book``; docs/detection.md, "A book found twice"); off: on dev seed 40's 50k
+    # communities=3+studios+giveaways window it uncovered an honest audience (578 honest engagements)
+    cover_whole_book: bool = False
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
