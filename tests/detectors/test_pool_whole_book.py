@@ -136,7 +136,7 @@ def _book_accounts(events: pd.DataFrame, audiences: Audiences) -> int:
                 community,
                 int(q),
                 int(np.argmax(np.bincount(community[candidate == q]))),
-                params=PoolParams(),
+                params=PoolParams(cover_whole_book=True),
             ).sum()
         )
         for q in np.unique(candidate[candidate >= 0])
@@ -167,7 +167,7 @@ def test_same_book_takes_the_candidates_of_the_home_that_share_a_post():
     posts = np.array([10, 11, 10, 12, 11, 13, -1])
     candidate = np.array([0, 0, 1, 1, 2, 3, -1])
     community = np.array([1, 1, 1, 1, 0, 1, 1])
-    out = _same_book(users, posts, candidate, community, 0, 1, params=PoolParams())
+    out = _same_book(users, posts, candidate, community, 0, 1, params=PoolParams(cover_whole_book=True))
     # candidate 1 shares post 10 and lives in community 1; 2 shares post 11 but lives in community 0;
     # 3 shares no post; the pool's own accounts are not its book's others
     assert out.tolist() == [False, False, True, True, False, False, False]
