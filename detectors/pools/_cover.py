@@ -149,6 +149,8 @@ def _uncovered(
         home = int(np.argmax(np.bincount(community[events])))
         left_out = _same_book(light.users, light.posts, candidate, community, int(pool), home, params=params)
         left_out[light.users[candidate == pool]] = True
+        if _holds_its_community(light, audiences, light.users[candidate == pool], home, params=params):
+            continue
         if repeats is not None:
             left_out |= repeats.repeated(left_out)
         part = audiences.parts(unit[events & (community == home)])
@@ -293,3 +295,26 @@ def _strangers(
     lower = 1.0 - upper_share(1.0 - share[np.arange(n_units), best], engagers, z=params.cover_errors)
     stranger = (community == home) & (engagers > 0) & (upper < lower)
     return np.where(stranger, best, community)
+
+
+def _holds_its_community(
+    light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int, *, params: PoolParams
+) -> bool:
+    """Whether the accounts ``held`` (a candidate's) are more than ``cover_max_held_share`` of the light
+    accounts that co-engage community ``home`` (on two of its units or more).
+
+    An audience that is its whole community has its candidate (found with
+    the platform as one audience) hold nearly all of them: the few left are
+    the accounts that cross to other communities, and the community they
+    show mixes with the platform whatever the candidate is, so nothing is
+    left to judge it by and it stays covered. A seller's book that made its
+    community holds it whole too (dev seeds 15, 49, 59): off by default.
+    """
+    if params.cover_max_held_share >= 1.0:
+        return False
+    n_units = int(light.unit.max()) + 1
+    pairs = distinct(light.pair_user * n_units + light.pair_unit)
+    user = pairs // n_units
+    inside = audiences.communities(pairs % n_units) == home
+    members = np.flatnonzero(np.bincount(user[inside], minlength=int(light.users.max()) + 1) >= 2)
+    return bool(np.isin(members, held).sum() > params.cover_max_held_share * max(len(members), 1))

@@ -75,6 +75,12 @@ class PoolParams:
     # (``_same_book``; docs/detection.md, "A book found twice"); off: on dev seed 40's 50k
     # communities=3+studios+giveaways window it uncovered an honest audience (578 honest engagements)
     cover_whole_book: bool = False
+    # a candidate that holds more than this share of its home community's co-engaging light accounts (on two
+    # of its units or more) stays covered: without them nothing of the community is left to judge it by
+    # (``_holds_its_community``). 1.0: off. Dev seeds 44 and 36 (50k communities=3+studios+giveaways):
+    # honest audiences' candidates held 0.992 and 0.955, a seller's 1.0; at 0.95 aged books that made their
+    # communities are covered too (seeds 15, 49, 59: aged 0.91 -> 0; benchmarks/results/cover44_trace.txt)
+    cover_max_held_share: float = 1.0
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
