@@ -75,6 +75,11 @@ class PoolParams:
     # (``_same_book``; docs/detection.md, "A book found twice"); off: on dev seed 40's 50k
     # communities=3+studios+giveaways window it uncovered an honest audience (578 honest engagements)
     cover_whole_book: bool = False
+    # ... only where one of the book's candidates is uncovered judged alone: a book found twice has a
+    # part shown a seller's; candidates that each leave their community an audience may be a small
+    # audience whose creators are a seller's clients, its fans members of both (dev seed 40, 50k
+    # communities=3+studios+giveaways, xiaohongshu; benchmarks/results/book40_trace.txt)
+    whole_book_of_sellers: bool = True
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
