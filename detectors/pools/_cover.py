@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
@@ -137,9 +139,34 @@ def _uncovered(
     """
     candidate, candidate_lifts, _ = _search(light, null, params=params.alone(), given=given)
     fresh = (candidate >= 0) & (event_pool < 0)
-    uncovered = np.zeros(len(candidate), dtype=bool)
     if not fresh.any():
-        return candidate, candidate_lifts, uncovered
+        return candidate, candidate_lifts, np.zeros(len(candidate), dtype=bool)
+    # with the whole book of sellers: each candidate judged alone first, then without its book's too
+    # where a candidate of that book was uncovered alone
+    of_sellers = params.cover_whole_book and params.whole_book_of_sellers
+    first = replace(params, cover_whole_book=False) if of_sellers else params
+    uncovered = _judged(light, audiences, null, candidate, fresh, params=first, sellers=None)
+    if of_sellers and uncovered.any():
+        sellers = np.zeros(int(candidate.max()) + 1, dtype=bool)
+        sellers[candidate[uncovered]] = True
+        uncovered = _judged(light, audiences, null, candidate, fresh, params=params, sellers=sellers)
+    return candidate, candidate_lifts, uncovered
+
+
+def _judged(
+    light: _Light,
+    audiences: Audiences,
+    null: npt.NDArray[np.int64],
+    candidate: npt.NDArray[np.int64],
+    fresh: npt.NDArray[np.bool_],
+    *,
+    params: PoolParams,
+    sellers: npt.NDArray[np.bool_] | None,
+) -> npt.NDArray[np.bool_]:
+    """Per event: of a ``fresh`` event of a ``candidate`` its community does not cover (``_uncovered``),
+    each judged without its own accounts and, with ``cover_whole_book``, its book's (``_same_book``: of
+    ``sellers`` only, when given)."""
+    uncovered = np.zeros(len(candidate), dtype=bool)
     unit = light.unit[np.maximum(light.posts, 0)]
     community = audiences.communities(unit)
     pair_unit = light.unit[light.pair_post]
@@ -147,7 +174,9 @@ def _uncovered(
     for pool in np.unique(candidate[fresh]):
         events = fresh & (candidate == pool)
         home = int(np.argmax(np.bincount(community[events])))
-        left_out = _same_book(light.users, light.posts, candidate, community, int(pool), home, params=params)
+        left_out = _same_book(
+            light.users, light.posts, candidate, community, int(pool), home, params=params, sellers=sellers
+        )
         left_out[light.users[candidate == pool]] = True
         if _holds_its_community(light, audiences, light.users[candidate == pool], home, params=params):
             continue
@@ -166,7 +195,7 @@ def _uncovered(
                     light, audiences, candidate == pool, left_out, home, within, judged, params=params
                 )
             uncovered |= flagged
-    return candidate, candidate_lifts, uncovered
+    return uncovered
 
 
 def _order_part(

@@ -75,6 +75,11 @@ class PoolParams:
     # (``_same_book``; docs/detection.md, "A book found twice"); off: on dev seed 40's 50k
     # communities=3+studios+giveaways window it uncovered an honest audience (578 honest engagements)
     cover_whole_book: bool = False
+    # ... only where one of the book's candidates is uncovered judged alone: a book found twice has a
+    # part shown a seller's; candidates that each leave their community an audience may be a small
+    # audience whose creators are a seller's clients, its fans members of both (dev seed 40, 50k
+    # communities=3+studios+giveaways, xiaohongshu; benchmarks/results/book40_trace.txt)
+    whole_book_of_sellers: bool = True
     # a candidate that holds more than this share of its home community's co-engaging light accounts (on two
     # of its units or more) stays covered: without them nothing of the community is left to judge it by
     # (``_holds_its_community``). 1.0: off. Dev seeds 44 and 36 (50k communities=3+studios+giveaways):

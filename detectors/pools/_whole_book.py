@@ -18,6 +18,7 @@ def _same_book(
     home: int,
     *,
     params: PoolParams,
+    sellers: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Per account: of another candidate whose events are all in ``home`` and that shares a post with
     ``pool``, itself a candidate of ``home`` alone (per event ``users``, ``posts``, ``candidate`` and its
@@ -31,7 +32,11 @@ def _same_book(
     community that is an audience stays one without two candidates' accounts as without one. Only
     candidates of one community count (as ``_covered_within`` judges pools of one community): one that
     spans several mixes a book with the fans of other audiences, and the book's accounts taken out of
-    its home would leave those fans uncovered. None without ``cover_whole_book``.
+    its home would leave those fans uncovered. With ``sellers`` (per candidate: uncovered judged alone)
+    a book counts only where one of its candidates, the judged one or another, is a seller's: a small
+    audience whose creators are all a seller's clients is found as candidates that hold its fans as well
+    as the seller's accounts, none uncovered alone, and without all of them its community has no fans
+    left to show it an audience. None without ``cover_whole_book``.
     """
     out = np.zeros(int(users.max(initial=-1)) + 1, dtype=bool)
     found = candidate >= 0
@@ -48,6 +53,11 @@ def _same_book(
     if not alone[pool]:
         return out
     book = sharing & alone
+    if (
+        sellers is not None
+        and not (sellers[:n_candidates] & (book | (np.arange(n_candidates) == pool))).any()
+    ):
+        return out
     book[pool] = False
     out[users[found & book[np.maximum(candidate, 0)]]] = True
     return out

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.history import slices
+from benchmarks.windows import make_window
 from detectors.audiences import Audiences, light_pairs, post_codes
 from detectors.context import WindowContext
 from detectors.history import HISTORY_COLUMN, with_history
@@ -167,9 +168,52 @@ def test_same_book_takes_the_candidates_of_the_home_that_share_a_post():
     posts = np.array([10, 11, 10, 12, 11, 13, -1])
     candidate = np.array([0, 0, 1, 1, 2, 3, -1])
     community = np.array([1, 1, 1, 1, 0, 1, 1])
-    out = _same_book(users, posts, candidate, community, 0, 1, params=PoolParams(cover_whole_book=True))
+    on = PoolParams(cover_whole_book=True)
+    out = _same_book(users, posts, candidate, community, 0, 1, params=on)
     # candidate 1 shares post 10 and lives in community 1; 2 shares post 11 but lives in community 0;
     # 3 shares no post; the pool's own accounts are not its book's others
     assert out.tolist() == [False, False, True, True, False, False, False]
     off = _same_book(users, posts, candidate, community, 0, 1, params=PoolParams(cover_whole_book=False))
     assert not off.any()
+    # with sellers (per candidate: uncovered judged alone) a book counts where one of its candidates is one
+    for sellers, book in (([False, False, False, True], False), ([True, False, False, False], True)):
+        found = _same_book(users, posts, candidate, community, 0, 1, params=on, sellers=np.array(sellers))
+        assert found.any() == book
+    found = _same_book(
+        users, posts, candidate, community, 0, 1, params=on, sellers=np.array([False, True, False, False])
+    )
+    assert found.tolist() == out.tolist()
+
+
+def test_a_small_audience_whose_creators_are_a_sellers_clients_keeps_its_fans():
+    """Dev seed 40, 50k, communities=3+studios+giveaways, xiaohongshu: a found community of 7 units (6
+    creators of one audience) whose creators are all an aged-account seller's clients. The search with the
+    platform as one audience finds two candidates on its 14 posts, each about half the audience's fans
+    (143 accounts in all) and half the seller's (176); judged alone each leaves the community an audience
+    (insularity 0.36 and 0.60), without both it reads 0.075 and 573 honest engagements were flagged with the
+    rule on. Only a book with a candidate uncovered alone (``whole_book_of_sellers``) counts: nothing
+    changes there."""
+    window = make_window(40, "50k", "communities=3+studios+giveaways", honest_only=False)
+    events = window.events
+    rows = events.loc[(events["platform"] == "xiaohongshu").to_numpy()]
+    truth = window.sim.truth_events.set_index("event_id").reindex(rows["event_id"])
+    honest = ~truth["invalid"].fillna(False).to_numpy(dtype=bool)
+    context = WindowContext(
+        events.drop(columns=["event_id"]),
+        posts=window.sim.posts,
+        fitted=None,
+        audience=ScoringParams().audience,
+    )
+    detected = rows.drop(columns=["event_id"])
+    audiences = context.audiences(detected)
+    caught = {
+        (on, sellers): seller_pools(
+            detected,
+            params=replace(PoolParams(), cover_whole_book=on, whole_book_of_sellers=sellers),
+            audiences=audiences,
+        ).event_score
+        >= 0.5
+        for on, sellers in ((False, True), (True, False), (True, True))
+    }
+    assert caught[True, False][honest].sum() > caught[False, True][honest].sum() + 500
+    assert (caught[True, True] == caught[False, True]).all()
