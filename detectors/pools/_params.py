@@ -72,9 +72,9 @@ class PoolParams:
     # a candidate is judged without the accounts of the other candidates of its community that share a post
     # with it too: a seller's book found as two pools (the search's two resolutions) would otherwise keep
     # its own accounts, back on its clients order after order, as the audience that covers it
-    # (``_same_book``; docs/detection.md, "A book found twice"); off: on dev seed 40's 50k
-    # communities=3+studios+giveaways window it uncovered an honest audience (578 honest engagements)
-    cover_whole_book: bool = False
+    # (``_same_book``; docs/detection.md, "A book found twice"); on only with ``whole_book_of_sellers``:
+    # unrestricted, dev seed 40's 50k communities=3+studios+giveaways window lost 578 honest engagements
+    cover_whole_book: bool = True
     # ... only where one of the book's candidates is uncovered judged alone: a book found twice has a
     # part shown a seller's; candidates that each leave their community an audience may be a small
     # audience whose creators are a seller's clients, its fans members of both (dev seed 40, 50k
