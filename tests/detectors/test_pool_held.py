@@ -9,6 +9,7 @@ import pytest
 
 from detectors.audiences import AudienceParams, find_audiences
 from detectors.pools import PoolParams, seller_pools
+from tests.detectors.test_pool_tiers import farm_and_audience, studio_fan
 from tests.detectors.test_pools import _frame
 
 
@@ -30,26 +31,11 @@ def _audiences_and_a_farm(seed: int) -> tuple[pd.DataFrame, pd.Series]:
         for c in rng.choice(8, size=rng.integers(2, 4), replace=False):
             like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
     for u in range(250):
-        if rng.random() < 0.6:
-            for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
-                like(f"Fu{u}", "Ik", f"p-Ik-{k}")
-        if rng.random() < 0.6:
-            for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
-                like(f"Fu{u}", f"Sk{k}", f"p-Sk{k}-{rng.integers(2)}")
-        if rng.random() < 0.6:
-            like(f"Fu{u}", "Jk", f"p-Jk-{rng.integers(2)}")
+        studio_fan(like, rng, f"Fu{u}", jk=0.6)
         if rng.random() < 0.1:
             c = rng.integers(8)
             like(f"Fu{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
-    for u in range(300):
-        for k in range(3):
-            like(f"bot{u}", "Fk", f"p-Fk-{k}")
-        like(f"bot{u}", "Sk2", "p-Sk2-9")
-        if rng.random() < 0.5:
-            like(f"bot{u}", "Sk1", "p-Sk1-9")
-    for u in range(1500):
-        for c in rng.choice(12, size=rng.integers(2, 5), replace=False):
-            like(f"Bu{u}", f"Bk{c}", f"p-Bk{c}-{rng.integers(3)}")
+    farm_and_audience(like, rng, farm=300)
     studios = pd.Series("studio-S", index=sorted({p for p in post if p.startswith("p-Sk")}))
     return _frame(user, creator, post=post), studios
 

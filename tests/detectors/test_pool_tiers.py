@@ -1,5 +1,6 @@
 """The pool test's chance counted among posts of a link's own popularity (``pool__popularity_ratio``)."""
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from features.arrays import codes
 from tests.detectors.test_pools import _frame
 
 TIERS = PoolParams(popularity_ratio=2.0)
+Like = Callable[[str, str, str], None]
 
 
 def _farm_beside_fans(*, seed: int, farm: int = 300, star: int = 0) -> tuple[pd.DataFrame, Audiences]:
@@ -33,14 +35,7 @@ def _farm_beside_fans(*, seed: int, farm: int = 300, star: int = 0) -> tuple[pd.
         post.append(on)
 
     for u in range(200):
-        if rng.random() < 0.6:
-            for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
-                like(f"Fu{u}", "Ik", f"p-Ik-{k}")
-        if rng.random() < 0.6:
-            for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
-                like(f"Fu{u}", f"Sk{k}", f"p-Sk{k}-{rng.integers(2)}")
-        if rng.random() < 0.5:
-            like(f"Fu{u}", "Jk", f"p-Jk-{rng.integers(2)}")
+        studio_fan(like, rng, f"Fu{u}", jk=0.5)
     for u in range(40):
         like(f"Ku{u}", "Ik", f"p-Ik-{rng.integers(2)}")
         for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
@@ -50,6 +45,33 @@ def _farm_beside_fans(*, seed: int, farm: int = 300, star: int = 0) -> tuple[pd.
         like(f"Su{u}", "Jk", "p-Jk-2")
         for on in rng.choice(others, size=rng.integers(1, 3), replace=False):
             like(f"Su{u}", "Ik" if on.startswith("p-Ik") else on[2:5], on)
+    farm_and_audience(like, rng, farm=farm)
+    events = _frame(user, creator, post=post)
+    posts = pd.Index(sorted(set(post)))
+    names = posts.str.split("-").str[1]
+    own = {"Ik": 0, "Jk": 1, "Sk": 2, "Fk": 3}  # the studio's creators are one unit
+    unit = np.array([own[n[:2]] if n[:2] in own else 4 + int(n[2:]) for n in names], dtype=np.int64)
+    community = np.r_[np.zeros(4, dtype=np.int64), np.ones(12, dtype=np.int64)]
+    zeros = np.zeros(16, dtype=np.int64)
+    return events, Audiences(posts, unit, community, zeros, zeros)
+
+
+def studio_fan(like: Like, rng: np.random.Generator, account: str, *, jk: float) -> None:
+    """A fan of independent creator Ik (1-2 of its 3 posts, p 0.6), of studio creators Sk0..Sk2 (1-2 of
+    them, p 0.6) and of creator Jk (one of 2 posts, p ``jk``)."""
+    if rng.random() < 0.6:
+        for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
+            like(account, "Ik", f"p-Ik-{k}")
+    if rng.random() < 0.6:
+        for k in rng.choice(3, size=rng.integers(1, 3), replace=False):
+            like(account, f"Sk{k}", f"p-Sk{k}-{rng.integers(2)}")
+    if rng.random() < jk:
+        like(account, "Jk", f"p-Jk-{rng.integers(2)}")
+
+
+def farm_and_audience(like: Like, rng: np.random.Generator, *, farm: int) -> None:
+    """A lockstep farm of ``farm`` bots on creator Fk's 3 posts and a post of studio creators Sk2 (and half
+    of them Sk1), then an audience of 1,500 users on 12 creators Bk0..Bk11 (2-4 posts each)."""
     for u in range(farm):
         for k in range(3):
             like(f"bot{u}", "Fk", f"p-Fk-{k}")
@@ -59,14 +81,6 @@ def _farm_beside_fans(*, seed: int, farm: int = 300, star: int = 0) -> tuple[pd.
     for u in range(1500):
         for c in rng.choice(12, size=rng.integers(2, 5), replace=False):
             like(f"Bu{u}", f"Bk{c}", f"p-Bk{c}-{rng.integers(3)}")
-    events = _frame(user, creator, post=post)
-    posts = pd.Index(sorted(set(post)))
-    names = posts.str.split("-").str[1]
-    own = {"Ik": 0, "Jk": 1, "Sk": 2, "Fk": 3}  # the studio's creators are one unit
-    unit = np.array([own[n[:2]] if n[:2] in own else 4 + int(n[2:]) for n in names], dtype=np.int64)
-    community = np.r_[np.zeros(4, dtype=np.int64), np.ones(12, dtype=np.int64)]
-    zeros = np.zeros(16, dtype=np.int64)
-    return events, Audiences(posts, unit, community, zeros, zeros)
 
 
 def _links(events: pd.DataFrame, audiences: Audiences, params: PoolParams) -> pd.DataFrame:
