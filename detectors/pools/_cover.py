@@ -149,7 +149,9 @@ def _uncovered(
     if of_sellers and uncovered.any():
         sellers = np.zeros(int(candidate.max()) + 1, dtype=bool)
         sellers[candidate[uncovered]] = True
-        uncovered = _judged(light, audiences, null, candidate, fresh, params=params, sellers=sellers)
+        uncovered = _judged(
+            light, audiences, null, candidate, fresh, params=params, sellers=sellers, alone=uncovered
+        )
     return candidate, candidate_lifts, uncovered
 
 
@@ -162,10 +164,12 @@ def _judged(
     *,
     params: PoolParams,
     sellers: npt.NDArray[np.bool_] | None,
+    alone: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Per event: of a ``fresh`` event of a ``candidate`` its community does not cover (``_uncovered``),
     each judged without its own accounts and, with ``cover_whole_book``, its book's (``_same_book``: of
-    ``sellers`` only, when given)."""
+    ``sellers`` only, when given). ``alone``: per event, the judgment without any book's accounts; a
+    candidate whose book leaves out no other account keeps it (the judgment would be the same)."""
     uncovered = np.zeros(len(candidate), dtype=bool)
     unit = light.unit[np.maximum(light.posts, 0)]
     community = audiences.communities(unit)
@@ -174,12 +178,15 @@ def _judged(
     for pool in np.unique(candidate[fresh]):
         events = fresh & (candidate == pool)
         home = int(np.argmax(np.bincount(community[events])))
+        if _holds_its_community(light, audiences, light.users[candidate == pool], home, params=params):
+            continue
         left_out = _same_book(
             light.users, light.posts, candidate, community, int(pool), home, params=params, sellers=sellers
         )
-        left_out[light.users[candidate == pool]] = True
-        if _holds_its_community(light, audiences, light.users[candidate == pool], home, params=params):
+        if alone is not None and not left_out.any():
+            uncovered |= events & alone
             continue
+        left_out[light.users[candidate == pool]] = True
         if repeats is not None:
             left_out |= repeats.repeated(left_out)
         part = audiences.parts(unit[events & (community == home)])
