@@ -337,14 +337,20 @@ def _holds_its_community(
     light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int, *, params: PoolParams
 ) -> bool:
     """Whether the accounts ``held`` (a candidate's) are more than ``cover_max_held_share`` of the light
-    accounts that co-engage community ``home`` (on two of its units or more).
+    accounts that co-engage community ``home`` (on two of its units or more), yet at most
+    ``cover_held_max_engagers`` of all the accounts that engage its posts (``_engager_share``).
 
     An audience that is its whole community has its candidate (found with
     the platform as one audience) hold nearly all of them: the few left are
     the accounts that cross to other communities, and the community they
     show mixes with the platform whatever the candidate is, so nothing is
     left to judge it by and it stays covered. A seller's book that made its
-    community holds it whole too (dev seeds 15, 49, 59): off by default.
+    community holds it whole too (dev seeds 15, 49, 59), but it is a large
+    share of everyone on its clients' posts: an order sends a large part of
+    the book to each bought post, on top of the organic crowd of a creator
+    small enough to buy. An audience's co-engaging fans are the few of its
+    engagers who engage two of its creators; most engage one post (a star's
+    crowd), so even a candidate that holds all of them is a minority.
     """
     if params.cover_max_held_share >= 1.0:
         return False
@@ -353,4 +359,15 @@ def _holds_its_community(
     user = pairs // n_units
     inside = audiences.communities(pairs % n_units) == home
     members = np.flatnonzero(np.bincount(user[inside], minlength=int(light.users.max()) + 1) >= 2)
-    return bool(np.isin(members, held).sum() > params.cover_max_held_share * max(len(members), 1))
+    if np.isin(members, held).sum() <= params.cover_max_held_share * max(len(members), 1):
+        return False
+    return _engager_share(light, audiences, held, home) <= params.cover_held_max_engagers
+
+
+def _engager_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> float:
+    """The share of the accounts with an event on a post of community ``home`` that are of ``held``
+    (every account, light or not)."""
+    post = np.maximum(light.posts, 0)
+    on_home = light.ok & (audiences.communities(light.unit[post]) == home)
+    engagers = distinct(light.users[on_home])
+    return float(np.isin(engagers, held).sum() / max(len(engagers), 1))
