@@ -85,13 +85,16 @@ class PoolParams:
     # (``_holds_its_community``). 1.0: off. Dev seeds 44 and 36 (50k communities=3+studios+giveaways):
     # honest audiences' candidates held 0.992 and 0.955, a seller's 1.0; alone, at 0.95 aged books that
     # made their communities are covered too (seeds 15, 49, 59: aged 0.91 -> 0;
-    # benchmarks/results/cover44_trace.txt), hence ``cover_held_max_engagers``
-    cover_max_held_share: float = 0.95
+    # benchmarks/results/cover44_trace.txt). With ``cover_held_max_engagers`` at 0.35 the 102 dev windows at
+    # 50k lose nothing, but 500k four-worlds seeds 3 and 4 lose aged recall (0.73 -> 0.69, 0.79 -> 0.71):
+    # off (docs/detection.md, "An audience that is its whole community")
+    cover_max_held_share: float = 1.0
     # ... only where its accounts are at most this share of all the accounts engaging the community's posts:
     # an audience's co-engaging fans are a minority of its engagers (a star's crowd engages one post; dev
     # seeds 44, 36: 0.27, 0.04), a book sent in large orders to small clients is not (aged and drip-fed
-    # books that made their communities 0.43-0.62; a drip-fed pair of posts 0.18, covered;
-    # benchmarks/results/cover5_trace.txt). 1.0: the held share alone
+    # books that made their communities at 50k: 0.43-0.62), but a book's share falls as its clients' crowds
+    # grow with the window (500k four worlds: 0.22, 0.29; benchmarks/results/cover5_trace.txt). 1.0: the
+    # held share alone
     cover_held_max_engagers: float = 0.35
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so

@@ -1,7 +1,12 @@
-"""A candidate that holds nearly all of its community's co-engagement stays covered
-(``pool__cover_max_held_share``)."""
+"""With the held-share guard on (``pool__cover_max_held_share``, off by default): a candidate that holds
+nearly all of its community's co-engagement, and is a minority of the accounts on its posts, stays covered
+(``pool__cover_held_max_engagers``); a seller's book that made its community is most of its clients'
+engagers and stays caught."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,11 +17,20 @@ from detectors.pools import PoolParams, seller_pools
 from tests.detectors.test_pool_tiers import farm_and_audience, studio_fan
 from tests.detectors.test_pools import _frame
 
+Like = Callable[[str, str, str], None]
+# the guard off (the default: it covers aged books in 500k four-worlds windows), cover44's held share alone,
+# and the held share with the engager share
+OFF = PoolParams()
+HELD_ALONE = PoolParams(cover_max_held_share=0.95, cover_held_max_engagers=1.0)
+RULE = PoolParams(cover_max_held_share=0.95)
 
-def _audiences_and_a_farm(seed: int) -> tuple[pd.DataFrame, pd.Series]:
-    """A small honest audience (400 fans of 8 creators, 2-3 likes each on two posts per creator) that is
-    a community of its own, a larger one (1,500 fans of 12 creators), a third around an independent
-    creator and a studio, and a lockstep farm of 300 bots on the same posts of a creator and the studio."""
+
+def _audiences_and_a_farm(seed: int, *, crowd: int, book: bool) -> tuple[pd.DataFrame, pd.Series]:
+    """A small honest audience (400 fans of 8 creators, 2-3 likes each on two posts per creator, and
+    ``crowd`` accounts per post that like that post only) that is a community of its own, a larger one
+    (1,500 fans of 12 creators), a third around an independent creator and a studio, a lockstep farm of
+    300 bots on the same posts of a creator and the studio and, with ``book``, a seller's book
+    (``_book``)."""
     rng = np.random.default_rng(seed)
     user: list[str] = []
     creator: list[str] = []
@@ -30,32 +44,87 @@ def _audiences_and_a_farm(seed: int) -> tuple[pd.DataFrame, pd.Series]:
     for u in range(400):
         for c in rng.choice(8, size=rng.integers(2, 4), replace=False):
             like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
+    for c in range(8):
+        for k in range(2):
+            for u in range(crowd):
+                like(f"Cu{c}-{k}-{u}", f"Ak{c}", f"p-Ak{c}-{k}")
     for u in range(250):
         studio_fan(like, rng, f"Fu{u}", jk=0.6)
         if rng.random() < 0.1:
             c = rng.integers(8)
             like(f"Fu{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
     farm_and_audience(like, rng, farm=300)
+    if book:
+        _book(like, rng)
     studios = pd.Series("studio-S", index=sorted({p for p in post if p.startswith("p-Sk")}))
     return _frame(user, creator, post=post), studios
+
+
+def _book(like: Like, rng: np.random.Generator) -> None:
+    """A seller's book of 250 aged accounts (``aged``) sent to 8 bought posts of 4 small client creators
+    Dk0..Dk3 (30-60% of it per order), each post with 40 organic likers of its own, who each like a
+    post of the larger audience too (a client's fans meet the platform as anyone does)."""
+    for c in range(4):
+        for k in range(2):
+            share = rng.uniform(0.3, 0.6)
+            for a in np.flatnonzero(rng.random(250) < share):
+                like(f"aged{a}", f"Dk{c}", f"p-Dk{c}-{k}")
+            for u in range(40):
+                like(f"Ou{c}-{k}-{u}", f"Dk{c}", f"p-Dk{c}-{k}")
+                b = rng.integers(12)
+                like(f"Ou{c}-{k}-{u}", f"Bk{b}", f"p-Bk{b}-{rng.integers(3)}")
+
+
+def _flagged(events: pd.DataFrame, studios: pd.Series, params: PoolParams) -> np.ndarray:
+    audiences = find_audiences(events, studios=studios, params=AudienceParams())
+    return np.asarray(seller_pools(events, params=params, audiences=audiences).event_score >= 0.5)
 
 
 @pytest.mark.parametrize("seed", [1, 3])
 def test_an_audience_that_is_its_whole_community_stays_covered(seed: int):
     """Planted seeds 1 and 3: the candidate found with the platform as one audience holds the small
     audience's co-engagement whole; without it the few fans left are those who cross to the other
-    communities, the community reads as mixing and about 1,000 honest likes were flagged. Holding more
-    than 0.95 of the community's co-engaging accounts, it stays covered; the farm's flags do not change."""
-    events, studios = _audiences_and_a_farm(seed)
-    audiences = find_audiences(events, studios=studios, params=AudienceParams())
+    communities, the community reads as mixing and about 1,000 honest likes are flagged. Its 400 fans
+    are a fifth of the accounts on its posts (each post has a crowd of 100 that like it alone): it stays
+    covered; the farm's flags do not change."""
+    events, studios = _audiences_and_a_farm(seed, crowd=100, book=False)
     honest = ~events["user_id"].str.startswith("bot").to_numpy()
-    flagged = {
-        held: seller_pools(
-            events, params=PoolParams(cover_max_held_share=held), audiences=audiences
-        ).event_score
-        >= 0.5
-        for held in (1.0, 0.95)
-    }
-    assert flagged[1.0][honest].sum() > 900
-    assert flagged[0.95][honest].sum() == 0
-    assert (flagged[1.0] == flagged[0.95])[~honest].all()
+    off, on = (_flagged(events, studios, p) for p in (OFF, RULE))
+    assert off[honest].sum() > 900
+    assert on[honest].sum() == 0
+    assert (off == on)[~honest].all()
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_an_audience_of_co_engaging_fans_alone_is_not_covered(seed: int):
+    """Without a crowd every account on the small audience's posts engages two of its creators: its
+    candidate is all of them, as a book is of its clients' engagers, and the rule does not cover it
+    (the held share alone, cover44's guard, did)."""
+    events, studios = _audiences_and_a_farm(seed, crowd=0, book=False)
+    honest = ~events["user_id"].str.startswith("bot").to_numpy()
+    on, held_alone = (_flagged(events, studios, p) for p in (RULE, HELD_ALONE))
+    assert on[honest].sum() > 900
+    assert held_alone[honest].sum() == 0
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_book_that_made_its_community_stays_caught(seed: int):
+    """A seller's book on 4 small clients is their community: its candidate holds all of the community's
+    co-engagement, as the small audience's does, but it is most of the accounts on the clients' posts
+    (an order sends a large part of the book to each). The held share alone covered it; with the
+    engager share the book stays caught; nothing honest is flagged."""
+    events, studios = _audiences_and_a_farm(seed, crowd=100, book=True)
+    aged = events["user_id"].str.startswith("aged").to_numpy()
+    honest = ~aged & ~events["user_id"].str.startswith("bot").to_numpy()
+    off, on, held_alone = (_flagged(events, studios, p) for p in (OFF, RULE, HELD_ALONE))
+    assert off[aged].mean() > 0.9
+    assert on[aged].mean() > 0.9
+    assert held_alone[aged].mean() < 0.1
+    assert on[honest].sum() == 0
+
+
+def test_the_engager_share_is_a_knob():
+    """With the engager share at 0 no candidate is covered by the held share: the audience is flagged."""
+    events, studios = _audiences_and_a_farm(1, crowd=100, book=False)
+    honest = ~events["user_id"].str.startswith("bot").to_numpy()
+    assert _flagged(events, studios, replace(RULE, cover_held_max_engagers=0.0))[honest].sum() > 900
