@@ -1,6 +1,7 @@
 """Ingest and settlement under injected faults: a real ``cpeguard serve`` on SQLite and PostgreSQL.
 
-Run: ``.venv/bin/python -m benchmarks.fault_load [--databases sqlite,postgresql] [--seconds 40]``.
+Run: ``.venv/bin/python -m benchmarks.fault_load [--databases sqlite,postgresql] [--seconds 40]
+[--out FILE]``.
 
 Per database: a fresh home (and PostgreSQL database), a simulated set (seed 3, scale 0.05:
 4 campaigns) registered and ingested, then for ``--seconds``:
@@ -20,7 +21,7 @@ server was down); after a 503 or no answer a client waits 0.2 s before its next 
 Afterwards, with the store whole and the server ready: the ledger (keyed by event, so no
 engagement is in two settlements) holds only accepted events and exactly as many as the
 settlements say they cover, and the store holds exactly the events the database accepted.
-Results go to ``benchmarks/results/fault_load.json``; a Markdown table is printed. The
+Results go to ``--out`` (default ``benchmarks/results/fault_load.json``); a Markdown table is printed. The
 machine is shared (2 cores): client, server and faults all run on it.
 """
 
@@ -370,6 +371,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--fault-every", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     runs = [
         bench_database(name, seconds=args.seconds, every=args.fault_every)
@@ -379,8 +381,8 @@ def main() -> None:
         "command": " ".join([".venv/bin/python -m benchmarks.fault_load", *sys.argv[1:]]),
         "runs": runs,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(_table(runs))
     for run in runs:
         print(run["database"], json.dumps(run["invariants"]), json.dumps(run["faults"]))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.arrays import codes, distinct_counts, distinct_inverse, is_in
+from features.arrays import codes, distinct_counts, distinct_first, distinct_inverse, is_in
 from features.columns import PAID_ACTIONS
 
 if TYPE_CHECKING:
@@ -18,6 +19,8 @@ PRICE_COLUMNS = {action: f"price_{action}" for action in PAID_ACTIONS}
 # invalid (never paid) but no fault of the engaging account or the creator: the platform
 # counting one engagement twice (a re-count, features/dedup.py) says nothing about either
 NOT_ACCOUNT_FAULT_REASONS = frozenset({"duplicate"})
+# the columns that make a post: decisions are per (campaign_id, post_id, creator_id)
+POST_KEY = ("campaign_id", "post_id", "creator_id")
 # how close to the invalid cut an account's risk must lie to be an uncertain case (active learning):
 # the review queue's uncertain sample (serving/review/opening.py) and the simulated review sample
 # (training/review_sample.py) both use ``near_cut``
@@ -45,7 +48,9 @@ def unit_prices(
     return np.where(is_paid, np.where(np.isnan(found), default_unit_price, found), 0.0)
 
 
-def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.NDArray[np.bool_]:
+def held_engagements(
+    engagements: pd.DataFrame, *, policy: PolicyParams, keys: PostKeys | None = None
+) -> npt.NDArray[np.bool_]:
     """Which engagements wait for review (valid and paid, on a held post), one flag per row.
 
     What waits is what is in doubt, in proportion to the doubt: an uncertain engagement
@@ -56,6 +61,7 @@ def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.
     part of it with evidence near the cut (risk strictly within ``hold_rest_margin`` of
     ``invalid_risk``: what a seller's bots that escaped the group tests carry) waits too. What no detector
     doubts is paid, wherever it is: a bought post's real fans are the creator's pay.
+    ``keys``: ``post_keys(engagements)`` when the caller has it already.
     """
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     copies = engagements["copies"].to_numpy()
@@ -63,7 +69,7 @@ def held_engagements(engagements: pd.DataFrame, *, policy: PolicyParams) -> npt.
     risk = engagements["risk"].to_numpy(dtype=np.float64)
     is_valid = is_paid & ~invalid
     is_uncertain = is_valid & (risk >= policy.review_risk) & (risk < policy.invalid_risk)
-    code = _post_keys(engagements)
+    code = (post_keys(engagements) if keys is None else keys).code
     n_posts = int(code.max()) + 1 if len(code) else 0
     claimed = np.bincount(code, weights=np.where(is_paid, copies, 0), minlength=n_posts)
     valid = np.bincount(code, weights=is_valid, minlength=n_posts)
@@ -82,6 +88,7 @@ def decide_posts(
     price: np.ndarray,
     policy: PolicyParams,
     held: npt.NDArray[np.bool_] | None = None,
+    keys: PostKeys | None = None,
 ) -> pd.DataFrame:
     """One decision per post from scored engagements (one row per distinct event_id).
 
@@ -91,18 +98,19 @@ def decide_posts(
     its valid engagements wait for review (``held_engagements``: the doubted ones,
     all of them when the doubt is much of the post); ``held_amount`` is what waits
     and ``payable`` the rest, paid at once.
-    ``held``: ``held_engagements`` when the caller has it already.
+    ``held``: ``held_engagements`` when the caller has it already; ``keys``: ``post_keys``
+    (a settlement slices its run's, computed once per run).
     """
     is_paid = is_in(engagements["action"], PAID_ACTIONS)
     copies = engagements["copies"].to_numpy()
     invalid = engagements["invalid"].to_numpy(dtype=bool)
+    if keys is None:
+        keys = post_keys(engagements)
     if held is None:
-        held = held_engagements(engagements, policy=policy)
-    frame = pd.DataFrame(
+        held = held_engagements(engagements, policy=policy, keys=keys)
+    posts = _post_sums(
+        keys,
         {
-            "campaign_id": engagements["campaign_id"].array,
-            "post_id": engagements["post_id"].array,
-            "creator_id": engagements["creator_id"].array,
             "claimed": np.where(is_paid, copies, 0),
             "valid": (is_paid & ~invalid).astype(np.int64),
             "claimed_amount": price * copies,
@@ -110,10 +118,8 @@ def decide_posts(
             "held_sum": np.where(held, price, 0.0),
             "n_held": held.astype(np.int64),
             "risk_sum": np.where(is_paid, engagements["risk"].to_numpy() * copies, 0.0),
-        }
+        },
     )
-    posts = frame.groupby(["campaign_id", "post_id", "creator_id"], sort=True, observed=True).sum()
-    posts = posts.reset_index()
     claimed = posts["claimed"].to_numpy()
     invalid_share = np.where(claimed > 0, 1.0 - posts["valid"].to_numpy() / np.maximum(claimed, 1), 0.0)
     is_hold = posts["n_held"].to_numpy() > 0
@@ -127,6 +133,61 @@ def decide_posts(
     posts["reasons"] = _reasons_per_post(engagements, invalid).reindex(posts["post_id"]).fillna("").to_numpy()
     posts["reasons"] = posts["reasons"].astype("str")
     return posts.drop(columns=["risk_sum", "held_sum", "n_held"])
+
+
+@dataclass(frozen=True)
+class PostKeys:
+    """Each row's post, numbered once for a frame and sliced with it.
+
+    ``code``: per row, the number of its (campaign_id, post_id, creator_id) in the order a
+    sorted groupby of the three gives (categories' order for categorical columns, missing
+    values alike); ``is_keyed``: per row, none of the three is missing (a groupby drops the
+    others); ``labels``: the three columns of one row per number, as the frame holds them.
+    """
+
+    code: npt.NDArray[np.int64]
+    is_keyed: npt.NDArray[np.bool_]
+    labels: pd.DataFrame
+
+    def take(self, rows: slice | npt.NDArray[np.bool_]) -> PostKeys:
+        """The keys of the rows ``rows`` selects (a slice or a mask); the numbers stay the same."""
+        return PostKeys(code=self.code[rows], is_keyed=self.is_keyed[rows], labels=self.labels)
+
+
+def post_keys(engagements: pd.DataFrame) -> PostKeys:
+    """Each row's post number (``PostKeys``) by one sort of the columns' sorted codes packed in one
+    key (in turn when too wide to pack)."""
+    key = np.zeros(len(engagements), dtype=np.int64)
+    is_keyed = np.ones(len(engagements), dtype=bool)
+    width = 1
+    for column in POST_KEY:
+        code = _sorted_codes(engagements[column])
+        is_keyed &= code >= 0
+        code = code + 1
+        n_codes = int(code.max(initial=0)) + 1
+        if width * n_codes >= 2**62:
+            key, width = distinct_inverse(key)[1], len(engagements) + 1
+        key, width = key * n_codes + code, width * n_codes
+    _, first, number = distinct_first(key)
+    labels = engagements[list(POST_KEY)].iloc[first].reset_index(drop=True)
+    return PostKeys(code=number, is_keyed=is_keyed, labels=labels)
+
+
+def _sorted_codes(values: pd.Series) -> npt.NDArray[np.int64]:
+    """Integer codes in a sorted groupby's order, -1 where missing (categories' codes when categorical)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return codes(values)
+    return np.asarray(pd.factorize(values, sort=True)[0], dtype=np.int64)
+
+
+def _post_sums(keys: PostKeys, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per post with a row (in ``keys``' order): its three ids, then each column summed over its rows
+    in row order (pandas' sums: the same floats as a groupby of the ids)."""
+    keyed = keys.is_keyed
+    frame = pd.DataFrame({name: values[keyed] for name, values in columns.items()})
+    sums = frame.groupby(keys.code[keyed], sort=True).sum()
+    labels = keys.labels.iloc[sums.index.to_numpy()].reset_index(drop=True)
+    return pd.concat([labels, sums.reset_index(drop=True)], axis=1)
 
 
 def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Series:
@@ -239,21 +300,6 @@ def _creators(
     )
     creators = creators.reset_index()
     return creators
-
-
-def _post_keys(engagements: pd.DataFrame) -> npt.NDArray[np.int64]:
-    """Per row: the number of its (campaign_id, post_id, creator_id), missing values alike (a groupby's
-    group number up to numbering), by one sort of the columns' codes packed in one key (in turn when
-    too wide to pack)."""
-    key = np.zeros(len(engagements), dtype=np.int64)
-    width = 1
-    for column in ("campaign_id", "post_id", "creator_id"):
-        code = codes(engagements[column]) + 1
-        n_codes = int(code.max(initial=0)) + 1
-        if width * n_codes >= 2**62:
-            key, width = distinct_inverse(key)[1], len(engagements) + 1
-        key, width = key * n_codes + code, width * n_codes
-    return distinct_inverse(key)[1]
 
 
 def _top_reasons(bad: pd.DataFrame, *, key: str) -> pd.Series:

@@ -283,7 +283,8 @@ class DetectionService:
         return self.fail_stale()
 
     def published_batch(self) -> int:
-        """The last ingest batch whose files are published (one being published is waited for)."""
+        """The last ingest batch whose files are published (one being published, by this process or
+        another over the same store, is waited for: ``StoreLock``)."""
         with self.store.writing:
             return self.events.last_batch_id()
 
@@ -308,6 +309,8 @@ class DetectionService:
         run_id = f"det_{uuid.uuid4().hex}"
         active = self.models()
         self.fail_stale()
+        # before the run's transaction: the store's lock may wait for another process's publish
+        last_batch_id = self.published_batch()
         with self._cache_lock:
             self._executing.add(run_id)  # before its row exists, so no other thread finds it stale
         self._run_models[run_id] = active
@@ -321,7 +324,7 @@ class DetectionService:
                     step="",
                     progress=0.0,
                     n_events=n_events,
-                    last_batch_id=self.published_batch(),
+                    last_batch_id=last_batch_id,
                     model_version=active.champion.version,
                     rules_version=active.champion.rules_version,
                     params=as_json(active.champion.params),

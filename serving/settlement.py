@@ -120,12 +120,14 @@ class SettlementService:
         campaign = self.campaigns.campaign(request.campaign_id)
         if campaign is None:
             raise NotFound(f"campaign_id: no campaign {request.campaign_id!r}; register it with PUT first")
-        n_open, covering = self.settlements.coverage(campaign.campaign_id, start, end)
-        if n_open == 0 and covering:
+        covering = self.settlements.settled_by(campaign.campaign_id, start, end)
+        if covering:
             raise Conflict(_all_settled(campaign.campaign_id, covering))
-        if self._is_large(campaign.campaign_id, start, end):
-            return self._start_background(asked, actor)
-        return self._settle_now(f"stl_{uuid.uuid4().hex}", campaign, asked, actor)
+        # looked up once: the settlement decides on the run found here
+        run_id = self.detection.reusable_run(start=start, end=end, campaign_id=campaign.campaign_id)
+        if run_id is None and self.events.count_events(start=start, end=end) > self.detection.sync_max_events:
+            return self._start_background(asked, actor)  # detection over more than the inline limit
+        return self._settle_now(f"stl_{uuid.uuid4().hex}", campaign, asked, actor, run_id=run_id)
 
     def fail_interrupted(self) -> list[str]:
         """At start-up: background settlements cut off by a restart failed (POST again to retry)."""
@@ -155,12 +157,19 @@ class SettlementService:
             return row.status in (RunStatus.QUEUED, RunStatus.RUNNING) and row.id not in self._making
 
     def _settle_now(
-        self, settlement_id: str, campaign: Campaign, asked: _Request, actor: Principal
+        self,
+        settlement_id: str,
+        campaign: Campaign,
+        asked: _Request,
+        actor: Principal,
+        *,
+        run_id: str | None = None,
     ) -> StoredAnswer:
-        """Decide, build and record the settlement, deciding again if a concurrent one claimed events."""
+        """Decide (on ``run_id``'s verdicts, if given), build and record the settlement, deciding again
+        if a concurrent one claimed events."""
         for _ in range(_CLAIM_ATTEMPTS):
             ledger = self.settlements.ledger_about(campaign.campaign_id, asked.start, asked.end)
-            decided = self.decider.decide(campaign, asked.start, asked.end, actor, ledger)
+            decided = self.decider.decide(campaign, asked.start, asked.end, actor, ledger, run_id=run_id)
             if decided.n_events == 0 and decided.already_settled_by:
                 raise Conflict(_all_settled(campaign.campaign_id, list(decided.already_settled_by)))
             out = settlement_out(
@@ -204,12 +213,6 @@ class SettlementService:
             f"campaign {campaign.campaign_id}: concurrent settlements kept claiming events of this period; "
             "nothing was recorded, post it again"
         )
-
-    def _is_large(self, campaign_id: str, start: datetime, end: datetime) -> bool:
-        """Whether settling would run detection inline over more events than the inline limit."""
-        if self.detection.reusable_run(start=start, end=end, campaign_id=campaign_id) is not None:
-            return False
-        return self.events.count_events(start=start, end=end) > self.detection.sync_max_events
 
     def _start_background(self, asked: _Request, actor: Principal) -> StoredAnswer:
         row = SettlementRequest(

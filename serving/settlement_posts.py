@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from detectors.params import ScoringParams
 from detectors.policy import decide_posts, unit_prices
 from features.arrays import is_in
 from features.schema import PAID_ACTIONS
@@ -26,6 +27,7 @@ from serving.detection import DetectionService, campaigns_frame
 from serving.errors import Unavailable
 from serving.ledger_rows import Held, held_rows
 from serving.scored_runs import ScoredRun
+from serving.scorers import VersionedScorer
 from serving.statuses import Decision, RunStatus
 from serving.verdicts import RunVerdicts, VerdictIndex, Window, events_hash, moments_ns
 
@@ -78,9 +80,17 @@ class PostDecider:
             self._check_covered(run, indexed, campaign_id)
 
     def decide(
-        self, campaign: Campaign, start: datetime, end: datetime, actor: Principal, ledger: Ledger
+        self,
+        campaign: Campaign,
+        start: datetime,
+        end: datetime,
+        actor: Principal,
+        ledger: Ledger,
+        *,
+        run_id: str | None = None,
     ) -> Decided:
-        """The campaign's posts decided over the period's events that ``ledger`` does not hold."""
+        """The campaign's posts decided over the period's events that ``ledger`` does not hold, on the
+        verdicts of ``run_id`` (a finished run covering the period) or of the run covering it now."""
         champion = self.detection.models().champion
         prices = campaigns_frame([campaign])
         campaign_id = campaign.campaign_id
@@ -95,33 +105,14 @@ class PostDecider:
                 covered=pd.DataFrame({"event_id": [], "ts": []}),
             )
         try:
-            run_id, window, posts, held = self._decide_by_run(campaign_id, start, end, prices, actor, ledger)
+            if run_id is None:
+                run_id = self.detection.current_run(
+                    start=start, end=end, campaign_id=campaign_id, actor=actor
+                )
+            window, posts, held = self._decide_by_run(run_id, campaign_id, (start, end), prices, ledger)
         except Exception:
             # fail safe: without a verdict nothing is paid; everything waits for a human
-            through = self.detection.published_batch()
-            try:
-                events = self.detection.stored_events(
-                    start=start, end=end, campaign_id=campaign_id, through_batch=through
-                )
-            except OSError:
-                raise Unavailable("event store unavailable; nothing was recorded") from None
-            events, held = self._unsettled(events, ledger, (start, end), through, campaign_id)
-            posts = _held_for_review(
-                events, prices, default_unit_price=champion.params.policy.default_unit_price
-            )
-            covered = events.drop_duplicates("event_id", keep="first")[["event_id", "ts"]]
-            return Decided(
-                posts=posts,
-                run_id=None,
-                input_hash=events_hash(events),
-                n_events=len(covered),
-                model_version=champion.version,
-                rules_version=champion.rules_version,
-                covered=covered,
-                through_batch=through,
-                n_already_settled=held.n_events,
-                already_settled_by=held.by,
-            )
+            return self._held_all(champion, campaign_id, (start, end), prices, ledger)
         run = self._finished_runs.get(run_id) or self.runs.run(run_id)
         return Decided(
             posts=posts,
@@ -136,47 +127,82 @@ class PostDecider:
             already_settled_by=held.by,
         )
 
+    def _held_all(
+        self,
+        champion: VersionedScorer,
+        campaign_id: str,
+        period: tuple[datetime, datetime],
+        prices: pd.DataFrame,
+        ledger: Ledger,
+    ) -> Decided:
+        """Every open event of the period on hold, nothing payable: the answer without a verdict."""
+        through = self.detection.published_batch()
+        try:
+            events = self.detection.stored_events(
+                start=period[0], end=period[1], campaign_id=campaign_id, through_batch=through
+            )
+        except OSError:
+            raise Unavailable("event store unavailable; nothing was recorded") from None
+        events, held = self._unsettled(events, ledger, period, through, campaign_id)
+        posts = _held_for_review(events, prices, default_unit_price=champion.params.policy.default_unit_price)
+        covered = events.drop_duplicates("event_id", keep="first")[["event_id", "ts"]]
+        return Decided(
+            posts=posts,
+            run_id=None,
+            input_hash=events_hash(events),
+            n_events=len(covered),
+            model_version=champion.version,
+            rules_version=champion.rules_version,
+            covered=covered,
+            through_batch=through,
+            n_already_settled=held.n_events,
+            already_settled_by=held.by,
+        )
+
     def _decide_by_run(
         self,
+        run_id: str,
         campaign_id: str,
-        start: datetime,
-        end: datetime,
+        period: tuple[datetime, datetime],
         prices: pd.DataFrame,
-        actor: Principal,
         ledger: Ledger,
-    ) -> tuple[str, Window, pd.DataFrame, Held]:
-        """The covering run, the campaign's window of its verdicts not yet settled, the posts decided
-        on it, and the window's events the ledger holds (left out)."""
-        run_id = self.detection.current_run(start=start, end=end, campaign_id=campaign_id, actor=actor)
+    ) -> tuple[Window, pd.DataFrame, Held]:
+        """The campaign's window of the run's verdicts not yet settled, the posts decided on it, and
+        the window's events the ledger holds (left out)."""
+        start, end = period
         # the run's own thresholds: the settlement names its model and rules version
         params = self.detection.params(run_id)
         indexed = self.verdict_index.get(run_id, lambda: self.detection.verdicts(run_id))
         window = indexed.window(
             campaign_id, start, end, prices=prices, default_unit_price=params.policy.default_unit_price
         )
+        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
         if not self._covers(run_id, indexed, campaign_id) and len(window.verdicts) != (
-            self.events.count_events(start=start, end=end, campaign_id=campaign_id)
+            # the events the run read: of batches up to its last (later ones stay open for the next claim)
+            self.events.count_events(
+                start=start,
+                end=end,
+                campaign_id=campaign_id,
+                through_batch=run.last_batch_id if run is not None else None,
+            )
         ):
             raise RuntimeError("detection verdicts do not cover every event of the period")
-        run = self._finished_runs.get(run_id) or self.runs.run(run_id)
-        held = self._held(window, ledger, (start, end), run, campaign_id)
+        held = self._held(window, ledger, period, run, campaign_id)
         if held.n_events:
             window = window.without(held.rows)
-            return (
-                run_id,
-                window,
-                decide_posts(window.verdicts, price=window.price, policy=params.policy),
-                held,
-            )
+            return window, self._decided(window, params), held
         scored = self.detection.scored(run_id)
         posts = (
-            decided_in_scoring(scored, run, indexed, window, (start, end), prices)
+            decided_in_scoring(scored, run, indexed, window, period, prices)
             if scored is not None and run is not None
             else None
         )
-        if posts is None:
-            posts = decide_posts(window.verdicts, price=window.price, policy=params.policy)
-        return run_id, window, posts, held
+        return window, self._decided(window, params) if posts is None else posts, held
+
+    @staticmethod
+    def _decided(window: Window, params: ScoringParams) -> pd.DataFrame:
+        """The window's posts decided with the run's policy, on the post keys its run computed once."""
+        return decide_posts(window.verdicts, price=window.price, policy=params.policy, keys=window.keys)
 
     def _held(
         self,

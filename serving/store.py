@@ -12,8 +12,10 @@ Reads take listed files only and check each (``serving.manifest``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 import threading
@@ -49,6 +51,7 @@ _LEGACY_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.:-]{1,128}$")
 STAGING = ".staging"
 QUARANTINE = ".quarantine"
 JOURNAL = "journal.json"
+WRITING_LOCK = ".writing.lock"
 
 # which of these batch ids the database holds (committed ingest batches)
 Committed = Callable[[Iterable[int]], set[int]]
@@ -84,8 +87,8 @@ class EventStore:
         self.root = root
         self._checksums = ChecksumCache()
         # held while what is published changes (publish, reconcile) and by ingest from its commit to
-        # its publish: whoever holds it sees every committed batch published
-        self.writing = threading.RLock()
+        # its publish: whoever holds it sees every committed batch published, in every process
+        self.writing = StoreLock(root / WRITING_LOCK)
 
     def is_reachable(self) -> bool:
         """Whether the store's folder exists and can be written."""
@@ -313,6 +316,55 @@ class EventStore:
         if _LEGACY_NAME.match(campaign_id):
             names.append(f"campaign_id={campaign_id}")
         return names
+
+
+class StoreLock:
+    """Re-entrant within a process (its threads queue on an RLock), exclusive across the processes that
+    share the store (``flock`` on a file in its root, taken by the outermost hold).
+
+    Several service processes over one store: a batch another process committed is published
+    before a holder reads the last batch id, so a detection run never reads a committed batch's
+    files half published or not at all. A lock file that cannot be opened (the store's folder
+    unreachable) leaves only the process's own lock: nothing can be published then anyway.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> StoreLock:
+        self._thread.acquire()
+        if self._depth == 0:
+            try:
+                self._fd = self._lock_file()
+            except BaseException:
+                self._thread.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._thread.release()
+
+    def _lock_file(self) -> int | None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
 
 def _as_frame(tables: list[pa.Table]) -> pd.DataFrame:

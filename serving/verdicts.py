@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.policy import unit_prices
+from detectors.policy import PostKeys, post_keys, unit_prices
 
 HASHED_COLUMNS = ("event_id", "campaign_id", "post_id", "creator_id", "user_id", "action")
 _CATEGORICAL = ("campaign_id", "post_id", "creator_id", "user_id", "action", "reason")
@@ -108,6 +108,7 @@ class Window:
     lines: _Lines | None = None
     first: int = 0
     ts_ns: np.ndarray | None = None  # the verdicts' times (ns since the epoch), when known
+    keys: PostKeys | None = None  # the verdicts' posts (``detectors.policy.post_keys``), when known
 
     def without(self, drop: np.ndarray) -> Window:
         """The window without the rows ``drop`` marks, hashed as ``events_hash`` would hash them."""
@@ -118,7 +119,8 @@ class Window:
         else:
             verdicts = self.verdicts.iloc[kept].reset_index(drop=True)
         digest = events_hash(verdicts) if self.lines is None else self.lines.digest_kept(self.first, keep)
-        return Window(verdicts=verdicts, input_hash=digest, price=self.price[keep])
+        keys = None if self.keys is None else self.keys.take(keep)
+        return Window(verdicts=verdicts, input_hash=digest, price=self.price[keep], keys=keys)
 
 
 class RunVerdicts:
@@ -145,6 +147,8 @@ class RunVerdicts:
             if column in frame.columns and len(frame):
                 frame[column] = frame[column].astype("str").astype("category")
         self.frame = frame
+        # each verdict's post, numbered once per run: a window's decision slices it (``decide_posts``)
+        self.keys = post_keys(frame)
         self._prices: dict[tuple[str, str, float], np.ndarray] = {}
         # events_hash keeps an event_id's first line only: a window hashes from the buffer when unique
         ids = pa.array(frame["event_id"].astype("str").to_numpy(dtype=object)) if len(frame) else None
@@ -190,6 +194,7 @@ class RunVerdicts:
             lines=self.lines if self.unique_ids else None,
             first=int(first),
             ts_ns=self.ts_ns[first:last],
+            keys=self.keys.take(slice(int(first), int(last))),
         )
 
 

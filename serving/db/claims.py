@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import DateTime, Select, and_, exists, func, literal, select, union_all
+from sqlalchemy import DateTime, Select, and_, exists, func, literal, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -240,6 +240,21 @@ def count_in_pieces(
             counts.append(query.where(~_listed_before(event)) if after_listed else query)
         total += sum(int(n) for n in session.scalars(union_all(*counts)).all())
     return total
+
+
+def any_in_pieces(session: Session, campaign_id: str, pieces: Sequence[Piece], *, after_listed: bool) -> bool:
+    """Whether the pieces hold any of the campaign's stored events (less those ``settled_engagements``
+    lists, if ``after_listed``): ``count_in_pieces`` > 0, each range of the events' index probed up to
+    its first event."""
+    event = StoredEvent
+    for i in range(0, len(pieces), _PIECES_PER_QUERY):
+        probes = []
+        for p in pieces[i : i + _PIECES_PER_QUERY]:
+            found = exists().where(*_in_piece(campaign_id, p))
+            probes.append(found.where(~_listed_before(event)) if after_listed else found)
+        if session.scalar(select(or_(*probes))):
+            return True
+    return False
 
 
 def ids_in_pieces(session: Session, campaign_id: str, pieces: Sequence[Piece]) -> list[set[str]]:

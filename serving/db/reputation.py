@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, insert, literal, or_, select
+from sqlalchemy import ColumnElement, and_, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from detectors.reputation import ENTRY_COLUMNS
@@ -76,13 +76,15 @@ class ReputationRepository(Repository):
         recorded after ``since``, and entries of cases reopened after it (``ENTRY_COLUMNS``)."""
         readable = _readable(runs_until=runs_until, reviews_until=reviews_until)
         reopened = select(ReviewReopen.case_id).where(ReviewReopen.created_at > as_utc(since))
-        rows: list[tuple[Any, ...]] = []
+        queries = []
+        for kind in ("account", *SUBJECT_TABLE_KINDS):
+            query, _ = _query(kind)
+            table = ReputationEntry if kind == "account" else ReputationSubject
+            new = and_(table.recorded_at > as_utc(since), readable(kind))
+            queries.append(query.where(or_(new, table.source_id.in_(reopened))))
+        # one statement: every settlement that reuses a run asks this (one round trip, not four)
         with self.session() as session:
-            for kind in ("account", *SUBJECT_TABLE_KINDS):
-                query, _ = _query(kind)
-                table = ReputationEntry if kind == "account" else ReputationSubject
-                new = and_(table.recorded_at > as_utc(since), readable(kind))
-                rows.extend(session.execute(query.where(or_(new, table.source_id.in_(reopened)))).all())
+            rows: list[tuple[Any, ...]] = list(session.execute(union_all(*queries)).all())
         return _frame(rows)
 
     def of_source(self, source_id: str) -> list[ReputationEntry]:

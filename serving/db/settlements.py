@@ -15,7 +15,9 @@ from serving.db.claims import (
     Claim,
     ClaimMismatch,
     Ledger,
+    Piece,
     add_claims,
+    any_in_pieces,
     claimed_events,
     claims_about,
     count_in_pieces,
@@ -234,23 +236,23 @@ class SettlementRepository(Repository):
         The open events are those of the period, of every batch, that no claim holds: counted
         in the pieces a claim of the period would take now (none left for a settled period).
         """
-        period = (start, end)
         with self.session() as session:
             listed = _has_listed(session, campaign_id)
-            taken = pieces_about(session, campaign_id, start, end)
-            through = int(session.scalar(select(func.max(IngestBatch.id))) or 0)
             n_open = count_in_pieces(
-                session, campaign_id, free_pieces(start, end, through, taken), after_listed=listed
+                session, campaign_id, _open_pieces(session, campaign_id, start, end), after_listed=listed
             )
-            covering = holding_settlements(session, campaign_id, period, after_listed=listed)
-            if listed:
-                covering.update(_listing_settlements(session, campaign_id, start, end))
-            ordered = session.scalars(
-                select(Settlement.id)
-                .where(Settlement.id.in_(sorted(covering)))
-                .order_by(Settlement.created_at, Settlement.id)
-            ).all()
-        return n_open, list(ordered)
+            return n_open, _covering(session, campaign_id, (start, end), after_listed=listed)
+
+    def settled_by(self, campaign_id: str, start: datetime, end: datetime) -> list[str]:
+        """The settlements that cover the campaign's stored events in ``[start, end)`` (oldest first)
+        when none of them is open (``coverage`` says 0 open), else none: a probe for the first open
+        event, no count."""
+        with self.session() as session:
+            listed = _has_listed(session, campaign_id)
+            pieces = _open_pieces(session, campaign_id, start, end)
+            if any_in_pieces(session, campaign_id, pieces, after_listed=listed):
+                return []
+            return _covering(session, campaign_id, (start, end), after_listed=listed)
 
     def ledger_of(self, settlement_id: str) -> list[str]:
         """The event ids a settlement covered."""
@@ -369,3 +371,25 @@ def _widened(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     except OverflowError:
         high = end
     return low, high
+
+
+def _open_pieces(session: Session, campaign_id: str, start: datetime, end: datetime) -> list[Piece]:
+    """The pieces a claim of the period would take now, over every batch committed."""
+    taken = pieces_about(session, campaign_id, start, end)
+    through = int(session.scalar(select(func.max(IngestBatch.id))) or 0)
+    return free_pieces(start, end, through, taken)
+
+
+def _covering(
+    session: Session, campaign_id: str, period: tuple[datetime, datetime], *, after_listed: bool
+) -> list[str]:
+    """The settlements that hold any of the campaign's events in the period, oldest first."""
+    covering = holding_settlements(session, campaign_id, period, after_listed=after_listed)
+    if after_listed:
+        covering.update(_listing_settlements(session, campaign_id, *period))
+    ordered = session.scalars(
+        select(Settlement.id)
+        .where(Settlement.id.in_(sorted(covering)))
+        .order_by(Settlement.created_at, Settlement.id)
+    ).all()
+    return list(ordered)

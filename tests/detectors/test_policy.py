@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.params import PolicyParams, RuntimeParams, ScoringParams
-from detectors.policy import decide_posts, flag_accounts, held_engagements, unit_prices
+from detectors.policy import decide_posts, flag_accounts, held_engagements, post_keys, unit_prices
 from detectors.scorer import score_window
 from tests.factories import clean, raw_event, raw_events
 
@@ -42,6 +42,29 @@ def test_decide_posts_pay_discount_hold():
     assert posts.loc["c", "held_amount"] == 0.5 and posts.loc["c", "withheld_amount"] == 4.0
     assert posts.loc["c", "reasons"] == "lockstep"
     assert posts.loc["b", "claimed"] == 10 and posts.loc["b", "valid"] == 8
+
+
+def test_decide_posts_on_a_slice_of_a_frames_post_keys_decides_as_on_the_slice_alone():
+    """A settlement decides a window with its run's post keys (numbered once for the run): the same
+    posts, sums and order as deciding the window's rows alone, categorical ids included."""
+    engagements = _scored(
+        {"a": [False] * 6, "b": [True] * 3 + [False] * 5, "c": [True] * 4, "d": [False] * 3}
+    )
+    engagements.loc[engagements["post_id"] == "d", "campaign_id"] = "c0"  # sorts before c1
+    engagements.loc[1::4, "risk"] = 0.42
+    for column in ("campaign_id", "post_id", "creator_id", "action", "reason"):
+        engagements[column] = engagements[column].astype("category")
+    price = np.linspace(0.1, 0.9, len(engagements))
+    keys = post_keys(engagements)
+    policy = PolicyParams(hold_invalid_share=0.6)
+    for rows in (np.arange(len(engagements)) % 3 != 1, engagements["post_id"].isin(["b", "d"]).to_numpy()):
+        window = engagements.loc[rows].reset_index(drop=True)
+        alone = decide_posts(window, price=price[rows], policy=policy)
+        sliced = decide_posts(window, price=price[rows], policy=policy, keys=keys.take(rows))
+        pd.testing.assert_frame_equal(sliced, alone, check_exact=True)
+        assert alone["post_id"].astype("str").tolist() == sorted(
+            set(window["post_id"].astype("str")), key="dabc".index
+        )
 
 
 def _bought_post(*, n_bought: int, n_fans: int, n_escaped: int, escaped_risk: float) -> pd.DataFrame:

@@ -495,3 +495,44 @@ def _move_back(deployment: Deployment, case_id: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_a_run_beside_another_process_publishing_judges_its_batch_whole(
+    deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Two servers over one deployment: while B stalls between committing a batch and publishing its
+    files, A starts a detection run and settles the period. The run judges the batch whole or not at
+    all (A waits for B's publish, so: whole), and the settlement claims exactly what the run judged."""
+    events = _events(sim)
+    which = pd.factorize(events["event_id"])[0] % 2
+    first, second = (events.loc[which == i].reset_index(drop=True) for i in range(2))
+    n_first, n_second = first["event_id"].nunique(), second["event_id"].nunique()
+    period = _period(sim)
+    window = {k: period[k] for k in ("period_start", "period_end")}
+    terms = campaign_terms(sim.campaigns, CAMPAIGN)
+    with serving(deployment) as (a, _), serving(deployment, "ingest_after_commit:3") as (b, _):
+        assert a.put(f"/v1/campaigns/{CAMPAIGN}", json=terms, headers=deployment.billing).status_code == 200
+        assert _post_events(a, deployment, first).json()["accepted"] == n_first
+        answers: list[httpx.Response] = []
+        ingesting = threading.Thread(target=lambda: answers.append(_post_events(b, deployment, second)))
+        ingesting.start()
+        deadline = time.monotonic() + 60
+        while deployment.scalar("SELECT count(*) FROM ingest_batches") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # committed, its files still staged: B stalls before publishing them
+        assert any((deployment.home / "events" / STAGING).iterdir())
+        run = a.post("/v1/detections", json=window, headers=deployment.billing).json()
+        while run["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            run = a.get(f"/v1/detections/{run['run_id']}", headers=deployment.billing).json()
+        settled = _settle(a, deployment, period, "stl-beside")
+        ingesting.join(timeout=60)
+    assert answers[0].status_code == 200 and answers[0].json()["accepted"] == n_second, answers[0].text
+    assert run["status"] == "done", run
+    assert settled.status_code == 201, settled.text
+    body = settled.json()
+    assert body["detection_run_id"] == run["run_id"]
+    assert body["n_events"] == n_first + n_second
+    assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in body["posts"])
+    last = f"SELECT last_batch_id FROM detection_runs WHERE id = '{run['run_id']}'"
+    assert deployment.scalar(last) == deployment.scalar("SELECT max(id) FROM ingest_batches")

@@ -72,18 +72,23 @@ def test_a_claim_holds_its_period_and_batches_and_a_late_batch_stays_open(
     stored: tuple[SettlementRepository, int],
 ) -> None:
     repo, batch = stored
+    assert repo.settled_by(CAMPAIGN, START, START + DAY) == []  # open, none settled
     _claim_read_now(repo, "stl_first", START, START + DAY, batch)
     assert repo.settled_in(CAMPAIGN, START, START + DAY) == dict.fromkeys(IDS, "stl_first")
     assert repo.coverage(CAMPAIGN, START, START + DAY) == (0, ["stl_first"])
+    assert repo.settled_by(CAMPAIGN, START, START + DAY) == ["stl_first"]
     assert sorted(repo.ledger_of("stl_first")) == sorted(IDS)
     # a later batch: one event late into the settled day, one on the next day
     late = index_events(repo.db, _events(["late", "next"], [START + timedelta(hours=2), START + DAY]))
     assert repo.coverage(CAMPAIGN, START, START + DAY) == (1, ["stl_first"])
     assert repo.coverage(CAMPAIGN, START, START + 2 * DAY) == (2, ["stl_first"])
+    # an open event in the period: not settled, whoever holds the rest
+    assert repo.settled_by(CAMPAIGN, START, START + DAY) == []
     # a settlement of both days made after it holds exactly the two, whatever its period says
     _claim_read_now(repo, "stl_two_days", START, START + 2 * DAY, late)
     assert sorted(repo.ledger_of("stl_two_days")) == ["late", "next"]
     assert repo.coverage(CAMPAIGN, START - DAY, START + 3 * DAY) == (0, ["stl_first", "stl_two_days"])
+    assert repo.settled_by(CAMPAIGN, START - DAY, START + 3 * DAY) == ["stl_first", "stl_two_days"]
     settled = sorted(repo.settled_events(CAMPAIGN))
     assert settled == sorted(
         [*((e, "stl_first") for e in IDS), ("late", "stl_two_days"), ("next", "stl_two_days")]
