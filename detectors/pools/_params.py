@@ -47,6 +47,14 @@ class PoolParams:
     resolutions: tuple[float, ...] = (0.5, 1.0)
     # seed of the Louvain communities
     louvain_seed: int = 0
+    # a pool's parts in different audience communities stay one pool only where the light accounts engaging
+    # both reach this many times the block model's chance (``_split_glued``); parts that overlap about as
+    # chance says are two things Louvain joined (a seller's posts and a neighbouring audience's popular posts
+    # tied to them by a link or two of honest fans), and counted as one pool the neighbour's fans explain the
+    # seller's accounts away. 0: off. Dev seeds: such joins at 1.3-2.9x; 2 and 3 alike at 500k (four worlds
+    # seed 5 aged 0.437 -> 0.635), 3 also clears dev 50k seeds 14 and 43 (aged 0 -> 0.80), at 5 honest
+    # engagements on seed 43 (docs/benchmarks.md, "aged6")
+    split_min_lift: float = 3.0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
     # a pool account one creator short of the member share (k = d - 1, 2 of 3), chance not explaining it, is a

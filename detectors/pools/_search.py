@@ -15,11 +15,13 @@ from detectors.pools._chance import (
     Masses,
     _account_posts,
     _Audiences,
+    _block_mass,
     _Chance,
     _cross_creator_pairs,
     _crossing,
     _tier_limits,
 )
+from detectors.pools._glued import _split_glued
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
 from detectors.pools._served import _served_outside
@@ -133,9 +135,17 @@ def _search(
         return event_pool, np.zeros(0), np.zeros(0, dtype=bool)
     lifts: list[npt.NDArray[np.float64]] = []
     overlap_only: list[npt.NDArray[np.bool_]] = []
+    # a pool's parts in different communities that its accounts do not tie are pools of their own
+    split = params.split_min_lift > 0 and unit_community.max(initial=0) > 0
+    block = _every_post(light, unit_community, given) if split else None
     for resolution in params.resolutions:
         n_pools, post_pool = _pools(links, n_posts, resolution=resolution, seed=params.louvain_seed)
         pair_pool = post_pool[light.pair_post]
+        if block is not None:
+            n_pools, post_pool = _split_glued(
+                light.overlap.matrix, post_pool, unit_community[unit], block, params=params
+            )
+            pair_pool = post_pool[light.pair_post]
         members = _members(
             light.pair_user,
             unit[light.pair_post],
@@ -154,6 +164,17 @@ def _search(
         lifts.append(_median_lift(links, post_pool, n_pools))
         overlap_only.append(_overlap_only(links, post_pool, n_pools, params=params))
     return event_pool, np.concatenate(lifts), np.concatenate(overlap_only)
+
+
+def _every_post(
+    light: _Light, unit_community: npt.NDArray[np.int64], given: _Chance | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The block model's masses of every post (``_block_mass``) under ``unit_community`` (``given``'s,
+    the whole platform's, when the events are one shard of it)."""
+    if given is not None:
+        return given.masses.pair_mass[-1], given.masses.mass[-1]
+    overlap = light.overlap
+    return _block_mass(overlap.matrix, unit_community[light.unit], overlap.post_degree)
 
 
 def _assign(
