@@ -125,6 +125,24 @@ def window_of(events: pd.DataFrame) -> pd.DataFrame:
     return distinct_engagements(events.assign(**{HISTORY_COLUMN: False}))
 
 
+def replayed_rows(
+    events: pd.DataFrame, window: pd.DataFrame, columns: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """The rows of ``events`` that repeat an event id with a value of ``columns`` other than its first
+    row's, which its ``window_of`` keeps (what the window's rows do not show); None when there are none."""
+    if len(window) == len(events):
+        return None
+    replayed = window.loc[window["copies"].to_numpy() > 1]
+    copies = events.loc[events["event_id"].isin(replayed["event_id"]).to_numpy(dtype=bool)]
+    first = pd.Index(replayed["event_id"]).get_indexer(copies["event_id"])
+    differs = np.zeros(len(copies), dtype=bool)
+    for column in (c for c in columns if c in copies and c in replayed):
+        mine = copies[column].to_numpy(dtype=object)
+        theirs = replayed[column].to_numpy(dtype=object)[first]
+        differs |= ~((mine == theirs) | (pd.isna(mine) & pd.isna(theirs)))
+    return copies.loc[differs] if differs.any() else None
+
+
 def matched_categories(
     window: pd.DataFrame, prepared: pd.DataFrame, columns: tuple[str, ...]
 ) -> dict[str, npt.NDArray[np.int64]]:

@@ -135,6 +135,7 @@ def condensed(
     *,
     params: HistoryParams,
     matched: dict[str, npt.NDArray[np.int64]] | None = None,
+    replays: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The rows of a marked prepared history the window ``events`` reads (see the module's docstring).
 
@@ -142,21 +143,23 @@ def condensed(
     only as honest context (the sample, the window's accounts) carry ``CONTEXT_COLUMN``. ``matched``:
     per column of ``KEY_COLUMNS``, the position of each of ``prepared``'s categories among those of
     ``events``' (categorical) column (``detectors.history.matched_categories``): the window's values
-    are then read from it, not looked up again.
+    are then read from it, not looked up again. ``replays``: with ``events`` the window's distinct
+    engagements (``detectors.history.window_of``), the raw events it does not show: copies of a
+    replayed event id with other key values or another time (``detectors.history.replayed_rows``).
+    What is kept depends only on the set of the events' key values and their first time, so the same
+    rows are kept as from the raw events.
     """
     if EVIDENCE_COLUMN not in prepared:
         return prepared
     core = prepared[EVIDENCE_COLUMN].to_numpy(dtype=bool).copy()
     context = prepared[SAMPLE_COLUMN].to_numpy(dtype=bool).copy()
     if len(events):
-        start = events["ts"].min() - pd.Timedelta(days=params.recent_days)
+        first = events["ts"].min()
+        if replays is not None and len(replays):
+            first = min(first, replays["ts"].min())
+        start = first - pd.Timedelta(days=params.recent_days)
         core |= (prepared["ts"] >= start).to_numpy()
-        found = {
-            column: _history_codes(prepared, events, column)
-            if matched is None or column not in matched
-            else _matched_codes(events[column], matched[column])
-            for column in KEY_COLUMNS
-        }
+        found = {column: _found_codes(prepared, events, column, matched, replays) for column in KEY_COLUMNS}
         core |= _reported_again(prepared, found)
         if params.window_accounts:
             context |= _of_accounts(prepared["user_id"], found["user_id"])
@@ -184,6 +187,23 @@ def _history_codes(prepared: pd.DataFrame, events: pd.DataFrame, column: str) ->
     )
     found = pc.index_in(arrow, value_set=pa.array(prepared[column].cat.categories))
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _found_codes(
+    prepared: pd.DataFrame,
+    events: pd.DataFrame,
+    column: str,
+    matched: dict[str, npt.NDArray[np.int64]] | None,
+    replays: pd.DataFrame | None,
+) -> npt.NDArray[np.int64] | None:
+    """Per window event (and per row of ``replays``, after them): the code of its ``column`` value among
+    the history's categories, -1 where the history never saw it; None where either lacks the column.
+    Read through ``matched`` where the caller looked the window's categories up (``condensed``)."""
+    if matched is None or column not in matched:
+        return _history_codes(prepared, events, column)
+    found = _matched_codes(events[column], matched[column])
+    more = _history_codes(prepared, replays, column) if replays is not None and len(replays) else None
+    return found if more is None else np.concatenate([found, more])
 
 
 def _matched_codes(values: pd.Series, known: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

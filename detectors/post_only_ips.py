@@ -25,8 +25,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
+from detectors.seller_ips import AddressCodes, address_codes
 from detectors.spread import SpreadParams, is_creator_account
-from features.arrays import codes, distinct, distinct_per_code, platform_codes
+from features.arrays import codes, distinct
 
 NAME = "ip_farm"
 
@@ -44,19 +45,21 @@ def raise_post_only_ips(
     creators: pd.Index | None = None,
     split: npt.NDArray[np.bool_] | None = None,
     window: pd.DataFrame | None = None,
+    shared: AddressCodes | None = None,
 ) -> list[Detection]:
     """``detections`` with ``ip_farm`` raised on the engagements through a post's own addresses
     (``post_only_addresses``), to ``spread_weight``, with a group per post.
 
     ``split``: per engagement, its platform is split over shards (an address's other posts may lie in
     another shard): those rows are not counted here but raised by ``window``, the addresses
-    ``post_only_addresses`` found on their whole platforms (``POST_ONLY_COLUMNS``).
+    ``post_only_addresses`` found on their whole platforms (``POST_ONLY_COLUMNS``). ``shared``: the
+    engagements' ``address_codes``, when the caller took them already.
     """
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
     if at is None:
         return detections
     rows = None if split is None else ~split
-    found = post_only_addresses(engagements, params=params, creators=creators, rows=rows)
+    found = post_only_addresses(engagements, params=params, creators=creators, rows=rows, shared=shared)
     if window is not None and len(window):
         found = pd.concat([found, window[list(POST_ONLY_COLUMNS)]], ignore_index=True)
     if not len(found):
@@ -73,6 +76,7 @@ def post_only_addresses(
     params: SpreadParams,
     creators: pd.Index | None = None,
     rows: npt.NDArray[np.bool_] | None = None,
+    shared: AddressCodes | None = None,
 ) -> pd.DataFrame:
     """The own addresses of the posts that have too many of them (``POST_ONLY_COLUMNS``).
 
@@ -82,7 +86,8 @@ def post_only_addresses(
     on one post through it, thin (at most ``ip_light_posts`` distinct posts) and none a creator's
     (``creators``: as in ``detectors.seller_ips.spread_through_ips``; ``_own_addresses``). A post with
     at least ``ip_post_only_addresses`` such addresses, beyond chance (``_beyond_chance``), has them
-    listed, when the engagements span ``ip_post_only_days`` or more.
+    listed, when the engagements span ``ip_post_only_days`` or more. ``shared``: the engagements'
+    ``address_codes``, when the caller took them already.
     """
     none = pd.DataFrame(
         {c: pd.Series(dtype=object if i < 3 else float) for i, c in enumerate(POST_ONLY_COLUMNS)}
@@ -91,8 +96,8 @@ def post_only_addresses(
         return none
     if not len(engagements) or _span_days(engagements) < params.ip_post_only_days:
         return none
-    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
-    posts = codes(engagements["post_id"])
+    coded = address_codes(engagements) if shared is None else shared
+    ips, users, posts = coded.ips, coded.users, coded.posts
     has = (ips >= 0) & (users >= 0) & (posts >= 0)
     if rows is not None:
         has &= rows
@@ -100,7 +105,7 @@ def post_only_addresses(
     if creators is not None:
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
     thin = has & ~creator
-    thin &= distinct_per_code(users, posts)[np.maximum(users, 0)] <= params.ip_light_posts
+    thin &= coded.posts_per_account[np.maximum(users, 0)] <= params.ip_light_posts
     own = _own_addresses(ips, users, posts, has=has, thin=thin, params=params)
     through = has & own[np.maximum(ips, 0)] if len(own) else np.zeros(len(has), dtype=bool)
     addresses, expected, significant = _beyond_chance(

@@ -37,6 +37,30 @@ IP_PART_COLUMNS = ("platform", "ip", "user_id", "caught", "strongest", "posts")
 
 
 @dataclass(frozen=True)
+class AddressCodes:
+    """What the seller-IP rule and the post-only rule (``detectors.post_only_ips``) read of the
+    engagements alone, the same for both and for every round: per engagement its address and account
+    codes within its platform (``platform_codes``; -1 missing) and its post code, per account code its
+    distinct posts, and per address code its distinct accounts."""
+
+    ips: npt.NDArray[np.int64]
+    users: npt.NDArray[np.int64]
+    posts: npt.NDArray[np.int64]
+    posts_per_account: npt.NDArray[np.int64]
+    accounts_per_ip: npt.NDArray[np.int64]
+
+
+def address_codes(engagements: pd.DataFrame) -> AddressCodes:
+    """``AddressCodes`` of ``engagements`` (with an ``ip`` column), taken once for both rules."""
+    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
+    posts = codes(engagements["post_id"])
+    has = (ips >= 0) & (users >= 0)
+    n_ips, n_users = int(ips.max(initial=-1)) + 1, int(users.max(initial=-1)) + 1
+    accounts = np.bincount(distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips)
+    return AddressCodes(ips, users, posts, distinct_per_code(users, posts), accounts)
+
+
+@dataclass(frozen=True)
 class SellerIpEvidence:
     """What the whole window shows of the addresses and accounts a shard holds that span shards.
 
@@ -58,6 +82,7 @@ def spread_through_ips(
     params: SpreadParams,
     creators: pd.Index | None = None,
     window: SellerIpEvidence | None = None,
+    shared: AddressCodes | None = None,
 ) -> list[Detection]:
     """``detections`` with ``ip_farm`` raised on the thin accounts' engagements through seller IPs.
 
@@ -73,19 +98,19 @@ def spread_through_ips(
     posts), gets ``spread_weight`` x the IP's strongest caught score, with a group per seller IP
     saying how many of its accounts were caught. ``window``: the whole window's counts of the
     addresses and accounts that span shards, when ``engagements`` are one shard of a split platform
-    (``ip_part`` added up over the shards).
+    (``ip_part`` added up over the shards). ``shared``: the engagements' ``address_codes``, when the
+    caller took them already.
     """
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
     if at is None or "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
         return detections
     caught_score, creator = _caught_scores(detections, engagements, structural=structural, creators=creators)
-    ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
-    posts = codes(engagements["post_id"])
-    n_posts = distinct_per_code(users, posts)
+    coded = address_codes(engagements) if shared is None else shared
+    ips, users, posts, n_posts = coded.ips, coded.users, coded.posts, coded.posts_per_account
     if window is not None:
         n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
-    rows = _Rows(ips, users, posts, thin, ~split_platform_rows(engagements, window))
+    rows = _Rows(ips, users, posts, thin, ~split_platform_rows(engagements, window), coded.accounts_per_ip)
     found = _rounds(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return detections
@@ -134,13 +159,15 @@ _Hits = tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], tuple[Any, Any], n
 class _Rows:
     """Per engagement: its address, account and post codes (-1 missing; per platform for the first
     two), whether its account is thin and not a creator's (one that may be raised), and whether its
-    platform is whole in these engagements (not split over shards)."""
+    platform is whole in these engagements (not split over shards); per address code its distinct
+    accounts (the same in every round)."""
 
     ips: npt.NDArray[np.int64]
     users: npt.NDArray[np.int64]
     posts: npt.NDArray[np.int64]
     thin: npt.NDArray[np.bool_]
     whole: npt.NDArray[np.bool_]
+    accounts: npt.NDArray[np.int64]
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
@@ -165,7 +192,7 @@ def _seller_hits(
     """The rows a seller's address raises given ``caught_score``, with its per-IP strongest caught score,
     (caught, all) accounts and seller flags; None when no address is a seller's."""
     ips, users, posts = rows.ips, rows.users, rows.posts
-    strongest, counts = _ip_counts(ips, users, caught_score, params=params)
+    strongest, counts = _ip_counts(ips, users, caught_score, accounts=rows.accounts, params=params)
     if window is not None:
         strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
     seller = _is_seller(counts, params=params)
@@ -210,13 +237,13 @@ def _ip_counts(
     users: npt.NDArray[np.int64],
     score: npt.NDArray[np.float64],
     *,
+    accounts: npt.NDArray[np.int64],
     params: SpreadParams,
 ) -> tuple[npt.NDArray[np.float64], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-    """Per IP code: its strongest caught score, and (caught, all) accounts."""
+    """Per IP code: its strongest caught score, and (caught, all) accounts (``accounts``: all, per IP
+    code, ``AddressCodes.accounts_per_ip``)."""
     has = (ips >= 0) & (users >= 0)
-    n_ips, n_users = int(ips.max(initial=-1)) + 1, int(users.max(initial=-1)) + 1
-    pairs = ips[has] * n_users + users[has]
-    accounts = np.bincount(distinct(pairs) // n_users, minlength=n_ips)
+    n_ips, n_users = len(accounts), int(users.max(initial=-1)) + 1
     is_caught = has & (score >= params.min_caught_score)
     caught = np.bincount(distinct(ips[is_caught] * n_users + users[is_caught]) // n_users, minlength=n_ips)
     strongest = np.zeros(n_ips)

@@ -18,7 +18,7 @@ from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.post_only_ips import raise_post_only_ips
 from detectors.registry import STRUCTURAL, DetectorSpec, WindowContext
 from detectors.scorer.running import raw_detections, window_context
-from detectors.seller_ips import ip_part, split_platform_rows, spread_through_ips
+from detectors.seller_ips import address_codes, ip_part, split_platform_rows, spread_through_ips
 from detectors.spread import (
     SPREAD_COLUMNS,
     AccountRows,
@@ -87,6 +87,8 @@ def window_detections(
             post_level_keep *= 1.0 - post_level
         detections.append(detection)
     window = context.chance.seller_ips if context.chance is not None else None
+    # the two address rules read the same codes and counts of the engagements: taken once
+    addresses = address_codes(engagements) if "ip" in engagements and len(engagements) else None
     detections = spread_through_ips(
         detections,
         engagements,
@@ -94,6 +96,7 @@ def window_detections(
         params=params.spread,
         creators=_creators(context),
         window=window,
+        shared=addresses,
     )
     detections = raise_post_only_ips(
         detections,
@@ -102,6 +105,7 @@ def window_detections(
         creators=_creators(context),
         split=split_platform_rows(engagements, window),
         window=context.chance.post_only if context.chance is not None else None,
+        shared=addresses,
     )
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:

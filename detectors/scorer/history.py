@@ -12,6 +12,7 @@ from detectors.history import (
     HISTORY_COLUMN,
     matched_categories,
     prepare_history,
+    replayed_rows,
     window_of,
     with_history,
     with_prepared_history,
@@ -98,15 +99,15 @@ def history_engagements(
         history if is_prepared else prepared_history(history, params=params, posts=context.get("posts"))
     )
     window = window_of(events)
-    if len(window) < len(events) or EVIDENCE_COLUMN not in prepared:
-        # replays (the window's rows are not the events') or nothing to condense: the events are read
-        return with_prepared_history(
-            events, condensed(prepared, events, params=params.history), window=window
-        )
-    # without replays the window's rows are the events', in their order: condensing reads the window, and
-    # the look-up of the key columns' ids that joining needs serves condensing too
+    if EVIDENCE_COLUMN not in prepared:
+        # nothing to condense: the prepared history is read whole
+        return with_prepared_history(events, prepared, window=window)
+    # condensing reads the window (and the raw copies of its replayed events), and the look-up of the key
+    # columns' ids that joining needs serves condensing too
     matched = matched_categories(window, prepared, KEY_COLUMNS)
-    kept = condensed(prepared, window, params=params.history, matched=matched)
+    # a replay whose values differ from its first copy's: condensing reads every copy's values and time
+    replays = replayed_rows(events, window, (*KEY_COLUMNS, "ts"))
+    kept = condensed(prepared, window, params=params.history, matched=matched, replays=replays)
     return with_prepared_history(events, kept, window=window, matched=matched)
 
 

@@ -113,7 +113,7 @@ def test_condensing_and_joining_share_one_look_up_and_give_the_frame_they_gave_a
     """``history_engagements`` looks the window's key ids up among the history's once, for condensing and
     joining both (``matched_categories``): the frame equals condensing the events and joining what is kept,
     each with its own look-up; with the ids as Arrow strings, objects or categoricals with a category no
-    row uses, and with a replayed event (then the events are condensed, as before)."""
+    row uses, and with a replayed event (condensed from the window's rows, which show every copy's values)."""
     window, history = _planted_history()
     rng = np.random.default_rng(5)
     extra = _row(BASE_TS, rng, "new", "p9") | {"event_id": "b"}
@@ -130,6 +130,30 @@ def test_condensing_and_joining_share_one_look_up_and_give_the_frame_they_gave_a
         pd.testing.assert_frame_equal(
             history_engagements(events, prepared, params=params), apart, check_exact=True
         )
+
+
+def test_a_replay_with_other_values_is_condensed_as_the_raw_events_are():
+    """A later copy of a window event under another account and two and a half days earlier: the window's
+    rows keep the first copy, and condensing reads the copy too (``replayed_rows``), so that account's
+    history and the day before that earlier time are kept, as condensing the raw events keeps them."""
+    window, history = _planted_history()
+    rng = np.random.default_rng(7)
+    mid = _row(BASE_TS, rng, "x5", "q6") | {
+        "event_id": "mid",
+        "ts": (BASE_TS - pd.Timedelta(days=3)).isoformat(),
+    }
+    history = clean(pd.concat([history.drop(columns="source_row"), pd.DataFrame([mid])]))
+    copy = window.iloc[[0]].assign(user_id="x3", ts=window["ts"].iloc[0] - pd.Timedelta(days=2.5))
+    events = pd.concat([window, copy], ignore_index=True)
+    prepared = _marked(history)
+    params = ScoringParams().set_params(history__mode="condensed")
+    apart = with_prepared_history(events, condensed(prepared, events, params=params.history))
+    assert {"dropped", "mid"} <= set(apart["event_id"].astype(str))
+    first_copies = condensed(prepared, window, params=params.history)
+    assert not {"dropped", "mid"} & set(first_copies["event_id"].astype(str))
+    pd.testing.assert_frame_equal(
+        history_engagements(events, prepared, params=params), apart, check_exact=True
+    )
 
 
 def test_a_window_engagement_re_counting_an_old_history_one_stays_a_re_count():

@@ -18,8 +18,9 @@ import pytest
 from detectors.base import Detection
 from detectors.params import ScoringParams
 from detectors.scorer import score_window
-from detectors.seller_ips import spread_through_ips
+from detectors.seller_ips import address_codes, spread_through_ips
 from detectors.spread import SpreadParams
+from features.dedup import distinct_engagements
 from tests.factories import BASE_TS, clean
 
 WEEKS = 4
@@ -210,3 +211,42 @@ def test_an_address_whose_accounts_were_raised_elsewhere_is_a_sellers_in_the_sec
     said = str(out.groups["evidence"].iloc[v0])
     assert said.startswith("ip_farm: 6 of the 11 accounts that engaged through this account's IP")
     assert "caught in seller groups or through the seller's other IPs" in said
+
+
+def test_address_codes_count_each_platforms_accounts_per_ip_and_posts_per_account():
+    """The codes and counts both address rules read (``address_codes``), against pandas' groupby: the same
+    address or account on two platforms is two, a row without an address counts for its account's posts."""
+    rows = [
+        ("douyin", "u1", "p1", "ip1"),
+        ("douyin", "u1", "p2", "ip1"),
+        ("douyin", "u2", "p1", "ip1"),
+        ("douyin", "u2", "p1", "ip2"),
+        ("channels", "u1", "c1", "ip1"),
+        ("channels", "u3", "c1", None),
+        ("channels", "u3", "c2", "ip3"),
+    ]
+    events = clean(
+        pd.DataFrame(
+            [
+                _row(BASE_TS, i, user, post, ip) | {"platform": platform, "event_id": f"e{i}"}
+                for i, (platform, user, post, ip) in enumerate(rows)
+            ]
+        )
+    )
+    engagements = distinct_engagements(events)
+    coded = address_codes(engagements)
+    labels = engagements[["platform", "ip", "user_id", "post_id"]].astype(object)
+    per_ip = labels.dropna(subset=["ip"]).groupby(["platform", "ip"])["user_id"].nunique()
+    per_account = labels.groupby(["platform", "user_id"])["post_id"].nunique()
+    at_ip = {
+        (p, i): coded.accounts_per_ip[c]
+        for p, i, c in zip(labels["platform"], labels["ip"], coded.ips, strict=True)
+        if c >= 0
+    }
+    at_account = {
+        (p, u): coded.posts_per_account[c]
+        for p, u, c in zip(labels["platform"], labels["user_id"], coded.users, strict=True)
+    }
+    assert at_ip == per_ip.to_dict()
+    assert at_account == per_account.to_dict()
+    assert (coded.ips >= 0).sum() == 6
