@@ -101,11 +101,15 @@ WEEK = pd.Timedelta(days=7)
 QUALITY = ("precision", "recall", "honest_flagged_share", "honest_payout_withheld_share")
 
 
-def quality(truth: Path, scored: Path) -> dict[str, Any]:
-    """Precision, recall and recall per scheme of one engine's outputs against the simulated truth."""
-    if not (truth / "events.parquet").exists():  # a multi-week window is cut from its set: no truth here
+def quality(window: Path, scored: Path) -> dict[str, Any]:
+    """Precision, recall and recall per scheme of one engine's outputs of the ``window`` events file
+    against the simulated truth of its set (a multi-week window, cut from its set: of its events)."""
+    truth = window.parent / "truth"
+    if not (truth / "events.parquet").exists():
         return {}
     truth_events = pd.read_parquet(truth / "events.parquet")
+    scored_ids = pd.read_parquet(window, columns=["event_id"])["event_id"]
+    truth_events = truth_events.loc[truth_events["event_id"].isin(scored_ids)]
     truth_events["invalid"] = truth_events["invalid"].astype(bool)
     engagements = pd.read_parquet(scored / "engagements.parquet")
     engagements["invalid"] = engagements["invalid"].astype(bool)
@@ -173,7 +177,7 @@ def measure(
         "agreement": agreement(work / "local", out),
         "disagreeing_events_by_reason": disagreements(work / "local", out),
         "evidence": evidence(work / "local", out),
-        "quality": quality(Path(files["events"]).parent / "truth", out),
+        "quality": quality(Path(files["events"]), out),
     }
 
 
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         "events": len(pd.read_parquet(files["events"], columns=["event_id"])),
         "history_events": sum(len(pd.read_parquet(path, columns=["event_id"])) for path in history),
         "load_average_before": os.getloadavg()[0],
-        "local_quality": quality(Path(files["events"]).parent / "truth", args.work / "local"),
+        "local_quality": quality(Path(files["events"]), args.work / "local"),
         "plans": rows,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
