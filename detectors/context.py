@@ -20,9 +20,9 @@ from detectors.history import sliced_accounts
 from detectors.infra import PostCommunities
 from detectors.platform_verdicts import PlatformVerdicts
 from detectors.pools import PoolChance
-from features.account_features import account_features
+from features.account_features import TRIPLE_WITHIN_S, account_features
 from features.arrays import codes, distinct
-from features.timing import publication_times
+from features.timing import action_triples, publication_times
 
 if TYPE_CHECKING:
     from detectors.fitted import FittedState
@@ -34,7 +34,8 @@ class WindowContext:
     """What a detector may read besides the window: posts (times, studios), audiences, fitted state.
 
     ``account_features`` are computed once per window, on first request, under a
-    lock: the anomaly detector (in a thread) and the stacker (after) share them.
+    lock: the anomaly detector (in a thread) and the stacker (after) share them, and
+    ``action_triples`` likewise (the account features and the scripted rule).
     ``audiences`` are computed once per platform likewise: the pool and
     dense-block tests (in two threads) share them. ``chance`` is the whole
     window's statistics (``detectors.chance``) when the rows are one shard of it;
@@ -61,6 +62,8 @@ class WindowContext:
         self._audiences: dict[tuple[object, ...], Audiences] = {}
         self._audiences_lock = threading.Lock()
         self._features: pd.DataFrame | None = None
+        self._triples: dict[float, np.ndarray] = {}
+        self._triples_lock = threading.Lock()
         self._studios: pd.Series | None = None
         self._studios_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -123,8 +126,17 @@ class WindowContext:
         with self._lock:
             if self._features is None:
                 times = publication_times(self.engagements, self.posts)
-                self._features = account_features(self.engagements, times)
+                triples = self.action_triples(within_s=TRIPLE_WITHIN_S)
+                self._features = account_features(self.engagements, times, is_triple=triples)
             return self._features
+
+    def action_triples(self, *, within_s: float) -> np.ndarray:
+        """Per row of the window: ``features.timing.action_triples`` (the account features and the
+        scripted rule read the same triples)."""
+        with self._triples_lock:
+            if within_s not in self._triples:
+                self._triples[within_s] = action_triples(self.engagements, within_s=within_s)
+            return self._triples[within_s]
 
 
 def _rows_key(index: pd.Index) -> tuple[object, ...]:

@@ -139,6 +139,13 @@ def _ring(engagements: pd.DataFrame, params: RingParams, context: WindowContext)
     return rings(engagements, params=params, studios=context.studios())
 
 
+def _scripted(engagements: pd.DataFrame, params: ScriptedParams, context: WindowContext) -> Detection:
+    # the window's own rows: the triples the account features read (``WindowContext.action_triples``)
+    shared = engagements is context.engagements
+    triples = context.action_triples(within_s=params.triple_within_s) if shared else None
+    return scripted_actions(engagements, params=params, is_triple=triples)
+
+
 def _known_seller(engagements: pd.DataFrame, _params: KnownSellerParams, context: WindowContext) -> Detection:
     return known_sellers(engagements, reputation=context.reputation)
 
@@ -191,7 +198,7 @@ DETECTORS: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "scripted",
-        _plain(scripted_actions),
+        _scripted,
         ScriptedParams,
         Kind.WEAK,
         "like-favorite-comment triples within seconds, and template comments shared by accounts",

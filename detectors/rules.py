@@ -219,14 +219,22 @@ def bursts(engagements: pd.DataFrame, *, params: BurstParams) -> Detection:
     return Detection("burst", score, event_group.astype(np.int64), groups)
 
 
-def scripted_actions(engagements: pd.DataFrame, *, params: ScriptedParams) -> Detection:
+def scripted_actions(
+    engagements: pd.DataFrame,
+    *,
+    params: ScriptedParams,
+    is_triple: npt.NDArray[np.bool_] | None = None,
+) -> Detection:
     """Like + favorite + comment triples within a minute, and comment texts many accounts repeat.
 
     Both are what click-farm workers on scripts do; an enthusiastic fan may do
     either, so each is partial evidence (at the default weights the two together reach 0.55).
+    ``is_triple``: ``action_triples(engagements, within_s=params.triple_within_s)`` when the caller
+    has it already.
     """
     n = len(engagements)
-    is_triple = action_triples(engagements, within_s=params.triple_within_s)
+    if is_triple is None:
+        is_triple = action_triples(engagements, within_s=params.triple_within_s)
     is_template = duplicated_comments(
         engagements, min_accounts=params.template_min_accounts, min_chars=params.template_min_chars
     )

@@ -75,8 +75,11 @@ def duplicated_comments(
     return out
 
 
-def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.DataFrame:
-    """One row per engaging account (index ``user_id``) with the columns in ``ACCOUNT_FEATURES``."""
+def account_features(
+    engagements: pd.DataFrame, published_at: pd.Series, *, is_triple: npt.NDArray[np.bool_] | None = None
+) -> pd.DataFrame:
+    """One row per engaging account (index ``user_id``) with the columns in ``ACCOUNT_FEATURES``
+    (``is_triple``: ``_triples(engagements)`` when the caller has it, as the scripted rule does)."""
     t = engagements["ts"]
     day = (t.to_numpy(dtype="datetime64[us]").astype(np.int64) // (86_400 * 10**6)).astype(np.int64)
     if "user_created_at" in engagements:
@@ -115,7 +118,7 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
                 engagements, min_accounts=TEMPLATE_MIN_ACCOUNTS, min_chars=TEMPLATE_MIN_CHARS
             ),
         ),
-        ("triple_share", action_triples(engagements, within_s=TRIPLE_WITHIN_S)),
+        ("triple_share", _triples(engagements) if is_triple is None else is_triple),
         ("night_share", np.isin(china_hour(engagements), [2, 3, 4, 5, 6])),
     ):
         out[name] = np.bincount(users, weights=is_hit, minlength=n_users) / n_engagements
@@ -130,6 +133,11 @@ def account_features(engagements: pd.DataFrame, published_at: pd.Series) -> pd.D
     out["posts_per_active_day"] = out["n_posts"] / out["active_days"]
     out.index = pd.Index(user_ids, name="user_id")
     return out[list(ACCOUNT_FEATURES)]
+
+
+def _triples(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Per event: part of an action triple within ``TRIPLE_WITHIN_S`` (``action_triples``)."""
+    return action_triples(engagements, within_s=TRIPLE_WITHIN_S)
 
 
 def _distinct_per_user(

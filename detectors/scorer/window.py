@@ -30,6 +30,7 @@ from detectors.policy import (
     decide_posts,
     flag_accounts,
     held_engagements,
+    post_keys,
     unit_prices,
 )
 from detectors.registry import (
@@ -139,8 +140,9 @@ def score_engagements(
         engagements[column] = verdicts[column].array
     price = unit_prices(engagements, campaigns, default_unit_price=policy.default_unit_price)
     engagements["unit_price"] = price
-    engagements["held"] = held = held_engagements(engagements, policy=policy)
-    decided = decide_posts(engagements, price=price, policy=policy, held=held)
+    keys = post_keys(engagements)  # each row's post, numbered once for both
+    engagements["held"] = held = held_engagements(engagements, policy=policy, keys=keys)
+    decided = decide_posts(engagements, price=price, policy=policy, held=held, keys=keys)
     ring = next((d for d in detections if d.name == "ring"), None)
     accounts = flag_accounts(
         engagements,

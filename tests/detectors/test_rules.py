@@ -67,3 +67,33 @@ def test_scripted_actions_reads_its_window_and_template_size_from_params():
     assert "at least 3 accounts repeat" in found.groups.loc[0, "evidence"]
     tight = scripted_actions(events, params=ScriptedParams(triple_within_s=30.0))
     assert tight.event_score.sum() == 0
+
+
+def test_scripted_through_the_registry_shares_the_window_triples_with_the_account_features():
+    from detectors.audiences import AudienceParams
+    from detectors.registry import DETECTORS, WindowContext
+    from features.account_features import TRIPLE_WITHIN_S
+
+    at = [BASE_TS + pd.Timedelta(seconds=s) for s in (0, 20, 45, 50)]
+    rows = [
+        raw_event(i, user_id=u, action=a, ts=t.isoformat(), comment_text="ok" if a == "comment" else None)
+        for i, (u, a, t) in enumerate(
+            zip(("u", "u", "u", "v"), ("like", "favorite", "comment", "like"), at, strict=True)
+        )
+    ]
+    events = distinct_engagements(clean(pd.DataFrame(rows)))
+    context = WindowContext(events, posts=None, fitted=None, audience=AudienceParams())
+    spec = next(spec for spec in DETECTORS if spec.name == "scripted")
+    found = spec.run(events, ScriptedParams(), context)
+    alone = scripted_actions(events, params=ScriptedParams())
+    np.testing.assert_array_equal(found.event_score, alone.event_score)
+    assert found.event_score.sum() > 0
+    # one computation of the window's triples, read by the account features too
+    shared = context.action_triples(within_s=TRIPLE_WITHIN_S)
+    assert context.action_triples(within_s=TRIPLE_WITHIN_S) is shared
+    assert context.account_features().loc["u", "triple_share"] == 1.0
+    assert context.account_features().loc["v", "triple_share"] == 0.0
+    # other params, other triples: 45 s apart is no triple within 30 s
+    assert spec.run(events, ScriptedParams(triple_within_s=30.0), context).event_score.sum() == 0
+    # rows other than the context's own are counted on their own
+    assert spec.run(events.iloc[3:], ScriptedParams(), context).event_score.sum() == 0
