@@ -20,7 +20,9 @@ honest engagement its chance is measured against, not every row:
   other creators are what the pool test's membership is measured against) and of
   a ``sample_share`` of accounts drawn by a hash of their id. Without it the
   evidence outweighs what is left of honest history, and chance explains the
-  pools away. Only the detectors of ``context_for`` read these rows.
+  pools away. Only the detectors of ``context_for`` read these rows. With
+  ``context_rows_per_account`` (off by default) each account's honest context is
+  its latest rows only, enough to keep a heavy account heavy for the pool test.
 
 The marks that depend on the history alone (``mark_evidence``) are made once and
 kept from run to run, as ``prepare_history`` is; the rest is taken per window
@@ -45,6 +47,11 @@ from detectors.base import Detection
 EVIDENCE_COLUMN = "has_evidence"
 # a prepared history's column: the engagement's account is in the hashed sample of honest context
 SAMPLE_COLUMN = "in_sample"
+# a prepared history's column (with ``context_rows_per_account``): how many of its account's history
+# engagements are later than it (0: the account's latest)
+RECENCY_COLUMN = "account_recency"
+# the marks ``mark_evidence`` adds; what reads a prepared history whole drops them
+MARK_COLUMNS = (EVIDENCE_COLUMN, SAMPLE_COLUMN, RECENCY_COLUMN)
 # a condensed history's column: the row is honest context only (the sample, the window's accounts),
 # read by the detectors of ``HistoryParams.context_for``
 CONTEXT_COLUMN = "is_context"
@@ -75,6 +82,11 @@ class HistoryParams:
     # day and the re-counts only. The pool and the farms measure chance from honest engagement (without
     # it seed 4 lost 0.03 AP); dense_block, ring and lockstep lose little there (docs/detection.md)
     context_for: tuple[str, ...] = ("pool", "ip_farm", "device_farm")
+    # honest context keeps each account's latest this many history engagements (0, off: all of them);
+    # above the pool's ``max_posts`` (12) a heavy account stays heavy. Off: the context is many light
+    # accounts, so 16 keeps 62% of the history at 1M + 3M against 68% and 8 costs seed 23 0.07 AP
+    # (docs/detection.md, "History condensed", condense13)
+    context_rows_per_account: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -115,9 +127,27 @@ def mark_evidence(
     hits = np.bincount(post[known & evidence], minlength=n_posts)
     group_post = (hits > 0) & (hits >= params.post_share * np.maximum(rows, 1))
     marked = evidence | (known & group_post[np.maximum(post, 0)])
-    return prepared.assign(
-        **{EVIDENCE_COLUMN: marked, SAMPLE_COLUMN: _sampled(prepared["user_id"], params.sample_share)}
-    )
+    marks: dict[str, npt.NDArray[np.generic]] = {
+        EVIDENCE_COLUMN: marked,
+        SAMPLE_COLUMN: _sampled(prepared["user_id"], params.sample_share),
+    }
+    if params.context_rows_per_account > 0:
+        marks[RECENCY_COLUMN] = _recency(prepared)
+    return prepared.assign(**marks)
+
+
+def _recency(prepared: pd.DataFrame) -> npt.NDArray[np.int32]:
+    """Per history row: how many of its account's rows are later (ties by row order)."""
+    account = prepared["user_id"].cat.codes.to_numpy().astype(np.int64)
+    ts = prepared["ts"].dt.as_unit("us").astype(np.int64).to_numpy()
+    # latest first within each account
+    order = np.lexsort((-ts, account))
+    sorted_account = account[order]
+    starts = np.r_[True, sorted_account[1:] != sorted_account[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    recency = np.empty(len(order), dtype=np.int32)
+    recency[order] = np.arange(len(order)) - first
+    return recency
 
 
 def _sampled(accounts: pd.Series, share: float) -> npt.NDArray[np.bool_]:
@@ -151,22 +181,47 @@ def condensed(
     """
     if EVIDENCE_COLUMN not in prepared:
         return prepared
-    core = prepared[EVIDENCE_COLUMN].to_numpy(dtype=bool).copy()
-    context = prepared[SAMPLE_COLUMN].to_numpy(dtype=bool).copy()
-    if len(events):
-        first = events["ts"].min()
-        if replays is not None and len(replays):
-            first = min(first, replays["ts"].min())
-        start = first - pd.Timedelta(days=params.recent_days)
-        core |= (prepared["ts"] >= start).to_numpy()
-        found = {column: _found_codes(prepared, events, column, matched, replays) for column in KEY_COLUMNS}
-        core |= _reported_again(prepared, found)
-        if params.window_accounts:
-            context |= _of_accounts(prepared["user_id"], found["user_id"])
+    reasons = kept_by_reason(prepared, events, params=params, matched=matched, replays=replays)
+    core = reasons["evidence"] | reasons["last_days"] | reasons["recounts"]
+    context = reasons["window_accounts"] | reasons["sample"]
+    if RECENCY_COLUMN in prepared and params.context_rows_per_account > 0:
+        context &= prepared[RECENCY_COLUMN].to_numpy() < params.context_rows_per_account
     keep = core | context
-    kept = prepared.loc[keep].drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN]).reset_index(drop=True)
+    kept = prepared.loc[keep].drop(columns=list(MARK_COLUMNS), errors="ignore").reset_index(drop=True)
     kept[CONTEXT_COLUMN] = ~core[keep]
     return kept
+
+
+def kept_by_reason(
+    prepared: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    params: HistoryParams,
+    matched: dict[str, npt.NDArray[np.int64]] | None = None,
+    replays: pd.DataFrame | None = None,
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per reason a marked prepared history's row may be kept for the window ``events`` (``condensed``,
+    whose arguments these are), whether it holds: "evidence", "last_days", "recounts" (what every
+    detector reads), "window_accounts" and "sample" (honest context), before the context's cap."""
+    no = np.zeros(len(prepared), dtype=bool)
+    reasons = {
+        "evidence": prepared[EVIDENCE_COLUMN].to_numpy(dtype=bool),
+        "last_days": no,
+        "recounts": no,
+        "window_accounts": no,
+        "sample": prepared[SAMPLE_COLUMN].to_numpy(dtype=bool),
+    }
+    if not len(events):
+        return reasons
+    first = events["ts"].min()
+    if replays is not None and len(replays):
+        first = min(first, replays["ts"].min())
+    reasons["last_days"] = (prepared["ts"] >= first - pd.Timedelta(days=params.recent_days)).to_numpy()
+    found = {column: _found_codes(prepared, events, column, matched, replays) for column in KEY_COLUMNS}
+    reasons["recounts"] = _reported_again(prepared, found)
+    if params.window_accounts:
+        reasons["window_accounts"] = _of_accounts(prepared["user_id"], found["user_id"])
+    return reasons
 
 
 # the columns of an engagement's key (a re-count reports the same again under a new event id)

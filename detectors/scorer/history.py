@@ -20,7 +20,7 @@ from detectors.history import (
 from detectors.lookback import (
     EVIDENCE_COLUMN,
     KEY_COLUMNS,
-    SAMPLE_COLUMN,
+    MARK_COLUMNS,
     condensed,
     evidence_of,
     mark_evidence,
@@ -92,9 +92,7 @@ def history_engagements(
     if params.history.mode == "exact":
         if not is_prepared:
             return with_history(events, history)
-        return with_prepared_history(
-            events, history.drop(columns=[EVIDENCE_COLUMN, SAMPLE_COLUMN], errors="ignore")
-        )
+        return with_prepared_history(events, history.drop(columns=list(MARK_COLUMNS), errors="ignore"))
     prepared = (
         history if is_prepared else prepared_history(history, params=params, posts=context.get("posts"))
     )

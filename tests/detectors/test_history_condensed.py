@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from detectors.history import prepare_history, with_prepared_history
-from detectors.lookback import EVIDENCE_COLUMN, HistoryParams, condensed, mark_evidence
+from detectors.lookback import (
+    EVIDENCE_COLUMN,
+    RECENCY_COLUMN,
+    HistoryParams,
+    condensed,
+    kept_by_reason,
+    mark_evidence,
+)
 from detectors.params import ScoringParams
 from detectors.registry import BY_NAME, WindowContext
 from detectors.scorer import _view_of, _views, history_engagements, prepare_scored_history, score_window
@@ -90,6 +97,35 @@ def test_condensed_keeps_evidence_the_last_day_re_counts_and_the_window_accounts
     alone = condensed(prepared, window, params=HistoryParams(mode="condensed", window_accounts=False))
     assert sorted(alone["event_id"].astype(str)) == ["evidence", "last day", "recounted"]
     assert EVIDENCE_COLUMN not in kept
+
+
+def test_a_cap_keeps_each_accounts_latest_context_rows_and_every_evidence_row():
+    """``context_rows_per_account``: the window account's six old engagements keep their latest two as
+    honest context; evidence, the last day and re-counts stay whatever their account; off, all stay."""
+    window, history = _planted_history()
+    rng = np.random.default_rng(11)
+    old = [
+        _row(BASE_TS, rng, "w1", f"r{i}")
+        | {"event_id": f"old {i}", "ts": (BASE_TS - pd.Timedelta(days=20 - i)).isoformat()}
+        for i in range(5)
+    ]
+    history = clean(pd.concat([history.drop(columns="source_row"), pd.DataFrame(old)]))
+    prepared = prepare_history(history)
+    evidence = (prepared["event_id"].astype(str) == "evidence").to_numpy()
+    capped = HistoryParams(mode="condensed", sample_share=0.0, context_rows_per_account=2)
+    marked = mark_evidence(prepared, evidence, params=capped)
+    # w1's latest is "window account" (10 days before), then "old 4" (16 days before)
+    recency = dict(zip(marked["event_id"].astype(str), marked[RECENCY_COLUMN], strict=True))
+    assert [recency[e] for e in ("window account", "old 4", "old 3", "old 0")] == [0, 1, 2, 5]
+    kept = condensed(marked, window, params=capped)
+    expected = ["evidence", "last day", "old 4", "recounted", "window account"]
+    assert sorted(kept["event_id"].astype(str)) == expected
+    assert RECENCY_COLUMN not in kept
+    reasons = kept_by_reason(marked, window, params=capped)
+    assert int(reasons["window_accounts"].sum()) == 7  # w1 six and x2 one, before the cap
+    off = HistoryParams(mode="condensed", sample_share=0.0)
+    assert RECENCY_COLUMN not in mark_evidence(prepared, evidence, params=off)
+    assert len(condensed(mark_evidence(prepared, evidence, params=off), window, params=off)) == 9
 
 
 def test_condensed_reads_the_window_alike_as_arrow_strings_objects_or_categoricals():
