@@ -250,6 +250,7 @@ class DetectionService:
             return
         self.kept.keep(scored)
         self._remember(scored)
+        self._mark_visible(run_id)
         # before "done" is visible, so the first settlement after it finds the caches ready
         for listener in self.done_listeners:
             try:
@@ -266,6 +267,14 @@ class DetectionService:
             summary=json.dumps(summary, sort_keys=True),
             finished_at=utcnow(),
         )
+
+    def _mark_visible(self, run_id: str) -> None:
+        """Let the run's settlements count its events by the index alone (a failure is logged: the
+        counts stay exact, only slower)."""
+        try:
+            self.events.mark_visible()
+        except Exception:
+            logging.getLogger(__name__).exception("events not vacuumed after detection run %s", run_id)
 
     def _remember(self, scored: ScoredRun) -> None:
         """Record the run's confirmed accounts as reputation (a failure is logged: the verdicts stand)."""

@@ -28,7 +28,7 @@ from serving.db.database import as_utc, utcnow
 from serving.db.events import EventRepository
 from serving.db.models import Campaign, SettlementRequest
 from serving.db.runs import RunRepository
-from serving.db.settlements import SettlementRepository
+from serving.db.settlements import Prior, SettlementRepository
 from serving.detection import DetectionService
 from serving.errors import Conflict, NotFound, ServiceError
 from serving.metrics import Metrics
@@ -114,7 +114,8 @@ class SettlementService:
             idempotency_key=idempotency_key,
             request_hash=_request_hash(request.campaign_id, start, end),
         )
-        existing = self._recorded(asked, actor) or self._pending(asked)
+        prior = self._prior(asked)
+        existing = self._recorded(asked, actor, prior) or self._pending(asked, prior.request)
         if existing is not None:
             return existing
         campaign = self.campaigns.campaign(request.campaign_id)
@@ -202,7 +203,7 @@ class SettlementService:
             except IntegrityError:
                 # a twin with our key or period won (answer as if we had arrived second), or an
                 # overlapping settlement claimed part of our period first (decide without it)
-                existing = self._recorded(asked, actor)
+                existing = self._recorded(asked, actor, self._prior(asked))
                 if existing is not None:
                     return existing
                 continue
@@ -247,7 +248,8 @@ class SettlementService:
             if not isinstance(error, IntegrityError):
                 raise
             # a concurrent twin with our key queued it first
-            existing = self._recorded(asked, actor) or self._pending(asked)
+            prior = self._prior(asked)
+            existing = self._recorded(asked, actor, prior) or self._pending(asked, prior.request)
             if existing is None:
                 raise
             return existing
@@ -303,9 +305,8 @@ class SettlementService:
             request_id, status=RunStatus.FAILED, error=error, error_status=status, finished_at=utcnow()
         )
 
-    def _pending(self, asked: _Request) -> StoredAnswer | None:
-        """The background settlement under the key: its status, or restarted when it failed."""
-        row = self.settlements.request_by_key(asked.idempotency_key)
+    def _pending(self, asked: _Request, row: SettlementRequest | None) -> StoredAnswer | None:
+        """The background settlement under the key (``row``): its status, or restarted when it failed."""
         if row is None:
             return None
         if row.request_hash != asked.request_hash:
@@ -322,8 +323,12 @@ class SettlementService:
         """The body if this process holds it (no I/O): settlements never change once returned."""
         return self.bodies.get(settlement_id)
 
-    def _recorded(self, asked: _Request, actor: Principal) -> StoredAnswer | None:
-        by_key = self.settlements.settlement_by_key(asked.idempotency_key)
+    def _prior(self, asked: _Request) -> Prior:
+        return self.settlements.prior(asked.idempotency_key, asked.campaign_id, asked.start, asked.end)
+
+    def _recorded(self, asked: _Request, actor: Principal, prior: Prior) -> StoredAnswer | None:
+        """The settlement made under the key (a replay), or 409 when the period is settled under another."""
+        by_key = prior.by_key
         if by_key is not None:
             if by_key.request_hash != asked.request_hash:
                 raise Conflict(
@@ -334,7 +339,7 @@ class SettlementService:
                     session, actor=actor.key_id, role=actor.role, action="settlement.replay", target=by_key.id
                 )
             return StoredAnswer(body=by_key.body.encode(), is_replay=True)
-        by_period = self.settlements.settlement_by_period(asked.campaign_id, asked.start, asked.end)
+        by_period = prior.by_period
         if by_period is not None:
             raise Conflict(
                 f"campaign {asked.campaign_id} is already settled for this period: settlement {by_period.id}"

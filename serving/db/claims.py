@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import DateTime, Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import DateTime, Select, and_, exists, func, insert, literal, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -299,6 +299,52 @@ def holding_settlements(
         claim.campaign_id == campaign_id, claim.ts_start < period[1], claim.ts_end > period[0], held.exists()
     )
     return {str(settlement_id) for settlement_id in session.scalars(query).all()}
+
+
+def claim_and_count(
+    session: Session, settlement_id: str, campaign_id: str, pieces: Sequence[Piece], *, after_listed: bool
+) -> int:
+    """Insert a settlement's pieces and count the stored events they hold (less those
+    ``settled_engagements`` lists, if ``after_listed``), in the caller's transaction.
+
+    On PostgreSQL one statement: the pieces' INSERT ... RETURNING joined to the events' index (one
+    round trip, and the count is of exactly the rows inserted); elsewhere the insert, then the count
+    of what the settlement's claims hold. The database refuses a piece that overlaps an earlier claim.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        add_claims(session, settlement_id, campaign_id, pieces)
+        held = claimed_events(settlement_id=settlement_id, after_listed=after_listed).subquery()
+        return int(session.scalar(select(func.count()).select_from(held)) or 0)
+    if not pieces:
+        return 0
+    inserted = (
+        insert(SettlementClaim)
+        .values([_claim_row(settlement_id, campaign_id, p) for p in pieces])
+        .returning(
+            SettlementClaim.campaign_id,
+            SettlementClaim.ts_start,
+            SettlementClaim.ts_end,
+            SettlementClaim.batch_after,
+            SettlementClaim.batch_through,
+        )
+        .cte("inserted")
+    )
+    event = StoredEvent
+    query = select(func.count()).select_from(inserted).join(event, _holds(inserted.c, event))
+    if after_listed:
+        query = query.where(~_listed_before(event))
+    return int(session.scalar(query) or 0)
+
+
+def _claim_row(settlement_id: str, campaign_id: str, piece: Piece) -> dict[str, Any]:
+    return {
+        "settlement_id": settlement_id,
+        "campaign_id": campaign_id,
+        "ts_start": piece.ts_start,
+        "ts_end": piece.ts_end,
+        "batch_after": piece.batch_after,
+        "batch_through": piece.batch_through,
+    }
 
 
 def add_claims(session: Session, settlement_id: str, campaign_id: str, pieces: Sequence[Piece]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,8 +17,8 @@ from serving.db.claims import (
     ClaimMismatch,
     Ledger,
     Piece,
-    add_claims,
     any_in_pieces,
+    claim_and_count,
     claimed_events,
     claims_about,
     count_in_pieces,
@@ -44,6 +45,15 @@ _POST_COLUMNS = ("settlement_id", "post_id", "creator_id", "decision", "payable"
 _SLACK = timedelta(seconds=1)
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What a settlement request may repeat (``SettlementRepository.prior``)."""
+
+    by_key: Settlement | None
+    by_period: Settlement | None
+    request: SettlementRequest | None
+
+
 class SettlementRepository(Repository):
     """Queries of settlements, their lines, adjustments and sign-offs."""
 
@@ -56,20 +66,23 @@ class SettlementRepository(Repository):
         """One settlement, locked in the caller's transaction (corrections to it queue behind)."""
         return session.get(Settlement, settlement_id, with_for_update=True)
 
-    def settlement_by_key(self, key: str) -> Settlement | None:
-        """The settlement created under an idempotency key."""
+    def prior(self, key: str, campaign_id: str, start: datetime, end: datetime) -> Prior:
+        """What a settlement request may repeat, read in one transaction: the settlement created under
+        the idempotency key, the settlement of the campaign and period, the background settlement
+        started under the key."""
         with self.session() as session:
-            return session.scalars(select(Settlement).where(Settlement.idempotency_key == key)).first()
-
-    def settlement_by_period(self, campaign_id: str, start: datetime, end: datetime) -> Settlement | None:
-        """The settlement of a campaign and period."""
-        with self.session() as session:
-            query = select(Settlement).where(
+            by_period = select(Settlement).where(
                 Settlement.campaign_id == campaign_id,
                 Settlement.period_start == start,
                 Settlement.period_end == end,
             )
-            return session.scalars(query).first()
+            return Prior(
+                by_key=session.scalars(select(Settlement).where(Settlement.idempotency_key == key)).first(),
+                by_period=session.scalars(by_period).first(),
+                request=session.scalars(
+                    select(SettlementRequest).where(SettlementRequest.idempotency_key == key)
+                ).first(),
+            )
 
     def settlement_post(self, settlement_id: str, post_id: str) -> SettlementPost | None:
         """One post line of a settlement."""
@@ -188,9 +201,7 @@ class SettlementRepository(Repository):
         if claim.n_events == 0:
             return
         pieces = free_pieces(claim.start, claim.end, claim.through_batch, claim.taken)
-        add_claims(session, settlement_id, campaign_id, pieces)
-        held = claimed_events(settlement_id=settlement_id, after_listed=claim.after_listed).subquery()
-        n_held = int(session.scalar(select(func.count()).select_from(held)) or 0)
+        n_held = claim_and_count(session, settlement_id, campaign_id, pieces, after_listed=claim.after_listed)
         if n_held != claim.n_events:
             raise ClaimMismatch(
                 f"campaign {campaign_id}: the period's stored events of batches up to {claim.through_batch} "
@@ -277,12 +288,6 @@ class SettlementRepository(Repository):
         """A settlement being made in the background."""
         with self.session() as session:
             return session.get(SettlementRequest, request_id)
-
-    def request_by_key(self, key: str) -> SettlementRequest | None:
-        """The background settlement started under an idempotency key."""
-        with self.session() as session:
-            query = select(SettlementRequest).where(SettlementRequest.idempotency_key == key)
-            return session.scalars(query).first()
 
     def update_request(self, request_id: str, **values: Any) -> None:
         """Set fields of a background settlement."""
