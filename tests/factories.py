@@ -42,3 +42,17 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
     cleaned = clean_events(raw, source="test")
     assert cleaned.rejects.empty, cleaned.rejects
     return cleaned.frame
+
+
+class PlantedLikes:
+    """Likes planted by hand, in order: ``like(account, creator, post)`` adds one to the three columns."""
+
+    def __init__(self) -> None:
+        self.user: list[str] = []
+        self.creator: list[str] = []
+        self.post: list[str] = []
+
+    def __call__(self, account: str, creator: str, post: str) -> None:
+        self.user.append(account)
+        self.creator.append(creator)
+        self.post.append(post)

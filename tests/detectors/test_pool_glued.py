@@ -14,6 +14,7 @@ from detectors.pools._glued import _split_glued
 from detectors.pools._search import _every_post, _Light
 from features.arrays import codes
 from tests.detectors.test_pools import _frame
+from tests.factories import PlantedLikes
 
 SPLIT = PoolParams()
 OFF = PoolParams(split_min_lift=0.0)
@@ -28,12 +29,8 @@ def _book_beside_neighbour(*, seed: int, bridges: int = 100, book_in_b: bool = F
     two of B's popular posts: links that tie B's popular posts to the book. ``book_in_b``: the seller's
     clients include Bk4 and Bk5 (an order on a post of each): one book in two audiences."""
     rng = np.random.default_rng(seed)
-    user, creator, post = [], [], []
-
-    def like(account: str, name: str, on: str) -> None:
-        user.append(account)
-        creator.append(name)
-        post.append(on)
+    like = PlantedLikes()
+    user, creator, post = like.user, like.creator, like.post
 
     for home in ("A", "B"):
         for u in range(3000):

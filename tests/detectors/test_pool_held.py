@@ -16,6 +16,7 @@ from detectors.audiences import AudienceParams, find_audiences
 from detectors.pools import PoolParams, seller_pools
 from tests.detectors.test_pool_tiers import farm_and_audience, studio_fan
 from tests.detectors.test_pools import _frame
+from tests.factories import PlantedLikes
 
 Like = Callable[[str, str, str], None]
 # the guard off (the default: it covers aged books in 500k four-worlds windows), cover44's held share alone,
@@ -32,14 +33,8 @@ def _audiences_and_a_farm(seed: int, *, crowd: int, book: bool) -> tuple[pd.Data
     300 bots on the same posts of a creator and the studio and, with ``book``, a seller's book
     (``_book``)."""
     rng = np.random.default_rng(seed)
-    user: list[str] = []
-    creator: list[str] = []
-    post: list[str] = []
-
-    def like(account: str, to: str, on: str) -> None:
-        user.append(account)
-        creator.append(to)
-        post.append(on)
+    like = PlantedLikes()
+    user, creator, post = like.user, like.creator, like.post
 
     for u in range(400):
         for c in rng.choice(8, size=rng.integers(2, 4), replace=False):

@@ -7,6 +7,7 @@ import pytest
 from detectors.audiences import AudienceParams, find_audiences
 from detectors.pools import PoolParams, seller_pools
 from tests.detectors.test_pools import _frame
+from tests.factories import PlantedLikes
 
 
 def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.DataFrame:
@@ -20,12 +21,8 @@ def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.D
     of that audience's creators 1, 2 and 3.
     """
     rng = np.random.default_rng(seed)
-    user, creator, post = [], [], []
-
-    def like(account: str, name: str, on: str) -> None:
-        user.append(account)
-        creator.append(name)
-        post.append(on)
+    like = PlantedLikes()
+    user, creator, post = like.user, like.creator, like.post
 
     for u in range(150):
         for c in rng.choice(3, size=rng.integers(2, 4), replace=False):

@@ -13,6 +13,7 @@ from detectors.pools._detector import _light_pairs
 from detectors.pools._search import _Light, _linked_posts
 from features.arrays import codes
 from tests.detectors.test_pools import _frame
+from tests.factories import PlantedLikes
 
 TIERS = PoolParams(popularity_ratio=2.0)
 Like = Callable[[str, str, str], None]
@@ -27,12 +28,8 @@ def _farm_beside_fans(*, seed: int, farm: int = 300, star: int = 0) -> tuple[pd.
     ``star``: that many more fans who like a popular post of Jk and one or two of the community's
     other posts at random."""
     rng = np.random.default_rng(seed)
-    user, creator, post = [], [], []
-
-    def like(account: str, name: str, on: str) -> None:
-        user.append(account)
-        creator.append(name)
-        post.append(on)
+    like = PlantedLikes()
+    user, creator, post = like.user, like.creator, like.post
 
     for u in range(200):
         studio_fan(like, rng, f"Fu{u}", jk=0.5)

@@ -9,6 +9,7 @@ from detectors.audiences._insularity import _insular
 from detectors.pools import PoolParams, seller_pools
 from detectors.pools._search import _overlap_only
 from tests.detectors.test_pools import _frame
+from tests.factories import PlantedLikes
 
 
 def _star_with_satellites(*, seed: int, order: int = 0, strays: int = 2) -> pd.DataFrame:
@@ -23,12 +24,8 @@ def _star_with_satellites(*, seed: int, order: int = 0, strays: int = 2) -> pd.D
     B's community. ``strays``: the fans of each satellite who like the star and not the other satellite.
     """
     rng = np.random.default_rng(seed)
-    user, creator, post = [], [], []
-
-    def like(account: str, name: str, on: str) -> None:
-        user.append(account)
-        creator.append(name)
-        post.append(on)
+    like = PlantedLikes()
+    user, creator, post = like.user, like.creator, like.post
 
     for u in range(250):
         for k in rng.choice(3, size=rng.integers(1, 3), replace=False, p=[0.45, 0.1, 0.45]):
