@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.audiences import Audiences, post_codes
+from detectors.audiences import Audiences
 from detectors.pools import PoolParams, seller_pools
-from detectors.pools._detector import _light_pairs
 from detectors.pools._glued import _split_glued
-from detectors.pools._search import _every_post, _Light
-from features.arrays import codes
+from detectors.pools._search import _every_post
+from tests.detectors.test_pool_tiers import planted_light
 from tests.detectors.test_pools import _frame
 from tests.factories import PlantedLikes
 
@@ -91,14 +90,7 @@ def test_seller_pools_judge_a_book_apart_from_the_neighbours_popular_posts_louva
 
 def _parts(events: pd.DataFrame, post_pool_of: dict[str, int], params: PoolParams) -> dict[str, int]:
     """Per named post: its pool once ``_split_glued`` has cut the pools ``post_pool_of`` gives."""
-    audiences = _audiences(events)
-    users = codes(events["user_id"])
-    posts, post_ids = post_codes(events)
-    pair_user, pair_post, _ = _light_pairs(
-        events["user_id"], users, posts, len(post_ids), params=params, chance=None
-    )
-    light = _Light(users, posts, users >= 0, pair_user, pair_post, audiences.units(post_ids))
-    unit_community = audiences.communities(np.arange(int(light.unit.max()) + 1))
+    light, post_ids, unit_community = planted_light(events, _audiences(events), params)
     named = post_ids.get_indexer(pd.Index(list(post_pool_of)))
     post_pool = np.full(len(post_ids), -1, dtype=np.int64)
     post_pool[named] = list(post_pool_of.values())

@@ -80,14 +80,21 @@ def farm_and_audience(like: Like, rng: np.random.Generator, *, farm: int) -> Non
             like(f"Bu{u}", f"Bk{c}", f"p-Bk{c}-{rng.integers(3)}")
 
 
-def _links(events: pd.DataFrame, audiences: Audiences, params: PoolParams) -> pd.DataFrame:
+def planted_light(
+    events: pd.DataFrame, audiences: Audiences, params: PoolParams
+) -> tuple[_Light, pd.Index, np.ndarray]:
+    """The pool search's light accounts of planted ``events``, their post ids and each unit's community."""
     users = codes(events["user_id"])
     posts, post_ids = post_codes(events)
     pair_user, pair_post, _ = _light_pairs(
         events["user_id"], users, posts, len(post_ids), params=params, chance=None
     )
     light = _Light(users, posts, users >= 0, pair_user, pair_post, audiences.units(post_ids))
-    community = audiences.communities(np.arange(int(light.unit.max()) + 1))
+    return light, post_ids, audiences.communities(np.arange(int(light.unit.max()) + 1))
+
+
+def _links(events: pd.DataFrame, audiences: Audiences, params: PoolParams) -> pd.DataFrame:
+    light, post_ids, community = planted_light(events, audiences, params)
     links = _linked_posts(light.overlap, light.unit, community[light.unit], params=params)
     farm = pd.Index(post_ids).str.endswith("-9") | pd.Index(post_ids).str.startswith("p-Fk")
     return links.assign(farm=farm[links["a"]] & farm[links["b"]])
