@@ -55,6 +55,16 @@ class PoolParams:
     # seed 5 aged 0.437 -> 0.635), 3 also clears dev 50k seeds 14 and 43 (aged 0 -> 0.80), at 5 honest
     # engagements on seed 43 (docs/benchmarks.md, "aged6")
     split_min_lift: float = 3.0
+    # membership's chance (a pool's share of its communities' honest engagement) leaves out, in every round,
+    # the pool's own accounts too: those whose every light post in the window is one of the pool's posts
+    # (``_own``), members or not. A seller's accounts that fall short of the member share (one creator's
+    # orders, 2 of 3) go nowhere but its orders, and counted as honest they raise the pool's share until
+    # chance explains the book (a book that is most of its community); an audience's fans also engage its
+    # creators' posts no order made. Off: see docs/detection.md, "A pool's own accounts in its chance"
+    members_chance_without_own: bool = False
+    # ... only in a pool whose own accounts reach this many times what its creators' fans explain
+    # (``_own_keys``): an audience's popular posts hold as many of its fans' whole footprints as chance says
+    own_min_lift: float = 3.0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
     # a pool account one creator short of the member share (k = d - 1, 2 of 3), chance not explaining it, is a

@@ -264,22 +264,80 @@ def _members(
     triple_cell = key_pool[triple_key] * audiences.n + unit_community[triples % width]
     # chance starts without every focused candidate: a pool serving a small window's few creators is
     # most of their light engagement, and counted as chance it would explain itself away
-    member = focused & (k >= params.min_creators)
-    unexplained = member
-    for _ in range(params.max_member_rounds):
-        # chance is the honest share of engagement: members' own pool creators are taken out
-        honest = ~member[triple_key]
-        share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
-        unexplained = _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
-        found = focused & unexplained
-        if np.array_equal(found, member):
-            break
-        member = found
+    start = focused & (k >= params.min_creators)
+    member, own = start, np.zeros(len(keys), dtype=bool)
+    for again in range(2 if params.members_chance_without_own else 1):
+        if again:
+            # and without the pool's own accounts where they are more than its members and fans explain
+            own = _own_keys(pair_user, pair_creator, pair_pool, keys, n_pools, member, params=params)
+        member = unexplained = start
+        for _ in range(params.max_member_rounds):
+            # chance is the honest share of engagement: members' own pool creators are taken out
+            honest = ~(member | own)[triple_key]
+            share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
+            unexplained = _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
+            found = focused & unexplained
+            if np.array_equal(found, member):
+                break
+            member = found
     if served:
         member = member | _served_outside(
             keys, k, degree, unexplained, triples, user_creator, width, n_pools, params=params
         )
     return keys[member]
+
+
+def _own_keys(
+    pair_user: npt.NDArray[np.int64],
+    pair_creator: npt.NDArray[np.int64],
+    pair_pool: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.int64],
+    n_pools: int,
+    member: npt.NDArray[np.bool_],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.bool_]:
+    """Per (account, pool) key of ``_members`` (sorted ``user * (n_pools + 1) + pool``; ``member``: the
+    members found without this): the pool's own accounts (every light post of the account is one of the
+    pool's posts, as ``_sub_audience._own`` finds them for one pool) in a pool that has more of them,
+    members left out, than its creators' fans explain.
+
+    A seller's accounts go where its orders are and nowhere else in the window; an audience's fans also
+    engage its creators' posts that no order made. Among the accounts whose light posts all lie on the
+    pool's creator units, one with ``m`` of them is the pool's own with chance ``q ** m``, ``q`` the share
+    of the other accounts' engagement of those units that is on the pool's posts; the pool's own accounts
+    count only where they reach ``own_min_lift`` times that and beyond chance (Poisson tail at
+    ``max_p_value``, Bonferroni over the pools)."""
+    from scipy.special import pdtrc  # lazy: scipy.special costs import time
+
+    n_users, width = int(pair_user.max()) + 1, int(pair_creator.max()) + 1
+    n_light = np.bincount(pair_user, minlength=n_users).astype(np.float64)
+    on = pair_pool >= 0
+    by_pool = sparse.csr_matrix((np.ones(int(on.sum())), (pair_user[on], pair_pool[on])), (n_users, n_pools))
+    by_unit = sparse.csr_matrix((np.ones(len(pair_user)), (pair_user, pair_creator)), (n_users, width))
+    pool_units = sparse.csr_matrix(
+        (np.ones(int(on.sum())), (pair_pool[on], pair_creator[on])), (n_pools, width)
+    )
+    pool_units.sum_duplicates()
+    pool_units.data[:] = 1.0  # per pool: its creator units
+    on_units = (by_unit @ pool_units.T).tocoo()  # per (account, pool): its light pairs on the pool's units
+    user, pool, n_units = on_units.row, on_units.col, on_units.data
+    n_pooled = np.asarray(by_pool[user, pool]).ravel()
+    own = n_pooled >= n_light[user]
+    q = np.bincount(pool[~own], weights=n_pooled[~own], minlength=n_pools) / np.maximum(
+        np.bincount(pool[~own], weights=n_units[~own], minlength=n_pools), 1.0
+    )
+    only_units = n_units >= n_light[user]
+    expected = np.bincount(
+        pool[only_units], weights=q[pool[only_units]] ** n_light[user[only_units]], minlength=n_pools
+    )
+    # a bot pool's members are its own accounts too; the organic crowd of its posts is not in excess
+    members = np.isin(user * (n_pools + 1) + pool, keys[member])
+    observed = np.bincount(pool[own & ~members], minlength=n_pools)
+    p_value = pdtrc(observed - 1, np.maximum(expected, 1e-12))
+    excess = (observed >= params.own_min_lift * expected) & (p_value <= params.max_p_value / max(n_pools, 1))
+    own_key = np.sort(user[own & excess[pool]] * (n_pools + 1) + pool[own & excess[pool]])
+    return np.isin(keys, own_key, assume_unique=False)
 
 
 def _significant(
