@@ -16,7 +16,7 @@ import pandas as pd
 
 from detectors.audiences import AudienceParams, Audiences, find_audiences, post_codes
 from detectors.chance import WindowChance
-from detectors.history import history_rows, sliced_accounts
+from detectors.history import sliced_accounts
 from detectors.infra import PostCommunities
 from detectors.platform_verdicts import PlatformVerdicts
 from detectors.pools import PoolChance
@@ -127,18 +127,8 @@ class WindowContext:
             if self._features is None:
                 times = publication_times(self.engagements, self.posts)
                 triples = self.action_triples(within_s=TRIPLE_WITHIN_S)
-                self._features = account_features(
-                    self.engagements, times, is_triple=triples, window_accounts=self.comment_accounts()
-                )
+                self._features = account_features(self.engagements, times, is_triple=triples)
             return self._features
-
-    def comment_accounts(self) -> pd.Series | None:
-        """Per normalised comment text, its accounts over the whole window (``WindowChance.comment_accounts``,
-        counted on the window's own rows) when the rows are one shard's window rows; None: the rows are
-        the window, or hold history, and their own accounts count."""
-        if self.chance is None or history_rows(self.engagements) is not None:
-            return None
-        return self.chance.comment_accounts
 
     def action_triples(self, *, within_s: float) -> np.ndarray:
         """Per row of the window: ``features.timing.action_triples`` (the account features and the

@@ -144,7 +144,7 @@ def _scripted(engagements: pd.DataFrame, params: ScriptedParams, context: Window
     shared = engagements is context.engagements
     triples = context.action_triples(within_s=params.triple_within_s) if shared else None
     # one shard of a window: a comment text's accounts over the whole window (``detectors.chance``)
-    window = context.comment_accounts() if shared else None
+    window = context.chance.comment_accounts if context.chance is not None else None
     return scripted_actions(engagements, params=params, is_triple=triples, window_accounts=window)
 
 

@@ -95,20 +95,32 @@ def duplicated_comments(
 
 
 def account_features(
-    engagements: pd.DataFrame,
-    published_at: pd.Series,
-    *,
-    is_triple: npt.NDArray[np.bool_] | None = None,
-    window_accounts: pd.Series | None = None,
+    engagements: pd.DataFrame, published_at: pd.Series, *, is_triple: npt.NDArray[np.bool_] | None = None
 ) -> pd.DataFrame:
     """One row per engaging account (index ``user_id``) with the columns in ``ACCOUNT_FEATURES``
-    (``is_triple``: ``_triples(engagements)`` when the caller has it, as the scripted rule does;
-    ``window_accounts``: a comment text's accounts over the whole window, ``duplicated_comments``)."""
+    (``is_triple``: ``_triples(engagements)`` when the caller has it, as the scripted rule does)."""
     t = engagements["ts"]
     day = (t.to_numpy(dtype="datetime64[us]").astype(np.int64) // (86_400 * 10**6)).astype(np.int64)
+    if "user_created_at" in engagements:
+        age = (t - engagements["user_created_at"]).dt.total_seconds().to_numpy() / 86_400
+    else:
+        age = np.full(len(engagements), np.nan)
+    followers = (
+        engagements["user_followers"].astype("float64").to_numpy()
+        if "user_followers" in engagements
+        else np.full(len(engagements), np.nan)
+    )
     users, user_ids = pd.factorize(engagements["user_id"], sort=True)
     n_users = len(user_ids)
-    out = _medians(engagements, published_at, users)
+    frame = pd.DataFrame(
+        {
+            "user": users,
+            "median_reaction_s": reaction_s(engagements, published_at),
+            "age_days": age,
+            "followers": followers,
+        }
+    )
+    out = frame.groupby("user", sort=True).median()
     n_engagements = np.bincount(users, minlength=n_users)
     for name, per_event in (
         ("device_accounts", accounts_sharing(engagements, column="device_id")),
@@ -122,10 +134,7 @@ def account_features(
         (
             "duplicate_comment_share",
             duplicated_comments(
-                engagements,
-                min_accounts=TEMPLATE_MIN_ACCOUNTS,
-                min_chars=TEMPLATE_MIN_CHARS,
-                window_accounts=window_accounts,
+                engagements, min_accounts=TEMPLATE_MIN_ACCOUNTS, min_chars=TEMPLATE_MIN_CHARS
             ),
         ),
         ("triple_share", _triples(engagements) if is_triple is None else is_triple),
@@ -143,29 +152,6 @@ def account_features(
     out["posts_per_active_day"] = out["n_posts"] / out["active_days"]
     out.index = pd.Index(user_ids, name="user_id")
     return out[list(ACCOUNT_FEATURES)]
-
-
-def _medians(engagements: pd.DataFrame, published_at: pd.Series, users: npt.NDArray[np.intp]) -> pd.DataFrame:
-    """Per account (``users``' codes, in order): its median reaction time, age in days and followers."""
-    t = engagements["ts"]
-    if "user_created_at" in engagements:
-        age = (t - engagements["user_created_at"]).dt.total_seconds().to_numpy() / 86_400
-    else:
-        age = np.full(len(engagements), np.nan)
-    followers = (
-        engagements["user_followers"].astype("float64").to_numpy()
-        if "user_followers" in engagements
-        else np.full(len(engagements), np.nan)
-    )
-    frame = pd.DataFrame(
-        {
-            "user": users,
-            "median_reaction_s": reaction_s(engagements, published_at),
-            "age_days": age,
-            "followers": followers,
-        }
-    )
-    return frame.groupby("user", sort=True).median()
 
 
 def _triples(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:

@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.audiences import AudienceParams
-from detectors.chance import WindowChance, combine_parts, window_chance
-from detectors.context import WindowContext
+from detectors.chance import combine_parts, window_chance
 from detectors.model import WindowScorer
 from detectors.params import ScoringParams
 from scaleout.shard_scoring import ROW, SHARD, SOURCE, ShardInputs, score_shard, shard_chance
@@ -181,32 +179,3 @@ def test_spark_counts_a_templates_accounts_over_its_shards_as_the_command_line_d
         .merge(posts[1].astype("str"), on=["campaign_id", "post_id"], validate="one_to_one")
     )
     assert len(both) == len(posts[0]) and (both["decision_x"] == both["decision_y"]).all()
-
-
-def test_a_shards_account_features_count_template_comments_over_the_window() -> None:
-    """The anomaly model's ``duplicate_comment_share`` reads the same window counts (the model itself is
-    still fitted on the shard's accounts)."""
-    inputs = ShardInputs(scorer=WindowScorer(), source="events")
-    window = _routed(split=False)
-    window = window[window[SOURCE] < 0]
-
-    def shares(raw: pd.DataFrame, chance: WindowChance | None) -> pd.Series:
-        engagements = inputs.rows(raw).engagements()
-        context = WindowContext(
-            engagements, posts=None, fitted=None, audience=AudienceParams(), chance=chance
-        )
-        found = context.account_features()["duplicate_comment_share"]
-        return found.set_axis(found.index.astype("str"))
-
-    single = shares(window, None)
-    assert set(single.index[single > 0]) == TEMPLATED
-    shards = []
-    for name in np.unique(_shard(window)):
-        part = window[_shard(window) == name].copy()
-        part[SHARD] = name
-        shards.append(part)
-    chance = window_chance(combine_parts(pd.concat([shard_chance(raw, inputs=inputs) for raw in shards])))
-    for raw in shards:
-        joined, alone = shares(raw, chance), shares(raw, None)
-        pd.testing.assert_series_equal(joined, single.loc[joined.index])
-        assert set(alone.index[alone != single.loc[alone.index]]) == TEMPLATED & set(alone.index)
