@@ -13,6 +13,10 @@ given, not only against the rows the pattern lies in:
   window's engagements, the denominator of an account's expected presence in a
   group's windows.
 
+One window-scope rule counts over the whole window: ``scripted`` (``detectors.rules.scripted_actions``)
+calls a comment text a template once enough accounts of the window post it, wherever their posts are;
+its statistic is each (normalised text, account)'s comments in the window's own rows.
+
 A scorer given one shard of a window (``scaleout``) would otherwise measure
 chance against the shard. Each statistic here is a sum over posts (or, for the
 grid origin, a minimum), and a shard plan never splits a post, so the window's
@@ -27,10 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from detectors.infra import IpChance, PostCommunities, ip_chance
+from detectors.history import history_rows
+from detectors.infra import KEY_SEPARATOR, IpChance, PostCommunities, ip_chance
 from detectors.lockstep import LockstepChance, lockstep_chance
+from features.account_features import comment_texts
 
 if TYPE_CHECKING:
     from detectors.platform_verdicts import PlatformVerdicts
@@ -43,10 +50,16 @@ STATISTICS: dict[str, str] = {
     "ip_pairs": "sum",  # per audience community: distinct account-post pairs
     "lockstep_t0_us": "min",  # first engagement time, microseconds since the epoch
     "lockstep_engagements": "sum",  # distinct (account, post) with a time
+    # per normalised comment text and account (key text, ``KEY_SEPARATOR``, account): its comments in
+    # the window's own rows (``scripted`` judges those, not history's: ``DetectorSpec.history``)
+    "text_comments": "sum",
 }
 # statistics every shard reads whole (each shard otherwise reads only the keys it holds, and for
 # ``ip_pairs_per_key`` every community of the IPs it holds)
 EVERY_SHARD = ("ip_pairs",)
+# statistics a shard reads by the first part of their key, every key with it: an IP's pairs in every
+# community (its reach, ``detectors.infra``), and a comment text's every account
+BY_FIRST_PART = ("ip_pairs_per_key", "text_comments")
 # a statistics frame: one row per statistic and key ("" for a statistic of the whole window)
 CHANCE_COLUMNS = ("statistic", "key", "value")
 
@@ -79,6 +92,9 @@ class WindowChance:
     # the own addresses of split platforms' posts, found on each whole platform
     # (``detectors.post_only_ips.post_only_addresses``); None: none
     post_only: pd.DataFrame | None = None
+    # per normalised comment text (``features.account_features.comment_texts``) of the window's own
+    # rows: its accounts over the window (the ``text_comments`` statistic); None: the shard's own
+    comment_accounts: pd.Series | None = None
 
 
 def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:
@@ -105,8 +121,22 @@ def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | No
             _scalar("lockstep_t0_us", lockstep.t0_us),
             _scalar("lockstep_engagements", lockstep.engagements),
         ]
+    rows.append(_text_comments(engagements))
     frame = pd.concat(rows, ignore_index=True)
     return frame.astype({"statistic": "str", "key": "str", "value": "int64"})[list(CHANCE_COLUMNS)]
+
+
+def _text_comments(engagements: pd.DataFrame) -> pd.DataFrame:
+    """The ``text_comments`` rows of a window or part: per normalised comment text and account of its
+    own rows (not history's), its comments."""
+    is_history = history_rows(engagements)
+    own = engagements if is_history is None else engagements.loc[~is_history]
+    texts, uniques = comment_texts(own)
+    at = np.flatnonzero(texts >= 0)
+    users = own["user_id"].iloc[at].astype("str").to_numpy(dtype=object)
+    keys = pd.Series(uniques[texts[at]].to_numpy(dtype=object) + KEY_SEPARATOR + users, dtype=object)
+    counted = keys.value_counts(sort=False)
+    return pd.DataFrame({"statistic": "text_comments", "key": counted.index, "value": counted.to_numpy()})
 
 
 def combine_parts(parts: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +155,15 @@ def window_chance(frame: pd.DataFrame) -> WindowChance:
     ip = IpChance(_keyed(frame[statistic == "ip_pairs_per_key"]), _keyed(frame[statistic == "ip_pairs"]))
     t0_us = _value(frame, "lockstep_t0_us")
     engagements = _value(frame, "lockstep_engagements") or 0
-    return WindowChance(ip=ip, lockstep=None if t0_us is None else LockstepChance(t0_us, engagements))
+    lockstep = None if t0_us is None else LockstepChance(t0_us, engagements)
+    return WindowChance(ip=ip, lockstep=lockstep, comment_accounts=_comment_accounts(frame, statistic))
+
+
+def _comment_accounts(frame: pd.DataFrame, statistic: pd.Series) -> pd.Series:
+    """Per normalised comment text: its accounts, from the ``text_comments`` rows (one per account)."""
+    keys = frame.loc[statistic == "text_comments", "key"].astype("str")
+    texts = keys.str.split(KEY_SEPARATOR, n=1, regex=False).str[0]
+    return texts.value_counts(sort=False).astype("int64").rename_axis(None).rename(None)
 
 
 def _keyed(rows: pd.DataFrame) -> pd.Series:

@@ -143,7 +143,9 @@ def _scripted(engagements: pd.DataFrame, params: ScriptedParams, context: Window
     # the window's own rows: the triples the account features read (``WindowContext.action_triples``)
     shared = engagements is context.engagements
     triples = context.action_triples(within_s=params.triple_within_s) if shared else None
-    return scripted_actions(engagements, params=params, is_triple=triples)
+    # one shard of a window: a comment text's accounts over the whole window (``detectors.chance``)
+    window = context.chance.comment_accounts if context.chance is not None else None
+    return scripted_actions(engagements, params=params, is_triple=triples, window_accounts=window)
 
 
 def _known_seller(engagements: pd.DataFrame, _params: KnownSellerParams, context: WindowContext) -> Detection:

@@ -224,19 +224,24 @@ def scripted_actions(
     *,
     params: ScriptedParams,
     is_triple: npt.NDArray[np.bool_] | None = None,
+    window_accounts: pd.Series | None = None,
 ) -> Detection:
     """Like + favorite + comment triples within a minute, and comment texts many accounts repeat.
 
     Both are what click-farm workers on scripts do; an enthusiastic fan may do
     either, so each is partial evidence (at the default weights the two together reach 0.55).
     ``is_triple``: ``action_triples(engagements, within_s=params.triple_within_s)`` when the caller
-    has it already.
+    has it already. ``window_accounts``: per normalised comment text, its accounts over the whole window
+    when ``engagements`` are one shard of it (``WindowChance.comment_accounts``).
     """
     n = len(engagements)
     if is_triple is None:
         is_triple = action_triples(engagements, within_s=params.triple_within_s)
     is_template = duplicated_comments(
-        engagements, min_accounts=params.template_min_accounts, min_chars=params.template_min_chars
+        engagements,
+        min_accounts=params.template_min_accounts,
+        min_chars=params.template_min_chars,
+        window_accounts=window_accounts,
     )
     if not (is_triple.any() or is_template.any()):
         return Detection.empty("scripted", n)

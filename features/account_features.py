@@ -47,31 +47,50 @@ def accounts_sharing(engagements: pd.DataFrame, *, column: str) -> npt.NDArray[n
     return out
 
 
-def duplicated_comments(
-    engagements: pd.DataFrame, *, min_accounts: int, min_chars: int
-) -> npt.NDArray[np.bool_]:
-    """Per event: a comment whose normalised text was posted by at least ``min_accounts`` accounts.
-
-    Texts shorter than ``min_chars`` once normalised ("ok", an emoji) are too
-    common to say anything and never count.
-    """
+def comment_texts(engagements: pd.DataFrame) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """Per event the code of its normalised comment text (lower case, without punctuation, spaces or
+    symbols) in the texts returned, -1 where it has none."""
     n = len(engagements)
     if "comment_text" not in engagements or engagements["comment_text"].isna().all():
-        return np.zeros(n, dtype=bool)
+        return np.full(n, -1, dtype=np.int64), pd.Index([], dtype="str")
     # normalise each distinct text once: templated comments repeat a handful of texts
     raw_codes, raw_texts = pd.factorize(engagements["comment_text"])
     normalised = pd.Series(raw_texts, dtype="str").str.lower().str.replace(r"[\W_]+", "", regex=True)
     text_of_raw, uniques = pd.factorize(normalised)
-    is_long = np.append(normalised.str.len().to_numpy() >= min_chars, False)
-    has = (raw_codes >= 0) & is_long[raw_codes]
+    per_event = np.append(text_of_raw, -1)[raw_codes]  # a missing text's code -1 picks the -1 appended
+    return per_event.astype(np.int64), pd.Index(uniques, dtype="str")
+
+
+def duplicated_comments(
+    engagements: pd.DataFrame,
+    *,
+    min_accounts: int,
+    min_chars: int,
+    window_accounts: pd.Series | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Per event: a comment whose normalised text (``comment_texts``) was posted by at least
+    ``min_accounts`` accounts.
+
+    Texts shorter than ``min_chars`` once normalised ("ok", an emoji) are too
+    common to say anything and never count. ``window_accounts``: per normalised text, its accounts
+    over the whole window when ``engagements`` are one shard of it (``detectors.chance``); None: the
+    accounts in ``engagements``.
+    """
+    n = len(engagements)
+    texts, uniques = comment_texts(engagements)
+    is_long = np.append(uniques.str.len().to_numpy() >= min_chars, False)
+    has = is_long[texts]  # a missing text's code -1 picks the False appended
     if not has.any():
         return np.zeros(n, dtype=bool)
-    texts = text_of_raw[raw_codes[has]]
-    users = codes(engagements["user_id"])[has]
-    width = users.max() + 1
-    per_text = np.bincount(distinct(texts.astype(np.int64) * width + users) // width, minlength=len(uniques))
+    if window_accounts is not None:
+        per_text = window_accounts.reindex(uniques, fill_value=0).to_numpy(dtype=np.int64)
+    else:
+        users = codes(engagements["user_id"])[has]
+        width = users.max() + 1
+        pairs = distinct(texts[has] * width + users)
+        per_text = np.bincount(pairs // width, minlength=len(uniques))
     out = np.zeros(n, dtype=bool)
-    out[np.flatnonzero(has)] = per_text[texts] >= min_accounts
+    out[np.flatnonzero(has)] = per_text[texts[has]] >= min_accounts
     return out
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.chance import CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, window_chance
+from detectors.chance import BY_FIRST_PART, CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, window_chance
 from detectors.infra import KEY_SEPARATOR
 from detectors.platform_verdicts import PlatformVerdicts
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
@@ -63,9 +63,10 @@ def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFr
     combined = parts.groupBy("statistic", "key").agg(
         F.when(F.col("statistic").isin(least), F.min("value")).otherwise(F.sum("value")).alias("value")
     )
-    # an IP's pairs in every community (its reach, ``detectors.infra``), not only in the shard's
+    # an IP's pairs in every community (its reach, ``detectors.infra``), not only in the shard's, and
+    # a comment text's every account (``BY_FIRST_PART``)
     joined_by = F.when(
-        F.col("statistic") == "ip_pairs_per_key", F.split("key", KEY_SEPARATOR).getItem(0)
+        F.col("statistic").isin(list(BY_FIRST_PART)), F.split("key", KEY_SEPARATOR).getItem(0)
     ).otherwise(F.col("key"))
     everyone = F.col("statistic").isin(list(EVERY_SHARD))  # per community: every shard reads all
     held = parts.filter(~everyone).select(SHARD, "statistic", joined_by.alias("joined_by")).distinct()
