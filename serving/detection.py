@@ -186,21 +186,18 @@ class DetectionService:
         """The last ingest batch with events of the campaign in the period, or of any campaign in the
         context around it: a run must have read it for a settlement of the campaign to reuse it."""
         return max(
-            self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id),
-            *(self.events.last_batch_id(start=a, end=b) for a, b in self.context_ranges(start, end)),
+            [
+                self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id),
+                *(self.events.last_batch_id(start=a, end=b) for a, b in self.context_ranges(start, end)),
+            ]
         )
 
     def _await(self, run_id: str) -> None:
-        """Wait until another thread's or process's run ends, or its lease expires (its owner is gone:
+        """Wait until another thread's or process's run ends, or its owner is gone (its lease expired:
         the next ``_create`` marks it failed)."""
         while True:
             run = self.runs.run(run_id)
-            if (
-                run is None
-                or run.status not in UNFINISHED
-                or run.lease_until is None
-                or as_utc(run.lease_until) < utcnow()
-            ):
+            if run is None or run.status not in UNFINISHED or self.leases.stale(run):
                 return
             time.sleep(_AWAIT_POLL_S)
 
@@ -328,7 +325,7 @@ class DetectionService:
             )
 
     def fail_interrupted(self) -> list[str]:
-        """At start-up: runs still queued or running whose lease expired were cut off (their process
+        """At start-up: runs still queued or running whose owner is gone were cut off (their process
         was killed or restarted); mark them failed. Runs of other live processes go on."""
         return self.fail_stale()
 
@@ -339,14 +336,12 @@ class DetectionService:
             return self.events.last_batch_id()
 
     def fail_stale(self) -> list[str]:
-        """Runs left queued or running whose owner is gone: their lease expired (a process killed or
-        restarted), or this process made them and no longer executes them (a database outage kept
-        the run from recording its end); mark them failed."""
+        """Runs left queued or running whose owner is gone (``RunLeases.stale``: a process killed or
+        restarted, or a database outage that kept the run from recording its end); mark them failed."""
         failed = self.runs.fail_stale_runs(
             error="interrupted: the run stopped before it finished (restart or database outage); "
             "start a new run",
-            owner=self.leases.owner,
-            executing=self.leases.held,
+            stale=self.leases.stale,
         )
         self.kept.forget(failed)
         return failed

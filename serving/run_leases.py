@@ -10,6 +10,7 @@ created and no longer executes (a database outage kept them from recording their
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -17,14 +18,51 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from serving.db.database import utcnow
+from serving.db.database import as_utc, utcnow
+from serving.db.models import DetectionRun
 from serving.db.runs import RunRepository
 
 
+def _node() -> str:
+    """This host and pid namespace: the host name, and a digest of the kernel's boot id and the pid
+    namespace (containers may share a host name; a pid means something only inside its namespace)."""
+    parts = []
+    for path, read in (("/proc/sys/kernel/random/boot_id", Path.read_text), ("/proc/self/ns/pid", _link)):
+        try:
+            parts.append(read(Path(path)).strip())
+        except OSError:
+            return socket.gethostname()[:100]  # no /proc: the lease alone tells
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+    return f"{socket.gethostname()[:100]}@{digest}"
+
+
+def _link(path: Path) -> str:
+    return str(path.readlink())
+
+
 def process_owner() -> str:
-    """This process's name on the runs it executes: host, pid and a token of this start."""
-    return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """This process's name on the runs it executes: node, pid and a token of this start."""
+    return f"{_node()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def owner_gone(owner: str, *, me: str) -> bool:
+    """Whether ``owner`` was a process on this node (host, boot, pid namespace) that has exited: its
+    runs need not wait for their leases. Unknown (another node, or its pid in use): False."""
+    theirs, mine = owner.rsplit(":", 2), me.rsplit(":", 2)
+    if len(theirs) != 3 or "@" not in theirs[0] or theirs[0] != mine[0] or not theirs[1].isdigit():
+        return False
+    pid = int(theirs[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's)
+        return False
+    return False
 
 
 class RunLeases:
@@ -65,6 +103,16 @@ class RunLeases:
         """The runs this process executes now."""
         with self._lock:
             return set(self._held)
+
+    def stale(self, run: DetectionRun) -> bool:
+        """Whether an unfinished run's owner is gone: its lease expired (or it has none: made before
+        leases), its process on this node exited, or it is this process's own and no longer
+        executed here (a database outage kept it from recording its end)."""
+        if run.id in self.held():
+            return False
+        if run.owner == self.owner or run.lease_until is None or as_utc(run.lease_until) < utcnow():
+            return True
+        return owner_gone(run.owner, me=self.owner)
 
     def _beat(self) -> None:
         """Renew the held runs' leases every heartbeat; ends when none is held (``hold`` starts it

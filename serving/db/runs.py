@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from serving.db.database import Repository, utcnow
@@ -63,25 +63,16 @@ class RunRepository(Repository):
         with self.session() as session:
             session.execute(query)
 
-    def fail_stale_runs(
-        self, *, error: str, owner: str, executing: Callable[[], Collection[str]]
-    ) -> list[str]:
-        """Mark failed the queued or running runs whose owner is gone: their lease expired (or they
-        have none: made before leases), or they are the owner's own and it no longer executes them.
+    def fail_stale_runs(self, *, error: str, stale: Callable[[DetectionRun], bool]) -> list[str]:
+        """Mark failed the queued or running runs ``stale`` finds abandoned; returns their ids.
 
-        ``executing`` is asked after the runs are selected and locked: a run its caller starts
-        meanwhile is in it before its row can be seen.
+        ``stale`` is asked once the runs are selected and locked: a run its caller starts meanwhile
+        is known to it before its row can be seen.
         """
-        stale = or_(
-            DetectionRun.owner == owner,
-            DetectionRun.lease_until.is_(None),
-            DetectionRun.lease_until < utcnow(),
-        )
         with self.session() as session:
-            query = select(DetectionRun).where(DetectionRun.status.in_(UNFINISHED), stale)
+            query = select(DetectionRun).where(DetectionRun.status.in_(UNFINISHED))
             runs = session.scalars(query.with_for_update()).all()
-            mine = set(executing())
-            failed = [run for run in runs if run.id not in mine]
+            failed = [run for run in runs if stale(run)]
             for run in failed:
                 run.status = RunStatus.FAILED
                 run.error = error
@@ -92,9 +83,9 @@ class RunRepository(Repository):
         self, run: DetectionRun, *, record: Callable[[Session], None], join_from_batch: int | None
     ) -> str:
         """Add ``run`` (and ``record`` its audit row) in one transaction, unless ``join_from_batch`` is
-        given and a run of another thread or process covers its period with the same model, is
-        running under a live lease and reads every batch from ``join_from_batch`` on: then that
-        run's id, and nothing is added.
+        given and a run of another thread or process covers its period with the same model and no
+        more events, is running under a live lease and reads every batch from ``join_from_batch``
+        on: then that run's id, and nothing is added.
 
         Processes serialise here: SQLite's transactions take the write lock when they begin
         (``BEGIN IMMEDIATE``); on PostgreSQL a transaction-scoped advisory lock is held until commit.
@@ -113,6 +104,8 @@ class RunRepository(Repository):
                         DetectionRun.model_version == run.model_version,
                         DetectionRun.rules_version == run.rules_version,
                         DetectionRun.last_batch_id >= join_from_batch,
+                        # no more events than ``run`` would score: never wait for a larger run
+                        DetectionRun.n_events <= run.n_events,
                     )
                     .order_by(DetectionRun.created_at.desc())
                     .limit(1)

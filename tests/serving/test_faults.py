@@ -76,14 +76,18 @@ class Deployment:
 
 @contextmanager
 def serving(
-    deployment: Deployment, fault: str | None = None, **more: str
+    deployment: Deployment, fault: str | None = None, prefix: tuple[str, ...] = (), **more: str
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
-    """A server over the deployment, with a fault point armed (and ``more`` settings)."""
+    """A server over the deployment, with a fault point armed (and ``more`` settings; ``prefix``:
+    ``server_process``)."""
     settings = {**more, **({"CPEGUARD_FAULT": fault} if fault else {})}
     if deployment.database_url:
         settings["CPEGUARD_DATABASE_URL"] = deployment.database_url
     env = cli_env(deployment.home, **settings)
-    with server_process(env) as (base, process), httpx.Client(base_url=base, timeout=120) as client:
+    with (
+        server_process(env, prefix=prefix) as (base, process),
+        httpx.Client(base_url=base, timeout=120) as client,
+    ):
         yield client, process
 
 
@@ -612,16 +616,31 @@ def test_a_second_server_started_during_a_run_leaves_it_running_and_reuses_it(
     assert deployment.scalar("SELECT count(*) FROM detection_runs") == 2
 
 
+# a server in its own pid namespace is, to the others, on another node: they cannot see whether its
+# process still lives, only its leases (SIGKILL to unshare kills the server too)
+_OTHER_NODE = ("unshare", "--pid", "--fork", "--kill-child")
+
+
+def _can_unshare() -> bool:
+    try:
+        return subprocess.run([*_OTHER_NODE, "true"], capture_output=True, timeout=30).returncode == 0
+    except OSError:
+        return False
+
+
 def test_a_killed_servers_run_is_failed_only_once_its_lease_expired(
     deployment: Deployment, sim: SimulatedSet
 ) -> None:
-    """Servers A and B over one deployment; A's detection run stalls and A is killed (SIGKILL). B
-    creates a run at once: A's run is left running (its lease holds 4 s). B's settlement of the
-    period waits for A's run until the lease expires, then marks it failed and runs its own."""
+    """Servers A (as on another node) and B over one deployment; A's detection run stalls and A is
+    killed (SIGKILL). B creates a run at once: A's run is left running (its lease holds 4 s). B's
+    settlement of the period waits for A's run until the lease expires, then marks it failed and
+    runs its own."""
+    if not _can_unshare():
+        pytest.skip("unshare --pid needs root (CAP_SYS_ADMIN): no second node to run server A on")
     period = _period(sim)
     window = {k: period[k] for k in ("period_start", "period_end")}
     with (
-        serving(deployment, "detection_scored:120", **_LEASES) as (a, killed),
+        serving(deployment, "detection_scored:120", _OTHER_NODE, **_LEASES) as (a, killed),
         serving(deployment, **_LEASES) as (b, _),
     ):
         _setup_two_campaigns(b, deployment, sim)
