@@ -3,9 +3,11 @@
 Each process names itself once (``owner``: host, pid and a start token, so a reused pid is another
 owner). A run it creates carries that name and a lease until ``now + lease_s``; while the process
 executes the run, a background thread renews the lease every ``heartbeat_s``. Another process marks
-a queued or running run failed only once its lease has expired (its owner is gone: killed, or cut
-from the database for longer than the lease); the owner itself marks failed at once the runs it
-created and no longer executes (a database outage kept them from recording their end).
+a queued or running run failed only once its owner is gone: its lease expired (killed, or cut from
+the database for longer than the lease), or it ran on the same node (host, boot, pid namespace)
+and its pid no longer exists (a restart after a crash need not wait for the lease). The owner
+itself marks failed at once the runs it created and no longer executes (a database outage kept
+them from recording their end).
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ class RunRepository(Repository):
         is known to it before its row can be seen.
         """
         with self.session() as session:
-            query = select(DetectionRun).where(DetectionRun.status.in_(UNFINISHED))
+            # locked in one order: two processes failing stale runs at once never deadlock
+            query = select(DetectionRun).where(DetectionRun.status.in_(UNFINISHED)).order_by(DetectionRun.id)
             runs = session.scalars(query.with_for_update()).all()
             failed = [run for run in runs if stale(run)]
             for run in failed:
