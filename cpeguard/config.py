@@ -39,6 +39,8 @@ SERVICE_FIELDS = (
     "max_upload_decoded_bytes",
     "sync_detection_max_events",
     "history_days",
+    "run_heartbeat_s",
+    "run_lease_s",
     "spark_master",
     "spark_from_events",
     "reputation_half_life_days",

@@ -141,6 +141,17 @@ class Settings(BaseSettings):
         description="a detection run reads this many days before and after its period from the event store, "
         "same platforms, as context: verdicts see sellers' work around it, never re-decided (0: none)",
     )
+    run_heartbeat_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="a service process renews the lease of each detection run it executes this often",
+    )
+    run_lease_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="a detection run whose lease was not renewed for this long is marked failed by any "
+        "process over the same database (its process is gone); at least two heartbeats",
+    )
     reputation_half_life_days: float | None = Field(
         default=None,
         gt=0,

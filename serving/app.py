@@ -42,6 +42,7 @@ from serving.reputation import ReputationMemory
 from serving.review import build_review
 from serving.review import router as review_router
 from serving.review.headers import ConsoleHeaders
+from serving.run_leases import RunLeases
 from serving.schemas import ErrorItem, EventsBatch, Problem
 from serving.scorers import VersionedScorer
 from serving.settlement import SettlementService
@@ -128,6 +129,7 @@ def _detection_service(
         runs_dir=config.runs_dir,
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
+        leases=RunLeases(db.runs, heartbeat_s=config.run_heartbeat_s, lease_s=config.run_lease_s),
         history_days=config.history_days,
         history_states=HistoryStates(config.history_states_dir) if config.history_days > 0 else None,
         spark=spark,

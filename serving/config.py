@@ -35,6 +35,10 @@ class ServiceConfig:
     sync_detection_max_events: int = 200_000
     # days before a detection run's period read from the event store as context (0: none)
     history_days: int = 28
+    # a process renews the lease of each detection run it executes this often, and another process
+    # marks a run failed once its lease is this old without renewal (``serving.run_leases``)
+    run_heartbeat_s: float = 5.0
+    run_lease_s: float = 60.0
     # detection runs of at least spark_from_events events are scored on this Spark master
     # (None: always in this process) by running the command ``spark_submit``
     spark_master: str | None = None

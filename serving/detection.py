@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -12,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from detectors.params import ScoringParams, as_json, params_from_json
 from serving import faults
@@ -28,19 +30,22 @@ from serving.history_state import HistoryStates
 from serving.money import to_decimal
 from serving.reputation import ReputationMemory
 from serving.run_context import RunContext
+from serving.run_leases import RunLeases
 from serving.run_scoring import RunScoring
 from serving.schemas import DetectionOut
 from serving.scored_runs import KeptRuns, ScoredRun
 from serving.scorers import ActiveModels, VersionedScorer
 from serving.shadow import shadow_differences
 from serving.spark_handoff import SparkHandoff
-from serving.statuses import RunStatus
+from serving.statuses import UNFINISHED, RunStatus
 from serving.store import EventStore
 
 # re-exported: the review services, settlements and tests import them from here
 __all__ = ["DetectionService", "campaigns_frame", "shadow_differences", "to_decimal"]
 
 _RUNS_KEPT = 4
+# how often a settlement waiting for another process's run of its period looks whether it ended
+_AWAIT_POLL_S = 0.1
 
 
 class DetectionService:
@@ -58,6 +63,7 @@ class DetectionService:
         runs_dir: Path,
         executor: Executor,
         sync_max_events: int,
+        leases: RunLeases,
         history_days: int = 0,
         spark: SparkHandoff | None = None,
         reputation: ReputationMemory | None = None,
@@ -76,6 +82,8 @@ class DetectionService:
         self.runs_dir = runs_dir
         self.executor = executor
         self.sync_max_events = sync_max_events
+        # the runs this process executes, their owner name and leases (``serving.run_leases``)
+        self.leases = leases
         # days around a run's period read as context (``detectors.history``, ``context_ranges``); 0: none
         self.history_days = history_days
         # accounts earlier runs and reviews established (``serving.reputation``); None: no memory
@@ -97,11 +105,9 @@ class DetectionService:
         self._run_lock = threading.Lock()
         # the last runs' scored windows, and verdicts read back after a restart
         self.kept = KeptRuns(runs_dir=runs_dir, n_kept=_RUNS_KEPT)
-        self._cache_lock = threading.Lock()  # guards ``_executing``
         # called with a run's scored window when it is written, before the run is marked done
         self.done_listeners: list[Callable[[ScoredRun], None]] = []
         self._run_models: dict[str, ActiveModels] = {}
-        self._executing: set[str] = set()  # runs this process created and has not finished
 
     def models(self) -> ActiveModels:
         """The active models (read once: the polling thread may swap them at any moment)."""
@@ -114,7 +120,7 @@ class DetectionService:
         """Create a run; small periods finish before this returns, large ones run in the background."""
         start, end = as_utc(start), as_utc(end)
         n_events = self.events.count_events(start=start, end=end)
-        run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
+        run_id, _ = self._create(start=start, end=end, n_events=n_events, actor=actor)
         # the context is scored too: it counts toward running inline
         n_context = sum(self.events.count_events(start=a, end=b) for a, b in self.context_ranges(start, end))
         if n_events + n_context <= self.sync_max_events:
@@ -133,14 +139,22 @@ class DetectionService:
     def current_run(self, *, start: datetime, end: datetime, campaign_id: str, actor: Principal) -> str:
         """The latest finished run covering the period and every event of the campaign in it.
 
-        Runs one inline over exactly the period when none covers it or events arrived after it.
+        Runs one inline over exactly the period when none covers it or events arrived after it,
+        unless another thread or process is running one this would reuse: that one is waited for.
         """
         with self._run_lock:
-            reusable = self.reusable_run(start=start, end=end, campaign_id=campaign_id)
-            if reusable is not None:
-                return reusable
-            n_events = self.events.count_events(start=start, end=end)
-            run_id = self._create(start=start, end=end, n_events=n_events, actor=actor)
+            while True:
+                reusable = self.reusable_run(start=start, end=end, campaign_id=campaign_id)
+                if reusable is not None:
+                    return reusable
+                n_events = self.events.count_events(start=start, end=end)
+                read_from = self.last_batch_read(start=start, end=end, campaign_id=campaign_id)
+                run_id, created = self._create(
+                    start=start, end=end, n_events=n_events, actor=actor, join_from_batch=read_from
+                )
+                if created:
+                    break
+                self._await(run_id)
             self.execute(run_id)
         done = self.runs.run(run_id)
         if done is None or done.status != RunStatus.DONE:
@@ -165,11 +179,27 @@ class DetectionService:
         # none into the run's context around it
         if self.events.last_batch_id() <= run.last_batch_id:
             return run.id
-        since = [
-            self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id),
-            *(self.events.last_batch_id(start=a, end=b) for a, b in self.context_ranges(start, end)),
-        ]
-        return run.id if max(since) <= run.last_batch_id else None
+        read = self.last_batch_read(start=start, end=end, campaign_id=campaign_id)
+        return run.id if read <= run.last_batch_id else None
+
+    def last_batch_read(self, *, start: datetime, end: datetime, campaign_id: str) -> int:
+        """The last ingest batch with events of the campaign in the period, or of any campaign in the
+        context around it: a run must have read it for a settlement of the campaign to reuse it."""
+        return max(
+            [
+                self.events.last_batch_id(start=start, end=end, campaign_id=campaign_id),
+                *(self.events.last_batch_id(start=a, end=b) for a, b in self.context_ranges(start, end)),
+            ]
+        )
+
+    def _await(self, run_id: str) -> None:
+        """Wait until another thread's or process's run ends, or its owner is gone (its lease expired:
+        the next ``_create`` marks it failed)."""
+        while True:
+            run = self.runs.run(run_id)
+            if run is None or run.status not in UNFINISHED or self.leases.stale(run):
+                return
+            time.sleep(_AWAIT_POLL_S)
 
     def context_ranges(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The stretches of the store a run over ``[start, end)`` reads as context
@@ -230,19 +260,23 @@ class DetectionService:
         try:
             self._execute(run_id)
         finally:
-            with self._cache_lock:
-                self._executing.discard(run_id)
+            self.leases.release(run_id)
+            self._run_models.pop(run_id, None)
 
     def _execute(self, run_id: str) -> None:
         run = self.runs.run(run_id)
-        if run is None:
+        owner = self.leases.owner
+        # a run another process failed meanwhile (this one held no live lease on it) is not run
+        if run is None or not self.runs.update_unfinished(
+            run_id, owner=owner, status=RunStatus.RUNNING, step="read"
+        ):
             return
-        self.runs.update_run(run_id, status=RunStatus.RUNNING, step="read")
         try:
             scored, summary, input_hash = self._score(run)
         except Exception as error:
-            self.runs.update_run(
+            self.runs.update_unfinished(
                 run_id,
+                owner=owner,
                 status=RunStatus.FAILED,
                 error=f"{type(error).__name__}: {error}"[:2000],
                 finished_at=utcnow(),
@@ -258,8 +292,9 @@ class DetectionService:
             except Exception:  # a listener only prepares caches; the verdicts are written
                 logging.getLogger(__name__).exception("listener of detection run %s failed", run_id)
         faults.point("detection_scored")
-        self.runs.update_run(
+        done = self.runs.update_unfinished(
             run_id,
+            owner=owner,
             status=RunStatus.DONE,
             step="done",
             progress=1.0,
@@ -267,6 +302,8 @@ class DetectionService:
             summary=json.dumps(summary, sort_keys=True),
             finished_at=utcnow(),
         )
+        if not done:  # its lease expired (a database outage longer than it) and another process failed it
+            logging.getLogger(__name__).warning("detection run %s was failed before it finished", run_id)
 
     def _mark_visible(self, run_id: str) -> None:
         """Let the run's settlements count its events by the index alone (a failure is logged: the
@@ -288,7 +325,8 @@ class DetectionService:
             )
 
     def fail_interrupted(self) -> list[str]:
-        """At start-up: runs still queued or running were cut off by a restart; mark them failed."""
+        """At start-up: runs still queued or running whose owner is gone were cut off (their process
+        was killed or restarted); mark them failed. Runs of other live processes go on."""
         return self.fail_stale()
 
     def published_batch(self) -> int:
@@ -298,14 +336,12 @@ class DetectionService:
             return self.events.last_batch_id()
 
     def fail_stale(self) -> list[str]:
-        """Runs left queued or running that this process is not executing: their owner is gone (a
-        restart, or a database outage that kept the run from recording its end); mark them failed."""
-        with self._cache_lock:
-            mine = set(self._executing)
-        failed = self.runs.fail_unfinished_runs(
+        """Runs left queued or running whose owner is gone (``RunLeases.stale``: a process killed or
+        restarted, or a database outage that kept the run from recording its end); mark them failed."""
+        failed = self.runs.fail_stale_runs(
             error="interrupted: the run stopped before it finished (restart or database outage); "
             "start a new run",
-            keep=mine,
+            stale=self.leases.stale,
         )
         self.kept.forget(failed)
         return failed
@@ -314,36 +350,31 @@ class DetectionService:
         """Registered campaigns in the contract's campaigns columns (the scorer's price table)."""
         return campaigns_frame(self.campaigns.campaigns())
 
-    def _create(self, *, start: datetime, end: datetime, n_events: int, actor: Principal) -> str:
+    def _create(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        n_events: int,
+        actor: Principal,
+        join_from_batch: int | None = None,
+    ) -> tuple[str, bool]:
+        """A new run of the period (its id, True), queued; or, given ``join_from_batch``, the id of a
+        run another thread or process is running that covers the period and read every batch from
+        ``join_from_batch`` on (its id, False: nothing is created). A new run created to join
+        nothing is created running: its caller executes it at once."""
         run_id = f"det_{uuid.uuid4().hex}"
         active = self.models()
         self.fail_stale()
         # before the run's transaction: the store's lock may wait for another process's publish
         last_batch_id = self.published_batch()
-        with self._cache_lock:
-            self._executing.add(run_id)  # before its row exists, so no other thread finds it stale
+        self.leases.hold(run_id)  # before its row exists, so no other thread finds it stale
         self._run_models[run_id] = active
-        with self.runs.session() as session:
-            session.add(
-                DetectionRun(
-                    id=run_id,
-                    period_start=start,
-                    period_end=end,
-                    status=RunStatus.QUEUED,
-                    step="",
-                    progress=0.0,
-                    n_events=n_events,
-                    last_batch_id=last_batch_id,
-                    model_version=active.champion.version,
-                    rules_version=active.champion.rules_version,
-                    params=as_json(active.champion.params),
-                    input_hash="",
-                    summary="{}",
-                    error="",
-                    actor=actor.key_id,
-                    created_at=utcnow(),
-                )
-            )
+        run = self._new_run(run_id, start, end, n_events=n_events, last_batch_id=last_batch_id, actor=actor)
+        if join_from_batch is not None:
+            run.status = RunStatus.RUNNING  # executed at once by the caller: others may wait for it
+
+        def record(session: Session) -> None:
             self.audit_trail.record(
                 session,
                 actor=actor.key_id,
@@ -352,7 +383,47 @@ class DetectionService:
                 target=run_id,
                 detail={"period_start": start, "period_end": end, "n_events": n_events},
             )
-        return run_id
+
+        got = ""
+        try:
+            got = self.runs.add_unless_running(run, record=record, join_from_batch=join_from_batch)
+        finally:
+            if got != run_id:  # joined another run, or nothing was recorded
+                self.leases.release(run_id)
+                self._run_models.pop(run_id, None)
+        return got, got == run_id
+
+    def _new_run(
+        self,
+        run_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        n_events: int,
+        last_batch_id: int,
+        actor: Principal,
+    ) -> DetectionRun:
+        champion = self._run_models[run_id].champion
+        return DetectionRun(
+            id=run_id,
+            period_start=start,
+            period_end=end,
+            status=RunStatus.QUEUED,
+            step="",
+            progress=0.0,
+            n_events=n_events,
+            last_batch_id=last_batch_id,
+            model_version=champion.version,
+            rules_version=champion.rules_version,
+            params=as_json(champion.params),
+            input_hash="",
+            summary="{}",
+            error="",
+            actor=actor.key_id,
+            created_at=utcnow(),
+            owner=self.leases.owner,
+            lease_until=self.leases.until(),
+        )
 
     def _score(self, run: DetectionRun) -> tuple[ScoredRun, dict[str, int | float | str], str]:
         active = self._run_models.pop(run.id, None) or self.models()

@@ -19,6 +19,10 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+# a detection run (or background settlement) not yet ended
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
 class SettlementStatus(StrEnum):
     """Whether a settlement stands, or waits for a second person's sign-off."""
 

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,13 +56,14 @@ def running_server(env: dict[str, str], *, ready_within_s: float = 120.0) -> Ite
 
 @contextmanager
 def server_process(
-    env: dict[str, str], *, ready_within_s: float = 120.0
+    env: dict[str, str], *, ready_within_s: float = 120.0, prefix: Sequence[str] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``running_server``, yielding the process too (to see it die at a fault point)."""
+    """``running_server``, yielding the process too (to see it die at a fault point); ``prefix``
+    runs the server under another command (``unshare``: as on another node)."""
     port = free_port()
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            [*prefix, *CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,

@@ -120,6 +120,10 @@ class DetectionRun(Base):
     actor: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the process executing the run (``serving.run_leases``: host, pid, start token) and until when
+    # its lease holds ("" and None on runs made before migration 0015)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Settlement(Base):

@@ -76,14 +76,18 @@ class Deployment:
 
 @contextmanager
 def serving(
-    deployment: Deployment, fault: str | None = None, **more: str
+    deployment: Deployment, fault: str | None = None, prefix: tuple[str, ...] = (), **more: str
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
-    """A server over the deployment, with a fault point armed (and ``more`` settings)."""
+    """A server over the deployment, with a fault point armed (and ``more`` settings; ``prefix``:
+    ``server_process``)."""
     settings = {**more, **({"CPEGUARD_FAULT": fault} if fault else {})}
     if deployment.database_url:
         settings["CPEGUARD_DATABASE_URL"] = deployment.database_url
     env = cli_env(deployment.home, **settings)
-    with server_process(env) as (base, process), httpx.Client(base_url=base, timeout=120) as client:
+    with (
+        server_process(env, prefix=prefix) as (base, process),
+        httpx.Client(base_url=base, timeout=120) as client,
+    ):
         yield client, process
 
 
@@ -536,3 +540,131 @@ def test_a_run_beside_another_process_publishing_judges_its_batch_whole(
     assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in body["posts"])
     last = f"SELECT last_batch_id FROM detection_runs WHERE id = '{run['run_id']}'"
     assert deployment.scalar(last) == deployment.scalar("SELECT max(id) FROM ingest_batches")
+
+
+# short leases, so that a lease not renewed expires within the tests' stalls
+_LEASES = {"CPEGUARD_RUN_HEARTBEAT_S": "0.5", "CPEGUARD_RUN_LEASE_S": "4"}
+OTHER = "cmp002"  # a campaign with events inside CAMPAIGN's period
+
+
+def _run_row(deployment: Deployment, run_id: str, column: str = "status") -> Any:
+    return deployment.scalar(f"SELECT {column} FROM detection_runs WHERE id = '{run_id}'")
+
+
+def _await_stall(deployment: Deployment) -> str:
+    """The id of the one detection run, once it has written its verdicts (into its stall)."""
+    deadline = time.monotonic() + 120
+    while not list((deployment.home / "runs").glob("*/accounts.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [run_dir] = (deployment.home / "runs").iterdir()
+    return run_dir.name
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    """A stored time as aware UTC (SQLite gives naive text)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def _first_day(period: dict[str, str]) -> dict[str, str]:
+    """A window inside the period that does not cover it (a run of its own over other events)."""
+    start = pd.Timestamp(period["period_start"])
+    return {"period_start": start.isoformat(), "period_end": (start + pd.Timedelta(days=1)).isoformat()}
+
+
+def _setup_two_campaigns(client: httpx.Client, deployment: Deployment, sim: SimulatedSet) -> None:
+    for campaign in (CAMPAIGN, OTHER):
+        terms = campaign_terms(sim.campaigns, campaign)
+        answer = client.put(f"/v1/campaigns/{campaign}", json=terms, headers=deployment.billing)
+        assert answer.status_code == 200, answer.text
+    events = sim.events[sim.events["campaign_id"].isin([CAMPAIGN, OTHER])].sort_values("ts")
+    assert _post_events(client, deployment, events.reset_index(drop=True)).status_code == 200
+
+
+def test_a_second_server_started_during_a_run_leaves_it_running_and_reuses_it(
+    deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Server A settles a period: its detection run stalls 25 s (leases of 4 s, renewed every 0.5 s)
+    before it is marked done. Server B starts meanwhile and creates a run of its own: A's run is
+    still running, finishes done and A's settlement pays on it. B, asked to settle another campaign
+    of the period meanwhile, waits for A's run and settles on it instead of computing its own."""
+    period = _period(sim)
+    with serving(deployment, "detection_scored:25", **_LEASES) as (a, _):
+        _setup_two_campaigns(a, deployment, sim)
+        settled: dict[str, httpx.Response] = {}
+        by_a = threading.Thread(target=lambda: settled.update(a=_settle(a, deployment, period, "stl-a")))
+        by_a.start()
+        run_id = _await_stall(deployment)
+        with serving(deployment, **_LEASES) as (b, _):
+            assert _run_row(deployment, run_id) == "running"  # B's start left it alone
+            other = {**period, "campaign_id": OTHER}
+            by_b = threading.Thread(target=lambda: settled.update(b=_settle(b, deployment, other, "stl-b")))
+            by_b.start()
+            own = b.post("/v1/detections", json=_first_day(period), headers=deployment.billing)
+            assert own.status_code == 201 and own.json()["status"] == "done", own.text
+            assert (_run_row(deployment, run_id), _run_row(deployment, run_id, "error")) == ("running", "")
+            by_a.join(timeout=120)
+            by_b.join(timeout=120)
+    assert (_run_row(deployment, run_id), _run_row(deployment, run_id, "error")) == ("done", "")
+    for key in ("a", "b"):
+        assert settled[key].status_code == 201, settled[key].text
+        body = settled[key].json()
+        assert body["detection_run_id"] == run_id and body["n_events"] > 0
+        assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in body["posts"])
+    assert Decimal(settled["a"].json()["totals"]["payable"]) > 0
+    # A's run and B's own: B computed nothing for its settlement
+    assert deployment.scalar("SELECT count(*) FROM detection_runs") == 2
+
+
+# a server in its own pid namespace is, to the others, on another node: they cannot see whether its
+# process still lives, only its leases (SIGKILL to unshare kills the server too)
+_OTHER_NODE = ("unshare", "--pid", "--fork", "--kill-child")
+
+
+def _can_unshare() -> bool:
+    try:
+        return subprocess.run([*_OTHER_NODE, "true"], capture_output=True, timeout=30).returncode == 0
+    except OSError:
+        return False
+
+
+def test_a_killed_servers_run_is_failed_only_once_its_lease_expired(
+    deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Servers A (as on another node) and B over one deployment; A's detection run stalls and A is
+    killed (SIGKILL). B creates a run at once: A's run is left running (its lease holds 4 s). B's
+    settlement of the period waits for A's run until the lease expires, then marks it failed and
+    runs its own."""
+    if not _can_unshare():
+        pytest.skip("unshare --pid needs root (CAP_SYS_ADMIN): no second node to run server A on")
+    period = _period(sim)
+    window = {k: period[k] for k in ("period_start", "period_end")}
+    with (
+        serving(deployment, "detection_scored:120", _OTHER_NODE, **_LEASES) as (a, killed),
+        serving(deployment, **_LEASES) as (b, _),
+    ):
+        _setup_two_campaigns(b, deployment, sim)
+
+        def unanswered() -> None:  # A is killed in the run's stall
+            with pytest.raises(httpx.TransportError):
+                a.post("/v1/detections", json=window, headers=deployment.billing)
+
+        started = threading.Thread(target=unanswered)
+        started.start()
+        run_id = _await_stall(deployment)
+        killed.kill()
+        assert killed.wait(timeout=30) == -9
+        started.join(timeout=30)
+        own = b.post("/v1/detections", json=_first_day(period), headers=deployment.billing)
+        assert own.status_code == 201 and own.json()["status"] == "done", own.text
+        assert _run_row(deployment, run_id) == "running"  # its lease has not expired yet
+        lease_until = _utc(_run_row(deployment, run_id, "lease_until"))
+        settled = _settle(b, deployment, period, "stl-after-kill")
+        answered = pd.Timestamp.now(tz="UTC")
+    assert answered > lease_until  # the settlement waited for the lease
+    assert settled.status_code == 201, settled.text
+    body = settled.json()
+    assert body["detection_run_id"] not in (run_id, own.json()["run_id"])
+    assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in body["posts"])
+    assert _run_row(deployment, run_id) == "failed"
+    assert "interrupted" in _run_row(deployment, run_id, "error")

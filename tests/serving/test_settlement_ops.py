@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -102,10 +103,19 @@ def test_signoff_of_a_capped_settlement_is_recorded_once(
 
 
 def test_runs_cut_off_by_a_restart_are_marked_failed(tmp_path: Path, database_url: str | None) -> None:
+    """Unfinished runs without a lease (made before leases) or whose lease expired are failed at
+    start-up; a run another live process holds a lease on is left running."""
     home = tmp_path / "home"
+    later, earlier = utcnow() + timedelta(hours=1), utcnow() - timedelta(seconds=1)
+    leases = {
+        "det_cut_running": ("running", "", None),
+        "det_cut_queued": ("queued", "", None),
+        "det_cut_expired": ("running", "elsewhere:7:0123456789ab", earlier),
+        "det_live_elsewhere": ("running", "elsewhere:7:0123456789ab", later),
+    }
     for api in make_api(home, database_url):
         with _repositories(api).database.session() as session:
-            for run_id, status in (("det_cut_running", "running"), ("det_cut_queued", "queued")):
+            for run_id, (status, owner, lease_until) in leases.items():
                 session.add(
                     DetectionRun(
                         id=run_id,
@@ -123,6 +133,8 @@ def test_runs_cut_off_by_a_restart_are_marked_failed(tmp_path: Path, database_ur
                         error="",
                         actor="test",
                         created_at=utcnow(),
+                        owner=owner,
+                        lease_until=lease_until,
                     )
                 )
         assert (
@@ -130,9 +142,11 @@ def test_runs_cut_off_by_a_restart_are_marked_failed(tmp_path: Path, database_ur
             == "running"
         )
     for api in make_api(home, database_url):  # the restart
-        for run_id in ("det_cut_running", "det_cut_queued"):
+        for run_id in ("det_cut_running", "det_cut_queued", "det_cut_expired"):
             run = api.client.get(f"/v1/detections/{run_id}", headers=api.reviewer).json()
             assert run["status"] == "failed" and "interrupted" in run["error"]
+        live = api.client.get("/v1/detections/det_live_elsewhere", headers=api.reviewer).json()
+        assert live["status"] == "running" and live["error"] == ""
 
 
 def _chunks(payload: bytes, size: int) -> Iterator[bytes]:
