@@ -271,7 +271,7 @@ def _engagers(
     )
     users["role"] = "engager"
     users["flagged"] = (users["risk"] >= policy.account_flag_risk) & (users["n_at_fault"] > 0)
-    users["reasons"] = reasons.reindex(seen).fillna("").astype("str").to_numpy()
+    users["reasons"] = reasons.reindex(seen).fillna("").astype("str").array
     return users
 
 
