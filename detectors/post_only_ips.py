@@ -199,7 +199,7 @@ def _own_addresses(
     lived = np.bincount(ips[has & ~thin], minlength=n_ips)
     # its posts counted only where it may be one (carried a post, enough accounts for one, none lived)
     may = (lived == 0) & (ip_accounts >= max(params.ip_post_only_accounts, 1))
-    counted = has & may[np.maximum(ips, 0)]
+    counted = has & may[np.maximum(ips, 0)] if len(may) else has  # no address: no row counted
     ip_posts = np.bincount(
         distinct(ips[counted] * n_posts + posts[counted]) // max(n_posts, 1), minlength=n_ips
     )
