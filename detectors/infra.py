@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
-from features.arrays import codes, distinct, distinct_counts, stable_order
+from features.arrays import codes, distinct, sorted_inverse, stable_order
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,9 @@ def _key_post_accounts(
     n_users, n_posts = int(users.max()) + 1, int(posts.max()) + 1
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     triple = distinct(pair * n_users + users[has])
-    return distinct_counts(triple // n_users)
+    # the distinct triples are sorted, so are their pairs: counted by their runs, without a sort
+    pairs, run = sorted_inverse(triple // n_users)
+    return pairs, np.bincount(run, minlength=len(pairs)).astype(np.int64)
 
 
 def _distinct_count(

@@ -183,7 +183,8 @@ def _sorted_codes(values: pd.Series) -> npt.NDArray[np.int64]:
 def _post_sums(keys: PostKeys, columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per post with a row (in ``keys``' order): its three ids, then each column summed over its rows
     in row order (pandas' sums: the same floats as a groupby of the ids)."""
-    keyed = keys.is_keyed
+    # every row keyed (as a window's engagements are): the columns as they are, no masked copies
+    keyed = slice(None) if keys.is_keyed.all() else keys.is_keyed
     frame = pd.DataFrame({name: values[keyed] for name, values in columns.items()})
     sums = frame.groupby(keys.code[keyed], sort=True).sum()
     labels = keys.labels.iloc[sums.index.to_numpy()].reset_index(drop=True)
@@ -241,26 +242,36 @@ def _engagers(
     *,
     policy: PolicyParams,
 ) -> pd.DataFrame:
-    """``flag_accounts``' engager rows: risk, flagged and reasons per engaging account."""
-    users = (
-        pd.DataFrame(
-            {
-                "account_id": engagements["user_id"].array,
-                # a re-count's risk comes from the duplicate rule; the engagement it repeats
-                # is the account's own row and carries what the other detectors found
-                "risk": np.where(is_no_fault, 0.0, engagements["risk"].to_numpy(dtype=np.float64)),
-                "n_at_fault": is_at_fault.astype(np.int64),
-            }
-        )
-        .groupby("account_id", sort=True, observed=True)
-        .agg(risk=("risk", "max"), n_at_fault=("n_at_fault", "sum"))
+    """``flag_accounts``' engager rows: risk, flagged and reasons per engaging account, in the order of a
+    sorted groupby of the accounts (on their codes: no hashing of the ids)."""
+    account = _sorted_codes(engagements["user_id"])
+    has = account >= 0
+    n_codes = int(account.max(initial=-1)) + 1
+    # a re-count's risk comes from the duplicate rule; the engagement it repeats
+    # is the account's own row and carries what the other detectors found
+    row_risk = np.where(is_no_fault, 0.0, engagements["risk"].to_numpy(dtype=np.float64))
+    risk = np.full(n_codes, np.nan)  # the largest risk, missing ones left out (as a groupby's max)
+    np.fmax.at(risk, account[has], row_risk[has])
+    n_at_fault = np.bincount(account[has], weights=is_at_fault[has], minlength=n_codes).astype(np.int64)
+    first = np.full(n_codes, -1, dtype=np.int64)  # each account's first row, for its id
+    rows = np.flatnonzero(has)[::-1]
+    first[account[rows]] = rows
+    seen = np.flatnonzero(first >= 0)
+    at_fault = is_at_fault & has
+    reasons = _top_reasons(
+        pd.DataFrame({"account": account[at_fault], "reason": engagements["reason"].array[at_fault]}),
+        key="account",
     )
-    user_reasons = _top_reasons(engagements.loc[is_at_fault, ["user_id", "reason"]], key="user_id")
+    users = pd.DataFrame(
+        {
+            "account_id": engagements["user_id"].array[first[seen]],
+            "risk": risk[seen],
+            "n_at_fault": n_at_fault[seen],
+        }
+    )
     users["role"] = "engager"
     users["flagged"] = (users["risk"] >= policy.account_flag_risk) & (users["n_at_fault"] > 0)
-    users["reasons"] = user_reasons.reindex(users.index).fillna("").astype("str")
-    users = users.reset_index()
-
+    users["reasons"] = reasons.reindex(seen).fillna("").astype("str").array
     return users
 
 

@@ -106,8 +106,12 @@ def post_only_addresses(
         creator |= engagements["user_id"].isin(creators).to_numpy(dtype=bool)
     thin = has & ~creator
     thin &= coded.posts_per_account[np.maximum(users, 0)] <= params.ip_light_posts
-    own = _own_addresses(ips, users, posts, has=has, thin=thin, params=params)
+    # every row with an address and an account counted: the address's accounts are the shared codes'
+    accounts = coded.accounts_per_ip if has.sum() == ((ips >= 0) & (users >= 0)).sum() else None
+    own = _own_addresses(ips, users, posts, has=has, thin=thin, params=params, accounts=accounts)
     through = has & own[np.maximum(ips, 0)] if len(own) else np.zeros(len(has), dtype=bool)
+    if not through.any():  # no own address: no post has any (``ip_post_only_addresses`` >= 1 here)
+        return none
     addresses, expected, significant = _beyond_chance(
         engagements, posts, users, _pairs(ips, posts, through), thin=thin, params=params
     )
@@ -174,20 +178,31 @@ def _own_addresses(
     has: npt.NDArray[np.bool_],
     thin: npt.NDArray[np.bool_],
     params: SpreadParams,
+    accounts: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Per address code: whether it is the own address of the posts it carried.
 
     It carried at most ``ip_post_only_posts`` posts, every account through it thin and not a creator's
     and on one post through it (a seller rotates a fresh account per engagement; a household's
     members engage their creators' posts week after week through their home), and at least
-    ``ip_post_only_accounts`` distinct accounts per post.
+    ``ip_post_only_accounts`` distinct accounts per post. ``accounts``: per address code its distinct
+    accounts over the ``has`` rows, when the caller has them (``AddressCodes.accounts_per_ip``).
     """
     n_ips, n_posts = int(ips.max(initial=-1)) + 1, int(posts.max(initial=-1)) + 1
     n_users = int(users.max(initial=-1)) + 1
-    ip_posts = np.bincount(distinct(ips[has] * n_posts + posts[has]) // max(n_posts, 1), minlength=n_ips)
-    ip_accounts = np.bincount(distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips)
+    ip_accounts = accounts
+    if ip_accounts is None:
+        ip_accounts = np.bincount(
+            distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips
+        )
     # an address any of whose accounts has a record of its own, or is a creator's, is no post's own
     lived = np.bincount(ips[has & ~thin], minlength=n_ips)
+    # its posts counted only where it may be one (carried a post, enough accounts for one, none lived)
+    may = (lived == 0) & (ip_accounts >= max(params.ip_post_only_accounts, 1))
+    counted = has & may[np.maximum(ips, 0)] if len(may) else has  # no address: no row counted
+    ip_posts = np.bincount(
+        distinct(ips[counted] * n_posts + posts[counted]) // max(n_posts, 1), minlength=n_ips
+    )
     own = (
         (ip_posts >= 1)
         & (ip_posts <= params.ip_post_only_posts)

@@ -140,8 +140,12 @@ def _rounds(
     first = found[3]
     for _ in range(params.ip_rounds - 1 if rows.whole.any() else 0):
         hit, strongest = found[0], found[1]
-        row_score = np.where(hit, strongest[np.maximum(rows.ips, 0)] * params.spread_weight, 0.0)
-        raised = max_per_code(rows.users, row_score)[np.maximum(rows.users, 0)]
+        # per account its raised score: the largest over its hit rows (0 without; a hit row has both codes)
+        at = np.flatnonzero(hit)
+        per_user = np.zeros(int(rows.users.max(initial=-1)) + 1)
+        top = max_per_code(rows.users[at], strongest[rows.ips[at]] * params.spread_weight)
+        per_user[: len(top)] = top
+        raised = per_user[np.maximum(rows.users, 0)]
         caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
         widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
         if widened is None or np.array_equal(widened[3], found[3]):

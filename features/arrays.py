@@ -204,9 +204,14 @@ def weighted_counts(
 
 
 def group_sizes(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Per element: how many elements share its key."""
+    """Per element: how many elements share its key (keys spanning at most 4 times their number: counted
+    over their range, no sort, in no more memory than the sort's arrays take)."""
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
+    dense = _dense_span(np.asarray(keys), per_value=4)
+    if dense is not None:
+        offsets = _offsets(np.asarray(keys), dense[0])
+        return np.bincount(offsets, minlength=dense[1])[offsets].astype(np.int64)
     order = stable_order(keys)
     s = keys[order]
     start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])

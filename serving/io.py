@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from detectors.scorer import ScoredWindow
@@ -43,6 +45,11 @@ ACCOUNT_COLUMNS = ("account_id", "role", "risk", "flagged", "reasons")
 
 
 DICTIONARY_COLUMNS = CATEGORICAL_COLUMNS
+# the id columns of few distinct values next to the rows (a window's platforms, campaigns, actions, posts
+# and creators): Parquet keeps them in dictionary pages, read as they are (``_parquet_frame``)
+FEW_VALUES = frozenset({"platform", "campaign_id", "post_id", "creator_id", "action"}) & frozenset(
+    DICTIONARY_COLUMNS
+)
 _EVENT_SUFFIXES = (".parquet", ".pq", ".csv", ".txt")
 
 
@@ -53,13 +60,49 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return with_categorical_ids(pq.read_table(path).to_pandas())
+            return _parquet_frame(path)
         if suffix in (".csv", ".txt"):
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pa.ArrowException, UnicodeDecodeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ContractError(f"{path}: cannot be read ({first_line})") from error
     raise ContractError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
+
+
+def _parquet_frame(path: Path) -> pd.DataFrame:
+    """A Parquet file as a frame with categorical ids (``with_categorical_ids``).
+
+    The id columns of few values (``FEW_VALUES``) are read as Arrow dictionaries, straight from
+    Parquet's dictionary pages: their strings are never materialised nor hashed per row.
+    """
+    text = (pa.types.is_string, pa.types.is_large_string)
+    few = [f.name for f in pq.read_schema(path) if f.name in FEW_VALUES and any(t(f.type) for t in text)]
+    table = pq.read_table(path, read_dictionary=few)
+    frame = table.drop_columns(few).to_pandas()
+    for column in few:
+        frame[column] = _first_seen(table[column])
+    # in the file's order (a column pandas' metadata names as the index is the index)
+    return with_categorical_ids(frame[[c for c in table.column_names if c in frame]])
+
+
+def _first_seen(column: pa.ChunkedArray) -> pd.Categorical:
+    """A dictionary column as ``with_categorical_ids`` makes a column of its values: categories in order of
+    first appearance, missing values -1."""
+    merged = column.unify_dictionaries().combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    values = merged.dictionary
+    if pc.count_distinct(values).as_py() != len(values):  # a writer's dictionary holding a value twice
+        decoded = pd.Series(merged.dictionary_decode(), dtype="str")
+        found, uniques = pd.factorize(decoded)
+        return categorical(found, pd.Index(uniques, dtype="str"))
+    at = pc.fill_null(merged.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # each value's first row (the last assignment of a row reversed order wins); -1 lands past the values
+    first = np.full(len(values) + 1, len(at), dtype=np.int64)
+    first[at[::-1]] = np.arange(len(at) - 1, -1, -1)
+    order = np.argsort(first[:-1], kind="stable")
+    order = order[first[order] < len(at)]
+    rank = np.full(len(values) + 1, -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return categorical(rank[at], pd.Index(values.take(pa.array(order)).to_pandas(), dtype="str"))
 
 
 def read_events(path: Path) -> Cleaned:

@@ -71,6 +71,17 @@ def test_group_sizes_counts_each_elements_key():
     assert group_sizes(np.zeros(0, dtype=np.int64)).dtype == np.int64
 
 
+@pytest.mark.parametrize("spread", [3, 50_000, 2**40])
+def test_group_sizes_of_dense_and_sparse_keys_match_numpy_unique(spread):
+    # keys over a narrow range (counted over it) and a wide one (sorted), negative ones and unsigned ones
+    rng = np.random.default_rng(spread)
+    for keys in (rng.integers(-spread, spread, 20_000), rng.integers(0, spread, 20_000).astype(np.uint64)):
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        out = group_sizes(keys)
+        np.testing.assert_array_equal(out, counts[inverse])
+        assert out.dtype == np.int64
+
+
 def test_compact_ranks_codes_among_the_present_ones():
     values, rank = compact(np.array([4, 1, 4, 6], dtype=np.int64), 8)
     np.testing.assert_array_equal(values, [1, 4, 6])
