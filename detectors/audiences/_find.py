@@ -12,15 +12,20 @@ from detectors.audiences._audiences import Audiences
 from detectors.audiences._communities import UnitPairs, _communities
 from detectors.audiences._params import AudienceParams
 from detectors.audiences._regions import _regions
-from detectors.audiences._units import _post_units, light_pairs, post_codes
+from detectors.audiences._units import LightPairs, _post_units, light_pairs, post_codes
 from detectors.footprints import footprint_weight
 from features.arrays import codes
 
 
 def find_audiences(
-    engagements: pd.DataFrame, *, studios: pd.Series | None, params: AudienceParams
+    engagements: pd.DataFrame,
+    *,
+    studios: pd.Series | None,
+    params: AudienceParams,
+    pairs: LightPairs | None = None,
 ) -> Audiences:
-    """The audience communities of one platform's window (``studios`` maps post_id to studio_id)."""
+    """The audience communities of one platform's window (``studios`` maps post_id to studio_id;
+    ``pairs``: its light pairs, found already)."""
     posts, post_ids = post_codes(engagements)
     unit = _post_units(engagements, posts, len(post_ids), studios)
     n_units = int(unit.max(initial=-1)) + 1
@@ -30,10 +35,11 @@ def find_audiences(
     ok = (users >= 0) & (posts >= 0)
     pool = None
     if n_units >= 2 * params.min_community_creators and ok.any():
-        user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
+        found = pairs.at if pairs is not None else light_pairs
+        user, post = found(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
         if len(user):
-            pairs = UnitPairs.of(user, unit[post], n_units)
-            community, finer = _communities(pairs, params=params)
+            by_unit = UnitPairs.of(user, unit[post], n_units)
+            community, finer = _communities(by_unit, params=params)
             region, part = _regions(user, unit[post], community)
             if not np.array_equal(finer, community):
                 pool = Audiences(post_ids, unit, finer, _regions(user, unit[post], finer, part=part)[0], part)
@@ -41,7 +47,7 @@ def find_audiences(
             if params.pool_footprints_once and finer.max() > 0:
                 pool = _with_orderless(
                     pool or Audiences(post_ids, unit, community, region, part),
-                    pairs,
+                    by_unit,
                     user,
                     post,
                     params=params,

@@ -25,7 +25,7 @@ from detectors.pools._glued import _split_glued
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
 from detectors.pools._served import _served_outside
-from features.arrays import distinct, distinct_counts, footprints
+from features.arrays import distinct, distinct_counts, footprints, in_sorted
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def _assign(
 ) -> None:
     """Give events of members on their pools' posts, not yet in a pool, pool number ``first + pool``."""
     found = np.flatnonzero(ok & (event_pool < 0) & (pool_of_event >= 0))
-    found = found[np.isin(users[found] * (n_pools + 1) + pool_of_event[found], members)]
+    found = found[in_sorted(users[found] * (n_pools + 1) + pool_of_event[found], members)]
     event_pool[found] = pool_of_event[found] + first
 
 
