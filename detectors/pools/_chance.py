@@ -259,11 +259,12 @@ class _Audiences:
         user, community = user_creator // width, unit_community[user_creator % width]
         home = _homes(user_creator, unit_community, width)
         degree = np.bincount(user)
-        by_degree = np.zeros((n, params.max_posts + 1))
+        width_d = params.max_posts + 1
         has = degree > 0
-        np.add.at(by_degree, (home[has], np.minimum(degree[has], params.max_posts)), 1.0)
-        spread = np.zeros((n, n))
-        np.add.at(spread, (home[user], community), 1.0)
+        # counts by a flat bincount: the same sums as adding ones at each (row, column), faster
+        cell = home[has] * width_d + np.minimum(degree[has], params.max_posts)
+        by_degree = np.bincount(cell, minlength=n * width_d).reshape(n, width_d).astype(np.float64)
+        spread = np.bincount(home[user] * n + community, minlength=n * n).reshape(n, n).astype(np.float64)
         spread /= np.maximum(spread.sum(axis=1, keepdims=True), 1.0)
         return cls(n, np.bincount(community, minlength=n).astype(np.float64), spread, by_degree)
 

@@ -46,7 +46,9 @@ class _Light:
     @cached_property
     def overlap(self) -> _Overlap:
         """The crossing light pairs' overlap (``_Overlap``): the same under every partition, found once."""
-        crossing = _crossing(self.pair_user, self.unit[self.pair_post], self.user_units)
+        # per account its units: the platform's when given, else the pairs' (``creators``, found once)
+        units = self.user_units if self.user_units is not None else self.creators[2]
+        crossing = _crossing(self.pair_user, self.unit[self.pair_post], units)
         return _Overlap.of(self.pair_user[crossing], self.pair_post[crossing], self.unit)
 
     @cached_property
