@@ -16,7 +16,7 @@ def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatAr
     """Symmetric k x k sums of ``value`` over unit pairs, by the pair's communities."""
     # a flat bincount adds the values in their order, as ``np.add.at`` would, faster
     out = np.bincount(ca * k + cb, weights=value, minlength=k * k).reshape(k, k)
-    return out + out.T
+    return np.asarray(out + out.T, dtype=np.float64)
 
 
 def _agglomerate(

@@ -12,7 +12,7 @@ from scipy import sparse
 
 from detectors.audiences import Audiences, IntArray, light_pairs, post_codes
 from detectors.pools._params import PoolParams
-from features.arrays import codes, distinct, distinct_counts
+from features.arrays import codes, distinct, distinct_counts, sorted_inverse
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,9 @@ def _account_posts(
     user: npt.NDArray[np.int64], post: npt.NDArray[np.int64], n_posts: int
 ) -> sparse.csr_matrix:
     """The light accounts x posts matrix of (account, post) pairs."""
-    accounts, user_rows = np.unique(user, return_inverse=True)
+    # pairs by account (the light pairs' order) are ranked by their runs, without a sort
+    by_account = bool((user[1:] >= user[:-1]).all())
+    accounts, user_rows = sorted_inverse(user) if by_account else np.unique(user, return_inverse=True)
     # no pairs (no account crossed two creator units): an empty matrix, and no link
     return sparse.csr_matrix(
         (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(len(accounts), n_posts)
