@@ -235,8 +235,7 @@ def _order_part(
     book stays whole: what is left of it once its clients of other audiences
     go is no audience, or its accounts all stay on the order's posts.
     """
-    # the distinct (account, unit) pairs, sorted: what the strangers and insularity count
-    user, unit_of_pair = light.account_units
+    user, unit_of_pair = light.account_units  # sorted distinct pairs: what the strangers count
     kept = judges[user]
     if part is not None:
         kept &= audiences.parts(unit_of_pair) == part

@@ -60,11 +60,9 @@ def seller_pools(
     community is an audience without it (``_covered_within``).
 
     ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what chance is measured
-    against (block model masses, Bonferroni count, audiences) on a shard of a split platform (``scaleout``).
-    ``pairs``: the window's light pairs, found already (``WindowContext.light_pairs``).
-    """
-    n = len(engagements)
-    users = codes(engagements["user_id"])
+    against (block model masses, Bonferroni count, audiences) on a shard of a split platform (``scaleout``);
+    ``pairs``: the window's light pairs, found already (``WindowContext.light_pairs``)."""
+    n, users = len(engagements), codes(engagements["user_id"])
     posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
     if n == 0 or not ok.any():
