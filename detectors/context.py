@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from detectors.audiences import AudienceParams, Audiences, find_audiences, post_codes
+from detectors.audiences import AudienceParams, Audiences, LightPairs, find_audiences, post_codes
 from detectors.chance import WindowChance
 from detectors.history import sliced_accounts
 from detectors.infra import PostCommunities
@@ -61,6 +61,8 @@ class WindowContext:
         self.reputation = reputation
         self._audiences: dict[tuple[object, ...], Audiences] = {}
         self._audiences_lock = threading.Lock()
+        self._pairs: dict[tuple[object, ...], LightPairs] = {}
+        self._pairs_lock = threading.Lock()
         self._features: pd.DataFrame | None = None
         self._triples: dict[float, np.ndarray] = {}
         self._triples_lock = threading.Lock()
@@ -101,13 +103,26 @@ class WindowContext:
         key = _rows_key(engagements.index)
         with self._audiences_lock:
             if key not in self._audiences:
+                sliced = sliced_accounts(engagements, slice_days=self.audience.history_slice_days)
+                bounds = {"min_posts": self.audience.min_posts, "max_posts": self.audience.max_posts}
                 found = find_audiences(
-                    sliced_accounts(engagements, slice_days=self.audience.history_slice_days),
+                    sliced,
                     studios=self.studios(),
                     params=self.audience,
+                    # the pool test's pairs too, where the accounts are the rows' own (not sliced)
+                    pairs=self.light_pairs(engagements, **bounds) if sliced is engagements else None,
                 )
                 self._audiences[key] = found
             return self._audiences[key]
+
+    def light_pairs(self, engagements: pd.DataFrame, *, min_posts: int, max_posts: int) -> LightPairs:
+        """The light pairs of ``engagements`` (one platform's rows) at these bounds, found once for the
+        audience finder and the pool test."""
+        key = (*_rows_key(engagements.index), min_posts, max_posts)
+        with self._pairs_lock:
+            if key not in self._pairs:
+                self._pairs[key] = LightPairs.of(engagements, min_posts=min_posts, max_posts=max_posts)
+            return self._pairs[key]
 
     def audiences_of_rows(self, engagements: pd.DataFrame, rows: np.ndarray) -> Audiences:
         """``audiences`` of the rows ``rows`` of ``engagements`` (one platform's): the rows are sliced

@@ -128,7 +128,9 @@ def _pool(engagements: pd.DataFrame, params: PoolParams, context: WindowContext)
     given = context.pool_chance(engagements)
     if given is not None:
         return seller_pools(engagements, params=params, chance=given)
-    return seller_pools(engagements, params=params, audiences=context.audiences(engagements))
+    audiences = context.audiences(engagements)
+    pairs = context.light_pairs(engagements, min_posts=params.min_posts, max_posts=params.max_posts)
+    return seller_pools(engagements, params=params, audiences=audiences, pairs=pairs)
 
 
 def _dense(engagements: pd.DataFrame, params: DenseBlockParams, context: WindowContext) -> Detection:

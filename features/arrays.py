@@ -106,9 +106,13 @@ def stable_order(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
 
 def distinct(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Sorted distinct values of an integer array (a sort and a diff: faster than np.unique here; values
-    spanning at most ``DENSE_RANGE`` times their number are marked over their range, faster still)."""
+    spanning at most ``DENSE_RANGE`` times their number are marked over their range, faster still; values
+    in order already, as keys built from sorted distinct pairs, are not sorted again)."""
     if len(x) == 0:
         return np.asarray(x, dtype=np.int64)
+    if np.asarray(x).dtype.kind in "iu" and bool((x[1:] >= x[:-1]).all()):
+        # in order already: one comparison, no sort
+        return np.asarray(x[np.r_[True, x[1:] != x[:-1]]], dtype=np.int64)
     dense = _dense_span(np.asarray(x))
     if dense is not None:
         low, span = dense
@@ -120,6 +124,16 @@ def distinct(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return np.asarray(ordered[keep], dtype=np.int64)
+
+
+def in_sorted(x: npt.ArrayLike, values: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """``np.isin(x, values)`` for integer ``values`` sorted ascending (``distinct``'s, say): a binary
+    search per element of ``x`` instead of numpy's sort of both (several times faster at 100k+)."""
+    x = np.asarray(x)
+    if len(values) == 0:
+        return np.zeros(x.shape, dtype=bool)
+    at = np.searchsorted(values, x)
+    return np.asarray(values[np.minimum(at, len(values) - 1)] == x, dtype=bool)
 
 
 def distinct_counts(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

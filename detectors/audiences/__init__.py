@@ -25,13 +25,14 @@ from detectors.audiences._audiences import Audiences
 from detectors.audiences._find import find_audiences, one_audience
 from detectors.audiences._insularity import insularity, insularity_of_pairs, upper_share
 from detectors.audiences._params import AudienceParams
-from detectors.audiences._units import light_pairs, post_codes
+from detectors.audiences._units import LightPairs, light_pairs, post_codes
 
 __all__ = [
     "AudienceParams",
     "Audiences",
     "FloatArray",
     "IntArray",
+    "LightPairs",
     "find_audiences",
     "insularity",
     "insularity_of_pairs",

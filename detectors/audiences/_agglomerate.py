@@ -14,9 +14,9 @@ from detectors.audiences._params import AudienceParams
 
 def _pair_sums(ca: IntArray, cb: IntArray, value: FloatArray, k: int) -> FloatArray:
     """Symmetric k x k sums of ``value`` over unit pairs, by the pair's communities."""
-    out = np.zeros((k, k))
-    np.add.at(out, (ca, cb), value)
-    return out + out.T
+    # a flat bincount adds the values in their order, as ``np.add.at`` would, faster
+    out = np.bincount(ca * k + cb, weights=value, minlength=k * k).reshape(k, k)
+    return np.asarray(out + out.T, dtype=np.float64)
 
 
 def _agglomerate(
@@ -34,6 +34,8 @@ def _agglomerate(
     whatever the bar, so the partition at the lower bar is the higher's
     before its last merges: a finer one.
     """
+    # as sparse matrices once: every merge sums them anew
+    observed, expected = sparse.csr_matrix(observed), sparse.csr_matrix(expected)
     group = _join_small(observed, expected, size, params=params)
     low, high = sorted((params.pool_min_insularity, params.min_insularity))
     at_low = None
@@ -61,7 +63,7 @@ def _agglomerate(
 
 
 def _join_small(
-    observed: FloatArray, expected: FloatArray, size: IntArray, *, params: AudienceParams
+    observed: sparse.csr_matrix, expected: sparse.csr_matrix, size: IntArray, *, params: AudienceParams
 ) -> IntArray:
     """Per found community its group once communities of fewer than ``min_community_creators`` units
     joined, in rounds, the community they share most with beyond chance (ties to the larger)."""
@@ -83,13 +85,13 @@ def _join_small(
 
 
 def _merged(
-    observed: FloatArray, expected: FloatArray, size: IntArray, group: IntArray
+    observed: sparse.csr_matrix, expected: sparse.csr_matrix, size: IntArray, group: IntArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``observed``, ``expected`` and ``size`` summed over the groups (numbered in sorted order)."""
     number = np.unique(group, return_inverse=True)[1]
     merge = sparse.csr_matrix((np.ones(len(group)), (np.arange(len(group)), number)))
     return (
-        np.asarray((merge.T @ sparse.csr_matrix(observed) @ merge).todense()),
-        np.asarray((merge.T @ sparse.csr_matrix(expected) @ merge).todense()),
+        np.asarray((merge.T @ observed @ merge).todense()),
+        np.asarray((merge.T @ expected @ merge).todense()),
         np.bincount(number, weights=size).astype(np.float64),
     )

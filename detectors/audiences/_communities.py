@@ -3,6 +3,8 @@ communities, agglomerated by insularity."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
@@ -14,16 +16,33 @@ from detectors.audiences._params import AudienceParams
 from features.arrays import distinct, sorted_inverse
 
 
+@dataclass(frozen=True)
+class UnitPairs:
+    """The distinct (light account, creator unit) pairs as an account x unit matrix: what ``_communities``
+    counts, built once for every weighting of the accounts."""
+
+    accounts: IntArray  # per row of ``matrix``: its account
+    matrix: sparse.csr_matrix  # ones at (account rank, unit)
+    n_units: int
+
+    @classmethod
+    def of(cls, user: IntArray, unit: IntArray, n_units: int) -> UnitPairs:
+        """The pairs of the (account, unit) rows ``user``, ``unit`` (repeats counted once)."""
+        pairs = distinct(user * n_units + unit)
+        # the pairs come by account: their runs are the accounts
+        accounts, rows = sorted_inverse(pairs // n_units)
+        x = sparse.csr_matrix((np.ones(len(pairs)), (rows, pairs % n_units)), shape=(len(accounts), n_units))
+        return cls(accounts, x, n_units)
+
+
 def _communities(
-    user: IntArray,
-    unit: IntArray,
-    n_units: int,
+    pairs: UnitPairs,
     *,
     params: AudienceParams,
     account_weight: FloatArray | None = None,
 ) -> tuple[IntArray, IntArray]:
-    """Per creator unit: its audience community, inferred from the light accounts units share, at
-    ``min_insularity`` and at ``pool_min_insularity`` (the pool test's).
+    """Per creator unit: its audience community, inferred from the light accounts units share
+    (``pairs``), at ``min_insularity`` and at ``pool_min_insularity`` (the pool test's).
 
     Louvain communities of the unit graph, each unit tied to its ``neighbours``
     strongest neighbours by the accounts they share beyond a configuration
@@ -32,10 +51,7 @@ def _communities(
     community whose co-engagement beyond chance stays inside less than
     ``min_insularity`` of the time joins the one it shares most with.
     """
-    pairs = distinct(user * n_units + unit)
-    # the pairs come by account: their runs are the accounts
-    accounts, rows = sorted_inverse(pairs // n_units)
-    x = sparse.csr_matrix((np.ones(len(pairs)), (rows, pairs % n_units)), shape=(len(accounts), n_units))
+    accounts, x, n_units = pairs.accounts, pairs.matrix, pairs.n_units
     weight = np.ones(len(accounts)) if account_weight is None else account_weight[accounts]
     shared = sparse.triu(x.T @ sparse.diags(weight) @ x, k=1).tocoo()
     a, b = shared.row.astype(np.int64), shared.col.astype(np.int64)

@@ -9,18 +9,23 @@ import pandas as pd
 
 from detectors.audiences._arrays import IntArray
 from detectors.audiences._audiences import Audiences
-from detectors.audiences._communities import _communities
+from detectors.audiences._communities import UnitPairs, _communities
 from detectors.audiences._params import AudienceParams
 from detectors.audiences._regions import _regions
-from detectors.audiences._units import _post_units, light_pairs, post_codes
+from detectors.audiences._units import LightPairs, _post_units, light_pairs, post_codes
 from detectors.footprints import footprint_weight
 from features.arrays import codes
 
 
 def find_audiences(
-    engagements: pd.DataFrame, *, studios: pd.Series | None, params: AudienceParams
+    engagements: pd.DataFrame,
+    *,
+    studios: pd.Series | None,
+    params: AudienceParams,
+    pairs: LightPairs | None = None,
 ) -> Audiences:
-    """The audience communities of one platform's window (``studios`` maps post_id to studio_id)."""
+    """The audience communities of one platform's window (``studios`` maps post_id to studio_id;
+    ``pairs``: its light pairs, found already)."""
     posts, post_ids = post_codes(engagements)
     unit = _post_units(engagements, posts, len(post_ids), studios)
     n_units = int(unit.max(initial=-1)) + 1
@@ -30,26 +35,34 @@ def find_audiences(
     ok = (users >= 0) & (posts >= 0)
     pool = None
     if n_units >= 2 * params.min_community_creators and ok.any():
-        user, post = light_pairs(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
+        found = pairs.at if pairs is not None else light_pairs
+        user, post = found(users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts)
         if len(user):
-            community, finer = _communities(user, unit[post], n_units, params=params)
+            by_unit = UnitPairs.of(user, unit[post], n_units)
+            community, finer = _communities(by_unit, params=params)
             region, part = _regions(user, unit[post], community)
             if not np.array_equal(finer, community):
                 pool = Audiences(post_ids, unit, finer, _regions(user, unit[post], finer, part=part)[0], part)
             # orders tie units: without them a platform of one audience stays one
             if params.pool_footprints_once and finer.max() > 0:
                 pool = _with_orderless(
-                    pool or Audiences(post_ids, unit, community, region, part), user, post, params=params
+                    pool or Audiences(post_ids, unit, community, region, part),
+                    by_unit,
+                    user,
+                    post,
+                    params=params,
                 )
     return Audiences(post_ids, unit, community, region, part, pool)
 
 
-def _with_orderless(pool: Audiences, user: IntArray, post: IntArray, *, params: AudienceParams) -> Audiences:
+def _with_orderless(
+    pool: Audiences, pairs: UnitPairs, user: IntArray, post: IntArray, *, params: AudienceParams
+) -> Audiences:
     """``pool`` with its ``orderless`` communities: found with accounts of one footprint counted as
     chance says (``detectors.footprints.footprint_weight``)."""
     unit = pool.post_unit
     weight = footprint_weight(user, post, unit)
-    found = _communities(user, unit[post], len(pool.unit_community), params=params, account_weight=weight)[1]
+    found = _communities(pairs, params=params, account_weight=weight)[1]
     region = _regions(user, unit[post], found, part=pool.unit_part)[0]
     return replace(pool, orderless=Audiences(pool.posts, unit, found, region, pool.unit_part))
 

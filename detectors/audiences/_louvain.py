@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
 
 def _strongest(a: IntArray, b: IntArray, weight: FloatArray, k: int) -> npt.NDArray[np.bool_]:
-    """Per edge: it is among the ``k`` heaviest of either end."""
+    """Per edge: it is among the ``k`` heaviest of either end (finite weights)."""
     end = np.r_[a, b]
     edge = np.r_[np.arange(len(a)), np.arange(len(a))]
-    # by end, heaviest first, ties in edge order: a stable sort by weight, then a stable one by end
-    by_weight = np.argsort(-np.r_[weight, weight], kind="stable")
-    order = by_weight[stable_order(end[by_weight])]
+    # by end, heaviest first, ties in edge order (``end``'s): one stable sort of the end and the weight's
+    # rank from the heaviest (equal weights, equal ranks), cheaper than a stable sort of twice the weights
+    values, lighter = np.unique(weight, return_inverse=True)
+    heavier = len(values) - 1 - np.asarray(lighter, dtype=np.int64).ravel()
+    order = stable_order(end.astype(np.int64) * max(len(values), 1) + np.r_[heavier, heavier])
     ends = end[order]
     position = np.arange(len(ends))
     starts = np.r_[True, ends[1:] != ends[:-1]] if len(ends) else np.zeros(0, dtype=bool)

@@ -3,6 +3,8 @@ and the (account, post) pairs of accounts light enough to tie creators."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -58,3 +60,33 @@ def light_pairs(
     degree = np.bincount(pair_user)
     light = (degree[pair_user] >= min_posts) & (degree[pair_user] <= max_posts)
     return pair_user[light], pair_post[light]
+
+
+@dataclass(frozen=True)
+class LightPairs:
+    """One platform's light pairs (``light_pairs`` of its rows, posts as ``post_codes`` codes them) at the
+    bounds they were found with: found once per platform for the audience finder and the pool test."""
+
+    min_posts: int
+    max_posts: int
+    pair_user: IntArray
+    pair_post: IntArray
+
+    @classmethod
+    def of(cls, engagements: pd.DataFrame, *, min_posts: int, max_posts: int) -> LightPairs:
+        """The light pairs of ``engagements`` (one platform's rows)."""
+        users = codes(engagements["user_id"])
+        posts, post_ids = post_codes(engagements)
+        ok = (users >= 0) & (posts >= 0)
+        return cls(
+            min_posts, max_posts, *light_pairs(users[ok], posts[ok], len(post_ids), min_posts, max_posts)
+        )
+
+    def at(
+        self, users: IntArray, posts: IntArray, n_posts: int, min_posts: int, max_posts: int
+    ) -> tuple[IntArray, IntArray]:
+        """``light_pairs(users, posts, n_posts, min_posts, max_posts)`` of the rows these pairs were found
+        from (their known accounts and posts): these pairs at the same bounds, else found again."""
+        if (min_posts, max_posts) == (self.min_posts, self.max_posts):
+            return self.pair_user, self.pair_post
+        return light_pairs(users, posts, n_posts, min_posts, max_posts)

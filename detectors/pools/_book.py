@@ -8,7 +8,7 @@ import numpy.typing as npt
 from detectors.pools._chance import _Audiences
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _assign, _Light, _members
-from features.arrays import distinct, distinct_counts
+from features.arrays import distinct, distinct_counts, in_sorted
 
 
 def _with_book(
@@ -112,13 +112,13 @@ def _reference_engagers(
     triples = distinct((users[on_pool] * n_pools + pooled[on_pool]) * n_units + units[on_pool])
     keys, k = distinct_counts(triples // n_units)
     accounts = keys[k >= params.min_creators]
-    of_account = np.isin(triples // n_units, accounts)
+    of_account = in_sorted(triples // n_units, accounts)
     # per (pool, unit): the pool's accounts on its posts of that unit
     on_unit = np.bincount(triples[of_account] % (n_pools * n_units), minlength=n_pools * n_units)
     pool = candidate[light.pair_post]
     key = users * n_pools + np.maximum(pool, 0)
-    away = ~np.isin(key * n_units + units, triples)
-    hit = (pool >= 0) & np.isin(key, accounts) & away
+    away = ~in_sorted(key * n_units + units, triples)
+    hit = (pool >= 0) & in_sorted(key, accounts) & away
     shared = np.bincount(light.pair_post[hit], minlength=len(candidate)).astype(np.float64)
     of_pool = np.maximum(candidate, 0)
     reference = (

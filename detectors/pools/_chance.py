@@ -12,7 +12,7 @@ from scipy import sparse
 
 from detectors.audiences import Audiences, IntArray, light_pairs, post_codes
 from detectors.pools._params import PoolParams
-from features.arrays import codes, distinct, distinct_counts
+from features.arrays import codes, distinct, distinct_counts, sorted_inverse
 
 
 @dataclass(frozen=True)
@@ -259,11 +259,12 @@ class _Audiences:
         user, community = user_creator // width, unit_community[user_creator % width]
         home = _homes(user_creator, unit_community, width)
         degree = np.bincount(user)
-        by_degree = np.zeros((n, params.max_posts + 1))
+        width_d = params.max_posts + 1
         has = degree > 0
-        np.add.at(by_degree, (home[has], np.minimum(degree[has], params.max_posts)), 1.0)
-        spread = np.zeros((n, n))
-        np.add.at(spread, (home[user], community), 1.0)
+        # counts by a flat bincount: the same sums as adding ones at each (row, column), faster
+        cell = home[has] * width_d + np.minimum(degree[has], params.max_posts)
+        by_degree = np.bincount(cell, minlength=n * width_d).reshape(n, width_d).astype(np.float64)
+        spread = np.bincount(home[user] * n + community, minlength=n * n).reshape(n, n).astype(np.float64)
         spread /= np.maximum(spread.sum(axis=1, keepdims=True), 1.0)
         return cls(n, np.bincount(community, minlength=n).astype(np.float64), spread, by_degree)
 
@@ -299,7 +300,9 @@ def _account_posts(
     user: npt.NDArray[np.int64], post: npt.NDArray[np.int64], n_posts: int
 ) -> sparse.csr_matrix:
     """The light accounts x posts matrix of (account, post) pairs."""
-    accounts, user_rows = np.unique(user, return_inverse=True)
+    # pairs by account (the light pairs' order) are ranked by their runs, without a sort
+    by_account = bool((user[1:] >= user[:-1]).all())
+    accounts, user_rows = sorted_inverse(user) if by_account else np.unique(user, return_inverse=True)
     # no pairs (no account crossed two creator units): an empty matrix, and no link
     return sparse.csr_matrix(
         (np.ones(len(user), dtype=np.float64), (user_rows, post)), shape=(len(accounts), n_posts)

@@ -80,7 +80,8 @@ def _covered_within(
     """
     post = np.maximum(light.posts, 0)
     community = audiences.communities(light.unit[post])
-    pair_unit = light.unit[light.pair_post]
+    # the distinct (account, unit) pairs, sorted: what the strangers and insularity count
+    user, unit = light.account_units
     n_users = int(light.users.max()) + 1
     repeats = light.repeats if params.cover_footprints_once else None
     unit_community = audiences.communities(np.arange(int(light.unit.max()) + 1))
@@ -95,15 +96,13 @@ def _covered_within(
         if repeats is not None:
             left_out |= repeats.repeated(left_out)
         # an order can tie a stranger into an audience's community: its creators must be the community's own
-        kept = _stranger_judges(repeats, left_out, params=params)[light.pair_user]
-        moved = _strangers(
-            light.pair_user[kept], pair_unit[kept], unit_community, int(homes[0]), params=params
-        )
+        kept = _stranger_judges(repeats, left_out, params=params)[user]
+        moved = _strangers(user[kept], unit[kept], unit_community, int(homes[0]), params=params)
         if (moved[np.unique(light.unit[post[events]])] != homes[0]).any():
             continue
         # cover must be shown: the community's insularity ``cover_errors`` errors down (where few of its
         # accounts are left, nothing is shown and the pool stays)
-        insular = audiences.insularity_without(light.pair_user, pair_unit, left_out, z=-params.cover_errors)
+        insular = audiences.insularity_without(user, unit, left_out, z=-params.cover_errors)
         if insular[homes[0]] >= params.max_uncovered_insularity:
             out[events] = -1
     return out
@@ -173,7 +172,6 @@ def _judged(
     uncovered = np.zeros(len(candidate), dtype=bool)
     unit = light.unit[np.maximum(light.posts, 0)]
     community = audiences.communities(unit)
-    pair_unit = light.unit[light.pair_post]
     repeats = light.repeats if params.cover_footprints_once else None
     for pool in np.unique(candidate[fresh]):
         events = fresh & (candidate == pool)
@@ -192,7 +190,7 @@ def _judged(
         part = audiences.parts(unit[events & (community == home)])
         within = int(np.argmax(np.bincount(part))) if null.any() else None
         insular = audiences.insularity_without(
-            light.pair_user, pair_unit, left_out, z=params.cover_errors, part=within
+            *light.account_units, left_out, z=params.cover_errors, part=within
         )
         if insular[home] < params.max_uncovered_insularity:
             flagged = events & (insular[community] < params.max_uncovered_insularity)
@@ -237,18 +235,18 @@ def _order_part(
     book stays whole: what is left of it once its clients of other audiences
     go is no audience, or its accounts all stay on the order's posts.
     """
-    unit_of_pair = light.unit[light.pair_post]
-    kept = judges[light.pair_user]
+    user, unit_of_pair = light.account_units  # sorted distinct pairs: what the strangers count
+    kept = judges[user]
     if part is not None:
         kept &= audiences.parts(unit_of_pair) == part
     community = audiences.communities(np.arange(int(light.unit.max()) + 1))
-    moved = _strangers(light.pair_user[kept], unit_of_pair[kept], community, home, params=params)
+    moved = _strangers(user[kept], unit_of_pair[kept], community, home, params=params)
     everything = np.ones(len(light.users), dtype=bool)
     # one unit shares no account with itself, so says nothing of an audience
     if np.array_equal(moved, community) or (moved == home).sum() < 2:
         return everything
     insular = audiences.insularity_without(
-        light.pair_user, unit_of_pair, left_out, z=params.cover_errors, part=part, unit_community=moved
+        user, unit_of_pair, left_out, z=params.cover_errors, part=part, unit_community=moved
     )
     if insular[home] < params.max_uncovered_insularity:
         return everything
@@ -354,10 +352,8 @@ def _holds_its_community(
     """
     if params.cover_max_held_share >= 1.0:
         return False
-    n_units = int(light.unit.max()) + 1
-    pairs = distinct(light.pair_user * n_units + light.pair_unit)
-    user = pairs // n_units
-    inside = audiences.communities(pairs % n_units) == home
+    user, unit = light.account_units
+    inside = audiences.communities(unit) == home
     members = np.flatnonzero(np.bincount(user[inside], minlength=int(light.users.max()) + 1) >= 2)
     if np.isin(members, held).sum() <= params.cover_max_held_share * max(len(members), 1):
         return False

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from detectors.audiences import Audiences, IntArray, light_pairs, one_audience, post_codes
+from detectors.audiences import Audiences, IntArray, LightPairs, light_pairs, one_audience, post_codes
 from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance
@@ -23,6 +23,7 @@ def seller_pools(
     params: PoolParams,
     audiences: Audiences | None = None,
     chance: PoolChance | None = None,
+    pairs: LightPairs | None = None,
 ) -> Detection:
     """Events of pool accounts on the posts their pool co-engages.
 
@@ -59,16 +60,15 @@ def seller_pools(
     community is an audience without it (``_covered_within``).
 
     ``chance`` (``pool_chance`` of the whole platform) replaces ``audiences`` and what chance is measured
-    against (block model masses, Bonferroni count, audiences) on a shard of a split platform (``scaleout``).
-    """
-    n = len(engagements)
-    users = codes(engagements["user_id"])
+    against (block model masses, Bonferroni count, audiences) on a shard of a split platform (``scaleout``);
+    ``pairs``: the window's light pairs, found already (``WindowContext.light_pairs``)."""
+    n, users = len(engagements), codes(engagements["user_id"])
     posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
     if n == 0 or not ok.any():
         return Detection.empty(NAME, n)
     pair_user, pair_post, user_units = _light_pairs(
-        engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance
+        engagements["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=chance, pairs=pairs
     )
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
@@ -127,11 +127,14 @@ def _light_pairs(
     *,
     params: PoolParams,
     chance: PoolChance | None,
+    pairs: LightPairs | None = None,
 ) -> tuple[IntArray, IntArray, IntArray | None]:
     """The light (account, post) pairs, light as the window (or, with ``chance``, the platform)
-    counts an account's posts; with ``chance`` also each account's creator units on the platform."""
+    counts an account's posts; with ``chance`` also each account's creator units on the platform.
+    ``pairs``: the window's, found already."""
     if chance is None:
-        pair_user, pair_post = light_pairs(users, posts, n_posts, params.min_posts, params.max_posts)
+        found = pairs.at if pairs is not None else light_pairs
+        pair_user, pair_post = found(users, posts, n_posts, params.min_posts, params.max_posts)
         return pair_user, pair_post, None
     return chance.light_pairs(user_ids, users, posts, n_posts, params=params)
 

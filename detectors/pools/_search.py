@@ -25,7 +25,7 @@ from detectors.pools._glued import _split_glued
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
 from detectors.pools._served import _served_outside
-from features.arrays import distinct, distinct_counts, footprints
+from features.arrays import distinct, distinct_counts, footprints, in_sorted
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ class _Light:
     @cached_property
     def overlap(self) -> _Overlap:
         """The crossing light pairs' overlap (``_Overlap``): the same under every partition, found once."""
-        crossing = _crossing(self.pair_user, self.unit[self.pair_post], self.user_units)
+        # per account its units: the platform's when given, else the pairs' (``creators``, found once)
+        units = self.user_units if self.user_units is not None else self.creators[2]
+        crossing = _crossing(self.pair_user, self.unit[self.pair_post], units)
         return _Overlap.of(self.pair_user[crossing], self.pair_post[crossing], self.unit)
 
     @cached_property
@@ -189,7 +191,7 @@ def _assign(
 ) -> None:
     """Give events of members on their pools' posts, not yet in a pool, pool number ``first + pool``."""
     found = np.flatnonzero(ok & (event_pool < 0) & (pool_of_event >= 0))
-    found = found[np.isin(users[found] * (n_pools + 1) + pool_of_event[found], members)]
+    found = found[in_sorted(users[found] * (n_pools + 1) + pool_of_event[found], members)]
     event_pool[found] = pool_of_event[found] + first
 
 

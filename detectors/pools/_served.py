@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.pools._params import PoolParams
-from features.arrays import distinct, distinct_counts
+from features.arrays import distinct, distinct_counts, in_sorted
 
 
 def _served_outside(
@@ -47,7 +47,7 @@ def _served_outside(
     # each short account's run of keys: its start, then one on per key
     at = np.repeat(start - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
     creator = user_creator[at] % width
-    outside = ~np.isin(key_pool[rows] * width + creator, pool_creator)
+    outside = ~in_sorted(key_pool[rows] * width + creator, pool_creator)
     rows, creator = rows[outside], creator[outside]
     cell, count = distinct_counts(key_pool[rows] * width + creator)
     n_short = np.bincount(key_pool[short], minlength=n_pools + 1)
@@ -61,5 +61,5 @@ def _served_outside(
         & (count >= params.book_min_lift * expected)
         & (p_value <= params.max_p_value / max(len(cell), 1))
     )
-    out[rows[np.isin(key_pool[rows] * width + creator, cell[served])]] = True
+    out[rows[in_sorted(key_pool[rows] * width + creator, cell[served])]] = True
     return out

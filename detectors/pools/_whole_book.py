@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.pools._params import PoolParams
-from features.arrays import distinct
+from features.arrays import distinct, in_sorted
 
 
 def _same_book(
@@ -47,7 +47,7 @@ def _same_book(
     homes = np.zeros((n_candidates, int(community.max(initial=0)) + 1), dtype=np.int64)
     np.add.at(homes, (candidate[found], community[found]), 1)
     sharing = np.zeros(n_candidates, dtype=bool)
-    sharing[candidate[found & np.isin(posts, mine)]] = True
+    sharing[candidate[found & in_sorted(posts, mine)]] = True
     # the book is its community: candidates of one community, the judged one too
     alone = homes[:, home] == homes.sum(axis=1)
     if not alone[pool]:

@@ -14,6 +14,7 @@ from features.arrays import (
     distinct_inverse,
     distinct_per_code,
     group_sizes,
+    in_sorted,
     max_per_code,
     platform_codes,
     stable_order,
@@ -63,6 +64,23 @@ def test_distinct_and_counts_match_numpy_unique_dense_or_sorted(n, low, high, dt
     np.testing.assert_array_equal(values, expected.astype(np.int64))
     np.testing.assert_array_equal(counts, expected_counts)
     assert counts.dtype == np.int64
+    # in order already (with repeats, and distinct): no sort, the same values
+    for ordered in (np.sort(x), np.unique(x)):
+        values = distinct(ordered)
+        assert values.dtype == np.int64
+        np.testing.assert_array_equal(values, expected.astype(np.int64))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_in_sorted_matches_numpy_isin(n):
+    rng = np.random.default_rng(n)
+    for values in (np.sort(rng.integers(-50, 50, n)), distinct(rng.integers(-(2**40), 2**40, n))):
+        x = rng.integers(-60, 60, 3 * n + 1)
+        x[: len(values)] = values[rng.permutation(len(values))]  # every value asked for, and others
+        found = in_sorted(x, values)
+        assert found.dtype == np.bool_
+        np.testing.assert_array_equal(found, np.isin(x, values))
+    assert in_sorted(np.array([3, 4]), np.zeros(0, dtype=np.int64)).tolist() == [False, False]
 
 
 def test_group_sizes_counts_each_elements_key():
