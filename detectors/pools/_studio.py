@@ -49,8 +49,9 @@ def _with_studio_orders(
     sends the same accounts to the bought posts, and a book's accounts go nowhere else in the studio;
     a fan spreads over its own choice of the studio's posts, in proportion to each post's crowd, and the
     served posts are a few of many. So an account with a light post of the studio that no pool holds is
-    the studio's fan and gains nothing; the others' events found only with the split are added, in pools
-    of their own numbers after ``found``'s; nothing is taken away.
+    the studio's fan and gains nothing, nor does an account on one served creator of a studio (the split
+    leaves its count of units as it was: ``_across``); the others' events found only with the split are
+    added, in pools of their own numbers after ``found``'s; nothing is taken away.
     """
     event_pool, lifts = found
     split = _served_studio_posts(light.unit, post_creator, pooled)
@@ -59,7 +60,8 @@ def _with_studio_orders(
     split_audiences = _split(audiences, post_ids, light.unit, post_creator, split)
     split_light = dataclasses.replace(light, unit=split_audiences.units(post_ids), _spreads={})
     again, again_lifts = search(split_light, split_audiences)
-    gained = (again >= 0) & (event_pool < 0) & ~_fans(light, split)[np.maximum(light.users, 0)]
+    keep = ~_fans(light, split) & _across(light, split_light.unit, split)
+    gained = (again >= 0) & (event_pool < 0) & keep[np.maximum(light.users, 0)]
     if not gained.any():
         return event_pool, lifts
     out = event_pool.copy()
@@ -131,4 +133,21 @@ def _fans(light: _Light, split: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     unserved = split_unit[light.unit] & ~split
     out = np.zeros(int(light.users.max(initial=-1)) + 1, dtype=bool)
     out[light.pair_user[unserved[light.pair_post]]] = True
+    return out
+
+
+def _across(
+    light: _Light, split_unit: npt.NDArray[np.int64], split: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Per account: its light posts reach two creators or more of one studio on ``split`` posts (the
+    split changes its count of units; another account's membership changes only as the pools do)."""
+    on = split[light.pair_post]
+    width = int(split_unit.max()) + 1
+    keys = distinct(
+        (light.pair_user[on] * width + light.unit[light.pair_post[on]]) * width
+        + split_unit[light.pair_post[on]]
+    )
+    user_studio, count = np.unique(keys // width, return_counts=True)
+    out = np.zeros(int(light.users.max(initial=-1)) + 1, dtype=bool)
+    out[user_studio[count >= 2] // width] = True
     return out
