@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -13,6 +15,7 @@ from detectors.pools._chance import PoolChance
 from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
+from detectors.pools._studio import _post_creators, _with_studio_orders
 from detectors.pools._sub_audience import _covered_as_sub_audience
 from features.arrays import codes
 
@@ -75,23 +78,52 @@ def seller_pools(
     audiences = chance.audiences if chance is not None else audiences
     audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
-    event_pool, lifts = _found(light, audiences, params=params, chance=chance)
+    event_pool, lifts = _found_all(light, audiences, engagements, post_ids, params=params, chance=chance)
     return _detection(engagements, event_pool, lifts, light.unit[np.maximum(posts, 0)], params=params)
 
 
+def _found_all(
+    light: _Light,
+    audiences: Audiences,
+    engagements: pd.DataFrame,
+    post_ids: pd.Index,
+    *,
+    params: PoolParams,
+    chance: PoolChance | None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """``_found``, plus with ``studio_served_units`` (single process: no ``chance``) the events of a
+    seller's orders across one studio's creators (``_with_studio_orders``)."""
+    if not params.studio_served_units or chance is not None:
+        return _found(light, audiences, params=params, chance=chance)
+    # the posts the search's pools hold, recorded for the studios they serve
+    pooled = np.zeros(len(post_ids), dtype=bool)
+    found = _found(light, audiences, params=params, chance=None, pooled=pooled)
+    creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
+    again = partial(_found, params=params, chance=None)
+    return _with_studio_orders(light, audiences, post_ids, creator, pooled, found, again)
+
+
 def _found(
-    light: _Light, audiences: Audiences, *, params: PoolParams, chance: PoolChance | None
+    light: _Light,
+    audiences: Audiences,
+    *,
+    params: PoolParams,
+    chance: PoolChance | None,
+    pooled: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
     communities, less the pools a smaller audience inside their community explains
     (``_covered_as_sub_audience``), then the pools no community covers (``_with_uncovered``); an event
     of a pool the search finds stays in it only if the search within the communities found without the orders
     (``Audiences.for_search``) finds it in a pool too; then the members counted in each pool's book
-    (``_with_book``)."""
+    (``_with_book``). ``pooled`` (per post), when given, is set where a pool of the first search holds
+    the post."""
     units = np.arange(int(light.unit.max()) + 1)
     unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
-    event_pool, lifts, overlap_only = _search(light, unit_community, params=params, given=given)
+    event_pool, lifts, overlap_only = _search(
+        light, unit_community, params=params, given=given, pooled=pooled
+    )
     if params.cover_within_audience and audiences.n_communities > 1:
         event_pool = _covered_within(light, audiences, event_pool, overlap_only, params=params)
     if params.cover_sub_audience:

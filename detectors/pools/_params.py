@@ -167,6 +167,14 @@ class PoolParams:
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
     book_min_lift: float = 1.5
+    # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
+    # and the pool test runs again; the events it adds are kept for accounts with no light post on the
+    # studio's other posts and on two of its served creators or more: a seller's orders across one studio's
+    # creators, whose accounts go nowhere else in the studio, while its fans spread over the studio's posts
+    # (``_with_studio_orders``). 500k four worlds seed 3 aged 0.73 -> 0.86; 102 dev windows +9 honest
+    # engagements. Off: it does not run on a shard with ``PoolChance`` (Spark) yet (docs/detection.md,
+    # "A seller's orders across a studio")
+    studio_served_units: bool = False
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1

@@ -125,11 +125,18 @@ class _Overlap:
 
 
 def _search(
-    light: _Light, unit_community: npt.NDArray[np.int64], *, params: PoolParams, given: _Chance | None = None
+    light: _Light,
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+    given: _Chance | None = None,
+    pooled: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Per event its pool (-1: none), per pool its median effect (lift beyond the overlap) and whether
     each of its links reached ``min_lift`` only through the overlap (``_overlap_only``), chance counted
-    by ``unit_community`` (against ``given``, the whole platform's, when the events are one shard of it)."""
+    by ``unit_community`` (against ``given``, the whole platform's, when the events are one shard of it).
+    ``pooled`` (per post), when given, is set where a pool of either resolution holds the post, members
+    or none."""
     unit, n_posts = light.unit, len(light.unit)
     event_pool = np.full(len(light.users), -1, dtype=np.int64)
     links = _linked_posts(light.overlap, unit, unit_community[unit], params=params, given=given)
@@ -148,6 +155,8 @@ def _search(
                 light.overlap.matrix, post_pool, unit_community[unit], block, params=params
             )
             pair_pool = post_pool[light.pair_post]
+        if pooled is not None:
+            pooled |= post_pool >= 0
         members = _members(
             light.pair_user,
             unit[light.pair_post],
