@@ -104,6 +104,12 @@ class PoolParams:
     # grow with the window (500k four worlds: 0.22, 0.29; benchmarks/results/cover5_trace.txt). 1.0: the
     # held share alone
     cover_held_max_engagers: float = 0.35
+    # ... and only where one creator unit of the community the candidate engages (its hub: a star's) was
+    # engaged by at least this share of the light engagers of each other unit the candidate engages
+    # (``_hub_share``): a star reaches nearly everyone active in its community, its satellites' fans are its
+    # own (dev seeds 44, 36: 0.946, 1.0); a seller's orders each take 30-60% of the book, so its largest
+    # client misses many of the others' engagers (aged and drip-fed books at 50k: 0.61-0.90). 0: off
+    cover_hub_min_share: float = 0.0
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
