@@ -358,8 +358,8 @@ def _holds_its_community(
     (``_hub_share``). A star reaches nearly everyone active in its community,
     so its satellites' light engagers are its own fans; a seller sends each
     order to 30-60% of the book, so the accounts of a client's orders that no
-    order on the largest client reached, and the client's own crowd, leave
-    the largest client short of them.
+    order on another client reached, and the client's own fans, leave every
+    other client short of them.
     """
     if params.cover_max_held_share >= 1.0:
         return False

@@ -1,7 +1,8 @@
-"""With the held-share guard on (``pool__cover_max_held_share``, off by default): a candidate that holds
-nearly all of its community's co-engagement, and is a minority of the accounts on its posts, stays covered
-(``pool__cover_held_max_engagers``); a seller's book that made its community is most of its clients'
-engagers and stays caught."""
+"""The held-share guard (``pool__cover_max_held_share``): a candidate that holds nearly all of its
+community's co-engagement, is a minority of the accounts on its posts (``pool__cover_held_max_engagers``)
+and is a star's audience (``pool__cover_hub_min_share``: one creator engaged by nearly all of the other
+creators' light engagers) stays covered; a seller's book that made its community is most of its clients'
+engagers, or leaves its largest client short of the other clients' engagers, and stays caught."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from tests.detectors.test_pools import _frame
 from tests.factories import PlantedLikes
 
 Like = Callable[[str, str, str], None]
-# the guard off (the default: it covers aged books in 500k four-worlds windows), cover44's held share alone,
-# and the held share with the engager share
-OFF = PoolParams()
-HELD_ALONE = PoolParams(cover_max_held_share=0.95, cover_held_max_engagers=1.0)
-RULE = PoolParams(cover_max_held_share=0.95)
-# the held and engager shares with the hub's (``pool__cover_hub_min_share``)
-HUB = PoolParams(cover_max_held_share=0.95, cover_hub_min_share=0.92)
+# the guard off (held share 1.0: main before star44), cover44's held share alone, the held share with cover5's
+# engager share, and the default: both with the hub's share (``pool__cover_hub_min_share``)
+OFF = PoolParams(cover_max_held_share=1.0)
+HELD_ALONE = PoolParams(cover_max_held_share=0.95, cover_held_max_engagers=1.0, cover_hub_min_share=0.0)
+RULE = PoolParams(cover_max_held_share=0.95, cover_hub_min_share=0.0)
+HUB = PoolParams()
 
 
 def _audiences_and_a_farm(
