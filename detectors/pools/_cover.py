@@ -349,6 +349,15 @@ def _holds_its_community(
     small enough to buy. An audience's co-engaging fans are the few of its
     engagers who engage two of its creators; most engage one post (a star's
     crowd), so even a candidate that holds all of them is a minority.
+
+    With ``cover_hub_min_share`` the audience must be a star's too: one
+    creator unit of ``home`` the candidate engages (the hub) whose posts at
+    least that share of each other such unit's light engagers engaged
+    (``_hub_share``). A star reaches nearly everyone active in its community,
+    so its satellites' light engagers are its own fans; a seller sends each
+    order to 30-60% of the book, so the accounts of a client's orders that no
+    order on another client reached, and the client's own fans, leave every
+    other client short of them.
     """
     if params.cover_max_held_share >= 1.0:
         return False
@@ -357,7 +366,9 @@ def _holds_its_community(
     members = np.flatnonzero(np.bincount(user[inside], minlength=int(light.users.max()) + 1) >= 2)
     if np.isin(members, held).sum() <= params.cover_max_held_share * max(len(members), 1):
         return False
-    return _engager_share(light, audiences, held, home) <= params.cover_held_max_engagers
+    if _engager_share(light, audiences, held, home) > params.cover_held_max_engagers:
+        return False
+    return _hub_share(light, audiences, held, home) >= params.cover_hub_min_share
 
 
 def _engager_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> float:
@@ -367,3 +378,27 @@ def _engager_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int
     on_home = light.ok & (audiences.communities(light.unit[post]) == home)
     engagers = distinct(light.users[on_home])
     return float(np.isin(engagers, held).sum() / max(len(engagers), 1))
+
+
+def _hub_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> float:
+    """Over the units of community ``home`` that the accounts ``held`` engage: the largest, over one of
+    them (the hub), of the smallest share of another's light engagers that engaged the hub too (1.0 when
+    they engage one unit)."""
+    n_units = int(light.unit.max()) + 1
+    pairs = distinct(light.pair_user * n_units + light.pair_unit)
+    user, unit = pairs // n_units, pairs % n_units
+    inside = audiences.communities(unit) == home
+    user, unit = user[inside], unit[inside]
+    touched = np.unique(unit[np.isin(user, held)])
+    if len(touched) < 2:
+        return 1.0
+    kept = np.isin(unit, touched)
+    rows = sorted_inverse(user[kept])[1]
+    x = sparse.csr_matrix(
+        (np.ones(int(kept.sum())), (rows, np.searchsorted(touched, unit[kept]))),
+        shape=(int(rows.max()) + 1, len(touched)),
+    )
+    both = (x.T @ x).toarray()
+    # both[u, h] / both[u, u]: the share of unit u's light engagers that engaged unit h
+    share = both / np.maximum(np.diag(both), 1.0)[:, None]
+    return float(share.min(axis=0).max())
