@@ -384,9 +384,7 @@ def _hub_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64],
     """Over the units of community ``home`` that the accounts ``held`` engage: the largest, over one of
     them (the hub), of the smallest share of another's light engagers that engaged the hub too (1.0 when
     they engage one unit)."""
-    n_units = int(light.unit.max()) + 1
-    pairs = distinct(light.pair_user * n_units + light.pair_unit)
-    user, unit = pairs // n_units, pairs % n_units
+    user, unit = light.account_units
     inside = audiences.communities(unit) == home
     user, unit = user[inside], unit[inside]
     touched = np.unique(unit[np.isin(user, held)])
