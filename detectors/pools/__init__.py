@@ -19,8 +19,8 @@ studio's creators sharing fans is honest.
 
 from __future__ import annotations
 
-from detectors.pools._chance import PoolChance, pool_chance
-from detectors.pools._detector import seller_pools
+from detectors.pools._chance import PoolChance
+from detectors.pools._detector import pool_chance, seller_pools
 from detectors.pools._params import NAME, PoolParams
 
 __all__ = ["NAME", "PoolChance", "PoolParams", "pool_chance", "seller_pools"]

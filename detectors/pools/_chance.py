@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,9 @@ from scipy import sparse
 from detectors.audiences import Audiences, IntArray, light_pairs, post_codes
 from detectors.pools._params import PoolParams
 from features.arrays import codes, distinct, distinct_counts, sorted_inverse
+
+if TYPE_CHECKING:
+    from detectors.pools._studio import StudioSplit
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class PoolChance:
     accounts: pd.DataFrame
     # with the communities found without the orders (``Audiences.for_search``); None: the same as these
     orderless: _Chance | None = None
+    # with ``studio_served_units``: the studio posts the platform's search pools serve, split by creator,
+    # and the chance of the search again with them (``detectors.pools._detector.pool_chance``)
+    studio: StudioSplit | None = None
 
     def light_pairs(
         self, user_ids: pd.Series, users: IntArray, posts: IntArray, n_posts: int, *, params: PoolParams
@@ -50,16 +57,24 @@ class PoolChance:
         """A shard's distinct (account, post) pairs of the platform's light accounts, and per account
         code (of ``user_ids``) its creator units on the platform."""
         pair_user, pair_post = light_pairs(users, posts, n_posts, 1, np.iinfo(np.int64).max)
-        names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
-        names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
-        found = self.accounts.reindex(names.astype("str"))
+        found = self.accounts.reindex(account_names(user_ids).astype("str"))
         degree = found["posts"].fillna(0).to_numpy(np.int64)
         light = (degree[pair_user] >= params.min_posts) & (degree[pair_user] <= params.max_posts)
         return pair_user[light], pair_post[light], found["units"].fillna(0).to_numpy(np.int64)
 
 
-def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences) -> PoolChance | None:
-    """The chance model of one platform's window (``PoolChance``); None when it holds too few light pairs."""
+def account_names(user_ids: pd.Series) -> pd.Index:
+    """Per account code of ``user_ids`` (``features.arrays.codes``): its user_id."""
+    if isinstance(user_ids.dtype, pd.CategoricalDtype):
+        return pd.Index(user_ids.cat.categories)
+    return pd.Index(pd.factorize(user_ids)[1])
+
+
+def _platform_chance(
+    engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences
+) -> PoolChance | None:
+    """The chance model of one platform's window (``PoolChance``) without its studio split; None when
+    it holds too few light pairs."""
     users = codes(engagements["user_id"])
     posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
@@ -101,8 +116,7 @@ def _accounts(
     degree = np.bincount(distinct(users * n_posts + posts) // n_posts)
     width = int(pair_unit.max(initial=0)) + 1
     units = np.bincount(distinct(pair_user * width + pair_unit) // width, minlength=len(degree))
-    names = user_ids.cat.categories if isinstance(user_ids.dtype, pd.CategoricalDtype) else None
-    names = names if names is not None else pd.Index(pd.factorize(user_ids)[1])
+    names = account_names(user_ids)
     keep = np.flatnonzero(degree >= params.min_posts)
     return pd.DataFrame(
         {"posts": degree[keep], "units": units[keep]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import numpy as np
@@ -11,11 +12,17 @@ import pandas as pd
 from detectors.audiences import Audiences, IntArray, LightPairs, light_pairs, one_audience, post_codes
 from detectors.base import Detection
 from detectors.pools._book import _with_book
-from detectors.pools._chance import PoolChance
+from detectors.pools._chance import PoolChance, _platform_chance, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
-from detectors.pools._studio import _post_creators, _with_studio_orders
+from detectors.pools._studio import (
+    StudioSplit,
+    _given_split,
+    _post_creators,
+    _studio_split,
+    _with_studio_orders,
+)
 from detectors.pools._sub_audience import _covered_as_sub_audience
 from features.arrays import codes
 
@@ -82,6 +89,42 @@ def seller_pools(
     return _detection(engagements, event_pool, lifts, light.unit[np.maximum(posts, 0)], params=params)
 
 
+def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences) -> PoolChance | None:
+    """The chance model of one platform's window (``PoolChance``), with ``studio_served_units`` its
+    studio split (``PoolChance.studio``); None when it holds too few light pairs."""
+    model = _platform_chance(engagements, params=params, audiences=audiences)
+    if model is None or not params.studio_served_units:
+        return model
+    studio = _platform_studio(engagements, audiences.for_pool(), params=params)
+    return dataclasses.replace(model, studio=studio)
+
+
+def _platform_studio(
+    engagements: pd.DataFrame, audiences: Audiences, *, params: PoolParams
+) -> StudioSplit | None:
+    """The studio split of a whole platform's window (``StudioSplit``), found as one process finds it
+    (``_found_all``); None: no search pool holds a studio's post."""
+    users = codes(engagements["user_id"])
+    posts, post_ids = post_codes(engagements)
+    ok = (users >= 0) & (posts >= 0)
+    pair_user, pair_post = light_pairs(
+        users[ok], posts[ok], len(post_ids), params.min_posts, params.max_posts
+    )
+    light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids))
+    pooled = np.zeros(len(post_ids), dtype=bool)
+    _found(light, audiences, params=params, chance=None, pooled=pooled)
+    creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
+    split = _studio_split(light, audiences, post_ids, creator, pooled)
+    if split is None:
+        return None
+    split_model = _platform_chance(engagements, params=params, audiences=split.audiences)
+    assert split_model is not None  # the same light pairs as the platform's model
+    names = account_names(engagements["user_id"]).astype("str")
+    keep = np.zeros(len(names), dtype=bool)
+    keep[: len(split.keep)] = split.keep[: len(names)]
+    return StudioSplit(post_ids[split.posts].astype("str"), names[keep], split_model)
+
+
 def _found_all(
     light: _Light,
     audiences: Audiences,
@@ -91,16 +134,26 @@ def _found_all(
     params: PoolParams,
     chance: PoolChance | None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """``_found``, plus with ``studio_served_units`` (single process: no ``chance``) the events of a
-    seller's orders across one studio's creators (``_with_studio_orders``)."""
-    if not params.studio_served_units or chance is not None:
+    """``_found``, plus with ``studio_served_units`` the events of a seller's orders across one studio's
+    creators (``_with_studio_orders``): split as the search's pools here say (``_studio_split``), or on a
+    shard as the platform's do (``PoolChance.studio``)."""
+    if not params.studio_served_units:
         return _found(light, audiences, params=params, chance=chance)
+    if chance is not None:
+        found = _found(light, audiences, params=params, chance=chance)
+        if chance.studio is None:
+            return found
+        split = _given_split(chance.studio, post_ids, account_names(engagements["user_id"]))
+        again = partial(_found, params=params, chance=chance.studio.chance)
+        return _with_studio_orders(light, post_ids, found, split, again)
     # the posts the search's pools hold, recorded for the studios they serve
     pooled = np.zeros(len(post_ids), dtype=bool)
     found = _found(light, audiences, params=params, chance=None, pooled=pooled)
     creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
-    again = partial(_found, params=params, chance=None)
-    return _with_studio_orders(light, audiences, post_ids, creator, pooled, found, again)
+    own = _studio_split(light, audiences, post_ids, creator, pooled)
+    if own is None:
+        return found
+    return _with_studio_orders(light, post_ids, found, own, partial(_found, params=params, chance=None))
 
 
 def _found(

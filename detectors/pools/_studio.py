@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +14,9 @@ import pandas as pd
 from detectors.audiences import Audiences
 from detectors.pools._search import _Light
 from features.arrays import codes, distinct
+
+if TYPE_CHECKING:
+    from detectors.pools._chance import PoolChance
 
 _Found = Callable[[_Light, Audiences], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
 
@@ -28,40 +33,87 @@ def _post_creators(
     return codes(engagements["creator_id"])[first]
 
 
-def _with_studio_orders(
+@dataclass(frozen=True)
+class StudioSplit:
+    """A platform's studio posts that its search pools serve, counted by creator (``_studio_split``):
+    found once on the whole platform, so that a shard of it (``PoolChance.studio``) splits the same
+    posts and keeps the same accounts as one process does."""
+
+    posts: pd.Index  # the split posts' ids (str)
+    accounts: pd.Index  # the accounts whose events found only with the split are kept (user_id, str)
+    # the platform's chance model with the split audiences (its ``audiences``: the split ones)
+    chance: PoolChance
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The split of one window (or shard) of a platform, per its post and account codes."""
+
+    posts: npt.NDArray[np.bool_]  # per post: split
+    audiences: Audiences  # the audiences with the split posts in units of their own
+    keep: npt.NDArray[np.bool_]  # per account: its events found only with the split are kept
+    user_units: npt.NDArray[np.int64] | None = None  # per account: its units on the split platform
+
+    def light(self, light: _Light, post_ids: pd.Index) -> _Light:
+        """``light`` with the split units (and, on a shard, the split platform's units per account)."""
+        unit = self.audiences.units(post_ids)
+        return dataclasses.replace(light, unit=unit, user_units=self.user_units, _spreads={})
+
+
+def _studio_split(
     light: _Light,
     audiences: Audiences,
     post_ids: pd.Index,
     post_creator: npt.NDArray[np.int64],
     pooled: npt.NDArray[np.bool_],
-    found: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
-    search: _Found,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """``found`` (per event its pool, per pool its lift) plus the events a seller's orders across one
-    studio's creators hold.
+) -> _Split | None:
+    """The split of a whole platform's window (None: no search pool holds a studio's post).
 
     A studio's creators are one unit (its fans engaging several of them is its audience), so a seller's
     book that serves several creators of one studio has no cross-unit co-engagement there: its accounts
     whose light posts all lie on the studio look like its fans. The search's pools (``pooled``: the posts
     a pool of either resolution holds, members or none) show where a seller served a studio: such a post
-    of a unit of several creators counts as its creator's unit, and the pool test runs again (``search``,
-    with audiences whose served studio posts are split so). Orders and fans arise differently: an order
-    sends the same accounts to the bought posts, and a book's accounts go nowhere else in the studio;
-    a fan spreads over its own choice of the studio's posts, in proportion to each post's crowd, and the
-    served posts are a few of many. So an account with a light post of the studio that no pool holds is
-    the studio's fan and gains nothing, nor does an account on one served creator of a studio (the split
-    leaves its count of units as it was: ``_across``); the others' events found only with the split are
-    added, in pools of their own numbers after ``found``'s; nothing is taken away.
-    """
-    event_pool, lifts = found
+    of a unit of several creators counts as its creator's unit. Orders and fans arise differently: an
+    order sends the same accounts to the bought posts, and a book's accounts go nowhere else in the
+    studio; a fan spreads over its own choice of the studio's posts, in proportion to each post's crowd,
+    and the served posts are a few of many. So an account with a light post of the studio that no pool
+    holds is the studio's fan and is not kept, nor is an account on one served creator of a studio (the
+    split leaves its count of units as it was: ``_across``)."""
     split = _served_studio_posts(light.unit, post_creator, pooled)
     if not split.any():
-        return event_pool, lifts
+        return None
     split_audiences = _split(audiences, post_ids, light.unit, post_creator, split)
-    split_light = dataclasses.replace(light, unit=split_audiences.units(post_ids), _spreads={})
-    again, again_lifts = search(split_light, split_audiences)
-    keep = ~_fans(light, split) & _across(light, split_light.unit, split)
-    gained = (again >= 0) & (event_pool < 0) & keep[np.maximum(light.users, 0)]
+    keep = ~_fans(light, split) & _across(light, split_audiences.units(post_ids), split)
+    return _Split(split, split_audiences, keep)
+
+
+def _given_split(studio: StudioSplit, post_ids: pd.Index, user_names: pd.Index) -> _Split:
+    """A shard's ``_Split`` from its platform's (``StudioSplit``); ``user_names`` per account code."""
+    names = user_names.astype("str")
+    units = studio.chance.accounts["units"].reindex(names).fillna(0).to_numpy(np.int64)
+    return _Split(
+        np.asarray(post_ids.astype("str").isin(studio.posts), dtype=bool),
+        studio.chance.audiences,
+        np.asarray(names.isin(studio.accounts), dtype=bool),
+        units,
+    )
+
+
+def _with_studio_orders(
+    light: _Light,
+    post_ids: pd.Index,
+    found: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    split: _Split,
+    search: _Found,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """``found`` (per event its pool, per pool its lift) plus the events a seller's orders across one
+    studio's creators hold: the pool test runs again (``search``) with ``split``'s audiences, and the
+    events it finds that ``found`` did not, of the accounts ``split`` keeps, are added, in pools of their
+    own numbers after ``found``'s; nothing is taken away."""
+    event_pool, lifts = found
+    split_light = split.light(light, post_ids)
+    again, again_lifts = search(split_light, split.audiences)
+    gained = (again >= 0) & (event_pool < 0) & split.keep[np.maximum(light.users, 0)]
     if not gained.any():
         return event_pool, lifts
     out = event_pool.copy()
