@@ -181,9 +181,11 @@ class PoolParams:
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's
     # creators, whose accounts go nowhere else in the studio, while its fans spread over the studio's posts
-    # (``_with_studio_orders``). 500k four worlds seed 3 aged 0.73 -> 0.86; 102 dev windows +9 honest
-    # engagements. Off: it does not run on a shard with ``PoolChance`` (Spark) yet (docs/detection.md,
-    # "A seller's orders across a studio")
+    # (``_with_studio_orders``); on a split platform the platform's split (``PoolChance.studio``), so Spark
+    # agrees (dev seed 36 at 50k, kuaishou in 2 shards: 100% of flags). 500k four worlds seed 3 aged
+    # 0.73 -> 0.86; dev windows at 50k: honest `pool` engagements +9 (seeds 21 +5, 37 +4, one organic
+    # account each, no fraud money gained there, no property found that separates them). Off: over
+    # "a handful" (docs/detection.md, "A seller's orders across a studio")
     studio_served_units: bool = False
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
