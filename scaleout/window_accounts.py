@@ -4,9 +4,9 @@ The ``anomaly`` detector fits its ensemble on the window's accounts (``detectors
 fitted on each shard's, an account's score depended on the cut. Account features are not
 shard-local: an account of a split platform engages in several shards, and the accounts
 sharing a device, an IP (across platforms too) or a comment text are counted over the window.
-So a pass over the shards gives every valid row's few columns the features read
-(``shard_account_rows``); Spark counts the window's accounts per device, IP and normalised
-text, joins the counts to the rows and groups the rows by account
+So a pass over the shards gives the few columns the features read (``account_rows``) of every
+valid row the detector reads (the window's own, ``anomaly_rows``); Spark counts the window's
+accounts per device, IP and normalised text, joins the counts to the rows and groups the rows by account
 (``account_rows_features``: ``features.account_features`` on all of an account's rows, with the
 window's counts). The driver orders the accounts as the single process finds them (by their
 first row: the window's rows in file order, then history's) and finds the unusual accounts
@@ -22,9 +22,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from detectors.anomaly import NAME as ANOMALY
 from detectors.anomaly import AccountAnomalies
 from detectors.history import history_rows
-from detectors.registry import anomalous_accounts
+from detectors.registry import BY_NAME, anomalous_accounts
 from features.account_features import (
     ACCOUNT_FEATURES,
     TRIPLE_WITHIN_S,
@@ -57,6 +58,15 @@ _ROWS_DDL = ", ".join(
 _FEATURES_DDL = ", ".join(
     ["user_id string", *(f"`{c}` long" for c in ORDER), *(f"`{c}` double" for c in ACCOUNT_FEATURES)]
 )
+
+
+def anomaly_rows(engagements: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a shard the anomaly detector reads: the window's own, not history's (it judges the
+    window's accounts against the window, ``DetectorSpec.history``), as the scorer's view gives them."""
+    is_history = history_rows(engagements)
+    if BY_NAME[ANOMALY].history or is_history is None:
+        return engagements
+    return engagements.loc[~is_history].reset_index(drop=True)
 
 
 def account_rows(engagements: pd.DataFrame, posts: pd.DataFrame | None) -> pd.DataFrame:
@@ -127,7 +137,7 @@ def window_anomalies(routed: DataFrame, *, inputs: ShardInputs, buckets: int) ->
     from scaleout.shard_scoring import SHARD
 
     def shard_rows(raw: pd.DataFrame) -> pd.DataFrame:
-        engagements = inputs.rows(raw).engagements()
+        engagements = anomaly_rows(inputs.rows(raw).engagements())
         return account_rows(engagements, inputs.posts_of(engagements)) if len(engagements) else _no_rows()
 
     rows = routed.groupBy(SHARD).applyInPandas(shard_rows, _ROWS_DDL).persist(StorageLevel.DISK_ONLY)

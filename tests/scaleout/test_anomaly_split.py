@@ -11,11 +11,18 @@ import pytest
 
 from detectors.audiences import AudienceParams
 from detectors.context import WindowContext
+from detectors.history import HISTORY_COLUMN, with_history
 from detectors.params import ScoringParams
 from detectors.registry import NAMES, anomalous_accounts
 from features.contract import clean_events
-from features.dedup import distinct_engagements
-from scaleout.window_accounts import SHARED, account_rows, account_rows_features, window_features
+from features.dedup import CATEGORICAL_COLUMNS, distinct_engagements
+from scaleout.window_accounts import (
+    SHARED,
+    account_rows,
+    account_rows_features,
+    anomaly_rows,
+    window_features,
+)
 from tests.conftest import run_cli
 from training.simulator import SimConfig, simulate, write_simulated_set
 
@@ -50,7 +57,7 @@ def _features(rows: pd.DataFrame) -> pd.DataFrame:
 def _gathered(shards: list[pd.DataFrame]) -> pd.DataFrame:
     """The window's account features from its shards' rows, as Spark gathers them: the window's
     accounts counted per shared value and joined to the rows, the rows grouped into buckets of accounts."""
-    rows = pd.concat([account_rows(shard, None) for shard in shards], ignore_index=True)
+    rows = pd.concat([account_rows(anomaly_rows(shard), None) for shard in shards], ignore_index=True)
     for column, name in SHARED.items():
         pairs = rows.dropna(subset=[column]).drop_duplicates([column, "user_id"])
         rows = rows.join(pairs.groupby(column).size().rename(name), on=column)
@@ -81,6 +88,28 @@ def test_shards_read_the_windows_unusual_accounts(window: pd.DataFrame) -> None:
     # fitted on each shard's own accounts, the model calls other accounts unusual, by other scores
     alone = pd.concat([anomalous_accounts(_features(s), PARAMS, None).scores for s in shards])
     assert not alone.sort_index().equals(whole.scores.sort_index())
+
+
+def test_with_history_the_model_reads_the_windows_own_accounts(window: pd.DataFrame) -> None:
+    # the window's first half as history: the anomaly detector judges the second half's rows only
+    is_early = (window["ts"] < window["ts"].median()).to_numpy()
+    # each part's ids as a reader gives them (numbered in the part's own order, not the whole window's)
+    late, early = (_as_read(window[rows]) for rows in (~is_early, is_early))
+    joined = with_history(late, early)
+    shards = [joined[joined["platform"] == p].reset_index(drop=True) for p in joined["platform"].unique()]
+    own = _features(joined[~joined[HISTORY_COLUMN]].reset_index(drop=True)).astype("float64")
+    assert len(own) < len(_features(joined))
+    pd.testing.assert_frame_equal(_gathered(shards), own)
+    whole = anomalous_accounts(own, PARAMS, None)
+    assert whole.scores is not None and len(whole.scores) > 10
+    pd.testing.assert_series_equal(anomalous_accounts(_gathered(shards), PARAMS, None).scores, whole.scores)
+
+
+def _as_read(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` as clean events come from a file: id columns plain strings, not yet deduplicated."""
+    ids = [c for c in CATEGORICAL_COLUMNS if c in rows]
+    plain = rows.drop(columns=["copies", "is_recount"]).reset_index(drop=True)
+    return plain.astype(dict.fromkeys(ids, "str"))
 
 
 @pytest.mark.slow
