@@ -101,8 +101,9 @@ def test_with_history_the_model_reads_the_windows_own_accounts(window: pd.DataFr
     assert len(own) < len(_features(joined))
     pd.testing.assert_frame_equal(_gathered(shards), own)
     whole = anomalous_accounts(own, PARAMS, None)
-    assert whole.scores is not None and len(whole.scores) > 10
-    pd.testing.assert_series_equal(anomalous_accounts(_gathered(shards), PARAMS, None).scores, whole.scores)
+    gathered = anomalous_accounts(_gathered(shards), PARAMS, None)
+    assert whole.scores is not None and gathered.scores is not None and len(whole.scores) > 10
+    pd.testing.assert_series_equal(gathered.scores, whole.scores)
 
 
 def _as_read(rows: pd.DataFrame) -> pd.DataFrame:
