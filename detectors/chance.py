@@ -40,6 +40,7 @@ from detectors.lockstep import LockstepChance, lockstep_chance
 from features.account_features import comment_texts
 
 if TYPE_CHECKING:
+    from detectors.anomaly import AccountAnomalies
     from detectors.platform_verdicts import PlatformVerdicts
     from detectors.pools import PoolChance
     from detectors.seller_ips import SellerIpEvidence
@@ -95,6 +96,9 @@ class WindowChance:
     # per normalised comment text (``features.account_features.comment_texts``) of the window's own
     # rows: its accounts over the window (the ``text_comments`` statistic); None: the shard's own
     comment_accounts: pd.Series | None = None
+    # the window's unusual accounts (``detectors.registry.anomalous_accounts``), the anomaly model fitted
+    # once on the window's account features (``scaleout.window_accounts``); None: the shard's own
+    anomaly: AccountAnomalies | None = None
 
 
 def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:

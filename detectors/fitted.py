@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from detectors.anomaly import AnomalyParams
+from detectors.anomaly import AccountAnomalies, AnomalyParams, anomaly_detection
 from detectors.base import Detection
 from detectors.registry import DETECTORS
 
@@ -74,10 +74,14 @@ class FittedAnomaly:
 
     def detect(self, engagements: pd.DataFrame, features: pd.DataFrame) -> Detection:
         """Weak per-event evidence from how unusual each engaging account is against the week."""
-        n = len(engagements)
+        return anomaly_detection(engagements, self.accounts(features))
+
+    def accounts(self, features: pd.DataFrame) -> AccountAnomalies:
+        """The unusual accounts among ``features`` (a window's accounts) against the week, with the
+        event score each gives."""
         features = features[features["n_engagements"] >= self.params.min_engagements]
         if features.empty:
-            return Detection.empty("anomaly", n)
+            return AccountAnomalies(None)
         values = (
             features[list(self.columns)]
             .astype("float64")
@@ -87,24 +91,12 @@ class FittedAnomaly:
         per_account = self.params.weight * np.clip(
             (ensemble - self.cut) / max(1.0 - self.cut, 1e-9), 0.0, 1.0
         )
-        score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()
-        score = np.nan_to_num(score, nan=0.0)
-        is_odd = score > 0
+        is_odd = per_account > 0
         evidence = (
             f"anomaly: account among the {self.params.top_share:.0%} most unusual of the "
             f"{self.n_fit_accounts:,} accounts of the training week"
         )
-        groups = pd.DataFrame(
-            {
-                "group_id": [0],
-                "n_accounts": [int((per_account > 0).sum())],
-                "n_posts": [int(engagements.loc[is_odd, "post_id"].nunique())],
-                "evidence": [evidence],
-            }
-        )
-        return Detection(
-            "anomaly", np.asarray(score, dtype=np.float64), np.where(is_odd, 0, -1).astype(np.int64), groups
-        )
+        return AccountAnomalies(pd.Series(per_account[is_odd], index=features.index[is_odd]), evidence)
 
 
 def fit_anomaly(features: pd.DataFrame, *, params: AnomalyParams) -> FittedAnomaly | None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from detectors.anomaly import AnomalyParams
+from detectors.anomaly import AccountAnomalies, AnomalyParams, anomaly_detection
 from detectors.base import Detection
 from detectors.context import WindowContext, post_communities
 from detectors.dense import DenseBlockParams, dense_blocks
@@ -40,6 +40,9 @@ from detectors.rules import (
     scripted_actions,
 )
 
+if TYPE_CHECKING:
+    from detectors.fitted import FittedState
+
 # WindowContext and post_communities re-exported: the scorer, scaleout and tests import them from here
 __all__ = [
     "BY_NAME",
@@ -52,6 +55,7 @@ __all__ = [
     "Kind",
     "Run",
     "WindowContext",
+    "anomalous_accounts",
     "markdown_table",
     "post_communities",
     "unavailable_signals",
@@ -155,14 +159,27 @@ def _known_seller(engagements: pd.DataFrame, _params: KnownSellerParams, context
 
 
 def _anomaly(engagements: pd.DataFrame, params: AnomalyParams, context: WindowContext) -> Detection:
-    """The pyod ensemble over the window's accounts (fitted on a training week if the scorer was)."""
-    from detectors.anomaly import account_anomalies
+    """The pyod ensemble over the window's accounts (fitted on a training week if the scorer was); on a
+    shard of a window, the window's unusual accounts, found once over all of them (``detectors.chance``)."""
+    window = context.chance.anomaly if context.chance is not None else None
+    if window is not None:
+        return anomaly_detection(engagements, window)
+    return anomaly_detection(
+        engagements, anomalous_accounts(context.account_features(), params, context.fitted)
+    )
 
-    features = context.account_features()
-    fitted = context.fitted
+
+def anomalous_accounts(
+    features: pd.DataFrame, params: AnomalyParams, fitted: FittedState | None
+) -> AccountAnomalies:
+    """The unusual accounts among a window's ``features`` (the window's own, in its order), with the
+    event score each gives: against the training week if ``fitted`` holds an anomaly model, else
+    against the window's own accounts."""
     if fitted is not None and fitted.anomaly is not None:
-        return fitted.anomaly.detect(engagements, features)
-    return account_anomalies(engagements, features, params=params)
+        return fitted.anomaly.accounts(features)
+    from detectors.anomaly import anomalous_accounts as cold
+
+    return cold(features, params=params)
 
 
 DETECTORS: tuple[DetectorSpec, ...] = (

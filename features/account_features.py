@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -31,11 +33,32 @@ TEMPLATE_MIN_CHARS = 4
 TRIPLE_WITHIN_S = 60.0
 
 
-def accounts_sharing(engagements: pd.DataFrame, *, column: str) -> npt.NDArray[np.float64]:
-    """Per event: how many accounts in the window use the same ``column`` value (NaN where missing)."""
+@dataclass(frozen=True)
+class WindowSharing:
+    """How many accounts of the whole window share each device, IP and normalised comment text
+    (``comment_texts``), for rows that are only part of the window (``scaleout``): each Series is
+    indexed by the value and holds at least the values the rows show."""
+
+    device_accounts: pd.Series
+    ip_accounts: pd.Series
+    text_accounts: pd.Series
+
+
+def accounts_sharing(
+    engagements: pd.DataFrame, *, column: str, window_accounts: pd.Series | None = None
+) -> npt.NDArray[np.float64]:
+    """Per event: how many accounts in the window use the same ``column`` value (NaN where missing).
+
+    ``window_accounts``: per value, its accounts over the whole window when ``engagements`` are part
+    of it; None: the accounts in ``engagements``.
+    """
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
         return np.full(n, np.nan)
+    if window_accounts is not None:
+        values = engagements[column].astype("str")
+        known = window_accounts.reindex(values.to_numpy()).to_numpy(dtype=np.float64)
+        return np.where(engagements[column].isna().to_numpy(), np.nan, known)
     keys = codes(engagements[column])
     users = codes(engagements["user_id"])
     has = keys >= 0
@@ -95,46 +118,35 @@ def duplicated_comments(
 
 
 def account_features(
-    engagements: pd.DataFrame, published_at: pd.Series, *, is_triple: npt.NDArray[np.bool_] | None = None
+    engagements: pd.DataFrame,
+    published_at: pd.Series,
+    *,
+    is_triple: npt.NDArray[np.bool_] | None = None,
+    sharing: WindowSharing | None = None,
 ) -> pd.DataFrame:
     """One row per engaging account (index ``user_id``) with the columns in ``ACCOUNT_FEATURES``
-    (``is_triple``: ``_triples(engagements)`` when the caller has it, as the scripted rule does)."""
+    (``is_triple``: ``_triples(engagements)`` when the caller has it, as the scripted rule does;
+    ``sharing``: the whole window's accounts per device, IP and text when ``engagements`` hold all the
+    rows of their accounts but not the window, None: counted on ``engagements``)."""
     t = engagements["ts"]
     day = (t.to_numpy(dtype="datetime64[us]").astype(np.int64) // (86_400 * 10**6)).astype(np.int64)
-    if "user_created_at" in engagements:
-        age = (t - engagements["user_created_at"]).dt.total_seconds().to_numpy() / 86_400
-    else:
-        age = np.full(len(engagements), np.nan)
-    followers = (
-        engagements["user_followers"].astype("float64").to_numpy()
-        if "user_followers" in engagements
-        else np.full(len(engagements), np.nan)
-    )
     users, user_ids = pd.factorize(engagements["user_id"], sort=True)
     n_users = len(user_ids)
-    frame = pd.DataFrame(
-        {
-            "user": users,
-            "median_reaction_s": reaction_s(engagements, published_at),
-            "age_days": age,
-            "followers": followers,
-        }
-    )
-    out = frame.groupby("user", sort=True).median()
+    out = _medians(engagements, published_at, users)
     n_engagements = np.bincount(users, minlength=n_users)
-    for name, per_event in (
-        ("device_accounts", accounts_sharing(engagements, column="device_id")),
-        ("ip_accounts", accounts_sharing(engagements, column="ip")),
-    ):
-        # the largest per account, NaN where it has none (as a grouped max)
-        largest = np.full(n_users, np.nan)
-        np.fmax.at(largest, users, per_event)
-        out[name] = largest
+    for name, column in (("device_accounts", "device_id"), ("ip_accounts", "ip")):
+        window = getattr(sharing, name) if sharing is not None else None
+        out[name] = _largest(
+            users, accounts_sharing(engagements, column=column, window_accounts=window), n_users
+        )
     for name, is_hit in (
         (
             "duplicate_comment_share",
             duplicated_comments(
-                engagements, min_accounts=TEMPLATE_MIN_ACCOUNTS, min_chars=TEMPLATE_MIN_CHARS
+                engagements,
+                min_accounts=TEMPLATE_MIN_ACCOUNTS,
+                min_chars=TEMPLATE_MIN_CHARS,
+                window_accounts=sharing.text_accounts if sharing is not None else None,
             ),
         ),
         ("triple_share", _triples(engagements) if is_triple is None else is_triple),
@@ -152,6 +164,38 @@ def account_features(
     out["posts_per_active_day"] = out["n_posts"] / out["active_days"]
     out.index = pd.Index(user_ids, name="user_id")
     return out[list(ACCOUNT_FEATURES)]
+
+
+def _medians(engagements: pd.DataFrame, published_at: pd.Series, users: npt.NDArray[np.intp]) -> pd.DataFrame:
+    """Per user code: the median reaction (seconds), account age (days) and followers of its events."""
+    t = engagements["ts"]
+    if "user_created_at" in engagements:
+        age = (t - engagements["user_created_at"]).dt.total_seconds().to_numpy() / 86_400
+    else:
+        age = np.full(len(engagements), np.nan)
+    followers = (
+        engagements["user_followers"].astype("float64").to_numpy()
+        if "user_followers" in engagements
+        else np.full(len(engagements), np.nan)
+    )
+    frame = pd.DataFrame(
+        {
+            "user": users,
+            "median_reaction_s": reaction_s(engagements, published_at),
+            "age_days": age,
+            "followers": followers,
+        }
+    )
+    return frame.groupby("user", sort=True).median()
+
+
+def _largest(
+    users: npt.NDArray[np.intp], per_event: npt.NDArray[np.float64], n_users: int
+) -> npt.NDArray[np.float64]:
+    """Per user code: the largest of its events' values, NaN where it has none (as a grouped max)."""
+    largest = np.full(n_users, np.nan)
+    np.fmax.at(largest, users, per_event)
+    return largest
 
 
 def _triples(engagements: pd.DataFrame) -> npt.NDArray[np.bool_]:

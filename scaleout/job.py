@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from detectors.anomaly import NAME as ANOMALY
 from detectors.chance import CHANCE_COLUMNS, WindowChance, window_chance
 from detectors.model import WindowScorer
 from detectors.rings import NAME as RING
@@ -37,6 +38,7 @@ from scaleout.reading import read_numbered, small_table, with_history_rows
 from scaleout.routing import plan_shards, route, with_plan_keys
 from scaleout.session import local_driver_memory, parse_spark_conf, spark_session
 from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, ShardInputs, output_ddl, score_shard
+from scaleout.window_accounts import window_anomalies
 from scaleout.window_parts import (
     device_accounts,
     known_per_window,
@@ -111,6 +113,10 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         devices = device_accounts(routed, split, inputs=inputs)
         inputs = replace(inputs, pools=pools, verdicts=verdicts, creators=creators, devices=devices)
         inputs = replace(inputs, post_only=post_only_per_platform(routed, split, inputs=inputs))
+    if ANOMALY not in inputs.scorer.params.disabled:  # one model over the window's accounts
+        inputs = replace(
+            inputs, anomaly=window_anomalies(routed, inputs=inputs, buckets=plan[SHARD].nunique())
+        )
     # after the pools: the IP statistics count per audience community, a split platform's whole
     chance = window_chance_per_shard(routed, inputs=inputs).persist()
     joined = chance

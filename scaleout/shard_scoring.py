@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from detectors.anomaly import AccountAnomalies
 from detectors.audiences import AudienceParams, find_audiences
 from detectors.chance import CHANCE_COLUMNS, WindowChance, chance_frame
 from detectors.history import history_rows, with_history
@@ -167,10 +168,14 @@ class ShardInputs:
     devices: pd.Series | None = None
     # the own addresses of the split platforms' posts, found on each whole platform (``POST_ONLY_COLUMNS``)
     post_only: pd.DataFrame | None = None
+    # the window's unusual accounts, the anomaly model run once on its accounts (``scaleout.window_accounts``)
+    anomaly: AccountAnomalies | None = None
 
     def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
         """The joined window statistics with the split platforms' pool chance models, per-platform
-        verdicts, creators, devices and posts' own addresses."""
+        verdicts, creators, devices and posts' own addresses, and the window's unusual accounts."""
+        if chance is not None and self.anomaly is not None:
+            chance = replace(chance, anomaly=self.anomaly)
         if chance is None or (not self.pools and not self.verdicts and self.devices is None):
             return chance
         chance = replace(chance, creators=self.creators, post_only=self.post_only)

@@ -10,13 +10,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from detectors.anomaly._found import NAME, AccountAnomalies, anomaly_detection
 from detectors.anomaly._params import AnomalyParams
 
 if TYPE_CHECKING:
-    from detectors.anomaly._ensemble import AccountAnomalyEnsemble, account_anomalies, ensemble_for
+    from detectors.anomaly._ensemble import (
+        AccountAnomalyEnsemble,
+        account_anomalies,
+        anomalous_accounts,
+        ensemble_for,
+    )
 
-__all__ = ["AccountAnomalyEnsemble", "AnomalyParams", "account_anomalies", "ensemble_for", "load_ensemble"]
-_LAZY = frozenset({"AccountAnomalyEnsemble", "account_anomalies", "ensemble_for"})
+__all__ = [
+    "NAME",
+    "AccountAnomalies",
+    "AccountAnomalyEnsemble",
+    "AnomalyParams",
+    "account_anomalies",
+    "anomalous_accounts",
+    "anomaly_detection",
+    "ensemble_for",
+    "load_ensemble",
+]
+_LAZY = frozenset({"AccountAnomalyEnsemble", "account_anomalies", "anomalous_accounts", "ensemble_for"})
 
 
 def load_ensemble() -> None:

@@ -15,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from detectors.anomaly._found import AccountAnomalies, anomaly_detection
 from detectors.anomaly._params import AnomalyParams
 from detectors.base import Detection
 
@@ -143,17 +144,23 @@ def ensemble_for(params: AnomalyParams) -> AccountAnomalyEnsemble:
 def account_anomalies(
     engagements: pd.DataFrame, features: pd.DataFrame, *, params: AnomalyParams
 ) -> Detection:
-    """Weak per-event evidence from how unusual the engaging account is in this window.
+    """Weak per-event evidence from how unusual the engaging account is in this window
+    (``anomalous_accounts`` of the window's account features)."""
+    return anomaly_detection(engagements, anomalous_accounts(features, params=params))
 
-    The ensemble is fitted on the window's own accounts (cold start); accounts in
-    the top ``top_share`` of ensemble scores give their events up to ``weight``.
-    Honest users can be odd too, so this never invalidates an engagement alone.
+
+def anomalous_accounts(features: pd.DataFrame, *, params: AnomalyParams) -> AccountAnomalies:
+    """The window's unusual accounts, with the event score each gives.
+
+    The ensemble is fitted on the window's own accounts (cold start, ``features``: the
+    whole window's, in its order); accounts in the top ``top_share`` of ensemble scores
+    give their events up to ``weight``. Honest users can be odd too, so this never
+    invalidates an engagement alone.
     """
-    n = len(engagements)
     # one engagement says too little about an account to call it unusual
     features = features[features["n_engagements"] >= params.min_engagements]
     if len(features) < params.min_accounts:
-        return Detection.empty("anomaly", n)
+        return AccountAnomalies(None)
     model = ensemble_for(params)
     top_share = params.top_share
     X = features.astype("float64")
@@ -162,21 +169,10 @@ def account_anomalies(
     try:
         ensemble = model.fit(values).screened_decision_function(values, at_least=cut)
     except ValueError:  # every feature constant in this window: nothing is unusual
-        return Detection.empty("anomaly", n)
+        return AccountAnomalies(None)
     per_account = params.weight * np.clip((ensemble - cut) / top_share, 0.0, 1.0)
-    score = pd.Series(per_account, index=features.index).reindex(engagements["user_id"]).to_numpy()
-    score = np.nan_to_num(score, nan=0.0)
-    is_odd = score > 0
-    groups = pd.DataFrame(
-        {
-            "group_id": [0],
-            "n_accounts": [int((per_account > 0).sum())],
-            "n_posts": [int(engagements.loc[is_odd, "post_id"].nunique())],
-            "evidence": [
-                f"anomaly: account among the {top_share:.0%} most unusual of {len(features):,} in the window"
-            ],
-        }
-    )
-    return Detection(
-        "anomaly", np.asarray(score, dtype=np.float64), np.where(is_odd, 0, -1).astype(np.int64), groups
+    is_odd = per_account > 0
+    return AccountAnomalies(
+        pd.Series(per_account[is_odd], index=features.index[is_odd]),
+        f"anomaly: account among the {top_share:.0%} most unusual of {len(features):,} in the window",
     )
