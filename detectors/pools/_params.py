@@ -65,6 +65,14 @@ class PoolParams:
     # ... only in a pool whose own accounts reach this many times what its creators' fans explain
     # (``_own_keys``): an audience's popular posts hold as many of its fans' whole footprints as chance says
     own_min_lift: float = 3.0
+    # membership's chance of a pool in a community is at most the share of the community's one-off engagers
+    # (accounts with one post in the window) that engaged the pool's posts, ``one_off_errors`` Poisson errors
+    # up (``_one_off_share``): honest light accounts land on posts as the posts' reach draws them, and a
+    # seller's reused accounts make its orders popular among light accounts, not among one-off engagers.
+    # Off: single process only (a shard's one-off engagers are not the platform's); see docs/detection.md,
+    # "Membership's chance by one-off reach"
+    members_chance_by_one_offs: bool = False
+    one_off_errors: float = 2.0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
     # a pool account one creator short of the member share (k = d - 1, 2 of 3), chance not explaining it, is a
