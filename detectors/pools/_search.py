@@ -167,9 +167,9 @@ def _search(
             pair_pool = post_pool[light.pair_post]
         if pooled is not None:
             pooled |= post_pool >= 0
-        cap = None
+        reach = None
         if params.members_chance_by_one_offs and given is None:
-            cap = _one_off_share(light, post_pool, n_pools, unit_community, params=params)
+            reach = _Reach.of(light, post_pool, n_pools, unit_community, params=params)
         members = _members(
             light.pair_user,
             unit[light.pair_post],
@@ -180,7 +180,7 @@ def _search(
             given=given.audiences if given is not None else light.spread(unit_community, params=params),
             platform_degree=light.user_units,
             creators=light.creators,
-            chance_cap=cap,
+            reach=reach,
         )
         # an event found at a coarser resolution keeps that pool
         pool_of_event = post_pool[np.maximum(light.posts, 0)]
@@ -189,6 +189,60 @@ def _search(
         lifts.append(_median_lift(links, post_pool, n_pools))
         overlap_only.append(_overlap_only(links, post_pool, n_pools, params=params))
     return event_pool, np.concatenate(lifts), np.concatenate(overlap_only)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """Membership's chance by one-off reach (``members_chance_by_one_offs``): [pool, community] a bound on
+    each pool's share of a community's engagement (``_one_off_share``), and [pool, unit] the pool's units
+    with a post outside it that light accounts engaged (``_open_units``)."""
+
+    bound: npt.NDArray[np.float64]
+    open_unit: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(
+        cls,
+        light: _Light,
+        post_pool: npt.NDArray[np.int64],
+        n_pools: int,
+        unit_community: npt.NDArray[np.int64],
+        *,
+        params: PoolParams,
+    ) -> _Reach:
+        """The reach of the pools ``post_pool`` (per post, -1: none) of ``light``'s posts."""
+        bound = _one_off_share(light, post_pool, n_pools, unit_community, params=params)
+        return cls(bound, _open_units(light, post_pool, n_pools))
+
+    def judged(
+        self,
+        pair_user: npt.NDArray[np.int64],
+        user_pool: npt.NDArray[np.int64],
+        keys: npt.NDArray[np.int64],
+        triples: npt.NDArray[np.int64],
+        width: int,
+        n_pools: int,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """The bound, and per (account, pool) key of ``_members`` whether it is judged by it: every light
+        post of the account is one of the pool's (``_whole_footprints``) while one of its creators there
+        has a post outside the pool that it skipped. A seller's account fills orders and nothing else of
+        its clients; a fan of creators whose every post the pool holds has nothing to skip."""
+        triple_key = np.searchsorted(keys, triples // width)
+        skipped = self.open_unit[(keys % (n_pools + 1))[triple_key], triples % width]
+        skips = np.bincount(triple_key, weights=skipped, minlength=len(keys)) > 0
+        return self.bound, _whole_footprints(pair_user, user_pool, keys, n_pools) & skips
+
+
+def _open_units(light: _Light, post_pool: npt.NDArray[np.int64], n_pools: int) -> npt.NDArray[np.bool_]:
+    """[pool, unit]: the unit has posts in the pool and a post outside it with light engagers."""
+    width = int(light.unit.max()) + 1
+    engaged = np.bincount(light.pair_post, minlength=len(light.unit)) > 0
+    n_engaged = np.bincount(light.unit[engaged], minlength=width)
+    held = engaged & (post_pool >= 0)
+    in_pool = np.bincount(post_pool[held] * width + light.unit[held], minlength=n_pools * width).reshape(
+        n_pools, width
+    )
+    return np.asarray((in_pool > 0) & (in_pool < n_engaged[None, :]), dtype=bool)
 
 
 def _one_off_share(
@@ -291,13 +345,13 @@ def _members(
     platform_degree: npt.NDArray[np.int64] | None = None,
     creators: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
     served: bool = False,
-    chance_cap: npt.NDArray[np.float64] | None = None,
+    reach: _Reach | None = None,
 ) -> npt.NDArray[np.int64]:
     """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
     ``given``: the whole platform's spread of accounts over communities (or these pairs', found
     already), ``platform_degree`` per account its creators on the whole platform, ``creators`` what
     ``_Light.creators`` found of these pairs already; ``served``: with the accounts one creator short
-    whose creator outside the pool it served (``_served_outside``); ``chance_cap``: see ``_Judge``.
+    whose creator outside the pool it served (``_served_outside``); ``reach``: see ``_Reach``.
 
     Accounts are counted in creators, not posts: a fan of one creator who
     bought engagement follows all of that creator's pooled posts, which is
@@ -315,7 +369,7 @@ def _members(
     # effect-size floor: most of a member's creators lie in the pool, however large the window
     focused = k >= params.min_member_share * degree[key_user]
     audiences = given or _Audiences.build(user_creator, unit_community, width, params=params)
-    cap = (chance_cap, None if chance_cap is None else _whole_footprints(pair_user, user_pool, keys, n_pools))
+    cap = (None, None) if reach is None else reach.judged(pair_user, user_pool, keys, triples, width, n_pools)
     judge = _Judge.of(keys, k, key_degree, triples, width, unit_community, audiences, n_pools, cap)
     # chance starts without every focused candidate: a pool serving a small window's few creators is
     # most of their light engagement, and counted as chance it would explain itself away
@@ -344,9 +398,7 @@ def _members(
 class _Judge:
     """One membership round's chance test (``_members``): per (account, pool) key its creators in the pool
     ``k``, its creators (capped) and its pool; per pooled (account, pool, creator) triple its key and its
-    (pool, community) cell; and the reach cap with the keys it judges, if any: [pool, community] a bound
-    on each pool's share of a community's engagement (``_one_off_share``), and per key whether every
-    light post of its account is one of its pool's (``_whole_footprints``), the keys judged so too."""
+    (pool, community) cell; and the reach cap with the keys it judges, if any (``_Reach.judged``)."""
 
     k: npt.NDArray[np.int64]
     degree: npt.NDArray[np.int64]
