@@ -168,7 +168,9 @@ def _search(
         if pooled is not None:
             pooled |= post_pool >= 0
         reach = None
-        if params.members_chance_by_one_offs and given is None:
+        # with ``given`` too: Spark's worker runs the test on a split platform's whole pairs (its one-off
+        # engagers are the platform's); a shard judged on its own part would count its own
+        if params.members_chance_by_one_offs:
             reach = _Reach.of(light, post_pool, n_pools, unit_community, params=params)
         members = _members(
             light.pair_user,
