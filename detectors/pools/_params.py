@@ -72,8 +72,8 @@ class PoolParams:
     # reach draws them, and a seller's reused accounts make its orders popular among light accounts, not
     # among one-off engagers. 102 dev windows at 50k: none under 0.98, honest ``pool`` engagements 164 ->
     # 176, aged up on 7 windows; 500k four worlds seeds 3-5 aged 0.732/0.794/0.635 -> 0.788/0.839/0.640.
-    # Off: not applied where the platform's chance is given (the Spark path), so the engines would
-    # disagree (docs/detection.md, "Membership's chance by one-off reach")
+    # Off: the 12 honest engagements are more than a handful (docs/detection.md, "Membership's chance by
+    # one-off reach")
     members_chance_by_one_offs: bool = False
     one_off_errors: float = 2.0
     # rounds of taking members' own engagement out of chance before membership is final

@@ -53,8 +53,8 @@ def test_seller_pools_judge_a_books_own_accounts_by_its_one_off_reach(seed: int)
     """150 accounts on the three orders (two or three each) are most of the small audience's light
     engagement of those posts: counted as chance, they explain each other (0 flagged). The orders'
     one-off reach is the audience's: by it the book's accounts are members (0.60-0.62 of its events).
-    On seeds 0 and 1 of this world the cover stages judge the pool an audience either way (seed 0: the
-    rule finds 404 members in the community search, none is left)."""
+    On seeds 0 and 1 of this world nothing of the book is flagged either way (with 400 accounts on seed 0
+    the rule makes members in the community search, and the later stages leave none)."""
     events = _small_audience(seed=seed, book=150)
     aged_off, honest_off = _flagged(events, OFF)
     aged_on, honest_on = _flagged(events, ON)
