@@ -65,6 +65,17 @@ class PoolParams:
     # ... only in a pool whose own accounts reach this many times what its creators' fans explain
     # (``_own_keys``): an audience's popular posts hold as many of its fans' whole footprints as chance says
     own_min_lift: float = 3.0
+    # a pool's own accounts (every light post one of its posts, one of their creators there with a post
+    # outside it that they skipped) are also judged with the pool's share of each community at most its
+    # posts' share of the community's one-off engagers (accounts with one post in the window),
+    # ``one_off_errors`` Poisson errors up (``_Reach``): honest light accounts land on posts as the posts'
+    # reach draws them, and a seller's reused accounts make its orders popular among light accounts, not
+    # among one-off engagers. 102 dev windows at 50k: none under 0.98, honest ``pool`` engagements 164 ->
+    # 176, aged up on 7 windows; 500k four worlds seeds 3-5 aged 0.732/0.794/0.635 -> 0.788/0.839/0.640.
+    # Off: the 12 honest engagements are more than a handful (docs/detection.md, "Membership's chance by
+    # one-off reach")
+    members_chance_by_one_offs: bool = False
+    one_off_errors: float = 2.0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
     # a pool account one creator short of the member share (k = d - 1, 2 of 3), chance not explaining it, is a

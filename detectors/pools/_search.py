@@ -74,6 +74,16 @@ class _Light:
         return np.bincount(self.pair_user, minlength=int(self.users.max()) + 1)
 
     @cached_property
+    def one_off_engagers(self) -> npt.NDArray[np.float64]:
+        """Per post: its engagers with no other post in the window (a post's reach that no light account,
+        a seller's reused one least of all, makes)."""
+        n_posts = len(self.unit)
+        pairs = distinct(self.users[self.ok] * n_posts + self.posts[self.ok])
+        user, post = pairs // n_posts, pairs % n_posts
+        once = np.bincount(user)[user] == 1
+        return np.bincount(post[once], minlength=n_posts).astype(np.float64)
+
+    @cached_property
     def repeats(self) -> _Repeats:
         """The accounts whose light posts another account's repeat, grouped once (``_Repeats``)."""
         return _Repeats.of(footprints(self.pair_user, self.pair_post, int(self.users.max()) + 1))
@@ -157,6 +167,11 @@ def _search(
             pair_pool = post_pool[light.pair_post]
         if pooled is not None:
             pooled |= post_pool >= 0
+        reach = None
+        # with ``given`` too: Spark's worker runs the test on a split platform's whole pairs (its one-off
+        # engagers are the platform's); a shard judged on its own part would count its own
+        if params.members_chance_by_one_offs:
+            reach = _Reach.of(light, post_pool, n_pools, unit_community, params=params)
         members = _members(
             light.pair_user,
             unit[light.pair_post],
@@ -167,6 +182,7 @@ def _search(
             given=given.audiences if given is not None else light.spread(unit_community, params=params),
             platform_degree=light.user_units,
             creators=light.creators,
+            reach=reach,
         )
         # an event found at a coarser resolution keeps that pool
         pool_of_event = post_pool[np.maximum(light.posts, 0)]
@@ -175,6 +191,89 @@ def _search(
         lifts.append(_median_lift(links, post_pool, n_pools))
         overlap_only.append(_overlap_only(links, post_pool, n_pools, params=params))
     return event_pool, np.concatenate(lifts), np.concatenate(overlap_only)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """Membership's chance by one-off reach (``members_chance_by_one_offs``): [pool, community] a bound on
+    each pool's share of a community's engagement (``_one_off_share``), and [pool, unit] the pool's units
+    with a post outside it that light accounts engaged (``_open_units``)."""
+
+    bound: npt.NDArray[np.float64]
+    open_unit: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(
+        cls,
+        light: _Light,
+        post_pool: npt.NDArray[np.int64],
+        n_pools: int,
+        unit_community: npt.NDArray[np.int64],
+        *,
+        params: PoolParams,
+    ) -> _Reach:
+        """The reach of the pools ``post_pool`` (per post, -1: none) of ``light``'s posts."""
+        bound = _one_off_share(light, post_pool, n_pools, unit_community, params=params)
+        return cls(bound, _open_units(light, post_pool, n_pools))
+
+    def judged(
+        self,
+        pair_user: npt.NDArray[np.int64],
+        user_pool: npt.NDArray[np.int64],
+        keys: npt.NDArray[np.int64],
+        triples: npt.NDArray[np.int64],
+        width: int,
+        n_pools: int,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """The bound, and per (account, pool) key of ``_members`` whether it is judged by it: every light
+        post of the account is one of the pool's (``_whole_footprints``) while one of its creators there
+        has a post outside the pool that it skipped. A seller's account fills orders and nothing else of
+        its clients; a fan of creators whose every post the pool holds has nothing to skip."""
+        triple_key = np.searchsorted(keys, triples // width)
+        skipped = self.open_unit[(keys % (n_pools + 1))[triple_key], triples % width]
+        skips = np.bincount(triple_key, weights=skipped, minlength=len(keys)) > 0
+        return self.bound, _whole_footprints(pair_user, user_pool, keys, n_pools) & skips
+
+
+def _open_units(light: _Light, post_pool: npt.NDArray[np.int64], n_pools: int) -> npt.NDArray[np.bool_]:
+    """[pool, unit]: the unit has posts in the pool and a post outside it with light engagers."""
+    width = int(light.unit.max()) + 1
+    engaged = np.bincount(light.pair_post, minlength=len(light.unit)) > 0
+    n_engaged = np.bincount(light.unit[engaged], minlength=width)
+    held = engaged & (post_pool >= 0)
+    in_pool = np.bincount(post_pool[held] * width + light.unit[held], minlength=n_pools * width).reshape(
+        n_pools, width
+    )
+    return np.asarray((in_pool > 0) & (in_pool < n_engaged[None, :]), dtype=bool)
+
+
+def _one_off_share(
+    light: _Light,
+    post_pool: npt.NDArray[np.int64],
+    n_pools: int,
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.float64]:
+    """[pool, community]: the share of the community's one-off engagers (``_Light.one_off_engagers``) on
+    the pool's posts, ``one_off_errors`` Poisson errors up; 1 (no bound) in a community with fewer than
+    ``min_accounts`` of them.
+
+    Honest light accounts land on posts as the posts' reach draws them; a post's one-off engagers
+    measure that reach without the accounts a seller reuses order after order, which make its orders
+    popular among light accounts and raise membership's chance for the seller's own accounts."""
+    once = light.one_off_engagers
+    community = unit_community[light.unit]
+    n = int(unit_community.max()) + 1
+    total = np.bincount(community, weights=once, minlength=n)
+    held = post_pool >= 0
+    count = np.bincount(
+        post_pool[held] * n + community[held], weights=once[held], minlength=n_pools * n
+    ).reshape(n_pools, n)
+    upper = count + params.one_off_errors * np.sqrt(count + 1.0)
+    share = np.clip(upper / np.maximum(total, 1.0), 0.0, 1.0)
+    share[:, total < params.min_accounts] = 1.0
+    return np.asarray(share, dtype=np.float64)
 
 
 def _every_post(
@@ -248,12 +347,13 @@ def _members(
     platform_degree: npt.NDArray[np.int64] | None = None,
     creators: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
     served: bool = False,
+    reach: _Reach | None = None,
 ) -> npt.NDArray[np.int64]:
     """Sorted keys ``user * (n_pools + 1) + pool`` of the pools' members (see ``seller_pools``);
     ``given``: the whole platform's spread of accounts over communities (or these pairs', found
     already), ``platform_degree`` per account its creators on the whole platform, ``creators`` what
     ``_Light.creators`` found of these pairs already; ``served``: with the accounts one creator short
-    whose creator outside the pool it served (``_served_outside``).
+    whose creator outside the pool it served (``_served_outside``); ``reach``: see ``_Reach``.
 
     Accounts are counted in creators, not posts: a fan of one creator who
     bought engagement follows all of that creator's pooled posts, which is
@@ -266,13 +366,13 @@ def _members(
     user_pool = pair_user[in_pool] * (n_pools + 1) + pair_pool[in_pool]
     triples = distinct(user_pool * width + pair_creator[in_pool])
     keys, k = distinct_counts(triples // width)
-    key_user, key_pool = keys // (n_pools + 1), keys % (n_pools + 1)
+    key_user = keys // (n_pools + 1)
     key_degree = np.minimum(degree[key_user], params.max_posts)
     # effect-size floor: most of a member's creators lie in the pool, however large the window
     focused = k >= params.min_member_share * degree[key_user]
     audiences = given or _Audiences.build(user_creator, unit_community, width, params=params)
-    triple_key = np.searchsorted(keys, triples // width)
-    triple_cell = key_pool[triple_key] * audiences.n + unit_community[triples % width]
+    cap = (None, None) if reach is None else reach.judged(pair_user, user_pool, keys, triples, width, n_pools)
+    judge = _Judge.of(keys, k, key_degree, triples, width, unit_community, audiences, n_pools, cap)
     # chance starts without every focused candidate: a pool serving a small window's few creators is
     # most of their light engagement, and counted as chance it would explain itself away
     start = focused & (k >= params.min_creators)
@@ -284,9 +384,7 @@ def _members(
         member = unexplained = start
         for _ in range(params.max_member_rounds):
             # chance is the honest share of engagement: members' own pool creators are taken out
-            honest = ~(member | own)[triple_key]
-            share = audiences.share(triple_cell[honest], unit_community[triples[~honest] % width], n_pools)
-            unexplained = _significant(k, key_degree, key_pool, share, audiences.by_degree, params=params)
+            unexplained = judge.unexplained(member | own, params=params)
             found = focused & unexplained
             if np.array_equal(found, member):
                 break
@@ -296,6 +394,69 @@ def _members(
             keys, k, degree, unexplained, triples, user_creator, width, n_pools, params=params
         )
     return keys[member]
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """One membership round's chance test (``_members``): per (account, pool) key its creators in the pool
+    ``k``, its creators (capped) and its pool; per pooled (account, pool, creator) triple its key and its
+    (pool, community) cell; and the reach cap with the keys it judges, if any (``_Reach.judged``)."""
+
+    k: npt.NDArray[np.int64]
+    degree: npt.NDArray[np.int64]
+    pool: npt.NDArray[np.int64]
+    triple_key: npt.NDArray[np.int64]
+    triple_cell: npt.NDArray[np.int64]
+    triple_community: npt.NDArray[np.int64]
+    audiences: _Audiences
+    n_pools: int
+    cap: tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.bool_] | None]
+
+    @classmethod
+    def of(
+        cls,
+        keys: npt.NDArray[np.int64],
+        k: npt.NDArray[np.int64],
+        degree: npt.NDArray[np.int64],
+        triples: npt.NDArray[np.int64],
+        width: int,
+        unit_community: npt.NDArray[np.int64],
+        audiences: _Audiences,
+        n_pools: int,
+        cap: tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.bool_] | None],
+    ) -> _Judge:
+        """The test of the sorted ``keys`` and the ``user_pool * width + creator`` ``triples``."""
+        pool = keys % (n_pools + 1)
+        triple_key = np.searchsorted(keys, triples // width)
+        community = unit_community[triples % width]
+        cell = pool[triple_key] * audiences.n + community
+        return cls(k, degree, pool, triple_key, cell, community, audiences, n_pools, cap)
+
+    def unexplained(self, out: npt.NDArray[np.bool_], *, params: PoolParams) -> npt.NDArray[np.bool_]:
+        """Per key: chance does not explain it, the keys ``out`` (members, own accounts) out of chance; a
+        key the cap judges is unexplained also where chance with each pool's share capped does not."""
+        honest = ~out[self.triple_key]
+        share = self.audiences.share(self.triple_cell[honest], self.triple_community[~honest], self.n_pools)
+        by_degree = self.audiences.by_degree
+        unexplained = _significant(self.k, self.degree, self.pool, share, by_degree, params=params)
+        cap, judged = self.cap
+        if cap is None or judged is None:
+            return unexplained
+        capped = np.minimum(share, cap @ self.audiences.spread.T)
+        by_reach = _significant(self.k, self.degree, self.pool, capped, by_degree, params=params)
+        return unexplained | (by_reach & judged)
+
+
+def _whole_footprints(
+    pair_user: npt.NDArray[np.int64],
+    user_pool: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.int64],
+    n_pools: int,
+) -> npt.NDArray[np.bool_]:
+    """Per (account, pool) key of ``_members`` (sorted ``user * (n_pools + 1) + pool``): every light pair of
+    the account (``pair_user``) is one of the pool's (``user_pool``: the key of each pooled pair)."""
+    on = np.bincount(np.searchsorted(keys, user_pool), minlength=len(keys))
+    return np.asarray(on >= np.bincount(pair_user)[keys // (n_pools + 1)], dtype=bool)
 
 
 def _own_keys(
