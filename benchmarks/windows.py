@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from training.simulator import SimConfig, SimulatedSet, simulate
 # 300k: one world of the worlds-side-by-side runs (scale 3; e.g. world seed 3005, issue 12's ring case)
 SIZES: dict[str, float] = {"5k": 0.05, "50k": 0.5, "300k": 3.0, "500k": 5.0, "5M": 50.0, "20M": 200.0}
 DEFAULT_SIZES = ("5k", "50k", "500k")
+# any other size written as thousands of events ("40k", "70k") scales the same way: 100k events per 1.0
+EVENTS_PER_SCALE = 100_000
 LARGE_SIZES = ("5M",)
 STRUCTURES: dict[str, dict[str, Any]] = {
     "plain": {},
@@ -72,11 +75,21 @@ def make_window(seed: int, size: str, structure: str, *, honest_only: bool) -> W
         # one world keeps the window's own seed; worlds side by side take seed * 1000 + world
         # (as benchmarks/large_windows.py does)
         world_seed = seed if worlds == 1 else seed * 1000 + world
-        config = SimConfig(seed=world_seed, scale=SIZES[size] / worlds, **knobs)
+        config = SimConfig(seed=world_seed, scale=size_scale(size) / worlds, **knobs)
         sims.append(simulate(config.honest_only() if honest_only else config))
     sim = sims[0] if worlds == 1 else side_by_side(sims)
     events = clean_events(sim.events, source=f"seed {seed} {size} {structure}").frame
     return Window(seed, size, structure, sim, events, time.perf_counter() - started)
+
+
+def size_scale(size: str) -> float:
+    """The simulator scale of a window size: a named one of ``SIZES``, or thousands of events ("40k")."""
+    if size in SIZES:
+        return SIZES[size]
+    match = re.fullmatch(r"(\d+)k", size)
+    if match is None:
+        raise SystemExit(f"unknown size {size!r}: one of {', '.join(SIZES)} or thousands of events, as 40k")
+    return int(match.group(1)) * 1_000 / EVENTS_PER_SCALE
 
 
 def side_by_side(sims: list[SimulatedSet]) -> SimulatedSet:

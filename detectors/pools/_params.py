@@ -166,6 +166,11 @@ class PoolParams:
     # 0.053, small audiences' keen fans from 0.148; seeds 10-30: lockstep bots' pools up to 0.127, kept by
     # the search again (docs/detection.md, "A smaller audience inside a community")
     sub_audience_min_insularity: float = 0.1
+    # ... that many errors down (as ``cover_errors``). Small audiences' keen fans near 50k (four worlds, dev
+    # seeds) sit at 0.21-0.32 at the point, under 0.1 two errors down over 19-232 accounts; at 1 three such
+    # windows clear (30k s52, 60k s12, s58) but 500k four worlds seed 5 loses aged recall 0.635 -> 0.537, so
+    # it stays at 2 (docs/benchmarks.md, "pool50k")
+    sub_audience_errors: float = 2.0
     # ... judged without the pool's own accounts too: those whose every light post is one of the pool's,
     # members or not (a seller's accounts that its membership did not take keep their co-engagement on its
     # clients and make them read as an audience). Dev seeds: 1 of 302 windows changes, 500k four worlds

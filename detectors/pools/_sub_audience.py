@@ -103,7 +103,7 @@ def _sub_audience(
     """Whether the units ``mine`` are an audience inside their community (units ``home``): without the
     accounts ``left_out``, their light accounts' co-engagement stays among them beyond the share chance
     keeps there when it spreads them over the community's units alone (insularity within the community,
-    ``cover_errors`` errors down, at least ``sub_audience_min_insularity``). A part of a well-mixed
+    ``sub_audience_errors`` errors down, at least ``sub_audience_min_insularity``). A part of a well-mixed
     audience is at chance (0), and so are a seller's clients' organic fans."""
     # the light pairs' distinct (account, unit) pairs, by account then unit: what the insularity counts
     user, unit = light.account_units
@@ -111,5 +111,5 @@ def _sub_audience(
     if not kept.any():
         return False
     side = mine.astype(np.int64)
-    insular = insularity_of_pairs(user[kept], unit[kept], side, 2, z=-params.cover_errors)
+    insular = insularity_of_pairs(user[kept], unit[kept], side, 2, z=-params.sub_audience_errors)
     return bool(insular[1] >= params.sub_audience_min_insularity)

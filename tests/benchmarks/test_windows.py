@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks.windows import STRUCTURES, WORLD_IDS, parse_variant, side_by_side
+import pytest
+
+from benchmarks.windows import SIZES, STRUCTURES, WORLD_IDS, parse_variant, side_by_side, size_scale
 from detectors.params import ScoringParams
 from training.simulator import SimConfig, simulate
 
@@ -33,3 +35,12 @@ def test_a_variant_switches_a_knob_off_as_python_or_json_spells_it():
         assert label == "old" and knobs == {"detectors__pool__cover_strangers_by_footprint": False, "x": 1.5}
     params = ScoringParams().set_params(**parse_variant("v:detectors__pool__cover_within_audience=False")[1])
     assert params.detectors.pool.cover_within_audience is False
+
+
+def test_a_size_is_named_or_thousands_of_events():
+    """Sizes near a named one scale as it does (pool50k's scans at 30k-70k): 100,000 events per 1.0."""
+    assert size_scale("50k") == SIZES["50k"]
+    assert size_scale("40k") == 0.4 and size_scale("70k") == 0.7 and size_scale("5M") == SIZES["5M"]
+    for wrong in ("40", "4.5k", "k", "40K"):
+        with pytest.raises(SystemExit):
+            size_scale(wrong)

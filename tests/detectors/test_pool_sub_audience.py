@@ -97,3 +97,22 @@ def test_seller_pools_find_an_order_inside_a_large_audience_beside_a_widened_com
     flagged, _ = _flagged(events, sub_audience=True, without_own=without_own)
     assert flagged[is_order].mean() > 0.95
     assert flagged[~is_order & ~events["user_id"].astype(str).str.startswith("book").to_numpy()].sum() <= 5
+
+
+def test_the_sub_audience_cover_is_shown_errors_down():
+    """``sub_audience_errors`` (pool50k; 2, as ``cover_errors``): the cover must be shown that many errors
+    down. So many errors that no count shows it leaves A's keen fans flagged, as without the cover."""
+    events = _small_audience_tied_to_a_stranger(seed=0)
+    fans = events["user_id"].astype(str).str.startswith("Au").to_numpy()
+    audiences = find_audiences(events, studios=None, params=AudienceParams())
+    flagged = {
+        errors: np.asarray(
+            seller_pools(
+                events, params=PoolParams(sub_audience_errors=errors), audiences=audiences
+            ).event_score
+            >= 0.5
+        )
+        for errors in (2.0, 1.0, 50.0)
+    }
+    assert flagged[2.0][fans].sum() == flagged[1.0][fans].sum() == 0
+    assert flagged[50.0][fans].sum() > 150
