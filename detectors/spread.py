@@ -253,8 +253,9 @@ def is_creator_account(
     user_id = engagements["user_id"]
     if not isinstance(user_id.dtype, pd.CategoricalDtype):
         return np.asarray(user_id.isin(creators).to_numpy(), dtype=bool)
-    # the creators hashed and each category looked up (pandas' ``get_indexer`` would hash every category)
-    is_creator = np.append(user_id.cat.categories.isin(creators), False)  # the last: a missing id
+    at = user_id.cat.categories.get_indexer(creators)  # the categories' hash table is built once
+    is_creator = np.zeros(len(user_id.cat.categories) + 1, dtype=bool)  # the last: a missing id
+    is_creator[at[at >= 0]] = True
     return is_creator[user_id.cat.codes.to_numpy()]
 
 
