@@ -185,10 +185,9 @@ def _sharing_a_key(keys: pd.Series, of_rows: npt.NDArray[np.bool_]) -> npt.NDArr
     if not isinstance(keys.dtype, pd.CategoricalDtype):
         return np.asarray(keys.isin(keys[of_rows].dropna().unique()).to_numpy(dtype=bool), dtype=bool)
     key_codes = keys.cat.codes.to_numpy()
-    has_key = key_codes >= 0
-    is_wanted = np.zeros(len(keys.cat.categories), dtype=bool)
-    is_wanted[key_codes[of_rows & has_key]] = True
-    return has_key & is_wanted[np.maximum(key_codes, 0)]
+    is_wanted = np.zeros(len(keys.cat.categories) + 1, dtype=bool)  # the last: a missing key, never
+    is_wanted[key_codes[of_rows & (key_codes >= 0)]] = True
+    return is_wanted[key_codes]
 
 
 def creator_accounts(
