@@ -160,10 +160,9 @@ def _key_links(
         return empty
     keys = engagements[column].iloc[index.rows]
     creator_rows = is_creator_account[index.account]
-    creator_keys = keys[creator_rows].dropna().unique()
-    if len(creator_keys) == 0:
+    near = _sharing_a_key(keys, creator_rows)
+    if not near.any():
         return empty
-    near = keys.isin(creator_keys).to_numpy(dtype=bool)
     key, _ = pd.factorize(keys[near])
     pairs = pd.DataFrame({"key": key, "account": index.account[near]}).drop_duplicates()
     size = pairs.groupby("key")["account"].transform("size")
@@ -178,6 +177,17 @@ def _key_links(
     out = linked.groupby(["creator", "account"], sort=True).size().rename("n_keys").reset_index()
     out["rank"] = rank
     return out.astype(np.int64)
+
+
+def _sharing_a_key(keys: pd.Series, of_rows: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per row: its key (not missing) is the key of one of the rows ``of_rows``; a categorical's by its
+    codes (``isin`` would hash the categories)."""
+    if not isinstance(keys.dtype, pd.CategoricalDtype):
+        return np.asarray(keys.isin(keys[of_rows].dropna().unique()).to_numpy(dtype=bool), dtype=bool)
+    key_codes = keys.cat.codes.to_numpy()
+    is_wanted = np.zeros(len(keys.cat.categories) + 1, dtype=bool)  # the last: a missing key, never
+    is_wanted[key_codes[of_rows & (key_codes >= 0)]] = True
+    return is_wanted[key_codes]
 
 
 def creator_accounts(

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.arrays import codes, distinct_counts, distinct_inverse, equals, is_in
+from features.arrays import codes, distinct_inverse, equals, is_in
 
 CHINA_UTC_OFFSET_H = 8
 TRIPLE_ACTIONS = ("like", "favorite", "comment")
@@ -72,7 +72,8 @@ def burst_excess(
     first_bin = int(bins.min())
     # (post, bin) as one sorted integer key; posts stay apart by far more than ``k`` bins
     key = post_codes * (1 << 40) + (bins - first_bin)
-    keys, counts = distinct_counts(key)
+    # one sort: the distinct keys, each event's key among them and how often each occurs
+    keys, at, counts = distinct_inverse(key)
     k = max(round(context_s / bin_s), 1)
     n_arr = counts.astype(np.float64)
     cum = np.concatenate([[0.0], np.cumsum(n_arr)])
@@ -88,7 +89,7 @@ def burst_excess(
     expected = np.maximum((left + right) / 2, np.maximum(left, right) / 2)
     expected = np.maximum(expected, min_expected_events)
     excess = np.where(n_arr >= min_bin_events, np.clip(1.0 - expected / n_arr, 0.0, 1.0), 0.0)
-    return np.asarray(excess[np.searchsorted(keys, key)], dtype=np.float64)
+    return np.asarray(excess[at], dtype=np.float64)
 
 
 def action_triples(engagements: pd.DataFrame, *, within_s: float) -> npt.NDArray[np.bool_]:
