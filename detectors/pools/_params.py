@@ -72,9 +72,9 @@ class PoolParams:
     # reach draws them, and a seller's reused accounts make its orders popular among light accounts, not
     # among one-off engagers. 102 dev windows at 50k: none under 0.98, honest ``pool`` engagements 164 ->
     # 176, aged up on 7 windows; 500k four worlds seeds 3-5 aged 0.732/0.794/0.635 -> 0.788/0.839/0.640.
-    # Off: the 12 honest engagements are more than a handful (docs/detection.md, "Membership's chance by
-    # one-off reach")
-    members_chance_by_one_offs: bool = False
+    # On (fourteenth session) with ``studio_served_units``: together +20 honest ``pool`` engagements on
+    # the 102 dev windows, none under 0.98 (docs/detection.md, "Membership's chance by one-off reach")
+    members_chance_by_one_offs: bool = True
     one_off_errors: float = 2.0
     # rounds of taking members' own engagement out of chance before membership is final
     max_member_rounds: int = 10
@@ -200,9 +200,9 @@ class PoolParams:
     # (``_with_studio_orders``); on a split platform the platform's split (``PoolChance.studio``), so Spark
     # agrees (dev seed 36 at 50k, kuaishou in 2 shards: 100% of flags). 500k four worlds seed 3 aged
     # 0.73 -> 0.86; dev windows at 50k: honest `pool` engagements +9 (seeds 21 +5, 37 +4, one organic
-    # account each, no fraud money gained there, no property found that separates them). Off: over
-    # "a handful" (docs/detection.md, "A seller's orders across a studio")
-    studio_served_units: bool = False
+    # account each, no fraud money gained there, no property found that separates them). On with
+    # ``members_chance_by_one_offs`` (docs/detection.md, "A seller's orders across a studio")
+    studio_served_units: bool = True
     # median link effect (lift beyond the overlap) from which a pool's strength rises above 0
     base_lift: float = 5.0
     # tenfold lifts beyond ``base_lift`` at which the strength reaches 1

@@ -10,7 +10,7 @@ from detectors.pools._search import _Light, _one_off_share, _Reach, _whole_footp
 from tests.detectors.test_pools import _found, _frame
 from tests.factories import PlantedLikes
 
-OFF = PoolParams()
+OFF = PoolParams(members_chance_by_one_offs=False)
 ON = PoolParams(members_chance_by_one_offs=True)
 
 

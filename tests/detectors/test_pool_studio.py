@@ -35,7 +35,7 @@ def test_a_books_orders_across_two_studio_creators_are_caught_and_the_studios_fa
     only = per.index[per["all"].to_numpy() & (per["size"].to_numpy() == 2)]
     studio_only = account.isin(only).to_numpy() & book
     assert studio_only.sum() >= 20
-    before = seller_pools(events, params=PoolParams(), audiences=audiences)
+    before = seller_pools(events, params=PoolParams(studio_served_units=False), audiences=audiences)
     assert (before.event_score[book & ~studio_only] >= 0.5).mean() > 0.8  # the pool is found
     assert (before.event_score[studio_only] >= 0.5).mean() < 0.1
     after = seller_pools(events, params=PoolParams(studio_served_units=True), audiences=audiences)

@@ -44,11 +44,16 @@ def _aged_platform(
     return rows.drop(columns=["event_id"]), window, scheme == "aged_accounts", honest, context
 
 
+# the rules these tests were measured against: membership by one-off reach and a seller's orders across
+# a studio (both on since the fourteenth session) catch seed 50's book without the whole-book cover too
+_BEFORE_ONE_OFFS = replace(PoolParams(), members_chance_by_one_offs=False, studio_served_units=False)
+
+
 def _caught(rows: pd.DataFrame, context: WindowContext, knob: str) -> dict[bool, np.ndarray]:
     """Per row, with the pool's ``knob`` off and on: whether the pool test flags it."""
     audiences = context.audiences(rows)
     return {
-        on: seller_pools(rows, params=replace(PoolParams(), **{knob: on}), audiences=audiences).event_score
+        on: seller_pools(rows, params=replace(_BEFORE_ONE_OFFS, **{knob: on}), audiences=audiences).event_score
         >= 0.5
         for on in (False, True)
     }
