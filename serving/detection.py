@@ -85,8 +85,7 @@ class DetectionService:
         self.sync_max_events = sync_max_events
         # the runs this process executes, their owner name and leases (``serving.run_leases``)
         self.leases = leases
-        # a settlement waits at most this long for runs of other threads or processes (alive, yet
-        # not finishing: a hung run keeps its lease), then runs its own (``current_run``)
+        # a settlement waits this long at most for other threads' or processes' runs (``current_run``)
         self.run_wait_s = run_wait_s
         # days around a run's period read as context (``detectors.history``, ``context_ranges``); 0: none
         self.history_days = history_days
