@@ -41,6 +41,7 @@ SERVICE_FIELDS = (
     "history_days",
     "run_heartbeat_s",
     "run_lease_s",
+    "run_wait_s",
     "spark_master",
     "spark_from_events",
     "reputation_half_life_days",

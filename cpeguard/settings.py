@@ -144,13 +144,22 @@ class Settings(BaseSettings):
     run_heartbeat_s: float | None = Field(
         default=None,
         gt=0,
-        description="a service process renews the lease of each detection run it executes this often",
+        description="a service process renews the lease of each detection run and background "
+        "settlement it executes this often",
     )
     run_lease_s: float | None = Field(
         default=None,
         gt=0,
-        description="a detection run whose lease was not renewed for this long is marked failed by any "
-        "process over the same database (its process is gone); at least two heartbeats",
+        description="a detection run or background settlement whose lease was not renewed for this "
+        "long is marked failed by any process over the same database (its process is gone); at least "
+        "two heartbeats",
+    )
+    run_wait_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="a settlement waits at most this long for a detection run of its period another "
+        "service process is running (alive, renewing its lease), then runs its own; if that fails "
+        "too, every post is held (detection_unavailable), nothing paid",
     )
     reputation_half_life_days: float | None = Field(
         default=None,

@@ -77,6 +77,7 @@ def build_services(
     audit.recover()  # key uses a previous process could not write at shutdown
     settlements = SettlementService(
         settlements=db.settlements,
+        requests=db.requests,
         runs=db.runs,
         events=db.events,
         campaigns=db.campaigns,
@@ -87,7 +88,7 @@ def build_services(
         metrics=metrics,
         executor=executor,
     )
-    settlements.fail_interrupted()  # background settlements of a previous process never finish
+    settlements.fail_interrupted()  # background settlements whose process is gone never finish
     faults.arm(config.fault)  # once started: the start-up reconciliation passes no fault point
     return Services(
         config=config,
@@ -130,6 +131,7 @@ def _detection_service(
         executor=executor,
         sync_max_events=config.sync_detection_max_events,
         leases=RunLeases(db.runs, heartbeat_s=config.run_heartbeat_s, lease_s=config.run_lease_s),
+        run_wait_s=config.run_wait_s,
         history_days=config.history_days,
         history_states=HistoryStates(config.history_states_dir) if config.history_days > 0 else None,
         spark=spark,

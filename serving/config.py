@@ -39,6 +39,9 @@ class ServiceConfig:
     # marks a run failed once its lease is this old without renewal (``serving.run_leases``)
     run_heartbeat_s: float = 5.0
     run_lease_s: float = 60.0
+    # a settlement waits at most this long for a detection run of its period that another process
+    # (or thread) is running, then runs its own (``DetectionService.current_run``)
+    run_wait_s: float = 600.0
     # detection runs of at least spark_from_events events are scored on this Spark master
     # (None: always in this process) by running the command ``spark_submit``
     spark_master: str | None = None

@@ -64,6 +64,7 @@ class DetectionService:
         executor: Executor,
         sync_max_events: int,
         leases: RunLeases,
+        run_wait_s: float,
         history_days: int = 0,
         spark: SparkHandoff | None = None,
         reputation: ReputationMemory | None = None,
@@ -84,6 +85,8 @@ class DetectionService:
         self.sync_max_events = sync_max_events
         # the runs this process executes, their owner name and leases (``serving.run_leases``)
         self.leases = leases
+        # a settlement waits this long at most for other threads' or processes' runs (``current_run``)
+        self.run_wait_s = run_wait_s
         # days around a run's period read as context (``detectors.history``, ``context_ranges``); 0: none
         self.history_days = history_days
         # accounts earlier runs and reviews established (``serving.reputation``); None: no memory
@@ -140,9 +143,13 @@ class DetectionService:
         """The latest finished run covering the period and every event of the campaign in it.
 
         Runs one inline over exactly the period when none covers it or events arrived after it,
-        unless another thread or process is running one this would reuse: that one is waited for.
+        unless another thread or process is running one this would reuse: that one is waited for,
+        ``run_wait_s`` at most in all; past it this runs its own (whose failure holds the money,
+        as any detection failure: ``PostDecider.decide``).
         """
         with self._run_lock:
+            deadline = time.monotonic() + self.run_wait_s
+            join = True
             while True:
                 reusable = self.reusable_run(start=start, end=end, campaign_id=campaign_id)
                 if reusable is not None:
@@ -150,11 +157,15 @@ class DetectionService:
                 n_events = self.events.count_events(start=start, end=end)
                 read_from = self.last_batch_read(start=start, end=end, campaign_id=campaign_id)
                 run_id, created = self._create(
-                    start=start, end=end, n_events=n_events, actor=actor, join_from_batch=read_from
+                    start=start,
+                    end=end,
+                    n_events=n_events,
+                    actor=actor,
+                    join_from_batch=read_from if join else None,
                 )
                 if created:
                     break
-                self._await(run_id)
+                join = self._await(run_id, deadline=deadline)
             self.execute(run_id)
         done = self.runs.run(run_id)
         if done is None or done.status != RunStatus.DONE:
@@ -192,13 +203,22 @@ class DetectionService:
             ]
         )
 
-    def _await(self, run_id: str) -> None:
+    def _await(self, run_id: str, *, deadline: float) -> bool:
         """Wait until another thread's or process's run ends, or its owner is gone (its lease expired:
-        the next ``_create`` marks it failed)."""
+        the next ``_create`` marks it failed): True. False when ``deadline`` (``time.monotonic``)
+        passes first: the run is alive and unfinished, and is no longer waited for."""
         while True:
             run = self.runs.run(run_id)
             if run is None or run.status not in UNFINISHED or self.leases.stale(run):
-                return
+                return True
+            if time.monotonic() >= deadline:
+                logging.getLogger(__name__).warning(
+                    "detection run %s of %s not finished after %.0f s of waiting: running another",
+                    run_id,
+                    run.owner,
+                    self.run_wait_s,
+                )
+                return False
             time.sleep(_AWAIT_POLL_S)
 
     def context_ranges(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

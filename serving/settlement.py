@@ -27,6 +27,7 @@ from serving.db.claims import Claim
 from serving.db.database import as_utc, utcnow
 from serving.db.events import EventRepository
 from serving.db.models import Campaign, SettlementRequest
+from serving.db.requests import RequestRepository
 from serving.db.runs import RunRepository
 from serving.db.settlements import Prior, SettlementRepository
 from serving.detection import DetectionService
@@ -36,7 +37,7 @@ from serving.schemas import SettlementIn
 from serving.settlement_answers import BodyCache, StoredAnswer, request_answer
 from serving.settlement_posts import DETECTION_UNAVAILABLE, PostDecider, decided_in_scoring
 from serving.settlement_records import post_lines, record_settlement, settlement_out
-from serving.statuses import RunStatus
+from serving.statuses import UNFINISHED, RunStatus
 from serving.store import EventStore
 
 # re-exported: the routes, corrections and tests import them from here
@@ -71,6 +72,7 @@ class SettlementService:
         self,
         *,
         settlements: SettlementRepository,
+        requests: RequestRepository,
         runs: RunRepository,
         events: EventRepository,
         campaigns: CampaignRepository,
@@ -83,6 +85,9 @@ class SettlementService:
         body_cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.settlements = settlements
+        # background settlements, each made by one process under a lease (``detection.leases``)
+        self.requests = requests
+        self.leases = detection.leases
         self.runs = runs
         self.events = events
         self.campaigns = campaigns
@@ -131,9 +136,12 @@ class SettlementService:
         return self._settle_now(f"stl_{uuid.uuid4().hex}", campaign, asked, actor, run_id=run_id)
 
     def fail_interrupted(self) -> list[str]:
-        """At start-up: background settlements cut off by a restart failed (POST again to retry)."""
-        return self.settlements.fail_unfinished_requests(
-            error="interrupted: the server stopped before the settlement was made; post it again"
+        """At start-up: background settlements whose process is gone (``RunLeases.stale``: killed or
+        restarted) failed (POST again to retry); those of other live processes go on."""
+        return self.requests.fail_stale_requests(
+            error="interrupted: the server stopped before the settlement was made; post it again",
+            error_status=503,
+            stale=self.leases.stale,
         )
 
     def lookup(self, settlement_id: str) -> StoredAnswer:
@@ -143,19 +151,28 @@ class SettlementService:
             body = settlement.body.encode()
             self.bodies.put(settlement_id, body)
             return StoredAnswer(body=body, is_replay=True)
-        row = self.settlements.request(settlement_id)
+        row = self.requests.request(settlement_id)
         if row is None:
             raise NotFound(f"no settlement {settlement_id!r}")
-        if self._is_orphaned(row):
-            self._fail(row.id, _ORPHANED, 503)
-            row = self.settlements.request(settlement_id) or row
+        if self._is_orphaned(row) and self.requests.update_owned(
+            row.id,
+            owner=row.owner,
+            status=RunStatus.FAILED,
+            error=_ORPHANED,
+            error_status=503,
+            finished_at=utcnow(),
+        ):
+            row = self.requests.request(settlement_id) or row
         return request_answer(row, is_replay=True)
 
     def _is_orphaned(self, row: SettlementRequest) -> bool:
-        """Queued or running, yet not being made here: cut off by a restart or by a database outage
-        that kept it from recording its end."""
+        """Queued or running, yet its owner is gone (``RunLeases.stale``): cut off by a restart or
+        a kill, or this process's own cut off by a database outage that kept it from recording its
+        end. Another live process's request is not."""
         with self._making_lock:
-            return row.status in (RunStatus.QUEUED, RunStatus.RUNNING) and row.id not in self._making
+            if row.id in self._making:
+                return False
+        return row.status in UNFINISHED and self.leases.stale(row)
 
     def _settle_now(
         self,
@@ -229,9 +246,10 @@ class SettlementService:
             actor=actor.key_id,
             role=actor.role,
             created_at=utcnow(),
+            owner=self.leases.owner,
+            lease_until=self.leases.until(),
         )
-        with self._making_lock:
-            self._making.add(row.id)  # before its row exists, so no lookup finds it orphaned
+        self._making_here(row.id)  # before its row exists, so no lookup finds it orphaned
         try:
             with self.settlements.session() as session:
                 session.add(row)
@@ -259,24 +277,33 @@ class SettlementService:
     def _finish(self, request_id: str) -> None:
         """Make a queued settlement (in the executor); a failure is kept with its HTTP status."""
         try:
-            row = self.settlements.request(request_id)
-        except BaseException:
-            self._made(request_id)
-            raise
-        if row is None or row.status != RunStatus.QUEUED:
-            return  # made already, or by the call that took it first
-        try:
+            row = self.requests.request(request_id)
+            # made already, or taken by another process meanwhile (its lease here had expired)
+            if (
+                row is None
+                or row.status != RunStatus.QUEUED
+                or not self.requests.update_owned(
+                    request_id, owner=self.leases.owner, status=RunStatus.RUNNING
+                )
+            ):
+                return
             self._make(row)
         finally:
             self._made(request_id)
 
+    def _making_here(self, request_id: str) -> None:
+        """This process makes the request from now on: its lease is kept alive."""
+        with self._making_lock:
+            self._making.add(request_id)
+        self.leases.hold(request_id, table=self.requests)
+
     def _made(self, request_id: str) -> None:
         with self._making_lock:
             self._making.discard(request_id)
+        self.leases.release(request_id)
 
     def _make(self, row: SettlementRequest) -> None:
         request_id = row.id
-        self.settlements.update_request(request_id, status=RunStatus.RUNNING)
         asked = _Request(
             campaign_id=row.campaign_id,
             start=as_utc(row.period_start),
@@ -298,11 +325,17 @@ class SettlementService:
         except Exception as error:  # kept on the request: the client polls for it
             self._fail(request_id, f"{type(error).__name__}: {error}"[:2000], 500)
             return
-        self.settlements.update_request(request_id, status=RunStatus.DONE, finished_at=utcnow())
+        # recorded under this id: done, even if another process found its lease expired meanwhile
+        self.requests.update_request(request_id, status=RunStatus.DONE, finished_at=utcnow())
 
     def _fail(self, request_id: str, error: str, status: int) -> None:
-        self.settlements.update_request(
-            request_id, status=RunStatus.FAILED, error=error, error_status=status, finished_at=utcnow()
+        self.requests.update_owned(
+            request_id,
+            owner=self.leases.owner,
+            status=RunStatus.FAILED,
+            error=error,
+            error_status=status,
+            finished_at=utcnow(),
         )
 
     def _pending(self, asked: _Request, row: SettlementRequest | None) -> StoredAnswer | None:
@@ -312,11 +345,13 @@ class SettlementService:
         if row.request_hash != asked.request_hash:
             raise Conflict(f"Idempotency-Key was already used with a different body (settlement {row.id})")
         if row.status == RunStatus.FAILED or self._is_orphaned(row):
-            with self._making_lock:
-                self._making.add(row.id)
-            self.settlements.update_request(row.id, status=RunStatus.QUEUED, error="", error_status=0)
-            self.executor.submit(self._finish, row.id)
-            row = self.settlements.request(row.id) or row
+            self._making_here(row.id)
+            # taken by one thread or process only: another may have taken it since it was read
+            if self.requests.take_over(row.id, was=row, owner=self.leases.owner, until=self.leases.until()):
+                self.executor.submit(self._finish, row.id)
+            else:
+                self._made(row.id)
+            row = self.requests.request(row.id) or row
         return request_answer(row, is_replay=True)
 
     def cached(self, settlement_id: str) -> bytes | None:

@@ -224,6 +224,10 @@ class SettlementRequest(Base):
     role: Mapped[Role] = mapped_column(EnumText(Role))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the process making it and until when its lease holds (``serving.run_leases``, as a detection
+    # run's; "" and None on requests made before migration 0016)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Adjustment(Base):

@@ -14,6 +14,7 @@ from serving.db.disputes import DisputeRepository
 from serving.db.events import EventRepository
 from serving.db.keys import KeyRepository
 from serving.db.reputation import ReputationRepository
+from serving.db.requests import RequestRepository
 from serving.db.review_sessions import ReviewSessionRepository
 from serving.db.runs import RunRepository
 from serving.db.settlements import SettlementRepository
@@ -27,6 +28,7 @@ class Repositories:
     events: EventRepository
     runs: RunRepository
     settlements: SettlementRepository
+    requests: RequestRepository
     campaigns: CampaignRepository
     keys: KeyRepository
     audit: AuditRepository
@@ -44,6 +46,7 @@ class Repositories:
             events=EventRepository(db),
             runs=RunRepository(db),
             settlements=SettlementRepository(db),
+            requests=RequestRepository(db),
             campaigns=CampaignRepository(db),
             keys=KeyRepository(db),
             audit=AuditRepository(db),

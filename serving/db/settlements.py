@@ -26,7 +26,7 @@ from serving.db.claims import (
     holding_settlements,
     pieces_about,
 )
-from serving.db.database import Repository, utcnow
+from serving.db.database import Repository
 from serving.db.events import CHUNK
 from serving.db.models import (
     Adjustment,
@@ -38,7 +38,7 @@ from serving.db.models import (
     SettlementSignoff,
     StoredEvent,
 )
-from serving.statuses import AdjustmentKind, RunStatus
+from serving.statuses import AdjustmentKind
 
 _POST_COLUMNS = ("settlement_id", "post_id", "creator_id", "decision", "payable", "held_amount")
 # a stored time may lose sub-microseconds: look a little wider, then match by event_id
@@ -283,32 +283,6 @@ class SettlementRepository(Repository):
             listed = list(_listed_in(session, campaign_id, None).items())
             held = claimed_events(campaign_id=campaign_id, after_listed=bool(listed))
             return listed + [(str(e), str(s)) for e, s in session.execute(held).all()]
-
-    def request(self, request_id: str) -> SettlementRequest | None:
-        """A settlement being made in the background."""
-        with self.session() as session:
-            return session.get(SettlementRequest, request_id)
-
-    def update_request(self, request_id: str, **values: Any) -> None:
-        """Set fields of a background settlement."""
-        with self.session() as session:
-            row = session.get(SettlementRequest, request_id, with_for_update=True)
-            if row is not None:
-                for key, value in values.items():
-                    setattr(row, key, value)
-
-    def fail_unfinished_requests(self, *, error: str) -> list[str]:
-        """Mark every queued or running background settlement failed; returns their ids."""
-        with self.session() as session:
-            query = select(SettlementRequest).where(
-                SettlementRequest.status.in_((RunStatus.QUEUED, RunStatus.RUNNING))
-            )
-            rows = session.scalars(query.with_for_update()).all()
-            for row in rows:
-                row.status = RunStatus.FAILED
-                row.error = error
-                row.finished_at = utcnow()
-            return [row.id for row in rows]
 
     def adjustments(self, session: Session, settlement_id: str) -> Sequence[Adjustment]:
         """A settlement's adjustments, oldest first."""

@@ -668,3 +668,114 @@ def test_a_killed_servers_run_is_failed_only_once_its_lease_expired(
     assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in body["posts"])
     assert _run_row(deployment, run_id) == "failed"
     assert "interrupted" in _run_row(deployment, run_id, "error")
+
+
+def _request_row(deployment: Deployment, column: str = "status") -> Any:
+    return deployment.scalar(f"SELECT {column} FROM settlement_requests")
+
+
+def _await_answer(client: httpx.Client, deployment: Deployment, url: str) -> httpx.Response:
+    """The settlement at ``url`` once it is no longer being made (202)."""
+    deadline = time.monotonic() + 180
+    while (answer := client.get(url, headers=deployment.billing)).status_code == 202:
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.2)
+    return answer
+
+
+def test_a_second_server_started_during_a_background_settlement_leaves_it_and_it_completes(
+    deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Server A makes a settlement in the background (inline limit 0); its detection run stalls 45 s.
+    Server B starts meanwhile: the settlement is left running (not failed as interrupted), B answers
+    its status 202 even after a whole lease (4 s) has passed (A renews the settlement's lease), and
+    it completes, paid on A's run."""
+    period = _period(sim)
+    background = {"CPEGUARD_SYNC_DETECTION_MAX_EVENTS": "0", **_LEASES}
+    with serving(deployment, "detection_scored:45", **background) as (a, _):
+        _setup_two_campaigns(a, deployment, sim)
+        queued = _settle(a, deployment, period, "bg-a")
+        assert queued.status_code == 202, queued.text
+        status_url = queued.json()["status_url"]
+        run_id = _await_stall(deployment)
+        with serving(deployment, **_LEASES) as (b, _):
+            assert (_request_row(deployment), _request_row(deployment, "error")) == ("running", "")
+            time.sleep(5)  # longer than a lease: only renewals keep it alive
+            pending = b.get(status_url, headers=deployment.billing)
+            assert pending.status_code == 202 and pending.json()["status"] == "running", pending.text
+            done = _await_answer(b, deployment, status_url)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["detection_run_id"] == run_id and body["n_events"] == _events(sim)["event_id"].nunique()
+    assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in body["posts"])
+    assert (_request_row(deployment), _request_row(deployment, "error")) == ("done", "")
+
+
+# leases long enough for a server to start within one
+_LONG_LEASES = {"CPEGUARD_RUN_HEARTBEAT_S": "0.5", "CPEGUARD_RUN_LEASE_S": "30"}
+
+
+def test_a_killed_servers_background_settlement_is_failed_only_once_its_lease_expired(
+    deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Server A (as on another node) makes a settlement in the background; its run stalls and A is
+    killed (SIGKILL). Server B, started after the kill, leaves the settlement running while its
+    lease (30 s) holds and answers its status 202; once the lease expired, B answers 503
+    "interrupted", and posting it again with the same key makes it on B, once."""
+    if not _can_unshare():
+        pytest.skip("unshare --pid needs root (CAP_SYS_ADMIN): no second node to run server A on")
+    period = _period(sim)
+    background = {"CPEGUARD_SYNC_DETECTION_MAX_EVENTS": "0", **_LONG_LEASES}
+    with serving(deployment, "detection_scored:120", _OTHER_NODE, **background) as (a, killed):
+        _setup_two_campaigns(a, deployment, sim)
+        queued = _settle(a, deployment, period, "bg-killed")
+        assert queued.status_code == 202, queued.text
+        status_url = queued.json()["status_url"]
+        run_id = _await_stall(deployment)
+        killed.kill()
+        assert killed.wait(timeout=30) == -9
+    with serving(deployment, **_LONG_LEASES) as (b, _):
+        pending = b.get(status_url, headers=deployment.billing)
+        assert pending.status_code == 202, pending.text
+        assert (_request_row(deployment), _request_row(deployment, "error")) == ("running", "")
+        lease_until = _utc(_request_row(deployment, "lease_until"))
+        assert pd.Timestamp.now(tz="UTC") < lease_until, "B took longer than a lease to start"
+        interrupted = _await_answer(b, deployment, status_url)
+        assert pd.Timestamp.now(tz="UTC") > lease_until
+        assert interrupted.status_code == 503 and "interrupted" in interrupted.json()["detail"]
+        again = _settle(b, deployment, period, "bg-killed")
+        assert again.status_code == 202, again.text
+        done = _await_answer(b, deployment, status_url)
+    assert done.status_code == 200, done.text
+    assert done.json()["detection_run_id"] != run_id
+    assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in done.json()["posts"])
+    assert deployment.scalar("SELECT count(*) FROM settlements") == 1
+
+
+def test_a_settlement_waits_for_another_servers_run_at_most_run_wait_s(
+    deployment: Deployment, sim: SimulatedSet
+) -> None:
+    """Server A settles a period: its detection run stalls 45 s while A lives (its lease renewed).
+    Server B (``CPEGUARD_RUN_WAIT_S`` 3) settles another campaign of the period: it joins A's run,
+    stops waiting after 3 s and settles on a run of its own, while A's run is still running; A's
+    settlement then completes on A's run."""
+    period = _period(sim)
+    with (
+        serving(deployment, "detection_scored:45", **_LEASES) as (a, _),
+        serving(deployment, CPEGUARD_RUN_WAIT_S="3", **_LEASES) as (b, _),
+    ):
+        _setup_two_campaigns(a, deployment, sim)
+        settled: dict[str, httpx.Response] = {}
+        by_a = threading.Thread(target=lambda: settled.update(a=_settle(a, deployment, period, "stl-a")))
+        by_a.start()
+        run_id = _await_stall(deployment)
+        asked = time.monotonic()
+        by_b = _settle(b, deployment, {**period, "campaign_id": OTHER}, "stl-b")
+        waited_s = time.monotonic() - asked
+        assert _run_row(deployment, run_id) == "running"  # B answered before A's run ended
+        by_a.join(timeout=120)
+    assert by_b.status_code == 201, by_b.text
+    assert by_b.json()["detection_run_id"] != run_id and waited_s >= 3
+    assert all(DETECTION_UNAVAILABLE not in line["reasons"] for line in by_b.json()["posts"])
+    assert settled["a"].status_code == 201 and settled["a"].json()["detection_run_id"] == run_id
+    assert _run_row(deployment, run_id) == "done"

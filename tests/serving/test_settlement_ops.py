@@ -15,10 +15,11 @@ from serving.audit import AuditLog
 from serving.auth import Principal, Role
 from serving.db.database import utcnow
 from serving.db.engine import make_engine, migrate
-from serving.db.models import DetectionRun
+from serving.db.models import DetectionRun, SettlementRequest
 from serving.db.repositories import Repositories
 from serving.io import event_rows
 from serving.keys import KeyService
+from serving.settlement import _request_hash
 from serving.verdicts import events_hash
 from tests.serving.conftest import Api, campaign_terms, make_api
 from tests.serving.test_api import CAMPAIGN, PERIOD, SETTLE, _load, _settle
@@ -147,6 +148,62 @@ def test_runs_cut_off_by_a_restart_are_marked_failed(tmp_path: Path, database_ur
             assert run["status"] == "failed" and "interrupted" in run["error"]
         live = api.client.get("/v1/detections/det_live_elsewhere", headers=api.reviewer).json()
         assert live["status"] == "running" and live["error"] == ""
+
+
+def test_background_settlements_cut_off_by_a_restart_are_failed_unless_their_process_lives(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Background settlements without a lease (made before leases), or whose lease expired, are
+    failed at start-up and answer 503 "interrupted"; one another live process holds a lease on is
+    left queued: its status answers 202, and a replay of its key neither fails nor takes it."""
+    home = tmp_path / "home"
+    later, earlier = utcnow() + timedelta(hours=1), utcnow() - timedelta(seconds=1)
+    leases = {
+        "stl_cut_running": ("running", "", None),
+        "stl_cut_expired": ("queued", "elsewhere:7:0123456789ab", earlier),
+        "stl_live_elsewhere": ("queued", "elsewhere:7:0123456789ab", later),
+    }
+    for api in make_api(home, database_url):
+        with _repositories(api).database.session() as session:
+            for request_id, (status, owner, lease_until) in leases.items():
+                session.add(_request_row(request_id, status, owner=owner, lease_until=lease_until))
+    for api in make_api(home, database_url):  # the restart
+        for request_id in ("stl_cut_running", "stl_cut_expired"):
+            answer = api.client.get(f"/v1/settlements/{request_id}", headers=api.billing)
+            assert answer.status_code == 503 and "interrupted" in answer.json()["detail"], answer.text
+        live = api.client.get("/v1/settlements/stl_live_elsewhere", headers=api.billing)
+        assert live.status_code == 202 and live.json()["status"] == "queued", live.text
+        body = {
+            "campaign_id": "cmp-x",
+            "period_start": "2025-03-01T00:00:00Z",
+            "period_end": "2025-04-01T00:00:00Z",
+        }
+        replay = api.client.post(
+            "/v1/settlements", json=body, headers={**api.billing, "Idempotency-Key": "key-stl_live_elsewhere"}
+        )
+        assert replay.status_code == 202 and replay.json()["status"] == "queued", replay.text
+        row = _repositories(api).requests.request("stl_live_elsewhere")
+        assert row is not None and row.owner == "elsewhere:7:0123456789ab" and row.error == ""
+
+
+def _request_row(request_id: str, status: str, *, owner: str, lease_until: object) -> SettlementRequest:
+    start, end = pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-04-01", tz="UTC")
+    return SettlementRequest(
+        id=request_id,
+        idempotency_key=f"key-{request_id}",
+        request_hash=_request_hash("cmp-x", start, end),
+        campaign_id="cmp-x",
+        period_start=start,
+        period_end=end,
+        status=status,
+        error="",
+        error_status=0,
+        actor="test",
+        role=Role.BILLING,
+        created_at=utcnow(),
+        owner=owner,
+        lease_until=lease_until,
+    )
 
 
 def _chunks(payload: bytes, size: int) -> Iterator[bytes]:
