@@ -53,7 +53,9 @@ def _caught(rows: pd.DataFrame, context: WindowContext, knob: str) -> dict[bool,
     """Per row, with the pool's ``knob`` off and on: whether the pool test flags it."""
     audiences = context.audiences(rows)
     return {
-        on: seller_pools(rows, params=replace(_BEFORE_ONE_OFFS, **{knob: on}), audiences=audiences).event_score
+        on: seller_pools(
+            rows, params=replace(_BEFORE_ONE_OFFS, **{knob: on}), audiences=audiences
+        ).event_score
         >= 0.5
         for on in (False, True)
     }
