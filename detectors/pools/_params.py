@@ -177,6 +177,13 @@ class PoolParams:
     # seed 5, aged recall 0.340 -> 0.437, no honest flag anywhere (docs/benchmarks.md, "A pool's own
     # accounts")
     sub_audience_without_own: bool = True
+    # ... judged with the accounts on the units of other pools of the same community kept (their pools'
+    # accounts still left out): there they count as mixing, where ``_left_out`` leaves them out because
+    # outside the community they would read as an audience of these units. Two honest pools that split
+    # one community otherwise leave each other nothing to compare with (dev 40k four worlds seed 55). Off:
+    # no window near 50k changes (the search again finds the keen fans), 500k four worlds seed 3 loses aged
+    # recall 0.732 -> 0.678 (a seller's pool no longer trimmed before its book; docs/benchmarks.md, pool50kb)
+    sub_audience_keeps_home_pools: bool = False
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5

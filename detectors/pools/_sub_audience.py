@@ -46,7 +46,8 @@ def _covered_as_sub_audience(
         homes = np.unique(unit_community[mine])
         if len(homes) != 1 or not ((unit_community == homes[0]) & ~mine).any():
             continue
-        left_out = _left_out(light, event_pool, pooled & ~mine, repeats)
+        others = _other_pools(pooled, mine, unit_community == homes[0], params=params)
+        left_out = _left_out(light, event_pool, others, repeats)
         if params.sub_audience_without_own:
             left_out |= _own(light, events)
         if not _sub_audience(light, unit_community == homes[0], mine, left_out, params=params):
@@ -56,6 +57,22 @@ def _covered_as_sub_audience(
         again = _search(light, refined, params=params)[0]
         out[events & (again < 0)] = -1
     return out
+
+
+def _other_pools(
+    pooled: npt.NDArray[np.bool_],
+    mine: npt.NDArray[np.bool_],
+    home: npt.NDArray[np.bool_],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.bool_]:
+    """Per unit: another pool's, whose accounts ``_left_out`` leaves out; with
+    ``sub_audience_keeps_home_pools`` only those outside the community ``home``, where a seller's accounts
+    would read as the units' audience (inside it they count as mixing)."""
+    others = pooled & ~mine
+    if params.sub_audience_keeps_home_pools:
+        others &= ~home
+    return others
 
 
 def _left_out(
@@ -108,7 +125,9 @@ def _sub_audience(
     # the light pairs' distinct (account, unit) pairs, by account then unit: what the insularity counts
     user, unit = light.account_units
     kept = ~left_out[user] & home[unit]
-    if not kept.any():
+    if not (kept & ~mine[unit]).any():
+        # no account left on the community's other units: chance keeps every pair inside, and nothing
+        # shows the units' fans keep to them rather than spread; the pool stands on its own lift
         return False
     side = mine.astype(np.int64)
     insular = insularity_of_pairs(user[kept], unit[kept], side, 2, z=-params.sub_audience_errors)
