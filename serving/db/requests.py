@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from serving.db.database import Repository, utcnow
+from serving.db.leased import renew_owned
 from serving.db.models import SettlementRequest
 from serving.statuses import UNFINISHED, RunStatus
 
@@ -63,18 +64,8 @@ class RequestRepository(Repository):
 
     def renew_leases(self, ids: Collection[str], /, *, owner: str, until: datetime) -> None:
         """Extend the leases of the owner's unfinished requests to ``until``."""
-        query = (
-            update(SettlementRequest)
-            .where(
-                SettlementRequest.id.in_(list(ids)),
-                SettlementRequest.owner == owner,
-                SettlementRequest.status.in_(UNFINISHED),
-            )
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
         with self.session() as session:
-            session.execute(query)
+            renew_owned(session, SettlementRequest, ids, owner=owner, until=until)
 
     def fail_stale_requests(
         self, *, error: str, error_status: int, stale: Callable[[SettlementRequest], bool]

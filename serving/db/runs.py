@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from serving.db.database import Repository, utcnow
+from serving.db.leased import renew_owned
 from serving.db.models import DetectionRun
 from serving.statuses import UNFINISHED, RunStatus
 
@@ -50,18 +51,8 @@ class RunRepository(Repository):
 
     def renew_leases(self, run_ids: Collection[str], *, owner: str, until: datetime) -> None:
         """Extend the leases of the owner's unfinished runs to ``until``."""
-        query = (
-            update(DetectionRun)
-            .where(
-                DetectionRun.id.in_(list(run_ids)),
-                DetectionRun.owner == owner,
-                DetectionRun.status.in_(UNFINISHED),
-            )
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
         with self.session() as session:
-            session.execute(query)
+            renew_owned(session, DetectionRun, run_ids, owner=owner, until=until)
 
     def fail_stale_runs(self, *, error: str, stale: Callable[[DetectionRun], bool]) -> list[str]:
         """Mark failed the queued or running runs ``stale`` finds abandoned; returns their ids.
