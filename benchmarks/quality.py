@@ -107,7 +107,7 @@ def _as_scored(sim: Any, events: pd.DataFrame, risk: np.ndarray, *, invalid: np.
     engagements["unit_price"] = price
     policy = PolicyParams()
     posts = decide_posts(engagements, price=price, policy=policy)
-    accounts = flag_accounts(engagements, posts, policy=policy)
+    accounts = flag_accounts(engagements, policy=policy)
     return _metrics(sim, engagements, posts, accounts)
 
 

@@ -198,7 +198,6 @@ def _reasons_per_post(engagements: pd.DataFrame, invalid: np.ndarray) -> pd.Seri
 
 def flag_accounts(
     engagements: pd.DataFrame,
-    posts: pd.DataFrame,
     *,
     policy: PolicyParams,
     is_bought: np.ndarray | None = None,

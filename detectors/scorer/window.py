@@ -146,7 +146,6 @@ def score_engagements(
     ring = next((d for d in detections if d.name == "ring"), None)
     accounts = flag_accounts(
         engagements,
-        decided,
         policy=policy,
         is_bought=engagements["invalid"].to_numpy(dtype=bool) & (post_level_risk >= policy.invalid_risk),
         ring_creators=frozenset(ring_creators(ring)) if ring is not None else frozenset(),

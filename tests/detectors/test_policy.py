@@ -168,10 +168,7 @@ def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
         ],
         ignore_index=True,
     )
-    posts = decide_posts(
-        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.6)
-    )
-    accounts = flag_accounts(engagements, posts, policy=PolicyParams())
+    accounts = flag_accounts(engagements, policy=PolicyParams())
     creators = accounts[accounts["role"] == "creator"].set_index("account_id")
     assert creators.loc["kbought", "flagged"]
     assert not creators.loc["kpopular", "flagged"]
@@ -181,12 +178,8 @@ def test_flag_accounts_flags_buyers_not_creators_with_a_little_camouflage():
 
 def test_flag_accounts_counts_only_post_level_evidence_and_rings_as_buying():
     engagements = _scored({"camouflaged": [True] * 10 + [False] * 20, "ring": [False] * 30})
-    posts = decide_posts(
-        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.9)
-    )
     accounts = flag_accounts(
         engagements,
-        posts,
         policy=PolicyParams(),
         is_bought=np.zeros(len(engagements), dtype=bool),
         ring_creators=frozenset({"kring"}),
@@ -220,10 +213,7 @@ def test_flag_accounts_flags_an_account_with_a_recount_and_real_evidence():
     engagements.loc[recounts, ["invalid", "risk", "reason"]] = [True, 1.0, "duplicate"]
     lockstep = engagements.index[(engagements["post_id"] == "b") & (engagements["user_id"] == "u0")]
     engagements.loc[lockstep, ["invalid", "risk", "reason"]] = [True, 0.8, "lockstep"]
-    posts = decide_posts(
-        engagements, price=np.ones(len(engagements)), policy=PolicyParams(hold_invalid_share=0.9)
-    )
-    accounts = flag_accounts(engagements, posts, policy=PolicyParams())
+    accounts = flag_accounts(engagements, policy=PolicyParams())
     engagers = accounts[accounts["role"] == "engager"].set_index("account_id")
     assert engagers.loc["u0", "flagged"]
     assert engagers.loc["u0", "risk"] == 0.8  # its own evidence, not the re-count's 1.0
