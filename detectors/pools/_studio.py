@@ -57,7 +57,7 @@ class _Split:
     def light(self, light: _Light, post_ids: pd.Index) -> _Light:
         """``light`` with the split units (and, on a shard, the split platform's units per account)."""
         unit = self.audiences.units(post_ids)
-        return dataclasses.replace(light, unit=unit, user_units=self.user_units, _spreads={})
+        return light.with_units(unit, self.user_units)
 
 
 def _studio_split(

@@ -116,3 +116,20 @@ def test_a_platforms_studio_split_that_keeps_no_account_is_none_and_the_model_gi
     assert (own.event_group >= 0).sum() > 50
     np.testing.assert_array_equal(given.event_score, own.event_score)
     np.testing.assert_array_equal(given.event_group, own.event_group)
+
+
+def test_the_split_light_keeps_what_the_units_do_not_change_and_finds_the_rest_again():
+    light, _, post_ids, _, split = _first_search(*_studio_and_book(), PoolParams())
+    assert split is not None
+    again = split.light(light, post_ids)
+    fresh = _Light(light.users, light.posts, light.ok, light.pair_user, light.pair_post, again.unit)
+    assert not np.array_equal(again.unit, light.unit)
+    assert again.one_off_engagers is light.one_off_engagers and again.repeats is light.repeats
+    np.testing.assert_array_equal(again.one_off_engagers, fresh.one_off_engagers)
+    np.testing.assert_array_equal(again.account_pairs, fresh.account_pairs)
+    np.testing.assert_array_equal(
+        again.repeats.repeated(light.account_pairs > 1), fresh.repeats.repeated(light.account_pairs > 1)
+    )
+    # what the units change is found with the split's units
+    np.testing.assert_array_equal(again.creators[1], fresh.creators[1])
+    assert again.creators[1].tolist() != light.creators[1].tolist()
