@@ -103,7 +103,7 @@ def _platform_studio(
     engagements: pd.DataFrame, audiences: Audiences, *, params: PoolParams
 ) -> StudioSplit | None:
     """The studio split of a whole platform's window (``StudioSplit``), found as one process finds it
-    (``_found_all``); None: no search pool holds a studio's post."""
+    (``_found_all``); None: no search pool holds a studio's post, or the split keeps no account."""
     users = codes(engagements["user_id"])
     posts, post_ids = post_codes(engagements)
     ok = (users >= 0) & (posts >= 0)
@@ -115,7 +115,8 @@ def _platform_studio(
     _found(light, audiences, params=params, chance=None, pooled=pooled)
     creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
     split = _studio_split(light, audiences, post_ids, creator, pooled)
-    if split is None:
+    if split is None or not split.keep.any():
+        # no account kept: the search again adds nothing on any shard (``_with_studio_orders``)
         return None
     split_model = _platform_chance(engagements, params=params, audiences=split.audiences)
     assert split_model is not None  # the same light pairs as the platform's model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -88,6 +88,15 @@ class _Light:
         """The accounts whose light posts another account's repeat, grouped once (``_Repeats``)."""
         return _Repeats.of(footprints(self.pair_user, self.pair_post, int(self.users.max()) + 1))
 
+    def with_units(self, unit: npt.NDArray[np.int64], user_units: npt.NDArray[np.int64] | None) -> _Light:
+        """These events and light pairs with other creator units (per post ``unit``, per account
+        ``user_units``), keeping what the units do not change and was found already (``_UNITLESS``)."""
+        out = replace(self, unit=unit, user_units=user_units, _spreads={})
+        for name in _UNITLESS:
+            if name in vars(self):
+                vars(out)[name] = vars(self)[name]
+        return out
+
     def spread(self, unit_community: npt.NDArray[np.int64], *, params: PoolParams) -> _Audiences:
         """How the light accounts spread their creators over ``unit_community``'s communities, found once
         per partition (``_Audiences.build``)."""
@@ -96,6 +105,10 @@ class _Light:
             width, user_creator, _ = self.creators
             self._spreads[key] = _Audiences.build(user_creator, unit_community, width, params=params)
         return self._spreads[key]
+
+
+# ``_Light``'s cached properties that read only the events and light pairs, not the units
+_UNITLESS = ("account_pairs", "one_off_engagers", "repeats")
 
 
 def _creator_keys(

@@ -57,7 +57,7 @@ class _Split:
     def light(self, light: _Light, post_ids: pd.Index) -> _Light:
         """``light`` with the split units (and, on a shard, the split platform's units per account)."""
         unit = self.audiences.units(post_ids)
-        return dataclasses.replace(light, unit=unit, user_units=self.user_units, _spreads={})
+        return light.with_units(unit, self.user_units)
 
 
 def _studio_split(
@@ -111,6 +111,10 @@ def _with_studio_orders(
     events it finds that ``found`` did not, of the accounts ``split`` keeps, are added, in pools of their
     own numbers after ``found``'s; nothing is taken away."""
     event_pool, lifts = found
+    if not (split.keep[np.maximum(light.users, 0)] & (event_pool < 0)).any():
+        # only a kept account's event that no pool holds can be added: without one the search again
+        # cannot change what was found (its pools' other events are never read)
+        return event_pool, lifts
     split_light = split.light(light, post_ids)
     again, again_lifts = search(split_light, split.audiences)
     gained = (again >= 0) & (event_pool < 0) & split.keep[np.maximum(light.users, 0)]
