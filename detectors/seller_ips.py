@@ -208,9 +208,11 @@ def _seller_hits(
     return hit, strongest, counts, seller
 
 
-def _structural_score(detections: list[Detection], structural: frozenset[str]) -> npt.NDArray[np.float64]:
-    """Per event: the noisy-OR of the ``structural`` detectors' scores."""
-    keep = np.ones(len(detections[0].event_score))
+def _structural_score(
+    detections: list[Detection], structural: frozenset[str], *, n_events: int
+) -> npt.NDArray[np.float64]:
+    """Per event: the noisy-OR of the ``structural`` detectors' scores (0 with no detector on)."""
+    keep = np.ones(n_events)
     for detection in detections:
         if detection.name in structural:
             keep *= 1.0 - np.clip(detection.event_score, 0.0, 1.0)
@@ -226,7 +228,7 @@ def _caught_scores(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Per event: the structural score that counts an account as caught (none for a creator's own
     account), and whether the account is a creator's."""
-    caught_score = _structural_score(detections, structural)
+    caught_score = _structural_score(detections, structural, n_events=len(engagements))
     creator = (
         is_creator_account(engagements) if "creator_id" in engagements else np.zeros(len(engagements), bool)
     )

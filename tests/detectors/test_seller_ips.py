@@ -18,7 +18,7 @@ import pytest
 from detectors.base import Detection
 from detectors.params import ScoringParams
 from detectors.scorer import score_window
-from detectors.seller_ips import address_codes, spread_through_ips
+from detectors.seller_ips import address_codes, ip_part, spread_through_ips
 from detectors.spread import SpreadParams
 from features.dedup import distinct_engagements
 from tests.factories import BASE_TS, clean
@@ -250,3 +250,13 @@ def test_address_codes_count_each_platforms_accounts_per_ip_and_posts_per_accoun
     assert at_ip == per_ip.to_dict()
     assert at_account == per_account.to_dict()
     assert (coded.ips >= 0).sum() == 6
+
+
+def test_a_shards_part_with_every_detector_off_counts_no_account_caught():
+    # a split platform's first Spark pass with no detector on: nothing is caught, nothing fails
+    engagements = _engagements([(f"w{i}", "p", "x") for i in range(6)] + [("thin", "q", "x")])
+    engagements["platform"] = "douyin"
+    part = ip_part([], engagements, structural=STRUCTURE, params=SpreadParams())
+    through = part[part["ip"].notna()]  # a row per (ip, account); the rest count posts per account
+    assert len(through) == 7
+    assert not through["caught"].any()
