@@ -87,6 +87,12 @@ class HistoryParams:
     # accounts, so 16 keeps 62% of the history at 1M + 3M against 68% and 8 costs seed 23 0.07 AP
     # (docs/detection.md, "History condensed", condense13)
     context_rows_per_account: int = 0
+    # the detectors that read the core rows (not ``context_for``; dense_block is the one that reads
+    # audiences) take each platform's audience communities found on all the rows (the pool's), not
+    # found again on the core rows: one Louvain search per platform less, about 6% of a 1M + 3M run's CPU;
+    # off: 114 65k history worlds identical or better, but aged accounts -0.016 on one of 17 330k ones
+    # (docs/benchmarks.md, hist15)
+    core_union_audiences: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

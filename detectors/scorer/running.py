@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from detectors.audiences import Audiences
 from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.history import history_rows
@@ -20,6 +21,7 @@ from detectors.params import ScoringParams
 from detectors.platform_verdicts import verdicts_in
 from detectors.registry import DETECTORS, DetectorSpec, WindowContext
 from detectors.strata import WindowDetector, per_platform
+from features.arrays import codes, distinct
 
 if TYPE_CHECKING:
     from detectors.fitted import FittedState
@@ -114,8 +116,47 @@ def _views(engagements: pd.DataFrame, *, params: ScoringParams, context: WindowC
             reputation=context.reputation,
             chance=context.chance,
         )
+        if name == "core" and lookback.core_union_audiences:
+            kept = _UnionAudiences(kept, union=context, at=at)
         views[name] = (kept, at)
     return views
+
+
+class _UnionAudiences(WindowContext):
+    """A view's context whose audiences are the union's: each platform's audience communities as found
+    on all of the platform's rows (``HistoryParams.core_union_audiences``), shared with the detectors
+    that read them all (one search per platform, not one per view)."""
+
+    def __init__(self, view: WindowContext, *, union: WindowContext, at: npt.NDArray[np.int64]):
+        super().__init__(
+            view.engagements,
+            posts=view.posts,
+            fitted=view.fitted,
+            audience=view.audience,
+            reputation=view.reputation,
+            chance=view.chance,
+        )
+        self._union = union
+        self._at = at
+
+    def audiences(self, engagements: pd.DataFrame) -> Audiences:
+        """The union's audiences of the platform of ``engagements`` (rows of this view: one platform's,
+        or all of them when the window has one platform)."""
+        if self.chance is not None or not len(engagements):
+            return super().audiences(engagements)
+        at = self._at[engagements.index.to_numpy()]
+        return self._union.audiences(_platform_rows(self._union.engagements, at[0]))
+
+
+def _platform_rows(union: pd.DataFrame, row: int) -> pd.DataFrame:
+    """The rows of ``union`` that ``per_platform`` gives the detector together with row ``row``: its
+    platform's (all of them when there is one platform, or no platform column)."""
+    if "platform" not in union:
+        return union
+    stratum = codes(union["platform"])
+    if len(distinct(stratum)) <= 1:
+        return union
+    return union.iloc[np.flatnonzero(stratum == stratum[row])]
 
 
 def _view_of(spec: DetectorSpec, params: ScoringParams) -> str:

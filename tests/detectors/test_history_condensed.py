@@ -245,3 +245,47 @@ def test_detectors_outside_context_for_read_every_row_but_the_honest_context():
     assert joined["is_context"].dtype == bool and not joined.loc[~joined["is_history"], "is_context"].any()
     scored = score_window(window, params=params, history=_marked(history)).engagements
     assert "is_context" not in scored and "is_history" not in scored
+
+
+def _two_platforms() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``_weeks``' planted pool on douyin, and the same world again (other ids) on kuaishou."""
+    first, second = _weeks(pool=True, community=False), _weeks(pool=True, community=False, seed=1)
+    renamed = [
+        frame.assign(
+            platform="kuaishou",
+            **{c: "k" + frame[c].astype(str) for c in ("event_id", "user_id", "post_id", "creator_id")},
+        )
+        for frame in second
+    ]
+    current, history = (
+        clean(pd.concat([a, b], ignore_index=True)) for a, b in zip(first, renamed, strict=True)
+    )
+    return current, history
+
+
+def test_core_union_audiences_gives_the_core_view_each_platforms_audiences_found_on_all_its_rows():
+    current, history = _two_platforms()
+    params = ScoringParams().set_params(history__mode="condensed", history__core_union_audiences=True)
+    prepared = prepare_scored_history(history, params=params)
+    joined = history_engagements(current, prepared, params=params)
+    context = WindowContext(joined, posts=None, fitted=None, audience=params.audience)
+    core, at = _views(joined, params=params, context=context)["core"]
+    platform = joined["platform"].astype(str).to_numpy()
+    assert len(at) < len(joined) and set(platform[at]) == {"douyin", "kuaishou"}
+    for name in ("douyin", "kuaishou"):
+        view_rows = core.engagements.iloc[np.flatnonzero(platform[at] == name)]
+        union_rows = joined.iloc[np.flatnonzero(platform == name)]
+        # the very object the pool test's search found on all the platform's rows: one search, not two
+        assert core.audiences(view_rows) is context.audiences(union_rows)
+    # off: the core view finds its own
+    off = params.set_params(history__core_union_audiences=False)
+    own, own_at = _views(joined, params=off, context=context)["core"]
+    douyin = own.engagements.iloc[np.flatnonzero(platform[own_at] == "douyin")]
+    assert own.audiences(douyin) is not context.audiences(joined.iloc[np.flatnonzero(platform == "douyin")])
+    # the pool split across weeks is caught as with the core view's own audiences (douyin 0.81, pool 42
+    # and dense_block 10 of 64; kuaishou's world 0.17 both ways), and no honest account is
+    judged = score_window(current, params=params, history=prepared).engagements
+    apart = score_window(current, params=off, history=prepared).engagements
+    assert _invalid(judged, "s").mean() > 0.75
+    assert (judged["reason"].astype(str) == apart["reason"].astype(str)).all()
+    assert _invalid(judged, "u").sum() == 0 and _invalid(judged, "ku").sum() == 0
