@@ -93,7 +93,8 @@ def test_spark_scores_lockstep_as_the_command_line_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through both engines, only lockstep on: every event's risk the same when Spark splits douyin in
-    two along its graph (on main 69541d0: 576 events apart)."""
+    two along its graph (on main 69541d0: 576 events apart). Exact here because the platform's rows seed the
+    window's groups; the MinHash hashes account codes of the rows given (docs/spark.md, "Lockstep")."""
     from scaleout.job import run_spark, spark_session
 
     write_simulated_set(simulate(_config()), tmp_path / "sim")
