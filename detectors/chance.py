@@ -99,6 +99,9 @@ class WindowChance:
     # the window's unusual accounts (``detectors.registry.anomalous_accounts``), the anomaly model fitted
     # once on the window's account features (``scaleout.window_accounts``); None: the shard's own
     anomaly: AccountAnomalies | None = None
+    # the account features a trained scorer's supervised stacker reads (``STACKED_FEATURES``),
+    # counted over the window's accounts (``scaleout.window_accounts``); None: the shard's own
+    account_features: pd.DataFrame | None = None
 
 
 def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:

@@ -25,20 +25,22 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.anomaly import NAME as ANOMALY
 from detectors.chance import CHANCE_COLUMNS, WindowChance, window_chance
+from detectors.lockstep import NAME as LOCKSTEP
 from detectors.model import WindowScorer
+from detectors.platform_verdicts import PlatformVerdicts
 from detectors.rings import NAME as RING
 from detectors.seller_ips import SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import clean_campaigns, clean_events, clean_posts, empty_rejects
+from scaleout.platform_lockstep import lockstep_per_platform
 from scaleout.platform_post_only import post_only_per_platform
 from scaleout.platform_rings import rings_per_platform
 from scaleout.reading import read_numbered, small_table, with_history_rows
 from scaleout.routing import plan_shards, route, with_plan_keys
 from scaleout.session import local_driver_memory, parse_spark_conf, spark_session
 from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, ShardInputs, output_ddl, score_shard
-from scaleout.window_accounts import window_anomalies
+from scaleout.window_accounts import with_window_accounts
 from scaleout.window_parts import (
     device_accounts,
     known_per_window,
@@ -108,18 +110,18 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     if split:  # accounts never cross platforms: only a split platform's span shards
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
         if RING not in inputs.scorer.params.disabled:
-            rings = rings_per_platform(routed, split, inputs=inputs)
-            verdicts = {p: {**v, **({RING: rings[p]} if p in rings else {})} for p, v in verdicts.items()}
+            verdicts = _with_verdicts(verdicts, RING, rings_per_platform(routed, split, inputs=inputs))
         devices = device_accounts(routed, split, inputs=inputs)
         inputs = replace(inputs, pools=pools, verdicts=verdicts, creators=creators, devices=devices)
         inputs = replace(inputs, post_only=post_only_per_platform(routed, split, inputs=inputs))
-    if ANOMALY not in inputs.scorer.params.disabled:  # one model over the window's accounts
-        inputs = replace(
-            inputs, anomaly=window_anomalies(routed, inputs=inputs, buckets=plan[SHARD].nunique())
-        )
+    # one anomaly model over the window's accounts, and the stacker's account features over the window
+    inputs = with_window_accounts(routed, inputs=inputs, buckets=plan[SHARD].nunique())
     # after the pools: the IP statistics count per audience community, a split platform's whole
     chance = window_chance_per_shard(routed, inputs=inputs).persist()
     joined = chance
+    if split and LOCKSTEP not in inputs.scorer.params.disabled:  # against the window's statistics
+        lockstep = lockstep_per_platform(routed, split, inputs=inputs, chance=chance)
+        inputs = replace(inputs, verdicts=_with_verdicts(inputs.verdicts, LOCKSTEP, lockstep))
     if split:
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
@@ -128,6 +130,13 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         return score_shard(raw, inputs=inputs, chance=_joined_chance(window))
 
     return routed.groupBy(SHARD).cogroup(joined.groupBy(SHARD)).applyInPandas(score, output_ddl())
+
+
+def _with_verdicts(
+    verdicts: dict[str, dict[str, PlatformVerdicts]] | None, name: str, found: dict[str, PlatformVerdicts]
+) -> dict[str, dict[str, PlatformVerdicts]]:
+    """Each split platform's per-detector verdicts with detector ``name``'s ``found`` on its platform."""
+    return {p: {**v, **({name: found[p]} if p in found else {})} for p, v in (verdicts or {}).items()}
 
 
 def _joined_chance(window: pd.DataFrame) -> WindowChance | None:

@@ -170,12 +170,18 @@ class ShardInputs:
     post_only: pd.DataFrame | None = None
     # the window's unusual accounts, the anomaly model run once on its accounts (``scaleout.window_accounts``)
     anomaly: AccountAnomalies | None = None
+    # a trained scorer's stacker: the window's account features it reads (``STACKED_FEATURES`` over every
+    # row, ``scaleout.window_accounts.with_window_accounts``); None: no stacker
+    stacked: pd.DataFrame | None = None
 
     def with_pools(self, chance: WindowChance | None) -> WindowChance | None:
         """The joined window statistics with the split platforms' pool chance models, per-platform
-        verdicts, creators, devices and posts' own addresses, and the window's unusual accounts."""
+        verdicts, creators, devices and posts' own addresses, the window's unusual accounts and the
+        stacker's account features."""
         if chance is not None and self.anomaly is not None:
             chance = replace(chance, anomaly=self.anomaly)
+        if chance is not None and self.stacked is not None:
+            chance = replace(chance, account_features=self.stacked)
         if chance is None or (not self.pools and not self.verdicts and self.devices is None):
             return chance
         chance = replace(chance, creators=self.creators, post_only=self.post_only)

@@ -16,6 +16,8 @@ reads them (``WindowChance.anomaly``) instead of fitting its own model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.anomaly import NAME as ANOMALY
-from detectors.anomaly import AccountAnomalies
+from detectors.fitted import STACKED_FEATURES
 from detectors.history import history_rows
 from detectors.registry import BY_NAME, anomalous_accounts
 from features.account_features import (
@@ -81,10 +83,10 @@ def account_rows(engagements: pd.DataFrame, posts: pd.DataFrame | None) -> pd.Da
         {c: _strings(engagements[c]) if c in engagements else None for c in ROW_IDS if c != "comment_text"}
     )
     frame["comment_text"] = np.append(uniques.to_numpy(dtype=object), np.array([None], dtype=object))[texts]
-    frame["ts_us"] = _microseconds(engagements["ts"])
+    frame["ts_us"] = microseconds(engagements["ts"])
     created = engagements["user_created_at"] if "user_created_at" in engagements else pd.Series([pd.NaT] * n)
-    frame["created_us"] = _microseconds(created)
-    frame["published_us"] = _microseconds(published)
+    frame["created_us"] = microseconds(created)
+    frame["published_us"] = microseconds(published)
     frame["followers"] = pd.array(followers.to_numpy(), dtype="Int64")
     frame["is_history"] = is_history if is_history is not None else np.zeros(n, dtype=bool)
     frame["source_row"] = engagements["source_row"].to_numpy(dtype=np.int64)
@@ -97,10 +99,10 @@ def account_rows_features(rows: pd.DataFrame) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=["user_id", *ORDER, *ACCOUNT_FEATURES])
     engagements = pd.DataFrame({c: rows[c].astype(object) for c in ROW_IDS})
-    engagements["ts"] = _times(rows["ts_us"])
-    engagements["user_created_at"] = _times(rows["created_us"])
+    engagements["ts"] = utc_times(rows["ts_us"])
+    engagements["user_created_at"] = utc_times(rows["created_us"])
     engagements["user_followers"] = rows["followers"].astype("Int64")
-    published = pd.Series(_times(rows["published_us"]).to_numpy(), index=engagements["post_id"])
+    published = pd.Series(utc_times(rows["published_us"]).to_numpy(), index=engagements["post_id"])
     published = published[~published.index.duplicated()]
     sharing = WindowSharing(*(_per_value(rows, column, n) for column, n in SHARED.items()))
     is_triple = action_triples(engagements, within_s=TRIPLE_WITHIN_S)
@@ -127,17 +129,24 @@ def window_features(found: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
-def window_anomalies(routed: DataFrame, *, inputs: ShardInputs, buckets: int) -> AccountAnomalies:
-    """The window's unusual accounts (see the module): a pass over the shards' rows, the window's
-    accounts per shared value counted and joined, the rows grouped into ``buckets`` by account, the
-    accounts' features collected on the driver and the anomaly model run once on them."""
+def window_account_features(
+    routed: DataFrame,
+    *,
+    inputs: ShardInputs,
+    buckets: int,
+    rows_of: Callable[[pd.DataFrame], pd.DataFrame] = anomaly_rows,
+) -> pd.DataFrame:
+    """The window's account features (``window_features``) over the rows ``rows_of`` keeps of each
+    shard's engagements (the anomaly detector's, or all the scorer's context reads): a pass over the
+    shards' rows, the window's accounts per shared value counted and joined, the rows grouped into
+    ``buckets`` by account, every account's features collected on the driver."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from scaleout.shard_scoring import SHARD
 
     def shard_rows(raw: pd.DataFrame) -> pd.DataFrame:
-        engagements = anomaly_rows(inputs.rows(raw).engagements())
+        engagements = rows_of(inputs.rows(raw).engagements())
         return account_rows(engagements, inputs.posts_of(engagements)) if len(engagements) else _no_rows()
 
     rows = routed.groupBy(SHARD).applyInPandas(shard_rows, _ROWS_DDL).persist(StorageLevel.DISK_ONLY)
@@ -153,8 +162,30 @@ def window_anomalies(routed: DataFrame, *, inputs: ShardInputs, buckets: int) ->
         .toPandas()
     )
     rows.unpersist()
-    params = inputs.scorer.params
-    return anomalous_accounts(window_features(features), params.detectors.anomaly, inputs.scorer.fitted)
+    return window_features(features)
+
+
+def with_window_accounts(routed: DataFrame, *, inputs: ShardInputs, buckets: int) -> ShardInputs:
+    """``inputs`` with what the window's accounts show every shard: the unusual accounts (the anomaly
+    model run once on the window's account features, unless ``anomaly`` is disabled) and, for a
+    scorer with a supervised stacker, the account features it reads (``STACKED_FEATURES`` over every
+    row the scorer's context holds: with history, the window's and history's)."""
+    fitted = inputs.scorer.fitted
+    stacker = fitted is not None and fitted.stacker is not None
+    features = None
+    if ANOMALY not in inputs.scorer.params.disabled:
+        features = window_account_features(routed, inputs=inputs, buckets=buckets)
+        params = inputs.scorer.params
+        inputs = replace(inputs, anomaly=anomalous_accounts(features, params.detectors.anomaly, fitted))
+    if not stacker:
+        return inputs
+    if features is None or inputs.history:  # the anomaly detector reads the window's rows only
+        features = window_account_features(routed, inputs=inputs, buckets=buckets, rows_of=_every_row)
+    return replace(inputs, stacked=features[list(STACKED_FEATURES)])
+
+
+def _every_row(engagements: pd.DataFrame) -> pd.DataFrame:
+    return engagements
 
 
 def _per_value(rows: pd.DataFrame, column: str, counted: str) -> pd.Series:
@@ -177,13 +208,13 @@ def _strings(values: pd.Series) -> npt.NDArray[np.object_]:
     return out
 
 
-def _microseconds(times: pd.Series) -> pd.Series:
+def microseconds(times: pd.Series) -> pd.Series:
     """Timestamps as microseconds since the epoch (nullable)."""
     values = pd.Series(times.to_numpy(dtype="datetime64[us]").astype(np.int64))
     return values.astype("Int64").mask(pd.Series(times.isna().to_numpy()))
 
 
-def _times(microseconds: pd.Series) -> pd.Series:
+def utc_times(since_epoch_us: pd.Series) -> pd.Series:
     """Microseconds since the epoch as UTC timestamps (NaT where missing)."""
-    values = microseconds.astype("Int64")
+    values = since_epoch_us.astype("Int64")
     return pd.to_datetime(values, unit="us", utc=True).astype("datetime64[us, UTC]").reset_index(drop=True)

@@ -109,8 +109,15 @@ def window_detections(
     )
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:
-        detections.append(fitted.stacker.detect(detections, engagements, context.account_features()))
+        detections.append(fitted.stacker.detect(detections, engagements, _stacked_features(context)))
     return detections, 1.0 - post_level_keep
+
+
+def _stacked_features(context: WindowContext) -> pd.DataFrame:
+    """The account features the supervised stacker reads: the window's when the rows are a shard of it
+    (``WindowChance.account_features``), else the rows' own."""
+    given = context.chance.account_features if context.chance is not None else None
+    return given if given is not None else context.account_features()
 
 
 def _creators(context: WindowContext) -> pd.Index | None:
