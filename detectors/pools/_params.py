@@ -200,6 +200,16 @@ class PoolParams:
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
     book_min_lift: float = 1.5
+    # each book is judged again without its diluting posts, those where the book's accounts are under this
+    # share of the light engagers (while another of its posts has at least that share), and the members of
+    # that core are added: an order on a popular post is a small share of its crowd, whose light accounts
+    # raise the chance membership counts against for every account of the book (``_core_members``;
+    # docs/detection.md, "A book's core"). 0: off
+    book_core_max_share: float = 0.0
+    # ... the book's accounts there being its members so far and, with this, every light account on
+    # ``min_creators`` of its creator units or more (where membership misses a seller's accounts, its
+    # members are a small share of its own orders too)
+    book_core_by_candidates: bool = True
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's
