@@ -87,8 +87,10 @@ def _diluting(
     params: PoolParams,
 ) -> npt.NDArray[np.bool_]:
     """Per post: in a pool (``book_pool``) whose accounts (``found`` keys) are fewer than
-    ``book_core_max_share`` of its light engagers, while another post of the pool has at least that share
-    (a pool whose every post is mostly a crowd has no core to judge)."""
+    ``book_core_max_share`` of its light engagers, while other posts of the pool have at least that share
+    (a pool whose every post is mostly a crowd has no core to judge), and with at least
+    ``book_core_min_popularity`` times the light engagers of the most popular of those: a crowd is what
+    makes a post dilute, and a post no larger than the core's holds no more chance than they do."""
     n_posts = len(book_pool)
     pool = book_pool[light.pair_post]
     on = pool >= 0
@@ -98,5 +100,10 @@ def _diluting(
     share = accounts / np.maximum(engagers, 1.0)
     held = book_pool >= 0
     low = held & (share < params.book_core_max_share)
-    strong = np.bincount(book_pool[held & ~low], minlength=n_pools) > 0
-    return np.asarray(low & strong[np.maximum(book_pool, 0)], dtype=bool)
+    strong = held & ~low
+    # per pool: the light engagers of its most popular post that is mostly its own (0: none)
+    top = np.zeros(n_pools)
+    np.maximum.at(top, book_pool[strong], engagers[strong])
+    of_pool = top[np.maximum(book_pool, 0)]
+    crowd = engagers >= params.book_core_min_popularity * of_pool
+    return np.asarray(low & (of_pool > 0) & crowd, dtype=bool)

@@ -213,6 +213,11 @@ class PoolParams:
     # ``min_creators`` of its creator units or more (where membership misses a seller's accounts, its
     # members are a small share of its own orders too)
     book_core_by_candidates: bool = True
+    # ... and only a post with at least this many times the light engagers of the book's most popular post
+    # that is mostly its own: the crowd is what dilutes (pool50kb's post: 2.7x); smaller posts of honest
+    # pools that fall under the share were what the rule took honest members from (docs/benchmarks.md,
+    # "aged15"). 0: any post under the share
+    book_core_min_popularity: float = 1.5
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's

@@ -95,13 +95,14 @@ def test_a_small_crowd_leaves_the_book_as_it_was(seed: int):
     assert whole == with_core == (120, 0)
 
 
-def test_diluting_posts_are_a_pools_posts_mostly_of_others_beside_one_mostly_its_own():
-    """Pool 0 on posts 0 (accounts 0-3 of 4 light engagers) and 1 (account 0 of 5); pool 1 on posts 2
-    and 3, its account a small share of both: only post 1 dilutes (pool 1 has no core)."""
-    pair_user = np.array([0, 1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 11, 8, 9, 10])
-    pair_post = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3])
-    unit = np.array([0, 1, 2, 3])
+def test_diluting_posts_are_a_pools_crowded_posts_mostly_of_others_beside_one_mostly_its_own():
+    """Pool 0 on posts 0 (accounts 0-3 of 4 light engagers), 1 (account 0 of 6) and 4 (account 0 of 4);
+    pool 1 on posts 2 and 3, its account a small share of both. Post 1 dilutes pool 0; post 4 is mostly
+    others' too but no larger than the pool's own post 0, and pool 1 has no core."""
+    pair_user = np.r_[0, 1, 2, 3, 0, 4, 5, 6, 7, 12, 13, 8, 9, 10, 11, 8, 9, 10, 0, 14, 15, 16]
+    pair_post = np.r_[0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4]
+    unit = np.array([0, 1, 2, 3, 4])
     light = _Light(pair_user, pair_post, np.ones(len(pair_user), dtype=bool), pair_user, pair_post, unit)
     found = np.array([0 * 3 + 0, 1 * 3 + 0, 2 * 3 + 0, 3 * 3 + 0, 12 * 3 + 1])
-    diluting = _diluting(light, np.array([0, 0, 1, 1]), found, 2, params=ON)
-    assert diluting.tolist() == [False, True, False, False]
+    diluting = _diluting(light, np.array([0, 0, 1, 1, 0]), found, 2, params=ON)
+    assert diluting.tolist() == [False, True, False, False, False]
