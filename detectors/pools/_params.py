@@ -204,9 +204,9 @@ class PoolParams:
     # share of the light engagers (while another of its posts has at least that share), and the members of
     # that core are added: an order on a popular post is a small share of its crowd, whose light accounts
     # raise the chance membership counts against for every account of the book (``_core_members``;
-    # docs/detection.md, "A book's core"). 0: off. Dev seeds: at 0.25 no honest engagement on the 102
-    # windows at 50k, 500k four worlds aged 0.875/0.839/0.650 -> 0.875/0.849/0.661 (+11 honest on seed 3);
-    # 0.35 and 0.4 find more aged books at 50k but add 26-161 honest engagements on single windows
+    # docs/detection.md, "A book's core"). 0: off. Dev seeds, with ``book_core_min_popularity``: at 0.25 500k
+    # four worlds aged 0.875/0.839/0.650 -> 0.875/0.849/0.661 and no honest engagement added on any window
+    # measured (102 at 50k, 11 at 30k-70k, 4 history seeds); 0.4 adds 161 on 30k four worlds seed 52
     # (docs/benchmarks.md, "aged15")
     book_core_max_share: float = 0.0
     # ... the book's accounts there being its members so far and, with this, every light account on
