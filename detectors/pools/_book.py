@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.pools._chance import _Audiences
+from detectors.pools._core import _core_members
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _assign, _Light, _members
 from features.arrays import distinct, distinct_counts, in_sorted
@@ -55,9 +56,48 @@ def _with_book(
         creators=light.creators,
         served=params.served_outside,
     )
+    if params.book_core_max_share > 0:
+        members = _with_core(
+            light, event_pool, book_pool, members, n_pools, unit_community, params=params, given=given
+        )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)
     return out
+
+
+def _with_core(
+    light: _Light,
+    event_pool: npt.NDArray[np.int64],
+    book_pool: npt.NDArray[np.int64],
+    members: npt.NDArray[np.int64],
+    n_pools: int,
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+    given: _Audiences | None,
+) -> npt.NDArray[np.int64]:
+    """``members`` (sorted keys) and the members of each book's core (``_core_members``), the book's
+    accounts so far its pooled events' and ``members``."""
+    hit = (event_pool >= 0) & light.ok
+    found = np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
+    if params.book_core_by_candidates:
+        found = np.union1d(found, _candidates(light, book_pool, n_pools, params=params))
+    spread = given if given is not None else light.spread(unit_community, params=params)
+    core = _core_members(light, book_pool, found, n_pools, unit_community, params=params, given=spread)
+    return np.union1d(members, core)
+
+
+def _candidates(
+    light: _Light, book_pool: npt.NDArray[np.int64], n_pools: int, *, params: PoolParams
+) -> npt.NDArray[np.int64]:
+    """Sorted keys ``user * (n_pools + 1) + pool``: the light accounts on ``min_creators`` creator units or
+    more of a book (``book_pool``, per post)."""
+    pool = book_pool[light.pair_post]
+    on = pool >= 0
+    width = int(light.unit.max()) + 1
+    triples = distinct((light.pair_user[on] * (n_pools + 1) + pool[on]) * width + light.pair_unit[on])
+    keys, k = distinct_counts(triples // width)
+    return keys[k >= params.min_creators]
 
 
 def _main_pool(

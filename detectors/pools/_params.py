@@ -200,6 +200,24 @@ class PoolParams:
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
     book_min_lift: float = 1.5
+    # each book is judged again without its diluting posts, those where the book's accounts are under this
+    # share of the light engagers (while another of its posts has at least that share), and the members of
+    # that core are added: an order on a popular post is a small share of its crowd, whose light accounts
+    # raise the chance membership counts against for every account of the book (``_core_members``;
+    # docs/detection.md, "A book's core"). 0: off. Dev seeds, with ``book_core_min_popularity``: at 0.25 500k
+    # four worlds aged 0.875/0.839/0.650 -> 0.875/0.849/0.661 and no honest engagement added on any window
+    # measured (102 at 50k, 11 at 30k-70k, 4 history seeds); 0.4 adds 161 on 30k four worlds seed 52
+    # (docs/benchmarks.md, "aged15")
+    book_core_max_share: float = 0.0
+    # ... the book's accounts there being its members so far and, with this, every light account on
+    # ``min_creators`` of its creator units or more (where membership misses a seller's accounts, its
+    # members are a small share of its own orders too)
+    book_core_by_candidates: bool = True
+    # ... and only a post with at least this many times the light engagers of the book's most popular post
+    # that is mostly its own: the crowd is what dilutes (pool50kb's post: 2.7x); smaller posts of honest
+    # pools that fall under the share were what the rule took honest members from (docs/benchmarks.md,
+    # "aged15"). 0: any post under the share
+    book_core_min_popularity: float = 1.5
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's
