@@ -14,6 +14,7 @@ from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance, _platform_chance, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
+from detectors.pools._fans import _without_fans
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from detectors.pools._studio import (
@@ -192,6 +193,8 @@ def _found(
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    if params.fans_not_orders:
+        event_pool = _without_fans(light, event_pool, params=params)
     if params.uncover_explained:
         explained &= event_pool < 0
     # chance within communities the orders did not shape explains these: only flags are taken away,
