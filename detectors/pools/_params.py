@@ -189,11 +189,14 @@ class PoolParams:
     # order is placed for a post, and a seller's accounts skip the client's posts nobody bought, where a fan
     # engages the creator's other posts too. Judged on at least ``fans_min_posts`` such posts the crowd
     # engaged, at least ``fans_min_share`` of them engaged by the pool's accounts at least ``fans_min_ratio``
-    # times the crowd's rate, on units holding at least ``fans_min_accounts`` of the pool's accounts. Off:
+    # times the crowd's rate, on units holding at least ``fans_min_accounts`` of the pool's accounts. A
+    # seller whose client had another post bought too engages that one (dev 50k seeds 42, 54, 500k seed 3:
+    # one post of two at 1.2-2.1x, the other skipped), so every such post must be a fan's, on three or more
+    # (2 posts and half of them: aged recall lost on dev 50k seeds 14, 42, 54 and history seed 49). Off:
     # measured on four-world windows near 50k (docs/benchmarks.md, "pool15")
     fans_not_orders: bool = False
-    fans_min_posts: int = 2
-    fans_min_share: float = 0.5
+    fans_min_posts: int = 3
+    fans_min_share: float = 1.0
     fans_min_ratio: float = 0.5
     fans_min_accounts: float = 0.5
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
