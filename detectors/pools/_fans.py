@@ -53,8 +53,12 @@ def _fans(
     member[light.users[events]] = True
     judged = np.zeros(len(pooled), dtype=bool)
     n_posts = n_like = 0
-    for unit in np.unique(light.unit[light.posts[events]]):
-        ratios, accounts = _other_posts(light, unit, on_pool, member, pooled)
+    units = np.unique(light.unit[light.posts[events]])
+    # the light pairs on the pool's units, found once
+    on_units = np.isin(light.pair_unit, units)
+    pairs = (light.pair_user[on_units], light.pair_post[on_units], light.pair_unit[on_units])
+    for unit in units:
+        ratios, accounts = _other_posts(pairs, unit, on_pool, member, pooled)
         if len(ratios) == 0:
             continue
         n_posts += len(ratios)
@@ -66,7 +70,7 @@ def _fans(
 
 
 def _other_posts(
-    light: _Light,
+    pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
     unit: int,
     on_pool: npt.NDArray[np.bool_],
     member: npt.NDArray[np.bool_],
@@ -74,9 +78,10 @@ def _other_posts(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Per light post of ``unit`` outside the pool (``on_pool``) that the crowd engaged: the share of the
     pool's accounts on the unit's pool posts that engaged it, over the crowd's share (the unit's light
-    accounts on those pool posts that no pool holds); and the pool's accounts on the unit's pool posts."""
-    on_unit = light.pair_unit == unit
-    user, post = light.pair_user[on_unit], light.pair_post[on_unit]
+    accounts on those pool posts that no pool holds); and the pool's accounts on the unit's pool posts.
+    ``pairs``: light pairs (account, post, unit) that hold the unit's."""
+    on_unit = pairs[2] == unit
+    user, post = pairs[0][on_unit], pairs[1][on_unit]
     inside = on_pool[post]
     accounts = np.unique(user[inside & member[user]])
     crowd = np.unique(user[inside & ~pooled[user]])
