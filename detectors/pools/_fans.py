@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _Light
+from detectors.spread import is_creator_account
+
+
+def _creator_accounts(engagements: pd.DataFrame, users: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Per account (``users``' codes): a creator of the window, its own account engaging
+    (``detectors.spread.is_creator_account``)."""
+    own = is_creator_account(engagements) & (users >= 0)
+    out = np.zeros(int(users.max()) + 1 if len(users) else 0, dtype=bool)
+    out[users[own]] = True
+    return out
 
 
 def _without_fans(
-    light: _Light, event_pool: npt.NDArray[np.int64], *, params: PoolParams
+    light: _Light,
+    event_pool: npt.NDArray[np.int64],
+    creators: npt.NDArray[np.bool_] | None,
+    *,
+    params: PoolParams,
 ) -> npt.NDArray[np.int64]:
     """``event_pool`` without the pools whose accounts are their creators' fans (``_fans``).
 
@@ -20,6 +35,9 @@ def _without_fans(
     the rest of the creator's crowd does. So a pool whose accounts engage its
     creators' posts outside the pool about as often as the crowd of the same
     pool posts does is an audience's keen fans (only flags are taken away).
+    An engagement pod engages every post of its members too, but it is made
+    of creators (and their alt accounts): a pool that holds a creator's own
+    account (``creators``, per account; None: none known) is not judged.
     """
     out = event_pool.copy()
     held = light.ok & (event_pool >= 0)
@@ -30,6 +48,8 @@ def _without_fans(
     pooled[light.users[held]] = True
     for pool in pools:
         events = held & (event_pool == pool)
+        if creators is not None and creators[light.users[events]].any():
+            continue
         if _fans(light, events, pooled, params=params):
             out[events] = -1
     return out

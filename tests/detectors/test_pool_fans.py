@@ -74,3 +74,16 @@ def test_an_order_that_skips_its_clients_other_posts_stays_a_pool(seed: int):
     before = _flagged(events, fans=False)[order].sum()
     assert before >= 100
     assert _flagged(events, fans=True)[order].sum() == before
+
+
+def test_a_pool_that_holds_a_creators_own_account_is_no_fans():
+    """An engagement pod engages every post of its members as fans do, but it is made of creators: the
+    keen fans' pool with five of its accounts creators' own (B's creators 5-9) stays a pool."""
+    events = _keen_fans(seed=0)
+    accounts = events["user_id"].astype(str)
+    # accounts the search's pool holds (on A's posts 0 and 1; the book adds posts 2)
+    held = _flagged(events, fans=False) & ~events["post_id"].astype(str).str.endswith("-2").to_numpy()
+    some = pd.unique(accounts[held & accounts.str.startswith("Au").to_numpy()])[:5]
+    events["user_id"] = accounts.replace(dict(zip(some, [f"Bk{c}" for c in range(5, 10)], strict=True)))
+    fan = events["user_id"].astype(str).str.startswith("Au").to_numpy()
+    assert _flagged(events, fans=True)[fan].sum() > 150
