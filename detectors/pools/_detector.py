@@ -86,10 +86,7 @@ def seller_pools(
     audiences = chance.audiences if chance is not None else audiences
     audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
-    creators = _creator_accounts(engagements, users) if params.fans_not_orders else None
-    event_pool, lifts = _found_all(
-        light, audiences, engagements, post_ids, params=params, chance=chance, creators=creators
-    )
+    event_pool, lifts = _found_all(light, audiences, engagements, post_ids, params=params, chance=chance)
     return _detection(engagements, event_pool, lifts, light.unit[np.maximum(posts, 0)], params=params)
 
 
@@ -137,11 +134,11 @@ def _found_all(
     *,
     params: PoolParams,
     chance: PoolChance | None,
-    creators: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """``_found``, plus with ``studio_served_units`` the events of a seller's orders across one studio's
     creators (``_with_studio_orders``): split as the search's pools here say (``_studio_split``), or on a
     shard as the platform's do (``PoolChance.studio``)."""
+    creators = _creator_accounts(engagements, light.users) if params.fans_not_orders else None
     if not params.studio_served_units:
         return _found(light, audiences, params=params, chance=chance, creators=creators)
     if chance is not None:
