@@ -14,6 +14,7 @@ from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance, _platform_chance, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
+from detectors.pools._fans import _creator_accounts, _without_fans
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from detectors.pools._studio import (
@@ -138,23 +139,25 @@ def _found_all(
     """``_found``, plus with ``studio_served_units`` the events of a seller's orders across one studio's
     creators (``_with_studio_orders``): split as the search's pools here say (``_studio_split``), or on a
     shard as the platform's do (``PoolChance.studio``)."""
+    creators = _creator_accounts(engagements, light.users) if params.fans_not_orders else None
     if not params.studio_served_units:
-        return _found(light, audiences, params=params, chance=chance)
+        return _found(light, audiences, params=params, chance=chance, creators=creators)
     if chance is not None:
-        found = _found(light, audiences, params=params, chance=chance)
+        found = _found(light, audiences, params=params, chance=chance, creators=creators)
         if chance.studio is None:
             return found
         split = _given_split(chance.studio, post_ids, account_names(engagements["user_id"]))
-        again = partial(_found, params=params, chance=chance.studio.chance)
+        again = partial(_found, params=params, chance=chance.studio.chance, creators=creators)
         return _with_studio_orders(light, post_ids, found, split, again)
     # the posts the search's pools hold, recorded for the studios they serve
     pooled = np.zeros(len(post_ids), dtype=bool)
-    found = _found(light, audiences, params=params, chance=None, pooled=pooled)
+    found = _found(light, audiences, params=params, chance=None, pooled=pooled, creators=creators)
     creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
     own = _studio_split(light, audiences, post_ids, creator, pooled)
     if own is None:
         return found
-    return _with_studio_orders(light, post_ids, found, own, partial(_found, params=params, chance=None))
+    again = partial(_found, params=params, chance=None, creators=creators)
+    return _with_studio_orders(light, post_ids, found, own, again)
 
 
 def _found(
@@ -164,10 +167,13 @@ def _found(
     params: PoolParams,
     chance: PoolChance | None,
     pooled: npt.NDArray[np.bool_] | None = None,
+    creators: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
     communities, less the pools a smaller audience inside their community explains
-    (``_covered_as_sub_audience``), then the pools no community covers (``_with_uncovered``); an event
+    (``_covered_as_sub_audience``), then the pools no community covers (``_with_uncovered``), with
+    ``fans_not_orders`` less the pools of fans (``_without_fans``; ``creators``: per account, a creator of
+    the window, see ``_creator_accounts``); an event
     of a pool the search finds stays in it only if the search within the communities found without the orders
     (``Audiences.for_search``) finds it in a pool too; then the members counted in each pool's book
     (``_with_book``). ``pooled`` (per post), when given, is set where a pool of the first search holds
@@ -193,6 +199,8 @@ def _found(
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
+    if params.fans_not_orders:
+        event_pool = _without_fans(light, event_pool, creators, params=params)
     if params.uncover_explained:
         explained &= event_pool < 0
     # chance within communities the orders did not shape explains these: only flags are taken away,

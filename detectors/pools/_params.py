@@ -184,6 +184,23 @@ class PoolParams:
     # no window near 50k changes (the search again finds the keen fans), 500k four worlds seed 3 loses aged
     # recall 0.732 -> 0.678 (a seller's pool no longer trimmed before its book; docs/benchmarks.md, pool50kb)
     sub_audience_keeps_home_pools: bool = False
+    # a pool whose accounts engage its creators' other light posts (outside the pool) as the crowd of the same
+    # pool posts does is its creators' keen fans, not a seller's orders, and leaves (``_without_fans``): an
+    # order is placed for a post, and a seller's accounts skip the client's posts nobody bought, where a fan
+    # engages the creator's other posts too. Judged on at least ``fans_min_posts`` such posts the crowd
+    # engaged, at least ``fans_min_share`` of them engaged by the pool's accounts at least ``fans_min_ratio``
+    # times the crowd's rate, on units holding at least ``fans_min_accounts`` of the pool's accounts. A
+    # seller whose client had another post bought too engages that one (dev 50k seeds 42, 54, 500k seed 3:
+    # one post of two at 1.2-2.1x, the other skipped), so every such post must be a fan's, on three or more
+    # (2 posts and half of them: aged recall lost on dev 50k seeds 14, 42, 54 and history seed 49). A pool
+    # that holds a creator's own account is an engagement pod, not fans, and is not judged (ring recall).
+    # Off: on, 45k s36 and 60k s58 (four worlds) to precision 1.0, no other change on the 102 windows at
+    # 50k, 40k/60k four worlds, 500k seeds 3-5 or history (docs/benchmarks.md, "pool15")
+    fans_not_orders: bool = False
+    fans_min_posts: int = 3
+    fans_min_share: float = 1.0
+    fans_min_ratio: float = 0.5
+    fans_min_accounts: float = 0.5
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5
