@@ -194,9 +194,10 @@ class PoolParams:
     # one post of two at 1.2-2.1x, the other skipped), so every such post must be a fan's, on three or more
     # (2 posts and half of them: aged recall lost on dev 50k seeds 14, 42, 54 and history seed 49). A pool
     # that holds a creator's own account is an engagement pod, not fans, and is not judged (ring recall).
-    # Off: on, 45k s36 and 60k s58 (four worlds) to precision 1.0, no other change on the 102 windows at
-    # 50k, 40k/60k four worlds, 500k seeds 3-5 or history (docs/benchmarks.md, "pool15")
-    fans_not_orders: bool = False
+    # On since the fifteenth session: 45k s36 and 60k s58 (four worlds) to precision 1.0, no other change on
+    # the 102 windows at 50k, 306 four-world windows at 30k-70k, 500k seeds 3-5 or history
+    # (docs/benchmarks.md, "pool15")
+    fans_not_orders: bool = True
     fans_min_posts: int = 3
     fans_min_share: float = 1.0
     fans_min_ratio: float = 0.5
