@@ -25,7 +25,8 @@ from detectors.lockstep import NAME, LockstepChance
 from detectors.lookback import CONTEXT_COLUMN
 from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.registry import BY_NAME, WindowContext
-from scaleout.shard_scoring import SHARD, ShardInputs
+from scaleout.platform_tests import verdicts_per_platform
+from scaleout.shard_scoring import ShardInputs
 from scaleout.window_accounts import microseconds, utc_times
 from serving.io import with_categorical_ids
 
@@ -102,20 +103,11 @@ def lockstep_per_platform(
     The rows are the platform's engagements (four ids and a time each); one worker holds one
     platform's.
     """
-    from pyspark.sql import functions as F
-
     window = window_lockstep(chance)
-    rows = (
-        routed.filter(F.col(SHARD).isin(split))
-        .groupBy(SHARD)
-        .applyInPandas(lambda raw: shard_lockstep_rows(raw, inputs=inputs), _LOCKSTEP_DDL)
+    return verdicts_per_platform(
+        routed,
+        split,
+        shard_rows=lambda raw: shard_lockstep_rows(raw, inputs=inputs),
+        rows_ddl=_LOCKSTEP_DDL,
+        platform_test=lambda part: platform_lockstep(part, inputs=inputs, chance=window),
     )
-    found = (
-        rows.groupBy("platform")
-        .applyInPandas(
-            lambda part: platform_lockstep(part, inputs=inputs, chance=window),
-            "platform string, verdicts binary",
-        )
-        .collect()
-    )
-    return {str(row["platform"]): pickle.loads(row["verdicts"]) for row in found}

@@ -21,7 +21,8 @@ from detectors.lookback import CONTEXT_COLUMN
 from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.registry import DETECTORS, WindowContext
 from detectors.rings import NAME
-from scaleout.shard_scoring import SHARD, ShardInputs
+from scaleout.platform_tests import verdicts_per_platform
+from scaleout.shard_scoring import ShardInputs
 from serving.io import with_categorical_ids
 
 if TYPE_CHECKING:
@@ -71,16 +72,10 @@ def rings_per_platform(
     The rows are the platform's events (six id columns each), not only its pairs: the ring test
     counts events. One worker holds one platform's.
     """
-    from pyspark.sql import functions as F
-
-    rows = (
-        routed.filter(F.col(SHARD).isin(split))
-        .groupBy(SHARD)
-        .applyInPandas(lambda raw: shard_ring_rows(raw, inputs=inputs), _RING_DDL)
+    return verdicts_per_platform(
+        routed,
+        split,
+        shard_rows=lambda raw: shard_ring_rows(raw, inputs=inputs),
+        rows_ddl=_RING_DDL,
+        platform_test=lambda part: platform_rings(part, inputs=inputs),
     )
-    found = (
-        rows.groupBy("platform")
-        .applyInPandas(lambda part: platform_rings(part, inputs=inputs), "platform string, verdicts binary")
-        .collect()
-    )
-    return {str(row["platform"]): pickle.loads(row["verdicts"]) for row in found}
