@@ -176,7 +176,10 @@ def _judged(
     for pool in np.unique(candidate[fresh]):
         events = fresh & (candidate == pool)
         home = int(np.argmax(np.bincount(community[events])))
-        if _holds_its_community(light, audiences, light.users[candidate == pool], home, params=params):
+        held = light.users[candidate == pool]
+        if _holds_its_community(light, audiences, held, home, params=params) or _organic_audience(
+            light, audiences, held, home, params=params
+        ):
             continue
         left_out = _same_book(
             light.users, light.posts, candidate, community, int(pool), home, params=params, sellers=sellers
@@ -361,14 +364,55 @@ def _holds_its_community(
     """
     if params.cover_max_held_share >= 1.0:
         return False
-    user, unit = light.account_units
-    inside = audiences.communities(unit) == home
-    members = np.flatnonzero(np.bincount(user[inside], minlength=int(light.users.max()) + 1) >= 2)
-    if np.isin(members, held).sum() <= params.cover_max_held_share * max(len(members), 1):
+    n_held, n_members = _held(light, audiences, held, home)
+    if n_held <= params.cover_max_held_share * max(n_members, 1):
         return False
     if _engager_share(light, audiences, held, home) > params.cover_held_max_engagers:
         return False
     return _hub_share(light, audiences, held, home) >= params.cover_hub_min_share
+
+
+def _held(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> tuple[int, int]:
+    """How many of the light accounts that co-engage community ``home`` (on two of its units or more) are
+    of ``held``, and how many there are."""
+    user, unit = light.account_units
+    inside = audiences.communities(unit) == home
+    members = np.flatnonzero(np.bincount(user[inside], minlength=int(light.users.max()) + 1) >= 2)
+    return int(np.isin(members, held).sum()), len(members)
+
+
+def _organic_audience(
+    light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int, *, params: PoolParams
+) -> bool:
+    """Whether the accounts ``held`` (a candidate's) are an audience's own fans by how their activity
+    spreads: they hold more than ``cover_organic_min_held`` of community ``home``'s co-engaging light
+    accounts, engage ``cover_organic_min_units`` of its creator units or more, and at least
+    ``cover_organic_min_share`` of them have the fewest light posts an account can have and count
+    (``min_posts``).
+
+    An honest audience that is its whole community (a light population that
+    engages its own creators only) has its candidate hold most of the
+    community's co-engagers, and without them nothing is left to judge it by
+    (``_holds_its_community``); its fans' activity is organic, most at the
+    floor and fewer at each post beyond it (dev windows near 50k: 0.43-0.64
+    of them at two posts). A seller sends each order to a part of the book,
+    so its accounts gather several orders each: aged, drip-fed and click-farm
+    books that made their communities have 0.09-0.27 at two posts where they
+    serve three units or more (docs/benchmarks.md, classA15). With two units
+    an account's posts say little (two one-post creators give every account
+    two), so fewer units never count as organic."""
+    if params.cover_organic_min_share >= 1.0:
+        return False
+    n_held, n_members = _held(light, audiences, held, home)
+    if n_held <= params.cover_organic_min_held * max(n_members, 1):
+        return False
+    accounts = distinct(held)
+    user, unit = light.account_units
+    mine = np.isin(user, accounts) & (audiences.communities(unit) == home)
+    if len(np.unique(unit[mine])) < params.cover_organic_min_units:
+        return False
+    at_floor = light.account_pairs[accounts] <= params.min_posts
+    return float(at_floor.mean()) >= params.cover_organic_min_share
 
 
 def _engager_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> float:

@@ -135,6 +135,18 @@ class PoolParams:
     # benchmarks/results/star44_trace.txt). Drip-fed books reach 0.95 at 50k and are left to the engager
     # share. 0: off
     cover_hub_min_share: float = 0.92
+    # a candidate found with the platform as one audience that holds more than ``cover_organic_min_held``
+    # of its home community's co-engaging light accounts, over ``cover_organic_min_units`` creator units or
+    # more, stays covered when at least this share of its accounts have ``min_posts`` light posts, the
+    # floor: an audience that is its whole community spreads as organic activity does, most at the floor,
+    # where a book's accounts gather several orders each (``_organic_audience``). Near 50k, dev seeds: honest
+    # audiences' candidates 0.43-0.64, aged, drip-fed and click-farm books over 3+ units 0.09-0.27
+    # (docs/benchmarks.md, classA15). Measured at 0.4: 10603 50k precision 0.78 -> 1.0 and four dev windows at
+    # 40k/60k 0.64-0.93 -> 0.99-1.0, but aged books engage as organically (40k c3 s51 aged 0.83 -> 0, 60k s21
+    # 0.97 -> 0.29, 500k four worlds s4 0.84 -> 0.75), so it stays off. 1.0: off
+    cover_organic_min_share: float = 1.0
+    cover_organic_min_held: float = 0.75
+    cover_organic_min_units: int = 3
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
