@@ -7,8 +7,7 @@ import pytest
 
 from detectors.audiences import AudienceParams, find_audiences
 from detectors.pools import PoolParams, seller_pools
-from tests.detectors.test_pools import _frame
-from tests.factories import PlantedLikes
+from tests.detectors.test_pool_sub_audience import _small_audience_tied_to_a_stranger
 
 
 def _keen_fans(*, seed: int, order: bool = False) -> pd.DataFrame:
@@ -18,33 +17,7 @@ def _keen_fans(*, seed: int, order: bool = False) -> pd.DataFrame:
     their creators, and 600 of the creator's casual fans like it with a post of B, so its crowd hides its
     links and the search's pool leaves it out (its book adds it). With ``order``: 40 accounts of one
     order on post 0 of B's creators 1-3."""
-    rng = np.random.default_rng(seed)
-    like = PlantedLikes()
-    for u in range(150):
-        for c in rng.choice(3, size=rng.integers(2, 4), replace=False):
-            like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
-            if rng.random() < 0.8:
-                like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-2")
-    for c in range(3):
-        for u in range(600):
-            like(f"Ac{c}-{u}", f"Ak{c}", f"p-Ak{c}-2")
-            b = rng.integers(12)
-            like(f"Ac{c}-{u}", f"Bk{b}", f"p-Bk{b}-{rng.integers(3)}")
-    for name in "BC":
-        for u in range(1500):
-            for c in rng.choice(12, size=rng.integers(2, 5), replace=False):
-                like(f"{name}u{u}", f"{name}k{c}", f"p-{name}k{c}-{rng.integers(3)}")
-    for u in range(2000):
-        like(f"Xu{u}", "Xk0", f"p-Xk0-{rng.integers(3)}")
-        name, c = "BC"[rng.integers(2)], rng.integers(12)
-        like(f"Xu{u}", f"{name}k{c}", f"p-{name}k{c}-{rng.integers(3)}")
-    for u in range(400):
-        like(f"book{u}", f"Ak{u % 3}", f"p-Ak{u % 3}-0")
-        like(f"book{u}", "Xk0", f"p-Xk0-{u % 3}")
-    for u in range(40 if order else 0):
-        for c in (1, 2, 3):
-            like(f"order{u}", f"Bk{c}", f"p-Bk{c}-0")
-    return _frame(like.user, like.creator, post=like.post)
+    return _small_audience_tied_to_a_stranger(seed=seed, order_on="B" if order else "", popular_post=True)
 
 
 def _flagged(events: pd.DataFrame, *, fans: bool) -> np.ndarray:

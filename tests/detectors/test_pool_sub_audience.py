@@ -10,7 +10,9 @@ from tests.detectors.test_pools import _frame
 from tests.factories import PlantedLikes
 
 
-def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.DataFrame:
+def _small_audience_tied_to_a_stranger(
+    *, seed: int, order_on: str = "", popular_post: bool = False
+) -> pd.DataFrame:
     """A small audience widened by a seller's book, as dev seeds 31 and 33 (50k, three communities) hold it.
 
     Audience A: 3 creators (2 posts each), 150 fans who like posts of 2 or 3 of them. B and C: 12
@@ -18,7 +20,9 @@ def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.D
     one of its posts and one creator of B or C. A book no test catches: 400 accounts, each on a post of
     one of A's creators and one of X's, ties X into A's community; X's engagers dilute the community's
     chance and A's keen fans read as a pool. With ``order_on``: 40 accounts of one order, each on post 0
-    of that audience's creators 1, 2 and 3.
+    of that audience's creators 1, 2 and 3. With ``popular_post``: a popular post 2 of each of A's
+    creators, liked by 4 in 5 of the keen fans for each of their creators and by 600 of the creator's
+    casual fans, each with a post of B (``test_pool_fans``).
     """
     rng = np.random.default_rng(seed)
     like = PlantedLikes()
@@ -27,6 +31,13 @@ def _small_audience_tied_to_a_stranger(*, seed: int, order_on: str = "") -> pd.D
     for u in range(150):
         for c in rng.choice(3, size=rng.integers(2, 4), replace=False):
             like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-{rng.integers(2)}")
+            if popular_post and rng.random() < 0.8:
+                like(f"Au{u}", f"Ak{c}", f"p-Ak{c}-2")
+    for c in range(3 if popular_post else 0):
+        for u in range(600):
+            like(f"Ac{c}-{u}", f"Ak{c}", f"p-Ak{c}-2")
+            b = rng.integers(12)
+            like(f"Ac{c}-{u}", f"Bk{b}", f"p-Bk{b}-{rng.integers(3)}")
     for name in "BC":
         for u in range(1500):
             for c in rng.choice(12, size=rng.integers(2, 5), replace=False):

@@ -30,6 +30,7 @@ from scaleout.window_accounts import (
     window_features,
 )
 from tests.conftest import run_cli
+from tests.scaleout.engines import assert_same_risks
 from training.simulator import SimConfig, simulate, write_simulated_set
 
 PARAMS = ScoringParams().detectors.anomaly
@@ -161,12 +162,7 @@ def test_spark_scores_accounts_as_the_command_line_does(
         shard_budget=len(pd.read_parquet(events, columns=["event_id"])) // 4,
     )
     assert len(found.shards) >= 5
-    columns = ["event_id", "risk"]
-    local = pd.read_parquet(tmp_path / "local" / "engagements.parquet", columns=columns)
-    spark = pd.read_parquet(tmp_path / "spark" / "engagements.parquet", columns=columns)
-    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
-    assert (both["risk"] > 0).sum() > 100
-    np.testing.assert_array_equal(both["risk_spark"].to_numpy(), both["risk"].to_numpy())
+    assert_same_risks(tmp_path)
 
 
 def _stacker(window: pd.DataFrame) -> FittedState:
@@ -226,9 +222,4 @@ def test_spark_stacks_as_the_single_process_does(tmp_path: Path) -> None:
         shard_budget=len(pd.read_parquet(events, columns=["event_id"])) // 4,
     )
     assert len(found.shards) >= 5
-    columns = ["event_id", "risk"]
-    local = pd.read_parquet(tmp_path / "local" / "engagements.parquet", columns=columns)
-    spark = pd.read_parquet(tmp_path / "spark" / "engagements.parquet", columns=columns)
-    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
-    assert (both["risk"] > 0).sum() > 100
-    np.testing.assert_array_equal(both["risk_spark"].to_numpy(), both["risk"].to_numpy())
+    assert_same_risks(tmp_path)

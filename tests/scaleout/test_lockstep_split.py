@@ -24,6 +24,7 @@ from scaleout.shard_scoring import ROW, SHARD, ShardInputs
 from scaleout.shards import plan_platform
 from serving.io import with_categorical_ids
 from tests.conftest import run_cli
+from tests.scaleout.engines import assert_same_risks
 from training.simulator import SimConfig, SimulatedSet, simulate, write_simulated_set
 
 PLATFORM = "douyin"
@@ -114,9 +115,4 @@ def test_spark_scores_lockstep_as_the_command_line_does(
         shard_budget=BUDGET,
     )
     assert sum(name.startswith(f"{PLATFORM}.") for name in found.shards) >= 2
-    columns = ["event_id", "risk"]
-    local = pd.read_parquet(tmp_path / "local" / "engagements.parquet", columns=columns)
-    spark = pd.read_parquet(tmp_path / "spark" / "engagements.parquet", columns=columns)
-    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
-    assert (both["risk"] > 0).sum() > 100
-    np.testing.assert_array_equal(both["risk_spark"].to_numpy(), both["risk"].to_numpy())
+    assert_same_risks(tmp_path)

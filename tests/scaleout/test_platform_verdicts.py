@@ -21,6 +21,7 @@ from scaleout.shard_scoring import PAIR_ORDER, ROW, SHARD, ShardInputs, platform
 from scaleout.shards import plan_platform
 from serving.io import with_categorical_ids
 from tests.conftest import run_cli
+from tests.scaleout.engines import both_engines
 from training.simulator import SimConfig, SimulatedSet, simulate, write_simulated_set
 
 PLATFORM = "douyin"
@@ -159,9 +160,9 @@ def test_rows_without_an_account_or_post_are_never_in_a_group(
 
 
 @pytest.fixture(scope="module")
-def split_window(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def split_window(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture's window scored by the single process and by Spark local[2] with a budget that
-    splits its platforms along their graph."""
+    splits its platforms along their graph: the outputs in ``local/`` and ``spark/`` of the root returned."""
     root = tmp_path_factory.mktemp("split")
     write_simulated_set(
         simulate(SimConfig(seed=3, scale=0.5, communities=3, studios=True, giveaways=True)), root / "sim"
@@ -173,19 +174,17 @@ def split_window(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "score", *files, "--out", root / "spark", "--engine", "spark", "--master", "local[2]",
         "--shard-budget", str(BUDGET), "--spark-conf", "spark.driver.memory=2g",
     )  # fmt: skip
-    return {"local": root / "local", "spark": root / "spark"}
+    return root
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_a_split_window_finds_the_single_process_blocks_pools_and_rings(
-    split_window: dict[str, Path],
+    split_window: Path,
 ) -> None:
     """Through the command line: the dense blocks, pools and rings both engines flag are the same events."""
     columns = ["event_id", "invalid", "reason", "evidence"]
-    local = pd.read_parquet(split_window["local"] / "engagements.parquet", columns=columns)
-    spark = pd.read_parquet(split_window["spark"] / "engagements.parquet", columns=[*columns, "shard"])
-    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    both = both_engines(split_window, columns, spark_only=("shard",))
     # a group whose posts landed in different shards: one group's events (its evidence) decided in both
     grouped = both[both["invalid_spark"] & both["reason_spark"].astype("str").isin((*GROUP_TESTS, "ring"))]
     spans = grouped.groupby(grouped["evidence_spark"].astype("str"))["shard"].nunique()
@@ -205,13 +204,11 @@ def _kind(evidence: pd.Series) -> pd.Series:
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_a_split_window_explains_its_flags_as_the_single_process_does(split_window: dict[str, Path]) -> None:
+def test_a_split_window_explains_its_flags_as_the_single_process_does(split_window: Path) -> None:
     """Through the command line: an event both engines flag carries in Spark the kind of evidence
     sentence the single process gives it, also when its account was caught only in another shard."""
     columns = ["event_id", "invalid", "evidence"]
-    local = pd.read_parquet(split_window["local"] / "engagements.parquet", columns=columns)
-    spark = pd.read_parquet(split_window["spark"] / "engagements.parquet", columns=columns)
-    both = local.merge(spark, on="event_id", suffixes=("", "_spark"), validate="one_to_one")
+    both = both_engines(split_window, columns)
     flagged = both["invalid"].astype(bool) & both["invalid_spark"].astype(bool)
     kind, kind_spark = _kind(both["evidence"])[flagged], _kind(both["evidence_spark"])[flagged]
     explained = kind != ""
