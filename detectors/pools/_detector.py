@@ -15,6 +15,7 @@ from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance, _platform_chance, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._fans import _creator_accounts, _without_fans
+from detectors.pools._floor import _post_owners, _standing
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from detectors.pools._studio import (
@@ -113,7 +114,8 @@ def _platform_studio(
     )
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids))
     pooled = np.zeros(len(post_ids), dtype=bool)
-    _found(light, audiences, params=params, chance=None, pooled=pooled)
+    owners = _post_owners(engagements, light, len(post_ids)) if params.book_needs_min_accounts else None
+    _found(light, audiences, params=params, chance=None, pooled=pooled, owners=owners)
     creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
     split = _studio_split(light, audiences, post_ids, creator, pooled)
     if split is None or not split.keep.any():
@@ -140,23 +142,25 @@ def _found_all(
     creators (``_with_studio_orders``): split as the search's pools here say (``_studio_split``), or on a
     shard as the platform's do (``PoolChance.studio``)."""
     creators = _creator_accounts(engagements, light.users) if params.fans_not_orders else None
+    owners = _post_owners(engagements, light, len(post_ids)) if params.book_needs_min_accounts else None
+    found_here = partial(_found, params=params, creators=creators, owners=owners)
     if not params.studio_served_units:
-        return _found(light, audiences, params=params, chance=chance, creators=creators)
+        return found_here(light, audiences, chance=chance)
     if chance is not None:
-        found = _found(light, audiences, params=params, chance=chance, creators=creators)
+        found = found_here(light, audiences, chance=chance)
         if chance.studio is None:
             return found
         split = _given_split(chance.studio, post_ids, account_names(engagements["user_id"]))
-        again = partial(_found, params=params, chance=chance.studio.chance, creators=creators)
+        again = partial(found_here, chance=chance.studio.chance)
         return _with_studio_orders(light, post_ids, found, split, again)
     # the posts the search's pools hold, recorded for the studios they serve
     pooled = np.zeros(len(post_ids), dtype=bool)
-    found = _found(light, audiences, params=params, chance=None, pooled=pooled, creators=creators)
+    found = found_here(light, audiences, chance=None, pooled=pooled)
     creator = _post_creators(engagements, light.posts, light.ok, len(post_ids))
     own = _studio_split(light, audiences, post_ids, creator, pooled)
     if own is None:
         return found
-    again = partial(_found, params=params, chance=None, creators=creators)
+    again = partial(found_here, chance=None)
     return _with_studio_orders(light, post_ids, found, own, again)
 
 
@@ -168,6 +172,7 @@ def _found(
     chance: PoolChance | None,
     pooled: npt.NDArray[np.bool_] | None = None,
     creators: npt.NDArray[np.bool_] | None = None,
+    owners: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
     communities, less the pools a smaller audience inside their community explains
@@ -176,8 +181,9 @@ def _found(
     the window, see ``_creator_accounts``); an event
     of a pool the search finds stays in it only if the search within the communities found without the orders
     (``Audiences.for_search``) finds it in a pool too; then the members counted in each pool's book
-    (``_with_book``). ``pooled`` (per post), when given, is set where a pool of the first search holds
-    the post."""
+    (``_with_book``; with ``book_needs_min_accounts`` only for pools of ``min_accounts`` accounts or
+    engagement pods, ``_standing``; ``owners``: per post its creator's account). ``pooled`` (per post),
+    when given, is set where a pool of the first search holds the post."""
     units = np.arange(int(light.unit.max()) + 1)
     unit_community = audiences.communities(units)
     given = chance.by_community if chance is not None else None
@@ -206,6 +212,8 @@ def _found(
     # chance within communities the orders did not shape explains these: only flags are taken away,
     # before the books are counted and after (a book adds none of them back)
     event_pool[explained] = -1
+    if params.book_units and params.book_needs_min_accounts:
+        event_pool = _standing(light, event_pool, owners, params=params)
     if params.book_units:
         spread = chance.by_community.audiences if chance is not None else None
         event_pool = _with_book(light, unit_community, event_pool, params=params, given=spread)

@@ -226,6 +226,16 @@ class PoolParams:
     # organic crowd hides its links, stays out of the pool, and its accounts fall short of the member share
     # (docs/detection.md, "A pool's book")
     book_units: bool = True
+    # an effect-size floor on the book: a pool the search and membership leave with fewer than
+    # ``min_accounts`` accounts (the floor a reported pool needs) gets no book and leaves (``_standing``):
+    # the book decides membership again around what the pool's own accounts showed, and a handful of an
+    # audience's keen fans is no evidence of a seller's book to widen (dev 40k communities=3 seed 38: 3
+    # honest accounts -> 26 with the book; 60k seed 23: 8 -> 39; docs/benchmarks.md, "classB16")
+    book_needs_min_accounts: bool = False
+    # ... except an engagement pod: a pool where at least this share of its creator units have a creator
+    # whose own account engaged the pool's posts of another unit (dev 40k seeds 17, 38: the rings' small
+    # pools 2 of 2 and 5 of 5 units; the keen fans' 1 of 3), whose alts alone may be a handful (``_pod``)
+    book_floor_pod_share: float = 0.5
     # a creator's other post carries an order when the pool's accounts that engaged none of the pool's posts
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
