@@ -73,7 +73,12 @@ def lockstep_groups(
         return _nothing(len(events))
     tokens = _tokens(eng, params)
     seeds = _seeds(
-        tokens, eng, n_bands=params.n_bands, rows_per_band=params.rows_per_band, seed=params.lsh_seed
+        tokens,
+        eng,
+        n_bands=params.n_bands,
+        rows_per_band=params.rows_per_band,
+        seed=params.lsh_seed,
+        hash_ids=params.hash_account_ids,
     )
     found = _merge(_verify_all(seeds, tokens, eng, params), eng, params)
     if not found:

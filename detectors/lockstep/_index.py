@@ -38,6 +38,7 @@ class _Engagements:
     event_row: _IntArray  # per input event: its engagement row, -1 if unusable
     creator: _IntArray  # per post
     post_ids: npt.NDArray[np.object_]
+    user_ids: pd.Index  # per account code: its id (the codes are the ids' sorted ranks)
     user_ptr: _IntArray
     post_ptr: _IntArray
     post_rows: _IntArray
@@ -64,7 +65,7 @@ def _engagements(
     """
     if len(events) == 0:
         return None
-    user, _ = pd.factorize(events["user_id"], sort=True)  # sorted: row order cannot matter
+    user, user_ids = pd.factorize(events["user_id"], sort=True)  # sorted: row order cannot matter
     post, post_ids = pd.factorize(events["post_id"], sort=True)
     ts = pd.to_datetime(events["ts"], utc=True)
     t_us = ts.dt.as_unit("us").astype("int64").to_numpy()
@@ -102,6 +103,7 @@ def _engagements(
         event_row,
         creator,
         np.asarray(post_ids, dtype=object),
+        pd.Index(user_ids),
         csr_index(eu, int(user.max()) + 1)[0],
         post_ptr,
         post_rows,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from detectors.base import Detection
-from detectors.lockstep import LockstepParams, lockstep_groups
+from detectors.lockstep import LockstepParams, lockstep_chance, lockstep_groups
 
 PARAMS = LockstepParams()
 
@@ -388,3 +388,53 @@ def test_lockstep_groups_ignores_giveaways(n_giveaways: int, hunters: int) -> No
     events = _events([organic, _giveaways(rng, published_s, posts, hunters=hunters)], creator)
     d = lockstep_groups(events, posts=_posts(creator, published_s), params=PARAMS)
     assert not np.any(d.event_score > 0), d.groups
+
+
+def _two_platforms(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A window of two platforms: ``a`` holds a small farm the MinHash seeds only by luck, ``b`` (ids
+    prefixed ``b``, so its accounts rank before ``a``'s) another; and the posts of both."""
+    rng = np.random.default_rng(seed)
+    organic, creator, published_s = _organic(rng)
+    farm = _bot_farm(rng, published_s, n_farm=25, n_bought=4, per_post=(10, 20))
+    a, posts_a = _events([organic, farm], creator, seed), _posts(creator, published_s)
+    rng = np.random.default_rng(seed + 100)
+    organic, creator, published_s = _organic(rng)
+    farm = _bot_farm(rng, published_s, n_farm=10, n_bought=2, per_post=(5, 10))
+    b, posts_b = _events([organic, farm], creator, seed + 100), _posts(creator, published_s)
+    ids = ["event_id", "user_id", "post_id", "creator_id"]
+    b = b.assign(**{c: "b" + b[c] for c in ids})
+    posts_b = posts_b.assign(**{c: "b" + posts_b[c] for c in ("post_id", "creator_id")})
+    window = pd.concat([b, a], ignore_index=True)
+    return window, a, pd.concat([posts_b, posts_a], ignore_index=True)
+
+
+def test_lockstep_groups_hashing_account_ids_scores_a_platform_alone_as_the_window() -> None:
+    """A platform's rows alone (a Spark shard, with the window's grid origin and engagements) seed the
+    window's groups when the MinHash keys hash the account ids; keyed by the accounts' ranks among the
+    rows given, the other platform's accounts move ``a``'s keys and the farm is found in one run only."""
+    window, a, posts = _two_platforms(15)
+    chance = lockstep_chance(window)
+    is_a = window["user_id"].str.startswith("u").to_numpy()
+    found = {}
+    for hashed in (False, True):
+        params = LockstepParams(hash_account_ids=hashed)
+        whole = lockstep_groups(window, params=params, posts=posts)
+        alone = lockstep_groups(a, params=params, posts=posts, chance=chance)
+        found[hashed] = whole.event_score[is_a], alone.event_score
+    bots = (a["label"] == "bot").to_numpy()
+    codes_whole, codes_alone = found[False]
+    assert (codes_whole > 0).sum() != (codes_alone > 0).sum()  # measured: 84 events flagged, 0 alone
+    hashed_whole, hashed_alone = found[True]
+    np.testing.assert_array_equal(hashed_alone, hashed_whole)
+    assert (hashed_whole[bots] > 0).sum() > 0.9 * bots.sum() and (hashed_whole[~bots] == 0).all()
+
+
+def test_lockstep_groups_account_keys_are_the_same_for_any_id_dtype() -> None:
+    """The hashed keys do not depend on how the ids are stored (object, string or categorical)."""
+    events, posts = _with_farm(0)
+    params = LockstepParams(hash_account_ids=True)
+    plain = lockstep_groups(events.astype({"user_id": object}), params=params, posts=posts)
+    assert (plain.event_score > 0).sum() > 1000
+    for dtype in ("str", "category"):
+        other = lockstep_groups(events.astype({"user_id": dtype}), params=params, posts=posts)
+        np.testing.assert_array_equal(other.event_score, plain.event_score)
