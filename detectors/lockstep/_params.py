@@ -26,7 +26,7 @@ class LockstepParams:
     # MinHash keys from a stable 64-bit hash of each account id (pandas' hash_array), the same whichever
     # rows a process holds, so a platform alone (a Spark shard) seeds the groups the window does; off:
     # an account's key is its rank among the accounts of the rows the test is given
-    hash_account_ids: bool = False
+    hash_account_ids: bool = True
     max_claimed_share: float = 0.5  # skip a core this much made of accounts already in accepted groups
     max_explored_share: float = 0.7  # skip a core this much made of accounts whose cores did not grow
     merge_overlap: float = 0.2  # groups sharing this share of the smaller one's accounts are one

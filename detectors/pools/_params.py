@@ -231,7 +231,7 @@ class PoolParams:
     # the book decides membership again around what the pool's own accounts showed, and a handful of an
     # audience's keen fans is no evidence of a seller's book to widen (dev 40k communities=3 seed 38: 3
     # honest accounts -> 26 with the book; 60k seed 23: 8 -> 39; docs/benchmarks.md, "classB16")
-    book_needs_min_accounts: bool = False
+    book_needs_min_accounts: bool = True
     # ... except an engagement pod: a pool where at least this share of its creator units have a creator
     # whose own account engaged the pool's posts of another unit (dev 40k seeds 17, 38: the rings' small
     # pools 2 of 2 and 5 of 5 units; the keen fans' 1 of 3), whose alts alone may be a handful (``_pod``)

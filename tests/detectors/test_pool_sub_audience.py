@@ -56,10 +56,17 @@ def _small_audience_tied_to_a_stranger(
 
 
 def _flagged(
-    events: pd.DataFrame, *, sub_audience: bool, without_own: bool = False, popularity_ratio: float = 0.0
+    events: pd.DataFrame,
+    *,
+    sub_audience: bool,
+    without_own: bool = False,
+    popularity_ratio: float = 0.0,
+    book_floor: bool = False,
 ) -> tuple[np.ndarray, pd.Series]:
     """Flags and each post's community; chance counted with one rate per community unless
-    ``popularity_ratio`` (X's popular posts dilute A's rate: the case this cover was built for)."""
+    ``popularity_ratio`` (X's popular posts dilute A's rate: the case this cover was built for). The
+    book's floor (``book_needs_min_accounts``) off unless ``book_floor``: it alone keeps A's fans (the
+    handful the search finds gets no book), and these tests show the sub-audience cover's part."""
     audiences = find_audiences(events, studios=None, params=AudienceParams())
     pooled = audiences.for_pool()
     posts = pd.Index(sorted(events["post_id"].astype(str).unique()))
@@ -68,6 +75,7 @@ def _flagged(
         cover_sub_audience=sub_audience,
         sub_audience_without_own=without_own,
         popularity_ratio=popularity_ratio,
+        book_needs_min_accounts=book_floor,
     )
     detection = seller_pools(events, params=params, audiences=audiences)
     return np.asarray(detection.event_score >= 0.5), community
@@ -84,6 +92,8 @@ def test_seller_pools_leave_a_small_audience_alone_inside_a_community_a_book_wid
     assert community["p-Xk0-0"] == community["p-Ak0-0"] == community["p-Ak2-1"]
     assert community["p-Bk0-0"] != community["p-Ak0-0"]
     assert before[accounts.str.startswith("Au").to_numpy()].sum() > 150
+    floored, _ = _flagged(events, sub_audience=False, book_floor=True)
+    assert floored[~accounts.str.startswith("book").to_numpy()].sum() == 0
     after, _ = _flagged(events, sub_audience=True)
     assert after[~accounts.str.startswith("book").to_numpy()].sum() == 0
     # A's fans like its creators' other posts too: none is the pool's own, and A stays an audience without
@@ -112,14 +122,17 @@ def test_seller_pools_find_an_order_inside_a_large_audience_beside_a_widened_com
 
 def test_the_sub_audience_cover_is_shown_errors_down():
     """``sub_audience_errors`` (pool50k; 2, as ``cover_errors``): the cover must be shown that many errors
-    down. So many errors that no count shows it leaves A's keen fans flagged, as without the cover."""
+    down. So many errors that no count shows it leaves A's keen fans flagged, as without the cover (and
+    without the book's floor)."""
     events = _small_audience_tied_to_a_stranger(seed=0)
     fans = events["user_id"].astype(str).str.startswith("Au").to_numpy()
     audiences = find_audiences(events, studios=None, params=AudienceParams())
     flagged = {
         errors: np.asarray(
             seller_pools(
-                events, params=PoolParams(sub_audience_errors=errors), audiences=audiences
+                events,
+                params=PoolParams(sub_audience_errors=errors, book_needs_min_accounts=False),
+                audiences=audiences,
             ).event_score
             >= 0.5
         )
