@@ -106,10 +106,9 @@ def with_prepared_history(
     past = prepared if is_new.all() else prepared.loc[is_new]
     columns = window.columns[:-2].append(past.columns.difference(window.columns, sort=False))
     # a history mark the window lacks (``detectors.lookback``'s context) is False there, and stays a
-    # bool column: one object per row would weigh more than the ids
-    window = window.assign(
-        **{column: False for column in columns.difference(window.columns) if past[column].dtype == bool}
-    )
+    # bool column: one object per row would weigh more than the ids; an integer mark (the audience
+    # search's start, ``detectors.audiences.START_COLUMN``) is -1 there
+    window = window.assign(**_absent_marks(past, columns.difference(window.columns)))
     ids = [column for column in CATEGORICAL_COLUMNS if column in columns]
     union = pd.concat([window.drop(columns=ids), past.drop(columns=ids)], ignore_index=True)
     for column in ids:
@@ -118,6 +117,17 @@ def with_prepared_history(
     union = union[[*columns, "copies", "is_recount"]]
     union["is_recount"] = later_repeats(union)
     return union
+
+
+def _absent_marks(past: pd.DataFrame, columns: pd.Index) -> dict[str, bool | np.int64]:
+    """Per history mark column of ``columns`` (bool or integer), its value on a window row."""
+    marks: dict[str, bool | np.int64] = {}
+    for column in columns:
+        if past[column].dtype == bool:
+            marks[column] = False
+        elif pd.api.types.is_integer_dtype(past[column].dtype):
+            marks[column] = np.int64(-1)
+    return marks
 
 
 def window_of(events: pd.DataFrame) -> pd.DataFrame:

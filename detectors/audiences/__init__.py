@@ -22,18 +22,20 @@ part of two audiences or more, judged as a platform of its own by the pool test'
 
 from detectors.audiences._arrays import FloatArray, IntArray
 from detectors.audiences._audiences import Audiences
-from detectors.audiences._find import find_audiences, one_audience
+from detectors.audiences._find import START_COLUMN, find_audiences, history_start, one_audience
 from detectors.audiences._insularity import insularity, insularity_of_pairs, upper_share
 from detectors.audiences._params import AudienceParams
 from detectors.audiences._units import LightPairs, light_pairs, post_codes
 
 __all__ = [
+    "START_COLUMN",
     "AudienceParams",
     "Audiences",
     "FloatArray",
     "IntArray",
     "LightPairs",
     "find_audiences",
+    "history_start",
     "insularity",
     "insularity_of_pairs",
     "light_pairs",

@@ -40,6 +40,7 @@ def _communities(
     *,
     params: AudienceParams,
     account_weight: FloatArray | None = None,
+    start: IntArray | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Per creator unit: its audience community, inferred from the light accounts units share
     (``pairs``), at ``min_insularity`` and at ``pool_min_insularity`` (the pool test's).
@@ -49,20 +50,58 @@ def _communities(
     model. A community of fewer than ``min_community_creators`` units joins
     the large community it shares most with; then, least insular first, a
     community whose co-engagement beyond chance stays inside less than
-    ``min_insularity`` of the time joins the one it shares most with.
+    ``min_insularity`` of the time joins the one it shares most with. ``start``: per unit the group
+    Louvain starts it in (``_louvain``; the history's own communities, ``unit_start``).
     """
-    accounts, x, n_units = pairs.accounts, pairs.matrix, pairs.n_units
-    weight = np.ones(len(accounts)) if account_weight is None else account_weight[accounts]
+    weight = np.ones(len(pairs.accounts)) if account_weight is None else account_weight[pairs.accounts]
+    a, b, shared, engagers, spread = _shared(pairs, weight)
+    pair_mass = float((weight * spread * (spread - 1)).sum())
+    found, placed = _found(a, b, shared, engagers, pair_mass, params, start)
+    k = int(found.max(initial=-1)) + 1
+    if k < 2:
+        return np.zeros(pairs.n_units, dtype=np.int64), np.zeros(pairs.n_units, dtype=np.int64)
+    # every shared account counts, not only ties beyond chance: a seller's book, tied inside by its
+    # pool, shares its creators' organic fans with the rest as chance says and is no audience
+    both = placed[a] & placed[b]
+    observed = _pair_sums(found[a[both]], found[b[both]], shared[both], k)
+    # chance over every pair of placed units, those that share no account included
+    mass = np.bincount(found[placed], weights=engagers[placed], minlength=k).astype(np.float64)
+    per_pair = pair_mass / float(engagers.sum()) ** 2
+    own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
+    expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
+    sizes = np.bincount(found[placed], minlength=k)
+    coarse, finer = _agglomerate(observed, expected, sizes, params=params)
+    return _placed(coarse, found, placed), _placed(finer, found, placed)
+
+
+def _shared(
+    pairs: UnitPairs, weight: FloatArray
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+    """The unit pairs that share a light account (``a`` < ``b``), their weighted shared accounts, each
+    unit's weighted engagers and each account's spread (units engaged)."""
+    x = pairs.matrix
     shared = sparse.triu(x.T @ sparse.diags(weight) @ x, k=1).tocoo()
-    a, b = shared.row.astype(np.int64), shared.col.astype(np.int64)
     engagers, spread = x.T @ weight, np.asarray(x.sum(axis=1)).ravel()
-    chance = (
-        float((weight * spread * (spread - 1)).sum()) * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
-    )
-    excess = shared.data - chance
+    return shared.row.astype(np.int64), shared.col.astype(np.int64), shared.data, engagers, spread
+
+
+def _found(
+    a: IntArray,
+    b: IntArray,
+    shared: FloatArray,
+    engagers: FloatArray,
+    pair_mass: float,
+    params: AudienceParams,
+    start: IntArray | None,
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Per unit its Louvain community (-1: tied to none) and whether it is tied: units tied by the
+    accounts they share beyond a configuration model (``pair_mass``: the accounts' weighted pairs of
+    units), each to its ``neighbours`` strongest neighbours."""
+    chance = pair_mass * engagers[a] * engagers[b] / float(engagers.sum()) ** 2
+    excess = shared - chance
     tied = excess > 0
     # units tied to none (no light engager shared beyond chance) join the largest audience at the end
-    placed = np.zeros(n_units, dtype=bool)
+    placed = np.zeros(len(engagers), dtype=bool)
     placed[a[tied]], placed[b[tied]] = True, True
     strongest = _strongest(a[tied], b[tied], excess[tied], params.neighbours)
     found = _louvain(
@@ -70,24 +109,19 @@ def _communities(
         b[tied][strongest],
         excess[tied][strongest],
         np.flatnonzero(placed),
-        n_units,
+        len(engagers),
         params,
+        start,
     )
-    k = int(found.max(initial=-1)) + 1
-    if k < 2:
-        return np.zeros(n_units, dtype=np.int64), np.zeros(n_units, dtype=np.int64)
-    # every shared account counts, not only ties beyond chance: a seller's book, tied inside by its
-    # pool, shares its creators' organic fans with the rest as chance says and is no audience
-    both = placed[a] & placed[b]
-    observed = _pair_sums(found[a[both]], found[b[both]], shared.data[both], k)
-    # chance over every pair of placed units, those that share no account included
-    mass = np.bincount(found[placed], weights=engagers[placed], minlength=k).astype(np.float64)
-    per_pair = float((weight * spread * (spread - 1)).sum()) / float(engagers.sum()) ** 2
-    own = np.bincount(found[placed], weights=engagers[placed] ** 2, minlength=k).astype(np.float64)
-    expected = (np.outer(mass, mass) - np.diag(own)) * per_pair
-    sizes = np.bincount(found[placed], minlength=k)
-    coarse, finer = _agglomerate(observed, expected, sizes, params=params)
-    return _placed(coarse, found, placed), _placed(finer, found, placed)
+    return found, placed
+
+
+def _louvain_of(pairs: UnitPairs, *, params: AudienceParams) -> IntArray:
+    """Per unit its Louvain community before any agglomeration (-1: tied to none), every account
+    counted once: what ``_communities`` starts from."""
+    weight = np.ones(len(pairs.accounts))
+    a, b, shared, engagers, spread = _shared(pairs, weight)
+    return _found(a, b, shared, engagers, float((spread * (spread - 1)).sum()), params, None)[0]
 
 
 def _placed(group: IntArray, found: IntArray, placed: npt.NDArray[np.bool_]) -> IntArray:

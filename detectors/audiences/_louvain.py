@@ -37,9 +37,27 @@ def _strongest(a: IntArray, b: IntArray, weight: FloatArray, k: int) -> npt.NDAr
 
 
 def _louvain(
-    a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, n: int, params: AudienceParams
+    a: IntArray,
+    b: IntArray,
+    weight: FloatArray,
+    nodes: IntArray,
+    n: int,
+    params: AudienceParams,
+    start: IntArray | None = None,
 ) -> IntArray:
-    """Per node its Louvain community, numbered by smallest member; -1 for nodes not in ``nodes``."""
+    """Per node its Louvain community, numbered by smallest member; -1 for nodes not in ``nodes``.
+
+    ``start``: per node a group it starts in (-1: alone), e.g. the history's own communities
+    (``seeded_start``): the search runs on the graph of the groups (ties between two groups summed,
+    ties inside one a self-loop, as Louvain's own later levels build it) and never splits a group.
+    """
+    if start is not None and (start[nodes] >= 0).any():
+        group, (ga, gb, gw), members = _grouped(a, b, weight, nodes, start)
+        of_group = _louvain(ga, gb, gw, members, len(members), params)
+        grown = np.full(n, -1, dtype=np.int64)
+        grown[nodes] = of_group[group[nodes]]
+        # numbered by smallest member node, as without a start
+        return _by_smallest(grown)
     import networkx as nx  # lazy: networkx costs import time
 
     # each connected part on its own: modularity over audiences that never meet merges a small
@@ -52,6 +70,45 @@ def _louvain(
     out = np.full(n, -1, dtype=np.int64)
     for number, members in enumerate(sorted(found, key=min)):
         out[np.fromiter(members, dtype=np.int64)] = number
+    return out
+
+
+def _grouped(
+    a: IntArray, b: IntArray, weight: FloatArray, nodes: IntArray, start: IntArray
+) -> tuple[IntArray, tuple[IntArray, IntArray, FloatArray], IntArray]:
+    """Per node its group (``start``'s, or one of its own), the groups' graph (edges summed per pair of
+    groups, in order of each pair's first edge) and the groups' numbers."""
+    own = np.where(start >= 0, start, -1)
+    key = np.where(own >= 0, own, int(own.max(initial=-1)) + 1 + np.arange(len(own)))
+    # groups numbered by their smallest node: the search visits them in the nodes' order
+    present = np.zeros(len(own), dtype=bool)
+    present[nodes] = True
+    first = np.full(int(key.max(initial=-1)) + 1, len(own), dtype=np.int64)
+    np.minimum.at(first, key[nodes], nodes)
+    used = np.flatnonzero(first < len(own))
+    used = used[np.argsort(first[used], kind="stable")]
+    number = np.full(len(first), -1, dtype=np.int64)
+    number[used] = np.arange(len(used))
+    group = np.where(present, number[key], -1)
+    ga, gb = np.minimum(group[a], group[b]), np.maximum(group[a], group[b])
+    pair, first_edge, inverse = np.unique(ga * len(used) + gb, return_index=True, return_inverse=True)
+    summed = np.bincount(np.asarray(inverse).ravel(), weights=weight, minlength=len(pair)).astype(np.float64)
+    order = np.argsort(first_edge, kind="stable")
+    pairs = np.asarray(pair[order], dtype=np.int64)
+    edges = (pairs // len(used), pairs % len(used), summed[order])
+    return group, edges, np.arange(len(used), dtype=np.int64)
+
+
+def _by_smallest(found: IntArray) -> IntArray:
+    """``found`` (per node a community, -1: none) renumbered by each community's smallest node."""
+    out = np.full(len(found), -1, dtype=np.int64)
+    has = np.flatnonzero(found >= 0)
+    if not len(has):
+        return out
+    _, first = np.unique(found[has], return_index=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(has[first], kind="stable")] = np.arange(len(first))
+    out[has] = rank[np.unique(found[has], return_inverse=True)[1]]
     return out
 
 

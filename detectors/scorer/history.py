@@ -6,8 +6,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from detectors.audiences import START_COLUMN, history_start
+from detectors.context import WindowContext
 from detectors.history import (
     HISTORY_COLUMN,
     matched_categories,
@@ -29,6 +32,7 @@ from detectors.params import ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.registry import STRUCTURAL
 from detectors.scorer.window import ScoredWindow, score_engagements
+from features.arrays import codes, distinct
 
 if TYPE_CHECKING:
     from detectors.fitted import FittedState
@@ -122,7 +126,29 @@ def prepare_scored_history(history: pd.DataFrame, *, params: ScoringParams, **co
     names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
     evidence = evidence_of(scored.detections, names, keep_score=params.history.keep_score)
     found = evidence if len(evidence) else np.zeros(len(prepared), dtype=bool)
-    return mark_evidence(prepared, found, params=params.history)
+    marked = mark_evidence(prepared, found, params=params.history)
+    if params.history.seeded_audiences:
+        marked[START_COLUMN] = _history_starts(prepared, params=params, posts=context.get("posts"))
+    return marked
+
+
+def _history_starts(
+    prepared: pd.DataFrame, *, params: ScoringParams, posts: pd.DataFrame | None
+) -> npt.NDArray[np.int64]:
+    """Per prepared history row its creator unit's Louvain community in its platform's history
+    (``detectors.audiences.history_start``), numbered apart per platform (-1: none)."""
+    studios = WindowContext(prepared, posts=posts, fitted=None, audience=params.audience).studios()
+    out = np.full(len(prepared), -1, dtype=np.int64)
+    platform = (
+        codes(prepared["platform"]) if "platform" in prepared else np.zeros(len(prepared), dtype=np.int64)
+    )
+    offset = 0
+    for value in distinct(platform):
+        rows = np.flatnonzero(platform == value)
+        found = history_start(prepared.iloc[rows], studios=studios, params=params.audience)
+        out[rows] = np.where(found >= 0, found + offset, -1)
+        offset += int(found.max(initial=-1)) + 1
+    return out
 
 
 def prepared_history(

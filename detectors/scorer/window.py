@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from detectors.audiences import START_COLUMN
 from detectors.base import Detection
 from detectors.chance import WindowChance
 from detectors.combine import combine
@@ -84,7 +85,7 @@ def _window_verdicts(
     return (
         own_categories(
             engagements.iloc[keep]
-            .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN], errors="ignore")
+            .drop(columns=[HISTORY_COLUMN, CONTEXT_COLUMN, START_COLUMN], errors="ignore")
             .reset_index(drop=True)
         ),
         verdicts,

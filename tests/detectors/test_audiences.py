@@ -83,3 +83,35 @@ def test_strongest_keeps_each_ends_heaviest_edges():
         weight = rng.integers(1, 4, n_edges).astype(np.float64) if seed % 2 else rng.random(n_edges)
         k = int(rng.integers(1, 6))
         np.testing.assert_array_equal(_strongest(a, b, weight, k), _strongest_by_hand(a, b, weight, k))
+
+
+def _two_cliques() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes 0-9 and 10-19 each a clique of weight 1, tied by one edge of weight 0.1."""
+    pairs = [(i, j) for base in (0, 10) for i in range(base, base + 10) for j in range(i + 1, base + 10)]
+    a = np.asarray([p[0] for p in pairs] + [9], dtype=np.int64)
+    b = np.asarray([p[1] for p in pairs] + [10], dtype=np.int64)
+    weight = np.r_[np.ones(len(pairs)), 0.1]
+    return a, b, weight, np.arange(20, dtype=np.int64)
+
+
+def test_a_start_keeps_each_group_together_and_a_search_from_its_own_communities_finds_them_again():
+    a, b, weight, nodes = _two_cliques()
+    n = 24  # nodes 20-23 have no edge
+    params = AudienceParams()
+    alone = _louvain(a, b, weight, nodes, n, params)
+    assert alone[0] != alone[10] and len(set(alone[:10])) == 1 and len(set(alone[10:20])) == 1
+    # a start that joins half of each clique (the history's own communities, say): never split, so
+    # the rest of each clique follows its half into one community
+    start = np.full(n, -1, dtype=np.int64)
+    start[[0, 1, 2, 3, 4, 10, 11, 12, 13, 14]] = 7
+    found = _louvain(a, b, weight, nodes, n, params, start)
+    assert len(set(found[[0, 1, 2, 3, 4, 10, 11, 12, 13, 14]])) == 1
+    assert (found[20:] == -1).all() and (found[:20] >= 0).all()
+    # numbered by smallest member, as without a start
+    assert found[0] == 0
+    # started from its own communities, the search finds them again; a start naming only nodes
+    # outside ``nodes`` is no start
+    np.testing.assert_array_equal(_louvain(a, b, weight, nodes, n, params, alone), alone)
+    outside = np.full(n, -1, dtype=np.int64)
+    outside[20:] = 3
+    np.testing.assert_array_equal(_louvain(a, b, weight, nodes, n, params, outside), alone)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from detectors.audiences import START_COLUMN, find_audiences
 from detectors.history import prepare_history, with_prepared_history
 from detectors.lookback import (
     EVIDENCE_COLUMN,
@@ -288,4 +289,36 @@ def test_core_union_audiences_gives_the_core_view_each_platforms_audiences_found
     apart = score_window(current, params=off, history=prepared).engagements
     assert _invalid(judged, "s").mean() > 0.75
     assert (judged["reason"].astype(str) == apart["reason"].astype(str)).all()
+    assert _invalid(judged, "u").sum() == 0 and _invalid(judged, "ku").sum() == 0
+
+
+def test_seeded_audiences_carry_each_platforms_history_communities_into_the_union():
+    current, history = _two_platforms()
+    params = ScoringParams().set_params(history__mode="condensed", history__seeded_audiences=True)
+    prepared = prepare_scored_history(history, params=params)
+    start = prepared[START_COLUMN].to_numpy()
+    platform = prepared["platform"].astype(str).to_numpy()
+    found = {name: set(start[(platform == name) & (start >= 0)]) for name in ("douyin", "kuaishou")}
+    # each platform's history has communities of its own, numbered apart
+    assert found["douyin"] and found["kuaishou"] and found["douyin"].isdisjoint(found["kuaishou"])
+    joined = history_engagements(current, prepared, params=params)
+    is_history = joined["is_history"].to_numpy()
+    assert joined[START_COLUMN].dtype == np.int64 and (joined.loc[~is_history, START_COLUMN] == -1).all()
+    assert (joined.loc[is_history, START_COLUMN] >= 0).any()
+    # the audience search of the union starts from them: every unit of one history community stays in
+    # one union community (the union's units follow ``find_audiences``' numbering, by post)
+    douyin = joined.iloc[np.flatnonzero(joined["platform"].astype(str).to_numpy() == "douyin")]
+    audiences = find_audiences(douyin, studios=None, params=params.audience)
+    unit = audiences.units(pd.Index(douyin["post_id"].astype(str)))
+    rows = douyin[START_COLUMN].to_numpy() >= 0
+    for group in set(douyin[START_COLUMN].to_numpy()[rows]):
+        units = unit[douyin[START_COLUMN].to_numpy() == group]
+        assert len(set(audiences.communities(units))) == 1
+    # off, the prepared history has no such column; on, the outputs do not show it, the pool split
+    # across weeks is caught as without it (douyin 0.81) and no honest account is flagged
+    off = params.set_params(history__seeded_audiences=False)
+    assert START_COLUMN not in prepare_scored_history(history, params=off)
+    judged = score_window(current, params=params, history=prepared).engagements
+    assert START_COLUMN not in judged
+    assert _invalid(judged, "s").mean() > 0.75
     assert _invalid(judged, "u").sum() == 0 and _invalid(judged, "ku").sum() == 0
