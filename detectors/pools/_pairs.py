@@ -53,10 +53,10 @@ def _pair_members(
     pair_cell = cell[users[np.searchsorted(pair_key, key_pair)]]
     pooled = np.zeros(len(two), dtype=bool)
     pooled[found // (n_pools + 1)] = True
-    reach = _reach(light, two | pooled, unit_community)
-    same = unit_community[light.unit[a]] == unit_community[light.unit[b]]
-    # two draws in one community land on the pair either way round
-    expected = n_cell[pair_cell] * reach[a] * reach[b] * np.where(same, 2.0, 1.0)
+    weight = _reach_weight(light, two | pooled)
+    expected = _cell_chance(light, weight, unit_community, a, b, n_cell[pair_cell])
+    if params.book_pair_by_units:
+        expected = np.maximum(expected, _unit_chance(light, weight, two, a, b, observed))
     core_keys, core = _core_pairs(light, book_pool, found, n_pools)
     at = np.minimum(np.searchsorted(core_keys, key_pair), max(len(core_keys) - 1, 0))
     co = np.where(in_sorted(key_pair, core_keys), core[at] if len(core) else 0, 0)
@@ -78,19 +78,55 @@ def _core_pairs(
     return distinct_counts(rows[:, 0] * len(book_pool) + rows[:, 1])
 
 
-def _reach(
-    light: _Light, left_out: npt.NDArray[np.bool_], unit_community: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """Per post: its share of its community's engagement by the light accounts not ``left_out`` and the
-    one-off engagers (accounts with one post in the window), how an honest account's draw lands; one
-    engagement added to every post (a community with few such engagers says little of its posts' reach,
-    and no post is out of an honest account's reach)."""
-    n_posts = len(light.unit)
+def _reach_weight(light: _Light, left_out: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Per post: its engagement by the light accounts not ``left_out`` and by the one-off engagers
+    (accounts with one post in the window), how an honest account's draw lands, one engagement added (a
+    community with few such engagers says little of its posts' reach, and no post is out of reach)."""
     kept = ~left_out[light.pair_user]
-    weight = np.bincount(light.pair_post[kept], minlength=n_posts) + light.one_off_engagers + 1.0
+    return np.bincount(light.pair_post[kept], minlength=len(light.unit)) + light.one_off_engagers + 1.0
+
+
+def _cell_chance(
+    light: _Light,
+    weight: npt.NDArray[np.float64],
+    unit_community: npt.NDArray[np.int64],
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    n_cell: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Per post pair (``a``, ``b``): the two-unit accounts of its pair of communities (``n_cell``) times
+    each post's share of its community's ``weight``; twice where both lie in one community (two draws
+    land on the pair either way round)."""
     community = unit_community[light.unit]
     total = np.bincount(community, weights=weight, minlength=int(unit_community.max()) + 1)
-    return np.asarray(weight / total[community], dtype=np.float64)
+    reach = weight / total[community]
+    same = community[a] == community[b]
+    return np.asarray(n_cell * reach[a] * reach[b] * np.where(same, 2.0, 1.0), dtype=np.float64)
+
+
+def _unit_chance(
+    light: _Light,
+    weight: npt.NDArray[np.float64],
+    two: npt.NDArray[np.bool_],
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    observed: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Per post pair (``a``, ``b``; ``observed`` two-unit accounts on it): the two-unit accounts of its two
+    creator units but not on the pair, times each post's share of its unit's ``weight``. Two creators who
+    share fans draw many two-unit accounts, spread over their posts as their reach says; a seller's
+    accounts on two orders are on the one pair (counted, they would make a small client's order post,
+    most of its reach, explain them)."""
+    width, user_creator, _ = light.creators
+    mine = two[user_creator // width]
+    unit = user_creator[mine] % width
+    # the two units of an account are adjacent (keys sorted by account, then unit), the lower first
+    unit_pairs, n_pair = distinct_counts(unit[0::2] * width + unit[1::2])
+    key = light.unit[a] * width + light.unit[b]
+    at = np.minimum(np.searchsorted(unit_pairs, key), len(unit_pairs) - 1)
+    n_units = np.where(unit_pairs[at] == key, n_pair[at], 0) - observed
+    share = weight / np.bincount(light.unit, weights=weight, minlength=width)[light.unit]
+    return np.asarray(np.maximum(n_units, 0) * share[a] * share[b], dtype=np.float64)
 
 
 def _two_unit_accounts(light: _Light) -> npt.NDArray[np.bool_]:

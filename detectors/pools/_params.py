@@ -265,6 +265,12 @@ class PoolParams:
     # together: a seller's accounts sent to more orders engage its order pairs too, a keen fans' pair beside
     # a pool's post is theirs alone (500k four worlds seeds 3-5: honest pairs' 0-19, aged pairs' 21-281)
     book_pair_min_core: int = 5
+    # ... and judged against chance within its two creator units as well (the two-unit accounts of those
+    # units not on the pair, times each post's share of its unit's reach; the larger chance counts): two
+    # creators who share fans draw many two-unit accounts, spread over their posts, where a seller's are on
+    # the one pair. Without it, 40k communities=3 seed 54: +152 honest (precision 0.9619); with it +5, but
+    # it also takes aged gains back (500k four worlds seed 5 0.735 -> 0.665; docs/benchmarks.md, "aged16")
+    book_pair_by_units: bool = True
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's

@@ -103,3 +103,50 @@ def test_pairs_are_taken_one_by_one_over_chance():
     observed = np.array([40.0, 5.0, 30.0])
     expected = np.array([1.0, 0.7, 5.0])
     assert _accepted_pairs(observed, expected, params=ON).tolist() == [True, False, False]
+
+
+def _shared_fans(*, seed: int) -> pd.DataFrame:
+    """3,000 users on 60 creators k0..k59 (3 posts each, 1-4 creators per user); two creators s0, s1 (3
+    posts each) who share 400 fans, each on one post of both; a seller's 40 accounts on p-s0-0, p-s1-0
+    and p-x-0 (a third client), each also on one of three other clients' posts."""
+    rng = np.random.default_rng(seed)
+    like = PlantedLikes()
+    for u in range(3000):
+        for c in rng.choice(60, size=rng.integers(1, 5), replace=False):
+            like(f"u{u}", f"k{c}", f"p-k{c}-{rng.integers(3)}")
+    for f in range(400):
+        for c in ("s0", "s1"):
+            like(f"f{f}", c, f"p-{c}-{rng.integers(3)}")
+    for account in range(40):
+        for c in ("s0", "s1", "x"):
+            like(f"aged{account}", c, f"p-{c}-0")
+        other = rng.integers(3)
+        like(f"aged{account}", f"y{other}", f"p-y{other}-0")
+    return _frame(like.user, like.creator, post=like.post)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_creators_fans_are_no_order_pair_judged_within_their_units(seed: int):
+    """The pool holds the seller's posts on s0, s1, x and y0..y2; the fans of s0 and s1 on its pair
+    (p-s0-0, p-s1-0) are about a ninth of the 400, far over the community's chance for two posts of 180,
+    but what the two creators' shared fans put on each of their nine pairs: members only without the
+    units' chance."""
+    events = _shared_fans(seed=seed)
+    users = codes(events["user_id"])
+    posts, post_ids = post_codes(events)
+    pair_user, pair_post = light_pairs(users, posts, len(post_ids), ON.min_posts, ON.max_posts)
+    creator = events.groupby(events["post_id"].astype(str))["creator_id"].first().astype(str)
+    unit = codes(creator.reindex(post_ids.astype(str)))
+    light = _Light(users, posts, np.ones(len(users), dtype=bool), pair_user, pair_post, unit)
+    community = np.zeros(int(unit.max()) + 1, dtype=np.int64)
+    sold = ["p-s0-0", "p-s1-0", "p-x-0", "p-y0-0", "p-y1-0", "p-y2-0"]
+    book_pool = np.where(np.isin(post_ids.astype(str), sold), 0, -1).astype(np.int64)
+    names = np.asarray(account_names(events["user_id"]).astype(str)).astype(str)
+    found = np.flatnonzero(np.char.startswith(names, "aged")) * 2
+    fans = {}
+    for by_units in (False, True):
+        params = PoolParams(book_pair_members=True, book_pair_by_units=by_units)
+        keys = _pair_members(light, book_pool, found, 1, community, params=params)
+        fans[by_units] = int(np.char.startswith(names[keys // 2], "f").sum())
+    assert fans[False] >= 20
+    assert fans[True] == 0
