@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from detectors.pools._chance import _Audiences
 from detectors.pools._core import _core_members
+from detectors.pools._pairs import _pair_members
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _assign, _Light, _members
 from features.arrays import distinct, distinct_counts, in_sorted
@@ -60,9 +61,29 @@ def _with_book(
         members = _with_core(
             light, event_pool, book_pool, members, n_pools, unit_community, params=params, given=given
         )
+    if params.book_pair_members:
+        members = np.union1d(
+            members, _pairs_of(light, event_pool, book_pool, members, n_pools, unit_community, params=params)
+        )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)
     return out
+
+
+def _pairs_of(
+    light: _Light,
+    event_pool: npt.NDArray[np.int64],
+    book_pool: npt.NDArray[np.int64],
+    members: npt.NDArray[np.int64],
+    n_pools: int,
+    unit_community: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.int64]:
+    """``_pair_members``, each book's accounts so far its pooled events' and ``members`` (sorted keys)."""
+    hit = (event_pool >= 0) & light.ok
+    found = np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
+    return _pair_members(light, book_pool, found, n_pools, unit_community, params=params)
 
 
 def _with_core(

@@ -258,6 +258,29 @@ class PoolParams:
     # pools that fall under the share were what the rule took honest members from (docs/benchmarks.md,
     # "aged15"). 0: any post under the share
     book_core_min_popularity: float = 1.5
+    # the accounts with exactly two creator units whose light posts include a pair of one book's posts of
+    # both units are members where such accounts share that pair far beyond chance: each post's reach among
+    # the two-unit accounts of the same pair of communities, multiplied (``_pair_members``); pairs taken
+    # from the furthest over chance while chance explains at most ``max_fdr`` of their accounts, each with
+    # ``min_shared_accounts`` and ``min_lift`` times chance. A seller sends a share of its accounts to each
+    # order, so those it sent to exactly two orders share that post pair, where membership's chance (the
+    # pool's share of its community, squared) explains every two-creator account of a book that is most of
+    # its community (docs/detection.md, "Members by their order pair"). Off: see docs/benchmarks.md, "aged16"
+    book_pair_members: bool = False
+    # ... only a pair with this many times chance (honest structure, keen fans and fan clubs, puts up to
+    # about 10 times the reach model's chance on a pair of 10-20 accounts, 500k four worlds seed 3; order
+    # pairs 20-1000 times)
+    book_pair_min_lift: float = 20.0
+    # ... and that at least this many of the book's accounts so far (its pooled events' and members) engaged
+    # together: a seller's accounts sent to more orders engage its order pairs too, a keen fans' pair beside
+    # a pool's post is theirs alone (500k four worlds seeds 3-5: honest pairs' 0-19, aged pairs' 21-281)
+    book_pair_min_core: int = 5
+    # ... and judged against chance within its two creator units as well (the two-unit accounts of those
+    # units not on the pair, times each post's share of its unit's reach; the larger chance counts): two
+    # creators who share fans draw many two-unit accounts, spread over their posts, where a seller's are on
+    # the one pair. Without it, 40k communities=3 seed 54: +152 honest (precision 0.9619); with it +5, but
+    # it also takes aged gains back (500k four worlds seed 5 0.735 -> 0.665; docs/benchmarks.md, "aged16")
+    book_pair_by_units: bool = True
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's
