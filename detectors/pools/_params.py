@@ -147,6 +147,16 @@ class PoolParams:
     cover_organic_min_share: float = 1.0
     cover_organic_min_held: float = 0.75
     cover_organic_min_units: int = 3
+    # a candidate found with the platform as one audience that holds more than ``cover_organic_min_held`` of
+    # its home community's co-engaging light accounts, over ``cover_organic_min_units`` creator units or
+    # more, stays covered when its accounts' counts of the community's posts spread at least
+    # ``cover_keen_min_ratio`` times as much as a seller's book's would (each order an independent share of
+    # the book, fitted to the candidate), ``cover_errors`` standard errors over it: an audience's fans are
+    # unevenly keen, a book's accounts take whatever orders come (``_keen_audience``). Dev windows 40k-60k:
+    # honest candidates left uncovered 1.51-2.63, books that hold their communities 0.87-1.21
+    # (docs/benchmarks.md, classA16)
+    cover_by_keenness: bool = False
+    cover_keen_min_ratio: float = 1.4
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
