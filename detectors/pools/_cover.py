@@ -178,10 +178,8 @@ def _judged(
         events = fresh & (candidate == pool)
         home = int(np.argmax(np.bincount(community[events])))
         held = light.users[candidate == pool]
-        if (
-            _holds_its_community(light, audiences, held, home, params=params)
-            or _organic_audience(light, audiences, held, home, params=params)
-            or _keen_audience(light, audiences, held, home, params=params)
+        if _holds_its_community(light, audiences, held, home, params=params) or _organic_audience(
+            light, audiences, held, home, params=params
         ):
             continue
         left_out = _same_book(
@@ -200,11 +198,16 @@ def _judged(
         )
         if insular[home] < params.max_uncovered_insularity:
             flagged = events & (insular[community] < params.max_uncovered_insularity)
+            whole = flagged.copy()
             if params.cover_strangers_home:
                 judged = _stranger_judges(repeats, left_out, params=params)
                 flagged &= _order_part(
                     light, audiences, candidate == pool, left_out, home, within, judged, params=params
                 )
+            # keenness judges a candidate that is one thing: where the split kept an order's part of it
+            # (an order riding on an audience's fans), the mixture's spread says nothing of either
+            if np.array_equal(flagged, whole) and _keen_audience(light, audiences, held, home, params=params):
+                continue
             uncovered |= flagged
     return uncovered
 
