@@ -10,7 +10,7 @@ from scipy import sparse
 
 from detectors.audiences import Audiences, upper_share
 from detectors.pools._chance import _Chance
-from detectors.pools._keenness import _keenness_excess
+from detectors.pools._keenness import _keenness_excess, _profile_gap
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
 from detectors.pools._search import _Light, _search
@@ -428,7 +428,9 @@ def _keen_audience(
     (``cover_by_keenness``): they hold more than ``cover_organic_min_held`` of community ``home``'s
     co-engaging light accounts over ``cover_organic_min_units`` of its creator units or more, and their
     counts of the community's posts spread at least ``cover_keen_min_ratio`` times a seller's book's, and
-    ``cover_errors`` standard errors more (``_keenness_excess``).
+    ``cover_errors`` standard errors more (``_keenness_excess``), as one axis of keenness: two books
+    fitted to them serve the posts in profiles at most ``cover_keen_max_profile_gap`` apart
+    (``_profile_gap``; two sellers' books in one candidate spread more than one book too).
 
     A book that made its community holds it whole, as an audience that is its whole community does, and
     without it nothing is left to judge the community by (``_holds_its_community``). What is left to judge
@@ -448,7 +450,10 @@ def _keen_audience(
     if len(np.unique(light.pair_unit[mine])) < params.cover_organic_min_units:
         return False
     ratio, z = _keenness_excess(light.pair_user[mine], light.pair_post[mine], floor=params.min_posts)
-    return ratio >= params.cover_keen_min_ratio and z >= params.cover_errors
+    if ratio < params.cover_keen_min_ratio or z < params.cover_errors:
+        return False
+    gap = _profile_gap(light.pair_user[mine], light.pair_post[mine], floor=params.min_posts)
+    return gap <= params.cover_keen_max_profile_gap
 
 
 def _engager_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> float:

@@ -157,6 +157,12 @@ class PoolParams:
     # (docs/benchmarks.md, classA16)
     cover_by_keenness: bool = False
     cover_keen_min_ratio: float = 1.4
+    # ... only where that spread is one axis of keenness: two books fitted to the candidate (a two-class
+    # mixture) serve its posts in profiles at most this total variation apart (``_profile_gap``). Two
+    # sellers' books in one candidate spread more than one book too, each on its own posts or shares
+    # (500k four worlds s4: aged and drip-fed, 0.67; 40k s32: fans and a drip-fed order, 0.83); an
+    # audience's casual and keen fans engage the same posts (class-A candidates 0.15-0.31; classA16)
+    cover_keen_max_profile_gap: float = 0.5
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from detectors.pools import PoolParams
-from detectors.pools._keenness import _keenness_excess
+from detectors.pools._keenness import _keenness_excess, _profile_gap
 from tests.detectors.test_pool_held import _book, _flagged
 from tests.detectors.test_pool_tiers import farm_and_audience, studio_fan
 from tests.detectors.test_pools import _frame
@@ -128,3 +128,27 @@ def test_keenness_excess_of_a_book_and_of_uneven_fans():
         post += rng.choice(16, size=n, replace=False).tolist()
     ratio, z = _keenness_excess(np.array(account), np.array(post), floor=2)
     assert ratio > 1.5 and z > 4.0
+
+
+def test_two_books_in_one_candidate_are_two_profiles_not_one_axis_of_keenness():
+    """Two sellers' books on their own posts in one candidate (an aged book of 250 accounts on 6 posts
+    at 50-70% per order, a drip-fed one of 250 on 2 posts at 60-80%) spread more than one book fitted
+    to both, but two books fitted to them serve the posts in far different profiles; uneven fans (their
+    counts geometric over the same 16 posts) are one axis: casual and keen fans of the same posts."""
+    rng = np.random.default_rng(4)
+    account, post = [], []
+    for p in range(8):
+        offset, share = (0, rng.uniform(0.5, 0.7)) if p < 6 else (1000, rng.uniform(0.6, 0.8))
+        members = offset + np.flatnonzero(rng.random(250) < share)
+        account += members.tolist()
+        post += [p] * len(members)
+    books = np.array(account), np.array(post)
+    ratio, z = _keenness_excess(*books, floor=2)
+    assert ratio > KEEN.cover_keen_min_ratio and z > 2.0
+    assert _profile_gap(*books, floor=2) > KEEN.cover_keen_max_profile_gap
+    account, post = [], []
+    for u in range(400):
+        n = min(1 + int(rng.geometric(0.45)), 16)
+        account += [u] * n
+        post += rng.choice(16, size=n, replace=False).tolist()
+    assert _profile_gap(np.array(account), np.array(post), floor=2) < KEEN.cover_keen_max_profile_gap
