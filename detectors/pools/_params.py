@@ -153,9 +153,10 @@ class PoolParams:
     # ``cover_keen_min_ratio`` times as much as a seller's book's would (each order an independent share of
     # the book, fitted to the candidate), ``cover_errors`` standard errors over it: an audience's fans are
     # unevenly keen, a book's accounts take whatever orders come (``_keen_audience``). Dev windows 40k-60k:
-    # honest candidates left uncovered 1.51-2.63, books that hold their communities 0.87-1.21
-    # (docs/benchmarks.md, classA16)
-    cover_by_keenness: bool = False
+    # honest candidates left uncovered 1.51-2.63, books that hold their communities 0.87-1.21; with the
+    # profile gap below, the four class-A dev windows at 40k/60k go to 0.994-1.0 and no gate loses recall
+    # (docs/benchmarks.md, classA16). False: off
+    cover_by_keenness: bool = True
     cover_keen_min_ratio: float = 1.4
     # ... only where that spread is one axis of keenness: two books fitted to the candidate (a two-class
     # mixture) serve its posts in profiles at most this total variation apart (``_profile_gap``). Two

@@ -19,8 +19,8 @@ from tests.detectors.test_pool_tiers import farm_and_audience, studio_fan
 from tests.detectors.test_pools import _frame
 from tests.factories import PlantedLikes
 
-DEFAULT = PoolParams()
-KEEN = replace(DEFAULT, cover_by_keenness=True)
+KEEN = PoolParams()  # the keenness cover is on by default
+OFF = replace(KEEN, cover_by_keenness=False)  # main before classA16
 
 
 def _keen_audience_and_a_farm(
@@ -67,15 +67,15 @@ def _keen_audience_and_a_farm(
 @pytest.mark.parametrize("seed", [1, 3])
 def test_an_unevenly_keen_audience_that_is_its_whole_community_stays_covered(seed: int):
     """The keen audience is no star's and its fans are a minority of its posts' engagers beside the
-    crowd: by default its candidate is uncovered and its fans' likes are flagged; their counts spread
+    crowd: without the cover its candidate is uncovered and its fans' likes are flagged; their counts spread
     far more than a book's, so with the keenness cover nothing honest is flagged; the farm's flags do
     not change."""
     events, studios = _keen_audience_and_a_farm(seed, book=False)
     honest = ~events["user_id"].str.startswith("bot").to_numpy()
-    default, keen = (_flagged(events, studios, p) for p in (DEFAULT, KEEN))
-    assert default[honest].sum() > 900
+    off, keen = (_flagged(events, studios, p) for p in (OFF, KEEN))
+    assert off[honest].sum() > 900
     assert keen[honest].sum() == 0
-    assert (default == keen)[~honest].all()
+    assert (off == keen)[~honest].all()
 
 
 @pytest.mark.parametrize("seed", [1, 3])
@@ -85,8 +85,8 @@ def test_a_book_that_made_its_community_stays_caught_by_its_keenness(seed: int):
     events, studios = _keen_audience_and_a_farm(seed, book=True)
     aged = events["user_id"].str.startswith("aged").to_numpy()
     honest = ~aged & ~events["user_id"].str.startswith("bot").to_numpy()
-    default, keen = (_flagged(events, studios, p) for p in (DEFAULT, KEEN))
-    assert default[aged].mean() > 0.9
+    off, keen = (_flagged(events, studios, p) for p in (OFF, KEEN))
+    assert off[aged].mean() > 0.9
     assert keen[aged].mean() > 0.9
     assert keen[honest].sum() == 0
 
@@ -99,8 +99,8 @@ def test_a_books_own_organic_life_elsewhere_does_not_make_it_keen(seed: int):
     likes tie its clients to the platform; a separate gap, docs/benchmarks.md classA16.)"""
     events, studios = _keen_audience_and_a_farm(seed, book=True, organic_book=True)
     aged = events["user_id"].str.startswith("aged").to_numpy()
-    default, keen = (_flagged(events, studios, p) for p in (DEFAULT, KEEN))
-    assert (default == keen)[aged].all()
+    off, keen = (_flagged(events, studios, p) for p in (OFF, KEEN))
+    assert (off == keen)[aged].all()
 
 
 def test_the_keenness_ratio_is_a_knob():
