@@ -10,6 +10,7 @@ from scipy import sparse
 
 from detectors.audiences import Audiences, upper_share
 from detectors.pools._chance import _Chance
+from detectors.pools._keenness import _keenness_excess, _profile_gap
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
 from detectors.pools._search import _Light, _search
@@ -197,11 +198,16 @@ def _judged(
         )
         if insular[home] < params.max_uncovered_insularity:
             flagged = events & (insular[community] < params.max_uncovered_insularity)
+            whole = flagged.copy()
             if params.cover_strangers_home:
                 judged = _stranger_judges(repeats, left_out, params=params)
                 flagged &= _order_part(
                     light, audiences, candidate == pool, left_out, home, within, judged, params=params
                 )
+            # keenness judges a candidate that is one thing: where the split kept an order's part of it
+            # (an order riding on an audience's fans), the mixture's spread says nothing of either
+            if np.array_equal(flagged, whole) and _keen_audience(light, audiences, held, home, params=params):
+                continue
             uncovered |= flagged
     return uncovered
 
@@ -413,6 +419,41 @@ def _organic_audience(
         return False
     at_floor = light.account_pairs[accounts] <= params.min_posts
     return float(at_floor.mean()) >= params.cover_organic_min_share
+
+
+def _keen_audience(
+    light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int, *, params: PoolParams
+) -> bool:
+    """Whether the accounts ``held`` (a candidate's) are an audience's fans by how unevenly keen they are
+    (``cover_by_keenness``): they hold more than ``cover_organic_min_held`` of community ``home``'s
+    co-engaging light accounts over ``cover_organic_min_units`` of its creator units or more, and their
+    counts of the community's posts spread at least ``cover_keen_min_ratio`` times a seller's book's, and
+    ``cover_errors`` standard errors more (``_keenness_excess``), as one axis of keenness: two books
+    fitted to them serve the posts in profiles at most ``cover_keen_max_profile_gap`` apart
+    (``_profile_gap``; two sellers' books in one candidate spread more than one book too).
+
+    A book that made its community holds it whole, as an audience that is its whole community does, and
+    without it nothing is left to judge the community by (``_holds_its_community``). What is left to judge
+    is how its accounts engage: a seller sends each order to a share of the book whatever the account, so
+    the book's accounts are equally keen and their counts spread as independent draws do; an audience's
+    fans are a few keen ones on many posts and most at the floor. Dev windows at 40k-60k
+    (docs/benchmarks.md, classA16): the honest candidates left uncovered 1.5-2.6 times a book's, the
+    aged, drip-fed and click-farm books that hold their communities 0.87-1.21."""
+    if not params.cover_by_keenness:
+        return False
+    n_held, n_members = _held(light, audiences, held, home)
+    if n_held <= params.cover_organic_min_held * max(n_members, 1):
+        return False
+    accounts = distinct(held)
+    home_post = audiences.communities(light.pair_unit) == home
+    mine = np.isin(light.pair_user, accounts) & home_post
+    if len(np.unique(light.pair_unit[mine])) < params.cover_organic_min_units:
+        return False
+    ratio, z = _keenness_excess(light.pair_user[mine], light.pair_post[mine], floor=params.min_posts)
+    if ratio < params.cover_keen_min_ratio or z < params.cover_errors:
+        return False
+    gap = _profile_gap(light.pair_user[mine], light.pair_post[mine], floor=params.min_posts)
+    return gap <= params.cover_keen_max_profile_gap
 
 
 def _engager_share(light: _Light, audiences: Audiences, held: npt.NDArray[np.int64], home: int) -> float:

@@ -147,6 +147,23 @@ class PoolParams:
     cover_organic_min_share: float = 1.0
     cover_organic_min_held: float = 0.75
     cover_organic_min_units: int = 3
+    # a candidate found with the platform as one audience that holds more than ``cover_organic_min_held`` of
+    # its home community's co-engaging light accounts, over ``cover_organic_min_units`` creator units or
+    # more, stays covered when its accounts' counts of the community's posts spread at least
+    # ``cover_keen_min_ratio`` times as much as a seller's book's would (each order an independent share of
+    # the book, fitted to the candidate), ``cover_errors`` standard errors over it: an audience's fans are
+    # unevenly keen, a book's accounts take whatever orders come (``_keen_audience``). Dev windows 40k-60k:
+    # honest candidates left uncovered 1.51-2.63, books that hold their communities 0.87-1.21; with the
+    # profile gap below, the four class-A dev windows at 40k/60k go to 0.994-1.0 and no gate loses recall
+    # (docs/benchmarks.md, classA16). False: off
+    cover_by_keenness: bool = True
+    cover_keen_min_ratio: float = 1.4
+    # ... only where that spread is one axis of keenness: two books fitted to the candidate (a two-class
+    # mixture) serve its posts in profiles at most this total variation apart (``_profile_gap``). Two
+    # sellers' books in one candidate spread more than one book too, each on its own posts or shares
+    # (500k four worlds s4: aged and drip-fed, 0.67; 40k s32: fans and a drip-fed order, 0.83); an
+    # audience's casual and keen fans engage the same posts (class-A candidates 0.15-0.31; classA16)
+    cover_keen_max_profile_gap: float = 0.5
     # the events of a search pool that the search in the communities found without the orders does not
     # find leave their pool before the candidates found with the platform as one audience are judged, so
     # an uncovered candidate may hold them; those no candidate holds stay out (docs/detection.md, "A book
