@@ -94,8 +94,9 @@ def test_spark_scores_lockstep_as_the_command_line_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through both engines, only lockstep on: every event's risk the same when Spark splits douyin in
-    two along its graph (on main 69541d0: 576 events apart). Exact here because the platform's rows seed the
-    window's groups; the MinHash hashes account codes of the rows given (docs/spark.md, "Lockstep")."""
+    two along its graph (on main 69541d0: 576 events apart). Exact because the platform's rows seed the
+    window's groups and the MinHash keys are hashes of the account ids, the same in every process
+    (``lockstep__hash_account_ids``; docs/spark.md, "Lockstep")."""
     from scaleout.job import run_spark, spark_session
 
     write_simulated_set(simulate(_config()), tmp_path / "sim")
