@@ -298,6 +298,12 @@ class PoolParams:
     # the one pair. Without it, 40k communities=3 seed 54: +152 honest (precision 0.9619); with it +5, but
     # it also takes aged gains back (500k four worlds seed 5 0.735 -> 0.665; docs/benchmarks.md, "aged16")
     book_pair_by_units: bool = True
+    # ... and an account joins by its order pair only when at least this share of its light posts are
+    # the book's posts: a seller's aged accounts go where it sends them (50k communities=3 seed 28: 0.5-1.0
+    # of their posts are the book's orders), the honest fans of the pair's two creators that ride on an
+    # order pair engage those creators' other posts as well (0.22-0.43 for most); 0 keeps every account
+    # (docs/benchmarks.md, "aged17")
+    book_pair_min_book_share: float = 0.0
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's
