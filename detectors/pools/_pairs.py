@@ -64,7 +64,25 @@ def _pair_members(
     ok &= (co >= params.book_pair_min_core) & (observed >= params.book_pair_min_lift * expected)
     accepted = key_pair[ok]
     hit = in_sorted(pair_key, accepted)
-    return distinct(users[hit] * (n_pools + 1) + book_pool[first[hit]])
+    keys = distinct(users[hit] * (n_pools + 1) + book_pool[first[hit]])
+    return keys[_book_share(light, book_pool, keys, n_pools) >= params.book_pair_min_book_share]
+
+
+def _book_share(
+    light: _Light, book_pool: npt.NDArray[np.int64], keys: npt.NDArray[np.int64], n_pools: int
+) -> npt.NDArray[np.float64]:
+    """Per member key ``user * (n_pools + 1) + pool`` (sorted): the share of the account's light posts
+    that are the pool's book's posts. A seller's accounts engage where its orders send them; honest fans
+    of two creators engage those creators' other posts too."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.float64)
+    pool = book_pool[light.pair_post]
+    mine = pool >= 0
+    own, n_own = distinct_counts(light.pair_user[mine] * (n_pools + 1) + pool[mine])
+    at = np.minimum(np.searchsorted(own, keys), len(own) - 1)
+    n_book = np.where(own[at] == keys, n_own[at], 0)
+    n_posts = np.bincount(light.pair_user, minlength=int(keys.max()) // (n_pools + 1) + 1)
+    return np.asarray(n_book / np.maximum(n_posts[keys // (n_pools + 1)], 1), dtype=np.float64)
 
 
 def _core_pairs(

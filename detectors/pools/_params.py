@@ -298,6 +298,13 @@ class PoolParams:
     # the one pair. Without it, 40k communities=3 seed 54: +152 honest (precision 0.9619); with it +5, but
     # it also takes aged gains back (500k four worlds seed 5 0.735 -> 0.665; docs/benchmarks.md, "aged16")
     book_pair_by_units: bool = True
+    # ... and an account joins by its order pair only when at least this share of its light posts are
+    # the book's posts (on within the rule; 0 keeps every account): a seller's accounts go where its
+    # orders send them (1.0 for most; 0.5-0.6 on 50k communities=3 seed 28, 0.4-0.67 for drip-feed), the
+    # honest fans of the pair's two creators who ride on an order pair engage those creators' other posts
+    # too (0.17-0.67). 0.5 keeps every aged gain and half the honest riders; 0.7 all but 4-10 of them per
+    # scan at a little aged recall (docs/benchmarks.md, "aged17")
+    book_pair_min_book_share: float = 0.7
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's

@@ -21,12 +21,13 @@ POPULAR = [f"p-c{c}-1" for c in range(4)]
 WEIGHTS = np.r_[0.02, 0.6, np.full(8, 0.38 / 8)]
 
 
-def _scene(*, seed: int) -> pd.DataFrame:
+def _scene(*, seed: int, keen: int = 0) -> pd.DataFrame:
     """Community 0: 3,000 users on 60 creators k0..k59 (3 posts each, 1-4 creators per user). Community 1:
     four small clients c0..c3 (10 posts each, post 1 their popular one): 1,000 fans on two of them, 150 on
     two of them and one creator of community 0 (a post each, drawn by popularity), 2,000 one-off engagers;
-    a seller's 400 accounts, half of them on each order post p-c{i}-0 (2% of the fans' draws). The pool
-    holds the orders and the popular posts, most of the fans' engagement."""
+    a seller's 400 accounts, half of them on each order post p-c{i}-0 (2% of the fans' draws); ``keen``
+    fans of c0 and c1 on both their orders and on three of their other posts. The pool holds the orders
+    and the popular posts, most of the fans' engagement."""
     rng = np.random.default_rng(seed)
     like = PlantedLikes()
     for u in range(3000):
@@ -41,6 +42,11 @@ def _scene(*, seed: int) -> pd.DataFrame:
     for o in range(2000):
         c = rng.integers(4)
         like(f"o{o}", f"c{c}", f"p-c{c}-{rng.choice(10, p=WEIGHTS)}")
+    for k in range(keen):
+        for c in (0, 1):
+            like(f"keen{k}", f"c{c}", f"p-c{c}-0")
+        for post in rng.choice(16, size=3, replace=False):
+            like(f"keen{k}", f"c{post // 8}", f"p-c{post // 8}-{2 + post % 8}")
     for account in range(400):
         for c in range(4):
             if rng.random() < 0.5:
@@ -150,3 +156,18 @@ def test_two_creators_fans_are_no_order_pair_judged_within_their_units(seed: int
         fans[by_units] = int(np.char.startswith(names[keys // 2], "f").sum())
     assert fans[False] >= 20
     assert fans[True] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_keen_fans_on_an_order_pair_need_the_books_share(seed: int):
+    """40 keen fans of c0 and c1 engage both clients' orders and three of their other posts (two of their
+    five posts the book's): beside the seller's accounts on that order pair they are members by the pair,
+    but not with ``book_pair_min_book_share`` (0.7), which keeps the seller's accounts (all their posts
+    the book's)."""
+    events = _scene(seed=seed, keen=40)
+    anyone = PoolParams(book_pair_members=True, book_pair_min_book_share=0.0)
+    (_, _), (book_any, honest_any), two = _members_found(events, anyone)
+    (_, _), (book_share, honest_share), _ = _members_found(events, ON)
+    assert honest_any >= 20
+    assert honest_share <= 2
+    assert book_share == book_any >= two * 0.9
