@@ -66,13 +66,16 @@ def _fans(
     (``_other_posts``), at least ``fans_min_posts`` of them, at least ``fans_min_share`` are engaged by the
     pool's accounts at least ``fans_min_ratio`` times as often as by the crowd, and the units with such
     posts hold at least ``fans_min_accounts`` of the pool's accounts (a seller's pool with a few fans
-    riding on one client is not judged by them). ``pooled``: per account, in any pool."""
+    riding on one client is not judged by them). With ``fans_near_crowd``, also where at least
+    ``fans_near_min_share`` of the posts are engaged between ``fans_min_ratio`` and ``fans_near_max_ratio``
+    times the crowd's rate (an order fills a bought post far above it). ``pooled``: per account, in any
+    pool."""
     on_pool = np.zeros(len(light.unit), dtype=bool)
     on_pool[light.posts[events]] = True
     member = np.zeros(len(pooled), dtype=bool)
     member[light.users[events]] = True
     judged = np.zeros(len(pooled), dtype=bool)
-    n_posts = n_like = 0
+    n_posts = n_like = n_near = 0
     units = np.unique(light.unit[light.posts[events]])
     # the light pairs on the pool's units, found once
     on_units = np.isin(light.pair_unit, units)
@@ -83,8 +86,11 @@ def _fans(
             continue
         n_posts += len(ratios)
         n_like += int((ratios >= params.fans_min_ratio).sum())
+        n_near += int(((ratios >= params.fans_min_ratio) & (ratios <= params.fans_near_max_ratio)).sum())
         judged[accounts] = True
-    if n_posts < params.fans_min_posts or n_like < params.fans_min_share * n_posts:
+    every = n_like >= params.fans_min_share * n_posts
+    near = params.fans_near_crowd and n_near >= params.fans_near_min_share * n_posts
+    if n_posts < params.fans_min_posts or not (every or near):
         return False
     return bool(judged[member].mean() >= params.fans_min_accounts)
 
