@@ -26,9 +26,10 @@ def _light(frame: pd.DataFrame) -> tuple[_Light, int]:
 
 def test_each_post_gets_its_creators_own_account_among_many_accounts():
     """Planted: 2,000 accounts in the categories (most on no row of this platform, as a union's are),
-    three creators: "c1" engages (its account is a row's), "c2" engages too, "c3" never does; one row
-    without a post. The owner of each post is the code of its creator's account, -1 for c3's post."""
-    accounts = [f"u{i}" for i in range(2000)] + ["c1", "c2"]
+    three creators: "c1" engages (its account is a row's), "c2" engages too, "c3" has an account in the
+    categories (a history row of another platform, say) but on none of these rows; one row without a post.
+    The owner of each post is the code of its creator's account, -1 for c3's post."""
+    accounts = [f"u{i}" for i in range(2000)] + ["c1", "c2", "c3"]
     user = pd.Categorical(["u5", "c1", "u7", "c2", "u9", "u5", "c1"], categories=accounts)
     creators = pd.Categorical(["c1", "c1", "c2", "c3", "c3", "c2", "c2"], categories=["c3", "c2", "c1", "zz"])
     frame = pd.DataFrame(
