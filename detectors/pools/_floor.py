@@ -15,12 +15,21 @@ from features.arrays import distinct
 
 def _post_owners(engagements: pd.DataFrame, light: _Light, n_posts: int) -> npt.NDArray[np.int64]:
     """Per post code: the account code of its creator's own account (the contract's ``creator_id`` as a
-    ``user_id``), -1 where the creator engages nothing in the window."""
+    ``user_id``), -1 where the creator engages nothing in these rows (``light.users``)."""
     creator = _post_creators(engagements, light.posts, light.ok, n_posts)
     if "creator_id" not in engagements or len(creator) == 0:
         return np.full(n_posts, -1, dtype=np.int64)
-    names = account_names(engagements["creator_id"]).astype("str")
-    account = pd.Index(account_names(engagements["user_id"]).astype("str")).get_indexer(names)
+    # the posts' creators are looked up among the accounts of these rows (by a hash of the few creators):
+    # a window with history holds a million accounts in its categories, most on other platforms' rows,
+    # and hashing them all per platform cost a second at 1M + 3M (docs/benchmarks.md, histcost18). An
+    # owner on none of these rows is never any row's account, which is all ``_pod`` reads of it
+    shown = distinct(creator[creator >= 0])
+    names = pd.Index(account_names(engagements["creator_id"])[shown].astype("str"))
+    users = distinct(light.users[light.users >= 0])
+    found = names.get_indexer(account_names(engagements["user_id"])[users].astype("str"))
+    account = np.full(int(creator.max(initial=0)) + 1, -1, dtype=np.int64)
+    hit = np.flatnonzero(found >= 0)
+    account[shown[found[hit]]] = users[hit]
     return np.where(creator >= 0, account[np.maximum(creator, 0)], -1).astype(np.int64)
 
 
