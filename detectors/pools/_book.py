@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from detectors.pools._chance import _Audiences
 from detectors.pools._core import _core_members
+from detectors.pools._focus import _focus_members
 from detectors.pools._pairs import _pair_members
 from detectors.pools._params import PoolParams
 from detectors.pools._search import _assign, _Light, _members
@@ -64,6 +65,11 @@ def _with_book(
     if params.book_pair_members:
         members = np.union1d(
             members, _pairs_of(light, event_pool, book_pool, members, n_pools, unit_community, params=params)
+        )
+    if params.book_focus_members:
+        found = np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
+        members = np.union1d(
+            members, _focus_members(light, book_pool, found, n_pools, unit_community, params=params)
         )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)

@@ -317,6 +317,26 @@ class PoolParams:
     # too (0.17-0.67). 0.5 keeps every aged gain and half the honest riders; 0.7 all but 4-10 of them per
     # scan at a little aged recall (docs/benchmarks.md, "aged17")
     book_pair_min_book_share: float = 0.7
+    # the light accounts outside a book whose every light post is one of the book's orders, on
+    # ``min_creators`` creator units or more, are members where chance explains few of them: an account of
+    # the same shape lands each unit on a unit of the book with the unit's share of its community's light
+    # engagement and each post there on the book's orders with their share of the unit's, by accounts of
+    # no book; accounts are taken least likely first (``_focus_members``; docs/detection.md, "Members by
+    # their focus on a book's orders"). A seller keeps its aged accounts for orders, the few bought posts
+    # of its clients, and they engage nothing else. Membership's chance explains a two-unit account of a
+    # book that is most of its community: the largest class of aged engagements lost at 500k four worlds
+    # (seeds 5 and 4: 1,243 and 577 events). On (dev seeds): 500k four worlds aged 0.875/0.839/0.650 ->
+    # 0.875/0.852/0.663, 7 of 102 windows at 40k/60k and 2 of 102 at 50k gain aged recall, honest
+    # engagements +0, +0 and +2, history and the four-world keen-fans windows identical
+    # (docs/benchmarks.md, "aged18")
+    book_focus_members: bool = True
+    # ... while chance explains at most this share of the accounts taken (an honest account landing on the
+    # orders alone is a rider: precision is money)
+    book_focus_max_fdr: float = 0.02
+    # ... the book's orders being its posts that draw at most this share of their creator unit's light
+    # engagement by accounts of no book: a client's popular post, which a pool's search holds beside the
+    # orders, draws its crowd anyway, and an honest visitor of the client lands there as often as not
+    book_focus_max_post_share: float = 0.5
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's

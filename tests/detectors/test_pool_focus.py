@@ -1,0 +1,90 @@
+"""Members by their focus on a book's orders (``pool__book_focus_members``): a seller's accounts kept for
+orders engage nothing else, which membership's chance explains where the book is most of its community."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.audiences import light_pairs, post_codes
+from detectors.pools import PoolParams
+from detectors.pools._chance import account_names
+from detectors.pools._focus import _focus_members, _focused
+from detectors.pools._search import _Light, _members
+from features.arrays import codes
+from tests.detectors.test_pool_pairs import ORDERS, POPULAR, _scene
+
+ON = PoolParams(book_focus_members=True)
+
+
+def _found(events: pd.DataFrame, params: PoolParams) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """(seller's accounts, honest accounts) among the members of the book of the four orders and the
+    clients' popular posts: by ``_members`` with the search's accounts (three units or more), and with
+    the focused members added; and the seller's accounts on exactly two orders."""
+    users = codes(events["user_id"])
+    posts, post_ids = post_codes(events)
+    pair_user, pair_post = light_pairs(users, posts, len(post_ids), params.min_posts, params.max_posts)
+    creator = events.groupby(events["post_id"].astype(str))["creator_id"].first().astype(str)
+    unit = codes(creator.reindex(post_ids.astype(str)))
+    light = _Light(users, posts, np.ones(len(users), dtype=bool), pair_user, pair_post, unit)
+    names = creator.reindex(post_ids.astype(str)).to_numpy().astype(str)
+    community = np.zeros(int(unit.max()) + 1, dtype=np.int64)
+    community[unit[np.char.startswith(names, "c")]] = 1
+    book_pool = np.where(np.isin(post_ids.astype(str), [*ORDERS, *POPULAR]), 0, -1).astype(np.int64)
+    whole = _members(
+        pair_user,
+        unit[pair_post],
+        book_pool[pair_post],
+        1,
+        community,
+        params=params,
+        given=light.spread(community, params=params),
+    )
+    on = book_pool[pair_post] >= 0
+    user_unit = np.unique(pair_user[on] * 1000 + unit[pair_post[on]])
+    accounts, k = np.unique(user_unit // 1000, return_counts=True)
+    found = np.union1d(accounts[k >= 3] * 2, whole)
+    focused = _focus_members(light, book_pool, found, 1, community, params=params)
+    account = np.asarray(account_names(events["user_id"]).astype(str)).astype(str)
+
+    def counted(keys: np.ndarray) -> tuple[int, int]:
+        seller = np.char.startswith(account[keys // 2], "aged")
+        return int(seller.sum()), int((~seller).sum())
+
+    orders = events[events["post_id"].isin(ORDERS)].groupby("user_id")["post_id"].nunique()
+    two = int(((orders == 2) & orders.index.astype(str).str.startswith("aged")).sum())
+    return counted(found), counted(np.union1d(found, focused)), two
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_sellers_accounts_on_its_orders_alone_are_members(seed: int):
+    """The search's pool holds the seller's accounts on three orders or more; membership's chance explains
+    the rest (the book is most of its community). The accounts whose every post is an order are taken:
+    the seller's on two orders, and of the clients' 1,150 fans (posts drawn by popularity, 2% on each
+    order) at most the one or two chance lands on orders alone."""
+    (seller, honest), (seller_focus, honest_focus), two = _found(_scene(seed=seed), ON)
+    assert two >= 80
+    assert honest == 0
+    assert seller <= 400 - two
+    assert seller_focus >= seller + two * 0.9
+    assert honest_focus <= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_clients_popular_post_is_no_order(seed: int):
+    """Counted as orders, the clients' popular posts (60% of their fans' draws) put every fan's focus at
+    chance and the seller's accounts with them: nobody is taken."""
+    events = _scene(seed=seed)
+    (seller, honest), (seller_focus, honest_focus), _ = _found(
+        events, PoolParams(book_focus_members=True, book_focus_max_post_share=1.0)
+    )
+    assert (seller_focus, honest_focus) == (seller, honest)
+
+
+def test_accounts_are_taken_while_chance_explains_few():
+    """Five accounts at 1e-4 among 1,000 tested at 0.01 are not enough (the floor of ``min_accounts``);
+    twenty at 1e-4 are taken, and with them none of the accounts at 0.01 (chance would explain 10)."""
+    tested = np.r_[np.full(1000, 0.01), np.full(20, 1e-4)]
+    few = _focused(np.arange(5), np.full(5, 1e-4), tested, params=ON)
+    assert len(few) == 0
+    many = _focused(np.arange(30), np.r_[np.full(20, 1e-4), np.full(10, 0.01)], tested, params=ON)
+    assert many.tolist() == list(range(20))
