@@ -67,13 +67,22 @@ def _with_book(
             members, _pairs_of(light, event_pool, book_pool, members, n_pools, unit_community, params=params)
         )
     if params.book_focus_members:
-        found = np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
+        found = _found(light, event_pool, members, n_pools)
         members = np.union1d(
             members, _focus_members(light, book_pool, found, n_pools, unit_community, params=params)
         )
     out = event_pool.copy()
     _assign(out, light.users, book_pool[np.maximum(light.posts, 0)], light.ok, members, n_pools, first=0)
     return out
+
+
+def _found(
+    light: _Light, event_pool: npt.NDArray[np.int64], members: npt.NDArray[np.int64], n_pools: int
+) -> npt.NDArray[np.int64]:
+    """Each book's accounts so far (sorted keys ``user * (n_pools + 1) + pool``): its pooled events' and
+    ``members``."""
+    hit = (event_pool >= 0) & light.ok
+    return np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
 
 
 def _pairs_of(
@@ -87,8 +96,7 @@ def _pairs_of(
     params: PoolParams,
 ) -> npt.NDArray[np.int64]:
     """``_pair_members``, each book's accounts so far its pooled events' and ``members`` (sorted keys)."""
-    hit = (event_pool >= 0) & light.ok
-    found = np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
+    found = _found(light, event_pool, members, n_pools)
     return _pair_members(light, book_pool, found, n_pools, unit_community, params=params)
 
 
@@ -105,8 +113,7 @@ def _with_core(
 ) -> npt.NDArray[np.int64]:
     """``members`` (sorted keys) and the members of each book's core (``_core_members``), the book's
     accounts so far its pooled events' and ``members``."""
-    hit = (event_pool >= 0) & light.ok
-    found = np.union1d(distinct(light.users[hit] * (n_pools + 1) + event_pool[hit]), members)
+    found = _found(light, event_pool, members, n_pools)
     if params.book_core_by_candidates:
         found = np.union1d(found, _candidates(light, book_pool, n_pools, params=params))
     spread = given if given is not None else light.spread(unit_community, params=params)
