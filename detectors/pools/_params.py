@@ -269,7 +269,9 @@ class PoolParams:
     # community that shares nothing beyond chance joins another, also across regions whose accounts never
     # meet (four worlds side by side: dev 55k s23 douyin, a community of 7 units, 2 of another world), and
     # the block model spread over both undercounts its own units' overlap (45 honest fans of 2 creators at
-    # 238x). Off: the communities as found
+    # 238x). Off: on, 55k s23 0.977 -> 1.0 and 50k four-worlds s19 0.995 -> 1.0 and gates 1-5 otherwise
+    # identical, but 60k four-worlds s57 loses a drip-fed order of 81 accounts on 2 posts of a 3-unit piece
+    # (the order's own overlap explains it once the piece is a community; docs/benchmarks.md, "fans18")
     pool_communities_within_regions: bool = False
     # a creator's other post carries an order when the pool's accounts that engaged none of the pool's posts
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
