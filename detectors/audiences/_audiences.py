@@ -36,13 +36,17 @@ class Audiences:
         """The communities the pool test's search counts chance within: found without the orders."""
         return self.orderless if self.orderless is not None else self
 
-    def within_regions(self) -> Audiences:
+    def within_regions(self, min_units: int = 1) -> Audiences:
         """These audiences with each community cut at its regions' borders (``_regions``), its search's
         (``orderless``) too: units of two regions share no light account, so one audience cannot hold them.
-        A community found across regions (a small one joined to another) is numbered once per region."""
+        A community found across regions (a small one joined to another) is numbered once per region; a
+        piece of fewer than ``min_units`` units stays with the community's other small pieces."""
         key = self.unit_community * (int(self.unit_region.max(initial=0)) + 1) + self.unit_region
+        piece, size = np.unique(key, return_inverse=True, return_counts=True)[1:]
+        small = size[piece] < min_units
+        key = np.where(small, -1 - self.unit_community, key)
         community = np.unique(key, return_inverse=True)[1].astype(np.int64)
-        orderless = self.orderless.within_regions() if self.orderless is not None else None
+        orderless = self.orderless.within_regions(min_units) if self.orderless is not None else None
         return replace(self, unit_community=community, orderless=orderless)
 
     @property

@@ -72,9 +72,12 @@ def account_names(user_ids: pd.Series) -> pd.Index:
 
 def _pool_audiences(audiences: Audiences, *, params: PoolParams) -> Audiences:
     """The audiences the pool test counts chance within (``Audiences.for_pool``), with
-    ``pool_communities_within_regions`` each community cut at its regions' borders."""
+    ``pool_communities_within_regions`` each community cut at its regions' borders (pieces of
+    ``pool_region_min_units`` units or more)."""
     pooled = audiences.for_pool()
-    return pooled.within_regions() if params.pool_communities_within_regions else pooled
+    if not params.pool_communities_within_regions:
+        return pooled
+    return pooled.within_regions(params.pool_region_min_units)
 
 
 def _platform_chance(

@@ -273,6 +273,11 @@ class PoolParams:
     # identical, but 60k four-worlds s57 loses a drip-fed order of 81 accounts on 2 posts of a 3-unit piece
     # (the order's own overlap explains it once the piece is a community; docs/benchmarks.md, "fans18")
     pool_communities_within_regions: bool = False
+    # ... a piece of fewer units than this stays with the community's other small pieces: in a piece of a few
+    # units an order's own overlap is most of its co-engagement and the block model explains it away (60k
+    # four-worlds s57: a drip-fed order on 2 of a 3-unit piece). 1: every piece cut. Set on the three pieces
+    # seen (fans in pieces of 5 and 4 units, the order in 3): docs/benchmarks.md, "fans18"
+    pool_region_min_units: int = 4
     # a creator's other post carries an order when the pool's accounts that engaged none of the pool's posts
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate

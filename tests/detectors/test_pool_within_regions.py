@@ -35,11 +35,20 @@ def _platform(seed: int, size: str, platform: str) -> tuple[pd.DataFrame, np.nda
     return rows.drop(columns=["event_id"]), honest, context
 
 
-def _caught(rows: pd.DataFrame, context: WindowContext, *, within: bool) -> np.ndarray:
-    """Per row: whether the pool test flags it, chance within regions as given."""
-    params = replace(PoolParams(), pool_communities_within_regions=within)
+def _caught(rows: pd.DataFrame, context: WindowContext, *, within: bool, min_units: int = 4) -> np.ndarray:
+    """Per row: whether the pool test flags it, chance within regions (pieces of ``min_units``) as given."""
+    params = replace(PoolParams(), pool_communities_within_regions=within, pool_region_min_units=min_units)
     detection = seller_pools(rows, params=params, audiences=context.audiences(rows))
     return np.asarray(detection.event_score >= 0.5)
+
+
+def test_small_pieces_of_a_community_stay_together():
+    """Planted: community 0 holds 2 units in each of regions 0 and 1 and community 1 three in region 2; with
+    pieces of 3 units or more cut, community 0's two small pieces stay one community."""
+    community, region = np.array([0, 0, 0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 2, 2, 2])
+    audiences = Audiences(pd.Index([f"p{i}" for i in range(7)]), np.arange(7), community, region, region)
+    assert np.array_equal(audiences.within_regions(3).unit_community, [0, 0, 0, 0, 1, 1, 1])
+    assert len(np.unique(audiences.within_regions(1).unit_community)) == 3
 
 
 def test_a_community_is_cut_at_its_regions_borders_its_searchs_too():
@@ -89,3 +98,17 @@ def test_a_rings_pool_in_a_four_worlds_window_stays():
     found, within = _caught(rows, context, within=False), _caught(rows, context, within=True)
     assert (found & ~honest).sum() >= 150
     assert (within & ~honest).sum() == (found & ~honest).sum()
+
+
+def test_a_drip_fed_order_in_a_small_piece_stays():
+    """Dev 60k four-worlds seed 57, douyin: a drip-fed order of 81 accounts on 2 posts of 2 creators, in a
+    community of 5 units over two worlds (pieces of 3 and 2). Every piece cut, the order is most of its
+    3-unit piece's co-engagement and explains itself away (163 fraudulent flags lost); small pieces kept
+    together (``pool_region_min_units`` 4), every flag stays."""
+    rows, honest, context = _platform(57, "60k", "douyin")
+    found = _caught(rows, context, within=False)
+    every_piece = _caught(rows, context, within=True, min_units=1)
+    kept = _caught(rows, context, within=True)
+    assert (found & ~honest).sum() >= 150
+    assert (every_piece & ~honest).sum() < (found & ~honest).sum()
+    assert np.array_equal(kept, found)
