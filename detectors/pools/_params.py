@@ -269,10 +269,10 @@ class PoolParams:
     # community that shares nothing beyond chance joins another, also across regions whose accounts never
     # meet (four worlds side by side: dev 55k s23 douyin, a community of 7 units, 2 of another world), and
     # the block model spread over both undercounts its own units' overlap (45 honest fans of 2 creators at
-    # 238x). Off: on, 55k s23 0.977 -> 1.0 and 50k four-worlds s19 0.995 -> 1.0 and gates 1-5 otherwise
-    # identical, but 60k four-worlds s57 loses a drip-fed order of 81 accounts on 2 posts of a 3-unit piece
-    # (the order's own overlap explains it once the piece is a community; docs/benchmarks.md, "fans18")
-    pool_communities_within_regions: bool = False
+    # 238x). On (with ``pool_region_min_units``): four worlds 55k s23 0.977 -> 1.0, 55k s55 0.978 -> 0.981,
+    # 50k s19 0.995 -> 1.0, 60k s59 0.996 -> 1.0, no recall change on the dev gates (docs/benchmarks.md,
+    # "fans18"). Off: the communities as found
+    pool_communities_within_regions: bool = True
     # ... a piece of fewer units than this stays with the community's other small pieces: in a piece of a few
     # units an order's own overlap is most of its co-engagement and the block model explains it away (60k
     # four-worlds s57: a drip-fed order on 2 of a 3-unit piece). 1: every piece cut. Set on the three pieces
