@@ -41,10 +41,11 @@ class Audiences:
         (``orderless``) too: units of two regions share no light account, so one audience cannot hold them.
         A community found across regions (a small one joined to another) is numbered once per region; a
         piece of fewer than ``min_units`` units stays with the community's other small pieces."""
-        key = self.unit_community * (int(self.unit_region.max(initial=0)) + 1) + self.unit_region
+        # numbered by community first, so that a partition no cut changes keeps its numbers (community 0,
+        # where unseen units go, stays the first); a small piece takes its community's code 0
+        key = self.unit_community * (int(self.unit_region.max(initial=0)) + 2) + self.unit_region + 1
         piece, size = np.unique(key, return_inverse=True, return_counts=True)[1:]
-        small = size[piece] < min_units
-        key = np.where(small, -1 - self.unit_community, key)
+        key = np.where(size[piece] < min_units, key - self.unit_region - 1, key)
         community = np.unique(key, return_inverse=True)[1].astype(np.int64)
         orderless = self.orderless.within_regions(min_units) if self.orderless is not None else None
         return replace(self, unit_community=community, orderless=orderless)
