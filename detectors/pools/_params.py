@@ -269,7 +269,7 @@ class PoolParams:
     # community that shares nothing beyond chance joins another, also across regions whose accounts never
     # meet (four worlds side by side: dev 55k s23 douyin, a community of 7 units, 2 of another world), and
     # the block model spread over both undercounts its own units' overlap (45 honest fans of 2 creators at
-    # 238x). Four worlds 55k s23 0.977 -> 1.0 and 50k s19 0.995 -> 1.0; the scans with the piece floor were run
+    # 238x). Four worlds 55k s23 0.977 -> 1.0, 50k s19 0.995 -> 1.0; the scans with the piece floor were run
     # with a numbering defect since fixed (docs/benchmarks.md, "fans18"), so off until they are run again
     pool_communities_within_regions: bool = False
     # ... a piece of fewer units than this stays with the community's other small pieces: in a piece of a few
