@@ -3,7 +3,7 @@ and the pool test's own partitions (``for_pool``, ``for_search``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,20 @@ class Audiences:
     def for_search(self) -> Audiences:
         """The communities the pool test's search counts chance within: found without the orders."""
         return self.orderless if self.orderless is not None else self
+
+    def within_regions(self, min_units: int = 1) -> Audiences:
+        """These audiences with each community cut at its regions' borders (``_regions``), its search's
+        (``orderless``) too: units of two regions share no light account, so one audience cannot hold them.
+        A community found across regions (a small one joined to another) is numbered once per region; a
+        piece of fewer than ``min_units`` units stays with the community's other small pieces."""
+        # numbered by community first, so that a partition no cut changes keeps its numbers (community 0,
+        # where unseen units go, stays the first); a small piece takes its community's code 0
+        key = self.unit_community * (int(self.unit_region.max(initial=0)) + 2) + self.unit_region + 1
+        piece, size = np.unique(key, return_inverse=True, return_counts=True)[1:]
+        key = np.where(size[piece] < min_units, key - self.unit_region - 1, key)
+        community = np.unique(key, return_inverse=True)[1].astype(np.int64)
+        orderless = self.orderless.within_regions(min_units) if self.orderless is not None else None
+        return replace(self, unit_community=community, orderless=orderless)
 
     @property
     def n_communities(self) -> int:

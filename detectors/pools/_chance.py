@@ -70,6 +70,16 @@ def account_names(user_ids: pd.Series) -> pd.Index:
     return pd.Index(pd.factorize(user_ids)[1])
 
 
+def _pool_audiences(audiences: Audiences, *, params: PoolParams) -> Audiences:
+    """The audiences the pool test counts chance within (``Audiences.for_pool``), with
+    ``pool_communities_within_regions`` each community cut at its regions' borders (pieces of
+    ``pool_region_min_units`` units or more)."""
+    pooled = audiences.for_pool()
+    if not params.pool_communities_within_regions:
+        return pooled
+    return pooled.within_regions(params.pool_region_min_units)
+
+
 def _platform_chance(
     engagements: pd.DataFrame, *, params: PoolParams, audiences: Audiences
 ) -> PoolChance | None:
@@ -85,7 +95,7 @@ def _platform_chance(
     )
     if len(pair_user) < params.min_accounts:
         return None
-    pooled = audiences.for_pool()
+    pooled = _pool_audiences(audiences, params=params)
     unit = pooled.units(post_ids)
     unit_community = pooled.communities(np.arange(int(unit.max()) + 1))
     orderless = pooled.for_search().communities(np.arange(len(unit_community)))

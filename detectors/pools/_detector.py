@@ -12,7 +12,7 @@ import pandas as pd
 from detectors.audiences import Audiences, IntArray, LightPairs, light_pairs, one_audience, post_codes
 from detectors.base import Detection
 from detectors.pools._book import _with_book
-from detectors.pools._chance import PoolChance, _platform_chance, account_names
+from detectors.pools._chance import PoolChance, _platform_chance, _pool_audiences, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._fans import _creator_accounts, _without_fans
 from detectors.pools._floor import _post_owners, _standing
@@ -85,7 +85,7 @@ def seller_pools(
     if len(pair_user) < params.min_accounts:
         return Detection.empty(NAME, n)
     audiences = chance.audiences if chance is not None else audiences
-    audiences = (audiences if audiences is not None else one_audience(engagements, studios=None)).for_pool()
+    audiences = _pool_audiences(audiences or one_audience(engagements, studios=None), params=params)
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
     event_pool, lifts = _found_all(light, audiences, engagements, post_ids, params=params, chance=chance)
     return _detection(engagements, event_pool, lifts, light.unit[np.maximum(posts, 0)], params=params)
@@ -97,7 +97,7 @@ def pool_chance(engagements: pd.DataFrame, *, params: PoolParams, audiences: Aud
     model = _platform_chance(engagements, params=params, audiences=audiences)
     if model is None or not params.studio_served_units:
         return model
-    studio = _platform_studio(engagements, audiences.for_pool(), params=params)
+    studio = _platform_studio(engagements, _pool_audiences(audiences, params=params), params=params)
     return dataclasses.replace(model, studio=studio)
 
 

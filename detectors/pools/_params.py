@@ -265,6 +265,18 @@ class PoolParams:
     # whose own account engaged the pool's posts of another unit (dev 40k seeds 17, 38: the rings' small
     # pools 2 of 2 and 5 of 5 units; the keen fans' 1 of 3), whose alts alone may be a handful (``_pod``)
     book_floor_pod_share: float = 0.5
+    # chance counted within each community's part of one region (``Audiences.within_regions``): a small
+    # community that shares nothing beyond chance joins another, also across regions whose accounts never
+    # meet (four worlds side by side: dev 55k s23 douyin, a community of 7 units, 2 of another world), and
+    # the block model spread over both undercounts its own units' overlap (45 honest fans of 2 creators at
+    # 238x). Four worlds 55k s23 0.977 -> 1.0, 50k s19 0.995 -> 1.0; the scans with the piece floor were run
+    # with a numbering defect since fixed (docs/benchmarks.md, "fans18"), so off until they are run again
+    pool_communities_within_regions: bool = False
+    # ... a piece of fewer units than this stays with the community's other small pieces: in a piece of a few
+    # units an order's own overlap is most of its co-engagement and the block model explains it away (60k
+    # four-worlds s57: a drip-fed order on 2 of a 3-unit piece). 1: every piece cut. Set on the three pieces
+    # seen (fans in pieces of 5 and 4 units, the order in 3): docs/benchmarks.md, "fans18"
+    pool_region_min_units: int = 4
     # a creator's other post carries an order when the pool's accounts that engaged none of the pool's posts
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
