@@ -269,9 +269,9 @@ class PoolParams:
     # community that shares nothing beyond chance joins another, also across regions whose accounts never
     # meet (four worlds side by side: dev 55k s23 douyin, a community of 7 units, 2 of another world), and
     # the block model spread over both undercounts its own units' overlap (45 honest fans of 2 creators at
-    # 238x). Four worlds 55k s23 0.977 -> 1.0, 50k s19 0.995 -> 1.0; the scans with the piece floor were run
-    # with a numbering defect since fixed (docs/benchmarks.md, "fans18"), so off until they are run again
-    pool_communities_within_regions: bool = False
+    # 238x). Four worlds 55k s23 0.977 -> 1.0, 50k s19 0.995 -> 1.0; nothing else moves on the gates and the
+    # four-world 40k/60k scan (docs/benchmarks.md, "fans18" and the integration after it)
+    pool_communities_within_regions: bool = True
     # ... a piece of fewer units than this stays with the community's other small pieces: in a piece of a few
     # units an order's own overlap is most of its co-engagement and the block model explains it away (60k
     # four-worlds s57: a drip-fed order on 2 of a 3-unit piece). 1: every piece cut. Set on the three pieces
