@@ -10,28 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.windows import make_window
 from detectors.context import WindowContext
-from detectors.params import ScoringParams
 from detectors.pools import PoolParams, seller_pools
+from tests.detectors.dev_windows import platform_rows
 
 _C3 = "communities=3+studios+giveaways"
 
 
 def _platform(seed: int, size: str, platform: str) -> tuple[pd.DataFrame, np.ndarray, WindowContext]:
-    """Dev window ``seed`` of ``size`` (communities=3, studios, giveaways) on ``platform``: its rows and,
-    per row, whether it is honest (simulator truth)."""
-    window = make_window(seed, size, _C3, honest_only=False)
-    rows = window.events.loc[(window.events["platform"] == platform).to_numpy()]
-    truth = window.sim.truth_events.set_index("event_id").reindex(rows["event_id"])
-    honest = ~truth["invalid"].fillna(False).to_numpy(dtype=bool)
-    context = WindowContext(
-        window.events.drop(columns=["event_id"]),
-        posts=window.sim.posts,
-        fitted=None,
-        audience=ScoringParams().audience,
-    )
-    return rows.drop(columns=["event_id"]), honest, context
+    """``platform_rows`` of a dev window of this file's structure."""
+    return platform_rows(seed, size, _C3, platform)
 
 
 def _caught(rows: pd.DataFrame, context: WindowContext, *, floor: bool) -> np.ndarray:

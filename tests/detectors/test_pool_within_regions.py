@@ -10,29 +10,17 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from benchmarks.windows import make_window
 from detectors.audiences import Audiences
 from detectors.context import WindowContext
-from detectors.params import ScoringParams
 from detectors.pools import PoolParams, seller_pools
+from tests.detectors.dev_windows import platform_rows
 
 _WORLDS = "worlds=4+communities=3+studios+giveaways"
 
 
 def _platform(seed: int, size: str, platform: str) -> tuple[pd.DataFrame, np.ndarray, WindowContext]:
-    """Dev four-worlds window ``seed`` of ``size`` on ``platform``: its rows and, per row, whether it is
-    honest (simulator truth)."""
-    window = make_window(seed, size, _WORLDS, honest_only=False)
-    rows = window.events.loc[(window.events["platform"] == platform).to_numpy()]
-    truth = window.sim.truth_events.set_index("event_id").reindex(rows["event_id"])
-    honest = ~truth["invalid"].fillna(False).to_numpy(dtype=bool)
-    context = WindowContext(
-        window.events.drop(columns=["event_id"]),
-        posts=window.sim.posts,
-        fitted=None,
-        audience=ScoringParams().audience,
-    )
-    return rows.drop(columns=["event_id"]), honest, context
+    """``platform_rows`` of a dev window of this file's structure."""
+    return platform_rows(seed, size, _WORLDS, platform)
 
 
 def _caught(rows: pd.DataFrame, context: WindowContext, *, within: bool, min_units: int = 4) -> np.ndarray:
