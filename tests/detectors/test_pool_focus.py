@@ -5,13 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.audiences import light_pairs, post_codes
 from detectors.pools import PoolParams
-from detectors.pools._chance import account_names
 from detectors.pools._focus import _focus_members, _focused
-from detectors.pools._search import _Light, _members
-from features.arrays import codes
-from tests.detectors.test_pool_pairs import ORDERS, POPULAR, _scene
+from tests.detectors.test_pool_pairs import _scene, book_members
 
 ON = PoolParams(book_focus_members=True)
 
@@ -20,39 +16,8 @@ def _found(events: pd.DataFrame, params: PoolParams) -> tuple[tuple[int, int], t
     """(seller's accounts, honest accounts) among the members of the book of the four orders and the
     clients' popular posts: by ``_members`` with the search's accounts (three units or more), and with
     the focused members added; and the seller's accounts on exactly two orders."""
-    users = codes(events["user_id"])
-    posts, post_ids = post_codes(events)
-    pair_user, pair_post = light_pairs(users, posts, len(post_ids), params.min_posts, params.max_posts)
-    creator = events.groupby(events["post_id"].astype(str))["creator_id"].first().astype(str)
-    unit = codes(creator.reindex(post_ids.astype(str)))
-    light = _Light(users, posts, np.ones(len(users), dtype=bool), pair_user, pair_post, unit)
-    names = creator.reindex(post_ids.astype(str)).to_numpy().astype(str)
-    community = np.zeros(int(unit.max()) + 1, dtype=np.int64)
-    community[unit[np.char.startswith(names, "c")]] = 1
-    book_pool = np.where(np.isin(post_ids.astype(str), [*ORDERS, *POPULAR]), 0, -1).astype(np.int64)
-    whole = _members(
-        pair_user,
-        unit[pair_post],
-        book_pool[pair_post],
-        1,
-        community,
-        params=params,
-        given=light.spread(community, params=params),
-    )
-    on = book_pool[pair_post] >= 0
-    user_unit = np.unique(pair_user[on] * 1000 + unit[pair_post[on]])
-    accounts, k = np.unique(user_unit // 1000, return_counts=True)
-    found = np.union1d(accounts[k >= 3] * 2, whole)
-    focused = _focus_members(light, book_pool, found, 1, community, params=params)
-    account = np.asarray(account_names(events["user_id"]).astype(str)).astype(str)
-
-    def counted(keys: np.ndarray) -> tuple[int, int]:
-        seller = np.char.startswith(account[keys // 2], "aged")
-        return int(seller.sum()), int((~seller).sum())
-
-    orders = events[events["post_id"].isin(ORDERS)].groupby("user_id")["post_id"].nunique()
-    two = int(((orders == 2) & orders.index.astype(str).str.startswith("aged")).sum())
-    return counted(found), counted(np.union1d(found, focused)), two
+    got = book_members(events, params, _focus_members)
+    return got["found"], got["found+"], got["two"][0]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

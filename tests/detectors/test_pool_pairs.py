@@ -1,6 +1,8 @@
 """Members by their order pair (``pool__book_pair_members``): a seller's accounts sent to exactly two of a
 book's orders, which membership's chance explains where the book is most of its community."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,10 +56,14 @@ def _scene(*, seed: int, keen: int = 0) -> pd.DataFrame:
     return _frame(like.user, like.creator, post=like.post)
 
 
-def _members_found(events: pd.DataFrame, params: PoolParams) -> tuple[tuple[int, int], tuple[int, int], int]:
-    """(book accounts, honest accounts) among the members of the pool on the four orders and the popular
-    posts, judged by ``_members`` and with the pair members added, and the book's accounts on exactly two
-    orders."""
+MemberFn = Callable[..., np.ndarray]
+
+
+def book_members(events: pd.DataFrame, params: PoolParams, added: MemberFn) -> dict[str, tuple[int, int]]:
+    """(book accounts, honest accounts) among: ``whole``, the members of the book on the four orders and
+    the popular posts by ``_members``; ``found``, those and the search's accounts (three creator units or
+    more); ``whole+``/``found+``, each with the members ``added`` finds (``_pair_members``'s signature);
+    and ``two``, the book's accounts on exactly two orders (as (count, 0))."""
     users = codes(events["user_id"])
     posts, post_ids = post_codes(events)
     pair_user, pair_post = light_pairs(users, posts, len(post_ids), params.min_posts, params.max_posts)
@@ -77,7 +83,7 @@ def _members_found(events: pd.DataFrame, params: PoolParams) -> tuple[tuple[int,
     user_unit = np.unique(pair_user[on] * 1000 + unit[pair_post[on]])
     accounts, k = np.unique(user_unit // 1000, return_counts=True)
     found = np.union1d(accounts[k >= 3] * 2, whole)
-    pairs = _pair_members(light, book_pool, found, 1, community, params=params)
+    extra = added(light, book_pool, found, 1, community, params=params)
     names = np.asarray(account_names(events["user_id"]).astype(str))
 
     def counted(keys: np.ndarray) -> tuple[int, int]:
@@ -86,7 +92,21 @@ def _members_found(events: pd.DataFrame, params: PoolParams) -> tuple[tuple[int,
 
     orders = events[events["post_id"].isin(ORDERS)].groupby("user_id")["post_id"].nunique()
     two = int(((orders == 2) & orders.index.astype(str).str.startswith("aged")).sum())
-    return counted(whole), counted(np.union1d(whole, pairs)), two
+    return {
+        "whole": counted(whole),
+        "found": counted(found),
+        "whole+": counted(np.union1d(whole, extra)),
+        "found+": counted(np.union1d(found, extra)),
+        "two": (two, 0),
+    }
+
+
+def _members_found(events: pd.DataFrame, params: PoolParams) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """(book accounts, honest accounts) among the members of the pool on the four orders and the popular
+    posts, judged by ``_members`` and with the pair members added, and the book's accounts on exactly two
+    orders."""
+    got = book_members(events, params, _pair_members)
+    return got["whole"], got["whole+"], got["two"][0]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
