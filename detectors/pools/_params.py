@@ -243,6 +243,17 @@ class PoolParams:
     fans_near_crowd: bool = True
     fans_near_min_share: float = 0.55
     fans_near_max_ratio: float = 3.0
+    # a pool whose crowd stays home is an audience, not an order (``_without_home_crowds``): at least
+    # ``crowd_home_min_share`` of the other engagers of the pool's posts (accounts on two or more posts of the
+    # window, the pool's own left out) engage the pool's creator units only. A small audience's keen fans
+    # and its casual crowd are one population that engages its own creators and no others; a seller's order
+    # lands on clients whose crowd also follows other creators. Judged on at least
+    # ``crowd_home_min_accounts`` such crowd accounts; a pool holding a creator's own account (a pod) is not
+    # judged. Dev four-world keen fans 40k s55, 55k s55: 0.76, 0.90; sellers' pools on 2-9 posts (40k
+    # communities=3 s17-s30): 0.00-0.43; 500k four worlds s3: up to 0.50 (docs/benchmarks.md, "fans19").
+    crowd_home_fans: bool = False
+    crowd_home_min_share: float = 0.65
+    crowd_home_min_accounts: int = 30
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5

@@ -1,0 +1,64 @@
+"""A pool whose crowd stays home: an audience's keen fans, not a seller's order (``crowd_home_fans``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.pools._params import PoolParams
+from detectors.pools._search import _Light
+
+
+def _without_home_crowds(
+    light: _Light,
+    event_pool: npt.NDArray[np.int64],
+    creators: npt.NDArray[np.bool_],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.int64]:
+    """``event_pool`` without the pools whose crowd stays on the pool's creator units (``_home_share``).
+
+    Keen fans of a small audience and its casual crowd are one population: both engage the audience's
+    creators and no others, so most other engagers of the pool's posts engage the pool's creators only.
+    A seller's order is placed on clients whose crowd follows other creators as well.
+    Only flags are taken away; a pool holding a creator's own account (an engagement pod) stays."""
+    ok = light.ok
+    if not (event_pool >= 0).any() or not ok.any():
+        return event_pool
+    n_posts = len(light.unit)
+    # distinct (account, post) pairs of every event, heavy accounts too
+    key = np.unique(light.users[ok] * n_posts + light.posts[ok])
+    pair_user, pair_post = key // n_posts, key % n_posts
+    n_user_posts = np.bincount(pair_user, minlength=int(light.users.max()) + 1)
+    out = event_pool.copy()
+    for pool in np.unique(event_pool[event_pool >= 0]):
+        ev = event_pool == pool
+        members = np.unique(light.users[ev])
+        if len(creators) and creators[members[members < len(creators)]].any():
+            continue
+        share = _home_share(pair_user, pair_post, light.unit, n_user_posts, members, light.posts[ev], params)
+        if share >= params.crowd_home_min_share:
+            out[ev] = -1
+    return out
+
+
+def _home_share(
+    pair_user: npt.NDArray[np.int64],
+    pair_post: npt.NDArray[np.int64],
+    unit: npt.NDArray[np.int64],
+    n_user_posts: npt.NDArray[np.int64],
+    members: npt.NDArray[np.int64],
+    pool_posts: npt.NDArray[np.int64],
+    params: PoolParams,
+) -> float:
+    """The share of the pool's crowd (accounts on its posts, not its members, with two posts or more) whose
+    every post lies on the pool's creator units; 0 with fewer than ``crowd_home_min_accounts`` of them."""
+    on_pool = np.isin(pair_post, np.unique(pool_posts))
+    crowd = np.setdiff1d(np.unique(pair_user[on_pool]), members)
+    crowd = crowd[n_user_posts[crowd] >= 2]
+    if len(crowd) < params.crowd_home_min_accounts:
+        return 0.0
+    home_units = np.unique(unit[pool_posts])
+    at_home = np.isin(pair_user, crowd) & np.isin(unit[pair_post], home_units)
+    n_home = np.bincount(pair_user[at_home], minlength=len(n_user_posts))[crowd]
+    return float(np.mean(n_home == n_user_posts[crowd]))
