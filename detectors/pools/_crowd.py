@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from detectors.pools._fans import _creator_accounts
 from detectors.pools._params import PoolParams
-from detectors.pools._search import _Light
+from features.arrays import codes
+
+
+def _crowd_checked(
+    engagements: pd.DataFrame,
+    event_pool: npt.NDArray[np.int64],
+    event_unit: npt.NDArray[np.int64],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.int64]:
+    """``event_pool``, with ``crowd_home_fans`` less the pools whose crowd stays home
+    (``_without_home_crowds``); ``event_unit``: per event its post's creator unit."""
+    if not params.crowd_home_fans or not (event_pool >= 0).any():
+        return event_pool
+    users, posts = codes(engagements["user_id"]), codes(engagements["post_id"])
+    creators = _creator_accounts(engagements, users)
+    return _without_home_crowds(users, posts, event_unit, event_pool, creators, params=params)
 
 
 def _without_home_crowds(
-    light: _Light,
+    users: npt.NDArray[np.int64],
+    posts: npt.NDArray[np.int64],
+    event_unit: npt.NDArray[np.int64],
     event_pool: npt.NDArray[np.int64],
     creators: npt.NDArray[np.bool_],
     *,
@@ -22,23 +42,25 @@ def _without_home_crowds(
     creators and no others, so most other engagers of the pool's posts engage the pool's creators only.
     A seller's order is placed on clients whose crowd follows other creators as well.
     Only flags are taken away; a pool holding a creator's own account (an engagement pod) stays."""
-    ok = light.ok
-    if not (event_pool >= 0).any() or not ok.any():
+    ok = (users >= 0) & (posts >= 0)
+    if not ok.any():
         return event_pool
-    n_posts = len(light.unit)
+    n_posts = int(posts.max()) + 1
+    unit = np.zeros(n_posts, dtype=np.int64)
+    unit[posts[ok]] = event_unit[ok]
     # distinct (account, post) pairs of every event, heavy accounts too
-    key = np.unique(light.users[ok] * n_posts + light.posts[ok])
+    key = np.unique(users[ok] * n_posts + posts[ok])
     pair_user, pair_post = key // n_posts, key % n_posts
-    n_user_posts = np.bincount(pair_user, minlength=int(light.users.max()) + 1)
+    n_user_posts = np.bincount(pair_user, minlength=int(users.max()) + 1)
     out = event_pool.copy()
     for pool in np.unique(event_pool[event_pool >= 0]):
-        ev = event_pool == pool
-        members = np.unique(light.users[ev])
+        ev = (event_pool == pool) & ok
+        members = np.unique(users[ev])
         if len(creators) and creators[members[members < len(creators)]].any():
             continue
-        share = _home_share(pair_user, pair_post, light.unit, n_user_posts, members, light.posts[ev], params)
+        share = _home_share(pair_user, pair_post, unit, n_user_posts, members, posts[ev], params)
         if share >= params.crowd_home_min_share:
-            out[ev] = -1
+            out[event_pool == pool] = -1
     return out
 
 

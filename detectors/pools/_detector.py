@@ -14,7 +14,7 @@ from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance, _platform_chance, _pool_audiences, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
-from detectors.pools._crowd import _without_home_crowds
+from detectors.pools._crowd import _crowd_checked
 from detectors.pools._fans import _creator_accounts, _without_fans
 from detectors.pools._floor import _post_owners, _standing
 from detectors.pools._params import NAME, PoolParams
@@ -89,10 +89,6 @@ def seller_pools(
     audiences = _pool_audiences(audiences or one_audience(engagements, studios=None), params=params)
     light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids), user_units)
     event_pool, lifts = _found_all(light, audiences, engagements, post_ids, params=params, chance=chance)
-    if params.crowd_home_fans:
-        event_pool = _without_home_crowds(
-            light, event_pool, _creator_accounts(engagements, users), params=params
-        )
     return _detection(engagements, event_pool, lifts, light.unit[np.maximum(posts, 0)], params=params)
 
 
@@ -256,6 +252,7 @@ def _detection(
 ) -> Detection:
     """The pools of at least ``min_accounts`` accounts, scored by their links' median lift; ``event_unit``
     per event its post's creator unit (a studio's creators are one; read for the events in a pool)."""
+    event_pool = _crowd_checked(engagements, event_pool, event_unit, params=params)
     n = len(engagements)
     hit = event_pool >= 0
     frame = pd.DataFrame(
