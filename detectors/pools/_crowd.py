@@ -24,23 +24,45 @@ def _crowd_checked(
         return event_pool
     users, posts = codes(engagements["user_id"]), codes(engagements["post_id"])
     creators = _creator_accounts(engagements, users)
-    return _without_home_crowds(users, posts, event_unit, event_pool, creators, params=params)
+    when = _post_percentiles(posts, engagements["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64))
+    return _without_home_crowds(users, posts, event_unit, when, event_pool, creators, params=params)
+
+
+def _post_percentiles(posts: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per event: where its time falls among its post's engagements, 0 (first) to 1 (last)."""
+    by_post = pd.Series(ts).groupby(posts)
+    rank = by_post.rank(method="average").to_numpy(np.float64)
+    return (rank - 0.5) / by_post.transform("size").to_numpy(np.float64)
+
+
+def _timing_distance(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
+    """The two-sample Kolmogorov-Smirnov distance of ``a`` and ``b`` (1 when either is empty)."""
+    if len(a) == 0 or len(b) == 0:
+        return 1.0
+    grid = np.concatenate([a, b])
+    in_a = np.searchsorted(np.sort(a), grid, side="right") / len(a)
+    in_b = np.searchsorted(np.sort(b), grid, side="right") / len(b)
+    return float(np.abs(in_a - in_b).max())
 
 
 def _without_home_crowds(
     users: npt.NDArray[np.int64],
     posts: npt.NDArray[np.int64],
     event_unit: npt.NDArray[np.int64],
+    when: npt.NDArray[np.float64],
     event_pool: npt.NDArray[np.int64],
     creators: npt.NDArray[np.bool_],
     *,
     params: PoolParams,
 ) -> npt.NDArray[np.int64]:
-    """``event_pool`` without the pools whose crowd stays on the pool's creator units (``_home_share``).
+    """``event_pool`` without the pools whose crowd stays on the pool's creator units (``_home_share``)
+    and whose events came when their posts' other engagers' did (``when``: per event its place in its
+    post's time, ``_post_percentiles``; a distance of at most ``crowd_home_max_timing_distance``).
 
     Keen fans of a small audience and its casual crowd are one population: both engage the audience's
     creators and no others, so most other engagers of the pool's posts engage the pool's creators only.
-    A seller's order is placed on clients whose crowd follows other creators as well.
+    A seller's order is placed on clients whose crowd follows other creators as well, and a bought
+    delivery (drip-fed) comes as its own pulse after the purchase, not with the post's crowd.
     Only flags are taken away; a pool holding a creator's own account (an engagement pod) stays."""
     ok = (users >= 0) & (posts >= 0)
     if not ok.any():
@@ -59,7 +81,10 @@ def _without_home_crowds(
         if len(creators) and creators[members[members < len(creators)]].any():
             continue
         share = _home_share(pair_user, pair_post, unit, n_user_posts, members, posts[ev], params)
-        if share >= params.crowd_home_min_share:
+        if share < params.crowd_home_min_share:
+            continue
+        crowd = ok & ~ev & np.isin(posts, np.unique(posts[ev]))
+        if _timing_distance(when[ev], when[crowd]) <= params.crowd_home_max_timing_distance:
             out[event_pool == pool] = -1
     return out
 

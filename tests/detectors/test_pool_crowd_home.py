@@ -28,12 +28,16 @@ def _planted(*, crowd_roams: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return users, posts, np.array([0, 1, 2])[posts], pool
 
 
-def _judged(*, crowd_roams: bool, params: PoolParams, pod: bool = False) -> np.ndarray:
-    """``_without_home_crowds`` on ``_planted``; with ``pod`` account 3 is a creator's own."""
+def _judged(*, crowd_roams: bool, params: PoolParams, pod: bool = False, pulse: bool = False) -> np.ndarray:
+    """``_without_home_crowds`` on ``_planted``; with ``pod`` account 3 is a creator's own; the pool's events
+    come with the crowd's, or with ``pulse`` after every one of them."""
     users, posts, unit, pool = _planted(crowd_roams=crowd_roams)
     creators = np.zeros(50, dtype=bool)
     creators[3] = pod
-    return _without_home_crowds(users, posts, unit, pool, creators, params=params)
+    when = (np.arange(len(users)) * 0.618034) % 1.0  # evenly spread, pool and crowd alike
+    if pulse:
+        when = np.where(pool >= 0, 0.9 + when / 10, when * 0.8)
+    return _without_home_crowds(users, posts, unit, when, pool, creators, params=params)
 
 
 def test_a_pool_whose_crowd_stays_home_leaves():
@@ -48,6 +52,15 @@ def test_a_pool_whose_crowd_roams_stays():
     assert np.array_equal(_judged(crowd_roams=True, params=PoolParams()), pool)
     few = replace(PoolParams(), crowd_home_min_accounts=41)
     assert np.array_equal(_judged(crowd_roams=False, params=few), pool)
+
+
+def test_an_order_delivered_as_its_own_pulse_stays():
+    """Planted: a home crowd, but the pool's events all come after the crowd's (a drip-fed delivery):
+    kept; with the timing guard opened to 1, cleared."""
+    pool = _planted(crowd_roams=False)[3]
+    assert np.array_equal(_judged(crowd_roams=False, params=PoolParams(), pulse=True), pool)
+    opened = replace(PoolParams(), crowd_home_max_timing_distance=1.0)
+    assert (_judged(crowd_roams=False, params=opened, pulse=True) == -1).all()
 
 
 def test_a_pod_whose_crowd_stays_home_stays():
@@ -74,6 +87,15 @@ def test_keen_fans_of_a_small_audience_are_no_pool():
     assert (off & honest).sum() - (on & honest).sum() >= 400
     assert not (on & ~off).any()
     assert (off & ~honest).sum() - (on & ~honest).sum() <= 2
+
+
+def test_a_drip_fed_order_on_an_isolated_audience_stays():
+    """Dev 60k four-worlds seed 57, douyin: a drip-fed order of 81 accounts on 2 posts of 2 creators whose
+    crowd stays home (0.69); its delivery comes after the crowd (timing distance 0.40): every flag kept."""
+    rows, honest, context = platform_rows(57, "60k", "worlds=4+communities=3+studios+giveaways", "douyin")
+    off, on = _caught(rows, context, on=False), _caught(rows, context, on=True)
+    assert (off & ~honest).sum() >= 160
+    assert np.array_equal(off, on)
 
 
 def test_an_aged_book_on_few_posts_stays():
