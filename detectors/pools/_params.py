@@ -251,7 +251,9 @@ class PoolParams:
     # ``crowd_home_min_accounts`` such crowd accounts; a pool holding a creator's own account (a pod) is not
     # judged. Dev four-world keen fans 40k s55, 55k s55: 0.76, 0.90; sellers' pools on 2-9 posts (40k
     # communities=3 s17-s30): 0.00-0.43; 500k four worlds s3: up to 0.50; but a drip-fed order on an
-    # isolated audience's two creators 0.69 (dev 60k four worlds s57) (docs/benchmarks.md, "fans19").
+    # isolated audience's two creators 0.69 (dev 60k four worlds s57), and orders on most of a small
+    # community's creators 0.67-0.74 (dev 40k/60k communities=3 s12 aged, s14 drip-fed): off, as it loses
+    # their recall (docs/benchmarks.md, "fans19").
     crowd_home_fans: bool = False
     crowd_home_min_share: float = 0.65
     crowd_home_min_accounts: int = 30
