@@ -14,6 +14,7 @@ from detectors.base import Detection
 from detectors.pools._book import _with_book
 from detectors.pools._chance import PoolChance, _platform_chance, _pool_audiences, account_names
 from detectors.pools._cover import _covered_within, _with_uncovered
+from detectors.pools._crowd import _crowd_checked
 from detectors.pools._fans import _creator_accounts, _without_fans
 from detectors.pools._floor import _post_owners, _standing
 from detectors.pools._params import NAME, PoolParams
@@ -251,6 +252,7 @@ def _detection(
 ) -> Detection:
     """The pools of at least ``min_accounts`` accounts, scored by their links' median lift; ``event_unit``
     per event its post's creator unit (a studio's creators are one; read for the events in a pool)."""
+    event_pool = _crowd_checked(engagements, event_pool, event_unit, params=params)
     n = len(engagements)
     hit = event_pool >= 0
     frame = pd.DataFrame(

@@ -243,6 +243,26 @@ class PoolParams:
     fans_near_crowd: bool = True
     fans_near_min_share: float = 0.55
     fans_near_max_ratio: float = 3.0
+    # a pool whose crowd stays home is an audience, not an order (``_without_home_crowds``): at least
+    # ``crowd_home_min_share`` of the other engagers of the pool's posts (accounts on two or more posts of the
+    # window, the pool's own left out) engage the pool's creator units only. A small audience's keen fans
+    # and its casual crowd are one population that engages its own creators and no others; a seller's order
+    # lands on clients whose crowd also follows other creators. Judged on at least
+    # ``crowd_home_min_accounts`` such crowd accounts; a pool holding a creator's own account (a pod) is not
+    # judged. Dev four-world keen fans 40k s55, 55k s55: 0.76, 0.90; sellers' pools on 2-9 posts (40k
+    # communities=3 s17-s30): 0.00-0.43; 500k four worlds s3: up to 0.50; but a drip-fed order on an
+    # isolated audience's two creators 0.69 (dev 60k four worlds s57), and orders on most of a small
+    # community's creators 0.67-0.74 (dev 40k/60k communities=3 s12 aged, s14 drip-fed): off, as it loses
+    # their recall (docs/benchmarks.md, "fans19").
+    crowd_home_fans: bool = False
+    crowd_home_min_share: float = 0.65
+    crowd_home_min_accounts: int = 30
+    # ... and only a pool whose events came with its posts' crowd: the Kolmogorov-Smirnov distance between
+    # its events' and the other engagers' places in their posts' time (0 first, 1 last) at most this. A
+    # drip-fed order is delivered as its own pulse after the purchase (dev 40k communities=3 s17-s25 and
+    # 60k four worlds s57: 0.22-0.43); keen fans come with the crowd (40k s55, 55k s55: 0.09, 0.14). An aged
+    # order copies the crowd's timing and is not told by it (0.07-0.16).
+    crowd_home_max_timing_distance: float = 0.18
     # fewer engagers outside the overlap than this leave a link's lift beyond it counted from too few
     # accounts to stand on its own (as a link needs ``min_shared_accounts`` shared ones)
     min_outside_accounts: int = 5
