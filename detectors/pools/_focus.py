@@ -47,8 +47,7 @@ def _focus_members(
         mine = in_sorted(np.arange(n_users) * (n_pools + 1) + pool, found)
         on = np.bincount(users, weights=on_book[light.pair_post], minlength=n_users)
         left_out = mine | (tested & (on == n_posts))
-        # the orders: the book's posts not crowded by the engagement of accounts outside every book
-        orders = on_book & (crowd <= params.book_focus_max_post_share)
+        orders = _orders_of(light, on_book, crowd, mine, params=params)
         taken = np.zeros(0, dtype=np.int64)
         for _ in range(params.max_member_rounds):
             share, weight = _orders_share(light, orders, left_out, unit_community)
@@ -66,6 +65,28 @@ def _focus_members(
             left_out[taken] = True
         out.append(taken * (n_pools + 1) + pool)
     return distinct(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def _orders_of(
+    light: _Light,
+    on_book: npt.NDArray[np.bool_],
+    crowd: npt.NDArray[np.float64],
+    mine: npt.NDArray[np.bool_],
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.bool_]:
+    """Per post: whether it is one of the book's orders (``on_book``). By default the book's posts not
+    crowded by the engagement of accounts outside every book (``crowd``, a post's share of its unit's); with
+    ``book_focus_order_min_found_share`` also the book's posts whose light engagers are at least that share
+    the book's accounts so far (``mine``, per account)."""
+    quiet = on_book & (crowd <= params.book_focus_max_post_share)
+    if params.book_focus_order_min_found_share <= 0:
+        return quiet
+    engagers = np.bincount(light.pair_post, minlength=len(on_book)).astype(np.float64)
+    of_book = np.bincount(light.pair_post, weights=mine[light.pair_user], minlength=len(on_book))
+    return quiet | (
+        on_book & (of_book >= params.book_focus_order_min_found_share * np.maximum(engagers, 1.0))
+    )
 
 
 def _shares(

@@ -369,6 +369,12 @@ class PoolParams:
     # engagement by accounts of no book: a client's popular post, which a pool's search holds beside the
     # orders, draws its crowd anyway, and an honest visitor of the client lands there as often as not
     book_focus_max_post_share: float = 0.5
+    # ... and, when above 0, also the book's posts whose light engagers are at least this share
+    # the book's accounts so far: an order is a 30-60% subset of one pool sent to a bought post, and its
+    # engagers are mostly that pool, while a client's popular post is mostly its crowd; measured on the
+    # post itself, so a client with one or two posts (all of them orders, share of the unit 1.0) keeps
+    # them (aged19; 0: off, the unit-share rule above)
+    book_focus_order_min_found_share: float = 0.0
     # a post of a studio (a unit of several creators) that a search pool holds counts as its creator's unit
     # and the pool test runs again; the events it adds are kept for accounts with no light post on the
     # studio's other posts and on two of its served creators or more: a seller's orders across one studio's

@@ -7,7 +7,9 @@ import pytest
 
 from detectors.pools import PoolParams
 from detectors.pools._focus import _focus_members, _focused
-from tests.detectors.test_pool_pairs import _scene, book_members
+from tests.detectors.test_pool_pairs import ORDERS, WEIGHTS, _scene, book_members
+from tests.detectors.test_pools import _frame
+from tests.factories import PlantedLikes
 
 ON = PoolParams(book_focus_members=True)
 
@@ -53,3 +55,43 @@ def test_accounts_are_taken_while_chance_explains_few():
     assert len(few) == 0
     many = _focused(np.arange(30), np.r_[np.full(20, 1e-4), np.full(10, 0.01)], tested, params=ON)
     assert many.tolist() == list(range(20))
+
+
+def _with_a_one_post_client(events: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """``events`` (``_scene``) plus a fifth client c4 of community 1 with one post, an order: half of the
+    seller's 400 accounts on it, and 50 fans on it and on a post of c0..c3 (drawn by popularity)."""
+    rng = np.random.default_rng(seed + 100)
+    like = PlantedLikes()
+    for account in range(400):
+        if rng.random() < 0.5:
+            like(f"aged{account}", "c4", "p-c4-0")
+    for f in range(50):
+        c = rng.integers(4)
+        like(f"g{f}", "c4", "p-c4-0")
+        like(f"g{f}", f"c{c}", f"p-c{c}-{rng.choice(10, p=WEIGHTS)}")
+    extra = _frame(like.user, like.creator, post=like.post)
+    extra["event_id"] = "c4" + extra["event_id"].astype(str)
+    return pd.concat([events, extra], ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_order_that_is_its_clients_only_post_is_an_order(seed: int):
+    """A client with one post draws all of its unit's engagement there (share 1.0): by the unit-share rule
+    its order is no order, and the seller's accounts on it and one other order are no focus hits. Counted
+    by the post's own engagers, mostly the book's accounts (``book_focus_order_min_found_share``), it is
+    an order and those accounts are taken. A fan whose one other draw lands on an order (2% each, one of 50
+    expected) looks just like them and may be taken: honest riders stay under 3% of the accounts taken
+    (the stopping rule's 2%, and a seed's luck)."""
+    events = _with_a_one_post_client(_scene(seed=seed), seed=seed)
+    on_c4 = events[events["post_id"].isin([*ORDERS, "p-c4-0"])].groupby("user_id")["post_id"].agg(set)
+    pair_with_c4 = sum(str(u).startswith("aged") and len(p) == 2 and "p-c4-0" in p for u, p in on_c4.items())
+    assert pair_with_c4 >= 40
+    by_unit = book_members(events, ON, _focus_members, more=("p-c4-0",))["found+"]
+    by_post = book_members(
+        events,
+        PoolParams(book_focus_members=True, book_focus_order_min_found_share=0.3),
+        _focus_members,
+        more=("p-c4-0",),
+    )["found+"]
+    assert by_post[0] >= by_unit[0] + 0.9 * pair_with_c4
+    assert by_post[1] - by_unit[1] <= 0.03 * by_post[0]

@@ -59,11 +59,13 @@ def _scene(*, seed: int, keen: int = 0) -> pd.DataFrame:
 MemberFn = Callable[..., np.ndarray]
 
 
-def book_members(events: pd.DataFrame, params: PoolParams, added: MemberFn) -> dict[str, tuple[int, int]]:
+def book_members(
+    events: pd.DataFrame, params: PoolParams, added: MemberFn, *, more: tuple[str, ...] = ()
+) -> dict[str, tuple[int, int]]:
     """(book accounts, honest accounts) among: ``whole``, the members of the book on the four orders and
-    the popular posts by ``_members``; ``found``, those and the search's accounts (three creator units or
-    more); ``whole+``/``found+``, each with the members ``added`` finds (``_pair_members``'s signature);
-    and ``two``, the book's accounts on exactly two orders (as (count, 0))."""
+    the popular posts (and the posts ``more``) by ``_members``; ``found``, those and the search's accounts
+    (three creator units or more); ``whole+``/``found+``, each with the members ``added`` finds
+    (``_pair_members``'s signature); and ``two``, the book's accounts on exactly two orders (count, 0)."""
     users = codes(events["user_id"])
     posts, post_ids = post_codes(events)
     pair_user, pair_post = light_pairs(users, posts, len(post_ids), params.min_posts, params.max_posts)
@@ -73,7 +75,7 @@ def book_members(events: pd.DataFrame, params: PoolParams, added: MemberFn) -> d
     unit_names = creator.reindex(post_ids.astype(str)).to_numpy().astype(str)
     community = np.zeros(int(unit.max()) + 1, dtype=np.int64)
     community[unit[np.char.startswith(unit_names, "c")]] = 1
-    book_pool = np.where(np.isin(post_ids.astype(str), [*ORDERS, *POPULAR]), 0, -1).astype(np.int64)
+    book_pool = np.where(np.isin(post_ids.astype(str), [*ORDERS, *POPULAR, *more]), 0, -1).astype(np.int64)
     spread = light.spread(community, params=params)
     whole = _members(
         pair_user, unit[pair_post], book_pool[pair_post], 1, community, params=params, given=spread
