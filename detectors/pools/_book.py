@@ -45,6 +45,8 @@ def _with_book(
     unit_pool = _main_pool(unit[light.posts[hit]], event_pool[hit], int(unit.max()) + 1, n_pools)
     # a post outside every pool is a candidate of the pool holding most of its creator unit's events
     candidate = np.where(post_pool < 0, unit_pool[unit], -1)
+    if params.book_new_clients:
+        candidate = np.where(candidate < 0, _new_clients(light, post_pool, n_pools, params=params), candidate)
     book_pool = np.where(post_pool >= 0, post_pool, _orders(light, post_pool, candidate, params=params))
     members = _members(
         light.pair_user,
@@ -132,6 +134,30 @@ def _candidates(
     triples = distinct((light.pair_user[on] * (n_pools + 1) + pool[on]) * width + light.pair_unit[on])
     keys, k = distinct_counts(triples // width)
     return keys[k >= params.min_creators]
+
+
+def _new_clients(
+    light: _Light, post_pool: npt.NDArray[np.int64], n_pools: int, *, params: PoolParams
+) -> npt.NDArray[np.int64]:
+    """Per post outside every pool: the pool whose accounts (light accounts on ``min_creators`` creator
+    units or more of its posts, as ``_orders`` counts them) engaged it most, -1 for none
+    (``book_new_clients``)."""
+    users, units = light.pair_user, light.unit[light.pair_post]
+    pooled = post_pool[light.pair_post]
+    on = pooled >= 0
+    n_units = int(light.unit.max()) + 1
+    triples = distinct((users[on] * n_pools + pooled[on]) * n_units + units[on])
+    keys, k = distinct_counts(triples // n_units)
+    accounts = keys[k >= params.min_creators]
+    outside = ~on
+    best = np.full(len(post_pool), -1, dtype=np.int64)
+    most = np.zeros(len(post_pool), dtype=np.int64)
+    for pool in range(n_pools):
+        hit = outside & in_sorted(users * n_pools + pool, accounts)
+        count = np.bincount(light.pair_post[hit], minlength=len(post_pool))
+        better = count > most
+        best[better], most[better] = pool, count[better]
+    return np.where(post_pool < 0, best, -1)
 
 
 def _main_pool(

@@ -202,6 +202,7 @@ def _found(
     if params.uncover_explained:
         # what the orderless search explains is no pool of the communities, and may be a candidate's
         event_pool[explained] = -1
+    n_search_pools = len(lifts)
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
@@ -217,6 +218,9 @@ def _found(
     if params.book_units:
         spread = chance.by_community.audiences if chance is not None else None
         event_pool = _with_book(light, unit_community, event_pool, params=params, given=spread)
+        if params.candidate_book_explained:
+            # a candidate's pools are numbered after the search's (``_with_uncovered``)
+            explained &= event_pool < n_search_pools
         event_pool[explained] = -1
     return event_pool, lifts
 
