@@ -43,10 +43,7 @@ def _with_book(
     unit = light.unit
     post_pool = _main_pool(light.posts[hit], event_pool[hit], len(unit), n_pools)
     unit_pool = _main_pool(unit[light.posts[hit]], event_pool[hit], int(unit.max()) + 1, n_pools)
-    # a post outside every pool is a candidate of the pool holding most of its creator unit's events
-    candidate = np.where(post_pool < 0, unit_pool[unit], -1)
-    if params.book_new_clients:
-        candidate = np.where(candidate < 0, _new_clients(light, post_pool, n_pools, params=params), candidate)
+    candidate = _book_candidates(light, post_pool, unit_pool, n_pools, params=params)
     book_pool = np.where(post_pool >= 0, post_pool, _orders(light, post_pool, candidate, params=params))
     members = _members(
         light.pair_user,
@@ -134,6 +131,22 @@ def _candidates(
     triples = distinct((light.pair_user[on] * (n_pools + 1) + pool[on]) * width + light.pair_unit[on])
     keys, k = distinct_counts(triples // width)
     return keys[k >= params.min_creators]
+
+
+def _book_candidates(
+    light: _Light,
+    post_pool: npt.NDArray[np.int64],
+    unit_pool: npt.NDArray[np.int64],
+    n_pools: int,
+    *,
+    params: PoolParams,
+) -> npt.NDArray[np.int64]:
+    """Per post outside every pool: the pool whose book it may join (-1: none)."""
+    # a post outside every pool is a candidate of the pool holding most of its creator unit's events
+    candidate = np.where(post_pool < 0, unit_pool[light.unit], -1)
+    if params.book_new_clients:
+        candidate = np.where(candidate < 0, _new_clients(light, post_pool, n_pools, params=params), candidate)
+    return candidate
 
 
 def _new_clients(
