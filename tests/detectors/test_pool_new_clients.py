@@ -1,5 +1,5 @@
-"""A pool's book takes its new clients' orders (``pool__book_new_clients``), and a candidate's book keeps
-the events the orderless search explains (``pool__candidate_book_explained``)."""
+"""The book of a pool found as an uncovered candidate takes its new clients' orders and keeps the events
+the orderless search explains (``pool__candidate_book_new_clients``)."""
 
 from __future__ import annotations
 
@@ -8,53 +8,76 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from detectors.audiences import post_codes
 from detectors.pools import PoolParams, seller_pools
+from detectors.pools._book import _book_candidates, _main_pool, _orders
+from detectors.pools._cover import _with_uncovered
+from detectors.pools._detector import _light_pairs
+from detectors.pools._search import _Light, _search
+from features.arrays import codes
 from tests.detectors.test_pool_whole_book import _aged_platform
-from tests.detectors.test_pools import _frame, _sparse_platform
+from tests.detectors.test_pools import _found, _frame, _sparse_platform
 
-_ON = {"book_new_clients": True, "candidate_book_explained": True}
+_ON = {"candidate_book_new_clients": True}
 
 
-def _new_client_pool(seed: int = 11) -> pd.DataFrame:
-    """A well-mixed platform; a popular creator k50 (700 fans of its own, 30% of them on another creator
-    too); a seller's pool of 150 accounts, each on 3 of its 5 clients k90-k94, 60 of them also sent to an
-    order of k50: a new client, whose crowd hides the order from the link test."""
+def _book_with_a_new_client(seed: int = 9) -> pd.DataFrame:
+    """A well-mixed platform of 100 creators; a drip-fed book (183 accounts, each on 5 of 9 clients k0-k8,
+    nothing else: an insular community of its own, ``test_seller_pools_find_a_drip_fed_book_that_is_its_own
+    _community``); two popular creators k50 and k60 with 300 fans of their own each (20% of them on another
+    creator too); 40 of the book's accounts also sent to an order of k50, a new client."""
     user, creator = _sparse_platform()
     rng = np.random.default_rng(seed)
-    for fan in range(700):
-        user.append(f"f{fan}")
-        creator.append("k50")
-        if rng.random() < 0.3:
-            user.append(f"f{fan}")
-            creator.append(f"k{rng.integers(0, 100)}")
-    for account in range(150):
-        for client in rng.choice(5, size=3, replace=False):
+    for account in range(183):
+        for client in rng.choice(9, size=5, replace=False):
             user.append(f"s{account}")
-            creator.append(f"k{90 + client}")
-    for account in range(60):
+            creator.append(f"k{client}")
+    crowd = np.random.default_rng(3)
+    for star in (50, 60):
+        for fan in range(300):
+            user.append(f"f{star}-{fan}")
+            creator.append(f"k{star}")
+            if crowd.random() < 0.2:
+                user.append(f"f{star}-{fan}")
+                creator.append(f"k{crowd.integers(10, 100)}")
+    for account in range(40):
         user.append(f"s{account}")
         creator.append("k50")
     return _frame(user, creator)
 
 
-def test_a_pools_book_takes_the_order_of_a_client_it_never_served_before():
-    """The search finds the pool on its 5 clients and leaves k50's post out (60 of its 60 + 210 light
-    engagers). Its book holds only posts of creators the pool serves, so the 60 orders stay unflagged;
-    with ``book_new_clients`` the post is a candidate of the pool whose accounts engaged it most, and it
-    carries the pool's order (60 of the 164 pool accounts against 23 at the light accounts' rate). The
-    crowd's fans stay clean either way."""
-    events = _new_client_pool()
-    users = events["user_id"].astype(str)
-    pool = users.str.startswith("s").to_numpy()
-    order = pool & (events["creator_id"].astype(str) == "k50").to_numpy()
-    caught = {
-        on: seller_pools(events, params=replace(PoolParams(), book_new_clients=on)).event_score >= 0.5
-        for on in (False, True)
-    }
-    assert caught[False][pool & ~order].mean() > 0.95
-    assert caught[False][order].sum() == 0
-    assert caught[True][order].mean() > 0.95
-    assert caught[True][~pool].sum() == caught[False][~pool].sum() == 0
+def test_a_candidates_book_takes_the_order_of_a_client_no_pool_serves():
+    """The search within the communities finds nothing (the book is its own community); the candidate
+    found with the platform as one audience holds the 9 clients' posts, not k50's (41 of its light
+    engagers are the book's, beside 60 of its crowd). A book takes posts of the creators its pool serves
+    only; with ``candidate_book_new_clients`` k50's post is a candidate of the pool whose accounts engaged
+    it most and carries its order (41 of 234 of the pool's accounts against 15 at the light accounts'
+    rate); k60's, as popular and never served, does not."""
+    events = _book_with_a_new_client()
+    audiences = _found(events)
+    params = PoolParams()
+    users, (posts, post_ids) = codes(events["user_id"]), post_codes(events)
+    ok = (users >= 0) & (posts >= 0)
+    pair_user, pair_post, _ = _light_pairs(
+        events["user_id"], users[ok], posts[ok], len(post_ids), params=params, chance=None
+    )
+    light = _Light(users, posts, ok, pair_user, pair_post, audiences.units(post_ids))
+    unit_community = audiences.communities(np.arange(int(light.unit.max()) + 1))
+    event_pool, lifts, _ = _search(light, unit_community, params=params)
+    n_search = len(lifts)
+    assert audiences.n_communities == 2 and n_search == 0
+    event_pool, _ = _with_uncovered(light, audiences, event_pool, lifts, params=params)
+    hit = (event_pool >= 0) & light.ok
+    n_pools = int(event_pool.max()) + 1
+    post_pool = _main_pool(light.posts[hit], event_pool[hit], len(light.unit), n_pools)
+    unit_pool = _main_pool(light.unit[light.posts[hit]], event_pool[hit], int(light.unit.max()) + 1, n_pools)
+    star = {name: int(np.flatnonzero(post_ids == f"p-k{name}")[0]) for name in (50, 60)}
+    assert (post_pool[list(star.values())] < 0).all()
+    for new_from, taken in ((None, False), (n_search, True)):
+        candidate = _book_candidates(light, post_pool, unit_pool, n_pools, params=params, new_from=new_from)
+        book = _orders(light, post_pool, candidate, params=params)
+        assert (book[star[50]] >= 0) == taken
+        assert book[star[60]] < 0
 
 
 def test_a_sellers_new_client_of_an_earlier_week_keeps_its_accounts_members():
@@ -62,10 +85,9 @@ def test_a_sellers_new_client_of_an_earlier_week_keeps_its_accounts_members():
     their own in the communities found without the orders, whose search explains the 230 window events
     the search within the communities pooled; the candidate found with the platform as one audience takes
     back 170 (1 week of history: 207). 37 accounts are short: a history-only client, a popular post in
-    the large community, is outside the candidate (2 of 3 and 1 of 2 units). With both knobs the book
+    the large community, is outside the candidate (2 of 3 and 1 of 2 units). With the knob the book
     takes that client's order and keeps its members' explained events: 0.536 -> 0.653 of the window's
-    317 aged events (docs/benchmarks.md, "hist19"); neither knob alone changes anything, and no honest
-    engagement is added."""
+    317 aged events (docs/benchmarks.md, "hist19"), and no honest engagement is added."""
     rows, window, aged, honest, context = _aged_platform(56, "xiaohongshu")
     audiences = context.audiences(rows)
 
@@ -79,5 +101,3 @@ def test_a_sellers_new_client_of_an_earlier_week_keeps_its_accounts_members():
     assert on[window & aged].mean() > 0.64
     assert not (off & ~on).any()
     assert on[honest].sum() == off[honest].sum()
-    for knob in _ON:
-        assert np.array_equal(caught(**{knob: True}), off)
