@@ -48,11 +48,11 @@ def _book_with_a_new_client(seed: int = 9) -> pd.DataFrame:
 
 def test_a_candidates_book_takes_the_order_of_a_client_no_pool_serves():
     """The search within the communities finds nothing (the book is its own community); the candidate
-    found with the platform as one audience holds the 9 clients' posts, not k50's (41 of its light
-    engagers are the book's, beside 60 of its crowd). A book takes posts of the creators its pool serves
-    only; with ``candidate_book_new_clients`` k50's post is a candidate of the pool whose accounts engaged
-    it most and carries its order (41 of 234 of the pool's accounts against 15 at the light accounts'
-    rate); k60's, as popular and never served, does not."""
+    found with the platform as one audience holds the 9 clients' posts, not k50's (158 light engagers, 41
+    of them the pool's). A book takes posts of the creators its pool serves only; with
+    ``candidate_book_new_clients`` k50's post is a candidate of the pool whose accounts engaged it most and
+    carries its order (41 of the pool's 234 accounts against 14.5 at the light accounts' rate); k60's, as
+    popular and never served, does not (2 against 12.6)."""
     events = _book_with_a_new_client()
     audiences = _found(events)
     params = PoolParams()
