@@ -284,7 +284,7 @@ class PoolParams:
     # the book of a pool found with the platform as one audience and uncovered there (``_with_uncovered``: a
     # seller's clients made their community insular) also takes posts of creator units no pool serves where
     # the pool's accounts engaged them as ``_orders`` asks of a served unit's post (all its accounts the
-    # reference), and keeps the events its members hold there though the search within the communities
+    # reference), and keeps every event its book holds though the search within the communities
     # found without the orders explains them (``uncover_explained``: that search counted chance inside the
     # seller's book). A seller re-uses its pool for new clients week after week; scored with history, a
     # client of an earlier week whose post the candidate left out leaves the accounts that served it short
