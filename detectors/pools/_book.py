@@ -21,9 +21,10 @@ def _with_book(
     *,
     params: PoolParams,
     given: _Audiences | None = None,
+    new_from: int | None = None,
 ) -> npt.NDArray[np.int64]:
     """``event_pool`` plus the members found when each pool also holds its creators' posts that carry its
-    orders.
+    orders (the pools from ``new_from`` on also posts of creators no pool serves: ``_new_clients``).
 
     A seller fills an order for a creator with a share of its pool, and a creator may buy for several
     posts. The link test (``_search``) finds the posts whose shared accounts stand out from their other
@@ -43,8 +44,7 @@ def _with_book(
     unit = light.unit
     post_pool = _main_pool(light.posts[hit], event_pool[hit], len(unit), n_pools)
     unit_pool = _main_pool(unit[light.posts[hit]], event_pool[hit], int(unit.max()) + 1, n_pools)
-    # a post outside every pool is a candidate of the pool holding most of its creator unit's events
-    candidate = np.where(post_pool < 0, unit_pool[unit], -1)
+    candidate = _book_candidates(light, post_pool, unit_pool, n_pools, params=params, new_from=new_from)
     book_pool = np.where(post_pool >= 0, post_pool, _orders(light, post_pool, candidate, params=params))
     members = _members(
         light.pair_user,
@@ -132,6 +132,48 @@ def _candidates(
     triples = distinct((light.pair_user[on] * (n_pools + 1) + pool[on]) * width + light.pair_unit[on])
     keys, k = distinct_counts(triples // width)
     return keys[k >= params.min_creators]
+
+
+def _book_candidates(
+    light: _Light,
+    post_pool: npt.NDArray[np.int64],
+    unit_pool: npt.NDArray[np.int64],
+    n_pools: int,
+    *,
+    params: PoolParams,
+    new_from: int | None,
+) -> npt.NDArray[np.int64]:
+    """Per post outside every pool: the pool whose book it may join (-1: none)."""
+    # a post outside every pool is a candidate of the pool holding most of its creator unit's events
+    candidate = np.where(post_pool < 0, unit_pool[light.unit], -1)
+    if new_from is not None:
+        new = _new_clients(light, post_pool, n_pools, new_from, params=params)
+        candidate = np.where(candidate < 0, new, candidate)
+    return candidate
+
+
+def _new_clients(
+    light: _Light, post_pool: npt.NDArray[np.int64], n_pools: int, first: int, *, params: PoolParams
+) -> npt.NDArray[np.int64]:
+    """Per post outside every pool: the pool from ``first`` on whose accounts (light accounts on
+    ``min_creators`` creator units or more of its posts, as ``_orders`` counts them) engaged it most, -1
+    for none (``candidate_book_new_clients``)."""
+    users, units = light.pair_user, light.unit[light.pair_post]
+    pooled = post_pool[light.pair_post]
+    on = pooled >= 0
+    n_units = int(light.unit.max()) + 1
+    triples = distinct((users[on] * n_pools + pooled[on]) * n_units + units[on])
+    keys, k = distinct_counts(triples // n_units)
+    accounts = keys[k >= params.min_creators]
+    outside = ~on
+    best = np.full(len(post_pool), -1, dtype=np.int64)
+    most = np.zeros(len(post_pool), dtype=np.int64)
+    for pool in range(first, n_pools):
+        hit = outside & in_sorted(users * n_pools + pool, accounts)
+        count = np.bincount(light.pair_post[hit], minlength=len(post_pool))
+        better = count > most
+        best[better], most[better] = pool, count[better]
+    return np.where(post_pool < 0, best, -1)
 
 
 def _main_pool(

@@ -203,6 +203,7 @@ def _found(
     if params.uncover_explained:
         # what the orderless search explains is no pool of the communities, and may be a candidate's
         event_pool[explained] = -1
+    n_search_pools = len(lifts)
     if audiences.n_communities > 1:
         alone = (chance.one_audience, chance.by_region) if chance is not None else None
         event_pool, lifts = _with_uncovered(light, audiences, event_pool, lifts, params=params, given=alone)
@@ -216,10 +217,29 @@ def _found(
     if params.book_units and params.book_needs_min_accounts:
         event_pool = _standing(light, event_pool, owners, params=params)
     if params.book_units:
-        spread = chance.by_community.audiences if chance is not None else None
-        event_pool = _with_book(light, unit_community, event_pool, params=params, given=spread)
-        event_pool[explained] = -1
+        event_pool = _booked(light, unit_community, event_pool, explained, n_search_pools, params, chance)
     return event_pool, lifts
+
+
+def _booked(
+    light: _Light,
+    unit_community: IntArray,
+    event_pool: npt.NDArray[np.int64],
+    explained: npt.NDArray[np.bool_],
+    n_search_pools: int,
+    params: PoolParams,
+    chance: PoolChance | None,
+) -> npt.NDArray[np.int64]:
+    """``_with_book``, less the ``explained`` events (with ``candidate_book_new_clients``: but those a
+    candidate's book holds; a candidate's pools are numbered from ``n_search_pools`` on:
+    ``_with_uncovered``)."""
+    spread = chance.by_community.audiences if chance is not None else None
+    new_from = n_search_pools if params.candidate_book_new_clients else None
+    booked = _with_book(light, unit_community, event_pool, params=params, given=spread, new_from=new_from)
+    if new_from is not None:
+        explained = explained & (booked < new_from)
+    booked[explained] = -1
+    return booked
 
 
 def _light_pairs(

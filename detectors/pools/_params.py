@@ -301,6 +301,17 @@ class PoolParams:
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
     # ``max_p_value``); a post the seller never served draws them at most at everyone's rate
     book_min_lift: float = 1.5
+    # the book of a pool found with the platform as one audience and uncovered there (``_with_uncovered``: a
+    # seller's clients made their community insular) also takes posts of creator units no pool serves where
+    # the pool's accounts engaged them as ``_orders`` asks of a served unit's post (all its accounts the
+    # reference), and keeps every event its book holds though the search within the communities
+    # found without the orders explains them (``uncover_explained``: that search counted chance inside the
+    # seller's book). A seller re-uses its pool for new clients week after week; scored with history, a
+    # client of an earlier week whose post the candidate left out leaves the accounts that served it short
+    # of the member share (history dev seed 56: 37 aged accounts at 3 weeks, not at 1). For every pool's
+    # book, the first version added honest engagement at 500k four worlds (seed 4 +52, aged 0.852 ->
+    # 0.844; docs/benchmarks.md, "hist19"). Off
+    candidate_book_new_clients: bool = False
     # each book is judged again without its diluting posts, those where the book's accounts are under this
     # share of the light engagers (while another of its posts has at least that share), and the members of
     # that core are added: an order on a popular post is a small share of its crowd, whose light accounts
