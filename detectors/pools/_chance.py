@@ -281,14 +281,17 @@ class _Audiences:
         """The audiences of ``user * width + creator`` keys; an account's home holds most of its creators."""
         n = int(unit_community.max()) + 1
         user, community = user_creator // width, unit_community[user_creator % width]
-        home = _homes(user_creator, unit_community, width)
         degree = np.bincount(user)
         width_d = params.max_posts + 1
-        has = degree > 0
-        # counts by a flat bincount: the same sums as adding ones at each (row, column), faster
-        cell = home[has] * width_d + np.minimum(degree[has], params.max_posts)
-        by_degree = np.bincount(cell, minlength=n * width_d).reshape(n, width_d).astype(np.float64)
-        spread = np.bincount(home[user] * n + community, minlength=n * n).reshape(n, n).astype(np.float64)
+        if params.pool_tied_homes_shared:
+            by_degree, spread = _shared_homes(user, community, degree, n, width_d, params=params)
+        else:
+            home = _homes(user_creator, unit_community, width)
+            has = degree > 0
+            # counts by a flat bincount: the same sums as adding ones at each (row, column), faster
+            cell = home[has] * width_d + np.minimum(degree[has], params.max_posts)
+            by_degree = np.bincount(cell, minlength=n * width_d).reshape(n, width_d).astype(np.float64)
+            spread = np.bincount(home[user] * n + community, minlength=n * n).reshape(n, n).astype(np.float64)
         spread /= np.maximum(spread.sum(axis=1, keepdims=True), 1.0)
         return cls(n, np.bincount(community, minlength=n).astype(np.float64), spread, by_degree)
 
@@ -303,6 +306,39 @@ class _Audiences:
         pool_mass = np.bincount(pool_cell, minlength=n_pools * self.n).reshape(n_pools, self.n)
         mass = np.maximum(self.mass - np.bincount(taken, minlength=self.n), 1.0)
         return np.asarray(np.clip(pool_mass / mass, 0.0, 1.0) @ self.spread.T, dtype=np.float64)
+
+
+def _shared_homes(
+    user: npt.NDArray[np.int64],
+    community: npt.NDArray[np.int64],
+    degree: npt.NDArray[np.int64],
+    n: int,
+    width_d: int,
+    *,
+    params: PoolParams,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``_Audiences``' ``by_degree`` and (unnormalised) ``spread`` with each account's home shared equally
+    among the communities tied for most of its creators: no community's number decides where a tie goes."""
+    n_users = len(degree)
+    # per (account, community): its (account, creator) pairs there
+    held = sparse.csr_matrix((np.ones(len(user)), (user, community)), shape=(n_users, n)).tocoo()
+    held.sum_duplicates()
+    most = np.zeros(n_users)
+    np.maximum.at(most, held.row, held.data)
+    tied = held.data >= most[held.row]
+    rows, cols = held.row[tied], held.col[tied]
+    weight = 1.0 / np.bincount(rows, minlength=n_users)[rows]
+    homes = sparse.csr_matrix((weight, (rows, cols)), shape=(n_users, n))
+    capped = np.minimum(degree, params.max_posts)
+    by_degree = np.asarray(
+        (
+            homes.T
+            @ sparse.csr_matrix((np.ones(n_users), (np.arange(n_users), capped)), shape=(n_users, width_d))
+        ).todense(),
+        dtype=np.float64,
+    )
+    spread = np.asarray((homes.T @ held.tocsr()).todense(), dtype=np.float64)
+    return by_degree, spread
 
 
 def _homes(
