@@ -283,10 +283,10 @@ class _Audiences:
         user, community = user_creator // width, unit_community[user_creator % width]
         degree = np.bincount(user)
         width_d = params.max_posts + 1
-        if params.pool_tied_homes_shared:
+        if params.pool_tied_home == "shared":
             by_degree, spread = _shared_homes(user, community, degree, n, width_d, params=params)
         else:
-            home = _homes(user_creator, unit_community, width)
+            home = _homes(user_creator, unit_community, width, largest=params.pool_tied_home == "largest")
             has = degree > 0
             # counts by a flat bincount: the same sums as adding ones at each (row, column), faster
             cell = home[has] * width_d + np.minimum(degree[has], params.max_posts)
@@ -342,14 +342,19 @@ def _shared_homes(
 
 
 def _homes(
-    user_creator: npt.NDArray[np.int64], unit_community: npt.NDArray[np.int64], width: int
+    user_creator: npt.NDArray[np.int64],
+    unit_community: npt.NDArray[np.int64],
+    width: int,
+    *,
+    largest: bool = False,
 ) -> npt.NDArray[np.int64]:
     """Per account (code of ``user * width + creator`` keys): its home, the community holding most of
-    its creators (ties: the lowest)."""
+    its creators (ties: the lowest-numbered, or with ``largest`` the one of most pairs, then the lowest)."""
     n = int(unit_community.max()) + 1
     user, community = user_creator // width, unit_community[user_creator % width]
     cells, count = distinct_counts(user * n + community)
-    order = np.lexsort((-count, cells // n))
+    mass = np.bincount(community, minlength=n) if largest else np.zeros(n, dtype=np.int64)
+    order = np.lexsort((-mass[cells % n], -count, cells // n))
     first = np.r_[True, np.diff(cells[order] // n) != 0]
     home = np.zeros(int(user.max(initial=-1)) + 1, dtype=np.int64)
     home[cells[order][first] // n] = cells[order][first] % n

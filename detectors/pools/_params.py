@@ -312,12 +312,13 @@ class PoolParams:
     # book, the first version added honest engagement at 500k four worlds (seed 4 +52, aged 0.852 ->
     # 0.844; docs/benchmarks.md, "hist19"). Off
     candidate_book_new_clients: bool = False
-    # an account whose creators lie equally in two communities or more has its home (``_Audiences``: the
-    # community whose spread its creators follow in the pool test's chance) shared equally among them, not
-    # given to the lowest-numbered one: chance then does not depend on how the audiences were numbered
-    # (a history run and the whole period numbered one platform's communities apart and took 59 and 10
-    # accounts of one book; docs/benchmarks.md, "hist19", "Integration of the eighteenth session")
-    pool_tied_homes_shared: bool = False
+    # where an account whose creators lie equally in two communities or more has its home (``_Audiences``:
+    # the community whose spread its creators follow in the pool test's chance): "lowest", the
+    # lowest-numbered of them; "largest", the one of most (account, creator) pairs; "shared", equally
+    # among them. The first depends on how the audiences were numbered (a history run and the whole period
+    # numbered one platform's communities apart and took 59 and 10 accounts of one book; docs/benchmarks.md,
+    # "hist19", "Integration of the eighteenth session")
+    pool_tied_home: str = "lowest"
     # each book is judged again without its diluting posts, those where the book's accounts are under this
     # share of the light engagers (while another of its posts has at least that share), and the members of
     # that core are added: an order on a popular post is a small share of its crowd, whose light accounts

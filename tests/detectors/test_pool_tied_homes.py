@@ -1,5 +1,5 @@
 """An account's home in the pool test's chance (``detectors.pools._chance._Audiences``): with
-``pool_tied_homes_shared`` an account whose creators lie equally in two communities has its home shared
+``pool_tied_home`` "shared" an account whose creators lie equally in two communities has its home shared
 between them, so the chance model does not depend on how the communities were numbered (a history run
 and the whole period of dev seed 56 numbered one platform's communities apart and took 59 and 10 accounts
 of one seller's book)."""
@@ -13,7 +13,8 @@ import numpy as np
 from detectors.pools._chance import _Audiences
 from detectors.pools._params import PoolParams
 
-SHARED = replace(PoolParams(), pool_tied_homes_shared=True)
+SHARED = replace(PoolParams(), pool_tied_home="shared")
+LARGEST = replace(PoolParams(), pool_tied_home="largest")
 WIDTH = 8  # creator units 0-7
 
 
@@ -57,11 +58,12 @@ def test_a_tied_account_is_shared_between_its_communities():
 
 def test_renumbering_the_communities_renumbers_the_chance():
     """The same audiences numbered the other way round: the shared rule's counts swap rows and columns,
-    the lowest-numbered rule's do not (its tied accounts move home)."""
+    and so do the largest rule's (A holds 9 pairs, B 6: ties go to A either way); the lowest-numbered
+    rule's do not (its tied accounts move home)."""
     user, creator = _world()
     ab = [0, 0, 0, 0, 1, 1, 1, 1]
     ba = [1, 1, 1, 1, 0, 0, 0, 0]
-    for params, same in ((SHARED, True), (PoolParams(), False)):
+    for params, same in ((SHARED, True), (LARGEST, True), (PoolParams(), False)):
         one, other = _audience(user, creator, ab, params), _audience(user, creator, ba, params)
         swapped = np.allclose(one.by_degree, other.by_degree[::-1]) and np.allclose(
             one.spread, other.spread[::-1, ::-1]
