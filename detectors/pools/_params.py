@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 NAME = "pool"
+TIED_HOMES = ("lowest", "largest", "shared")  # ``PoolParams.pool_tied_home``
 
 
 @dataclass(frozen=True)
@@ -411,6 +412,12 @@ class PoolParams:
     min_score: float = 0.6
     # score added at full strength
     strength_score: float = 0.35
+
+    def __post_init__(self) -> None:
+        if self.pool_tied_home not in TIED_HOMES:
+            raise ValueError(
+                f"pool_tied_home must be one of {', '.join(TIED_HOMES)}, not {self.pool_tied_home!r}"
+            )
 
     def alone(self) -> PoolParams:
         """These parameters for the searches with the platform (or a region) as one audience."""

@@ -32,7 +32,8 @@ def _other(value: object) -> object:
     if isinstance(value, tuple):
         return (*value, 2.0)
     if isinstance(value, str):
-        return {"exact": "condensed", "condensed": "exact"}[value]  # the history modes
+        # the history modes and the pool's tied homes
+        return {"exact": "condensed", "condensed": "exact", "lowest": "shared"}[value]
     if isinstance(value, float):
         return value / 2 if value else 0.25  # stays inside every share's range
     assert isinstance(value, int)

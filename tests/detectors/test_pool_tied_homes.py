@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from detectors.pools._chance import _Audiences
 from detectors.pools._params import PoolParams
@@ -69,3 +70,10 @@ def test_renumbering_the_communities_renumbers_the_chance():
             one.spread, other.spread[::-1, ::-1]
         )
         assert swapped is same
+
+
+def test_an_unknown_tie_rule_is_refused():
+    with pytest.raises(
+        ValueError, match="pool_tied_home must be one of lowest, largest, shared, not 'share'"
+    ):
+        replace(PoolParams(), pool_tied_home="share")
