@@ -26,7 +26,7 @@ def shadow_score(
     the run's ``out_dir``."""
     try:
         diff = shadow_differences(decided, challenger.scorer.score(events, campaigns=campaigns).posts)
-        diff.to_parquet(out_dir / "shadow.parquet", index=False)
+        _publish(diff, out_dir / "shadow.parquet")
     except Exception:
         log.exception("shadow: challenger %s failed on run %s", challenger.version, run_id)
         return
@@ -49,6 +49,14 @@ def shadow_score(
             row.challenger_payable,
             row.change,
         )
+
+
+def _publish(diff: pd.DataFrame, path: Path) -> None:
+    """Write through a temporary name and a rename: a reader polling for the file never opens a
+    half-written one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    diff.to_parquet(tmp, index=False)
+    tmp.replace(path)
 
 
 def shadow_differences(champion_posts: pd.DataFrame, challenger_posts: pd.DataFrame) -> pd.DataFrame:

@@ -108,7 +108,8 @@ def test_challenger_scores_in_the_shadow_and_never_decides(
         deadline = time.monotonic() + 60
         while not shadow.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        diff = pd.read_parquet(shadow)
+        diff = pd.read_parquet(shadow)  # published by a rename: never seen half-written
+        assert not list(shadow.parent.glob(".*.tmp"))
         assert list(diff.columns) == ["creator_id", "champion_payable", "challenger_payable", "change"]
         assert len(diff) and diff["change"].abs().max() > 0  # without ip_farm it would pay click farms
 
