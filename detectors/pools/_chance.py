@@ -353,8 +353,9 @@ def _homes(
     n = int(unit_community.max()) + 1
     user, community = user_creator // width, unit_community[user_creator % width]
     cells, count = distinct_counts(user * n + community)
-    mass = np.bincount(community, minlength=n) if largest else np.zeros(n, dtype=np.int64)
-    order = np.lexsort((-mass[cells % n], -count, cells // n))
+    # ties under "lowest" go by the community number alone: no key of masses to sort by
+    keys = (-np.bincount(community, minlength=n)[cells % n],) if largest else ()
+    order = np.lexsort((*keys, -count, cells // n))
     first = np.r_[True, np.diff(cells[order] // n) != 0]
     home = np.zeros(int(user.max(initial=-1)) + 1, dtype=np.int64)
     home[cells[order][first] // n] = cells[order][first] % n
