@@ -27,6 +27,10 @@ from detectors.spread import SpreadParams, is_creator_account
 from features.arrays import codes, distinct, distinct_per_code, max_per_code, platform_codes
 
 NAME = "ip_farm"
+# the structural detectors whose catches mark an address as a bot farm's (``SpreadParams.ip_farm_floors``):
+# accounts behind one IP or one device, and co-timed automation; not a ring's or a pool's, whose accounts
+# are people's own and share homes and offices with honest users
+FARM_EVIDENCE = frozenset({"ip_farm", "device_farm", "lockstep"})
 # the evidence of an address that is a seller's only through accounts raised on its other addresses
 LATER = " or through the seller's other IPs"
 
@@ -110,7 +114,12 @@ def spread_through_ips(
     if window is not None:
         n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
-    rows = _Rows(ips, users, posts, thin, ~split_platform_rows(engagements, window), coded.accounts_per_ip)
+    farm = np.zeros(len(engagements))
+    if params.ip_farm_floors and window is None:  # a split platform's shards keep main's floors
+        evidence = structural & FARM_EVIDENCE
+        farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+    whole = ~split_platform_rows(engagements, window)
+    rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm)
     found = _rounds(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return detections
@@ -164,7 +173,8 @@ class _Rows:
     """Per engagement: its address, account and post codes (-1 missing; per platform for the first
     two), whether its account is thin and not a creator's (one that may be raised), and whether its
     platform is whole in these engagements (not split over shards); per address code its distinct
-    accounts (the same in every round)."""
+    accounts (the same in every round); per engagement its ``FARM_EVIDENCE`` score (0 when
+    ``ip_farm_floors`` is off)."""
 
     ips: npt.NDArray[np.int64]
     users: npt.NDArray[np.int64]
@@ -172,6 +182,7 @@ class _Rows:
     thin: npt.NDArray[np.bool_]
     whole: npt.NDArray[np.bool_]
     accounts: npt.NDArray[np.int64]
+    farm: npt.NDArray[np.float64]
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
@@ -199,13 +210,26 @@ def _seller_hits(
     strongest, counts = _ip_counts(ips, users, caught_score, accounts=rows.accounts, params=params)
     if window is not None:
         strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
-    seller = _is_seller(counts, params=params)
+    farm = _is_farm(rows, params=params)
+    seller = _is_seller(counts, params=params) | farm
     if not seller.any():
         return None
     through = (ips >= 0) & seller[np.maximum(ips, 0)] & (users >= 0) & (posts >= 0)
     served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
-    hit = through & rows.thin & (served[np.maximum(posts, 0)] >= params.ip_min_post_accounts)
+    floor = np.where(farm[np.maximum(ips, 0)], params.ip_farm_min_post_accounts, params.ip_min_post_accounts)
+    hit = through & rows.thin & (served[np.maximum(posts, 0)] >= floor)
     return hit, strongest, counts, seller
+
+
+def _is_farm(rows: _Rows, *, params: SpreadParams) -> npt.NDArray[np.bool_]:
+    """Per IP code: a bot farm's address, ``ip_farm_min_caught_accounts`` of its accounts, and
+    ``ip_min_caught_share`` of them, caught on ``FARM_EVIDENCE`` (none with ``ip_farm_floors`` off)."""
+    if not params.ip_farm_floors:
+        return np.zeros(len(rows.accounts), dtype=bool)
+    _, (caught, accounts) = _ip_counts(rows.ips, rows.users, rows.farm, accounts=rows.accounts, params=params)
+    return (caught >= params.ip_farm_min_caught_accounts) & (
+        caught >= params.ip_min_caught_share * np.maximum(accounts, 1)
+    )
 
 
 def _structural_score(
