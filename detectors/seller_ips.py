@@ -119,7 +119,8 @@ def spread_through_ips(
         evidence = structural & FARM_EVIDENCE
         farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
     whole = ~split_platform_rows(engagements, window)
-    rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm)
+    fresh = thin & (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
+    rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm, fresh)
     found = _rounds(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return detections
@@ -174,7 +175,7 @@ class _Rows:
     two), whether its account is thin and not a creator's (one that may be raised), and whether its
     platform is whole in these engagements (not split over shards); per address code its distinct
     accounts (the same in every round); per engagement its ``FARM_EVIDENCE`` score (0 when
-    ``ip_farm_floors`` is off)."""
+    ``ip_farm_floors`` is off) and whether its account is thin with at most ``ip_farm_max_posts`` posts."""
 
     ips: npt.NDArray[np.int64]
     users: npt.NDArray[np.int64]
@@ -183,6 +184,7 @@ class _Rows:
     whole: npt.NDArray[np.bool_]
     accounts: npt.NDArray[np.int64]
     farm: npt.NDArray[np.float64]
+    fresh: npt.NDArray[np.bool_]
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
@@ -210,14 +212,21 @@ def _seller_hits(
     strongest, counts = _ip_counts(ips, users, caught_score, accounts=rows.accounts, params=params)
     if window is not None:
         strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
-    farm = _is_farm(rows, params=params)
-    seller = _is_seller(counts, params=params) | farm
+    farm, main = _is_farm(rows, params=params), _is_seller(counts, params=params)
+    seller = main | farm
     if not seller.any():
         return None
-    through = (ips >= 0) & seller[np.maximum(ips, 0)] & (users >= 0) & (posts >= 0)
-    served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
-    floor = np.where(farm[np.maximum(ips, 0)], params.ip_farm_min_post_accounts, params.ip_min_post_accounts)
-    hit = through & rows.thin & (served[np.maximum(posts, 0)] >= floor)
+    row_ip = np.maximum(ips, 0)
+    through = (ips >= 0) & seller[row_ip] & (users >= 0) & (posts >= 0)
+    caught = through & (caught_score >= params.min_caught_score)
+    row_post = np.maximum(posts, 0)
+    # a farm's fresh accounts by the farm's floors (caught accounts through any seller's address); every
+    # account of a seller's address by main's (caught accounts through the addresses main's floors find)
+    served = _caught_on_post(posts, users, caught)[row_post]
+    by_farm = farm[row_ip] & rows.fresh & (served >= params.ip_farm_min_post_accounts)
+    served_main = served if not farm.any() else _caught_on_post(posts, users, caught & main[row_ip])[row_post]
+    by_seller = main[row_ip] & (served_main >= params.ip_min_post_accounts)
+    hit = through & rows.thin & (by_farm | by_seller)
     return hit, strongest, counts, seller
 
 
