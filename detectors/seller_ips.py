@@ -124,7 +124,7 @@ def spread_through_ips(
     found = _rounds(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return detections
-    (hit, strongest, counts, seller), first = found
+    (hit, strongest, counts, seller, _), first = found
     detections = list(detections)
     row_ip = np.maximum(ips, 0)
     score = strongest * params.spread_weight
@@ -158,15 +158,23 @@ def _rounds(
         raised = per_user[np.maximum(rows.users, 0)]
         caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
         widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
-        if widened is None or np.array_equal(widened[3], found[3]):
+        # no new seller, by main's floors or a farm's (``ip_farm_floors``: an address a farm's in the round
+        # before may become a seller's by main's floors through its raised accounts)
+        if widened is None or (np.array_equal(widened[3], found[3]) and np.array_equal(widened[4], found[4])):
             break  # no new seller: the round before's counts stand in the evidence
         found = widened
     return found, first
 
 
 # what a round of the rule raises: rows hit, per IP code the strongest caught score, (caught, all)
-# accounts and whether it is a seller's
-_Hits = tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], tuple[Any, Any], npt.NDArray[np.bool_]]
+# accounts, whether it is a seller's, and whether by main's floors (the same without ``ip_farm_floors``)
+_Hits = tuple[
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.float64],
+    tuple[Any, Any],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+]
 
 
 @dataclass(frozen=True)
@@ -207,7 +215,8 @@ def _seller_hits(
     window: SellerIpEvidence | None,
 ) -> _Hits | None:
     """The rows a seller's address raises given ``caught_score``, with its per-IP strongest caught score,
-    (caught, all) accounts and seller flags; None when no address is a seller's."""
+    (caught, all) accounts, seller flags and main's floors' seller flags; None when no address is a
+    seller's."""
     ips, users, posts = rows.ips, rows.users, rows.posts
     strongest, counts = _ip_counts(ips, users, caught_score, accounts=rows.accounts, params=params)
     if window is not None:
@@ -227,7 +236,7 @@ def _seller_hits(
     served_main = served if not farm.any() else _caught_on_post(posts, users, caught & main[row_ip])[row_post]
     by_seller = main[row_ip] & (served_main >= params.ip_min_post_accounts)
     hit = through & rows.thin & (by_farm | by_seller)
-    return hit, strongest, counts, seller
+    return hit, strongest, counts, seller, main
 
 
 def _is_farm(rows: _Rows, *, params: SpreadParams) -> npt.NDArray[np.bool_]:
