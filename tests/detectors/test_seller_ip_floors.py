@@ -85,3 +85,18 @@ def test_a_shared_address_a_carrier_nat_and_a_households_own_post_stay_out_with_
     assert _raised(rows, {"device_farm": bots}, SpreadParams()) == set()
     # the floors loosened for every address take the two people on the ring's posts
     assert _raised(rows, {"device_farm": bots}, LOOSE) == {"o0", "o1"}
+
+
+def test_an_address_a_farms_in_the_first_round_still_becomes_a_sellers_by_mains_floors_in_the_second():
+    # x: six caught workers on p and two thin accounts raised there in the first round, which the seller
+    # also rotated through z onto r; z: three accounts caught on infrastructure evidence (a farm's from the
+    # first round, 3 of 6) and a light account m on r that engaged one more post from home
+    rows = [(f"w{i}", "p", "x") for i in range(6)] + [("t0", "p", "x"), ("t1", "p", "x")]
+    rows += [("t0", "r", "z"), ("t1", "r", "z"), ("f0", "r", "z"), ("f1", "r", "z"), ("f2", "r", "z")]
+    rows += [("m", "r", "z"), ("m", "s", "home")]
+    caught = {"device_farm": {*(f"w{i}" for i in range(6)), "f0", "f1", "f2"}}
+    # the second round makes z a seller's by main's floors (5 of 6 with t0, t1) and raises m on r, with the
+    # knob as without it (60k four worlds seed 48: a ring's address lost this way before the rounds
+    # compared main's sellers too)
+    assert _raised(rows, caught, SpreadParams()) == {"t0", "t1", "m"}
+    assert _raised(rows, caught, FARM) == {"t0", "t1", "m"}
