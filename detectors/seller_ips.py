@@ -27,6 +27,10 @@ from detectors.spread import SpreadParams, is_creator_account
 from features.arrays import codes, distinct, distinct_per_code, max_per_code, platform_codes
 
 NAME = "ip_farm"
+# the structural detectors whose catches mark an address as a bot farm's (``SpreadParams.ip_farm_floors``):
+# accounts behind one IP or one device, and co-timed automation; not a ring's or a pool's, whose accounts
+# are people's own and share homes and offices with honest users
+FARM_EVIDENCE = frozenset({"ip_farm", "device_farm", "lockstep"})
 # the evidence of an address that is a seller's only through accounts raised on its other addresses
 LATER = " or through the seller's other IPs"
 
@@ -110,11 +114,17 @@ def spread_through_ips(
     if window is not None:
         n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
-    rows = _Rows(ips, users, posts, thin, ~split_platform_rows(engagements, window), coded.accounts_per_ip)
+    farm = np.zeros(len(engagements))
+    if params.ip_farm_floors and window is None:  # a split platform's shards keep main's floors
+        evidence = structural & FARM_EVIDENCE
+        farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+    whole = ~split_platform_rows(engagements, window)
+    fresh = thin & (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
+    rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm, fresh)
     found = _rounds(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return detections
-    (hit, strongest, counts, seller), first = found
+    (hit, strongest, counts, seller, _), first = found
     detections = list(detections)
     row_ip = np.maximum(ips, 0)
     score = strongest * params.spread_weight
@@ -148,15 +158,23 @@ def _rounds(
         raised = per_user[np.maximum(rows.users, 0)]
         caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
         widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
-        if widened is None or np.array_equal(widened[3], found[3]):
+        # no new seller, by main's floors or a farm's (``ip_farm_floors``: an address a farm's in the round
+        # before may become a seller's by main's floors through its raised accounts)
+        if widened is None or (np.array_equal(widened[3], found[3]) and np.array_equal(widened[4], found[4])):
             break  # no new seller: the round before's counts stand in the evidence
         found = widened
     return found, first
 
 
 # what a round of the rule raises: rows hit, per IP code the strongest caught score, (caught, all)
-# accounts and whether it is a seller's
-_Hits = tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], tuple[Any, Any], npt.NDArray[np.bool_]]
+# accounts, whether it is a seller's, and whether by main's floors (the same without ``ip_farm_floors``)
+_Hits = tuple[
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.float64],
+    tuple[Any, Any],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+]
 
 
 @dataclass(frozen=True)
@@ -164,7 +182,8 @@ class _Rows:
     """Per engagement: its address, account and post codes (-1 missing; per platform for the first
     two), whether its account is thin and not a creator's (one that may be raised), and whether its
     platform is whole in these engagements (not split over shards); per address code its distinct
-    accounts (the same in every round)."""
+    accounts (the same in every round); per engagement its ``FARM_EVIDENCE`` score (0 when
+    ``ip_farm_floors`` is off) and whether its account is thin with at most ``ip_farm_max_posts`` posts."""
 
     ips: npt.NDArray[np.int64]
     users: npt.NDArray[np.int64]
@@ -172,6 +191,8 @@ class _Rows:
     thin: npt.NDArray[np.bool_]
     whole: npt.NDArray[np.bool_]
     accounts: npt.NDArray[np.int64]
+    farm: npt.NDArray[np.float64]
+    fresh: npt.NDArray[np.bool_]
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
@@ -194,18 +215,39 @@ def _seller_hits(
     window: SellerIpEvidence | None,
 ) -> _Hits | None:
     """The rows a seller's address raises given ``caught_score``, with its per-IP strongest caught score,
-    (caught, all) accounts and seller flags; None when no address is a seller's."""
+    (caught, all) accounts, seller flags and main's floors' seller flags; None when no address is a
+    seller's."""
     ips, users, posts = rows.ips, rows.users, rows.posts
     strongest, counts = _ip_counts(ips, users, caught_score, accounts=rows.accounts, params=params)
     if window is not None:
         strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
-    seller = _is_seller(counts, params=params)
+    farm, main = _is_farm(rows, params=params), _is_seller(counts, params=params)
+    seller = main | farm
     if not seller.any():
         return None
-    through = (ips >= 0) & seller[np.maximum(ips, 0)] & (users >= 0) & (posts >= 0)
-    served = _caught_on_post(posts, users, through & (caught_score >= params.min_caught_score))
-    hit = through & rows.thin & (served[np.maximum(posts, 0)] >= params.ip_min_post_accounts)
-    return hit, strongest, counts, seller
+    row_ip = np.maximum(ips, 0)
+    through = (ips >= 0) & seller[row_ip] & (users >= 0) & (posts >= 0)
+    caught = through & (caught_score >= params.min_caught_score)
+    row_post = np.maximum(posts, 0)
+    # a farm's fresh accounts by the farm's floors (caught accounts through any seller's address); every
+    # account of a seller's address by main's (caught accounts through the addresses main's floors find)
+    served = _caught_on_post(posts, users, caught)[row_post]
+    by_farm = farm[row_ip] & rows.fresh & (served >= params.ip_farm_min_post_accounts)
+    served_main = served if not farm.any() else _caught_on_post(posts, users, caught & main[row_ip])[row_post]
+    by_seller = main[row_ip] & (served_main >= params.ip_min_post_accounts)
+    hit = through & rows.thin & (by_farm | by_seller)
+    return hit, strongest, counts, seller, main
+
+
+def _is_farm(rows: _Rows, *, params: SpreadParams) -> npt.NDArray[np.bool_]:
+    """Per IP code: a bot farm's address, ``ip_farm_min_caught_accounts`` of its accounts, and
+    ``ip_min_caught_share`` of them, caught on ``FARM_EVIDENCE`` (none with ``ip_farm_floors`` off)."""
+    if not params.ip_farm_floors:
+        return np.zeros(len(rows.accounts), dtype=bool)
+    _, (caught, accounts) = _ip_counts(rows.ips, rows.users, rows.farm, accounts=rows.accounts, params=params)
+    return (caught >= params.ip_farm_min_caught_accounts) & (
+        caught >= params.ip_min_caught_share * np.maximum(accounts, 1)
+    )
 
 
 def _structural_score(

@@ -44,6 +44,19 @@ class SpreadParams:
     # ...on posts that drew at least this many caught accounts through seller IPs (the seller's orders
     # and cover; a housemate's own posts behind a residential proxy draw none)
     ip_min_post_accounts: int = 3
+    # a bot farm's address (camo20, off by default): one whose caught accounts were caught on automation or
+    # infrastructure evidence (``seller_ips.FARM_EVIDENCE``: accounts behind one IP or device, lockstep), not
+    # on a group of people's own accounts (a ring's alt accounts, a pool's bought accounts, who share homes
+    # and offices with honest users). With it on, such an address is a seller's from
+    # ``ip_farm_min_caught_accounts`` of them (at ``ip_min_caught_share``), and its thin accounts are raised
+    # when they engaged at most ``ip_farm_max_posts`` distinct posts (window and history), on posts that drew
+    # ``ip_farm_min_post_accounts`` caught accounts through seller IPs: a farm puts one fresh account per
+    # engagement on honest popular posts as cover, a few per address and post, where a person behind a
+    # shared address engages again (40k four worlds seed 17: a ring's address shared with light users)
+    ip_farm_floors: bool = False
+    ip_farm_min_caught_accounts: int = 2
+    ip_farm_max_posts: int = 1
+    ip_farm_min_post_accounts: int = 1
     # rounds of the seller-IP rule: from the second on, a thin account raised in the round before counts
     # as caught on every address it used (a seller rotates its accounts over its addresses), so an
     # address whose accounts were raised elsewhere becomes a seller's too (1: one round)
