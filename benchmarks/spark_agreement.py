@@ -16,6 +16,14 @@ the disagreeing events counted by the single process's reason. Results go to
     python -m benchmarks.spark_agreement --seed 3 --scale 10 --structure communities=3+studios+giveaways \
         --plans 50000 --spark-conf spark.driver.memory=3g --out benchmarks/results/spark_agreement_i14d.json
 
+A structure of worlds side by side (``worlds=4+...``: every platform holds four audiences that
+never meet, the precision gates' four-world windows) is simulated in this process as
+``benchmarks.windows`` builds it, ``--scale`` split over the worlds (seed 3 at scale 5 is the 500k
+gate's seed-3 window):
+
+    python -m benchmarks.spark_agreement --seed 3 --scale 5 \
+        --structure worlds=4+communities=3+studios+giveaways --plans platform,50000
+
 ``--scoring-params JSON`` sets parameter-tree knobs for both engines (the CLI reads them from
 ``CPEGUARD_SCORING_PARAMS``, Spark's scorer is given them), e.g. a default-off option:
 
@@ -44,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from benchmarks.spark import agreement
-from benchmarks.windows import STRUCTURES, structure_options
+from benchmarks.windows import STRUCTURES, simulated_set, structure_options
 from detectors.model import WindowScorer
 from detectors.params import ScoringParams
 from scaleout.job import DEFAULT_SHARD_BUDGET, run_spark
@@ -129,6 +137,9 @@ def simulated(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
     weeks = args.history_weeks
     structure = "" if args.structure == "plain" else f"-{args.structure}"
     sim = args.work / (f"sim-{args.scale:g}-{args.seed}{structure}" + ("-weeks" if weeks else ""))
+    is_worlds = "worlds" in STRUCTURES[args.structure] and not weeks
+    if not (sim / "events.parquet").exists() and is_worlds:
+        write_simulated_set(simulated_set(args.seed, args.scale, args.structure, honest_only=False), sim)
     if not (sim / "events.parquet").exists() and not weeks:
         options = ["--out", str(sim), "--seed", str(args.seed), "--scale", str(args.scale)]
         subprocess.run([*CLI, "simulate", *options, *structure_options(args.structure)], check=True)
@@ -193,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--structure",
         default="plain",
-        choices=sorted(k for k in STRUCTURES if "worlds" not in STRUCTURES[k]),
+        choices=sorted(STRUCTURES),
         help="the simulator's audience structure (benchmarks/windows.py); not with --history-weeks",
     )
     parser.add_argument("--master", default="local[2]")

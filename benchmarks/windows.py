@@ -68,6 +68,13 @@ class Window:
 def make_window(seed: int, size: str, structure: str, *, honest_only: bool) -> Window:
     """Return the simulated window of ``size`` and ``structure`` (every scheme off when ``honest_only``)."""
     started = time.perf_counter()
+    sim = simulated_set(seed, size_scale(size), structure, honest_only=honest_only)
+    events = clean_events(sim.events, source=f"seed {seed} {size} {structure}").frame
+    return Window(seed, size, structure, sim, events, time.perf_counter() - started)
+
+
+def simulated_set(seed: int, scale: float, structure: str, *, honest_only: bool) -> SimulatedSet:
+    """Return the simulated set of ``structure`` at simulator ``scale`` (split over its worlds)."""
     knobs = dict(STRUCTURES[structure])
     worlds = int(knobs.pop("worlds", 1))
     sims = []
@@ -75,11 +82,9 @@ def make_window(seed: int, size: str, structure: str, *, honest_only: bool) -> W
         # one world keeps the window's own seed; worlds side by side take seed * 1000 + world
         # (as benchmarks/large_windows.py does)
         world_seed = seed if worlds == 1 else seed * 1000 + world
-        config = SimConfig(seed=world_seed, scale=size_scale(size) / worlds, **knobs)
+        config = SimConfig(seed=world_seed, scale=scale / worlds, **knobs)
         sims.append(simulate(config.honest_only() if honest_only else config))
-    sim = sims[0] if worlds == 1 else side_by_side(sims)
-    events = clean_events(sim.events, source=f"seed {seed} {size} {structure}").frame
-    return Window(seed, size, structure, sim, events, time.perf_counter() - started)
+    return sims[0] if worlds == 1 else side_by_side(sims)
 
 
 def size_scale(size: str) -> float:

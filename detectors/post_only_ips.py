@@ -58,6 +58,11 @@ def raise_post_only_ips(
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
     if at is None:
         return detections
+    if window is not None and len(window) and "platform" in engagements:
+        # a platform the window lists had its addresses found whole: counted here too, each would come twice
+        listed = window["platform"].astype("str").unique()
+        joined = engagements["platform"].astype("str").isin(listed).to_numpy(dtype=bool)
+        split = joined if split is None else split | joined
     rows = None if split is None else ~split
     found = post_only_addresses(engagements, params=params, creators=creators, rows=rows, shared=shared)
     if window is not None and len(window):

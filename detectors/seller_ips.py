@@ -118,7 +118,7 @@ def spread_through_ips(
     if params.ip_farm_floors and window is None:  # a split platform's shards keep main's floors
         evidence = structural & FARM_EVIDENCE
         farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
-    whole = ~split_platform_rows(engagements, window)
+    whole = _whole_account_rows(engagements, window)
     fresh = thin & (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
     rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm, fresh)
     found = _rounds(engagements, rows, caught_score, params=params, window=window)
@@ -142,8 +142,10 @@ def _rounds(
 ) -> tuple[_Hits, npt.NDArray[np.bool_]] | None:
     """``_seller_hits`` after ``ip_rounds`` rounds, and the first round's sellers: from the second round
     on, a thin account raised through a seller's address is the seller's on every address it used, at
-    its raised score (not on a platform split over shards, whose counts are the window's from the
-    first pass: there one round); a round that finds no new seller ends them with the round before."""
+    its raised score (on a platform split over shards only an account whose engagements are all in
+    this shard: one in several may be raised in another; an address in several keeps the window's
+    first-round counts, so a split platform's shard can catch less, never more); a round that finds no
+    new seller ends them with the round before."""
     found = _seller_hits(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return None
@@ -180,8 +182,8 @@ _Hits = tuple[
 @dataclass(frozen=True)
 class _Rows:
     """Per engagement: its address, account and post codes (-1 missing; per platform for the first
-    two), whether its account is thin and not a creator's (one that may be raised), and whether its
-    platform is whole in these engagements (not split over shards); per address code its distinct
+    two), whether its account is thin and not a creator's (one that may be raised), and whether every
+    engagement of its account is in these (``_whole_account_rows``); per address code its distinct
     accounts (the same in every round); per engagement its ``FARM_EVIDENCE`` score (0 when
     ``ip_farm_floors`` is off) and whether its account is thin with at most ``ip_farm_max_posts`` posts."""
 
@@ -189,10 +191,23 @@ class _Rows:
     users: npt.NDArray[np.int64]
     posts: npt.NDArray[np.int64]
     thin: npt.NDArray[np.bool_]
-    whole: npt.NDArray[np.bool_]
+    whole: npt.NDArray[np.bool_]  # every engagement of its account is in these (``_whole_account_rows``)
     accounts: npt.NDArray[np.int64]
     farm: npt.NDArray[np.float64]
     fresh: npt.NDArray[np.bool_]
+
+
+def _whole_account_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
+    """Per engagement: every engagement of its account is in ``engagements``: its platform is not split
+    over shards, or the account is in this shard alone (``window.posts`` lists those in several)."""
+    whole = ~split_platform_rows(engagements, window)
+    if window is None or not len(window.posts) or "platform" not in engagements:
+        return whole
+    spanning = pd.MultiIndex.from_frame(window.posts[["platform", "user_id"]].astype("str"))
+    key = pd.MultiIndex.from_arrays(
+        [engagements["platform"].astype("str"), engagements["user_id"].astype("str")]
+    )
+    return whole | (spanning.get_indexer(key) < 0)
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:

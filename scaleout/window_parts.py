@@ -145,8 +145,9 @@ def window_seller_ips(parts: DataFrame, *, caught: DataFrame | None = None) -> D
 
     From the shards' parts (``ip_part``): per (platform, ip) the distinct accounts, the caught ones
     (caught in any shard, or by the window's spreading: ``caught``, ``caught_by_spreading``) and
-    their strongest score, for the addresses some account was caught through; per (platform,
-    account) its distinct posts added up (a post is in one shard).
+    their strongest score, for every address in several shards (one with none caught too: the second
+    round, ``detectors.seller_ips._rounds``, may catch accounts there, and the shard's own count of its
+    accounts is a part); per (platform, account) its distinct posts added up (a post is in one shard).
     """
     from pyspark.sql import functions as F
 
@@ -169,7 +170,6 @@ def window_seller_ips(parts: DataFrame, *, caught: DataFrame | None = None) -> D
             F.count("*").alias("accounts"),
             F.max("strongest").alias("strongest"),
         )
-        .filter(F.col("caught") > 0)
         .join(spans.filter(F.col("_shards") > 1).select("platform", "ip"), ["platform", "ip"])
     )
     ips = through.select(SHARD, "platform", "ip").distinct().join(per_ip, ["platform", "ip"])

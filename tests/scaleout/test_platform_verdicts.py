@@ -7,10 +7,12 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
 from detectors.model import WindowScorer
+from detectors.params import ScoringParams
 from detectors.platform_verdicts import pair_verdicts, verdicts_in
 from detectors.registry import BY_NAME, WindowContext
 from detectors.spread import weight_by_focus
@@ -78,6 +80,42 @@ def test_shards_reading_the_platforms_verdicts_score_as_the_whole_platform(name:
     assert ((alone > 0) != in_group).sum() > 100
     np.testing.assert_array_equal(joined, whole.event_score)
     np.testing.assert_array_equal(focused, weight_by_focus(whole, rows, params=params.spread).event_score)
+
+
+def _pooled(frame: pd.DataFrame, sim: SimulatedSet, params: ScoringParams) -> npt.NDArray[np.float64]:
+    """The pool test's event scores of ``frame``, run as the single process runs it on a platform."""
+    context = WindowContext(frame, posts=sim.posts, fitted=None, audience=params.audience)
+    return BY_NAME["pool"].run(frame, params.detectors.pool, context).event_score
+
+
+# the book's orders by their engagers too (aged19's knob, off by default) reads the light pairs as well
+@pytest.mark.parametrize("found_share", [0.0, 0.3])
+def test_the_focus_rule_takes_its_members_on_the_whole_platform(found_share: float) -> None:
+    """A book's members by their focus on its orders (``pool__book_focus_members``) count every light
+    post of an account and each order's share of its unit over the platform: a shard alone holds part of
+    them. Seed 4's split douyin: the rule adds 296 events of 99 accounts on the whole platform, a shard
+    alone none of them; the shards reading the verdicts the platform's worker finds carry every one."""
+    sim, rows, shard = _platform(4)
+    params = ScoringParams().set_params(detectors__pool__book_focus_order_min_found_share=found_share)
+    without = ScoringParams().set_params(
+        detectors__pool__book_focus_order_min_found_share=found_share,
+        detectors__pool__book_focus_members=False,
+    )
+    whole = _pooled(rows, sim, params)
+    added = (whole > 0) & ~(_pooled(rows, sim, without) > 0)
+    pairs = rows[["platform", "user_id", "post_id", "creator_id"]].astype("str").drop_duplicates()
+    inputs = ShardInputs(scorer=WindowScorer(params=params), source="sim", posts=sim.posts)
+    models = platform_models(pairs.sample(frac=1.0, random_state=0), inputs=inputs)
+    verdicts = pickle.loads(models["verdicts"].iloc[0])["pool"]
+    joined, alone_added = np.zeros(len(rows)), np.zeros(len(rows), dtype=bool)
+    for part_name in np.unique(shard):
+        at = np.flatnonzero(shard == part_name)
+        part = rows.iloc[at]
+        joined[at] = verdicts_in(part, found=verdicts).event_score
+        alone_added[at] = (_pooled(part, sim, params) > 0) & ~(_pooled(part, sim, without) > 0)
+    assert added.sum() > 100
+    assert (added & alone_added).sum() < added.sum() / 2
+    np.testing.assert_array_equal(joined, whole)
 
 
 def test_shards_reading_the_platforms_ring_verdicts_score_as_the_whole_platform(

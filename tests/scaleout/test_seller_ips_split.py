@@ -57,7 +57,9 @@ def _evidence(parts: pd.DataFrame) -> SellerIpEvidence:
     ips = per_account.groupby(["platform", "ip"], as_index=False).agg(
         caught=("caught", "sum"), accounts=("user_id", "size"), strongest=("strongest", "max")
     )
-    posts = parts[parts["ip"].isna()].groupby(["platform", "user_id"], as_index=False)["posts"].sum()
+    posts = (
+        parts[parts["ip"].isna()].groupby(["platform", "user_id"], as_index=False).agg(posts=("posts", "sum"))
+    )
     return SellerIpEvidence(ips=ips, posts=posts)
 
 
@@ -147,3 +149,102 @@ def test_an_account_caught_by_spreading_from_another_shard_counts_as_caught_on_i
     )
     np.testing.assert_array_equal(joined_a, whole[0].event_score[in_a])
     assert (alone_a != whole[0].event_score[in_a]).sum() >= 5
+
+
+def _second_round_window(honest_on_n: int) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+    """One platform split by creator (kA's posts a*, kB's b*), for the rule's second round.
+
+    Address S: six workers caught on a1 and six thin accounts t0-t5 beside them (6 of 12: a seller's),
+    so round one raises t0-t5. They also engage a2 through N, which carries nothing else in shard A; in
+    round two they count as caught there. ``honest_on_n`` honest accounts of shard B use N too. g, an
+    honest account on a9 and b9, spans the shards (the platform is split).
+    """
+    rows = [(f"w{i}", "a1", "S") for i in range(6)] + [(f"t{i}", "a1", "S") for i in range(6)]
+    rows += [(f"t{i}", "a2", "N") for i in range(6)] + [(f"h{i}", f"b{i}", "N") for i in range(honest_on_n)]
+    rows += [("g", "a9", "home"), ("g", "b9", "home")]
+    users, posts, ips = zip(*rows, strict=True)
+    window = pd.DataFrame({"platform": "douyin", "user_id": users, "post_id": posts, "ip": ips}).astype(
+        "category"
+    )
+    window["creator_id"] = pd.Categorical(["kA" if p.startswith("a") else "kB" for p in posts])
+    return window, {(f"w{i}", "a1") for i in range(6)}
+
+
+def _spanning_evidence(parts: pd.DataFrame) -> SellerIpEvidence:
+    """The shards' parts added up as ``scaleout.window_parts.window_seller_ips`` does: only the addresses
+    and accounts in more than one shard (``shard``), every such address, caught or not."""
+    through = parts[parts["ip"].notna()]
+    in_several = through.groupby(["platform", "ip"])["shard"].transform("nunique") > 1
+    own = parts[parts["ip"].isna()]
+    several = own[own.groupby(["platform", "user_id"])["shard"].transform("nunique") > 1]
+    return _evidence(pd.concat([through[in_several], several]))
+
+
+def test_a_split_shard_runs_the_second_round_on_its_own_addresses_and_accounts() -> None:
+    """N is in shard A alone: the whole window's second round makes it a seller's (6 of 6 caught) and
+    raises t0-t5 on a2; a split platform's shard ran one round, and now runs the second on the accounts
+    whose engagements are all in it, as the window does."""
+    window, caught = _second_round_window(honest_on_n=0)
+    params = SpreadParams()
+    whole = spread_through_ips(_detections(window, caught), window, structural=STRUCTURE, params=params)
+    on_a2 = window["post_id"].eq("a2").to_numpy()
+    assert (whole[0].event_score[on_a2] > 0).all()
+    one_round = SpreadParams(ip_rounds=1)
+    assert (
+        spread_through_ips(_detections(window, caught), window, structural=STRUCTURE, params=one_round)[0]
+        .event_score[on_a2]
+        .max()
+        == 0
+    )
+    in_a = window["creator_id"].eq("kA").to_numpy()
+    shards = [
+        ("A", in_a, window[in_a].reset_index(drop=True)),
+        ("B", ~in_a, window[~in_a].reset_index(drop=True)),
+    ]
+    parts = pd.concat(
+        [
+            ip_part(_detections(s, caught), s, structural=STRUCTURE, params=params).assign(shard=name)
+            for name, _, s in shards
+        ]
+    )
+    evidence = _spanning_evidence(parts)
+    assert list(evidence.posts["user_id"]) == ["g"]  # the platform is split: g is in both shards
+    for _, keep, shard in shards:
+        joined = spread_through_ips(
+            _detections(shard, caught), shard, structural=STRUCTURE, params=params, window=evidence
+        )
+        np.testing.assert_array_equal(joined[0].event_score, whole[0].event_score[keep])
+
+
+def test_an_address_in_several_shards_keeps_the_windows_count_in_the_second_round() -> None:
+    """N also carries ten honest accounts of shard B: over the window t0-t5 make it 6 of 16 (no seller's);
+    shard A sees 6 of 6. Every address in several shards is joined with the window's counts, caught or
+    not, so the shard does not take N for a seller's."""
+    window, caught = _second_round_window(honest_on_n=10)
+    params = SpreadParams()
+    whole = spread_through_ips(_detections(window, caught), window, structural=STRUCTURE, params=params)
+    on_a2 = window["post_id"].eq("a2").to_numpy()
+    assert whole[0].event_score[on_a2].max() == 0
+    in_a = window["creator_id"].eq("kA").to_numpy()
+    shards = [
+        ("A", in_a, window[in_a].reset_index(drop=True)),
+        ("B", ~in_a, window[~in_a].reset_index(drop=True)),
+    ]
+    parts = pd.concat(
+        [
+            ip_part(_detections(s, caught), s, structural=STRUCTURE, params=params).assign(shard=name)
+            for name, _, s in shards
+        ]
+    )
+    evidence = _spanning_evidence(parts)
+    assert evidence.ips.set_index("ip").loc["N", "caught"] == 0
+    shard_a = shards[0][2]
+    joined = spread_through_ips(
+        _detections(shard_a, caught), shard_a, structural=STRUCTURE, params=params, window=evidence
+    )
+    np.testing.assert_array_equal(joined[0].event_score, whole[0].event_score[in_a])
+    caught_only = SellerIpEvidence(ips=evidence.ips[evidence.ips["caught"] > 0], posts=evidence.posts)
+    listed_caught = spread_through_ips(
+        _detections(shard_a, caught), shard_a, structural=STRUCTURE, params=params, window=caught_only
+    )
+    assert listed_caught[0].event_score[on_a2[in_a]].max() > 0  # 6 of 6 in the shard: taken for a seller's
