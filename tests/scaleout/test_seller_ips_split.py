@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
@@ -196,18 +197,7 @@ def test_a_split_shard_runs_the_second_round_on_its_own_addresses_and_accounts()
         .max()
         == 0
     )
-    in_a = window["creator_id"].eq("kA").to_numpy()
-    shards = [
-        ("A", in_a, window[in_a].reset_index(drop=True)),
-        ("B", ~in_a, window[~in_a].reset_index(drop=True)),
-    ]
-    parts = pd.concat(
-        [
-            ip_part(_detections(s, caught), s, structural=STRUCTURE, params=params).assign(shard=name)
-            for name, _, s in shards
-        ]
-    )
-    evidence = _spanning_evidence(parts)
+    shards, evidence = _creator_kA_split(window, caught, params)
     assert list(evidence.posts["user_id"]) == ["g"]  # the platform is split: g is in both shards
     for _, keep, shard in shards:
         joined = spread_through_ips(
@@ -225,18 +215,8 @@ def test_an_address_in_several_shards_keeps_the_windows_count_in_the_second_roun
     whole = spread_through_ips(_detections(window, caught), window, structural=STRUCTURE, params=params)
     on_a2 = window["post_id"].eq("a2").to_numpy()
     assert whole[0].event_score[on_a2].max() == 0
-    in_a = window["creator_id"].eq("kA").to_numpy()
-    shards = [
-        ("A", in_a, window[in_a].reset_index(drop=True)),
-        ("B", ~in_a, window[~in_a].reset_index(drop=True)),
-    ]
-    parts = pd.concat(
-        [
-            ip_part(_detections(s, caught), s, structural=STRUCTURE, params=params).assign(shard=name)
-            for name, _, s in shards
-        ]
-    )
-    evidence = _spanning_evidence(parts)
+    shards, evidence = _creator_kA_split(window, caught, params)
+    in_a = shards[0][1]
     assert evidence.ips.set_index("ip").loc["N", "caught"] == 0
     shard_a = shards[0][2]
     joined = spread_through_ips(
@@ -248,3 +228,21 @@ def test_an_address_in_several_shards_keeps_the_windows_count_in_the_second_roun
         _detections(shard_a, caught), shard_a, structural=STRUCTURE, params=params, window=caught_only
     )
     assert listed_caught[0].event_score[on_a2[in_a]].max() > 0  # 6 of 6 in the shard: taken for a seller's
+
+
+def _creator_kA_split(
+    window: pd.DataFrame, caught: set[tuple[str, str]], params: SpreadParams
+) -> tuple[list[tuple[str, npt.NDArray[np.bool_], pd.DataFrame]], SellerIpEvidence]:
+    """The window in two shards, creator kA's posts and the rest, and the evidence joined over them."""
+    in_a = window["creator_id"].eq("kA").to_numpy()
+    shards = [
+        ("A", in_a, window[in_a].reset_index(drop=True)),
+        ("B", ~in_a, window[~in_a].reset_index(drop=True)),
+    ]
+    parts = pd.concat(
+        [
+            ip_part(_detections(s, caught), s, structural=STRUCTURE, params=params).assign(shard=name)
+            for name, _, s in shards
+        ]
+    )
+    return shards, _spanning_evidence(parts)
