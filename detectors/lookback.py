@@ -91,12 +91,12 @@ class HistoryParams:
     # audiences) take each platform's audience communities found on all the rows (the pool's), not
     # found again on the core rows: one Louvain search per platform less, about 6% of a 1M + 3M run's CPU;
     # off: 114 65k history worlds identical or better, but aged accounts -0.016 on one of 17 330k ones
-    # (docs/benchmarks.md, hist15)
+    # (docs/journal/session-15.md, hist15)
     core_union_audiences: bool = False
     # the kept history carries each history row's Louvain community of its creator unit in the history's
     # own unit graph (``detectors.audiences.START_COLUMN``, found when the state is built); every audience
     # search of a window scored with it starts from those communities (units with no history row alone)
-    # and never splits one: Louvain runs on tens of groups, not thousands of units (docs/benchmarks.md,
+    # and never splits one: Louvain runs on tens of groups, not thousands of units (docs/journal/,
     # hist16)
     seeded_audiences: bool = False
 

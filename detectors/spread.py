@@ -82,7 +82,7 @@ class SpreadParams:
     # (repeated until none is added): a seller's orders, counted over their few posts each, raised it
     # tenfold for a click farm's post on the same platform (seed 8, four worlds: 0.09 -> 0.91 expected).
     # On: that click farm 0.980 -> 0.986; history dev seeds 10-60 drip-feed up on 18 and 47, single
-    # windows seeds 3-8 recall up in 5 of 48; honest flags identical everywhere (docs/benchmarks.md)
+    # windows seeds 3-8 recall up in 5 of 48; honest flags identical everywhere (docs/benchmarks-archive.md)
     ip_post_only_found_out: bool = True
 
 

@@ -44,7 +44,8 @@ class ReputationMemory:
         """Record a run's confirmed subjects (``detectors.memory.confirmed_subjects``' frame); how many.
 
         Written as rows in one statement per table: one ORM object per subject cost about 0.1 s per
-        700 subjects, a tenth of a small run (docs/benchmarks.md, "Ingest and detection against 8f1b572")."""
+        700 subjects, a tenth of a small run (docs/benchmarks-archive.md, "Ingest and detection against
+        8f1b572")."""
         now = utcnow()
         run = {"verdict": CONFIRMED, "source": "run", "source_id": run_id, "recorded_at": now}
         accounts: list[dict[str, object]] = []

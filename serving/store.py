@@ -106,7 +106,7 @@ class EventStore:
 
         The staged files lie side by side in the batch's folder (``staged_name``), not in a copy of
         their partitions' folders: two folders made and removed per partition cost more than the
-        files on a busy disk (docs/benchmarks.md, "Ingest and detection against 8f1b572")."""
+        files on a busy disk (docs/benchmarks-archive.md, "Ingest and detection against 8f1b572")."""
         key = f"{batch_id:08d}-{uuid.uuid4().hex[:6]}"
         folder = self.root / STAGING / key
         folder.mkdir(parents=True)
@@ -372,7 +372,7 @@ def _as_frame(tables: list[pa.Table]) -> pd.DataFrame:
     one schema (as ingest writes them), else converted one by one and joined by pandas.
 
     A conversion per part cost about 3 ms: a detection run over 111 parts of 11,052 events read them
-    in 0.32 s, against 0.05 s (docs/benchmarks.md, "Ingest and detection against 8f1b572").
+    in 0.32 s, against 0.05 s (docs/benchmarks-archive.md, "Ingest and detection against 8f1b572").
     """
     first = tables[0].schema
     if all(table.schema.equals(first, check_metadata=True) for table in tables[1:]):

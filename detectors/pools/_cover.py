@@ -404,7 +404,7 @@ def _organic_audience(
     of them at two posts). A seller sends each order to a part of the book,
     so its accounts gather several orders each: aged, drip-fed and click-farm
     books that made their communities have 0.09-0.27 at two posts where they
-    serve three units or more (docs/benchmarks.md, classA15). With two units
+    serve three units or more (docs/journal/session-15.md, classA15). With two units
     an account's posts say little (two one-post creators give every account
     two), so fewer units never count as organic."""
     if params.cover_organic_min_share >= 1.0:
@@ -437,7 +437,7 @@ def _keen_audience(
     is how its accounts engage: a seller sends each order to a share of the book whatever the account, so
     the book's accounts are equally keen and their counts spread as independent draws do; an audience's
     fans are a few keen ones on many posts and most at the floor. Dev windows at 40k-60k
-    (docs/benchmarks.md, classA16): the honest candidates left uncovered 1.5-2.6 times a book's, the
+    (docs/journal/session-16.md, classA16): the honest candidates left uncovered 1.5-2.6 times a book's, the
     aged, drip-fed and click-farm books that hold their communities 0.87-1.21."""
     if not params.cover_by_keenness:
         return False

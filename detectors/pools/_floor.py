@@ -21,7 +21,7 @@ def _post_owners(engagements: pd.DataFrame, light: _Light, n_posts: int) -> npt.
         return np.full(n_posts, -1, dtype=np.int64)
     # the posts' creators are looked up among the accounts of these rows (by a hash of the few creators):
     # a window with history holds a million accounts in its categories, most on other platforms' rows,
-    # and hashing them all per platform cost a second at 1M + 3M (docs/benchmarks.md, histcost18). An
+    # and hashing them all per platform cost a second at 1M + 3M (docs/journal/session-17.md, histcost18). An
     # owner on none of these rows is never any row's account, which is all ``_pod`` reads of it
     shown = distinct(creator[creator >= 0])
     names = pd.Index(account_names(engagements["creator_id"])[shown].astype("str"))

@@ -26,9 +26,9 @@ class PoolParams:
     # a link's chance is counted among the posts at most this many times as popular (crossing light engagers)
     # as its more popular post, rounded up to a power of two (``Masses``): a dense block of a few far more
     # popular posts (a farm) dilutes its posts' share of their community's mass no more. 0 (off): every post.
-    # Measured at 2 (docs/benchmarks.md, "Chance among posts of a link's own popularity"): clears a farm's
-    # dilution (dev 50k communities=3 seed 13, 71 honest engagements) but costs aged and ring recall where
-    # orders sit near the floor (50k communities=2 seed 4, 500k four worlds seed 3, history seed 54)
+    # Measured at 2 (docs/benchmarks-archive.md, "Chance among posts of a link's own popularity"): clears a
+    # farm's dilution (dev 50k communities=3 seed 13, 71 honest engagements) but costs aged and ring recall
+    # where orders sit near the floor (50k communities=2 seed 4, 500k four worlds seed 3, history seed 54)
     popularity_ratio: float = 0.0
     # ... in the searches with the platform (or each region) as one audience, whose candidates the cover rule
     # judges (``_uncovered``). 0: one rate. Dev seeds: tiers there cleared one window's honest audience
@@ -54,7 +54,7 @@ class PoolParams:
     # tied to them by a link or two of honest fans), and counted as one pool the neighbour's fans explain the
     # seller's accounts away. 0: off. Dev seeds: such joins at 1.3-2.9x; 2 and 3 alike at 500k (four worlds
     # seed 5 aged 0.437 -> 0.635), 3 also clears dev 50k seeds 14 and 43 (aged 0 -> 0.80), at 5 honest
-    # engagements on seed 43 (docs/benchmarks.md, "aged6")
+    # engagements on seed 43 (docs/journal/session-12.md, "aged6")
     split_min_lift: float = 3.0
     # membership's chance (a pool's share of its communities' honest engagement) leaves out, in every round,
     # the pool's own accounts too: those whose every light post in the window is one of the pool's posts
@@ -142,7 +142,7 @@ class PoolParams:
     # floor: an audience that is its whole community spreads as organic activity does, most at the floor,
     # where a book's accounts gather several orders each (``_organic_audience``). Near 50k, dev seeds: honest
     # audiences' candidates 0.43-0.64, aged, drip-fed and click-farm books over 3+ units 0.09-0.27
-    # (docs/benchmarks.md, classA15). Measured at 0.4: 10603 50k precision 0.78 -> 1.0 and four dev windows at
+    # (docs/journal/, classA15). Measured at 0.4: 10603 50k precision 0.78 -> 1.0 and four dev windows at
     # 40k/60k 0.64-0.93 -> 0.99-1.0, but aged books engage as organically (40k c3 s51 aged 0.83 -> 0, 60k s21
     # 0.97 -> 0.29, 500k four worlds s4 0.84 -> 0.75), so it stays off. 1.0: off
     cover_organic_min_share: float = 1.0
@@ -156,7 +156,7 @@ class PoolParams:
     # unevenly keen, a book's accounts take whatever orders come (``_keen_audience``). Dev windows 40k-60k:
     # honest candidates left uncovered 1.51-2.63, books that hold their communities 0.87-1.21; with the
     # profile gap below, the four class-A dev windows at 40k/60k go to 0.994-1.0 and no gate loses recall
-    # (docs/benchmarks.md, classA16). False: off
+    # (docs/journal/session-16.md, classA16). False: off
     cover_by_keenness: bool = True
     cover_keen_min_ratio: float = 1.4
     # ... only where that spread is one axis of keenness: two books fitted to the candidate (a two-class
@@ -199,12 +199,12 @@ class PoolParams:
     # ... that many errors down (as ``cover_errors``). Small audiences' keen fans near 50k (four worlds, dev
     # seeds) sit at 0.21-0.32 at the point, under 0.1 two errors down over 19-232 accounts; at 1 three such
     # windows clear (30k s52, 60k s12, s58) but 500k four worlds seed 5 loses aged recall 0.635 -> 0.537, so
-    # it stays at 2 (docs/benchmarks.md, "pool50k")
+    # it stays at 2 (docs/journal/session-14.md, "pool50k")
     sub_audience_errors: float = 2.0
     # ... judged without the pool's own accounts too: those whose every light post is one of the pool's,
     # members or not (a seller's accounts that its membership did not take keep their co-engagement on its
     # clients and make them read as an audience). Dev seeds: 1 of 302 windows changes, 500k four worlds
-    # seed 5, aged recall 0.340 -> 0.437, no honest flag anywhere (docs/benchmarks.md, "A pool's own
+    # seed 5, aged recall 0.340 -> 0.437, no honest flag anywhere (docs/benchmarks-archive.md, "A pool's own
     # accounts")
     sub_audience_without_own: bool = True
     # ... judged with the accounts on the units of other pools of the same community kept (their pools'
@@ -212,7 +212,7 @@ class PoolParams:
     # outside the community they would read as an audience of these units. Two honest pools that split
     # one community otherwise leave each other nothing to compare with (dev 40k four worlds seed 55). Off:
     # no window near 50k changes (the search again finds the keen fans), 500k four worlds seed 3 loses aged
-    # recall 0.732 -> 0.678 (a seller's pool no longer trimmed before its book; docs/benchmarks.md, pool50kb)
+    # recall 0.732 -> 0.678 (a seller's pool no longer trimmed before its book; docs/journal/, pool50kb)
     sub_audience_keeps_home_pools: bool = False
     # a pool whose accounts engage its creators' other light posts (outside the pool) as the crowd of the same
     # pool posts does is its creators' keen fans, not a seller's orders, and leaves (``_without_fans``): an
@@ -226,7 +226,7 @@ class PoolParams:
     # that holds a creator's own account is an engagement pod, not fans, and is not judged (ring recall).
     # On since the fifteenth session: 45k s36 and 60k s58 (four worlds) to precision 1.0, no other change on
     # the 102 windows at 50k, 306 four-world windows at 30k-70k, 500k seeds 3-5 or history
-    # (docs/benchmarks.md, "pool15")
+    # (docs/journal/session-15.md, "pool15")
     fans_not_orders: bool = True
     fans_min_posts: int = 3
     fans_min_share: float = 1.0
@@ -240,7 +240,7 @@ class PoolParams:
     # 13 over 0.5; 60k s21 aged: 1 of 4, 3 over 0.5), the keen fans of 40k s39 not (4 of 7, top 2.67; under
     # the every-post bar: 0, 0 and 0.29). Keen fans of other windows engage far above the crowd too (60k s49:
     # 2.4-7.1), so the band is no bar for the every-post reading. On: 40k s39 0.977 -> 0.998, no other
-    # change on the dev gates (docs/benchmarks.md, "classB17"); the margins are thin (the ring 10 of 22)
+    # change on the dev gates (docs/journal/, "classB17"); the margins are thin (the ring 10 of 22)
     fans_near_crowd: bool = True
     fans_near_min_share: float = 0.55
     fans_near_max_ratio: float = 3.0
@@ -254,7 +254,7 @@ class PoolParams:
     # communities=3 s17-s30): 0.00-0.43; 500k four worlds s3: up to 0.50; but a drip-fed order on an
     # isolated audience's two creators 0.69 (dev 60k four worlds s57), and orders on most of a small
     # community's creators 0.67-0.74 (dev 40k/60k communities=3 s12 aged, s14 drip-fed): off, as it loses
-    # their recall (docs/benchmarks.md, "fans19").
+    # their recall (docs/journal/session-18.md, "fans19").
     crowd_home_fans: bool = False
     crowd_home_min_share: float = 0.65
     crowd_home_min_accounts: int = 30
@@ -280,7 +280,7 @@ class PoolParams:
     # ``min_accounts`` accounts (the floor a reported pool needs) gets no book and leaves (``_standing``):
     # the book decides membership again around what the pool's own accounts showed, and a handful of an
     # audience's keen fans is no evidence of a seller's book to widen (dev 40k communities=3 seed 38: 3
-    # honest accounts -> 26 with the book; 60k seed 23: 8 -> 39; docs/benchmarks.md, "classB16")
+    # honest accounts -> 26 with the book; 60k seed 23: 8 -> 39; docs/journal/session-16.md, "classB16")
     book_needs_min_accounts: bool = True
     # ... except an engagement pod: a pool where at least this share of its creator units have a creator
     # whose own account engaged the pool's posts of another unit (dev 40k seeds 17, 38: the rings' small
@@ -291,12 +291,12 @@ class PoolParams:
     # meet (four worlds side by side: dev 55k s23 douyin, a community of 7 units, 2 of another world), and
     # the block model spread over both undercounts its own units' overlap (45 honest fans of 2 creators at
     # 238x). Four worlds 55k s23 0.977 -> 1.0, 50k s19 0.995 -> 1.0; nothing else moves on the gates and the
-    # four-world 40k/60k scan (docs/benchmarks.md, "fans18" and the integration after it)
+    # four-world 40k/60k scan (docs/journal/session-17.md, "fans18" and the integration after it)
     pool_communities_within_regions: bool = True
     # ... a piece of fewer units than this stays with the community's other small pieces: in a piece of a few
     # units an order's own overlap is most of its co-engagement and the block model explains it away (60k
     # four-worlds s57: a drip-fed order on 2 of a 3-unit piece). 1: every piece cut. Set on the three pieces
-    # seen (fans in pieces of 5 and 4 units, the order in 3): docs/benchmarks.md, "fans18"
+    # seen (fans in pieces of 5 and 4 units, the order in 3): docs/journal/session-17.md, "fans18"
     pool_region_min_units: int = 4
     # a creator's other post carries an order when the pool's accounts that engaged none of the pool's posts
     # of that creator engaged it at least this many times as often as light accounts do (and beyond chance:
@@ -311,13 +311,13 @@ class PoolParams:
     # client of an earlier week whose post the candidate left out leaves the accounts that served it short
     # of the member share (history dev seed 56: 37 aged accounts at 3 weeks, not at 1). For every pool's
     # book, the first version added honest engagement at 500k four worlds (seed 4 +52, aged 0.852 ->
-    # 0.844; docs/benchmarks.md, "hist19"). Off
+    # 0.844; docs/journal/session-18.md, "hist19"). Off
     candidate_book_new_clients: bool = False
     # where an account whose creators lie equally in two communities or more has its home (``_Audiences``:
     # the community whose spread its creators follow in the pool test's chance): "lowest", the
     # lowest-numbered of them; "largest", the one of most (account, creator) pairs; "shared", equally
     # among them. The first depends on how the audiences were numbered (a history run and the whole period
-    # numbered one platform's communities apart and took 59 and 10 accounts of one book; docs/benchmarks.md,
+    # numbered one platform's communities apart and took 59 and 10 accounts of one book; docs/journal/,
     # "hist19", "Integration of the eighteenth session")
     pool_tied_home: str = "lowest"
     # each book is judged again without its diluting posts, those where the book's accounts are under this
@@ -327,7 +327,7 @@ class PoolParams:
     # docs/detection.md, "A book's core"). 0: off. Dev seeds, with ``book_core_min_popularity``: at 0.25 500k
     # four worlds aged 0.875/0.839/0.650 -> 0.875/0.849/0.661 and no honest engagement added on any window
     # measured (102 at 50k, 11 at 30k-70k, 4 history seeds); 0.4 adds 161 on 30k four worlds seed 52
-    # (docs/benchmarks.md, "aged15")
+    # (docs/journal/session-15.md, "aged15")
     book_core_max_share: float = 0.0
     # ... the book's accounts there being its members so far and, with this, every light account on
     # ``min_creators`` of its creator units or more (where membership misses a seller's accounts, its
@@ -335,7 +335,7 @@ class PoolParams:
     book_core_by_candidates: bool = True
     # ... and only a post with at least this many times the light engagers of the book's most popular post
     # that is mostly its own: the crowd is what dilutes (pool50kb's post: 2.7x); smaller posts of honest
-    # pools that fall under the share were what the rule took honest members from (docs/benchmarks.md,
+    # pools that fall under the share were what the rule took honest members from (docs/journal/session-15.md,
     # "aged15"). 0: any post under the share
     book_core_min_popularity: float = 1.5
     # the accounts with exactly two creator units whose light posts include a pair of one book's posts of
@@ -345,7 +345,7 @@ class PoolParams:
     # ``min_shared_accounts`` and ``min_lift`` times chance. A seller sends a share of its accounts to each
     # order, so those it sent to exactly two orders share that post pair, where membership's chance (the
     # pool's share of its community, squared) explains every two-creator account of a book that is most of
-    # its community (docs/detection.md, "Members by their order pair"). Off: see docs/benchmarks.md, "aged16"
+    # its community (docs/detection.md, "Members by their order pair"). Off: see docs/journal/, "aged16"
     book_pair_members: bool = False
     # ... only a pair with this many times chance (honest structure, keen fans and fan clubs, puts up to
     # about 10 times the reach model's chance on a pair of 10-20 accounts, 500k four worlds seed 3; order
@@ -359,14 +359,14 @@ class PoolParams:
     # units not on the pair, times each post's share of its unit's reach; the larger chance counts): two
     # creators who share fans draw many two-unit accounts, spread over their posts, where a seller's are on
     # the one pair. Without it, 40k communities=3 seed 54: +152 honest (precision 0.9619); with it +5, but
-    # it also takes aged gains back (500k four worlds seed 5 0.735 -> 0.665; docs/benchmarks.md, "aged16")
+    # it also takes aged gains back (500k four worlds seed 5 0.735 -> 0.665; docs/journal/, "aged16")
     book_pair_by_units: bool = True
     # ... and an account joins by its order pair only when at least this share of its light posts are
     # the book's posts (on within the rule; 0 keeps every account): a seller's accounts go where its
     # orders send them (1.0 for most; 0.5-0.6 on 50k communities=3 seed 28, 0.4-0.67 for drip-feed), the
     # honest fans of the pair's two creators who ride on an order pair engage those creators' other posts
     # too (0.17-0.67). 0.5 keeps every aged gain and half the honest riders; 0.7 all but 4-10 of them per
-    # scan at a little aged recall (docs/benchmarks.md, "aged17")
+    # scan at a little aged recall (docs/journal/session-16.md, "aged17")
     book_pair_min_book_share: float = 0.7
     # the light accounts outside a book whose every light post is one of the book's orders, on
     # ``min_creators`` creator units or more, are members where chance explains few of them: an account of
@@ -379,7 +379,7 @@ class PoolParams:
     # (seeds 5 and 4: 1,243 and 577 events). On (dev seeds): 500k four worlds aged 0.875/0.839/0.650 ->
     # 0.875/0.852/0.663, 7 of 102 windows at 40k/60k and 2 of 102 at 50k gain aged recall, honest
     # engagements +0, +0 and +2, history and the four-world keen-fans windows identical
-    # (docs/benchmarks.md, "aged18")
+    # (docs/journal/session-17.md, "aged18")
     book_focus_members: bool = True
     # ... while chance explains at most this share of the accounts taken (an honest account landing on the
     # orders alone is a rider: precision is money)

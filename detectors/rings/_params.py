@@ -34,7 +34,7 @@ class RingParams:
     # so meet the whole group's engagers (docs/detection.md, "A scene inside a ring"). Groups of more
     # than 62 creator units keep the group-wide rate alone. On: held-out 9702 (5k, four worlds) honest
     # ring engagements 56 -> 28, 500k four worlds (dev 3, 4) 41 -> 19 and 15 -> 8; seeds 3-8 and 10-30
-    # at 5k/50k and history seeds 10-20 unchanged (docs/benchmarks.md, "A scene inside a ring")
+    # at 5k/50k and history seeds 10-20 unchanged (docs/benchmarks-archive.md, "A scene inside a ring")
     near_chance: bool = True
     # pairs of prior weight pulling a thin neighbourhood's rate towards the group-wide rate
     near_prior_pairs: float = 20.0
@@ -44,7 +44,7 @@ class RingParams:
     # 54); an account held on its concentration alone still passes against the whole share
     # (docs/detection.md, "A group whose share sits in a few big creators"). On: history dev seeds
     # 10-60 ring 0.948/0.868/0.76 -> 1.0 on 34/52/54, seeds 3-8 at 50k seed 8 ring 0.04-0.05 -> 1.0 in
-    # three structures; honest engagements identical everywhere measured (docs/benchmarks.md)
+    # three structures; honest engagements identical everywhere measured (docs/benchmarks-archive.md)
     other_units_chance: bool = True
 
     def __post_init__(self) -> None:

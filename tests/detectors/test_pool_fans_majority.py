@@ -18,7 +18,7 @@ from tests.detectors.test_pool_book_floor import _platform
 
 def _caught(rows: pd.DataFrame, context: WindowContext, *, near: bool) -> np.ndarray:
     """Per row: whether the pool test flags it, with ``fans_near_crowd`` as given."""
-    # chance within regions' pieces clears s39's fans too (docs/benchmarks.md, "fans18"): off here
+    # chance within regions' pieces clears s39's fans too (docs/journal/session-17.md, "fans18"): off here
     params = replace(PoolParams(), fans_near_crowd=near, pool_communities_within_regions=False)
     detection = seller_pools(rows, params=params, audiences=context.audiences(rows))
     return np.asarray(detection.event_score >= 0.5)

@@ -96,7 +96,7 @@ def test_a_books_own_organic_life_elsewhere_does_not_make_it_keen(seed: int):
     """Each aged account also likes a post of one of 60 other creators: its own life, outside the
     clients' community, which the keenness does not count (only the community's posts). The cover
     changes no flag of the book. (This book is not flagged by main's cover either: its accounts' other
-    likes tie its clients to the platform; a separate gap, docs/benchmarks.md classA16.)"""
+    likes tie its clients to the platform; a separate gap, docs/journal/session-16.md classA16.)"""
     events, studios = _keen_audience_and_a_farm(seed, book=True, organic_book=True)
     aged = events["user_id"].str.startswith("aged").to_numpy()
     off, keen = (_flagged(events, studios, p) for p in (OFF, KEEN))

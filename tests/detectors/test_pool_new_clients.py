@@ -87,7 +87,7 @@ def test_a_sellers_new_client_of_an_earlier_week_keeps_its_accounts_members():
     back 170 (1 week of history: 207). 37 accounts are short: a history-only client, a popular post in
     the large community, is outside the candidate (2 of 3 and 1 of 2 units). With the knob the book
     takes that client's order and keeps its members' explained events: 0.536 -> 0.653 of the window's
-    317 aged events (docs/benchmarks.md, "hist19"), and no honest engagement is added."""
+    317 aged events (docs/journal/session-18.md, "hist19"), and no honest engagement is added."""
     rows, window, aged, honest, context = _aged_platform(56, "xiaohongshu")
     audiences = context.audiences(rows)
 
