@@ -36,8 +36,9 @@ LATER = " or through the seller's other IPs"
 
 # one shard's part of a split window's seller-IP evidence (``ip_part``): an (platform, ip, user_id) row
 # per account seen through an address, ``caught`` 1 when one of its engagements through it was caught
-# (``strongest``: its strongest such score); a row without ``ip`` gives the account's distinct posts
-IP_PART_COLUMNS = ("platform", "ip", "user_id", "caught", "strongest", "posts")
+# (``strongest``: its strongest such score), ``farm`` 1 when caught on ``FARM_EVIDENCE`` (0 with
+# ``ip_farm_floors`` off); a row without ``ip`` gives the account's distinct posts
+IP_PART_COLUMNS = ("platform", "ip", "user_id", "caught", "strongest", "farm", "posts")
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,14 @@ class SellerIpEvidence:
     """What the whole window shows of the addresses and accounts a shard holds that span shards.
 
     ``ips``: per (platform, ip), its distinct accounts over the window, the caught ones and their
-    strongest caught score; ``posts``: per (platform, user_id), the account's distinct posts over
+    strongest caught score, and (read with ``ip_farm_floors`` only) the accounts caught on
+    ``FARM_EVIDENCE`` (``farm``) and those with at most ``ip_farm_max_posts`` distinct posts over the
+    window (``fresh``); ``posts``: per (platform, user_id), the account's distinct posts over
     the window (a post is in one shard, so the shards' counts add up). The shard's own counts stand
     for the addresses and accounts not listed (they are all in the shard).
     """
 
-    ips: pd.DataFrame  # platform, ip, caught, accounts, strongest
+    ips: pd.DataFrame  # platform, ip, caught, accounts, strongest (and farm, fresh)
     posts: pd.DataFrame  # platform, user_id, posts
 
 
@@ -100,7 +103,9 @@ def spread_through_ips(
     window and its history), on a post that at least ``ip_min_post_accounts`` caught accounts
     engaged through seller IPs (the seller's own orders and cover, not a housemate's own
     posts), gets ``spread_weight`` x the IP's strongest caught score, with a group per seller IP
-    saying how many of its accounts were caught. ``window``: the whole window's counts of the
+    saying how many of its accounts were caught. With ``ip_farm_floors``, a bot farm's address
+    (``_farm_addresses``) is a seller's too, raising its fresh accounts by the farm's floors
+    (``_seller_hits``). ``window``: the whole window's counts of the
     addresses and accounts that span shards, when ``engagements`` are one shard of a split platform
     (``ip_part`` added up over the shards). ``shared``: the engagements' ``address_codes``, when the
     caller took them already.
@@ -114,10 +119,11 @@ def spread_through_ips(
     if window is not None:
         n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
-    farm = np.zeros(len(engagements))
-    if params.ip_farm_floors and window is None:  # a split platform's shards keep main's floors
+    farm = np.zeros(len(coded.accounts_per_ip), dtype=bool)
+    if params.ip_farm_floors:
         evidence = structural & FARM_EVIDENCE
-        farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+        farm_score = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+        farm = _farm_addresses(engagements, coded, farm_score, n_posts, params=params, window=window)
     whole = _whole_account_rows(engagements, window)
     fresh = thin & (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
     rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm, fresh)
@@ -184,8 +190,9 @@ class _Rows:
     """Per engagement: its address, account and post codes (-1 missing; per platform for the first
     two), whether its account is thin and not a creator's (one that may be raised), and whether every
     engagement of its account is in these (``_whole_account_rows``); per address code its distinct
-    accounts (the same in every round); per engagement its ``FARM_EVIDENCE`` score (0 when
-    ``ip_farm_floors`` is off) and whether its account is thin with at most ``ip_farm_max_posts`` posts."""
+    accounts (the same in every round); per address code whether it is a bot farm's
+    (``_farm_addresses``, the same in every round; none when ``ip_farm_floors`` is off), and per engagement
+    whether its account is thin with at most ``ip_farm_max_posts`` posts."""
 
     ips: npt.NDArray[np.int64]
     users: npt.NDArray[np.int64]
@@ -193,7 +200,7 @@ class _Rows:
     thin: npt.NDArray[np.bool_]
     whole: npt.NDArray[np.bool_]  # every engagement of its account is in these (``_whole_account_rows``)
     accounts: npt.NDArray[np.int64]
-    farm: npt.NDArray[np.float64]
+    farm: npt.NDArray[np.bool_]
     fresh: npt.NDArray[np.bool_]
 
 
@@ -236,7 +243,7 @@ def _seller_hits(
     strongest, counts = _ip_counts(ips, users, caught_score, accounts=rows.accounts, params=params)
     if window is not None:
         strongest, counts = _window_ips(engagements, ips, window.ips, strongest=strongest, counts=counts)
-    farm, main = _is_farm(rows, params=params), _is_seller(counts, params=params)
+    farm, main = rows.farm, _is_seller(counts, params=params)
     seller = main | farm
     if not seller.any():
         return None
@@ -254,15 +261,43 @@ def _seller_hits(
     return hit, strongest, counts, seller, main
 
 
-def _is_farm(rows: _Rows, *, params: SpreadParams) -> npt.NDArray[np.bool_]:
-    """Per IP code: a bot farm's address, ``ip_farm_min_caught_accounts`` of its accounts, and
-    ``ip_min_caught_share`` of them, caught on ``FARM_EVIDENCE`` (none with ``ip_farm_floors`` off)."""
-    if not params.ip_farm_floors:
-        return np.zeros(len(rows.accounts), dtype=bool)
-    _, (caught, accounts) = _ip_counts(rows.ips, rows.users, rows.farm, accounts=rows.accounts, params=params)
-    return (caught >= params.ip_farm_min_caught_accounts) & (
-        caught >= params.ip_min_caught_share * np.maximum(accounts, 1)
+def _farm_addresses(
+    engagements: pd.DataFrame,
+    coded: AddressCodes,
+    farm_score: npt.NDArray[np.float64],
+    n_posts: npt.NDArray[np.int64],
+    *,
+    params: SpreadParams,
+    window: SellerIpEvidence | None,
+) -> npt.NDArray[np.bool_]:
+    """Per IP code: a bot farm's address. ``ip_farm_min_caught_accounts`` of its accounts, and
+    ``ip_min_caught_share`` of them, caught on ``FARM_EVIDENCE`` (``farm_score`` per engagement); and
+    the shape of a farm, not a home: at least ``ip_farm_min_accounts`` accounts, of which
+    ``ip_farm_min_fresh_share`` have at most ``ip_farm_max_posts`` distinct posts (``n_posts`` per
+    account code). Counted over the window for the addresses ``window`` lists (they span shards)."""
+    ips, users = coded.ips, coded.users
+    _, (caught, accounts) = _ip_counts(ips, users, farm_score, accounts=coded.accounts_per_ip, params=params)
+    is_fresh = (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
+    fresh = _accounts_per_ip(ips, users, is_fresh, n_ips=len(accounts))
+    if window is not None:
+        caught, accounts, fresh = _window_per_ip(
+            engagements, ips, window.ips, {"farm": caught, "accounts": accounts, "fresh": fresh}
+        )
+    return (
+        (caught >= params.ip_farm_min_caught_accounts)
+        & (caught >= params.ip_min_caught_share * np.maximum(accounts, 1))
+        & (accounts >= params.ip_farm_min_accounts)
+        & (fresh >= params.ip_farm_min_fresh_share * accounts)
     )
+
+
+def _accounts_per_ip(
+    ips: npt.NDArray[np.int64], users: npt.NDArray[np.int64], where: npt.NDArray[np.bool_], *, n_ips: int
+) -> npt.NDArray[np.int64]:
+    """Per IP code: the distinct accounts of the ``where`` rows through it (-1 codes left out)."""
+    has = (ips >= 0) & (users >= 0) & where
+    n_users = int(users.max(initial=-1)) + 1
+    return np.bincount(distinct(ips[has] * n_users + users[has]) // max(n_users, 1), minlength=n_ips)
 
 
 def _structural_score(
@@ -306,9 +341,9 @@ def _ip_counts(
     """Per IP code: its strongest caught score, and (caught, all) accounts (``accounts``: all, per IP
     code, ``AddressCodes.accounts_per_ip``)."""
     has = (ips >= 0) & (users >= 0)
-    n_ips, n_users = len(accounts), int(users.max(initial=-1)) + 1
+    n_ips = len(accounts)
     is_caught = has & (score >= params.min_caught_score)
-    caught = np.bincount(distinct(ips[is_caught] * n_users + users[is_caught]) // n_users, minlength=n_ips)
+    caught = _accounts_per_ip(ips, users, is_caught, n_ips=n_ips)
     strongest = np.zeros(n_ips)
     np.maximum.at(strongest, ips[is_caught], score[is_caught])
     return strongest, (caught, accounts)
@@ -380,20 +415,30 @@ def ip_part(
     """One shard's part of the window's seller-IP evidence, as ``IP_PART_COLUMNS``.
 
     Per (platform, ip, account) seen in the shard: whether one of its engagements through the address
-    was caught as ``spread_through_ips`` counts it, and the strongest such score; per (platform,
+    was caught as ``spread_through_ips`` counts it, the strongest such score, and whether it was caught
+    on ``FARM_EVIDENCE`` (with ``ip_farm_floors``); per (platform,
     account): its distinct posts in the shard. Spark keeps the largest per (platform, ip, account)
     over the shards, then counts per address, and adds the posts up (``SellerIpEvidence``).
     """
     if "ip" not in engagements or not len(engagements):
         return pd.DataFrame(columns=list(IP_PART_COLUMNS))
     score, _ = _caught_scores(detections, engagements, structural=structural, creators=creators)
+    farm = np.zeros(len(engagements))
+    if params.ip_farm_floors:
+        evidence = structural & FARM_EVIDENCE
+        farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
     ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     has = (ips >= 0) & (users >= 0)
     n_users = int(users.max(initial=-1)) + 1
     pair = ips * n_users + users
     caught = np.where(score >= params.min_caught_score, score, 0.0)
-    per_pair = pd.DataFrame({"pair": pair[has], "row": np.flatnonzero(has), "strongest": caught[has]})
-    per_pair = per_pair.groupby("pair", sort=True).agg(row=("row", "first"), strongest=("strongest", "max"))
+    is_farm = (farm >= params.min_caught_score).astype(np.int64)
+    per_pair = pd.DataFrame(
+        {"pair": pair[has], "row": np.flatnonzero(has), "strongest": caught[has], "farm": is_farm[has]}
+    )
+    per_pair = per_pair.groupby("pair", sort=True).agg(
+        row=("row", "first"), strongest=("strongest", "max"), farm=("farm", "max")
+    )
     rows = per_pair["row"].to_numpy()
     strongest = per_pair["strongest"].to_numpy()
     through = pd.DataFrame(
@@ -403,6 +448,7 @@ def ip_part(
             "user_id": _labels(engagements, "user_id", rows),
             "caught": (strongest > 0).astype(np.int64),
             "strongest": strongest,
+            "farm": per_pair["farm"].to_numpy(dtype=np.int64),
         }
     )
     n_posts = distinct_per_code(users, codes(engagements["post_id"]))
@@ -441,17 +487,31 @@ def _window_ips(
     counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
 ) -> tuple[npt.NDArray[np.float64], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
     """The shard's per-IP counts with the window's where ``window`` lists the address."""
-    first = _first_rows(ips, len(strongest))
+    columns = {"strongest": strongest, "caught": counts[0], "accounts": counts[1]}
+    strongest, caught, accounts = _window_per_ip(engagements, ips, window, columns)
+    return strongest, (caught, accounts)
+
+
+def _window_per_ip(
+    engagements: pd.DataFrame,
+    ips: npt.NDArray[np.int64],
+    window: pd.DataFrame,
+    columns: dict[str, npt.NDArray[Any]],
+) -> list[npt.NDArray[Any]]:
+    """Each of the shard's per-IP ``columns`` (name: per IP code) with the window's column of that name
+    where ``window`` lists the address."""
+    first = _first_rows(ips, len(next(iter(columns.values()))))
     key = pd.MultiIndex.from_arrays(
         [_labels(engagements, "platform", first), _labels(engagements, "ip", first)]
     )
     at = pd.MultiIndex.from_frame(window[["platform", "ip"]].astype("str")).get_indexer(key)
     has = at >= 0
-    strongest, (caught, accounts) = strongest.copy(), (counts[0].copy(), counts[1].copy())
-    strongest[has] = window["strongest"].to_numpy(dtype=np.float64)[at[has]]
-    caught[has] = window["caught"].to_numpy(dtype=np.int64)[at[has]]
-    accounts[has] = window["accounts"].to_numpy(dtype=np.int64)[at[has]]
-    return strongest, (caught, accounts)
+    out = []
+    for name, own in columns.items():
+        joined = own.copy()
+        joined[has] = window[name].to_numpy(dtype=own.dtype)[at[has]]
+        out.append(joined)
+    return out
 
 
 def _window_posts(

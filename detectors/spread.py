@@ -52,11 +52,17 @@ class SpreadParams:
     # when they engaged at most ``ip_farm_max_posts`` distinct posts (window and history), on posts that drew
     # ``ip_farm_min_post_accounts`` caught accounts through seller IPs: a farm puts one fresh account per
     # engagement on honest popular posts as cover, a few per address and post, where a person behind a
-    # shared address engages again (40k four worlds seed 17: a ring's address shared with light users)
+    # shared address engages again (40k four worlds seed 17: a ring's address shared with light users).
+    # A farm's address has a farm's shape, not a home's: it rotates fresh accounts, at least
+    # ``ip_farm_min_accounts`` of them, of which ``ip_farm_min_fresh_share`` engaged at most
+    # ``ip_farm_max_posts`` posts (history seed 10's farm: 4-14 accounts, 75-100% one-post); a household or
+    # a small office has a few accounts of people with posts of their own (camo21)
     ip_farm_floors: bool = False
     ip_farm_min_caught_accounts: int = 2
     ip_farm_max_posts: int = 1
     ip_farm_min_post_accounts: int = 1
+    ip_farm_min_accounts: int = 4
+    ip_farm_min_fresh_share: float = 0.75
     # rounds of the seller-IP rule: from the second on, a thin account raised in the round before counts
     # as caught on every address it used (a seller rotates its accounts over its addresses), so an
     # address whose accounts were raised elsewhere becomes a seller's too (1: one round)

@@ -150,7 +150,9 @@ def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
     spread = window.loc[is_spread, list(SPREAD_COLUMNS)].reset_index(drop=True)
     is_ip, is_posts = window["ip"].notna(), window["posts"].notna()
     seller_ips = SellerIpEvidence(
-        ips=window.loc[is_ip, ["platform", "ip", "caught", "accounts", "strongest"]].reset_index(drop=True),
+        ips=window.loc[
+            is_ip, ["platform", "ip", "caught", "accounts", "strongest", "farm", "fresh"]
+        ].reset_index(drop=True),
         posts=window.loc[is_posts, ["platform", "user_id", "posts"]].reset_index(drop=True),
     )
     return replace(window_chance(statistics), spread=spread, seller_ips=seller_ips)

@@ -343,7 +343,7 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
     # one frame of both: a seller-IP row has no detector (``IP_PART_COLUMNS``)
     part = pd.concat([part.astype({"caught": "int64", "total": "int64"}), ips], ignore_index=True)
     part.insert(0, SHARD, rows.shard)
-    return part.reindex(columns=[SHARD, *SPREAD_COLUMNS, "platform", "ip", "posts"]).astype(
+    return part.reindex(columns=[SHARD, *SPREAD_COLUMNS, "platform", "ip", "farm", "posts"]).astype(
         {
             "detector": object,
             "user_id": object,
@@ -352,6 +352,7 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             "ip": object,
             "caught": "Int64",
             "total": "Int64",
+            "farm": "Int64",
             "posts": "Int64",
         }
     )

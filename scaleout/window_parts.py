@@ -21,6 +21,7 @@ from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.pools import PoolChance
 from detectors.registry import STRUCTURAL
 from detectors.reputation import known_for
+from detectors.seller_ips import FARM_EVIDENCE
 from detectors.spread import spread_rows
 from scaleout.shard_scoring import (
     PAIR_COLUMNS,
@@ -43,7 +44,7 @@ _PAIR_DDL = ", ".join([*(f"`{c}` string" for c in PAIR_COLUMNS), *(f"`{c}` long"
 _BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
 _SPREAD_DDL = (
     f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
-    " evidence string, platform string, ip string, posts long"
+    " evidence string, platform string, ip string, farm long, posts long"
 )
 
 
@@ -108,15 +109,23 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
         .filter(F.col("caught") > 0)
     )
     spread = spreading.select(SHARD, "detector", "user_id").join(combined, ["detector", "user_id"])
+    params = inputs.scorer.params.spread
+    names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    # with ``ip_farm_floors``: the accounts caught on a bot farm's evidence too, and each account's fresh
+    # status over the window (``detectors.seller_ips._farm_addresses``)
+    on = params.ip_farm_floors
     seller_ips = window_seller_ips(
-        parts.filter(F.col("detector").isNull()), caught=caught_by_spreading(combined, inputs=inputs)
+        parts.filter(F.col("detector").isNull()),
+        caught=caught_by_spreading(combined, inputs=inputs, names=names),
+        farm=caught_by_spreading(combined, inputs=inputs, names=names & FARM_EVIDENCE) if on else None,
+        fresh_posts=params.ip_farm_max_posts if on else None,
     )
     return spread.unionByName(seller_ips, allowMissingColumns=True)
 
 
-def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs) -> DataFrame:
+def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs, names: frozenset[str]) -> DataFrame:
     """The accounts the window's spreading evidence (``combined``: ``SPREAD_COLUMNS``) makes caught on
-    every engagement: user_id and the noisy-OR of the scores the structural detectors spread to
+    every engagement: user_id and the noisy-OR of the scores the ``names`` detectors spread to
     each of its engagements (``detectors.spread.spread_rows``), where it reaches ``min_caught_score``.
 
     A shard's first pass spread with its own evidence only, so its seller-IP part misses an account
@@ -125,7 +134,6 @@ def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs) -> DataFram
     from pyspark.sql import functions as F
 
     params = inputs.scorer.params.spread
-    names = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
     rows = combined.mapInPandas(
         lambda frames: (spread_rows(frame, params=params, names=names) for frame in frames),
         "user_id string, spread double",
@@ -139,7 +147,13 @@ def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs) -> DataFram
     )
 
 
-def window_seller_ips(parts: DataFrame, *, caught: DataFrame | None = None) -> DataFrame:
+def window_seller_ips(
+    parts: DataFrame,
+    *,
+    caught: DataFrame | None = None,
+    farm: DataFrame | None = None,
+    fresh_posts: int | None = None,
+) -> DataFrame:
     """The window's seller-IP evidence (``detectors.seller_ips.SellerIpEvidence``) of the addresses and
     accounts that span shards, keyed by the ``SHARD`` that holds them.
 
@@ -148,40 +162,61 @@ def window_seller_ips(parts: DataFrame, *, caught: DataFrame | None = None) -> D
     their strongest score, for every address in several shards (one with none caught too: the second
     round, ``detectors.seller_ips._rounds``, may catch accounts there, and the shard's own count of its
     accounts is a part); per (platform, account) its distinct posts added up (a post is in one shard).
+    With ``ip_farm_floors``: per address also its accounts caught on a farm's evidence (in any shard, or
+    by the window's spreading of those detectors: ``farm``), and its accounts with at most
+    ``fresh_posts`` distinct posts over the window (``fresh``); 0 without.
     """
     from pyspark.sql import functions as F
 
-    through = parts.filter(F.col("ip").isNotNull())
-    if caught is not None:
-        spread = F.coalesce(F.col("spread"), F.lit(0.0))
-        through = (
-            through.join(F.broadcast(caught), "user_id", "left")
-            .withColumn("caught", F.when(spread > 0, F.lit(1)).otherwise(F.col("caught")))
-            .withColumn("strongest", F.greatest(F.col("strongest"), spread))
-            .drop("spread")
-        )
+    through = _caught_through(parts.filter(F.col("ip").isNotNull()), caught, column="caught", strongest=True)
+    through = _caught_through(through.withColumn("farm", F.coalesce("farm", F.lit(0))), farm, column="farm")
+    own = parts.filter(F.col("ip").isNull())
+    window_posts = own.groupBy("platform", "user_id").agg(
+        F.sum("posts").alias("posts"), F.count("*").alias("_shards")
+    )
     spans = through.groupBy("platform", "ip").agg(F.countDistinct(SHARD).alias("_shards"))
+    per_account = through.groupBy("platform", "ip", "user_id").agg(
+        F.max("caught").alias("caught"), F.max("strongest").alias("strongest"), F.max("farm").alias("farm")
+    )
+    fresh = F.lit(0)
+    if fresh_posts is not None:
+        counted = window_posts.select("platform", "user_id", "posts")
+        per_account = per_account.join(counted, ["platform", "user_id"], "left")
+        fresh = F.coalesce(F.col("posts") <= F.lit(fresh_posts), F.lit(False)).cast("long")
     per_ip = (
-        through.groupBy("platform", "ip", "user_id")
-        .agg(F.max("caught").alias("caught"), F.max("strongest").alias("strongest"))
+        per_account.withColumn("fresh", fresh)
         .groupBy("platform", "ip")
         .agg(
             F.sum("caught").alias("caught"),
             F.count("*").alias("accounts"),
             F.max("strongest").alias("strongest"),
+            F.sum("farm").alias("farm"),
+            F.sum("fresh").alias("fresh"),
         )
         .join(spans.filter(F.col("_shards") > 1).select("platform", "ip"), ["platform", "ip"])
     )
     ips = through.select(SHARD, "platform", "ip").distinct().join(per_ip, ["platform", "ip"])
-    own = parts.filter(F.col("ip").isNull())
-    per_account = (
-        own.groupBy("platform", "user_id")
-        .agg(F.sum("posts").alias("posts"), F.count("*").alias("_shards"))
-        .filter(F.col("_shards") > 1)
-        .drop("_shards")
-    )
-    posts = own.select(SHARD, "platform", "user_id").join(per_account, ["platform", "user_id"])
+    several = window_posts.filter(F.col("_shards") > 1).drop("_shards")
+    posts = own.select(SHARD, "platform", "user_id").join(several, ["platform", "user_id"])
     return ips.unionByName(posts, allowMissingColumns=True)
+
+
+def _caught_through(
+    through: DataFrame, caught: DataFrame | None, *, column: str, strongest: bool = False
+) -> DataFrame:
+    """``through`` (an ``ip_part``'s rows with an address) with ``column`` 1 on every row of an account
+    ``caught`` (``caught_by_spreading``) lists, and with ``strongest`` its spread score kept too."""
+    from pyspark.sql import functions as F
+
+    if caught is None:
+        return through
+    spread = F.coalesce(F.col("spread"), F.lit(0.0))
+    through = through.join(F.broadcast(caught), "user_id", "left").withColumn(
+        column, F.when(spread > 0, F.lit(1)).otherwise(F.col(column))
+    )
+    if strongest:
+        through = through.withColumn("strongest", F.greatest(F.col("strongest"), spread))
+    return through.drop("spread")
 
 
 def models_per_platform(

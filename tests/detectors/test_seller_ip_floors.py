@@ -7,7 +7,9 @@ a seller's address: under main's floors (5 caught accounts per address, 3 per po
 whose catches are automation or infrastructure evidence is a seller's from 2 and raises on posts from 1. An
 address shared by a ring's alt accounts and honest light users (40k four worlds, seed 17: the floors loosened
 for every address took 5 honest engagements there), a carrier NAT with one caught bot, and a household's own
-post stay out.
+post stay out. camo21: a farm's address has a farm's shape (``ip_farm_min_accounts`` accounts, most of them
+one-post), so a household whose two people were caught as a farm does not raise a housemate's one engagement
+on a post the two served.
 """
 
 from __future__ import annotations
@@ -100,3 +102,30 @@ def test_an_address_a_farms_in_the_first_round_still_becomes_a_sellers_by_mains_
     # compared main's sellers too)
     assert _raised(rows, caught, SpreadParams()) == {"t0", "t1", "m"}
     assert _raised(rows, caught, FARM) == {"t0", "t1", "m"}
+
+
+CAMO20 = SpreadParams(ip_farm_floors=True, ip_farm_min_accounts=0, ip_farm_min_fresh_share=0.0)
+
+
+def _household(n_once: int) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """A home address: two people with posts of their own (h0, h1), caught as a device farm's, and
+    ``n_once`` housemates who engaged once, on a post p the two served (an organic crowd beside them)."""
+    rows = [(f"fan{i}", "p", f"home{i}") for i in range(40)]
+    rows += [("h0", "p", "home"), ("h0", "x0", "home"), ("h0", "x1", "home")]
+    rows += [("h1", "p", "home"), ("h1", "y0", "home"), ("h1", "y1", "home")]
+    rows += [(f"m{i}", "p", "home") for i in range(n_once)]
+    return rows, {"h0", "h1"}
+
+
+def test_a_households_housemate_stays_out_while_a_farms_fresh_accounts_are_raised():
+    # three people (2 of 3 caught) and four (2 of 4, half of them one-post): camo20's rule, without the
+    # farm's shape, takes the housemates on the post the two served
+    for n_once in (1, 2):
+        rows, caught = _household(n_once)
+        housemates = {f"m{i}" for i in range(n_once)}
+        assert _raised(rows, {"device_farm": caught}, CAMO20) == housemates
+        assert _raised(rows, {"device_farm": caught}, FARM) == set()
+        assert _raised(rows, {"device_farm": caught}, SpreadParams()) == set()
+    # a farm's addresses (4 and 8 accounts, every one of them one-post) keep their gain
+    rows, bots = _farm()
+    assert _raised(rows, {"device_farm": bots}, FARM) == {"a2", "a3", "b7"}
