@@ -44,20 +44,20 @@ class SpreadParams:
     # ...on posts that drew at least this many caught accounts through seller IPs (the seller's orders
     # and cover; a housemate's own posts behind a residential proxy draw none)
     ip_min_post_accounts: int = 3
-    # a bot farm's address (camo20, off by default): one whose caught accounts were caught on automation or
-    # infrastructure evidence (``seller_ips.FARM_EVIDENCE``: accounts behind one IP or device, lockstep), not
-    # on a group of people's own accounts (a ring's alt accounts, a pool's bought accounts, who share homes
-    # and offices with honest users). With it on, such an address is a seller's from
-    # ``ip_farm_min_caught_accounts`` of them (at ``ip_min_caught_share``), and its thin accounts are raised
-    # when they engaged at most ``ip_farm_max_posts`` distinct posts (window and history), on posts that drew
-    # ``ip_farm_min_post_accounts`` caught accounts through seller IPs: a farm puts one fresh account per
-    # engagement on honest popular posts as cover, a few per address and post, where a person behind a
-    # shared address engages again (40k four worlds seed 17: a ring's address shared with light users).
-    # A farm's address has a farm's shape, not a home's: it rotates fresh accounts, at least
+    # a bot farm's address (camo20; on since camo21, twentieth session): one whose caught accounts were
+    # caught on automation or infrastructure evidence (``seller_ips.FARM_EVIDENCE``: accounts behind one IP
+    # or device, lockstep), not on a group of people's own accounts (a ring's alt accounts, a pool's bought
+    # accounts, who share homes and offices with honest users). With it on, such an address is a seller's
+    # from ``ip_farm_min_caught_accounts`` of them (at ``ip_min_caught_share``), and its thin accounts are
+    # raised when they engaged at most ``ip_farm_max_posts`` distinct posts (window and history), on posts
+    # that drew ``ip_farm_min_post_accounts`` caught accounts through seller IPs: a farm puts one fresh
+    # account per engagement on honest popular posts as cover, a few per address and post, where a person
+    # behind a shared address engages again (40k four worlds seed 17: a ring's address shared with light
+    # users). A farm's address has a farm's shape, not a home's: it rotates fresh accounts, at least
     # ``ip_farm_min_accounts`` of them, of which ``ip_farm_min_fresh_share`` engaged at most
     # ``ip_farm_max_posts`` posts (history seed 10's farm: 4-14 accounts, 75-100% one-post); a household or
     # a small office has a few accounts of people with posts of their own (camo21)
-    ip_farm_floors: bool = False
+    ip_farm_floors: bool = True
     ip_farm_min_caught_accounts: int = 2
     ip_farm_max_posts: int = 1
     ip_farm_min_post_accounts: int = 1

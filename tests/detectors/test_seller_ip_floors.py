@@ -23,6 +23,7 @@ from detectors.spread import SpreadParams
 
 STRUCTURE = frozenset({"device_farm", "ring", "ip_farm"})
 FARM = SpreadParams(ip_farm_floors=True)
+MAIN = SpreadParams(ip_farm_floors=False)  # main's floors alone
 LOOSE = SpreadParams(ip_min_caught_accounts=2, ip_min_post_accounts=1)
 
 
@@ -63,7 +64,7 @@ def _farm() -> tuple[list[tuple[str, str, str]], set[str]]:
 def test_a_farms_uncaught_one_engagement_accounts_are_raised_only_with_the_farm_floors():
     rows, bots = _farm()
     # main: dc1 has 2 of 4 caught (under 5); p drew 1 caught account through a seller's address (under 3)
-    assert _raised(rows, {"device_farm": bots}, SpreadParams()) == set()
+    assert _raised(rows, {"device_farm": bots}, MAIN) == set()
     assert _raised(rows, {"device_farm": bots}, FARM) == {"a2", "a3", "b7"}
     # the same accounts caught by a ring are people's own accounts: main's floors hold
     assert _raised(rows, {"ring": bots}, FARM) == set()
@@ -84,7 +85,7 @@ def test_a_shared_address_a_carrier_nat_and_a_households_own_post_stay_out_with_
     rows += [(f"w{i}", "p", "dc") for i in range(6)]  # the farm's own address on p
     bots = {"n0", "h0", "h1", *(f"r{i}" for i in range(6)), *(f"w{i}" for i in range(6))}
     assert _raised(rows, {"device_farm": bots}, FARM) == set()
-    assert _raised(rows, {"device_farm": bots}, SpreadParams()) == set()
+    assert _raised(rows, {"device_farm": bots}, MAIN) == set()
     # the floors loosened for every address take the two people on the ring's posts
     assert _raised(rows, {"device_farm": bots}, LOOSE) == {"o0", "o1"}
 
@@ -100,7 +101,7 @@ def test_an_address_a_farms_in_the_first_round_still_becomes_a_sellers_by_mains_
     # the second round makes z a seller's by main's floors (5 of 6 with t0, t1) and raises m on r, with the
     # knob as without it (60k four worlds seed 48: a ring's address lost this way before the rounds
     # compared main's sellers too)
-    assert _raised(rows, caught, SpreadParams()) == {"t0", "t1", "m"}
+    assert _raised(rows, caught, MAIN) == {"t0", "t1", "m"}
     assert _raised(rows, caught, FARM) == {"t0", "t1", "m"}
 
 
@@ -125,7 +126,7 @@ def test_a_households_housemate_stays_out_while_a_farms_fresh_accounts_are_raise
         housemates = {f"m{i}" for i in range(n_once)}
         assert _raised(rows, {"device_farm": caught}, CAMO20) == housemates
         assert _raised(rows, {"device_farm": caught}, FARM) == set()
-        assert _raised(rows, {"device_farm": caught}, SpreadParams()) == set()
+        assert _raised(rows, {"device_farm": caught}, MAIN) == set()
     # a farm's addresses (4 and 8 accounts, every one of them one-post) keep their gain
     rows, bots = _farm()
     assert _raised(rows, {"device_farm": bots}, FARM) == {"a2", "a3", "b7"}

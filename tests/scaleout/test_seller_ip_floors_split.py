@@ -13,6 +13,7 @@ from scaleout.shard_scoring import SHARD
 
 STRUCTURE = frozenset({"device_farm", "ip_farm"})
 FARM = SpreadParams(ip_farm_floors=True)
+MAIN = SpreadParams(ip_farm_floors=False)  # main's floors alone
 _PART_DDL = (
     f"`{SHARD}` string, platform string, ip string, user_id string, caught long, strongest double,"
     " farm long, posts long"
@@ -78,7 +79,7 @@ def test_a_split_platforms_shards_apply_a_farms_floors_with_the_windows_counts()
     raised = set(window.loc[whole.event_score > 0, "user_id"].astype(str)) - bots
     assert raised == {"u0"}
     # main's floors alone raise nothing here (3 of 5 caught: no seller's address)
-    main = spread_through_ips(_detections(window, bots), window, structural=STRUCTURE, params=SpreadParams())
+    main = spread_through_ips(_detections(window, bots), window, structural=STRUCTURE, params=MAIN)
     assert not (set(window.loc[main[0].event_score > 0, "user_id"].astype(str)) - bots)
     in_a = window["creator_id"].eq("kA").to_numpy()
     shards = [(name, keep, window[keep].reset_index(drop=True)) for name, keep in (("A", in_a), ("B", ~in_a))]
