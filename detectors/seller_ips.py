@@ -76,6 +76,8 @@ class SellerIpEvidence:
 
     ips: pd.DataFrame  # platform, ip, caught, accounts, strongest
     posts: pd.DataFrame  # platform, user_id, posts
+    # the platforms the shard plan split over shards (``scaleout.job``); None: those ``ips`` or ``posts`` list
+    split: frozenset[str] | None = None
 
 
 def spread_through_ips(
@@ -211,11 +213,14 @@ def _whole_account_rows(engagements: pd.DataFrame, window: SellerIpEvidence | No
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
-    """Per engagement: its platform is split over shards (``window`` lists an address or an account of
-    it: they span shards); none without ``window``."""
+    """Per engagement: its platform is split over shards, as the shard plan says (``window.split``), or
+    without the plan's word as ``window`` shows it (it lists an address or an account of the platform:
+    they span shards; a platform split between worlds may list none); none without ``window``."""
     if window is None:
         return np.zeros(len(engagements), dtype=bool)
     listed = pd.concat([window.ips["platform"], window.posts["platform"]]).astype("str").unique()
+    if window.split is not None:
+        listed = np.asarray(sorted(window.split), dtype=object)
     if "platform" not in engagements:
         return np.full(len(engagements), len(listed) > 0)
     return engagements["platform"].astype("str").isin(listed).to_numpy(dtype=bool)
