@@ -165,6 +165,8 @@ def _rounds(
         # no new seller, by main's floors or a farm's (``ip_farm_floors``: an address a farm's in the round
         # before may become a seller's by main's floors through its raised accounts)
         if widened is None or (np.array_equal(widened[3], found[3]) and np.array_equal(widened[4], found[4])):
+            if widened is not None and params.ip_rounds_keep_widened:  # its rows, the round before's counts
+                found = (widened[0], *found[1:])
             break  # no new seller: the round before's counts stand in the evidence
         found = widened
     return found, first
