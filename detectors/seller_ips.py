@@ -205,8 +205,10 @@ def _whole_account_rows(engagements: pd.DataFrame, window: SellerIpEvidence | No
     """Per engagement: every engagement of its account is in ``engagements``: its platform is not split
     over shards, or the account is in this shard alone (``window.posts`` lists those in several)."""
     whole = ~split_platform_rows(engagements, window)
-    if window is None or not len(window.posts) or "platform" not in engagements:
+    if window is None or "platform" not in engagements:
         return whole
+    if not len(window.posts):  # no account of these in several shards (a platform split between worlds)
+        return np.ones(len(engagements), dtype=bool)
     spanning = pd.MultiIndex.from_frame(window.posts[["platform", "user_id"]].astype("str"))
     key = pd.MultiIndex.from_arrays(
         [engagements["platform"].astype("str"), engagements["user_id"].astype("str")]
