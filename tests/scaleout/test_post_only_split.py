@@ -189,7 +189,8 @@ def test_a_shard_told_by_the_plan_that_its_platform_is_split_leaves_its_rows_to_
 @pytest.mark.e2e
 def test_spark_scores_a_platform_split_between_worlds_as_the_command_line_does(tmp_path: Path) -> None:
     """Through both engines: the platform split between worlds scored by ``cpeguard score`` and by Spark
-    local[2] split by creator; Spark raises none of the order (on main it raised its 16 engagements)."""
+    local[2] split by creator; Spark raises none of the order (a shard that takes the platform for whole
+    raises its 16 engagements, the test above)."""
     from scaleout.job import run_spark, spark_session
 
     raw = _worlds_raw()
