@@ -60,6 +60,7 @@ def raise_post_only_ips(
         return detections
     if window is not None and len(window) and "platform" in engagements:
         # a platform the window lists had its addresses found whole: counted here too, each would come twice
+        # (the shard plan's split platforms, ``split_platform_rows``, include it; a caller without the plan's)
         listed = window["platform"].astype("str").unique()
         joined = engagements["platform"].astype("str").isin(listed).to_numpy(dtype=bool)
         split = joined if split is None else split | joined

@@ -79,6 +79,8 @@ class SellerIpEvidence:
 
     ips: pd.DataFrame  # platform, ip, caught, accounts, strongest (and farm, fresh)
     posts: pd.DataFrame  # platform, user_id, posts
+    # the platforms the shard plan split over shards (``scaleout.job``); None: those ``ips`` or ``posts`` list
+    split: frozenset[str] | None = None
 
 
 def spread_through_ips(
@@ -169,6 +171,8 @@ def _rounds(
         # no new seller, by main's floors or a farm's (``ip_farm_floors``: an address a farm's in the round
         # before may become a seller's by main's floors through its raised accounts)
         if widened is None or (np.array_equal(widened[3], found[3]) and np.array_equal(widened[4], found[4])):
+            if widened is not None and params.ip_rounds_keep_widened:  # its rows, the round before's counts
+                found = (widened[0], *found[1:])
             break  # no new seller: the round before's counts stand in the evidence
         found = widened
     return found, first
@@ -208,8 +212,10 @@ def _whole_account_rows(engagements: pd.DataFrame, window: SellerIpEvidence | No
     """Per engagement: every engagement of its account is in ``engagements``: its platform is not split
     over shards, or the account is in this shard alone (``window.posts`` lists those in several)."""
     whole = ~split_platform_rows(engagements, window)
-    if window is None or not len(window.posts) or "platform" not in engagements:
+    if window is None or "platform" not in engagements:
         return whole
+    if not len(window.posts):  # no account of these in several shards (a platform split between worlds)
+        return np.ones(len(engagements), dtype=bool)
     spanning = pd.MultiIndex.from_frame(window.posts[["platform", "user_id"]].astype("str"))
     key = pd.MultiIndex.from_arrays(
         [engagements["platform"].astype("str"), engagements["user_id"].astype("str")]
@@ -218,11 +224,14 @@ def _whole_account_rows(engagements: pd.DataFrame, window: SellerIpEvidence | No
 
 
 def split_platform_rows(engagements: pd.DataFrame, window: SellerIpEvidence | None) -> npt.NDArray[np.bool_]:
-    """Per engagement: its platform is split over shards (``window`` lists an address or an account of
-    it: they span shards); none without ``window``."""
+    """Per engagement: its platform is split over shards, as the shard plan says (``window.split``), or
+    without the plan's word as ``window`` shows it (it lists an address or an account of the platform:
+    they span shards; a platform split between worlds may list none); none without ``window``."""
     if window is None:
         return np.zeros(len(engagements), dtype=bool)
     listed = pd.concat([window.ips["platform"], window.posts["platform"]]).astype("str").unique()
+    if window.split is not None:
+        listed = np.asarray(sorted(window.split), dtype=object)
     if "platform" not in engagements:
         return np.full(len(engagements), len(listed) > 0)
     return engagements["platform"].astype("str").isin(listed).to_numpy(dtype=bool)

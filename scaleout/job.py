@@ -40,6 +40,7 @@ from scaleout.reading import read_numbered, small_table, with_history_rows
 from scaleout.routing import plan_shards, route, with_plan_keys
 from scaleout.session import local_driver_memory, parse_spark_conf, spark_session
 from scaleout.shard_scoring import OUTPUT_FIELDS, ROW, SHARD, ShardInputs, output_ddl, score_shard
+from scaleout.shards import split_platforms
 from scaleout.window_accounts import with_window_accounts
 from scaleout.window_parts import (
     device_accounts,
@@ -106,7 +107,8 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
-    split = plan.loc[plan["creator_id"] != "", SHARD].unique().tolist()
+    platforms = split_platforms(plan)  # told to every shard: what spans shards may not show it
+    split = plan.loc[plan["platform"].isin(sorted(platforms)), SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
         if RING not in inputs.scorer.params.disabled:
@@ -127,7 +129,7 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         joined = chance.unionByName(spread, allowMissingColumns=True)
 
     def score(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
-        return score_shard(raw, inputs=inputs, chance=_joined_chance(window))
+        return score_shard(raw, inputs=inputs, chance=_joined_chance(window, split=platforms))
 
     return routed.groupBy(SHARD).cogroup(joined.groupBy(SHARD)).applyInPandas(score, output_ddl())
 
@@ -139,8 +141,9 @@ def _with_verdicts(
     return {p: {**v, **({name: found[p]} if p in found else {})} for p, v in (verdicts or {}).items()}
 
 
-def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
-    """A shard's joined rows (window statistics and spreading evidence) as the scorer takes them."""
+def _joined_chance(window: pd.DataFrame, *, split: frozenset[str]) -> WindowChance | None:
+    """A shard's joined rows (window statistics and spreading evidence) as the scorer takes them, with
+    the platforms the plan split (``split``: ``SellerIpEvidence.split``)."""
     if "detector" not in window:  # whole platforms only: an account's engagements are all in its shard
         return window_chance(window) if len(window) else None
     is_spread = window["detector"].notna()
@@ -154,6 +157,7 @@ def _joined_chance(window: pd.DataFrame) -> WindowChance | None:
             is_ip, ["platform", "ip", "caught", "accounts", "strongest", "farm", "fresh"]
         ].reset_index(drop=True),
         posts=window.loc[is_posts, ["platform", "user_id", "posts"]].reset_index(drop=True),
+        split=split,
     )
     return replace(window_chance(statistics), spread=spread, seller_ips=seller_ips)
 

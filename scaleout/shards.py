@@ -41,6 +41,13 @@ def one_shard_per_platform(events: pd.Series) -> pd.DataFrame:
     )[list(PLAN_COLUMNS)]
 
 
+def split_platforms(plan: pd.DataFrame) -> frozenset[str]:
+    """The platforms a plan (``PLAN_COLUMNS``) splits along their graph: planned per creator, where
+    creator "" stands for a whole platform. Its shards learn it from the plan, not from what spans
+    them (a platform split between worlds shares no account nor address across its shards)."""
+    return frozenset(plan.loc[plan["creator_id"] != "", "platform"].astype("str"))
+
+
 def plan_platform(edges: pd.DataFrame, *, budget: int) -> pd.DataFrame:
     """The shard of each creator of one platform's ``edges`` (``EDGE_COLUMNS``), and its events."""
     platform = str(edges["platform"].iloc[0]) if len(edges) else NO_PLATFORM

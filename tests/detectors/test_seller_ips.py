@@ -213,6 +213,39 @@ def test_an_address_whose_accounts_were_raised_elsewhere_is_a_sellers_in_the_sec
     assert "caught in seller groups or through the seller's other IPs" in said
 
 
+def test_a_platforms_second_round_stands_alone_with_the_widened_round_kept():
+    """douyin: y becomes a seller's in the second round (the test above). channels: Q a seller's from the
+    first (6 of 9 caught on c1), whose three thin accounts raised on c1 also engage c2 through Q, where
+    only the second round sees them caught (3 caught accounts served): no new seller there. By default
+    the round's raises stand only when a new seller appears anywhere in the window, so channels' c2
+    rows are raised beside douyin and not alone (a shard of Spark sees only its own platform's sellers);
+    with ``ip_rounds_keep_widened`` each platform's rows are raised as when it is scored alone."""
+    workers = [f"w{i}" for i in range(6)]
+    douyin = [(w, "p", "x") for w in workers] + [(f"t{i}", "p", "x") for i in range(6)]
+    douyin += [(f"t{i}", "r", "y") for i in range(6)] + [(f"v{i}", "r", "y") for i in range(4)]
+    channels = [(f"c{w}", "c1", "Q") for w in workers] + [(f"s{i}", "c1", "Q") for i in range(3)]
+    channels += [(f"s{i}", "c2", "Q") for i in range(3)]
+    engagements = _engagements(douyin + channels)
+    engagements["platform"] = ["douyin"] * len(douyin) + ["channels"] * len(channels)
+    caught = set(workers) | {f"c{w}" for w in workers}
+    on_c2 = engagements["post_id"].eq("c2").to_numpy()
+
+    def scores(rows: np.ndarray, params: SpreadParams) -> np.ndarray:
+        part = engagements[rows].reset_index(drop=True)
+        ip_farm = Detection.empty("ip_farm", len(part))
+        found = [ip_farm, _caught(part, caught)]
+        return spread_through_ips(found, part, structural=STRUCTURE, params=params)[0].event_score
+
+    everything = np.ones(len(engagements), dtype=bool)
+    is_channels = engagements["platform"].eq("channels").to_numpy()
+    default, kept = SpreadParams(), SpreadParams(ip_rounds_keep_widened=True)
+    assert (scores(everything, default)[on_c2] > 0).all()  # douyin's new seller keeps the round
+    assert scores(is_channels, default)[on_c2[is_channels]].max() == 0  # alone: the round before's
+    for platform in (is_channels, ~is_channels):
+        np.testing.assert_array_equal(scores(everything, kept)[platform], scores(platform, kept))
+    np.testing.assert_array_equal(scores(everything, kept), scores(everything, default))
+
+
 def test_address_codes_count_each_platforms_accounts_per_ip_and_posts_per_account():
     """The codes and counts both address rules read (``address_codes``), against pandas' groupby: the same
     address or account on two platforms is two, a row without an address counts for its account's posts."""

@@ -206,6 +206,27 @@ def test_a_split_shard_runs_the_second_round_on_its_own_addresses_and_accounts()
         np.testing.assert_array_equal(joined[0].event_score, whole[0].event_score[keep])
 
 
+def test_a_shard_of_a_platform_split_between_worlds_runs_the_second_round_too() -> None:
+    """Without g nothing spans the two shards (worlds that share no account nor address), so Spark joins
+    no evidence of the platform; the plan still says it is split (``SellerIpEvidence.split``). Every
+    account of the shard is whole in it, and the second round raises t0-t5 on a2 as the window does
+    (taken for split with no account listed, the shard ran one round)."""
+    window, caught = _second_round_window(honest_on_n=0)
+    window = window[window["user_id"].astype(str) != "g"].reset_index(drop=True)
+    params = SpreadParams()
+    whole = spread_through_ips(_detections(window, caught), window, structural=STRUCTURE, params=params)
+    shards, evidence = _creator_kA_split(window, caught, params)
+    assert not len(evidence.ips) and not len(evidence.posts)
+    told = SellerIpEvidence(ips=evidence.ips, posts=evidence.posts, split=frozenset({"douyin"}))
+    _, in_a, shard_a = shards[0]
+    joined = spread_through_ips(
+        _detections(shard_a, caught), shard_a, structural=STRUCTURE, params=params, window=told
+    )
+    on_a2 = shard_a["post_id"].eq("a2").to_numpy()
+    assert (joined[0].event_score[on_a2] > 0).all()
+    np.testing.assert_array_equal(joined[0].event_score, whole[0].event_score[in_a])
+
+
 def test_an_address_in_several_shards_keeps_the_windows_count_in_the_second_round() -> None:
     """N also carries ten honest accounts of shard B: over the window t0-t5 make it 6 of 16 (no seller's);
     shard A sees 6 of 6. Every address in several shards is joined with the window's counts, caught or
