@@ -217,9 +217,9 @@ def test_a_platforms_second_round_stands_alone_with_the_widened_round_kept():
     """douyin: y becomes a seller's in the second round (the test above). channels: Q a seller's from the
     first (6 of 9 caught on c1), whose three thin accounts raised on c1 also engage c2 through Q, where
     only the second round sees them caught (3 caught accounts served): no new seller there. By default
-    the round's raises stand only when a new seller appears anywhere in the window, so channels' c2
-    rows are raised beside douyin and not alone (a shard of Spark sees only its own platform's sellers);
-    with ``ip_rounds_keep_widened`` each platform's rows are raised as when it is scored alone."""
+    without ``ip_rounds_keep_widened`` the round's raises stand only when a new seller appears anywhere in
+    the window, so channels' c2 rows are raised beside douyin and not alone (a shard of Spark sees only its
+    own platform's sellers); with it (the default) each platform's rows are raised as when scored alone."""
     workers = [f"w{i}" for i in range(6)]
     douyin = [(w, "p", "x") for w in workers] + [(f"t{i}", "p", "x") for i in range(6)]
     douyin += [(f"t{i}", "r", "y") for i in range(6)] + [(f"v{i}", "r", "y") for i in range(4)]
@@ -238,7 +238,7 @@ def test_a_platforms_second_round_stands_alone_with_the_widened_round_kept():
 
     everything = np.ones(len(engagements), dtype=bool)
     is_channels = engagements["platform"].eq("channels").to_numpy()
-    default, kept = SpreadParams(), SpreadParams(ip_rounds_keep_widened=True)
+    default, kept = SpreadParams(ip_rounds_keep_widened=False), SpreadParams()
     assert (scores(everything, default)[on_c2] > 0).all()  # douyin's new seller keeps the round
     assert scores(is_channels, default)[on_c2[is_channels]].max() == 0  # alone: the round before's
     for platform in (is_channels, ~is_channels):
