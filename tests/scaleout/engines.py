@@ -23,3 +23,12 @@ def assert_same_risks(root: Path, min_risky: int = 100) -> None:
     both = both_engines(root, ["event_id", "risk"])
     assert (both["risk"] > 0).sum() > min_risky
     np.testing.assert_array_equal(both["risk_spark"].to_numpy(), both["risk"].to_numpy())
+
+
+def two_creator_window(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """(user, post, ip) rows on douyin as categories: a post starting with "a" is creator kA's, any other
+    kB's (the two creators a shard plan puts in two shards)."""
+    users, posts, ips = zip(*rows, strict=True)
+    creators = ["kA" if p.startswith("a") else "kB" for p in posts]
+    frame = {"platform": "douyin", "user_id": users, "post_id": posts, "creator_id": creators, "ip": ips}
+    return pd.DataFrame(frame).astype("category")

@@ -37,23 +37,8 @@ def _raw() -> pd.DataFrame:
     rows += [
         (f"u{i}", f"{'ab'[i % 2]}{20 + (i * 7 + j) % 200}", f"home{i}") for i in range(400) for j in range(2)
     ]
-    users, posts, ips = zip(*rows, strict=True)
-    ts = BASE_TS + pd.to_timedelta(np.linspace(0.0, 20.0, len(rows)), unit="D")
-    return pd.DataFrame(
-        {
-            "event_id": [f"e{i}" for i in range(len(rows))],
-            "platform": "douyin",
-            "campaign_id": "cmp1",
-            "post_id": posts,
-            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
-            "user_id": users,
-            "action": "like",
-            "ts": [t.isoformat() for t in ts],
-            "ip": ips,
-            "device_id": [f"d-{u}" for u in users],
-            ROW: np.arange(1, len(rows) + 1),
-        }
-    )
+    days = np.linspace(0.0, 20.0, len(rows))
+    return _frame(rows, days, "e")
 
 
 def _raised(
@@ -120,23 +105,8 @@ def _worlds_raw() -> pd.DataFrame:
     rows = [(f"a{i}-{m}", "a-order", f"x{i}") for i in range(8) for m in range(2)]
     rows += [(f"u{i}", f"a{1 + (i * 7 + j) % 100}", f"home{i}") for i in range(200) for j in range(2)]
     rows += [(f"b{p}-{i}-{m}", f"b{p}", f"y{p}-{i}") for p in range(300) for i in range(4) for m in range(2)]
-    users, posts, ips = zip(*rows, strict=True)
-    ts = BASE_TS + pd.to_timedelta((np.arange(len(rows)) * 0.6180339887) % 1.0 * 20.0, unit="D")
-    return pd.DataFrame(
-        {
-            "event_id": [f"w{i}" for i in range(len(rows))],
-            "platform": "douyin",
-            "campaign_id": "cmp1",
-            "post_id": posts,
-            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
-            "user_id": users,
-            "action": "like",
-            "ts": [t.isoformat() for t in ts],
-            "ip": ips,
-            "device_id": [f"d-{u}" for u in users],
-            ROW: np.arange(1, len(rows) + 1),
-        }
-    )
+    days = (np.arange(len(rows)) * 0.6180339887) % 1.0 * 20.0
+    return _frame(rows, days, "w")
 
 
 def _by_creator(raw: pd.DataFrame) -> pd.DataFrame:
@@ -249,3 +219,25 @@ def test_spark_raises_a_split_platforms_order_as_the_command_line_does(tmp_path:
     assert both["shard"].astype("str").nunique() == 2
     assert (both["invalid"] == both["invalid_spark"]).all()
     assert (both["evidence"].astype("str") == both["evidence_spark"].astype("str"))[own].all()
+
+
+def _frame(rows: list[tuple[str, str, str]], days: np.ndarray, prefix: str) -> pd.DataFrame:
+    """(user, post, ip) douyin likes at ``days`` after BASE_TS, in the events file's columns; a post
+    starting with "a" is creator kA's, any other kB's."""
+    users, posts, ips = zip(*rows, strict=True)
+    ts = BASE_TS + pd.to_timedelta(days, unit="D")
+    return pd.DataFrame(
+        {
+            "event_id": [f"{prefix}{i}" for i in range(len(rows))],
+            "platform": "douyin",
+            "campaign_id": "cmp1",
+            "post_id": posts,
+            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
+            "user_id": users,
+            "action": "like",
+            "ts": [t.isoformat() for t in ts],
+            "ip": ips,
+            "device_id": [f"d-{u}" for u in users],
+            ROW: np.arange(1, len(rows) + 1),
+        }
+    )

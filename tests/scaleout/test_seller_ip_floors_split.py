@@ -10,6 +10,7 @@ from detectors.base import Detection
 from detectors.seller_ips import IP_PART_COLUMNS, SellerIpEvidence, ip_part, spread_through_ips
 from detectors.spread import SpreadParams
 from scaleout.shard_scoring import SHARD
+from tests.scaleout.engines import two_creator_window
 
 STRUCTURE = frozenset({"device_farm", "ip_farm"})
 FARM = SpreadParams(ip_farm_floors=True)
@@ -33,16 +34,7 @@ def _window() -> tuple[pd.DataFrame, set[str]]:
     rows = [(f"f{i}", "a0", f"home{i}") for i in range(20)]  # a0's organic crowd
     rows += [("c0", "b0", "dc"), ("c1", "b1", "dc"), ("c2", "a0", "dc"), ("u0", "a0", "dc")]
     rows += [("g", "a0", "dc"), ("g", "b9", "home-g")]
-    users, posts, ips = zip(*rows, strict=True)
-    window = pd.DataFrame(
-        {
-            "platform": "douyin",
-            "user_id": users,
-            "post_id": posts,
-            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
-            "ip": ips,
-        }
-    ).astype("category")
+    window = two_creator_window(rows)
     return window, {"c0", "c1", "c2"}
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from detectors.base import Detection
 from detectors.seller_ips import SellerIpEvidence, ip_part, spread_through_ips
 from detectors.spread import SpreadParams, spread_part, spread_rows, spread_to_accounts
+from tests.scaleout.engines import two_creator_window
 
 STRUCTURE = frozenset({"pool", "ip_farm"})
 
@@ -27,16 +28,7 @@ def _window() -> tuple[pd.DataFrame, set[tuple[str, str]]]:
     rows += [(f"d{i}", f"b{2 + i}", "x") for i in range(8)]
     rows += [(f"v{i}", "b1", "y") for i in range(6)] + [(f"v{i}", "a2", "y") for i in range(3)]
     rows += [("r1", "a2", "y"), ("g", "a2", "y")] + [("g", f"b{20 + i}", "home") for i in range(12)]
-    users, posts, ips = zip(*rows, strict=True)
-    window = pd.DataFrame(
-        {
-            "platform": "douyin",
-            "user_id": users,
-            "post_id": posts,
-            "creator_id": ["kA" if p.startswith("a") else "kB" for p in posts],
-            "ip": ips,
-        }
-    ).astype("category")
+    window = two_creator_window(rows)
     caught = {(f"w{i}", "a1") for i in range(6)} | {(f"v{i}", "b1") for i in range(6)}
     return window, caught | {(f"v{i}", "a2") for i in range(3)}
 
@@ -51,15 +43,22 @@ def _detections(window: pd.DataFrame, caught: set[tuple[str, str]]) -> list[Dete
 
 def _evidence(parts: pd.DataFrame) -> SellerIpEvidence:
     """The shards' parts added up as Spark adds them (``scaleout.job``)."""
-    through = parts[parts["ip"].notna()]
+    through = parts[parts["ip"].notna()].fillna({"farm": 0})
     per_account = through.groupby(["platform", "ip", "user_id"], as_index=False).agg(
-        caught=("caught", "max"), strongest=("strongest", "max")
-    )
-    ips = per_account.groupby(["platform", "ip"], as_index=False).agg(
-        caught=("caught", "sum"), accounts=("user_id", "size"), strongest=("strongest", "max")
+        caught=("caught", "max"), strongest=("strongest", "max"), farm=("farm", "max")
     )
     posts = (
         parts[parts["ip"].isna()].groupby(["platform", "user_id"], as_index=False).agg(posts=("posts", "sum"))
+    )
+    # a farm's fresh accounts: at most ``ip_farm_max_posts`` posts over the window
+    counted = per_account.merge(posts, on=["platform", "user_id"], how="left")
+    per_account["fresh"] = (counted["posts"] <= SpreadParams().ip_farm_max_posts).astype(int).to_numpy()
+    ips = per_account.groupby(["platform", "ip"], as_index=False).agg(
+        caught=("caught", "sum"),
+        accounts=("user_id", "size"),
+        strongest=("strongest", "max"),
+        farm=("farm", "sum"),
+        fresh=("fresh", "sum"),
     )
     return SellerIpEvidence(ips=ips, posts=posts)
 
