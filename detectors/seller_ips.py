@@ -152,8 +152,9 @@ def _rounds(
     on, a thin account raised through a seller's address is the seller's on every address it used, at
     its raised score (on a platform split over shards only an account whose engagements are all in
     this shard: one in several may be raised in another; an address in several keeps the window's
-    first-round counts, so a split platform's shard can catch less, never more); a round that finds no
-    new seller ends them with the round before."""
+    first-round counts, so a split platform's shard can catch less, never more). A round that finds no
+    new seller ends them with the round before; with ``ip_rounds_keep_widened`` only a round that changes
+    nothing does (``_changed``), so each platform's rounds run as when it is scored alone."""
     found = _seller_hits(engagements, rows, caught_score, params=params, window=window)
     if found is None:
         return None
@@ -168,14 +169,24 @@ def _rounds(
         raised = per_user[np.maximum(rows.users, 0)]
         caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
         widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
-        # no new seller, by main's floors or a farm's (``ip_farm_floors``: an address a farm's in the round
-        # before may become a seller's by main's floors through its raised accounts)
-        if widened is None or (np.array_equal(widened[3], found[3]) and np.array_equal(widened[4], found[4])):
-            if widened is not None and params.ip_rounds_keep_widened:  # its rows, the round before's counts
-                found = (widened[0], *found[1:])
-            break  # no new seller: the round before's counts stand in the evidence
+        if widened is None or not _changed(found, widened, every=params.ip_rounds_keep_widened):
+            break  # the round before's rows, scores and counts stand
         found = widened
     return found, first
+
+
+def _changed(before: _Hits, after: _Hits, *, every: bool) -> bool:
+    """Whether a round found a new seller, by main's floors or a farm's (``ip_farm_floors``: an address a
+    farm's in the round before may become a seller's by main's floors through its raised accounts); with
+    ``every``, or changed anything else: its rows hit, an address's strongest score or counts. A round
+    that changes nothing is the last (the next would be the same), so a platform's raises, scores and
+    sentences do not hang on another platform's sellers."""
+
+    def compared(hits: _Hits) -> tuple[npt.NDArray[Any], ...]:
+        hit, strongest, (caught, accounts), seller, main = hits
+        return (seller, main, hit, strongest, caught, accounts) if every else (seller, main)
+
+    return not all(np.array_equal(a, b) for a, b in zip(compared(before), compared(after), strict=True))
 
 
 # what a round of the rule raises: rows hit, per IP code the strongest caught score, (caught, all)

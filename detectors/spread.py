@@ -67,10 +67,11 @@ class SpreadParams:
     # as caught on every address it used (a seller rotates its accounts over its addresses), so an
     # address whose accounts were raised elsewhere becomes a seller's too (1: one round)
     ip_rounds: int = 2
-    # a round that finds no new seller still raises what its widened catches reach (the sellers' evidence
-    # stays the round before's); off, its rows count only when a new seller appears anywhere in the
-    # window, so one platform's raises hang on another's sellers, which a shard of Spark cannot see
-    # (docs/journal/session-20.md, spark21; on since that session's integration)
+    # a round that finds no new seller still raises what its widened catches reach, at its own per-address
+    # scores and counts, and the rounds run on until one changes nothing (review21); off, its rows count
+    # only when a new seller appears anywhere in the window, so one platform's raises hang on another's
+    # sellers, which a shard of Spark cannot see (docs/journal/session-20.md, spark21; on since that
+    # session's integration)
     ip_rounds_keep_widened: bool = True
     # a post's own addresses (``detectors.post_only_ips``): an address that at least this many distinct thin
     # accounts (``ip_light_posts``) per post used, on its few posts (``ip_post_only_posts``) and nothing

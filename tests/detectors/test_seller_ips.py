@@ -122,11 +122,13 @@ def _engagements(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
     )
 
 
-def _caught(engagements: pd.DataFrame, users: set[str]) -> Detection:
-    """A structural detection that caught every engagement of ``users`` (group 0)."""
-    hit = engagements["user_id"].isin(users).to_numpy()
+def _caught(engagements: pd.DataFrame, users: set[str] | dict[str, float]) -> Detection:
+    """A structural detection that caught every engagement of ``users`` (group 0), at 0.9 or at the score
+    ``users`` gives the account."""
+    scores = users if isinstance(users, dict) else dict.fromkeys(users, 0.9)
+    score = np.array(engagements["user_id"].map(scores).fillna(0.0), dtype=float)
     groups = pd.DataFrame({"group_id": [0], "n_accounts": [len(users)], "n_posts": [1], "evidence": ["pool"]})
-    return Detection("pool", np.where(hit, 0.9, 0.0), np.where(hit, 0, -1).astype(np.int64), groups)
+    return Detection("pool", score, np.where(score > 0, 0, -1).astype(np.int64), groups)
 
 
 def test_only_thin_accounts_of_a_seller_ip_on_the_sellers_posts_are_raised():
@@ -146,7 +148,12 @@ def test_only_thin_accounts_of_a_seller_ip_on_the_sellers_posts_are_raised():
     assert raised - set(workers) == {"thin"}
     assert out[0].event_score[engagements["user_id"].eq("thin").to_numpy()][0] == pytest.approx(0.81)
     evidence = out[0].groups["evidence"].iloc[int(out[0].event_group[engagements["user_id"].eq("thin")][0])]
-    assert evidence.startswith("ip_farm: 6 of the 10 accounts that engaged through this account's IP")
+    # the second round counts thin, raised in the first, as caught (``ip_rounds``; with a new seller
+    # anywhere in the window before review21 too): 7; the first round alone says 6
+    assert evidence.startswith("ip_farm: 7 of the 10 accounts that engaged through this account's IP")
+    one = SpreadParams(ip_rounds=1)
+    said = spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=one)[0].groups
+    assert said["evidence"].iloc[-1].startswith("ip_farm: 6 of the 10 accounts")
     # the rule off: nothing raised
     off = SpreadParams(ip_min_caught_share=2.0)
     assert not spread_through_ips([ip_farm, found], engagements, structural=STRUCTURE, params=off)[
@@ -213,37 +220,83 @@ def test_an_address_whose_accounts_were_raised_elsewhere_is_a_sellers_in_the_sec
     assert "caught in seller groups or through the seller's other IPs" in said
 
 
-def test_a_platforms_second_round_stands_alone_with_the_widened_round_kept():
-    """douyin: y becomes a seller's in the second round (the test above). channels: Q a seller's from the
-    first (6 of 9 caught on c1), whose three thin accounts raised on c1 also engage c2 through Q, where
-    only the second round sees them caught (3 caught accounts served): no new seller there. By default
-    without ``ip_rounds_keep_widened`` the round's raises stand only when a new seller appears anywhere in
-    the window, so channels' c2 rows are raised beside douyin and not alone (a shard of Spark sees only its
-    own platform's sellers); with it (the default) each platform's rows are raised as when scored alone."""
-    workers = [f"w{i}" for i in range(6)]
-    douyin = [(w, "p", "x") for w in workers] + [(f"t{i}", "p", "x") for i in range(6)]
-    douyin += [(f"t{i}", "r", "y") for i in range(6)] + [(f"v{i}", "r", "y") for i in range(4)]
-    channels = [(f"c{w}", "c1", "Q") for w in workers] + [(f"s{i}", "c1", "Q") for i in range(3)]
-    channels += [(f"s{i}", "c2", "Q") for i in range(3)]
-    engagements = _engagements(douyin + channels)
-    engagements["platform"] = ["douyin"] * len(douyin) + ["channels"] * len(channels)
-    caught = set(workers) | {f"c{w}" for w in workers}
-    on_c2 = engagements["post_id"].eq("c2").to_numpy()
+# douyin: y becomes a seller's in the second round only (``test_an_address_whose_accounts_were_raised_
+# elsewhere_is_a_sellers_in_the_second_round``): workers w0-5 caught on p through x
+_WORKERS = {f"w{i}": 0.9 for i in range(6)}
+_DOUYIN = [(w, "p", "x") for w in _WORKERS] + [(f"t{i}", "p", "x") for i in range(6)]
+_DOUYIN += [(f"t{i}", "r", "y") for i in range(6)] + [(f"v{i}", "r", "y") for i in range(4)]
 
-    def scores(rows: np.ndarray, params: SpreadParams) -> np.ndarray:
-        part = engagements[rows].reset_index(drop=True)
-        ip_farm = Detection.empty("ip_farm", len(part))
-        found = [ip_farm, _caught(part, caught)]
-        return spread_through_ips(found, part, structural=STRUCTURE, params=params)[0].event_score
 
-    everything = np.ones(len(engagements), dtype=bool)
+def _beside_douyin(
+    channels: list[tuple[str, str, str]], caught: dict[str, float], params: SpreadParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """channels' rows (user, post, ip) raised beside douyin's, and alone: per row its score and the
+    sentence of its group ("" without)."""
+    engagements = _engagements(_DOUYIN + channels)
+    engagements["platform"] = ["douyin"] * len(_DOUYIN) + ["channels"] * len(channels)
     is_channels = engagements["platform"].eq("channels").to_numpy()
-    default, kept = SpreadParams(ip_rounds_keep_widened=False), SpreadParams()
-    assert (scores(everything, default)[on_c2] > 0).all()  # douyin's new seller keeps the round
-    assert scores(is_channels, default)[on_c2[is_channels]].max() == 0  # alone: the round before's
-    for platform in (is_channels, ~is_channels):
-        np.testing.assert_array_equal(scores(everything, kept)[platform], scores(platform, kept))
-    np.testing.assert_array_equal(scores(everything, kept), scores(everything, default))
+
+    def scored(rows: np.ndarray) -> pd.DataFrame:
+        part = engagements[rows].reset_index(drop=True)
+        found = [Detection.empty("ip_farm", len(part)), _caught(part, {**_WORKERS, **caught})]
+        out = spread_through_ips(found, part, structural=STRUCTURE, params=params)[0]
+        said = [str(out.groups["evidence"].iloc[g]) if g >= 0 else "" for g in out.event_group]
+        return part.assign(score=out.event_score, said=said)[is_channels[rows]].reset_index(drop=True)
+
+    return scored(np.ones(len(engagements), dtype=bool)), scored(is_channels)
+
+
+def test_a_platforms_second_round_stands_alone_with_the_widened_round_kept():
+    """channels: Q a seller's from the first round (6 of 9 caught on c1), whose three thin accounts raised
+    on c1 also engage c2 through Q, where only the second round sees them caught (3 caught accounts
+    served): no new seller there. Without ``ip_rounds_keep_widened`` the round's raises stand only when a
+    new seller appears anywhere in the window (douyin's y), so channels' c2 rows are raised beside douyin
+    and not alone (a shard of Spark sees only its own platform's sellers); with it (the default) each
+    platform's rows are raised as when scored alone."""
+    channels = [(f"c{w}", "c1", "Q") for w in _WORKERS] + [(f"s{i}", "c1", "Q") for i in range(3)]
+    channels += [(f"s{i}", "c2", "Q") for i in range(3)]
+    caught = {f"c{w}": 0.9 for w in _WORKERS}
+    beside, alone = _beside_douyin(channels, caught, SpreadParams(ip_rounds_keep_widened=False))
+    on_c2 = beside["post_id"].eq("c2").to_numpy()
+    assert (beside["score"][on_c2] > 0).all()  # douyin's new seller keeps the round
+    assert alone["score"][on_c2].max() == 0  # alone: the round before's
+    kept_beside, kept_alone = _beside_douyin(channels, caught, SpreadParams())
+    pd.testing.assert_frame_equal(kept_beside, kept_alone)
+    np.testing.assert_array_equal(kept_beside["score"], beside["score"])
+
+
+def test_a_kept_round_scores_and_counts_its_sellers_addresses_as_when_its_platform_is_scored_alone():
+    """channels: Q a seller's from the first round (6 of 8 caught at 0.6 on c1), Z too (6 of 7 at 0.95 on
+    z1). The thin account m engaged through both: raised through Z at 0.9 x 0.95, it is caught through Q
+    in the second round, whose strongest score becomes 0.855 and whose count 8 of 8 (s0, raised at 0.54,
+    counts too). No new seller on channels; douyin finds one. The kept round must score Q's rows at its
+    own strongest score and say its own counts, beside douyin as alone (review21: it kept the round
+    before's, 0.54 and "6 of the 8" alone, 0.7695 and "8 of the 8" beside douyin)."""
+    channels = [(f"q{i}", "c1", "Q") for i in range(6)] + [("m", "c1", "Q"), ("s0", "c1", "Q")]
+    channels += [(f"z{i}", "z1", "Z") for i in range(6)] + [("m", "z1", "Z")]
+    caught = {f"q{i}": 0.6 for i in range(6)} | {f"z{i}": 0.95 for i in range(6)}
+    beside, alone = _beside_douyin(channels, caught, SpreadParams())
+    pd.testing.assert_frame_equal(alone, beside)
+    through_q = alone["ip"].eq("Q").to_numpy()
+    np.testing.assert_allclose(alone["score"][through_q], 0.9 * 0.9 * 0.95)
+    assert alone["said"][through_q].str.startswith("ip_farm: 8 of the 8 accounts").all()
+
+
+def test_with_more_rounds_a_kept_round_widens_on_until_nothing_changes():
+    """channels: Q a seller's (10 caught on c1); its thin accounts s0-2 raised on c1 serve c2, where six
+    more thin accounts n0-5 are raised in the second round (no new seller). The seller rotated n0-5
+    through Y onto c3 beside four more: with ``ip_rounds=3`` the third round sees them caught, 6 of Y's
+    10, a seller's. The rounds must not stop at a round that raised new accounts: alone, channels stopped
+    after the second (review21), beside douyin's new seller it ran the third."""
+    channels = [(f"q{i}", "c1", "Q") for i in range(10)] + [(f"s{i}", "c1", "Q") for i in range(3)]
+    channels += [(f"s{i}", "c2", "Q") for i in range(3)] + [(f"n{i}", "c2", "Q") for i in range(6)]
+    channels += [(f"n{i}", "c3", "Y") for i in range(6)] + [(f"u{i}", "c3", "Y") for i in range(4)]
+    caught = {f"q{i}": 0.9 for i in range(10)}
+    beside, alone = _beside_douyin(channels, caught, SpreadParams(ip_rounds=3))
+    pd.testing.assert_frame_equal(alone, beside)
+    assert (alone["score"][alone["ip"].eq("Y")] > 0).all()
+    two, _ = _beside_douyin(channels, caught, SpreadParams())  # two rounds: c2 raised, Y not yet
+    assert (two["score"][two["post_id"].eq("c2")] > 0).all() and two["score"][two["ip"].eq("Y")].max() == 0
 
 
 def test_address_codes_count_each_platforms_accounts_per_ip_and_posts_per_account():
