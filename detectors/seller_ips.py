@@ -123,8 +123,7 @@ def spread_through_ips(
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
     farm = np.zeros(len(coded.accounts_per_ip), dtype=bool)
     if params.ip_farm_floors:
-        evidence = structural & FARM_EVIDENCE
-        farm_score = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+        farm_score = _farm_scores(detections, engagements, structural=structural, creators=creators)
         farm = _farm_addresses(engagements, coded, farm_score, n_posts, params=params, window=window)
     whole = _whole_account_rows(engagements, window)
     fresh = thin & (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
@@ -350,6 +349,18 @@ def _caught_scores(
     return caught_score, creator
 
 
+def _farm_scores(
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    *,
+    structural: frozenset[str],
+    creators: pd.Index | None,
+) -> npt.NDArray[np.float64]:
+    """Each engagement's noisy-OR score on the ``structural`` detectors that are ``FARM_EVIDENCE``."""
+    evidence = structural & FARM_EVIDENCE
+    return _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+
+
 def _ip_counts(
     ips: npt.NDArray[np.int64],
     users: npt.NDArray[np.int64],
@@ -445,8 +456,7 @@ def ip_part(
     score, _ = _caught_scores(detections, engagements, structural=structural, creators=creators)
     farm = np.zeros(len(engagements))
     if params.ip_farm_floors:
-        evidence = structural & FARM_EVIDENCE
-        farm = _caught_scores(detections, engagements, structural=evidence, creators=creators)[0]
+        farm = _farm_scores(detections, engagements, structural=structural, creators=creators)
     ips, users = platform_codes(engagements, "ip"), platform_codes(engagements, "user_id")
     has = (ips >= 0) & (users >= 0)
     n_users = int(users.max(initial=-1)) + 1
