@@ -201,18 +201,19 @@ def test_focus_members_equal_the_rule_counted_over_every_account(seed: int, min_
 
 
 def _random_books(seed: int) -> tuple[_Light, np.ndarray, np.ndarray, np.ndarray]:
-    """Light pairs of 400 accounts (codes with gaps) on 80 posts of 20 units in 3 communities, three books
-    over some posts, and some of the books' accounts found already (some on no pair)."""
+    """Light pairs of 400 accounts (codes with gaps) on 80 posts of 20 units in 3 communities, and of 40
+    one-post accounts on 4 posts of 2 units only they engage; three books over some posts, and some of
+    the books' accounts found already (some on no pair)."""
     rng = np.random.default_rng(seed)
-    unit = rng.integers(20, size=80)
-    user = rng.choice(np.arange(1200), size=400, replace=False)
-    pair_user = np.repeat(user, rng.integers(1, 6, size=400))
-    pair_post = rng.integers(80, size=len(pair_user))
-    keep = np.unique(pair_user * 80 + pair_post)
-    light = _Light(user, np.zeros(400, dtype=np.int64), np.ones(400, dtype=bool), keep // 80, keep % 80, unit)
-    book_pool = np.where(rng.random(80) < 0.5, rng.integers(3, size=80), -1)
+    unit = np.r_[rng.integers(20, size=80), 20, 20, 21, 21]
+    user = rng.choice(np.arange(1200), size=440, replace=False)
+    pair_user = np.r_[np.repeat(user[:400], rng.integers(1, 6, size=400)), user[400:]]
+    pair_post = np.r_[rng.integers(80, size=len(pair_user) - 40), rng.integers(80, 84, size=40)]
+    keep = np.unique(pair_user * 84 + pair_post)
+    light = _Light(user, np.zeros(440, dtype=np.int64), np.ones(440, dtype=bool), keep // 84, keep % 84, unit)
+    book_pool = np.where(rng.random(84) < 0.5, rng.integers(3, size=84), -1)
     found = np.unique(rng.choice(np.r_[user, 1500, 1501], size=60) * 4 + rng.integers(3, size=60))
-    return light, book_pool, found, rng.integers(3, size=20)
+    return light, book_pool, found, rng.integers(3, size=22)
 
 
 @pytest.mark.parametrize("min_found_share", [0.0, 0.3])
