@@ -50,10 +50,12 @@ def insularity_of_pairs(
         # product counts (every sum exact in float64), without building the matrix
         counts = np.bincount(rows * n_communities + community, minlength=(int(rows[-1]) + 1) * n_communities)
         per_account = counts.reshape(-1, n_communities)
-        mass = per_account.sum(axis=0).astype(np.float64)
+        # column by column: numpy's reductions across a few columns are slow, the integers the same
+        columns = [per_account[:, c] for c in range(n_communities)]
+        mass = np.bincount(community, minlength=n_communities).astype(np.float64)
         seen = (per_account.T @ per_account).astype(np.float64) - np.diag(mass)
-        shared = per_account.sum(axis=1) >= 2
-        accounts = (per_account[shared] > 0).sum(axis=0)
+        shared = sum(columns[1:], columns[0]) >= 2
+        accounts = np.asarray([np.count_nonzero(column[shared]) for column in columns], dtype=np.float64)
     else:
         matrix = sparse.csr_matrix(
             (np.ones(len(pair_user)), (rows, community)), shape=(int(rows[-1]) + 1, n_communities)

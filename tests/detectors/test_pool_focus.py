@@ -7,6 +7,7 @@ import pytest
 
 from detectors.pools import PoolParams
 from detectors.pools._focus import _focus_members, _focused
+from detectors.pools._search import _Light
 from tests.detectors.test_pool_pairs import ORDERS, WEIGHTS, _scene, book_members
 from tests.detectors.test_pools import _frame
 from tests.factories import PlantedLikes
@@ -95,3 +96,141 @@ def test_an_order_that_is_its_clients_only_post_is_an_order(seed: int):
     )["found+"]
     assert by_post[0] >= by_unit[0] + 0.9 * pair_with_c4
     assert by_post[1] - by_unit[1] <= 0.03 * by_post[0]
+
+
+def _reference_focus(light, book_pool, found, n_pools, unit_community, *, params):
+    """The rule as aged18 wrote it (every count over the whole range of account codes, each book's chance
+    counted every round for every account): what ``_focus_members`` must equal, faster."""
+    users, n_users = light.pair_user, int(light.pair_user.max()) + 1
+    n_units = int(light.unit.max()) + 1
+    cells, per_unit = np.unique(users * n_units + light.unit[light.pair_post], return_counts=True)
+    n_posts = np.bincount(users, minlength=n_users)
+    tested = np.bincount(cells // n_units, minlength=n_users) >= params.min_creators
+
+    def shares(counted):
+        count = np.bincount(light.pair_post[counted], minlength=len(light.unit)).astype(np.float64)
+        unit_count = np.bincount(light.unit, weights=count, minlength=n_units).astype(np.float64)
+        return count / np.maximum(unit_count[light.unit], 1.0), unit_count
+
+    def chance(share, weight):
+        cell_community = unit_community[cells % n_units]
+        summed_in = np.zeros(n_units, dtype=np.int64)
+        summed_in[cells % n_units] = cell_community
+        powers = (
+            share[:, None] ** np.arange(per_unit.max() + 1)[None, :] * weight[:, None] * (share[:, None] > 0)
+        )
+        by_community = np.zeros((int(cell_community.max()) + 1, per_unit.max() + 1))
+        np.add.at(by_community, summed_in, powers)
+        cell_p = np.clip(by_community[cell_community, per_unit], 1e-300, 1.0)
+        return np.exp(np.bincount(cells // n_units, weights=np.log(cell_p), minlength=n_users))
+
+    crowd = shares(~np.isin(users, found // (n_pools + 1)))[0]
+    out = []
+    for pool in range(n_pools):
+        on_book = book_pool == pool
+        mine = np.isin(np.arange(n_users) * (n_pools + 1) + pool, found)
+        left_out = mine | (
+            tested & (np.bincount(users, weights=on_book[light.pair_post], minlength=n_users) == n_posts)
+        )
+        engagers = np.bincount(light.pair_post, minlength=len(on_book)).astype(np.float64)
+        of_book = np.bincount(light.pair_post, weights=mine[users], minlength=len(on_book))
+        orders = on_book & (crowd <= params.book_focus_max_post_share)
+        if params.book_focus_order_min_found_share > 0:
+            orders |= on_book & (
+                of_book >= params.book_focus_order_min_found_share * np.maximum(engagers, 1.0)
+            )
+        taken = np.zeros(0, dtype=np.int64)
+        for _ in range(params.max_member_rounds):
+            post_share, unit_count = shares(~left_out[users])
+            share = np.bincount(light.unit[orders], weights=post_share[orders], minlength=n_units)
+            weight = unit_count / np.maximum(
+                np.bincount(unit_community, weights=unit_count)[unit_community], 1.0
+            )
+            p = chance(share, weight)
+            on = np.bincount(users, weights=orders[light.pair_post], minlength=n_users) == n_posts
+            hit = tested & ~mine & on
+            now = _focused(np.flatnonzero(hit), p[hit], p[tested & ~mine], params=params)
+            if np.array_equal(now, taken):
+                break
+            taken, left_out = now, mine.copy()
+            left_out[taken] = True
+        out.append(taken * (n_pools + 1) + pool)
+    return np.unique(np.concatenate(out))
+
+
+def _spaced(light: _Light, found: np.ndarray, n_pools: int) -> tuple[_Light, np.ndarray]:
+    """``light`` with its accounts coded 3 apart (codes no pair holds between them, as a platform's rows
+    of a window of several platforms), and ``found``'s keys so; one more found account on no light pair."""
+    spaced = _Light(
+        light.users * 3 + 1, light.posts, light.ok, light.pair_user * 3 + 1, light.pair_post, light.unit
+    )
+    user, pool = np.divmod(found, n_pools + 1)
+    nobody = (int(spaced.pair_user.max()) + 2) * (n_pools + 1)
+    return spaced, np.union1d((user * 3 + 1) * (n_pools + 1) + pool, [nobody])
+
+
+@pytest.mark.parametrize(("seed", "min_found_share"), [(0, 0.0), (1, 0.0), (0, 0.3), (2, 0.3)])
+def test_focus_members_equal_the_rule_counted_over_every_account(seed: int, min_found_share: float):
+    """``_focus_members`` counts per account of the light pairs, each book's accounts in one pass, and no
+    chance where too few accounts could be taken: the members are the reference's, on the scene where
+    the seller's accounts are taken (with a one-post client, counted by the post's engagers), with the
+    accounts coded densely and 3 apart."""
+    params = PoolParams(book_focus_members=True, book_focus_order_min_found_share=min_found_share)
+    events = _scene(seed=seed)
+    if min_found_share > 0:
+        events = _with_a_one_post_client(events, seed=seed)
+    seen: list[int] = []
+
+    def both(light, book_pool, found, n_pools, unit_community, *, params):
+        got = _focus_members(light, book_pool, found, n_pools, unit_community, params=params)
+        assert (
+            got.tolist()
+            == _reference_focus(light, book_pool, found, n_pools, unit_community, params=params).tolist()
+        )
+        spaced, spaced_found = _spaced(light, found, n_pools)
+        user, pool = np.divmod(
+            _focus_members(spaced, book_pool, spaced_found, n_pools, unit_community, params=params),
+            n_pools + 1,
+        )
+        assert ((user - 1) // 3 * (n_pools + 1) + pool).tolist() == got.tolist()
+        seen.append(len(got))
+        return got
+
+    book_members(events, params, both, more=("p-c4-0",))
+    assert seen[0] >= 50
+
+
+def _random_books(seed: int) -> tuple[_Light, np.ndarray, np.ndarray, np.ndarray]:
+    """Light pairs of 400 accounts (codes with gaps) on 80 posts of 20 units in 3 communities, and of 40
+    one-post accounts on 4 posts of 2 units only they engage; three books over some posts, and some of
+    the books' accounts found already (some on no pair)."""
+    rng = np.random.default_rng(seed)
+    unit = np.r_[rng.integers(20, size=80), 20, 20, 21, 21]
+    user = rng.choice(np.arange(1200), size=440, replace=False)
+    pair_user = np.r_[np.repeat(user[:400], rng.integers(1, 6, size=400)), user[400:]]
+    pair_post = np.r_[rng.integers(80, size=len(pair_user) - 40), rng.integers(80, 84, size=40)]
+    keep = np.unique(pair_user * 84 + pair_post)
+    light = _Light(user, np.zeros(440, dtype=np.int64), np.ones(440, dtype=bool), keep // 84, keep % 84, unit)
+    book_pool = np.where(rng.random(84) < 0.5, rng.integers(3, size=84), -1)
+    found = np.unique(rng.choice(np.r_[user, 1500, 1501], size=60) * 4 + rng.integers(3, size=60))
+    return light, book_pool, found, rng.integers(3, size=22)
+
+
+@pytest.mark.parametrize("min_found_share", [0.0, 0.3])
+def test_focus_members_equal_the_rule_on_random_books(min_found_share: float):
+    """On random books, loose enough to take accounts (2 accounts, chance explaining up to half), the
+    members are the reference's every time, and some book takes some."""
+    params = PoolParams(
+        book_focus_members=True,
+        min_accounts=2,
+        book_focus_max_fdr=0.5,
+        book_focus_max_post_share=0.9,
+        book_focus_order_min_found_share=min_found_share,
+    )
+    taken = 0
+    for seed in range(40):
+        light, book_pool, found, community = _random_books(seed)
+        got = _focus_members(light, book_pool, found, 3, community, params=params)
+        assert got.tolist() == _reference_focus(light, book_pool, found, 3, community, params=params).tolist()
+        taken += len(got)
+    assert taken > 0
