@@ -17,6 +17,7 @@ from detectors.pools._cover import _covered_within, _with_uncovered
 from detectors.pools._crowd import _crowd_checked
 from detectors.pools._fans import _creator_accounts, _without_fans
 from detectors.pools._floor import _post_owners, _standing
+from detectors.pools._one_audience import _covered_in_one_audience
 from detectors.pools._params import NAME, PoolParams
 from detectors.pools._search import _Light, _search
 from detectors.pools._studio import (
@@ -177,7 +178,9 @@ def _found(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per event its pool (-1: none) and per pool its median lift: found with the audiences'
     communities, less the pools a smaller audience inside their community explains
-    (``_covered_as_sub_audience``), then the pools no community covers (``_with_uncovered``), with
+    (``_covered_as_sub_audience``; with ``cover_one_audience`` on a platform of one community, less the
+    pools shown only through their overlap, ``_covered_in_one_audience``), then the pools no community
+    covers (``_with_uncovered``), with
     ``fans_not_orders`` less the pools of fans (``_without_fans``; ``creators``: per account, a creator of
     the window, see ``_creator_accounts``); an event
     of a pool the search finds stays in it only if the search within the communities found without the orders
@@ -193,6 +196,8 @@ def _found(
     )
     if params.cover_within_audience and audiences.n_communities > 1:
         event_pool = _covered_within(light, audiences, event_pool, overlap_only, params=params)
+    elif params.cover_one_audience and audiences.n_communities == 1:
+        event_pool = _covered_in_one_audience(event_pool, overlap_only)
     if params.cover_sub_audience:
         event_pool = _covered_as_sub_audience(light, audiences, event_pool, params=params)
     explained = np.zeros(len(event_pool), dtype=bool)

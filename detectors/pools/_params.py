@@ -187,6 +187,13 @@ class PoolParams:
     # creators is a stranger there: a small audience's satellite, whose fans all engage its star
     # (``_overlap_only``, ``_covered_within``)
     cover_within_audience: bool = True
+    # ... and on a platform whose audiences hold one community (a small window's communities too sparse to
+    # tell apart), where no community is there to ask, such a pool is covered outright: its links are under
+    # ``min_lift`` over the block model and counted beyond the overlap from a few engagers only, as two
+    # creators of one unseen audience look (dev 5k communities=3 seed 33, douyin: 28 honest accounts on 2
+    # posts of 2 creators, block lift 2.0, 2 crossing engagers outside the overlap, 296x beyond it);
+    # ``_covered_in_one_audience`` (docs/journal/session-21.md, "small22")
+    cover_one_audience: bool = False
     # a pool of one community whose creator units, without its accounts, keep their other fans among them
     # inside the community is judged as inside that smaller audience alone (``_covered_as_sub_audience``)
     cover_sub_audience: bool = True
