@@ -193,7 +193,7 @@ class PoolParams:
     # creators of one unseen audience look (dev 5k communities=3 seed 33, douyin: 28 honest accounts on 2
     # posts of 2 creators, block lift 2.0, 2 crossing engagers outside the overlap, 296x beyond it);
     # ``_covered_in_one_audience`` (docs/journal/session-21.md, "small22")
-    cover_one_audience: bool = False
+    cover_one_audience: bool = True
     # a pool of one community whose creator units, without its accounts, keep their other fans among them
     # inside the community is judged as inside that smaller audience alone (``_covered_as_sub_audience``)
     cover_sub_audience: bool = True
