@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
+from detectors.history import HISTORY_COLUMN
 from features.arrays import codes, distinct, sorted_inverse, stable_order
 
 
@@ -32,6 +33,12 @@ class IpFarmParams:
     # audience the value's accounts otherwise never meet does not widen it. A platform where the
     # value reaches no community counts whole (``_reach``)
     reach_share: float = 0.25
+    # with history (rows marked ``detectors.history.HISTORY_COLUMN``), a (value, post) pair is also
+    # judged on the window's rows alone, and is a farm when either judgment says so: a value's earlier
+    # weeks add its pairs to its chance on every post, so a farm whose address worked harder in the
+    # history than in the window is explained away there (history dev seed 59 ring 0.44 -> 0.012 at one
+    # week). History then never weakens what the window alone shows (issue 13; docs/journal/session-21.md)
+    window_alone: bool = False
 
 
 # joins an IP and a community label into one key of ``IpChance.pairs_per_key``
@@ -120,31 +127,89 @@ def shared_infrastructure(
     posts = codes(engagements["post_id"])
     has = keys >= 0
     n_posts = int(posts.max()) + 1
-    accounts_per_post = _distinct_count(posts, users, n_posts, int(users.max()) + 1)
-    pairs, observed = _key_post_accounts(keys, posts, users)
-    post_of_pair = pairs % n_posts
     community, names = _post_communities(posts, n_posts, communities)
-    expected = _expected_accounts(
-        pairs, observed, accounts_per_post, labels, (community, names), params=params, chance=chance
-    )
-    lift, is_farm = _beyond_chance(observed, expected, params=params)
-    if not is_farm.any():
+    rows = _Rows(keys, posts, users, n_posts, labels, (community, names))
+    farm_pairs, observed, lift = _farms(rows, params=params, chance=chance)
+    window = _window_rows(engagements) if params.window_alone and chance is None else None
+    if window is not None:
+        alone = _farms(rows.subset(window), params=params, chance=None)
+        farm_pairs, observed, lift = _either(farm_pairs, observed, lift, *alone)
+    if not len(farm_pairs):
         return Detection.empty(name, n)
-    farm_pairs = pairs[is_farm]
-    decades = np.log10(lift[is_farm] / params.min_lift)
+    decades = np.log10(lift / params.min_lift)
     score_of_pair = np.clip(decades * params.score_per_decade + params.min_score, params.min_score, 1.0)
     event_pair = np.full(n, -1, dtype=np.int64)
     event_pair[has] = keys[has].astype(np.int64) * n_posts + posts[has]
     score, event_group = _farm_events(event_pair, farm_pairs, score_of_pair)
-    first_rows = _first_row(posts, post_of_pair[is_farm])
+    first_rows = _first_row(posts, farm_pairs % n_posts)
     groups = _farm_groups(
         engagements["post_id"].iloc[first_rows].to_numpy(),
-        observed[is_farm],
-        lift[is_farm],
+        observed,
+        lift,
         name=name,
         what="device" if column == "device_id" else "IP",
     )
     return Detection(name, score, event_group, groups)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Per row of a window: its value, post and account codes, and its post's community
+    (``_post_communities``); codes are the whole frame's, so a subset's pairs keep their numbers."""
+
+    keys: npt.NDArray[np.int64]
+    posts: npt.NDArray[np.int64]
+    users: npt.NDArray[np.int64]
+    n_posts: int
+    labels: pd.Index
+    post_communities: tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]]
+
+    def subset(self, rows: npt.NDArray[np.bool_]) -> _Rows:
+        """The same codes for ``rows`` only."""
+        return replace(self, keys=self.keys[rows], posts=self.posts[rows], users=self.users[rows])
+
+
+def _farms(
+    rows: _Rows, *, params: IpFarmParams, chance: IpChance | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The farm pairs of ``rows`` (sorted ``key * n_posts + post``), their accounts and lifts."""
+    empty = np.zeros(0, dtype=np.int64)
+    if not (rows.keys >= 0).any():
+        return empty, empty, np.zeros(0, dtype=np.float64)
+    n_users = int(rows.users.max()) + 1
+    accounts_per_post = _distinct_count(rows.posts, rows.users, rows.n_posts, n_users)
+    pairs, observed = _key_post_accounts(rows.keys, rows.posts, rows.users, n_posts=rows.n_posts)
+    expected = _expected_accounts(
+        pairs, observed, accounts_per_post, rows.labels, rows.post_communities, params=params, chance=chance
+    )
+    lift, is_farm = _beyond_chance(observed, expected, params=params)
+    return pairs[is_farm], observed[is_farm], lift[is_farm]
+
+
+def _window_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_] | None:
+    """The window's rows when some rows are history (``HISTORY_COLUMN``), else None."""
+    if HISTORY_COLUMN not in engagements:
+        return None
+    is_history = engagements[HISTORY_COLUMN].to_numpy(dtype=bool)
+    return ~is_history if is_history.any() and not is_history.all() else None
+
+
+def _either(
+    pairs: npt.NDArray[np.int64],
+    observed: npt.NDArray[np.int64],
+    lift: npt.NDArray[np.float64],
+    alone_pairs: npt.NDArray[np.int64],
+    alone_observed: npt.NDArray[np.int64],
+    alone_lift: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The farm pairs of either judgment, sorted; a pair both found keeps the union's accounts and the
+    higher lift."""
+    every = np.concatenate([pairs, alone_pairs])
+    found, first = np.unique(every, return_index=True)
+    lifts = np.concatenate([lift, alone_lift])
+    best = np.full(len(found), -np.inf)
+    np.maximum.at(best, np.searchsorted(found, every), lifts)
+    return found, np.concatenate([observed, alone_observed])[first], best
 
 
 def _beyond_chance(
@@ -322,11 +387,17 @@ def _codes_and_labels(values: pd.Series) -> tuple[npt.NDArray[np.int64], pd.Inde
 
 
 def _key_post_accounts(
-    keys: npt.NDArray[np.int64], posts: npt.NDArray[np.int64], users: npt.NDArray[np.int64]
+    keys: npt.NDArray[np.int64],
+    posts: npt.NDArray[np.int64],
+    users: npt.NDArray[np.int64],
+    *,
+    n_posts: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The (key, post) pairs as ``key * n_posts + post``, and the distinct accounts of each."""
+    """The (key, post) pairs as ``key * n_posts + post`` (``n_posts``: the codes' count, else the
+    highest post code's + 1), and the distinct accounts of each."""
     has = keys >= 0
-    n_users, n_posts = int(users.max()) + 1, int(posts.max()) + 1
+    n_users = int(users.max()) + 1
+    n_posts = int(posts.max()) + 1 if n_posts is None else n_posts
     pair = keys[has].astype(np.int64) * n_posts + posts[has]
     triple = distinct(pair * n_users + users[has])
     # the distinct triples are sorted, so are their pairs: counted by their runs, without a sort

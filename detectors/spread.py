@@ -8,7 +8,7 @@ score counts in proportion to how much of an account's activity lies inside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
+from detectors.history import HISTORY_COLUMN
 from features.arrays import codes, distinct
 
 
@@ -96,6 +97,13 @@ class SpreadParams:
     # On: that click farm 0.980 -> 0.986; history dev seeds 10-60 drip-feed up on 18 and 47, single
     # windows seeds 3-8 recall up in 5 of 48; honest flags identical everywhere (docs/benchmarks-archive.md)
     ip_post_only_found_out: bool = True
+    # with history (rows marked ``detectors.history.HISTORY_COLUMN``), an account also spreads on its
+    # window's engagements alone: its history adds engagements its catches are a share of, and a farm
+    # account caught on a window post but not in its earlier, thinner week fell below
+    # ``min_caught_share`` there (history dev seed 59: ring accounts 3 of 6 engagements caught in the
+    # window, 3 of 12 with one week). History then never weakens what the window alone shows
+    # (issue 13; docs/journal/session-21.md)
+    window_alone: bool = False
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``
@@ -332,7 +340,10 @@ def spread_to_accounts(
         own = strongest
         n_caught, n_total, strongest, sentence = _window_evidence(window, engagements["user_id"], n_users)
         group, groups = _window_groups(detection, group, elsewhere=strongest > own, sentence=sentence)
-    spread_score = spread_scores(n_caught, n_total, strongest, params=params)[users]
+    spread_score = spread_scores(n_caught, n_total, strongest, params=params)
+    if params.window_alone and window is None:
+        spread_score = np.maximum(spread_score, _window_alone(detection, engagements, rows, params, creators))
+    spread_score = spread_score[users]
     is_raised = np.flatnonzero(spread_score > detection.event_score)
     score = detection.event_score.copy()
     score[is_raised] = spread_score[is_raised]
@@ -340,6 +351,31 @@ def spread_to_accounts(
     raised_group = group[users[is_raised]]
     event_group[is_raised] = np.where(raised_group >= 0, raised_group, event_group[is_raised])
     return Detection(detection.name, score, event_group, groups)
+
+
+def _window_alone(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    rows: AccountRows,
+    params: SpreadParams,
+    creators: pd.Index | None,
+) -> npt.NDArray[np.float64]:
+    """Per account code: the score spreading gives it on the window's engagements alone (0 without
+    history rows: ``HISTORY_COLUMN``)."""
+    if HISTORY_COLUMN not in engagements:
+        return np.zeros(len(rows.n_total))
+    in_window = ~engagements[HISTORY_COLUMN].to_numpy(dtype=bool)
+    alone = Detection(
+        detection.name,
+        np.where(in_window, detection.event_score, 0.0),
+        detection.event_group,
+        detection.groups,
+    )
+    window_rows = replace(rows, n_total=np.bincount(rows.users[in_window], minlength=len(rows.n_total)))
+    n_caught, n_total, strongest, _ = _account_evidence(
+        alone, engagements, params=params, creators=creators, rows=window_rows
+    )
+    return spread_scores(n_caught, n_total, strongest, params=params)
 
 
 def spread_scores(
