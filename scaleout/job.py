@@ -129,7 +129,6 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
         if _has_second_round(inputs):  # the seller-IP rule's second round over the window: one more pass
-            joined = joined.persist()
             second = window_second_round(routed, joined, split=split, platforms=platforms, inputs=inputs)
             joined = joined.unionByName(second, allowMissingColumns=True)
 

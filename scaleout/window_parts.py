@@ -247,10 +247,12 @@ def window_second_round(
     when the raise reaches ``min_caught_score``, as ``detectors.seller_ips._rounds`` counts it), and
     counts per address as ``window_seller_ips`` does.
     """
-    from pyspark.sql import functions as F
+    from pyspark import StorageLevel
 
     def part(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
         return shard_raises(raw, inputs=inputs, chance=joined_chance(window, split=platforms))
+
+    from pyspark.sql import functions as F
 
     in_split = F.col(SHARD).isin(split)
     parts = (
@@ -258,7 +260,7 @@ def window_second_round(
         .groupBy(SHARD)
         .cogroup(joined.filter(in_split).groupBy(SHARD))
         .applyInPandas(part, _RAISES_DDL)
-        .persist()
+        .persist(StorageLevel.DISK_ONLY)  # read three times below: the pass runs once
     )
     return second_round_counts(parts, min_caught_score=inputs.scorer.params.spread.min_caught_score)
 
