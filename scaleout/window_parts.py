@@ -262,7 +262,12 @@ def window_second_round(
         .applyInPandas(part, _RAISES_DDL)
         .persist(StorageLevel.DISK_ONLY)  # read three times below: the pass runs once
     )
-    return second_round_counts(parts, min_caught_score=inputs.scorer.params.spread.min_caught_score)
+    counts = second_round_counts(parts, min_caught_score=inputs.scorer.params.spread.min_caught_score)
+    # computed here, its plan cut: the shards' scoring plan would carry this pass's (its Python functions
+    # and the joined window's plan again), and Spark's plan text of it ran a 2 GB driver out of heap
+    counts = counts.localCheckpoint(eager=True)
+    parts.unpersist()
+    return counts
 
 
 def second_round_counts(parts: DataFrame, *, min_caught_score: float) -> DataFrame:
