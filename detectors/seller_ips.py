@@ -15,7 +15,7 @@ with a record of its own (more than ``ip_light_posts`` distinct posts) keeps it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,21 @@ class SellerIpEvidence:
     posts: pd.DataFrame  # platform, user_id, posts
     # the platforms the shard plan split over shards (``scaleout.job``); None: those ``ips`` or ``posts`` list
     split: frozenset[str] | None = None
+    # the second round's window (``first_round_raises`` added up over the shards; None: not gathered):
+    # ``widened`` per listed address its caught, accounts and strongest once the first round's raised
+    # accounts count as caught, ``raised`` per account in several shards its first-round raised score
+    widened: pd.DataFrame | None = None  # platform, ip, caught, accounts, strongest
+    raised: pd.DataFrame | None = None  # platform, user_id, raised
+
+    def second_round(self) -> SellerIpEvidence:
+        """The evidence the second round reads: the addresses' ``widened`` counts (the farm's columns,
+        which the rounds do not change, and the accounts' posts stay)."""
+        if self.widened is None:
+            return self
+        key = ["platform", "ip"]
+        listed = pd.MultiIndex.from_frame(self.widened[key].astype("str"))
+        rest = ~pd.MultiIndex.from_frame(self.ips[key].astype("str")).isin(listed)
+        return replace(self, ips=pd.concat([self.widened, self.ips[rest]], ignore_index=True))
 
 
 def spread_through_ips(
@@ -113,13 +128,92 @@ def spread_through_ips(
     caller took them already.
     """
     at = next((i for i, d in enumerate(detections) if d.name == NAME), None)
-    if at is None or "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
+    if at is None:
         return detections
+    prepared = _prepared(
+        detections,
+        engagements,
+        structural=structural,
+        params=params,
+        creators=creators,
+        window=window,
+        shared=shared,
+    )
+    if prepared is None:
+        return detections
+    found = _rounds(engagements, *prepared, params=params, window=window)
+    if found is None:
+        return detections
+    (hit, strongest, counts, seller, _), first = found
+    detections = list(detections)
+    row_ip = np.maximum(prepared[0].ips, 0)
+    score = strongest * params.spread_weight
+    detections[at] = _raised(detections[at], hit, row_ip, score, counts, (seller, seller & ~first))
+    return detections
+
+
+def first_round_raises(
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    *,
+    structural: frozenset[str],
+    params: SpreadParams,
+    creators: pd.Index | None = None,
+    window: SellerIpEvidence | None = None,
+    shared: AddressCodes | None = None,
+) -> pd.DataFrame:
+    """Per account (platform, user_id) the score the rule's first round raises it to (its largest over
+    its raised engagements; accounts with one only), as ``spread_through_ips`` raises it with the same
+    arguments: one shard's part of the second round's window (``SellerIpEvidence.raised``). Over the
+    shards, Spark keeps each account's largest, and recounts the addresses with the raised accounts
+    caught on every address they used (``scaleout.window_parts.window_second_round``)."""
+    empty = pd.DataFrame({"platform": [], "user_id": [], "raised": []}).astype({"raised": "float64"})
+    if not any(d.name == NAME for d in detections):
+        return empty
+    prepared = _prepared(
+        detections,
+        engagements,
+        structural=structural,
+        params=params,
+        creators=creators,
+        window=window,
+        shared=shared,
+    )
+    found = None if prepared is None else _seller_hits(engagements, *prepared, params=params, window=window)
+    if prepared is None or found is None:
+        return empty
+    rows = prepared[0]
+    per_user = _raised_per_account(found, rows, params=params)
+    users = np.flatnonzero(per_user > 0)
+    first = _first_rows(rows.users, len(per_user))[users]
+    return pd.DataFrame(
+        {
+            "platform": _labels(engagements, "platform", first),
+            "user_id": _labels(engagements, "user_id", first),
+            "raised": per_user[users],
+        }
+    )
+
+
+def _prepared(
+    detections: list[Detection],
+    engagements: pd.DataFrame,
+    *,
+    structural: frozenset[str],
+    params: SpreadParams,
+    creators: pd.Index | None,
+    window: SellerIpEvidence | None,
+    shared: AddressCodes | None,
+) -> tuple[_Rows, npt.NDArray[np.float64]] | None:
+    """What every round of the rule reads (``_Rows``) and the caught score per engagement before the
+    first; None when the rule cannot run (no address column, no engagement, a share above 1)."""
+    if "ip" not in engagements or params.ip_min_caught_share > 1 or not len(engagements):
+        return None
     caught_score, creator = _caught_scores(detections, engagements, structural=structural, creators=creators)
     coded = address_codes(engagements) if shared is None else shared
     ips, users, posts, n_posts = coded.ips, coded.users, coded.posts, coded.posts_per_account
     if window is not None:
-        n_posts = _window_posts(engagements, users, window.posts, n_posts=n_posts)
+        n_posts = _window_per_account(engagements, users, window.posts, own=n_posts, column="posts")
     thin = (n_posts <= params.ip_light_posts)[np.maximum(users, 0)] & ~creator & (users >= 0)
     farm = np.zeros(len(coded.accounts_per_ip), dtype=bool)
     if params.ip_farm_floors:
@@ -127,16 +221,7 @@ def spread_through_ips(
         farm = _farm_addresses(engagements, coded, farm_score, n_posts, params=params, window=window)
     whole = _whole_account_rows(engagements, window)
     fresh = thin & (n_posts <= params.ip_farm_max_posts)[np.maximum(users, 0)]
-    rows = _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm, fresh)
-    found = _rounds(engagements, rows, caught_score, params=params, window=window)
-    if found is None:
-        return detections
-    (hit, strongest, counts, seller, _), first = found
-    detections = list(detections)
-    row_ip = np.maximum(ips, 0)
-    score = strongest * params.spread_weight
-    detections[at] = _raised(detections[at], hit, row_ip, score, counts, (seller, seller & ~first))
-    return detections
+    return _Rows(ips, users, posts, thin, whole, coded.accounts_per_ip, farm, fresh), caught_score
 
 
 def _rounds(
@@ -149,29 +234,70 @@ def _rounds(
 ) -> tuple[_Hits, npt.NDArray[np.bool_]] | None:
     """``_seller_hits`` after ``ip_rounds`` rounds, and the first round's sellers: from the second round
     on, a thin account raised through a seller's address is the seller's on every address it used, at
-    its raised score (on a platform split over shards only an account whose engagements are all in
-    this shard: one in several may be raised in another; an address in several keeps the window's
-    first-round counts, so a split platform's shard can catch less, never more). A round that finds no
-    new seller ends them with the round before; with ``ip_rounds_keep_widened`` only a round that changes
-    nothing does (``_changed``), so each platform's rounds run as when it is scored alone."""
+    its raised score. On a platform split over shards, the second round reads the window's second round
+    when the job gathered it (``SellerIpEvidence.widened``, ``raised``: every shard's first-round raises,
+    so it is the whole window's); without it, and from the third round on, only an account whose
+    engagements are all in this shard is raised everywhere (one in several may be raised in another)
+    and an address in several keeps the window's counts of the round it has, so a split platform's
+    shard can catch less, never more. A round that finds no new seller ends them with the round
+    before; with ``ip_rounds_keep_widened`` only a round that changes nothing does (``_changed``), so
+    each platform's rounds run as when it is scored alone."""
+    gathered = window is not None and window.raised is not None
     found = _seller_hits(engagements, rows, caught_score, params=params, window=window)
+    if found is None and gathered:  # a shard without a seller of its own: another shard's may raise here
+        found = _no_hits(rows)
     if found is None:
         return None
     first = found[3]
-    for _ in range(params.ip_rounds - 1 if rows.whole.any() else 0):
-        hit, strongest = found[0], found[1]
-        # per account its raised score: the largest over its hit rows (0 without; a hit row has both codes)
-        at = np.flatnonzero(hit)
-        per_user = np.zeros(int(rows.users.max(initial=-1)) + 1)
-        top = max_per_code(rows.users[at], strongest[rows.ips[at]] * params.spread_weight)
-        per_user[: len(top)] = top
+    for round_ in range(params.ip_rounds - 1 if rows.whole.any() or gathered else 0):
+        per_user = _raised_per_account(found, rows, params=params)
+        may_raise = rows.thin & rows.whole
+        if gathered and window is not None and round_ == 0:  # every shard's raises: the window's round
+            per_user = np.maximum(per_user, _window_raised(engagements, rows.users, window, own=per_user))
+            may_raise = rows.thin
         raised = per_user[np.maximum(rows.users, 0)]
-        caught_score = np.maximum(caught_score, np.where(rows.thin & rows.whole, raised, 0.0))
-        widened = _seller_hits(engagements, rows, caught_score, params=params, window=window)
+        caught_score = np.maximum(caught_score, np.where(may_raise, raised, 0.0))
+        later = window.second_round() if window is not None else None
+        widened = _seller_hits(engagements, rows, caught_score, params=params, window=later)
         if widened is None or not _changed(found, widened, every=params.ip_rounds_keep_widened):
             break  # the round before's rows, scores and counts stand
         found = widened
-    return found, first
+    return (found, first) if found[3].any() else None
+
+
+def _no_hits(rows: _Rows) -> _Hits:
+    """A round that raised nothing and found no seller."""
+    none = np.zeros(len(rows.accounts), dtype=bool)
+    counts = (np.zeros(len(rows.accounts), dtype=np.int64), rows.accounts)
+    return np.zeros(len(rows.ips), dtype=bool), np.zeros(len(rows.accounts)), counts, none, none
+
+
+def _raised_per_account(found: _Hits, rows: _Rows, *, params: SpreadParams) -> npt.NDArray[np.float64]:
+    """Per account code the score a round's hits raise it to: the largest over its hit rows (0 without;
+    a hit row has both codes)."""
+    hit, strongest = found[0], found[1]
+    at = np.flatnonzero(hit)
+    per_user = np.zeros(int(rows.users.max(initial=-1)) + 1)
+    top = max_per_code(rows.users[at], strongest[rows.ips[at]] * params.spread_weight)
+    per_user[: len(top)] = top
+    return per_user
+
+
+def _window_raised(
+    engagements: pd.DataFrame,
+    users: npt.NDArray[np.int64],
+    window: SellerIpEvidence,
+    *,
+    own: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Per account code its first-round raised score over the window (``window.raised``) where listed,
+    else ``own``."""
+    raised = (
+        window.raised
+        if window.raised is not None
+        else pd.DataFrame({"platform": [], "user_id": [], "raised": []})
+    )
+    return _window_per_account(engagements, users, raised, own=own, column="raised")
 
 
 def _changed(before: _Hits, after: _Hits, *, every: bool) -> bool:
@@ -544,20 +670,22 @@ def _window_per_ip(
     return out
 
 
-def _window_posts(
+def _window_per_account(
     engagements: pd.DataFrame,
     users: npt.NDArray[np.int64],
     window: pd.DataFrame,
     *,
-    n_posts: npt.NDArray[np.int64],
-) -> npt.NDArray[np.int64]:
-    """The shard's per-account distinct posts with the window's where ``window`` lists the account."""
-    first = _first_rows(users, len(n_posts))
+    own: npt.NDArray[Any],
+    column: str,
+) -> npt.NDArray[Any]:
+    """The shard's per-account ``own`` values (per account code) with the window's ``column`` where
+    ``window`` (platform, user_id, ``column``) lists the account: its distinct posts, its raised score."""
+    first = _first_rows(users, len(own))
     key = pd.MultiIndex.from_arrays(
         [_labels(engagements, "platform", first), _labels(engagements, "user_id", first)]
     )
     at = pd.MultiIndex.from_frame(window[["platform", "user_id"]].astype("str")).get_indexer(key)
     has = at >= 0
-    out = n_posts.copy()
-    out[has] = window["posts"].to_numpy(dtype=np.int64)[at[has]]
+    out = own.copy()
+    out[has] = window[column].to_numpy(dtype=own.dtype)[at[has]]
     return out

@@ -25,13 +25,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.chance import CHANCE_COLUMNS, WindowChance, window_chance
 from detectors.lockstep import NAME as LOCKSTEP
 from detectors.model import WindowScorer
 from detectors.platform_verdicts import PlatformVerdicts
 from detectors.rings import NAME as RING
-from detectors.seller_ips import SellerIpEvidence
-from detectors.spread import SPREAD_COLUMNS
+from detectors.seller_ips import NAME as SELLER_IPS
 from features.contract import clean_campaigns, clean_events, clean_posts, empty_rejects
 from scaleout.platform_lockstep import lockstep_per_platform
 from scaleout.platform_post_only import post_only_per_platform
@@ -44,9 +42,11 @@ from scaleout.shards import split_platforms
 from scaleout.window_accounts import with_window_accounts
 from scaleout.window_parts import (
     device_accounts,
+    joined_chance,
     known_per_window,
     models_per_platform,
     window_chance_per_shard,
+    window_second_round,
     window_seller_ips,
     window_spread_per_shard,
 )
@@ -74,6 +74,7 @@ __all__ = [
     "score_shards",
     "spark_session",
     "window_chance_per_shard",
+    "window_second_round",
     "window_seller_ips",
     "window_spread_per_shard",
     "with_history_rows",
@@ -127,11 +128,21 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
     if split:
         spread = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
+        if _has_second_round(inputs):  # the seller-IP rule's second round over the window: one more pass
+            second = window_second_round(routed, joined, split=split, platforms=platforms, inputs=inputs)
+            joined = joined.unionByName(second, allowMissingColumns=True)
 
     def score(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
-        return score_shard(raw, inputs=inputs, chance=_joined_chance(window, split=platforms))
+        return score_shard(raw, inputs=inputs, chance=joined_chance(window, split=platforms))
 
     return routed.groupBy(SHARD).cogroup(joined.groupBy(SHARD)).applyInPandas(score, output_ddl())
+
+
+def _has_second_round(inputs: ShardInputs) -> bool:
+    """Whether the seller-IP rule runs a second round (``SpreadParams.ip_rounds``), which a split
+    platform's shards read from the window (``window_second_round``)."""
+    params = inputs.scorer.params
+    return params.spread.ip_rounds >= 2 and SELLER_IPS not in params.disabled
 
 
 def _with_verdicts(
@@ -139,27 +150,6 @@ def _with_verdicts(
 ) -> dict[str, dict[str, PlatformVerdicts]]:
     """Each split platform's per-detector verdicts with detector ``name``'s ``found`` on its platform."""
     return {p: {**v, **({name: found[p]} if p in found else {})} for p, v in (verdicts or {}).items()}
-
-
-def _joined_chance(window: pd.DataFrame, *, split: frozenset[str]) -> WindowChance | None:
-    """A shard's joined rows (window statistics and spreading evidence) as the scorer takes them, with
-    the platforms the plan split (``split``: ``SellerIpEvidence.split``)."""
-    if "detector" not in window:  # whole platforms only: an account's engagements are all in its shard
-        return window_chance(window) if len(window) else None
-    is_spread = window["detector"].notna()
-    statistics = window.loc[window["statistic"].notna(), list(CHANCE_COLUMNS)]
-    if not len(statistics):
-        return None
-    spread = window.loc[is_spread, list(SPREAD_COLUMNS)].reset_index(drop=True)
-    is_ip, is_posts = window["ip"].notna(), window["posts"].notna()
-    seller_ips = SellerIpEvidence(
-        ips=window.loc[
-            is_ip, ["platform", "ip", "caught", "accounts", "strongest", "farm", "fresh"]
-        ].reset_index(drop=True),
-        posts=window.loc[is_posts, ["platform", "user_id", "posts"]].reset_index(drop=True),
-        split=split,
-    )
-    return replace(window_chance(statistics), spread=spread, seller_ips=seller_ips)
 
 
 def outputs(

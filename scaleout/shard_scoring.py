@@ -28,7 +28,7 @@ from detectors.model import WindowScorer
 from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.pools import PoolChance, pool_chance
 from detectors.registry import DETECTORS, WindowContext, post_communities
-from detectors.scorer import spread_parts
+from detectors.scorer import raise_parts, spread_parts
 from detectors.seller_ips import IP_PART_COLUMNS
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
@@ -354,6 +354,41 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             "total": "Int64",
             "farm": "Int64",
             "posts": "Int64",
+        }
+    )
+
+
+# a shard's part of the seller-IP rule's second-round window (``shard_raises``): ``ip_part``'s rows and
+# per account with a first-round raise its ``raised`` score (no address)
+RAISE_COLUMNS = ("platform", "ip", "user_id", "strongest", "posts", "raised")
+
+
+def shard_raises(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None) -> pd.DataFrame:
+    """One shard's part of the seller-IP rule's second-round window (``scorer.raise_parts``), scored
+    against the joined window (``chance``), as ``RAISE_COLUMNS`` with ``SHARD``."""
+    rows = inputs.rows(raw)
+    if not rows.has_window():
+        part = pd.DataFrame(columns=list(RAISE_COLUMNS))
+    else:
+        engagements = rows.engagements()
+        part = raise_parts(
+            engagements.drop(columns=["event_id"], errors="ignore"),
+            params=inputs.scorer.params,
+            posts=inputs.posts_of(engagements),
+            fitted=inputs.scorer.fitted,
+            reputation=inputs.reputation,
+            chance=inputs.with_pools(chance),
+        )
+    part = part.reindex(columns=list(RAISE_COLUMNS))
+    part.insert(0, SHARD, rows.shard)
+    return part.astype(
+        {
+            "platform": object,
+            "ip": object,
+            "user_id": object,
+            "strongest": "float64",
+            "posts": "Int64",
+            "raised": "float64",
         }
     )
 

@@ -10,19 +10,27 @@ accounts, and the window's start for a reputation file.
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from detectors.chance import BY_FIRST_PART, CHANCE_COLUMNS, EVERY_SHARD, STATISTICS, window_chance
+from detectors.chance import (
+    BY_FIRST_PART,
+    CHANCE_COLUMNS,
+    EVERY_SHARD,
+    STATISTICS,
+    WindowChance,
+    window_chance,
+)
 from detectors.infra import KEY_SEPARATOR
 from detectors.platform_verdicts import PlatformVerdicts
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.pools import PoolChance
 from detectors.registry import STRUCTURAL
 from detectors.reputation import known_for
-from detectors.seller_ips import FARM_EVIDENCE
-from detectors.spread import spread_rows
+from detectors.seller_ips import FARM_EVIDENCE, SellerIpEvidence
+from detectors.spread import SPREAD_COLUMNS, spread_rows
 from scaleout.shard_scoring import (
     PAIR_COLUMNS,
     PAIR_ORDER,
@@ -33,6 +41,7 @@ from scaleout.shard_scoring import (
     shard_chance,
     shard_devices,
     shard_pairs,
+    shard_raises,
     shard_spread,
 )
 
@@ -42,6 +51,12 @@ if TYPE_CHECKING:
 _CHANCE_DDL = f"`{SHARD}` string, statistic string, key string, value long"
 _PAIR_DDL = ", ".join([*(f"`{c}` string" for c in PAIR_COLUMNS), *(f"`{c}` long" for c in PAIR_ORDER)])
 _BOUNDS_DDL = f"`{SHARD}` string, window_us long, history_us long"
+_RAISES_DDL = (
+    f"`{SHARD}` string, platform string, ip string, user_id string, strongest double, posts long,"
+    " raised double"
+)
+# the second-round window's address rows (``SellerIpEvidence.widened``) carry ``ROUND`` 2
+ROUND = "round"
 _SPREAD_DDL = (
     f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
     " evidence string, platform string, ip string, farm long, posts long"
@@ -217,6 +232,121 @@ def _caught_through(
     if strongest:
         through = through.withColumn("strongest", F.greatest(F.col("strongest"), spread))
     return through.drop("spread")
+
+
+def window_second_round(
+    routed: DataFrame, joined: DataFrame, *, split: list[str], platforms: frozenset[str], inputs: ShardInputs
+) -> DataFrame:
+    """The seller-IP rule's second round over the window, keyed by ``SHARD``: per address in several
+    shards its counts once the first round's raised accounts count as caught (``ROUND`` 2), and per
+    account in several shards its first-round raised score (``raised``: ``SellerIpEvidence``).
+
+    One more scoring pass over the ``split`` shards (``shard_raises``), against the window's joined
+    first-round evidence (``joined``), gives each shard's raised accounts and its ``ip_part``; Spark
+    keeps each account's largest raise over the shards, raises it on every address it used (caught
+    when the raise reaches ``min_caught_score``, as ``detectors.seller_ips._rounds`` counts it), and
+    counts per address as ``window_seller_ips`` does.
+    """
+    from pyspark import StorageLevel
+
+    def part(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
+        return shard_raises(raw, inputs=inputs, chance=joined_chance(window, split=platforms))
+
+    from pyspark.sql import functions as F
+
+    in_split = F.col(SHARD).isin(split)
+    parts = (
+        routed.filter(in_split)
+        .groupBy(SHARD)
+        .cogroup(joined.filter(in_split).groupBy(SHARD))
+        .applyInPandas(part, _RAISES_DDL)
+        .persist(StorageLevel.DISK_ONLY)  # read three times below: the pass runs once
+    )
+    counts = second_round_counts(parts, min_caught_score=inputs.scorer.params.spread.min_caught_score)
+    # computed here, its plan cut: the shards' scoring plan would carry this pass's (its Python functions
+    # and the joined window's plan again), and Spark's plan text of it ran a 2 GB driver out of heap
+    counts = counts.localCheckpoint(eager=True)
+    parts.unpersist()
+    return counts
+
+
+def second_round_counts(parts: DataFrame, *, min_caught_score: float) -> DataFrame:
+    """The second-round window from the shards' parts (``shard_raises``, with ``SHARD``): each account's
+    largest first-round raise, counted caught (at ``min_caught_score`` or more) on every address it
+    used; per address in several shards its caught and all accounts and strongest caught score
+    (``ROUND`` 2), per account in several shards its raise (``raised``), keyed by the shards holding them."""
+    from pyspark.sql import functions as F
+
+    raised = (
+        parts.filter(F.col("raised").isNotNull())
+        .groupBy("platform", "user_id")
+        .agg(F.max("raised").alias("raised"))
+    )
+    through = parts.filter(F.col("ip").isNotNull())
+    floor = F.lit(min_caught_score)
+    per_account = (
+        through.groupBy("platform", "ip", "user_id")
+        .agg(F.max("strongest").alias("strongest"))
+        .join(raised, ["platform", "user_id"], "left")
+        .withColumn(
+            "strongest",
+            F.greatest("strongest", F.when(F.col("raised") >= floor, F.col("raised")).otherwise(0.0)),
+        )
+    )
+    spans = through.groupBy("platform", "ip").agg(F.countDistinct(SHARD).alias("_shards"))
+    per_ip = (
+        per_account.groupBy("platform", "ip")
+        .agg(
+            F.sum((F.col("strongest") > 0).cast("long")).alias("caught"),
+            F.count("*").alias("accounts"),
+            F.max("strongest").alias("strongest"),
+        )
+        .join(spans.filter(F.col("_shards") > 1).select("platform", "ip"), ["platform", "ip"])
+    )
+    ips = through.select(SHARD, "platform", "ip").distinct().join(per_ip, ["platform", "ip"])
+    own = parts.filter(F.col("ip").isNull() & F.col("posts").isNotNull())
+    several = (
+        own.groupBy("platform", "user_id")
+        .agg(F.countDistinct(SHARD).alias("_shards"))
+        .filter(F.col("_shards") > 1)
+    )
+    accounts = own.select(SHARD, "platform", "user_id").join(several.drop("_shards"), ["platform", "user_id"])
+    return ips.withColumn(ROUND, F.lit(2)).unionByName(
+        accounts.join(raised, ["platform", "user_id"]), allowMissingColumns=True
+    )
+
+
+def joined_chance(window: pd.DataFrame, *, split: frozenset[str]) -> WindowChance | None:
+    """A shard's joined rows (window statistics, spreading and seller-IP evidence, and the seller-IP
+    rule's second round when gathered: ``window_second_round``) as the scorer takes them, with the
+    platforms the plan split (``split``: ``SellerIpEvidence.split``)."""
+    if "detector" not in window:  # whole platforms only: an account's engagements are all in its shard
+        return window_chance(window) if len(window) else None
+    statistics = window.loc[window["statistic"].notna(), list(CHANCE_COLUMNS)]
+    if not len(statistics):
+        return None
+    spread = window.loc[window["detector"].notna(), list(SPREAD_COLUMNS)].reset_index(drop=True)
+    return replace(
+        window_chance(statistics), spread=spread, seller_ips=seller_ip_evidence(window, split=split)
+    )
+
+
+def seller_ip_evidence(window: pd.DataFrame, *, split: frozenset[str]) -> SellerIpEvidence:
+    """The seller-IP rows of a shard's joined rows (``joined_chance``): ``window_seller_ips``'s, and
+    ``window_second_round``'s when the job gathered it (a column ``ROUND`` in the joined frame)."""
+    second = window[ROUND].notna() if ROUND in window else pd.Series(False, index=window.index)
+    is_ip, is_posts = window["ip"].notna(), window["posts"].notna()
+    counts = ["platform", "ip", "caught", "accounts", "strongest"]
+    gathered = ROUND in window  # the job ran the second round's pass
+    return SellerIpEvidence(
+        ips=window.loc[is_ip & ~second, [*counts, "farm", "fresh"]].reset_index(drop=True),
+        posts=window.loc[is_posts, ["platform", "user_id", "posts"]].reset_index(drop=True),
+        split=split,
+        widened=window.loc[is_ip & second, counts].reset_index(drop=True) if gathered else None,
+        raised=window.loc[window["raised"].notna(), ["platform", "user_id", "raised"]].reset_index(drop=True)
+        if gathered
+        else None,
+    )
 
 
 def models_per_platform(

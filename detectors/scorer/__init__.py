@@ -7,7 +7,7 @@ joins a window to its history, and prepares the history once for every window th
 """
 
 from detectors.params import ScoringParams
-from detectors.scorer.detections import spread_parts
+from detectors.scorer.detections import raise_parts, spread_parts
 from detectors.scorer.history import (
     history_engagements,
     prepare_scored_history,
@@ -26,6 +26,7 @@ __all__ = [
     "history_engagements",
     "prepare_scored_history",
     "prepared_history",
+    "raise_parts",
     "score_engagements",
     "score_window",
     "spread_parts",

@@ -18,7 +18,13 @@ from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.post_only_ips import raise_post_only_ips
 from detectors.registry import STRUCTURAL, DetectorSpec, WindowContext
 from detectors.scorer.running import raw_detections, window_context
-from detectors.seller_ips import address_codes, ip_part, split_platform_rows, spread_through_ips
+from detectors.seller_ips import (
+    address_codes,
+    first_round_raises,
+    ip_part,
+    split_platform_rows,
+    spread_through_ips,
+)
 from detectors.spread import (
     SPREAD_COLUMNS,
     AccountRows,
@@ -68,24 +74,9 @@ def window_detections(
     Post-level scores are taken before group detections are spread to their
     accounts' other engagements: they say what was found on the post itself.
     """
-    rows = account_rows(engagements, creators=context.chance.creators if context.chance is not None else None)
-    # each detection is weighed and spread in its detector's thread, as soon as it is found
-    specs, by_name = raw_detections(
-        engagements,
-        params=params,
-        context=context,
-        progress=progress,
-        finish=lambda spec, found: _finished(
-            spec, found, engagements, params=params, context=context, rows=rows
-        ),
+    detections, post_level_risk = _spread_detections(
+        engagements, params=params, context=context, progress=progress
     )
-    detections: list[Detection] = []
-    post_level_keep = np.ones(len(engagements))
-    for spec in specs:
-        post_level, detection = by_name.pop(spec.name)
-        if post_level is not None:
-            post_level_keep *= 1.0 - post_level
-        detections.append(detection)
     window = context.chance.seller_ips if context.chance is not None else None
     # the two address rules read the same codes and counts of the engagements: taken once
     addresses = address_codes(engagements) if "ip" in engagements and len(engagements) else None
@@ -110,6 +101,36 @@ def window_detections(
     fitted = context.fitted
     if fitted is not None and fitted.stacker is not None:
         detections.append(fitted.stacker.detect(detections, engagements, _stacked_features(context)))
+    return detections, post_level_risk
+
+
+def _spread_detections(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    context: WindowContext,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[Detection], npt.NDArray[np.float64]]:
+    """Every detector's detection weighed and spread to its accounts (``_finished``), before the two
+    address rules, and the noisy-OR of the post-level detectors' scores."""
+    rows = account_rows(engagements, creators=context.chance.creators if context.chance is not None else None)
+    # each detection is weighed and spread in its detector's thread, as soon as it is found
+    specs, by_name = raw_detections(
+        engagements,
+        params=params,
+        context=context,
+        progress=progress,
+        finish=lambda spec, found: _finished(
+            spec, found, engagements, params=params, context=context, rows=rows
+        ),
+    )
+    detections: list[Detection] = []
+    post_level_keep = np.ones(len(engagements))
+    for spec in specs:
+        post_level, detection = by_name.pop(spec.name)
+        if post_level is not None:
+            post_level_keep *= 1.0 - post_level
+        detections.append(detection)
     return detections, 1.0 - post_level_keep
 
 
@@ -179,6 +200,37 @@ def spread_parts(
         creators=_creators(context),
     )
     return pd.concat(parts, ignore_index=True), ips
+
+
+def raise_parts(
+    engagements: pd.DataFrame,
+    *,
+    params: ScoringParams,
+    posts: pd.DataFrame | None = None,
+    fitted: FittedState | None = None,
+    reputation: pd.DataFrame | None = None,
+    chance: WindowChance | None = None,
+) -> pd.DataFrame:
+    """One shard's part of the seller-IP rule's second-round window: its seller-IP part
+    (``detectors.seller_ips.ip_part``) counted on the detections the scorer spreads with the window's
+    evidence (``chance``, the first round's), and its accounts' first-round raises
+    (``detectors.seller_ips.first_round_raises``, rows with a ``raised`` score and no address).
+
+    The middle of a split window's three passes (``scaleout.window_parts.window_second_round``): the
+    detectors run as ``score_engagements`` runs them, up to the seller-IP rule's first round.
+    """
+    context = window_context(
+        engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
+    )
+    detections, _ = _spread_detections(engagements, params=params, context=context, progress=None)
+    structural = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
+    creators = _creators(context)
+    window = context.chance.seller_ips if context.chance is not None else None
+    ips = ip_part(detections, engagements, structural=structural, params=params.spread, creators=creators)
+    raised = first_round_raises(
+        detections, engagements, structural=structural, params=params.spread, creators=creators, window=window
+    )
+    return pd.concat([ips, raised], ignore_index=True)
 
 
 def _focused(
