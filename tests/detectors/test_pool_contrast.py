@@ -39,8 +39,9 @@ def test_seller_pools_link_orders_on_popular_posts_by_contrast():
     events = _orders_on_popular_posts()
     off_share, off_honest = _flagged(events, PoolParams())
     on_share, on_honest = _flagged(events, replace(PoolParams(), contrast_min_lift=2.5))
+    narrow_share, _ = _flagged(events, replace(PoolParams(), contrast_min_lift=2.5, contrast_max_base=1.0))
     assert off_share < 0.2
-    assert on_share > 0.4
+    assert on_share > 0.7 and narrow_share > 0.4
     assert on_honest <= off_honest + 5
 
 
@@ -57,7 +58,7 @@ def test_contrast_links_take_only_pairs_of_posts_that_co_engage_the_rest_below_c
     a_, b_, e_ = np.array(a), np.array(b), np.array(effect)
     base = post_baselines(a_, b_, e_, 16, min_pairs=5)
     assert np.allclose(base[:3], 0.7) and np.allclose(base[3:6], 1.5)
-    params = replace(PoolParams(), contrast_min_lift=2.5)
+    params = replace(PoolParams(), contrast_min_lift=2.5, contrast_max_base=1.0)
     linked = contrast_links(a_, b_, e_, 16, params=params)
     assert set(zip(a_[linked].tolist(), b_[linked].tolist(), strict=True)) == {(0, 1), (0, 2), (1, 2)}
     assert not contrast_links(a_, b_, e_, 16, params=PoolParams()).any()
