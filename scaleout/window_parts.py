@@ -108,6 +108,7 @@ def window_spread_per_shard(
     pass spreads with these (``detectors.spread.spread_to_accounts``), as the single
     process spreads with the whole window's.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     def part(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
@@ -141,7 +142,9 @@ def window_spread_per_shard(
         farm=caught_by_spreading(combined, inputs=inputs, names=names & FARM_EVIDENCE) if on else None,
         fresh_posts=params.ip_farm_max_posts if on else None,
     )
-    return spread.unionByName(seller_ips, allowMissingColumns=True), focused
+    # read by the seller-IP rule's second-round pass (twice) and by the last pass: computed once
+    evidence = spread.unionByName(seller_ips, allowMissingColumns=True).persist(StorageLevel.DISK_ONLY)
+    return evidence, focused
 
 
 def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs, names: frozenset[str]) -> DataFrame:
