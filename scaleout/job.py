@@ -126,11 +126,13 @@ def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) 
         lockstep = lockstep_per_platform(routed, split, inputs=inputs, chance=chance)
         inputs = replace(inputs, verdicts=_with_verdicts(inputs.verdicts, LOCKSTEP, lockstep))
     if split:
-        spread = window_spread_per_shard(routed, chance, inputs=inputs)
+        spread, focused = window_spread_per_shard(routed, chance, inputs=inputs)
         joined = chance.unionByName(spread, allowMissingColumns=True)
         if _has_second_round(inputs):  # the seller-IP rule's second round over the window: one more pass
-            second = window_second_round(routed, joined, split=split, platforms=platforms, inputs=inputs)
-            joined = joined.unionByName(second, allowMissingColumns=True)
+            second = window_second_round(
+                routed, joined, focused, split=split, platforms=platforms, inputs=inputs
+            )
+            joined = joined if second is None else joined.unionByName(second, allowMissingColumns=True)
 
     def score(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
         return score_shard(raw, inputs=inputs, chance=joined_chance(window, split=platforms))

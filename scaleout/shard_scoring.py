@@ -28,8 +28,8 @@ from detectors.model import WindowScorer
 from detectors.platform_verdicts import PlatformVerdicts, pair_verdicts
 from detectors.pools import PoolChance, pool_chance
 from detectors.registry import DETECTORS, WindowContext, post_communities
-from detectors.scorer import raise_parts, spread_parts
-from detectors.seller_ips import IP_PART_COLUMNS
+from detectors.scorer import FOCUSED_COLUMNS, raise_parts, spread_parts
+from detectors.seller_ips import IP_PART_COLUMNS, SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS
 from features.contract import Cleaned, clean_events
 from features.schema import AccountFlags, EngagementVerdicts, PostDecisions, Rejects, checked
@@ -324,15 +324,17 @@ def shard_bounds(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
 
 
 def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None) -> pd.DataFrame:
-    """One shard's part of the window's spreading and seller-IP evidence (``scorer.spread_parts``),
-    stacked, with ``SHARD``."""
+    """One shard's part of the window's spreading and seller-IP evidence and its detections as the
+    seller-IP rule reads them (``scorer.spread_parts``), stacked, with ``SHARD``: a seller-IP row has
+    no detector, a focused row (``FOCUSED_COLUMNS``) has a ``row``."""
     rows = inputs.rows(raw)
     engagements = rows.engagements()
+    focused = pd.DataFrame(columns=list(FOCUSED_COLUMNS))
     if not rows.has_window():
         part, ips = pd.DataFrame(columns=list(SPREAD_COLUMNS)), pd.DataFrame(columns=list(IP_PART_COLUMNS))
     else:
         scorer = inputs.scorer
-        part, ips = spread_parts(
+        part, ips, focused = spread_parts(
             engagements,
             params=scorer.params,
             posts=inputs.posts_of(engagements),
@@ -340,10 +342,10 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             reputation=inputs.reputation,
             chance=inputs.with_pools(chance),
         )
-    # one frame of both: a seller-IP row has no detector (``IP_PART_COLUMNS``)
-    part = pd.concat([part.astype({"caught": "int64", "total": "int64"}), ips], ignore_index=True)
+    part = pd.concat([part.astype({"caught": "int64", "total": "int64"}), ips, focused], ignore_index=True)
     part.insert(0, SHARD, rows.shard)
-    return part.reindex(columns=[SHARD, *SPREAD_COLUMNS, "platform", "ip", "farm", "posts"]).astype(
+    columns = [SHARD, *SPREAD_COLUMNS, "platform", "ip", "farm", "posts", "row", "score"]
+    return part.reindex(columns=columns).astype(
         {
             "detector": object,
             "user_id": object,
@@ -354,6 +356,8 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             "total": "Int64",
             "farm": "Int64",
             "posts": "Int64",
+            "row": "Int64",
+            "score": "float64",
         }
     )
 
@@ -363,9 +367,13 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
 RAISE_COLUMNS = ("platform", "ip", "user_id", "strongest", "posts", "raised")
 
 
-def shard_raises(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None) -> pd.DataFrame:
-    """One shard's part of the seller-IP rule's second-round window (``scorer.raise_parts``), scored
-    against the joined window (``chance``), as ``RAISE_COLUMNS`` with ``SHARD``."""
+def shard_raises(
+    raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None, focused: pd.DataFrame
+) -> pd.DataFrame:
+    """One shard's part of the seller-IP rule's second-round window (``scorer.raise_parts``), spread
+    with the joined window (``chance``) from the first pass's detections (``focused``: the shard's
+    ``FOCUSED_COLUMNS``), as ``RAISE_COLUMNS`` with ``SHARD``: only the rows the window's second
+    round reads (``spanning_rows``)."""
     rows = inputs.rows(raw)
     if not rows.has_window():
         part = pd.DataFrame(columns=list(RAISE_COLUMNS))
@@ -374,11 +382,11 @@ def shard_raises(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
         part = raise_parts(
             engagements.drop(columns=["event_id"], errors="ignore"),
             params=inputs.scorer.params,
+            focused=focused,
             posts=inputs.posts_of(engagements),
-            fitted=inputs.scorer.fitted,
-            reputation=inputs.reputation,
             chance=inputs.with_pools(chance),
         )
+        part = spanning_rows(part, chance.seller_ips if chance is not None else None)
     part = part.reindex(columns=list(RAISE_COLUMNS))
     part.insert(0, SHARD, rows.shard)
     return part.astype(
@@ -391,6 +399,26 @@ def shard_raises(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             "raised": "float64",
         }
     )
+
+
+def spanning_rows(part: pd.DataFrame, window: SellerIpEvidence | None) -> pd.DataFrame:
+    """The rows of a shard's ``raise_parts`` the window's second round reads
+    (``scaleout.window_parts.second_round_counts``, which counts only what spans shards): those of an
+    address in several shards (``window.ips``), and an account's posts and raise when it is in several
+    shards (``window.posts``) or used such an address here."""
+    if window is None:
+        return part.iloc[:0]
+    key = ["platform", "ip"]
+    spans = pd.MultiIndex.from_frame(window.ips[key].astype("str"))
+    has_ip = part["ip"].notna().to_numpy()
+    through = part[has_ip]
+    on_spanning = through[pd.MultiIndex.from_frame(through[key].astype("str")).isin(spans)]
+    accounts = pd.MultiIndex.from_frame(window.posts[["platform", "user_id"]].astype("str")).append(
+        pd.MultiIndex.from_frame(on_spanning[["platform", "user_id"]].astype("str"))
+    )
+    own = part[~has_ip]
+    own = own[pd.MultiIndex.from_frame(own[["platform", "user_id"]].astype("str")).isin(accounts)]
+    return pd.concat([on_spanning, own], ignore_index=True)
 
 
 def score_shard(

@@ -29,6 +29,7 @@ from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.pools import PoolChance
 from detectors.registry import STRUCTURAL
 from detectors.reputation import known_for
+from detectors.scorer import FOCUSED_COLUMNS
 from detectors.seller_ips import FARM_EVIDENCE, SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS, spread_rows
 from scaleout.shard_scoring import (
@@ -59,7 +60,7 @@ _RAISES_DDL = (
 ROUND = "round"
 _SPREAD_DDL = (
     f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
-    " evidence string, platform string, ip string, farm long, posts long"
+    " evidence string, platform string, ip string, farm long, posts long, row long, score double"
 )
 
 
@@ -93,8 +94,11 @@ def window_chance_per_shard(routed: DataFrame, *, inputs: ShardInputs) -> DataFr
     return per_key.select(SHARD, *CHANCE_COLUMNS).unionByName(totals.select(SHARD, *CHANCE_COLUMNS))
 
 
-def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: ShardInputs) -> DataFrame:
-    """The window's spreading evidence of the accounts each shard holds, keyed by ``SHARD``.
+def window_spread_per_shard(
+    routed: DataFrame, chance: DataFrame, *, inputs: ShardInputs
+) -> tuple[DataFrame, DataFrame]:
+    """The window's spreading evidence of the accounts each shard holds, keyed by ``SHARD``, and each
+    shard's detections as the seller-IP rule reads them (``FOCUSED_COLUMNS``, for ``window_second_round``).
 
     A first scoring pass runs every shard's detectors (against the joined window
     statistics) and gives each account's caught and total engagements and its
@@ -104,6 +108,7 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
     pass spreads with these (``detectors.spread.spread_to_accounts``), as the single
     process spreads with the whole window's.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     def part(raw: pd.DataFrame, statistics: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +116,9 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
         return shard_spread(raw, inputs=inputs, chance=joined)
 
     parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, _SPREAD_DDL).persist()
-    spreading = parts.filter(F.col("detector").isNotNull())
+    is_focused = F.col("row").isNotNull()
+    focused = parts.filter(is_focused).select(SHARD, *FOCUSED_COLUMNS)
+    spreading = parts.filter(F.col("detector").isNotNull() & ~is_focused)
     combined = (
         spreading.groupBy("detector", "user_id")
         .agg(
@@ -135,7 +142,9 @@ def window_spread_per_shard(routed: DataFrame, chance: DataFrame, *, inputs: Sha
         farm=caught_by_spreading(combined, inputs=inputs, names=names & FARM_EVIDENCE) if on else None,
         fresh_posts=params.ip_farm_max_posts if on else None,
     )
-    return spread.unionByName(seller_ips, allowMissingColumns=True)
+    # read by the seller-IP rule's second-round pass (twice) and by the last pass: computed once
+    evidence = spread.unionByName(seller_ips, allowMissingColumns=True).persist(StorageLevel.DISK_ONLY)
+    return evidence, focused
 
 
 def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs, names: frozenset[str]) -> DataFrame:
@@ -235,30 +244,49 @@ def _caught_through(
 
 
 def window_second_round(
-    routed: DataFrame, joined: DataFrame, *, split: list[str], platforms: frozenset[str], inputs: ShardInputs
-) -> DataFrame:
+    routed: DataFrame,
+    joined: DataFrame,
+    focused: DataFrame,
+    *,
+    split: list[str],
+    platforms: frozenset[str],
+    inputs: ShardInputs,
+) -> DataFrame | None:
     """The seller-IP rule's second round over the window, keyed by ``SHARD``: per address in several
     shards its counts once the first round's raised accounts count as caught (``ROUND`` 2), and per
-    account in several shards its first-round raised score (``raised``: ``SellerIpEvidence``).
+    account in several shards its first-round raised score (``raised``: ``SellerIpEvidence``); None
+    when no shard holds an address or account in several shards (each shard's own rounds are the window's).
 
-    One more scoring pass over the ``split`` shards (``shard_raises``), against the window's joined
-    first-round evidence (``joined``), gives each shard's raised accounts and its ``ip_part``; Spark
-    keeps each account's largest raise over the shards, raises it on every address it used (caught
-    when the raise reaches ``min_caught_score``, as ``detectors.seller_ips._rounds`` counts it), and
-    counts per address as ``window_seller_ips`` does.
+    One more pass over the ``split`` shards that hold such an address or account (the others add
+    nothing to it), against the window's joined first-round evidence (``joined``): each shard spreads
+    the first pass's detections (``focused``, the detectors are not run again) with the window's
+    evidence and gives its raised accounts and its ``ip_part``, the rows that span shards
+    (``shard_raises``); Spark keeps each account's largest raise over the shards, raises it on every
+    address it used (caught when the raise reaches ``min_caught_score``, as
+    ``detectors.seller_ips._rounds`` counts it), and counts per address as ``window_seller_ips`` does.
     """
     from pyspark import StorageLevel
-
-    def part(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
-        return shard_raises(raw, inputs=inputs, chance=joined_chance(window, split=platforms))
-
     from pyspark.sql import functions as F
 
-    in_split = F.col(SHARD).isin(split)
+    spanning = F.col("ip").isNotNull() | F.col("posts").isNotNull()
+    held = joined.filter(F.col(SHARD).isin(split) & spanning).select(SHARD).distinct().collect()
+    shards = sorted(str(row[SHARD]) for row in held)
+    if not shards:
+        return None
+
+    def part(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
+        is_focused = window["row"].notna()
+        found = window.loc[is_focused, list(FOCUSED_COLUMNS)].reset_index(drop=True)
+        rest = window.loc[~is_focused].drop(columns=["row", "score"])
+        chance = joined_chance(rest, split=platforms)
+        return shard_raises(raw, inputs=inputs, chance=chance, focused=found)
+
+    in_pass = F.col(SHARD).isin(shards)
+    window = joined.filter(in_pass).unionByName(focused.filter(in_pass), allowMissingColumns=True)
     parts = (
-        routed.filter(in_split)
+        routed.filter(in_pass)
         .groupBy(SHARD)
-        .cogroup(joined.filter(in_split).groupBy(SHARD))
+        .cogroup(window.groupBy(SHARD))
         .applyInPandas(part, _RAISES_DDL)
         .persist(StorageLevel.DISK_ONLY)  # read three times below: the pass runs once
     )

@@ -7,7 +7,7 @@ joins a window to its history, and prepares the history once for every window th
 """
 
 from detectors.params import ScoringParams
-from detectors.scorer.detections import raise_parts, spread_parts
+from detectors.scorer.detections import FOCUSED_COLUMNS, raise_parts, spread_parts
 from detectors.scorer.history import (
     history_engagements,
     prepare_scored_history,
@@ -18,6 +18,7 @@ from detectors.scorer.running import _view_of, _views
 from detectors.scorer.window import ScoredWindow, confirmed_accounts, score_engagements
 
 __all__ = [
+    "FOCUSED_COLUMNS",
     "ScoredWindow",
     "ScoringParams",
     "_view_of",

@@ -16,8 +16,9 @@ from detectors.chance import WindowChance
 from detectors.params import ScoringParams
 from detectors.policy import NOT_ACCOUNT_FAULT_REASONS
 from detectors.post_only_ips import raise_post_only_ips
-from detectors.registry import STRUCTURAL, DetectorSpec, WindowContext
+from detectors.registry import DETECTORS, STRUCTURAL, DetectorSpec, WindowContext
 from detectors.scorer.running import raw_detections, window_context
+from detectors.seller_ips import NAME as SELLER_IPS
 from detectors.seller_ips import (
     address_codes,
     first_round_raises,
@@ -164,15 +165,16 @@ def spread_parts(
     fitted: FittedState | None = None,
     reputation: pd.DataFrame | None = None,
     chance: WindowChance | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``) and of
-    its seller-IP evidence (``detectors.seller_ips.ip_part``).
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``), of
+    its seller-IP evidence (``detectors.seller_ips.ip_part``), and its ``focused_part``.
 
-    The first of a split window's two passes (``scaleout.job``): the detectors run as
+    The first of a split window's passes (``scaleout.job``): the detectors run as
     ``score_engagements`` runs them; the parts, combined over the shards, are the
-    ``spread`` and ``seller_ips`` of the ``WindowChance`` the second pass scores with. The
+    ``spread`` and ``seller_ips`` of the ``WindowChance`` the last pass scores with. The
     seller-IP part counts the accounts caught after spreading with the shard's own evidence (the
-    window's is what this pass gathers).
+    window's is what this pass gathers). The focused part is what the seller-IP rule's second-round
+    pass reads of the detectors (``raise_parts``), so that it need not run them again.
     """
     context = window_context(
         engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
@@ -183,9 +185,10 @@ def spread_parts(
     known = chance.creators if chance is not None else None
     rows = account_rows(engagements, creators=known)
     parts = [pd.DataFrame(columns=list(SPREAD_COLUMNS))]
-    detections = []
+    focused, detections = [], []
     for spec in specs:
         detection = _focused(spec, by_name[spec.name], engagements, params=params, context=context)
+        focused.append(detection)
         if spec.spreads:
             parts.append(spread_part(detection, engagements, params=params.spread, creators=known, rows=rows))
             detection = spread_to_accounts(
@@ -199,16 +202,56 @@ def spread_parts(
         params=params.spread,
         creators=_creators(context),
     )
-    return pd.concat(parts, ignore_index=True), ips
+    return pd.concat(parts, ignore_index=True), ips, focused_part(focused, n_events=len(engagements))
+
+
+# a shard's detections as the seller-IP rule reads them, before spreading (``focused_part``): per detector
+# that counts an account as caught, each engagement (its position in the shard's rows) it scores
+FOCUSED_COLUMNS = ("detector", "row", "score")
+
+
+def _read_by_seller_ips(name: str) -> bool:
+    """Whether the seller-IP rule reads detector ``name``'s scores (``seller_ips._caught_scores``), or
+    is it (the rule raises on its detection)."""
+    return name in STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS or name == SELLER_IPS
+
+
+def focused_part(detections: list[Detection], *, n_events: int) -> pd.DataFrame:
+    """``FOCUSED_COLUMNS`` of the ``detections`` (weighed by focus, not yet spread) the seller-IP rule
+    reads: each non-zero score, and one row with ``row`` -1 per detector giving the shard's number of
+    engagements (``raise_parts`` checks it reads the same rows)."""
+    frames = [pd.DataFrame({"detector": [], "row": [], "score": []})]
+    for detection in detections:
+        if not _read_by_seller_ips(detection.name):
+            continue
+        at = np.flatnonzero(detection.event_score != 0.0)
+        rows = np.append(at, -1).astype(np.int64)
+        scores = np.append(detection.event_score[at], float(n_events))
+        frames.append(pd.DataFrame({"detector": detection.name, "row": rows, "score": scores}))
+    return pd.concat(frames, ignore_index=True).astype(
+        {"detector": object, "row": "int64", "score": "float64"}
+    )
+
+
+def _stored(name: str, focused: pd.DataFrame, *, n_events: int) -> Detection:
+    """Detector ``name``'s detection as ``focused_part`` kept it: its scores, no group."""
+    mine = focused[focused["detector"] == name]
+    told = mine.loc[mine["row"] < 0, "score"]
+    if len(told) != 1 or int(told.iloc[0]) != n_events:
+        raise ValueError(f"{name}: the first pass scored other rows than this shard's {n_events}")
+    score = np.zeros(n_events)
+    kept = mine[mine["row"] >= 0]
+    score[kept["row"].to_numpy(dtype=np.int64)] = kept["score"].to_numpy(dtype=np.float64)
+    groups = pd.DataFrame({"group_id": pd.Series(dtype="int64")})
+    return Detection(name, score, np.full(n_events, -1, dtype=np.int64), groups)
 
 
 def raise_parts(
     engagements: pd.DataFrame,
     *,
     params: ScoringParams,
+    focused: pd.DataFrame,
     posts: pd.DataFrame | None = None,
-    fitted: FittedState | None = None,
-    reputation: pd.DataFrame | None = None,
     chance: WindowChance | None = None,
 ) -> pd.DataFrame:
     """One shard's part of the seller-IP rule's second-round window: its seller-IP part
@@ -216,19 +259,39 @@ def raise_parts(
     evidence (``chance``, the first round's), and its accounts' first-round raises
     (``detectors.seller_ips.first_round_raises``, rows with a ``raised`` score and no address).
 
-    The middle of a split window's three passes (``scaleout.window_parts.window_second_round``): the
-    detectors run as ``score_engagements`` runs them, up to the seller-IP rule's first round.
+    The middle of a split window's passes (``scaleout.window_parts.window_second_round``). The
+    detectors are not run again: their detections before spreading are the first pass's
+    (``focused``: ``focused_part``; the window's statistics are the same in both passes, only the
+    spreading and seller-IP evidence is new), spread here as ``score_engagements`` spreads them.
     """
     context = window_context(
-        engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
+        engagements, params=params, posts=posts, fitted=None, reputation=None, chance=chance
     )
-    detections, _ = _spread_detections(engagements, params=params, context=context, progress=None)
+    known = chance.creators if chance is not None else None
+    spread = chance.spread if chance is not None else None
+    rows = account_rows(engagements, creators=known)
+    detections = []
+    for spec in DETECTORS:
+        if spec.name in params.disabled or not _read_by_seller_ips(spec.name):
+            continue
+        detection = _stored(spec.name, focused, n_events=len(engagements))
+        if spec.spreads:
+            window = None if spread is None else spread[spread["detector"] == spec.name]
+            detection = spread_to_accounts(
+                detection, engagements, params=params.spread, window=window, creators=known, rows=rows
+            )
+        detections.append(detection)
     structural = STRUCTURAL - NOT_ACCOUNT_FAULT_REASONS
     creators = _creators(context)
-    window = context.chance.seller_ips if context.chance is not None else None
+    evidence = chance.seller_ips if chance is not None else None
     ips = ip_part(detections, engagements, structural=structural, params=params.spread, creators=creators)
     raised = first_round_raises(
-        detections, engagements, structural=structural, params=params.spread, creators=creators, window=window
+        detections,
+        engagements,
+        structural=structural,
+        params=params.spread,
+        creators=creators,
+        window=evidence,
     )
     return pd.concat([ips, raised], ignore_index=True)
 
