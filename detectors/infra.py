@@ -120,9 +120,8 @@ def shared_infrastructure(
     are scored by lift, from ``min_score`` up by ``score_per_decade`` per tenfold lift.
 
     ``pairs_key,c`` and ``pairs_c`` are the window's (``ip_chance``): given ``chance``,
-    a shard of a window judges its pairs against the whole window's, as one process would;
-    ``window_chance``: the same statistics of the window's rows alone, without history's
-    (``IpFarmParams.window_alone``).
+    a shard of a window judges its pairs against the whole window's, as one process would
+    (``window_chance``: the window's own rows', without history's: ``IpFarmParams.window_alone``).
     """
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
