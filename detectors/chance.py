@@ -28,7 +28,7 @@ statistics themselves from the window, with the same functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 STATISTICS: dict[str, str] = {
     "ip_pairs_per_key": "sum",  # per IP and audience community: distinct account-post pairs
     "ip_pairs": "sum",  # per audience community: distinct account-post pairs
+    # the same two over the window's own rows, without history's (``IpFarmParams.window_alone``; only
+    # when it is on and the window has history)
+    "ip_window_pairs_per_key": "sum",
+    "ip_window_pairs": "sum",
     "lockstep_t0_us": "min",  # first engagement time, microseconds since the epoch
     "lockstep_engagements": "sum",  # distinct (account, post) with a time
     # per normalised comment text and account (key text, ``KEY_SEPARATOR``, account): its comments in
@@ -57,10 +61,10 @@ STATISTICS: dict[str, str] = {
 }
 # statistics every shard reads whole (each shard otherwise reads only the keys it holds, and for
 # ``ip_pairs_per_key`` every community of the IPs it holds)
-EVERY_SHARD = ("ip_pairs",)
+EVERY_SHARD = ("ip_pairs", "ip_window_pairs")
 # statistics a shard reads by the first part of their key, every key with it: an IP's pairs in every
 # community (its reach, ``detectors.infra``), and a comment text's every account
-BY_FIRST_PART = ("ip_pairs_per_key", "text_comments")
+BY_FIRST_PART = ("ip_pairs_per_key", "ip_window_pairs_per_key", "text_comments")
 # a statistics frame: one row per statistic and key ("" for a statistic of the whole window)
 CHANCE_COLUMNS = ("statistic", "key", "value")
 
@@ -71,6 +75,9 @@ class WindowChance:
 
     ip: IpChance
     lockstep: LockstepChance | None  # None: no usable engagement in the window
+    # ``ip`` of the window's own rows, without history's (``IpFarmParams.window_alone``); None: not
+    # gathered (no history, or the knob off)
+    ip_window: IpChance | None = None
     # the window's spreading evidence per detector and account (``detectors.spread.SPREAD_COLUMNS``),
     # when a split platform's accounts engage in several shards; None: the shard's own
     spread: pd.DataFrame | None = None
@@ -104,24 +111,17 @@ class WindowChance:
     account_features: pd.DataFrame | None = None
 
 
-def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | None = None) -> pd.DataFrame:
+def chance_frame(
+    engagements: pd.DataFrame, *, communities: PostCommunities | None = None, window_alone: bool = False
+) -> pd.DataFrame:
     """The statistics of a window (or of one shard of it, as a part) as a ``CHANCE_COLUMNS`` frame.
 
-    ``communities``: per row its post's audience community (None: the window is one audience).
+    ``communities``: per row its post's audience community (None: the window is one audience);
+    ``window_alone``: the IP statistics of the window's own rows too (``ip_window_pairs...``).
     """
-    found = ip_chance(engagements, communities=communities)
-    rows = [
-        pd.DataFrame(
-            {"statistic": "ip_pairs_per_key", "key": found.pairs_per_key.index, "value": found.pairs_per_key}
-        ),
-        pd.DataFrame(
-            {
-                "statistic": "ip_pairs",
-                "key": found.pairs_per_community.index,
-                "value": found.pairs_per_community,
-            }
-        ),
-    ]
+    rows = _ip_rows(ip_chance(engagements, communities=communities), "ip")
+    if window_alone:
+        rows += _ip_rows(_window_ip_chance(engagements, communities), "ip_window")
     lockstep = lockstep_chance(engagements)
     if lockstep is not None:
         rows += [
@@ -131,6 +131,37 @@ def chance_frame(engagements: pd.DataFrame, *, communities: PostCommunities | No
     rows.append(_text_comments(engagements))
     frame = pd.concat(rows, ignore_index=True)
     return frame.astype({"statistic": "str", "key": "str", "value": "int64"})[list(CHANCE_COLUMNS)]
+
+
+def _ip_rows(found: IpChance, prefix: str) -> list[pd.DataFrame]:
+    """``found`` as the ``{prefix}_pairs_per_key`` and ``{prefix}_pairs`` rows of a statistics frame."""
+    return [
+        pd.DataFrame(
+            {
+                "statistic": f"{prefix}_pairs_per_key",
+                "key": found.pairs_per_key.index,
+                "value": found.pairs_per_key,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "statistic": f"{prefix}_pairs",
+                "key": found.pairs_per_community.index,
+                "value": found.pairs_per_community,
+            }
+        ),
+    ]
+
+
+def _window_ip_chance(engagements: pd.DataFrame, communities: PostCommunities | None) -> IpChance:
+    """``ip_chance`` of the window's own rows (not history's), their posts in the same communities."""
+    is_history = history_rows(engagements)
+    if is_history is None:
+        return ip_chance(engagements, communities=communities)
+    own = engagements.loc[~is_history]
+    if communities is not None:
+        communities = replace(communities, code=communities.code[~is_history])
+    return ip_chance(own, communities=communities)
 
 
 def _text_comments(engagements: pd.DataFrame) -> pd.DataFrame:
@@ -160,10 +191,18 @@ def window_chance(frame: pd.DataFrame) -> WindowChance:
     """``WindowChance`` from a statistics frame (``combine_parts``, or a window's ``chance_frame``)."""
     statistic = frame["statistic"].astype("str")
     ip = IpChance(_keyed(frame[statistic == "ip_pairs_per_key"]), _keyed(frame[statistic == "ip_pairs"]))
+    alone = statistic == "ip_window_pairs"
+    ip_window = (
+        IpChance(_keyed(frame[statistic == "ip_window_pairs_per_key"]), _keyed(frame[alone]))
+        if alone.any()
+        else None
+    )
     t0_us = _value(frame, "lockstep_t0_us")
     engagements = _value(frame, "lockstep_engagements") or 0
     lockstep = None if t0_us is None else LockstepChance(t0_us, engagements)
-    return WindowChance(ip=ip, lockstep=lockstep, comment_accounts=_comment_accounts(frame, statistic))
+    return WindowChance(
+        ip=ip, lockstep=lockstep, ip_window=ip_window, comment_accounts=_comment_accounts(frame, statistic)
+    )
 
 
 def _comment_accounts(frame: pd.DataFrame, statistic: pd.Series) -> pd.Series:

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.base import Detection
-from detectors.history import HISTORY_COLUMN
+from detectors.history import HISTORY_COLUMN, history_rows
 from features.arrays import codes, distinct, sorted_inverse, stable_order
 
 
@@ -37,7 +37,9 @@ class IpFarmParams:
     # judged on the window's rows alone, and is a farm when either judgment says so: a value's earlier
     # weeks add its pairs to its chance on every post, so a farm whose address worked harder in the
     # history than in the window is explained away there (history dev seed 59 ring 0.44 -> 0.012 at one
-    # week). History then never weakens what the window alone shows (issue 13; docs/journal/session-21.md)
+    # week). History then never weakens what the window alone shows (issue 13; docs/journal/session-21.md).
+    # A shard of a window judges its window rows against the window's own statistics
+    # (``detectors.chance``: ``WindowChance.ip_window``), as one process would
     window_alone: bool = False
 
 
@@ -100,6 +102,7 @@ def shared_infrastructure(
     name: str = "ip_farm",
     chance: IpChance | None = None,
     communities: PostCommunities | None = None,
+    window_chance: IpChance | None = None,
 ) -> Detection:
     """Events of accounts that share a ``column`` value and engage the same post far beyond chance.
 
@@ -117,7 +120,8 @@ def shared_infrastructure(
     are scored by lift, from ``min_score`` up by ``score_per_decade`` per tenfold lift.
 
     ``pairs_key,c`` and ``pairs_c`` are the window's (``ip_chance``): given ``chance``,
-    a shard of a window judges its pairs against the whole window's, as one process would.
+    a shard of a window judges its pairs against the whole window's, as one process would
+    (``window_chance``: the window's own rows', without history's: ``IpFarmParams.window_alone``).
     """
     n = len(engagements)
     if column not in engagements or engagements[column].isna().all():
@@ -130,9 +134,9 @@ def shared_infrastructure(
     community, names = _post_communities(posts, n_posts, communities)
     rows = _Rows(keys, posts, users, n_posts, labels, (community, names))
     farm_pairs, observed, lift = _farms(rows, params=params, chance=chance)
-    window = _window_rows(engagements) if params.window_alone and chance is None else None
+    window = _alone_rows(engagements, params=params, sharded=chance is not None, given=window_chance)
     if window is not None:
-        alone = _farms(rows.subset(window), params=params, chance=None)
+        alone = _farms(rows.subset(window), params=params, chance=window_chance)
         farm_pairs, observed, lift = _either(farm_pairs, observed, lift, *alone)
     if not len(farm_pairs):
         return Detection.empty(name, n)
@@ -192,6 +196,22 @@ def _window_rows(engagements: pd.DataFrame) -> npt.NDArray[np.bool_] | None:
         return None
     is_history = engagements[HISTORY_COLUMN].to_numpy(dtype=bool)
     return ~is_history if is_history.any() and not is_history.all() else None
+
+
+def _alone_rows(
+    engagements: pd.DataFrame, *, params: IpFarmParams, sharded: bool, given: IpChance | None
+) -> npt.NDArray[np.bool_] | None:
+    """The rows ``window_alone`` judges again (None: no second judgment): one process's window rows
+    when some rows are history (``_window_rows``); a shard's window rows, all when it holds no history,
+    when the window-alone statistics are ``given`` (the window has history, maybe in other shards)."""
+    if not params.window_alone:
+        return None
+    if not sharded:
+        return _window_rows(engagements)
+    if given is None:
+        return None
+    is_history = history_rows(engagements)
+    return np.ones(len(engagements), dtype=bool) if is_history is None else ~is_history
 
 
 def _either(

@@ -119,8 +119,11 @@ def _device_farm(engagements: pd.DataFrame, params: DeviceFarmParams, context: W
 
 def _ip_farm(engagements: pd.DataFrame, params: IpFarmParams, context: WindowContext) -> Detection:
     chance = context.chance.ip if context.chance is not None else None
+    alone = context.chance.ip_window if context.chance is not None else None
     communities = post_communities(engagements, context)
-    return shared_infrastructure(engagements, params=params, chance=chance, communities=communities)
+    return shared_infrastructure(
+        engagements, params=params, chance=chance, communities=communities, window_chance=alone
+    )
 
 
 def _lockstep(engagements: pd.DataFrame, params: LockstepParams, context: WindowContext) -> Detection:

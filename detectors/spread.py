@@ -102,7 +102,8 @@ class SpreadParams:
     # account caught on a window post but not in its earlier, thinner week fell below
     # ``min_caught_share`` there (history dev seed 59: ring accounts 3 of 6 engagements caught in the
     # window, 3 of 12 with one week). History then never weakens what the window alone shows
-    # (issue 13; docs/journal/session-21.md)
+    # (issue 13; docs/journal/session-21.md). A split window's shards read each account's window-alone
+    # evidence over every shard (``window_alone_part``, rows labelled ``alone_label``)
     window_alone: bool = False
 
 
@@ -110,6 +111,9 @@ class SpreadParams:
 # decides with, and what the shards of a split window add up (``scaleout.job``); ``evidence`` is the
 # sentence of the group of its strongest caught engagement (kept with the strongest score)
 SPREAD_COLUMNS = ("detector", "user_id", "caught", "total", "strongest", "evidence")
+# ends the ``detector`` of a detector's window-alone rows in a split window's spreading evidence: its
+# evidence over the window's own rows, not history's (``SpreadParams.window_alone``, ``window_alone_part``)
+ALONE_SUFFIX = "\twindow_alone"
 Counts = npt.NDArray[Any]  # per account code: float from weighted counts, int from plain ones
 
 
@@ -198,6 +202,35 @@ def spread_part(
             "evidence": _sentences(detection.groups, group[present]),
         }
     )[list(SPREAD_COLUMNS)]
+
+
+def alone_label(name: str) -> str:
+    """The ``detector`` of detector ``name``'s window-alone rows (``ALONE_SUFFIX``)."""
+    return name + ALONE_SUFFIX
+
+
+def detector_rows(spread: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Detector ``name``'s rows of a split window's spreading evidence, its window-alone rows too."""
+    return spread[spread["detector"].isin([name, alone_label(name)])]
+
+
+def window_alone_part(
+    detection: Detection,
+    engagements: pd.DataFrame,
+    *,
+    params: SpreadParams,
+    creators: pd.Index | None = None,
+    rows: AccountRows | None = None,
+) -> pd.DataFrame:
+    """``spread_part`` of the window's own rows (not history's; all of a shard without history), its
+    ``detector`` ``alone_label``: what each account's window-alone spreading (``_window_alone``) adds up
+    over a split window's shards."""
+    if rows is None:
+        rows = account_rows(engagements, creators=creators)
+    found = _window_only(detection, engagements, rows)
+    alone, window_rows = found if found is not None else (detection, rows)
+    part = spread_part(alone, engagements, params=params, creators=creators, rows=window_rows)
+    return part.assign(detector=alone_label(detection.name))
 
 
 def _sentences(groups: pd.DataFrame, group: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
@@ -336,13 +369,21 @@ def spread_to_accounts(
         detection, engagements, params=params, creators=creators, rows=rows
     )
     groups = detection.groups
+    alone = None
     if window is not None:
         own = strongest
+        is_alone = (window["detector"] == alone_label(detection.name)).to_numpy(dtype=bool)
+        alone, window = window[is_alone], window[~is_alone]
         n_caught, n_total, strongest, sentence = _window_evidence(window, engagements["user_id"], n_users)
         group, groups = _window_groups(detection, group, elsewhere=strongest > own, sentence=sentence)
     spread_score = spread_scores(n_caught, n_total, strongest, params=params)
-    if params.window_alone and window is None:
-        spread_score = np.maximum(spread_score, _window_alone(detection, engagements, rows, params, creators))
+    if params.window_alone:
+        spread_score = np.maximum(
+            spread_score,
+            _window_alone(detection, engagements, rows, params, creators)
+            if alone is None
+            else spread_scores(*_window_evidence(alone, engagements["user_id"], n_users)[:3], params=params),
+        )
     spread_score = spread_score[users]
     is_raised = np.flatnonzero(spread_score > detection.event_score)
     score = detection.event_score.copy()
@@ -362,8 +403,23 @@ def _window_alone(
 ) -> npt.NDArray[np.float64]:
     """Per account code: the score spreading gives it on the window's engagements alone (0 without
     history rows: ``HISTORY_COLUMN``)."""
-    if HISTORY_COLUMN not in engagements:
+    found = _window_only(detection, engagements, rows)
+    if found is None:
         return np.zeros(len(rows.n_total))
+    alone, window_rows = found
+    n_caught, n_total, strongest, _ = _account_evidence(
+        alone, engagements, params=params, creators=creators, rows=window_rows
+    )
+    return spread_scores(n_caught, n_total, strongest, params=params)
+
+
+def _window_only(
+    detection: Detection, engagements: pd.DataFrame, rows: AccountRows
+) -> tuple[Detection, AccountRows] | None:
+    """The detection with history rows' scores 0, and ``rows`` counting each account's window rows
+    only; None without a ``HISTORY_COLUMN``."""
+    if HISTORY_COLUMN not in engagements:
+        return None
     in_window = ~engagements[HISTORY_COLUMN].to_numpy(dtype=bool)
     alone = Detection(
         detection.name,
@@ -372,10 +428,7 @@ def _window_alone(
         detection.groups,
     )
     window_rows = replace(rows, n_total=np.bincount(rows.users[in_window], minlength=len(rows.n_total)))
-    n_caught, n_total, strongest, _ = _account_evidence(
-        alone, engagements, params=params, creators=creators, rows=window_rows
-    )
-    return spread_scores(n_caught, n_total, strongest, params=params)
+    return alone, window_rows
 
 
 def spread_scores(
@@ -392,8 +445,11 @@ def spread_rows(window: pd.DataFrame, *, params: SpreadParams, names: frozenset[
     of a detector in ``names``: user_id and the score that detector spreads to each of the account's
     engagements (``spread_scores``), where it spreads. A shard's first pass spread with its own
     evidence only (``scaleout``); what these add up to makes an account caught for the seller-IP
-    rule as the whole window's spreading does."""
-    rows = window[window["detector"].isin(sorted(names))]
+    rule as the whole window's spreading does. With ``window_alone`` a detector's window-alone rows
+    (``alone_label``) count as the detector's (``detector`` gives it): an account spreads the higher.
+    Columns user_id, detector, spread."""
+    labels = sorted(names) + ([alone_label(n) for n in sorted(names)] if params.window_alone else [])
+    rows = window[window["detector"].isin(labels)]
     score = spread_scores(
         rows["caught"].to_numpy(dtype=np.float64),
         rows["total"].to_numpy(dtype=np.int64),
@@ -401,8 +457,13 @@ def spread_rows(window: pd.DataFrame, *, params: SpreadParams, names: frozenset[
         params=params,
     )
     spreads = score > 0
+    detector = rows["detector"].astype(str).str.removesuffix(ALONE_SUFFIX).to_numpy(dtype=object)
     return pd.DataFrame(
-        {"user_id": rows["user_id"].astype(object).to_numpy()[spreads], "spread": score[spreads]}
+        {
+            "user_id": rows["user_id"].astype(object).to_numpy()[spreads],
+            "detector": detector[spreads],
+            "spread": score[spreads],
+        }
     )
 
 

@@ -207,12 +207,15 @@ class ShardInputs:
 def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     """The window statistics of one shard's raw rows as a part (``detectors.chance``), with ``SHARD``.
 
-    With history the statistics are the union's, as the single process's detectors see it.
+    With history the statistics are the union's, as the single process's detectors see it, and with
+    ``IpFarmParams.window_alone`` the IP statistics of the window's own rows too.
     """
     rows = inputs.rows(raw)
     engagements = rows.engagements()
+    alone = inputs.scorer.params.detectors.ip_farm.window_alone and bool(inputs.history)
     if len(engagements):
-        part = chance_frame(engagements, communities=_communities(engagements, inputs=inputs))
+        communities = _communities(engagements, inputs=inputs)
+        part = chance_frame(engagements, communities=communities, window_alone=alone)
     else:
         part = pd.DataFrame(columns=list(CHANCE_COLUMNS))
     part.insert(0, SHARD, rows.shard)
@@ -341,6 +344,7 @@ def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance
             fitted=scorer.fitted,
             reputation=inputs.reputation,
             chance=inputs.with_pools(chance),
+            window_alone=scorer.params.spread.window_alone and bool(inputs.history),
         )
     part = pd.concat([part.astype({"caught": "int64", "total": "int64"}), ips, focused], ignore_index=True)
     part.insert(0, SHARD, rows.shard)

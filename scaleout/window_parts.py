@@ -160,8 +160,10 @@ def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs, names: froz
     params = inputs.scorer.params.spread
     rows = combined.mapInPandas(
         lambda frames: (spread_rows(frame, params=params, names=names) for frame in frames),
-        "user_id string, spread double",
+        "user_id string, detector string, spread double",
     )
+    # a detector's score and its window-alone score (``SpreadParams.window_alone``): the higher
+    rows = rows.groupBy("user_id", "detector").agg(F.max("spread").alias("spread"))
     keep = F.exp(F.sum(F.log1p(-F.col("spread"))))
     noisy_or = F.when(F.count("*") == 1, F.max("spread")).otherwise(1.0 - keep)
     return (

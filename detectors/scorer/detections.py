@@ -30,9 +30,11 @@ from detectors.spread import (
     SPREAD_COLUMNS,
     AccountRows,
     account_rows,
+    detector_rows,
     spread_part,
     spread_to_accounts,
     weight_by_focus,
+    window_alone_part,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ def _finished(
     post_level = detection.event_score if spec.post_level else None
     if spec.spreads:
         spread = context.chance.spread if context.chance is not None else None
-        window = None if spread is None else spread[spread["detector"] == spec.name]
+        window = None if spread is None else detector_rows(spread, spec.name)
         known = context.chance.creators if context.chance is not None else None
         detection = spread_to_accounts(
             detection, engagements, params=params.spread, window=window, creators=known, rows=rows
@@ -165,6 +167,7 @@ def spread_parts(
     fitted: FittedState | None = None,
     reputation: pd.DataFrame | None = None,
     chance: WindowChance | None = None,
+    window_alone: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One shard's part of the window's spreading evidence (``detectors.spread.spread_part``), of
     its seller-IP evidence (``detectors.seller_ips.ip_part``), and its ``focused_part``.
@@ -174,7 +177,9 @@ def spread_parts(
     ``spread`` and ``seller_ips`` of the ``WindowChance`` the last pass scores with. The
     seller-IP part counts the accounts caught after spreading with the shard's own evidence (the
     window's is what this pass gathers). The focused part is what the seller-IP rule's second-round
-    pass reads of the detectors (``raise_parts``), so that it need not run them again.
+    pass reads of the detectors (``raise_parts``), so that it need not run them again. ``window_alone``:
+    the spreading part of the window's own rows too (``detectors.spread.window_alone_part``: a window
+    with history, ``SpreadParams.window_alone`` on).
     """
     context = window_context(
         engagements, params=params, posts=posts, fitted=fitted, reputation=reputation, chance=chance
@@ -191,6 +196,11 @@ def spread_parts(
         focused.append(detection)
         if spec.spreads:
             parts.append(spread_part(detection, engagements, params=params.spread, creators=known, rows=rows))
+            if window_alone:
+                alone = window_alone_part(
+                    detection, engagements, params=params.spread, creators=known, rows=rows
+                )
+                parts.append(alone)
             detection = spread_to_accounts(
                 detection, engagements, params=params.spread, creators=known, rows=rows
             )
@@ -276,7 +286,7 @@ def raise_parts(
             continue
         detection = _stored(spec.name, focused, n_events=len(engagements))
         if spec.spreads:
-            window = None if spread is None else spread[spread["detector"] == spec.name]
+            window = None if spread is None else detector_rows(spread, spec.name)
             detection = spread_to_accounts(
                 detection, engagements, params=params.spread, window=window, creators=known, rows=rows
             )
