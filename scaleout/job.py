@@ -105,12 +105,20 @@ class SparkRun:
 
 
 def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) -> DataFrame:
-    """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
+    """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call.
+
+    With a split platform ``routed`` is persisted (``DISK_ONLY``) for the passes that gather what the
+    whole window shows; the caller unpersists it once the outputs are written."""
+    from pyspark import StorageLevel
+
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
     platforms = split_platforms(plan)  # told to every shard: what spans shards may not show it
     split = plan.loc[plan["platform"].isin(sorted(platforms)), SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
+        # read by every pass below (about ten): on local disk once, not read, numbered and routed again
+        # (benchmarks/results/routed_reads_tidy24.json); ``run_spark`` lets it go once the outputs are written
+        routed = routed.persist(StorageLevel.DISK_ONLY)
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
         if RING not in inputs.scorer.params.disabled:
             verdicts = _with_verdicts(verdicts, RING, rings_per_platform(routed, split, inputs=inputs))
@@ -245,6 +253,7 @@ def run_spark(
     rows = _write(outputs(stacked, joined, history=bool(inputs.history)), stacked, out=out)
     rows["rejects"] += len(joined)
     stacked.unpersist()
+    routed.unpersist()  # persisted by ``score_shards`` for a split platform's passes
     sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
     shards = {str(k): int(v) for k, v in sizes.items()}
     return SparkRun(out=out, shards=shards, rows=rows, seconds=time.perf_counter() - started)
