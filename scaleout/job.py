@@ -242,10 +242,7 @@ def run_spark(
         plan = plan_shards(keyed, budget=shard_budget)
     routed = route(keyed, plan)
     if reputation is not None:
-        if half_life_days is None:
-            raise ValueError("a reputation file needs the reputation's half-life")
-        read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
-        inputs = replace(inputs, reputation=read)
+        inputs = _with_reputation(routed, inputs, reputation=reputation, half_life_days=half_life_days)
     # read once per output; on local disk, as a 30M window cached in the heap ran it out (docs/spark.md)
     stacked = score_shards(routed, plan, inputs=inputs).persist(StorageLevel.DISK_ONLY)
     extra = [rejects for _, rejects in tables.values() if len(rejects)]
@@ -257,6 +254,16 @@ def run_spark(
     sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
     shards = {str(k): int(v) for k, v in sizes.items()}
     return SparkRun(out=out, shards=shards, rows=rows, seconds=time.perf_counter() - started)
+
+
+def _with_reputation(
+    routed: DataFrame, inputs: ShardInputs, *, reputation: pd.DataFrame, half_life_days: float | None
+) -> ShardInputs:
+    """``inputs`` with what a reputation file's entries tell this window (``known_per_window``)."""
+    if half_life_days is None:
+        raise ValueError("a reputation file needs the reputation's half-life")
+    read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
+    return replace(inputs, reputation=read)
 
 
 def _write(written: dict[str, DataFrame], stacked: DataFrame, *, out: str) -> dict[str, int]:
