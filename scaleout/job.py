@@ -105,12 +105,20 @@ class SparkRun:
 
 
 def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) -> DataFrame:
-    """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call."""
+    """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call.
+
+    With a split platform ``routed`` is persisted (``DISK_ONLY``) for the passes that gather what the
+    whole window shows; the caller unpersists it once the outputs are written."""
+    from pyspark import StorageLevel
+
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
     platforms = split_platforms(plan)  # told to every shard: what spans shards may not show it
     split = plan.loc[plan["platform"].isin(sorted(platforms)), SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
+        # read by every pass below (about ten): on local disk once, not read, numbered and routed again
+        # (benchmarks/results/routed_reads_tidy24.json); ``run_spark`` lets it go once the outputs are written
+        routed = routed.persist(StorageLevel.DISK_ONLY)
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
         if RING not in inputs.scorer.params.disabled:
             verdicts = _with_verdicts(verdicts, RING, rings_per_platform(routed, split, inputs=inputs))
@@ -234,10 +242,7 @@ def run_spark(
         plan = plan_shards(keyed, budget=shard_budget)
     routed = route(keyed, plan)
     if reputation is not None:
-        if half_life_days is None:
-            raise ValueError("a reputation file needs the reputation's half-life")
-        read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
-        inputs = replace(inputs, reputation=read)
+        inputs = _with_reputation(routed, inputs, reputation=reputation, half_life_days=half_life_days)
     # read once per output; on local disk, as a 30M window cached in the heap ran it out (docs/spark.md)
     stacked = score_shards(routed, plan, inputs=inputs).persist(StorageLevel.DISK_ONLY)
     extra = [rejects for _, rejects in tables.values() if len(rejects)]
@@ -245,9 +250,20 @@ def run_spark(
     rows = _write(outputs(stacked, joined, history=bool(inputs.history)), stacked, out=out)
     rows["rejects"] += len(joined)
     stacked.unpersist()
+    routed.unpersist()  # persisted by ``score_shards`` for a split platform's passes
     sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
     shards = {str(k): int(v) for k, v in sizes.items()}
     return SparkRun(out=out, shards=shards, rows=rows, seconds=time.perf_counter() - started)
+
+
+def _with_reputation(
+    routed: DataFrame, inputs: ShardInputs, *, reputation: pd.DataFrame, half_life_days: float | None
+) -> ShardInputs:
+    """``inputs`` with what a reputation file's entries tell this window (``known_per_window``)."""
+    if half_life_days is None:
+        raise ValueError("a reputation file needs the reputation's half-life")
+    read = known_per_window(routed, inputs=inputs, entries=reputation, half_life_days=half_life_days)
+    return replace(inputs, reputation=read)
 
 
 def _write(written: dict[str, DataFrame], stacked: DataFrame, *, out: str) -> dict[str, int]:

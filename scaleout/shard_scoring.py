@@ -326,44 +326,73 @@ def shard_bounds(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:
     )
 
 
+# the first pass's output (``shard_spread``): three parts of a shard stacked, each row naming its ``PART``
+# and filling that part's columns only (the others null): the spreading evidence (``SPREAD_COLUMNS``),
+# the seller-IP evidence (``IP_PART_COLUMNS``) and the detections the seller-IP rule's second-round pass
+# reads (``FOCUSED_COLUMNS``)
+PART = "part"
+FOCUSED = "focused"
+FIRST_PASS_PARTS: dict[str, tuple[str, ...]] = {
+    "spread": SPREAD_COLUMNS,
+    "seller_ips": IP_PART_COLUMNS,
+    FOCUSED: FOCUSED_COLUMNS,
+}
+# every column of the three parts, with its Spark SQL type
+FIRST_PASS_FIELDS: tuple[tuple[str, str], ...] = (
+    (SHARD, "string"),
+    (PART, "string"),
+    ("detector", "string"),
+    ("user_id", "string"),
+    ("caught", "long"),
+    ("total", "long"),
+    ("strongest", "double"),
+    ("evidence", "string"),
+    ("platform", "string"),
+    ("ip", "string"),
+    ("farm", "long"),
+    ("posts", "long"),
+    ("row", "long"),
+    ("score", "double"),
+)
+# the pandas type of a Spark SQL type in the parts' frames (nullable: a part leaves other parts' columns null)
+PANDAS_TYPES: dict[str, str | type[object]] = {
+    "string": object,
+    "int": "Int64",
+    "long": "Int64",
+    "double": "float64",
+}
+
+
+def first_pass_ddl() -> str:
+    """``FIRST_PASS_FIELDS`` as the schema string ``applyInPandas`` takes."""
+    return ", ".join(f"`{name}` {kind}" for name, kind in FIRST_PASS_FIELDS)
+
+
 def shard_spread(raw: pd.DataFrame, *, inputs: ShardInputs, chance: WindowChance | None) -> pd.DataFrame:
     """One shard's part of the window's spreading and seller-IP evidence and its detections as the
-    seller-IP rule reads them (``scorer.spread_parts``), stacked, with ``SHARD``: a seller-IP row has
-    no detector, a focused row (``FOCUSED_COLUMNS``) has a ``row``."""
+    seller-IP rule reads them (``scorer.spread_parts``), stacked as ``FIRST_PASS_FIELDS``: each row's
+    ``PART`` names which (``FIRST_PASS_PARTS``)."""
     rows = inputs.rows(raw)
     engagements = rows.engagements()
-    focused = pd.DataFrame(columns=list(FOCUSED_COLUMNS))
-    if not rows.has_window():
-        part, ips = pd.DataFrame(columns=list(SPREAD_COLUMNS)), pd.DataFrame(columns=list(IP_PART_COLUMNS))
-    else:
+    found = [pd.DataFrame(columns=list(columns)) for columns in FIRST_PASS_PARTS.values()]
+    if rows.has_window():
         scorer = inputs.scorer
-        part, ips, focused = spread_parts(
-            engagements,
-            params=scorer.params,
-            posts=inputs.posts_of(engagements),
-            fitted=scorer.fitted,
-            reputation=inputs.reputation,
-            chance=inputs.with_pools(chance),
-            window_alone=scorer.params.spread.window_alone and bool(inputs.history),
+        found = list(
+            spread_parts(
+                engagements,
+                params=scorer.params,
+                posts=inputs.posts_of(engagements),
+                fitted=scorer.fitted,
+                reputation=inputs.reputation,
+                chance=inputs.with_pools(chance),
+                window_alone=scorer.params.spread.window_alone and bool(inputs.history),
+            )
         )
-    part = pd.concat([part.astype({"caught": "int64", "total": "int64"}), ips, focused], ignore_index=True)
-    part.insert(0, SHARD, rows.shard)
-    columns = [SHARD, *SPREAD_COLUMNS, "platform", "ip", "farm", "posts", "row", "score"]
-    return part.reindex(columns=columns).astype(
-        {
-            "detector": object,
-            "user_id": object,
-            "evidence": object,
-            "platform": object,
-            "ip": object,
-            "caught": "Int64",
-            "total": "Int64",
-            "farm": "Int64",
-            "posts": "Int64",
-            "row": "Int64",
-            "score": "float64",
-        }
-    )
+    named = [frame.assign(**{PART: name}) for name, frame in zip(FIRST_PASS_PARTS, found, strict=True)]
+    part = pd.concat(named, ignore_index=True)
+    part[SHARD] = rows.shard
+    columns = [name for name, _ in FIRST_PASS_FIELDS]
+    return part.reindex(columns=columns).astype({n: PANDAS_TYPES[k] for n, k in FIRST_PASS_FIELDS})
 
 
 # a shard's part of the seller-IP rule's second-round window (``shard_raises``): ``ip_part``'s rows and

@@ -13,6 +13,7 @@ import pickle
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from detectors.chance import (
@@ -33,10 +34,15 @@ from detectors.scorer import FOCUSED_COLUMNS
 from detectors.seller_ips import FARM_EVIDENCE, SellerIpEvidence
 from detectors.spread import SPREAD_COLUMNS, spread_rows
 from scaleout.shard_scoring import (
+    FIRST_PASS_PARTS,
+    FOCUSED,
     PAIR_COLUMNS,
     PAIR_ORDER,
+    PANDAS_TYPES,
+    PART,
     SHARD,
     ShardInputs,
+    first_pass_ddl,
     platform_models,
     shard_bounds,
     shard_chance,
@@ -58,9 +64,18 @@ _RAISES_DDL = (
 )
 # the second-round window's address rows (``SellerIpEvidence.widened``) carry ``ROUND`` 2
 ROUND = "round"
-_SPREAD_DDL = (
-    f"`{SHARD}` string, detector string, user_id string, caught long, total long, strongest double,"
-    " evidence string, platform string, ip string, farm long, posts long, row long, score double"
+# the second round's counts (``second_round_counts``): per address in several shards (``ROUND`` 2) and per
+# account in several shards its raise
+_SECOND_ROUND_FIELDS: tuple[tuple[str, str], ...] = (
+    (SHARD, "string"),
+    ("platform", "string"),
+    ("ip", "string"),
+    ("caught", "long"),
+    ("accounts", "long"),
+    ("strongest", "double"),
+    (ROUND, "int"),
+    ("user_id", "string"),
+    ("raised", "double"),
 )
 
 
@@ -115,10 +130,9 @@ def window_spread_per_shard(
         joined = window_chance(statistics) if len(statistics) else None
         return shard_spread(raw, inputs=inputs, chance=joined)
 
-    parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, _SPREAD_DDL).persist()
-    is_focused = F.col("row").isNotNull()
-    focused = parts.filter(is_focused).select(SHARD, *FOCUSED_COLUMNS)
-    spreading = parts.filter(F.col("detector").isNotNull() & ~is_focused)
+    parts = routed.groupBy(SHARD).cogroup(chance.groupBy(SHARD)).applyInPandas(part, first_pass_ddl())
+    parts = parts.persist()
+    spreading, ip_parts, focused = (first_pass_part(parts, name) for name in FIRST_PASS_PARTS)
     combined = (
         spreading.groupBy("detector", "user_id")
         .agg(
@@ -137,7 +151,7 @@ def window_spread_per_shard(
     # status over the window (``detectors.seller_ips._farm_addresses``)
     on = params.ip_farm_floors
     seller_ips = window_seller_ips(
-        parts.filter(F.col("detector").isNull()),
+        ip_parts,
         caught=caught_by_spreading(combined, inputs=inputs, names=names),
         farm=caught_by_spreading(combined, inputs=inputs, names=names & FARM_EVIDENCE) if on else None,
         fresh_posts=params.ip_farm_max_posts if on else None,
@@ -145,6 +159,14 @@ def window_spread_per_shard(
     # read by the seller-IP rule's second-round pass (twice) and by the last pass: computed once
     evidence = spread.unionByName(seller_ips, allowMissingColumns=True).persist(StorageLevel.DISK_ONLY)
     return evidence, focused
+
+
+def first_pass_part(parts: DataFrame, name: str) -> DataFrame:
+    """The first pass's part ``name`` (``FIRST_PASS_PARTS``) of its stacked output (``shard_spread``):
+    its rows, with ``SHARD`` and the part's own columns."""
+    from pyspark.sql import functions as F
+
+    return parts.filter(F.col(PART) == name).select(SHARD, *FIRST_PASS_PARTS[name])
 
 
 def caught_by_spreading(combined: DataFrame, *, inputs: ShardInputs, names: frozenset[str]) -> DataFrame:
@@ -261,13 +283,13 @@ def window_second_round(
 
     One more pass over the ``split`` shards that hold such an address or account (the others add
     nothing to it), against the window's joined first-round evidence (``joined``): each shard spreads
-    the first pass's detections (``focused``, the detectors are not run again) with the window's
-    evidence and gives its raised accounts and its ``ip_part``, the rows that span shards
-    (``shard_raises``); Spark keeps each account's largest raise over the shards, raises it on every
-    address it used (caught when the raise reaches ``min_caught_score``, as
-    ``detectors.seller_ips._rounds`` counts it), and counts per address as ``window_seller_ips`` does.
+    the first pass's detections (``focused``: ``first_pass_part``, the detectors are not run again)
+    with the window's evidence and gives its raised accounts and its ``ip_part``, the rows that span
+    shards (``shard_raises``); one collect brings them to the driver, where ``second_round_counts``
+    keeps each account's largest raise over the shards, raises it on every address it used (caught
+    when the raise reaches ``min_caught_score``, as ``detectors.seller_ips._rounds`` counts it), and
+    counts per address as ``window_seller_ips`` does.
     """
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     spanning = F.col("ip").isNotNull() | F.col("posts").isNotNull()
@@ -277,73 +299,68 @@ def window_second_round(
         return None
 
     def part(raw: pd.DataFrame, window: pd.DataFrame) -> pd.DataFrame:
-        is_focused = window["row"].notna()
-        found = window.loc[is_focused, list(FOCUSED_COLUMNS)].reset_index(drop=True)
-        rest = window.loc[~is_focused].drop(columns=["row", "score"])
+        found, rest = focused_apart(window)
         chance = joined_chance(rest, split=platforms)
         return shard_raises(raw, inputs=inputs, chance=chance, focused=found)
 
     in_pass = F.col(SHARD).isin(shards)
-    window = joined.filter(in_pass).unionByName(focused.filter(in_pass), allowMissingColumns=True)
-    parts = (
-        routed.filter(in_pass)
-        .groupBy(SHARD)
-        .cogroup(window.groupBy(SHARD))
-        .applyInPandas(part, _RAISES_DDL)
-        .persist(StorageLevel.DISK_ONLY)  # read three times below: the pass runs once
-    )
-    counts = second_round_counts(parts, min_caught_score=inputs.scorer.params.spread.min_caught_score)
-    # computed here, its plan cut: the shards' scoring plan would carry this pass's (its Python functions
-    # and the joined window's plan again), and Spark's plan text of it ran a 2 GB driver out of heap
-    counts = counts.localCheckpoint(eager=True)
-    parts.unpersist()
-    return counts
+    window = with_focused(joined.filter(in_pass), focused.filter(in_pass))
+    # the spanning rows only: small, counted in pandas on the driver
+    parts = routed.filter(in_pass).groupBy(SHARD).cogroup(window.groupBy(SHARD))
+    rows = parts.applyInPandas(part, _RAISES_DDL).toPandas()
+    counts = second_round_counts(rows, min_caught_score=inputs.scorer.params.spread.min_caught_score)
+    # a local relation: the shards' scoring plan does not carry this pass's (its Python functions and
+    # the joined window's plan again; Spark's plan text of it once ran a 2 GB driver out of heap)
+    schema = ", ".join(f"`{name}` {kind}" for name, kind in _SECOND_ROUND_FIELDS)
+    return routed.sparkSession.createDataFrame(counts.astype(object).where(counts.notna(), None), schema)
 
 
-def second_round_counts(parts: DataFrame, *, min_caught_score: float) -> DataFrame:
+def with_focused(joined: DataFrame, focused: DataFrame) -> DataFrame:
+    """The second-round pass's window rows of each shard: its ``joined`` rows (``PART`` null) and its
+    first-pass detections (``focused``, ``PART`` "focused"), read apart by ``focused_apart``."""
+    from pyspark.sql import functions as F
+
+    plain = joined.withColumn(PART, F.lit(None).cast("string"))
+    return plain.unionByName(focused.withColumn(PART, F.lit(FOCUSED)), allowMissingColumns=True)
+
+
+def focused_apart(window: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A shard's rows of ``with_focused``: its first-pass detections (``FOCUSED_COLUMNS``) and its joined
+    rows (as ``joined_chance`` reads them)."""
+    is_focused = window[PART].eq(FOCUSED).to_numpy()
+    found = window.loc[is_focused, list(FOCUSED_COLUMNS)].reset_index(drop=True)
+    only = [c for c in FOCUSED_COLUMNS if c not in SPREAD_COLUMNS]  # the joined rows have none
+    return found, window.loc[~is_focused].drop(columns=[PART, *only])
+
+
+def second_round_counts(parts: pd.DataFrame, *, min_caught_score: float) -> pd.DataFrame:
     """The second-round window from the shards' parts (``shard_raises``, with ``SHARD``): each account's
     largest first-round raise, counted caught (at ``min_caught_score`` or more) on every address it
     used; per address in several shards its caught and all accounts and strongest caught score
-    (``ROUND`` 2), per account in several shards its raise (``raised``), keyed by the shards holding them."""
-    from pyspark.sql import functions as F
-
-    raised = (
-        parts.filter(F.col("raised").isNotNull())
-        .groupBy("platform", "user_id")
-        .agg(F.max("raised").alias("raised"))
+    (``ROUND`` 2), per account in several shards its raise (``raised``), keyed by the shards holding them
+    (``_SECOND_ROUND_FIELDS``)."""
+    account, address = ["platform", "user_id"], ["platform", "ip"]
+    raised = parts[parts["raised"].notna()].groupby(account, as_index=False, dropna=False)["raised"].max()
+    through = parts[parts["ip"].notna()]
+    per_account = through.groupby([*address, "user_id"], as_index=False, dropna=False)["strongest"].max()
+    per_account = per_account.merge(raised, on=account, how="left")
+    counted = per_account["raised"].where(per_account["raised"] >= min_caught_score, 0.0)
+    per_account["strongest"] = np.fmax(per_account["strongest"].to_numpy(float), counted.to_numpy(float))
+    per_ip = per_account.groupby(address, as_index=False, dropna=False).agg(
+        caught=("strongest", lambda s: int((s > 0).sum())),
+        accounts=("user_id", "size"),
+        strongest=("strongest", "max"),
     )
-    through = parts.filter(F.col("ip").isNotNull())
-    floor = F.lit(min_caught_score)
-    per_account = (
-        through.groupBy("platform", "ip", "user_id")
-        .agg(F.max("strongest").alias("strongest"))
-        .join(raised, ["platform", "user_id"], "left")
-        .withColumn(
-            "strongest",
-            F.greatest("strongest", F.when(F.col("raised") >= floor, F.col("raised")).otherwise(0.0)),
-        )
-    )
-    spans = through.groupBy("platform", "ip").agg(F.countDistinct(SHARD).alias("_shards"))
-    per_ip = (
-        per_account.groupBy("platform", "ip")
-        .agg(
-            F.sum((F.col("strongest") > 0).cast("long")).alias("caught"),
-            F.count("*").alias("accounts"),
-            F.max("strongest").alias("strongest"),
-        )
-        .join(spans.filter(F.col("_shards") > 1).select("platform", "ip"), ["platform", "ip"])
-    )
-    ips = through.select(SHARD, "platform", "ip").distinct().join(per_ip, ["platform", "ip"])
-    own = parts.filter(F.col("ip").isNull() & F.col("posts").isNotNull())
-    several = (
-        own.groupBy("platform", "user_id")
-        .agg(F.countDistinct(SHARD).alias("_shards"))
-        .filter(F.col("_shards") > 1)
-    )
-    accounts = own.select(SHARD, "platform", "user_id").join(several.drop("_shards"), ["platform", "user_id"])
-    return ips.withColumn(ROUND, F.lit(2)).unionByName(
-        accounts.join(raised, ["platform", "user_id"]), allowMissingColumns=True
-    )
+    spans = through.groupby(address, dropna=False)[SHARD].nunique()
+    per_ip = per_ip.merge(spans[spans > 1].index.to_frame(index=False), on=address)
+    ips = through[[SHARD, *address]].drop_duplicates().merge(per_ip, on=address).assign(**{ROUND: 2})
+    own = parts[parts["ip"].isna() & parts["posts"].notna()]
+    shards = own.groupby(account, dropna=False)[SHARD].nunique()
+    several = own[[SHARD, *account]].merge(shards[shards > 1].index.to_frame(index=False), on=account)
+    counts = pd.concat([ips, several.merge(raised, on=account)], ignore_index=True)
+    columns = [name for name, _ in _SECOND_ROUND_FIELDS]
+    counts = counts.reindex(columns=columns).astype({n: PANDAS_TYPES[k] for n, k in _SECOND_ROUND_FIELDS})
+    return counts.sort_values(columns, ignore_index=True)
 
 
 def joined_chance(window: pd.DataFrame, *, split: frozenset[str]) -> WindowChance | None:

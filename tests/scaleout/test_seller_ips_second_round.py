@@ -25,10 +25,6 @@ _PART_DDL = (
     f"`{SHARD}` string, platform string, ip string, user_id string, caught long, strongest double,"
     " farm long, posts long"
 )
-_RAISES_DDL = (
-    f"`{SHARD}` string, platform string, ip string, user_id string, strongest double, posts long,"
-    " raised double"
-)
 
 
 def _window() -> tuple[pd.DataFrame, set[tuple[str, str]]]:
@@ -85,22 +81,17 @@ def _evidence(
             n: seller_ip_evidence(by_shard.get(n, joined.iloc[:0]), split=frozenset({"douyin"}))
             for n, _ in shards
         }
-        raises = []
+        raises: list[pd.DataFrame] = []
         for name, shard in shards:
             found_here = _detections(shard, caught)
-            kwargs = {"structural": STRUCTURE, "params": PARAMS}
-            part = pd.concat(
-                [
-                    ip_part(found_here, shard, **kwargs),  # type: ignore[arg-type]
-                    first_round_raises(found_here, shard, window=evidence[name], **kwargs),  # type: ignore[arg-type]
-                ],
-                ignore_index=True,
+            ips = ip_part(found_here, shard, structural=STRUCTURE, params=PARAMS)
+            raised = first_round_raises(
+                found_here, shard, window=evidence[name], structural=STRUCTURE, params=PARAMS
             )
+            part = pd.concat([ips, raised], ignore_index=True)
             raises.append(part.assign(**{SHARD: name}))
-        frame = _spark_frame(
-            spark, pd.concat(raises, ignore_index=True), [SHARD, *RAISE_COLUMNS], _RAISES_DDL
-        )
-        second = second_round_counts(frame, min_caught_score=PARAMS.min_caught_score).toPandas()  # type: ignore[arg-type]
+        frame = pd.concat(raises, ignore_index=True).reindex(columns=[SHARD, *RAISE_COLUMNS])
+        second = second_round_counts(frame, min_caught_score=PARAMS.min_caught_score)
         joined = pd.concat([joined, second], ignore_index=True)
     by_shard = dict(iter(joined.groupby(SHARD)))
     return {
