@@ -35,18 +35,6 @@ class PoolParams:
     # (50k communities=3 seed 44) and made another's a candidate (seed 54), both through the cover judgment
     # of a candidate that took all of its audience's co-engagement (docs/detection.md)
     popularity_ratio_alone: float = 0.0
-    # a second way to link two posts (aged24; 0: off): a seller's orders on clients' popular posts share
-    # accounts at only 1.5-5x the block model, under ``min_lift``, beside honest fans of the same posts, but
-    # the orders' accounts engage nothing outside the book, so each order post co-engages the rest of its
-    # platform less than chance (its baseline, the median effect of its candidate pairs, 0.7-1.15 on dev
-    # history seed 60), where an honest post of any size co-engages its community at or above chance
-    # (1.0-1.6 there). With it above 0, a significant pair links also at this effect when both posts'
-    # baselines are at most ``contrast_max_base`` over ``contrast_min_pairs`` candidate pairs each. 2.5 with
-    # 1.1 holds every dev gate (docs/journal/session-22.md, "aged24"); 1.0 the same but for one history seed
-    # off: on the spent held-out worlds it caught nothing more and flagged 11 honest engagements more
-    contrast_min_lift: float = 0.0
-    contrast_max_base: float = 1.1
-    contrast_min_pairs: int = 5
     # effect-size floor: a member engaged at least this share of its creators inside the pool (more
     # than two in three: an honest account that happens on two pool creators of three stays out)
     min_member_share: float = 0.67

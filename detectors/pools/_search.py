@@ -21,7 +21,6 @@ from detectors.pools._chance import (
     _crossing,
     _tier_limits,
 )
-from detectors.pools._contrast import contrast_links
 from detectors.pools._glued import _split_glued
 from detectors.pools._params import PoolParams
 from detectors.pools._repeats import _Repeats
@@ -595,7 +594,7 @@ def _linked_posts(
     p_value = pdtrc(n_shared - 1, np.maximum(expected, 1e-12))
     lift = n_shared / np.maximum(expected, 1e-9)
     effect = _lift_beyond_overlap(n_shared, expected, post_degree[a], post_degree[b])
-    keep = (effect >= params.min_lift) | contrast_links(a, b, effect, len(unit), params=params)
+    keep = effect >= params.min_lift
     keep &= p_value <= params.max_p_value / max(tests, 1.0)
     return pd.DataFrame(
         {
