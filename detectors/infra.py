@@ -39,8 +39,9 @@ class IpFarmParams:
     # history than in the window is explained away there (history dev seed 59 ring 0.44 -> 0.012 at one
     # week). History then never weakens what the window alone shows (issue 13; docs/journal/session-21.md).
     # A shard of a window judges its window rows against the window's own statistics
-    # (``detectors.chance``: ``WindowChance.ip_window``), as one process would
-    window_alone: bool = False
+    # (``detectors.chance``: ``WindowChance.ip_window``), as one process would. On since depth24 (session 23:
+    # gate 6 holds, 1M + 3M history cost within noise, Spark agreement 100%)
+    window_alone: bool = True
 
 
 # joins an IP and a community label into one key of ``IpChance.pairs_per_key``

@@ -103,8 +103,9 @@ class SpreadParams:
     # ``min_caught_share`` there (history dev seed 59: ring accounts 3 of 6 engagements caught in the
     # window, 3 of 12 with one week). History then never weakens what the window alone shows
     # (issue 13; docs/journal/session-21.md). A split window's shards read each account's window-alone
-    # evidence over every shard (``window_alone_part``, rows labelled ``alone_label``)
-    window_alone: bool = False
+    # evidence over every shard (``window_alone_part``, rows labelled ``alone_label``). On since depth24
+    # (session 23), with ``IpFarmParams.window_alone``
+    window_alone: bool = True
 
 
 # an account's spreading evidence under one detector, per account: what ``spread_to_accounts``

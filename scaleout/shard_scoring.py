@@ -198,10 +198,16 @@ class ShardInputs:
         ).studios()
 
     def posts_of(self, engagements: pd.DataFrame) -> pd.DataFrame | None:
-        """The posts rows of the shard's posts."""
+        """The posts rows of the shard's posts, and of its accounts' own posts: an account that created a
+        post no engagement of the shard reached is a creator to the seller-IP rule, as the whole posts
+        table makes it in the single process (``detectors.scorer.detections._creators``)."""
         if self.posts is None:
             return None
-        return self.posts[self.posts["post_id"].isin(engagements["post_id"].cat.categories)]
+        posts = self.posts
+        kept = posts["post_id"].isin(engagements["post_id"].cat.categories)
+        if "creator_id" in posts and "user_id" in engagements:
+            kept |= posts["creator_id"].isin(engagements["user_id"].astype("category").cat.categories)
+        return posts[kept]
 
 
 def shard_chance(raw: pd.DataFrame, *, inputs: ShardInputs) -> pd.DataFrame:

@@ -42,9 +42,10 @@ def _farm_weeks(*, window_workers: int, history_workers: int, seed: int = 0) -> 
 def test_a_farm_busier_in_its_history_is_explained_away_without_window_alone() -> None:
     events = _farm_weeks(window_workers=5, history_workers=6)
     window = ~events[HISTORY_COLUMN].to_numpy()
-    alone = shared_infrastructure(events.loc[window].drop(columns=HISTORY_COLUMN), params=IpFarmParams())
+    off = IpFarmParams(window_alone=False)
+    alone = shared_infrastructure(events.loc[window].drop(columns=HISTORY_COLUMN), params=off)
     assert (alone.event_score > 0).sum() == 5
-    union = shared_infrastructure(events, params=IpFarmParams())
+    union = shared_infrastructure(events, params=off)
     assert (union.event_score[window] > 0).sum() == 0
 
 
@@ -62,7 +63,7 @@ def test_window_alone_without_history_changes_nothing() -> None:
     events = _farm_weeks(window_workers=5, history_workers=0)
     plain = events.loc[~events[HISTORY_COLUMN].to_numpy()].drop(columns=HISTORY_COLUMN)
     on = shared_infrastructure(plain, params=IpFarmParams(window_alone=True))
-    off = shared_infrastructure(plain, params=IpFarmParams())
+    off = shared_infrastructure(plain, params=IpFarmParams(window_alone=False))
     np.testing.assert_array_equal(on.event_score, off.event_score)
     np.testing.assert_array_equal(on.event_group, off.event_group)
     pd.testing.assert_frame_equal(on.groups, off.groups)
@@ -89,7 +90,7 @@ def _account_weeks() -> tuple[pd.DataFrame, Detection]:
 
 def test_spreading_on_the_window_alone_raises_what_history_diluted() -> None:
     frame, detection = _account_weeks()
-    off = spread_to_accounts(detection, frame, params=SpreadParams())
+    off = spread_to_accounts(detection, frame, params=SpreadParams(window_alone=False))
     assert off.event_score[1] == 0
     on = spread_to_accounts(detection, frame, params=SpreadParams(window_alone=True))
     assert on.event_score[1] == 0.9
@@ -101,5 +102,5 @@ def test_spreading_window_alone_without_history_changes_nothing() -> None:
     frame, detection = _account_weeks()
     plain = frame.drop(columns=HISTORY_COLUMN)
     on = spread_to_accounts(detection, plain, params=SpreadParams(window_alone=True))
-    off = spread_to_accounts(detection, plain, params=SpreadParams())
+    off = spread_to_accounts(detection, plain, params=SpreadParams(window_alone=False))
     np.testing.assert_array_equal(on.event_score, off.event_score)
