@@ -142,7 +142,7 @@ def scored_run(arguments: list[str], scored: Path, *, reuse: bool) -> dict[str, 
     record = scored / "run.json"
     if reuse and record.exists():
         return dict(json.loads(record.read_text()))
-    run = run_measured(arguments)
+    run = run_measured(arguments, log=scored.parent / f"{scored.name}.log")
     record.write_text(json.dumps(run))
     return run
 

@@ -82,8 +82,11 @@ class TreeSampler:
         self.peak["worker_max"] = max(self.peak["worker_max"], worker_max)
 
 
-def run_measured(args: list[str]) -> dict[str, Any]:
-    """Run the CLI with ``args``; wall seconds and peak memory (GiB) of its process tree."""
+def run_measured(args: list[str], *, log: Path | None = None) -> dict[str, Any]:
+    """Run the CLI with ``args``; wall seconds and peak memory (GiB) of its process tree.
+
+    With ``log`` the run's whole stdout and stderr are written there (a failure's message quotes
+    only the end of stderr; Spark's cause is often far above it)."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -92,8 +95,12 @@ def run_measured(args: list[str]) -> dict[str, Any]:
     with TreeSampler(process.pid) as sampler:
         stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ cpeguard {' '.join(args)}\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
     if process.returncode != 0:
-        raise RuntimeError(f"cpeguard {args} failed:\n{stdout}\n{stderr[-3000:]}")
+        where = f" (whole log: {log})" if log is not None else ""
+        raise RuntimeError(f"cpeguard {args} failed{where}:\n{stdout}\n{stderr[-3000:]}")
     peak = {key: round(value, 3) for key, value in sampler.peak.items()}
     return {"wall_s": round(seconds, 1), "peak_gib": peak, "python_workers_seen": len(sampler.worker_pids)}
 
