@@ -285,7 +285,7 @@ def window_second_round(
     nothing to it), against the window's joined first-round evidence (``joined``): each shard spreads
     the first pass's detections (``focused``: ``first_pass_part``, the detectors are not run again)
     with the window's evidence and gives its raised accounts and its ``ip_part``, the rows that span
-    shards (``shard_raises``); one collect brings them to the driver, where ``second_round_counts``
+    shards (``shard_raises``); per platform, ``second_round_counts``
     keeps each account's largest raise over the shards, raises it on every address it used (caught
     when the raise reaches ``min_caught_score``, as ``detectors.seller_ips._rounds`` counts it), and
     counts per address as ``window_seller_ips`` does.
@@ -303,16 +303,22 @@ def window_second_round(
         chance = joined_chance(rest, split=platforms)
         return shard_raises(raw, inputs=inputs, chance=chance, focused=found)
 
+    floor = inputs.scorer.params.spread.min_caught_score
+
+    def counted(rows: pd.DataFrame) -> pd.DataFrame:
+        return second_round_counts(rows, min_caught_score=floor)
+
     in_pass = F.col(SHARD).isin(shards)
     window = with_focused(joined.filter(in_pass), focused.filter(in_pass))
-    # the spanning rows only: small, counted in pandas on the driver
     parts = routed.filter(in_pass).groupBy(SHARD).cogroup(window.groupBy(SHARD))
-    rows = parts.applyInPandas(part, _RAISES_DDL).toPandas()
-    counts = second_round_counts(rows, min_caught_score=inputs.scorer.params.spread.min_caught_score)
-    # a local relation: the shards' scoring plan does not carry this pass's (its Python functions and
-    # the joined window's plan again; Spark's plan text of it once ran a 2 GB driver out of heap)
+    rows = parts.applyInPandas(part, _RAISES_DDL)
+    # counted per platform in a worker (every count is within one platform), not on the driver: at 30M
+    # events the spanning rows are millions (collected, they failed the driver: docs/spark.md)
     schema = ", ".join(f"`{name}` {kind}" for name, kind in _SECOND_ROUND_FIELDS)
-    return routed.sparkSession.createDataFrame(counts.astype(object).where(counts.notna(), None), schema)
+    counts = rows.groupBy("platform").applyInPandas(counted, schema)
+    # computed here, its plan cut: the shards' scoring plan does not carry this pass's (its Python
+    # functions and the joined window's plan again; Spark's plan text of it once ran a 2 GB driver out of heap)
+    return counts.localCheckpoint(eager=True)
 
 
 def with_focused(joined: DataFrame, focused: DataFrame) -> DataFrame:
