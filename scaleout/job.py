@@ -107,18 +107,13 @@ class SparkRun:
 def score_shards(routed: DataFrame, plan: pd.DataFrame, *, inputs: ShardInputs) -> DataFrame:
     """Every shard's outputs stacked (``OUTPUT_FIELDS``): one shard per Python worker call.
 
-    With a split platform ``routed`` is persisted (``DISK_ONLY``) for the passes that gather what the
-    whole window shows; the caller unpersists it once the outputs are written."""
-    from pyspark import StorageLevel
-
+    With a split platform about ten passes below read ``routed`` to gather what the whole window
+    shows: the caller keeps it on disk (``run_spark``: ``_kept_routed``)."""
     if plan[SHARD].nunique() <= 1:  # the shard is the window: its detectors measure chance against it
         return routed.groupBy(SHARD).applyInPandas(lambda raw: score_shard(raw, inputs=inputs), output_ddl())
     platforms = split_platforms(plan)  # told to every shard: what spans shards may not show it
     split = plan.loc[plan["platform"].isin(sorted(platforms)), SHARD].unique().tolist()
     if split:  # accounts never cross platforms: only a split platform's span shards
-        # read by every pass below (about ten): on local disk once, not read, numbered and routed again
-        # (benchmarks/results/routed_reads_tidy24.json); ``run_spark`` lets it go once the outputs are written
-        routed = routed.persist(StorageLevel.DISK_ONLY)
         pools, verdicts, creators = models_per_platform(routed, split, inputs=inputs)
         if RING not in inputs.scorer.params.disabled:
             verdicts = _with_verdicts(verdicts, RING, rings_per_platform(routed, split, inputs=inputs))
@@ -240,7 +235,7 @@ def run_spark(
     keyed = with_plan_keys(with_history_rows(spark, raw, inputs.history) if inputs.history else raw)
     if plan is None:
         plan = plan_shards(keyed, budget=shard_budget)
-    routed = route(keyed, plan)
+    routed = _kept_routed(route(keyed, plan), plan)
     if reputation is not None:
         inputs = _with_reputation(routed, inputs, reputation=reputation, half_life_days=half_life_days)
     # read once per output; on local disk, as a 30M window cached in the heap ran it out (docs/spark.md)
@@ -250,10 +245,21 @@ def run_spark(
     rows = _write(outputs(stacked, joined, history=bool(inputs.history)), stacked, out=out)
     rows["rejects"] += len(joined)
     stacked.unpersist()
-    routed.unpersist()  # persisted by ``score_shards`` for a split platform's passes
+    routed.unpersist()
     sizes = plan.groupby(SHARD)["events"].sum().sort_values(ascending=False)
     shards = {str(k): int(v) for k, v in sizes.items()}
     return SparkRun(out=out, shards=shards, rows=rows, seconds=time.perf_counter() - started)
+
+
+def _kept_routed(routed: DataFrame, plan: pd.DataFrame) -> DataFrame:
+    """``routed``, on local disk when the plan splits a platform over several shards: about ten passes
+    of ``score_shards`` read it then, and each would read, number and route the events again
+    (benchmarks/results/routed_reads_tidy24.json). ``run_spark`` unpersists it once the outputs are written."""
+    from pyspark import StorageLevel
+
+    if plan[SHARD].nunique() <= 1 or not split_platforms(plan):
+        return routed
+    return routed.persist(StorageLevel.DISK_ONLY)
 
 
 def _with_reputation(
