@@ -312,8 +312,8 @@ def window_second_round(
     window = with_focused(joined.filter(in_pass), focused.filter(in_pass))
     parts = routed.filter(in_pass).groupBy(SHARD).cogroup(window.groupBy(SHARD))
     rows = parts.applyInPandas(part, _RAISES_DDL)
-    # counted per platform in a worker (every count is within one platform), not on the driver: at 30M
-    # events the spanning rows are millions (collected, they failed the driver: docs/spark.md)
+    # counted per platform in a worker (every count is within one platform), not on the driver: what
+    # spans shards grows with the window, and the driver's heap and result limit do not
     schema = ", ".join(f"`{name}` {kind}" for name, kind in _SECOND_ROUND_FIELDS)
     counts = rows.groupBy("platform").applyInPandas(counted, schema)
     # computed here, its plan cut: the shards' scoring plan does not carry this pass's (its Python
