@@ -254,7 +254,8 @@ def run_spark(
 def _kept_routed(routed: DataFrame, plan: pd.DataFrame) -> DataFrame:
     """``routed``, on local disk when the plan splits a platform over several shards: about ten passes
     of ``score_shards`` read it then, and each would read, number and route the events again
-    (benchmarks/results/routed_reads_tidy24.json). ``run_spark`` unpersists it once the outputs are written."""
+    (benchmarks/results/routed_reads_tidy24.json). ``run_spark`` unpersists it once the outputs are
+    written."""
     from pyspark import StorageLevel
 
     if plan[SHARD].nunique() <= 1 or not split_platforms(plan):

@@ -317,7 +317,8 @@ def window_second_round(
     schema = ", ".join(f"`{name}` {kind}" for name, kind in _SECOND_ROUND_FIELDS)
     counts = rows.groupBy("platform").applyInPandas(counted, schema)
     # computed here, its plan cut: the shards' scoring plan does not carry this pass's (its Python
-    # functions and the joined window's plan again; Spark's plan text of it once ran a 2 GB driver out of heap)
+    # functions and the joined window's plan again; Spark's plan text of it once ran a 2 GB driver out
+    # of heap)
     return counts.localCheckpoint(eager=True)
 
 
